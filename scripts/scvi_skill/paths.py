@@ -1,0 +1,27 @@
+"""Where the skill's own files live, wherever the skill folder was copied."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent
+SKILL_ROOT = SCRIPTS_DIR.parent
+REFERENCES_DIR = SKILL_ROOT / "references"
+INDEX_PATH = REFERENCES_DIR / "index.json"
+ROUTING_PATH = REFERENCES_DIR / "routing.yaml"
+UPSTREAM_REPO = "https://github.com/scverse/scvi-tools"
+
+
+def trees_dir() -> Path:
+    """Folder of cached trees: ``$SCVI_SKILL_CACHE``, else
+    ``${XDG_CACHE_HOME:-~/.cache}/scvi-skill/trees``."""
+    explicit = os.environ.get("SCVI_SKILL_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "scvi-skill" / "trees"
+
+
+def cached_tree_path(version: str) -> Path:
+    return trees_dir() / f"scvi-tools-{version}"

@@ -1,0 +1,205 @@
+"""Find the scvi-tools tree a script works on, and read its version.
+
+One discovery order for every script: ``--tree PATH``, else ``$SCVI_TOOLS_TREE``, else the
+cached tree of the pinned version (``scripts/fetch_tree.py`` puts it there), else an error that
+names the command that fixes it. ``--installed`` (or a ``--tree`` that points into
+site-packages) uses the scvi package installed in the running Python: good for source
+searches, but it has no docs/ or tests/.
+
+Paths reported to the agent are always relative to the tree root and use the sdist layout
+(``docs/...``, ``src/scvi/...``, ``tests/...``), whichever kind of tree was found.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import PINNED_SCVI_TOOLS
+from .errors import TreeNotFound, warn
+from .paths import cached_tree_path
+
+TREE_ENV = "SCVI_TOOLS_TREE"
+FIX_COMMAND = "python3 scripts/fetch_tree.py"
+_VERSION_LINE = re.compile(r"^version\s*=\s*[\"']([^\"']+)[\"']\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A scvi-tools tree on disk."""
+
+    root: Path
+    """Absolute, resolved folder: the sdist/checkout root, or site-packages for an install."""
+    kind: str
+    """``"sdist"``, ``"checkout"`` or ``"installed"``."""
+    version: str
+    """The tree's scvi-tools version, or ``"unknown"``."""
+
+    @property
+    def package_dir(self) -> Path:
+        """The ``scvi`` package folder."""
+        if self.kind == "installed":
+            return self.root / "scvi"
+        return self.root / "src" / "scvi"
+
+    @property
+    def has_docs(self) -> bool:
+        return (self.root / "docs").is_dir()
+
+    @property
+    def has_tests(self) -> bool:
+        return (self.root / "tests").is_dir()
+
+    def to_disk(self, rel: str) -> Path:
+        """Map a tree-relative path (``src/scvi/...``) to the file on disk."""
+        if self.kind == "installed" and rel.startswith("src/"):
+            rel = rel[len("src/") :]
+        return self.root / rel
+
+    def to_rel(self, path: Path | str) -> str | None:
+        """Map a path on disk to its tree-relative POSIX path; ``None`` if outside the tree.
+
+        Symlinks are resolved first, so a link that leads out of the tree is outside.
+        """
+        try:
+            rel = Path(path).resolve().relative_to(self.root)
+        except (ValueError, OSError):
+            return None
+        posix = rel.as_posix()
+        if self.kind == "installed":
+            return "src/" + posix if posix.startswith("scvi/") else None
+        return posix
+
+
+def missing_parts(root: Path) -> list[str]:
+    """What a folder lacks to be an sdist or checkout tree (empty when it is one)."""
+    missing = []
+    if not (root / "src" / "scvi" / "__init__.py").is_file():
+        missing.append("src/scvi/__init__.py")
+    if not (root / "docs").is_dir():
+        missing.append("docs/")
+    return missing
+
+
+def read_version(root: Path) -> str:
+    """Version from PKG-INFO (sdist), pyproject.toml (checkout) or dist-info (installed)."""
+    pkg_info = root / "PKG-INFO"
+    if pkg_info.is_file():
+        for line in pkg_info.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Version:"):
+                return line.split(":", 1)[1].strip()
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        match = _VERSION_LINE.search(pyproject.read_text(encoding="utf-8", errors="replace"))
+        if match:
+            return match.group(1)
+    for dist_info in sorted(root.glob("scvi_tools-*.dist-info")):
+        metadata = dist_info / "METADATA"
+        if metadata.is_file():
+            return read_version_from_metadata(metadata)
+    return "unknown"
+
+
+def read_version_from_metadata(metadata: Path) -> str:
+    for line in metadata.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+        if not line.strip():
+            break
+    return "unknown"
+
+
+def open_tree(path: Path | str, *, need_docs: bool = False) -> Tree:
+    """Open an explicit tree path (an sdist/checkout root or an installed scvi package)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise TreeNotFound(
+            f"no scvi-tools tree at {root}: not a folder",
+            hint=f"Fetch the pinned tree with: {FIX_COMMAND}",
+        )
+    root = root.resolve()
+    missing = missing_parts(root)
+    if not missing:
+        kind = "checkout" if (root / ".git").exists() else "sdist"
+        return Tree(root=root, kind=kind, version=read_version(root))
+    installed = _installed_from(root)
+    if installed is not None:
+        if need_docs:
+            raise TreeNotFound(
+                f"{root} is an installed scvi package: it has no docs/",
+                hint=f"Use a full tree for documents: {FIX_COMMAND}",
+            )
+        return installed
+    raise TreeNotFound(
+        f"{root} is not an scvi-tools tree: missing {', '.join(missing)}",
+        hint=f"Point --tree at an sdist or git checkout of scvi-tools, or run: {FIX_COMMAND}",
+    )
+
+
+def _installed_from(path: Path) -> Tree | None:
+    """An installed package given as site-packages or as site-packages/scvi."""
+    if path.name == "scvi" and (path / "__init__.py").is_file():
+        site = path.parent
+    elif (path / "scvi" / "__init__.py").is_file():
+        site = path
+    else:
+        return None
+    return Tree(root=site, kind="installed", version=read_version(site))
+
+
+def installed_tree() -> Tree:
+    """The scvi package of the running Python, found without importing it."""
+    spec = importlib.util.find_spec("scvi")
+    if spec is None or not spec.submodule_search_locations:
+        raise TreeNotFound(
+            "scvi-tools is not installed in this Python",
+            hint=f"Install it (pip install scvi-tools) or fetch the source tree: {FIX_COMMAND}",
+        )
+    package = Path(next(iter(spec.submodule_search_locations))).resolve()
+    tree = _installed_from(package)
+    if tree is None:  # pragma: no cover - find_spec found a package without __init__.py
+        raise TreeNotFound(f"{package} does not look like the scvi package")
+    return tree
+
+
+def discover_tree(
+    tree_arg: str | None = None,
+    *,
+    installed: bool = False,
+    need_docs: bool = False,
+    expected_version: str | None = None,
+) -> Tree:
+    """Find the tree by the one discovery order, and warn on a version mismatch.
+
+    ``expected_version`` is the version the shipped maps were generated from; it defaults
+    to the pinned version.
+    """
+    if installed:
+        tree = installed_tree()
+        if need_docs:
+            raise TreeNotFound(
+                "the installed scvi package has no docs/",
+                hint=f"Use a full tree for documents: {FIX_COMMAND}",
+            )
+    elif tree_arg:
+        tree = open_tree(tree_arg, need_docs=need_docs)
+    elif os.environ.get(TREE_ENV):
+        tree = open_tree(os.environ[TREE_ENV], need_docs=need_docs)
+    else:
+        cached = cached_tree_path(PINNED_SCVI_TOOLS)
+        if not cached.is_dir() or missing_parts(cached):
+            raise TreeNotFound(
+                f"no scvi-tools tree given and none cached for {PINNED_SCVI_TOOLS} at {cached}",
+                hint=f"Fetch it once with: {FIX_COMMAND}   (or pass --tree PATH / set {TREE_ENV})",
+            )
+        tree = open_tree(cached, need_docs=need_docs)
+    expected = expected_version or PINNED_SCVI_TOOLS
+    if tree.version != expected:
+        warn(
+            f"tree {tree.root} is scvi-tools {tree.version}, the maps describe {expected}: "
+            "line numbers may be off"
+        )
+    return tree
