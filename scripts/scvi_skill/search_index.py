@@ -1,0 +1,304 @@
+"""Precomputed ranking data for ``resolve_docs.py``: ``build(index) -> dict``.
+
+``refresh_maps.py`` calls :func:`build` with the index it has just written and saves the result
+as ``references/search_index.json``. The query side (``scvi_skill.rank``) then answers without
+tokenizing the corpus: it tokenizes the question, looks up a few posting lists and adds.
+
+Units. A *section* is one heading-delimited part of a document (the ``sections`` of
+``index["docs"]``); a *source* is one file under ``src/`` or ``tests/``. Both are scored with
+BM25F: per unit and term, the field frequencies are weighted, length-normalised per field,
+summed and saturated once, then multiplied by the term's idf. That whole product depends only
+on (term, unit), so it is computed here and stored as an integer *impact*; a query score is the
+sum of the impacts of its terms.
+
+Format (``format`` 1, all ids are list positions)::
+
+    docs       [[path, title, topic], ...]
+    sections   [[doc_id, title, start, end], ...]
+    sources    [[path, symbol, line], ...]      symbol: the file's main public name
+    sec_src    [[source_id, ...], ...]          per section: files defining symbols it names
+    doc_src    [[source_id, ...], ...]          per doc: the same, over all its sections
+    src_doc    [[doc_id, ...], ...]             per source: docs that name its symbols
+    terms      {term: [sec_postings, src_postings, doc_postings]}
+               a posting list is a string "id:impact id:impact ..." (parsed only for
+               the query's terms, which keeps json.loads fast)
+    names      {lowercased short or dotted name: [source_id, public name, line]}
+    topics     [[topic_id, [phrase token lists], [doc_id...], [source_id...]], ...]
+    synonyms   {term: [[expansion terms], weight]}
+    overrides  [[[phrase token lists], [doc_id...], [source_id...]], ...]
+    routes     [[skill, why, [phrase token lists]], ...]
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+
+from .tokens import tokenize
+
+FORMAT = 1
+
+# BM25F parameters. Field weights say how much one occurrence in that field is worth
+# relative to body text; b is per field (titles are short, so little length normalisation).
+K1 = 1.2
+SECTION_FIELDS = {
+    # name: (weight, b)
+    "title": (4.0, 0.3),  # the section heading
+    "context": (1.5, 0.5),  # parent headings, document title and path, topic vocabulary
+    "symbols": (2.5, 0.5),  # dotted names the section mentions
+    "text": (1.0, 0.75),  # the section body
+}
+SOURCE_FIELDS = {
+    "path": (3.0, 0.3),  # path components: "_training_mixin.py" -> training, mixin
+    "names": (3.0, 0.5),  # class/def names and public dotted names defined in the file
+    "doc": (1.0, 0.6),  # docstring summaries, parameter names, bases, decorators
+    "context": (1.0, 0.6),  # topic vocabulary of topics listing the file
+}
+DOC_FIELDS = {
+    "title": (3.0, 0.3),
+    "summary": (1.5, 0.5),
+    "context": (1.5, 0.5),  # path and topic vocabulary
+    "text": (1.0, 0.75),  # the whole document
+}
+IMPACT_SCALE = 100
+"""Impacts are stored as integers: round(score * IMPACT_SCALE)."""
+MAX_SECTION_TEXT_CHARS = 20000
+"""Very long sections (the changelog) are cut: the first part names the subject."""
+PROSE_SUFFIXES = (".md", ".rst")
+
+
+def build(index: dict) -> dict:
+    """Return the search index for ``index`` (an ``index.json`` object), deterministic."""
+    docs = sorted(index.get("docs", []), key=lambda d: d["path"])
+    routing = index.get("routing") or {}
+    symbols = index.get("symbols", [])
+    namespaces = index.get("namespaces", {})
+    topics = routing.get("topics") or []
+
+    doc_ids = {d["path"]: i for i, d in enumerate(docs)}
+    source_paths = sorted(
+        {s["path"] for s in symbols}
+        | {t["path"] for t in index.get("tests", [])}
+        | {p for t in topics for p in t.get("source") or []}
+    )
+    src_ids = {p: i for i, p in enumerate(source_paths)}
+
+    by_qualname = {s["qualname"]: s for s in symbols}
+    public_to_src = _public_names(symbols, namespaces, by_qualname, src_ids)
+
+    # Topic vocabulary becomes context text of the docs and sources a topic lists.
+    doc_vocab: dict[int, list[str]] = defaultdict(list)
+    src_vocab: dict[int, list[str]] = defaultdict(list)
+    for topic in topics:
+        words = " ".join([topic.get("title", "")] + list(topic.get("vocabulary") or []))
+        for path in topic.get("docs") or []:
+            if path in doc_ids:
+                doc_vocab[doc_ids[path]].append(words)
+        for path in topic.get("source") or []:
+            if path in src_ids:
+                src_vocab[src_ids[path]].append(words)
+
+    sections, sec_fields, sec_src = [], [], []
+    doc_rows, doc_fields, doc_src = [], [], []
+    for doc_id, doc in enumerate(docs):
+        doc_rows.append([doc["path"], doc.get("title", ""), doc.get("topic", "")])
+        path_words = _path_words(doc["path"])
+        vocab = " ".join(doc_vocab.get(doc_id, []))
+        linked_doc: set[int] = set()
+        all_text = []
+        for sec in doc.get("sections") or []:
+            names = sec.get("symbols") or []
+            linked = sorted({public_to_src[n][0] for n in names if n in public_to_src})
+            linked_doc.update(linked)
+            text = (sec.get("text") or "")[:MAX_SECTION_TEXT_CHARS]
+            all_text.append(sec.get("title", ""))
+            all_text.append(text)
+            sections.append([doc_id, sec.get("title", ""), sec.get("start", 1), sec.get("end", 1)])
+            sec_src.append(linked)
+            context = " ".join(list(sec.get("parents") or []) + [doc.get("title", ""), path_words])
+            sec_fields.append(
+                {
+                    "title": tokenize(sec.get("title", "")),
+                    "context": tokenize(context + " " + vocab),
+                    "symbols": tokenize(" ".join(names)),
+                    "text": tokenize(text),
+                }
+            )
+        doc_src.append(sorted(linked_doc))
+        doc_fields.append(
+            {
+                "title": tokenize(doc.get("title", "")),
+                "summary": tokenize(doc.get("summary", "")),
+                "context": tokenize(path_words + " " + vocab),
+                "text": tokenize(" ".join(all_text)[: MAX_SECTION_TEXT_CHARS * 4]),
+            }
+        )
+
+    src_fields = [{"path": [], "names": [], "doc": [], "context": []} for _ in source_paths]
+    main_symbol: dict[int, tuple] = {}
+    for sym in symbols:
+        sid = src_ids[sym["path"]]
+        fields = src_fields[sid]
+        short = sym["qualname"].rsplit(".", 1)[-1]
+        fields["names"] += tokenize(" ".join([short] + list(sym.get("public") or [])))
+        doc_words = [sym.get("summary") or ""]
+        doc_words += [p.get("name", "") for p in sym.get("params") or []]
+        doc_words += list(sym.get("bases") or []) + list(sym.get("decorators") or [])
+        fields["doc"] += tokenize(" ".join(doc_words))
+        if sym.get("public"):
+            rank = (0 if sym.get("kind") == "class" else 1, sym.get("line", 0))
+            if sid not in main_symbol or rank < main_symbol[sid][0]:
+                main_symbol[sid] = (rank, sym["public"][0], sym.get("line", 1))
+    for test in index.get("tests", []):
+        src_fields[src_ids[test["path"]]]["names"] += tokenize(" ".join(test.get("symbols") or []))
+    for path, sid in src_ids.items():
+        src_fields[sid]["path"] = tokenize(_path_words(path))
+        src_fields[sid]["context"] = tokenize(" ".join(src_vocab.get(sid, [])))
+
+    sources = []
+    for path, sid in src_ids.items():
+        _, name, line = main_symbol.get(sid, (None, "", 1))
+        sources.append([path, name, line])
+
+    src_doc: list[set[int]] = [set() for _ in source_paths]
+    for doc_id, linked in enumerate(doc_src):
+        for sid in linked:
+            src_doc[sid].add(doc_id)
+
+    postings: dict[str, list[list[str]]] = defaultdict(lambda: [[], [], []])
+    for slot, (units, spec) in enumerate(
+        ((sec_fields, SECTION_FIELDS), (src_fields, SOURCE_FIELDS), (doc_fields, DOC_FIELDS))
+    ):
+        for term, unit_id, impact in _bm25f(units, spec):
+            postings[term][slot].append(f"{unit_id}:{impact}")
+    terms = {t: [" ".join(p) for p in lists] for t, lists in sorted(postings.items())}
+
+    names = {}
+    for public, (sid, line) in sorted(public_to_src.items()):
+        for key in (public.lower(), public.rsplit(".", 1)[-1].lower()):
+            if key not in names or len(public) < len(names[key][1]):
+                names[key] = [sid, public, line]
+
+    return {
+        "_generated": (
+            f"generated by scripts/refresh_maps.py (scvi_skill.search_index) from scvi-tools "
+            f"{index.get('scvi_tools_version', 'unknown')}; do not edit; regenerate: "
+            "python scripts/refresh_maps.py --tree PATH"
+        ),
+        "format": FORMAT,
+        "scvi_tools_version": index.get("scvi_tools_version", "unknown"),
+        "tree_sha256": index.get("tree_sha256", ""),
+        "upstream": index.get("upstream", ""),
+        "docs": doc_rows,
+        "sections": sections,
+        "sources": sources,
+        "sec_src": sec_src,
+        "doc_src": doc_src,
+        "src_doc": [sorted(s) for s in src_doc],
+        "terms": terms,
+        "names": names,
+        "topics": [
+            [
+                t.get("id", ""),
+                _phrases(t.get("vocabulary") or []),
+                [doc_ids[p] for p in t.get("docs") or [] if p in doc_ids],
+                [src_ids[p] for p in t.get("source") or [] if p in src_ids],
+            ]
+            for t in topics
+        ],
+        "synonyms": _synonyms(routing.get("synonyms") or {}),
+        "overrides": [
+            [
+                _phrases(_as_list(o.get("query"))),
+                [doc_ids[p] for p in o.get("prefer") or [] if p in doc_ids],
+                [src_ids[p] for p in o.get("prefer") or [] if p in src_ids],
+            ]
+            for o in routing.get("overrides") or []
+        ],
+        "routes": [
+            [s.get("skill", ""), s.get("why", ""), _phrases(s.get("when") or [])]
+            for s in routing.get("siblings") or []
+        ],
+    }
+
+
+def _bm25f(units: list[dict], spec: dict) -> list[tuple[str, int, int]]:
+    """(term, unit id, integer impact) for every term present in every unit."""
+    n_units = len(units)
+    if not n_units:
+        return []
+    avg = {f: max(1.0, sum(len(u[f]) for u in units) / n_units) for f in spec}
+    df: Counter = Counter()
+    counted = []
+    for unit in units:
+        per_field = {f: Counter(unit[f]) for f in spec}
+        counted.append(per_field)
+        df.update(set().union(*per_field.values()))
+    out = []
+    for unit_id, (unit, per_field) in enumerate(zip(units, counted)):
+        norm = {f: 1.0 - b + b * len(unit[f]) / avg[f] for f, (_, b) in spec.items()}
+        weighted: dict[str, float] = defaultdict(float)
+        for f, (weight, _) in spec.items():
+            for term, tf in per_field[f].items():
+                weighted[term] += weight * tf / norm[f]
+        for term, wtf in weighted.items():
+            idf = math.log(1.0 + (n_units - df[term] + 0.5) / (df[term] + 0.5))
+            impact = round(IMPACT_SCALE * idf * wtf / (K1 + wtf))
+            if impact > 0:
+                out.append((term, unit_id, impact))
+    return out
+
+
+def _public_names(symbols, namespaces, by_qualname, src_ids) -> dict[str, tuple[int, int]]:
+    """Every public dotted name (and qualname) -> (source id, line) of its definition."""
+    out: dict[str, tuple[int, int]] = {}
+    for sym in symbols:
+        where = (src_ids[sym["path"]], sym.get("line", 1))
+        for name in list(sym.get("public") or []) + [sym["qualname"]]:
+            out.setdefault(name, where)
+    for public, qualname in namespaces.items():
+        sym = by_qualname.get(qualname)
+        if sym is not None:
+            out.setdefault(public, (src_ids[sym["path"]], sym.get("line", 1)))
+    return out
+
+
+def _path_words(path: str) -> str:
+    """``docs/user_guide/use_case/multi_gpu_training.md`` -> ``user_guide use_case multi_gpu_training``."""
+    parts = path.split("/")
+    stem = parts[-1].rsplit(".", 1)[0]
+    return " ".join([p for p in parts[:-1] if p not in ("docs", "src", "scvi")] + [stem])
+
+
+def _phrases(items) -> list[list[str]]:
+    out = []
+    for item in items:
+        toks = tokenize(str(item))
+        if toks:
+            out.append(toks)
+    return out
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _synonyms(raw: dict) -> dict[str, list]:
+    """routing.yaml ``synonyms: {word: [expansions]}`` -> {term: [[terms], weight]}."""
+    out: dict[str, list] = {}
+    for word, expansions in sorted(raw.items()):
+        keys = tokenize(str(word))
+        if not keys:
+            continue
+        terms: list[str] = []
+        for expansion in _as_list(expansions):
+            for term in tokenize(str(expansion)):
+                if term not in terms and term != keys[0]:
+                    terms.append(term)
+        if terms:
+            out[keys[0]] = [terms, 0.5]
+    return out
