@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Fetch a scvi-tools source tree (docs/, src/, tests/, CHANGELOG.md) and cache it.
+
+By default it downloads the sdist of the pinned scvi-tools version from the package index
+your pip is configured for, extracts it safely and atomically into the cache, and prints the
+tree's path as the last line of stdout (progress and messages go to stderr). A second call
+returns the cached path at once.
+
+Usage:
+  python3 scripts/fetch_tree.py                      # the pinned version
+  python3 scripts/fetch_tree.py --version 1.4.2      # another release
+  python3 scripts/fetch_tree.py --from ~/src/scvi-tools          # a git checkout / extracted tree
+  python3 scripts/fetch_tree.py --from scvi_tools-1.5.1.tar.gz   # a local sdist archive
+  python3 scripts/fetch_tree.py --list-versions
+
+Cache: $SCVI_SKILL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/scvi-skill/trees/, one folder
+scvi-tools-VERSION per tree with a manifest (.scvi-skill-manifest.json: version, source,
+sha256 of the archive, date).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scvi_skill import PINNED_SCVI_TOOLS  # noqa: E402
+from scvi_skill.errors import SkillPackageError, print_error  # noqa: E402
+from scvi_skill.fetch import fetch_tree, list_versions  # noqa: E402
+
+EPILOG = """\
+exit codes:
+  0  the tree path was printed (last stdout line)
+  2  usage error
+  5  download, extraction or cache write failed (nothing half-written is left)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fetch_tree.py",
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        default=PINNED_SCVI_TOOLS,
+        help=f"scvi-tools version to fetch (default: {PINNED_SCVI_TOOLS}, the one the maps describe)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="from_path",
+        metavar="PATH",
+        help="use a git checkout, an extracted tree or a local sdist .tar.gz instead of downloading",
+    )
+    parser.add_argument(
+        "--index-url",
+        help="package index to download from (default: pip's own configuration)",
+    )
+    parser.add_argument(
+        "--list-versions",
+        action="store_true",
+        help="print the scvi-tools versions on the package index, newest first, and exit",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.list_versions:
+            print("\n".join(list_versions(index_url=args.index_url)))
+            return 0
+        path = fetch_tree(args.version, from_path=args.from_path, index_url=args.index_url)
+    except SkillPackageError as err:
+        print_error(err)
+        return err.exit_code
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Shared fixtures: the pinned scvi-tools tree, fetched once if no tree is cached yet."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO / "scripts"
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
+
+from scvi_skill import PINNED_SCVI_TOOLS  # noqa: E402
+from scvi_skill.errors import TreeNotFound  # noqa: E402
+from scvi_skill.tree import Tree, discover_tree  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def pinned_tree() -> Tree:
+    """The scvi-tools tree the maps describe ($SCVI_TOOLS_TREE or the cache).
+
+    When none is there, it is fetched from the package index once (as a new user's first
+    run would); under CI a failure to get it fails the tests that need it.
+    """
+    try:
+        return discover_tree(None)
+    except TreeNotFound:
+        pass
+    from scvi_skill.errors import SkillPackageError
+    from scvi_skill.fetch import fetch_tree
+
+    try:
+        path = fetch_tree(PINNED_SCVI_TOOLS)
+    except SkillPackageError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no scvi-tools {PINNED_SCVI_TOOLS} tree and it could not be fetched: {err}")
+    return discover_tree(str(path))
+
+
+@pytest.fixture(scope="session")
+def rg_binary() -> str:
+    """Path of ripgrep: on PATH or next to this interpreter (the ripgrep wheel)."""
+    found = shutil.which("rg") or shutil.which("rg", path=str(Path(sys.executable).parent))
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("rg is not installed (the ripgrep wheel should bring it)")
+        pytest.skip("rg is not installed")
+    return found
