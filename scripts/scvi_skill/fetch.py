@@ -291,39 +291,65 @@ def _sha256(path: Path) -> str:
 
 
 def _extract_safely(archive: Path, dest: Path) -> None:
-    """Extract with tarfile's ``data`` filter: no absolute paths, no ``..``, no links or
-    device files that point outside ``dest``. Any bad member aborts the whole extraction."""
+    """Extract only if every member is safe; any bad member aborts before anything is written.
+
+    Members are checked first (no absolute path, no ``..`` that leaves ``dest``, no link that
+    points outside, no device or fifo: an sdist has none of these), then extracted with
+    tarfile's ``data`` filter where this Python has it, as a second line of defence.
+    """
     try:
         with tarfile.open(archive, mode="r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(member, dest)
             if hasattr(tarfile, "data_filter"):
-                tar.extractall(dest, filter="data")
-            else:  # Python < 3.10.12 / 3.11.4: check members ourselves
-                for member in tar.getmembers():
-                    _check_member(member, dest)
-                tar.extractall(dest)
+                tar.extractall(dest, members=members, filter="data")
+            else:  # Python < 3.10.12 / 3.11.4: the checks above are the whole defence
+                tar.extractall(dest, members=members)
     except tarfile.FilterError as err:
         member = getattr(err, "tarinfo", None)
         name = member.name if member is not None else "?"
-        msg = f"{archive.name} has an unsafe member {name!r}: {err}"
-        raise FetchError(msg, hint="The archive was not extracted; nothing was cached") from err
+        raise _unsafe(archive, name, str(err)) from err
     except (tarfile.ReadError, EOFError, zlib.error) as err:
         msg = f"{archive.name} is corrupted or truncated ({err})"
         raise FetchError(msg, hint="Delete it and fetch again") from err
+    except _UnsafeMember as err:
+        raise _unsafe(archive, err.name, err.why) from None
     except OSError as err:
         raise _cache_write_error(dest.parent, err) from err
 
 
+class _UnsafeMember(Exception):
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(name)
+        self.name, self.why = name, why
+
+
+def _unsafe(archive: Path, name: str, why: str) -> FetchError:
+    msg = f"{archive.name} has an unsafe member {name!r}: {why}"
+    return FetchError(msg, hint="The archive was not extracted; nothing was cached")
+
+
+def _inside(base: Path, candidate: Path) -> bool:
+    return os.path.normpath(candidate) == os.path.normpath(base) or os.path.normpath(
+        candidate
+    ).startswith(os.path.normpath(base) + os.sep)
+
+
 def _check_member(member: tarfile.TarInfo, dest: Path) -> None:
     name = member.name
-    target = (dest / name).resolve()
-    if os.path.isabs(name) or not str(target).startswith(str(dest.resolve()) + os.sep):
-        raise FetchError(f"unsafe archive member {name!r}: outside the target folder")
+    if name.startswith(("/", "\\")) or os.path.isabs(name):
+        raise _UnsafeMember(name, "absolute path")
+    target = dest / name
+    if not _inside(dest, Path(os.path.normpath(target))):
+        raise _UnsafeMember(name, "path leaves the target folder")
     if member.isdev() or member.isfifo():
-        raise FetchError(f"unsafe archive member {name!r}: device or fifo")
+        raise _UnsafeMember(name, "device or fifo")
     if member.issym() or member.islnk():
-        link = (target.parent / member.linkname).resolve()
-        if os.path.isabs(member.linkname) or not str(link).startswith(str(dest.resolve())):
-            raise FetchError(f"unsafe archive member {name!r}: link outside the target folder")
+        link = member.linkname
+        base = target.parent if member.issym() else dest
+        if os.path.isabs(link) or not _inside(dest, Path(os.path.normpath(base / link))):
+            raise _UnsafeMember(name, f"link to {link!r} outside the target folder")
 
 
 def _single_top_folder(tmp: Path, archive: Path) -> Path:
