@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Targeted ripgrep searches in the scvi-tools tree: definitions, usages, keyword arguments.
+
+Usage:
+  search_source.py --symbol NAME      class/function/method definition + signature + docstring
+  search_source.py --usages NAME      where NAME is called, imported or referenced
+  search_source.py --kwarg NAME       where a keyword argument is declared, passed and read
+  search_source.py --pattern REGEX    an explicit regular expression (ripgrep syntax)
+  search_source.py TEXT               literal text (never a regex, never a shell word)
+
+Scope with --in AREA|PATH|GLOB (areas are scvi subpackages: model, external, train, data,
+dataloaders, module, nn, ...), add tests/ with --tests. Output is capped (--max, default 20)
+and says how much was left out; --json prints one object:
+  {"mode", "query", "scvi_tools_version", "tree", "total", "shown", "truncated",
+   "results": [...], "next": [commands]}
+--symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
+other results: {"path", "line", "kind", "text", "context"?}.
+
+Names for --symbol/--usages/--kwarg accept SCVI, SCVI.setup_anndata, TrainerConfig,
+scvi.external.TOTALANVI. Public dotted names resolve through the skill's
+references/index.json (no import of scvi); unknown names fall back to a def/class search.
+
+The tree is found by --tree PATH, else $SCVI_TOOLS_TREE, else the cached pinned tree
+(scripts/fetch_tree.py), or --installed for the scvi package of this Python. rg is found on
+PATH, next to this Python, or at $SCVI_SKILL_RG.
+
+Examples:
+  python3 scripts/search_source.py --symbol SCVI.setup_anndata
+  python3 scripts/search_source.py --kwarg early_stopping_patience --in train
+  python3 scripts/search_source.py --usages load_query_data --tests --max 10
+  python3 scripts/search_source.py "gene_likelihood" --in model --context 2
+
+Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area);
+3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scvi_skill import source_search  # noqa: E402
+from scvi_skill.errors import (  # noqa: E402
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    IndexStale,
+    SkillPackageError,
+    UsageError,
+    print_error,
+)
+from scvi_skill.index import load_index  # noqa: E402
+from scvi_skill.rg import find_rg  # noqa: E402
+from scvi_skill.tree import discover_tree  # noqa: E402
+
+DEFAULT_MAX = 20
+MAX_CONTEXT = 10
+MAX_QUERY_CHARS = 1000
+SCRIPT = "python3 scripts/search_source.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(
+        prog="search_source.py",
+        description=doc.split("\n\n", 1)[0],
+        epilog=doc.split("\n\n", 1)[1] if "\n\n" in doc else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("text", nargs="?", help="literal text to search for")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--symbol", metavar="NAME", help="show the definition of NAME")
+    mode.add_argument("--usages", metavar="NAME", help="show where NAME is used")
+    mode.add_argument("--kwarg", metavar="NAME", help="show where keyword NAME is declared/used")
+    mode.add_argument("--pattern", metavar="REGEX", help="search a ripgrep regular expression")
+    parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
+    parser.add_argument("--tests", action="store_true", help="also search tests/ (default: off)")
+    parser.add_argument(
+        "--context", type=int, default=0, metavar="N", help="lines of context (default: 0)"
+    )
+    parser.add_argument(
+        "--max", type=int, default=DEFAULT_MAX, metavar="N",
+        help=f"results to show (default: {DEFAULT_MAX})",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--tree", metavar="PATH", help="scvi-tools tree (default: discovered)")
+    parser.add_argument(
+        "--installed", action="store_true", help="search the scvi package installed in this Python"
+    )
+    parser.add_argument(
+        "--index", metavar="PATH", type=Path,
+        help="index.json to resolve public names (default: the skill's references/index.json)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except SkillPackageError as err:
+        print_error(err)
+        return err.exit_code
+    except BrokenPipeError:  # pragma: no cover - reader closed the pipe (| head)
+        return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    mode, query = _mode(args)
+    if not 0 <= args.context <= MAX_CONTEXT:
+        raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
+    if args.max < 1:
+        raise UsageError("--max must be at least 1")
+    find_rg()  # fail early with the install hint, before looking for a tree
+    tree = discover_tree(args.tree, installed=args.installed)
+    if args.tests and not tree.has_tests:
+        print(f"Warning: {tree.root} has no tests/; searching the package only", file=sys.stderr)
+    scope = source_search.make_scope(
+        tree, args.where, tests=args.tests, python_only=mode in ("symbol", "usages", "kwarg")
+    )
+    if mode == "symbol":
+        index = _optional_index(args.index)
+        results = [d.as_dict() for d in source_search.find_definitions(tree, query, index, scope)]
+    elif mode == "usages":
+        hits = source_search.find_usages(tree, query, scope, context=args.context)
+        results = [h.as_dict() for h in hits]
+    elif mode == "kwarg":
+        index = _optional_index(args.index)
+        hits = source_search.find_kwarg(tree, query, scope, index, context=args.context)
+        results = [h.as_dict() for h in hits]
+    else:
+        hits = source_search.rg_search(
+            tree, scope, [query], fixed=mode == "text", context=args.context
+        )
+        results = [h.as_dict() for h in hits]
+    shown = results[: args.max]
+    report = {
+        "mode": mode,
+        "query": query,
+        "scvi_tools_version": tree.version,
+        "tree": tree.kind,
+        "total": len(results),
+        "shown": len(shown),
+        "truncated": len(results) > len(shown),
+        "results": shown,
+        "next": _next_steps(mode, query, shown),
+    }
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(_text(report, args.max))
+    return EXIT_OK if results else EXIT_PROBLEMS
+
+
+def _mode(args: argparse.Namespace) -> tuple[str, str]:
+    for mode in ("symbol", "usages", "kwarg", "pattern"):
+        value = getattr(args, mode)
+        if value is not None:
+            if args.text is not None:
+                raise UsageError(f"give either TEXT or --{mode}, not both")
+            return mode, _checked(value, f"--{mode}")
+    if args.text is None:
+        raise UsageError("nothing to search: give TEXT, --symbol, --usages, --kwarg or --pattern")
+    return "text", _checked(args.text, "TEXT")
+
+
+def _checked(value: str, what: str) -> str:
+    if not value.strip():
+        raise UsageError(f"{what} is empty")
+    if len(value) > MAX_QUERY_CHARS:
+        raise UsageError(f"{what} is {len(value)} characters; keep it under {MAX_QUERY_CHARS}")
+    if "\x00" in value or "\n" in value:
+        raise UsageError(f"{what} must be a single line")
+    return value
+
+
+def _optional_index(path: Path | None) -> dict | None:
+    try:
+        return load_index(path)
+    except IndexStale as err:
+        print(f"Warning: {err}; resolving names by def/class search only", file=sys.stderr)
+        return None
+
+
+def _next_steps(mode: str, query: str, results: list[dict]) -> list[str]:
+    if not results:
+        if mode == "symbol":
+            return [f"{SCRIPT} {_quote(query.rsplit('.', 1)[-1])} --tests"]
+        return [f"{SCRIPT} {_quote(query)} --tests" if mode == "text" else f"{SCRIPT} --help"]
+    if mode == "symbol":
+        first = results[0]
+        short = first["symbol"].rsplit(".", 1)[-1]
+        end = first["line"] + 60
+        return [
+            f"read {first['path']}:{first['line']}-{end}",
+            f"{SCRIPT} --usages {short} --tests --max 10",
+        ]
+    first = results[0]
+    return [f"read {first['path']}:{max(1, first['line'] - 10)}-{first['line'] + 30}"]
+
+
+def _quote(text: str) -> str:
+    if text and all(c.isalnum() or c in "._-/" for c in text):
+        return text
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _text(report: dict, limit: int) -> str:
+    mode, results = report["mode"], report["results"]
+    lines = [
+        f"{report['total']} result(s) for --{mode} {report['query']!r} "
+        f"(scvi-tools {report['scvi_tools_version']}, {report['tree']} tree)"
+        if mode != "text"
+        else f"{report['total']} result(s) for {report['query']!r} "
+        f"(scvi-tools {report['scvi_tools_version']}, {report['tree']} tree)"
+    ]
+    for item in results:
+        if mode == "symbol":
+            origin = f" (inherited from {item['inherited_from']})" if item.get("inherited_from") else ""
+            lines.append(f"{item['path']}:{item['line']}  {item['kind']} {item['symbol']}{origin}")
+            lines.append(f"    {item['signature']}")
+            lines.extend(f"    | {d}" for d in item["doc"])
+            continue
+        for ctx in item.get("context", []):
+            if ctx["line"] < item["line"]:
+                lines.append(f"{item['path']}-{ctx['line']}-  {ctx['text']}")
+        tag = "" if item["kind"] == "match" else f"[{item['kind']}] "
+        lines.append(f"{item['path']}:{item['line']}: {tag}{item['text']}")
+        for ctx in item.get("context", []):
+            if ctx["line"] > item["line"]:
+                lines.append(f"{item['path']}-{ctx['line']}-  {ctx['text']}")
+    if report["truncated"]:
+        lines.append(
+            f"... {report['total'] - report['shown']} more not shown (--max {limit}); "
+            "raise --max or narrow with --in"
+        )
+    for step in report["next"]:
+        lines.append(f"next: {step}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
