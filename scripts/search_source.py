@@ -6,7 +6,8 @@ Usage:
   search_source.py --usages NAME      where NAME is called, imported or referenced
   search_source.py --kwarg NAME       where a keyword argument is declared, passed and read
   search_source.py --pattern REGEX    an explicit regular expression (ripgrep syntax)
-  search_source.py TEXT               literal text (never a regex, never a shell word)
+  search_source.py TEXT               literal text (never a regex, never a shell word);
+                                      put -- before TEXT that starts with a dash
 
 Scope with --in AREA|PATH|GLOB (areas are scvi subpackages: model, external, train, data,
 dataloaders, module, nn, ...), add tests/ with --tests. Output is capped (--max, default 20)
@@ -162,7 +163,12 @@ def _mode(args: argparse.Namespace) -> tuple[str, str]:
         if value is not None:
             if args.text is not None:
                 raise UsageError(f"give either TEXT or --{mode}, not both")
-            return mode, _checked(value, f"--{mode}")
+            value = _checked(value, f"--{mode}")
+            if mode in ("symbol", "usages", "kwarg"):
+                value = source_search.check_name(value, f"--{mode}")
+            if mode == "kwarg" and "." in value:
+                raise UsageError(f"--kwarg takes a bare parameter name, got {value!r}")
+            return mode, value
     if args.text is None:
         raise UsageError("nothing to search: give TEXT, --symbol, --usages, --kwarg or --pattern")
     return "text", _checked(args.text, "TEXT")

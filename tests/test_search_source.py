@@ -1,0 +1,253 @@
+"""search_source.py on the pinned tree and on small trees built in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import search_source
+from scvi_skill import rg as rg_module
+
+def run(capsys, *argv):
+    code = search_source.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv):
+    code, out, err = run(capsys, *argv) if "--json" in argv else run(capsys, *argv, "--json")
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+# ------------------------------------------------------------------ pinned tree
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "signature_start"),
+    [
+        pytest.param("SCVI", "src/scvi/model/_scvi.py", "class SCVI(", id="class"),
+        pytest.param(
+            "SCVI.setup_anndata", "src/scvi/model/_scvi.py", "def setup_anndata(", id="method"
+        ),
+        pytest.param("TrainerConfig", "src/scvi/train/_config.py", "class TrainerConfig", id="config"),
+        pytest.param(
+            "scvi.external.TOTALANVI",
+            "src/scvi/external/totalanvi/_model.py",
+            "class TOTALANVI(",
+            id="dotted-public",
+        ),
+    ],
+)
+def test_symbol_definitions(capsys, pinned_tree, rg_binary, name, path, signature_start):
+    code, report, _ = run_json(capsys, "--symbol", name, "--tree", str(pinned_tree.root))
+    assert code == 0
+    first = report["results"][0]
+    assert first["path"] == path
+    assert first["signature"].startswith(signature_start)
+    lines = (pinned_tree.root / path).read_text(encoding="utf-8").splitlines()
+    assert signature_start.split("(")[0] in lines[first["line"] - 1]
+    assert first["doc"], "docstring start is shown"
+
+
+def test_symbol_inherited_method(capsys, pinned_tree, rg_binary, tmp_path):
+    # Without an index the base classes are read from the class header.
+    code, report, _ = run_json(
+        capsys, "--symbol", "SCVI.get_latent_representation",
+        "--tree", str(pinned_tree.root), "--index", str(tmp_path / "none.json"),
+    )
+    assert code == 0
+    first = report["results"][0]
+    assert first["path"] == "src/scvi/model/base/_vaemixin.py"
+    assert first["inherited_from"] == "VAEMixin"
+
+
+def test_symbol_text_mode_is_bounded_and_says_what_next(capsys, pinned_tree, rg_binary):
+    code, out, _ = run(capsys, "--symbol", "setup_anndata", "--max", "2", "--tree", str(pinned_tree.root))
+    assert code == 0
+    assert "more not shown" in out
+    assert "next:" in out and "--usages setup_anndata" in out
+    assert len(out.splitlines()) < 20
+
+
+def test_kwarg_declared_first(capsys, pinned_tree, rg_binary):
+    code, report, _ = run_json(
+        capsys, "--kwarg", "early_stopping_patience", "--in", "train", "--tree", str(pinned_tree.root)
+    )
+    assert code == 0
+    kinds = [r["kind"] for r in report["results"]]
+    assert kinds[0] == "declared"
+    assert kinds == sorted(kinds, key=["declared", "passed", "used"].index)
+    assert any(r["path"] == "src/scvi/train/_config.py" for r in report["results"])
+    assert all(r["path"].startswith("src/scvi/train/") for r in report["results"])
+
+
+def test_usages_with_tests_and_cap(capsys, pinned_tree, rg_binary):
+    code, report, _ = run_json(
+        capsys, "--usages", "load_query_data", "--tests", "--max", "5", "--tree", str(pinned_tree.root)
+    )
+    assert code == 0
+    assert report["shown"] == 5 and report["truncated"] and report["total"] > 5
+    assert not any("def load_query_data" in r["text"] for r in report["results"])
+    code, report, _ = run_json(
+        capsys, "--usages", "load_query_data", "--tests", "--max", "500", "--tree", str(pinned_tree.root)
+    )
+    assert any(r["path"].startswith("tests/") for r in report["results"])
+
+
+def test_literal_text_with_context(capsys, pinned_tree, rg_binary):
+    code, report, _ = run_json(
+        capsys, "gene_likelihood", "--in", "model", "--context", "1", "--max", "3",
+        "--tree", str(pinned_tree.root),
+    )
+    assert code == 0
+    assert all("gene_likelihood" in r["text"] for r in report["results"])
+    assert all(r["context"] for r in report["results"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("$(touch pwned)", id="subshell"),
+        pytest.param("`id`; rm -rf /", id="backticks"),
+        pytest.param("adata.X[:, 0] (raw)*+?", id="regex-chars"),
+        pytest.param("--max-count", id="leading-dash"),
+        pytest.param('"quoted" \'single\'', id="quotes"),
+        pytest.param("λ-ü 細胞", id="unicode"),
+    ],
+)
+def test_metacharacters_are_literal(capsys, pinned_tree, rg_binary, tmp_path, monkeypatch, text):
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    code, report, err = run_json(capsys, "--tree", str(pinned_tree.root), "--json", "--", text)
+    assert time.monotonic() - start < 30
+    assert code in (0, 1) and report is not None, err
+    assert all(text in r["text"] for r in report["results"])
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_explicit_pattern_is_a_regex(capsys, pinned_tree, rg_binary):
+    code, report, _ = run_json(
+        capsys, "--pattern", r"^class \w+Config\b", "--in", "train", "--tree", str(pinned_tree.root)
+    )
+    assert code == 0
+    assert {"TrainerConfig", "TrainingPlanConfig"} <= {
+        r["text"].split()[1].split("(")[0].rstrip(":") for r in report["results"]
+    }
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_unknown_area_lists_areas(capsys, pinned_tree, rg_binary):
+    code, out, err = run(capsys, "--symbol", "SCVI", "--in", "nonsense", "--tree", str(pinned_tree.root))
+    assert code == 2 and out == ""
+    assert "unknown --in" in err and "model" in err and "train" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["   "], id="blank-text"),
+        pytest.param([], id="nothing"),
+        pytest.param(["--symbol", "SCVI(); rm"], id="symbol-not-a-name"),
+        pytest.param(["--kwarg", "a.b"], id="dotted-kwarg"),
+        pytest.param(["x" * 100_000], id="100KB"),
+        pytest.param(["--usages", "SCVI", "--context", "99"], id="context"),
+        pytest.param(["text", "--symbol", "SCVI"], id="two-modes"),
+    ],
+)
+def test_usage_errors_exit_2(capsys, pinned_tree, rg_binary, argv):
+    code, out, err = run(capsys, *argv, "--tree", str(pinned_tree.root))
+    assert code == 2
+    assert out == ""
+    assert err.startswith("Error: ") and err.count("Error:") == 1
+
+
+def test_no_rg_exits_3(capsys, pinned_tree, monkeypatch, tmp_path):
+    monkeypatch.delenv(rg_module.RG_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(rg_module.sys, "executable", str(tmp_path / "python"))
+    code, out, err = run(capsys, "--symbol", "SCVI", "--tree", str(pinned_tree.root))
+    assert code == 3 and out == ""
+    assert "rg" in err and "install" in err.lower()
+
+
+def test_no_rg_via_env_override_exits_3(capsys, pinned_tree, monkeypatch, tmp_path):
+    monkeypatch.setenv(rg_module.RG_ENV, str(tmp_path / "missing"))
+    code, _, err = run(capsys, "SCVI", "--tree", str(pinned_tree.root))
+    assert code == 3 and "ripgrep" in err
+
+
+def test_wrong_tree_exits_4(capsys, rg_binary, tmp_path):
+    code, out, err = run(capsys, "--symbol", "SCVI", "--tree", str(tmp_path))
+    assert code == 4 and out == ""
+    assert "not an scvi-tools tree" in err
+
+
+def test_help_lists_exit_codes(capsys):
+    with pytest.raises(SystemExit) as info:
+        search_source.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "Exit codes" in out and "3 ripgrep" in out
+
+
+# ------------------------------------------------------------------ tiny trees
+
+
+def make_tree(root: Path) -> Path:
+    pkg = root / "src" / "scvi"
+    (pkg / "model").mkdir(parents=True)
+    (root / "docs").mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "model" / "__init__.py").write_text("from ._base import Base, Child\n")
+    (pkg / "model" / "_base.py").write_text(
+        "class Base:\n"
+        '    """Base model."""\n\n'
+        "    def fit(self, n_epochs: int = 3):\n"
+        '        """Fit it.\n\n        More text.\n        """\n'
+        "        return n_epochs\n\n\n"
+        "class Child(\n    Base,\n):\n"
+        '    r"""Child model.\n    second line\n    third line\n    fourth line\n    """\n'
+    )
+    return root
+
+
+def test_symlink_out_of_tree_is_never_reported(capsys, rg_binary, tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.py").write_text("class Child:\n    n_epochs = 1\n")
+    (tree / "src" / "scvi" / "model" / "linked.py").symlink_to(outside / "secret.py")
+    (tree / "src" / "scvi" / "linkdir").symlink_to(outside, target_is_directory=True)
+    for argv in (["n_epochs"], ["--symbol", "Child"], ["--kwarg", "n_epochs"], ["--usages", "Child"]):
+        code, report, _ = run_json(capsys, *argv, "--tree", str(tree), "--index", str(tmp_path / "no.json"))
+        assert report["results"], argv
+        for result in report["results"]:
+            assert result["path"].startswith("src/scvi/model/"), (argv, result)
+            assert "link" not in result["path"], (argv, result)
+            assert "secret" not in json.dumps(result)
+
+
+def test_tiny_tree_inherited_and_docstring(capsys, rg_binary, tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    code, report, _ = run_json(
+        capsys, "--symbol", "scvi.model.Child.fit", "--tree", str(tree), "--index", str(tmp_path / "no.json")
+    )
+    assert code == 0
+    first = report["results"][0]
+    assert first["line"] == 4 and first["inherited_from"] == "Base"
+    assert first["signature"] == "def fit(self, n_epochs: int = 3):"
+    assert first["doc"] == ["Fit it."]
+    code, report, _ = run_json(capsys, "--symbol", "Child", "--tree", str(tree), "--index", str(tmp_path / "no.json"))
+    assert report["results"][0]["signature"] == "class Child(Base):"
+    assert report["results"][0]["doc"] == ["Child model.", "second line", "third line"]
+
+
+def test_no_result_exits_1(capsys, rg_binary, tmp_path):
+    tree = make_tree(tmp_path / "tree")
+    code, report, _ = run_json(capsys, "--symbol", "Nope", "--tree", str(tree), "--index", str(tmp_path / "no.json"))
+    assert code == 1 and report["total"] == 0 and report["next"]
