@@ -1,0 +1,142 @@
+"""Checks on the resolver's dev set of real user questions (benchmarks/devset.jsonl).
+
+The set is hand-curated (see benchmarks/DEVSET.md); these tests keep it well-formed and keep
+every gold path pointing at a real file of the pinned scvi-tools tree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from scvi_skill.errors import TreeNotFound
+from scvi_skill.tree import discover_tree
+
+DEVSET = Path(__file__).resolve().parent.parent / "benchmarks" / "devset.jsonl"
+
+MIN_QUESTIONS = 60
+"""Floor set by issue 4 ("at least 60 real user questions")."""
+MAX_PER_TOPIC = 8
+MAX_GOLD_PATHS = 3
+REQUIRED_KEYS = {"id", "question", "url", "topic", "split", "gold_docs", "gold_source", "notes"}
+SPLITS = {"dev", "test"}
+REQUIRED_TOPICS = {
+    # Issue 4, "Quality, measured": the areas the dev set must cover.
+    "registration",  # AnnData registration and count layers
+    "batch_covariates",  # batch_key vs categorical/continuous covariates
+    "training",  # training configs
+    "callbacks",  # callbacks and early stopping
+    "nan",  # NaN losses
+    "multi_gpu",
+    "dataloaders",  # custom dataloaders
+    "autotune",
+    "de",  # differential expression
+    "normalized_expression",  # normalized expression and transform_batch
+    "latent",  # latent extraction
+    "save_load",
+    "scanvi_query",  # SCANVI and query mapping
+    "totalvi",  # TOTALVI / TOTALANVI
+    "multivi",  # MultiVI / PeakVI
+    "model_selection",
+}
+URL_PATTERNS = (
+    re.compile(r"^https://github\.com/scverse/scvi-tools/(issues|discussions)/\d+$"),
+    re.compile(r"^https://discourse\.scverse\.org/t/[a-z0-9-]+/\d+$"),
+)
+ID_PATTERN = re.compile(r"^q\d{3}$")
+
+
+def _load() -> list[dict]:
+    records = []
+    for number, line in enumerate(DEVSET.read_text(encoding="utf-8").splitlines(), start=1):
+        assert line.strip(), f"line {number} is blank"
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            pytest.fail(f"line {number} is not JSON: {err}")
+    return records
+
+
+RECORDS = _load()
+
+
+def test_enough_questions():
+    assert len(RECORDS) >= MIN_QUESTIONS
+
+
+def test_every_record_has_exactly_the_schema_keys():
+    for record in RECORDS:
+        assert set(record) == REQUIRED_KEYS, record.get("id")
+
+
+def test_ids_are_unique_and_well_formed():
+    ids = [record["id"] for record in RECORDS]
+    assert len(ids) == len(set(ids))
+    assert all(ID_PATTERN.match(i) for i in ids), [i for i in ids if not ID_PATTERN.match(i)]
+
+
+def test_text_fields_are_non_empty_strings():
+    for record in RECORDS:
+        for key in ("question", "topic", "notes"):
+            assert isinstance(record[key], str) and record[key].strip(), (record["id"], key)
+
+
+def test_urls_point_at_scvi_tools_threads_once_each():
+    urls = [record["url"] for record in RECORDS]
+    bad = [u for u in urls if not any(p.match(u) for p in URL_PATTERNS)]
+    assert not bad
+    duplicated = [u for u, n in Counter(urls).items() if n > 1]
+    assert not duplicated, "one question per thread"
+
+
+def test_split_values_are_valid():
+    assert {record["split"] for record in RECORDS} <= SPLITS
+
+
+def test_required_topics_present_and_capped():
+    counts = Counter(record["topic"] for record in RECORDS)
+    missing = REQUIRED_TOPICS - set(counts)
+    assert not missing, f"topics without questions: {sorted(missing)}"
+    crowded = {t: n for t, n in counts.items() if n > MAX_PER_TOPIC}
+    assert not crowded
+
+
+def test_splits_are_round_robin_within_each_topic():
+    """In file order the 2nd, 5th, 8th ... question of a topic is "test", the others "dev"."""
+    by_topic = defaultdict(list)
+    for record in RECORDS:
+        by_topic[record["topic"]].append(record["split"])
+    for topic, splits in by_topic.items():
+        expected = ["test" if i % 3 == 1 else "dev" for i in range(len(splits))]
+        assert splits == expected, topic
+        assert set(splits) == SPLITS, f"{topic} needs at least 2 questions to reach both splits"
+
+
+def test_gold_lists_are_short_and_well_shaped():
+    for record in RECORDS:
+        docs, source = record["gold_docs"], record["gold_source"]
+        assert isinstance(docs, list) and 1 <= len(docs) <= MAX_GOLD_PATHS, record["id"]
+        assert isinstance(source, list) and 1 <= len(source) <= MAX_GOLD_PATHS, record["id"]
+        assert len(set(docs)) == len(docs) and len(set(source)) == len(source), record["id"]
+        for path in docs:
+            assert path == "CHANGELOG.md" or (path.startswith("docs/") and path.endswith(".md")), path
+        for path in source:
+            assert path.startswith(("src/scvi/", "tests/")) and path.endswith(".py"), path
+
+
+def test_every_gold_path_exists_in_the_pinned_tree():
+    try:
+        tree = discover_tree(need_docs=True)
+    except TreeNotFound as err:
+        pytest.skip(f"no scvi-tools tree to check gold paths against ({err}); run scripts/fetch_tree.py")
+    missing = [
+        (record["id"], path)
+        for record in RECORDS
+        for path in record["gold_docs"] + record["gold_source"]
+        if not tree.to_disk(path).is_file()
+    ]
+    assert not missing
