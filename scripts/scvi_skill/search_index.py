@@ -26,7 +26,7 @@ Format (``format`` 1, all ids are list positions)::
     topics     [[topic_id, [phrase token lists], [doc_id...], [source_id...]], ...]
     synonyms   {term: [[expansion terms], weight]}
     overrides  [[[phrase token lists], [doc_id...], [source_id...]], ...]
-    routes     [[skill, why, [phrase token lists]], ...]
+    routes     [[skill, why, [normalized phrases]], ...]    matched as whole phrases
 
 Standard library only.
 """
@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 
-from .tokens import tokenize
+from .tokens import normalize_phrase, tokenize
 
 FORMAT = 1
 
@@ -218,7 +218,7 @@ def build(index: dict) -> dict:
             for o in routing.get("overrides") or []
         ],
         "routes": [
-            [s.get("skill", ""), s.get("why", ""), _phrases(s.get("when") or [])]
+            [s.get("skill", ""), s.get("why", ""), _literal_phrases(s.get("when") or [])]
             for s in routing.get("siblings") or []
         ],
     }
@@ -255,12 +255,14 @@ def _public_names(symbols, namespaces, by_qualname, src_ids) -> dict[str, tuple[
     """Every public dotted name (and qualname) -> (source id, line) of its definition."""
     out: dict[str, tuple[int, int]] = {}
     for sym in symbols:
+        if sym.get("kind") == "module":
+            continue  # "scvi" the package must not catch every "scVI" in a question
         where = (src_ids[sym["path"]], sym.get("line", 1))
         for name in list(sym.get("public") or []) + [sym["qualname"]]:
             out.setdefault(name, where)
     for public, qualname in namespaces.items():
         sym = by_qualname.get(qualname)
-        if sym is not None:
+        if sym is not None and sym.get("kind") != "module":
             out.setdefault(public, (src_ids[sym["path"]], sym.get("line", 1)))
     return out
 
@@ -279,6 +281,12 @@ def _phrases(items) -> list[list[str]]:
         if toks:
             out.append(toks)
     return out
+
+
+def _literal_phrases(items) -> list[str]:
+    """Route triggers match as whole phrases: dropping stopwords would turn
+    "does scvi have" into "scvi", which every question contains."""
+    return [p for p in (normalize_phrase(str(i)) for i in items) if p]
 
 
 def _as_list(value) -> list:

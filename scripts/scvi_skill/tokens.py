@@ -95,6 +95,15 @@ def stem(word: str) -> str:
     return word
 
 
+def _camel_parts(word: str) -> list[str]:
+    """CamelCase pieces of a word longer than 4 characters, if all have 2+ characters
+    ("NaNs" and "scVI" stay whole words)."""
+    if len(word) <= 4:
+        return []
+    parts = _CAMEL.findall(word)
+    return parts if len(parts) > 1 and min(len(p) for p in parts) > 1 else []
+
+
 def _parts(identifier: str) -> list[str]:
     """Lowercased pieces of one identifier: dotted, snake_case and CamelCase splits."""
     pieces: list[str] = []
@@ -102,8 +111,8 @@ def _parts(identifier: str) -> list[str]:
         for snake in dotted.split("_"):
             if not snake:
                 continue
-            camel = _CAMEL.findall(snake) if len(snake) > 4 else ()
-            if len(camel) > 1 and min(len(p) for p in camel) > 1:
+            camel = _camel_parts(snake)
+            if len(camel) > 1:
                 pieces.extend(p.lower() for p in camel)
                 pieces.append(snake.lower())
             else:
@@ -122,7 +131,9 @@ def tokenize(text: str) -> list[str]:
         if not raw or len(raw) > MAX_TOKEN_CHARS:
             continue
         simple = raw.isalnum()
-        if simple and (raw.islower() or raw.isupper() or raw[1:].islower()):
+        if simple and (
+            raw.islower() or raw.isupper() or raw[1:].islower() or len(_camel_parts(raw)) < 2
+        ):
             word = raw.lower()
             if word in STOPWORDS:
                 continue
@@ -137,6 +148,11 @@ def tokenize(text: str) -> list[str]:
                 continue
             append(stem(part) if part.isalpha() else part)
     return out
+
+
+def normalize_phrase(text: str) -> str:
+    """Lowercase words joined by single spaces, for literal phrase matching."""
+    return " ".join(m.group().strip("._").lower() for m in _WORD.finditer(text) if m.group().strip("._"))
 
 
 def identifiers(text: str) -> list[str]:

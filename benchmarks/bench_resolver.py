@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Quality and speed of resolve_docs.py and search_source.py, next to two baselines.
+
+Quality, on benchmarks/devset.jsonl (per split, and all): doc hit@1, doc hit@3, doc MRR@10
+and source hit@5 for
+
+- the resolver (scvi_skill.rank over references/search_index.json, as resolve_docs.py runs it),
+- whole-file BM25 over the tree (benchmarks/baselines.py),
+- a naive rg keyword ranker over the tree (benchmarks/baselines.py).
+
+A doc hit is any returned doc path in the question's gold_docs; a source hit any returned
+source path in gold_source.
+
+Speed: wall time of whole processes (interpreter start to exit), p50 and p95, for
+`resolve_docs.py --json QUESTION` over the set's questions and for
+`search_source.py --symbol NAME` over a fixed list of names on the full tree.
+
+Usage:
+  python benchmarks/bench_resolver.py [--tree PATH] [--devset FILE] [--runs N] [--no-speed]
+      [--json OUT] [--misses SPLIT]
+
+Tuning happens on split=dev only; split=test is reported, never tuned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(HERE))
+
+from baselines import NaiveRg, WholeFileBM25  # noqa: E402
+from scvi_skill.index import load_search_index  # noqa: E402
+from scvi_skill.rank import resolve  # noqa: E402
+from scvi_skill.tree import discover_tree  # noqa: E402
+
+SYMBOLS = [
+    "SCVI",
+    "SCVI.setup_anndata",
+    "TrainerConfig",
+    "scvi.external.TOTALANVI",
+    "SCANVI.train",
+    "scvi.model.base.ArchesMixin.load_query_data",
+    "get_normalized_expression",
+    "MULTIVI",
+]
+K_DOC_HIT = (1, 3)
+K_MRR = 10
+K_SRC = 5
+
+
+def load_devset(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            row = json.loads(line)
+            row.setdefault("split", "dev")
+            rows.append(row)
+    return rows
+
+
+class Resolver:
+    name = "resolver (section BM25F + routing)"
+
+    def __init__(self, sidx: dict, params: dict | None = None) -> None:
+        self.sidx = sidx
+        self.params = params
+
+    def query(self, question: str, limit: int = 10) -> tuple[list[str], list[str]]:
+        kwargs = {"params": self.params} if self.params else {}
+        out = resolve(question, self.sidx, limit=limit, source_limit=limit, **kwargs)
+        return [d["path"] for d in out["docs"]], [s["path"] for s in out["source"]]
+
+
+def score(system, rows: list[dict]) -> dict:
+    """Metrics of ``system`` on ``rows`` and the per-question ranks (for miss reports)."""
+    n = len(rows)
+    hits = {k: 0 for k in K_DOC_HIT}
+    rr, src_hits, per_q = 0.0, 0, []
+    for row in rows:
+        docs, source = system.query(row["question"], limit=K_MRR)
+        gold_d, gold_s = set(row["gold_docs"]), set(row["gold_source"])
+        rank = next((i for i, d in enumerate(docs[:K_MRR], 1) if d in gold_d), None)
+        for k in K_DOC_HIT:
+            hits[k] += bool(rank and rank <= k)
+        rr += 1.0 / rank if rank else 0.0
+        src_ok = any(s in gold_s for s in source[:K_SRC]) if gold_s else True
+        src_hits += src_ok
+        per_q.append({"id": row["id"], "doc_rank": rank, "src_hit": src_ok, "docs": docs[:5], "source": source[:5]})
+    div = max(n, 1)
+    return {
+        "n": n,
+        "doc_hit@1": hits[1] / div,
+        "doc_hit@3": hits[3] / div,
+        "mrr@10": rr / div,
+        "src_hit@5": src_hits / div,
+        "per_question": per_q,
+    }
+
+
+def time_processes(cmds: list[list[str]], runs: int) -> dict:
+    walls = []
+    for _ in range(runs):
+        for cmd in cmds:
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, check=False)
+            walls.append(time.perf_counter() - start)
+            if proc.returncode not in (0, 1):
+                raise SystemExit(f"{cmd} failed: {proc.stderr.decode()[-500:]}")
+    walls.sort()
+    return {
+        "n": len(walls),
+        "p50_ms": 1000 * statistics.median(walls),
+        "p95_ms": 1000 * walls[min(len(walls) - 1, int(round(0.95 * (len(walls) - 1))))],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tree", help="scvi-tools tree (default: discovered)")
+    parser.add_argument("--devset", type=Path, default=HERE / "devset.jsonl")
+    parser.add_argument("--search-index", type=Path, default=None)
+    parser.add_argument("--runs", type=int, default=1, help="timing passes (default: 1)")
+    parser.add_argument("--no-speed", action="store_true", help="skip process timings")
+    parser.add_argument("--no-baselines", action="store_true", help="resolver only")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--misses", metavar="SPLIT", help="list the resolver's misses on SPLIT")
+    args = parser.parse_args(argv)
+
+    tree = discover_tree(args.tree, need_docs=True)
+    rows = load_devset(args.devset)
+    splits = {"dev": [r for r in rows if r["split"] == "dev"], "test": [r for r in rows if r["split"] == "test"]}
+    splits["all"] = rows
+    systems = [Resolver(load_search_index(args.search_index))]
+    if not args.no_baselines:
+        t0 = time.perf_counter()
+        systems.append(WholeFileBM25(tree.root))
+        print(f"(BM25 baseline built in {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        systems.append(NaiveRg(tree.root))
+
+    results: dict = {"tree_version": tree.version, "quality": {}, "speed": {}}
+    lines = [
+        "| system | split | n | doc hit@1 | doc hit@3 | doc MRR@10 | source hit@5 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for system in systems:
+        results["quality"][system.name] = {}
+        for split, subset in splits.items():
+            if not subset:
+                continue
+            m = score(system, subset)
+            results["quality"][system.name][split] = {k: v for k, v in m.items() if k != "per_question"}
+            lines.append(
+                f"| {system.name} | {split} | {m['n']} | {m['doc_hit@1']:.2f} | {m['doc_hit@3']:.2f} "
+                f"| {m['mrr@10']:.2f} | {m['src_hit@5']:.2f} |"
+            )
+            if args.misses == split and system is systems[0]:
+                _print_misses(subset, m["per_question"])
+    print("\n".join(lines))
+
+    if not args.no_speed:
+        py = sys.executable
+        resolve_cmds = [
+            [py, str(REPO / "scripts" / "resolve_docs.py"), "--json", r["question"]] for r in rows
+        ]
+        if args.search_index:
+            resolve_cmds = [c + ["--index", str(args.search_index)] for c in resolve_cmds]
+        symbol_cmds = [
+            [py, str(REPO / "scripts" / "search_source.py"), "--json", "--symbol", s, "--tree", str(tree.root)]
+            for s in SYMBOLS
+        ]
+        runs_sym = max(args.runs, 3)
+        results["speed"]["resolve_docs.py --json"] = time_processes(resolve_cmds, args.runs)
+        results["speed"]["search_source.py --symbol"] = time_processes(symbol_cmds, runs_sym)
+        results["speed"]["python -c pass"] = time_processes([[py, "-c", "pass"]], 20)
+        print()
+        print("| process | runs | p50 ms | p95 ms |")
+        print("| --- | ---: | ---: | ---: |")
+        for name, s in results["speed"].items():
+            print(f"| {name} | {s['n']} | {s['p50_ms']:.0f} | {s['p95_ms']:.0f} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
+
+
+def _print_misses(rows: list[dict], per_q: list[dict]) -> None:
+    by_id = {r["id"]: r for r in rows}
+    for q in per_q:
+        if q["doc_rank"] == 1 and q["src_hit"]:
+            continue
+        row = by_id[q["id"]]
+        print(f"- {q['id']} doc_rank={q['doc_rank']} src_hit={q['src_hit']}: {row['question'][:120]}", file=sys.stderr)
+        print(f"    gold docs {row['gold_docs']}  got {q['docs'][:3]}", file=sys.stderr)
+        if not q["src_hit"]:
+            print(f"    gold src  {row['gold_source']}  got {q['source']}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

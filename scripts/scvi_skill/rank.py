@@ -1,0 +1,205 @@
+"""Rank doc sections and source files for a question, from ``search_index.json``.
+
+Score of a document = its best section's BM25F score, plus a share of the whole-document
+score, plus boosts from curated routing (topics whose vocabulary the question uses, and
+overrides). Score of a source file = its own BM25F score (names, path, docstrings), plus the
+scores of the top sections that mention its symbols (doc -> symbol links), plus the boosts of
+topics listing it, plus a large boost when the question names one of its symbols exactly.
+
+All weights are in :data:`PARAMS` (tuned on the dev split of ``benchmarks/devset.jsonl`` only).
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .tokens import identifiers, normalize_phrase, tokenize
+
+MAX_QUESTION_CHARS = 4000
+"""Only the start of a longer question is ranked (pasted logs are mostly noise)."""
+
+PARAMS = {
+    "whole_term": 1.5,  # weight of a whole identifier term (batch_key) vs a word
+    "repeat": 0.3,  # extra weight per repetition of a term in the question
+    "synonym": 0.5,  # weight of a synonym expansion
+    "doc_share": 0.5,  # share of the whole-document score added to the best section
+    "second_section": 0.15,  # share of the second-best section
+    "topic_doc": 0.6,  # topic boost for docs, times the best doc score
+    "topic_src": 0.6,  # topic boost for sources, times the best source score
+    "topic_rank_decay": 0.85,  # later docs/sources of a topic get a smaller boost
+    "override": 1.0,  # override boost, times the best score
+    "link": 0.5,  # share of a linked section's score given to a source file
+    "link_sections": 8,  # how many top sections pass score to linked sources
+    "link_doc": 0.15,  # share of a source's score given to docs that name its symbols
+    "named_symbol": 1.5,  # boost (times best source score) for a file defining a named symbol
+    "tests_factor": 0.6,  # tests/ files are secondary entry points
+}
+
+
+def query_terms(question: str, synonyms: dict, params: dict = PARAMS) -> dict[str, float]:
+    """Weighted query terms: identifier wholes weigh more, repeats a little more,
+    curated synonyms add their expansions at a lower weight."""
+    tokens = tokenize(question[:MAX_QUESTION_CHARS])
+    weights: dict[str, float] = {}
+    for tok in tokens:
+        base = params["whole_term"] if ("_" in tok or "." in tok) else 1.0
+        if tok in weights:
+            weights[tok] += params["repeat"] * base
+        else:
+            weights[tok] = base
+    for tok in list(weights):
+        expansion = synonyms.get(tok)
+        if not expansion:
+            continue
+        terms, weight = expansion
+        for term in terms:
+            weights.setdefault(term, params["synonym"] * weight * 2)
+    return weights
+
+
+def _phrase_hits(phrases: list[list[str]], present: set[str]) -> float:
+    """Strength of the best phrase all of whose tokens occur in the question."""
+    best = 0.0
+    for phrase in phrases:
+        if phrase and all(t in present for t in phrase):
+            best = max(best, 1.0 + 0.5 * (len(phrase) - 1))
+    return best
+
+
+def _accumulate(terms: dict, weights: dict[str, float], slot: int) -> dict[int, float]:
+    scores: dict[int, float] = defaultdict(float)
+    for term, weight in weights.items():
+        entry = terms.get(term)
+        if not entry or not entry[slot]:
+            continue
+        for item in entry[slot].split():
+            unit, _, impact = item.partition(":")
+            scores[int(unit)] += weight * int(impact)
+    return scores
+
+
+def resolve(
+    question: str,
+    sidx: dict,
+    *,
+    limit: int = 5,
+    source_limit: int = 5,
+    params: dict = PARAMS,
+) -> dict:
+    """``{"docs": [...], "source": [...], "routes": [...]}`` for ``question``, best first."""
+    weights = query_terms(question, sidx.get("synonyms") or {}, params)
+    present = set(weights)
+    terms = sidx["terms"]
+    sections = sidx["sections"]
+
+    sec_scores = _accumulate(terms, weights, 0)
+    src_scores = _accumulate(terms, weights, 1)
+    doc_whole = _accumulate(terms, weights, 2)
+
+    # Documents: best section + a share of the second best + a share of the whole document.
+    best_sec: dict[int, tuple[float, int]] = {}
+    second: dict[int, float] = defaultdict(float)
+    for sec_id, score in sec_scores.items():
+        doc_id = sections[sec_id][0]
+        prev = best_sec.get(doc_id)
+        if prev is None or score > prev[0] or (score == prev[0] and sec_id < prev[1]):
+            if prev is not None:
+                second[doc_id] = max(second[doc_id], prev[0])
+            best_sec[doc_id] = (score, sec_id)
+        else:
+            second[doc_id] = max(second[doc_id], score)
+    doc_scores: dict[int, float] = defaultdict(float)
+    for doc_id, (score, _) in best_sec.items():
+        doc_scores[doc_id] = score + params["second_section"] * second[doc_id]
+    for doc_id, score in doc_whole.items():
+        doc_scores[doc_id] += params["doc_share"] * score
+
+    # Source files: doc -> symbol links from the top sections.
+    top_sections = sorted(sec_scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    sec_src = sidx.get("sec_src") or []
+    for sec_id, score in top_sections[: params["link_sections"]]:
+        for src_id in sec_src[sec_id] if sec_id < len(sec_src) else []:
+            src_scores[src_id] += params["link"] * score
+
+    # Symbols named in the question ("SCANVI", "scvi.train.TrainerConfig").
+    names = sidx.get("names") or {}
+    named: dict[int, tuple[str, int]] = {}
+    for ident in identifiers(question[:MAX_QUESTION_CHARS]):
+        key = ident.strip("`()").lower()
+        for candidate in (key, key.rsplit(".", 1)[-1]):
+            hit = names.get(candidate)
+            if hit:
+                named.setdefault(hit[0], (hit[1], hit[2]))
+                break
+
+    top_doc = max(doc_scores.values(), default=0.0) or 100.0
+    top_src = max(src_scores.values(), default=0.0) or 100.0
+    for src_id in named:
+        src_scores[src_id] += params["named_symbol"] * top_src
+
+    # Curated routing: topics whose vocabulary the question uses, and overrides.
+    for _topic_id, phrases, doc_ids, src_ids in sidx.get("topics") or []:
+        strength = _phrase_hits(phrases, present)
+        if not strength:
+            continue
+        for rank, doc_id in enumerate(doc_ids):
+            boost = params["topic_doc"] * top_doc * strength * params["topic_rank_decay"] ** rank
+            doc_scores[doc_id] += boost
+        for rank, src_id in enumerate(src_ids):
+            boost = params["topic_src"] * top_src * strength * params["topic_rank_decay"] ** rank
+            src_scores[src_id] += boost
+    for phrases, doc_ids, src_ids in sidx.get("overrides") or []:
+        if _phrase_hits(phrases, present):
+            for doc_id in doc_ids:
+                doc_scores[doc_id] += params["override"] * top_doc
+            for src_id in src_ids:
+                src_scores[src_id] += params["override"] * top_src
+
+    sources = sidx["sources"]
+    for src_id in list(src_scores):
+        if sources[src_id][0].startswith("tests/"):
+            src_scores[src_id] *= params["tests_factor"]
+
+    # Sources pass a little back to the docs that name their symbols.
+    src_doc = sidx.get("src_doc") or []
+    ranked_src = sorted(src_scores.items(), key=lambda kv: (-kv[1], sources[kv[0]][0]))
+    for src_id, score in ranked_src[:3]:
+        for doc_id in src_doc[src_id] if src_id < len(src_doc) else []:
+            doc_scores[doc_id] += params["link_doc"] * score
+
+    docs = sidx["docs"]
+    ranked_docs = sorted(doc_scores.items(), key=lambda kv: (-kv[1], docs[kv[0]][0]))
+    out_docs = []
+    for doc_id, score in ranked_docs[:limit]:
+        path, title, _topic = docs[doc_id][:3]
+        if doc_id in best_sec:
+            sec = sections[best_sec[doc_id][1]]
+            section, lines = sec[1], [sec[2], sec[3]]
+        else:
+            section, lines = title, _doc_lines(sidx, doc_id)
+        out_docs.append(
+            {"path": path, "title": title, "section": section, "lines": lines, "score": score}
+        )
+    out_src = []
+    for src_id, score in ranked_src[:source_limit]:
+        path, symbol, line = sources[src_id]
+        if src_id in named:
+            symbol, line = named[src_id]
+        out_src.append({"path": path, "symbol": symbol, "line": line, "score": score})
+
+    routes = []
+    padded = f" {normalize_phrase(question[:MAX_QUESTION_CHARS])} "
+    for skill, why, phrases in sidx.get("routes") or []:
+        if any(f" {phrase} " in padded for phrase in phrases):
+            routes.append({"skill": skill, "why": why})
+    return {"docs": out_docs, "source": out_src, "routes": routes, "terms": sorted(weights)}
+
+
+def _doc_lines(sidx: dict, doc_id: int) -> list[int]:
+    """The line span of a whole document: from its first to its last section."""
+    spans = [(s[2], s[3]) for s in sidx["sections"] if s[0] == doc_id]
+    if not spans:
+        return [1, 1]
+    return [min(a for a, _ in spans), max(b for _, b in spans)]
