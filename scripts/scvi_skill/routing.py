@@ -1,0 +1,112 @@
+"""Load and check ``references/routing.yaml``, the one hand-curated input of the maps.
+
+:func:`check_routing` lists every problem at once: a wrong type, a duplicate topic id, and any
+path or symbol that does not exist in the tree (``refresh_maps.py`` refuses to write maps that
+route to nothing). Unknown keys are kept, so the resolver's extensions pass through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from .errors import SkillPackageError
+
+TOPIC_LISTS = ("vocabulary", "docs", "source", "symbols")
+PATH_KEYS = ("docs", "source", "prefer")
+SYMBOL_KEYS = ("symbols",)
+
+
+class RoutingError(SkillPackageError):
+    """routing.yaml is unreadable, malformed, or names what the tree lacks (exit 1)."""
+
+
+def load_routing(path: Path) -> dict:
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise RoutingError(f"routing file missing: {path}",
+                           hint="references/routing.yaml is hand-curated; restore it from git") \
+            from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise RoutingError(f"routing file unreadable: {path}: {err}") from err
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise RoutingError(f"routing file is not valid YAML: {path}{where}: "
+                           f"{getattr(err, 'problem', err)}") from err
+    if not isinstance(data, dict):
+        raise RoutingError(f"routing file {path} must be a mapping with topics, siblings, "
+                           "overrides")
+    return data
+
+
+def _string_list(value, where: str, problems: list[str]) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where} must be a list of strings")
+        return []
+    return value
+
+
+def check_routing(routing: dict, *, path_exists: Callable[[str], bool],
+                  symbol_exists: Callable[[str], bool], check_docs: bool = True) -> list[str]:
+    """Problems of a loaded routing file, as readable one-line messages (empty when fine).
+
+    ``check_docs=False`` skips ``docs/`` paths (a tree without docs cannot confirm them).
+    """
+    problems: list[str] = []
+    topics = routing.get("topics") or []
+    if not isinstance(topics, list):
+        return ["topics must be a list"]
+    seen: set[str] = set()
+    for n, topic in enumerate(topics):
+        where = f"topics[{n}]"
+        if not isinstance(topic, dict) or not isinstance(topic.get("id"), str):
+            problems.append(f"{where} must be a mapping with a string id")
+            continue
+        where = f"topic {topic['id']}"
+        if topic["id"] in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(topic["id"])
+        if not isinstance(topic.get("title", ""), str):
+            problems.append(f"{where}: title must be a string")
+        for key in TOPIC_LISTS:
+            _string_list(topic.get(key), f"{where}: {key}", problems)
+        _check_targets(topic, where, problems, path_exists, symbol_exists, check_docs)
+    for n, sibling in enumerate(routing.get("siblings") or []):
+        if not isinstance(sibling, dict) or not isinstance(sibling.get("skill"), str):
+            problems.append(f"siblings[{n}] must be a mapping with a string skill")
+            continue
+        _string_list(sibling.get("when"), f"sibling {sibling['skill']}: when", problems)
+    overrides = routing.get("overrides") or []
+    if not isinstance(overrides, list):
+        problems.append("overrides must be a list")
+        overrides = []
+    for n, override in enumerate(overrides):
+        if not isinstance(override, dict):
+            problems.append(f"overrides[{n}] must be a mapping")
+            continue
+        _check_targets(override, f"overrides[{n}]", problems, path_exists, symbol_exists,
+                       check_docs)
+    return problems
+
+
+def _check_targets(entry: dict, where: str, problems: list[str], path_exists, symbol_exists,
+                   check_docs: bool) -> None:
+    for key in PATH_KEYS:
+        for rel in _string_list(entry.get(key), f"{where}: {key}", []):
+            if rel.startswith("docs/") and not check_docs:
+                continue
+            if rel.startswith("/") or ".." in rel.split("/") or not path_exists(rel):
+                problems.append(f"{where}: {key} path not in the tree: {rel}")
+    for key in SYMBOL_KEYS:
+        for name in _string_list(entry.get(key), f"{where}: {key}", []):
+            if not symbol_exists(name):
+                problems.append(f"{where}: {key} name not found in the tree's namespaces: "
+                                f"{name}")
