@@ -1,0 +1,372 @@
+"""Install, update, uninstall and zip the skill folder an agent needs.
+
+What an installed copy holds: ``SKILL.md``, every file under ``references/``, the agent-facing
+scripts (:data:`AGENT_SCRIPTS`) and the ``scvi_skill`` modules they import, found by following
+their imports with ``ast`` (so the set stays right as modules change), and a manifest
+(:data:`MANIFEST_NAME`) listing each installed file with its SHA-256.
+
+The manifest is what makes the installer safe: it refuses a folder without one unless forced,
+updates only the files it lists, and ``uninstall`` deletes only listed files whose content is
+still what it wrote (a file edited since is kept and reported). A fresh install is staged in a
+temporary sibling folder and renamed into place; updates replace one file at a time with
+``os.replace``, the manifest last.
+
+Standard library only; runs on Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SkillPackageError, UsageError
+
+SKILL_NAME = "scvi-tools-inputs-and-modeling"
+AGENT_SCRIPTS = ("resolve_docs.py", "search_source.py", "fetch_tree.py")
+"""Scripts SKILL.md tells the agent to run; maintainer scripts are never installed."""
+PACKAGE = "scvi_skill"
+MANIFEST_NAME = ".scvi-skill-install.json"
+MANIFEST_NOTE = ("written by scripts/install_skill.py: the files it installed here; "
+                 "--uninstall removes exactly these; do not edit")
+SKIP_PARTS = frozenset({"__pycache__", ".pytest_cache"})
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+"""Fixed member timestamp, so the same files always give the same zip bytes."""
+
+
+class InstallRefused(SkillPackageError):
+    """The target is not ours to change (exit 1)."""
+
+
+@dataclass
+class InstallResult:
+    action: str
+    """``install``, ``update``, ``uninstall`` or ``zip``."""
+    target: Path
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    """Uninstall/update: files edited since install, left in place."""
+    dry_run: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "action": self.action, "dry_run": self.dry_run, "target": str(self.target),
+            "summary": {"written": len(self.written), "unchanged": len(self.unchanged),
+                        "removed": len(self.removed), "kept": len(self.kept)},
+            "written": self.written, "unchanged": self.unchanged, "removed": self.removed,
+            "kept": self.kept,
+        }
+
+
+def personal_target() -> Path:
+    """``~/.claude/skills/<name>`` (``~`` is ``$HOME``)."""
+    return Path.home() / ".claude" / "skills" / SKILL_NAME
+
+
+def project_target(project: Path | str) -> Path:
+    return Path(project).expanduser() / ".claude" / "skills" / SKILL_NAME
+
+
+# -- what to copy ------------------------------------------------------------------------------
+
+
+def skill_files(source: Path) -> list[str]:
+    """Skill-relative POSIX paths to install, sorted."""
+    source = Path(source)
+    if not (source / "SKILL.md").is_file():
+        raise UsageError(f"no SKILL.md in {source}: not the skill's repository")
+    files = {"SKILL.md"}
+    references = source / "references"
+    if references.is_dir():
+        for path in references.rglob("*"):
+            rel = path.relative_to(source)
+            if path.is_file() and not path.is_symlink() and not SKIP_PARTS & set(rel.parts) \
+                    and not path.name.startswith("."):
+                files.add(rel.as_posix())
+    files.update(f"scripts/{rel}" for rel in script_closure(source / "scripts"))
+    return sorted(files)
+
+
+def script_closure(scripts_dir: Path) -> list[str]:
+    """The agent scripts and every ``scvi_skill`` module they import, transitively.
+
+    Raises when a script is missing or when any of these files imports a module that is
+    neither standard library nor ``scvi_skill`` (the installed copy runs with a bare Python).
+    """
+    todo = [Path(name) for name in AGENT_SCRIPTS]
+    for rel in todo:
+        if not (scripts_dir / rel).is_file():
+            raise UsageError(f"agent script {scripts_dir / rel} is missing")
+    found: set[str] = set()
+    todo.append(Path(PACKAGE, "__init__.py"))
+    while todo:
+        rel = todo.pop()
+        if rel.as_posix() in found:
+            continue
+        path = scripts_dir / rel
+        if not path.is_file():
+            raise UsageError(f"{path} is imported by an agent script but does not exist")
+        found.add(rel.as_posix())
+        todo.extend(_local_imports(path, rel))
+    return sorted(found)
+
+
+def _local_imports(path: Path, rel: Path) -> list[Path]:
+    """``scvi_skill`` modules one file imports; a third-party import raises."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    in_package = rel.parts[0] == PACKAGE
+    modules: list[Path] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+            for name in names:
+                modules += _check_module(name, path, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if not in_package or node.level > 1:
+                    raise UsageError(f"{path}:{node.lineno}: relative import outside {PACKAGE}")
+                base = f"{PACKAGE}.{node.module}" if node.module else PACKAGE
+            else:
+                base = node.module or ""
+            modules += _check_module(base, path, node.lineno)
+            if base == PACKAGE:  # from scvi_skill import errors: may name submodules
+                modules += [Path(PACKAGE, f"{alias.name}.py") for alias in node.names
+                            if (path.parent if in_package else path.parent / PACKAGE)
+                            .joinpath(f"{alias.name}.py").is_file()]
+    return modules
+
+
+def _check_module(name: str, path: Path, line: int) -> list[Path]:
+    top = name.split(".")[0]
+    if top == PACKAGE:
+        parts = name.split(".")[1:]
+        return [Path(PACKAGE, *parts[:-1], f"{parts[-1]}.py")] if parts else []
+    if top in sys.stdlib_module_names or top == "__future__":
+        return []
+    raise UsageError(f"{path}:{line}: agent-facing code imports {name!r}, which is not in the "
+                     "standard library; the installed skill must run with a bare Python")
+
+
+# -- install / update ---------------------------------------------------------------------------
+
+
+def install(source: Path, target: Path, *, force: bool = False,
+            dry_run: bool = False) -> InstallResult:
+    source, target = Path(source).resolve(), Path(target).expanduser()
+    files = skill_files(source)
+    if target.is_symlink():
+        raise InstallRefused(f"{target} is a symbolic link; refusing to write through it",
+                             hint="Remove the link or choose another location.")
+    if target.exists() and not target.is_dir():
+        raise InstallRefused(f"{target} exists and is not a folder")
+    if target.exists() and target.resolve() == source:
+        raise UsageError(f"{target} is the source folder itself")
+    manifest = read_manifest(target) if target.is_dir() else None
+    if target.is_dir() and manifest is None and any(target.iterdir()) and not force:
+        raise InstallRefused(
+            f"{target} exists and was not installed by install_skill.py; nothing changed",
+            hint="Pass --force to install over it (files that are not part of the skill are "
+                 "left alone), or choose another location.")
+    version = read_version(source)
+    if not target.exists():
+        result = InstallResult("install", target, written=list(files), dry_run=dry_run)
+        if not dry_run:
+            _fresh_install(source, target, files, version)
+        return result
+    return _update(source, target, files, version, manifest or {}, dry_run=dry_run)
+
+
+def _fresh_install(source: Path, target: Path, files: list[str], version: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        hashes = {}
+        for rel in files:
+            destination = staging / rel
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / rel, destination)
+            hashes[rel] = _sha256(destination)
+        _write_json(staging / MANIFEST_NAME, _manifest(hashes, version))
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _update(source: Path, target: Path, files: list[str], version: str, manifest: dict, *,
+            dry_run: bool) -> InstallResult:
+    result = InstallResult("update", target, dry_run=dry_run)
+    old = manifest.get("files", {})
+    hashes = {}
+    for rel in files:
+        wanted = _sha256(source / rel)
+        hashes[rel] = wanted
+        destination = target / rel
+        if not _inside(target, destination.parent):
+            raise InstallRefused(f"{destination.parent} leads outside {target} (a symbolic "
+                                 "link?); refusing to write through it")
+        if destination.is_file() and not destination.is_symlink() and _sha256(destination) == wanted:
+            result.unchanged.append(rel)
+            continue
+        result.written.append(rel)
+        if not dry_run:
+            _atomic_copy(source / rel, destination)
+    for rel in sorted(set(old) - set(files)):
+        _remove_if_ours(target, rel, old[rel], result, dry_run=dry_run)
+    if not dry_run:
+        _write_json(target / MANIFEST_NAME, _manifest(hashes, version))
+        _prune_dirs(target, set(old) - set(files))
+    return result
+
+
+# -- uninstall ----------------------------------------------------------------------------------
+
+
+def uninstall(target: Path, *, dry_run: bool = False) -> InstallResult:
+    target = Path(target).expanduser()
+    if target.is_symlink() or not target.is_dir():
+        raise InstallRefused(f"nothing installed at {target}")
+    manifest = read_manifest(target)
+    if manifest is None:
+        raise InstallRefused(
+            f"{target} was not installed by install_skill.py (no {MANIFEST_NAME}); "
+            "nothing removed", hint="Delete it yourself if it is yours to delete.")
+    result = InstallResult("uninstall", target, dry_run=dry_run)
+    recorded = manifest.get("files", {})
+    for rel in sorted(recorded):
+        _remove_if_ours(target, rel, recorded[rel], result, dry_run=dry_run)
+    if not dry_run:
+        (target / MANIFEST_NAME).unlink(missing_ok=True)
+        _prune_dirs(target, set(recorded))
+        if not any(target.iterdir()):
+            target.rmdir()
+    return result
+
+
+def _remove_if_ours(target: Path, rel: str, digest: str, result: InstallResult, *,
+                    dry_run: bool) -> None:
+    path = target / rel
+    if not _inside(target, path) or path.is_symlink() or not path.is_file():
+        return
+    if _sha256(path) != digest:
+        result.kept.append(rel)
+        return
+    result.removed.append(rel)
+    if not dry_run:
+        path.unlink()
+
+
+def _prune_dirs(target: Path, rels: set[str]) -> None:
+    """Remove folders of the given files that are now empty, deepest first (never target)."""
+    folders = {parent for rel in rels for parent in (target / rel).parents
+               if parent != target and _inside(target, parent)}
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+# -- zip ----------------------------------------------------------------------------------------
+
+
+def build_zip(source: Path, zip_path: Path, *, dry_run: bool = False) -> InstallResult:
+    """An upload bundle for claude.ai: the same files in a top folder named like the skill."""
+    source, zip_path = Path(source).resolve(), Path(zip_path).expanduser()
+    files = skill_files(source)
+    result = InstallResult("zip", zip_path, written=list(files), dry_run=dry_run)
+    if dry_run:
+        return result
+    if zip_path.is_dir():
+        raise UsageError(f"{zip_path} is a folder; give the path of the .zip to write")
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{zip_path.name}.", dir=zip_path.parent)
+    os.close(handle)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+            for rel in files:
+                info = zipfile.ZipInfo(f"{SKILL_NAME}/{rel}", date_time=ZIP_DATE)
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                bundle.writestr(info, (source / rel).read_bytes())
+        os.replace(tmp, zip_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return result
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def read_manifest(target: Path) -> dict | None:
+    """The manifest of an installed copy; ``None`` when absent or not ours."""
+    path = Path(target) / MANIFEST_NAME
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("skill") != SKILL_NAME \
+            or not isinstance(data.get("files"), dict):
+        return None
+    return data
+
+
+def read_version(source: Path) -> str:
+    try:
+        manifest = json.loads((source / ".claude-plugin" / "plugin.json").read_text("utf-8"))
+        return str(manifest.get("version", "unknown"))
+    except (OSError, ValueError, AttributeError):
+        return "unknown"
+
+
+def _manifest(hashes: dict[str, str], version: str) -> dict:
+    return {"_generated": MANIFEST_NOTE, "files": dict(sorted(hashes.items())),
+            "skill": SKILL_NAME, "version": version}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _atomic_copy(source: Path, destination: Path) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if destination.is_symlink():
+        destination.unlink()
+    handle, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    os.close(handle)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, destination)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, data: dict) -> None:
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, sort_keys=True)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

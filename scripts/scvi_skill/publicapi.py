@@ -1,0 +1,306 @@
+"""Answer "does this scvi-tools name exist, and what does it accept?" from the shipped index.
+
+Reads ``references/index.json`` (``namespaces``: public dotted name -> defining qualname;
+``symbols``: qualname, kind, path, line, params, var_kwargs, bases, decorators), never imports
+scvi. With a tree at hand it also reads a class's source with ``ast`` to find attributes the
+index does not list (``self.history_ = ...``, class-level annotations), so a real attribute is
+not reported as missing.
+
+Used by ``check_skill.py`` (maintainers); standard library only.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+TRIVIAL_BASES = frozenset({"object", "ABC", "Protocol", "Generic", "ABCMeta", "NamedTuple",
+                           "Enum", "TypedDict"})
+"""Bases (last dotted part, subscript dropped) that bring no members worth checking."""
+SETUP_METHODS = ("setup_anndata", "setup_mudata")
+ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
+"""Parameter kinds a keyword argument can bind to."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The result of resolving one dotted name."""
+
+    found: bool
+    """True when the name exists (or cannot be disproved: see ``certain``)."""
+    qualname: str | None = None
+    """Defining qualname when found and known."""
+    certain: bool = True
+    """False when the name could not be checked (external base class, re-export)."""
+    message: str = ""
+    """Why it was not found, with a suggestion when one exists."""
+
+
+@dataclass(frozen=True)
+class KwargVerdict:
+    accepted: bool
+    via: str | None = None
+    """``"**name"`` when only a variadic keyword parameter takes it."""
+    known: bool = True
+    """False when the callable's parameters are unknown (accepted without proof)."""
+    reason: str = ""
+    """Why a keyword that ``**kwargs`` would take is still rejected."""
+
+
+class PublicApi:
+    """Lookups over one loaded index (``dict`` as read from index.json)."""
+
+    def __init__(self, index: dict, *, tree_root: Path | None = None) -> None:
+        self.namespaces: dict[str, str] = dict(index.get("namespaces") or {})
+        self.symbols: dict[str, dict] = {}
+        for symbol in index.get("symbols") or []:
+            self.symbols.setdefault(symbol["qualname"], symbol)
+        self.tree_root = tree_root
+        self._by_last: dict[str, list[str]] = {}
+        for public in self.namespaces:
+            self._by_last.setdefault(public.rsplit(".", 1)[-1], []).append(public)
+        self._classes_by_last: dict[str, list[str]] = {}
+        for qualname, symbol in self.symbols.items():
+            if symbol.get("kind") == "class":
+                self._classes_by_last.setdefault(qualname.rsplit(".", 1)[-1], []).append(qualname)
+        self._closed: dict[str, bool] = {}
+        self._attrs: dict[str, set[str]] = {}
+
+    # -- names ---------------------------------------------------------------------------------
+
+    def lookup(self, dotted: str) -> Lookup:
+        """Resolve ``scvi.model.SCVI.train`` (public name, member or defining qualname)."""
+        if dotted in self.namespaces:
+            return Lookup(True, self.namespaces[dotted])
+        if dotted in self.symbols:
+            return Lookup(True, dotted)
+        parts = dotted.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            prefix = ".".join(parts[:cut])
+            target = self.namespaces.get(prefix) or (prefix if prefix in self.symbols else None)
+            if target is None:
+                continue
+            return self._lookup_below(dotted, prefix, target, parts[cut:])
+        return Lookup(False, message=f"{dotted} is not a public scvi-tools name{self._hint(dotted)}")
+
+    def _lookup_below(self, dotted: str, prefix: str, target: str, rest: list[str]) -> Lookup:
+        symbol = self.symbols.get(target)
+        if symbol is None and target != prefix and not target.startswith("scvi"):
+            return Lookup(True, certain=False)  # a re-export from another package
+        kind = symbol.get("kind") if symbol else ("module" if target == prefix else None)
+        if kind == "module":
+            return Lookup(False, message=f"{dotted} is not a public scvi-tools name: "
+                          f"{prefix} has no {rest[0]}{self._hint(dotted)}")
+        if kind == "class":
+            member = rest[0]
+            if len(rest) == 1:
+                defined = self._member_symbol(target, member)
+                if defined is not None:
+                    return Lookup(True, defined)
+            if not self.class_is_closed(target) or self._has_attribute(target, member):
+                return Lookup(True, certain=False)
+            return Lookup(False, message=f"{dotted} does not exist: class {prefix} has no "
+                          f"method, property or attribute {member}{self._hint(dotted)}")
+        return Lookup(True, certain=False)  # attribute of a function or variable: not checked
+
+    def _hint(self, dotted: str) -> str:
+        parts = dotted.split(".")
+        for size in (2, 1):
+            if len(parts) < size + 1:
+                continue
+            tail = parts[-size:]
+            matches = sorted(p for p in self._by_last.get(tail[-1], [])
+                             if p.split(".")[-size:] == tail and p != dotted)
+            if matches:
+                shown = ", ".join(matches[:3])
+                return f" (did you mean {shown}?)"
+        return ""
+
+    # -- classes -------------------------------------------------------------------------------
+
+    def resolve_base(self, expr: str, owner: str) -> str | None:
+        """An in-index class for a base expression, preferring the owner's package."""
+        last = expr.split("[", 1)[0].rsplit(".", 1)[-1]
+        candidates = self._classes_by_last.get(last, [])
+        if not candidates:
+            return None
+        package = owner.split(".")[:2]
+        candidates = sorted(candidates, key=lambda q: (q.split(".")[:2] != package, q))
+        return candidates[0]
+
+    def class_is_closed(self, qualname: str, _stack: frozenset = frozenset()) -> bool:
+        """True when every base class is in the index (so all members are known)."""
+        if qualname in self._closed:
+            return self._closed[qualname]
+        if qualname in _stack:
+            return True
+        closed = True
+        for expr in self.symbols.get(qualname, {}).get("bases") or []:
+            if expr.split("[", 1)[0].rsplit(".", 1)[-1] in TRIVIAL_BASES:
+                continue
+            base = self.resolve_base(expr, qualname)
+            if base is None or not self.class_is_closed(base, _stack | {qualname}):
+                closed = False
+                break
+        self._closed[qualname] = closed
+        return closed
+
+    def _mro(self, qualname: str) -> list[str]:
+        order, todo = [], [qualname]
+        while todo:
+            current = todo.pop(0)
+            if current in order:
+                continue
+            order.append(current)
+            for expr in self.symbols.get(current, {}).get("bases") or []:
+                base = self.resolve_base(expr, current)
+                if base is not None:
+                    todo.append(base)
+        return order
+
+    def _member_symbol(self, cls: str, name: str) -> str | None:
+        for base in self._mro(cls):
+            if f"{base}.{name}" in self.symbols:
+                return f"{base}.{name}"
+        return None
+
+    def _has_attribute(self, cls: str, name: str) -> bool:
+        for base in self._mro(cls):
+            if f"{base}.{name}" in self.symbols:
+                return True
+            if name in self._source_attributes(base):
+                return True
+        return False
+
+    def _source_attributes(self, cls: str) -> set[str]:
+        """Attribute names a class body sets (``self.x = ``, ``x: int``, ``x = ``), via ast."""
+        if cls in self._attrs:
+            return self._attrs[cls]
+        names: set[str] = set()
+        symbol = self.symbols.get(cls)
+        if symbol and self.tree_root is not None:
+            names = _class_attributes(self.tree_root / symbol["path"], cls.rsplit(".", 1)[-1],
+                                      symbol.get("line", 1))
+        self._attrs[cls] = names
+        return names
+
+    # -- callables -----------------------------------------------------------------------------
+
+    def accepts(self, qualname: str, keyword: str) -> KwargVerdict:
+        """Whether the callable (function, method, or class constructor) takes ``keyword``."""
+        symbol = self.symbols.get(qualname)
+        if symbol is None or "params" not in symbol or symbol.get("params_known") is False:
+            return KwargVerdict(True, known=False)
+        for param in symbol["params"]:
+            if param["name"] == keyword and param.get("kind") in ACCEPTING_KINDS:
+                return KwargVerdict(True)
+        if symbol.get("var_kwargs"):
+            var = next((p["name"] for p in symbol["params"] if p.get("kind") == "VAR_KEYWORD"),
+                       "kwargs")
+            if self._forwards_to_register_fields(symbol, var):
+                return KwargVerdict(False, reason=(
+                    f"its **{var} go to AnnDataManager.register_fields, which rejects them "
+                    "without a source_registry (src/scvi/data/_manager.py)"))
+            return KwargVerdict(True, via=f"**{var}")
+        return KwargVerdict(False)
+
+    def _forwards_to_register_fields(self, symbol: dict, var: str) -> bool:
+        """A ``setup_anndata``/``setup_mudata`` whose ``**kwargs`` only reach
+        ``register_fields`` (read from the tree; False without one)."""
+        name = symbol["qualname"].rsplit(".", 1)[-1]
+        if name not in SETUP_METHODS or self.tree_root is None:
+            return False
+        node = _function_node(self.tree_root / symbol["path"], name, symbol.get("line", 1))
+        if node is None:
+            return False
+        targets = set()
+        for call in ast.walk(node):
+            if isinstance(call, ast.Call) and any(
+                    k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var
+                    for k in call.keywords):
+                func = call.func
+                targets.add(func.attr if isinstance(func, ast.Attribute) else ast.unparse(func))
+        return targets == {"register_fields"}
+
+    def returns_instance(self, qualname: str) -> bool:
+        """Classmethods such as ``load``/``from_scvi_model`` that build the class."""
+        symbol = self.symbols.get(qualname) or {}
+        name = qualname.rsplit(".", 1)[-1]
+        return "classmethod" in (symbol.get("decorators") or []) and (
+            name.startswith("load") or name.startswith("from_"))
+
+    def public_name(self, qualname: str) -> str:
+        """The shortest public dotted name of a qualname (the qualname when it has none)."""
+        public = (self.symbols.get(qualname) or {}).get("public") or []
+        return min(public, key=lambda p: (len(p), p)) if public else qualname
+
+    def kind(self, qualname: str) -> str | None:
+        return (self.symbols.get(qualname) or {}).get("kind")
+
+    def candidates(self, name: str, *, methods_only: bool = False) -> list[str]:
+        """Qualnames of public names ending in ``name`` (for calls written without a prefix)."""
+        found = []
+        for public in self._by_last.get(name, []):
+            qualname = self.namespaces[public]
+            symbol = self.symbols.get(qualname)
+            if symbol is None:
+                continue
+            if methods_only and symbol.get("kind") not in ("method", "property"):
+                continue
+            if qualname not in found:
+                found.append(qualname)
+        return sorted(found)
+
+
+def _function_node(path: Path, name: str, line: int) -> ast.FunctionDef | None:
+    tree = _parse(path)
+    if tree is None:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name \
+                and node.lineno <= line <= (node.end_lineno or node.lineno):
+            return node
+    return None
+
+
+_PARSED: dict[Path, ast.Module | None] = {}
+
+
+def _parse(path: Path) -> ast.Module | None:
+    if path not in _PARSED:
+        try:
+            _PARSED[path] = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (OSError, SyntaxError, ValueError):
+            _PARSED[path] = None
+    return _PARSED[path]
+
+
+def _class_attributes(path: Path, class_name: str, line: int) -> set[str]:
+    tree = _parse(path)
+    if tree is None:
+        return set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == class_name and node.lineno == line:
+            return _attributes_of(node)
+    return set()
+
+
+def _attributes_of(node: ast.ClassDef) -> set[str]:
+    names: set[str] = set()
+    for stmt in node.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            names.add(stmt.target.id)
+        elif isinstance(stmt, ast.Assign):
+            names.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+    for sub in ast.walk(node):
+        targets = []
+        if isinstance(sub, ast.Assign):
+            targets = sub.targets
+        elif isinstance(sub, ast.AnnAssign | ast.AugAssign):
+            targets = [sub.target]
+        for target in targets:
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                    and target.value.id == "self":
+                names.add(target.attr)
+    return names
