@@ -49,6 +49,9 @@ _PATH = re.compile(
     r"(?P<path>(?:" + "|".join(TREE_ROOTS + SKILL_ROOTS) + r")/[\w./-]*[\w/]|CHANGELOG\.md)"
     r"(?::(?P<start>\d+)(?:-(?P<end>\d+))?)?")
 _DOTTED = re.compile(r"(?<![\w./-])scvi(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+FILE_SUFFIXES = frozenset({"md", "py", "json", "yaml", "yml", "toml", "txt", "h5ad", "h5mu",
+                           "ipynb", "pt", "csv", "zip"})
+"""A dotted ``scvi.*`` word ending in one of these is a file name (``scvi.md``), not an API."""
 
 
 @dataclass(frozen=True, order=True)
@@ -207,7 +210,11 @@ class _Checker:
             for match in _PATH.finditer(line):
                 self.cited_path(rel, number, match)
             for match in _DOTTED.finditer(line):
-                self.dotted_name(rel, number, match.group(0))
+                name = match.group(0)
+                if line.startswith(("...", "\u2026"), match.end()):
+                    continue  # a name cut short in a generated summary
+                if name.rsplit(".", 1)[-1] not in FILE_SUFFIXES:
+                    self.dotted_name(rel, number, name)
         scope = Scope()
         for token in self._md.parse(text):
             if token.type == "fence" and token.map:

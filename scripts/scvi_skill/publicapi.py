@@ -75,6 +75,8 @@ class PublicApi:
             return Lookup(True, self.namespaces[dotted])
         if dotted in self.symbols:
             return Lookup(True, dotted)
+        if self._is_module_in_tree(dotted):
+            return Lookup(True, dotted)
         parts = dotted.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             prefix = ".".join(parts[:cut])
@@ -103,6 +105,13 @@ class PublicApi:
             return Lookup(False, message=f"{dotted} does not exist: class {prefix} has no "
                           f"method, property or attribute {member}{self._hint(dotted)}")
         return Lookup(True, certain=False)  # attribute of a function or variable: not checked
+
+    def _is_module_in_tree(self, dotted: str) -> bool:
+        """A private module such as ``scvi._settings`` (not in namespaces, but real)."""
+        if self.tree_root is None:
+            return False
+        base = self.tree_root.joinpath("src", *dotted.split("."))
+        return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
     def _hint(self, dotted: str) -> str:
         parts = dotted.split(".")
@@ -258,9 +267,10 @@ def _function_node(path: Path, name: str, line: int) -> ast.FunctionDef | None:
     if tree is None:
         return None
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name \
-                and node.lineno <= line <= (node.end_lineno or node.lineno):
-            return node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            if start <= line <= (node.end_lineno or node.lineno):
+                return node
     return None
 
 

@@ -1,0 +1,241 @@
+"""install_skill.py: what it copies, that it is idempotent, and that it never deletes what it
+did not install. The installed copy is validated by skills-ref and its scripts run with a bare
+Python (no packages)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import install_skill
+from scvi_skill import install as inst
+from scvi_skill.errors import UsageError
+
+NAME = inst.SKILL_NAME
+MAINTAINER_MODULES = ("check.py", "codecheck.py", "frontmatter.py", "publicapi.py",
+                      "install.py", "refresh.py", "sourcemap.py", "pyast.py", "docmap.py")
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("HOME", str(path))
+    return path
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _bare_python() -> list[str]:
+    """A Python >= 3.10 that sees no installed packages: the system one, else -I -S."""
+    for candidate in ("/usr/bin/python3", shutil.which("python3", path="/usr/local/bin:/bin")):
+        if candidate and Path(candidate).is_file():
+            probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info >= "
+                                    "(3, 10), sys.prefix)"], capture_output=True, text=True)
+            if probe.returncode == 0 and probe.stdout.startswith("True") \
+                    and ".venv" not in probe.stdout:
+                return [candidate, "-I"]
+    return [sys.executable, "-I", "-S"]
+
+
+def test_personal_install_copies_only_what_the_agent_needs(home, repo_root, capsys):
+    assert install_skill.main([]) == 0
+    target = home / ".claude" / "skills" / NAME
+    assert str(target) in capsys.readouterr().out
+    files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    assert "SKILL.md" in files and inst.MANIFEST_NAME in files
+    for script in inst.AGENT_SCRIPTS:
+        assert f"scripts/{script}" in files
+    expected_refs = sorted(p.relative_to(repo_root).as_posix()
+                           for p in (repo_root / "references").rglob("*") if p.is_file())
+    assert [f for f in files if f.startswith("references/")] == expected_refs
+    assert not any(f.endswith(MAINTAINER_MODULES) for f in files)
+    assert not any(f.startswith(("examples/", "tests/", "commands/", ".claude-plugin/"))
+                   for f in files)
+    assert "scripts/check_skill.py" not in files and "scripts/install_skill.py" not in files
+    manifest = json.loads((target / inst.MANIFEST_NAME).read_text())
+    assert sorted(manifest["files"]) == [f for f in files if f != inst.MANIFEST_NAME]
+    assert (target / "SKILL.md").read_bytes() == (repo_root / "SKILL.md").read_bytes()
+
+
+def test_second_install_is_a_no_op(home, capsys):
+    assert install_skill.main([]) == 0
+    target = home / ".claude" / "skills" / NAME
+    before = _tree_bytes(target)
+    capsys.readouterr()
+    assert install_skill.main(["--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["summary"]["written"] == 0 and result["summary"]["unchanged"] > 10
+    assert _tree_bytes(target) == before
+
+
+def test_closure_follows_imports_and_is_standard_library(repo_root):
+    closure = inst.script_closure(repo_root / "scripts")
+    assert "scvi_skill/__init__.py" in closure and "scvi_skill/errors.py" in closure
+    assert "scvi_skill/tree.py" in closure  # imported by resolve_docs/search_source/fetch
+    assert not any(rel.endswith(MAINTAINER_MODULES) for rel in closure)
+
+
+def test_closure_rejects_third_party_imports(tmp_path):
+    scripts = tmp_path / "scripts"
+    (scripts / "scvi_skill").mkdir(parents=True)
+    for name in inst.AGENT_SCRIPTS:
+        (scripts / name).write_text("from scvi_skill import helper\n")
+    (scripts / "scvi_skill" / "__init__.py").write_text("")
+    (scripts / "scvi_skill" / "helper.py").write_text("import json\nfrom .deep import x\n")
+    (scripts / "scvi_skill" / "deep.py").write_text("def f():\n    import yaml\n")
+    with pytest.raises(UsageError, match=r"deep\.py:2: .*'yaml'"):
+        inst.script_closure(scripts)
+    (scripts / "scvi_skill" / "deep.py").write_text("x = 1\n")
+    assert inst.script_closure(scripts) == sorted(
+        [*inst.AGENT_SCRIPTS, "scvi_skill/__init__.py", "scvi_skill/deep.py",
+         "scvi_skill/helper.py"])
+
+
+def test_refuses_a_folder_it_did_not_install(home, capsys):
+    target = home / ".claude" / "skills" / NAME
+    target.mkdir(parents=True)
+    (target / "SKILL.md").write_text("my own skill\n")
+    assert install_skill.main([]) == 1
+    assert "was not installed by install_skill.py" in capsys.readouterr().err
+    assert [p.name for p in target.iterdir()] == ["SKILL.md"]
+    assert (target / "SKILL.md").read_text() == "my own skill\n"
+
+
+def test_force_then_uninstall_leaves_foreign_files(home, capsys):
+    target = home / ".claude" / "skills" / NAME
+    (target / "notes").mkdir(parents=True)
+    (target / "notes" / "mine.txt").write_text("keep me\n")
+    assert install_skill.main(["--force"]) == 0
+    assert (target / "SKILL.md").is_file() and (target / inst.MANIFEST_NAME).is_file()
+    assert install_skill.main(["--uninstall"]) == 0
+    assert _tree_bytes(target) == {"notes/mine.txt": b"keep me\n"}
+
+
+def test_uninstall_keeps_edited_files(home, capsys):
+    assert install_skill.main([]) == 0
+    target = home / ".claude" / "skills" / NAME
+    (target / "SKILL.md").write_text("edited by the user\n")
+    capsys.readouterr()
+    assert install_skill.main(["--uninstall", "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["kept"] == ["SKILL.md"] and result["summary"]["removed"] > 10
+    assert "edited since it was installed" in captured.err
+    assert _tree_bytes(target) == {"SKILL.md": b"edited by the user\n"}
+
+
+def test_uninstall_removes_the_folder_and_refuses_foreign_ones(home, capsys):
+    target = home / ".claude" / "skills" / NAME
+    assert install_skill.main([]) == 0
+    assert install_skill.main(["--uninstall"]) == 0
+    assert not target.exists() and (home / ".claude" / "skills").is_dir()
+    assert install_skill.main(["--uninstall"]) == 1
+    target.mkdir()
+    (target / "SKILL.md").write_text("x\n")
+    assert install_skill.main(["--uninstall"]) == 1
+    assert (target / "SKILL.md").read_text() == "x\n"
+    assert capsys.readouterr().err.count("Error:") == 2
+
+
+def test_update_removes_only_obsolete_files_it_installed(tmp_path, home, repo_root):
+    source = tmp_path / "source"
+    shutil.copytree(repo_root / "references", source / "references")
+    shutil.copytree(repo_root / "scripts", source / "scripts",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(repo_root / "SKILL.md", source / "SKILL.md")
+    (source / "references" / "extra.md").write_text("old\n")
+    assert install_skill.main(["--source", str(source)]) == 0
+    target = home / ".claude" / "skills" / NAME
+    (target / "references" / "user.md").write_text("mine\n")
+    (source / "references" / "extra.md").unlink()
+    (source / "SKILL.md").write_text((source / "SKILL.md").read_text() + "\nnew line\n")
+    result = inst.install(source, target)
+    assert result.removed == ["references/extra.md"] and result.written == ["SKILL.md"]
+    assert not (target / "references" / "extra.md").exists()
+    assert (target / "references" / "user.md").read_text() == "mine\n"
+    assert (target / "SKILL.md").read_text().endswith("new line\n")
+
+
+def test_project_install_and_dry_run(tmp_path, home, capsys):
+    project = tmp_path / "project"
+    project.mkdir()
+    assert install_skill.main(["--project", str(project), "--dry-run"]) == 0
+    assert "would be written" in capsys.readouterr().out
+    assert not (project / ".claude").exists()
+    assert install_skill.main(["--project", str(project)]) == 0
+    assert (project / ".claude" / "skills" / NAME / "SKILL.md").is_file()
+    assert not (home / ".claude").exists()
+
+
+def test_symlinked_target_is_refused(tmp_path, home, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    skills = home / ".claude" / "skills"
+    skills.mkdir(parents=True)
+    (skills / NAME).symlink_to(elsewhere, target_is_directory=True)
+    assert install_skill.main([]) == 1
+    assert list(elsewhere.iterdir()) == []
+    assert "symbolic link" in capsys.readouterr().err
+
+
+def test_usage_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        install_skill.main(["--uninstall", "--force"])
+    assert exc.value.code == 2
+    assert install_skill.main(["--source", str(tmp_path), "--zip", str(tmp_path / "a.zip")]) == 2
+    assert "no SKILL.md" in capsys.readouterr().err
+
+
+def test_zip_is_deterministic_and_matches_install(tmp_path, home, repo_root):
+    first, second = tmp_path / "a" / "skill.zip", tmp_path / "b" / "skill.zip"
+    assert install_skill.main(["--zip", str(first)]) == 0
+    assert install_skill.main(["--zip", str(second)]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as bundle:
+        names = bundle.namelist()
+        assert bundle.read(f"{NAME}/SKILL.md") == (repo_root / "SKILL.md").read_bytes()
+    assert all(n.startswith(f"{NAME}/") for n in names)
+    assert [n.removeprefix(f"{NAME}/") for n in names] == inst.skill_files(repo_root)
+
+
+def test_installed_copy_passes_skills_ref(home):
+    from skills_ref.validator import validate
+
+    assert install_skill.main([]) == 0
+    target = home / ".claude" / "skills" / NAME
+    assert validate(target) == []
+    cli = Path(sys.executable).parent / "skills-ref"
+    if cli.is_file():
+        run = subprocess.run([str(cli), "validate", str(target)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_installed_scripts_run_with_a_bare_python(home, tmp_path):
+    assert install_skill.main([]) == 0
+    scripts = home / ".claude" / "skills" / NAME / "scripts"
+    python = _bare_python()
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "SCVI_SKILL_CACHE": str(tmp_path / "cache")}
+    for script in inst.AGENT_SCRIPTS:
+        run = subprocess.run([*python, str(scripts / script), "--help"], capture_output=True,
+                             text=True, cwd=tmp_path, env=env, timeout=60)
+        assert run.returncode == 0, f"{script}: {run.stderr}"
+        assert "usage:" in run.stdout.lower()
+    run = subprocess.run([*python, str(scripts / "resolve_docs.py"),
+                          "my scVI training loss becomes NaN, how do I fix it?", "--json"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    assert answer["scvi_tools_version"] == "1.5.1"
+    assert "docs/faq.md" in [d["path"] for d in answer["docs"][:3]]
