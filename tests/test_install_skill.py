@@ -239,3 +239,15 @@ def test_installed_scripts_run_with_a_bare_python(home, tmp_path):
     answer = json.loads(run.stdout)
     assert answer["scvi_tools_version"] == "1.5.1"
     assert "docs/faq.md" in [d["path"] for d in answer["docs"][:3]]
+
+
+def test_installer_itself_runs_with_a_bare_python(tmp_path, repo_root):
+    home = tmp_path / "bare-home"
+    home.mkdir()
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    run = subprocess.run([*_bare_python(), str(repo_root / "scripts" / "install_skill.py"),
+                          "--json"], capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["target"] == str(home / ".claude" / "skills" / NAME)
+    assert (home / ".claude" / "skills" / NAME / "SKILL.md").is_file()

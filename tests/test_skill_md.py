@@ -102,3 +102,10 @@ def test_python_blocks_run_against_scvi_tools(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-4000:]
     assert (tmp_path / "scvi_model" / "model.pt").is_file()
+
+
+def test_script_commands_use_the_skill_folder_variable():
+    """A bare ``python3 scripts/...`` only works when the agent's cwd is the skill folder."""
+    for span in inline_code(SKILL):
+        if span.startswith("python3 ") and "scripts/" in span:
+            assert '"${CLAUDE_SKILL_DIR}/scripts/' in span, span
