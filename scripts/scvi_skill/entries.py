@@ -46,7 +46,9 @@ def _clip(text: str) -> str:
 
 
 def _tests_label(refs: TestRefs) -> str:
-    return f"{refs.n_tests} tests using " if refs.n_tests else "test helpers using "
+    if not refs.n_tests:
+        return "test helpers using "
+    return f"{refs.n_tests} test{'s' if refs.n_tests != 1 else ''} using "
 
 
 def plain_summary(summary: str) -> str:

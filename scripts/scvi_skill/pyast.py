@@ -325,7 +325,7 @@ def _bind_assignment(info: ModuleInfo, stmt: ast.Assign | ast.AnnAssign, new: di
                 "kind": "variable", "line": stmt.lineno, "end": stmt.end_lineno or stmt.lineno,
                 "path": info.path, "qualname": qualname,
                 "summary": value if len(value) <= MAX_SUMMARY_CHARS else value[:157] + "...",
-                "templated": False, "decorators": [],
+                "params_known": False,
                 "_value_call": ast.unparse(stmt.value.func)
                 if isinstance(stmt.value, ast.Call) else None,
             }

@@ -18,7 +18,8 @@ from .tree import Tree
 
 MAX_LISTED = 25
 _CITED_PATH = re.compile(r"(?<![\w/.-])((?:docs|src|tests)/[\w./-]*[\w/]|CHANGELOG\.md)")
-_CITED_NAME = re.compile(r"(?<![\w.])(scvi(?:\.[A-Za-z_]\w*)+)")
+_CITED_NAME = re.compile(r"(?<![\w./-])(scvi(?:\.[A-Za-z_]\w*)+)")
+FILE_SUFFIXES = frozenset({"md", "py", "ipynb", "yaml", "yml", "json", "txt", "toml"})
 
 
 def release_report(old: Tree, new: Tree, *, routing_path: Path,
@@ -134,6 +135,8 @@ def broken_citations(files: list[Path], old: Tree, new: Tree, new_index: dict) -
                                    "in_old_tree": old.to_disk(rel).exists()})
             for match in _CITED_NAME.finditer(line):
                 name = match.group(1)
+                if name.rsplit(".", 1)[-1] in FILE_SUFFIXES:
+                    continue  # a file name such as scvi.md, not a dotted name
                 if name not in seen and name not in namespaces and name not in qualnames:
                     seen.add(name)
                     broken.append({"file": label, "line": number, "cited": name, "kind": "name",

@@ -55,10 +55,12 @@ def _string_list(value, where: str, problems: list[str]) -> list[str]:
 
 
 def check_routing(routing: dict, *, path_exists: Callable[[str], bool],
-                  symbol_exists: Callable[[str], bool], check_docs: bool = True) -> list[str]:
+                  symbol_exists: Callable[[str], bool], skip_prefixes: tuple[str, ...] = ()
+                  ) -> list[str]:
     """Problems of a loaded routing file, as readable one-line messages (empty when fine).
 
-    ``check_docs=False`` skips ``docs/`` paths (a tree without docs cannot confirm them).
+    Paths under ``skip_prefixes`` are not checked: an installed package has no ``docs/`` or
+    ``tests/`` to confirm them against.
     """
     problems: list[str] = []
     topics = routing.get("topics") or []
@@ -78,7 +80,7 @@ def check_routing(routing: dict, *, path_exists: Callable[[str], bool],
             problems.append(f"{where}: title must be a string")
         for key in TOPIC_LISTS:
             _string_list(topic.get(key), f"{where}: {key}", problems)
-        _check_targets(topic, where, problems, path_exists, symbol_exists, check_docs)
+        _check_targets(topic, where, problems, path_exists, symbol_exists, skip_prefixes)
     for n, sibling in enumerate(routing.get("siblings") or []):
         if not isinstance(sibling, dict) or not isinstance(sibling.get("skill"), str):
             problems.append(f"siblings[{n}] must be a mapping with a string skill")
@@ -93,15 +95,15 @@ def check_routing(routing: dict, *, path_exists: Callable[[str], bool],
             problems.append(f"overrides[{n}] must be a mapping")
             continue
         _check_targets(override, f"overrides[{n}]", problems, path_exists, symbol_exists,
-                       check_docs)
+                       skip_prefixes)
     return problems
 
 
 def _check_targets(entry: dict, where: str, problems: list[str], path_exists, symbol_exists,
-                   check_docs: bool) -> None:
+                   skip_prefixes: tuple[str, ...]) -> None:
     for key in PATH_KEYS:
         for rel in _string_list(entry.get(key), f"{where}: {key}", []):
-            if rel.startswith("docs/") and not check_docs:
+            if skip_prefixes and rel.startswith(skip_prefixes):
                 continue
             if rel.startswith("/") or ".." in rel.split("/") or not path_exists(rel):
                 problems.append(f"{where}: {key} path not in the tree: {rel}")

@@ -20,9 +20,12 @@ MAX_RESOLVE_DEPTH = 30
 TRIVIAL_BASES = frozenset({"object", "ABC", "abc.ABC", "Protocol", "typing.Protocol", "Generic",
                            "typing.Generic", "ABCMeta", "abc.ABCMeta"})
 """External bases that add no ``__init__`` parameters."""
-SYMBOL_DEFAULTS = {"bases": [], "decorators": [], "params": [], "public": [], "signature": "",
-                   "summary": "", "templated": False, "var_kwargs": False}
-"""Every symbol entry has these keys (modules and variables have no signature)."""
+SYMBOL_DEFAULTS = {"bases": [], "decorators": [], "params": [], "params_known": True,
+                   "public": [], "signature": "", "summary": "", "templated": False,
+                   "var_kwargs": False}
+"""Every symbol entry has these keys. ``params_known`` is false where the parameters cannot be
+read from the source: modules, variables (``MuDataLayerField = MuDataWrapper(LayerField)``)
+and classes whose ``__init__`` comes from a package outside the tree."""
 
 
 @dataclass
@@ -253,8 +256,7 @@ def build_source_map(tree: Tree, log: ReadLog) -> SourceMap:
         if _public_module(info.name):
             by_qualname[info.name] = {
                 "kind": "module", "line": 1, "end": max(info.n_lines, 1), "path": info.path,
-                "qualname": info.name, "summary": info.doc, "templated": False,
-                "decorators": []}
+                "qualname": info.name, "summary": info.doc, "params_known": False}
         for variable in info.variables.values():
             if variable["qualname"] in referenced:
                 by_qualname.setdefault(variable["qualname"], variable)
