@@ -95,7 +95,7 @@ def _doc_lines(doc: dict) -> list[str]:
              f"{doc['title']} ({doc['n_lines']} lines, topic {doc['topic']}). {doc['summary']}"
              .rstrip()]
     extras = []
-    if doc.get("includes"):
+    if doc.get("includes") and not doc["summary"].startswith("Includes"):
         extras.append("includes " + ", ".join(doc["includes"]))
     if doc.get("toctree"):
         extras.append("toctree " + ", ".join(doc["toctree"]))
