@@ -191,3 +191,23 @@ def _param_mismatch(symbol: dict, func, label: str) -> list[str]:
     expected = [p for p in signature.parameters if p not in ("self", "cls")]
     found = [p["name"] for p in symbol["params"]]
     return [] if found == expected else [f"{label}: {found} != {expected}"]
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_release_report_from_1_4_2(pinned_tree):
+    """The README's release-report example: 1.4.2 (fetched like a user would) -> pinned."""
+    from scvi_skill.fetch import fetch_tree
+    from scvi_skill.release_diff import release_report, render_report
+    from scvi_skill.tree import open_tree
+
+    old = open_tree(fetch_tree("1.4.2", log=lambda *_: None))
+    report = release_report(old, pinned_tree, routing_path=ROUTING_PATH)
+    assert (report["from"], report["to"]) == ("1.4.2", pinned_tree.version)
+    assert "docs/user_guide/models/drvi.md" in report["docs"]["added"]
+    assert "scvi.external.DRVI" in {n["name"] for n in report["names"]["added"]}
+    assert "scvi.model.JaxSCVI" in {n["name"] for n in report["names"]["removed"]}
+    autotune = next(c for c in report["signatures"] if c["name"] == "scvi.autotune.run_autotune")
+    assert "local_mode" in autotune["removed"]
+    assert report["citations"] == []  # SKILL.md and routing.yaml cite only what 1.5.1 has
+    assert "scvi-tools 1.4.2 -> " in render_report(report)
