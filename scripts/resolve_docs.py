@@ -41,8 +41,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scvi_skill.errors import EXIT_OK, EXIT_PROBLEMS, SkillPackageError, UsageError, print_error  # noqa: E402
-from scvi_skill.index import load_search_index  # noqa: E402
+from scvi_skill.errors import (  # noqa: E402
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    IndexStale,
+    SkillPackageError,
+    UsageError,
+    print_error,
+)
+from scvi_skill.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
 from scvi_skill.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
 from scvi_skill.tokens import identifiers  # noqa: E402
 
@@ -50,6 +57,8 @@ DEFAULT_LIMIT = 5
 MAX_LIMIT = 50
 MAX_STDIN_BYTES = 1 << 20
 MAX_TEXT_LINES = 40
+TEXT_DOCS = 8
+TEXT_SOURCES = 6
 EXCERPT_LINES = 2
 EXCERPT_DOCS = 3
 TITLE_CHARS = 90
@@ -97,7 +106,14 @@ def _run(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= MAX_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}")
     sidx = load_search_index(args.index)
-    result = resolve(question, sidx, limit=args.limit, source_limit=args.limit)
+    try:
+        result = resolve(question, sidx, limit=args.limit, source_limit=args.limit)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise IndexStale(
+            f"search index {args.index or SEARCH_INDEX_PATH} has an unexpected layout "
+            f"({type(exc).__name__}: {exc})",
+            hint=f"Regenerate it: {REGENERATE}",
+        ) from exc
     upstream = sidx.get("upstream") or ""
     report = {
         "query": question,
@@ -163,7 +179,7 @@ def _text(report: dict, question: str, tree) -> list[str]:
         lines.append(f"Route: this may belong to the {route['skill']} skill ({route['why']})")
     if report["docs"]:
         lines.append("Read (doc sections, best first):")
-    for i, doc in enumerate(report["docs"], 1):
+    for i, doc in enumerate(report["docs"][:TEXT_DOCS], 1):
         start, end = doc["lines"]
         section = _clip(doc["section"], TITLE_CHARS)
         where = section if section == doc["title"] else f"{section} - in {_clip(doc['title'], 50)}"
@@ -172,9 +188,12 @@ def _text(report: dict, question: str, tree) -> list[str]:
             lines.extend(f"       | {t}" for t in _excerpt(tree, doc["path"], start, end))
     if report["source"]:
         lines.append("Source entry points:")
-    for i, src in enumerate(report["source"], 1):
+    for i, src in enumerate(report["source"][:TEXT_SOURCES], 1):
         symbol = f"  {src['symbol']}" if src["symbol"] else ""
         lines.append(f"  {i}. {src['path']}:{src['line']}{symbol}")
+    hidden = max(0, len(report["docs"]) - TEXT_DOCS) + max(0, len(report["source"]) - TEXT_SOURCES)
+    if hidden:
+        lines.append(f"  ({hidden} more results in --json output)")
     lines.append("Next:")
     lines.extend(f"  {cmd}" for cmd in _next_commands(report, question))
     if not report["docs"] and not report["source"]:

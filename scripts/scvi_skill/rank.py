@@ -24,17 +24,23 @@ PARAMS = {
     "whole_term": 1.5,  # weight of a whole identifier term (batch_key) vs a word
     "repeat": 0.3,  # extra weight per repetition of a term in the question
     "synonym": 0.5,  # weight of a synonym expansion
-    "doc_share": 0.5,  # share of the whole-document score added to the best section
-    "second_section": 0.15,  # share of the second-best section
+    "doc_share": 0.25,  # share of the whole-document score added to the best section
+    "second_section": 1.0,  # share of the second-best section
     "topic_doc": 0.6,  # topic boost for docs, times the best doc score
     "topic_src": 0.6,  # topic boost for sources, times the best source score
     "topic_rank_decay": 0.85,  # later docs/sources of a topic get a smaller boost
     "override": 1.0,  # override boost, times the best score
-    "link": 0.5,  # share of a linked section's score given to a source file
-    "link_sections": 8,  # how many top sections pass score to linked sources
+    "link": 0.2,  # share of a linked section's score given to a source file
+    "link_sections": 15,  # how many top sections pass score to linked sources
     "link_doc": 0.15,  # share of a source's score given to docs that name its symbols
     "named_symbol": 1.5,  # boost (times best source score) for a file defining a named symbol
     "tests_factor": 0.6,  # tests/ files are secondary entry points
+    "home_doc": 3.0,  # boost (times best doc score) for the doc about a model the question names
+    "home_power": 1.0,  # how strongly a model name's specificity scales its home-doc boost
+    "topic_extra": 0.0,  # share of a second matching topic's boost that is added
+    "phrase_length": 0.5,  # extra strength per extra word of a matched vocabulary phrase
+    "phrase_power": 1.0,  # how strongly word specificity scales a phrase's strength
+    "phrase_more": 0.0,  # share of further matched phrases added to the best one
 }
 
 
@@ -59,13 +65,19 @@ def query_terms(question: str, synonyms: dict, params: dict = PARAMS) -> dict[st
     return weights
 
 
-def _phrase_hits(phrases: list[list[str]], present: set[str]) -> float:
-    """Strength of the best phrase all of whose tokens occur in the question."""
-    best = 0.0
-    for phrase in phrases:
-        if phrase and all(t in present for t in phrase):
-            best = max(best, 1.0 + 0.5 * (len(phrase) - 1))
-    return best
+def _phrase_hits(phrases: list[list], present: set[str], params: dict = PARAMS) -> float:
+    """Strength of the phrases all of whose tokens occur in the question: the best one,
+    plus a share of the others. A phrase's strength grows with its length and with the
+    specificity of its words (built into its weight)."""
+    found = []
+    for tokens, weight in phrases:
+        if tokens and all(t in present for t in tokens):
+            length = 1.0 + params["phrase_length"] * (len(tokens) - 1)
+            found.append(length * weight ** params["phrase_power"])
+    if not found:
+        return 0.0
+    found.sort(reverse=True)
+    return found[0] + params["phrase_more"] * sum(found[1:])
 
 
 def _accumulate(terms: dict, weights: dict[str, float], slot: int) -> dict[int, float]:
@@ -139,19 +151,36 @@ def resolve(
     for src_id in named:
         src_scores[src_id] += params["named_symbol"] * top_src
 
+    # A model named in the question boosts the doc about it (docs/user_guide/models/x.md).
+    homes = sidx.get("homes") or {}
+    home_hits = {}
+    for term in present:
+        if term in homes:
+            doc_id, spec = homes[term]
+            home_hits[doc_id] = max(home_hits.get(doc_id, 0.0), spec)
+    for doc_id, spec in home_hits.items():
+        doc_scores[doc_id] += params["home_doc"] * top_doc * spec**params["home_power"]
+
     # Curated routing: topics whose vocabulary the question uses, and overrides.
+    # A doc or file listed by several matched topics gets its largest boost, not the sum.
+    doc_boost: dict[int, float] = defaultdict(float)
+    src_boost: dict[int, float] = defaultdict(float)
     for _topic_id, phrases, doc_ids, src_ids in sidx.get("topics") or []:
-        strength = _phrase_hits(phrases, present)
+        strength = _phrase_hits(phrases, present, params)
         if not strength:
             continue
         for rank, doc_id in enumerate(doc_ids):
             boost = params["topic_doc"] * top_doc * strength * params["topic_rank_decay"] ** rank
-            doc_scores[doc_id] += boost
+            doc_boost[doc_id] = _combine(doc_boost[doc_id], boost, params)
         for rank, src_id in enumerate(src_ids):
             boost = params["topic_src"] * top_src * strength * params["topic_rank_decay"] ** rank
-            src_scores[src_id] += boost
+            src_boost[src_id] = _combine(src_boost[src_id], boost, params)
+    for doc_id, boost in doc_boost.items():
+        doc_scores[doc_id] += boost
+    for src_id, boost in src_boost.items():
+        src_scores[src_id] += boost
     for phrases, doc_ids, src_ids in sidx.get("overrides") or []:
-        if _phrase_hits(phrases, present):
+        if _phrase_hits(phrases, present, params):
             for doc_id in doc_ids:
                 doc_scores[doc_id] += params["override"] * top_doc
             for src_id in src_ids:
@@ -195,6 +224,12 @@ def resolve(
         if any(f" {phrase} " in padded for phrase in phrases):
             routes.append({"skill": skill, "why": why})
     return {"docs": out_docs, "source": out_src, "routes": routes, "terms": sorted(weights)}
+
+
+def _combine(old: float, new: float, params: dict) -> float:
+    """Several topics boosting one target: the largest plus a share of the rest."""
+    high, low = max(old, new), min(old, new)
+    return high + params["topic_extra"] * low
 
 
 def _doc_lines(sidx: dict, doc_id: int) -> list[int]:

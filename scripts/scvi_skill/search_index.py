@@ -23,9 +23,11 @@ Format (``format`` 1, all ids are list positions)::
                a posting list is a string "id:impact id:impact ..." (parsed only for
                the query's terms, which keeps json.loads fast)
     names      {lowercased short or dotted name: [source_id, public name, line]}
-    topics     [[topic_id, [phrase token lists], [doc_id...], [source_id...]], ...]
+    homes      {lowercased class name: [doc_id, specificity 0..1]}   the doc about that
+               class (scanvi.md); specificity is low for names most sections use (scvi)
+    topics     [[topic_id, [[phrase tokens, weight], ...], [doc_id...], [source_id...]], ...]
     synonyms   {term: [[expansion terms], weight]}
-    overrides  [[[phrase token lists], [doc_id...], [source_id...]], ...]
+    overrides  [[[[phrase tokens, weight], ...], [doc_id...], [source_id...]], ...]
     routes     [[skill, why, [normalized phrases]], ...]    matched as whole phrases
 
 Standard library only.
@@ -42,12 +44,12 @@ FORMAT = 1
 
 # BM25F parameters. Field weights say how much one occurrence in that field is worth
 # relative to body text; b is per field (titles are short, so little length normalisation).
-K1 = 1.2
+K1 = 3.0
 SECTION_FIELDS = {
     # name: (weight, b)
-    "title": (4.0, 0.3),  # the section heading
+    "title": (8.0, 0.3),  # the section heading
     "context": (1.5, 0.5),  # parent headings, document title and path, topic vocabulary
-    "symbols": (2.5, 0.5),  # dotted names the section mentions
+    "symbols": (1.25, 0.5),  # dotted names the section mentions
     "text": (1.0, 0.75),  # the section body
 }
 SOURCE_FIELDS = {
@@ -62,6 +64,8 @@ DOC_FIELDS = {
     "context": (1.5, 0.5),  # path and topic vocabulary
     "text": (1.0, 0.75),  # the whole document
 }
+SECTION_VOCABULARY = True
+"""Add topic vocabulary to the context field of every section of the topic's docs."""
 IMPACT_SCALE = 100
 """Impacts are stored as integers: round(score * IMPACT_SCALE)."""
 MAX_SECTION_TEXT_CHARS = 20000
@@ -121,7 +125,7 @@ def build(index: dict) -> dict:
             sec_fields.append(
                 {
                     "title": tokenize(sec.get("title", "")),
-                    "context": tokenize(context + " " + vocab),
+                    "context": tokenize(context + (" " + vocab if SECTION_VOCABULARY else "")),
                     "symbols": tokenize(" ".join(names)),
                     "text": tokenize(text),
                 }
@@ -175,6 +179,12 @@ def build(index: dict) -> dict:
             postings[term][slot].append(f"{unit_id}:{impact}")
     terms = {t: [" ".join(p) for p in lists] for t, lists in sorted(postings.items())}
 
+    section_df: Counter = Counter()
+    for fields in sec_fields:
+        section_df.update(set(fields["title"]) | set(fields["text"]))
+    specificity = _Specificity(section_df, len(sec_fields))
+    homes = _home_docs(docs, symbols, specificity)
+
     names = {}
     for public, (sid, line) in sorted(public_to_src.items()):
         for key in (public.lower(), public.rsplit(".", 1)[-1].lower()):
@@ -199,10 +209,11 @@ def build(index: dict) -> dict:
         "src_doc": [sorted(s) for s in src_doc],
         "terms": terms,
         "names": names,
+        "homes": homes,
         "topics": [
             [
                 t.get("id", ""),
-                _phrases(t.get("vocabulary") or []),
+                _phrases(t.get("vocabulary") or [], specificity),
                 [doc_ids[p] for p in t.get("docs") or [] if p in doc_ids],
                 [src_ids[p] for p in t.get("source") or [] if p in src_ids],
             ]
@@ -211,7 +222,7 @@ def build(index: dict) -> dict:
         "synonyms": _synonyms(routing.get("synonyms") or {}),
         "overrides": [
             [
-                _phrases(_as_list(o.get("query"))),
+                _phrases(_as_list(o.get("query")), specificity),
                 [doc_ids[p] for p in o.get("prefer") or [] if p in doc_ids],
                 [src_ids[p] for p in o.get("prefer") or [] if p in src_ids],
             ]
@@ -267,6 +278,40 @@ def _public_names(symbols, namespaces, by_qualname, src_ids) -> dict[str, tuple[
     return out
 
 
+class _Specificity:
+    """How specific a term is: log(N / df) / log(N) over the doc sections, in [0, 1]."""
+
+    def __init__(self, df: Counter, n: int) -> None:
+        self.df, self.n = df, max(n, 2)
+
+    def __call__(self, term: str) -> float:
+        value = math.log(self.n / max(self.df.get(term, 0), 1)) / math.log(self.n)
+        return round(max(0.0, min(1.0, value)), 3)
+
+
+def _home_docs(docs: list[dict], symbols: list[dict], specificity: _Specificity) -> dict:
+    """Lowercased class name -> [doc id, specificity]: the doc whose file stem or title is
+    the class name (``SCANVI`` -> ``docs/user_guide/models/scanvi.md``, ``LinearSCVI`` ->
+    ``linearscvi.md``). Only unambiguous names are kept. A name most sections use
+    ("scvi", also the package name) has a low specificity and boosts little."""
+    by_key: dict[str, set[int]] = defaultdict(set)
+    for doc_id, doc in enumerate(docs):
+        if not doc["path"].startswith("docs/"):
+            continue
+        stem = doc["path"].rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+        title = "".join(c for c in (doc.get("title") or "").lower() if c.isalnum())
+        for key in {stem, title} - {"index", ""}:
+            by_key[key].add(doc_id)
+    homes: dict[str, list] = {}
+    for sym in symbols:
+        if sym.get("kind") != "class" or not sym.get("public"):
+            continue
+        key = sym["qualname"].rsplit(".", 1)[-1].lower()
+        if len(by_key.get(key, ())) == 1:
+            homes[key] = [next(iter(by_key[key])), specificity(key)]
+    return dict(sorted(homes.items()))
+
+
 def _path_words(path: str) -> str:
     """``docs/user_guide/use_case/multi_gpu_training.md`` -> ``user_guide use_case multi_gpu_training``."""
     parts = path.split("/")
@@ -274,12 +319,15 @@ def _path_words(path: str) -> str:
     return " ".join([p for p in parts[:-1] if p not in ("docs", "src", "scvi")] + [stem])
 
 
-def _phrases(items) -> list[list[str]]:
+def _phrases(items, specificity: _Specificity) -> list[list]:
+    """Vocabulary phrases as [tokens, weight]: the mean specificity of the tokens, so
+    "DDP" weighs more than "train"."""
     out = []
     for item in items:
         toks = tokenize(str(item))
         if toks:
-            out.append(toks)
+            weight = sum(specificity(t) for t in toks) / len(toks)
+            out.append([toks, round(weight, 3)])
     return out
 
 
