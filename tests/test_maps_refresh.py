@@ -246,6 +246,7 @@ def test_diff_against_reports_docs_names_signatures(capsys, tmp_path, tree):
     assert report["docs"] == {"added": ["docs/new.md"], "removed": ["docs/gone.md"],
                               "renamed": [{"from": "docs/questions.md", "to": "docs/faq.md"}]}
     assert [n["name"] for n in report["names"]["removed"]] == ["scvi.data.read_h5ad"]
+    assert report["names"]["removed"][0]["path"] is None  # a re-export from anndata
     change = next(c for c in report["signatures"] if c["name"] == "scvi.data.synthetic_iid")
     assert change["added"] == ["n_genes", "n_batches"] and change["removed"] == ["legacy"]
     assert change["default_changed"] == ["batch_size"]

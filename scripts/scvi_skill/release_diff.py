@@ -46,7 +46,14 @@ def _top_level_names(index: dict) -> dict[str, dict | None]:
 
 
 def _direct_signatures(index: dict) -> dict[str, dict]:
-    return {public: s for s in index["symbols"] if "params" in s for public in s["public"]}
+    """Shortest public name -> symbol, one per callable (aliases such as
+    ``scvi.external.mrvi.MRVI`` of ``scvi.external.MRVI`` are not repeated)."""
+    out = {}
+    for symbol in index["symbols"]:
+        if symbol["public"] and symbol["kind"] in ("class", "function", "method"):
+            name = min(symbol["public"], key=lambda n: (n.count("."), n))
+            out[name] = symbol
+    return out
 
 
 def compare(old: dict, new: dict) -> dict:
@@ -73,18 +80,30 @@ def compare(old: dict, new: dict) -> dict:
         "from": old["scvi_tools_version"], "to": new["scvi_tools_version"],
         "docs": {"added": added, "removed": removed, "renamed": renamed},
         "names": {
-            "added": [_located(n, new_names[n]) for n in sorted(set(new_names) - set(old_names))],
-            "removed": [_located(n, old_names[n])
-                        for n in sorted(set(old_names) - set(new_names))],
+            "added": _grouped(sorted(set(new_names) - set(old_names)), new_names,
+                              new["namespaces"]),
+            "removed": _grouped(sorted(set(old_names) - set(new_names)), old_names,
+                                old["namespaces"]),
             "moved": moved,
         },
         "signatures": _signature_changes(old, new),
     }
 
 
-def _located(name: str, symbol: dict | None) -> dict:
-    return {"name": name, "path": symbol["path"] if symbol else None,
-            "line": symbol["line"] if symbol else None}
+def _grouped(names: list[str], symbols: dict[str, dict | None], namespaces: dict[str, str]
+             ) -> list[dict]:
+    """One entry per definition: its shortest public name, the other names as aliases."""
+    by_target: dict[str, list[str]] = {}
+    for name in names:
+        by_target.setdefault(namespaces[name], []).append(name)
+    entries = []
+    for aliases in by_target.values():
+        aliases.sort(key=lambda n: (n.count("."), n))
+        symbol = symbols[aliases[0]]
+        entries.append({"name": aliases[0], "aliases": aliases[1:],
+                        "path": symbol["path"] if symbol else None,
+                        "line": symbol["line"] if symbol else None})
+    return sorted(entries, key=lambda e: e["name"])
 
 
 def _signature_changes(old: dict, new: dict) -> list[dict]:
@@ -158,6 +177,10 @@ def _listed(items: list[str]) -> list[str]:
     return shown
 
 
+def _aliases(entry: dict) -> str:
+    return f" (also {', '.join(entry['aliases'])})" if entry["aliases"] else ""
+
+
 def render_report(report: dict) -> str:
     docs, names = report["docs"], report["names"]
     lines = [f"scvi-tools {report['from']} -> {report['to']}", "",
@@ -165,12 +188,12 @@ def render_report(report: dict) -> str:
              f"{len(docs['renamed'])} renamed"]
     lines += _listed([f"+ {p}" for p in docs["added"]] + [f"- {p}" for p in docs["removed"]] +
                      [f"~ {r['from']} -> {r['to']}" for r in docs["renamed"]])
-    lines += ["", f"Public names: {len(names['added'])} added, {len(names['removed'])} removed, "
-              f"{len(names['moved'])} moved"]
-    lines += _listed([f"+ {n['name']}" + (f" ({n['path']}:{n['line']})" if n["path"] else "")
-                      for n in names["added"]] +
-                     [f"- {n['name']}" for n in names["removed"]] +
-                     [f"~ {m['name']}: {m['from']} -> {m['to']}" for m in names["moved"]])
+    lines += ["", f"Public names (one line per definition): {len(names['removed'])} removed, "
+              f"{len(names['moved'])} moved, {len(names['added'])} added"]
+    lines += _listed([f"- {n['name']}" + _aliases(n) for n in names["removed"]] +
+                     [f"~ {m['name']}: {m['from']} -> {m['to']}" for m in names["moved"]] +
+                     [f"+ {n['name']}" + (f" ({n['path']}:{n['line']})" if n["path"] else "") +
+                      _aliases(n) for n in names["added"]])
     changes = report["signatures"]
     lines += ["", f"Signatures changed: {len(changes)}"]
     lines += _listed([f"{c['name']}: " + ", ".join(
