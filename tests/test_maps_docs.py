@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from scvi_skill.docmap import SymbolFinder, build_parser, parse_document
+from scvi_skill.docmap import build_parser, parse_document
+from scvi_skill.docsymbols import SymbolFinder
 
 NAMESPACES = {
     "scvi.model": "scvi.model",

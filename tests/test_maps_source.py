@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scvi_skill.docmap import SymbolFinder
+from scvi_skill.docsymbols import SymbolFinder
 from scvi_skill.mapfiles import ReadLog
 from scvi_skill.pyast import read_module
 from scvi_skill.sourcemap import build_source_map

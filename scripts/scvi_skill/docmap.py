@@ -29,6 +29,17 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from mdit_py_plugins.myst_blocks import myst_block_plugin
 from mdit_py_plugins.myst_role import myst_role_plugin
 
+from .directives import (
+    TITLED_TARGET,
+    Bucket,
+    DocState,
+    customcard,
+    directive_options,
+    eval_rst,
+    normalize,
+    toctree,
+)
+from .docsymbols import SymbolFinder
 from .mapfiles import Problem, ReadLog, decode_utf8
 from .tree import Tree
 
@@ -49,13 +60,6 @@ SILENT_DIRECTIVES = frozenset({"math", "bibliography", "customlist", "raw", "ima
 """Directives whose content is not prose (formulas, generated lists, raw HTML)."""
 CITATION_ROLES = ("cite", "footcite")
 """Roles whose target is a bibliography key, not words an agent would search for."""
-DOCS_URL = "https://docs.scvi-tools.org/en/{version}/{page}.html"
-TUTORIALS_REPO_URL = "https://github.com/scverse/scvi-tutorials/blob/{version}/{path}.ipynb"
-
-_SCVI_NAME = re.compile(r"(?<![\w.])~?(scvi(?:\.[A-Za-z_]\w*)+)")
-_FROM_IMPORT = re.compile(r"\bfrom\s+(scvi(?:\.\w+)*)\s+import\s+\(?\s*([\w\s,]+)")
-_IDENTIFIER = re.compile(r"~?[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
-_TOCTREE_TITLED = re.compile(r"^(.*\S)\s*<([^<>]+)>$")
 
 
 @dataclass
@@ -101,84 +105,6 @@ def list_documents(tree: Tree) -> list[str]:
     return sorted(rels)
 
 
-class SymbolFinder:
-    """Turn names seen in docs into public dotted names known to the namespaces."""
-
-    def __init__(self, namespaces: dict[str, str], kinds: dict[str, str]) -> None:
-        self.namespaces = namespaces
-        self.kinds = kinds
-        self.by_qualname: dict[str, str] = {}
-        for public in sorted(namespaces, key=lambda n: (len(n), n)):
-            self.by_qualname.setdefault(namespaces[public], public)
-        short: dict[str, set[str]] = {}
-        for public, target in namespaces.items():
-            if self.kinds.get(public) in ("class", "function"):
-                short.setdefault(public.rsplit(".", 1)[1], set()).add(target)
-        self.short = {name: self.by_qualname[next(iter(targets))]
-                      for name, targets in short.items()
-                      if len(targets) == 1 and len(name) >= 4 and (
-                          "_" in name or any(c.isupper() for c in name))}
-
-    def resolve(self, name: str) -> str | None:
-        """Longest known prefix of a dotted name (``scvi.settings.seed`` -> a member or
-        ``scvi.settings``); modules are not returned."""
-        name = name.lstrip("~")
-        if not name.startswith("scvi."):
-            first, _, rest = name.partition(".")
-            if first not in self.short:
-                return None
-            name = self.short[first] + ("." + rest if rest else "")
-        parts = name.split(".")
-        while len(parts) > 1:
-            candidate = ".".join(parts)
-            public = candidate if candidate in self.namespaces else self.by_qualname.get(candidate)
-            if public is not None:
-                return None if self.namespaces[public] == public else public
-            parts.pop()
-        return None
-
-    def in_code(self, code: str) -> set[str]:
-        found = {self.resolve(m.group(1)) for m in _SCVI_NAME.finditer(code)}
-        for match in _FROM_IMPORT.finditer(code):
-            for name in match.group(2).replace("\n", " ").split(","):
-                name = name.strip().split(" ")[0]
-                if name:
-                    found.add(self.resolve(f"{match.group(1)}.{name}"))
-        found.discard(None)
-        return found
-
-    def in_inline(self, text: str) -> set[str]:
-        text = text.strip().rstrip("()")
-        if _IDENTIFIER.fullmatch(text):
-            resolved = self.resolve(text)
-            return {resolved} if resolved else set()
-        return self.in_code(text)
-
-
-@dataclass
-class _Bucket:
-    """Text and symbols gathered for one section (or the preamble before the first heading)."""
-
-    text: list[str] = field(default_factory=list)
-    symbols: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _DocState:
-    rel: str
-    version: str
-    finder: SymbolFinder
-    doc_dir: PurePosixPath
-    known_docs: frozenset[str]
-    currentmodule: str = ""
-    toctree: list[str] = field(default_factory=list)
-    includes: list[str] = field(default_factory=list)
-    autosummary: list[str] = field(default_factory=list)
-    tutorials: list[dict] = field(default_factory=list)
-    toc_titles: dict[str, str] = field(default_factory=dict)
-    first_paragraph: str = ""
-
-
 def parse_docs(tree: Tree, log: ReadLog, finder: SymbolFinder) -> DocResult:
     result = DocResult()
     rels = list_documents(tree)
@@ -206,15 +132,15 @@ def parse_document(rel: str, text: str, finder: SymbolFinder, version: str,
         if token.type in ("fence", "colon_fence") and token.map and not _closed(token, lines):
             return None, [], Problem(rel, token.map[0] + 1,
                                      f"unclosed {token.markup} fence; file skipped")
-    state = _DocState(rel=rel, version=version, finder=finder,
+    state = DocState(rel=rel, version=version, finder=finder,
                       doc_dir=PurePosixPath(rel).parent, known_docs=known_docs)
-    preamble = _Bucket()
-    headings: list[tuple[int, int, str, _Bucket]] = []
+    preamble = Bucket()
+    headings: list[tuple[int, int, str, Bucket]] = []
     bucket = preamble
     for i, token in enumerate(tokens):
         if token.type == "heading_open":
             title, symbols = _inline_title(tokens[i + 1], finder)
-            bucket = _Bucket(symbols=set(symbols))
+            bucket = Bucket(symbols=set(symbols))
             headings.append((int(token.tag[1:]), token.map[0], title, bucket))
         elif token.type == "inline" and i and tokens[i - 1].type == "heading_open":
             continue
@@ -275,7 +201,7 @@ def _document(rel, text, lines, tokens, headings, preamble, state) -> dict:
     }
 
 
-def _summary(state: _DocState, preamble: _Bucket) -> str:
+def _summary(state: DocState, preamble: Bucket) -> str:
     text = state.first_paragraph
     if state.autosummary:
         modules = sorted({n.rsplit(".", 1)[0] for n in state.autosummary})
@@ -319,11 +245,11 @@ def _inline_title(inline: Token, finder: SymbolFinder) -> tuple[str, set[str]]:
 
 def _role_target(content: str) -> str:
     """``Title <scvi.model.SCVI>`` -> the target; ``~scvi.model.SCVI`` -> the dotted name."""
-    match = _TOCTREE_TITLED.match(content.strip())
+    match = TITLED_TARGET.match(content.strip())
     return (match.group(2) if match else content).strip().lstrip("~!")
 
 
-def _inline_text(token: Token, finder: SymbolFinder, bucket: _Bucket) -> str:
+def _inline_text(token: Token, finder: SymbolFinder, bucket: Bucket) -> str:
     parts = []
     for child in token.children or []:
         if child.type == "text":
@@ -346,7 +272,7 @@ def _inline_text(token: Token, finder: SymbolFinder, bucket: _Bucket) -> str:
     return " ".join("".join(parts).split())
 
 
-def _collect(token: Token, bucket: _Bucket, state: _DocState, *, line_offset: int) -> None:
+def _collect(token: Token, bucket: Bucket, state: DocState, *, line_offset: int) -> None:
     if token.type == "inline":
         bucket.text.append(_inline_text(token, state.finder, bucket))
     elif token.type in ("fence", "colon_fence"):
@@ -356,7 +282,7 @@ def _collect(token: Token, bucket: _Bucket, state: _DocState, *, line_offset: in
         bucket.symbols |= state.finder.in_code(token.content)
 
 
-def _directive_or_code(token: Token, bucket: _Bucket, state: _DocState, offset: int) -> None:
+def _directive_or_code(token: Token, bucket: Bucket, state: DocState, offset: int) -> None:
     info = token.info.strip()
     if not info.startswith("{") or "}" not in info:
         bucket.text.append(token.content)
@@ -364,18 +290,18 @@ def _directive_or_code(token: Token, bucket: _Bucket, state: _DocState, offset: 
         return
     name, argument = info[1:].split("}", 1)
     name, argument = name.strip(), argument.strip()
-    options, body = _directive_options(token.content)
+    options, body = directive_options(token.content)
     line = offset + token.map[0] + 1
     if name == "toctree":
-        _toctree(body, bucket, state)
+        toctree(body, bucket, state)
     elif name == "customcard":
-        _customcard(options, body, line, bucket, state)
+        customcard(options, body, line, bucket, state)
     elif name == "include":
-        target = _normalize(state.doc_dir / argument)
+        target = normalize(state.doc_dir / argument)
         if target is not None:
             state.includes.append(target)
     elif name == "eval-rst":
-        _eval_rst(token.content, bucket, state)
+        eval_rst(token.content, bucket, state)
     elif name not in SILENT_DIRECTIVES:
         if argument:
             bucket.text.append(argument)
@@ -385,116 +311,3 @@ def _directive_or_code(token: Token, bucket: _Bucket, state: _DocState, offset: 
             _collect(inner, bucket, state, line_offset=body_offset)
 
 
-def _directive_options(content: str) -> tuple[dict[str, str], str]:
-    """Split MyST ``:key: value`` option lines (or a ``---`` YAML block) from the body."""
-    lines = content.splitlines()
-    options: dict[str, str] = {}
-    i = 0
-    if lines and lines[0].strip() == "---":
-        for j in range(1, len(lines)):
-            if lines[j].strip() == "---":
-                for opt in lines[1:j]:
-                    key, _, value = opt.partition(":")
-                    options[key.strip()] = value.strip()
-                i = j + 1
-                break
-    while i < len(lines) and lines[i].startswith(":") and lines[i].count(":") >= 2:
-        key, _, value = lines[i][1:].partition(":")
-        options[key.strip()] = value.strip()
-        i += 1
-    return options, "\n".join(lines[i:])
-
-
-def _normalize(path: PurePosixPath) -> str | None:
-    """Collapse ``..`` in a tree-relative path; ``None`` if it leaves the tree."""
-    parts: list[str] = []
-    for part in path.parts:
-        if part == "..":
-            if not parts:
-                return None
-            parts.pop()
-        elif part not in (".", ""):
-            parts.append(part)
-    return "/".join(parts) if parts else None
-
-
-def _toctree(body: str, bucket: _Bucket, state: _DocState) -> None:
-    for raw in body.splitlines():
-        entry = raw.strip()
-        if not entry or entry.startswith(":"):
-            continue
-        match = _TOCTREE_TITLED.match(entry)
-        title, target = (match.group(1), match.group(2)) if match else ("", entry)
-        bucket.text.append(title or PurePosixPath(target).name.replace("_", " "))
-        if target.startswith(("http://", "https://")):
-            continue
-        base = PurePosixPath("docs") if target.startswith("/") else state.doc_dir
-        resolved = _normalize(base / target.lstrip("/"))
-        if resolved is None:
-            continue
-        doc = resolved if resolved.endswith(".md") else resolved + ".md"
-        if doc in state.known_docs:
-            state.toctree.append(doc)
-        elif "notebooks/" in target and title:
-            state.toc_titles[target + ".ipynb"] = title
-
-
-def _customcard(options: dict[str, str], body: str, line: int, bucket: _Bucket,
-                state: _DocState) -> None:
-    path = options.get("path", "").strip()
-    description = " ".join(body.split())
-    tags = [t.strip() for t in options.get("tags", "").split(",") if t.strip()]
-    bucket.text.append(" ".join([options.get("title", ""), description, " ".join(tags)]))
-    if not path:
-        return
-    external = path.startswith(("http://", "https://"))
-    page = _normalize(state.doc_dir / path)
-    notebook = path if external else path + ".ipynb"
-    url = path if external else DOCS_URL.format(
-        version=state.version, page=(page or path).removeprefix("docs/"))
-    tutorial = {
-        "card_in": state.rel, "description": description, "line": line,
-        "notebook": notebook, "notebook_url": None, "tags": tags,
-        "title": options.get("title", ""), "url": url,
-    }
-    if not external and "notebooks/" in path:
-        repo_path = path.split("notebooks/", 1)[1]
-        tutorial["notebook_url"] = TUTORIALS_REPO_URL.format(version=state.version,
-                                                             path=repo_path)
-    state.tutorials.append(tutorial)
-
-
-def _eval_rst(content: str, bucket: _Bucket, state: _DocState) -> None:
-    """Read ``currentmodule``, ``autosummary`` entries and ``auto*::`` targets."""
-    in_autosummary = False
-    for raw in content.splitlines():
-        line = raw.strip()
-        if line.startswith((".. currentmodule::", ".. module::")):
-            state.currentmodule = line.split("::", 1)[1].strip()
-            in_autosummary = False
-        elif line.startswith(".. autosummary::"):
-            in_autosummary = True
-        elif line.startswith(".. auto") and "::" in line:
-            _api_name(line.split("::", 1)[1].strip(), bucket, state)
-        elif line.startswith(".. "):
-            in_autosummary = False
-        elif in_autosummary and line and not line.startswith(":"):
-            if not raw[:1].isspace():
-                in_autosummary = False
-                bucket.text.append(line)
-            else:
-                _api_name(line, bucket, state)
-        elif line and not line.startswith(":"):
-            bucket.text.append(line)
-
-
-def _api_name(name: str, bucket: _Bucket, state: _DocState) -> None:
-    name = name.lstrip("~").split()[0]
-    current = state.currentmodule
-    if current and name != current and not name.startswith(current + "."):
-        name = f"{current}.{name}"
-    state.autosummary.append(name)
-    bucket.text.append(name)
-    resolved = state.finder.resolve(name)
-    if resolved:
-        bucket.symbols.add(resolved)

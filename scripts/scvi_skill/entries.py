@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from .sourcemap import SETUP_METHODS, SourceMap
+from .pyast import SETUP_METHODS
+from .sourcemap import SourceMap
 from .testmap import TestRefs
 
 MODEL_PACKAGES = ("scvi.model", "scvi.external")

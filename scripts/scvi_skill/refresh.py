@@ -15,7 +15,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .docmap import DocResult, SymbolFinder, parse_docs
+from .docmap import DocResult, parse_docs
+from .docsymbols import SymbolFinder
 from .entries import rank_entries
 from .errors import SkillPackageError
 from .mapfiles import Problem, ReadLog

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .mapfiles import Problem, ReadLog, decode_utf8
-from .pyast import SETUP_METHODS, ModuleInfo, read_module, render_signature
+from .pyast import ModuleInfo, read_module, render_signature
 from .tree import Tree
 
 MAX_RESOLVE_DEPTH = 30
@@ -308,5 +308,3 @@ def _add_registered_fields(resolver: _Resolver, by_qualname: dict[str, dict]) ->
                           else target or call)
         symbol["registers"] = sorted(registers)
 
-
-__all__ = ["SETUP_METHODS", "SourceMap", "build_source_map", "module_name"]

@@ -11,7 +11,7 @@ import ast
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .docmap import SymbolFinder
+from .docsymbols import SymbolFinder
 from .mapfiles import Problem, ReadLog, decode_utf8
 from .tree import Tree
 
