@@ -190,8 +190,9 @@ class _Ranker:
                        if n.rpartition(".")[0] == module.name]
             return f"exports {len(exports)} names: " + ", ".join(
                 n.rsplit(".", 1)[1] for n in exports[:6]) + (" ..." if len(exports) > 6 else "")
+        callables = {s["qualname"] for s in module.symbols}
         defined = [n for n, b in module.bindings.items()
-                   if b.kind == "def" and b.target == f"{module.name}.{n}"]
+                   if b.kind == "def" and b.target == f"{module.name}.{n}" and b.target in callables]
         text = plain_summary(module.doc)
         return (text + "; " if text else "") + "defines " + ", ".join(defined[:6]) + (
             " ..." if len(defined) > 6 else "")
