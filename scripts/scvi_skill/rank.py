@@ -44,9 +44,9 @@ PARAMS = {
 }
 
 
-def query_terms(question: str, synonyms: dict, params: dict = PARAMS) -> dict[str, float]:
+def query_terms(question: str, synonyms: list, params: dict = PARAMS) -> dict[str, float]:
     """Weighted query terms: identifier wholes weigh more, repeats a little more,
-    curated synonyms add their expansions at a lower weight."""
+    curated synonyms (routing.yaml) add their expansions at a lower weight."""
     tokens = tokenize(question[:MAX_QUESTION_CHARS])
     weights: dict[str, float] = {}
     for tok in tokens:
@@ -55,13 +55,11 @@ def query_terms(question: str, synonyms: dict, params: dict = PARAMS) -> dict[st
             weights[tok] += params["repeat"] * base
         else:
             weights[tok] = base
-    for tok in list(weights):
-        expansion = synonyms.get(tok)
-        if not expansion:
-            continue
-        terms, weight = expansion
-        for term in terms:
-            weights.setdefault(term, params["synonym"] * weight * 2)
+    present = set(weights)
+    for keys, terms in synonyms:
+        if all(k in present for k in keys):
+            for term in terms:
+                weights.setdefault(term, params["synonym"])
     return weights
 
 
@@ -101,7 +99,7 @@ def resolve(
     params: dict = PARAMS,
 ) -> dict:
     """``{"docs": [...], "source": [...], "routes": [...]}`` for ``question``, best first."""
-    weights = query_terms(question, sidx.get("synonyms") or {}, params)
+    weights = query_terms(question, sidx.get("synonyms") or [], params)
     present = set(weights)
     terms = sidx["terms"]
     sections = sidx["sections"]

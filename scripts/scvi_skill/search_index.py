@@ -26,7 +26,7 @@ Format (``format`` 1, all ids are list positions)::
     homes      {lowercased class name: [doc_id, specificity 0..1]}   the doc about that
                class (scanvi.md); specificity is low for names most sections use (scvi)
     topics     [[topic_id, [[phrase tokens, weight], ...], [doc_id...], [source_id...]], ...]
-    synonyms   {term: [[expansion terms], weight]}
+    synonyms   [[[key terms], [expansion terms]], ...]   all key terms present -> add expansions
     overrides  [[[[phrase tokens, weight], ...], [doc_id...], [source_id...]], ...]
     routes     [[skill, why, [normalized phrases]], ...]    matched as whole phrases
 
@@ -343,18 +343,20 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _synonyms(raw: dict) -> dict[str, list]:
-    """routing.yaml ``synonyms: {word: [expansions]}`` -> {term: [[terms], weight]}."""
-    out: dict[str, list] = {}
-    for word, expansions in sorted(raw.items()):
-        keys = tokenize(str(word))
+def _synonyms(raw) -> list[list]:
+    """routing.yaml ``synonyms: {words users type: [words the docs use]}`` ->
+    [[key terms], [expansion terms]]; a key may be a phrase ("out of memory")."""
+    out = []
+    items = raw.items() if isinstance(raw, dict) else []
+    for words, expansions in sorted(items, key=lambda kv: str(kv[0])):
+        keys = tokenize(str(words))
         if not keys:
             continue
         terms: list[str] = []
         for expansion in _as_list(expansions):
             for term in tokenize(str(expansion)):
-                if term not in terms and term != keys[0]:
+                if term not in terms and term not in keys:
                     terms.append(term)
         if terms:
-            out[keys[0]] = [terms, 0.5]
+            out.append([keys, terms])
     return out
