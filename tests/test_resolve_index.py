@@ -1,0 +1,206 @@
+"""The resolver's building blocks: tokenizer, search-index build, ranking on a tiny index."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scvi_skill import rank, search_index
+from scvi_skill.tokens import identifiers, normalize_phrase, stem, tokenize
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("batch_key", ["batch_key", "batch", "key"], id="snake"),
+        pytest.param("TrainerConfig", ["trainerconfig", "trainer", "config"], id="camel"),
+        pytest.param(
+            "scvi.model.SCANVI", ["scvi.model.scanvi", "scvi", "model", "scanvi"], id="dotted"
+        ),
+        pytest.param("my scVI loss is NaN", ["scvi", "loss", "nan"], id="words"),
+        pytest.param("NaNs", ["nan"], id="short-mixed-case-is-a-word"),
+        pytest.param("e.g. the", [], id="stopwords"),
+    ],
+)
+def test_tokenize(text, expected):
+    assert tokenize(text) == expected
+
+
+def test_whole_identifiers_are_not_stemmed_but_parts_are():
+    toks = tokenize("get_normalized_expression")
+    assert toks[0] == "get_normalized_expression"
+    assert stem("normalized") in toks
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        ["loss", "losses"],
+        ["normalize", "normalized", "normalization", "normalizing"],
+        ["train", "trained", "training"],
+        ["gene", "genes"],
+        ["layer", "layers"],
+        ["category", "categories"],
+        ["batch", "batches"],
+        ["map", "mapped", "mapping"],
+    ],
+)
+def test_stemmer_conflates_forms(group):
+    assert len({stem(w) for w in group}) == 1, {w: stem(w) for w in group}
+
+
+@pytest.mark.parametrize("pair", [["layer", "lay"], ["embed", "emb"], ["string", "str"], ["class", "clas"]])
+def test_stemmer_keeps_distinct_words(pair):
+    assert stem(pair[0]) != pair[1]
+
+
+def test_identifiers_and_phrases():
+    assert identifiers("use SCVI.setup_anndata with batch_key, not ELBO stuff") == [
+        "SCVI.setup_anndata", "batch_key", "ELBO",
+    ]
+    assert normalize_phrase("Where is X  defined?") == "where is x defined"
+
+
+def test_tokenize_is_bounded_on_junk():
+    junk = "A" * 10_000 + " " + "x_" * 5000 + " λ细胞 $(rm) `id`"
+    toks = tokenize(junk)
+    assert all(len(t) <= 80 for t in toks)
+
+
+# ------------------------------------------------------------------ tiny index
+
+
+def tiny_index() -> dict:
+    def section(title, start, end, text, symbols=(), parents=("Guide",)):
+        return {"title": title, "level": 2, "start": start, "end": end, "parents": list(parents),
+                "symbols": list(symbols), "text": text}
+
+    return {
+        "format": 1,
+        "scvi_tools_version": "9.9.9",
+        "tree_sha256": "abc",
+        "upstream": "https://example.org/blob/9.9.9/",
+        "docs": [
+            {"path": "docs/faq.md", "title": "FAQ", "summary": "answers", "topic": "start", "n_lines": 60,
+             "sections": [
+                 section("FAQ", 1, 5, "Questions people ask.", parents=()),
+                 section("batch_key or categorical_covariate_keys?", 6, 30,
+                         "batch_key supports more features than categorical covariates.",
+                         ["scvi.model.SCVI"]),
+                 section("My loss is NaN", 31, 60, "Lower the learning rate; check raw counts."),
+             ]},
+            {"path": "docs/user_guide/models/scanvi.md", "title": "scANVI", "summary": "label transfer",
+             "topic": "models", "n_lines": 40,
+             "sections": [section("scANVI", 1, 40, "Semi-supervised label transfer with labels_key.",
+                                  ["scvi.model.SCANVI"], parents=())]},
+            {"path": "docs/user_guide/use_case/multi_gpu_training.md", "title": "Multi GPU",
+             "summary": "DDP", "topic": "use_case", "n_lines": 20,
+             "sections": [section("Multi GPU", 1, 20, "Use strategy ddp and several devices.",
+                                  ["scvi.train.Trainer"], parents=())]},
+        ],
+        "symbols": [
+            {"qualname": "scvi.model._scvi.SCVI", "public": ["scvi.model.SCVI"], "kind": "class",
+             "path": "src/scvi/model/_scvi.py", "line": 30, "summary": "single-cell VI",
+             "params": [{"name": "n_latent"}], "bases": ["VAEMixin"], "decorators": []},
+            {"qualname": "scvi.model._scanvi.SCANVI", "public": ["scvi.model.SCANVI"], "kind": "class",
+             "path": "src/scvi/model/_scanvi.py", "line": 40, "summary": "Single-cell annotation",
+             "params": [{"name": "unlabeled_category"}], "bases": [], "decorators": []},
+            {"qualname": "scvi.train._trainer.Trainer", "public": ["scvi.train.Trainer"], "kind": "class",
+             "path": "src/scvi/train/_trainer.py", "line": 12, "summary": "Lightning trainer",
+             "params": [{"name": "devices"}, {"name": "strategy"}], "bases": [], "decorators": []},
+            {"qualname": "scvi", "public": [], "kind": "module", "path": "src/scvi/__init__.py",
+             "line": 1, "summary": "", "params": []},
+        ],
+        "namespaces": {"scvi.model.SCVI": "scvi.model._scvi.SCVI", "scvi.model.SCANVI": "scvi.model._scanvi.SCANVI",
+                       "scvi.train.Trainer": "scvi.train._trainer.Trainer"},
+        "tests": [{"path": "tests/model/test_scanvi.py", "symbols": ["scvi.model.SCANVI"]}],
+        "routing": {
+            "topics": [{"id": "multi_gpu", "title": "Multi-GPU", "vocabulary": ["DDP", "multi GPU"],
+                        "docs": ["docs/user_guide/use_case/multi_gpu_training.md"],
+                        "source": ["src/scvi/train/_trainer.py"]}],
+            "siblings": [{"skill": "theory-skill", "why": "maths", "when": ["ELBO", "does scvi have"]}],
+            "overrides": [{"query": "NaN", "prefer": ["docs/faq.md"]}],
+            "synonyms": {"GPUs": ["devices", "strategy"], "out of memory": ["backed"]},
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def sidx() -> dict:
+    return search_index.build(tiny_index())
+
+
+def test_build_is_deterministic_and_json_clean(sidx):
+    again = search_index.build(json.loads(json.dumps(tiny_index())))
+    dump = lambda d: json.dumps(d, sort_keys=True, separators=(",", ":"))  # noqa: E731
+    assert dump(sidx) == dump(again)
+    assert sidx["format"] == search_index.FORMAT
+    assert "regenerate" in sidx["_generated"]
+    assert [d[0] for d in sidx["docs"]] == sorted(d[0] for d in sidx["docs"])
+
+
+def test_postings_are_integer_impacts(sidx):
+    for term, lists in sidx["terms"].items():
+        assert len(lists) == 3
+        for postings in lists:
+            for item in postings.split():
+                unit, impact = item.split(":")
+                assert int(unit) >= 0 and int(impact) > 0
+
+
+def test_names_links_and_homes(sidx):
+    sources = [s[0] for s in sidx["sources"]]
+    assert "src/scvi/__init__.py" not in [sources[v[0]] for v in sidx["names"].values()]
+    scanvi = sidx["names"]["scanvi"]
+    assert sources[scanvi[0]] == "src/scvi/model/_scanvi.py" and scanvi[1] == "scvi.model.SCANVI"
+    assert sidx["names"]["scvi.model.scanvi"] == scanvi
+    docs = [d[0] for d in sidx["docs"]]
+    assert docs[sidx["homes"]["scanvi"][0]] == "docs/user_guide/models/scanvi.md"
+    faq_batch = next(i for i, s in enumerate(sidx["sections"]) if s[1].startswith("batch_key"))
+    assert [sources[i] for i in sidx["sec_src"][faq_batch]] == ["src/scvi/model/_scvi.py"]
+    assert "tests/model/test_scanvi.py" in sources
+
+
+def test_resolve_on_tiny_index(sidx):
+    out = rank.resolve("should donors go in batch_key?", sidx)
+    assert out["docs"][0]["path"] == "docs/faq.md"
+    assert out["docs"][0]["lines"] == [6, 30]
+    assert out["source"][0]["path"] == "src/scvi/model/_scvi.py"  # linked from the section
+
+    out = rank.resolve("training with DDP", sidx)
+    assert out["docs"][0]["path"] == "docs/user_guide/use_case/multi_gpu_training.md"
+    assert out["source"][0]["path"] == "src/scvi/train/_trainer.py"
+
+
+def test_named_symbol_and_home_doc(sidx):
+    out = rank.resolve("how does scvi.model.SCANVI work", sidx)
+    assert out["docs"][0]["path"] == "docs/user_guide/models/scanvi.md"
+    assert out["source"][0] == {
+        "path": "src/scvi/model/_scanvi.py", "symbol": "scvi.model.SCANVI", "line": 40,
+        "score": out["source"][0]["score"],
+    }
+
+
+def test_synonyms_and_routes(sidx):
+    weights = rank.query_terms("train on 4 GPUs", sidx["synonyms"])
+    assert weights[stem("devices")] == rank.PARAMS["synonym"] < weights[stem("gpus")]
+    # A phrase key fires only when all its words are there.
+    assert stem("backed") in rank.query_terms("I ran out of memory", sidx["synonyms"])
+    assert stem("backed") not in rank.query_terms("memory of the model", sidx["synonyms"])
+    out = rank.resolve("what is the ELBO", sidx)
+    assert out["routes"] == [{"skill": "theory-skill", "why": "maths"}]
+    # Route triggers match whole phrases: "does scvi have" must not fire on "scvi" alone.
+    assert rank.resolve("scvi loss", sidx)["routes"] == []
+    assert rank.resolve("does scvi have a GPU mode", sidx)["routes"][0]["skill"] == "theory-skill"
+
+
+def test_override_prefers_doc(sidx):
+    out = rank.resolve("NaN", sidx)
+    assert out["docs"][0]["path"] == "docs/faq.md"
+    assert out["docs"][0]["section"] == "My loss is NaN"
+
+
+def test_empty_and_unknown_queries(sidx):
+    assert rank.resolve("zzzz qqqq", sidx)["docs"] == []
+    assert rank.resolve("", sidx)["docs"] == []
