@@ -56,8 +56,13 @@ def query_terms(question: str, synonyms: list, params: dict = PARAMS) -> dict[st
         else:
             weights[tok] = base
     present = set(weights)
-    for keys, terms in synonyms:
+    padded = ""
+    for keys, literal, terms in synonyms:
         if all(k in present for k in keys):
+            if literal:
+                padded = padded or f" {normalize_phrase(question[:MAX_QUESTION_CHARS])} "
+                if f" {literal} " not in padded:
+                    continue
             for term in terms:
                 weights.setdefault(term, params["synonym"])
     return weights

@@ -26,7 +26,8 @@ Format (``format`` 1, all ids are list positions)::
     homes      {lowercased class name: [doc_id, specificity 0..1]}   the doc about that
                class (scanvi.md); specificity is low for names most sections use (scvi)
     topics     [[topic_id, [[phrase tokens, weight], ...], [doc_id...], [source_id...]], ...]
-    synonyms   [[[key terms], [expansion terms]], ...]   all key terms present -> add expansions
+    synonyms   [[[key terms], literal phrase or "", [expansion terms]], ...]
+               all key terms (and the literal phrase, if any) present -> add expansions
     overrides  [[[[phrase tokens, weight], ...], [doc_id...], [source_id...]], ...]
     routes     [[skill, why, [normalized phrases]], ...]    matched as whole phrases
 
@@ -345,18 +346,22 @@ def _as_list(value) -> list:
 
 def _synonyms(raw) -> list[list]:
     """routing.yaml ``synonyms: {words users type: [words the docs use]}`` ->
-    [[key terms], [expansion terms]]; a key may be a phrase ("out of memory")."""
+    [[key terms], literal phrase, [expansion terms]]. A key may be a phrase ("out of
+    memory"); when it holds stopwords, the literal phrase must occur too, since its
+    terms alone ("memory") would say less."""
     out = []
     items = raw.items() if isinstance(raw, dict) else []
     for words, expansions in sorted(items, key=lambda kv: str(kv[0])):
         keys = tokenize(str(words))
         if not keys:
             continue
+        phrase = normalize_phrase(str(words))
+        literal = phrase if len(phrase.split()) > len(keys) else ""
         terms: list[str] = []
         for expansion in _as_list(expansions):
             for term in tokenize(str(expansion)):
                 if term not in terms and term not in keys:
                     terms.append(term)
         if terms:
-            out.append([keys, terms])
+            out.append([keys, literal, terms])
     return out

@@ -68,7 +68,8 @@ _SUFFIXES = (
 )
 # "ing"/"ed" need a longer base so "embed", "speed", "string" stay whole.
 _VERB_SUFFIXES = ("ing", "ed")
-_NO_STEM_ENDINGS = ("ss", "us", "is", "ous")
+_NO_STEM_ENDINGS = ("ss", "is", "ous")
+_US_WORDS = frozenset("bus plus thus status corpus census virus focus bonus nucleus consensus".split())
 MIN_STEM_CHARS = 3
 
 
@@ -78,7 +79,7 @@ def stem(word: str) -> str:
     It is deliberately weaker than Porter: it only has to make "losses"/"loss",
     "normalized"/"normalize"/"normalization" and "trained"/"training"/"trainer" meet.
     """
-    if len(word) <= 3 or not word.isalpha() or word.endswith(_NO_STEM_ENDINGS):
+    if len(word) <= 3 or not word.isalpha() or word.endswith(_NO_STEM_ENDINGS) or word in _US_WORDS:
         return word
     for suffix, replacement in _SUFFIXES:
         if word.endswith(suffix):
