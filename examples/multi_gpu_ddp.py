@@ -1,0 +1,152 @@
+"""Multi-GPU scVI training with DDP; with --accelerator cpu it runs DDP over CPU processes.
+
+What scvi-tools 1.5.1 asks for (docs/user_guide/use_case/multi_gpu_training.md):
+
+- ``model.train(accelerator="gpu", devices=-1, strategy="ddp_find_unused_parameters_true")``
+  from a script; in a notebook the strategy is ``ddp_notebook_find_unused_parameters_true`` and
+  only one model can be trained with DDP per session.
+- Early stopping does not work under DDP: scvi-tools turns it off (with a warning); this script
+  passes ``early_stopping=False`` so the run does what it says.
+- Supported models: SCVI, SCANVI, CondSCVI, LinearSCVI, TOTALVI, MULTIVI, PEAKVI.
+
+How the processes start: Lightning's DDP launcher re-runs this script's command line once per
+extra device (with LOCAL_RANK set), so every process builds the same data (same --seed) and
+reaches ``model.train``, where they join one process group (NCCL on GPUs, gloo on CPU). That is
+why it must be launched as ``python examples/multi_gpu_ddp.py ...`` and not called from another
+program or a notebook. After training only rank 0 computes the latent, saves and reports.
+
+``--devices auto`` means every visible GPU with ``--accelerator gpu``/``auto`` on a GPU machine,
+and 2 processes on CPU.
+
+Writes OUT/model/, OUT/summary.json (rank 0).
+
+Examples:
+  python examples/multi_gpu_ddp.py --max-epochs 1 --n-cells 400 --accelerator cpu --out /tmp/ddp
+  python examples/multi_gpu_ddp.py --data big.h5ad --layer counts --batch-key sample \\
+      --accelerator gpu --devices -1 --batch-size 1024 --out results/ddp
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common  # noqa: E402
+
+STRATEGIES = ["ddp_find_unused_parameters_true", "ddp"]
+CPU_PROCESSES = 2
+
+
+def build_parser():
+    parser = _common.build_parser("multi_gpu_ddp.py", __doc__)
+    parser.add_argument("--strategy", choices=STRATEGIES, default=STRATEGIES[0],
+                        help=f"Lightning DDP strategy (default: {STRATEGIES[0]}, as the docs say)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _common.run(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    _require_script_launch()
+    _common.check_accelerator(args.accelerator)
+    accelerator, devices = _resolve_devices(args.accelerator, args.devices)
+    out = _common.prepare_out(args.out, model_dirs=["model"], overwrite=args.overwrite)
+    data = _common.load_input(args)
+
+    import scvi
+
+    scvi.settings.seed = args.seed
+    scvi.model.SCVI.setup_anndata(data.adata, layer=data.layer, batch_key=data.batch_key)
+    model = scvi.model.SCVI(data.adata)
+    timer = _common.make_epoch_timer()
+    model.train(
+        max_epochs=args.max_epochs,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=args.strategy,
+        early_stopping=False,
+        batch_size=args.batch_size,
+        callbacks=[timer],
+        enable_progress_bar=not args.no_progress_bar,
+    )
+    trainer = model.trainer
+    if not trainer.is_global_zero:
+        return _common.EXIT_OK
+    world = int(trainer.world_size)
+    rate = _common.throughput(model, timer, n_processes=world)
+    latent = model.get_latent_representation()
+    model_dir = out / "model"
+    _common.save_model(model, model_dir, overwrite=args.overwrite)
+    expected = _expected_world(accelerator, devices)
+    ok = expected is None or world == expected
+    summary = {
+        "example": "multi_gpu_ddp",
+        "input": data.source,
+        "n_cells": data.adata.n_obs,
+        "strategy": args.strategy,
+        "accelerator": accelerator,
+        "devices": devices,
+        "world_size": world,
+        "expected_world_size": expected,
+        "latent_shape": list(latent.shape),
+        "passed": ok,
+        "device": _common.device_description(model, n_processes=world),
+        "throughput": rate,
+        "outputs": {"model": model_dir},
+    }
+    _common.write_json(out / "summary.json", summary)
+    _common.print_summary(
+        "scVI with DDP",
+        [
+            ("input", data.source),
+            ("strategy", f"{args.strategy}, {world} processes (expected {expected or 'any'})"),
+            ("early stopping", "off (not supported under DDP)"),
+            ("latent", f"{latent.shape[0]} x {latent.shape[1]} (rank 0)"),
+            ("saved", model_dir),
+        ],
+        device=summary["device"],
+        rate=rate,
+    )
+    return _common.EXIT_OK if ok else _common.EXIT_CHECK_FAILED
+
+
+def _require_script_launch() -> None:
+    """Lightning re-runs ``sys.argv`` for the other ranks: that must be this script."""
+    interactive = hasattr(sys, "ps1") or "ipykernel" in sys.modules
+    argv0 = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if interactive or argv0 != Path(__file__).resolve():
+        raise _common.UsageError(
+            "run this example as a script: python examples/multi_gpu_ddp.py ...",
+            hint="Lightning's DDP launcher starts the other processes by re-running the command "
+            "line; in a notebook use strategy='ddp_notebook_find_unused_parameters_true'.",
+        )
+
+
+def _resolve_devices(accelerator: str, devices):
+    import torch
+
+    if accelerator == "auto":
+        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    if devices == "auto":
+        devices = -1 if accelerator == "gpu" else CPU_PROCESSES
+    return accelerator, devices
+
+
+def _expected_world(accelerator: str, devices) -> int | None:
+    """How many processes the flags ask for (None when it depends on the machine: -1)."""
+    if isinstance(devices, list):
+        return len(devices)
+    if devices == -1:
+        import torch
+
+        return torch.cuda.device_count() if accelerator == "gpu" else None
+    return int(devices)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
