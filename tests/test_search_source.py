@@ -251,3 +251,12 @@ def test_no_result_exits_1(capsys, rg_binary, tmp_path):
     tree = make_tree(tmp_path / "tree")
     code, report, _ = run_json(capsys, "--symbol", "Nope", "--tree", str(tree), "--index", str(tmp_path / "no.json"))
     assert code == 1 and report["total"] == 0 and report["next"]
+
+
+def test_symbol_inherited_through_the_index(capsys, pinned_tree, rg_binary):
+    code, report, _ = run_json(capsys, "--symbol", "SCVI.train", "--tree", str(pinned_tree.root))
+    assert code == 0
+    first = report["results"][0]
+    assert first["path"] == "src/scvi/model/base/_training_mixin.py"
+    assert first["inherited_from"] == "scvi.model.base.UnsupervisedTrainingMixin"
+    assert first["signature"].startswith("def train(")

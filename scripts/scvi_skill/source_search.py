@@ -224,7 +224,10 @@ def _from_index(tree: Tree, name: str, index: dict) -> list[Definition]:
         for cls in _match_symbols(owner, symbols, namespaces, by_qual):
             base_hit = _inherited(cls, member, symbols, namespaces, by_qual, set())
             if base_hit:
-                matches, inherited = [base_hit], base_hit["qualname"].rsplit(".", 1)[0]
+                owner_qual = base_hit["qualname"].rsplit(".", 1)[0]
+                owner_sym = by_qual.get(owner_qual) or {}
+                inherited = (owner_sym.get("public") or [owner_qual])[0]
+                matches = [base_hit]
                 break
     out = []
     for sym in matches:
