@@ -53,12 +53,13 @@ from scvi_skill.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  #
 from scvi_skill.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
 from scvi_skill.tokens import identifiers  # noqa: E402
 
-DEFAULT_LIMIT = 5
+DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
 MAX_STDIN_BYTES = 1 << 20
 MAX_TEXT_LINES = 40
+DEFAULT_TEXT_LIMIT = 5
 TEXT_DOCS = 8
-TEXT_SOURCES = 6
+TEXT_SOURCES = 8
 EXCERPT_LINES = 2
 EXCERPT_DOCS = 3
 TITLE_CHARS = 90
@@ -76,8 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("question", nargs="*", help="the question ('-' reads stdin)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
-        "--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
-        help=f"docs and source files to return (default: {DEFAULT_LIMIT}, at most {MAX_LIMIT})",
+        "--limit", type=int, default=None, metavar="N",
+        help=(
+            f"docs and source files to return (default: {DEFAULT_LIMIT} with --json, "
+            f"{DEFAULT_TEXT_LIMIT} in text mode, which shows at most {TEXT_DOCS}; "
+            f"at most {MAX_LIMIT})"
+        ),
     )
     parser.add_argument(
         "--tree", metavar="PATH",
@@ -103,11 +108,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     question = _question(args.question)
-    if not 1 <= args.limit <= MAX_LIMIT:
+    limit = args.limit if args.limit is not None else (
+        DEFAULT_LIMIT if args.json else DEFAULT_TEXT_LIMIT
+    )
+    if not 1 <= limit <= MAX_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}")
     sidx = load_search_index(args.index)
     try:
-        result = resolve(question, sidx, limit=args.limit, source_limit=args.limit)
+        result = resolve(question, sidx, limit=limit, source_limit=limit)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise IndexStale(
             f"search index {args.index or SEARCH_INDEX_PATH} has an unexpected layout "

@@ -20,6 +20,8 @@ from .tokens import identifiers, normalize_phrase, tokenize
 MAX_QUESTION_CHARS = 4000
 """Only the start of a longer question is ranked (pasted logs are mostly noise)."""
 
+DEVELOPER_DOCS = ("docs/developer/", "docs/api/developer.md")
+
 PARAMS = {
     "whole_term": 1.5,  # weight of a whole identifier term (batch_key) vs a word
     "repeat": 0.3,  # extra weight per repetition of a term in the question
@@ -40,7 +42,8 @@ PARAMS = {
     "topic_extra": 0.0,  # share of a second matching topic's boost that is added
     "phrase_length": 0.5,  # extra strength per extra word of a matched vocabulary phrase
     "phrase_power": 1.0,  # how strongly word specificity scales a phrase's strength
-    "phrase_more": 0.0,  # share of further matched phrases added to the best one
+    "phrase_more": 0.0,
+    "developer_factor": 0.6,  # contributor docs are down-weighted by this factor  # share of further matched phrases added to the best one
 }
 
 
@@ -193,6 +196,11 @@ def resolve(
     for src_id in list(src_scores):
         if sources[src_id][0].startswith("tests/"):
             src_scores[src_id] *= params["tests_factor"]
+
+    # Contributor docs (docs/developer/, the developer API list) rarely answer user questions.
+    for doc_id in list(doc_scores):
+        if sidx["docs"][doc_id][0].startswith(DEVELOPER_DOCS):
+            doc_scores[doc_id] *= params["developer_factor"]
 
     # Sources pass a little back to the docs that name their symbols.
     src_doc = sidx.get("src_doc") or []
