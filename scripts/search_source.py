@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scvi_skill import source_search  # noqa: E402
+from scvi_skill import definitions, source_search  # noqa: E402
 from scvi_skill.errors import (  # noqa: E402
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     if mode == "symbol":
         index = _optional_index(args.index)
-        results = [d.as_dict() for d in source_search.find_definitions(tree, query, index, scope)]
+        results = [d.as_dict() for d in definitions.find_definitions(tree, query, index, scope)]
     elif mode == "usages":
         hits = source_search.find_usages(tree, query, scope, context=args.context)
         results = [h.as_dict() for h in hits]
