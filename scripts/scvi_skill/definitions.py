@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .source_search import _IDENTIFIER, Hit, Scope, check_name, clip, def_pattern, rg_search
+from .source_search import IDENTIFIER_RE, Hit, Scope, check_name, clip, def_pattern, rg_search
 from .tree import Tree
 
 MAX_SIGNATURE_LINES = 40
@@ -117,7 +117,7 @@ def _inherited(cls, member, symbols, namespaces, by_qual, seen) -> dict | None:
     """``member`` defined on a base class of ``cls`` (depth-first, in base order)."""
     for base in cls.get("bases") or []:
         base_name = base.split("[", 1)[0].strip()
-        if not _IDENTIFIER.fullmatch(base_name) or base_name in seen:
+        if not IDENTIFIER_RE.fullmatch(base_name) or base_name in seen:
             continue
         seen.add(base_name)
         for base_sym in _match_symbols(base_name, symbols, namespaces, by_qual)[:1]:
@@ -173,7 +173,7 @@ def _rg_inherited(tree, scope, owner, member, module_dirs, *, depth, seen):
         header = cls.signature.split("(", 1)[1].rsplit(")", 1)[0] if "(" in cls.signature else ""
         bases = [b.strip().split("[", 1)[0].rsplit(".", 1)[-1] for b in header.split(",")]
         for base in bases:
-            if not base or not _IDENTIFIER.fullmatch(base) or "=" in base:
+            if not base or not IDENTIFIER_RE.fullmatch(base) or "=" in base:
                 continue
             hits = rg_search(tree, scope, [def_pattern(member)])
             found = _rg_definitions(tree, hits, f"{base}.{member}", member, base, [])

@@ -25,7 +25,7 @@ from .tree import Tree
 MAX_LINE_CHARS = 200
 RG_MAX_COUNT = 2000
 """Per-file cap on matches passed to rg, so a pathological pattern stays bounded."""
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _GLOB_CHARS = set("*?[{")
 NOT_AREAS = {"__pycache__"}
 
@@ -53,7 +53,7 @@ class Hit:
 def check_name(name: str, what: str) -> str:
     """``name`` stripped, if it is a (dotted) Python identifier; else a usage error."""
     name = name.strip().strip("`").rstrip("()")
-    if not _IDENTIFIER.fullmatch(name):
+    if not IDENTIFIER_RE.fullmatch(name):
         msg = (
             f"{what} must be a Python name such as SCVI, SCVI.setup_anndata or "
             f"scvi.external.TOTALANVI, got {name[:60]!r}; use --pattern for a regular expression "
