@@ -165,9 +165,11 @@ def _question(words: list[str]) -> str:
         )
     if len(text) > MAX_QUESTION_CHARS:
         print(
-            f"Warning: question is {len(text)} characters; ranking its first {MAX_QUESTION_CHARS}",
+            f"Warning: question is {len(text)} characters; ranking (and echoing) its first "
+            f"{MAX_QUESTION_CHARS}",
             file=sys.stderr,
         )
+        text = text[:MAX_QUESTION_CHARS]
     return text
 
 

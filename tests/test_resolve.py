@@ -138,6 +138,7 @@ def test_100kb_question_is_bounded(capsys):
     assert time.monotonic() - start < 10
     assert code == 0 and report["docs"]
     assert "characters" in err
+    assert len(report["query"]) <= 4000, "the echoed query is bounded too"
 
 
 def test_stdin_question(capsys, monkeypatch):
