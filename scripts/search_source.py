@@ -8,6 +8,7 @@ Usage:
   search_source.py --pattern REGEX    an explicit regular expression (ripgrep syntax)
   search_source.py TEXT               literal text (never a regex, never a shell word);
                                       put -- before TEXT that starts with a dash
+TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
 
 Scope with --in AREA|PATH|GLOB (areas are scvi subpackages: model, external, train, data,
 dataloaders, module, nn, ...), add tests/ with --tests. Output is capped (--max, default 20)
