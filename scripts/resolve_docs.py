@@ -177,9 +177,17 @@ def _optional_tree(tree_arg: str | None, version: str):
     """A tree for excerpts, only when one was named (--tree or $SCVI_TOOLS_TREE)."""
     if not tree_arg and not os.environ.get("SCVI_TOOLS_TREE"):
         return None
+    from scvi_skill.errors import TreeNotFound
     from scvi_skill.tree import discover_tree  # only needed for excerpts
 
-    return discover_tree(tree_arg, need_docs=True, expected_version=version)
+    try:
+        return discover_tree(tree_arg, need_docs=True, expected_version=version)
+    except TreeNotFound as err:
+        if tree_arg:
+            raise
+        # Excerpts are optional: a stale $SCVI_TOOLS_TREE must not cost the answer.
+        print(f"Warning: no excerpts: {err}", file=sys.stderr)
+        return None
 
 
 def _text(report: dict, question: str, tree) -> list[str]:

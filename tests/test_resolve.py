@@ -191,3 +191,12 @@ def test_help_lists_exit_codes(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "Exit codes" in out and '"routes"' in out
+
+
+def test_wrong_tree_exits_4_but_env_tree_only_warns(capsys, tmp_path, monkeypatch):
+    code, out, err = run(capsys, "--tree", str(tmp_path), "batch_key")
+    assert code == 4 and out == "" and "not an scvi-tools tree" in err
+    monkeypatch.setenv("SCVI_TOOLS_TREE", str(tmp_path))
+    code, out, err = run(capsys, "batch_key")
+    assert code == 0 and "docs/faq.md" in out
+    assert "no excerpts" in err
