@@ -1,12 +1,18 @@
 """Rank doc sections and source files for a question, from ``search_index.json``.
 
-Score of a document = its best section's BM25F score, plus a share of the whole-document
-score, plus boosts from curated routing (topics whose vocabulary the question uses, and
-overrides). Score of a source file = its own BM25F score (names, path, docstrings), plus the
-scores of the top sections that mention its symbols (doc -> symbol links), plus the boosts of
-topics listing it, plus a large boost when the question names one of its symbols exactly.
+Score of a document = its best section's BM25F score, plus shares of its second-best
+section and of the whole-document score, plus boosts: the doc about a model the question
+names (``homes``, scaled by how specific the name is), curated routing topics whose
+vocabulary the question uses (the largest boost per doc, phrases weighted by the specificity
+of their words), overrides, and a little from the top source files whose symbols the doc
+names. Contributor docs are down-weighted. Score of a source file = its own BM25F score
+(names, path, docstrings), plus a share of the top sections that mention its symbols
+(doc -> symbol links), plus topic boosts, plus a large boost when the question names one of
+its symbols; tests/ files are down-weighted.
 
-All weights are in :data:`PARAMS` (tuned on the dev split of ``benchmarks/devset.jsonl`` only).
+Boosts are multiples of the best plain score, so they mean the same for short and long
+questions. All weights are in :data:`PARAMS`, chosen on the dev split of
+``benchmarks/devset.jsonl`` only (``benchmarks/bench_resolver.py`` reports both splits).
 
 Standard library only.
 """
