@@ -17,7 +17,6 @@ Format (``format`` 1, all ids are list positions)::
     sections   [[doc_id, title, start, end], ...]
     sources    [[path, symbol, line], ...]      symbol: the file's main public name
     sec_src    [[source_id, ...], ...]          per section: files defining symbols it names
-    doc_src    [[source_id, ...], ...]          per doc: the same, over all its sections
     src_doc    [[doc_id, ...], ...]             per source: docs that name its symbols
     terms      {term: [sec_postings, src_postings, doc_postings]}
                a posting list is a string "id:impact id:impact ..." (parsed only for
@@ -206,7 +205,6 @@ def build(index: dict) -> dict:
         "sections": sections,
         "sources": sources,
         "sec_src": sec_src,
-        "doc_src": doc_src,
         "src_doc": [sorted(s) for s in src_doc],
         "terms": terms,
         "names": names,
