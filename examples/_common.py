@@ -562,6 +562,10 @@ def make_epoch_timer():
             self._start = time.perf_counter()
 
         def on_train_epoch_end(self, trainer, pl_module) -> None:
+            if pl_module.device.type == "cuda":
+                import torch
+
+                torch.cuda.synchronize(pl_module.device)  # count queued GPU work in this epoch
             self.epoch_seconds.append(time.perf_counter() - self._start)
 
     return EpochTimer()
@@ -576,9 +580,10 @@ def throughput(model, timer, *, n_processes: int = 1) -> dict:
     n_train = len(model.train_indices) if model.train_indices is not None else model.adata.n_obs
     seconds = timer.epoch_seconds
     # The first epoch carries one-off costs (allocator warm-up, DDP buckets); leave it out
-    # of the steady-state figure when there is more than one.
+    # of the steady-state figure when there is more than one. The median resists the odd
+    # epoch slowed by other work on the machine.
     steady = seconds[1:] if len(seconds) > 1 else seconds
-    per_epoch = float(np.mean(steady)) if steady else float("nan")
+    per_epoch = float(np.median(steady)) if steady else float("nan")
     return {
         "epochs": len(seconds),
         "n_train_cells": int(n_train),

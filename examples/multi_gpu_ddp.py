@@ -18,7 +18,7 @@ program or a notebook. After training only rank 0 computes the latent, saves and
 ``--devices auto`` means every visible GPU with ``--accelerator gpu``/``auto`` on a GPU machine,
 and 2 processes on CPU.
 
-Writes OUT/model/, OUT/summary.json (rank 0).
+Writes OUT/model/, OUT/summary.json (rank 0), OUT/logs/ (scvi-tools history under DDP).
 
 Examples:
   python examples/multi_gpu_ddp.py --max-epochs 1 --n-cells 400 --accelerator cpu --out /tmp/ddp
@@ -73,6 +73,9 @@ def _main(argv: list[str] | None) -> int:
         batch_size=args.batch_size,
         callbacks=[timer],
         enable_progress_bar=not args.no_progress_bar,
+        # Under DDP scvi-tools' logger writes rank 0's history to disk for the other ranks,
+        # by default under the current directory; keep it in OUT.
+        log_save_dir=str(out / "logs"),
     )
     trainer = model.trainer
     if not trainer.is_global_zero:

@@ -138,6 +138,7 @@ def _main(argv: list[str] | None) -> int:
         "categorical_covariate_keys": cat_keys,
         "continuous_covariate_keys": cont_keys,
         "latent_shape": list(latent.shape),
+        "early_stopping_active": model.trainer.early_stopping_callback is not None,
         "elbo_validation_last": float(history.iloc[-1, 0]) if history is not None else None,
         "reload_max_abs_diff": max_diff,
         "reload_ok": reload_ok,
