@@ -501,6 +501,7 @@ def save_model(model, path: Path, *, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         raise UsageError(f"{path} already exists; pass --overwrite to replace it")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
     try:
         model.save(str(tmp), overwrite=True, save_anndata=False)
         if path.exists():
@@ -530,9 +531,16 @@ def _write_atomic(path: Path, write) -> None:
     tmp = Path(name)
     try:
         write(tmp)
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes it private; the result should not be
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _json_default(value):

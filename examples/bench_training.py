@@ -307,6 +307,7 @@ def _plot(runs: list[Run], path: Path, device: str) -> None:
     ax.minorticks_off()
     ax.set_xlabel("cells in the AnnData")
     ax.set_ylabel("training throughput (cells/s)")
+    ax.set_ylim(bottom=0)
     ax.set_title("SCVI: data size x batch size")
     ax.grid(True, alpha=0.3)
     ax.legend()
@@ -319,7 +320,8 @@ def _plot(runs: list[Run], path: Path, device: str) -> None:
                      f"{loading_runs[0].batch_size})")
         ax.tick_params(axis="x", rotation=20)
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(f"scvi-tools {_scvi_version()} SCVI training on {device}")
+    threads = f" ({_torch_threads()} torch threads)" if device.startswith("cpu") else ""
+    fig.suptitle(f"scvi-tools {_scvi_version()} SCVI training on {device}{threads}")
     fig.tight_layout()
     _common._write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
