@@ -11,6 +11,9 @@ and source hit@5 for
 A doc hit is any returned doc path in the question's gold_docs; a source hit any returned
 source path in gold_source.
 
+Lines to read: p50 and p95 of the line counts of the doc ranges the resolver returns, for its
+first doc and for its top three.
+
 Speed: wall time of whole processes (interpreter start to exit), p50 and p95, for
 `resolve_docs.py --json QUESTION` over the set's questions and for
 `search_source.py --symbol NAME` over a fixed list of names on the full tree.
@@ -77,6 +80,7 @@ class Resolver:
     def query(self, question: str, limit: int = 10) -> tuple[list[str], list[str]]:
         kwargs = {"params": self.params} if self.params else {}
         out = resolve(question, self.sidx, limit=limit, source_limit=limit, **kwargs)
+        self.last_lines = [d["lines"][1] - d["lines"][0] + 1 for d in out["docs"]]
         return [d["path"] for d in out["docs"]], [s["path"] for s in out["source"]]
 
 
@@ -85,8 +89,13 @@ def score(system, rows: list[dict]) -> dict:
     n = len(rows)
     hits = {k: 0 for k in K_DOC_HIT}
     rr, src_hits, per_q = 0.0, 0, []
+    read_top1, read_top3 = [], []
     for row in rows:
         docs, source = system.query(row["question"], limit=K_MRR)
+        lines = getattr(system, "last_lines", None)
+        if lines:
+            read_top1.append(lines[0])
+            read_top3.extend(lines[:3])
         gold_d, gold_s = set(row["gold_docs"]), set(row["gold_source"])
         rank = next((i for i, d in enumerate(docs[:K_MRR], 1) if d in gold_d), None)
         for k in K_DOC_HIT:
@@ -103,6 +112,17 @@ def score(system, rows: list[dict]) -> dict:
         "mrr@10": rr / div,
         "src_hit@5": src_hits / div,
         "per_question": per_q,
+        "read_lines": {"top1": _p50_p95(read_top1), "top3": _p50_p95(read_top3)} if read_top1 else None,
+    }
+
+
+def _p50_p95(values: list[int]) -> dict:
+    """Median and 95th percentile of the line counts the resolver asks the agent to read."""
+    ordered = sorted(values)
+    return {
+        "n": len(ordered),
+        "p50": statistics.median(ordered),
+        "p95": ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))],
     }
 
 
@@ -151,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "| system | split | n | doc hit@1 | doc hit@3 | doc MRR@10 | source hit@5 |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+    read_rows: list[tuple[str, dict]] = []
     for system in systems:
         results["quality"][system.name] = {}
         for split, subset in splits.items():
@@ -164,7 +185,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.misses == split and system is systems[0]:
                 _print_misses(subset, m["per_question"])
+            if m["read_lines"]:
+                read_rows.append((split, m["read_lines"]))
     print("\n".join(lines))
+    if read_rows:
+        print()
+        print("| lines to read (resolver `lines`) | split | p50 top-1 | p95 top-1 | p50 top-3 | p95 top-3 |")
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        for split, read in read_rows:
+            print(
+                f"| doc section ranges | {split} | {read['top1']['p50']:g} | {read['top1']['p95']:g} "
+                f"| {read['top3']['p50']:g} | {read['top3']['p95']:g} |"
+            )
 
     if not args.no_speed:
         py = sys.executable

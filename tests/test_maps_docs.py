@@ -85,6 +85,37 @@ def test_section_text_is_own_text_only(finder):
     assert child["text"] == "child words"
 
 
+def test_body_end_is_the_own_text_span(finder):
+    doc, _, _ = outline("""\
+        # Top
+        intro words
+
+        ## First
+        one
+        ### Deeper
+        deep
+
+
+        ## Second
+        two
+        """, finder)
+    spans = {s["title"]: (s["start"], s["body_end"], s["end"]) for s in doc["sections"]}
+    assert spans["Top"] == (1, 2, 11)  # own body only; trailing blank line dropped
+    assert spans["First"] == (4, 5, 9)
+    assert spans["Deeper"] == (6, 7, 9)  # blank lines dropped from the own span only
+    assert spans["Second"] == (10, 11, 11)
+
+
+def test_body_end_of_an_empty_section_is_its_heading(finder):
+    doc, _, _ = outline("""\
+        # Version 1.5
+
+        ## 1.5.1
+        fixed
+        """, finder)
+    assert [(s["start"], s["body_end"]) for s in doc["sections"]] == [(1, 1), (3, 4)]
+
+
 def test_setext_heading_and_front_matter(finder):
     doc, _, _ = outline("""\
         ---
@@ -175,7 +206,7 @@ def test_customcard_becomes_tutorial_with_urls(finder):
         """, finder, rel="docs/tutorials/index_scrna.md")
     assert tutorials == [{
         "card_in": "docs/tutorials/index_scrna.md",
-        "description": "Integrate several datasets", "line": 7,
+        "description": "Integrate several datasets", "end": 12, "line": 7,
         "notebook": "notebooks/scrna/harmonization.ipynb",
         "notebook_url": "https://github.com/scverse/scvi-tutorials/blob/1.5.1/scrna/"
                         "harmonization.ipynb",

@@ -82,15 +82,73 @@ def test_json_shape_is_exact(capsys):
     assert "NaN" in report["docs"][0]["section"]
 
 
-def test_section_lines_point_at_headings(capsys, pinned_tree):
-    for question in ("scvi-hub pull a pretrained model", "transform_batch counterfactual", "minify adata"):
+RANGE_QUESTIONS = (
+    "scvi-hub pull a pretrained model",
+    "transform_batch counterfactual",
+    "minify adata",
+    "how does scANVI use the unlabeled cells",  # the H1 of a page with H2/H3 children
+    "what changed in 1.5.1",  # CHANGELOG version sections
+    "is there a tutorial for AnnCollection disk-backed training",  # tutorial cards
+    "where is scvi.model.SCVI in the API reference",  # autosummary pages
+)
+
+
+@pytest.fixture(scope="module")
+def shipped_index():
+    return json.loads(resolve_docs.SEARCH_INDEX_PATH.parent.joinpath("index.json").read_text("utf-8"))
+
+
+def test_returned_lines_are_the_scored_span(capsys, pinned_tree, shipped_index):
+    """Every returned range is one scored unit: a section's heading and its own body (no
+    subsection, trailing blank lines dropped), or one tutorial card."""
+    docs = {d["path"]: d for d in shipped_index["docs"]}
+    cards = {(t["card_in"], t["line"]): t["end"] for t in shipped_index["tutorials"]}
+    seen = set()
+    for question in RANGE_QUESTIONS:
         _, report, _ = run_json(capsys, question)
         for doc in report["docs"]:
             lines = (pinned_tree.root / doc["path"]).read_text(encoding="utf-8").splitlines()
             start, end = doc["lines"]
-            assert end <= len(lines)
+            assert 1 <= start <= end <= len(lines)
+            by_start = {s["start"]: s for s in docs[doc["path"]]["sections"]}
+            starts = sorted(by_start)
+            if (doc["path"], start) in cards:
+                assert end == cards[(doc["path"], start)]
+                assert "customcard" in lines[start - 1]
+                seen.add("card")
+                continue
             first = lines[start - 1]
             assert first.startswith("#") or lines[start].startswith(("==", "--")), (doc, first)
+            section = by_start[start]
+            if section["body_end"] == start:  # a bare heading is read with its subsections
+                assert start < end <= section["end"]
+                seen.add("heading only")
+                continue
+            nxt = next((s for s in starts if s > start), len(lines) + 1)
+            assert end < nxt, (question, doc, "a subsection is inside the range")
+            assert all(not t.strip() for t in lines[end:nxt - 1]), (question, doc, "range stops early")
+            assert lines[end - 1].strip() or end == start
+            if section["end"] > end:
+                seen.add("parent")
+            if doc["path"].startswith("docs/api/"):
+                seen.add("api")
+    assert seen == {"card", "heading only", "parent", "api"}
+
+
+def test_parent_section_range_is_its_own_body(capsys, pinned_tree, shipped_index):
+    """A hit on a model page's H1 returns the introduction, not the whole page."""
+    _, report, _ = run_json(capsys, "how does scANVI use the unlabeled cells")
+    doc = next(d for d in report["docs"] if d["path"] == "docs/user_guide/models/scanvi.md")
+    page = next(d for d in shipped_index["docs"] if d["path"] == doc["path"])
+    h1 = page["sections"][0]
+    child = page["sections"][1]
+    assert h1["level"] == 1 and h1["end"] == page["n_lines"] and child["start"] > h1["start"]
+    if doc["section"] == h1["title"]:
+        assert doc["lines"] == [1, h1["body_end"]]
+        assert h1["body_end"] < child["start"] and doc["lines"][1] - doc["lines"][0] < h1["end"] / 4
+    lines = (pinned_tree.root / doc["path"]).read_text(encoding="utf-8").splitlines()
+    text = "\n".join(lines[h1["start"] - 1 : h1["body_end"]])
+    assert h1["text"].split()[0] in text and child["title"] not in text
 
 
 def test_routes_to_sibling_skill(capsys):

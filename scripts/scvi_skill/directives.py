@@ -98,8 +98,10 @@ def toctree(body: str, bucket: Bucket, state: DocState) -> None:
             state.toc_titles[target + ".ipynb"] = title
 
 
-def customcard(options: dict[str, str], body: str, line: int, bucket: Bucket,
+def customcard(options: dict[str, str], body: str, span: tuple[int, int], bucket: Bucket,
                 state: DocState) -> None:
+    """A tutorial card (``span``: its first and last line, 1-based): text of the section,
+    and a ``tutorials`` entry when it has a path."""
     path = options.get("path", "").strip()
     description = " ".join(body.split())
     tags = [t.strip() for t in options.get("tags", "").split(",") if t.strip()]
@@ -112,7 +114,7 @@ def customcard(options: dict[str, str], body: str, line: int, bucket: Bucket,
     url = path if external else DOCS_URL.format(
         version=state.version, page=(page or path).removeprefix("docs/"))
     tutorial = {
-        "card_in": state.rel, "description": description, "line": line,
+        "card_in": state.rel, "description": description, "end": span[1], "line": span[0],
         "notebook": notebook, "notebook_url": None, "tags": tags,
         "title": options.get("title", ""), "url": url,
     }

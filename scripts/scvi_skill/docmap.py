@@ -9,7 +9,9 @@ and other directives are parsed again for their text.
 
 Sections run from their heading to the line before the next heading of the same or a higher
 level (1-based, inclusive), so they contain their subsections; a section's ``text`` is its own
-plain text only, up to the next heading of any level.
+plain text only, up to the next heading of any level, and ``body_end`` is the last non-blank
+line of that own text (the span ``start``..``body_end`` is what the resolver returns).
+Tutorial cards are text of their section and ``tutorials`` entries (``line``..``end``).
 """
 
 from __future__ import annotations
@@ -177,9 +179,11 @@ def _document(rel, text, lines, tokens, headings, preamble, state) -> dict:
             if later_level <= level:
                 end0 = later_start
                 break
+        next0 = headings[n + 1][1] if n + 1 < len(headings) else len(lines)
         while stack and stack[-1][0] >= level:
             stack.pop()
         sections.append({
+            "body_end": _last_text_line(lines, start0, next0),
             "end": max(end0, start0 + 1), "level": level, "parents": [t for _, t in stack],
             "start": start0 + 1, "symbols": sorted(bucket.symbols),
             "text": _join(bucket.text), "title": title,
@@ -199,6 +203,15 @@ def _document(rel, text, lines, tokens, headings, preamble, state) -> dict:
         "summary": _summary(state, preamble), "title": title, "toctree": state.toctree,
         "topic": doc_topic(rel),
     }
+
+
+def _last_text_line(lines: list[str], start0: int, next0: int) -> int:
+    """1-based last non-blank line of a section's own body (its heading up to the line before
+    the next heading of any level): the span its ``text`` comes from."""
+    end0 = next0
+    while end0 > start0 + 1 and not lines[end0 - 1].strip():
+        end0 -= 1
+    return max(end0, start0 + 1)
 
 
 def _summary(state: DocState, preamble: Bucket) -> str:
@@ -295,7 +308,7 @@ def _directive_or_code(token: Token, bucket: Bucket, state: DocState, offset: in
     if name == "toctree":
         toctree(body, bucket, state)
     elif name == "customcard":
-        customcard(options, body, line, bucket, state)
+        customcard(options, body, (line, offset + token.map[1]), bucket, state)
     elif name == "include":
         target = normalize(state.doc_dir / argument)
         if target is not None:

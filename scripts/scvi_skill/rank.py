@@ -96,7 +96,7 @@ def _accumulate(terms: dict, weights: dict[str, float], slot: int) -> dict[int, 
     scores: dict[int, float] = defaultdict(float)
     for term, weight in weights.items():
         entry = terms.get(term)
-        if not entry or not entry[slot]:
+        if not entry or len(entry) <= slot or not entry[slot]:
             continue
         for item in entry[slot].split():
             unit, _, impact = item.partition(":")
@@ -217,14 +217,15 @@ def resolve(
 
     docs = sidx["docs"]
     ranked_docs = sorted(doc_scores.items(), key=lambda kv: (-kv[1], docs[kv[0]][0]))
+    best_card = _best_cards(sidx, weights, {best_sec[d][1] for d, _ in ranked_docs[:limit] if d in best_sec})
     out_docs = []
     for doc_id, score in ranked_docs[:limit]:
         path, title, _topic = docs[doc_id][:3]
         if doc_id in best_sec:
-            sec = sections[best_sec[doc_id][1]]
+            sec = best_card.get(best_sec[doc_id][1]) or sections[best_sec[doc_id][1]]
             section, lines = sec[1], [sec[2], sec[3]]
         else:
-            section, lines = title, _doc_lines(sidx, doc_id)
+            section, lines = _doc_intro(sidx, doc_id, title)
         out_docs.append(
             {"path": path, "title": title, "section": section, "lines": lines, "score": score}
         )
@@ -243,15 +244,30 @@ def resolve(
     return {"docs": out_docs, "source": out_src, "routes": routes, "terms": sorted(weights)}
 
 
+def _best_cards(sidx: dict, weights: dict[str, float], sec_ids: set[int]) -> dict[int, list]:
+    """Section id -> its best-matching tutorial card (``[section_id, title, start, end]``),
+    for the sections in ``sec_ids``: a matched tutorial index is read card by card."""
+    cards = sidx.get("cards") or []
+    if not cards or not any(c[0] in sec_ids for c in cards):
+        return {}
+    best: dict[int, tuple[float, int]] = {}
+    for card_id, score in _accumulate(sidx["terms"], weights, 3).items():
+        sec_id = cards[card_id][0]
+        if sec_id in sec_ids and (sec_id not in best or (score, -card_id) > (best[sec_id][0], -best[sec_id][1])):
+            best[sec_id] = (score, card_id)
+    return {sec_id: cards[card_id] for sec_id, (_, card_id) in best.items()}
+
+
 def _combine(old: float, new: float, params: dict) -> float:
     """Several topics boosting one target: the largest plus a share of the rest."""
     high, low = max(old, new), min(old, new)
     return high + params["topic_extra"] * low
 
 
-def _doc_lines(sidx: dict, doc_id: int) -> list[int]:
-    """The line span of a whole document: from its first to its last section."""
-    spans = [(s[2], s[3]) for s in sidx["sections"] if s[0] == doc_id]
-    if not spans:
-        return [1, 1]
-    return [min(a for a, _ in spans), max(b for _, b in spans)]
+def _doc_intro(sidx: dict, doc_id: int, title: str) -> tuple[str, list[int]]:
+    """What to read of a document ranked without a matching section (on boosts only): its
+    first section's own body, the introduction, not the whole file."""
+    for sec in sidx["sections"]:
+        if sec[0] == doc_id:
+            return sec[1], [sec[2], sec[3]]
+    return title, [1, 1]

@@ -5,7 +5,9 @@ as ``references/search_index.json``. The query side (``scvi_skill.rank``) then a
 tokenizing the corpus: it tokenizes the question, looks up a few posting lists and adds.
 
 Units. A *section* is one heading-delimited part of a document (the ``sections`` of
-``index["docs"]``); a *source* is one file under ``src/`` or ``tests/``. Both are scored with
+``index["docs"]``); its lines are those of the text scored for it: its heading and own body,
+without its subsections. A *card* is one tutorial card (``index["tutorials"]``): when a
+section holding cards is a document's best, the best-scoring card is what to read. A *source* is one file under ``src/`` or ``tests/``. Both are scored with
 BM25F: per unit and term, the field frequencies are weighted, length-normalised per field,
 summed and saturated once, then multiplied by the term's idf. That whole product depends only
 on (term, unit), so it is computed here and stored as an integer *impact*; a query score is the
@@ -14,11 +16,15 @@ sum of the impacts of its terms.
 Format (``format`` 1, all ids are list positions)::
 
     docs       [[path, title, topic], ...]
-    sections   [[doc_id, title, start, end], ...]
+    sections   [[doc_id, title, start, end], ...]   start..end: the lines of the scored
+               text (the heading and its own body, subsections excluded); title is
+               "parent > title" below level 2
     sources    [[path, symbol, line], ...]      symbol: the file's main public name
+    cards      [[section_id, title, start, end], ...]   tutorial cards in a section's own
+               body: they choose what to read of a matched section, not its score
     sec_src    [[source_id, ...], ...]          per section: files defining symbols it names
     src_doc    [[doc_id, ...], ...]             per source: docs that name its symbols
-    terms      {term: [sec_postings, src_postings, doc_postings]}
+    terms      {term: [sec_postings, src_postings, doc_postings(, card_postings)]}
                a posting list is a string "id:impact id:impact ..." (parsed only for
                the query's terms, which keeps json.loads fast)
     names      {lowercased short or dotted name: [source_id, public name, line]}
@@ -64,6 +70,12 @@ DOC_FIELDS = {
     "context": (1.5, 0.5),  # path and topic vocabulary
     "text": (1.0, 0.75),  # the whole document
 }
+MAX_HEADING_ONLY_LINES = 80
+"""A heading without text of its own is read with its subsections up to this many lines."""
+CARD_FIELDS = {
+    "title": (3.0, 0.3),  # the card title (often the notebook name)
+    "text": (1.0, 0.75),  # description, tags, notebook path words
+}
 SECTION_VOCABULARY = True
 """Add topic vocabulary to the context field of every section of the topic's docs."""
 IMPACT_SCALE = 100
@@ -104,7 +116,12 @@ def build(index: dict) -> dict:
             if path in src_ids:
                 src_vocab[src_ids[path]].append(words)
 
+    cards_in: dict[str, list[dict]] = defaultdict(list)
+    for card in index.get("tutorials") or []:
+        cards_in[card.get("card_in", "")].append(card)
+
     sections, sec_fields, sec_src = [], [], []
+    cards, card_fields = [], []
     doc_rows, doc_fields, doc_src = [], [], []
     for doc_id, doc in enumerate(docs):
         doc_rows.append([doc["path"], doc.get("title", ""), doc.get("topic", "")])
@@ -112,14 +129,16 @@ def build(index: dict) -> dict:
         vocab = " ".join(doc_vocab.get(doc_id, []))
         linked_doc: set[int] = set()
         all_text = []
-        for sec in doc.get("sections") or []:
+        read_spans = _read_spans(doc.get("sections") or [])
+        for n, (sec, sec_cards) in enumerate(_with_cards(doc, cards_in.get(doc["path"], []))):
             names = sec.get("symbols") or []
             linked = sorted({public_to_src[n][0] for n in names if n in public_to_src})
             linked_doc.update(linked)
             text = (sec.get("text") or "")[:MAX_SECTION_TEXT_CHARS]
             all_text.append(sec.get("title", ""))
             all_text.append(text)
-            sections.append([doc_id, sec.get("title", ""), sec.get("start", 1), sec.get("end", 1)])
+            start = sec.get("start", 1)
+            sections.append([doc_id, _display_title(sec)] + read_spans[n])
             sec_src.append(linked)
             context = " ".join(list(sec.get("parents") or []) + [doc.get("title", ""), path_words])
             sec_fields.append(
@@ -130,6 +149,17 @@ def build(index: dict) -> dict:
                     "text": tokenize(text),
                 }
             )
+            for card in sec_cards:
+                line = card.get("line", start)
+                cards.append([len(sections) - 1, card.get("title", ""), line, card.get("end", line)])
+                card_fields.append(
+                    {
+                        "title": tokenize(card.get("title", "")),
+                        "text": tokenize(" ".join([card.get("description", ""),
+                                                   " ".join(card.get("tags") or []),
+                                                   _path_words(card.get("notebook", ""))])),
+                    }
+                )
         doc_src.append(sorted(linked_doc))
         doc_fields.append(
             {
@@ -171,13 +201,21 @@ def build(index: dict) -> dict:
         for sid in linked:
             src_doc[sid].add(doc_id)
 
-    postings: dict[str, list[list[str]]] = defaultdict(lambda: [[], [], []])
+    postings: dict[str, list[list[str]]] = defaultdict(lambda: [[], [], [], []])
     for slot, (units, spec) in enumerate(
-        ((sec_fields, SECTION_FIELDS), (src_fields, SOURCE_FIELDS), (doc_fields, DOC_FIELDS))
+        (
+            (sec_fields, SECTION_FIELDS),
+            (src_fields, SOURCE_FIELDS),
+            (doc_fields, DOC_FIELDS),
+            (card_fields, CARD_FIELDS),
+        )
     ):
         for term, unit_id, impact in _bm25f(units, spec):
             postings[term][slot].append(f"{unit_id}:{impact}")
-    terms = {t: [" ".join(p) for p in lists] for t, lists in sorted(postings.items())}
+    terms = {}
+    for term, lists in sorted(postings.items()):
+        row = [" ".join(p) for p in lists]
+        terms[term] = row if row[3] else row[:3]  # most terms are in no card
 
     section_df: Counter = Counter()
     for fields in sec_fields:
@@ -204,6 +242,7 @@ def build(index: dict) -> dict:
         "docs": doc_rows,
         "sections": sections,
         "sources": sources,
+        "cards": cards,
         "sec_src": sec_src,
         "src_doc": [sorted(s) for s in src_doc],
         "terms": terms,
@@ -232,6 +271,57 @@ def build(index: dict) -> dict:
             for s in routing.get("siblings") or []
         ],
     }
+
+
+def _display_title(sec: dict) -> str:
+    """A subsection is shown with its parent ("1.5.1 (2026-09-10) > Fixed", "Inference >
+    Training details"): a bare "Fixed" does not say which release."""
+    parents = sec.get("parents") or []
+    if sec.get("level", 1) >= 3 and parents:
+        return f"{parents[-1]} > {sec.get('title', '')}"
+    return sec.get("title", "")
+
+
+def _read_spans(secs: list[dict]) -> list[list[int]]:
+    """What to read for each section: its heading and own body (``start``..``body_end``).
+    A heading with no text of its own ("1.5.1 (2026-09-10)", "Tasks") is read with its
+    subsections when they fit in :data:`MAX_HEADING_ONLY_LINES`, else down to the end of its
+    first subsection's own body (recursively)."""
+    spans: list[list[int]] = []
+    for sec in secs:
+        start = sec.get("start", 1)
+        spans.append([start, sec.get("body_end", sec.get("end", start))])
+    for n in range(len(secs) - 1, -1, -1):
+        start, own_end = spans[n]
+        nested_end = secs[n].get("end", own_end)
+        if own_end > start or nested_end <= own_end:
+            continue
+        if nested_end - start + 1 <= MAX_HEADING_ONLY_LINES:
+            spans[n][1] = _trim_end(secs, n, nested_end)
+        elif n + 1 < len(secs) and secs[n + 1].get("start", 0) <= nested_end:
+            spans[n][1] = spans[n + 1][1]  # already extended if it is heading-only too
+    return spans
+
+
+def _trim_end(secs: list[dict], n: int, nested_end: int) -> int:
+    """The last own-body line of the last subsection inside ``secs[n]`` (no trailing blanks)."""
+    last = n
+    for m in range(n + 1, len(secs)):
+        if secs[m].get("start", 0) > nested_end:
+            break
+        last = m
+    return secs[last].get("body_end", nested_end)
+
+
+def _with_cards(doc: dict, cards: list[dict]) -> list[tuple[dict, list[dict]]]:
+    """Each section of ``doc`` with the tutorial cards in its own body, in line order."""
+    secs = doc.get("sections") or []
+    out = []
+    for n, sec in enumerate(secs):
+        stop = secs[n + 1].get("start", 0) if n + 1 < len(secs) else float("inf")
+        inside = [c for c in cards if sec.get("start", 1) < c.get("line", 0) < stop]
+        out.append((sec, sorted(inside, key=lambda c: c.get("line", 0))))
+    return out
 
 
 def _bm25f(units: list[dict], spec: dict) -> list[tuple[str, int, int]]:
