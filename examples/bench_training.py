@@ -20,7 +20,8 @@ Writes OUT/bench_training.csv, OUT/bench_training.md (table), OUT/bench_training
 
 Examples:
   python examples/bench_training.py --accelerator cpu --out benchmarks/results/cpu
-  python examples/bench_training.py --accelerator gpu --n-cells 100000 --batch-sizes 256,1024,4096 \\
+  python examples/bench_training.py --accelerator gpu --n-cells 100000 \\
+      --batch-sizes 256,1024,4096 \\
       --out benchmarks/results/gpu
   python examples/bench_training.py --max-epochs 1 --n-cells 400 --accelerator cpu --out /tmp/b
 """
@@ -31,13 +32,13 @@ import os
 import platform
 import sys
 import threading
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
+import _data  # noqa: E402
 
 RSS_SAMPLE_SECONDS = 0.02
 MIN_SIZE = 100
@@ -98,7 +99,7 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _common.check_accelerator(args.accelerator)
     out = _common.prepare_out(args.out, model_dirs=[], overwrite=args.overwrite)
-    data = _common.load_input(args)
+    data = _data.load_input(args)
     sizes = sorted(set(args.sizes or [max(MIN_SIZE, args.n_cells // d) for d in (4, 2, 1)]))
     if sizes[-1] > data.adata.n_obs:
         raise _common.UsageError(f"--sizes up to {sizes[-1]} but the data has "

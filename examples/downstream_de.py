@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
+import _data  # noqa: E402
 
 
 def build_parser():
@@ -60,7 +61,7 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _common.check_accelerator(args.accelerator)
     out = _common.prepare_out(args.out, model_dirs=[], overwrite=args.overwrite)
-    data = _common.load_input(args, need_labels=True)
+    data = _data.load_input(args, need_labels=True)
     adata = data.adata
     groups = [str(g) for g in adata.obs[data.labels_key].astype("category").cat.categories]
     if len(groups) < 2:
@@ -142,8 +143,11 @@ def _main(argv: list[str] | None) -> int:
         "throughput": rate,
     }
     _common.write_json(out / "summary.json", summary)
-    rows = [("input", data.source), ("one-vs-all", f"{len(de_all)} rows -> {out / 'de_one_vs_all.csv'}"),
-            ("pairwise", f"{group1} vs {group2} -> {out / 'de_pairwise.csv'}")]
+    rows = [
+        ("input", data.source),
+        ("one-vs-all", f"{len(de_all)} rows -> {out / 'de_one_vs_all.csv'}"),
+        ("pairwise", f"{group1} vs {group2} -> {out / 'de_pairwise.csv'}"),
+    ]
     if truth is None:
         rows.append(("check", "skipped: no uns['planted_de_genes'] in the input"))
     else:
@@ -153,7 +157,8 @@ def _main(argv: list[str] | None) -> int:
             ("pairwise signs", f"{checks['pairwise']['fraction_correct_sign']:.2f} correct"),
         ]
         for batch, frac in (checks.get("counterfactual") or {}).items():
-            rows.append((f"transform_batch={batch}", f"{frac:.2f} of planted genes up in their group"))
+            rows.append((f"transform_batch={batch}",
+                         f"{frac:.2f} of planted genes up in their group"))
         rows.append(("DE recovery", "PASSED" if ok else "FAILED (train longer: --max-epochs)"))
     _common.print_summary("scVI downstream DE", rows, device=summary["device"], rate=rate)
     return _common.EXIT_OK if ok else _common.EXIT_CHECK_FAILED

@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
+import _data  # noqa: E402
 
 STRATEGIES = ["ddp_find_unused_parameters_true", "ddp"]
 CPU_PROCESSES = 2
@@ -56,7 +57,7 @@ def _main(argv: list[str] | None) -> int:
     _common.check_accelerator(args.accelerator)
     accelerator, devices = _resolve_devices(args.accelerator, args.devices)
     out = _common.prepare_out(args.out, model_dirs=["model"], overwrite=args.overwrite)
-    data = _common.load_input(args)
+    data = _data.load_input(args)
 
     import scvi
 

@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
+import _data  # noqa: E402
 
 MODEL_DIRS = ["reference_scanvi", "query_scanvi"]
 # scArches-friendly reference architecture, as in the scvi-tools reference-mapping tutorial:
@@ -70,7 +71,7 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _common.check_accelerator(args.accelerator)
     out = _common.prepare_out(args.out, model_dirs=MODEL_DIRS, overwrite=args.overwrite)
-    data = _common.load_input(args, need_labels=True, need_batch=True)
+    data = _data.load_input(args, need_labels=True, need_batch=True)
     adata = data.adata
     batches = [str(b) for b in adata.obs[data.batch_key].astype("category").cat.categories]
     query_batch = args.query_batch or batches[-1]

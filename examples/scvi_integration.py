@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
+import _data  # noqa: E402
 
 LATENT_KEY = "X_scVI"
 NORMALIZED_LAYER = "scvi_normalized"
@@ -69,7 +70,7 @@ def _main(argv: list[str] | None) -> int:
     else:
         cat_keys = args.categorical_covariate_keys or None
         cont_keys = args.continuous_covariate_keys or None
-    data = _common.load_input(args, extra_obs={"--categorical-covariate-keys": cat_keys,
+    data = _data.load_input(args, extra_obs={"--categorical-covariate-keys": cat_keys,
                                                "--continuous-covariate-keys": cont_keys})
     _check_continuous(data.adata, cont_keys)
 
@@ -151,7 +152,8 @@ def _main(argv: list[str] | None) -> int:
         "scVI integration",
         [
             ("input", data.source),
-            ("epochs", f"{rate['epochs']} (early stopping patience {args.early_stopping_patience})"),
+            ("epochs", f"{rate['epochs']} (early stopping, patience "
+                       f"{args.early_stopping_patience})"),
             ("latent", f"obsm['{LATENT_KEY}'] {latent.shape[0]} x {latent.shape[1]}"),
             ("normalized", f"layers['{NORMALIZED_LAYER}'] (transform_batch={transform_batch})"),
             ("saved", f"{model_dir} and {out / 'integrated.h5ad'}"),

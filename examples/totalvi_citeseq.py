@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
+import _data  # noqa: E402
 
 LATENT_KEY = "X_totalVI"
 N_SYNTHETIC_PROTEINS = 12
@@ -66,7 +67,7 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _common.check_accelerator(args.accelerator)
     out = _common.prepare_out(args.out, model_dirs=["model"], overwrite=args.overwrite)
-    data = _common.load_input(args, n_proteins=N_SYNTHETIC_PROTEINS)
+    data = _data.load_input(args, n_proteins=N_SYNTHETIC_PROTEINS)
     adata = data.adata
     protein_names, names_key = _check_protein(adata, args)
 
@@ -168,7 +169,7 @@ def _check_protein(adata, args) -> tuple[list[str], str | None]:
         if len(names) != n:
             raise _common.DataError(f".uns[{names_key!r}] has {len(names)} names for {n} "
                                     "proteins")
-    _common.check_count_matrix(matrix, f"obsm[{key!r}]",
+    _data.check_count_matrix(matrix, f"obsm[{key!r}]",
                                allow_non_integer=args.allow_non_integer,
                                hint="totalVI needs raw antibody counts (not CLR-normalized).")
     return names, names_key

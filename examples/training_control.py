@@ -26,8 +26,11 @@ OUT/logs/ (CSVLogger metrics.csv per phase), OUT/model/, OUT/summary.json.
 
 Examples:
   python examples/training_control.py --max-epochs 2 --n-cells 400 --accelerator cpu --out /tmp/tc
-  python examples/training_control.py --max-epochs 3 --n-cells 400 --accelerator cpu --out /tmp/tc2 \\
-      --early-stopping-patience 1 --early-stopping-min-delta 1e9 --simulate-nan-epoch 2
+  python examples/training_control.py --max-epochs 4 --n-cells 400 --accelerator cpu \\
+      --out /tmp/tc2 --early-stopping-patience 2 --early-stopping-min-delta 1e9 \\
+      --lr-patience 0 --lr-threshold 1e9 --simulate-nan-epoch 2
+  (min-delta and lr-threshold 1e9 make every epoch after the first "no improvement", so early
+  stopping and the LR reduction both fire within four epochs)
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
+import _data  # noqa: E402
 
 MONITORS = ["elbo_validation", "reconstruction_loss_validation", "kl_local_validation"]
 DEFAULT_EPOCHS = 20
@@ -85,7 +89,7 @@ def _main(argv: list[str] | None) -> int:
     resume_epochs = args.resume_epochs if args.resume_epochs is not None else epochs
     out = _common.prepare_out(args.out, model_dirs=["model", "checkpoints", "best", "logs"],
                               overwrite=args.overwrite)
-    data = _common.load_input(args)
+    data = _data.load_input(args)
 
     import scvi
 
@@ -134,9 +138,9 @@ def _main(argv: list[str] | None) -> int:
     ]
     if nan is not None:
         rows.append(("NaN rescue", f"failed at epoch {nan['failed_at_epoch']} ({nan['error']}); "
-                                   f"best weights restored; retrained with lr {nan['retrain_lr']:.1e} "
-                                   f"and gradient clipping -> elbo_validation "
-                                   f"{nan['final_elbo_validation']:.1f}"))
+                                   "best weights restored; retrained with lr "
+                                   f"{nan['retrain_lr']:.1e} and gradient clipping -> "
+                                   f"elbo_validation {nan['final_elbo_validation']:.1f}"))
     rows.append(("checks", "PASSED" if passed else "FAILED"))
     _common.print_summary("training control", rows, device=summary["device"], rate=rate)
     return _common.EXIT_OK if passed else _common.EXIT_CHECK_FAILED
@@ -165,7 +169,8 @@ def _checkpoint_and_resume(adata, out: Path, epochs: int, resume_epochs: int, co
 
     first = scvi.model.SCVI(adata)
     first_timer = _common.make_epoch_timer()
-    first.train(max_epochs=epochs, check_val_every_n_epoch=1, callbacks=[*checkpoint(), first_timer],
+    first.train(max_epochs=epochs, check_val_every_n_epoch=1,
+                callbacks=[*checkpoint(), first_timer],
                 logger=CSVLogger(str(out / "logs"), name="phase1_checkpoint"), **common)
     last = ckpt_dir / "last.ckpt"
 

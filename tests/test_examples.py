@@ -28,6 +28,7 @@ if str(EXAMPLES) not in sys.path:
     sys.path.insert(0, str(EXAMPLES))
 
 _common = importlib.import_module("_common")
+_data = importlib.import_module("_data")
 EXAMPLE_NAMES = ["scvi_integration", "scanvi_label_transfer", "totalvi_citeseq",
                  "training_control", "downstream_de", "multi_gpu_ddp", "bench_training"]
 QUICK = ["--accelerator", "cpu", "--no-progress-bar", "--seed", "0"]
@@ -45,12 +46,12 @@ def summary(out: Path) -> dict:
 def counts_h5ad(tmp_path_factory) -> Path:
     """Synthetic raw counts in layers['counts'], log-normalized X, batch/type/covariates."""
     path = tmp_path_factory.mktemp("data") / "counts.h5ad"
-    _common.make_synthetic_adata(n_cells=300, n_genes=200, seed=1).write_h5ad(path)
+    _data.make_synthetic_adata(n_cells=300, n_genes=200, seed=1).write_h5ad(path)
     return path
 
 
 def write_variant(tmp_path: Path, name: str, change) -> Path:
-    adata = _common.make_synthetic_adata(n_cells=60, n_genes=40, n_de_per_group=3, seed=2)
+    adata = _data.make_synthetic_adata(n_cells=60, n_genes=40, n_de_per_group=3, seed=2)
     adata = change(adata) or adata
     path = tmp_path / f"{name}.h5ad"
     adata.write_h5ad(path)
@@ -154,15 +155,15 @@ def test_missing_data_file_is_a_usage_error(tmp_path, capsys):
 def test_non_integer_counts_pass_with_allow_non_integer(tmp_path):
     matrix = np.array([[0.5, 1.0], [2.25, 0.0]], dtype=np.float32)
     with pytest.raises(_common.DataError, match="non-integer"):
-        _common.check_count_matrix(matrix, "X")
-    _common.check_count_matrix(matrix, "X", allow_non_integer=True)
+        _data.check_count_matrix(matrix, "X")
+    _data.check_count_matrix(matrix, "X", allow_non_integer=True)
     from scipy import sparse
 
     with pytest.raises(_common.DataError, match="non-integer"):
-        _common.check_count_matrix(sparse.csr_matrix(matrix), "X")
+        _data.check_count_matrix(sparse.csr_matrix(matrix), "X")
     with pytest.raises(_common.DataError, match="negative"):
-        _common.check_count_matrix(-sparse.csr_matrix(matrix), "X", allow_non_integer=True)
-    _common.check_count_matrix(np.array([[1, 0], [3, 7]], dtype=np.int64), "X")
+        _data.check_count_matrix(-sparse.csr_matrix(matrix), "X", allow_non_integer=True)
+    _data.check_count_matrix(np.array([[1, 0], [3, 7]], dtype=np.int64), "X")
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")
@@ -343,3 +344,38 @@ def test_multi_gpu_ddp_runs_two_cpu_processes(tmp_path):
     assert "DDP x2" in proc.stdout.strip().splitlines()[-1]
     assert (out / "model" / "model.pt").is_file()
     assert not (tmp_path / "lightning_logs").exists(), "DDP history must go under --out"
+
+
+# --------------------------------------------------------------------------- GPU (when lent one)
+
+needs_cuda = pytest.mark.skipif(not __import__("torch").cuda.is_available(),
+                                reason="needs a CUDA GPU")
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_scvi_integration_and_benchmark_on_gpu(tmp_path):
+    out = tmp_path / "gpu"
+    gpu = ["--accelerator", "gpu", "--devices", "1", "--no-progress-bar"]
+    assert example("scvi_integration").main(["--n-cells", "400", "--max-epochs", "2",
+                                             "--out", str(out / "integration"), *gpu]) == 0
+    assert summary(out / "integration")["device"].startswith("cuda")
+    assert example("bench_training").main(["--n-cells", "800", "--n-genes", "200",
+                                           "--max-epochs", "2", "--batch-sizes", "128,512",
+                                           "--out", str(out / "bench"), *gpu]) == 0
+    assert "(GPU)" in (out / "bench" / "bench_training.md").read_text()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not __import__("torch").cuda.is_available()
+                    or __import__("torch").cuda.device_count() < 2, reason="needs 2 CUDA GPUs")
+def test_multi_gpu_ddp_on_two_gpus(tmp_path):
+    out = tmp_path / "ddp_gpu"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "multi_gpu_ddp.py"), "--accelerator", "gpu",
+         "--devices", "2", "--max-epochs", "2", "--n-cells", "400", "--no-progress-bar",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=540, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert summary(out)["world_size"] == 2
