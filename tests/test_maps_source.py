@@ -148,3 +148,29 @@ def test_test_references_resolve_imports_and_attribute_chains(mini):
     assert refs.n_tests == 1
     assert set(refs.counts) == {"scvi.model.SCVI", "scvi.model.SCVI.setup_anndata",
                                 "scvi.train.TrainerConfig"}
+
+
+def test_model_classes_record_module_plan_and_mixins(mini):
+    scvi = mini.by_qualname["scvi.model._scvi.SCVI"]
+    assert scvi["uses"] == {
+        "module": "scvi.module._vae.VAE",  # its own _module_cls
+        "training_plan": "scvi.train._trainingplans.TrainingPlan",  # from its training mixin
+    }
+    assert scvi["mro"] == ["scvi.model.base._training_mixin.UnsupervisedTrainingMixin",
+                           "scvi.model.base._base_model.BaseModelClass"]
+    assert mini.by_qualname["scvi.module._vae.VAE"]["uses"] == {}
+
+
+def test_hook_assigned_in_init_is_read():
+    info = read_module("scvi.model._p", "src/scvi/model/_p.py", textwrap.dedent("""\
+        class P(Base):
+            _module_cls = A
+
+            def __init__(self, adata):
+                self._module_cls = B
+                self._training_plan_cls = Plan
+                self.other = C
+        """), is_package=False)
+    # What __init__ assigns replaces the class attribute at run time.
+    assert info.classes["scvi.model._p.P"]["hooks"] == {"_module_cls": "B",
+                                                         "_training_plan_cls": "Plan"}

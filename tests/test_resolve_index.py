@@ -246,3 +246,27 @@ def test_returned_lines_are_the_scored_unit():
     assert release[2:] == [121, 139]  # a bare heading: with its subsection, no trailing blank
     fixed = next(s for s in built["sections"] if s[1].endswith("Fixed"))
     assert fixed[1] == "Release 9.9 > Fixed"
+
+
+def test_model_file_surfaces_its_module_below_itself():
+    index = tiny_index()
+    scvi = next(s for s in index["symbols"] if s["qualname"] == "scvi.model._scvi.SCVI")
+    scvi["uses"] = {"module": "scvi.module._vae.VAE", "training_plan": "scvi.train._trainer.Trainer"}
+    scvi["mro"] = []
+    index["symbols"].append(
+        {"qualname": "scvi.module._vae.VAE", "public": ["scvi.module.VAE"], "kind": "class",
+         "path": "src/scvi/module/_vae.py", "line": 20, "summary": "Variational auto-encoder",
+         "params": [{"name": "n_hidden"}], "bases": [], "decorators": [], "uses": {}, "mro": []})
+    index["namespaces"]["scvi.module.VAE"] = "scvi.module._vae.VAE"
+    built = search_index.build(index)
+    sources = [s[0] for s in built["sources"]]
+    links = {sources[t]: kind for t, kind in built["src_uses"][sources.index("src/scvi/model/_scvi.py")]}
+    assert links == {"src/scvi/module/_vae.py": 0, "src/scvi/train/_trainer.py": 1}
+
+    question = "how does SCVI use n_latent"
+    with_links = [s["path"] for s in rank.resolve(question, built)["source"]]
+    assert with_links[:2] == ["src/scvi/model/_scvi.py", "src/scvi/module/_vae.py"]
+    off = dict(rank.PARAMS, uses=(0.0, 0.0, 0.0, 0.0))
+    without = [s["path"] for s in rank.resolve(question, built, params=off)["source"]]
+    assert without[0] == "src/scvi/model/_scvi.py"
+    assert "src/scvi/module/_vae.py" not in without[:2]  # the link is what brings it up

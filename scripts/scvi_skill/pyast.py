@@ -47,7 +47,9 @@ class ModuleInfo:
     lazy: dict[str, Binding] = field(default_factory=dict)
     """Names served by a module ``__getattr__`` (``if name == "X": from .m import X``)."""
     classes: dict[str, dict] = field(default_factory=dict)
-    """qualname -> {"bases": [expr], "members": {name: qualname}, "hooks": {attr: expr},
+    """qualname -> {"bases": [expr], "members": {name: qualname}, "hooks": {attr: expr}
+    (``_module_cls = VAE`` in the class body, or ``self._module_cls = VAE`` in ``__init__``,
+    which wins),
     "init": symbol or None, "fields": [params] or None}."""
 
 
@@ -184,7 +186,7 @@ class _Walker(ast.NodeVisitor):
             elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
                 target = stmt.targets[0]
                 if isinstance(target, ast.Name) and target.id.endswith(CLASS_HOOK_SUFFIX):
-                    cls["hooks"][target.id] = ast.unparse(stmt.value)
+                    cls["hooks"].setdefault(target.id, ast.unparse(stmt.value))
         self.stack.pop()
 
     def _method(self, node: ast.FunctionDef | ast.AsyncFunctionDef, cls: dict) -> None:
@@ -192,6 +194,12 @@ class _Walker(ast.NodeVisitor):
         decorators = [_decorator_name(d) for d in node.decorator_list]
         if node.name == "__init__":
             cls["init"] = self._symbol(node, qualname, "method", bound=True)
+            for stmt in ast.walk(node):  # ``self._module_cls = VAE`` (PoissonVI)
+                if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                    target = stmt.targets[0]
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                            and target.value.id == "self" and target.attr.endswith(CLASS_HOOK_SUFFIX):
+                        cls["hooks"][target.attr] = ast.unparse(stmt.value)  # wins at run time
             return
         if node.name.startswith("_") or node.name in cls["members"]:
             return  # private, or a property setter/overload after the first definition

@@ -8,7 +8,9 @@ of their words), overrides, and a little from the top source files whose symbols
 names. Contributor docs are down-weighted. Score of a source file = its own BM25F score
 (names, path, docstrings), plus a share of the top sections that mention its symbols
 (doc -> symbol links), plus topic boosts, plus a large boost when the question names one of
-its symbols; tests/ files are down-weighted.
+its symbols; tests/ files are down-weighted. Last, the top model files raise the module,
+training plan, data splitter and mixin files their classes use (``src_uses``) to at most
+just below their own score.
 
 Boosts are multiples of the best plain score, so they mean the same for short and long
 questions. All weights are in :data:`PARAMS`, chosen on the dev split of
@@ -48,8 +50,12 @@ PARAMS = {
     "topic_extra": 0.0,  # share of a second matching topic's boost that is added
     "phrase_length": 0.5,  # extra strength per extra word of a matched vocabulary phrase
     "phrase_power": 1.0,  # how strongly word specificity scales a phrase's strength
-    "phrase_more": 0.0,
-    "developer_factor": 0.6,  # contributor docs are down-weighted by this factor  # share of further matched phrases added to the best one
+    "phrase_more": 0.0,  # share of further matched phrases added to the best one
+    "uses": (0.3, 0.2, 0.2, 0.1),  # share of a model file's score passed to its module,
+    # training plan, data splitter and mixin files
+    "uses_from": 3,  # how many top model files pass score on
+    "uses_cap": 0.95,  # a linked file is raised to at most this share of the model file's score
+    "developer_factor": 0.6,  # contributor docs are down-weighted by this factor
 }
 
 
@@ -214,6 +220,25 @@ def resolve(
     for src_id, score in ranked_src[:3]:
         for doc_id in src_doc[src_id] if src_id < len(src_doc) else []:
             doc_scores[doc_id] += params["link_doc"] * score
+
+    # A model file passes a share of its score to the module, training plan, data splitter
+    # and mixins it uses (src/scvi/model/_totalvi.py -> src/scvi/module/_totalvae.py). This
+    # comes after the docs took their share: it is an inference about files, not evidence.
+    src_uses = sidx.get("src_uses") or []
+    shares = params["uses"]
+    raised: dict[int, float] = {}
+    top_models = sorted(
+        ((sid, sc) for sid, sc in src_scores.items() if sid < len(src_uses) and src_uses[sid]),
+        key=lambda kv: (-kv[1], kv[0]),
+    )[: params["uses_from"]]
+    for src_id, score in top_models:
+        for target, kind in src_uses[src_id]:
+            own = src_scores.get(target, 0.0)
+            # Up to just below the model file: it is what the question is about.
+            value = max(own, min(own + shares[kind] * score, params["uses_cap"] * score))
+            raised[target] = max(raised.get(target, 0.0), value)
+    src_scores.update(raised)
+    ranked_src = sorted(src_scores.items(), key=lambda kv: (-kv[1], sources[kv[0]][0]))
 
     docs = sidx["docs"]
     ranked_docs = sorted(doc_scores.items(), key=lambda kv: (-kv[1], docs[kv[0]][0]))

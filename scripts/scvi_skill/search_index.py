@@ -24,6 +24,8 @@ Format (``format`` 1, all ids are list positions)::
                body: they choose what to read of a matched section, not its score
     sec_src    [[source_id, ...], ...]          per section: files defining symbols it names
     src_doc    [[doc_id, ...], ...]             per source: docs that name its symbols
+    src_uses   [[[source_id, kind], ...], ...]  per source: files of the module (0), training
+               plan (1), data splitter (2) and mixins (3) of the model classes it defines
     terms      {term: [sec_postings, src_postings, doc_postings(, card_postings)]}
                a posting list is a string "id:impact id:impact ..." (parsed only for
                the query's terms, which keeps json.loads fast)
@@ -70,6 +72,8 @@ DOC_FIELDS = {
     "context": (1.5, 0.5),  # path and topic vocabulary
     "text": (1.0, 0.75),  # the whole document
 }
+USES_KINDS = ("module", "training_plan", "data_splitter")
+"""The ``uses`` of a model class (index.json), in the order of their link kinds."""
 MAX_HEADING_ONLY_LINES = 80
 """A heading without text of its own is read with its subsections up to this many lines."""
 CARD_FIELDS = {
@@ -196,6 +200,7 @@ def build(index: dict) -> dict:
         _, name, line = main_symbol.get(sid, (None, "", 1))
         sources.append([path, name, line])
 
+    src_uses = _class_links(symbols, by_qualname, src_ids)
     src_doc: list[set[int]] = [set() for _ in source_paths]
     for doc_id, linked in enumerate(doc_src):
         for sid in linked:
@@ -245,6 +250,7 @@ def build(index: dict) -> dict:
         "cards": cards,
         "sec_src": sec_src,
         "src_doc": [sorted(s) for s in src_doc],
+        "src_uses": src_uses,
         "terms": terms,
         "names": names,
         "homes": homes,
@@ -349,6 +355,25 @@ def _bm25f(units: list[dict], spec: dict) -> list[tuple[str, int, int]]:
             if impact > 0:
                 out.append((term, unit_id, impact))
     return out
+
+
+def _class_links(symbols: list[dict], by_qualname: dict, src_ids: dict) -> list[list[list[int]]]:
+    """Per source file: ``[[target source id, kind], ...]``, the files of the module (kind 0),
+    training plan (1) and data splitter (2) its model classes use, and of their mixins (3)."""
+    links: list[dict[int, int]] = [{} for _ in src_ids]
+    for sym in symbols:
+        uses = sym.get("uses") or {}
+        if sym.get("kind") != "class" or "module" not in uses:
+            continue  # model classes only: they name the module they build
+        targets = [(uses.get(key), kind) for kind, key in enumerate(USES_KINDS)]
+        targets += [(base, len(USES_KINDS)) for base in sym.get("mro") or []]
+        sid = src_ids[sym["path"]]
+        for qualname, kind in targets:
+            target = by_qualname.get(qualname or "")
+            tid = src_ids.get(target["path"]) if target else None
+            if tid is not None and tid != sid and kind < links[sid].get(tid, 99):
+                links[sid][tid] = kind
+    return [sorted([t, k] for t, k in row.items()) for row in links]
 
 
 def _public_names(symbols, namespaces, by_qualname, src_ids) -> dict[str, tuple[int, int]]:

@@ -20,6 +20,8 @@ MAX_RESOLVE_DEPTH = 30
 TRIVIAL_BASES = frozenset({"object", "ABC", "abc.ABC", "Protocol", "typing.Protocol", "Generic",
                            "typing.Generic", "ABCMeta", "abc.ABCMeta"})
 """External bases that add no ``__init__`` parameters."""
+CLASS_HOOKS = ("_module_cls", "_training_plan_cls", "_data_splitter_cls")
+"""Class attributes naming the module, training plan and data splitter a model uses."""
 SYMBOL_DEFAULTS = {"bases": [], "decorators": [], "params": [], "params_known": True,
                    "public": [], "signature": "", "summary": "", "templated": False,
                    "var_kwargs": False}
@@ -265,6 +267,7 @@ def build_source_map(tree: Tree, log: ReadLog) -> SourceMap:
     _class_params(resolver, by_qualname)
     _add_public_names(namespaces, by_qualname)
     _add_registered_fields(resolver, by_qualname)
+    _add_class_links(resolver, by_qualname)
     symbols = sorted(
         ({**SYMBOL_DEFAULTS, **{k: v for k, v in s.items() if not k.startswith("_")}}
          for s in by_qualname.values()),
@@ -292,6 +295,29 @@ def _add_public_names(namespaces: dict[str, str], by_qualname: dict[str, dict]) 
         symbol.setdefault("public", []).append(public)
     for symbol in by_qualname.values():
         symbol["public"] = sorted(set(symbol.get("public", [])))
+
+
+def _add_class_links(resolver: _Resolver, by_qualname: dict[str, dict]) -> None:
+    """``mro``: the in-tree base classes and mixins of a class, in method resolution order;
+    ``uses``: the module, training plan and data splitter its ``_module_cls``-style
+    attributes name (``TOTALVI`` -> ``TOTALVAE``, ``AdversarialTrainingPlan``), found along
+    the MRO. Only classes of this index are named."""
+    for cls in resolver.classes:
+        symbol = by_qualname.get(cls)
+        if symbol is None or symbol["kind"] != "class":
+            continue
+        mro = resolver.linearize(cls)
+        symbol["mro"] = [base for base in mro[1:] if base in by_qualname]
+        uses: dict[str, str] = {}
+        for hook in CLASS_HOOKS:
+            for base in mro:
+                expr = resolver.classes[base]["hooks"].get(hook)
+                if expr:
+                    target = resolver.dotted(resolver.class_module[base], expr)
+                    if target in by_qualname:
+                        uses[hook.strip("_").removesuffix("_cls")] = target
+                    break
+        symbol["uses"] = uses
 
 
 def _add_registered_fields(resolver: _Resolver, by_qualname: dict[str, dict]) -> None:
