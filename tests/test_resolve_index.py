@@ -260,12 +260,16 @@ def test_model_file_surfaces_its_module_below_itself():
     index["namespaces"]["scvi.module.VAE"] = "scvi.module._vae.VAE"
     built = search_index.build(index)
     sources = [s[0] for s in built["sources"]]
-    links = {sources[t]: kind for t, kind in built["src_uses"][sources.index("src/scvi/model/_scvi.py")]}
-    assert links == {"src/scvi/module/_vae.py": 0, "src/scvi/train/_trainer.py": 1}
+    links = {sources[t]: (kind, name) for t, kind, name, _ in
+             built["src_uses"][sources.index("src/scvi/model/_scvi.py")]}
+    assert links == {"src/scvi/module/_vae.py": (0, "scvi.module.VAE"),
+                     "src/scvi/train/_trainer.py": (1, "scvi.train.Trainer")}
 
     question = "how does SCVI use n_latent"
-    with_links = [s["path"] for s in rank.resolve(question, built)["source"]]
+    out = rank.resolve(question, built)["source"]
+    with_links = [s["path"] for s in out]
     assert with_links[:2] == ["src/scvi/model/_scvi.py", "src/scvi/module/_vae.py"]
+    assert (out[1]["symbol"], out[1]["line"]) == ("scvi.module.VAE", 20)
     off = dict(rank.PARAMS, uses=(0.0, 0.0, 0.0, 0.0))
     without = [s["path"] for s in rank.resolve(question, built, params=off)["source"]]
     assert without[0] == "src/scvi/model/_scvi.py"

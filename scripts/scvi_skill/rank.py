@@ -231,12 +231,15 @@ def resolve(
         ((sid, sc) for sid, sc in src_scores.items() if sid < len(src_uses) and src_uses[sid]),
         key=lambda kv: (-kv[1], kv[0]),
     )[: params["uses_from"]]
+    used: dict[int, tuple[str, int]] = {}
     for src_id, score in top_models:
-        for target, kind in src_uses[src_id]:
+        for target, kind, name, line in src_uses[src_id]:
             own = src_scores.get(target, 0.0)
             # Up to just below the model file: it is what the question is about.
             value = max(own, min(own + shares[kind] * score, params["uses_cap"] * score))
-            raised[target] = max(raised.get(target, 0.0), value)
+            if value > max(own, raised.get(target, 0.0)):
+                raised[target] = value
+                used[target] = (name, line)  # show the class the model uses
     src_scores.update(raised)
     ranked_src = sorted(src_scores.items(), key=lambda kv: (-kv[1], sources[kv[0]][0]))
 
@@ -259,6 +262,8 @@ def resolve(
         path, symbol, line = sources[src_id]
         if src_id in named:
             symbol, line = named[src_id]
+        elif src_id in used:
+            symbol, line = used[src_id]
         out_src.append({"path": path, "symbol": symbol, "line": line, "score": score})
 
     routes = []

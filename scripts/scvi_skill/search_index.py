@@ -24,8 +24,9 @@ Format (``format`` 1, all ids are list positions)::
                body: they choose what to read of a matched section, not its score
     sec_src    [[source_id, ...], ...]          per section: files defining symbols it names
     src_doc    [[doc_id, ...], ...]             per source: docs that name its symbols
-    src_uses   [[[source_id, kind], ...], ...]  per source: files of the module (0), training
-               plan (1), data splitter (2) and mixins (3) of the model classes it defines
+    src_uses   [[[source_id, kind, public name, line], ...], ...]   per source: the module
+               (kind 0), training plan (1), data splitter (2) and mixin (3) classes its
+               model classes use, in other files
     terms      {term: [sec_postings, src_postings, doc_postings(, card_postings)]}
                a posting list is a string "id:impact id:impact ..." (parsed only for
                the query's terms, which keeps json.loads fast)
@@ -357,10 +358,11 @@ def _bm25f(units: list[dict], spec: dict) -> list[tuple[str, int, int]]:
     return out
 
 
-def _class_links(symbols: list[dict], by_qualname: dict, src_ids: dict) -> list[list[list[int]]]:
-    """Per source file: ``[[target source id, kind], ...]``, the files of the module (kind 0),
-    training plan (1) and data splitter (2) its model classes use, and of their mixins (3)."""
-    links: list[dict[int, int]] = [{} for _ in src_ids]
+def _class_links(symbols: list[dict], by_qualname: dict, src_ids: dict) -> list[list[list]]:
+    """Per source file: ``[[target source id, kind, public name, line], ...]``, the module
+    (kind 0), training plan (1) and data splitter (2) classes its model classes use, and
+    their mixins (3), each in its own file."""
+    links: list[dict[int, list]] = [{} for _ in src_ids]
     for sym in symbols:
         uses = sym.get("uses") or {}
         if sym.get("kind") != "class" or "module" not in uses:
@@ -371,9 +373,11 @@ def _class_links(symbols: list[dict], by_qualname: dict, src_ids: dict) -> list[
         for qualname, kind in targets:
             target = by_qualname.get(qualname or "")
             tid = src_ids.get(target["path"]) if target else None
-            if tid is not None and tid != sid and kind < links[sid].get(tid, 99):
-                links[sid][tid] = kind
-    return [sorted([t, k] for t, k in row.items()) for row in links]
+            if tid is None or tid == sid or kind >= links[sid].get(tid, [0, 99])[1]:
+                continue
+            name = (target.get("public") or [target["qualname"]])[0]
+            links[sid][tid] = [tid, kind, name, target.get("line", 1)]
+    return [sorted(row.values()) for row in links]
 
 
 def _public_names(symbols, namespaces, by_qualname, src_ids) -> dict[str, tuple[int, int]]:
