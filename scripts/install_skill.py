@@ -16,7 +16,7 @@ Usage:
 
 Examples:
   python3 scripts/install_skill.py                        # personal install
-  python3 scripts/install_skill.py --project ~/work/atlas # this project only
+  python3 scripts/install_skill.py --project ~/proj/atlas # this project only
   python3 scripts/install_skill.py --uninstall
   python3 scripts/install_skill.py --zip dist/scvi-tools-inputs-and-modeling.zip
 
