@@ -27,6 +27,8 @@ RG_MAX_COUNT = 2000
 """Per-file cap on matches passed to rg, so a pathological pattern stays bounded."""
 IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _GLOB_CHARS = set("*?[{")
+USER_FACING_AREAS = ("model", "train", "data", "dataloaders", "autotune", "external", "hub")
+"""Areas whose hits come first within a kind: user-facing API before modules and internals."""
 NOT_AREAS = {"__pycache__"}
 
 
@@ -213,8 +215,15 @@ def find_kwarg(
         else:
             hit.kind = "used"
     order = {"declared": 0, "passed": 1, "used": 2}
-    hits.sort(key=lambda h: (order[h.kind], h.path.startswith("tests/"), h.path, h.line))
+    hits.sort(key=lambda h: (order[h.kind], h.path.startswith("tests/"), _area_rank(h.path), h.path, h.line))
     return hits
+
+
+def _area_rank(path: str) -> int:
+    """Position of a ``src/scvi/<area>/...`` path's area in USER_FACING_AREAS (others last)."""
+    parts = path.split("/")
+    area = parts[2] if len(parts) > 3 and parts[:2] == ["src", "scvi"] else ""
+    return USER_FACING_AREAS.index(area) if area in USER_FACING_AREAS else len(USER_FACING_AREAS)
 
 
 def _declared_lines(index: dict | None, name: str) -> set[tuple[str, int]]:
