@@ -84,6 +84,17 @@ def test_kwarg_declared_first(capsys, pinned_tree, rg_binary):
     assert all(r["path"].startswith("src/scvi/train/") for r in report["results"])
 
 
+def test_kwarg_user_facing_declarations_first(capsys, pinned_tree, rg_binary):
+    code, report, _ = run_json(
+        capsys, "--kwarg", "transform_batch", "--max", "500", "--tree", str(pinned_tree.root)
+    )
+    assert code == 0
+    declared = [r["path"] for r in report["results"] if r["kind"] == "declared"]
+    assert declared[0].startswith("src/scvi/model/")
+    first_module = next(i for i, p in enumerate(declared) if p.startswith("src/scvi/module/"))
+    assert not any(p.startswith("src/scvi/model/") for p in declared[first_module:])
+
+
 def test_usages_with_tests_and_cap(capsys, pinned_tree, rg_binary):
     code, report, _ = run_json(
         capsys, "--usages", "load_query_data", "--tests", "--max", "5", "--tree", str(pinned_tree.root)
