@@ -274,3 +274,31 @@ def test_model_file_surfaces_its_module_below_itself():
     without = [s["path"] for s in rank.resolve(question, built, params=off)["source"]]
     assert without[0] == "src/scvi/model/_scvi.py"
     assert "src/scvi/module/_vae.py" not in without[:2]  # the link is what brings it up
+
+
+def test_class_method_names_resolve_to_their_own_file():
+    """"SOLO.from_scvi_model" names SOLO's method, not SCANVI's same-named one."""
+    index = tiny_index()
+    for cls, path in (("SCANVI", "src/scvi/model/_scanvi.py"), ("SOLO", "src/scvi/external/solo/_model.py")):
+        module = "scvi.model._scanvi" if cls == "SCANVI" else "scvi.external.solo._model"
+        public = "scvi.model" if cls == "SCANVI" else "scvi.external"
+        if cls == "SOLO":
+            index["symbols"].append({"qualname": f"{module}.SOLO", "public": ["scvi.external.SOLO"],
+                                     "kind": "class", "path": path, "line": 20, "summary": "doublets",
+                                     "params": [], "bases": [], "decorators": []})
+        index["symbols"].append({"qualname": f"{module}.{cls}.from_scvi_model",
+                                 "public": [f"{public}.{cls}.from_scvi_model"], "kind": "method",
+                                 "path": path, "line": 90, "summary": "init from scvi", "params": []})
+    built = search_index.build(index)
+    sources = [s[0] for s in built["sources"]]
+    assert built["name_files"]["from_scvi_model"] == 2
+    assert "external.solo" not in built["names"]  # module paths are no Class.method tails
+    named = rank._named_symbols("SOLO.from_scvi_model says unsupported", built)
+    assert [sources[sid] for sid in named] == ["src/scvi/external/solo/_model.py"]
+    assert named[sources.index("src/scvi/external/solo/_model.py")][:2] == ("scvi.external.SOLO.from_scvi_model", 90)
+    out = rank.resolve("SOLO.from_scvi_model says unsupported", built)
+    assert out["source"][0]["path"] == "src/scvi/external/solo/_model.py"
+    # A bare name defined in two files weighs 1 / 2 ** ambiguous_power.
+    params = dict(rank.PARAMS, ambiguous_power=1.0)
+    (weight,) = [w for _, _, w in rank._named_symbols("call from_scvi_model() first", built, params).values()]
+    assert weight == 0.5

@@ -44,6 +44,9 @@ PARAMS = {
     "link_sections": 15,  # how many top sections pass score to linked sources
     "link_doc": 0.15,  # share of a source's score given to docs that name its symbols
     "named_symbol": 1.5,  # boost (times best source score) for a file defining a named symbol
+    "named_doc": 0.2,  # boost (times best doc score) for docs naming a named file's symbols
+    "ambiguous_power": 0.0,  # a bare name defined in n files boosts its file by 1 / n**power
+    # (4-fold CV within dev chose 0: dev has too few bare ambiguous names to support more)
     "tests_factor": 0.6,  # tests/ files are secondary entry points
     "home_doc": 3.0,  # boost (times best doc score) for the doc about a model the question names
     "home_power": 1.0,  # how strongly a model name's specificity scales its home-doc boost
@@ -154,20 +157,18 @@ def resolve(
             src_scores[src_id] += params["link"] * score
 
     # Symbols named in the question ("SCANVI", "scvi.train.TrainerConfig").
-    names = sidx.get("names") or {}
-    named: dict[int, tuple[str, int]] = {}
-    for ident in identifiers(question[:MAX_QUESTION_CHARS]):
-        key = ident.strip("`()").lower()
-        for candidate in (key, key.rsplit(".", 1)[-1]):
-            hit = names.get(candidate)
-            if hit:
-                named.setdefault(hit[0], (hit[1], hit[2]))
-                break
+    named = _named_symbols(question, sidx, params)
 
     top_doc = max(doc_scores.values(), default=0.0) or 100.0
     top_src = max(src_scores.values(), default=0.0) or 100.0
-    for src_id in named:
-        src_scores[src_id] += params["named_symbol"] * top_src
+    src_doc = sidx.get("src_doc") or []
+    for src_id, (_, _, weight) in named.items():
+        src_scores[src_id] += params["named_symbol"] * top_src * weight
+        # The docs that name the named file's symbols, shared out: a file few docs
+        # mention (SOLO's) says more about which doc answers than one many docs mention.
+        linked = src_doc[src_id] if src_id < len(src_doc) else []
+        for doc_id in linked:
+            doc_scores[doc_id] += params["named_doc"] * top_doc * weight / len(linked) ** 0.5
 
     # A model named in the question boosts the doc about it (docs/user_guide/models/x.md).
     homes = sidx.get("homes") or {}
@@ -215,7 +216,6 @@ def resolve(
             doc_scores[doc_id] *= params["developer_factor"]
 
     # Sources pass a little back to the docs that name their symbols.
-    src_doc = sidx.get("src_doc") or []
     ranked_src = sorted(src_scores.items(), key=lambda kv: (-kv[1], sources[kv[0]][0]))
     for src_id, score in ranked_src[:3]:
         for doc_id in src_doc[src_id] if src_id < len(src_doc) else []:
@@ -261,7 +261,7 @@ def resolve(
     for src_id, score in ranked_src[:source_limit]:
         path, symbol, line = sources[src_id]
         if src_id in named:
-            symbol, line = named[src_id]
+            symbol, line = named[src_id][:2]
         elif src_id in used:
             symbol, line = used[src_id]
         out_src.append({"path": path, "symbol": symbol, "line": line, "score": score})
@@ -272,6 +272,36 @@ def resolve(
         if any(f" {phrase} " in padded for phrase in phrases):
             routes.append({"skill": skill, "why": why})
     return {"docs": out_docs, "source": out_src, "routes": routes, "terms": sorted(weights)}
+
+
+def _named_symbols(question: str, sidx: dict, params: dict = PARAMS) -> dict[int, tuple]:
+    """Source id -> (public name, line, weight) for the symbols the question names.
+
+    A name resolves as written (``scvi.model.SCANVI``), then by its ``Class.method`` tail
+    (``SOLO.from_scvi_model`` -> SOLO's file, not SCANVI's), then by its last part. A bare
+    last part defined in several files (``from_scvi_model``, ``get_normalized_expression``)
+    weighs ``1 / n_files ** ambiguous_power``: the more files define it, the less it says."""
+    names = sidx.get("names") or {}
+    name_files = sidx.get("name_files") or {}
+    named: dict[int, tuple] = {}
+    for ident in identifiers(question[:MAX_QUESTION_CHARS]):
+        key = ident.strip("`()").lower()
+        parts = key.split(".")
+        candidates = [(key, 1.0)]
+        if len(parts) > 2:
+            candidates.append((".".join(parts[-2:]), 1.0))
+        if len(parts) > 1:
+            ambiguity = name_files.get(parts[-1], 1) ** params["ambiguous_power"]
+            candidates.append((parts[-1], 1.0 / ambiguity))
+        elif key in name_files:
+            candidates[0] = (key, 1.0 / name_files[key] ** params["ambiguous_power"])
+        for candidate, weight in candidates:
+            hit = names.get(candidate)
+            if hit:
+                if hit[0] not in named or weight > named[hit[0]][2]:
+                    named[hit[0]] = (hit[1], hit[2], weight)
+                break
+    return named
 
 
 def _best_cards(sidx: dict, weights: dict[str, float], sec_ids: set[int]) -> dict[int, list]:

@@ -30,7 +30,10 @@ Format (``format`` 1, all ids are list positions)::
     terms      {term: [sec_postings, src_postings, doc_postings(, card_postings)]}
                a posting list is a string "id:impact id:impact ..." (parsed only for
                the query's terms, which keeps json.loads fast)
-    names      {lowercased short or dotted name: [source_id, public name, line]}
+    names      {lowercased name: [source_id, public name, line]}   keys: whole public
+               dotted names and qualnames, their "Class.method" tail, their last part
+    name_files {lowercased last part: number of files defining it}   only when > 1:
+               how ambiguous a bare name is (from_scvi_model: SCANVI's and SOLO's)
     homes      {lowercased class name: [doc_id, specificity 0..1]}   the doc about that
                class (scanvi.md); specificity is low for names most sections use (scvi)
     topics     [[topic_id, [[phrase tokens, weight], ...], [doc_id...], [source_id...]], ...]
@@ -230,10 +233,19 @@ def build(index: dict) -> dict:
     homes = _home_docs(docs, symbols, specificity)
 
     names = {}
+    defined_in: dict[str, set[int]] = defaultdict(set)
     for public, (sid, line) in sorted(public_to_src.items()):
-        for key in (public.lower(), public.rsplit(".", 1)[-1].lower()):
+        parts = public.lower().split(".")
+        defined_in[parts[-1]].add(sid)
+        # The whole name, "Class.method" (solo.from_scvi_model) and the bare last part.
+        keys = {public.lower(), parts[-1]}
+        owner = public.split(".")[-2:-1]
+        if owner and owner[0][:1].isupper():
+            keys.add(".".join(parts[-2:]))
+        for key in keys:
             if key not in names or len(public) < len(names[key][1]):
                 names[key] = [sid, public, line]
+    name_files = {k: len(v) for k, v in sorted(defined_in.items()) if len(v) > 1 and k in names}
 
     return {
         "_generated": (
@@ -254,6 +266,7 @@ def build(index: dict) -> dict:
         "src_uses": src_uses,
         "terms": terms,
         "names": names,
+        "name_files": name_files,
         "homes": homes,
         "topics": [
             [
