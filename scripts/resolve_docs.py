@@ -20,8 +20,8 @@ source: distinct files under src/ or tests/, best first; routes: sibling skills 
 question belongs to instead. Paths are relative to the scvi-tools tree root.
 
 Text mode (default) is at most 40 lines: what to read (path:start-end), which symbol to open,
-and the search_source.py commands to run next. With --tree (or $SCVI_TOOLS_TREE), the top
-sections get a short excerpt from the tree.
+and the search_source.py commands to run next. With a tree (--tree, $SCVI_TOOLS_TREE, or the
+cached pinned tree that fetch_tree.py made), the top sections get a short excerpt from it.
 
 Examples:
   python3 scripts/resolve_docs.py "should donor go in batch_key or categorical_covariate_keys?"
@@ -49,6 +49,7 @@ from scvi_skill.errors import (  # noqa: E402
     UsageError,
     print_error,
 )
+from scvi_skill.paths import script_command  # noqa: E402
 from scvi_skill.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
 from scvi_skill.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
 from scvi_skill.tokens import identifiers  # noqa: E402
@@ -63,7 +64,7 @@ TEXT_SOURCES = 8
 EXCERPT_LINES = 2
 EXCERPT_DOCS = 3
 TITLE_CHARS = 90
-SEARCH = "python3 scripts/search_source.py"
+SEARCH = script_command("search_source.py")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--tree", metavar="PATH",
-        help="scvi-tools tree for excerpts (default: $SCVI_TOOLS_TREE if set; none needed)",
+        help="scvi-tools tree for excerpts (default: $SCVI_TOOLS_TREE, else the cached pinned "
+        "tree if present; none needed)",
     )
     parser.add_argument(
         "--index", metavar="PATH", type=Path,
@@ -174,16 +176,25 @@ def _question(words: list[str]) -> str:
 
 
 def _optional_tree(tree_arg: str | None, version: str):
-    """A tree for excerpts, only when one was named (--tree or $SCVI_TOOLS_TREE)."""
-    if not tree_arg and not os.environ.get("SCVI_TOOLS_TREE"):
-        return None
+    """A tree for excerpts: --tree, else $SCVI_TOOLS_TREE, else the cached pinned tree if it is
+    there; none is needed, so only an explicit --tree that is wrong is an error."""
     from scvi_skill.errors import TreeNotFound
-    from scvi_skill.tree import discover_tree  # only needed for excerpts
+    from scvi_skill.tree import discover_tree, missing_parts  # only needed for excerpts
 
+    if not tree_arg and not os.environ.get("SCVI_TOOLS_TREE"):
+        from scvi_skill.paths import cached_tree_path
+
+        cached = cached_tree_path(version)
+        if not cached.is_dir() or missing_parts(cached):
+            return None
+        tree_arg = str(cached)
+        explicit = False
+    else:
+        explicit = bool(tree_arg)
     try:
         return discover_tree(tree_arg, need_docs=True, expected_version=version)
     except TreeNotFound as err:
-        if tree_arg:
+        if explicit:
             raise
         # Excerpts are optional: a stale $SCVI_TOOLS_TREE must not cost the answer.
         print(f"Warning: no excerpts: {err}", file=sys.stderr)
@@ -213,13 +224,13 @@ def _text(report: dict, question: str, tree) -> list[str]:
     if hidden:
         lines.append(f"  ({hidden} more results in --json output)")
     lines.append("Next:")
-    lines.extend(f"  {cmd}" for cmd in _next_commands(report, question))
+    lines.extend(f"  {cmd}" for cmd in _next_commands(report, question, tree))
     if not report["docs"] and not report["source"]:
         lines.insert(1, "No match in the index; rephrase with scvi-tools terms or search source.")
     return lines
 
 
-def _next_commands(report: dict, question: str) -> list[str]:
+def _next_commands(report: dict, question: str, tree=None) -> list[str]:
     cmds = []
     for src in report["source"][:2]:
         if src["symbol"]:
@@ -233,7 +244,8 @@ def _next_commands(report: dict, question: str) -> list[str]:
         cmds.append(f"{SEARCH} --kwarg {ident}")
     if report["docs"]:
         doc = report["docs"][0]
-        cmds.insert(0, f"read {doc['path']} lines {doc['lines'][0]}-{doc['lines'][1]}")
+        path = doc["path"] if tree is None else str(tree.to_disk(doc["path"]))
+        cmds.insert(0, f"read {path} lines {doc['lines'][0]}-{doc['lines'][1]}")
     return cmds or [f"{SEARCH} --help"]
 
 

@@ -55,13 +55,14 @@ from scvi_skill.errors import (  # noqa: E402
     print_error,
 )
 from scvi_skill.index import load_index  # noqa: E402
+from scvi_skill.paths import script_command, shell_word  # noqa: E402
 from scvi_skill.rg import find_rg  # noqa: E402
 from scvi_skill.tree import discover_tree  # noqa: E402
 
 DEFAULT_MAX = 20
 MAX_CONTEXT = 10
 MAX_QUERY_CHARS = 1000
-SCRIPT = "python3 scripts/search_source.py"
+SCRIPT = script_command("search_source.py")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,8 +197,8 @@ def _optional_index(path: Path | None) -> dict | None:
 def _next_steps(mode: str, query: str, results: list[dict]) -> list[str]:
     if not results:
         if mode == "symbol":
-            return [f"{SCRIPT} {_quote(query.rsplit('.', 1)[-1])} --tests"]
-        return [f"{SCRIPT} {_quote(query)} --tests" if mode == "text" else f"{SCRIPT} --help"]
+            return [f"{SCRIPT} {shell_word(query.rsplit('.', 1)[-1])} --tests"]
+        return [f"{SCRIPT} {shell_word(query)} --tests" if mode == "text" else f"{SCRIPT} --help"]
     if mode == "symbol":
         first = results[0]
         short = first["symbol"].rsplit(".", 1)[-1]
@@ -208,12 +209,6 @@ def _next_steps(mode: str, query: str, results: list[dict]) -> list[str]:
         ]
     first = results[0]
     return [f"read {first['path']}:{max(1, first['line'] - 10)}-{first['line'] + 30}"]
-
-
-def _quote(text: str) -> str:
-    if text and all(c.isalnum() or c in "._-/" for c in text):
-        return text
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def _text(report: dict, limit: int) -> str:

@@ -174,6 +174,22 @@ def test_text_mode_with_tree_adds_excerpts(capsys, pinned_tree):
     assert "| " in out and "batch_key" in out
 
 
+def test_text_mode_uses_the_cached_pinned_tree(capsys, pinned_tree, tmp_path, monkeypatch):
+    monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(tmp_path / "empty"))
+    _, without, _ = run(capsys, "batch_key categorical_covariate_keys")
+    assert "| " not in without and "read docs/" in without
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / f"scvi-tools-{PINNED_SCVI_TOOLS}").symlink_to(pinned_tree.root)
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
+    code, out, _ = run(capsys, "batch_key categorical_covariate_keys")
+    assert code == 0
+    assert "| " in out
+    read = next(l for l in out.splitlines() if l.strip().startswith("read "))
+    assert str(pinned_tree.root) in read  # a path the agent can open from any folder
+
+
 @pytest.mark.parametrize(
     "question",
     [

@@ -25,3 +25,19 @@ def trees_dir() -> Path:
 
 def cached_tree_path(version: str) -> Path:
     return trees_dir() / f"scvi-tools-{version}"
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one POSIX shell word (single-quoted unless plainly safe)."""
+    if text and all(c.isalnum() or c in "._-/" for c in text):
+        return text
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def script_command(name: str) -> str:
+    """How to run one of the skill's scripts from any folder: ``python3 /abs/path/name``.
+
+    Printed in "next" hints, so an agent whose working folder is the user's project (not the
+    skill) can paste it as it is.
+    """
+    return f"python3 {shell_word(str(SCRIPTS_DIR / name))}"
