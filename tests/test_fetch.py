@@ -232,7 +232,8 @@ def test_index_failure_is_reported(cache, monkeypatch, capsys):
     code = fetch_tree.main(["--version", "1.5.1", "--index-url", "http://127.0.0.1:9/simple"])
     assert code == EXIT_FETCH
     err = capsys.readouterr().err
-    assert "Error:" in err and "could not download" in err or "not on the package index" in err
+    assert "Error:" in err
+    assert "could not download" in err or "not on the package index" in err
     assert _leftovers(cache) == []
 
 
