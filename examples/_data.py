@@ -9,6 +9,7 @@ CITE-seq proteins, recording the planted truth in ``.uns`` so the examples can c
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -213,8 +213,6 @@ def _pairwise_signs(table, up_in_1: list[str], up_in_2: list[str]) -> dict:
 
 def _counterfactual_up(expression: dict, labels, var_names, truth) -> dict[str, float]:
     """Per transform_batch: the fraction of planted genes higher in their group than elsewhere."""
-    import numpy as np
-
     columns = {name: i for i, name in enumerate(map(str, var_names))}
     result = {}
     for batch, matrix in expression.items():
