@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from scvi_skill.rg import run_rg  # noqa: E402
-from scvi_skill.tokens import STOPWORDS  # noqa: E402
+from scvi_skill.runtime.rg import run_rg  # noqa: E402
+from scvi_skill.runtime.tokens import STOPWORDS  # noqa: E402
 
 _WORD = re.compile(r"[a-z0-9_]+")
 K1, B = 1.2, 0.75

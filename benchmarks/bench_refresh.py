@@ -31,8 +31,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
-from scvi_skill.errors import SkillPackageError, print_error  # noqa: E402
-from scvi_skill.tree import discover_tree  # noqa: E402
+from scvi_skill.runtime.errors import SkillPackageError, print_error  # noqa: E402
+from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 DEFAULT_RUNS = 5
 DEFAULT_TARGET_S = 5.0
@@ -63,9 +63,9 @@ def time_refresh(tree: Path, runs: int) -> list[dict]:
 
 def phase_breakdown(tree) -> dict[str, float]:
     """One in-process build, timed per phase (wall seconds)."""
-    from scvi_skill.refresh import build_index, build_search_index, dump_json
-    from scvi_skill.render import render_doc_map, render_source_map
-    from scvi_skill.routing import load_routing
+    from scvi_skill.build.refresh import build_index, build_search_index, dump_json
+    from scvi_skill.build.render import render_doc_map, render_source_map
+    from scvi_skill.build.routing import load_routing
 
     phases: dict[str, float] = {}
     started = time.perf_counter()

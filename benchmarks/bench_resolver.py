@@ -4,7 +4,7 @@
 Quality, on benchmarks/devset.jsonl (per split, and all): doc hit@1, doc hit@3, doc MRR@10
 and source hit@5 for
 
-- the resolver (scvi_skill.rank over references/search_index.json, as resolve_docs.py runs it),
+- the resolver (scvi_skill.runtime.rank over references/search_index.json, as resolve_docs.py runs it),
 - whole-file BM25 over the tree (benchmarks/baselines.py),
 - a naive rg keyword ranker over the tree (benchmarks/baselines.py).
 
@@ -41,9 +41,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(HERE))
 
 from baselines import NaiveRg, WholeFileBM25  # noqa: E402
-from scvi_skill.index import load_search_index  # noqa: E402
-from scvi_skill.rank import resolve  # noqa: E402
-from scvi_skill.tree import discover_tree  # noqa: E402
+from scvi_skill.runtime.index import load_search_index  # noqa: E402
+from scvi_skill.runtime.rank import resolve  # noqa: E402
+from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 SYMBOLS = [
     "SCVI",

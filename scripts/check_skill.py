@@ -33,10 +33,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scvi_skill.errors import EXIT_OK, EXIT_PROBLEMS, SkillPackageError, UsageError, print_error
-from scvi_skill.index import load_index
-from scvi_skill.paths import SKILL_ROOT
-from scvi_skill.tree import discover_tree
+from scvi_skill.runtime.errors import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    SkillPackageError,
+    UsageError,
+    print_error,
+)
+from scvi_skill.runtime.index import load_index
+from scvi_skill.runtime.paths import SKILL_ROOT
+from scvi_skill.runtime.tree import discover_tree
 
 DEFAULT_MAX = 100
 
@@ -67,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from scvi_skill.check import check_skill
+        from scvi_skill.check.checks import check_skill
 
         skill_dir = Path(args.skill_dir).expanduser()
         if not (skill_dir / "SKILL.md").is_file():

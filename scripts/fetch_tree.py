@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scvi_skill import PINNED_SCVI_TOOLS  # noqa: E402
-from scvi_skill.errors import SkillPackageError, print_error  # noqa: E402
-from scvi_skill.fetch import fetch_tree, list_versions  # noqa: E402
+from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
+from scvi_skill.runtime.errors import SkillPackageError, print_error  # noqa: E402
+from scvi_skill.runtime.fetch import fetch_tree, list_versions  # noqa: E402
 
 EPILOG = """\
 exit codes:

@@ -37,8 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill import install as inst  # noqa: E402
-from scvi_skill.errors import SkillPackageError, print_error, warn  # noqa: E402
-from scvi_skill.paths import SKILL_ROOT  # noqa: E402
+from scvi_skill.runtime.errors import SkillPackageError, print_error, warn  # noqa: E402
+from scvi_skill.runtime.paths import SKILL_ROOT  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

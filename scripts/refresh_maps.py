@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scvi_skill.errors import SkillPackageError, print_error, warn  # noqa: E402
-from scvi_skill.paths import REFERENCES_DIR, ROUTING_PATH  # noqa: E402
-from scvi_skill.tree import discover_tree  # noqa: E402
+from scvi_skill.runtime.errors import SkillPackageError, print_error, warn  # noqa: E402
+from scvi_skill.runtime.paths import REFERENCES_DIR, ROUTING_PATH  # noqa: E402
+from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 EPILOG = """\
 outputs (in --out, default references/):
@@ -106,7 +106,7 @@ def _routing_path(args: argparse.Namespace) -> Path:
 
 
 def _refresh(tree, args: argparse.Namespace) -> int:
-    from scvi_skill.refresh import build_refresh, diff_outputs, write_outputs
+    from scvi_skill.build.refresh import build_refresh, diff_outputs, write_outputs
 
     started = time.perf_counter()
     result = build_refresh(tree, _routing_path(args))
@@ -163,8 +163,8 @@ def _print(args, report: dict, text: str, *, stream=None) -> None:
 
 
 def _diff_against(tree, args: argparse.Namespace) -> int:
-    from scvi_skill.release_diff import release_report, render_report
-    from scvi_skill.tree import open_tree
+    from scvi_skill.build.release_diff import release_report, render_report
+    from scvi_skill.runtime.tree import open_tree
 
     old = open_tree(args.diff_against, need_docs=False)
     report = release_report(old, tree, routing_path=_routing_path(args))

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scvi_skill.errors import (  # noqa: E402
+from scvi_skill.runtime.errors import (  # noqa: E402
     EXIT_OK,
     EXIT_PROBLEMS,
     IndexStale,
@@ -49,10 +49,10 @@ from scvi_skill.errors import (  # noqa: E402
     UsageError,
     print_error,
 )
-from scvi_skill.paths import script_command  # noqa: E402
-from scvi_skill.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
-from scvi_skill.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
-from scvi_skill.tokens import identifiers  # noqa: E402
+from scvi_skill.runtime.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
+from scvi_skill.runtime.paths import script_command  # noqa: E402
+from scvi_skill.runtime.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
+from scvi_skill.runtime.tokens import identifiers  # noqa: E402
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
@@ -178,11 +178,11 @@ def _question(words: list[str]) -> str:
 def _optional_tree(tree_arg: str | None, version: str):
     """A tree for excerpts: --tree, else $SCVI_TOOLS_TREE, else the cached pinned tree if it is
     there; none is needed, so only an explicit --tree that is wrong is an error."""
-    from scvi_skill.errors import TreeNotFound
-    from scvi_skill.tree import discover_tree, missing_parts  # only needed for excerpts
+    from scvi_skill.runtime.errors import TreeNotFound
+    from scvi_skill.runtime.tree import discover_tree, missing_parts  # only needed for excerpts
 
     if not tree_arg and not os.environ.get("SCVI_TOOLS_TREE"):
-        from scvi_skill.paths import cached_tree_path
+        from scvi_skill.runtime.paths import cached_tree_path
 
         cached = cached_tree_path(version)
         if not cached.is_dir() or missing_parts(cached):

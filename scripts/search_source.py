@@ -45,8 +45,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scvi_skill import definitions, source_search  # noqa: E402
-from scvi_skill.errors import (  # noqa: E402
+from scvi_skill.runtime import (
+    definitions,
+    source_search,  # noqa: E402
+)
+from scvi_skill.runtime.errors import (  # noqa: E402
     EXIT_OK,
     EXIT_PROBLEMS,
     IndexStale,
@@ -54,10 +57,10 @@ from scvi_skill.errors import (  # noqa: E402
     UsageError,
     print_error,
 )
-from scvi_skill.index import load_index  # noqa: E402
-from scvi_skill.paths import script_command, shell_word  # noqa: E402
-from scvi_skill.rg import find_rg  # noqa: E402
-from scvi_skill.tree import discover_tree  # noqa: E402
+from scvi_skill.runtime.index import load_index  # noqa: E402
+from scvi_skill.runtime.paths import script_command, shell_word  # noqa: E402
+from scvi_skill.runtime.rg import find_rg  # noqa: E402
+from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 DEFAULT_MAX = 20
 MAX_CONTEXT = 10

@@ -14,9 +14,9 @@ SCRIPTS = REPO / "scripts"
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
-from scvi_skill import PINNED_SCVI_TOOLS  # noqa: E402
-from scvi_skill.errors import TreeNotFound  # noqa: E402
-from scvi_skill.tree import Tree, discover_tree  # noqa: E402
+from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
+from scvi_skill.runtime.errors import TreeNotFound  # noqa: E402
+from scvi_skill.runtime.tree import Tree, discover_tree  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +35,8 @@ def pinned_tree() -> Tree:
         return discover_tree(None)
     except TreeNotFound:
         pass
-    from scvi_skill.errors import SkillPackageError
-    from scvi_skill.fetch import fetch_tree
+    from scvi_skill.runtime.errors import SkillPackageError
+    from scvi_skill.runtime.fetch import fetch_tree
 
     try:
         path = fetch_tree(PINNED_SCVI_TOOLS)

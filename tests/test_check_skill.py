@@ -10,11 +10,10 @@ import json
 import textwrap
 from pathlib import Path
 
-import pytest
-
 import check_skill
-from scvi_skill.check import check_skill as run_check
-from scvi_skill.tree import open_tree
+import pytest
+from scvi_skill.check.checks import check_skill as run_check
+from scvi_skill.runtime.tree import open_tree
 
 GOOD_SKILL = textwrap.dedent('''\
     ---

@@ -12,9 +12,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-
-from scvi_skill.errors import TreeNotFound
-from scvi_skill.tree import discover_tree
+from scvi_skill.runtime.errors import TreeNotFound
+from scvi_skill.runtime.tree import discover_tree
 
 DEVSET = Path(__file__).resolve().parent.parent / "benchmarks" / "devset.jsonl"
 

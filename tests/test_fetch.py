@@ -10,11 +10,10 @@ import sys
 import tarfile
 from pathlib import Path
 
-import pytest
-
 import fetch_tree
-from scvi_skill import fetch as fetch_mod
-from scvi_skill.errors import EXIT_FETCH
+import pytest
+from scvi_skill.runtime import fetch as fetch_mod
+from scvi_skill.runtime.errors import EXIT_FETCH
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -4,6 +4,7 @@ Python (no packages)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -12,15 +13,13 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 import install_skill
+import pytest
 from scvi_skill import install as inst
-from scvi_skill.errors import UsageError
+from scvi_skill.runtime.errors import UsageError
 
 NAME = inst.SKILL_NAME
-MAINTAINER_MODULES = ("check.py", "codecheck.py", "frontmatter.py", "publicapi.py",
-                      "install.py", "refresh.py", "sourcemap.py", "pyast.py", "docmap.py")
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
 @pytest.fixture()
@@ -59,7 +58,9 @@ def test_personal_install_copies_only_what_the_agent_needs(home, repo_root, caps
     expected_refs = sorted(p.relative_to(repo_root).as_posix()
                            for p in (repo_root / "references").rglob("*") if p.is_file())
     assert [f for f in files if f.startswith("references/")] == expected_refs
-    assert not any(f.endswith(MAINTAINER_MODULES) for f in files)
+    assert not any(f.startswith(("scripts/scvi_skill/build/", "scripts/scvi_skill/check/"))
+                   or f.endswith("install.py") for f in files)
+    assert "scripts/scvi_skill/runtime/rank.py" in files
     assert not any(f.startswith(("examples/", "tests/", "commands/", ".claude-plugin/"))
                    for f in files)
     assert "scripts/check_skill.py" not in files and "scripts/install_skill.py" not in files
@@ -79,27 +80,77 @@ def test_second_install_is_a_no_op(home, capsys):
     assert _tree_bytes(target) == before
 
 
-def test_closure_follows_imports_and_is_standard_library(repo_root):
+def _imports(path: Path, scripts: Path = SCRIPTS) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in ``path``, relative ones resolved
+    against the file's package under ``scripts``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = list(path.relative_to(scripts).parts[:-1])
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            out.append((node.lineno, module))
+            # "from scvi_skill.runtime import errors" imports the submodule errors
+            out += [(node.lineno, f"{module}.{alias.name}") for alias in node.names
+                    if (scripts / Path(*module.split("."), f"{alias.name}.py")).is_file()]
+    return out
+
+
+def _is_stdlib(module: str) -> bool:
+    top = module.split(".")[0]
+    return top in sys.stdlib_module_names or top == "__future__"
+
+
+def test_runtime_imports_only_the_standard_library_and_itself():
+    runtime = SCRIPTS / "scvi_skill" / "runtime"
+    files = sorted(runtime.rglob("*.py"))
+    assert len(files) > 8
+    for path in files:
+        for line, module in _imports(path):
+            assert _is_stdlib(module) or module.startswith("scvi_skill.runtime"), \
+                f"{path.relative_to(SCRIPTS)}:{line} imports {module}"
+
+
+def test_agent_scripts_import_only_runtime():
+    for name in inst.AGENT_SCRIPTS:
+        modules = [m for _, m in _imports(SCRIPTS / name)]
+        assert any(m.startswith("scvi_skill.runtime") for m in modules), name
+        for module in modules:
+            assert _is_stdlib(module) or module.startswith("scvi_skill.runtime"), \
+                f"{name} imports {module}"
+
+
+def test_import_walk_sees_a_third_party_import(tmp_path):
+    """The walk above would catch a runtime module that imports yaml, relative or not."""
+    package = tmp_path / "scripts" / "scvi_skill" / "runtime"
+    package.mkdir(parents=True)
+    (package / "deep.py").write_text("from .helper import x\nfrom .. import install\nimport yaml\n")
+    mods = [m for _, m in _imports(package / "deep.py", tmp_path / "scripts")]
+    assert mods[:2] == ["scvi_skill.runtime.helper", "scvi_skill"]
+    assert not _is_stdlib("yaml") and _is_stdlib("json")
+
+
+def test_closure_is_the_agent_scripts_and_the_runtime_folder(repo_root):
     closure = inst.script_closure(repo_root / "scripts")
-    assert "scvi_skill/__init__.py" in closure and "scvi_skill/errors.py" in closure
-    assert "scvi_skill/tree.py" in closure  # imported by resolve_docs/search_source/fetch
-    assert not any(rel.endswith(MAINTAINER_MODULES) for rel in closure)
+    runtime = sorted(p.relative_to(SCRIPTS).as_posix()
+                     for p in (SCRIPTS / "scvi_skill" / "runtime").rglob("*.py")
+                     if "__pycache__" not in p.parts)
+    assert closure == sorted([*inst.AGENT_SCRIPTS, "scvi_skill/__init__.py", *runtime])
+    assert not any("/build/" in rel or "/check/" in rel or rel.endswith("install.py")
+                   for rel in closure)
 
 
-def test_closure_rejects_third_party_imports(tmp_path):
+def test_closure_refuses_a_tree_without_runtime(tmp_path):
     scripts = tmp_path / "scripts"
     (scripts / "scvi_skill").mkdir(parents=True)
     for name in inst.AGENT_SCRIPTS:
-        (scripts / name).write_text("from scvi_skill import helper\n")
+        (scripts / name).write_text("")
     (scripts / "scvi_skill" / "__init__.py").write_text("")
-    (scripts / "scvi_skill" / "helper.py").write_text("import json\nfrom .deep import x\n")
-    (scripts / "scvi_skill" / "deep.py").write_text("def f():\n    import yaml\n")
-    with pytest.raises(UsageError, match=r"deep\.py:2: .*'yaml'"):
+    with pytest.raises(UsageError, match="runtime"):
         inst.script_closure(scripts)
-    (scripts / "scvi_skill" / "deep.py").write_text("x = 1\n")
-    assert inst.script_closure(scripts) == sorted(
-        [*inst.AGENT_SCRIPTS, "scvi_skill/__init__.py", "scvi_skill/deep.py",
-         "scvi_skill/helper.py"])
 
 
 def test_refuses_a_folder_it_did_not_install(home, capsys):

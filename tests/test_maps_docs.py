@@ -1,13 +1,12 @@
-"""Markdown outlines from markdown-it-py tokens (scvi_skill.docmap), on hand-written inputs."""
+"""Markdown outlines from markdown-it-py tokens (scvi_skill.build.docs.docmap), on hand-written inputs."""
 
 from __future__ import annotations
 
 import textwrap
 
 import pytest
-
-from scvi_skill.docmap import build_parser, parse_document
-from scvi_skill.docsymbols import SymbolFinder
+from scvi_skill.build.docs.docmap import build_parser, parse_document
+from scvi_skill.build.docs.docsymbols import SymbolFinder
 
 NAMESPACES = {
     "scvi.model": "scvi.model",

@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-
-from scvi_skill.paths import REFERENCES_DIR, ROUTING_PATH
-from scvi_skill.refresh import build_refresh, diff_outputs
+from scvi_skill.build.refresh import build_refresh, diff_outputs
+from scvi_skill.runtime.paths import REFERENCES_DIR, ROUTING_PATH
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO.parent / "shared" / "seed" / "scvi-tools-inputs-and-modeling.SKILL.seed.md"
@@ -197,9 +196,9 @@ def _param_mismatch(symbol: dict, func, label: str) -> list[str]:
 @pytest.mark.slow
 def test_release_report_from_1_4_2(pinned_tree):
     """The README's release-report example: 1.4.2 (fetched like a user would) -> pinned."""
-    from scvi_skill.fetch import fetch_tree
-    from scvi_skill.release_diff import release_report, render_report
-    from scvi_skill.tree import open_tree
+    from scvi_skill.build.release_diff import release_report, render_report
+    from scvi_skill.runtime.fetch import fetch_tree
+    from scvi_skill.runtime.tree import open_tree
 
     old = open_tree(fetch_tree("1.4.2", log=lambda *_: None))
     report = release_report(old, pinned_tree, routing_path=ROUTING_PATH)

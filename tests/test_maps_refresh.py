@@ -13,10 +13,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 import refresh_maps
-from scvi_skill import refresh as refresh_module
-from scvi_skill.search_index import build as build_search_index
+from scvi_skill.build import refresh as refresh_module
+from scvi_skill.build.search_index import build as build_search_index
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MINI = FIXTURES / "mini_tree"

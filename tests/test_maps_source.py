@@ -1,4 +1,4 @@
-"""Symbols and namespaces from ``ast`` (scvi_skill.sourcemap, pyast, testmap) on small trees."""
+"""Symbols and namespaces from ``ast`` (scvi_skill.build.source.sourcemap, pyast, testmap) on small trees."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from scvi_skill.docsymbols import SymbolFinder
-from scvi_skill.mapfiles import ReadLog
-from scvi_skill.pyast import read_module
-from scvi_skill.sourcemap import build_source_map
-from scvi_skill.testmap import references
-from scvi_skill.tree import open_tree
+from scvi_skill.build.docs.docsymbols import SymbolFinder
+from scvi_skill.build.mapfiles import ReadLog
+from scvi_skill.build.source.pyast import read_module
+from scvi_skill.build.source.sourcemap import build_source_map
+from scvi_skill.build.source.testmap import references
+from scvi_skill.runtime.tree import open_tree
 
 MINI = Path(__file__).parent / "fixtures" / "mini_tree"
 

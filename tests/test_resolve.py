@@ -7,10 +7,9 @@ import json
 import time
 
 import pytest
-
 import resolve_docs
-from scvi_skill import PINNED_SCVI_TOOLS
-from scvi_skill.index import SEARCH_INDEX_PATH
+from scvi_skill.runtime import PINNED_SCVI_TOOLS
+from scvi_skill.runtime.index import SEARCH_INDEX_PATH
 
 DOC_KEYS = {"path", "title", "section", "lines", "score", "url"}
 SOURCE_KEYS = {"path", "symbol", "line", "score"}

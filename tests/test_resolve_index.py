@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from scvi_skill import rank, search_index
-from scvi_skill.tokens import identifiers, normalize_phrase, stem, tokenize
+from scvi_skill.build import search_index
+from scvi_skill.runtime import rank
+from scvi_skill.runtime.tokens import identifiers, normalize_phrase, stem, tokenize
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""scvi_skill.rg: finding ripgrep, and parsing recorded and live ``rg --json`` output."""
+"""scvi_skill.runtime.rg: finding ripgrep, and parsing recorded and live ``rg --json`` output."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from scvi_skill import rg
-from scvi_skill.errors import RgMissing
+from scvi_skill.runtime import rg
+from scvi_skill.runtime.errors import RgMissing
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rg"
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 import search_source
-from scvi_skill import rg as rg_module
+from scvi_skill.runtime import rg as rg_module
+
 
 def run(capsys, *argv):
     code = search_source.main(list(argv))

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
-
 from scvi_skill.install import AGENT_SCRIPTS
 
 REPO = Path(__file__).resolve().parent.parent

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from scvi_skill import PINNED_SCVI_TOOLS
-from scvi_skill.errors import TreeNotFound
-from scvi_skill.tree import discover_tree, open_tree
+from scvi_skill.runtime import PINNED_SCVI_TOOLS
+from scvi_skill.runtime.errors import TreeNotFound
+from scvi_skill.runtime.tree import discover_tree, open_tree
 
 
 def _make_tree(root: Path, version: str = PINNED_SCVI_TOOLS) -> Path:

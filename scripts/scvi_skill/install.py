@@ -1,8 +1,8 @@
 """Install, update, uninstall and zip the skill folder an agent needs.
 
 What an installed copy holds: ``SKILL.md``, every file under ``references/``, the agent-facing
-scripts (:data:`AGENT_SCRIPTS`) and the ``scvi_skill`` modules they import, found by following
-their imports with ``ast`` (so the set stays right as modules change), and a manifest
+scripts (:data:`AGENT_SCRIPTS`) with ``scvi_skill/__init__.py`` and the whole
+``scvi_skill/runtime/`` folder they import from, and a manifest
 (:data:`MANIFEST_NAME`) listing each installed file with its SHA-256.
 
 The manifest is what makes the installer safe: it refuses a folder without one unless forced,
@@ -16,23 +16,23 @@ Standard library only; runs on Python >= 3.10.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SkillPackageError, UsageError
+from scvi_skill.runtime.errors import SkillPackageError, UsageError
 
 SKILL_NAME = "scvi-tools-inputs-and-modeling"
 AGENT_SCRIPTS = ("resolve_docs.py", "search_source.py", "fetch_tree.py")
 """Scripts SKILL.md tells the agent to run; maintainer scripts are never installed."""
 PACKAGE = "scvi_skill"
+RUNTIME = "runtime"
+"""The folder of ``PACKAGE`` shipped to agents (standard library only)."""
 MANIFEST_NAME = ".scvi-skill-install.json"
 MANIFEST_NOTE = ("written by scripts/install_skill.py: the files it installed here; "
                  "--uninstall removes exactly these; do not edit")
@@ -97,63 +97,25 @@ def skill_files(source: Path) -> list[str]:
 
 
 def script_closure(scripts_dir: Path) -> list[str]:
-    """The agent scripts and every ``scvi_skill`` module they import, transitively.
+    """The agent scripts, ``scvi_skill/__init__.py`` and the whole ``scvi_skill/runtime/``
+    folder, as ``scripts/``-relative POSIX paths, sorted.
 
-    Raises when a script is missing or when any of these files imports a module that is
-    neither standard library nor ``scvi_skill`` (the installed copy runs with a bare Python).
+    ``runtime/`` is everything the agent scripts import (``tests/test_install_skill.py``
+    proves it by walking their imports), so it is copied whole rather than module by module.
     """
-    todo = [Path(name) for name in AGENT_SCRIPTS]
-    for rel in todo:
-        if not (scripts_dir / rel).is_file():
-            raise UsageError(f"agent script {scripts_dir / rel} is missing")
-    found: set[str] = set()
-    todo.append(Path(PACKAGE, "__init__.py"))
-    while todo:
-        rel = todo.pop()
-        if rel.as_posix() in found:
-            continue
-        path = scripts_dir / rel
-        if not path.is_file():
-            raise UsageError(f"{path} is imported by an agent script but does not exist")
-        found.add(rel.as_posix())
-        todo.extend(_local_imports(path, rel))
+    for name in AGENT_SCRIPTS:
+        if not (scripts_dir / name).is_file():
+            raise UsageError(f"agent script {scripts_dir / name} is missing")
+    package_init = scripts_dir / PACKAGE / "__init__.py"
+    runtime = scripts_dir / PACKAGE / RUNTIME
+    if not package_init.is_file() or not (runtime / "__init__.py").is_file():
+        raise UsageError(f"{runtime} is missing: not the skill's repository")
+    found = set(AGENT_SCRIPTS) | {f"{PACKAGE}/__init__.py"}
+    for path in runtime.rglob("*.py"):
+        rel = path.relative_to(scripts_dir)
+        if not path.is_symlink() and not SKIP_PARTS & set(rel.parts):
+            found.add(rel.as_posix())
     return sorted(found)
-
-
-def _local_imports(path: Path, rel: Path) -> list[Path]:
-    """``scvi_skill`` modules one file imports; a third-party import raises."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    in_package = rel.parts[0] == PACKAGE
-    modules: list[Path] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-            for name in names:
-                modules += _check_module(name, path, node.lineno)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                if not in_package or node.level > 1:
-                    raise UsageError(f"{path}:{node.lineno}: relative import outside {PACKAGE}")
-                base = f"{PACKAGE}.{node.module}" if node.module else PACKAGE
-            else:
-                base = node.module or ""
-            modules += _check_module(base, path, node.lineno)
-            if base == PACKAGE:  # from scvi_skill import errors: may name submodules
-                modules += [Path(PACKAGE, f"{alias.name}.py") for alias in node.names
-                            if (path.parent if in_package else path.parent / PACKAGE)
-                            .joinpath(f"{alias.name}.py").is_file()]
-    return modules
-
-
-def _check_module(name: str, path: Path, line: int) -> list[Path]:
-    top = name.split(".")[0]
-    if top == PACKAGE:
-        parts = name.split(".")[1:]
-        return [Path(PACKAGE, *parts[:-1], f"{parts[-1]}.py")] if parts else []
-    if top in sys.stdlib_module_names or top == "__future__":
-        return []
-    raise UsageError(f"{path}:{line}: agent-facing code imports {name!r}, which is not in the "
-                     "standard library; the installed skill must run with a bare Python")
 
 
 # -- install / update ---------------------------------------------------------------------------

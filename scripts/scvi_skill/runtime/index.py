@@ -53,7 +53,7 @@ def load_index(path: Path | None = None) -> dict:
 
 
 def load_search_index(path: Path | None = None) -> dict:
-    """The precomputed ranking data built by ``scvi_skill.search_index.build``."""
+    """The precomputed ranking data built by ``scvi_skill.build.search_index.build``."""
     return load_json(
         path or SEARCH_INDEX_PATH, expected_format=SEARCH_INDEX_FORMAT, what="search index"
     )

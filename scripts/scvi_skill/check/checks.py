@@ -2,7 +2,7 @@
 
 :func:`check_skill` returns a :class:`Report` whose problems each name ``path:line``:
 
-- ``frontmatter``: SKILL.md and commands/*.md frontmatter (see :mod:`scvi_skill.frontmatter`),
+- ``frontmatter``: SKILL.md and commands/*.md frontmatter (see :mod:`scvi_skill.check.frontmatter`),
   and the pinned version recorded in ``metadata``;
 - ``plugin``: ``.claude-plugin/plugin.json`` fields, and its version equal to the skill's;
 - ``size``: SKILL.md body under :data:`MAX_BODY_LINES` lines and :data:`MAX_BODY_TOKENS`
@@ -13,7 +13,7 @@
   ``:LINE`` or ``:START-END`` suffix must lie inside the file;
 - ``name``: every dotted ``scvi.*`` name exists in the public namespace (or as a qualname);
 - ``kwarg``: every keyword argument of an scvi-tools call in a Python block or inline code span
-  is accepted by that callable (see :mod:`scvi_skill.codecheck`).
+  is accepted by that callable (see :mod:`scvi_skill.check.codecheck`).
 
 Files checked: SKILL.md, commands/*.md and references/*.md. Maintainer module (pyyaml,
 markdown-it-py).
@@ -29,10 +29,12 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from . import PINNED_SCVI_TOOLS, frontmatter
+from scvi_skill.runtime import PINNED_SCVI_TOOLS
+from scvi_skill.runtime.tree import Tree
+
+from . import frontmatter
 from .codecheck import Scope, check_snippet
 from .publicapi import PublicApi
-from .tree import Tree
 
 SKILL_FILE = "SKILL.md"
 PLUGIN_FILE = ".claude-plugin/plugin.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import SkillPackageError
+from scvi_skill.runtime.errors import SkillPackageError
 
 TOPIC_LISTS = ("vocabulary", "docs", "source", "symbols")
 PATH_KEYS = ("docs", "source", "prefer")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from .paths import SKILL_ROOT
+from scvi_skill.runtime.paths import SKILL_ROOT
+from scvi_skill.runtime.tree import Tree
+
 from .refresh import GENERATOR, build_index
 from .routing import load_routing
-from .tree import Tree
 
 MAX_LISTED = 25
 _CITED_PATH = re.compile(r"(?<![\w/.-])((?:docs|src|tests)/[\w./-]*[\w/]|CHANGELOG\.md)")

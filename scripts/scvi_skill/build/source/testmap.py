@@ -11,9 +11,9 @@ import ast
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .docsymbols import SymbolFinder
-from .mapfiles import Problem, ReadLog, decode_utf8
-from .tree import Tree
+from scvi_skill.build.docs.docsymbols import SymbolFinder
+from scvi_skill.build.mapfiles import Problem, ReadLog, decode_utf8
+from scvi_skill.runtime.tree import Tree
 
 
 @dataclass

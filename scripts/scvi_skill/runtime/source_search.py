@@ -1,7 +1,7 @@
 """The searches behind ``search_source.py``: usages, keyword arguments, text, and the
-scope and rg plumbing that ``scvi_skill.definitions`` (``--symbol``) shares.
+scope and rg plumbing that ``scvi_skill.runtime.definitions`` (``--symbol``) shares.
 
-Every search runs ``rg`` (``scvi_skill.rg``) over the tree with an argument list. User text is
+Every search runs ``rg`` (``scvi_skill.runtime.rg``) over the tree with an argument list. User text is
 either searched literally (``--fixed-strings``) or, for names, checked to be a Python
 identifier (dots allowed) before it is put into a pattern, so it never becomes a regex by
 accident. ``--pattern`` is the one way to pass a regular expression.

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .mapfiles import Problem, ReadLog, decode_utf8
+from scvi_skill.build.mapfiles import Problem, ReadLog, decode_utf8
+from scvi_skill.runtime.tree import Tree
+
 from .pyast import ModuleInfo, read_module, render_signature
-from .tree import Tree
 
 MAX_RESOLVE_DEPTH = 30
 TRIVIAL_BASES = frozenset({"object", "ABC", "abc.ABC", "Protocol", "typing.Protocol", "Generic",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SCRIPTS_DIR = Path(__file__).resolve().parent.parent
+SCRIPTS_DIR = Path(__file__).resolve().parents[2]
 SKILL_ROOT = SCRIPTS_DIR.parent
 REFERENCES_DIR = SKILL_ROOT / "references"
 INDEX_PATH = REFERENCES_DIR / "index.json"

@@ -15,17 +15,18 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .docmap import DocResult, parse_docs
-from .docsymbols import SymbolFinder
+from scvi_skill.build.docs.docmap import DocResult, parse_docs
+from scvi_skill.build.docs.docsymbols import SymbolFinder
+from scvi_skill.build.source.sourcemap import build_source_map
+from scvi_skill.build.source.testmap import read_tests
+from scvi_skill.runtime.errors import SkillPackageError
+from scvi_skill.runtime.paths import UPSTREAM_REPO
+from scvi_skill.runtime.tree import Tree
+
 from .entries import rank_entries
-from .errors import SkillPackageError
 from .mapfiles import Problem, ReadLog
-from .paths import UPSTREAM_REPO
 from .render import render_doc_map, render_source_map
 from .routing import RoutingError, check_routing, load_routing
-from .sourcemap import build_source_map
-from .testmap import read_tests
-from .tree import Tree
 
 INDEX_FORMAT = 1
 GENERATOR = "scripts/refresh_maps.py"
@@ -118,7 +119,7 @@ def build_search_index(index: dict) -> dict:
     try:
         from .search_index import build
     except ImportError as err:  # pragma: no cover - the module ships with the skill
-        raise SkillPackageError(f"scvi_skill.search_index is missing or broken: {err}") from err
+        raise SkillPackageError(f"scvi_skill.build.search_index is missing or broken: {err}") from err
     data = build(index)
     data["_generated"] = index["_generated"]
     return data

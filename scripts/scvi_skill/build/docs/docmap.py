@@ -31,6 +31,9 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from mdit_py_plugins.myst_blocks import myst_block_plugin
 from mdit_py_plugins.myst_role import myst_role_plugin
 
+from scvi_skill.build.mapfiles import Problem, ReadLog, decode_utf8
+from scvi_skill.runtime.tree import Tree
+
 from .directives import (
     TITLED_TARGET,
     Bucket,
@@ -42,8 +45,6 @@ from .directives import (
     toctree,
 )
 from .docsymbols import SymbolFinder
-from .mapfiles import Problem, ReadLog, decode_utf8
-from .tree import Tree
 
 MAX_SUMMARY_CHARS = 160
 TOPICS = (

@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from .pyast import SETUP_METHODS
-from .sourcemap import SourceMap
-from .testmap import TestRefs
+from scvi_skill.build.source.pyast import SETUP_METHODS
+from scvi_skill.build.source.sourcemap import SourceMap
+from scvi_skill.build.source.testmap import TestRefs
 
 MODEL_PACKAGES = ("scvi.model", "scvi.external")
 DOWNSTREAM_METHODS = (

@@ -1,0 +1,2 @@
+"""What ``check_skill.py`` runs: SKILL.md's frontmatter, citations, names and code blocks
+checked against a scvi-tools tree and the index. Maintainers and CI; never shipped to agents."""
