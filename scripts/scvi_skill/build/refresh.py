@@ -21,6 +21,7 @@ from scvi_skill.build.source.sourcemap import build_source_map
 from scvi_skill.build.source.testmap import read_tests
 from scvi_skill.runtime.errors import SkillPackageError
 from scvi_skill.runtime.paths import UPSTREAM_REPO
+from scvi_skill.runtime.schema import INDEX_FORMAT, REGENERATE
 from scvi_skill.runtime.tree import Tree
 
 from .entries import rank_entries
@@ -28,9 +29,7 @@ from .mapfiles import Problem, ReadLog
 from .render import render_doc_map, render_source_map
 from .routing import RoutingError, check_routing, load_routing
 
-INDEX_FORMAT = 1
 GENERATOR = "scripts/refresh_maps.py"
-REGENERATE = "python scripts/refresh_maps.py --tree PATH"
 OUTPUTS = ("index.json", "search_index.json", "doc_map.md", "source_map.md")
 """Written in this order: the index first, then what is derived from it."""
 DOCS_ONLY_OUTPUTS = frozenset({"doc_map.md"})

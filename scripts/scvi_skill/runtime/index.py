@@ -2,7 +2,8 @@
 
 Both are plain JSON read with one ``json.loads``; a missing, unreadable or wrong-format file
 raises :class:`IndexStale` (exit 6) with the command that regenerates it. Loaded objects are
-cached per process.
+cached per process. Their formats and fields are defined in :mod:`.schema`; ``REGENERATE`` is
+re-exported from there for the scripts that name it.
 
 Standard library only.
 """
@@ -14,11 +15,11 @@ from pathlib import Path
 
 from .errors import IndexStale
 from .paths import INDEX_PATH, REFERENCES_DIR
+from .schema import INDEX_FORMAT, REGENERATE, SEARCH_INDEX_FORMAT
+
+__all__ = ["REGENERATE", "SEARCH_INDEX_PATH", "load_index", "load_json", "load_search_index"]
 
 SEARCH_INDEX_PATH = REFERENCES_DIR / "search_index.json"
-INDEX_FORMAT = 1
-SEARCH_INDEX_FORMAT = 1
-REGENERATE = "python scripts/refresh_maps.py --tree PATH"
 _CACHE: dict[Path, dict] = {}
 
 
