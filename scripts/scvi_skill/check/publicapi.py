@@ -2,7 +2,8 @@
 
 Reads ``references/index.json`` (``namespaces``: public dotted name -> defining qualname;
 ``symbols``: qualname, kind, path, line, params, var_kwargs, bases, decorators), never imports
-scvi. With a tree at hand it also reads a class's source with ``ast`` to find attributes the
+scvi. Names, members (along the MRO the index stores) and parameters come from
+:class:`~scvi_skill.runtime.indexview.IndexView`, which this class extends. With a tree at hand it also reads a class's source with ``ast`` to find attributes the
 index does not list (``self.history_ = ...``, class-level annotations), so a real attribute is
 not reported as missing.
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from pathlib import Path
+
+from scvi_skill.runtime.indexview import IndexView
 
 TRIVIAL_BASES = frozenset({"object", "ABC", "Protocol", "Generic", "ABCMeta", "NamedTuple",
                            "Enum", "TypedDict"})
@@ -48,14 +51,11 @@ class KwargVerdict:
     """Why a keyword that ``**kwargs`` would take is still rejected."""
 
 
-class PublicApi:
+class PublicApi(IndexView):
     """Lookups over one loaded index (``dict`` as read from index.json)."""
 
     def __init__(self, index: dict, *, tree_root: Path | None = None) -> None:
-        self.namespaces: dict[str, str] = dict(index.get("namespaces") or {})
-        self.symbols: dict[str, dict] = {}
-        for symbol in index.get("symbols") or []:
-            self.symbols.setdefault(symbol["qualname"], symbol)
+        super().__init__(index)
         self.tree_root = tree_root
         self._by_last: dict[str, list[str]] = {}
         for public in self.namespaces:
@@ -155,27 +155,12 @@ class PublicApi:
         self._closed[qualname] = closed
         return closed
 
-    def _mro(self, qualname: str) -> list[str]:
-        order, todo = [], [qualname]
-        while todo:
-            current = todo.pop(0)
-            if current in order:
-                continue
-            order.append(current)
-            for expr in self.symbols.get(current, {}).get("bases") or []:
-                base = self.resolve_base(expr, current)
-                if base is not None:
-                    todo.append(base)
-        return order
-
     def _member_symbol(self, cls: str, name: str) -> str | None:
-        for base in self._mro(cls):
-            if f"{base}.{name}" in self.symbols:
-                return f"{base}.{name}"
-        return None
+        member = self.member(cls, name)
+        return member["qualname"] if member is not None else None
 
     def _has_attribute(self, cls: str, name: str) -> bool:
-        for base in self._mro(cls):
+        for base in self.mro(cls):
             if f"{base}.{name}" in self.symbols:
                 return True
             if name in self._source_attributes(base):
@@ -198,10 +183,11 @@ class PublicApi:
 
     def accepts(self, qualname: str, keyword: str) -> KwargVerdict:
         """Whether the callable (function, method, or class constructor) takes ``keyword``."""
-        symbol = self.symbols.get(qualname)
-        if symbol is None or "params" not in symbol or symbol.get("params_known") is False:
+        params = self.params(qualname)
+        if params is None:
             return KwargVerdict(True, known=False)
-        for param in symbol["params"]:
+        symbol = self.symbols[qualname]
+        for param in params:
             if param["name"] == keyword and param.get("kind") in ACCEPTING_KINDS:
                 return KwargVerdict(True)
         if symbol.get("var_kwargs"):
@@ -238,14 +224,6 @@ class PublicApi:
         name = qualname.rsplit(".", 1)[-1]
         return "classmethod" in (symbol.get("decorators") or []) and (
             name.startswith("load") or name.startswith("from_"))
-
-    def public_name(self, qualname: str) -> str:
-        """The shortest public dotted name of a qualname (the qualname when it has none)."""
-        public = (self.symbols.get(qualname) or {}).get("public") or []
-        return min(public, key=lambda p: (len(p), p)) if public else qualname
-
-    def kind(self, qualname: str) -> str | None:
-        return (self.symbols.get(qualname) or {}).get("kind")
 
     def candidates(self, name: str, *, methods_only: bool = False) -> list[str]:
         """Qualnames of public names ending in ``name`` (for calls written without a prefix)."""

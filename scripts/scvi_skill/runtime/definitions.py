@@ -2,7 +2,8 @@
 
 Public dotted names resolve through the shipped index (``namespaces`` and ``symbols``), so
 ``scvi.external.TOTALANVI`` or ``SCVI.setup_anndata`` lead to the defining file without
-importing scvi; members a class inherits are found through its bases. Without an index (or
+importing scvi; members a class inherits are found along the method resolution order the
+index stores for it (:class:`~scvi_skill.runtime.indexview.IndexView`). Without an index (or
 for names it does not know) ``def``/``class`` lines are searched with rg and base classes
 are read from the class header. Either way the signature and the start of the docstring
 are read from the file itself, so a tree that differs from the index still shows the truth.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .indexview import IndexView
 from .source_search import IDENTIFIER_RE, Hit, Scope, check_name, clip, def_pattern, rg_search
 from .tree import Tree
 
@@ -62,18 +64,16 @@ def find_definitions(tree: Tree, name: str, index: dict | None, scope: Scope) ->
 
 
 def _from_index(tree: Tree, name: str, index: dict) -> list[Definition]:
-    symbols = index.get("symbols") or []
-    by_qual = {s["qualname"]: s for s in symbols}
-    namespaces = index.get("namespaces") or {}
-    matches = _match_symbols(name, symbols, namespaces, by_qual)
+    view = IndexView(index)
+    matches = _match_symbols(name, view)
     inherited = None
     if not matches and "." in name:
         owner, _, member = name.rpartition(".")
-        for cls in _match_symbols(owner, symbols, namespaces, by_qual):
-            base_hit = _inherited(cls, member, symbols, namespaces, by_qual, set())
+        for cls in _match_symbols(owner, view):
+            base_hit = view.inherited(cls["qualname"], member)
             if base_hit:
                 owner_qual = base_hit["qualname"].rsplit(".", 1)[0]
-                owner_sym = by_qual.get(owner_qual) or {}
+                owner_sym = view.symbols.get(owner_qual) or {}
                 inherited = (owner_sym.get("public") or [owner_qual])[0]
                 matches = [base_hit]
                 break
@@ -88,16 +88,14 @@ def _from_index(tree: Tree, name: str, index: dict) -> list[Definition]:
     return out
 
 
-def _match_symbols(name, symbols, namespaces, by_qual) -> list[dict]:
+def _match_symbols(name: str, view: IndexView) -> list[dict]:
     """Symbols whose qualname or public names equal ``name`` or end with ``.name``."""
-    exact = namespaces.get(name)
-    if exact and exact in by_qual:
-        return [by_qual[exact]]
-    if name in by_qual:
-        return [by_qual[name]]
+    exact = view.symbol(name)
+    if exact is not None:
+        return [exact]
     suffix = "." + name
     scored = []
-    for sym in symbols:
+    for sym in view.symbols.values():
         names = list(sym.get("public") or []) + [sym["qualname"]]
         if any(n == name or n.endswith(suffix) for n in names):
             private_file = 0 if sym.get("public") else 1
@@ -111,23 +109,6 @@ def _match_symbols(name, symbols, namespaces, by_qual) -> list[dict]:
             seen.add(key)
             out.append(sym)
     return out
-
-
-def _inherited(cls, member, symbols, namespaces, by_qual, seen) -> dict | None:
-    """``member`` defined on a base class of ``cls`` (depth-first, in base order)."""
-    for base in cls.get("bases") or []:
-        base_name = base.split("[", 1)[0].strip()
-        if not IDENTIFIER_RE.fullmatch(base_name) or base_name in seen:
-            continue
-        seen.add(base_name)
-        for base_sym in _match_symbols(base_name, symbols, namespaces, by_qual)[:1]:
-            target = base_sym["qualname"] + "." + member
-            if target in by_qual:
-                return by_qual[target]
-            deeper = _inherited(base_sym, member, symbols, namespaces, by_qual, seen)
-            if deeper:
-                return deeper
-    return None
 
 
 def _shown_name(query: str, public: list[str], qualname: str) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
+from .indexview import IndexView
 from .rg import RgLine, run_rg
 from .tree import Tree
 
@@ -228,8 +229,6 @@ def _area_rank(path: str) -> int:
 
 def _declared_lines(index: dict | None, name: str) -> set[tuple[str, int]]:
     """(path, def line) of functions whose parameters include ``name``, from the index."""
-    out = set()
-    for sym in (index or {}).get("symbols") or []:
-        if any(p.get("name") == name for p in sym.get("params") or []):
-            out.add((sym["path"], sym.get("line", 0)))
-    return out
+    if not index:
+        return set()
+    return {(sym["path"], sym.get("line", 0)) for sym in IndexView(index).declaring(name)}
