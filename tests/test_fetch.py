@@ -57,7 +57,7 @@ def test_local_archive_is_extracted_with_manifest(tmp_path, cache, capsys):
     path = Path(out.strip().splitlines()[-1])
     assert path == cache / "scvi-tools-9.9.9"
     assert (path / "src" / "scvi" / "model" / "_scvi.py").read_text().startswith("class SCVI")
-    manifest = fetch_mod.read_manifest(path)
+    manifest = fetch_mod.read_cache_manifest(path)
     assert manifest["version"] == "9.9.9"
     assert len(manifest["sha256"]) == 64
     assert "Cached" in err
@@ -259,7 +259,7 @@ def test_real_download_of_pinned_sdist(cache):
     assert first.stdout.strip() == str(path)
     for part in ("docs/faq.md", "src/scvi/model/_scvi.py", "tests", "CHANGELOG.md"):
         assert (path / part).exists(), part
-    assert fetch_mod.read_manifest(path)["version"] == "1.5.1"
+    assert fetch_mod.read_cache_manifest(path)["version"] == "1.5.1"
     assert len(list((path / "docs").rglob("*.md"))) == 76
     second = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60

@@ -16,7 +16,6 @@ Standard library only; runs on Python >= 3.10.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scvi_skill.runtime.errors import SkillPackageError, UsageError
+from scvi_skill.runtime.files import read_json_file, resolves_inside, sha256_file
 
 SKILL_NAME = "scvi-tools-inputs-and-modeling"
 AGENT_SCRIPTS = ("resolve_docs.py", "search_source.py", "fetch_tree.py")
@@ -132,13 +132,13 @@ def install(source: Path, target: Path, *, force: bool = False,
         raise InstallRefused(f"{target} exists and is not a folder")
     if target.exists() and target.resolve() == source:
         raise UsageError(f"{target} is the source folder itself")
-    manifest = read_manifest(target) if target.is_dir() else None
+    manifest = read_install_manifest(target) if target.is_dir() else None
     if target.is_dir() and manifest is None and any(target.iterdir()) and not force:
         raise InstallRefused(
             f"{target} exists and was not installed by install_skill.py; nothing changed",
             hint="Pass --force to install over it (files that are not part of the skill are "
                  "left alone), or choose another location.")
-    version = read_version(source)
+    version = read_skill_version(source)
     if not target.exists():
         result = InstallResult("install", target, written=list(files), dry_run=dry_run)
         if not dry_run:
@@ -156,7 +156,7 @@ def _fresh_install(source: Path, target: Path, files: list[str], version: str) -
             destination = staging / rel
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source / rel, destination)
-            hashes[rel] = _sha256(destination)
+            hashes[rel] = sha256_file(destination)
         _write_json(staging / MANIFEST_NAME, _manifest(hashes, version))
         os.rename(staging, target)
     except BaseException:
@@ -170,13 +170,13 @@ def _update(source: Path, target: Path, files: list[str], version: str, manifest
     old = manifest.get("files", {})
     hashes = {}
     for rel in files:
-        wanted = _sha256(source / rel)
+        wanted = sha256_file(source / rel)
         hashes[rel] = wanted
         destination = target / rel
-        if not _inside(target, destination.parent):
+        if not resolves_inside(target, destination.parent):
             raise InstallRefused(f"{destination.parent} leads outside {target} (a symbolic "
                                  "link?); refusing to write through it")
-        if destination.is_file() and not destination.is_symlink() and _sha256(destination) == wanted:
+        if destination.is_file() and not destination.is_symlink() and sha256_file(destination) == wanted:
             result.unchanged.append(rel)
             continue
         result.written.append(rel)
@@ -197,7 +197,7 @@ def uninstall(target: Path, *, dry_run: bool = False) -> InstallResult:
     target = Path(target).expanduser()
     if target.is_symlink() or not target.is_dir():
         raise InstallRefused(f"nothing installed at {target}")
-    manifest = read_manifest(target)
+    manifest = read_install_manifest(target)
     if manifest is None:
         raise InstallRefused(
             f"{target} was not installed by install_skill.py (no {MANIFEST_NAME}); "
@@ -217,9 +217,9 @@ def uninstall(target: Path, *, dry_run: bool = False) -> InstallResult:
 def _remove_if_ours(target: Path, rel: str, digest: str, result: InstallResult, *,
                     dry_run: bool) -> None:
     path = target / rel
-    if not _inside(target, path) or path.is_symlink() or not path.is_file():
+    if not resolves_inside(target, path) or path.is_symlink() or not path.is_file():
         return
-    if _sha256(path) != digest:
+    if sha256_file(path) != digest:
         result.kept.append(rel)
         return
     result.removed.append(rel)
@@ -230,7 +230,7 @@ def _remove_if_ours(target: Path, rel: str, digest: str, result: InstallResult, 
 def _prune_dirs(target: Path, rels: set[str]) -> None:
     """Remove folders of the given files that are now empty, deepest first (never target)."""
     folders = {parent for rel in rels for parent in (target / rel).parents
-               if parent != target and _inside(target, parent)}
+               if parent != target and resolves_inside(target, parent)}
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
         if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
             folder.rmdir()
@@ -268,44 +268,27 @@ def build_zip(source: Path, zip_path: Path, *, dry_run: bool = False) -> Install
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def read_manifest(target: Path) -> dict | None:
+def read_install_manifest(target: Path) -> dict | None:
     """The manifest of an installed copy; ``None`` when absent or not ours."""
     path = Path(target) / MANIFEST_NAME
     if not path.is_file() or path.is_symlink():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    data = read_json_file(path)
     if not isinstance(data, dict) or data.get("skill") != SKILL_NAME \
             or not isinstance(data.get("files"), dict):
         return None
     return data
 
 
-def read_version(source: Path) -> str:
-    try:
-        manifest = json.loads((source / ".claude-plugin" / "plugin.json").read_text("utf-8"))
-        return str(manifest.get("version", "unknown"))
-    except (OSError, ValueError, AttributeError):
-        return "unknown"
+def read_skill_version(source: Path) -> str:
+    """The skill package's version, from ``.claude-plugin/plugin.json``."""
+    plugin = read_json_file(source / ".claude-plugin" / "plugin.json")
+    return str(plugin.get("version", "unknown")) if isinstance(plugin, dict) else "unknown"
 
 
 def _manifest(hashes: dict[str, str], version: str) -> dict:
     return {"_generated": MANIFEST_NOTE, "files": dict(sorted(hashes.items())),
             "skill": SKILL_NAME, "version": version}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _inside(root: Path, path: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 def _atomic_copy(source: Path, destination: Path) -> None:

@@ -12,7 +12,6 @@ complete: a failed or interrupted fetch leaves nothing a later call would trust.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
@@ -26,6 +25,7 @@ import zlib
 from pathlib import Path
 
 from .errors import FetchError
+from .files import lexically_inside, read_json_file, sha256_file
 from .paths import cached_tree_path, trees_dir
 from .tree import missing_parts, read_version
 
@@ -111,7 +111,7 @@ def list_versions(*, index_url: str | None = None) -> list[str]:
 def install_archive(archive: Path, version: str | None, *, source: str, log=None) -> Path:
     """Verify and safely extract an sdist archive into the cache; return the tree path."""
     log = log or _stderr
-    sha256 = _sha256(archive)
+    sha256 = sha256_file(archive)
     cache = _ensure_cache_dir()
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=cache))
     try:
@@ -164,12 +164,10 @@ def install_folder(folder: Path, *, log=None) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def read_manifest(tree: Path) -> dict | None:
-    path = tree / MANIFEST_NAME
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def read_cache_manifest(tree: Path) -> dict | None:
+    """The manifest a cached tree was written with; ``None`` when absent or unreadable."""
+    data = read_json_file(tree / MANIFEST_NAME)
+    return data if isinstance(data, dict) else None
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -282,14 +280,6 @@ def _remove_stale_tmp(cache: Path) -> None:
             continue
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _extract_safely(archive: Path, dest: Path) -> None:
     """Extract only if every member is safe; any bad member aborts before anything is written.
 
@@ -330,25 +320,19 @@ def _unsafe(archive: Path, name: str, why: str) -> FetchError:
     return FetchError(msg, hint="The archive was not extracted; nothing was cached")
 
 
-def _inside(base: Path, candidate: Path) -> bool:
-    return os.path.normpath(candidate) == os.path.normpath(base) or os.path.normpath(
-        candidate
-    ).startswith(os.path.normpath(base) + os.sep)
-
-
 def _check_member(member: tarfile.TarInfo, dest: Path) -> None:
     name = member.name
     if name.startswith(("/", "\\")) or os.path.isabs(name):
         raise _UnsafeMember(name, "absolute path")
     target = dest / name
-    if not _inside(dest, Path(os.path.normpath(target))):
+    if not lexically_inside(dest, Path(os.path.normpath(target))):
         raise _UnsafeMember(name, "path leaves the target folder")
     if member.isdev() or member.isfifo():
         raise _UnsafeMember(name, "device or fifo")
     if member.issym() or member.islnk():
         link = member.linkname
         base = target.parent if member.issym() else dest
-        if os.path.isabs(link) or not _inside(dest, Path(os.path.normpath(base / link))):
+        if os.path.isabs(link) or not lexically_inside(dest, Path(os.path.normpath(base / link))):
             raise _UnsafeMember(name, f"link to {link!r} outside the target folder")
 
 

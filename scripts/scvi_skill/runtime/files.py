@@ -1,0 +1,49 @@
+"""File helpers shared by the tree cache (:mod:`.fetch`) and the installer
+(``scvi_skill.install``): digests, small JSON records, and containment checks.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+_BLOCK_BYTES = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (archives can be large)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(_BLOCK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_json_file(path: Path) -> object | None:
+    """The parsed JSON of a UTF-8 file; ``None`` when it is missing, unreadable or not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def lexically_inside(base: Path, candidate: Path) -> bool:
+    """True when ``candidate`` is ``base`` or below it, comparing normalised paths only.
+
+    Nothing is read from disk, so it answers for paths that do not exist yet (archive members
+    before extraction); symlinks are not followed: check link targets separately."""
+    base_text, candidate_text = os.path.normpath(base), os.path.normpath(candidate)
+    return candidate_text == base_text or candidate_text.startswith(base_text + os.sep)
+
+
+def resolves_inside(root: Path, path: Path) -> bool:
+    """True when ``path``, with every symlink followed, is ``root`` or below it."""
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return False
+    return True
