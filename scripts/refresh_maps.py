@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime.errors import SkillPackageError, print_error, warn  # noqa: E402
 from scvi_skill.runtime.paths import REFERENCES_DIR, ROUTING_PATH  # noqa: E402
+from scvi_skill.runtime.schema import REGENERATE  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 EPILOG = """\
@@ -136,7 +137,7 @@ def _refresh(tree, args: argparse.Namespace) -> int:
                 print("\n".join(diff))
             _print(args, report, "maps are stale: " + ", ".join(differing) +
                    f" differ from what scvi-tools {summary['version']} produces; regenerate: "
-                   "python scripts/refresh_maps.py --tree PATH", stream=sys.stderr)
+                   f"{REGENERATE}", stream=sys.stderr)
             return 1
         verdict = "would change: " + ", ".join(differing) if differing else "up to date"
         _print(args, report, f"{verdict} ({_counts(summary)})")

@@ -56,6 +56,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     SkillPackageError,
     UsageError,
     print_error,
+    warn,
 )
 from scvi_skill.runtime.index import load_index  # noqa: E402
 from scvi_skill.runtime.paths import script_command, shell_word  # noqa: E402
@@ -124,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
     find_rg()  # fail early with the install hint, before looking for a tree
     tree = discover_tree(args.tree, installed=args.installed)
     if args.tests and not tree.has_tests:
-        print(f"Warning: {tree.root} has no tests/; searching the package only", file=sys.stderr)
+        warn(f"{tree.root} has no tests/; searching the package only")
     scope = source_search.make_scope(
         tree, args.where, tests=args.tests, python_only=mode in ("symbol", "usages", "kwarg")
     )
@@ -193,7 +194,7 @@ def _optional_index(path: Path | None) -> dict | None:
     try:
         return load_index(path)
     except IndexStale as err:
-        print(f"Warning: {err}; resolving names by def/class search only", file=sys.stderr)
+        warn(f"{err}; resolving names by def/class search only")
         return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from scvi_skill.build.docs.docmap import build_parser, parse_document
+from scvi_skill.build.docs.docmap import markdown_parser, parse_document
 from scvi_skill.build.docs.docsymbols import SymbolFinder
 
 NAMESPACES = {
@@ -266,7 +266,7 @@ def test_closed_fences_in_lists_and_quotes_are_fine(finder):
 
 
 def test_token_nesting_sums_to_zero():
-    tokens = build_parser().parse("# A\n\n:::{note}\n*x*\n:::\n\n- a\n- b\n\n| a |\n|---|\n| 1 |\n")
+    tokens = markdown_parser().parse("# A\n\n:::{note}\n*x*\n:::\n\n- a\n- b\n\n| a |\n|---|\n| 1 |\n")
     assert sum(t.nesting for t in tokens) == 0
     assert any(t.type == "colon_fence" for t in tokens)
     assert any(t.type == "table_open" for t in tokens)

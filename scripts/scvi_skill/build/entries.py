@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from scvi_skill.build.source.pyast import SETUP_METHODS
 from scvi_skill.build.source.sourcemap import SourceMap
 from scvi_skill.build.source.testmap import TestRefs
+from scvi_skill.runtime.schema import SETUP_METHODS
+from scvi_skill.runtime.text import clip
 
 MODEL_PACKAGES = ("scvi.model", "scvi.external")
 DOWNSTREAM_METHODS = (
@@ -42,8 +43,8 @@ _PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
 
 def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_WHY_CHARS else text[: MAX_WHY_CHARS - 3] + "..."
+    """A ``why`` on one line, cut to MAX_WHY_CHARS."""
+    return clip(" ".join(text.split()), MAX_WHY_CHARS)
 
 
 def _tests_label(refs: TestRefs) -> str:

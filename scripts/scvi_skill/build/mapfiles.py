@@ -2,7 +2,7 @@
 
 Every file the generator reads goes through :class:`ReadLog`, so the index's ``tree_sha256``
 covers exactly the bytes the maps were built from. A file that cannot be used (not UTF-8, a
-syntax error, an unbalanced fence) becomes a :class:`Problem`: reported as ``path:line``,
+syntax error, an unbalanced fence) becomes a :class:`ReadProblem`: reported as ``path:line``,
 skipped, and counted; ``refresh_maps.py --strict`` turns problems into a failure.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 @dataclass(frozen=True, order=True)
-class Problem:
+class ReadProblem:
     """A tree file the generator skipped."""
 
     path: str
@@ -55,10 +55,10 @@ class ReadLog:
         return len(self._files)
 
 
-def decode_utf8(rel: str, data: bytes) -> tuple[str | None, Problem | None]:
+def decode_utf8(rel: str, data: bytes) -> tuple[str | None, ReadProblem | None]:
     """Decode a file as UTF-8 (a BOM is dropped); on failure name the line of the bad byte."""
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        return None, Problem(rel, line, f"not UTF-8 (byte 0x{data[err.start]:02x}); file skipped")
+        return None, ReadProblem(rel, line, f"not UTF-8 (byte 0x{data[err.start]:02x}); file skipped")

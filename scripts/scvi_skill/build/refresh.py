@@ -25,7 +25,7 @@ from scvi_skill.runtime.schema import INDEX_FORMAT, REGENERATE
 from scvi_skill.runtime.tree import Tree
 
 from .entries import rank_entries
-from .mapfiles import Problem, ReadLog
+from .mapfiles import ReadLog, ReadProblem
 from .render import render_doc_map, render_source_map
 from .routing import RoutingError, check_routing, load_routing
 
@@ -41,7 +41,7 @@ MAX_DIFF_LINES = 200
 class Refresh:
     index: dict
     outputs: dict[str, bytes]
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[ReadProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files_read: int = 0
 
@@ -52,7 +52,7 @@ def generated_notice(version: str, sha: str) -> str:
 
 
 def build_index(tree: Tree, routing: dict, *, validate_routing: bool = True
-                ) -> tuple[dict, list[Problem], list[str], int]:
+                ) -> tuple[dict, list[ReadProblem], list[str], int]:
     """The ``index.json`` object of a tree, its problems, warnings and number of files read."""
     log = ReadLog()
     warnings: list[str] = []

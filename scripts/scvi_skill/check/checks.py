@@ -33,7 +33,7 @@ from scvi_skill.runtime import PINNED_SCVI_TOOLS
 from scvi_skill.runtime.tree import Tree
 
 from . import frontmatter
-from .codecheck import Scope, check_snippet
+from .codecheck import SnippetScope, check_snippet
 from .publicapi import PublicApi
 
 SKILL_FILE = "SKILL.md"
@@ -57,7 +57,7 @@ FILE_SUFFIXES = frozenset({"md", "py", "json", "yaml", "yml", "toml", "txt", "h5
 
 
 @dataclass(frozen=True, order=True)
-class Problem:
+class CheckProblem:
     path: str
     """Skill-relative POSIX path of the file."""
     line: int
@@ -75,7 +75,7 @@ class Problem:
 
 @dataclass
 class Report:
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[CheckProblem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     body_lines: int = 0
     body_tokens_chars: int = 0
@@ -111,7 +111,7 @@ def check_skill(skill_root: Path, *, index: dict, tree: Tree,
     for rel in files:
         path = skill_root / rel
         if not path.is_file():
-            report.problems.append(Problem(rel, 1, "file", f"{rel} is missing"))
+            report.problems.append(CheckProblem(rel, 1, "file", f"{rel} is missing"))
             continue
         text = path.read_text(encoding="utf-8")
         report.files.append(rel)
@@ -138,7 +138,7 @@ class _Checker:
         self._md = MarkdownIt("commonmark").use(front_matter_plugin)
 
     def add(self, rel: str, line: int, check: str, message: str) -> None:
-        self.report.problems.append(Problem(rel, line, check, message))
+        self.report.problems.append(CheckProblem(rel, line, check, message))
 
     def count(self, what: str) -> None:
         self.report.counts[what] = self.report.counts.get(what, 0) + 1
@@ -217,7 +217,7 @@ class _Checker:
                     continue  # a name cut short in a generated summary
                 if name.rsplit(".", 1)[-1] not in FILE_SUFFIXES:
                     self.dotted_name(rel, number, name)
-        scope = Scope()
+        scope = SnippetScope()
         for token in self._md.parse(text):
             if token.type == "fence" and token.map:
                 language = (token.info.split() or [""])[0].lower()
@@ -226,7 +226,7 @@ class _Checker:
             elif token.type == "inline" and token.map and token.children:
                 self.inline_code(rel, token, lines, scope)
 
-    def inline_code(self, rel: str, token, lines: list[str], scope: Scope) -> None:
+    def inline_code(self, rel: str, token, lines: list[str], scope: SnippetScope) -> None:
         start, end = token.map
         cursor = start
         for child in token.children:
@@ -237,7 +237,7 @@ class _Checker:
             cursor = line
             self.snippet(rel, line, child.content, scope, inline=True)
 
-    def snippet(self, rel: str, offset: int, source: str, scope: Scope, *, inline: bool) -> None:
+    def snippet(self, rel: str, offset: int, source: str, scope: SnippetScope, *, inline: bool) -> None:
         """``offset``: 0-based file line of the snippet's first line, minus one for blocks."""
         self.count("code snippets")
         for finding in check_snippet(source, self.api, scope, inline=inline):

@@ -1,7 +1,7 @@
 """Check the scvi-tools calls in Python snippets: names exist, keyword arguments are accepted.
 
 A snippet is a fenced Python block or an inline code span of a Markdown file. Snippets of one
-file share a :class:`Scope`, so a block can use what an earlier block imported or built
+file share a :class:`SnippetScope`, so a block can use what an earlier block imported or built
 (``from scvi.train import TrainerConfig``; ``model = scvi.model.SCVI(adata)``).
 
 A call is checked when its callee is clearly an scvi-tools callable:
@@ -38,7 +38,7 @@ class Finding:
 
 
 @dataclass
-class Scope:
+class SnippetScope:
     """Names a Markdown file's snippets have bound so far."""
 
     aliases: dict[str, str] = field(default_factory=dict)
@@ -47,7 +47,7 @@ class Scope:
     """Variable -> class qualname it holds an instance of."""
 
 
-def check_snippet(source: str, api: PublicApi, scope: Scope, *, inline: bool) -> list[Finding]:
+def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: bool) -> list[Finding]:
     """Findings for one snippet; a syntax error is a finding for blocks, ignored for spans."""
     try:
         tree = ast.parse(source)
@@ -61,7 +61,7 @@ def check_snippet(source: str, api: PublicApi, scope: Scope, *, inline: bool) ->
 
 
 class _CallChecker(ast.NodeVisitor):
-    def __init__(self, api: PublicApi, scope: Scope, *, inline: bool) -> None:
+    def __init__(self, api: PublicApi, scope: SnippetScope, *, inline: bool) -> None:
         self.api = api
         self.scope = scope
         self.inline = inline

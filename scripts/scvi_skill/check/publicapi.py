@@ -17,11 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scvi_skill.runtime.indexview import IndexView
+from scvi_skill.runtime.schema import (
+    FIELD_BASES,
+    SETUP_METHODS,
+    TRIVIAL_BASES,
+    base_name,
+)
 
-TRIVIAL_BASES = frozenset({"object", "ABC", "Protocol", "Generic", "ABCMeta", "NamedTuple",
-                           "Enum", "TypedDict"})
-"""Bases (last dotted part, subscript dropped) that bring no members worth checking."""
-SETUP_METHODS = ("setup_anndata", "setup_mudata")
+CLOSED_BASES = TRIVIAL_BASES | FIELD_BASES
+"""External bases a class may have and still be closed (every member known from the index)."""
 ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
 """Parameter kinds a keyword argument can bind to."""
 
@@ -146,7 +150,7 @@ class PublicApi(IndexView):
             return True
         closed = True
         for expr in self.symbols.get(qualname, {}).get("bases") or []:
-            if expr.split("[", 1)[0].rsplit(".", 1)[-1] in TRIVIAL_BASES:
+            if base_name(expr) in CLOSED_BASES:
                 continue
             base = self.resolve_base(expr, qualname)
             if base is None or not self.class_is_closed(base, _stack | {qualname}):

@@ -17,7 +17,16 @@ import re
 from dataclasses import dataclass
 
 from .indexview import IndexView
-from .source_search import IDENTIFIER_RE, Hit, Scope, check_name, clip, def_pattern, rg_search
+from .source_search import (
+    IDENTIFIER_RE,
+    MAX_LINE_CHARS,
+    Hit,
+    SearchScope,
+    check_name,
+    def_pattern,
+    rg_search,
+)
+from .text import clip
 from .tree import Tree
 
 MAX_SIGNATURE_LINES = 40
@@ -53,7 +62,7 @@ class Definition:
         return out
 
 
-def find_definitions(tree: Tree, name: str, index: dict | None, scope: Scope) -> list[Definition]:
+def find_definitions(tree: Tree, name: str, index: dict | None, scope: SearchScope) -> list[Definition]:
     """Definitions of ``name`` (dotted allowed): from the index when it knows the name,
     else by searching ``def``/``class`` lines with rg."""
     name = check_name(name, "--symbol")
@@ -118,7 +127,7 @@ def _shown_name(query: str, public: list[str], qualname: str) -> str:
     return public[0] if public else qualname
 
 
-def _from_rg(tree: Tree, name: str, scope: Scope) -> list[Definition]:
+def _from_rg(tree: Tree, name: str, scope: SearchScope) -> list[Definition]:
     parts = [p for p in name.split(".") if p != "scvi"]
     short = parts[-1]
     owner = parts[-2] if len(parts) >= 2 and parts[-2][:1].isupper() else None
@@ -269,7 +278,7 @@ def _docstring_start(lines: list[str], i: int) -> list[str]:
         closed = quote in body
         text = body.split(quote, 1)[0].strip()
         if text:
-            out.append(clip(text))
+            out.append(clip(text, MAX_LINE_CHARS))
         elif out:
             break
         if closed or len(out) >= DOC_LINES:

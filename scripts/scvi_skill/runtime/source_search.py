@@ -21,6 +21,7 @@ from pathlib import Path
 from .errors import UsageError
 from .indexview import IndexView
 from .rg import RgLine, run_rg
+from .text import clip
 from .tree import Tree
 
 MAX_LINE_CHARS = 200
@@ -79,41 +80,41 @@ def areas(tree: Tree) -> list[str]:
 
 
 @dataclass
-class Scope:
+class SearchScope:
     """Where a search looks: folders on disk plus optional rg globs."""
 
     roots: list[Path]
     globs: list[str]
 
 
-def make_scope(tree: Tree, where: str | None, *, tests: bool, python_only: bool) -> Scope:
+def make_scope(tree: Tree, where: str | None, *, tests: bool, python_only: bool) -> SearchScope:
     """Roots and globs for ``--in`` (an area, a path in the tree, or a glob) and ``--tests``."""
     globs = ["*.py"] if python_only else []
     roots = [tree.package_dir]
     if tests and tree.has_tests:
         roots.append(tree.root / "tests")
     if not where:
-        return Scope(roots, globs)
+        return SearchScope(roots, globs)
     where = where.strip()
     known = areas(tree)
     if where in known:
         area_roots = [tree.package_dir / where]
         if tests and tree.has_tests and (tree.root / "tests" / where).is_dir():
             area_roots.append(tree.root / "tests" / where)
-        return Scope(area_roots, globs)
+        return SearchScope(area_roots, globs)
     if _GLOB_CHARS & set(where):
-        return Scope(roots, globs + [where])
+        return SearchScope(roots, globs + [where])
     for base in (tree.package_dir, tree.root):
         candidate = base / where.removeprefix("scvi/") if base == tree.package_dir else base / where
         if (candidate.is_dir() or candidate.is_file()) and tree.to_rel(candidate) is not None:
-            return Scope([candidate.resolve()], globs)
+            return SearchScope([candidate.resolve()], globs)
     msg = f"unknown --in {where[:80]!r}; areas: {', '.join(known) or '(none found)'}"
     raise UsageError(msg, hint="Or pass a path inside the tree (model/base) or a glob ('*_model.py').")
 
 
 def rg_search(
     tree: Tree,
-    scope: Scope,
+    scope: SearchScope,
     patterns: list[str],
     *,
     fixed: bool = False,
@@ -150,7 +151,7 @@ def _group(tree: Tree, lines: list[RgLine], context: int) -> list[Hit]:
         rel = rel_cache[item.path]
         if rel is None:
             continue
-        text = clip(item.text)
+        text = clip(item.text.rstrip(), MAX_LINE_CHARS)
         if item.kind == "context":
             if hits and hits[-1].path == rel and 0 < item.line - hits[-1].line <= context:
                 hits[-1].context.append((item.line, text))
@@ -164,17 +165,12 @@ def _group(tree: Tree, lines: list[RgLine], context: int) -> list[Hit]:
     return hits
 
 
-def clip(text: str, width: int = MAX_LINE_CHARS) -> str:
-    text = text.rstrip()
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
 def def_pattern(short: str) -> str:
     """Regex of a ``def``/``class`` line for identifier ``short`` (checked by check_name)."""
     return rf"^\s*(?:async\s+def|def|class)\s+{short}\b"
 
 
-def find_usages(tree: Tree, name: str, scope: Scope, *, context: int = 0) -> list[Hit]:
+def find_usages(tree: Tree, name: str, scope: SearchScope, *, context: int = 0) -> list[Hit]:
     """Lines that reference the last part of ``name``, minus its definitions."""
     name = check_name(name, "--usages")
     short = name.rsplit(".", 1)[-1]
@@ -196,7 +192,7 @@ def find_usages(tree: Tree, name: str, scope: Scope, *, context: int = 0) -> lis
 
 
 def find_kwarg(
-    tree: Tree, name: str, scope: Scope, index: dict | None, *, context: int = 0
+    tree: Tree, name: str, scope: SearchScope, index: dict | None, *, context: int = 0
 ) -> list[Hit]:
     """Where keyword ``name`` is declared (parameters, config fields), passed (``name=``)
     and read; declarations first."""

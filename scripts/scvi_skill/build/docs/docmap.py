@@ -31,7 +31,8 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from mdit_py_plugins.myst_blocks import myst_block_plugin
 from mdit_py_plugins.myst_role import myst_role_plugin
 
-from scvi_skill.build.mapfiles import Problem, ReadLog, decode_utf8
+from scvi_skill.build.mapfiles import ReadLog, ReadProblem, decode_utf8
+from scvi_skill.runtime.schema import MAX_SUMMARY_CHARS
 from scvi_skill.runtime.tree import Tree
 
 from .directives import (
@@ -46,7 +47,6 @@ from .directives import (
 )
 from .docsymbols import SymbolFinder
 
-MAX_SUMMARY_CHARS = 160
 TOPICS = (
     ("docs/user_guide/models/", "models"),
     ("docs/user_guide/use_case/", "use_case"),
@@ -69,11 +69,11 @@ CITATION_ROLES = ("cite", "footcite")
 class DocResult:
     docs: list[dict] = field(default_factory=list)
     tutorials: list[dict] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[ReadProblem] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1)
-def build_parser() -> MarkdownIt:
+def markdown_parser() -> MarkdownIt:
     """The one Markdown parser, configured like the MyST extensions docs/conf.py enables."""
     return (
         MarkdownIt("commonmark", {"html": True})
@@ -127,13 +127,13 @@ def parse_docs(tree: Tree, log: ReadLog, finder: SymbolFinder) -> DocResult:
 
 def parse_document(rel: str, text: str, finder: SymbolFinder, version: str,
                    known_docs: frozenset[str] = frozenset()
-                   ) -> tuple[dict | None, list[dict], Problem | None]:
+                   ) -> tuple[dict | None, list[dict], ReadProblem | None]:
     """Outline one document; an unclosed code fence is a problem (the file is skipped)."""
-    tokens = build_parser().parse(text)
+    tokens = markdown_parser().parse(text)
     lines = text.splitlines()
     for token in tokens:
         if token.type in ("fence", "colon_fence") and token.map and not _closed(token, lines):
-            return None, [], Problem(rel, token.map[0] + 1,
+            return None, [], ReadProblem(rel, token.map[0] + 1,
                                      f"unclosed {token.markup} fence; file skipped")
     state = DocState(rel=rel, version=version, finder=finder,
                       doc_dir=PurePosixPath(rel).parent, known_docs=known_docs)
@@ -321,7 +321,7 @@ def _directive_or_code(token: Token, bucket: Bucket, state: DocState, offset: in
             bucket.text.append(argument)
         body_offset = offset + token.map[0] + 1 + (len(token.content.splitlines()) -
                                                    len(body.splitlines()))
-        for inner in build_parser().parse(body):
+        for inner in markdown_parser().parse(body):
             _collect(inner, bucket, state, line_offset=body_offset)
 
 

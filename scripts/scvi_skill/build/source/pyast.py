@@ -10,12 +10,12 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-MAX_SUMMARY_CHARS = 160
+from scvi_skill.runtime.schema import MAX_SUMMARY_CHARS, SETUP_METHODS
+from scvi_skill.runtime.text import clip
+
 MAX_DEFAULT_CHARS = 40
 CLASS_HOOK_SUFFIX = "_cls"
 """Class attributes such as ``_module_cls = VAE`` name the module/plan/splitter a model uses."""
-SETUP_METHODS = ("setup_anndata", "setup_mudata")
-"""Methods whose ``*Field(...)`` calls are recorded as the AnnData fields they register."""
 
 
 @dataclass
@@ -59,13 +59,12 @@ def summary_line(doc: str | None) -> str:
     for line in doc.splitlines():
         line = line.strip()
         if line:
-            return line if len(line) <= MAX_SUMMARY_CHARS else line[: MAX_SUMMARY_CHARS - 3] + "..."
+            return clip(line, MAX_SUMMARY_CHARS)
     return ""
 
 
 def _short(expr: ast.AST) -> str:
-    text = ast.unparse(expr)
-    return text if len(text) <= MAX_DEFAULT_CHARS else text[: MAX_DEFAULT_CHARS - 3] + "..."
+    return clip(ast.unparse(expr), MAX_DEFAULT_CHARS)
 
 
 def _decorator_name(node: ast.expr) -> str:
@@ -332,7 +331,7 @@ def _bind_assignment(info: ModuleInfo, stmt: ast.Assign | ast.AnnAssign, new: di
             info.variables[target.id] = {
                 "kind": "variable", "line": stmt.lineno, "end": stmt.end_lineno or stmt.lineno,
                 "path": info.path, "qualname": qualname,
-                "summary": value if len(value) <= MAX_SUMMARY_CHARS else value[:157] + "...",
+                "summary": clip(value, MAX_SUMMARY_CHARS),
                 "params_known": False,
                 "_value_call": ast.unparse(stmt.value.func)
                 if isinstance(stmt.value, ast.Call) else None,

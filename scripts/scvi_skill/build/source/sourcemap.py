@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scvi_skill.build.mapfiles import Problem, ReadLog, decode_utf8
+from scvi_skill.build.mapfiles import ReadLog, ReadProblem, decode_utf8
+from scvi_skill.runtime.schema import TRIVIAL_BASES, base_name
 from scvi_skill.runtime.tree import Tree
 
 from .pyast import ModuleInfo, read_module, render_signature
 
 MAX_RESOLVE_DEPTH = 30
-TRIVIAL_BASES = frozenset({"object", "ABC", "abc.ABC", "Protocol", "typing.Protocol", "Generic",
-                           "typing.Generic", "ABCMeta", "abc.ABCMeta"})
-"""External bases that add no ``__init__`` parameters."""
 CLASS_HOOKS = ("_module_cls", "_training_plan_cls", "_data_splitter_cls")
 """Class attributes naming the module, training plan and data splitter a model uses."""
 SYMBOL_DEFAULTS = {"bases": [], "decorators": [], "params": [], "params_known": True,
@@ -38,7 +36,7 @@ class SourceMap:
     modules: dict[str, ModuleInfo]
     mro: dict[str, list[str]]
     """Class qualname -> its in-tree method resolution order, itself first."""
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[ReadProblem] = field(default_factory=list)
     by_qualname: dict[str, dict] = field(default_factory=dict)
     resolver: _Resolver | None = None
 
@@ -55,9 +53,9 @@ def module_name(rel: str) -> tuple[str, bool]:
     return ".".join(parts), False
 
 
-def read_sources(tree: Tree, log: ReadLog) -> tuple[dict[str, ModuleInfo], list[Problem]]:
+def read_sources(tree: Tree, log: ReadLog) -> tuple[dict[str, ModuleInfo], list[ReadProblem]]:
     modules: dict[str, ModuleInfo] = {}
-    problems: list[Problem] = []
+    problems: list[ReadProblem] = []
     files = sorted(
         (rel, path) for path in tree.package_dir.rglob("*.py")
         if "__pycache__" not in path.parts and (rel := tree.to_rel(path)) is not None
@@ -69,7 +67,7 @@ def read_sources(tree: Tree, log: ReadLog) -> tuple[dict[str, ModuleInfo], list[
             try:
                 modules[name] = read_module(name, rel, text, is_package=is_package)
             except SyntaxError as err:
-                problem = Problem(rel, err.lineno or 1, f"syntax error: {err.msg}; file skipped")
+                problem = ReadProblem(rel, err.lineno or 1, f"syntax error: {err.msg}; file skipped")
         if problem is not None:
             problems.append(problem)
     return modules, problems
@@ -138,7 +136,7 @@ class _Resolver:
         module = self.class_module[cls]
         return [expr for expr in self.classes[cls]["bases"]
                 if self.dotted(module, expr) not in self.classes
-                and expr.split("[")[0] not in TRIVIAL_BASES]
+                and base_name(expr) not in TRIVIAL_BASES]
 
     def linearize(self, cls: str, stack: frozenset = frozenset()) -> list[str]:
         """C3 linearization over in-tree classes; depth-first order if C3 fails."""

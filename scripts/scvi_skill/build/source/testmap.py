@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from scvi_skill.build.docs.docsymbols import SymbolFinder
-from scvi_skill.build.mapfiles import Problem, ReadLog, decode_utf8
+from scvi_skill.build.mapfiles import ReadLog, ReadProblem, decode_utf8
 from scvi_skill.runtime.tree import Tree
 
 
@@ -89,9 +89,9 @@ def references(source: str, path: str, finder: SymbolFinder) -> TestRefs:
 
 
 def read_tests(tree: Tree, log: ReadLog, finder: SymbolFinder
-               ) -> tuple[list[TestRefs], list[Problem]]:
+               ) -> tuple[list[TestRefs], list[ReadProblem]]:
     results: list[TestRefs] = []
-    problems: list[Problem] = []
+    problems: list[ReadProblem] = []
     tests_dir = tree.root / "tests"
     if not tests_dir.is_dir() or tree.kind == "installed":
         return results, problems
@@ -105,7 +105,7 @@ def read_tests(tree: Tree, log: ReadLog, finder: SymbolFinder
             try:
                 refs = references(text, rel, finder)
             except SyntaxError as err:
-                problem = Problem(rel, err.lineno or 1, f"syntax error: {err.msg}; file skipped")
+                problem = ReadProblem(rel, err.lineno or 1, f"syntax error: {err.msg}; file skipped")
             else:
                 if refs.counts:
                     results.append(refs)
