@@ -1,34 +1,43 @@
 #!/usr/bin/env python3
-"""Resolve a scvi-tools question to the doc sections and source files that answer it.
+"""Answer a scvi-tools question in one call: the passages, source facts and pitfalls that
+answer it, quoted from the scvi-tools tree, within a token budget.
 
-Reads the skill's shipped references/search_index.json (no scvi-tools tree needed) and ranks
-doc sections (BM25F over titles, headings, symbols and text, plus the curated routing
-vocabulary) and source files (names, docstrings, and links from the sections that mention
-their symbols).
+Ranks doc passages (paragraphs, list items, CHANGELOG bullets, code blocks), doc sections and
+source files with the skill's shipped references/search_index.json (BM25F over text, headings,
+symbols and identifiers, plus the curated routing vocabulary), then quotes the best passages
+verbatim from the tree (--tree, $SCVI_TOOLS_TREE, or the cached pinned tree fetch_tree.py
+made). Without a tree it lists titles and upstream URLs and says so.
 
 Usage:
-  resolve_docs.py QUESTION... [--json] [--limit N] [--tree PATH]
+  resolve_docs.py QUESTION... [--budget TOKENS] [--json] [--limit N] [--tree PATH]
   resolve_docs.py - < question.txt          (read the question from stdin)
 
---json prints exactly one object:
-  {"query", "scvi_tools_version",
-   "docs":   [{"path", "title", "section", "lines": [start, end], "score", "url"}],
-   "source": [{"path", "symbol", "line", "score"}],
-   "routes": [{"skill", "why"}]}
-docs: distinct documents, best first, each with its best section (1-based inclusive lines);
-source: distinct files under src/ or tests/, best first; routes: sibling skills the
-question belongs to instead. Paths are relative to the scvi-tools tree root.
+Text mode (default) is the context pack, at most --budget tokens (characters / 4; default
+1200): "== path:start-end | section" headers each followed by the passage's lines as they are
+in the tree; "== source" (path:line, the def/class line, and the docstring lines of a
+parameter the question names); "== pitfalls"; at most two "next:" commands.
 
-Text mode (default) is at most 40 lines: what to read (path:start-end), which symbol to open,
-and the search_source.py commands to run next. With a tree (--tree, $SCVI_TOOLS_TREE, or the
-cached pinned tree that fetch_tree.py made), the top sections get a short excerpt from it.
+--json prints exactly one object:
+  {"query", "scvi_tools_version", "tree": bool,
+   "docs":   [{"path", "title", "section", "lines": [start, end], "score", "url", "text",
+               "section_lines"}],
+   "passages": [{"path", "title", "section", "lines", "text", "url"}],   (the pack's)
+   "source": [{"path", "symbol", "line", "score", "signature", "param", "param_lines",
+               "param_doc"}],
+   "pitfalls": [{"id", "text", "cite"}],
+   "routes": [{"skill", "why"}],
+   "pack": {"tokens", "budget"}}
+docs: distinct documents, best first; lines is the document's best passage (1-based,
+inclusive), section_lines its whole section, text the passage's lines (empty without a tree).
+source: distinct files under src/ or tests/, best first. Paths are relative to the tree root.
 
 Examples:
   python3 scripts/resolve_docs.py "should donor go in batch_key or categorical_covariate_keys?"
+  python3 scripts/resolve_docs.py --budget 2000 "TypeError: train() got an unexpected keyword argument 'use_gpu'"
   python3 scripts/resolve_docs.py --json "my scVI loss is NaN after a few epochs"
 
-Exit codes: 0 results; 1 nothing matched; 2 usage error (empty question); 4 wrong --tree;
-6 the shipped search index is missing or unreadable.
+Exit codes: 0 results; 1 nothing matched; 2 usage error (empty question, --budget below 200);
+4 wrong --tree; 6 the shipped search index is missing or unreadable.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     print_error,
 )
 from scvi_skill.runtime.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
+from scvi_skill.runtime.pack import DEFAULT_BUDGET, MIN_BUDGET, build_pack  # noqa: E402
 from scvi_skill.runtime.paths import script_command  # noqa: E402
 from scvi_skill.runtime.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
 from scvi_skill.runtime.tokens import identifiers  # noqa: E402
@@ -57,13 +67,7 @@ from scvi_skill.runtime.tokens import identifiers  # noqa: E402
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
 MAX_STDIN_BYTES = 1 << 20
-MAX_TEXT_LINES = 40
 DEFAULT_TEXT_LIMIT = 5
-TEXT_DOCS = 8
-TEXT_SOURCES = 8
-EXCERPT_LINES = 2
-EXCERPT_DOCS = 3
-TITLE_CHARS = 90
 SEARCH = script_command("search_source.py")
 
 
@@ -81,14 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, metavar="N",
         help=(
             f"docs and source files to return (default: {DEFAULT_LIMIT} with --json, "
-            f"{DEFAULT_TEXT_LIMIT} in text mode, which shows at most {TEXT_DOCS}; "
-            f"at most {MAX_LIMIT})"
+            f"{DEFAULT_TEXT_LIMIT} in text mode; at most {MAX_LIMIT})"
         ),
     )
     parser.add_argument(
+        "--budget", type=int, default=DEFAULT_BUDGET, metavar="TOKENS",
+        help=f"size of the text pack in tokens, counted as characters / 4 (default: "
+        f"{DEFAULT_BUDGET}; at least {MIN_BUDGET})",
+    )
+    parser.add_argument(
         "--tree", metavar="PATH",
-        help="scvi-tools tree for excerpts (default: $SCVI_TOOLS_TREE, else the cached pinned "
-        "tree if present; none needed)",
+        help="scvi-tools tree to quote passages from (default: $SCVI_TOOLS_TREE, else the cached "
+        "pinned tree if present; without one, titles and URLs only)",
     )
     parser.add_argument(
         "--index", metavar="PATH", type=Path,
@@ -115,6 +123,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     if not 1 <= limit <= MAX_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}")
+    if args.budget < MIN_BUDGET:
+        raise UsageError(f"--budget must be at least {MIN_BUDGET} tokens (got {args.budget})")
     sidx = load_search_index(args.index)
     try:
         result = resolve(question, sidx, limit=limit, source_limit=limit)
@@ -124,33 +134,64 @@ def _run(args: argparse.Namespace) -> int:
             f"({type(exc).__name__}: {exc})",
             hint=f"Regenerate it: {REGENERATE}",
         ) from exc
+    version = sidx.get("scvi_tools_version", "unknown")
+    if not result["docs"] and not result["source"]:
+        print_error("nothing matched: the question has no word the index knows",
+                    hint="Name the model, method, parameter or error text (e.g. SCVI.train, "
+                    "batch_key, 'loss is NaN'), or search the source with "
+                    f"{SEARCH} --text WORDS")
+        if args.json:
+            print(json.dumps({"query": question, "scvi_tools_version": version, "tree": False,
+                              "docs": [], "passages": [], "source": [], "pitfalls": [],
+                              "routes": result["routes"], "pack": {"tokens": 0, "budget": args.budget}}))
+        return EXIT_PROBLEMS
+    tree = _optional_tree(args.tree, version)
+    pack = build_pack(result, sidx, question, tree, budget=args.budget,
+                      next_commands=_next_commands(result, question))
+    if args.json:
+        print(json.dumps(_report(question, sidx, result, pack), ensure_ascii=False))
+    else:
+        print("\n".join(pack.lines))
+    return EXIT_OK
+
+
+def _report(question: str, sidx: dict, result: dict, pack) -> dict:
     upstream = sidx.get("upstream") or ""
-    report = {
+    facts = {(f.path, f.line): f.to_dict() for f in pack.sources}
+    docs = []
+    for d in result["docs"]:
+        start, end = d["lines"]
+        row = {"path": d["path"], "title": d["title"], "section": d["section"],
+               "lines": d["lines"], "score": round(d["score"] / 100, 2),
+               "url": upstream + d["path"] if upstream else "",
+               "text": "\n".join(pack_text(pack, d["path"], start, end))}
+        if "section_lines" in d:
+            row["section_lines"] = d["section_lines"]
+        docs.append(row)
+    source = []
+    for s in result["source"]:
+        row = {"path": s["path"], "symbol": s["symbol"], "line": s["line"],
+               "score": round(s["score"] / 100, 2)}
+        row.update({k: v for k, v in facts.get((s["path"], s["line"]), {}).items()
+                    if k not in row})
+        source.append(row)
+    return {
         "query": question,
         "scvi_tools_version": sidx.get("scvi_tools_version", "unknown"),
-        "docs": [
-            {
-                "path": d["path"],
-                "title": d["title"],
-                "section": d["section"],
-                "lines": d["lines"],
-                "score": round(d["score"] / 100, 2),
-                "url": upstream + d["path"] if upstream else "",
-            }
-            for d in result["docs"]
-        ],
-        "source": [
-            {"path": s["path"], "symbol": s["symbol"], "line": s["line"], "score": round(s["score"] / 100, 2)}
-            for s in result["source"]
-        ],
+        "tree": pack.has_tree,
+        "docs": docs,
+        "passages": [p.to_dict() for p in pack.passages],
+        "source": source,
+        "pitfalls": pack.pitfalls,
         "routes": result["routes"],
+        "pack": {"tokens": pack.tokens, "budget": pack.budget},
     }
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-    else:
-        tree = _optional_tree(args.tree, report["scvi_tools_version"])
-        print("\n".join(_text(report, question, tree)[:MAX_TEXT_LINES]))
-    return EXIT_OK if report["docs"] or report["source"] else EXIT_PROBLEMS
+
+
+def pack_text(pack, path: str, start: int, end: int) -> list[str]:
+    """Lines ``start..end`` of ``path``, verbatim (uncut), through the pack's reader (empty
+    without a tree)."""
+    return [t.rstrip() for t in pack.reader.file(path)[start - 1 : end]]
 
 
 def _question(words: list[str]) -> str:
@@ -201,69 +242,19 @@ def _optional_tree(tree_arg: str | None, version: str):
         return None
 
 
-def _text(report: dict, question: str, tree) -> list[str]:
-    short_q = question if len(question) <= 100 else question[:97] + "..."
-    lines = [f"scvi-tools {report['scvi_tools_version']}: {short_q}"]
-    for route in report["routes"]:
-        lines.append(f"Route: this may belong to the {route['skill']} skill ({route['why']})")
-    if report["docs"]:
-        lines.append("Read (doc sections, best first):")
-    for i, doc in enumerate(report["docs"][:TEXT_DOCS], 1):
-        start, end = doc["lines"]
-        section = _clip(doc["section"], TITLE_CHARS)
-        where = section if section == doc["title"] else f"{section} - in {_clip(doc['title'], 50)}"
-        lines.append(f"  {i}. {doc['path']}:{start}-{end}  {where}")
-        if tree is not None and i <= EXCERPT_DOCS:
-            lines.extend(f"       | {t}" for t in _excerpt(tree, doc["path"], start, end))
-    if report["source"]:
-        lines.append("Source entry points:")
-    for i, src in enumerate(report["source"][:TEXT_SOURCES], 1):
-        symbol = f"  {src['symbol']}" if src["symbol"] else ""
-        lines.append(f"  {i}. {src['path']}:{src['line']}{symbol}")
-    hidden = max(0, len(report["docs"]) - TEXT_DOCS) + max(0, len(report["source"]) - TEXT_SOURCES)
-    if hidden:
-        lines.append(f"  ({hidden} more results in --json output)")
-    lines.append("Next:")
-    lines.extend(f"  {cmd}" for cmd in _next_commands(report, question, tree))
-    if not report["docs"] and not report["source"]:
-        lines.insert(1, "No match in the index; rephrase with scvi-tools terms or search source.")
-    return lines
-
-
-def _next_commands(report: dict, question: str, tree=None) -> list[str]:
+def _next_commands(result: dict, question: str) -> list[str]:
+    """At most two targeted searches: the definition of a named symbol, the keyword
+    arguments the question names."""
     cmds = []
-    for src in report["source"][:2]:
+    for src in result["source"][:1]:
         if src["symbol"]:
             cmds.append(f"{SEARCH} --symbol {src['symbol']}")
-    named = []
     for ident in identifiers(question):
         ident = ident.strip("`()")
-        if "_" in ident and "." not in ident and ident.islower() and ident not in named:
-            named.append(ident)
-    for ident in named[:2]:
-        cmds.append(f"{SEARCH} --kwarg {ident}")
-    if report["docs"]:
-        doc = report["docs"][0]
-        path = doc["path"] if tree is None else str(tree.to_disk(doc["path"]))
-        cmds.insert(0, f"read {path} lines {doc['lines'][0]}-{doc['lines'][1]}")
-    return cmds or [f"{SEARCH} --help"]
-
-
-def _excerpt(tree, rel: str, start: int, end: int) -> list[str]:
-    path = tree.to_disk(rel)
-    if tree.to_rel(path) is None:
-        return []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read().splitlines()[start - 1 : end]
-    except OSError:
-        return []
-    body = [t.strip() for t in text[1:] if t.strip() and not t.startswith("#")]
-    return [_clip(t, 110) for t in body[:EXCERPT_LINES]]
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+        if "_" in ident and "." not in ident and ident.islower():
+            cmds.append(f"{SEARCH} --kwarg {ident}")
+            break
+    return cmds[:2]
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pytest
 import refresh_maps
 from scvi_skill.build import refresh as refresh_module
 from scvi_skill.build.search_index import build as build_search_index
+from scvi_skill.runtime.tree import open_tree
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MINI = FIXTURES / "mini_tree"
@@ -57,9 +58,19 @@ def test_golden_output(capsys, tmp_path):
         assert (tmp_path / name).read_bytes() == (GOLDEN / name).read_bytes(), name
     index = json.loads((tmp_path / "index.json").read_text())
     search = json.loads((tmp_path / "search_index.json").read_text())
-    expected = build_search_index(index)
+    mini = open_tree(MINI, need_docs=True)
+    expected = build_search_index(
+        index, lambda rel: mini.to_disk(rel).read_text(encoding="utf-8").splitlines())
     expected["_generated"] = index["_generated"]
     assert search == expected
+    # Every passage lies inside its section's own body, below the heading, on non-blank ends.
+    assert search["passages"]
+    for sec_id, start, end in search["passages"]:
+        doc_id, _title, sec_start, _sec_end = search["sections"][sec_id]
+        own = next(s for s in index["docs"][doc_id]["sections"] if s["start"] == sec_start)
+        lines = mini.to_disk(search["docs"][doc_id][0]).read_text().splitlines()
+        assert sec_start <= start <= end <= own["body_end"] and not lines[start - 1].startswith("#")
+        assert lines[start - 1].strip() and lines[end - 1].strip()
 
 
 def test_generated_files_say_so_and_how_to_regenerate(capsys, tmp_path):

@@ -114,12 +114,18 @@ def dump_json(data: dict, *, compact: bool = False) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def build_search_index(index: dict) -> dict:
+def build_search_index(index: dict, tree: Tree | None = None) -> dict:
+    """The resolver's ranking data; with ``tree``, doc sections are also cut into passages
+    read from the tree's files (the lines the resolver quotes)."""
     try:
         from .search_index import build
     except ImportError as err:  # pragma: no cover - the module ships with the skill
         raise SkillPackageError(f"scvi_skill.build.search_index is missing or broken: {err}") from err
-    data = build(index)
+
+    def read_lines(rel: str) -> list[str]:
+        return tree.to_disk(rel).read_text(encoding="utf-8", errors="replace").splitlines()
+
+    data = build(index, read_lines if tree is not None and tree.has_docs else None)
     data["_generated"] = index["_generated"]
     return data
 
@@ -129,7 +135,7 @@ def build_refresh(tree: Tree, routing_path: Path) -> Refresh:
     index, problems, warnings, files_read = build_index(tree, routing)
     outputs = {
         "index.json": dump_json(index),
-        "search_index.json": dump_json(build_search_index(index), compact=True),
+        "search_index.json": dump_json(build_search_index(index, tree), compact=True),
     }
     if tree.has_docs and tree.kind != "installed":
         outputs["doc_map.md"] = render_doc_map(index).encode("utf-8")

@@ -21,7 +21,9 @@ Standard library only.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 from .tokens import identifiers, normalize_phrase, tokenize
 
@@ -29,6 +31,10 @@ MAX_QUESTION_CHARS = 4000
 """Only the start of a longer question is ranked (pasted logs are mostly noise)."""
 
 DEVELOPER_DOCS = ("docs/developer/", "docs/api/developer.md")
+SLOT_SECTION, SLOT_SOURCE, SLOT_DOC, SLOT_CARD, SLOT_PASSAGE = range(5)
+"""Posting slots of ``terms`` (``scvi_skill.build.search_index.Slot``)."""
+MAX_PASSAGES = 40
+"""Passages returned by :func:`resolve`, best first (the pack takes a few)."""
 
 PARAMS = {
     "whole_term": 1.5,  # weight of a whole identifier term (batch_key) vs a word
@@ -59,6 +65,11 @@ PARAMS = {
     "uses_from": 3,  # how many top model files pass score on
     "uses_cap": 0.95,  # a linked file is raised to at most this share of the model file's score
     "developer_factor": 0.6,  # contributor docs are down-weighted by this factor
+    "passage_doc": 0.0,  # share of a doc's best passage score added to the doc
+    "passage_pool": 300,  # passages (by own score) considered for the final passage ranking
+    "passage_section": 0.5,  # weight of the passage's section score (normalised)
+    "passage_in_doc": 1.0,  # weight of the passage's document score (normalised)
+    "passage_lines": 20,  # a passage is read with its section or neighbours up to this many lines
 }
 
 
@@ -113,6 +124,31 @@ def _accumulate(terms: dict, weights: dict[str, float], slot: int) -> dict[int, 
     return scores
 
 
+@dataclass
+class _Ranking:
+    """The state :func:`resolve` passes through its steps: query terms and running scores."""
+
+    question: str
+    sidx: dict
+    params: dict
+    weights: dict[str, float]
+    sec_scores: dict[int, float] = field(default_factory=dict)
+    src_scores: dict[int, float] = field(default_factory=dict)
+    doc_scores: dict[int, float] = field(default_factory=lambda: defaultdict(float))
+    passage_scores: dict[int, float] = field(default_factory=dict)
+    best_sec: dict[int, tuple[float, int]] = field(default_factory=dict)
+    """Doc id -> (score, section id) of its best section."""
+    named: dict[int, tuple] = field(default_factory=dict)
+    used: dict[int, tuple[str, int]] = field(default_factory=dict)
+    """Source id -> (public name, line) of the class a top model file uses from it."""
+    top_doc: float = 100.0
+    top_src: float = 100.0
+
+    @property
+    def present(self) -> set[str]:
+        return set(self.weights)
+
+
 def resolve(
     question: str,
     sidx: dict,
@@ -121,157 +157,297 @@ def resolve(
     source_limit: int = 5,
     params: dict = PARAMS,
 ) -> dict:
-    """``{"docs": [...], "source": [...], "routes": [...]}`` for ``question``, best first."""
-    weights = query_terms(question, sidx.get("synonyms") or [], params)
-    present = set(weights)
-    terms = sidx["terms"]
-    sections = sidx["sections"]
+    """``{"docs": [...], "source": [...], "passages": [...], "routes": [...], "terms": [...]}``
+    for ``question``, best first. ``passages`` are ranked over the whole corpus; each doc's
+    ``lines`` are its best passage when the index has passages, else its best section."""
+    state = _Ranking(question, sidx, params, query_terms(question, sidx.get("synonyms") or [], params))
+    _score_units(state)
+    _score_docs(state)
+    _link_sections_to_sources(state)
+    _boost_named_symbols(state)
+    _boost_home_docs(state)
+    _boost_routing(state)
+    _apply_factors(state)
+    _share_sources_with_docs(state)
+    _raise_used_files(state)
+    passages = _rank_passages(state)
+    return {
+        "docs": _doc_results(state, passages, limit),
+        "source": _source_results(state, source_limit),
+        "passages": passages[:MAX_PASSAGES],
+        "routes": _routes(question, sidx),
+        "terms": sorted(state.weights),
+        "term_idf": _term_idf(state),
+    }
 
-    sec_scores = _accumulate(terms, weights, 0)
-    src_scores = _accumulate(terms, weights, 1)
-    doc_whole = _accumulate(terms, weights, 2)
 
-    # Documents: best section + a share of the second best + a share of the whole document.
-    best_sec: dict[int, tuple[float, int]] = {}
+def _score_units(state: _Ranking) -> None:
+    terms = state.sidx["terms"]
+    state.sec_scores = _accumulate(terms, state.weights, SLOT_SECTION)
+    state.src_scores = _accumulate(terms, state.weights, SLOT_SOURCE)
+    state.passage_scores = _accumulate(terms, state.weights, SLOT_PASSAGE)
+
+
+def _score_docs(state: _Ranking) -> None:
+    """A document: its best section + a share of the second best + a share of the whole
+    document + a share of its best passage."""
+    sections, params = state.sidx["sections"], state.params
     second: dict[int, float] = defaultdict(float)
-    for sec_id, score in sec_scores.items():
+    for sec_id, score in state.sec_scores.items():
         doc_id = sections[sec_id][0]
-        prev = best_sec.get(doc_id)
+        prev = state.best_sec.get(doc_id)
         if prev is None or score > prev[0] or (score == prev[0] and sec_id < prev[1]):
             if prev is not None:
                 second[doc_id] = max(second[doc_id], prev[0])
-            best_sec[doc_id] = (score, sec_id)
+            state.best_sec[doc_id] = (score, sec_id)
         else:
             second[doc_id] = max(second[doc_id], score)
-    doc_scores: dict[int, float] = defaultdict(float)
-    for doc_id, (score, _) in best_sec.items():
-        doc_scores[doc_id] = score + params["second_section"] * second[doc_id]
-    for doc_id, score in doc_whole.items():
-        doc_scores[doc_id] += params["doc_share"] * score
+    for doc_id, (score, _) in state.best_sec.items():
+        state.doc_scores[doc_id] = score + params["second_section"] * second[doc_id]
+    for doc_id, score in _accumulate(state.sidx["terms"], state.weights, SLOT_DOC).items():
+        state.doc_scores[doc_id] += params["doc_share"] * score
+    if state.passage_scores and params["passage_doc"]:
+        passages = state.sidx.get("passages") or []
+        best: dict[int, float] = defaultdict(float)
+        for pid, score in state.passage_scores.items():
+            doc_id = sections[passages[pid][0]][0]
+            best[doc_id] = max(best[doc_id], score)
+        for doc_id, score in best.items():
+            state.doc_scores[doc_id] += params["passage_doc"] * score
 
-    # Source files: doc -> symbol links from the top sections.
-    top_sections = sorted(sec_scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    sec_src = sidx.get("sec_src") or []
-    for sec_id, score in top_sections[: params["link_sections"]]:
+
+def _link_sections_to_sources(state: _Ranking) -> None:
+    """Source files gain a share of the top sections that name their symbols."""
+    top_sections = sorted(state.sec_scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    sec_src = state.sidx.get("sec_src") or []
+    for sec_id, score in top_sections[: state.params["link_sections"]]:
         for src_id in sec_src[sec_id] if sec_id < len(sec_src) else []:
-            src_scores[src_id] += params["link"] * score
+            state.src_scores[src_id] = state.src_scores.get(src_id, 0.0) + state.params["link"] * score
 
-    # Symbols named in the question ("SCANVI", "scvi.train.TrainerConfig").
-    named = _named_symbols(question, sidx, params)
 
-    top_doc = max(doc_scores.values(), default=0.0) or 100.0
-    top_src = max(src_scores.values(), default=0.0) or 100.0
-    src_doc = sidx.get("src_doc") or []
-    for src_id, (_, _, weight) in named.items():
-        src_scores[src_id] += params["named_symbol"] * top_src * weight
-        # The docs that name the named file's symbols, shared out: a file few docs
-        # mention (SOLO's) says more about which doc answers than one many docs mention.
+def _boost_named_symbols(state: _Ranking) -> None:
+    """Symbols named in the question ("SCANVI", "scvi.train.TrainerConfig") boost their
+    files, and, shared out, the docs that name those files' symbols: a file few docs mention
+    (SOLO's) says more about which doc answers than one many docs mention."""
+    params = state.params
+    state.named = _named_symbols(state.question, state.sidx, params)
+    state.top_doc = max(state.doc_scores.values(), default=0.0) or 100.0
+    state.top_src = max(state.src_scores.values(), default=0.0) or 100.0
+    src_doc = state.sidx.get("src_doc") or []
+    for src_id, (_, _, weight) in state.named.items():
+        state.src_scores[src_id] = (state.src_scores.get(src_id, 0.0)
+                                    + params["named_symbol"] * state.top_src * weight)
         linked = src_doc[src_id] if src_id < len(src_doc) else []
         for doc_id in linked:
-            doc_scores[doc_id] += params["named_doc"] * top_doc * weight / len(linked) ** 0.5
+            state.doc_scores[doc_id] += params["named_doc"] * state.top_doc * weight / len(linked) ** 0.5
 
-    # A model named in the question boosts the doc about it (docs/user_guide/models/x.md).
-    homes = sidx.get("homes") or {}
-    home_hits = {}
-    for term in present:
+
+def _boost_home_docs(state: _Ranking) -> None:
+    """A model named in the question boosts the doc about it (docs/user_guide/models/x.md)."""
+    homes = state.sidx.get("homes") or {}
+    home_hits: dict[int, float] = {}
+    for term in state.present:
         if term in homes:
             doc_id, spec = homes[term]
             home_hits[doc_id] = max(home_hits.get(doc_id, 0.0), spec)
     for doc_id, spec in home_hits.items():
-        doc_scores[doc_id] += params["home_doc"] * top_doc * spec**params["home_power"]
+        state.doc_scores[doc_id] += (state.params["home_doc"] * state.top_doc
+                                     * spec ** state.params["home_power"])
 
-    # Curated routing: topics whose vocabulary the question uses, and overrides.
-    # A doc or file listed by several matched topics gets its largest boost, not the sum.
+
+def _boost_routing(state: _Ranking) -> None:
+    """Curated routing: topics whose vocabulary the question uses, and overrides. A doc or
+    file listed by several matched topics gets its largest boost, not the sum."""
+    params, present = state.params, state.present
     doc_boost: dict[int, float] = defaultdict(float)
     src_boost: dict[int, float] = defaultdict(float)
-    for _topic_id, phrases, doc_ids, src_ids in sidx.get("topics") or []:
+    for _topic_id, phrases, doc_ids, src_ids in state.sidx.get("topics") or []:
         strength = _phrase_hits(phrases, present, params)
         if not strength:
             continue
         for rank, doc_id in enumerate(doc_ids):
-            boost = params["topic_doc"] * top_doc * strength * params["topic_rank_decay"] ** rank
+            boost = params["topic_doc"] * state.top_doc * strength * params["topic_rank_decay"] ** rank
             doc_boost[doc_id] = _combine(doc_boost[doc_id], boost, params)
         for rank, src_id in enumerate(src_ids):
-            boost = params["topic_src"] * top_src * strength * params["topic_rank_decay"] ** rank
+            boost = params["topic_src"] * state.top_src * strength * params["topic_rank_decay"] ** rank
             src_boost[src_id] = _combine(src_boost[src_id], boost, params)
     for doc_id, boost in doc_boost.items():
-        doc_scores[doc_id] += boost
+        state.doc_scores[doc_id] += boost
     for src_id, boost in src_boost.items():
-        src_scores[src_id] += boost
-    for phrases, doc_ids, src_ids in sidx.get("overrides") or []:
+        state.src_scores[src_id] = state.src_scores.get(src_id, 0.0) + boost
+    for phrases, doc_ids, src_ids in state.sidx.get("overrides") or []:
         if _phrase_hits(phrases, present, params):
             for doc_id in doc_ids:
-                doc_scores[doc_id] += params["override"] * top_doc
+                state.doc_scores[doc_id] += params["override"] * state.top_doc
             for src_id in src_ids:
-                src_scores[src_id] += params["override"] * top_src
+                state.src_scores[src_id] = (state.src_scores.get(src_id, 0.0)
+                                            + params["override"] * state.top_src)
 
-    sources = sidx["sources"]
-    for src_id in list(src_scores):
+
+def _apply_factors(state: _Ranking) -> None:
+    """tests/ files are secondary entry points; contributor docs (docs/developer/, the
+    developer API list) rarely answer user questions."""
+    sources, docs = state.sidx["sources"], state.sidx["docs"]
+    for src_id in list(state.src_scores):
         if sources[src_id][0].startswith("tests/"):
-            src_scores[src_id] *= params["tests_factor"]
+            state.src_scores[src_id] *= state.params["tests_factor"]
+    for doc_id in list(state.doc_scores):
+        if docs[doc_id][0].startswith(DEVELOPER_DOCS):
+            state.doc_scores[doc_id] *= state.params["developer_factor"]
 
-    # Contributor docs (docs/developer/, the developer API list) rarely answer user questions.
-    for doc_id in list(doc_scores):
-        if sidx["docs"][doc_id][0].startswith(DEVELOPER_DOCS):
-            doc_scores[doc_id] *= params["developer_factor"]
 
-    # Sources pass a little back to the docs that name their symbols.
-    ranked_src = sorted(src_scores.items(), key=lambda kv: (-kv[1], sources[kv[0]][0]))
-    for src_id, score in ranked_src[:3]:
+def _share_sources_with_docs(state: _Ranking) -> None:
+    """The top source files pass a little back to the docs that name their symbols."""
+    src_doc = state.sidx.get("src_doc") or []
+    for src_id, score in _ranked_sources(state)[:3]:
         for doc_id in src_doc[src_id] if src_id < len(src_doc) else []:
-            doc_scores[doc_id] += params["link_doc"] * score
+            state.doc_scores[doc_id] += state.params["link_doc"] * score
 
-    # A model file passes a share of its score to the module, training plan, data splitter
-    # and mixins it uses (src/scvi/model/_totalvi.py -> src/scvi/module/_totalvae.py). This
-    # comes after the docs took their share: it is an inference about files, not evidence.
-    src_uses = sidx.get("src_uses") or []
-    shares = params["uses"]
+
+def _raise_used_files(state: _Ranking) -> None:
+    """A model file passes a share of its score to the module, training plan, data splitter
+    and mixins it uses (src/scvi/model/_totalvi.py -> src/scvi/module/_totalvae.py). This
+    comes after the docs took their share: it is an inference about files, not evidence."""
+    params, scores = state.params, state.src_scores
+    src_uses = state.sidx.get("src_uses") or []
     raised: dict[int, float] = {}
     top_models = sorted(
-        ((sid, sc) for sid, sc in src_scores.items() if sid < len(src_uses) and src_uses[sid]),
+        ((sid, sc) for sid, sc in scores.items() if sid < len(src_uses) and src_uses[sid]),
         key=lambda kv: (-kv[1], kv[0]),
     )[: params["uses_from"]]
-    used: dict[int, tuple[str, int]] = {}
     for src_id, score in top_models:
         for target, kind, name, line in src_uses[src_id]:
-            own = src_scores.get(target, 0.0)
+            own = scores.get(target, 0.0)
             # Up to just below the model file: it is what the question is about.
-            value = max(own, min(own + shares[kind] * score, params["uses_cap"] * score))
+            value = max(own, min(own + params["uses"][kind] * score, params["uses_cap"] * score))
             if value > max(own, raised.get(target, 0.0)):
                 raised[target] = value
-                used[target] = (name, line)  # show the class the model uses
-    src_scores.update(raised)
-    ranked_src = sorted(src_scores.items(), key=lambda kv: (-kv[1], sources[kv[0]][0]))
+                state.used[target] = (name, line)  # show the class the model uses
+    scores.update(raised)
 
-    docs = sidx["docs"]
-    ranked_docs = sorted(doc_scores.items(), key=lambda kv: (-kv[1], docs[kv[0]][0]))
-    best_card = _best_cards(sidx, weights, {best_sec[d][1] for d, _ in ranked_docs[:limit] if d in best_sec})
-    out_docs = []
-    for doc_id, score in ranked_docs[:limit]:
-        path, title, _topic = docs[doc_id][:3]
-        if doc_id in best_sec:
-            sec = best_card.get(best_sec[doc_id][1]) or sections[best_sec[doc_id][1]]
+
+def _rank_passages(state: _Ranking) -> list[dict]:
+    """Passages over the whole corpus: their own BM25F score, plus shares of their
+    section's and their document's (normalised to the best of each), so that a passage
+    holding the question's words in the right document wins over one that holds a few
+    common words anywhere."""
+    passages = state.sidx.get("passages") or []
+    if not passages or not state.passage_scores:
+        return []
+    params, sections, docs = state.params, state.sidx["sections"], state.sidx["docs"]
+    top_p = max(state.passage_scores.values()) or 1.0
+    top_s = max(state.sec_scores.values(), default=0.0) or 1.0
+    top_d = max(state.doc_scores.values(), default=0.0) or 1.0
+    candidates = sorted(state.passage_scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    scored = []
+    for pid, score in candidates[: params["passage_pool"]]:
+        sec_id, start, end = passages[pid][:3]
+        doc_id = sections[sec_id][0]
+        value = (score / top_p
+                 + params["passage_section"] * state.sec_scores.get(sec_id, 0.0) / top_s
+                 + params["passage_in_doc"] * max(0.0, state.doc_scores.get(doc_id, 0.0)) / top_d)
+        scored.append((value, pid, sec_id, doc_id, start, end))
+    scored.sort(key=lambda row: (-row[0], row[1]))
+    out = []
+    for value, pid, sec_id, doc_id, start, end in scored:
+        path, title = docs[doc_id][:2]
+        start, end = _widen(state.sidx, pid, params["passage_lines"])
+        out.append({"path": path, "title": title, "section": sections[sec_id][1],
+                    "lines": [start, end], "score": round(100 * value, 2), "doc": doc_id,
+                    "section_id": sec_id})
+    return out
+
+
+def _widen(sidx: dict, pid: int, max_lines: int) -> tuple[int, int]:
+    """What to read for passage ``pid``: its whole section (heading and own body) when that
+    is at most ``max_lines`` long, else the passage grown by its neighbours in the section
+    (the next one first: a lead-in line before a list, a list after its lead-in) while the
+    span stays within ``max_lines``."""
+    passages, sections = sidx["passages"], sidx["sections"]
+    sec_id, start, end = passages[pid][:3]
+    sec_start, sec_end = sections[sec_id][2:4]
+    if sec_end - sec_start + 1 <= max_lines:
+        return sec_start, sec_end
+    before, after = pid - 1, pid + 1
+    while True:
+        grown = False
+        if after < len(passages) and passages[after][0] == sec_id \
+                and passages[after][2] - start + 1 <= max_lines:
+            end, after, grown = passages[after][2], after + 1, True
+        if before >= 0 and passages[before][0] == sec_id \
+                and end - passages[before][1] + 1 <= max_lines:
+            start, before, grown = passages[before][1], before - 1, True
+        if not grown:
+            return start, end
+
+
+def _term_idf(state: _Ranking) -> dict[str, float]:
+    """Query weight times passage-level idf of each query term the corpus knows: how much a
+    term says when it turns up in a line of source (the pack's source windows)."""
+    passages = state.sidx.get("passages") or []
+    n = max(len(passages), 1)
+    out = {}
+    for term, weight in state.weights.items():
+        entry = state.sidx["terms"].get(term)
+        if not entry:
+            continue
+        row = entry[SLOT_PASSAGE] if len(entry) > SLOT_PASSAGE else ""
+        df = row.count(" ") + 1 if row else 0
+        out[term] = round(weight * math.log(1.0 + (n - df + 0.5) / (df + 0.5)), 3)
+    return out
+
+
+def _ranked_sources(state: _Ranking) -> list[tuple[int, float]]:
+    sources = state.sidx["sources"]
+    return sorted(state.src_scores.items(), key=lambda kv: (-kv[1], sources[kv[0]][0]))
+
+
+def _doc_results(state: _Ranking, passages: list[dict], limit: int) -> list[dict]:
+    """Distinct documents, best first, each with what to read: its best passage, else its
+    best tutorial card or section, else (ranked on boosts alone) its introduction."""
+    docs, sections = state.sidx["docs"], state.sidx["sections"]
+    ranked = sorted(state.doc_scores.items(), key=lambda kv: (-kv[1], docs[kv[0]][0]))[:limit]
+    best_passage: dict[int, dict] = {}
+    for passage in passages:
+        best_passage.setdefault(passage["doc"], passage)
+    best_card = _best_cards(state.sidx, state.weights,
+                            {state.best_sec[d][1] for d, _ in ranked if d in state.best_sec})
+    out = []
+    for doc_id, score in ranked:
+        path, title = docs[doc_id][:2]
+        if doc_id in state.best_sec:
+            sec = best_card.get(state.best_sec[doc_id][1]) or sections[state.best_sec[doc_id][1]]
             section, lines = sec[1], [sec[2], sec[3]]
         else:
-            section, lines = _doc_intro(sidx, doc_id, title)
-        out_docs.append(
-            {"path": path, "title": title, "section": section, "lines": lines, "score": score}
-        )
-    out_src = []
-    for src_id, score in ranked_src[:source_limit]:
-        path, symbol, line = sources[src_id]
-        if src_id in named:
-            symbol, line = named[src_id][:2]
-        elif src_id in used:
-            symbol, line = used[src_id]
-        out_src.append({"path": path, "symbol": symbol, "line": line, "score": score})
+            section, lines = _doc_intro(state.sidx, doc_id, title)
+        row = {"path": path, "title": title, "section": section, "lines": lines, "score": score}
+        if doc_id in best_passage:
+            row["section"], row["lines"] = best_passage[doc_id]["section"], best_passage[doc_id]["lines"]
+            row["section_lines"] = lines
+        out.append(row)
+    return out
 
+
+def _source_results(state: _Ranking, limit: int) -> list[dict]:
+    sources = state.sidx["sources"]
+    out = []
+    for src_id, score in _ranked_sources(state)[:limit]:
+        path, symbol, line = sources[src_id]
+        if src_id in state.named:
+            symbol, line = state.named[src_id][:2]
+        elif src_id in state.used:
+            symbol, line = state.used[src_id]
+        out.append({"path": path, "symbol": symbol, "line": line, "score": score})
+    return out
+
+
+def _routes(question: str, sidx: dict) -> list[dict]:
     routes = []
     padded = f" {normalize_phrase(question[:MAX_QUESTION_CHARS])} "
     for skill, why, phrases in sidx.get("routes") or []:
         if any(f" {phrase} " in padded for phrase in phrases):
             routes.append({"skill": skill, "why": why})
-    return {"docs": out_docs, "source": out_src, "routes": routes, "terms": sorted(weights)}
+    return routes
 
 
 def _named_symbols(question: str, sidx: dict, params: dict = PARAMS) -> dict[int, tuple]:
@@ -311,7 +487,7 @@ def _best_cards(sidx: dict, weights: dict[str, float], sec_ids: set[int]) -> dic
     if not cards or not any(c[0] in sec_ids for c in cards):
         return {}
     best: dict[int, tuple[float, int]] = {}
-    for card_id, score in _accumulate(sidx["terms"], weights, 3).items():
+    for card_id, score in _accumulate(sidx["terms"], weights, SLOT_CARD).items():
         sec_id = cards[card_id][0]
         if sec_id in sec_ids and (sec_id not in best or (score, -card_id) > (best[sec_id][0], -best[sec_id][1])):
             best[sec_id] = (score, card_id)

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""The one-call answer, measured: does the gold answering line reach the agent in one call?
+
+On benchmarks/devset.jsonl (every question has line-level gold: path, start, end and a
+phrase copied from the answering line), per split and side by side in one run:
+
+- **pack** (this skill): ``resolve_docs.py QUESTION`` text output, i.e. the context pack;
+- **first version** (the resolver as of --baseline-commit, checked out from git into a
+  temporary folder): its text output (pointers plus two-line excerpts) and its ``--json``;
+- **whole-file BM25 + windows**: the top 3 files of whole-file BM25 over the tree, each shown
+  as its 12-line window holding most query terms, cut to the same token budget.
+
+Metrics:
+- phrase in output: a gold phrase appears verbatim in what the one call prints;
+- median output tokens (characters / 4);
+- answer line in top-3 ranges: a gold answering line (the line of the passage that holds the
+  phrase) lies inside one of the first three ``docs[].lines`` ranges of ``--json`` (for BM25,
+  its three windows);
+- p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
+
+Usage:
+  python benchmarks/bench_pack.py [--split dev|test|all] [--budget 1200] [--runs 1]
+      [--baseline-commit REV] [--misses] [--no-speed]
+
+--misses lists per-question misses of the pack, for the dev split only (the test split is
+never inspected question by question).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(HERE))
+
+from baselines import WholeFileBM25, plain_tokens  # noqa: E402
+from bench_resolver import load_devset  # noqa: E402
+from scvi_skill.runtime.index import load_search_index  # noqa: E402
+from scvi_skill.runtime.pack import CHARS_PER_TOKEN, build_pack  # noqa: E402
+from scvi_skill.runtime.rank import resolve  # noqa: E402
+from scvi_skill.runtime.tree import discover_tree  # noqa: E402
+
+BASELINE_COMMIT = "03f1f89"
+"""The last commit of the first version (before passages and the pack)."""
+WINDOW_LINES = 12
+
+
+def answer_lines(tree, row: dict) -> list[tuple[str, int]]:
+    """(path, line) of each gold phrase's own line."""
+    out = []
+    for gold in row["gold_lines"]:
+        lines = tree.to_disk(gold["path"]).read_text(encoding="utf-8").splitlines()
+        for n in range(gold["start"], gold["end"] + 1):
+            if gold["phrase"] in lines[n - 1]:
+                out.append((gold["path"], n))
+                break
+    return out
+
+
+def phrase_hit(text: str, row: dict) -> bool:
+    return any(g["phrase"] in text for g in row["gold_lines"])
+
+
+def range_hit(ranges: list[tuple[str, int, int]], answers: list[tuple[str, int]]) -> bool:
+    return any(p == path and a <= line <= b for path, a, b in ranges[:3] for p, line in answers)
+
+
+class Pack:
+    name = "pack (resolve_docs.py)"
+
+    def __init__(self, tree, budget: int) -> None:
+        self.sidx, self.tree, self.budget = load_search_index(), tree, budget
+
+    def run(self, question: str) -> tuple[str, list[tuple[str, int, int]]]:
+        result = resolve(question, self.sidx, limit=5, source_limit=5)
+        pack = build_pack(result, self.sidx, question, self.tree, budget=self.budget)
+        ranges = [(d["path"], *d["lines"]) for d in result["docs"][:3]]
+        return "\n".join(pack.lines), ranges
+
+    def command(self, question: str) -> list[str]:
+        return [sys.executable, str(REPO / "scripts" / "resolve_docs.py"), question]
+
+
+class FirstVersion:
+    name = "first version (pointers + excerpts)"
+
+    def __init__(self, checkout: Path, tree) -> None:
+        self.script = checkout / "scripts" / "resolve_docs.py"
+        self.tree = tree
+
+    def run(self, question: str) -> tuple[str, list[tuple[str, int, int]]]:
+        env_tree = ["--tree", str(self.tree.root)]
+        text = subprocess.run([sys.executable, str(self.script), question, *env_tree],
+                              capture_output=True, text=True, check=False).stdout
+        raw = subprocess.run([sys.executable, str(self.script), "--json", question],
+                             capture_output=True, text=True, check=False).stdout
+        docs = json.loads(raw)["docs"] if raw.strip() else []
+        return text, [(d["path"], *d["lines"]) for d in docs[:3]]
+
+    def command(self, question: str) -> list[str]:
+        return [sys.executable, str(self.script), question]
+
+
+class BM25Windows:
+    name = "whole-file BM25 + 12-line windows"
+
+    def __init__(self, tree, budget: int) -> None:
+        self.bm25 = WholeFileBM25(tree.root)
+        self.tree, self.budget = tree, budget
+
+    def run(self, question: str) -> tuple[str, list[tuple[str, int, int]]]:
+        docs, source = self.bm25.query(question, limit=3)
+        terms = set(plain_tokens(question))
+        out, ranges = [], []
+        for path in (docs[:2] + source[:1]):
+            lines = self.tree.to_disk(path).read_text(encoding="utf-8", errors="replace").splitlines()
+            best, best_at = -1, 1
+            for start in range(1, max(2, len(lines) - WINDOW_LINES + 2)):
+                window = " ".join(lines[start - 1 : start - 1 + WINDOW_LINES])
+                hits = len(terms & set(plain_tokens(window)))
+                if hits > best:
+                    best, best_at = hits, start
+            end = min(len(lines), best_at + WINDOW_LINES - 1)
+            ranges.append((path, best_at, end))
+            out.append(f"== {path}:{best_at}-{end}")
+            out.extend(lines[best_at - 1 : end])
+        text = "\n".join(out)[: self.budget * CHARS_PER_TOKEN]
+        return text, ranges
+
+
+def score(system, rows: list[dict], tree) -> dict:
+    phrase, ranged, tokens, misses = 0, 0, [], []
+    for row in rows:
+        text, ranges = system.run(row["question"])
+        hit = phrase_hit(text, row)
+        phrase += hit
+        ranged += range_hit(ranges, answer_lines(tree, row))
+        tokens.append((len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN)
+        if not hit:
+            misses.append(row)
+    n = max(len(rows), 1)
+    return {"n": len(rows), "phrase": phrase / n, "range3": ranged / n,
+            "tokens_p50": statistics.median(tokens) if tokens else 0, "misses": misses}
+
+
+def time_processes(system, rows: list[dict], runs: int) -> dict | None:
+    if not hasattr(system, "command"):
+        return None
+    walls = []
+    for _ in range(runs):
+        for row in rows:
+            start = time.perf_counter()
+            subprocess.run(system.command(row["question"]), capture_output=True, check=False)
+            walls.append(time.perf_counter() - start)
+    walls.sort()
+    return {"n": len(walls), "p50": 1000 * statistics.median(walls),
+            "p95": 1000 * walls[min(len(walls) - 1, int(round(0.95 * (len(walls) - 1))))]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devset", type=Path, default=HERE / "devset.jsonl")
+    parser.add_argument("--split", choices=("dev", "test", "all"), default="all")
+    parser.add_argument("--budget", type=int, default=1200)
+    parser.add_argument("--baseline-commit", default=BASELINE_COMMIT)
+    parser.add_argument("--no-baselines", action="store_true", help="the pack only (fast)")
+    parser.add_argument("--misses", action="store_true", help="list pack misses (dev only)")
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--speed-questions", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    tree = discover_tree(None, need_docs=True)
+    rows = load_devset(args.devset)
+    splits = ["dev", "test", "all"] if args.split == "all" else [args.split]
+    with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
+        systems = [Pack(tree, args.budget)]
+        if not args.no_baselines:
+            checkout = Path(tmp) / "v1"
+            checkout.mkdir()
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline_commit,
+                                      "scripts", "references"], capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", str(checkout)], input=archive.stdout, check=True)
+            systems += [FirstVersion(checkout, tree), BM25Windows(tree, args.budget)]
+        print(f"| system | split | n | phrase in output | median tokens | answer line in top-3 ranges |")
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        for system in systems:
+            for split in splits:
+                subset = [r for r in rows if split == "all" or r["split"] == split]
+                m = score(system, subset, tree)
+                print(f"| {system.name} | {split} | {m['n']} | {m['phrase']:.2f} | "
+                      f"{m['tokens_p50']:.0f} | {m['range3']:.2f} |", flush=True)
+                if args.misses and split == "dev" and system is systems[0]:
+                    for row in m["misses"]:
+                        print(f"  miss {row['id']}: {row['question'][:90]}", file=sys.stderr)
+        if not args.no_speed:
+            sample = [r for r in rows if r["split"] == "dev"][: args.speed_questions]
+            print("\n| process | runs | p50 ms | p95 ms |\n| --- | ---: | ---: | ---: |")
+            for system in systems:
+                timing = time_processes(system, sample, args.runs)
+                if timing:
+                    print(f"| {system.name} | {timing['n']} | {timing['p50']:.0f} | "
+                          f"{timing['p95']:.0f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+"""The one-call answer: a context pack of the passages, source facts and pitfalls that answer
+a question, within a token budget.
+
+:func:`build_pack` takes what :func:`scvi_skill.runtime.rank.resolve` ranked and a scvi-tools
+tree, and fills the budget in this order:
+
+1. the best 2-4 passages (paragraphs, list items, CHANGELOG bullets, code blocks), quoted
+   verbatim from the tree, each headed by ``path:start-end`` and its section title;
+2. source facts: the best entry points as ``path:line`` with the ``def``/``class`` line, and
+   for a parameter the question names, that parameter's docstring lines;
+3. pitfalls whose triggers the question uses (``references/pitfalls.yaml``, compiled into the
+   search index);
+4. at most two next commands, only when the pack does not already quote a passage for each
+   of the question's identifiers.
+
+Tokens are counted as characters / 4. Without a tree, passages are listed by title and upstream
+URL and the pack says so. Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .tokens import identifiers, tokenize
+
+CHARS_PER_TOKEN = 4
+DEFAULT_BUDGET = 1200
+"""Tokens (characters / 4) of the text pack."""
+MIN_BUDGET = 200
+MIN_PASSAGES, MAX_PASSAGES = 2, 4
+MAX_PER_DOC = 2
+INTERLEAVE_DOCS = 3
+SOURCE_SHARE = 0.3
+"""Share of the budget kept for source facts, pitfalls and next commands."""
+MAX_SOURCES = 3
+MAX_PITFALLS = 2
+MAX_PARAM_DOC_LINES = 5
+MAX_LINE_CHARS = 240
+"""Quoted lines longer than this are cut (minified tables, long URLs)."""
+WINDOW_FILES = 2
+"""Source files (best first) that get a window of the lines matching the question."""
+WINDOW_LINES = 6
+WINDOW_MIN_TERMS = 2
+MAX_SIGNATURE_LINES = 40
+"""How far a ``def`` is read to find its parameters and docstring."""
+
+_DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
+
+
+@dataclass
+class PackPassage:
+    path: str
+    start: int
+    end: int
+    section: str
+    title: str
+    text: list[str] = field(default_factory=list)
+    """The quoted lines (empty without a tree)."""
+    url: str = ""
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "lines": [self.start, self.end], "section": self.section,
+                "title": self.title, "text": "\n".join(self.text), "url": self.url}
+
+
+@dataclass
+class SourceFact:
+    path: str
+    line: int
+    symbol: str
+    signature: str = ""
+    param: str = ""
+    """The parameter of ``symbol`` the question names, if any."""
+    param_lines: list[int] = field(default_factory=list)
+    """``[first, last]`` of that parameter's docstring entry."""
+    param_doc: list[str] = field(default_factory=list)
+    window: list[int] = field(default_factory=list)
+    """``[first, last]`` of the lines of the file that hold most of the question's terms."""
+    window_text: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {"path": self.path, "line": self.line, "symbol": self.symbol,
+               "signature": self.signature}
+        if self.window:
+            out.update(window=self.window, window_text="\n".join(self.window_text))
+        if self.param:
+            out.update(param=self.param, param_lines=self.param_lines,
+                       param_doc="\n".join(self.param_doc))
+        return out
+
+
+@dataclass
+class Pack:
+    passages: list[PackPassage]
+    sources: list[SourceFact]
+    pitfalls: list[dict]
+    next_commands: list[str]
+    reader: _Reader
+    budget: int
+    lines: list[str] = field(default_factory=list)
+    """The rendered text pack."""
+
+    @property
+    def has_tree(self) -> bool:
+        return self.reader.ok
+
+    @property
+    def tokens(self) -> int:
+        return token_count("\n".join(self.lines))
+
+
+def token_count(text: str) -> int:
+    return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+
+
+def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = DEFAULT_BUDGET,
+               next_commands: list[str] | None = None) -> Pack:
+    """The pack for ``result`` (from ``resolve``); ``tree`` may be ``None``."""
+    reader = _Reader(tree)
+    upstream = sidx.get("upstream") or ""
+    sources = _source_facts(result.get("source") or [], question, reader,
+                            result.get("term_idf") or {})
+    pitfalls = match_pitfalls(question, sidx, result.get("terms") or [])
+    chosen = _choose_passages(_interleave(result.get("passages") or [], result.get("docs") or []))
+    passages = []
+    for row in chosen:
+        start, end = row["lines"]
+        passages.append(PackPassage(row["path"], start, end, row["section"], row["title"],
+                                    reader.lines(row["path"], start, end),
+                                    upstream + row["path"] if upstream else ""))
+    pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget)
+    _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
+    return pack
+
+
+def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
+    """Pitfalls (``[id, text, cite, [[trigger tokens], ...]]`` rows of the search index) one
+    of whose triggers has all its tokens among the question's terms."""
+    present = set(terms)
+    out = []
+    for pid, text, cite, triggers in sidx.get("pitfalls") or []:
+        if any(tokens and all(t in present for t in tokens) for tokens in triggers):
+            out.append({"id": pid, "text": text, "cite": cite})
+    return out[:MAX_PITFALLS]
+
+
+def _interleave(passages: list[dict], docs: list[dict]) -> list[dict]:
+    """Passages in pack order: the best passage overall, then by turns the best passage of
+    the next best document not yet shown and the next best passage overall. Document
+    ranking sees evidence a single passage does not (titles, symbols, routing), so the
+    pack covers the top documents as well as the top passages."""
+    best_of: dict[str, dict] = {}
+    for row in passages:
+        best_of.setdefault(row["path"], row)
+    by_doc = [best_of[d["path"]] for d in docs[:INTERLEAVE_DOCS] if d["path"] in best_of]
+    out: list[dict] = []
+    seen: set[int] = set()
+    for pair in zip(passages, by_doc + [None] * len(passages)):
+        for row in pair:
+            if row is not None and id(row) not in seen:
+                seen.add(id(row))
+                out.append(row)
+    out.extend(row for row in passages if id(row) not in seen)
+    return out
+
+
+def _choose_passages(ranked: list[dict]) -> list[dict]:
+    """The best passages, at most :data:`MAX_PER_DOC` per document; a passage next to one
+    already chosen in the same section joins it (one span, read as one)."""
+    chosen: list[dict] = []
+    per_doc: dict[str, int] = {}
+    for row in ranked:
+        if len(chosen) >= MAX_PASSAGES:
+            break
+        start, end = row["lines"]
+        joined = False
+        for prev in chosen:
+            if prev["path"] == row["path"] and prev.get("section_id") == row.get("section_id") \
+                    and start <= prev["lines"][1] + 2 and end >= prev["lines"][0] - 2:
+                prev["lines"] = [min(start, prev["lines"][0]), max(end, prev["lines"][1])]
+                joined = True
+                break
+        if joined or per_doc.get(row["path"], 0) >= MAX_PER_DOC:
+            continue
+        per_doc[row["path"]] = per_doc.get(row["path"], 0) + 1
+        chosen.append(dict(row))
+    return chosen
+
+
+class _Reader:
+    """Lines of tree files, read once each; ``ok`` is False without a usable tree."""
+
+    def __init__(self, tree) -> None:
+        self.tree = tree
+        self.ok = tree is not None
+        self._cache: dict[str, list[str]] = {}
+
+    def file(self, rel: str) -> list[str]:
+        if self.tree is None:
+            return []
+        if rel not in self._cache:
+            path = self.tree.to_disk(rel)
+            try:
+                inside = self.tree.to_rel(path) is not None
+                text = path.read_text(encoding="utf-8", errors="replace") if inside else ""
+            except OSError:
+                text = ""
+            self._cache[rel] = text.splitlines()
+        return self._cache[rel]
+
+    def lines(self, rel: str, start: int, end: int) -> list[str]:
+        return [_cut(t) for t in self.file(rel)[start - 1 : end]]
+
+
+def _cut(text: str) -> str:
+    text = text.rstrip()
+    return text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 3] + "..."
+
+
+def _source_facts(sources: list[dict], question: str, reader: _Reader,
+                  term_idf: dict[str, float]) -> list[SourceFact]:
+    """The top entry points with their ``def``/``class`` line, and the docstring entry of a
+    parameter the question names (``early_stopping_patience``), from the first of them that
+    takes it."""
+    named = [i.strip("`()").split(".")[-1] for i in identifiers(question)]
+    wanted = [n for n in dict.fromkeys(named) if "_" in n and n.islower()]
+    facts = []
+    param_found = False
+    for src in sources[:MAX_SOURCES]:
+        fact = SourceFact(src["path"], src["line"], src.get("symbol") or "")
+        lines = reader.file(src["path"])
+        if lines and 1 <= src["line"] <= len(lines):
+            fact.signature = _cut(lines[src["line"] - 1].strip())
+            if not param_found and wanted:
+                param_found = _param_doc(fact, lines, wanted, question)
+            if len(facts) < WINDOW_FILES:
+                _best_window(fact, lines, term_idf)
+        facts.append(fact)
+    return facts
+
+
+def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float]) -> None:
+    """The at most :data:`WINDOW_LINES` lines of the file whose distinct query terms weigh
+    most (a ``raise`` and its condition, a default being set), when they hold at least
+    :data:`WINDOW_MIN_TERMS` of them."""
+    if not term_idf:
+        return
+    per_line = [set(tokenize(t)) & term_idf.keys() if t.strip() else set() for t in lines]
+    best, best_at = 0.0, -1
+    for first in range(len(lines)):
+        if not per_line[first]:
+            continue
+        terms: set[str] = set()
+        for n in range(first, min(len(lines), first + WINDOW_LINES)):
+            terms |= per_line[n]
+        if len(terms) < WINDOW_MIN_TERMS:
+            continue
+        value = sum(term_idf[t] for t in terms)
+        if value > best:
+            best, best_at = value, first
+    if best_at < 0:
+        return
+    last = best_at
+    for n in range(best_at, min(len(lines), best_at + WINDOW_LINES)):
+        if per_line[n]:
+            last = n
+    fact.window = [best_at + 1, last + 1]
+    fact.window_text = [_cut(t) for t in lines[best_at : last + 1]]
+
+
+def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: str) -> bool:
+    """Fill ``fact.param*`` with the first wanted parameter that a ``def`` of the file takes
+    and documents (numpy style: ``name`` or ``name : type``, then indented text): the def at
+    ``fact.line`` first, then defs the question names, then the others in file order. The
+    quoted lines are the parameter's line in the signature (its default) and its entry."""
+    defs = [n for n, t in enumerate(lines) if _DEF.match(t)]
+    said = {i.strip("`()").split(".")[-1] for i in identifiers(question)}
+    defs.sort(key=lambda n: (n != fact.line - 1, _DEF.match(lines[n]).group(1) not in said, n))
+    for name in wanted:
+        for first in defs:
+            found = _documented_param(lines, first, name)
+            if found:
+                sig_line, doc_first, doc_last = found
+                fact.param, fact.param_lines = name, [doc_first + 1, doc_last + 1]
+                fact.param_doc = [_cut(lines[sig_line].strip())]
+                fact.param_doc += [_cut(t) for t in lines[doc_first : doc_last + 1]]
+                fact.line, fact.signature = first + 1, _cut(lines[first].strip())
+                return True
+    return False
+
+
+def _documented_param(lines: list[str], first: int, name: str) -> tuple[int, int, int] | None:
+    """(signature line, first and last docstring line) of ``name`` in the def at ``first``
+    (0-based), or None when the def does not take it or its docstring does not describe it."""
+    sig_line = body = None
+    for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES)):
+        if sig_line is None and re.search(rf"[(,\s]\*{{0,2}}{re.escape(name)}\s*[:=,)]", lines[n]):
+            sig_line = n
+        if re.search(r"\)\s*(->.*)?:\s*(#.*)?$", lines[n]):
+            body = n + 1
+            break
+    if sig_line is None or body is None:
+        return None
+    entry = re.compile(rf"^(\s*){re.escape(name)}(\s*:.*)?$")
+    for n in range(body, min(len(lines), body + 400)):
+        if n > body and _DEF.match(lines[n]):
+            return None
+        match = entry.match(lines[n])
+        if not match:
+            continue
+        indent, last = len(match.group(1)), n
+        while last + 1 < len(lines) and last - n < MAX_PARAM_DOC_LINES - 1:
+            following = lines[last + 1]
+            if not following.strip() or len(following) - len(following.lstrip()) <= indent:
+                break
+            last += 1
+        return sig_line, n, last
+    return None
+
+
+def _render(pack: Pack, question: str, version: str) -> None:
+    """Text lines of the pack, filling the budget in rank order: the source facts, pitfalls
+    and next commands are sized first, the passages get the rest (at least
+    :data:`MIN_PASSAGES` headers)."""
+    short_q = question if len(question) <= 100 else question[:97] + "..."
+    head = [f"scvi-tools {version}: {short_q}"]
+    if not pack.has_tree:
+        head.append("(no local scvi-tools tree: titles and upstream URLs only; "
+                    "run fetch_tree.py once to get the passages themselves)")
+    tail = _render_tail(pack)
+    limit = pack.budget * CHARS_PER_TOKEN
+    room = limit - _size(head) - min(sum(_size(g) for g in tail), int(limit * SOURCE_SHARE))
+    body: list[str] = []
+    kept: list[PackPassage] = []
+    for passage in pack.passages:
+        header = f"== {passage.path}:{passage.start}-{passage.end} | {passage.section}"
+        if not pack.has_tree and passage.url:
+            header += f" | {passage.url}#L{passage.start}-L{passage.end}"
+        text = list(passage.text)
+        need = _size([header] + text)
+        if need > room - _size(body):
+            if len(kept) >= MIN_PASSAGES and body:
+                break
+            # Cut the passage to what fits; the header always shows where it continues.
+            while text and _size([header] + text) > room - _size(body):
+                text.pop()
+            passage.text = text
+        body.append(header)
+        body.extend(text)
+        kept.append(passage)
+    pack.passages = kept
+    lines = head + body
+    used = _size(lines)
+    for group in tail:
+        if used + len(group[0]) + 1 > limit:
+            continue  # no room for this fact's first line: leave the whole fact out
+        for line in group:
+            if used + len(line) + 1 > limit:
+                break
+            lines.append(line)
+            used += len(line) + 1
+    pack.lines = lines
+
+
+def _render_tail(pack: Pack) -> list[list[str]]:
+    """Source facts, pitfalls and next commands as groups of lines, in rank order; a group
+    is shown from its first line on while the budget lasts."""
+    tail: list[list[str]] = []
+    if pack.sources:
+        tail.append(["== source"])
+        for fact in pack.sources:
+            sig = f"  {fact.signature}" if fact.signature else ""
+            symbol = f" {fact.symbol}" if fact.symbol else ""
+            group = [f"{fact.path}:{fact.line}{symbol}{sig}"]
+            if fact.param:
+                first, last = fact.param_lines
+                group.append(f"  param {fact.param} ({fact.path}:{first}-{last}):")
+                group.extend(f"   {t.strip()}" for t in fact.param_doc)
+            if fact.window:
+                first, last = fact.window
+                group.append(f"  lines {first}-{last}:")
+                group.extend(f"   {t}" for t in fact.window_text)
+            tail.append(group)
+    if pack.pitfalls:
+        tail.append(["== pitfalls"])
+        tail.extend([f"- {p['text']} [{p['cite']}]"] for p in pack.pitfalls)
+    tail.extend([f"  next: {cmd}"] for cmd in pack.next_commands[:2])
+    return tail
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(t) + 1 for t in lines)
