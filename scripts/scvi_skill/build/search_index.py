@@ -51,12 +51,12 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from scvi_skill.build.docs.passages import split_passages
+from scvi_skill.runtime.schema import SEARCH_INDEX_FORMAT as FORMAT
+from scvi_skill.runtime.schema import Slot
 from scvi_skill.runtime.tokens import normalize_phrase, tokenize
 
-FORMAT = 1
 
 # BM25F parameters. Field weights say how much one occurrence in that field is worth
 # relative to body text; b is per field (titles are short, so little length normalisation).
@@ -92,16 +92,6 @@ PASSAGE_FIELDS = {
     "text": (1.0, 0.75),  # the passage's own raw lines
     "context": (0.3, 0.3),  # its section and document titles
 }
-
-
-class Slot(IntEnum):
-    """Posting slots of ``terms``: which kind of unit a posting list scores."""
-
-    SECTION = 0
-    SOURCE = 1
-    DOC = 2
-    CARD = 3
-    PASSAGE = 4
 
 
 FIELDS = {
