@@ -26,10 +26,13 @@ from scvi_skill.runtime.tree import Tree
 
 from .entries import rank_entries
 from .mapfiles import ReadLog, ReadProblem
+from .pitfalls import PitfallsError, check_pitfalls, load_pitfalls
 from .render import render_doc_map, render_source_map
 from .routing import RoutingError, check_routing, load_routing
 
 GENERATOR = "scripts/refresh_maps.py"
+PITFALLS_NAME = "pitfalls.yaml"
+"""Hand-curated pitfalls, read from the folder of the routing file."""
 OUTPUTS = ("index.json", "search_index.json", "doc_map.md", "source_map.md")
 """Written in this order: the index first, then what is derived from it."""
 DOCS_ONLY_OUTPUTS = frozenset({"doc_map.md"})
@@ -133,6 +136,7 @@ def build_search_index(index: dict, tree: Tree | None = None) -> dict:
 def build_refresh(tree: Tree, routing_path: Path) -> Refresh:
     routing = load_routing(routing_path)
     index, problems, warnings, files_read = build_index(tree, routing)
+    index["pitfalls"] = _checked_pitfalls(tree, Path(routing_path).parent / PITFALLS_NAME)
     outputs = {
         "index.json": dump_json(index),
         "search_index.json": dump_json(build_search_index(index, tree), compact=True),
@@ -142,6 +146,27 @@ def build_refresh(tree: Tree, routing_path: Path) -> Refresh:
     outputs["source_map.md"] = render_source_map(index).encode("utf-8")
     return Refresh(index=index, outputs=outputs, problems=problems, warnings=warnings,
                    files_read=files_read)
+
+
+def _checked_pitfalls(tree: Tree, path: Path) -> list[dict]:
+    """``pitfalls.yaml`` beside the routing file, each entry's evidence checked in ``tree``
+    (docs/ evidence only where the tree has docs)."""
+    entries = load_pitfalls(path)
+    has_docs = tree.has_docs and tree.kind != "installed"
+
+    def read_lines(rel: str) -> list[str] | None:
+        disk = tree.to_disk(rel)
+        if not disk.is_file():
+            return None
+        return disk.read_text(encoding="utf-8", errors="replace").splitlines()
+
+    checkable = [e for e in entries if has_docs or not e["evidence"]["path"].startswith("docs/")]
+    problems = check_pitfalls(checkable, read_lines)
+    if problems:
+        raise PitfallsError(f"{len(problems)} pitfall(s) cite what the tree does not hold:\n  "
+                            + "\n  ".join(problems),
+                            hint=f"Fix {path} (line numbers move between releases).")
+    return entries
 
 
 def write_outputs(outputs: dict[str, bytes], out_dir: Path) -> list[str]:

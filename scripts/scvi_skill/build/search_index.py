@@ -184,6 +184,13 @@ def build(index: dict, read_lines: Callable[[str], list[str]] | None = None) -> 
     }
     if corpus.passages:
         out["passages"] = corpus.passages
+    if index.get("pitfalls"):
+        out["pitfalls"] = [
+            [p["id"], " ".join(str(p["text"]).split()),
+             f"{p['evidence']['path']}:{p['evidence']['line']}",
+             [t for t in (tokenize(str(trigger)) for trigger in p["triggers"]) if t]]
+            for p in index["pitfalls"]
+        ]
     return out
 
 

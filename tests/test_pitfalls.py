@@ -1,0 +1,76 @@
+"""references/pitfalls.yaml: every claim cites a line of the tree that holds its token, a
+stale citation fails the refresh, and the pack adds a pitfall only when a trigger matches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import refresh_maps
+import resolve_docs
+from scvi_skill.build.pitfalls import PitfallsError, check_pitfalls, load_pitfalls
+
+REPO = Path(__file__).resolve().parent.parent
+MINI = REPO / "tests" / "fixtures" / "mini_tree"
+SHIPPED = REPO / "references" / "pitfalls.yaml"
+
+
+def test_shipped_pitfalls_cite_real_lines(pinned_tree):
+    entries = load_pitfalls(SHIPPED)
+    assert len(entries) >= 8
+    assert all(e["models"] and e["triggers"] for e in entries)
+
+    def read_lines(rel):
+        path = pinned_tree.root / rel
+        return path.read_text(encoding="utf-8").splitlines() if path.is_file() else None
+
+    assert check_pitfalls(entries, read_lines) == []
+    moved = [dict(entries[0], evidence=dict(entries[0]["evidence"], line=1))]
+    assert check_pitfalls(moved, read_lines) and "does not hold" in check_pitfalls(moved, read_lines)[0]
+
+
+def _pitfall(token: str) -> str:
+    return ("pitfalls:\n  - id: demo\n    models: [SCVI]\n    text: a demo claim\n"
+            f"    evidence: {{path: src/scvi/model/_scvi.py, line: 1, token: {json.dumps(token)}}}\n"
+            "    triggers: [demo words]\n")
+
+
+def test_refresh_checks_and_ships_pitfalls(tmp_path, capsys):
+    first_line = (MINI / "src/scvi/model/_scvi.py").read_text().splitlines()[0]
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    shutil.copyfile(MINI / "routing.yaml", refs / "routing.yaml")
+    (refs / "pitfalls.yaml").write_text(_pitfall(first_line.strip()[:12]))
+    argv = ["--tree", str(MINI), "--out", str(tmp_path / "out"), "--routing", str(refs / "routing.yaml")]
+    assert refresh_maps.main(argv) == 0
+    search = json.loads((tmp_path / "out" / "search_index.json").read_text())
+    assert search["pitfalls"][0][0] == "demo" and search["pitfalls"][0][3] == [["demo", "word"]]
+    capsys.readouterr()
+    (refs / "pitfalls.yaml").write_text(_pitfall("no such token on that line"))
+    assert refresh_maps.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "demo" in err and "does not hold" in err
+
+
+def test_malformed_pitfalls_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "pitfalls.yaml"
+    path.write_text("pitfalls:\n  - id: x\n    text: missing keys\n")
+    with pytest.raises(PitfallsError, match="keys must be exactly"):
+        load_pitfalls(path)
+    path.write_text("pitfalls: [unclosed\n")
+    with pytest.raises(PitfallsError, match="unreadable"):
+        load_pitfalls(path)
+
+
+def test_pack_adds_matching_pitfalls_only(capsys, pinned_tree):
+    assert resolve_docs.main(["--json", "--tree", str(pinned_tree.root),
+                              "TOTALVI early stopping ignores my TrainerConfig"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    ids = [p["id"] for p in report["pitfalls"]]
+    assert "early-stopping-on-by-default" in ids
+    assert all(":" in p["cite"] for p in report["pitfalls"])
+    assert resolve_docs.main(["--json", "--tree", str(pinned_tree.root),
+                              "how do I plot the latent space UMAP"]) == 0
+    assert json.loads(capsys.readouterr().out)["pitfalls"] == []
