@@ -57,6 +57,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     SkillPackageError,
     UsageError,
     print_error,
+    warn,
 )
 from scvi_skill.runtime.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
 from scvi_skill.runtime.pack import DEFAULT_BUDGET, MIN_BUDGET, build_pack  # noqa: E402
@@ -207,11 +208,8 @@ def _question(words: list[str]) -> str:
             hint='Example: python3 scripts/resolve_docs.py "my scVI loss is NaN"',
         )
     if len(text) > MAX_QUESTION_CHARS:
-        print(
-            f"Warning: question is {len(text)} characters; ranking (and echoing) its first "
-            f"{MAX_QUESTION_CHARS}",
-            file=sys.stderr,
-        )
+        warn(f"question is {len(text)} characters; ranking (and echoing) its first "
+             f"{MAX_QUESTION_CHARS}")
         text = text[:MAX_QUESTION_CHARS]
     return text
 
@@ -238,7 +236,7 @@ def _optional_tree(tree_arg: str | None, version: str):
         if explicit:
             raise
         # Excerpts are optional: a stale $SCVI_TOOLS_TREE must not cost the answer.
-        print(f"Warning: no excerpts: {err}", file=sys.stderr)
+        warn(f"no passages quoted: {err}")
         return None
 
 

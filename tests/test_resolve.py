@@ -273,4 +273,4 @@ def test_wrong_tree_exits_4_but_env_tree_only_warns(capsys, tmp_path, monkeypatc
     monkeypatch.setenv("SCVI_TOOLS_TREE", str(tmp_path))
     code, out, err = run(capsys, "batch_key")
     assert code == 0 and "docs/faq.md" in out
-    assert "no excerpts" in err
+    assert "no passages quoted" in err

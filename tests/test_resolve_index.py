@@ -7,6 +7,7 @@ import json
 import pytest
 from scvi_skill.build import search_index
 from scvi_skill.runtime import rank
+from scvi_skill.runtime.schema import SEARCH_INDEX_FORMAT
 from scvi_skill.runtime.tokens import identifiers, normalize_phrase, stem, tokenize
 
 
@@ -135,7 +136,7 @@ def test_build_is_deterministic_and_json_clean(sidx):
     again = search_index.build(json.loads(json.dumps(tiny_index())))
     dump = lambda d: json.dumps(d, sort_keys=True, separators=(",", ":"))  # noqa: E731
     assert dump(sidx) == dump(again)
-    assert sidx["format"] == search_index.FORMAT
+    assert sidx["format"] == SEARCH_INDEX_FORMAT
     assert "regenerate" in sidx["_generated"]
     assert [d[0] for d in sidx["docs"]] == sorted(d[0] for d in sidx["docs"])
 

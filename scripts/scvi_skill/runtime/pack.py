@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .text import clip
 from .tokens import identifiers, tokenize
 
 CHARS_PER_TOKEN = 4
@@ -214,8 +215,7 @@ class _Reader:
 
 
 def _cut(text: str) -> str:
-    text = text.rstrip()
-    return text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 3] + "..."
+    return clip(text.rstrip(), MAX_LINE_CHARS)
 
 
 def _source_facts(sources: list[dict], question: str, reader: _Reader,
@@ -323,7 +323,7 @@ def _render(pack: Pack, question: str, version: str) -> None:
     """Text lines of the pack, filling the budget in rank order: the source facts, pitfalls
     and next commands are sized first, the passages get the rest (at least
     :data:`MIN_PASSAGES` headers)."""
-    short_q = question if len(question) <= 100 else question[:97] + "..."
+    short_q = clip(question, 100)
     head = [f"scvi-tools {version}: {short_q}"]
     if not pack.has_tree:
         head.append("(no local scvi-tools tree: titles and upstream URLs only; "
