@@ -30,7 +30,7 @@ DEFAULT_BUDGET = 1200
 """Tokens (characters / 4) of the text pack."""
 MIN_BUDGET = 200
 MIN_PASSAGES, MAX_PASSAGES = 2, 4
-MAX_PER_DOC = 2
+MAX_PER_DOC = 3
 INTERLEAVE_DOCS = 3
 SOURCE_SHARE = 0.3
 """Share of the budget kept for source facts, pitfalls and next commands."""
@@ -44,8 +44,11 @@ WINDOW_FILES = 2
 WINDOW_LINES = 6
 WINDOW_MIN_TERMS = 2
 MAX_SIGNATURE_LINES = 40
+MAX_SIGNATURE_CHARS = 400
+"""A header longer than this (a train() with 20 parameters) is cut; --symbol shows it all."""
 """How far a ``def`` is read to find its parameters and docstring."""
 
+_HEADER_END = re.compile(r"(\)|^\s*class\s.*|^\s*def\s.*\))\s*(->.*)?:\s*(#.*)?$|^\s*class\s+\w+\s*:")
 _DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
 
 
@@ -59,6 +62,8 @@ class PackPassage:
     text: list[str] = field(default_factory=list)
     """The quoted lines (empty without a tree)."""
     url: str = ""
+    read: tuple[int, int] = (0, 0)
+    """The span the passage may grow to (its short section, or it with its neighbours)."""
 
     def to_dict(self) -> dict:
         return {"path": self.path, "lines": [self.start, self.end], "section": self.section,
@@ -124,12 +129,10 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                             result.get("term_idf") or {})
     pitfalls = match_pitfalls(question, sidx, result.get("terms") or [])
     chosen = _choose_passages(_interleave(result.get("passages") or [], result.get("docs") or []))
-    passages = []
-    for row in chosen:
-        start, end = row["lines"]
-        passages.append(PackPassage(row["path"], start, end, row["section"], row["title"],
-                                    reader.lines(row["path"], start, end),
-                                    upstream + row["path"] if upstream else ""))
+    passages = [PackPassage(row["path"], row["lines"][0], row["lines"][1], row["section"],
+                            row["title"], [], upstream + row["path"] if upstream else "",
+                            read=tuple(row.get("read") or row["lines"]))
+                for row in chosen]
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget)
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
     return pack
@@ -231,10 +234,10 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
         fact = SourceFact(src["path"], src["line"], src.get("symbol") or "")
         lines = reader.file(src["path"])
         if lines and 1 <= src["line"] <= len(lines):
-            fact.signature = _cut(lines[src["line"] - 1].strip())
+            fact.signature = _signature(lines, src["line"] - 1)
             if not param_found and wanted:
                 param_found = _param_doc(fact, lines, wanted, question)
-            if len(facts) < WINDOW_FILES:
+            if len(facts) < WINDOW_FILES and not fact.param:
                 _best_window(fact, lines, term_idf)
         facts.append(fact)
     return facts
@@ -269,6 +272,19 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float])
     fact.window_text = [_cut(t) for t in lines[best_at : last + 1]]
 
 
+def _signature(lines: list[str], first: int) -> str:
+    """The ``def``/``class`` header starting at ``first`` (0-based) on one line: its lines up
+    to the one that ends it, whitespace collapsed, cut at :data:`MAX_SIGNATURE_CHARS`. The
+    parameters and their defaults answer many questions by themselves."""
+    parts = []
+    for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES)):
+        parts.append(lines[n].strip())
+        if _HEADER_END.search(lines[n]):
+            break
+    text = " ".join(parts).replace("( ", "(").replace(" )", ")").replace(",)", ")")
+    return clip(text, MAX_SIGNATURE_CHARS)
+
+
 def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: str) -> bool:
     """Fill ``fact.param*`` with the first wanted parameter that a ``def`` of the file takes
     and documents (numpy style: ``name`` or ``name : type``, then indented text): the def at
@@ -285,7 +301,7 @@ def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: 
                 fact.param, fact.param_lines = name, [doc_first + 1, doc_last + 1]
                 fact.param_doc = [_cut(lines[sig_line].strip())]
                 fact.param_doc += [_cut(t) for t in lines[doc_first : doc_last + 1]]
-                fact.line, fact.signature = first + 1, _cut(lines[first].strip())
+                fact.line, fact.signature = first + 1, _signature(lines, first)
                 return True
     return False
 
@@ -331,12 +347,11 @@ def _render(pack: Pack, question: str, version: str) -> None:
     tail = _render_tail(pack)
     limit = pack.budget * CHARS_PER_TOKEN
     room = limit - _size(head) - min(sum(_size(g) for g in tail), int(limit * SOURCE_SHARE))
+    _grow(pack, room - sum(len(_header(p, pack.has_tree)) + 1 for p in pack.passages))
     body: list[str] = []
     kept: list[PackPassage] = []
     for passage in pack.passages:
-        header = f"== {passage.path}:{passage.start}-{passage.end} | {passage.section}"
-        if not pack.has_tree and passage.url:
-            header += f" | {passage.url}#L{passage.start}-L{passage.end}"
+        header = _header(passage, pack.has_tree)
         text = list(passage.text)
         need = _size([header] + text)
         if need > room - _size(body):
@@ -345,7 +360,10 @@ def _render(pack: Pack, question: str, version: str) -> None:
             # Cut the passage to what fits; the header always shows where it continues.
             while text and _size([header] + text) > room - _size(body):
                 text.pop()
+            if text:
+                passage.end = passage.start + len(text) - 1
             passage.text = text
+            header = _header(passage, pack.has_tree)
         body.append(header)
         body.extend(text)
         kept.append(passage)
@@ -361,6 +379,42 @@ def _render(pack: Pack, question: str, version: str) -> None:
             lines.append(line)
             used += len(line) + 1
     pack.lines = lines
+
+
+def _header(passage: PackPassage, has_tree: bool) -> str:
+    header = f"== {passage.path}:{passage.start}-{passage.end} | {passage.section}"
+    if not has_tree and passage.url:
+        header += f" | {passage.url}#L{passage.start}-L{passage.end}"
+    return header
+
+
+def _grow(pack: Pack, room: int) -> None:
+    """Read each passage's lines, then let passages grow, best first, towards their ``read``
+    span (the next line first, then the one before) while the text fits in ``room``."""
+    reader = pack.reader
+    for passage in pack.passages:
+        passage.text = reader.lines(passage.path, passage.start, passage.end)
+    if not reader.ok:
+        return
+    used = sum(_size(p.text) for p in pack.passages)
+    for passage in pack.passages:
+        lo, hi = passage.read if passage.read[0] else (passage.start, passage.end)
+        while True:
+            grown = False
+            for first, last in ((passage.start, passage.end + 1), (passage.start - 1, passage.end)):
+                if not (lo <= first and last <= hi) or (first, last) == (passage.start, passage.end):
+                    continue
+                line = reader.lines(passage.path, last, last) if last > passage.end \
+                    else reader.lines(passage.path, first, first)
+                if not line or used + _size(line) > room:
+                    continue
+                passage.start, passage.end = first, last
+                passage.text = reader.lines(passage.path, first, last)
+                used += _size(line)
+                grown = True
+                break
+            if not grown:
+                break
 
 
 def _render_tail(pack: Pack) -> list[list[str]]:

@@ -352,10 +352,12 @@ def _rank_passages(state: _Ranking) -> list[dict]:
     out = []
     for value, pid, sec_id, doc_id, start, end in scored:
         path, title = docs[doc_id][:2]
-        start, end = _widen(state.sidx, pid, params["passage_lines"])
+        # A release note is read alone: the bullets beside it are about other changes.
+        wide = (start, end) if docs[doc_id][2] == "changelog" else \
+            _widen(state.sidx, pid, params["passage_lines"])
         out.append({"path": path, "title": title, "section": sections[sec_id][1],
-                    "lines": [start, end], "score": round(100 * value, 2), "doc": doc_id,
-                    "section_id": sec_id})
+                    "lines": [start, end], "read": list(wide), "score": round(100 * value, 2),
+                    "doc": doc_id, "section_id": sec_id})
     return out
 
 
@@ -423,7 +425,7 @@ def _doc_results(state: _Ranking, passages: list[dict], limit: int) -> list[dict
             section, lines = _doc_intro(state.sidx, doc_id, title)
         row = {"path": path, "title": title, "section": section, "lines": lines, "score": score}
         if doc_id in best_passage:
-            row["section"], row["lines"] = best_passage[doc_id]["section"], best_passage[doc_id]["lines"]
+            row["section"], row["lines"] = best_passage[doc_id]["section"], best_passage[doc_id]["read"]
             row["section_lines"] = lines
         out.append(row)
     return out
