@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_words_first(sys.argv[1:] if argv is None else argv))
     try:
         return _run(args)
     except SkillPackageError as err:
@@ -115,6 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except BrokenPipeError:  # pragma: no cover - reader closed the pipe (| head)
         return EXIT_OK
+
+
+def _words_first(argv: list[str]) -> list[str]:
+    """An argument holding whitespace is question text, never an option, even when it starts
+    with a dash (``'--tree=/etc why is my loss NaN'``): such arguments move behind ``--``."""
+    words = [a for a in argv if a.startswith("-") and any(c.isspace() for c in a)]
+    if not words or "--" in argv:
+        return argv
+    return [a for a in argv if a not in words] + ["--", *words]
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -274,3 +274,16 @@ def test_wrong_tree_exits_4_but_env_tree_only_warns(capsys, tmp_path, monkeypatc
     code, out, err = run(capsys, "batch_key")
     assert code == 0 and "docs/faq.md" in out
     assert "no passages quoted" in err
+
+
+def test_an_argument_with_spaces_is_question_text_not_an_option(capsys, pinned_tree):
+    """Issue 13, D14: '--tree=/etc why ...' is a question, not --tree."""
+    code, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "--tree=/etc why is my loss NaN")
+    assert code == 0 and report["query"] == "--tree=/etc why is my loss NaN"
+
+
+def test_wrong_tree_exits_4_in_json_mode_too(capsys, tmp_path):
+    """Issue 13, D14: --json --tree /nonexistent exits 4 like text mode."""
+    for argv in (["--json"], []):
+        code, out, err = run(capsys, *argv, "--tree", str(tmp_path / "nonexistent"), "loss NaN")
+        assert code == 4 and out == "" and err.startswith("Error: ")
