@@ -4,7 +4,7 @@ a question, within a token budget.
 :func:`build_pack` takes what :func:`scvi_skill.runtime.rank.resolve` ranked and a scvi-tools
 tree, and fills the budget in this order:
 
-1. the best 2-4 passages (paragraphs, list items, CHANGELOG bullets, code blocks), quoted
+1. the best passages (up to 8: paragraphs, list items, CHANGELOG bullets, code blocks), quoted
    verbatim from the tree, each headed by ``path:start-end`` and its section title;
 2. source facts: the best entry points as ``path:line`` with the ``def``/``class`` line, and
    for a parameter the question names, that parameter's docstring lines;
@@ -29,7 +29,7 @@ CHARS_PER_TOKEN = 4
 DEFAULT_BUDGET = 1200
 """Tokens (characters / 4) of the text pack."""
 MIN_BUDGET = 200
-MIN_PASSAGES, MAX_PASSAGES = 2, 4
+MIN_PASSAGES, MAX_PASSAGES = 2, 8
 MAX_PER_DOC = 3
 INTERLEAVE_DOCS = 3
 SOURCE_SHARE = 0.3
