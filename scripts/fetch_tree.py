@@ -15,7 +15,10 @@ Usage:
 
 Cache: $SCVI_SKILL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/scvi-skill/trees/, one folder
 scvi-tools-VERSION per tree with a manifest (.scvi-skill-manifest.json: version, source,
-sha256 of the archive, date).
+sha256 of the archive, whether it matched the pinned checksum, date). The pinned version's
+sdist is verified against the sha256 written in the code; other versions are recorded only.
+An archive is refused unless every member is a plain file or folder inside it (an sdist has
+no links). --from a different archive or folder of a cached version replaces that tree.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
-from scvi_skill.runtime.errors import SkillPackageError, print_error  # noqa: E402
+from scvi_skill.runtime.errors import EXIT_FETCH, SkillPackageError, print_error  # noqa: E402
 from scvi_skill.runtime.fetch import fetch_tree, list_versions  # noqa: E402
 
 EPILOG = """\
@@ -78,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code
+    except OSError as err:  # anything the fetch did not foresee: one line, not a traceback
+        print_error(f"fetch failed: {err}", hint="Nothing half-written was cached")
+        return EXIT_FETCH
     print(path)
     return 0
 

@@ -232,7 +232,8 @@ def test_index_failure_is_reported(cache, monkeypatch, capsys):
     assert code == EXIT_FETCH
     err = capsys.readouterr().err
     assert "Error:" in err
-    assert "could not download" in err or "not on the package index" in err
+    assert "could not reach the package index" in err  # D12: not "not on the index (none)"
+    assert "not on the package index" not in err
     assert _leftovers(cache) == []
 
 
@@ -268,3 +269,148 @@ def test_real_download_of_pinned_sdist(cache):
     assert second.stdout == first.stdout
     assert "Downloading" not in second.stderr
     assert _leftovers(cache) == ["scvi-tools-1.5.1"]
+
+
+# -- issue 13: hostile inputs and misleading messages ------------------------------------------
+
+
+def test_version_with_trailing_newline_is_refused_before_downloading(cache, monkeypatch, capsys):
+    """D15: ``$`` let ``1.5.1\\n`` through; the whole text must be a version."""
+    monkeypatch.setattr(fetch_mod, "download_sdist", _no_download)
+    for bad in ("1.5.1\n", "1.5.1/../../x", "..", "1.5.1/sub", "v1.5.1 ", "1.5.1+local"):
+        assert fetch_tree.main(["--version", bad]) == EXIT_FETCH
+        assert "not a version number" in capsys.readouterr().err
+    assert _leftovers(cache) == []
+
+
+def _no_download(*args, **kwargs):
+    raise AssertionError("must not download")
+
+
+def test_stale_sweep_removes_only_marked_work_folders(tmp_path, monkeypatch):
+    """D3: with the cache set to a folder of the user's own, only our marked, old work folders
+    go; ``.vscode-server`` and an unmarked folder with our prefix stay."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(home))
+    old = 1_000_000_000
+    theirs = [home / ".vscode-server" / "data", home / ".cache-old" / "x",
+              home / f"{fetch_mod.TMP_PREFIX}unmarked" / "x"]
+    for folder in theirs:
+        folder.mkdir(parents=True)
+        os.utime(folder.parent, (old, old))
+    ours = home / f"{fetch_mod.TMP_PREFIX}extract-abc"
+    (ours / "work").mkdir(parents=True)
+    (ours / fetch_mod.TMP_MARKER).write_text(fetch_mod.TMP_NOTE)
+    os.utime(ours, (old, old))
+    fresh = home / f"{fetch_mod.TMP_PREFIX}extract-new"
+    fresh.mkdir()
+    (fresh / fetch_mod.TMP_MARKER).write_text(fetch_mod.TMP_NOTE)
+    archive = _write_archive(tmp_path / "a.tar.gz", _tree_members())
+    assert fetch_tree.main(["--from", str(archive)]) == 0
+    assert all(folder.is_dir() for folder in theirs)
+    assert not ours.exists()
+    assert fresh.is_dir()  # a fetch running now
+
+
+def test_incomplete_target_folder_gets_a_clear_message(tmp_path, cache, capsys):
+    """D13: not "Directory not empty ... Free space there"."""
+    target = cache / "scvi-tools-9.9.9"
+    (target / "docs").mkdir(parents=True)
+    (target / "docs" / "mine.md").write_text("user's notes\n")
+    archive = _write_archive(tmp_path / "a.tar.gz", _tree_members())
+    assert fetch_tree.main(["--from", str(archive)]) == EXIT_FETCH
+    err = capsys.readouterr().err
+    assert "not a complete scvi-tools tree" in err and "Free space" not in err
+    assert (target / "docs" / "mine.md").read_text() == "user's notes\n"
+    assert _leftovers(cache) == ["scvi-tools-9.9.9"]
+
+
+def test_from_a_new_archive_of_a_cached_version_replaces_it(tmp_path, cache, capsys):
+    """D13: a different archive of a cached version is not silently ignored."""
+    first = _write_archive(tmp_path / "a.tar.gz", _tree_members())
+    assert fetch_tree.main(["--from", str(first)]) == 0
+    capsys.readouterr()
+    assert fetch_tree.main(["--from", str(first)]) == 0
+    assert "same content" in capsys.readouterr().err
+    files = _tree_members() | {"scvi_tools-9.9.9/docs/new.md": b"# new\n"}
+    second = _write_archive(tmp_path / "b.tar.gz", files)
+    assert fetch_tree.main(["--from", str(second)]) == 0
+    out, err = capsys.readouterr()
+    tree = Path(out.strip().splitlines()[-1])
+    assert "Replaced the cached scvi-tools 9.9.9" in err
+    assert (tree / "docs" / "new.md").is_file()
+    assert fetch_mod.read_cache_manifest(tree)["source"] == "archive b.tar.gz"
+    assert _leftovers(cache) == ["scvi-tools-9.9.9"]
+
+
+def test_unreadable_or_corrupt_user_file_is_not_to_be_deleted(tmp_path, cache, capsys):
+    """D16: "Delete it and fetch again" was printed for the user's own file."""
+    bad = tmp_path / "mine.tar.gz"
+    bad.write_bytes(b"not gzip at all")
+    assert fetch_tree.main(["--from", str(bad)]) == EXIT_FETCH
+    err = capsys.readouterr().err
+    assert "corrupted or truncated" in err and "Delete" not in err
+
+
+def test_from_folder_does_not_follow_links_out_of_it(tmp_path, cache, capsys):
+    """D17: top-level docs/ or CHANGELOG.md that are links out of the folder are not copied."""
+    outside = tmp_path / "outside"
+    (outside / "docs").mkdir(parents=True)
+    (outside / "docs" / "private.md").write_text("# not part of the checkout\n")
+    (outside / "secret.md").write_text("secret\n")
+    checkout = tmp_path / "checkout"
+    (checkout / "src" / "scvi").mkdir(parents=True)
+    (checkout / "src" / "scvi" / "__init__.py").write_text("")
+    (checkout / "pyproject.toml").write_text('[project]\nversion = "9.9.9"\n')
+    (checkout / "CHANGELOG.md").symlink_to(outside / "secret.md")
+    (checkout / "docs").symlink_to(outside / "docs")
+    assert fetch_tree.main(["--from", str(checkout)]) == EXIT_FETCH
+    err = capsys.readouterr().err
+    assert "link out of" in err and "nothing cached" in err
+    assert _leftovers(cache) == []
+    (checkout / "docs").unlink()
+    (checkout / "docs").mkdir()
+    (checkout / "docs" / "index.md").write_text("# docs\n")
+    (checkout / "docs" / "abs.md").symlink_to(checkout / "docs" / "index.md")
+    assert fetch_tree.main(["--from", str(checkout)]) == 0
+    tree = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert not (tree / "CHANGELOG.md").exists()
+    assert not (tree / "docs" / "abs.md").exists()  # absolute: it would point at the source
+    assert (tree / "docs" / "index.md").is_file()
+
+
+def test_pinned_sdist_checksum_is_verified(tmp_path, cache, monkeypatch, capsys):
+    """A download of the pinned version must have the published sha256; others are recorded
+    as unverified."""
+    from scvi_skill.runtime import PINNED_SCVI_TOOLS
+
+    assert len(fetch_mod.SDIST_SHA256[PINNED_SCVI_TOOLS]) == 64
+    fake = _write_archive(tmp_path / f"scvi_tools-{PINNED_SCVI_TOOLS}.tar.gz",
+                          _tree_members(version=PINNED_SCVI_TOOLS))
+
+    def served(version, dest, **kwargs):
+        return fake
+
+    monkeypatch.setattr(fetch_mod, "download_sdist", served)
+    assert fetch_tree.main([]) == EXIT_FETCH
+    err = capsys.readouterr().err
+    assert "sha256" in err and "nothing was cached" in err
+    assert _leftovers(cache) == []
+    other = _write_archive(tmp_path / "scvi_tools-9.9.9.tar.gz", _tree_members())
+    monkeypatch.setattr(fetch_mod, "download_sdist", lambda version, dest, **kw: other)
+    assert fetch_tree.main(["--version", "9.9.9"]) == 0
+    out, err = capsys.readouterr()
+    assert "not verified" in err
+    manifest = fetch_mod.read_cache_manifest(Path(out.strip().splitlines()[-1]))
+    assert manifest["sha256_verified"] is False
+
+
+def test_local_archive_of_the_pinned_version_that_differs_is_unverified(tmp_path, cache, capsys):
+    from scvi_skill.runtime import PINNED_SCVI_TOOLS
+
+    archive = _write_archive(tmp_path / "mine.tar.gz", _tree_members(version=PINNED_SCVI_TOOLS))
+    assert fetch_tree.main(["--from", str(archive)]) == 0
+    out, err = capsys.readouterr()
+    assert "not the published" in err
+    assert fetch_mod.read_cache_manifest(Path(out.strip().splitlines()[-1]))[
+        "sha256_verified"] is False

@@ -6,36 +6,65 @@ configured for (no host name is written here): it holds docs/, src/, tests/ and 
 
 A cached tree lives in ``<trees_dir>/scvi-tools-<version>/`` with a small manifest. It is built
 in a temporary folder next to it and renamed into place, so a folder of that name is always
-complete: a failed or interrupted fetch leaves nothing a later call would trust.
+complete: a failed or interrupted fetch leaves nothing a later call would trust. Work folders
+are named ``.scvi-skill-tmp-*`` and hold a marker file; only those are ever swept.
+
+Versions become paths only after :func:`check_version` (a PEP 440 public version, matched
+whole). Archives are extracted by :mod:`.archive` (regular files and folders only). The pinned
+version's sdist is checked against :data:`SDIST_SHA256`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
-from .errors import FetchError
-from .files import lexically_inside, read_json_file, sha256_file
-from .paths import cached_tree_path, trees_dir
+from .archive import CacheWriteError, extract_sdist
+from .errors import FetchError, warn
+from .files import read_json_file, resolves_inside, sha256_file
+from .paths import cached_tree_path, is_public_version, trees_dir
 from .tree import missing_parts, read_version
 
 PACKAGE = "scvi-tools"
 MANIFEST_NAME = ".scvi-skill-manifest.json"
 # What a tree needs for the skill; a checkout's other folders (.git, build outputs) are not copied.
 TREE_PARTS = ("docs", "src", "tests", "CHANGELOG.md", "pyproject.toml", "PKG-INFO", "LICENSE")
-STALE_TMP_SECONDS = 3600  # temporary folders older than this belong to a killed fetch
+SDIST_SHA256 = {
+    "1.5.1": "413cab3a8b8865bb42712c1239ab3b1e78960e0739df844128d3577c1556fb18",
+}
+"""Published sha256 of the pinned version's sdist (checked on download; update it with
+``PINNED_SCVI_TOOLS``). Other versions are recorded in the manifest, not verified."""
+TMP_PREFIX = ".scvi-skill-tmp-"
+TMP_MARKER = ".scvi-skill-tmp"
+TMP_NOTE = "work folder of scripts/fetch_tree.py; removed when the fetch ends\n"
+"""Work folders are named with ``TMP_PREFIX`` and hold ``TMP_MARKER``: the stale-folder sweep
+deletes nothing else, even when the cache is a folder of the user's own."""
+STALE_TMP_SECONDS = 3600  # work folders older than this belong to a killed fetch
 DOWNLOAD_TIMEOUT_S = 900
-_VERSION_RE = re.compile(r"^[0-9][0-9A-Za-z.+!-]*$")
+_NETWORK_TROUBLE = re.compile(
+    r"NewConnectionError|Failed to establish a new connection|Max retries exceeded|"
+    r"ConnectionError|ConnectTimeout|ReadTimeout|Temporary failure in name resolution|"
+    r"Name or service not known|Network is unreachable|Connection refused|ProxyError|SSLError|"
+    r"Could not fetch URL"
+)
+"""pip output that means the index was not reached (rather than lacking the version)."""
+_NETWORK_DETAIL = re.compile(
+    r"(?:Failed to establish a new connection: )?\[Errno[^\]]*\][^'\")]*|"
+    r"Temporary failure in name resolution|Name or service not known|"
+    r"(?:Connect|Read)Timeout[^'\")]*|ProxyError[^'\")]*|SSLError[^'\")]*"
+)
+PIP_LOG_NAME = "pip.log"
 _FROM_VERSIONS = re.compile(r"\(from versions: ([^)]*)\)")
 
 
@@ -46,17 +75,20 @@ def fetch_tree(
     index_url: str | None = None,
     log=None,
 ) -> Path:
-    """Return the path of a complete cached tree of ``version``, fetching it if needed."""
+    """Return the path of a complete cached tree of ``version``, fetching it if needed.
+
+    With ``from_path``, the tree of that archive or folder replaces a cached tree of the same
+    version whose content differs (the user asked for this one), and says so.
+    """
     log = log or _stderr
     if from_path is None:
-        _check_version_text(version)
+        check_version(version, "--version")
         target = cached_tree_path(version)
         if _is_complete(target):
             return target
         cache = _ensure_cache_dir()
-        _remove_stale_tmp(cache)
-        with tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as download_dir:
-            archive = download_sdist(version, Path(download_dir), index_url=index_url, log=log)
+        with _work_folder(cache, "download") as download_dir:
+            archive = download_sdist(version, download_dir, index_url=index_url, log=log)
             return install_archive(archive, version, source="package index", log=log)
     source = Path(from_path).expanduser()
     if source.is_file():
@@ -67,13 +99,27 @@ def fetch_tree(
     raise FetchError(msg, hint="Give a git checkout, an extracted tree or an sdist .tar.gz")
 
 
+def check_version(version: str, what: str = "version") -> str:
+    """``version`` if it is a PEP 440 public version (it becomes part of a cache path);
+    otherwise :class:`FetchError`."""
+    if not is_public_version(version):
+        shown = version if len(version) <= 60 else version[:60] + "..."
+        raise FetchError(
+            f"{what} {shown!r} is not a version number (PEP 440, such as 1.5.1 or 1.6.0rc1)",
+            hint="Example: --version 1.5.1; list them with --list-versions",
+        )
+    return version
+
+
 def download_sdist(version: str, dest: Path, *, index_url: str | None = None, log=None) -> Path:
     """Download the sdist of ``scvi-tools==version`` into ``dest`` with pip; return the archive."""
     log = log or _stderr
     args = ["download", "--no-deps", "--no-binary", ":all:", "--ignore-requires-python"]
     if index_url:
         args += ["--index-url", index_url]
-    args += ["--progress-bar", "on", "--dest", str(dest), f"{PACKAGE}=={version}"]
+    pip_log = dest / PIP_LOG_NAME  # pip's debug log: the only place it names network errors
+    args += ["--progress-bar", "on", "--log", str(pip_log), "--dest", str(dest),
+             f"{PACKAGE}=={version}"]
     cmd = _pip_command() + args
     log(f"Downloading the {PACKAGE} {version} sdist with {' '.join(cmd[:-len(args)])} ...")
     tail = _run_streaming(cmd)
@@ -82,8 +128,14 @@ def download_sdist(version: str, dest: Path, *, index_url: str | None = None, lo
         return archives[0]
     text = "\n".join(tail.lines)
     found = _FROM_VERSIONS.search(text)
+    versions = [v.strip() for v in found.group(1).split(",")
+                if v.strip() and v.strip() != "none"] if found else []
+    network = _network_trouble(tail.lines, pip_log)
+    if network is not None and not versions:
+        msg = f"could not reach the package index to download {PACKAGE} {version}: {network}"
+        raise FetchError(msg, hint="Check your network and pip's index settings (pip config "
+                         "list), or use --from PATH with a local sdist or checkout")
     if found is not None:
-        versions = [v.strip() for v in found.group(1).split(",") if v.strip()]
         recent = ", ".join(versions[-8:]) if versions else "none"
         msg = f"{PACKAGE} {version} is not on the package index (newest there: {recent})"
         raise FetchError(
@@ -93,6 +145,20 @@ def download_sdist(version: str, dest: Path, *, index_url: str | None = None, lo
     last = next((line for line in reversed(tail.lines) if line.strip()), "no output")
     msg = f"could not download {PACKAGE} {version} from the package index: {last.strip()}"
     raise FetchError(msg, hint="Check your network and pip's index settings (pip config list)")
+
+
+def _network_trouble(lines: list[str], pip_log: Path) -> str | None:
+    """The first line of pip's output or log that says the index was not reached."""
+    try:
+        logged = pip_log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        logged = []
+    for line in [*lines, *logged]:
+        found = _NETWORK_TROUBLE.search(line)
+        if found:
+            detail = _NETWORK_DETAIL.search(line)
+            return (detail.group(0) if detail else found.group(0)).strip()[:200]
+    return None
 
 
 def list_versions(*, index_url: str | None = None) -> list[str]:
@@ -109,59 +175,81 @@ def list_versions(*, index_url: str | None = None) -> list[str]:
 
 
 def install_archive(archive: Path, version: str | None, *, source: str, log=None) -> Path:
-    """Verify and safely extract an sdist archive into the cache; return the tree path."""
+    """Verify and safely extract an sdist archive into the cache; return the tree path.
+
+    ``version`` is given for a download (the archive must hold it, and the pinned version's
+    sha256 must match :data:`PINNED_SDIST_SHA256`); ``None`` for ``--from ARCHIVE``.
+    """
     log = log or _stderr
-    sha256 = sha256_file(archive)
-    cache = _ensure_cache_dir()
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=cache))
+    downloaded = version is not None
     try:
-        _extract_safely(archive, tmp)
+        sha256 = sha256_file(archive)
+    except OSError as err:
+        raise FetchError(f"cannot read {archive}: {err.strerror or err}") from err
+    verified = _verify_sha256(archive, version, sha256, log) if downloaded else None
+    cache = _ensure_cache_dir()
+    with _work_folder(cache, "extract") as tmp:
+        try:
+            extract_sdist(archive, tmp, downloaded=downloaded)
+        except CacheWriteError as err:
+            raise _cache_write_error(cache, err.__cause__ or OSError(str(err))) from err
         root = _single_top_folder(tmp, archive)
         missing = missing_parts(root)
         if missing:
             msg = f"{archive.name} is not an scvi-tools sdist: missing {', '.join(missing)}"
             raise FetchError(msg)
-        found = read_version(root)
+        found = check_version(read_version(root), f"the version in {archive.name}")
         if version is not None and found != version:
             msg = f"{archive.name} holds scvi-tools {found}, not {version}"
             raise FetchError(msg)
-        _write_manifest(root, found, source, sha256)
-        return _move_into_place(root, found, log)
-    except OSError as err:
-        raise _cache_write_error(cache, err) from err
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if verified is None:
+            verified = _verify_sha256(archive, None, sha256, log, pinned_for=found)
+        try:
+            _write_manifest(root, found, source, sha256, verified)
+            return _move_into_place(root, found, log, replace=not downloaded, sha256=sha256)
+        except OSError as err:
+            raise _cache_write_error(cache, err) from err
 
 
 def install_folder(folder: Path, *, log=None) -> Path:
-    """Copy the parts of a checkout/extracted tree the skill needs into the cache."""
+    """Copy the parts of a checkout/extracted tree the skill needs into the cache.
+
+    A symbolic link whose target leaves ``folder`` is not copied (with a warning), at the top
+    (``docs`` -> elsewhere) or deeper; links that stay inside are copied as links.
+    """
     log = log or _stderr
     folder = folder.resolve()
     missing = missing_parts(folder)
     if missing:
         msg = f"--from {folder} is not an scvi-tools tree: missing {', '.join(missing)}"
         raise FetchError(msg, hint="Give the root of a scvi-tools git checkout or extracted sdist")
-    version = read_version(folder)
-    target = cached_tree_path(version)
-    if _is_complete(target):
-        return target
+    version = check_version(read_version(folder), f"the version of {folder}")
     cache = _ensure_cache_dir()
-    tmp = Path(tempfile.mkdtemp(prefix=".copy-", dir=cache))
-    try:
+    with _work_folder(cache, "copy") as tmp:
         root = tmp / f"scvi-tools-{version}"
-        root.mkdir()
-        for part in TREE_PARTS:
-            src = folder / part
-            if src.is_dir():
-                shutil.copytree(src, root / part, symlinks=True, ignore=_ignore_outside(folder))
-            elif src.is_file():
-                shutil.copy2(src, root / part)
-        _write_manifest(root, version, f"folder {folder.name}", None)
-        return _move_into_place(root, version, log)
-    except OSError as err:
-        raise _cache_write_error(cache, err) from err
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            root.mkdir()
+            for part in TREE_PARTS:
+                src = folder / part
+                if src.is_symlink() and not resolves_inside(folder, src):
+                    warn(f"not copied: {src} is a link out of {folder}")
+                    continue
+                if src.is_dir():
+                    shutil.copytree(src, root / part, symlinks=True,
+                                    ignore=_ignore_outside(folder))
+                elif src.is_file():
+                    shutil.copy2(src, root / part)
+        except OSError as err:
+            raise _cache_write_error(cache, err) from err
+        missing = missing_parts(root)
+        if missing:
+            msg = f"--from {folder}: {', '.join(missing)} lead out of the folder; nothing cached"
+            raise FetchError(msg, hint="Copy the real files into the checkout, or use an sdist")
+        try:
+            _write_manifest(root, version, f"folder {folder.name}", None, None)
+            return _move_into_place(root, version, log, replace=True, sha256=None)
+        except OSError as err:
+            raise _cache_write_error(cache, err) from err
 
 
 def read_cache_manifest(tree: Path) -> dict | None:
@@ -239,14 +327,6 @@ def _pip_command() -> list[str]:
     )
 
 
-def _check_version_text(version: str) -> None:
-    if not _VERSION_RE.match(version):
-        raise FetchError(
-            f"{version!r} is not a version number",
-            hint="Example: --version 1.5.1; list them with --list-versions",
-        )
-
-
 def _is_complete(target: Path) -> bool:
     return target.is_dir() and not missing_parts(target)
 
@@ -255,85 +335,86 @@ def _ensure_cache_dir() -> Path:
     cache = trees_dir()
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=cache, prefix=".probe-", delete=True)
+        probe = tempfile.NamedTemporaryFile(dir=cache, prefix=f"{TMP_PREFIX}probe-", delete=True)
         probe.close()
     except OSError as err:
         raise _cache_write_error(cache, err) from err
+    _remove_stale_tmp(cache)
     return cache
 
 
 def _cache_write_error(cache: Path, err: OSError) -> FetchError:
     reason = err.strerror or str(err)
+    full = err.errno in (errno.ENOSPC, errno.EDQUOT)
     return FetchError(
         f"cannot write to the tree cache {cache}: {reason}",
-        hint="Free space there, or set SCVI_SKILL_CACHE to a writable folder",
+        hint=("Free space there" if full else "Make it writable")
+        + ", or set SCVI_SKILL_CACHE to a writable folder",
     )
 
 
 def _remove_stale_tmp(cache: Path) -> None:
+    """Delete work folders of killed fetches: only folders named with :data:`TMP_PREFIX` that
+    hold our :data:`TMP_MARKER` file and are older than :data:`STALE_TMP_SECONDS`."""
     now = time.time()
-    for entry in cache.glob(".*-*"):
+    try:
+        entries = list(cache.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(TMP_PREFIX):
+            continue
         try:
-            if entry.is_dir() and now - entry.stat().st_mtime > STALE_TMP_SECONDS:
+            marker = entry / TMP_MARKER
+            if entry.is_symlink() or not entry.is_dir() or marker.is_symlink() \
+                    or not marker.is_file():
+                continue
+            if now - entry.stat().st_mtime > STALE_TMP_SECONDS:
                 shutil.rmtree(entry, ignore_errors=True)
         except OSError:
             continue
 
 
-def _extract_safely(archive: Path, dest: Path) -> None:
-    """Extract only if every member is safe; any bad member aborts before anything is written.
-
-    Members are checked first (no absolute path, no ``..`` that leaves ``dest``, no link that
-    points outside, no device or fifo: an sdist has none of these), then extracted with
-    tarfile's ``data`` filter where this Python has it, as a second line of defence.
-    """
+@contextlib.contextmanager
+def _work_folder(cache: Path, kind: str):
+    """A marked temporary folder in the cache, removed on exit; yields its ``work/``."""
     try:
-        with tarfile.open(archive, mode="r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
-                _check_member(member, dest)
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(dest, members=members, filter="data")
-            else:  # Python < 3.10.12 / 3.11.4: the checks above are the whole defence
-                tar.extractall(dest, members=members)
-    except tarfile.FilterError as err:
-        member = getattr(err, "tarinfo", None)
-        name = member.name if member is not None else "?"
-        raise _unsafe(archive, name, str(err)) from err
-    except (tarfile.ReadError, EOFError, zlib.error) as err:
-        msg = f"{archive.name} is corrupted or truncated ({err})"
-        raise FetchError(msg, hint="Delete it and fetch again") from err
-    except _UnsafeMember as err:
-        raise _unsafe(archive, err.name, err.why) from None
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{kind}-", dir=cache))
     except OSError as err:
-        raise _cache_write_error(dest.parent, err) from err
+        raise _cache_write_error(cache, err) from err
+    try:
+        try:
+            (tmp / TMP_MARKER).write_text(TMP_NOTE, encoding="utf-8")
+            work = tmp / "work"
+            work.mkdir()
+        except OSError as err:
+            raise _cache_write_error(cache, err) from err
+        yield work
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-class _UnsafeMember(Exception):
-    def __init__(self, name: str, why: str) -> None:
-        super().__init__(name)
-        self.name, self.why = name, why
-
-
-def _unsafe(archive: Path, name: str, why: str) -> FetchError:
-    msg = f"{archive.name} has an unsafe member {name!r}: {why}"
-    return FetchError(msg, hint="The archive was not extracted; nothing was cached")
-
-
-def _check_member(member: tarfile.TarInfo, dest: Path) -> None:
-    name = member.name
-    if name.startswith(("/", "\\")) or os.path.isabs(name):
-        raise _UnsafeMember(name, "absolute path")
-    target = dest / name
-    if not lexically_inside(dest, Path(os.path.normpath(target))):
-        raise _UnsafeMember(name, "path leaves the target folder")
-    if member.isdev() or member.isfifo():
-        raise _UnsafeMember(name, "device or fifo")
-    if member.issym() or member.islnk():
-        link = member.linkname
-        base = target.parent if member.issym() else dest
-        if os.path.isabs(link) or not lexically_inside(dest, Path(os.path.normpath(base / link))):
-            raise _UnsafeMember(name, f"link to {link!r} outside the target folder")
+def _verify_sha256(archive: Path, version: str | None, sha256: str, log, *,
+                   pinned_for: str | None = None) -> bool:
+    """Check ``sha256`` against :data:`SDIST_SHA256`: a download of a pinned version must
+    match (else :class:`FetchError`); a local archive that differs is cached with a warning.
+    Returns whether the archive was verified."""
+    checked = version or pinned_for or ""
+    expected = SDIST_SHA256.get(checked)
+    if expected is None:
+        log(f"sha256 of {archive.name}: {sha256} (recorded in the manifest; not verified: only "
+            f"{', '.join(sorted(SDIST_SHA256))} has a pinned checksum)")
+        return False
+    if sha256 == expected:
+        return True
+    if version is not None:
+        msg = (f"the downloaded {archive.name} has sha256 {sha256}, but the published "
+               f"scvi-tools {version} sdist has {expected}; nothing was cached")
+        raise FetchError(msg, hint="Your package index served another file; check its "
+                         "settings (pip config list) or use --from with a trusted sdist")
+    warn(f"{archive.name} is not the published scvi-tools {checked} sdist (sha256 {sha256}, "
+         f"published {expected}); caching it, recorded as unverified")
+    return False
 
 
 def _single_top_folder(tmp: Path, archive: Path) -> Path:
@@ -344,41 +425,98 @@ def _single_top_folder(tmp: Path, archive: Path) -> Path:
     raise FetchError(msg)
 
 
-def _write_manifest(root: Path, version: str, source: str, sha256: str | None) -> None:
+def _write_manifest(root: Path, version: str, source: str, sha256: str | None,
+                    verified: bool | None) -> None:
     manifest = {
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "package": PACKAGE,
         "sha256": sha256,
+        "sha256_verified": verified,
         "source": source,
         "version": version,
     }
     (root / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
-def _move_into_place(root: Path, version: str, log) -> Path:
+def _move_into_place(root: Path, version: str, log, *, replace: bool, sha256: str | None
+                     ) -> Path:
+    """Rename ``root`` to the cached tree path. When a complete tree is already there: keep
+    it for a download (another process won the race: theirs is as good); for ``--from``, keep
+    it if it has the same content, else swap the new one in and say so."""
     target = cached_tree_path(version)
     try:
         os.rename(root, target)
     except OSError as err:
-        if _is_complete(target):  # another process won the race: theirs is as good
+        if not (target.exists() or target.is_symlink()):
+            raise _cache_write_error(target.parent, err) from err
+        if not _is_complete(target):
+            raise FetchError(
+                f"{target} already exists but is not a complete scvi-tools tree (not written "
+                "by fetch_tree.py, or damaged); nothing was changed",
+                hint="Move it away or delete it yourself, then run the same command again",
+            ) from err
+        if not replace:
             return target
-        raise _cache_write_error(target.parent, err) from err
+        if _same_content(target, root, sha256):
+            log(f"scvi-tools {version} is already cached at {target} with the same content")
+            return target
+        if target.is_symlink():
+            raise FetchError(f"{target} is a symbolic link; not replacing what it points to",
+                             hint="Remove the link, then run the same command again") from err
+        previous = (read_cache_manifest(target) or {}).get("source", "unknown source")
+        _swap_in(root, target)
+        log(f"Replaced the cached scvi-tools {version} (from {previous}) at {target}")
+        return target
     log(f"Cached scvi-tools {version} at {target}")
     return target
 
 
+def _swap_in(root: Path, target: Path) -> None:
+    """Replace the tree at ``target`` by ``root``: the old one moves beside ``root`` (into the
+    same marked work folder, removed with it) and is put back if the second rename fails."""
+    old = root.parent / "old"
+    os.rename(target, old)
+    try:
+        os.rename(root, target)
+    except OSError:
+        os.rename(old, target)
+        raise
+
+
+def _same_content(cached: Path, new: Path, sha256: str | None) -> bool:
+    if sha256 is not None:
+        return (read_cache_manifest(cached) or {}).get("sha256") == sha256
+    return _tree_digest(cached) == _tree_digest(new)
+
+
+def _tree_digest(root: Path) -> str:
+    """SHA-256 over the sorted (path, content) of a tree's files and links, manifest left out."""
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        for name in sorted(files + links):
+            path = Path(folder) / name
+            rel = path.relative_to(root).as_posix()
+            if rel == MANIFEST_NAME:
+                continue
+            data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+            digest.update(f"{rel}\0{len(data)}\0".encode() + data)
+    return digest.hexdigest()
+
+
 def _ignore_outside(base: Path):
-    """copytree ignore function: skip symlinks whose target leaves ``base``."""
+    """copytree ignore function: skip symlinks that are absolute (a copy would point back at
+    the source) or whose target leaves ``base``, with a warning."""
 
     def ignore(folder: str, names: list[str]) -> list[str]:
         skipped = []
         for name in names:
             path = Path(folder) / name
-            if path.is_symlink():
-                try:
-                    path.resolve().relative_to(base)
-                except ValueError:
-                    skipped.append(name)
+            if path.is_symlink() and (os.path.isabs(os.readlink(path))
+                                      or not resolves_inside(base, path)):
+                warn(f"not copied: {path} is a link out of {base}")
+                skipped.append(name)
         return skipped
 
     return ignore

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2]
@@ -11,6 +12,12 @@ REFERENCES_DIR = SKILL_ROOT / "references"
 INDEX_PATH = REFERENCES_DIR / "index.json"
 ROUTING_PATH = REFERENCES_DIR / "routing.yaml"
 UPSTREAM_REPO = "https://github.com/scverse/scvi-tools"
+PUBLIC_VERSION_RE = re.compile(
+    r"(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?",
+    re.ASCII,
+)
+"""A PEP 440 public version in normalised form (no local ``+...`` part); used with
+``fullmatch``, so no trailing newline, ``/`` or ``..`` can reach a path."""
 
 
 def trees_dir() -> Path:
@@ -23,7 +30,16 @@ def trees_dir() -> Path:
     return Path(xdg).expanduser() / "scvi-skill" / "trees"
 
 
+def is_public_version(text: str) -> bool:
+    """True when ``text`` is a normalised PEP 440 public version such as ``1.5.1``."""
+    return isinstance(text, str) and PUBLIC_VERSION_RE.fullmatch(text) is not None
+
+
 def cached_tree_path(version: str) -> Path:
+    """``<trees_dir>/scvi-tools-<version>``; ``ValueError`` for anything but a public version
+    (callers check first and give a clear message; this is the last line of defence)."""
+    if not is_public_version(version):
+        raise ValueError(f"not a version number: {version!r}")
     return trees_dir() / f"scvi-tools-{version}"
 
 
