@@ -13,7 +13,8 @@ def test_rooms_follow_the_data_flow():
     package = SCRIPTS / "scvi_skill"
     rooms = sorted(p.name for p in package.iterdir() if p.is_dir() and p.name != "__pycache__")
     assert rooms == ["build", "check", "runtime"]
-    assert sorted(p.name for p in package.glob("*.py")) == ["__init__.py", "install.py"]
+    # Beside the rooms: only the installer's own modules (run by users, never shipped).
+    assert "install.py" in {p.name for p in package.glob("*.py")}
     assert (package / "runtime" / "schema.py").is_file()
 
 
