@@ -24,7 +24,9 @@ Output: one summary line (--json: {"action", "dry_run", "target", "summary": {"w
 "unchanged", "removed", "kept"}, "written", "unchanged", "removed", "kept"}).
 
 Exit codes: 0 done; 1 refused (a folder the installer did not create, nothing installed to
-remove, a symbolic link); 2 usage error (bad arguments, incomplete source folder).
+remove, a symbolic link, an existing --zip file without --force, a --zip path that is not a
+regular file) or a filesystem error (one line, nothing half-installed); 2 usage error (bad
+or empty arguments, a --project that is not a folder, incomplete source folder).
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill import install as inst  # noqa: E402
-from scvi_skill.runtime.errors import SkillPackageError, print_error, warn  # noqa: E402
+from scvi_skill.runtime.errors import (  # noqa: E402
+    EXIT_PROBLEMS,
+    SkillPackageError,
+    print_error,
+    warn,
+)
 from scvi_skill.runtime.paths import SKILL_ROOT  # noqa: E402
 
 
@@ -57,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--uninstall", action="store_true",
                         help="remove the files a previous install wrote (default: install)")
     parser.add_argument("--force", action="store_true",
-                        help="install over a folder the installer did not create (default: off)")
+                        help="install over a folder the installer did not create, or replace "
+                             "an existing --zip file (default: off)")
     parser.add_argument("--dry-run", action="store_true",
                         help="report what would change, change nothing (default: off)")
     parser.add_argument("--source", default=str(SKILL_ROOT),
@@ -69,13 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.zip and (args.uninstall or args.force):
-        parser.error("--zip cannot be combined with --uninstall or --force")
+    for flag, value in (("--zip", args.zip), ("--project", args.project)):
+        if value is not None and not value.strip():
+            parser.error(f"{flag} needs a path, got an empty string")
+    if args.zip and args.uninstall:
+        parser.error("--zip cannot be combined with --uninstall")
     if args.uninstall and args.force:
         parser.error("--uninstall never forces: it removes only what the installer wrote")
     try:
         if args.zip:
-            result = inst.build_zip(Path(args.source), Path(args.zip), dry_run=args.dry_run)
+            result = inst.build_zip(Path(args.source), Path(args.zip), force=args.force,
+                                    dry_run=args.dry_run)
         else:
             target = (inst.project_target(args.project) if args.project
                       else inst.personal_target())
@@ -87,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code
+    except OSError as err:  # permissions, a full disk, a file where a folder should be
+        where = f" {err.filename}" if err.filename else ""
+        print_error(f"could not write{where}: {err.strerror or err}",
+                    hint="Nothing half-installed is left; fix the location or choose another "
+                         "(--project DIR)")
+        return EXIT_PROBLEMS
     for rel in result.kept:
         warn(f"kept {result.target / rel}: edited since it was installed")
     if args.json:

@@ -16,6 +16,7 @@ Standard library only; runs on Python >= 3.10.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scvi_skill.runtime.errors import SkillPackageError, UsageError
-from scvi_skill.runtime.files import read_json_file, resolves_inside, sha256_file
+from scvi_skill.runtime.files import default_mode, read_json_file, resolves_inside, sha256_file
 
 SKILL_NAME = "scvi-tools-inputs-and-modeling"
 AGENT_SCRIPTS = ("resolve_docs.py", "search_source.py", "fetch_tree.py")
@@ -73,7 +74,15 @@ def personal_target() -> Path:
 
 
 def project_target(project: Path | str) -> Path:
-    return Path(project).expanduser() / ".claude" / "skills" / SKILL_NAME
+    """``DIR/.claude/skills/<name>``; ``DIR`` must be an existing folder."""
+    if not str(project).strip():
+        raise UsageError("--project needs a folder, got an empty string")
+    folder = Path(project).expanduser()
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise UsageError(f"--project {folder} {what}",
+                         hint="Give the root folder of an existing project.")
+    return folder / ".claude" / "skills" / SKILL_NAME
 
 
 # -- what to copy ------------------------------------------------------------------------------
@@ -141,16 +150,23 @@ def install(source: Path, target: Path, *, force: bool = False,
     version = read_skill_version(source)
     if not target.exists():
         result = InstallResult("install", target, written=list(files), dry_run=dry_run)
-        if not dry_run:
-            _fresh_install(source, target, files, version)
-        return result
+        if dry_run or _fresh_install(source, target, files, version):
+            return result
+        # Another install created the folder first: update it like any installed copy.
+        manifest = read_install_manifest(target)
+        if manifest is None:
+            raise InstallRefused(f"{target} appeared during the install and was not installed "
+                                 "by install_skill.py; nothing changed")
     return _update(source, target, files, version, manifest or {}, dry_run=dry_run)
 
 
-def _fresh_install(source: Path, target: Path, files: list[str], version: str) -> None:
+def _fresh_install(source: Path, target: Path, files: list[str], version: str) -> bool:
+    """Stage the copy beside ``target`` and rename it into place; ``False`` when another
+    process created ``target`` first (the staged copy is dropped)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        os.chmod(staging, default_mode(folder=True))  # mkdtemp gives 0700
         hashes = {}
         for rel in files:
             destination = staging / rel
@@ -158,10 +174,17 @@ def _fresh_install(source: Path, target: Path, files: list[str], version: str) -
             shutil.copyfile(source / rel, destination)
             hashes[rel] = sha256_file(destination)
         _write_json(staging / MANIFEST_NAME, _manifest(hashes, version))
-        os.rename(staging, target)
+        try:
+            os.rename(staging, target)
+        except OSError as err:
+            if err.errno in (errno.ENOTEMPTY, errno.EEXIST) and target.is_dir():
+                shutil.rmtree(staging, ignore_errors=True)
+                return False
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return True
 
 
 def _update(source: Path, target: Path, files: list[str], version: str, manifest: dict, *,
@@ -239,18 +262,31 @@ def _prune_dirs(target: Path, rels: set[str]) -> None:
 # -- zip ----------------------------------------------------------------------------------------
 
 
-def build_zip(source: Path, zip_path: Path, *, dry_run: bool = False) -> InstallResult:
-    """An upload bundle for claude.ai: the same files in a top folder named like the skill."""
+def build_zip(source: Path, zip_path: Path, *, force: bool = False,
+              dry_run: bool = False) -> InstallResult:
+    """An upload bundle for claude.ai: the same files in a top folder named like the skill.
+
+    Writes only a new regular file, or replaces an existing regular file with ``force``;
+    a link, folder, device or other special file at ``zip_path`` is refused."""
+    if not str(zip_path).strip():
+        raise UsageError("--zip needs a file path, got an empty string")
     source, zip_path = Path(source).resolve(), Path(zip_path).expanduser()
     files = skill_files(source)
+    if zip_path.is_dir() and not zip_path.is_symlink():
+        raise UsageError(f"{zip_path} is a folder; give the path of the .zip to write")
+    if zip_path.is_symlink() or (zip_path.exists() and not zip_path.is_file()):
+        raise InstallRefused(f"{zip_path} is not a regular file (a link, device or other "
+                             "special file); refusing to replace it")
+    if zip_path.exists() and not force:
+        raise InstallRefused(f"{zip_path} exists; nothing written",
+                             hint="Pass --force to replace it, or choose another path.")
     result = InstallResult("zip", zip_path, written=list(files), dry_run=dry_run)
     if dry_run:
         return result
-    if zip_path.is_dir():
-        raise UsageError(f"{zip_path} is a folder; give the path of the .zip to write")
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{zip_path.name}.", dir=zip_path.parent)
     os.close(handle)
+    os.chmod(tmp, default_mode())  # mkstemp gives 0600
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
             for rel in files:
@@ -298,6 +334,7 @@ def _atomic_copy(source: Path, destination: Path) -> None:
     handle, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
     os.close(handle)
     try:
+        os.chmod(tmp, default_mode())  # mkstemp gives 0600; an update keeps fresh-install modes
         shutil.copyfile(source, tmp)
         os.replace(tmp, destination)
     except BaseException:
@@ -308,6 +345,7 @@ def _atomic_copy(source: Path, destination: Path) -> None:
 def _write_json(path: Path, data: dict) -> None:
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.chmod(tmp, default_mode())
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(data, out, indent=2, sort_keys=True)
             out.write("\n")

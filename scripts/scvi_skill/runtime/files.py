@@ -31,6 +31,14 @@ def read_json_file(path: Path) -> object | None:
         return None
 
 
+def default_mode(*, folder: bool = False) -> int:
+    """The mode a plain ``open()`` or ``mkdir()`` would give under the current umask
+    (``mkstemp`` and ``mkdtemp`` give 0600 and 0700, which atomic writes must not leave)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return (0o777 if folder else 0o666) & ~umask
+
+
 def lexically_inside(base: Path, candidate: Path) -> bool:
     """True when ``candidate`` is ``base`` or below it, comparing normalised paths only.
 

@@ -1,0 +1,141 @@
+"""install_skill.py against hostile or broken locations (issue 13: D4, D8, D9, D16): never
+replace what is not a regular file, never a traceback, the same modes on update as on a
+fresh install, and concurrent installs that all succeed."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import install_skill
+import pytest
+from scvi_skill import install as inst
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "install_skill.py"
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("HOME", str(path))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    return path
+
+
+def _one_error(err: str) -> None:
+    assert "Traceback" not in err
+    assert sum(line.startswith("Error:") for line in err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("flag", ["--zip", "--project"])
+def test_empty_path_is_a_usage_error(home, flag, capsys):
+    """D9: ``--zip ''`` and ``--project ''`` silently did a personal install."""
+    with pytest.raises(SystemExit) as exc:
+        install_skill.main([flag, ""])
+    assert exc.value.code == 2
+    assert "empty" in capsys.readouterr().err
+    assert not (home / ".claude").exists()
+
+
+def test_zip_refuses_links_devices_and_existing_files(tmp_path, home, capsys):
+    """D4: ``--zip PATH`` replaced whatever was at PATH."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("mine\n")
+    link = tmp_path / "link.zip"
+    link.symlink_to(precious)
+    assert install_skill.main(["--zip", str(link)]) == 1
+    _one_error(capsys.readouterr().err)
+    assert link.is_symlink() and precious.read_text() == "mine\n"
+    assert install_skill.main(["--zip", str(link), "--force"]) == 1  # never through a link
+    assert precious.read_text() == "mine\n"
+    capsys.readouterr()
+    assert install_skill.main(["--zip", "/dev/null", "--force"]) == 1
+    assert "not a regular file" in capsys.readouterr().err
+    existing = tmp_path / "old.zip"
+    existing.write_bytes(b"old")
+    assert install_skill.main(["--zip", str(existing)]) == 1
+    assert "--force" in capsys.readouterr().err and existing.read_bytes() == b"old"
+    assert install_skill.main(["--zip", str(existing), "--force"]) == 0
+    assert existing.read_bytes().startswith(b"PK")
+
+
+def test_filesystem_errors_are_one_line(tmp_path, home, monkeypatch, capsys):
+    """D8: a --project that is a file, a HOME or zip folder that cannot be written."""
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert install_skill.main(["--project", str(a_file)]) == 2
+    _one_error(capsys.readouterr().err)
+    assert install_skill.main(["--project", str(tmp_path / "missing")]) == 2
+    _one_error(capsys.readouterr().err)
+    assert install_skill.main(["--zip", str(a_file / "sub" / "skill.zip")]) == 1
+    _one_error(capsys.readouterr().err)
+    monkeypatch.setenv("HOME", str(a_file))  # HOME is a file: nothing can be created under it
+    assert install_skill.main([]) == 1
+    err = capsys.readouterr().err
+    _one_error(err)
+    assert "could not write" in err
+
+
+def test_project_that_is_a_file_exits_2(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert install_skill.main(["--project", str(a_file)]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_update_keeps_the_modes_of_a_fresh_install(home, repo_root):
+    """D16: updated files, the zip and the manifest got 0600 and the folder 0700."""
+    old = os.umask(0o022)
+    try:
+        assert install_skill.main([]) == 0
+        target = inst.personal_target()
+        skill_md = target / "SKILL.md"
+        skill_md.write_text("edited by an older version\n")
+        manifest = inst.read_install_manifest(target)
+        manifest["files"]["SKILL.md"] = inst.sha256_file(skill_md)
+        (target / inst.MANIFEST_NAME).write_text(__import__("json").dumps(manifest))
+        assert install_skill.main([]) == 0
+        zip_path = home / "skill.zip"
+        assert install_skill.main(["--zip", str(zip_path)]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+    for path in (skill_md, target / inst.MANIFEST_NAME, zip_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_loser_of_a_race_updates_the_winners_copy(home, repo_root, monkeypatch):
+    """D8: concurrent installs: the rename of the second one failed with ENOTEMPTY."""
+    real_rename = os.rename
+    target = inst.personal_target()
+
+    def winner_first(src, dst):
+        if Path(dst) == target and not target.exists():
+            real_rename(src, dst)  # stands for the other process: its copy lands first
+            raise OSError(39, "Directory not empty", str(dst))
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", winner_first)
+    result = inst.install(repo_root, target)
+    assert result.action == "update" and not result.written
+    assert inst.read_install_manifest(target) is not None
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+@pytest.mark.slow
+def test_concurrent_installs_all_succeed(home):
+    env = dict(os.environ, HOME=str(home))
+    env.pop("CLAUDE_CONFIG_DIR", None)
+    procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--json"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    for code, err in results:
+        assert code == 0 and "Traceback" not in err, err
+    target = inst.personal_target()
+    assert inst.read_install_manifest(target) is not None
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
