@@ -287,3 +287,11 @@ def test_wrong_tree_exits_4_in_json_mode_too(capsys, tmp_path):
     for argv in (["--json"], []):
         code, out, err = run(capsys, *argv, "--tree", str(tmp_path / "nonexistent"), "loss NaN")
         assert code == 4 and out == "" and err.startswith("Error: ")
+
+
+def test_next_commands_only_for_what_the_pack_does_not_show(capsys, pinned_tree):
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "SCVI.train with zz_unknown_option set")
+    assert "next:" in out and "--kwarg zz_unknown_option" in out
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--budget", "2000",
+                    "what does load_sparse_tensor do in SCVI.train")
+    assert "--kwarg load_sparse_tensor" not in out  # its docstring is in the pack already

@@ -36,6 +36,7 @@ SOURCE_SHARE = 0.3
 """Share of the budget kept for source facts, pitfalls and next commands."""
 MAX_SOURCES = 3
 MAX_PITFALLS = 2
+MAX_NEXT = 2
 MAX_PARAM_DOC_LINES = 5
 MAX_LINE_CHARS = 240
 """Quoted lines longer than this are cut (minified tables, long URLs)."""
@@ -370,6 +371,8 @@ def _render(pack: Pack, question: str, version: str) -> None:
     pack.passages = kept
     lines = head + body
     used = _size(lines)
+    shown = "\n".join(lines + [t for group in tail for t in group])
+    tail = tail + [[f"  next: {cmd}"] for cmd in _needed(pack.next_commands, shown)]
     for group in tail:
         if used + len(group[0]) + 1 > limit:
             continue  # no room for this fact's first line: leave the whole fact out
@@ -379,6 +382,22 @@ def _render(pack: Pack, question: str, version: str) -> None:
             lines.append(line)
             used += len(line) + 1
     pack.lines = lines
+
+
+def _needed(commands: list[str], shown: str) -> list[str]:
+    """The next commands whose target the pack does not already show: ``--kwarg X`` when
+    ``X`` is nowhere in it, ``--symbol A.B`` when no ``def B(``/``class B`` is."""
+    out = []
+    for cmd in commands:
+        flag, _, target = cmd.rpartition(" ")
+        name = target.strip("'\"").split(".")[-1]
+        if flag.endswith("--symbol"):
+            if f"def {name}(" in shown or f"class {name}" in shown:
+                continue
+        elif name and name in shown:
+            continue
+        out.append(cmd)
+    return out[:MAX_NEXT]
 
 
 def _header(passage: PackPassage, has_tree: bool) -> str:
@@ -439,7 +458,6 @@ def _render_tail(pack: Pack) -> list[list[str]]:
     if pack.pitfalls:
         tail.append(["== pitfalls"])
         tail.extend([f"- {p['text']} [{p['cite']}]"] for p in pack.pitfalls)
-    tail.extend([f"  next: {cmd}"] for cmd in pack.next_commands[:2])
     return tail
 
 
