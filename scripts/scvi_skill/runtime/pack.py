@@ -371,7 +371,7 @@ def _render(pack: Pack, question: str, version: str) -> None:
     pack.passages = kept
     lines = head + body
     used = _size(lines)
-    shown = "\n".join(lines + [t for group in tail for t in group])
+    shown = "\n".join(body + [t for group in tail for t in group])
     tail = tail + [[f"  next: {cmd}"] for cmd in _needed(pack.next_commands, shown)]
     for group in tail:
         if used + len(group[0]) + 1 > limit:
