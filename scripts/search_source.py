@@ -191,9 +191,14 @@ def _checked(value: str, what: str) -> str:
 
 
 def _optional_index(path: Path | None) -> dict | None:
+    """The index for public names: an ``--index PATH`` file that is not a valid index is an
+    error (exit 6, as resolve_docs.py); a missing one, or a bad shipped one, is warned about
+    and searched around."""
     try:
         return load_index(path)
     except IndexStale as err:
+        if path is not None and path.exists():
+            raise
         warn(f"{err}; resolving names by def/class search only")
         return None
 

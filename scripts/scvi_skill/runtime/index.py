@@ -49,8 +49,39 @@ def load_json(path: Path, *, expected_format: int, what: str) -> dict:
 
 
 def load_index(path: Path | None = None) -> dict:
-    """The machine index (docs, sections, symbols, namespaces, tests)."""
-    return load_json(path or INDEX_PATH, expected_format=INDEX_FORMAT, what="index")
+    """The machine index (docs, sections, symbols, namespaces, tests); its name tables are
+    checked for the shape :class:`~.indexview.IndexView` reads (``IndexStale`` otherwise)."""
+    path = path or INDEX_PATH
+    data = load_json(path, expected_format=INDEX_FORMAT, what="index")
+    problem = index_shape_problem(data)
+    if problem is not None:
+        _CACHE.pop(Path(path), None)
+        raise IndexStale(f"index {path} has an unexpected layout: {problem}",
+                         hint=f"Restore it from the skill package or run: {REGENERATE}")
+    return data
+
+
+def index_shape_problem(data: dict) -> str | None:
+    """What is wrong with the ``symbols`` and ``namespaces`` tables, or ``None``."""
+    symbols, namespaces = data.get("symbols", []), data.get("namespaces", {})
+    if not isinstance(symbols, list):
+        return f"symbols is a {type(symbols).__name__}, not a list"
+    for number, symbol in enumerate(symbols):
+        if not isinstance(symbol, dict) or not isinstance(symbol.get("qualname"), str):
+            return f"symbols[{number}] has no qualname"
+        for key, kind in (("params", list), ("mro", list), ("bases", list), ("uses", dict),
+                          ("kind", str), ("path", str), ("signature", str)):
+            if key in symbol and not isinstance(symbol[key], kind):
+                return f"symbols[{number}].{key} is a {type(symbol[key]).__name__}"
+        params = symbol.get("params", [])
+        if not all(isinstance(p, dict) and isinstance(p.get("name"), str) for p in params):
+            return f"symbols[{number}].params holds an entry without a name"
+        if not all(isinstance(b, str) for b in symbol.get("mro", [])):
+            return f"symbols[{number}].mro holds a non-name"
+    if not isinstance(namespaces, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in namespaces.items()):
+        return "namespaces is not a mapping of names to names"
+    return None
 
 
 def load_search_index(path: Path | None = None) -> dict:

@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RgMissing, SkillPackageError
+from .errors import RgMissing, SkillPackageError, UsageError
 
 RG_ENV = "SCVI_SKILL_RG"
 INSTALL_HINT = (
@@ -33,6 +33,13 @@ INSTALL_HINT = (
 )
 DEFAULT_TIMEOUT_S = 20.0
 BASE_ARGS = ("--json", "--no-config", "--no-ignore-parent", "--no-ignore-global", "--no-messages")
+_REGEX_ERROR = "regex parse error"
+PATTERN_HINT = ("ripgrep's regex syntax has no look-around or backreferences; escape ( [ . * "
+                "with a backslash, or search literal text without --pattern")
+
+
+class RgPatternError(UsageError):
+    """rg refused the regular expression (exit 2): the message is rg's whole explanation."""
 
 
 @dataclass
@@ -81,8 +88,12 @@ def run_rg(
     except OSError as exc:
         raise RgMissing(f"could not run ripgrep ({cmd[0]}): {exc}", hint=INSTALL_HINT) from exc
     if proc.returncode not in (0, 1) and not proc.stdout:
-        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise SkillPackageError(f"ripgrep failed: {detail[0] if detail else proc.returncode}")
+        detail = proc.stderr.decode("utf-8", "replace").strip()
+        if _REGEX_ERROR in detail:
+            # The caret under the pattern and the reason are on later lines: keep them all.
+            raise RgPatternError(detail.removeprefix("rg: "), hint=PATTERN_HINT)
+        first = detail.splitlines()[0] if detail else proc.returncode
+        raise SkillPackageError(f"ripgrep failed: {first}")
     return parse_rg_json(proc.stdout), proc.returncode
 
 

@@ -1,0 +1,52 @@
+"""search_source.py on bad regular expressions and bad index files (issue 13: D10, D11)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import search_source
+from scvi_skill.runtime.errors import EXIT_INDEX, EXIT_USAGE
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        pytest.param("(", "unclosed group", id="unclosed"),
+        pytest.param("(?<=x)a", "look-around", id="lookbehind"),
+        pytest.param("(?=x)", "look-around", id="lookahead"),
+        pytest.param(r"(a)\1", "backreferences", id="backreference"),
+    ],
+)
+def test_bad_regex_is_a_usage_error_with_rgs_whole_reason(pinned_tree, rg_binary, monkeypatch,
+                                                           capsys, pattern, reason):
+    """D10: exit 1 ("no result") with the reason cut off; now exit 2 and rg's explanation."""
+    monkeypatch.setenv("SCVI_SKILL_RG", rg_binary)
+    code = search_source.main(["--pattern", pattern, "--tree", str(pinned_tree.root)])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert "regex parse error" in err and reason in err
+    assert sum(line.startswith("Error:") for line in err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param({"format": 1, "symbols": "x"}, id="symbols-str"),
+        pytest.param({"format": 1, "symbols": [1]}, id="symbol-int"),
+        pytest.param({"format": 1, "symbols": [{"qualname": "a", "params": [1]}]}, id="param-int"),
+        pytest.param({"format": 1, "symbols": [], "namespaces": ["x"]}, id="namespaces-list"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["--symbol", "--kwarg"])
+def test_malformed_index_exits_6(pinned_tree, rg_binary, monkeypatch, tmp_path, capsys, index,
+                                 mode):
+    """D11: ``--index BAD.json`` gave a TypeError; resolve_docs.py exits 6 on it, so must this."""
+    monkeypatch.setenv("SCVI_SKILL_RG", rg_binary)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(index))
+    name = "SCVI" if mode == "--symbol" else "n_latent"
+    code = search_source.main([mode, name, "--index", str(bad), "--tree", str(pinned_tree.root)])
+    err = capsys.readouterr().err
+    assert code == EXIT_INDEX
+    assert "unexpected layout" in err and "Traceback" not in err
