@@ -250,7 +250,11 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float])
     :data:`WINDOW_MIN_TERMS` of them."""
     if not term_idf:
         return
-    per_line = [set(tokenize(t)) & term_idf.keys() if t.strip() else set() for t in lines]
+    # Tokenizing a whole file is slow; only lines holding the start of a query term can
+    # hold the term (stems are prefixes of their words up to the 4th letter).
+    probes = {term[:4] for term in term_idf}
+    per_line = [set(tokenize(t)) & term_idf.keys() if any(p in t.lower() for p in probes)
+                else set() for t in lines]
     best, best_at = 0.0, -1
     for first in range(len(lines)):
         if not per_line[first]:
