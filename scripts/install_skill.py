@@ -3,8 +3,10 @@
 
 Copies only what the agent needs: SKILL.md, references/, and the agent-facing scripts
 (resolve_docs.py, search_source.py, fetch_tree.py) with the scvi_skill modules they import.
-Installs into ~/.claude/skills/scvi-tools-inputs-and-modeling/ (personal; ~ is $HOME) or, with
---project DIR, into DIR/.claude/skills/scvi-tools-inputs-and-modeling/. Running it again
+Installs into $CLAUDE_CONFIG_DIR/skills/scvi-tools-inputs-and-modeling/ (personal; without
+CLAUDE_CONFIG_DIR: ~/.claude/skills/, ~ being $HOME) or, with --project DIR, into
+DIR/.claude/skills/scvi-tools-inputs-and-modeling/. It warns when another copy (personal,
+project or an installed plugin) would hide this one or list the skill twice. Running it again
 updates the copy in place (idempotent). A manifest in the folder records what was installed:
 a folder without one is never overwritten unless --force, and --uninstall deletes only the
 files the installer wrote and that nobody edited since. Standard library only; never prompts.
@@ -38,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from scvi_skill import claude_config  # noqa: E402
 from scvi_skill import install as inst  # noqa: E402
 from scvi_skill.runtime.errors import (  # noqa: E402
     EXIT_PROBLEMS,
@@ -58,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--project", metavar="DIR",
-                       help="install into DIR/.claude/skills/ (default: ~/.claude/skills/)")
+                       help="install into DIR/.claude/skills/ (default: $CLAUDE_CONFIG_DIR/skills/, "
+                            "else ~/.claude/skills/)")
     where.add_argument("--zip", metavar="PATH",
                        help="write an upload bundle for claude.ai instead of installing")
     parser.add_argument("--uninstall", action="store_true",
@@ -107,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PROBLEMS
     for rel in result.kept:
         warn(f"kept {result.target / rel}: edited since it was installed")
+    if result.action in ("install", "update"):
+        for message in claude_config.other_copies(inst.SKILL_NAME, result.target,
+                                                  project=args.project):
+            warn(message)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:

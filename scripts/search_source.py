@@ -122,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
     if args.max < 1:
         raise UsageError("--max must be at least 1")
-    find_rg()  # fail early with the install hint, before looking for a tree
+    if mode != "symbol":  # --symbol answers from the index; rg only for names it lacks
+        find_rg()  # fail early with the install hint, before looking for a tree
     tree = discover_tree(args.tree, installed=args.installed)
     if args.tests and not tree.has_tests:
         warn(f"{tree.root} has no tests/; searching the package only")

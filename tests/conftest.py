@@ -19,6 +19,12 @@ from scvi_skill.runtime.errors import TreeNotFound  # noqa: E402
 from scvi_skill.runtime.tree import Tree, discover_tree  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _no_claude_config_dir(monkeypatch):
+    """Tests that set HOME must not install into the caller's real $CLAUDE_CONFIG_DIR."""
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

@@ -181,7 +181,7 @@ def test_no_rg_exits_3(capsys, pinned_tree, monkeypatch, tmp_path):
     monkeypatch.delenv(rg_module.RG_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(rg_module.sys, "executable", str(tmp_path / "python"))
-    code, out, err = run(capsys, "--symbol", "SCVI", "--tree", str(pinned_tree.root))
+    code, out, err = run(capsys, "--usages", "SCVI", "--tree", str(pinned_tree.root))
     assert code == 3 and out == ""
     assert "rg" in err and "install" in err.lower()
 

@@ -25,6 +25,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scvi_skill import claude_config
 from scvi_skill.runtime.errors import SkillPackageError, UsageError
 from scvi_skill.runtime.files import default_mode, read_json_file, resolves_inside, sha256_file
 
@@ -69,8 +70,9 @@ class InstallResult:
 
 
 def personal_target() -> Path:
-    """``~/.claude/skills/<name>`` (``~`` is ``$HOME``)."""
-    return Path.home() / ".claude" / "skills" / SKILL_NAME
+    """``$CLAUDE_CONFIG_DIR/skills/<name>``, else ``~/.claude/skills/<name>`` (``~`` is
+    ``$HOME``): where Claude Code loads personal skills from."""
+    return claude_config.personal_skills_dir() / SKILL_NAME
 
 
 def project_target(project: Path | str) -> Path:
@@ -82,7 +84,7 @@ def project_target(project: Path | str) -> Path:
         what = "does not exist" if not folder.exists() else "is not a folder"
         raise UsageError(f"--project {folder} {what}",
                          hint="Give the root folder of an existing project.")
-    return folder / ".claude" / "skills" / SKILL_NAME
+    return claude_config.project_skills_dir(project) / SKILL_NAME
 
 
 # -- what to copy ------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 Public dotted names resolve through the shipped index (``namespaces`` and ``symbols``), so
 ``scvi.external.TOTALANVI`` or ``SCVI.setup_anndata`` lead to the defining file without
 importing scvi; members a class inherits are found along the method resolution order the
-index stores for it (:class:`~scvi_skill.runtime.indexview.IndexView`). Without an index (or
-for names it does not know) ``def``/``class`` lines are searched with rg and base classes
-are read from the class header. Either way the signature and the start of the docstring
+index stores for it (:class:`~scvi_skill.runtime.indexview.IndexView`). That needs no rg, so
+``--symbol`` works where ripgrep is missing. Without an index (or for names it does not know)
+``def``/``class`` lines are searched with rg and base classes are read from the class header. Either way the signature and the start of the docstring
 are read from the file itself, so a tree that differs from the index still shows the truth.
 
 Standard library only.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .errors import RgMissing
 from .indexview import IndexView
 from .source_search import (
     IDENTIFIER_RE,
@@ -69,7 +70,14 @@ def find_definitions(tree: Tree, name: str, index: dict | None, scope: SearchSco
     found = _from_index(tree, name, index) if index else []
     if found:
         return found
-    return _from_rg(tree, name, scope)
+    try:
+        return _from_rg(tree, name, scope)
+    except RgMissing as err:
+        where = "the shipped index does not know it" if index else "no index was loaded"
+        raise RgMissing(
+            f"{name}: {where}, and searching def/class lines needs ripgrep (rg)",
+            hint=f"{err.hint} Without rg, search `(def|class) {name.rsplit('.', 1)[-1]}\\b` "
+                 f"with your own Grep tool over {tree.to_disk('src/scvi')}.") from err
 
 
 def _from_index(tree: Tree, name: str, index: dict) -> list[Definition]:
