@@ -176,6 +176,7 @@ def write_outputs(outputs: dict[str, bytes], out_dir: Path) -> list[str]:
     changed = [name for name in OUTPUTS if name in outputs and _current(out_dir / name) !=
                outputs[name]]
     staged: list[tuple[str, Path]] = []
+    backups: dict[str, Path | None] = {}
     mode = _file_mode()
     try:
         for name in changed:
@@ -186,12 +187,46 @@ def write_outputs(outputs: dict[str, bytes], out_dir: Path) -> list[str]:
                 handle.write(outputs[name])
                 handle.flush()
                 os.fsync(handle.fileno())
-        for name, tmp in staged:
-            os.replace(tmp, out_dir / name)
+        for name, _ in staged:  # hard links keep the old bytes until every rename is done
+            backups[name] = _backup(out_dir / name)
+        done: list[str] = []
+        try:
+            for name, tmp in staged:
+                os.replace(tmp, out_dir / name)
+                done.append(name)
+        except BaseException:
+            _restore(out_dir, done, backups)  # all or nothing: the maps stay one set
+            raise
     finally:
         for _, tmp in staged:
             tmp.unlink(missing_ok=True)
+        for backup in backups.values():
+            if backup is not None:
+                backup.unlink(missing_ok=True)
     return changed
+
+
+def _backup(path: Path) -> Path | None:
+    """A hard link (else a copy) of ``path`` beside it; ``None`` when there is no file."""
+    if not path.is_file():
+        return None
+    backup = path.with_name(f".{path.name}.{os.getpid()}.bak")
+    backup.unlink(missing_ok=True)
+    try:
+        os.link(path, backup)
+    except OSError:
+        backup.write_bytes(path.read_bytes())
+    return backup
+
+
+def _restore(out_dir: Path, done: list[str], backups: dict[str, Path | None]) -> None:
+    for name in reversed(done):
+        backup = backups.get(name)
+        if backup is None:
+            (out_dir / name).unlink(missing_ok=True)
+        else:
+            os.replace(backup, out_dir / name)
+            backups[name] = None
 
 
 def _file_mode() -> int:
