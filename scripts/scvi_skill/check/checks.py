@@ -113,7 +113,13 @@ def check_skill(skill_root: Path, *, index: dict, tree: Tree,
         if not path.is_file():
             report.problems.append(CheckProblem(rel, 1, "file", f"{rel} is missing"))
             continue
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            line = path.read_bytes()[: err.start].count(b"\n") + 1
+            report.problems.append(CheckProblem(rel, line, "file", f"{rel} is not UTF-8 "
+                                                f"(byte 0x{err.object[err.start]:02x})"))
+            continue
         report.files.append(rel)
         if rel == SKILL_FILE:
             skill_text = text

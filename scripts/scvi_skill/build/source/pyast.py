@@ -350,9 +350,20 @@ def _string_list(node: ast.expr | None) -> list[str] | None:
     return None
 
 
+def parse_python(source: str, path: str) -> ast.Module:
+    """``ast.parse``, with ``RecursionError`` and ``MemoryError`` (deeply nested or huge
+    expressions) turned into ``SyntaxError`` so one such file is skipped like a broken one."""
+    try:
+        return ast.parse(source, filename=path)
+    except (RecursionError, MemoryError) as err:
+        raise SyntaxError(f"too deeply nested or too large to parse ({type(err).__name__})",
+                          (path, 1, 0, "")) from None
+
+
 def read_module(name: str, path: str, source: str, *, is_package: bool) -> ModuleInfo:
-    """Parse one module; raises ``SyntaxError`` (the caller records it and goes on)."""
-    tree = ast.parse(source, filename=path)
+    """Parse one module; raises ``SyntaxError`` (the caller records it and goes on), also
+    for code nested too deeply to parse (a 200,000-term expression)."""
+    tree = parse_python(source, path)
     info = ModuleInfo(name=name, path=path, is_package=is_package,
                       n_lines=len(source.splitlines()),
                       doc=summary_line(ast.get_docstring(tree, clean=True)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from scvi_skill.build.docs.docsymbols import SymbolFinder
 from scvi_skill.build.mapfiles import ReadLog, ReadProblem, decode_utf8
+from scvi_skill.build.source.pyast import parse_python
 from scvi_skill.runtime.tree import Tree
 
 
@@ -59,7 +60,7 @@ def _chain(node: ast.expr) -> list[str] | None:
 
 def references(source: str, path: str, finder: SymbolFinder) -> TestRefs:
     """Public names a test module refers to; raises ``SyntaxError``."""
-    nodes = list(ast.walk(ast.parse(source, filename=path)))
+    nodes = list(ast.walk(parse_python(source, path)))
     aliases = _aliases(nodes)
     refs = TestRefs(path=path)
     inner: set[int] = set()

@@ -1,0 +1,48 @@
+"""Huge or undecodable inputs to refresh_maps.py and check_skill.py (issue 13, D6): a
+200,000-term expression or a non-UTF-8 SKILL.md is one reported problem, never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import check_skill
+import pytest
+import refresh_maps
+from scvi_skill.build.source.pyast import parse_python
+from scvi_skill.check.codecheck import check_snippet
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HUGE = "x = " + "+".join(["1"] * 200_000) + "\n"
+
+
+def test_parse_python_turns_recursion_into_a_syntax_error():
+    with pytest.raises(SyntaxError, match="too deeply nested"):
+        parse_python(HUGE, "src/scvi/huge.py")
+
+
+def test_refresh_skips_a_huge_expression(tmp_path, capsys):
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "mini_tree", tree)
+    (tree / "src" / "scvi" / "huge.py").write_text(HUGE)
+    (tree / "tests" / "test_huge.py").write_text(HUGE)
+    code = refresh_maps.main(["--tree", str(tree), "--out", str(tmp_path / "out"),
+                              "--routing", str(FIXTURES / "mini_tree" / "routing.yaml")])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "RecursionError" not in err.replace("(RecursionError)", "")
+    assert code == 0, err
+    assert "src/scvi/huge.py" in err and "tests/test_huge.py" in err
+
+
+def test_check_skill_reports_a_huge_block_and_a_non_utf8_skill_md(tmp_path, pinned_tree,
+                                                                   repo_root, capsys):
+    findings = check_snippet(HUGE, api=None, scope=None, inline=False)
+    assert findings and "too deeply nested" in findings[0].message
+    skill = tmp_path / "skill"
+    shutil.copytree(repo_root, skill, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".ci", "node_modules", "__pycache__", "examples", "benchmarks"))
+    (skill / "SKILL.md").write_bytes((repo_root / "SKILL.md").read_bytes() + b"\n\xff\xfe\n")
+    code = check_skill.main(["--skill-dir", str(skill), "--tree", str(pinned_tree.root)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "not UTF-8" in out
