@@ -206,7 +206,11 @@ def pack_text(pack, path: str, start: int, end: int) -> list[str]:
 
 def _question(words: list[str]) -> str:
     if words == ["-"]:
-        raw = sys.stdin.buffer.read(MAX_STDIN_BYTES)
+        raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+        if len(raw) > MAX_STDIN_BYTES:
+            warn(f"stdin holds more than {MAX_STDIN_BYTES} bytes; reading its first "
+                 f"{MAX_STDIN_BYTES}")
+            raw = raw[:MAX_STDIN_BYTES]
         text = raw.decode("utf-8", "replace")
     else:
         text = " ".join(words)
@@ -217,8 +221,8 @@ def _question(words: list[str]) -> str:
             hint='Example: python3 scripts/resolve_docs.py "my scVI loss is NaN"',
         )
     if len(text) > MAX_QUESTION_CHARS:
-        warn(f"question is {len(text)} characters; ranking (and echoing) its first "
-             f"{MAX_QUESTION_CHARS}")
+        warn(f"question is {len(text)} characters (whitespace collapsed); ranking (and "
+             f"echoing) its first {MAX_QUESTION_CHARS}")
         text = text[:MAX_QUESTION_CHARS]
     return text
 
@@ -230,8 +234,10 @@ def _optional_tree(tree_arg: str | None, version: str):
     from scvi_skill.runtime.tree import discover_tree, missing_parts  # only needed for excerpts
 
     if not tree_arg and not os.environ.get("SCVI_TOOLS_TREE"):
-        from scvi_skill.runtime.paths import cached_tree_path
+        from scvi_skill.runtime.paths import cached_tree_path, is_public_version
 
+        if not is_public_version(version):  # a damaged index must not become a path
+            return None
         cached = cached_tree_path(version)
         if not cached.is_dir() or missing_parts(cached):
             return None

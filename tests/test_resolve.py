@@ -295,3 +295,21 @@ def test_next_commands_only_for_what_the_pack_does_not_show(capsys, pinned_tree)
     _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--budget", "2000",
                     "what does load_sparse_tensor do in SCVI.train")
     assert "--kwarg load_sparse_tensor" not in out  # its docstring is in the pack already
+
+
+def test_stdin_over_1_mib_is_cut_with_a_warning(capsys, monkeypatch):
+    """Issue 13, D16: the cut is said, with the size read."""
+    data = ("scvi loss NaN " * 100_000).encode()[: (1 << 20) + 5000]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code, report, err = run_json(capsys, "-")
+    assert code == 0 and "more than 1048576 bytes" in err
+
+
+def test_an_index_version_that_is_not_a_version_never_becomes_a_path(capsys, tmp_path, monkeypatch):
+    sidx = json.loads(SEARCH_INDEX_PATH.read_text(encoding="utf-8"))
+    sidx["scvi_tools_version"] = "../../etc"
+    bad = tmp_path / "search_index.json"
+    bad.write_text(json.dumps(sidx))
+    monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
+    code, out, err = run(capsys, "--index", str(bad), "loss NaN")
+    assert code == 0 and "no local scvi-tools tree" in out
