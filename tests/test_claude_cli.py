@@ -182,12 +182,15 @@ def _grant_script():
         "python3 \"{skill_dir}/scripts/search_source.py\" --symbol SCVI.setup_anndata",
         "python3 {skill_dir}/scripts/search_source.py --symbol TrainerConfig",  # a next: line
         "python3 \"{skill_dir}/scripts/fetch_tree.py\" --help",
+        f"python3 \"{{skill_dir}}/scripts/resolve_docs.py\" - --budget 300 <<'EOF'\n"
+        f"why isn't {STUB_QUESTION}?\nEOF",  # SKILL.md's heredoc form
     ]
     denied = [
         "python3 -c 'print(1)'",
         f"python3 \"{{skill_dir}}/scripts/resolve_docs.py\" '{STUB_QUESTION}' && python3 -c 'print(2)'",
         "python3 \"{skill_dir}/scripts/resolve_docs.py\" \"$(id)\"",
         "python3 \"{skill_dir}/scripts/../scripts/resolve_docs.py\" 'x'",
+        "python3 \"{skill_dir}/scripts/resolve_docs.py\" - <<'EOF'\nx\nEOF\npython3 -c 'print(3)'",
     ]
     return allowed, denied, [Step("Bash", {"command": c, "description": "run"})
                              for c in allowed + denied]
