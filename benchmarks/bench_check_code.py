@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Measure check_code.py: false alarms on real docs, recall on removals, speed, index size.
+
+- **No false alarms**: every Python code block in docs/ (Markdown fences ``python``,
+  ``ipython``, ``{code-block} python``) of each release's own sdist, checked against that
+  release (the blocks of one file share names). ``precision`` = 1 - flagged / checked, where
+  ``checked`` counts the scvi names resolved and the keywords checked; each flagged item is
+  printed for review.
+- **Recall**: for each pair of consecutive releases A -> B, every public name of A that B
+  lacks (``from M import N`` for module-level names, a call for class members) and every
+  keyword a callable of both loses (``C(kw=1)``), as one small snippet each, checked
+  against B; ``recall`` = caught / generated. Keywords B takes through plain ``**kwargs``
+  (where they still work) are reported apart.
+- **Speed**: ``python3 scripts/check_code.py FILE`` on a generated 200-line file, whole
+  process (interpreter start to exit), median of --runs.
+- **Size** of references/api/.
+
+Needs the release sdists unpacked (``--trees``, default the scvi-skill cache's
+``release-trees/``; ``scripts/build_api_index.py`` fills ``sdists/``) and markdown-it-py.
+
+Usage:
+  uv run --extra maintainer python benchmarks/bench_check_code.py [--trees DIR] [--runs N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+from markdown_it import MarkdownIt  # noqa: E402
+
+from scvi_skill.runtime.apiindex import (  # noqa: E402
+    API_DIR,
+    ReleaseApi,
+    load_history,
+    load_migrations,
+    load_release,
+    load_releases,
+)
+from scvi_skill.runtime.codecheck import SnippetScope, check_snippet  # noqa: E402
+from scvi_skill.runtime.codelint import History, _explain  # noqa: E402
+from scvi_skill.runtime.paths import trees_dir  # noqa: E402
+
+PY_INFOS = ("python", "py", "ipython", "ipython3", "{code-block} python", "{code-cell} python",
+            "{code-block} ipython", "{code-cell} ipython3")
+
+
+class CountingApi:
+    """Wraps a ReleaseApi and counts the names and keywords the checker asks about."""
+
+    def __init__(self, api: ReleaseApi) -> None:
+        self._api = api
+        self.names = 0
+        self.keywords = 0
+
+    def __getattr__(self, name):
+        return getattr(self._api, name)
+
+    def lookup(self, dotted):
+        self.names += 1
+        return self._api.lookup(dotted)
+
+    def accepts(self, qualname, keyword):
+        self.keywords += 1
+        return self._api.accepts(qualname, keyword)
+
+
+def release_tree(trees: Path, version: str) -> Path:
+    root = trees / f"scvi_tools-{version}"
+    if not root.is_dir():
+        archive = trees_dir().parent / "sdists" / f"scvi_tools-{version}.tar.gz"
+        with tarfile.open(archive) as tar:
+            tar.extractall(trees, filter="data")
+    return root
+
+
+def doc_blocks(root: Path) -> dict[str, list[str]]:
+    parser = MarkdownIt("commonmark")
+    blocks: dict[str, list[str]] = {}
+    for path in sorted((root / "docs").rglob("*.md")):
+        tokens = parser.parse(path.read_text(encoding="utf-8", errors="replace"))
+        found = [t.content for t in tokens if t.type == "fence" and t.info.strip() in PY_INFOS]
+        if found:
+            blocks[path.relative_to(root).as_posix()] = found
+    return blocks
+
+
+def _clean(block: str) -> str:
+    lines = []
+    for line in block.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith((">>> ", "... ")):
+            line = stripped[4:]
+        elif stripped.startswith(("%", "!", ":")):  # magics, shell, MyST directive options
+            line = ""
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def false_alarms(trees: Path, releases, history: History) -> dict:
+    rows, flagged = [], []
+    for version in releases.versions:
+        api = CountingApi(ReleaseApi(load_release(releases, version)))
+        n_blocks = n_found = 0
+        for rel, blocks in doc_blocks(release_tree(trees, version)).items():
+            scope = SnippetScope()
+            for block in blocks:
+                n_blocks += 1
+                for finding in check_snippet(_clean(block), api, scope, inline=False):
+                    if finding.check == "python":
+                        continue  # a block that is not plain Python (output, pseudo-code)
+                    n_found += 1
+                    flagged.append(f"{version} {rel}: {_explain(finding, rel, None, api._api, history).message}")
+        checked = api.names + api.keywords
+        rows.append({"version": version, "blocks": n_blocks, "checked": checked, "flagged": n_found})
+    checked = sum(r["checked"] for r in rows)
+    n_flagged = sum(r["flagged"] for r in rows)
+    return {"releases": len(rows), "blocks": sum(r["blocks"] for r in rows), "checked": checked,
+            "flagged": n_flagged, "precision": round(1 - n_flagged / max(checked, 1), 4),
+            "flagged_items": sorted(set(flagged))}
+
+
+def recall(releases, history: History) -> dict:
+    generated = caught = via_kwargs = 0
+    missed: list[str] = []
+    loaded = {v: load_release(releases, v) for v in releases.versions}
+    for old, new in zip(releases.versions, releases.versions[1:]):
+        a, b = loaded[old], loaded[new]
+        api = ReleaseApi(b)
+        for name in sorted(set(a["namespaces"]) - set(b["namespaces"])):
+            snippet = _name_snippet(name, a)
+            if snippet is None:
+                continue
+            generated += 1
+            if any(f.check == "name" for f in check_snippet(snippet, api, SnippetScope(), inline=False)):
+                caught += 1
+            else:
+                missed.append(f"{old}->{new} {name}")
+        for name in sorted(set(a["namespaces"]) & set(b["namespaces"])):
+            old_kw, new_kw = _keywords(a, name), _keywords(b, name)
+            if old_kw is None or new_kw is None:
+                continue
+            for keyword in sorted(old_kw - new_kw):
+                qualname = api.namespaces[name]
+                verdict = api.accepts(qualname, keyword)
+                if verdict.accepted and verdict.via:
+                    via_kwargs += 1
+                    continue
+                generated += 1
+                snippet = f"import scvi\n{name}({keyword}=1)\n"
+                if any(f.kwarg == keyword for f in check_snippet(snippet, api, SnippetScope(), inline=False)):
+                    caught += 1
+                else:
+                    missed.append(f"{old}->{new} {name}({keyword}=)")
+    return {"generated": generated, "caught": caught, "recall": round(caught / max(generated, 1), 4),
+            "kept_by_kwargs": via_kwargs, "missed": missed}
+
+
+def _name_snippet(name: str, release: dict) -> str | None:
+    parts = name.split(".")
+    if any(p.startswith("_") for p in parts[1:]):
+        return None
+    parent = ".".join(parts[:-1])
+    owner = release["symbols"].get(release["namespaces"].get(parent, ""), {})
+    if owner.get("kind") == "class":
+        return f"import scvi\n{name}()\n"
+    if len(parts) < 2:
+        return None
+    return f"from {parent} import {parts[-1]}\n"
+
+
+def _keywords(release: dict, name: str) -> set[str] | None:
+    symbol = release["symbols"].get(release["namespaces"].get(name, ""))
+    if not symbol or symbol.get("params_known") is False or \
+            symbol["kind"] not in ("function", "method", "class"):
+        return None
+    return {p["name"] for p in symbol.get("params") or []
+            if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")}
+
+
+def speed(runs: int) -> dict:
+    body = ["import scvi", "import numpy as np", "adata = None"]
+    while len(body) < 200:
+        i = len(body)
+        body += [f"scvi.model.SCVI.setup_anndata(adata, layer='counts', batch_key='b{i}')",
+                 f"model_{i} = scvi.model.SCVI(adata, n_latent=10, n_layers=2)",
+                 f"model_{i}.train(max_epochs=5, accelerator='cpu', early_stopping=True)",
+                 f"z_{i} = model_{i}.get_latent_representation()",
+                 f"x_{i} = np.log1p(np.arange({i}))"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "analysis.py"
+        path.write_text("\n".join(body[:200]) + "\n", encoding="utf-8")
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, str(REPO / "scripts" / "check_code.py"), str(path)],
+                           capture_output=True, check=False)
+            times.append((time.perf_counter() - started) * 1000)
+        floor = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=False)
+            floor.append((time.perf_counter() - started) * 1000)
+    return {"lines": 200, "runs": runs, "p50_ms": round(statistics.median(times)),
+            "max_ms": round(max(times)), "python_floor_p50_ms": round(statistics.median(floor))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trees", type=Path, default=trees_dir().parent / "release-trees")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    releases = load_releases()
+    history = History(load_history(releases), load_migrations())
+    report = {
+        "no_false_alarms": false_alarms(args.trees, releases, history),
+        "recall": recall(releases, history),
+        "speed": speed(args.runs),
+        "size_bytes": sum(p.stat().st_size for p in API_DIR.iterdir() if p.is_file()),
+    }
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        fa, rc, sp = report["no_false_alarms"], report["recall"], report["speed"]
+        for item in fa["flagged_items"]:
+            print("flagged:", item)
+        for item in rc["missed"]:
+            print("missed:", item)
+        print(f"no false alarms: {fa['releases']} releases, {fa['blocks']} doc code blocks, "
+              f"{fa['checked']} names+keywords checked, {fa['flagged']} flagged, "
+              f"precision {fa['precision']}")
+        print(f"recall: {rc['caught']}/{rc['generated']} removals caught = {rc['recall']} "
+              f"({rc['kept_by_kwargs']} removed keywords still taken by **kwargs, not counted)")
+        print(f"speed: 200-line file, p50 {sp['p50_ms']} ms, max {sp['max_ms']} ms "
+              f"(python -c pass: {sp['python_floor_p50_ms']} ms)")
+        print(f"size: references/api/ {report['size_bytes'] / 1e6:.2f} MB")
+    ok = (report["no_false_alarms"]["precision"] >= 0.98 and report["recall"]["recall"] >= 0.95
+          and report["speed"]["p50_ms"] <= 300 and report["size_bytes"] <= 4_000_000)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Build the per-release API indexes in references/api/ from scvi-tools sdists (maintainers).
+
+Downloads each release's sdist with pip (into a cache outside the repository, reused on
+rerun), unpacks it, reads scvi/ with ``ast`` (never imports it) and writes one compressed
+index per release, the release history and the manifest (references/api/; the hand-curated
+migrations.json beside them is read, never written). Output is deterministic: a rerun on the
+same sdists is byte-identical. Writes are atomic.
+
+Usage:
+  python scripts/build_api_index.py                        # every release 1.0.0 .. pinned
+  python scripts/build_api_index.py --versions 1.4.3,1.5.1 # only these (a partial manifest)
+  python scripts/build_api_index.py --check                # exit 1 when references/api/ is stale
+  python scripts/build_api_index.py --sdists DIR           # use (and fill) this sdist cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
+from scvi_skill.runtime.apiindex import API_DIR  # noqa: E402
+from scvi_skill.runtime.errors import SkillPackageError, UsageError, print_error  # noqa: E402
+from scvi_skill.runtime.paths import trees_dir  # noqa: E402
+
+FIRST_RELEASE = "1.0.0"
+EPILOG = """\
+outputs (in --out, default references/api/):
+  releases.json                 the known releases, each with its index file
+  scvi-tools-<V>.json.gz        one release: namespaces, symbols, parameters, kwargs routes
+  history.json.gz               first/last release of every public name and parameter
+
+exit codes:
+  0  written / up to date (--check)
+  1  --check: the files differ
+  2  usage error
+  5  a download failed
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="build_api_index.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--versions", metavar="V,V",
+                        help=f"comma-separated releases (default: every release from "
+                             f"{FIRST_RELEASE} to the pinned {PINNED_SCVI_TOOLS} on the index)")
+    parser.add_argument("--sdists", metavar="DIR", type=Path, default=None,
+                        help="sdist cache (default: the scvi-skill cache folder's sdists/)")
+    parser.add_argument("--out", metavar="DIR", type=Path, default=API_DIR,
+                        help="output folder (default: the skill's references/api/)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 when --out differs (default: off)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except SkillPackageError as err:
+        print_error(err)
+        return err.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from scvi_skill.build.api_releases import build_release, open_release_tree, release_outputs
+
+    sdists = args.sdists or trees_dir().parent / "sdists"
+    sdists.mkdir(parents=True, exist_ok=True)
+    versions = _versions(args.versions)
+    started = time.perf_counter()
+    releases = []
+    for version in versions:
+        archive = _sdist(version, sdists)
+        with tempfile.TemporaryDirectory(prefix="scvi-api-") as tmp:
+            root = _unpack(archive, Path(tmp))
+            releases.append(build_release(open_release_tree(root, version)))
+        print(f"{version}: {len(releases[-1]['namespaces'])} public names", file=sys.stderr)
+    outputs = release_outputs(releases)
+    stale = sorted(name for name, data in outputs.items() if _current(args.out / name) != data)
+    extra = sorted(p.name for p in args.out.glob("scvi-tools-*.json.gz") if p.name not in outputs) \
+        if args.out.is_dir() else []
+    size = sum(len(data) for data in outputs.values())
+    summary = (f"{len(versions)} releases, {len(outputs) - 2} index files, {size / 1e6:.2f} MB, "
+               f"{time.perf_counter() - started:.1f} s")
+    if args.check:
+        if stale or extra:
+            print(f"references/api is stale: {', '.join(stale + extra)} differ ({summary})",
+                  file=sys.stderr)
+            return 1
+        print(f"up to date ({summary})")
+        return 0
+    _write(outputs, args.out)
+    for name in extra:
+        (args.out / name).unlink()
+    print(f"wrote {len(stale)} file(s), removed {len(extra)} ({summary})")
+    return 0
+
+
+def _versions(text: str | None) -> list[str]:
+    if text:
+        versions = [v.strip() for v in text.split(",") if v.strip()]
+        if not versions:
+            raise UsageError("--versions names no release")
+        return sorted(set(versions), key=_key)
+    from scvi_skill.runtime.fetch import list_versions
+
+    return sorted((v for v in list_versions() if _key(FIRST_RELEASE) <= _key(v)
+                   <= _key(PINNED_SCVI_TOOLS)), key=_key)
+
+
+def _key(version: str) -> tuple:
+    """Sort key for ``1.2.2.post1``-style versions (release numbers, then post number)."""
+    main, _, post = version.partition(".post")
+    return (*(int(p) for p in main.split(".")), int(post) if post else -1)
+
+
+def _sdist(version: str, cache: Path) -> Path:
+    archive = cache / f"scvi_tools-{version}.tar.gz"
+    if archive.is_file():
+        return archive
+    from scvi_skill.runtime.fetch import download_sdist
+
+    return download_sdist(version, cache)
+
+
+def _unpack(archive: Path, dest: Path) -> Path:
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.name.endswith(".py") or m.name.endswith(
+            "PKG-INFO")]
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, members=members, filter="data")
+        else:  # pragma: no cover - Python < 3.12 without the extraction filters
+            tar.extractall(dest, members=[m for m in members if m.isfile() and
+                                          not m.name.startswith("/") and ".." not in m.name])
+    tops = [p for p in dest.iterdir() if p.is_dir()]
+    if len(tops) != 1:
+        raise UsageError(f"{archive} does not unpack to one folder")
+    return tops[0]
+
+
+def _current(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _write(outputs: dict[str, bytes], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    staged = []
+    try:
+        for name, data in outputs.items():
+            if _current(out / name) == data:
+                continue
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+            staged.append((name, Path(tmp)))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.chmod(tmp, 0o644)
+        for name, tmp in staged:
+            os.replace(tmp, out / name)
+    finally:
+        for _, tmp in staged:
+            tmp.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Check the scvi-tools names and keywords in .py files and notebooks against one release.
+
+Reads each file with ``ast`` (notebooks: the code cells, magics and shell lines skipped; the
+cells share names) and checks every call that is clearly scvi-tools against the shipped API
+index of the chosen release (1.0.0 onwards): unknown names, and keywords the callable does
+not take (its **kwargs followed only where they are known to be rejected: setup_anndata's
+go to register_fields, train's to the Lightning Trainer). Each message says when the name or
+keyword went or came, and what replaces it. Nothing is imported or run.
+
+Usage:
+  python3 scripts/check_code.py analysis.py                      # against the pinned release
+  python3 scripts/check_code.py --version 1.3.2 notebook.ipynb
+  python3 scripts/check_code.py --python .venv/bin/python src/   # the release that Python runs
+  python3 scripts/check_code.py --list-versions
+
+JSON: {"version", "files", "findings": [{"path", "line", "col", "name", "kwarg", "message",
+       "exists_in", "cell" (notebooks)}]}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
+from scvi_skill.runtime.apiindex import (  # noqa: E402
+    ReleaseApi,
+    load_history,
+    load_migrations,
+    load_release,
+    load_releases,
+)
+from scvi_skill.runtime.codelint import History, lint_file  # noqa: E402
+from scvi_skill.runtime.errors import SkillPackageError, UsageError, print_error  # noqa: E402
+
+SUFFIXES = (".py", ".ipynb")
+SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", ".ipynb_checkpoints",
+                       "node_modules", "site-packages", ".tox"})
+EPILOG = """\
+exit codes:
+  0  no findings
+  1  findings printed
+  2  usage error (no such file, no .py/.ipynb under a folder, an unusable --python)
+  4  no API index for that version (the known releases are listed)
+  6  the shipped API index is missing or unreadable
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="check_code.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help=".py or .ipynb files, or folders to search for them")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--version", metavar="V",
+                        help=f"scvi-tools release to check against (default: {PINNED_SCVI_TOOLS})")
+    source.add_argument("--python", metavar="PY",
+                        help="check against the scvi-tools this interpreter (or venv/conda "
+                             "folder) has installed (default: off)")
+    parser.add_argument("--list-versions", action="store_true",
+                        help="print the releases with an API index and exit")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (default: text)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        releases = load_releases()
+        if args.list_versions:
+            print("\n".join(releases.versions))
+            return 0
+        if not args.paths:
+            raise UsageError("no PATH given", hint="Name the .py or .ipynb files to check")
+        version = args.version or (_python_version(args.python) if args.python
+                                   else PINNED_SCVI_TOOLS)
+        api = ReleaseApi(load_release(releases, version))
+        history = History.lazy(lambda: (load_history(releases), load_migrations()))
+        files = collect_files(args.paths)
+        findings = []
+        for path, shown in files:
+            findings.extend(lint_file(path, shown, api, history))
+    except SkillPackageError as err:
+        print_error(err)
+        return err.exit_code
+    if args.json:
+        print(json.dumps({"version": version, "files": len(files),
+                          "findings": [f.to_dict() for f in findings]}, indent=1))
+    else:
+        for finding in findings:
+            print(f"{finding.location()}: {finding.message}")
+        print(f"{len(findings)} finding(s) in {len(files)} file(s), scvi-tools {version}",
+              file=sys.stderr)
+    return 1 if findings else 0
+
+
+def _python_version(python: str) -> str:
+    from scvi_skill.runtime.envprobe import probe  # only here: it costs imports
+
+    report = probe(python)
+    version = report["packages"].get("scvi-tools")
+    if version is None:
+        raise UsageError(f"scvi-tools is not installed in {report['python']['path']}",
+                         hint="Pass --version V for the release the code is meant for")
+    return version
+
+
+def collect_files(paths: list[str]) -> list[tuple[Path, str]]:
+    """``(path, shown)`` for every .py/.ipynb named or found under a folder, sorted."""
+    found: list[tuple[Path, str]] = []
+    for text in paths:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            for sub in sorted(path.rglob("*")):
+                if sub.suffix in SUFFIXES and sub.is_file() and \
+                        not SKIP_DIRS & set(sub.relative_to(path).parts):
+                    found.append((sub, str(sub)))
+        elif path.is_file():
+            found.append((path, text))
+        else:
+            raise UsageError(f"no such file or folder: {text}")
+    if not found:
+        raise UsageError(f"no .py or .ipynb files in {', '.join(paths)}")
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Report which scvi-tools, torch, lightning, anndata, mudata and jax a Python runs, and CUDA.
+
+Runs the given interpreter (the user's project venv or conda env, not this one) in a
+subprocess that reads installed versions with importlib.metadata (scvi is never imported)
+and asks torch about CUDA. When its scvi-tools differs from the version the skill's maps
+describe, it prints the commands for that version's source tree and API check.
+
+Usage:
+  python3 scripts/check_env.py                              # python3 on PATH
+  python3 scripts/check_env.py --python .venv/bin/python    # the project's interpreter
+  python3 scripts/check_env.py --python "$CONDA_PREFIX" --json
+
+JSON: {"python": {"path", "version"}, "packages": {name: version or null},
+       "cuda": {"available", "devices", "version"}, "mps", "pinned", "next": [commands]}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
+from scvi_skill.runtime.envprobe import probe  # noqa: E402
+from scvi_skill.runtime.errors import SkillPackageError, print_error  # noqa: E402
+from scvi_skill.runtime.paths import script_command, shell_word  # noqa: E402
+
+EPILOG = """\
+exit codes:
+  0  report printed; scvi-tools is installed in that Python
+  1  report printed; scvi-tools is not installed in that Python
+  2  usage error, or the interpreter cannot be found or started
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="check_env.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--python", default="python3", metavar="PY",
+                        help="the user's interpreter: a path, a command on PATH, or a venv/"
+                             "conda folder (default: python3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (default: text)")
+    return parser
+
+
+def next_steps(version: str | None, python: str) -> list[str]:
+    """Commands for the agent when the user's scvi-tools is not the pinned one."""
+    if version is None:
+        return [f"{shell_word(python)} -m pip install scvi-tools   (or the project's own "
+                "installer), then rerun check_env.py"]
+    if version == PINNED_SCVI_TOOLS:
+        return []
+    word = shell_word(version)
+    return [f"{script_command('fetch_tree.py')} --version {word}",
+            f"{script_command('check_code.py')} --version {word} FILE.py"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = probe(args.python)
+    except SkillPackageError as err:
+        print_error(err)
+        return err.exit_code
+    version = report["packages"].get("scvi-tools")
+    report["pinned"] = PINNED_SCVI_TOOLS
+    report["next"] = next_steps(version, report["python"]["path"])
+    if args.json:
+        print(json.dumps(report, indent=1, sort_keys=True))
+    else:
+        print(_text(report))
+    if version is None:
+        print(f"Error: scvi-tools is not installed in {report['python']['path']}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _text(report: dict) -> str:
+    python = report["python"]
+    lines = [f"python      {python['version']}  ({python['path']})"]
+    for name, version in report["packages"].items():
+        lines.append(f"{name:<11} {version or 'not installed'}")
+    cuda = report["cuda"]
+    if cuda.get("available"):
+        lines.append(f"cuda        {cuda.get('version')}: {', '.join(cuda['devices'])}")
+    else:
+        lines.append(f"cuda        not available (torch built for CUDA {cuda.get('version')})"
+                     if cuda.get("version") else "cuda        not available")
+    if report.get("mps"):
+        lines.append("mps         available (Apple silicon)")
+    version = report["packages"].get("scvi-tools")
+    if version and version != report["pinned"]:
+        lines.append(f"\nscvi-tools {version} is not {report['pinned']}, the version the maps "
+                     "describe: answer from its own tree and check code against its API:")
+    lines.extend(f"  {command}" for command in report["next"])
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,364 @@
+"""Per-release API indexes: one scvi-tools sdist in, its public names and signatures out.
+
+For each release the maintainer command ``scripts/build_api_index.py`` reads ``scvi/`` with
+``ast`` (the same :func:`~scvi_skill.build.source.sourcemap.build_source_map` as the maps;
+sdists up to 1.0.x have ``scvi/`` at the top instead of ``src/scvi/``) and keeps what the
+code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
+
+- ``namespaces``: public dotted name -> defining qualname (members through the MRO);
+- ``symbols``: qualname -> kind, path, line, public names, parameters with defaults,
+  ``var_kwargs``, ``params_known``, ``classmethod``, ``mro``, and for classes whether every
+  member is known (``closed``) and the attributes their bodies set (``attrs``);
+- ``kwargs_to`` where it is statically clear where a callable's ``**kwargs`` go:
+  ``register_fields`` (``setup_anndata``: rejected) or ``trainer`` (``train``: the keywords of
+  ``TrainRunner``, ``scvi.train.Trainer`` and the Lightning ``Trainer``, listed once per
+  release as ``trainer_keywords``).
+
+:func:`build_history` turns the releases into spans: for each public name and each
+parameter of a public callable, the runs of consecutive releases that have it.
+
+Paths are as in the sdist (``scvi/...`` for flat releases, ``src/scvi/...`` after).
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+from pathlib import Path
+
+from scvi_skill.build.mapfiles import ReadLog
+from scvi_skill.build.source.sourcemap import build_source_map
+from scvi_skill.runtime.apiindex import (
+    API_FORMAT,
+    REGENERATE_API,
+    release_file_name,
+)
+from scvi_skill.runtime.schema import FIELD_BASES, SETUP_METHODS, TRIVIAL_BASES, base_name
+from scvi_skill.runtime.tree import Tree
+
+LIGHTNING_TRAINER_PARAMS = (
+    "accelerator", "accumulate_grad_batches", "barebones", "benchmark", "callbacks",
+    "check_val_every_n_epoch", "default_root_dir", "detect_anomaly", "deterministic", "devices",
+    "enable_autolog_hparams", "enable_checkpointing", "enable_model_summary",
+    "enable_progress_bar", "fast_dev_run", "gradient_clip_algorithm", "gradient_clip_val",
+    "inference_mode", "limit_predict_batches", "limit_test_batches", "limit_train_batches",
+    "limit_val_batches", "log_every_n_steps", "logger", "max_epochs", "max_steps", "max_time",
+    "min_epochs", "min_steps", "model_registry", "num_nodes", "num_sanity_val_steps",
+    "overfit_batches", "plugins", "precision", "profiler", "reload_dataloaders_every_n_epochs",
+    "strategy", "sync_batchnorm", "use_distributed_sampler", "val_check_interval",
+)
+"""``lightning.pytorch.Trainer.__init__`` keywords, union of Lightning 2.0-2.6 (read with
+``inspect.signature`` from 2.6.6; 2.0 lacks only the last two added). scvi-tools 1.x pins
+Lightning 2.x."""
+RUNNER_CALLS = frozenset({"TrainRunner", "_train_runner_cls"})
+"""Callees that take ``train()``'s ``**trainer_kwargs`` on to the Trainer."""
+EXTERNAL_MEMBERS = frozenset({
+    # torch.nn.Module (dir() of torch 2.x)
+    "add_module", "apply", "bfloat16", "buffers", "children", "compile", "cpu", "cuda",
+    "double", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
+    "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia",
+    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+    "register_buffer", "register_module", "register_parameter", "requires_grad_",
+    "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
+    "type", "xpu", "zero_grad",
+    # LightningModule / flax.linen.Module members a subclass may still get from outside
+    "configure_optimizers", "current_epoch", "device", "global_step", "hparams", "log",
+    "log_dict", "optimizers", "save_hyperparameters", "trainer", "training_step",
+    "validation_step", "bind", "init", "params", "setup", "variables",
+})
+"""Members an open class (one with a base outside the tree) may get from that base; with
+``on_*`` hooks, never reported as gone from it."""
+KEPT_DECORATORS = frozenset({"classmethod", "staticmethod", "property"})
+CLOSED_BASES = TRIVIAL_BASES | FIELD_BASES
+
+
+def open_release_tree(root: Path, version: str) -> Tree:
+    """A :class:`Tree` over an unpacked sdist, flat (``scvi/``) or ``src/`` layout."""
+    if (root / "src" / "scvi" / "__init__.py").is_file():
+        return Tree(root=root.resolve(), kind="sdist", version=version)
+    if (root / "scvi" / "__init__.py").is_file():
+        # the installed layout is the flat one: package_dir is root/scvi
+        return Tree(root=root.resolve(), kind="installed", version=version)
+    msg = f"{root} holds neither src/scvi/ nor scvi/: not an scvi-tools sdist"
+    raise FileNotFoundError(msg)
+
+
+def build_release(tree: Tree) -> dict:
+    """The API index of one release (a plain dict, written by :func:`dump_release`)."""
+    source = build_source_map(tree, ReadLog())
+    source.parsed = _Parsed(tree)
+    flat = tree.kind == "installed"
+    symbols: dict[str, dict] = {}
+    for symbol in source.symbols:
+        symbols[symbol["qualname"]] = _slim(symbol, flat)
+    for qualname, slim in symbols.items():
+        if slim["kind"] == "class":
+            attrs = _class_attributes(source, qualname) if _closed(qualname, source) else None
+            slim["closed"] = attrs is not None
+            if attrs:
+                slim["attrs"] = sorted(attrs)
+    for qualname, slim in symbols.items():
+        if slim.get("var_kwargs"):
+            _kwargs_route(qualname, slim, symbols, source)
+    return {
+        "_generated": (f"generated by scripts/build_api_index.py from the scvi-tools "
+                       f"{tree.version} sdist; do not edit; regenerate: {REGENERATE_API}"),
+        "format": API_FORMAT,
+        "layout": "flat" if flat else "src",
+        "namespaces": dict(sorted(source.namespaces.items())),
+        "symbols": dict(sorted(symbols.items())),
+        "trainer_keywords": _trainer_keywords(source),
+        "version": tree.version,
+    }
+
+
+def _slim(symbol: dict, flat: bool) -> dict:
+    path = symbol["path"].removeprefix("src/") if flat else symbol["path"]
+    slim = {"kind": symbol["kind"], "path": path, "line": symbol["line"]}
+    for key in ("public", "params", "mro"):
+        if symbol.get(key):
+            slim[key] = symbol[key]
+    if symbol.get("var_kwargs"):
+        slim["var_kwargs"] = True
+    if symbol.get("params_known") is False:
+        slim["params_known"] = False
+    decorators = [d for d in symbol.get("decorators") or [] if d in KEPT_DECORATORS]
+    if decorators:
+        slim["decorators"] = decorators
+    return slim
+
+
+class _Parsed:
+    """Module ASTs of one tree by tree-relative path, parsed once."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self._cache: dict[str, ast.Module | None] = {}
+
+    def module(self, rel: str) -> ast.Module | None:
+        if rel not in self._cache:
+            try:
+                text = self.tree.to_disk(rel).read_text(encoding="utf-8")
+                self._cache[rel] = ast.parse(text, filename=rel)
+            except (OSError, SyntaxError, ValueError):
+                self._cache[rel] = None
+        return self._cache[rel]
+
+
+def _closed(qualname: str, source) -> bool:
+    """Every base of the class (and theirs) is in the tree or adds no members."""
+    resolver = source.resolver
+    for cls in resolver.linearize(qualname):
+        if any(base_name(b) not in CLOSED_BASES for b in resolver.external_bases(cls)):
+            return False
+    return True
+
+
+def _class_node(source, qualname: str) -> ast.ClassDef | None:
+    symbol = source.by_qualname.get(qualname)
+    tree = source.parsed.module(symbol["path"]) if symbol else None
+    if tree is None:
+        return None
+    name = qualname.rsplit(".", 1)[-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == name and node.lineno == symbol["line"]:
+            return node
+    return None
+
+
+def _class_attributes(source, qualname: str) -> set[str] | None:
+    """Attributes the class and its in-tree bases set in their bodies (``self.x =``,
+    ``x: int``): real names the index has no symbol for. ``None`` when a base's source
+    cannot be read (the class is then treated as open)."""
+    names: set[str] = set()
+    for cls in source.resolver.linearize(qualname):
+        node = _class_node(source, cls)
+        if node is None:
+            return None
+        for stmt in node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                names.add(stmt.target.id)
+            elif isinstance(stmt, ast.Assign):
+                names.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+        for sub in ast.walk(node):
+            targets = sub.targets if isinstance(sub, ast.Assign) else (
+                [sub.target] if isinstance(sub, ast.AnnAssign | ast.AugAssign) else [])
+            for target in targets:
+                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                        and target.value.id == "self":
+                    names.add(target.attr)
+    return names
+
+
+def _function_node(source, qualname: str) -> ast.FunctionDef | None:
+    owner, _, name = qualname.rpartition(".")
+    cls = _class_node(source, owner)
+    if cls is None:
+        return None
+    for node in cls.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            return node
+    return None
+
+
+def _kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None:
+    """Record ``kwargs_to`` where the ``**kwargs`` of a method provably end."""
+    name = qualname.rsplit(".", 1)[-1]
+    if name not in SETUP_METHODS and name != "train":
+        return
+    node = _function_node(source, qualname)
+    if node is None or node.args.kwarg is None:
+        return
+    var = node.args.kwarg.arg
+    targets, keys = set(), set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            if any(k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var
+                   for k in sub.keywords):
+                func = sub.func
+                targets.add(func.attr if isinstance(func, ast.Attribute) else ast.unparse(func))
+            if isinstance(sub.func, ast.Attribute) and isinstance(sub.func.value, ast.Name) \
+                    and sub.func.value.id == var and sub.func.attr in ("pop", "get") \
+                    and sub.args and isinstance(sub.args[0], ast.Constant):
+                keys.add(str(sub.args[0].value))
+    if name in SETUP_METHODS and targets == {"register_fields"}:
+        slim["kwargs_to"] = "register_fields"
+    elif name == "train" and targets and targets <= RUNNER_CALLS:
+        slim["kwargs_to"] = "trainer"
+    elif name == "train" and targets == {"train"}:
+        # super().train(..., **kwargs): the next train along the MRO decides
+        owner = qualname.rpartition(".")[0]
+        for base in source.resolver.linearize(owner)[1:]:
+            parent = symbols.get(f"{base}.train")
+            if parent is not None:
+                if parent.get("kwargs_to") == "trainer" or (
+                        parent.get("var_kwargs") and _route_of(f"{base}.train", parent,
+                                                              symbols, source) == "trainer"):
+                    slim["kwargs_to"] = "trainer"
+                break
+    if slim.get("kwargs_to") == "trainer" and keys:
+        slim["kwargs_keys"] = sorted(keys)
+
+
+def _route_of(qualname: str, slim: dict, symbols: dict, source) -> str | None:
+    if "kwargs_to" not in slim:
+        _kwargs_route(qualname, slim, symbols, source)
+    return slim.get("kwargs_to")
+
+
+def _trainer_keywords(source) -> list[str]:
+    """Keywords ``train(**trainer_kwargs)`` can carry: TrainRunner's own and the ones it
+    pops, scvi.train.Trainer's, and the Lightning Trainer's."""
+    keywords = set(LIGHTNING_TRAINER_PARAMS)
+    for public in ("scvi.train.Trainer", "scvi.train.TrainRunner"):
+        qualname = source.namespaces.get(public)
+        symbol = source.by_qualname.get(qualname or "")
+        if symbol is None:
+            continue
+        keywords.update(p["name"] for p in symbol.get("params") or []
+                        if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"))
+        init = _function_node(source, f"{qualname}.__init__")
+        if init is not None:
+            for sub in ast.walk(init):
+                if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
+                        and sub.func.attr == "pop" and sub.args \
+                        and isinstance(sub.args[0], ast.Constant):
+                    keywords.add(str(sub.args[0].value))
+    return sorted(keywords)
+
+
+# -- history -------------------------------------------------------------------------------------
+
+
+def build_history(releases: list[dict]) -> dict:
+    """For every public name and every parameter of a public callable: the spans of
+    consecutive releases (indexes into ``versions``) that have it."""
+    versions = [r["version"] for r in releases]
+    names: dict[str, list[int]] = {}
+    params: dict[str, dict[str, list[int]]] = {}
+    for i, release in enumerate(releases):
+        symbols = release["symbols"]
+        for public, qualname in release["namespaces"].items():
+            names.setdefault(public, []).append(i)
+            symbol = symbols.get(qualname)
+            if symbol is None or symbol.get("params_known") is False:
+                continue
+            if symbol["kind"] not in ("function", "method", "class"):
+                continue
+            table = params.setdefault(public, {})
+            for param in symbol.get("params") or []:
+                if param.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"):
+                    table.setdefault(param["name"], []).append(i)
+    return {
+        "_generated": ("generated by scripts/build_api_index.py from the per-release API "
+                       f"indexes; do not edit; regenerate: {REGENERATE_API}"),
+        "format": API_FORMAT,
+        "names": {name: _spans(seen) for name, seen in sorted(names.items())},
+        "params": {name: {p: _spans(seen) for p, seen in sorted(table.items())}
+                   for name, table in sorted(params.items())},
+        "versions": versions,
+    }
+
+
+def _spans(indexes: list[int]) -> list[list[int]]:
+    spans: list[list[int]] = []
+    for i in indexes:
+        if spans and spans[-1][1] == i - 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return spans
+
+
+def _absent_members(release: dict, everywhere: set[str]) -> list[str]:
+    """Members of this release's open classes that another release defines in-tree and this
+    one lacks: the lookup cannot rule them out from the class alone (an outside base might
+    supply them), the other releases can."""
+    namespaces, symbols = release["namespaces"], release["symbols"]
+    absent = []
+    for name in everywhere - set(namespaces):
+        parent, _, member = name.rpartition(".")
+        owner = symbols.get(namespaces.get(parent, ""))
+        if owner is None or owner["kind"] != "class" or owner.get("closed"):
+            continue
+        if member in EXTERNAL_MEMBERS or member.startswith(("on_", "_")):
+            continue
+        absent.append(name)
+    return sorted(absent)
+
+
+def dump_gz(data: dict) -> bytes:
+    """Deterministic gzip of sorted, compact JSON (no timestamp, no file name)."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+
+
+def release_outputs(releases: list[dict]) -> dict[str, bytes]:
+    """File name -> bytes for ``references/api/``: one file per distinct API (a post release
+    whose API equals the one before shares its file), the history and the manifest."""
+    outputs: dict[str, bytes] = {}
+    files: dict[str, str] = {}
+    everywhere = set().union(*(r["namespaces"] for r in releases)) if releases else set()
+    for release in releases:
+        release["absent_members"] = _absent_members(release, everywhere)
+    previous_key, previous_name = None, None
+    for release in releases:
+        key = json.dumps({k: v for k, v in release.items() if k not in ("_generated", "version")},
+                         sort_keys=True)
+        if key == previous_key:
+            files[release["version"]] = previous_name
+            continue
+        name = release_file_name(release["version"])
+        outputs[name] = dump_gz(release)
+        files[release["version"]] = name
+        previous_key, previous_name = key, name
+    outputs["history.json.gz"] = dump_gz(build_history(releases))
+    manifest = {
+        "_generated": ("generated by scripts/build_api_index.py; do not edit; regenerate: "
+                       f"{REGENERATE_API}"),
+        "format": API_FORMAT,
+        "releases": [{"version": r["version"], "file": files[r["version"]]} for r in releases],
+    }
+    outputs["releases.json"] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    return outputs

@@ -1,0 +1,221 @@
+"""Check the scvi-tools calls in Python snippets: names exist, keyword arguments are accepted.
+
+A snippet is a fenced Python block or an inline code span of a Markdown file. Snippets of one
+file share a :class:`SnippetScope`, so a block can use what an earlier block imported or built
+(``from scvi.train import TrainerConfig``; ``model = scvi.model.SCVI(adata)``).
+
+A call is checked when its callee is clearly an scvi-tools callable:
+
+- a dotted name starting with an ``scvi`` import (``scvi.model.SCVI.setup_anndata``);
+- a name imported from scvi (``TrainerConfig``) or a variable built by an scvi class or by its
+  ``load``/``from_*`` classmethod (``model.train``);
+- in an inline span without imports: a bare public name (``TrainerConfig(...)``,
+  ``setup_anndata(...)``) or a method on a receiver that is evidently a model (``model.train``,
+  ``scanvi_model.predict``): accepted when any public callable of that name takes the keyword.
+
+Anything else (``adata.obs.copy()``, ``np.allclose``) is not scvi-tools and is left alone.
+
+One checker, two front ends: ``check_skill.py`` runs it over SKILL.md's snippets against the
+pinned index (``check.publicapi.PublicApi``), ``check_code.py`` over a user's ``.py`` files
+and notebook cells against one release's API index (:class:`~.apiindex.ReleaseApi`). Both
+APIs answer the same questions: ``lookup``, ``accepts``, ``kind``, ``returns_instance``,
+``candidates``, ``public_name`` and ``symbols``.
+
+Standard library only; runs on Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+PublicApi = Any
+"""Either API (see the module docstring); duck-typed so this module imports nothing."""
+
+MODEL_RECEIVER_HINTS = ("model", "vae", "scvi", "scanvi", "totalvi", "multivi", "peakvi",
+                        "mrvi", "sysvi", "reference", "ref_", "query_")
+"""Receiver variable names treated as an scvi-tools model in inline spans without context."""
+
+
+@dataclass
+class Finding:
+    line: int
+    """1-based line inside the snippet."""
+    message: str
+    check: str = "name"
+    """``"name"`` (a missing scvi name), ``"kwarg"`` or ``"python"`` (a block that does not parse)."""
+    col: int = 1
+    """1-based column of the name or keyword."""
+    name: str = ""
+    """The dotted scvi name (for ``"kwarg"``: the callable's)."""
+    kwarg: str = ""
+    """The keyword, for ``"kwarg"`` findings."""
+
+
+@dataclass
+class SnippetScope:
+    """Names a Markdown file's snippets have bound so far."""
+
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Local name -> dotted scvi name (``TrainerConfig`` -> ``scvi.train.TrainerConfig``)."""
+    instances: dict[str, str] = field(default_factory=dict)
+    """Variable -> class qualname it holds an instance of."""
+
+
+def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: bool) -> list[Finding]:
+    """Findings for one snippet; a syntax error is a finding for blocks, ignored for spans."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        if inline:
+            return []
+        return [Finding(err.lineno or 1, f"Python block does not parse: {err.msg}", "python",
+                        col=err.offset or 1)]
+    checker = _CallChecker(api, scope, inline=inline)
+    checker.visit(tree)
+    return checker.findings
+
+
+class _CallChecker(ast.NodeVisitor):
+    def __init__(self, api: PublicApi, scope: SnippetScope, *, inline: bool) -> None:
+        self.api = api
+        self.scope = scope
+        self.inline = inline
+        self.findings: list[Finding] = []
+
+    # -- bindings ------------------------------------------------------------------------------
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.name.split(".")[0] != "scvi":
+                continue
+            if alias.asname:
+                self.scope.aliases[alias.asname] = alias.name
+            else:
+                self.scope.aliases["scvi"] = "scvi"
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        if node.level or module.split(".")[0] != "scvi":
+            return
+        for alias in node.names:
+            dotted = f"{module}.{alias.name}"
+            self.scope.aliases[alias.asname or alias.name] = dotted
+            lookup = self.api.lookup(dotted)
+            if not lookup.found:
+                self.findings.append(Finding(node.lineno, lookup.message, col=node.col_offset + 1,
+                                             name=dotted))
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.generic_visit(node)
+        cls = self._instance_of(node.value)
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                if cls:
+                    self.scope.instances[target.id] = cls
+                else:
+                    self.scope.instances.pop(target.id, None)
+
+    def _instance_of(self, value: ast.expr) -> str | None:
+        """Public dotted name of the class a call builds (constructor or load/from_*)."""
+        if not isinstance(value, ast.Call):
+            return None
+        resolved = self._resolve(value.func, report=False)
+        if resolved is None:
+            return None
+        full, qualname = resolved
+        if self.api.kind(qualname) == "class":
+            return full
+        if self.api.returns_instance(qualname):
+            return full.rsplit(".", 1)[0]
+        return None
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def visit_Call(self, node: ast.Call) -> None:
+        self.generic_visit(node)
+        keywords = [k for k in node.keywords if k.arg is not None]
+        dotted = _dotted(node.func)
+        if dotted is None:
+            return
+        resolved = self._resolve(node.func)
+        if resolved is not None:
+            qualname = resolved[1]
+            for keyword in keywords:
+                verdict = self.api.accepts(qualname, keyword.arg)
+                if not verdict.accepted:
+                    why = f"; {verdict.reason}" if verdict.reason else ""
+                    self.findings.append(Finding(
+                        keyword.lineno,
+                        f"{dotted}() does not accept keyword {keyword.arg!r} "
+                        f"(defined at {self._where(qualname)}{why})", "kwarg",
+                        col=keyword.col_offset + 1, name=resolved[0], kwarg=keyword.arg))
+            return
+        if self.inline and keywords:
+            self._check_by_candidates(node, dotted, keywords)
+
+    def _check_by_candidates(self, node: ast.Call, dotted: str, keywords: list) -> None:
+        parts = dotted.split(".")
+        if len(parts) == 1:
+            candidates = self.api.candidates(parts[0])
+        elif len(parts) == 2 and _looks_like_model(parts[0]):
+            candidates = self.api.candidates(parts[1], methods_only=True)
+        else:
+            return
+        if not candidates:
+            return
+        for keyword in keywords:
+            if not any(self.api.accepts(q, keyword.arg).accepted for q in candidates):
+                names = [self.api.public_name(q) for q in candidates]
+                shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+                self.findings.append(Finding(
+                    keyword.lineno,
+                    f"{dotted}() does not accept keyword {keyword.arg!r} (no public "
+                    f"scvi-tools callable of that name does: {shown})", "kwarg",
+                    col=keyword.col_offset + 1, name=dotted, kwarg=keyword.arg))
+
+    def _resolve(self, func: ast.expr, *, report: bool = True) -> tuple[str, str] | None:
+        """``(dotted name, qualname)`` of a callee that is clearly scvi-tools and checkable;
+        a name that does not exist is a finding."""
+        dotted = _dotted(func)
+        if dotted is None:
+            return None
+        head, _, rest = dotted.partition(".")
+        if head in self.scope.aliases:
+            full = self.scope.aliases[head] + (f".{rest}" if rest else "")
+        elif head in self.scope.instances and rest:
+            full = f"{self.scope.instances[head]}.{rest}"
+        else:
+            return None
+        lookup = self.api.lookup(full)
+        if not lookup.found:
+            if report:
+                self.findings.append(Finding(func.lineno, lookup.message,
+                                             col=func.col_offset + 1, name=full))
+            return None
+        if not lookup.certain or lookup.qualname is None:
+            return None
+        return full, lookup.qualname
+
+    def _where(self, qualname: str) -> str:
+        symbol = self.api.symbols.get(qualname) or {}
+        if "path" in symbol:
+            return f"{symbol['path']}:{symbol.get('line', 1)}"
+        return qualname
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _looks_like_model(name: str) -> bool:
+    lowered = name.lower()
+    return any(hint in lowered for hint in MODEL_RECEIVER_HINTS)

@@ -1,0 +1,211 @@
+"""Lint scvi-tools usage in ``.py`` files and notebook code cells against one release.
+
+The calls are checked by the same checker as SKILL.md's snippets
+(:func:`~scvi_skill.runtime.codecheck.check_snippet`), over the release's API index
+(:class:`~scvi_skill.runtime.apiindex.ReleaseApi`). Each finding's message is then rewritten
+from the release history and the curated migrations: when the name or keyword went or came,
+and what replaces it ("scvi.model.JaxSCVI: removed in 1.5.0 (last in 1.4.3); use
+scvi.model.SCVI, or scvi.model.mlxSCVI on Apple silicon").
+
+The cells of one notebook share names, as a notebook's kernel does. Lines that are IPython
+magics or shell escapes (``%``, ``!``, ``?``) are blanked before parsing, so line numbers stay
+true; a cell or file that still does not parse gives one finding with its line.
+
+Standard library only; runs on Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .apiindex import ReleaseApi
+from .codecheck import Finding, SnippetScope, check_snippet
+
+MAGIC_LINE = re.compile(r"^\s*(?:[%!?]|\w+\s*=\s*[!%])|^\s*[\w.]+\?{1,2}\s*$")
+"""IPython lines that are not Python: ``%magic``, ``!shell``, ``x = !ls``, ``obj?``."""
+
+
+@dataclass
+class CodeFinding:
+    path: str
+    line: int
+    col: int
+    name: str
+    kwarg: str
+    message: str
+    exists_in: list[str]
+    """Release spans that have the name (or the callable's keyword): ``["1.0.0-1.4.3"]``."""
+    cell: int | None = None
+    """1-based code cell of a notebook (``line`` counts within the cell)."""
+
+    def to_dict(self) -> dict:
+        data = {"path": self.path, "line": self.line, "col": self.col, "name": self.name,
+                "kwarg": self.kwarg or None, "message": self.message,
+                "exists_in": self.exists_in}
+        if self.cell is not None:
+            data["cell"] = self.cell
+        return data
+
+    def location(self) -> str:
+        cell = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{self.path}:{cell}{self.line}:{self.col}"
+
+
+class History:
+    """First and last releases of names and keywords, and their curated replacements."""
+
+    @classmethod
+    def lazy(cls, load) -> History:
+        """A History whose files ``load()`` reads on first use (only a file with findings
+        needs them)."""
+        self = cls.__new__(cls)
+        self._load = load
+        return self
+
+    def __getattr__(self, name: str):
+        load = self.__dict__.pop("_load", None)
+        if load is None:
+            raise AttributeError(name)
+        self.__init__(*load())
+        return getattr(self, name)
+
+    def __init__(self, history: dict, migrations: dict) -> None:
+        self.versions: list[str] = history.get("versions") or []
+        self.names: dict[str, list[list[int]]] = history.get("names") or {}
+        self.params: dict[str, dict[str, list[list[int]]]] = history.get("params") or {}
+        self.name_moves: dict[str, str] = migrations.get("names") or {}
+        self.keyword_moves: dict[str, str] = migrations.get("keywords") or {}
+
+    def spans_text(self, spans: list[list[int]]) -> list[str]:
+        return [self.versions[a] if a == b else f"{self.versions[a]}-{self.versions[b]}"
+                for a, b in spans]
+
+    def when(self, spans: list[list[int]], version: str) -> str:
+        """``removed in 1.5.0 (last in 1.4.3)``, ``added in 1.3.0``, or ``""``."""
+        if not spans or version not in self.versions:
+            return ""
+        at = self.versions.index(version)
+        before = [b for _, b in spans if b < at]
+        after = [a for a, _ in spans if a > at]
+        if before:
+            last = max(before)
+            text = f"removed in {self.versions[last + 1]} (last in {self.versions[last]})"
+            return text + (f"; back in {self.versions[min(after)]}" if after else "")
+        if after:
+            return f"added in {self.versions[min(after)]}"
+        return ""
+
+    def name_spans(self, name: str) -> tuple[str, list[list[int]]]:
+        """The longest known prefix of ``name`` with its spans (``("", [])`` if none)."""
+        parts = name.split(".")
+        for cut in range(len(parts), 1, -1):
+            prefix = ".".join(parts[:cut])
+            if prefix in self.names:
+                return prefix, self.names[prefix]
+        return "", []
+
+    def name_move(self, name: str) -> str:
+        parts = name.split(".")
+        for cut in range(len(parts), 1, -1):
+            move = self.name_moves.get(".".join(parts[:cut]))
+            if move:
+                return move
+        return ""
+
+
+def read_cells(path: Path) -> list[tuple[int | None, str]]:
+    """``[(cell, source)]``: one ``(None, text)`` for a .py file; the code cells of a
+    notebook (1-based cell numbers among all cells), magics blanked."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".ipynb":
+        return [(None, text)]
+    try:
+        notebook = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"not a notebook (invalid JSON: {err})") from err
+    cells = []
+    for number, cell in enumerate(notebook.get("cells") or [], start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source") or ""
+        if isinstance(source, list):
+            source = "".join(source)
+        cells.append((number, _blank_magics(source)))
+    return cells
+
+
+def _blank_magics(source: str) -> str:
+    lines = source.split("\n")
+    if lines and lines[0].lstrip().startswith("%%"):
+        return "\n" * (len(lines) - 1)  # a cell magic: the whole cell is not Python
+    return "\n".join("" if MAGIC_LINE.match(line) else line for line in lines)
+
+
+def lint_file(path: Path, shown: str, api: ReleaseApi, history: History) -> list[CodeFinding]:
+    """Findings for one file; a file that cannot be read or parsed is one finding."""
+    try:
+        cells = read_cells(path)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return [CodeFinding(shown, 1, 1, "", "", f"cannot read: {err}", [])]
+    scope = SnippetScope()
+    found: list[CodeFinding] = []
+    for cell, source in cells:
+        for finding in check_snippet(source, api, scope, inline=False):
+            found.append(_explain(finding, shown, cell, api, history))
+    return found
+
+
+def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
+             history: History) -> CodeFinding:
+    version = api.version
+    if finding.check == "python":
+        message = finding.message.replace("Python block", "code", 1)
+        return CodeFinding(path, finding.line, finding.col, "", "", message, [], cell)
+    if finding.check == "kwarg":
+        spans = (history.params.get(finding.name) or {}).get(finding.kwarg) or []
+        when = history.when(spans, version)
+        move = (history.keyword_moves.get(f"{finding.name}:{finding.kwarg}")
+                or history.keyword_moves.get(finding.kwarg, ""))
+        if when:
+            head = f"{finding.name}(): keyword {finding.kwarg!r} {when}"
+        else:
+            head = f"{finding.name}() does not take keyword {finding.kwarg!r} in {version}"
+            reason = _reason(finding.message)
+            if reason:
+                head += f" ({reason})"
+        message = head + (f"; {move}" if move else "")
+        return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
+                           message, history.spans_text(spans), cell)
+    known, spans = history.name_spans(finding.name)
+    when = history.when(spans, version) if known == finding.name else ""
+    move = history.name_move(finding.name)
+    if when:
+        head = f"{finding.name}: {when}"
+    elif known and known != finding.name and history.when(spans, version):
+        head = f"{finding.name}: {known} {history.when(spans, version)}"
+    elif spans or known:
+        head = f"{finding.name}: not in scvi-tools {version}"
+    else:
+        first, last = history.versions[0], history.versions[-1]
+        head = (f"{finding.name}: not in scvi-tools {version} "
+                f"(nor any release {first}-{last})")
+        hint = _hint(finding.message)
+        if hint and not move:
+            head += f" ({hint})"
+    message = head + (f"; {move}" if move else "")
+    return CodeFinding(path, finding.line, finding.col, finding.name, "", message,
+                       history.spans_text(spans if known == finding.name else []), cell)
+
+
+def _reason(message: str) -> str:
+    """The ``its **kwargs go to ...`` part of a checker message."""
+    match = re.search(r"; (its \*\*.*)\)$", message)
+    return match.group(1) if match else ""
+
+
+def _hint(message: str) -> str:
+    match = re.search(r"\((did you mean [^)]*)\)", message)
+    return match.group(1) if match else ""

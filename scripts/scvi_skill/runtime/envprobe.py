@@ -1,0 +1,101 @@
+"""Which scvi-tools (and torch, lightning, anndata, mudata, jax, CUDA) a user's Python runs.
+
+The user's interpreter (a path, a command on PATH, or a venv/conda folder) runs a small probe
+in a subprocess: package versions come from ``importlib.metadata`` (scvi is never imported);
+CUDA facts from ``torch`` when it is installed. This process imports nothing of theirs.
+
+Standard library only; runs on Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .errors import SkillPackageError, UsageError
+
+PACKAGES = ("scvi-tools", "torch", "lightning", "anndata", "mudata", "jax")
+PROBE_TIMEOUT_S = 120
+"""Importing torch to ask about CUDA can take tens of seconds on a cold disk."""
+PROBE = r"""
+import json, sys
+from importlib import metadata
+packages = {}
+for name in %(packages)r:
+    try:
+        packages[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        packages[name] = None
+cuda = {"available": False, "devices": [], "version": None}
+mps = False
+if packages["torch"]:
+    try:
+        import torch
+        cuda["version"] = torch.version.cuda
+        if torch.cuda.is_available():
+            cuda["available"] = True
+            cuda["devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        backend = getattr(torch.backends, "mps", None)
+        mps = bool(backend and backend.is_available())
+    except Exception as err:
+        cuda["error"] = f"{type(err).__name__}: {err}"[:300]
+print(json.dumps({"python": {"path": sys.executable, "version": sys.version.split()[0]},
+                  "packages": packages, "cuda": cuda, "mps": mps}))
+"""
+
+
+class PythonUnusable(SkillPackageError):
+    """The interpreter given cannot be run (exit 2: fix the --python argument)."""
+
+    exit_code = 2
+
+
+def resolve_python(python: str) -> str:
+    """An executable path for ``python``: a file, a command on PATH, or a venv/conda folder
+    (``bin/python``, or ``python.exe`` / ``Scripts/python.exe`` on Windows)."""
+    candidate = Path(python).expanduser()
+    if candidate.is_dir():
+        for rel in ("bin/python", "bin/python3", "python.exe", "Scripts/python.exe"):
+            if (candidate / rel).is_file():
+                return str(candidate / rel)
+        raise UsageError(f"{candidate} is a folder without bin/python: not a virtual "
+                         "environment or conda environment",
+                         hint="Pass the interpreter itself, e.g. --python .venv/bin/python")
+    if candidate.is_file():
+        return str(candidate)
+    found = shutil.which(python)
+    if found is None:
+        raise PythonUnusable(f"Python interpreter {python!r} not found",
+                             hint="Pass the path of the project's Python, e.g. "
+                                  "--python .venv/bin/python or --python $CONDA_PREFIX")
+    return found
+
+
+def probe(python: str) -> dict:
+    """The environment report of one interpreter (see the module docstring)."""
+    exe = resolve_python(python)
+    code = PROBE % {"packages": PACKAGES}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    try:
+        proc = subprocess.run([exe, "-c", code], capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S, env=env, check=False)
+    except OSError as err:
+        raise PythonUnusable(f"cannot start Python interpreter {exe}: {err.strerror or err}",
+                             hint="Pass a working interpreter with --python") from err
+    except subprocess.TimeoutExpired as err:
+        raise PythonUnusable(f"Python interpreter {exe} did not answer within "
+                             f"{PROBE_TIMEOUT_S} s") from err
+    lines = proc.stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        report = None
+    if proc.returncode != 0 or not isinstance(report, dict):
+        detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PythonUnusable(f"Python interpreter {exe} failed to run the probe "
+                             f"(exit {proc.returncode}): {detail}",
+                             hint="scripts need Python >= 3.8 in the user's environment")
+    return report

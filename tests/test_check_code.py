@@ -1,0 +1,178 @@
+"""check_code.py and the per-release API indexes: findings, messages, bad input, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import check_code
+import pytest
+
+from scvi_skill.build.api_releases import (
+    build_history,
+    build_release,
+    dump_gz,
+    open_release_tree,
+    release_outputs,
+)
+from scvi_skill.runtime import PINNED_SCVI_TOOLS
+from scvi_skill.runtime.apiindex import API_DIR, ReleaseApi, load_release, load_releases
+
+OLD_CODE = """\
+import scvi
+from scvi.model import JaxSCVI
+from scvi.autotune import ModelTuner
+
+scvi.model.SCVI.setup_anndata(adata, layer="counts", batch_key="batch", labels="x")
+model = scvi.model.SCVI(adata, n_latent=10)
+model.train(max_epochs=10, use_gpu=True, early_stopping_patience=5, foo=1)
+other = scvi.model.SCVI.load("dir", adata, use_gpu=True)
+"""
+
+
+def run(capsys, argv):
+    code = check_code.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def findings_of(capsys, argv):
+    code, out, err = run(capsys, [*argv, "--json"])
+    return code, json.loads(out)
+
+
+@pytest.fixture
+def old_code(tmp_path):
+    path = tmp_path / "analysis.py"
+    path.write_text(OLD_CODE, encoding="utf-8")
+    return path
+
+
+def test_pinned_release_flags_removed_names_and_keywords(capsys, old_code):
+    code, report = findings_of(capsys, [str(old_code)])
+    assert code == 1 and report["version"] == PINNED_SCVI_TOOLS
+    by = {(f["name"], f["kwarg"]): f for f in report["findings"]}
+    jax = by[("scvi.model.JaxSCVI", None)]
+    assert (jax["line"], jax["col"]) == (2, 1)
+    assert "removed in 1.5.0 (last in 1.4.3)" in jax["message"]
+    assert "scvi.model.mlxSCVI" in jax["message"] and jax["exists_in"] == ["1.0.0-1.4.3"]
+    assert "run_autotune" in by[("scvi.autotune.ModelTuner", None)]["message"]
+    assert "register_fields" in by[("scvi.model.SCVI.setup_anndata", "labels")]["message"]
+    use_gpu = by[("scvi.model.SCVI.train", "use_gpu")]
+    assert "last in 1.0.4" in use_gpu["message"] and "accelerator" in use_gpu["message"]
+    assert "Lightning" in by[("scvi.model.SCVI.train", "foo")]["message"]
+    assert ("scvi.model.SCVI.load", "use_gpu") in by
+    # taken by scvi.train.Trainer through train(**trainer_kwargs): not a finding
+    assert ("scvi.model.SCVI.train", "early_stopping_patience") not in by
+
+
+def test_same_code_against_the_release_it_was_written_for(capsys, old_code):
+    code, report = findings_of(capsys, [str(old_code), "--version", "1.0.0"])
+    names = {(f["name"], f["kwarg"]) for f in report["findings"]}
+    assert ("scvi.model.JaxSCVI", None) not in names
+    assert ("scvi.model.SCVI.train", "use_gpu") not in names
+    assert ("scvi.model.SCVI.train", "foo") in names  # wrong in every release
+
+
+def test_added_name_says_when_it_came(capsys, tmp_path):
+    path = tmp_path / "new.py"
+    path.write_text("import scvi\nscvi.model.mlxSCVI(adata)\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.2.0"])
+    assert code == 1
+    assert "added in 1.4.2" in report["findings"][0]["message"]
+
+
+def test_clean_file_exits_0(capsys, tmp_path):
+    path = tmp_path / "ok.py"
+    path.write_text("import scvi\nscvi.model.SCVI.setup_anndata(adata, layer='counts')\n"
+                    "m = scvi.model.SCVI(adata)\nm.train(max_epochs=1, accelerator='cpu')\n",
+                    encoding="utf-8")
+    assert run(capsys, [str(path)])[0] == 0
+
+
+def test_notebook_cells_share_names_and_skip_magics(capsys, tmp_path):
+    cells = [
+        {"cell_type": "code", "source": ["%matplotlib inline\n", "!pip install scvi-tools\n",
+                                         "import scvi\n"]},
+        {"cell_type": "markdown", "source": "scvi.model.JaxSCVI(adata)"},
+        {"cell_type": "code", "source": "%%bash\nls -la\n"},
+        {"cell_type": "code", "source": "files = !ls\nscvi.model.SCVI?\n"
+                                        "m = scvi.model.SCVI(adata)\nm.train(use_gpu=True)\n"},
+    ]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells, "nbformat": 4}), encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert code == 1
+    [finding] = report["findings"]
+    assert (finding["cell"], finding["line"], finding["kwarg"]) == (4, 4, "use_gpu")
+
+
+def test_file_that_does_not_parse_is_a_finding_with_its_line(capsys, tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("import scvi\n\ndef f(:\n    pass\n", encoding="utf-8")
+    code, out, err = run(capsys, [str(path)])
+    assert code == 1 and "Traceback" not in err
+    assert re.search(r"broken\.py:3:\d+: .*does not parse", out)
+
+
+def test_unknown_version_exits_4_and_lists_releases(capsys, old_code):
+    code, out, err = run(capsys, [str(old_code), "--version", "0.20.3"])
+    assert code == 4 and out == ""
+    assert "1.0.0" in err and PINNED_SCVI_TOOLS in err and err.count("Error:") == 1
+
+
+def test_usage_errors_exit_2(capsys, tmp_path):
+    assert run(capsys, [str(tmp_path / "missing.py")])[0] == 2
+    assert run(capsys, [str(tmp_path)])[0] == 2  # a folder without .py/.ipynb
+    assert run(capsys, [])[0] == 2
+
+
+def test_folder_is_searched(capsys, tmp_path, old_code):
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "x.py").write_text("import scvi\nscvi.nothere()\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(tmp_path)])
+    assert report["files"] == 1 and code == 1
+
+
+def test_every_release_from_1_0_0_to_pinned_is_shipped_within_4_mb():
+    releases = load_releases()
+    assert releases.versions[0] == "1.0.0" and releases.versions[-1] == PINNED_SCVI_TOOLS
+    assert {"1.0.4", "1.1.0.post1", "1.2.2.post2", "1.4.3", "1.5.0"} <= set(releases.versions)
+    for version in releases.versions:
+        assert (API_DIR / releases.files[version]).is_file(), version
+    assert sum(p.stat().st_size for p in API_DIR.iterdir() if p.is_file()) <= 4_000_000
+
+
+def test_flat_layout_release_records_its_own_paths():
+    api = ReleaseApi(load_release(load_releases(), "1.0.0"))
+    assert api.symbol("scvi.model.SCVI")["path"] == "scvi/model/_scvi.py"
+    assert ReleaseApi(load_release(load_releases(), "1.5.1")).symbol(
+        "scvi.model.SCVI")["path"] == "src/scvi/model/_scvi.py"
+
+
+def test_migration_targets_exist_in_the_pinned_release():
+    migrations = json.loads((API_DIR / "migrations.json").read_text(encoding="utf-8"))
+    api = ReleaseApi(load_release(load_releases(), PINNED_SCVI_TOOLS))
+    texts = list(migrations["names"].values()) + list(migrations["keywords"].values())
+    named = {m for text in texts for m in re.findall(r"\bscvi(?:\.\w+)+", text)}
+    assert named and sorted(n for n in named if not api.lookup(n).found) == []
+
+
+def test_build_on_mini_tree_is_deterministic_and_routes_kwargs(repo_root):
+    tree = open_release_tree(repo_root / "tests/fixtures/mini_tree", "0.0.1")
+    first, second = build_release(tree), build_release(tree)
+    assert dump_gz(first) == dump_gz(second)
+    assert first["layout"] == "src" and "scvi.model.SCVI" in first["namespaces"]
+    setup = first["symbols"][first["namespaces"]["scvi.model.SCVI.setup_anndata"]]
+    assert setup.get("kwargs_to") in (None, "register_fields")
+    outputs = release_outputs([first, {**second, "version": "0.0.1.post1"}])
+    manifest = json.loads(outputs["releases.json"])
+    assert [r["file"] for r in manifest["releases"]] == ["scvi-tools-0.0.1.json.gz"] * 2
+
+
+def test_history_spans():
+    def release(version, names):
+        return {"version": version, "namespaces": dict.fromkeys(names, "q"), "symbols": {}}
+
+    history = build_history([release("1", ["a", "b"]), release("2", ["a"]), release("3", ["a", "b"])])
+    assert history["names"] == {"a": [[0, 2]], "b": [[0, 0], [2, 2]]}
