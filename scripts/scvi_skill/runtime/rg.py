@@ -28,8 +28,10 @@ from .errors import RgMissing, SkillPackageError, UsageError
 
 RG_ENV = "SCVI_SKILL_RG"
 INSTALL_HINT = (
-    "Install ripgrep: `pip install ripgrep` (or apt install ripgrep / brew install ripgrep), "
-    f"or point ${RG_ENV} at an rg binary."
+    # ripgrep 15.x on the Python index is source-only (it needs Rust); 14.1.0 ships wheels.
+    "Install ripgrep: `pip install ripgrep==14.1.0` (or apt install ripgrep / brew install "
+    f"ripgrep / winget install BurntSushi.ripgrep.MSVC), or point ${RG_ENV} at an rg binary. "
+    "An agent can use its own Grep tool on the tree instead."
 )
 DEFAULT_TIMEOUT_S = 20.0
 BASE_ARGS = ("--json", "--no-config", "--no-ignore-parent", "--no-ignore-global", "--no-messages")
