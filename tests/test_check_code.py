@@ -176,3 +176,16 @@ def test_history_spans():
 
     history = build_history([release("1", ["a", "b"]), release("2", ["a"]), release("3", ["a", "b"])])
     assert history["names"] == {"a": [[0, 2]], "b": [[0, 0], [2, 2]]}
+
+
+def test_signature_differences_for_resolve_docs():
+    from scvi_skill.runtime.apiindex import signature_differences
+
+    releases = load_releases()
+    pinned = ReleaseApi(load_release(releases, PINNED_SCVI_TOOLS))
+    old = ReleaseApi(load_release(releases, "1.0.0"))
+    diff = signature_differences(pinned, old, ["scvi.model.SCVI.train", "scvi.model.mlxSCVI",
+                                               "scvi.model.SCVI.get_latent_representation"])
+    assert diff["scvi.model.mlxSCVI"]["missing"] is True
+    assert "use_gpu" in diff["scvi.model.SCVI.train"]["added"]
+    assert "datamodule" in diff["scvi.model.SCVI.train"]["removed"]

@@ -232,3 +232,28 @@ class ReleaseApi(IndexView):
             if qualname not in found:
                 found.append(qualname)
         return sorted(found)
+
+
+def signature_differences(pinned: ReleaseApi, other: ReleaseApi, names: list[str]) -> dict:
+    """For ``resolve_docs.py --version V``: each cited public name whose signature differs in
+    ``other``: ``{name: {"missing": bool, "added": [...], "removed": [...]}}`` (keyword
+    parameters ``other`` has and ``pinned`` lacks, and the reverse)."""
+    changed = {}
+    for name in names:
+        mine, theirs = pinned.symbol(name), other.symbol(name)
+        if mine is None:
+            continue
+        if theirs is None:
+            changed[name] = {"missing": True, "added": [], "removed": []}
+            continue
+        a, b = _keyword_names(pinned, mine), _keyword_names(other, theirs)
+        if a is not None and b is not None and a != b:
+            changed[name] = {"missing": False, "added": sorted(b - a), "removed": sorted(a - b)}
+    return changed
+
+
+def _keyword_names(api: ReleaseApi, symbol: dict) -> set[str] | None:
+    params = api.params(symbol["qualname"])
+    if params is None:
+        return None
+    return {p["name"] for p in params if p.get("kind") in ACCEPTING_KINDS}
