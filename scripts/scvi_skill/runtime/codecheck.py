@@ -72,6 +72,9 @@ def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: b
             return []
         return [Finding(err.lineno or 1, f"Python block does not parse: {err.msg}", "python",
                         col=err.offset or 1)]
+    except (RecursionError, MemoryError) as err:  # a 200,000-term expression
+        return [] if inline else [Finding(1, "Python block is too deeply nested to parse "
+                                          f"({type(err).__name__})", "python")]
     checker = _CallChecker(api, scope, inline=inline)
     checker.visit(tree)
     return checker.findings
