@@ -6,6 +6,9 @@ Usage:
   search_source.py --usages NAME      where NAME is called, imported or referenced
   search_source.py --kwarg NAME       where a keyword argument is declared, passed and read
   search_source.py --pattern REGEX    an explicit regular expression (ripgrep syntax)
+  search_source.py --model NAME       the model's card (train() defaults and overrides, plan,
+                                      setup, methods) from references/model_cards.json;
+                                      no tree or rg needed; unknown NAME: exit 1, close matches
   search_source.py TEXT               literal text (never a regex, never a shell word);
                                       put -- before TEXT that starts with a dash
 TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
@@ -47,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime import (
     definitions,
+    modelcards,
     source_search,  # noqa: E402
 )
 from scvi_skill.runtime.errors import (  # noqa: E402
@@ -83,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--usages", metavar="NAME", help="show where NAME is used")
     mode.add_argument("--kwarg", metavar="NAME", help="show where keyword NAME is declared/used")
     mode.add_argument("--pattern", metavar="REGEX", help="search a ripgrep regular expression")
+    mode.add_argument("--model", metavar="NAME",
+                      help="print the model card of NAME (SCVI, scvi.model.SCVI, mrvi)")
     parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
     parser.add_argument("--tests", action="store_true", help="also search tests/ (default: off)")
     parser.add_argument(
@@ -117,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        return _model_card(args)
     mode, query = _mode(args)
     if not 0 <= args.context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
@@ -162,6 +170,15 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(_text(report, args.max))
     return EXIT_OK if results else EXIT_PROBLEMS
+
+
+def _model_card(args: argparse.Namespace) -> int:
+    """--model: the generated card; a name without a card raises UnknownModel (exit 1)."""
+    if args.text is not None:
+        raise UsageError("give either TEXT or --model, not both")
+    card = modelcards.find_card(modelcards.load_cards(), _checked(args.model, "--model"))
+    print(json.dumps(card, ensure_ascii=False) if args.json else modelcards.render_card(card))
+    return EXIT_OK
 
 
 def _mode(args: argparse.Namespace) -> tuple[str, str]:

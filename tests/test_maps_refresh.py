@@ -49,7 +49,7 @@ def test_golden_output(capsys, tmp_path):
     code, out, _ = refresh(capsys, MINI, tmp_path, "--json")
     assert code == 0
     assert json.loads(out)["written"] == ["index.json", "search_index.json", "doc_map.md",
-                                          "source_map.md"]
+                                          "source_map.md", "model_cards.json", "models.md"]
     if os.environ.get("SCVI_SKILL_UPDATE_GOLDEN"):
         GOLDEN.mkdir(parents=True, exist_ok=True)
         for name in GOLDEN_FILES:
@@ -108,7 +108,8 @@ def test_check_fails_with_a_readable_diff(capsys, tmp_path):
 def test_dry_run_writes_nothing(capsys, tmp_path):
     code, out, _ = refresh(capsys, MINI, tmp_path, "--dry-run", "--json")
     assert code == 0 and set(json.loads(out)["differs"]) == {
-        "index.json", "search_index.json", "doc_map.md", "source_map.md"}
+        "index.json", "search_index.json", "doc_map.md", "source_map.md", "model_cards.json",
+        "models.md"}
     assert list(tmp_path.iterdir()) == []
 
 
@@ -175,7 +176,8 @@ def test_installed_package_gives_a_source_map_only(capsys, tmp_path):
     code, stdout, err = refresh(capsys, site, out, "--json")
     assert code == 0
     assert "no docs/" in err and "source map only" in err
-    assert sorted(p.name for p in out.iterdir()) == ["index.json", "search_index.json",
+    assert sorted(p.name for p in out.iterdir()) == ["index.json", "model_cards.json",
+                                                     "models.md", "search_index.json",
                                                      "source_map.md"]
     index = json.loads((out / "index.json").read_text())
     assert index["docs"] == [] and index["namespaces"]["scvi.model.SCVI"]

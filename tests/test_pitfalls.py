@@ -1,5 +1,6 @@
-"""references/pitfalls.yaml: every claim cites a line of the tree that holds its token, a
-stale citation fails the refresh, and the pack adds a pitfall only when a trigger matches."""
+"""references/pitfalls.yaml: every claim cites a line of the tree that holds its token and names
+a proof test that exists, a stale citation fails the refresh and check_skill, and the pack adds
+a pitfall only when a trigger matches."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 import refresh_maps
 import resolve_docs
-from scvi_skill.build.pitfalls import PitfallsError, check_pitfalls, load_pitfalls
+from scvi_skill.build.pitfalls import PitfallsError, check_pitfalls, check_proofs, load_pitfalls
+from scvi_skill.check.checks import check_skill
+from scvi_skill.check.pitfallcheck import pitfall_problems
+from scvi_skill.runtime.index import load_index
 
 REPO = Path(__file__).resolve().parent.parent
 MINI = REPO / "tests" / "fixtures" / "mini_tree"
@@ -19,8 +23,9 @@ SHIPPED = REPO / "references" / "pitfalls.yaml"
 
 def test_shipped_pitfalls_cite_real_lines(pinned_tree):
     entries = load_pitfalls(SHIPPED)
-    assert len(entries) >= 8
-    assert all(e["models"] and e["triggers"] for e in entries)
+    assert len(entries) >= 15
+    assert all(e["applies_to"] and e["triggers"] and e["claim"] and e["fix"] for e in entries)
+    assert all(e["text"].startswith(" ".join(e["claim"].split())) for e in entries)
 
     def read_lines(rel):
         path = pinned_tree.root / rel
@@ -31,10 +36,20 @@ def test_shipped_pitfalls_cite_real_lines(pinned_tree):
     assert check_pitfalls(moved, read_lines) and "does not hold" in check_pitfalls(moved, read_lines)[0]
 
 
-def _pitfall(token: str) -> str:
-    return ("pitfalls:\n  - id: demo\n    models: [SCVI]\n    text: a demo claim\n"
+def test_every_pitfall_is_proven_by_an_existing_test():
+    entries = load_pitfalls(SHIPPED)
+    assert check_proofs(entries, REPO) == []
+    assert all(e["proof"].startswith("tests/test_pitfall_proofs.py::") for e in entries)
+    wrong = [dict(entries[0], proof="tests/test_pitfall_proofs.py::test_no_such_proof")]
+    assert "is not a test" in check_proofs(wrong, REPO)[0]
+
+
+def _pitfall(token: str, proof: str = "tests/test_pitfall_proofs.py::test_mlx_extra_is_called_metal"
+             ) -> str:
+    return ("pitfalls:\n  - id: demo\n    applies_to: [SCVI]\n    claim: a demo claim\n"
+            "    fix: a demo fix\n"
             f"    evidence: {{path: src/scvi/model/_scvi.py, line: 1, token: {json.dumps(token)}}}\n"
-            "    triggers: [demo words]\n")
+            f"    triggers: [demo words]\n    proof: {proof}\n")
 
 
 def test_refresh_checks_and_ships_pitfalls(tmp_path, capsys):
@@ -62,6 +77,26 @@ def test_malformed_pitfalls_file_is_one_clear_error(tmp_path):
     path.write_text("pitfalls: [unclosed\n")
     with pytest.raises(PitfallsError, match="unreadable"):
         load_pitfalls(path)
+    path.write_text(_pitfall("x", proof="test_somewhere"))
+    with pytest.raises(PitfallsError, match="pytest node id"):
+        load_pitfalls(path)
+
+
+def test_check_skill_fails_when_an_evidence_token_is_gone(tmp_path, pinned_tree):
+    refs = tmp_path / "references"
+    refs.mkdir()
+    shipped = SHIPPED.read_text(encoding="utf-8")
+    (refs / "pitfalls.yaml").write_text(shipped, encoding="utf-8")
+    assert pitfall_problems(tmp_path, pinned_tree) == []
+    stale = shipped.replace("token: optional-dependencies.metal", "token: optional-dependencies.mlx")
+    assert stale != shipped
+    (refs / "pitfalls.yaml").write_text(stale, encoding="utf-8")
+    problems = pitfall_problems(tmp_path, pinned_tree)
+    assert len(problems) == 1 and "mlx-extra-is-metal" in problems[0][1]
+    assert stale.splitlines()[problems[0][0] - 1].strip() == "- id: mlx-extra-is-metal"
+    report = check_skill(tmp_path, index=load_index(), tree=pinned_tree)
+    assert any(p.check == "pitfall" and p.path == "references/pitfalls.yaml"
+               and "does not hold" in p.message for p in report.problems)
 
 
 def test_pack_adds_matching_pitfalls_only(capsys, pinned_tree):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from scvi_skill.build.docs.docmap import DocResult, parse_docs
 from scvi_skill.build.docs.docsymbols import SymbolFinder
+from scvi_skill.build.source.cards import build_model_cards, render_models_md
 from scvi_skill.build.source.sourcemap import build_source_map
 from scvi_skill.build.source.testmap import read_tests
 from scvi_skill.runtime.errors import SkillPackageError
@@ -33,7 +34,8 @@ from .routing import RoutingError, check_routing, load_routing
 GENERATOR = "scripts/refresh_maps.py"
 PITFALLS_NAME = "pitfalls.yaml"
 """Hand-curated pitfalls, read from the folder of the routing file."""
-OUTPUTS = ("index.json", "search_index.json", "doc_map.md", "source_map.md")
+OUTPUTS = ("index.json", "search_index.json", "doc_map.md", "source_map.md", "model_cards.json",
+           "models.md")
 """Written in this order: the index first, then what is derived from it."""
 DOCS_ONLY_OUTPUTS = frozenset({"doc_map.md"})
 """Not written from a tree without docs/, so a source-only refresh keeps the committed one."""
@@ -137,6 +139,7 @@ def build_refresh(tree: Tree, routing_path: Path) -> Refresh:
     routing = load_routing(routing_path)
     index, problems, warnings, files_read = build_index(tree, routing)
     index["pitfalls"] = _checked_pitfalls(tree, Path(routing_path).parent / PITFALLS_NAME)
+    cards = build_model_cards(index, _text_reader(tree))
     outputs = {
         "index.json": dump_json(index),
         "search_index.json": dump_json(build_search_index(index, tree), compact=True),
@@ -144,8 +147,20 @@ def build_refresh(tree: Tree, routing_path: Path) -> Refresh:
     if tree.has_docs and tree.kind != "installed":
         outputs["doc_map.md"] = render_doc_map(index).encode("utf-8")
     outputs["source_map.md"] = render_source_map(index).encode("utf-8")
+    outputs["model_cards.json"] = dump_json(cards)
+    outputs["models.md"] = render_models_md(cards).encode("utf-8")
     return Refresh(index=index, outputs=outputs, problems=problems, warnings=warnings,
                    files_read=files_read)
+
+
+def _text_reader(tree: Tree):
+    """``read_text(rel)`` for the model cards: the file's text, ``None`` when absent."""
+
+    def read_text(rel: str) -> str | None:
+        disk = tree.to_disk(rel)
+        return disk.read_text(encoding="utf-8", errors="replace") if disk.is_file() else None
+
+    return read_text
 
 
 def _checked_pitfalls(tree: Tree, path: Path) -> list[dict]:

@@ -13,7 +13,9 @@
   ``:LINE`` or ``:START-END`` suffix must lie inside the file;
 - ``name``: every dotted ``scvi.*`` name exists in the public namespace (or as a qualname);
 - ``kwarg``: every keyword argument of an scvi-tools call in a Python block or inline code span
-  is accepted by that callable (see :mod:`scvi_skill.check.codecheck`).
+  is accepted by that callable (see :mod:`scvi_skill.check.codecheck`);
+- ``pitfall``: every pitfall's evidence token is still on its cited line of the tree, and its
+  proof test exists (see :mod:`scvi_skill.check.pitfallcheck`).
 
 Files checked: SKILL.md, commands/*.md and references/*.md. Maintainer module (pyyaml,
 markdown-it-py).
@@ -34,6 +36,7 @@ from scvi_skill.runtime.tree import Tree
 
 from . import frontmatter
 from .codecheck import SnippetScope, check_snippet
+from .pitfallcheck import PITFALLS_FILE, pitfall_problems
 from .publicapi import PublicApi
 
 SKILL_FILE = "SKILL.md"
@@ -129,6 +132,8 @@ def check_skill(skill_root: Path, *, index: dict, tree: Tree,
         checker.markdown(rel, text)
     if skill_text is not None:
         checker.plugin(skill_text)
+    for line, message in pitfall_problems(skill_root, tree):
+        checker.add(PITFALLS_FILE, line, "pitfall", message)
     report.problems = sorted(set(report.problems))
     return report
 

@@ -1,0 +1,98 @@
+"""Model cards for ``search_source.py --model NAME``: read ``references/model_cards.json``.
+
+The cards are generated from the scvi-tools source by ``scripts/refresh_maps.py``
+(:mod:`scvi_skill.build.source.cards`): per model class, its ``train()`` defaults, the trainer
+keyword arguments ``train()`` sets itself (``trainer_config`` cannot change them), the training
+plan and whether it optimizes manually, the setup method and the downstream methods.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from .errors import SkillPackageError
+from .index import load_json
+from .paths import REFERENCES_DIR
+
+CARDS_PATH = REFERENCES_DIR / "model_cards.json"
+CARDS_FORMAT = 1
+MAX_CARD_LINES = 60
+MAX_CLOSE = 5
+RUNNER_SETS = ("accelerator", "devices", "max_epochs")
+
+
+class UnknownModel(SkillPackageError):
+    """No model card for the name (exit 1)."""
+
+    exit_code = 1
+
+
+def load_cards(path: Path | None = None) -> dict:
+    return load_json(path or CARDS_PATH, expected_format=CARDS_FORMAT, what="model cards")
+
+
+def find_card(cards: dict, name: str) -> dict:
+    """The card of ``name``: ``SCVI``, ``scvi.model.SCVI`` or ``mrvi`` (any case)."""
+    models = cards.get("models") or {}
+    wanted = name.strip().lower()
+    by_key: dict[str, str] = {}
+    for public in models:
+        by_key.setdefault(public.lower(), public)
+        by_key.setdefault(public.rsplit(".", 1)[-1].lower(), public)
+    if wanted in by_key:
+        return models[by_key[wanted]]
+    short = [public.rsplit(".", 1)[-1] for public in sorted(models)]
+    close = difflib.get_close_matches(wanted, [s.lower() for s in short], n=MAX_CLOSE,
+                                      cutoff=0.5)
+    names = [s for s in short if s.lower() in close]
+    hint = ("close matches: " + ", ".join(names)) if names else \
+        "models: " + ", ".join(short)
+    raise UnknownModel(f"no model card for {name!r}", hint=hint)
+
+
+def _params(params: dict, *, skip: tuple[str, ...] = ()) -> str:
+    """Required parameters first, then those with defaults, then ``*args``/``**kwargs`` (the
+    card's JSON keeps parameters in a sorted mapping, so signature order is not known)."""
+    names = [k for k in params if k not in skip]
+    names.sort(key=lambda k: (k.startswith("*"), params[k] is not None))
+    return ", ".join(k if params[k] is None else f"{k}={params[k]}" for k in names)
+
+
+def render_card(card: dict) -> str:
+    """A compact text card, at most :data:`MAX_CARD_LINES` lines."""
+    lines = [f"{card['model']}  ({card['path']}:{card['line']})"]
+    if card.get("mixins"):
+        lines.append("mixins: " + ", ".join(card["mixins"]))
+    if card.get("training_plan"):
+        lines.append(f"training plan: {card['training_plan']}")
+    for name, setup in card.get("setup", {}).items():
+        lines.append(f"{name}({_params(setup['params'])})  [{setup['path']}:{setup['line']}]")
+    train = card.get("train")
+    if train:
+        lines.append(f"train() from {train['defined_in']}  [{train['path']}:{train['line']}]")
+        lines.append(f"  params: {_params(train['params'])}")
+        own = [o for o in train["overrides"] if o not in RUNNER_SETS]
+        lines.append("  sets itself (trainer_config ignored for these): "
+                     + (", ".join(own) if own else "-")
+                     + (" (+ " + ", ".join(RUNNER_SETS) + " from the runner)"
+                        if train.get("uses_train_runner") else ""))
+        opt = train.get("automatic_optimization")
+        if opt is not None:
+            lines.append("  automatic_optimization: " + str(opt)
+                         + ("" if opt else " (manual: gradient_clip_val raises)"))
+        for key in ("plan_config", "trainer_config"):
+            if key not in train["params"]:
+                lines.append(f"  no {key} parameter")
+    methods = card.get("methods") or {}
+    if methods:
+        lines.append("methods:")
+    for name, method in methods.items():
+        lines.append(f"  {name}({_params(method['params'], skip=('adata', 'mdata'))})"
+                     f"  [{method['path']}:{method['line']}]")
+    if len(lines) > MAX_CARD_LINES:
+        cut = len(lines) - MAX_CARD_LINES + 1
+        lines = lines[:MAX_CARD_LINES - 1] + [f"... {cut} more lines (--json for all)"]
+    return "\n".join(lines)

@@ -1,0 +1,287 @@
+"""Proofs of references/pitfalls.yaml: each test runs scvi-tools (the ``examples`` extra) on tiny
+synthetic data and asserts the behaviour one pitfall claims; the pitfall names it as ``proof``.
+
+Trainings are one or two epochs on a few dozen cells, so the whole file stays well under two
+minutes on two CPU cores. tests/test_pitfalls.py checks that every pitfall names a test here.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.examples
+
+scvi = pytest.importorskip("scvi")
+from scvi.data import synthetic_iid  # noqa: E402
+from scvi.train import SaveCheckpoint, TrainerConfig  # noqa: E402
+
+FAST = {"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False}
+"""One epoch on the CPU, no progress bar: enough to build the trainer the claim is about."""
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scvi.settings.verbosity = 40  # errors only: no Lightning banners per training
+        yield
+
+
+def _adata(n_cells_per_batch: int = 40, **kwargs):
+    args = {"batch_size": n_cells_per_batch, "n_genes": 20, "n_proteins": 4, "n_regions": 0,
+            "n_batches": 2, "n_labels": 2}
+    args.update(kwargs)
+    return synthetic_iid(**args)
+
+
+def _scvi(**setup):
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata, **setup)
+    return scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+
+
+def _scanvi():
+    adata = _adata()
+    scvi.model.SCANVI.setup_anndata(adata, labels_key="labels", unlabeled_category="unknown",
+                                    batch_key="batch")
+    return scvi.model.SCANVI(adata, n_hidden=16, n_latent=4)
+
+
+def _totalvi():
+    adata = _adata()
+    scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    return scvi.model.TOTALVI(adata, n_latent=4)
+
+
+def test_scvi_train_overrides_trainer_config_early_stopping():
+    model = _scvi()
+    model.train(trainer_config=TrainerConfig(early_stopping=True), **FAST)
+    assert model.trainer.early_stopping_callback is None
+    model.train(early_stopping=True, **FAST)
+    assert model.trainer.early_stopping_callback is not None
+
+
+def test_scanvi_early_stopping_comes_from_trainer_config():
+    model = _scanvi()
+    assert "early_stopping" not in inspect.signature(model.train).parameters
+    model.train(trainer_config=TrainerConfig(early_stopping=True), **FAST)
+    assert model.trainer.early_stopping_callback is not None
+    model.train(early_stopping=True, **FAST)
+    assert model.trainer.early_stopping_callback is not None
+
+
+def test_totalvi_early_stopping_on_by_default_ignores_trainer_config():
+    model = _totalvi()
+    model.train(trainer_config=TrainerConfig(early_stopping=False), **FAST)
+    assert model.trainer.early_stopping_callback is not None
+    model.train(early_stopping=False, **FAST)
+    assert model.trainer.early_stopping_callback is None
+
+
+def test_check_val_every_n_epoch_is_set_by_train():
+    scanvi = _scanvi()
+    scanvi.train(trainer_config=TrainerConfig(check_val_every_n_epoch=7), **FAST)
+    assert scanvi.trainer.check_val_every_n_epoch != 7
+    scanvi.train(check_val_every_n_epoch=7, **FAST)
+    assert scanvi.trainer.check_val_every_n_epoch == 7
+    model = _scvi()
+    model.train(trainer_config=TrainerConfig(check_val_every_n_epoch=7), **FAST)
+    assert model.trainer.check_val_every_n_epoch == 7
+
+
+def test_no_plan_config_on_totalvi():
+    model = _totalvi()
+    assert "plan_config" not in inspect.signature(model.train).parameters
+    with pytest.raises(TypeError, match="plan_config"):
+        model.train(plan_config={"lr": 1e-3}, **FAST)
+    adata = _adata()
+    adata.X = (adata.X > 0).astype("float32")
+    scvi.model.PEAKVI.setup_anndata(adata)
+    peakvi = scvi.model.PEAKVI(adata, n_hidden=16, n_latent=4)
+    assert "plan_config" not in inspect.signature(peakvi.train).parameters
+    peakvi.train(plan_config={"lr": 0.5}, **FAST)  # accepted by the parent train()
+    assert peakvi.trainer.lightning_module.lr != 0.5  # PEAKVI's own lr wins
+
+
+def test_elbo_validation_logged_only_when_validation_runs():
+    # A fresh model each time: a further train() only extends the keys of the first history.
+    model = _scvi()
+    model.train(**FAST)
+    assert "elbo_validation" not in model.history
+    for kwargs in ({"plan_kwargs": {"reduce_lr_on_plateau": True}},
+                   {"learning_rate_monitor": True}, {"check_val_every_n_epoch": 1}):
+        model = _scvi()
+        model.train(**kwargs, **FAST)
+        assert "elbo_validation" in model.history, kwargs
+    totalvi = _totalvi()
+    totalvi.train(**FAST)
+    assert "elbo_validation" in totalvi.history
+
+
+def test_de_mode_defaults_per_model():
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    kwargs = {"groupby": "labels", "group1": "label_0", "batch_size": 64}
+    vanilla = model.differential_expression(**kwargs)
+    change = model.differential_expression(mode="change", **kwargs)
+    assert "bayes_factor" in vanilla and "proba_m1" in vanilla and "proba_de" not in vanilla
+    assert "proba_de" in change
+
+    def mode(method):
+        return inspect.signature(method).parameters["mode"].default
+
+    assert mode(scvi.model.SCVI.differential_expression) == "vanilla"
+    assert mode(scvi.model.SCANVI.differential_expression) == "vanilla"
+    assert mode(scvi.model.TOTALVI.differential_expression) == "change"
+    assert mode(scvi.model.MULTIVI.differential_expression) == "change"
+    assert mode(scvi.model.PEAKVI.differential_accessibility) == "change"
+    assert mode(scvi.model.PEAKVI.differential_expression) == "vanilla"
+
+
+def test_gradient_clip_raises_under_manual_optimization():
+    model = _totalvi()
+    with pytest.raises(Exception, match="(?i)clip"):
+        model.train(gradient_clip_val=1.0, **FAST)
+    from scvi.train import AdversarialTrainingPlan
+
+    assert AdversarialTrainingPlan(model.module).automatic_optimization is False
+    scvi_model = _scvi()
+    scvi_model.train(gradient_clip_val=1.0, **FAST)  # automatic optimization: accepted
+    assert scvi_model.trainer.gradient_clip_val == 1.0
+
+
+def test_load_without_adata_then_calls_fail(tmp_path):
+    model = _scvi()
+    model.train(**FAST)
+    model.save(tmp_path / "model", save_anndata=False)
+    with pytest.warns(UserWarning, match="no saved anndata and no adata was passed"):
+        loaded = scvi.model.SCVI.load(tmp_path / "model", accelerator="cpu")
+    assert loaded.adata is None
+    with pytest.raises(AttributeError, match="is_view"):
+        loaded.get_latent_representation()
+    assert loaded.get_latent_representation(_adata()).shape[1] == 4
+
+
+def test_scanvi_callbacks_drop_the_label_subsampler():
+    from lightning.pytorch.callbacks import Callback
+    from scvi.train._callbacks import SubSampleLabels
+
+    model = _scanvi()
+    model.train(n_samples_per_label=5, **FAST)
+    assert any(isinstance(c, SubSampleLabels) for c in model.trainer.callbacks)
+    model.train(n_samples_per_label=5, callbacks=[Callback()], **FAST)
+    assert not any(isinstance(c, SubSampleLabels) for c in model.trainer.callbacks)
+
+
+def test_doc_erratum_autozi_get_alphas_betas():
+    adata = _adata()
+    scvi.model.AUTOZI.setup_anndata(adata)
+    model = scvi.model.AUTOZI(adata, n_latent=4)
+    model.train(**FAST)
+    assert not hasattr(model, "get_alpha_betas")
+    assert set(model.get_alphas_betas()) >= {"alpha_posterior", "beta_posterior"}
+
+
+def test_doc_erratum_totalvi_sample_protein_mixing():
+    model = _totalvi()
+    model.train(**FAST)
+    params = inspect.signature(model.get_normalized_expression).parameters
+    assert "sample_protein_mixing" in params and "sampling_protein_mixing" not in params
+    rna, protein = model.get_normalized_expression(n_samples=1, sample_protein_mixing=True)
+    assert rna.shape[0] == protein.shape[0] == model.adata.n_obs
+    with pytest.raises(TypeError):
+        model.get_normalized_expression(sampling_protein_mixing=True)
+
+
+def test_counts_not_in_x_raw_is_never_read():
+    adata = _adata()
+    adata.raw = adata.copy()
+    adata.X = np.log1p(adata.X / adata.X.sum(1, keepdims=True) * 1e4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scvi.model.SCVI.setup_anndata(adata)
+    assert any("does not contain unnormalized count data" in str(w.message) for w in caught)
+    model = scvi.model.SCVI(adata)
+    assert model.adata_manager.registry["setup_args"]["layer"] is None  # .X, not .raw
+    floats = _adata()
+    floats.X = floats.X * 0.37  # SCTransform / Seurat-converted values: not integers
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scvi.model.SCVI.setup_anndata(floats)
+    assert any("unnormalized count data" in str(w.message) for w in caught)
+
+
+def test_setup_anndata_on_a_view_raises():
+    adata = _adata()
+    with pytest.raises(ValueError, match="adata = adata.copy()"):
+        scvi.model.SCVI.setup_anndata(adata[:50])
+    scvi.model.SCVI.setup_anndata(adata[:50].copy())
+
+
+def test_nan_in_batch_column_fails_categorical():
+    adata = _adata()
+    batch = adata.obs["batch"].astype(object)
+    batch.iloc[0] = np.nan
+    adata.obs["batch"] = batch
+    with pytest.raises(ValueError, match="categorical failed"):
+        scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+
+
+def test_csr_array_gives_type_error():
+    import scipy.sparse as sp
+
+    adata = _adata()
+    adata.X = sp.csr_array(adata.X)
+    with pytest.raises(TypeError):
+        scvi.model.SCVI.setup_anndata(adata)
+        scvi.model.SCVI(adata).train(**FAST)
+    adata.X = sp.csr_matrix(adata.X)
+    scvi.model.SCVI.setup_anndata(adata)
+
+
+def test_transform_batch_takes_categories():
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    with pytest.raises(ValueError, match="not a valid batch category"):
+        model.get_normalized_expression(transform_batch=0)
+    assert model.get_normalized_expression(transform_batch="batch_0").shape == (80, 20)
+
+
+def test_categorical_covariates_are_not_batches():
+    model = _scvi(categorical_covariate_keys=["batch"])
+    assert model.summary_stats.n_batch == 1
+    model.train(**FAST)
+    with pytest.raises(ValueError, match="not a valid batch category"):
+        model.get_normalized_expression(transform_batch="batch_0")
+
+
+def test_ddp_switches_early_stopping_off():
+    from scvi.train import Trainer
+
+    with pytest.warns(UserWarning, match="early_stopping was automatically disabled"):
+        trainer = Trainer(max_epochs=1, accelerator="cpu", devices=1, strategy="ddp",
+                          early_stopping=True, enable_progress_bar=False)
+    assert trainer.early_stopping_callback is None
+
+
+def test_savecheckpoint_removes_its_ckpt(tmp_path):
+    model = _scvi()
+    callback = SaveCheckpoint(dirpath=str(tmp_path), monitor="elbo_validation")
+    model.train(callbacks=[callback], check_val_every_n_epoch=1,
+                **dict(FAST, max_epochs=2))
+    assert not list(Path(tmp_path).rglob("*.ckpt"))
+    assert not callback.best_model_path.endswith(".ckpt")
+    assert Path(callback.best_model_path).is_dir()
+    assert (Path(callback.best_model_path) / "model.pt").is_file()
+
+
+def test_mlx_extra_is_called_metal():
+    extras = importlib.metadata.metadata("scvi-tools").get_all("Provides-Extra") or []
+    assert "metal" in extras and "mlx" not in extras
