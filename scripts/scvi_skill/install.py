@@ -30,7 +30,7 @@ from scvi_skill.runtime.errors import SkillPackageError, UsageError
 from scvi_skill.runtime.files import default_mode, read_json_file, resolves_inside, sha256_file
 
 SKILL_NAME = "scvi-tools-inputs-and-modeling"
-AGENT_SCRIPTS = ("resolve_docs.py", "search_source.py", "fetch_tree.py")
+AGENT_SCRIPTS = ("resolve_docs.py", "search_source.py", "fetch_tree.py", "check_env.py", "check_code.py")
 """Scripts SKILL.md tells the agent to run; maintainer scripts are never installed."""
 PACKAGE = "scvi_skill"
 RUNTIME = "runtime"
