@@ -6,6 +6,11 @@ Usage:
   search_source.py --usages NAME      where NAME is called, imported or referenced
   search_source.py --kwarg NAME       where a keyword argument is declared, passed and read
   search_source.py --pattern REGEX    an explicit regular expression (ripgrep syntax)
+  search_source.py --message TEXT     where scvi-tools raises, warns or logs a pasted error
+                                      (TEXT: the message or a whole traceback; - reads
+                                      stdin), with the guarding condition; from
+                                      references/messages.json, no rg needed; --limit N
+                                      (default 5); a placeholder matches any pasted value
   search_source.py --model NAME       the model's card (train() defaults and overrides, plan,
                                       setup, methods) from references/model_cards.json;
                                       no tree or rg needed; unknown NAME: exit 1, close matches
@@ -34,9 +39,12 @@ Examples:
   python3 scripts/search_source.py --kwarg early_stopping_patience --in train
   python3 scripts/search_source.py --usages load_query_data --tests --max 10
   python3 scripts/search_source.py "gene_likelihood" --in model --context 2
+  python3 scripts/search_source.py --message "KeyError: 'celltype not found in adata.obs.'"
+  python3 scripts/search_source.py --message - --json < traceback.txt
 
-Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area);
-3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree.
+Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area,
+empty --message); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 6 the shipped
+message index is missing (--message).
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime import (
     definitions,
+    messages,
     modelcards,
     source_search,  # noqa: E402
 )
@@ -87,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--usages", metavar="NAME", help="show where NAME is used")
     mode.add_argument("--kwarg", metavar="NAME", help="show where keyword NAME is declared/used")
     mode.add_argument("--pattern", metavar="REGEX", help="search a ripgrep regular expression")
+    mode.add_argument("--message", metavar="TEXT",
+                      help="find where scvi-tools raises or warns a pasted message (- : stdin)")
     mode.add_argument("--model", metavar="NAME",
                       help="print the model card of NAME (SCVI, scvi.model.SCVI, mrvi)")
     parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
@@ -97,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max", type=int, default=DEFAULT_MAX, metavar="N",
         help=f"results to show (default: {DEFAULT_MAX})",
+    )
+    parser.add_argument(
+        "--limit", type=int, metavar="N",
+        help=f"sites to show for --message (default: {messages.DEFAULT_LIMIT})",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--tree", metavar="PATH", help="scvi-tools tree (default: discovered)")
@@ -123,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.message is not None:
+        return _message(args)
     if args.model is not None:
         return _model_card(args)
     mode, query = _mode(args)
@@ -179,6 +196,80 @@ def _model_card(args: argparse.Namespace) -> int:
     card = modelcards.find_card(modelcards.load_cards(), _checked(args.model, "--model"))
     print(json.dumps(card, ensure_ascii=False) if args.json else modelcards.render_card(card))
     return EXIT_OK
+
+
+def _message(args: argparse.Namespace) -> int:
+    """--message: the sites of references/messages.json that raise or warn the pasted text.
+
+    No rg; the tree, when one is found, only adds the lines around each site."""
+    if args.text is not None:
+        raise UsageError("give either TEXT or --message, not both")
+    text = sys.stdin.read() if args.message == "-" else args.message
+    if not text.strip():
+        raise UsageError("--message is empty")
+    if "\x00" in text:
+        raise UsageError("--message contains a NUL character")
+    limit = messages.DEFAULT_LIMIT if args.limit is None else args.limit
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
+    cleaned = messages.clean_message(text)
+    if cleaned.cut:
+        warn(f"--message is {len(text)} characters: matching its first "
+             f"{messages.HEAD_CHARS} and last {messages.MAX_MESSAGE_CHARS - messages.HEAD_CHARS}")
+    if not cleaned.segments:
+        raise UsageError("--message has no words once the exception class and traceback "
+                         "lines are removed")
+    index = messages.load_messages(args.index.parent / "messages.json" if args.index else None)
+    matches = messages.find_sites(cleaned, index, limit)
+    report = {"query": cleaned.text, "scvi_tools_version": index.version, "matches": matches,
+              "next": [f"read {m['path']}:{max(1, m['line'] - 15)}-{m['line'] + 5}"
+                       for m in matches[:1]]}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(_message_text(report, _context_tree(args)))
+    return EXIT_OK if matches else EXIT_PROBLEMS
+
+
+def _context_tree(args: argparse.Namespace):
+    """The tree for context lines: the one asked for, else the discovered one, else None."""
+    if args.tree or args.installed:
+        return discover_tree(args.tree, installed=args.installed)
+    try:
+        return discover_tree(None)
+    except SkillPackageError:
+        return None
+
+
+def _message_text(report: dict, tree) -> str:
+    matches = report["matches"]
+    lines = [f"{len(matches)} site(s) for --message {report['query'][:120]!r} "
+             f"(scvi-tools {report['scvi_tools_version']})"]
+    for m in matches:
+        lines.append(f"{m['path']}:{m['line']}  {m['kind']} {m['exception']} in {m['function']}"
+                     f"  (score {m['score']})")
+        lines.append(f"    when: {m['condition'] or '(no enclosing if)'}")
+        lines.append(f"    message: {' '.join(m['template'].split())}")
+        for number, text in _around(tree, m["path"], m["line"]):
+            lines.append(f"    {number:>5} | {text}")
+    if not matches:
+        lines.append(f"no raise, warning or log message of scvi-tools matches; try: {SCRIPT} "
+                     f"{shell_word(report['query'][:80])} --tests")
+    elif tree is None:
+        lines.append("(source lines left out: no tree; python3 scripts/fetch_tree.py gets it)")
+    lines.extend(f"next: {step}" for step in report["next"])
+    return "\n".join(lines)
+
+
+def _around(tree, rel: str, line: int) -> list[tuple[int, str]]:
+    """The site's line and one line either side (empty without a tree or the file)."""
+    if tree is None:
+        return []
+    try:
+        text = tree.to_disk(rel).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return [(n, text[n - 1].rstrip()) for n in range(max(1, line - 1), min(len(text), line + 1) + 1)]
 
 
 def _mode(args: argparse.Namespace) -> tuple[str, str]:

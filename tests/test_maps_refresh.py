@@ -49,7 +49,8 @@ def test_golden_output(capsys, tmp_path):
     code, out, _ = refresh(capsys, MINI, tmp_path, "--json")
     assert code == 0
     assert json.loads(out)["written"] == ["index.json", "search_index.json", "doc_map.md",
-                                          "source_map.md", "model_cards.json", "models.md"]
+                                          "source_map.md", "model_cards.json", "models.md",
+                                          "messages.json"]
     if os.environ.get("SCVI_SKILL_UPDATE_GOLDEN"):
         GOLDEN.mkdir(parents=True, exist_ok=True)
         for name in GOLDEN_FILES:
@@ -109,7 +110,7 @@ def test_dry_run_writes_nothing(capsys, tmp_path):
     code, out, _ = refresh(capsys, MINI, tmp_path, "--dry-run", "--json")
     assert code == 0 and set(json.loads(out)["differs"]) == {
         "index.json", "search_index.json", "doc_map.md", "source_map.md", "model_cards.json",
-        "models.md"}
+        "models.md", "messages.json"}
     assert list(tmp_path.iterdir()) == []
 
 
@@ -176,7 +177,8 @@ def test_installed_package_gives_a_source_map_only(capsys, tmp_path):
     code, stdout, err = refresh(capsys, site, out, "--json")
     assert code == 0
     assert "no docs/" in err and "source map only" in err
-    assert sorted(p.name for p in out.iterdir()) == ["index.json", "model_cards.json",
+    assert sorted(p.name for p in out.iterdir()) == ["index.json", "messages.json",
+                                                     "model_cards.json",
                                                      "models.md", "search_index.json",
                                                      "source_map.md"]
     index = json.loads((out / "index.json").read_text())

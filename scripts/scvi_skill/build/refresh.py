@@ -18,6 +18,7 @@ from pathlib import Path
 from scvi_skill.build.docs.docmap import DocResult, parse_docs
 from scvi_skill.build.docs.docsymbols import SymbolFinder
 from scvi_skill.build.source.cards import build_model_cards, render_models_md
+from scvi_skill.build.source.messages import build_messages
 from scvi_skill.build.source.sourcemap import build_source_map
 from scvi_skill.build.source.testmap import read_tests
 from scvi_skill.runtime.errors import SkillPackageError
@@ -35,7 +36,7 @@ GENERATOR = "scripts/refresh_maps.py"
 PITFALLS_NAME = "pitfalls.yaml"
 """Hand-curated pitfalls, read from the folder of the routing file."""
 OUTPUTS = ("index.json", "search_index.json", "doc_map.md", "source_map.md", "model_cards.json",
-           "models.md")
+           "models.md", "messages.json")
 """Written in this order: the index first, then what is derived from it."""
 DOCS_ONLY_OUTPUTS = frozenset({"doc_map.md"})
 """Not written from a tree without docs/, so a source-only refresh keeps the committed one."""
@@ -147,6 +148,8 @@ def build_refresh(tree: Tree, routing_path: Path) -> Refresh:
     if tree.has_docs and tree.kind != "installed":
         outputs["doc_map.md"] = render_doc_map(index).encode("utf-8")
     outputs["source_map.md"] = render_source_map(index).encode("utf-8")
+    messages, _ = build_messages(tree, index["_generated"])
+    outputs["messages.json"] = dump_json(messages, compact=True)
     outputs["model_cards.json"] = dump_json(cards)
     outputs["models.md"] = render_models_md(cards).encode("utf-8")
     return Refresh(index=index, outputs=outputs, problems=problems, warnings=warnings,

@@ -232,3 +232,41 @@ class Slot(IntEnum):
     DOC = 2
     CARD = 3
     PASSAGE = 4
+
+
+# -- messages.json -------------------------------------------------------------------------------
+
+MESSAGES_FORMAT = 1
+"""``format`` of ``messages.json`` (written by :mod:`scvi_skill.build.source.messages`, read by
+:mod:`scvi_skill.runtime.messages`)."""
+
+
+class MessageRow(NamedTuple):
+    """``sites[i]`` of ``messages.json``: one raise, warning or log call of ``src/scvi``; the
+    file's ``fields`` key lists these names in this order."""
+
+    path: str
+    """Tree-relative POSIX path of the file."""
+    line: int
+    """1-based line of the ``raise``, ``assert``, ``warn`` or logger call."""
+    kind: str
+    """``raise`` (``assert`` included), ``warn`` or ``log``."""
+    exception: str
+    """The class as written (``ValueError``, ``UserWarning``, ``AssertionError``) or the logger
+    call (``logger.warning``)."""
+    function: str
+    """Dotted name of the enclosing module, class and function:
+    ``scvi.data.fields._layer_field.LayerField.transfer_field``."""
+    condition: str
+    """Source text of the nearest enclosing ``if`` test (``not (test)`` in its ``else``),
+    ``except Class`` in a handler, ``not (test)`` for an ``assert``; ``""`` when none."""
+    template: str
+    """The message with each value as ``{source text}``; a literal brace is doubled."""
+
+
+class MessageIndex(_GeneratedKey, total=False):
+    format: int
+    scvi_tools_version: str
+    fields: list[str]
+    sites: list[list]
+    """:class:`MessageRow` rows as JSON arrays, sorted by path, line, kind, template."""

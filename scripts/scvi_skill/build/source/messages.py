@@ -1,0 +1,413 @@
+"""Every message scvi-tools raises, warns or logs, with where and under which condition.
+
+:func:`build_messages` walks ``src/scvi`` with ``ast`` (scvi is never imported) and records
+one :class:`~scvi_skill.runtime.schema.MessageRow` per site:
+
+- ``raise X(msg, ...)`` (kind ``raise``) and ``assert test, msg`` (kind ``raise``, exception
+  ``AssertionError``);
+- ``warnings.warn(msg, Category)`` / ``warn(msg)`` (kind ``warn``; ``UserWarning`` when no
+  category is given);
+- ``logger.warning(msg)``, ``logger.error(msg)``, ``logging.warning(msg)`` and the like (kind
+  ``log``; exception ``logger.warning``...).
+
+The message may be a literal, an f-string, a ``+`` concatenation, ``str.format``, ``%``
+formatting, ``" ".join([...])``, ``textwrap.dedent(...)``, or a local variable assigned one of
+these earlier in the same function (``msg = f"..."; msg += "..."; raise ValueError(msg)``).
+The template keeps the static text; each value becomes ``{source text}`` (an f-string's
+convention: a literal brace is doubled), so ``{`` starts a placeholder the runtime matcher
+treats as a wildcard. A site whose message has no static text is left out.
+
+The condition is the source text of the nearest enclosing ``if`` test (``not (test)`` in its
+``else`` branch), ``except Class`` when an exception handler is nearer, or ``not (test)`` for
+an ``assert``; empty when there is none.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+from dataclasses import dataclass, field
+
+from scvi_skill.build.mapfiles import ReadLog, ReadProblem, decode_utf8
+from scvi_skill.runtime.schema import MESSAGES_FORMAT, MessageRow
+from scvi_skill.runtime.text import clip
+from scvi_skill.runtime.tree import Tree
+
+from .pyast import parse_python
+
+MAX_CONDITION_CHARS = 160
+"""A guarding condition longer than this is cut (``...``)."""
+MAX_PLACEHOLDER_CHARS = 40
+"""The source text shown inside a placeholder is cut to this many characters."""
+MAX_NAME_DEPTH = 4
+"""How many ``msg = ...`` hops are followed to find a message's text."""
+LOG_METHODS = frozenset({"warning", "warn", "error", "critical", "exception"})
+"""``logger.<method>`` calls that are indexed (debug and info are not pasted as errors)."""
+LOGGER_NAMES = frozenset({"logger", "logging", "log", "_logger", "LOGGER"})
+TEXT_METHODS = frozenset({"strip", "rstrip", "lstrip"})
+"""String methods that keep the message's text (``"...".strip()``)."""
+PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa%]")
+
+
+@dataclass(frozen=True)
+class _Hole:
+    """A value in a message: its source text."""
+
+    text: str
+
+
+@dataclass
+class MessageResult:
+    rows: list[MessageRow] = field(default_factory=list)
+    problems: list[ReadProblem] = field(default_factory=list)
+    skipped: int = 0
+    """Sites whose message has no static text (``raise ValueError(msg)`` with ``msg`` a
+    parameter, ``raise err``) and were left out."""
+
+
+def build_messages(tree: Tree, notice: str, log: ReadLog | None = None) -> tuple[dict, MessageResult]:
+    """The ``messages.json`` object of ``tree`` (first key ``_generated`` = ``notice``) and the
+    build result (rows, problems, skipped count)."""
+    result = read_messages(tree, log or ReadLog())
+    data = {
+        "_generated": notice,
+        "format": MESSAGES_FORMAT,
+        "scvi_tools_version": tree.version,
+        "fields": list(MessageRow._fields),
+        "sites": [list(row) for row in result.rows],
+    }
+    return data, result
+
+
+def read_messages(tree: Tree, log: ReadLog) -> MessageResult:
+    result = MessageResult()
+    files = sorted(
+        (rel, path) for path in tree.package_dir.rglob("*.py")
+        if "__pycache__" not in path.parts and (rel := tree.to_rel(path)) is not None
+    )
+    for rel, path in files:
+        text, problem = decode_utf8(rel, log.read(rel, path))
+        if problem is None:
+            try:
+                rows, skipped = module_messages(rel, text)
+            except SyntaxError as err:
+                problem = ReadProblem(rel, err.lineno or 1, f"syntax error: {err.msg}; file skipped")
+            else:
+                result.rows.extend(rows)
+                result.skipped += skipped
+        if problem is not None:
+            result.problems.append(problem)
+    result.rows.sort(key=lambda r: (r.path, r.line, r.kind, r.template))
+    return result
+
+
+def module_messages(rel: str, source: str) -> tuple[list[MessageRow], int]:
+    """The message sites of one module (``rel`` is its tree-relative path) and the number of
+    sites left out for lack of static text."""
+    walker = _Walker(rel, source, _module_name(rel))
+    try:
+        walker.walk_body(parse_python(source, rel).body)
+    except RecursionError:
+        raise SyntaxError("too deeply nested to read its messages", (rel, 1, 0, "")) from None
+    return walker.rows, walker.skipped
+
+
+def _module_name(rel: str) -> str:
+    parts = rel.removeprefix("src/").removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+class _Walker:
+    """Statements in source order with the enclosing names, guards and local assignments."""
+
+    def __init__(self, rel: str, source: str, module: str) -> None:
+        self.rel = rel
+        self.lines = source.encode("utf-8").splitlines(keepends=True)
+        self.scope = [module]
+        self.guards: list[str] = []
+        self.assigns: list[dict[str, list[tuple[int, ast.expr, bool]]]] = [{}]
+        self.rows: list[MessageRow] = []
+        self.skipped = 0
+
+    # -- traversal -------------------------------------------------------------------------
+
+    def walk_body(self, body: list[ast.stmt]) -> None:
+        for stmt in body:
+            self.walk_stmt(stmt)
+
+    def walk_stmt(self, stmt: ast.stmt) -> None:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self.scope.append(stmt.name)
+            saved_guards, self.guards = self.guards, []
+            if not isinstance(stmt, ast.ClassDef):
+                self.assigns.append({})
+            self.walk_body(stmt.body)
+            if not isinstance(stmt, ast.ClassDef):
+                self.assigns.pop()
+            self.guards = saved_guards
+            self.scope.pop()
+            return
+        if isinstance(stmt, ast.If):
+            self._walk_if(stmt, [])
+            return
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            self._record_assign(stmt)
+        if isinstance(stmt, ast.Raise):
+            self._raise(stmt)
+        elif isinstance(stmt, ast.Assert):
+            self._assert(stmt)
+        elif isinstance(stmt, ast.Expr):
+            # warnings.warn(...) and logger.warning(...) are statements (once wrapped in a
+            # tuple: `(warnings.warn(...),)`); walking every expression would double the build
+            # time and find no other site in scvi-tools 1.5.1
+            for value in getattr(stmt.value, "elts", [stmt.value]):
+                if isinstance(value, ast.Call):
+                    self._call(value)
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            for child in getattr(stmt, name, ()):
+                if isinstance(child, ast.stmt):
+                    self.walk_stmt(child)
+                else:  # an except handler or a match case
+                    self._guarded(self._case_condition(child), child.body)
+
+    def _walk_if(self, stmt: ast.If, earlier: list[str]) -> None:
+        """An ``if`` and its ``elif`` chain; the final ``else`` is guarded by none of the tests
+        holding (``not (a or b)``)."""
+        test = self._segment(stmt.test)
+        self._guarded(test, stmt.body)
+        tests = [*earlier, test]
+        if len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If):
+            self._walk_if(stmt.orelse[0], tests)
+        elif stmt.orelse:
+            self._guarded(f"not ({' or '.join(tests)})", stmt.orelse)
+
+    def _guarded(self, condition: str, body: list[ast.stmt]) -> None:
+        self.guards.append(condition)
+        self.walk_body(body)
+        self.guards.pop()
+
+    def _case_condition(self, node: ast.AST) -> str:
+        if isinstance(node, ast.ExceptHandler):
+            return f"except {self._segment(node.type)}".rstrip()
+        return f"case {self._segment(node.pattern)}"  # ast.match_case
+
+    # -- sites -----------------------------------------------------------------------------
+
+    def _raise(self, stmt: ast.Raise) -> None:
+        exc = stmt.exc
+        if not isinstance(exc, ast.Call):
+            if exc is not None:
+                self.skipped += 1
+            return
+        message = _message_arg(exc, ("msg", "message"))
+        self._add(stmt, "raise", self._segment(exc.func), message, self._condition())
+
+    def _assert(self, stmt: ast.Assert) -> None:
+        if stmt.msg is None:
+            return
+        self._add(stmt, "raise", "AssertionError", stmt.msg, f"not ({self._segment(stmt.test)})")
+
+    def _call(self, call: ast.Call) -> None:
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "warn" and _name_of(func.value) == "warnings" \
+                or isinstance(func, ast.Name) and func.id == "warn":
+            category = call.args[1] if len(call.args) > 1 else _keyword(call, "category")
+            exception = self._segment(category) if category is not None else "UserWarning"
+            self._add(call, "warn", exception, _message_arg(call, ("message",)), self._condition())
+        elif isinstance(func, ast.Attribute) and func.attr in LOG_METHODS \
+                and _name_of(func.value) in LOGGER_NAMES:
+            kind = f"{_name_of(func.value)}.{func.attr}"
+            message = _message_arg(call, ("msg",))
+            if len(call.args) > 1 and isinstance(message, ast.Constant) \
+                    and isinstance(message.value, str):
+                # logging's lazy %-formatting: logger.warning("... %s", value)
+                message = ast.BinOp(message, ast.Mod(), ast.Tuple(call.args[1:], ast.Load()))
+            self._add(call, "log", kind, message, self._condition())
+
+    def _condition(self) -> str:
+        return self.guards[-1] if self.guards else ""
+
+    def _add(self, node: ast.AST, kind: str, exception: str, message: ast.expr | None,
+             condition: str) -> None:
+        parts = self._parts(message, depth=0, before=node.lineno) if message is not None else []
+        template = _template(parts)
+        if not any(c.isalnum() for p in parts if isinstance(p, str) for c in p):
+            self.skipped += 1
+            return
+        self.rows.append(MessageRow(
+            path=self.rel, line=node.lineno, kind=kind, exception=exception,
+            function=".".join(self.scope), condition=clip(_one_line(condition), MAX_CONDITION_CHARS),
+            template=template))
+
+    # -- message text ----------------------------------------------------------------------
+
+    def _record_assign(self, stmt: ast.Assign | ast.AnnAssign | ast.AugAssign) -> None:
+        if stmt.value is None:
+            return
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        augmented = isinstance(stmt, ast.AugAssign)
+        if augmented and not isinstance(stmt.op, ast.Add):
+            return
+        for target in targets:
+            if isinstance(target, ast.Name):
+                self.assigns[-1].setdefault(target.id, []).append(
+                    (stmt.lineno, stmt.value, augmented))
+
+    def _parts(self, expr: ast.expr, *, depth: int, before: int) -> list[str | _Hole]:
+        if isinstance(expr, ast.Constant):
+            return [expr.value] if isinstance(expr.value, str) else [_Hole(self._segment(expr))]
+        if isinstance(expr, ast.JoinedStr):
+            out: list[str | _Hole] = []
+            for value in expr.values:
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    out.append(value.value)
+                elif isinstance(value, ast.FormattedValue):
+                    out.append(_Hole(self._segment(value.value)))
+            return out
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+            return (self._parts(expr.left, depth=depth, before=before)
+                    + self._parts(expr.right, depth=depth, before=before))
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod) \
+                and isinstance(expr.left, ast.Constant) and isinstance(expr.left.value, str):
+            return self._percent(expr.left.value, expr.right)
+        if isinstance(expr, ast.Call):
+            return self._call_parts(expr, depth=depth, before=before)
+        if isinstance(expr, ast.Name) and depth < MAX_NAME_DEPTH:
+            resolved = self._resolve(expr.id, depth=depth, before=before)
+            if resolved is not None:
+                return resolved
+        return [_Hole(self._segment(expr))]
+
+    def _call_parts(self, call: ast.Call, *, depth: int, before: int) -> list[str | _Hole]:
+        func = call.func
+        if isinstance(func, ast.Attribute):
+            owner = func.value
+            if func.attr == "format" and isinstance(owner, ast.Constant) and isinstance(owner.value, str):
+                return self._format(owner.value, call)
+            if func.attr in TEXT_METHODS and not call.args:
+                return self._parts(owner, depth=depth, before=before)
+            if func.attr == "join" and isinstance(owner, ast.Constant) and isinstance(owner.value, str) \
+                    and len(call.args) == 1 and isinstance(call.args[0], (ast.List, ast.Tuple)):
+                out: list[str | _Hole] = []
+                for i, item in enumerate(call.args[0].elts):
+                    if i:
+                        out.append(owner.value)
+                    out.extend(self._parts(item, depth=depth, before=before))
+                return out
+        if _name_of(func) in ("dedent", "textwrap.dedent", "cleandoc", "inspect.cleandoc") \
+                and len(call.args) == 1:
+            return [p if isinstance(p, _Hole) else _dedent_text(p)
+                    for p in self._parts(call.args[0], depth=depth, before=before)]
+        return [_Hole(self._segment(call))]
+
+    def _resolve(self, name: str, *, depth: int, before: int) -> list[str | _Hole] | None:
+        """The text of ``name`` from its last plain assignment before line ``before`` in the
+        enclosing function (else in the module), with the ``+=`` that follow it."""
+        history = [a for a in self.assigns[-1].get(name, []) if a[0] < before]
+        start = max((i for i, a in enumerate(history) if not a[2]), default=None)
+        if start is None and len(self.assigns) > 1:
+            # a module constant: assigned before any function runs, wherever its line is
+            history = self.assigns[0].get(name, [])
+            start = max((i for i, a in enumerate(history) if not a[2]), default=None)
+        if start is None:
+            return None
+        out: list[str | _Hole] = []
+        for line, value, _ in history[start:]:
+            out.extend(self._parts(value, depth=depth + 1, before=line))
+        return out
+
+    def _percent(self, text: str, right: ast.expr) -> list[str | _Hole]:
+        args = list(right.elts) if isinstance(right, ast.Tuple) else [right]
+        out: list[str | _Hole] = []
+        pos = 0
+        for match in PERCENT_SPEC.finditer(text):
+            out.append(text[pos:match.start()])
+            if match.group() == "%%":
+                out.append("%")
+            else:
+                out.append(_Hole(self._segment(args.pop(0)) if args else match.group()))
+            pos = match.end()
+        out.append(text[pos:])
+        return out
+
+    def _format(self, text: str, call: ast.Call) -> list[str | _Hole]:
+        keywords = {k.arg: k.value for k in call.keywords if k.arg}
+        auto = 0
+        out: list[str | _Hole] = []
+        try:
+            fields = list(string.Formatter().parse(text))
+        except ValueError:
+            return [_Hole(self._segment(call))]
+        for literal, name, _spec, _conv in fields:
+            out.append(literal)
+            if name is None:
+                continue
+            head = re.split(r"[.\[]", name, maxsplit=1)[0]
+            if head == "":
+                value = call.args[auto] if auto < len(call.args) else None
+                auto += 1
+            elif head.isdigit():
+                value = call.args[int(head)] if int(head) < len(call.args) else None
+            else:
+                value = keywords.get(head)
+            out.append(_Hole(self._segment(value) if value is not None else name))
+        return out
+
+    def _segment(self, node: ast.AST | None) -> str:
+        if node is None:
+            return ""
+        end_line = getattr(node, "end_lineno", None)
+        if end_line is None or end_line > len(self.lines):
+            return _one_line(ast.unparse(node))
+        # ast.get_source_segment splits the whole file on every call; columns are UTF-8 bytes
+        first, last = node.lineno - 1, end_line - 1
+        if first == last:
+            raw = self.lines[first][node.col_offset:node.end_col_offset]
+        else:
+            raw = (self.lines[first][node.col_offset:] + b"".join(self.lines[first + 1:last])
+                   + self.lines[last][:node.end_col_offset])
+        return _one_line(raw.decode("utf-8", errors="replace"))
+
+
+def _message_arg(call: ast.Call, names: tuple[str, ...]) -> ast.expr | None:
+    if call.args and not isinstance(call.args[0], ast.Starred):
+        return call.args[0]
+    for name in names:
+        value = _keyword(call, name)
+        if value is not None:
+            return value
+    return None
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _name_of(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        owner = _name_of(node.value)
+        return f"{owner}.{node.attr}" if owner else ""
+    return ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _dedent_text(text: str) -> str:
+    return "\n".join(line.strip() for line in text.splitlines())
+
+
+def _template(parts: list[str | _Hole]) -> str:
+    """Static text with literal braces doubled and each value as ``{source text}``."""
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, _Hole):
+            inner = clip(part.text.replace("{", "(").replace("}", ")"), MAX_PLACEHOLDER_CHARS)
+            out.append("{" + (inner or "?") + "}")
+        else:
+            out.append(part.replace("{", "{{").replace("}", "}}"))
+    return "".join(out)

@@ -1,0 +1,357 @@
+"""From a pasted error or warning to the scvi-tools lines that raise it, and under which condition.
+
+Reads ``references/messages.json`` (built by :mod:`scvi_skill.build.source.messages`; fields in
+:class:`~scvi_skill.runtime.schema.MessageRow`) and matches pasted text against its templates:
+
+1. :func:`clean_message` keeps the message: traceback lines (``Traceback ...``, ``File "...",
+   line N``, IPython's ``Cell In[3], line 1`` and ``----> 1 code`` lines, ``^^^^`` markers) go,
+   the text after the last ``ExceptionClass:`` (or ``path.py:12: UserWarning:``) is the
+   message, and backticks, quotes and extra whitespace do not matter. Text over
+   :data:`MAX_MESSAGE_CHARS` keeps its head and tail (``cut`` is set).
+2. :func:`match_messages` compares words, in order: a template's static words must appear in
+   the message, each ``{placeholder}`` stands for up to :data:`MAX_HOLE_WORDS` pasted words
+   (values), and a partial paste scores by the longest common runs. ``score`` is in [0, 1]:
+   about 1 for a whole message with its values, lower for a part of one.
+3. :func:`looks_like_error` says, cheaply (no file read), whether a question carries an error
+   text worth matching.
+
+No regular expression is built from user text. Standard library only; Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from math import log
+from pathlib import Path
+
+from .index import load_json
+from .paths import REFERENCES_DIR
+from .schema import MESSAGES_FORMAT, MessageRow
+
+MESSAGES_PATH = REFERENCES_DIR / "messages.json"
+MAX_MESSAGE_CHARS = 2000
+"""Longer pasted text keeps its first :data:`HEAD_CHARS` and last ``MAX - HEAD`` characters."""
+HEAD_CHARS = 1200
+MAX_SCAN_CHARS = 200_000
+"""Pasted text beyond this is not even scanned for traceback lines."""
+MAX_HOLE_WORDS = 12
+"""A placeholder explains at most this many pasted words (a value, a short list)."""
+HOLE_WEIGHT = 0.5
+"""A pasted word explained by a placeholder counts half a matched word."""
+CANDIDATES = 60
+"""Sites sharing the most (idf-weighted) words with the message are scored in full."""
+DEFAULT_LIMIT = 5
+MIN_SCORE = 0.45
+"""Below this a site is not reported as a match (``search_source.py --message`` exits 1)."""
+PACK_MIN_SCORE = 0.7
+"""What a question must reach to put a raise site into the resolver's pack (on the devset's
+questions that :func:`looks_like_error` flags, 0.7 keeps every site a question quotes and
+drops torch's and Python's own messages matched by shared words)."""
+EXCEPTION_BONUS = 0.05
+"""Added when the pasted exception class is the site's."""
+MAX_SEGMENTS = 3
+"""Messages of a chained traceback matched separately (the last ones)."""
+FRAME_BONUS = 0.1
+"""Added to a site whose file and line a pasted traceback frame names."""
+
+_WORD = re.compile(r"[a-z0-9_]+")
+_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+_EXCEPTION_NAME = r"[A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit)"
+_EXCEPTION_LINE = re.compile(
+    rf"(?:^|[\s:(\[])(?P<name>{_EXCEPTION_NAME})(?:\s*:\s*|\s+)(?P<rest>\S.*)?$")
+_NOISE_LINE = re.compile(
+    r"""^\s*(?:
+        Traceback\ \(most\ recent\ call\ last\)
+      | File\ ["~/\\.\w].*(?:,\ line\ \d+|:\d+)
+      | Cell\ In\s*\[\d*\],\ line\ \d+
+      | (?:-+>|\d+\s+[^\s\d])   # IPython code lines: "----> 12 model.train()", "     11 x = 1"
+      | [\^~\s]+$
+      | -{10,}
+      | During\ handling\ of\ the\ above\ exception
+      | The\ above\ exception\ was\ the\ direct\ cause
+      | warnings\.warn\(
+      | \.\.\.\s*$
+    )""", re.VERBOSE)
+_FILE_LINE = re.compile(r'^\s*File ["~/\\.\w]')
+_FRAME = re.compile(r'[/\\]scvi[/\\]([\w/\\]+\.py)(?:", line |:)(\d+)')
+_LOOKS_LIKE_ERROR = re.compile(
+    rf"\b{_EXCEPTION_NAME}\b|Traceback \(most recent|\b(?:error|warning):\s|"
+    r"[`'\"]([^`'\"\n]*\s){3,}[^`'\"\n]*[`'\"]")
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """Pasted text reduced to what is matched."""
+
+    text: str
+    """The message(s), one line each, noise removed."""
+    segments: tuple[str, ...]
+    """The messages matched separately (a chained traceback has several)."""
+    exceptions: frozenset[str]
+    """Exception or warning class names seen (last dotted part)."""
+    cut: bool = False
+    """The text was longer than :data:`MAX_MESSAGE_CHARS` and was cut."""
+    frames: frozenset[tuple[str, int]] = frozenset()
+    """``(path, line)`` of the scvi frames of a pasted traceback (``src/scvi/...``)."""
+
+
+@dataclass
+class _Site:
+    row: MessageRow
+    words: list[str]
+    """Static words of the template, in order."""
+    holes: list[int]
+    """``holes[i]``: placeholders between ``words[i-1]`` and ``words[i]`` (index
+    ``len(words)``: after the last word)."""
+    key: tuple[str, ...]
+
+
+class MessageIndex:
+    """The sites of ``messages.json`` with the word postings the matcher uses."""
+
+    def __init__(self, data: dict) -> None:
+        fields = data.get("fields") or list(MessageRow._fields)
+        order = [fields.index(name) for name in MessageRow._fields]
+        self.version = data.get("scvi_tools_version", "")
+        self.sites: list[_Site] = []
+        self.postings: dict[str, list[int]] = {}
+        for raw in data.get("sites", []):
+            row = MessageRow(*(raw[i] for i in order))
+            words, holes = template_words(row.template)
+            site_id = len(self.sites)
+            self.sites.append(_Site(row, words, holes, tuple(words)))
+            for word in set(words):
+                self.postings.setdefault(word, []).append(site_id)
+        n = max(1, len(self.sites))
+        self.idf = {w: log(1 + n / len(ids)) for w, ids in self.postings.items()}
+        self.unknown_idf = log(1 + n)
+
+
+_LOADED: dict[Path, MessageIndex] = {}
+
+
+def load_messages(path: Path | None = None) -> MessageIndex:
+    """The message index (cached per process); :class:`IndexStale` (exit 6) when missing."""
+    path = Path(path or MESSAGES_PATH)
+    if path not in _LOADED:
+        _LOADED[path] = MessageIndex(
+            load_json(path, expected_format=MESSAGES_FORMAT, what="message index"))
+    return _LOADED[path]
+
+
+# -- text ----------------------------------------------------------------------------------------
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case words (letters, digits, ``_``): punctuation, quotes and backticks drop out."""
+    return _WORD.findall(text.lower())
+
+
+def template_words(template: str) -> tuple[list[str], list[int]]:
+    """Static words of a template and ``holes``: ``holes[i]`` placeholders stand before
+    ``words[i]`` (``holes[len(words)]``: after the last word). A word glued to a placeholder
+    (``layer_{name}``, ``{n}x``) belongs to the value, not to the static text."""
+    parts = list(template_parts(template))
+    words: list[str] = []
+    holes = [0]
+    for k, (is_hole, text) in enumerate(parts):
+        if is_hole:
+            holes[-1] += 1
+            continue
+        low = text.lower()
+        hole_before = k > 0 and parts[k - 1][0]
+        hole_after = k + 1 < len(parts) and parts[k + 1][0]
+        for match in _WORD.finditer(low):
+            if hole_before and match.start() == 0 or hole_after and match.end() == len(low):
+                continue
+            words.append(match.group())
+            holes.append(0)
+    return words, holes
+
+
+def template_parts(template: str) -> Iterable[tuple[bool, str]]:
+    """``(is_placeholder, text)`` pieces of a template: ``{{`` and ``}}`` are literal braces,
+    ``{...}`` a placeholder (the build keeps braces out of a placeholder's text)."""
+    buf: list[str] = []
+    pos = 0
+    for match in _TEMPLATE_TOKEN.finditer(template):
+        buf.append(template[pos:match.start()])
+        pos = match.end()
+        token = match.group()
+        if token in ("{{", "}}"):
+            buf.append(token[0])
+            continue
+        if any(buf):
+            yield False, "".join(buf)
+        buf = []
+        yield True, match.group(1)
+    buf.append(template[pos:])
+    if any(buf):
+        yield False, "".join(buf)
+
+
+def clean_message(text: str) -> Cleaned:
+    """The message part of pasted text (see the module docstring)."""
+    cut = len(text) > MAX_MESSAGE_CHARS
+    lines = _without_noise(text[:MAX_SCAN_CHARS].splitlines())
+    segments: list[str] = []
+    names: set[str] = set()
+    for line in lines:
+        match = _EXCEPTION_LINE.search(line)
+        if match:
+            names.add(match.group("name").rsplit(".", 1)[-1])
+            segments.append(match.group("rest") or "")
+        elif segments:
+            segments[-1] += " " + line
+    whole = " ".join(" ".join(lines).split())
+    segments = [" ".join(seg.split()) for seg in segments[-MAX_SEGMENTS:]]
+    segments = [seg for seg in segments if len(words_of(seg)) >= 2]
+    if whole and whole not in segments:
+        segments.append(whole)
+    if cut:
+        segments = [_cut(seg) for seg in segments]
+        whole = _cut(whole)
+    shown = segments[-2] if len(segments) > 1 and segments[-1] == whole else whole
+    frames = frozenset(("src/scvi/" + path.replace("\\", "/"), int(line))
+                       for path, line in _FRAME.findall(text[:MAX_SCAN_CHARS]))
+    return Cleaned(text=shown, segments=tuple(dict.fromkeys(segments)),
+                   exceptions=frozenset(names), cut=cut, frames=frames)
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_MESSAGE_CHARS:
+        return text
+    return text[:HEAD_CHARS] + " ... " + text[-(MAX_MESSAGE_CHARS - HEAD_CHARS):]
+
+
+def _without_noise(lines: list[str]) -> list[str]:
+    kept: list[str] = []
+    after_file = False
+    for line in lines:
+        if not line.strip():
+            after_file = False
+            continue
+        if _NOISE_LINE.match(line):
+            after_file = bool(_FILE_LINE.match(line))
+            continue
+        if after_file and line[:1].isspace():
+            after_file = False  # the source line Python prints under a File line
+            continue
+        after_file = False
+        kept.append(line.strip())
+    return kept
+
+
+def looks_like_error(question: str) -> bool:
+    """Whether ``question`` carries error text: an exception or warning class name, a
+    traceback, ``error:``/``warning:``, or a quoted phrase of four or more words. Cheap (one
+    regular expression, no file read); :func:`match_messages` decides what matches."""
+    return bool(question) and _LOOKS_LIKE_ERROR.search(question) is not None
+
+
+# -- matching ------------------------------------------------------------------------------------
+
+
+def match_messages(text: str, limit: int = DEFAULT_LIMIT, *, min_score: float = MIN_SCORE,
+                   path: Path | None = None) -> list[dict]:
+    """The sites whose message best matches pasted ``text``, best first: dicts with ``path``,
+    ``line``, ``kind`` (``raise``/``warn``/``log``), ``exception``, ``function``, ``condition``,
+    ``template`` and ``score`` (0..1, three decimals), at most ``limit``, none under
+    ``min_score``. Raises :class:`~scvi_skill.runtime.errors.IndexStale` when the message index
+    is missing."""
+    return find_sites(clean_message(text), load_messages(path), limit, min_score=min_score)
+
+
+def find_sites(cleaned: Cleaned, index: MessageIndex, limit: int, *,
+               min_score: float = MIN_SCORE) -> list[dict]:
+    best: dict[int, tuple[float, float]] = {}
+    asked = set(words_of(" ".join(cleaned.segments)))
+    for segment in cleaned.segments:
+        query = words_of(segment)
+        if not query:
+            continue
+        for site_id, key in _score_all(index, query, cleaned).items():
+            if key > best.get(site_id, (-1.0, 0.0)):
+                best[site_id] = key
+    # ties (one message raised in several places) go to the site whose module the paste names
+    ranked = sorted(best.items(), key=lambda item: (
+        -item[1][0], -item[1][1], -len(asked.intersection(
+            index.sites[item[0]].row.function.split("."))), index.sites[item[0]].row[:2]))
+    out = []
+    for site_id, (score, _) in ranked:
+        if score < min_score or len(out) >= limit:
+            break
+        row = index.sites[site_id].row
+        out.append({**row._asdict(), "score": round(min(1.0, score), 3)})
+    return out
+
+
+def _score_all(index: MessageIndex, query: list[str], cleaned: Cleaned
+               ) -> dict[int, tuple[float, float]]:
+    """(score, matched static weight) of the candidate sites; the score may pass 1 by the
+    exception and frame bonuses (the ranking keeps them, the output clips)."""
+    shared: dict[int, float] = {}
+    for word in set(query):
+        weight = index.idf.get(word)
+        if weight is None:
+            continue
+        for site_id in index.postings[word]:
+            shared[site_id] = shared.get(site_id, 0.0) + weight
+    top = sorted(shared, key=lambda i: (-shared[i], i))[:CANDIDATES]
+    if cleaned.frames:
+        top += [i for i, site in enumerate(index.sites)
+                if (site.row.path, site.row.line) in cleaned.frames and i not in top]
+    weights = [index.idf.get(w, index.unknown_idf) for w in query]
+    matcher = SequenceMatcher(None, autojunk=False)
+    matcher.set_seq2(query)
+    scored = {}
+    for site_id in top:
+        site = index.sites[site_id]
+        score, static = _score(site, matcher, query, weights, index)
+        if site.row.exception.rsplit(".", 1)[-1] in cleaned.exceptions:
+            score += EXCEPTION_BONUS
+        if (site.row.path, site.row.line) in cleaned.frames:
+            score += FRAME_BONUS
+        scored[site_id] = (score, static)
+    return scored
+
+
+def _score(site: _Site, matcher: SequenceMatcher, query: list[str], weights: list[float],
+           index: MessageIndex) -> tuple[float, float]:
+    """(score, matched static weight) of one site against the query's words."""
+    words, holes = site.words, site.holes
+    matcher.set_seq1(words)
+    blocks = [b for b in matcher.get_matching_blocks() if b.size]
+    if not blocks:
+        return 0.0, 0.0
+    explained = [False] * len(query)
+    static = 0.0
+    for a, b, size in blocks:
+        for k in range(size):
+            explained[b + k] = True
+            static += index.idf.get(words[a + k], index.unknown_idf)
+    # placeholders explain the pasted words next to the matched runs, where no static word of
+    # the template is missing in between (the hole is anchored on both known sides)
+    edges = [(0, 0), *((a + size, b + size) for a, b, size in blocks)]
+    nexts = [(a, b) for a, b, _ in blocks] + [(len(words), len(query))]
+    for k, ((a_end, b_end), (a_next, b_next)) in enumerate(zip(edges, nexts)):
+        if a_end != a_next or not holes[a_end]:
+            continue
+        room = min(b_next - b_end, MAX_HOLE_WORDS * holes[a_end])
+        span = range(b_next - room, b_next) if k == 0 else range(b_end, b_end + room)
+        for pos in span:
+            explained[pos] = True
+    total_t = sum(index.idf.get(w, index.unknown_idf) for w in words)
+    first = explained.index(True)
+    last = len(explained) - explained[::-1].index(True)
+    in_span = sum(weights[first:last])
+    got_span = sum(w for w, e in zip(weights[first:last], explained[first:last]) if e)
+    got_all = sum(w for w, e in zip(weights, explained) if e)
+    ct = static / total_t
+    cq_span = got_span / in_span
+    cq_all = got_all / sum(weights)
+    f1 = 2 * ct * cq_span / (ct + cq_span)
+    return 0.8 * f1 + 0.2 * cq_all, static
