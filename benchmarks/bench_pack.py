@@ -45,7 +45,7 @@ sys.path.insert(0, str(HERE))
 from baselines import WholeFileBM25, plain_tokens  # noqa: E402
 from bench_resolver import load_devset  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
-from scvi_skill.runtime.pack import CHARS_PER_TOKEN, build_pack  # noqa: E402
+from scvi_skill.runtime.pack import CHARS_PER_TOKEN, build_pack, find_raise_sites  # noqa: E402
 from scvi_skill.runtime.rank import resolve  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
@@ -82,7 +82,8 @@ class Pack:
 
     def run(self, question: str) -> tuple[str, list[tuple[str, int, int]]]:
         result = resolve(question, self.sidx, limit=5, source_limit=5)
-        pack = build_pack(result, self.sidx, question, self.tree, budget=self.budget)
+        pack = build_pack(result, self.sidx, question, self.tree, budget=self.budget,
+                          raise_sites=find_raise_sites(question))
         ranges = [(d["path"], *d["lines"]) for d in result["docs"][:3]]
         return "\n".join(pack.lines), ranges
 

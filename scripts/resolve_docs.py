@@ -25,6 +25,8 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "source": [{"path", "symbol", "line", "score", "signature", "param", "param_lines",
                "param_doc"}],
    "pitfalls": [{"id", "text", "cite"}],
+   "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
+                    "score", "text"}],   (when the question pastes an scvi-tools error)
    "routes": [{"skill", "why"}],
    "pack": {"tokens", "budget"}}
 docs: distinct documents, best first; lines is the document's best passage (1-based,
@@ -60,7 +62,12 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     warn,
 )
 from scvi_skill.runtime.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
-from scvi_skill.runtime.pack import DEFAULT_BUDGET, MIN_BUDGET, build_pack  # noqa: E402
+from scvi_skill.runtime.pack import (  # noqa: E402
+    DEFAULT_BUDGET,
+    MIN_BUDGET,
+    build_pack,
+    find_raise_sites,
+)
 from scvi_skill.runtime.paths import script_command  # noqa: E402
 from scvi_skill.runtime.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
 from scvi_skill.runtime.tokens import identifiers  # noqa: E402
@@ -157,7 +164,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     tree = _optional_tree(args.tree, version)
     pack = build_pack(result, sidx, question, tree, budget=args.budget,
-                      next_commands=_next_commands(result, question))
+                      next_commands=_next_commands(result, question),
+                      raise_sites=find_raise_sites(question))
     if args.json:
         print(json.dumps(_report(question, sidx, result, pack), ensure_ascii=False))
     else:
@@ -193,6 +201,7 @@ def _report(question: str, sidx: dict, result: dict, pack) -> dict:
         "passages": [p.to_dict() for p in pack.passages],
         "source": source,
         "pitfalls": pack.pitfalls,
+        "raise_sites": pack.raise_sites,
         "routes": result["routes"],
         "pack": {"tokens": pack.tokens, "budget": pack.budget},
     }

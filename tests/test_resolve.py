@@ -14,7 +14,7 @@ from scvi_skill.runtime.index import SEARCH_INDEX_PATH
 DOC_KEYS = {"path", "title", "section", "lines", "score", "url", "text"}
 SOURCE_KEYS = {"path", "symbol", "line", "score"}
 REPORT_KEYS = {"query", "scvi_tools_version", "tree", "docs", "passages", "source", "pitfalls",
-               "routes", "pack"}
+               "raise_sites", "routes", "pack"}
 
 # Sanity questions written for these tests (not taken from benchmarks/devset.jsonl).
 SANITY = [
@@ -313,3 +313,19 @@ def test_an_index_version_that_is_not_a_version_never_becomes_a_path(capsys, tmp
     monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
     code, out, err = run(capsys, "--index", str(bad), "loss NaN")
     assert code == 0 and "no local scvi-tools tree" in out
+
+
+def test_pasted_error_text_brings_its_raise_site_and_condition(capsys, pinned_tree):
+    question = ("ValueError: Number of vars in adata_target not the same as source. "
+                "Expected: 16964 Received: 5000 when I load my reference model")
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), question)
+    assert code == 0
+    assert "== raised at" in out and "src/scvi/data/fields/_layer_field.py:" in out
+    assert "when: target_n_vars != n_vars" in out
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), question)
+    site = report["raise_sites"][0]
+    assert site["path"] == "src/scvi/data/fields/_layer_field.py" and site["exception"] == "ValueError"
+    lines = (pinned_tree.root / site["path"]).read_text(encoding="utf-8").splitlines()
+    assert "raise ValueError" in lines[site["line"] - 1]
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "how do I choose n_latent")
+    assert report["raise_sites"] == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .errors import IndexStale, warn
 from .text import clip
 from .tokens import identifiers, tokenize
 
@@ -37,6 +38,8 @@ SOURCE_SHARE = 0.3
 MAX_SOURCES = 3
 MAX_PITFALLS = 2
 MAX_NEXT = 2
+RAISE_LINES = 3
+"""Lines of a raising statement quoted from the tree (the message is often split)."""
 MAX_PARAM_DOC_LINES = 5
 MAX_LINE_CHARS = 240
 """Quoted lines longer than this are cut (minified tables, long URLs)."""
@@ -106,6 +109,9 @@ class Pack:
     reader: _Reader
     budget: int
     lines: list[str] = field(default_factory=list)
+    raise_sites: list[dict] = field(default_factory=list)
+    """Where scvi-tools raises or warns the error text of the question (``search_source.py
+    --message`` matches), each with ``text``: the lines of the statement."""
     """The rendered text pack."""
 
     @property
@@ -122,7 +128,8 @@ def token_count(text: str) -> int:
 
 
 def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = DEFAULT_BUDGET,
-               next_commands: list[str] | None = None) -> Pack:
+               next_commands: list[str] | None = None,
+               raise_sites: list[dict] | None = None) -> Pack:
     """The pack for ``result`` (from ``resolve``); ``tree`` may be ``None``."""
     reader = _Reader(tree)
     upstream = sidx.get("upstream") or ""
@@ -134,9 +141,25 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                             row["title"], [], upstream + row["path"] if upstream else "",
                             read=tuple(row.get("read") or row["lines"]))
                 for row in chosen]
-    pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget)
+    pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget,
+                raise_sites=[_with_lines(site, reader) for site in raise_sites or []])
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
     return pack
+
+
+def find_raise_sites(question: str) -> list[dict]:
+    """Where scvi-tools raises the error text the question pastes (at most two sites, from
+    ``references/messages.json``); nothing when the question carries no error text or the
+    message index is missing (with a warning: the pack still answers without it)."""
+    from .messages import PACK_MIN_SCORE, looks_like_error, match_messages
+
+    if not looks_like_error(question):
+        return []
+    try:
+        return match_messages(question, 2, min_score=PACK_MIN_SCORE)
+    except IndexStale as err:
+        warn(f"no raise sites: {err}")
+        return []
 
 
 def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
@@ -440,10 +463,25 @@ def _grow(pack: Pack, room: int) -> None:
                 break
 
 
+def _with_lines(site: dict, reader: _Reader) -> dict:
+    """``site`` with ``text``: the raising statement's first lines, as they are in the tree."""
+    return dict(site, text=reader.lines(site["path"], site["line"], site["line"] + RAISE_LINES - 1))
+
+
 def _render_tail(pack: Pack) -> list[list[str]]:
-    """Source facts, pitfalls and next commands as groups of lines, in rank order; a group
-    is shown from its first line on while the budget lasts."""
+    """Raise sites, source facts, pitfalls and next commands as groups of lines, in rank
+    order; a group is shown from its first line on while the budget lasts."""
     tail: list[list[str]] = []
+    if pack.raise_sites:
+        tail.append(["== raised at (the question's error text)"])
+        for site in pack.raise_sites:
+            group = [f"{site['path']}:{site['line']} {site.get('function') or ''} "
+                     f"{site.get('kind', 'raise')} {site.get('exception') or ''}: "
+                     f"{clip(str(site.get('template', '')), 200)}"]
+            if site.get("condition"):
+                group.append(f"  when: {clip(str(site['condition']), 200)}")
+            group.extend(f"   {t}" for t in site.get("text") or [])
+            tail.append(group)
     if pack.sources:
         tail.append(["== source"])
         for fact in pack.sources:
