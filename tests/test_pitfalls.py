@@ -36,6 +36,13 @@ def test_shipped_pitfalls_cite_real_lines(pinned_tree):
     assert check_pitfalls(moved, read_lines) and "does not hold" in check_pitfalls(moved, read_lines)[0]
 
 
+def test_applies_to_names_model_cards(repo_root):
+    cards = json.loads((repo_root / "references" / "model_cards.json").read_text())
+    models = {public.rsplit(".", 1)[-1] for public in cards["models"]}
+    for entry in load_pitfalls(SHIPPED):
+        assert entry["applies_to"] == ["all"] or set(entry["applies_to"]) <= models, entry["id"]
+
+
 def test_every_pitfall_is_proven_by_an_existing_test():
     entries = load_pitfalls(SHIPPED)
     assert check_proofs(entries, REPO) == []

@@ -110,7 +110,7 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
         found = view.member(qualname, name)
         if found is not None:
             methods[name] = {"params": _params(found), "path": found["path"],
-                             "line": found["line"]}
+                             "line": found["line"], "param_lines": _param_lines(found, modules)}
     card = {
         "model": public,
         "path": symbol["path"],
@@ -127,11 +127,22 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
             "path": train["path"],
             "line": train["line"],
             "defined_in": _short(train["qualname"].rsplit(".", 1)[0]),
+            "param_lines": _param_lines(train, modules),
             "overrides": sorted(overrides),
             "uses_train_runner": runner,
             "automatic_optimization": _automatic_optimization(plan, view, modules),
         }
     return card
+
+
+def _param_lines(symbol: dict, modules: _Modules) -> dict:
+    """Parameter name -> the line its declaration is on (a default is cited there)."""
+    node = modules.node_at(symbol["path"], symbol["line"], ast.FunctionDef)
+    if node is None:
+        return {}
+    args = node.args
+    return {a.arg: a.lineno for a in args.posonlyargs + args.args + args.kwonlyargs
+            if a.arg not in ("self", "cls")}
 
 
 class _Modules:
@@ -352,7 +363,9 @@ def _facts(model: str, card: dict) -> list[tuple[str, str]]:
         for key in ("early_stopping", "check_val_every_n_epoch"):
             if key in params:
                 note = "; trainer_config cannot change it" if key in overrides else ""
-                out.append((f"{model}.train({key}={params[key]}){note}", cite))
+                line = train.get("param_lines", {}).get(key, train["line"])
+                out.append((f"{model}.train({key}={params[key]}){note}",
+                            f"{train['path']}:{line}"))
             elif key in overrides:
                 out.append((f"{model}.train() sets {key} itself; trainer_config cannot "
                             "change it", cite))
@@ -368,8 +381,8 @@ def _facts(model: str, card: dict) -> list[tuple[str, str]]:
     for name in ("differential_expression", "differential_accessibility"):
         de = card["methods"].get(name)
         if de and "mode" in de["params"]:
-            out.append((f"{model}.{name}(mode={de['params']['mode']})",
-                        f"{de['path']}:{de['line']}"))
+            line = de.get("param_lines", {}).get("mode", de["line"])
+            out.append((f"{model}.{name}(mode={de['params']['mode']})", f"{de['path']}:{line}"))
     if card.get("training_plan"):
         out.append((f"{model} training plan: {card['training_plan']}",
                     f"{card['path']}:{card['line']}"))
