@@ -25,6 +25,7 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "source": [{"path", "symbol", "line", "score", "signature", "param", "param_lines",
                "param_doc"}],
    "pitfalls": [{"id", "text", "cite"}],
+   "model_facts": [{"model", "fact", "cite"}],   (for the models the question names)
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
                     "score", "text"}],   (when the question pastes an scvi-tools error)
    "routes": [{"skill", "why"}],
@@ -202,6 +203,7 @@ def _report(question: str, sidx: dict, result: dict, pack) -> dict:
         "source": source,
         "pitfalls": pack.pitfalls,
         "raise_sites": pack.raise_sites,
+        "model_facts": pack.model_facts,
         "routes": result["routes"],
         "pack": {"tokens": pack.tokens, "budget": pack.budget},
     }

@@ -16,6 +16,7 @@ import pytest
 import refresh_maps
 from scvi_skill.build import refresh as refresh_module
 from scvi_skill.build.search_index import build as build_search_index
+from scvi_skill.build.source.cards import build_model_cards, card_facts
 from scvi_skill.runtime.tree import open_tree
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -60,8 +61,10 @@ def test_golden_output(capsys, tmp_path):
     index = json.loads((tmp_path / "index.json").read_text())
     search = json.loads((tmp_path / "search_index.json").read_text())
     mini = open_tree(MINI, need_docs=True)
+    cards = build_model_cards(index, refresh_module._text_reader(mini))
     expected = build_search_index(
-        index, lambda rel: mini.to_disk(rel).read_text(encoding="utf-8").splitlines())
+        index, lambda rel: mini.to_disk(rel).read_text(encoding="utf-8").splitlines(),
+        card_facts(cards) or None)
     expected["_generated"] = index["_generated"]
     assert search == expected
     # Every passage lies inside its section's own body, below the heading, on non-blank ends.

@@ -14,7 +14,7 @@ from scvi_skill.runtime.index import SEARCH_INDEX_PATH
 DOC_KEYS = {"path", "title", "section", "lines", "score", "url", "text"}
 SOURCE_KEYS = {"path", "symbol", "line", "score"}
 REPORT_KEYS = {"query", "scvi_tools_version", "tree", "docs", "passages", "source", "pitfalls",
-               "raise_sites", "routes", "pack"}
+               "raise_sites", "model_facts", "routes", "pack"}
 
 # Sanity questions written for these tests (not taken from benchmarks/devset.jsonl).
 SANITY = [
@@ -329,3 +329,23 @@ def test_pasted_error_text_brings_its_raise_site_and_condition(capsys, pinned_tr
     assert "raise ValueError" in lines[site["line"] - 1]
     _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "how do I choose n_latent")
     assert report["raise_sites"] == []
+
+
+def test_a_named_model_brings_its_card_facts(capsys, pinned_tree):
+    """Issue 11: "is early stopping on by default for TOTALVI?" gets TOTALVI's default with
+    its path:line, and that line of the tree holds it."""
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "is early stopping on by default for TOTALVI?")
+    facts = [f for f in report["model_facts"] if f["model"] == "totalvi"]
+    assert facts and "early_stopping=True" in facts[0]["fact"]
+    path, line = facts[0]["cite"].rsplit(":", 1)
+    assert "early_stopping: bool = True" in (pinned_tree.root / path).read_text().splitlines()[int(line) - 1]
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "how do I choose n_latent")
+    assert report["model_facts"] == []
+
+
+def test_pitfalls_for_other_models_stay_out(capsys, pinned_tree):
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "SCVI early stopping: TrainerConfig(early_stopping=True) is ignored")
+    ids = [p["id"] for p in report["pitfalls"]]
+    assert ids and all("totalvi" not in i for i in ids)

@@ -3,7 +3,8 @@
 :func:`build_refresh` reads the tree once (source, tests, docs) and merges routing.yaml into
 ``index.json``; the other outputs are rendered from that index alone. Nothing is written until
 every output has been built, and :func:`write_outputs` first writes all temporary files, then
-renames them into place, so a failure leaves the old maps intact.
+renames them into place; a rename that fails puts back the files already replaced, so the
+maps are either all old or all new.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from scvi_skill.build.docs.docmap import DocResult, parse_docs
 from scvi_skill.build.docs.docsymbols import SymbolFinder
-from scvi_skill.build.source.cards import build_model_cards, render_models_md
+from scvi_skill.build.source.cards import build_model_cards, card_facts, render_models_md
 from scvi_skill.build.source.messages import build_messages
 from scvi_skill.build.source.sourcemap import build_source_map
 from scvi_skill.build.source.testmap import read_tests
@@ -120,7 +121,7 @@ def dump_json(data: dict, *, compact: bool = False) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def build_search_index(index: dict, tree: Tree | None = None) -> dict:
+def build_search_index(index: dict, tree: Tree | None = None, cards: dict | None = None) -> dict:
     """The resolver's ranking data; with ``tree``, doc sections are also cut into passages
     read from the tree's files (the lines the resolver quotes)."""
     try:
@@ -131,7 +132,8 @@ def build_search_index(index: dict, tree: Tree | None = None) -> dict:
     def read_lines(rel: str) -> list[str]:
         return tree.to_disk(rel).read_text(encoding="utf-8", errors="replace").splitlines()
 
-    data = build(index, read_lines if tree is not None and tree.has_docs else None)
+    data = build(index, read_lines if tree is not None and tree.has_docs else None,
+                 card_facts(cards) if cards else None)
     data["_generated"] = index["_generated"]
     return data
 
@@ -143,7 +145,7 @@ def build_refresh(tree: Tree, routing_path: Path) -> Refresh:
     cards = build_model_cards(index, _text_reader(tree))
     outputs = {
         "index.json": dump_json(index),
-        "search_index.json": dump_json(build_search_index(index, tree), compact=True),
+        "search_index.json": dump_json(build_search_index(index, tree, cards), compact=True),
     }
     if tree.has_docs and tree.kind != "installed":
         outputs["doc_map.md"] = render_doc_map(index).encode("utf-8")

@@ -131,12 +131,15 @@ class _Corpus:
     """Slot -> token fields of each unit of that slot, in unit-id order."""
 
 
-def build(index: dict, read_lines: Callable[[str], list[str]] | None = None) -> dict:
+def build(index: dict, read_lines: Callable[[str], list[str]] | None = None,
+          model_facts: list[list] | None = None) -> dict:
     """Return the search index for ``index`` (an ``index.json`` object), deterministic.
 
     ``read_lines(path)`` gives the raw lines of a tree file; with it, every section's own
     body is also cut into passages (:mod:`scvi_skill.build.docs.passages`) that are ranked
     and quoted on their own. Without it (tests on a bare index), there are no passages.
+    ``model_facts`` (``[model, fact, "path:line"]`` rows from the model cards) become
+    ``model_facts`` rows ``[lowercased model, fact, cite, [fact tokens]]`` for the pack.
     """
     corpus = _collect(index)
     vocab_doc, vocab_src = _topic_vocabulary(corpus)
@@ -188,9 +191,13 @@ def build(index: dict, read_lines: Callable[[str], list[str]] | None = None) -> 
         out["pitfalls"] = [
             [p["id"], " ".join(str(p["text"]).split()),
              f"{p['evidence']['path']}:{p['evidence']['line']}",
-             [t for t in (tokenize(str(trigger)) for trigger in p["triggers"]) if t]]
+             [t for t in (tokenize(str(trigger)) for trigger in p["triggers"]) if t],
+             sorted({str(m).lower() for m in _as_list(p.get("applies_to")) or ["all"]})]
             for p in index["pitfalls"]
         ]
+    if model_facts:
+        out["model_facts"] = [[model.lower(), fact, cite, sorted(set(tokenize(fact)))]
+                              for model, fact, cite in model_facts]
     return out
 
 

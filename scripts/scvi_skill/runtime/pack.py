@@ -37,6 +37,7 @@ SOURCE_SHARE = 0.3
 """Share of the budget kept for source facts, pitfalls and next commands."""
 MAX_SOURCES = 3
 MAX_PITFALLS = 2
+MAX_MODEL_FACTS = 3
 MAX_NEXT = 2
 RAISE_LINES = 3
 """Lines of a raising statement quoted from the tree (the message is often split)."""
@@ -112,6 +113,9 @@ class Pack:
     raise_sites: list[dict] = field(default_factory=list)
     """Where scvi-tools raises or warns the error text of the question (``search_source.py
     --message`` matches), each with ``text``: the lines of the statement."""
+    model_facts: list[dict] = field(default_factory=list)
+    """Facts from the model cards of the models the question names (``search_source.py
+    --model NAME`` shows the whole card)."""
     """The rendered text pack."""
 
     @property
@@ -136,13 +140,15 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
     sources = _source_facts(result.get("source") or [], question, reader,
                             result.get("term_idf") or {})
     pitfalls = match_pitfalls(question, sidx, result.get("terms") or [])
+    facts = match_model_facts(sidx, result.get("terms") or [])
     chosen = _choose_passages(_interleave(result.get("passages") or [], result.get("docs") or []))
     passages = [PackPassage(row["path"], row["lines"][0], row["lines"][1], row["section"],
                             row["title"], [], upstream + row["path"] if upstream else "",
                             read=tuple(row.get("read") or row["lines"]))
                 for row in chosen]
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget,
-                raise_sites=[_with_lines(site, reader) for site in raise_sites or []])
+                raise_sites=[_with_lines(site, reader) for site in raise_sites or []],
+                model_facts=facts)
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
     return pack
 
@@ -162,15 +168,42 @@ def find_raise_sites(question: str) -> list[dict]:
         return []
 
 
-def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
-    """Pitfalls (``[id, text, cite, [[trigger tokens], ...]]`` rows of the search index) one
-    of whose triggers has all its tokens among the question's terms."""
+def named_models(sidx: dict, terms: list[str]) -> set[str]:
+    """Lowercased model names (``totalvi``) the question's terms name, from the model facts."""
     present = set(terms)
+    return {row[0] for row in sidx.get("model_facts") or [] if row[0] in present}
+
+
+def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
+    """Pitfalls (``[id, text, cite, [[trigger tokens], ...], [applies_to]]`` rows of the
+    search index) one of whose triggers has all its tokens among the question's terms; when
+    the question names models, only pitfalls that hold for one of them (or for all)."""
+    present = set(terms)
+    models = named_models(sidx, terms)
     out = []
-    for pid, text, cite, triggers in sidx.get("pitfalls") or []:
+    for row in sidx.get("pitfalls") or []:
+        pid, text, cite, triggers = row[:4]
+        applies = set(row[4]) if len(row) > 4 else {"all"}
+        if models and "all" not in applies and not models & applies:
+            continue
         if any(tokens and all(t in present for t in tokens) for tokens in triggers):
             out.append({"id": pid, "text": text, "cite": cite})
     return out[:MAX_PITFALLS]
+
+
+def match_model_facts(sidx: dict, terms: list[str]) -> list[dict]:
+    """Facts from the model cards of the models the question names, those sharing most words
+    with the question first; facts sharing none are left out (the card has them all)."""
+    present = set(terms)
+    models = named_models(sidx, terms)
+    scored = []
+    for n, (model, fact, cite, tokens) in enumerate(sidx.get("model_facts") or []):
+        if model in models:
+            overlap = len(present & set(tokens) - {model})
+            if overlap:
+                scored.append((-overlap, n, {"model": model, "fact": fact, "cite": cite}))
+    scored.sort(key=lambda row: row[:2])
+    return [row[2] for row in scored[:MAX_MODEL_FACTS]]
 
 
 def _interleave(passages: list[dict], docs: list[dict]) -> list[dict]:
@@ -469,37 +502,43 @@ def _with_lines(site: dict, reader: _Reader) -> dict:
 
 
 def _render_tail(pack: Pack) -> list[list[str]]:
-    """Raise sites, source facts, pitfalls and next commands as groups of lines, in rank
-    order; a group is shown from its first line on while the budget lasts."""
+    """Raise sites, model facts, pitfalls (short and specific, so first), then source facts,
+    as groups of lines; a group is shown from its first line on while the budget lasts, and a
+    part's heading travels with its first group."""
+    parts: list[tuple[str, list[list[str]]]] = []
+    sites = []
+    for site in pack.raise_sites:
+        group = [f"{site['path']}:{site['line']} {site.get('function') or ''} "
+                 f"{site.get('kind', 'raise')} {site.get('exception') or ''}: "
+                 f"{clip(str(site.get('template', '')), 200)}"]
+        if site.get("condition"):
+            group.append(f"  when: {clip(str(site['condition']), 200)}")
+        group.extend(f"   {t}" for t in site.get("text") or [])
+        sites.append(group)
+    parts.append(("== raised at (the question's error text)", sites))
+    parts.append(("== model facts (from the source)",
+                  [[f"- {f['fact']} [{f['cite']}]"] for f in pack.model_facts]))
+    parts.append(("== pitfalls", [[f"- {p['text']} [{p['cite']}]"] for p in pack.pitfalls]))
+    sources = []
+    for fact in pack.sources:
+        sig = f"  {fact.signature}" if fact.signature else ""
+        symbol = f" {fact.symbol}" if fact.symbol else ""
+        group = [f"{fact.path}:{fact.line}{symbol}{sig}"]
+        if fact.param:
+            first, last = fact.param_lines
+            group.append(f"  param {fact.param} ({fact.path}:{first}-{last}):")
+            group.extend(f"   {t.strip()}" for t in fact.param_doc)
+        if fact.window:
+            first, last = fact.window
+            group.append(f"  lines {first}-{last}:")
+            group.extend(f"   {t}" for t in fact.window_text)
+        sources.append(group)
+    parts.append(("== source", sources))
     tail: list[list[str]] = []
-    if pack.raise_sites:
-        tail.append(["== raised at (the question's error text)"])
-        for site in pack.raise_sites:
-            group = [f"{site['path']}:{site['line']} {site.get('function') or ''} "
-                     f"{site.get('kind', 'raise')} {site.get('exception') or ''}: "
-                     f"{clip(str(site.get('template', '')), 200)}"]
-            if site.get("condition"):
-                group.append(f"  when: {clip(str(site['condition']), 200)}")
-            group.extend(f"   {t}" for t in site.get("text") or [])
-            tail.append(group)
-    if pack.sources:
-        tail.append(["== source"])
-        for fact in pack.sources:
-            sig = f"  {fact.signature}" if fact.signature else ""
-            symbol = f" {fact.symbol}" if fact.symbol else ""
-            group = [f"{fact.path}:{fact.line}{symbol}{sig}"]
-            if fact.param:
-                first, last = fact.param_lines
-                group.append(f"  param {fact.param} ({fact.path}:{first}-{last}):")
-                group.extend(f"   {t.strip()}" for t in fact.param_doc)
-            if fact.window:
-                first, last = fact.window
-                group.append(f"  lines {first}-{last}:")
-                group.extend(f"   {t}" for t in fact.window_text)
-            tail.append(group)
-    if pack.pitfalls:
-        tail.append(["== pitfalls"])
-        tail.extend([f"- {p['text']} [{p['cite']}]"] for p in pack.pitfalls)
+    for heading, groups in parts:
+        if groups:
+            tail.append([heading] + groups[0])
+            tail.extend(groups[1:])
     return tail
 
 
