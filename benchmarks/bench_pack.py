@@ -7,8 +7,9 @@ phrase copied from the answering line), per split and side by side in one run:
 - **pack** (this skill): ``resolve_docs.py QUESTION`` text output, i.e. the context pack;
 - **first version** (the resolver as of --baseline-commit, checked out from git into a
   temporary folder): its text output (pointers plus two-line excerpts) and its ``--json``;
-- **whole-file BM25 + windows**: the top 3 files of whole-file BM25 over the tree, each shown
-  as its 12-line window holding most query terms, cut to the same token budget.
+- **whole-file BM25 + windows**: the top 3 docs and top 3 source files of whole-file BM25 over
+  the tree, each shown as its 12-line window holding most query terms, in rank order until the
+  same token budget is full (a strong "rg and read" stand-in).
 
 Metrics:
 - phrase in output: a gold phrase appears verbatim in what the one call prints;
@@ -119,21 +120,26 @@ class BM25Windows:
         self.tree, self.budget = tree, budget
 
     def run(self, question: str) -> tuple[str, list[tuple[str, int, int]]]:
+        """Windows of the top 3 docs and top 3 source files, in rank order (docs first), each
+        the 12 lines holding most distinct query terms, until the token budget is full."""
         docs, source = self.bm25.query(question, limit=3)
         terms = set(plain_tokens(question))
-        out, ranges = [], []
-        for path in (docs[:2] + source[:1]):
+        out, ranges, size = [], [], 0
+        for path in docs[:3] + source[:3]:
             lines = self.tree.to_disk(path).read_text(encoding="utf-8", errors="replace").splitlines()
+            per_line = [terms & set(plain_tokens(t)) for t in lines]
             best, best_at = -1, 1
             for start in range(1, max(2, len(lines) - WINDOW_LINES + 2)):
-                window = " ".join(lines[start - 1 : start - 1 + WINDOW_LINES])
-                hits = len(terms & set(plain_tokens(window)))
+                hits = len(set().union(*per_line[start - 1 : start - 1 + WINDOW_LINES]))
                 if hits > best:
                     best, best_at = hits, start
             end = min(len(lines), best_at + WINDOW_LINES - 1)
+            block = [f"== {path}:{best_at}-{end}"] + lines[best_at - 1 : end]
+            size += sum(len(t) + 1 for t in block)
+            if size > self.budget * CHARS_PER_TOKEN and out:
+                break
             ranges.append((path, best_at, end))
-            out.append(f"== {path}:{best_at}-{end}")
-            out.extend(lines[best_at - 1 : end])
+            out.extend(block)
         text = "\n".join(out)[: self.budget * CHARS_PER_TOKEN]
         return text, ranges
 
