@@ -13,9 +13,9 @@ Used by ``check_skill.py`` (maintainers); standard library only.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 from pathlib import Path
 
+from scvi_skill.runtime.apiindex import KwargVerdict, Lookup
 from scvi_skill.runtime.indexview import IndexView
 from scvi_skill.runtime.schema import (
     FIELD_BASES,
@@ -28,31 +28,6 @@ CLOSED_BASES = TRIVIAL_BASES | FIELD_BASES
 """External bases a class may have and still be closed (every member known from the index)."""
 ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
 """Parameter kinds a keyword argument can bind to."""
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """The result of resolving one dotted name."""
-
-    found: bool
-    """True when the name exists (or cannot be disproved: see ``certain``)."""
-    qualname: str | None = None
-    """Defining qualname when found and known."""
-    certain: bool = True
-    """False when the name could not be checked (external base class, re-export)."""
-    message: str = ""
-    """Why it was not found, with a suggestion when one exists."""
-
-
-@dataclass(frozen=True)
-class KwargVerdict:
-    accepted: bool
-    via: str | None = None
-    """``"**name"`` when only a variadic keyword parameter takes it."""
-    known: bool = True
-    """False when the callable's parameters are unknown (accepted without proof)."""
-    reason: str = ""
-    """Why a keyword that ``**kwargs`` would take is still rejected."""
 
 
 class PublicApi(IndexView):

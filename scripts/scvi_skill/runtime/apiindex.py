@@ -107,21 +107,28 @@ def load_migrations(folder: Path | None = None) -> dict:
 
 @dataclass(frozen=True)
 class Lookup:
-    """The result of resolving one dotted name."""
+    """The result of resolving one dotted name (both APIs: this one and the checker's
+    ``check.publicapi.PublicApi``)."""
 
     found: bool
+    """True when the name exists (or cannot be disproved: see ``certain``)."""
     qualname: str | None = None
+    """Defining qualname when found and known."""
     certain: bool = True
     """False when the name could not be checked (external base class, re-export)."""
     message: str = ""
+    """Why it was not found, with a suggestion when one exists."""
 
 
 @dataclass(frozen=True)
 class KwargVerdict:
     accepted: bool
     via: str | None = None
+    """``"**name"`` when only a variadic keyword parameter takes it."""
     known: bool = True
+    """False when the callable's parameters are unknown (accepted without proof)."""
     reason: str = ""
+    """Why a keyword that ``**kwargs`` would take is still rejected."""
 
 
 class ReleaseApi(IndexView):

@@ -29,12 +29,13 @@ import re
 import string
 from dataclasses import dataclass, field
 
-from scvi_skill.build.mapfiles import ReadLog, ReadProblem, decode_utf8
+from scvi_skill.build.mapfiles import ReadLog, ReadProblem
 from scvi_skill.runtime.schema import MESSAGES_FORMAT, MessageRow
 from scvi_skill.runtime.text import clip
 from scvi_skill.runtime.tree import Tree
 
 from .pyast import parse_python
+from .sourcemap import package_sources
 
 MAX_CONDITION_CHARS = 160
 """A guarding condition longer than this is cut (``...``)."""
@@ -82,12 +83,7 @@ def build_messages(tree: Tree, notice: str, log: ReadLog | None = None) -> tuple
 
 def read_messages(tree: Tree, log: ReadLog) -> MessageResult:
     result = MessageResult()
-    files = sorted(
-        (rel, path) for path in tree.package_dir.rglob("*.py")
-        if "__pycache__" not in path.parts and (rel := tree.to_rel(path)) is not None
-    )
-    for rel, path in files:
-        text, problem = decode_utf8(rel, log.read(rel, path))
+    for rel, text, problem in package_sources(tree, log):
         if problem is None:
             try:
                 rows, skipped = module_messages(rel, text)

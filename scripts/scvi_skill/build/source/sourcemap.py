@@ -53,15 +53,22 @@ def module_name(rel: str) -> tuple[str, bool]:
     return ".".join(parts), False
 
 
-def read_sources(tree: Tree, log: ReadLog) -> tuple[dict[str, ModuleInfo], list[ReadProblem]]:
-    modules: dict[str, ModuleInfo] = {}
-    problems: list[ReadProblem] = []
+def package_sources(tree: Tree, log: ReadLog):
+    """``(rel, text, problem)`` for every ``.py`` file of the tree's package, in path order;
+    ``text`` is ``None`` and ``problem`` says why when a file is not UTF-8."""
     files = sorted(
         (rel, path) for path in tree.package_dir.rglob("*.py")
         if "__pycache__" not in path.parts and (rel := tree.to_rel(path)) is not None
     )
     for rel, path in files:
         text, problem = decode_utf8(rel, log.read(rel, path))
+        yield rel, text, problem
+
+
+def read_sources(tree: Tree, log: ReadLog) -> tuple[dict[str, ModuleInfo], list[ReadProblem]]:
+    modules: dict[str, ModuleInfo] = {}
+    problems: list[ReadProblem] = []
+    for rel, text, problem in package_sources(tree, log):
         if problem is None:
             name, is_package = module_name(rel)
             try:
