@@ -15,8 +15,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from scvi_skill.runtime.apiindex import KwargVerdict, Lookup
-from scvi_skill.runtime.indexview import IndexView
+from scvi_skill.runtime.apiindex import CheckableApi, KwargVerdict, Lookup
 from scvi_skill.runtime.schema import (
     FIELD_BASES,
     SETUP_METHODS,
@@ -30,15 +29,12 @@ ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
 """Parameter kinds a keyword argument can bind to."""
 
 
-class PublicApi(IndexView):
+class PublicApi(CheckableApi):
     """Lookups over one loaded index (``dict`` as read from index.json)."""
 
     def __init__(self, index: dict, *, tree_root: Path | None = None) -> None:
         super().__init__(index)
         self.tree_root = tree_root
-        self._by_last: dict[str, list[str]] = {}
-        for public in self.namespaces:
-            self._by_last.setdefault(public.rsplit(".", 1)[-1], []).append(public)
         self._classes_by_last: dict[str, list[str]] = {}
         for qualname, symbol in self.symbols.items():
             if symbol.get("kind") == "class":
@@ -196,27 +192,6 @@ class PublicApi(IndexView):
                 func = call.func
                 targets.add(func.attr if isinstance(func, ast.Attribute) else ast.unparse(func))
         return targets == {"register_fields"}
-
-    def returns_instance(self, qualname: str) -> bool:
-        """Classmethods such as ``load``/``from_scvi_model`` that build the class."""
-        symbol = self.symbols.get(qualname) or {}
-        name = qualname.rsplit(".", 1)[-1]
-        return "classmethod" in (symbol.get("decorators") or []) and (
-            name.startswith("load") or name.startswith("from_"))
-
-    def candidates(self, name: str, *, methods_only: bool = False) -> list[str]:
-        """Qualnames of public names ending in ``name`` (for calls written without a prefix)."""
-        found = []
-        for public in self._by_last.get(name, []):
-            qualname = self.namespaces[public]
-            symbol = self.symbols.get(qualname)
-            if symbol is None:
-                continue
-            if methods_only and symbol.get("kind") not in ("method", "property"):
-                continue
-            if qualname not in found:
-                found.append(qualname)
-        return sorted(found)
 
 
 def _function_node(path: Path, name: str, line: int) -> ast.FunctionDef | None:

@@ -131,7 +131,39 @@ class KwargVerdict:
     """Why a keyword that ``**kwargs`` would take is still rejected."""
 
 
-class ReleaseApi(IndexView):
+class CheckableApi(IndexView):
+    """What the snippet checker asks of an API beyond :class:`IndexView`, the same for the
+    pinned index (``check.publicapi.PublicApi``) and a release's index (:class:`ReleaseApi`)."""
+
+    def __init__(self, index: dict) -> None:
+        super().__init__(index)
+        self._by_last: dict[str, list[str]] = {}
+        for public in self.namespaces:
+            self._by_last.setdefault(public.rsplit(".", 1)[-1], []).append(public)
+
+    def returns_instance(self, qualname: str) -> bool:
+        """Classmethods such as ``load``/``from_scvi_model`` that build the class."""
+        symbol = self.symbols.get(qualname) or {}
+        name = qualname.rsplit(".", 1)[-1]
+        return "classmethod" in (symbol.get("decorators") or []) and (
+            name.startswith("load") or name.startswith("from_"))
+
+    def candidates(self, name: str, *, methods_only: bool = False) -> list[str]:
+        """Qualnames of public names ending in ``name`` (for calls written without a prefix)."""
+        found = []
+        for public in self._by_last.get(name, []):
+            qualname = self.namespaces[public]
+            symbol = self.symbols.get(qualname)
+            if symbol is None:
+                continue
+            if methods_only and symbol.get("kind") not in ("method", "property"):
+                continue
+            if qualname not in found:
+                found.append(qualname)
+        return sorted(found)
+
+
+class ReleaseApi(CheckableApi):
     """Lookups over one release's API index (as read by :func:`load_release`)."""
 
     def __init__(self, release: dict) -> None:
@@ -141,9 +173,6 @@ class ReleaseApi(IndexView):
         self.trainer_keywords = frozenset(release.get("trainer_keywords") or ())
         self.absent_members = frozenset(release.get("absent_members") or ())
         """Members of open classes that other releases define and this one lacks."""
-        self._by_last: dict[str, list[str]] = {}
-        for public in self.namespaces:
-            self._by_last.setdefault(public.rsplit(".", 1)[-1], []).append(public)
 
     def lookup(self, dotted: str) -> Lookup:
         if dotted in self.namespaces:
@@ -221,24 +250,6 @@ class ReleaseApi(IndexView):
                                               "Lightning Trainer, which do not take it")
         return KwargVerdict(True, via=f"**{var}")
 
-    def returns_instance(self, qualname: str) -> bool:
-        symbol = self.symbols.get(qualname) or {}
-        name = qualname.rsplit(".", 1)[-1]
-        return "classmethod" in (symbol.get("decorators") or []) and (
-            name.startswith("load") or name.startswith("from_"))
-
-    def candidates(self, name: str, *, methods_only: bool = False) -> list[str]:
-        found = []
-        for public in self._by_last.get(name, []):
-            qualname = self.namespaces[public]
-            symbol = self.symbols.get(qualname)
-            if symbol is None:
-                continue
-            if methods_only and symbol.get("kind") not in ("method", "property"):
-                continue
-            if qualname not in found:
-                found.append(qualname)
-        return sorted(found)
 
 
 def signature_differences(pinned: ReleaseApi, other: ReleaseApi, names: list[str]) -> dict:
