@@ -103,8 +103,14 @@ def run(main_body, argv: list[str] | None) -> int:
 # --------------------------------------------------------------------------- command line
 
 
-def build_parser(prog: str, doc: str, *, labels: bool = False) -> argparse.ArgumentParser:
-    """The flags every example shares; ``doc`` (the module docstring) becomes the help text."""
+def build_parser(prog: str, doc: str, *, labels: bool = False,
+                 multi_device: bool = False) -> argparse.ArgumentParser:
+    """The flags every example shares; ``doc`` (the module docstring) becomes the help text.
+
+    Only ``multi_device`` examples (``multi_gpu_ddp.py``, which sets a DDP strategy) accept
+    more than one device: elsewhere Lightning would take an unsupported path (no distributed
+    sampler, early stopping left on), so ``--devices`` above 1 exits 2 naming that script.
+    """
     summary, _, rest = doc.strip().partition("\n")
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -135,13 +141,19 @@ def build_parser(prog: str, doc: str, *, labels: bool = False) -> argparse.Argum
     train = parser.add_argument_group("training")
     train.add_argument("--max-epochs", type=_positive_int, default=None,
                        help="maximum epochs (default: the model's own heuristic)")
-    train.add_argument("--batch-size", type=_positive_int, default=128,
-                       help="minibatch size (default: 128)")
+    train.add_argument("--batch-size", type=_positive_int, default=None,
+                       help="minibatch size (default: the model's own: 128 for SCVI and SCANVI, "
+                       "256 for TOTALVI)")
     train.add_argument("--accelerator", choices=["auto", "cpu", "gpu"], default="auto",
                        help="where to train (default: auto = a GPU when present)")
-    train.add_argument("--devices", type=parse_devices, default="auto",
-                       help="number of devices, a comma list of indices, -1 for all, or auto "
-                       "(default: auto)")
+    if multi_device:
+        train.add_argument("--devices", type=parse_devices, default="auto",
+                           help="number of devices, a comma list of indices, -1 for all, or "
+                           "auto (default: auto)")
+    else:
+        train.add_argument("--devices", type=parse_single_device, default="auto",
+                           help="auto, 1, or one device index as 'N,' (default: auto); more "
+                           "than one device: examples/multi_gpu_ddp.py")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument("--no-progress-bar", action="store_true",
                        help="turn Lightning's progress bar off (default: on)")
@@ -182,6 +194,19 @@ def parse_devices(text: str) -> int | str | list[int]:
     return value
 
 
+def parse_single_device(text: str) -> int | str | list[int]:
+    """``--devices`` of a single-device example: ``auto``, ``1`` or one index (``2,``)."""
+    value = parse_devices(text)
+    many = value == -1 or (isinstance(value, int) and value > 1) or (
+        isinstance(value, list) and len(value) != 1)
+    if many:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} asks for more than one device; this example trains on one. Use "
+            "examples/multi_gpu_ddp.py for DDP over several devices (its effective batch is "
+            "--batch-size x devices)")
+    return value
+
+
 def check_accelerator(accelerator: str) -> None:
     """Fail before any work when a GPU is requested and torch sees none."""
     if accelerator != "gpu":
@@ -198,12 +223,11 @@ def check_accelerator(accelerator: str) -> None:
 
 def train_kwargs(args: argparse.Namespace) -> dict:
     """The keyword arguments of ``model.train`` that come straight from the common flags."""
-    return {
-        "max_epochs": args.max_epochs,
-        "accelerator": args.accelerator,
-        "devices": args.devices,
-        "batch_size": args.batch_size,
-    }
+    kwargs = {"max_epochs": args.max_epochs, "accelerator": args.accelerator,
+              "devices": args.devices}
+    if args.batch_size is not None:  # else the model's own default
+        kwargs["batch_size"] = args.batch_size
+    return kwargs
 
 
 # --------------------------------------------------------------------------- output
@@ -263,6 +287,15 @@ def _write_atomic(path: Path, write) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far, in MiB (``ru_maxrss``)."""
+    import resource
+
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 def _umask() -> int:

@@ -33,6 +33,7 @@ from _common import (  # noqa: E402
     warn,
 )
 
+MAKE_DATA_UNS_KEY = "make_data"
 # Rows checked at a time when scanning a dense matrix, to bound the temporary copies.
 SCAN_CHUNK_ROWS = 4096
 MAX_LISTED = 12
@@ -59,14 +60,29 @@ def load_input(
     need_batch: bool = False,
     extra_obs: dict[str, str] | None = None,
     n_proteins: int = 0,
+    synthetic=None,
+    backed: bool = False,
 ) -> Input:
     """Read ``--data`` (or build synthetic data), check it and return it ready for setup.
 
     ``extra_obs`` maps an option name (``--categorical-covariate-keys``) to the ``.obs`` keys
-    it named, so a missing one is reported with the option that asked for it.
+    it named, so a missing one is reported with the option that asked for it. ``synthetic``
+    (``make_data.build_adata``) builds the in-memory data instead of ``make_synthetic_adata``.
+    ``backed`` opens ``--data`` read-only on disk (X stays in the file; see
+    :func:`check_counts_backed`). A file written by ``make_data.py`` names its batch and label
+    columns in ``uns["make_data"]``; they are the defaults for ``--batch-key``/``--labels-key``.
     """
     labels_key = getattr(args, "labels_key", None)
-    if args.data is None:
+    if args.data is None and synthetic is not None:
+        adata = synthetic(n_cells=args.n_cells, n_genes=args.n_genes, n_proteins=n_proteins,
+                          seed=args.seed)
+        layer = args.layer
+        batch_key = args.batch_key or SYNTHETIC_BATCH_KEY
+        labels_key = labels_key or SYNTHETIC_LABELS_KEY
+        source = (f"make_data in memory ({adata.n_obs} cells x {adata.n_vars} genes, seed "
+                  f"{args.seed})")
+        synthetic = True
+    elif args.data is None:
         adata = make_synthetic_adata(
             n_cells=args.n_cells, n_genes=args.n_genes, n_proteins=n_proteins, seed=args.seed
         )
@@ -76,9 +92,13 @@ def load_input(
         source = f"synthetic ({adata.n_obs} cells x {adata.n_vars} genes, seed {args.seed})"
         synthetic = True
     else:
-        adata = read_h5ad(args.data)
+        adata = read_h5ad(args.data, backed=backed)
         layer, batch_key, synthetic = args.layer, args.batch_key, False
-        source = str(args.data)
+        made = adata.uns.get(MAKE_DATA_UNS_KEY)
+        if made is not None:
+            batch_key = batch_key or str(made.get("batch_key"))
+            labels_key = labels_key or str(made.get("labels_key"))
+        source = str(args.data) + (" (backed)" if backed else "")
     if need_batch and batch_key is None:
         raise UsageError("this example needs a batch column: pass --batch-key COLUMN",
                          hint=_obs_hint(adata))
@@ -90,17 +110,20 @@ def load_input(
     for option, keys in (extra_obs or {}).items():
         for key in keys or []:
             require_obs_key(adata, key, option)
-    adata, dropped = check_counts(adata, layer, allow_non_integer=args.allow_non_integer)
+    if backed:
+        dropped = check_counts_backed(adata, layer, allow_non_integer=args.allow_non_integer)
+    else:
+        adata, dropped = check_counts(adata, layer, allow_non_integer=args.allow_non_integer)
     return Input(adata, layer, batch_key, labels_key, synthetic, source, dropped)
 
 
-def read_h5ad(path: Path):
+def read_h5ad(path: Path, *, backed: bool = False):
     import anndata
 
     if not path.is_file():
         raise UsageError(f"--data {path}: no such file")
     try:
-        return anndata.read_h5ad(path)
+        return anndata.read_h5ad(path, backed="r" if backed else None)
     except Exception as err:  # h5py and anndata raise many types for a bad file
         raise DataError(f"--data {path}: cannot be read as .h5ad ({type(err).__name__}: {err})")
 
@@ -149,6 +172,41 @@ def check_counts(adata, layer: str | None, *, allow_non_integer: bool = False):
     if dropped["genes"] or dropped["cells"]:
         adata = adata[~zero_cells, ~zero_genes].copy()
     return adata, dropped
+
+
+def check_counts_backed(adata, layer: str | None, *, allow_non_integer: bool = False) -> dict:
+    """:func:`check_counts` for a backed AnnData, reading X in row blocks; nothing is dropped.
+
+    A backed file cannot be subset in place, so all-zero cells (NaN loss) are an error here,
+    and all-zero genes a warning.
+    """
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise DataError(f"the AnnData is empty ({adata.n_obs} cells x {adata.n_vars} genes)")
+    if layer is not None:
+        if layer not in adata.layers:
+            layers = ", ".join(map(str, adata.layers.keys())) or "(none)"
+            raise UsageError(f"--layer {layer!r} is not in .layers",
+                             hint=f"Available layers: {layers}")
+        warn(f"--layer {layer!r}: layers are read in full by every process; store the counts "
+             "in X to keep them on disk")
+        adata.layers[layer]  # noqa: B018 - resolve it now so a bad layer fails here
+    where = f"layer {layer!r}" if layer else "X"
+    gene_totals = np.zeros(adata.n_vars)
+    n_zero_cells = 0
+    for lo in range(0, adata.n_obs, SCAN_CHUNK_ROWS):
+        block = (adata.layers[layer] if layer else adata.X)[lo : lo + SCAN_CHUNK_ROWS]
+        check_count_matrix(block, where, allow_non_integer=allow_non_integer,
+                           hint=_layer_hint(adata, layer))
+        gene_totals += np.asarray(block.sum(axis=0)).ravel()
+        n_zero_cells += int((np.asarray(block.sum(axis=1)).ravel() == 0).sum())
+    if n_zero_cells:
+        raise DataError(f"{where} has {n_zero_cells} cells with zero total counts (their log "
+                        "library size is -inf)", hint="Filter them out and write the file "
+                        "again, or run without backed reading.")
+    n_zero_genes = int((gene_totals == 0).sum())
+    if n_zero_genes:
+        warn(f"{n_zero_genes} genes have zero counts in every cell (kept: the file is backed)")
+    return {"genes": 0, "cells": 0}
 
 
 def _layer_hint(adata, layer: str | None) -> str:

@@ -1,87 +1,131 @@
-"""Benchmark SCVI training throughput over data sizes, batch sizes and data-loading settings.
+"""Benchmark SCVI training: throughput and time to quality, over batch sizes and GPU levers.
 
-Two sweeps, each a fresh ``SCVI`` trained for ``--max-epochs`` on all cells (``train_size=1``,
-no validation), timed per epoch by a Lightning callback:
+Each run trains a fresh ``SCVI`` on the first ``--sizes`` cells of the data (a file from
+``examples/make_data.py``, or one built in memory by the same generator), holds out
+``--validation-size`` of them, and validates every epoch. One run per size x batch size x
+``--precision``; the other levers apply to every run of the call, and ``--append`` adds the
+call's runs to the tables already in ``--out``, so one folder can compare several settings.
 
-1. sizes x batch sizes: ``--sizes`` cells (default: n/4, n/2, n of ``--n-cells``) times
-   ``--batch-sizes``, with the default loading (dense X, ``pin_memory=False``, ``num_workers=0``);
-2. loading settings, at the largest size and ``--loading-batch-size``: dense X; sparse CSR X;
-   sparse X with ``load_sparse_tensor=True`` (CSR tensors moved to the device, then densified);
-   ``pin_memory=True``; ``num_workers=--num-workers``. These go through
-   ``model.train(load_sparse_tensor=..., datasplitter_kwargs={"pin_memory": ..., "num_workers":
-   ...})``.
+The levers (each a flag; the CUDA-only ones are refused with exit 2 on a machine without CUDA):
 
-Reported per run: cells/s and s/epoch (steady state: the median epoch after the first), and
-peak memory: on GPU ``torch.cuda.max_memory_allocated``; on CPU the peak resident set
-size sampled during training minus the size before it. The machine's load average is recorded,
-because other processes on the same cores change CPU figures a lot.
+- ``--data-on-device``: the whole data set is moved to the device once
+  (``DeviceBackedDataSplitter(shuffle=True)`` passed as ``datamodule``), no per-step copy;
+- ``--precision 32-true,bf16-mixed,16-mixed`` (Lightning's; 16-mixed needs CUDA: on CPU
+  Lightning silently runs bfloat16 instead);
+- ``--matmul-precision highest|high|medium`` (``torch.set_float32_matmul_precision``; high
+  allows TF32 on CUDA);
+- ``--compile``: ``TrainingPlanConfig(compile=True)``; a silent fallback to eager (every frame
+  dynamo attempted failed) is detected from dynamo's counters and reported per run;
+- ``--num-workers N`` and ``--persistent-workers`` (DataLoader workers kept between epochs);
+- ``--load-sparse-tensor``: CSR minibatches go to the device and are densified there;
+- ``--batch-sizes`` up to 16,384 with ``--lr-scaling none|linear|sqrt`` against
+  ``--lr`` at ``--lr-base-batch`` (a bigger batch takes fewer steps per epoch; without a larger
+  learning rate it learns less per epoch, which the time-to-quality figure shows).
 
-Writes OUT/bench_training.csv, OUT/bench_training.md (table), OUT/bench_training.png (plot).
+Recorded per run: cells/s and median seconds per step (after the first epoch, validation not
+counted), the final validation ELBO and the ELBO reached within ``--quality-at`` seconds of
+training (default: the shortest run's training time, or the slowest first epoch if later, so
+every run has a value; a run that finished sooner counts with its final ELBO), peak GPU
+memory (``torch.cuda.max_memory_allocated``), peak host RSS, GPU utilisation sampled with
+nvidia-smi (when present), and whether the parameters were on CUDA during training.
+
+Writes OUT/bench_training.csv (one row per run), OUT/bench_curves.csv (ELBO per epoch against
+training seconds), OUT/bench_training.md (table), OUT/bench_throughput.png (cells/s against
+batch size) and OUT/bench_elbo_time.png (validation ELBO against training seconds); prints the
+table. Exit 1 when a figure is not finite and positive (a run that diverged or measured
+nothing).
 
 Examples:
-  python examples/bench_training.py --accelerator cpu --out benchmarks/results/cpu
-  python examples/bench_training.py --accelerator gpu --n-cells 100000 \\
-      --batch-sizes 256,1024,4096 \\
-      --out benchmarks/results/gpu
-  python examples/bench_training.py --max-epochs 1 --n-cells 400 --accelerator cpu --out /tmp/b
+  python examples/make_data.py --n-cells 100000 --out data/100k.h5ad
+  python examples/bench_training.py --data data/100k.h5ad --accelerator gpu \\
+      --batch-sizes 128,1024,4096,16384 --lr-scaling sqrt --precision 32-true,bf16-mixed \\
+      --data-on-device --matmul-precision high --out results/bench_gpu
+  python examples/bench_training.py --data data/100k.h5ad --accelerator gpu --compile \\
+      --append --out results/bench_gpu
+  python examples/bench_training.py --n-cells 2000 --max-epochs 2 --accelerator cpu --out /tmp/b
 """
 
 from __future__ import annotations
 
-import os
-import platform
+import argparse
+import math
 import sys
-import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _bench  # noqa: E402
 import _common  # noqa: E402
 import _data  # noqa: E402
+import make_data  # noqa: E402
 
-RSS_SAMPLE_SECONDS = 0.02
-MIN_SIZE = 100
-
-
-@dataclass
-class Run:
-    sweep: str
-    loading: str
-    n_cells: int
-    n_genes: int
-    batch_size: int
-    epochs: int
-    seconds_per_epoch: float
-    cells_per_second: float
-    peak_memory_mib: float
-    memory_kind: str
-    load_average: float
+PRECISIONS = ["32-true", "bf16-mixed", "16-mixed"]
+CUDA_ONLY_PRECISIONS = {"16-mixed"}
+MATMUL_PRECISIONS = ["highest", "high", "medium"]
+LR_SCALINGS = ["none", "linear", "sqrt"]
+MAX_BATCH_SIZE = 16384
 
 
 def build_parser():
     parser = _common.build_parser("bench_training.py", __doc__)
-    parser.set_defaults(n_cells=16000, n_genes=2000, max_epochs=4)
+    parser.set_defaults(n_cells=4000, n_genes=2000, max_epochs=4)
     group = parser.add_argument_group("benchmark")
     group.add_argument("--sizes", type=_int_list, default=None,
-                       help="cell counts of the size sweep (default: n/4,n/2,n of --n-cells)")
-    group.add_argument("--batch-sizes", type=_int_list, default=[128, 512, 1024],
-                       help="minibatch sizes of the size sweep (default: 128,512,1024)")
-    group.add_argument("--loading-batch-size", type=int, default=512,
-                       help="minibatch size of the loading sweep (default: 512)")
-    group.add_argument("--num-workers", type=int, default=2,
-                       help="DataLoader workers in the loading sweep's worker run (default: 2)")
-    group.add_argument("--threads", type=int, default=None,
-                       help="torch CPU threads (torch.set_num_threads; default: torch's choice). "
-                       "On a shared machine 1 avoids threads waiting on a busy core")
-    group.add_argument("--no-loading-sweep", action="store_true",
-                       help="skip the data-loading sweep (default: run it)")
+                       help="cell counts to train on, the first N cells (default: all)")
+    group.add_argument("--batch-sizes", type=_int_list, default=[128, 1024, 4096],
+                       help=f"minibatch sizes, each <= {MAX_BATCH_SIZE} (default: 128,1024,4096)")
+    group.add_argument("--lr", type=float, default=1e-3,
+                       help="learning rate at --lr-base-batch (default: 1e-3)")
+    group.add_argument("--lr-base-batch", type=int, default=128,
+                       help="batch size --lr is meant for (default: 128)")
+    group.add_argument("--lr-scaling", choices=LR_SCALINGS, default="none",
+                       help="learning rate for other batch sizes: lr x (b/base) for linear, "
+                       "x sqrt(b/base) for sqrt (default: none)")
+    group.add_argument("--validation-size", type=float, default=0.05,
+                       help="fraction of cells held out for the validation ELBO (default: 0.05)")
+    group.add_argument("--max-time", type=float, default=None,
+                       help="stop a run after this many seconds (Lightning max_time; default: "
+                       "only --max-epochs)")
+    group.add_argument("--quality-at", type=float, default=None,
+                       help="training seconds at which the ELBO is compared (default: the "
+                       "shortest run's training time, or later if a run's first epoch ended "
+                       "later, so every run has a value)")
+    levers = parser.add_argument_group("levers")
+    levers.add_argument("--precision", type=_choice_list(PRECISIONS), default=["32-true"],
+                        help="comma list of Lightning precisions (default: 32-true)")
+    levers.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS, default="highest",
+                        help="torch.set_float32_matmul_precision (default: highest)")
+    levers.add_argument("--compile", action="store_true",
+                        help="TrainingPlanConfig(compile=True) (default: eager)")
+    levers.add_argument("--compile-backend", default="inductor",
+                        help="torch.compile backend with --compile (default: inductor; "
+                        "aot_eager traces without generating code, for quick checks)")
+    levers.add_argument("--data-on-device", action="store_true",
+                        help="DeviceBackedDataSplitter(shuffle=True): data moved to the device "
+                        "once (default: minibatches copied from host memory)")
+    levers.add_argument("--load-sparse-tensor", action="store_true",
+                        help="send CSR minibatches and densify on the device (default: dense "
+                        "minibatches)")
+    levers.add_argument("--dense-x", action="store_true",
+                        help="densify X in host memory before training (default: keep CSR)")
+    levers.add_argument("--num-workers", type=int, default=0,
+                        help="DataLoader worker processes (default: 0, the main process)")
+    levers.add_argument("--persistent-workers", action="store_true",
+                        help="keep DataLoader workers between epochs (needs --num-workers >= 1)")
+    levers.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (torch.set_num_threads; default: torch's choice)")
+    out = parser.add_argument_group("tables")
+    out.add_argument("--append", action="store_true",
+                     help="add this call's runs to the tables already in --out (default: "
+                     "replace them)")
+    out.add_argument("--label", default=None,
+                     help="name of this call's settings in tables and plots (default: built "
+                     "from the levers)")
     return parser
 
 
 def _int_list(text: str) -> list[int]:
-    import argparse
-
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -91,247 +135,127 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _choice_list(choices: list[str]):
+    def parse(text: str) -> list[str]:
+        values = [x.strip() for x in text.split(",") if x.strip()]
+        bad = [v for v in values if v not in choices]
+        if bad or not values:
+            raise argparse.ArgumentTypeError(f"expected a comma list of {', '.join(choices)}; "
+                                             f"got {text!r}")
+        return values
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     return _common.run(_main, argv)
+
+
+def check_levers(args, cuda: bool) -> None:
+    """Refuse combinations that would measure something else than they say."""
+    if max(args.batch_sizes) > MAX_BATCH_SIZE:
+        raise _common.UsageError(f"--batch-sizes up to {MAX_BATCH_SIZE}, got "
+                                 f"{max(args.batch_sizes)}")
+    if args.persistent_workers and args.num_workers < 1:
+        raise _common.UsageError("--persistent-workers needs --num-workers 1 or more")
+    if args.data_on_device and (args.num_workers or args.load_sparse_tensor):
+        raise _common.UsageError("--data-on-device serves minibatches from device memory: "
+                                 "--num-workers and --load-sparse-tensor do not apply to it")
+    if args.load_sparse_tensor and args.dense_x:
+        raise _common.UsageError("--load-sparse-tensor needs CSR X; drop --dense-x")
+    if not 0 < args.validation_size < 0.5:
+        raise _common.UsageError("--validation-size must be in (0, 0.5)")
+    on_cpu = args.accelerator == "cpu" or not cuda
+    cuda_only = sorted(set(args.precision) & CUDA_ONLY_PRECISIONS)
+    if on_cpu and cuda_only:
+        raise _common.UsageError(
+            f"--precision {cuda_only[0]} needs a CUDA GPU (on CPU Lightning would run bfloat16 "
+            "and label it 16-mixed)", hint="Use --precision bf16-mixed on CPU.")
 
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _common.check_accelerator(args.accelerator)
+    import torch
+
+    cuda = torch.cuda.is_available()
+    check_levers(args, cuda)
     out = _common.prepare_out(args.out, model_dirs=[], overwrite=args.overwrite)
-    data = _data.load_input(args)
-    sizes = sorted(set(args.sizes or [max(MIN_SIZE, args.n_cells // d) for d in (4, 2, 1)]))
+    data = _data.load_input(args, synthetic=make_data.build_adata)
+    sizes = sorted(set(args.sizes or [data.adata.n_obs]))
     if sizes[-1] > data.adata.n_obs:
         raise _common.UsageError(f"--sizes up to {sizes[-1]} but the data has "
                                  f"{data.adata.n_obs} cells")
-
     import scvi
-    import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.set_float32_matmul_precision(args.matmul_precision)
     scvi.settings.seed = args.seed
-    runs: list[Run] = []
-    # One untimed run first: lazy imports and one-off initialisation would otherwise land in
-    # the first configuration's figures.
-    _, device = _bench(data, args, "warmup", "dense", sizes[0], args.batch_sizes[0], epochs=1)
+    label = args.label or _bench.lever_label(args)
+    previous = _bench.read_tables(out) if args.append else ([], [])
+    first_id = 1 + max((r["run_id"] for r in previous[0]), default=0)
+    # One untimed run first: lazy imports, CUDA context and allocator warm-up would otherwise
+    # land in the first configuration's figures.
+    # Eager even with --compile: the first compiled run then pays the compilation in its first
+    # epoch (left out of cells/s, counted in time to quality, as it would be for a user).
+    _bench.train_once(data, args, n_cells=sizes[0], batch_size=args.batch_sizes[0],
+                      precision=args.precision[0], lr=args.lr, epochs=1, run_id=0,
+                      label="warmup", compile_=False)
+    runs, curves = [], []
     for n_cells in sizes:
         for batch_size in args.batch_sizes:
-            run, device = _bench(data, args, "size", "dense", n_cells, batch_size)
-            runs.append(run)
-    if not args.no_loading_sweep:
-        for loading in ("dense", "sparse_csr", "sparse_tensor", "pin_memory",
-                        f"workers_{args.num_workers}"):
-            run, device = _bench(data, args, "loading", loading, sizes[-1],
-                                 args.loading_batch_size)
-            runs.append(run)
-
-    _write_table(runs, out, device, args)
-    _plot(runs, out / "bench_training.png", device)
-    best = max(runs, key=lambda r: r.cells_per_second)
+            for precision in args.precision:
+                run, curve = _bench.train_once(
+                    data, args, n_cells=n_cells, batch_size=batch_size, precision=precision,
+                    lr=scaled_lr(args.lr, batch_size, args.lr_base_batch, args.lr_scaling),
+                    epochs=args.max_epochs, run_id=first_id + len(runs), label=label)
+                runs.append(asdict(run))
+                curves += curve
+    runs, curves = previous[0] + runs, previous[1] + curves
+    quality_at = args.quality_at or _bench.default_quality_time(runs, curves)
+    _bench.add_quality(runs, curves, quality_at)
+    _bench.write_tables(out, runs, curves, quality_at, data.source, args)
+    _bench.plot_throughput(runs, out / "bench_throughput.png")
+    _bench.plot_elbo_time(runs, curves, out / "bench_elbo_time.png", quality_at)
+    print(_bench.markdown_table(runs))
+    problems = figure_problems(runs)
+    best = max(runs, key=lambda r: r["cells_per_second"] if math.isfinite(
+        r["cells_per_second"]) else -1)
     _common.print_summary(
         "SCVI training benchmark",
         [
-            ("runs", f"{len(runs)} ({data.source}; {args.max_epochs} epochs each)"),
-            ("table", f"{out / 'bench_training.md'} and .csv"),
-            ("plot", out / "bench_training.png"),
-            ("fastest", f"{best.loading}, {best.n_cells} cells, batch {best.batch_size}"),
+            ("runs", f"{len(runs)} in {out / 'bench_training.csv'} ({data.source})"),
+            ("plots", f"{out / 'bench_throughput.png'}, {out / 'bench_elbo_time.png'}"),
+            ("fastest", f"{best['label']}, {best['precision']}, {best['n_cells']} cells, "
+                        f"batch {best['batch_size']}"),
+            ("check", "PASSED: every figure finite and positive" if not problems else
+                      "FAILED: " + "; ".join(problems[:3])),
         ],
-        device=device,
-        rate={"cells_per_second": best.cells_per_second, "seconds_per_epoch":
-              best.seconds_per_epoch, "epochs": best.epochs},
+        device=best["device"],
+        rate={"cells_per_second": best["cells_per_second"],
+              "seconds_per_epoch": best["seconds_per_epoch"], "epochs": best["epochs"]},
     )
-    return _common.EXIT_OK
+    return _common.EXIT_OK if not problems else _common.EXIT_CHECK_FAILED
 
 
-def _bench(data, args, sweep: str, loading: str, n_cells: int, batch_size: int,
-           epochs: int | None = None):
-    import gc
-
-    import scvi
-    import torch
-    from scipy import sparse
-
-    adata = data.adata[:n_cells].copy()
-    counts = adata.layers[data.layer] if data.layer else adata.X
-    is_sparse = loading.startswith("sparse")
-    counts = sparse.csr_matrix(counts) if is_sparse else _dense(counts)
-    adata.layers["bench_counts"] = counts
-    scvi.model.SCVI.setup_anndata(adata, layer="bench_counts", batch_key=data.batch_key)
-    model = scvi.model.SCVI(adata)
-    timer = _common.make_epoch_timer()
-    loader_kwargs = {}
-    if loading == "pin_memory":
-        loader_kwargs["pin_memory"] = True
-    if loading.startswith("workers_"):
-        loader_kwargs["num_workers"] = args.num_workers
-    on_gpu = _uses_gpu(args.accelerator)
-    gc.collect()
-    _release_free_memory()
-    if on_gpu:
-        torch.cuda.reset_peak_memory_stats()
-    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    with PeakRSS() as rss:
-        model.train(
-            max_epochs=epochs or args.max_epochs, accelerator=args.accelerator,
-            devices=args.devices,
-            batch_size=batch_size, train_size=1.0, early_stopping=False,
-            load_sparse_tensor=loading == "sparse_tensor", datasplitter_kwargs=loader_kwargs,
-            callbacks=[timer], enable_progress_bar=not args.no_progress_bar,
-        )
-    rate = _common.throughput(model, timer)
-    if on_gpu:
-        peak, kind = torch.cuda.max_memory_allocated() / 2**20, "gpu_allocated"
-    else:
-        peak, kind = rss.peak_increase_mib, "cpu_rss_increase"
-    run = Run(sweep, loading, n_cells, adata.n_vars, batch_size, rate["epochs"],
-              rate["seconds_per_epoch"], rate["cells_per_second"], peak, kind, load_average)
-    print(f"[bench] {sweep:<7} {loading:<13} cells={n_cells:<7} batch={batch_size:<5} "
-          f"{run.cells_per_second:>10,.0f} cells/s {run.seconds_per_epoch:.3f} s/epoch "
-          f"peak {peak:.0f} MiB", file=sys.stderr)
-    return run, _common.device_description(model)
+def scaled_lr(lr: float, batch_size: int, base: int, scaling: str) -> float:
+    ratio = batch_size / base
+    return {"none": lr, "linear": lr * ratio, "sqrt": lr * math.sqrt(ratio)}[scaling]
 
 
-def _dense(matrix):
-    import numpy as np
-
-    return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
-
-
-def _uses_gpu(accelerator: str) -> bool:
-    import torch
-
-    return accelerator in ("gpu", "auto") and torch.cuda.is_available()
-
-
-def _release_free_memory() -> None:
-    """Hand freed heap back to the OS (glibc), so the next run's RSS baseline is honest."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-class PeakRSS:
-    """Peak resident set size while the block runs, sampled by a thread (Linux /proc)."""
-
-    def __enter__(self) -> PeakRSS:
-        self.baseline = self.peak = _rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(RSS_SAMPLE_SECONDS):
-            self.peak = max(self.peak, _rss_bytes())
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
-
-    @property
-    def peak_increase_mib(self) -> float:
-        return (self.peak - self.baseline) / 2**20
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        import resource
-
-        # Not Linux: ru_maxrss is the lifetime peak (KiB on Linux, bytes on macOS).
-        scale = 1 if sys.platform == "darwin" else 1024
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-
-
-def _write_table(runs: list[Run], out: Path, device: str, args) -> None:
-    import pandas as pd
-
-    frame = pd.DataFrame([asdict(r) for r in runs])
-    _common.write_csv(frame.set_index("sweep"), out / "bench_training.csv")
-    header = [
-        "<!-- generated by examples/bench_training.py; rerun it to regenerate (figures are "
-        "measurements and change between runs) -->",
-        f"SCVI training throughput on {device}; {platform.platform()}, "
-        f"{os.cpu_count()} CPU cores, {_torch_threads()} torch threads; {args.max_epochs} epochs "
-        "per run (s/epoch: median after the first), "
-        f"{runs[0].n_genes} genes, seed {args.seed}.",
-        "",
-        "| sweep | loading | cells | batch size | cells/s | s/epoch | peak memory (MiB) | "
-        "load avg |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    rows = [
-        f"| {r.sweep} | {r.loading} | {r.n_cells} | {r.batch_size} | {r.cells_per_second:,.0f} "
-        f"| {r.seconds_per_epoch:.3f} | {r.peak_memory_mib:.0f} ({_memory_label(r)}) "
-        f"| {r.load_average:.1f} |"
-        for r in runs
-    ]
-    text = "\n".join(header + rows) + "\n"
-    _common._write_atomic(out / "bench_training.md", lambda tmp: tmp.write_text(text))
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
-def _memory_label(run: Run) -> str:
-    return "GPU" if run.memory_kind == "gpu_allocated" else "CPU RSS"
-
-
-def _plot(runs: list[Run], path: Path, device: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    size_runs = [r for r in runs if r.sweep == "size"]
-    loading_runs = [r for r in runs if r.sweep == "loading"]
-    n_panels = 2 if loading_runs else 1
-    fig, axes = plt.subplots(1, n_panels, figsize=(6 * n_panels, 4.5), squeeze=False)
-    ax = axes[0, 0]
-    for batch_size in sorted({r.batch_size for r in size_runs}):
-        points = sorted((r.n_cells, r.cells_per_second) for r in size_runs
-                        if r.batch_size == batch_size)
-        ax.plot(*zip(*points), marker="o", label=f"batch size {batch_size}")
-    ax.set_xscale("log")
-    ticks = sorted({r.n_cells for r in size_runs})
-    ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("cells in the AnnData")
-    ax.set_ylabel("training throughput (cells/s)")
-    ax.set_ylim(bottom=0)
-    ax.set_title("SCVI: data size x batch size")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    if loading_runs:
-        ax = axes[0, 1]
-        labels = [r.loading for r in loading_runs]
-        ax.bar(labels, [r.cells_per_second for r in loading_runs], color="tab:gray")
-        ax.set_ylabel("training throughput (cells/s)")
-        ax.set_title(f"data loading ({loading_runs[0].n_cells} cells, batch "
-                     f"{loading_runs[0].batch_size})")
-        ax.tick_params(axis="x", rotation=20)
-        ax.grid(True, axis="y", alpha=0.3)
-    threads = f" ({_torch_threads()} torch threads)" if device.startswith("cpu") else ""
-    fig.suptitle(f"scvi-tools {_scvi_version()} SCVI training on {device}{threads}")
-    fig.tight_layout()
-    _common._write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-
-
-def _scvi_version() -> str:
-    from importlib.metadata import version
-
-    return version("scvi-tools")
+def figure_problems(runs: list[dict]) -> list[str]:
+    """Every run's measured figures must be finite and positive (the ELBO finite)."""
+    problems = []
+    for run in runs:
+        for key in ("cells_per_second", "seconds_per_step", "seconds_per_epoch",
+                    "host_rss_peak_mib"):
+            value = run[key]
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                problems.append(f"run {run['run_id']} {key}={value}")
+        if not math.isfinite(run["elbo_validation_final"]):
+            problems.append(f"run {run['run_id']} elbo_validation_final="
+                            f"{run['elbo_validation_final']}")
+    return problems
 
 
 if __name__ == "__main__":

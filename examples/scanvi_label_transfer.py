@@ -99,7 +99,9 @@ def _main(argv: list[str] | None) -> int:
         raise _common.DataError(f"every reference cell is {args.unlabeled_category!r}: "
                                 "scANVI needs some labeled reference cells")
     common = {"accelerator": args.accelerator, "devices": args.devices,
-              "batch_size": args.batch_size, "enable_progress_bar": not args.no_progress_bar}
+              "enable_progress_bar": not args.no_progress_bar}
+    if args.batch_size is not None:
+        common["batch_size"] = args.batch_size
 
     scvi.model.SCVI.setup_anndata(ref, layer=data.layer, batch_key=data.batch_key)
     scvi_ref = scvi.model.SCVI(ref, **ARCHES_KWARGS)
@@ -120,7 +122,8 @@ def _main(argv: list[str] | None) -> int:
     _common.save_model(scanvi_ref, ref_dir, overwrite=args.overwrite)
 
     scvi.model.SCANVI.prepare_query_anndata(query, str(ref_dir))
-    query_model = scvi.model.SCANVI.load_query_data(query, str(ref_dir))
+    query_model = scvi.model.SCANVI.load_query_data(query, str(ref_dir),
+                                                     accelerator=args.accelerator)
     query_model.train(
         max_epochs=args.query_epochs or args.max_epochs or 100,
         plan_kwargs={"weight_decay": 0.0},

@@ -16,9 +16,10 @@ Three phases on the same data (scvi-tools 1.5.1, Lightning callbacks):
 3. NaN rescue (``--simulate-nan-epoch N``): a callback poisons one encoder weight at epoch N,
    which makes training fail the way real NaN losses do ("Expected parameter loc ... to satisfy
    the constraint Real()"). ``SaveCheckpoint(check_nan_gradients=True)`` restores the best
-   weights on the exception; training then resumes with the documented fixes (docs/faq.md): a
-   10x lower learning rate and gradient clipping. Other fixes when it is your data: raw counts in
-   the right ``layer``, filter low-count cells, a smaller batch size. Checked: the retrained
+   weights on the exception; training then resumes with a lower learning rate (docs/faq.md
+   says to adjust it; this example takes 10x lower, its own choice) and gradient clipping. Other
+   fixes when it is your data: raw counts in the right ``layer``, filter low-count cells, a
+   smaller batch size. Checked: the retrained
    model's validation ELBO is finite.
 
 Writes OUT/checkpoints/ (Lightning .ckpt), OUT/best/ (SaveCheckpoint model folders),
@@ -96,7 +97,9 @@ def _main(argv: list[str] | None) -> int:
     scvi.settings.seed = args.seed
     scvi.model.SCVI.setup_anndata(data.adata, layer=data.layer, batch_key=data.batch_key)
     common = {"accelerator": args.accelerator, "devices": args.devices,
-              "batch_size": args.batch_size, "enable_progress_bar": not args.no_progress_bar}
+              "enable_progress_bar": not args.no_progress_bar}
+    if args.batch_size is not None:
+        common["batch_size"] = args.batch_size
     for name in ("checkpoints", "best", "logs"):
         _remove_tree(out / name)
 

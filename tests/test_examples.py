@@ -29,8 +29,9 @@ if str(EXAMPLES) not in sys.path:
 
 _common = importlib.import_module("_common")
 _data = importlib.import_module("_data")
-EXAMPLE_NAMES = ["scvi_integration", "scanvi_label_transfer", "totalvi_citeseq",
-                 "training_control", "downstream_de", "multi_gpu_ddp", "bench_training"]
+SINGLE_DEVICE = ["scvi_integration", "scanvi_label_transfer", "totalvi_citeseq",
+                 "training_control", "downstream_de", "bench_training"]
+EXAMPLE_NAMES = [*SINGLE_DEVICE, "multi_gpu_ddp"]
 QUICK = ["--accelerator", "cpu", "--no-progress-bar", "--seed", "0"]
 
 
@@ -71,6 +72,92 @@ def test_help_exits_zero_and_lists_exit_codes(name, capsys):
                  "--out", "--overwrite"):
         assert flag in text, (name, flag)
     assert "Exit codes" in text
+
+
+@pytest.mark.parametrize("devices", ["2", "-1", "0,1"])
+@pytest.mark.parametrize("name", SINGLE_DEVICE)
+def test_more_than_one_device_is_refused_naming_the_ddp_example(name, devices, capsys):
+    with pytest.raises(SystemExit) as exc:
+        example(name).main(["--devices", devices, "--accelerator", "cpu"])
+    assert exc.value.code == _common.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--devices" in err and "multi_gpu_ddp.py" in err
+
+
+def test_one_device_is_accepted():
+    parser = example("scvi_integration").build_parser()
+    for text, value in (("1", 1), ("auto", "auto"), ("3,", [3])):
+        assert parser.parse_args(["--devices", text]).devices == value
+    assert example("multi_gpu_ddp").build_parser().parse_args(["--devices", "-1"]).devices == -1
+
+
+# --------------------------------------------------------------------------- make_data
+
+
+@pytest.fixture(scope="module")
+def made_h5ad(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("made") / "made.h5ad"
+    assert example("make_data").main(["--n-cells", "3000", "--n-genes", "400", "--n-markers", "8",
+                                      "--n-proteins", "12", "--seed", "3", "--out",
+                                      str(path)]) == 0
+    return path
+
+
+def test_make_data_is_sparse_and_structured(made_h5ad):
+    from scipy import sparse
+
+    adata = anndata.read_h5ad(made_h5ad)
+    assert sparse.isspmatrix_csr(adata.X) or isinstance(adata.X, sparse.csr_array)
+    assert adata.X.dtype == np.float32 and adata.shape == (3000, 400)
+    density = adata.X.nnz / (3000 * 400)
+    assert 0.05 <= density <= 0.20, density
+    values = adata.X.data
+    assert (values > 0).all() and (values == np.round(values)).all()
+    made = adata.uns["make_data"]
+    assert (made["batch_key"], made["labels_key"]) == ("batch", "cell_type")
+    assert adata.obs["batch"].nunique() == 3 and adata.obs["cell_type"].nunique() == 6
+    assert adata.obsm["protein_expression"].shape == (3000, 12)
+    planted = adata.uns["planted_de_genes"]
+    types = adata.obs["cell_type"].to_numpy()
+    dense = adata.X.toarray()
+    for group, genes in planted.items():
+        columns = adata.var_names.get_indexer(genes)
+        inside = dense[types == group][:, columns].mean(axis=0)
+        outside = dense[types != group][:, columns].mean(axis=0)
+        assert (inside > 2 * outside).mean() >= 0.9, group  # planted 4-fold
+
+
+def test_make_data_negative_binomial_moments():
+    make_data = example("make_data")
+    rng = np.random.default_rng(0)
+    for mu in (0.05, 2.0, 40.0):  # the CDF walk and, over 10, gamma-Poisson
+        mean = np.full((400, 500), mu, dtype=np.float32)
+        rows, cols, values = make_data.negative_binomial_nonzero(rng, mean, 2.0)
+        assert (np.diff(rows) >= 0).all()
+        full = np.zeros(mean.shape)
+        full[rows, cols] = values
+        assert abs(full.mean() - mu) < 0.05 * mu + 0.01
+        assert abs(full.var() - (mu + mu * mu / 2)) < 0.1 * (mu + mu * mu / 2)
+        assert abs((full == 0).mean() - (2 / (2 + mu)) ** 2) < 0.01
+
+
+def test_make_data_same_seed_same_counts_and_refuses_overwrite(made_h5ad, tmp_path, capsys):
+    again = tmp_path / "again.h5ad"
+    args = ["--n-cells", "3000", "--n-genes", "400", "--n-markers", "8", "--n-proteins", "12",
+            "--seed", "3", "--out", str(again)]
+    assert example("make_data").main(args) == 0
+    a, b = anndata.read_h5ad(made_h5ad), anndata.read_h5ad(again)
+    assert (a.X != b.X).nnz == 0 and a.obs.equals(b.obs)
+    assert example("make_data").main(args) == _common.EXIT_USAGE
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_examples_take_keys_from_a_make_data_file(made_h5ad, tmp_path):
+    out = tmp_path / "i"
+    assert example("scvi_integration").main(["--data", str(made_h5ad), "--max-epochs", "1",
+                                             "--out", str(out), *QUICK]) == 0
+    result = summary(out)
+    assert result["batch_key"] == "batch" and result["layer"] is None
 
 
 # --------------------------------------------------------------------------- bad input
@@ -276,11 +363,30 @@ def test_totalvi_citeseq_denoises_planted_protein_markers(tmp_path):
     assert result["rna_normalized_shape"] == [300, 200]
 
 
+def test_totalvi_check_fails_when_the_model_is_untrained(tmp_path):
+    out = tmp_path / "totalvi1"
+    code = example("totalvi_citeseq").main(["--n-cells", "300", "--n-genes", "200",
+                                            "--max-epochs", "1", "--out", str(out), *QUICK])
+    result = summary(out)
+    assert code == _common.EXIT_CHECK_FAILED, result["protein_marker_agreement"]
+    assert result["passed"] is False
+
+
 def test_totalvi_missing_protein_key_lists_obsm(counts_h5ad, tmp_path, capsys):
     code, err = run_main("totalvi_citeseq", ["--data", str(counts_h5ad), "--layer", "counts",
                                              "--out", str(tmp_path / "o")], capsys)
     assert code == _common.EXIT_USAGE
     assert "--protein-obsm-key" in err and "Available .obsm keys" in err
+
+
+def test_scanvi_check_fails_when_the_models_are_untrained(tmp_path):
+    out = tmp_path / "scanvi1"
+    code = example("scanvi_label_transfer").main(["--n-cells", "400", "--n-genes", "300",
+                                                  "--max-epochs", "1", "--out", str(out),
+                                                  *QUICK])
+    result = summary(out)
+    assert code == _common.EXIT_CHECK_FAILED, result["query_accuracy"]
+    assert result["passed"] is False and result["query_accuracy"] < 0.8
 
 
 def test_training_control_resumes_stops_early_reduces_lr_and_rescues_nan(tmp_path):
@@ -307,38 +413,137 @@ def test_training_control_resumes_stops_early_reduces_lr_and_rescues_nan(tmp_pat
     assert Path(control["metrics_csv"]).is_file()
 
 
-def test_bench_training_writes_table_and_plot(tmp_path):
-    out = tmp_path / "bench"
-    code = example("bench_training").main(["--n-cells", "400", "--n-genes", "200",
-                                           "--max-epochs", "1", "--batch-sizes", "64,128",
-                                           "--num-workers", "1", "--out", str(out), *QUICK])
-    assert code == 0
-    rows = (out / "bench_training.csv").read_text().splitlines()
-    assert len(rows) == 1 + 3 * 2 + 5
-    table = (out / "bench_training.md").read_text()
-    assert table.startswith("<!-- generated by examples/bench_training.py")
-    for loading in ("sparse_csr", "sparse_tensor", "pin_memory", "workers_1"):
-        assert f"| {loading} |" in table
-    png = (out / "bench_training.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+def bench_rows(out: Path) -> list[dict]:
+    import csv
+
+    with (out / "bench_training.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def assert_figures_finite_and_positive(rows: list[dict]) -> None:
+    import math
+
+    for row in rows:
+        for key in ("cells_per_second", "seconds_per_step", "seconds_per_epoch",
+                    "host_rss_peak_mib"):
+            value = float(row[key])
+            assert math.isfinite(value) and value > 0, (row["run_id"], key, value)
+        for key in ("elbo_validation_final", "elbo_at_quality_time"):
+            assert math.isfinite(float(row[key])), (row["run_id"], key)
+
+
+def assert_png(path: Path) -> None:
     import matplotlib.image
 
-    height, width = matplotlib.image.imread(out / "bench_training.png").shape[:2]
+    assert path.read_bytes().startswith(b"\x89PNG")
+    height, width = matplotlib.image.imread(path).shape[:2]
     assert width > height > 300
 
 
-def test_multi_gpu_ddp_runs_two_cpu_processes(tmp_path):
+def test_bench_training_levers_on_cpu_write_finite_figures(made_h5ad, tmp_path, capsys):
+    out = tmp_path / "bench"
+    base = ["--data", str(made_h5ad), "--sizes", "1200", "--max-epochs", "2", "--out", str(out),
+            *QUICK]
+    code = example("bench_training").main([
+        *base, "--batch-sizes", "64,256", "--precision", "32-true,bf16-mixed",
+        "--lr-scaling", "sqrt", "--num-workers", "1", "--persistent-workers"])
+    assert code == 0
+    code = example("bench_training").main([*base, "--batch-sizes", "256", "--data-on-device",
+                                           "--matmul-precision", "high", "--append"])
+    assert code == 0
+    assert example("bench_training").main([*base, "--batch-sizes", "256", "--load-sparse-tensor",
+                                           "--append", "--label", "sparse"]) == 0
+    rows = bench_rows(out)
+    assert [r["run_id"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert_figures_finite_and_positive(rows)
+    assert {r["precision"] for r in rows} == {"32-true", "bf16-mixed"}
+    assert {r["data_path"] for r in rows} == {"csr+1wp", "device-backed", "sparse-tensor"}
+    lrs = {int(r["batch_size"]): float(r["lr"]) for r in rows[:4]}
+    assert lrs[256] == pytest.approx(1e-3 * 2 ** 0.5) and lrs[64] == pytest.approx(1e-3 / 2 ** 0.5)
+    curves = (out / "bench_curves.csv").read_text().splitlines()
+    assert len(curves) == 1 + 6 * 2
+    table = (out / "bench_training.md").read_text()
+    assert table.startswith("<!-- generated by examples/bench_training.py")
+    assert "| device-data matmul-high |" in table and "| sparse |" in table
+    assert_png(out / "bench_throughput.png")
+    assert_png(out / "bench_elbo_time.png")
+    assert "| run | settings |" in capsys.readouterr().out
+
+
+def test_bench_compile_runs_compiled_on_cpu(made_h5ad, tmp_path):
+    # aot_eager: dynamo traces the module and AOT autograd builds the graphs (what can fall
+    # back to eager), without inductor's C++ code generation, which takes minutes on 2 cores.
+    out = tmp_path / "compiled"
+    code = example("bench_training").main([
+        "--data", str(made_h5ad), "--sizes", "600", "--max-epochs", "2", "--batch-sizes",
+        "256,512", "--compile", "--compile-backend", "aot_eager", "--out", str(out), *QUICK])
+    assert code == 0
+    first, second = bench_rows(out)
+    assert first["compile"].startswith("compiled ("), first["compile"]
+    assert second["compile"].startswith("compiled"), second["compile"]
+
+
+def test_bench_check_fails_on_a_non_finite_figure():
+    bench = example("bench_training")
+    good = {"run_id": 1, "cells_per_second": 10.0, "seconds_per_step": 0.1,
+            "seconds_per_epoch": 1.0, "host_rss_peak_mib": 100.0, "elbo_validation_final": 500.0}
+    assert bench.figure_problems([good]) == []
+    for key, value in (("cells_per_second", float("nan")), ("seconds_per_step", 0.0),
+                       ("elbo_validation_final", float("inf"))):
+        assert key in bench.figure_problems([{**good, key: value}])[0]
+
+
+def test_bench_compile_fallback_is_reported():
+    _bench = importlib.import_module("_bench")
+    assert _bench._compile_state(True, (4, 2), (6, 2)) == "FELL BACK to eager"
+    assert _bench._compile_state(True, (0, 0), (3, 1)).startswith("compiled")
+    assert _bench._compile_state(False, (0, 0), (0, 0)) == "eager"
+    assert _bench._compile_state(True, (3, 1), (3, 1)) == "compiled (cached)"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        pytest.param(["--persistent-workers"], ["--persistent-workers", "--num-workers"],
+                     id="persistent_without_workers"),
+        pytest.param(["--batch-sizes", "32768"], ["16384"], id="batch_too_big"),
+        pytest.param(["--data-on-device", "--num-workers", "2"], ["--data-on-device"],
+                     id="device_data_with_workers"),
+        pytest.param(["--precision", "16-mixed"], ["16-mixed", "CUDA"], id="fp16_on_cpu"),
+    ],
+)
+def test_bench_refuses_levers_that_would_mislabel(args, words, tmp_path, capsys):
+    code = example("bench_training").main([*args, "--out", str(tmp_path / "o"), *QUICK])
+    assert code == _common.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert all(w in err for w in words), err
+
+
+def test_ddp_check_can_fail():
+    ddp = example("multi_gpu_ddp")
+    assert ddp.ddp_problems(2, 2, [270, 270], 540, [1.5, 1.5]) == []
+    assert "asked for" in ddp.ddp_problems(1, 2, [540], 540, [1.5])[0]
+    unsharded = ddp.ddp_problems(2, 2, [540, 540], 540, [1.5, 1.5])
+    assert any("not sharded" in p for p in unsharded)
+    assert "different weights" in ddp.ddp_problems(2, 2, [270, 270], 540, [1.5, 1.6])[0]
+
+
+def test_multi_gpu_ddp_runs_two_cpu_processes_on_backed_data(made_h5ad, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / "multi_gpu_ddp.py"), "--accelerator", "cpu",
-         "--devices", "2", "--max-epochs", "2", "--n-cells", "300", "--n-genes", "200",
+         "--devices", "2", "--max-epochs", "2", "--data", str(made_h5ad),
          "--no-progress-bar", "--out", str(out)],
         capture_output=True, text=True, timeout=540, env=env, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = summary(out)
-    assert result["world_size"] == 2 and result["passed"]
+    assert result["world_size"] == 2 and result["passed"], result["problems"]
+    assert result["input"].endswith("(backed)")
+    seen = result["cells_seen_per_rank_epoch_1"]
+    assert len(seen) == 2 and max(seen) < result["n_train_cells"] <= sum(seen)
+    assert result["effective_batch_size"] == 256
     assert result["strategy"] == "ddp_find_unused_parameters_true"
     assert "GLOBAL_RANK: 1" in proc.stderr + proc.stdout
     assert "DDP x2" in proc.stdout.strip().splitlines()[-1]
@@ -354,16 +559,35 @@ needs_cuda = pytest.mark.skipif(not __import__("torch").cuda.is_available(),
 
 @pytest.mark.cuda
 @needs_cuda
-def test_scvi_integration_and_benchmark_on_gpu(tmp_path):
-    out = tmp_path / "gpu"
-    gpu = ["--accelerator", "gpu", "--devices", "1", "--no-progress-bar"]
+def test_scvi_integration_trains_on_cuda(tmp_path):
+    out = tmp_path / "integration"
     assert example("scvi_integration").main(["--n-cells", "400", "--max-epochs", "2",
-                                             "--out", str(out / "integration"), *gpu]) == 0
-    assert summary(out / "integration")["device"].startswith("cuda")
-    assert example("bench_training").main(["--n-cells", "800", "--n-genes", "200",
-                                           "--max-epochs", "2", "--batch-sizes", "128,512",
-                                           "--out", str(out / "bench"), *gpu]) == 0
-    assert "(GPU)" in (out / "bench" / "bench_training.md").read_text()
+                                             "--out", str(out), "--accelerator", "gpu",
+                                             "--devices", "1", "--no-progress-bar"]) == 0
+    assert summary(out)["device"].startswith("cuda")
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_gpu_levers_run_on_cuda_and_the_gpu_beats_the_cpu(made_h5ad, tmp_path):
+    base = ["--data", str(made_h5ad), "--max-epochs", "3", "--batch-sizes", "1024",
+            "--no-progress-bar", "--seed", "0"]
+    cpu, gpu = tmp_path / "cpu", tmp_path / "gpu"
+    assert example("bench_training").main([*base, "--accelerator", "cpu", "--out", str(cpu)]) == 0
+    assert example("bench_training").main([*base, "--accelerator", "gpu", "--devices", "1",
+                                           "--out", str(gpu)]) == 0
+    assert example("bench_training").main([
+        *base, "--accelerator", "gpu", "--devices", "1", "--out", str(gpu), "--append",
+        "--data-on-device", "--precision", "bf16-mixed,16-mixed", "--matmul-precision",
+        "high"]) == 0
+    (cpu_row,) = bench_rows(cpu)
+    gpu_rows = bench_rows(gpu)
+    assert_figures_finite_and_positive([cpu_row, *gpu_rows])
+    for row in gpu_rows:
+        assert row["device"].startswith("cuda") and row["params_on_cuda"] == "True", row
+        assert float(row["gpu_peak_allocated_mib"]) > 0
+    assert cpu_row["params_on_cuda"] == "False"
+    assert float(gpu_rows[0]["cells_per_second"]) > float(cpu_row["cells_per_second"])
 
 
 @pytest.mark.cuda
