@@ -29,7 +29,9 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
                     "score", "text"}],   (when the question pastes an scvi-tools error)
    "routes": [{"skill", "why"}],
-   "pack": {"tokens", "budget"}}
+   "pack": {"tokens", "budget"},
+   "version": {"requested", "differences": {name: {"missing", "added", "removed"}}, "fetch"}}
+                                       (only with --version V other than the pinned one)
 docs: distinct documents, best first; lines is the document's best passage (1-based,
 inclusive), section_lines its whole section, text the passage's lines (empty without a tree).
 source: distinct files under src/ or tests/, best first. Paths are relative to the tree root.
@@ -40,7 +42,8 @@ Examples:
   python3 scripts/resolve_docs.py --json "my scVI loss is NaN after a few epochs"
 
 Exit codes: 0 results; 1 nothing matched; 2 usage error (empty question, --budget below 200);
-4 wrong --tree; 6 the shipped search index is missing or unreadable.
+4 wrong --tree, or a --version with no API index; 6 the shipped search index is missing or
+unreadable.
 """
 
 from __future__ import annotations
@@ -108,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         "pinned tree if present; without one, titles and URLs only)",
     )
     parser.add_argument(
+        "--version", metavar="V",
+        help="the user's scvi-tools version (check_env.py tells it): the pack marks the cited "
+        "names whose signature differs in V and gives the command that fetches V's tree "
+        "(default: the pinned version; 1.0.0 to the pinned one are known)",
+    )
+    parser.add_argument(
         "--index", metavar="PATH", type=Path,
         help="search index to read (default: the skill's references/search_index.json)",
     )
@@ -164,11 +173,15 @@ def _run(args: argparse.Namespace) -> int:
                               "routes": result["routes"], "pack": {"tokens": 0, "budget": args.budget}}))
         return EXIT_PROBLEMS
     tree = _optional_tree(args.tree, version)
+    other = _other_version(args.version, version, result)
     pack = build_pack(result, sidx, question, tree, budget=args.budget,
                       next_commands=_next_commands(result, question),
-                      raise_sites=find_raise_sites(question))
+                      raise_sites=find_raise_sites(question), notes=_version_notes(other))
     if args.json:
-        print(json.dumps(_report(question, sidx, result, pack), ensure_ascii=False))
+        report = _report(question, sidx, result, pack)
+        if other:
+            report["version"] = other
+        print(json.dumps(report, ensure_ascii=False))
     else:
         print("\n".join(pack.lines))
     return EXIT_OK
@@ -264,6 +277,43 @@ def _optional_tree(tree_arg: str | None, version: str):
         # Excerpts are optional: a stale $SCVI_TOOLS_TREE must not cost the answer.
         warn(f"no passages quoted: {err}")
         return None
+
+
+def _other_version(requested: str | None, pinned: str, result: dict) -> dict | None:
+    """For ``--version V`` other than the pinned one: ``{"requested", "differences", "fetch"}``
+    where ``differences`` maps each cited public name whose signature differs in V to what
+    differs (``missing``, keyword parameters ``added``/``removed`` in V). Exit 4 for a version
+    the shipped API indexes do not know."""
+    if not requested or requested == pinned:
+        return None
+    from scvi_skill.runtime.apiindex import (
+        ReleaseApi,
+        load_release,
+        load_releases,
+        signature_differences,
+    )
+
+    releases = load_releases()
+    other = ReleaseApi(load_release(releases, requested))  # UnknownVersion: exit 4
+    mine = ReleaseApi(load_release(releases, pinned))
+    names = [s["symbol"] for s in result["source"] if s["symbol"]]
+    return {"requested": requested,
+            "differences": signature_differences(mine, other, list(dict.fromkeys(names))),
+            "fetch": f"{script_command('fetch_tree.py')} --version {requested}"}
+
+
+def _version_notes(other: dict | None) -> list[str]:
+    if not other:
+        return []
+    lines = [f"(you run scvi-tools {other['requested']}: the lines below are for the pinned "
+             f"release; {other['requested']}'s own tree: {other['fetch']}, then --tree PATH)"]
+    for name, diff in other["differences"].items():
+        if diff["missing"]:
+            lines.append(f"  {name}: not in {other['requested']}")
+        else:
+            changes = [f"+{k}" for k in diff["added"]] + [f"-{k}" for k in diff["removed"]]
+            lines.append(f"  {name} in {other['requested']}: {' '.join(changes)}")
+    return lines
 
 
 def _next_commands(result: dict, question: str) -> list[str]:

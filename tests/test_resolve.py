@@ -349,3 +349,20 @@ def test_pitfalls_for_other_models_stay_out(capsys, pinned_tree):
                             "SCVI early stopping: TrainerConfig(early_stopping=True) is ignored")
     ids = [p["id"] for p in report["pitfalls"]]
     assert ids and all("totalvi" not in i for i in ids)
+
+
+def test_version_marks_what_differs_in_the_users_release(capsys, pinned_tree):
+    """Issue 15: --version V names the cited names whose signature differs in V and the
+    command that fetches V's tree; an unknown version exits 4 with the known ones."""
+    code, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "--version", "1.2.0",
+                               "SCVI.train early stopping")
+    assert code == 0
+    diff = report["version"]["differences"]["scvi.model.SCVI.train"]
+    assert "plan_config" in diff["removed"] and not diff["missing"]
+    assert report["version"]["fetch"].endswith("fetch_tree.py --version 1.2.0")
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--version", "1.2.0", "SCVI.train early stopping")
+    assert "you run scvi-tools 1.2.0" in out and "-plan_config" in out
+    code, report, _ = run_json(capsys, "--version", PINNED_SCVI_TOOLS, "SCVI.train early stopping")
+    assert "version" not in report
+    code, out, err = run(capsys, "--version", "9.9.9", "SCVI.train")
+    assert code == 4 and out == "" and "known releases" in err

@@ -113,6 +113,8 @@ class Pack:
     raise_sites: list[dict] = field(default_factory=list)
     """Where scvi-tools raises or warns the error text of the question (``search_source.py
     --message`` matches), each with ``text``: the lines of the statement."""
+    notes: list[str] = field(default_factory=list)
+    """Lines shown right under the title (what differs in the user's scvi-tools version)."""
     model_facts: list[dict] = field(default_factory=list)
     """Facts from the model cards of the models the question names (``search_source.py
     --model NAME`` shows the whole card)."""
@@ -133,7 +135,7 @@ def token_count(text: str) -> int:
 
 def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = DEFAULT_BUDGET,
                next_commands: list[str] | None = None,
-               raise_sites: list[dict] | None = None) -> Pack:
+               raise_sites: list[dict] | None = None, notes: list[str] | None = None) -> Pack:
     """The pack for ``result`` (from ``resolve``); ``tree`` may be ``None``."""
     reader = _Reader(tree)
     upstream = sidx.get("upstream") or ""
@@ -148,7 +150,7 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                 for row in chosen]
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget,
                 raise_sites=[_with_lines(site, reader) for site in raise_sites or []],
-                model_facts=facts)
+                model_facts=facts, notes=list(notes or []))
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
     return pack
 
@@ -405,6 +407,7 @@ def _render(pack: Pack, question: str, version: str) -> None:
     if not pack.has_tree:
         head.append("(no local scvi-tools tree: titles and upstream URLs only; "
                     "run fetch_tree.py once to get the passages themselves)")
+    head.extend(pack.notes)
     tail = _render_tail(pack)
     limit = pack.budget * CHARS_PER_TOKEN
     room = limit - _size(head) - min(sum(_size(g) for g in tail), int(limit * SOURCE_SHARE))
