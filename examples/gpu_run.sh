@@ -59,14 +59,16 @@ step 60 make_data_100k $PY examples/make_data.py --n-cells 100000 --n-genes 2000
 step 120 cuda_tests $PY -m pytest tests/test_examples.py -m cuda -q -p no:cacheprovider -x
 
 B="$PY examples/bench_training.py --data $DATA/100k.h5ad --no-progress-bar --seed 0 \
-   --max-epochs 3 --out $RESULTS"
-step 90 bench_baseline $B --accelerator gpu --batch-sizes 128,1024,4096 --label "host-csr fp32" \
+   --max-epochs 2 --out $RESULTS"
+step 60 bench_baseline $B --accelerator gpu --batch-sizes 128,1024,4096 --label "host-csr fp32" \
     --overwrite
-step 150 bench_levers $B --accelerator gpu --append --data-on-device --matmul-precision high \
-    --lr-scaling sqrt --batch-sizes 128,1024,4096,16384 --precision 32-true,bf16-mixed,16-mixed
-step 60 bench_compile $B --accelerator gpu --append --data-on-device --matmul-precision high \
+step 120 bench_levers $B --accelerator gpu --append --data-on-device --matmul-precision high \
+    --lr-scaling sqrt --batch-sizes 128,1024,4096,16384 --precision 32-true,bf16-mixed
+step 45 bench_fp16 $B --accelerator gpu --append --data-on-device --matmul-precision high \
+    --lr-scaling sqrt --batch-sizes 4096 --precision 16-mixed
+step 90 bench_compile $B --accelerator gpu --append --data-on-device --matmul-precision high \
     --lr-scaling sqrt --batch-sizes 4096 --precision bf16-mixed --compile
-step 60 bench_workers $B --accelerator gpu --append --batch-sizes 1024 --num-workers 4 \
+step 45 bench_workers $B --accelerator gpu --append --batch-sizes 1024 --num-workers 4 \
     --persistent-workers
 step 60 bench_cpu $B --accelerator cpu --append --batch-sizes 1024 --max-time 40 \
     --label "host-csr fp32 (CPU, $CPUS cores)"

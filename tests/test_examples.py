@@ -569,8 +569,12 @@ def test_scvi_integration_trains_on_cuda(tmp_path):
 
 @pytest.mark.cuda
 @needs_cuda
-def test_gpu_levers_run_on_cuda_and_the_gpu_beats_the_cpu(made_h5ad, tmp_path):
-    base = ["--data", str(made_h5ad), "--max-epochs", "3", "--batch-sizes", "1024",
+def test_gpu_levers_run_on_cuda_and_the_gpu_beats_the_cpu(tmp_path):
+    # 20,000 x 2,000: big enough that a step is GPU work, not Python overhead, on any CPU.
+    data = tmp_path / "20k.h5ad"
+    assert example("make_data").main(["--n-cells", "20000", "--n-genes", "2000", "--jobs", "4",
+                                      "--out", str(data)]) == 0
+    base = ["--data", str(data), "--max-epochs", "3", "--batch-sizes", "1024",
             "--no-progress-bar", "--seed", "0"]
     cpu, gpu = tmp_path / "cpu", tmp_path / "gpu"
     assert example("bench_training").main([*base, "--accelerator", "cpu", "--out", str(cpu)]) == 0
