@@ -48,6 +48,7 @@ Standard library only.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ IMPACT_SCALE = 100
 MAX_SECTION_TEXT_CHARS = 20000
 """Very long sections (the changelog) are cut: the first part names the subject."""
 PROSE_SUFFIXES = (".md", ".rst")
+NAVIGATION_MARKERS = (".. autosummary::", "{toctree}", ".. toctree::", ".. currentmodule::")
+_LINK_TARGET = re.compile(r"^\s*\[[^\]]+\]:\s*\S+")
 
 
 @dataclass
@@ -307,10 +310,22 @@ def _add_passages(corpus: _Corpus, sec_id: int, sec: dict, lines: list[str], con
     own_end = sec.get("body_end", sec.get("end", start))
     context_tokens = tokenize(context)
     for first, last in split_passages(lines, start, own_end):
+        if _is_navigation(lines[first - 1 : last]):
+            continue
         corpus.passages.append([sec_id, first, last])
         corpus.fields[Slot.PASSAGE].append(
             {"text": tokenize("\n".join(lines[first - 1 : last])), "context": context_tokens}
         )
+
+
+def _is_navigation(block: list[str]) -> bool:
+    """A block that lists pages or names to link to (``autosummary``, ``toctree``,
+    ``currentmodule``, link targets) is navigation, never an answer: it is not a passage.
+    (Its section is still ranked, so the API reference page can still be found.)"""
+    text = "\n".join(block)
+    if any(marker in text for marker in NAVIGATION_MARKERS):
+        return True
+    return all(_LINK_TARGET.match(line) or not line.strip() for line in block)
 
 
 def _add_sources(corpus: _Corpus, src_vocab: dict[int, list[str]]) -> tuple[list[list], list[list[int]]]:

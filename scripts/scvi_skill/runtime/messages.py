@@ -27,6 +27,7 @@ from difflib import SequenceMatcher
 from math import log
 from pathlib import Path
 
+from .errortext import EXCEPTION_NAME, looks_like_error  # noqa: F401 (re-exported)
 from .index import load_json
 from .paths import REFERENCES_DIR
 from .schema import MESSAGES_FORMAT, MessageRow
@@ -59,7 +60,7 @@ FRAME_BONUS = 0.1
 
 _WORD = re.compile(r"[a-z0-9_]+")
 _TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
-_EXCEPTION_NAME = r"[A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit)"
+_EXCEPTION_NAME = EXCEPTION_NAME
 _EXCEPTION_LINE = re.compile(
     rf"(?:^|[\s:(\[])(?P<name>{_EXCEPTION_NAME})(?:\s*:\s*|\s+)(?P<rest>\S.*)?$")
 _NOISE_LINE = re.compile(
@@ -77,10 +78,6 @@ _NOISE_LINE = re.compile(
     )""", re.VERBOSE)
 _FILE_LINE = re.compile(r'^\s*File ["~/\\.\w]')
 _FRAME = re.compile(r'[/\\]scvi[/\\]([\w/\\]+\.py)(?:", line |:)(\d+)')
-_LOOKS_LIKE_ERROR = re.compile(
-    rf"\b{_EXCEPTION_NAME}\b|Traceback \(most recent|\b(?:error|warning):\s|"
-    r"[`'\"]([^`'\"\n]*\s){3,}[^`'\"\n]*[`'\"]")
-
 
 @dataclass(frozen=True)
 class Cleaned:
@@ -243,13 +240,6 @@ def _without_noise(lines: list[str]) -> list[str]:
         after_file = False
         kept.append(line.strip())
     return kept
-
-
-def looks_like_error(question: str) -> bool:
-    """Whether ``question`` carries error text: an exception or warning class name, a
-    traceback, ``error:``/``warning:``, or a quoted phrase of four or more words. Cheap (one
-    regular expression, no file read); :func:`match_messages` decides what matches."""
-    return bool(question) and _LOOKS_LIKE_ERROR.search(question) is not None
 
 
 # -- matching ------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ URL and the pack says so. Standard library only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from .errors import IndexStale, warn
 from .text import clip
@@ -54,41 +53,40 @@ MAX_SIGNATURE_CHARS = 400
 """How far a ``def`` is read to find its parameters and docstring."""
 
 _HEADER_END = re.compile(r"(\)|^\s*class\s.*|^\s*def\s.*\))\s*(->.*)?:\s*(#.*)?$|^\s*class\s+\w+\s*:")
+_HEADER_START = re.compile(r"^\s*(?:async\s+def|def|class)\s")
 _DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
 
 
-@dataclass
 class PackPassage:
-    path: str
-    start: int
-    end: int
-    section: str
-    title: str
-    text: list[str] = field(default_factory=list)
-    """The quoted lines (empty without a tree)."""
-    url: str = ""
-    read: tuple[int, int] = (0, 0)
-    """The span the passage may grow to (its short section, or it with its neighbours)."""
+    """One quoted passage: ``path:start-end``, its section, and its lines (empty without a
+    tree); ``read`` is the span it may grow to (its short section, or it with neighbours)."""
+
+    def __init__(self, path: str, start: int, end: int, section: str, title: str,
+                 text: list[str] | None = None, url: str = "",
+                 read: tuple[int, int] = (0, 0)) -> None:
+        self.path, self.start, self.end = path, start, end
+        self.section, self.title, self.url, self.read = section, title, url, read
+        self.text: list[str] = list(text or [])
 
     def to_dict(self) -> dict:
         return {"path": self.path, "lines": [self.start, self.end], "section": self.section,
                 "title": self.title, "text": "\n".join(self.text), "url": self.url}
 
 
-@dataclass
 class SourceFact:
-    path: str
-    line: int
-    symbol: str
-    signature: str = ""
-    param: str = ""
-    """The parameter of ``symbol`` the question names, if any."""
-    param_lines: list[int] = field(default_factory=list)
-    """``[first, last]`` of that parameter's docstring entry."""
-    param_doc: list[str] = field(default_factory=list)
-    window: list[int] = field(default_factory=list)
-    """``[first, last]`` of the lines of the file that hold most of the question's terms."""
-    window_text: list[str] = field(default_factory=list)
+    """An entry point: ``path:line``, its symbol and one-line ``def``/``class`` header; the
+    docstring entry of a parameter the question names (``param``, ``param_lines``,
+    ``param_doc``); the lines of the file holding most of the question's terms (``window``,
+    ``[first, last]``, and ``window_text``)."""
+
+    def __init__(self, path: str, line: int, symbol: str) -> None:
+        self.path, self.line, self.symbol = path, line, symbol
+        self.signature = ""
+        self.param = ""
+        self.param_lines: list[int] = []
+        self.param_doc: list[str] = []
+        self.window: list[int] = []
+        self.window_text: list[str] = []
 
     def to_dict(self) -> dict:
         out = {"path": self.path, "line": self.line, "symbol": self.symbol,
@@ -101,24 +99,27 @@ class SourceFact:
         return out
 
 
-@dataclass
 class Pack:
-    passages: list[PackPassage]
-    sources: list[SourceFact]
-    pitfalls: list[dict]
-    next_commands: list[str]
-    reader: _Reader
-    budget: int
-    lines: list[str] = field(default_factory=list)
-    raise_sites: list[dict] = field(default_factory=list)
-    """Where scvi-tools raises or warns the error text of the question (``search_source.py
-    --message`` matches), each with ``text``: the lines of the statement."""
-    notes: list[str] = field(default_factory=list)
-    """Lines shown right under the title (what differs in the user's scvi-tools version)."""
-    model_facts: list[dict] = field(default_factory=list)
-    """Facts from the model cards of the models the question names (``search_source.py
-    --model NAME`` shows the whole card)."""
-    """The rendered text pack."""
+    """What one call answers with, and ``lines``, its rendering within ``budget`` tokens.
+
+    - ``raise_sites``: where scvi-tools raises or warns the question's error text
+      (``search_source.py --message`` matches), each with ``text``, the statement's lines;
+    - ``notes``: lines shown under the title (what differs in the user's scvi-tools version);
+    - ``model_facts``: facts from the model cards of the models the question names
+      (``search_source.py --model NAME`` shows the whole card).
+
+    Plain classes here, not dataclasses: see :class:`scvi_skill.runtime.rank._Ranking`."""
+
+    def __init__(self, passages: list[PackPassage], sources: list[SourceFact],
+                 pitfalls: list[dict], next_commands: list[str], reader: _Reader, budget: int,
+                 *, raise_sites: list[dict] | None = None, notes: list[str] | None = None,
+                 model_facts: list[dict] | None = None) -> None:
+        self.passages, self.sources, self.pitfalls = passages, sources, pitfalls
+        self.next_commands, self.reader, self.budget = next_commands, reader, budget
+        self.raise_sites = list(raise_sites or [])
+        self.notes = list(notes or [])
+        self.model_facts = list(model_facts or [])
+        self.lines: list[str] = []
 
     @property
     def has_tree(self) -> bool:
@@ -145,7 +146,7 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
     facts = match_model_facts(sidx, result.get("terms") or [])
     chosen = _choose_passages(_interleave(result.get("passages") or [], result.get("docs") or []))
     passages = [PackPassage(row["path"], row["lines"][0], row["lines"][1], row["section"],
-                            row["title"], [], upstream + row["path"] if upstream else "",
+                            row["title"], None, upstream + row["path"] if upstream else "",
                             read=tuple(row.get("read") or row["lines"]))
                 for row in chosen]
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget,
@@ -159,10 +160,12 @@ def find_raise_sites(question: str) -> list[dict]:
     """Where scvi-tools raises the error text the question pastes (at most two sites, from
     ``references/messages.json``); nothing when the question carries no error text or the
     message index is missing (with a warning: the pack still answers without it)."""
-    from .messages import PACK_MIN_SCORE, looks_like_error, match_messages
+    from .errortext import looks_like_error
 
     if not looks_like_error(question):
         return []
+    from .messages import PACK_MIN_SCORE, match_messages  # the index is read only now
+
     try:
         return match_messages(question, 2, min_score=PACK_MIN_SCORE)
     except IndexStale as err:
@@ -339,6 +342,8 @@ def _signature(lines: list[str], first: int) -> str:
     """The ``def``/``class`` header starting at ``first`` (0-based) on one line: its lines up
     to the one that ends it, whitespace collapsed, cut at :data:`MAX_SIGNATURE_CHARS`. The
     parameters and their defaults answer many questions by themselves."""
+    if not _HEADER_START.match(lines[first]):  # a file's first line, a variable: that line only
+        return _cut(lines[first].strip())
     parts = []
     for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES)):
         parts.append(lines[n].strip())

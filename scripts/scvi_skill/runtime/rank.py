@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 from .schema import Slot
 from .tokens import identifiers, normalize_phrase, tokenize
@@ -125,25 +124,25 @@ def _accumulate(terms: dict, weights: dict[str, float], slot: int) -> dict[int, 
     return scores
 
 
-@dataclass
 class _Ranking:
-    """The state :func:`resolve` passes through its steps: query terms and running scores."""
+    """The state :func:`resolve` passes through its steps: query terms and running scores.
 
-    question: str
-    sidx: dict
-    params: dict
-    weights: dict[str, float]
-    sec_scores: dict[int, float] = field(default_factory=dict)
-    src_scores: dict[int, float] = field(default_factory=dict)
-    doc_scores: dict[int, float] = field(default_factory=lambda: defaultdict(float))
-    passage_scores: dict[int, float] = field(default_factory=dict)
-    best_sec: dict[int, tuple[float, int]] = field(default_factory=dict)
-    """Doc id -> (score, section id) of its best section."""
-    named: dict[int, tuple] = field(default_factory=dict)
-    used: dict[int, tuple[str, int]] = field(default_factory=dict)
-    """Source id -> (public name, line) of the class a top model file uses from it."""
-    top_doc: float = 100.0
-    top_src: float = 100.0
+    A plain class (no dataclass): the resolver runs once per process, and importing
+    ``dataclasses`` costs more than the whole ranking."""
+
+    def __init__(self, question: str, sidx: dict, params: dict, weights: dict[str, float]) -> None:
+        self.question, self.sidx, self.params, self.weights = question, sidx, params, weights
+        self.sec_scores: dict[int, float] = {}
+        self.src_scores: dict[int, float] = {}
+        self.doc_scores: dict[int, float] = defaultdict(float)
+        self.passage_scores: dict[int, float] = {}
+        self.best_sec: dict[int, tuple[float, int]] = {}
+        """Doc id -> (score, section id) of its best section."""
+        self.named: dict[int, tuple] = {}
+        self.used: dict[int, tuple[str, int]] = {}
+        """Source id -> (public name, line) of the class a top model file uses from it."""
+        self.top_doc = 100.0
+        self.top_src = 100.0
 
     @property
     def present(self) -> set[str]:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from . import PINNED_SCVI_TOOLS
 from .errors import TreeNotFound, warn
@@ -27,9 +27,9 @@ FIX_COMMAND = "python3 scripts/fetch_tree.py"
 _VERSION_LINE = re.compile(r"^version\s*=\s*[\"']([^\"']+)[\"']\s*$", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class Tree:
-    """A scvi-tools tree on disk."""
+class Tree(NamedTuple):
+    """A scvi-tools tree on disk (a NamedTuple: immutable, and cheaper to import than a
+    dataclass in the agent's one-shot processes)."""
 
     root: Path
     """Absolute, resolved folder: the sdist/checkout root, or site-packages for an install."""
