@@ -88,7 +88,7 @@ def score(system, rows: list[dict]) -> dict:
     """Metrics of ``system`` on ``rows`` and the per-question ranks (for miss reports)."""
     n = len(rows)
     hits = {k: 0 for k in K_DOC_HIT}
-    rr, src_hits, per_q = 0.0, 0, []
+    rr, src_hits, per_q, n_doc = 0.0, 0, [], 0
     read_top1, read_top3 = [], []
     for row in rows:
         docs, source = system.query(row["question"], limit=K_MRR)
@@ -98,18 +98,19 @@ def score(system, rows: list[dict]) -> dict:
             read_top3.extend(lines[:3])
         gold_d, gold_s = set(row["gold_docs"]), set(row["gold_source"])
         rank = next((i for i, d in enumerate(docs[:K_MRR], 1) if d in gold_d), None)
+        n_doc += bool(gold_d)  # a question only the source answers has no doc to find
         for k in K_DOC_HIT:
             hits[k] += bool(rank and rank <= k)
         rr += 1.0 / rank if rank else 0.0
         src_ok = any(s in gold_s for s in source[:K_SRC]) if gold_s else True
         src_hits += src_ok
         per_q.append({"id": row["id"], "doc_rank": rank, "src_hit": src_ok, "docs": docs[:5], "source": source[:5]})
-    div = max(n, 1)
+    div, doc_div = max(n, 1), max(n_doc, 1)
     return {
         "n": n,
-        "doc_hit@1": hits[1] / div,
-        "doc_hit@3": hits[3] / div,
-        "mrr@10": rr / div,
+        "doc_hit@1": hits[1] / doc_div,
+        "doc_hit@3": hits[3] / doc_div,
+        "mrr@10": rr / doc_div,
         "src_hit@5": src_hits / div,
         "per_question": per_q,
         "read_lines": {"top1": _p50_p95(read_top1), "top3": _p50_p95(read_top3)} if read_top1 else None,
