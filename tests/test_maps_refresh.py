@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import refresh_maps
 from scvi_skill.build import refresh as refresh_module
+from scvi_skill.build.mapfiles import MAX_FILE_BYTES
 from scvi_skill.build.search_index import build as build_search_index
 from scvi_skill.build.source.cards import build_model_cards, card_facts
 from scvi_skill.runtime.tree import open_tree
@@ -151,6 +152,9 @@ def test_routing_targets_exist_in_the_index(capsys, tmp_path):
     pytest.param(("docs/fence.md", b"# T\n\n```python\nx = 1\n"), "unclosed", id="fence"),
     pytest.param(("src/scvi/_bad.py", b"def f(:\n"), "syntax error", id="syntax-error"),
     pytest.param(("tests/test_bad.py", b"import scvi\nif:\n"), "syntax error", id="test-file"),
+    # Issue 13 (size caps): a huge file is skipped, not read (a 31 MB one took minutes).
+    pytest.param(("docs/huge.md", b"# Huge\n\n" + b"word " * (MAX_FILE_BYTES // 5 + 1)),
+                 "MiB cap", id="over-the-size-cap"),
 ])
 def test_bad_files_are_skipped_counted_and_fail_with_strict(capsys, tmp_path, tree, bad,
                                                              problem):

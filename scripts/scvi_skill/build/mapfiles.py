@@ -55,6 +55,21 @@ class ReadLog:
         return len(self._files)
 
 
+MAX_FILE_BYTES = 2 << 20
+"""A tree file larger than this is skipped with a problem (the largest file of 1.5.1, the
+CHANGELOG, is about 150 kB; a crafted 31 MB Markdown file made a refresh take minutes)."""
+
+
+def read_utf8(log: ReadLog, rel: str, disk: Path) -> tuple[str | None, ReadProblem | None]:
+    """The text of a tree file through ``log``, or a problem when it is over
+    :data:`MAX_FILE_BYTES` (not read) or not UTF-8."""
+    size = disk.stat().st_size
+    if size > MAX_FILE_BYTES:
+        return None, ReadProblem(rel, 1, f"{size / (1 << 20):.1f} MiB, over the "
+                                         f"{MAX_FILE_BYTES >> 20} MiB cap; file skipped")
+    return decode_utf8(rel, log.read(rel, disk))
+
+
 def decode_utf8(rel: str, data: bytes) -> tuple[str | None, ReadProblem | None]:
     """Decode a file as UTF-8 (a BOM is dropped); on failure name the line of the bad byte."""
     try:

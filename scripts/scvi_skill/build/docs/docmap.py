@@ -31,7 +31,7 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from mdit_py_plugins.myst_blocks import myst_block_plugin
 from mdit_py_plugins.myst_role import myst_role_plugin
 
-from scvi_skill.build.mapfiles import ReadLog, ReadProblem, decode_utf8
+from scvi_skill.build.mapfiles import ReadLog, ReadProblem, read_utf8
 from scvi_skill.runtime.schema import MAX_SUMMARY_CHARS
 from scvi_skill.runtime.tree import Tree
 
@@ -113,7 +113,7 @@ def parse_docs(tree: Tree, log: ReadLog, finder: SymbolFinder) -> DocResult:
     rels = list_documents(tree)
     known = frozenset(rels)
     for rel in rels:
-        text, problem = decode_utf8(rel, log.read(rel, tree.to_disk(rel)))
+        text, problem = read_utf8(log, rel, tree.to_disk(rel))
         if problem is None:
             doc, tutorials, problem = parse_document(rel, text, finder, tree.version, known)
         if problem is not None:

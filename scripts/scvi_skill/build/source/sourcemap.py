@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scvi_skill.build.mapfiles import ReadLog, ReadProblem, decode_utf8
+from scvi_skill.build.mapfiles import ReadLog, ReadProblem, read_utf8
 from scvi_skill.runtime.schema import TRIVIAL_BASES, base_name
 from scvi_skill.runtime.tree import Tree
 
@@ -61,7 +61,7 @@ def package_sources(tree: Tree, log: ReadLog):
         if "__pycache__" not in path.parts and (rel := tree.to_rel(path)) is not None
     )
     for rel, path in files:
-        text, problem = decode_utf8(rel, log.read(rel, path))
+        text, problem = read_utf8(log, rel, path)
         yield rel, text, problem
 
 

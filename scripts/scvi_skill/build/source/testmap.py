@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from scvi_skill.build.docs.docsymbols import SymbolFinder
-from scvi_skill.build.mapfiles import ReadLog, ReadProblem, decode_utf8
+from scvi_skill.build.mapfiles import ReadLog, ReadProblem, read_utf8
 from scvi_skill.build.source.pyast import parse_python
 from scvi_skill.runtime.tree import Tree
 
@@ -101,7 +101,7 @@ def read_tests(tree: Tree, log: ReadLog, finder: SymbolFinder
         if "__pycache__" not in path.parts and (rel := tree.to_rel(path)) is not None
     )
     for rel, path in files:
-        text, problem = decode_utf8(rel, log.read(rel, path))
+        text, problem = read_utf8(log, rel, path)
         if problem is None:
             try:
                 refs = references(text, rel, finder)
