@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(HERE))
 
 from baselines import WholeFileBM25, plain_tokens  # noqa: E402
-from bench_resolver import load_devset  # noqa: E402
+from bench_resolver import bytecode_env, load_devset  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
 from scvi_skill.runtime.pack import CHARS_PER_TOKEN, build_pack, find_raise_sites  # noqa: E402
 from scvi_skill.runtime.rank import resolve  # noqa: E402
@@ -167,20 +167,11 @@ def score(system, rows: list[dict], tree) -> dict:
             "tokens_p50": statistics.median(tokens) if tokens else 0, "misses": misses}
 
 
-def _bytecode_env() -> dict:
-    """The environment with bytecode caching allowed: a user's Python writes ``__pycache__``
-    on the first run, so timing with ``PYTHONDONTWRITEBYTECODE`` set (as some sandboxes do)
-    would charge every run for compiling the modules."""
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
-
-
 def time_processes(system, rows: list[dict], runs: int) -> dict | None:
     if not hasattr(system, "command"):
         return None
     walls = []
-    env = _bytecode_env()
+    env = bytecode_env()
     subprocess.run(system.command(rows[0]["question"]), capture_output=True, env=env)  # warm-up
     for _ in range(runs):
         for row in rows:

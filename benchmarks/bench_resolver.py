@@ -128,7 +128,7 @@ def _p50_p95(values: list[int]) -> dict:
     }
 
 
-def _bytecode_env() -> dict:
+def bytecode_env() -> dict:
     """The environment with bytecode caching allowed: a user's Python writes ``__pycache__``
     on the first run, so timing with ``PYTHONDONTWRITEBYTECODE`` set (as some sandboxes do)
     would charge every run for compiling the modules."""
@@ -139,7 +139,7 @@ def _bytecode_env() -> dict:
 
 def time_processes(cmds: list[list[str]], runs: int) -> dict:
     walls = []
-    env = _bytecode_env()
+    env = bytecode_env()
     subprocess.run(cmds[0], capture_output=True, env=env)  # warm-up: writes the bytecode caches
     for _ in range(runs):
         for cmd in cmds:

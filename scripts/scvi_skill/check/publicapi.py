@@ -88,19 +88,6 @@ class PublicApi(CheckableApi):
         base = self.tree_root.joinpath("src", *dotted.split("."))
         return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
-    def _hint(self, dotted: str) -> str:
-        parts = dotted.split(".")
-        for size in (2, 1):
-            if len(parts) < size + 1:
-                continue
-            tail = parts[-size:]
-            matches = sorted(p for p in self._by_last.get(tail[-1], [])
-                             if p.split(".")[-size:] == tail and p != dotted)
-            if matches:
-                shown = ", ".join(matches[:3])
-                return f" (did you mean {shown}?)"
-        return ""
-
     # -- classes -------------------------------------------------------------------------------
 
     def resolve_base(self, expr: str, owner: str) -> str | None:

@@ -141,6 +141,19 @@ class CheckableApi(IndexView):
         for public in self.namespaces:
             self._by_last.setdefault(public.rsplit(".", 1)[-1], []).append(public)
 
+    def _hint(self, dotted: str) -> str:
+        """`` (did you mean A, B?)`` for public names sharing the last one or two parts."""
+        parts = dotted.split(".")
+        for size in (2, 1):
+            if len(parts) < size + 1:
+                continue
+            tail = parts[-size:]
+            matches = sorted(p for p in self._by_last.get(tail[-1], [])
+                             if p.split(".")[-size:] == tail and p != dotted)
+            if matches:
+                return f" (did you mean {', '.join(matches[:3])}?)"
+        return ""
+
     def returns_instance(self, qualname: str) -> bool:
         """Classmethods such as ``load``/``from_scvi_model`` that build the class."""
         symbol = self.symbols.get(qualname) or {}
@@ -215,18 +228,6 @@ class ReleaseApi(CheckableApi):
             return Lookup(False, message=f"{dotted} does not exist: class {prefix} has no "
                           f"method, property or attribute {member}{self._hint(dotted)}")
         return Lookup(True, certain=False)
-
-    def _hint(self, dotted: str) -> str:
-        parts = dotted.split(".")
-        for size in (2, 1):
-            if len(parts) < size + 1:
-                continue
-            tail = parts[-size:]
-            matches = sorted(p for p in self._by_last.get(tail[-1], [])
-                             if p.split(".")[-size:] == tail and p != dotted)
-            if matches:
-                return f" (did you mean {', '.join(matches[:3])}?)"
-        return ""
 
     def accepts(self, qualname: str, keyword: str) -> KwargVerdict:
         params = self.params(qualname)
