@@ -366,3 +366,27 @@ def test_version_marks_what_differs_in_the_users_release(capsys, pinned_tree):
     assert "version" not in report
     code, out, err = run(capsys, "--version", "9.9.9", "SCVI.train")
     assert code == 4 and out == "" and "known releases" in err
+
+
+def test_the_process_delivers_all_output_and_its_exit_code(pinned_tree):
+    """resolve_docs.py leaves with os._exit after flushing (freeing the index costs time):
+    the whole pack still arrives through a pipe, and the exit codes are the documented ones."""
+    import subprocess
+    import sys
+
+    script = str(SEARCH_INDEX_PATH.parent.parent / "scripts" / "resolve_docs.py")
+    env_tree = ["--tree", str(pinned_tree.root)]
+    done = subprocess.run([sys.executable, script, *env_tree, "--json", "loss is NaN"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and json.loads(done.stdout)["docs"]
+    assert subprocess.run([sys.executable, script, "--budget", "5", "x"],
+                          capture_output=True).returncode == 2
+    assert subprocess.run([sys.executable, script, "zzqx qqzv"], capture_output=True).returncode == 1
+    # A reader that leaves after the first line (like `| head -1`) gets no traceback.
+    proc = subprocess.Popen([sys.executable, script, *env_tree, "--budget", "3000", "loss NaN"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait()
+    assert first.startswith("scvi-tools ") and "Traceback" not in err
