@@ -390,3 +390,16 @@ def test_the_process_delivers_all_output_and_its_exit_code(pinned_tree):
     err = proc.stderr.read()
     proc.wait()
     assert first.startswith("scvi-tools ") and "Traceback" not in err
+
+
+def test_names_and_keywords_gone_from_the_pinned_release_get_their_history(capsys, pinned_tree):
+    """Code from an older release: the pack says when a name or keyword went and what
+    replaces it (references/api history and migrations), and only then reads the history."""
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "model.train(use_gpu=True) gives TypeError unexpected keyword argument")
+    line = next(l for l in out.splitlines() if l.startswith("(release history) keyword use_gpu"))
+    assert "1.0.4" in line and "accelerator" in line
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "from scvi.model import JaxSCVI fails")
+    assert "(release history) scvi.model.JaxSCVI: in scvi-tools 1.0.0-1.4.3, gone since 1.5.0" in out
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "what does early_stopping_patience do")
+    assert "(release history)" not in out

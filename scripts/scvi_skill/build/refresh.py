@@ -121,7 +121,8 @@ def dump_json(data: dict, *, compact: bool = False) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def build_search_index(index: dict, tree: Tree | None = None, cards: dict | None = None) -> dict:
+def build_search_index(index: dict, tree: Tree | None = None, cards: dict | None = None,
+                       history: dict | None = None) -> dict:
     """The resolver's ranking data; with ``tree``, doc sections are also cut into passages
     read from the tree's files (the lines the resolver quotes)."""
     try:
@@ -133,7 +134,7 @@ def build_search_index(index: dict, tree: Tree | None = None, cards: dict | None
         return tree.to_disk(rel).read_text(encoding="utf-8", errors="replace").splitlines()
 
     data = build(index, read_lines if tree is not None and tree.has_docs else None,
-                 card_facts(cards) if cards else None)
+                 card_facts(cards) if cards else None, history)
     data["_generated"] = index["_generated"]
     return data
 
@@ -145,7 +146,9 @@ def build_refresh(tree: Tree, routing_path: Path) -> Refresh:
     cards = build_model_cards(index, _text_reader(tree))
     outputs = {
         "index.json": dump_json(index),
-        "search_index.json": dump_json(build_search_index(index, tree, cards), compact=True),
+        "search_index.json": dump_json(
+            build_search_index(index, tree, cards, _api_history(Path(routing_path).parent)),
+            compact=True),
     }
     if tree.has_docs and tree.kind != "installed":
         outputs["doc_map.md"] = render_doc_map(index).encode("utf-8")
@@ -166,6 +169,17 @@ def _text_reader(tree: Tree):
         return disk.read_text(encoding="utf-8", errors="replace") if disk.is_file() else None
 
     return read_text
+
+
+def _api_history(references: Path) -> dict | None:
+    """The per-release API history beside the routing file (``api/history.json.gz``, written by
+    ``build_api_index.py``), or ``None`` when there is none (a test tree)."""
+    path = references / "api" / "history.json.gz"
+    if not path.is_file():
+        return None
+    import gzip
+
+    return json.loads(gzip.decompress(path.read_bytes()))
 
 
 def _checked_pitfalls(tree: Tree, path: Path) -> list[dict]:

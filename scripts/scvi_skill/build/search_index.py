@@ -135,7 +135,7 @@ class _Corpus:
 
 
 def build(index: dict, read_lines: Callable[[str], list[str]] | None = None,
-          model_facts: list[list] | None = None) -> dict:
+          model_facts: list[list] | None = None, history: dict | None = None) -> dict:
     """Return the search index for ``index`` (an ``index.json`` object), deterministic.
 
     ``read_lines(path)`` gives the raw lines of a tree file; with it, every section's own
@@ -143,6 +143,9 @@ def build(index: dict, read_lines: Callable[[str], list[str]] | None = None,
     and quoted on their own. Without it (tests on a bare index), there are no passages.
     ``model_facts`` (``[model, fact, "path:line"]`` rows from the model cards) become
     ``model_facts`` rows ``[lowercased model, fact, cite, [fact tokens]]`` for the pack.
+    ``history`` (``references/api/history.json.gz``) gives ``gone``: the lowercased last parts
+    of names and the keywords that earlier releases had and the pinned one lacks, so the pack
+    reads the history only for a question that uses one of them.
     """
     corpus = _collect(index)
     vocab_doc, vocab_src = _topic_vocabulary(corpus)
@@ -198,6 +201,8 @@ def build(index: dict, read_lines: Callable[[str], list[str]] | None = None,
              sorted({str(m).lower() for m in _as_list(p.get("applies_to")) or ["all"]})]
             for p in index["pitfalls"]
         ]
+    if history:
+        out["gone"] = _gone(history)
     if model_facts:
         out["model_facts"] = [[model.lower(), fact, cite, sorted(set(tokenize(fact)))]
                               for model, fact, cite in model_facts]
@@ -416,6 +421,21 @@ def _topic_rows(corpus: _Corpus, topics: list[dict], specificity: _Specificity) 
         ]
         for t in topics
     ]
+
+
+def _gone(history: dict) -> dict:
+    """``{"names": [...], "keywords": [...]}``: last name parts (lowercased) and keywords that
+    some release had and the newest one in ``history`` does not."""
+    newest = len(history.get("versions") or []) - 1
+    names_now, names_before = set(), set()
+    for name, spans in (history.get("names") or {}).items():
+        last = name.rsplit(".", 1)[-1].lower()
+        (names_now if spans and spans[-1][1] >= newest else names_before).add(last)
+    keys_now, keys_before = set(), set()
+    for params in (history.get("params") or {}).values():
+        for key, spans in params.items():
+            (keys_now if spans and spans[-1][1] >= newest else keys_before).add(key)
+    return {"names": sorted(names_before - names_now), "keywords": sorted(keys_before - keys_now)}
 
 
 def _display_title(sec: dict) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from .errors import IndexStale, warn
+from .history import release_facts
 from .text import clip
 from .tokens import identifiers, tokenize
 
@@ -151,7 +152,9 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                 for row in chosen]
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget,
                 raise_sites=[_with_lines(site, reader) for site in raise_sites or []],
-                model_facts=facts, notes=list(notes or []))
+                model_facts=facts,
+                notes=list(notes or []) + [f"(release history) {line}"
+                                           for line in release_facts(question, sidx)])
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
     return pack
 

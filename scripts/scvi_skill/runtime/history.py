@@ -1,0 +1,110 @@
+"""Names and keywords of the question that the pinned release lacks: in which releases they
+existed, and the curated replacement (``references/api/``: history and migrations).
+
+A user pasting code from an older notebook writes ``use_gpu=True``, ``scvi.model.JaxSCVI`` or
+``ModelTuner``; the pinned tree has no passage about them, but the per-release API history says
+when they went. The history is read only when the question names something the pinned index
+does not know. Standard library only; Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+from .errors import IndexStale, warn
+from .tokens import identifiers
+
+MAX_FACTS = 3
+MAX_CALLABLES_SHOWN = 2
+
+
+def release_facts(question: str, sidx: dict) -> list[str]:
+    """One line per name or keyword of ``question`` that the pinned release lacks and an
+    earlier release (1.0.0 on) had, or that the migrations file names; at most
+    :data:`MAX_FACTS`."""
+    unknown = [i for i in _candidates(question) if not _known(i, sidx)]
+    if not unknown:
+        return []
+    from .apiindex import load_history, load_migrations, load_releases  # only now: a few ms
+
+    try:
+        history = load_history(load_releases())
+        migrations = load_migrations()
+    except IndexStale as err:
+        warn(f"no release history: {err}")
+        return []
+    versions = history.get("versions") or []
+    lines = []
+    for ident in unknown:
+        line = _name_fact(ident, history, migrations, versions) if _is_name(ident) \
+            else _keyword_fact(ident, history, migrations, versions)
+        if line:
+            lines.append(line)
+        if len(lines) >= MAX_FACTS:
+            break
+    return lines
+
+
+def _candidates(question: str) -> list[str]:
+    """Identifiers worth a look-up: dotted names, CamelCase class names, snake_case keywords."""
+    out = []
+    for raw in identifiers(question):
+        ident = raw.strip("`()'\"=,:")
+        if not ident or ident in out:
+            continue
+        if "." in ident or "_" in ident or (ident[:1].isupper() and any(c.islower() for c in ident)):
+            out.append(ident)
+    return out
+
+
+def _is_name(ident: str) -> bool:
+    return "." in ident or ident[:1].isupper()
+
+
+def _known(ident: str, sidx: dict) -> bool:
+    """True unless an earlier release had the name's last part or the keyword and the pinned
+    one has not (``gone`` of the search index, from the API history): only then is the history
+    read."""
+    gone = sidx.get("gone") or {}
+    if _is_name(ident):
+        return ident.rsplit(".", 1)[-1].lower() not in set(gone.get("names") or ())
+    return ident not in set(gone.get("keywords") or ())
+
+
+def _span_text(spans: list[list[int]], versions: list[str]) -> str:
+    return ", ".join(versions[a] if a == b else f"{versions[a]}-{versions[b]}" for a, b in spans)
+
+
+def _name_fact(ident: str, history: dict, migrations: dict, versions: list[str]) -> str:
+    names = history.get("names") or {}
+    last = ident.rsplit(".", 1)[-1]
+    matches = [n for n in names if n == ident or n.endswith("." + ident) or n.rsplit(".", 1)[-1] == last]
+    replacement = next((v for k, v in (migrations.get("names") or {}).items()
+                        if k == ident or k.rsplit(".", 1)[-1] == last), "")
+    if not matches:
+        return f"{ident}: not in any release since 1.0.0; {replacement}" if replacement else ""
+    name = min(matches, key=len)
+    spans = names[name]
+    if spans and spans[-1][1] >= len(versions) - 1:
+        return ""  # still there: the index missed it for another reason
+    gone = versions[spans[-1][1] + 1] if spans and spans[-1][1] + 1 < len(versions) else "?"
+    text = f"{name}: in scvi-tools {_span_text(spans, versions)}, gone since {gone}"
+    return f"{text}; {replacement}" if replacement else text
+
+
+def _keyword_fact(ident: str, history: dict, migrations: dict, versions: list[str]) -> str:
+    had = []
+    for callable_name, params in (history.get("params") or {}).items():
+        spans = params.get(ident)
+        if spans:
+            had.append((spans[-1][1], callable_name, spans))
+    keywords = migrations.get("keywords") or {}
+    replacement = keywords.get(ident, "")
+    if not had:
+        return f"keyword {ident}: {replacement}" if replacement else ""
+    last = max(end for end, _, _ in had)
+    if last >= len(versions) - 1:
+        return ""
+    shown = sorted(had, key=lambda row: (-row[0], len(row[1]), row[1]))[:MAX_CALLABLES_SHOWN]
+    where = ", ".join(f"{name} ({_span_text(spans, versions)})" for _, name, spans in shown)
+    more = f" and {len(had) - len(shown)} more" if len(had) > len(shown) else ""
+    text = f"keyword {ident}: taken by {where}{more}; by no callable since {versions[last + 1]}"
+    return f"{text}; {replacement}" if replacement else text
