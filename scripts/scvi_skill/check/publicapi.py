@@ -52,13 +52,9 @@ class PublicApi(CheckableApi):
             return Lookup(True, dotted)
         if self._is_module_in_tree(dotted):
             return Lookup(True, dotted)
-        parts = dotted.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            prefix = ".".join(parts[:cut])
-            target = self.namespaces.get(prefix) or (prefix if prefix in self.symbols else None)
-            if target is None:
-                continue
-            return self._lookup_below(dotted, prefix, target, parts[cut:])
+        found = self._lookup_from_prefix(dotted)
+        if found is not None:
+            return found
         return Lookup(False, message=f"{dotted} is not a public scvi-tools name{self._hint(dotted)}")
 
     def _lookup_below(self, dotted: str, prefix: str, target: str, rest: list[str]) -> Lookup:

@@ -141,6 +141,18 @@ class CheckableApi(IndexView):
         for public in self.namespaces:
             self._by_last.setdefault(public.rsplit(".", 1)[-1], []).append(public)
 
+    def _lookup_from_prefix(self, dotted: str) -> Lookup | None:
+        """The lookup of ``dotted`` below its longest known prefix (``scvi.model.SCVI`` for
+        ``scvi.model.SCVI.train``), through the subclass's ``_lookup_below``; ``None`` when no
+        prefix is known."""
+        parts = dotted.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            prefix = ".".join(parts[:cut])
+            target = self.namespaces.get(prefix) or (prefix if prefix in self.symbols else None)
+            if target is not None:
+                return self._lookup_below(dotted, prefix, target, parts[cut:])
+        return None
+
     def _hint(self, dotted: str) -> str:
         """`` (did you mean A, B?)`` for public names sharing the last one or two parts."""
         parts = dotted.split(".")
@@ -192,18 +204,15 @@ class ReleaseApi(CheckableApi):
             return Lookup(True, self.namespaces[dotted])
         if dotted in self.symbols:
             return Lookup(True, dotted)
+        found = self._lookup_from_prefix(dotted)
+        if found is not None:
+            return found
         parts = dotted.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            prefix = ".".join(parts[:cut])
-            target = self.namespaces.get(prefix) or (prefix if prefix in self.symbols else None)
-            if target is None:
-                continue
-            return self._below(dotted, prefix, target, parts[cut:])
         if parts[0] == "scvi" and len(parts) > 1 and parts[1].startswith("_"):
             return Lookup(True, certain=False)  # a private module: not part of the API
         return Lookup(False, message=f"{dotted} is not a public scvi-tools name{self._hint(dotted)}")
 
-    def _below(self, dotted: str, prefix: str, target: str, rest: list[str]) -> Lookup:
+    def _lookup_below(self, dotted: str, prefix: str, target: str, rest: list[str]) -> Lookup:
         symbol = self.symbols.get(target)
         if symbol is None and target != prefix and not target.startswith("scvi"):
             return Lookup(True, certain=False)  # a re-export from another package
