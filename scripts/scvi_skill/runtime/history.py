@@ -18,9 +18,13 @@ MAX_CALLABLES_SHOWN = 2
 
 def release_facts(question: str, sidx: dict) -> list[str]:
     """One line per name or keyword of ``question`` that the pinned release lacks and an
-    earlier release (1.0.0 on) had, or that the migrations file names; at most
+    earlier release (1.0.0 on) had (``gone`` of the search index, from the API history: only
+    then is the history read), with the migrations file's replacement; at most
     :data:`MAX_FACTS`."""
-    unknown = [i for i in _candidates(question) if not _known(i, sidx)]
+    gone = sidx.get("gone") or {}
+    gone_names, gone_keywords = set(gone.get("names") or ()), set(gone.get("keywords") or ())
+    unknown = [i for i in _candidates(question)
+               if (i.rsplit(".", 1)[-1].lower() in gone_names if _is_name(i) else i in gone_keywords)]
     if not unknown:
         return []
     from .apiindex import load_history, load_migrations, load_releases  # only now: a few ms
@@ -57,16 +61,6 @@ def _candidates(question: str) -> list[str]:
 
 def _is_name(ident: str) -> bool:
     return "." in ident or ident[:1].isupper()
-
-
-def _known(ident: str, sidx: dict) -> bool:
-    """True unless an earlier release had the name's last part or the keyword and the pinned
-    one has not (``gone`` of the search index, from the API history): only then is the history
-    read."""
-    gone = sidx.get("gone") or {}
-    if _is_name(ident):
-        return ident.rsplit(".", 1)[-1].lower() not in set(gone.get("names") or ())
-    return ident not in set(gone.get("keywords") or ())
 
 
 def _span_text(spans: list[list[int]], versions: list[str]) -> str:

@@ -49,9 +49,9 @@ WINDOW_FILES = 2
 WINDOW_LINES = 6
 WINDOW_MIN_TERMS = 2
 MAX_SIGNATURE_LINES = 40
+"""How far a ``def`` is read to find its parameters and docstring."""
 MAX_SIGNATURE_CHARS = 400
 """A header longer than this (a train() with 20 parameters) is cut; --symbol shows it all."""
-"""How far a ``def`` is read to find its parameters and docstring."""
 
 _HEADER_END = re.compile(r"(\)|^\s*class\s.*|^\s*def\s.*\))\s*(->.*)?:\s*(#.*)?$|^\s*class\s+\w+\s*:")
 _HEADER_START = re.compile(r"^\s*(?:async\s+def|def|class)\s")
