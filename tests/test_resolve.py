@@ -169,6 +169,47 @@ def test_pack_names_the_parameter_the_question_asks_about(capsys, pinned_tree):
     assert "load_sparse_tensor: bool = False," in out
 
 
+def test_pack_finds_the_parameter_the_question_describes_without_naming_it(capsys, pinned_tree):
+    # "dropout" is a word of the question, freeze_dropout the parameter of load_query_data.
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--budget", "2000",
+                    "after load_query_data the query model keeps dropout on while it trains, "
+                    "can I turn that off?")
+    assert "param freeze_dropout (src/scvi/model/base/_archesmixin.py:" in out
+    assert "Whether to freeze dropout during training" in out
+
+
+def test_param_entries_are_read_from_the_numpy_docstring(pinned_tree):
+    from scvi_skill.runtime.pack import _doc_entries
+
+    lines = (pinned_tree.root / "src/scvi/model/base/_archesmixin.py").read_text(
+        encoding="utf-8").splitlines()
+    first = next(n for n, t in enumerate(lines) if "def load_query_data(" in t)
+    entries = {name: (a, b) for name, a, b in _doc_entries(lines, first)}
+    assert {"adata", "reference_model", "freeze_dropout", "datamodule"} <= set(entries)
+    assert "Returns" not in entries and "cls" not in entries
+    a, b = entries["freeze_dropout"]
+    assert lines[a].strip() == "freeze_dropout" and "freeze dropout" in lines[b]
+
+
+def test_source_windows_skip_imports(capsys, pinned_tree):
+    from scvi_skill.runtime.pack import SourceFact, _best_window
+
+    lines = ["from scvi.data._constants import _SETUP_METHOD_NAME, _SETUP_ARGS_KEY",
+             "import numpy as np", "", "def f(registry):", "    x = 1",
+             "    setup_method_name = registry.get(_SETUP_METHOD_NAME)", "    return x"]
+    fact = SourceFact("src/x.py", 4, "f")
+    _best_window(fact, lines, {"setup_method_name": 9.0, "setup": 3.0, "method": 2.0,
+                               "name": 2.0, "registry": 1.0})
+    assert fact.window and fact.window[0] >= 5, fact.window
+
+
+def test_prose_lines_are_quoted_whole(capsys, pinned_tree):
+    # The saving guide's first paragraph is one line of about 580 characters.
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "how do I save a trained scvi model and load it later")
+    assert "You can then load the saved model using the load() method" in out
+
+
 def test_text_mode_uses_the_cached_pinned_tree(capsys, pinned_tree, tmp_path, monkeypatch):
     monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
     monkeypatch.setenv("SCVI_SKILL_CACHE", str(tmp_path / "empty"))

@@ -43,18 +43,35 @@ RAISE_LINES = 3
 """Lines of a raising statement quoted from the tree (the message is often split)."""
 MAX_PARAM_DOC_LINES = 5
 MAX_LINE_CHARS = 240
-"""Quoted lines longer than this are cut (minified tables, long URLs)."""
+"""Quoted lines of code or tables longer than this are cut (minified tables, long URLs)."""
+MAX_PROSE_CHARS = 800
+"""A docs line of prose is often a whole paragraph (339 characters at the median of those
+over 240 in 1.5.1, 728 at the 99th percentile): it is cut only past this."""
 WINDOW_FILES = 2
 """Source files (best first) that get a window of the lines matching the question."""
 WINDOW_LINES = 6
 WINDOW_MIN_TERMS = 2
 MAX_SIGNATURE_LINES = 40
 """How far a ``def`` is read to find its parameters and docstring."""
+MAX_DOCSTRING_LINES = 400
+"""How far a ``def``/``class`` is read for its docstring's parameter entries."""
+MATCH_PARAM_FILES = 2
+"""Source files (best first) whose top ``def``/``class`` may show a parameter the question
+describes without naming it."""
+MAX_PARAM_DEFS = 4
+OTHER_DEF_SHARE = 0.6
+"""A parameter of another def the question's terms name counts this much of one of the
+entry point's own def."""
+PARAM_TEXT_SHARE = 0.3
+MIN_PARAM_MATCH = 4.0
 MAX_SIGNATURE_CHARS = 400
 """A header longer than this (a train() with 20 parameters) is cut; --symbol shows it all."""
 
 _HEADER_END = re.compile(r"(\)|^\s*class\s.*|^\s*def\s.*\))\s*(->.*)?:\s*(#.*)?$|^\s*class\s+\w+\s*:")
 _HEADER_START = re.compile(r"^\s*(?:async\s+def|def|class)\s")
+_ENTRY = re.compile(r"^\s*\**([A-Za-z_]\w*)\s*(?::.*)?$")
+_IMPORT = re.compile(r"^\s*(?:from\s+\S+\s+import\b|import\s)")
+_HEADER_NAME = re.compile(r"^\s*(?:async\s+def|def|class)\s+([A-Za-z_]\w*)")
 _DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
 
 
@@ -279,11 +296,22 @@ class _Reader:
         return self._cache[rel]
 
     def lines(self, rel: str, start: int, end: int) -> list[str]:
-        return [_cut(t) for t in self.file(rel)[start - 1 : end]]
+        if rel.startswith("src/"):
+            return [_cut(t) for t in self.file(rel)[start - 1 : end]]
+        return [_cut_prose(t) for t in self.file(rel)[start - 1 : end]]
 
 
 def _cut(text: str) -> str:
     return clip(text.rstrip(), MAX_LINE_CHARS)
+
+
+def _cut_prose(text: str) -> str:
+    """A docs line: table rows and indented code as :func:`_cut`, prose up to
+    :data:`MAX_PROSE_CHARS`."""
+    text = text.rstrip()
+    if text.lstrip().startswith("|") or text.startswith("    "):
+        return clip(text, MAX_LINE_CHARS)
+    return clip(text, MAX_PROSE_CHARS)
 
 
 def _source_facts(sources: list[dict], question: str, reader: _Reader,
@@ -302,10 +330,107 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
             fact.signature = _signature(lines, src["line"] - 1)
             if not param_found and wanted:
                 param_found = _param_doc(fact, lines, wanted, question)
-            if len(facts) < WINDOW_FILES and not fact.param:
+            if not param_found and len(facts) < MATCH_PARAM_FILES:
+                param_found = _matching_param(fact, lines, term_idf)
+            if len(facts) < WINDOW_FILES and not (fact.param and fact.param in question):
                 _best_window(fact, lines, term_idf)
         facts.append(fact)
     return facts
+
+
+def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, float]) -> bool:
+    """Fill ``fact.param*`` with the documented parameter whose name shares the most weight
+    with the question ("dropout" -> ``freeze_dropout``), its docstring words counting
+    :data:`PARAM_TEXT_SHARE` as much, among the ``def``/``class`` at ``fact.line`` and the
+    defs of the file the question's terms name; only when the name itself shares a term the
+    def's own name does not, and the total reaches :data:`MIN_PARAM_MATCH`."""
+    if not term_idf:
+        return False
+    firsts = [fact.line - 1] if _HEADER_START.match(lines[fact.line - 1]) else []
+    firsts += [n for n, t in enumerate(lines)
+               if (m := _DEF.match(t)) and m.group(1) in term_idf and n != fact.line - 1]
+    best, best_entry = 0.0, None
+    for first in firsts[:MAX_PARAM_DEFS]:
+        own_name = set(tokenize(_HEADER_NAME.match(lines[first]).group(1)))
+        for name, doc_first, doc_last in _doc_entries(lines, first):
+            own = (set(tokenize(name)) & term_idf.keys()) - own_name
+            if not own:
+                continue
+            text = set(tokenize(" ".join(lines[doc_first + 1 : doc_last + 1]))) & term_idf.keys()
+            value = sum(term_idf[t] for t in own) + PARAM_TEXT_SHARE * sum(
+                term_idf[t] for t in text - own - own_name)
+            if first != fact.line - 1:
+                value *= OTHER_DEF_SHARE
+            if value > best:
+                best, best_entry = value, (first, name, doc_first, doc_last)
+    if best_entry is None or best < MIN_PARAM_MATCH:
+        return False
+    first, name, doc_first, doc_last = best_entry
+    fact.param, fact.param_lines = name, [doc_first + 1, doc_last + 1]
+    sig = [n for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES))
+           if re.search(rf"[(,\s]\*{{0,2}}{re.escape(name)}\s*[:=,)]", lines[n])]
+    fact.param_doc = [_cut(lines[sig[0]].strip())] if sig else []
+    fact.param_doc += [_cut(t) for t in lines[doc_first : doc_last + 1]]
+    _move_to(fact, lines, first)
+    return True
+
+
+def _move_to(fact: SourceFact, lines: list[str], first: int) -> None:
+    """Point ``fact`` at the def at ``first`` (0-based) of the same file: its line, header
+    and symbol (``scvi.model.TOTALVI.setup_mudata`` -> ``scvi.model.TOTALVI.train``; a class
+    ``scvi.model.base.RNASeqMixin`` -> ``...RNASeqMixin.get_normalized_expression``)."""
+    if first == fact.line - 1:
+        return
+    old = _HEADER_NAME.match(lines[fact.line - 1])
+    new = _HEADER_NAME.match(lines[first])
+    if fact.symbol and new:
+        head, _, last = fact.symbol.rpartition(".")
+        if old and lines[fact.line - 1].lstrip().startswith("class"):
+            fact.symbol = f"{fact.symbol}.{new.group(1)}"
+        elif old and last == old.group(1) and head:
+            fact.symbol = f"{head}.{new.group(1)}"
+    fact.line, fact.signature = first + 1, _signature(lines, first)
+
+
+def _doc_entries(lines: list[str], first: int) -> list[tuple[str, int, int]]:
+    """(name, first line, last line), 0-based, of the numpy-style ``Parameters`` entries in
+    the docstring of the ``def``/``class`` at ``first``: a name line (``name`` or
+    ``name : type``) at the section's indent, then its more-indented text."""
+    out: list[tuple[str, int, int]] = []
+    indent = None
+    end = min(len(lines), first + MAX_DOCSTRING_LINES)
+    n = first + 1
+    while n < end:
+        text = lines[n]
+        stripped = text.strip()
+        if n > first + 1 and _HEADER_START.match(text) and _indent(text) <= _indent(lines[first]):
+            break
+        if indent is None:
+            if stripped in ("Parameters", "Other Parameters") and n + 1 < end \
+                    and lines[n + 1].strip().startswith("---"):
+                indent, n = _indent(text), n + 2
+                continue
+            n += 1
+            continue
+        if stripped and _indent(text) < indent or stripped.startswith('"""'):
+            break
+        match = _ENTRY.match(text)
+        if match and _indent(text) == indent:
+            if n + 1 < end and lines[n + 1].strip().startswith("---"):
+                break  # the next section (Returns, Notes)
+            last = n
+            while last + 1 < end and lines[last + 1].strip() \
+                    and _indent(lines[last + 1]) > indent and last - n < MAX_PARAM_DOC_LINES - 1:
+                last += 1
+            out.append((match.group(1), n, last))
+            n = last + 1
+            continue
+        n += 1
+    return out
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip())
 
 
 def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float]) -> None:
@@ -317,8 +442,16 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float])
     # Tokenizing a whole file is slow; only lines holding the start of a query term can
     # hold the term (stems are prefixes of their words up to the 4th letter).
     probes = {term[:4] for term in term_idf}
-    per_line = [set(tokenize(t)) & term_idf.keys() if any(p in t.lower() for p in probes)
+    per_line = [set(tokenize(t)) & term_idf.keys()
+                if any(p in t.lower() for p in probes) and not _IMPORT.match(t)
                 else set() for t in lines]
+    # The header and the parameter entry the fact already shows are not a window.
+    shown = set(range(fact.line - 1, fact.line - 1 + _header_lines(lines, fact.line - 1)))
+    if fact.param_lines:
+        shown.update(range(fact.param_lines[0] - 1, fact.param_lines[1]))
+    for n in shown:
+        if n < len(per_line):
+            per_line[n] = set()
     best, best_at = 0.0, -1
     for first in range(len(lines)):
         if not per_line[first]:
@@ -339,6 +472,17 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float])
             last = n
     fact.window = [best_at + 1, last + 1]
     fact.window_text = [_cut(t) for t in lines[best_at : last + 1]]
+
+
+def _header_lines(lines: list[str], first: int) -> int:
+    """How many lines the ``def``/``class`` header at ``first`` (0-based) spans (1 for
+    anything else)."""
+    if not _HEADER_START.match(lines[first]):
+        return 1
+    for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES)):
+        if _HEADER_END.search(lines[n]):
+            return n - first + 1
+    return 1
 
 
 def _signature(lines: list[str], first: int) -> str:
@@ -372,7 +516,7 @@ def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: 
                 fact.param, fact.param_lines = name, [doc_first + 1, doc_last + 1]
                 fact.param_doc = [_cut(lines[sig_line].strip())]
                 fact.param_doc += [_cut(t) for t in lines[doc_first : doc_last + 1]]
-                fact.line, fact.signature = first + 1, _signature(lines, first)
+                _move_to(fact, lines, first)
                 return True
     return False
 
