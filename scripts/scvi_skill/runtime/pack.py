@@ -33,6 +33,9 @@ MIN_BUDGET = 200
 MIN_PASSAGES, MAX_PASSAGES = 2, 8
 MAX_PER_DOC = 3
 INTERLEAVE_DOCS = 3
+CHANGELOG = "CHANGELOG.md"
+RELEASE_NOTES = 3
+RELEASE_NOTES_AT = 4
 SOURCE_SHARE = 0.3
 """Share of the budget kept for source facts, pitfalls and next commands."""
 MAX_SOURCES = 3
@@ -248,6 +251,21 @@ def _interleave(passages: list[dict], docs: list[dict]) -> list[dict]:
                 seen.add(id(row))
                 out.append(row)
     out.extend(row for row in passages if id(row) not in seen)
+    return _with_release_notes(out)
+
+
+def _with_release_notes(ordered: list[dict]) -> list[dict]:
+    """The best :data:`RELEASE_NOTES` release-note bullets (CHANGELOG.md) move up to the
+    places from :data:`RELEASE_NOTES_AT` on when they are further down: what changed between
+    releases is documented nowhere else, and its words rarely match the question's."""
+    notes = [row for row in ordered if row["path"] == CHANGELOG][:RELEASE_NOTES]
+    rest = [row for row in ordered if not any(row is n for n in notes)]
+    out = list(rest)
+    at = RELEASE_NOTES_AT
+    for row in notes:
+        pos = next(i for i, r in enumerate(ordered) if r is row)
+        out.insert(min(pos, at), row)
+        at += 1
     return out
 
 
@@ -587,16 +605,19 @@ def _render(pack: Pack, question: str, version: str) -> None:
     lines = head + body
     used = _size(lines)
     shown = "\n".join(body + [t for group in tail for t in group])
-    tail = tail + [[f"  next: {cmd}"] for cmd in _needed(pack.next_commands, shown)]
+    # The next commands are sized first: they are what to run when the rest is not enough.
+    nexts = [f"  next: {cmd}" for cmd in _needed(pack.next_commands, shown)]
+    nexts = [t for t in nexts if _size(lines) + _size(nexts) <= limit] if nexts else []
+    room_left = limit - _size(nexts)
     for group in tail:
-        if used + len(group[0]) + 1 > limit:
+        if used + len(group[0]) + 1 > room_left:
             continue  # no room for this fact's first line: leave the whole fact out
         for line in group:
-            if used + len(line) + 1 > limit:
+            if used + len(line) + 1 > room_left:
                 break
             lines.append(line)
             used += len(line) + 1
-    pack.lines = lines
+    pack.lines = lines + nexts
 
 
 def _needed(commands: list[str], shown: str) -> list[str]:

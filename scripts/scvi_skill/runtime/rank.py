@@ -22,6 +22,7 @@ Standard library only.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 
 from .schema import Slot
@@ -70,6 +71,8 @@ PARAMS = {
     "passage_section": 0.5,  # weight of the passage's section score (normalised)
     "passage_in_doc": 1.0,  # weight of the passage's document score (normalised)
     "passage_lines": 20,  # a passage is read with its section or neighbours up to this many lines
+    "release_match": 0.5,
+    "passage_cover": 2.0,  # weight of the share of the query's terms a passage holds  # a release note of a release the question's versions point at
 }
 
 
@@ -136,6 +139,7 @@ class _Ranking:
         self.src_scores: dict[int, float] = {}
         self.doc_scores: dict[int, float] = defaultdict(float)
         self.passage_scores: dict[int, float] = {}
+        self.passage_cover: dict[int, float] = {}
         self.best_sec: dict[int, tuple[float, int]] = {}
         """Doc id -> (score, section id) of its best section."""
         self.named: dict[int, tuple] = {}
@@ -186,6 +190,29 @@ def _score_units(state: _Ranking) -> None:
     state.sec_scores = _accumulate(terms, state.weights, SLOT_SECTION)
     state.src_scores = _accumulate(terms, state.weights, SLOT_SOURCE)
     state.passage_scores = _accumulate(terms, state.weights, SLOT_PASSAGE)
+    if state.params["passage_cover"]:
+        state.passage_cover = _coverage(terms, state.weights, SLOT_PASSAGE,
+                                        len(state.sidx.get("passages") or []))
+
+
+def _coverage(terms: dict, weights: dict[str, float], slot: int, n: int) -> dict[int, float]:
+    """Share of the query's idf-weighted terms that each unit holds (each term once)."""
+    cover: dict[int, float] = defaultdict(float)
+    total = 0.0
+    for term, weight in weights.items():
+        entry = terms.get(term)
+        if not entry or len(entry) <= slot or not entry[slot]:
+            continue
+        row = entry[slot]
+        df = row.count(" ") + 1
+        value = weight * math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        total += value
+        for item in row.split():
+            cover[int(item.partition(":")[0])] += value
+    if total:
+        for unit in cover:
+            cover[unit] /= total
+    return cover
 
 
 def _score_docs(state: _Ranking) -> None:
@@ -339,13 +366,17 @@ def _rank_passages(state: _Ranking) -> list[dict]:
     top_s = max(state.sec_scores.values(), default=0.0) or 1.0
     top_d = max(state.doc_scores.values(), default=0.0) or 1.0
     candidates = sorted(state.passage_scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    wanted = release_window(state.question, sections)
     scored = []
     for pid, score in candidates[: params["passage_pool"]]:
         sec_id, start, end = passages[pid][:3]
         doc_id = sections[sec_id][0]
         value = (score / top_p
                  + params["passage_section"] * state.sec_scores.get(sec_id, 0.0) / top_s
-                 + params["passage_in_doc"] * max(0.0, state.doc_scores.get(doc_id, 0.0)) / top_d)
+                 + params["passage_in_doc"] * max(0.0, state.doc_scores.get(doc_id, 0.0)) / top_d
+                 + params["passage_cover"] * state.passage_cover.get(pid, 0.0))
+        if wanted and docs[doc_id][2] == "changelog" and wanted(_release_of(sections[sec_id][1])):
+            value += params["release_match"]
         scored.append((value, pid, sec_id, doc_id, start, end))
     scored.sort(key=lambda row: (-row[0], row[1]))
     out = []
@@ -358,6 +389,49 @@ def _rank_passages(state: _Ranking) -> list[dict]:
                     "lines": [start, end], "read": list(wide), "score": round(100 * value, 2),
                     "doc": doc_id, "section_id": sec_id})
     return out
+
+
+_VERSION = re.compile(r"(?<![\w.=:])v?(\d+)\.(\d+)(?:\.(\d+))?(?![\w.])")
+_RELEASE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+VERSION_CONTEXT = 24
+"""A version number counts as scvi-tools' when "scvi" is at most this many characters before
+it, or it follows "in", "on", "to", "from" or "since" (other packages' versions do not)."""
+
+
+def _release_of(title: str) -> tuple[int, int, int] | None:
+    match = _RELEASE.search(title)
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+
+
+def question_versions(question: str, sections: list) -> list[tuple[int, int]]:
+    """(major, minor) of the scvi-tools releases the question names ("trained on 0.14, won't
+    load in 0.20", "on scvi-tools 1.4"): version numbers in scvi-tools' context that are
+    releases of the CHANGELOG (``sections`` titles carry them)."""
+    found = []
+    for match in _VERSION.finditer(question):
+        before = question[max(0, match.start() - VERSION_CONTEXT) : match.start()].lower()
+        if "scvi" not in before and not re.search(r"\b(?:in|on|to|from|since)\s+$", before):
+            continue
+        found.append((int(match.group(1)), int(match.group(2))))
+    if not found:
+        return []
+    known = {r[:2] for sec in sections if (r := _release_of(sec[1]))}
+    return [v for v in found if v in known]
+
+
+def release_window(question: str, sections: list):
+    """A test of a release (major, minor, patch) against the question's versions, or None:
+    with two or more, the releases after the oldest up to the newest (what changed between
+    them); with one, its own minor series and the next (what changed in or right after
+    it)."""
+    versions = question_versions(question, sections)
+    if not versions:
+        return None
+    lo, hi = min(versions), max(versions)
+    if lo != hi:
+        return lambda r: r is not None and lo < r[:2] <= hi
+    nxt = (lo[0], lo[1] + 1)
+    return lambda r: r is not None and r[:2] in (lo, nxt)
 
 
 def _widen(sidx: dict, pid: int, max_lines: int) -> tuple[int, int]:
