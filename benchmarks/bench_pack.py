@@ -20,11 +20,11 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|all] [--budget 1200] [--runs 1]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|all] [--budget 1200] [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
 
---misses lists per-question misses of the pack, for the dev split only (the test split is
-never inspected question by question).
+--misses lists per-question misses of the pack, for the dev split only (the test split and
+the holdout set, ``holdout.jsonl``, are never inspected question by question).
 """
 
 from __future__ import annotations
@@ -186,7 +186,9 @@ def time_processes(system, rows: list[dict], runs: int) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devset", type=Path, default=HERE / "devset.jsonl")
-    parser.add_argument("--split", choices=("dev", "test", "all"), default="all")
+    parser.add_argument("--holdout", type=Path, default=HERE / "holdout.jsonl",
+                        help="the frozen holdout set (aggregate figures only)")
+    parser.add_argument("--split", choices=("dev", "test", "holdout", "all"), default="all")
     parser.add_argument("--budget", type=int, default=1200)
     parser.add_argument("--baseline-commit", default=BASELINE_COMMIT)
     parser.add_argument("--no-baselines", action="store_true", help="the pack only (fast)")
@@ -199,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
 
     tree = discover_tree(None, need_docs=True)
     rows = load_devset(args.devset)
-    splits = ["dev", "test", "all"] if args.split == "all" else [args.split]
+    if args.holdout.is_file():
+        rows += load_devset(args.holdout)
+    splits = ["dev", "test", "holdout", "all"] if args.split == "all" else [args.split]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
         systems = [Pack(tree, args.budget)]
         if not args.no_baselines:

@@ -173,3 +173,42 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree():
             if gold["end"] > len(lines) or not any(gold["phrase"] in line for line in passage):
                 wrong.append((record["id"], gold["path"], gold["start"], gold["phrase"]))
     assert not wrong
+
+
+# The holdout set (benchmarks/holdout.jsonl): frozen before any measurement, read only in
+# aggregate. Same record format; its own ids and split, and threads the dev set does not use.
+HOLDOUT = DEVSET.with_name("holdout.jsonl")
+HOLDOUT_RECORDS = [json.loads(line) for line in HOLDOUT.read_text(encoding="utf-8").splitlines()
+                   if line.strip()]
+
+
+def test_holdout_records_are_well_formed_and_apart_from_the_dev_set():
+    assert len(HOLDOUT_RECORDS) >= 30
+    ids = [r["id"] for r in HOLDOUT_RECORDS]
+    assert len(ids) == len(set(ids)) and all(re.match(r"^h\d{3}$", i) for i in ids)
+    dev_urls = {r["url"] for r in RECORDS}
+    for record in HOLDOUT_RECORDS:
+        assert set(record) == REQUIRED_KEYS, record["id"]
+        assert record["split"] == "holdout", record["id"]
+        assert any(p.match(record["url"]) for p in URL_PATTERNS), record["url"]
+        assert record["url"] not in dev_urls, record["id"]
+        assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
+        for gold in record["gold_lines"]:
+            assert set(gold) == {"path", "start", "end", "phrase"}, record["id"]
+            assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
+    assert len({r["url"] for r in HOLDOUT_RECORDS}) == len(HOLDOUT_RECORDS)
+
+
+def test_holdout_phrases_are_on_their_lines_in_the_pinned_tree():
+    try:
+        tree = discover_tree(need_docs=True)
+    except TreeNotFound as err:
+        pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
+    wrong = []
+    for record in HOLDOUT_RECORDS:
+        for gold in record["gold_lines"]:
+            path = tree.to_disk(gold["path"])
+            lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+            if not any(gold["phrase"] in t for t in lines[gold["start"] - 1 : gold["end"]]):
+                wrong.append((record["id"], gold["path"], gold["start"]))
+    assert not wrong

@@ -207,6 +207,22 @@ def test_looks_like_error():
     assert messages.looks_like_error("Traceback (most recent call last):\n  File ...")
     assert not messages.looks_like_error("Should donor go in batch_key or covariates?")
     assert not messages.looks_like_error("how do I compute the reconstruction error")
+    assert not messages.looks_like_error("it says 'three words here' only")
+    assert messages.looks_like_error("it says `four words are here`, then")
+
+
+def test_looks_like_error_is_linear_on_an_unclosed_quote():
+    """The old test (nested repeats after a quote) backtracked exponentially: 60 words after
+    an apostrophe took hours. Run in a child with a timeout far above the linear time."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, 'scripts');"
+            "from scvi_skill.runtime.errortext import looks_like_error;"
+            "print(looks_like_error(\"it's \" + 'word ' * 60 + 'end'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 # ------------------------------------------------------------------ CLI

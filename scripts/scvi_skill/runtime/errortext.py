@@ -12,12 +12,27 @@ EXCEPTION_NAME = r"[A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit)"
 """An exception or warning class name as users paste it (``ValueError``, ``torch.OutOfMemoryError``)."""
 
 _LOOKS_LIKE_ERROR = re.compile(
-    rf"\b{EXCEPTION_NAME}\b|Traceback \(most recent|\b(?:error|warning):\s|"
-    r"[`'\"]([^`'\"\n]*\s){3,}[^`'\"\n]*[`'\"]")
+    rf"\b{EXCEPTION_NAME}\b|Traceback \(most recent|\b(?:error|warning):\s")
+_QUOTE = re.compile(r"[`'\"]")
+MIN_QUOTED_WORDS = 4
+MAX_CHARS = 4000
+"""Only the start of a question is looked at (as :mod:`.rank` ranks only its start)."""
 
 
 def looks_like_error(question: str) -> bool:
     """Whether ``question`` carries error text: an exception or warning class name, a
     traceback, ``error:``/``warning:``, or a quoted phrase of four or more words. Cheap (one
-    regular expression, no file read); :func:`.messages.match_messages` decides what matches."""
-    return bool(question) and _LOOKS_LIKE_ERROR.search(question) is not None
+    regular expression and one split, linear in the question's length, no file read);
+    :func:`.messages.match_messages` decides what matches."""
+    if not question:
+        return False
+    text = question[:MAX_CHARS]
+    if _LOOKS_LIKE_ERROR.search(text) is not None:
+        return True
+    # Text between two quote marks on one line; a split, not a regular expression with
+    # nested repeats (which backtracked exponentially on an unclosed quote).
+    for line in text.splitlines():
+        inner = _QUOTE.split(line)[1:-1]
+        if any(len(part.split()) >= MIN_QUOTED_WORDS for part in inner):
+            return True
+    return False
