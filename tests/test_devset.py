@@ -164,15 +164,20 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree():
         tree = discover_tree(need_docs=True)
     except TreeNotFound as err:
         pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
+    assert not _misplaced_phrases(RECORDS, tree)
+
+
+def _misplaced_phrases(records: list[dict], tree) -> list[tuple]:
+    """Gold lines whose phrase is not on a line of their passage in ``tree``."""
     wrong = []
-    for record in RECORDS:
+    for record in records:
         for gold in record["gold_lines"]:
             path = tree.to_disk(gold["path"])
             lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
             passage = lines[gold["start"] - 1 : gold["end"]]
             if gold["end"] > len(lines) or not any(gold["phrase"] in line for line in passage):
                 wrong.append((record["id"], gold["path"], gold["start"], gold["phrase"]))
-    assert not wrong
+    return wrong
 
 
 # The holdout set (benchmarks/holdout.jsonl): frozen before any measurement, read only in
@@ -204,11 +209,4 @@ def test_holdout_phrases_are_on_their_lines_in_the_pinned_tree():
         tree = discover_tree(need_docs=True)
     except TreeNotFound as err:
         pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
-    wrong = []
-    for record in HOLDOUT_RECORDS:
-        for gold in record["gold_lines"]:
-            path = tree.to_disk(gold["path"])
-            lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-            if not any(gold["phrase"] in t for t in lines[gold["start"] - 1 : gold["end"]]):
-                wrong.append((record["id"], gold["path"], gold["start"]))
-    assert not wrong
+    assert not _misplaced_phrases(HOLDOUT_RECORDS, tree)
