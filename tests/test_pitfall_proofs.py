@@ -285,3 +285,23 @@ def test_savecheckpoint_removes_its_ckpt(tmp_path):
 def test_mlx_extra_is_called_metal():
     extras = importlib.metadata.metadata("scvi-tools").get_all("Provides-Extra") or []
     assert "metal" in extras and "mlx" not in extras
+
+
+def test_last_minibatch_of_one_cell_breaks_batchnorm_unless_dropped():
+    """With train_size set, a training set of k * batch_size + 1 cells only warns, then the
+    encoder's BatchNorm fails on the one-cell minibatch; drop_last=True in
+    datasplitter_kwargs trains. With train_size=None (the default) the odd cell moves to the
+    validation set instead."""
+    adata = _adata(n_cells_per_batch=40)[:41].copy()  # train_size=1.0, batch_size 8: 8 * 5 + 1
+    scvi.model.SCVI.setup_anndata(adata)
+    model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        model.train(train_size=1.0, batch_size=8, **FAST)
+    model.train(train_size=1.0, batch_size=8, datasplitter_kwargs={"drop_last": True}, **FAST)
+    assert model.is_trained
+    adata = _adata(n_cells_per_batch=40)[:45].copy()  # default split: ceil(0.9 * 45) = 8 * 5 + 1
+    scvi.model.SCVI.setup_anndata(adata)
+    model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    with pytest.warns(UserWarning, match="1 cells moved from training set to validation set"):
+        model.train(batch_size=8, **FAST)
+    assert model.is_trained
