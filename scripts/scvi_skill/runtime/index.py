@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import IndexStale
 from .paths import INDEX_PATH, REFERENCES_DIR
-from .schema import INDEX_FORMAT, REGENERATE, SEARCH_INDEX_FORMAT
+from .formats import INDEX_FORMAT, REGENERATE, SEARCH_INDEX_FORMAT
 
 __all__ = ["REGENERATE", "SEARCH_INDEX_PATH", "load_index", "load_json", "load_search_index"]
 

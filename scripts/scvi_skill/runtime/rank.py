@@ -25,15 +25,13 @@ import math
 import re
 from collections import defaultdict
 
-from .schema import Slot
+from .formats import SLOT_CARD, SLOT_DOC, SLOT_PASSAGE, SLOT_SECTION, SLOT_SOURCE
 from .tokens import identifiers, normalize_phrase, tokenize
 
 MAX_QUESTION_CHARS = 4000
 """Only the start of a longer question is ranked (pasted logs are mostly noise)."""
 
 DEVELOPER_DOCS = ("docs/developer/", "docs/api/developer.md")
-SLOT_SECTION, SLOT_SOURCE, SLOT_DOC, SLOT_CARD, SLOT_PASSAGE = (
-    Slot.SECTION, Slot.SOURCE, Slot.DOC, Slot.CARD, Slot.PASSAGE)
 MAX_PASSAGES = 40
 """Passages returned by :func:`resolve`, best first (the pack takes a few)."""
 

@@ -28,13 +28,17 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import NamedTuple, TypedDict
 
-INDEX_FORMAT = 1
-"""``format`` of ``index.json``."""
-SEARCH_INDEX_FORMAT = 1
-"""``format`` of ``search_index.json``."""
-REGENERATE = "python scripts/refresh_maps.py --tree PATH"
-"""The command that regenerates both files (shown in their ``_generated`` notice and in
-every missing/stale index error)."""
+from .formats import (  # noqa: F401  (re-exported: the contracts are read from here)
+    INDEX_FORMAT,
+    MESSAGES_FORMAT,
+    REGENERATE,
+    SEARCH_INDEX_FORMAT,
+    SLOT_CARD,
+    SLOT_DOC,
+    SLOT_PASSAGE,
+    SLOT_SECTION,
+    SLOT_SOURCE,
+)
 
 MAX_SUMMARY_CHARS = 160
 """``summary`` of docs and symbols: at most this many characters (cut ones end in ``...``)."""
@@ -227,19 +231,14 @@ class PassageRow(NamedTuple):
 class Slot(IntEnum):
     """Positions in ``terms[term]``: which kind of unit each posting list scores."""
 
-    SECTION = 0
-    SOURCE = 1
-    DOC = 2
-    CARD = 3
-    PASSAGE = 4
+    SECTION = SLOT_SECTION
+    SOURCE = SLOT_SOURCE
+    DOC = SLOT_DOC
+    CARD = SLOT_CARD
+    PASSAGE = SLOT_PASSAGE
 
 
 # -- messages.json -------------------------------------------------------------------------------
-
-MESSAGES_FORMAT = 1
-"""``format`` of ``messages.json`` (written by :mod:`scvi_skill.build.source.messages`, read by
-:mod:`scvi_skill.runtime.messages`)."""
-
 
 class MessageRow(NamedTuple):
     """``sites[i]`` of ``messages.json``: one raise, warning or log call of ``src/scvi``; the
