@@ -68,6 +68,8 @@ entry point's own def."""
 PARAM_TEXT_SHARE = 0.3
 MIN_PARAM_MATCH = 4.0
 MAX_SIGNATURE_CHARS = 400
+SHORT_SIGNATURE_CHARS = 160
+"""The header of a fact that also shows a parameter's signature line and docstring entry."""
 """A header longer than this (a train() with 20 parameters) is cut; --symbol shows it all."""
 
 _HEADER_END = re.compile(r"(\)|^\s*class\s.*|^\s*def\s.*\))\s*(->.*)?:\s*(#.*)?$|^\s*class\s+\w+\s*:")
@@ -697,7 +699,9 @@ def _render_tail(pack: Pack) -> list[list[str]]:
     parts.append(("== pitfalls", [[f"- {p['text']} [{p['cite']}]"] for p in pack.pitfalls]))
     sources = []
     for fact in pack.sources:
-        sig = f"  {fact.signature}" if fact.signature else ""
+        # With a parameter's own lines below it, the header needs only its start.
+        signature = clip(fact.signature, SHORT_SIGNATURE_CHARS) if fact.param else fact.signature
+        sig = f"  {signature}" if signature else ""
         symbol = f" {fact.symbol}" if fact.symbol else ""
         group = [f"{fact.path}:{fact.line}{symbol}{sig}"]
         if fact.param:
