@@ -371,7 +371,8 @@ def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, floa
                if (m := _DEF.match(t)) and m.group(1) in term_idf and n != fact.line - 1]
     best, best_entry = 0.0, None
     for first in firsts[:MAX_PARAM_DEFS]:
-        own_name = set(tokenize(_HEADER_NAME.match(lines[first]).group(1)))
+        header = _HEADER_NAME.match(lines[first])
+        own_name = set(tokenize(header.group(1))) if header else set()
         for name, doc_first, doc_last in _doc_entries(lines, first):
             own = (set(tokenize(name)) & term_idf.keys()) - own_name
             if not own:
