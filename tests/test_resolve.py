@@ -203,6 +203,23 @@ def test_source_windows_skip_imports(capsys, pinned_tree):
     assert fact.window and fact.window[0] >= 5, fact.window
 
 
+def test_a_source_window_names_the_def_that_holds_it():
+    from scvi_skill.runtime.pack import SourceFact, _enclosing_headers, _point_at_window
+
+    lines = ["class First:", "    pass", "", "", "class Second:", "    def run(self, x):",
+             "        if x:", "            y = x", "        return y"]
+    assert _enclosing_headers(lines, 7) == [5, 4]
+    fact = SourceFact("src/scvi/pkg/_mod.py", 1, "scvi.pkg.First")
+    fact.window = [8, 9]
+    _point_at_window(fact, lines, fact.path)
+    assert (fact.line, fact.symbol) == (6, "scvi.pkg._mod.Second.run")
+    assert fact.signature.startswith("def run(")
+    inside = SourceFact("src/scvi/pkg/_mod.py", 5, "scvi.pkg.Second")
+    inside.window = [8, 9]
+    _point_at_window(inside, lines, inside.path)  # already the class holding it: unchanged
+    assert (inside.line, inside.symbol) == (5, "scvi.pkg.Second")
+
+
 def test_prose_lines_are_quoted_whole(capsys, pinned_tree):
     # The saving guide's first paragraph is one line of about 580 characters.
     _, out, _ = run(capsys, "--tree", str(pinned_tree.root),

@@ -354,8 +354,49 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
                 param_found = _matching_param(fact, lines, term_idf)
             if len(facts) < WINDOW_FILES and not (fact.param and fact.param in question):
                 _best_window(fact, lines, term_idf)
+                if fact.window and not fact.param and fact.symbol.rsplit(".", 1)[-1] not in named:
+                    _point_at_window(fact, lines, src["path"])
         facts.append(fact)
     return facts
+
+
+def _point_at_window(fact: SourceFact, lines: list[str], path: str) -> None:
+    """When the window lies outside the def/class the fact names (the file's first class,
+    say), point the fact at the def or class that holds the window instead: its line,
+    header and dotted name (module path and qualname), so the header says what the lines
+    belong to."""
+    chain = _enclosing_headers(lines, fact.window[0] - 1)
+    if not chain or fact.line - 1 in chain:
+        return
+    names = [_HEADER_NAME.match(lines[n]) for n in reversed(chain)]
+    if not all(names):
+        return
+    module = path[len("src/"):-len(".py")].replace("/", ".") if path.startswith("src/") else ""
+    qualname = ".".join(m.group(1) for m in names)
+    fact.symbol = f"{module}.{qualname}" if module else qualname
+    fact.line, fact.signature = chain[0] + 1, _signature(lines, chain[0])
+
+
+def _enclosing_headers(lines: list[str], n: int) -> list[int]:
+    """0-based lines of the def/class headers that enclose line ``n``, innermost first."""
+    chain: list[int] = []
+    indent = _indent(lines[n]) if lines[n].strip() else None
+    for k in range(n - 1, -1, -1):
+        text = lines[k]
+        if not text.strip():
+            continue
+        if indent is None:
+            indent = _indent(text) + 1
+        if _indent(text) < indent and _HEADER_START.match(text):
+            chain.append(k)
+            indent = _indent(text)
+            if indent == 0:
+                break
+        elif _indent(text) < indent and not text.lstrip().startswith(("@", "#", ")", '"', "'")):
+            indent = _indent(text)  # a statement at a lower level (if/for): keep going up
+            if indent == 0:
+                break
+    return chain
 
 
 def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, float]) -> bool:
