@@ -29,12 +29,14 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
                     "score", "text"}],   (when the question pastes an scvi-tools error)
    "routes": [{"skill", "why"}],
-   "pack": {"tokens", "budget"},
+   "pack": {"tokens", "budget", "notes"},
    "version": {"requested", "differences": {name: {"missing", "added", "removed"}}, "fetch"}}
                                        (only with --version V other than the pinned one)
 docs: distinct documents, best first; lines is the document's best passage (1-based,
 inclusive), section_lines its whole section, text the passage's lines (empty without a tree).
 source: distinct files under src/ or tests/, best first. Paths are relative to the tree root.
+pack.notes: the lines under the text pack's title: release history of names the pinned release
+lacks, differences in --version V, and error text no raise site of the pinned release matches.
 
 Examples:
   python3 scripts/resolve_docs.py "should donor go in batch_key or categorical_covariate_keys?"
@@ -71,6 +73,7 @@ from scvi_skill.runtime.pack import (  # noqa: E402
     MIN_BUDGET,
     build_pack,
     find_raise_sites,
+    unmatched_error_note,
 )
 from scvi_skill.runtime.paths import script_command  # noqa: E402
 from scvi_skill.runtime.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
@@ -174,9 +177,10 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     tree = _optional_tree(args.tree, version)
     other = _other_version(args.version, version, result)
+    sites = find_raise_sites(question)
     pack = build_pack(result, sidx, question, tree, budget=args.budget,
-                      next_commands=_next_commands(result, question),
-                      raise_sites=find_raise_sites(question), notes=_version_notes(other))
+                      next_commands=_next_commands(result, question), raise_sites=sites,
+                      notes=_version_notes(other) + unmatched_error_note(question, sites, version))
     if args.json:
         report = _report(question, sidx, result, pack)
         if other:
@@ -218,7 +222,7 @@ def _report(question: str, sidx: dict, result: dict, pack) -> dict:
         "raise_sites": pack.raise_sites,
         "model_facts": pack.model_facts,
         "routes": result["routes"],
-        "pack": {"tokens": pack.tokens, "budget": pack.budget},
+        "pack": {"tokens": pack.tokens, "budget": pack.budget, "notes": pack.notes},
     }
 
 

@@ -461,3 +461,18 @@ def test_names_and_keywords_gone_from_the_pinned_release_get_their_history(capsy
     assert "(release history) scvi.model.JaxSCVI: in scvi-tools 1.0.0-1.4.3, gone since 1.5.0" in out
     _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "what does early_stopping_patience do")
     assert "(release history)" not in out
+
+
+def test_error_text_no_raise_site_matches_is_said(capsys, pinned_tree):
+    """A pasted error that scvi-tools 1.5.1 does not raise (torch's BatchNorm here) gets a
+    note; one it does raise gets its raise site and no note."""
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "ValueError: Expected more than 1 value per channel when training")
+    assert not report["raise_sites"]
+    assert any(n.startswith("(error text) no raise or warning site") for n in report["pack"]["notes"])
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "SCANVI.load_query_data raises KeyError: 'celltype not found in adata.obs'")
+    assert report["raise_sites"]
+    assert not any(n.startswith("(error text)") for n in report["pack"]["notes"])
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "how do I set the seed")
+    assert report["pack"]["notes"] == []

@@ -198,6 +198,20 @@ def find_raise_sites(question: str) -> list[dict]:
         return []
 
 
+def unmatched_error_note(question: str, sites: list[dict], version: str) -> list[str]:
+    """A line for the pack's head when the question pastes error text that no raise or
+    warning site of the pinned release matches closely: the text then comes from a
+    dependency or from another scvi-tools release, which is worth knowing before reading
+    scvi-tools' source for it."""
+    from .errortext import looks_like_error
+
+    if sites or not looks_like_error(question):
+        return []
+    return [f"(error text) no raise or warning site of scvi-tools {version} matches it closely: "
+            "it likely comes from a dependency (torch, lightning, anndata) or from another "
+            "scvi-tools release; search_source.py --message TEXT lists the nearest sites"]
+
+
 def named_models(sidx: dict, terms: list[str]) -> set[str]:
     """Lowercased model names (``totalvi``) the question's terms name, from the model facts."""
     present = set(terms)
