@@ -20,7 +20,8 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|holdout|all] [--budget 1200] [--runs 1]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|synthetic|all] [--budget 1200]
+      [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
 
 --misses lists per-question misses of the pack, for the dev split only (the test split and
@@ -188,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devset", type=Path, default=HERE / "devset.jsonl")
     parser.add_argument("--holdout", type=Path, default=HERE / "holdout.jsonl",
                         help="the frozen holdout set (aggregate figures only)")
-    parser.add_argument("--split", choices=("dev", "test", "holdout", "all"), default="all")
+    parser.add_argument("--synthetic", type=Path, default=HERE / "synthetic.jsonl",
+                        help="questions written from randomly drawn passages (dev-like: read "
+                        "question by question during tuning)")
+    parser.add_argument("--split", choices=("dev", "test", "holdout", "synthetic", "all"),
+                        default="all")
     parser.add_argument("--budget", type=int, default=1200)
     parser.add_argument("--baseline-commit", default=BASELINE_COMMIT)
     parser.add_argument("--no-baselines", action="store_true", help="the pack only (fast)")
@@ -203,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_devset(args.devset)
     if args.holdout.is_file():
         rows += load_devset(args.holdout)
-    splits = ["dev", "test", "holdout", "all"] if args.split == "all" else [args.split]
+    real = len(rows)
+    if args.synthetic.is_file():
+        rows += load_devset(args.synthetic)
+    splits = ["dev", "test", "holdout", "all", "synthetic"] if args.split == "all" else [args.split]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
         systems = [Pack(tree, args.budget)]
         if not args.no_baselines:
@@ -218,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             print("| --- | --- | ---: | ---: | ---: | ---: |")
         for system in systems if not args.speed_only else []:
             for split in splits:
-                subset = [r for r in rows if split == "all" or r["split"] == split]
+                subset = rows[:real] if split == "all" else [r for r in rows if r["split"] == split]
                 m = score(system, subset, tree)
                 print(f"| {system.name} | {split} | {m['n']} | {m['phrase']:.2f} | "
                       f"{m['tokens_p50']:.0f} | {m['range3']:.2f} |", flush=True)

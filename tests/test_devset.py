@@ -210,3 +210,27 @@ def test_holdout_phrases_are_on_their_lines_in_the_pinned_tree():
     except TreeNotFound as err:
         pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
     assert not _misplaced_phrases(HOLDOUT_RECORDS, tree)
+
+
+# The synthetic set (benchmarks/synthetic.jsonl): questions written from passages drawn at random
+# by benchmarks/sample_passages.py; dev-like (read question by question), never mixed into "all".
+SYNTHETIC_RECORDS = [json.loads(line) for line in
+                     DEVSET.with_name("synthetic.jsonl").read_text(encoding="utf-8").splitlines()
+                     if line.strip()]
+
+
+def test_synthetic_records_are_well_formed():
+    assert len(SYNTHETIC_RECORDS) >= 30
+    ids = [r["id"] for r in SYNTHETIC_RECORDS]
+    assert len(ids) == len(set(ids)) and all(re.match(r"^s\d{3}$", i) for i in ids)
+    for record in SYNTHETIC_RECORDS:
+        assert set(record) == REQUIRED_KEYS and record["split"] == "synthetic", record["id"]
+        assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
+
+
+def test_synthetic_phrases_are_on_their_lines_in_the_pinned_tree():
+    try:
+        tree = discover_tree(need_docs=True)
+    except TreeNotFound as err:
+        pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
+    assert not _misplaced_phrases(SYNTHETIC_RECORDS, tree)
