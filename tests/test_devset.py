@@ -158,13 +158,15 @@ def test_gold_lines_are_well_shaped():
             assert len(gold["phrase"].strip()) >= 8, (record["id"], gold["phrase"])
 
 
-def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree():
+@pytest.mark.parametrize("which", ["devset", "holdout", "synthetic"])
+def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
     try:
         tree = discover_tree(need_docs=True)
     except TreeNotFound as err:
         pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
-    assert not _misplaced_phrases(RECORDS, tree)
+    records = {"devset": RECORDS, "holdout": HOLDOUT_RECORDS, "synthetic": SYNTHETIC_RECORDS}
+    assert not _misplaced_phrases(records[which], tree)
 
 
 def _misplaced_phrases(records: list[dict], tree) -> list[tuple]:
@@ -204,12 +206,6 @@ def test_holdout_records_are_well_formed_and_apart_from_the_dev_set():
     assert len({r["url"] for r in HOLDOUT_RECORDS}) == len(HOLDOUT_RECORDS)
 
 
-def test_holdout_phrases_are_on_their_lines_in_the_pinned_tree():
-    try:
-        tree = discover_tree(need_docs=True)
-    except TreeNotFound as err:
-        pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
-    assert not _misplaced_phrases(HOLDOUT_RECORDS, tree)
 
 
 # The synthetic set (benchmarks/synthetic.jsonl): questions written from passages drawn at random
@@ -226,11 +222,3 @@ def test_synthetic_records_are_well_formed():
     for record in SYNTHETIC_RECORDS:
         assert set(record) == REQUIRED_KEYS and record["split"] == "synthetic", record["id"]
         assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
-
-
-def test_synthetic_phrases_are_on_their_lines_in_the_pinned_tree():
-    try:
-        tree = discover_tree(need_docs=True)
-    except TreeNotFound as err:
-        pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
-    assert not _misplaced_phrases(SYNTHETIC_RECORDS, tree)
