@@ -517,9 +517,9 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float])
         return
     # Tokenizing a whole file is slow; only lines holding the start of a query term can
     # hold the term (stems are prefixes of their words up to the 4th letter).
-    probes = {term[:4] for term in term_idf}
+    probe = re.compile("|".join(sorted(re.escape(term[:4]) for term in term_idf)))
     per_line = [set(tokenize(t)) & term_idf.keys()
-                if any(p in t.lower() for p in probes) and not _IMPORT.match(t)
+                if probe.search(t.lower()) and not _IMPORT.match(t)
                 else set() for t in lines]
     # The header and the parameter entry the fact already shows are not a window.
     shown = set(range(fact.line - 1, fact.line - 1 + _header_lines(lines, fact.line - 1)))
