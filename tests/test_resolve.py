@@ -476,3 +476,35 @@ def test_error_text_no_raise_site_matches_is_said(capsys, pinned_tree):
     assert not any(n.startswith("(error text)") for n in report["pack"]["notes"])
     _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "how do I set the seed")
     assert report["pack"]["notes"] == []
+
+
+def test_question_versions_are_scvi_tools_releases_in_context():
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import question_versions, release_window
+
+    sections = load_search_index()["sections"]
+    assert question_versions("MULTIVI trained on scvi-tools 0.14 won't load in 0.20", sections) \
+        == [(0, 14), (0, 20)]
+    assert question_versions("fails on scvi-tools 1.4 with a KeyError", sections) == [(1, 4)]
+    # Other packages' versions, parameter values and sizes are not releases.
+    assert question_versions("jaxlib version 0.6.2 is newer than jax version 0.4.21", sections) == []
+    assert question_versions("train_size=0.9 and dropout_rate=0.1 on 6.6M cells", sections) == []
+    between = release_window("trained on scvi-tools 0.14, now on 0.20", sections)
+    assert between((0, 15, 0)) and between((0, 20, 1)) and not between((0, 14, 0))
+    one = release_window("on scvi-tools 1.4", sections)
+    assert one((1, 4, 1)) and one((1, 5, 0)) and not one((1, 3, 3))
+    assert release_window("how do I set the seed", sections) is None
+
+
+def test_the_best_release_notes_move_up_the_pack():
+    from scvi_skill.runtime.pack import RELEASE_NOTES, RELEASE_NOTES_AT, _with_release_notes
+
+    rows = [{"path": "CHANGELOG.md" if i in (1, 6, 9, 11, 12) else f"docs/{i}.md", "n": i}
+            for i in range(14)]
+    out = [r["n"] for r in _with_release_notes(rows)]
+    assert sorted(out) == list(range(14))
+    notes = [n for n in out if n in (1, 6, 9, 11, 12)]
+    assert out.index(1) == 1  # already above the place it would move to: stays
+    # The next best notes take the places from RELEASE_NOTES_AT on, in their order.
+    assert out[RELEASE_NOTES_AT : RELEASE_NOTES_AT + RELEASE_NOTES - 1] == notes[1:RELEASE_NOTES]
+    assert out.index(11) > out.index(9)  # beyond the best RELEASE_NOTES: not moved

@@ -280,8 +280,11 @@ def _with_release_notes(ordered: list[dict]) -> list[dict]:
     at = RELEASE_NOTES_AT
     for row in notes:
         pos = next(i for i, r in enumerate(ordered) if r is row)
-        out.insert(min(pos, at), row)
-        at += 1
+        if pos < at:
+            out.insert(pos, row)  # already high enough: stays where it was
+        else:
+            out.insert(at, row)
+            at += 1
     return out
 
 

@@ -69,8 +69,8 @@ PARAMS = {
     "passage_section": 0.5,  # weight of the passage's section score (normalised)
     "passage_in_doc": 1.0,  # weight of the passage's document score (normalised)
     "passage_lines": 20,  # a passage is read with its section or neighbours up to this many lines
-    "release_match": 0.5,
-    "passage_cover": 2.0,  # weight of the share of the query's terms a passage holds  # a release note of a release the question's versions point at
+    "release_match": 0.5,  # a release note of a release the question's versions point at
+    "passage_cover": 2.0,  # weight of the share of the query's terms a passage holds
 }
 
 
