@@ -64,7 +64,7 @@ PARAMS = {
     "uses_from": 3,  # how many top model files pass score on
     "uses_cap": 0.95,  # a linked file is raised to at most this share of the model file's score
     "developer_factor": 0.6,  # contributor docs are down-weighted by this factor
-    "passage_doc": 0.0,  # share of a doc's best passage score added to the doc
+    "passage_doc": 1.0,  # share of a doc's best passage score added to the doc
     "passage_pool": 300,  # passages (by own score) considered for the final passage ranking
     "passage_section": 0.5,  # weight of the passage's section score (normalised)
     "passage_in_doc": 1.0,  # weight of the passage's document score (normalised)
