@@ -1,8 +1,8 @@
 """Rank doc sections and source files for a question, from ``search_index.json``.
 
-Score of a document = its best section's BM25F score, plus shares of its second-best
-section and of the whole-document score, plus boosts: the doc about a model the question
-names (``homes``, scaled by how specific the name is), curated routing topics whose
+Score of a document = its best section's BM25F score and its best passage's, plus shares of
+its second-best section and of the whole-document score, plus boosts: the doc about a model
+the question names (``homes``, scaled by how specific the name is), curated routing topics whose
 vocabulary the question uses (the largest boost per doc, phrases weighted by the specificity
 of their words), overrides, and a little from the top source files whose symbols the doc
 names. Contributor docs are down-weighted. Score of a source file = its own BM25F score
