@@ -66,11 +66,13 @@ OTHER_DEF_SHARE = 0.6
 """A parameter of another def the question's terms name counts this much of one of the
 entry point's own def."""
 PARAM_TEXT_SHARE = 0.3
+"""How much a query term in a parameter's docstring counts, against one in its name."""
 MIN_PARAM_MATCH = 4.0
+"""The least query weight (idf-weighted) a described parameter must share to be shown."""
 MAX_SIGNATURE_CHARS = 400
+"""A header longer than this (a train() with 20 parameters) is cut; --symbol shows it all."""
 SHORT_SIGNATURE_CHARS = 160
 """The header of a fact that also shows a parameter's signature line and docstring entry."""
-"""A header longer than this (a train() with 20 parameters) is cut; --symbol shows it all."""
 
 _HEADER_END = re.compile(r"(\)|^\s*class\s.*|^\s*def\s.*\))\s*(->.*)?:\s*(#.*)?$|^\s*class\s+\w+\s*:")
 _HEADER_START = re.compile(r"^\s*(?:async\s+def|def|class)\s")
