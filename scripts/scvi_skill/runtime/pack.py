@@ -449,7 +449,7 @@ def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, floa
     first, name, doc_first, doc_last = best_entry
     fact.param, fact.param_lines = name, [doc_first + 1, doc_last + 1]
     sig = [n for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES))
-           if re.search(rf"[(,\s]\*{{0,2}}{re.escape(name)}\s*[:=,)]", lines[n])]
+           if _takes(lines[n], name)]
     fact.param_doc = [_cut(lines[sig[0]].strip())] if sig else []
     fact.param_doc += [_cut(t) for t in lines[doc_first : doc_last + 1]]
     _move_to(fact, lines, first)
@@ -508,6 +508,12 @@ def _doc_entries(lines: list[str], first: int) -> list[tuple[str, int, int]]:
             continue
         n += 1
     return out
+
+
+def _takes(line: str, name: str) -> bool:
+    """Whether ``line`` of a signature declares parameter ``name`` (``name:``, ``name=``,
+    ``*name``, ``**name``, or ``name`` before ``,`` or ``)``)."""
+    return re.search(rf"[(,\s]\*{{0,2}}{re.escape(name)}\s*[:=,)]", line) is not None
 
 
 def _indent(text: str) -> int:
@@ -607,7 +613,7 @@ def _documented_param(lines: list[str], first: int, name: str) -> tuple[int, int
     (0-based), or None when the def does not take it or its docstring does not describe it."""
     sig_line = body = None
     for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES)):
-        if sig_line is None and re.search(rf"[(,\s]\*{{0,2}}{re.escape(name)}\s*[:=,)]", lines[n]):
+        if sig_line is None and _takes(lines[n], name):
             sig_line = n
         if re.search(r"\)\s*(->.*)?:\s*(#.*)?$", lines[n]):
             body = n + 1
@@ -670,7 +676,8 @@ def _render(pack: Pack, question: str, version: str) -> None:
     shown = "\n".join(body + [t for group in tail for t in group])
     # The next commands are sized first: they are what to run when the rest is not enough.
     nexts = [f"  next: {cmd}" for cmd in _needed(pack.next_commands, shown)]
-    nexts = [t for t in nexts if _size(lines) + _size(nexts) <= limit] if nexts else []
+    if _size(lines) + _size(nexts) > limit:
+        nexts = []
     room_left = limit - _size(nexts)
     for group in tail:
         if used + len(group[0]) + 1 > room_left:
