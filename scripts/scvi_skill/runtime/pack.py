@@ -276,12 +276,12 @@ def _with_release_notes(ordered: list[dict]) -> list[dict]:
     """The best :data:`RELEASE_NOTES` release-note bullets (CHANGELOG.md) move up to the
     places from :data:`RELEASE_NOTES_AT` on when they are further down: what changed between
     releases is documented nowhere else, and its words rarely match the question's."""
-    notes = [row for row in ordered if row["path"] == CHANGELOG][:RELEASE_NOTES]
-    rest = [row for row in ordered if not any(row is n for n in notes)]
-    out = list(rest)
+    notes = [(pos, row) for pos, row in enumerate(ordered)
+             if row["path"] == CHANGELOG][:RELEASE_NOTES]
+    moved = {pos for pos, _ in notes}
+    out = [row for pos, row in enumerate(ordered) if pos not in moved]
     at = RELEASE_NOTES_AT
-    for row in notes:
-        pos = next(i for i, r in enumerate(ordered) if r is row)
+    for pos, row in notes:
         if pos < at:
             out.insert(pos, row)  # already high enough: stays where it was
         else:

@@ -202,8 +202,7 @@ def _coverage(terms: dict, weights: dict[str, float], slot: int, n: int) -> dict
         if not entry or len(entry) <= slot or not entry[slot]:
             continue
         row = entry[slot]
-        df = row.count(" ") + 1
-        value = weight * math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        value = weight * _idf(row, n)
         total += value
         for item in row.split():
             cover[int(item.partition(":")[0])] += value
@@ -466,9 +465,15 @@ def _term_idf(state: _Ranking) -> dict[str, float]:
         if not entry:
             continue
         row = entry[SLOT_PASSAGE] if len(entry) > SLOT_PASSAGE else ""
-        df = row.count(" ") + 1 if row else 0
-        out[term] = round(weight * math.log(1.0 + (n - df + 0.5) / (df + 0.5)), 3)
+        out[term] = round(weight * _idf(row, n), 3)
     return out
+
+
+def _idf(row: str, n: int) -> float:
+    """BM25 idf of a term whose posting list (``"unit:impact ..."``) is ``row``, among ``n``
+    units."""
+    df = row.count(" ") + 1 if row else 0
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _ranked_sources(state: _Ranking) -> list[tuple[int, float]]:
