@@ -2,7 +2,8 @@
 
 Both are plain JSON read with one ``json.loads``; a missing, unreadable or wrong-format file
 raises :class:`IndexStale` (exit 6) with the command that regenerates it. Loaded objects are
-cached per process. Their formats and fields are defined in :mod:`.schema`; ``REGENERATE`` is
+cached per process, and the decoded object per user (:mod:`.loadcache`: a marshal copy keyed
+by the file's length and CRC-32, about half the time of decoding the JSON). Their formats and fields are defined in :mod:`.schema`; ``REGENERATE`` is
 re-exported from there for the scripts that name it.
 
 Standard library only.
@@ -14,6 +15,7 @@ import gc
 import json
 from pathlib import Path
 
+from . import loadcache
 from .errors import IndexStale
 from .paths import INDEX_PATH, REFERENCES_DIR
 from .formats import INDEX_FORMAT, REGENERATE, SEARCH_INDEX_FORMAT
@@ -37,32 +39,36 @@ def load_json(path: Path, *, expected_format: int, what: str) -> dict:
         raise IndexStale(f"{what} missing: {path}", hint=hint) from exc
     except OSError as exc:
         raise IndexStale(f"{what} unreadable: {path}: {exc.strerror}", hint=hint) from exc
-    try:
-        data = _loads_without_gc(raw)
-    except ValueError as exc:
-        raise IndexStale(f"{what} is not valid JSON: {path}: {exc}", hint=hint) from exc
+    data = _without_gc(loadcache.load, path, raw)
+    decoded = data is None
+    if decoded:
+        try:
+            data = _without_gc(json.loads, raw)
+        except ValueError as exc:
+            raise IndexStale(f"{what} is not valid JSON: {path}: {exc}", hint=hint) from exc
     if not isinstance(data, dict) or data.get("format") != expected_format:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         msg = f"{what} has format {found!r}, this script reads format {expected_format}: {path}"
         raise IndexStale(msg, hint=hint)
+    if decoded:
+        loadcache.store(path, raw, data)
     _CACHE[path] = data
     return data
 
 
-def _loads_without_gc(raw: bytes):
-    """``json.loads`` with the cyclic garbage collector paused: the index is a few hundred
+def _without_gc(load, *args):
+    """``load(*args)`` with the cyclic garbage collector paused: the index is a few hundred
     thousand lists and strings without cycles, and the collector's passes over them while they
     are built cost about a third of the load. Afterwards they are frozen (moved out of the
     collector's view), so later collections in the same process skip them too."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        data = json.loads(raw)
+        return load(*args)
     finally:
         gc.freeze()
         if was_enabled:
             gc.enable()
-    return data
 
 
 def load_index(path: Path | None = None) -> dict:

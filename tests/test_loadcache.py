@@ -1,0 +1,160 @@
+"""The per-user cache of decoded references (scvi_skill.runtime.loadcache): used when it matches
+the file's content, ignored when it does not or cannot be trusted, never required."""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+from scvi_skill.runtime import index as index_mod  # noqa: E402
+from scvi_skill.runtime import loadcache  # noqa: E402
+from scvi_skill.runtime.errors import IndexStale, TreeNotFound  # noqa: E402
+from scvi_skill.runtime.tree import discover_tree  # noqa: E402
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "trees"
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(folder))
+    monkeypatch.delenv(loadcache.DISABLE_ENV, raising=False)
+    monkeypatch.setattr(index_mod, "_CACHE", {})
+    return folder / loadcache.CACHE_DIR_NAME
+
+
+def _write(path: Path, data: dict) -> bytes:
+    raw = json.dumps(data).encode()
+    path.write_bytes(raw)
+    return raw
+
+
+def _load(path: Path) -> dict:
+    index_mod._CACHE.clear()
+    return index_mod.load_json(path, expected_format=3, what="test index")
+
+
+def test_a_load_writes_one_cache_file_and_the_next_load_reads_it(tmp_path, cache):
+    source = tmp_path / "search_index.json"
+    raw = _write(source, {"format": 3, "terms": {"seed": [[1, 2.5]]}})
+    assert _load(source)["terms"] == {"seed": [[1, 2.5]]}
+    files = list(cache.iterdir())
+    assert [f.name for f in files] == [loadcache.cache_path(source, raw).name]
+    # Prove the second load reads the cache, not the JSON: plant a different object under
+    # the same key.
+    files[0].write_bytes(marshal.dumps((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
+                                        {"format": 3, "terms": {"from": "cache"}})))
+    assert _load(source)["terms"] == {"from": "cache"}
+
+
+def test_an_edited_file_never_meets_its_old_cache(tmp_path, cache):
+    source = tmp_path / "search_index.json"
+    _write(source, {"format": 3, "value": 1})
+    assert _load(source)["value"] == 1
+    stat = source.stat()
+    _write(source, {"format": 3, "value": 2})
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and timestamps
+    assert _load(source)["value"] == 2
+    assert len(list(cache.iterdir())) == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", marshal.dumps(["not", "a", "pair"]),
+                                     marshal.dumps(("0.00000000", {"format": 3, "value": 9}))])
+def test_a_broken_or_foreign_cache_file_is_ignored(tmp_path, cache, content):
+    source = tmp_path / "search_index.json"
+    raw = _write(source, {"format": 3, "value": 1})
+    cache.mkdir(parents=True)
+    loadcache.cache_path(source, raw).write_bytes(content)
+    assert _load(source)["value"] == 1
+
+
+def test_a_symlinked_cache_file_is_not_followed(tmp_path, cache):
+    source = tmp_path / "search_index.json"
+    raw = _write(source, {"format": 3, "value": 1})
+    planted = tmp_path / "planted.marshal"
+    planted.write_bytes(marshal.dumps((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
+                                       {"format": 3, "value": 666})))
+    cache.mkdir(parents=True)
+    loadcache.cache_path(source, raw).symlink_to(planted)
+    assert _load(source)["value"] == 1
+
+
+def test_a_wrong_format_is_refused_and_not_cached(tmp_path, cache):
+    source = tmp_path / "search_index.json"
+    _write(source, {"format": 99})
+    with pytest.raises(IndexStale, match="format 99"):
+        _load(source)
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_the_cache_can_be_turned_off(tmp_path, cache, monkeypatch):
+    monkeypatch.setenv(loadcache.DISABLE_ENV, "1")
+    source = tmp_path / "search_index.json"
+    _write(source, {"format": 3})
+    assert _load(source) == {"format": 3}
+    assert not cache.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file modes")
+def test_an_unwritable_cache_folder_changes_nothing(tmp_path, cache, capsys):
+    source = tmp_path / "search_index.json"
+    _write(source, {"format": 3, "value": 1})
+    cache.parent.mkdir(parents=True)
+    cache.parent.chmod(0o500)
+    try:
+        assert _load(source)["value"] == 1
+    finally:
+        cache.parent.chmod(0o700)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_cache_folder_that_is_a_file_changes_nothing(tmp_path, cache, capsys):
+    source = tmp_path / "search_index.json"
+    _write(source, {"format": 3, "value": 1})
+    cache.parent.mkdir(parents=True)
+    cache.write_text("not a folder")
+    assert _load(source)["value"] == 1
+    assert cache.read_text() == "not a folder"
+    assert capsys.readouterr().err == ""
+
+
+def test_old_cache_files_are_pruned_to_keep_and_others_are_left(tmp_path, cache):
+    source = tmp_path / "search_index.json"
+    cache.mkdir(parents=True)
+    stranger = cache / "notes.txt"
+    stranger.write_text("not ours")
+    other = cache / f"index.1.00000000{loadcache.SUFFIX}"
+    other.write_bytes(b"another reference's cache")
+    for value in range(loadcache.KEEP + 3):
+        _write(source, {"format": 3, "value": value})
+        _load(source)
+    mine = [f for f in cache.iterdir() if f.name.startswith("search_index.")]
+    assert len(mine) == loadcache.KEEP
+    assert stranger.read_text() == "not ours" and other.exists()
+    assert not [f for f in cache.iterdir() if f.name.startswith(".tmp-")]
+
+
+def test_resolve_docs_prints_the_same_pack_with_and_without_the_cache(tmp_path):
+    env = dict(os.environ, SCVI_SKILL_CACHE=str(tmp_path / "trees"))
+    try:  # quote passages from the real tree when there is one
+        env.setdefault("SCVI_TOOLS_TREE", str(discover_tree().root))
+    except TreeNotFound:
+        pass
+    question = "Should donor go in batch_key or categorical_covariate_keys?"
+    cmd = [sys.executable, str(SCRIPTS / "resolve_docs.py"), "--json", question]
+    outputs = []
+    for disable in ("1", "0", "0"):
+        env[loadcache.DISABLE_ENV] = disable
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert [f.name.split(".")[0] for f in (tmp_path / "trees" / loadcache.CACHE_DIR_NAME).iterdir()] \
+        == ["search_index"]
