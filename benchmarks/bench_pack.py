@@ -20,7 +20,8 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|holdout|synthetic|all] [--budget 1200]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|synthetic|synthetic2|synthetic2-test|all]
+      [--budget 1200]
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
 
@@ -54,6 +55,7 @@ from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 BASELINE_COMMIT = "03f1f89"
 """The last commit of the first version (before passages and the pack)."""
 WINDOW_LINES = 12
+SPLITS = ("dev", "test", "holdout", "synthetic", "synthetic2", "synthetic2-test")
 
 
 def answer_lines(tree, row: dict) -> list[tuple[str, int]]:
@@ -192,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=Path, default=HERE / "synthetic.jsonl",
                         help="questions written from randomly drawn passages (dev-like: read "
                         "question by question during tuning)")
-    parser.add_argument("--split", choices=("dev", "test", "holdout", "synthetic", "all"),
-                        default="all")
+    parser.add_argument("--synthetic2", type=Path, default=HERE / "synthetic2.jsonl",
+                        help="the second synthetic set: split synthetic2 is dev-like, split "
+                        "synthetic2-test was frozen before tuning (aggregate figures only)")
+    parser.add_argument("--split", choices=SPLITS + ("all",), default="all")
     parser.add_argument("--budget", type=int, default=1200)
     parser.add_argument("--baseline-commit", default=BASELINE_COMMIT)
     parser.add_argument("--no-baselines", action="store_true", help="the pack only (fast)")
@@ -209,9 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.holdout.is_file():
         rows += load_devset(args.holdout)
     real = len(rows)
-    if args.synthetic.is_file():
-        rows += load_devset(args.synthetic)
-    splits = ["dev", "test", "holdout", "all", "synthetic"] if args.split == "all" else [args.split]
+    for extra in (args.synthetic, args.synthetic2):
+        if extra.is_file():
+            rows += load_devset(extra)
+    splits = ["dev", "test", "holdout", "all", "synthetic", "synthetic2", "synthetic2-test"] \
+        if args.split == "all" else [args.split]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
         systems = [Pack(tree, args.budget)]
         if not args.no_baselines:

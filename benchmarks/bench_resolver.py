@@ -8,6 +8,10 @@ and source hit@5 for
 - whole-file BM25 over the tree (benchmarks/baselines.py),
 - a naive rg keyword ranker over the tree (benchmarks/baselines.py).
 
+Also per split: the frozen holdout set (benchmarks/holdout.jsonl, counted in "all") and the
+written-from-passage sets (synthetic.jsonl; synthetic2.jsonl, whose synthetic2-test split was
+frozen before tuning), kept out of "all".
+
 A doc hit is any returned doc path in the question's gold_docs; a source hit any returned
 source path in gold_source.
 
@@ -20,9 +24,10 @@ Speed: wall time of whole processes (interpreter start to exit), p50 and p95, fo
 
 Usage:
   python benchmarks/bench_resolver.py [--tree PATH] [--devset FILE] [--runs N] [--no-speed]
-      [--json OUT] [--misses SPLIT]
+      [--json OUT] [--misses SPLIT] [--synthetic FILE ...]
 
-Tuning happens on split=dev only; split=test is reported, never tuned on.
+Tuning happens on split=dev (and the dev-like synthetic splits) only; split=test, the holdout
+set and synthetic2-test are reported in aggregate, never tuned on.
 """
 
 from __future__ import annotations
@@ -168,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--holdout", type=Path, default=HERE / "holdout.jsonl",
                         help="the frozen holdout set (aggregate figures only)")
+    parser.add_argument("--synthetic", type=Path, nargs="*",
+                        default=[HERE / "synthetic.jsonl", HERE / "synthetic2.jsonl"],
+                        help="written-from-passage sets, reported per split and kept out of all")
     parser.add_argument("--misses", metavar="SPLIT", choices=("dev",),
                         help="list the resolver's misses on SPLIT (dev only: the test split and "
                         "the holdout set are never read question by question)")
@@ -179,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     splits = {"dev": [r for r in rows if r["split"] == "dev"], "test": [r for r in rows if r["split"] == "test"],
               "holdout": held}
     splits["all"] = rows + held
+    for extra in args.synthetic:
+        for row in load_devset(extra) if extra.is_file() else []:
+            splits.setdefault(row["split"], []).append(row)
     systems = [Resolver(load_search_index(args.search_index))]
     if not args.no_baselines:
         t0 = time.perf_counter()

@@ -14,7 +14,10 @@ A helper agent then wrote one user-style question per seed from the passage alon
 this project's scripts or references (the prompt is in benchmarks/DEVSET.md).
 
 Usage:
-  python benchmarks/sample_passages.py [--seed 20261202] > seeds.jsonl
+  python benchmarks/sample_passages.py [--seed 20261202] [--count KIND=N ...] > seeds.jsonl
+
+The second set (``synthetic2.jsonl``) was drawn with
+  --seed 20261203 --count changelog=25 --count doc=25 --count api=20 --count external=10
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from scvi_skill.runtime.index import load_search_index  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 MIN_CHARS = 80
-COUNTS = {"changelog": 15, "doc": 15, "api": 10}
+COUNTS = {"changelog": 15, "doc": 15, "api": 10, "external": 0}
+"""Seeds per kind by default (the first set's draw); ``--count KIND=N`` changes one."""
 
 
 def _candidates(tree, sidx: dict) -> tuple[list, list]:
@@ -61,18 +65,32 @@ def _candidates(tree, sidx: dict) -> tuple[list, list]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=20261202)
+    parser.add_argument("--count", action="append", default=[], metavar="KIND=N",
+                        help=f"seeds of one kind ({', '.join(COUNTS)}); repeatable")
     args = parser.parse_args(argv)
+    counts = dict(COUNTS)
+    for item in args.count:
+        kind, _, number = item.partition("=")
+        if kind not in counts or not number.isdigit():
+            print(f"Error: --count wants KIND=N with KIND one of {', '.join(counts)}: {item!r}",
+                  file=sys.stderr)
+            return 2
+        counts[kind] = int(number)
     tree = discover_tree(None, need_docs=True)
     sidx = load_search_index()
     index = json.loads((REPO / "references" / "index.json").read_text(encoding="utf-8"))
     notes, guide = _candidates(tree, sidx)
-    api = [(s["path"], s["line"], s["qualname"]) for s in index["symbols"]
-           if s.get("public") and s["kind"] in ("method", "function", "class")
-           and "/external/" not in s["path"]]
+    public = [(s["path"], s["line"], s["qualname"]) for s in index["symbols"]
+              if s.get("public") and s["kind"] in ("method", "function", "class")]
+    api = [x for x in public if "/external/" not in x[0]]
+    external = [x for x in public if "/external/" in x[0]]
     rng = random.Random(args.seed)
-    picks = ([("changelog",) + x for x in rng.sample(notes, COUNTS["changelog"])]
-             + [("doc",) + x for x in rng.sample(guide, COUNTS["doc"])]
-             + [("api",) + x for x in rng.sample(api, COUNTS["api"])])
+    # Drawn in this order, and a kind with no seeds draws nothing, so the first set's draw
+    # (the defaults) is unchanged.
+    picks = ([("changelog",) + x for x in rng.sample(notes, counts["changelog"])]
+             + [("doc",) + x for x in rng.sample(guide, counts["doc"])]
+             + [("api",) + x for x in rng.sample(api, counts["api"])]
+             + [("api",) + x for x in rng.sample(external, counts["external"])])
     for pick in picks:
         print(json.dumps(pick))
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -158,14 +159,15 @@ def test_gold_lines_are_well_shaped():
             assert len(gold["phrase"].strip()) >= 8, (record["id"], gold["phrase"])
 
 
-@pytest.mark.parametrize("which", ["devset", "holdout", "synthetic"])
+@pytest.mark.parametrize("which", ["devset", "holdout", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
     try:
         tree = discover_tree(need_docs=True)
     except TreeNotFound as err:
         pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
-    records = {"devset": RECORDS, "holdout": HOLDOUT_RECORDS, "synthetic": SYNTHETIC_RECORDS}
+    records = {"devset": RECORDS, "holdout": HOLDOUT_RECORDS, "synthetic": SYNTHETIC_RECORDS,
+               "synthetic2": SYNTHETIC2_RECORDS}
     assert not _misplaced_phrases(records[which], tree)
 
 
@@ -222,3 +224,27 @@ def test_synthetic_records_are_well_formed():
     for record in SYNTHETIC_RECORDS:
         assert set(record) == REQUIRED_KEYS and record["split"] == "synthetic", record["id"]
         assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
+
+
+# The second synthetic set (benchmarks/synthetic2.jsonl): 80 seeds drawn with another seed,
+# written by two helpers; split in halves by CRC-32 of the id before any tuning. synthetic2 is
+# dev-like, synthetic2-test is read only in aggregate.
+SYNTHETIC2_RECORDS = [json.loads(line) for line in
+                      DEVSET.with_name("synthetic2.jsonl").read_text(encoding="utf-8").splitlines()
+                      if line.strip()]
+
+
+def test_synthetic2_records_are_well_formed_and_split_by_their_ids():
+    assert len(SYNTHETIC2_RECORDS) >= 60
+    ids = [r["id"] for r in SYNTHETIC2_RECORDS]
+    assert len(ids) == len(set(ids)) and all(re.match(r"^t\d{3}$", i) for i in ids)
+    assert not set(ids) & {r["id"] for r in SYNTHETIC_RECORDS + RECORDS + HOLDOUT_RECORDS}
+    for record in SYNTHETIC2_RECORDS:
+        assert set(record) == REQUIRED_KEYS, record["id"]
+        want = "synthetic2-test" if zlib.crc32(record["id"].encode()) % 2 else "synthetic2"
+        assert record["split"] == want, record["id"]
+        assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
+        for gold in record["gold_lines"]:
+            assert set(gold) == {"path", "start", "end", "phrase"}, record["id"]
+            assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
+            assert gold["path"] == "CHANGELOG.md" or gold["path"].startswith(("docs/", "src/scvi/"))
