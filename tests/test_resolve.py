@@ -220,6 +220,41 @@ def test_a_source_window_names_the_def_that_holds_it():
     assert (inside.line, inside.symbol) == (5, "scvi.pkg.Second")
 
 
+def test_a_def_span_ends_where_its_indentation_does():
+    from scvi_skill.runtime.pack import _def_span
+
+    lines = ["class A:", "    def kl(self, qz,", "           prior=None):", '        """Doc."""',
+             "", "        return qz.sum(dim=1)", "", "    def other(self):", "        pass"]
+    assert _def_span(lines, 1) == (1, 5)
+    assert _def_span(lines, 7) == (7, 8)
+    assert _def_span(lines, 0) is None  # a class: no own-def window
+
+
+def test_a_named_parameter_gets_a_window_inside_its_own_def(pinned_tree):
+    """The def the question names and whose parameter it names: the window comes from that
+    def's own body (where the parameter is used), not from elsewhere in the file."""
+    from scvi_skill.runtime.pack import _Reader, _source_facts
+
+    path = "src/scvi/module/base/_priors.py"
+    lines = pinned_tree.to_disk(path).read_text(encoding="utf-8").splitlines()
+    line = next(n for n, t in enumerate(lines, 1) if "def kl(self, qz" in t)
+    question = "what shape does GaussianPrior.kl(qz) return, summed over latent dims?"
+    facts = _source_facts([{"path": path, "line": line, "symbol": "GaussianPrior.kl"}], question,
+                          _Reader(pinned_tree), {"kl": 6.0, "qz": 5.0, "sum": 3.0, "dim": 3.0,
+                                                 "latent": 2.0, "shape": 2.0, "return": 1.0})
+    fact = facts[0]
+    assert fact.param == "qz" and fact.window, (fact.param, fact.window)
+    assert line < fact.window[0] and any("kl_divergence(qz" in t for t in fact.window_text)
+
+
+def test_a_parameter_line_the_header_shows_is_not_repeated(capsys, pinned_tree):
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "what does GaussianPrior.kl return for qz, do I pass z?")
+    header = next(t for t in out.splitlines() if t.startswith("src/scvi/module/base/_priors.py:"))
+    signature = header.split("  ", 1)[1]
+    assert out.count(signature) == 1, out
+
+
 def test_prose_lines_are_quoted_whole(capsys, pinned_tree):
     # The saving guide's first paragraph is one line of about 580 characters.
     _, out, _ = run(capsys, "--tree", str(pinned_tree.root),

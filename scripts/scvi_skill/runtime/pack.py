@@ -371,10 +371,16 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
                 param_found = _param_doc(fact, lines, wanted, question)
             if not param_found and len(facts) < MATCH_PARAM_FILES:
                 param_found = _matching_param(fact, lines, term_idf)
-            if len(facts) < WINDOW_FILES and not (fact.param and fact.param in question):
-                _best_window(fact, lines, term_idf)
-                if fact.window and not fact.param and fact.symbol.rsplit(".", 1)[-1] not in named:
-                    _point_at_window(fact, lines, src["path"])
+            if len(facts) < WINDOW_FILES:
+                # The def's own lines first (a named parameter's use, a short def's body).
+                span = _def_span(lines, fact.line - 1) \
+                    if not fact.param or fact.param in question else None
+                if span:
+                    _best_window(fact, lines, term_idf, span)
+                if not fact.window and not (fact.param and fact.param in question):
+                    _best_window(fact, lines, term_idf)
+                    if fact.window and not fact.param and fact.symbol.rsplit(".", 1)[-1] not in named:
+                        _point_at_window(fact, lines, src["path"])
         facts.append(fact)
     return facts
 
@@ -520,18 +526,36 @@ def _indent(text: str) -> int:
     return len(text) - len(text.lstrip())
 
 
-def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float]) -> None:
-    """The at most :data:`WINDOW_LINES` lines of the file whose distinct query terms weigh
-    most (a ``raise`` and its condition, a default being set), when they hold at least
-    :data:`WINDOW_MIN_TERMS` of them."""
+def _def_span(lines: list[str], first: int) -> tuple[int, int] | None:
+    """0-based (first, last) lines of the ``def`` whose header is at ``first``: up to the
+    last line before the next non-blank line indented no deeper than the header; ``None`` for
+    anything but a def."""
+    if not _DEF.match(lines[first]):
+        return None
+    indent, last = _indent(lines[first]), first
+    for n in range(first + _header_lines(lines, first), len(lines)):
+        text = lines[n]
+        if text.strip():
+            if _indent(text) <= indent:
+                break
+            last = n
+    return first, last
+
+
+def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
+                 span: tuple[int, int] | None = None) -> None:
+    """The at most :data:`WINDOW_LINES` lines of the file (of ``span``, 0-based first and last
+    line, when given) whose distinct query terms weigh most (a ``raise`` and its condition, a
+    default being set), when they hold at least :data:`WINDOW_MIN_TERMS` of them."""
     if not term_idf:
         return
+    lo, hi = span or (0, len(lines) - 1)
     # Tokenizing a whole file is slow; only lines holding the start of a query term can
     # hold the term (stems are prefixes of their words up to the 4th letter).
     probe = re.compile("|".join(sorted(re.escape(term[:4]) for term in term_idf)))
     per_line = [set(tokenize(t)) & term_idf.keys()
-                if probe.search(t.lower()) and not _IMPORT.match(t)
-                else set() for t in lines]
+                if lo <= n <= hi and probe.search(t.lower()) and not _IMPORT.match(t)
+                else set() for n, t in enumerate(lines)]
     # The header and the parameter entry the fact already shows are not a window.
     shown = set(range(fact.line - 1, fact.line - 1 + _header_lines(lines, fact.line - 1)))
     if fact.param_lines:
@@ -540,11 +564,11 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float])
         if n < len(per_line):
             per_line[n] = set()
     best, best_at = 0.0, -1
-    for first in range(len(lines)):
+    for first in range(lo, hi + 1):
         if not per_line[first]:
             continue
         terms: set[str] = set()
-        for n in range(first, min(len(lines), first + WINDOW_LINES)):
+        for n in range(first, min(hi + 1, first + WINDOW_LINES)):
             terms |= per_line[n]
         if len(terms) < WINDOW_MIN_TERMS:
             continue
@@ -554,7 +578,7 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float])
     if best_at < 0:
         return
     last = best_at
-    for n in range(best_at, min(len(lines), best_at + WINDOW_LINES)):
+    for n in range(best_at, min(hi + 1, best_at + WINDOW_LINES)):
         if per_line[n]:
             last = n
     fact.window = [best_at + 1, last + 1]
@@ -775,7 +799,9 @@ def _render_tail(pack: Pack) -> list[list[str]]:
         if fact.param:
             first, last = fact.param_lines
             group.append(f"  param {fact.param} ({fact.path}:{first}-{last}):")
-            group.extend(f"   {t.strip()}" for t in fact.param_doc)
+            # Its signature line (with the default) unless the header shows it already.
+            doc = fact.param_doc[1:] if fact.param_doc[0].strip() in signature else fact.param_doc
+            group.extend(f"   {t.strip()}" for t in doc)
         if fact.window:
             first, last = fact.window
             group.append(f"  lines {first}-{last}:")
