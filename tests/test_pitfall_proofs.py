@@ -305,3 +305,35 @@ def test_last_minibatch_of_one_cell_breaks_batchnorm_unless_dropped():
     with pytest.warns(UserWarning, match="1 cells moved from training set to validation set"):
         model.train(batch_size=8, **FAST)
     assert model.is_trained
+
+
+def _multivi_mudata():
+    mdata = synthetic_iid(batch_size=40, n_genes=20, n_proteins=0, n_regions=20, n_batches=2,
+                          n_labels=2, return_mudata=True)
+    scvi.model.MULTIVI.setup_mudata(mdata, batch_key="batch",
+                                    modalities={"rna_layer": "rna", "atac_layer": "accessibility"})
+    return mdata
+
+
+def test_multivi_setup_anndata_registers_nothing():
+    adata = _adata(n_regions=20)
+    with pytest.warns(DeprecationWarning, match="Please use setup_mudata"):
+        scvi.model.MULTIVI.setup_anndata(adata, batch_key="batch")
+    with pytest.raises(ValueError, match=r"Please set up your AnnData with MULTIVI.setup_anndata"):
+        scvi.model.MULTIVI(adata, n_genes=20, n_regions=20)
+    model = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4)  # the fix
+    assert model.module.n_input_genes == 20 and model.module.n_input_regions == 20
+
+
+def test_doc_erratum_multivi_gene_likelihood_zeroes_expression_loss():
+    import torch
+
+    losses = {}
+    for likelihood in ("nb", "negative_binomial"):
+        model = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4, gene_likelihood=likelihood)
+        model.train(**FAST)  # no error for the name the docs give
+        x = torch.ones(5, model.module.n_input_genes)
+        losses[likelihood] = model.module.get_reconstruction_loss_expression(
+            x, torch.ones_like(x), torch.ones(model.module.n_input_genes), torch.zeros_like(x))
+    assert torch.is_tensor(losses["nb"]) and bool((losses["nb"] > 0).all())
+    assert losses["negative_binomial"] == 0.0
