@@ -337,3 +337,17 @@ def test_doc_erratum_multivi_gene_likelihood_zeroes_expression_loss():
             x, torch.ones_like(x), torch.ones(model.module.n_input_genes), torch.zeros_like(x))
     assert torch.is_tensor(losses["nb"]) and bool((losses["nb"] > 0).all())
     assert losses["negative_binomial"] == 0.0
+
+
+def test_gimvi_gene_label_dispersion_fails_in_training():
+    from scvi.external import GIMVI
+
+    def data():
+        adata = _adata()
+        GIMVI.setup_anndata(adata, batch_key="batch", labels_key="labels")
+        return adata
+
+    GIMVI(data(), data(), dispersion="gene-batch", n_latent=4).train(**FAST)  # the fix
+    model = GIMVI(data(), data(), dispersion="gene-label", n_latent=4)
+    with pytest.raises(AttributeError, match="has no attribute 'squeeze'"):
+        model.train(**FAST)
