@@ -531,6 +531,35 @@ def test_question_versions_are_scvi_tools_releases_in_context():
     assert release_window("how do I set the seed", sections) is None
 
 
+def test_release_kinds_come_from_the_release_notes_headings():
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import release_kinds
+
+    kinds = release_kinds(load_search_index())
+    assert {"fix", "bug", "remov", "added", "break"} <= kinds
+    assert not kinds & {"contributor", "minor", "major", "2026"}  # rare or not a kind of change
+
+
+@pytest.mark.parametrize("question", [
+    "is the bug with totalVI protein background fixed?",
+    "on scvi-tools 1.1 my SCANVI reference fails to load, what changed",
+])
+def test_a_question_about_a_change_lifts_the_release_notes(question):
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import PARAMS, resolve
+
+    sidx = load_search_index()
+
+    def place(params):
+        docs = [d["path"] for d in resolve(question, sidx, limit=10, params=params)["docs"]]
+        return docs.index("CHANGELOG.md") if "CHANGELOG.md" in docs else 99
+
+    assert place(PARAMS) < place(dict(PARAMS, release_doc=0.0))
+    plain = "how do I set the random seed"
+    assert resolve(plain, sidx, params=PARAMS)["docs"] == \
+        resolve(plain, sidx, params=dict(PARAMS, release_doc=0.0))["docs"]
+
+
 def test_the_best_release_notes_move_up_the_pack():
     from scvi_skill.runtime.pack import RELEASE_NOTES, RELEASE_NOTES_AT, _with_release_notes
 

@@ -71,6 +71,8 @@ PARAMS = {
     "passage_lines": 20,  # a passage is read with its section or neighbours up to this many lines
     "release_match": 0.5,  # a release note of a release the question's versions point at
     "passage_cover": 2.0,  # weight of the share of the query's terms a passage holds
+    "release_doc": 0.4,  # release notes boost (times the best doc score) for a question
+    # naming a version or a kind of change
 }
 
 
@@ -169,6 +171,7 @@ def resolve(
     _boost_named_symbols(state)
     _boost_home_docs(state)
     _boost_routing(state)
+    _boost_release_notes(state)
     _apply_factors(state)
     _share_sources_with_docs(state)
     _raise_used_files(state)
@@ -306,6 +309,42 @@ def _boost_routing(state: _Ranking) -> None:
             for src_id in src_ids:
                 state.src_scores[src_id] = (state.src_scores.get(src_id, 0.0)
                                             + params["override"] * state.top_src)
+
+
+RELEASE_KIND_MIN = 9
+"""A heading word of the release notes counts as a kind of change ("Fixed", "Removed", "Bug
+Fixes") when at least this many release subsections use it (not a release's own title)."""
+
+
+def release_kinds(sidx: dict) -> set[str]:
+    """Terms of the release notes' subsection headings that name a kind of change, from the
+    tree: ``{"fix", "fixed", "bug", "added", "remov", "chang", "break"}`` for 1.5.1."""
+    counts: dict[str, int] = defaultdict(int)
+    docs = sidx["docs"]
+    for sec in sidx["sections"]:
+        if docs[sec[0]][2] == "changelog" and " > " in sec[1]:
+            heading = sec[1].rsplit(" > ", 1)[1]
+            if not any(c.isdigit() for c in heading) and heading != "Contributors":
+                counts[heading] += 1
+    return {t for heading, n in counts.items() if n >= RELEASE_KIND_MIN for t in tokenize(heading)}
+
+
+def _boost_release_notes(state: _Ranking) -> None:
+    """The release notes (CHANGELOG.md) gain ``release_doc`` times the best doc score when
+    the question names a scvi-tools version or a kind of change their headings use ("fixed",
+    "removed", "bug"): their words rarely match the question's otherwise, and a question
+    about what changed is answered nowhere else."""
+    weight = state.params["release_doc"]
+    if not weight:
+        return
+    sections = state.sidx["sections"]
+    if not (question_versions(state.question, sections)
+            or release_kinds(state.sidx) & state.present):
+        return
+    top = max(state.doc_scores.values(), default=0.0)
+    for doc_id, doc in enumerate(state.sidx["docs"]):
+        if doc[2] == "changelog":
+            state.doc_scores[doc_id] = state.doc_scores.get(doc_id, 0.0) + weight * top
 
 
 def _apply_factors(state: _Ranking) -> None:
