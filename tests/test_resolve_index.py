@@ -174,6 +174,33 @@ def test_resolve_on_tiny_index(sidx):
     assert out["source"][0]["path"] == "src/scvi/train/_trainer.py"
 
 
+def test_a_source_file_is_found_by_the_less_common_words_of_its_text():
+    """With the tree's lines, a source file's plain words count (its ``body`` field): one only
+    the trainer's code uses ("mps") finds that file; a word more than BODY_MAX_FILES files use
+    gets no body posting; whole local identifiers add no terms."""
+    from scvi_skill.runtime.formats import SLOT_SOURCE
+
+    index = tiny_index()
+    many = [f"src/scvi/x/_f{i}.py" for i in range(search_index.BODY_MAX_FILES + 1)]
+    index["symbols"] += [{"qualname": f"scvi.x._f{i}.f", "public": [], "kind": "function",
+                          "path": p, "line": 1, "summary": "", "params": []}
+                         for i, p in enumerate(many)]
+    text = {"src/scvi/train/_trainer.py": ["if accelerator == 'mps':", "    local_thing = 1"]}
+    text.update({p: ["common_word = 'everywhere'"] for p in many})
+    built = search_index.build(index, lambda path: text.get(path, [""]))
+    sources = [row[0] for row in built["sources"]]
+
+    def files(term):
+        entry = built["terms"].get(term) or []
+        row = entry[SLOT_SOURCE] if len(entry) > SLOT_SOURCE else ""
+        return {sources[int(item.split(":")[0])] for item in row.split()}
+
+    assert files("mps") == {"src/scvi/train/_trainer.py"}
+    assert rank.resolve("training on mps", built)["source"][0]["path"] == "src/scvi/train/_trainer.py"
+    assert files("everywher") == set() and "local_thing" not in built["terms"]
+    assert "mps" not in search_index.build(tiny_index())["terms"]  # no lines, no body
+
+
 def test_named_symbol_and_home_doc(sidx):
     out = rank.resolve("how does scvi.model.SCANVI work", sidx)
     assert out["docs"][0]["path"] == "docs/user_guide/models/scanvi.md"

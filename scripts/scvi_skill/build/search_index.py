@@ -7,7 +7,10 @@ tokenizing the corpus: it tokenizes the question, looks up a few posting lists a
 Units. A *section* is one heading-delimited part of a document (the ``sections`` of
 ``index["docs"]``); its lines are those of the text scored for it: its heading and own body,
 without its subsections. A *card* is one tutorial card (``index["tutorials"]``): when a
-section holding cards is a document's best, the best-scoring card is what to read. A *source* is one file under ``src/`` or ``tests/``. Both are scored with
+section holding cards is a document's best, the best-scoring card is what to read. A *source*
+is one file under ``src/`` or ``tests/``: its path, the names it defines, their docstring
+summaries and parameters, and (with ``read_lines``) the less common plain words of its text.
+Both are scored with
 BM25F: per unit and term, the field frequencies are weighted, length-normalised per field,
 summed and saturated once, then multiplied by the term's idf. That whole product depends only
 on (term, unit), so it is computed here and stored as an integer *impact*; a query score is the
@@ -62,6 +65,10 @@ from scvi_skill.runtime.tokens import normalize_phrase, tokenize
 # BM25F parameters. Field weights say how much one occurrence in that field is worth
 # relative to body text; b is per field (titles are short, so little length normalisation).
 K1 = 3.0
+BODY_MAX_FILES = 50
+"""A plain word of a source file's text counts in its ``body`` field only when at most this
+many files use it ("mps", "jaxlib", "dispersion"): common words say little about which file
+answers, and leaving them out keeps the index small (about 6% larger with the field)."""
 SECTION_FIELDS = {
     # name: (weight, b)
     "title": (8.0, 0.3),  # the section heading
@@ -74,6 +81,7 @@ SOURCE_FIELDS = {
     "names": (3.0, 0.5),  # class/def names and public dotted names defined in the file
     "doc": (1.0, 0.6),  # docstring summaries, parameter names, bases, decorators
     "context": (1.0, 0.6),  # topic vocabulary of topics listing the file
+    "body": (0.3, 0.75),  # the file's plain words (code, comments, strings, docstrings)
 }
 DOC_FIELDS = {
     "title": (3.0, 0.3),
@@ -150,7 +158,7 @@ def build(index: dict, read_lines: Callable[[str], list[str]] | None = None,
     corpus = _collect(index)
     vocab_doc, vocab_src = _topic_vocabulary(corpus)
     _add_docs(corpus, vocab_doc, read_lines)
-    sources, src_doc = _add_sources(corpus, vocab_src)
+    sources, src_doc = _add_sources(corpus, vocab_src, read_lines)
     symbols = index.get("symbols", [])
     specificity = _section_specificity(corpus.fields[Slot.SECTION])
     names, name_files = _names(corpus.public_to_src)
@@ -333,10 +341,11 @@ def _is_navigation(block: list[str]) -> bool:
     return all(_LINK_TARGET.match(line) or not line.strip() for line in block)
 
 
-def _add_sources(corpus: _Corpus, src_vocab: dict[int, list[str]]) -> tuple[list[list], list[list[int]]]:
+def _add_sources(corpus: _Corpus, src_vocab: dict[int, list[str]],
+                 read_lines: Callable[[str], list[str]] | None = None) -> tuple[list[list], list[list[int]]]:
     """Rows (``[path, main public name, line]``) and token fields of every source file, and
     per source the docs that name its symbols."""
-    src_fields = [{"path": [], "names": [], "doc": [], "context": []} for _ in corpus.src_ids]
+    src_fields = [{"path": [], "names": [], "doc": [], "context": [], "body": []} for _ in corpus.src_ids]
     main_symbol: dict[int, tuple] = {}
     for sym in corpus.index.get("symbols", []):
         sid = corpus.src_ids[sym["path"]]
@@ -356,6 +365,16 @@ def _add_sources(corpus: _Corpus, src_vocab: dict[int, list[str]]) -> tuple[list
     for path, sid in corpus.src_ids.items():
         src_fields[sid]["path"] = tokenize(_path_words(path))
         src_fields[sid]["context"] = tokenize(" ".join(src_vocab.get(sid, [])))
+    if read_lines is not None:
+        # Plain words only: whole identifiers (local names, "batch_index.to") would add many
+        # terms that no question uses; their parts are plain words and stay.
+        bodies = {sid: [t for t in tokenize("\n".join(read_lines(path))) if t.isalpha()]
+                  for path, sid in corpus.src_ids.items()}
+        files_using: Counter = Counter()
+        for words in bodies.values():
+            files_using.update(set(words))
+        for sid, words in bodies.items():
+            src_fields[sid]["body"] = [t for t in words if files_using[t] <= BODY_MAX_FILES]
     corpus.fields[Slot.SOURCE] = src_fields
 
     sources = []
