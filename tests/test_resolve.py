@@ -572,3 +572,22 @@ def test_the_best_release_notes_move_up_the_pack():
     # The next best notes take the places from RELEASE_NOTES_AT on, in their order.
     assert out[RELEASE_NOTES_AT : RELEASE_NOTES_AT + RELEASE_NOTES - 1] == notes[1:RELEASE_NOTES]
     assert out.index(11) > out.index(9)  # beyond the best RELEASE_NOTES: not moved
+
+
+@pytest.mark.parametrize("columns", ["60", "120", ""])
+def test_help_is_as_wide_as_argparse_makes_it_without_shutil(monkeypatch, columns):
+    import argparse
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setenv("COLUMNS", columns)
+    ours = resolve_docs.build_parser()
+    stock = resolve_docs.build_parser()
+    stock.formatter_class = argparse.RawDescriptionHelpFormatter
+    assert ours.format_help() == stock.format_help()
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import resolve_docs; "
+            "resolve_docs.build_parser().parse_args(['q']); print('shutil' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(Path(resolve_docs.__file__).resolve().parent)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
