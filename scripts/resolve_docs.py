@@ -51,7 +51,6 @@ unreadable.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -194,9 +193,9 @@ def _run(args: argparse.Namespace) -> int:
                     "batch_key, 'loss is NaN'), or search the source with "
                     f"{SEARCH} --text WORDS")
         if args.json:
-            print(json.dumps({"query": question, "scvi_tools_version": version, "tree": False,
-                              "docs": [], "passages": [], "source": [], "pitfalls": [],
-                              "routes": result["routes"], "pack": {"tokens": 0, "budget": args.budget}}))
+            _print_json({"query": question, "scvi_tools_version": version, "tree": False,
+                         "docs": [], "passages": [], "source": [], "pitfalls": [],
+                         "routes": result["routes"], "pack": {"tokens": 0, "budget": args.budget}})
         return EXIT_PROBLEMS
     tree = _optional_tree(args.tree, version)
     other = _other_version(args.version, version, result)
@@ -208,10 +207,16 @@ def _run(args: argparse.Namespace) -> int:
         report = _report(question, sidx, result, pack)
         if other:
             report["version"] = other
-        print(json.dumps(report, ensure_ascii=False))
+        _print_json(report)
     else:
         print("\n".join(pack.lines))
     return EXIT_OK
+
+
+def _print_json(obj: dict) -> None:
+    import json  # only for --json: the text pack needs no JSON module (3 ms of imports)
+
+    print(json.dumps(obj, ensure_ascii=False))
 
 
 def _report(question: str, sidx: dict, result: dict, pack) -> dict:

@@ -12,7 +12,6 @@ Standard library only.
 from __future__ import annotations
 
 import gc
-import json
 from pathlib import Path
 
 from . import loadcache
@@ -42,6 +41,8 @@ def load_json(path: Path, *, expected_format: int, what: str) -> dict:
     data = _without_gc(loadcache.load, path, raw)
     decoded = data is None
     if decoded:
+        import json  # only without a cached copy (about 3 ms of imports otherwise)
+
         try:
             data = _without_gc(json.loads, raw)
         except ValueError as exc:
