@@ -20,6 +20,14 @@ from scvi_skill.runtime.tree import Tree, discover_tree  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
+def _no_load_cache(monkeypatch):
+    """The per-user cache of decoded references (scvi_skill.runtime.loadcache) stays out of
+    the way: tests load many fixture files, and must not leave copies of them in the user's
+    cache. tests/test_loadcache.py turns it on, in a temporary cache folder."""
+    monkeypatch.setenv("SCVI_SKILL_NO_LOAD_CACHE", "1")
+
+
+@pytest.fixture(autouse=True)
 def _no_claude_config_dir(monkeypatch):
     """Tests that set HOME must not install into the caller's real $CLAUDE_CONFIG_DIR."""
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)

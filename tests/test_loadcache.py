@@ -158,3 +158,19 @@ def test_resolve_docs_prints_the_same_pack_with_and_without_the_cache(tmp_path):
     assert outputs[0] == outputs[1] == outputs[2]
     assert [f.name.split(".")[0] for f in (tmp_path / "trees" / loadcache.CACHE_DIR_NAME).iterdir()] \
         == ["search_index"]
+
+
+def test_gzipped_api_indexes_are_cached_by_their_compressed_bytes(tmp_path, cache):
+    import gzip
+
+    from scvi_skill.runtime import apiindex
+
+    source = tmp_path / "history.json.gz"
+    raw = gzip.compress(json.dumps({"names": {"scvi.model.SCVI": [[0, 3]]}}).encode(), mtime=0)
+    source.write_bytes(raw)
+    first = apiindex._read(source)
+    assert loadcache.cache_path(source, raw).is_file()
+    assert apiindex._read(source) == first == {"names": {"scvi.model.SCVI": [[0, 3]]}}
+    source.write_bytes(b"not gzip")
+    with pytest.raises(IndexStale, match="cannot read the API index"):
+        apiindex._read(source)

@@ -20,11 +20,10 @@ Standard library only; runs on Python >= 3.10.
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import loadcache
 from .errors import IndexStale, SkillPackageError
 from .indexview import IndexView
 from .paths import REFERENCES_DIR
@@ -47,16 +46,28 @@ def release_file_name(version: str) -> str:
 
 
 def _read(path: Path) -> dict:
+    """The JSON object in ``path`` (gzip-compressed when it ends in ``.gz``), from the per-user
+    cache of decoded references when it holds this content (:mod:`.loadcache`)."""
     try:
         raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-        data = json.loads(raw.decode("utf-8"))
+    except OSError as err:
+        raise IndexStale(f"cannot read the API index {path}: {err}",
+                         hint=f"Regenerate it with: {REGENERATE_API}") from err
+    data = loadcache.load(path, raw)
+    if data is not None:
+        return data
+    import gzip  # only without a cached copy: with it, neither is needed
+    import json
+
+    try:
+        text = gzip.decompress(raw) if path.suffix == ".gz" else raw
+        data = json.loads(text.decode("utf-8"))
     except (OSError, ValueError, EOFError) as err:
         raise IndexStale(f"cannot read the API index {path}: {err}",
                          hint=f"Regenerate it with: {REGENERATE_API}") from err
     if not isinstance(data, dict):
         raise IndexStale(f"{path} is not a JSON object", hint=f"Regenerate: {REGENERATE_API}")
+    loadcache.store(path, raw, data)
     return data
 
 
