@@ -212,9 +212,12 @@ def test_holdout_records_are_well_formed_and_apart_from_the_dev_set():
 
 # The synthetic set (benchmarks/synthetic.jsonl): questions written from passages drawn at random
 # by benchmarks/sample_passages.py; dev-like (read question by question), never mixed into "all".
-SYNTHETIC_RECORDS = [json.loads(line) for line in
-                     DEVSET.with_name("synthetic.jsonl").read_text(encoding="utf-8").splitlines()
-                     if line.strip()]
+def _records(name: str) -> list[dict]:
+    return [json.loads(line) for line in
+            DEVSET.with_name(name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+SYNTHETIC_RECORDS = _records("synthetic.jsonl")
 
 
 def test_synthetic_records_are_well_formed():
@@ -229,9 +232,7 @@ def test_synthetic_records_are_well_formed():
 # The second synthetic set (benchmarks/synthetic2.jsonl): 80 seeds drawn with another seed,
 # written by two helpers; split in halves by CRC-32 of the id before any tuning. synthetic2 is
 # dev-like, synthetic2-test is read only in aggregate.
-SYNTHETIC2_RECORDS = [json.loads(line) for line in
-                      DEVSET.with_name("synthetic2.jsonl").read_text(encoding="utf-8").splitlines()
-                      if line.strip()]
+SYNTHETIC2_RECORDS = _records("synthetic2.jsonl")
 
 
 def test_synthetic2_records_are_well_formed_and_split_by_their_ids():
