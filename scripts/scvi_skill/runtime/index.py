@@ -3,8 +3,9 @@
 Both are plain JSON read with one ``json.loads``; a missing, unreadable or wrong-format file
 raises :class:`IndexStale` (exit 6) with the command that regenerates it. Loaded objects are
 cached per process, and the decoded object per user (:mod:`.loadcache`: a marshal copy keyed
-by the file's length and CRC-32, about half the time of decoding the JSON). Their formats and fields are defined in :mod:`.schema`; ``REGENERATE`` is
-re-exported from there for the scripts that name it.
+by the file's length and CRC-32, read in about half the time of decoding the JSON). Their
+formats and fields are defined in :mod:`.schema`; ``REGENERATE`` is re-exported from there for
+the scripts that name it.
 
 Standard library only.
 """
