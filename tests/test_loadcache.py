@@ -163,14 +163,14 @@ def test_resolve_docs_prints_the_same_pack_with_and_without_the_cache(tmp_path):
 def test_gzipped_api_indexes_are_cached_by_their_compressed_bytes(tmp_path, cache):
     import gzip
 
-    from scvi_skill.runtime import apiindex
+    from scvi_skill.runtime import apifiles
 
     source = tmp_path / "history.json.gz"
     raw = gzip.compress(json.dumps({"names": {"scvi.model.SCVI": [[0, 3]]}}).encode(), mtime=0)
     source.write_bytes(raw)
-    first = apiindex._read(source)
+    first = apifiles.read_api_file(source)
     assert loadcache.cache_path(source, raw).is_file()
-    assert apiindex._read(source) == first == {"names": {"scvi.model.SCVI": [[0, 3]]}}
+    assert apifiles.read_api_file(source) == first == {"names": {"scvi.model.SCVI": [[0, 3]]}}
     source.write_bytes(b"not gzip")
     with pytest.raises(IndexStale, match="cannot read the API index"):
-        apiindex._read(source)
+        apifiles.read_api_file(source)

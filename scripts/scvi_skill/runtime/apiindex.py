@@ -21,96 +21,24 @@ Standard library only; runs on Python >= 3.10.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from . import loadcache
-from .errors import IndexStale, SkillPackageError
+from .apifiles import (  # noqa: F401  (re-exported: callers read the files from here too)
+    API_DIR,
+    API_FORMAT,
+    EXIT_UNKNOWN_VERSION,
+    REGENERATE_API,
+    Releases,
+    UnknownVersion,
+    load_history,
+    load_migrations,
+    load_release,
+    load_releases,
+    read_api_file,
+    release_file_name,
+)
 from .indexview import IndexView
-from .paths import REFERENCES_DIR
 
-API_FORMAT = 1
-API_DIR = REFERENCES_DIR / "api"
-REGENERATE_API = "python scripts/build_api_index.py"
 ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
-EXIT_UNKNOWN_VERSION = 4
-
-
-class UnknownVersion(SkillPackageError):
-    """A version the shipped indexes do not cover (exit 4)."""
-
-    exit_code = EXIT_UNKNOWN_VERSION
-
-
-def release_file_name(version: str) -> str:
-    return f"scvi-tools-{version}.json.gz"
-
-
-def _read(path: Path) -> dict:
-    """The JSON object in ``path`` (gzip-compressed when it ends in ``.gz``), from the per-user
-    cache of decoded references when it holds this content (:mod:`.loadcache`)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise IndexStale(f"cannot read the API index {path}: {err}",
-                         hint=f"Regenerate it with: {REGENERATE_API}") from err
-    data = loadcache.load(path, raw)
-    if data is not None:
-        return data
-    import gzip  # only without a cached copy: with it, neither is needed
-    import json
-
-    try:
-        text = gzip.decompress(raw) if path.suffix == ".gz" else raw
-        data = json.loads(text.decode("utf-8"))
-    except (OSError, ValueError, EOFError) as err:
-        raise IndexStale(f"cannot read the API index {path}: {err}",
-                         hint=f"Regenerate it with: {REGENERATE_API}") from err
-    if not isinstance(data, dict):
-        raise IndexStale(f"{path} is not a JSON object", hint=f"Regenerate: {REGENERATE_API}")
-    loadcache.store(path, raw, data)
-    return data
-
-
-@dataclass(frozen=True)
-class Releases:
-    versions: list[str]
-    """Known releases, oldest first."""
-    files: dict[str, str]
-    """Version -> file name in the API folder."""
-    folder: Path
-
-    def check(self, version: str) -> str:
-        if version in self.files:
-            return version
-        raise UnknownVersion(
-            f"no API index for scvi-tools {version!r}; known releases: "
-            + ", ".join(self.versions),
-            hint="Pass one of these with --version (a newer scvi-tools needs a new "
-                 f"index: {REGENERATE_API}).")
-
-
-def load_releases(folder: Path | None = None) -> Releases:
-    folder = folder or API_DIR
-    manifest = _read(folder / "releases.json")
-    if manifest.get("format") != API_FORMAT:
-        raise IndexStale(f"{folder / 'releases.json'} has format {manifest.get('format')!r}, "
-                         f"expected {API_FORMAT}", hint=f"Regenerate: {REGENERATE_API}")
-    rows = manifest.get("releases") or []
-    return Releases([r["version"] for r in rows], {r["version"]: r["file"] for r in rows},
-                    folder)
-
-
-def load_release(releases: Releases, version: str) -> dict:
-    return _read(releases.folder / releases.files[releases.check(version)])
-
-
-def load_history(releases: Releases) -> dict:
-    return _read(releases.folder / "history.json.gz")
-
-
-def load_migrations(folder: Path | None = None) -> dict:
-    path = (folder or API_DIR) / "migrations.json"
-    return _read(path) if path.is_file() else {}
 
 
 # -- lookups -----------------------------------------------------------------------------------

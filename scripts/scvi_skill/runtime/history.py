@@ -27,7 +27,7 @@ def release_facts(question: str, sidx: dict) -> list[str]:
                if (i.rsplit(".", 1)[-1].lower() in gone_names if _is_name(i) else i in gone_keywords)]
     if not unknown:
         return []
-    from .apiindex import load_history, load_migrations, load_releases  # only now: a few ms
+    from .apifiles import load_history, load_migrations, load_releases  # only now: a few ms
 
     try:
         history = load_history(load_releases())
