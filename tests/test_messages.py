@@ -313,3 +313,22 @@ def test_shipped_index_finds_real_pastes_of_1_5_1():
 def test_shipped_index_is_current_format():
     data = json.loads((REFERENCES_DIR / "messages.json").read_text())
     assert data["format"] == MESSAGES_FORMAT and len(data["sites"]) > 500
+
+
+def test_the_runtime_row_has_the_documented_fields_and_no_heavy_imports():
+    """messages.py reads rows as a plain namedtuple of formats.MESSAGE_FIELDS; the documented
+    contract (schema.MessageRow) must name the same fields in the same order, and the module
+    must load without typing's or dataclasses' import cost."""
+    import subprocess
+    import sys
+
+    from scvi_skill.runtime import messages
+    from scvi_skill.runtime.schema import MessageRow
+
+    assert messages.MessageRow._fields == MessageRow._fields
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import scvi_skill.runtime.messages; "
+            "print(sorted({'dataclasses', 'typing', 'inspect'} & set(sys.modules)))")
+    scripts = str(Path(messages.__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-c", code, scripts], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -13,6 +13,9 @@ SEARCH_INDEX_FORMAT = 1
 MESSAGES_FORMAT = 1
 """``format`` of ``messages.json`` (written by :mod:`scvi_skill.build.source.messages`, read by
 :mod:`scvi_skill.runtime.messages`)."""
+MESSAGE_FIELDS = ("path", "line", "kind", "exception", "function", "condition", "template")
+"""The fields of a ``messages.json`` site, in order (:class:`.schema.MessageRow` documents them;
+:mod:`.messages` reads rows as a plain ``namedtuple`` of these names)."""
 REGENERATE = "python scripts/refresh_maps.py --tree PATH"
 """The command that regenerates both files (shown in their ``_generated`` notice and in
 every missing/stale index error)."""

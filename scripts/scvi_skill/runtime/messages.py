@@ -21,8 +21,8 @@ No regular expression is built from user text. Standard library only; Python >= 
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Iterable
-from dataclasses import dataclass
 from difflib import SequenceMatcher
 from math import log
 from pathlib import Path
@@ -30,7 +30,12 @@ from pathlib import Path
 from .errortext import EXCEPTION_NAME, looks_like_error  # noqa: F401 (re-exported)
 from .index import load_json
 from .paths import REFERENCES_DIR
-from .schema import MESSAGES_FORMAT, MessageRow
+from .formats import MESSAGE_FIELDS, MESSAGES_FORMAT
+
+MessageRow = namedtuple("MessageRow", MESSAGE_FIELDS)
+"""A site of ``messages.json`` (:class:`.schema.MessageRow` documents the fields). Plain
+``namedtuple``s and classes here, not ``typing`` or ``dataclasses``: a question with error text
+loads this module in the one call, and those imports cost more than the matching."""
 
 MESSAGES_PATH = REFERENCES_DIR / "messages.json"
 MAX_MESSAGE_CHARS = 2000
@@ -79,31 +84,29 @@ _NOISE_LINE = re.compile(
 _FILE_LINE = re.compile(r'^\s*File ["~/\\.\w]')
 _FRAME = re.compile(r'[/\\]scvi[/\\]([\w/\\]+\.py)(?:", line |:)(\d+)')
 
-@dataclass(frozen=True)
-class Cleaned:
-    """Pasted text reduced to what is matched."""
+class Cleaned(namedtuple("Cleaned", "text segments exceptions cut frames",
+                         defaults=(False, frozenset()))):
+    """Pasted text reduced to what is matched:
 
-    text: str
-    """The message(s), one line each, noise removed."""
-    segments: tuple[str, ...]
-    """The messages matched separately (a chained traceback has several)."""
-    exceptions: frozenset[str]
-    """Exception or warning class names seen (last dotted part)."""
-    cut: bool = False
-    """The text was longer than :data:`MAX_MESSAGE_CHARS` and was cut."""
-    frames: frozenset[tuple[str, int]] = frozenset()
-    """``(path, line)`` of the scvi frames of a pasted traceback (``src/scvi/...``)."""
+    - ``text``: the message(s), one line each, noise removed;
+    - ``segments``: the messages matched separately (a chained traceback has several);
+    - ``exceptions``: exception or warning class names seen (last dotted part);
+    - ``cut``: the text was longer than :data:`MAX_MESSAGE_CHARS` and was cut;
+    - ``frames``: ``(path, line)`` of the scvi frames of a pasted traceback (``src/scvi/...``).
+    """
+
+    __slots__ = ()
 
 
-@dataclass
 class _Site:
-    row: MessageRow
-    words: list[str]
-    """Static words of the template, in order."""
-    holes: list[int]
-    """``holes[i]``: placeholders between ``words[i-1]`` and ``words[i]`` (index
-    ``len(words)``: after the last word)."""
-    key: tuple[str, ...]
+    """A site with its template's static ``words`` in order; ``holes[i]``: placeholders
+    between ``words[i-1]`` and ``words[i]`` (index ``len(words)``: after the last word)."""
+
+    __slots__ = ("row", "words", "holes", "key")
+
+    def __init__(self, row: MessageRow, words: list[str], holes: list[int],
+                 key: tuple[str, ...]) -> None:
+        self.row, self.words, self.holes, self.key = row, words, holes, key
 
 
 class MessageIndex:
