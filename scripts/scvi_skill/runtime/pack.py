@@ -372,13 +372,14 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
             if not param_found and len(facts) < MATCH_PARAM_FILES:
                 param_found = _matching_param(fact, lines, term_idf)
             if len(facts) < WINDOW_FILES:
+                known: list[set[str] | None] = [None] * len(lines)  # each line tokenized once
                 # The def's own lines first (a named parameter's use, a short def's body).
                 span = _def_span(lines, fact.line - 1) \
                     if not fact.param or fact.param in question else None
                 if span:
-                    _best_window(fact, lines, term_idf, span)
+                    _best_window(fact, lines, term_idf, span, known)
                 if not fact.window and not (fact.param and fact.param in question):
-                    _best_window(fact, lines, term_idf)
+                    _best_window(fact, lines, term_idf, known=known)
                     if fact.window and not fact.param and fact.symbol.rsplit(".", 1)[-1] not in named:
                         _point_at_window(fact, lines, src["path"])
         facts.append(fact)
@@ -543,26 +544,31 @@ def _def_span(lines: list[str], first: int) -> tuple[int, int] | None:
 
 
 def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
-                 span: tuple[int, int] | None = None) -> None:
+                 span: tuple[int, int] | None = None,
+                 known: list[set[str] | None] | None = None) -> None:
     """The at most :data:`WINDOW_LINES` lines of the file (of ``span``, 0-based first and last
     line, when given) whose distinct query terms weigh most (a ``raise`` and its condition, a
-    default being set), when they hold at least :data:`WINDOW_MIN_TERMS` of them."""
+    default being set), when they hold at least :data:`WINDOW_MIN_TERMS` of them. ``known``
+    keeps each line's query terms across calls for the same file and question."""
     if not term_idf:
         return
     lo, hi = span or (0, len(lines) - 1)
+    if known is None:
+        known = [None] * len(lines)
     # Tokenizing a whole file is slow; only lines holding the start of a query term can
     # hold the term (stems are prefixes of their words up to the 4th letter).
     probe = re.compile("|".join(sorted(re.escape(term[:4]) for term in term_idf)))
-    per_line = [set(tokenize(t)) & term_idf.keys()
-                if lo <= n <= hi and probe.search(t.lower()) and not _IMPORT.match(t)
-                else set() for n, t in enumerate(lines)]
+    for n in range(lo, hi + 1):
+        if known[n] is None:
+            t = lines[n]
+            known[n] = set(tokenize(t)) & term_idf.keys() \
+                if probe.search(t.lower()) and not _IMPORT.match(t) else set()
     # The header and the parameter entry the fact already shows are not a window.
     shown = set(range(fact.line - 1, fact.line - 1 + _header_lines(lines, fact.line - 1)))
     if fact.param_lines:
         shown.update(range(fact.param_lines[0] - 1, fact.param_lines[1]))
-    for n in shown:
-        if n < len(per_line):
-            per_line[n] = set()
+    empty: set[str] = set()
+    per_line = [empty if n in shown or terms is None else terms for n, terms in enumerate(known)]
     best, best_at = 0.0, -1
     for first in range(lo, hi + 1):
         if not per_line[first]:
