@@ -351,3 +351,23 @@ def test_gimvi_gene_label_dispersion_fails_in_training():
     model = GIMVI(data(), data(), dispersion="gene-label", n_latent=4)
     with pytest.raises(AttributeError, match="has no attribute 'squeeze'"):
         model.train(**FAST)
+
+
+def test_dropout_reaches_the_encoders_only():
+    import torch
+
+    from scvi.nn import DecoderSCVI
+
+    def rates(module):
+        return {m.p for m in module.modules() if isinstance(m, torch.nn.Dropout)}
+
+    model = scvi.model.SCVI(_scvi().adata, n_hidden=16, n_latent=4, dropout_rate=0.3)
+    assert rates(model.module.z_encoder) == {0.3}
+    assert rates(model.module.decoder) <= {0.0}
+    adata = _adata()
+    scvi.model.SCANVI.setup_anndata(adata, labels_key="labels", unlabeled_category="unknown",
+                                    batch_key="batch")
+    scanvi = scvi.model.SCANVI(adata, n_hidden=16, n_latent=4, dropout_rate=0.3)
+    assert rates(scanvi.module.z_encoder) == {0.3} and rates(scanvi.module.decoder) <= {0.0}
+    with pytest.raises(TypeError, match="multiple values for keyword argument 'dropout_rate'"):
+        DecoderSCVI(4, 20, dropout_rate=0.1)
