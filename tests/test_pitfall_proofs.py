@@ -371,3 +371,26 @@ def test_dropout_reaches_the_encoders_only():
     assert rates(scanvi.module.z_encoder) == {0.3} and rates(scanvi.module.decoder) <= {0.0}
     with pytest.raises(TypeError, match="multiple values for keyword argument 'dropout_rate'"):
         DecoderSCVI(4, 20, dropout_rate=0.1)
+
+
+def test_doc_erratum_amortizedlda_default_max_epochs():
+    """The runner is replaced by a stub that records its arguments: no 1000-epoch training."""
+    from scvi.model._utils import get_max_epochs_heuristic
+
+    adata = _adata()
+    scvi.model.AmortizedLDA.setup_anndata(adata)
+    model = scvi.model.AmortizedLDA(adata, n_topics=3)
+    seen = {}
+
+    class Recorder:
+        def __init__(self, _model, **kwargs):
+            seen.update(kwargs)
+
+        def __call__(self):
+            return None
+
+    model._train_runner_cls = Recorder
+    model.train(accelerator="cpu")
+    documented = min(round(20000 / adata.n_obs * 400), 400)
+    assert documented == 400 and seen["max_epochs"] == 1000
+    assert get_max_epochs_heuristic(40_000, epochs_cap=1000) == 500  # the decay above 20,000
