@@ -47,14 +47,19 @@ def _key(raw: bytes) -> str:
 
 
 def cache_path(source: Path, raw: bytes) -> Path:
-    return cache_dir() / f"{Path(source).stem}.{_key(raw)}{SUFFIX}"
+    return _path_for(source, _key(raw))
+
+
+def _path_for(source: Path, key: str) -> Path:
+    return cache_dir() / f"{Path(source).stem}.{key}{SUFFIX}"
 
 
 def load(source: Path, raw: bytes) -> dict | None:
     """The object cached for ``raw`` (the bytes of ``source``), or ``None``."""
     if not enabled():
         return None
-    path = cache_path(source, raw)
+    key = _key(raw)  # the CRC-32 of a few MB: once per call
+    path = _path_for(source, key)
     try:
         info = path.lstat()
         if not _is_ours(info):
@@ -62,7 +67,7 @@ def load(source: Path, raw: bytes) -> dict | None:
         payload = marshal.loads(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
         return None
-    if not (isinstance(payload, tuple) and len(payload) == 2 and payload[0] == _key(raw)
+    if not (isinstance(payload, tuple) and len(payload) == 2 and payload[0] == key
             and isinstance(payload[1], dict)):
         return None
     return payload[1]
@@ -73,11 +78,12 @@ def store(source: Path, raw: bytes, data: dict) -> None:
     if not enabled():
         return
     folder = cache_dir()
-    target = cache_path(source, raw)
+    key = _key(raw)
+    target = _path_for(source, key)
     temp = None
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        blob = marshal.dumps((_key(raw), data))
+        blob = marshal.dumps((key, data))
         temp = folder / f".tmp-{os.getpid()}-{target.name}"
         with open(temp, "xb") as handle:
             handle.write(blob)
