@@ -591,3 +591,28 @@ def test_help_is_as_wide_as_argparse_makes_it_without_shutil(monkeypatch, column
     done = subprocess.run([sys.executable, "-c", code, str(Path(resolve_docs.__file__).resolve().parent)],
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_two_words_the_corpus_writes_as_one_add_the_joined_word():
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import PARAMS, query_terms, resolve
+    from scvi_skill.runtime.tokens import stem
+
+    sidx = load_search_index()
+    vocab = sidx["terms"]
+    weights = query_terms("a semi-supervised mini batch data loader", [], PARAMS, vocab)
+    assert {stem("semisupervised"), "minibatch", "dataloader"} <= weights.keys()
+    assert weights[stem("semisupervised")] == PARAMS["compound"]
+    # Only words the corpus knows joined, and none without a vocabulary.
+    assert "batchdata" not in weights and "loaderx" not in query_terms("loader x", [], PARAMS, vocab)
+    assert stem("semisupervised") not in query_terms("semi-supervised", [], PARAMS)
+
+    # "Add semisupervised training mixin class" (CHANGELOG.md:322 in 1.5.1) rises.
+    question = "is there a mixin that gives my model the semi-supervised train() method?"
+
+    def place(params):
+        rows = resolve(question, sidx, params=params)["passages"]
+        return next((i for i, p in enumerate(rows)
+                     if p["path"] == "CHANGELOG.md" and p["lines"][0] == 322), 99)
+
+    assert place(PARAMS) < place(dict(PARAMS, compound=0.0))

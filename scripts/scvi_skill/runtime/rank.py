@@ -73,12 +73,20 @@ PARAMS = {
     "passage_cover": 2.0,  # weight of the share of the query's terms a passage holds
     "release_doc": 0.4,  # release notes boost (times the best doc score) for a question
     # naming a version or a kind of change
+    "compound": 1.0,  # weight of two adjacent question words joined ("semi-supervised" ->
+    # "semisupervised") when the corpus uses the joined word
 }
 
+_PAIR = re.compile(r"(?=(?<![A-Za-z])([A-Za-z]{2,})[\s/-]{1,2}([A-Za-z]{2,})(?![A-Za-z]))")
+"""Two adjacent plain words; a lookahead, so "a b c" yields "a b" and "b c"."""
 
-def query_terms(question: str, synonyms: list, params: dict = PARAMS) -> dict[str, float]:
+
+def query_terms(question: str, synonyms: list, params: dict = PARAMS,
+                vocabulary: dict | None = None) -> dict[str, float]:
     """Weighted query terms: identifier wholes weigh more, repeats a little more,
-    curated synonyms (routing.yaml) add their expansions at a lower weight."""
+    curated synonyms (routing.yaml) add their expansions at a lower weight, and two adjacent
+    words the corpus (``vocabulary``) writes as one ("mini-batch", "data loader") add the
+    joined word."""
     tokens = tokenize(question[:MAX_QUESTION_CHARS])
     weights: dict[str, float] = {}
     for tok in tokens:
@@ -97,6 +105,11 @@ def query_terms(question: str, synonyms: list, params: dict = PARAMS) -> dict[st
                     continue
             for term in terms:
                 weights.setdefault(term, params["synonym"])
+    if vocabulary and params["compound"]:
+        for first, second in _PAIR.findall(question[:MAX_QUESTION_CHARS]):
+            for joined in tokenize(first + second):
+                if joined in vocabulary and joined not in weights:
+                    weights[joined] = params["compound"]
     return weights
 
 
@@ -164,7 +177,8 @@ def resolve(
     """``{"docs": [...], "source": [...], "passages": [...], "routes": [...], "terms": [...]}``
     for ``question``, best first. ``passages`` are ranked over the whole corpus; each doc's
     ``lines`` are its best passage when the index has passages, else its best section."""
-    state = _Ranking(question, sidx, params, query_terms(question, sidx.get("synonyms") or [], params))
+    state = _Ranking(question, sidx, params, query_terms(question, sidx.get("synonyms") or [], params,
+                                                                sidx["terms"]))
     _score_units(state)
     _score_docs(state)
     _link_sections_to_sources(state)
