@@ -8,7 +8,8 @@ import pytest
 from scvi_skill.build import search_index
 from scvi_skill.runtime import rank
 from scvi_skill.runtime.schema import SEARCH_INDEX_FORMAT
-from scvi_skill.runtime.tokens import identifiers, normalize_phrase, stem, tokenize
+from scvi_skill.runtime import tokens
+from scvi_skill.runtime.tokens import identifiers, normalize_phrase, probe_key, stem, tokenize
 
 
 @pytest.mark.parametrize(
@@ -54,6 +55,42 @@ def test_stemmer_conflates_forms(group):
 @pytest.mark.parametrize("pair", [["layer", "lay"], ["embed", "emb"], ["string", "str"], ["class", "clas"]])
 def test_stemmer_keeps_distinct_words(pair):
     assert stem(pair[0]) != pair[1]
+
+
+_PROBE_WORDS = (
+    "copies libraries nation nations relational normalisation normalization organisation "
+    "batches stopping mapped trainers sizes size categories SCVI.setup_anndata TrainerConfig "
+    "use_gpu NaNs scVI dataloaders 0.05 binarize binarized emphasize"
+)
+
+
+def test_every_term_of_a_line_has_its_probe_key_in_the_line(pinned_tree):
+    """The pack tokenizes only the lines that hold a query term's probe key: a line whose
+    term's key is missing would drop a window line unseen."""
+    texts = _PROBE_WORDS.split() + pinned_tree.to_disk("CHANGELOG.md").read_text(
+        encoding="utf-8").splitlines()
+    texts += pinned_tree.to_disk("src/scvi/model/base/_base_model.py").read_text(
+        encoding="utf-8").splitlines()
+    checked = 0
+    for text in texts:
+        low = text.lower()
+        for term in tokenize(text):
+            assert probe_key(term) in low, (term, probe_key(term), text)
+            checked += 1
+    assert checked > 10_000
+    # The stemmer's put-back letters are what the key drops.
+    assert (probe_key(stem("copies")), probe_key(stem("normalisation")), probe_key(stem("nation"))) \
+        == ("cop", "normali", "nat")
+    assert probe_key("batch_key") == "batch_key"
+
+
+def test_stems_are_remembered_and_the_memory_is_bounded(monkeypatch):
+    monkeypatch.setattr(tokens, "MAX_STEMS", 3)
+    monkeypatch.setattr(tokens, "_STEMS", {})
+    assert [stem(w) for w in ("losses", "trained", "losses")] == ["loss", "train", "loss"]
+    assert tokens._STEMS == {"losses": "loss", "trained": "train"}
+    stem("normalized"), stem("batches")
+    assert len(tokens._STEMS) <= 3 and tokens._STEMS["batches"] == "batch"
 
 
 def test_identifiers_and_phrases():

@@ -24,7 +24,7 @@ import re
 from .errors import IndexStale, warn
 from .history import release_facts
 from .text import clip
-from .tokens import identifiers, tokenize
+from .tokens import identifiers, probe_key, tokenize
 
 CHARS_PER_TOKEN = 4
 DEFAULT_BUDGET = 1200
@@ -555,9 +555,8 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
     lo, hi = span or (0, len(lines) - 1)
     if known is None:
         known = [None] * len(lines)
-    # Tokenizing a whole file is slow; only lines holding the start of a query term can
-    # hold the term (stems are prefixes of their words up to the 4th letter).
-    probe = re.compile("|".join(sorted(re.escape(term[:4]) for term in term_idf)))
+    # Tokenizing a whole file is slow; only lines holding a query term's probe can hold it.
+    probe = re.compile("|".join(sorted({re.escape(probe_key(term)) for term in term_idf})))
     for n in range(lo, hi + 1):
         if known[n] is None:
             t = lines[n]

@@ -73,12 +73,27 @@ _US_WORDS = frozenset("bus plus thus status corpus census virus focus bonus nucl
 MIN_STEM_CHARS = 3
 
 
+_STEMS: dict[str, str] = {}
+"""Stems already computed (tokenizing source files for windows stems the same words again);
+cleared when it holds :data:`MAX_STEMS`."""
+MAX_STEMS = 50_000
+
+
 def stem(word: str) -> str:
     """A light, deterministic suffix stripper for lowercase plain words.
 
     It is deliberately weaker than Porter: it only has to make "losses"/"loss",
     "normalized"/"normalize"/"normalization" and "trained"/"training"/"trainer" meet.
     """
+    found = _STEMS.get(word)
+    if found is None:
+        if len(_STEMS) >= MAX_STEMS:
+            _STEMS.clear()
+        found = _STEMS[word] = _stem(word)
+    return found
+
+
+def _stem(word: str) -> str:
     if len(word) <= 3 or not word.isalpha() or word.endswith(_NO_STEM_ENDINGS) or word in _US_WORDS:
         return word
     for suffix, replacement in _SUFFIXES:
@@ -94,6 +109,24 @@ def stem(word: str) -> str:
     if word.endswith("e") and len(word) > 4:
         return word[:-1]
     return word
+
+
+def probe_key(term: str) -> str:
+    """The longest start of ``term`` that every word tokenized to ``term`` holds, lowercased.
+
+    A term is a lowercased identifier, a part of one, or a stem. A stem is a prefix of its
+    word except where the stemmer put back letters: "ies" -> "y" ("copies" -> "copy"),
+    "ization"/"isation" -> "ize" ("normalisation" -> "normaliz"), "ation" -> "ate" (kept as
+    "ate" on a short base: "nation" -> "nate"). Dropping those letters leaves a prefix, so a
+    line whose lowercased text lacks the key cannot yield the term. Identifier wholes and
+    numbers are never stemmed: their key is the whole term."""
+    if not term.isalpha():
+        return term
+    if term.endswith("ize"):
+        return term[:-2]
+    if term.endswith(("iz", "y", "e")) and len(term) > 1:
+        return term[:-1]
+    return term
 
 
 def _camel_parts(word: str) -> list[str]:
