@@ -38,7 +38,7 @@ def _write(path: Path, data: dict) -> bytes:
 
 def _load(path: Path) -> dict:
     index_mod._CACHE.clear()
-    return index_mod.load_json(path, expected_format=3, what="test index")
+    return index_mod.load_json(path, expected_format=3, what="test index", lazy=("terms", "flat"))
 
 
 def test_a_load_writes_one_cache_file_and_the_next_load_reads_it(tmp_path, cache):
@@ -50,7 +50,7 @@ def test_a_load_writes_one_cache_file_and_the_next_load_reads_it(tmp_path, cache
     # Prove the second load reads the cache, not the JSON: plant a different object under
     # the same key.
     files[0].write_bytes(marshal.dumps((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
-                                        {"format": 3, "terms": {"from": "cache"}})))
+                                        {"format": 3, "terms": {"from": "cache"}}, ())))
     assert _load(source)["terms"] == {"from": "cache"}
 
 
@@ -65,14 +65,51 @@ def test_an_edited_file_never_meets_its_old_cache(tmp_path, cache):
     assert len(list(cache.iterdir())) == 2
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage", marshal.dumps(["not", "a", "pair"]),
-                                     marshal.dumps(("0.00000000", {"format": 3, "value": 9}))])
+def _key(raw: bytes) -> str:
+    return f"{len(raw)}.{__import__('zlib').crc32(raw):08x}"
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"garbage", marshal.dumps(["not", "a", "pair"]),
+    marshal.dumps(("0.00000000", {"format": 3, "value": 9}, ())),  # another content's key
+    "old layout",  # (key, data): a cache file written before large tables were stored by row
+    "lazy name not a table",
+])
 def test_a_broken_or_foreign_cache_file_is_ignored(tmp_path, cache, content):
     source = tmp_path / "search_index.json"
     raw = _write(source, {"format": 3, "value": 1})
+    if content == "old layout":
+        content = marshal.dumps((_key(raw), {"format": 3, "value": 9}))
+    elif content == "lazy name not a table":
+        content = marshal.dumps((_key(raw), {"format": 3, "value": 9}, ("value",)))
     cache.mkdir(parents=True)
     loadcache.cache_path(source, raw).write_bytes(content)
     assert _load(source)["value"] == 1
+
+
+def test_large_tables_are_cached_row_by_row_and_read_back_the_same(tmp_path, cache):
+    source = tmp_path / "search_index.json"
+    rows = loadcache.LAZY_MIN_ROWS
+    terms = {f"t{i}": ["1:5 2:7", "", str(i)] for i in range(rows)}
+    data = {"format": 3, "terms": terms, "small": {"a": [1]},
+            "flat": {f"k{i}": i for i in range(rows)}}
+    _write(source, data)
+    assert type(_load(source)["terms"]) is dict  # decoded from JSON the first time
+    again = _load(source)  # then from the cache
+    table = again["terms"]
+    assert type(table) is loadcache.LazyRows
+    assert type(again["small"]) is dict and type(again["flat"]) is dict  # left as they are
+    assert len(table) == rows and "t7" in table and "nope" not in table
+    assert type(dict.__getitem__(table, "t7")) is bytes  # nothing decoded yet
+    assert table["t7"] == ["1:5 2:7", "", "7"] and table.get("t8") == terms["t8"]
+    assert table.get("nope") is None and table.get("nope", 3) == 3
+    assert type(dict.__getitem__(table, "t7")) is list  # decoded once, kept
+    with pytest.raises(KeyError):
+        table["nope"]
+    assert table == terms and dict(table.items()) == terms and table.values() == list(terms.values())
+    assert table != {**terms, "t0": []}
+    assert {k: v for k, v in again.items() if k != "terms"} == \
+        {k: v for k, v in data.items() if k != "terms"}
 
 
 def test_a_symlinked_cache_file_is_not_followed(tmp_path, cache):
@@ -80,7 +117,7 @@ def test_a_symlinked_cache_file_is_not_followed(tmp_path, cache):
     raw = _write(source, {"format": 3, "value": 1})
     planted = tmp_path / "planted.marshal"
     planted.write_bytes(marshal.dumps((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
-                                       {"format": 3, "value": 666})))
+                                       {"format": 3, "value": 666}, ())))
     cache.mkdir(parents=True)
     loadcache.cache_path(source, raw).symlink_to(planted)
     assert _load(source)["value"] == 1

@@ -23,11 +23,14 @@ from .formats import INDEX_FORMAT, REGENERATE, SEARCH_INDEX_FORMAT
 __all__ = ["REGENERATE", "SEARCH_INDEX_PATH", "load_index", "load_json", "load_search_index"]
 
 SEARCH_INDEX_PATH = REFERENCES_DIR / "search_index.json"
+LAZY_TABLES = ("terms", "names")
+"""Search-index tables read row by row from the per-user cache (a call reads a few rows)."""
 _CACHE: dict[Path, dict] = {}
 
 
-def load_json(path: Path, *, expected_format: int, what: str) -> dict:
-    """``json.loads`` of ``path``, checked for a dict with the expected ``format``."""
+def load_json(path: Path, *, expected_format: int, what: str, lazy: tuple[str, ...] = ()) -> dict:
+    """``json.loads`` of ``path``, checked for a dict with the expected ``format``; its
+    ``lazy`` tables come back from the per-user cache as :class:`.loadcache.LazyRows`."""
     path = Path(path)
     cached = _CACHE.get(path)
     if cached is not None:
@@ -53,7 +56,7 @@ def load_json(path: Path, *, expected_format: int, what: str) -> dict:
         msg = f"{what} has format {found!r}, this script reads format {expected_format}: {path}"
         raise IndexStale(msg, hint=hint)
     if decoded:
-        loadcache.store(path, raw, data)
+        loadcache.store(path, raw, data, lazy)
     _CACHE[path] = data
     return data
 
@@ -112,5 +115,6 @@ def index_shape_problem(data: dict) -> str | None:
 def load_search_index(path: Path | None = None) -> dict:
     """The precomputed ranking data built by ``scvi_skill.build.search_index.build``."""
     return load_json(
-        path or SEARCH_INDEX_PATH, expected_format=SEARCH_INDEX_FORMAT, what="search index"
+        path or SEARCH_INDEX_PATH, expected_format=SEARCH_INDEX_FORMAT, what="search index",
+        lazy=LAZY_TABLES,
     )

@@ -13,6 +13,11 @@
   folder created with mode 0700. Any failure to write leaves the call's result unchanged.
 - At most :data:`KEEP` files per reference stay; older ones this cache wrote are removed.
 - ``SCVI_SKILL_NO_LOAD_CACHE=1`` turns it off.
+- The large tables a caller names (the search index's term postings and public names) are
+  stored row by row as marshal bytes and read back as :class:`LazyRows`, which decodes a
+  row when it is asked for: one call reads a few dozen of their thousands of rows, and
+  building them all was half the load. Only tables of at least :data:`LAZY_MIN_ROWS` rows
+  of lists or mappings qualify.
 
 Standard library only.
 """
@@ -31,7 +36,49 @@ CACHE_DIR_NAME = ".references-cache"
 DISABLE_ENV = "SCVI_SKILL_NO_LOAD_CACHE"
 KEEP = 4
 """Cache files kept per reference (several skill installs or versions side by side)."""
-SUFFIX = f".py{sys.version_info[0]}{sys.version_info[1]}.m{marshal.version}.marshal"
+LAYOUT = 2
+"""Version of the cache file's layout (2: large tables row by row), part of its name."""
+SUFFIX = f".py{sys.version_info[0]}{sys.version_info[1]}.m{marshal.version}.c{LAYOUT}.marshal"
+LAZY_MIN_ROWS = 1000
+
+
+class LazyRows(dict):
+    """A table whose rows are kept as marshal bytes and decoded (once) when read.
+
+    Reading goes through ``[]``, ``get``, ``items`` and ``values``, and it compares equal to
+    the plain table; ``len``, ``in`` and iteration over the keys need no decoding."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        value = dict.__getitem__(self, key)
+        if type(value) is bytes:
+            value = marshal.loads(value)
+            dict.__setitem__(self, key, value)
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if dict.__contains__(self, key) else default
+
+    def items(self):
+        return [(key, self[key]) for key in dict.keys(self)]
+
+    def values(self):
+        return [self[key] for key in dict.keys(self)]
+
+    def __eq__(self, other):
+        return isinstance(other, dict) and dict(self.items()) == dict(other.items())
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = None
+
+
+def _lazy_names(data: dict, lazy: tuple[str, ...]) -> list[str]:
+    return [name for name in lazy if type(data.get(name)) is dict
+            and len(data[name]) >= LAZY_MIN_ROWS
+            and all(type(row) in (list, dict) for row in data[name].values())]
 
 
 def enabled() -> bool:
@@ -67,14 +114,20 @@ def load(source: Path, raw: bytes) -> dict | None:
         payload = marshal.loads(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
         return None
-    if not (isinstance(payload, tuple) and len(payload) == 2 and payload[0] == key
-            and isinstance(payload[1], dict)):
+    if not (isinstance(payload, tuple) and len(payload) == 3 and payload[0] == key
+            and isinstance(payload[1], dict) and isinstance(payload[2], tuple)):
         return None
-    return payload[1]
+    data = payload[1]
+    for name in payload[2]:
+        if type(data.get(name)) is not dict:
+            return None
+        data[name] = LazyRows(data[name])
+    return data
 
 
-def store(source: Path, raw: bytes, data: dict) -> None:
-    """Cache ``data`` (decoded from ``raw``); silently nothing when that cannot be done."""
+def store(source: Path, raw: bytes, data: dict, lazy: tuple[str, ...] = ()) -> None:
+    """Cache ``data`` (decoded from ``raw``), its ``lazy`` tables row by row; silently nothing
+    when that cannot be done."""
     if not enabled():
         return
     folder = cache_dir()
@@ -83,7 +136,11 @@ def store(source: Path, raw: bytes, data: dict) -> None:
     temp = None
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        blob = marshal.dumps((key, data))
+        lazy = _lazy_names(data, lazy)
+        stored = dict(data)
+        for name in lazy:
+            stored[name] = {k: marshal.dumps(row) for k, row in data[name].items()}
+        blob = marshal.dumps((key, stored, tuple(lazy)))
         temp = folder / f".tmp-{os.getpid()}-{target.name}"
         with open(temp, "xb") as handle:
             handle.write(blob)
