@@ -367,3 +367,26 @@ def test_class_method_names_resolve_to_their_own_file():
     params = dict(rank.PARAMS, ambiguous_power=1.0)
     (weight,) = [w for _, _, w in rank._named_symbols("call from_scvi_model() first", built, params).values()]
     assert weight == 0.5
+
+
+def test_a_passage_is_found_by_the_summaries_of_the_names_it_cites():
+    """A terse release note or docs line that cites a name ({class}`~scvi.train.Trainer`)
+    is also indexed under that name's docstring summary ("Lightning trainer")."""
+    from scvi_skill.runtime.formats import SLOT_PASSAGE
+
+    faq = [f"line {n}" for n in range(1, 61)]
+    faq[40] = "- Pass a custom {class}`~scvi.train.Trainer` to fix it."
+    faq[44] = "- Lower the learning rate."
+    built = search_index.build(tiny_index(), read_lines=lambda path: faq if path == "docs/faq.md"
+                               else [f"line {n}" for n in range(1, 61)])
+    cites = next(i for i, p in enumerate(built["passages"]) if p[1] <= 41 <= p[2])
+    plain = next(i for i, p in enumerate(built["passages"]) if p[1] <= 45 <= p[2])
+    assert cites != plain
+
+    def units(term):
+        row = built["terms"].get(stem(term)) or []
+        postings = row[SLOT_PASSAGE] if len(row) > SLOT_PASSAGE else ""
+        return {int(item.split(":")[0]) for item in postings.split()}
+
+    assert cites in units("lightning") and plain not in units("lightning")
+    assert "lightning" not in faq[40].lower()

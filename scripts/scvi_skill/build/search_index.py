@@ -66,6 +66,9 @@ from scvi_skill.runtime.tokens import normalize_phrase, tokenize
 # relative to body text; b is per field (titles are short, so little length normalisation).
 K1 = 3.0
 BODY_MAX_FILES = 50
+REFS_WEIGHT = 1.0
+_CITED = re.compile(r"\{(?:meth|class|func|attr|obj|mod)\}`~?([A-Za-z_][\w.]*)`|`(scvi\.[\w.]+)`")
+"""A name a docs line or release note cites: a MyST role target or a backticked scvi. name."""
 """A plain word of a source file's text counts in its ``body`` field only when at most this
 many files use it ("mps", "jaxlib", "dispersion"): common words say little about which file
 answers, and leaving them out keeps the index small (about 6% larger with the field)."""
@@ -100,6 +103,7 @@ CARD_FIELDS = {
 PASSAGE_FIELDS = {
     "text": (1.0, 0.75),  # the passage's own raw lines
     "context": (0.3, 0.3),  # its section and document titles
+    "refs": (REFS_WEIGHT, 0.5),  # docstring summaries of the names it cites
 }
 
 
@@ -132,6 +136,8 @@ class _Corpus:
     src_ids: dict[str, int]
     by_qualname: dict[str, dict]
     public_to_src: dict[str, tuple[int, int]]
+    summaries: dict[str, str] = field(default_factory=dict)
+    """Public dotted name or qualname -> the first line of its docstring."""
     doc_rows: list[list] = field(default_factory=list)
     sections: list[list] = field(default_factory=list)
     cards: list[list] = field(default_factory=list)
@@ -237,7 +243,20 @@ def _collect(index: dict) -> _Corpus:
         src_ids=src_ids,
         by_qualname=by_qualname,
         public_to_src=_public_names(symbols, index.get("namespaces", {}), by_qualname, src_ids),
+        summaries=_summaries(symbols),
     )
+
+
+def _summaries(symbols: list[dict]) -> dict[str, str]:
+    """Docstring summaries by qualname and by each public dotted name; the first symbol
+    (qualname order) wins a name two of them share."""
+    out: dict[str, str] = {}
+    for sym in sorted(symbols, key=lambda s: s["qualname"]):
+        summary = sym.get("summary") or ""
+        if summary:
+            for name in [sym["qualname"], *(sym.get("public") or [])]:
+                out.setdefault(name, summary)
+    return out
 
 
 def _topic_vocabulary(corpus: _Corpus) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
@@ -325,10 +344,23 @@ def _add_passages(corpus: _Corpus, sec_id: int, sec: dict, lines: list[str], con
     for first, last in split_passages(lines, start, own_end):
         if _is_navigation(lines[first - 1 : last]):
             continue
+        text = "\n".join(lines[first - 1 : last])
         corpus.passages.append([sec_id, first, last])
         corpus.fields[Slot.PASSAGE].append(
-            {"text": tokenize("\n".join(lines[first - 1 : last])), "context": context_tokens}
+            {"text": tokenize(text), "context": context_tokens,
+             "refs": tokenize(" ".join(_cited_summaries(corpus.summaries, text)))}
         )
+
+
+def _cited_summaries(summaries: dict[str, str], text: str) -> list[str]:
+    """The docstring summaries of the names ``text`` cites (each once, in order): what a
+    terse release note or a link means in the words of the code it names."""
+    out: dict[str, None] = {}
+    for match in _CITED.finditer(text):
+        summary = summaries.get((match.group(1) or match.group(2)).rstrip("."))
+        if summary:
+            out.setdefault(summary)
+    return list(out)
 
 
 def _is_navigation(block: list[str]) -> bool:
