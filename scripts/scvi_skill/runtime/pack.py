@@ -751,15 +751,31 @@ def _grow(pack: Pack, room: int) -> None:
     if not reader.ok:
         return
     used = sum(_size(p.text) for p in pack.passages)
+    absorbed: set[int] = set()
     for passage in pack.passages:
+        if id(passage) in absorbed:
+            continue
         lo, hi = passage.read if passage.read[0] else (passage.start, passage.end)
         while True:
             grown = False
             for first, last in ((passage.start, passage.end + 1), (passage.start - 1, passage.end)):
                 if not (lo <= first and last <= hi) or (first, last) == (passage.start, passage.end):
                     continue
-                line = reader.lines(passage.path, last, last) if last > passage.end \
-                    else reader.lines(passage.path, first, first)
+                line_no = last if last > passage.end else first
+                # A line another passage of the same file shows: that passage joins this one
+                # (its lines are printed once, here, and its room is already counted).
+                other = next((p for p in pack.passages if p is not passage
+                              and id(p) not in absorbed and p.path == passage.path
+                              and p.start <= line_no <= p.end), None)
+                if other is not None:
+                    absorbed.add(id(other))
+                    first, last = min(first, other.start), max(last, other.end)
+                    lo, hi = min(lo, first), max(hi, last)
+                    passage.start, passage.end = first, last
+                    passage.text = reader.lines(passage.path, first, last)
+                    grown = True
+                    break
+                line = reader.lines(passage.path, line_no, line_no)
                 if not line or used + _size(line) > room:
                     continue
                 passage.start, passage.end = first, last
@@ -769,6 +785,7 @@ def _grow(pack: Pack, room: int) -> None:
                 break
             if not grown:
                 break
+    pack.passages = [p for p in pack.passages if id(p) not in absorbed]
 
 
 def _with_lines(site: dict, reader: _Reader) -> dict:
