@@ -49,8 +49,8 @@ def test_a_load_writes_one_cache_file_and_the_next_load_reads_it(tmp_path, cache
     assert [f.name for f in files] == [loadcache.cache_path(source, raw).name]
     # Prove the second load reads the cache, not the JSON: plant a different object under
     # the same key.
-    files[0].write_bytes(marshal.dumps((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
-                                        {"format": 3, "terms": {"from": "cache"}}, ())))
+    files[0].write_bytes(loadcache.encode((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
+                                           {"format": 3, "terms": {"from": "cache"}}, ())))
     assert _load(source)["terms"] == {"from": "cache"}
 
 
@@ -70,18 +70,27 @@ def _key(raw: bytes) -> str:
 
 
 @pytest.mark.parametrize("content", [
-    b"", b"garbage", marshal.dumps(["not", "a", "pair"]),
-    marshal.dumps(("0.00000000", {"format": 3, "value": 9}, ())),  # another content's key
+    b"", b"garbage", loadcache.encode(("not", "a", "triple", "at all")),
+    loadcache.encode(("0.00000000", {"format": 3, "value": 9}, ())),  # another content's key
     "old layout",  # (key, data): a cache file written before large tables were stored by row
     "lazy name not a table",
+    "no checksum",  # the marshal bytes alone
+    "damaged",  # one byte changed after the checksum was written
 ])
 def test_a_broken_or_foreign_cache_file_is_ignored(tmp_path, cache, content):
     source = tmp_path / "search_index.json"
     raw = _write(source, {"format": 3, "value": 1})
     if content == "old layout":
-        content = marshal.dumps((_key(raw), {"format": 3, "value": 9}))
+        content = loadcache.encode((_key(raw), {"format": 3, "value": 9}))
     elif content == "lazy name not a table":
-        content = marshal.dumps((_key(raw), {"format": 3, "value": 9}, ("value",)))
+        content = loadcache.encode((_key(raw), {"format": 3, "value": 9}, ("value",)))
+    elif content == "no checksum":
+        content = marshal.dumps((_key(raw), {"format": 3, "value": 9}, ()))
+    elif content == "damaged":
+        good = bytearray(loadcache.encode((_key(raw), {"format": 3, "value": 9}, ())))
+        assert good.count(b"\x09") == 1
+        good[good.index(b"\x09")] = 7  # value 9 -> 7, checksum unchanged
+        content = bytes(good)
     cache.mkdir(parents=True)
     loadcache.cache_path(source, raw).write_bytes(content)
     assert _load(source)["value"] == 1
@@ -116,8 +125,8 @@ def test_a_symlinked_cache_file_is_not_followed(tmp_path, cache):
     source = tmp_path / "search_index.json"
     raw = _write(source, {"format": 3, "value": 1})
     planted = tmp_path / "planted.marshal"
-    planted.write_bytes(marshal.dumps((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
-                                       {"format": 3, "value": 666}, ())))
+    planted.write_bytes(loadcache.encode((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
+                                          {"format": 3, "value": 666}, ())))
     cache.mkdir(parents=True)
     loadcache.cache_path(source, raw).symlink_to(planted)
     assert _load(source)["value"] == 1

@@ -7,8 +7,11 @@
 
 - A cache file is named by the source file's length and CRC-32, so an edited or regenerated
   reference never meets a stale cache, whatever its timestamps say.
-- It is used only when it is a regular file owned by the current user, and holds the same
-  length and CRC-32 again inside; anything else is ignored (and the JSON decoded as before).
+- It is used only when it is a regular file owned by the current user, its Adler-32 checksum
+  (the first 4 bytes) matches the rest, and it holds the same length and CRC-32 again inside;
+  anything else is ignored (and the JSON decoded as before). The checksum matters because a
+  large table's rows are decoded only when read: a damaged row would otherwise surface in the
+  middle of a ranking.
 - It is written atomically (a temporary file in the same folder, then ``os.replace``), in a
   folder created with mode 0700. Any failure to write leaves the call's result unchanged.
 - At most :data:`KEEP` files per reference stay; older ones this cache wrote are removed.
@@ -36,8 +39,9 @@ CACHE_DIR_NAME = ".references-cache"
 DISABLE_ENV = "SCVI_SKILL_NO_LOAD_CACHE"
 KEEP = 4
 """Cache files kept per reference (several skill installs or versions side by side)."""
-LAYOUT = 2
-"""Version of the cache file's layout (2: large tables row by row), part of its name."""
+LAYOUT = 3
+"""Version of the cache file's layout (3: a checksum, then large tables row by row), part of
+its name."""
 SUFFIX = f".py{sys.version_info[0]}{sys.version_info[1]}.m{marshal.version}.c{LAYOUT}.marshal"
 LAZY_MIN_ROWS = 1000
 
@@ -111,7 +115,7 @@ def load(source: Path, raw: bytes) -> dict | None:
         info = path.lstat()
         if not _is_ours(info):
             return None
-        payload = marshal.loads(path.read_bytes())
+        payload = decode(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
         return None
     if not (isinstance(payload, tuple) and len(payload) == 3 and payload[0] == key
@@ -140,7 +144,7 @@ def store(source: Path, raw: bytes, data: dict, lazy: tuple[str, ...] = ()) -> N
         stored = dict(data)
         for name in lazy:
             stored[name] = {k: marshal.dumps(row) for k, row in data[name].items()}
-        blob = marshal.dumps((key, stored, tuple(lazy)))
+        blob = encode((key, stored, tuple(lazy)))
         temp = folder / f".tmp-{os.getpid()}-{target.name}"
         with open(temp, "xb") as handle:
             handle.write(blob)
@@ -155,6 +159,20 @@ def store(source: Path, raw: bytes, data: dict, lazy: tuple[str, ...] = ()) -> N
                 temp.unlink()
             except OSError:
                 pass
+
+
+def encode(payload: tuple) -> bytes:
+    """A cache file's bytes: the Adler-32 of the marshal bytes of ``payload``, then those."""
+    blob = marshal.dumps(payload)
+    return zlib.adler32(blob).to_bytes(4, "big") + blob
+
+
+def decode(data: bytes):
+    """What :func:`encode` wrote; ``ValueError`` when the checksum does not match."""
+    body = memoryview(data)[4:]
+    if len(data) < 4 or zlib.adler32(body) != int.from_bytes(data[:4], "big"):
+        raise ValueError("cache file checksum mismatch")
+    return marshal.loads(body)
 
 
 def _is_ours(info: os.stat_result) -> bool:
