@@ -159,7 +159,7 @@ def test_gold_lines_are_well_shaped():
             assert len(gold["phrase"].strip()) >= 8, (record["id"], gold["phrase"])
 
 
-@pytest.mark.parametrize("which", ["devset", "holdout", "synthetic", "synthetic2"])
+@pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
     try:
@@ -167,7 +167,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     except TreeNotFound as err:
         pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
     records = {"devset": RECORDS, "holdout": HOLDOUT_RECORDS, "synthetic": SYNTHETIC_RECORDS,
-               "synthetic2": SYNTHETIC2_RECORDS}
+               "synthetic2": SYNTHETIC2_RECORDS, "holdout2": _records("holdout2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
 
@@ -191,23 +191,31 @@ HOLDOUT_RECORDS = [json.loads(line) for line in HOLDOUT.read_text(encoding="utf-
                    if line.strip()]
 
 
-def test_holdout_records_are_well_formed_and_apart_from_the_dev_set():
-    assert len(HOLDOUT_RECORDS) >= 30
-    ids = [r["id"] for r in HOLDOUT_RECORDS]
-    assert len(ids) == len(set(ids)) and all(re.match(r"^h\d{3}$", i) for i in ids)
-    dev_urls = {r["url"] for r in RECORDS}
-    for record in HOLDOUT_RECORDS:
+@pytest.mark.parametrize("which", ["holdout", "holdout2"])
+def test_holdout_records_are_well_formed_and_apart_from_the_sets_before_them(which):
+    """holdout.jsonl uses no dev thread; holdout2.jsonl (curated 2026-12-02) uses no thread of
+    the dev set, the holdout set or agent-trial round 5 (benchmarks/trials/round5/key.jsonl)."""
+    records, pattern, least = {"holdout": (HOLDOUT_RECORDS, r"^h\d{3}$", 30),
+                               "holdout2": (_records("holdout2.jsonl"), r"^n\d{2}$", 20)}[which]
+    ids = [r["id"] for r in records]
+    assert len(records) >= least
+    assert len(ids) == len(set(ids)) and all(re.match(pattern, i) for i in ids)
+    earlier = {r["url"] for r in RECORDS}
+    if which == "holdout2":
+        earlier |= {r["url"] for r in HOLDOUT_RECORDS}
+        trial = DEVSET.parent / "trials" / "round5" / "key.jsonl"
+        earlier |= {json.loads(line)["url"] for line in trial.read_text(encoding="utf-8").splitlines()
+                    if line.strip()}
+    for record in records:
         assert set(record) == REQUIRED_KEYS, record["id"]
-        assert record["split"] == "holdout", record["id"]
+        assert record["split"] == which, record["id"]
         assert any(p.match(record["url"]) for p in URL_PATTERNS), record["url"]
-        assert record["url"] not in dev_urls, record["id"]
+        assert record["url"] not in earlier, record["id"]
         assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
         for gold in record["gold_lines"]:
             assert set(gold) == {"path", "start", "end", "phrase"}, record["id"]
             assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
-    assert len({r["url"] for r in HOLDOUT_RECORDS}) == len(HOLDOUT_RECORDS)
-
-
+    assert len({r["url"] for r in records}) == len(records)
 
 
 # The synthetic set (benchmarks/synthetic.jsonl): questions written from passages drawn at random
