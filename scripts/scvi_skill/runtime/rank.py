@@ -73,6 +73,7 @@ PARAMS = {
     "passage_cover": 2.0,  # weight of the share of the query's terms a passage holds
     "release_doc": 0.4,  # release notes boost (times the best doc score) for a question
     # naming a version or a kind of change
+    "release_error": 0.5,  # share of release_doc for a question that pastes error text
     "compound": 1.0,  # weight of two adjacent question words joined ("semi-supervised" ->
     # "semisupervised") when the corpus uses the joined word
 }
@@ -347,14 +348,19 @@ def _boost_release_notes(state: _Ranking) -> None:
     """The release notes (CHANGELOG.md) gain ``release_doc`` times the best doc score when
     the question names a scvi-tools version or a kind of change their headings use ("fixed",
     "removed", "bug"): their words rarely match the question's otherwise, and a question
-    about what changed is answered nowhere else."""
+    about what changed is answered nowhere else. A question that pastes error text gains
+    ``release_error`` of that: many errors users report are bugs a later release fixed."""
     weight = state.params["release_doc"]
     if not weight:
         return
     sections = state.sidx["sections"]
     if not (question_versions(state.question, sections)
             or release_kinds(state.sidx) & state.present):
-        return
+        from .errortext import looks_like_error  # a regular expression; no file is read
+
+        if not (state.params["release_error"] and looks_like_error(state.question)):
+            return
+        weight *= state.params["release_error"]
     top = max(state.doc_scores.values(), default=0.0)
     for doc_id, doc in enumerate(state.sidx["docs"]):
         if doc[2] == "changelog":
