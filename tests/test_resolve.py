@@ -641,3 +641,22 @@ def test_no_tree_line_is_quoted_twice(capsys, pinned_tree, question):
         lines = set(range(int(start), int(end) + 1))
         assert not lines & shown.get(path, set()), (path, start, end)
         shown.setdefault(path, set()).update(lines)
+
+
+def test_release_notes_near_the_top_move_up_to_their_place():
+    from scvi_skill.runtime.rank import PARAMS, _release_notes_near_the_top
+
+    class State:
+        params = dict(PARAMS, release_place=3, release_near=0.85)
+        sidx = {"docs": [["docs/a.md", "A", "guide"], ["docs/b.md", "B", "guide"],
+                         ["docs/c.md", "C", "guide"], ["docs/d.md", "D", "guide"],
+                         ["CHANGELOG.md", "Release notes", "changelog"]]}
+
+    near = [(0, 10.0), (1, 9.0), (2, 8.0), (3, 7.5), (4, 7.0)]  # 7.0 >= 0.85 * 8.0
+    assert [d for d, _ in _release_notes_near_the_top(State, list(near))] == [0, 1, 4, 2, 3]
+    far = [(0, 10.0), (1, 9.0), (2, 8.0), (3, 7.5), (4, 6.0)]  # 6.0 < 0.85 * 8.0
+    assert [d for d, _ in _release_notes_near_the_top(State, list(far))] == [0, 1, 2, 3, 4]
+    high = [(4, 11.0), (0, 10.0), (1, 9.0)]  # already above its place: stays
+    assert [d for d, _ in _release_notes_near_the_top(State, list(high))] == [4, 0, 1]
+    State.params = dict(State.params, release_place=0)
+    assert [d for d, _ in _release_notes_near_the_top(State, list(near))] == [0, 1, 2, 3, 4]

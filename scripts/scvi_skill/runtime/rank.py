@@ -74,6 +74,8 @@ PARAMS = {
     "release_doc": 0.4,  # release notes boost (times the best doc score) for a question
     # naming a version or a kind of change
     "release_error": 0.5,  # share of release_doc for a question that pastes error text
+    "release_place": 3,  # the release notes move up to this place among the docs (0: off)
+    "release_near": 0.85,  # ... when they score at least this share of the doc there
     "compound": 1.0,  # weight of two adjacent question words joined ("semi-supervised" ->
     # "semisupervised") when the corpus uses the joined word
 }
@@ -544,7 +546,8 @@ def _doc_results(state: _Ranking, passages: list[dict], limit: int) -> list[dict
     """Distinct documents, best first, each with what to read: its best passage, else its
     best tutorial card or section, else (ranked on boosts alone) its introduction."""
     docs, sections = state.sidx["docs"], state.sidx["sections"]
-    ranked = sorted(state.doc_scores.items(), key=lambda kv: (-kv[1], docs[kv[0]][0]))[:limit]
+    ranked = _release_notes_near_the_top(
+        state, sorted(state.doc_scores.items(), key=lambda kv: (-kv[1], docs[kv[0]][0])))[:limit]
     best_passage: dict[int, dict] = {}
     for passage in passages:
         best_passage.setdefault(passage["doc"], passage)
@@ -564,6 +567,23 @@ def _doc_results(state: _Ranking, passages: list[dict], limit: int) -> list[dict
             row["section_lines"] = lines
         out.append(row)
     return out
+
+
+def _release_notes_near_the_top(state: _Ranking, ranked: list[tuple[int, float]]) -> list:
+    """``ranked`` (doc id, score) with the release notes moved up to place ``release_place``
+    when they score at least ``release_near`` of the document there: their words rarely
+    match a question's, so a near miss of the top places is worth showing. Their score is
+    raised to just above that document's, so scores stay in rank order."""
+    at = state.params["release_place"] - 1
+    if at < 0 or len(ranked) <= at:
+        return ranked
+    docs = state.sidx["docs"]
+    notes = next((i for i, (d, _) in enumerate(ranked) if docs[d][2] == "changelog"), None)
+    if notes is not None and notes > at \
+            and ranked[notes][1] >= state.params["release_near"] * ranked[at][1]:
+        doc_id, _ = ranked.pop(notes)
+        ranked.insert(at, (doc_id, ranked[at][1] + 0.01))
+    return ranked
 
 
 def _source_results(state: _Ranking, limit: int) -> list[dict]:
