@@ -44,6 +44,7 @@ LAYOUT = 3
 its name."""
 SUFFIX = f".py{sys.version_info[0]}{sys.version_info[1]}.m{marshal.version}.c{LAYOUT}.marshal"
 LAZY_MIN_ROWS = 1000
+"""A named table smaller than this is stored whole: decoding it row by row would not pay."""
 
 
 class LazyRows(dict):

@@ -180,8 +180,8 @@ def resolve(
     """``{"docs": [...], "source": [...], "passages": [...], "routes": [...], "terms": [...]}``
     for ``question``, best first. ``passages`` are ranked over the whole corpus; each doc's
     ``lines`` are its best passage when the index has passages, else its best section."""
-    state = _Ranking(question, sidx, params, query_terms(question, sidx.get("synonyms") or [], params,
-                                                                sidx["terms"]))
+    weights = query_terms(question, sidx.get("synonyms") or [], params, sidx["terms"])
+    state = _Ranking(question, sidx, params, weights)
     _score_units(state)
     _score_docs(state)
     _link_sections_to_sources(state)
