@@ -656,6 +656,9 @@ def test_release_notes_near_the_top_move_up_to_their_place():
     assert [d for d, _ in _release_notes_near_the_top(State, list(near))] == [0, 1, 4, 2, 3]
     far = [(0, 10.0), (1, 9.0), (2, 8.0), (3, 7.5), (4, 6.0)]  # 6.0 < 0.85 * 8.0
     assert [d for d, _ in _release_notes_near_the_top(State, list(far))] == [0, 1, 2, 3, 4]
+    moved = _release_notes_near_the_top(State, [(0, 10.0), (1, 8.004), (2, 8.0), (4, 7.0)])
+    assert [d for d, _ in moved] == [0, 1, 4, 2]
+    assert [s for _, s in moved] == sorted((s for _, s in moved), reverse=True)  # rank order
     high = [(4, 11.0), (0, 10.0), (1, 9.0)]  # already above its place: stays
     assert [d for d, _ in _release_notes_near_the_top(State, list(high))] == [4, 0, 1]
     State.params = dict(State.params, release_place=0)

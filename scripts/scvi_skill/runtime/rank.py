@@ -582,7 +582,9 @@ def _release_notes_near_the_top(state: _Ranking, ranked: list[tuple[int, float]]
     if notes is not None and notes > at \
             and ranked[notes][1] >= state.params["release_near"] * ranked[at][1]:
         doc_id, _ = ranked.pop(notes)
-        ranked.insert(at, (doc_id, ranked[at][1] + 0.01))
+        below = ranked[at][1]
+        above = ranked[at - 1][1] if at else below + 0.02
+        ranked.insert(at, (doc_id, below + min(0.01, (above - below) / 2)))
     return ranked
 
 
