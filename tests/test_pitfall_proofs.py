@@ -394,3 +394,37 @@ def test_doc_erratum_amortizedlda_default_max_epochs():
     documented = min(round(20000 / adata.n_obs * 400), 400)
     assert documented == 400 and seen["max_epochs"] == 1000
     assert get_max_epochs_heuristic(40_000, epochs_cap=1000) == 500  # the decay above 20,000
+
+
+def test_train_arguments_overwrite_plan_kwargs():
+    """train() of these models writes its own lr (its default too) into plan_kwargs."""
+
+    def plan_of(model, **train):
+        model.train(**FAST, **train)
+        return model.trainer.lightning_module
+
+    def default_lr(model):
+        return inspect.signature(model.train).parameters["lr"].default
+
+    totalvi = _totalvi()
+    assert plan_of(totalvi, plan_kwargs={"lr": 0.03}).lr == default_lr(totalvi) == 4e-3
+    assert plan_of(totalvi, lr=0.03).lr == 0.03  # the fix
+    multivi = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4)
+    plan = plan_of(multivi, plan_kwargs={"lr": 0.03, "weight_decay": 0.5, "eps": 0.5})
+    assert (plan.lr, plan.weight_decay, plan.eps) == (default_lr(multivi), 1e-3, 1e-8)
+    adata = _adata()
+    adata.X = (adata.X > 0).astype("float32")
+    scvi.model.PEAKVI.setup_anndata(adata)
+    peakvi = scvi.model.PEAKVI(adata, n_hidden=16, n_latent=4)
+    plan = plan_of(peakvi, plan_kwargs={"lr": 0.03, "weight_decay": 0.5})
+    assert (plan.lr, plan.weight_decay) == (default_lr(peakvi), 1e-3)
+    adata = _adata()
+    scvi.model.CondSCVI.setup_anndata(adata, labels_key="labels")
+    condscvi = scvi.model.CondSCVI(adata, n_hidden=16, n_latent=4)
+    assert plan_of(condscvi, plan_kwargs={"lr": 0.03}).lr == default_lr(condscvi)
+    model = _scvi()
+    model.train(**FAST)
+    solo = scvi.external.SOLO.from_scvi_model(model)
+    assert plan_of(solo, plan_kwargs={"lr": 0.03}).lr == default_lr(solo)
+    # The shared UnsupervisedTrainingMixin.train() (SCVI) keeps plan_kwargs' lr.
+    assert plan_of(_scvi(), plan_kwargs={"lr": 0.03}).lr == 0.03
