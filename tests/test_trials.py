@@ -1,0 +1,46 @@
+"""The agent-trial tools (benchmarks/trials/): the logging wrapper and the log summary, and the
+round-5 figures the README quotes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TRIALS = Path(__file__).resolve().parents[1] / "benchmarks" / "trials"
+sys.path.insert(0, str(TRIALS))
+
+import summarize  # noqa: E402
+
+
+def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
+    log = tmp_path / "log.jsonl"
+    done = subprocess.run(["bash", str(TRIALS / "run_logged.sh"), str(log), "printf 'ab\\ncd'"],
+                          capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "ab\ncd\n"
+    subprocess.run(["bash", str(TRIALS / "run_logged.sh"), str(log), "echo oops >&2; false"],
+                   capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert rows == [{"cmd": "printf 'ab\\ncd'", "chars": 6}, {"cmd": "echo oops >&2; false", "chars": 5}]
+    assert summarize.summarize(log) == {"log": str(log), "commands": 2, "characters": 11}
+    usage = subprocess.run(["bash", str(TRIALS / "run_logged.sh"), str(log)],
+                           capture_output=True, text=True, timeout=30)
+    assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_round5_logs_give_the_figures_the_readme_quotes():
+    skill = summarize.summarize(TRIALS / "round5" / "log_skill.jsonl")
+    rg = summarize.summarize(TRIALS / "round5" / "log_rg.jsonl")
+    assert (skill["commands"], skill["characters"]) == (46, 119_906)
+    assert (rg["commands"], rg["characters"]) == (46, 91_070)
+
+
+@pytest.mark.parametrize("line", ['not json', '{"cmd": "ls"}', '["ls", 3]', '{"cmd": "ls", "chars": -1}'])
+def test_a_broken_log_line_is_an_error_not_a_skipped_command(tmp_path, capsys, line):
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"cmd": "ls", "chars": 3}\n' + line + "\n")
+    assert summarize.main([str(log)]) == 1
+    assert f"{log}:2" in capsys.readouterr().err
