@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.examples
@@ -422,9 +423,37 @@ def test_train_arguments_overwrite_plan_kwargs():
     scvi.model.CondSCVI.setup_anndata(adata, labels_key="labels")
     condscvi = scvi.model.CondSCVI(adata, n_hidden=16, n_latent=4)
     assert plan_of(condscvi, plan_kwargs={"lr": 0.03}).lr == default_lr(condscvi)
+    adata = _adata()
+    adata.obs["size_factor"] = np.asarray(adata.X.sum(1)).ravel() / 100 + 0.1
+    scvi.external.CellAssign.setup_anndata(adata, size_factor_key="size_factor")
+    markers = pd.DataFrame(np.eye(20, 2), index=adata.var_names, columns=["a", "b"])
+    cellassign = scvi.external.CellAssign(adata, markers)
+    plan = plan_of(cellassign, plan_kwargs={"lr": 0.03, "weight_decay": 0.5})
+    assert (plan.lr, plan.weight_decay) == (default_lr(cellassign), 1e-10)
     model = _scvi()
     model.train(**FAST)
     solo = scvi.external.SOLO.from_scvi_model(model)
     assert plan_of(solo, plan_kwargs={"lr": 0.03}).lr == default_lr(solo)
     # The shared UnsupervisedTrainingMixin.train() (SCVI) keeps plan_kwargs' lr.
     assert plan_of(_scvi(), plan_kwargs={"lr": 0.03}).lr == 0.03
+
+
+def test_destvi_from_rna_model_needs_a_mog_condscvi():
+    def from_rna(**condscvi):
+        sc = _adata(n_batches=1)
+        scvi.model.CondSCVI.setup_anndata(sc, labels_key="labels")
+        sc_model = scvi.model.CondSCVI(sc, n_hidden=16, n_latent=4, **condscvi)
+        sc_model.train(**FAST)
+        st = sc.copy()
+        scvi.model.DestVI.setup_anndata(st)
+        return st, sc_model
+
+    with pytest.raises(KeyError, match="prior"):
+        scvi.model.DestVI.from_rna_model(*from_rna())  # CondSCVI's default prior, not named
+    with pytest.raises(TypeError, match="mean_vprior"):
+        scvi.model.DestVI.from_rna_model(*from_rna(prior="normal"))
+    with pytest.raises(UnboundLocalError):
+        scvi.model.DestVI.from_rna_model(*from_rna(), vamp_prior_p=None)
+    model = scvi.model.DestVI.from_rna_model(*from_rna(prior="mog", num_classes_mog=4))  # the fix
+    model.train(**FAST, plan_kwargs={"lr": 0.03})
+    assert model.trainer.lightning_module.lr == 3e-3  # train()'s own lr wins, as below
