@@ -8,6 +8,7 @@ import marshal
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,11 @@ def _write(path: Path, data: dict) -> bytes:
     return raw
 
 
+def _key(raw: bytes) -> str:
+    """The cache key of ``raw``, computed here on its own (length and CRC-32)."""
+    return f"{len(raw)}.{zlib.crc32(raw):08x}"
+
+
 def _load(path: Path) -> dict:
     index_mod._CACHE.clear()
     return index_mod.load_json(path, expected_format=3, what="test index", lazy=("terms", "flat"))
@@ -49,7 +55,7 @@ def test_a_load_writes_one_cache_file_and_the_next_load_reads_it(tmp_path, cache
     assert [f.name for f in files] == [loadcache.cache_path(source, raw).name]
     # Prove the second load reads the cache, not the JSON: plant a different object under
     # the same key.
-    files[0].write_bytes(loadcache.encode((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
+    files[0].write_bytes(loadcache.encode((_key(raw),
                                            {"format": 3, "terms": {"from": "cache"}}, ())))
     assert _load(source)["terms"] == {"from": "cache"}
 
@@ -63,10 +69,6 @@ def test_an_edited_file_never_meets_its_old_cache(tmp_path, cache):
     os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size and timestamps
     assert _load(source)["value"] == 2
     assert len(list(cache.iterdir())) == 2
-
-
-def _key(raw: bytes) -> str:
-    return f"{len(raw)}.{__import__('zlib').crc32(raw):08x}"
 
 
 @pytest.mark.parametrize("content", [
@@ -125,7 +127,7 @@ def test_a_symlinked_cache_file_is_not_followed(tmp_path, cache):
     source = tmp_path / "search_index.json"
     raw = _write(source, {"format": 3, "value": 1})
     planted = tmp_path / "planted.marshal"
-    planted.write_bytes(loadcache.encode((f"{len(raw)}.{__import__('zlib').crc32(raw):08x}",
+    planted.write_bytes(loadcache.encode((_key(raw),
                                           {"format": 3, "value": 666}, ())))
     cache.mkdir(parents=True)
     loadcache.cache_path(source, raw).symlink_to(planted)
