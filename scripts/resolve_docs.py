@@ -23,7 +23,7 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
                "section_lines"}],
    "passages": [{"path", "title", "section", "lines", "text", "url"}],   (the pack's)
    "source": [{"path", "symbol", "line", "score", "signature", "param", "param_lines",
-               "param_doc"}],
+               "param_doc", "window", "window_text", "kind"}],
    "pitfalls": [{"id", "text", "cite"}],
    "model_facts": [{"model", "fact", "cite"}],   (for the models the question names)
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
@@ -34,7 +34,9 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
                                        (only with --version V other than the pinned one)
 docs: distinct documents, best first; lines is the document's best passage (1-based,
 inclusive), section_lines its whole section, text the passage's lines (empty without a tree).
-source: distinct files under src/ or tests/, best first. Paths are relative to the tree root.
+source: distinct files under src/ or tests/, best first (kind "entry"; symbol and line are
+the def the pack shows for the file), then the defs the pack chose among the top files' defs
+(kind "def"). Paths are relative to the tree root.
 pack.notes: the lines under the text pack's title: release history of names the pinned release
 lacks, differences in --version V, and error text no raise site of the pinned release matches.
 
@@ -221,7 +223,7 @@ def _print_json(obj: dict) -> None:
 
 def _report(question: str, sidx: dict, result: dict, pack) -> dict:
     upstream = sidx.get("upstream") or ""
-    facts = {(f.path, f.line): f.to_dict() for f in pack.sources}
+    facts = {f.path: f.to_dict() for f in pack.sources if f.kind == "entry"}
     docs = []
     for d in result["docs"]:
         start, end = d["lines"]
@@ -235,10 +237,13 @@ def _report(question: str, sidx: dict, result: dict, pack) -> dict:
     source = []
     for s in result["source"]:
         row = {"path": s["path"], "symbol": s["symbol"], "line": s["line"],
-               "score": round(s["score"] / 100, 2)}
-        row.update({k: v for k, v in facts.get((s["path"], s["line"]), {}).items()
-                    if k not in row})
+               "score": round(s["score"] / 100, 2), "kind": "entry"}
+        row.update(facts.get(s["path"], {}))  # the def the pack points at, when it moved
         source.append(row)
+    # Defs the pack chose among the top files' defs, after the files (with their file's score).
+    scores = {row["path"]: row["score"] for row in source}
+    source.extend(dict(f.to_dict(), score=scores.get(f.path, 0.0))
+                  for f in pack.sources if f.kind == "def")
     return {
         "query": question,
         "scvi_tools_version": sidx.get("scvi_tools_version", "unknown"),

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import resolve_docs
-from scvi_skill.runtime import PINNED_SCVI_TOOLS
+from scvi_skill.runtime import PINNED_SCVI_TOOLS, pack
 from scvi_skill.runtime.index import SEARCH_INDEX_PATH
 
 DOC_KEYS = {"path", "title", "section", "lines", "score", "url", "text"}
@@ -67,7 +67,11 @@ def test_json_shape_is_exact(capsys):
     assert code == 0
     assert set(report) == REPORT_KEYS
     assert report["query"] == "my scVI loss is NaN after a few epochs"
-    assert 1 <= len(report["docs"]) <= 4 and 1 <= len(report["source"]) <= 4
+    entries = [s for s in report["source"] if s["kind"] == "entry"]
+    defs = [s for s in report["source"] if s["kind"] == "def"]
+    assert 1 <= len(report["docs"]) <= 4 and 1 <= len(entries) <= 4
+    assert len(defs) <= pack.DEF_FACTS and report["source"] == entries + defs
+    assert len({s["path"] for s in entries}) == len(entries), "entries are distinct files"
     for doc in report["docs"]:
         assert DOC_KEYS <= set(doc) <= DOC_KEYS | {"section_lines"}
         start, end = doc["lines"]
@@ -246,6 +250,83 @@ def test_a_named_parameter_gets_a_window_inside_its_own_def(pinned_tree):
     fact = facts[0]
     assert fact.param == "qz" and fact.window, (fact.param, fact.window)
     assert line < fact.window[0] and any("kl_divergence(qz" in t for t in fact.window_text)
+
+
+class _Lines:
+    """A reader over in-memory files (what ``_best_defs`` reads through)."""
+
+    def __init__(self, files: dict[str, list[str]]) -> None:
+        self.files = files
+
+    def file(self, rel: str) -> list[str]:
+        return self.files.get(rel, [])
+
+
+def test_heads_are_defs_classes_and_decorators_that_start_a_line():
+    from itertools import accumulate
+
+    from scvi_skill.runtime.pack import _heads
+
+    lines = ["class A:", "    @staticmethod", "    def kl(x):", '        s = "def not_a_head(": 1',
+             "        async def inner():", "            pass", "", "def top(y):  # class in a comment",
+             "    return y @ y"]
+    text = "\n".join(lines)
+    starts = list(accumulate((len(t) + 1 for t in lines), initial=0))
+    assert _heads(text, starts) == [(0, 0, None), (1, 4, None), (2, 4, "kl"), (4, 8, "inner"),
+                                     (7, 0, "top")]
+
+
+def test_best_defs_rank_the_def_whose_lines_and_name_hold_the_question():
+    from scvi_skill.runtime.pack import _best_defs
+
+    model = ["class Model:", "    def train(self, lr):", "        self.lr = lr", "",
+             "    def cycle_loss(self, z):", '        """Standardise z before the MSE."""',
+             "        z = (z - z.mean()) / z.std()", "        return mse(z, z)",
+             "", "    def other(self):", "        return 0"]
+    helper = ["def cycle_loss(z):", "    return mse(z, z)"]
+    idf = {"cycl": 6.0, "mse": 5.0, "standardis": 5.0, "loss": 2.0}
+    files = {"src/a.py": model, "src/b.py": helper}
+    ranked = _best_defs([{"path": "src/a.py"}, {"path": "src/b.py"}], _Lines(files), idf)
+    # The method first: its name and its lines hold the terms; its span stops before `other`.
+    assert ranked[0][1:] == ("src/a.py", 4, 8)
+    assert ranked[1][1:] == ("src/b.py", 0, 1)  # same name, fewer terms, second file
+    assert all(row[2] != 9 for row in ranked)  # `other` holds no term: not a candidate
+    assert _best_defs([{"path": "src/a.py"}], _Lines(files), {"z": 9.0}) == []  # short keys
+
+
+def test_the_pack_shows_the_def_that_answers_in_a_lower_ranked_file(capsys, pinned_tree):
+    """SysVI's cycle-consistency MSE is computed in SysVAE.latent_cycle_consistency, in the
+    module file, which the resolver ranks below the model file: the pack shows that def."""
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "In SysVI, what stops the model from making the cycle-consistency term "
+                    "(z_distance_cycle_weight) small just by shrinking the latent space? Is the "
+                    "MSE on the raw latent means?")
+    source = out[out.index("== source"):]
+    assert "SysVAE.latent_cycle_consistency  def latent_cycle_consistency(" in source, source
+    assert "before MSE calculation" in source
+    code, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                               "In SysVI, what stops the model from making the cycle-consistency "
+                               "term (z_distance_cycle_weight) small just by shrinking the latent "
+                               "space? Is the MSE on the raw latent means?")
+    defs = [s for s in report["source"] if s["kind"] == "def"]
+    assert any(s["symbol"].endswith("SysVAE.latent_cycle_consistency") and s["window"]
+               for s in defs), defs
+
+
+def test_a_def_an_entry_already_shows_is_not_added_again(pinned_tree):
+    from scvi_skill.runtime.pack import _Reader, _source_facts
+
+    path = "src/scvi/module/base/_priors.py"
+    lines = pinned_tree.to_disk(path).read_text(encoding="utf-8").splitlines()
+    line = next(n for n, t in enumerate(lines, 1) if "def kl(self, qz" in t)
+    facts = _source_facts([{"path": path, "line": line, "symbol": "GaussianPrior.kl"}],
+                          "what shape does GaussianPrior.kl(qz) return, summed over latent dims?",
+                          _Reader(pinned_tree), {"kl": 6.0, "qz": 5.0, "sum": 3.0, "dim": 3.0,
+                                                 "latent": 2.0, "shape": 2.0, "return": 1.0})
+    shown = [(f.path, f.line) for f in facts]
+    assert len(shown) == len(set(shown))
+    windows = [tuple(f.window) for f in facts if f.window]
+    assert len(windows) == len(set(windows)), windows
 
 
 def test_a_parameter_line_the_header_shows_is_not_repeated(capsys, pinned_tree):

@@ -20,6 +20,8 @@ URL and the pack says so. Standard library only.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
 
 from .errors import IndexStale, warn
 from .history import release_facts
@@ -73,6 +75,23 @@ MAX_SIGNATURE_CHARS = 400
 """A header longer than this (a train() with 20 parameters) is cut; --symbol shows it all."""
 SHORT_SIGNATURE_CHARS = 160
 """The header of a fact that also shows a parameter's signature line and docstring entry."""
+DEF_FACTS = 2
+"""Defs shown with their best window, chosen among all defs of the top source files (a
+``loss`` that holds the question's terms, in the third file), after the first fact."""
+DEF_FILES = 5
+"""Source files (best first) whose defs compete for :data:`DEF_FACTS`."""
+DEF_SIGNATURE_CHARS = SHORT_SIGNATURE_CHARS
+DEF_NAME_WEIGHT = 2.0
+"""A query term in a def's name counts this much more than one in its lines."""
+DEF_RANK_DECAY = 0.2
+"""A def of the file ranked r (0 = best) counts 1 / (1 + r * this)."""
+DEF_MIN_KEY = 4
+"""Terms whose probe key is shorter ("d", "vi", "key") are not counted in a def's lines:
+their key is in most lines."""
+DEF_K1, DEF_B, DEF_AVG_LINES = 1.2, 0.5, 30
+"""BM25 saturation and length normalisation of a def (term frequency counted in lines
+holding the term, length in lines). Chosen on the tuning splits; 0.75 for b, 1 or 3 for the
+name weight and 0.1 for the decay gave the same phrase hits."""
 
 _HEADER_END = re.compile(r"(\)|^\s*class\s.*|^\s*def\s.*\))\s*(->.*)?:\s*(#.*)?$|^\s*class\s+\w+\s*:")
 _HEADER_START = re.compile(r"^\s*(?:async\s+def|def|class)\s")
@@ -104,8 +123,10 @@ class SourceFact:
     ``param_doc``); the lines of the file holding most of the question's terms (``window``,
     ``[first, last]``, and ``window_text``)."""
 
-    def __init__(self, path: str, line: int, symbol: str) -> None:
+    def __init__(self, path: str, line: int, symbol: str, kind: str = "entry") -> None:
         self.path, self.line, self.symbol = path, line, symbol
+        self.kind = kind
+        """"entry": a top source file's entry point; "def": a def chosen among their defs."""
         self.signature = ""
         self.param = ""
         self.param_lines: list[int] = []
@@ -115,7 +136,7 @@ class SourceFact:
 
     def to_dict(self) -> dict:
         out = {"path": self.path, "line": self.line, "symbol": self.symbol,
-               "signature": self.signature}
+               "signature": self.signature, "kind": self.kind}
         if self.window:
             out.update(window=self.window, window_text="\n".join(self.window_text))
         if self.param:
@@ -383,7 +404,120 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
                     if fact.window and not fact.param and fact.symbol.rsplit(".", 1)[-1] not in named:
                         _point_at_window(fact, lines, src["path"])
         facts.append(fact)
+    if DEF_FACTS and term_idf:
+        facts = _with_def_facts(facts, sources, reader, term_idf)
     return facts
+
+
+def _with_def_facts(facts: list[SourceFact], sources: list[dict], reader: _Reader,
+                    term_idf: dict[str, float]) -> list[SourceFact]:
+    """``facts`` with the best defs of the top source files, each as a fact pointing at the
+    def with the window of its lines that holds most of the question's terms, unless a fact
+    already shows lines of that def."""
+    added = []
+    for _, path, first, last in _best_defs(sources, reader, term_idf):
+        if len(added) >= DEF_FACTS:
+            break
+        if any(f.path == path and (f.window and first <= f.window[0] - 1 <= last
+                                   or f.param_lines and first <= f.param_lines[0] - 1 <= last)
+               for f in facts + added):
+            continue
+        lines = reader.file(path)
+        fact = SourceFact(path, first + 1, _qualified(path, lines, first), kind="def")
+        fact.signature = clip(_signature(lines, first), DEF_SIGNATURE_CHARS)
+        _best_window(fact, lines, term_idf, (first, last))
+        if fact.window:
+            added.append(fact)
+    if not added:
+        return facts
+    keep = [f for f in facts if not any(f.path == a.path and f.line == a.line for a in added)]
+    return keep[:1] + added + keep[1:]
+
+
+_PLUS_ONE = (1).__add__
+_NAME_AT = re.compile(r"[ \t]*([A-Za-z_]\w*)")
+
+
+def _heads(text: str, starts: list[int]) -> list[tuple[int, int, str | None]]:
+    """``(line, indent, def name or None)`` of each def, class and decorator that starts a
+    line of ``text`` (0-based lines; ``starts`` are their offsets), in line order. Found with
+    ``str.find``: a regular expression anchored at line starts is slower by half."""
+    out = []
+    for word in ("def ", "class ", "@"):
+        at = text.find(word)
+        while at >= 0:
+            n = bisect_right(starts, at) - 1
+            lead = text[starts[n] : at]
+            if not lead.strip() or lead.strip() == "async" and word == "def ":
+                name = _NAME_AT.match(text, at + 4) if word == "def " else None
+                out.append((n, len(lead) - len(lead.lstrip()), name.group(1) if name else None))
+            at = text.find(word, at + 1)
+    out.sort()
+    return out
+
+
+def _qualified(path: str, lines: list[str], first: int) -> str:
+    """Dotted name of the def/class at ``first`` (0-based): module path, enclosing classes,
+    its own name."""
+    chain = [first] + _enclosing_headers(lines, first)
+    names = [_HEADER_NAME.match(lines[n]) for n in reversed(chain)]
+    if not all(names):
+        return ""
+    module = path[len("src/"):-len(".py")].replace("/", ".") if path.startswith("src/") else ""
+    qualname = ".".join(m.group(1) for m in names)
+    return f"{module}.{qualname}" if module else qualname
+
+
+def _best_defs(sources: list[dict], reader: _Reader, term_idf: dict[str, float]) -> list:
+    """``(score, path, first, last)`` of every def of the top :data:`DEF_FILES` source files,
+    best first: BM25 over the lines of the def holding each query term, plus the terms of its
+    name, discounted by its file's rank.
+
+    Cheap enough for every call (about 3 ms for five files): a line holds a term here when
+    it holds the term's probe key (:func:`probe_key`, found with ``str.find``), and a def
+    ends where the next def, class or decorator no deeper than it starts. Nothing is
+    tokenized but def names; the window shown is then chosen on the def's tokenized lines."""
+    keys: dict[str, list[str]] = {}
+    for term in term_idf:
+        key = probe_key(term)
+        if len(key) >= DEF_MIN_KEY:
+            keys.setdefault(key, []).append(term)
+    if not keys:
+        return []
+    out = []
+    for rank, src in enumerate(sources[:DEF_FILES]):
+        lines = reader.file(src["path"])
+        if not lines:
+            continue
+        text = "\n".join(lines)
+        low = text.lower()
+        starts = list(accumulate(map(_PLUS_ONE, map(len, lines)), initial=0))
+        held: dict[int, list[str]] = {}
+        for key, terms in keys.items():
+            at = low.find(key)
+            while at >= 0:
+                n = bisect_right(starts, at) - 1
+                held.setdefault(n, []).extend(terms)
+                at = low.find(key, starts[n + 1])
+        marked = sorted(n for n in held if not _IMPORT.match(lines[n]))
+        heads = _heads(text, starts)
+        discount = 1 / (1 + DEF_RANK_DECAY * rank)
+        for k, (first, indent, name) in enumerate(heads):
+            if name is None:
+                continue  # a class or a decorator: it only ends defs
+            last = next((h[0] - 1 for h in heads[k + 1 :] if h[1] <= indent), len(lines) - 1)
+            counts: dict[str, int] = {}
+            for n in marked[bisect_left(marked, first) : bisect_right(marked, last)]:
+                for term in held[n]:
+                    counts[term] = counts.get(term, 0) + 1
+            norm = DEF_K1 * (1 - DEF_B + DEF_B * (last - first + 1) / DEF_AVG_LINES)
+            value = sum(term_idf[t] * c * (DEF_K1 + 1) / (c + norm) for t, c in counts.items())
+            value += DEF_NAME_WEIGHT * sum(term_idf[t] for t in set(tokenize(name))
+                                           if t in term_idf)
+            if value > 0:
+                out.append((value * discount, src["path"], first, last))
+    out.sort(key=lambda row: (-row[0], row[1], row[2]))
+    return out
 
 
 def _point_at_window(fact: SourceFact, lines: list[str], path: str) -> None:
@@ -394,13 +528,10 @@ def _point_at_window(fact: SourceFact, lines: list[str], path: str) -> None:
     chain = _enclosing_headers(lines, fact.window[0] - 1)
     if not chain or fact.line - 1 in chain:
         return
-    names = [_HEADER_NAME.match(lines[n]) for n in reversed(chain)]
-    if not all(names):
-        return
-    module = path[len("src/"):-len(".py")].replace("/", ".") if path.startswith("src/") else ""
-    qualname = ".".join(m.group(1) for m in names)
-    fact.symbol = f"{module}.{qualname}" if module else qualname
-    fact.line, fact.signature = chain[0] + 1, _signature(lines, chain[0])
+    symbol = _qualified(path, lines, chain[0])
+    if symbol:
+        fact.symbol = symbol
+        fact.line, fact.signature = chain[0] + 1, _signature(lines, chain[0])
 
 
 def _enclosing_headers(lines: list[str], n: int) -> list[int]:
