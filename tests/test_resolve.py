@@ -313,6 +313,29 @@ def test_the_pack_shows_the_def_that_answers_in_a_lower_ranked_file(capsys, pinn
                for s in defs), defs
 
 
+def test_a_named_parameter_no_top_file_takes_is_found_in_the_file_that_documents_it(
+        capsys, pinned_tree):
+    # n_samples_per_label is a parameter of SemisupervisedTrainingMixin.train, in a mixin file
+    # the resolver does not rank among the question's top files.
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "scANVI from a pretrained scVI: how do I set n_samples_per_label?")
+    assert "param n_samples_per_label (src/scvi/model/base/_training_mixin.py:" in out, out
+    assert "SemisupervisedTrainingMixin.train  def train(" in out
+    assert "Number of subsamples for each label class to sample per epoch" in out
+
+
+def test_a_parameter_many_files_take_is_not_looked_up_elsewhere(pinned_tree):
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.pack import _param_elsewhere, _Reader
+
+    sidx = load_search_index()
+    question = "with early_stopping=True training stops too soon"
+    assert _param_elsewhere(sidx, ["early_stopping"], question, _Reader(pinned_tree), set()) is None
+    found = _param_elsewhere(sidx, ["n_samples_per_label"], "n_samples_per_label?",
+                             _Reader(pinned_tree), set())
+    assert found and found.param == "n_samples_per_label" and found.kind == "def"
+
+
 def test_a_def_an_entry_already_shows_is_not_added_again(pinned_tree):
     from scvi_skill.runtime.pack import _Reader, _source_facts
 

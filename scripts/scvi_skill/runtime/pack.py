@@ -24,6 +24,7 @@ from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
 from .errors import IndexStale, warn
+from .formats import SLOT_SOURCE
 from .history import release_facts
 from .text import clip
 from .tokens import identifiers, probe_key, tokenize
@@ -75,6 +76,9 @@ MAX_SIGNATURE_CHARS = 400
 """A header longer than this (a train() with 20 parameters) is cut; --symbol shows it all."""
 SHORT_SIGNATURE_CHARS = 160
 """The header of a fact that also shows a parameter's signature line and docstring entry."""
+PARAM_FILES = 3
+"""A named parameter no top file documents is looked up in the files whose index entry holds
+it, when there are at most this many."""
 DEF_FACTS = 2
 """Defs shown with their best window, chosen among all defs of the top source files (a
 ``loss`` that holds the question's terms, in the third file), after the first fact."""
@@ -187,7 +191,7 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
     reader = _Reader(tree)
     upstream = sidx.get("upstream") or ""
     sources = _source_facts(result.get("source") or [], question, reader,
-                            result.get("term_idf") or {})
+                            result.get("term_idf") or {}, sidx)
     pitfalls = match_pitfalls(question, sidx, result.get("terms") or [])
     facts = match_model_facts(sidx, result.get("terms") or [])
     chosen = _choose_passages(_interleave(result.get("passages") or [], result.get("docs") or []))
@@ -375,10 +379,10 @@ def _cut_prose(text: str) -> str:
 
 
 def _source_facts(sources: list[dict], question: str, reader: _Reader,
-                  term_idf: dict[str, float]) -> list[SourceFact]:
+                  term_idf: dict[str, float], sidx: dict | None = None) -> list[SourceFact]:
     """The top entry points with their ``def``/``class`` line, and the docstring entry of a
     parameter the question names (``early_stopping_patience``), from the first of them that
-    takes it."""
+    takes it, else from the file the search index ranks first for that name (a second fact)."""
     named = [i.strip("`()").split(".")[-1] for i in identifiers(question)]
     wanted = [n for n in dict.fromkeys(named) if "_" in n and n.islower()]
     facts = []
@@ -404,9 +408,41 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
                     if fact.window and not fact.param and fact.symbol.rsplit(".", 1)[-1] not in named:
                         _point_at_window(fact, lines, src["path"])
         facts.append(fact)
+    elsewhere = _param_elsewhere(sidx, wanted, question, reader, {f.path for f in facts}) \
+        if wanted and not param_found and sidx else None
     if DEF_FACTS and term_idf:
-        facts = _with_def_facts(facts, sources, reader, term_idf)
+        facts = _with_def_facts(facts + [elsewhere] if elsewhere else facts, sources, reader,
+                                term_idf)
+    if elsewhere:  # second, before the defs
+        facts.remove(elsewhere)
+        facts.insert(1, elsewhere)
     return facts
+
+
+def _param_elsewhere(sidx: dict, wanted: list[str], question: str, reader: _Reader,
+                     skip: set[str]) -> SourceFact | None:
+    """A fact for the first wanted parameter that a def of another source file documents:
+    the files whose index entry holds the name (their docstrings list it), best first."""
+    terms, rows = sidx.get("terms") or {}, sidx.get("sources") or []
+    for name in wanted:
+        entry = terms.get(name)
+        if not entry or len(entry) <= SLOT_SOURCE or not entry[SLOT_SOURCE]:
+            continue
+        postings = sorted(((-int(impact), int(unit)) for unit, _, impact in
+                           (item.partition(":") for item in entry[SLOT_SOURCE].split())))
+        if len(postings) > PARAM_FILES:
+            continue  # a name many files take (early_stopping): which one is meant is unclear
+        for _, unit in postings:
+            path, symbol, line = rows[unit][:3]
+            lines = reader.file(path)
+            if path in skip or not lines or not 1 <= line <= len(lines):
+                continue
+            fact = SourceFact(path, line, symbol, kind="def")
+            fact.signature = _signature(lines, line - 1)
+            if _param_doc(fact, lines, [name], question):
+                fact.symbol = _qualified(path, lines, fact.line - 1) or fact.symbol
+                return fact
+    return None
 
 
 def _with_def_facts(facts: list[SourceFact], sources: list[dict], reader: _Reader,
