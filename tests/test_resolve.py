@@ -272,8 +272,8 @@ def test_heads_are_defs_classes_and_decorators_that_start_a_line():
              "    return y @ y"]
     text = "\n".join(lines)
     starts = list(accumulate((len(t) + 1 for t in lines), initial=0))
-    assert _heads(text, starts) == [(0, 0, None), (1, 4, None), (2, 4, "kl"), (4, 8, "inner"),
-                                     (7, 0, "top")]
+    assert _heads(text, starts) == [(0, 0, "class ", "A"), (1, 4, "@", ""), (2, 4, "def ", "kl"),
+                                     (4, 8, "def ", "inner"), (7, 0, "def ", "top")]
 
 
 def test_best_defs_rank_the_def_whose_lines_and_name_hold_the_question():
@@ -290,7 +290,12 @@ def test_best_defs_rank_the_def_whose_lines_and_name_hold_the_question():
     # The method first: its name and its lines hold the terms; its span stops before `other`.
     assert ranked[0][1:] == ("src/a.py", 4, 8)
     assert ranked[1][1:] == ("src/b.py", 0, 1)  # same name, fewer terms, second file
-    assert all(row[2] != 9 for row in ranked)  # `other` holds no term: not a candidate
+    assert all(row[2] not in (0, 1, 9) for row in ranked if row[1] == "src/a.py")  # no terms
+    documented = ["class Encoder:", '    """Distribution: ``ln`` is logistic normal."""', "",
+                  "    def forward(self, x):", "        return x"]
+    ranked = _best_defs([{"path": "src/c.py"}], _Lines({"src/c.py": documented}),
+                        {"logistic": 6.0, "encod": 3.0})
+    assert [row[1:] for row in ranked] == [("src/c.py", 0, 2)]  # the class, up to its def
     assert _best_defs([{"path": "src/a.py"}], _Lines(files), {"z": 9.0}) == []  # short keys
 
 

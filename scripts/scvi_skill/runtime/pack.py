@@ -80,8 +80,9 @@ PARAM_FILES = 3
 """A named parameter no top file documents is looked up in the files whose index entry holds
 it, when there are at most this many."""
 DEF_FACTS = 2
-"""Defs shown with their best window, chosen among all defs of the top source files (a
-``loss`` that holds the question's terms, in the third file), after the first fact."""
+"""Defs shown with their best window, chosen among all defs and classes (a class: its
+docstring and attributes) of the top source files (a ``loss`` that holds the question's
+terms, in the third file), after the first fact."""
 DEF_FILES = 5
 """Source files (best first) whose defs compete for :data:`DEF_FACTS`."""
 DEF_SIGNATURE_CHARS = SHORT_SIGNATURE_CHARS
@@ -454,7 +455,8 @@ def _with_def_facts(facts: list[SourceFact], sources: list[dict], reader: _Reade
     for _, path, first, last in _best_defs(sources, reader, term_idf):
         if len(added) >= DEF_FACTS:
             break
-        if any(f.path == path and (f.window and first <= f.window[0] - 1 <= last
+        if any(f.path == path and (f.line == first + 1
+                                   or f.window and first <= f.window[0] - 1 <= last
                                    or f.param_lines and first <= f.param_lines[0] - 1 <= last)
                for f in facts + added):
             continue
@@ -474,9 +476,10 @@ _PLUS_ONE = (1).__add__
 _NAME_AT = re.compile(r"[ \t]*([A-Za-z_]\w*)")
 
 
-def _heads(text: str, starts: list[int]) -> list[tuple[int, int, str | None]]:
-    """``(line, indent, def name or None)`` of each def, class and decorator that starts a
-    line of ``text`` (0-based lines; ``starts`` are their offsets), in line order. Found with
+def _heads(text: str, starts: list[int]) -> list[tuple[int, int, str, str]]:
+    """``(line, indent, word, name)`` of each def, class and decorator that starts a line of
+    ``text`` (0-based lines; ``starts`` are their offsets; ``word`` is ``"def "``,
+    ``"class "`` or ``"@"``; a decorator's name is empty), in line order. Found with
     ``str.find``: a regular expression anchored at line starts is slower by half."""
     out = []
     for word in ("def ", "class ", "@"):
@@ -485,8 +488,8 @@ def _heads(text: str, starts: list[int]) -> list[tuple[int, int, str | None]]:
             n = bisect_right(starts, at) - 1
             lead = text[starts[n] : at]
             if not lead.strip() or lead.strip() == "async" and word == "def ":
-                name = _NAME_AT.match(text, at + 4) if word == "def " else None
-                out.append((n, len(lead) - len(lead.lstrip()), name.group(1) if name else None))
+                name = _NAME_AT.match(text, at + len(word)) if word != "@" else None
+                out.append((n, len(lead) - len(lead.lstrip()), word, name.group(1) if name else ""))
             at = text.find(word, at + 1)
     out.sort()
     return out
@@ -505,9 +508,10 @@ def _qualified(path: str, lines: list[str], first: int) -> str:
 
 
 def _best_defs(sources: list[dict], reader: _Reader, term_idf: dict[str, float]) -> list:
-    """``(score, path, first, last)`` of every def of the top :data:`DEF_FILES` source files,
-    best first: BM25 over the lines of the def holding each query term, plus the terms of its
-    name, discounted by its file's rank.
+    """``(score, path, first, last)`` of every def and class of the top :data:`DEF_FILES`
+    source files, best first: BM25 over the lines of the def holding each query term, plus
+    the terms of its name, discounted by its file's rank. A class's lines are those before
+    its first def (docstring, attributes).
 
     Cheap enough for every call (about 3 ms for five files): a line holds a term here when
     it holds the term's probe key (:func:`probe_key`, found with ``str.find``), and a def
@@ -538,10 +542,14 @@ def _best_defs(sources: list[dict], reader: _Reader, term_idf: dict[str, float])
         marked = sorted(n for n in held if not _IMPORT.match(lines[n]))
         heads = _heads(text, starts)
         discount = 1 / (1 + DEF_RANK_DECAY * rank)
-        for k, (first, indent, name) in enumerate(heads):
-            if name is None:
-                continue  # a class or a decorator: it only ends defs
-            last = next((h[0] - 1 for h in heads[k + 1 :] if h[1] <= indent), len(lines) - 1)
+        for k, (first, indent, word, name) in enumerate(heads):
+            if not name:
+                continue  # a decorator: it only ends defs
+            if word == "class ":  # its docstring and attributes: up to its first def
+                last = heads[k + 1][0] - 1 if k + 1 < len(heads) else len(lines) - 1
+            else:
+                last = next((h[0] - 1 for h in heads[k + 1 :] if h[1] <= indent),
+                            len(lines) - 1)
             counts: dict[str, int] = {}
             for n in marked[bisect_left(marked, first) : bisect_right(marked, last)]:
                 for term in held[n]:
