@@ -434,6 +434,20 @@ def test_train_arguments_overwrite_plan_kwargs():
     model.train(**FAST)
     solo = scvi.external.SOLO.from_scvi_model(model)
     assert plan_of(solo, plan_kwargs={"lr": 0.03}).lr == default_lr(solo)
+    adata = _adata()
+    scvi.external.RNAStereoscope.setup_anndata(adata, labels_key="labels")
+    rna = scvi.external.RNAStereoscope(adata)
+    assert plan_of(rna, plan_kwargs={"lr": 0.03}).lr == default_lr(rna) == 0.01
+    spatial_adata = _adata()
+    scvi.external.SpatialStereoscope.setup_anndata(spatial_adata)
+    spatial = scvi.external.SpatialStereoscope.from_rna_model(spatial_adata, rna)
+    assert plan_of(spatial, plan_kwargs={"lr": 0.03}).lr == default_lr(spatial) == 0.01
+    adata = _adata()
+    adata.X = np.log1p(adata.X.astype("float32"))  # cytometry-like: transformed intensities
+    scvi.external.CYTOVI.setup_anndata(adata, batch_key="batch")
+    cytovi = scvi.external.CYTOVI(adata, n_latent=4)
+    plan = plan_of(cytovi, plan_kwargs={"lr": 0.03, "weight_decay": 0.5})
+    assert (plan.lr, plan.weight_decay) == (default_lr(cytovi), 0.5)  # weight_decay is kept
     # The shared UnsupervisedTrainingMixin.train() (SCVI) keeps plan_kwargs' lr.
     assert plan_of(_scvi(), plan_kwargs={"lr": 0.03}).lr == 0.03
 
