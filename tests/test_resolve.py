@@ -656,6 +656,9 @@ def test_release_kinds_come_from_the_release_notes_headings():
     # Pasted error text lifts them by a share (release_error) of the same boost.
     ("IndexError: index out of range in self when I run differential_expression with groupby",
      {"release_error": 0.0}),
+    # A name an earlier release had and 1.5.1 lacks (the index's "gone" names) does too.
+    ("how do I use the SaveBestState callback with my scvi model", {"release_gone": 0.0}),
+    ("can I still pass use_gpu to SCVI.train", {"release_gone": 0.0}),
 ])
 def test_a_question_about_a_change_lifts_the_release_notes(question, off):
     from scvi_skill.runtime.index import load_search_index

@@ -21,10 +21,7 @@ def release_facts(question: str, sidx: dict) -> list[str]:
     earlier release (1.0.0 on) had (``gone`` of the search index, from the API history: only
     then is the history read), with the migrations file's replacement; at most
     :data:`MAX_FACTS`."""
-    gone = sidx.get("gone") or {}
-    gone_names, gone_keywords = set(gone.get("names") or ()), set(gone.get("keywords") or ())
-    unknown = [i for i in _candidates(question)
-               if (i.rsplit(".", 1)[-1].lower() in gone_names if _is_name(i) else i in gone_keywords)]
+    unknown = gone_identifiers(question, sidx)
     if not unknown:
         return []
     from .apifiles import load_history, load_migrations, load_releases  # only now: a few ms
@@ -45,6 +42,15 @@ def release_facts(question: str, sidx: dict) -> list[str]:
         if len(lines) >= MAX_FACTS:
             break
     return lines
+
+
+def gone_identifiers(question: str, sidx: dict) -> list[str]:
+    """The names and keywords of ``question`` that the pinned release lacks and an earlier
+    release (1.0.0 on) had (``gone`` of the search index; nothing else is read)."""
+    gone = sidx.get("gone") or {}
+    gone_names, gone_keywords = set(gone.get("names") or ()), set(gone.get("keywords") or ())
+    return [i for i in _candidates(question)
+            if (i.rsplit(".", 1)[-1].lower() in gone_names if _is_name(i) else i in gone_keywords)]
 
 
 def _candidates(question: str) -> list[str]:

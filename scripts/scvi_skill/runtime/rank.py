@@ -26,6 +26,7 @@ import re
 from collections import defaultdict
 
 from .formats import SLOT_CARD, SLOT_DOC, SLOT_PASSAGE, SLOT_SECTION, SLOT_SOURCE
+from .history import gone_identifiers
 from .tokens import identifiers, normalize_phrase, tokenize
 
 MAX_QUESTION_CHARS = 4000
@@ -73,6 +74,7 @@ PARAMS = {
     "passage_cover": 2.0,  # weight of the share of the query's terms a passage holds
     "release_doc": 0.4,  # release notes boost (times the best doc score) for a question
     # naming a version or a kind of change
+    "release_gone": 1.0,  # on (1) or off (0): a name or keyword an earlier release had
     "release_error": 0.5,  # share of release_doc for a question that pastes error text
     "release_place": 3,  # the release notes move up to this place among the docs (0: off)
     "release_near": 0.85,  # ... when they score at least this share of the doc there
@@ -357,7 +359,8 @@ def _boost_release_notes(state: _Ranking) -> None:
         return
     sections = state.sidx["sections"]
     if not (question_versions(state.question, sections)
-            or release_kinds(state.sidx) & state.present):
+            or release_kinds(state.sidx) & state.present
+            or state.params["release_gone"] and gone_identifiers(state.question, state.sidx)):
         from .errortext import looks_like_error  # a regular expression; no file is read
 
         if not (state.params["release_error"] and looks_like_error(state.question)):
