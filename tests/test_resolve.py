@@ -341,6 +341,20 @@ def test_a_parameter_many_files_take_is_not_looked_up_elsewhere(pinned_tree):
     assert found and found.param == "n_samples_per_label" and found.kind == "def"
 
 
+@pytest.mark.parametrize("budget", ["400", "800", "1200"])
+def test_a_source_label_always_has_its_lines_below_it(capsys, pinned_tree, budget):
+    """A "lines a-b:" or "param NAME (...):" label is shown only with at least one of the
+    lines it introduces: the budget cuts before the label, not right after it."""
+    question = ("I have latent vectors of my own and want to run them through a trained scVI "
+                "decoder to get expression values; calling the decoder myself gives "
+                "library-size mismatch errors. Is there a function to decode latents?")
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--budget", budget, question)
+    lines = out.splitlines()
+    for n, line in enumerate(lines):
+        if line.startswith(("  lines ", "  param ")):
+            assert n + 1 < len(lines) and lines[n + 1].startswith("   "), (n, line, out)
+
+
 def test_a_def_an_entry_already_shows_is_not_added_again(pinned_tree):
     from scvi_skill.runtime.pack import _Reader, _source_facts
 

@@ -888,6 +888,8 @@ def _render(pack: Pack, question: str, version: str) -> None:
             continue  # no room for this fact's first line: leave the whole fact out
         for line in group:
             if used + len(line) + 1 > room_left:
+                if lines[-1].startswith(_LABELS):  # a label whose lines do not fit: drop it
+                    used -= len(lines.pop()) + 1
                 break
             lines.append(line)
             used += len(line) + 1
@@ -1011,6 +1013,10 @@ def _render_tail(pack: Pack) -> list[list[str]]:
             tail.append([heading] + groups[0])
             tail.extend(groups[1:])
     return tail
+
+
+_LABELS = ("  lines ", "  param ")
+"""Lines of a source fact or raise site that introduce the lines below them."""
 
 
 def _size(lines: list[str]) -> int:
