@@ -452,6 +452,22 @@ def test_train_arguments_overwrite_plan_kwargs():
     assert plan_of(_scvi(), plan_kwargs={"lr": 0.03}).lr == 0.03
 
 
+def test_the_adversarial_classifier_trains_at_a_fixed_rate():
+    def optimizers(model, **train):
+        model.train(**FAST, **train)
+        return [group for opt in model.trainer.optimizers for group in opt.param_groups]
+
+    main, classifier = optimizers(scvi.model.MULTIVI(_multivi_mudata(), n_latent=4), lr=0.03,
+                                  weight_decay=1e-4)
+    assert (main["lr"], main["eps"]) == (0.03, 1e-8)
+    assert (classifier["lr"], classifier["eps"], classifier["weight_decay"]) == (1e-3, 0.01, 1e-4)
+    main, classifier = optimizers(_totalvi(), lr=0.03, adversarial_classifier=True)
+    assert (main["lr"], classifier["lr"], classifier["eps"]) == (0.03, 1e-3, 0.01)
+    # Off: one optimizer only.
+    assert len(optimizers(scvi.model.MULTIVI(_multivi_mudata(), n_latent=4), lr=0.03,
+                          adversarial_mixing=False)) == 1
+
+
 def test_destvi_from_rna_model_needs_a_mog_condscvi():
     def from_rna(**condscvi):
         sc = _adata(n_batches=1)
