@@ -116,3 +116,16 @@ def test_pack_adds_matching_pitfalls_only(capsys, pinned_tree):
     assert resolve_docs.main(["--json", "--tree", str(pinned_tree.root),
                               "how do I plot the latent space UMAP"]) == 0
     assert json.loads(capsys.readouterr().out)["pitfalls"] == []
+
+
+def test_pitfalls_with_the_longest_matching_trigger_come_first():
+    from scvi_skill.runtime.pack import MAX_PITFALLS, match_pitfalls
+
+    rows = [["broad", "Broad.", "a.py:1", [["lr"]], ["all"]],
+            ["other", "Other.", "b.py:1", [["epoch"]], ["all"]],
+            ["specific", "Specific.", "c.py:1", [["adversarial", "classifier", "lr"]], ["all"]]]
+    sidx = {"pitfalls": rows, "model_facts": []}
+    terms = ["adversarial", "classifier", "lr", "epoch"]
+    ids = [p["id"] for p in match_pitfalls("", sidx, terms)]
+    assert ids == ["specific", "broad", "other"][:MAX_PITFALLS]  # ties keep the file's order
+    assert [p["id"] for p in match_pitfalls("", sidx, ["lr"])] == ["broad"]

@@ -248,19 +248,23 @@ def named_models(sidx: dict, terms: list[str]) -> set[str]:
 
 def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
     """Pitfalls (``[id, text, cite, [[trigger tokens], ...], [applies_to]]`` rows of the
-    search index) one of whose triggers has all its tokens among the question's terms; when
-    the question names models, only pitfalls that hold for one of them (or for all)."""
+    search index) one of whose triggers has all its tokens among the question's terms, those
+    with the longest such trigger first; when the question names models, only pitfalls that
+    hold for one of them (or for all)."""
     present = set(terms)
     models = named_models(sidx, terms)
-    out = []
-    for row in sidx.get("pitfalls") or []:
+    found = []
+    for n, row in enumerate(sidx.get("pitfalls") or []):
         pid, text, cite, triggers = row[:4]
         applies = set(row[4]) if len(row) > 4 else {"all"}
         if models and "all" not in applies and not models & applies:
             continue
-        if any(tokens and all(t in present for t in tokens) for tokens in triggers):
-            out.append({"id": pid, "text": text, "cite": cite})
-    return out[:MAX_PITFALLS]
+        longest = max((len(tokens) for tokens in triggers
+                       if tokens and all(t in present for t in tokens)), default=0)
+        if longest:
+            found.append((-longest, n, {"id": pid, "text": text, "cite": cite}))
+    # The most specific match first: a trigger of more words says more about the question.
+    return [row[2] for row in sorted(found, key=lambda row: row[:2])[:MAX_PITFALLS]]
 
 
 def match_model_facts(sidx: dict, terms: list[str]) -> list[dict]:
