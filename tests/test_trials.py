@@ -1,5 +1,5 @@
 """The agent-trial tools (benchmarks/trials/): the logging wrapper and the log summary, and the
-round-5 figures the README quotes."""
+figures the rounds' READMEs quote."""
 
 from __future__ import annotations
 
@@ -31,11 +31,18 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     assert usage.returncode == 2 and "usage" in usage.stderr
 
 
-def test_round5_logs_give_the_figures_the_readme_quotes():
-    skill = summarize.summarize(TRIALS / "round5" / "log_skill.jsonl")
-    rg = summarize.summarize(TRIALS / "round5" / "log_rg.jsonl")
-    assert (skill["commands"], skill["characters"]) == (46, 119_906)
-    assert (rg["commands"], rg["characters"]) == (46, 91_070)
+@pytest.mark.parametrize("round_, skill_figures, rg_figures", [
+    ("round5", (46, 119_906), (46, 91_070)),
+    ("round6", (57, 151_396), (59, 134_473)),
+])
+def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
+    skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
+    rg = summarize.summarize(TRIALS / round_ / "log_rg.jsonl")
+    assert (skill["commands"], skill["characters"]) == skill_figures
+    assert (rg["commands"], rg["characters"]) == rg_figures
+    readme = (TRIALS / round_ / "README.md").read_text(encoding="utf-8")
+    for commands, characters in (skill_figures, rg_figures):
+        assert f"| {commands} | {characters:,} |" in readme
 
 
 @pytest.mark.parametrize("line", ['not json', '{"cmd": "ls"}', '["ls", 3]', '{"cmd": "ls", "chars": -1}'])
