@@ -236,8 +236,10 @@ def unmatched_error_note(question: str, sites: list[dict], version: str) -> list
     if sites or not looks_like_error(question):
         return []
     return [f"(error text) no raise or warning site of scvi-tools {version} matches it closely: "
-            "it likely comes from a dependency (torch, lightning, anndata) or from another "
-            "scvi-tools release; search_source.py --message TEXT lists the nearest sites"]
+            "it likely comes from a dependency (torch, lightning, pandas, anndata) or from "
+            "another scvi-tools release: read the scvi-tools step that hands the data to it "
+            "(the method the user called, the last scvi frame of a traceback); "
+            "search_source.py --message TEXT lists the nearest sites"]
 
 
 def named_models(sidx: dict, terms: list[str]) -> set[str]:
