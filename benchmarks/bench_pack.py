@@ -20,13 +20,13 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|synthetic|synthetic2|synthetic2-test|all]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|holdout3|synthetic|synthetic2|synthetic2-test|all]
       [--budget 1200]
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
 
 --misses lists per-question misses of the pack, for the dev split only (the test split and
-the holdout sets, ``holdout.jsonl`` and ``holdout2.jsonl``, are never inspected question by
+the holdout sets, ``holdout.jsonl``, ``holdout2.jsonl`` and ``holdout3.jsonl``, are never inspected question by
 question).
 """
 
@@ -56,7 +56,8 @@ from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 BASELINE_COMMIT = "03f1f89"
 """The last commit of the first version (before passages and the pack)."""
 WINDOW_LINES = 12
-SPLITS = ("dev", "test", "holdout", "holdout2", "synthetic", "synthetic2", "synthetic2-test")
+SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "synthetic", "synthetic2",
+          "synthetic2-test")
 
 
 def answer_lines(tree, row: dict) -> list[tuple[str, int]]:
@@ -195,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout2", type=Path, default=HERE / "holdout2.jsonl",
                         help="the second holdout set, curated later from threads no other set "
                         "uses; kept out of all (aggregate figures only)")
+    parser.add_argument("--holdout3", type=Path, default=HERE / "holdout3.jsonl",
+                        help="the third holdout set: the fresh questions of agent-trial rounds 5 "
+                        "and 6; kept out of all (aggregate figures only)")
     parser.add_argument("--synthetic", type=Path, default=HERE / "synthetic.jsonl",
                         help="questions written from randomly drawn passages (dev-like: read "
                         "question by question during tuning)")
@@ -217,10 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.holdout.is_file():
         rows += load_devset(args.holdout)
     real = len(rows)
-    for extra in (args.holdout2, args.synthetic, args.synthetic2):
+    for extra in (args.holdout2, args.holdout3, args.synthetic, args.synthetic2):
         if extra.is_file():
             rows += load_devset(extra)
-    splits = ["dev", "test", "holdout", "all", "holdout2", "synthetic", "synthetic2",
+    splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "synthetic", "synthetic2",
               "synthetic2-test"] \
         if args.split == "all" else [args.split]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
