@@ -7,7 +7,9 @@ tree, and fills the budget in this order:
 1. the best passages (up to 8: paragraphs, list items, CHANGELOG bullets, code blocks), quoted
    verbatim from the tree, each headed by ``path:start-end`` and its section title;
 2. source facts: the best entry points as ``path:line`` with the ``def``/``class`` line, and
-   for a parameter the question names, that parameter's docstring lines;
+   for a parameter the question names, that parameter's docstring lines; after the first, the
+   defs of the top source files whose lines hold most of the question (``kind="def"``), each
+   with its best lines;
 3. pitfalls whose triggers the question uses (``references/pitfalls.yaml``, compiled into the
    search index);
 4. at most two next commands, only when the pack does not already quote a passage for each
