@@ -72,7 +72,7 @@ PARAMS = {
     "passage_lines": 20,  # a passage is read with its section or neighbours up to this many lines
     "release_match": 0.5,  # a release note of a release the question's versions point at
     "passage_cover": 2.0,  # weight of the share of the query's terms a passage holds
-    "release_doc": 0.4,  # release notes boost (times the best doc score) for a question
+    "release_doc": 0.6,  # release notes boost (times the best doc score) for a question
     # naming a version or a kind of change
     "release_gone": 1.0,  # on (1) or off (0): a name or keyword an earlier release had
     "release_error": 0.5,  # share of release_doc for a question that pastes error text
