@@ -350,9 +350,10 @@ def release_kinds(sidx: dict) -> set[str]:
 
 def _boost_release_notes(state: _Ranking) -> None:
     """The release notes (CHANGELOG.md) gain ``release_doc`` times the best doc score when
-    the question names a scvi-tools version or a kind of change their headings use ("fixed",
-    "removed", "bug"): their words rarely match the question's otherwise, and a question
-    about what changed is answered nowhere else. A question that pastes error text gains
+    the question names a scvi-tools version, a kind of change their headings use ("fixed",
+    "removed", "bug") or a name or keyword an earlier release had and the pinned one lacks
+    (``use_gpu``): their words rarely match the question's otherwise, and a question about
+    what changed is answered nowhere else. A question that pastes error text gains
     ``release_error`` of that: many errors users report are bugs a later release fixed."""
     weight = state.params["release_doc"]
     if not weight:
