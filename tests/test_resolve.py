@@ -302,17 +302,14 @@ def test_best_defs_rank_the_def_whose_lines_and_name_hold_the_question():
 def test_the_pack_shows_the_def_that_answers_in_a_lower_ranked_file(capsys, pinned_tree):
     """SysVI's cycle-consistency MSE is computed in SysVAE.latent_cycle_consistency, in the
     module file, which the resolver ranks below the model file: the pack shows that def."""
-    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
-                    "In SysVI, what stops the model from making the cycle-consistency term "
-                    "(z_distance_cycle_weight) small just by shrinking the latent space? Is the "
-                    "MSE on the raw latent means?")
+    question = ("In SysVI, what stops the model from making the cycle-consistency term "
+                "(z_distance_cycle_weight) small just by shrinking the latent space? Is the "
+                "MSE on the raw latent means?")
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), question)
     source = out[out.index("== source"):]
     assert "SysVAE.latent_cycle_consistency  def latent_cycle_consistency(" in source, source
     assert "before MSE calculation" in source
-    code, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
-                               "In SysVI, what stops the model from making the cycle-consistency "
-                               "term (z_distance_cycle_weight) small just by shrinking the latent "
-                               "space? Is the MSE on the raw latent means?")
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), question)
     defs = [s for s in report["source"] if s["kind"] == "def"]
     assert any(s["symbol"].endswith("SysVAE.latent_cycle_consistency") and s["window"]
                for s in defs), defs

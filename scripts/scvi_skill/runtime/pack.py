@@ -474,10 +474,7 @@ def _with_def_facts(facts: list[SourceFact], sources: list[dict], reader: _Reade
         _best_window(fact, lines, term_idf, (first, last))
         if fact.window:
             added.append(fact)
-    if not added:
-        return facts
-    keep = [f for f in facts if not any(f.path == a.path and f.line == a.line for a in added)]
-    return keep[:1] + added + keep[1:]
+    return facts[:1] + added + facts[1:]
 
 
 _PLUS_ONE = (1).__add__
