@@ -12,6 +12,10 @@ Usage:
   resolve_docs.py QUESTION... [--budget TOKENS] [--json] [--limit N] [--tree PATH]
   resolve_docs.py - < question.txt          (read the question from stdin)
 
+A pasted traceback (keep its line breaks: pass it in quotes or on stdin) is read frame by
+frame: the ranking leaves its paths and library code out, and the pack starts with its
+scvi-tools frames and the tree's lines around the innermost one.
+
 Text mode (default) is the context pack, at most --budget tokens (characters / 4; default
 1200): "== path:start-end | section" headers each followed by the passage's lines as they are
 in the tree; "== source" (path:line, the def/class line, and the docstring lines of a
@@ -28,6 +32,8 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "model_facts": [{"model", "fact", "cite"}],   (for the models the question names)
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
                     "score", "text"}],   (when the question pastes an scvi-tools error)
+   "frames": [{"path", "line", "function", "code", "tree_line", "found", "symbol"}],
+                                       (the scvi-tools frames of a pasted traceback)
    "routes": [{"skill", "why"}],
    "pack": {"tokens", "budget", "notes"},
    "version": {"requested", "differences": {name: {"missing", "added", "removed"}}, "fetch"}}
@@ -171,7 +177,9 @@ def _words_first(argv: list[str]) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    question = _question(args.question)
+    pasted = _question(args.question)
+    frames = _frames(pasted)
+    question = _for_ranking(pasted, frames)
     limit = args.limit if args.limit is not None else (
         DEFAULT_LIMIT if args.json else DEFAULT_TEXT_LIMIT
     )
@@ -201,10 +209,12 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     tree = _optional_tree(args.tree, version)
     other = _other_version(args.version, version, result)
-    sites = find_raise_sites(question)
+    sites = find_raise_sites(pasted)
     pack = build_pack(result, sidx, question, tree, budget=args.budget,
                       next_commands=_next_commands(result, question), raise_sites=sites,
-                      notes=_version_notes(other) + unmatched_error_note(question, sites, version))
+                      notes=_version_notes(other) + unmatched_error_note(
+                          pasted, sites, version, traceback=any(f.scvi for f in frames)),
+                      frames=frames)
     if args.json:
         report = _report(question, sidx, result, pack)
         if other:
@@ -253,6 +263,7 @@ def _report(question: str, sidx: dict, result: dict, pack) -> dict:
         "source": source,
         "pitfalls": pack.pitfalls,
         "raise_sites": pack.raise_sites,
+        "frames": [f.to_dict() for f in pack.frames],
         "model_facts": pack.model_facts,
         "routes": result["routes"],
         "pack": {"tokens": pack.tokens, "budget": pack.budget, "notes": pack.notes},
@@ -266,6 +277,8 @@ def pack_text(pack, path: str, start: int, end: int) -> list[str]:
 
 
 def _question(words: list[str]) -> str:
+    """The question as pasted (line breaks kept: a traceback is read line by line), at most
+    :data:`MAX_STDIN_BYTES`; a usage error when it holds no word."""
     if words == ["-"]:
         raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
         if len(raw) > MAX_STDIN_BYTES:
@@ -274,16 +287,36 @@ def _question(words: list[str]) -> str:
             raw = raw[:MAX_STDIN_BYTES]
         text = raw.decode("utf-8", "replace")
     else:
-        text = " ".join(words)
-    text = " ".join(text.split())
-    if not text:
+        text = " ".join(words)[:MAX_STDIN_BYTES]
+    if not text.split():
         raise UsageError(
             "empty question: pass the user's question as an argument",
             hint='Example: python3 scripts/resolve_docs.py "my scVI loss is NaN"',
         )
+    return text
+
+
+def _frames(pasted: str) -> list:
+    """The frames of a traceback the question pastes (none without a line break)."""
+    if "\n" not in pasted:
+        return []
+    from scvi_skill.runtime.frames import parse_frames  # only for multi-line questions
+
+    return parse_frames(pasted)
+
+
+def _for_ranking(pasted: str, frames: list) -> str:
+    """What the resolver ranks and the pack echoes: the question without its traceback
+    (:func:`~scvi_skill.runtime.frames.ranking_text`), whitespace collapsed, at most
+    :data:`MAX_QUESTION_CHARS`."""
+    if frames:
+        from scvi_skill.runtime.frames import ranking_text
+
+        pasted = ranking_text(pasted)
+    text = " ".join(pasted.split())
     if len(text) > MAX_QUESTION_CHARS:
-        warn(f"question is {len(text)} characters (whitespace collapsed); ranking (and "
-             f"echoing) its first {MAX_QUESTION_CHARS}")
+        warn(f"question is {len(text)} characters (whitespace collapsed, traceback lines "
+             f"left out); ranking (and echoing) its first {MAX_QUESTION_CHARS}")
         text = text[:MAX_QUESTION_CHARS]
     return text
 

@@ -4,6 +4,8 @@ a question, within a token budget.
 :func:`build_pack` takes what :func:`scvi_skill.runtime.rank.resolve` ranked and a scvi-tools
 tree, and fills the budget in this order:
 
+0. for a pasted traceback, its scvi-tools frames (outermost first) and the lines of the
+   innermost one in the tree (:mod:`.frames`), where the error arose or left scvi-tools;
 1. the best passages (up to 8: paragraphs, list items, CHANGELOG bullets, code blocks), quoted
    verbatim from the tree, each headed by ``path:start-end`` and its section title;
 2. source facts: the best entry points as ``path:line`` with the ``def``/``class`` line, and
@@ -49,6 +51,11 @@ MAX_MODEL_FACTS = 3
 MAX_NEXT = 2
 RAISE_LINES = 3
 """Lines of a raising statement quoted from the tree (the message is often split)."""
+FRAME_BEFORE, FRAME_AFTER = 4, 1
+"""Lines quoted around the innermost scvi-tools frame of a pasted traceback (what computed its
+values, and the rest of its statement), within its def."""
+MAX_CHAIN = 6
+"""The scvi-tools frames of a traceback listed: the outermost and the innermost ones."""
 MAX_PARAM_DOC_LINES = 5
 MAX_LINE_CHARS = 240
 """Quoted lines of code or tables longer than this are cut (minified tables, long URLs)."""
@@ -108,6 +115,43 @@ _HEADER_NAME = re.compile(r"^\s*(?:async\s+def|def|class)\s+([A-Za-z_]\w*)")
 _DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
 
 
+class FrameFact:
+    """An scvi-tools frame of a pasted traceback: as pasted (``path`` under ``src/scvi/``,
+    ``line``, ``function``, ``code``) and where it is in the tree (``tree_line``, ``found``:
+    ``"same"``, ``"moved"``, ``"def"`` or ``""``, see :func:`.frames.locate`; ``symbol``, the
+    dotted name of the def holding it)."""
+
+    def __init__(self, path: str, line: int, function: str, code: str) -> None:
+        self.path, self.line, self.function, self.code = path, line, function, code
+        self.tree_line, self.found, self.symbol = 0, "", ""
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "line": self.line, "function": self.function,
+                "code": self.code, "tree_line": self.tree_line, "found": self.found,
+                "symbol": self.symbol}
+
+
+def locate_frames(frames: list, reader: _Reader) -> list[FrameFact]:
+    """The scvi-tools frames among ``frames`` (outermost first), each located in the tree."""
+    from .frames import locate
+
+    out = []
+    for frame in frames:
+        if not frame.scvi:
+            continue
+        fact = FrameFact(frame.scvi, frame.line, frame.function, frame.code)
+        lines = reader.file(frame.scvi)
+        if lines:
+            fact.tree_line, fact.found = locate(frame, lines)
+        if fact.tree_line:
+            chain = _enclosing_headers(lines, fact.tree_line - 1)
+            if fact.found == "def":
+                chain = [fact.tree_line - 1] + chain
+            fact.symbol = _qualified(frame.scvi, lines, chain[0]) if chain else ""
+        out.append(fact)
+    return out
+
+
 class PackPassage:
     """One quoted passage: ``path:start-end``, its section, and its lines (empty without a
     tree); ``read`` is the span it may grow to (its short section, or it with neighbours)."""
@@ -158,6 +202,7 @@ class Pack:
     - ``raise_sites``: where scvi-tools raises or warns the question's error text
       (``search_source.py --message`` matches), each with ``text``, the statement's lines;
     - ``notes``: lines shown under the title (what differs in the user's scvi-tools version);
+    - ``frames``: the scvi-tools frames of a pasted traceback, located in the tree;
     - ``model_facts``: facts from the model cards of the models the question names
       (``search_source.py --model NAME`` shows the whole card).
 
@@ -166,10 +211,12 @@ class Pack:
     def __init__(self, passages: list[PackPassage], sources: list[SourceFact],
                  pitfalls: list[dict], next_commands: list[str], reader: _Reader, budget: int,
                  *, raise_sites: list[dict] | None = None, notes: list[str] | None = None,
-                 model_facts: list[dict] | None = None) -> None:
+                 model_facts: list[dict] | None = None,
+                 frames: list[FrameFact] | None = None) -> None:
         self.passages, self.sources, self.pitfalls = passages, sources, pitfalls
         self.next_commands, self.reader, self.budget = next_commands, reader, budget
         self.raise_sites = list(raise_sites or [])
+        self.frames = list(frames or [])
         self.notes = list(notes or [])
         self.model_facts = list(model_facts or [])
         self.lines: list[str] = []
@@ -189,8 +236,10 @@ def token_count(text: str) -> int:
 
 def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = DEFAULT_BUDGET,
                next_commands: list[str] | None = None,
-               raise_sites: list[dict] | None = None, notes: list[str] | None = None) -> Pack:
-    """The pack for ``result`` (from ``resolve``); ``tree`` may be ``None``."""
+               raise_sites: list[dict] | None = None, notes: list[str] | None = None,
+               frames: list | None = None) -> Pack:
+    """The pack for ``result`` (from ``resolve``); ``tree`` may be ``None``; ``frames`` are
+    the frames of a pasted traceback (:func:`.frames.parse_frames`)."""
     reader = _Reader(tree)
     upstream = sidx.get("upstream") or ""
     sources = _source_facts(result.get("source") or [], question, reader,
@@ -204,7 +253,7 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                 for row in chosen]
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget,
                 raise_sites=[_with_lines(site, reader) for site in raise_sites or []],
-                model_facts=facts,
+                model_facts=facts, frames=locate_frames(frames or [], reader),
                 notes=list(notes or []) + [f"(release history) {line}"
                                            for line in release_facts(question, sidx)])
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
@@ -228,7 +277,8 @@ def find_raise_sites(question: str) -> list[dict]:
         return []
 
 
-def unmatched_error_note(question: str, sites: list[dict], version: str) -> list[str]:
+def unmatched_error_note(question: str, sites: list[dict], version: str, *,
+                         traceback: bool = False) -> list[str]:
     """A line for the pack's head when the question pastes error text that no raise or
     warning site of the pinned release matches closely: the text then comes from a
     dependency or from another scvi-tools release, which is worth knowing before reading
@@ -237,6 +287,11 @@ def unmatched_error_note(question: str, sites: list[dict], version: str) -> list
 
     if sites or not looks_like_error(question):
         return []
+    if traceback:
+        return [f"(error text) no raise or warning site of scvi-tools {version} matches it "
+                "closely: it comes from a dependency or from another scvi-tools release; read "
+                "the innermost scvi-tools frame below (the values it hands on) and the call "
+                "the user made"]
     return [f"(error text) no raise or warning site of scvi-tools {version} matches it closely: "
             "it likely comes from a dependency (torch, lightning, pandas, anndata) or from "
             "another scvi-tools release: read the scvi-tools step that hands the data to it "
@@ -858,7 +913,8 @@ def _render(pack: Pack, question: str, version: str) -> None:
     head.extend(pack.notes)
     tail = _render_tail(pack)
     limit = pack.budget * CHARS_PER_TOKEN
-    room = limit - _size(head) - min(sum(_size(g) for g in tail), int(limit * SOURCE_SHARE))
+    tail_size = sum(_size(g[1:]) for g in tail) + _size(list(dict.fromkeys(g[0] for g in tail)))
+    room = limit - _size(head) - min(tail_size, int(limit * SOURCE_SHARE))
     _grow(pack, room - sum(len(_header(p, pack.has_tree)) + 1 for p in pack.passages))
     body: list[str] = []
     kept: list[PackPassage] = []
@@ -882,15 +938,21 @@ def _render(pack: Pack, question: str, version: str) -> None:
     pack.passages = kept
     lines = head + body
     used = _size(lines)
-    shown = "\n".join(body + [t for group in tail for t in group])
+    shown = "\n".join(body + [t for group in tail for t in group[1:]])
     # The next commands are sized first: they are what to run when the rest is not enough.
     nexts = [f"  next: {cmd}" for cmd in _needed(pack.next_commands, shown)]
     if _size(lines) + _size(nexts) > limit:
         nexts = []
     room_left = limit - _size(nexts)
-    for group in tail:
-        if used + len(group[0]) + 1 > room_left:
+    headed: set[str] = set()
+    for heading, *group in tail:
+        first = group[:1] if heading in headed else [heading] + group[:1]
+        if used + _size(first) > room_left:
             continue  # no room for this fact's first line: leave the whole fact out
+        if heading not in headed:
+            headed.add(heading)
+            lines.append(heading)
+            used += len(heading) + 1
         for line in group:
             if used + len(line) + 1 > room_left:
                 if lines[-1].startswith(_LABELS):  # a label whose lines do not fit: drop it
@@ -976,10 +1038,14 @@ def _with_lines(site: dict, reader: _Reader) -> dict:
 
 
 def _render_tail(pack: Pack) -> list[list[str]]:
-    """Raise sites, model facts, pitfalls (short and specific, so first), then source facts,
-    as groups of lines; a group is shown from its first line on while the budget lasts, and a
-    part's heading travels with its first group."""
+    """A traceback's frames, raise sites, model facts, pitfalls (short and specific, so
+    first), then source facts, as groups of lines, each led by its part's heading; a group is
+    shown from its first line on while the budget lasts, and a part's heading with the first
+    of its groups that is shown."""
     parts: list[tuple[str, list[list[str]]]] = []
+    if pack.frames:
+        parts.append(("== traceback: its scvi-tools frames, outermost first",
+                      _frame_groups(pack)))
     sites = []
     for site in pack.raise_sites:
         group = [f"{site['path']}:{site['line']} {site.get('function') or ''} "
@@ -1012,12 +1078,54 @@ def _render_tail(pack: Pack) -> list[list[str]]:
             group.extend(f"   {t}" for t in fact.window_text)
         sources.append(group)
     parts.append(("== source", sources))
-    tail: list[list[str]] = []
-    for heading, groups in parts:
-        if groups:
-            tail.append([heading] + groups[0])
-            tail.extend(groups[1:])
-    return tail
+    # Each group carries its part's heading; _render prints a heading once, with the first
+    # group of its part that fits.
+    return [[heading] + group for heading, groups in parts for group in groups]
+
+
+def _frame_groups(pack: Pack) -> list[list[str]]:
+    """The chain of a traceback's scvi-tools frames (module path under ``scvi/``, pasted line,
+    function), then the innermost frame in the tree: its def and the lines around it, unless
+    a raise site shown above is that statement; then the outermost (the method the user
+    called) with its header, when it is another def."""
+    shown = pack.frames if len(pack.frames) <= MAX_CHAIN else (
+        pack.frames[:1] + [None] + pack.frames[1 - MAX_CHAIN:])
+    chain = " > ".join("..." if f is None else
+                       f"{f.path[len('src/scvi/'):]}:{f.line} {f.function.rsplit('.', 1)[-1]}"
+                       for f in shown)
+    groups = [[f"  {chain}"]]
+    inner, outer = pack.frames[-1], pack.frames[0]
+    if not pack.has_tree:
+        return groups
+    if not inner.found:
+        groups.append([f"  {inner.path}:{inner.line} is not in this tree's file: the user's "
+                       "scvi-tools release differs (check_env.py tells it)"])
+        return groups
+    lines = pack.reader.file(inner.path)
+    at = inner.tree_line
+    moved = "" if inner.found == "same" else (
+        f"; line {inner.line} in the user's release" if inner.found == "moved"
+        else f"; its line {inner.line} is not in this release, only the def is")
+    group = [f"{inner.path}:{at} {inner.symbol} (innermost scvi-tools frame{moved})"]
+    raised = any(site["path"] == inner.path and abs(site["line"] - at) <= RAISE_LINES
+                 for site in pack.raise_sites)
+    if inner.found != "def" and not raised:
+        heads = _enclosing_headers(lines, at - 1)
+        first = max(at - FRAME_BEFORE, heads[0] + 2 if heads else 1)
+        last = min(at + FRAME_AFTER, len(lines))
+        group.append(f"  lines {first}-{last}:")
+        group.extend(f"   {t}" for t in pack.reader.lines(inner.path, first, last))
+    groups.append(group)
+    if outer is not inner and outer.found and outer.symbol and outer.symbol != inner.symbol:
+        head = _enclosing_headers(pack.reader.file(outer.path), outer.tree_line - 1)
+        if outer.found == "def":
+            head = [outer.tree_line - 1]
+        if head and any(f.path == outer.path and f.line == head[0] + 1 for f in pack.sources):
+            return groups  # a source fact below shows that def
+        signature = _signature(pack.reader.file(outer.path), head[0]) if head else ""
+        groups.append([f"{outer.path}:{head[0] + 1 if head else outer.tree_line} {outer.symbol}"
+                       f" (outermost scvi-tools frame)  {clip(signature, SHORT_SIGNATURE_CHARS)}"])
+    return groups
 
 
 _LABELS = ("  lines ", "  param ")

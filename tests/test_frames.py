@@ -1,0 +1,226 @@
+"""Pasted tracebacks: their scvi-tools frames are read (frames.py), found in the tree, ranked
+without the traceback's noise, and shown first in the pack (resolve_docs.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import resolve_docs
+from scvi_skill.runtime import frames
+
+REAL_PASTES = Path(__file__).parent / "fixtures" / "messages" / "real_pastes.jsonl"
+CASES = [json.loads(line) for line in REAL_PASTES.read_text().splitlines()]
+TRACEBACKS = [c for c in CASES if c["style"] == "traceback"]
+
+# Written for these tests in the formats IPython prints (8.x: "File path:N, in f(...)";
+# 7.x: "path in f(...)", the line only on the "---->" arrow). The scvi lines are 1.5.1's.
+IPYTHON_8 = """\
+---------------------------------------------------------------------------
+MisconfigurationException                 Traceback (most recent call last)
+Cell In[12], line 3
+      1 scvi.model.SCVI.setup_anndata(adata, layer="counts")
+      2 model = scvi.model.SCVI(adata)
+----> 3 model.train(accelerator="gpu")
+
+File ~/miniconda3/envs/sc/lib/python3.12/site-packages/scvi/model/_utils.py:103, in parse_device_args(accelerator, devices, return_device, validate_single_device)
+    101 _validate_single_device = validate_single_device and devices != "auto"
+--> 103 connector = _AcceleratorConnector(accelerator=accelerator, devices=devices)
+
+File ~/miniconda3/envs/sc/lib/python3.12/site-packages/lightning/pytorch/trainer/connectors/accelerator_connector.py:400, in _AcceleratorConnector.__init__(self)
+--> 400     raise MisconfigurationException(
+
+MisconfigurationException: No supported gpu backend found!
+"""
+
+IPYTHON_7 = """\
+<ipython-input-5-1a2b3c> in <module>
+----> 1 model.train(use_gpu=True)
+
+C:\\Users\\me\\anaconda3\\lib\\site-packages\\scvi\\model\\_utils.py in parse_device_args(accelerator, devices)
+    101
+--> 103     connector = _AcceleratorConnector(accelerator=accelerator, devices=devices)
+
+TypeError: something went wrong
+"""
+
+
+def _frame_line(case: dict) -> tuple[str, int]:
+    inner = [f for f in frames.parse_frames(case["paste"]) if f.scvi][-1]
+    return inner.scvi, inner.line
+
+
+@pytest.mark.parametrize("case", TRACEBACKS, ids=[c["case"] for c in TRACEBACKS])
+def test_the_innermost_scvi_frame_of_a_real_traceback_is_the_recorded_one(case):
+    """record_real_pastes.py wrote each case's innermost scvi frame from the live traceback
+    object; the parser finds the same file and line in the printed text."""
+    assert _frame_line(case) == (case["path"], case["line"])
+
+
+def test_real_tracebacks_locate_at_their_own_line_in_the_pinned_tree(pinned_tree):
+    """The fixture was recorded with 1.5.1, so every scvi frame with code is found "same"."""
+    checked = 0
+    for case in TRACEBACKS:
+        for frame in frames.parse_frames(case["paste"]):
+            if not frame.scvi or not frame.code:
+                continue
+            lines = (pinned_tree.root / frame.scvi).read_text(encoding="utf-8").splitlines()
+            assert frames.locate(frame, lines) == (frame.line, "same"), frame
+            checked += 1
+    assert checked >= 40
+
+
+def test_a_frame_from_another_release_is_found_by_its_code_then_by_its_def():
+    lines = ["class A:", "    def train(self, x):", "        y = x + 1", "        return f(y)",
+             "", "    def other(self):", "        return f(y)"]
+    moved = frames.Frame("p", "src/scvi/a.py", 9, "A.train", "return f(y)", False)
+    # Two lines hold the code: the nearest to the pasted line wins.
+    assert frames.locate(moved, lines) == (7, "moved")
+    assert frames.locate(moved._replace(line=3), lines) == (4, "moved")
+    gone = moved._replace(code="return g(y)  # not in this release")
+    assert frames.locate(gone, lines) == (2, "def")
+    assert frames.locate(gone._replace(function="vanished"), lines) == (0, "")
+    assert frames.locate(gone._replace(function="<module>"), lines) == (0, "")
+
+
+def test_ipython_tracebacks_give_their_frames_lines_and_code():
+    parsed = frames.parse_frames(IPYTHON_8)
+    assert [(f.scvi, f.line, f.user) for f in parsed] == [
+        ("", 3, True), ("src/scvi/model/_utils.py", 103, False), ("", 400, False)]
+    assert parsed[0].code == 'model.train(accelerator="gpu")'
+    assert parsed[1].function == "parse_device_args"
+    assert parsed[1].code.startswith("connector = _AcceleratorConnector(")
+    old = frames.parse_frames(IPYTHON_7)
+    assert [(f.scvi, f.line, f.function) for f in old] == [
+        ("", 1, "<module>"), ("src/scvi/model/_utils.py", 103, "parse_device_args")]
+    assert old[0].user and not old[1].user
+
+
+def test_ranking_text_keeps_the_question_and_drops_the_traceback():
+    text = "Why does training fail on my laptop?\n" + IPYTHON_8
+    kept = frames.ranking_text(text)
+    assert "Why does training fail on my laptop?" in kept
+    assert "MisconfigurationException: No supported gpu backend found!" in kept
+    assert 'model.train(accelerator="gpu")' in kept  # the user's own call
+    assert "parse_device_args" in kept  # the innermost scvi frame's function
+    for noise in ("site-packages", "Traceback", "accelerator_connector", "----", "_validate_single"):
+        assert noise not in kept, noise
+    plain = "how do I set batch_key?\nand covariates?"
+    assert frames.ranking_text(plain) == plain
+
+
+def test_hostile_paths_and_names_never_leave_the_scvi_tree():
+    text = "\n".join([
+        'File "/x/site-packages/scvi/../../etc/passwd.py", line 3, in f',
+        "    code()",
+        'File "/x/scvi/", line 3, in f',
+        'File "/x/scvi/model/(.*)+[.py", line 2, in g(.*)+',
+        "    h()",
+        "ValueError: x",
+    ])
+    parsed = frames.parse_frames(text)
+    assert [f.scvi for f in parsed] == ["", "", "src/scvi/model/(.*)+[.py"]
+    # A regular-expression-like name is matched as text, not compiled.
+    assert frames.locate(parsed[2], ["def g(.*)+(x):", "    h()"]) == (2, "same")
+    assert frames.locate(parsed[2], ["    h()", "def g(.*)+(x):"]) == (1, "moved")
+    huge = 'File "/x/scvi/a.py", line 1, in f\n    x\n' * 100_000
+    assert len(frames.parse_frames(huge)) == frames.MAX_FRAMES
+
+
+def run(capsys, *argv, stdin: str | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+    code = resolve_docs.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_pack_shows_a_dependency_errors_innermost_scvi_frame(capsys, pinned_tree, monkeypatch):
+    """NaN counts make torch raise in Normal(); no scvi site has that message, so the pack says
+    so and quotes the encoder lines that built the distribution, from the tree."""
+    case = next(c for c in TRACEBACKS if c["case"] == "case_dep_nan_in_counts")
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), "-", stdin=case["paste"],
+                       monkeypatch=monkeypatch)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("scvi-tools ") and "site-packages" not in lines[0]
+    assert "innermost scvi-tools frame below" in out
+    at = lines.index("== traceback: its scvi-tools frames, outermost first")
+    assert lines[at + 1].lstrip().startswith("model/base/_training_mixin.py:")
+    assert lines[at + 2].startswith(f"{case['path']}:{case['line']} ")
+    assert "Encoder.forward" in lines[at + 2]
+    tree_lines = (pinned_tree.root / case["path"]).read_text(encoding="utf-8").splitlines()
+    assert lines[at + 3].startswith("  lines ")
+    first, last = map(int, lines[at + 3].split()[1].rstrip(":").split("-"))
+    assert first <= case["line"] <= last
+    assert [t[3:] for t in lines[at + 4 : at + 5 + last - first]] == tree_lines[first - 1 : last]
+
+
+@pytest.mark.parametrize("case", [c for c in TRACEBACKS if "dep_" not in c["case"]][:6],
+                         ids=lambda c: c["case"])
+def test_a_pasted_traceback_finds_the_raise_site_its_message_alone_finds(
+        capsys, pinned_tree, monkeypatch, case):
+    """Before frames.py, the whole paste was collapsed onto one line, so the message matcher
+    saw a traceback it could not take apart and the pack had no raise site for any of them.
+    The first six cases; all fourteen are in test_every_real_traceback_pack_names_its_site."""
+    alone = next(c for c in CASES if c["case"] == case["case"] and c["style"] == "class")
+    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), alone["paste"])
+    want = [(s["path"], s["line"]) for s in json.loads(out)["raise_sites"]]
+    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), "-", stdin=case["paste"],
+                    monkeypatch=monkeypatch)
+    report = json.loads(out)
+    sites = [(s["path"], s["line"]) for s in report["raise_sites"]]
+    assert bool(sites) == bool(want)
+    # The traceback's frames may lift the site the error came from above the message's best.
+    assert not want or sites[0] == (case["path"], case["line"]) or sites == want
+    inner = report["frames"][-1]
+    assert (inner["path"], inner["line"], inner["found"]) == (case["path"], case["line"], "same")
+    assert inner["tree_line"] == case["line"] and inner["symbol"].startswith("scvi.")
+    assert "/home/user" not in report["query"] and "Traceback" not in report["query"]
+
+
+def test_a_traceback_from_another_release_says_where_its_line_is_now(capsys, pinned_tree,
+                                                                      monkeypatch):
+    case = next(c for c in TRACEBACKS if c["case"] == "case_de_unknown_group")
+    shifted = case["paste"].replace(f'_rnamixin.py", line {case["line"]},',
+                                    f'_rnamixin.py", line {case["line"] + 9},')
+    assert shifted != case["paste"]
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "-", stdin=shifted,
+                    monkeypatch=monkeypatch)
+    want = (f"{case['path']}:{case['line']} scvi.model.base._rnamixin.RNASeqMixin."
+            f"get_normalized_expression (innermost scvi-tools frame; line {case['line'] + 9} "
+            "in the user's release)")
+    assert want in out.splitlines()
+
+
+def test_no_part_heading_is_left_without_its_lines(capsys, pinned_tree, monkeypatch):
+    """At small budgets a part whose first group does not fit must not leave its heading."""
+    headings = ("== traceback", "== raised at", "== model facts", "== pitfalls", "== source")
+    for case in TRACEBACKS[:8]:
+        for budget in ("200", "400", "700"):
+            _, out, _ = run(capsys, "--budget", budget, "--tree", str(pinned_tree.root), "-",
+                            stdin=case["paste"], monkeypatch=monkeypatch)
+            lines = out.splitlines()
+            for n, line in enumerate(lines):
+                if line.startswith(headings):
+                    assert n + 1 < len(lines) and not lines[n + 1].startswith("== "), (
+                        case["case"], budget, line)
+            seen = [h for h in headings if any(t.startswith(h) for t in lines)]
+            assert all(sum(t.startswith(h) for t in lines) == 1 for h in seen)
+            assert len(out) <= int(budget) * 4 + 200
+
+
+def test_every_real_traceback_pack_names_its_site_and_a_raise_site_where_one_exists(
+        capsys, pinned_tree, monkeypatch):
+    """All recorded tracebacks: the pack shows the innermost scvi frame's path:line, and a
+    raise site exactly for the cases whose message an scvi-tools site raises."""
+    raised = 0
+    for case in TRACEBACKS:
+        _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "-", stdin=case["paste"],
+                        monkeypatch=monkeypatch)
+        assert f"{case['path']}:{case['line']} " in out, case["case"]
+        raised += "== raised at" in out
+    dependency = [c for c in TRACEBACKS if "dep_" in c["case"]]
+    assert len(dependency) >= 3 and raised >= len(TRACEBACKS) - len(dependency) - 2
