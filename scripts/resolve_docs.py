@@ -211,7 +211,7 @@ def _run(args: argparse.Namespace) -> int:
     other = _other_version(args.version, version, result)
     sites = find_raise_sites(pasted)
     pack = build_pack(result, sidx, question, tree, budget=args.budget,
-                      next_commands=_next_commands(result, question), raise_sites=sites,
+                      next_commands=_next_commands(result, question, sidx["terms"]), raise_sites=sites,
                       notes=_version_notes(other) + unmatched_error_note(
                           pasted, sites, version, traceback=any(f.scvi for f in frames)),
                       frames=frames)
@@ -386,16 +386,17 @@ def _version_notes(other: dict | None) -> list[str]:
     return lines
 
 
-def _next_commands(result: dict, question: str) -> list[str]:
+def _next_commands(result: dict, question: str, vocabulary) -> list[str]:
     """At most two targeted searches: the definition of a named symbol, the keyword
-    arguments the question names."""
+    arguments the question names (an identifier the index knows: not a value such as a
+    layer's name, nor a name from the user's own code)."""
     cmds = []
     for src in result["source"][:1]:
         if src["symbol"]:
             cmds.append(f"{SEARCH} --symbol {src['symbol']}")
     for ident in identifiers(question):
         ident = ident.strip("`()")
-        if "_" in ident and "." not in ident and ident.islower():
+        if "_" in ident and "." not in ident and ident.islower() and ident in vocabulary:
             cmds.append(f"{SEARCH} --kwarg {ident}")
             break
     return cmds[:2]
