@@ -224,3 +224,34 @@ def test_every_real_traceback_pack_names_its_site_and_a_raise_site_where_one_exi
         raised += "== raised at" in out
     dependency = [c for c in TRACEBACKS if "dep_" in c["case"]]
     assert len(dependency) >= 3 and raised >= len(TRACEBACKS) - len(dependency) - 2
+
+
+def test_a_frame_in_a_module_the_tree_lacks_is_found_in_its_package(capsys, pinned_tree,
+                                                                    monkeypatch):
+    """1.2.0 moved _de_core from scvi/model/base/_utils.py to _de_core.py (CHANGELOG.md): a
+    traceback from before names the old module; the pack finds the code in the new one."""
+    paste = "\n".join([
+        "DE fails after I upgraded from scvi-tools 1.0",
+        "Traceback (most recent call last):",
+        '  File "/home/user/env/site-packages/scvi/model/base/_utils.py", line 240, in _de_core',
+        "    all_info = dc.get_bayes_factors(",
+        "ZeroDivisionError: integer division or modulo by zero",
+    ])
+    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), "-", stdin=paste,
+                    monkeypatch=monkeypatch)
+    (frame,) = json.loads(out)["frames"]
+    assert frame["path"] == "src/scvi/model/base/_utils.py"
+    assert (frame["tree_path"], frame["found"]) == ("src/scvi/model/base/_de_core.py", "moved")
+    lines = (pinned_tree.root / frame["tree_path"]).read_text(encoding="utf-8").splitlines()
+    assert lines[frame["tree_line"] - 1].strip() == "all_info = dc.get_bayes_factors("
+    assert frame["symbol"] == "scvi.model.base._de_core._de_core"
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "-", stdin=paste,
+                    monkeypatch=monkeypatch)
+    assert (f"src/scvi/model/base/_de_core.py:{frame['tree_line']} scvi.model.base._de_core."
+            "_de_core (innermost scvi-tools frame; line 240 in src/scvi/model/base/_utils.py "
+            "in the user's release)") in out.splitlines()
+    gone = paste.replace("_de_core", "_gone_helper").replace("dc.get_bayes_factors(", "zz()")
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "-", stdin=gone,
+                    monkeypatch=monkeypatch)
+    assert ("  src/scvi/model/base/_utils.py:240 is not in this tree: the user's scvi-tools "
+            "release differs (check_env.py tells it)") in out.splitlines()

@@ -54,6 +54,8 @@ RAISE_LINES = 3
 FRAME_BEFORE, FRAME_AFTER = 4, 1
 """Lines quoted around the innermost scvi-tools frame of a pasted traceback (what computed its
 values, and the rest of its statement), within its def."""
+MAX_PACKAGE_FILES = 60
+"""Files of a package searched for a frame whose module the tree lacks (moved since)."""
 MAX_CHAIN = 6
 """The scvi-tools frames of a traceback listed: the outermost and the innermost ones."""
 MAX_PARAM_DOC_LINES = 5
@@ -117,22 +119,24 @@ _DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")
 
 class FrameFact:
     """An scvi-tools frame of a pasted traceback: as pasted (``path`` under ``src/scvi/``,
-    ``line``, ``function``, ``code``) and where it is in the tree (``tree_line``, ``found``:
-    ``"same"``, ``"moved"``, ``"def"`` or ``""``, see :func:`.frames.locate`; ``symbol``, the
-    dotted name of the def holding it)."""
+    ``line``, ``function``, ``code``) and where it is in the tree (``tree_path``, which is
+    another file of the same package when the pasted file is not in the tree; ``tree_line``;
+    ``found``: ``"same"``, ``"moved"``, ``"def"`` or ``""``, see :func:`.frames.locate`;
+    ``symbol``, the dotted name of the def holding it)."""
 
     def __init__(self, path: str, line: int, function: str, code: str) -> None:
         self.path, self.line, self.function, self.code = path, line, function, code
-        self.tree_line, self.found, self.symbol = 0, "", ""
+        self.tree_path, self.tree_line, self.found, self.symbol = path, 0, "", ""
 
     def to_dict(self) -> dict:
         return {"path": self.path, "line": self.line, "function": self.function,
-                "code": self.code, "tree_line": self.tree_line, "found": self.found,
-                "symbol": self.symbol}
+                "code": self.code, "tree_path": self.tree_path, "tree_line": self.tree_line,
+                "found": self.found, "symbol": self.symbol}
 
 
 def locate_frames(frames: list, reader: _Reader) -> list[FrameFact]:
-    """The scvi-tools frames among ``frames`` (outermost first), each located in the tree."""
+    """The scvi-tools frames among ``frames`` (outermost first), each located in the tree: in
+    its own file, else (a module another release had) in the files of its package."""
     from .frames import locate
 
     out = []
@@ -143,13 +147,31 @@ def locate_frames(frames: list, reader: _Reader) -> list[FrameFact]:
         lines = reader.file(frame.scvi)
         if lines:
             fact.tree_line, fact.found = locate(frame, lines)
+        elif reader.ok:
+            for rel in _package_files(reader, frame.scvi):
+                at, how = locate(frame, reader.file(rel))
+                if how in ("moved", "def"):
+                    fact.tree_path, fact.tree_line, fact.found = rel, at, how
+                    lines = reader.file(rel)
+                    break
         if fact.tree_line:
             chain = _enclosing_headers(lines, fact.tree_line - 1)
             if fact.found == "def":
                 chain = [fact.tree_line - 1] + chain
-            fact.symbol = _qualified(frame.scvi, lines, chain[0]) if chain else ""
+            fact.symbol = _qualified(fact.tree_path, lines, chain[0]) if chain else ""
         out.append(fact)
     return out
+
+
+def _package_files(reader: _Reader, rel: str) -> list[str]:
+    """The tree's ``.py`` files in the folder of ``rel`` (a file the tree lacks), sorted."""
+    folder = rel.rpartition("/")[0]
+    try:
+        found = sorted(p.name for p in reader.tree.to_disk(folder).iterdir()
+                       if p.suffix == ".py" and p.is_file())
+    except OSError:
+        return []
+    return [f"{folder}/{name}" for name in found[:MAX_PACKAGE_FILES]]
 
 
 class PackPassage:
@@ -1098,33 +1120,37 @@ def _frame_groups(pack: Pack) -> list[list[str]]:
     if not pack.has_tree:
         return groups
     if not inner.found:
-        groups.append([f"  {inner.path}:{inner.line} is not in this tree's file: the user's "
+        groups.append([f"  {inner.path}:{inner.line} is not in this tree: the user's "
                        "scvi-tools release differs (check_env.py tells it)"])
         return groups
-    lines = pack.reader.file(inner.path)
-    at = inner.tree_line
+    path, at = inner.tree_path, inner.tree_line
+    lines = pack.reader.file(path)
+    elsewhere = f" in {inner.path}" if path != inner.path else ""
     moved = "" if inner.found == "same" else (
-        f"; line {inner.line} in the user's release" if inner.found == "moved"
-        else f"; its line {inner.line} is not in this release, only the def is")
-    group = [f"{inner.path}:{at} {inner.symbol} (innermost scvi-tools frame{moved})"]
-    raised = any(site["path"] == inner.path and abs(site["line"] - at) <= RAISE_LINES
+        f"; line {inner.line}{elsewhere} in the user's release" if inner.found == "moved"
+        else f"; its line {inner.line}{elsewhere} is not in this release, only the def is")
+    group = [f"{path}:{at} {inner.symbol} (innermost scvi-tools frame{moved})"]
+    raised = any(site["path"] == path and abs(site["line"] - at) <= RAISE_LINES
                  for site in pack.raise_sites)
     if inner.found != "def" and not raised:
         heads = _enclosing_headers(lines, at - 1)
         first = max(at - FRAME_BEFORE, heads[0] + 2 if heads else 1)
         last = min(at + FRAME_AFTER, len(lines))
         group.append(f"  lines {first}-{last}:")
-        group.extend(f"   {t}" for t in pack.reader.lines(inner.path, first, last))
+        group.extend(f"   {t}" for t in pack.reader.lines(path, first, last))
     groups.append(group)
     if outer is not inner and outer.found and outer.symbol and outer.symbol != inner.symbol:
-        head = _enclosing_headers(pack.reader.file(outer.path), outer.tree_line - 1)
+        outer_lines = pack.reader.file(outer.tree_path)
+        head = _enclosing_headers(outer_lines, outer.tree_line - 1)
         if outer.found == "def":
             head = [outer.tree_line - 1]
-        if head and any(f.path == outer.path and f.line == head[0] + 1 for f in pack.sources):
+        if head and any(f.path == outer.tree_path and f.line == head[0] + 1
+                        for f in pack.sources):
             return groups  # a source fact below shows that def
-        signature = _signature(pack.reader.file(outer.path), head[0]) if head else ""
-        groups.append([f"{outer.path}:{head[0] + 1 if head else outer.tree_line} {outer.symbol}"
-                       f" (outermost scvi-tools frame)  {clip(signature, SHORT_SIGNATURE_CHARS)}"])
+        signature = _signature(outer_lines, head[0]) if head else ""
+        groups.append([f"{outer.tree_path}:{head[0] + 1 if head else outer.tree_line} "
+                       f"{outer.symbol} (outermost scvi-tools frame)  "
+                       f"{clip(signature, SHORT_SIGNATURE_CHARS)}"])
     return groups
 
 
