@@ -7,9 +7,9 @@ some are errors torch or lightning raise from inside an scvi-tools call). In the
 each paste goes to resolve_docs.py three ways:
 
 - ``pack``: on stdin as pasted (line breaks kept);
-- ``pack, one line``: whitespace collapsed onto one line, which is what resolve_docs.py made of
-  every paste before frames.py (and what an agent gets when it squeezes a paste into one
-  argument);
+- ``pack, one line``: whitespace collapsed onto one line, as an agent that squeezes a paste
+  into one argument sends it (resolve_docs.py itself did this to every paste before
+  frames.py; :func:`~scvi_skill.runtime.frames.unfold` now puts the line breaks back);
 - ``pack, other release``: as pasted, with every scvi frame's line number moved by 7, as a
   traceback from a release whose files are longer would be;
 

@@ -177,8 +177,7 @@ def _words_first(argv: list[str]) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    pasted = _question(args.question)
-    frames = _frames(pasted)
+    pasted, frames = _frames(_question(args.question))
     question = _for_ranking(pasted, frames)
     limit = args.limit if args.limit is not None else (
         DEFAULT_LIMIT if args.json else DEFAULT_TEXT_LIMIT
@@ -296,13 +295,15 @@ def _question(words: list[str]) -> str:
     return text
 
 
-def _frames(pasted: str) -> list:
-    """The frames of a traceback the question pastes (none without a line break)."""
-    if "\n" not in pasted:
-        return []
-    from scvi_skill.runtime.frames import parse_frames  # only for multi-line questions
+def _frames(pasted: str) -> tuple[str, list]:
+    """The question with the line breaks of a traceback put back (one pasted onto one line),
+    and the traceback's frames."""
+    if "\n" not in pasted and 'File "' not in pasted:
+        return pasted, []
+    from scvi_skill.runtime.frames import parse_frames, unfold  # only for a traceback
 
-    return parse_frames(pasted)
+    pasted = unfold(pasted)
+    return pasted, parse_frames(pasted)
 
 
 def _for_ranking(pasted: str, frames: list) -> str:

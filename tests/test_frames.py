@@ -255,3 +255,23 @@ def test_a_frame_in_a_module_the_tree_lacks_is_found_in_its_package(capsys, pinn
                     monkeypatch=monkeypatch)
     assert ("  src/scvi/model/base/_utils.py:240 is not in this tree: the user's scvi-tools "
             "release differs (check_env.py tells it)") in out.splitlines()
+
+
+@pytest.mark.parametrize("case", TRACEBACKS, ids=[c["case"] for c in TRACEBACKS])
+def test_a_traceback_collapsed_onto_one_line_gives_the_same_frames(case):
+    """An agent may squeeze a paste into one argument: unfold() puts the breaks back, so the
+    frames (file, line, function, code) and the exception line are those of the paste."""
+    collapsed = " ".join(case["paste"].split())
+    unfolded = frames.unfold(collapsed)
+    want = [(f.scvi, f.line, f.function, " ".join(f.code.split()))
+            for f in frames.parse_frames(case["paste"])]
+    assert [(f.scvi, f.line, f.function, f.code)
+            for f in frames.parse_frames(unfolded)] == want
+    last = [t for t in case["paste"].splitlines() if t.strip()][-1]
+    if ": " in last and not last.startswith(" "):  # a one-line message ends the paste
+        assert unfolded.splitlines()[-1] == " ".join(last.split())
+
+
+def test_unfold_leaves_other_text_alone():
+    for text in ("how do I set batch_key?", 'the File "x" menu', "a\nFile \"x.py\", line 1"):
+        assert frames.unfold(text) == text

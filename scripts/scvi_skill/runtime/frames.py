@@ -5,7 +5,8 @@ scvi-tools frame is where scvi-tools raised, or where it handed the data that fa
 dependency (torch, lightning, pandas): the first place to read, and the one a bare error
 message cannot point at. This module:
 
-1. :func:`parse_frames` reads the frames of CPython tracebacks (``File "path", line N, in f``
+1. :func:`unfold` puts back the line breaks of a CPython traceback pasted onto one line;
+   :func:`parse_frames` reads the frames of CPython tracebacks (``File "path", line N, in f``
    with the code line under it) and of IPython's (``File path:N, in f(...)``, or the older
    ``path in f(...)``, each followed by numbered lines of which ``---> N code`` is the frame's),
    outermost first as they are printed;
@@ -45,8 +46,38 @@ _NUMBERED = re.compile(r"^\s*\d+(?:\s|$)")
 _NOISE = re.compile(
     r"^\s*(?:(?:\w[\w.]*\s+)?Traceback \(most recent call last\)|[\^~\s]+$|-{10,}|During handling of the above"
     r"|The above exception was the direct cause|\.\.\.\s*$)")
+_INLINE_HEAD = re.compile(r'File "[^"]+", line \d+(?:, in [^\s(]+)?')
+_INLINE_EXCEPTION = re.compile(r"(?<![\w.])[A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit): ")
+_INLINE_CHAIN = re.compile(
+    r"(?=During handling of the above exception|The above exception was the direct cause"
+    r"|Traceback \(most recent call last\))")
 _LIBRARY = ("site-packages", "dist-packages", "/lib/python", "\\lib\\", "<frozen", "/usr/lib/")
 _DEF = ("def ", "async def ")
+
+
+def unfold(text: str) -> str:
+    """A CPython traceback collapsed onto one line (an agent's one-line argument) with its line
+    breaks back: before each ``File "...", line N, in f``, after its header, before the first
+    ``SomeError:`` after a frame's code (caret runs dropped), and before the sentences that
+    chain tracebacks. Text with a line break, or without such a frame, is returned as it
+    is."""
+    if "\n" in text or 'File "' not in text:
+        return text
+    heads = list(_INLINE_HEAD.finditer(text[:MAX_SCAN_CHARS]))
+    if not heads:
+        return text
+    out = [text[: heads[0].start()].rstrip()]
+    for n, head in enumerate(heads):
+        end = heads[n + 1].start() if n + 1 < len(heads) else len(text)
+        body = text[head.end() : end]
+        # The frame's code runs to the exception line that ends a traceback (of a chain).
+        cut = _INLINE_EXCEPTION.search(body)
+        code, rest = (body[: cut.start()], body[cut.start() :]) if cut else (body, "")
+        code = " ".join(part for part in code.split() if part.strip("^~"))
+        out.extend([head.group(0).strip(), f"    {code}" if code else ""])
+        for chained in _INLINE_CHAIN.split(rest):
+            out.append(chained.strip())
+    return "\n".join(line for line in out if line)
 
 
 def parse_frames(text: str) -> list[Frame]:
