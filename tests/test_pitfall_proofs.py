@@ -308,6 +308,31 @@ def test_last_minibatch_of_one_cell_breaks_batchnorm_unless_dropped():
     assert model.is_trained
 
 
+def test_nan_in_counts_passes_setup_and_fails_in_the_encoder():
+    """One NaN in 80 cells: setup_anndata's sampled count check (20 rows) lets it through
+    without an error, and the first training step fails in torch's check of the encoder's
+    Normal(); the traceback's innermost scvi frame is Encoder.forward. Without the NaN the
+    same model trains."""
+    import traceback
+
+    adata = _adata()
+    adata.X = adata.X.astype(np.float32)  # counts read as floats, as from a converted file
+    adata.X[0, 0] = np.nan
+    np.random.seed(0)  # the count check's sample of rows
+    scvi.model.SCVI.setup_anndata(adata)
+    model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    with pytest.raises(ValueError, match=r"Expected parameter loc .* Normal.* constraint Real") as err:
+        model.train(**FAST)
+    frames = [f for f in traceback.extract_tb(err.value.__traceback__) if "/scvi/" in f.filename]
+    assert frames[-1].filename.endswith("scvi/nn/_base_components.py") and frames[-1].name == "forward"
+    assert "Normal(q_m, q_v.sqrt())" in frames[-1].line
+    adata.X = np.nan_to_num(adata.X)  # the fix
+    scvi.model.SCVI.setup_anndata(adata)
+    model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    model.train(**FAST)
+    assert model.is_trained
+
+
 def _multivi_mudata():
     mdata = synthetic_iid(batch_size=40, n_genes=20, n_proteins=0, n_regions=20, n_batches=2,
                           n_labels=2, return_mudata=True)
