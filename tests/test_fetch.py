@@ -414,3 +414,41 @@ def test_local_archive_of_the_pinned_version_that_differs_is_unverified(tmp_path
     assert "not the published" in err
     assert fetch_mod.read_cache_manifest(Path(out.strip().splitlines()[-1]))[
         "sha256_verified"] is False
+
+
+def _flat(members: dict[str, bytes]) -> dict[str, bytes]:
+    """The same sdist with its package at the top (``scvi/``), as most sdists before 1.2."""
+    return {name.replace("/src/scvi/", "/scvi/"): data for name, data in members.items()}
+
+
+def test_a_flat_sdist_is_cached_with_its_package_under_src(tmp_path, cache, capsys):
+    """scvi-tools 1.1.5's sdist has scvi/ at its top; before, fetch_tree.py --version 1.1.5
+    exited 5 ("not an scvi-tools sdist: missing src/scvi/__init__.py")."""
+    archive = _write_archive(tmp_path / "scvi_tools-9.9.9.tar.gz", _flat(_tree_members()))
+    assert fetch_tree.main(["--from", str(archive)]) == 0
+    out, err = capsys.readouterr()
+    path = Path(out.strip().splitlines()[-1])
+    assert (path / "src" / "scvi" / "model" / "_scvi.py").read_text().startswith("class SCVI")
+    assert not (path / "scvi").exists() and "cached as src/scvi/" in err
+    assert _leftovers(cache) == ["scvi-tools-9.9.9"]
+
+
+def test_a_flat_checkout_folder_is_copied_under_src(tmp_path, cache, capsys):
+    folder = tmp_path / "old-checkout"
+    for name, data in _flat(_tree_members(top="old-checkout")).items():
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    assert fetch_tree.main(["--from", str(folder)]) == 0
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (path / "src" / "scvi" / "__init__.py").is_file() and not (path / "scvi").exists()
+
+
+def test_a_tree_with_both_layouts_is_not_rearranged(tmp_path, cache, capsys):
+    """src/ present: the flat scvi/ is not moved over it (nothing is overwritten)."""
+    members = _tree_members()
+    members["scvi_tools-9.9.9/scvi/__init__.py"] = b"# stray\n"
+    archive = _write_archive(tmp_path / "scvi_tools-9.9.9.tar.gz", members)
+    assert fetch_tree.main(["--from", str(archive)]) == 0
+    path = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (path / "src" / "scvi" / "__init__.py").read_bytes() == b'"""scvi-tools."""\n'

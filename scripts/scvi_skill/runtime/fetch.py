@@ -34,7 +34,7 @@ from .archive import CacheWriteError, extract_sdist
 from .errors import FetchError, warn
 from .files import read_json_file, resolves_inside, sha256_file
 from .paths import cached_tree_path, is_public_version, trees_dir
-from .tree import missing_parts, read_version
+from .tree import is_flat, missing_parts, read_version
 
 PACKAGE = "scvi-tools"
 MANIFEST_NAME = ".scvi-skill-manifest.json"
@@ -194,6 +194,8 @@ def install_archive(archive: Path, version: str | None, *, source: str, log=None
         except CacheWriteError as err:
             raise _cache_write_error(cache, err.__cause__ or OSError(str(err))) from err
         root = _single_top_folder(tmp, archive)
+        if is_flat(root):
+            _to_src_layout(root, log)
         missing = missing_parts(root)
         if missing:
             msg = f"{archive.name} is not an scvi-tools sdist: missing {', '.join(missing)}"
@@ -219,7 +221,7 @@ def install_folder(folder: Path, *, log=None) -> Path:
     """
     log = log or _stderr
     folder = folder.resolve()
-    missing = missing_parts(folder)
+    missing = missing_parts(folder, flat=True)
     if missing:
         msg = f"--from {folder} is not an scvi-tools tree: missing {', '.join(missing)}"
         raise FetchError(msg, hint="Give the root of a scvi-tools git checkout or extracted sdist")
@@ -229,8 +231,12 @@ def install_folder(folder: Path, *, log=None) -> Path:
         root = tmp / f"scvi-tools-{version}"
         try:
             root.mkdir()
+            flat = is_flat(folder)
             for part in TREE_PARTS:
-                src = folder / part
+                src = folder / ("scvi" if flat and part == "src" else part)
+                if flat and part == "src":
+                    (root / "src").mkdir()
+                    part = "src/scvi"
                 if src.is_symlink() and not resolves_inside(folder, src):
                     warn(f"not copied: {src} is a link out of {folder}")
                     continue
@@ -415,6 +421,15 @@ def _verify_sha256(archive: Path, version: str | None, sha256: str, log, *,
     warn(f"{archive.name} is not the published scvi-tools {checked} sdist (sha256 {sha256}, "
          f"published {expected}); caching it, recorded as unverified")
     return False
+
+
+def _to_src_layout(root: Path, log) -> None:
+    """Move a flat sdist's ``scvi/`` (releases before 1.2) to ``src/scvi/`` in the extraction
+    folder, so every cached tree has the paths ``src/scvi/...`` that the skill and 1.5.1 use."""
+    (root / "src").mkdir()
+    (root / "scvi").rename(root / "src" / "scvi")
+    log(f"note: {root.name} has scvi/ at its top (as most sdists before 1.2 do); cached as "
+        "src/scvi/ so its paths read like the other releases'")
 
 
 def _single_top_folder(tmp: Path, archive: Path) -> Path:

@@ -73,14 +73,22 @@ class Tree(namedtuple("_TreeFields", ["root", "kind", "version"])):
         return posix
 
 
-def missing_parts(root: Path) -> list[str]:
-    """What a folder lacks to be an sdist or checkout tree (empty when it is one)."""
+def missing_parts(root: Path, *, flat: bool = False) -> list[str]:
+    """What a folder lacks to be an sdist or checkout tree (empty when it is one). With
+    ``flat``, the package may also be at the top (``scvi/``), as in the sdists before 1.2."""
     missing = []
-    if not (root / "src" / "scvi" / "__init__.py").is_file():
+    if not (root / "src" / "scvi" / "__init__.py").is_file() and not (
+            flat and is_flat(root)):
         missing.append("src/scvi/__init__.py")
     if not (root / "docs").is_dir():
         missing.append("docs/")
     return missing
+
+
+def is_flat(root: Path) -> bool:
+    """Whether a tree has its package at the top (``scvi/__init__.py``, no ``src/``), as the
+    scvi-tools sdists before 1.2 have."""
+    return (root / "scvi" / "__init__.py").is_file() and not (root / "src").exists()
 
 
 def read_version(root: Path) -> str:
