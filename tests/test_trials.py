@@ -34,6 +34,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
 @pytest.mark.parametrize("round_, skill_figures, rg_figures", [
     ("round5", (46, 119_906), (46, 91_070)),
     ("round6", (57, 151_396), (59, 134_473)),
+    ("round7", (15, 97_265), (15, 63_225)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -51,3 +52,25 @@ def test_a_broken_log_line_is_an_error_not_a_skipped_command(tmp_path, capsys, l
     log.write_text('{"cmd": "ls", "chars": 3}\n' + line + "\n")
     assert summarize.main([str(log)]) == 1
     assert f"{log}:2" in capsys.readouterr().err
+
+
+def test_round7_key_is_fresh_and_its_evidence_is_in_the_tree(pinned_tree):
+    """Round 7's threads are in no benchmark split and no earlier round's key, and every
+    evidence phrase of its key is on the cited lines of the 1.5.1 tree."""
+    key = [json.loads(line) for line in (TRIALS / "round7" / "key.jsonl").read_text().splitlines()]
+    questions = [json.loads(line)
+                 for line in (TRIALS / "round7" / "questions.jsonl").read_text().splitlines()]
+    assert [k["id"] for k in key] == [q["id"] for q in questions] == [f"h0{i}" for i in range(1, 9)]
+    earlier = set()
+    for path in [*TRIALS.parent.glob("*.jsonl"), TRIALS / "round5" / "key.jsonl",
+                 TRIALS / "round6" / "key.jsonl"]:
+        earlier |= {json.loads(line).get("url") for line in path.read_text().splitlines() if line}
+    assert not {k["url"] for k in key} & earlier
+    from scvi_skill.runtime.frames import parse_frames
+
+    assert sum(any(f.scvi for f in parse_frames(q["question"])) for q in questions) >= 5
+    for row in key:
+        for ev in row["evidence"]:
+            lines = (pinned_tree.root / ev["path"]).read_text(encoding="utf-8").splitlines()
+            span = " ".join(" ".join(lines[ev["start"] - 1 : ev["end"]]).split())
+            assert " ".join(ev["phrase"].split()) in span, (row["id"], ev["path"], ev["start"])
