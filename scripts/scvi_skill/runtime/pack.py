@@ -136,18 +136,18 @@ class FrameFact:
 
 def locate_frames(frames: list, reader: _Reader) -> list[FrameFact]:
     """The scvi-tools frames among ``frames`` (outermost first), each located in the tree: in
-    its own file, else (a module another release had) in the files of its package."""
+    its own file, else, for the outermost and innermost (the two the pack shows), in the files
+    of its package (a module another release had)."""
     from .frames import locate
 
+    ours = [frame for frame in frames if frame.scvi]
     out = []
-    for frame in frames:
-        if not frame.scvi:
-            continue
+    for n, frame in enumerate(ours):
         fact = FrameFact(frame.scvi, frame.line, frame.function, frame.code)
         lines = reader.file(frame.scvi)
         if lines:
             fact.tree_line, fact.found = locate(frame, lines)
-        elif reader.ok:
+        elif reader.ok and n in (0, len(ours) - 1):  # the frames the pack shows
             for rel in _package_files(reader, frame.scvi):
                 at, how = locate(frame, reader.file(rel))
                 if how in ("moved", "def"):
