@@ -78,6 +78,7 @@ from scvi_skill.runtime.index import REGENERATE, SEARCH_INDEX_PATH, load_search_
 from scvi_skill.runtime.pack import (  # noqa: E402
     DEFAULT_BUDGET,
     MIN_BUDGET,
+    SAME_TREE,
     build_pack,
     find_raise_sites,
     unmatched_error_note,
@@ -207,13 +208,15 @@ def _run(args: argparse.Namespace) -> int:
                          "routes": result["routes"], "pack": {"tokens": 0, "budget": args.budget}})
         return EXIT_PROBLEMS
     tree = _optional_tree(args.tree, version)
+    doc_tree = _pinned_tree(version) if tree is not None and tree.version not in (
+        version, "unknown") else SAME_TREE
     other = _other_version(args.version, version, result)
     sites = find_raise_sites(pasted)
     pack = build_pack(result, sidx, question, tree, budget=args.budget,
                       next_commands=_next_commands(result, question, sidx["terms"]), raise_sites=sites,
                       notes=_version_notes(other) + unmatched_error_note(
                           pasted, sites, version, traceback=any(f.scvi for f in frames)),
-                      frames=frames)
+                      frames=frames, doc_tree=doc_tree)
     if args.json:
         report = _report(question, sidx, result, pack)
         if other:
@@ -348,6 +351,24 @@ def _optional_tree(tree_arg: str | None, version: str):
         # Excerpts are optional: a stale $SCVI_TOOLS_TREE must not cost the answer.
         warn(f"no passages quoted: {err}")
         return None
+
+
+def _pinned_tree(version: str):
+    """The cached tree of the index's release, to quote passages from when the tree given is
+    another release (its line numbers are not the index's); None when it is not cached."""
+    from scvi_skill.runtime.paths import cached_tree_path, is_public_version
+    from scvi_skill.runtime.tree import missing_parts, open_tree
+
+    if not is_public_version(version):
+        return None
+    cached = cached_tree_path(version)
+    if not cached.is_dir() or missing_parts(cached):
+        return None
+    try:
+        tree = open_tree(cached, need_docs=True)
+    except SkillPackageError:
+        return None
+    return tree if tree.version == version else None
 
 
 def _other_version(requested: str | None, pinned: str, result: dict) -> dict | None:

@@ -4,6 +4,7 @@ without the traceback's noise, and shown first in the pack (resolve_docs.py)."""
 from __future__ import annotations
 
 import io
+import re
 import json
 from pathlib import Path
 
@@ -275,3 +276,67 @@ def test_a_traceback_collapsed_onto_one_line_gives_the_same_frames(case):
 def test_unfold_leaves_other_text_alone():
     for text in ("how do I set batch_key?", 'the File "x" menu', "a\nFile \"x.py\", line 1"):
         assert frames.unfold(text) == text
+
+
+@pytest.fixture
+def other_release(tmp_path, pinned_tree, monkeypatch):
+    """A tree of "scvi-tools 1.4.9": 1.5.1's src/ with seven lines more at the top of
+    _trainer.py and _rnamixin.py (so every 1.5.1 line number there is off), no CHANGELOG, and
+    a docs/ that lacks 1.5.1's pages; 1.5.1 itself is the cached pinned tree."""
+    import shutil
+
+    root = tmp_path / "scvi-tools-1.4.9"
+    shutil.copytree(pinned_tree.root / "src", root / "src")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.md").write_text("# scvi-tools\n")
+    (root / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: scvi-tools\nVersion: 1.4.9\n")
+    for rel in ("src/scvi/train/_trainer.py", "src/scvi/model/base/_rnamixin.py"):
+        path = root / rel
+        path.write_text("# an older release\n" * 7 + path.read_text(encoding="utf-8"))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / pinned_tree.root.name).symlink_to(pinned_tree.root)
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
+    monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
+    return root
+
+
+def test_another_releases_tree_gets_its_own_defs_and_the_pinned_passages(
+        capsys, pinned_tree, other_release, monkeypatch):
+    """Before, a --tree of another release was read at 1.5.1's line numbers: source facts and
+    passages quoted whatever those lines held there."""
+    question = "how do I set early stopping patience for SCVI"
+    _, out, err = run(capsys, "--json", "--tree", str(other_release), question)
+    report = json.loads(out)
+    assert "1.4.9" in err and report["tree"]
+    assert any("(other release) the tree given is scvi-tools 1.4.9: passages and raise sites "
+               "are quoted from the 1.5.1 tree" in n for n in report["pack"]["notes"])
+    for doc in report["docs"]:  # quoted from 1.5.1, at the index's lines
+        lines = (pinned_tree.root / doc["path"]).read_text(encoding="utf-8").splitlines()
+        start, end = doc["lines"]
+        assert doc["text"].splitlines() == [t.rstrip() for t in lines[start - 1 : end]]
+    facts = [s for s in report["source"] if s.get("signature")]
+    assert facts
+    for fact in facts:  # the def line in the other release's file
+        lines = (other_release / fact["path"]).read_text(encoding="utf-8").splitlines()
+        name = fact["symbol"].rsplit(".", 1)[-1]
+        assert re.match(rf"\s*(?:async\s+)?(?:def|class)\s+{name}\b", lines[fact["line"] - 1])
+    shifted = [f for f in facts if f["path"] in ("src/scvi/train/_trainer.py",
+                                                 "src/scvi/model/base/_rnamixin.py")]
+    assert shifted
+    for fact in shifted:  # seven lines below where the index has that def
+        pinned = (pinned_tree.root / fact["path"]).read_text(encoding="utf-8").splitlines()
+        mine = (other_release / fact["path"]).read_text(encoding="utf-8").splitlines()
+        assert mine[fact["line"] - 1] == pinned[fact["line"] - 8]
+
+
+def test_another_releases_tree_without_the_pinned_one_lists_passages_unquoted(
+        capsys, pinned_tree, other_release, monkeypatch, tmp_path):
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(tmp_path / "empty-cache"))
+    _, out, _ = run(capsys, "--tree", str(other_release), "how do I set early stopping patience")
+    lines = out.splitlines()
+    assert any(t.startswith("(other release)") and "not quoted" in t for t in lines)
+    assert not any(t.startswith("(no local scvi-tools tree") for t in lines)
+    heads = [n for n, t in enumerate(lines) if t.startswith("== docs/")]
+    assert heads and all(lines[n + 1].startswith("== ") for n in heads)  # headers only
+    assert "== source" in lines

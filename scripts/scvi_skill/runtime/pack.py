@@ -85,6 +85,8 @@ MIN_PARAM_MATCH = 4.0
 """The least query weight (idf-weighted) a described parameter must share to be shown."""
 MAX_SIGNATURE_CHARS = 400
 """A header longer than this (a train() with 20 parameters) is cut; --symbol shows it all."""
+SAME_TREE = object()
+"""``build_pack``'s default ``doc_tree``: passages are quoted from ``tree`` itself."""
 SHORT_SIGNATURE_CHARS = 160
 """The header of a fact that also shows a parameter's signature line and docstring entry."""
 PARAM_FILES = 3
@@ -234,9 +236,13 @@ class Pack:
                  pitfalls: list[dict], next_commands: list[str], reader: _Reader, budget: int,
                  *, raise_sites: list[dict] | None = None, notes: list[str] | None = None,
                  model_facts: list[dict] | None = None,
-                 frames: list[FrameFact] | None = None) -> None:
+                 frames: list[FrameFact] | None = None, source_reader: _Reader | None = None
+                 ) -> None:
         self.passages, self.sources, self.pitfalls = passages, sources, pitfalls
         self.next_commands, self.reader, self.budget = next_commands, reader, budget
+        self.source_reader = source_reader or reader
+        """Where source facts and frames were read (the user's tree of another release);
+        ``reader`` is where passages are quoted from."""
         self.raise_sites = list(raise_sites or [])
         self.frames = list(frames or [])
         self.notes = list(notes or [])
@@ -259,13 +265,23 @@ def token_count(text: str) -> int:
 def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = DEFAULT_BUDGET,
                next_commands: list[str] | None = None,
                raise_sites: list[dict] | None = None, notes: list[str] | None = None,
-               frames: list | None = None) -> Pack:
+               frames: list | None = None, doc_tree=SAME_TREE) -> Pack:
     """The pack for ``result`` (from ``resolve``); ``tree`` may be ``None``; ``frames`` are
-    the frames of a pasted traceback (:func:`.frames.parse_frames`)."""
-    reader = _Reader(tree)
+    the frames of a pasted traceback (:func:`.frames.parse_frames`).
+
+    ``doc_tree``: when ``tree`` is another release than the index's (the user's own), the
+    tree of the index's release to quote passages and raise sites from (``None``: none
+    cached; they are then listed, not quoted); source facts and frames come from ``tree``,
+    their defs found there by name."""
+    other = doc_tree is not SAME_TREE
+    reader = _Reader(tree, other=other)
+    doc_reader = _Reader(doc_tree) if other else reader
     upstream = sidx.get("upstream") or ""
-    sources = _source_facts(result.get("source") or [], question, reader,
-                            result.get("term_idf") or {}, sidx)
+    ranked = result.get("source") or []
+    if other:
+        ranked = [dict(src, line=at) for src in ranked
+                  if (at := reader.def_line(src["path"], src.get("symbol") or "", src["line"]))]
+    sources = _source_facts(ranked, question, reader, result.get("term_idf") or {}, sidx)
     pitfalls = match_pitfalls(question, sidx, result.get("terms") or [])
     facts = match_model_facts(sidx, result.get("terms") or [])
     chosen = _choose_passages(_interleave(result.get("passages") or [], result.get("docs") or []))
@@ -273,13 +289,26 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                             row["title"], None, upstream + row["path"] if upstream else "",
                             read=tuple(row.get("read") or row["lines"]))
                 for row in chosen]
-    pack = Pack(passages, sources, pitfalls, list(next_commands or []), reader, budget,
-                raise_sites=[_with_lines(site, reader) for site in raise_sites or []],
+    if other:
+        notes = list(notes or []) + [_other_tree_note(tree, doc_reader, sidx)]
+    pack = Pack(passages, sources, pitfalls, list(next_commands or []), doc_reader, budget,
+                raise_sites=[_with_lines(site, doc_reader) for site in raise_sites or []],
                 model_facts=facts, frames=locate_frames(frames or [], reader),
+                source_reader=reader,
                 notes=list(notes or []) + [f"(release history) {line}"
                                            for line in release_facts(question, sidx)])
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
     return pack
+
+
+def _other_tree_note(tree, doc_reader: _Reader, sidx: dict) -> str:
+    version = sidx.get("scvi_tools_version", "unknown")
+    mine = getattr(tree, "version", "unknown")
+    quoted = (f"passages and raise sites are quoted from the {version} tree" if doc_reader.ok
+              else f"passages and raise sites are listed at their {version} lines, not quoted "
+              f"(fetch_tree.py caches {version})")
+    return (f"(other release) the tree given is scvi-tools {mine}: {quoted}; source facts and "
+            f"traceback frames are {mine}'s, their defs found there by name")
 
 
 def find_raise_sites(question: str) -> list[dict]:
@@ -425,12 +454,28 @@ def _choose_passages(ranked: list[dict]) -> list[dict]:
 
 
 class _Reader:
-    """Lines of tree files, read once each; ``ok`` is False without a usable tree."""
+    """Lines of tree files, read once each; ``ok`` is False without a usable tree. ``other``:
+    the tree is another release than the search index's, whose line numbers then do not
+    apply to it (:meth:`def_line` finds a def there by name)."""
 
-    def __init__(self, tree) -> None:
+    def __init__(self, tree, other: bool = False) -> None:
         self.tree = tree
         self.ok = tree is not None
+        self.other = other
         self._cache: dict[str, list[str]] = {}
+
+    def def_line(self, rel: str, symbol: str, line: int) -> int:
+        """``line`` (1-based), or in another release's tree the line of the def or class named
+        by ``symbol``'s last part nearest to it (0 when the file or the name is not there)."""
+        if not self.other:
+            return line
+        lines = self.file(rel)
+        name = symbol.rsplit(".", 1)[-1]
+        if not name:
+            return 1 if lines else 0
+        heads = [n + 1 for n, text in enumerate(lines)
+                 if (m := _HEADER_NAME.match(text)) and m.group(1) == name]
+        return min(heads, key=lambda n: (abs(n - line), n)) if heads else 0
 
     def file(self, rel: str) -> list[str]:
         if self.tree is None:
@@ -520,6 +565,7 @@ def _param_elsewhere(sidx: dict, wanted: list[str], question: str, reader: _Read
             continue  # a name many files take (early_stopping): which one is meant is unclear
         for _, unit in postings:
             path, symbol, line = rows[unit][:3]
+            line = reader.def_line(path, symbol, line)
             lines = reader.file(path)
             if path in skip or not lines or not 1 <= line <= len(lines):
                 continue
@@ -929,7 +975,7 @@ def _render(pack: Pack, question: str, version: str) -> None:
     :data:`MIN_PASSAGES` headers)."""
     short_q = clip(question, 100)
     head = [f"scvi-tools {version}: {short_q}"]
-    if not pack.has_tree:
+    if not pack.has_tree and not pack.source_reader.ok:
         head.append("(no local scvi-tools tree: titles and upstream URLs only; "
                     "run fetch_tree.py once to get the passages themselves)")
     head.extend(pack.notes)
@@ -1117,14 +1163,14 @@ def _frame_groups(pack: Pack) -> list[list[str]]:
                        for f in shown)
     groups = [[f"  {chain}"]]
     inner, outer = pack.frames[-1], pack.frames[0]
-    if not pack.has_tree:
+    if not pack.source_reader.ok:
         return groups
     if not inner.found:
         groups.append([f"  {inner.path}:{inner.line} is not in this tree: the user's "
                        "scvi-tools release differs (check_env.py tells it)"])
         return groups
     path, at = inner.tree_path, inner.tree_line
-    lines = pack.reader.file(path)
+    lines = pack.source_reader.file(path)
     elsewhere = f" in {inner.path}" if path != inner.path else ""
     moved = "" if inner.found == "same" else (
         f"; line {inner.line}{elsewhere} in the user's release" if inner.found == "moved"
@@ -1137,10 +1183,10 @@ def _frame_groups(pack: Pack) -> list[list[str]]:
         first = max(at - FRAME_BEFORE, heads[0] + 2 if heads else 1)
         last = min(at + FRAME_AFTER, len(lines))
         group.append(f"  lines {first}-{last}:")
-        group.extend(f"   {t}" for t in pack.reader.lines(path, first, last))
+        group.extend(f"   {t}" for t in pack.source_reader.lines(path, first, last))
     groups.append(group)
     if outer is not inner and outer.found and outer.symbol and outer.symbol != inner.symbol:
-        outer_lines = pack.reader.file(outer.tree_path)
+        outer_lines = pack.source_reader.file(outer.tree_path)
         head = _enclosing_headers(outer_lines, outer.tree_line - 1)
         if outer.found == "def":
             head = [outer.tree_line - 1]
