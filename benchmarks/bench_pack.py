@@ -20,13 +20,13 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|holdout3|synthetic|synthetic2|synthetic2-test|all]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|holdout3|holdout4|synthetic|synthetic2|synthetic2-test|all]
       [--budget 1200]
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
 
 --misses lists per-question misses of the pack, for the dev split only (the test split and
-the holdout sets, ``holdout.jsonl``, ``holdout2.jsonl`` and ``holdout3.jsonl``, are never inspected question by
+the holdout sets, ``holdout.jsonl`` to ``holdout4.jsonl``, are never inspected question by
 question).
 """
 
@@ -48,6 +48,7 @@ sys.path.insert(0, str(HERE))
 
 from baselines import WholeFileBM25, plain_tokens  # noqa: E402
 from bench_resolver import bytecode_env, load_devset  # noqa: E402
+from resolve_docs import split_question  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
 from scvi_skill.runtime.pack import CHARS_PER_TOKEN, build_pack, find_raise_sites  # noqa: E402
 from scvi_skill.runtime.rank import resolve  # noqa: E402
@@ -56,8 +57,8 @@ from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 BASELINE_COMMIT = "03f1f89"
 """The last commit of the first version (before passages and the pack)."""
 WINDOW_LINES = 12
-SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "synthetic", "synthetic2",
-          "synthetic2-test")
+SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "synthetic",
+          "synthetic2", "synthetic2-test")
 
 
 def answer_lines(tree, row: dict) -> list[tuple[str, int]]:
@@ -87,9 +88,11 @@ class Pack:
         self.sidx, self.tree, self.budget = load_search_index(), tree, budget
 
     def run(self, question: str) -> tuple[str, list[tuple[str, int, int]]]:
+        # As resolve_docs.py prepares it: a pasted traceback's frames apart from the ranking.
+        pasted, frames, question = split_question(question)
         result = resolve(question, self.sidx, limit=5, source_limit=5)
         pack = build_pack(result, self.sidx, question, self.tree, budget=self.budget,
-                          raise_sites=find_raise_sites(question))
+                          raise_sites=find_raise_sites(pasted), frames=frames)
         ranges = [(d["path"], *d["lines"]) for d in result["docs"][:3]]
         return "\n".join(pack.lines), ranges
 
@@ -199,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout3", type=Path, default=HERE / "holdout3.jsonl",
                         help="the third holdout set: the fresh questions of agent-trial rounds 5 "
                         "and 6; kept out of all (aggregate figures only)")
+    parser.add_argument("--holdout4", type=Path, default=HERE / "holdout4.jsonl",
+                        help="the fourth holdout set: agent-trial round 7's questions, each with "
+                        "a pasted traceback; kept out of all (aggregate figures only)")
     parser.add_argument("--synthetic", type=Path, default=HERE / "synthetic.jsonl",
                         help="questions written from randomly drawn passages (dev-like: read "
                         "question by question during tuning)")
@@ -221,11 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.holdout.is_file():
         rows += load_devset(args.holdout)
     real = len(rows)
-    for extra in (args.holdout2, args.holdout3, args.synthetic, args.synthetic2):
+    for extra in (args.holdout2, args.holdout3, args.holdout4, args.synthetic, args.synthetic2):
         if extra.is_file():
             rows += load_devset(extra)
-    splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "synthetic", "synthetic2",
-              "synthetic2-test"] \
+    splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "synthetic",
+              "synthetic2", "synthetic2-test"] \
         if args.split == "all" else [args.split]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
         systems = [Pack(tree, args.budget)]

@@ -178,8 +178,7 @@ def _words_first(argv: list[str]) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    pasted, frames = _frames(_question(args.question))
-    question = _for_ranking(pasted, frames)
+    pasted, frames, question = split_question(_question(args.question))
     limit = args.limit if args.limit is not None else (
         DEFAULT_LIMIT if args.json else DEFAULT_TEXT_LIMIT
     )
@@ -298,31 +297,23 @@ def _question(words: list[str]) -> str:
     return text
 
 
-def _frames(pasted: str) -> tuple[str, list]:
-    """The question with the line breaks of a traceback put back (one pasted onto one line),
-    and the traceback's frames."""
-    if "\n" not in pasted and 'File "' not in pasted:
-        return pasted, []
-    from scvi_skill.runtime.frames import parse_frames, unfold  # only for a traceback
+def split_question(pasted: str) -> tuple[str, list, str]:
+    """``(pasted, frames, question)``: the question with a traceback's line breaks put back,
+    the traceback's frames (:func:`~scvi_skill.runtime.frames.split_question`; that module is
+    imported only for a question that may hold one), and what the resolver ranks and the pack
+    echoes: the rest, whitespace collapsed, at most :data:`MAX_QUESTION_CHARS`."""
+    frames: list = []
+    ranked = pasted
+    if "\n" in pasted or 'File "' in pasted:
+        from scvi_skill.runtime.frames import split_question as split
 
-    pasted = unfold(pasted)
-    return pasted, parse_frames(pasted)
-
-
-def _for_ranking(pasted: str, frames: list) -> str:
-    """What the resolver ranks and the pack echoes: the question without its traceback
-    (:func:`~scvi_skill.runtime.frames.ranking_text`), whitespace collapsed, at most
-    :data:`MAX_QUESTION_CHARS`."""
-    if frames:
-        from scvi_skill.runtime.frames import ranking_text
-
-        pasted = ranking_text(pasted)
-    text = " ".join(pasted.split())
+        pasted, frames, ranked = split(pasted)
+    text = " ".join(ranked.split())
     if len(text) > MAX_QUESTION_CHARS:
         warn(f"question is {len(text)} characters (whitespace collapsed, traceback lines "
              f"left out); ranking (and echoing) its first {MAX_QUESTION_CHARS}")
         text = text[:MAX_QUESTION_CHARS]
-    return text
+    return pasted, frames, text
 
 
 def _optional_tree(tree_arg: str | None, version: str):

@@ -160,8 +160,8 @@ def test_gold_lines_are_well_shaped():
             assert len(gold["phrase"].strip()) >= 8, (record["id"], gold["phrase"])
 
 
-@pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "synthetic",
-                                   "synthetic2"])
+@pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
+                                   "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
     try:
@@ -170,7 +170,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
         pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
     records = {"devset": RECORDS, "holdout": HOLDOUT_RECORDS, "synthetic": SYNTHETIC_RECORDS,
                "synthetic2": SYNTHETIC2_RECORDS, "holdout2": _records("holdout2.jsonl"),
-               "holdout3": _records("holdout3.jsonl")}
+               "holdout3": _records("holdout3.jsonl"), "holdout4": _records("holdout4.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
 
@@ -194,15 +194,17 @@ HOLDOUT_RECORDS = [json.loads(line) for line in HOLDOUT.read_text(encoding="utf-
                    if line.strip()]
 
 
-@pytest.mark.parametrize("which", ["holdout", "holdout2", "holdout3"])
+@pytest.mark.parametrize("which", ["holdout", "holdout2", "holdout3", "holdout4"])
 def test_holdout_records_are_well_formed_and_apart_from_the_sets_before_them(which):
     """holdout.jsonl uses no dev thread; holdout2.jsonl (curated 2026-12-02) uses no thread of
     the dev set, the holdout set or agent-trial round 5 (benchmarks/trials/round5/key.jsonl);
     holdout3.jsonl (the questions of trial rounds 5 and 6, by their trial ids) none of the dev
-    set, the holdout set or holdout2, and its threads are those of the trials' keys."""
+    set, the holdout set or holdout2, and its threads are those of the trials' keys; so for
+    holdout4.jsonl (trial round 7, questions with pasted tracebacks) and the earlier sets."""
     records, pattern, least = {"holdout": (HOLDOUT_RECORDS, r"^h\d{3}$", 30),
                                "holdout2": (_records("holdout2.jsonl"), r"^n\d{2}$", 20),
-                               "holdout3": (_records("holdout3.jsonl"), r"^[fg]\d{2}$", 20)}[which]
+                               "holdout3": (_records("holdout3.jsonl"), r"^[fg]\d{2}$", 20),
+                               "holdout4": (_records("holdout4.jsonl"), r"^h\d{2}$", 8)}[which]
     ids = [r["id"] for r in records]
     assert len(records) >= least
     assert len(ids) == len(set(ids)) and all(re.match(pattern, i) for i in ids)
@@ -210,13 +212,17 @@ def test_holdout_records_are_well_formed_and_apart_from_the_sets_before_them(whi
     trials = DEVSET.parent / "trials"
     keys = {round_: {json.loads(line)["id"]: json.loads(line)["url"] for line in
                      (trials / round_ / "key.jsonl").read_text(encoding="utf-8").splitlines()
-                     if line.strip()} for round_ in ("round5", "round6")}
+                     if line.strip()} for round_ in ("round5", "round6", "round7")}
     if which == "holdout2":
         earlier |= {r["url"] for r in HOLDOUT_RECORDS} | set(keys["round5"].values())
     if which == "holdout3":
         earlier |= {r["url"] for r in HOLDOUT_RECORDS + _records("holdout2.jsonl")}
         trial_urls = {**{i: u for i, u in keys["round5"].items()}, **keys["round6"]}
         assert all(trial_urls[r["id"]] == r["url"] for r in records)
+    if which == "holdout4":
+        earlier |= {r["url"] for r in HOLDOUT_RECORDS + _records("holdout2.jsonl")
+                    + _records("holdout3.jsonl")}
+        assert [(r["id"], r["url"]) for r in records] == list(keys["round7"].items())
     for record in records:
         assert set(record) == REQUIRED_KEYS, record["id"]
         assert record["split"] == which, record["id"]

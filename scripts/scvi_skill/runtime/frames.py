@@ -55,6 +55,15 @@ _LIBRARY = ("site-packages", "dist-packages", "/lib/python", "\\lib\\", "<frozen
 _DEF = ("def ", "async def ")
 
 
+def split_question(pasted: str) -> tuple[str, list[Frame], str]:
+    """``(pasted, frames, ranked)`` for a question as pasted: the text with a one-line
+    traceback's line breaks put back (:func:`unfold`), its frames, and the text to rank
+    (:func:`ranking_text`). The one call and the benchmarks prepare a question this way."""
+    pasted = unfold(pasted)
+    frames = parse_frames(pasted)
+    return pasted, frames, ranking_text(pasted) if frames else pasted
+
+
 def unfold(text: str) -> str:
     """A CPython traceback collapsed onto one line (an agent's one-line argument) with its line
     breaks back: before each ``File "...", line N, in f``, after its header, before the first
