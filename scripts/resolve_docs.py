@@ -212,7 +212,9 @@ def _run(args: argparse.Namespace) -> int:
     other = _other_version(args.version, version, result)
     sites = find_raise_sites(pasted)
     pack = build_pack(result, sidx, question, tree, budget=args.budget,
-                      next_commands=_next_commands(result, question, sidx["terms"]), raise_sites=sites,
+                      next_commands=_next_commands(result, question, sidx["terms"],
+                                                   tree if doc_tree is not SAME_TREE else None),
+                      raise_sites=sites,
                       notes=_version_notes(other) + unmatched_error_note(
                           pasted, sites, version, traceback=any(f.scvi for f in frames)),
                       frames=frames, doc_tree=doc_tree)
@@ -399,18 +401,22 @@ def _version_notes(other: dict | None) -> list[str]:
     return lines
 
 
-def _next_commands(result: dict, question: str, vocabulary) -> list[str]:
+def _next_commands(result: dict, question: str, vocabulary, other_tree=None) -> list[str]:
     """At most two targeted searches: the definition of a named symbol, the keyword
     arguments the question names (an identifier the index knows: not a value such as a
-    layer's name, nor a name from the user's own code)."""
+    layer's name, nor a name from the user's own code). With ``other_tree`` (the user's tree
+    of another release) they search that tree."""
+    from scvi_skill.runtime.paths import shell_word
+
+    where = f" --tree {shell_word(str(other_tree.root))}" if other_tree is not None else ""
     cmds = []
     for src in result["source"][:1]:
         if src["symbol"]:
-            cmds.append(f"{SEARCH} --symbol {src['symbol']}")
+            cmds.append(f"{SEARCH}{where} --symbol {src['symbol']}")
     for ident in identifiers(question):
         ident = ident.strip("`()")
         if "_" in ident and "." not in ident and ident.islower() and ident in vocabulary:
-            cmds.append(f"{SEARCH} --kwarg {ident}")
+            cmds.append(f"{SEARCH}{where} --kwarg {ident}")
             break
     return cmds[:2]
 

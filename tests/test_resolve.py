@@ -512,6 +512,10 @@ def test_next_commands_only_for_what_the_pack_does_not_show(capsys, pinned_tree)
     assert resolve_docs._next_commands(result, question, {"early_stopping_patience": 1}) == [
         f"{resolve_docs.SEARCH} --kwarg early_stopping_patience"]
     assert resolve_docs._next_commands(result, question, {}) == []
+    # With the user's tree of another release, the searches are of that tree.
+    tree = type("T", (), {"root": "/trees/scvi tools-1.1.5"})()
+    assert resolve_docs._next_commands(result, question, {"early_stopping_patience": 1}, tree) == [
+        f"{resolve_docs.SEARCH} --tree '/trees/scvi tools-1.1.5' --kwarg early_stopping_patience"]
     _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--budget", "2000",
                     "what does load_sparse_tensor do in SCVI.train")
     assert "--kwarg load_sparse_tensor" not in out  # its docstring is in the pack already
