@@ -575,6 +575,20 @@ def test_pitfalls_for_other_models_stay_out(capsys, pinned_tree):
     assert ids and all("totalvi" not in i for i in ids)
 
 
+def test_pitfalls_fire_on_the_questions_own_words_not_on_synonyms(capsys, pinned_tree):
+    """The ranking expands "GPU" with the multi-GPU vocabulary of routing.yaml; before, that
+    expansion alone fired the DDP pitfall on single-GPU questions."""
+    def ids(question: str) -> list[str]:
+        return [p["id"] for p in run_json(capsys, "--tree", str(pinned_tree.root), question)[1]["pitfalls"]]
+
+    assert "ddp-disables-early-stopping" not in ids(
+        "my laptop GPU is not used when I call model.train(accelerator='gpu'), why?")
+    assert "ddp-disables-early-stopping" in ids(
+        "with model.train(devices=2) early stopping never stops training, why?")
+    assert "elbo-validation-logged-when" in ids(
+        "where is the validation loss in model.history after SCANVI training?")
+
+
 def test_version_marks_what_differs_in_the_users_release(capsys, pinned_tree):
     """Issue 15: --version V names the cited names whose signature differs in V and the
     command that fetches V's tree; an unknown version exits 4 with the known ones."""

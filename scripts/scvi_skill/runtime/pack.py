@@ -30,6 +30,7 @@ from itertools import accumulate
 from .errors import IndexStale, warn
 from .formats import SLOT_SOURCE
 from .history import release_facts
+from .rank import query_terms
 from .text import clip
 from .tokens import identifiers, probe_key, tokenize
 
@@ -282,8 +283,12 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
         ranked = [dict(src, line=at) for src in ranked
                   if (at := reader.def_line(src["path"], src.get("symbol") or "", src["line"]))]
     sources = _source_facts(ranked, question, reader, result.get("term_idf") or {}, sidx)
-    pitfalls = match_pitfalls(question, sidx, result.get("terms") or [])
-    facts = match_model_facts(sidx, result.get("terms") or [])
+    # The question's own words (and the compounds the corpus writes as one), not the routing
+    # synonyms the ranking adds: a trigger is a phrase a user writes, and an expansion ("GPU"
+    # -> multi-GPU words) made pitfalls fire on questions they do not concern.
+    own = sorted(query_terms(question, [], vocabulary=sidx.get("terms")))
+    pitfalls = match_pitfalls(question, sidx, own)
+    facts = match_model_facts(sidx, own)
     chosen = _choose_passages(_interleave(result.get("passages") or [], result.get("docs") or []))
     passages = [PackPassage(row["path"], row["lines"][0], row["lines"][1], row["section"],
                             row["title"], None, upstream + row["path"] if upstream else "",
