@@ -568,6 +568,17 @@ def test_a_named_model_brings_its_card_facts(capsys, pinned_tree):
     assert report["model_facts"] == []
 
 
+def test_a_model_fact_needs_more_than_one_shared_word(capsys, pinned_tree):
+    """"trained" alone shares "train" with SCVI's train() facts; before, those facts took the
+    room of the source facts in packs about other methods."""
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "with a trained SCVI model how do I embed new cells in the latent space?")
+    assert not any("train" in f["fact"] for f in report["model_facts"])
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "does SCVI train with early stopping by default?")
+    assert any("early_stopping" in f["fact"] for f in report["model_facts"])
+
+
 def test_pitfalls_for_other_models_stay_out(capsys, pinned_tree):
     _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
                             "SCVI early stopping: TrainerConfig(early_stopping=True) is ignored")

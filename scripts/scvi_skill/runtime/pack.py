@@ -49,6 +49,10 @@ SOURCE_SHARE = 0.3
 MAX_SOURCES = 3
 MAX_PITFALLS = 2
 MAX_MODEL_FACTS = 3
+MIN_FACT_OVERLAP = 2
+"""Words besides the model's name a model fact must share with the question: one ("train" in
+"a trained model") put train() defaults into packs about other methods on 84 of the 197
+tuning questions, where they took the room of the source facts."""
 MAX_NEXT = 2
 RAISE_LINES = 3
 """Lines of a raising statement quoted from the tree (the message is often split)."""
@@ -384,14 +388,15 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
 
 def match_model_facts(sidx: dict, terms: list[str]) -> list[dict]:
     """Facts from the model cards of the models the question names, those sharing most words
-    with the question first; facts sharing none are left out (the card has them all)."""
+    with the question first; facts sharing fewer than :data:`MIN_FACT_OVERLAP` are left out
+    (the card has them all)."""
     present = set(terms)
     models = named_models(sidx, terms)
     scored = []
     for n, (model, fact, cite, tokens) in enumerate(sidx.get("model_facts") or []):
         if model in models:
             overlap = len(present & set(tokens) - {model})
-            if overlap:
+            if overlap >= MIN_FACT_OVERLAP:
                 scored.append((-overlap, n, {"model": model, "fact": fact, "cite": cite}))
     scored.sort(key=lambda row: row[:2])
     return [row[2] for row in scored[:MAX_MODEL_FACTS]]
