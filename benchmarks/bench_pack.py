@@ -20,7 +20,7 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|holdout3|holdout4|synthetic|synthetic2|synthetic2-test|all]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|holdout3|holdout4|dev2|synthetic|synthetic2|synthetic2-test|all]
       [--budget 1200]
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
@@ -57,7 +57,7 @@ from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 BASELINE_COMMIT = "03f1f89"
 """The last commit of the first version (before passages and the pack)."""
 WINDOW_LINES = 12
-SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "synthetic",
+SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "dev2", "synthetic",
           "synthetic2", "synthetic2-test")
 
 
@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout4", type=Path, default=HERE / "holdout4.jsonl",
                         help="the fourth holdout set: agent-trial round 7's questions, each with "
                         "a pasted traceback; kept out of all (aggregate figures only)")
+    parser.add_argument("--dev2", type=Path, default=HERE / "dev2.jsonl",
+                        help="the second dev set: 40 fresh threads curated in session 6 for "
+                        "tuning (read question by question); kept out of all")
     parser.add_argument("--synthetic", type=Path, default=HERE / "synthetic.jsonl",
                         help="questions written from randomly drawn passages (dev-like: read "
                         "question by question during tuning)")
@@ -227,11 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.holdout.is_file():
         rows += load_devset(args.holdout)
     real = len(rows)
-    for extra in (args.holdout2, args.holdout3, args.holdout4, args.synthetic, args.synthetic2):
+    for extra in (args.holdout2, args.holdout3, args.holdout4, args.dev2, args.synthetic,
+                  args.synthetic2):
         if extra.is_file():
             rows += load_devset(extra)
-    splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "synthetic",
-              "synthetic2", "synthetic2-test"] \
+    splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "dev2",
+              "synthetic", "synthetic2", "synthetic2-test"] \
         if args.split == "all" else [args.split]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
         systems = [Pack(tree, args.budget)]

@@ -161,7 +161,7 @@ def test_gold_lines_are_well_shaped():
 
 
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
-                                   "synthetic", "synthetic2"])
+                                   "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
     try:
@@ -170,7 +170,8 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
         pytest.skip(f"no scvi-tools tree to check gold lines against ({err}); run scripts/fetch_tree.py")
     records = {"devset": RECORDS, "holdout": HOLDOUT_RECORDS, "synthetic": SYNTHETIC_RECORDS,
                "synthetic2": SYNTHETIC2_RECORDS, "holdout2": _records("holdout2.jsonl"),
-               "holdout3": _records("holdout3.jsonl"), "holdout4": _records("holdout4.jsonl")}
+               "holdout3": _records("holdout3.jsonl"), "holdout4": _records("holdout4.jsonl"),
+               "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
 
@@ -274,3 +275,27 @@ def test_synthetic2_records_are_well_formed_and_split_by_their_ids():
             assert set(gold) == {"path", "start", "end", "phrase"}, record["id"]
             assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
             assert gold["path"] == "CHANGELOG.md" or gold["path"].startswith(("docs/", "src/scvi/"))
+
+
+def test_dev2_is_a_tuning_set_of_fresh_threads():
+    """dev2.jsonl (session 6): 40 questions from threads no other set or trial key uses,
+    in the devset's record format, split "dev2", ids d01-d40."""
+    records = _records("dev2.jsonl")
+    assert [r["id"] for r in records] == [f"d{i:02d}" for i in range(1, 41)]
+    trials = DEVSET.parent / "trials"
+    earlier = {r["url"] for name in ("devset.jsonl", "holdout.jsonl", "holdout2.jsonl",
+                                      "holdout3.jsonl", "holdout4.jsonl", "synthetic.jsonl",
+                                      "synthetic2.jsonl") for r in _records(name)}
+    for round_ in ("round5", "round6", "round7"):
+        earlier |= {json.loads(line)["url"] for line in
+                    (trials / round_ / "key.jsonl").read_text(encoding="utf-8").splitlines() if line}
+    assert len({r["url"] for r in records}) == len(records)
+    for record in records:
+        assert set(record) == REQUIRED_KEYS and record["split"] == "dev2", record["id"]
+        assert any(p.match(record["url"]) for p in URL_PATTERNS), record["url"]
+        assert record["url"] not in earlier, record["id"]
+        assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
+        assert record["gold_docs"] or record["gold_source"], record["id"]
+        for gold in record["gold_lines"]:
+            assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
+            assert len(gold["phrase"].strip()) >= 8, (record["id"], gold["phrase"])
