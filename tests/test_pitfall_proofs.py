@@ -312,7 +312,19 @@ def test_nan_in_counts_passes_setup_and_fails_in_the_encoder():
     """One NaN in 80 cells: setup_anndata's sampled count check (20 rows) lets it through
     without an error, and the first training step fails in torch's check of the encoder's
     Normal(); the traceback's innermost scvi frame is Encoder.forward. Without the NaN the
-    same model trains."""
+    same model trains. torch's argument checks are set to their default (on) for the test:
+    torch.compile, which an example test runs earlier in the process, turns them off."""
+    import torch
+
+    checks = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(True)
+    try:
+        _nan_in_counts_case()
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(checks)
+
+
+def _nan_in_counts_case():
     import traceback
 
     adata = _adata()
