@@ -59,6 +59,22 @@ BASELINE_COMMIT = "03f1f89"
 WINDOW_LINES = 12
 SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "dev2", "synthetic",
           "synthetic2", "synthetic2-test")
+EXTRA_SETS = (
+    ("holdout2", "the second holdout set, curated later from threads no other set uses; kept "
+     "out of all (aggregate figures only)"),
+    ("holdout3", "the third holdout set: the fresh questions of agent-trial rounds 5 and 6; "
+     "kept out of all (aggregate figures only)"),
+    ("holdout4", "the fourth holdout set: agent-trial round 7's questions, each with a pasted "
+     "traceback; kept out of all (aggregate figures only)"),
+    ("dev2", "the second dev set: 40 fresh threads curated in session 6 for tuning (read "
+     "question by question); kept out of all"),
+    ("synthetic", "questions written from randomly drawn passages (dev-like: read question by "
+     "question during tuning)"),
+    ("synthetic2", "the second synthetic set: split synthetic2 is dev-like, split "
+     "synthetic2-test was frozen before tuning (aggregate figures only)"),
+)
+"""Sets besides devset.jsonl and holdout.jsonl, each with its --NAME option (its file by
+default), reported per split and kept out of "all"."""
 
 
 def answer_lines(tree, row: dict) -> list[tuple[str, int]]:
@@ -196,24 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devset", type=Path, default=HERE / "devset.jsonl")
     parser.add_argument("--holdout", type=Path, default=HERE / "holdout.jsonl",
                         help="the frozen holdout set (aggregate figures only)")
-    parser.add_argument("--holdout2", type=Path, default=HERE / "holdout2.jsonl",
-                        help="the second holdout set, curated later from threads no other set "
-                        "uses; kept out of all (aggregate figures only)")
-    parser.add_argument("--holdout3", type=Path, default=HERE / "holdout3.jsonl",
-                        help="the third holdout set: the fresh questions of agent-trial rounds 5 "
-                        "and 6; kept out of all (aggregate figures only)")
-    parser.add_argument("--holdout4", type=Path, default=HERE / "holdout4.jsonl",
-                        help="the fourth holdout set: agent-trial round 7's questions, each with "
-                        "a pasted traceback; kept out of all (aggregate figures only)")
-    parser.add_argument("--dev2", type=Path, default=HERE / "dev2.jsonl",
-                        help="the second dev set: 40 fresh threads curated in session 6 for "
-                        "tuning (read question by question); kept out of all")
-    parser.add_argument("--synthetic", type=Path, default=HERE / "synthetic.jsonl",
-                        help="questions written from randomly drawn passages (dev-like: read "
-                        "question by question during tuning)")
-    parser.add_argument("--synthetic2", type=Path, default=HERE / "synthetic2.jsonl",
-                        help="the second synthetic set: split synthetic2 is dev-like, split "
-                        "synthetic2-test was frozen before tuning (aggregate figures only)")
+    for name, what in EXTRA_SETS:
+        parser.add_argument(f"--{name}", type=Path, default=HERE / f"{name}.jsonl", help=what)
     parser.add_argument("--split", choices=SPLITS + ("all",), default="all")
     parser.add_argument("--budget", type=int, default=1200)
     parser.add_argument("--baseline-commit", default=BASELINE_COMMIT)
@@ -230,8 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.holdout.is_file():
         rows += load_devset(args.holdout)
     real = len(rows)
-    for extra in (args.holdout2, args.holdout3, args.holdout4, args.dev2, args.synthetic,
-                  args.synthetic2):
+    for extra in (getattr(args, name) for name, _ in EXTRA_SETS):
         if extra.is_file():
             rows += load_devset(extra)
     splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "dev2",
