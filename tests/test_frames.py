@@ -340,3 +340,20 @@ def test_another_releases_tree_without_the_pinned_one_lists_passages_unquoted(
     heads = [n for n, t in enumerate(lines) if t.startswith("== docs/")]
     assert heads and all(lines[n + 1].startswith("== ") for n in heads)  # headers only
     assert "== source" in lines
+
+
+def test_a_moved_frame_is_not_placed_by_a_def_name_many_files_have(capsys, pinned_tree,
+                                                                    monkeypatch):
+    """Without its code, a frame of a missing module is placed by its def only when one file of
+    the package has that def: ``__init__`` is in most of them."""
+    paste = "\n".join([
+        "Traceback (most recent call last):",
+        '  File "/x/site-packages/scvi/model/_gone_module.py", line 10, in __init__',
+        "    zz_not_in_any_release()",
+        "ValueError: boom",
+    ])
+    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), "-", stdin=paste,
+                    monkeypatch=monkeypatch)
+    (frame,) = json.loads(out)["frames"]
+    assert (frame["found"], frame["tree_line"]) == ("", 0)
+    assert frame["tree_path"] == "src/scvi/model/_gone_module.py"

@@ -155,12 +155,15 @@ def locate_frames(frames: list, reader: _Reader) -> list[FrameFact]:
         if lines:
             fact.tree_line, fact.found = locate(frame, lines)
         elif reader.ok and n in (0, len(ours) - 1):  # the frames the pack shows
-            for rel in _package_files(reader, frame.scvi):
-                at, how = locate(frame, reader.file(rel))
-                if how in ("moved", "def"):
-                    fact.tree_path, fact.tree_line, fact.found = rel, at, how
-                    lines = reader.file(rel)
-                    break
+            # The pasted code in any file of the package; else the def, when only one file
+            # has it (``__init__`` or ``train`` in several says nothing).
+            found = [(rel, *locate(frame, reader.file(rel)))
+                     for rel in _package_files(reader, frame.scvi)]
+            found = [row for row in found if row[2] == "moved"] or \
+                [row for row in found if row[2] == "def"]
+            if len(found) == 1 or found and found[0][2] == "moved":
+                fact.tree_path, fact.tree_line, fact.found = found[0]
+                lines = reader.file(fact.tree_path)
         if fact.tree_line:
             chain = _enclosing_headers(lines, fact.tree_line - 1)
             if fact.found == "def":
