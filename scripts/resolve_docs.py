@@ -32,7 +32,8 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "model_facts": [{"model", "fact", "cite"}],   (for the models the question names)
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
                     "score", "text"}],   (when the question pastes an scvi-tools error)
-   "frames": [{"path", "line", "function", "code", "tree_line", "found", "symbol"}],
+   "frames": [{"path", "line", "function", "code", "tree_path", "tree_line", "found",
+               "symbol"}],
                                        (the scvi-tools frames of a pasted traceback)
    "routes": [{"skill", "why"}],
    "pack": {"tokens", "budget", "notes"},
@@ -322,15 +323,11 @@ def _optional_tree(tree_arg: str | None, version: str):
     """A tree for excerpts: --tree, else $SCVI_TOOLS_TREE, else the cached pinned tree if it is
     there; none is needed, so only an explicit --tree that is wrong is an error."""
     from scvi_skill.runtime.errors import TreeNotFound
-    from scvi_skill.runtime.tree import discover_tree, missing_parts  # only needed for excerpts
+    from scvi_skill.runtime.tree import discover_tree  # only needed for excerpts
 
     if not tree_arg and not os.environ.get("SCVI_TOOLS_TREE"):
-        from scvi_skill.runtime.paths import cached_tree_path, is_public_version
-
-        if not is_public_version(version):  # a damaged index must not become a path
-            return None
-        cached = cached_tree_path(version)
-        if not cached.is_dir() or missing_parts(cached):
+        cached = _cached(version)
+        if cached is None:
             return None
         tree_arg = str(cached)
         explicit = False
@@ -346,16 +343,24 @@ def _optional_tree(tree_arg: str | None, version: str):
         return None
 
 
+def _cached(version: str):
+    """The cached tree folder of ``version`` when it is there and whole, else None."""
+    from scvi_skill.runtime.paths import cached_tree_path, is_public_version
+    from scvi_skill.runtime.tree import missing_parts
+
+    if not is_public_version(version):  # a damaged index must not become a path
+        return None
+    cached = cached_tree_path(version)
+    return cached if cached.is_dir() and not missing_parts(cached) else None
+
+
 def _pinned_tree(version: str):
     """The cached tree of the index's release, to quote passages from when the tree given is
     another release (its line numbers are not the index's); None when it is not cached."""
-    from scvi_skill.runtime.paths import cached_tree_path, is_public_version
-    from scvi_skill.runtime.tree import missing_parts, open_tree
+    from scvi_skill.runtime.tree import open_tree
 
-    if not is_public_version(version):
-        return None
-    cached = cached_tree_path(version)
-    if not cached.is_dir() or missing_parts(cached):
+    cached = _cached(version)
+    if cached is None:
         return None
     try:
         tree = open_tree(cached, need_docs=True)
