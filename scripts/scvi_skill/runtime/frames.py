@@ -60,8 +60,8 @@ def split_question(pasted: str) -> tuple[str, list[Frame], str]:
     traceback's line breaks put back (:func:`unfold`), its frames, and the text to rank
     (:func:`ranking_text`). The one call and the benchmarks prepare a question this way."""
     pasted = unfold(pasted)
-    frames = parse_frames(pasted)
-    return pasted, frames, ranking_text(pasted) if frames else pasted
+    frames, dropped, lines = _scan(pasted)
+    return pasted, frames, _without(frames, dropped, lines) if frames else pasted
 
 
 def unfold(text: str) -> str:
@@ -99,8 +99,12 @@ def ranking_text(text: str) -> str:
     """``text`` without its traceback lines (see the module docstring); ``text`` itself when it
     holds no frame."""
     frames, dropped, lines = _scan(text)
-    if not frames:
-        return text
+    return _without(frames, dropped, lines) if frames else text
+
+
+def _without(frames: list[Frame], dropped: set[int], lines: list[str]) -> str:
+    """The lines not ``dropped``, the user's code of the frames and the outermost and innermost
+    scvi-tools frames' function names (:func:`ranking_text`)."""
     kept = [line for n, line in enumerate(lines) if n not in dropped]
     kept.extend(f.code for f in frames if f.user and f.code)
     ours = [f for f in frames if f.scvi and f.function and not f.function.startswith("<")]
