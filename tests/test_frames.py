@@ -138,6 +138,13 @@ def run(capsys, *argv, stdin: str | None = None, monkeypatch=None):
     return code, out, err
 
 
+def report_of(capsys, tree, paste: str, monkeypatch) -> dict:
+    """resolve_docs.py --json for ``paste`` on stdin, against ``tree``."""
+    _, out, _ = run(capsys, "--json", "--tree", str(tree), "-", stdin=paste,
+                    monkeypatch=monkeypatch)
+    return json.loads(out)
+
+
 def test_the_pack_shows_a_dependency_errors_innermost_scvi_frame(capsys, pinned_tree, monkeypatch):
     """NaN counts make torch raise in Normal(); no scvi site has that message, so the pack says
     so and quotes the encoder lines that built the distribution, from the tree."""
@@ -169,9 +176,7 @@ def test_a_pasted_traceback_finds_the_raise_site_its_message_alone_finds(
     alone = next(c for c in CASES if c["case"] == case["case"] and c["style"] == "class")
     _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), alone["paste"])
     want = [(s["path"], s["line"]) for s in json.loads(out)["raise_sites"]]
-    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), "-", stdin=case["paste"],
-                    monkeypatch=monkeypatch)
-    report = json.loads(out)
+    report = report_of(capsys, pinned_tree.root, case["paste"], monkeypatch)
     sites = [(s["path"], s["line"]) for s in report["raise_sites"]]
     assert bool(sites) == bool(want)
     # The traceback's frames may lift the site the error came from above the message's best.
@@ -238,9 +243,7 @@ def test_a_frame_in_a_module_the_tree_lacks_is_found_in_its_package(capsys, pinn
         "    all_info = dc.get_bayes_factors(",
         "ZeroDivisionError: integer division or modulo by zero",
     ])
-    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), "-", stdin=paste,
-                    monkeypatch=monkeypatch)
-    (frame,) = json.loads(out)["frames"]
+    (frame,) = report_of(capsys, pinned_tree.root, paste, monkeypatch)["frames"]
     assert frame["path"] == "src/scvi/model/base/_utils.py"
     assert (frame["tree_path"], frame["found"]) == ("src/scvi/model/base/_de_core.py", "moved")
     lines = (pinned_tree.root / frame["tree_path"]).read_text(encoding="utf-8").splitlines()
@@ -352,8 +355,6 @@ def test_a_moved_frame_is_not_placed_by_a_def_name_many_files_have(capsys, pinne
         "    zz_not_in_any_release()",
         "ValueError: boom",
     ])
-    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), "-", stdin=paste,
-                    monkeypatch=monkeypatch)
-    (frame,) = json.loads(out)["frames"]
+    (frame,) = report_of(capsys, pinned_tree.root, paste, monkeypatch)["frames"]
     assert (frame["found"], frame["tree_line"]) == ("", 0)
     assert frame["tree_path"] == "src/scvi/model/_gone_module.py"
