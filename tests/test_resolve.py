@@ -208,6 +208,26 @@ def test_source_windows_skip_imports(capsys, pinned_tree):
     assert fact.window and fact.window[0] >= 5, fact.window
 
 
+def test_a_window_is_chosen_for_what_the_def_name_does_not_say():
+    """The header shows the def's name already: a docstring line repeating its words must not
+    win over the body line that holds the question's other terms."""
+    from scvi_skill.runtime.pack import SourceFact, _best_window
+
+    lines = ["def predict_niche_activation(self, adata):", '    """', "    Predict the",
+             "    niche activation of each cell.", '    """', "    out = []", "    x = 1",
+             "    y = 2", "    z = 3", "    w = 4", "    v = 5", "    u = 6",
+             "    p = decoder(z, batch_index)  # no batch correction here", "    return p"]
+    fact = SourceFact("src/x.py", 1, "scvi.x.Model.predict_niche_activation")
+    idf = {"predict": 4.0, "nich": 5.0, "activat": 6.0, "batch": 3.0, "correction": 4.0}
+    _best_window(fact, lines, idf)
+    assert fact.window and fact.window[0] <= 13 <= fact.window[1], fact.window
+    assert any("no batch correction" in t for t in fact.window_text)
+    # Without the name in the header the docstring's three rare words would win (15 vs 7).
+    anonymous = SourceFact("src/x.py", 1, "")
+    _best_window(anonymous, lines, idf)
+    assert anonymous.window and anonymous.window[1] < 13, anonymous.window
+
+
 def test_a_source_window_names_the_def_that_holds_it():
     from scvi_skill.runtime.pack import SourceFact, _enclosing_headers, _point_at_window
 

@@ -73,6 +73,8 @@ WINDOW_FILES = 2
 """Source files (best first) that get a window of the lines matching the question."""
 WINDOW_LINES = 6
 WINDOW_MIN_TERMS = 2
+WINDOW_NAME_SHARE = 0.25
+"""Weight, in choosing a window, of a term the fact's own def or class name holds."""
 MAX_SIGNATURE_LINES = 40
 """How far a ``def`` is read to find its parameters and docstring."""
 MAX_DOCSTRING_LINES = 400
@@ -884,6 +886,8 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
         shown.update(range(fact.param_lines[0] - 1, fact.param_lines[1]))
     empty: set[str] = set()
     per_line = [empty if n in shown or terms is None else terms for n, terms in enumerate(known)]
+    # The def's own name is in the header already: its words do not say which lines answer.
+    named = set(tokenize(fact.symbol.rsplit(".", 1)[-1])) if fact.symbol else set()
     best, best_at = 0.0, -1
     for first in range(lo, hi + 1):
         if not per_line[first]:
@@ -893,7 +897,7 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
             terms |= per_line[n]
         if len(terms) < WINDOW_MIN_TERMS:
             continue
-        value = sum(term_idf[t] for t in terms)
+        value = sum(term_idf[t] * (WINDOW_NAME_SHARE if t in named else 1.0) for t in terms)
         if value > best:
             best, best_at = value, first
     if best_at < 0:
