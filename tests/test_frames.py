@@ -277,8 +277,22 @@ def test_a_traceback_collapsed_onto_one_line_gives_the_same_frames(case):
 
 
 def test_unfold_leaves_other_text_alone():
-    for text in ("how do I set batch_key?", 'the File "x" menu', "a\nFile \"x.py\", line 1"):
+    for text in ("how do I set batch_key?", 'the File "x" menu', "a\nFile \"x.py\", line 1",
+                 "File x.py:3, in f looks odd", "I run train.py in conda --> it fails"):
         assert frames.unfold(text) == text
+
+
+@pytest.mark.parametrize("paste", [IPYTHON_8, IPYTHON_7], ids=["ipython8", "ipython7"])
+def test_an_ipython_traceback_collapsed_onto_one_line_gives_the_same_frames(paste):
+    """IPython's tracebacks (8.x "File path:N, in f(...)" and 7.x "path in f(...)" headers,
+    numbered context lines, "---> N code") collapsed into one argument: the same frames (file,
+    line, function, code, whether the user's) and the exception line last."""
+    unfolded = frames.unfold(" ".join(paste.split()))
+    assert [tuple(f) for f in frames.parse_frames(unfolded)] == \
+        [tuple(f) for f in frames.parse_frames(paste)]
+    assert unfolded.splitlines()[-1] == paste.strip().splitlines()[-1]
+    inner = [f for f in frames.parse_frames(unfolded) if f.scvi][-1]
+    assert (inner.scvi, inner.line) == ("src/scvi/model/_utils.py", 103)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ scvi-tools frame is where scvi-tools raised, or where it handed the data that fa
 dependency (torch, lightning, pandas): the first place to read, and the one a bare error
 message cannot point at. This module:
 
-1. :func:`unfold` puts back the line breaks of a CPython traceback pasted onto one line;
+1. :func:`unfold` puts back the line breaks of a CPython or IPython traceback pasted onto one
+   line;
    :func:`parse_frames` reads the frames of CPython tracebacks (``File "path", line N, in f``
    with the code line under it) and of IPython's (``File path:N, in f(...)``, or the older
    ``path in f(...)``, each followed by numbered lines of which ``---> N code`` is the frame's),
@@ -48,6 +49,12 @@ _NOISE = re.compile(
     r"|The above exception was the direct cause|\.\.\.\s*$)")
 _INLINE_HEAD = re.compile(r'File "[^"]+", line \d+(?:, in [^\s(]+)?')
 _INLINE_EXCEPTION = re.compile(r"(?<![\w.])[A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit): ")
+_INLINE_IPYTHON_HEAD = re.compile(
+    r"(?:File \S+?\.py:\d+(?:, in [^\s(]+(?:\([^()]*\))?)?|(?:Cell|Input) In\s*\[\d*\], line \d+"
+    r"(?:, in [^\s(]+(?:\([^()]*\))?)?"
+    r"|(?:\S+\.py|<ipython-input-[^>]*>) in [^\s(]+(?:\([^()]*\))?)")
+_INLINE_ARROW = re.compile(r"-+>\s*\d+")
+_INLINE_NUMBER = re.compile(r"\s\d+\s")
 _INLINE_CHAIN = re.compile(
     r"(?=During handling of the above exception|The above exception was the direct cause"
     r"|Traceback \(most recent call last\))")
@@ -70,8 +77,10 @@ def unfold(text: str) -> str:
     ``SomeError:`` after a frame's code (caret runs dropped), and before the sentences that
     chain tracebacks. Text with a line break, or without such a frame, is returned as it
     is."""
-    if "\n" in text or 'File "' not in text:
+    if "\n" in text:
         return text
+    if 'File "' not in text:
+        return _unfold_ipython(text)
     heads = list(_INLINE_HEAD.finditer(text[:MAX_SCAN_CHARS]))
     if not heads:
         return text
@@ -87,6 +96,40 @@ def unfold(text: str) -> str:
         for chained in _INLINE_CHAIN.split(rest):
             out.append(chained.strip())
     return "\n".join(line for line in out if line)
+
+
+def _unfold_ipython(text: str) -> str:
+    """An IPython traceback collapsed onto one line with its frames' line breaks back: each
+    ``File path:N, in f(...)`` header (``Cell In[k], line N``, IPython 7's ``path in f(...)``)
+    on its own line, then its
+    numbered context lines as one line, then its ``---> N code`` line (the code up to the next
+    line number), the exception line that ends the paste and the sentences that chain
+    tracebacks on lines of their own. Without such a header and a ``---> N`` line (IPython
+    prints one in every frame) the text is returned as it is."""
+    scan = text[:MAX_SCAN_CHARS]
+    # Headers alone read like prose ("File x.py:3 is odd"); IPython prints a "---> N" line
+    # in every frame.
+    heads = list(_INLINE_IPYTHON_HEAD.finditer(scan)) if _INLINE_ARROW.search(scan) else []
+    if not heads:
+        return text
+    out = [part.strip(" -") for part in _INLINE_CHAIN.split(text[: heads[0].start()])]
+    for n, head in enumerate(heads):
+        end = heads[n + 1].start() if n + 1 < len(heads) else len(text)
+        body = text[head.end() : end]
+        cut = _INLINE_EXCEPTION.search(body)
+        body, rest = (body[: cut.start()], body[cut.start() :]) if cut else (body, "")
+        out.append(head.group(0))
+        arrow = _INLINE_ARROW.search(body)
+        if arrow:
+            out.append(f"    {body[: arrow.start()].strip()}")
+            code = body[arrow.end() :]
+            more = _INLINE_NUMBER.search(code, 1)
+            code, after = (code[: more.start()], code[more.start() :]) if more else (code, "")
+            out.extend([f"{arrow.group(0)} {code.strip()}", f"    {after.strip()}"])
+        else:
+            out.append(f"    {body.strip()}")
+        out.extend(part.strip(" -") for part in _INLINE_CHAIN.split(rest))
+    return "\n".join(line for line in out if line.strip())
 
 
 def parse_frames(text: str) -> list[Frame]:
