@@ -20,13 +20,13 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|holdout3|holdout4|dev2|synthetic|synthetic2|synthetic2-test|all]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|holdout3|holdout4|holdout5|dev2|synthetic|synthetic2|synthetic2-test|all]
       [--budget 1200]
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
 
 --misses lists per-question misses of the pack, for the dev split only (the test split and
-the holdout sets, ``holdout.jsonl`` to ``holdout4.jsonl``, are never inspected question by
+the holdout sets, ``holdout.jsonl`` to ``holdout5.jsonl``, are never inspected question by
 question).
 """
 
@@ -57,7 +57,8 @@ from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 BASELINE_COMMIT = "03f1f89"
 """The last commit of the first version (before passages and the pack)."""
 WINDOW_LINES = 12
-SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "dev2", "synthetic",
+SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "dev2",
+          "synthetic",
           "synthetic2", "synthetic2-test")
 EXTRA_SETS = (
     ("holdout2", "the second holdout set, curated later from threads no other set uses; kept "
@@ -66,6 +67,8 @@ EXTRA_SETS = (
      "kept out of all (aggregate figures only)"),
     ("holdout4", "the fourth holdout set: agent-trial round 7's questions, each with a pasted "
      "traceback; kept out of all (aggregate figures only)"),
+    ("holdout5", "the fifth holdout set: 30 fresh threads curated in session 7 by a helper that "
+     "never ran the skill; kept out of all (aggregate figures only)"),
     ("dev2", "the second dev set: 40 fresh threads curated in session 6 for tuning (read "
      "question by question); kept out of all"),
     ("synthetic", "questions written from randomly drawn passages (dev-like: read question by "
@@ -233,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     for extra in (getattr(args, name) for name, _ in EXTRA_SETS):
         if extra.is_file():
             rows += load_devset(extra)
-    splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "dev2",
+    splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "holdout5",
+              "dev2",
               "synthetic", "synthetic2", "synthetic2-test"] \
         if args.split == "all" else [args.split]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:

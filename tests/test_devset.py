@@ -160,7 +160,7 @@ def test_gold_lines_are_well_shaped():
             assert len(gold["phrase"].strip()) >= 8, (record["id"], gold["phrase"])
 
 
-@pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
+@pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4", "holdout5",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
@@ -171,6 +171,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     records = {"devset": RECORDS, "holdout": HOLDOUT_RECORDS, "synthetic": SYNTHETIC_RECORDS,
                "synthetic2": SYNTHETIC2_RECORDS, "holdout2": _records("holdout2.jsonl"),
                "holdout3": _records("holdout3.jsonl"), "holdout4": _records("holdout4.jsonl"),
+               "holdout5": _records("holdout5.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
@@ -299,3 +300,28 @@ def test_dev2_is_a_tuning_set_of_fresh_threads():
         for gold in record["gold_lines"]:
             assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
             assert len(gold["phrase"].strip()) >= 8, (record["id"], gold["phrase"])
+
+
+def test_holdout5_is_a_frozen_set_of_fresh_threads():
+    """holdout5.jsonl (session 7): 30 questions a helper curated from threads no earlier set,
+    dev2 or trial key uses, without running the skill; read only in aggregate."""
+    records = _records("holdout5.jsonl")
+    assert [r["id"] for r in records] == [f"p{i:02d}" for i in range(1, 31)]
+    trials = DEVSET.parent / "trials"
+    earlier = {r["url"] for name in ("devset.jsonl", "holdout.jsonl", "holdout2.jsonl",
+                                      "holdout3.jsonl", "holdout4.jsonl", "synthetic.jsonl",
+                                      "synthetic2.jsonl", "dev2.jsonl") for r in _records(name)}
+    for round_ in ("round5", "round6", "round7"):
+        earlier |= {json.loads(line)["url"] for line in
+                    (trials / round_ / "key.jsonl").read_text(encoding="utf-8").splitlines() if line}
+    assert len({r["url"] for r in records}) == len(records)
+    for record in records:
+        assert set(record) == REQUIRED_KEYS and record["split"] == "holdout5", record["id"]
+        assert any(p.match(record["url"]) for p in URL_PATTERNS), record["url"]
+        assert record["url"] not in earlier, record["id"]
+        assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
+        assert record["gold_docs"] or record["gold_source"], record["id"]
+        for gold in record["gold_lines"]:
+            assert set(gold) == {"path", "start", "end", "phrase"}, record["id"]
+            assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
+            assert gold["path"] == "CHANGELOG.md" or gold["path"].startswith(("docs/", "src/scvi/"))
