@@ -407,16 +407,19 @@ def _version_notes(other: dict | None) -> list[str]:
 
 
 def _next_commands(result: dict, question: str, vocabulary, other_tree=None) -> list[str]:
-    """At most two targeted searches: the definition of a named symbol, the keyword
-    arguments the question names (an identifier the index knows: not a value such as a
-    layer's name, nor a name from the user's own code). With ``other_tree`` (the user's tree
-    of another release) they search that tree."""
+    """At most two targeted searches: the definition of the top source file's symbol when the
+    question names it, the keyword arguments the question names (an identifier the index
+    knows: not a value such as a layer's name, nor a name from the user's own code). With
+    ``other_tree`` (the user's tree of another release) they search that tree."""
     from scvi_skill.runtime.paths import shell_word
 
     where = f" --tree {shell_word(str(other_tree.root))}" if other_tree is not None else ""
     cmds = []
+    words = set(question.lower().replace("`", " ").replace("(", " ").replace(".", " ").split())
     for src in result["source"][:1]:
-        if src["symbol"]:
+        # A file's entry symbol is only the first it defines (scvi._settings' batch_size for a
+        # question on threads): worth a search when the question names it.
+        if src["symbol"] and src["symbol"].rsplit(".", 1)[-1].lower() in words:
             cmds.append(f"{SEARCH}{where} --symbol {src['symbol']}")
     for ident in identifiers(question):
         ident = ident.strip("`()")

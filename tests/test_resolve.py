@@ -539,6 +539,12 @@ def test_next_commands_only_for_what_the_pack_does_not_show(capsys, pinned_tree)
     _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--budget", "2000",
                     "what does load_sparse_tensor do in SCVI.train")
     assert "--kwarg load_sparse_tensor" not in out  # its docstring is in the pack already
+    # The top file's symbol is searched for only when the question names it: a file's entry
+    # symbol is just the first it defines (scvi.settings.batch_size for _settings.py).
+    top = {"source": [{"symbol": "scvi.settings.batch_size"}]}
+    assert resolve_docs._next_commands(top, "how do I use 4 cpu threads?", {}) == []
+    assert resolve_docs._next_commands(top, "is settings.batch_size global?", {}) == [
+        f"{resolve_docs.SEARCH} --symbol scvi.settings.batch_size"]
 
 
 def test_stdin_over_1_mib_is_cut_with_a_warning(capsys, monkeypatch):
