@@ -35,6 +35,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     ("round5", (46, 119_906), (46, 91_070)),
     ("round6", (57, 151_396), (59, 134_473)),
     ("round7", (15, 97_265), (15, 63_225)),
+    ("round8", (26, 106_735), (30, 63_699)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -74,3 +75,21 @@ def test_round7_key_is_fresh_and_its_evidence_is_in_the_tree(pinned_tree):
             lines = (pinned_tree.root / ev["path"]).read_text(encoding="utf-8").splitlines()
             span = " ".join(" ".join(lines[ev["start"] - 1 : ev["end"]]).split())
             assert " ".join(ev["phrase"].split()) in span, (row["id"], ev["path"], ev["start"])
+
+
+def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_tree):
+    """Round 8 asked every third question of holdout5.jsonl (chosen by rule, not by content),
+    and its key's evidence is that set's gold, on its lines of the 1.5.1 tree."""
+    holdout5 = [json.loads(line) for line in
+                (TRIALS.parent / "holdout5.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    picked = [r for r in holdout5 if int(r["id"][1:]) % 3 == 0]
+    questions = [json.loads(line) for line in
+                 (TRIALS / "round8" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    key = [json.loads(line) for line in
+           (TRIALS / "round8" / "key.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(q["id"], q["question"]) for q in questions] == [(r["id"], r["question"]) for r in picked]
+    assert [k["url"] for k in key] == [r["url"] for r in picked] and len(key) == 10
+    for row in key:
+        for ev in row["evidence"]:
+            lines = (pinned_tree.root / ev["path"]).read_text(encoding="utf-8").splitlines()
+            assert any(ev["phrase"] in t for t in lines[ev["start"] - 1 : ev["end"]]), row["id"]
