@@ -76,6 +76,7 @@ PARAMS = {
     # naming a version or a kind of change
     "release_gone": 1.0,  # on (1) or off (0): a name or keyword an earlier release had
     "release_error": 0.5,  # share of release_doc for a question that pastes error text
+    "release_any": 0.0,  # share of release_doc for any other question
     "release_place": 3,  # the release notes move up to this place among the docs (0: off)
     "release_near": 0.85,  # ... when they score at least this share of the doc there
     "compound": 1.0,  # weight of two adjacent question words joined ("semi-supervised" ->
@@ -364,9 +365,12 @@ def _boost_release_notes(state: _Ranking) -> None:
             or state.params["release_gone"] and gone_identifiers(state.question, state.sidx)):
         from .errortext import looks_like_error  # a regular expression; no file is read
 
-        if not (state.params["release_error"] and looks_like_error(state.question)):
+        if state.params["release_error"] and looks_like_error(state.question):
+            weight *= state.params["release_error"]
+        elif state.params["release_any"]:
+            weight *= state.params["release_any"]
+        else:
             return
-        weight *= state.params["release_error"]
     top = max(state.doc_scores.values(), default=0.0)
     for doc_id, doc in enumerate(state.sidx["docs"]):
         if doc[2] == "changelog":
