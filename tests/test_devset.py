@@ -160,7 +160,8 @@ def test_gold_lines_are_well_shaped():
             assert len(gold["phrase"].strip()) >= 8, (record["id"], gold["phrase"])
 
 
-@pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4", "holdout5",
+@pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
+                                   "holdout5", "dev3",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
@@ -171,7 +172,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     records = {"devset": RECORDS, "holdout": HOLDOUT_RECORDS, "synthetic": SYNTHETIC_RECORDS,
                "synthetic2": SYNTHETIC2_RECORDS, "holdout2": _records("holdout2.jsonl"),
                "holdout3": _records("holdout3.jsonl"), "holdout4": _records("holdout4.jsonl"),
-               "holdout5": _records("holdout5.jsonl"),
+               "holdout5": _records("holdout5.jsonl"), "dev3": _records("dev3.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
@@ -325,3 +326,27 @@ def test_holdout5_is_a_frozen_set_of_fresh_threads():
             assert set(gold) == {"path", "start", "end", "phrase"}, record["id"]
             assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
             assert gold["path"] == "CHANGELOG.md" or gold["path"].startswith(("docs/", "src/scvi/"))
+
+
+def test_dev3_is_a_tuning_set_of_fresh_threads():
+    """dev3.jsonl (session 7): 30 questions a helper curated from threads no earlier set
+    (holdout5 included) or trial key uses, without running the skill; read while tuning."""
+    records = _records("dev3.jsonl")
+    assert [r["id"] for r in records] == [f"e{i:02d}" for i in range(1, 31)]
+    trials = DEVSET.parent / "trials"
+    earlier = {r["url"] for name in ("devset.jsonl", "holdout.jsonl", "holdout2.jsonl",
+                                      "holdout3.jsonl", "holdout4.jsonl", "holdout5.jsonl",
+                                      "synthetic.jsonl", "synthetic2.jsonl", "dev2.jsonl")
+               for r in _records(name)}
+    for round_ in ("round5", "round6", "round7", "round8"):
+        earlier |= {json.loads(line)["url"] for line in
+                    (trials / round_ / "key.jsonl").read_text(encoding="utf-8").splitlines() if line}
+    assert len({r["url"] for r in records}) == len(records)
+    for record in records:
+        assert set(record) == REQUIRED_KEYS and record["split"] == "dev3", record["id"]
+        assert any(p.match(record["url"]) for p in URL_PATTERNS), record["url"]
+        assert record["url"] not in earlier, record["id"]
+        assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
+        for gold in record["gold_lines"]:
+            assert gold["path"] in record["gold_docs"] + record["gold_source"], record["id"]
+            assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
