@@ -279,74 +279,37 @@ def test_synthetic2_records_are_well_formed_and_split_by_their_ids():
             assert gold["path"] == "CHANGELOG.md" or gold["path"].startswith(("docs/", "src/scvi/"))
 
 
-def test_dev2_is_a_tuning_set_of_fresh_threads():
-    """dev2.jsonl (session 6): 40 questions from threads no other set or trial key uses,
-    in the devset's record format, split "dev2", ids d01-d40."""
-    records = _records("dev2.jsonl")
-    assert [r["id"] for r in records] == [f"d{i:02d}" for i in range(1, 41)]
-    trials = DEVSET.parent / "trials"
-    earlier = {r["url"] for name in ("devset.jsonl", "holdout.jsonl", "holdout2.jsonl",
-                                      "holdout3.jsonl", "holdout4.jsonl", "synthetic.jsonl",
-                                      "synthetic2.jsonl") for r in _records(name)}
-    for round_ in ("round5", "round6", "round7"):
-        earlier |= {json.loads(line)["url"] for line in
-                    (trials / round_ / "key.jsonl").read_text(encoding="utf-8").splitlines() if line}
-    assert len({r["url"] for r in records}) == len(records)
-    for record in records:
-        assert set(record) == REQUIRED_KEYS and record["split"] == "dev2", record["id"]
-        assert any(p.match(record["url"]) for p in URL_PATTERNS), record["url"]
-        assert record["url"] not in earlier, record["id"]
-        assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
-        assert record["gold_docs"] or record["gold_source"], record["id"]
-        for gold in record["gold_lines"]:
-            assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
-            assert len(gold["phrase"].strip()) >= 8, (record["id"], gold["phrase"])
+_OLD_SETS = ("devset.jsonl", "holdout.jsonl", "holdout2.jsonl", "holdout3.jsonl", "holdout4.jsonl",
+             "synthetic.jsonl", "synthetic2.jsonl")
 
 
-def test_holdout5_is_a_frozen_set_of_fresh_threads():
-    """holdout5.jsonl (session 7): 30 questions a helper curated from threads no earlier set,
-    dev2 or trial key uses, without running the skill; read only in aggregate."""
-    records = _records("holdout5.jsonl")
-    assert [r["id"] for r in records] == [f"p{i:02d}" for i in range(1, 31)]
+@pytest.mark.parametrize("name, prefix, count, earlier, rounds", [
+    # dev2.jsonl (session 6): for tuning, from threads no other set or trial key uses.
+    ("dev2", "d", 40, _OLD_SETS, ("round5", "round6", "round7")),
+    # holdout5.jsonl (session 7): frozen, read only in aggregate; nor dev2's threads.
+    ("holdout5", "p", 30, _OLD_SETS + ("dev2.jsonl",), ("round5", "round6", "round7")),
+    # dev3.jsonl (session 7): for tuning; nor holdout5's or trial round 8's threads.
+    ("dev3", "e", 30, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl"),
+     ("round5", "round6", "round7", "round8")),
+])
+def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earlier, rounds):
+    """Sets a helper curated from fresh threads without running the skill: ids in order, the
+    split named after the file, URLs that no earlier set or trial key holds, short gold."""
+    records = _records(f"{name}.jsonl")
+    assert [r["id"] for r in records] == [f"{prefix}{i:02d}" for i in range(1, count + 1)]
     trials = DEVSET.parent / "trials"
-    earlier = {r["url"] for name in ("devset.jsonl", "holdout.jsonl", "holdout2.jsonl",
-                                      "holdout3.jsonl", "holdout4.jsonl", "synthetic.jsonl",
-                                      "synthetic2.jsonl", "dev2.jsonl") for r in _records(name)}
-    for round_ in ("round5", "round6", "round7"):
-        earlier |= {json.loads(line)["url"] for line in
-                    (trials / round_ / "key.jsonl").read_text(encoding="utf-8").splitlines() if line}
+    used = {r["url"] for set_name in earlier for r in _records(set_name)}
+    for round_ in rounds:
+        used |= {json.loads(line)["url"] for line in
+                 (trials / round_ / "key.jsonl").read_text(encoding="utf-8").splitlines() if line}
     assert len({r["url"] for r in records}) == len(records)
     for record in records:
-        assert set(record) == REQUIRED_KEYS and record["split"] == "holdout5", record["id"]
+        assert set(record) == REQUIRED_KEYS and record["split"] == name, record["id"]
         assert any(p.match(record["url"]) for p in URL_PATTERNS), record["url"]
-        assert record["url"] not in earlier, record["id"]
+        assert record["url"] not in used, record["id"]
         assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
         assert record["gold_docs"] or record["gold_source"], record["id"]
         for gold in record["gold_lines"]:
             assert set(gold) == {"path", "start", "end", "phrase"}, record["id"]
             assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
             assert gold["path"] == "CHANGELOG.md" or gold["path"].startswith(("docs/", "src/scvi/"))
-
-
-def test_dev3_is_a_tuning_set_of_fresh_threads():
-    """dev3.jsonl (session 7): 30 questions a helper curated from threads no earlier set
-    (holdout5 included) or trial key uses, without running the skill; read while tuning."""
-    records = _records("dev3.jsonl")
-    assert [r["id"] for r in records] == [f"e{i:02d}" for i in range(1, 31)]
-    trials = DEVSET.parent / "trials"
-    earlier = {r["url"] for name in ("devset.jsonl", "holdout.jsonl", "holdout2.jsonl",
-                                      "holdout3.jsonl", "holdout4.jsonl", "holdout5.jsonl",
-                                      "synthetic.jsonl", "synthetic2.jsonl", "dev2.jsonl")
-               for r in _records(name)}
-    for round_ in ("round5", "round6", "round7", "round8"):
-        earlier |= {json.loads(line)["url"] for line in
-                    (trials / round_ / "key.jsonl").read_text(encoding="utf-8").splitlines() if line}
-    assert len({r["url"] for r in records}) == len(records)
-    for record in records:
-        assert set(record) == REQUIRED_KEYS and record["split"] == "dev3", record["id"]
-        assert any(p.match(record["url"]) for p in URL_PATTERNS), record["url"]
-        assert record["url"] not in earlier, record["id"]
-        assert 1 <= len(record["gold_lines"]) <= MAX_GOLD_PATHS, record["id"]
-        for gold in record["gold_lines"]:
-            assert gold["path"] in record["gold_docs"] + record["gold_source"], record["id"]
-            assert 1 <= gold["start"] <= gold["end"] < gold["start"] + MAX_GOLD_LINE_SPAN
