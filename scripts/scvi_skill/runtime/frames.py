@@ -101,11 +101,10 @@ def unfold(text: str) -> str:
 def _unfold_ipython(text: str) -> str:
     """An IPython traceback collapsed onto one line with its frames' line breaks back: each
     ``File path:N, in f(...)`` header (``Cell In[k], line N``, IPython 7's ``path in f(...)``)
-    on its own line, then its
-    numbered context lines as one line, then its ``---> N code`` line (the code up to the next
-    line number), the exception line that ends the paste and the sentences that chain
-    tracebacks on lines of their own. Without such a header and a ``---> N`` line (IPython
-    prints one in every frame) the text is returned as it is."""
+    on its own line, then its numbered context lines as one line, then its ``---> N code``
+    line (the code up to the next line number), the exception line that ends the paste and
+    the sentences that chain tracebacks on lines of their own. Without such a header and a
+    ``---> N`` line (IPython prints one in every frame) the text is returned as it is."""
     scan = text[:MAX_SCAN_CHARS]
     # Headers alone read like prose ("File x.py:3 is odd"); IPython prints a "---> N" line
     # in every frame.
