@@ -26,8 +26,8 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "docs":   [{"path", "title", "section", "lines": [start, end], "score", "url", "text",
                "section_lines"}],
    "passages": [{"path", "title", "section", "lines", "text", "url"}],   (the pack's)
-   "source": [{"path", "symbol", "line", "score", "signature", "param", "param_lines",
-               "param_doc", "window", "window_text", "kind"}],
+   "source": [{"path", "symbol", "line", "score", "signature", "param", "param_path",
+               "param_lines", "param_doc", "window", "window_text", "kind"}],
    "pitfalls": [{"id", "text", "cite"}],
    "model_facts": [{"model", "fact", "cite"}],   (for the models the question names)
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
@@ -43,7 +43,9 @@ docs: distinct documents, best first; lines is the document's best passage (1-ba
 inclusive), section_lines its whole section, text the passage's lines (empty without a tree).
 source: distinct files under src/ or tests/, best first (kind "entry"; symbol and line are
 the def the pack shows for the file), then the defs the pack chose among the top files' defs
-(kind "def"). Paths are relative to the tree root.
+(kind "def"). param_lines are lines of param_path: the file itself, or the module holding the
+docstring template the def fills in (%(param_batch_key)s -> src/scvi/utils/_docstrings.py).
+Paths are relative to the tree root.
 pack.notes: the lines under the text pack's title: release history of names the pinned release
 lacks, differences in --version V, and error text no raise site of the pinned release matches.
 

@@ -189,11 +189,48 @@ def test_param_entries_are_read_from_the_numpy_docstring(pinned_tree):
     lines = (pinned_tree.root / "src/scvi/model/base/_archesmixin.py").read_text(
         encoding="utf-8").splitlines()
     first = next(n for n, t in enumerate(lines) if "def load_query_data(" in t)
-    entries = {name: (a, b) for name, a, b in _doc_entries(lines, first)}
+    entries = {name: (a, b) for name, a, b, template in _doc_entries(lines, first)
+               if template is None}
     assert {"adata", "reference_model", "freeze_dropout", "datamodule"} <= set(entries)
     assert "Returns" not in entries and "cls" not in entries
     a, b = entries["freeze_dropout"]
     assert lines[a].strip() == "freeze_dropout" and "freeze dropout" in lines[b]
+
+
+def test_a_templated_parameter_entry_is_quoted_from_its_template(capsys, pinned_tree):
+    # RNASeqMixin.differential_expression documents batch_correction as
+    # %(de_batch_correction)s: the text is in scvi/utils/_docstrings.py.
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--json",
+                    "marker genes per cluster with model.differential_expression(groupby="
+                    "'leiden'): should I set batch_correction=True?")
+    facts = [s for s in json.loads(out)["source"] if s.get("param") == "batch_correction"]
+    assert facts, out
+    fact = facts[0]
+    assert fact["param_path"] == "src/scvi/utils/_docstrings.py"
+    lines = (pinned_tree.root / fact["param_path"]).read_text(encoding="utf-8").splitlines()
+    first, last = fact["param_lines"]
+    assert lines[first - 1].strip() == "batch_correction"
+    assert "correct for batch effects" in " ".join(lines[first - 1 : last])
+    # Quoted verbatim, after the parameter's signature line.
+    assert fact["param_doc"].splitlines()[1:] == lines[first - 1 : last]
+    assert fact["param_doc"].splitlines()[0] == "batch_correction: bool = False,"
+    # The def's own docstring holds only the template's name.
+    own = (pinned_tree.root / fact["path"]).read_text(encoding="utf-8")
+    assert "%(de_batch_correction)s" in own
+
+
+def test_a_parameter_the_question_describes_can_be_a_templated_one(capsys, pinned_tree):
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--budget", "2000",
+                    "TOTALVI.train(accelerator='cpu', devices=1) still uses the GPU")
+    assert re.search(r"param (devices|accelerator) \(src/scvi/utils/_docstrings\.py:\d+-\d+\):",
+                     out), out
+
+
+def test_the_parts_of_a_named_parameter_match_no_other_parameter(capsys, pinned_tree):
+    # MULTIVI.setup_anndata takes no labels_key; batch_key shares only "key" with it.
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "MULTIVI.setup_anndata: can I pass a labels_key like in scvi?")
+    assert "param batch_key" not in out, out
 
 
 def test_source_windows_skip_imports(capsys, pinned_tree):

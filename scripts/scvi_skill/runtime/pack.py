@@ -31,6 +31,7 @@ from .errors import IndexStale, warn
 from .formats import SLOT_SOURCE
 from .history import release_facts
 from .rank import query_terms
+from .templates import PLACEHOLDER, Template, Templates
 from .text import clip
 from .tokens import identifiers, probe_key, tokenize
 
@@ -214,6 +215,9 @@ class SourceFact:
         """"entry": a top source file's entry point; "def": a def chosen among their defs."""
         self.signature = ""
         self.param = ""
+        self.param_path = ""
+        """Where ``param_lines`` are: ``path``, or the module of a docstring template
+        (``%(param_batch_key)s`` -> ``src/scvi/utils/_docstrings.py``)."""
         self.param_lines: list[int] = []
         self.param_doc: list[str] = []
         self.window: list[int] = []
@@ -225,8 +229,8 @@ class SourceFact:
         if self.window:
             out.update(window=self.window, window_text="\n".join(self.window_text))
         if self.param:
-            out.update(param=self.param, param_lines=self.param_lines,
-                       param_doc="\n".join(self.param_doc))
+            out.update(param=self.param, param_path=self.param_path or self.path,
+                       param_lines=self.param_lines, param_doc="\n".join(self.param_doc))
         return out
 
 
@@ -478,6 +482,7 @@ class _Reader:
         self.ok = tree is not None
         self.other = other
         self._cache: dict[str, list[str]] = {}
+        self._templates: Templates | None = None
 
     def def_line(self, rel: str, symbol: str, line: int) -> int:
         """``line`` (1-based), or in another release's tree the line of the def or class named
@@ -505,6 +510,13 @@ class _Reader:
             self._cache[rel] = text.splitlines()
         return self._cache[rel]
 
+    def template(self, rel: str, key: str) -> Template | None:
+        """The parameter template ``%(key)s`` of a docstring of ``rel``
+        (:mod:`.templates`)."""
+        if self._templates is None:
+            self._templates = Templates(self.file)
+        return self._templates.resolve(rel, key)
+
     def lines(self, rel: str, start: int, end: int) -> list[str]:
         if rel.startswith("src/"):
             return [_cut(t) for t in self.file(rel)[start - 1 : end]]
@@ -531,6 +543,12 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
     takes it, else from the file the search index ranks first for that name (a second fact)."""
     named = [i.strip("`()").split(".")[-1] for i in identifiers(question)]
     wanted = [n for n in dict.fromkeys(named) if "_" in n and n.islower()]
+    # The parts of a parameter the question names ("key" of labels_key) do not name another
+    # parameter (batch_key): only the question's other words may match one.
+    rest = question
+    for name in wanted:
+        rest = rest.replace(name, " ")
+    parts = {t for name in wanted for t in tokenize(name)} - set(wanted) - set(tokenize(rest))
     facts = []
     param_found = False
     for src in sources[:MAX_SOURCES]:
@@ -539,9 +557,9 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
         if lines and 1 <= src["line"] <= len(lines):
             fact.signature = _signature(lines, src["line"] - 1)
             if not param_found and wanted:
-                param_found = _param_doc(fact, lines, wanted, question)
+                param_found = _param_doc(fact, lines, wanted, question, reader)
             if not param_found and len(facts) < MATCH_PARAM_FILES:
-                param_found = _matching_param(fact, lines, term_idf)
+                param_found = _matching_param(fact, lines, term_idf, reader, parts)
             if len(facts) < WINDOW_FILES:
                 known: list[set[str] | None] = [None] * len(lines)  # each line tokenized once
                 # The def's own lines first (a named parameter's use, a short def's body).
@@ -586,7 +604,7 @@ def _param_elsewhere(sidx: dict, wanted: list[str], question: str, reader: _Read
                 continue
             fact = SourceFact(path, line, symbol, kind="def")
             fact.signature = _signature(lines, line - 1)
-            if _param_doc(fact, lines, [name], question):
+            if _param_doc(fact, lines, [name], question, reader):
                 fact.symbol = _qualified(path, lines, fact.line - 1) or fact.symbol
                 return fact
     return None
@@ -603,7 +621,8 @@ def _with_def_facts(facts: list[SourceFact], sources: list[dict], reader: _Reade
             break
         if any(f.path == path and (f.line == first + 1
                                    or f.window and first <= f.window[0] - 1 <= last
-                                   or f.param_lines and first <= f.param_lines[0] - 1 <= last)
+                                   or f.param_lines and f.param_path in ("", path)
+                                   and first <= f.param_lines[0] - 1 <= last)
                for f in facts + added):
             continue
         lines = reader.file(path)
@@ -743,42 +762,70 @@ def _enclosing_headers(lines: list[str], n: int) -> list[int]:
     return chain
 
 
-def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, float]) -> bool:
+def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
+                    reader: _Reader | None = None, parts: set[str] | frozenset = frozenset()
+                    ) -> bool:
     """Fill ``fact.param*`` with the documented parameter whose name shares the most weight
     with the question ("dropout" -> ``freeze_dropout``), its docstring words counting
     :data:`PARAM_TEXT_SHARE` as much, among the ``def``/``class`` at ``fact.line`` and the
     defs of the file the question's terms name; only when the name itself shares a term the
-    def's own name does not, and the total reaches :data:`MIN_PARAM_MATCH`."""
+    def's own name does not, and the total reaches :data:`MIN_PARAM_MATCH`. A templated entry
+    (``%(param_layer)s``) is read where ``reader`` finds its template. ``parts``: terms that
+    come only from a parameter the question names (``key`` of ``labels_key``); they match
+    no other parameter's name."""
     if not term_idf:
         return False
     firsts = [fact.line - 1] if _HEADER_START.match(lines[fact.line - 1]) else []
     firsts += [n for n, t in enumerate(lines)
                if (m := _DEF.match(t)) and m.group(1) in term_idf and n != fact.line - 1]
+    resolve = _resolver(reader, fact.path)
     best, best_entry = 0.0, None
     for first in firsts[:MAX_PARAM_DEFS]:
         header = _HEADER_NAME.match(lines[first])
         own_name = set(tokenize(header.group(1))) if header else set()
-        for name, doc_first, doc_last in _doc_entries(lines, first):
-            own = (set(tokenize(name)) & term_idf.keys()) - own_name
+        for name, doc_first, doc_last, template in _doc_entries(lines, first, resolve):
+            own = (set(tokenize(name)) & term_idf.keys()) - own_name - parts
             if not own:
                 continue
-            text = set(tokenize(" ".join(lines[doc_first + 1 : doc_last + 1]))) & term_idf.keys()
+            body = template.lines[1:] if template else lines[doc_first + 1 : doc_last + 1]
+            text = set(tokenize(" ".join(body))) & term_idf.keys()
             value = sum(term_idf[t] for t in own) + PARAM_TEXT_SHARE * sum(
                 term_idf[t] for t in text - own - own_name)
             if first != fact.line - 1:
                 value *= OTHER_DEF_SHARE
             if value > best:
-                best, best_entry = value, (first, name, doc_first, doc_last)
+                best, best_entry = value, (first, name, doc_first, doc_last, template)
     if best_entry is None or best < MIN_PARAM_MATCH:
         return False
-    first, name, doc_first, doc_last = best_entry
-    fact.param, fact.param_lines = name, [doc_first + 1, doc_last + 1]
+    first, name, doc_first, doc_last, template = best_entry
     sig = [n for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES))
            if _takes(lines[n], name)]
-    fact.param_doc = [_cut(lines[sig[0]].strip())] if sig else []
-    fact.param_doc += [_cut(t) for t in lines[doc_first : doc_last + 1]]
+    _set_param(fact, name, lines[sig[0]] if sig else None, lines, doc_first, doc_last, template)
     _move_to(fact, lines, first)
     return True
+
+
+def _resolver(reader: _Reader | None, path: str):
+    """``key -> Template | None`` for the docstring templates of the file at ``path``."""
+    if reader is None:
+        return None
+    return lambda key: reader.template(path, key)
+
+
+def _set_param(fact: SourceFact, name: str, sig: str | None, lines: list[str], doc_first: int,
+               doc_last: int, template: Template | None) -> None:
+    """The fact's parameter: its signature line (with the default) and its docstring entry,
+    in the file (``doc_first``..``doc_last``, 0-based) or in its template's module."""
+    fact.param = name
+    fact.param_doc = [_cut(sig.strip())] if sig is not None else []
+    if template is None:
+        fact.param_path, fact.param_lines = fact.path, [doc_first + 1, doc_last + 1]
+        fact.param_doc += [_cut(t) for t in lines[doc_first : doc_last + 1]]
+    else:
+        shown = template.lines[:MAX_PARAM_DOC_LINES]
+        fact.param_path = template.path
+        fact.param_lines = [template.first, template.first + len(shown) - 1]
+        fact.param_doc += [_cut(t) for t in shown]
 
 
 def _move_to(fact: SourceFact, lines: list[str], first: int) -> None:
@@ -798,11 +845,14 @@ def _move_to(fact: SourceFact, lines: list[str], first: int) -> None:
     fact.line, fact.signature = first + 1, _signature(lines, first)
 
 
-def _doc_entries(lines: list[str], first: int) -> list[tuple[str, int, int]]:
-    """(name, first line, last line), 0-based, of the numpy-style ``Parameters`` entries in
-    the docstring of the ``def``/``class`` at ``first``: a name line (``name`` or
-    ``name : type``) at the section's indent, then its more-indented text."""
-    out: list[tuple[str, int, int]] = []
+def _doc_entries(lines: list[str], first: int, resolve=None
+                 ) -> list[tuple[str, int, int, Template | None]]:
+    """(name, first line, last line, None), 0-based, of the numpy-style ``Parameters``
+    entries in the docstring of the ``def``/``class`` at ``first``: a name line (``name`` or
+    ``name : type``) at the section's indent, then its more-indented text; a template line
+    (``%(param_layer)s``) gives (its name, its line, its line, the template) when ``resolve``
+    (``key -> Template | None``) finds it."""
+    out: list[tuple[str, int, int, Template | None]] = []
     indent = None
     end = min(len(lines), first + MAX_DOCSTRING_LINES)
     n = first + 1
@@ -820,6 +870,13 @@ def _doc_entries(lines: list[str], first: int) -> list[tuple[str, int, int]]:
             continue
         if stripped and _indent(text) < indent or stripped.startswith('"""'):
             break
+        placeholder = PLACEHOLDER.match(text) if resolve else None
+        if placeholder and _indent(text) == indent:
+            template = resolve(placeholder.group(2))
+            if template is not None:
+                out.append((template.name, n, n, template))
+            n += 1
+            continue
         match = _ENTRY.match(text)
         if match and _indent(text) == indent:
             if n + 1 < end and lines[n + 1].strip().startswith("---"):
@@ -828,7 +885,7 @@ def _doc_entries(lines: list[str], first: int) -> list[tuple[str, int, int]]:
             while last + 1 < end and lines[last + 1].strip() \
                     and _indent(lines[last + 1]) > indent and last - n < MAX_PARAM_DOC_LINES - 1:
                 last += 1
-            out.append((match.group(1), n, last))
+            out.append((match.group(1), n, last, None))
             n = last + 1
             continue
         n += 1
@@ -882,7 +939,7 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
                 if probe.search(t.lower()) and not _IMPORT.match(t) else set()
     # The header and the parameter entry the fact already shows are not a window.
     shown = set(range(fact.line - 1, fact.line - 1 + _header_lines(lines, fact.line - 1)))
-    if fact.param_lines:
+    if fact.param_lines and fact.param_path in ("", fact.path):
         shown.update(range(fact.param_lines[0] - 1, fact.param_lines[1]))
     empty: set[str] = set()
     per_line = [empty if n in shown or terms is None else terms for n, terms in enumerate(known)]
@@ -936,9 +993,11 @@ def _signature(lines: list[str], first: int) -> str:
     return clip(text, MAX_SIGNATURE_CHARS)
 
 
-def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: str) -> bool:
+def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: str,
+               reader: _Reader | None = None) -> bool:
     """Fill ``fact.param*`` with the first wanted parameter that a ``def`` of the file takes
-    and documents (numpy style: ``name`` or ``name : type``, then indented text): the def at
+    and documents (numpy style: ``name`` or ``name : type``, then indented text; or a
+    template line, ``%(param_batch_key)s``, that ``reader`` resolves): the def at
     ``fact.line`` first, then defs the question names, then the others in file order. The
     quoted lines are the parameter's line in the signature (its default) and its entry."""
     defs = [n for n, t in enumerate(lines) if _DEF.match(t)]
@@ -946,20 +1005,21 @@ def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: 
     defs.sort(key=lambda n: (n != fact.line - 1, _DEF.match(lines[n]).group(1) not in said, n))
     for name in wanted:
         for first in defs:
-            found = _documented_param(lines, first, name)
+            found = _documented_param(lines, first, name, _resolver(reader, fact.path))
             if found:
-                sig_line, doc_first, doc_last = found
-                fact.param, fact.param_lines = name, [doc_first + 1, doc_last + 1]
-                fact.param_doc = [_cut(lines[sig_line].strip())]
-                fact.param_doc += [_cut(t) for t in lines[doc_first : doc_last + 1]]
+                sig_line, doc_first, doc_last, template = found
+                _set_param(fact, name, lines[sig_line], lines, doc_first, doc_last, template)
                 _move_to(fact, lines, first)
                 return True
     return False
 
 
-def _documented_param(lines: list[str], first: int, name: str) -> tuple[int, int, int] | None:
-    """(signature line, first and last docstring line) of ``name`` in the def at ``first``
-    (0-based), or None when the def does not take it or its docstring does not describe it."""
+def _documented_param(lines: list[str], first: int, name: str, resolve=None
+                      ) -> tuple[int, int, int, Template | None] | None:
+    """(signature line, first and last docstring line, None) of ``name`` in the def at
+    ``first`` (0-based), or (signature line, the template's line twice, the template) when
+    its entry is a template ``resolve`` finds; None when the def does not take it or its
+    docstring does not describe it."""
     sig_line = body = None
     for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES)):
         if sig_line is None and _takes(lines[n], name):
@@ -973,6 +1033,12 @@ def _documented_param(lines: list[str], first: int, name: str) -> tuple[int, int
     for n in range(body, min(len(lines), body + 400)):
         if n > body and _DEF.match(lines[n]):
             return None
+        placeholder = PLACEHOLDER.match(lines[n]) if resolve else None
+        if placeholder:
+            template = resolve(placeholder.group(2))
+            if template is not None and template.name == name:
+                return sig_line, n, n, template
+            continue
         match = entry.match(lines[n])
         if not match:
             continue
@@ -982,7 +1048,7 @@ def _documented_param(lines: list[str], first: int, name: str) -> tuple[int, int
             if not following.strip() or len(following) - len(following.lstrip()) <= indent:
                 break
             last += 1
-        return sig_line, n, last
+        return sig_line, n, last, None
     return None
 
 
@@ -1153,7 +1219,7 @@ def _render_tail(pack: Pack) -> list[list[str]]:
         group = [f"{fact.path}:{fact.line}{symbol}{sig}"]
         if fact.param:
             first, last = fact.param_lines
-            group.append(f"  param {fact.param} ({fact.path}:{first}-{last}):")
+            group.append(f"  param {fact.param} ({fact.param_path or fact.path}:{first}-{last}):")
             # Its signature line (with the default) unless the header shows it already.
             doc = fact.param_doc[1:] if fact.param_doc[0].strip() in signature else fact.param_doc
             group.extend(f"   {t.strip()}" for t in doc)
