@@ -224,6 +224,8 @@ def test_a_parameter_the_question_describes_can_be_a_templated_one(capsys, pinne
                     "TOTALVI.train(accelerator='cpu', devices=1) still uses the GPU")
     assert re.search(r"param (devices|accelerator) \(src/scvi/utils/_docstrings\.py:\d+-\d+\):",
                      out), out
+    # A template line names an entry; it is not a window of the question's terms.
+    assert "%(param_" not in out, out
 
 
 def test_the_parts_of_a_named_parameter_match_no_other_parameter(capsys, pinned_tree):

@@ -935,8 +935,9 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
     for n in range(lo, hi + 1):
         if known[n] is None:
             t = lines[n]
-            known[n] = set(tokenize(t)) & term_idf.keys() \
-                if probe.search(t.lower()) and not _IMPORT.match(t) else set()
+            # Imports, and template lines (%(param_accelerator)s: a name, not its text).
+            known[n] = set(tokenize(t)) & term_idf.keys() if probe.search(t.lower()) \
+                and not _IMPORT.match(t) and not PLACEHOLDER.match(t) else set()
     # The header and the parameter entry the fact already shows are not a window.
     shown = set(range(fact.line - 1, fact.line - 1 + _header_lines(lines, fact.line - 1)))
     if fact.param_lines and fact.param_path in ("", fact.path):
