@@ -9,6 +9,7 @@ from scvi_skill.build import search_index
 from scvi_skill.runtime import rank
 from scvi_skill.runtime.schema import SEARCH_INDEX_FORMAT
 from scvi_skill.runtime import tokens
+from scvi_skill.runtime.index import SEARCH_INDEX_PATH
 from scvi_skill.runtime.tokens import identifiers, normalize_phrase, probe_key, stem, tokenize
 
 
@@ -390,3 +391,28 @@ def test_a_passage_is_found_by_the_summaries_of_the_names_it_cites():
 
     assert cites in units("lightning") and plain not in units("lightning")
     assert "lightning" not in faq[40].lower()
+
+
+@pytest.mark.parametrize("sec, shown", [
+    ({"title": "Fixed", "level": 4, "parents": ["Release notes", "Version 1.5", "1.5.1 (2026-09-10)"]},
+     "1.5.1 (2026-09-10) > Fixed"),
+    ({"title": "Breaking change: SCANVI", "level": 5,
+      "parents": ["Release notes", "Version 0.9", "New in 0.9.0 (2021-03-03)", "Important changes"]},
+     "New in 0.9.0 (2021-03-03) > Important changes > Breaking change: SCANVI"),
+    ({"title": "Training details", "level": 3, "parents": ["scANVI", "Inference"]},
+     "Inference > Training details"),
+    ({"title": "Version 1.5", "level": 2, "parents": ["Release notes"]}, "Version 1.5"),
+])
+def test_a_subsection_title_names_its_parent_and_release(sec, shown):
+    assert search_index._display_title(sec) == shown
+
+
+def test_every_release_note_section_below_a_release_names_it():
+    shipped = json.loads(SEARCH_INDEX_PATH.read_text(encoding="utf-8"))
+    docs = shipped["docs"]
+    titles = [sec[1] for sec in shipped["sections"] if docs[sec[0]][2] == "changelog"]
+    assert any(t.startswith("New in 0.9.0 (2021-03-03) > Important changes > ") for t in titles)
+    # Only the release series headings and the file's own sections lack a release number.
+    bare = [t for t in titles if not rank._RELEASE.search(t)]
+    assert bare and all(t.startswith(("Release notes", "Version ", "Pre-Version ", "scvi History"))
+                        for t in bare), bare

@@ -491,13 +491,25 @@ def _gone(history: dict) -> dict:
     return {"names": sorted(names_before - names_now), "keywords": sorted(keys_before - keys_now)}
 
 
+_RELEASE_NUMBER = re.compile(r"\d+\.\d+\.\d+")
+
+
 def _display_title(sec: dict) -> str:
     """A subsection is shown with its parent ("1.5.1 (2026-09-10) > Fixed", "Inference >
-    Training details"): a bare "Fixed" does not say which release."""
+    Training details"): a bare "Fixed" does not say which release. When neither names a
+    release and an ancestor does, that ancestor comes first ("New in 0.9.0 (2021-03-03) >
+    Important changes > Breaking change: SCANVI"): which release a note belongs to is what a
+    reader of the release notes needs most."""
     parents = sec.get("parents") or []
-    if sec.get("level", 1) >= 3 and parents:
-        return f"{parents[-1]} > {sec.get('title', '')}"
-    return sec.get("title", "")
+    title = sec.get("title", "")
+    if sec.get("level", 1) < 3 or not parents:
+        return title
+    shown = f"{parents[-1]} > {title}"
+    if not _RELEASE_NUMBER.search(shown):
+        release = next((p for p in reversed(parents[:-1]) if _RELEASE_NUMBER.search(p)), "")
+        if release:
+            shown = f"{release} > {shown}"
+    return shown
 
 
 def _read_spans(secs: list[dict]) -> list[list[int]]:
