@@ -228,6 +228,29 @@ def test_a_parameter_the_question_describes_can_be_a_templated_one(capsys, pinne
     assert "%(param_" not in out, out
 
 
+def test_a_parameter_entry_continues_across_a_blank_line(pinned_tree):
+    from scvi_skill.runtime.pack import _doc_entries
+
+    lines = (pinned_tree.root / "src/scvi/external/scviva/_model.py").read_text(
+        encoding="utf-8").splitlines()
+    first = next(n for n, t in enumerate(lines) if t.startswith("class SCVIVA("))
+    entries = {name: (a, b) for name, a, b, _ in _doc_entries(lines, first)}
+    a, b = entries["dispersion"]
+    assert lines[a + 1].strip() == "One of the following:" and not lines[a + 2].strip()
+    assert "'gene-batch'" in "\n".join(lines[a : b + 1])
+    assert b < entries["gene_likelihood"][0]
+
+
+def test_a_parameter_name_and_its_parts_count_once(capsys, pinned_tree):
+    # "gene" three times and gene_likelihood (a routing synonym of dispersion) must not
+    # outweigh the parameter the question is about.
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "which dispersion options does SCVIVA accept: gene, gene-batch, gene-label "
+                    "or gene-cell?")
+    assert "param dispersion (src/scvi/external/scviva/_model.py:" in out, out
+    assert "dispersion can differ between different batches" in out
+
+
 def test_the_parts_of_a_named_parameter_match_no_other_parameter(capsys, pinned_tree):
     # MULTIVI.setup_anndata takes no labels_key; batch_key shares only "key" with it.
     _, out, _ = run(capsys, "--tree", str(pinned_tree.root),

@@ -789,8 +789,11 @@ def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, floa
                 continue
             body = template.lines[1:] if template else lines[doc_first + 1 : doc_last + 1]
             text = set(tokenize(" ".join(body))) & term_idf.keys()
-            value = sum(term_idf[t] for t in own) + PARAM_TEXT_SHARE * sum(
-                term_idf[t] for t in text - own - own_name)
+            # A name and its parts are one piece of evidence (gene_likelihood; gene and
+            # likelihood): the larger counts, not both.
+            named = max(term_idf[name] if name in own else 0.0,
+                        sum(term_idf[t] for t in own - {name}))
+            value = named + PARAM_TEXT_SHARE * sum(term_idf[t] for t in text - own - own_name)
             if first != fact.line - 1:
                 value *= OTHER_DEF_SHARE
             if value > best:
@@ -882,14 +885,26 @@ def _doc_entries(lines: list[str], first: int, resolve=None
             if n + 1 < end and lines[n + 1].strip().startswith("---"):
                 break  # the next section (Returns, Notes)
             last = n
-            while last + 1 < end and lines[last + 1].strip() \
-                    and _indent(lines[last + 1]) > indent and last - n < MAX_PARAM_DOC_LINES - 1:
-                last += 1
+            last = _entry_end(lines, n, indent, end)
             out.append((match.group(1), n, last, None))
             n = last + 1
             continue
         n += 1
     return out
+
+
+def _entry_end(lines: list[str], n: int, indent: int, end: int) -> int:
+    """The last line (0-based) of the docstring entry whose name is at line ``n``: its
+    more-indented lines, across blank lines inside it (a list after "One of the
+    following:"), at most :data:`MAX_PARAM_DOC_LINES` in all."""
+    last = n
+    for k in range(n + 1, min(end, n + MAX_PARAM_DOC_LINES)):
+        if not lines[k].strip():
+            continue
+        if _indent(lines[k]) <= indent:
+            break
+        last = k
+    return last
 
 
 def _takes(line: str, name: str) -> bool:
@@ -1043,13 +1058,7 @@ def _documented_param(lines: list[str], first: int, name: str, resolve=None
         match = entry.match(lines[n])
         if not match:
             continue
-        indent, last = len(match.group(1)), n
-        while last + 1 < len(lines) and last - n < MAX_PARAM_DOC_LINES - 1:
-            following = lines[last + 1]
-            if not following.strip() or len(following) - len(following.lstrip()) <= indent:
-                break
-            last += 1
-        return sig_line, n, last, None
+        return sig_line, n, _entry_end(lines, n, len(match.group(1)), len(lines)), None
     return None
 
 
