@@ -14,6 +14,10 @@ Usage:
   search_source.py --model NAME       the model's card (train() defaults and overrides, plan,
                                       setup, methods) from references/model_cards.json;
                                       no tree or rg needed; unknown NAME: exit 1, close matches
+  search_source.py --changes WORDS    the release notes (CHANGELOG.md) that hold every word
+                                      (case-insensitive, literal), newest first, each headed
+                                      by its release and kind of change ("1.1.0 (2024-02-13) >
+                                      Removed"): since when, what replaced it; no rg needed
   search_source.py TEXT               literal text (never a regex, never a shell word);
                                       put -- before TEXT that starts with a dash
 TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
@@ -24,6 +28,7 @@ and says how much was left out; --json prints one object:
   {"mode", "query", "scvi_tools_version", "tree", "total", "shown", "truncated",
    "results": [...], "next": [commands]}
 --symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
+--changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
 other results: {"path", "line", "kind", "text", "context"?}.
 
 Names for --symbol/--usages/--kwarg accept SCVI, SCVI.setup_anndata, TrainerConfig,
@@ -41,6 +46,7 @@ Examples:
   python3 scripts/search_source.py "gene_likelihood" --in model --context 2
   python3 scripts/search_source.py --message "KeyError: 'celltype not found in adata.obs.'"
   python3 scripts/search_source.py --message - --json < traceback.txt
+  python3 scripts/search_source.py --changes use_gpu
 
 Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area,
 empty --message); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 6 the shipped
@@ -57,6 +63,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime import (
+    changelog,
     definitions,
     messages,
     modelcards,
@@ -67,6 +74,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     EXIT_PROBLEMS,
     IndexStale,
     SkillPackageError,
+    TreeNotFound,
     UsageError,
     print_error,
     warn,
@@ -100,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="find where scvi-tools raises or warns a pasted message (- : stdin)")
     mode.add_argument("--model", metavar="NAME",
                       help="print the model card of NAME (SCVI, scvi.model.SCVI, mrvi)")
+    mode.add_argument("--changes", metavar="WORDS",
+                      help="the release notes that hold every word, with their release")
     parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
     parser.add_argument("--tests", action="store_true", help="also search tests/ (default: off)")
     parser.add_argument(
@@ -142,6 +152,8 @@ def _run(args: argparse.Namespace) -> int:
         return _message(args)
     if args.model is not None:
         return _model_card(args)
+    if args.changes is not None:
+        return _changes(args)
     mode, query = _mode(args)
     if not 0 <= args.context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
@@ -196,6 +208,49 @@ def _model_card(args: argparse.Namespace) -> int:
     card = modelcards.find_card(modelcards.load_cards(), _checked(args.model, "--model"))
     print(json.dumps(card, ensure_ascii=False) if args.json else modelcards.render_card(card))
     return EXIT_OK
+
+
+def _changes(args: argparse.Namespace) -> int:
+    """--changes: the notes of the tree's CHANGELOG.md holding every word. No rg."""
+    if args.text is not None:
+        raise UsageError("give either TEXT or --changes, not both (quote several words: "
+                         "--changes 'setup_anndata removed')")
+    words = _checked(args.changes, "--changes").split()
+    if args.max < 1:
+        raise UsageError("--max must be at least 1")
+    tree = discover_tree(args.tree, installed=args.installed)
+    where = next((rel for rel in changelog.PLACES if tree.to_disk(rel).is_file()), None)
+    if where is None:
+        raise TreeNotFound(f"{tree.root} has no release notes ({' or '.join(changelog.PLACES)}); "
+                           "an installed package ships none: use the sdist tree "
+                           "(python3 scripts/fetch_tree.py)")
+    try:
+        lines = tree.to_disk(where).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        raise TreeNotFound(f"cannot read {where} of {tree.root}: {err}") from err
+    found = changelog.find_notes(changelog.parse_notes(lines), words)
+    shown = found[: args.max]
+    report = {"mode": "changes", "query": " ".join(words), "scvi_tools_version": tree.version,
+              "tree": tree.kind, "total": len(found), "shown": len(shown),
+              "truncated": len(found) > len(shown), "results": [n.as_dict(where) for n in shown],
+              "next": [] if found else [f"{SCRIPT} {shell_word(words[0])} --tests"]}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return EXIT_OK if found else EXIT_PROBLEMS
+    out = [f"{len(found)} release note(s) holding {report['query']!r} in {where} "
+           f"(scvi-tools {tree.version}, {tree.kind} tree), newest first"]
+    for note in report["results"]:
+        heading = " > ".join(p for p in (note["release"], note["section"]) if p)
+        out.append(f"{note['path']}:{note['line']}-{note['end']}  {heading}")
+        out.extend(f"  {t}" for t in note["text"].splitlines())
+        if note["more_lines"]:
+            out.append(f"  ... {note['more_lines']} more line(s)")
+    if report["truncated"]:
+        out.append(f"... {len(found) - len(shown)} more not shown (--max {args.max}); "
+                   "add a word to narrow")
+    out.extend(f"next: {step}" for step in report["next"])
+    print("\n".join(out))
+    return EXIT_OK if found else EXIT_PROBLEMS
 
 
 def _message(args: argparse.Namespace) -> int:

@@ -108,3 +108,14 @@ def test_script_commands_use_the_skill_folder_variable():
     for span in inline_code(SKILL):
         if span.startswith("python3 ") and "scripts/" in span:
             assert '"${CLAUDE_SKILL_DIR}/scripts/' in span, span
+
+
+MAX_BODY_CHARS = 10_000
+"""Issue 10: the body the agent loads on invoke stays at or under 10,000 characters (about
+2,500 tokens); long lists live in references/ and reach the agent through the pack."""
+
+
+def test_skill_body_stays_within_its_character_budget():
+    front, _, body = SKILL.partition("\n---\n")
+    assert front.startswith("---") and body
+    assert len(body) <= MAX_BODY_CHARS, len(body)

@@ -1,0 +1,158 @@
+"""search_source.py --changes: release notes as entries, each with its release and heading."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import search_source
+from scvi_skill.runtime.changelog import find_notes, parse_notes
+
+SAMPLE = """# Release notes
+
+Intro paragraph about the format.
+
+## Version 1.5
+
+### 1.5.1 (2026-09-10)
+
+#### Fixed
+
+- Fix `foo` in {class}`scvi.model.SCVI`, which
+    failed with `use_gpu`.
+- Second fix.
+
+#### Removed
+
+- Removed `bar`,
+    see the nested list:
+
+    - nested one
+    - nested two
+- After nested.
+
+```python
+model.train(use_gpu=True)
+```
+
+## Version 0.9
+
+### New in 0.9.0 (2021-03-03)
+
+#### Important changes
+
+##### Breaking change: GPU handling
+
+- `use_cuda` was removed.
+
+Prose note about `use_gpu`
+spanning two lines.
+
+[#1001]: https://github.com/YosefLab/scvi-tools/pull/1001
+[poetry]: https://python-poetry.org/
+"""
+
+
+def _notes():
+    return parse_notes(SAMPLE.splitlines())
+
+
+def _at(line: int):
+    return next(n for n in _notes() if n.line == line)
+
+
+def test_each_note_carries_its_release_and_heading():
+    lines = SAMPLE.splitlines()
+    first = _at(11)
+    assert (first.end, first.release, first.section) == (12, "1.5.1 (2026-09-10)", "Fixed")
+    assert first.lines == lines[10:12]
+    assert _at(13).lines == ["- Second fix."]
+    old = _at(36)
+    assert old.release == "New in 0.9.0 (2021-03-03)"
+    assert old.section == "Important changes > Breaking change: GPU handling"
+    assert old.heading == "New in 0.9.0 (2021-03-03) > Important changes > Breaking change: GPU handling"
+
+
+def test_a_list_item_keeps_its_nested_list_and_a_paragraph_is_one_note():
+    nested = _at(17)
+    assert nested.end == 21 and nested.lines[-1].strip() == "- nested two"
+    assert _at(22).lines == ["- After nested."]
+    prose = _at(38)
+    assert prose.end == 39 and prose.section.endswith("GPU handling")
+
+
+def test_code_blocks_are_notes_and_link_definitions_are_not():
+    code = _at(24)
+    assert code.end == 26 and code.lines[1] == "model.train(use_gpu=True)"
+    assert not any(n.line >= 40 for n in _notes())
+    intro = _at(3)
+    assert intro.release == "" and intro.section == ""
+
+
+def test_every_word_must_be_held_newest_first():
+    found = find_notes(_notes(), ["USE_GPU"])
+    assert [n.line for n in found] == [11, 24, 38]
+    assert [n.line for n in find_notes(_notes(), ["use_gpu", "removed"])] == [24]
+    # The release and heading count as the note's words.
+    assert [n.line for n in find_notes(_notes(), ["0.9.0", "use_cuda"])] == [36]
+    assert find_notes(_notes(), ["nothing-like-this"]) == []
+
+
+def run(capsys, *argv):
+    code = search_source.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_changes_on_the_real_tree_names_the_release_that_removed_it(capsys, pinned_tree):
+    code, out, _ = run(capsys, "--changes", "use_gpu", "--json", "--tree", str(pinned_tree.root))
+    report = json.loads(out)
+    assert code == 0 and report["mode"] == "changes" and report["total"] >= 2
+    first = report["results"][0]
+    assert first["release"].startswith("1.1.0") and first["section"] == "Removed"
+    lines = (pinned_tree.root / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
+    assert first["text"].splitlines() == lines[first["line"] - 1 : first["end"]]
+    assert "use_gpu" in first["text"]
+    # Newest first: file order.
+    assert [r["line"] for r in report["results"]] == sorted(r["line"] for r in report["results"])
+
+
+def test_changes_text_output_is_bounded(capsys, pinned_tree):
+    code, out, _ = run(capsys, "--changes", "scanvi", "--max", "3", "--tree", str(pinned_tree.root))
+    assert code == 0
+    headers = [line for line in out.splitlines() if line.startswith("CHANGELOG.md:")]
+    assert len(headers) == 3
+    assert "more not shown (--max 3)" in out
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--changes", "  "], 2, "--changes is empty"),
+    (["--changes", "a\nb"], 2, "single line"),
+    (["--changes", "use_gpu", "extra"], 2, "either TEXT or --changes"),
+    (["--changes", "no-such-words-anywhere"], 1, ""),
+])
+def test_changes_bad_input(capsys, pinned_tree, argv, code, message):
+    got, out, err = run(capsys, *argv, "--tree", str(pinned_tree.root))
+    assert got == code
+    assert message in err
+
+
+def test_changes_needs_a_tree_with_release_notes(capsys, tmp_path, pinned_tree):
+    # An installed package has no CHANGELOG.md: a clear exit 4, not a traceback.
+    code, _, err = run(capsys, "--changes", "use_gpu", "--installed")
+    assert code == 4 and "has no release notes" in err
+
+
+def test_changes_reads_an_older_tree_s_release_notes_in_the_docs(capsys, tmp_path, pinned_tree):
+    # Before 1.2 the sdist kept them at docs/release_notes/index.md.
+    import shutil
+
+    root = tmp_path / "scvi-tools-1.1.5"
+    (root / "docs" / "release_notes").mkdir(parents=True)
+    shutil.copy(pinned_tree.root / "pyproject.toml", root / "pyproject.toml")
+    shutil.copytree(pinned_tree.root / "src", root / "src")
+    (root / "docs" / "release_notes" / "index.md").write_text(SAMPLE, encoding="utf-8")
+    code, out, _ = run(capsys, "--changes", "use_cuda", "--tree", str(root), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["results"][0]["path"] == "docs/release_notes/index.md"
+    assert report["results"][0]["line"] == 36
