@@ -77,6 +77,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     print_error,
     warn,
 )
+from scvi_skill.runtime.history import gone_identifiers  # noqa: E402
 from scvi_skill.runtime.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
 from scvi_skill.runtime.pack import (  # noqa: E402
     DEFAULT_BUDGET,
@@ -216,7 +217,8 @@ def _run(args: argparse.Namespace) -> int:
     sites = find_raise_sites(pasted)
     pack = build_pack(result, sidx, question, tree, budget=args.budget,
                       next_commands=_next_commands(result, question, sidx["terms"],
-                                                   tree if doc_tree is not SAME_TREE else None),
+                                                   tree if doc_tree is not SAME_TREE else None,
+                                                   gone_identifiers(question, sidx)),
                       raise_sites=sites,
                       notes=_version_notes(other) + unmatched_error_note(
                           pasted, sites, version, traceback=any(f.scvi for f in frames)),
@@ -408,15 +410,19 @@ def _version_notes(other: dict | None) -> list[str]:
     return lines
 
 
-def _next_commands(result: dict, question: str, vocabulary, other_tree=None) -> list[str]:
-    """At most two targeted searches: the definition of the top source file's symbol when the
-    question names it, the keyword arguments the question names (an identifier the index
-    knows: not a value such as a layer's name, nor a name from the user's own code). With
-    ``other_tree`` (the user's tree of another release) they search that tree."""
+def _next_commands(result: dict, question: str, vocabulary, other_tree=None,
+                   gone: list[str] | None = None) -> list[str]:
+    """At most two targeted searches: the release notes of a name or keyword the pinned
+    release lacks (``gone``: when it went and what replaced it), the definition of the top
+    source file's symbol when the question names it, the keyword arguments the question names
+    (an identifier the index knows: not a value such as a layer's name, nor a name from the
+    user's own code). With ``other_tree`` (the user's tree of another release) they search
+    that tree."""
     from scvi_skill.runtime.paths import shell_word
 
     where = f" --tree {shell_word(str(other_tree.root))}" if other_tree is not None else ""
-    cmds = []
+    cmds = [f"{SEARCH}{where} --changes {shell_word(name.rsplit('.', 1)[-1])}"
+            for name in (gone or [])[:1]]
     words = set(question.lower().replace("`", " ").replace("(", " ").replace(".", " ").split())
     for src in result["source"][:1]:
         # A file's entry symbol is only the first it defines (scvi._settings' batch_size for a

@@ -609,6 +609,21 @@ def test_next_commands_only_for_what_the_pack_does_not_show(capsys, pinned_tree)
         f"{resolve_docs.SEARCH} --symbol scvi.settings.batch_size"]
 
 
+def test_a_name_the_pinned_release_lacks_gets_its_release_notes_search():
+    from scvi_skill.runtime.pack import _needed
+
+    result = {"source": [{"symbol": ""}]}
+    question = "train() got an unexpected keyword argument 'use_gpu'"
+    cmds = resolve_docs._next_commands(result, question, {}, gone=["use_gpu"])
+    assert cmds == [f"{resolve_docs.SEARCH} --changes use_gpu"]
+    dotted = resolve_docs._next_commands(result, "scvi.model.JaxSCVI?", {},
+                                         gone=["scvi.model.JaxSCVI"])
+    assert dotted == [f"{resolve_docs.SEARCH} --changes JaxSCVI"]
+    # Shown unless a release note the pack quotes names it (the pack's other text may).
+    assert _needed(cmds, shown="use_gpu is in the title", notes="") == cmds
+    assert _needed(cmds, shown="", notes="- Remove deprecated `use_gpu` argument") == []
+
+
 def test_stdin_over_1_mib_is_cut_with_a_warning(capsys, monkeypatch):
     """Issue 13, D16: the cut is said, with the size read."""
     data = ("scvi loss NaN " * 100_000).encode()[: (1 << 20) + 5000]

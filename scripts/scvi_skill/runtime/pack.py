@@ -1101,7 +1101,8 @@ def _render(pack: Pack, question: str, version: str) -> None:
     used = _size(lines)
     shown = "\n".join(body + [t for group in tail for t in group[1:]])
     # The next commands are sized first: they are what to run when the rest is not enough.
-    nexts = [f"  next: {cmd}" for cmd in _needed(pack.next_commands, shown)]
+    notes = "\n".join(t for p in kept if p.path == CHANGELOG for t in p.text)
+    nexts = [f"  next: {cmd}" for cmd in _needed(pack.next_commands, shown, notes)]
     if _size(lines) + _size(nexts) > limit:
         nexts = []
     room_left = limit - _size(nexts)
@@ -1124,14 +1125,18 @@ def _render(pack: Pack, question: str, version: str) -> None:
     pack.lines = lines + nexts
 
 
-def _needed(commands: list[str], shown: str) -> list[str]:
+def _needed(commands: list[str], shown: str, notes: str = "") -> list[str]:
     """The next commands whose target the pack does not already show: ``--kwarg X`` when
-    ``X`` is nowhere in it, ``--symbol A.B`` when no ``def B(``/``class B`` is."""
+    ``X`` is nowhere in it, ``--symbol A.B`` when no ``def B(``/``class B`` is,
+    ``--changes X`` when no release note it quotes (``notes``) names ``X``."""
     out = []
     for cmd in commands:
         flag, _, target = cmd.rpartition(" ")
         name = target.strip("'\"").split(".")[-1]
-        if flag.endswith("--symbol"):
+        if flag.endswith("--changes"):
+            if name in notes:
+                continue
+        elif flag.endswith("--symbol"):
             if f"def {name}(" in shown or f"class {name}" in shown:
                 continue
         elif name and name in shown:
