@@ -36,6 +36,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     ("round6", (57, 151_396), (59, 134_473)),
     ("round7", (15, 97_265), (15, 63_225)),
     ("round8", (26, 106_735), (30, 63_699)),
+    ("round9", (97, 262_493), (107, 248_588)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
