@@ -18,6 +18,10 @@ Usage:
                                       (case-insensitive, literal), newest first, each headed
                                       by its release and kind of change ("1.1.0 (2024-02-13) >
                                       Removed"): since when, what replaced it; no rg needed
+  search_source.py --history NAME     the releases (1.0.0 on) that have a public name or a
+                                      keyword (JaxSCVI, scvi.model.utils.mde, use_gpu): when it
+                                      went, its last signature, parameters that came or went,
+                                      the replacement; from references/api/, no tree needed
   search_source.py TEXT               literal text (never a regex, never a shell word);
                                       put -- before TEXT that starts with a dash
 TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
@@ -29,6 +33,9 @@ and says how much was left out; --json prints one object:
    "results": [...], "next": [commands]}
 --symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
 --changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
+--history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
+  "last_release", "replacement", "params", "signature", "path", "line"}], "keyword":
+  {"keyword", "replacement", "callables": [{"name", "spans", "present"}]} | null, "next"};
 other results: {"path", "line", "kind", "text", "context"?}.
 
 Names for --symbol/--usages/--kwarg accept SCVI, SCVI.setup_anndata, TrainerConfig,
@@ -47,6 +54,7 @@ Examples:
   python3 scripts/search_source.py --message "KeyError: 'celltype not found in adata.obs.'"
   python3 scripts/search_source.py --message - --json < traceback.txt
   python3 scripts/search_source.py --changes use_gpu
+  python3 scripts/search_source.py --history scvi.model.utils.mde
 
 Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area,
 empty --message); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 6 the shipped
@@ -57,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -110,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print the model card of NAME (SCVI, scvi.model.SCVI, mrvi)")
     mode.add_argument("--changes", metavar="WORDS",
                       help="the release notes that hold every word, with their release")
+    mode.add_argument("--history", metavar="NAME",
+                      help="the releases that have a public name or keyword, and its changes")
     parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
     parser.add_argument("--tests", action="store_true", help="also search tests/ (default: off)")
     parser.add_argument(
@@ -154,6 +165,8 @@ def _run(args: argparse.Namespace) -> int:
         return _model_card(args)
     if args.changes is not None:
         return _changes(args)
+    if args.history is not None:
+        return _history(args)
     mode, query = _mode(args)
     if not 0 <= args.context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
@@ -251,6 +264,94 @@ def _changes(args: argparse.Namespace) -> int:
     out.extend(f"next: {step}" for step in report["next"])
     print("\n".join(out))
     return EXIT_OK if found else EXIT_PROBLEMS
+
+
+_IDENT = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def _history(args: argparse.Namespace) -> int:
+    """--history: the shipped per-release API history of a name or keyword. No tree, no rg."""
+    from scvi_skill.runtime import history as api_history
+    from scvi_skill.runtime.apiindex import (
+        ReleaseApi,
+        load_history,
+        load_migrations,
+        load_release,
+        load_releases,
+    )
+
+    if args.text is not None:
+        raise UsageError("give either TEXT or --history, not both")
+    name = _checked(args.history, "--history").strip().strip("`'\"()=")
+    if not _IDENT.fullmatch(name) or name.endswith("."):
+        raise UsageError(f"--history takes one name or keyword (scvi.model.JaxSCVI, ModelTuner, "
+                         f"use_gpu), got {args.history!r}")
+    releases = load_releases()
+    history, migrations = load_history(releases), load_migrations()
+    names = api_history.name_history(name, history, migrations)
+    for row in names:
+        api = ReleaseApi(load_release(releases, row["last_release"])) if row["last_release"] \
+            else None
+        symbol = api.symbol(row["name"]) if api is not None else None
+        row["signature"] = _signature_of(row["name"], symbol) if symbol else ""
+        row["path"], row["line"] = (symbol or {}).get("path", ""), (symbol or {}).get("line", 0)
+    keyword = None if "." in name else api_history.keyword_history(name, history, migrations)
+    shown_callables = keyword["callables"][: args.max] if keyword else []
+    report = {"mode": "history", "query": name, "versions": [releases.versions[0],
+                                                              releases.versions[-1]],
+              "names": names, "keyword": dict(keyword, callables=shown_callables,
+                                              total=len(keyword["callables"])) if keyword else None,
+              "next": [f"{SCRIPT} --changes {shell_word(name.rsplit('.', 1)[-1])}"]}
+    found = bool(names or keyword)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return EXIT_OK if found else EXIT_PROBLEMS
+    first, last = report["versions"]
+    out = []
+    for row in names:
+        when = "still in " + last if row["present"] else f"gone since {row['gone_since']}"
+        out.append(f"{row['name']}: in scvi-tools {row['spans']}; {when}")
+        if row["signature"]:
+            out.append(f"  signature in {row['last_release']} ({row['path']}:{row['line']}): "
+                       f"{row['signature']}")
+        for param, spans in row["params"].items():
+            out.append(f"  parameter {param}: {spans}")
+        if row["replacement"]:
+            out.append(f"  replacement: {row['replacement']}")
+    if keyword:
+        out.append(f"keyword {name}: taken by {report['keyword']['total']} public callable(s), "
+                   "newest first")
+        out.extend(f"  {c['name']} ({c['spans']})" for c in shown_callables)
+        if report["keyword"]["total"] > len(shown_callables):
+            out.append(f"  ... {report['keyword']['total'] - len(shown_callables)} more "
+                       f"(--max {args.max})")
+        if keyword["replacement"]:
+            out.append(f"  replacement: {keyword['replacement']}")
+    if not found:
+        out.append(f"no public name or keyword {name!r} in scvi-tools {first} to {last}")
+    out.extend(f"next: {step}" for step in report["next"])
+    print("\n".join(out))
+    return EXIT_OK if found else EXIT_PROBLEMS
+
+
+def _signature_of(name: str, symbol: dict) -> str:
+    """``mde(data, accelerator='auto', **kwargs)`` from an API index symbol's parameters."""
+    parts, star = [], False
+    for param in symbol.get("params") or []:
+        kind, pname = param.get("kind", ""), param.get("name", "")
+        if kind == "VAR_POSITIONAL":
+            parts.append(f"*{pname}")
+            star = True
+        elif kind == "VAR_KEYWORD":
+            parts.append(f"**{pname}")
+        else:
+            if kind == "KEYWORD_ONLY" and not star:
+                parts.append("*")
+                star = True
+            parts.append(f"{pname}={param['default']}" if "default" in param else pname)
+    if not symbol.get("params") and not symbol.get("params_known", True):
+        return ""
+    return f"{name.rsplit('.', 1)[-1]}({', '.join(parts)})"
 
 
 def _message(args: argparse.Namespace) -> int:

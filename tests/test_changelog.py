@@ -156,3 +156,52 @@ def test_changes_reads_an_older_tree_s_release_notes_in_the_docs(capsys, tmp_pat
     report = json.loads(out)
     assert code == 0 and report["results"][0]["path"] == "docs/release_notes/index.md"
     assert report["results"][0]["line"] == 36
+
+
+# ---------------------------------------------------------------- --history (references/api)
+
+
+def test_history_of_a_removed_function_names_its_last_release_and_signature(capsys):
+    code, out, _ = run(capsys, "--history", "scvi.model.utils.mde", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["mode"] == "history"
+    (row,) = report["names"]
+    assert row["name"] == "scvi.model.utils.mde" and not row["present"]
+    assert row["gone_since"] == "1.2.2" and row["last_release"] == "1.2.1"
+    assert row["signature"].startswith("mde(data, ") and row["signature"].endswith("**kwargs)")
+    assert row["path"] == "src/scvi/model/utils/_mde.py" and row["line"] > 0
+    assert report["next"][-1].endswith("--changes mde")
+
+
+def test_history_of_a_keyword_lists_the_callables_that_took_it(capsys):
+    code, out, _ = run(capsys, "--history", "use_gpu", "--max", "3")
+    assert code == 0
+    assert "keyword use_gpu: taken by" in out
+    assert "scvi.model.SCVI.train (1.0.0-1.0.4)" in out or "more (--max 3)" in out
+    assert "accelerator" in out  # the curated replacement
+    code, out, _ = run(capsys, "--history", "use_gpu", "--json", "--max", "500")
+    callables = {c["name"]: c for c in json.loads(out)["keyword"]["callables"]}
+    assert callables["scvi.model.SCVI.train"]["spans"] == "1.0.0-1.0.4"
+    assert not any(c["present"] for c in callables.values())
+
+
+def test_history_of_a_method_shows_parameters_that_came_and_went(capsys):
+    code, out, _ = run(capsys, "--history", "SCVI.train", "--json")
+    names = [row["name"] for row in json.loads(out)["names"]]
+    assert names[0] == "scvi.model.SCVI.train" and "scvi.train" not in names
+    row = json.loads(out)["names"][0]
+    assert row["present"] and row["params"]["use_gpu"] == "1.0.0-1.0.4"
+    assert "plan_config" in row["params"]  # added later than train() itself
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["--history", "zz_no_such_name"], 1),
+    (["--history", "two words"], 2),
+    (["--history", "scvi.model."], 2),
+    (["--history", "JaxSCVI", "extra"], 2),
+])
+def test_history_bad_input(capsys, argv, code):
+    got, _, err = run(capsys, *argv)
+    assert got == code
+    if code == 2:
+        assert err.startswith("Error: ")

@@ -108,3 +108,60 @@ def _keyword_fact(ident: str, history: dict, migrations: dict, versions: list[st
     more = f" and {len(had) - len(shown)} more" if len(had) > len(shown) else ""
     text = f"keyword {ident}: taken by {where}{more}; by no callable since {versions[last + 1]}"
     return f"{text}; {replacement}" if replacement else text
+
+
+MAX_HISTORY_NAMES = 5
+"""Public names a bare ``--history`` name may stand for (``train``: too many to list)."""
+
+
+def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
+    """The public names ``ident`` may stand for (as written, by its dotted tail, or by its
+    last part), each as ``{"name", "spans", "present", "gone_since", "replacement",
+    "params"}``: ``spans`` the release ranges that have it ("1.0.0-1.2.1"), ``params`` each
+    parameter whose releases differ from the name's own (added later, removed earlier)."""
+    versions = history.get("versions") or []
+    names = history.get("names") or {}
+    last = ident.rsplit(".", 1)[-1]
+    exact = [n for n in names if n == ident]
+    tail = [n for n in names if n.endswith("." + ident) and n not in exact]
+    # The last part alone only when nothing matches as written: SCVI.train is not scvi.train.
+    bare = [] if exact or tail else [n for n in names if n.rsplit(".", 1)[-1] == last]
+    found = (exact + sorted(tail, key=len) + sorted(bare, key=len))[:MAX_HISTORY_NAMES]
+    replacements = migrations.get("names") or {}
+    out = []
+    for name in found:
+        spans = names[name]
+        present = bool(spans) and spans[-1][1] >= len(versions) - 1
+        gone = "" if present or not spans or spans[-1][1] + 1 >= len(versions) \
+            else versions[spans[-1][1] + 1]
+        own = {(a, b) for a, b in spans}
+        changed = {}
+        for param, pspans in sorted(((history.get("params") or {}).get(name) or {}).items()):
+            if {(a, b) for a, b in pspans} != own:
+                changed[param] = _span_text(pspans, versions)
+        replacement = next((v for k, v in replacements.items()
+                            if k == name or k.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]), "")
+        out.append({"name": name, "spans": _span_text(spans, versions), "present": present,
+                    "gone_since": gone, "last_release": versions[spans[-1][1]] if spans else "",
+                    "replacement": replacement, "params": changed})
+    return out
+
+
+def keyword_history(ident: str, history: dict, migrations: dict) -> dict | None:
+    """Which public callables take keyword ``ident``, in which releases, newest first:
+    ``{"keyword", "callables": [{"name", "spans", "present"}], "replacement"}``; None when no
+    release since 1.0.0 has it and no migration names it."""
+    versions = history.get("versions") or []
+    rows = []
+    for callable_name, params in (history.get("params") or {}).items():
+        spans = params.get(ident)
+        if spans:
+            rows.append((-spans[-1][1], len(callable_name), callable_name, spans))
+    replacement = (migrations.get("keywords") or {}).get(ident, "")
+    if not rows and not replacement:
+        return None
+    rows.sort()
+    return {"keyword": ident, "replacement": replacement,
+            "callables": [{"name": name, "spans": _span_text(spans, versions),
+                           "present": spans[-1][1] >= len(versions) - 1}
+                          for _, _, name, spans in rows]}
