@@ -205,3 +205,21 @@ def test_history_bad_input(capsys, argv, code):
     assert got == code
     if code == 2:
         assert err.startswith("Error: ")
+
+
+# ------------------------------------------- the pack: the note of the release a name went in
+
+
+def test_a_gone_keyword_brings_the_note_of_the_release_it_went_in(capsys, pinned_tree):
+    from scvi_skill.runtime.history import gone_releases
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import resolve
+
+    sidx = load_search_index()
+    question = "my old script passes use_gpu=True to model.train() and now it fails: why?"
+    assert gone_releases(question, sidx) == [("use_gpu", "1.1.0.post1")]
+    notes = [p for p in resolve(question, sidx)["passages"] if p["path"] == "CHANGELOG.md"]
+    lines = (pinned_tree.root / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
+    first = "\n".join(lines[notes[0]["lines"][0] - 1 : notes[0]["lines"][1]])
+    assert notes[0]["section"].startswith("1.1.0 ") and "use_gpu" in first, notes[0]
+    assert gone_releases("how do I set batch_key?", sidx) == []

@@ -44,6 +44,36 @@ def release_facts(question: str, sidx: dict) -> list[str]:
     return lines
 
 
+def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
+    """(the identifier's last part, lowercased; the first release without it) for each name or
+    keyword of ``question`` that the pinned release lacks and the API history places: where
+    the release notes say it went. Empty (and nothing read) when the question names none."""
+    unknown = gone_identifiers(question, sidx)
+    if not unknown:
+        return []
+    from .apifiles import load_history, load_releases
+
+    try:
+        history = load_history(load_releases())
+    except IndexStale:
+        return []
+    versions = history.get("versions") or []
+    out = []
+    for ident in unknown:
+        if _is_name(ident):
+            last = ident.rsplit(".", 1)[-1]
+            spans = [spans for name, spans in (history.get("names") or {}).items()
+                     if name == ident or name.rsplit(".", 1)[-1] == last]
+            end = max((s[-1][1] for s in spans if s), default=None)
+        else:
+            ends = [params[ident][-1][1] for params in (history.get("params") or {}).values()
+                    if params.get(ident)]
+            end = max(ends, default=None)
+        if end is not None and end + 1 < len(versions):
+            out.append((ident.rsplit(".", 1)[-1].lower(), versions[end + 1]))
+    return out
+
+
 def gone_identifiers(question: str, sidx: dict) -> list[str]:
     """The names and keywords of ``question`` that the pinned release lacks and an earlier
     release (1.0.0 on) had (``gone`` of the search index; nothing else is read)."""

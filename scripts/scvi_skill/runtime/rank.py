@@ -26,7 +26,7 @@ import re
 from collections import defaultdict
 
 from .formats import SLOT_CARD, SLOT_DOC, SLOT_PASSAGE, SLOT_SECTION, SLOT_SOURCE
-from .history import gone_identifiers
+from .history import gone_identifiers, gone_releases
 from .tokens import identifiers, normalize_phrase, tokenize
 
 MAX_QUESTION_CHARS = 4000
@@ -76,6 +76,8 @@ PARAMS = {
     # naming a version or a kind of change
     "release_gone": 1.0,  # on (1) or off (0): a name or keyword an earlier release had
     "release_error": 0.5,  # share of release_doc for a question that pastes error text
+    "release_gone_match": 1.0,  # a release note holding a name the pinned release lacks, of
+    # the minor series the API history says it went in
     "release_place": 1,  # the release notes move up to this place among the docs (0: off)
     "release_near": 0.5,  # ... when they score at least this share of the doc there
     # (session 7: first place from half the top score, chosen on the five tuning splits by
@@ -432,6 +434,7 @@ def _rank_passages(state: _Ranking) -> list[dict]:
     top_d = max(state.doc_scores.values(), default=0.0) or 1.0
     candidates = sorted(state.passage_scores.items(), key=lambda kv: (-kv[1], kv[0]))
     wanted = release_window(state.question, sections)
+    went = _went_notes(state) if params["release_gone_match"] else {}
     scored = []
     for pid, score in candidates[: params["passage_pool"]]:
         sec_id, start, end = passages[pid][:3]
@@ -442,6 +445,9 @@ def _rank_passages(state: _Ranking) -> list[dict]:
                  + params["passage_cover"] * state.passage_cover.get(pid, 0.0))
         if wanted and docs[doc_id][2] == "changelog" and wanted(_release_of(sections[sec_id][1])):
             value += params["release_match"]
+        if pid in went and docs[doc_id][2] == "changelog" \
+                and went[pid](_release_of(sections[sec_id][1])):
+            value += params["release_gone_match"]
         scored.append((value, pid, sec_id, doc_id, start, end))
     scored.sort(key=lambda row: (-row[0], row[1]))
     out = []
@@ -497,6 +503,22 @@ def release_window(question: str, sections: list):
         return lambda r: r is not None and lo < r[:2] <= hi
     nxt = (lo[0], lo[1] + 1)
     return lambda r: r is not None and r[:2] in (lo, nxt)
+
+
+def _went_notes(state: _Ranking) -> dict:
+    """Passage id -> a test of its release, for the passages holding a name or keyword the
+    pinned release lacks: true for the minor series of the release the API history says it
+    went in."""
+    found = {}
+    for term, version in gone_releases(state.question, state.sidx):
+        release = _release_of(version)
+        entry = state.sidx["terms"].get(term)
+        if release is None or not entry or len(entry) <= SLOT_PASSAGE or not entry[SLOT_PASSAGE]:
+            continue
+        test = lambda r, series=release[:2]: r is not None and r[:2] == series  # noqa: E731
+        for item in entry[SLOT_PASSAGE].split():
+            found.setdefault(int(item.partition(":")[0]), test)
+    return found
 
 
 def _widen(sidx: dict, pid: int, max_lines: int) -> tuple[int, int]:
