@@ -31,6 +31,7 @@ from .errors import IndexStale, warn
 from .formats import SLOT_SOURCE
 from .history import release_facts
 from .rank import query_terms
+from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
 from .text import clip
 from .tokens import identifiers, probe_key, tokenize
@@ -121,7 +122,6 @@ name weight and 0.1 for the decay gave the same phrase hits."""
 
 _HEADER_END = re.compile(r"(\)|^\s*class\s.*|^\s*def\s.*\))\s*(->.*)?:\s*(#.*)?$|^\s*class\s+\w+\s*:")
 _HEADER_START = re.compile(r"^\s*(?:async\s+def|def|class)\s")
-_ENTRY = re.compile(r"^\s*\**([A-Za-z_]\w*)\s*(?::.*)?$")
 _IMPORT = re.compile(r"^\s*(?:from\s+\S+\s+import\b|import\s)")
 _HEADER_NAME = re.compile(r"^\s*(?:async\s+def|def|class)\s+([A-Za-z_]\w*)")
 _DEF = re.compile(r"^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(")

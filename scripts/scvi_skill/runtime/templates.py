@@ -21,7 +21,8 @@ from collections.abc import Callable
 PLACEHOLDER = re.compile(r"^(\s*)%\((\w+)\)s\s*$")
 """A docstring line that is a template and nothing else: its indent and the template's name."""
 _FROM_IMPORT = re.compile(r"^\s*from\s+(\.*[\w.]*)\s+import\s+\(?([\w\s,]+)\)?\s*(?:#.*)?$")
-_ENTRY = re.compile(r"^\s*\**([A-Za-z_]\w*)\s*(?::.*)?$")
+ENTRY = re.compile(r"^\s*\**([A-Za-z_]\w*)\s*(?::.*)?$")
+"""A numpy-style docstring entry's name line: ``name``, ``name : type``, ``**kwargs``."""
 MAX_TEMPLATE_LINES = 30
 """A template longer than this is cut (the shared ones are 2-15 lines)."""
 
@@ -135,7 +136,7 @@ def _template(path: str, lines: list[str], key: str) -> Template | None:
         if last >= len(lines):
             return None
         head = rest if first == n else lines[first]
-        entry = _ENTRY.match(head)
+        entry = ENTRY.match(head)
         if not entry:
             return None  # a summary or a returns block, not a parameter
         return Template(entry.group(1), path, first + 1, last + 1, lines[first : last + 1])
