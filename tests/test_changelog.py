@@ -223,3 +223,18 @@ def test_a_gone_keyword_brings_the_note_of_the_release_it_went_in(capsys, pinned
     first = "\n".join(lines[notes[0]["lines"][0] - 1 : notes[0]["lines"][1]])
     assert notes[0]["section"].startswith("1.1.0 ") and "use_gpu" in first, notes[0]
     assert gone_releases("how do I set batch_key?", sidx) == []
+
+
+def test_the_history_is_decoded_once_for_the_ranking_and_the_pack(monkeypatch):
+    from scvi_skill.runtime import apifiles, history
+    from scvi_skill.runtime.index import load_search_index
+
+    calls = []
+    real = apifiles.load_history
+    monkeypatch.setattr(apifiles, "load_history", lambda r: calls.append(1) or real(r))
+    monkeypatch.setattr(history, "_LOADED", {})
+    sidx = load_search_index()
+    question = "train() got an unexpected keyword argument 'use_gpu'"
+    assert history.gone_releases(question, sidx) == [("use_gpu", "1.1.0.post1")]
+    assert any("use_gpu" in line for line in history.release_facts(question, sidx))
+    assert len(calls) == 1

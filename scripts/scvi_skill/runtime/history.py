@@ -24,10 +24,10 @@ def release_facts(question: str, sidx: dict) -> list[str]:
     unknown = gone_identifiers(question, sidx)
     if not unknown:
         return []
-    from .apifiles import load_history, load_migrations, load_releases  # only now: a few ms
+    from .apifiles import load_migrations  # only now: a few ms
 
     try:
-        history = load_history(load_releases())
+        history = _shipped_history()
         migrations = load_migrations()
     except IndexStale as err:
         warn(f"no release history: {err}")
@@ -51,10 +51,8 @@ def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
     unknown = gone_identifiers(question, sidx)
     if not unknown:
         return []
-    from .apifiles import load_history, load_releases
-
     try:
-        history = load_history(load_releases())
+        history = _shipped_history()
     except IndexStale:
         return []
     versions = history.get("versions") or []
@@ -72,6 +70,30 @@ def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
         if end is not None and end + 1 < len(versions):
             out.append((ident.rsplit(".", 1)[-1].lower(), versions[end + 1]))
     return out
+
+
+_LOADED: dict[tuple, dict] = {}
+
+
+def _shipped_history() -> dict:
+    """The shipped API history, decoded once per process while its file is unchanged: the
+    ranking (:func:`gone_releases`) and the pack (:func:`release_facts`) both read it."""
+    from .apifiles import load_history, load_releases
+
+    releases = load_releases()
+    path = releases.folder / "history.json.gz"
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None
+    if key is None or key not in _LOADED:
+        history = load_history(releases)
+        if key is None:
+            return history
+        _LOADED.clear()
+        _LOADED[key] = history
+    return _LOADED[key]
 
 
 def gone_identifiers(question: str, sidx: dict) -> list[str]:
