@@ -37,6 +37,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     ("round7", (15, 97_265), (15, 63_225)),
     ("round8", (26, 106_735), (30, 63_699)),
     ("round9", (97, 262_493), (107, 248_588)),
+    ("round10", (50, 140_167), (46, 129_841)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
