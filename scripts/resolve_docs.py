@@ -37,8 +37,11 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
                                        (the scvi-tools frames of a pasted traceback)
    "routes": [{"skill", "why"}],
    "pack": {"tokens", "budget", "notes"},
-   "version": {"requested", "differences": {name: {"missing", "added", "removed"}}, "fetch"}}
-                                       (only with --version V other than the pinned one)
+   "version": {"requested", "differences": {name: {"missing", "added", "removed"}}, "fetch",
+               "named"?}}
+                                       (with --version V other than the pinned one; without
+                                       it, for the newest older release the question names,
+                                       "on scvi-tools 1.2.0", with "named": true)
 docs: distinct documents, best first; lines is the document's best passage (1-based,
 inclusive), section_lines its whole section, text the passage's lines (empty without a tree).
 source: distinct files under src/ or tests/, best first (kind "entry"; symbol and line are
@@ -47,7 +50,8 @@ the def the pack shows for the file), then the defs the pack chose among the top
 docstring template the def fills in (%(param_batch_key)s -> src/scvi/utils/_docstrings.py).
 Paths are relative to the tree root.
 pack.notes: the lines under the text pack's title: release history of names the pinned release
-lacks, differences in --version V, and error text no raise site of the pinned release matches.
+lacks, differences in --version V (or in the older release the question names; at most
+4 names), and error text no raise site of the pinned release matches.
 
 Examples:
   python3 scripts/resolve_docs.py "should donor go in batch_key or categorical_covariate_keys?"
@@ -213,7 +217,8 @@ def _run(args: argparse.Namespace) -> int:
     tree = _optional_tree(args.tree, version)
     doc_tree = _pinned_tree(version) if tree is not None and tree.version not in (
         version, "unknown") else SAME_TREE
-    other = _other_version(args.version, version, result)
+    other = _other_version(args.version, version, result) if args.version else \
+        _named_version(question, version, result)
     sites = find_raise_sites(pasted)
     pack = build_pack(result, sidx, question, tree, budget=args.budget,
                       next_commands=_next_commands(result, question, sidx["terms"],
@@ -396,18 +401,52 @@ def _other_version(requested: str | None, pinned: str, result: dict) -> dict | N
             "fetch": f"{script_command('fetch_tree.py')} --version {requested}"}
 
 
+def _named_version(question: str, pinned: str, result: dict) -> dict | None:
+    """:func:`_other_version` for the newest release the question names ("on scvi-tools
+    1.2.0", "in 1.4": the series' last release) that the shipped API indexes know and that
+    is older than the pinned one; None when it names none (nothing is read then)."""
+    from scvi_skill.runtime.rank import version_mentions
+
+    mentions = version_mentions(question)
+    if not mentions:
+        return None
+    from scvi_skill.runtime.apiindex import UnknownVersion, load_releases
+    from scvi_skill.runtime.errors import IndexStale
+
+    try:
+        known = load_releases().versions  # oldest first
+    except IndexStale:
+        return None
+    order = {v: n for n, v in enumerate(known)}
+    named = [v if v in order else next((k for k in reversed(known)
+                                        if k.startswith(v + ".")), None) for v in mentions]
+    named = [v for v in named if v and pinned in order and order[v] < order[pinned]]
+    if not named:
+        return None
+    try:
+        other = _other_version(max(named, key=order.get), pinned, result)
+    except (UnknownVersion, IndexStale):
+        return None
+    return dict(other, named=True) if other else None
+
+
 def _version_notes(other: dict | None) -> list[str]:
     if not other:
         return []
-    lines = [f"(you run scvi-tools {other['requested']}: the lines below are for the pinned "
+    who = "the question names" if other.get("named") else "you run"
+    lines = [f"({who} scvi-tools {other['requested']}: the lines below are for the pinned "
              f"release; {other['requested']}'s own tree: {other['fetch']}, then --tree PATH)"]
-    for name, diff in other["differences"].items():
+    for name, diff in list(other["differences"].items())[:MAX_VERSION_LINES]:
         if diff["missing"]:
             lines.append(f"  {name}: not in {other['requested']}")
         else:
             changes = [f"+{k}" for k in diff["added"]] + [f"-{k}" for k in diff["removed"]]
             lines.append(f"  {name} in {other['requested']}: {' '.join(changes)}")
     return lines
+
+
+MAX_VERSION_LINES = 4
+"""Cited names whose signature differs in the other release, listed under the title."""
 
 
 def _next_commands(result: dict, question: str, vocabulary, other_tree=None,

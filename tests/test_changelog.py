@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import resolve_docs
 import search_source
 from scvi_skill.runtime.changelog import find_notes, parse_notes
 
@@ -238,3 +239,50 @@ def test_the_history_is_decoded_once_for_the_ranking_and_the_pack(monkeypatch):
     assert history.gone_releases(question, sidx) == [("use_gpu", "1.1.0.post1")]
     assert any("use_gpu" in line for line in history.release_facts(question, sidx))
     assert len(calls) == 1
+
+
+# ------------------------------------- the release a question names, marked like --version V
+
+
+def test_version_mentions_need_scvi_tools_context():
+    from scvi_skill.runtime.rank import version_mentions
+
+    assert version_mentions("on scvi-tools 1.2.0 it fails; after upgrading to 1.3 too") == ["1.2.0", "1.3"]
+    assert version_mentions("anndata 0.10.1 and torch 2.1") == []
+    assert version_mentions("scvi v1.1.5 here") == ["1.1.5"]
+
+
+def _pack(capsys, *argv):
+    code = resolve_docs.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out
+
+
+def test_an_older_release_the_question_names_is_marked_like_version(capsys, pinned_tree):
+    question = ("following the SysVI tutorial on scvi-tools 1.2.0, "
+                "model.get_normalized_expression(adata, transform_batch='mouse') fails")
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root), question)
+    assert code == 0
+    assert "(the question names scvi-tools 1.2.0: the lines below are for the pinned" in out
+    assert "  scvi.external.SysVI: not in 1.2.0" in out
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root), "--json", question)
+    assert json.loads(out)["version"]["named"] is True
+    # --version wins and says whose version it is.
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root), "--version", "1.3.3", question)
+    assert "(you run scvi-tools 1.3.3:" in out and "names scvi-tools" not in out
+
+
+@pytest.mark.parametrize("question, named", [
+    ("the hub model fails on scvi-tools 1.4", "1.4.3"),  # a series: its last release
+    ("trained on scvi-tools 0.14, won't load in 0.20", None),  # no API index before 1.0.0
+    ("how do I set batch_key on scvi-tools 1.5.1", None),  # the pinned release
+    ("how do I set batch_key with anndata 0.10.1", None),  # not scvi-tools' version
+])
+def test_which_release_a_question_names(question, named):
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import resolve
+
+    sidx = load_search_index()
+    other = resolve_docs._named_version(question, sidx["scvi_tools_version"],
+                                        resolve(question, sidx))
+    assert (other or {}).get("requested") == named

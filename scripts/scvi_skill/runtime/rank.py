@@ -474,16 +474,23 @@ def _release_of(title: str) -> tuple[int, int, int] | None:
     return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
 
 
+def version_mentions(question: str) -> list[str]:
+    """The version numbers in scvi-tools' context, as written ("1.2", "1.2.0"): "scvi" at most
+    :data:`VERSION_CONTEXT` characters before, or "in", "on", "to", "from" or "since"."""
+    found = []
+    for match in _VERSION.finditer(question):
+        before = question[max(0, match.start() - VERSION_CONTEXT) : match.start()].lower()
+        if "scvi" in before or re.search(r"\b(?:in|on|to|from|since)\s+$", before):
+            found.append(match.group(0).lstrip("v"))
+    return found
+
+
 def question_versions(question: str, sections: list) -> list[tuple[int, int]]:
     """(major, minor) of the scvi-tools releases the question names ("trained on 0.14, won't
     load in 0.20", "on scvi-tools 1.4"): version numbers in scvi-tools' context that are
     releases of the CHANGELOG (``sections`` titles carry them)."""
-    found = []
-    for match in _VERSION.finditer(question):
-        before = question[max(0, match.start() - VERSION_CONTEXT) : match.start()].lower()
-        if "scvi" not in before and not re.search(r"\b(?:in|on|to|from|since)\s+$", before):
-            continue
-        found.append((int(match.group(1)), int(match.group(2))))
+    found = [(int(parts[0]), int(parts[1])) for parts in
+             (mention.split(".") for mention in version_mentions(question))]
     if not found:
         return []
     known = {r[:2] for sec in sections if (r := _release_of(sec[1]))}
