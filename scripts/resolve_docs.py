@@ -410,7 +410,7 @@ def _named_version(question: str, pinned: str, result: dict) -> dict | None:
     mentions = version_mentions(question)
     if not mentions:
         return None
-    from scvi_skill.runtime.apiindex import UnknownVersion, load_releases
+    from scvi_skill.runtime.apifiles import UnknownVersion, load_releases  # no dataclasses
     from scvi_skill.runtime.errors import IndexStale
 
     try:
