@@ -139,9 +139,16 @@ def test_changes_bad_input(capsys, pinned_tree, argv, code, message):
 
 
 def test_changes_needs_a_tree_with_release_notes(capsys, tmp_path, pinned_tree):
-    # An installed package has no CHANGELOG.md: a clear exit 4, not a traceback.
-    code, _, err = run(capsys, "--changes", "use_gpu", "--installed")
-    assert code == 4 and "has no release notes" in err
+    # A tree without release notes (as an installed package): a clear exit 4, no traceback.
+    import shutil
+
+    root = tmp_path / "scvi-tools-1.5.1"
+    root.mkdir()
+    shutil.copy(pinned_tree.root / "pyproject.toml", root / "pyproject.toml")
+    shutil.copytree(pinned_tree.root / "src", root / "src")
+    code, out, err = run(capsys, "--changes", "use_gpu", "--tree", str(root))
+    assert code == 4 and out == "" and "has no release notes" in err
+    assert err.startswith("Error: ") and "Traceback" not in err
 
 
 def test_changes_reads_an_older_tree_s_release_notes_in_the_docs(capsys, tmp_path, pinned_tree):
