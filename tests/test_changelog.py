@@ -146,6 +146,8 @@ def test_changes_needs_a_tree_with_release_notes(capsys, tmp_path, pinned_tree):
     root.mkdir()
     shutil.copy(pinned_tree.root / "pyproject.toml", root / "pyproject.toml")
     shutil.copytree(pinned_tree.root / "src", root / "src")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.md").write_text("# scvi-tools\n", encoding="utf-8")
     code, out, err = run(capsys, "--changes", "use_gpu", "--tree", str(root))
     assert code == 4 and out == "" and "has no release notes" in err
     assert err.startswith("Error: ") and "Traceback" not in err
