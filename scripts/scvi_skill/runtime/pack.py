@@ -884,7 +884,6 @@ def _doc_entries(lines: list[str], first: int, resolve=None
         if match and _indent(text) == indent:
             if n + 1 < end and lines[n + 1].strip().startswith("---"):
                 break  # the next section (Returns, Notes)
-            last = n
             last = _entry_end(lines, n, indent, end)
             out.append((match.group(1), n, last, None))
             n = last + 1

@@ -446,7 +446,7 @@ def _rank_passages(state: _Ranking) -> list[dict]:
         if wanted and docs[doc_id][2] == "changelog" and wanted(_release_of(sections[sec_id][1])):
             value += params["release_match"]
         if pid in went and docs[doc_id][2] == "changelog" \
-                and went[pid](_release_of(sections[sec_id][1])):
+                and (_release_of(sections[sec_id][1]) or ())[:2] in went[pid]:
             value += params["release_gone_match"]
         scored.append((value, pid, sec_id, doc_id, start, end))
     scored.sort(key=lambda row: (-row[0], row[1]))
@@ -512,19 +512,18 @@ def release_window(question: str, sections: list):
     return lambda r: r is not None and r[:2] in (lo, nxt)
 
 
-def _went_notes(state: _Ranking) -> dict:
-    """Passage id -> a test of its release, for the passages holding a name or keyword the
-    pinned release lacks: true for the minor series of the release the API history says it
-    went in."""
-    found = {}
+def _went_notes(state: _Ranking) -> dict[int, set[tuple[int, int]]]:
+    """Passage id -> the minor series ((major, minor)) that the API history says a name or
+    keyword the passage holds went in, for the names and keywords of the question that the
+    pinned release lacks."""
+    found: dict[int, set[tuple[int, int]]] = defaultdict(set)
     for term, version in gone_releases(state.question, state.sidx):
         release = _release_of(version)
         entry = state.sidx["terms"].get(term)
         if release is None or not entry or len(entry) <= SLOT_PASSAGE or not entry[SLOT_PASSAGE]:
             continue
-        test = lambda r, series=release[:2]: r is not None and r[:2] == series  # noqa: E731
         for item in entry[SLOT_PASSAGE].split():
-            found.setdefault(int(item.partition(":")[0]), test)
+            found[int(item.partition(":")[0])].add(release[:2])
     return found
 
 
