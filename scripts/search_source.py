@@ -289,10 +289,12 @@ def _history(args: argparse.Namespace) -> int:
     releases = load_releases()
     history, migrations = load_history(releases), load_migrations()
     names = api_history.name_history(name, history, migrations)
+    apis: dict[str, ReleaseApi] = {}  # several names often end in the same release
     for row in names:
-        api = ReleaseApi(load_release(releases, row["last_release"])) if row["last_release"] \
-            else None
-        symbol = api.symbol(row["name"]) if api is not None else None
+        release = row["last_release"]
+        if release and release not in apis:
+            apis[release] = ReleaseApi(load_release(releases, release))
+        symbol = apis[release].symbol(row["name"]) if release else None
         row["signature"] = _signature_of(row["name"], symbol) if symbol else ""
         row["path"], row["line"] = (symbol or {}).get("path", ""), (symbol or {}).get("line", 0)
     keyword = None if "." in name else api_history.keyword_history(name, history, migrations)
