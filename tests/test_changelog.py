@@ -295,3 +295,46 @@ def test_which_release_a_question_names(question, named):
     other = resolve_docs._named_version(question, sidx["scvi_tools_version"],
                                         resolve(question, sidx))
     assert (other or {}).get("requested") == named
+
+
+# ------------------------------------------- a name that is not where the question looks for it
+
+
+@pytest.mark.parametrize("question, want", [
+    # Python's message names the module and the name; the name is a class method since 0.15.
+    ("AttributeError: module 'scvi.data' has no attribute 'setup_anndata'",
+     "scvi.data.setup_anndata: not in scvi-tools 1.5.1 nor in any release since 1.0.0; "
+     "setup_anndata is at scvi.model.SCVI.setup_anndata, "),
+    ("scvi.data.view_anndata_setup(adata) prints nothing useful",
+     "scvi.data.view_anndata_setup: not in scvi-tools 1.5.1 nor in any release since 1.0.0; "
+     "view_anndata_setup is at scvi.model.SCVI.view_anndata_setup"),
+])
+def test_a_name_the_pinned_module_lacks_is_placed_where_it_is(question, want):
+    from scvi_skill.runtime import history
+    from scvi_skill.runtime.index import load_search_index
+
+    facts = history.release_facts(question, load_search_index())
+    assert any(line.startswith(want) for line in facts), facts
+
+
+@pytest.mark.parametrize("question", [
+    "AttributeError: module 'scvi' has no attribute 'criticism'",  # a module of 1.5.1
+    "scvi.model.SCVI.setup_anndata(adata, batch_key='batch')",  # there
+    "sc.pp.highly_variable_genes(adata) then scvi.model.SCVI",  # not scvi's
+])
+def test_names_the_pinned_release_has_get_no_moved_fact(question):
+    from scvi_skill.runtime import history
+    from scvi_skill.runtime.index import load_search_index
+
+    sidx = load_search_index()
+    assert history.moved_names(question, sidx) == []
+    assert history.release_facts(question, sidx) == []
+
+
+def test_a_name_gone_altogether_is_stated_once():
+    from scvi_skill.runtime import history
+    from scvi_skill.runtime.index import load_search_index
+
+    facts = history.release_facts("AttributeError: module 'scvi.model' has no attribute 'JaxSCVI'",
+                                  load_search_index())
+    assert len([line for line in facts if "JaxSCVI" in line]) == 1

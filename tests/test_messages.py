@@ -332,3 +332,15 @@ def test_the_runtime_row_has_the_documented_fields_and_no_heavy_imports():
     done = subprocess.run([sys.executable, "-c", code, scripts], capture_output=True, text=True,
                           timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_a_package_getattr_site_matches_only_a_paste_that_names_its_package():
+    """``module {__name__!r} has no attribute {name}`` is raised by the ``__getattr__`` of
+    scvi.model, scvi.model.base, scvi.model.utils and scvi.module; Python raises the same words
+    for any other module, so a paste about scvi.data matches none of them."""
+    named = messages.match_messages("AttributeError: module 'scvi.model' has no attribute 'JaxSCVI'", 3)
+    assert named and named[0]["function"] == "scvi.model.__getattr__"
+    assert all(m["function"] != "scvi.model.base.__getattr__" for m in named)
+    other = messages.match_messages(
+        "AttributeError: module 'scvi.data' has no attribute 'setup_anndata'", 3)
+    assert all(not m["function"].endswith(".__getattr__") for m in other)

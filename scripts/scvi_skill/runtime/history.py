@@ -9,11 +9,20 @@ does not know. Standard library only; Python >= 3.10.
 
 from __future__ import annotations
 
+import re
+
 from .errors import IndexStale, warn
 from .tokens import identifiers
 
 MAX_FACTS = 3
 MAX_CALLABLES_SHOWN = 2
+MAX_HOMES_SHOWN = 2
+"""Public names shown for the last part of a name that is not where the question looks."""
+
+_MISSING_MODULE_ATTR = re.compile(r"module '([A-Za-z_][\w.]*)' has no attribute '(\w+)'")
+_CANNOT_IMPORT = re.compile(r"cannot import name '(\w+)' from '([A-Za-z_][\w.]*)'")
+"""Python's own messages for a name a module lacks (``AttributeError``, ``ImportError``):
+they name the module and the name, the two halves of the dotted name the user reached for."""
 
 
 def release_facts(question: str, sidx: dict) -> list[str]:
@@ -22,7 +31,8 @@ def release_facts(question: str, sidx: dict) -> list[str]:
     then is the history read), with the migrations file's replacement; at most
     :data:`MAX_FACTS`."""
     unknown = gone_identifiers(question, sidx)
-    if not unknown:
+    elsewhere = moved_names(question, sidx)
+    if not unknown and not elsewhere:
         return []
     from .apifiles import load_migrations  # only now: a few ms
 
@@ -40,8 +50,71 @@ def release_facts(question: str, sidx: dict) -> list[str]:
         if line:
             lines.append(line)
         if len(lines) >= MAX_FACTS:
+            return lines
+    for name in elsewhere:
+        line = _moved_fact(name, sidx, history, migrations, versions)
+        if line:
+            lines.append(line)
+        if len(lines) >= MAX_FACTS:
             break
     return lines
+
+
+def moved_names(question: str, sidx: dict) -> list[str]:
+    """Dotted ``scvi.`` names the question reaches for (as written, or as Python's
+    "module 'scvi.data' has no attribute 'setup_anndata'" and "cannot import name ... from ..."
+    put them) that the pinned release does not have where the question looks, though their
+    module is there: ``scvi.data.setup_anndata`` (a class method of each model since 0.15).
+    Names whose last part the pinned release lacks altogether are :func:`gone_identifiers`'."""
+    found = [i for i in _candidates(question) if "." in i]
+    found += [f"{m.group(1)}.{m.group(2)}" for m in _MISSING_MODULE_ATTR.finditer(question)]
+    found += [f"{m.group(2)}.{m.group(1)}" for m in _CANNOT_IMPORT.finditer(question)]
+    names = sidx.get("names") or {}
+    gone = set((sidx.get("gone") or {}).get("names") or ())
+    out: list[str] = []
+    for ident in found:
+        low = ident.lower()
+        if not low.startswith("scvi.") or ident in out or low in names \
+                or low.rsplit(".", 1)[-1] in gone:
+            continue
+        parent, inside = low.rsplit(".", 1)[0] + ".", low + "."
+        # Its module is there and it is not a module or class itself (scvi.criticism).
+        if any(key.startswith(parent) for key in names) \
+                and not any(key.startswith(inside) for key in names):
+            out.append(ident)
+    return out
+
+
+def _moved_fact(ident: str, sidx: dict, history: dict, migrations: dict,
+                versions: list[str]) -> str:
+    """``scvi.data.setup_anndata: not in scvi-tools 1.5.1 nor in any release since 1.0.0;
+    setup_anndata is at scvi.model.SCVI.setup_anndata, ... and 31 more`` (the releases that
+    had it when the history knows the name as written)."""
+    pinned = sidx.get("scvi_tools_version", "unknown")
+    spans = (history.get("names") or {}).get(ident)
+    if spans:
+        if spans[-1][1] >= len(versions) - 1:
+            return ""  # the history has it in the pinned release: the index missed it
+        text = (f"{ident}: in scvi-tools {_span_text(spans, versions)}, not in {pinned} "
+                f"(gone since {versions[spans[-1][1] + 1]})")
+    else:
+        text = f"{ident}: not in scvi-tools {pinned} nor in any release since {versions[0]}" \
+            if versions else f"{ident}: not in scvi-tools {pinned}"
+    last = ident.rsplit(".", 1)[-1]
+    shortest: dict[tuple, str] = {}  # a def re-exported under several names: its shortest
+    for row in (sidx.get("names") or {}).values():
+        name = row[1]
+        if name.rsplit(".", 1)[-1] == last and not any(p.startswith("_") for p in name.split(".")):
+            where = (row[0], row[2])
+            if where not in shortest or (len(name), name) < (len(shortest[where]), shortest[where]):
+                shortest[where] = name
+    homes = sorted(set(shortest.values()), key=lambda name: (len(name), name))
+    if homes:
+        shown = ", ".join(homes[:MAX_HOMES_SHOWN])
+        more = f" and {len(homes) - MAX_HOMES_SHOWN} more" if len(homes) > MAX_HOMES_SHOWN else ""
+        text += f"; {last} is at {shown}{more}"
+    replacement = next((v for k, v in (migrations.get("names") or {}).items() if k == ident), "")
+    return f"{text}; {replacement}" if replacement else text
 
 
 def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:

@@ -278,8 +278,25 @@ def find_sites(cleaned: Cleaned, index: MessageIndex, limit: int, *,
         if score < min_score or len(out) >= limit:
             break
         row = index.sites[site_id].row
+        if not _names_its_module(row, [cleaned.text, *cleaned.segments]):
+            continue
         out.append({**row._asdict(), "score": round(min(1.0, score), 3)})
     return out
+
+
+_MODULE_NAME_HOLE = re.compile(r"\{__name__(?:![rsa])?\}")
+
+
+def _names_its_module(row: MessageRow, segments: list[str]) -> bool:
+    """False for a site whose message names its own module (``module {__name__!r} has no
+    attribute {name}``, a package's ``__getattr__``) when the pasted text names another
+    module: Python raises the same words for any module, so only the package named is a
+    match."""
+    if not _MODULE_NAME_HOLE.search(row.template):
+        return True
+    module = row.function.rsplit(".", 1)[0]
+    own = re.compile(r"(?<![\w.])" + re.escape(module) + r"(?![\w.])")
+    return any(own.search(segment) for segment in segments)
 
 
 def _score_all(index: MessageIndex, query: list[str], cleaned: Cleaned
