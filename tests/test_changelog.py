@@ -338,3 +338,20 @@ def test_a_name_gone_altogether_is_stated_once():
     facts = history.release_facts("AttributeError: module 'scvi.model' has no attribute 'JaxSCVI'",
                                   load_search_index())
     assert len([line for line in facts if "JaxSCVI" in line]) == 1
+
+
+def test_a_name_that_went_before_1_0_brings_the_0_x_notes_that_hold_it(pinned_tree):
+    """scvi.data.setup_anndata is in no release since 1.0.0 (the API history), so the release
+    notes of 0.x releases that hold setup_anndata are where it went; without the bonus the top
+    three passages are 1.2 notes about other models' setup_anndata."""
+    from scvi_skill.runtime.history import moved_releases
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import resolve
+
+    sidx = load_search_index()
+    question = ("scvi.data.setup_anndata(adata, batch_key='batch') gives AttributeError: "
+                "module 'scvi.data' has no attribute 'setup_anndata'")
+    assert moved_releases(question, sidx) == [("scvi.data.setup_anndata", "")]
+    top = resolve(question, sidx)["passages"][:3]
+    assert any(p["section"].startswith("New in 0.15.0 ") and "Breaking" in p["section"]
+               for p in top), top

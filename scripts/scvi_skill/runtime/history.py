@@ -85,6 +85,27 @@ def moved_names(question: str, sidx: dict) -> list[str]:
     return out
 
 
+def moved_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
+    """(name, the first release without it) for each of :func:`moved_names`; the release is
+    "" when no release since 1.0.0 had the name as written (it went in a 0.x release)."""
+    moved = moved_names(question, sidx)
+    if not moved:
+        return []
+    try:
+        history = _shipped_history()
+    except IndexStale:
+        return []
+    versions = history.get("versions") or []
+    out = []
+    for name in moved:
+        spans = (history.get("names") or {}).get(name)
+        if not spans:
+            out.append((name, ""))
+        elif spans[-1][1] + 1 < len(versions):
+            out.append((name, versions[spans[-1][1] + 1]))
+    return out
+
+
 def _moved_fact(ident: str, sidx: dict, history: dict, migrations: dict,
                 versions: list[str]) -> str:
     """``scvi.data.setup_anndata: not in scvi-tools 1.5.1 nor in any release since 1.0.0;

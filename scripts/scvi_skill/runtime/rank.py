@@ -26,7 +26,7 @@ import re
 from collections import defaultdict
 
 from .formats import SLOT_CARD, SLOT_DOC, SLOT_PASSAGE, SLOT_SECTION, SLOT_SOURCE
-from .history import gone_identifiers, gone_releases
+from .history import gone_identifiers, gone_releases, moved_names, moved_releases
 from .tokens import identifiers, normalize_phrase, tokenize
 
 MAX_QUESTION_CHARS = 4000
@@ -366,7 +366,8 @@ def _boost_release_notes(state: _Ranking) -> None:
     sections = state.sidx["sections"]
     if not (question_versions(state.question, sections)
             or release_kinds(state.sidx) & state.present
-            or state.params["release_gone"] and gone_identifiers(state.question, state.sidx)):
+            or state.params["release_gone"] and (gone_identifiers(state.question, state.sidx)
+                                                 or moved_names(state.question, state.sidx))):
         from .errortext import looks_like_error  # a regular expression; no file is read
 
         if not (state.params["release_error"] and looks_like_error(state.question)):
@@ -517,13 +518,24 @@ def _went_notes(state: _Ranking) -> dict[int, set[tuple[int, int]]]:
     keyword the passage holds went in, for the names and keywords of the question that the
     pinned release lacks."""
     found: dict[int, set[tuple[int, int]]] = defaultdict(set)
-    for term, version in gone_releases(state.question, state.sidx):
-        release = _release_of(version)
+    went = [(term, [release[:2]]) for term, version in gone_releases(state.question, state.sidx)
+            if (release := _release_of(version))]
+    # A name no release since 1.0.0 had where the question looks (scvi.data.setup_anndata) went
+    # in a 0.x release: any of them.
+    for name, version in moved_releases(state.question, state.sidx):
+        term = name.rsplit(".", 1)[-1].lower()
+        if version:
+            if release := _release_of(version):
+                went.append((term, [release[:2]]))
+            continue
+        went.append((term, sorted({r[:2] for sec in state.sidx["sections"]
+                                   if (r := _release_of(sec[1])) and r[0] == 0})))
+    for term, series in went:
         entry = state.sidx["terms"].get(term)
-        if release is None or not entry or len(entry) <= SLOT_PASSAGE or not entry[SLOT_PASSAGE]:
+        if not entry or len(entry) <= SLOT_PASSAGE or not entry[SLOT_PASSAGE]:
             continue
         for item in entry[SLOT_PASSAGE].split():
-            found[int(item.partition(":")[0])].add(release[:2])
+            found[int(item.partition(":")[0])].update(series)
     return found
 
 
