@@ -20,7 +20,7 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|...|holdout6|dev2|dev3|synthetic|synthetic2|synthetic2-test|all]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|...|holdout6|dev2|dev3|dev4|synthetic|synthetic2|synthetic2-test|all]
       [--budget 1200]
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
@@ -59,7 +59,7 @@ BASELINE_COMMIT = "03f1f89"
 WINDOW_LINES = 12
 SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6",
           "dev2",
-          "dev3", "synthetic",
+          "dev3", "dev4", "synthetic",
           "synthetic2", "synthetic2-test")
 EXTRA_SETS = (
     ("holdout2", "the second holdout set, curated later from threads no other set uses; kept "
@@ -76,6 +76,9 @@ EXTRA_SETS = (
      "question by question); kept out of all"),
     ("dev3", "the third dev set: 30 fresh issue threads curated in session 7 for tuning (read "
      "question by question); kept out of all"),
+    ("dev4", "the fourth dev set: 35 fresh threads (17 of projects built on scvi-tools) curated "
+     "in session 9 for tuning (read question by question after a first aggregate read); kept "
+     "out of all"),
     ("synthetic", "questions written from randomly drawn passages (dev-like: read question by "
      "question during tuning)"),
     ("synthetic2", "the second synthetic set: split synthetic2 is dev-like, split "
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         if extra.is_file():
             rows += load_devset(extra)
     splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "holdout5",
-              "holdout6", "dev2", "dev3",
+              "holdout6", "dev2", "dev3", "dev4",
               "synthetic", "synthetic2", "synthetic2-test"] \
         if args.split == "all" else [args.split]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:

@@ -226,7 +226,8 @@ def _run(args: argparse.Namespace) -> int:
                                                    gone_identifiers(question, sidx)),
                       raise_sites=sites,
                       notes=_version_notes(other) + unmatched_error_note(
-                          pasted, sites, version, traceback=any(f.scvi for f in frames)),
+                          pasted, sites, version, traceback=any(f.scvi for f in frames),
+                          sidx=sidx),
                       frames=frames, doc_tree=doc_tree)
     if args.json:
         report = _report(question, sidx, result, pack)

@@ -161,7 +161,7 @@ def test_gold_lines_are_well_shaped():
 
 
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
-                                   "holdout5", "holdout6", "dev3",
+                                   "holdout5", "holdout6", "dev3", "dev4",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
@@ -173,7 +173,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "synthetic2": SYNTHETIC2_RECORDS, "holdout2": _records("holdout2.jsonl"),
                "holdout3": _records("holdout3.jsonl"), "holdout4": _records("holdout4.jsonl"),
                "holdout5": _records("holdout5.jsonl"), "dev3": _records("dev3.jsonl"),
-               "holdout6": _records("holdout6.jsonl"),
+               "holdout6": _records("holdout6.jsonl"), "dev4": _records("dev4.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
@@ -288,9 +288,11 @@ RELATED_REPOS = re.compile(
     r"^https://github\.com/(satijalab/seurat-wrappers|lueckenlab/patpy|suinleelab/contrastiveVI|"
     r"Irrationone/cellassign|QuKunLab/SpatialBenchmarking|omicverse/omicverse|"
     r"theislab/(scarches|DRVI|single-cell-best-practices)|openproblems-bio/openproblems|"
-    r"LungCellAtlas/mapping_data_to_the_HLCA)/(issues|pull)/\d+$")
-"""holdout6 (session 8): threads of projects built on scvi-tools whose answer is scvi-tools'
-own behaviour; the search no longer returned unused scvi-tools threads."""
+    r"LungCellAtlas/mapping_data_to_the_HLCA|BayraktarLab/cell2location|satijalab/seurat|"
+    r"MarioniLab/oor_design_reproducibility|pmelsted/AM_2024|theislab/(scgen|scib-pipeline|scvelo)"
+    r")/(issues|pull)/\d+$")
+"""holdout6 (session 8) and dev4 (session 9): threads of projects built on scvi-tools whose
+answer is scvi-tools' own behaviour; the search no longer returned unused scvi-tools threads."""
 
 
 @pytest.mark.parametrize("name, prefix, count, earlier, rounds, patterns", [
@@ -304,6 +306,12 @@ own behaviour; the search no longer returned unused scvi-tools threads."""
      ("round5", "round6", "round7", "round8"), URL_PATTERNS),
     # holdout6.jsonl (session 8): frozen at once, read only in aggregate; nor any set before it.
     ("holdout6", "h", 21, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl"),
+     ("round5", "round6", "round7", "round8", "round9", "round10"),
+     URL_PATTERNS + (RELATED_REPOS,)),
+    # dev4.jsonl (session 9): for tuning, read in aggregate first; nor holdout6's threads or
+    # any stored trial round's.
+    ("dev4", "k", 35, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
+                                   "holdout6.jsonl"),
      ("round5", "round6", "round7", "round8", "round9", "round10"),
      URL_PATTERNS + (RELATED_REPOS,)),
 ])

@@ -29,7 +29,7 @@ from itertools import accumulate
 
 from .errors import IndexStale, warn
 from .formats import SLOT_SOURCE
-from .history import release_facts
+from .history import gone_identifiers, moved_names, release_facts
 from .rank import query_terms
 from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
@@ -347,15 +347,19 @@ def find_raise_sites(question: str) -> list[dict]:
 
 
 def unmatched_error_note(question: str, sites: list[dict], version: str, *,
-                         traceback: bool = False) -> list[str]:
+                         traceback: bool = False, sidx: dict | None = None) -> list[str]:
     """A line for the pack's head when the question pastes error text that no raise or
     warning site of the pinned release matches closely: the text then comes from a
     dependency or from another scvi-tools release, which is worth knowing before reading
-    scvi-tools' source for it."""
+    scvi-tools' source for it. When it is Python's own message for a scvi-tools name the
+    pinned release lacks (``sidx`` given), the release-history line explains it instead."""
     from .errortext import looks_like_error
 
     if sites or not looks_like_error(question):
         return []
+    if sidx is not None and (gone_identifiers(question, sidx) or moved_names(question, sidx)):
+        return [f"(error text) Python's own message for a scvi-tools name that {version} does "
+                "not have there: see the (release history) line"]
     if traceback:
         return [f"(error text) no raise or warning site of scvi-tools {version} matches it "
                 "closely: it comes from a dependency or from another scvi-tools release; read "

@@ -78,6 +78,8 @@ PARAMS = {
     "release_error": 0.5,  # share of release_doc for a question that pastes error text
     "release_gone_match": 1.0,  # a release note holding a name the pinned release lacks, of
     # the minor series the API history says it went in
+    "release_gone_kept": 0.5,  # share of that for a note under a heading that keeps names
+    # (fixes, additions): a name goes in a "Removed", "Breaking changes" or "Changed" note
     "release_place": 1,  # the release notes move up to this place among the docs (0: off)
     "release_near": 0.5,  # ... when they score at least this share of the doc there
     # (session 7: first place from half the top score, chosen on the five tuning splits by
@@ -448,7 +450,8 @@ def _rank_passages(state: _Ranking) -> list[dict]:
             value += params["release_match"]
         if pid in went and docs[doc_id][2] == "changelog" \
                 and (_release_of(sections[sec_id][1]) or ())[:2] in went[pid]:
-            value += params["release_gone_match"]
+            value += params["release_gone_match"] * (
+                params["release_gone_kept"] if _kept_kind(sections[sec_id][1]) else 1.0)
         scored.append((value, pid, sec_id, doc_id, start, end))
     scored.sort(key=lambda row: (-row[0], row[1]))
     out = []
@@ -511,6 +514,15 @@ def release_window(question: str, sections: list):
         return lambda r: r is not None and lo < r[:2] <= hi
     nxt = (lo[0], lo[1] + 1)
     return lambda r: r is not None and r[:2] in (lo, nxt)
+
+
+_KEPT_KINDS = frozenset({"fix", "fixed", "bug", "added", "enhancement"})
+
+
+def _kept_kind(title: str) -> bool:
+    """A release-note heading of a kind that keeps names (fixes, additions), not one that
+    removes or changes them ("Removed", "Breaking changes", "Changed")."""
+    return bool(_KEPT_KINDS & set(tokenize(title.rsplit(" > ", 1)[-1])))
 
 
 def _went_notes(state: _Ranking) -> dict[int, set[tuple[int, int]]]:
