@@ -355,3 +355,20 @@ def test_a_name_that_went_before_1_0_brings_the_0_x_notes_that_hold_it(pinned_tr
     top = resolve(question, sidx)["passages"][:3]
     assert any(p["section"].startswith("New in 0.15.0 ") and "Breaking" in p["section"]
                for p in top), top
+
+
+def test_a_rarer_part_of_a_gone_name_finds_the_note_that_removed_its_family(pinned_tree):
+    """JaxSCVI went in 1.5.0 with the note "Removed Jax support from SCVI-Tools": the note does
+    not name the class, but it holds "Jax", a rare part of the name, under "Removed" in the
+    series the history says the name went in."""
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import PARAMS, resolve
+
+    sidx = load_search_index()
+    question = "after upgrading, `from scvi.model import JaxSCVI` fails. What happened to it?"
+    top = resolve(question, sidx)["passages"][0]
+    lines = (pinned_tree.root / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
+    assert top["section"].startswith("1.5.0 ") and top["section"].endswith("Removed"), top
+    assert "Removed Jax support" in lines[top["lines"][0] - 1]
+    off = dict(PARAMS, release_gone_parts=0.0)
+    assert resolve(question, sidx, params=off)["passages"][0]["lines"] != top["lines"]

@@ -78,6 +78,8 @@ PARAMS = {
     "release_error": 0.5,  # share of release_doc for a question that pastes error text
     "release_gone_match": 1.0,  # a release note holding a name the pinned release lacks, of
     # the minor series the API history says it went in
+    "release_gone_parts": 0.02,  # a rarer part of a gone name (at most this share of the
+    # passages hold it) counts in a note that removes or changes names; 0: off
     "release_gone_kept": 0.5,  # share of that for a note under a heading that keeps names
     # (fixes, additions): a name goes in a "Removed", "Breaking changes" or "Changed" note
     "release_place": 1,  # the release notes move up to this place among the docs (0: off)
@@ -542,12 +544,28 @@ def _went_notes(state: _Ranking) -> dict[int, set[tuple[int, int]]]:
             continue
         went.append((term, sorted({r[:2] for sec in state.sidx["sections"]
                                    if (r := _release_of(sec[1])) and r[0] == 0})))
+    passages, sections = state.sidx.get("passages") or [], state.sidx["sections"]
+    rare = params_part = state.params["release_gone_parts"] * max(len(passages), 1)
+    written = {i.rsplit(".", 1)[-1].lower(): i.rsplit(".", 1)[-1]
+               for i in identifiers(state.question[:MAX_QUESTION_CHARS])}
     for term, series in went:
-        entry = state.sidx["terms"].get(term)
-        if not entry or len(entry) <= SLOT_PASSAGE or not entry[SLOT_PASSAGE]:
-            continue
-        for item in entry[SLOT_PASSAGE].split():
-            found[int(item.partition(":")[0])].update(series)
+        # The name itself, and its rarer parts (the "Jax" of JaxSCVI) in a note that removes
+        # or changes names ("Removed Jax support"): a class often goes with its whole family.
+        parts = [(term, False)] + [(part, True) for part in tokenize(written.get(term, term))
+                                   if part != term] * bool(params_part)
+        for word, is_part in parts:
+            entry = state.sidx["terms"].get(word)
+            if not entry or len(entry) <= SLOT_PASSAGE or not entry[SLOT_PASSAGE]:
+                continue
+            items = entry[SLOT_PASSAGE].split()
+            if is_part and len(items) > rare:
+                continue
+            for item in items:
+                pid = int(item.partition(":")[0])
+                if is_part and (pid >= len(passages)
+                                or _kept_kind(sections[passages[pid][0]][1])):
+                    continue
+                found[pid].update(series)
     return found
 
 
