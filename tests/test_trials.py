@@ -38,6 +38,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     ("round8", (26, 106_735), (30, 63_699)),
     ("round9", (97, 262_493), (107, 248_588)),
     ("round10", (50, 140_167), (46, 129_841)),
+    ("round11", (12, 122_560), (32, 61_798)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -95,3 +96,22 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
         for ev in row["evidence"]:
             lines = (pinned_tree.root / ev["path"]).read_text(encoding="utf-8").splitlines()
             assert any(ev["phrase"] in t for t in lines[ev["start"] - 1 : ev["end"]]), row["id"]
+
+
+def test_round11_questions_are_dev4s_every_third_from_k02_and_its_key_their_gold(pinned_tree):
+    """Round 11 asked k02, k05, ..., k29 of dev4.jsonl (chosen by rule before any dev4 result
+    was read); its key is their notes and gold lines, on their lines of the 1.5.1 tree."""
+    dev4 = [json.loads(line) for line in
+            (TRIALS.parent / "dev4.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    picked = [r for r in dev4 if int(r["id"][1:]) % 3 == 2][:10]
+    questions = [json.loads(line) for line in
+                 (TRIALS / "round11" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    key = [json.loads(line) for line in
+           (TRIALS / "round11" / "key.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(q["id"], q["question"]) for q in questions] == [(r["id"], r["question"]) for r in picked]
+    assert [(k["id"], k["url"], k["gold_lines"]) for k in key] == \
+        [(r["id"], r["url"], r["gold_lines"]) for r in picked]
+    for row in key:
+        for gold in row["gold_lines"]:
+            lines = (pinned_tree.root / gold["path"]).read_text(encoding="utf-8").splitlines()
+            assert any(gold["phrase"] in t for t in lines[gold["start"] - 1 : gold["end"]]), row["id"]
