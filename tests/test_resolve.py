@@ -928,3 +928,19 @@ def test_release_notes_near_the_top_move_up_to_their_place():
     assert [d for d, _ in _release_notes_near_the_top(State, list(high))] == [4, 0, 1]
     State.params = dict(State.params, release_place=0)
     assert [d for d, _ in _release_notes_near_the_top(State, list(near))] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("templated_defs", [True, False])
+def test_a_described_parameter_of_a_templated_setup_def_is_shown(capsys, pinned_tree,
+                                                                 monkeypatch, templated_defs):
+    """A question that describes continuous_covariate_keys without naming it: the entry is in
+    SCVI.setup_anndata, a def its docstring processor fills (@setup_anndata_dsp.dedent), not
+    in the SCVI class the ranking points at; without those defs competing, it is not shown."""
+    from scvi_skill.runtime import pack
+
+    monkeypatch.setattr(pack, "TEMPLATED_DEFS", templated_defs)
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--json",
+                    "When integrating with scVI, how can I also correct for a continuous "
+                    "confounder such as the cell cycle score?")
+    shown = [s.get("param") for s in json.loads(out)["source"]]
+    assert ("continuous_covariate_keys" in shown) is templated_defs, shown

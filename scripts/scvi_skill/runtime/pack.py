@@ -85,6 +85,10 @@ MATCH_PARAM_FILES = 2
 """Source files (best first) whose top ``def``/``class`` may show a parameter the question
 describes without naming it."""
 MAX_PARAM_DEFS = 4
+TEMPLATED_DEFS = True
+"""Defs filled by a docstring processor (``@setup_anndata_dsp.dedent``) compete for a described
+parameter besides the fact's own def and the defs the question names."""
+_DSP_DECORATOR = re.compile(r"^\s*@\w*dsp\.dedent\b")
 OTHER_DEF_SHARE = 0.6
 """A parameter of another def the question's terms name counts this much of one of the
 entry point's own def."""
@@ -563,7 +567,8 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
             if not param_found and wanted:
                 param_found = _param_doc(fact, lines, wanted, question, reader)
             if not param_found and len(facts) < MATCH_PARAM_FILES:
-                param_found = _matching_param(fact, lines, term_idf, reader, parts)
+                param_found = _matching_param(fact, lines, term_idf, reader, parts,
+                                              question if not wanted else None)
             if len(facts) < WINDOW_FILES:
                 known: list[set[str] | None] = [None] * len(lines)  # each line tokenized once
                 # The def's own lines first (a named parameter's use, a short def's body).
@@ -767,8 +772,8 @@ def _enclosing_headers(lines: list[str], n: int) -> list[int]:
 
 
 def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
-                    reader: _Reader | None = None, parts: set[str] | frozenset = frozenset()
-                    ) -> bool:
+                    reader: _Reader | None = None, parts: set[str] | frozenset = frozenset(),
+                    question: str | None = None) -> bool:
     """Fill ``fact.param*`` with the documented parameter whose name shares the most weight
     with the question ("dropout" -> ``freeze_dropout``), its docstring words counting
     :data:`PARAM_TEXT_SHARE` as much, among the ``def``/``class`` at ``fact.line`` and the
@@ -776,12 +781,20 @@ def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, floa
     def's own name does not, and the total reaches :data:`MIN_PARAM_MATCH`. A templated entry
     (``%(param_layer)s``) is read where ``reader`` finds its template. ``parts``: terms that
     come only from a parameter the question names (``key`` of ``labels_key``); they match
-    no other parameter's name."""
+    no other parameter's name. ``question``: the question, when it names no parameter (then
+    the defs a docstring processor fills compete too, unless it names the fact's def)."""
     if not term_idf:
         return False
     firsts = [fact.line - 1] if _HEADER_START.match(lines[fact.line - 1]) else []
     firsts += [n for n, t in enumerate(lines)
                if (m := _DEF.match(t)) and m.group(1) in term_idf and n != fact.line - 1]
+    if TEMPLATED_DEFS and question is not None \
+            and not (fact.symbol and _names_def(question, fact.symbol)):
+        # Defs whose docstrings a docstring processor fills (@setup_anndata_dsp.dedent): the
+        # registration and training entry points that hold the shared parameter entries
+        # (not when the question names the fact's own def: that is the one it asks about).
+        firsts += [n + 1 for n, t in enumerate(lines[:-1])
+                   if _DSP_DECORATOR.match(t) and n + 1 not in firsts and n + 1 != fact.line - 1]
     resolve = _resolver(reader, fact.path)
     best, best_entry = 0.0, None
     for first in firsts[:MAX_PARAM_DEFS]:
@@ -810,6 +823,12 @@ def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, floa
     _set_param(fact, name, lines[sig[0]] if sig else None, lines, doc_first, doc_last, template)
     _move_to(fact, lines, first)
     return True
+
+
+def _names_def(question: str, symbol: str) -> bool:
+    """Whether ``question`` names the def or class ``symbol`` ends in, as a word."""
+    last = symbol.rsplit(".", 1)[-1]
+    return bool(re.search(r"(?<![\w.])(?:\w+\.)*" + re.escape(last) + r"\b", question))
 
 
 def _resolver(reader: _Reader | None, path: str):
