@@ -944,3 +944,17 @@ def test_a_described_parameter_of_a_templated_setup_def_is_shown(capsys, pinned_
                     "confounder such as the cell cycle score?")
     shown = [s.get("param") for s in json.loads(out)["source"]]
     assert ("continuous_covariate_keys" in shown) is templated_defs, shown
+
+
+@pytest.mark.parametrize("use_window", [True, False])
+def test_an_undocumented_named_parameter_is_shown_where_its_def_uses_it(capsys, pinned_tree,
+                                                                       monkeypatch, use_window):
+    """RESOLVI's __init__ takes downsample_counts with no docstring entry for it: the pack
+    shows the first body lines that use it (``if downsample_counts:``)."""
+    from scvi_skill.runtime import pack
+
+    monkeypatch.setattr(pack, "USE_WINDOW", use_window)
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--json",
+                    "What does downsample_counts=False change when I build a RESOLVI model?")
+    windows = [s.get("window_text", "") for s in json.loads(out)["source"]]
+    assert any(t.lstrip().startswith("if downsample_counts:") for t in windows) is use_window, windows

@@ -558,7 +558,7 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
         rest = rest.replace(name, " ")
     parts = {t for name in wanted for t in tokenize(name)} - set(wanted) - set(tokenize(rest))
     facts = []
-    param_found = False
+    param_found = used_shown = False
     for src in sources[:MAX_SOURCES]:
         fact = SourceFact(src["path"], src["line"], src.get("symbol") or "")
         lines = reader.file(src["path"])
@@ -580,6 +580,8 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
                     _best_window(fact, lines, term_idf, known=known)
                     if fact.window and not fact.param and fact.symbol.rsplit(".", 1)[-1] not in named:
                         _point_at_window(fact, lines, src["path"])
+                if USE_WINDOW and wanted and not param_found and not used_shown:
+                    used_shown = _use_window(fact, lines, wanted)
         facts.append(fact)
     elsewhere = _param_elsewhere(sidx, wanted, question, reader, {f.path for f in facts}) \
         if wanted and not param_found and sidx else None
@@ -590,6 +592,36 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
         facts.remove(elsewhere)
         facts.insert(1, elsewhere)
     return facts
+
+
+USE_WINDOW = True
+"""A named parameter that no docstring entry documents is shown where its def first uses it."""
+
+
+def _use_window(fact: SourceFact, lines: list[str], wanted: list[str]) -> bool:
+    """For a parameter the question names that the fact's def (or its class's ``__init__``)
+    takes but its docstring does not document (RESOLVI's ``downsample_counts``), the window is
+    the first lines of the def's body that use it: what the parameter does."""
+    first = fact.line - 1
+    headers = [first] + [n for n in range(first + 1, min(len(lines), first + MAX_DOCSTRING_LINES))
+                         if _DEF.match(lines[n])] if _HEADER_START.match(lines[first]) else []
+    for header in headers:
+        span = _def_span(lines, header)
+        if not span:
+            continue
+        sig_end = header + _header_lines(lines, header)
+        for name in wanted:
+            if not any(_takes(lines[n], name) for n in range(header, sig_end)):
+                continue
+            use = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
+            for n in range(sig_end, span[1] + 1):
+                text = lines[n].strip()
+                if use.search(text) and not text.startswith(name):
+                    last = min(span[1], n + WINDOW_LINES - 1)
+                    fact.window = [n + 1, last + 1]
+                    fact.window_text = [_cut(t) for t in lines[n : last + 1]]
+                    return True
+    return False
 
 
 def _param_elsewhere(sidx: dict, wanted: list[str], question: str, reader: _Reader,
