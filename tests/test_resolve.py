@@ -958,3 +958,21 @@ def test_an_undocumented_named_parameter_is_shown_where_its_def_uses_it(capsys, 
                     "What does downsample_counts=False change when I build a RESOLVI model?")
     windows = [s.get("window_text", "") for s in json.loads(out)["source"]]
     assert any(t.lstrip().startswith("if downsample_counts:") for t in windows) is use_window, windows
+
+
+def test_text_windows_lose_their_common_indentation_and_json_keeps_the_tree_s(capsys,
+                                                                            pinned_tree):
+    question = "What does downsample_counts=False change when I build a RESOLVI model?"
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--json", question)
+    fact = next(s for s in json.loads(out)["source"]
+                if s.get("window_text", "").lstrip().startswith("if downsample_counts:"))
+    tree_lines = (pinned_tree.root / fact["path"]).read_text(encoding="utf-8").splitlines()
+    first, last = fact["window"]
+    assert fact["window_text"].splitlines() == tree_lines[first - 1 : last]
+    _, text, _ = run(capsys, "--tree", str(pinned_tree.root), question)
+    body = text.splitlines()
+    at = body.index(f"  lines {first}-{last}:")
+    shown = body[at + 1 : at + 1 + last - first + 1]
+    cut = min(len(t) - len(t.lstrip()) for t in tree_lines[first - 1 : last] if t.strip())
+    assert cut > 0
+    assert shown == [f"   {t[cut:]}" if t.strip() else "   " for t in tree_lines[first - 1 : last]]

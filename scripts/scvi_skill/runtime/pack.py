@@ -1295,12 +1295,27 @@ def _render_tail(pack: Pack) -> list[list[str]]:
         if fact.window:
             first, last = fact.window
             group.append(f"  lines {first}-{last}:")
-            group.extend(f"   {t}" for t in fact.window_text)
+            group.extend(f"   {t}" for t in _dedented(fact.window_text))
         sources.append(group)
     parts.append(("== source", sources))
     # Each group carries its part's heading; _render prints a heading once, with the first
     # group of its part that fits.
     return [[heading] + group for heading, groups in parts for group in groups]
+
+
+def _dedented(lines: list[str]) -> list[str]:
+    """``lines`` without the indentation all their non-blank lines share (the text pack's
+    windows; ``--json`` keeps them as in the tree)."""
+    if not DEDENT:
+        return lines
+    indents = [len(t) - len(t.lstrip(" ")) for t in lines if t.strip()]
+    cut = min(indents, default=0)
+    return [t[cut:] if t.strip() else "" for t in lines]
+
+
+DEDENT = True
+"""The text pack prints a source window without its lines' common indentation (a method body
+is 8 spaces in): 142 characters a pack at the tuning splits' mean, for 2 more phrase hits."""
 
 
 def _frame_groups(pack: Pack) -> list[list[str]]:
