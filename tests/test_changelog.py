@@ -372,3 +372,17 @@ def test_a_rarer_part_of_a_gone_name_finds_the_note_that_removed_its_family(pinn
     assert "Removed Jax support" in lines[top["lines"][0] - 1]
     off = dict(PARAMS, release_gone_parts=0.0)
     assert resolve(question, sidx, params=off)["passages"][0]["lines"] != top["lines"]
+
+
+def test_a_paste_of_many_dotted_names_checks_a_bounded_few():
+    from scvi_skill.runtime import history
+    from scvi_skill.runtime.index import load_search_index
+
+    sidx = load_search_index()
+    question = " ".join(f"scvi.model.fake_name_{i}" for i in range(200))
+    moved = history.moved_names(question, sidx)
+    assert moved == [f"scvi.model.fake_name_{i}" for i in range(history.MAX_MOVED_NAMES)]
+    facts = history.release_facts(question, sidx)
+    assert len(facts) == history.MAX_FACTS
+    assert facts[0] == ("scvi.model.fake_name_0: not in scvi-tools 1.5.1 nor in any release "
+                        "since 1.0.0")

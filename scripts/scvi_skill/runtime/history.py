@@ -17,6 +17,8 @@ from .tokens import identifiers
 MAX_FACTS = 3
 MAX_CALLABLES_SHOWN = 2
 MAX_HOMES_SHOWN = 2
+MAX_MOVED_NAMES = 8
+"""Dotted names of one question checked against the pinned release (a paste of many)."""
 """Public names shown for the last part of a name that is not where the question looks."""
 
 _MISSING_MODULE_ATTR = re.compile(r"module '([A-Za-z_][\w.]*)' has no attribute '(\w+)'")
@@ -71,16 +73,17 @@ def moved_names(question: str, sidx: dict) -> list[str]:
     found += [f"{m.group(2)}.{m.group(1)}" for m in _CANNOT_IMPORT.finditer(question)]
     names = sidx.get("names") or {}
     gone = set((sidx.get("gone") or {}).get("names") or ())
+    found = [i for i in dict.fromkeys(found) if i.lower().startswith("scvi.")
+             and i.lower() not in names and i.lower().rsplit(".", 1)[-1] not in gone]
+    if not found:
+        return []
+    # Every module and class that holds a name (each proper prefix of a dotted name).
+    holders = {key[:n] for key in names for n, c in enumerate(key) if c == "."}
     out: list[str] = []
-    for ident in found:
+    for ident in found[:MAX_MOVED_NAMES]:
         low = ident.lower()
-        if not low.startswith("scvi.") or ident in out or low in names \
-                or low.rsplit(".", 1)[-1] in gone:
-            continue
-        parent, inside = low.rsplit(".", 1)[0] + ".", low + "."
         # Its module is there and it is not a module or class itself (scvi.criticism).
-        if any(key.startswith(parent) for key in names) \
-                and not any(key.startswith(inside) for key in names):
+        if low.rsplit(".", 1)[0] in holders and low not in holders:
             out.append(ident)
     return out
 

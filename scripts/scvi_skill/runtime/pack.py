@@ -66,6 +66,8 @@ MAX_PACKAGE_FILES = 60
 MAX_CHAIN = 6
 """The scvi-tools frames of a traceback listed: the outermost and the innermost ones."""
 MAX_PARAM_DOC_LINES = 5
+MAX_WANTED_PARAMS = 8
+"""Parameters a question names that are looked up (a paste of thousands stays fast)."""
 MAX_LINE_CHARS = 240
 """Quoted lines of code or tables longer than this are cut (minified tables, long URLs)."""
 MAX_PROSE_CHARS = 800
@@ -550,7 +552,7 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
     parameter the question names (``early_stopping_patience``), from the first of them that
     takes it, else from the file the search index ranks first for that name (a second fact)."""
     named = [i.strip("`()").split(".")[-1] for i in identifiers(question)]
-    wanted = [n for n in dict.fromkeys(named) if "_" in n and n.islower()]
+    wanted = [n for n in dict.fromkeys(named) if "_" in n and n.islower()][:MAX_WANTED_PARAMS]
     # The parts of a parameter the question names ("key" of labels_key) do not name another
     # parameter (batch_key): only the question's other words may match one.
     rest = question
