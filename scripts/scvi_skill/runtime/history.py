@@ -92,15 +92,9 @@ def moved_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
     """(name, the first release without it) for each of :func:`moved_names`; the release is
     "" when no release since 1.0.0 had the name as written (it went in a 0.x release)."""
     moved = moved_names(question, sidx)
-    if not moved:
-        return []
-    try:
-        history = _shipped_history()
-    except IndexStale:
-        return []
-    versions = history.get("versions") or []
+    history, versions = _history_quietly() if moved else ({}, [])
     out = []
-    for name in moved:
+    for name in moved if history else []:
         spans = (history.get("names") or {}).get(name)
         if not spans:
             out.append((name, ""))
@@ -146,15 +140,9 @@ def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
     keyword of ``question`` that the pinned release lacks and the API history places: where
     the release notes say it went. Empty (and nothing read) when the question names none."""
     unknown = gone_identifiers(question, sidx)
-    if not unknown:
-        return []
-    try:
-        history = _shipped_history()
-    except IndexStale:
-        return []
-    versions = history.get("versions") or []
+    history, versions = _history_quietly() if unknown else ({}, [])
     out = []
-    for ident in unknown:
+    for ident in unknown if history else []:
         if _is_name(ident):
             last = ident.rsplit(".", 1)[-1]
             spans = [spans for name, spans in (history.get("names") or {}).items()
@@ -167,6 +155,16 @@ def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
         if end is not None and end + 1 < len(versions):
             out.append((ident.rsplit(".", 1)[-1].lower(), versions[end + 1]))
     return out
+
+
+def _history_quietly() -> tuple[dict, list[str]]:
+    """The shipped API history and its releases, or ``({}, [])`` when it is missing (the
+    ranking then goes without it; the pack's release facts warn)."""
+    try:
+        history = _shipped_history()
+    except IndexStale:
+        return {}, []
+    return history, history.get("versions") or []
 
 
 _LOADED: dict[tuple, dict] = {}
