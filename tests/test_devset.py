@@ -161,7 +161,7 @@ def test_gold_lines_are_well_shaped():
 
 
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
-                                   "holdout5", "holdout6", "dev3", "dev4",
+                                   "holdout5", "holdout6", "holdout7", "dev3", "dev4",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
@@ -174,6 +174,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "holdout3": _records("holdout3.jsonl"), "holdout4": _records("holdout4.jsonl"),
                "holdout5": _records("holdout5.jsonl"), "dev3": _records("dev3.jsonl"),
                "holdout6": _records("holdout6.jsonl"), "dev4": _records("dev4.jsonl"),
+               "holdout7": _records("holdout7.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
@@ -289,10 +290,13 @@ RELATED_REPOS = re.compile(
     r"Irrationone/cellassign|QuKunLab/SpatialBenchmarking|omicverse/omicverse|"
     r"theislab/(scarches|DRVI|single-cell-best-practices)|openproblems-bio/openproblems|"
     r"LungCellAtlas/mapping_data_to_the_HLCA|BayraktarLab/cell2location|satijalab/seurat|"
-    r"MarioniLab/oor_design_reproducibility|pmelsted/AM_2024|theislab/(scgen|scib-pipeline|scvelo)"
+    r"MarioniLab/oor_design_reproducibility|pmelsted/AM_2024|"
+    r"theislab/(scgen|scib-pipeline|scvelo|scib|cross_system_integration)|CSOgroup/cellcharter|"
+    r"DendrouLab/panpipes|openpipelines-bio/openpipeline|ShaokunAn/scCausalVI"
     r")/(issues|pull)/\d+$")
-"""holdout6 (session 8) and dev4 (session 9): threads of projects built on scvi-tools whose
-answer is scvi-tools' own behaviour; the search no longer returned unused scvi-tools threads."""
+"""holdout6 (session 8), dev4 and holdout7 (session 9): threads of projects built on scvi-tools
+whose answer is scvi-tools' own behaviour; the search no longer returned unused scvi-tools
+threads."""
 
 
 @pytest.mark.parametrize("name, prefix, count, earlier, rounds, patterns", [
@@ -314,6 +318,12 @@ answer is scvi-tools' own behaviour; the search no longer returned unused scvi-t
                                    "holdout6.jsonl"),
      ("round5", "round6", "round7", "round8", "round9", "round10"),
      URL_PATTERNS + (RELATED_REPOS,)),
+    # holdout7.jsonl (session 9): frozen at once, read only in aggregate; nor dev4's threads
+    # or trial round 11's.
+    ("holdout7", "m", 24, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
+                                       "holdout6.jsonl", "dev4.jsonl"),
+     ("round5", "round6", "round7", "round8", "round9", "round10", "round11"),
+     URL_PATTERNS + (RELATED_REPOS, re.compile(r"^https://github\.com/scverse/scvi-tools/pull/\d+$"))),
 ])
 def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earlier, rounds,
                                                        patterns):
