@@ -605,8 +605,10 @@ def _use_window(fact: SourceFact, lines: list[str], wanted: list[str]) -> bool:
     takes but its docstring does not document (RESOLVI's ``downsample_counts``), the window is
     the first lines of the def's body that use it: what the parameter does."""
     first = fact.line - 1
+    if not _HEADER_START.match(lines[first]):
+        return False
     headers = [first] + [n for n in range(first + 1, min(len(lines), first + MAX_DOCSTRING_LINES))
-                         if _DEF.match(lines[n])] if _HEADER_START.match(lines[first]) else []
+                         if _DEF.match(lines[n])]
     for header in headers:
         span = _def_span(lines, header)
         if not span:
@@ -862,7 +864,7 @@ def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, floa
 def _names_def(question: str, symbol: str) -> bool:
     """Whether ``question`` names the def or class ``symbol`` ends in, as a word."""
     last = symbol.rsplit(".", 1)[-1]
-    return bool(re.search(r"(?<![\w.])(?:\w+\.)*" + re.escape(last) + r"\b", question))
+    return bool(re.search(r"(?<!\w)" + re.escape(last) + r"(?!\w)", question))
 
 
 def _resolver(reader: _Reader | None, path: str):
