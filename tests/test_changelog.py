@@ -386,3 +386,18 @@ def test_a_paste_of_many_dotted_names_checks_a_bounded_few():
     assert len(facts) == history.MAX_FACTS
     assert facts[0] == ("scvi.model.fake_name_0: not in scvi-tools 1.5.1 nor in any release "
                         "since 1.0.0")
+
+
+def test_python_s_own_message_for_a_moved_name_points_at_the_release_history(capsys,
+                                                                              pinned_tree):
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root),
+                      "ImportError: cannot import name 'setup_anndata' from 'scvi.data'")
+    assert code == 0
+    head = out.splitlines()[:3]
+    assert any(line.startswith("(error text) Python's own message") for line in head), head
+    assert any(line.startswith("(release history) scvi.data.setup_anndata:") for line in head)
+    assert "dependency (torch, lightning" not in out
+    # An error whose names the pinned release has keeps the dependency note.
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root),
+                      "RuntimeError: CUDA out of memory while training scvi.model.SCVI")
+    assert "(error text) no raise or warning site" in out
