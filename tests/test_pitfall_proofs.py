@@ -283,6 +283,20 @@ def test_savecheckpoint_removes_its_ckpt(tmp_path):
     assert (Path(callback.best_model_path) / "model.pt").is_file()
 
 
+def test_savecheckpoint_on_exception_is_a_hook_switched_by_check_nan_gradients(tmp_path):
+    """docs/faq.md speaks of SaveCheckpoint's "on_exception option": as a keyword it reaches
+    Lightning's ModelCheckpoint and fails; it is the callback's hook, which does nothing
+    unless check_nan_gradients=True (here it would reload the best model: none is saved yet)."""
+    with pytest.raises(TypeError, match="on_exception"):
+        SaveCheckpoint(dirpath=str(tmp_path), on_exception=True)
+    assert "check_nan_gradients" in inspect.signature(SaveCheckpoint.__init__).parameters
+    off = SaveCheckpoint(dirpath=str(tmp_path), check_nan_gradients=False)
+    assert off.on_exception(None, None, RuntimeError("nan")) is None  # skipped: no trainer used
+    on = SaveCheckpoint(dirpath=str(tmp_path), check_nan_gradients=True)
+    with pytest.raises(AttributeError):  # it acts: stops the trainer (None here) and reloads
+        on.on_exception(None, None, RuntimeError("nan"))
+
+
 def test_mlx_extra_is_called_metal():
     extras = importlib.metadata.metadata("scvi-tools").get_all("Provides-Extra") or []
     assert "metal" in extras and "mlx" not in extras
