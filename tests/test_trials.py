@@ -39,6 +39,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     ("round9", (97, 262_493), (107, 248_588)),
     ("round10", (50, 140_167), (46, 129_841)),
     ("round11", (12, 122_560), (32, 61_798)),
+    ("round12", (14, 106_915), (26, 64_159)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -98,16 +99,19 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
             assert any(ev["phrase"] in t for t in lines[ev["start"] - 1 : ev["end"]]), row["id"]
 
 
-def test_round11_questions_are_dev4s_every_third_from_k02_and_its_key_their_gold(pinned_tree):
+@pytest.mark.parametrize("round_, rest", [("round11", 2), ("round12", 0)])
+def test_rounds_11_and_12_ask_dev4s_every_third_and_their_keys_are_its_gold(pinned_tree,
+                                                                           round_, rest):
     """Round 11 asked k02, k05, ..., k29 of dev4.jsonl (chosen by rule before any dev4 result
-    was read); its key is their notes and gold lines, on their lines of the 1.5.1 tree."""
+    was read), round 12 k03, k06, ..., k30; each key is their notes and gold lines, on their
+    lines of the 1.5.1 tree."""
     dev4 = [json.loads(line) for line in
             (TRIALS.parent / "dev4.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    picked = [r for r in dev4 if int(r["id"][1:]) % 3 == 2][:10]
+    picked = [r for r in dev4 if int(r["id"][1:]) % 3 == rest][:10]
     questions = [json.loads(line) for line in
-                 (TRIALS / "round11" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+                 (TRIALS / round_ / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
     key = [json.loads(line) for line in
-           (TRIALS / "round11" / "key.jsonl").read_text(encoding="utf-8").splitlines()]
+           (TRIALS / round_ / "key.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(q["id"], q["question"]) for q in questions] == [(r["id"], r["question"]) for r in picked]
     assert [(k["id"], k["url"], k["gold_lines"]) for k in key] == \
         [(r["id"], r["url"], r["gold_lines"]) for r in picked]
