@@ -976,3 +976,17 @@ def test_text_windows_lose_their_common_indentation_and_json_keeps_the_tree_s(ca
     cut = min(len(t) - len(t.lstrip()) for t in tree_lines[first - 1 : last] if t.strip())
     assert cut > 0
     assert shown == [f"   {t[cut:]}" if t.strip() else "   " for t in tree_lines[first - 1 : last]]
+
+
+@pytest.mark.parametrize("named_param_up", [True, False])
+def test_a_named_parameter_s_entry_is_printed_before_the_def_facts(capsys, pinned_tree,
+                                                                  monkeypatch, named_param_up):
+    """transform_batch is documented in RNASeqMixin.get_normalized_expression, the fourth fact
+    after the def facts; moved to second, its entry is printed within the budget."""
+    from scvi_skill.runtime import pack
+
+    monkeypatch.setattr(pack, "NAMED_PARAM_UP", named_param_up)
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "how do I get the normalized expression for one batch with transform_batch "
+                    "in scVI?")
+    assert ("param transform_batch (src/scvi/model/base/_rnamixin.py:" in out) is named_param_up

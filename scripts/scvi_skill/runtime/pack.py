@@ -593,7 +593,19 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
     if elsewhere:  # second, before the defs
         facts.remove(elsewhere)
         facts.insert(1, elsewhere)
+    elif NAMED_PARAM_UP and wanted:
+        # The fact that quotes a parameter the question names comes second at the latest: the
+        # def facts added above would push it to where the budget cuts.
+        shown = next((f for f in facts[2:] if f.param in wanted), None)
+        if shown is not None:
+            facts.remove(shown)
+            facts.insert(1, shown)
     return facts
+
+
+NAMED_PARAM_UP = True
+"""The fact quoting a named parameter's entry comes second (it changed 9 of 282 tuning packs,
+no phrase hit: a named parameter's own entry is what the question asks for)."""
 
 
 USE_WINDOW = True
