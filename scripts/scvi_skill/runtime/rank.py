@@ -536,23 +536,26 @@ def _went_notes(state: _Ranking) -> dict[int, set[tuple[int, int]]]:
             if (release := _release_of(version))]
     # A name no release since 1.0.0 had where the question looks (scvi.data.setup_anndata) went
     # in a 0.x release: any of them.
+    passages, sections = state.sidx.get("passages") or [], state.sidx["sections"]
+    early: list[tuple[int, int]] | None = None
     for name, version in moved_releases(state.question, state.sidx):
         term = name.rsplit(".", 1)[-1].lower()
         if version:
             if release := _release_of(version):
                 went.append((term, [release[:2]]))
             continue
-        went.append((term, sorted({r[:2] for sec in state.sidx["sections"]
-                                   if (r := _release_of(sec[1])) and r[0] == 0})))
-    passages, sections = state.sidx.get("passages") or [], state.sidx["sections"]
-    rare = params_part = state.params["release_gone_parts"] * max(len(passages), 1)
+        if early is None:
+            early = sorted({r[:2] for sec in sections if (r := _release_of(sec[1])) and r[0] == 0})
+        went.append((term, early))
+    rare = state.params["release_gone_parts"] * len(passages)  # 0: parts are off
     written = {i.rsplit(".", 1)[-1].lower(): i.rsplit(".", 1)[-1]
                for i in identifiers(state.question[:MAX_QUESTION_CHARS])}
     for term, series in went:
         # The name itself, and its rarer parts (the "Jax" of JaxSCVI) in a note that removes
         # or changes names ("Removed Jax support"): a class often goes with its whole family.
-        parts = [(term, False)] + [(part, True) for part in tokenize(written.get(term, term))
-                                   if part != term] * bool(params_part)
+        parts = [(term, False)]
+        if rare:
+            parts += [(part, True) for part in tokenize(written.get(term, term)) if part != term]
         for word, is_part in parts:
             entry = state.sidx["terms"].get(word)
             if not entry or len(entry) <= SLOT_PASSAGE or not entry[SLOT_PASSAGE]:
