@@ -774,6 +774,21 @@ def test_error_text_no_raise_site_matches_is_said(capsys, pinned_tree):
     assert report["pack"]["notes"] == []
 
 
+def test_a_traceback_without_its_last_line_is_said(capsys, pinned_tree):
+    """A traceback pasted without its exception line gets a note asking for it (not the
+    dependency guess, which it gives no ground for); with the line, that note is gone."""
+    frames = ('Traceback (most recent call last):\n'
+              '  File "/env/lib/python3.12/site-packages/scvi/model/base/_training_mixin.py", '
+              'line 145, in train\n    return runner()\n')
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), frames)
+    notes = [n for n in report["pack"]["notes"] if n.startswith("(error text)")]
+    assert len(notes) == 1 and "not its last line" in notes[0]
+    assert "scvi-tools frames below" in notes[0] and report["frames"]
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            frames + "RuntimeError: CUDA error: device-side assert triggered\n")
+    assert not any("not its last line" in n for n in report["pack"]["notes"])
+
+
 def test_question_versions_are_scvi_tools_releases_in_context():
     from scvi_skill.runtime.index import load_search_index
     from scvi_skill.runtime.rank import question_versions, release_window

@@ -13,6 +13,8 @@ EXCEPTION_NAME = r"[A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit)"
 
 _LOOKS_LIKE_ERROR = re.compile(
     rf"\b{EXCEPTION_NAME}\b|Traceback \(most recent|\b(?:error|warning):\s")
+_EXCEPTION_LINE = re.compile(rf"\b{EXCEPTION_NAME}\b")
+_TRACEBACK = re.compile(r"Traceback \(most recent")
 _QUOTE = re.compile(r"[`'\"]")
 MIN_QUOTED_WORDS = 4
 MAX_CHARS = 4000
@@ -36,3 +38,10 @@ def looks_like_error(question: str) -> bool:
         if any(len(part.split()) >= MIN_QUOTED_WORDS for part in inner):
             return True
     return False
+
+
+def traceback_without_exception(question: str) -> bool:
+    """Whether ``question`` pastes a traceback but no exception or warning class name (the
+    traceback's last line, which says what went wrong, was left out)."""
+    text = question[:MAX_CHARS]
+    return _TRACEBACK.search(text) is not None and _EXCEPTION_LINE.search(text) is None

@@ -359,10 +359,14 @@ def unmatched_error_note(question: str, sites: list[dict], version: str, *,
     dependency or from another scvi-tools release, which is worth knowing before reading
     scvi-tools' source for it. When it is Python's own message for a scvi-tools name the
     pinned release lacks (``sidx`` given), the release-history line explains it instead."""
-    from .errortext import looks_like_error
+    from .errortext import looks_like_error, traceback_without_exception
 
     if sites or not looks_like_error(question):
         return []
+    if traceback_without_exception(question):
+        where = "; its scvi-tools frames below say where it failed" if traceback else ""
+        return ["(error text) the paste holds a traceback but not its last line (the exception "
+                f"and its message, which say what went wrong): ask for the whole traceback{where}"]
     if sidx is not None and (gone_identifiers(question, sidx) or moved_names(question, sidx)):
         return [f"(error text) Python's own message for a scvi-tools name that {version} does "
                 "not have there: see the (release history) line"]
