@@ -161,7 +161,7 @@ def test_gold_lines_are_well_shaped():
 
 
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
-                                   "holdout5", "holdout6", "holdout7", "dev3", "dev4",
+                                   "holdout5", "holdout6", "holdout7", "holdout8", "dev3", "dev4",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
@@ -174,7 +174,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "holdout3": _records("holdout3.jsonl"), "holdout4": _records("holdout4.jsonl"),
                "holdout5": _records("holdout5.jsonl"), "dev3": _records("dev3.jsonl"),
                "holdout6": _records("holdout6.jsonl"), "dev4": _records("dev4.jsonl"),
-               "holdout7": _records("holdout7.jsonl"),
+               "holdout7": _records("holdout7.jsonl"), "holdout8": _records("holdout8.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
@@ -324,6 +324,12 @@ threads."""
                                        "holdout6.jsonl", "dev4.jsonl"),
      ("round5", "round6", "round7", "round8", "round9", "round10", "round11"),
      URL_PATTERNS + (RELATED_REPOS, re.compile(r"^https://github\.com/scverse/scvi-tools/pull/\d+$"))),
+    # holdout8.jsonl (session 10): frozen at once, read only in aggregate; nor holdout7's
+    # threads or trial round 12's. Its helper took even-numbered threads, dev5's odd ones.
+    ("holdout8", "u", 24, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
+                                       "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl"),
+     ("round5", "round6", "round7", "round8", "round9", "round10", "round11", "round12"),
+     URL_PATTERNS + (RELATED_REPOS, re.compile(r"^https://github\.com/scverse/[\w.-]+/pull/\d+$"))),
 ])
 def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earlier, rounds,
                                                        patterns):
