@@ -161,7 +161,7 @@ def test_gold_lines_are_well_shaped():
 
 
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
-                                   "holdout5", "holdout6", "holdout7", "holdout8", "dev3", "dev4",
+                                   "holdout5", "holdout6", "holdout7", "holdout8", "dev3", "dev4", "dev5",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
@@ -175,6 +175,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "holdout5": _records("holdout5.jsonl"), "dev3": _records("dev3.jsonl"),
                "holdout6": _records("holdout6.jsonl"), "dev4": _records("dev4.jsonl"),
                "holdout7": _records("holdout7.jsonl"), "holdout8": _records("holdout8.jsonl"),
+               "dev5": _records("dev5.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
@@ -292,9 +293,11 @@ RELATED_REPOS = re.compile(
     r"LungCellAtlas/mapping_data_to_the_HLCA|BayraktarLab/cell2location|satijalab/seurat|"
     r"MarioniLab/oor_design_reproducibility|pmelsted/AM_2024|"
     r"theislab/(scgen|scib-pipeline|scvelo|scib|cross_system_integration)|CSOgroup/cellcharter|"
-    r"DendrouLab/panpipes|openpipelines-bio/openpipeline|ShaokunAn/scCausalVI"
+    r"DendrouLab/panpipes|openpipelines-bio/openpipeline|ShaokunAn/scCausalVI|"
+    r"theislab/(cpa|multigrate)|nf-core/scdownstream|openproblems-bio/openproblems-v2|"
+    r"cellgeni/sceasy|chenlingantelope/HarmonizationSCANVI|earmingol/cell2cell"
     r")/(issues|pull)/\d+$")
-"""holdout6 (session 8), dev4 and holdout7 (session 9): threads of projects built on scvi-tools
+"""holdout6 (session 8), dev4 and holdout7 (session 9), dev5 (session 10): threads of projects built on scvi-tools
 whose answer is scvi-tools' own behaviour; the search no longer returned unused scvi-tools
 threads."""
 
@@ -324,10 +327,17 @@ threads."""
                                        "holdout6.jsonl", "dev4.jsonl"),
      ("round5", "round6", "round7", "round8", "round9", "round10", "round11"),
      URL_PATTERNS + (RELATED_REPOS, re.compile(r"^https://github\.com/scverse/scvi-tools/pull/\d+$"))),
+    # dev5.jsonl (session 10): for tuning, read in aggregate first; nor holdout7's threads or
+    # trial round 12's. Its helper took odd-numbered threads, holdout8's even ones.
+    ("dev5", "v", 30, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
+                                   "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl"),
+     ("round5", "round6", "round7", "round8", "round9", "round10", "round11", "round12"),
+     URL_PATTERNS + (RELATED_REPOS,)),
     # holdout8.jsonl (session 10): frozen at once, read only in aggregate; nor holdout7's
     # threads or trial round 12's. Its helper took even-numbered threads, dev5's odd ones.
     ("holdout8", "u", 24, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
-                                       "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl"),
+                                       "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl",
+                                       "dev5.jsonl"),
      ("round5", "round6", "round7", "round8", "round9", "round10", "round11", "round12"),
      URL_PATTERNS + (RELATED_REPOS, re.compile(r"^https://github\.com/scverse/[\w.-]+/pull/\d+$"))),
 ])
