@@ -1005,3 +1005,19 @@ def test_a_named_parameter_s_entry_is_printed_before_the_def_facts(capsys, pinne
                     "how do I get the normalized expression for one batch with transform_batch "
                     "in scVI?")
     assert ("param transform_batch (src/scvi/model/base/_rnamixin.py:" in out) is named_param_up
+
+
+@pytest.mark.parametrize("named_def_up", [True, False])
+def test_the_class_method_a_question_writes_out_is_printed_before_other_files_defs(
+        capsys, pinned_tree, monkeypatch, named_def_up):
+    """DifferentialComputation.get_bayes_factors is the ranking's second file; the def facts
+    of other files and a two_sided entry found elsewhere pushed it under the budget. As the
+    name the question writes out, it now comes second and is printed."""
+    from scvi_skill.runtime import pack
+
+    monkeypatch.setattr(pack, "NAMED_DEF_UP", named_def_up)
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "PeakVI: model.differential_accessibility(..., two_sided=False) gives TypeError: "
+                    "DifferentialComputation.get_bayes_factors() got an unexpected keyword "
+                    "argument 'two_sided'. What replaced it?")
+    assert ("src/scvi/model/base/_differential.py:69 " in out) is named_def_up
