@@ -1021,3 +1021,17 @@ def test_the_class_method_a_question_writes_out_is_printed_before_other_files_de
                     "DifferentialComputation.get_bayes_factors() got an unexpected keyword "
                     "argument 'two_sided'. What replaced it?")
     assert ("src/scvi/model/base/_differential.py:69 " in out) is named_def_up
+
+
+@pytest.mark.parametrize("max_chars", [600, 400])
+def test_a_long_signature_shows_the_parameters_past_its_first_400_characters(
+        capsys, pinned_tree, monkeypatch, max_chars):
+    """differential_expression's ``silent`` (the progress bar) is past the first 400
+    characters of its header; at 600 the pack's signature shows it with its default."""
+    from scvi_skill.runtime import pack
+
+    monkeypatch.setattr(pack, "MAX_SIGNATURE_CHARS", max_chars)
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "how do I stop differential_expression of my SCVI model from printing a "
+                    "progress bar?")
+    assert ("silent: bool = False" in out) is (max_chars == 600)

@@ -13,7 +13,9 @@ EXCEPTION_NAME = r"[A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit)"
 
 _LOOKS_LIKE_ERROR = re.compile(
     rf"\b{EXCEPTION_NAME}\b|Traceback \(most recent|\b(?:error|warning):\s")
-_EXCEPTION_LINE = re.compile(rf"\b{EXCEPTION_NAME}\b")
+_EXCEPTION_END = re.compile(r"[a-z](?:Error|Exception|Warning|Interrupt|Exit)\b")
+"""The end of an exception or warning class name (no leading repeat: it is searched in the
+whole paste, whose last line names the exception, however long the paste)."""
 _TRACEBACK = re.compile(r"Traceback \(most recent")
 _QUOTE = re.compile(r"[`'\"]")
 MIN_QUOTED_WORDS = 4
@@ -43,5 +45,5 @@ def looks_like_error(question: str) -> bool:
 def traceback_without_exception(question: str) -> bool:
     """Whether ``question`` pastes a traceback but no exception or warning class name (the
     traceback's last line, which says what went wrong, was left out)."""
-    text = question[:MAX_CHARS]
-    return _TRACEBACK.search(text) is not None and _EXCEPTION_LINE.search(text) is None
+    return _TRACEBACK.search(question[:MAX_CHARS]) is not None \
+        and _EXCEPTION_END.search(question) is None
