@@ -344,3 +344,29 @@ def test_a_package_getattr_site_matches_only_a_paste_that_names_its_package():
     other = messages.match_messages(
         "AttributeError: module 'scvi.data' has no attribute 'setup_anndata'", 3)
     assert all(not m["function"].endswith(".__getattr__") for m in other)
+
+
+# ------------------------------------------------------------------ echoed messages
+
+
+def test_a_message_told_in_the_users_words_finds_its_site():
+    """Not pasted, no exception named: the question repeats four words of the MPS warning in a
+    row after "says"; the site is the warning in parse_device_args."""
+    question = ("Can I train scVI on my M1 Mac GPU? When I train it just says accelerator set "
+                "to cpu although mps exists.")
+    assert not messages.looks_like_error(question)
+    sites = messages.echoed_sites(question, 1)
+    assert [(s["path"], s["kind"]) for s in sites] == [("src/scvi/model/_utils.py", "warn")]
+    assert "although 'mps' exists" in sites[0]["template"] and 0 < sites[0]["score"] <= 1
+    # Without a word saying it was told something, the same words are not a message.
+    assert messages.echoed_sites(question.replace("it just says", "and the log shows"), 1) == []
+
+
+def test_an_echo_needs_content_words_in_a_row_within_the_static_text(index_dir):
+    """Four words in a row of which three are not stopwords, none across a placeholder
+    ("Expected: {n_vars} Received: ..." has a hole between expected and received)."""
+    path = index_dir / "messages.json"
+    hit = messages.echoed_sites("it warns about 40 cells with zero counts", 1, path=path)
+    assert [(s["kind"], s["template"]) for s in hit] == [("log", "Found {12} cells with zero counts")]
+    assert messages.echoed_sites("it says it is not in the same as before", 1, path=path) == []
+    assert messages.echoed_sites("it says as source expected received 3", 1, path=path) == []

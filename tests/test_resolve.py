@@ -1035,3 +1035,23 @@ def test_a_long_signature_shows_the_parameters_past_its_first_400_characters(
                     "how do I stop differential_expression of my SCVI model from printing a "
                     "progress bar?")
     assert ("silent: bool = False" in out) is (max_chars == 600)
+
+
+@pytest.mark.parametrize("echoed", [True, False])
+def test_a_warning_told_in_the_users_words_brings_its_site(capsys, pinned_tree, monkeypatch,
+                                                           echoed):
+    """No paste, no exception name: "says accelerator set to cpu although mps exists" repeats
+    parse_device_args' warning; the pack shows that site, headed as a repeated message."""
+    from scvi_skill.runtime import pack
+
+    monkeypatch.setattr(pack, "ECHOED_SITES", echoed)
+    question = ("On my M2 Mac training says accelerator set to cpu although mps exists. How do "
+                "I use the GPU?")
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), question)
+    assert ("== raised at (the message the question repeats)" in out) is echoed
+    if echoed:
+        assert "use explicitly accelerator='mps' in train function" in out
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), question)
+    assert [(s["path"], s.get("echoed")) for s in report["raise_sites"]] == (
+        [("src/scvi/model/_utils.py", True)] if echoed else [])
+    assert not any(n.startswith("(error text)") for n in report["pack"]["notes"])

@@ -284,6 +284,49 @@ def find_sites(cleaned: Cleaned, index: MessageIndex, limit: int, *,
     return out
 
 
+ECHO_RUN = 4
+"""Words in a row (no placeholder between them) that a question must share with a site's
+message to name that site without quoting it."""
+ECHO_CONTENT = 3
+"""Of those words, how many must not be stopwords ("set to cpu although", not "is not in the")."""
+_ECHO_CUE = re.compile(r"\b(?:warn(?:s|ed|ing|ings)?|says?|said|prints?|printed|complains?|"
+                       r"complained|tells?|told)\b", re.IGNORECASE)
+
+
+def echoed_sites(text: str, limit: int = 1, *, path: Path | None = None) -> list[dict]:
+    """The sites whose message a question repeats in its own words without quoting it or
+    naming an exception ("it just says accelerator set to cpu although mps exists", "I get
+    the warning that the layer does not contain unnormalized count data"), best first, at
+    most ``limit``: only when the question says it was told something (warns, says, prints,
+    complains), and only a site sharing :data:`ECHO_RUN` words in a row with it, at least
+    :data:`ECHO_CONTENT` of them not stopwords. ``score`` is the share of the message's
+    words in such runs. Raises :class:`IndexStale` when the message index is missing."""
+    from .tokens import STOPWORDS
+
+    text = text[:MAX_SCAN_CHARS]
+    if not _ECHO_CUE.search(text):
+        return []
+    words = words_of(text)
+    runs = {run for run in (tuple(words[i : i + ECHO_RUN])
+                            for i in range(len(words) - ECHO_RUN + 1))
+            if sum(w not in STOPWORDS for w in run) >= ECHO_CONTENT}
+    if not runs:
+        return []
+    index = load_messages(path)
+    firsts = {run[0] for run in runs}
+    found = []
+    for site in index.sites:
+        shared: set[int] = set()
+        for i in range(len(site.words) - ECHO_RUN + 1):
+            if site.words[i] in firsts and not any(site.holes[i + 1 : i + ECHO_RUN]) \
+                    and tuple(site.words[i : i + ECHO_RUN]) in runs:
+                shared.update(range(i, i + ECHO_RUN))
+        if shared:
+            found.append((len(shared) / len(site.words), site.row))
+    found.sort(key=lambda item: (-item[0], item[1][:2]))
+    return [{**row._asdict(), "score": round(score, 3)} for score, row in found[:limit]]
+
+
 _MODULE_NAME_HOLE = re.compile(r"\{__name__(?:![rsa])?\}")
 
 

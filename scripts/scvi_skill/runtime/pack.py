@@ -337,17 +337,24 @@ def _other_tree_note(tree, doc_reader: _Reader, sidx: dict) -> str:
             f"traceback frames are {mine}'s, their defs found there by name")
 
 
+ECHOED_SITES = True
+"""A question that repeats a message in its own words (not pasted) gets that site too."""
+
+
 def find_raise_sites(question: str) -> list[dict]:
     """Where scvi-tools raises the error text the question pastes (at most two sites, from
     ``references/messages.json``); nothing when the question carries no error text or the
     message index is missing (with a warning: the pack still answers without it)."""
     from .errortext import looks_like_error
 
-    if not looks_like_error(question):
-        return []
-    from .messages import PACK_MIN_SCORE, match_messages  # the index is read only now
+    from .messages import PACK_MIN_SCORE, echoed_sites, match_messages  # read only now
 
     try:
+        if not looks_like_error(question):
+            # Not pasted but told in the user's words ("it says accelerator set to cpu
+            # although mps exists"): a site whose message it repeats four words in a row.
+            return [dict(site, echoed=True) for site in echoed_sites(question, 1)] \
+                if ECHOED_SITES else []
         return match_messages(question, 2, min_score=PACK_MIN_SCORE)
     except IndexStale as err:
         warn(f"no raise sites: {err}")
@@ -1316,7 +1323,10 @@ def _render_tail(pack: Pack) -> list[list[str]]:
             group.append(f"  when: {clip(str(site['condition']), 200)}")
         group.extend(f"   {t}" for t in site.get("text") or [])
         sites.append(group)
-    parts.append(("== raised at (the question's error text)", sites))
+    told = "the message the question repeats" if any(site.get("echoed")
+                                                     for site in pack.raise_sites) \
+        else "the question's error text"
+    parts.append((f"== raised at ({told})", sites))
     parts.append(("== model facts (from the source)",
                   [[f"- {f['fact']} [{f['cite']}]"] for f in pack.model_facts]))
     parts.append(("== pitfalls", [[f"- {p['text']} [{p['cite']}]"] for p in pack.pitfalls]))
