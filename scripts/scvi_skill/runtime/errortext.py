@@ -17,6 +17,9 @@ _EXCEPTION_END = re.compile(r"[a-z](?:Error|Exception|Warning|Interrupt|Exit)\b"
 """The end of an exception or warning class name (no leading repeat: it is searched in the
 whole paste, whose last line names the exception, however long the paste)."""
 _TRACEBACK = re.compile(r"Traceback \(most recent")
+_TOLD = re.compile(r"\b(?:warn(?:s|ed|ing|ings)?|says?|said|prints?|printed|complains?|"
+                   r"complained|tells?|told)\b", re.IGNORECASE)
+"""Words saying the user was told something (a message they may retell in their own words)."""
 _QUOTE = re.compile(r"[`'\"]")
 MIN_QUOTED_WORDS = 4
 MAX_CHARS = 4000
@@ -47,3 +50,9 @@ def traceback_without_exception(question: str) -> bool:
     traceback's last line, which says what went wrong, was left out)."""
     return _TRACEBACK.search(question[:MAX_CHARS]) is not None \
         and _EXCEPTION_END.search(question) is None
+
+
+def says_it_was_told(question: str) -> bool:
+    """Whether ``question`` says scvi-tools told the user something (warns, says, prints,
+    complains): the cheap test before looking for a message it retells."""
+    return _TOLD.search(question[:MAX_CHARS]) is not None

@@ -289,8 +289,6 @@ ECHO_RUN = 4
 message to name that site without quoting it."""
 ECHO_CONTENT = 3
 """Of those words, how many must not be stopwords ("set to cpu although", not "is not in the")."""
-_ECHO_CUE = re.compile(r"\b(?:warn(?:s|ed|ing|ings)?|says?|said|prints?|printed|complains?|"
-                       r"complained|tells?|told)\b", re.IGNORECASE)
 
 
 def echoed_sites(text: str, limit: int = 1, *, path: Path | None = None) -> list[dict]:
@@ -301,11 +299,12 @@ def echoed_sites(text: str, limit: int = 1, *, path: Path | None = None) -> list
     complains), and only a site sharing :data:`ECHO_RUN` words in a row with it, at least
     :data:`ECHO_CONTENT` of them not stopwords. ``score`` is the share of the message's
     words in such runs. Raises :class:`IndexStale` when the message index is missing."""
+    from .errortext import says_it_was_told
     from .tokens import STOPWORDS
 
-    text = text[:MAX_SCAN_CHARS]
-    if not _ECHO_CUE.search(text):
+    if not says_it_was_told(text):
         return []
+    text = text[:MAX_SCAN_CHARS]
     words = words_of(text)
     runs = {run for run in (tuple(words[i : i + ECHO_RUN])
                             for i in range(len(words) - ECHO_RUN + 1))

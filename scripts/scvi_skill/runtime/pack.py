@@ -343,18 +343,21 @@ ECHOED_SITES = True
 
 def find_raise_sites(question: str) -> list[dict]:
     """Where scvi-tools raises the error text the question pastes (at most two sites, from
-    ``references/messages.json``); nothing when the question carries no error text or the
-    message index is missing (with a warning: the pack still answers without it)."""
-    from .errortext import looks_like_error
+    ``references/messages.json``), or the message it retells in its own words (one site,
+    marked ``echoed``); nothing when the question does neither or the message index is
+    missing (with a warning: the pack still answers without it)."""
+    from .errortext import looks_like_error, says_it_was_told
 
+    pasted = looks_like_error(question)
+    if not pasted and not (ECHOED_SITES and says_it_was_told(question)):
+        return []
     from .messages import PACK_MIN_SCORE, echoed_sites, match_messages  # read only now
 
     try:
-        if not looks_like_error(question):
+        if not pasted:
             # Not pasted but told in the user's words ("it says accelerator set to cpu
             # although mps exists"): a site whose message it repeats four words in a row.
-            return [dict(site, echoed=True) for site in echoed_sites(question, 1)] \
-                if ECHOED_SITES else []
+            return [dict(site, echoed=True) for site in echoed_sites(question, 1)]
         return match_messages(question, 2, min_score=PACK_MIN_SCORE)
     except IndexStale as err:
         warn(f"no raise sites: {err}")
