@@ -41,6 +41,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     ("round11", (12, 122_560), (32, 61_798)),
     ("round12", (14, 106_915), (26, 64_159)),
     ("round13", (16, 100_665), (29, 88_811)),
+    ("round14", (42, 149_548), (38, 135_301)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
