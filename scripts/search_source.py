@@ -331,6 +331,11 @@ def _history(args: argparse.Namespace) -> int:
             out.append(f"  replacement: {keyword['replacement']}")
     if not found:
         out.append(f"no public name or keyword {name!r} in scvi-tools {first} to {last}")
+    shown = [row["spans"] for row in names] + [c["spans"] for c in shown_callables]
+    if any(spans.startswith(first + "-") or spans.startswith(first + ",") or spans == first
+           for spans in shown):
+        out.append(f"(releases before {first} are not in the history: a range from {first} "
+                   "may go back further)")
     out.extend(f"next: {step}" for step in report["next"])
     print("\n".join(out))
     return EXIT_OK if found else EXIT_PROBLEMS

@@ -195,6 +195,30 @@ def test_history_of_a_keyword_lists_the_callables_that_took_it(capsys):
     assert not any(c["present"] for c in callables.values())
 
 
+def test_a_range_from_the_first_release_the_history_holds_says_earlier_ones_are_unknown(capsys):
+    """use_gpu's "1.0.0-1.0.4" starts where the history starts (a trial's agent read it as
+    "exists only in 1.0.0-1.0.4"; 0.9 had it too): the text says releases before 1.0.0 are not
+    in the history; SysVI's "1.3.0-1.5.1" starts later and says nothing of the kind."""
+    from scvi_skill.runtime.history import earlier_unknown
+
+    note = "releases before 1.0.0 are not in the history"
+    _, out, _ = run(capsys, "--history", "use_gpu", "--max", "3")
+    assert note in out
+    _, out, _ = run(capsys, "--history", "scvi.external.SysVI")
+    assert "SysVI: in scvi-tools 1.3.0-" in out and note not in out
+    assert earlier_unknown([[0, 4]], ["1.0.0", "1.0.1"]) == "; " + note
+    assert earlier_unknown([[2, 4], [6, 7]], ["1.0.0"] * 8) == ""
+    out = resolve_docs_pack(capsys, "model.train(use_gpu=True) gives TypeError: unexpected "
+                                    "keyword argument 'use_gpu'")
+    line = next(t for t in out.splitlines() if t.startswith("(release history) keyword use_gpu"))
+    assert note in line
+
+
+def resolve_docs_pack(capsys, question: str) -> str:
+    assert resolve_docs.main([question]) == 0
+    return capsys.readouterr().out
+
+
 def test_history_of_a_method_shows_parameters_that_came_and_went(capsys):
     code, out, _ = run(capsys, "--history", "SCVI.train", "--json")
     names = [row["name"] for row in json.loads(out)["names"]]

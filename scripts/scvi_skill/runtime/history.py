@@ -124,7 +124,7 @@ def _moved_fact(ident: str, sidx: dict, history: dict, migrations: dict,
         if spans[-1][1] >= len(versions) - 1:
             return ""  # the history has it in the pinned release: the index missed it
         text = (f"{ident}: in scvi-tools {_span_text(spans, versions)}, not in {pinned} "
-                f"(gone since {versions[spans[-1][1] + 1]})")
+                f"(gone since {versions[spans[-1][1] + 1]}{earlier_unknown(spans, versions)})")
     else:
         text = f"{ident}: not in scvi-tools {pinned} nor in any release since {versions[0]}" \
             if versions else f"{ident}: not in scvi-tools {pinned}"
@@ -230,6 +230,14 @@ def _span_text(spans: list[list[int]], versions: list[str]) -> str:
     return ", ".join(versions[a] if a == b else f"{versions[a]}-{versions[b]}" for a, b in spans)
 
 
+def earlier_unknown(spans: list[list[int]], versions: list[str]) -> str:
+    """``"; releases before 1.0.0 are not in the history"`` when ``spans`` start at the first
+    release the history holds (``1.0.0-1.0.4`` does not say that 0.9 lacked it: a trial's
+    agent read it as "exists only in 1.0.0-1.0.4"), else ``""``."""
+    return f"; releases before {versions[0]} are not in the history" \
+        if versions and any(a == 0 for a, _ in spans) else ""
+
+
 def _name_fact(ident: str, history: dict, migrations: dict, versions: list[str]) -> str:
     names = history.get("names") or {}
     last = ident.rsplit(".", 1)[-1]
@@ -243,7 +251,8 @@ def _name_fact(ident: str, history: dict, migrations: dict, versions: list[str])
     if spans and spans[-1][1] >= len(versions) - 1:
         return ""  # still there: the index missed it for another reason
     gone = versions[spans[-1][1] + 1] if spans and spans[-1][1] + 1 < len(versions) else "?"
-    text = f"{name}: in scvi-tools {_span_text(spans, versions)}, gone since {gone}"
+    text = f"{name}: in scvi-tools {_span_text(spans, versions)}, gone since {gone}" \
+        f"{earlier_unknown(spans, versions)}"
     return f"{text}; {replacement}" if replacement else text
 
 
@@ -263,7 +272,8 @@ def _keyword_fact(ident: str, history: dict, migrations: dict, versions: list[st
     shown = sorted(had, key=lambda row: (-row[0], len(row[1]), row[1]))[:MAX_CALLABLES_SHOWN]
     where = ", ".join(f"{name} ({_span_text(spans, versions)})" for _, name, spans in shown)
     more = f" and {len(had) - len(shown)} more" if len(had) > len(shown) else ""
-    text = f"keyword {ident}: taken by {where}{more}; by no callable since {versions[last + 1]}"
+    text = (f"keyword {ident}: taken by {where}{more}; by no callable since {versions[last + 1]}"
+            f"{earlier_unknown([span for _, _, spans in shown for span in spans], versions)}")
     return f"{text}; {replacement}" if replacement else text
 
 
