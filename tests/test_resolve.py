@@ -1055,3 +1055,16 @@ def test_a_warning_told_in_the_users_words_brings_its_site(capsys, pinned_tree, 
     assert [(s["path"], s.get("echoed")) for s in report["raise_sites"]] == (
         [("src/scvi/model/_utils.py", True)] if echoed else [])
     assert not any(n.startswith("(error text)") for n in report["pack"]["notes"])
+
+
+def test_of_several_named_parameters_the_entry_matching_the_question_is_shown(capsys,
+                                                                              pinned_tree):
+    """The question names sample_cov_keys first and store_lfc second; the symptom (memory)
+    is in store_lfc's entry ("memory-intensive"), so that entry is the one shown."""
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "Calling MRVI differential_expression(sample_cov_keys=['donor'], "
+                    "store_lfc=True) on 20 samples runs out of memory and the notebook dies. "
+                    "Why?")
+    shown = [line for line in out.splitlines() if line.startswith("  param ")]
+    assert shown and shown[0].startswith("  param store_lfc (src/scvi/external/mrvi/_model.py:")
+    assert "memory-intensive" in out

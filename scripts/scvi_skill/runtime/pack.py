@@ -583,7 +583,7 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
         if lines and 1 <= src["line"] <= len(lines):
             fact.signature = _signature(lines, src["line"] - 1)
             if not param_found and wanted:
-                param_found = _param_doc(fact, lines, wanted, question, reader)
+                param_found = _param_doc(fact, lines, wanted, question, reader, term_idf)
             if not param_found and len(facts) < MATCH_PARAM_FILES:
                 param_found = _matching_param(fact, lines, term_idf, reader, parts,
                                               question if not wanted else None)
@@ -1115,24 +1115,51 @@ def _signature(lines: list[str], first: int) -> str:
 
 
 def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: str,
-               reader: _Reader | None = None) -> bool:
+               reader: _Reader | None = None, term_idf: dict[str, float] | None = None) -> bool:
     """Fill ``fact.param*`` with the first wanted parameter that a ``def`` of the file takes
     and documents (numpy style: ``name`` or ``name : type``, then indented text; or a
     template line, ``%(param_batch_key)s``, that ``reader`` resolves): the def at
-    ``fact.line`` first, then defs the question names, then the others in file order. The
-    quoted lines are the parameter's line in the signature (its default) and its entry."""
+    ``fact.line`` first, then defs the question names, then the others in file order. When
+    that def documents several wanted parameters, the entry sharing most weight with the
+    question's other words (``term_idf``) wins. The quoted lines are the parameter's line in
+    the signature (its default) and its entry."""
     defs = [n for n, t in enumerate(lines) if _DEF.match(t)]
     said = {i.strip("`()").split(".")[-1] for i in identifiers(question)}
     defs.sort(key=lambda n: (n != fact.line - 1, _DEF.match(lines[n]).group(1) not in said, n))
+    resolve = _resolver(reader, fact.path)
     for name in wanted:
         for first in defs:
-            found = _documented_param(lines, first, name, _resolver(reader, fact.path))
+            found = _documented_param(lines, first, name, resolve)
             if found:
+                if term_idf and len(wanted) > 1:
+                    name, found = _best_named_entry(lines, first, name, found, wanted,
+                                                    term_idf, resolve)
                 sig_line, doc_first, doc_last, template = found
                 _set_param(fact, name, lines[sig_line], lines, doc_first, doc_last, template)
                 _move_to(fact, lines, first)
                 return True
     return False
+
+
+def _best_named_entry(lines: list[str], first: int, name: str, found: tuple, wanted: list[str],
+                      term_idf: dict[str, float], resolve) -> tuple[str, tuple]:
+    """Of the parameters the question names that the def at ``first`` documents, the one
+    whose entry shares most weight with the question's other words (``store_lfc``'s
+    "memory-intensive" for a kernel killed by ``differential_expression(..., store_lfc=True)``);
+    ``name`` (the first named) on a tie."""
+    named = {t for w in wanted for t in tokenize(w)} | set(wanted)
+
+    def weight(entry: tuple) -> float:
+        _, doc_first, doc_last, template = entry
+        body = template.lines[1:] if template else lines[doc_first + 1 : doc_last + 1]
+        return sum(term_idf[t] for t in set(tokenize(" ".join(body))) & term_idf.keys() - named)
+
+    best = (weight(found), name, found)
+    for other in wanted:
+        entry = _documented_param(lines, first, other, resolve) if other != name else None
+        if entry and weight(entry) > best[0]:
+            best = (weight(entry), other, entry)
+    return best[1], best[2]
 
 
 def _documented_param(lines: list[str], first: int, name: str, resolve=None
