@@ -1068,16 +1068,3 @@ def test_of_several_named_parameters_the_entry_matching_the_question_is_shown(ca
     shown = [line for line in out.splitlines() if line.startswith("  param ")]
     assert shown and shown[0].startswith("  param store_lfc (src/scvi/external/mrvi/_model.py:")
     assert "memory-intensive" in out
-
-
-def test_a_keyword_argument_names_no_symbol():
-    """batch_size=2048 in a train() call is a parameter the user sets, not scvi.settings'
-    batch_size property; the same name written as a dotted symbol still names it."""
-    from scvi_skill.runtime.index import load_search_index
-    from scvi_skill.runtime.rank import _named_symbols
-
-    sidx = load_search_index()
-    as_kwarg = _named_symbols("model.train(batch_size=2048) is slow since 1.2.1", sidx)
-    assert not any(name.endswith(".batch_size") for name, _, _ in as_kwarg.values())
-    as_symbol = _named_symbols("what does scvi.settings.batch_size change?", sidx)
-    assert any(name.endswith("settings.batch_size") for name, _, _ in as_symbol.values())

@@ -690,27 +690,18 @@ def _routes(question: str, sidx: dict) -> list[dict]:
     return routes
 
 
-_KEYWORD_ARG = re.compile(r"\b([A-Za-z_]\w*)\s*=(?!=)")
-
-
 def _named_symbols(question: str, sidx: dict, params: dict = PARAMS) -> dict[int, tuple]:
     """Source id -> (public name, line, weight) for the symbols the question names.
 
     A name resolves as written (``scvi.model.SCANVI``), then by its ``Class.method`` tail
     (``SOLO.from_scvi_model`` -> SOLO's file, not SCANVI's), then by its last part. A bare
     last part defined in several files (``from_scvi_model``, ``get_normalized_expression``)
-    weighs ``1 / n_files ** ambiguous_power``: the more files define it, the less it says. A
-    name the question writes as a keyword argument (``batch_size=2048``) names no symbol."""
+    weighs ``1 / n_files ** ambiguous_power``: the more files define it, the less it says."""
     names = sidx.get("names") or {}
     name_files = sidx.get("name_files") or {}
     named: dict[int, tuple] = {}
-    # A name written as a keyword argument (batch_size=2048) is a parameter the question sets,
-    # not a symbol it names (settings.batch_size, AutotuneExperiment.num_samples).
-    keywords = {m.lower() for m in _KEYWORD_ARG.findall(question[:MAX_QUESTION_CHARS])}
     for ident in identifiers(question[:MAX_QUESTION_CHARS]):
         key = ident.strip("`()").lower()
-        if key in keywords:
-            continue
         parts = key.split(".")
         candidates = [(key, 1.0)]
         if len(parts) > 2:
