@@ -34,8 +34,10 @@ and says how much was left out; --json prints one object:
 --symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
 --changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
-  "last_release", "replacement", "params", "signature", "path", "line"}], "keyword":
-  {"keyword", "replacement", "callables": [{"name", "spans", "present"}]} | null, "next"};
+  "last_release", "replacement", "params", "earlier_unknown", "signature", "path", "line"}],
+  "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
+  "earlier_unknown"}]} | null, "next"} (earlier_unknown: the spans start at the history's
+  first release, so releases before it may have had the name too);
 other results: {"path", "line", "kind", "text", "context"?}.
 
 Names for --symbol/--usages/--kwarg accept SCVI, SCVI.setup_anndata, TrainerConfig,
@@ -331,9 +333,7 @@ def _history(args: argparse.Namespace) -> int:
             out.append(f"  replacement: {keyword['replacement']}")
     if not found:
         out.append(f"no public name or keyword {name!r} in scvi-tools {first} to {last}")
-    shown = [row["spans"] for row in names] + [c["spans"] for c in shown_callables]
-    if any(spans.startswith(first + "-") or spans.startswith(first + ",") or spans == first
-           for spans in shown):
+    if any(row["earlier_unknown"] for row in [*names, *shown_callables]):
         out.append(f"(releases before {first} are not in the history: a range from {first} "
                    "may go back further)")
     out.extend(f"next: {step}" for step in report["next"])

@@ -207,6 +207,10 @@ def test_a_range_from_the_first_release_the_history_holds_says_earlier_ones_are_
     _, out, _ = run(capsys, "--history", "scvi.external.SysVI")
     assert "SysVI: in scvi-tools 1.3.0-" in out and note not in out
     assert earlier_unknown([[0, 4]], ["1.0.0", "1.0.1"]) == "; " + note
+    _, out, _ = run(capsys, "--history", "use_gpu", "--json", "--max", "500")
+    assert all(c["earlier_unknown"] for c in json.loads(out)["keyword"]["callables"])
+    _, out, _ = run(capsys, "--history", "scvi.external.SysVI", "--json")
+    assert [row["earlier_unknown"] for row in json.loads(out)["names"]] == [False]
     assert earlier_unknown([[2, 4], [6, 7]], ["1.0.0"] * 8) == ""
     out = resolve_docs_pack(capsys, "model.train(use_gpu=True) gives TypeError: unexpected "
                                     "keyword argument 'use_gpu'")

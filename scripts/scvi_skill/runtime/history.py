@@ -284,7 +284,8 @@ MAX_HISTORY_NAMES = 5
 def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
     """The public names ``ident`` may stand for (as written, by its dotted tail, or by its
     last part), each as ``{"name", "spans", "present", "gone_since", "replacement",
-    "params"}``: ``spans`` the release ranges that have it ("1.0.0-1.2.1"), ``params`` each
+    "params", "earlier_unknown"}``: ``spans`` the release ranges that have it ("1.0.0-1.2.1";
+    ``earlier_unknown`` when they start where the history starts), ``params`` each
     parameter whose releases differ from the name's own (added later, removed earlier)."""
     versions = history.get("versions") or []
     names = history.get("names") or {}
@@ -310,13 +311,16 @@ def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
                             if k == name or k.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]), "")
         out.append({"name": name, "spans": _span_text(spans, versions), "present": present,
                     "gone_since": gone, "last_release": versions[spans[-1][1]] if spans else "",
-                    "replacement": replacement, "params": changed})
+                    "replacement": replacement, "params": changed,
+                    "earlier_unknown": bool(earlier_unknown(spans, versions))})
     return out
 
 
 def keyword_history(ident: str, history: dict, migrations: dict) -> dict | None:
     """Which public callables take keyword ``ident``, in which releases, newest first:
-    ``{"keyword", "callables": [{"name", "spans", "present"}], "replacement"}``; None when no
+    ``{"keyword", "callables": [{"name", "spans", "present", "earlier_unknown"}],
+    "replacement"}`` (``earlier_unknown``: the spans start at the first release the history
+    holds, so releases before it may have had it too); None when no
     release since 1.0.0 has it and no migration names it."""
     versions = history.get("versions") or []
     rows = []
@@ -330,5 +334,6 @@ def keyword_history(ident: str, history: dict, migrations: dict) -> dict | None:
     rows.sort()
     return {"keyword": ident, "replacement": replacement,
             "callables": [{"name": name, "spans": _span_text(spans, versions),
-                           "present": spans[-1][1] >= len(versions) - 1}
+                           "present": spans[-1][1] >= len(versions) - 1,
+                           "earlier_unknown": bool(earlier_unknown(spans, versions))}
                           for _, _, name, spans in rows]}
