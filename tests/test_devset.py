@@ -161,7 +161,8 @@ def test_gold_lines_are_well_shaped():
 
 
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
-                                   "holdout5", "holdout6", "holdout7", "holdout8", "dev3", "dev4", "dev5",
+                                   "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "dev3",
+                                   "dev4", "dev5",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
@@ -175,6 +176,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "holdout5": _records("holdout5.jsonl"), "dev3": _records("dev3.jsonl"),
                "holdout6": _records("holdout6.jsonl"), "dev4": _records("dev4.jsonl"),
                "holdout7": _records("holdout7.jsonl"), "holdout8": _records("holdout8.jsonl"),
+               "holdout9": _records("holdout9.jsonl"),
                "dev5": _records("dev5.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
@@ -295,7 +297,8 @@ RELATED_REPOS = re.compile(
     r"theislab/(scgen|scib-pipeline|scvelo|scib|cross_system_integration)|CSOgroup/cellcharter|"
     r"DendrouLab/panpipes|openpipelines-bio/openpipeline|ShaokunAn/scCausalVI|"
     r"theislab/(cpa|multigrate)|nf-core/scdownstream|openproblems-bio/openproblems-v2|"
-    r"cellgeni/sceasy|chenlingantelope/HarmonizationSCANVI|earmingol/cell2cell"
+    r"cellgeni/sceasy|chenlingantelope/HarmonizationSCANVI|earmingol/cell2cell|"
+    r"bowang-lab/scGPT"
     r")/(issues|pull)/\d+$")
 """holdout6 (session 8), dev4 and holdout7 (session 9), dev5 (session 10): threads of projects built on scvi-tools
 whose answer is scvi-tools' own behaviour; the search no longer returned unused scvi-tools
@@ -340,6 +343,14 @@ threads."""
                                        "dev5.jsonl"),
      ("round5", "round6", "round7", "round8", "round9", "round10", "round11", "round12"),
      URL_PATTERNS + (RELATED_REPOS, re.compile(r"^https://github\.com/scverse/[\w.-]+/pull/\d+$"))),
+    # holdout9.jsonl (session 10, at its end): frozen at once and not read; nor any set or
+    # stored trial round before it.
+    ("holdout9", "w", 12, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
+                                       "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl",
+                                       "dev5.jsonl", "holdout8.jsonl"),
+     ("round5", "round6", "round7", "round8", "round9", "round10", "round11", "round12",
+      "round13", "round14"),
+     URL_PATTERNS + (RELATED_REPOS,)),
 ])
 def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earlier, rounds,
                                                        patterns):
