@@ -370,3 +370,19 @@ def test_an_echo_needs_content_words_in_a_row_within_the_static_text(index_dir):
     assert [(s["kind"], s["template"]) for s in hit] == [("log", "Found {12} cells with zero counts")]
     assert messages.echoed_sites("it says it is not in the same as before", 1, path=path) == []
     assert messages.echoed_sites("it says as source expected received 3", 1, path=path) == []
+
+
+@pytest.mark.parametrize("question", [
+    "training says accelerator set to cpu although mps exists",  # retold: the echo path
+    "ValueError: accelerator set to cpu although mps exists",  # pasted: the matcher
+])
+def test_a_missing_message_index_leaves_the_pack_without_sites_and_says_so(
+        tmp_path, monkeypatch, capsys, question):
+    """Both ways to a raise site read the message index; without it the pack gets no site and
+    one warning on stderr, and nothing is raised."""
+    from scvi_skill.runtime import pack
+
+    monkeypatch.setattr(messages, "MESSAGES_PATH", tmp_path / "missing.json")
+    assert pack.find_raise_sites(question) == []
+    err = capsys.readouterr().err
+    assert err.count("no raise sites") == 1 and "message index" in err
