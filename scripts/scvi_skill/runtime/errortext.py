@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import re
 
-EXCEPTION_NAME = r"[A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit)"
+_EXCEPTION_SUFFIX = r"(?:Error|Exception|Warning|Interrupt|Exit)"
+EXCEPTION_NAME = rf"[A-Za-z_][\w.]*{_EXCEPTION_SUFFIX}"
 """An exception or warning class name as users paste it (``ValueError``, ``torch.OutOfMemoryError``)."""
+_TRACEBACK_HEAD = r"Traceback \(most recent"
 
 _LOOKS_LIKE_ERROR = re.compile(
-    rf"\b{EXCEPTION_NAME}\b|Traceback \(most recent|\b(?:error|warning):\s")
-_EXCEPTION_END = re.compile(r"[a-z](?:Error|Exception|Warning|Interrupt|Exit)\b")
+    rf"\b{EXCEPTION_NAME}\b|{_TRACEBACK_HEAD}|\b(?:error|warning):\s")
+_EXCEPTION_END = re.compile(rf"[a-z]{_EXCEPTION_SUFFIX}\b")
 """The end of an exception or warning class name (no leading repeat: it is searched in the
 whole paste, whose last line names the exception, however long the paste)."""
-_TRACEBACK = re.compile(r"Traceback \(most recent")
+_TRACEBACK = re.compile(_TRACEBACK_HEAD)
 _TOLD = re.compile(r"\b(?:warn(?:s|ed|ing|ings)?|says?|said|prints?|printed|complains?|"
                    r"complained|tells?|told)\b", re.IGNORECASE)
 """Words saying the user was told something (a message they may retell in their own words)."""

@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
+from .errortext import EXCEPTION_NAME
+
 MAX_SCAN_CHARS = 200_000
 """Pasted text beyond this is not read for frames (as :mod:`.messages` scans no further)."""
 MAX_FRAMES = 200
@@ -48,7 +50,7 @@ _NOISE = re.compile(
     r"^\s*(?:(?:\w[\w.]*\s+)?Traceback \(most recent call last\)|[\^~\s]+$|-{10,}|During handling of the above"
     r"|The above exception was the direct cause|\.\.\.\s*$)")
 _INLINE_HEAD = re.compile(r'File "[^"]+", line \d+(?:, in [^\s(]+)?')
-_INLINE_EXCEPTION = re.compile(r"(?<![\w.])[A-Za-z_][\w.]*(?:Error|Exception|Warning|Interrupt|Exit): ")
+_INLINE_EXCEPTION = re.compile(rf"(?<![\w.]){EXCEPTION_NAME}: ")
 _INLINE_IPYTHON_HEAD = re.compile(
     r"(?:File \S+?\.py:\d+(?:, in [^\s(]+(?:\([^()]*\))?)?|(?:Cell|Input) In\s*\[\d*\], line \d+"
     r"(?:, in [^\s(]+(?:\([^()]*\))?)?"

@@ -887,8 +887,7 @@ def _matching_param(fact: SourceFact, lines: list[str], term_idf: dict[str, floa
             own = (set(tokenize(name)) & term_idf.keys()) - own_name - parts
             if not own:
                 continue
-            body = template.lines[1:] if template else lines[doc_first + 1 : doc_last + 1]
-            text = set(tokenize(" ".join(body))) & term_idf.keys()
+            text = _entry_terms(lines, doc_first, doc_last, template, term_idf)
             # A name and its parts are one piece of evidence (gene_likelihood; gene and
             # likelihood): the larger counts, not both.
             named = max(term_idf[name] if name in own else 0.0,
@@ -1150,16 +1149,22 @@ def _best_named_entry(lines: list[str], first: int, name: str, found: tuple, wan
     named = {t for w in wanted for t in tokenize(w)} | set(wanted)
 
     def weight(entry: tuple) -> float:
-        _, doc_first, doc_last, template = entry
-        body = template.lines[1:] if template else lines[doc_first + 1 : doc_last + 1]
-        return sum(term_idf[t] for t in set(tokenize(" ".join(body))) & term_idf.keys() - named)
+        return sum(term_idf[t] for t in _entry_terms(lines, *entry[1:], term_idf) - named)
 
     best = (weight(found), name, found)
     for other in wanted:
         entry = _documented_param(lines, first, other, resolve) if other != name else None
-        if entry and weight(entry) > best[0]:
-            best = (weight(entry), other, entry)
+        if entry and (value := weight(entry)) > best[0]:
+            best = (value, other, entry)
     return best[1], best[2]
+
+
+def _entry_terms(lines: list[str], doc_first: int, doc_last: int, template: Template | None,
+                 term_idf: dict[str, float]) -> set[str]:
+    """The query terms of a parameter's docstring entry (its lines after the name, or its
+    template's text)."""
+    body = template.lines[1:] if template else lines[doc_first + 1 : doc_last + 1]
+    return set(tokenize(" ".join(body))) & term_idf.keys()
 
 
 def _documented_param(lines: list[str], first: int, name: str, resolve=None
