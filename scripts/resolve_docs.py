@@ -26,6 +26,7 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "docs":   [{"path", "title", "section", "lines": [start, end], "score", "url", "text",
                "section_lines"}],
    "passages": [{"path", "title", "section", "lines", "text", "url"}],   (the pack's)
+   "ranges": [{"path", "lines": [start, end], "kind"}],   (what the pack shows, read first first)
    "source": [{"path", "symbol", "line", "score", "signature", "param", "param_path",
                "param_lines", "param_doc", "window", "window_text", "kind"}],
    "pitfalls": [{"id", "text", "cite"}],
@@ -49,6 +50,11 @@ the def the pack shows for the file), then the defs the pack chose among the top
 (kind "def"). param_lines are lines of param_path: the file itself, or the module holding the
 docstring template the def fills in (%(param_batch_key)s -> src/scvi/utils/_docstrings.py).
 Paths are relative to the tree root.
+ranges: every span of the tree the text pack shows, in the order to read them: the raise
+sites of the question's error text, the best passage, the docstring entry of a parameter the
+question names, the second passage, then source windows and the other passages alternately,
+then the rest (kind "passage", "raise", "param", "window", "frame", "pitfall", "model_fact",
+"def": a def's first line).
 pack.notes: the lines under the text pack's title: release history of names the pinned release
 lacks, differences in --version V (or in the older release the question names; at most
 4 names), and error text no raise site of the pinned release matches.
@@ -274,6 +280,7 @@ def _report(question: str, sidx: dict, result: dict, pack) -> dict:
         "tree": pack.has_tree,
         "docs": docs,
         "passages": [p.to_dict() for p in pack.passages],
+        "ranges": pack.ranges,
         "source": source,
         "pitfalls": pack.pitfalls,
         "raise_sites": pack.raise_sites,

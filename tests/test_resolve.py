@@ -14,8 +14,8 @@ from scvi_skill.runtime.index import SEARCH_INDEX_PATH
 
 DOC_KEYS = {"path", "title", "section", "lines", "score", "url", "text"}
 SOURCE_KEYS = {"path", "symbol", "line", "score"}
-REPORT_KEYS = {"query", "scvi_tools_version", "tree", "docs", "passages", "source", "pitfalls",
-               "raise_sites", "frames", "model_facts", "routes", "pack"}
+REPORT_KEYS = {"query", "scvi_tools_version", "tree", "docs", "passages", "ranges", "source",
+               "pitfalls", "raise_sites", "frames", "model_facts", "routes", "pack"}
 
 # Sanity questions written for these tests (not taken from benchmarks/devset.jsonl).
 SANITY = [
@@ -640,6 +640,70 @@ def test_an_index_version_that_is_not_a_version_never_becomes_a_path(capsys, tmp
     monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
     code, out, err = run(capsys, "--index", str(bad), "loss NaN")
     assert code == 0 and "no local scvi-tools tree" in out
+
+
+def _shown_blocks(out: str) -> list[tuple[str, str, int, int]]:
+    """(kind, path, start, end) of each passage header and source label of a text pack, the
+    end being the last line shown under it."""
+    lines = out.splitlines()
+    blocks, fact_path = [], ""
+    for n, line in enumerate(lines):
+        if m := re.match(r"== (\S+):(\d+)-(\d+) \| ", line):
+            blocks.append(("passage", m[1], int(m[2]), int(m[3])))
+        elif m := re.match(r"((?:src|tests)/\S+?):(\d+) ", line):
+            fact_path = m[1]
+        elif m := re.match(r"  lines (\d+)-(\d+):$", line):
+            shown = 0
+            while n + 1 + shown < len(lines) and lines[n + 1 + shown].startswith("   "):
+                shown += 1
+            blocks.append(("window", fact_path, int(m[1]), int(m[1]) + shown - 1))
+        elif m := re.match(r"  param \S+ \((\S+):(\d+)-(\d+)\):$", line):
+            blocks.append(("param", m[1], int(m[2]), int(m[3])))
+    return blocks
+
+
+@pytest.mark.parametrize("budget", ["400", "800", "1200"])
+@pytest.mark.parametrize("question", [
+    "I have latent vectors of my own and want to run them through a trained scVI decoder to "
+    "get expression values; is there a function to decode latents?",
+    "what does load_sparse_tensor do in SCVI.train",
+])
+def test_json_ranges_are_the_spans_the_text_pack_shows(capsys, pinned_tree, budget, question):
+    """Every passage and source window of the text pack is one of ``ranges``, a window cut by
+    the budget ending at its last line shown; every range lies in its file."""
+    tree = ["--tree", str(pinned_tree.root), "--budget", budget]
+    _, out, _ = run(capsys, *tree, question)
+    _, report, _ = run_json(capsys, *tree, question)
+    ranges = [(r["kind"], r["path"], *r["lines"]) for r in report["ranges"]]
+    blocks = _shown_blocks(out)
+    assert blocks
+    for kind, path, start, end in blocks:
+        if kind == "param":  # the label shows the entry's lines; the budget may cut them
+            assert any(k == kind and (p, s) == (path, start) and e <= end
+                       for k, p, s, e in ranges), (kind, path, start)
+        else:
+            assert (kind, path, start, end) in ranges, (kind, path, start, end, ranges)
+    for _, path, start, end in ranges:
+        lines = (pinned_tree.root / path).read_text(encoding="utf-8").splitlines()
+        assert 1 <= start <= end <= len(lines)
+    assert len(ranges) == len(set(ranges))
+
+
+def test_json_ranges_put_the_raise_site_first_then_the_best_passage(capsys, pinned_tree):
+    tree = ["--tree", str(pinned_tree.root)]
+    question = ("ValueError: Number of vars in adata_target not the same as source. "
+                "Expected: 16964 Received: 5000 when I load my reference model")
+    _, report, _ = run_json(capsys, *tree, question)
+    first, second = report["ranges"][:2]
+    site = report["raise_sites"][0]
+    assert first == {"path": site["path"], "kind": "raise",
+                     "lines": [site["line"], site["line"] + len(site["text"]) - 1]}
+    assert second["kind"] == "passage" and second["path"] == report["passages"][0]["path"]
+    # Without an error, the best passage first, then a parameter's entry the question names.
+    _, report, _ = run_json(capsys, *tree, "what does load_sparse_tensor do in SCVI.train")
+    kinds = [r["kind"] for r in report["ranges"]]
+    assert kinds[:3] == ["passage", "param", "passage"], kinds
+    assert "def" in kinds[3:] and "raise" not in kinds
 
 
 def test_pasted_error_text_brings_its_raise_site_and_condition(capsys, pinned_tree):
