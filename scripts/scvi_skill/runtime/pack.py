@@ -156,9 +156,11 @@ def locate_frames(frames: list, reader: _Reader) -> list[FrameFact]:
     """The scvi-tools frames among ``frames`` (outermost first), each located in the tree: in
     its own file, else, for the outermost and innermost (the two the pack shows), in the files
     of its package (a module another release had)."""
+    ours = [frame for frame in frames if frame.scvi]
+    if not ours:
+        return []  # no traceback: the frames module (1.4 ms of imports) is not needed
     from .frames import locate
 
-    ours = [frame for frame in frames if frame.scvi]
     out = []
     for n, frame in enumerate(ours):
         fact = FrameFact(frame.scvi, frame.line, frame.function, frame.code)
