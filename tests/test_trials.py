@@ -43,6 +43,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     ("round13", (16, 100_665), (29, 88_811)),
     ("round14", (42, 149_548), (38, 135_301)),
     ("round15", (24, 122_306), (42, 192_538)),
+    ("round16", (21, 115_551), (34, 108_634)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -102,11 +103,12 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
             assert any(ev["phrase"] in t for t in lines[ev["start"] - 1 : ev["end"]]), row["id"]
 
 
-@pytest.mark.parametrize("round_, rest", [("round11", 2), ("round12", 0), ("round15", 0)])
+@pytest.mark.parametrize("round_, rest", [("round11", 2), ("round12", 0), ("round15", 0),
+                                          ("round16", 1)])
 def test_dev4_rounds_ask_its_every_third_and_their_keys_are_its_gold(pinned_tree, round_, rest):
     """Round 11 asked k02, k05, ..., k29 of dev4.jsonl (chosen by rule before any dev4 result
-    was read), rounds 12 and 15 k03, k06, ..., k30; each key is their notes and gold lines, on
-    their lines of the 1.5.1 tree."""
+    was read), rounds 12 and 15 k03, k06, ..., k30, round 16 k01, k04, ..., k28; each key is
+    their notes and gold lines, on their lines of the 1.5.1 tree."""
     dev4 = [json.loads(line) for line in
             (TRIALS.parent / "dev4.jsonl").read_text(encoding="utf-8").splitlines() if line]
     picked = [r for r in dev4 if int(r["id"][1:]) % 3 == rest][:10]
