@@ -34,10 +34,13 @@ and says how much was left out; --json prints one object:
 --symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
 --changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
-  "last_release", "replacement", "params", "earlier_unknown", "signature", "path", "line"}],
+  "last_release", "replacement", "params", "param_changes", "earlier_unknown", "signature",
+  "path", "line"}],
   "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
   "earlier_unknown"}]} | null, "next"} (earlier_unknown: the spans start at the history's
-  first release, so releases before it may have had the name too);
+  first release, so releases before it may have had the name too; params: each parameter
+  whose releases differ from the name's, with its releases; param_changes: the same in words,
+  "added in 1.3.1", "gone since 1.1.0.post1", "in 1.1.4, 1.2.0-1.5.1 only");
 other results: {"path", "line", "kind", "text", "context"?}.
 
 Names for --symbol/--usages/--kwarg accept SCVI, SCVI.setup_anndata, TrainerConfig,
@@ -318,8 +321,13 @@ def _history(args: argparse.Namespace) -> int:
         if row["signature"]:
             out.append(f"  signature in {row['last_release']} ({row['path']}:{row['line']}): "
                        f"{row['signature']}")
+        if row["params"]:
+            out.append("  parameters that came or went (the signature was not the same in "
+                       "every release):")
         for param, spans in row["params"].items():
-            out.append(f"  parameter {param}: {spans}")
+            change = row["param_changes"][param]
+            out.append(f"    {param}: {change}" + ("" if change.endswith(" only")
+                                                    else f" ({spans})"))
         if row["replacement"]:
             out.append(f"  replacement: {row['replacement']}")
     if keyword:

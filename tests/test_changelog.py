@@ -232,6 +232,32 @@ def test_history_of_a_method_shows_parameters_that_came_and_went(capsys):
     assert "plan_config" in row["params"]  # added later than train() itself
 
 
+def test_history_says_when_a_parameter_came_so_a_signature_is_not_read_as_unchanged(capsys):
+    """Trial round 16's agent read "parameter registry: 1.3.1-1.5.1" under "in scvi-tools
+    1.0.0-1.5.1" as "the signature has been the same since 1.0.0"."""
+    code, out, _ = run(capsys, "--history", "SCANVI.from_scvi_model")
+    assert code == 0
+    assert "the signature was not the same in every release" in out
+    assert "    registry: added in 1.3.1 (1.3.1-1.5.1)" in out.splitlines()
+    code, out, _ = run(capsys, "--history", "SCVI.train", "--json")
+    changes = json.loads(out)["names"][0]["param_changes"]
+    assert changes["use_gpu"] == "gone since 1.1.0.post1"
+    assert changes["plan_config"] == "added in 1.4.2"
+
+
+@pytest.mark.parametrize("pspans, spans, said", [
+    ([[3, 9]], [[0, 9]], "added in v3"),
+    ([[0, 4]], [[0, 9]], "gone since v5"),
+    ([[2, 6]], [[0, 9]], "added in v2, gone since v7"),
+    ([[1, 2], [5, 9]], [[0, 9]], "in v1-v2, v5-v9 only"),
+    ([[0, 9]], [[0, 4], [6, 9]], "in v0-v9 only"),
+])
+def test_param_change_in_words(pspans, spans, said):
+    from scvi_skill.runtime.history import param_change
+
+    assert param_change(pspans, spans, [f"v{n}" for n in range(10)]) == said
+
+
 @pytest.mark.parametrize("argv, code", [
     (["--history", "zz_no_such_name"], 1),
     (["--history", "two words"], 2),

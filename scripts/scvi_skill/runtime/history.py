@@ -303,17 +303,36 @@ def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
         gone = "" if present or not spans or spans[-1][1] + 1 >= len(versions) \
             else versions[spans[-1][1] + 1]
         own = {(a, b) for a, b in spans}
-        changed = {}
+        changed, how = {}, {}
         for param, pspans in sorted(((history.get("params") or {}).get(name) or {}).items()):
             if {(a, b) for a, b in pspans} != own:
                 changed[param] = _span_text(pspans, versions)
+                how[param] = param_change(pspans, spans, versions)
         replacement = next((v for k, v in replacements.items()
                             if k == name or k.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]), "")
         out.append({"name": name, "spans": _span_text(spans, versions), "present": present,
                     "gone_since": gone, "last_release": versions[spans[-1][1]] if spans else "",
-                    "replacement": replacement, "params": changed,
+                    "replacement": replacement, "params": changed, "param_changes": how,
                     "earlier_unknown": bool(earlier_unknown(spans, versions))})
     return out
+
+
+def param_change(pspans: list[list[int]], spans: list[list[int]], versions: list[str]) -> str:
+    """How a parameter's releases differ from its callable's, in words: ``"added in 1.3.1"``,
+    ``"gone since 1.1.0"``, both, or, for gaps, ``"in 1.0.0-1.0.4, 1.2.0"``. A trial's agent
+    read ``parameter registry: 1.3.1-1.5.1`` under ``from_scvi_model: in 1.0.0-1.5.1`` as
+    "the signature has been the same since 1.0.0"."""
+    if not pspans or not spans:
+        return f"in {_span_text(pspans, versions)}" if pspans else "in no release"
+    if len(pspans) > 1:
+        return f"in {_span_text(pspans, versions)} only"
+    (first, last), = pspans
+    parts = []
+    if first > spans[0][0]:
+        parts.append(f"added in {versions[first]}")
+    if last < spans[-1][1]:
+        parts.append(f"gone since {versions[last + 1]}")
+    return ", ".join(parts) or f"in {_span_text(pspans, versions)} only"
 
 
 def keyword_history(ident: str, history: dict, migrations: dict) -> dict | None:
