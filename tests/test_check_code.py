@@ -158,6 +158,32 @@ def test_migration_targets_exist_in_the_pinned_release():
     assert named and sorted(n for n in named if not api.lookup(n).found) == []
 
 
+MIGRATION_RELEASE_EVIDENCE = {
+    # release a migration text names -> words of that release's CHANGELOG section proving it
+    "0.7.0": ["`GeneExpressionDataset` and associated classes have been removed",
+              "`scvi.inference` has been split"],
+    "1.5.0": ["Removed Jax support from SCVI-Tools"],
+}
+
+
+def test_every_release_a_migration_names_is_proven_by_its_changelog_section(pinned_tree):
+    """A migration that dates a change ("went in 0.7.0") names a release whose CHANGELOG
+    section says so. "The dataset module went in 0.8" had no such bullet: 0.7.0 removed it,
+    and a trial's agent repeated the wrong release."""
+    migrations = json.loads((API_DIR / "migrations.json").read_text(encoding="utf-8"))
+    texts = list(migrations["names"].values()) + list(migrations["keywords"].values())
+    named = {v for text in texts for v in re.findall(r"\b(\d+\.\d+(?:\.\d+)?)\b", text)}
+    assert named and sorted(named) == sorted(MIGRATION_RELEASE_EVIDENCE)
+    changelog = (pinned_tree.root / "CHANGELOG.md").read_text(encoding="utf-8")
+    for release, phrases in MIGRATION_RELEASE_EVIDENCE.items():
+        heading = re.search(rf"^###+ (?:New in )?{re.escape(release)} \(", changelog, re.M)
+        assert heading, release
+        following = re.compile(r"^###+ (?:New in )?\d+\.\d+", re.M).search(changelog, heading.end())
+        section = changelog[heading.end(): following.start() if following else None]
+        for phrase in phrases:
+            assert phrase in section, (release, phrase)
+
+
 def test_build_on_mini_tree_is_deterministic_and_routes_kwargs(repo_root):
     tree = open_release_tree(repo_root / "tests/fixtures/mini_tree", "0.0.1")
     first, second = build_release(tree), build_release(tree)
