@@ -1,8 +1,9 @@
 """SKILL.md and the slash command stay in step with the scripts, and SKILL.md's Python runs.
 
-The Python blocks run against the installed scvi-tools (1.5.1, the examples extra) with the
-substitutions SKILL.md documents: ``scvi.data.pbmc_dataset()`` (a download) becomes
-``scvi.data.synthetic_iid()``, and every ``max_epochs=N`` becomes ``max_epochs=2``.
+The Python blocks run against the installed scvi-tools (1.5.1, the examples extra) with two
+substitutions: ``scvi.data.pbmc_dataset()`` (a download, commented out in SKILL.md) becomes
+``scvi.data.synthetic_iid()``, and every ``max_epochs=N`` becomes ``max_epochs=2`` (SKILL.md
+says so).
 """
 
 from __future__ import annotations
