@@ -658,7 +658,11 @@ def _shown_blocks(out: str) -> list[tuple[str, str, int, int]]:
                 shown += 1
             blocks.append(("window", fact_path, int(m[1]), int(m[1]) + shown - 1))
         elif m := re.match(r"  param \S+ \((\S+):(\d+)-(\d+)\):$", line):
-            blocks.append(("param", m[1], int(m[2]), int(m[3])))
+            shown = 0
+            while n + 1 + shown < len(lines) and lines[n + 1 + shown].startswith("   "):
+                shown += 1
+            # The label's range, and the last entry line shown (its text, stripped).
+            blocks.append(("param", m[1], int(m[2]), int(m[3]), lines[n + shown].strip()))
     return blocks
 
 
@@ -677,10 +681,13 @@ def test_json_ranges_are_the_spans_the_text_pack_shows(capsys, pinned_tree, budg
     ranges = [(r["kind"], r["path"], *r["lines"]) for r in report["ranges"]]
     blocks = _shown_blocks(out)
     assert blocks
-    for kind, path, start, end in blocks:
-        if kind == "param":  # the label shows the entry's lines; the budget may cut them
-            assert any(k == kind and (p, s) == (path, start) and e <= end
-                       for k, p, s, e in ranges), (kind, path, start)
+    for kind, path, start, end, *last_shown in blocks:
+        if kind == "param":  # the entry's lines, as far as the budget let them show
+            span = next(r for r in ranges if r[:3] == (kind, path, start))
+            assert start <= span[3] <= end
+            tree_line = (pinned_tree.root / path).read_text(encoding="utf-8").splitlines()[
+                span[3] - 1].strip()
+            assert last_shown[0][:60] == tree_line[:60], (span, last_shown, tree_line)
         else:
             assert (kind, path, start, end) in ranges, (kind, path, start, end, ranges)
     for _, path, start, end in ranges:

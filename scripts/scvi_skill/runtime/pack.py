@@ -1392,10 +1392,13 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
         spans = [Span("def", fact.path, fact.line, fact.line, 0)]
         if fact.param:
             first, last = fact.param_lines
-            spans.append(Span("param", fact.param_path or fact.path, first, last, len(group)))
-            group.append(f"  param {fact.param} ({fact.param_path or fact.path}:{first}-{last}):")
             # Its signature line (with the default) unless the header shows it already.
             doc = fact.param_doc[1:] if fact.param_doc[0].strip() in signature else fact.param_doc
+            # The span is the entry's lines: a signature line shown above them is not in it.
+            lead = max(len(doc) - (last - first + 1), 0)
+            spans.append(Span("param", fact.param_path or fact.path, first, last,
+                              len(group) + lead))
+            group.append(f"  param {fact.param} ({fact.param_path or fact.path}:{first}-{last}):")
             group.extend(f"   {t.strip()}" for t in doc)
         if fact.window:
             first, last = fact.window
@@ -1428,16 +1431,17 @@ def _cited(kind: str, cite: str) -> list[Span]:
 
 def _shown_spans(marks: list[Span], shown: int) -> list[Span]:
     """The spans of a group whose first ``shown`` lines are shown: those introduced among
-    them; a span of a labelled block (a window, a parameter's entry) cut short ends at its
-    last line shown."""
+    them; a span of a labelled block (a window, a parameter's entry: its lines follow line
+    ``at``, one each) cut short ends at its last line shown, and is left out when none is."""
     out = []
     for span in marks:
         if span.at >= shown:
             continue
         if span.kind in ("window", "param", "frame") and span.at:
-            # The label, then one line each (an entry may leave out its signature line).
-            span.end = min(span.end, span.start + shown - span.at - 2
-                           + (span.kind == "param"))
+            below = shown - span.at - 1
+            if below < 1:
+                continue
+            span.end = min(span.end, span.start + below - 1)
         out.append(span)
     return out
 
