@@ -452,3 +452,34 @@ def test_a_tree_with_both_layouts_is_not_rearranged(tmp_path, cache, capsys):
     assert fetch_tree.main(["--from", str(archive)]) == 0
     path = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert (path / "src" / "scvi" / "__init__.py").read_bytes() == b'"""scvi-tools."""\n'
+
+
+def test_download_returns_the_archive_of_the_version_asked_for(tmp_path, monkeypatch):
+    """With other releases' sdists in the folder (build_api_index.py's cache), the archive
+    returned is the one pip saved for this version: before, it was the first in name order,
+    so a cold cache built every release's API index from 1.0.0's sdist."""
+    (tmp_path / "scvi_tools-1.0.0.tar.gz").write_bytes(b"old")
+
+    def pip_saves(cmd):
+        version = cmd[-1].split("==")[1]
+        (tmp_path / f"scvi_tools-{version}.tar.gz").write_bytes(version.encode())
+        tail = fetch_mod._Tail()
+        tail.returncode, tail.lines = 0, ["Successfully downloaded scvi-tools"]
+        return tail
+
+    monkeypatch.setattr(fetch_mod, "_run_streaming", pip_saves)
+    got = fetch_mod.download_sdist("1.5.1", tmp_path, log=lambda _: None)
+    assert got == tmp_path / "scvi_tools-1.5.1.tar.gz" and got.read_bytes() == b"1.5.1"
+
+
+def test_a_download_that_saves_no_archive_of_that_version_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "scvi_tools-1.0.0.tar.gz").write_bytes(b"old")
+
+    def pip_saves_nothing(cmd):
+        tail = fetch_mod._Tail()
+        tail.returncode, tail.lines = 0, ["Successfully downloaded scvi-tools"]
+        return tail
+
+    monkeypatch.setattr(fetch_mod, "_run_streaming", pip_saves_nothing)
+    with pytest.raises(fetch_mod.FetchError, match="could not download scvi-tools 1.5.1"):
+        fetch_mod.download_sdist("1.5.1", tmp_path, log=lambda _: None)

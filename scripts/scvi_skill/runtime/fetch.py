@@ -123,7 +123,10 @@ def download_sdist(version: str, dest: Path, *, index_url: str | None = None, lo
     cmd = _pip_command() + args
     log(f"Downloading the {PACKAGE} {version} sdist with {' '.join(cmd[:-len(args)])} ...")
     tail = _run_streaming(cmd)
-    archives = sorted(dest.glob("scvi_tools-*.tar.gz")) + sorted(dest.glob("scvi-tools-*.tar.gz"))
+    # This version's archive, by name: ``dest`` may hold other releases' sdists (the API index
+    # builder's cache), and the first of them is not the one asked for.
+    archives = [dest / f"{stem}-{version}.tar.gz" for stem in ("scvi_tools", "scvi-tools")]
+    archives = [a for a in archives if a.is_file()]
     if tail.returncode == 0 and archives:
         return archives[0]
     text = "\n".join(tail.lines)
