@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import resolve_docs
@@ -256,6 +257,42 @@ def test_param_change_in_words(pspans, spans, said):
     from scvi_skill.runtime.history import param_change
 
     assert param_change(pspans, spans, [f"v{n}" for n in range(10)]) == said
+
+
+@pytest.mark.parametrize("spec, python, allowed", [
+    (">=3.9", "3.9", True), (">=3.10", "3.9", False), (">=3.9,<3.13", "3.13", False),
+    (">=3.9,<3.13", "3.12", True), (">=3.9.1", "3.9", True), ("<3.9", "3.9", False),
+    ("==3.9.*", "3.10", False), ("~=3.9", "3.8", False), ("<=3.9", "3.10", False),
+    ("!=3.9.*", "3.9", False), ("", "3.9", True),
+])
+def test_python_allowed(spec, python, allowed):
+    from scvi_skill.runtime.history import python_allowed
+
+    assert python_allowed(spec, python) is allowed
+
+
+def test_a_python_version_the_question_names_gets_the_releases_that_declare_it(capsys):
+    """Every release named as declaring Python 3.9 does by its manifest entry, the release
+    named next requires more, and the pinned release's own requirement is in the tree
+    (test_check_code checks the manifest against the pinned tree's PKG-INFO)."""
+    from scvi_skill.runtime.apifiles import load_releases
+    from scvi_skill.runtime.history import python_allowed, python_facts
+
+    releases = load_releases()
+    specs = releases.requires_python
+    [line] = python_facts("`import scvi` in a python=3.9 env throws a TypeError")
+    m = re.match(r"Python 3\.9: scvi-tools (\S+)-(\S+) declare it; (\S+) on require (\S+)", line)
+    assert m, line
+    first, last, after, required = m.groups()
+    ok = releases.versions[releases.versions.index(first): releases.versions.index(last) + 1]
+    assert ok and all(python_allowed(specs[v], "3.9") for v in ok)
+    assert releases.versions[releases.versions.index(last) + 1] == after
+    assert specs[after] == required and not python_allowed(required, "3.9")
+    assert python_facts("numpy 3.9 and scvi") == []
+    [line] = python_facts("can I run scvi-tools on Python 3.8?")
+    assert line.startswith("Python 3.8: no scvi-tools release") or " declare it" in line
+    out = resolve_docs_pack(capsys, "import scvi fails on Python 3.9 with a TypeError")
+    assert any(t.startswith("(release history) Python 3.9: scvi-tools ") for t in out.splitlines())
 
 
 @pytest.mark.parametrize("argv, code", [

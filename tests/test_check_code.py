@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
@@ -194,6 +195,37 @@ def test_build_on_mini_tree_is_deterministic_and_routes_kwargs(repo_root):
     outputs = release_outputs([first, {**second, "version": "0.0.1.post1"}])
     manifest = json.loads(outputs["releases.json"])
     assert [r["file"] for r in manifest["releases"]] == ["scvi-tools-0.0.1.json.gz"] * 2
+
+
+def test_requires_python_is_read_from_pkg_info_else_pyproject(tmp_path):
+    from scvi_skill.build.api_releases import requires_python
+
+    assert requires_python(tmp_path) == ""
+    (tmp_path / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.9,<3.12"\n')
+    assert requires_python(tmp_path) == ">=3.9,<3.12"
+    (tmp_path / "PKG-INFO").write_text("Metadata-Version: 2.1\nRequires-Python: >=3.10\n")
+    assert requires_python(tmp_path) == ">=3.10"
+
+
+def test_the_manifest_carries_each_releases_python_and_the_index_files_do_not(repo_root):
+    """Two releases with one API share an index file, even when they declare other Python
+    versions: those go in the manifest only."""
+    tree = open_release_tree(repo_root / "tests/fixtures/mini_tree", "0.0.1")
+    first = dict(build_release(tree), requires_python=">=3.9")
+    second = dict(build_release(tree), version="0.0.2", requires_python=">=3.10")
+    outputs = release_outputs([first, second])
+    manifest = json.loads(outputs["releases.json"])
+    assert [(r["file"], r["requires_python"]) for r in manifest["releases"]] == [
+        ("scvi-tools-0.0.1.json.gz", ">=3.9"), ("scvi-tools-0.0.1.json.gz", ">=3.10")]
+    assert "requires_python" not in json.loads(gzip.decompress(outputs["scvi-tools-0.0.1.json.gz"]))
+
+
+def test_the_shipped_manifest_declares_the_pinned_trees_python(pinned_tree):
+    from scvi_skill.build.api_releases import requires_python
+
+    releases = load_releases()
+    assert releases.requires_python[PINNED_SCVI_TOOLS] == requires_python(pinned_tree.root) != ""
+    assert all(releases.requires_python[v] for v in releases.versions)
 
 
 def test_history_spans():

@@ -32,10 +32,11 @@ def release_facts(question: str, sidx: dict) -> list[str]:
     earlier release (1.0.0 on) had (``gone`` of the search index, from the API history: only
     then is the history read), with the migrations file's replacement; at most
     :data:`MAX_FACTS`."""
+    python = python_facts(question)
     unknown = gone_identifiers(question, sidx)
     elsewhere = moved_names(question, sidx)
     if not unknown and not elsewhere:
-        return []
+        return python
     from .apifiles import load_migrations  # only now: a few ms
 
     try:
@@ -43,9 +44,9 @@ def release_facts(question: str, sidx: dict) -> list[str]:
         migrations = load_migrations()
     except IndexStale as err:
         warn(f"no release history: {err}")
-        return []
+        return python
     versions = history.get("versions") or []
-    lines = []
+    lines = python[:MAX_FACTS]
     for ident in unknown:
         line = _name_fact(ident, history, migrations, versions) if _is_name(ident) \
             else _keyword_fact(ident, history, migrations, versions)
@@ -165,6 +166,89 @@ def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
         if end is not None and end + 1 < len(versions):
             out.append((ident.rsplit(".", 1)[-1].lower(), versions[end + 1]))
     return out
+
+
+_PYTHON_VERSION = re.compile(r"\bpython\s*(?:version\s*)?(?:[=v]=?\s*)?(3\.\d{1,2})(?:\.\d+)?(?![\d.])",
+                             re.I)
+"""A Python version the question names: "Python 3.9", "python=3.9", "python3.10.4"."""
+MAX_PYTHONS = 2
+
+
+def python_facts(question: str) -> list[str]:
+    """For each Python version the question names (at most :data:`MAX_PYTHONS`), the releases
+    whose sdist declares that they run on it (``Requires-Python``, in the API manifest), and
+    what the next release requires: "Python 3.9: scvi-tools 1.0.0-1.1.6.post2 declare it;
+    1.2.0 on require >=3.10". The manifest is read only for such a question."""
+    wanted = list(dict.fromkeys(m.group(1) for m in _PYTHON_VERSION.finditer(question)))
+    if not wanted:
+        return []
+    from .apifiles import load_releases
+
+    try:
+        releases = load_releases()
+    except IndexStale:
+        return []
+    versions, specs = releases.versions, releases.requires_python
+    known = [n for n, v in enumerate(versions) if specs.get(v)]
+    if not known:
+        return []
+    lines = []
+    for python in wanted[:MAX_PYTHONS]:
+        ok = [n for n in known if python_allowed(specs[versions[n]], python)]
+        first, last = versions[known[0]], versions[known[-1]]
+        if not ok:
+            lines.append(f"Python {python}: no scvi-tools release {first}-{last} declares it "
+                         f"(requires-python: {first} {specs[first]}, {last} {specs[last]})")
+            continue
+        text = f"Python {python}: scvi-tools {_span_text(_runs(ok), versions)} declare it"
+        after = next((n for n in known if n > ok[-1]), None)
+        if after is not None:
+            text += f"; {versions[after]} on require {specs[versions[after]]}"
+        before = next((n for n in reversed(known) if n < ok[0]), None)
+        if before is not None:
+            text += f"; {versions[before]} required {specs[versions[before]]}"
+        lines.append(text + " (requires-python of each release's sdist)")
+    return lines
+
+
+def _runs(indexes: list[int]) -> list[list[int]]:
+    """``[[first, last], ...]`` of the consecutive runs in sorted ``indexes``."""
+    out: list[list[int]] = []
+    for n in indexes:
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return out
+
+
+_CLAUSE = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*([\d.*]+)\s*$")
+
+
+def python_allowed(spec: str, python: str) -> bool:
+    """Whether some Python ``python`` ("3.9": any 3.9.x) meets ``spec`` (">=3.9,<3.13"), for the
+    comparisons sdists use; an unreadable clause rules nothing out."""
+    minor = tuple(int(x) for x in python.split("."))
+    for clause in filter(None, (c.strip() for c in spec.split(","))):
+        m = _CLAUSE.match(clause)
+        if not m:
+            continue
+        op, raw = m.groups()
+        if raw.endswith(".*"):
+            prefix = tuple(int(x) for x in raw[:-2].split("."))
+            inside = minor[: len(prefix)] == prefix
+            if (op == "==" and not inside) or (op == "!=" and inside and len(prefix) >= 2):
+                return False
+            continue
+        bound = tuple(int(x) for x in raw.split(".") if x.isdigit())
+        low, high = minor + (0,), minor + (10**6,)  # the first and last 3.9.x
+        if op in (">=", "~=") and high < bound or op == ">" and high <= bound \
+                or op == "<=" and low > bound or op == "<" and low >= bound \
+                or op in ("==", "===") and not (low <= bound + (0,) * (3 - len(bound)) <= high):
+            return False
+        if op == "~=" and minor[: len(bound) - 1] != bound[: len(bound) - 1]:
+            return False
+    return True
 
 
 def _history_quietly() -> tuple[dict, list[str]]:
