@@ -34,8 +34,8 @@ from scvi_skill.runtime.paths import trees_dir  # noqa: E402
 FIRST_RELEASE = "1.0.0"
 EPILOG = """\
 outputs (in --out, default references/api/):
-  releases.json                 the known releases, each with its index file and the
-                                Python versions its sdist declares (Requires-Python)
+  releases.json                 the known releases, each with its index file and what its
+                                sdist declares it needs: Requires-Python, Requires-Dist
   scvi-tools-<V>.json.gz        one release: namespaces, symbols, parameters, kwargs routes
   history.json.gz               first/last release of every public name and parameter
 

@@ -295,6 +295,35 @@ def test_a_python_version_the_question_names_gets_the_releases_that_declare_it(c
     assert any(t.startswith("(release history) Python 3.9: scvi-tools ") for t in out.splitlines())
 
 
+def test_a_requirement_the_question_names_gets_what_each_release_requires(capsys):
+    """The line lists, oldest first, each run of releases with one specifier for that
+    package, exactly as the manifest (each sdist's Requires-Dist) has them."""
+    from scvi_skill.runtime.apifiles import load_releases
+    from scvi_skill.runtime.history import dependency_facts
+
+    releases = load_releases()
+    question = "import scarches fails deep in scvi with No module named 'anndata.io'"
+    [line] = dependency_facts(question)
+    assert line.startswith("anndata: ") and line.endswith("(Requires-Dist of each release's sdist)")
+    body = line[len("anndata: "): -len(" (Requires-Dist of each release's sdist)")]
+    body = body.replace(" in scvi-tools ", " in ", 1)
+    shown = []
+    for part in body.split("; "):
+        spec, _, span = part.rpartition(" in ")
+        first, _, last = span.partition("-") if span.count("-") == 1 else (span, "", span)
+        for v in releases.versions[releases.versions.index(first):
+                                   releases.versions.index(last or first) + 1]:
+            shown.append(v)
+            want = releases.requires[v].get("anndata")
+            assert spec == ("not required" if want is None else want or "any"), (v, spec)
+    assert shown == releases.versions
+    # The object, not the package; no version talk; a package no release pins differently.
+    assert dependency_facts("my AnnData object fails to install") == []
+    assert dependency_facts("anndata objects with many layers") == []
+    out = resolve_docs_pack(capsys, question)
+    assert "(release history) anndata: " in out
+
+
 @pytest.mark.parametrize("argv, code", [
     (["--history", "zz_no_such_name"], 1),
     (["--history", "two words"], 2),

@@ -211,21 +211,44 @@ def test_the_manifest_carries_each_releases_python_and_the_index_files_do_not(re
     """Two releases with one API share an index file, even when they declare other Python
     versions: those go in the manifest only."""
     tree = open_release_tree(repo_root / "tests/fixtures/mini_tree", "0.0.1")
-    first = dict(build_release(tree), requires_python=">=3.9")
-    second = dict(build_release(tree), version="0.0.2", requires_python=">=3.10")
+    first = dict(build_release(tree), requires_python=">=3.9", requires={"torch": ">=1.8"})
+    second = dict(build_release(tree), version="0.0.2", requires_python=">=3.10",
+                  requires={"torch": ""})
     outputs = release_outputs([first, second])
     manifest = json.loads(outputs["releases.json"])
-    assert [(r["file"], r["requires_python"]) for r in manifest["releases"]] == [
-        ("scvi-tools-0.0.1.json.gz", ">=3.9"), ("scvi-tools-0.0.1.json.gz", ">=3.10")]
-    assert "requires_python" not in json.loads(gzip.decompress(outputs["scvi-tools-0.0.1.json.gz"]))
+    assert [(r["file"], r["requires_python"], r["requires"]) for r in manifest["releases"]] == [
+        ("scvi-tools-0.0.1.json.gz", ">=3.9", {"torch": ">=1.8"}),
+        ("scvi-tools-0.0.1.json.gz", ">=3.10", {"torch": ""})]
+    index = json.loads(gzip.decompress(outputs["scvi-tools-0.0.1.json.gz"]))
+    assert "requires_python" not in index and "requires" not in index
 
 
 def test_the_shipped_manifest_declares_the_pinned_trees_python(pinned_tree):
-    from scvi_skill.build.api_releases import requires_python
+    from scvi_skill.build.api_releases import requires_dist, requires_python
 
     releases = load_releases()
     assert releases.requires_python[PINNED_SCVI_TOOLS] == requires_python(pinned_tree.root) != ""
     assert all(releases.requires_python[v] for v in releases.versions)
+    assert releases.requires[PINNED_SCVI_TOOLS] == requires_dist(pinned_tree.root)
+    assert "torch" in releases.requires[PINNED_SCVI_TOOLS] and all(
+        releases.requires[v] for v in releases.versions)
+
+
+def test_requires_dist_keeps_what_a_release_needs_to_run(tmp_path):
+    from scvi_skill.build.api_releases import requires_dist
+
+    assert requires_dist(tmp_path) == {}
+    (tmp_path / "PKG-INFO").write_text(
+        "Metadata-Version: 2.1\n"
+        "Requires-Dist: anndata (>=0.7.5)\n"
+        "Requires-Dist: lightning<2.1,>=2.0\n"
+        "Requires-Dist: scanpy[skmisc]>=1.10\n"
+        "Requires-Dist: ml_collections\n"
+        "Requires-Dist: importlib-metadata; python_version < '3.10'\n"
+        "Requires-Dist: ray[tune]>=2.5.0; extra == 'autotune'\n")
+    assert requires_dist(tmp_path) == {
+        "anndata": ">=0.7.5", "importlib-metadata": "; python_version < '3.10'",
+        "lightning": "<2.1,>=2.0", "ml-collections": "", "scanpy": ">=1.10"}
 
 
 def test_history_spans():

@@ -108,6 +108,7 @@ def build_release(tree: Tree) -> dict:
         "format": API_FORMAT,
         "layout": "flat" if flat else "src",
         "namespaces": dict(sorted(source.namespaces.items())),
+        "requires": requires_dist(tree.root),
         "requires_python": requires_python(tree.root),
         "symbols": dict(sorted(symbols.items())),
         "trainer_keywords": _trainer_keywords(source),
@@ -117,6 +118,31 @@ def build_release(tree: Tree) -> dict:
 
 _PKG_INFO_PYTHON = re.compile(r"^Requires-Python:\s*(.+?)\s*$", re.M)
 _PYPROJECT_PYTHON = re.compile(r"^requires-python\s*=\s*[\"']([^\"']+)[\"']", re.M)
+
+
+_REQUIRES_DIST = re.compile(r"^Requires-Dist:\s*(.+?)\s*$", re.M)
+_REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*([^;]*?)\s*(?:;\s*(.*))?$")
+
+
+def requires_dist(root: Path) -> dict[str, str]:
+    """The packages a release needs to run (``Requires-Dist`` of its sdist's ``PKG-INFO``
+    without an ``extra ==`` marker): normalized name -> version specifier (``""``: any), a
+    marker other than an extra kept after ``;`` (``">=1.0; python_version < '3.10'"``)."""
+    try:
+        text = (root / "PKG-INFO").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    out: dict[str, str] = {}
+    for line in _REQUIRES_DIST.findall(text):
+        m = _REQUIREMENT.match(line)
+        if not m or (m.group(3) and "extra" in m.group(3)):
+            continue
+        name = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+        spec = m.group(2).strip().strip("()").replace(" ", "")
+        if m.group(3):
+            spec += f"; {m.group(3)}"
+        out[name] = f"{out[name]} | {spec}" if name in out else spec
+    return dict(sorted(out.items()))
 
 
 def requires_python(root: Path) -> str:
@@ -363,10 +389,11 @@ def release_outputs(releases: list[dict]) -> dict[str, bytes]:
     for release in releases:
         release["absent_members"] = _absent_members(release, everywhere)
     previous_key, previous_name = None, None
-    # The Python versions a release supports go in the manifest, not in its index.
+    # What a release needs to run (Python, packages) goes in the manifest, not in its index.
     python = {r["version"]: r.get("requires_python", "") for r in releases}
+    requires = {r["version"]: r.get("requires") or {} for r in releases}
     for release in releases:
-        release = {k: v for k, v in release.items() if k != "requires_python"}
+        release = {k: v for k, v in release.items() if k not in ("requires_python", "requires")}
         key = json.dumps({k: v for k, v in release.items() if k not in ("_generated", "version")},
                          sort_keys=True)
         if key == previous_key:
@@ -382,6 +409,7 @@ def release_outputs(releases: list[dict]) -> dict[str, bytes]:
                        f"{REGENERATE_API}"),
         "format": API_FORMAT,
         "releases": [{"version": r["version"], "file": files[r["version"]],
+                      "requires": requires[r["version"]],
                       "requires_python": python[r["version"]]} for r in releases],
     }
     outputs["releases.json"] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()

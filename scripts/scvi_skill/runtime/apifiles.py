@@ -59,17 +59,20 @@ def read_api_file(path: Path) -> dict:
 
 class Releases:
     """The manifest: ``versions`` (known releases, oldest first), ``files`` (version -> file
-    name in the API folder), ``folder`` and ``requires_python`` (version -> the Python
-    versions its sdist declares, ``">=3.10"``; ``""`` when unknown). A plain class, not a
-    dataclass: importing ``dataclasses`` (with ``inspect``) would cost the one call more than
-    reading the files."""
+    name in the API folder), ``folder``, ``requires_python`` (version -> the Python versions
+    its sdist declares, ``">=3.10"``; ``""`` when unknown) and ``requires`` (version -> the
+    packages it needs to run: name -> version specifier, ``""`` for any). A plain class, not
+    a dataclass: importing ``dataclasses`` (with ``inspect``) would cost the one call more
+    than reading the files."""
 
-    __slots__ = ("versions", "files", "folder", "requires_python")
+    __slots__ = ("versions", "files", "folder", "requires_python", "requires")
 
     def __init__(self, versions: list[str], files: dict[str, str], folder: Path,
-                 requires_python: dict[str, str] | None = None) -> None:
+                 requires_python: dict[str, str] | None = None,
+                 requires: dict[str, dict[str, str]] | None = None) -> None:
         self.versions, self.files, self.folder = versions, files, folder
         self.requires_python = requires_python or {}
+        self.requires = requires or {}
 
     def check(self, version: str) -> str:
         if version in self.files:
@@ -89,7 +92,8 @@ def load_releases(folder: Path | None = None) -> Releases:
                          f"expected {API_FORMAT}", hint=f"Regenerate: {REGENERATE_API}")
     rows = manifest.get("releases") or []
     return Releases([r["version"] for r in rows], {r["version"]: r["file"] for r in rows},
-                    folder, {r["version"]: r.get("requires_python") or "" for r in rows})
+                    folder, {r["version"]: r.get("requires_python") or "" for r in rows},
+                    {r["version"]: r.get("requires") or {} for r in rows})
 
 
 def load_release(releases: Releases, version: str) -> dict:

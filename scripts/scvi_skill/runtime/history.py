@@ -32,7 +32,7 @@ def release_facts(question: str, sidx: dict) -> list[str]:
     earlier release (1.0.0 on) had (``gone`` of the search index, from the API history: only
     then is the history read), with the migrations file's replacement; at most
     :data:`MAX_FACTS`."""
-    python = python_facts(question)
+    python = python_facts(question) + dependency_facts(question)
     unknown = gone_identifiers(question, sidx)
     elsewhere = moved_names(question, sidx)
     if not unknown and not elsewhere:
@@ -208,6 +208,64 @@ def python_facts(question: str) -> list[str]:
         if before is not None:
             text += f"; {versions[before]} required {specs[versions[before]]}"
         lines.append(text + " (requires-python of each release's sdist)")
+    return lines
+
+
+_DEPENDENCY_ALIASES = {"pytorch": "torch", "PyTorch": "torch", "JAX": "jax", "NumPy": "numpy",
+                       "pytorch-lightning": "lightning", "pytorch_lightning": "lightning",
+                       "sklearn": "scikit-learn", "pyro": "pyro-ppl"}
+"""Other spellings of a requirement; otherwise a name counts only as written, in lower case
+(``anndata`` the package, not ``AnnData`` the object)."""
+_VERSION_CONTEXT = re.compile(
+    r"\b\d+\.\d+|version|upgrad|downgrad|install|compatib|requir|\bpin|No module named|"
+    r"ImportError|ModuleNotFoundError|cannot import|has no attribute", re.I)
+"""What makes a dependency's name in the question a question about its version."""
+_NOT_NAMES = frozenset({"scvi-tools", "rich", "sparse"})
+"""Requirements whose name is an everyday word of questions ("a sparse matrix")."""
+MAX_DEPENDENCIES = 2
+MAX_DEPENDENCY_CHARS = 240
+
+
+def dependency_facts(question: str) -> list[str]:
+    """For each package scvi-tools needs that the question names (at most
+    :data:`MAX_DEPENDENCIES`, only in a question about versions, installs or imports), the
+    version each release requires, when releases differ: "anndata: >=0.7.5 in scvi-tools
+    1.0.0-1.1.6.post2; >=0.11 in 1.2.0-1.3.3; any in 1.4.0-1.5.1". From each sdist's
+    ``Requires-Dist`` (the API manifest, read only for such a question)."""
+    if not _VERSION_CONTEXT.search(question):
+        return []
+    words = re.findall(r"(?<![\w-])[A-Za-z][\w-]*", question)
+    named = list(dict.fromkeys(_DEPENDENCY_ALIASES.get(w, w).replace("_", "-") for w in words))
+    if not named:
+        return []
+    from .apifiles import load_releases
+
+    try:
+        releases = load_releases()
+    except IndexStale:
+        return []
+    versions = [v for v in releases.versions if releases.requires.get(v)]
+    known = {name for v in versions for name in releases.requires[v]}
+    lines = []
+    for name in (n for n in named if n in known and n not in _NOT_NAMES):
+        specs = [releases.requires[v].get(name) for v in versions]
+        if len(set(specs)) < 2:
+            continue  # the same in every release: nothing to date
+        groups: list[list] = []
+        for version, spec in zip(versions, specs):
+            if groups and groups[-1][0] == spec:
+                groups[-1][2] = version
+            else:
+                groups.append([spec, version, version])
+        parts = [("not required" if spec is None else spec or "any") + " in "
+                 + (first if first == last else f"{first}-{last}")
+                 for spec, first, last in groups]
+        text = f"{name}: " + "; ".join(parts).replace(" in ", " in scvi-tools ", 1)
+        if len(text) > MAX_DEPENDENCY_CHARS:  # the latest releases matter most
+            text = f"{name}: ...; " + "; ".join(parts[-3:])
+        lines.append(text + " (Requires-Dist of each release's sdist)")
+        if len(lines) >= MAX_DEPENDENCIES:
+            break
     return lines
 
 
