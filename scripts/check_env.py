@@ -4,7 +4,10 @@
 Runs the given interpreter (the user's project venv or conda env, not this one) in a
 subprocess that reads installed versions with importlib.metadata (scvi is never imported)
 and asks torch about CUDA. When its scvi-tools differs from the version the skill's maps
-describe, it prints the commands for that version's source tree and API check.
+describe, it prints the commands for that version's source tree and API check. It compares
+the Python and the installed packages with what that scvi-tools release's sdist declares it
+needs (Requires-Python, Requires-Dist; the skill's API manifest, 1.0.0 on), and without
+scvi-tools says which releases declare that Python.
 
 Usage:
   python3 scripts/check_env.py                              # python3 on PATH
@@ -12,7 +15,10 @@ Usage:
   python3 scripts/check_env.py --python "$CONDA_PREFIX" --json
 
 JSON: {"python": {"path", "version"}, "packages": {name: version or null},
-       "cuda": {"available", "devices", "version"}, "mps", "pinned", "next": [commands]}
+       "cuda": {"available", "devices", "version"}, "mps", "pinned", "next": [commands],
+       "requirements": {"known", "python": unmet Requires-Python or "",
+                        "packages": [{"package", "installed", "required"}]}   (with scvi-tools)
+       "python_fits": line or ""}   (without scvi-tools: the releases declaring that Python)
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     version = report["packages"].get("scvi-tools")
     report["pinned"] = PINNED_SCVI_TOOLS
     report["next"] = next_steps(version, report["python"]["path"])
+    _add_requirements(report, version)
     if args.json:
         print(json.dumps(report, indent=1, sort_keys=True))
     else:
@@ -79,6 +86,21 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _add_requirements(report: dict, version: str | None) -> None:
+    """``requirements`` (what the installed scvi-tools release declares it needs that this
+    environment lacks) or, without scvi-tools, ``python_fits``."""
+    from scvi_skill.runtime.requirements import python_facts, unmet
+
+    python = str(report["python"].get("version") or "")
+    if version:
+        others = {k: v for k, v in report["packages"].items() if k != "scvi-tools"}
+        report["requirements"] = unmet(version, python, others)
+    else:
+        minor = ".".join(python.split(".")[:2])
+        fits = python_facts(f"python {minor}") if minor else []
+        report["python_fits"] = fits[0] if fits else ""
 
 
 def _text(report: dict) -> str:
@@ -95,6 +117,16 @@ def _text(report: dict) -> str:
     if report.get("mps"):
         lines.append("mps         available (Apple silicon)")
     version = report["packages"].get("scvi-tools")
+    needs = report.get("requirements") or {}
+    unmet = [f"scvi-tools {version} declares Python {needs['python']}; this is "
+             f"{python['version']} (its sdist's Requires-Python)"] if needs.get("python") else []
+    unmet += [f"scvi-tools {version} requires {row['package']}{row['required']}; installed: "
+              f"{row['installed']} (its sdist's Requires-Dist)"
+              for row in needs.get("packages") or []]
+    if report.get("python_fits"):
+        unmet.append(report["python_fits"])
+    if unmet:
+        lines.extend(["", *unmet])
     if version and version != report["pinned"]:
         lines.append(f"\nscvi-tools {version} is not {report['pinned']}, the version the maps "
                      "describe: answer from its own tree and check code against its API:")

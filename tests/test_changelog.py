@@ -266,7 +266,7 @@ def test_param_change_in_words(pspans, spans, said):
     ("!=3.9.*", "3.9", False), ("", "3.9", True),
 ])
 def test_python_allowed(spec, python, allowed):
-    from scvi_skill.runtime.history import python_allowed
+    from scvi_skill.runtime.requirements import python_allowed
 
     assert python_allowed(spec, python) is allowed
 
@@ -276,7 +276,7 @@ def test_a_python_version_the_question_names_gets_the_releases_that_declare_it(c
     named next requires more, and the pinned release's own requirement is in the tree
     (test_check_code checks the manifest against the pinned tree's PKG-INFO)."""
     from scvi_skill.runtime.apifiles import load_releases
-    from scvi_skill.runtime.history import python_allowed, python_facts
+    from scvi_skill.runtime.requirements import python_allowed, python_facts
 
     releases = load_releases()
     specs = releases.requires_python
@@ -299,7 +299,7 @@ def test_a_requirement_the_question_names_gets_what_each_release_requires(capsys
     """The line lists, oldest first, each run of releases with one specifier for that
     package, exactly as the manifest (each sdist's Requires-Dist) has them."""
     from scvi_skill.runtime.apifiles import load_releases
-    from scvi_skill.runtime.history import dependency_facts
+    from scvi_skill.runtime.requirements import dependency_facts
 
     releases = load_releases()
     question = "import scarches fails deep in scvi with No module named 'anndata.io'"

@@ -59,3 +59,56 @@ def test_missing_or_broken_interpreter_exits_2(capsys, tmp_path):
     assert code == 2 and str(broken) in err
     code, out, err = run(capsys, ["--python", str(tmp_path)])  # a folder without bin/python
     assert code == 2 and "bin/python" in err
+
+
+def _report(python: str, packages: dict) -> dict:
+    return {"python": {"path": "/env/bin/python", "version": python},
+            "packages": dict.fromkeys(PACKAGES) | packages, "cuda": {}, "mps": False,
+            "pinned": PINNED_SCVI_TOOLS, "next": []}
+
+
+def test_installed_packages_a_release_rules_out_are_reported(capsys):
+    """scvi-tools 1.3.3's sdist requires anndata>=0.11 (its PKG-INFO, in the manifest)."""
+    from scvi_skill.runtime.apifiles import load_releases
+
+    wanted = load_releases().requires["1.3.3"]["anndata"]
+    report = _report("3.10.4", {"scvi-tools": "1.3.3", "anndata": "0.10.9", "torch": "2.5.1"})
+    check_env._add_requirements(report, "1.3.3")
+    assert report["requirements"]["known"] is True
+    assert report["requirements"]["packages"] == [
+        {"package": "anndata", "installed": "0.10.9", "required": wanted}]
+    assert report["requirements"]["python"] == ""
+    text = check_env._text(report)
+    assert f"scvi-tools 1.3.3 requires anndata{wanted}; installed: 0.10.9" in text
+
+
+def test_a_python_the_release_does_not_declare_is_reported():
+    from scvi_skill.runtime.apifiles import load_releases
+
+    spec = load_releases().requires_python[PINNED_SCVI_TOOLS]
+    report = _report("3.9.18", {"scvi-tools": PINNED_SCVI_TOOLS})
+    check_env._add_requirements(report, PINNED_SCVI_TOOLS)
+    assert report["requirements"]["python"] == spec
+    assert f"declares Python {spec}; this is 3.9.18" in check_env._text(report)
+    report = _report("3.12.1", {"scvi-tools": PINNED_SCVI_TOOLS, "anndata": "0.12.0"})
+    check_env._add_requirements(report, PINNED_SCVI_TOOLS)
+    assert report["requirements"] == {"python": "", "packages": [], "known": True}
+
+
+def test_without_scvi_tools_the_releases_that_declare_that_python_are_named():
+    report = _report("3.9.18", {})
+    check_env._add_requirements(report, None)
+    assert report["python_fits"].startswith("Python 3.9: scvi-tools 1.0.0-")
+    assert report["python_fits"] in check_env._text(report)
+
+
+@pytest.mark.parametrize("spec, version, ok", [
+    (">=0.11", "0.10.9", False), (">=0.11", "0.11.0", True), ("<2.1,>=2.0", "2.1.0", False),
+    ("<2.1,>=2.0", "2.0.9", True), ("<2.0", "2.0.0+cu121", False), ("==1.2.*", "1.2.5", True),
+    ("!=1.2.*", "1.2.5", False), ("~=1.2.0", "1.3.0", False), ("~=1.2", "1.3", True),
+    ("", "9", True), (">=1.0; python_version < '3.10'", "0.1", True), (">=1", "dev", True),
+])
+def test_meets(spec, version, ok):
+    from scvi_skill.runtime.requirements import meets
+
+    assert meets(spec, version) is ok

@@ -1,0 +1,217 @@
+"""What each scvi-tools release needs to run, as its sdist declares it (the API manifest's
+``requires_python`` and ``requires``: ``Requires-Python`` and ``Requires-Dist``), and the
+checks on it: which releases a Python version or a package version the question names fits
+(the pack's release-history lines), and which installed packages a release's requirements
+rule out (``check_env.py``). Version specifiers are read for the comparisons sdists use
+(``>=``, ``<``, ``==3.9.*``, ``~=``, ``!=``); a clause this module cannot read rules nothing
+out. Standard library only; Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import IndexStale
+from .history import _span_text
+
+
+_PYTHON_VERSION = re.compile(r"\bpython\s*(?:version\s*)?(?:[=v]=?\s*)?(3\.\d{1,2})(?:\.\d+)?(?![\d.])",
+                             re.I)
+"""A Python version the question names: "Python 3.9", "python=3.9", "python3.10.4"."""
+MAX_PYTHONS = 2
+
+
+def python_facts(question: str) -> list[str]:
+    """For each Python version the question names (at most :data:`MAX_PYTHONS`), the releases
+    whose sdist declares that they run on it (``Requires-Python``, in the API manifest), and
+    what the next release requires: "Python 3.9: scvi-tools 1.0.0-1.1.6.post2 declare it;
+    1.2.0 on require >=3.10". The manifest is read only for such a question."""
+    wanted = list(dict.fromkeys(m.group(1) for m in _PYTHON_VERSION.finditer(question)))
+    if not wanted:
+        return []
+    from .apifiles import load_releases
+
+    try:
+        releases = load_releases()
+    except IndexStale:
+        return []
+    versions, specs = releases.versions, releases.requires_python
+    known = [n for n, v in enumerate(versions) if specs.get(v)]
+    if not known:
+        return []
+    lines = []
+    for python in wanted[:MAX_PYTHONS]:
+        ok = [n for n in known if python_allowed(specs[versions[n]], python)]
+        first, last = versions[known[0]], versions[known[-1]]
+        if not ok:
+            lines.append(f"Python {python}: no scvi-tools release {first}-{last} declares it "
+                         f"(requires-python: {first} {specs[first]}, {last} {specs[last]})")
+            continue
+        text = f"Python {python}: scvi-tools {_span_text(_runs(ok), versions)} declare it"
+        after = next((n for n in known if n > ok[-1]), None)
+        if after is not None:
+            text += f"; {versions[after]} on require {specs[versions[after]]}"
+        before = next((n for n in reversed(known) if n < ok[0]), None)
+        if before is not None:
+            text += f"; {versions[before]} required {specs[versions[before]]}"
+        lines.append(text + " (requires-python of each release's sdist)")
+    return lines
+
+
+_DEPENDENCY_ALIASES = {"pytorch": "torch", "PyTorch": "torch", "JAX": "jax", "NumPy": "numpy",
+                       "pytorch-lightning": "lightning", "pytorch_lightning": "lightning",
+                       "sklearn": "scikit-learn", "pyro": "pyro-ppl"}
+"""Other spellings of a requirement; otherwise a name counts only as written, in lower case
+(``anndata`` the package, not ``AnnData`` the object)."""
+_VERSION_CONTEXT = re.compile(
+    r"\b\d+\.\d+|version|upgrad|downgrad|install|compatib|requir|\bpin|No module named|"
+    r"ImportError|ModuleNotFoundError|cannot import|has no attribute", re.I)
+"""What makes a dependency's name in the question a question about its version."""
+_NOT_NAMES = frozenset({"scvi-tools", "rich", "sparse"})
+"""Requirements whose name is an everyday word of questions ("a sparse matrix")."""
+MAX_DEPENDENCIES = 2
+MAX_DEPENDENCY_CHARS = 240
+
+
+def dependency_facts(question: str) -> list[str]:
+    """For each package scvi-tools needs that the question names (at most
+    :data:`MAX_DEPENDENCIES`, only in a question about versions, installs or imports), the
+    version each release requires, when releases differ: "anndata: >=0.7.5 in scvi-tools
+    1.0.0-1.1.6.post2; >=0.11 in 1.2.0-1.3.3; any in 1.4.0-1.5.1". From each sdist's
+    ``Requires-Dist`` (the API manifest, read only for such a question)."""
+    if not _VERSION_CONTEXT.search(question):
+        return []
+    words = re.findall(r"(?<![\w-])[A-Za-z][\w-]*", question)
+    named = list(dict.fromkeys(_DEPENDENCY_ALIASES.get(w, w).replace("_", "-") for w in words))
+    if not named:
+        return []
+    from .apifiles import load_releases
+
+    try:
+        releases = load_releases()
+    except IndexStale:
+        return []
+    versions = [v for v in releases.versions if releases.requires.get(v)]
+    known = {name for v in versions for name in releases.requires[v]}
+    lines = []
+    for name in (n for n in named if n in known and n not in _NOT_NAMES):
+        specs = [releases.requires[v].get(name) for v in versions]
+        if len(set(specs)) < 2:
+            continue  # the same in every release: nothing to date
+        groups: list[list] = []
+        for version, spec in zip(versions, specs):
+            if groups and groups[-1][0] == spec:
+                groups[-1][2] = version
+            else:
+                groups.append([spec, version, version])
+        parts = [("not required" if spec is None else spec or "any") + " in "
+                 + (first if first == last else f"{first}-{last}")
+                 for spec, first, last in groups]
+        text = f"{name}: " + "; ".join(parts).replace(" in ", " in scvi-tools ", 1)
+        if len(text) > MAX_DEPENDENCY_CHARS:  # the latest releases matter most
+            text = f"{name}: ...; " + "; ".join(parts[-3:])
+        lines.append(text + " (Requires-Dist of each release's sdist)")
+        if len(lines) >= MAX_DEPENDENCIES:
+            break
+    return lines
+
+
+def _runs(indexes: list[int]) -> list[list[int]]:
+    """``[[first, last], ...]`` of the consecutive runs in sorted ``indexes``."""
+    out: list[list[int]] = []
+    for n in indexes:
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return out
+
+
+_CLAUSE = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*([\d.*]+)\s*$")
+
+
+def python_allowed(spec: str, python: str) -> bool:
+    """Whether some Python ``python`` ("3.9": any 3.9.x) meets ``spec`` (">=3.9,<3.13"), for the
+    comparisons sdists use; an unreadable clause rules nothing out."""
+    minor = tuple(int(x) for x in python.split("."))
+    for clause in filter(None, (c.strip() for c in spec.split(","))):
+        m = _CLAUSE.match(clause)
+        if not m:
+            continue
+        op, raw = m.groups()
+        if raw.endswith(".*"):
+            prefix = tuple(int(x) for x in raw[:-2].split("."))
+            inside = minor[: len(prefix)] == prefix
+            if (op == "==" and not inside) or (op == "!=" and inside and len(prefix) >= 2):
+                return False
+            continue
+        bound = tuple(int(x) for x in raw.split(".") if x.isdigit())
+        low, high = minor + (0,), minor + (10**6,)  # the first and last 3.9.x
+        if op in (">=", "~=") and high < bound or op == ">" and high <= bound \
+                or op == "<=" and low > bound or op == "<" and low >= bound \
+                or op in ("==", "===") and not (low <= bound + (0,) * (3 - len(bound)) <= high):
+            return False
+        if op == "~=" and minor[: len(bound) - 1] != bound[: len(bound) - 1]:
+            return False
+    return True
+
+
+def _release_tuple(version: str) -> tuple[int, ...] | None:
+    """``(2, 1, 0)`` of ``"2.1.0+cu121"`` or ``"0.11.0rc1"`` (local and pre-release parts
+    dropped); ``None`` when it does not start with a number."""
+    m = re.match(r"\d+(?:\.\d+)*", version.strip())
+    return tuple(int(x) for x in m.group(0).split(".")) if m else None
+
+
+def meets(spec: str, version: str) -> bool:
+    """Whether an installed ``version`` ("0.10.9") meets ``spec`` (">=0.11", "<2.1,>=2.0");
+    a specifier with an environment marker (``; python_version < '3.10'``), an unreadable
+    clause or an unreadable version rules nothing out."""
+    have = _release_tuple(version)
+    if have is None or ";" in spec:
+        return True
+    for clause in filter(None, (c.strip() for c in spec.split(","))):
+        m = _CLAUSE.match(clause)
+        if not m:
+            continue
+        op, raw = m.groups()
+        if raw.endswith(".*"):
+            prefix = tuple(int(x) for x in raw[:-2].split("."))
+            inside = have[: len(prefix)] == prefix
+            if op == "==" and not inside or op == "!=" and inside:
+                return False
+            continue
+        bound = _release_tuple(raw)
+        if bound is None:
+            continue
+        width = max(len(have), len(bound))
+        a, b = have + (0,) * (width - len(have)), bound + (0,) * (width - len(bound))
+        if op in (">=", "~=") and a < b or op == ">" and a <= b or op == "<=" and a > b \
+                or op == "<" and a >= b or op in ("==", "===") and a != b or op == "!=" and a == b:
+            return False
+        if op == "~=" and have[: len(bound) - 1] != bound[: len(bound) - 1]:
+            return False
+    return True
+
+
+def unmet(scvi_version: str, python: str, installed: dict[str, str | None]) -> dict:
+    """What release ``scvi_version`` declares it needs that this environment does not have:
+    ``{"python": spec or "", "packages": [{"package", "installed", "required"}],
+    "known": bool}`` (``known``: the manifest has that release's requirements). Only
+    installed packages are compared: a missing one is the installer's business."""
+    from .apifiles import load_releases
+
+    try:
+        releases = load_releases()
+    except IndexStale:
+        return {"python": "", "packages": [], "known": False}
+    requires = releases.requires.get(scvi_version)
+    spec = releases.requires_python.get(scvi_version, "")
+    minor = ".".join(python.split(".")[:2])
+    out = {"python": spec if spec and minor and not python_allowed(spec, minor) else "",
+           "packages": [], "known": requires is not None}
+    for name, version in installed.items():
+        wanted = (requires or {}).get(name)
+        if version and wanted and not meets(wanted, version):
+            out["packages"].append({"package": name, "installed": version, "required": wanted})
+    return out
