@@ -21,7 +21,9 @@ Usage:
   search_source.py --history NAME     the releases (1.0.0 on) that have a public name or a
                                       keyword (JaxSCVI, scvi.model.utils.mde, use_gpu): when it
                                       went, its last signature, parameters that came or went,
-                                      the replacement; from references/api/, no tree needed
+                                      the replacement; for python or a package scvi-tools
+                                      requires (anndata, lightning), what each release's sdist
+                                      requires; from references/api/, no tree needed
   search_source.py TEXT               literal text (never a regex, never a shell word);
                                       put -- before TEXT that starts with a dash
 TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
@@ -37,7 +39,9 @@ and says how much was left out; --json prints one object:
   "last_release", "replacement", "params", "param_changes", "earlier_unknown", "signature",
   "path", "line"}],
   "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
-  "earlier_unknown"}]} | null, "next"} (earlier_unknown: the spans start at the history's
+  "earlier_unknown"}]} | null, "requirement": {"package", "runs": [{"spec", "first",
+  "last"}]} | null, "next"} (requirement: spec null for not required, "" for any version;
+  earlier_unknown: the spans start at the history's
   first release, so releases before it may have had the name too; params: each parameter
   whose releases differ from the name's, with its releases; param_changes: the same in words,
   "added in 1.3.1", "gone since 1.1.0.post1", "in 1.1.4, 1.2.0-1.5.1 only");
@@ -271,7 +275,8 @@ def _changes(args: argparse.Namespace) -> int:
     return EXIT_OK if found else EXIT_PROBLEMS
 
 
-_IDENT = re.compile(r"[A-Za-z_][\w.]*")
+_IDENT = re.compile(r"[A-Za-z_][\w.]*(?:-[A-Za-z0-9_]+)*")
+"""A dotted name or keyword, or a package name with hyphens (``pyro-ppl``)."""
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -302,14 +307,17 @@ def _history(args: argparse.Namespace) -> int:
         symbol = apis[release].symbol(row["name"]) if release else None
         row["signature"] = _signature_of(row["name"], symbol) if symbol else ""
         row["path"], row["line"] = (symbol or {}).get("path", ""), (symbol or {}).get("line", 0)
-    keyword = None if "." in name else api_history.keyword_history(name, history, migrations)
+    keyword = None if "." in name or "-" in name \
+        else api_history.keyword_history(name, history, migrations)
+    requirement = _requirement(name, releases)
     shown_callables = keyword["callables"][: args.max] if keyword else []
     report = {"mode": "history", "query": name, "versions": [releases.versions[0],
                                                               releases.versions[-1]],
               "names": names, "keyword": dict(keyword, callables=shown_callables,
                                               total=len(keyword["callables"])) if keyword else None,
+              "requirement": requirement,
               "next": [f"{SCRIPT} --changes {shell_word(name.rsplit('.', 1)[-1])}"]}
-    found = bool(names or keyword)
+    found = bool(names or keyword or requirement)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return EXIT_OK if found else EXIT_PROBLEMS
@@ -339,14 +347,39 @@ def _history(args: argparse.Namespace) -> int:
                        f"(--max {args.max})")
         if keyword["replacement"]:
             out.append(f"  replacement: {keyword['replacement']}")
+    if requirement:
+        from scvi_skill.runtime.requirements import run_text
+
+        what = "Python" if requirement["package"] == "python" else requirement["package"]
+        field = "Requires-Python" if what == "Python" else "Requires-Dist"
+        out.append(f"requirement {what} (the {field} of each release's sdist), oldest first:")
+        out.extend(f"  {run_text([r['spec'], r['first'], r['last']])}"
+                   for r in requirement["runs"])
     if not found:
-        out.append(f"no public name or keyword {name!r} in scvi-tools {first} to {last}")
+        out.append(f"no public name, keyword or requirement {name!r} in scvi-tools {first} to "
+                   f"{last}")
     if any(row["earlier_unknown"] for row in [*names, *shown_callables]):
         out.append(f"(releases before {first} are not in the history: a range from {first} "
                    "may go back further)")
     out.extend(f"next: {step}" for step in report["next"])
     print("\n".join(out))
     return EXIT_OK if found else EXIT_PROBLEMS
+
+
+def _requirement(name: str, releases) -> dict | None:
+    """``{"package", "runs": [{"spec", "first", "last"}]}`` when ``name`` is Python or a
+    package some release requires (``spec``: ``null`` not required, ``""`` any version)."""
+    from scvi_skill.runtime.requirements import requirement_runs
+
+    if "." in name and name.lower() != "scikit.learn":
+        return None
+    package = re.sub(r"[-_.]+", "-", name).lower()
+    known = {n for row in releases.requires.values() for n in row}
+    if package != "python" and package not in known:
+        return None
+    runs = requirement_runs(package, releases)
+    return {"package": package, "runs": [{"spec": s, "first": a, "last": b}
+                                          for s, a, b in runs]} if runs else None
 
 
 def _signature_of(name: str, symbol: dict) -> str:

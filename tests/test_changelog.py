@@ -324,6 +324,29 @@ def test_a_requirement_the_question_names_gets_what_each_release_requires(capsys
     assert "(release history) anndata: " in out
 
 
+def test_history_of_a_requirement_lists_what_each_release_requires(capsys):
+    from scvi_skill.runtime.apifiles import load_releases
+
+    releases = load_releases()
+    code, out, _ = run(capsys, "--history", "anndata", "--json")
+    assert code == 0
+    runs = json.loads(out)["requirement"]["runs"]
+    covered = []
+    for r in runs:
+        span = releases.versions[releases.versions.index(r["first"]):
+                                 releases.versions.index(r["last"]) + 1]
+        assert all(releases.requires[v].get("anndata") == r["spec"] for v in span)
+        covered += span
+    assert covered == releases.versions and len(runs) >= 2
+    code, out, _ = run(capsys, "--history", "python")
+    assert code == 0 and out.startswith("requirement Python (the Requires-Python")
+    assert f"in {releases.versions[0]}-" in out.splitlines()[1]
+    code, out, _ = run(capsys, "--history", "pyro-ppl")
+    assert code == 0 and "requirement pyro-ppl" in out
+    code, out, _ = run(capsys, "--history", "JaxSCVI", "--json")
+    assert json.loads(out)["requirement"] is None
+
+
 @pytest.mark.parametrize("argv, code", [
     (["--history", "zz_no_such_name"], 1),
     (["--history", "two words"], 2),

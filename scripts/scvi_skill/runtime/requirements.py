@@ -91,22 +91,13 @@ def dependency_facts(question: str) -> list[str]:
         releases = load_releases()
     except IndexStale:
         return []
-    versions = [v for v in releases.versions if releases.requires.get(v)]
-    known = {name for v in versions for name in releases.requires[v]}
+    known = {name for row in releases.requires.values() for name in row}
     lines = []
     for name in (n for n in named if n in known and n not in _NOT_NAMES):
-        specs = [releases.requires[v].get(name) for v in versions]
-        if len(set(specs)) < 2:
+        runs = requirement_runs(name, releases)
+        if len(runs) < 2:
             continue  # the same in every release: nothing to date
-        groups: list[list] = []
-        for version, spec in zip(versions, specs):
-            if groups and groups[-1][0] == spec:
-                groups[-1][2] = version
-            else:
-                groups.append([spec, version, version])
-        parts = [("not required" if spec is None else spec or "any") + " in "
-                 + (first if first == last else f"{first}-{last}")
-                 for spec, first, last in groups]
+        parts = [run_text(run) for run in runs]
         text = f"{name}: " + "; ".join(parts).replace(" in ", " in scvi-tools ", 1)
         if len(text) > MAX_DEPENDENCY_CHARS:  # the latest releases matter most
             text = f"{name}: ...; " + "; ".join(parts[-3:])
@@ -114,6 +105,29 @@ def dependency_facts(question: str) -> list[str]:
         if len(lines) >= MAX_DEPENDENCIES:
             break
     return lines
+
+
+def requirement_runs(name: str, releases) -> list[list]:
+    """``[[spec, first, last], ...]``: the runs of releases (oldest first) that require
+    package ``name`` (``"python"``: Python itself) with one specifier (``None``: not
+    required, ``""``: any version)."""
+    table = {v: {"python": s} for v, s in releases.requires_python.items() if s} \
+        if name == "python" else releases.requires
+    runs: list[list] = []
+    for version in (v for v in releases.versions if table.get(v)):
+        spec = table[version].get(name)
+        if runs and runs[-1][0] == spec:
+            runs[-1][2] = version
+        else:
+            runs.append([spec, version, version])
+    return runs
+
+
+def run_text(run: list) -> str:
+    """``">=0.11 in 1.2.2-1.4.1"`` of a run of :func:`requirement_runs`."""
+    spec, first, last = run
+    return ("not required" if spec is None else spec or "any") + " in " \
+        + (first if first == last else f"{first}-{last}")
 
 
 def _runs(indexes: list[int]) -> list[list[int]]:
