@@ -148,26 +148,7 @@ def python_allowed(spec: str, python: str) -> bool:
     """Whether some Python ``python`` ("3.9": any 3.9.x) meets ``spec`` (">=3.9,<3.13"), for the
     comparisons sdists use; an unreadable clause rules nothing out."""
     minor = tuple(int(x) for x in python.split("."))
-    for clause in filter(None, (c.strip() for c in spec.split(","))):
-        m = _CLAUSE.match(clause)
-        if not m:
-            continue
-        op, raw = m.groups()
-        if raw.endswith(".*"):
-            prefix = tuple(int(x) for x in raw[:-2].split("."))
-            inside = minor[: len(prefix)] == prefix
-            if (op == "==" and not inside) or (op == "!=" and inside and len(prefix) >= 2):
-                return False
-            continue
-        bound = tuple(int(x) for x in raw.split(".") if x.isdigit())
-        low, high = minor + (0,), minor + (10**6,)  # the first and last 3.9.x
-        if op in (">=", "~=") and high < bound or op == ">" and high <= bound \
-                or op == "<=" and low > bound or op == "<" and low >= bound \
-                or op in ("==", "===") and not (low <= bound + (0,) * (3 - len(bound)) <= high):
-            return False
-        if op == "~=" and minor[: len(bound) - 1] != bound[: len(bound) - 1]:
-            return False
-    return True
+    return _range_meets(spec, minor + (0,), minor + (10**6,), fixed=len(minor))
 
 
 def _release_tuple(version: str) -> tuple[int, ...] | None:
@@ -184,6 +165,13 @@ def meets(spec: str, version: str) -> bool:
     have = _release_tuple(version)
     if have is None or ";" in spec:
         return True
+    return _range_meets(spec, have, have, fixed=len(have))
+
+
+def _range_meets(spec: str, low: tuple, high: tuple, *, fixed: int) -> bool:
+    """Whether the versions from ``low`` to ``high`` (equal for one version; for "Python 3.9",
+    3.9.0 to the last 3.9.x, whose first ``fixed`` parts are fixed) are not ruled out by any
+    clause of ``spec``, each clause checked alone."""
     for clause in filter(None, (c.strip() for c in spec.split(","))):
         m = _CLAUSE.match(clause)
         if not m:
@@ -191,19 +179,22 @@ def meets(spec: str, version: str) -> bool:
         op, raw = m.groups()
         if raw.endswith(".*"):
             prefix = tuple(int(x) for x in raw[:-2].split("."))
-            inside = have[: len(prefix)] == prefix
-            if op == "==" and not inside or op == "!=" and inside:
+            n = min(len(prefix), fixed)
+            inside = low[:n] == prefix[:n]
+            if op == "==" and not inside or op == "!=" and inside and len(prefix) <= fixed:
                 return False
             continue
         bound = _release_tuple(raw)
         if bound is None:
             continue
-        width = max(len(have), len(bound))
-        a, b = have + (0,) * (width - len(have)), bound + (0,) * (width - len(bound))
-        if op in (">=", "~=") and a < b or op == ">" and a <= b or op == "<=" and a > b \
-                or op == "<" and a >= b or op in ("==", "===") and a != b or op == "!=" and a == b:
+        width = max(len(low), len(bound))
+        lo, hi, b = (x + (0,) * (width - len(x)) for x in (low, high, bound))
+        if op in (">=", "~=") and hi < b or op == ">" and hi <= b or op == "<=" and lo > b \
+                or op == "<" and lo >= b or op in ("==", "===") and not lo <= b <= hi \
+                or op == "!=" and lo == hi == b:
             return False
-        if op == "~=" and have[: len(bound) - 1] != bound[: len(bound) - 1]:
+        n = min(len(bound) - 1, fixed)
+        if op == "~=" and low[:n] != bound[:n]:
             return False
     return True
 
