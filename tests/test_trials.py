@@ -45,6 +45,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     ("round15", (24, 122_306), (42, 192_538)),
     ("round16", (21, 115_551), (34, 108_634)),
     ("round17", (32, 141_180), (39, 118_642)),
+    ("round18", (23, 117_099), (53, 156_885)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -107,13 +108,14 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
 @pytest.mark.parametrize("dev_set, round_, rest", [
     ("dev4", "round11", 2), ("dev4", "round12", 0), ("dev4", "round15", 0),
     ("dev4", "round16", 1), ("dev5", "round13", 2), ("dev5", "round14", 1),
-    ("dev5", "round17", 0),
+    ("dev5", "round17", 0), ("dev3", "round9", 0), ("dev3", "round18", 2),
 ])
 def test_dev_set_rounds_ask_its_every_third_and_their_keys_are_its_gold(pinned_tree, dev_set,
                                                                         round_, rest):
     """Rounds 11, 12, 15 and 16 asked every third question of dev4.jsonl (k02, ...; k03, ...,
     twice; k01, ...), rounds 13, 14 and 17 every third of dev5.jsonl (v02, ...; v01, ...;
-    v03, ...), each chosen by that rule; each key is their notes and gold lines, on their
+    v03, ...), rounds 9 and 18 every third of dev3.jsonl (e03, ...; e02, ...), each chosen by
+    that rule; each key is their notes and gold lines, on their
     lines of the 1.5.1 tree."""
     rows = [json.loads(line) for line in
             (TRIALS.parent / f"{dev_set}.jsonl").read_text(encoding="utf-8").splitlines() if line]
