@@ -126,7 +126,7 @@ def _moved_fact(ident: str, sidx: dict, history: dict, migrations: dict,
     if spans:
         if spans[-1][1] >= len(versions) - 1:
             return ""  # the history has it in the pinned release: the index missed it
-        text = (f"{ident}: in scvi-tools {_span_text(spans, versions)}, not in {pinned} "
+        text = (f"{ident}: in scvi-tools {span_text(spans, versions)}, not in {pinned} "
                 f"(gone since {versions[spans[-1][1] + 1]}{earlier_unknown(spans, versions)})")
     else:
         text = f"{ident}: not in scvi-tools {pinned} nor in any release since {versions[0]}" \
@@ -229,7 +229,20 @@ def _is_name(ident: str) -> bool:
     return "." in ident or ident[:1].isupper()
 
 
-def _span_text(spans: list[list[int]], versions: list[str]) -> str:
+def index_spans(indexes: list[int]) -> list[list[int]]:
+    """``[[first, last], ...]``: the runs of consecutive numbers in sorted ``indexes`` (release
+    positions in the history's ``versions``)."""
+    spans: list[list[int]] = []
+    for n in indexes:
+        if spans and spans[-1][1] == n - 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return spans
+
+
+def span_text(spans: list[list[int]], versions: list[str]) -> str:
+    """``"1.0.0-1.0.4, 1.2.0"``: the releases of ``spans`` (see :func:`index_spans`)."""
     return ", ".join(versions[a] if a == b else f"{versions[a]}-{versions[b]}" for a, b in spans)
 
 
@@ -254,7 +267,7 @@ def _name_fact(ident: str, history: dict, migrations: dict, versions: list[str])
     if spans and spans[-1][1] >= len(versions) - 1:
         return ""  # still there: the index missed it for another reason
     gone = versions[spans[-1][1] + 1] if spans and spans[-1][1] + 1 < len(versions) else "?"
-    text = f"{name}: in scvi-tools {_span_text(spans, versions)}, gone since {gone}" \
+    text = f"{name}: in scvi-tools {span_text(spans, versions)}, gone since {gone}" \
         f"{earlier_unknown(spans, versions)}"
     return f"{text}; {replacement}" if replacement else text
 
@@ -273,7 +286,7 @@ def _keyword_fact(ident: str, history: dict, migrations: dict, versions: list[st
     if last >= len(versions) - 1:
         return ""
     shown = sorted(had, key=lambda row: (-row[0], len(row[1]), row[1]))[:MAX_CALLABLES_SHOWN]
-    where = ", ".join(f"{name} ({_span_text(spans, versions)})" for _, name, spans in shown)
+    where = ", ".join(f"{name} ({span_text(spans, versions)})" for _, name, spans in shown)
     more = f" and {len(had) - len(shown)} more" if len(had) > len(shown) else ""
     text = (f"keyword {ident}: taken by {where}{more}; by no callable since {versions[last + 1]}"
             f"{earlier_unknown([span for _, _, spans in shown for span in spans], versions)}")
@@ -309,11 +322,11 @@ def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
         changed, how = {}, {}
         for param, pspans in sorted(((history.get("params") or {}).get(name) or {}).items()):
             if {(a, b) for a, b in pspans} != own:
-                changed[param] = _span_text(pspans, versions)
+                changed[param] = span_text(pspans, versions)
                 how[param] = param_change(pspans, spans, versions)
         replacement = next((v for k, v in replacements.items()
                             if k == name or k.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]), "")
-        out.append({"name": name, "spans": _span_text(spans, versions), "present": present,
+        out.append({"name": name, "spans": span_text(spans, versions), "present": present,
                     "gone_since": gone, "last_release": versions[spans[-1][1]] if spans else "",
                     "replacement": replacement, "params": changed, "param_changes": how,
                     "earlier_unknown": bool(earlier_unknown(spans, versions))})
@@ -326,16 +339,16 @@ def param_change(pspans: list[list[int]], spans: list[list[int]], versions: list
     read ``parameter registry: 1.3.1-1.5.1`` under ``from_scvi_model: in 1.0.0-1.5.1`` as
     "the signature has been the same since 1.0.0"."""
     if not pspans or not spans:
-        return f"in {_span_text(pspans, versions)}" if pspans else "in no release"
+        return f"in {span_text(pspans, versions)}" if pspans else "in no release"
     if len(pspans) > 1:
-        return f"in {_span_text(pspans, versions)} only"
+        return f"in {span_text(pspans, versions)} only"
     (first, last), = pspans
     parts = []
     if first > spans[0][0]:
         parts.append(f"added in {versions[first]}")
     if last < spans[-1][1]:
         parts.append(f"gone since {versions[last + 1]}")
-    return ", ".join(parts) or f"in {_span_text(pspans, versions)} only"
+    return ", ".join(parts) or f"in {span_text(pspans, versions)} only"
 
 
 def keyword_history(ident: str, history: dict, migrations: dict) -> dict | None:
@@ -355,7 +368,7 @@ def keyword_history(ident: str, history: dict, migrations: dict) -> dict | None:
         return None
     rows.sort()
     return {"keyword": ident, "replacement": replacement,
-            "callables": [{"name": name, "spans": _span_text(spans, versions),
+            "callables": [{"name": name, "spans": span_text(spans, versions),
                            "present": spans[-1][1] >= len(versions) - 1,
                            "earlier_unknown": bool(earlier_unknown(spans, versions))}
                           for _, _, name, spans in rows]}

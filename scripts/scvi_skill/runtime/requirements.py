@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from .errors import IndexStale
-from .history import _span_text
+from .history import index_spans, span_text
 
 
 _PYTHON_VERSION = re.compile(r"\bpython\s*(?:version\s*)?(?:[=v]=?\s*)?(3\.\d{1,2})(?:\.\d+)?(?![\d.])",
@@ -47,7 +47,7 @@ def python_facts(question: str) -> list[str]:
             lines.append(f"Python {python}: no scvi-tools release {first}-{last} declares it "
                          f"(requires-python: {first} {specs[first]}, {last} {specs[last]})")
             continue
-        text = f"Python {python}: scvi-tools {_span_text(_runs(ok), versions)} declare it"
+        text = f"Python {python}: scvi-tools {span_text(index_spans(ok), versions)} declare it"
         after = next((n for n in known if n > ok[-1]), None)
         if after is not None:
             text += f"; {versions[after]} on require {specs[versions[after]]}"
@@ -128,17 +128,6 @@ def run_text(run: list) -> str:
     spec, first, last = run
     return ("not required" if spec is None else spec or "any") + " in " \
         + (first if first == last else f"{first}-{last}")
-
-
-def _runs(indexes: list[int]) -> list[list[int]]:
-    """``[[first, last], ...]`` of the consecutive runs in sorted ``indexes``."""
-    out: list[list[int]] = []
-    for n in indexes:
-        if out and n == out[-1][1] + 1:
-            out[-1][1] = n
-        else:
-            out.append([n, n])
-    return out
 
 
 _CLAUSE = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*([\d.*]+)\s*$")
