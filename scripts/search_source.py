@@ -40,11 +40,11 @@ and says how much was left out; --json prints one object:
   "path", "line"}],
   "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
   "earlier_unknown"}]} | null, "requirement": {"package", "runs": [{"spec", "first",
-  "last"}]} | null, "next"} (requirement: spec null for not required, "" for any version;
-  earlier_unknown: the spans start at the history's
-  first release, so releases before it may have had the name too; params: each parameter
-  whose releases differ from the name's, with its releases; param_changes: the same in words,
-  "added in 1.3.1", "gone since 1.1.0.post1", "in 1.1.4, 1.2.0-1.5.1 only");
+  "last"}]} | null, "next"} (earlier_unknown: the spans start at the history's first release,
+  so releases before it may have had the name too; params: each parameter whose releases
+  differ from the name's, with its releases; param_changes: the same in words, "added in
+  1.3.1", "gone since 1.1.0.post1", "in 1.1.4, 1.2.0-1.5.1 only"; requirement: for python or
+  a package some release requires, spec null for not required, "" for any version);
 other results: {"path", "line", "kind", "text", "context"?}.
 
 Names for --symbol/--usages/--kwarg accept SCVI, SCVI.setup_anndata, TrainerConfig,
@@ -371,7 +371,7 @@ def _requirement(name: str, releases) -> dict | None:
     package some release requires (``spec``: ``null`` not required, ``""`` any version)."""
     from scvi_skill.runtime.requirements import requirement_runs
 
-    if "." in name and name.lower() != "scikit.learn":
+    if "." in name:
         return None
     package = re.sub(r"[-_.]+", "-", name).lower()
     known = {n for row in releases.requires.values() for n in row}

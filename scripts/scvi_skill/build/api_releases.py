@@ -119,8 +119,6 @@ def build_release(tree: Tree) -> dict:
 
 _PKG_INFO_PYTHON = re.compile(r"^Requires-Python:\s*(.+?)\s*$", re.M)
 _PYPROJECT_PYTHON = re.compile(r"^requires-python\s*=\s*[\"']([^\"']+)[\"']", re.M)
-
-
 _REQUIRES_DIST = re.compile(r"^Requires-Dist:\s*(.+?)\s*$", re.M)
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*([^;]*?)\s*(?:;\s*(.*))?$")
 

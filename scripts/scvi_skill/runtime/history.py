@@ -30,15 +30,16 @@ they name the module and the name, the two halves of the dotted name the user re
 def release_facts(question: str, sidx: dict) -> list[str]:
     """One line per name or keyword of ``question`` that the pinned release lacks and an
     earlier release (1.0.0 on) had (``gone`` of the search index, from the API history: only
-    then is the history read), with the migrations file's replacement; at most
-    :data:`MAX_FACTS`."""
+    then is the history read), with the migrations file's replacement; before them, the
+    releases a Python version or a required package the question names fits
+    (:mod:`.requirements`); at most :data:`MAX_FACTS`."""
     from .requirements import dependency_facts, python_facts
 
-    python = python_facts(question) + dependency_facts(question)
+    required = python_facts(question) + dependency_facts(question)
     unknown = gone_identifiers(question, sidx)
     elsewhere = moved_names(question, sidx)
     if not unknown and not elsewhere:
-        return python
+        return required[:MAX_FACTS]
     from .apifiles import load_migrations  # only now: a few ms
 
     try:
@@ -46,9 +47,9 @@ def release_facts(question: str, sidx: dict) -> list[str]:
         migrations = load_migrations()
     except IndexStale as err:
         warn(f"no release history: {err}")
-        return python
+        return required[:MAX_FACTS]
     versions = history.get("versions") or []
-    lines = python[:MAX_FACTS]
+    lines = required[:MAX_FACTS]
     for ident in unknown:
         line = _name_fact(ident, history, migrations, versions) if _is_name(ident) \
             else _keyword_fact(ident, history, migrations, versions)
