@@ -45,7 +45,8 @@ def python_facts(question: str) -> list[str]:
         first, last = versions[known[0]], versions[known[-1]]
         if not ok:
             lines.append(f"Python {python}: no scvi-tools release {first}-{last} declares it "
-                         f"(requires-python: {first} {specs[first]}, {last} {specs[last]})")
+                         f"(requires-python: {first} {specs[first]}, {last} {specs[last]}; "
+                         f"releases before {first} are not in the manifest)")
             continue
         text = f"Python {python}: scvi-tools {span_text(index_spans(ok), versions)} declare it"
         after = next((n for n in known if n > ok[-1]), None)
@@ -54,7 +55,9 @@ def python_facts(question: str) -> list[str]:
         before = next((n for n in reversed(known) if n < ok[0]), None)
         if before is not None:
             text += f"; {versions[before]} required {specs[versions[before]]}"
-        lines.append(text + " (requires-python of each release's sdist)")
+        earlier = f"; releases before {first} are not in the manifest" if ok[0] == known[0] \
+            else ""
+        lines.append(text + f" (requires-python of each release's sdist{earlier})")
     return lines
 
 
