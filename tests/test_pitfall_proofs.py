@@ -449,6 +449,16 @@ def test_doc_erratum_amortizedlda_default_max_epochs():
     assert get_max_epochs_heuristic(40_000, epochs_cap=1000) == 500  # the decay above 20,000
 
 
+def test_scvi_history_keys_are_per_epoch_names():
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    model = scvi.model.SCVI(adata)
+    model.train(**dict(FAST, max_epochs=2))
+    assert set(model.history) == {"train_loss", "elbo_train", "reconstruction_loss_train",
+                                  "kl_local_train", "kl_global_train"}
+    assert all(len(frame) == 2 for frame in model.history.values())  # one row per epoch
+
+
 def test_train_arguments_overwrite_plan_kwargs():
     """train() of these models writes its own lr (its default too) into plan_kwargs."""
 
