@@ -459,6 +459,19 @@ def test_scvi_history_keys_are_per_epoch_names():
     assert all(len(frame) == 2 for frame in model.history.values())  # one row per epoch
 
 
+def test_doc_erratum_save_keeps_the_history(tmp_path):
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    model = scvi.model.SCVI(adata)
+    model.train(**dict(FAST, max_epochs=2))
+    doc = inspect.getdoc(scvi.model.SCVI.save)
+    assert "trainer history are saved" in doc and "Neither" in doc
+    model.save(tmp_path / "model", overwrite=True)
+    reloaded = scvi.model.SCVI.load(tmp_path / "model", adata=adata)
+    assert set(reloaded.history) == set(model.history)
+    assert all(reloaded.history[k].equals(model.history[k]) for k in model.history)
+
+
 def test_train_arguments_overwrite_plan_kwargs():
     """train() of these models writes its own lr (its default too) into plan_kwargs."""
 
