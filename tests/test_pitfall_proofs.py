@@ -457,6 +457,16 @@ def test_scvi_history_keys_are_per_epoch_names():
     assert set(model.history) == {"train_loss", "elbo_train", "reconstruction_loss_train",
                                   "kl_local_train", "kl_global_train"}
     assert all(len(frame) == 2 for frame in model.history.values())  # one row per epoch
+    adata = _adata()
+    scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    model = scvi.model.TOTALVI(adata)
+    model.train(**dict(FAST, max_epochs=2))
+    assert set(model.history) == {
+        "train_loss", "elbo_train", "reconstruction_loss_train", "kl_local_train",
+        "kl_global_train", "validation_loss", "elbo_validation",
+        "reconstruction_loss_validation", "kl_local_validation", "kl_global_validation",
+        "lr-Adam"}
 
 
 def test_doc_erratum_save_keeps_the_history(tmp_path):

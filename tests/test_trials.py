@@ -48,6 +48,7 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     ("round18", (23, 117_099), (53, 156_885)),
     ("round19", (31, 143_388), (53, 148_195)),
     ("round20", (47, 187_597), (52, 201_857)),
+    ("round21", (30, 146_210), (45, 132_797)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
