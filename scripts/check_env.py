@@ -91,16 +91,20 @@ def main(argv: list[str] | None = None) -> int:
 def _add_requirements(report: dict, version: str | None) -> None:
     """``requirements`` (what the installed scvi-tools release declares it needs that this
     environment lacks) or, without scvi-tools, ``python_fits``."""
-    from scvi_skill.runtime.requirements import python_facts, unmet
+    from scvi_skill.runtime.apifiles import load_releases
+    from scvi_skill.runtime.errors import IndexStale
+    from scvi_skill.runtime.requirements import python_fit, unmet
 
     python = str(report["python"].get("version") or "")
     if version:
         others = {k: v for k, v in report["packages"].items() if k != "scvi-tools"}
         report["requirements"] = unmet(version, python, others)
-    else:
-        minor = ".".join(python.split(".")[:2])
-        fits = python_facts(f"python {minor}") if minor else []
-        report["python_fits"] = fits[0] if fits else ""
+        return
+    minor = ".".join(python.split(".")[:2])
+    try:
+        report["python_fits"] = python_fit(minor, load_releases()) if minor else ""
+    except IndexStale:
+        report["python_fits"] = ""
 
 
 def _text(report: dict) -> str:

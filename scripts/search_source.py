@@ -369,13 +369,12 @@ def _history(args: argparse.Namespace) -> int:
 def _requirement(name: str, releases) -> dict | None:
     """``{"package", "runs": [{"spec", "first", "last"}]}`` when ``name`` is Python or a
     package some release requires (``spec``: ``null`` not required, ``""`` any version)."""
-    from scvi_skill.runtime.requirements import requirement_runs
+    from scvi_skill.runtime.requirements import required_names, requirement_name, requirement_runs
 
     if "." in name:
         return None
-    package = re.sub(r"[-_.]+", "-", name).lower()
-    known = {n for row in releases.requires.values() for n in row}
-    if package != "python" and package not in known:
+    package = requirement_name(name)
+    if package != "python" and package not in required_names(releases):
         return None
     runs = requirement_runs(package, releases)
     return {"package": package, "runs": [{"spec": s, "first": a, "last": b}

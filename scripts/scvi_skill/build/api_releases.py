@@ -36,6 +36,7 @@ from scvi_skill.runtime.apiindex import (
     release_file_name,
 )
 from scvi_skill.runtime.history import index_spans
+from scvi_skill.runtime.requirements import requirement_name
 from scvi_skill.runtime.schema import FIELD_BASES, SETUP_METHODS, TRIVIAL_BASES, base_name
 from scvi_skill.runtime.tree import Tree
 
@@ -136,7 +137,7 @@ def requires_dist(root: Path) -> dict[str, str]:
         m = _REQUIREMENT.match(line)
         if not m or (m.group(3) and "extra" in m.group(3)):
             continue
-        name = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+        name = requirement_name(m.group(1))
         spec = m.group(2).strip().strip("()").replace(" ", "")
         if m.group(3):
             spec += f"; {m.group(3)}"

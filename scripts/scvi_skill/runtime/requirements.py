@@ -35,30 +35,33 @@ def python_facts(question: str) -> list[str]:
         releases = load_releases()
     except IndexStale:
         return []
+    lines = [python_fit(python, releases) for python in wanted[:MAX_PYTHONS]]
+    return [line for line in lines if line]
+
+
+def python_fit(python: str, releases) -> str:
+    """The line of :func:`python_facts` for one Python version ("3.9"): the releases whose
+    sdist declares it, what the next one requires; ``""`` when the manifest has no
+    ``requires_python``."""
     versions, specs = releases.versions, releases.requires_python
     known = [n for n, v in enumerate(versions) if specs.get(v)]
     if not known:
-        return []
-    lines = []
-    for python in wanted[:MAX_PYTHONS]:
-        ok = [n for n in known if python_allowed(specs[versions[n]], python)]
-        first, last = versions[known[0]], versions[known[-1]]
-        if not ok:
-            lines.append(f"Python {python}: no scvi-tools release {first}-{last} declares it "
-                         f"(requires-python: {first} {specs[first]}, {last} {specs[last]}; "
-                         f"releases before {first} are not in the manifest)")
-            continue
-        text = f"Python {python}: scvi-tools {span_text(index_spans(ok), versions)} declare it"
-        after = next((n for n in known if n > ok[-1]), None)
-        if after is not None:
-            text += f"; {versions[after]} on require {specs[versions[after]]}"
-        before = next((n for n in reversed(known) if n < ok[0]), None)
-        if before is not None:
-            text += f"; {versions[before]} required {specs[versions[before]]}"
-        earlier = f"; releases before {first} are not in the manifest" if ok[0] == known[0] \
-            else ""
-        lines.append(text + f" (requires-python of each release's sdist{earlier})")
-    return lines
+        return ""
+    ok = [n for n in known if python_allowed(specs[versions[n]], python)]
+    first, last = versions[known[0]], versions[known[-1]]
+    if not ok:
+        return (f"Python {python}: no scvi-tools release {first}-{last} declares it "
+                f"(requires-python: {first} {specs[first]}, {last} {specs[last]}; "
+                f"releases before {first} are not in the manifest)")
+    text = f"Python {python}: scvi-tools {span_text(index_spans(ok), versions)} declare it"
+    after = next((n for n in known if n > ok[-1]), None)
+    if after is not None:
+        text += f"; {versions[after]} on require {specs[versions[after]]}"
+    before = next((n for n in reversed(known) if n < ok[0]), None)
+    if before is not None:
+        text += f"; {versions[before]} required {specs[versions[before]]}"
+    earlier = f"; releases before {first} are not in the manifest" if ok[0] == known[0] else ""
+    return text + f" (requires-python of each release's sdist{earlier})"
 
 
 _DEPENDENCY_ALIASES = {"pytorch": "torch", "PyTorch": "torch", "JAX": "jax", "NumPy": "numpy",
@@ -94,7 +97,7 @@ def dependency_facts(question: str) -> list[str]:
         releases = load_releases()
     except IndexStale:
         return []
-    known = {name for row in releases.requires.values() for name in row}
+    known = required_names(releases)
     lines = []
     for name in (n for n in named if n in known and n not in _NOT_NAMES):
         runs = requirement_runs(name, releases)
@@ -108,6 +111,17 @@ def dependency_facts(question: str) -> list[str]:
         if len(lines) >= MAX_DEPENDENCIES:
             break
     return lines
+
+
+def requirement_name(name: str) -> str:
+    """A package name as the manifest keeps it (PEP 503: lower case, ``-`` for runs of
+    ``-_.``): ``pyro_ppl`` -> ``pyro-ppl``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def required_names(releases) -> set[str]:
+    """The packages any release of the manifest requires."""
+    return {name for row in releases.requires.values() for name in row}
 
 
 def requirement_runs(name: str, releases) -> list[list]:
