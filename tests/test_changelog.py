@@ -354,6 +354,8 @@ def test_history_of_a_requirement_lists_what_each_release_requires(capsys):
     (["--history", "two words"], 2),
     (["--history", "scvi.model."], 2),
     (["--history", "JaxSCVI", "extra"], 2),
+    (["--history", "pyro-"], 2),
+    (["--history", "no-such-package"], 1),
 ])
 def test_history_bad_input(capsys, argv, code):
     got, _, err = run(capsys, *argv)
