@@ -294,8 +294,8 @@ def _history(args: argparse.Namespace) -> int:
         raise UsageError("give either TEXT or --history, not both")
     name = _checked(args.history, "--history").strip().strip("`'\"()=")
     if not _IDENT.fullmatch(name) or name.endswith("."):
-        raise UsageError(f"--history takes one name or keyword (scvi.model.JaxSCVI, ModelTuner, "
-                         f"use_gpu), got {args.history!r}")
+        raise UsageError(f"--history takes one name, keyword or package (scvi.model.JaxSCVI, "
+                         f"use_gpu, anndata, python), got {args.history!r}")
     releases = load_releases()
     history, migrations = load_history(releases), load_migrations()
     names = api_history.name_history(name, history, migrations)
