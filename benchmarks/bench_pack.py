@@ -54,9 +54,9 @@ sys.path.insert(0, str(HERE))
 
 from baselines import WholeFileBM25, plain_tokens  # noqa: E402
 from bench_resolver import bytecode_env, load_devset  # noqa: E402
-from resolve_docs import _named_version, _version_notes, split_question  # noqa: E402
+from resolve_docs import DEFAULT_TEXT_LIMIT, _named_version, make_pack, split_question  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
-from scvi_skill.runtime.pack import CHARS_PER_TOKEN, build_pack, find_raise_sites  # noqa: E402
+from scvi_skill.runtime.pack import CHARS_PER_TOKEN  # noqa: E402
 from scvi_skill.runtime.rank import resolve  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
@@ -132,11 +132,11 @@ class Pack:
     def run(self, question: str) -> tuple[str, list[tuple[str, int, int]], list]:
         # As resolve_docs.py prepares it: a pasted traceback's frames apart from the ranking.
         pasted, frames, question = split_question(question)
-        result = resolve(question, self.sidx, limit=5, source_limit=5)
+        result = resolve(question, self.sidx, limit=DEFAULT_TEXT_LIMIT,
+                         source_limit=DEFAULT_TEXT_LIMIT)
         named = _named_version(question, self.sidx.get("scvi_tools_version", ""), result)
-        pack = build_pack(result, self.sidx, question, self.tree, budget=self.budget,
-                          raise_sites=find_raise_sites(pasted), frames=frames,
-                          notes=_version_notes(named))
+        pack = make_pack(pasted, frames, question, result, self.sidx, self.tree,
+                         budget=self.budget, other=named)
         ranges = [(r["path"], *r["lines"]) for r in pack.ranges]
         docs = [(d["path"], *d["lines"]) for d in result["docs"][:3]]
         return "\n".join(pack.lines), ranges, docs

@@ -225,16 +225,8 @@ def _run(args: argparse.Namespace) -> int:
         version, "unknown") else SAME_TREE
     other = _other_version(args.version, version, result) if args.version else \
         _named_version(question, version, result)
-    sites = find_raise_sites(pasted)
-    pack = build_pack(result, sidx, question, tree, budget=args.budget,
-                      next_commands=_next_commands(result, question, sidx["terms"],
-                                                   tree if doc_tree is not SAME_TREE else None,
-                                                   gone_identifiers(question, sidx)),
-                      raise_sites=sites,
-                      notes=_version_notes(other) + unmatched_error_note(
-                          pasted, sites, version, traceback=any(f.scvi for f in frames),
-                          sidx=sidx),
-                      frames=frames, doc_tree=doc_tree)
+    pack = make_pack(pasted, frames, question, result, sidx, tree, budget=args.budget,
+                     other=other, doc_tree=doc_tree)
     if args.json:
         report = _report(question, sidx, result, pack)
         if other:
@@ -243,6 +235,24 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(pack.lines))
     return EXIT_OK
+
+
+def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict, tree, *,
+              budget: int = DEFAULT_BUDGET, other: dict | None = None, doc_tree=SAME_TREE):
+    """The pack this script prints for ``question`` (:func:`split_question`'s three parts) and
+    the resolver's ``result``: raise sites, the release and error notes under the title, next
+    commands. ``bench_pack.py`` calls it too, so that it scores what the agent reads."""
+    version = sidx.get("scvi_tools_version", "unknown")
+    sites = find_raise_sites(pasted)
+    return build_pack(result, sidx, question, tree, budget=budget,
+                      next_commands=_next_commands(result, question, sidx["terms"],
+                                                   tree if doc_tree is not SAME_TREE else None,
+                                                   gone_identifiers(question, sidx)),
+                      raise_sites=sites,
+                      notes=_version_notes(other) + unmatched_error_note(
+                          pasted, sites, version, traceback=any(f.scvi for f in frames),
+                          sidx=sidx),
+                      frames=frames, doc_tree=doc_tree)
 
 
 def _print_json(obj: dict) -> None:

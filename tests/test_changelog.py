@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import resolve_docs
@@ -548,3 +550,41 @@ def test_python_s_own_message_for_a_moved_name_points_at_the_release_history(cap
     code, out = _pack(capsys, "--tree", str(pinned_tree.root),
                       "RuntimeError: CUDA out of memory while training scvi.model.SCVI")
     assert "(error text) no raise or warning site" in out
+
+
+def test_a_how_to_question_quoting_a_call_gets_no_error_text_note(capsys, pinned_tree):
+    """A quoted call in a how-to question is not error text: no "(error text)" line (it said
+    that no raise site matched and sent the agent to a dependency's errors)."""
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root),
+                      "`model.differential_expression(idx1=a, idx2=b, weights='importance')` on "
+                      "my scVI model runs for hours. Is there a faster setting?")
+    assert code == 0
+    assert "(error text)" not in out
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root),
+                      "When I try CondSCVI.setup_anndata(sc_adata, labels_key='celltype', "
+                      "batch_key='donor') on my old install I get 'got an unexpected keyword "
+                      "argument banana_key'")
+    assert code == 0
+    assert "(error text)" in out
+
+
+def test_the_pack_benchmark_scores_what_resolve_docs_prints(capsys, pinned_tree):
+    """benchmarks/bench_pack.py scores the same text the agent reads: error-text notes, the
+    release-history and version lines and the next commands take their share of the budget
+    there too (before, its own pack left them out: 111 of 312 tuning packs differed)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        from bench_pack import Pack
+    finally:
+        sys.path.pop(0)
+    bench = Pack(pinned_tree, 1200)
+    for question in (
+            "RuntimeError: CUDA out of memory while training scvi.model.SCVI",
+            "following the SysVI tutorial on scvi-tools 1.2.0, "
+            "model.get_normalized_expression(adata, transform_batch='mouse') fails",
+            "how do I pass early_stopping_patience to SCANVI.train?"):
+        text, ranges, _ = bench.run(question)
+        code, out = _pack(capsys, "--tree", str(pinned_tree.root), question)
+        assert code == 0
+        assert text == out.rstrip("\n"), question
+        assert ranges

@@ -211,6 +211,27 @@ def test_looks_like_error():
     assert messages.looks_like_error("it says `four words are here`, then")
 
 
+def test_reports_failure_tells_a_message_from_quoted_code():
+    """Quoted text is a message only when the question says something failed or showed it:
+    a how-to question that quotes a call or an option is not one."""
+    from scvi_skill.runtime.errortext import reports_failure
+
+    assert reports_failure("TypeError: register_fields() got unexpected keyword 'x'")
+    assert reports_failure("on my old install I get 'unexpected keyword argument batch_key'")
+    assert reports_failure("Training MrVI prints 'Jax module moved to cuda:0 now'")
+    assert reports_failure("training blew up with 'The parameter loc has invalid values'")
+    assert reports_failure("it fails with `missing argument unlabeled_category here`")
+    assert not reports_failure("`model.differential_expression(idx1=a, idx2=b, weights='importance')`"
+                               " runs for hours; is there a faster way?")
+    assert not reports_failure("how do I tell from the 'negative ELBO over epochs' plot whether "
+                               "the model has trained enough?")
+    assert not reports_failure("I get rho easily with `model.get_normalized_expression(adata, "
+                               "n_samples=10)`, but how do I get the mean?")
+    assert not reports_failure("Say I add `distributed_sampler=True` to the make_data_loader "
+                               "arguments, does it work?")
+    assert not reports_failure("the training failed")  # nothing quoted: nothing to match
+
+
 def test_looks_like_error_is_linear_on_an_unclosed_quote():
     """The old test (nested repeats after a quote) backtracked exponentially: 60 words after
     an apostrophe took hours. Run in a child with a timeout far above the linear time."""

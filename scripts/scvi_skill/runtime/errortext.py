@@ -22,6 +22,13 @@ _TRACEBACK = re.compile(_TRACEBACK_HEAD)
 _TOLD = re.compile(r"\b(?:warn(?:s|ed|ing|ings)?|says?|said|prints?|printed|complains?|"
                    r"complained|tells?|told)\b", re.IGNORECASE)
 """Words saying the user was told something (a message they may retell in their own words)."""
+_FAILED = re.compile(r"\b(?:fail(?:s|ed|ing|ure)?|errors?|crash(?:es|ed|ing)?|rais(?:es?|ed|ing)|"
+                     r"exceptions?|refus(?:es?|ed)|reject(?:s|ed)?|dies|died|blew up|"
+                     r"blows? up|warn(?:s|ed|ing|ings)?|says|said|prints?|printed|"
+                     r"complain(?:s|ed)?)\b|\b(?:I|we) (?:get|got) (?:an? |the )?[`'\"]",
+                     re.IGNORECASE)
+"""Words saying that something went wrong or that the user was shown a message ("I get
+'unexpected keyword'"; not "how do I tell", nor "I get rho easily")."""
 _QUOTE = re.compile(r"[`'\"]")
 MIN_QUOTED_WORDS = 4
 MAX_CHARS = 4000
@@ -58,3 +65,14 @@ def says_it_was_told(question: str) -> bool:
     """Whether ``question`` says scvi-tools told the user something (warns, says, prints,
     complains): the cheap test before looking for a message it retells."""
     return _TOLD.search(question[:MAX_CHARS]) is not None
+
+
+def reports_failure(question: str) -> bool:
+    """Whether ``question`` pastes an exception, warning or traceback, or carries quoted text
+    (:func:`looks_like_error`) and says something failed or that it told the user something:
+    a quoted call or option in a how-to question (```weights='importance'```) is not an error
+    message, and no note should call it one."""
+    if not looks_like_error(question):
+        return False
+    text = question[:MAX_CHARS]
+    return _LOOKS_LIKE_ERROR.search(text) is not None or _FAILED.search(text) is not None

@@ -376,9 +376,9 @@ def unmatched_error_note(question: str, sites: list[dict], version: str, *,
     dependency or from another scvi-tools release, which is worth knowing before reading
     scvi-tools' source for it. When it is Python's own message for a scvi-tools name the
     pinned release lacks (``sidx`` given), the release-history line explains it instead."""
-    from .errortext import looks_like_error, traceback_without_exception
+    from .errortext import reports_failure, traceback_without_exception
 
-    if sites or not looks_like_error(question):
+    if sites or not reports_failure(question):
         return []
     if traceback_without_exception(question):
         where = "; its scvi-tools frames below say where it failed" if traceback else ""
