@@ -161,7 +161,8 @@ def test_gold_lines_are_well_shaped():
 
 
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
-                                   "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "dev3",
+                                   "holdout5", "holdout6", "holdout7", "holdout8", "holdout9",
+                                   "holdout10", "dev3",
                                    "dev4", "dev5",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
@@ -177,6 +178,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "holdout6": _records("holdout6.jsonl"), "dev4": _records("dev4.jsonl"),
                "holdout7": _records("holdout7.jsonl"), "holdout8": _records("holdout8.jsonl"),
                "holdout9": _records("holdout9.jsonl"),
+               "holdout10": _records("holdout10.jsonl"),
                "dev5": _records("dev5.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
@@ -351,6 +353,13 @@ threads."""
      ("round5", "round6", "round7", "round8", "round9", "round10", "round11", "round12",
       "round13", "round14"),
      URL_PATTERNS + (RELATED_REPOS,)),
+    # holdout10.jsonl (session 12, at its start): frozen at once, read only in aggregate; nor
+    # any set or stored trial round before it.
+    ("holdout10", "x", 20, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
+                                        "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl",
+                                        "dev5.jsonl", "holdout8.jsonl", "holdout9.jsonl"),
+     tuple(f"round{n}" for n in range(5, 22)),
+     URL_PATTERNS + (RELATED_REPOS, re.compile(r"^https://github\.com/scverse/scvi-tools/pull/\d+$"))),
 ])
 def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earlier, rounds,
                                                        patterns):
