@@ -31,6 +31,18 @@ def test_the_wrapper_prints_the_output_and_logs_its_size(tmp_path):
     assert usage.returncode == 2 and "usage" in usage.stderr
 
 
+def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
+    """A trial's ``bin/`` beside its log (its ``rg``) is what the agent's commands find."""
+    (tmp_path / "bin").mkdir()
+    tool = tmp_path / "bin" / "trialtool"
+    tool.write_text("#!/bin/sh\necho from-the-trial-bin\n")
+    tool.chmod(0o755)
+    log = tmp_path / "log.jsonl"
+    done = subprocess.run(["bash", str(TRIALS / "run_logged.sh"), str(log), "trialtool"],
+                          capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert done.stdout == "from-the-trial-bin\n"
+
+
 @pytest.mark.parametrize("round_, skill_figures, rg_figures", [
     ("round5", (46, 119_906), (46, 91_070)),
     ("round6", (57, 151_396), (59, 134_473)),

@@ -15,6 +15,11 @@ fi
 log="$1"
 shift
 cmd="$*"
+# A bin/ folder beside the log (the trial's rg) comes first on PATH.
+bin_dir="$(cd "$(dirname "$log")" && pwd)/bin"
+if [ -d "$bin_dir" ]; then
+  PATH="$bin_dir:$PATH"
+fi
 out=$(cd "${RUN_CWD:-.}" && bash -c "$cmd" 2>&1)
 printf '%s\n' "$out"
 python3 -c 'import json, sys; print(json.dumps({"cmd": sys.argv[1], "chars": len(sys.argv[2]) + 1}))' \
