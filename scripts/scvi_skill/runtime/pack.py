@@ -260,8 +260,8 @@ class Pack:
                  pitfalls: list[dict], next_commands: list[str], reader: _Reader, budget: int,
                  *, raise_sites: list[dict] | None = None, notes: list[str] | None = None,
                  model_facts: list[dict] | None = None,
-                 frames: list[FrameFact] | None = None, source_reader: _Reader | None = None
-                 ) -> None:
+                 frames: list[FrameFact] | None = None, source_reader: _Reader | None = None,
+                 access_sites: list[dict] | None = None) -> None:
         self.passages, self.sources, self.pitfalls = passages, sources, pitfalls
         self.next_commands, self.reader, self.budget = next_commands, reader, budget
         self.source_reader = source_reader or reader
@@ -271,6 +271,9 @@ class Pack:
         self.frames = list(frames or [])
         self.notes = list(notes or [])
         self.model_facts = list(model_facts or [])
+        self.access_sites = list(access_sites or [])
+        """Where the code reads the attribute or key of Python's own error message
+        (:mod:`.pyerrors`), each with ``text``, its line and one either side."""
         self.lines: list[str] = []
         self.ranges: list[dict] = []
         """The ``path:start-end`` spans the rendered pack shows, in reading order
@@ -322,14 +325,64 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                 for row in chosen]
     if other:
         notes = list(notes or []) + [_other_tree_note(tree, doc_reader, sidx)]
+    accessed = [] if raise_sites else _access_sites(question, ranked, reader, sidx,
+                                                    result.get("term_idf") or {})
+    if accessed:
+        # Python's own message: the lines below say where, not a dependency.
+        notes = [ACCESS_NOTE.format(what=_accessed_words(accessed)) if n.startswith(NO_SITE)
+                 else n for n in notes or []]
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), doc_reader, budget,
                 raise_sites=[_with_lines(site, doc_reader) for site in raise_sites or []],
                 model_facts=facts, frames=locate_frames(frames or [], reader),
-                source_reader=reader,
+                source_reader=reader, access_sites=accessed,
                 notes=list(notes or []) + [f"(release history) {line}"
                                            for line in release_facts(question, sidx)])
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
     return pack
+
+
+NO_SITE = "(error text) no raise or warning site"
+ACCESS_NOTE = ("(error text) Python's own message, raised by no scvi-tools statement: the "
+               "lines below {what}; the value there is not what the code expects")
+SAFE_NOTE = "; here a .get with a default, which cannot raise it: the user's release may differ"
+ACCESS_FILES = 3
+"""The top source files whose packages are searched for the line Python's message names."""
+
+
+def _access_sites(question: str, ranked: list[dict], reader: _Reader, sidx: dict,
+                  term_idf: dict[str, float]) -> list[dict]:
+    """Where the code reads the attribute or key Python's own error message in ``question``
+    names (:mod:`.pyerrors`): in the top source files, then the other files of their
+    packages; for a key, constants of the ``_constants.py`` files that hold it count too."""
+    from .pyerrors import access_sites, named_accesses, quick_check
+
+    if not reader.ok or not quick_check(question):
+        return []
+    defined = {part for row in sidx.get("sources") or [] for part in str(row[1]).split(".")}
+    accesses = named_accesses(question, defined)
+    if not accesses:
+        return []
+    files: list[str] = []
+    for src in ranked[:ACCESS_FILES]:
+        for rel in [src["path"]] + _package_files(reader, src["path"]):
+            if rel not in files:
+                files.append(rel)
+    constants = []
+    if any(a.kind == "key" for a in accesses):
+        root = reader.tree.to_disk("src/scvi")
+        constants = sorted(reader.tree.to_rel(p) for p in root.rglob("_constants.py"))
+    sites = access_sites(accesses, files[:MAX_PACKAGE_FILES], reader.file, term_idf, tokenize,
+                         constant_files=[c for c in constants if c])
+    for site in sites:
+        site["text"] = reader.lines(site["path"], max(1, site["line"] - 1), site["line"] + 1)
+        site["first"] = max(1, site["line"] - 1)
+    return sites
+
+
+def _accessed_words(sites: list[dict]) -> str:
+    names = list(dict.fromkeys(
+        f".{s['name']}" if s["kind"] == "attribute" else f"[{s['name']!r}]" for s in sites))
+    return f"read {' and '.join(names)}"
 
 
 def _other_tree_note(tree, doc_reader: _Reader, sidx: dict) -> str:
@@ -1377,6 +1430,13 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
                                                      for site in pack.raise_sites) \
         else "the question's error text"
     parts.append((f"== raised at ({told})", sites))
+    parts.append(("== where Python's error arises (the code reading what it names)",
+                  [([f"{site['path']}:{site['line']}  ({site['message']}"
+                     f"{SAFE_NOTE if site.get('safe') else ''})"]
+                    + [f"   {t}" for t in site["text"]],
+                    [Span("raise", site["path"], site["first"],
+                          site["first"] + len(site["text"]) - 1, 0)])
+                   for site in pack.access_sites]))
     parts.append(("== model facts (from the source)",
                   [([f"- {f['fact']} [{f['cite']}]"], _cited("model_fact", f["cite"]))
                    for f in pack.model_facts]))

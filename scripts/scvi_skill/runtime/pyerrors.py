@@ -1,0 +1,131 @@
+"""Python's own error messages, which no ``raise`` of scvi-tools holds: where the code does
+what the message names.
+
+``AttributeError: 'builtin_function_or_method' object has no attribute 'squeeze'`` and
+``KeyError: 'setup_method_name'`` come from Python itself, at a line that reads an attribute
+(``.squeeze``) or looks a key up (``registry[_SETUP_METHOD_NAME]``, the constant holding
+``"setup_method_name"``). :func:`access_sites` finds such lines in the files the search ranks
+first and the other files of their packages, and keeps those nearest the question's other
+words. Names scvi-tools itself defines (``setup_anndata``, ``get_normalized_expression``) are
+left out: Python's message about them concerns the user's own call, which the release
+history explains (``history.moved_names``).
+
+Standard library only; Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ATTRIBUTE = re.compile(r"""\bhas no attribute ['"]([A-Za-z_]\w*)['"]""")
+_KEY = re.compile(r"""\bKeyError:\s*(['"])([^'"\n]{1,60})\1""")
+MAX_KEY_WORDS = 2
+"""A ``KeyError`` whose text has more words is a message (pandas' "Values [...] are not
+valid"), not a key."""
+MAX_SITES = 2
+CONTEXT = 3
+"""Lines either side of a site whose words count for it (and the site is shown with one
+line either side)."""
+MIN_SHARE = 0.5
+"""A second site is shown only when its words weigh at least this share of the first's."""
+_CONSTANT = r"([A-Z_][A-Z0-9_]*)\s*(?::\s*\w+\s*)?=\s*['\"]{key}['\"]"
+
+
+class Access:
+    """What Python's message names: ``kind`` ("attribute" or "key"), ``name``, and
+    ``message``, the words as the question pastes them."""
+
+    def __init__(self, kind: str, name: str, message: str) -> None:
+        self.kind, self.name, self.message = kind, name, message
+
+
+def named_accesses(question: str, defined: set[str]) -> list[Access]:
+    """The attributes and keys Python's messages in ``question`` name, except the names
+    ``defined`` by scvi-tools (its defs, classes and modules: the user's call is wrong)."""
+    out = []
+    for m in _ATTRIBUTE.finditer(question):
+        if m.group(1) not in defined and all(a.name != m.group(1) for a in out):
+            out.append(Access("attribute", m.group(1), m.group(0)))
+    for m in _KEY.finditer(question):
+        key = m.group(2).strip()
+        if key and len(key.split()) <= MAX_KEY_WORDS and all(a.name != key for a in out):
+            out.append(Access("key", key, m.group(0)))
+    return out
+
+
+def quick_check(question: str) -> bool:
+    """Whether ``question`` may hold such a message (a cheap test before the rest)."""
+    return "has no attribute" in question or "KeyError" in question
+
+
+def access_sites(accesses: list[Access], files: list[str], file_lines, term_idf: dict[str, float],
+                 tokenize, limit: int = MAX_SITES, constant_files: list[str] = ()
+                 ) -> list[dict]:
+    """The lines of ``files`` (read with ``file_lines(rel) -> list[str]``; earlier files rank
+    first on ties) that do what ``accesses`` name, best first: ``{"path", "line", "name",
+    "kind", "message", "score"}``, at most ``limit``, one per def. A line scores the weights
+    (``term_idf``) of the question's terms on it and :data:`CONTEXT` lines either side."""
+    found = []
+    for access in accesses:
+        patterns = _patterns(access, list(files) + list(constant_files), file_lines)
+        for rank, rel in enumerate(files):
+            lines = file_lines(rel)
+            for n, text in enumerate(lines):
+                code = text.split("#", 1)[0]
+                hits = [safe for p, safe in patterns if p.search(code)]
+                if not hits:
+                    continue
+                stripped = code.strip()
+                if stripped.startswith(("def ", "import ", "from ", "class ")):
+                    continue
+                near = set()
+                for t in lines[max(0, n - CONTEXT) : n + CONTEXT + 1]:
+                    near.update(tokenize(t))
+                score = sum(term_idf.get(t, 0.0) for t in near)
+                found.append((-score, rank, n, rel, access, all(hits)))
+    # By the question's words near them (a ``.get`` with a default, which cannot raise, may
+    # be the line the user's own release raised at: the pack marks it).
+    found.sort(key=lambda row: row[:3])
+    out, taken = [], set()
+    best = -found[0][0] if found else 0.0
+    for neg, _, n, rel, access, safe in found:
+        if out and -neg < MIN_SHARE * best:
+            break
+        place = (rel, _def_of(file_lines(rel), n))
+        if place in taken:
+            continue
+        taken.add(place)
+        out.append({"path": rel, "line": n + 1, "name": access.name, "kind": access.kind,
+                    "message": access.message, "score": round(-neg, 2), "safe": safe})
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _patterns(access: Access, files: list[str], file_lines) -> list[tuple[re.Pattern, bool]]:
+    """What a line that does ``access`` holds, each with whether it cannot raise: ``.name``
+    for an attribute; for a key, the key as a string in ``[...]``, ``.get(...)`` or
+    ``.pop(...)`` (with a default: it cannot raise), or a constant that holds it
+    (``_SETUP_METHOD_NAME = "setup_method_name"`` in one of ``files``) used the same way."""
+    if access.kind == "attribute":
+        return [(re.compile(rf"\.{re.escape(access.name)}\b"), False)]
+    key = re.escape(access.name)
+    names = [rf"['\"]{key}['\"]"]
+    assign = re.compile(_CONSTANT.format(key=key))
+    for rel in files:
+        for text in file_lines(rel):
+            m = assign.search(text)
+            if m and m.group(1) not in names:
+                names.append(rf"(?:\w+\.)?\b{m.group(1)}\b")
+    either = "|".join(names)
+    return [(re.compile(rf"\[\s*(?:{either})\s*\]"), False),
+            (re.compile(rf"\.pop\(\s*(?:{either})\s*\)"), False),
+            (re.compile(rf"\.(?:get|pop)\(\s*(?:{either})\s*[,)]"), True)]
+
+
+def _def_of(lines: list[str], n: int) -> int:
+    """The line of the nearest ``def`` at or above ``n`` (0-based), -1 when none."""
+    for m in range(n, -1, -1):
+        if lines[m].lstrip().startswith(("def ", "async def ")):
+            return m
+    return -1

@@ -1,0 +1,76 @@
+"""Python's own error messages (no scvi-tools raise holds them): the lines that read what they
+name (scvi_skill.runtime.pyerrors), and the pack's part that shows them."""
+
+from __future__ import annotations
+
+import resolve_docs
+from scvi_skill.runtime.pyerrors import access_sites, named_accesses, quick_check
+from scvi_skill.runtime.tokens import tokenize
+
+FILES = {
+    "src/scvi/m/_module.py": [
+        "def generative(self, y):",
+        "    if self.dispersion == 'gene-label':",
+        "        px_r = one_hot(y.type.squeeze(-1), self.n_labels)",
+        "    return px_r",
+        "def other(self, x):",
+        "    return x.squeeze()",
+    ],
+    "src/scvi/m/_model.py": [
+        "from ._constants import _SETUP_METHOD_NAME",
+        "def load_query_data(cls, registry):",
+        "    name = registry.get(_SETUP_METHOD_NAME, 'setup_anndata')",
+        "def train(self, registry):",
+        "    if registry[_SETUP_METHOD_NAME] == 'setup_mudata':",
+        "        pass",
+    ],
+    "src/scvi/_constants.py": ['_SETUP_METHOD_NAME = "setup_method_name"'],
+}
+
+
+def _lines(rel):
+    return FILES.get(rel, [])
+
+
+def test_named_accesses_reads_attributes_and_keys_but_not_scvi_names_or_messages():
+    question = ("train fails: AttributeError: 'builtin_function_or_method' object has no "
+                "attribute 'squeeze'; before: AttributeError: module 'scvi' has no attribute "
+                "'setup_anndata'; and KeyError: 'setup_method_name' and KeyError: \"Values "
+                "['TMSB4Y'] are not valid obs names\"")
+    accesses = named_accesses(question, {"scvi", "setup_anndata", "model"})
+    assert [(a.kind, a.name) for a in accesses] == [("attribute", "squeeze"),
+                                                     ("key", "setup_method_name")]
+    assert quick_check(question) and not quick_check("my loss is NaN")
+
+
+def test_access_sites_ranks_by_the_question_s_words_and_follows_constants():
+    weights = {"dispersion": 3.0, "gene": 1.0, "label": 1.0, "labels": 1.0, "squeeze": 0.5}
+    sites = access_sites(named_accesses("has no attribute 'squeeze'", set()),
+                         ["src/scvi/m/_module.py"], _lines, weights, tokenize)
+    assert [(s["path"], s["line"]) for s in sites] == [("src/scvi/m/_module.py", 3)]
+    # A key held by a constant of a _constants.py file; the .get with a default is marked.
+    sites = access_sites(named_accesses("KeyError: 'setup_method_name'", set()),
+                         ["src/scvi/m/_model.py"], _lines, {"query": 2.0, "load": 2.0},
+                         tokenize, constant_files=["src/scvi/_constants.py"])
+    assert [(s["line"], s["safe"]) for s in sites] == [(3, True), (5, False)]
+
+
+def test_the_pack_shows_the_line_python_s_message_names(capsys, pinned_tree):
+    """Sanity question written for this test: GIMVI's gene-label dispersion reads
+    ``y.type.squeeze`` (a method, not the tensor), the line Python's message names."""
+    question = ("GIMVI with dispersion='gene-label' stops in training with AttributeError: "
+                "'builtin_function_or_method' object has no attribute 'squeeze'. Why?")
+    code = resolve_docs.main(["--tree", str(pinned_tree.root), question])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "(error text) Python's own message" in out
+    assert "dependency (torch, lightning" not in out
+    part = out.split("== where Python's error arises", 1)[1]
+    assert "src/scvi/external/gimvi/_module.py:" in part.splitlines()[1]
+    assert "y.type.squeeze(-1)" in part
+    code = resolve_docs.main(["--json", "--tree", str(pinned_tree.root), question])
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    first = report["ranges"][0]
+    assert first["path"] == "src/scvi/external/gimvi/_module.py" and first["kind"] == "raise"
