@@ -41,6 +41,12 @@ def test_named_accesses_reads_attributes_and_keys_but_not_scvi_names_or_messages
     assert [(a.kind, a.name) for a in accesses] == [("attribute", "squeeze"),
                                                      ("key", "setup_method_name")]
     assert quick_check(question) and not quick_check("my loss is NaN")
+    # On None, a name scvi-tools defines is one its own code reads from a value never set.
+    accesses = named_accesses("AttributeError: 'NoneType' object has no attribute "
+                              "'get_state_registry'", {"get_state_registry"})
+    assert [(a.kind, a.name) for a in accesses] == [("attribute", "get_state_registry")]
+    assert not named_accesses("AttributeError: 'AnnData' object has no attribute "
+                              "'get_state_registry'", {"get_state_registry"})
 
 
 def test_access_sites_ranks_by_the_question_s_words_and_follows_constants():

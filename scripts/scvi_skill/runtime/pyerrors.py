@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-_ATTRIBUTE = re.compile(r"""\bhas no attribute ['"]([A-Za-z_]\w*)['"]""")
+_ATTRIBUTE = re.compile(r"""(?:['"]([\w.]+)['"] object )?\bhas no attribute ['"]([A-Za-z_]\w*)['"]""")
 _KEY = re.compile(r"""\bKeyError:\s*(['"])([^'"\n]{1,60})\1""")
 MAX_KEY_WORDS = 2
 """A ``KeyError`` whose text has more words is a message (pandas' "Values [...] are not
@@ -41,11 +41,14 @@ class Access:
 
 def named_accesses(question: str, defined: set[str]) -> list[Access]:
     """The attributes and keys Python's messages in ``question`` name, except the names
-    ``defined`` by scvi-tools (its defs, classes and modules: the user's call is wrong)."""
+    ``defined`` by scvi-tools (its defs, classes and modules: the user's own call is wrong)
+    unless the object is ``None`` (``'NoneType' object has no attribute 'registry_'``: a value
+    scvi-tools' code reads was never set)."""
     out = []
     for m in _ATTRIBUTE.finditer(question):
-        if m.group(1) not in defined and all(a.name != m.group(1) for a in out):
-            out.append(Access("attribute", m.group(1), m.group(0)))
+        name = m.group(2)
+        if (name not in defined or m.group(1) == "NoneType") and all(a.name != name for a in out):
+            out.append(Access("attribute", name, m.group(0)))
     for m in _KEY.finditer(question):
         key = m.group(2).strip()
         if key and len(key.split()) <= MAX_KEY_WORDS and all(a.name != key for a in out):
