@@ -70,10 +70,13 @@ def access_sites(accesses: list[Access], files: list[str], file_lines, term_idf:
     (``term_idf``) of the question's terms on it and :data:`CONTEXT` lines either side."""
     found = []
     for access in accesses:
-        patterns = _patterns(access, list(files) + list(constant_files), file_lines)
+        needles, patterns = _patterns(access, list(files) + list(constant_files), file_lines)
         for rank, rel in enumerate(files):
             lines = file_lines(rel)
+            tokens: dict[int, set[str]] = {}  # each line tokenized once per file
             for n, text in enumerate(lines):
+                if not any(needle in text for needle in needles):
+                    continue  # a plain substring test first: the patterns are slower
                 code = text.split("#", 1)[0]
                 hits = [safe for p, safe in patterns if p.search(code)]
                 if not hits:
@@ -81,9 +84,11 @@ def access_sites(accesses: list[Access], files: list[str], file_lines, term_idf:
                 stripped = code.strip()
                 if stripped.startswith(("def ", "import ", "from ", "class ")):
                     continue
-                near = set()
-                for t in lines[max(0, n - CONTEXT) : n + CONTEXT + 1]:
-                    near.update(tokenize(t))
+                near: set[str] = set()
+                for m in range(max(0, n - CONTEXT), min(len(lines), n + CONTEXT + 1)):
+                    if m not in tokens:
+                        tokens[m] = set(tokenize(lines[m]))
+                    near |= tokens[m]
                 score = sum(term_idf.get(t, 0.0) for t in near)
                 found.append((-score, rank, n, rel, access, all(hits)))
     # By the question's words near them (a ``.get`` with a default, which cannot raise, may
@@ -105,23 +110,26 @@ def access_sites(accesses: list[Access], files: list[str], file_lines, term_idf:
     return out
 
 
-def _patterns(access: Access, files: list[str], file_lines) -> list[tuple[re.Pattern, bool]]:
-    """What a line that does ``access`` holds, each with whether it cannot raise: ``.name``
-    for an attribute; for a key, the key as a string in ``[...]``, ``.get(...)`` or
-    ``.pop(...)`` (with a default: it cannot raise), or a constant that holds it
-    (``_SETUP_METHOD_NAME = "setup_method_name"`` in one of ``files``) used the same way."""
+def _patterns(access: Access, files: list[str], file_lines
+              ) -> tuple[list[str], list[tuple[re.Pattern, bool]]]:
+    """Substrings one of which a line that does ``access`` holds, and what it holds, each
+    with whether it cannot raise: ``.name`` for an attribute; for a key, the key as a string
+    in ``[...]``, ``.get(...)`` or ``.pop(...)`` (with a default: it cannot raise), or a
+    constant that holds it (``_SETUP_METHOD_NAME = "setup_method_name"`` in one of
+    ``files``) used the same way."""
     if access.kind == "attribute":
-        return [(re.compile(rf"\.{re.escape(access.name)}\b"), False)]
+        return [f".{access.name}"], [(re.compile(rf"\.{re.escape(access.name)}\b"), False)]
     key = re.escape(access.name)
-    names = [rf"['\"]{key}['\"]"]
+    needles, names = [access.name], [rf"['\"]{key}['\"]"]
     assign = re.compile(_CONSTANT.format(key=key))
     for rel in files:
         for text in file_lines(rel):
-            m = assign.search(text)
-            if m and m.group(1) not in names:
+            m = assign.search(text) if access.name in text else None
+            if m and m.group(1) not in needles:
+                needles.append(m.group(1))
                 names.append(rf"(?:\w+\.)?\b{m.group(1)}\b")
     either = "|".join(names)
-    return [(re.compile(rf"\[\s*(?:{either})\s*\]"), False),
+    return needles, [(re.compile(rf"\[\s*(?:{either})\s*\]"), False),
             (re.compile(rf"\.pop\(\s*(?:{either})\s*\)"), False),
             (re.compile(rf"\.(?:get|pop)\(\s*(?:{either})\s*[,)]"), True)]
 
