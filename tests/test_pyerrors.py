@@ -80,3 +80,25 @@ def test_the_pack_shows_the_line_python_s_message_names(capsys, pinned_tree):
     report = json.loads(capsys.readouterr().out)
     first = report["ranges"][0]
     assert first["path"] == "src/scvi/external/gimvi/_module.py" and first["kind"] == "raise"
+
+
+def test_constants_files_follow_no_symlink(tmp_path):
+    """A link loop inside a user's tree does not trap the search, and a link that leads out of
+    the tree is not read."""
+    import os
+
+    from scvi_skill.runtime.pack import _constants_files, _Reader
+    from scvi_skill.runtime.tree import open_tree
+
+    root = tmp_path / "tree"
+    (root / "src" / "scvi" / "data").mkdir(parents=True)
+    (root / "docs").mkdir()
+    (root / "src" / "scvi" / "__init__.py").write_text("")
+    (root / "src" / "scvi" / "data" / "_constants.py").write_text('_KEY = "key"\n')
+    (root / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: scvi-tools\nVersion: 9.9.9\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "_constants.py").write_text('_OTHER = "key"\n')
+    os.symlink(root / "src" / "scvi", root / "src" / "scvi" / "data" / "loop")
+    os.symlink(outside, root / "src" / "scvi" / "elsewhere")
+    assert _constants_files(_Reader(open_tree(root))) == ["src/scvi/data/_constants.py"]

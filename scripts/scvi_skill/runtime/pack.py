@@ -367,16 +367,29 @@ def _access_sites(question: str, ranked: list[dict], reader: _Reader, sidx: dict
         for rel in [src["path"]] + _package_files(reader, src["path"]):
             if rel not in files:
                 files.append(rel)
-    constants = []
-    if any(a.kind == "key" for a in accesses):
-        root = reader.tree.to_disk("src/scvi")
-        constants = sorted(reader.tree.to_rel(p) for p in root.rglob("_constants.py"))
+    constants = _constants_files(reader) if any(a.kind == "key" for a in accesses) else []
     sites = access_sites(accesses, files[:MAX_PACKAGE_FILES], reader.file, term_idf, tokenize,
-                         constant_files=[c for c in constants if c])
+                         constant_files=constants)
     for site in sites:
         site["text"] = reader.lines(site["path"], max(1, site["line"] - 1), site["line"] + 1)
         site["first"] = max(1, site["line"] - 1)
     return sites
+
+
+def _constants_files(reader: _Reader) -> list[str]:
+    """The tree's ``_constants.py`` files under ``src/scvi``, sorted: a walk that follows no
+    symlink (a link loop in a user's tree cannot trap it) and keeps only files inside the
+    tree."""
+    import os
+
+    root = reader.tree.to_disk("src/scvi")
+    found = []
+    for folder, _, names in os.walk(root):
+        if "_constants.py" in names:
+            rel = reader.tree.to_rel(os.path.join(folder, "_constants.py"))
+            if rel:
+                found.append(rel)
+    return sorted(found)
 
 
 def _accessed_words(sites: list[dict]) -> str:
