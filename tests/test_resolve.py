@@ -1139,3 +1139,18 @@ def test_of_several_named_parameters_the_entry_matching_the_question_is_shown(ca
     shown = [line for line in out.splitlines() if line.startswith("  param ")]
     assert shown and shown[0].startswith("  param store_lfc (src/scvi/external/mrvi/_model.py:")
     assert "memory-intensive" in out
+
+
+def test_torch_s_invalid_values_message_finds_the_nan_answer(capsys, pinned_tree):
+    """torch.distributions says "found invalid values" when a parameter went NaN; a paste of
+    it without the word NaN gets the FAQ's NaN section first (a routing synonym), not the
+    section a pasted "loc" or "scale" happens to match. Sanity question written for this test."""
+    question = ("scvi model.train() crashes at epoch 40: ValueError: Expected parameter loc "
+                "(Tensor of shape (128, 10)) of distribution Normal(loc: torch.Size([128, 10]), "
+                "scale: torch.Size([128, 10])) to satisfy the constraint Real(), but found "
+                "invalid values")
+    code = resolve_docs.main(["--tree", str(pinned_tree.root), question])
+    out = capsys.readouterr().out
+    assert code == 0
+    first = next(line for line in out.splitlines() if line.startswith("== "))
+    assert first.startswith("== docs/faq.md:") and "NaNs" in first, first
