@@ -19,14 +19,14 @@ _EXCEPTION_END = re.compile(rf"[a-z]{_EXCEPTION_SUFFIX}\b")
 """The end of an exception or warning class name (no leading repeat: it is searched in the
 whole paste, whose last line names the exception, however long the paste)."""
 _TRACEBACK = re.compile(_TRACEBACK_HEAD)
-_TOLD = re.compile(r"\b(?:warn(?:s|ed|ing|ings)?|says?|said|prints?|printed|complains?|"
-                   r"complained|tells?|told)\b", re.IGNORECASE)
+_SHOWN = r"warn(?:s|ed|ing|ings)?|says|said|prints?|printed|complain(?:s|ed)?"
+"""Words saying the user was shown a message."""
+_TOLD = re.compile(rf"\b(?:{_SHOWN}|say|tells?|told)\b", re.IGNORECASE)
 """Words saying the user was told something (a message they may retell in their own words)."""
-_FAILED = re.compile(r"\b(?:fail(?:s|ed|ing|ure)?|errors?|crash(?:es|ed|ing)?|rais(?:es?|ed|ing)|"
-                     r"exceptions?|refus(?:es?|ed)|reject(?:s|ed)?|dies|died|blew up|"
-                     r"blows? up|warn(?:s|ed|ing|ings)?|says|said|prints?|printed|"
-                     r"complain(?:s|ed)?)\b|\b(?:I|we) (?:get|got) (?:an? |the )?[`'\"]",
-                     re.IGNORECASE)
+_FAILED = re.compile(rf"\b(?:fail(?:s|ed|ing|ure)?|errors?|crash(?:es|ed|ing)?|"
+                     rf"rais(?:es?|ed|ing)|exceptions?|refus(?:es?|ed)|reject(?:s|ed)?|dies|"
+                     rf"died|blew up|blows? up|{_SHOWN})\b|"
+                     rf"\b(?:I|we) (?:get|got) (?:an? |the )?[`'\"]", re.IGNORECASE)
 """Words saying that something went wrong or that the user was shown a message ("I get
 'unexpected keyword'"; not "how do I tell", nor "I get rho easily")."""
 _QUOTE = re.compile(r"[`'\"]")

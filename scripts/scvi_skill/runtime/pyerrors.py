@@ -28,7 +28,7 @@ CONTEXT = 3
 line either side)."""
 MIN_SHARE = 0.5
 """A second site is shown only when its words weigh at least this share of the first's."""
-_CONSTANT = r"([A-Z_][A-Z0-9_]*)\s*(?::\s*\w+\s*)?=\s*['\"]{key}['\"]"
+_CONSTANT = r"\b([A-Z_][A-Z0-9_]*)\s*(?::\s*\w+\s*)?=\s*['\"]{key}['\"]"
 
 
 class Access:
