@@ -33,6 +33,9 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "model_facts": [{"model", "fact", "cite"}],   (for the models the question names)
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
                     "score", "text"}],   (when the question pastes an scvi-tools error)
+   "access_sites": [{"path", "line", "first", "name", "kind", "message", "score", "safe",
+                     "text"}],   (Python's own AttributeError/KeyError: the lines reading
+                                 the attribute or key; "safe": a .get with a default)
    "frames": [{"path", "line", "function", "code", "tree_path", "tree_line", "found",
                "symbol"}],
                                        (the scvi-tools frames of a pasted traceback)
@@ -51,7 +54,7 @@ the def the pack shows for the file), then the defs the pack chose among the top
 docstring template the def fills in (%(param_batch_key)s -> src/scvi/utils/_docstrings.py).
 Paths are relative to the tree root.
 ranges: every span of the tree the text pack shows, in the order to read them: the raise
-sites of the question's error text, the best passage, the docstring entry of a parameter the
+sites of the question's error text (and the access sites, also kind "raise"), the best passage, the docstring entry of a parameter the
 question names, the second passage, then source windows and the other passages alternately,
 then the rest (kind "passage", "raise", "param", "window", "frame", "pitfall", "model_fact",
 "def": a def's first line).
@@ -294,6 +297,7 @@ def _report(question: str, sidx: dict, result: dict, pack) -> dict:
         "source": source,
         "pitfalls": pack.pitfalls,
         "raise_sites": pack.raise_sites,
+        "access_sites": pack.access_sites,
         "frames": [f.to_dict() for f in pack.frames],
         "model_facts": pack.model_facts,
         "routes": result["routes"],

@@ -78,6 +78,9 @@ def test_the_pack_shows_the_line_python_s_message_names(capsys, pinned_tree):
     import json
 
     report = json.loads(capsys.readouterr().out)
+    site = report["access_sites"][0]
+    assert site["path"] == "src/scvi/external/gimvi/_module.py" and site["name"] == "squeeze"
+    assert any("y.type.squeeze(-1)" in line for line in site["text"])
     first = report["ranges"][0]
     assert first["path"] == "src/scvi/external/gimvi/_module.py" and first["kind"] == "raise"
 

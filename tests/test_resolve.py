@@ -15,7 +15,8 @@ from scvi_skill.runtime.index import SEARCH_INDEX_PATH
 DOC_KEYS = {"path", "title", "section", "lines", "score", "url", "text"}
 SOURCE_KEYS = {"path", "symbol", "line", "score"}
 REPORT_KEYS = {"query", "scvi_tools_version", "tree", "docs", "passages", "ranges", "source",
-               "pitfalls", "raise_sites", "frames", "model_facts", "routes", "pack"}
+               "pitfalls", "raise_sites", "access_sites", "frames", "model_facts", "routes",
+               "pack"}
 
 # Sanity questions written for these tests (not taken from benchmarks/devset.jsonl).
 SANITY = [
