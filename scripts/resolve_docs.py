@@ -54,8 +54,9 @@ the def the pack shows for the file), then the defs the pack chose among the top
 docstring template the def fills in (%(param_batch_key)s -> src/scvi/utils/_docstrings.py).
 Paths are relative to the tree root.
 ranges: every span of the tree the text pack shows, in the order to read them: the raise
-sites of the question's error text (and the access sites, also kind "raise"), the best passage, the docstring entry of a parameter the
-question names, the second passage, then source windows and the other passages alternately,
+sites of the question's error text (and the access sites, also kind "raise"), the best
+passage, the docstring entry of a parameter the question names, the second passage, then
+source windows and the other passages alternately,
 then the rest (kind "passage", "raise", "param", "window", "frame", "pitfall", "model_fact",
 "def": a def's first line).
 pack.notes: the lines under the text pack's title: release history of names the pinned release
