@@ -588,3 +588,22 @@ def test_the_pack_benchmark_scores_what_resolve_docs_prints(capsys, pinned_tree)
         assert code == 0
         assert text == out.rstrip("\n"), question
         assert ranges
+
+
+def test_an_unexpected_keyword_gets_python_s_own_message_note(capsys, pinned_tree):
+    """Python's TypeError for a keyword a scvi-tools call does not take is not a dependency's
+    error, and ``SCVI.__init__`` is the class's constructor, not a name missing from the
+    ``scvi`` package (it had been read as ``scvi.__init``, "in no release since 1.0.0")."""
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root),
+                      "model = scvi.model.SCVI(adata, n_hidden_layers=2) gives TypeError: "
+                      "SCVI.__init__() got an unexpected keyword argument 'n_hidden_layers'")
+    assert code == 0
+    head = out.splitlines()[:4]
+    assert any(line.startswith("(error text) Python's own message: SCVI.__init__() takes no "
+                               "keyword 'n_hidden_layers'") for line in head), head
+    assert "search_source.py --symbol SCVI" in out
+    assert "(release history)" not in out and "dependency (torch" not in out
+    # A keyword an older release had still gets its release history.
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root),
+                      "TypeError: Trainer.__init__() got an unexpected keyword argument 'use_gpu'")
+    assert "(release history) keyword use_gpu:" in out

@@ -77,7 +77,9 @@ def moved_names(question: str, sidx: dict) -> list[str]:
     found += [f"{m.group(2)}.{m.group(1)}" for m in _CANNOT_IMPORT.finditer(question)]
     names = sidx.get("names") or {}
     gone = set((sidx.get("gone") or {}).get("names") or ())
-    found = [i for i in dict.fromkeys(found) if i.lower().startswith("scvi.")
+    # The package as Python spells it ("SCVI.__init__" is the class's constructor, not a
+    # name of the package), and no dunder (a method every class has).
+    found = [i for i in dict.fromkeys(found) if i.startswith("scvi.") and ".__" not in i
              and i.lower() not in names and i.lower().rsplit(".", 1)[-1] not in gone]
     if not found:
         return []

@@ -435,6 +435,11 @@ def find_raise_sites(question: str) -> list[dict]:
         return []
 
 
+_UNEXPECTED_KEYWORD = re.compile(
+    r"([A-Za-z_][\w.]*)\(\) got an unexpected keyword argument ['\"]([A-Za-z_]\w*)['\"]")
+"""Python's own TypeError for a keyword the called function does not take."""
+
+
 def unmatched_error_note(question: str, sites: list[dict], version: str, *,
                          traceback: bool = False, sidx: dict | None = None) -> list[str]:
     """A line for the pack's head when the question pastes error text that no raise or
@@ -453,6 +458,13 @@ def unmatched_error_note(question: str, sites: list[dict], version: str, *,
     if sidx is not None and (gone_identifiers(question, sidx) or moved_names(question, sidx)):
         return [f"(error text) Python's own message for a scvi-tools name that {version} does "
                 "not have there: see the (release history) line"]
+    call = _UNEXPECTED_KEYWORD.search(question)
+    if call:
+        func, keyword = call.groups()
+        owner = func.removesuffix(".__init__")
+        return [f"(error text) Python's own message: {func}() takes no keyword {keyword!r} in "
+                "the release that raised it (a misspelled argument, or one meant for another "
+                f"call); what {owner} takes in {version}: search_source.py --symbol {owner}"]
     if traceback:
         return [f"(error text) no raise or warning site of scvi-tools {version} matches it "
                 "closely: it comes from a dependency or from another scvi-tools release; read "
