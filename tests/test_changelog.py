@@ -607,3 +607,27 @@ def test_an_unexpected_keyword_gets_python_s_own_message_note(capsys, pinned_tre
     code, out = _pack(capsys, "--tree", str(pinned_tree.root),
                       "TypeError: Trainer.__init__() got an unexpected keyword argument 'use_gpu'")
     assert "(release history) keyword use_gpu:" in out
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("TypeError: SCANVI.from_scvi_model() missing 1 required positional argument: "
+     "'unlabeled_category'",
+     "(error text) Python's own message: SCANVI.from_scvi_model() requires "
+     "'unlabeled_category'"),
+    ("AttributeError: 'AnnData' object has no attribute 'setup_anndata' when I run "
+     "adata.setup_anndata(batch_key='batch')",
+     "(error text) Python's own message: the AnnData object has no setup_anndata; in "
+     "scvi-tools 1.5.1 scvi.model.SCVI.setup_anndata has it"),
+    ("KeyError: 'donor' when calling scvi.model.SCVI.setup_anndata(adata, batch_key='donor')",
+     "(error text) Python's own message: KeyError 'donor' is a value the user's own call "
+     "passes (batch_key='donor')"),
+])
+def test_python_s_own_messages_that_say_what_went_wrong(capsys, pinned_tree, question,
+                                                        expected):
+    """Sanity questions written for this test: Python's own TypeError, AttributeError and
+    KeyError name the call, the object or the user's own key; the note says so instead of
+    blaming a dependency, and no line of scvi-tools' code is shown for the user's own key."""
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root), question)
+    assert code == 0
+    assert any(line.startswith(expected) for line in out.splitlines()[:4]), out[:600]
+    assert "dependency (torch" not in out and "== where Python's error arises" not in out

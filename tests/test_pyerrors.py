@@ -4,7 +4,8 @@ name (scvi_skill.runtime.pyerrors), and the pack's part that shows them."""
 from __future__ import annotations
 
 import resolve_docs
-from scvi_skill.runtime.pyerrors import access_sites, named_accesses, quick_check
+from scvi_skill.runtime.pyerrors import (access_sites, missing_on_object, named_accesses,
+                                         quick_check, user_key_error)
 from scvi_skill.runtime.tokens import tokenize
 
 FILES = {
@@ -47,6 +48,15 @@ def test_named_accesses_reads_attributes_and_keys_but_not_scvi_names_or_messages
     assert [(a.kind, a.name) for a in accesses] == [("attribute", "get_state_registry")]
     assert not named_accesses("AttributeError: 'AnnData' object has no attribute "
                               "'get_state_registry'", {"get_state_registry"})
+    # A key the user's own call passes is about their data, not a line of scvi-tools.
+    assert not named_accesses("setup_anndata(adata, labels_key=\"cell_type\") raises "
+                              "KeyError: 'cell_type'", set())
+    assert user_key_error("labels_key = 'cell_type' ... KeyError: 'cell_type'") == (
+        "cell_type", "labels_key = 'cell_type'")
+    assert missing_on_object("'AnnData' object has no attribute 'Setup_AnnData'",
+                             {"setup_anndata"}) == ("AnnData", "Setup_AnnData")
+    assert missing_on_object("'NoneType' object has no attribute 'setup_anndata'",
+                             {"setup_anndata"}) is None
 
 
 def test_access_sites_ranks_by_the_question_s_words_and_follows_constants():

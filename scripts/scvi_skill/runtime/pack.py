@@ -358,8 +358,7 @@ def _access_sites(question: str, ranked: list[dict], reader: _Reader, sidx: dict
 
     if not reader.ok or not quick_check(question):
         return []
-    defined = {part for row in sidx.get("sources") or [] for part in str(row[1]).split(".")}
-    accesses = named_accesses(question, defined)
+    accesses = named_accesses(question, sidx.get("names") or {})
     if not accesses:
         return []
     files: list[str] = []
@@ -438,6 +437,43 @@ def find_raise_sites(question: str) -> list[dict]:
 _UNEXPECTED_KEYWORD = re.compile(
     r"([A-Za-z_][\w.]*)\(\) got an unexpected keyword argument ['\"]([A-Za-z_]\w*)['\"]")
 """Python's own TypeError for a keyword the called function does not take."""
+_MISSING_ARGUMENT = re.compile(
+    r"([A-Za-z_][\w.]*)\(\) missing \d+ required (?:positional |keyword-only )?arguments?: "
+    r"['\"]([A-Za-z_]\w*)['\"]")
+"""Python's own TypeError for an argument the called function requires."""
+
+
+def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
+    """The ``(error text)`` line for Python's own messages that no scvi-tools statement
+    raises and that say what went wrong by themselves: a keyword the call does not take or
+    an argument it requires, a scvi-tools name looked up on another object, a key that the
+    user's own call passes. "" for any other text."""
+    from .pyerrors import missing_on_object, user_key_error
+
+    head = "(error text) Python's own message"
+    call = _UNEXPECTED_KEYWORD.search(question) or _MISSING_ARGUMENT.search(question)
+    if call:
+        func, name = call.groups()
+        owner = func.removesuffix(".__init__")
+        what = (f"takes no keyword {name!r} in the release that raised it (a misspelled "
+                "argument, one meant for another call, or another release's signature)"
+                if call.re is _UNEXPECTED_KEYWORD else
+                f"requires {name!r} in the release that raised it, and the call left it out")
+        return (f"{head}: {func}() {what}; what {owner} takes in {version}: "
+                f"search_source.py --symbol {owner}")
+    names = (sidx or {}).get("names") or {}
+    wrong = missing_on_object(question, names)
+    if wrong:
+        kind, name = wrong
+        where = names[name.lower()][1]
+        return (f"{head}: the {kind} object has no {name}; in scvi-tools {version} {where} "
+                f"has it (search_source.py --symbol {where}): call it on that")
+    key = user_key_error(question)
+    if key:
+        return (f"{head}: KeyError {key[0]!r} is a value the user's own call passes "
+                f"({key[1]}): the data lacks that key where the argument is read (adata.obs "
+                "columns, adata.layers, adata.obsm)")
+    return ""
 
 
 def unmatched_error_note(question: str, sites: list[dict], version: str, *,
@@ -458,13 +494,9 @@ def unmatched_error_note(question: str, sites: list[dict], version: str, *,
     if sidx is not None and (gone_identifiers(question, sidx) or moved_names(question, sidx)):
         return [f"(error text) Python's own message for a scvi-tools name that {version} does "
                 "not have there: see the (release history) line"]
-    call = _UNEXPECTED_KEYWORD.search(question)
-    if call:
-        func, keyword = call.groups()
-        owner = func.removesuffix(".__init__")
-        return [f"(error text) Python's own message: {func}() takes no keyword {keyword!r} in "
-                "the release that raised it (a misspelled argument, or one meant for another "
-                f"call); what {owner} takes in {version}: search_source.py --symbol {owner}"]
+    own = _python_s_own_note(question, version, sidx)
+    if own:
+        return [own]
     if traceback:
         return [f"(error text) no raise or warning site of scvi-tools {version} matches it "
                 "closely: it comes from a dependency or from another scvi-tools release; read "

@@ -39,21 +39,50 @@ class Access:
         self.kind, self.name, self.message = kind, name, message
 
 
-def named_accesses(question: str, defined: set[str]) -> list[Access]:
-    """The attributes and keys Python's messages in ``question`` name, except the names
-    ``defined`` by scvi-tools (its defs, classes and modules: the user's own call is wrong)
-    unless the object is ``None`` (``'NoneType' object has no attribute 'registry_'``: a value
-    scvi-tools' code reads was never set)."""
+def named_accesses(question: str, defined) -> list[Access]:
+    """The attributes and keys Python's messages in ``question`` name, except the public
+    names ``defined`` by scvi-tools (lower-cased; its defs, classes and modules: the user's
+    own call is wrong) unless the object is ``None`` (``'NoneType' object has no attribute
+    'registry_'``: a value scvi-tools' code reads was never set), and the keys the user's own
+    call passes (``batch_key='batch'``: :func:`own_key`)."""
     out = []
     for m in _ATTRIBUTE.finditer(question):
         name = m.group(2)
-        if (name not in defined or m.group(1) == "NoneType") and all(a.name != name for a in out):
+        if (name.lower() not in defined or m.group(1) == "NoneType") \
+                and all(a.name != name for a in out):
             out.append(Access("attribute", name, m.group(0)))
     for m in _KEY.finditer(question):
         key = m.group(2).strip()
-        if key and len(key.split()) <= MAX_KEY_WORDS and all(a.name != key for a in out):
+        if key and len(key.split()) <= MAX_KEY_WORDS and not own_key(question, key) \
+                and all(a.name != key for a in out):
             out.append(Access("key", key, m.group(0)))
     return out
+
+
+def own_key(question: str, key: str) -> str:
+    """The argument of the user's own call that passes ``key`` as its value
+    (``batch_key='batch'``), or ""."""
+    m = re.search(rf"""\b([A-Za-z_]\w*)\s*=\s*(['"]){re.escape(key)}\2""", question)
+    return m.group(0) if m else ""
+
+
+def missing_on_object(question: str, defined) -> tuple[str, str] | None:
+    """``(object type, name)`` when Python says an object that is not ``None`` has no
+    attribute that scvi-tools defines (``'AnnData' object has no attribute
+    'setup_anndata'``): the user called it on the wrong object."""
+    for m in _ATTRIBUTE.finditer(question):
+        if m.group(1) and m.group(1) != "NoneType" and m.group(2).lower() in defined:
+            return m.group(1), m.group(2)
+    return None
+
+
+def user_key_error(question: str) -> tuple[str, str] | None:
+    """``(key, argument)`` when a ``KeyError``'s key is a value the user's own call passes."""
+    for m in _KEY.finditer(question):
+        argument = own_key(question, m.group(2).strip())
+        if argument:
+            return m.group(2).strip(), argument
+    return None
 
 
 def quick_check(question: str) -> bool:
