@@ -631,3 +631,16 @@ def test_python_s_own_messages_that_say_what_went_wrong(capsys, pinned_tree, que
     assert code == 0
     assert any(line.startswith(expected) for line in out.splitlines()[:4]), out[:600]
     assert "dependency (torch" not in out and "== where Python's error arises" not in out
+
+
+def test_the_error_s_own_lines_come_before_the_passages(capsys, pinned_tree):
+    """What the pasted error points at (its raise site here) is printed right under the
+    title, above the passages: the budget picks the same lines, only their order changes."""
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root),
+                      "ValueError: Number of vars in `adata_target` not the same as source. "
+                      "Expected: 2000 Received: 1995")
+    assert code == 0
+    heads = [line for line in out.splitlines() if line.startswith("== ")]
+    assert heads[0] == "== raised at (the question's error text)", heads
+    assert any(h.startswith("== CHANGELOG.md:") or h.startswith("== docs/") for h in heads[1:])
+    assert "src/scvi/data/fields/_layer_field.py:" in out.split("\n== ", 2)[1]

@@ -1360,6 +1360,7 @@ def _render(pack: Pack, question: str, version: str) -> None:
     room_left = limit - _size(nexts)
     headed: set[str] = set()
     spans: list[Span] = [Span("passage", p.path, p.start, p.end, n) for n, p in enumerate(kept)]
+    tail_start = error_end = len(lines)
     for (heading, *group), group_marks in zip(tail, marks, strict=True):
         first = group[:1] if heading in headed else [heading] + group[:1]
         if used + _size(first) > room_left:
@@ -1379,9 +1380,19 @@ def _render(pack: Pack, question: str, version: str) -> None:
             used += len(line) + 1
             shown_lines += 1
         spans.extend(_shown_spans(group_marks, shown_lines))
+        if heading.startswith(_ERROR_PARTS):
+            error_end = len(lines)
+    # What the question's error text points at (its traceback's frames, the raise sites, the
+    # lines Python's own message names) is read first: it goes above the passages. The
+    # budget chose the same lines either way.
+    lines = head + lines[tail_start:error_end] + body + lines[error_end:]
     pack.lines = lines + nexts
     pack.ranges = [{"path": s.path, "lines": [s.start, s.end], "kind": s.kind}
                    for s in _reading_order(spans)]
+
+
+_ERROR_PARTS = ("== traceback", "== raised at", "== where Python's error arises")
+"""The parts of the tail printed above the passages (they come first in the tail too)."""
 
 
 def _needed(commands: list[str], shown: str, notes: str = "") -> list[str]:
