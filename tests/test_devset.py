@@ -162,7 +162,7 @@ def test_gold_lines_are_well_shaped():
 
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
                                    "holdout5", "holdout6", "holdout7", "holdout8", "holdout9",
-                                   "holdout10", "dev3",
+                                   "holdout10", "holdout11", "dev3",
                                    "dev4", "dev5",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
@@ -179,6 +179,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "holdout7": _records("holdout7.jsonl"), "holdout8": _records("holdout8.jsonl"),
                "holdout9": _records("holdout9.jsonl"),
                "holdout10": _records("holdout10.jsonl"),
+               "holdout11": _records("holdout11.jsonl"),
                "dev5": _records("dev5.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
@@ -300,9 +301,11 @@ RELATED_REPOS = re.compile(
     r"DendrouLab/panpipes|openpipelines-bio/openpipeline|ShaokunAn/scCausalVI|"
     r"theislab/(cpa|multigrate)|nf-core/scdownstream|openproblems-bio/openproblems-v2|"
     r"cellgeni/sceasy|chenlingantelope/HarmonizationSCANVI|earmingol/cell2cell|"
-    r"bowang-lab/scGPT"
+    r"bowang-lab/scGPT|laminlabs/lamindb|chanzuckerberg/cellxgene|"
+    r"LungCellAtlas/HLCA_reproducibility"
     r")/(issues|pull)/\d+$")
-"""holdout6 (session 8), dev4 and holdout7 (session 9), dev5 (session 10): threads of projects built on scvi-tools
+"""holdout6 (session 8), dev4 and holdout7 (session 9), dev5 (session 10), holdout11 (session
+12): threads of projects built on scvi-tools
 whose answer is scvi-tools' own behaviour; the search no longer returned unused scvi-tools
 threads."""
 
@@ -360,6 +363,14 @@ threads."""
                                         "dev5.jsonl", "holdout8.jsonl", "holdout9.jsonl"),
      tuple(f"round{n}" for n in range(5, 22)),
      URL_PATTERNS + (RELATED_REPOS, re.compile(r"^https://github\.com/scverse/scvi-tools/pull/\d+$"))),
+    # holdout11.jsonl (session 12, later): frozen at once, read only in aggregate; nor any set
+    # or stored trial round before it.
+    ("holdout11", "y", 12, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
+                                        "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl",
+                                        "dev5.jsonl", "holdout8.jsonl", "holdout9.jsonl",
+                                        "holdout10.jsonl"),
+     tuple(f"round{n}" for n in range(5, 24)),
+     URL_PATTERNS + (RELATED_REPOS,)),
 ])
 def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earlier, rounds,
                                                        patterns):
