@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import resolve_docs
 from scvi_skill.runtime.pyerrors import (access_sites, missing_on_object, named_accesses,
-                                         quick_check, user_key_error)
+                                         own_values, quick_check, user_key_error)
 from scvi_skill.runtime.tokens import tokenize
 
 FILES = {
@@ -53,6 +53,7 @@ def test_named_accesses_reads_attributes_and_keys_but_not_scvi_names_or_messages
                               "KeyError: 'cell_type'", set())
     assert user_key_error("labels_key = 'cell_type' ... KeyError: 'cell_type'") == (
         "cell_type", "labels_key = 'cell_type'")
+    assert own_values("f(a='x', b = \"y\", a='z')") == {"x": "a='x'", "y": 'b = "y"', "z": "a='z'"}
     assert missing_on_object("'AnnData' object has no attribute 'Setup_AnnData'",
                              {"setup_anndata"}) == ("AnnData", "Setup_AnnData")
     assert missing_on_object("'NoneType' object has no attribute 'setup_anndata'",
@@ -115,3 +116,17 @@ def test_constants_files_follow_no_symlink(tmp_path):
     os.symlink(root / "src" / "scvi", root / "src" / "scvi" / "data" / "loop")
     os.symlink(outside, root / "src" / "scvi" / "elsewhere")
     assert _constants_files(_Reader(open_tree(root))) == ["src/scvi/data/_constants.py"]
+
+
+def test_a_paste_of_many_python_errors_is_read_only_at_its_start():
+    """Hundreds of KeyErrors and AttributeErrors in one paste: only the first few are looked
+    up, and only the question's first MAX_CHARS characters are read (such a paste had taken
+    3.7 s: every key was matched against the whole paste)."""
+    from scvi_skill.runtime import pyerrors
+
+    attrs = " ".join(f"'NoneType' object has no attribute 'attr{i}'" for i in range(2000))
+    assert [a.name for a in named_accesses(attrs, set())] == ["attr0", "attr1", "attr2"]
+    late = "x" * pyerrors.MAX_CHARS + " f(k='late') KeyError: 'late'"
+    assert user_key_error(late) is None and own_values(late) == {}
+    assert missing_on_object("x" * pyerrors.MAX_CHARS + " 'AnnData' object has no attribute "
+                             "'train'", {"train"}) is None

@@ -22,7 +22,14 @@ _KEY = re.compile(r"""\bKeyError:\s*(['"])([^'"\n]{1,60})\1""")
 MAX_KEY_WORDS = 2
 """A ``KeyError`` whose text has more words is a message (pandas' "Values [...] are not
 valid"), not a key."""
+_PASSED = re.compile(r"""\b([A-Za-z_]\w*)\s*=\s*(['"])([^'"\n]{1,60})\2""")
+"""A string passed as a keyword argument: ``batch_key='batch'``."""
+MAX_CHARS = 4000
+"""Only the start of a question is read (as :mod:`.errortext` and :mod:`.rank` read it)."""
 MAX_SITES = 2
+MAX_ACCESSES = 3
+"""Attributes and keys looked up, the first a question names (a paste of hundreds of
+KeyErrors would otherwise cost seconds)."""
 CONTEXT = 3
 """Lines either side of a site whose words count for it (and the site is shown with one
 line either side)."""
@@ -45,6 +52,8 @@ def named_accesses(question: str, defined) -> list[Access]:
     own call is wrong) unless the object is ``None`` (``'NoneType' object has no attribute
     'registry_'``: a value scvi-tools' code reads was never set), and the keys the user's own
     call passes (``batch_key='batch'``: :func:`own_key`)."""
+    question = question[:MAX_CHARS]
+    passed = own_values(question)
     out = []
     for m in _ATTRIBUTE.finditer(question):
         name = m.group(2)
@@ -53,24 +62,26 @@ def named_accesses(question: str, defined) -> list[Access]:
             out.append(Access("attribute", name, m.group(0)))
     for m in _KEY.finditer(question):
         key = m.group(2).strip()
-        if key and len(key.split()) <= MAX_KEY_WORDS and not own_key(question, key) \
+        if key and len(key.split()) <= MAX_KEY_WORDS and key not in passed \
                 and all(a.name != key for a in out):
             out.append(Access("key", key, m.group(0)))
+    return out[:MAX_ACCESSES]
+
+
+def own_values(question: str) -> dict[str, str]:
+    """``{value: argument}`` for each string the user's own calls pass as a keyword argument
+    (``batch_key='batch'`` -> ``{"batch": "batch_key='batch'"}``), the first of each."""
+    out: dict[str, str] = {}
+    for m in _PASSED.finditer(question[:MAX_CHARS]):
+        out.setdefault(m.group(3), m.group(0))
     return out
-
-
-def own_key(question: str, key: str) -> str:
-    """The argument of the user's own call that passes ``key`` as its value
-    (``batch_key='batch'``), or ""."""
-    m = re.search(rf"""\b([A-Za-z_]\w*)\s*=\s*(['"]){re.escape(key)}\2""", question)
-    return m.group(0) if m else ""
 
 
 def missing_on_object(question: str, defined) -> tuple[str, str] | None:
     """``(object type, name)`` when Python says an object that is not ``None`` has no
     attribute that scvi-tools defines (``'AnnData' object has no attribute
     'setup_anndata'``): the user called it on the wrong object."""
-    for m in _ATTRIBUTE.finditer(question):
+    for m in _ATTRIBUTE.finditer(question[:MAX_CHARS]):
         if m.group(1) and m.group(1) != "NoneType" and m.group(2).lower() in defined:
             return m.group(1), m.group(2)
     return None
@@ -78,10 +89,11 @@ def missing_on_object(question: str, defined) -> tuple[str, str] | None:
 
 def user_key_error(question: str) -> tuple[str, str] | None:
     """``(key, argument)`` when a ``KeyError``'s key is a value the user's own call passes."""
-    for m in _KEY.finditer(question):
-        argument = own_key(question, m.group(2).strip())
-        if argument:
-            return m.group(2).strip(), argument
+    passed = own_values(question)
+    for m in _KEY.finditer(question[:MAX_CHARS]):
+        key = m.group(2).strip()
+        if key in passed:
+            return key, passed[key]
     return None
 
 
