@@ -130,3 +130,23 @@ def test_a_paste_of_many_python_errors_is_read_only_at_its_start():
     assert user_key_error(late) is None and own_values(late) == {}
     assert missing_on_object("x" * pyerrors.MAX_CHARS + " 'AnnData' object has no attribute "
                              "'train'", {"train"}) is None
+
+
+def test_python_s_message_patterns_are_linear_on_long_runs():
+    """The patterns for Python's own messages once scanned a long run of letters from every
+    letter (50,000 letters after "TypeError: " took 9 s). Run in a child with a timeout far
+    above the linear time, on a million characters each."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; sys.path.insert(0, 'scripts');"
+            "from scvi_skill.runtime import pack, pyerrors;"
+            "runs = ['TypeError: ' + 'a' * 10**6, chr(39) + 'a' * 10**6,"
+            "        'has no attribute ' + chr(39) + 'a' * 10**6, 'x' * 10**6 + '='];"
+            "[(pack._UNEXPECTED_KEYWORD.search(q), pack._MISSING_ARGUMENT.search(q),"
+            "  pyerrors._ATTRIBUTE.search(q), pyerrors._PASSED.search(q)) for q in runs];"
+            "print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "ok", done.stderr

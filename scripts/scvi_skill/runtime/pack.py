@@ -435,11 +435,15 @@ def find_raise_sites(question: str) -> list[dict]:
 
 
 _UNEXPECTED_KEYWORD = re.compile(
-    r"([A-Za-z_][\w.]*)\(\) got an unexpected keyword argument ['\"]([A-Za-z_]\w*)['\"]")
-"""Python's own TypeError for a keyword the called function does not take."""
+    r"\b([A-Za-z_][\w.]{0,120})\(\) got an unexpected keyword argument "
+    r"['\"]([A-Za-z_]\w{0,120})['\"]")
+"""Python's own TypeError for a keyword the called function does not take (names bounded and
+anchored at a word's start: a long run of letters is scanned once, not once per letter)."""
+MAX_ERROR_CHARS = 4000
+"""Only the start of a paste is read for Python's own messages."""
 _MISSING_ARGUMENT = re.compile(
-    r"([A-Za-z_][\w.]*)\(\) missing \d+ required (?:positional |keyword-only )?arguments?: "
-    r"['\"]([A-Za-z_]\w*)['\"]")
+    r"\b([A-Za-z_][\w.]{0,120})\(\) missing \d{1,3} required "
+    r"(?:positional |keyword-only )?arguments?: ['\"]([A-Za-z_]\w{0,120})['\"]")
 """Python's own TypeError for an argument the called function requires."""
 
 
@@ -451,6 +455,7 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
     from .pyerrors import missing_on_object, user_key_error
 
     head = "(error text) Python's own message"
+    question = question[:MAX_ERROR_CHARS]
     call = _UNEXPECTED_KEYWORD.search(question) or _MISSING_ARGUMENT.search(question)
     if call:
         func, name = call.groups()

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 
-_ATTRIBUTE = re.compile(r"""(?:['"]([\w.]+)['"] object )?\bhas no attribute ['"]([A-Za-z_]\w*)['"]""")
+_ATTRIBUTE = re.compile(
+    r"""(?:['"]([\w.]{1,120})['"] object )?\bhas no attribute ['"]([A-Za-z_]\w{0,120})['"]""")
 _KEY = re.compile(r"""\bKeyError:\s*(['"])([^'"\n]{1,60})\1""")
 MAX_KEY_WORDS = 2
 """A ``KeyError`` whose text has more words is a message (pandas' "Values [...] are not
 valid"), not a key."""
-_PASSED = re.compile(r"""\b([A-Za-z_]\w*)\s*=\s*(['"])([^'"\n]{1,60})\2""")
+_PASSED = re.compile(r"""\b([A-Za-z_]\w{0,120})\s*=\s*(['"])([^'"\n]{1,60})\2""")
 """A string passed as a keyword argument: ``batch_key='batch'``."""
 MAX_CHARS = 4000
 """Only the start of a question is read (as :mod:`.errortext` and :mod:`.rank` read it)."""
