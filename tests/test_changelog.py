@@ -621,6 +621,9 @@ def test_an_unexpected_keyword_gets_python_s_own_message_note(capsys, pinned_tre
     ("KeyError: 'donor' when calling scvi.model.SCVI.setup_anndata(adata, batch_key='donor')",
      "(error text) Python's own message: KeyError 'donor' is a value the user's own call "
      "passes (batch_key='donor')"),
+    ("ImportError: cannot import name 'AnnDataManager' from 'scvi.data'",
+     "(error text) Python's own message, though scvi-tools 1.5.1 has "
+     "scvi.data.AnnDataManager: the user's scvi-tools is another release"),
 ])
 def test_python_s_own_messages_that_say_what_went_wrong(capsys, pinned_tree, question,
                                                         expected):

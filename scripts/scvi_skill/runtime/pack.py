@@ -29,7 +29,7 @@ from itertools import accumulate
 
 from .errors import IndexStale, warn
 from .formats import SLOT_SOURCE
-from .history import gone_identifiers, moved_names, release_facts
+from .history import gone_identifiers, moved_names, present_names, release_facts
 from .rank import query_terms
 from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
@@ -466,6 +466,11 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
                 f"requires {name!r} in the release that raised it, and the call left it out")
         return (f"{head}: {func}() {what}; what {owner} takes in {version}: "
                 f"search_source.py --symbol {owner}")
+    present = present_names(question, sidx) if sidx else []
+    if present:
+        return (f"{head}, though scvi-tools {version} has {present[0]}: the user's scvi-tools "
+                "is another release (check_env.py --python PY says which), or its import "
+                "failed part-way (a circular import, a local file named like the package)")
     names = (sidx or {}).get("names") or {}
     wrong = missing_on_object(question, names)
     if wrong:
