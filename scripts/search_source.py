@@ -10,7 +10,9 @@ Usage:
                                       (TEXT: the message or a whole traceback; - reads
                                       stdin), with the guarding condition; from
                                       references/messages.json, no rg needed; --limit N
-                                      (default 5); a placeholder matches any pasted value
+                                      (default 5); a placeholder matches any pasted value;
+                                      for Python's own AttributeError/KeyError, the --pattern
+                                      that finds the code reading the name
   search_source.py --model NAME       the model's card (train() defaults and overrides, plan,
                                       setup, methods) from references/model_cards.json;
                                       no tree or rg needed; unknown NAME: exit 1, close matches
@@ -427,11 +429,31 @@ def _message(args: argparse.Namespace) -> int:
     report = {"query": cleaned.text, "scvi_tools_version": index.version, "matches": matches,
               "next": [f"read {m['path']}:{max(1, m['line'] - 15)}-{m['line'] + 5}"
                        for m in matches[:1]]}
+    own = _python_s_own(text)
+    if own:
+        # Python's own AttributeError/KeyError: no scvi-tools statement holds its text; the
+        # lines that read what it names do.
+        report["python_message"] = own
+        report["next"] += [f"{SCRIPT} --pattern {shell_word(a['pattern'])}" for a in own]
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print(_message_text(report, _context_tree(args)))
     return EXIT_OK if matches else EXIT_PROBLEMS
+
+
+def _python_s_own(text: str) -> list[dict]:
+    """The attributes and keys Python's own messages in ``text`` name, each with the
+    ``--pattern`` that finds the code reading it (a key also as the constant holding it,
+    ``_SETUP_METHOD_NAME``: the pattern ignores case)."""
+    from scvi_skill.runtime.pyerrors import named_accesses
+
+    out = []
+    for access in named_accesses(text, set()):
+        name = re.escape(access.name)
+        pattern = rf"\.{name}\b" if access.kind == "attribute" else f"(?i){name}"
+        out.append({"kind": access.kind, "name": access.name, "pattern": pattern})
+    return out
 
 
 def _context_tree(args: argparse.Namespace):
@@ -455,7 +477,11 @@ def _message_text(report: dict, tree) -> str:
         lines.append(f"    message: {' '.join(m['template'].split())}")
         for number, text in _around(tree, m["path"], m["line"]):
             lines.append(f"    {number:>5} | {text}")
-    if not matches:
+    for own in report.get("python_message") or []:
+        what = f".{own['name']}" if own["kind"] == "attribute" else f"the key {own['name']!r}"
+        lines.append(f"Python's own message (no scvi-tools statement raises it): the code "
+                     f"reading {what} is where it arises (next: --pattern below)")
+    if not matches and not report.get("python_message"):
         lines.append(f"no raise, warning or log message of scvi-tools matches; try: {SCRIPT} "
                      f"{shell_word(report['query'][:80])} --tests")
     elif tree is None:

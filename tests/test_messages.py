@@ -286,6 +286,26 @@ def test_cli_nothing_matches_exits_1(capsys, index_dir):
     assert code == 1 and json.loads(out)["matches"] == []
 
 
+def test_cli_python_s_own_message_points_at_the_code_reading_its_name(capsys, index_dir):
+    """Python's own AttributeError/KeyError: no scvi-tools statement raises it, so --message
+    says so and gives the --pattern that finds the code reading the attribute or the key (a
+    key also as the constant holding it: the pattern ignores case)."""
+    code, out, _ = run(capsys, "--message", "AttributeError: 'builtin_function_or_method' "
+                       "object has no attribute 'squeeze'", "--json",
+                       "--index", str(index_dir / "index.json"))
+    report = json.loads(out)
+    assert report["python_message"] == [{"kind": "attribute", "name": "squeeze",
+                                         "pattern": r"\.squeeze\b"}]
+    assert report["next"][-1].endswith("--pattern '\\.squeeze\\b'")
+    code, out, _ = run(capsys, "--message", "KeyError: 'setup_method_name'",
+                       "--index", str(index_dir / "index.json"))
+    assert "Python's own message (no scvi-tools statement raises it)" in out
+    assert "--pattern '(?i)setup_method_name'" in out
+    code, out, _ = run(capsys, "--message", "CUDA error: initialization error", "--json",
+                       "--index", str(index_dir / "index.json"))
+    assert "python_message" not in json.loads(out)
+
+
 def test_cli_long_message_is_cut_with_a_warning_and_still_matched(capsys, index_dir):
     values = " ".join(f"gene{i}" for i in range(2000))  # 10,000+ characters
     paste = f"ValueError: mode must be a or b, got {values}"
