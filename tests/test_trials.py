@@ -149,3 +149,72 @@ def test_dev_set_rounds_ask_its_every_third_and_their_keys_are_its_gold(pinned_t
         for gold in row["gold_lines"]:
             lines = (pinned_tree.root / gold["path"]).read_text(encoding="utf-8").splitlines()
             assert any(gold["phrase"] in t for t in lines[gold["start"] - 1 : gold["end"]]), row["id"]
+
+
+def test_trial_setup_grade_and_store(tmp_path, pinned_tree):
+    """trial.py makes a round's folder (questions without gold, the key, the installed skill,
+    the three briefs), refuses an answer set that names the skill's tools, and stores the
+    records with this machine's paths shortened, never over a stored round."""
+    import trial
+
+    question_set = tmp_path / "set.jsonl"
+    question_set.write_text("".join(json.dumps(
+        {"id": f"z{i}", "question": f"question {i}?", "url": f"https://example.org/{i}",
+         "notes": "n", "gold_lines": [{"path": "docs/faq.md", "start": 1, "end": 2,
+                                       "phrase": "gold phrase"}]}) + "\n" for i in (1, 2, 3)))
+    folder = tmp_path / "trial99"
+    with pytest.raises(trial.TrialError) as err:
+        trial.setup(99, question_set, ["z1", "nope"], folder)
+    assert err.value.code == 2 and not folder.exists()
+    trial.setup(99, question_set, ["z3", "z1"], folder)
+    asked = [json.loads(line) for line in (folder / "questions.jsonl").read_text().splitlines()]
+    assert asked == [{"id": "z3", "question": "question 3?"}, {"id": "z1", "question": "question 1?"}]
+    assert "gold phrase" in (folder / "grade" / "key.jsonl").read_text()
+    assert (folder / "skillproj" / ".claude" / "skills" / trial.SKILL_NAME / "SKILL.md").is_file()
+    assert (folder / "bin" / "rg").exists() and (folder / "run_logged.sh").is_file()
+    skill_brief = (folder / "prompt_skill.md").read_text()
+    assert "Answer the 2 user questions" in skill_brief and f"{folder}/log_skill.jsonl" in skill_brief
+    assert "out of 7" in (folder / "grade" / "prompt.md").read_text()
+    assert "x/14" in (folder / "grade" / "prompt.md").read_text()
+    with pytest.raises(trial.TrialError):
+        trial.setup(99, question_set, [], folder)  # the folder exists
+
+    (folder / "answers_skill.md").write_text("## z3\nsee resolve_docs output\n")
+    (folder / "answers_rg.md").write_text("## z3\nan answer\n")
+    with pytest.raises(trial.TrialError) as err:
+        trial.grade(folder, "A")
+    assert err.value.code == 1 and not (folder / "grade" / "A.md").exists()
+    (folder / "answers_skill.md").write_text(f"## z3\nsee {pinned_tree.root}/docs/faq.md:1\n")
+    trial.grade(folder, "B")
+    assert (folder / "grade" / "B.md").read_text().startswith("## z3\nsee ")
+    assert (folder / "grade" / "A.md").read_text() == "## z3\nan answer\n"
+
+    skill = folder / "skillproj" / ".claude" / "skills" / trial.SKILL_NAME
+    (folder / "log_skill.jsonl").write_text(json.dumps(
+        {"cmd": f"cat {skill}/SKILL.md; sed -n 1,2p {pinned_tree.root}/docs/faq.md", "chars": 9}) + "\n")
+    (folder / "log_rg.jsonl").write_text(json.dumps({"cmd": f"ls {folder}", "chars": 3}) + "\n")
+    (folder / "grade" / "grades.md").write_text("| id |\n")
+    rounds = tmp_path / "rounds"
+    rounds.mkdir()
+    stored = trial.store(99, folder, rounds)
+    log = json.loads((stored / "log_skill.jsonl").read_text())
+    assert log == {"cmd": "cat SKILL/SKILL.md; sed -n 1,2p TREE/docs/faq.md", "chars": 9}
+    assert json.loads((stored / "log_rg.jsonl").read_text())["cmd"] == "ls TRIAL"
+    assert "TREE/docs/faq.md:1" in (stored / "answers_skill.md").read_text()
+    assert sorted(p.name for p in stored.iterdir()) == sorted(trial.STORED.values())
+    with pytest.raises(trial.TrialError) as err:
+        trial.store(99, folder, rounds)
+    assert err.value.code == 2 and [p.name for p in rounds.iterdir()] == ["round99"]
+
+
+def test_trial_cli_usage_errors(tmp_path, capsys):
+    import trial
+
+    question_set = tmp_path / "set.jsonl"
+    question_set.write_text(json.dumps({"id": "z1", "question": "q?"}) + "\n")
+    code = trial.main(["setup", "5", "--set", str(question_set), "--ids", "z9",
+                       "--dir", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("Error: not in set.jsonl: z9") and not (tmp_path / "t").exists()
+    code = trial.main(["grade", "5", "--skill-as", "A", "--dir", str(tmp_path)])
+    assert code == 1 and "missing" in capsys.readouterr().err
