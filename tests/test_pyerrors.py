@@ -141,10 +141,10 @@ def test_python_s_message_patterns_are_linear_on_long_runs():
     from pathlib import Path
 
     code = ("import sys; sys.path.insert(0, 'scripts');"
-            "from scvi_skill.runtime import pack, pyerrors;"
+            "from scvi_skill.runtime import pyerrors;"
             "runs = ['TypeError: ' + 'a' * 10**6, chr(39) + 'a' * 10**6,"
             "        'has no attribute ' + chr(39) + 'a' * 10**6, 'x' * 10**6 + '='];"
-            "[(pack._UNEXPECTED_KEYWORD.search(q), pack._MISSING_ARGUMENT.search(q),"
+            "[(pyerrors._UNEXPECTED_KEYWORD.search(q), pyerrors._MISSING_ARGUMENT.search(q),"
             "  pyerrors._ATTRIBUTE.search(q), pyerrors._PASSED.search(q)) for q in runs];"
             "print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

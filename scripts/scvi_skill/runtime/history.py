@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from .errors import IndexStale, warn
+from .errortext import MAX_CHARS
 from .tokens import identifiers
 
 MAX_FACTS = 3
@@ -97,15 +98,12 @@ def present_names(question: str, sidx: dict) -> list[str]:
     """The dotted ``scvi.`` names Python's "module 'M' has no attribute 'X'" or "cannot import
     name 'X' from 'M'" in ``question`` reach for that the pinned release has, as its public
     name (``scvi.data.AnnDataManager``): the user's release differs, or the import failed."""
-    text = question[:MAX_MESSAGE_CHARS]
+    text = question[:MAX_CHARS]
     found = [f"{m.group(1)}.{m.group(2)}" for m in _MISSING_MODULE_ATTR.finditer(text)]
     found += [f"{m.group(2)}.{m.group(1)}" for m in _CANNOT_IMPORT.finditer(text)]
     names = sidx.get("names") or {}
     return [names[i.lower()][1] for i in dict.fromkeys(found)
             if i.startswith("scvi") and i.lower() in names]
-
-
-MAX_MESSAGE_CHARS = 4000
 
 
 _HOLDERS: list = []

@@ -434,35 +434,21 @@ def find_raise_sites(question: str) -> list[dict]:
         return []
 
 
-_UNEXPECTED_KEYWORD = re.compile(
-    r"\b([A-Za-z_][\w.]{0,120})\(\) got an unexpected keyword argument "
-    r"['\"]([A-Za-z_]\w{0,120})['\"]")
-"""Python's own TypeError for a keyword the called function does not take (names bounded and
-anchored at a word's start: a long run of letters is scanned once, not once per letter)."""
-MAX_ERROR_CHARS = 4000
-"""Only the start of a paste is read for Python's own messages."""
-_MISSING_ARGUMENT = re.compile(
-    r"\b([A-Za-z_][\w.]{0,120})\(\) missing \d{1,3} required "
-    r"(?:positional |keyword-only )?arguments?: ['\"]([A-Za-z_]\w{0,120})['\"]")
-"""Python's own TypeError for an argument the called function requires."""
-
-
 def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
     """The ``(error text)`` line for Python's own messages that no scvi-tools statement
     raises and that say what went wrong by themselves: a keyword the call does not take or
     an argument it requires, a scvi-tools name looked up on another object, a key that the
     user's own call passes. "" for any other text."""
-    from .pyerrors import missing_on_object, user_key_error
+    from .pyerrors import call_error, missing_on_object, user_key_error
 
     head = "(error text) Python's own message"
-    question = question[:MAX_ERROR_CHARS]
-    call = _UNEXPECTED_KEYWORD.search(question) or _MISSING_ARGUMENT.search(question)
+    call = call_error(question)
     if call:
-        func, name = call.groups()
+        kind, func, name = call
         owner = func.removesuffix(".__init__")
         what = (f"takes no keyword {name!r} in the release that raised it (a misspelled "
                 "argument, one meant for another call, or another release's signature)"
-                if call.re is _UNEXPECTED_KEYWORD else
+                if kind == "keyword" else
                 f"requires {name!r} in the release that raised it, and the call left it out")
         return (f"{head}: {func}() {what}; what {owner} takes in {version}: "
                 f"search_source.py --symbol {owner}")

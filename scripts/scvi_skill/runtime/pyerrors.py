@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from .errortext import MAX_CHARS
+
 _ATTRIBUTE = re.compile(
     r"""(?:['"]([\w.]{1,120})['"] object )?\bhas no attribute ['"]([A-Za-z_]\w{0,120})['"]""")
 _KEY = re.compile(r"""\bKeyError:\s*(['"])([^'"\n]{1,60})\1""")
@@ -25,8 +27,15 @@ MAX_KEY_WORDS = 2
 valid"), not a key."""
 _PASSED = re.compile(r"""\b([A-Za-z_]\w{0,120})\s*=\s*(['"])([^'"\n]{1,60})\2""")
 """A string passed as a keyword argument: ``batch_key='batch'``."""
-MAX_CHARS = 4000
-"""Only the start of a question is read (as :mod:`.errortext` and :mod:`.rank` read it)."""
+_UNEXPECTED_KEYWORD = re.compile(
+    r"\b([A-Za-z_][\w.]{0,120})\(\) got an unexpected keyword argument "
+    r"['\"]([A-Za-z_]\w{0,120})['\"]")
+"""Python's own TypeError for a keyword the called function does not take (names bounded and
+anchored at a word's start: a long run of letters is scanned once, not once per letter)."""
+_MISSING_ARGUMENT = re.compile(
+    r"\b([A-Za-z_][\w.]{0,120})\(\) missing \d{1,3} required "
+    r"(?:positional |keyword-only )?arguments?: ['\"]([A-Za-z_]\w{0,120})['\"]")
+"""Python's own TypeError for an argument the called function requires."""
 MAX_SITES = 2
 MAX_ACCESSES = 3
 """Attributes and keys looked up, the first a question names (a paste of hundreds of
@@ -52,7 +61,7 @@ def named_accesses(question: str, defined) -> list[Access]:
     names ``defined`` by scvi-tools (lower-cased; its defs, classes and modules: the user's
     own call is wrong) unless the object is ``None`` (``'NoneType' object has no attribute
     'registry_'``: a value scvi-tools' code reads was never set), and the keys the user's own
-    call passes (``batch_key='batch'``: :func:`own_key`)."""
+    call passes (``batch_key='batch'``: :func:`own_values`)."""
     question = question[:MAX_CHARS]
     passed = own_values(question)
     out = []
@@ -67,6 +76,17 @@ def named_accesses(question: str, defined) -> list[Access]:
                 and all(a.name != key for a in out):
             out.append(Access("key", key, m.group(0)))
     return out[:MAX_ACCESSES]
+
+
+def call_error(question: str) -> tuple[str, str, str] | None:
+    """``(kind, function, name)`` for Python's TypeError about a call: kind "keyword" for a
+    keyword the function does not take, "required" for an argument the call left out."""
+    text = question[:MAX_CHARS]
+    for kind, pattern in (("keyword", _UNEXPECTED_KEYWORD), ("required", _MISSING_ARGUMENT)):
+        m = pattern.search(text)
+        if m:
+            return kind, m.group(1), m.group(2)
+    return None
 
 
 def own_values(question: str) -> dict[str, str]:
