@@ -100,7 +100,8 @@ def default_dir(n: int) -> Path:
 
 
 def _tree():
-    sys.path.insert(0, str(REPO / "scripts"))
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
     from scvi_skill.runtime.tree import discover_tree
 
     return discover_tree(None, need_docs=True)
@@ -161,7 +162,6 @@ def grade(folder: Path, skill_as: str) -> None:
     for path in answers.values():
         if not path.is_file():
             raise TrialError(f"missing {path}", 1)
-    for who, path in answers.items():
         text = path.read_text(encoding="utf-8")
         named = [tool for tool in TOOLS if tool in text]
         if named:

@@ -73,9 +73,7 @@ def moved_names(question: str, sidx: dict) -> list[str]:
     put them) that the pinned release does not have where the question looks, though their
     module is there: ``scvi.data.setup_anndata`` (a class method of each model since 0.15).
     Names whose last part the pinned release lacks altogether are :func:`gone_identifiers`'."""
-    found = [i for i in _candidates(question) if "." in i]
-    found += [f"{m.group(1)}.{m.group(2)}" for m in _MISSING_MODULE_ATTR.finditer(question)]
-    found += [f"{m.group(2)}.{m.group(1)}" for m in _CANNOT_IMPORT.finditer(question)]
+    found = [i for i in _candidates(question) if "." in i] + _message_names(question)
     names = sidx.get("names") or {}
     gone = set((sidx.get("gone") or {}).get("names") or ())
     # The package as Python spells it ("SCVI.__init__" is the class's constructor, not a
@@ -98,12 +96,16 @@ def present_names(question: str, sidx: dict) -> list[str]:
     """The dotted ``scvi.`` names Python's "module 'M' has no attribute 'X'" or "cannot import
     name 'X' from 'M'" in ``question`` reach for that the pinned release has, as its public
     name (``scvi.data.AnnDataManager``): the user's release differs, or the import failed."""
-    text = question[:MAX_CHARS]
-    found = [f"{m.group(1)}.{m.group(2)}" for m in _MISSING_MODULE_ATTR.finditer(text)]
-    found += [f"{m.group(2)}.{m.group(1)}" for m in _CANNOT_IMPORT.finditer(text)]
     names = sidx.get("names") or {}
-    return [names[i.lower()][1] for i in dict.fromkeys(found)
+    return [names[i.lower()][1] for i in dict.fromkeys(_message_names(question[:MAX_CHARS]))
             if i.startswith("scvi") and i.lower() in names]
+
+
+def _message_names(text: str) -> list[str]:
+    """The dotted names Python's "module 'M' has no attribute 'X'" (``M.X``) and "cannot
+    import name 'X' from 'M'" (``M.X``) in ``text`` reach for."""
+    found = [f"{m.group(1)}.{m.group(2)}" for m in _MISSING_MODULE_ATTR.finditer(text)]
+    return found + [f"{m.group(2)}.{m.group(1)}" for m in _CANNOT_IMPORT.finditer(text)]
 
 
 _HOLDERS: list = []
