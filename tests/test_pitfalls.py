@@ -15,6 +15,7 @@ from scvi_skill.build.pitfalls import PitfallsError, check_pitfalls, check_proof
 from scvi_skill.check.checks import check_skill
 from scvi_skill.check.pitfallcheck import pitfall_problems
 from scvi_skill.runtime.index import load_index
+from scvi_skill.runtime.tokens import tokenize
 
 REPO = Path(__file__).resolve().parent.parent
 MINI = REPO / "tests" / "fixtures" / "mini_tree"
@@ -129,3 +130,46 @@ def test_pitfalls_with_the_longest_matching_trigger_come_first():
     ids = [p["id"] for p in match_pitfalls("", sidx, terms)]
     assert ids == ["specific", "broad", "other"][:MAX_PITFALLS]  # ties keep the file's order
     assert [p["id"] for p in match_pitfalls("", sidx, ["lr"])] == ["broad"]
+
+
+def test_a_trigger_of_rarer_words_comes_first():
+    """Of two triggers of two words, the one whose words fewer passages hold says more:
+    "savecheckpoint nan" before "checkpoint train", though it comes later in the file."""
+    from scvi_skill.runtime.formats import SLOT_PASSAGE
+    from scvi_skill.runtime.pack import match_pitfalls
+
+    def posting(n: int) -> list[str]:
+        entry = [""] * (SLOT_PASSAGE + 1)
+        entry[SLOT_PASSAGE] = " ".join(f"{unit}:9" for unit in range(n))
+        return entry
+
+    sidx = {"pitfalls": [["removes", "R.", "a.py:1", [["checkpoint", "train"]], ["all"]],
+                         ["hook", "H.", "b.py:1", [["savecheckpoint", "nan"]], ["all"]]],
+            "model_facts": [], "passages": [[]] * 100,
+            "terms": {"checkpoint": posting(40), "train": posting(90),
+                      "savecheckpoint": posting(3), "nan": posting(20)}}
+    terms = ["checkpoint", "train", "savecheckpoint", "nan"]
+    assert [p["id"] for p in match_pitfalls("", sidx, terms)] == ["hook", "removes"]
+    del sidx["terms"]["nan"]  # a word no passage holds is the rarest of all
+    assert [p["id"] for p in match_pitfalls("", sidx, terms)][0] == "hook"
+
+
+def test_scvi_names_the_model_only_where_it_is_not_the_package():
+    """"scvi-tools", "import scvi" and "CondSCVI" do not name the SCVI model; before, they
+    did, and the pitfalls of the model a question was about (AmortizedLDA, DestVI) gave way
+    to SCVI's."""
+    from scvi_skill.runtime.pack import named_models
+
+    sidx = {"model_facts": [["scvi", "f", "a.py:1", []], ["amortizedlda", "f", "b.py:1", []],
+                            ["condscvi", "f", "c.py:1", []]]}
+
+    def models(question: str) -> set[str]:
+        return named_models(sidx, tokenize(question), question)
+
+    assert models("I use scvi-tools 1.3 with AmortizedLDA") == {"amortizedlda"}
+    assert models("import scvi\nCondSCVI.setup_anndata fails") == {"condscvi"}
+    assert models("scvi.model.SCANVI.load_query_data") == set()
+    for question in ("I train scVI on my data", "model_scvi.train(max_epochs=5)",
+                     "scvi.model.SCVI.setup_anndata(adata)", "Is this a bug in scVI?"):
+        assert models(question) == {"scvi"}, question
+    assert named_models(sidx, tokenize("I use scvi-tools")) == {"scvi"}  # no question: terms only

@@ -28,9 +28,9 @@ from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
 from .errors import IndexStale, warn
-from .formats import SLOT_SOURCE
+from .formats import SLOT_PASSAGE, SLOT_SOURCE
 from .history import gone_identifiers, moved_names, present_names, release_facts
-from .rank import query_terms
+from .rank import MAX_QUESTION_CHARS, posting_idf, query_terms
 from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
 from .text import clip
@@ -317,7 +317,7 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
     # -> multi-GPU words) made pitfalls fire on questions they do not concern.
     own = sorted(query_terms(question, [], vocabulary=sidx.get("terms")))
     pitfalls = match_pitfalls(question, sidx, own)
-    facts = match_model_facts(sidx, own)
+    facts = match_model_facts(sidx, own, question)
     chosen = _choose_passages(_interleave(result.get("passages") or [], result.get("docs") or []))
     passages = [PackPassage(row["path"], row["lines"][0], row["lines"][1], row["section"],
                             row["title"], None, upstream + row["path"] if upstream else "",
@@ -505,39 +505,64 @@ def unmatched_error_note(question: str, sites: list[dict], version: str, *,
             "search_source.py --message TEXT lists the nearest sites"]
 
 
-def named_models(sidx: dict, terms: list[str]) -> set[str]:
-    """Lowercased model names (``totalvi``) the question's terms name, from the model facts."""
+_PACKAGE = "scvi"
+_MODEL_SCVI = re.compile(r"(?<![\w.-])scvi(?![\w-]|\.\w)(?<!import scvi)"  # "train scvi on"
+                         r"|(?<=_)scvi(?![A-Za-z0-9])|(?<![\w.-])scvi(?=_)",  # model_scvi
+                         re.IGNORECASE)
+"""``scvi`` written as the model (``scVI``, ``train scvi on``, ``model_scvi``), not as the
+package (``scvi-tools``, ``import scvi``, ``scvi.model.X``) or part of another model's name
+(``CondSCVI``); ``.SCVI`` in a dotted name counts too."""
+_DOTTED_SCVI = re.compile(r"\.SCVI\b")
+
+
+def named_models(sidx: dict, terms: list[str], question: str | None = None) -> set[str]:
+    """Lowercased model names (``totalvi``) the question's terms name, from the model facts.
+    With ``question``, ``scvi`` counts only where it names the model, not the package."""
     present = set(terms)
-    return {row[0] for row in sidx.get("model_facts") or [] if row[0] in present}
+    models = {row[0] for row in sidx.get("model_facts") or [] if row[0] in present}
+    if question is not None and _PACKAGE in models:
+        text = question[:MAX_QUESTION_CHARS]
+        if not (_MODEL_SCVI.search(text) or _DOTTED_SCVI.search(text)):
+            models.discard(_PACKAGE)
+    return models
 
 
 def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
     """Pitfalls (``[id, text, cite, [[trigger tokens], ...], [applies_to]]`` rows of the
-    search index) one of whose triggers has all its tokens among the question's terms, those
-    with the longest such trigger first; when the question names models, only pitfalls that
-    hold for one of them (or for all)."""
+    search index) one of whose triggers has all its tokens among the question's terms, the
+    most specific match first: the trigger whose words are rarest in the corpus (summed
+    passage idf; "savecheckpoint nan" over "checkpoint train"). When the question names
+    models, only pitfalls that hold for one of them (or for all)."""
     present = set(terms)
-    models = named_models(sidx, terms)
+    models = named_models(sidx, terms, question)
+    vocabulary = sidx.get("terms") or {}
+    n_passages = max(len(sidx.get("passages") or []), 1)
     found = []
     for n, row in enumerate(sidx.get("pitfalls") or []):
         pid, text, cite, triggers = row[:4]
         applies = set(row[4]) if len(row) > 4 else {"all"}
         if models and "all" not in applies and not models & applies:
             continue
-        longest = max((len(tokens) for tokens in triggers
-                       if tokens and all(t in present for t in tokens)), default=0)
-        if longest:
-            found.append((-longest, n, {"id": pid, "text": text, "cite": cite}))
-    # The most specific match first: a trigger of more words says more about the question.
+        best = max((sum(_passage_idf(vocabulary, t, n_passages) for t in tokens)
+                    for tokens in triggers if tokens and all(t in present for t in tokens)),
+                   default=0.0)
+        if best:
+            found.append((-best, n, {"id": pid, "text": text, "cite": cite}))
     return [row[2] for row in sorted(found, key=lambda row: row[:2])[:MAX_PITFALLS]]
 
 
-def match_model_facts(sidx: dict, terms: list[str]) -> list[dict]:
+def _passage_idf(vocabulary: dict, term: str, n: int) -> float:
+    """Passage-level idf of ``term``; a term no passage holds gets the highest."""
+    entry = vocabulary.get(term)
+    return posting_idf(entry[SLOT_PASSAGE] if entry and len(entry) > SLOT_PASSAGE else "", n)
+
+
+def match_model_facts(sidx: dict, terms: list[str], question: str | None = None) -> list[dict]:
     """Facts from the model cards of the models the question names, those sharing most words
     with the question first; facts sharing fewer than :data:`MIN_FACT_OVERLAP` are left out
     (the card has them all)."""
     present = set(terms)
-    models = named_models(sidx, terms)
+    models = named_models(sidx, terms, question)
     scored = []
     for n, (model, fact, cite, tokens) in enumerate(sidx.get("model_facts") or []):
         if model in models:

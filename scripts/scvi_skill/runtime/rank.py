@@ -233,7 +233,7 @@ def _coverage(terms: dict, weights: dict[str, float], slot: int, n: int) -> dict
         if not entry or len(entry) <= slot or not entry[slot]:
             continue
         row = entry[slot]
-        value = weight * _idf(row, n)
+        value = weight * posting_idf(row, n)
         total += value
         for item in row.split():
             cover[int(item.partition(":")[0])] += value
@@ -606,11 +606,11 @@ def _term_idf(state: _Ranking) -> dict[str, float]:
         if not entry:
             continue
         row = entry[SLOT_PASSAGE] if len(entry) > SLOT_PASSAGE else ""
-        out[term] = round(weight * _idf(row, n), 3)
+        out[term] = round(weight * posting_idf(row, n), 3)
     return out
 
 
-def _idf(row: str, n: int) -> float:
+def posting_idf(row: str, n: int) -> float:
     """BM25 idf of a term whose posting list (``"unit:impact ..."``) is ``row``, among ``n``
     units."""
     df = row.count(" ") + 1 if row else 0
