@@ -4,8 +4,9 @@
 On benchmarks/pitfall_questions.jsonl: four questions per pitfall of references/pitfalls.yaml,
 written by a helper that saw each pitfall's claim, fix and evidence but never its triggers,
 as a user who hit the problem without knowing its cause would post them. Two per pitfall are
-``pdev`` (triggers were tuned on them), two ``ptest`` (frozen before any tuning; read in
-aggregate only). Side by side in one run:
+``pdev`` and two ``pdev2`` (tuned on; ``pdev2`` was first held out, read in aggregate, then
+demoted: see benchmarks/DEVSET.md); a second helper, blind to the first set too, wrote two more
+per pitfall, ``ptest`` (frozen; read in aggregate only). Side by side in one run:
 
 - **pack**: :func:`scvi_skill.runtime.pack.match_pitfalls`, what the pack shows (at most
   ``MAX_PITFALLS``);
@@ -20,7 +21,8 @@ on the dev questions no pitfall was written for (benchmarks/devset.jsonl and fri
 splits), the share of questions that get any pitfall at all (what pitfalls cost the budget;
 some of those fire rightly).
 
-Usage: python benchmarks/bench_pitfalls.py [--misses]   (--misses: pdev only)
+Usage: python benchmarks/bench_pitfalls.py [--misses] [--splits pdev,pdev2,ptest]
+(--misses: pdev and pdev2 only)
 """
 
 from __future__ import annotations
@@ -111,8 +113,12 @@ def fire_share(system, rows: list[dict], sidx: dict) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--misses", action="store_true", help="list pdev misses of the pack")
+    parser.add_argument("--misses", action="store_true",
+                        help="list the pack's misses on pdev and pdev2 (never ptest)")
+    parser.add_argument("--splits", default="pdev,pdev2,ptest",
+                        help="comma-separated splits to score (tune with pdev,pdev2)")
     args = parser.parse_args(argv)
+    splits = [split for split in args.splits.split(",") if split]
     sidx = load_search_index()
     rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines()]
     tuning = [r for name in TUNING_FILES for r in load_devset(HERE / f"{name}.jsonl")
@@ -124,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|---:|")
     for name, system in systems.items():
         share = fire_share(system, tuning, sidx)
-        for split in ("pdev", "ptest"):
+        for split in splits:
             m = measure(system, [r for r in rows if r["split"] == split], sidx)
             print(f"| {name} | {split} | {m['n']} | {m['shown']:.2f} | {m['first']:.2f} | "
                   f"{share:.2f} ({len(tuning)}) |")
-            if args.misses and name == "pack" and split == "pdev":
+            if args.misses and name == "pack" and split != "ptest":
                 for qid, pid, got in m["misses"]:
                     print(f"  miss {qid} {pid} -> {got}", file=sys.stderr)
     return 0

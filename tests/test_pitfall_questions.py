@@ -21,13 +21,13 @@ def rows() -> list[dict]:
     return [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines()]
 
 
-def test_every_question_names_a_shipped_pitfall_two_per_split():
+def test_every_question_names_a_shipped_pitfall_two_per_split_and_pitfall():
     ids = {p["id"] for p in load_pitfalls(REPO / "references" / "pitfalls.yaml")}
     questions = rows()
     assert len({r["id"] for r in questions}) == len(questions)
     per = Counter((r["pitfall"], r["split"]) for r in questions)
     assert {pid for pid, _ in per} == ids
-    assert set(per.values()) == {2} and {split for _, split in per} == {"pdev", "ptest"}
+    assert set(per.values()) == {2} and {split for _, split in per} == {"pdev", "pdev2", "ptest"}
 
 
 def test_the_pack_shows_the_pitfall_for_the_tuning_questions():
@@ -54,4 +54,4 @@ def test_benchmark_prints_the_pack_beside_its_baselines(capsys):
     assert bench_pitfalls.main([]) == 0
     table = capsys.readouterr().out.splitlines()
     assert [line.split(" | ")[0] for line in table[2:]] == (
-        ["| pack"] * 2 + ["| previous matching"] * 2 + ["| claim BM25, top 1"] * 2)
+        ["| pack"] * 3 + ["| previous matching"] * 3 + ["| claim BM25, top 1"] * 3)

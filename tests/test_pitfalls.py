@@ -173,3 +173,23 @@ def test_scvi_names_the_model_only_where_it_is_not_the_package():
                      "scvi.model.SCVI.setup_anndata(adata)", "Is this a bug in scVI?"):
         assert models(question) == {"scvi"}, question
     assert named_models(sidx, tokenize("I use scvi-tools")) == {"scvi"}  # no question: terms only
+
+
+def test_a_trigger_naming_a_model_holds_for_each_model_the_pitfall_applies_to():
+    from scvi_skill.build.search_index import _pitfall_triggers
+
+    pitfall = {"applies_to": ["TOTALVI", "VELOVI"],
+               "triggers": ["totalvi early stopping", "stops early", "velovi early stopping"]}
+    assert _pitfall_triggers(pitfall) == [["totalvi", "early", "stop"], ["velovi", "early", "stop"],
+                                          ["stop", "early"]]
+    assert _pitfall_triggers({"applies_to": ["all"], "triggers": ["scvi early stopping"]}) == [
+        ["scvi", "early", "stop"]]
+
+
+def test_shipped_model_triggers_reach_the_other_models(capsys, pinned_tree):
+    """"totalvi stops" was written for TOTALVI; veloVI, which the pitfall also applies to,
+    gets it too."""
+    assert resolve_docs.main(["--json", "--tree", str(pinned_tree.root),
+                              "VELOVI stops at epoch 180 though I set max_epochs=500"]) == 0
+    ids = [p["id"] for p in json.loads(capsys.readouterr().out)["pitfalls"]]
+    assert "early-stopping-on-by-default" in ids

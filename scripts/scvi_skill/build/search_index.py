@@ -213,7 +213,7 @@ def build(index: dict, read_lines: Callable[[str], list[str]] | None = None,
         out["pitfalls"] = [
             [p["id"], " ".join(str(p["text"]).split()),
              f"{p['evidence']['path']}:{p['evidence']['line']}",
-             [t for t in (tokenize(str(trigger)) for trigger in p["triggers"]) if t],
+             _pitfall_triggers(p),
              sorted({str(m).lower() for m in _as_list(p.get("applies_to")) or ["all"]})]
             for p in index["pitfalls"]
         ]
@@ -222,6 +222,24 @@ def build(index: dict, read_lines: Callable[[str], list[str]] | None = None,
     if model_facts:
         out["model_facts"] = [[model.lower(), fact, cite, sorted(set(tokenize(fact)))]
                               for model, fact, cite in model_facts]
+    return out
+
+
+def _pitfall_triggers(pitfall: dict) -> list[list[str]]:
+    """The pitfall's triggers as token lists; a trigger that names one of the models the
+    pitfall applies to ("totalvi early stopping") holds for each of them ("velovi early
+    stopping"), in the order written, without repeats."""
+    models = [str(m).lower() for m in _as_list(pitfall.get("applies_to")) or []]
+    out: list[list[str]] = []
+    for trigger in pitfall["triggers"]:
+        tokens = tokenize(str(trigger))
+        variants = [tokens]
+        named = [t for t in tokens if t in models]
+        if named:
+            variants += [[m if t == named[0] else t for t in tokens] for m in models]
+        for variant in variants:
+            if variant and variant not in out:
+                out.append(variant)
     return out
 
 
