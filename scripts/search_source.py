@@ -429,6 +429,14 @@ def _message(args: argparse.Namespace) -> int:
     report = {"query": cleaned.text, "scvi_tools_version": index.version, "matches": matches,
               "next": [f"read {m['path']}:{max(1, m['line'] - 15)}-{m['line'] + 5}"
                        for m in matches[:1]]}
+    from scvi_skill.runtime.history import gone_message
+
+    gone = gone_message(text, is_message=True)
+    if gone:
+        # An earlier release's message: where it stood there, and when it went.
+        report["gone_message"] = gone
+        report["next"].insert(0, f"{script_command('fetch_tree.py')} --version {gone['last']}"
+                                 f"  (then read {gone['path']}:{gone['line']} there)")
     own = _python_s_own(text)
     if own:
         # Python's own AttributeError/KeyError: no scvi-tools statement holds its text; the
@@ -439,7 +447,7 @@ def _message(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print(_message_text(report, _context_tree(args)))
-    return EXIT_OK if matches else EXIT_PROBLEMS
+    return EXIT_OK if matches or gone else EXIT_PROBLEMS
 
 
 def _python_s_own(text: str) -> list[dict]:
@@ -470,6 +478,13 @@ def _message_text(report: dict, tree) -> str:
     matches = report["matches"]
     lines = [f"{len(matches)} site(s) for --message {report['query'][:120]!r} "
              f"(scvi-tools {report['scvi_tools_version']})"]
+    gone = report.get("gone_message")
+    if gone:  # it matches better than any site of the pinned release: first
+        from scvi_skill.runtime.pack import gone_message_line
+
+        lines.append(gone_message_line(gone, report["scvi_tools_version"], "CHANGELOG entries")
+                     + f" (score {gone['score']})")
+        lines.append(f"    message: {' '.join(gone['template'].split())}")
     for m in matches:
         lines.append(f"{m['path']}:{m['line']}  {m['kind']} {m['exception']} in {m['function']}"
                      f"  (score {m['score']})")
@@ -481,7 +496,7 @@ def _message_text(report: dict, tree) -> str:
         what = f".{own['name']}" if own["kind"] == "attribute" else f"the key {own['name']!r}"
         lines.append(f"Python's own message (no scvi-tools statement raises it): the code "
                      f"reading {what} is where it arises (next: --pattern below)")
-    if not matches and not report.get("python_message"):
+    if not matches and not report.get("python_message") and not gone:
         lines.append(f"no raise, warning or log message of scvi-tools matches; try: {SCRIPT} "
                      f"{shell_word(report['query'][:80])} --tests")
     elif tree is None:

@@ -188,6 +188,61 @@ def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
     return out
 
 
+_GONE_SEEN: dict[str, dict | None] = {}
+_GONE_INDEX: dict[int, object] = {}
+
+
+def gone_message(text: str, *, is_message: bool = False) -> dict | None:
+    """For pasted error text that no raise, warning or log site of the pinned release matches
+    (``PACK_MIN_SCORE``) but a message an earlier release had does (the API history's
+    ``messages``): that site (as :func:`.messages.find_sites` gives it) with ``releases`` (the
+    releases that had it, as text), ``last`` (the last of them), ``gone_since`` (the release
+    after that one) and ``before`` (:func:`earlier_unknown`'s note, or ``""``). None otherwise, and nothing is read unless the text looks like a pasted
+    error or ``is_message`` says it is one (``search_source.py --message``). Memoised per
+    process: the ranking and the pack both ask."""
+    key = f"{is_message:d}{text}"
+    if key in _GONE_SEEN:
+        return _GONE_SEEN[key]
+    _GONE_SEEN.clear()  # one question per process; keep the memo small all the same
+    _GONE_SEEN[key] = found = _find_gone_message(text, is_message)
+    return found
+
+
+def _find_gone_message(text: str, is_message: bool) -> dict | None:
+    from .errortext import looks_like_error
+
+    if not is_message and not looks_like_error(text):
+        return None
+    from .messages import PACK_MIN_SCORE, clean_message, find_sites, load_messages
+
+    cleaned = clean_message(text)
+    try:
+        if find_sites(cleaned, load_messages(), 1, min_score=PACK_MIN_SCORE):
+            return None
+    except IndexStale:
+        return None
+    history, versions = _history_quietly()
+    gone = history.get("messages") or {}
+    if not gone:
+        return None
+    index = _GONE_INDEX.get(id(gone))
+    if index is None:
+        from .messages import MessageIndex
+
+        rows = [[*entry["site"], "", "", template] for template, entry in gone.items()]
+        index = MessageIndex({"fields": ["path", "line", "kind", "exception", "function",
+                                         "condition", "template"], "sites": rows})
+        _GONE_INDEX.clear()
+        _GONE_INDEX[id(gone)] = index
+    found = find_sites(cleaned, index, 1, min_score=PACK_MIN_SCORE)
+    if not found:
+        return None
+    spans = gone[found[0]["template"]]["spans"]
+    end = spans[-1][1]
+    return dict(found[0], releases=span_text(spans, versions), last=versions[end],
+                gone_since=versions[end + 1], before=earlier_unknown(spans, versions))
+
+
 def _history_quietly() -> tuple[dict, list[str]]:
     """The shipped API history and its releases, or ``({}, [])`` when it is missing (the
     ranking then goes without it; the pack's release facts warn)."""

@@ -29,7 +29,7 @@ from itertools import accumulate
 
 from .errors import IndexStale, warn
 from .formats import SLOT_PASSAGE, SLOT_SOURCE
-from .history import gone_identifiers, moved_names, present_names, release_facts
+from .history import gone_identifiers, gone_message, moved_names, present_names, release_facts
 from .rank import MAX_QUESTION_CHARS, posting_idf, query_terms
 from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
@@ -472,16 +472,34 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
     return ""
 
 
+_KIND_VERB = {"raise": "raised", "warn": "warned with", "log": "logged"}
+
+
+def gone_message_line(gone: dict, version: str, notes: str) -> str:
+    """The ``(release history)`` line for :func:`.history.gone_message`'s find."""
+    what = f"{gone['exception']} " if gone["exception"] else ""
+    return (f"(release history) scvi-tools {gone['releases']} {_KIND_VERB[gone['kind']]} this "
+            f"{what}message ({gone['path']}:{gone['line']} in {gone['last']}{gone['before']}); "
+            f"{version} does not: it went in {gone['gone_since']}, whose {notes} say what "
+            "changed")
+
+
 def unmatched_error_note(question: str, sites: list[dict], version: str, *,
                          traceback: bool = False, sidx: dict | None = None) -> list[str]:
     """A line for the pack's head when the question pastes error text that no raise or
     warning site of the pinned release matches closely: the text then comes from a
     dependency or from another scvi-tools release, which is worth knowing before reading
-    scvi-tools' source for it. When it is Python's own message for a scvi-tools name the
-    pinned release lacks (``sidx`` given), the release-history line explains it instead."""
+    scvi-tools' source for it. When an earlier release had the message
+    (:func:`.history.gone_message`), or it is Python's own message for a scvi-tools name the
+    pinned release lacks (``sidx`` given), a release-history line explains it instead."""
     from .errortext import reports_failure, traceback_without_exception
 
-    if sites or not reports_failure(question):
+    if sites:
+        return []
+    gone = gone_message(question)
+    if gone:
+        return [gone_message_line(gone, version, "release notes")]
+    if not reports_failure(question):
         return []
     if traceback_without_exception(question):
         where = "; its scvi-tools frames below say where it failed" if traceback else ""

@@ -26,7 +26,7 @@ import re
 from collections import defaultdict
 
 from .formats import SLOT_CARD, SLOT_DOC, SLOT_PASSAGE, SLOT_SECTION, SLOT_SOURCE
-from .history import gone_identifiers, gone_releases, moved_names, moved_releases
+from .history import gone_identifiers, gone_message, gone_releases, moved_names, moved_releases
 from .tokens import identifiers, normalize_phrase, tokenize
 
 MAX_QUESTION_CHARS = 4000
@@ -440,6 +440,7 @@ def _rank_passages(state: _Ranking) -> list[dict]:
     candidates = sorted(state.passage_scores.items(), key=lambda kv: (-kv[1], kv[0]))
     wanted = release_window(state.question, sections)
     went = _went_notes(state) if params["release_gone_match"] else {}
+    said = _message_notes(state) if params["release_gone_match"] else {}
     scored = []
     for pid, score in candidates[: params["passage_pool"]]:
         sec_id, start, end = passages[pid][:3]
@@ -454,6 +455,9 @@ def _rank_passages(state: _Ranking) -> list[dict]:
                 and (_release_of(sections[sec_id][1]) or ())[:2] in went[pid]:
             value += params["release_gone_match"] * (
                 params["release_gone_kept"] if _kept_kind(sections[sec_id][1]) else 1.0)
+        if pid in said and docs[doc_id][2] == "changelog" \
+                and (_release_of(sections[sec_id][1]) or ())[:2] == said[pid][0]:
+            value += params["release_gone_match"] * said[pid][1]
         scored.append((value, pid, sec_id, doc_id, start, end))
     scored.sort(key=lambda row: (-row[0], row[1]))
     out = []
@@ -570,6 +574,32 @@ def _went_notes(state: _Ranking) -> dict[int, set[tuple[int, int]]]:
                     continue
                 found[pid].update(series)
     return found
+
+
+def _message_notes(state: _Ranking) -> dict[int, tuple[tuple[int, int], float]]:
+    """Passage id -> (the minor series a pasted message went in, the share of the message's
+    words the passage holds, by passage idf), when the question pastes a message that an
+    earlier release raised and the pinned one does not (:func:`.history.gone_message`): the
+    release notes of that series say what changed (a restriction lifted, a check reworded).
+    A note adding or fixing something counts in full here: lifting a restriction is
+    usually an addition."""
+    gone = gone_message(state.question)
+    release = _release_of(gone["gone_since"]) if gone else None
+    if not release:
+        return {}
+    passages = state.sidx.get("passages") or []
+    n = max(len(passages), 1)
+    weights = {}
+    for term in set(tokenize(gone["template"])):
+        entry = state.sidx["terms"].get(term)
+        if entry and len(entry) > SLOT_PASSAGE and entry[SLOT_PASSAGE]:
+            weights[term] = (entry[SLOT_PASSAGE], posting_idf(entry[SLOT_PASSAGE], n))
+    total = sum(w for _, w in weights.values()) or 1.0
+    held: dict[int, float] = defaultdict(float)
+    for row, weight in weights.values():
+        for item in row.split():
+            held[int(item.partition(":")[0])] += weight / total
+    return {pid: (release[:2], share) for pid, share in held.items()}
 
 
 def _widen(sidx: dict, pid: int, max_lines: int) -> tuple[int, int]:

@@ -1,0 +1,68 @@
+"""Messages earlier releases raised and the pinned one does not: built into the API history
+from each release's raise/warn/log sites, matched when a paste matches no pinned site, and
+turned into a release-history line, a search_source.py --message find and a ranking boost
+for the release notes of the release where the message went."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import resolve_docs
+import search_source
+from scvi_skill.build.api_releases import MESSAGES, build_history, release_outputs
+from scvi_skill.runtime.history import gone_message
+
+LIFTED = "scArches currently does not support models with extra categorical covariates."
+
+
+def release(version: str, messages: dict) -> dict:
+    return {"version": version, "namespaces": {}, "symbols": {}, MESSAGES: messages}
+
+
+def test_history_keeps_the_messages_the_last_release_lacks():
+    site = ["src/scvi/a.py", 3, "raise", "ValueError"]
+    history = build_history([
+        release("1.0.0", {"Old check no longer made here.": site, "kept message stays on": site,
+                          "too short": site}),
+        release("1.1.0", {"Old check no longer made here.": [*site[:1], 9, *site[2:]],
+                          "kept message stays on": site}),
+        release("1.2.0", {"kept message stays on": site})])
+    assert history["messages"] == {"Old check no longer made here.": {
+        "spans": [[0, 1]], "site": ["src/scvi/a.py", 9, "raise", "ValueError"]}}
+    # The per-release index files leave the messages out; the history has them.
+    outputs = release_outputs([release("1.0.0", {"x y z w": site}),
+                               release("1.1.0", {})])
+    assert all(MESSAGES not in json.loads(gzip.decompress(data))
+               for name, data in outputs.items() if name.startswith("scvi-tools-"))
+    assert "x y z w" in json.loads(gzip.decompress(outputs["history.json.gz"]))["messages"]
+
+
+def test_a_paste_of_a_message_that_went_is_placed_in_its_releases():
+    gone = gone_message(f"load_query_data fails: NotImplementedError: {LIFTED}")
+    assert gone["template"] == LIFTED and gone["exception"] == "NotImplementedError"
+    assert gone["releases"].startswith("1.0.0-") and gone["gone_since"] == "1.2.0"
+    assert gone["before"]  # 1.0.0 is the history's first release: earlier ones are unknown
+    # A message the pinned release raises, and text that is no error, get nothing.
+    assert gone_message("ValueError: Progress bar style must be in ['rich', 'tqdm']") is None
+    assert gone_message(f"how do I map a query? {LIFTED.lower()}") is None
+
+
+def test_the_pack_says_when_the_message_went_and_brings_that_releases_note(capsys, pinned_tree):
+    question = (f"Mapping my query onto an scVI reference with SCVI.load_query_data stops with "
+                f"NotImplementedError: {LIFTED} Is that still so?")
+    assert resolve_docs.main(["--tree", str(pinned_tree.root), question]) == 0
+    out = capsys.readouterr().out
+    note = next(line for line in out.splitlines() if line.startswith("(release history)"))
+    assert "NotImplementedError" in note and "went in 1.2.0" in note
+    assert "no raise or warning site" not in out
+    assert "Add support for categorial covariates in scArches" in out  # 1.2.0's note
+
+
+def test_search_source_message_reports_the_earlier_releases_site(capsys):
+    assert search_source.main(["--json", "--message", LIFTED]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["gone_message"]["gone_since"] == "1.2.0"
+    assert f"fetch_tree.py --version {report['gone_message']['last']}" in report["next"][0]
+    assert search_source.main(["--message", LIFTED]) == 0
+    assert "(release history)" in capsys.readouterr().out.splitlines()[1]
