@@ -138,7 +138,8 @@ class Pack:
         pasted, frames, question = split_question(question)
         result = resolve(question, self.sidx, limit=DEFAULT_TEXT_LIMIT,
                          source_limit=DEFAULT_TEXT_LIMIT)
-        named = _named_version(question, self.sidx.get("scvi_tools_version", ""), result)
+        named = _named_version(question, self.sidx.get("scvi_tools_version", ""), result,
+                               self.sidx)
         pack = make_pack(pasted, frames, question, result, self.sidx, self.tree,
                          budget=self.budget, other=named)
         ranges = [(r["path"], *r["lines"]) for r in pack.ranges]

@@ -41,7 +41,8 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
                                        (the scvi-tools frames of a pasted traceback)
    "routes": [{"skill", "why"}],
    "pack": {"tokens", "budget", "notes"},
-   "version": {"requested", "differences": {name: {"missing", "added", "removed"}}, "fetch",
+   "version": {"requested", "differences": {name: {"missing", "added", "removed", "defaults"}},
+               "fetch",
                "named"?}}
                                        (with --version V other than the pinned one; without
                                        it, for the newest older release the question names,
@@ -227,8 +228,8 @@ def _run(args: argparse.Namespace) -> int:
     tree = _optional_tree(args.tree, version)
     doc_tree = _pinned_tree(version) if tree is not None and tree.version not in (
         version, "unknown") else SAME_TREE
-    other = _other_version(args.version, version, result) if args.version else \
-        _named_version(question, version, result)
+    other = _other_version(args.version, version, result, question, sidx) if args.version \
+        else _named_version(question, version, result, sidx)
     pack = make_pack(pasted, frames, question, result, sidx, tree, budget=args.budget,
                      other=other, doc_tree=doc_tree)
     if args.json:
@@ -401,11 +402,13 @@ def _pinned_tree(version: str):
     return tree if tree.version == version else None
 
 
-def _other_version(requested: str | None, pinned: str, result: dict) -> dict | None:
+def _other_version(requested: str | None, pinned: str, result: dict, question: str = "",
+                   sidx: dict | None = None) -> dict | None:
     """For ``--version V`` other than the pinned one: ``{"requested", "differences", "fetch"}``
-    where ``differences`` maps each cited public name whose signature differs in V to what
-    differs (``missing``, keyword parameters ``added``/``removed`` in V). Exit 4 for a version
-    the shipped API indexes do not know."""
+    where ``differences`` maps each public name the question names (``SCVI.train``) or the
+    pack cites whose signature differs in V to what differs (``missing``, keyword parameters
+    ``added``/``removed`` in V, changed ``defaults``). Exit 4 for a version the shipped API
+    indexes do not know."""
     if not requested or requested == pinned:
         return None
     from scvi_skill.runtime.apiindex import (
@@ -418,13 +421,32 @@ def _other_version(requested: str | None, pinned: str, result: dict) -> dict | N
     releases = load_releases()
     other = ReleaseApi(load_release(releases, requested))  # UnknownVersion: exit 4
     mine = ReleaseApi(load_release(releases, pinned))
-    names = [s["symbol"] for s in result["source"] if s["symbol"]]
+    names = _question_names(question, sidx) + [s["symbol"] for s in result["source"]
+                                               if s["symbol"]]
     return {"requested": requested,
             "differences": signature_differences(mine, other, list(dict.fromkeys(names))),
             "fetch": f"{script_command('fetch_tree.py')} --version {requested}"}
 
 
-def _named_version(question: str, pinned: str, result: dict) -> dict | None:
+def _question_names(question: str, sidx: dict | None) -> list[str]:
+    """The public names the question writes (``SCVI.differential_expression``, a class), as
+    the search index's public names resolve them: whole, else by their last two parts."""
+    if not sidx:
+        return []
+    from scvi_skill.runtime.tokens import identifiers
+
+    names = sidx.get("names") or {}
+    out = []
+    for ident in identifiers(question[:4000]):
+        parts = ident.strip("`()").lower().split(".")
+        hit = names.get(".".join(parts)) or (names.get(".".join(parts[-2:]))
+                                             if len(parts) > 2 else None)
+        if hit and hit[1] not in out:
+            out.append(hit[1])
+    return out
+
+
+def _named_version(question: str, pinned: str, result: dict, sidx: dict) -> dict | None:
     """:func:`_other_version` for the newest release the question names ("on scvi-tools
     1.2.0", "in 1.4": the series' last release) that the shipped API indexes know and that
     is older than the pinned one; None when it names none (nothing is read then)."""
@@ -447,7 +469,7 @@ def _named_version(question: str, pinned: str, result: dict) -> dict | None:
     if not named:
         return None
     try:
-        other = _other_version(max(named, key=order.get), pinned, result)
+        other = _other_version(max(named, key=order.get), pinned, result, question, sidx)
     except (UnknownVersion, IndexStale):
         return None
     return dict(other, named=True) if other else None
@@ -464,12 +486,16 @@ def _version_notes(other: dict | None) -> list[str]:
             lines.append(f"  {name}: not in {other['requested']}")
         else:
             changes = [f"+{k}" for k in diff["added"]] + [f"-{k}" for k in diff["removed"]]
+            changes += [f"{k}={theirs or '(required)'} (pinned: {mine or '(required)'})"
+                        for k, (theirs, mine) in list(diff["defaults"].items())[:MAX_DEFAULTS]]
             lines.append(f"  {name} in {other['requested']}: {' '.join(changes)}")
     return lines
 
 
 MAX_VERSION_LINES = 4
 """Cited names whose signature differs in the other release, listed under the title."""
+MAX_DEFAULTS = 3
+"""Changed defaults shown per name (``mode='change' (pinned: 'vanilla')``); JSON has all."""
 
 
 def _next_commands(result: dict, question: str, vocabulary, other_tree=None,

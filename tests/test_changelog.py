@@ -442,7 +442,7 @@ def test_which_release_a_question_names(question, named):
 
     sidx = load_search_index()
     other = resolve_docs._named_version(question, sidx["scvi_tools_version"],
-                                        resolve(question, sidx))
+                                        resolve(question, sidx), sidx)
     assert (other or {}).get("requested") == named
 
 

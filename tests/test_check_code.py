@@ -270,3 +270,18 @@ def test_signature_differences_for_resolve_docs():
     assert diff["scvi.model.mlxSCVI"]["missing"] is True
     assert "use_gpu" in diff["scvi.model.SCVI.train"]["added"]
     assert "datamodule" in diff["scvi.model.SCVI.train"]["removed"]
+
+
+def test_signature_differences_name_changed_defaults():
+    """differential_expression's mode went from 'change' (1.3.0) to 'vanilla' (1.5.1): a
+    result that differs after an upgrade with no keyword added or removed."""
+    from scvi_skill.runtime.apiindex import signature_differences
+
+    releases = load_releases()
+    pinned = ReleaseApi(load_release(releases, PINNED_SCVI_TOOLS))
+    old = ReleaseApi(load_release(releases, "1.3.0"))
+    name = "scvi.model.SCVI.differential_expression"
+    diff = signature_differences(pinned, old, [name])[name]
+    assert diff["defaults"]["mode"] == ["'change'", "'vanilla'"]
+    assert "delta" not in diff["defaults"]
+    assert signature_differences(pinned, pinned, [name]) == {}

@@ -775,6 +775,19 @@ def test_pitfalls_fire_on_the_questions_own_words_not_on_synonyms(capsys, pinned
         "where is the validation loss in model.history after SCANVI training?")
 
 
+def test_a_named_release_shows_the_changed_defaults_of_the_method_the_question_names(
+        capsys, pinned_tree):
+    question = ("On scvi-tools 1.3.0 my SCVI.differential_expression results looked different; "
+                "what changed since?")
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), question)
+    assert code == 0
+    line = next(l for l in out.splitlines() if "scvi.model.SCVI.differential_expression in 1.3.0" in l)
+    assert "mode='change' (pinned: 'vanilla')" in line
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), question)
+    diff = report["version"]["differences"]["scvi.model.SCVI.differential_expression"]
+    assert diff["defaults"]["mode"] == ["'change'", "'vanilla'"]
+
+
 def test_version_marks_what_differs_in_the_users_release(capsys, pinned_tree):
     """Issue 15: --version V names the cited names whose signature differs in V and the
     command that fetches V's tree; an unknown version exits 4 with the known ones."""

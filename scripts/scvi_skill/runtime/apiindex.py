@@ -205,24 +205,31 @@ class ReleaseApi(CheckableApi):
 
 def signature_differences(pinned: ReleaseApi, other: ReleaseApi, names: list[str]) -> dict:
     """For ``resolve_docs.py --version V``: each cited public name whose signature differs in
-    ``other``: ``{name: {"missing": bool, "added": [...], "removed": [...]}}`` (keyword
-    parameters ``other`` has and ``pinned`` lacks, and the reverse)."""
+    ``other``: ``{name: {"missing": bool, "added": [...], "removed": [...], "defaults":
+    {param: [in other, in pinned]}}}`` (keyword parameters ``other`` has and ``pinned`` lacks,
+    the reverse, and the defaults of the keyword parameters both have that differ, as
+    written in the source; ``null`` for none)."""
     changed = {}
     for name in names:
         mine, theirs = pinned.symbol(name), other.symbol(name)
         if mine is None:
             continue
         if theirs is None:
-            changed[name] = {"missing": True, "added": [], "removed": []}
+            changed[name] = {"missing": True, "added": [], "removed": [], "defaults": {}}
             continue
-        a, b = _keyword_names(pinned, mine), _keyword_names(other, theirs)
-        if a is not None and b is not None and a != b:
-            changed[name] = {"missing": False, "added": sorted(b - a), "removed": sorted(a - b)}
+        a, b = _keywords(pinned, mine), _keywords(other, theirs)
+        if a is None or b is None:
+            continue
+        defaults = {k: [b[k], a[k]] for k in sorted(a.keys() & b.keys()) if a[k] != b[k]}
+        if a.keys() != b.keys() or defaults:
+            changed[name] = {"missing": False, "added": sorted(b.keys() - a.keys()),
+                             "removed": sorted(a.keys() - b.keys()), "defaults": defaults}
     return changed
 
 
-def _keyword_names(api: ReleaseApi, symbol: dict) -> set[str] | None:
+def _keywords(api: ReleaseApi, symbol: dict) -> dict[str, str | None] | None:
+    """Keyword parameter -> its default as written (None: required), or None when unknown."""
     params = api.params(symbol["qualname"])
     if params is None:
         return None
-    return {p["name"] for p in params if p.get("kind") in ACCEPTING_KINDS}
+    return {p["name"]: p.get("default") for p in params if p.get("kind") in ACCEPTING_KINDS}
