@@ -421,29 +421,13 @@ def _other_version(requested: str | None, pinned: str, result: dict, question: s
     releases = load_releases()
     other = ReleaseApi(load_release(releases, requested))  # UnknownVersion: exit 4
     mine = ReleaseApi(load_release(releases, pinned))
-    names = _question_names(question, sidx) + [s["symbol"] for s in result["source"]
-                                               if s["symbol"]]
+    from scvi_skill.runtime.history import named_publics
+
+    names = named_publics(question, sidx) + [s["symbol"] for s in result["source"]
+                                             if s["symbol"]]
     return {"requested": requested,
             "differences": signature_differences(mine, other, list(dict.fromkeys(names))),
             "fetch": f"{script_command('fetch_tree.py')} --version {requested}"}
-
-
-def _question_names(question: str, sidx: dict | None) -> list[str]:
-    """The public names the question writes (``SCVI.differential_expression``, a class), as
-    the search index's public names resolve them: whole, else by their last two parts."""
-    if not sidx:
-        return []
-    from scvi_skill.runtime.tokens import identifiers
-
-    names = sidx.get("names") or {}
-    out = []
-    for ident in identifiers(question[:4000]):
-        parts = ident.strip("`()").lower().split(".")
-        hit = names.get(".".join(parts)) or (names.get(".".join(parts[-2:]))
-                                             if len(parts) > 2 else None)
-        if hit and hit[1] not in out:
-            out.append(hit[1])
-    return out
 
 
 def _named_version(question: str, pinned: str, result: dict, sidx: dict) -> dict | None:

@@ -66,3 +66,37 @@ def test_search_source_message_reports_the_earlier_releases_site(capsys):
     assert f"fetch_tree.py --version {report['gone_message']['last']}" in report["next"][0]
     assert search_source.main(["--message", LIFTED]) == 0
     assert "(release history)" in capsys.readouterr().out.splitlines()[1]
+
+
+def test_history_keeps_the_defaults_that_changed():
+    def with_param(version: str, default) -> dict:
+        param = {"name": "mode", "kind": "KEYWORD_ONLY"}
+        if default is not None:
+            param["default"] = default
+        return {"version": version, "namespaces": {"scvi.model.M.de": "M.de"},
+                "symbols": {"M.de": {"kind": "method", "params": [param]}}, MESSAGES: {}}
+
+    history = build_history([with_param("1", "'change'"), with_param("2", "'change'"),
+                             with_param("3", "'vanilla'")])
+    assert history["defaults"] == {"scvi.model.M.de": {"mode": [["'change'", 0, 1],
+                                                                ["'vanilla'", 2, 2]]}}
+    same = build_history([with_param("1", "'x'"), with_param("2", "'x'")])
+    assert same["defaults"] == {}
+
+
+def test_a_changed_default_of_a_written_out_method_is_a_release_history_line(capsys, pinned_tree):
+    from scvi_skill.runtime.history import default_facts
+    from scvi_skill.runtime.index import load_search_index
+
+    sidx = load_search_index()
+    upgrade = "after upgrading scvi-tools my SCVI.differential_expression results changed"
+    assert default_facts(upgrade, sidx) == [
+        "SCVI.differential_expression(mode=...) default: 'change' in 1.0.0-1.3.0; 'vanilla' "
+        "in 1.3.1-" + sidx["scvi_tools_version"] + " (as each release's source writes it)"]
+    assert default_facts("SCVI.differential_expression(groupby='cell_type') for two groups",
+                         sidx) == []  # neither the parameter nor a change
+    assert default_facts("what does mode do in SCVI.differential_expression?", sidx)
+    # required -> None is plumbing, not behaviour: nothing for scvi.model.SCVI(adata)
+    assert default_facts("after upgrading, scvi.model.SCVI(adata) behaves differently", sidx) == []
+    assert resolve_docs.main(["--tree", str(pinned_tree.root), upgrade]) == 0
+    assert "(release history) SCVI.differential_expression(mode=...)" in capsys.readouterr().out

@@ -495,8 +495,9 @@ def _topic_rows(corpus: _Corpus, topics: list[dict], specificity: _Specificity) 
 
 
 def _gone(history: dict) -> dict:
-    """``{"names": [...], "keywords": [...]}``: last name parts (lowercased) and keywords that
-    some release had and the newest one in ``history`` does not."""
+    """``{"names": [...], "keywords": [...], "defaults": [...]}``: last name parts (lowercased)
+    and keywords that some release had and the newest one in ``history`` does not, and the
+    public callables a default of which changed between releases."""
     newest = len(history.get("versions") or []) - 1
     names_now, names_before = set(), set()
     for name, spans in (history.get("names") or {}).items():
@@ -506,7 +507,8 @@ def _gone(history: dict) -> dict:
     for params in (history.get("params") or {}).values():
         for key, spans in params.items():
             (keys_now if spans and spans[-1][1] >= newest else keys_before).add(key)
-    return {"names": sorted(names_before - names_now), "keywords": sorted(keys_before - keys_now)}
+    return {"names": sorted(names_before - names_now), "keywords": sorted(keys_before - keys_now),
+            "defaults": sorted(history.get("defaults") or ())}
 
 
 _RELEASE_NUMBER = re.compile(r"\d+\.\d+\.\d+")

@@ -33,10 +33,11 @@ def release_facts(question: str, sidx: dict) -> list[str]:
     earlier release (1.0.0 on) had (``gone`` of the search index, from the API history: only
     then is the history read), with the migrations file's replacement; before them, the
     releases a Python version or a required package the question names fits
-    (:mod:`.requirements`); at most :data:`MAX_FACTS`."""
+    (:mod:`.requirements`) and the defaults that changed of a callable it writes out
+    (:func:`default_facts`); at most :data:`MAX_FACTS`."""
     from .requirements import dependency_facts, python_facts
 
-    required = python_facts(question) + dependency_facts(question)
+    required = python_facts(question) + dependency_facts(question) + default_facts(question, sidx)
     unknown = gone_identifiers(question, sidx)
     elsewhere = moved_names(question, sidx)
     if not unknown and not elsewhere:
@@ -65,6 +66,83 @@ def release_facts(question: str, sidx: dict) -> list[str]:
         if len(lines) >= MAX_FACTS:
             break
     return lines
+
+
+def named_publics(question: str, sidx: dict | None) -> list[str]:
+    """The public names the question writes (``SCVI.differential_expression``, a class), as
+    the search index's public names resolve them: whole, else by their last two parts."""
+    names = (sidx or {}).get("names") or {}
+    out = []
+    for ident in identifiers(question[:MAX_CHARS]) if names else []:
+        parts = ident.strip("`()").lower().split(".")
+        hit = names.get(".".join(parts)) or (names.get(".".join(parts[-2:]))
+                                             if len(parts) > 2 else None)
+        if hit and hit[1] not in out:
+            out.append(hit[1])
+    return out
+
+
+_CHANGE_WORDS = re.compile(
+    r"\b(?:upgrad\w*|updat\w*|used to|no longer|anymore|chang(?:e|ed|es)|"
+    r"differ(?:s|ed|ent|ently|ences?)?|since|previous(?:ly)?|older|newer|versions?)\b",
+    re.IGNORECASE)
+"""Words of a question about behaviour that moved between releases."""
+
+
+def default_facts(question: str, sidx: dict) -> list[str]:
+    """One line per default of a callable the question writes out that changed between
+    releases (:func:`changed_defaults`): the defaults as the source of each release writes
+    them."""
+    lines = []
+    for name, param, runs, versions in changed_defaults(question, sidx):
+        grouped: list[tuple[str | None, list[list[int]]]] = []  # a value kept across a gap
+        for value, a, b in runs:
+            if grouped and grouped[-1][0] == value:
+                grouped[-1][1].append([a, b])
+            else:
+                grouped.append((value, [[a, b]]))
+        values = "; ".join(f"{value if value is not None else '(required)'} in "
+                           f"{span_text(spans, versions)}" for value, spans in grouped)
+        short = ".".join(name.split(".")[-2:])
+        lines.append(f"{short}({param}=...) default: {values} (as each release's source "
+                     "writes it)")
+    return lines
+
+
+def changed_defaults(question: str, sidx: dict) -> list[tuple[str, str, list, list[str]]]:
+    """``(public name, parameter, runs, versions)`` for each default of a callable the
+    question writes out that changed between releases (the API history's ``defaults``;
+    ``runs``: ``[default or None, first, last]`` as indexes into ``versions``), when the
+    question names the parameter or speaks of a change (upgrade, used to, differs, a
+    version), and one of the defaults is a value (:data:`_NO_VALUE`). The history is read only then. Memoised per process (ranking and pack ask)."""
+    key = question[:MAX_CHARS]
+    if key not in _DEFAULTS_SEEN:
+        _DEFAULTS_SEEN.clear()
+        _DEFAULTS_SEEN[key] = _changed_defaults(key, sidx)
+    return _DEFAULTS_SEEN[key]
+
+
+_DEFAULTS_SEEN: dict[str, list] = {}
+_NO_VALUE = (None, "None")
+"""Defaults that say "not given" (required, or None): a change between them alone is plumbing
+(an ``adata`` made optional), not behaviour, and is left out."""
+
+
+def _changed_defaults(text: str, sidx: dict) -> list[tuple[str, str, list, list[str]]]:
+    changed = set((sidx.get("gone") or {}).get("defaults") or ())
+    named = [name for name in named_publics(text, sidx) if name in changed] if changed else []
+    if not named:
+        return []
+    talks_of_change = bool(_CHANGE_WORDS.search(text))
+    history, versions = _history_quietly()
+    out = []
+    for name in named:
+        for param, runs in ((history.get("defaults") or {}).get(name) or {}).items():
+            if all(run[0] in _NO_VALUE for run in runs):
+                continue
+            if talks_of_change or re.search(rf"(?<![\w.]){re.escape(param)}\b", text):
+                out.append((name, param, runs, versions))
+    return out
 
 
 def moved_names(question: str, sidx: dict) -> list[str]:

@@ -26,7 +26,14 @@ import re
 from collections import defaultdict
 
 from .formats import SLOT_CARD, SLOT_DOC, SLOT_PASSAGE, SLOT_SECTION, SLOT_SOURCE
-from .history import gone_identifiers, gone_message, gone_releases, moved_names, moved_releases
+from .history import (
+    changed_defaults,
+    gone_identifiers,
+    gone_message,
+    gone_releases,
+    moved_names,
+    moved_releases,
+)
 from .tokens import identifiers, normalize_phrase, tokenize
 
 MAX_QUESTION_CHARS = 4000
@@ -538,6 +545,11 @@ def _went_notes(state: _Ranking) -> dict[int, set[tuple[int, int]]]:
     found: dict[int, set[tuple[int, int]]] = defaultdict(set)
     went = [(term, [release[:2]]) for term, version in gone_releases(state.question, state.sidx)
             if (release := _release_of(version))]
+    # A default that changed: the notes of each release where it took a new value.
+    went += [(param.lower(), [release[:2]])
+             for _, param, runs, versions in changed_defaults(state.question, state.sidx)
+             for before, (value, first, _) in zip(runs, runs[1:])
+             if value != before[0] and (release := _release_of(versions[first]))]
     # A name no release since 1.0.0 had where the question looks (scvi.data.setup_anndata) went
     # in a 0.x release: any of them.
     passages, sections = state.sidx.get("passages") or [], state.sidx["sections"]
