@@ -12,7 +12,9 @@ Usage:
                                       references/messages.json, no rg needed; --limit N
                                       (default 5); a placeholder matches any pasted value;
                                       for Python's own AttributeError/KeyError, the --pattern
-                                      that finds the code reading the name
+                                      that finds the code reading the name; for a message
+                                      only earlier releases raise, those releases, its site
+                                      there and the release it went in (JSON: gone_message)
   search_source.py --model NAME       the model's card (train() defaults and overrides, plan,
                                       setup, methods) from references/model_cards.json;
                                       no tree or rg needed; unknown NAME: exit 1, close matches
@@ -38,8 +40,8 @@ and says how much was left out; --json prints one object:
 --symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
 --changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
-  "last_release", "replacement", "params", "param_changes", "earlier_unknown", "signature",
-  "path", "line"}],
+  "last_release", "replacement", "params", "param_changes", "defaults", "earlier_unknown",
+  "signature", "path", "line"}],
   "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
   "earlier_unknown"}]} | null, "requirement": {"package", "runs": [{"spec", "first",
   "last"}]} | null, "next"} (earlier_unknown: the spans start at the history's first release,
@@ -338,6 +340,9 @@ def _history(args: argparse.Namespace) -> int:
             change = row["param_changes"][param]
             out.append(f"    {param}: {change}" + ("" if change.endswith(" only")
                                                     else f" ({spans})"))
+        if row["defaults"]:
+            out.append("  defaults that changed (as each release's source writes them):")
+        out.extend(f"    {param}: {text}" for param, text in row["defaults"].items())
         if row["replacement"]:
             out.append(f"  replacement: {row['replacement']}")
     if keyword:

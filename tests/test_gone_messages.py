@@ -100,3 +100,12 @@ def test_a_changed_default_of_a_written_out_method_is_a_release_history_line(cap
     assert default_facts("after upgrading, scvi.model.SCVI(adata) behaves differently", sidx) == []
     assert resolve_docs.main(["--tree", str(pinned_tree.root), upgrade]) == 0
     assert "(release history) SCVI.differential_expression(mode=...)" in capsys.readouterr().out
+
+
+def test_history_lists_the_defaults_that_changed(capsys):
+    assert search_source.main(["--history", "scvi.model.SCVI.differential_expression"]) == 0
+    out = capsys.readouterr().out
+    assert "defaults that changed" in out and "mode: 'change' in 1.0.0-1.3.0; 'vanilla' in" in out
+    assert search_source.main(["--json", "--history", "scvi.model.SCVI.differential_expression"]) == 0
+    row = json.loads(capsys.readouterr().out)["names"][0]
+    assert row["defaults"]["mode"].startswith("'change' in 1.0.0-1.3.0")

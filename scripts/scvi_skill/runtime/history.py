@@ -95,18 +95,23 @@ def default_facts(question: str, sidx: dict) -> list[str]:
     them."""
     lines = []
     for name, param, runs, versions in changed_defaults(question, sidx):
-        grouped: list[tuple[str | None, list[list[int]]]] = []  # a value kept across a gap
-        for value, a, b in runs:
-            if grouped and grouped[-1][0] == value:
-                grouped[-1][1].append([a, b])
-            else:
-                grouped.append((value, [[a, b]]))
-        values = "; ".join(f"{value if value is not None else '(required)'} in "
-                           f"{span_text(spans, versions)}" for value, spans in grouped)
         short = ".".join(name.split(".")[-2:])
-        lines.append(f"{short}({param}=...) default: {values} (as each release's source "
-                     "writes it)")
+        lines.append(f"{short}({param}=...) default: {default_runs_text(runs, versions)} (as "
+                     "each release's source writes it)")
     return lines
+
+
+def default_runs_text(runs: list, versions: list[str]) -> str:
+    """``"'change' in 1.0.0-1.3.0; 'vanilla' in 1.3.1-1.5.1"`` for the history's default
+    ``runs`` (``[default or None, first, last]``); a value kept across a gap is one entry."""
+    grouped: list[tuple[str | None, list[list[int]]]] = []
+    for value, a, b in runs:
+        if grouped and grouped[-1][0] == value:
+            grouped[-1][1].append([a, b])
+        else:
+            grouped.append((value, [[a, b]]))
+    return "; ".join(f"{value if value is not None else '(required)'} in "
+                     f"{span_text(spans, versions)}" for value, spans in grouped)
 
 
 def changed_defaults(question: str, sidx: dict) -> list[tuple[str, str, list, list[str]]]:
@@ -451,9 +456,10 @@ MAX_HISTORY_NAMES = 5
 def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
     """The public names ``ident`` may stand for (as written, by its dotted tail, or by its
     last part), each as ``{"name", "spans", "present", "gone_since", "replacement",
-    "params", "earlier_unknown"}``: ``spans`` the release ranges that have it ("1.0.0-1.2.1";
-    ``earlier_unknown`` when they start where the history starts), ``params`` each
-    parameter whose releases differ from the name's own (added later, removed earlier)."""
+    "params", "defaults", "earlier_unknown"}``: ``spans`` the release ranges that have it
+    ("1.0.0-1.2.1"; ``earlier_unknown`` when they start where the history starts), ``params``
+    each parameter whose releases differ from the name's own (added later, removed earlier),
+    ``defaults`` each parameter whose default changed, with each release's default."""
     versions = history.get("versions") or []
     names = history.get("names") or {}
     last = ident.rsplit(".", 1)[-1]
@@ -477,9 +483,12 @@ def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
                 how[param] = param_change(pspans, spans, versions)
         replacement = next((v for k, v in replacements.items()
                             if k == name or k.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]), "")
+        defaults = {param: default_runs_text(runs, versions) for param, runs in
+                    ((history.get("defaults") or {}).get(name) or {}).items()}
         out.append({"name": name, "spans": span_text(spans, versions), "present": present,
                     "gone_since": gone, "last_release": versions[spans[-1][1]] if spans else "",
                     "replacement": replacement, "params": changed, "param_changes": how,
+                    "defaults": defaults,
                     "earlier_unknown": bool(earlier_unknown(spans, versions))})
     return out
 
