@@ -39,10 +39,14 @@ sys.path.insert(0, str(HERE))
 
 from bench_resolver import load_devset  # noqa: E402
 from scvi_skill.build.pitfalls import load_pitfalls  # noqa: E402
-from scvi_skill.runtime.formats import SLOT_PASSAGE  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
-from scvi_skill.runtime.pack import MAX_PITFALLS, match_pitfalls, named_models  # noqa: E402
-from scvi_skill.runtime.rank import posting_idf, query_terms, tokenize  # noqa: E402
+from scvi_skill.runtime.pack import (  # noqa: E402
+    MAX_PITFALLS,
+    match_pitfalls,
+    named_models,
+    passage_idf,
+)
+from scvi_skill.runtime.rank import query_terms, tokenize  # noqa: E402
 
 QUESTIONS = HERE / "pitfall_questions.jsonl"
 TUNING_FILES = ("devset", "dev2", "dev3", "dev4", "dev5", "synthetic", "synthetic2")
@@ -82,9 +86,7 @@ class ClaimBM25:
                      for p in pitfalls}
 
     def idf(self, term: str) -> float:
-        entry = (self.sidx.get("terms") or {}).get(term)
-        return posting_idf(entry[SLOT_PASSAGE] if entry and len(entry) > SLOT_PASSAGE else "",
-                           self.n)
+        return passage_idf(self.sidx.get("terms") or {}, term, self.n)
 
     def __call__(self, question: str, sidx: dict, terms: list[str]) -> list[str]:
         present = set(terms)

@@ -561,7 +561,7 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
         applies = set(row[4]) if len(row) > 4 else {"all"}
         if models and "all" not in applies and not models & applies:
             continue
-        best = max((sum(_passage_idf(vocabulary, t, n_passages) for t in tokens)
+        best = max((sum(passage_idf(vocabulary, t, n_passages) for t in tokens)
                     for tokens in triggers if tokens and all(t in present for t in tokens)),
                    default=0.0)
         if best:
@@ -569,7 +569,7 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
     return [row[2] for row in sorted(found, key=lambda row: row[:2])[:MAX_PITFALLS]]
 
 
-def _passage_idf(vocabulary: dict, term: str, n: int) -> float:
+def passage_idf(vocabulary: dict, term: str, n: int) -> float:
     """Passage-level idf of ``term``; a term no passage holds gets the highest."""
     entry = vocabulary.get(term)
     return posting_idf(entry[SLOT_PASSAGE] if entry and len(entry) > SLOT_PASSAGE else "", n)
