@@ -40,13 +40,8 @@ sys.path.insert(0, str(HERE))
 from bench_resolver import load_devset  # noqa: E402
 from scvi_skill.build.pitfalls import load_pitfalls  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
-from scvi_skill.runtime.pack import (  # noqa: E402
-    MAX_PITFALLS,
-    match_pitfalls,
-    named_models,
-    passage_idf,
-)
-from scvi_skill.runtime.rank import query_terms, tokenize  # noqa: E402
+from scvi_skill.runtime.pack import MAX_PITFALLS, match_pitfalls, named_models  # noqa: E402
+from scvi_skill.runtime.rank import passage_idf, query_terms, tokenize  # noqa: E402
 
 QUESTIONS = HERE / "pitfall_questions.jsonl"
 TUNING_FILES = ("devset", "dev2", "dev3", "dev4", "dev5", "synthetic", "synthetic2")

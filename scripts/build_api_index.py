@@ -37,8 +37,9 @@ outputs (in --out, default references/api/):
   releases.json                 the known releases, each with its index file and what its
                                 sdist declares it needs: Requires-Python, Requires-Dist
   scvi-tools-<V>.json.gz        one release: namespaces, symbols, parameters, kwargs routes
-  history.json.gz               first/last release of every public name and parameter, and
-                                the messages earlier releases raised that the last one lacks
+  history.json.gz               first/last release of every public name and parameter, the
+                                defaults that changed, and the messages earlier releases
+                                raised that the last one lacks
 
 exit codes:
   0  written / up to date (--check)

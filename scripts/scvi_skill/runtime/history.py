@@ -13,6 +13,7 @@ import re
 
 from .errors import IndexStale, warn
 from .errortext import MAX_CHARS
+from .formats import MESSAGE_FIELDS
 from .tokens import identifiers
 
 MAX_FACTS = 3
@@ -119,15 +120,16 @@ def changed_defaults(question: str, sidx: dict) -> list[tuple[str, str, list, li
     question writes out that changed between releases (the API history's ``defaults``;
     ``runs``: ``[default or None, first, last]`` as indexes into ``versions``), when the
     question names the parameter or speaks of a change (upgrade, used to, differs, a
-    version), and one of the defaults is a value (:data:`_NO_VALUE`). The history is read only then. Memoised per process (ranking and pack ask)."""
-    key = question[:MAX_CHARS]
+    version), and one of the defaults is a value (:data:`_NO_VALUE`). The history is read
+    only then. Memoised per process and index (the ranking and the pack both ask)."""
+    key = (id(sidx), question[:MAX_CHARS])
     if key not in _DEFAULTS_SEEN:
         _DEFAULTS_SEEN.clear()
-        _DEFAULTS_SEEN[key] = _changed_defaults(key, sidx)
+        _DEFAULTS_SEEN[key] = _changed_defaults(key[1], sidx)
     return _DEFAULTS_SEEN[key]
 
 
-_DEFAULTS_SEEN: dict[str, list] = {}
+_DEFAULTS_SEEN: dict[tuple[int, str], list] = {}
 _NO_VALUE = (None, "None")
 """Defaults that say "not given" (required, or None): a change between them alone is plumbing
 (an ``adata`` made optional), not behaviour, and is left out."""
@@ -280,9 +282,10 @@ def gone_message(text: str, *, is_message: bool = False) -> dict | None:
     (``PACK_MIN_SCORE``) but a message an earlier release had does (the API history's
     ``messages``): that site (as :func:`.messages.find_sites` gives it) with ``releases`` (the
     releases that had it, as text), ``last`` (the last of them), ``gone_since`` (the release
-    after that one) and ``before`` (:func:`earlier_unknown`'s note, or ``""``). None otherwise, and nothing is read unless the text looks like a pasted
-    error or ``is_message`` says it is one (``search_source.py --message``). Memoised per
-    process: the ranking and the pack both ask."""
+    after that one) and ``before`` (:func:`earlier_unknown`'s note, or ``""``). None
+    otherwise, and nothing is read unless the text looks like a pasted error or
+    ``is_message`` says it is one (``search_source.py --message``). Memoised per process:
+    the ranking and the pack both ask."""
     key = f"{is_message:d}{text}"
     if key in _GONE_SEEN:
         return _GONE_SEEN[key]
@@ -312,9 +315,9 @@ def _find_gone_message(text: str, is_message: bool) -> dict | None:
     if index is None:
         from .messages import MessageIndex
 
+        # Rows in MESSAGE_FIELDS order; the history keeps no function or condition.
         rows = [[*entry["site"], "", "", template] for template, entry in gone.items()]
-        index = MessageIndex({"fields": ["path", "line", "kind", "exception", "function",
-                                         "condition", "template"], "sites": rows})
+        index = MessageIndex({"fields": list(MESSAGE_FIELDS), "sites": rows})
         _GONE_INDEX.clear()
         _GONE_INDEX[id(gone)] = index
     found = find_sites(cleaned, index, 1, min_score=PACK_MIN_SCORE)

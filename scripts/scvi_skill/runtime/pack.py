@@ -28,9 +28,9 @@ from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
 from .errors import IndexStale, warn
-from .formats import SLOT_PASSAGE, SLOT_SOURCE
+from .formats import SLOT_SOURCE
 from .history import gone_identifiers, gone_message, moved_names, present_names, release_facts
-from .rank import MAX_QUESTION_CHARS, posting_idf, query_terms
+from .rank import MAX_QUESTION_CHARS, passage_idf, query_terms
 from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
 from .text import clip
@@ -567,12 +567,6 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
         if best:
             found.append((-best, n, {"id": pid, "text": text, "cite": cite}))
     return [row[2] for row in sorted(found, key=lambda row: row[:2])[:MAX_PITFALLS]]
-
-
-def passage_idf(vocabulary: dict, term: str, n: int) -> float:
-    """Passage-level idf of ``term``; a term no passage holds gets the highest."""
-    entry = vocabulary.get(term)
-    return posting_idf(entry[SLOT_PASSAGE] if entry and len(entry) > SLOT_PASSAGE else "", n)
 
 
 def match_model_facts(sidx: dict, terms: list[str], question: str | None = None) -> list[dict]:

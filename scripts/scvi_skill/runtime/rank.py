@@ -659,6 +659,13 @@ def posting_idf(row: str, n: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
+def passage_idf(vocabulary: dict, term: str, n: int) -> float:
+    """Passage-level idf of ``term`` among ``n`` passages; a term no passage holds gets the
+    highest."""
+    entry = vocabulary.get(term)
+    return posting_idf(entry[SLOT_PASSAGE] if entry and len(entry) > SLOT_PASSAGE else "", n)
+
+
 def _ranked_sources(state: _Ranking) -> list[tuple[int, float]]:
     sources = state.sidx["sources"]
     return sorted(state.src_scores.items(), key=lambda kv: (-kv[1], sources[kv[0]][0]))
