@@ -3,7 +3,8 @@
 
 Downloads each release's sdist with pip (into a cache outside the repository, reused on
 rerun), unpacks it, reads scvi/ with ``ast`` (never imports it) and writes one compressed
-index per release, the release history and the manifest (references/api/; the hand-curated
+index per release, the release history (with the messages of the 0.x releases too) and the
+manifest (references/api/; the hand-curated
 migrations.json beside them is read, never written). Output is deterministic: a rerun on the
 same sdists is byte-identical. Writes are atomic.
 
@@ -22,6 +23,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,6 +34,9 @@ from scvi_skill.runtime.errors import SkillPackageError, UsageError, print_error
 from scvi_skill.runtime.paths import trees_dir  # noqa: E402
 
 FIRST_RELEASE = "1.0.0"
+FIRST_MESSAGE_RELEASE = "0.7.0"
+"""The first release (the scvi-tools name on the package index starts at 0.7.0 there) read
+for the messages earlier releases raise; its API is not indexed."""
 EPILOG = """\
 outputs (in --out, default references/api/):
   releases.json                 the known releases, each with its index file and what its
@@ -75,7 +80,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from scvi_skill.build.api_releases import build_release, open_release_tree, release_outputs
+    from scvi_skill.build.api_releases import (
+        build_release,
+        open_release_tree,
+        release_messages,
+        release_outputs,
+    )
 
     sdists = args.sdists or trees_dir().parent / "sdists"
     sdists.mkdir(parents=True, exist_ok=True)
@@ -88,7 +98,17 @@ def _run(args: argparse.Namespace) -> int:
             root = _unpack(archive, Path(tmp))
             releases.append(build_release(open_release_tree(root, version)))
         print(f"{version}: {len(releases[-1]['namespaces'])} public names", file=sys.stderr)
-    outputs = release_outputs(releases)
+    early = []
+    for version in _early_versions(args.versions):
+        archive = _sdist(version, sdists, messages_only=True)
+        with tempfile.TemporaryDirectory(prefix="scvi-api-") as tmp, \
+                warnings.catch_warnings():
+            # Old sources hold escapes Python now warns about; their messages read the same.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            root = _unpack(archive, Path(tmp))
+            early.append(release_messages(open_release_tree(root, version)))
+        print(f"{version}: {len(early[-1]['messages'])} messages", file=sys.stderr)
+    outputs = release_outputs(releases, early)
     stale = sorted(name for name, data in outputs.items() if _current(args.out / name) != data)
     extra = sorted(p.name for p in args.out.glob("scvi-tools-*.json.gz") if p.name not in outputs) \
         if args.out.is_dir() else []
@@ -121,19 +141,72 @@ def _versions(text: str | None) -> list[str]:
                    <= _key(PINNED_SCVI_TOOLS)), key=_key)
 
 
+def _early_versions(text: str | None) -> list[str]:
+    """Releases before the indexed ones whose messages only are read (0.7.0 up to the first
+    indexed release), oldest first; none when --versions names the releases."""
+    if text:
+        return []
+    from scvi_skill.runtime.fetch import list_versions
+
+    return sorted((v for v in list_versions()
+                   if _key(FIRST_MESSAGE_RELEASE) <= _key(v) < _key(FIRST_RELEASE)), key=_key)
+
+
 def _key(version: str) -> tuple:
     """Sort key for ``1.2.2.post1``-style versions (release numbers, then post number)."""
     main, _, post = version.partition(".post")
     return (*(int(p) for p in main.split(".")), int(post) if post else -1)
 
 
-def _sdist(version: str, cache: Path) -> Path:
-    archive = cache / f"scvi_tools-{version}.tar.gz"
-    if archive.is_file():
-        return archive
+def _sdist(version: str, cache: Path, *, messages_only: bool = False) -> Path:
+    for stem in ("scvi_tools", "scvi-tools"):  # releases before 0.20 name it with a hyphen
+        archive = cache / f"{stem}-{version}.tar.gz"
+        if archive.is_file():
+            return archive
+    if messages_only:
+        # pip prepares an sdist's metadata, and the build backends that many 0.x releases pin
+        # no longer install; for their messages the archive alone is enough.
+        return _download_archive(version, cache)
     from scvi_skill.runtime.fetch import download_sdist
 
     return download_sdist(version, cache)
+
+
+SIMPLE_INDEX = "https://pypi.org/simple/scvi-tools/"
+
+
+def _download_archive(version: str, cache: Path) -> Path:
+    """The sdist of ``version`` from the package index's simple page, checked against the
+    sha256 the page gives, written atomically into ``cache``."""
+    import hashlib
+    import re
+    import urllib.request
+
+    from scvi_skill.runtime.errors import FetchError
+
+    try:
+        with urllib.request.urlopen(SIMPLE_INDEX, timeout=60) as page:
+            html = page.read().decode("utf-8", "replace")
+    except OSError as err:
+        raise FetchError(f"could not read {SIMPLE_INDEX}: {err}") from None
+    pattern = (r'href="([^"#]*/(scvi[-_]tools-' + re.escape(version) +
+               r'\.tar\.gz))#sha256=([0-9a-f]{64})"')
+    found = re.search(pattern, html)
+    if not found:
+        raise FetchError(f"{SIMPLE_INDEX} lists no sdist of scvi-tools {version}")
+    url, name, digest = found.groups()
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            data = response.read()
+    except OSError as err:
+        raise FetchError(f"could not download {url}: {err}") from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise FetchError(f"{name}: sha256 differs from the index's {digest}")
+    archive = cache / name
+    part = archive.with_name(archive.name + ".part")
+    part.write_bytes(data)
+    os.replace(part, archive)
+    return archive
 
 
 def _unpack(archive: Path, dest: Path) -> Path:

@@ -27,9 +27,12 @@ def test_history_keeps_the_messages_the_last_release_lacks():
                           "too short": site}),
         release("1.1.0", {"Old check no longer made here.": [*site[:1], 9, *site[2:]],
                           "kept message stays on": site}),
-        release("1.2.0", {"kept message stays on": site})])
+        release("1.2.0", {"kept message stays on": site})],
+        early=[{"version": "0.9.0", MESSAGES: {"Old check no longer made here.": site}}])
+    assert history["message_versions"] == ["0.9.0", "1.0.0", "1.1.0", "1.2.0"]
+    assert history["versions"] == ["1.0.0", "1.1.0", "1.2.0"]
     assert history["messages"] == {"Old check no longer made here.": {
-        "spans": [[0, 1]], "site": ["src/scvi/a.py", 9, "raise", "ValueError"]}}
+        "spans": [[0, 2]], "site": ["src/scvi/a.py", 9, "raise", "ValueError"]}}
     # The per-release index files leave the messages out; the history has them.
     outputs = release_outputs([release("1.0.0", {"x y z w": site}),
                                release("1.1.0", {})])
@@ -41,8 +44,12 @@ def test_history_keeps_the_messages_the_last_release_lacks():
 def test_a_paste_of_a_message_that_went_is_placed_in_its_releases():
     gone = gone_message(f"load_query_data fails: NotImplementedError: {LIFTED}")
     assert gone["template"] == LIFTED and gone["exception"] == "NotImplementedError"
-    assert gone["releases"].startswith("1.0.0-") and gone["gone_since"] == "1.2.0"
-    assert gone["before"]  # 1.0.0 is the history's first release: earlier ones are unknown
+    # 0.15.3 added the check (its CHANGELOG says so); 1.2.0 lifted it.
+    assert gone["releases"] == "0.15.3-1.1.6.post2" and gone["gone_since"] == "1.2.0"
+    assert gone["before"] == ""  # not from the history's first release (0.7.0) on
+    # A message of 0.x releases only: the messages' history reaches back before the API's.
+    old = gone_message("ValueError: Latent mode not supported when use_size_factor_key is False")
+    assert (old["releases"], old["gone_since"]) == ("0.18.0-0.19.0", "0.20.0")
     # A message the pinned release raises, and text that is no error, get nothing.
     assert gone_message("ValueError: Progress bar style must be in ['rich', 'tqdm']") is None
     assert gone_message(f"how do I map a query? {LIFTED.lower()}") is None
@@ -109,3 +116,41 @@ def test_history_lists_the_defaults_that_changed(capsys):
     assert search_source.main(["--json", "--history", "scvi.model.SCVI.differential_expression"]) == 0
     row = json.loads(capsys.readouterr().out)["names"][0]
     assert row["defaults"]["mode"].startswith("'change' in 1.0.0-1.3.0")
+
+
+def test_an_early_release_archive_is_checked_and_written_whole(tmp_path, monkeypatch):
+    """0.x sdists come straight from the index's simple page (pip cannot prepare their
+    metadata any more): the page's sha256 is checked and a mismatch leaves no file."""
+    import hashlib
+    import io
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    import pytest
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import build_api_index
+    from scvi_skill.runtime.errors import FetchError
+
+    data = b"an sdist"
+    good = hashlib.sha256(data).hexdigest()
+
+    def serve(digest):
+        page = (f'<a href="https://files.example/p/scvi-tools-0.9.0.tar.gz#sha256={digest}">'
+                "scvi-tools-0.9.0.tar.gz</a>").encode()
+        answers = iter([page, data])
+        monkeypatch.setattr(urllib.request, "urlopen",
+                            lambda url, timeout=None: io.BytesIO(next(answers)))
+
+    serve(good)
+    archive = build_api_index._download_archive("0.9.0", tmp_path)
+    assert archive.name == "scvi-tools-0.9.0.tar.gz" and archive.read_bytes() == data
+    archive.unlink()
+    serve("0" * 64)
+    with pytest.raises(FetchError, match="sha256"):
+        build_api_index._download_archive("0.9.0", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    serve(good)
+    with pytest.raises(FetchError, match="no sdist"):
+        build_api_index._download_archive("0.9.1", tmp_path)

@@ -311,6 +311,7 @@ def _find_gone_message(text: str, is_message: bool) -> dict | None:
     gone = history.get("messages") or {}
     if not gone:
         return None
+    versions = history.get("message_versions") or versions  # 0.x releases first
     index = _GONE_INDEX.get(id(gone))
     if index is None:
         from .messages import MessageIndex
