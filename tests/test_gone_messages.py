@@ -154,3 +154,19 @@ def test_an_early_release_archive_is_checked_and_written_whole(tmp_path, monkeyp
     serve(good)
     with pytest.raises(FetchError, match="no sdist"):
         build_api_index._download_archive("0.9.1", tmp_path)
+
+
+def test_a_since_when_question_gets_the_release_its_name_or_keyword_came_in():
+    from scvi_skill.runtime.history import since_facts
+    from scvi_skill.runtime.index import load_search_index
+
+    sidx = load_search_index()
+    # 1.1.x called it data_module: the keyword as written came in 1.2.0.
+    assert since_facts("Since which version does SCVI.train accept datamodule?", sidx) == [
+        "SCVI.train(datamodule=...): taken since 1.2.0"]
+    assert since_facts("when was scvi.external.SysVI added?", sidx) == [
+        "scvi.external.SysVI: in scvi-tools since 1.3.0"]
+    # Not a since-when question; and a name the history's first release already had says
+    # nothing about when it came.
+    assert since_facts("how do I use datamodule with SCVI.train?", sidx) == []
+    assert since_facts("which version added SCVI.setup_anndata?", sidx) == []

@@ -34,11 +34,13 @@ def release_facts(question: str, sidx: dict) -> list[str]:
     earlier release (1.0.0 on) had (``gone`` of the search index, from the API history: only
     then is the history read), with the migrations file's replacement; before them, the
     releases a Python version or a required package the question names fits
-    (:mod:`.requirements`) and the defaults that changed of a callable it writes out
-    (:func:`default_facts`); at most :data:`MAX_FACTS`."""
+    (:mod:`.requirements`), since when the names and keywords of a "since which version"
+    question exist (:func:`since_facts`) and the defaults that changed of a callable it writes
+    out (:func:`default_facts`); at most :data:`MAX_FACTS`."""
     from .requirements import dependency_facts, python_facts
 
-    required = python_facts(question) + dependency_facts(question) + default_facts(question, sidx)
+    required = (python_facts(question) + dependency_facts(question) + since_facts(question, sidx)
+                + default_facts(question, sidx))
     unknown = gone_identifiers(question, sidx)
     elsewhere = moved_names(question, sidx)
     if not unknown and not elsewhere:
@@ -85,9 +87,63 @@ def named_publics(question: str, sidx: dict | None) -> list[str]:
 
 _CHANGE_WORDS = re.compile(
     r"\b(?:upgrad\w*|updat\w*|used to|no longer|anymore|chang(?:e|ed|es)|"
-    r"differ(?:s|ed|ent|ently|ences?)?|since|previous(?:ly)?|older|newer|versions?)\b",
+    r"differ(?:s|ed|ent|ently|ences?)?|previous(?:ly)?|older|newer)\b",
     re.IGNORECASE)
 """Words of a question about behaviour that moved between releases."""
+
+
+_SINCE_WORDS = re.compile(
+    r"\b(?:since (?:which|what|when)|(?:which|what) (?:scvi-tools )?(?:version|release)|"
+    r"when (?:was|were|did)|"
+    r"(?:was|were|been|get|got) (?:added|introduced)|added in|introduced in|"
+    r"available (?:since|from|in)|first (?:appeared|added|released)|new in|"
+    r"minimum version)\b", re.IGNORECASE)
+"""Words of a question asking when something arrived."""
+
+
+def since_facts(question: str, sidx: dict) -> list[str]:
+    """For a question asking when something arrived ("since which version", "added in"):
+    one line per name or keyword it writes that the pinned release has, with the release
+    since which it has been there without a break (the API history; a keyword as taken by the
+    callables the question writes out, else by any), when that is not the history's first
+    release (which says nothing about when it came). The history is read only then."""
+    text = question[:MAX_CHARS]
+    if not _SINCE_WORDS.search(text):
+        return []
+    gone = set(gone_identifiers(text, sidx))
+    named = named_publics(text, sidx)
+    wanted = [i for i in _candidates(text) if i not in gone]
+    if not wanted and not named:
+        return []
+    history, versions = _history_quietly()
+    if not versions:
+        return []
+    # A plain word the question writes that a callable it names takes (``datamodule``).
+    params = history.get("params") or {}
+    words = set(re.findall(r"[a-z][a-z0-9_]*", text))
+    wanted += sorted({p for name in named for p in params.get(name) or {}} & words - set(wanted))
+    if any(not _is_name(i) for i in wanted):  # a keyword asked about: not its callable's age
+        wanted = [i for i in wanted if not _is_name(i)]
+    wanted = wanted[:MAX_FACTS]
+    last = len(versions) - 1
+    named = set(named)
+    lines = []
+    for ident in wanted:
+        if _is_name(ident):
+            row = next(iter(name_history(ident, history, {})), None)
+            spans = (history.get("names") or {}).get(row["name"]) if row else None
+            if spans and spans[-1][1] == last and spans[-1][0] > 0:
+                lines.append(f"{row['name']}: in scvi-tools since {versions[spans[-1][0]]}")
+            continue
+        runs = [(name, table[ident][-1][0]) for name, table in params.items()
+                if table.get(ident) and table[ident][-1][1] == last]
+        mine = [run for run in runs if run[0] in named] or runs  # the named callables first
+        if mine:
+            name, first = min(mine, key=lambda run: (run[1], len(run[0])))
+            if first > 0:  # since the history's first release says nothing about arrival
+                short = ".".join(name.split(".")[-2:])
+                lines.append(f"{short}({ident}=...): taken since {versions[first]}")
+    return lines
 
 
 def default_facts(question: str, sidx: dict) -> list[str]:
@@ -119,8 +175,8 @@ def changed_defaults(question: str, sidx: dict) -> list[tuple[str, str, list, li
     """``(public name, parameter, runs, versions)`` for each default of a callable the
     question writes out that changed between releases (the API history's ``defaults``;
     ``runs``: ``[default or None, first, last]`` as indexes into ``versions``), when the
-    question names the parameter or speaks of a change (upgrade, used to, differs, a
-    version), and one of the defaults is a value (:data:`_NO_VALUE`). The history is read
+    question names the parameter or speaks of a change (upgrade, used to, differs, older),
+    and one of the defaults is a value (:data:`_NO_VALUE`). The history is read
     only then. Memoised per process and index (the ranking and the pack both ask)."""
     key = (id(sidx), question[:MAX_CHARS])
     if key not in _DEFAULTS_SEEN:
