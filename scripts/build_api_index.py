@@ -42,9 +42,10 @@ outputs (in --out, default references/api/):
   releases.json                 the known releases, each with its index file and what its
                                 sdist declares it needs: Requires-Python, Requires-Dist
   scvi-tools-<V>.json.gz        one release: namespaces, symbols, parameters, kwargs routes
-  history.json.gz               first/last release of every public name and parameter, the
-                                defaults that changed, and the messages earlier releases
-                                raised that the last one lacks
+  history.json.gz               first/last release of every public name and parameter, and
+                                the defaults that changed
+  gone_messages.json            the messages earlier releases (0.7.0 on) raise, warn or log
+                                and the last one does not: their releases and sites
 
 exit codes:
   0  written / up to date (--check)
@@ -113,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     extra = sorted(p.name for p in args.out.glob("scvi-tools-*.json.gz") if p.name not in outputs) \
         if args.out.is_dir() else []
     size = sum(len(data) for data in outputs.values())
-    summary = (f"{len(versions)} releases, {len(outputs) - 2} index files, {size / 1e6:.2f} MB, "
+    summary = (f"{len(versions)} releases, {len(outputs) - 3} index files, {size / 1e6:.2f} MB, "
                f"{time.perf_counter() - started:.1f} s")
     if args.check:
         if stale or extra:

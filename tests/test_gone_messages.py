@@ -10,7 +10,13 @@ import json
 
 import resolve_docs
 import search_source
-from scvi_skill.build.api_releases import MESSAGES, build_history, release_outputs
+from scvi_skill.build.api_releases import (
+    GONE_MESSAGES,
+    MESSAGES,
+    build_gone_messages,
+    build_history,
+    release_outputs,
+)
 from scvi_skill.runtime.history import gone_message
 
 LIFTED = "scArches currently does not support models with extra categorical covariates."
@@ -20,25 +26,25 @@ def release(version: str, messages: dict) -> dict:
     return {"version": version, "namespaces": {}, "symbols": {}, MESSAGES: messages}
 
 
-def test_history_keeps_the_messages_the_last_release_lacks():
+def test_the_messages_the_last_release_lacks_get_their_own_file():
     site = ["src/scvi/a.py", 3, "raise", "ValueError"]
-    history = build_history([
+    releases = [
         release("1.0.0", {"Old check no longer made here.": site, "kept message stays on": site,
                           "too short": site}),
         release("1.1.0", {"Old check no longer made here.": [*site[:1], 9, *site[2:]],
                           "kept message stays on": site}),
-        release("1.2.0", {"kept message stays on": site})],
-        early=[{"version": "0.9.0", MESSAGES: {"Old check no longer made here.": site}}])
-    assert history["message_versions"] == ["0.9.0", "1.0.0", "1.1.0", "1.2.0"]
-    assert history["versions"] == ["1.0.0", "1.1.0", "1.2.0"]
-    assert history["messages"] == {"Old check no longer made here.": {
+        release("1.2.0", {"kept message stays on": site})]
+    early = [{"version": "0.9.0", MESSAGES: {"Old check no longer made here.": site}}]
+    gone = build_gone_messages(early + releases)
+    assert gone["versions"] == ["0.9.0", "1.0.0", "1.1.0", "1.2.0"]
+    assert gone["messages"] == {"Old check no longer made here.": {
         "spans": [[0, 2]], "site": ["src/scvi/a.py", 9, "raise", "ValueError"]}}
-    # The per-release index files leave the messages out; the history has them.
-    outputs = release_outputs([release("1.0.0", {"x y z w": site}),
-                               release("1.1.0", {})])
+    # The per-release index files and the history leave the messages out; their file has them.
+    outputs = release_outputs(releases, early)
     assert all(MESSAGES not in json.loads(gzip.decompress(data))
-               for name, data in outputs.items() if name.startswith("scvi-tools-"))
-    assert "x y z w" in json.loads(gzip.decompress(outputs["history.json.gz"]))["messages"]
+               for name, data in outputs.items() if name.endswith(".gz"))
+    assert json.loads(outputs[GONE_MESSAGES]) == gone
+    assert build_history(releases)["versions"] == ["1.0.0", "1.1.0", "1.2.0"]
 
 
 def test_a_paste_of_a_message_that_went_is_placed_in_its_releases():

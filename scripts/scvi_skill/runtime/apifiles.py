@@ -104,6 +104,12 @@ def load_history(releases: Releases) -> dict:
     return read_api_file(releases.folder / "history.json.gz")
 
 
+def load_gone_messages(folder: Path | None = None) -> dict:
+    """The messages earlier releases raise and the pinned one does not (small: read for a
+    pasted error without the history)."""
+    return read_api_file((folder or API_DIR) / "gone_messages.json")
+
+
 def load_migrations(folder: Path | None = None) -> dict:
     path = (folder or API_DIR) / "migrations.json"
     return read_api_file(path) if path.is_file() else {}

@@ -331,12 +331,13 @@ def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
 
 _GONE_SEEN: dict[str, dict | None] = {}
 _GONE_INDEX: dict[int, object] = {}
+_GONE_FILE: list[dict] = []
 
 
 def gone_message(text: str, *, is_message: bool = False) -> dict | None:
     """For pasted error text that no raise, warning or log site of the pinned release matches
-    (``PACK_MIN_SCORE``) but a message an earlier release had does (the API history's
-    ``messages``): that site (as :func:`.messages.find_sites` gives it) with ``releases`` (the
+    (``PACK_MIN_SCORE``) but a message an earlier release had does (``gone_messages.json``
+    beside the API history): that site (as :func:`.messages.find_sites` gives it) with ``releases`` (the
     releases that had it, as text), ``last`` (the last of them), ``gone_since`` (the release
     after that one) and ``before`` (:func:`earlier_unknown`'s note, or ``""``). None
     otherwise, and nothing is read unless the text looks like a pasted error or
@@ -363,11 +364,16 @@ def _find_gone_message(text: str, is_message: bool) -> dict | None:
             return None
     except IndexStale:
         return None
-    history, versions = _history_quietly()
-    gone = history.get("messages") or {}
+    from .apifiles import load_gone_messages
+
+    try:
+        shipped = _GONE_FILE[0] if _GONE_FILE else load_gone_messages()
+    except IndexStale:
+        return None
+    _GONE_FILE[:] = [shipped]
+    gone, versions = shipped.get("messages") or {}, shipped.get("versions") or []
     if not gone:
         return None
-    versions = history.get("message_versions") or versions  # 0.x releases first
     index = _GONE_INDEX.get(id(gone))
     if index is None:
         from .messages import MessageIndex
