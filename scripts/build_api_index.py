@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Build the per-release API indexes in references/api/ from scvi-tools sdists (maintainers).
 
-Downloads each release's sdist with pip (into a cache outside the repository, reused on
-rerun), unpacks it, reads scvi/ with ``ast`` (never imports it) and writes one compressed
-index per release, the release history (with the messages of the 0.x releases too) and the
-manifest (references/api/; the hand-curated
+Downloads each release's sdist with pip (0.x ones straight from the index's simple page, with
+their sha256 checked; into a cache outside the repository, reused on rerun), unpacks it,
+reads scvi/ with ``ast`` (never imports it) and writes one compressed index per release, the
+release history, the messages earlier releases (0.x ones too, read for their messages only)
+raise and the last one does not, and the manifest (references/api/; the hand-curated
 migrations.json beside them is read, never written). Output is deterministic: a rerun on the
 same sdists is byte-identical. Writes are atomic.
 
@@ -205,8 +206,11 @@ def _download_archive(version: str, cache: Path) -> Path:
         raise FetchError(f"{name}: sha256 differs from the index's {digest}")
     archive = cache / name
     part = archive.with_name(archive.name + ".part")
-    part.write_bytes(data)
-    os.replace(part, archive)
+    try:
+        part.write_bytes(data)
+        os.replace(part, archive)
+    finally:
+        part.unlink(missing_ok=True)  # a failed write leaves nothing behind
     return archive
 
 
