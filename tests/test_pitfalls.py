@@ -172,6 +172,8 @@ def test_scvi_names_the_model_only_where_it_is_not_the_package():
     for question in ("I train scVI on my data", "model_scvi.train(max_epochs=5)",
                      "scvi.model.SCVI.setup_anndata(adata)", "Is this a bug in scVI?"):
         assert models(question) == {"scvi"}, question
+    assert models("the LDA topic model in scvi trains longer than documented") == set()
+    assert models("using scvi for integration") == {"scvi"}
     assert named_models(sidx, tokenize("I use scvi-tools")) == {"scvi"}  # no question: terms only
 
 

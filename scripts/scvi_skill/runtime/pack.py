@@ -540,9 +540,19 @@ def named_models(sidx: dict, terms: list[str], question: str | None = None) -> s
     models = {row[0] for row in sidx.get("model_facts") or [] if row[0] in present}
     if question is not None and _PACKAGE in models:
         text = question[:MAX_QUESTION_CHARS]
-        if not (_MODEL_SCVI.search(text) or _DOTTED_SCVI.search(text)):
+        if not (any(_names_the_model(text, m) for m in _MODEL_SCVI.finditer(text))
+                or _DOTTED_SCVI.search(text)):
             models.discard(_PACKAGE)
     return models
+
+
+_PACKAGE_PLACE = re.compile(r"\b(?:in|of|from|within|inside) $")
+
+
+def _names_the_model(text: str, match: re.Match) -> bool:
+    """False for a lowercase ``scvi`` after "in", "of", "from" ("the LDA model in scvi"):
+    there it is the package; ``scVI`` and ``SCVI`` name the model wherever they stand."""
+    return match.group() != "scvi" or not _PACKAGE_PLACE.search(text, 0, match.start())
 
 
 def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
