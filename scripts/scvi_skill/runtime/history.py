@@ -330,19 +330,18 @@ def gone_releases(question: str, sidx: dict) -> list[tuple[str, str]]:
 
 
 _GONE_SEEN: dict[str, dict | None] = {}
-_GONE_INDEX: dict[int, object] = {}
-_GONE_FILE: list[dict] = []
+_GONE_LOADED: list[tuple] = []
 
 
 def gone_message(text: str, *, is_message: bool = False) -> dict | None:
     """For pasted error text that no raise, warning or log site of the pinned release matches
     (``PACK_MIN_SCORE``) but a message an earlier release had does (``gone_messages.json``
-    beside the API history): that site (as :func:`.messages.find_sites` gives it) with ``releases`` (the
-    releases that had it, as text), ``last`` (the last of them), ``gone_since`` (the release
-    after that one) and ``before`` (:func:`earlier_unknown`'s note, or ``""``). None
-    otherwise, and nothing is read unless the text looks like a pasted error or
-    ``is_message`` says it is one (``search_source.py --message``). Memoised per process:
-    the ranking and the pack both ask."""
+    beside the API history): that site (as :func:`.messages.find_sites` gives it) with
+    ``releases`` (the releases that had it, as text), ``last`` (the last of them),
+    ``gone_since`` (the release after that one) and ``before`` (:func:`earlier_unknown`'s
+    note, or ``""``). None otherwise, and nothing is read unless the text looks like a pasted
+    error or ``is_message`` says it is one (``search_source.py --message``). Memoised per
+    process: the ranking and the pack both ask."""
     key = f"{is_message:d}{text}"
     if key in _GONE_SEEN:
         return _GONE_SEEN[key]
@@ -364,25 +363,10 @@ def _find_gone_message(text: str, is_message: bool) -> dict | None:
             return None
     except IndexStale:
         return None
-    from .apifiles import load_gone_messages
-
-    try:
-        shipped = _GONE_FILE[0] if _GONE_FILE else load_gone_messages()
-    except IndexStale:
+    loaded = _gone_index()
+    if loaded is None:
         return None
-    _GONE_FILE[:] = [shipped]
-    gone, versions = shipped.get("messages") or {}, shipped.get("versions") or []
-    if not gone:
-        return None
-    index = _GONE_INDEX.get(id(gone))
-    if index is None:
-        from .messages import MessageIndex
-
-        # Rows in MESSAGE_FIELDS order; the history keeps no function or condition.
-        rows = [[*entry["site"], "", "", template] for template, entry in gone.items()]
-        index = MessageIndex({"fields": list(MESSAGE_FIELDS), "sites": rows})
-        _GONE_INDEX.clear()
-        _GONE_INDEX[id(gone)] = index
+    gone, versions, index = loaded
     found = find_sites(cleaned, index, 1, min_score=PACK_MIN_SCORE)
     if not found:
         return None
@@ -390,6 +374,25 @@ def _find_gone_message(text: str, is_message: bool) -> dict | None:
     end = spans[-1][1]
     return dict(found[0], releases=span_text(spans, versions), last=versions[end],
                 gone_since=versions[end + 1], before=earlier_unknown(spans, versions))
+
+
+def _gone_index() -> tuple[dict, list[str], object] | None:
+    """``gone_messages.json``'s messages and releases with a message index over them, read
+    once per process; None when the file is missing or lists no message."""
+    if not _GONE_LOADED:
+        from .apifiles import load_gone_messages
+        from .messages import MessageIndex
+
+        try:
+            shipped = load_gone_messages()
+        except IndexStale:
+            return None
+        gone = shipped.get("messages") or {}
+        # Rows in MESSAGE_FIELDS order; the file keeps no function or condition.
+        rows = [[*entry["site"], "", "", template] for template, entry in gone.items()]
+        _GONE_LOADED.append((gone, shipped.get("versions") or [],
+                             MessageIndex({"fields": list(MESSAGE_FIELDS), "sites": rows})))
+    return _GONE_LOADED[0] if _GONE_LOADED[0][0] else None
 
 
 def _history_quietly() -> tuple[dict, list[str]]:
