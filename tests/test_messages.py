@@ -59,6 +59,8 @@ SOURCE = textwrap.dedent('''
         assert path.endswith(".pt"), f"{path} is not a model file"
         warnings.warn("dispersion is ignored for {{braces}}", FutureWarning, stacklevel=2)
         logger.warning("Found %d cells with zero counts", 12)
+        logger.info(f"Found {ratio * 100}% reference vars in query data.")
+        logger.info(f"Training for {max_epochs} epochs.")
         raise ValueError(path)
 ''')
 
@@ -114,6 +116,16 @@ def test_assert_warning_and_lazy_log_formatting():
     log = sites[_line("logger.warning")]
     assert (log.kind, log.exception, log.template) == (
         "log", "logger.warning", "Found {12} cells with zero counts")
+
+
+def test_info_lines_are_indexed_only_with_enough_static_words():
+    """Users paste the INFO lines of their logs ("Found 0.0% reference vars"); a short
+    progress line ("Training for 400 epochs.") would match any question sharing two words."""
+    sites = _sites()
+    found = sites[_line("reference vars")]
+    assert (found.kind, found.exception, found.template) == (
+        "log", "logger.info", "Found {ratio * 100}% reference vars in query data.")
+    assert _line("Training for") not in sites
 
 
 def test_sites_without_static_text_are_left_out():
@@ -209,6 +221,11 @@ def test_looks_like_error():
     assert not messages.looks_like_error("how do I compute the reconstruction error")
     assert not messages.looks_like_error("it says 'three words here' only")
     assert messages.looks_like_error("it says `four words are here`, then")
+    # log lines as scvi-tools' rich handler and Python's default logging print them
+    assert messages.looks_like_error("INFO     Found 0.0% reference vars in query data.")
+    assert messages.looks_like_error("then INFO:scvi.model.base._archesmixin:Found 0.0%")
+    assert messages.looks_like_error("WARNING  Found batches with missing protein")
+    assert not messages.looks_like_error("how do I set the INFO level of the logger")
 
 
 def test_reports_failure_tells_a_message_from_quoted_code():
@@ -349,6 +366,12 @@ def test_shipped_index_finds_real_pastes_of_1_5_1():
             assert all(m["score"] < messages.PACK_MIN_SCORE for m in top), case["case"]
         else:
             assert want in [words[m["path"], m["line"]] for m in top], case["case"]
+
+
+def test_shipped_index_finds_a_pasted_info_line_of_a_log():
+    top = messages.match_messages("INFO     Found 0.0% reference vars in query data.", 3)
+    assert "src/scvi/model/base/_archesmixin.py" in [m["path"] for m in top]
+    assert top[0]["score"] >= messages.PACK_MIN_SCORE
 
 
 def test_shipped_index_is_current_format():

@@ -13,8 +13,11 @@ EXCEPTION_NAME = rf"[A-Za-z_][\w.]*{_EXCEPTION_SUFFIX}"
 """An exception or warning class name as users paste it (``ValueError``, ``torch.OutOfMemoryError``)."""
 _TRACEBACK_HEAD = r"Traceback \(most recent"
 
+_LOG_RECORD = r"\b(?:INFO|WARNING|ERROR|CRITICAL)(?: {2,}|:[\w.]*:)\s*[A-Za-z]"
+"""A line of a log as scvi-tools prints it (rich's ``INFO     Found 97.3% reference vars``)
+or Python's default ``logging`` does (``INFO:scvi.model.base._archesmixin:Found ...``)."""
 _LOOKS_LIKE_ERROR = re.compile(
-    rf"\b{EXCEPTION_NAME}\b|{_TRACEBACK_HEAD}|\b(?:error|warning):\s")
+    rf"\b{EXCEPTION_NAME}\b|{_TRACEBACK_HEAD}|\b(?:error|warning):\s|{_LOG_RECORD}")
 _EXCEPTION_END = re.compile(rf"[a-z]{_EXCEPTION_SUFFIX}\b")
 """The end of an exception or warning class name (no leading repeat: it is searched in the
 whole paste, whose last line names the exception, however long the paste)."""
@@ -37,7 +40,8 @@ MAX_CHARS = 4000
 
 def looks_like_error(question: str) -> bool:
     """Whether ``question`` carries error text: an exception or warning class name, a
-    traceback, ``error:``/``warning:``, or a quoted phrase of four or more words. Cheap (one
+    traceback, ``error:``/``warning:``, a log line (``INFO     ...``), or a quoted phrase of
+    four or more words. Cheap (one
     regular expression and one split, linear in the question's length, no file read);
     :func:`.messages.match_messages` decides what matches."""
     if not question:

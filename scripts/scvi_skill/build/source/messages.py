@@ -8,7 +8,11 @@ one :class:`~scvi_skill.runtime.schema.MessageRow` per site:
 - ``warnings.warn(msg, Category)`` / ``warn(msg)`` (kind ``warn``; ``UserWarning`` when no
   category is given);
 - ``logger.warning(msg)``, ``logger.error(msg)``, ``logging.warning(msg)`` and the like (kind
-  ``log``; exception ``logger.warning``...).
+  ``log``; exception ``logger.warning``...); ``logger.info(msg)`` too when its template has at
+  least :data:`MIN_INFO_WORDS` static words ("Found {ratio * 100}% reference vars in query
+  data.", "Input AnnData not setup with scvi-tools. attempting to transfer AnnData setup"):
+  users paste these lines of their logs, while shorter progress lines ("Training for
+  {max_epochs} epochs.", "Loading dataset from {path}") match any question sharing two words.
 
 The message may be a literal, an f-string, a ``+`` concatenation, ``str.format``, ``%``
 formatting, ``" ".join([...])``, ``textwrap.dedent(...)``, or a local variable assigned one of
@@ -30,6 +34,7 @@ import string
 from dataclasses import dataclass, field
 
 from scvi_skill.build.mapfiles import ReadLog, ReadProblem
+from scvi_skill.runtime.messages import template_words
 from scvi_skill.runtime.schema import MESSAGES_FORMAT, MessageRow
 from scvi_skill.runtime.text import clip
 from scvi_skill.runtime.tree import Tree
@@ -43,8 +48,10 @@ MAX_PLACEHOLDER_CHARS = 40
 """The source text shown inside a placeholder is cut to this many characters."""
 MAX_NAME_DEPTH = 4
 """How many ``msg = ...`` hops are followed to find a message's text."""
-LOG_METHODS = frozenset({"warning", "warn", "error", "critical", "exception"})
-"""``logger.<method>`` calls that are indexed (debug and info are not pasted as errors)."""
+LOG_METHODS = frozenset({"info", "warning", "warn", "error", "critical", "exception"})
+"""``logger.<method>`` calls that are indexed (``debug`` is not shown to users by default)."""
+MIN_INFO_WORDS = 5
+"""A ``logger.info`` site is indexed only with this many static words in its template."""
 LOGGER_NAMES = frozenset({"logger", "logging", "log", "_logger", "LOGGER"})
 TEXT_METHODS = frozenset({"strip", "rstrip", "lstrip"})
 """String methods that keep the message's text (``"...".strip()``)."""
@@ -228,7 +235,8 @@ class _Walker:
              condition: str) -> None:
         parts = self._parts(message, depth=0, before=node.lineno) if message is not None else []
         template = _template(parts)
-        if not any(c.isalnum() for p in parts if isinstance(p, str) for c in p):
+        if not any(c.isalnum() for p in parts if isinstance(p, str) for c in p) \
+                or exception.endswith(".info") and len(template_words(template)[0]) < MIN_INFO_WORDS:
             self.skipped += 1
             return
         self.rows.append(MessageRow(
