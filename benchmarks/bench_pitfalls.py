@@ -16,10 +16,12 @@ per pitfall, ``ptest`` (frozen; read in aggregate only). Side by side in one run
 - **claim BM25, top 1**: the pitfall whose claim, fix and triggers share the most passage idf
   with the question, always shown (no triggers at all).
 
-Metrics: shown (the question's pitfall is among those shown), first (it is shown first), and,
-on the dev questions no pitfall was written for (benchmarks/devset.jsonl and friends, tuning
-splits), the share of questions that get any pitfall at all (what pitfalls cost the budget;
-some of those fire rightly).
+Metrics: shown (the question's pitfall is among those matched), first (it is matched first),
+in the text (pack only: the pitfall's claim is in the one-call text resolve_docs.py prints
+within its default budget, where raise sites, passages and source facts share the room; needs
+the pinned tree, else "n/a"), and, on the dev questions no pitfall was written for
+(benchmarks/devset.jsonl and friends, tuning splits), the share of questions that get any
+pitfall at all (what pitfalls cost the budget; some of those fire rightly).
 
 Usage: python benchmarks/bench_pitfalls.py [--misses] [--splits pdev,pdev2,ptest]
 (--misses: pdev and pdev2 only)
@@ -40,7 +42,8 @@ sys.path.insert(0, str(HERE))
 from bench_resolver import load_devset  # noqa: E402
 from scvi_skill.build.pitfalls import load_pitfalls  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
-from scvi_skill.runtime.pack import MAX_PITFALLS, match_pitfalls, named_models  # noqa: E402
+from scvi_skill.runtime.pack import (  # noqa: E402
+    DEFAULT_BUDGET, MAX_PITFALLS, match_pitfalls, named_models)
 from scvi_skill.runtime.rank import passage_idf, query_terms, tokenize  # noqa: E402
 
 QUESTIONS = HERE / "pitfall_questions.jsonl"
@@ -103,6 +106,26 @@ def measure(system, rows: list[dict], sidx: dict) -> dict:
     return {"n": len(rows), "shown": shown / n, "first": first / n, "misses": misses}
 
 
+def in_text_share(rows: list[dict], claims: dict[str, str]) -> str:
+    """The share of ``rows`` whose pitfall's claim the one-call text holds ("n/a" without the
+    pinned tree)."""
+    from bench_pack import Pack
+    from scvi_skill.runtime.errors import TreeNotFound
+    from scvi_skill.runtime.tree import discover_tree
+
+    try:
+        tree = discover_tree(None, need_docs=True)
+    except TreeNotFound:
+        return "n/a"
+    pack = Pack(tree, DEFAULT_BUDGET)
+    held = sum(claims[r["pitfall"]][:CLAIM_CHARS] in pack.run(r["question"])[0] for r in rows)
+    return f"{held / max(len(rows), 1):.2f}"
+
+
+CLAIM_CHARS = 80
+"""The start of a claim looked for in the text (the pack prints claims whole)."""
+
+
 def fire_share(system, rows: list[dict], sidx: dict) -> float:
     fired = sum(bool(system(r["question"], sidx, own_terms(r["question"], sidx))) for r in rows)
     return fired / max(len(rows), 1)
@@ -121,16 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     tuning = [r for name in TUNING_FILES for r in load_devset(HERE / f"{name}.jsonl")
               if r["split"] in TUNING_SPLITS]
     pack = lambda q, s, t: [p["id"] for p in match_pitfalls(q, s, t)]  # noqa: E731
+    pitfalls = load_pitfalls(REPO / "references" / "pitfalls.yaml")
+    claims = {p["id"]: " ".join(p["claim"].split()) for p in pitfalls}
     systems = {"pack": pack, "previous matching": previous_match,
-               "claim BM25, top 1": ClaimBM25(sidx, load_pitfalls(REPO / "references" / "pitfalls.yaml"))}
-    print("| system | split | n | shown | first | dev questions with any pitfall |")
-    print("|---|---|---:|---:|---:|---:|")
+               "claim BM25, top 1": ClaimBM25(sidx, pitfalls)}
+    print("| system | split | n | shown | first | in the text | dev questions with any pitfall |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for name, system in systems.items():
         share = fire_share(system, tuning, sidx)
         for split in splits:
-            m = measure(system, [r for r in rows if r["split"] == split], sidx)
+            split_rows = [r for r in rows if r["split"] == split]
+            m = measure(system, split_rows, sidx)
+            text = in_text_share(split_rows, claims) if name == "pack" else "-"
             print(f"| {name} | {split} | {m['n']} | {m['shown']:.2f} | {m['first']:.2f} | "
-                  f"{share:.2f} ({len(tuning)}) |")
+                  f"{text} | {share:.2f} ({len(tuning)}) |")
             if args.misses and name == "pack" and split != "ptest":
                 for qid, pid, got in m["misses"]:
                     print(f"  miss {qid} {pid} -> {got}", file=sys.stderr)

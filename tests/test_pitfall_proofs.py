@@ -572,3 +572,114 @@ def test_destvi_from_rna_model_needs_a_mog_condscvi():
     model = scvi.model.DestVI.from_rna_model(*from_rna(prior="mog", num_classes_mog=4))  # the fix
     model.train(**FAST, plan_kwargs={"lr": 0.03})
     assert model.trainer.lightning_module.lr == 3e-3  # train()'s own lr wins, as below
+
+
+QUERY_MODELS = ["SCVI", "SCANVI", "TOTALVI", "TOTALANVI", "PEAKVI", "POISSONVI", "CYTOVI", "DRVI",
+                "JointEmbeddingSCVI", "METHYLVI", "METHYLANVI", "MRVI", "RESOLVI", "SCVIVA"]
+"""The models the query-mapping pitfalls name: each maps a query with ArchesMixin's own
+``load_query_data`` and ``prepare_query_anndata``, so SCVI's run below holds for them."""
+
+
+def _model_class(name: str):
+    return getattr(scvi.model, name, None) or getattr(scvi.external, name)
+
+
+def test_the_query_models_use_archesmixin_s_own_query_methods():
+    from scvi.model.base import ArchesMixin
+
+    for name in QUERY_MODELS:
+        cls = _model_class(name)
+        assert issubclass(cls, ArchesMixin), name
+        assert cls.load_query_data.__func__ is ArchesMixin.load_query_data.__func__, name
+        assert cls.prepare_query_anndata is ArchesMixin.prepare_query_anndata, name
+
+
+def _reference(tmp_path, cls=None, **setup):
+    cls = cls or scvi.model.SCVI
+    adata = _adata(n_proteins=0)
+    cls.setup_anndata(adata, batch_key="batch", **setup)
+    model = cls(adata, n_hidden=16, n_latent=4)
+    model.train(**FAST)
+    model.save(tmp_path / "reference", overwrite=True)
+    return adata, str(tmp_path / "reference")  # a str: a Path is taken for a model object
+
+
+def _query(n_labels: int = 2):
+    query = _adata(n_cells_per_batch=30, n_batches=1, n_labels=n_labels, n_proteins=0)
+    query.obs["batch"] = "query"
+    return query
+
+
+def test_load_query_data_reads_query_genes_by_position(tmp_path):
+    reference, path = _reference(tmp_path)
+    for names in (list(reference.var_names[::-1]),  # the same genes in another order
+                  [f"ENSG{i:011d}" for i in range(reference.n_vars)]):  # other names, same count
+        query = _query()
+        query.var_names = names
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = scvi.model.SCVI.load_query_data(query, path, accelerator="cpu")
+        assert any("does not match those used to train the model" in str(w.message)
+                   for w in caught)
+        assert list(model.adata.var_names) == names  # neither sorted nor padded
+        model.train(**FAST)  # and it trains on them as they stand
+    query = _query()
+    query.var_names = list(reference.var_names[::-1])
+    scvi.model.SCVI.prepare_query_anndata(query, path)  # the fix
+    assert list(query.var_names) == list(reference.var_names)
+
+
+def test_prepare_query_anndata_pads_missing_genes_with_zeros(tmp_path):
+    reference, path = _reference(tmp_path)
+    query = _query()
+    kept = list(reference.var_names[12:])  # 8 of the 20 reference genes: 40%
+    query.var_names = [f"ENSG{i:011d}" for i in range(12)] + kept
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scvi.model.SCVI.prepare_query_anndata(query, path)
+    assert any("less than 80% of reference var names" in str(w.message) for w in caught)
+    assert list(query.var_names) == list(reference.var_names)
+    padded = query[:, list(reference.var_names[:12])].X
+    assert (padded.toarray() if hasattr(padded, "toarray") else np.asarray(padded)).sum() == 0
+    none_shared = _query()
+    none_shared.var_names = [f"ENSG{i:011d}" for i in range(reference.n_vars)]
+    with pytest.raises(ValueError, match="No reference var names found in query data"):
+        scvi.model.SCVI.prepare_query_anndata(none_shared, path)
+
+
+def test_query_labels_are_never_extended(tmp_path):
+    import inspect
+
+    from scvi.data.fields import LabelsWithUnlabeledObsField
+
+    for name in ("SCANVI", "TOTALANVI", "METHYLANVI"):  # the models the pitfall names
+        source = inspect.getsource(_model_class(name).setup_anndata) \
+            + inspect.getsource(getattr(_model_class(name), "setup_mudata", lambda: None))
+        assert "LabelsWithUnlabeledObsField" in source, name
+    assert LabelsWithUnlabeledObsField is not None
+    _, path = _reference(tmp_path, scvi.model.SCANVI, labels_key="labels",
+                         unlabeled_category="unknown")
+    query = _query(n_labels=3)  # label_2 is not in the reference
+    assert "label_2" in set(query.obs["labels"])
+    with pytest.raises(ValueError, match="Category label_2 not found in source registry"):
+        scvi.model.SCANVI.load_query_data(query, path, accelerator="cpu")
+    unlabeled = _query(n_labels=3)
+    unlabeled.obs["labels"] = unlabeled.obs["labels"].astype(str).replace("label_2", "unknown")
+    model = scvi.model.SCANVI.load_query_data(unlabeled, path, accelerator="cpu")  # the fix
+    assert "label_2" not in set(model.adata_manager.get_state_registry("labels")[
+        "categorical_mapping"])
+    without = _query(n_labels=3).copy()
+    del without.obs["labels"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = scvi.model.SCANVI.load_query_data(without, path, accelerator="cpu")
+    assert any("Missing labels key labels" in str(w.message) for w in caught)
+    assert set(without.obs["labels"]) == {"unknown"}
+
+
+def test_a_reference_path_must_be_a_str(tmp_path):
+    _, path = _reference(tmp_path)
+    for call in (scvi.model.SCVI.load_query_data, scvi.model.SCVI.prepare_query_anndata):
+        with pytest.raises(AttributeError, match="has no attribute '_get_user_attributes'"):
+            call(_query(), Path(path))
+        call(_query(), str(Path(path)))  # the fix

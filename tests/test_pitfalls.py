@@ -119,6 +119,18 @@ def test_pack_adds_matching_pitfalls_only(capsys, pinned_tree):
     assert json.loads(capsys.readouterr().out)["pitfalls"] == []
 
 
+def test_a_pasted_error_keeps_room_for_the_pitfall_that_explains_it(capsys, pinned_tree):
+    """The raise sites of a pasted message fill the tail's share of the budget first; the
+    first pitfall still gets its line (before, the sites and passages left it out)."""
+    question = ("scANVI load_query_data fails: ValueError: Category Tcell_new not found in "
+                "source registry. Cannot transfer setup without extend_categories = True")
+    assert resolve_docs.main(["--tree", str(pinned_tree.root), question]) == 0
+    text = capsys.readouterr().out
+    assert "== raised at" in text and "== pitfalls" in text
+    assert "load_query_data extends the batch categories but never the label" in text
+    assert len(text) <= 1200 * 4 + 200
+
+
 def test_pitfalls_with_the_longest_matching_trigger_come_first():
     from scvi_skill.runtime.pack import MAX_PITFALLS, match_pitfalls
 

@@ -1370,7 +1370,15 @@ def _render(pack: Pack, question: str, version: str) -> None:
     tail, marks = _render_tail(pack)
     limit = pack.budget * CHARS_PER_TOKEN
     tail_size = sum(_size(g[1:]) for g in tail) + _size(list(dict.fromkeys(g[0] for g in tail)))
-    room = limit - _size(head) - min(tail_size, int(limit * SOURCE_SHARE))
+    # What the error text points at fills the tail's share first; the first pitfall is kept
+    # room beside it (a pasted message that a pitfall explains had its raise sites and the
+    # passages leave the pitfall out).
+    before = [g for g in tail if g[0].startswith(_ERROR_PARTS) or g[0] == MODEL_FACTS_HEADING]
+    pitfall = next((g for g in tail if g[0] == PITFALLS_HEADING), None)
+    share = int(limit * SOURCE_SHARE)
+    if pitfall and before:
+        share = max(share, _size([t for g in before for t in g]) + _size(pitfall[:2]))
+    room = limit - _size(head) - min(tail_size, share)
     _grow(pack, room - sum(len(_header(p, pack.has_tree)) + 1 for p in pack.passages))
     body: list[str] = []
     kept: list[PackPassage] = []
@@ -1434,6 +1442,8 @@ def _render(pack: Pack, question: str, version: str) -> None:
                    for s in _reading_order(spans)]
 
 
+MODEL_FACTS_HEADING = "== model facts (from the source)"
+PITFALLS_HEADING = "== pitfalls"
 _ERROR_PARTS = ("== traceback", "== raised at", "== where Python's error arises")
 """The parts of the tail printed above the passages (they come first in the tail too)."""
 
@@ -1548,10 +1558,10 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
                     [Span("raise", site["path"], site["first"],
                           site["first"] + len(site["text"]) - 1, 0)])
                    for site in pack.access_sites]))
-    parts.append(("== model facts (from the source)",
+    parts.append((MODEL_FACTS_HEADING,
                   [([f"- {f['fact']} [{f['cite']}]"], _cited("model_fact", f["cite"]))
                    for f in pack.model_facts]))
-    parts.append(("== pitfalls", [([f"- {p['text']} [{p['cite']}]"], _cited("pitfall", p["cite"]))
+    parts.append((PITFALLS_HEADING, [([f"- {p['text']} [{p['cite']}]"], _cited("pitfall", p["cite"]))
                                   for p in pack.pitfalls]))
     sources = []
     for fact in pack.sources:
