@@ -683,3 +683,49 @@ def test_a_reference_path_must_be_a_str(tmp_path):
         with pytest.raises(AttributeError, match="has no attribute '_get_user_attributes'"):
             call(_query(), Path(path))
         call(_query(), str(Path(path)))  # the fix
+
+
+def test_a_new_batch_needs_query_mapping(tmp_path):
+    from scvi.model.base import BaseModelClass
+
+    import inspect
+
+    for name in QUERY_MODELS:  # the models the pitfall names validate new data as SCVI does
+        own = _model_class(name)._validate_anndata
+        assert own is BaseModelClass._validate_anndata \
+            or "super()._validate_anndata(" in inspect.getsource(own), name  # TOTALVI: first
+    reference, path = _reference(tmp_path)
+    model = scvi.model.SCVI.load(path, adata=reference, accelerator="cpu")
+    new = _query()  # batch "query", not a training batch
+    with pytest.raises(ValueError, match="Category query not found in source registry"):
+        model.get_latent_representation(new)
+    known = _query()
+    known.obs["batch"] = "batch_0"  # a training batch: embedded as that batch
+    assert model.get_latent_representation(known).shape == (known.n_obs, 4)
+    query = scvi.model.SCVI.load_query_data(_query(), path, accelerator="cpu")  # the fix
+    assert "query" in set(query.adata_manager.get_state_registry("batch")["categorical_mapping"])
+    query.train(**FAST, plan_kwargs={"weight_decay": 0.0})
+    assert query.get_latent_representation().shape == (query.adata.n_obs, 4)
+
+
+def test_totalvi_masks_all_zero_proteins_and_fails_on_nan():
+    for cls in (scvi.model.TOTALVI, scvi.external.TOTALANVI):
+        zero = _adata()
+        proteins = zero.obsm["protein_expression"].astype(float)
+        proteins[zero.obs["batch"].to_numpy() == "batch_1", 0] = 0  # not measured in batch_1
+        zero.obsm["protein_expression"] = proteins
+        setup = {"batch_key": "batch", "protein_expression_obsm_key": "protein_expression"}
+        if cls is scvi.external.TOTALANVI:
+            setup.update(labels_key="labels", unlabeled_category="unknown")
+        cls.setup_anndata(zero, **setup)
+        model = cls(zero, n_latent=4)
+        assert not model.module.protein_batch_mask["1"][0]  # masked in batch_1 only
+        assert model.module.protein_batch_mask["0"][0]
+        model.train(**FAST)  # the fix trains
+        nan = _adata()
+        proteins = nan.obsm["protein_expression"].astype(float)
+        proteins[nan.obs["batch"].to_numpy() == "batch_1", 0] = np.nan
+        nan.obsm["protein_expression"] = proteins
+        cls.setup_anndata(nan, **setup)  # setup accepts the NaN
+        with pytest.raises(ValueError, match="Expected parameter loc"):
+            cls(nan, n_latent=4).train(**FAST)
