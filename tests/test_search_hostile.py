@@ -50,3 +50,17 @@ def test_malformed_index_exits_6(pinned_tree, rg_binary, monkeypatch, tmp_path, 
     err = capsys.readouterr().err
     assert code == EXIT_INDEX
     assert "unexpected layout" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("option", "value", "example"), [
+    ("--symbol", "(((", "SCVI.setup_anndata"),
+    ("--kwarg", "a|b", "early_stopping_patience"),
+    ("--usages", "`x y`", "SCVI.setup_anndata"),
+])
+def test_a_name_option_that_is_no_python_name_quotes_the_value_as_given(
+        capsys, option, value, example):
+    """The usage error quoted the value after stripping backticks and parentheses ("got ''"
+    for "((("), and gave class names as the example of a parameter name."""
+    assert search_source.main([option, value]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert repr(value) in err and example in err and err.count("\n") == 1

@@ -54,14 +54,20 @@ class Hit:
         return out
 
 
+_NAME_EXAMPLES = {"--kwarg": "batch_key or early_stopping_patience"}
+"""Examples of a valid value per option, for the usage error (default: class and method names)."""
+
+
 def check_name(name: str, what: str) -> str:
-    """``name`` stripped, if it is a (dotted) Python identifier; else a usage error."""
+    """``name`` stripped, if it is a (dotted) Python identifier; else a usage error that
+    quotes the value as given."""
+    given = name
     name = name.strip().strip("`").rstrip("()")
     if not IDENTIFIER_RE.fullmatch(name):
+        examples = _NAME_EXAMPLES.get(what, "SCVI, SCVI.setup_anndata or scvi.external.TOTALANVI")
         msg = (
-            f"{what} must be a Python name such as SCVI, SCVI.setup_anndata or "
-            f"scvi.external.TOTALANVI, got {name[:60]!r}; use --pattern for a regular expression "
-            "or a plain query for literal text"
+            f"{what} must be a Python name such as {examples}, got {given[:60]!r}; use "
+            "--pattern for a regular expression or a plain query for literal text"
         )
         raise UsageError(msg)
     return name
