@@ -29,7 +29,8 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "ranges": [{"path", "lines": [start, end], "kind"}],   (what the pack shows, read first first)
    "source": [{"path", "symbol", "line", "score", "signature", "param", "param_path",
                "param_lines", "param_doc", "window", "window_text", "kind"}],
-   "pitfalls": [{"id", "text", "cite"}],
+   "pitfalls": [{"id", "text", "cite", "token"?, "evidence_found"?}],  (evidence_found: with a
+     --tree of another release, whether its evidence token is in that tree's file)
    "model_facts": [{"model", "fact", "cite"}],   (for the models the question names)
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
                     "score", "text"}],   (when the question pastes an scvi-tools error)

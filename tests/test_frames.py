@@ -372,3 +372,28 @@ def test_a_moved_frame_is_not_placed_by_a_def_name_many_files_have(capsys, pinne
     (frame,) = report_of(capsys, pinned_tree.root, paste, monkeypatch)["frames"]
     assert (frame["found"], frame["tree_line"]) == ("", 0)
     assert frame["tree_path"] == "src/scvi/model/_gone_module.py"
+
+
+def test_a_pitfall_says_when_the_users_release_lacks_its_evidence(
+        capsys, pinned_tree, other_release):
+    """Pitfalls are proven on the pinned release; with the user's tree of another release each
+    matched pitfall's evidence token is looked up in that tree's file (at any line)."""
+    arches = other_release / "src/scvi/model/base/_archesmixin.py"
+    arches.write_text(arches.read_text(encoding="utf-8").replace(
+        "if isinstance(reference_model, str):", "if isinstance(reference_model, (str, Path)):"),
+        encoding="utf-8")
+    question = ("load_query_data with a pathlib Path fails: AttributeError: 'PosixPath' object "
+                "has no attribute '_get_user_attributes'; and TOTALVI proteins are NaN in a batch")
+    _, out, _ = run(capsys, "--json", "--tree", str(other_release), question)
+    pitfalls = {p["id"]: p for p in json.loads(out)["pitfalls"]}
+    path_one = pitfalls["query-reference-path-must-be-str"]
+    assert path_one["evidence_found"] is False
+    assert path_one["text"].endswith("(proven on 1.5.1 only: 1.4.9's "
+                                     "src/scvi/model/base/_archesmixin.py lacks its evidence "
+                                     "'if isinstance(reference_model, str):')")
+    proteins = pitfalls["totalvi-missing-proteins-as-zeros"]
+    assert proteins["evidence_found"] is True and "proven on" not in proteins["text"]
+    _, text, _ = run(capsys, "--tree", str(other_release), question)
+    assert "lacks its evidence 'if isinstance(reference_model, str):'" in text
+    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), question)
+    assert all("evidence_found" not in p for p in json.loads(out)["pitfalls"])  # the pinned tree

@@ -214,7 +214,8 @@ def build(index: dict, read_lines: Callable[[str], list[str]] | None = None,
             [p["id"], " ".join(str(p["text"]).split()),
              f"{p['evidence']['path']}:{p['evidence']['line']}",
              _pitfall_triggers(p),
-             sorted({str(m).lower() for m in _as_list(p.get("applies_to")) or ["all"]})]
+             sorted({str(m).lower() for m in _as_list(p.get("applies_to")) or ["all"]}),
+             str(p["evidence"]["token"])]
             for p in index["pitfalls"]
         ]
     if history:

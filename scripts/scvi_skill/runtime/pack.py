@@ -325,6 +325,8 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                 for row in chosen]
     if other:
         notes = list(notes or []) + [_other_tree_note(tree, doc_reader, sidx)]
+        pitfalls = [_checked_in(p, reader, getattr(tree, "version", ""),
+                                sidx.get("scvi_tools_version", "")) for p in pitfalls]
     accessed = [] if raise_sites else _access_sites(question, ranked, reader, sidx,
                                                     result.get("term_idf") or {})
     if accessed:
@@ -395,6 +397,23 @@ def _accessed_words(sites: list[dict]) -> str:
     names = list(dict.fromkeys(
         f".{s['name']}" if s["kind"] == "attribute" else f"[{s['name']!r}]" for s in sites))
     return f"read {' and '.join(names)}"
+
+
+def _checked_in(pitfall: dict, reader: _Reader, version: str, pinned: str) -> dict:
+    """``pitfall`` as it stands in the user's tree of another release: its evidence token
+    looked up in the evidence file there (any line: numbering differs between releases).
+    ``evidence_found`` says whether it is; when it is not, the text says so, since the claim
+    was proven on the pinned release only."""
+    token = pitfall.get("token")
+    if not token or not reader.ok:
+        return pitfall
+    path = pitfall["cite"].rsplit(":", 1)[0]
+    found = any(token in line for line in reader.file(path))
+    out = dict(pitfall, evidence_found=found)
+    if not found:
+        out["text"] = (f"{pitfall['text']} (proven on {pinned or 'the pinned release'} only: "
+                       f"{version or 'this release'}'s {path} lacks its evidence {token!r})")
+    return out
 
 
 def _other_tree_note(tree, doc_reader: _Reader, sidx: dict) -> str:
@@ -575,7 +594,8 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
                     for tokens in triggers if tokens and all(t in present for t in tokens)),
                    default=0.0)
         if best:
-            found.append((-best, n, {"id": pid, "text": text, "cite": cite}))
+            found.append((-best, n, {"id": pid, "text": text, "cite": cite,
+                                     **({"token": row[5]} if len(row) > 5 else {})}))
     return [row[2] for row in sorted(found, key=lambda row: row[:2])[:MAX_PITFALLS]]
 
 
