@@ -103,7 +103,7 @@ from scvi_skill.runtime.pack import (  # noqa: E402
     find_raise_sites,
     unmatched_error_note,
 )
-from scvi_skill.runtime.paths import script_command  # noqa: E402
+from scvi_skill.runtime.paths import script_command, shell_word  # noqa: E402
 from scvi_skill.runtime.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
 from scvi_skill.runtime.tokens import identifiers  # noqa: E402
 
@@ -250,15 +250,31 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
     commands. ``bench_pack.py`` calls it too, so that it scores what the agent reads."""
     version = sidx.get("scvi_tools_version", "unknown")
     sites = find_raise_sites(pasted)
-    return build_pack(result, sidx, question, tree, budget=budget,
+    release_tree = _cached_release_tree(other["requested"]) \
+        if other and doc_tree is SAME_TREE else None
+    return build_pack(result, sidx, question, tree, budget=budget, release_tree=release_tree,
                       next_commands=_next_commands(result, question, sidx["terms"],
                                                    tree if doc_tree is not SAME_TREE else None,
                                                    gone_identifiers(question, sidx)),
                       raise_sites=sites,
-                      notes=_version_notes(other) + unmatched_error_note(
+                      notes=_version_notes(other, release_tree) + unmatched_error_note(
                           pasted, sites, version, traceback=any(f.scvi for f in frames),
                           sidx=sidx),
                       frames=frames, doc_tree=doc_tree)
+
+
+def _cached_release_tree(version: str):
+    """The cached tree of ``version`` (``fetch_tree.py --version V`` put it there), to check
+    the pack's pitfalls against; None when it is not cached or not a usable tree."""
+    from scvi_skill.runtime.errors import TreeNotFound
+    from scvi_skill.runtime.paths import cached_tree_path
+    from scvi_skill.runtime.tree import open_tree
+
+    try:
+        path = cached_tree_path(version)
+        return open_tree(path) if path.is_dir() else None
+    except (ValueError, TreeNotFound):
+        return None
 
 
 def _print_json(obj: dict) -> None:
@@ -460,12 +476,16 @@ def _named_version(question: str, pinned: str, result: dict, sidx: dict) -> dict
     return dict(other, named=True) if other else None
 
 
-def _version_notes(other: dict | None) -> list[str]:
+def _version_notes(other: dict | None, cached=None) -> list[str]:
+    """The lines under the title for another release (``cached``: its tree, when cached)."""
     if not other:
         return []
     who = "the question names" if other.get("named") else "you run"
+    own = (f"{other['requested']}'s own tree is cached: --tree {shell_word(str(cached.root))}"
+           if cached is not None else
+           f"{other['requested']}'s own tree: {other['fetch']}, then --tree PATH")
     lines = [f"({who} scvi-tools {other['requested']}: the lines below are for the pinned "
-             f"release; {other['requested']}'s own tree: {other['fetch']}, then --tree PATH)"]
+             f"release; {own})"]
     for name, diff in list(other["differences"].items())[:MAX_VERSION_LINES]:
         if diff["missing"]:
             lines.append(f"  {name}: not in {other['requested']}")

@@ -397,3 +397,35 @@ def test_a_pitfall_says_when_the_users_release_lacks_its_evidence(
     assert "lacks its evidence 'if isinstance(reference_model, str):'" in text
     _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), question)
     assert all("evidence_found" not in p for p in json.loads(out)["pitfalls"])  # the pinned tree
+
+
+def test_a_named_release_whose_tree_is_cached_checks_the_pitfalls_there(
+        capsys, tmp_path, pinned_tree, monkeypatch):
+    """``--version V`` (or a release the question names) with V's tree cached: the version
+    line gives that tree's path instead of the fetch command, and the pitfalls are checked
+    against it (here a "1.2.0" whose DE default is written as 1.2.0 wrote it)."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    root = cache / "scvi-tools-1.2.0"
+    shutil.copytree(pinned_tree.root / "src", root / "src")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.md").write_text("# scvi-tools\n")
+    (root / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: scvi-tools\nVersion: 1.2.0\n")
+    rna = root / "src/scvi/model/base/_rnamixin.py"
+    rna.write_text(rna.read_text(encoding="utf-8").replace('= "vanilla"', '= "change"'),
+                   encoding="utf-8")
+    (cache / pinned_tree.root.name).symlink_to(pinned_tree.root)
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
+    monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
+    question = "which mode does SCVI.differential_expression use by default, vanilla or change?"
+    _, out, _ = run(capsys, "--json", "--version", "1.2.0", question)
+    report = json.loads(out)
+    assert any(f"1.2.0's own tree is cached: --tree {root}" in n for n in report["pack"]["notes"])
+    mode = next(p for p in report["pitfalls"] if p["id"] == "de-mode-default")
+    assert mode["evidence_found"] is False and "proven on 1.5.1 only" in mode["text"]
+    _, out, _ = run(capsys, "--json", "--version", "1.2.1", question)  # not cached
+    report = json.loads(out)
+    assert any("1.2.1's own tree: " in n and "fetch_tree.py --version 1.2.1" in n
+               for n in report["pack"]["notes"])
+    assert all("evidence_found" not in p for p in report["pitfalls"])

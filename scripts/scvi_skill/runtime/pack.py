@@ -295,14 +295,17 @@ def token_count(text: str) -> int:
 def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = DEFAULT_BUDGET,
                next_commands: list[str] | None = None,
                raise_sites: list[dict] | None = None, notes: list[str] | None = None,
-               frames: list | None = None, doc_tree=SAME_TREE) -> Pack:
+               frames: list | None = None, doc_tree=SAME_TREE, release_tree=None) -> Pack:
     """The pack for ``result`` (from ``resolve``); ``tree`` may be ``None``; ``frames`` are
     the frames of a pasted traceback (:func:`.frames.parse_frames`).
 
     ``doc_tree``: when ``tree`` is another release than the index's (the user's own), the
     tree of the index's release to quote passages and raise sites from (``None``: none
     cached; they are then listed, not quoted); source facts and frames come from ``tree``,
-    their defs found there by name."""
+    their defs found there by name.
+
+    ``release_tree``: the cached tree of a release the question names or ``--version`` asks
+    for; the pitfalls are checked against it as against ``tree`` of another release."""
     other = doc_tree is not SAME_TREE
     reader = _Reader(tree, other=other)
     doc_reader = _Reader(doc_tree) if other else reader
@@ -326,6 +329,9 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
     if other:
         notes = list(notes or []) + [_other_tree_note(tree, doc_reader, sidx)]
         pitfalls = [_checked_in(p, reader, getattr(tree, "version", ""),
+                                sidx.get("scvi_tools_version", "")) for p in pitfalls]
+    elif release_tree is not None and pitfalls:
+        pitfalls = [_checked_in(p, _Reader(release_tree, other=True), release_tree.version,
                                 sidx.get("scvi_tools_version", "")) for p in pitfalls]
     accessed = [] if raise_sites else _access_sites(question, ranked, reader, sidx,
                                                     result.get("term_idf") or {})
