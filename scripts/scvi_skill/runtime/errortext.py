@@ -41,9 +41,9 @@ MAX_CHARS = 4000
 def looks_like_error(question: str) -> bool:
     """Whether ``question`` carries error text: an exception or warning class name, a
     traceback, ``error:``/``warning:``, a log line (``INFO     ...``), or a quoted phrase of
-    four or more words. Cheap (one
-    regular expression and one split, linear in the question's length, no file read);
-    :func:`.messages.match_messages` decides what matches."""
+    four or more words. Cheap (one regular expression and one split, linear in the
+    question's length, no file read); :func:`.messages.match_messages` decides what
+    matches."""
     if not question:
         return False
     text = question[:MAX_CHARS]

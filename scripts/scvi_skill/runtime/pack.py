@@ -1587,8 +1587,8 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
     parts.append((MODEL_FACTS_HEADING,
                   [([f"- {f['fact']} [{f['cite']}]"], _cited("model_fact", f["cite"]))
                    for f in pack.model_facts]))
-    parts.append((PITFALLS_HEADING, [([f"- {p['text']} [{p['cite']}]"], _cited("pitfall", p["cite"]))
-                                  for p in pack.pitfalls]))
+    parts.append((PITFALLS_HEADING, [([f"- {p['text']} [{p['cite']}]"],
+                                       _cited("pitfall", p["cite"])) for p in pack.pitfalls]))
     sources = []
     for fact in pack.sources:
         # With a parameter's own lines below it, the header needs only its start.

@@ -235,8 +235,9 @@ class _Walker:
              condition: str) -> None:
         parts = self._parts(message, depth=0, before=node.lineno) if message is not None else []
         template = _template(parts)
-        if not any(c.isalnum() for p in parts if isinstance(p, str) for c in p) \
-                or exception.endswith(".info") and len(template_words(template)[0]) < MIN_INFO_WORDS:
+        short_info = exception.endswith(".info") \
+            and len(template_words(template)[0]) < MIN_INFO_WORDS
+        if short_info or not any(c.isalnum() for p in parts if isinstance(p, str) for c in p):
             self.skipped += 1
             return
         self.rows.append(MessageRow(
