@@ -709,6 +709,20 @@ def test_a_new_batch_needs_query_mapping(tmp_path):
 
 
 def test_totalvi_masks_all_zero_proteins_and_fails_on_nan():
+    """torch's argument checks are set to their default (on), as in
+    test_nan_in_counts_passes_setup_and_fails_in_the_encoder: an earlier example test's
+    torch.compile turns them off in the process."""
+    import torch
+
+    checks = torch.distributions.Distribution._validate_args
+    torch.distributions.Distribution.set_default_validate_args(True)
+    try:
+        _totalvi_missing_proteins_case()
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(checks)
+
+
+def _totalvi_missing_proteins_case():
     for cls in (scvi.model.TOTALVI, scvi.external.TOTALANVI):
         zero = _adata()
         proteins = zero.obsm["protein_expression"].astype(float)
@@ -729,3 +743,65 @@ def test_totalvi_masks_all_zero_proteins_and_fails_on_nan():
         cls.setup_anndata(nan, **setup)  # setup accepts the NaN
         with pytest.raises(ValueError, match="Expected parameter loc"):
             cls(nan, n_latent=4).train(**FAST)
+
+
+def test_the_seed_must_come_before_the_model():
+    from scvi.model.base import RNASeqMixin  # noqa: F401 (the models below build torch modules)
+
+    data = _adata(n_proteins=4)
+
+    def weights(cls, seed_first: bool, **setup):
+        adata = data.copy()
+        if seed_first:
+            scvi.settings.seed = 0
+        cls.setup_anndata(adata, batch_key="batch", **setup)
+        return [p.detach().clone() for p in cls(adata, n_latent=4).module.parameters()]
+
+    for cls, setup in ((scvi.model.SCVI, {}), (scvi.model.PEAKVI, {}),
+                       (scvi.model.SCANVI, {"labels_key": "labels", "unlabeled_category": "u"}),
+                       (scvi.model.TOTALVI, {"protein_expression_obsm_key": "protein_expression"})):
+        first, again = weights(cls, True, **setup), weights(cls, True, **setup)
+        assert all(torch_equal(a, b) for a, b in zip(first, again, strict=True)), cls
+        other = weights(cls, False, **setup)  # built without assigning the seed again
+        assert not all(torch_equal(a, b) for a, b in zip(first, other, strict=True)), cls
+
+    def latent(seed_before_model: bool):
+        adata = data.copy()
+        if seed_before_model:
+            scvi.settings.seed = 0
+        scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+        model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+        if not seed_before_model:
+            scvi.settings.seed = 0  # after the model: its weights are drawn already
+        model.train(**FAST)
+        return model.get_latent_representation()
+
+    assert np.allclose(latent(True), latent(True))
+    assert not np.allclose(latent(False), latent(False))
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a, b))
+
+
+def test_normalized_expression_sums_to_one_per_cell():
+    from scvi.model.base import RNASeqMixin
+
+    for name in ("SCVI", "SCANVI", "LinearSCVI", "AUTOZI", "DRVI", "JointEmbeddingSCVI",
+                 "SCVIVA", "CondSCVI"):  # the models the pitfall names share this method
+        assert _model_class(name).get_normalized_expression is \
+            RNASeqMixin.get_normalized_expression, name
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    default = model.get_normalized_expression()
+    assert np.allclose(default.sum(axis=1), 1.0, atol=1e-4)
+    assert default.to_numpy().max() < 1
+    per_10k = model.get_normalized_expression(library_size=1e4)  # the fix
+    assert np.allclose(per_10k.sum(axis=1), 1e4, rtol=1e-4)
+    latent = model.get_normalized_expression(library_size="latent")
+    assert latent.sum(axis=1).std() > 0  # each cell's own library size
+    counts = model.posterior_predictive_sample()
+    values = counts.todense() if hasattr(counts, "todense") else np.asarray(counts)
+    assert np.array_equal(np.asarray(values), np.round(np.asarray(values)))
