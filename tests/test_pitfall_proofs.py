@@ -7,6 +7,7 @@ minutes on two CPU cores. tests/test_pitfalls.py checks that every pitfall names
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import inspect
 import warnings
@@ -328,12 +329,19 @@ def test_nan_in_counts_passes_setup_and_fails_in_the_encoder():
     Normal(); the traceback's innermost scvi frame is Encoder.forward. Without the NaN the
     same model trains. torch's argument checks are set to their default (on) for the test:
     torch.compile, which an example test runs earlier in the process, turns them off."""
+    with _torch_argument_checks():
+        _nan_in_counts_case()
+
+
+@contextlib.contextmanager
+def _torch_argument_checks():
+    """torch's distribution argument checks on (their default) for the block, then as before."""
     import torch
 
     checks = torch.distributions.Distribution._validate_args
     torch.distributions.Distribution.set_default_validate_args(True)
     try:
-        _nan_in_counts_case()
+        yield
     finally:
         torch.distributions.Distribution.set_default_validate_args(checks)
 
@@ -712,14 +720,8 @@ def test_totalvi_masks_all_zero_proteins_and_fails_on_nan():
     """torch's argument checks are set to their default (on), as in
     test_nan_in_counts_passes_setup_and_fails_in_the_encoder: an earlier example test's
     torch.compile turns them off in the process."""
-    import torch
-
-    checks = torch.distributions.Distribution._validate_args
-    torch.distributions.Distribution.set_default_validate_args(True)
-    try:
+    with _torch_argument_checks():
         _totalvi_missing_proteins_case()
-    finally:
-        torch.distributions.Distribution.set_default_validate_args(checks)
 
 
 def _totalvi_missing_proteins_case():
