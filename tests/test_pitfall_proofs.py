@@ -807,3 +807,33 @@ def test_normalized_expression_sums_to_one_per_cell():
     counts = model.posterior_predictive_sample()
     values = counts.todense() if hasattr(counts, "todense") else np.asarray(counts)
     assert np.array_equal(np.asarray(values), np.round(np.asarray(values)))
+
+
+def test_the_default_max_epochs_shrinks_with_the_data(monkeypatch):
+    from scvi.model import _totalvi as totalvi_module
+    from scvi.model._utils import get_max_epochs_heuristic
+    from scvi.model.base import _training_mixin
+
+    assert [get_max_epochs_heuristic(n) for n in (80, 20_000, 100_000, 1_000_000)] == \
+        [400, 400, 80, 8]
+    with pytest.warns(UserWarning, match="maximum epochs has been set to 1"):
+        assert get_max_epochs_heuristic(10_000_000) == 1
+    asked = []
+
+    def shrunk(n_obs, *args, **kwargs):  # what the default would give for 300,000 cells
+        asked.append(n_obs)
+        return get_max_epochs_heuristic(300_000)  # 27
+
+    for module in (_training_mixin, totalvi_module):
+        monkeypatch.setattr(module, "get_max_epochs_heuristic", shrunk)
+    no_epochs = {k: v for k, v in FAST.items() if k != "max_epochs"}
+    scvi_model = _scvi(batch_key="batch")
+    scvi_model.train(**no_epochs, limit_train_batches=1, limit_val_batches=0)
+    assert scvi_model.trainer.max_epochs == 27 and asked[-1] == scvi_model.adata.n_obs
+    totalvi = _totalvi()
+    totalvi.train(**no_epochs, early_stopping=False, limit_train_batches=1, limit_val_batches=0)
+    assert totalvi.trainer.max_epochs == 27
+    scanvi = scvi.model.SCANVI.from_scvi_model(scvi_model, unlabeled_category="unknown",
+                                               labels_key="labels")
+    scanvi.train(**no_epochs, limit_train_batches=1, limit_val_batches=0)
+    assert scanvi.trainer.max_epochs == 9  # round(27 / 3), kept between 2 and 10
