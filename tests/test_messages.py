@@ -228,6 +228,22 @@ def test_looks_like_error():
     assert not messages.looks_like_error("how do I set the INFO level of the logger")
 
 
+def test_an_info_line_pasted_as_context_reports_no_failure(capsys, pinned_tree):
+    """An INFO line is looked up as a message, but by itself it says nothing went wrong: no
+    note may call it an error from a dependency (scvi-tools logs "Training for 8 epochs."
+    itself, a line too short to index)."""
+    from scvi_skill.runtime.errortext import reports_failure
+
+    info = "INFO     Training for 8 epochs. why so few on my 1M cell atlas?"
+    assert messages.looks_like_error(info) and not reports_failure(info)
+    assert reports_failure("WARNING  Found batches with missing protein expression")
+    assert reports_failure("INFO     Training for 8 epochs. then it crashed")
+    import resolve_docs
+
+    assert resolve_docs.main(["--tree", str(pinned_tree.root), info]) == 0
+    assert "(error text)" not in capsys.readouterr().out
+
+
 def test_reports_failure_tells_a_message_from_quoted_code():
     """Quoted text is a message only when the question says something failed or showed it:
     a how-to question that quotes a call or an option is not one."""

@@ -13,11 +13,14 @@ EXCEPTION_NAME = rf"[A-Za-z_][\w.]*{_EXCEPTION_SUFFIX}"
 """An exception or warning class name as users paste it (``ValueError``, ``torch.OutOfMemoryError``)."""
 _TRACEBACK_HEAD = r"Traceback \(most recent"
 
-_LOG_RECORD = r"\b(?:INFO|WARNING|ERROR|CRITICAL)(?: {2,}|:[\w.]*:)\s*[A-Za-z]"
-"""A line of a log as scvi-tools prints it (rich's ``INFO     Found 97.3% reference vars``)
-or Python's default ``logging`` does (``INFO:scvi.model.base._archesmixin:Found ...``)."""
-_LOOKS_LIKE_ERROR = re.compile(
-    rf"\b{EXCEPTION_NAME}\b|{_TRACEBACK_HEAD}|\b(?:error|warning):\s|{_LOG_RECORD}")
+_LOG_RECORD = r"(?: {2,}|:[\w.]*:)\s*[A-Za-z]"
+"""After a level name, a line of a log as scvi-tools prints it (rich's ``INFO     Found 97.3%
+reference vars``) or Python's default ``logging`` does (``INFO:scvi.model.base._archesmixin:...``)."""
+_PROBLEM = rf"\b{EXCEPTION_NAME}\b|{_TRACEBACK_HEAD}|\b(?:error|warning):\s" \
+    rf"|\b(?:WARNING|ERROR|CRITICAL){_LOG_RECORD}"
+_LOOKS_LIKE_ERROR = re.compile(rf"{_PROBLEM}|\bINFO{_LOG_RECORD}")
+_REPORTS_PROBLEM = re.compile(_PROBLEM)
+"""Error text that says something went wrong: not an INFO line of a log."""
 _EXCEPTION_END = re.compile(rf"[a-z]{_EXCEPTION_SUFFIX}\b")
 """The end of an exception or warning class name (no leading repeat: it is searched in the
 whole paste, whose last line names the exception, however long the paste)."""
@@ -75,8 +78,8 @@ def reports_failure(question: str) -> bool:
     """Whether ``question`` pastes an exception, warning or traceback, or carries quoted text
     (:func:`looks_like_error`) and says something failed or that it told the user something:
     a quoted call or option in a how-to question (```weights='importance'```) is not an error
-    message, and no note should call it one."""
+    message, and no note should call it one; nor is an INFO line of a log pasted as context."""
     if not looks_like_error(question):
         return False
     text = question[:MAX_CHARS]
-    return _LOOKS_LIKE_ERROR.search(text) is not None or _FAILED.search(text) is not None
+    return _REPORTS_PROBLEM.search(text) is not None or _FAILED.search(text) is not None
