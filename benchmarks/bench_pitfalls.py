@@ -43,7 +43,7 @@ from bench_resolver import load_devset  # noqa: E402
 from scvi_skill.build.pitfalls import load_pitfalls  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
 from scvi_skill.runtime.pack import (  # noqa: E402
-    DEFAULT_BUDGET, MAX_PITFALLS, match_pitfalls, named_models)
+    DEFAULT_BUDGET, MAX_PITFALLS, match_pitfalls, named_models, pitfalls_for)
 from scvi_skill.runtime.rank import passage_idf, query_terms, tokenize  # noqa: E402
 
 QUESTIONS = HERE / "pitfall_questions.jsonl"
@@ -59,13 +59,10 @@ def own_terms(question: str, sidx: dict) -> list[str]:
 def previous_match(question: str, sidx: dict, terms: list[str]) -> list[str]:
     """Pitfall ids as matched before session 13 (see the module docstring)."""
     present = set(terms)
-    models = named_models(sidx, terms)  # without the question: "scvi" always a model
     found = []
-    for n, row in enumerate(sidx.get("pitfalls") or []):
+    # named_models without the question: "scvi" always a model, as before session 13.
+    for n, row in pitfalls_for(sidx, named_models(sidx, terms)):
         pid, _, _, triggers = row[:4]
-        applies = set(row[4]) if len(row) > 4 else {"all"}
-        if models and "all" not in applies and not models & applies:
-            continue
         longest = max((len(tokens) for tokens in triggers
                        if tokens and all(t in present for t in tokens)), default=0)
         if longest:
@@ -106,18 +103,24 @@ def measure(system, rows: list[dict], sidx: dict) -> dict:
     return {"n": len(rows), "shown": shown / n, "first": first / n, "misses": misses}
 
 
-def in_text_share(rows: list[dict], claims: dict[str, str]) -> str:
-    """The share of ``rows`` whose pitfall's claim the one-call text holds ("n/a" without the
-    pinned tree)."""
+def one_call():
+    """The one call as resolve_docs.py makes it (bench_pack's ``Pack``), or None without the
+    pinned tree."""
     from bench_pack import Pack
     from scvi_skill.runtime.errors import TreeNotFound
     from scvi_skill.runtime.tree import discover_tree
 
     try:
-        tree = discover_tree(None, need_docs=True)
+        return Pack(discover_tree(None, need_docs=True), DEFAULT_BUDGET)
     except TreeNotFound:
+        return None
+
+
+def in_text_share(pack, rows: list[dict], claims: dict[str, str]) -> str:
+    """The share of ``rows`` whose pitfall's claim the one-call text holds ("n/a" without
+    ``pack``)."""
+    if pack is None:
         return "n/a"
-    pack = Pack(tree, DEFAULT_BUDGET)
     held = sum(claims[r["pitfall"]][:CLAIM_CHARS] in pack.run(r["question"])[0] for r in rows)
     return f"{held / max(len(rows), 1):.2f}"
 
@@ -148,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     claims = {p["id"]: " ".join(p["claim"].split()) for p in pitfalls}
     systems = {"pack": pack, "previous matching": previous_match,
                "claim BM25, top 1": ClaimBM25(sidx, pitfalls)}
+    packer = one_call()
     print("| system | split | n | shown | first | in the text | dev questions with any pitfall |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, system in systems.items():
@@ -155,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         for split in splits:
             split_rows = [r for r in rows if r["split"] == split]
             m = measure(system, split_rows, sidx)
-            text = in_text_share(split_rows, claims) if name == "pack" else "-"
+            text = in_text_share(packer, split_rows, claims) if name == "pack" else "-"
             print(f"| {name} | {split} | {m['n']} | {m['shown']:.2f} | {m['first']:.2f} | "
                   f"{text} | {share:.2f} ({len(tuning)}) |")
             if args.misses and name == "pack" and split != "ptest":

@@ -331,7 +331,8 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
         pitfalls = [_checked_in(p, reader, getattr(tree, "version", ""),
                                 sidx.get("scvi_tools_version", "")) for p in pitfalls]
     elif release_tree is not None and pitfalls:
-        pitfalls = [_checked_in(p, _Reader(release_tree, other=True), release_tree.version,
+        release_reader = _Reader(release_tree, other=True)  # each file read once
+        pitfalls = [_checked_in(p, release_reader, release_tree.version,
                                 sidx.get("scvi_tools_version", "")) for p in pitfalls]
     accessed = [] if raise_sites else _access_sites(question, ranked, reader, sidx,
                                                     result.get("term_idf") or {})
@@ -587,15 +588,11 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
     passage idf; "savecheckpoint nan" over "checkpoint train"). When the question names
     models, only pitfalls that hold for one of them (or for all)."""
     present = set(terms)
-    models = named_models(sidx, terms, question)
     vocabulary = sidx.get("terms") or {}
     n_passages = max(len(sidx.get("passages") or []), 1)
     found = []
-    for n, row in enumerate(sidx.get("pitfalls") or []):
+    for n, row in pitfalls_for(sidx, named_models(sidx, terms, question)):
         pid, text, cite, triggers = row[:4]
-        applies = set(row[4]) if len(row) > 4 else {"all"}
-        if models and "all" not in applies and not models & applies:
-            continue
         best = max((sum(passage_idf(vocabulary, t, n_passages) for t in tokens)
                     for tokens in triggers if tokens and all(t in present for t in tokens)),
                    default=0.0)
@@ -603,6 +600,17 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
             found.append((-best, n, {"id": pid, "text": text, "cite": cite,
                                      **({"token": row[5]} if len(row) > 5 else {})}))
     return [row[2] for row in sorted(found, key=lambda row: row[:2])[:MAX_PITFALLS]]
+
+
+def pitfalls_for(sidx: dict, models: set[str]) -> list[tuple[int, list]]:
+    """``(position, row)`` of the search index's pitfalls that hold for one of ``models`` (or
+    for all); every pitfall when ``models`` is empty."""
+    rows = []
+    for n, row in enumerate(sidx.get("pitfalls") or []):
+        applies = set(row[4]) if len(row) > 4 else {"all"}
+        if not models or "all" in applies or models & applies:
+            rows.append((n, row))
+    return rows
 
 
 def match_model_facts(sidx: dict, terms: list[str], question: str | None = None) -> list[dict]:
