@@ -1168,3 +1168,29 @@ def test_torch_s_invalid_values_message_finds_the_nan_answer(capsys, pinned_tree
     assert code == 0
     first = next(line for line in out.splitlines() if line.startswith("== "))
     assert first.startswith("== docs/faq.md:") and "NaNs" in first, first
+
+
+def test_a_parameter_a_model_class_documents_is_quoted_from_the_class_docstring(
+        capsys, pinned_tree):
+    # TOTALVI documents its __init__'s parameters in the class docstring; __init__ has none.
+    # A body line that is the bare name (a continued expression) is no docstring entry.
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "TOTALVI empirical_protein_background_prior meaning")
+    facts = [s for s in report["source"] if s.get("param") == "empirical_protein_background_prior"]
+    assert facts, report["source"]
+    assert "Set the initialization of protein background prior empirically" in facts[0]["param_doc"]
+    assert facts[0]["param_path"] == "src/scvi/model/_totalvi.py"
+    lines = (pinned_tree.root / facts[0]["param_path"]).read_text().splitlines()
+    first = facts[0]["param_lines"][0]
+    assert lines[first - 1].strip() == "empirical_protein_background_prior"
+    assert '"""' not in "".join(lines[first - 1 : facts[0]["param_lines"][1]])
+
+
+def test_of_a_files_entries_for_a_named_parameter_the_one_matching_the_question_is_quoted(
+        capsys, pinned_tree):
+    # _compute_kl_weight's entry comes first in the file; TrainingPlan's (a class docstring)
+    # says which of the two warmups wins, what the question asks.
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "If I set n_epochs_kl_warmup, does it override n_steps_kl_warmup when both "
+                    "are given?")
+    assert "Overrides `n_steps_kl_warmup` when both are not `None`." in out, out

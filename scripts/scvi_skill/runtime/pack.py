@@ -795,6 +795,11 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
         facts.append(fact)
     elsewhere = _param_elsewhere(sidx, wanted, question, reader, {f.path for f in facts}) \
         if wanted and not param_found and sidx else None
+    if CLASS_ENTRIES and wanted and not param_found and not elsewhere:
+        # No def documents it: a class whose docstring documents its __init__'s parameters
+        # (the models: TOTALVI's empirical_protein_background_prior), in a top file or else
+        # where the index finds the name.
+        elsewhere = _class_param(facts, wanted, question, reader, sidx)
     if DEF_FACTS and term_idf:
         facts = _with_def_facts(facts + [elsewhere] if elsewhere else facts, sources, reader,
                                 term_idf)
@@ -816,6 +821,29 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
             facts.remove(shown)
             facts.insert(1, shown)
     return facts
+
+
+def _class_param(facts: list[SourceFact], wanted: list[str], question: str, reader: _Reader,
+                 sidx: dict | None) -> SourceFact | None:
+    """Where a class's docstring documents a wanted parameter: the first top fact whose file
+    has one is moved to that class (with the lines of its ``__init__`` that first use the
+    parameter) and None is returned; else a new fact from another file whose class documents
+    it (:func:`_param_elsewhere`), or None."""
+    for fact in facts:
+        lines = reader.file(fact.path)
+        if not lines or fact.param:
+            continue
+        probe = SourceFact(fact.path, fact.line, fact.symbol)
+        probe.signature = fact.signature
+        if _param_doc(probe, lines, wanted, question, reader, classes=True):
+            fact.line, fact.symbol, fact.signature = probe.line, probe.symbol, probe.signature
+            fact.param, fact.param_doc = probe.param, probe.param_doc
+            fact.param_path, fact.param_lines = probe.param_path, probe.param_lines
+            if CLASS_USE_WINDOW and not fact.window:
+                _use_window(fact, lines, [fact.param])
+            return None
+    return _param_elsewhere(sidx, wanted, question, reader, {f.path for f in facts},
+                            classes=True) if sidx else None
 
 
 def _writes_out(question: str, symbol: str) -> bool:
@@ -868,7 +896,7 @@ def _use_window(fact: SourceFact, lines: list[str], wanted: list[str]) -> bool:
 
 
 def _param_elsewhere(sidx: dict, wanted: list[str], question: str, reader: _Reader,
-                     skip: set[str]) -> SourceFact | None:
+                     skip: set[str], classes: bool = False) -> SourceFact | None:
     """A fact for the first wanted parameter that a def of another source file documents:
     the files whose index entry holds the name (their docstrings list it), best first."""
     terms, rows = sidx.get("terms") or {}, sidx.get("sources") or []
@@ -888,8 +916,10 @@ def _param_elsewhere(sidx: dict, wanted: list[str], question: str, reader: _Read
                 continue
             fact = SourceFact(path, line, symbol, kind="def")
             fact.signature = _signature(lines, line - 1)
-            if _param_doc(fact, lines, [name], question, reader):
+            if _param_doc(fact, lines, [name], question, reader, classes=classes):
                 fact.symbol = _qualified(path, lines, fact.line - 1) or fact.symbol
+                if CLASS_USE_WINDOW and classes:
+                    _use_window(fact, lines, [name])
                 return fact
     return None
 
@@ -1306,22 +1336,30 @@ def _signature(lines: list[str], first: int) -> str:
 
 
 def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: str,
-               reader: _Reader | None = None, term_idf: dict[str, float] | None = None) -> bool:
+               reader: _Reader | None = None, term_idf: dict[str, float] | None = None,
+               classes: bool = False) -> bool:
     """Fill ``fact.param*`` with the first wanted parameter that a ``def`` of the file takes
     and documents (numpy style: ``name`` or ``name : type``, then indented text; or a
     template line, ``%(param_batch_key)s``, that ``reader`` resolves): the def at
     ``fact.line`` first, then defs the question names, then the others in file order. When
     that def documents several wanted parameters, the entry sharing most weight with the
     question's other words (``term_idf``) wins. The quoted lines are the parameter's line in
-    the signature (its default) and its entry."""
-    defs = [n for n, t in enumerate(lines) if _DEF.match(t)]
+    the signature (its default) and its entry. ``classes``: the classes whose docstrings
+    document their ``__init__``'s parameters instead of the defs."""
+    defs = [n for n, t in enumerate(lines) if (_CLASS if classes else _DEF).match(t)]
     said = {i.strip("`()").split(".")[-1] for i in identifiers(question)}
-    defs.sort(key=lambda n: (n != fact.line - 1, _DEF.match(lines[n]).group(1) not in said, n))
+    defs.sort(key=lambda n: (n != fact.line - 1, _HEADER_NAME.match(lines[n]).group(1) not in said,
+                             n))
     resolve = _resolver(reader, fact.path)
     for name in wanted:
         for first in defs:
             found = _documented_param(lines, first, name, resolve)
             if found:
+                if BEST_ENTRY_IN_FILE and term_idf and not classes \
+                        and _HEADER_NAME.match(lines[first]).group(1) not in said:
+                    heads = defs + [n for n, t in enumerate(lines) if _CLASS.match(t)]
+                    first, found = _best_entry_in_file(lines, heads, first, name, found,
+                                                       wanted, term_idf, resolve)
                 if term_idf and len(wanted) > 1:
                     name, found = _best_named_entry(lines, first, name, found, wanted,
                                                     term_idf, resolve)
@@ -1330,6 +1368,44 @@ def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: 
                 _move_to(fact, lines, first)
                 return True
     return False
+
+
+CLASS_ENTRIES = True
+"""A class whose docstring documents its ``__init__``'s parameters holds their entries too."""
+
+CLASS_USE_WINDOW = True
+"""A named parameter a class documents is also shown where its ``__init__`` first uses it."""
+
+BEST_ENTRY_IN_FILE = True
+"""Of the file's defs documenting a named parameter, the entry sharing clearly more weight
+with the question's other words (another named parameter among them) is quoted, not the
+first def's."""
+
+ENTRY_MARGIN = 1.5
+"""How much more weight another def's entry needs than the first def's to replace it."""
+
+
+def _best_entry_in_file(lines: list[str], defs: list[int], first: int, name: str, found: tuple,
+                        wanted: list[str], term_idf: dict[str, float], resolve
+                        ) -> tuple[int, tuple]:
+    """``(first, found)`` of the def documenting ``name`` whose entry shares most weight with
+    the question's words other than ``name`` and its parts (``TrainingPlan``'s
+    ``n_epochs_kl_warmup``: "Overrides `n_steps_kl_warmup` when both are not `None`"), when
+    it beats the first def's by :data:`ENTRY_MARGIN`; else the first def's."""
+    own = set(tokenize(name)) | {name}
+
+    def weight(entry: tuple) -> float:
+        return sum(term_idf[t] for t in _entry_terms(lines, *entry[1:], term_idf) - own)
+
+    base = weight(found)
+    best = (base * ENTRY_MARGIN, first, found)
+    for other in defs:
+        if other == first:
+            continue
+        entry = _documented_param(lines, other, name, resolve)
+        if entry and (value := weight(entry)) > best[0]:
+            best = (value, other, entry)
+    return best[1], best[2]
 
 
 def _best_named_entry(lines: list[str], first: int, name: str, found: tuple, wanted: list[str],
@@ -1365,6 +1441,8 @@ def _documented_param(lines: list[str], first: int, name: str, resolve=None
     ``first`` (0-based), or (signature line, the template's line twice, the template) when
     its entry is a template ``resolve`` finds; None when the def does not take it or its
     docstring does not describe it."""
+    if _CLASS.match(lines[first]):
+        return _class_documented_param(lines, first, name, resolve)
     sig_line = body = None
     for n in range(first, min(len(lines), first + MAX_SIGNATURE_LINES)):
         if sig_line is None and _takes(lines[n], name):
@@ -1374,8 +1452,14 @@ def _documented_param(lines: list[str], first: int, name: str, resolve=None
             break
     if sig_line is None or body is None:
         return None
+    if DOCSTRING_ONLY:
+        end = _docstring_end(lines, body)
+        if end is None:
+            return None  # no docstring: a line of the body is no entry
+    else:
+        end = min(len(lines), body + 400) - 1
     entry = re.compile(rf"^(\s*){re.escape(name)}(\s*:.*)?$")
-    for n in range(body, min(len(lines), body + 400)):
+    for n in range(body, end + 1):
         if n > body and _DEF.match(lines[n]):
             return None
         placeholder = PLACEHOLDER.match(lines[n]) if resolve else None
@@ -1389,6 +1473,69 @@ def _documented_param(lines: list[str], first: int, name: str, resolve=None
             continue
         return sig_line, n, _entry_end(lines, n, len(match.group(1)), len(lines)), None
     return None
+
+
+DOCSTRING_ONLY = True
+"""A def's parameter entry is looked for in its docstring only (a line of its body that is
+the bare name, a continued expression, was taken for one)."""
+
+
+def _docstring_end(lines: list[str], body: int) -> int | None:
+    """The line (0-based) that closes the docstring opening at the first non-blank line from
+    ``body``; None when that line opens none."""
+    n = body
+    while n < len(lines) and not lines[n].strip():
+        n += 1
+    if n >= len(lines):
+        return None
+    head = lines[n].strip().lstrip("rRuUbB")
+    quote = head[:3]
+    if quote not in ('"""', "'''"):
+        return None
+    if quote in head[3:]:
+        return n
+    for m in range(n + 1, len(lines)):
+        if quote in lines[m]:
+            return m
+    return len(lines) - 1
+
+
+_CLASS = re.compile(r"^\s*class\s+[A-Za-z_]\w*")
+
+
+def _class_documented_param(lines: list[str], first: int, name: str, resolve=None
+                            ) -> tuple[int, int, int, Template | None] | None:
+    """As :func:`_documented_param` for the ``class`` at ``first`` (0-based) whose docstring
+    documents its ``__init__`` parameters (numpy style, the scvi-tools convention): the
+    signature line is where its ``__init__`` takes ``name`` (or a class attribute
+    ``name: type``, a dataclass field); None when neither does or the docstring does not
+    describe it."""
+    entry = next((e for e in _doc_entries(lines, first, resolve) if e[0] == name), None)
+    if entry is None:
+        return None
+    indent = _indent(lines[first])
+    field = re.compile(rf"^\s*{re.escape(name)}\s*:")
+    sig_line = None
+    for n in range(first + _header_lines(lines, first), len(lines)):
+        text = lines[n]
+        if text.strip() and _indent(text) <= indent:
+            break
+        if _indent(text) != indent + 4:
+            continue
+        if field.match(text):
+            sig_line = n
+            break
+        if re.match(r"^\s*def\s+__init__\s*\(", text):
+            for m in range(n, min(len(lines), n + MAX_SIGNATURE_LINES)):
+                if _takes(lines[m], name):
+                    sig_line = m
+                    break
+                if _HEADER_END.search(lines[m]):
+                    break
+            break
+    if sig_line is None:
+        return None
+    return sig_line, entry[1], entry[2], entry[3]
 
 
 def _render(pack: Pack, question: str, version: str) -> None:
