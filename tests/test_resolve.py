@@ -1194,3 +1194,18 @@ def test_of_a_files_entries_for_a_named_parameter_the_one_matching_the_question_
                     "If I set n_epochs_kl_warmup, does it override n_steps_kl_warmup when both "
                     "are given?")
     assert "Overrides `n_steps_kl_warmup` when both are not `None`." in out, out
+
+
+def test_a_model_fact_must_share_what_it_is_about_not_its_subject_or_prose(capsys, pinned_tree):
+    # The parts of the model's name (dest, vi), its method (train) and the fact's prose
+    # ("value") chose DestVI's and SCVI's train() facts for questions about other things.
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "How do I get cell type proportions out of a DestVI model?")
+    assert not [f for f in report["model_facts"] if f["model"] == "destvi"], report["model_facts"]
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "With a trained SCVI model, what value does the decoder give for "
+                            "each gene?")
+    assert report["model_facts"] == [], report["model_facts"]
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "Can I set check_val_every_n_epoch when I train SCVI?")
+    assert any("check_val_every_n_epoch" in f["fact"] for f in report["model_facts"])

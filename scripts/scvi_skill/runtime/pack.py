@@ -622,11 +622,40 @@ def match_model_facts(sidx: dict, terms: list[str], question: str | None = None)
     scored = []
     for n, (model, fact, cite, tokens) in enumerate(sidx.get("model_facts") or []):
         if model in models:
-            overlap = len(present & set(tokens) - {model})
-            if overlap >= MIN_FACT_OVERLAP:
+            # The model's name and its parts (dest, vi of DestVI) are how it was chosen: they
+            # say nothing of which of its facts the question is about.
+            overlap = len(present & set(tokens) - _name_terms(model, fact))
+            if overlap >= MIN_FACT_OVERLAP and len(present & _content_terms(fact)) >= MIN_FACT_CONTENT:
                 scored.append((-overlap, n, {"model": model, "fact": fact, "cite": cite}))
     scored.sort(key=lambda row: row[:2])
     return [row[2] for row in scored[:MAX_MODEL_FACTS]]
+
+
+MIN_FACT_CONTENT = 2
+"""Terms a model fact must share with the question from what it is about (the names it
+states besides its model and method: ``check_val_every_n_epoch``, ``mode='vanilla'``), not
+from its subject or its prose ("trained" and "value" matched "SCVI.train() has no
+check_val_every_n_epoch: ... keyword value applies")."""
+
+
+def _content_terms(fact: str) -> set[str]:
+    """The terms of the names a model fact states besides its subject (its first name,
+    ``SCVI.train``), and of the code in its first parentheses (``mode='vanilla'``)."""
+    names = [name.rsplit(".", 1)[-1] for name in identifiers(fact)[1:]]
+    code = re.search(r"\(([^)]*)\)", fact)
+    return set(tokenize(" ".join(names) + " " + (code.group(1) if code else ""))) - _CONSTANTS
+
+
+_CONSTANTS = frozenset(tokenize("True False None"))
+"""Python's constants in a fact's code say nothing of what it is about."""
+
+
+def _name_terms(model: str, fact: str) -> set[str]:
+    """The terms of the model's name as its fact writes it (``DestVI``: destvi, dest, vi),
+    and the model key itself."""
+    head = re.match(r"[A-Za-z0-9_]+", fact)
+    return {model} | (set(tokenize(head.group())) if head and head.group().lower() == model
+                      else set())
 
 
 def _interleave(passages: list[dict], docs: list[dict]) -> list[dict]:
