@@ -382,6 +382,21 @@ def test_best_defs_rank_the_def_whose_lines_and_name_hold_the_question():
     assert _best_defs([{"path": "src/a.py"}], _Lines(files), {"z": 9.0}) == []  # short keys
 
 
+def test_a_def_nested_in_a_function_ends_where_its_body_does():
+    from scvi_skill.runtime.pack import _best_defs
+
+    method = ["class Computation:", "    def get_factors(self, mode):", "        offset = 1",
+              "        def lfc(x, y):", "            return log2(x + offset) - log2(y + offset)",
+              "", "        if mode == 'change':", "            area = pseudocount(mode)",
+              "        return area", "", "    def other(self):", "        return 0"]
+    ranked = _best_defs([{"path": "src/d.py"}], _Lines({"src/d.py": method}),
+                        {"pseudocount": 6.0, "change": 4.0, "lfc": 3.0})
+    spans = {row[2]: row[3] for row in ranked}
+    # lfc's lines are its two; the method's statements after it are the method's own.
+    assert spans[3] == 4, ranked
+    assert spans[1] == 9 and ranked[0][2] == 1, ranked
+
+
 def test_the_pack_shows_the_def_that_answers_in_a_lower_ranked_file(capsys, pinned_tree):
     """SysVI's cycle-consistency MSE is computed in SysVAE.latent_cycle_consistency, in the
     module file, which the resolver ranks below the model file: the pack shows that def."""

@@ -1012,6 +1012,10 @@ def _qualified(path: str, lines: list[str], first: int) -> str:
     return f"{module}.{qualname}" if module else qualname
 
 
+NESTED_INDENT = 8
+"""A def this deep (or deeper) is nested in a function: its span is found by its indent."""
+
+
 def _best_defs(sources: list[dict], reader: _Reader, term_idf: dict[str, float]) -> list:
     """``(score, path, first, last)`` of every def and class of the top :data:`DEF_FILES`
     source files, best first: BM25 over the lines of the def holding each query term, plus
@@ -1055,6 +1059,12 @@ def _best_defs(sources: list[dict], reader: _Reader, term_idf: dict[str, float])
             else:
                 last = next((h[0] - 1 for h in heads[k + 1 :] if h[1] <= indent),
                             len(lines) - 1)
+                if indent >= NESTED_INDENT:
+                    # A def inside a function ends where its body does: the enclosing
+                    # function's next statements are not its lines (``lfc`` of
+                    # get_bayes_factors held the rest of that method).
+                    span = _def_span(lines, first)
+                    last = min(last, span[1]) if span else last
             counts: dict[str, int] = {}
             for n in marked[bisect_left(marked, first) : bisect_right(marked, last)]:
                 for term in held[n]:
