@@ -162,8 +162,8 @@ def test_gold_lines_are_well_shaped():
 
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
                                    "holdout5", "holdout6", "holdout7", "holdout8", "holdout9",
-                                   "holdout10", "holdout11", "holdout12", "holdout13", "dev3",
-                                   "dev4", "dev5",
+                                   "holdout10", "holdout11", "holdout12", "holdout13", "holdout14",
+                                   "dev3", "dev4", "dev5",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
@@ -182,6 +182,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "holdout11": _records("holdout11.jsonl"),
                "holdout12": _records("holdout12.jsonl"),
                "holdout13": _records("holdout13.jsonl"),
+               "holdout14": _records("holdout14.jsonl"),
                "dev5": _records("dev5.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
@@ -391,6 +392,17 @@ threads."""
      URL_PATTERNS + (RELATED_REPOS, re.compile(
          r"^https://github\.com/(single-cell-data/TileDB-SOMA-ML|"
          r"theislab/scArches-reproducibility)/issues/\d+$"))),
+    # holdout14.jsonl (session 15): frozen at once, asked in trial round 27 before any read;
+    # nor any set or stored trial round before it.
+    ("holdout14", "c", 12, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
+                                        "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl",
+                                        "dev5.jsonl", "holdout8.jsonl", "holdout9.jsonl",
+                                        "holdout10.jsonl", "holdout11.jsonl", "holdout12.jsonl",
+                                        "holdout13.jsonl"),
+     tuple(f"round{n}" for n in range(5, 27)),
+     URL_PATTERNS + (RELATED_REPOS, re.compile(
+         r"^https://github\.com/(bdsc-tds/xenium_analysis_pipeline|zhanghao-njmu/SCP)"
+         r"/issues/\d+$"))),
 ])
 def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earlier, rounds,
                                                        patterns):
