@@ -345,6 +345,29 @@ class _Lines:
         return self.files.get(rel, [])
 
 
+class _DocLines(_Lines):
+    def lines(self, rel: str, start: int, end: int) -> list[str]:
+        return self.files.get(rel, [])[start - 1 : end]
+
+
+def test_a_passage_ending_in_a_lead_in_carries_the_block_it_introduces():
+    from scvi_skill.runtime.pack import PackPassage, _carry_lead_in
+
+    doc = ["# Saving", "", "Save and load it like this:", "", "```python", "model.save(path)",
+           "", "model = SCVI.load(path)", "```", "", "Another paragraph.", "More."]
+    reader = _DocLines({"docs/a.md": doc})
+    passage = PackPassage("docs/a.md", 3, 3, "Saving", "Saving", doc[2:3], read=(1, 12))
+    added = _carry_lead_in(passage, reader, room=10_000)
+    # The code block, blank line inside it included, up to its closing fence; no further.
+    assert (passage.start, passage.end) == (3, 9) and passage.text[-1] == "```"
+    assert added == sum(len(t) + 1 for t in doc[3:9])
+    listed = PackPassage("docs/a.md", 11, 11, "Saving", "Saving", doc[10:11], read=(1, 12))
+    assert _carry_lead_in(listed, reader, room=10_000) == 0  # no colon: nothing added
+    capped = PackPassage("docs/a.md", 3, 3, "Saving", "Saving", doc[2:3], read=(1, 4))
+    assert _carry_lead_in(capped, reader, room=10_000) == 0  # the block lies past its span
+    assert (capped.start, capped.end) == (3, 3)
+
+
 def test_heads_are_defs_classes_and_decorators_that_start_a_line():
     from itertools import accumulate
 

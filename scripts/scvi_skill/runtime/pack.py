@@ -1704,6 +1704,9 @@ def _grow(pack: Pack, room: int) -> None:
     if not reader.ok:
         return
     used = sum(_size(p.text) for p in pack.passages)
+    if LEAD_INS:
+        for passage in pack.passages:
+            used += _carry_lead_in(passage, reader, room - used)
     absorbed: set[int] = set()
     for passage in pack.passages:
         if id(passage) in absorbed:
@@ -1739,6 +1742,51 @@ def _grow(pack: Pack, room: int) -> None:
             if not grown:
                 break
     pack.passages = [p for p in pack.passages if id(p) not in absorbed]
+
+
+LEAD_INS = True
+"""A passage whose last line ends with a colon ("Here's an example:") is grown, before any
+other growth, over the block it introduces (a code block, a list, a paragraph)."""
+
+LEAD_IN_LINES = 16
+"""The most lines a lead-in's block may add."""
+
+LEAD_IN_CHARS = 600
+"""A lead-in's block this short is added even past the passages' room: the passages ranked
+last make way for it when the pack is printed."""
+
+
+def _carry_lead_in(passage: PackPassage, reader: _Reader, room: int) -> int:
+    """Grow ``passage`` over the block after its closing lead-in line (within its ``read``
+    span, :data:`LEAD_IN_LINES` at most, when it fits in ``room``); the characters added."""
+    text = [t for t in passage.text if t.strip()]
+    if not text or not text[-1].rstrip().endswith(":"):
+        return 0
+    hi = passage.read[1] if passage.read[0] else passage.end
+    last = min(hi, passage.end + LEAD_IN_LINES)
+    lines = reader.lines(passage.path, passage.end + 1, last)
+    end, fenced, seen = passage.end, False, False
+    for n, line in enumerate(lines, start=passage.end + 1):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            fenced = not fenced
+            end, seen = n, True
+            if not fenced:
+                break  # the code block's closing fence
+            continue
+        if not stripped:
+            if seen and not fenced:
+                break  # the block's end
+            continue
+        end, seen = n, True
+    if end == passage.end or fenced:
+        return 0
+    added = reader.lines(passage.path, passage.end + 1, end)
+    if _size(added) > max(room, LEAD_IN_CHARS):
+        return 0
+    passage.end = end
+    passage.text = reader.lines(passage.path, passage.start, end)
+    return _size(added)
 
 
 def _with_lines(site: dict, reader: _Reader) -> dict:
