@@ -1247,3 +1247,24 @@ def test_a_model_fact_must_share_what_it_is_about_not_its_subject_or_prose(capsy
     _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
                             "Can I set check_val_every_n_epoch when I train SCVI?")
     assert any("check_val_every_n_epoch" in f["fact"] for f in report["model_facts"])
+
+
+def test_notes_of_releases_before_1_0_weigh_less_unless_the_question_names_a_version():
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import PARAMS, resolve
+
+    sidx = load_search_index()
+    flat = dict(PARAMS, old_release_factor=1.0)
+
+    def old_notes(question: str, params: dict) -> dict[tuple, float]:
+        return {(p["path"], *p["lines"]): p["score"] for p in resolve(question, sidx,
+                                                                      params=params)["passages"]
+                if p["path"] == "CHANGELOG.md" and re.search(r"\b0\.\d+\.\d+", p["section"])}
+
+    question = "how do I choose the number of epochs to train for?"
+    weighed, plain = old_notes(question, PARAMS), old_notes(question, flat)
+    both = weighed.keys() & plain.keys()
+    assert both, "no note of a 0.x release among the passages"
+    assert all(weighed[k] < plain[k] for k in both)
+    named = question + " I am on 0.9.0"
+    assert old_notes(named, PARAMS) == old_notes(named, flat)  # a version named: no weight

@@ -77,6 +77,7 @@ PARAMS = {
     "passage_section": 0.5,  # weight of the passage's section score (normalised)
     "passage_in_doc": 1.0,  # weight of the passage's document score (normalised)
     "passage_lines": 20,  # a passage is read with its section or neighbours up to this many lines
+    "old_release_factor": 0.8,  # a note of a release before 1.0.0, for a question naming no version
     "release_match": 0.5,  # a release note of a release the question's versions point at
     "passage_cover": 2.0,  # weight of the share of the query's terms a passage holds
     "release_doc": 0.6,  # release notes boost (times the best doc score) for a question
@@ -449,6 +450,9 @@ def _rank_passages(state: _Ranking) -> list[dict]:
     went = _went_notes(state) if params["release_gone_match"] else {}
     said = _message_notes(state) if params["release_gone_match"] else {}
     scored = []
+    old_factor = params["old_release_factor"]
+    if old_factor != 1.0 and (wanted or went or said):
+        old_factor = 1.0
     for pid, score in candidates[: params["passage_pool"]]:
         sec_id, start, end = passages[pid][:3]
         doc_id = sections[sec_id][0]
@@ -465,6 +469,9 @@ def _rank_passages(state: _Ranking) -> list[dict]:
         if pid in said and docs[doc_id][2] == "changelog" \
                 and (_release_of(sections[sec_id][1]) or ())[:2] == said[pid][0]:
             value += params["release_gone_match"] * said[pid][1]
+        if old_factor != 1.0 and docs[doc_id][2] == "changelog" \
+                and (_release_of(sections[sec_id][1]) or (1,))[:1] < (1,):
+            value *= old_factor
         scored.append((value, pid, sec_id, doc_id, start, end))
     scored.sort(key=lambda row: (-row[0], row[1]))
     out = []
