@@ -625,7 +625,8 @@ def match_model_facts(sidx: dict, terms: list[str], question: str | None = None)
             # The model's name and its parts (dest, vi of DestVI) are how it was chosen: they
             # say nothing of which of its facts the question is about.
             overlap = len(present & set(tokens) - _name_terms(model, fact))
-            if overlap >= MIN_FACT_OVERLAP and len(present & _content_terms(fact)) >= MIN_FACT_CONTENT:
+            content = len(present & _content_terms(fact))
+            if overlap >= MIN_FACT_OVERLAP and content >= MIN_FACT_CONTENT:
                 scored.append((-overlap, n, {"model": model, "fact": fact, "cite": cite}))
     scored.sort(key=lambda row: row[:2])
     return [row[2] for row in scored[:MAX_MODEL_FACTS]]

@@ -470,8 +470,8 @@ def _rank_passages(state: _Ranking) -> list[dict]:
                 and (_release_of(sections[sec_id][1]) or ())[:2] == said[pid][0]:
             value += params["release_gone_match"] * said[pid][1]
         if old_factor != 1.0 and docs[doc_id][2] == "changelog" \
-                and (_release_of(sections[sec_id][1]) or (1,))[:1] < (1,):
-            value *= old_factor
+                and (_release_of(sections[sec_id][1]) or (1,))[0] < 1:
+            value *= old_factor  # a 0.x release
         scored.append((value, pid, sec_id, doc_id, start, end))
     scored.sort(key=lambda row: (-row[0], row[1]))
     out = []
