@@ -22,6 +22,10 @@ Usage:
                                       (case-insensitive, literal), newest first, each headed
                                       by its release and kind of change ("1.1.0 (2024-02-13) >
                                       Removed"): since when, what replaced it; no rg needed
+  search_source.py --pitfalls WORDS   the proven pitfalls (references/pitfalls.yaml, each
+                                      tested on scvi-tools) whose id, claim, fix or models
+                                      hold every word (case-insensitive, literal), each with
+                                      the path:line of its evidence; no tree or rg needed
   search_source.py --history NAME     the releases (1.0.0 on) that have a public name or a
                                       keyword (JaxSCVI, scvi.model.utils.mde, use_gpu): when it
                                       went, its last signature, parameters that came or went,
@@ -39,6 +43,7 @@ and says how much was left out; --json prints one object:
    "results": [...], "next": [commands]}
 --symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
 --changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
+--pitfalls results: {"id", "text", "cite", "applies_to"};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
   "last_release", "replacement", "params", "param_changes", "defaults", "earlier_unknown",
   "signature", "path", "line"}],
@@ -67,6 +72,7 @@ Examples:
   python3 scripts/search_source.py --message "KeyError: 'celltype not found in adata.obs.'"
   python3 scripts/search_source.py --message - --json < traceback.txt
   python3 scripts/search_source.py --changes use_gpu
+  python3 scripts/search_source.py --pitfalls 'query genes'
   python3 scripts/search_source.py --history scvi.model.utils.mde
 
 Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area,
@@ -107,6 +113,8 @@ from scvi_skill.runtime.rg import find_rg  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 DEFAULT_MAX = 20
+MODELS_SHOWN = 5
+"""--pitfalls: the models a pitfall holds for, in text, before "+N more" (--json: all)."""
 MAX_CONTEXT = 10
 MAX_QUERY_CHARS = 1000
 SCRIPT = script_command("search_source.py")
@@ -134,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the release notes that hold every word, with their release")
     mode.add_argument("--history", metavar="NAME",
                       help="the releases that have a public name or keyword, and its changes")
+    mode.add_argument("--pitfalls", metavar="WORDS",
+                      help="the proven pitfalls that hold every word, with their evidence")
     parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
     parser.add_argument("--tests", action="store_true", help="also search tests/ (default: off)")
     parser.add_argument(
@@ -180,6 +190,8 @@ def _run(args: argparse.Namespace) -> int:
         return _changes(args)
     if args.history is not None:
         return _history(args)
+    if args.pitfalls is not None:
+        return _pitfalls(args)
     mode, query = _mode(args)
     if not 0 <= args.context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
@@ -271,6 +283,48 @@ def _changes(args: argparse.Namespace) -> int:
         out.extend(f"  {t}" for t in note["text"].splitlines())
         if note["more_lines"]:
             out.append(f"  ... {note['more_lines']} more line(s)")
+    if report["truncated"]:
+        out.append(f"... {len(found) - len(shown)} more not shown (--max {args.max}); "
+                   "add a word to narrow")
+    out.extend(f"next: {step}" for step in report["next"])
+    print("\n".join(out))
+    return EXIT_OK if found else EXIT_PROBLEMS
+
+
+def _pitfalls(args: argparse.Namespace) -> int:
+    """--pitfalls: the shipped pitfalls whose id, text or models hold every word. No tree."""
+    from scvi_skill.runtime.index import load_search_index
+
+    if args.text is not None:
+        raise UsageError("give either TEXT or --pitfalls, not both (quote several words: "
+                         "--pitfalls 'query genes')")
+    words = _checked(args.pitfalls, "--pitfalls").lower().split()
+    if args.max < 1:
+        raise UsageError("--max must be at least 1")
+    sidx = load_search_index()
+    found = []
+    for row in sidx.get("pitfalls") or []:
+        pid, text, cite = row[:3]
+        models = list(row[4]) if len(row) > 4 else ["all"]
+        haystack = " ".join([pid, text, " ".join(models)]).lower()
+        if all(word in haystack for word in words):
+            found.append({"id": pid, "text": text, "cite": cite, "applies_to": models})
+    shown = found[: args.max]
+    report = {"mode": "pitfalls", "query": " ".join(words),
+              "scvi_tools_version": sidx.get("scvi_tools_version", ""), "total": len(found),
+              "shown": len(shown), "truncated": len(found) > len(shown), "results": shown,
+              "next": [] if found else [f"{SCRIPT} --changes {shell_word(words[0])}"]}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return EXIT_OK if found else EXIT_PROBLEMS
+    out = [f"{len(found)} proven pitfall(s) holding {report['query']!r} "
+           f"(scvi-tools {report['scvi_tools_version']}; each tested by running it)"]
+    for pitfall in shown:
+        models = pitfall["applies_to"]
+        models = ", ".join(models[:MODELS_SHOWN] + [f"+{len(models) - MODELS_SHOWN} more"]
+                           if len(models) > MODELS_SHOWN + 1 else models)
+        out.append(f"- {pitfall['id']} [{models}] {pitfall['cite']}")
+        out.append(f"  {pitfall['text']}")
     if report["truncated"]:
         out.append(f"... {len(found) - len(shown)} more not shown (--max {args.max}); "
                    "add a word to narrow")

@@ -271,3 +271,33 @@ def test_symbol_inherited_through_the_index(capsys, pinned_tree, rg_binary):
     assert first["path"] == "src/scvi/model/base/_training_mixin.py"
     assert first["inherited_from"] == "scvi.model.base.UnsupervisedTrainingMixin"
     assert first["signature"].startswith("def train(")
+
+
+def test_pitfalls_lists_the_shipped_pitfalls_holding_every_word(capsys):
+    """--pitfalls answers from the shipped index (no tree, no rg): each pitfall whose id,
+    text or models hold every word, with its evidence's path:line; none is exit 1."""
+    import yaml
+
+    shipped = {p["id"]: p for p in yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "references" / "pitfalls.yaml")
+        .read_text(encoding="utf-8"))["pitfalls"]}
+    code, report, _ = run_json(capsys, "--pitfalls", "Query GENES")
+    assert code == 0 and report["mode"] == "pitfalls" and report["query"] == "query genes"
+    ids = [r["id"] for r in report["results"]]
+    assert "query-genes-read-by-position" in ids
+    for row in report["results"]:
+        pitfall = shipped[row["id"]]
+        assert row["cite"] == f"{pitfall['evidence']['path']}:{pitfall['evidence']['line']}"
+        text = " ".join([row["id"], row["text"], " ".join(row["applies_to"])]).lower()
+        assert "query" in text and "genes" in text
+    expected = [pid for pid, p in shipped.items()
+                if all(w in " ".join([pid, p["claim"], p["fix"], " ".join(p["applies_to"])])
+                       .lower() for w in ("query", "genes"))]
+    assert sorted(ids) == sorted(expected)
+    code, out, _ = run(capsys, "--pitfalls", "query genes", "--max", "1")
+    assert code == 0 and sum(line.startswith("- ") for line in out.splitlines()) == 1
+    assert "more not shown (--max 1)" in out and "proven pitfall(s)" in out
+    code, out, _ = run(capsys, "--pitfalls", "no-such-word-anywhere")
+    assert code == 1 and out.startswith("0 proven pitfall(s)")
+    code, _, err = run(capsys, "--pitfalls", "   ")
+    assert code == 2 and "--pitfalls is empty" in err
