@@ -267,14 +267,8 @@ def _changes(args: argparse.Namespace) -> int:
     except OSError as err:
         raise TreeNotFound(f"cannot read {where} of {tree.root}: {err}") from err
     found = changelog.find_notes(changelog.parse_notes(lines), words)
-    shown = found[: args.max]
-    report = {"mode": "changes", "query": " ".join(words), "scvi_tools_version": tree.version,
-              "tree": tree.kind, "total": len(found), "shown": len(shown),
-              "truncated": len(found) > len(shown), "results": [n.as_dict(where) for n in shown],
-              "next": [] if found else [f"{SCRIPT} {shell_word(words[0])} --tests"]}
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-        return EXIT_OK if found else EXIT_PROBLEMS
+    report = _listing("changes", words, tree.version, [n.as_dict(where) for n in found],
+                      args.max, [f"{SCRIPT} {shell_word(words[0])} --tests"], tree=tree.kind)
     out = [f"{len(found)} release note(s) holding {report['query']!r} in {where} "
            f"(scvi-tools {tree.version}, {tree.kind} tree), newest first"]
     for note in report["results"]:
@@ -283,12 +277,32 @@ def _changes(args: argparse.Namespace) -> int:
         out.extend(f"  {t}" for t in note["text"].splitlines())
         if note["more_lines"]:
             out.append(f"  ... {note['more_lines']} more line(s)")
-    if report["truncated"]:
-        out.append(f"... {len(found) - len(shown)} more not shown (--max {args.max}); "
-                   "add a word to narrow")
-    out.extend(f"next: {step}" for step in report["next"])
-    print("\n".join(out))
-    return EXIT_OK if found else EXIT_PROBLEMS
+    return _print_listing(report, out, args)
+
+
+def _listing(mode: str, words: list[str], version: str, found: list[dict], most: int,
+             when_none: list[str], **extra) -> dict:
+    """The report of a word search (``--changes``, ``--pitfalls``): the first ``most`` of
+    ``found``, how many were left out, and ``when_none`` as the next commands when nothing
+    was found."""
+    shown = found[:most]
+    return {"mode": mode, "query": " ".join(words), "scvi_tools_version": version, **extra,
+            "total": len(found), "shown": len(shown), "truncated": len(found) > len(shown),
+            "results": shown, "next": [] if found else when_none}
+
+
+def _print_listing(report: dict, lines: list[str], args: argparse.Namespace) -> int:
+    """Print a word search's report: one JSON object, or ``lines`` with what was left out and
+    the next commands; exit 0 when something was found, else 1."""
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        if report["truncated"]:
+            lines.append(f"... {report['total'] - report['shown']} more not shown "
+                         f"(--max {args.max}); add a word to narrow")
+        lines.extend(f"next: {step}" for step in report["next"])
+        print("\n".join(lines))
+    return EXIT_OK if report["total"] else EXIT_PROBLEMS
 
 
 def _pitfalls(args: argparse.Namespace) -> int:
@@ -309,28 +323,17 @@ def _pitfalls(args: argparse.Namespace) -> int:
         haystack = " ".join([pid, text, " ".join(models)]).lower()
         if all(word in haystack for word in words):
             found.append({"id": pid, "text": text, "cite": cite, "applies_to": models})
-    shown = found[: args.max]
-    report = {"mode": "pitfalls", "query": " ".join(words),
-              "scvi_tools_version": sidx.get("scvi_tools_version", ""), "total": len(found),
-              "shown": len(shown), "truncated": len(found) > len(shown), "results": shown,
-              "next": [] if found else [f"{SCRIPT} --changes {shell_word(words[0])}"]}
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-        return EXIT_OK if found else EXIT_PROBLEMS
+    report = _listing("pitfalls", words, sidx.get("scvi_tools_version", ""), found, args.max,
+                      [f"{SCRIPT} --changes {shell_word(words[0])}"])
     out = [f"{len(found)} proven pitfall(s) holding {report['query']!r} "
            f"(scvi-tools {report['scvi_tools_version']}; each tested by running it)"]
-    for pitfall in shown:
+    for pitfall in report["results"]:
         models = pitfall["applies_to"]
         models = ", ".join(models[:MODELS_SHOWN] + [f"+{len(models) - MODELS_SHOWN} more"]
                            if len(models) > MODELS_SHOWN + 1 else models)
         out.append(f"- {pitfall['id']} [{models}] {pitfall['cite']}")
         out.append(f"  {pitfall['text']}")
-    if report["truncated"]:
-        out.append(f"... {len(found) - len(shown)} more not shown (--max {args.max}); "
-                   "add a word to narrow")
-    out.extend(f"next: {step}" for step in report["next"])
-    print("\n".join(out))
-    return EXIT_OK if found else EXIT_PROBLEMS
+    return _print_listing(report, out, args)
 
 
 _IDENT = re.compile(r"[A-Za-z_][\w.]*(?:-[A-Za-z0-9_]+)*")
