@@ -1268,3 +1268,41 @@ def test_notes_of_releases_before_1_0_weigh_less_unless_the_question_names_a_ver
     assert all(weighed[k] < plain[k] for k in both)
     named = question + " I am on 0.9.0"
     assert old_notes(named, PARAMS) == old_notes(named, flat)  # a version named: no weight
+
+
+def test_a_bare_name_the_question_also_writes_dotted_is_that_one(capsys, pinned_tree):
+    """"RESOLVI.setup_anndata ... inside `setup_anndata`": the bare name is RESOLVI's, so it no
+    longer boosts SCVI's file (the file every bare setup_anndata resolves to), and RESOLVI's
+    def is the first source fact, its header cut to the room left when it is long."""
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import PARAMS, _named_symbols
+
+    sidx = load_search_index()
+    question = ("scvi.external.RESOLVI.setup_anndata(adata, layer='counts', batch_key='sample') "
+                "fails with a bare AssertionError inside `setup_anndata`. What does it check?")
+    named = {name for name, _, _ in _named_symbols(question, sidx).values()}
+    assert named == {"scvi.external.RESOLVI.setup_anndata"}, named
+    off = {name for name, _, _ in _named_symbols(question, sidx,
+                                                 dict(PARAMS, bare_after_dotted=0)).values()}
+    assert "scvi.model.SCVI.setup_anndata" in off
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), question)
+    assert report["source"][0]["path"] == "src/scvi/external/resolvi/_model.py", report["source"]
+
+
+def test_a_long_first_line_of_a_source_fact_is_cut_to_the_room_not_left_out(pinned_tree):
+    from scvi_skill.runtime.pack import (
+        MIN_BUDGET, SOURCE_HEADING, Pack, SourceFact, _Reader, _render)
+
+    reader = _Reader(pinned_tree)
+    best = SourceFact("src/scvi/model/_scvi.py", 220, "scvi.model.SCVI.setup_anndata")
+    best.signature = "def setup_anndata(" + ", ".join(f"arg{i}: int = {i}" for i in range(90)) + ")"
+    other = SourceFact("src/scvi/model/_scanvi.py", 299, "scvi.model.SCANVI.setup_anndata",
+                       kind="def")
+    other.signature = "def setup_anndata(cls, adata)"
+    pack = Pack([], [best, other], [], [], reader, MIN_BUDGET)
+    _render(pack, "setup_anndata arguments", "1.5.1")
+    text = "\n".join(pack.lines)
+    assert len(text) <= MIN_BUDGET * 4, len(text)
+    shown = pack.lines[pack.lines.index(SOURCE_HEADING) + 1]
+    # The better fact comes first, its header cut ("..."), rather than the other alone.
+    assert shown.startswith("src/scvi/model/_scvi.py:220 ") and shown.endswith("..."), shown

@@ -1635,6 +1635,14 @@ def _render(pack: Pack, question: str, version: str) -> None:
     tail_start = error_end = len(lines)
     for (heading, *group), group_marks in zip(tail, marks, strict=True):
         first = group[:1] if heading in headed else [heading] + group[:1]
+        if used + _size(first) > room_left and CLIP_FIRST_LINE and group \
+                and heading == SOURCE_HEADING:
+            # A long header line (a def's whole signature) is cut to the room left rather
+            # than leaving a better-ranked fact out for a shorter one after it.
+            width = room_left - used - _size(first[:-1]) - 1
+            if width >= MIN_FIRST_LINE_CHARS:
+                group = [clip(group[0], width)] + group[1:]
+                first = first[:-1] + group[:1]
         if used + _size(first) > room_left:
             continue  # no room for this fact's first line: leave the whole fact out
         if heading not in headed:
@@ -1663,7 +1671,13 @@ def _render(pack: Pack, question: str, version: str) -> None:
                    for s in _reading_order(spans)]
 
 
+CLIP_FIRST_LINE = True
+MIN_FIRST_LINE_CHARS = 120
+"""A source fact's first line (path:line, name and header) is cut to the room left when at
+least this many characters are left, rather than the fact left out."""
+
 MODEL_FACTS_HEADING = "== model facts (from the source)"
+SOURCE_HEADING = "== source"
 PITFALLS_HEADING = "== pitfalls"
 _ERROR_PARTS = ("== traceback", "== raised at", "== where Python's error arises")
 """The parts of the tail printed above the passages (they come first in the tail too)."""
@@ -1856,7 +1870,7 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
             group.append(f"  lines {first}-{last}:")
             group.extend(f"   {t}" for t in _dedented(fact.window_text))
         sources.append((group, spans))
-    parts.append(("== source", sources))
+    parts.append((SOURCE_HEADING, sources))
     # Each group carries its part's heading; _render prints a heading once, with the first
     # group of its part that fits.
     groups = [([heading] + group, spans) for heading, found in parts for group, spans in found]

@@ -58,6 +58,7 @@ PARAMS = {
     "link_doc": 0.15,  # share of a source's score given to docs that name its symbols
     "named_symbol": 1.5,  # boost (times best source score) for a file defining a named symbol
     "named_doc": 0.2,  # boost (times best doc score) for docs naming a named file's symbols
+    "bare_after_dotted": 1,  # on (1) or off (0): a bare name the question also writes dotted
     "ambiguous_power": 0.0,  # a bare name defined in n files boosts its file by 1 / n**power
     # (4-fold CV within dev chose 0: dev has too few bare ambiguous names to support more)
     "tests_factor": 0.6,  # tests/ files are secondary entry points
@@ -756,8 +757,14 @@ def _named_symbols(question: str, sidx: dict, params: dict = PARAMS) -> dict[int
     names = sidx.get("names") or {}
     name_files = sidx.get("name_files") or {}
     named: dict[int, tuple] = {}
-    for ident in identifiers(question[:MAX_QUESTION_CHARS]):
-        key = ident.strip("`()").lower()
+    keys = [ident.strip("`()").lower() for ident in identifiers(question[:MAX_QUESTION_CHARS])]
+    # A bare name the question also writes out in full ("RESOLVI.setup_anndata ... inside
+    # `setup_anndata`") is that one, not every file's that defines it.
+    written_out = {key.rsplit(".", 1)[1] for key in keys
+                   if "." in key and names.get(key)} if params["bare_after_dotted"] else set()
+    for key in keys:
+        if key in written_out:
+            continue
         parts = key.split(".")
         candidates = [(key, 1.0)]
         if len(parts) > 2:
