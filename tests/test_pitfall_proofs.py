@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import inspect
+import logging
 import warnings
 from pathlib import Path
 
@@ -809,7 +810,7 @@ def test_normalized_expression_sums_to_one_per_cell():
     assert np.array_equal(np.asarray(values), np.round(np.asarray(values)))
 
 
-def test_the_default_max_epochs_shrinks_with_the_data(monkeypatch):
+def test_the_default_max_epochs_shrinks_with_the_data(monkeypatch, caplog):
     from scvi.model import _totalvi as totalvi_module
     from scvi.model._utils import get_max_epochs_heuristic
     from scvi.model.base import _training_mixin
@@ -827,13 +828,20 @@ def test_the_default_max_epochs_shrinks_with_the_data(monkeypatch):
     for module in (_training_mixin, totalvi_module):
         monkeypatch.setattr(module, "get_max_epochs_heuristic", shrunk)
     no_epochs = {k: v for k, v in FAST.items() if k != "max_epochs"}
+    said = "Training for"
     scvi_model = _scvi(batch_key="batch")
-    scvi_model.train(**no_epochs, limit_train_batches=1, limit_val_batches=0)
+    with caplog.at_level(logging.INFO, logger="scvi"):
+        scvi_model.train(**no_epochs, limit_train_batches=1, limit_val_batches=0)
     assert scvi_model.trainer.max_epochs == 27 and asked[-1] == scvi_model.adata.n_obs
+    assert said not in caplog.text  # SCVI's train() does not log the epochs it chose
     totalvi = _totalvi()
-    totalvi.train(**no_epochs, early_stopping=False, limit_train_batches=1, limit_val_batches=0)
-    assert totalvi.trainer.max_epochs == 27
+    with caplog.at_level(logging.INFO, logger="scvi"):
+        totalvi.train(**no_epochs, early_stopping=False, limit_train_batches=1,
+                      limit_val_batches=0)
+    assert totalvi.trainer.max_epochs == 27 and said not in caplog.text
     scanvi = scvi.model.SCANVI.from_scvi_model(scvi_model, unlabeled_category="unknown",
                                                labels_key="labels")
-    scanvi.train(**no_epochs, limit_train_batches=1, limit_val_batches=0)
+    with caplog.at_level(logging.INFO, logger="scvi"):
+        scanvi.train(**no_epochs, limit_train_batches=1, limit_val_batches=0)
     assert scanvi.trainer.max_epochs == 9  # round(27 / 3), kept between 2 and 10
+    assert "Training for 9 epochs." in caplog.text  # SCANVI's train() logs it
