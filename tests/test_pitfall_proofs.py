@@ -97,6 +97,12 @@ def test_check_val_every_n_epoch_is_set_by_train():
     model = _scvi()
     model.train(trainer_config=TrainerConfig(check_val_every_n_epoch=7), **FAST)
     assert model.trainer.check_val_every_n_epoch == 7
+    # TOTALVI resets it to 1 while reduce_lr_on_plateau (its default) is on.
+    totalvi = _totalvi()
+    totalvi.train(check_val_every_n_epoch=7, **FAST)
+    assert totalvi.trainer.check_val_every_n_epoch == 1
+    totalvi.train(check_val_every_n_epoch=7, reduce_lr_on_plateau=False, **FAST)
+    assert totalvi.trainer.check_val_every_n_epoch == 7
 
 
 def test_no_plan_config_on_totalvi():
@@ -104,6 +110,13 @@ def test_no_plan_config_on_totalvi():
     assert "plan_config" not in inspect.signature(model.train).parameters
     with pytest.raises(TypeError, match="plan_config"):
         model.train(plan_config={"lr": 1e-3}, **FAST)
+    # TOTALVI's train() takes no weight_decay or eps: in plan_kwargs they are kept.
+    assert not {"weight_decay", "eps"} & set(inspect.signature(model.train).parameters)
+    model.train(plan_kwargs={"weight_decay": 0.25, "eps": 0.5}, **FAST)
+    plan = model.trainer.lightning_module
+    assert (plan.weight_decay, plan.eps) == (0.25, 0.5)
+    multivi_params = inspect.signature(scvi.model.MULTIVI.train).parameters
+    assert {"weight_decay", "eps"} <= set(multivi_params)
     adata = _adata()
     adata.X = (adata.X > 0).astype("float32")
     scvi.model.PEAKVI.setup_anndata(adata)
