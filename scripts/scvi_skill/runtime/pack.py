@@ -863,12 +863,8 @@ def _class_param(facts: list[SourceFact], wanted: list[str], question: str, read
         lines = reader.file(fact.path)
         if not lines or fact.param:
             continue
-        probe = SourceFact(fact.path, fact.line, fact.symbol)
-        probe.signature = fact.signature
-        if _param_doc(probe, lines, wanted, question, reader, classes=True):
-            fact.line, fact.symbol, fact.signature = probe.line, probe.symbol, probe.signature
-            fact.param, fact.param_doc = probe.param, probe.param_doc
-            fact.param_path, fact.param_lines = probe.param_path, probe.param_lines
+        # _param_doc changes the fact only when it finds an entry (then moves it there).
+        if _param_doc(fact, lines, wanted, question, reader, classes=True):
             if CLASS_USE_WINDOW and not fact.window:
                 _use_window(fact, lines, [fact.param])
             return None
@@ -1800,7 +1796,7 @@ def _carry_lead_in(passage: PackPassage, reader: _Reader, room: int) -> int:
     if _size(added) > max(room, LEAD_IN_CHARS):
         return 0
     passage.end = end
-    passage.text = reader.lines(passage.path, passage.start, end)
+    passage.text = passage.text + added
     return _size(added)
 
 
