@@ -47,6 +47,8 @@ outputs (in --out, default references/api/):
                                 the defaults that changed
   gone_messages.json            the messages earlier releases (0.7.0 on) raise, warn or log
                                 and the last one does not: their releases and sites
+  dependency_uses.json.gz       the names of other packages each release uses (jax.random.
+                                KeyArray, numpy.float_): their releases and a site
 
 exit codes:
   0  written / up to date (--check)
@@ -115,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     extra = sorted(p.name for p in args.out.glob("scvi-tools-*.json.gz") if p.name not in outputs) \
         if args.out.is_dir() else []
     size = sum(len(data) for data in outputs.values())
-    summary = (f"{len(versions)} releases, {len(outputs) - 3} index files, {size / 1e6:.2f} MB, "
+    summary = (f"{len(versions)} releases, {sum(n.startswith("scvi-tools-") for n in outputs)} index files, {size / 1e6:.2f} MB, "
                f"{time.perf_counter() - started:.1f} s")
     if args.check:
         if stale or extra:

@@ -371,14 +371,18 @@ def _history(args: argparse.Namespace) -> int:
     keyword = None if "." in name or "-" in name \
         else api_history.keyword_history(name, history, migrations)
     requirement = _requirement(name, releases)
+    dependency = _dependency_use(name) if "." in name or not (names or keyword or requirement) \
+        else None
     shown_callables = keyword["callables"][: args.max] if keyword else []
     report = {"mode": "history", "query": name, "versions": [releases.versions[0],
                                                               releases.versions[-1]],
               "names": names, "keyword": dict(keyword, callables=shown_callables,
                                               total=len(keyword["callables"])) if keyword else None,
               "requirement": requirement,
+              "dependency_use": {k: v for k, v in dependency.items() if k != "text"}
+              if dependency else None,
               "next": [f"{SCRIPT} --changes {shell_word(name.rsplit('.', 1)[-1])}"]}
-    found = bool(names or keyword or requirement)
+    found = bool(names or keyword or requirement or dependency)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return EXIT_OK if found else EXIT_PROBLEMS
@@ -419,15 +423,38 @@ def _history(args: argparse.Namespace) -> int:
         out.append(f"requirement {what} (the {field} of each release's sdist), oldest first:")
         out.extend(f"  {run_text([r['spec'], r['first'], r['last']])}"
                    for r in requirement["runs"])
+    if dependency:
+        out.append(dependency["text"])
     if not found:
-        out.append(f"no public name, keyword or requirement {name!r} in scvi-tools {first} to "
-                   f"{last}")
+        out.append(f"no public name, keyword, requirement or dependency use {name!r} in "
+                   f"scvi-tools {first} to {last}")
     if any(row["earlier_unknown"] for row in [*names, *shown_callables]):
         out.append(f"(releases before {first} are not in the history: a range from {first} "
                    "may go back further)")
     out.extend(f"next: {step}" for step in report["next"])
     print("\n".join(out))
     return EXIT_OK if found else EXIT_PROBLEMS
+
+
+def _dependency_use(name: str) -> dict | None:
+    """``{"name", "releases", "last_release", "site", "still_used", "module_names", "text"}``
+    when some release uses ``name`` as a name of another package (``jax.random.KeyArray``,
+    ``np.float_``; a module: the names under it), else ``None``."""
+    from scvi_skill.runtime import dependency_uses as uses
+    from scvi_skill.runtime.apifiles import load_dependency_uses
+    from scvi_skill.runtime.history import span_text
+
+    data = load_dependency_uses()
+    versions = data.get("versions") or []
+    found = uses.lookup(uses.canonical(name, data.get("aliases") or {}), data) \
+        if versions and not uses.own(name) else None
+    if found is None:
+        return None
+    last = found["spans"][-1][1]
+    return {"name": found["name"], "releases": span_text(found["spans"], versions),
+            "last_release": versions[last], "site": f"{found['site'][0]}:{found['site'][1]}",
+            "still_used": last == len(versions) - 1, "module_names": found["module_names"],
+            "text": uses.use_line(found, versions, missing=False)}
 
 
 def _requirement(name: str, releases) -> dict | None:

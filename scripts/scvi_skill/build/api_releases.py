@@ -32,9 +32,16 @@ import json
 import re
 from pathlib import Path
 
+from scvi_skill.build.dependency_uses import (
+    DEPENDENCY_ALIASES,
+    DEPENDENCY_USES,
+    build_dependency_uses,
+    release_uses,
+)
 from scvi_skill.build.mapfiles import ReadLog
 from scvi_skill.build.source.messages import read_messages
 from scvi_skill.build.source.sourcemap import build_source_map
+from scvi_skill.runtime.apifiles import DEPENDENCY_USES_FILE
 from scvi_skill.runtime.apiindex import (
     API_FORMAT,
     REGENERATE_API,
@@ -122,6 +129,7 @@ def build_release(tree: Tree) -> dict:
         "trainer_keywords": _trainer_keywords(source),
         "version": tree.version,
         MESSAGES: _release_messages(tree),
+        **release_uses(tree),
     }
 
 
@@ -455,7 +463,8 @@ def release_outputs(releases: list[dict], early: list[dict] | None = None) -> di
     requires = {r["version"]: r.get("requires") or {} for r in releases}
     for release in releases:
         release = {k: v for k, v in release.items()
-                   if k not in ("requires_python", "requires", MESSAGES)}
+                   if k not in ("requires_python", "requires", MESSAGES, DEPENDENCY_USES,
+                                DEPENDENCY_ALIASES)}
         key = json.dumps({k: v for k, v in release.items() if k not in ("_generated", "version")},
                          sort_keys=True)
         if key == previous_key:
@@ -466,6 +475,7 @@ def release_outputs(releases: list[dict], early: list[dict] | None = None) -> di
         files[release["version"]] = name
         previous_key, previous_name = key, name
     outputs["history.json.gz"] = dump_gz(build_history(releases))
+    outputs[DEPENDENCY_USES_FILE] = dump_gz(build_dependency_uses(releases))
     outputs[GONE_MESSAGES] = (json.dumps(build_gone_messages((early or []) + releases),
                                          sort_keys=True, ensure_ascii=False,
                                          separators=(",", ":")) + "\n").encode("utf-8")

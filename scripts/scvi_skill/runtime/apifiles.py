@@ -19,6 +19,7 @@ API_FORMAT = 1
 API_DIR = REFERENCES_DIR / "api"
 REGENERATE_API = "python scripts/build_api_index.py"
 EXIT_UNKNOWN_VERSION = 4
+DEPENDENCY_USES_FILE = "dependency_uses.json.gz"
 
 
 class UnknownVersion(SkillPackageError):
@@ -108,6 +109,16 @@ def load_gone_messages(folder: Path | None = None) -> dict:
     """The messages earlier releases raise and the pinned one does not (small: read for a
     pasted error without the history)."""
     return read_api_file((folder or API_DIR) / "gone_messages.json")
+
+
+def load_dependency_uses(folder: Path | None = None) -> dict:
+    """Which releases use which names of their dependencies (small: read only for a question
+    that names one, or pastes an error about one)."""
+    data = read_api_file((folder or API_DIR) / DEPENDENCY_USES_FILE)
+    if data.get("format") != API_FORMAT:
+        raise IndexStale(f"{DEPENDENCY_USES_FILE} has format {data.get('format')!r}, expected "
+                         f"{API_FORMAT}", hint=f"Regenerate: {REGENERATE_API}")
+    return data
 
 
 def load_migrations(folder: Path | None = None) -> dict:

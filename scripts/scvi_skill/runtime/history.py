@@ -32,14 +32,17 @@ they name the module and the name, the two halves of the dotted name the user re
 def release_facts(question: str, sidx: dict) -> list[str]:
     """One line per name or keyword of ``question`` that the pinned release lacks and an
     earlier release (1.0.0 on) had (``gone`` of the search index, from the API history: only
-    then is the history read), with the migrations file's replacement; before them, the
-    releases a Python version or a required package the question names fits
+    then is the history read), with the migrations file's replacement; before them, which
+    releases use a name of another package that the question's error text names
+    (:mod:`.dependency_uses`), the releases a Python version or a required package the question names fits
     (:mod:`.requirements`), since when the names and keywords of a "since which version"
     question exist (:func:`since_facts`) and the defaults that changed of a callable it writes
     out (:func:`default_facts`); at most :data:`MAX_FACTS`."""
+    from .dependency_uses import dependency_use_facts
     from .requirements import dependency_facts, python_facts
 
-    required = (python_facts(question) + dependency_facts(question) + since_facts(question, sidx)
+    required = (dependency_use_facts(question) + python_facts(question)
+                + dependency_facts(question) + since_facts(question, sidx)
                 + default_facts(question, sidx))
     unknown = gone_identifiers(question, sidx)
     elsewhere = moved_names(question, sidx)

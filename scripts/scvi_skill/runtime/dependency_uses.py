@@ -1,0 +1,159 @@
+"""Which scvi-tools releases use a name of another package (``references/api/
+dependency_uses.json.gz``, built by :mod:`scvi_skill.build.dependency_uses` from each
+release's sdist).
+
+An error after upgrading a dependency (``AttributeError: module 'jax.random' has no attribute
+'KeyArray'``) comes from code that uses a name the new dependency dropped. Whether scvi-tools
+is that code, and from which release on it no longer is, is what the fix depends on: upgrade
+scvi-tools past the last release that uses the name, or pin the dependency when even the
+pinned release still does, or look elsewhere when no release uses it. The file is read only
+for a question that pastes such an error or writes a dotted name of another package in a
+question about an upgrade. Standard library only; Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import IndexStale, warn
+from .errortext import MAX_CHARS
+from .history import _CANNOT_IMPORT, _CHANGE_WORDS, _MISSING_MODULE_ATTR, span_text
+
+MAX_USE_FACTS = 2
+MAX_LISTED = 2
+"""Names of a module shown when the question names the module (``No module named 'X'``)."""
+_NO_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+_ERROR_WORDS = re.compile(r"\b(?:\w+Error|error|fails?|failed|broke|breaks|broken)\b")
+_DOTTED = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+"""A dotted name as code writes it (``np.float_``: a trailing ``_`` is part of it)."""
+OWN = "scvi"
+READ_NOTE = "from each release's imports and attribute chains"
+
+
+def named_dependency_names(question: str) -> tuple[list[str], list[str]]:
+    """``(errors, written)``: the dotted names of other packages that Python's own messages
+    in ``question`` name (``module 'X' has no attribute 'Y'`` -> ``X.Y``; ``cannot import name
+    'Y' from 'X'``; ``No module named 'X'``), and the dotted names it writes out (``np.float_``)
+    when it is about an upgrade or an error. Aliases are resolved later, against the file."""
+    text = question[:MAX_CHARS]
+    errors: list[str] = []
+    for match in _MISSING_MODULE_ATTR.finditer(text):
+        errors.append(f"{match.group(1)}.{match.group(2)}")
+    for match in _CANNOT_IMPORT.finditer(text):
+        errors.append(f"{match.group(2)}.{match.group(1)}")
+    errors += [m.group(1) for m in _NO_MODULE.finditer(text)]
+    errors = [n for n in dict.fromkeys(errors) if not own(n)]
+    written: list[str] = []
+    if _CHANGE_WORDS.search(text) or _ERROR_WORDS.search(text):
+        written = [m.group() for m in _DOTTED.finditer(text) if not own(m.group())]
+    # The module an error quotes is written out too: it is part of that name, not another.
+    written = [n for n in dict.fromkeys(written)
+               if not any(e == n or e.startswith(n + ".") for e in errors)]
+    return errors, written
+
+
+def own(name: str) -> bool:
+    return name.split(".")[0] == OWN
+
+
+def canonical(name: str, aliases: dict[str, str]) -> str:
+    """``np.float_`` -> ``numpy.float_``: the root as the releases' imports bind it."""
+    root, dot, rest = name.partition(".")
+    target = aliases.get(root)
+    return f"{target}{dot}{rest}" if target else name
+
+
+def lookup(name: str, data: dict) -> dict | None:
+    """``{"name", "spans", "site", "module_names"}`` for ``name`` (canonical): its own entry,
+    else the uses of names under it (a module the question names: their spans merged,
+    ``module_names`` a few of them); ``None`` when no release uses it."""
+    uses = data.get("uses") or {}
+    entry = uses.get(name)
+    if entry is not None:
+        return {"name": name, "spans": entry["spans"], "site": entry["site"], "module_names": []}
+    prefix = name + "."
+    under = sorted(n for n in uses if n.startswith(prefix))
+    if not under:
+        return None
+    seen = sorted({i for n in under for a, b in uses[n]["spans"] for i in range(a, b + 1)})
+    latest = min(under, key=lambda n: (-uses[n]["spans"][-1][1], n))  # the last user, by name
+    from .history import index_spans
+
+    return {"name": name, "spans": index_spans(seen), "site": uses[latest]["site"],
+            "module_names": under[:MAX_LISTED] + (["..."] if len(under) > MAX_LISTED else [])}
+
+
+def use_line(found: dict, versions: list[str], *, missing: bool = True) -> str:
+    """One line: which releases use the name, where the last of them does, which do not;
+    ``missing``: the user's error says the dependency lacks it (then a pinned release that
+    still uses it means pinning the dependency)."""
+    spans, name = found["spans"], found["name"]
+    last = versions[spans[-1][1]]
+    site = found["site"]
+    used = span_text(spans, versions)
+    unused = span_text(_complement(spans, len(versions)), versions)
+    owner = name.split(".")[0]
+    text = f"{name} ({owner}'s, not scvi-tools'): used by scvi-tools {used}"
+    if found["module_names"]:
+        text += f" ({', '.join(found['module_names'])})"
+    text += f"; in {last} at {site[0]}:{site[1]}"
+    if spans[-1][1] == len(versions) - 1:
+        text += f"; still used by {versions[-1]}"
+        if missing:
+            text += f": pin {owner} to a release that has it"
+    if unused:
+        text += f"; not used by {unused}"
+    return text + f" ({READ_NOTE})"
+
+
+def unused_line(name: str, versions: list[str]) -> str:
+    return (f"{name}: no scvi-tools release {versions[0]}-{versions[-1]} uses it "
+            f"({READ_NOTE}): the failing call is likely another package's; check the "
+            "traceback's frames")
+
+
+def _complement(spans: list[list[int]], n: int) -> list[list[int]]:
+    out, at = [], 0
+    for a, b in spans:
+        if a > at:
+            out.append([at, a - 1])
+        at = b + 1
+    if at < n:
+        out.append([at, n - 1])
+    return out
+
+
+def dependency_use_facts(question: str, *, data: dict | None = None) -> list[str]:
+    """Lines for the release history of the pack: for each dependency name the question's
+    error text names (and, in a question about an upgrade or an error, each one it writes
+    out that a release uses), which releases use it; at most :data:`MAX_USE_FACTS`. Reads the
+    file only when the question names such a name."""
+    errors, written = named_dependency_names(question)
+    if not errors and not written:
+        return []
+    if data is None:
+        from .apifiles import load_dependency_uses
+
+        try:
+            data = load_dependency_uses()
+        except IndexStale as err:
+            warn(f"no dependency history: {err}")
+            return []
+    versions = data.get("versions") or []
+    aliases = data.get("aliases") or {}
+    if not versions:
+        return []
+    lines = []
+    everywhere = [[0, len(versions) - 1]]
+    for name in errors + written:
+        found = lookup(canonical(name, aliases), data)
+        if name in errors:
+            lines.append(use_line(found, versions) if found
+                         else unused_line(canonical(name, aliases), versions))
+        elif found is not None and found["spans"][-1][1] < len(versions) - 1:
+            # A written name the pinned release still uses says nothing about an upgrade
+            # (one a new release started using, like scanpy's in 1.5.1's VIVS, neither).
+            lines.append(use_line(found, versions, missing=False))
+        if len(lines) >= MAX_USE_FACTS:
+            break
+    return lines
