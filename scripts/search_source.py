@@ -371,8 +371,8 @@ def _history(args: argparse.Namespace) -> int:
     keyword = None if "." in name or "-" in name \
         else api_history.keyword_history(name, history, migrations)
     requirement = _requirement(name, releases)
-    dependency = _dependency_use(name) if "." in name or not (names or keyword or requirement) \
-        else None
+    dependency, read_from = _dependency_use(name) \
+        if "." in name or not (names or keyword or requirement) else (None, "")
     shown_callables = keyword["callables"][: args.max] if keyword else []
     report = {"mode": "history", "query": name, "versions": [releases.versions[0],
                                                               releases.versions[-1]],
@@ -426,8 +426,9 @@ def _history(args: argparse.Namespace) -> int:
     if dependency:
         out.append(dependency["text"])
     if not found:
-        out.append(f"no public name, keyword, requirement or dependency use {name!r} in "
-                   f"scvi-tools {first} to {last}")
+        out.append(f"no public name, keyword or requirement {name!r} in scvi-tools {first} to "
+                   f"{last}" + (f", and no release {read_from} to {last} uses it as another "
+                                "package's name" if read_from else ""))
     if any(row["earlier_unknown"] for row in [*names, *shown_callables]):
         out.append(f"(releases before {first} are not in the history: a range from {first} "
                    "may go back further)")
@@ -436,10 +437,11 @@ def _history(args: argparse.Namespace) -> int:
     return EXIT_OK if found else EXIT_PROBLEMS
 
 
-def _dependency_use(name: str) -> dict | None:
-    """``{"name", "releases", "last_release", "site", "still_used", "module_names", "text"}``
-    when some release uses ``name`` as a name of another package (``jax.random.KeyArray``,
-    ``np.float_``; a module: the names under it), else ``None``."""
+def _dependency_use(name: str) -> tuple[dict | None, str]:
+    """``({"name", "releases", "last_release", "site", "still_used", "module_names", "text"},
+    first release read)``, the dict when some release uses ``name`` as a name of another
+    package (``jax.random.KeyArray``, ``np.float_``; a module: the names under it), else
+    ``None``."""
     from scvi_skill.runtime import dependency_uses as uses
     from scvi_skill.runtime.apifiles import load_dependency_uses
     from scvi_skill.runtime.history import span_text
@@ -449,12 +451,12 @@ def _dependency_use(name: str) -> dict | None:
     found = uses.lookup(uses.canonical(name, data.get("aliases") or {}), data) \
         if versions and not uses.own(name) else None
     if found is None:
-        return None
+        return None, versions[0] if versions else ""
     last = found["spans"][-1][1]
     return {"name": found["name"], "releases": span_text(found["spans"], versions),
             "last_release": versions[last], "site": f"{found['site'][0]}:{found['site'][1]}",
             "still_used": last == len(versions) - 1, "module_names": found["module_names"],
-            "text": uses.use_line(found, versions, missing=False)}
+            "text": uses.use_line(found, versions, missing=False)}, versions[0]
 
 
 def _requirement(name: str, releases) -> dict | None:

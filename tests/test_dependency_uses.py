@@ -100,6 +100,12 @@ def test_releases_become_spans_with_the_last_users_site_and_a_file_of_their_own(
     assert "regenerate" in built["_generated"]
     outputs = release_outputs(releases)
     assert json.loads(gzip.decompress(outputs[DEPENDENCY_USES_FILE])) == built
+    # The 0.x releases read for their messages count too: an old release's user hits them.
+    early = [{"version": "0.9.0", DEPENDENCY_USES: {"pytorch_lightning": ["scvi/t.py", 1]}}]
+    with_early = json.loads(gzip.decompress(release_outputs(releases, early)[DEPENDENCY_USES_FILE]))
+    assert with_early["versions"][0] == "0.9.0"
+    assert with_early["uses"]["pytorch_lightning"] == {"spans": [[0, 0]], "site": ["scvi/t.py", 1]}
+    assert with_early["uses"]["numpy"]["spans"] == [[1, 3]]
     assert outputs[DEPENDENCY_USES_FILE] == release_outputs(releases)[DEPENDENCY_USES_FILE]
     assert all(DEPENDENCY_USES not in json.loads(gzip.decompress(data))
                for name, data in outputs.items() if name.startswith("scvi-tools-"))
@@ -168,6 +174,10 @@ def test_the_shipped_file_dates_the_keyarray_annotation_and_matches_the_pinned_t
     key = data["uses"]["jax.random.KeyArray"]
     used = {versions[i] for a, b in key["spans"] for i in range(a, b + 1)}
     assert {"1.2.0", "1.4.3"} <= used and not used & {"1.5.0", "1.5.1"}
+    # 0.x releases are read too: they imported pytorch_lightning, 1.x imports lightning.
+    assert versions[0] == "0.7.0"
+    old = data["uses"]["pytorch_lightning"]["spans"]
+    assert versions[old[-1][1]].startswith("0.")
     assert data["aliases"]["np"] == "numpy"
     # Every name the pinned release still uses is on its cited line of the pinned tree.
     last = len(versions) - 1
@@ -197,8 +207,9 @@ def test_the_pack_and_history_say_when_scvi_tools_stopped_using_it(capsys, pinne
     # An alias resolves as the releases' imports bind it; nothing found exits 1.
     assert search_source.main(["--json", "--history", "np.ndarray"]) == 0
     assert json.loads(capsys.readouterr().out)["dependency_use"]["name"] == "numpy.ndarray"
-    assert search_source.main(["--history", "pytorch_lightning"]) == 1
-    assert "no public name, keyword, requirement or dependency use" in capsys.readouterr().out
+    assert search_source.main(["--history", "pkg_resources.packaging"]) == 1
+    assert "and no release 0.7.0 to 1.5.1 uses it as another package's name" in \
+        capsys.readouterr().out
 
 
 @pytest.mark.parametrize("damage", [b"not gzip", gzip.compress(b'{"format": 99}')])

@@ -143,9 +143,10 @@ MIN_GONE_WORDS = 3
 
 
 def release_messages(tree: Tree) -> dict:
-    """``{"version", "messages"}`` of a release read for its messages only (one before the
-    indexed releases: 0.x, whose API the indexes leave out)."""
-    return {"version": tree.version, MESSAGES: _release_messages(tree)}
+    """``{"version", "messages", ...}`` of a release read for its messages and its uses of
+    other packages only (one before the indexed releases: 0.x, whose API the indexes leave
+    out)."""
+    return {"version": tree.version, MESSAGES: _release_messages(tree), **release_uses(tree)}
 
 
 def _release_messages(tree: Tree) -> dict[str, list]:
@@ -475,7 +476,7 @@ def release_outputs(releases: list[dict], early: list[dict] | None = None) -> di
         files[release["version"]] = name
         previous_key, previous_name = key, name
     outputs["history.json.gz"] = dump_gz(build_history(releases))
-    outputs[DEPENDENCY_USES_FILE] = dump_gz(build_dependency_uses(releases))
+    outputs[DEPENDENCY_USES_FILE] = dump_gz(build_dependency_uses((early or []) + releases))
     outputs[GONE_MESSAGES] = (json.dumps(build_gone_messages((early or []) + releases),
                                          sort_keys=True, ensure_ascii=False,
                                          separators=(",", ":")) + "\n").encode("utf-8")
