@@ -448,8 +448,7 @@ def _dependency_use(name: str) -> tuple[dict | None, str]:
 
     data = load_dependency_uses()
     versions = data.get("versions") or []
-    found = uses.lookup(uses.canonical(name, data.get("aliases") or {}), data) \
-        if versions and not uses.own(name) else None
+    found = uses.find(name, data) if versions and not uses.own(name) else None
     if found is None:
         return None, versions[0] if versions else ""
     last = found["spans"][-1][1]

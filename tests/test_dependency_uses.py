@@ -23,6 +23,7 @@ from scvi_skill.runtime.apifiles import API_DIR, load_dependency_uses
 from scvi_skill.runtime.dependency_uses import (
     canonical,
     dependency_use_facts,
+    find,
     lookup,
     named_dependency_names,
 )
@@ -143,6 +144,14 @@ def test_a_name_gets_its_releases_and_a_module_the_names_under_it():
     assert module["module_names"] == ["lightning.pytorch.LightningModule",
                                       "lightning.pytorch.Trainer"]
     assert lookup("lightning.pyt", DATA) is None  # a prefix of a part is not a module
+    # A name as written wins over its alias: ``sparse`` is a package too (``sparse.GCXS``).
+    data = dict(DATA, aliases={"np": "numpy", "sparse": "scipy.sparse"},
+                uses=dict(DATA["uses"], **{"sparse.GCXS": {"spans": [[2, 2]], "site": ["g.py", 1]},
+                                           "scipy.sparse.issparse": {"spans": [[0, 2]],
+                                                                     "site": ["s.py", 1]}}))
+    assert find("sparse.GCXS", data)["name"] == "sparse.GCXS"
+    assert find("sparse.issparse", data)["name"] == "scipy.sparse.issparse"
+    assert find("np.float_", data)["name"] == "numpy.float_"
 
 
 def test_the_facts_say_which_releases_use_it_and_which_do_not():

@@ -56,6 +56,16 @@ def own(name: str) -> bool:
     return name.split(".")[0] == OWN
 
 
+def find(name: str, data: dict) -> dict | None:
+    """:func:`lookup` of ``name`` as written (``sparse.GCXS``: the ``sparse`` package), else
+    with its root resolved as the releases' imports bind it (``np.float_``)."""
+    found = lookup(name, data)
+    if found is None:
+        resolved = canonical(name, data.get("aliases") or {})
+        found = lookup(resolved, data) if resolved != name else None
+    return found
+
+
 def canonical(name: str, aliases: dict[str, str]) -> str:
     """``np.float_`` -> ``numpy.float_``: the root as the releases' imports bind it."""
     root, dot, rest = name.partition(".")
@@ -144,9 +154,8 @@ def dependency_use_facts(question: str, *, data: dict | None = None) -> list[str
     if not versions:
         return []
     lines = []
-    everywhere = [[0, len(versions) - 1]]
     for name in errors + written:
-        found = lookup(canonical(name, aliases), data)
+        found = find(name, data)
         if name in errors:
             lines.append(use_line(found, versions) if found
                          else unused_line(canonical(name, aliases), versions))
