@@ -206,6 +206,9 @@ def test_the_pack_and_history_say_when_scvi_tools_stopped_using_it(capsys, pinne
     out = capsys.readouterr().out
     note = next(line for line in out.splitlines() if "jax.random.KeyArray (jax's" in line)
     assert note.startswith("(release history)") and "1.5.0-1.5.1" in note
+    # The error-text line points at it instead of the generic "likely a dependency" advice.
+    assert "(error text) Python's own message for another package's name" in out
+    assert "likely comes from a dependency" not in out
     assert search_source.main(["--history", "jax.random.KeyArray"]) == 0
     assert "not used by" in capsys.readouterr().out
     assert search_source.main(["--json", "--history", "jax.random.KeyArray"]) == 0

@@ -27,6 +27,7 @@ import re
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
+from .dependency_uses import named_dependency_names
 from .errors import IndexStale, warn
 from .formats import SLOT_SOURCE
 from .history import gone_identifiers, gone_message, moved_names, present_names, release_facts
@@ -534,6 +535,9 @@ def unmatched_error_note(question: str, sites: list[dict], version: str, *,
     if sidx is not None and (gone_identifiers(question, sidx) or moved_names(question, sidx)):
         return [f"(error text) Python's own message for a scvi-tools name that {version} does "
                 "not have there: see the (release history) line"]
+    if named_dependency_names(question)[0]:
+        return ["(error text) Python's own message for another package's name: see the "
+                "(release history) line for the scvi-tools releases that use it"]
     own = _python_s_own_note(question, version, sidx)
     if own:
         return [own]
