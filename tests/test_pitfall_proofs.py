@@ -63,12 +63,19 @@ def _totalvi():
     return scvi.model.TOTALVI(adata, n_latent=4)
 
 
+def _peakvi():
+    adata = _adata()
+    adata.X = (adata.X > 0).astype("float32")
+    scvi.model.PEAKVI.setup_anndata(adata)
+    return scvi.model.PEAKVI(adata, n_hidden=16, n_latent=4)
+
+
 def test_scvi_train_overrides_trainer_config_early_stopping():
     model = _scvi()
     model.train(trainer_config=TrainerConfig(early_stopping=True), **FAST)
     assert model.trainer.early_stopping_callback is None
-    model.train(early_stopping=True, **FAST)
-    assert model.trainer.early_stopping_callback is not None
+    model.train(early_stopping=True, early_stopping_patience=3, **FAST)  # the fix
+    assert model.trainer.early_stopping_callback.patience == 3
 
 
 def test_scanvi_early_stopping_comes_from_trainer_config():
@@ -84,8 +91,12 @@ def test_totalvi_early_stopping_on_by_default_ignores_trainer_config():
     model = _totalvi()
     model.train(trainer_config=TrainerConfig(early_stopping=False), **FAST)
     assert model.trainer.early_stopping_callback is not None
-    model.train(early_stopping=False, **FAST)
+    model.train(early_stopping=False, **FAST)  # the fix
     assert model.trainer.early_stopping_callback is None
+    for model in (scvi.model.MULTIVI(_multivi_mudata(), n_latent=4), _peakvi()):
+        assert inspect.signature(model.train).parameters["early_stopping"].default is True
+        model.train(early_stopping=False, **FAST)  # the fix for them too
+        assert model.trainer.early_stopping_callback is None, model
 
 
 def test_check_val_every_n_epoch_is_set_by_train():
@@ -103,6 +114,13 @@ def test_check_val_every_n_epoch_is_set_by_train():
     assert totalvi.trainer.check_val_every_n_epoch == 1
     totalvi.train(check_val_every_n_epoch=7, reduce_lr_on_plateau=False, **FAST)
     assert totalvi.trainer.check_val_every_n_epoch == 7
+    # The fix for MULTIVI and PEAKVI: train()'s value holds (early stopping, on, keeps it).
+    multivi = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4)
+    multivi.train(check_val_every_n_epoch=7, **FAST)
+    assert multivi.trainer.check_val_every_n_epoch == 7
+    peakvi = _peakvi()
+    peakvi.train(check_val_every_n_epoch=7, **FAST)
+    assert peakvi.trainer.check_val_every_n_epoch == 7
 
 
 def test_no_plan_config_on_totalvi():
@@ -110,20 +128,23 @@ def test_no_plan_config_on_totalvi():
     assert "plan_config" not in inspect.signature(model.train).parameters
     with pytest.raises(TypeError, match="plan_config"):
         model.train(plan_config={"lr": 1e-3}, **FAST)
-    # TOTALVI's train() takes no weight_decay or eps: in plan_kwargs they are kept.
+    # The fix: lr and KL warmup as train() arguments; TOTALVI's train() takes no weight_decay
+    # or eps, so they and the other plan arguments go in plan_kwargs, where they are kept.
     assert not {"weight_decay", "eps"} & set(inspect.signature(model.train).parameters)
-    model.train(plan_kwargs={"weight_decay": 0.25, "eps": 0.5}, **FAST)
+    model.train(lr=0.03, n_epochs_kl_warmup=7, **FAST,
+                plan_kwargs={"weight_decay": 0.25, "eps": 0.5, "max_kl_weight": 0.5})
     plan = model.trainer.lightning_module
-    assert (plan.weight_decay, plan.eps) == (0.25, 0.5)
+    assert (plan.lr, plan.n_epochs_kl_warmup) == (0.03, 7)
+    assert (plan.weight_decay, plan.eps, plan.max_kl_weight) == (0.25, 0.5, 0.5)
     multivi_params = inspect.signature(scvi.model.MULTIVI.train).parameters
     assert {"weight_decay", "eps"} <= set(multivi_params)
-    adata = _adata()
-    adata.X = (adata.X > 0).astype("float32")
-    scvi.model.PEAKVI.setup_anndata(adata)
-    peakvi = scvi.model.PEAKVI(adata, n_hidden=16, n_latent=4)
+    peakvi = _peakvi()
     assert "plan_config" not in inspect.signature(peakvi.train).parameters
     peakvi.train(plan_config={"lr": 0.5}, **FAST)  # accepted by the parent train()
     assert peakvi.trainer.lightning_module.lr != 0.5  # PEAKVI's own lr wins
+    peakvi.train(lr=0.03, weight_decay=0.25, eps=0.125, n_epochs_kl_warmup=7, **FAST)  # the fix
+    plan = peakvi.trainer.lightning_module
+    assert (plan.lr, plan.weight_decay, plan.eps, plan.n_epochs_kl_warmup) == (0.03, 0.25, 0.125, 7)
 
 
 def test_elbo_validation_logged_only_when_validation_runs():
@@ -131,8 +152,11 @@ def test_elbo_validation_logged_only_when_validation_runs():
     model = _scvi()
     model.train(**FAST)
     assert "elbo_validation" not in model.history
+    model.train(check_val_every_n_epoch=1, **FAST)  # too late: not a key of the first history
+    assert "elbo_validation" not in model.history
     for kwargs in ({"plan_kwargs": {"reduce_lr_on_plateau": True}},
-                   {"learning_rate_monitor": True}, {"check_val_every_n_epoch": 1}):
+                   {"learning_rate_monitor": True}, {"check_val_every_n_epoch": 1},
+                   {"early_stopping": True}):
         model = _scvi()
         model.train(**kwargs, **FAST)
         assert "elbo_validation" in model.history, kwargs
@@ -149,6 +173,9 @@ def test_de_mode_defaults_per_model():
     change = model.differential_expression(mode="change", **kwargs)
     assert "bayes_factor" in vanilla and "proba_m1" in vanilla and "proba_de" not in vanilla
     assert "proba_de" in change
+    wide = model.differential_expression(mode="change", delta=2.0, **kwargs)  # the threshold
+    assert set(change["delta"]) == {0.25} and set(wide["delta"]) == {2.0}
+    assert wide["proba_de"].mean() < change["proba_de"].mean()
 
     def mode(method):
         return inspect.signature(method).parameters["mode"].default
@@ -165,6 +192,8 @@ def test_gradient_clip_raises_under_manual_optimization():
     model = _totalvi()
     with pytest.raises(Exception, match="(?i)clip"):
         model.train(gradient_clip_val=1.0, **FAST)
+    model.train(lr=1e-4, **FAST)  # the fix: a lower lr instead
+    assert model.trainer.lightning_module.lr == 1e-4
     from scvi.train import AdversarialTrainingPlan
 
     assert AdversarialTrainingPlan(model.module).automatic_optimization is False
@@ -183,17 +212,39 @@ def test_load_without_adata_then_calls_fail(tmp_path):
     with pytest.raises(AttributeError, match="is_view"):
         loaded.get_latent_representation()
     assert loaded.get_latent_representation(_adata()).shape[1] == 4
+    # The fix: load with the adata (the same genes).
+    reloaded = scvi.model.SCVI.load(tmp_path / "model", adata=_adata(), accelerator="cpu")
+    assert reloaded.get_latent_representation().shape == (80, 4)
+    with pytest.raises(ValueError, match="Number of vars in `adata_target` not the same"):
+        scvi.model.SCVI.load(tmp_path / "model", adata=_adata()[:, :10].copy(), accelerator="cpu")
 
 
 def test_scanvi_callbacks_drop_the_label_subsampler():
     from lightning.pytorch.callbacks import Callback
     from scvi.train._callbacks import SubSampleLabels
 
+    class Drawn(Callback):
+        """Records the labelled cells each epoch trains on."""
+
+        def __init__(self):
+            self.cells = []
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.cells.append(sorted(trainer.train_dataloader.dataloaders[1].indices))
+
     model = _scanvi()
     model.train(n_samples_per_label=5, **FAST)
     assert any(isinstance(c, SubSampleLabels) for c in model.trainer.callbacks)
-    model.train(n_samples_per_label=5, callbacks=[Callback()], **FAST)
+    drawn = Drawn()
+    model.train(n_samples_per_label=5, callbacks=[drawn], **dict(FAST, max_epochs=2))
     assert not any(isinstance(c, SubSampleLabels) for c in model.trainer.callbacks)
+    assert drawn.cells[0] == drawn.cells[1]  # drawn once
+    # The fix: add the subsampler yourself (scvi.train does not export it).
+    assert not hasattr(scvi.train, "SubSampleLabels")
+    drawn = Drawn()
+    model.train(n_samples_per_label=5, callbacks=[SubSampleLabels(), drawn],
+                **dict(FAST, max_epochs=2))
+    assert len(drawn.cells[0]) == 10 and drawn.cells[0] != drawn.cells[1]  # drawn each epoch
 
 
 def test_doc_erratum_autozi_get_alphas_betas():
@@ -226,6 +277,19 @@ def test_counts_not_in_x_raw_is_never_read():
     assert any("does not contain unnormalized count data" in str(w.message) for w in caught)
     model = scvi.model.SCVI(adata)
     assert model.adata_manager.registry["setup_args"]["layer"] is None  # .X, not .raw
+    # The fix: the raw counts in a layer, named in setup_anndata and in the gene selection.
+    import scanpy as sc
+
+    adata.layers["counts"] = adata.raw.to_adata().X
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scvi.model.SCVI.setup_anndata(adata, layer="counts")
+        sc.pp.highly_variable_genes(adata, flavor="seurat_v3", layer="counts", n_top_genes=10)
+    assert not any("count data" in str(w.message) for w in caught)
+    assert np.array_equal(scvi.model.SCVI(adata).adata_manager.get_from_registry("X"), adata.raw.X)
+    assert adata.var["highly_variable"].sum() == 10
+    with pytest.warns(UserWarning, match="expects raw count data"):  # what the layer avoids
+        sc.pp.highly_variable_genes(adata, flavor="seurat_v3", n_top_genes=10)
     floats = _adata()
     floats.X = floats.X * 0.37  # SCTransform / Seurat-converted values: not integers
     with warnings.catch_warnings(record=True) as caught:
@@ -248,6 +312,12 @@ def test_nan_in_batch_column_fails_categorical():
     adata.obs["batch"] = batch
     with pytest.raises(ValueError, match="categorical failed"):
         scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    adata.obs["batch"] = adata.obs["batch"].astype("category")  # as read from a file
+    with pytest.raises(TypeError, match="new category"):  # why the fix goes through object
+        adata.obs["batch"].fillna("unknown")
+    adata.obs["batch"] = adata.obs["batch"].astype("object").fillna("unknown")  # the fix
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    assert scvi.model.SCVI(adata).summary_stats.n_batch == 3  # batch_0, batch_1, unknown
 
 
 def test_csr_array_gives_type_error():
@@ -258,8 +328,14 @@ def test_csr_array_gives_type_error():
     with pytest.raises(TypeError):
         scvi.model.SCVI.setup_anndata(adata)
         scvi.model.SCVI(adata).train(**FAST)
-    adata.X = sp.csr_matrix(adata.X)
+    adata.X = sp.csr_matrix(adata.X)  # the fix
     scvi.model.SCVI.setup_anndata(adata)
+    scvi.model.SCVI(adata, n_hidden=16, n_latent=4).train(**FAST)
+    adata.layers["counts"] = sp.csr_array(adata.X)  # the same in a layer
+    with pytest.raises(TypeError):
+        scvi.model.SCVI.setup_anndata(adata, layer="counts")
+    adata.layers["counts"] = sp.csr_matrix(adata.layers["counts"])
+    scvi.model.SCVI.setup_anndata(adata, layer="counts")
 
 
 def test_transform_batch_takes_categories():
@@ -268,6 +344,7 @@ def test_transform_batch_takes_categories():
     with pytest.raises(ValueError, match="not a valid batch category"):
         model.get_normalized_expression(transform_batch=0)
     assert model.get_normalized_expression(transform_batch="batch_0").shape == (80, 20)
+    assert model.get_normalized_expression(transform_batch=["batch_0", "batch_1"]).shape == (80, 20)
 
 
 def test_categorical_covariates_are_not_batches():
@@ -276,18 +353,35 @@ def test_categorical_covariates_are_not_batches():
     model.train(**FAST)
     with pytest.raises(ValueError, match="not a valid batch category"):
         model.get_normalized_expression(transform_batch="batch_0")
+    # The fix: the main effect as batch_key, the others as covariates; embeddings for many.
+    model = _scvi(batch_key="batch", categorical_covariate_keys=["labels"])
+    assert (model.summary_stats.n_batch, model.summary_stats.n_extra_categorical_covs) == (2, 1)
+    model = scvi.model.SCVI(model.adata, n_hidden=16, n_latent=4, batch_representation="embedding")
+    assert model.module.batch_representation == "embedding"
+    model.train(**FAST)
+    assert model.get_normalized_expression(transform_batch="batch_0").shape == (80, 20)
 
 
 def test_ddp_switches_early_stopping_off():
+    from lightning.pytorch.strategies import StrategyRegistry
     from scvi.train import Trainer
 
-    with pytest.warns(UserWarning, match="early_stopping was automatically disabled"):
-        trainer = Trainer(max_epochs=1, accelerator="cpu", devices=1, strategy="ddp",
-                          early_stopping=True, enable_progress_bar=False)
-    assert trainer.early_stopping_callback is None
+    # The fix's strategies are Lightning's, and scvi-tools takes them for DDP as well.
+    for strategy in ("ddp", "ddp_find_unused_parameters_true", "ddp_notebook",
+                     "ddp_notebook_find_unused_parameters_true"):
+        assert strategy in StrategyRegistry.available_strategies()
+        with pytest.warns(UserWarning, match="early_stopping was automatically disabled"):
+            trainer = Trainer(max_epochs=1, accelerator="cpu", devices=1, strategy=strategy,
+                              early_stopping=True, enable_progress_bar=False)
+        assert trainer.early_stopping_callback is None
+        assert trainer.strategy._ddp_kwargs.get("find_unused_parameters", False) \
+            is strategy.endswith("_true")
 
 
-def test_savecheckpoint_removes_its_ckpt(tmp_path):
+def test_savecheckpoint_removes_its_ckpt(tmp_path, monkeypatch):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
     model = _scvi()
     callback = SaveCheckpoint(dirpath=str(tmp_path), monitor="elbo_validation")
     model.train(callbacks=[callback], check_val_every_n_epoch=1,
@@ -296,6 +390,20 @@ def test_savecheckpoint_removes_its_ckpt(tmp_path):
     assert not callback.best_model_path.endswith(".ckpt")
     assert Path(callback.best_model_path).is_dir()
     assert (Path(callback.best_model_path) / "model.pt").is_file()
+    best = scvi.model.SCVI.load(callback.best_model_path, adata=model.adata, accelerator="cpu")
+    assert best.get_latent_representation().shape == (80, 4)  # the fix, to load it
+    # The fix, to resume: Lightning's ModelCheckpoint, allowed only with enable_checkpointing
+    # (which also adds a SaveCheckpoint under scvi.settings.logging_dir), then ckpt_path.
+    monkeypatch.setattr(scvi.settings, "logging_dir", str(tmp_path / "logs"))
+    with pytest.raises(MisconfigurationException, match="enable_checkpointing=False"):
+        _scvi().train(callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpt")], **FAST)
+    _scvi().train(callbacks=[ModelCheckpoint(dirpath=tmp_path / "ckpt")],
+                  enable_checkpointing=True, **FAST)
+    (ckpt,) = (tmp_path / "ckpt").glob("*.ckpt")
+    resumed = _scvi()
+    resumed.train(ckpt_path=str(ckpt), **dict(FAST, max_epochs=3))
+    assert resumed.trainer.current_epoch == 3
+    assert len(resumed.history["elbo_train"]) == 2  # epochs 2 and 3: epoch 1 came from the .ckpt
 
 
 def test_savecheckpoint_on_exception_is_a_hook_switched_by_check_nan_gradients(tmp_path):
@@ -310,11 +418,34 @@ def test_savecheckpoint_on_exception_is_a_hook_switched_by_check_nan_gradients(t
     on = SaveCheckpoint(dirpath=str(tmp_path), check_nan_gradients=True)
     with pytest.raises(AttributeError):  # it acts: stops the trainer (None here) and reloads
         on.on_exception(None, None, RuntimeError("nan"))
+    # The fix in training: an exception in epoch 2 (after a save) leaves the best save's weights.
+    import torch
+    from lightning.pytorch.callbacks import Callback
+
+    class Fail(Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                with torch.no_grad():
+                    for param in pl_module.module.parameters():
+                        param.add_(1.0)  # weights unlike any save
+                raise RuntimeError("nan")
+
+    model = _scvi()
+    callback = SaveCheckpoint(dirpath=str(tmp_path / "fix"), monitor="elbo_validation",
+                              check_nan_gradients=True)
+    with pytest.raises(RuntimeError, match="nan"):  # train() still raises
+        model.train(callbacks=[callback, Fail()], **dict(FAST, max_epochs=3))
+    best = torch.load(Path(callback.best_model_path) / "model.pt", weights_only=False)
+    assert all(torch.equal(best["model_state_dict"][name], value)
+               for name, value in model.module.state_dict().items())
 
 
 def test_mlx_extra_is_called_metal():
-    extras = importlib.metadata.metadata("scvi-tools").get_all("Provides-Extra") or []
+    metadata = importlib.metadata.metadata("scvi-tools")
+    extras = metadata.get_all("Provides-Extra") or []
     assert "metal" in extras and "mlx" not in extras
+    requires = [r.replace(" ", "").replace('"', "'") for r in metadata.get_all("Requires-Dist")]
+    assert "mlx;extra=='metal'" in requires  # the fix, scvi-tools[metal], brings mlx
 
 
 def test_last_minibatch_of_one_cell_breaks_batchnorm_unless_dropped():
@@ -329,6 +460,7 @@ def test_last_minibatch_of_one_cell_breaks_batchnorm_unless_dropped():
         model.train(train_size=1.0, batch_size=8, **FAST)
     model.train(train_size=1.0, batch_size=8, datasplitter_kwargs={"drop_last": True}, **FAST)
     assert model.is_trained
+    model.train(train_size=1.0, batch_size=16, **FAST)  # or another batch_size: 2 * 16 + 9
     adata = _adata(n_cells_per_batch=40)[:45].copy()  # default split: ceil(0.9 * 45) = 8 * 5 + 1
     scvi.model.SCVI.setup_anndata(adata)
     model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
@@ -375,7 +507,10 @@ def _nan_in_counts_case():
     frames = [f for f in traceback.extract_tb(err.value.__traceback__) if "/scvi/" in f.filename]
     assert frames[-1].filename.endswith("scvi/nn/_base_components.py") and frames[-1].name == "forward"
     assert "Normal(q_m, q_v.sqrt())" in frames[-1].line
-    adata.X = np.nan_to_num(adata.X)  # the fix
+    import scipy.sparse as sp
+
+    assert np.isnan(adata.X).any() and np.isnan(sp.csr_matrix(adata.X).data).any()  # the check
+    adata.X = np.nan_to_num(adata.X)  # the fix: repair (or drop) what holds NaN
     scvi.model.SCVI.setup_anndata(adata)
     model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
     model.train(train_size=1.0, **FAST)
@@ -423,6 +558,8 @@ def test_gimvi_gene_label_dispersion_fails_in_training():
         return adata
 
     GIMVI(data(), data(), dispersion="gene-batch", n_latent=4).train(**FAST)  # the fix
+    assert GIMVI(data(), data(), n_latent=4).module.dispersion == "gene-batch"  # the default
+    GIMVI(data(), data(), dispersion="gene", n_latent=4).train(**FAST)
     model = GIMVI(data(), data(), dispersion="gene-label", n_latent=4)
     with pytest.raises(AttributeError, match="has no attribute 'squeeze'"):
         model.train(**FAST)
@@ -431,7 +568,7 @@ def test_gimvi_gene_label_dispersion_fails_in_training():
 def test_dropout_reaches_the_encoders_only():
     import torch
 
-    from scvi.nn import DecoderSCVI
+    from scvi.nn import DecoderSCVI, FCLayers
 
     def rates(module):
         return {m.p for m in module.modules() if isinstance(m, torch.nn.Dropout)}
@@ -446,6 +583,7 @@ def test_dropout_reaches_the_encoders_only():
     assert rates(scanvi.module.z_encoder) == {0.3} and rates(scanvi.module.decoder) <= {0.0}
     with pytest.raises(TypeError, match="multiple values for keyword argument 'dropout_rate'"):
         DecoderSCVI(4, 20, dropout_rate=0.1)
+    assert rates(FCLayers(4, 20, dropout_rate=0.1)) == {0.1}  # the fix: an own FCLayers decoder
 
 
 def test_doc_erratum_amortizedlda_default_max_epochs():
@@ -468,6 +606,8 @@ def test_doc_erratum_amortizedlda_default_max_epochs():
     model.train(accelerator="cpu")
     documented = min(round(20000 / adata.n_obs * 400), 400)
     assert documented == 400 and seen["max_epochs"] == 1000
+    model.train(max_epochs=5, accelerator="cpu")  # the fix
+    assert seen["max_epochs"] == 5
     assert get_max_epochs_heuristic(40_000, epochs_cap=1000) == 500  # the decay above 20,000
 
 
@@ -505,56 +645,70 @@ def test_doc_erratum_save_keeps_the_history(tmp_path):
 
 
 def test_train_arguments_overwrite_plan_kwargs():
-    """train() of these models writes its own lr (its default too) into plan_kwargs."""
+    """train() of these models writes its own lr (its default too) into plan_kwargs; the fix,
+    train(lr=...), sets it. DestVI's case is in test_destvi_from_rna_model_needs_a_mog_condscvi."""
 
     def plan_of(model, **train):
         model.train(**FAST, **train)
         return model.trainer.lightning_module
 
-    def default_lr(model):
-        return inspect.signature(model.train).parameters["lr"].default
+    def default(model, name="lr"):
+        return inspect.signature(model.train).parameters[name].default
 
+    warmup = {"n_epochs_kl_warmup": 7}
     totalvi = _totalvi()
-    assert plan_of(totalvi, plan_kwargs={"lr": 0.03}).lr == default_lr(totalvi) == 4e-3
-    assert plan_of(totalvi, lr=0.03).lr == 0.03  # the fix
+    plan = plan_of(totalvi, plan_kwargs={"lr": 0.03, **warmup})
+    assert plan.lr == default(totalvi) == 4e-3
+    assert plan.n_epochs_kl_warmup == default(totalvi, "n_epochs_kl_warmup")
+    plan = plan_of(totalvi, lr=0.03, **warmup)  # the fix
+    assert (plan.lr, plan.n_epochs_kl_warmup) == (0.03, 7)
+    wd_eps = {"weight_decay": 0.5, "eps": 0.5}
     multivi = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4)
-    plan = plan_of(multivi, plan_kwargs={"lr": 0.03, "weight_decay": 0.5, "eps": 0.5})
-    assert (plan.lr, plan.weight_decay, plan.eps) == (default_lr(multivi), 1e-3, 1e-8)
-    adata = _adata()
-    adata.X = (adata.X > 0).astype("float32")
-    scvi.model.PEAKVI.setup_anndata(adata)
-    peakvi = scvi.model.PEAKVI(adata, n_hidden=16, n_latent=4)
-    plan = plan_of(peakvi, plan_kwargs={"lr": 0.03, "weight_decay": 0.5})
-    assert (plan.lr, plan.weight_decay) == (default_lr(peakvi), 1e-3)
+    peakvi = _peakvi()
+    for model in (multivi, peakvi):
+        plan = plan_of(model, plan_kwargs={"lr": 0.03, **wd_eps, **warmup})
+        assert (plan.lr, plan.weight_decay, plan.eps, plan.n_epochs_kl_warmup) == \
+            (default(model), 1e-3, 1e-8, 50), model
+        plan = plan_of(model, lr=0.03, **wd_eps, **warmup)  # the fix
+        assert (plan.lr, plan.weight_decay, plan.eps, plan.n_epochs_kl_warmup) == \
+            (0.03, 0.5, 0.5, 7), model
     adata = _adata()
     scvi.model.CondSCVI.setup_anndata(adata, labels_key="labels")
     condscvi = scvi.model.CondSCVI(adata, n_hidden=16, n_latent=4)
-    assert plan_of(condscvi, plan_kwargs={"lr": 0.03}).lr == default_lr(condscvi)
+    assert plan_of(condscvi, plan_kwargs={"lr": 0.03}).lr == default(condscvi)
     adata = _adata()
     adata.obs["size_factor"] = np.asarray(adata.X.sum(1)).ravel() / 100 + 0.1
     scvi.external.CellAssign.setup_anndata(adata, size_factor_key="size_factor")
     markers = pd.DataFrame(np.eye(20, 2), index=adata.var_names, columns=["a", "b"])
     cellassign = scvi.external.CellAssign(adata, markers)
     plan = plan_of(cellassign, plan_kwargs={"lr": 0.03, "weight_decay": 0.5})
-    assert (plan.lr, plan.weight_decay) == (default_lr(cellassign), 1e-10)
+    assert (plan.lr, plan.weight_decay) == (default(cellassign), 1e-10)
     model = _scvi()
     model.train(**FAST)
     solo = scvi.external.SOLO.from_scvi_model(model)
-    assert plan_of(solo, plan_kwargs={"lr": 0.03}).lr == default_lr(solo)
+    assert plan_of(solo, plan_kwargs={"lr": 0.03}).lr == default(solo)
     adata = _adata()
     scvi.external.RNAStereoscope.setup_anndata(adata, labels_key="labels")
     rna = scvi.external.RNAStereoscope(adata)
-    assert plan_of(rna, plan_kwargs={"lr": 0.03}).lr == default_lr(rna) == 0.01
+    assert plan_of(rna, plan_kwargs={"lr": 0.03}).lr == default(rna) == 0.01
     spatial_adata = _adata()
     scvi.external.SpatialStereoscope.setup_anndata(spatial_adata)
     spatial = scvi.external.SpatialStereoscope.from_rna_model(spatial_adata, rna)
-    assert plan_of(spatial, plan_kwargs={"lr": 0.03}).lr == default_lr(spatial) == 0.01
+    assert plan_of(spatial, plan_kwargs={"lr": 0.03}).lr == default(spatial) == 0.01
     adata = _adata()
     adata.X = np.log1p(adata.X.astype("float32"))  # cytometry-like: transformed intensities
     scvi.external.CYTOVI.setup_anndata(adata, batch_key="batch")
     cytovi = scvi.external.CYTOVI(adata, n_latent=4)
-    plan = plan_of(cytovi, plan_kwargs={"lr": 0.03, "weight_decay": 0.5})
-    assert (plan.lr, plan.weight_decay) == (default_lr(cytovi), 0.5)  # weight_decay is kept
+    plan = plan_of(cytovi, plan_kwargs={"lr": 0.03, "weight_decay": 0.5, **warmup})
+    assert (plan.lr, plan.weight_decay) == (default(cytovi), 0.5)  # weight_decay is kept
+    assert plan.n_epochs_kl_warmup == default(cytovi, "n_epochs_kl_warmup") == 400
+    plan = plan_of(cytovi, lr=0.03, **warmup)  # the fix
+    assert (plan.lr, plan.n_epochs_kl_warmup) == (0.03, 7)
+    # The fix for the others: train(lr=...); their train() takes no weight_decay or eps.
+    for model in (condscvi, cellassign, solo, rna, spatial):
+        assert plan_of(model, lr=0.03).lr == 0.03, model
+    for model in (totalvi, condscvi, cellassign, solo, rna, spatial, cytovi):
+        assert not {"weight_decay", "eps"} & set(inspect.signature(model.train).parameters)
     # The shared UnsupervisedTrainingMixin.train() (SCVI) keeps plan_kwargs' lr.
     assert plan_of(_scvi(), plan_kwargs={"lr": 0.03}).lr == 0.03
 
@@ -570,9 +724,29 @@ def test_the_adversarial_classifier_trains_at_a_fixed_rate():
     assert (classifier["lr"], classifier["eps"], classifier["weight_decay"]) == (1e-3, 0.01, 1e-4)
     main, classifier = optimizers(_totalvi(), lr=0.03, adversarial_classifier=True)
     assert (main["lr"], classifier["lr"], classifier["eps"]) == (0.03, 1e-3, 0.01)
-    # Off: one optimizer only.
+    # The fix, off: one optimizer only. TOTALVI's classifier is on by default when a protein
+    # is all 0 in a batch.
     assert len(optimizers(scvi.model.MULTIVI(_multivi_mudata(), n_latent=4), lr=0.03,
                           adversarial_mixing=False)) == 1
+    adata = _adata()
+    adata.obsm["protein_expression"][adata.obs["batch"].to_numpy() == "batch_1", 0] = 0
+    scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    totalvi = scvi.model.TOTALVI(adata, n_latent=4)
+    assert len(optimizers(totalvi)) == 2
+    assert len(optimizers(totalvi, adversarial_classifier=False)) == 1
+
+    # The fix, another rate: a subclass of AdversarialTrainingPlan as the model's plan.
+    class SlowerClassifier(scvi.train.AdversarialTrainingPlan):
+        def configure_optimizers(self):
+            config = super().configure_optimizers()
+            opts = config[0] if isinstance(config, tuple) else config  # with a scheduler
+            opts[1].param_groups[0]["lr"] = 5e-4
+            return config
+
+    totalvi._training_plan_cls = SlowerClassifier
+    main, classifier = optimizers(totalvi, lr=0.03)
+    assert (main["lr"], classifier["lr"]) == (0.03, 5e-4)
 
 
 def test_destvi_from_rna_model_needs_a_mog_condscvi():
@@ -591,9 +765,16 @@ def test_destvi_from_rna_model_needs_a_mog_condscvi():
         scvi.model.DestVI.from_rna_model(*from_rna(prior="normal"))
     with pytest.raises(UnboundLocalError):
         scvi.model.DestVI.from_rna_model(*from_rna(), vamp_prior_p=None)
-    model = scvi.model.DestVI.from_rna_model(*from_rna(prior="mog", num_classes_mog=4))  # the fix
-    model.train(**FAST, plan_kwargs={"lr": 0.03})
-    assert model.trainer.lightning_module.lr == 3e-3  # train()'s own lr wins, as below
+    model = scvi.model.DestVI.from_rna_model(*from_rna(prior="mog", num_classes_mog=10))  # the fix
+    # DestVI's case of test_train_arguments_overwrite_plan_kwargs: train()'s own lr and KL
+    # warmup win over plan_kwargs, so the fix passes them to train().
+    model.train(**FAST, plan_kwargs={"lr": 0.03, "n_epochs_kl_warmup": 7})
+    plan = model.trainer.lightning_module
+    assert (plan.lr, plan.n_epochs_kl_warmup) == \
+        (3e-3, inspect.signature(model.train).parameters["n_epochs_kl_warmup"].default)
+    model.train(**FAST, lr=0.03, n_epochs_kl_warmup=7)
+    plan = model.trainer.lightning_module
+    assert (plan.lr, plan.n_epochs_kl_warmup) == (0.03, 7)
 
 
 QUERY_MODELS = ["SCVI", "SCANVI", "TOTALVI", "TOTALANVI", "PEAKVI", "POISSONVI", "CYTOVI", "DRVI",
@@ -649,6 +830,15 @@ def test_load_query_data_reads_query_genes_by_position(tmp_path):
     query.var_names = list(reference.var_names[::-1])
     scvi.model.SCVI.prepare_query_anndata(query, path)  # the fix
     assert list(query.var_names) == list(reference.var_names)
+    more = _adata(n_cells_per_batch=30, n_batches=1, n_genes=25, n_proteins=0)  # every gene, +5
+    more.obs["batch"] = "query"
+    more = more[:, list(more.var_names[::-1])].copy()
+    for query, kwargs in ((query, {}), (more, {"inplace_subset_query_vars": True})):  # the fixes
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = scvi.model.SCVI.load_query_data(query, path, accelerator="cpu", **kwargs)
+        assert not any("does not match" in str(w.message) for w in caught)
+        assert list(model.adata.var_names) == list(reference.var_names)
 
 
 def test_prepare_query_anndata_pads_missing_genes_with_zeros(tmp_path):
@@ -667,6 +857,11 @@ def test_prepare_query_anndata_pads_missing_genes_with_zeros(tmp_path):
     none_shared.var_names = [f"ENSG{i:011d}" for i in range(reference.n_vars)]
     with pytest.raises(ValueError, match="No reference var names found in query data"):
         scvi.model.SCVI.prepare_query_anndata(none_shared, path)
+    checked = _query()  # the fix: the overlap first, with nothing padded
+    checked.var_names = [f"ENSG{i:011d}" for i in range(12)] + kept
+    names = scvi.model.SCVI.prepare_query_anndata(checked, path, return_reference_var_names=True)
+    assert list(names) == list(reference.var_names) and checked.n_vars == 20
+    assert checked.var_names.isin(names).sum() == 8 and checked.var_names[0].startswith("ENSG")
 
 
 def test_query_labels_are_never_extended(tmp_path):
@@ -700,11 +895,17 @@ def test_query_labels_are_never_extended(tmp_path):
 
 
 def test_a_reference_path_must_be_a_str(tmp_path):
-    _, path = _reference(tmp_path)
+    reference, path = _reference(tmp_path)
     for call in (scvi.model.SCVI.load_query_data, scvi.model.SCVI.prepare_query_anndata):
         with pytest.raises(AttributeError, match="has no attribute '_get_user_attributes'"):
             call(_query(), Path(path))
         call(_query(), str(Path(path)))  # the fix
+    trained = scvi.model.SCVI.load(path, adata=reference, accelerator="cpu")
+    query = _query()
+    query.var_names = list(query.var_names[::-1])
+    scvi.model.SCVI.prepare_query_anndata(query, trained)  # or the model object itself
+    assert list(query.var_names) == list(trained.adata.var_names)
+    assert scvi.model.SCVI.load_query_data(query, trained).adata is query
 
 
 def test_a_new_batch_needs_query_mapping(tmp_path):
@@ -752,6 +953,9 @@ def _totalvi_missing_proteins_case():
         assert not model.module.protein_batch_mask["1"][0]  # masked in batch_1 only
         assert model.module.protein_batch_mask["0"][0]
         model.train(**FAST)  # the fix trains
+        unbatched = zero.copy()
+        cls.setup_anndata(unbatched, **dict(setup, batch_key=None))
+        assert cls(unbatched, n_latent=4).module.protein_batch_mask is None  # no batch: no mask
         nan = _adata()
         proteins = nan.obsm["protein_expression"].astype(float)
         proteins[nan.obs["batch"].to_numpy() == "batch_1", 0] = np.nan
@@ -794,6 +998,11 @@ def test_the_seed_must_come_before_the_model():
 
     assert np.allclose(latent(True), latent(True))
     assert not np.allclose(latent(False), latent(False))
+    draws = []
+    for _ in range(2):  # the fix: random subsampling after the seed repeats too (numpy)
+        scvi.settings.seed = 0
+        draws.append(np.random.choice(data.n_obs, size=10, replace=False))
+    assert np.array_equal(*draws)
 
 
 def torch_equal(a, b) -> bool:
@@ -830,6 +1039,7 @@ def test_the_default_max_epochs_shrinks_with_the_data(monkeypatch, caplog):
 
     assert [get_max_epochs_heuristic(n) for n in (80, 20_000, 100_000, 1_000_000)] == \
         [400, 400, 80, 8]
+    assert scvi.model.get_max_epochs_heuristic is get_max_epochs_heuristic  # public, as the fix
     with pytest.warns(UserWarning, match="maximum epochs has been set to 1"):
         assert get_max_epochs_heuristic(10_000_000) == 1
     asked = []
