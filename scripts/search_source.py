@@ -438,10 +438,11 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _dependency_use(name: str) -> tuple[dict | None, str]:
-    """``({"name", "releases", "last_release", "site", "still_used", "module_names", "text"},
-    first release read)``, the dict when some release uses ``name`` as a name of another
-    package (``jax.random.KeyArray``, ``np.float_``; a module: the names under it), else
-    ``None``."""
+    """``({"name", "releases", "unguarded_releases", "last_release", "site", "still_used",
+    "still_unguarded", "module_names", "text"}, first release read)``, the dict when some
+    release uses ``name`` as a name of another package (``jax.random.KeyArray``,
+    ``np.float_``; a module: the names under it; unguarded: where a missing name raises),
+    else ``None``."""
     from scvi_skill.runtime import dependency_uses as uses
     from scvi_skill.runtime.apifiles import load_dependency_uses
     from scvi_skill.runtime.history import span_text
@@ -453,8 +454,11 @@ def _dependency_use(name: str) -> tuple[dict | None, str]:
         return None, versions[0] if versions else ""
     last = found["spans"][-1][1]
     return {"name": found["name"], "releases": span_text(found["spans"], versions),
+            "unguarded_releases": span_text(found["live"], versions),
             "last_release": versions[last], "site": f"{found['site'][0]}:{found['site'][1]}",
-            "still_used": last == len(versions) - 1, "module_names": found["module_names"],
+            "still_used": last == len(versions) - 1,
+            "still_unguarded": bool(found["live"]) and found["live"][-1][1] == len(versions) - 1,
+            "module_names": found["module_names"],
             "text": uses.use_line(found, versions, missing=False)}, versions[0]
 
 

@@ -63,21 +63,59 @@ def test_uses_are_read_from_imports_and_the_longest_attribute_chains(tmp_path):
     })
     uses, aliases = read_dependency_uses(tree)
     assert uses == {
-        "jax": ["src/scvi/a.py", 4],
-        "jax.random.KeyArray": ["src/scvi/a.py", 12],  # an annotation is a use
-        "numpy": ["src/scvi/a.py", 3],
-        "numpy.float_": ["src/scvi/a.py", 14],
-        "numpy.ndarray": ["src/scvi/a.py", 12],
-        "scipy.sparse.csr_matrix": ["src/scvi/a.py", 7],  # the imported name's own line
-        "torch.nn": ["src/scvi/a.py", 5],
-        "torch.nn.functional": ["src/scvi/sub/c.py", 2],
-        "torch.nn.functional.relu": ["src/scvi/sub/c.py", 3],
-        "torch.nn.functional.softplus": ["src/scvi/a.py", 13],  # not also torch.nn.functional
+        "jax": ["src/scvi/a.py", 4, 0],
+        "jax.random.KeyArray": ["src/scvi/a.py", 12, 1],  # an annotation never evaluated
+        "numpy": ["src/scvi/a.py", 3, 0],
+        "numpy.float_": ["src/scvi/a.py", 14, 0],
+        "numpy.ndarray": ["src/scvi/a.py", 12, 1],
+        "scipy.sparse.csr_matrix": ["src/scvi/a.py", 7, 0],  # the imported name's own line
+        "torch.nn": ["src/scvi/a.py", 5, 0],
+        "torch.nn.functional": ["src/scvi/sub/c.py", 2, 0],
+        "torch.nn.functional.relu": ["src/scvi/sub/c.py", 3, 0],
+        "torch.nn.functional.softplus": ["src/scvi/a.py", 13, 0],  # not also torch.nn.functional
     }
     # The standard library, relative imports and scvi itself are not dependencies.
     assert not any(name.split(".")[0] in ("os", "scvi", "b", "x", "__future__") for name in uses)
     assert aliases[("np", "numpy")] == 2 and aliases[("nn", "torch.nn")] == 1
     assert ("jax", "jax") not in aliases
+
+
+def test_uses_that_cannot_raise_are_marked_guarded(tmp_path):
+    tree = _tree(tmp_path, {
+        "a.py": """\
+            from typing import TYPE_CHECKING
+            import jax
+            try:
+                from anndata.experimental import CSRDataset
+            except ImportError:
+                from anndata._core.sparse_dataset import SparseDataset
+            try:
+                import mlx.core
+            except ValueError:
+                pass
+            if TYPE_CHECKING:
+                from mudata import MuData
+
+            def f(key: jax.random.KeyArray):  # evaluated at def time: no postponed annotations
+                try:
+                    return jax.random.old_name(key)
+                except AttributeError:
+                    return jax.random.new_name(key)
+
+            class C:
+                field: jax.Array = None
+            """,
+        "b.py": "import anndata\nfrom anndata._core.sparse_dataset import SparseDataset\n",
+    })
+    uses, _ = read_dependency_uses(tree)
+    assert uses["anndata.experimental.CSRDataset"][2] == 1
+    assert uses["mudata.MuData"][2] == 1
+    assert uses["jax.random.old_name"][2] == 1 and uses["jax.random.new_name"][2] == 1
+    assert uses["mlx.core"][2] == 0  # a ValueError handler does not guard an import
+    assert uses["jax.random.KeyArray"] == ["src/scvi/a.py", 14, 0]
+    assert uses["jax.Array"][2] == 0
+    # The site is the first unguarded use, even in a later file.
+    assert uses["anndata._core.sparse_dataset.SparseDataset"] == ["src/scvi/b.py", 2, 0]
 
 
 def _release(version: str, uses: dict, aliases: dict | None = None) -> dict:
@@ -87,25 +125,30 @@ def _release(version: str, uses: dict, aliases: dict | None = None) -> dict:
 
 def test_releases_become_spans_with_the_last_users_site_and_a_file_of_their_own():
     releases = [
-        _release("1.0.0", {"jax.random.KeyArray": ["src/scvi/m.py", 3], "numpy": ["a.py", 1]},
+        _release("1.0.0", {"jax.random.KeyArray": ["src/scvi/m.py", 3, 0],
+                           "numpy": ["a.py", 1, 0]},
                  {"np": {"numpy": 3}, "F": {"torch.nn.functional": 1}}),
-        _release("1.1.0", {"jax.random.KeyArray": ["src/scvi/m.py", 9], "numpy": ["a.py", 1]},
+        _release("1.1.0", {"jax.random.KeyArray": ["src/scvi/m.py", 9, 1],
+                           "numpy": ["a.py", 1, 0]},
                  {"np": {"numpy": 2}}),
-        _release("1.2.0", {"numpy": ["a.py", 2]}),
+        _release("1.2.0", {"numpy": ["a.py", 2, 0]}),
     ]
     built = build_dependency_uses(releases)
     assert built["versions"] == ["1.0.0", "1.1.0", "1.2.0"]
-    assert built["uses"]["jax.random.KeyArray"] == {"spans": [[0, 1]], "site": ["src/scvi/m.py", 9]}
-    assert built["uses"]["numpy"] == {"spans": [[0, 2]], "site": ["a.py", 2]}
+    # Used in 1.0.0-1.1.0, unguarded only in 1.0.0: the site is the last unguarded one.
+    assert built["uses"]["jax.random.KeyArray"] == {
+        "spans": [[0, 1]], "live": [[0, 0]], "site": ["src/scvi/m.py", 3, 0]}
+    assert built["uses"]["numpy"] == {"spans": [[0, 2]], "site": ["a.py", 2, 0]}
     assert built["aliases"] == {"np": "numpy"}  # F: one file only
     assert "regenerate" in built["_generated"]
     outputs = release_outputs(releases)
     assert json.loads(gzip.decompress(outputs[DEPENDENCY_USES_FILE])) == built
     # The 0.x releases read for their messages count too: an old release's user hits them.
-    early = [{"version": "0.9.0", DEPENDENCY_USES: {"pytorch_lightning": ["scvi/t.py", 1]}}]
+    early = [{"version": "0.9.0", DEPENDENCY_USES: {"pytorch_lightning": ["scvi/t.py", 1, 0]}}]
     with_early = json.loads(gzip.decompress(release_outputs(releases, early)[DEPENDENCY_USES_FILE]))
     assert with_early["versions"][0] == "0.9.0"
-    assert with_early["uses"]["pytorch_lightning"] == {"spans": [[0, 0]], "site": ["scvi/t.py", 1]}
+    assert with_early["uses"]["pytorch_lightning"] == {"spans": [[0, 0]],
+                                                       "site": ["scvi/t.py", 1, 0]}
     assert with_early["uses"]["numpy"]["spans"] == [[1, 3]]
     assert outputs[DEPENDENCY_USES_FILE] == release_outputs(releases)[DEPENDENCY_USES_FILE]
     assert all(DEPENDENCY_USES not in json.loads(gzip.decompress(data))
@@ -113,11 +156,16 @@ def test_releases_become_spans_with_the_last_users_site_and_a_file_of_their_own(
 
 
 DATA = {"versions": ["1.0.0", "1.1.0", "1.2.0"], "aliases": {"np": "numpy"},
-        "uses": {"jax.random.KeyArray": {"spans": [[0, 1]], "site": ["src/scvi/m.py", 9]},
-                 "numpy.float_": {"spans": [[0, 2]], "site": ["src/scvi/a.py", 5]},
-                 "lightning.pytorch.Trainer": {"spans": [[1, 2]], "site": ["src/scvi/t.py", 2]},
+        "uses": {"jax.random.KeyArray": {"spans": [[0, 1]], "site": ["src/scvi/m.py", 9, 0]},
+                 "numpy.float_": {"spans": [[0, 2]], "site": ["src/scvi/a.py", 5, 0]},
+                 "lightning.pytorch.Trainer": {"spans": [[1, 2]],
+                                               "site": ["src/scvi/t.py", 2, 0]},
                  "lightning.pytorch.LightningModule": {"spans": [[2, 2]],
-                                                       "site": ["src/scvi/t.py", 3]}}}
+                                                       "site": ["src/scvi/t.py", 3, 0]},
+                 "anndata.SparseDataset": {"spans": [[0, 2]], "live": [[0, 0]],
+                                           "site": ["src/scvi/d.py", 4, 0]},
+                 "anndata.experimental.CSRDataset": {"spans": [[1, 2]], "live": [],
+                                                     "site": ["src/scvi/d.py", 2, 1]}}}
 
 
 def test_error_text_and_written_names_are_found_and_resolved():
@@ -138,9 +186,13 @@ def test_error_text_and_written_names_are_found_and_resolved():
 
 def test_a_name_gets_its_releases_and_a_module_the_names_under_it():
     found = lookup("jax.random.KeyArray", DATA)
-    assert found["spans"] == [[0, 1]] and found["site"] == ["src/scvi/m.py", 9]
+    assert found["spans"] == found["live"] == [[0, 1]]
+    assert found["site"] == ["src/scvi/m.py", 9, 0]
     module = lookup("lightning.pytorch", DATA)
-    assert module["spans"] == [[1, 2]] and module["site"] == ["src/scvi/t.py", 3]
+    assert module["spans"] == [[1, 2]] and module["site"] == ["src/scvi/t.py", 3, 0]
+    merged = lookup("anndata", DATA)  # unguarded in 1.0.0 only, guarded after
+    assert merged["spans"] == [[0, 2]] and merged["live"] == [[0, 0]]
+    assert merged["site"] == ["src/scvi/d.py", 4, 0]
     assert module["module_names"] == ["lightning.pytorch.LightningModule",
                                       "lightning.pytorch.Trainer"]
     assert lookup("lightning.pyt", DATA) is None  # a prefix of a part is not a module
@@ -174,6 +226,16 @@ def test_the_facts_say_which_releases_use_it_and_which_do_not():
     [line] = dependency_use_facts("after upgrading jax, jax.random.KeyArray fails", data=DATA)
     assert "used by scvi-tools 1.0.0-1.1.0" in line and "pin" not in line
     assert dependency_use_facts("how many epochs should I train?", data=DATA) == []
+    # A use that cannot raise (a try/except fallback, TYPE_CHECKING, a postponed annotation)
+    # is told apart: only the unguarded releases break when the name goes.
+    [line] = dependency_use_facts(
+        "ImportError: cannot import name 'SparseDataset' from 'anndata'", data=DATA)
+    assert "used by scvi-tools 1.0.0; in 1.0.0 at src/scvi/d.py:4" in line
+    assert "only guarded, raising nothing, in 1.1.0-1.2.0" in line and "pin" not in line
+    [line] = dependency_use_facts(
+        "ImportError: cannot import name 'CSRDataset' from 'anndata.experimental'", data=DATA)
+    assert "scvi-tools 1.1.0-1.2.0 use it only guarded" in line
+    assert "the failing call is likely another package's or another release's" in line
 
 
 def test_the_shipped_file_dates_the_keyarray_annotation_and_matches_the_pinned_tree(pinned_tree):
@@ -183,6 +245,14 @@ def test_the_shipped_file_dates_the_keyarray_annotation_and_matches_the_pinned_t
     key = data["uses"]["jax.random.KeyArray"]
     used = {versions[i] for a, b in key["spans"] for i in range(a, b + 1)}
     assert {"1.2.0", "1.4.3"} <= used and not used & {"1.5.0", "1.5.1"}
+    # Only in annotations of files with postponed annotations: it never raised there.
+    assert key["live"] == [] and key["site"][2] == 1
+    # The private SparseDataset import became a try/except fallback in 1.0.4, the release
+    # whose notes add AnnData 0.10 support: from then on it raises nothing.
+    sparse = data["uses"]["anndata._core.sparse_dataset.SparseDataset"]
+    live = {versions[i] for a, b in sparse["live"] for i in range(a, b + 1)}
+    used = {versions[i] for a, b in sparse["spans"] for i in range(a, b + 1)}
+    assert {"1.0.0", "1.0.3"} <= live and "1.0.4" not in live and {"1.0.4", "1.2.1"} <= used
     # 0.x releases are read too: they imported pytorch_lightning, 1.x imports lightning.
     assert versions[0] == "0.7.0"
     old = data["uses"]["pytorch_lightning"]["spans"]
@@ -190,11 +260,15 @@ def test_the_shipped_file_dates_the_keyarray_annotation_and_matches_the_pinned_t
     assert data["aliases"]["np"] == "numpy"
     # Every name the pinned release still uses is on its cited line of the pinned tree.
     last = len(versions) - 1
-    current = {n: e for n, e in data["uses"].items() if e["spans"][-1][1] == last}
+    def site_release(entry: dict) -> int:  # the last unguarded use's, else the last use's
+        live = entry.get("live", entry["spans"])
+        return live[-1][1] if live else entry["spans"][-1][1]
+
+    current = {n: e for n, e in data["uses"].items() if site_release(e) == last}
     assert len(current) > 300
     wrong = []
     for name, entry in current.items():
-        path, line = entry["site"]
+        path, line = entry["site"][:2]
         text = pinned_tree.to_disk(path).read_text(encoding="utf-8").splitlines()[line - 1]
         if name.rsplit(".", 1)[-1] not in text:
             wrong.append((name, path, line))
@@ -215,6 +289,7 @@ def test_the_pack_and_history_say_when_scvi_tools_stopped_using_it(capsys, pinne
     report = json.loads(capsys.readouterr().out)
     use = report["dependency_use"]
     assert use["still_used"] is False and use["last_release"] == "1.4.3"
+    assert use["unguarded_releases"] == "" and use["still_unguarded"] is False
     assert use["site"].startswith("src/scvi/external/mrvi_jax/")
     # An alias resolves as the releases' imports bind it; nothing found exits 1.
     assert search_source.main(["--json", "--history", "np.ndarray"]) == 0

@@ -42,9 +42,10 @@ DEPENDENCY_ALIASES = "dependency_aliases"
 
 
 def read_dependency_uses(tree: Tree) -> tuple[dict[str, list], Counter]:
-    """``(uses, aliases)`` of one release: dotted name -> ``[path, line]`` of its first use
-    (files in path order), and a count of ``(alias, module)`` pairs that bind a root other
-    than the module's own first part (``np`` -> ``numpy``, ``nn`` -> ``torch.nn``)."""
+    """``(uses, aliases)`` of one release: dotted name -> ``[path, line, guarded]`` of its
+    first use that runs unguarded (files in path order), else of its first guarded use
+    (``guarded`` 1: see :class:`_Uses`); and a count of ``(alias, module)`` pairs that bind a
+    root other than the module's own first part (``np`` -> ``numpy``, ``nn`` -> ``torch.nn``)."""
     uses: dict[str, list] = {}
     aliases: Counter = Counter()
     for path in sorted(tree.package_dir.rglob("*.py")):
@@ -54,8 +55,10 @@ def read_dependency_uses(tree: Tree) -> tuple[dict[str, list], Counter]:
         except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
             continue
         bound, found = _file_uses(module)
-        for name, line in found:
-            uses.setdefault(name, [rel, line])
+        for name, line, guarded in found:
+            site = uses.get(name)
+            if site is None or site[2] and not guarded:
+                uses[name] = [rel, line, guarded]
         for alias, target in bound.items():
             if alias != target.split(".")[0]:
                 aliases[(alias, target)] += 1
@@ -67,42 +70,105 @@ def _external(module: str) -> bool:
     return bool(root) and root != OWN and root not in STDLIB
 
 
-def _file_uses(module: ast.Module) -> tuple[dict[str, str], list[tuple[str, int]]]:
+def _file_uses(module: ast.Module) -> tuple[dict[str, str], list[tuple[str, int, int]]]:
     """The names one file binds to a third-party module or object, and the dotted names it
-    uses with their lines, in source order."""
+    uses: ``(name, line, guarded)`` in source order."""
     bound: dict[str, str] = {}
-    found: list[tuple[str, int]] = []
     for node in ast.walk(module):
         if isinstance(node, ast.Import):
             for item in node.names:
-                if not _external(item.name):
-                    continue
-                found.append((item.name, item.lineno))
-                if item.asname:
-                    bound[item.asname] = item.name
-                else:
-                    root = item.name.split(".")[0]
-                    bound.setdefault(root, root)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level or not node.module or not _external(node.module):
-                continue
+                if _external(item.name):
+                    if item.asname:
+                        bound[item.asname] = item.name
+                    else:
+                        root = item.name.split(".")[0]
+                        bound.setdefault(root, root)
+        elif isinstance(node, ast.ImportFrom) and _external_from(node):
             for item in node.names:
-                if item.name == "*":
-                    continue
-                dotted = f"{node.module}.{item.name}"
-                found.append((dotted, item.lineno))
-                bound[item.asname or item.name] = dotted
+                if item.name != "*":
+                    bound[item.asname or item.name] = f"{node.module}.{item.name}"
+    found: list[tuple[str, int, int]] = []
     if bound:
-        _Chains(bound, found).visit(module)
-    found.sort(key=lambda row: row[1])
+        postponed = any(isinstance(node, ast.ImportFrom) and node.module == "__future__"
+                        and any(a.name == "annotations" for a in node.names)
+                        for node in module.body)
+        _Uses(bound, found, postponed).visit(module)
+    found.sort(key=lambda row: (row[1], row[2]))
     return bound, found
 
 
-class _Chains(ast.NodeVisitor):
-    """Attribute chains rooted at a bound name: the longest one of each nest."""
+def _external_from(node: ast.ImportFrom) -> bool:
+    return not node.level and bool(node.module) and _external(node.module)
 
-    def __init__(self, bound: dict[str, str], found: list[tuple[str, int]]) -> None:
-        self.bound, self.found = bound, found
+
+GUARDING = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError", "Exception",
+                      "BaseException"})
+"""Handlers under whose ``try`` (and in whose own body: the fallback) a use cannot raise
+the error a missing name gives."""
+
+
+class _Uses(ast.NodeVisitor):
+    """The uses of one file, each marked guarded when it cannot raise for a missing name:
+    inside a ``try`` (or its handler) that catches ImportError or AttributeError (or any
+    exception), under ``if TYPE_CHECKING:``, or in an annotation of a file with ``from
+    __future__ import annotations`` (never evaluated). Of attribute chains rooted at a bound
+    name, only the longest of each nest is kept."""
+
+    def __init__(self, bound: dict[str, str], found: list, postponed: bool) -> None:
+        self.bound, self.found, self.postponed = bound, found, postponed
+        self.guard = 0
+
+    def _guarded(self, nodes, guarded: bool) -> None:
+        self.guard += guarded
+        for node in nodes:
+            self.visit(node)
+        self.guard -= guarded
+
+    def visit_Try(self, node) -> None:
+        catches = any(_catches(handler.type) for handler in node.handlers)
+        self._guarded(node.body, catches)
+        for handler in node.handlers:
+            self._guarded(handler.body, catches)
+        self._guarded(node.orelse + node.finalbody, False)
+
+    visit_TryStar = visit_Try
+
+    def visit_If(self, node: ast.If) -> None:
+        self.visit(node.test)
+        self._guarded(node.body, _is_type_checking(node.test))
+        self._guarded(node.orelse, False)
+
+    def _annotation(self, node: ast.expr | None) -> None:
+        if node is not None:
+            self._guarded([node], self.postponed)
+
+    def visit_FunctionDef(self, node) -> None:
+        self._guarded(node.decorator_list, False)
+        args = node.args
+        for arg in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
+            if arg is not None:
+                self._annotation(arg.annotation)
+        self._guarded([d for d in args.defaults + args.kw_defaults if d is not None], False)
+        self._annotation(node.returns)
+        self._guarded(node.body, False)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._annotation(node.annotation)
+        self._guarded([node.target] + ([node.value] if node.value else []), False)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for item in node.names:
+            if _external(item.name):
+                self.found.append((item.name, item.lineno, int(self.guard > 0)))
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if _external_from(node):
+            for item in node.names:
+                if item.name != "*":
+                    self.found.append((f"{node.module}.{item.name}", item.lineno,
+                                       int(self.guard > 0)))
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         parts = []
@@ -111,24 +177,44 @@ class _Chains(ast.NodeVisitor):
             parts.append(value.attr)
             value = value.value
         if isinstance(value, ast.Name) and value.id in self.bound:
-            self.found.append((".".join([self.bound[value.id], *reversed(parts)]), node.lineno))
+            self.found.append((".".join([self.bound[value.id], *reversed(parts)]), node.lineno,
+                               int(self.guard > 0)))
             return
         self.generic_visit(node)
 
 
+def _catches(kind: ast.expr | None) -> bool:
+    if kind is None:  # a bare except
+        return True
+    kinds = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+    return any((k.id if isinstance(k, ast.Name) else getattr(k, "attr", "")) in GUARDING
+               for k in kinds)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def build_dependency_uses(releases: list[dict]) -> dict:
     """The ``dependency_uses.json.gz`` object from the releases :func:`~.api_releases.build_release`
-    returned (oldest first): ``versions``; ``uses``, dotted name -> ``{"spans": ...,
-    "site": [path, line]}`` (indexes into ``versions``; the site in the last release that
-    uses it); ``aliases``, alias -> module, the binding most files of all releases write
-    (at least two)."""
+    returned (oldest first): ``versions``; ``uses``, dotted name -> ``{"spans": ..., "live":
+    ..., "site": [path, line, guarded]}`` (runs of indexes into ``versions``: the releases
+    that use it, and, when not the same, those where a use is unguarded; the site in the last
+    release with an unguarded use, else in the last that uses it); ``aliases``, alias ->
+    module, the binding most files of all releases write (at least two)."""
     versions = [r["version"] for r in releases]
     seen: dict[str, list[int]] = {}
+    live: dict[str, list[int]] = {}
     sites: dict[str, list] = {}
     for i, release in enumerate(releases):
         for name, site in (release.get(DEPENDENCY_USES) or {}).items():
+            site = list(site) + [0] * (3 - len(site))
             seen.setdefault(name, []).append(i)
-            sites[name] = site
+            if not site[2]:
+                live.setdefault(name, []).append(i)
+            if not site[2] or name not in live:  # the last unguarded site wins
+                sites[name] = site
     counts: Counter = Counter()
     for release in releases:
         for alias, targets in (release.get(DEPENDENCY_ALIASES) or {}).items():
@@ -143,10 +229,19 @@ def build_dependency_uses(releases: list[dict]) -> dict:
                        f"do not edit; regenerate: {REGENERATE_API}"),
         "aliases": dict(sorted(aliases.items())),
         "format": API_FORMAT,
-        "uses": {name: {"spans": index_spans(seen[name]), "site": sites[name]}
+        "uses": {name: _entry(seen[name], live.get(name, []), sites[name])
                  for name in sorted(seen)},
         "versions": versions,
     }
+
+
+def _entry(seen: list[int], live: list[int], site: list) -> dict:
+    """``spans`` (releases that use it), ``live`` (those where some use is unguarded; left out
+    when the same) and ``site`` (``[path, line, guarded]``)."""
+    entry = {"spans": index_spans(seen), "site": site}
+    if live != seen:
+        entry["live"] = index_spans(live)
+    return entry
 
 
 def release_uses(tree: Tree) -> dict:

@@ -74,46 +74,80 @@ def canonical(name: str, aliases: dict[str, str]) -> str:
 
 
 def lookup(name: str, data: dict) -> dict | None:
-    """``{"name", "spans", "site", "module_names"}`` for ``name`` (canonical): its own entry,
-    else the uses of names under it (a module the question names: their spans merged,
-    ``module_names`` a few of them); ``None`` when no release uses it."""
+    """``{"name", "spans", "live", "site", "module_names"}`` for ``name`` (canonical): its own
+    entry, else the uses of names under it (a module the question names: their releases
+    merged, ``module_names`` a few of them); ``None`` when no release uses it. ``live``: the
+    releases where a use is unguarded (it raises when the name is missing); ``site``:
+    ``[path, line, guarded]``."""
     uses = data.get("uses") or {}
     entry = uses.get(name)
     if entry is not None:
-        return {"name": name, "spans": entry["spans"], "site": entry["site"], "module_names": []}
+        return {"name": name, "spans": entry["spans"], "live": entry.get("live", entry["spans"]),
+                "site": entry["site"], "module_names": []}
     prefix = name + "."
     under = sorted(n for n in uses if n.startswith(prefix))
     if not under:
         return None
-    seen = sorted({i for n in under for a, b in uses[n]["spans"] for i in range(a, b + 1)})
-    latest = min(under, key=lambda n: (-uses[n]["spans"][-1][1], n))  # the last user, by name
     from .history import index_spans
 
-    return {"name": name, "spans": index_spans(seen), "site": uses[latest]["site"],
+    def releases(key: str) -> list[int]:
+        return sorted({i for n in under for a, b in uses[n].get(key, uses[n]["spans"])
+                       for i in range(a, b + 1)})
+
+    live = releases("live")
+    # The site of the last release with an unguarded use, else of the last use; by name.
+    latest = min(under, key=lambda n: (-_last(uses[n].get("live", uses[n]["spans"])),
+                                       -uses[n]["spans"][-1][1], n))
+    return {"name": name, "spans": index_spans(releases("spans")), "live": index_spans(live),
+            "site": uses[latest]["site"],
             "module_names": under[:MAX_LISTED] + (["..."] if len(under) > MAX_LISTED else [])}
 
 
+def _last(spans: list[list[int]]) -> int:
+    return spans[-1][1] if spans else -1
+
+
+GUARDED = ("only guarded (try/except, TYPE_CHECKING or an annotation never evaluated), "
+           "where a missing name raises nothing")
+
+
 def use_line(found: dict, versions: list[str], *, missing: bool = True) -> str:
-    """One line: which releases use the name, where the last of them does, which do not;
-    ``missing``: the user's error says the dependency lacks it (then a pinned release that
-    still uses it means pinning the dependency)."""
-    spans, name = found["spans"], found["name"]
-    last = versions[spans[-1][1]]
+    """One line: which releases use the name where a missing name raises (and where the
+    last of them does), which only guarded, which not at all; ``missing``: the user's error
+    says the dependency lacks it (then a pinned release that still uses it unguarded means
+    pinning the dependency, and only guarded uses mean the error is another code's)."""
+    spans, live, name = found["spans"], found["live"], found["name"]
+    n = len(versions)
     site = found["site"]
-    used = span_text(spans, versions)
-    unused = span_text(_complement(spans, len(versions)), versions)
     owner = name.split(".")[0]
-    text = f"{name} ({owner}'s, not scvi-tools'): used by scvi-tools {used}"
-    if found["module_names"]:
-        text += f" ({', '.join(found['module_names'])})"
-    text += f"; in {last} at {site[0]}:{site[1]}"
-    if spans[-1][1] == len(versions) - 1:
+    text = f"{name} ({owner}'s, not scvi-tools')"
+    listed = f" ({', '.join(found['module_names'])})" if found["module_names"] else ""
+    guarded_only = _minus(spans, live)
+    if live:
+        text += f": used by scvi-tools {span_text(live, versions)}{listed}; in " \
+                f"{versions[live[-1][1]]} at {site[0]}:{site[1]}"
+        if guarded_only:
+            text += f"; only guarded, raising nothing, in {span_text(guarded_only, versions)}"
+    else:
+        text += f": scvi-tools {span_text(spans, versions)} use it{listed} {GUARDED}; in " \
+                f"{versions[spans[-1][1]]} at {site[0]}:{site[1]}"
+        if missing:
+            text += "; the failing call is likely another package's or another release's"
+    if _last(live) == n - 1:
         text += f"; still used by {versions[-1]}"
         if missing:
             text += f": pin {owner} to a release that has it"
+    unused = span_text(_complement(spans, n), versions)
     if unused:
         text += f"; not used by {unused}"
     return text + f" ({READ_NOTE})"
+
+
+def _minus(spans: list[list[int]], live: list[list[int]]) -> list[list[int]]:
+    from .history import index_spans
+
+    held = {i for a, b in live for i in range(a, b + 1)}
+    return index_spans([i for a, b in spans for i in range(a, b + 1) if i not in held])
 
 
 def unused_line(name: str, versions: list[str]) -> str:
