@@ -1311,3 +1311,22 @@ def test_a_long_first_line_of_a_source_fact_is_cut_to_the_room_not_left_out(pinn
     shown = pack.lines[pack.lines.index(SOURCE_HEADING) + 1]
     # The better fact comes first, its header cut ("..."), rather than the other alone.
     assert shown.startswith("src/scvi/model/_scvi.py:220 ") and shown.endswith("..."), shown
+
+
+def test_keyword_arguments_to_something_want_its_kwargs_parameter_first(capsys, pinned_tree):
+    """"Pass keyword arguments to the DataSplitter from train()" asks for train()'s
+    datasplitter_kwargs, even when the question names another parameter as an example
+    (drop_last) and the DataSplitter's own file ranks first."""
+    terms = {"datasplitter_kwargs": [], "plan_kwargs": [], "to_kwargs": [], "train_kwargs": []}
+    find = pack._kwargs_params
+    assert find("pass keyword arguments to the DataSplitter from train()", {"terms": terms}) \
+        == ["datasplitter_kwargs"]
+    assert find("my plan kwargs are ignored", {"terms": terms}) == ["plan_kwargs"]
+    assert find("how do I pass drop_last to the DataSplitter?", {"terms": terms}) == []
+    question = ("I'd like to control how the train/validation split and the data loaders are "
+                "built when calling `model.train()` (e.g. `drop_last`, shuffling). Is there a "
+                "way to pass keyword arguments to the DataSplitter from `train()`?")
+    assert resolve_docs.main(["--tree", str(pinned_tree.root), question]) == 0
+    out = capsys.readouterr().out
+    assert "param datasplitter_kwargs (src/scvi/model/base/_training_mixin.py:" in out
+    assert "param drop_last" not in out

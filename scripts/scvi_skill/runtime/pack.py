@@ -794,7 +794,9 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
     parameter the question names (``early_stopping_patience``), from the first of them that
     takes it, else from the file the search index ranks first for that name (a second fact)."""
     named = [i.strip("`()").split(".")[-1] for i in identifiers(question)]
-    wanted = [n for n in dict.fromkeys(named) if "_" in n and n.islower()][:MAX_WANTED_PARAMS]
+    kwargs = _kwargs_params(question, sidx)
+    wanted = [n for n in dict.fromkeys(kwargs + named)
+              if "_" in n and n.islower()][:MAX_WANTED_PARAMS]
     # The parts of a parameter the question names ("key" of labels_key) do not name another
     # parameter (batch_key): only the question's other words may match one.
     rest = question
@@ -803,14 +805,23 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
     parts = {t for name in wanted for t in tokenize(name)} - set(wanted) - set(tokenize(rest))
     facts = []
     param_found = used_shown = False
-    for src in sources[:MAX_SOURCES]:
+    # The <something>_kwargs the question asks about comes before any other parameter: the
+    # top files before the one that has it quote none.
+    kwargs_at = next((n for n, src in enumerate(sources[:MAX_SOURCES])
+                      if any(k in "\n".join(reader.file(src["path"]) or []) for k in kwargs)),
+                     None) if kwargs else None
+    for n, src in enumerate(sources[:MAX_SOURCES]):
         fact = SourceFact(src["path"], src["line"], src.get("symbol") or "")
         lines = reader.file(src["path"])
         if lines and 1 <= src["line"] <= len(lines):
             fact.signature = _signature(lines, src["line"] - 1)
-            if not param_found and wanted:
-                param_found = _param_doc(fact, lines, wanted, question, reader, term_idf)
-            if not param_found and len(facts) < MATCH_PARAM_FILES:
+            if kwargs_at is not None and n < kwargs_at:
+                pass
+            elif not param_found and wanted:
+                param_found = _param_doc(fact, lines, kwargs if n == kwargs_at else wanted,
+                                         question, reader, term_idf)
+            if not param_found and len(facts) < MATCH_PARAM_FILES \
+                    and (kwargs_at is None or n > kwargs_at):
                 param_found = _matching_param(fact, lines, term_idf, reader, parts,
                                               question if not wanted else None)
             if len(facts) < WINDOW_FILES:
@@ -827,7 +838,8 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
                 if USE_WINDOW and wanted and not param_found and not used_shown:
                     used_shown = _use_window(fact, lines, wanted)
         facts.append(fact)
-    elsewhere = _param_elsewhere(sidx, wanted, question, reader, {f.path for f in facts}) \
+    elsewhere = _param_elsewhere(sidx, kwargs or wanted, question, reader,
+                                 {f.path for f in facts}) \
         if wanted and not param_found and sidx else None
     if CLASS_ENTRIES and wanted and not param_found and not elsewhere:
         # No def documents it: a class whose docstring documents its __init__'s parameters
@@ -855,6 +867,41 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
             facts.remove(shown)
             facts.insert(1, shown)
     return facts
+
+
+KWARGS_PARAMS = True
+"""A question about passing keyword arguments to something ("pass keyword arguments to the
+DataSplitter from train()") wants the ``<something>_kwargs`` parameter the tree has
+(``datasplitter_kwargs``, ``plan_kwargs``, ``data_loader_kwargs``), first."""
+_KWARGS_WORDS = re.compile(r"\bkwargs\b|\bkeyword[ -]arg", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+
+
+def _kwargs_params(question: str, sidx: dict | None) -> list[str]:
+    if not KWARGS_PARAMS or not sidx or not _KWARGS_WORDS.search(question):
+        return []
+    terms = sidx.get("terms") or {}
+    found = []
+    for match in _KWARGS_WORDS.finditer(question[:MAX_QUESTION_CHARS]):
+        # The words just before ("plan kwargs") and after ("keyword arguments to the
+        # DataSplitter"), one or two of them joined as a parameter name would be.
+        before = [w.lower() for w in _WORD.findall(question[max(0, match.start() - 40):
+                                                             match.start()])
+                  if w.lower() not in _LINKS][-2:]
+        after = [w.lower() for w in _WORD.findall(question[match.end():match.end() + 60])]
+        after = after[1:] if match.group().lower().startswith("keyword") else after
+        while after and after[0] in _LINKS:  # past "arguments", "to the"
+            after = after[1:]
+        for stems in (["_".join(before), before[-1]] if before else [],
+                      ["_".join(after[:2]), after[0]] if after else []):
+            for stem in stems:
+                name = f"{stem}_kwargs"
+                if stem and name in terms and name not in found:
+                    found.append(name)
+    return found
+
+
+_LINKS = frozenset({"to", "the", "a", "an", "of", "for", "into", "from", "in", "on", "my"})
 
 
 def _class_param(facts: list[SourceFact], wanted: list[str], question: str, reader: _Reader,
