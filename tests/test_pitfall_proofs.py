@@ -8,6 +8,7 @@ minutes on two CPU cores. tests/test_pitfalls.py checks that every pitfall names
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import inspect
 import logging
@@ -70,21 +71,132 @@ def _peakvi():
     return scvi.model.PEAKVI(adata, n_hidden=16, n_latent=4)
 
 
+def _model_class(name: str):
+    return getattr(scvi.model, name, None) or getattr(scvi.external, name)
+
+
+def _model(name: str, adata=None, **setup):
+    """A model of the class so named, set up on a fresh synthetic AnnData unless one is given."""
+    cls = _model_class(name)
+    adata = _adata() if adata is None else adata
+    cls.setup_anndata(adata, **setup)
+    return cls(adata, n_latent=4)
+
+
+def _cellassign():
+    adata = _adata()
+    adata.obs["size_factor"] = np.asarray(adata.X.sum(1)).ravel() / 100 + 0.1
+    scvi.external.CellAssign.setup_anndata(adata, size_factor_key="size_factor")
+    markers = pd.DataFrame(np.eye(20, 2), index=adata.var_names, columns=["a", "b"])
+    return scvi.external.CellAssign(adata, markers)
+
+
+def _totalanvi():
+    return _model("TOTALANVI", batch_key="batch", protein_expression_obsm_key="protein_expression",
+                  labels_key="labels", unlabeled_category="unknown")
+
+
+def _cytovi():
+    adata = _adata()
+    adata.X = np.log1p(adata.X.astype("float32"))  # cytometry-like: transformed intensities
+    return _model("CYTOVI", adata, batch_key="batch")
+
+
+def _poissonvi(**setup):
+    return _model("POISSONVI", _adata(50), **setup)  # its fragment-count check wants 100 cells
+
+
+def _velovi():
+    adata = _adata()
+    adata.layers["spliced"], adata.layers["unspliced"] = adata.X.copy(), adata.X.copy()
+    return _model("VELOVI", adata, spliced_layer="spliced", unspliced_layer="unspliced")
+
+
+def _mrvi():
+    adata = _adata()
+    adata.obs["sample"] = [f"sample_{i % 4}" for i in range(adata.n_obs)]
+    return _model("MRVI", adata, sample_key="sample", batch_key="batch")
+
+
+def _methylation(cls, **setup):
+    """METHYLVI or METHYLANVI on a MuData of two methylation contexts (mc and cov layers)."""
+    from mudata import MuData
+
+    contexts = {}
+    for name in ("mod1", "mod2"):
+        adata = _adata(n_proteins=0)
+        adata.layers["mc"], adata.layers["cov"] = adata.X, adata.X + 10
+        contexts[name] = adata
+    mdata = MuData(contexts)
+    modalities = {"batch_key": "mod1"} | ({"labels_key": "mod1"} if "labels_key" in setup else {})
+    cls.setup_mudata(mdata, mc_layer="mc", cov_layer="cov", methylation_contexts=list(contexts),
+                     batch_key="batch", modalities=modalities, **setup)
+    return cls(mdata, n_hidden=16, n_latent=4)
+
+
+def _methylanvi():
+    return _methylation(scvi.external.METHYLANVI, labels_key="labels",
+                        unlabeled_category="unknown")
+
+
+def _scviva():
+    """SCVIVA on cells with coordinates, after its own neighbourhood preprocessing."""
+    adata = _adata(n_proteins=0, generate_coordinates=True)
+    adata.obsm["qz1_m"] = np.random.default_rng(0).normal(size=(adata.n_obs, 4))
+    keys = {"sample_key": "batch", "labels_key": "labels", "cell_coordinates_key": "coordinates",
+            "expression_embedding_key": "qz1_m",
+            "expression_embedding_niche_key": "qz1_m_niche_ct",
+            "niche_composition_key": "neighborhood_composition",
+            "niche_indexes_key": "niche_indexes", "niche_distances_key": "niche_distances"}
+    scvi.external.SCVIVA.preprocessing_anndata(adata, k_nn=5, **keys)
+    return _model("SCVIVA", adata, batch_key="batch", **keys)
+
+
+def _contrastivevi():
+    """ContrastiveVI and the background and target cells its train() needs."""
+    adata = _adata()
+    scvi.external.ContrastiveVI.setup_anndata(adata, batch_key="batch")
+    model = scvi.external.ContrastiveVI(adata, n_hidden=16, n_background_latent=4,
+                                        n_salient_latent=4)
+    labels = adata.obs["labels"].to_numpy()
+    return model, {"background_indices": np.flatnonzero(labels == "label_0"),
+                   "target_indices": np.flatnonzero(labels == "label_1")}
+
+
 def test_scvi_train_overrides_trainer_config_early_stopping():
     model = _scvi()
     model.train(trainer_config=TrainerConfig(early_stopping=True), **FAST)
     assert model.trainer.early_stopping_callback is None
     model.train(early_stopping=True, early_stopping_patience=3, **FAST)  # the fix
     assert model.trainer.early_stopping_callback.patience == 3
+    # The others the pitfall names: the same train(), or ContrastiveVI's own.
+    from scvi.model.base import UnsupervisedTrainingMixin
+
+    others = [(_model(name), {}) for name in ("LinearSCVI", "AUTOZI", "DRVI", "SCAR")]
+    others += [(_model("JointEmbeddingSCVI", labels_key="labels"), {}),
+               (_methylation(scvi.external.METHYLVI), {}), (_scviva(), {}), _contrastivevi()]
+    for model, cells in others:
+        name = type(model).__name__
+        assert (type(model).train is UnsupervisedTrainingMixin.train) is (name != "ContrastiveVI")
+        model.train(trainer_config=TrainerConfig(early_stopping=True), **cells, **FAST)
+        assert model.trainer.early_stopping_callback is None, name
+        model.train(early_stopping=True, early_stopping_patience=3, **cells, **FAST)  # the fix
+        assert model.trainer.early_stopping_callback.patience == 3, name
 
 
 def test_scanvi_early_stopping_comes_from_trainer_config():
-    model = _scanvi()
-    assert "early_stopping" not in inspect.signature(model.train).parameters
-    model.train(trainer_config=TrainerConfig(early_stopping=True), **FAST)
-    assert model.trainer.early_stopping_callback is not None
-    model.train(early_stopping=True, **FAST)
-    assert model.trainer.early_stopping_callback is not None
+    from scvi.model.base import SemisupervisedTrainingMixin
+
+    for model in (_scanvi(), _methylanvi(), _totalanvi()):  # SCANVI's train() for all three
+        name = type(model).__name__
+        assert type(model).train is SemisupervisedTrainingMixin.train, name
+        assert "early_stopping" not in inspect.signature(model.train).parameters
+        model.train(**FAST)
+        assert model.trainer.early_stopping_callback is None, name  # the Trainer default: off
+        model.train(trainer_config=TrainerConfig(early_stopping=True), **FAST)
+        assert model.trainer.early_stopping_callback is not None, name
+        model.train(early_stopping=True, **FAST)
+        assert model.trainer.early_stopping_callback is not None, name
 
 
 def test_totalvi_early_stopping_on_by_default_ignores_trainer_config():
@@ -93,10 +205,14 @@ def test_totalvi_early_stopping_on_by_default_ignores_trainer_config():
     assert model.trainer.early_stopping_callback is not None
     model.train(early_stopping=False, **FAST)  # the fix
     assert model.trainer.early_stopping_callback is None
-    for model in (scvi.model.MULTIVI(_multivi_mudata(), n_latent=4), _peakvi()):
+    for model in (scvi.model.MULTIVI(_multivi_mudata(), n_latent=4), _peakvi(), _poissonvi(),
+                  _cytovi(), _velovi()):
+        name = type(model).__name__
         assert inspect.signature(model.train).parameters["early_stopping"].default is True
+        model.train(trainer_config=TrainerConfig(early_stopping=False), **FAST)
+        assert model.trainer.early_stopping_callback is not None, name
         model.train(early_stopping=False, **FAST)  # the fix for them too
-        assert model.trainer.early_stopping_callback is None, model
+        assert model.trainer.early_stopping_callback is None, name
 
 
 def test_check_val_every_n_epoch_is_set_by_train():
@@ -121,6 +237,18 @@ def test_check_val_every_n_epoch_is_set_by_train():
     peakvi = _peakvi()
     peakvi.train(check_val_every_n_epoch=7, **FAST)
     assert peakvi.trainer.check_val_every_n_epoch == 7
+    # The others: TOTALANVI and METHYLANVI (SCANVI's train(); TOTALANVI's does not reset it to 1
+    # as TOTALVI's does), CYTOVI (None, then 1 for its early stopping) and MRVI (1 by default).
+    mrvi = _mrvi()
+    for model in (_totalanvi(), _methylanvi(), _cytovi(), mrvi):
+        name = type(model).__name__
+        model.train(trainer_config=TrainerConfig(check_val_every_n_epoch=7), **FAST)
+        assert model.trainer.check_val_every_n_epoch != 7, name
+        model.train(check_val_every_n_epoch=7, **FAST)  # the fix
+        assert model.trainer.check_val_every_n_epoch == 7, name
+    mrvi.train(**FAST)  # 1 by default, not for early stopping (off)
+    trainer = mrvi.trainer
+    assert (trainer.check_val_every_n_epoch, trainer.early_stopping_callback) == (1, None)
 
 
 def test_no_plan_config_on_totalvi():
@@ -136,8 +264,15 @@ def test_no_plan_config_on_totalvi():
     plan = model.trainer.lightning_module
     assert (plan.lr, plan.n_epochs_kl_warmup) == (0.03, 7)
     assert (plan.weight_decay, plan.eps, plan.max_kl_weight) == (0.25, 0.5, 0.5)
-    multivi_params = inspect.signature(scvi.model.MULTIVI.train).parameters
-    assert {"weight_decay", "eps"} <= set(multivi_params)
+    multivi = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4)
+    assert "plan_config" not in inspect.signature(multivi.train).parameters
+    with pytest.raises(TypeError, match="plan_config"):
+        multivi.train(plan_config={"lr": 1e-3}, **FAST)
+    multivi.train(lr=0.03, weight_decay=0.25, eps=0.125, n_epochs_kl_warmup=7, **FAST,
+                  plan_kwargs={"max_kl_weight": 0.5})  # the fix; other plan arguments kept
+    plan = multivi.trainer.lightning_module
+    assert (plan.lr, plan.weight_decay, plan.eps, plan.n_epochs_kl_warmup, plan.max_kl_weight) \
+        == (0.03, 0.25, 0.125, 7, 0.5)
     peakvi = _peakvi()
     assert "plan_config" not in inspect.signature(peakvi.train).parameters
     peakvi.train(plan_config={"lr": 0.5}, **FAST)  # accepted by the parent train()
@@ -160,9 +295,9 @@ def test_elbo_validation_logged_only_when_validation_runs():
         model = _scvi()
         model.train(**kwargs, **FAST)
         assert "elbo_validation" in model.history, kwargs
-    totalvi = _totalvi()
-    totalvi.train(**FAST)
-    assert "elbo_validation" in totalvi.history
+    for model in (_totalvi(), scvi.model.MULTIVI(_multivi_mudata(), n_latent=4), _peakvi()):
+        model.train(**FAST)  # their early stopping, on by default, runs validation
+        assert "elbo_validation" in model.history, type(model).__name__
 
 
 def test_de_mode_defaults_per_model():
@@ -180,8 +315,8 @@ def test_de_mode_defaults_per_model():
     def mode(method):
         return inspect.signature(method).parameters["mode"].default
 
-    assert mode(scvi.model.SCVI.differential_expression) == "vanilla"
-    assert mode(scvi.model.SCANVI.differential_expression) == "vanilla"
+    for name in ("SCVI", "SCANVI", "LinearSCVI", "AUTOZI"):
+        assert mode(_model_class(name).differential_expression) == "vanilla", name
     assert mode(scvi.model.TOTALVI.differential_expression) == "change"
     assert mode(scvi.model.MULTIVI.differential_expression) == "change"
     assert mode(scvi.model.PEAKVI.differential_accessibility) == "change"
@@ -197,6 +332,16 @@ def test_gradient_clip_raises_under_manual_optimization():
     from scvi.train import AdversarialTrainingPlan
 
     assert AdversarialTrainingPlan(model.module).automatic_optimization is False
+    # MULTIVI and CYTOVI train with it too, also with the adversarial classifier off.
+    for model, off in ((scvi.model.MULTIVI(_multivi_mudata(), n_latent=4),
+                        {"adversarial_mixing": False}),
+                       (_cytovi(), {"adversarial_classifier": False})):
+        name = type(model).__name__
+        assert model._training_plan_cls is AdversarialTrainingPlan, name
+        with pytest.raises(Exception, match="(?i)clip"):
+            model.train(gradient_clip_val=1.0, **off, **FAST)
+        model.train(lr=1e-4, **FAST)  # the fix
+        assert model.trainer.lightning_module.lr == 1e-4, name
     scvi_model = _scvi()
     scvi_model.train(gradient_clip_val=1.0, **FAST)  # automatic optimization: accepted
     assert scvi_model.trainer.gradient_clip_val == 1.0
@@ -232,19 +377,19 @@ def test_scanvi_callbacks_drop_the_label_subsampler():
         def on_train_epoch_start(self, trainer, pl_module):
             self.cells.append(sorted(trainer.train_dataloader.dataloaders[1].indices))
 
-    model = _scanvi()
-    model.train(n_samples_per_label=5, **FAST)
-    assert any(isinstance(c, SubSampleLabels) for c in model.trainer.callbacks)
-    drawn = Drawn()
-    model.train(n_samples_per_label=5, callbacks=[drawn], **dict(FAST, max_epochs=2))
-    assert not any(isinstance(c, SubSampleLabels) for c in model.trainer.callbacks)
-    assert drawn.cells[0] == drawn.cells[1]  # drawn once
-    # The fix: add the subsampler yourself (scvi.train does not export it).
-    assert not hasattr(scvi.train, "SubSampleLabels")
-    drawn = Drawn()
-    model.train(n_samples_per_label=5, callbacks=[SubSampleLabels(), drawn],
-                **dict(FAST, max_epochs=2))
-    assert len(drawn.cells[0]) == 10 and drawn.cells[0] != drawn.cells[1]  # drawn each epoch
+    assert not hasattr(scvi.train, "SubSampleLabels")  # why the fix imports it from _callbacks
+    for model in (_scanvi(), _methylanvi(), _totalanvi()):  # SCANVI's train() for all three
+        name = type(model).__name__
+        model.train(n_samples_per_label=5, **FAST)
+        assert any(isinstance(c, SubSampleLabels) for c in model.trainer.callbacks), name
+        drawn = Drawn()
+        model.train(n_samples_per_label=5, callbacks=[drawn], **dict(FAST, max_epochs=2))
+        assert not any(isinstance(c, SubSampleLabels) for c in model.trainer.callbacks), name
+        assert drawn.cells[0] == drawn.cells[1], name  # drawn once
+        drawn = Drawn()  # the fix: add the subsampler yourself
+        model.train(n_samples_per_label=5, callbacks=[SubSampleLabels(), drawn],
+                    **dict(FAST, max_epochs=2))
+        assert len(drawn.cells[0]) == 10 and drawn.cells[0] != drawn.cells[1], name  # each epoch
 
 
 def test_doc_erratum_autozi_get_alphas_betas():
@@ -265,6 +410,11 @@ def test_doc_erratum_totalvi_sample_protein_mixing():
     assert rna.shape[0] == protein.shape[0] == model.adata.n_obs
     with pytest.raises(TypeError):
         model.get_normalized_expression(sampling_protein_mixing=True)
+
+
+NOT_COUNTS = {"SysVI": {"batch_key": "batch"}, "CYTOVI": {}, "SOLO": {},
+              "VELOVI": {"spliced_layer": "spliced", "unspliced_layer": "unspliced"}}
+"""The models the pitfalls name as registering X with is_count_data=False, and their setup."""
 
 
 def test_counts_not_in_x_raw_is_never_read():
@@ -296,6 +446,14 @@ def test_counts_not_in_x_raw_is_never_read():
         warnings.simplefilter("always")
         scvi.model.SCVI.setup_anndata(floats)
     assert any("unnormalized count data" in str(w.message) for w in caught)
+    for name, setup in NOT_COUNTS.items():  # no count check: no warning
+        logged = _adata()
+        logged.X = np.log1p(logged.X / logged.X.sum(1, keepdims=True) * 1e4)
+        logged.layers["spliced"] = logged.layers["unspliced"] = logged.X
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _model_class(name).setup_anndata(logged, **setup)
+        assert not any("count data" in str(w.message) for w in caught), name
 
 
 def test_setup_anndata_on_a_view_raises():
@@ -336,6 +494,11 @@ def test_csr_array_gives_type_error():
         scvi.model.SCVI.setup_anndata(adata, layer="counts")
     adata.layers["counts"] = sp.csr_matrix(adata.layers["counts"])
     scvi.model.SCVI.setup_anndata(adata, layer="counts")
+    for name, setup in NOT_COUNTS.items():  # no count check: a csr_array passes their setup
+        arrays = _adata()
+        arrays.X = sp.csr_array(arrays.X.astype("float32"))
+        arrays.layers["spliced"] = arrays.layers["unspliced"] = arrays.X
+        _model_class(name).setup_anndata(arrays, **setup)
 
 
 def test_transform_batch_takes_categories():
@@ -348,23 +511,40 @@ def test_transform_batch_takes_categories():
 
 
 def test_categorical_covariates_are_not_batches():
-    model = _scvi(categorical_covariate_keys=["batch"])
-    assert model.summary_stats.n_batch == 1
-    model.train(**FAST)
-    with pytest.raises(ValueError, match="not a valid batch category"):
-        model.get_normalized_expression(transform_batch="batch_0")
-    # The fix: the main effect as batch_key, the others as covariates; embeddings for many.
-    model = _scvi(batch_key="batch", categorical_covariate_keys=["labels"])
-    assert (model.summary_stats.n_batch, model.summary_stats.n_extra_categorical_covs) == (2, 1)
-    model = scvi.model.SCVI(model.adata, n_hidden=16, n_latent=4, batch_representation="embedding")
+    scanvi = {"labels_key": "labels", "unlabeled_category": "unknown"}
+    proteins = {"protein_expression_obsm_key": "protein_expression"}
+    for name, setup, dispersion in (("SCVI", {}, "dispersion"), ("SCANVI", scanvi, "dispersion"),
+                                    ("TOTALVI", proteins, "gene_dispersion")):
+        cls = _model_class(name)
+        model = _model(name, categorical_covariate_keys=["batch"], **setup)
+        assert model.summary_stats.n_batch == 1, name
+        model.train(**FAST)
+        with pytest.raises(ValueError, match="not a valid batch category"):
+            model.get_normalized_expression(transform_batch="batch_0")
+        gene_batch = cls(model.adata, n_latent=4, **{dispersion: "gene-batch"})
+        assert gene_batch.module.px_r.shape == (20, 1), name  # one column: not per batch
+        # The fix: the main effect as batch_key, the others as covariates.
+        model = _model(name, batch_key="batch", categorical_covariate_keys=["labels"], **setup)
+        stats = model.summary_stats
+        assert (stats.n_batch, stats.n_extra_categorical_covs) == (2, 1), name
+        gene_batch = cls(model.adata, n_latent=4, **{dispersion: "gene-batch"})
+        assert gene_batch.module.px_r.shape == (20, 2), name
+        model.train(**FAST)
+        expression = model.get_normalized_expression(transform_batch="batch_0")
+        assert (expression[0] if name == "TOTALVI" else expression).shape == (80, 20), name
+    # Embeddings for very many batches (SCVI).
+    adata = _scvi(batch_key="batch", categorical_covariate_keys=["labels"]).adata
+    model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4, batch_representation="embedding")
     assert model.module.batch_representation == "embedding"
     model.train(**FAST)
     assert model.get_normalized_expression(transform_batch="batch_0").shape == (80, 20)
 
 
-def test_ddp_switches_early_stopping_off():
-    from lightning.pytorch.strategies import StrategyRegistry
-    from scvi.train import Trainer
+def test_ddp_switches_early_stopping_off(monkeypatch):
+    from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
+    from scvi.external.cellassign import _model as cellassign_module
+    from scvi.external.solo import _model as solo_module
+    from scvi.train import LoudEarlyStopping, Trainer, TrainRunner
 
     # The fix's strategies are Lightning's, and scvi-tools takes them for DDP as well.
     for strategy in ("ddp", "ddp_find_unused_parameters_true", "ddp_notebook",
@@ -376,6 +556,29 @@ def test_ddp_switches_early_stopping_off():
         assert trainer.early_stopping_callback is None
         assert trainer.strategy._ddp_kwargs.get("find_unused_parameters", False) \
             is strategy.endswith("_true")
+    built = []
+
+    class BuildOnly(TrainRunner):
+        """scvi-tools' own runner, building each model's real Trainer; only fit is skipped
+        (a stand-in: DDP training spawns processes this CPU test cannot run)."""
+
+        def __call__(self):
+            built.append(self.trainer)
+
+    for module in (solo_module, cellassign_module):  # they call TrainRunner by name
+        monkeypatch.setattr(module, "TrainRunner", BuildOnly)
+    totalvi = _totalvi()
+    totalvi._train_runner_cls = BuildOnly
+    ddp = dict(FAST, strategy="ddp", devices=1)
+    totalvi.train(**ddp)  # early stopping on by default: switched off
+    reference = _scvi()
+    reference.train(**FAST)
+    scvi.external.SOLO.from_scvi_model(reference).train(**ddp)
+    _cellassign().train(**ddp)
+    assert len(built) == 3 and all(isinstance(t.strategy, DDPStrategy) for t in built)
+    assert built[0].early_stopping_callback is None
+    assert all(isinstance(trainer.early_stopping_callback, LoudEarlyStopping)
+               for trainer in built[1:])  # SOLO's and CellAssign's own callback stays
 
 
 def test_savecheckpoint_removes_its_ckpt(tmp_path, monkeypatch):
@@ -676,11 +879,7 @@ def test_train_arguments_overwrite_plan_kwargs():
     scvi.model.CondSCVI.setup_anndata(adata, labels_key="labels")
     condscvi = scvi.model.CondSCVI(adata, n_hidden=16, n_latent=4)
     assert plan_of(condscvi, plan_kwargs={"lr": 0.03}).lr == default(condscvi)
-    adata = _adata()
-    adata.obs["size_factor"] = np.asarray(adata.X.sum(1)).ravel() / 100 + 0.1
-    scvi.external.CellAssign.setup_anndata(adata, size_factor_key="size_factor")
-    markers = pd.DataFrame(np.eye(20, 2), index=adata.var_names, columns=["a", "b"])
-    cellassign = scvi.external.CellAssign(adata, markers)
+    cellassign = _cellassign()
     plan = plan_of(cellassign, plan_kwargs={"lr": 0.03, "weight_decay": 0.5})
     assert (plan.lr, plan.weight_decay) == (default(cellassign), 1e-10)
     model = _scvi()
@@ -695,10 +894,7 @@ def test_train_arguments_overwrite_plan_kwargs():
     scvi.external.SpatialStereoscope.setup_anndata(spatial_adata)
     spatial = scvi.external.SpatialStereoscope.from_rna_model(spatial_adata, rna)
     assert plan_of(spatial, plan_kwargs={"lr": 0.03}).lr == default(spatial) == 0.01
-    adata = _adata()
-    adata.X = np.log1p(adata.X.astype("float32"))  # cytometry-like: transformed intensities
-    scvi.external.CYTOVI.setup_anndata(adata, batch_key="batch")
-    cytovi = scvi.external.CYTOVI(adata, n_latent=4)
+    cytovi = _cytovi()
     plan = plan_of(cytovi, plan_kwargs={"lr": 0.03, "weight_decay": 0.5, **warmup})
     assert (plan.lr, plan.weight_decay) == (default(cytovi), 0.5)  # weight_decay is kept
     assert plan.n_epochs_kl_warmup == default(cytovi, "n_epochs_kl_warmup") == 400
@@ -780,14 +976,11 @@ def test_destvi_from_rna_model_needs_a_mog_condscvi():
 QUERY_MODELS = ["SCVI", "SCANVI", "TOTALVI", "TOTALANVI", "PEAKVI", "POISSONVI", "CYTOVI", "DRVI",
                 "JointEmbeddingSCVI", "METHYLVI", "METHYLANVI", "MRVI", "RESOLVI", "SCVIVA"]
 """The models the query-mapping pitfalls name: each maps a query with ArchesMixin's own
-``load_query_data`` and ``prepare_query_anndata``, so SCVI's run below holds for them."""
+``load_query_data`` and ``prepare_query_anndata``. The two methylation models (MuData) are
+named only by the pitfalls on the reference's path and on new batches."""
 
 
-def _model_class(name: str):
-    return getattr(scvi.model, name, None) or getattr(scvi.external, name)
-
-
-def test_the_query_models_use_archesmixin_s_own_query_methods():
+def _query_models_use_archesmixin_s_own_query_methods():
     from scvi.model.base import ArchesMixin
 
     for name in QUERY_MODELS:
@@ -795,6 +988,43 @@ def test_the_query_models_use_archesmixin_s_own_query_methods():
         assert issubclass(cls, ArchesMixin), name
         assert cls.load_query_data.__func__ is ArchesMixin.load_query_data.__func__, name
         assert cls.prepare_query_anndata is ArchesMixin.prepare_query_anndata, name
+
+
+@functools.cache
+def _query_references() -> dict:
+    """Each of QUERY_MODELS trained for an epoch, as a reference model object; the tests map
+    copies of its data and never change the model, so they share one set."""
+    resolvi = _adata(n_genes=50, generate_coordinates=True)  # 20 genes: NaN in its priors
+    resolvi.obsm["X_spatial"] = resolvi.obsm["coordinates"]
+    built = [_scvi(batch_key="batch"), _scanvi(), _totalvi(), _totalanvi(),
+             _model("PEAKVI", batch_key="batch"), _poissonvi(batch_key="batch"),
+             _cytovi(), _model("DRVI", batch_key="batch"),
+             _model("JointEmbeddingSCVI", batch_key="batch", labels_key="labels"),
+             _methylation(scvi.external.METHYLVI), _methylanvi(), _mrvi(),
+             _model("RESOLVI", resolvi, batch_key="batch"), _scviva()]
+    for model in built:
+        model.train(**FAST)
+    assert [type(model).__name__ for model in built] == QUERY_MODELS
+    return {type(model).__name__: model for model in built}
+
+
+def _anndata_query_references() -> dict:
+    return {name: model for name, model in _query_references().items()
+            if name not in ("METHYLVI", "METHYLANVI")}
+
+
+def _obs(data):
+    """The obs with the batch and labels: an AnnData's own, or a MuData's first modality's."""
+    return data["mod1"].obs if hasattr(data, "mod") else data.obs
+
+
+def _copy_with(data, key: str, value: str, n_cells: int | None = None):
+    """A copy of the data with obs[key] set to value in its first n_cells cells (or all)."""
+    data = data.copy()
+    column = _obs(data)[key].astype(str).to_numpy()
+    column[:n_cells] = value
+    _obs(data)[key] = column
+    return data
 
 
 def _reference(tmp_path, cls=None, **setup):
@@ -814,6 +1044,7 @@ def _query(n_labels: int = 2):
 
 
 def test_load_query_data_reads_query_genes_by_position(tmp_path):
+    _query_models_use_archesmixin_s_own_query_methods()
     reference, path = _reference(tmp_path)
     for names in (list(reference.var_names[::-1]),  # the same genes in another order
                   [f"ENSG{i:011d}" for i in range(reference.n_vars)]):  # other names, same count
@@ -839,9 +1070,22 @@ def test_load_query_data_reads_query_genes_by_position(tmp_path):
             model = scvi.model.SCVI.load_query_data(query, path, accelerator="cpu", **kwargs)
         assert not any("does not match" in str(w.message) for w in caught)
         assert list(model.adata.var_names) == list(reference.var_names)
+    for name, reference_model in _anndata_query_references().items():  # each model it names
+        cls, genes = type(reference_model), list(reference_model.adata.var_names)
+        query = reference_model.adata[:, genes[::-1]].copy()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = cls.load_query_data(query, reference_model, accelerator="cpu")
+        assert any("does not match those used to train the model" in str(w.message)
+                   for w in caught), name
+        assert list(model.adata.var_names) == genes[::-1], name
+        query = reference_model.adata[:, genes[::-1]].copy()
+        cls.prepare_query_anndata(query, reference_model)  # the fix
+        assert list(query.var_names) == genes, name
 
 
 def test_prepare_query_anndata_pads_missing_genes_with_zeros(tmp_path):
+    _query_models_use_archesmixin_s_own_query_methods()
     reference, path = _reference(tmp_path)
     query = _query()
     kept = list(reference.var_names[12:])  # 8 of the 20 reference genes: 40%
@@ -862,18 +1106,30 @@ def test_prepare_query_anndata_pads_missing_genes_with_zeros(tmp_path):
     names = scvi.model.SCVI.prepare_query_anndata(checked, path, return_reference_var_names=True)
     assert list(names) == list(reference.var_names) and checked.n_vars == 20
     assert checked.var_names.isin(names).sum() == 8 and checked.var_names[0].startswith("ENSG")
+    for name, reference_model in _anndata_query_references().items():  # each model it names
+        cls, genes = type(reference_model), list(reference_model.adata.var_names)
+        cut = int(0.6 * len(genes))  # 40% of the reference genes kept
+        query = reference_model.adata.copy()
+        query.var_names = [f"ENSG{i:011d}" for i in range(cut)] + genes[cut:]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cls.prepare_query_anndata(query, reference_model)
+        assert any("less than 80% of reference var names" in str(w.message)
+                   for w in caught), name
+        assert list(query.var_names) == genes, name
+        padded = query[:, genes[:cut]].X
+        padded = padded.toarray() if hasattr(padded, "toarray") else np.asarray(padded)
+        assert padded.sum() == 0, name
+        none_shared = reference_model.adata.copy()
+        none_shared.var_names = [f"ENSG{i:011d}" for i in range(len(genes))]
+        with pytest.raises(ValueError, match="No reference var names found in query data"):
+            cls.prepare_query_anndata(none_shared, reference_model)
+        names = cls.prepare_query_anndata(none_shared, reference_model,
+                                          return_reference_var_names=True)  # the fix
+        assert list(names) == genes and none_shared.var_names[0].startswith("ENSG"), name
 
 
 def test_query_labels_are_never_extended(tmp_path):
-    import inspect
-
-    from scvi.data.fields import LabelsWithUnlabeledObsField
-
-    for name in ("SCANVI", "TOTALANVI", "METHYLANVI"):  # the models the pitfall names
-        source = inspect.getsource(_model_class(name).setup_anndata) \
-            + inspect.getsource(getattr(_model_class(name), "setup_mudata", lambda: None))
-        assert "LabelsWithUnlabeledObsField" in source, name
-    assert LabelsWithUnlabeledObsField is not None
     _, path = _reference(tmp_path, scvi.model.SCANVI, labels_key="labels",
                          unlabeled_category="unknown")
     query = _query(n_labels=3)  # label_2 is not in the reference
@@ -892,14 +1148,39 @@ def test_query_labels_are_never_extended(tmp_path):
         model = scvi.model.SCANVI.load_query_data(without, path, accelerator="cpu")
     assert any("Missing labels key labels" in str(w.message) for w in caught)
     assert set(without.obs["labels"]) == {"unknown"}
+    for name in ("TOTALANVI", "METHYLANVI"):  # the others the pitfall names
+        reference_model = _query_references()[name]
+        cls, data = type(reference_model), reference_model.adata
+        with pytest.raises(ValueError, match="Category label_2 not found in source registry"):
+            cls.load_query_data(_copy_with(data, "labels", "label_2", 5), reference_model,
+                                accelerator="cpu")
+        model = cls.load_query_data(_copy_with(data, "labels", "unknown", 5), reference_model,
+                                    accelerator="cpu")  # the fix
+        mapping = model.adata_manager.get_state_registry("labels")["categorical_mapping"]
+        assert "label_2" not in set(mapping), name
+        without = reference_model.adata.copy()
+        del _obs(without)["labels"]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cls.load_query_data(without, reference_model, accelerator="cpu")
+        assert any("Missing labels key labels" in str(w.message) for w in caught), name
+        assert set(_obs(without)["labels"]) == {"unknown"}, name
 
 
 def test_a_reference_path_must_be_a_str(tmp_path):
+    _query_models_use_archesmixin_s_own_query_methods()
     reference, path = _reference(tmp_path)
     for call in (scvi.model.SCVI.load_query_data, scvi.model.SCVI.prepare_query_anndata):
         with pytest.raises(AttributeError, match="has no attribute '_get_user_attributes'"):
             call(_query(), Path(path))
         call(_query(), str(Path(path)))  # the fix
+    for name, reference_model in _query_references().items():  # each model it names
+        cls = type(reference_model)
+        for call in (cls.load_query_data, cls.prepare_query_anndata):
+            with pytest.raises(AttributeError, match="has no attribute '_get_user_attributes'"):
+                call(reference_model.adata.copy(), Path(path))
+        query = reference_model.adata.copy()  # the fix: the model object itself
+        assert cls.load_query_data(query, reference_model, accelerator="cpu").adata is query
     trained = scvi.model.SCVI.load(path, adata=reference, accelerator="cpu")
     query = _query()
     query.var_names = list(query.var_names[::-1])
@@ -909,14 +1190,6 @@ def test_a_reference_path_must_be_a_str(tmp_path):
 
 
 def test_a_new_batch_needs_query_mapping(tmp_path):
-    from scvi.model.base import BaseModelClass
-
-    import inspect
-
-    for name in QUERY_MODELS:  # the models the pitfall names validate new data as SCVI does
-        own = _model_class(name)._validate_anndata
-        assert own is BaseModelClass._validate_anndata \
-            or "super()._validate_anndata(" in inspect.getsource(own), name  # TOTALVI: first
     reference, path = _reference(tmp_path)
     model = scvi.model.SCVI.load(path, adata=reference, accelerator="cpu")
     new = _query()  # batch "query", not a training batch
@@ -929,6 +1202,15 @@ def test_a_new_batch_needs_query_mapping(tmp_path):
     assert "query" in set(query.adata_manager.get_state_registry("batch")["categorical_mapping"])
     query.train(**FAST, plan_kwargs={"weight_decay": 0.0})
     assert query.get_latent_representation().shape == (query.adata.n_obs, 4)
+    for name, trained in _query_references().items():  # each model it names
+        with pytest.raises(ValueError, match="Category query not found in source registry"):
+            trained.get_latent_representation(_copy_with(trained.adata, "batch", "query"))
+        known = _copy_with(trained.adata, "batch", "batch_0")
+        assert len(trained.get_latent_representation(known)) == trained.adata.n_obs, name
+        query = type(trained).load_query_data(_copy_with(trained.adata, "batch", "query"), trained,
+                                              accelerator="cpu")  # the fix
+        mapping = query.adata_manager.get_state_registry("batch")["categorical_mapping"]
+        assert "query" in set(mapping), name
 
 
 def test_totalvi_masks_all_zero_proteins_and_fails_on_nan():
@@ -1014,22 +1296,27 @@ def torch_equal(a, b) -> bool:
 def test_normalized_expression_sums_to_one_per_cell():
     from scvi.model.base import RNASeqMixin
 
-    for name in ("SCVI", "SCANVI", "LinearSCVI", "AUTOZI", "DRVI", "JointEmbeddingSCVI",
-                 "SCVIVA", "CondSCVI"):  # the models the pitfall names share this method
-        assert _model_class(name).get_normalized_expression is \
-            RNASeqMixin.get_normalized_expression, name
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
-    default = model.get_normalized_expression()
-    assert np.allclose(default.sum(axis=1), 1.0, atol=1e-4)
-    assert default.to_numpy().max() < 1
-    per_10k = model.get_normalized_expression(library_size=1e4)  # the fix
-    assert np.allclose(per_10k.sum(axis=1), 1e4, rtol=1e-4)
-    latent = model.get_normalized_expression(library_size="latent")
-    assert latent.sum(axis=1).std() > 0  # each cell's own library size
-    counts = model.posterior_predictive_sample()
-    values = counts.todense() if hasattr(counts, "todense") else np.asarray(counts)
-    assert np.array_equal(np.asarray(values), np.round(np.asarray(values)))
+    models = [_scvi(batch_key="batch"), _scanvi(), _scviva()]
+    models += [_model(name) for name in ("LinearSCVI", "AUTOZI", "DRVI")]
+    models += [_model(name, labels_key="labels") for name in ("JointEmbeddingSCVI", "CondSCVI")]
+    for model in models:  # the models the pitfall names, which share this method
+        name = type(model).__name__
+        assert type(model).get_normalized_expression is RNASeqMixin.get_normalized_expression
+        model.train(**FAST)
+        default = model.get_normalized_expression()
+        assert np.allclose(default.sum(axis=1), 1.0, atol=1e-4), name
+        assert default.to_numpy().max() < 1, name
+        per_10k = model.get_normalized_expression(library_size=1e4)  # the fix
+        assert np.allclose(per_10k.sum(axis=1), 1e4, rtol=1e-4), name
+        latent = model.get_normalized_expression(library_size="latent")
+        assert latent.sum(axis=1).std() > 0, name  # each cell's own library size
+        if name == "CondSCVI":  # its module's sample() takes no generative_kwargs
+            with pytest.raises(TypeError, match="generative_kwargs"):
+                model.posterior_predictive_sample()
+            continue
+        counts = model.posterior_predictive_sample()
+        values = counts.todense() if hasattr(counts, "todense") else np.asarray(counts)
+        assert np.array_equal(np.asarray(values), np.round(np.asarray(values))), name
 
 
 def test_the_default_max_epochs_shrinks_with_the_data(monkeypatch, caplog):
