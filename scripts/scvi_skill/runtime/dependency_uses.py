@@ -23,7 +23,6 @@ MAX_USE_FACTS = 2
 MAX_LISTED = 2
 """Names of a module shown when the question names the module (``No module named 'X'``)."""
 _NO_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
-_ERROR_WORDS = re.compile(r"\b(?:\w+Error|error|fails?|failed|broke|breaks|broken)\b")
 _DOTTED = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 """A dotted name as code writes it (``np.float_``: a trailing ``_`` is part of it)."""
 OWN = "scvi"
@@ -34,7 +33,7 @@ def named_dependency_names(question: str) -> tuple[list[str], list[str]]:
     """``(errors, written)``: the dotted names of other packages that Python's own messages
     in ``question`` name (``module 'X' has no attribute 'Y'`` -> ``X.Y``; ``cannot import name
     'Y' from 'X'``; ``No module named 'X'``), and the dotted names it writes out (``np.float_``)
-    when it is about an upgrade or an error. Aliases are resolved later, against the file."""
+    when it is about an upgrade. Aliases are resolved later, against the file."""
     text = question[:MAX_CHARS]
     errors: list[str] = []
     for match in _MISSING_MODULE_ATTR.finditer(text):
@@ -44,7 +43,7 @@ def named_dependency_names(question: str) -> tuple[list[str], list[str]]:
     errors += [m.group(1) for m in _NO_MODULE.finditer(text)]
     errors = [n for n in dict.fromkeys(errors) if not own(n)]
     written: list[str] = []
-    if _CHANGE_WORDS.search(text) or _ERROR_WORDS.search(text):
+    if _CHANGE_WORDS.search(text):
         written = [m.group() for m in _DOTTED.finditer(text) if not own(m.group())]
     # The module an error quotes is written out too: it is part of that name, not another.
     written = [n for n in dict.fromkeys(written)
@@ -188,6 +187,9 @@ def dependency_use_facts(question: str, *, data: dict | None = None) -> list[str
     if not versions:
         return []
     lines = []
+    # A written name whose root no release imports (a file name, a variable) is not looked up.
+    roots = {name.partition(".")[0] for name in data.get("uses") or {}} | set(aliases)
+    written = [name for name in written if name.partition(".")[0] in roots]
     for name in errors + written:
         found = find(name, data)
         if name in errors:
