@@ -445,9 +445,14 @@ def _dependency_use(name: str) -> tuple[dict | None, str]:
     else ``None``."""
     from scvi_skill.runtime import dependency_uses as uses
     from scvi_skill.runtime.apifiles import load_dependency_uses
+    from scvi_skill.runtime.errors import IndexStale, warn
     from scvi_skill.runtime.history import span_text
 
-    data = load_dependency_uses()
+    try:
+        data = load_dependency_uses()
+    except IndexStale as err:  # the rest of the history still answers
+        warn(f"no dependency history: {err}")
+        return None, ""
     versions = data.get("versions") or []
     found = uses.find(name, data) if versions and not uses.own(name) else None
     if found is None:

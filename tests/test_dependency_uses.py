@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import textwrap
 
 import pytest
@@ -304,10 +305,16 @@ def test_a_damaged_file_leaves_the_pack_without_the_line(tmp_path, monkeypatch, 
     import scvi_skill.runtime.apifiles as apifiles
 
     folder = tmp_path / "api"
-    folder.mkdir()
+    shutil.copytree(API_DIR, folder)  # the rest of the API files as shipped
     (folder / DEPENDENCY_USES_FILE).write_bytes(damage)
     monkeypatch.setattr(apifiles, "API_DIR", folder)
     monkeypatch.setenv("SCVI_SKILL_NO_LOAD_CACHE", "1")
     assert dependency_use_facts(KEYARRAY) == []
     assert "no dependency history" in capsys.readouterr().err
+    # --history still answers from the API history, with one warning on stderr.
+    assert search_source.main(["--history", "scvi.model.SCVI.train"]) == 0
+    out, err = capsys.readouterr()
+    assert "scvi.model.SCVI.train: in scvi-tools" in out and "no dependency history" in err
+    assert search_source.main(["--history", "jax.random.KeyArray"]) == 1
+    assert "no public name, keyword or requirement" in capsys.readouterr().out
     assert (API_DIR / DEPENDENCY_USES_FILE).is_file()

@@ -17,7 +17,7 @@ import re
 
 from .errors import IndexStale, warn
 from .errortext import MAX_CHARS
-from .history import _CANNOT_IMPORT, _CHANGE_WORDS, _MISSING_MODULE_ATTR, span_text
+from .history import _CANNOT_IMPORT, _CHANGE_WORDS, _MISSING_MODULE_ATTR, index_spans, span_text
 
 MAX_USE_FACTS = 2
 MAX_LISTED = 2
@@ -87,7 +87,6 @@ def lookup(name: str, data: dict) -> dict | None:
     under = sorted(n for n in uses if n.startswith(prefix))
     if not under:
         return None
-    from .history import index_spans
 
     def releases(key: str) -> list[int]:
         return sorted({i for n in under for a, b in uses[n].get(key, uses[n]["spans"])
@@ -136,16 +135,15 @@ def use_line(found: dict, versions: list[str], *, missing: bool = True) -> str:
         text += f"; still used by {versions[-1]}"
         if missing:
             text += f": pin {owner} to a release that has it"
-    unused = span_text(_complement(spans, n), versions)
+    unused = span_text(_minus([[0, n - 1]], spans), versions)
     if unused:
         text += f"; not used by {unused}"
     return text + f" ({READ_NOTE})"
 
 
-def _minus(spans: list[list[int]], live: list[list[int]]) -> list[list[int]]:
-    from .history import index_spans
-
-    held = {i for a, b in live for i in range(a, b + 1)}
+def _minus(spans: list[list[int]], other: list[list[int]]) -> list[list[int]]:
+    """The releases of ``spans`` that ``other`` lacks, as spans."""
+    held = {i for a, b in other for i in range(a, b + 1)}
     return index_spans([i for a, b in spans for i in range(a, b + 1) if i not in held])
 
 
@@ -155,21 +153,10 @@ def unused_line(name: str, versions: list[str]) -> str:
             "traceback's frames")
 
 
-def _complement(spans: list[list[int]], n: int) -> list[list[int]]:
-    out, at = [], 0
-    for a, b in spans:
-        if a > at:
-            out.append([at, a - 1])
-        at = b + 1
-    if at < n:
-        out.append([at, n - 1])
-    return out
-
-
 def dependency_use_facts(question: str, *, data: dict | None = None) -> list[str]:
     """Lines for the release history of the pack: for each dependency name the question's
-    error text names (and, in a question about an upgrade or an error, each one it writes
-    out that a release uses), which releases use it; at most :data:`MAX_USE_FACTS`. Reads the
+    error text names (and, in a question about an upgrade, each one it writes out that a
+    release stopped using), which releases use it; at most :data:`MAX_USE_FACTS`. Reads the
     file only when the question names such a name."""
     errors, written = named_dependency_names(question)
     if not errors and not written:

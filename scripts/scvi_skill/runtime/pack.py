@@ -815,13 +815,12 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
         lines = reader.file(src["path"])
         if lines and 1 <= src["line"] <= len(lines):
             fact.signature = _signature(lines, src["line"] - 1)
-            if kwargs_at is not None and n < kwargs_at:
-                pass
-            elif not param_found and wanted:
+            before_kwargs = kwargs_at is not None and n < kwargs_at
+            if not param_found and wanted and not before_kwargs:
                 param_found = _param_doc(fact, lines, kwargs if n == kwargs_at else wanted,
                                          question, reader, term_idf)
-            if not param_found and len(facts) < MATCH_PARAM_FILES \
-                    and (kwargs_at is None or n > kwargs_at):
+            if not param_found and len(facts) < MATCH_PARAM_FILES and not before_kwargs \
+                    and n != kwargs_at:
                 param_found = _matching_param(fact, lines, term_idf, reader, parts,
                                               question if not wanted else None)
             if len(facts) < WINDOW_FILES:
