@@ -174,10 +174,14 @@ def test_scvi_train_overrides_trainer_config_early_stopping():
 
     others = [(_model(name), {}) for name in ("LinearSCVI", "AUTOZI", "DRVI", "SCAR")]
     others += [(_model("JointEmbeddingSCVI", labels_key="labels"), {}),
-               (_methylation(scvi.external.METHYLVI), {}), (_scviva(), {}), _contrastivevi()]
+               (_methylation(scvi.external.METHYLVI), {}), (_scviva(), {}), _contrastivevi(),
+               (_mrvi(), {})]
     for model, cells in others:
         name = type(model).__name__
-        assert (type(model).train is UnsupervisedTrainingMixin.train) is (name != "ContrastiveVI")
+        # ContrastiveVI's own train() does the same; MRVI's writes its early_stopping (False
+        # unless given, over its DEFAULT_TRAIN_KWARGS' True) and calls the shared one.
+        shared = type(model).train is UnsupervisedTrainingMixin.train
+        assert shared is (name not in ("ContrastiveVI", "MRVI")), name
         model.train(trainer_config=TrainerConfig(early_stopping=True), **cells, **FAST)
         assert model.trainer.early_stopping_callback is None, name
         model.train(early_stopping=True, early_stopping_patience=3, **cells, **FAST)  # the fix
@@ -332,16 +336,20 @@ def test_gradient_clip_raises_under_manual_optimization():
     from scvi.train import AdversarialTrainingPlan
 
     assert AdversarialTrainingPlan(model.module).automatic_optimization is False
-    # MULTIVI and CYTOVI train with it too, also with the adversarial classifier off.
+    # MULTIVI and CYTOVI train with it too, also with the adversarial classifier off, and
+    # TOTALANVI with SemiSupervisedAdversarialTrainingPlan (SCANVI's train() swaps it in).
     for model, off in ((scvi.model.MULTIVI(_multivi_mudata(), n_latent=4),
                         {"adversarial_mixing": False}),
-                       (_cytovi(), {"adversarial_classifier": False})):
+                       (_cytovi(), {"adversarial_classifier": False}), (_totalanvi(), {})):
         name = type(model).__name__
-        assert model._training_plan_cls is AdversarialTrainingPlan, name
         with pytest.raises(Exception, match="(?i)clip"):
             model.train(gradient_clip_val=1.0, **off, **FAST)
-        model.train(lr=1e-4, **FAST)  # the fix
-        assert model.trainer.lightning_module.lr == 1e-4, name
+        # The fix: a lower lr (TOTALANVI's train() takes none: through plan_kwargs).
+        lower = {"plan_kwargs": {"lr": 1e-4}} if name == "TOTALANVI" else {"lr": 1e-4}
+        model.train(**lower, **FAST)
+        plan = model.trainer.lightning_module
+        assert plan.lr == 1e-4 and plan.automatic_optimization is False, name
+        assert isinstance(plan, AdversarialTrainingPlan) is (name != "TOTALANVI"), name
     scvi_model = _scvi()
     scvi_model.train(gradient_clip_val=1.0, **FAST)  # automatic optimization: accepted
     assert scvi_model.trainer.gradient_clip_val == 1.0
