@@ -548,11 +548,13 @@ def test_categorical_covariates_are_not_batches():
     assert model.get_normalized_expression(transform_batch="batch_0").shape == (80, 20)
 
 
-def test_ddp_switches_early_stopping_off(monkeypatch):
+def test_ddp_switches_early_stopping_off(monkeypatch, tmp_path):
     from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
     from scvi.external.cellassign import _model as cellassign_module
     from scvi.external.solo import _model as solo_module
     from scvi.train import LoudEarlyStopping, Trainer, TrainRunner
+
+    monkeypatch.chdir(tmp_path)  # Lightning's DDP set-up makes lightning_logs/ in the cwd
 
     # The fix's strategies are Lightning's, and scvi-tools takes them for DDP as well.
     for strategy in ("ddp", "ddp_find_unused_parameters_true", "ddp_notebook",
