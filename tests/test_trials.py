@@ -70,6 +70,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round28", (32, 135_653), (46, 165_251)),
     ("round29", (15, 114_566), (27, 113_602)),
     ("round30", (37, 151_141), (60, 170_554)),
+    ("round31", (25, 130_713), (38, 93_732)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
