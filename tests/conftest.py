@@ -33,6 +33,17 @@ def _no_claude_config_dir(monkeypatch):
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _repo_root_untouched():
+    """No test leaves a new file or folder at the repository's top (Lightning's DDP set-up
+    once left ``lightning_logs/`` there, from a test running in the repository)."""
+    before = set(os.listdir(REPO))
+    yield
+    added = set(os.listdir(REPO)) - before
+    if added:
+        pytest.fail(f"the test left {sorted(added)} in the repository's top folder")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
