@@ -117,7 +117,8 @@ def _run(args: argparse.Namespace) -> int:
     extra = sorted(p.name for p in args.out.glob("scvi-tools-*.json.gz") if p.name not in outputs) \
         if args.out.is_dir() else []
     size = sum(len(data) for data in outputs.values())
-    summary = (f"{len(versions)} releases, {sum(n.startswith("scvi-tools-") for n in outputs)} index files, {size / 1e6:.2f} MB, "
+    indexes = sum(name.startswith("scvi-tools-") for name in outputs)
+    summary = (f"{len(versions)} releases, {indexes} index files, {size / 1e6:.2f} MB, "
                f"{time.perf_counter() - started:.1f} s")
     if args.check:
         if stale or extra:

@@ -16,10 +16,13 @@ uses:
   ``from torch import nn`` as ``torch.nn.Linear``), annotations included; only the longest
   chain is kept (``torch.nn.functional.softplus``, not also ``torch.nn``).
 
+A use is marked guarded when a missing name cannot raise there (:class:`_Uses`: a ``try``
+that catches ImportError or AttributeError, ``if TYPE_CHECKING:``, a postponed annotation).
 :func:`build_dependency_uses` turns the releases into spans of consecutive releases that use
-each name, with its first site (path and line, as in that sdist) in the last release that
-uses it, and the aliases the pinned release writes (``np`` -> ``numpy``), so that a question
-can write a name the way scvi-tools code does.
+each name and of those where a use is unguarded, with a site (path and line, as in that
+sdist) in the last release with an unguarded use, else in the last that uses it, and the
+aliases most files write (``np`` -> ``numpy``), so that a question can write a name the way
+scvi-tools code does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import sys
 from collections import Counter
 
 from scvi_skill.runtime.apifiles import API_FORMAT, REGENERATE_API
+from scvi_skill.runtime.dependency_uses import OWN
 from scvi_skill.runtime.history import index_spans
 from scvi_skill.runtime.tree import Tree
 
@@ -36,7 +40,6 @@ DEPENDENCY_USES = "dependency_uses"
 """Key of a release's uses in the dict :func:`~.api_releases.build_release` returns; only
 :func:`build_dependency_uses` reads it (the per-release index files leave it out)."""
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
-OWN = "scvi"
 DEPENDENCY_ALIASES = "dependency_aliases"
 """Key of a release's alias counts (alias -> module -> files) beside its uses."""
 
