@@ -20,6 +20,7 @@ REGENERATE = "python scripts/refresh_maps.py --tree PATH"
 """The command that regenerates both files (shown in their ``_generated`` notice and in
 every missing/stale index error)."""
 
-SLOT_SECTION, SLOT_SOURCE, SLOT_DOC, SLOT_CARD, SLOT_PASSAGE = 0, 1, 2, 3, 4
+SLOT_SECTION, SLOT_SOURCE, SLOT_DOC, SLOT_CARD, SLOT_PASSAGE, SLOT_DEF = 0, 1, 2, 3, 4, 5
 """Positions in ``terms[term]`` of ``search_index.json``: which kind of unit each posting
-list scores."""
+list scores. A reader of an index built before a slot existed finds the row shorter: no
+postings of that kind."""

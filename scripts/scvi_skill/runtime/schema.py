@@ -34,6 +34,7 @@ from .formats import (  # noqa: F401  (re-exported: the contracts are read from 
     REGENERATE,
     SEARCH_INDEX_FORMAT,
     SLOT_CARD,
+    SLOT_DEF,
     SLOT_DOC,
     SLOT_PASSAGE,
     SLOT_SECTION,
@@ -236,6 +237,7 @@ class Slot(IntEnum):
     DOC = SLOT_DOC
     CARD = SLOT_CARD
     PASSAGE = SLOT_PASSAGE
+    DEF = SLOT_DEF
 
 
 # -- messages.json -------------------------------------------------------------------------------
