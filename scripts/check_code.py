@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Check the scvi-tools names and keywords in .py files and notebooks against one release.
+"""Check the scvi-tools names and keywords in .py files, notebooks and Markdown against one release.
 
 Reads each file with ``ast`` (notebooks: the code cells, magics and shell lines skipped; the
-cells share names) and checks every call that is clearly scvi-tools against the shipped API
+cells share names; Markdown, such as an answer's draft: its Python code fences; ``-``: the
+code or Markdown on stdin) and checks every call that is clearly scvi-tools against the shipped API
 index of the chosen release (1.0.0 onwards): unknown names, and keywords the callable does
 not take (its **kwargs followed only where they are known to be rejected: setup_anndata's
 go to register_fields, train's to the Lightning Trainer). Each message says when the name or
@@ -12,6 +13,8 @@ Usage:
   python3 scripts/check_code.py analysis.py                      # against the pinned release
   python3 scripts/check_code.py --version 1.3.2 notebook.ipynb
   python3 scripts/check_code.py --python .venv/bin/python src/   # the release that Python runs
+  python3 scripts/check_code.py answer.md                        # its ```python fences
+  python3 scripts/check_code.py - < snippet.py                   # code (or Markdown) on stdin
   python3 scripts/check_code.py --list-versions
 
 JSON: {"version", "files", "findings": [{"path", "line", "col", "name", "kwarg", "message",
@@ -35,17 +38,20 @@ from scvi_skill.runtime.apiindex import (  # noqa: E402
     load_release,
     load_releases,
 )
-from scvi_skill.runtime.codelint import History, lint_file  # noqa: E402
+from scvi_skill.runtime.codelint import History, is_markdown, lint_file  # noqa: E402
 from scvi_skill.runtime.errors import SkillPackageError, UsageError, print_error  # noqa: E402
 
 SUFFIXES = (".py", ".ipynb")
+"""What a folder is searched for; a Markdown file is checked when named (its fences)."""
+STDIN = "-"
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", ".ipynb_checkpoints",
                        "node_modules", "site-packages", ".tox"})
 EPILOG = """\
 exit codes:
   0  no findings
   1  findings printed
-  2  usage error (no such file, no .py/.ipynb under a folder, an unusable --python)
+  2  usage error (no such file, no .py/.ipynb under a folder, an unusable --python,
+     empty stdin)
   4  no API index for that version (the known releases are listed)
   6  the shipped API index is missing or unreadable
 """
@@ -56,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="check_code.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help=".py or .ipynb files, or folders to search for them")
+                        help=".py, .ipynb or .md files, folders to search for .py and .ipynb, "
+                             "or - for code or Markdown on stdin")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--version", metavar="V",
                         help=f"scvi-tools release to check against (default: {PINNED_SCVI_TOOLS})")
@@ -84,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         history = History.lazy(lambda: (load_history(releases), load_migrations()))
         files = collect_files(args.paths)
         findings = []
-        for path, shown in files:
-            findings.extend(lint_file(path, shown, api, history))
+        for path, shown, text in files:
+            findings.extend(lint_file(path, shown, api, history, text))
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code
@@ -111,18 +118,34 @@ def _python_version(python: str) -> str:
     return version
 
 
-def collect_files(paths: list[str]) -> list[tuple[Path, str]]:
-    """``(path, shown)`` for every .py/.ipynb named or found under a folder, sorted."""
-    found: list[tuple[Path, str]] = []
+def collect_files(paths: list[str]) -> list[tuple[Path, str, str | None]]:
+    """``(path, shown, text)`` for every file named (.py, .ipynb, .md) or .py/.ipynb found
+    under a folder, sorted (``text`` None: read it later); ``-`` (stdin, once) read now, as
+    ``stdin.md`` or ``stdin.py`` by its contents."""
+    found: list[tuple[Path, str, str | None]] = []
+    if paths.count(STDIN) > 1:
+        raise UsageError("stdin (-) given more than once")
     for text in paths:
+        if text == STDIN:
+            try:  # strict UTF-8: the text stream would pass undecodable bytes on as surrogates
+                stream = getattr(sys.stdin, "buffer", None)
+                content = stream.read().decode("utf-8-sig") if stream else sys.stdin.read()
+            except UnicodeDecodeError as err:
+                raise UsageError(f"stdin is not text: {err}") from None
+            if not content.strip():
+                raise UsageError("nothing on stdin to check",
+                                 hint="Pipe the code or Markdown in: check_code.py - < answer.md")
+            found.append((Path("stdin.md" if is_markdown(content) else "stdin.py"), "<stdin>",
+                          content))
+            continue
         path = Path(text).expanduser()
         if path.is_dir():
             for sub in sorted(path.rglob("*")):
                 if sub.suffix in SUFFIXES and sub.is_file() and \
                         not SKIP_DIRS & set(sub.relative_to(path).parts):
-                    found.append((sub, str(sub)))
+                    found.append((sub, str(sub), None))
         elif path.is_file():
-            found.append((path, text))
+            found.append((path, text, None))
         else:
             raise UsageError(f"no such file or folder: {text}")
     if not found:

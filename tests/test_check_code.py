@@ -285,3 +285,89 @@ def test_signature_differences_name_changed_defaults():
     assert diff["defaults"]["mode"] == ["'change'", "'vanilla'"]
     assert "delta" not in diff["defaults"]
     assert signature_differences(pinned, pinned, [name]) == {}
+
+
+ANSWER_MD = '''## n06
+
+Use MuData:
+
+```python
+import scvi
+scvi.model.MULTIVI.setup_mudata(mdata, batch_key="batch", labels_key="cell_type")
+```
+
+- In a list item:
+
+  ```py
+  model = scvi.model.MULTIVI(mdata)
+  model.train(max_epochs=10, use_gpu=True)
+  ```
+
+```pycon
+>>> vae = scvi.model.SCVI(adata)
+>>> vae.train(use_gpu=True)
+Epoch 1/400: scvi.nothere(use_gpu=True)
+```
+
+```python
+def placeholder():
+    ...
+scvi.model.SCVI.setup_anndata(adata, batch="b")
+```
+
+```bash
+scvi.model.JaxSCVI  # not Python: not checked
+```
+'''
+
+
+def test_markdown_fences_are_checked_at_the_file_s_lines_and_columns(capsys, tmp_path):
+    """An answer's draft: its Python fences share names like notebook cells; a fence in a
+    list item and a console session keep the file's columns; output lines and other fences
+    are not code; `...` alone is Python's Ellipsis, not a prompt."""
+    path = tmp_path / "answer.md"
+    path.write_text(ANSWER_MD, encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert code == 1
+    got = [(f["line"], f["col"], f["name"], f["kwarg"]) for f in report["findings"]]
+    lines = ANSWER_MD.splitlines()
+    assert got == [
+        (7, lines[6].index("labels_key") + 1, "scvi.model.MULTIVI.setup_mudata", "labels_key"),
+        (14, lines[13].index("use_gpu") + 1, "scvi.model.MULTIVI.train", "use_gpu"),
+        (19, lines[18].index("use_gpu") + 1, "scvi.model.SCVI.train", "use_gpu"),
+        (26, lines[25].index("batch=") + 1, "scvi.model.SCVI.setup_anndata", "batch"),
+    ]
+
+
+def test_a_fence_that_does_not_parse_is_one_finding_at_its_line(capsys, tmp_path):
+    path = tmp_path / "answer.md"
+    path.write_text("text\n\n```python\nimport scvi\ndef f(:\n```\n", encoding="utf-8")
+    code, out, _ = run(capsys, [str(path)])
+    assert code == 1 and re.search(r"answer\.md:5:\d+: .*does not parse", out)
+
+
+def test_stdin_is_python_or_markdown_by_its_contents(capsys, monkeypatch):
+    import io
+
+    def stdin(data: bytes):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+    stdin(b"\xef\xbb\xbfimport scvi\nm = scvi.model.SCVI(adata)\nm.train(use_gpu=1)\n")
+    code, report = findings_of(capsys, ["-"])
+    assert code == 1 and [(f["path"], f["line"]) for f in report["findings"]] == [("<stdin>", 3)]
+    stdin(ANSWER_MD.encode())
+    code, report = findings_of(capsys, ["-"])
+    assert [f["line"] for f in report["findings"]] == [7, 14, 19, 26]
+    stdin(b"\n  \n")
+    code, out, err = run(capsys, ["-"])
+    assert code == 2 and "nothing on stdin" in err and "Traceback" not in err
+    stdin(b"import scvi\n\xff\xfe\n")
+    code, out, err = run(capsys, ["-"])
+    assert code == 2 and "not text" in err and err.count("Error:") == 1
+    stdin(b"import scvi\n")
+    assert run(capsys, ["-", "-"])[0] == 2
+
+
+def test_a_folder_is_not_searched_for_markdown(capsys, tmp_path):
+    (tmp_path / "README.md").write_text("```python\nscvi.nothere()\n```\n", encoding="utf-8")
+    assert run(capsys, [str(tmp_path)])[0] == 2  # no .py or .ipynb there

@@ -7,6 +7,11 @@ from the release history and the curated migrations: when the name or keyword we
 and what replaces it ("scvi.model.JaxSCVI: removed in 1.5.0 (last in 1.4.3); use
 scvi.model.SCVI, or scvi.model.mlxSCVI on Apple silicon").
 
+A Markdown file (an answer, a README) is checked by its Python code fences (```python,
+``py``, ``pycon``; a ``>>>`` block loses its prompts and its output lines), each padded with
+blank lines so that line numbers are the file's; its blocks share names like cells. Text
+on stdin is Markdown when it has a fence line, else Python.
+
 The cells of one notebook share names, as a notebook's kernel does. Lines that are IPython
 magics or shell escapes (``%``, ``!``, ``?``) are blanked before parsing, so line numbers stay
 true; a cell or file that still does not parse gives one finding with its line.
@@ -116,10 +121,23 @@ class History:
         return ""
 
 
-def read_cells(path: Path) -> list[tuple[int | None, str]]:
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
+PYTHON_FENCES = frozenset({"python", "py", "python3", "ipython", "ipython3", "pycon"})
+_PROMPT = re.compile(r"^(\s*)(?:>>>|\.\.\.)(?: |$)")
+_SESSION = re.compile(r"^\s*>>>(?: |$)")
+"""A console session's first prompt (``...`` alone is also Python's Ellipsis)."""
+
+
+def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, str]]:
     """``[(cell, source)]``: one ``(None, text)`` for a .py file; the code cells of a
-    notebook (1-based cell numbers among all cells), magics blanked."""
-    text = path.read_text(encoding="utf-8")
+    notebook (1-based cell numbers among all cells), magics blanked; the Python fences of a
+    Markdown file, each as ``(None, source)`` with its lines at the file's line numbers.
+    ``text``: the file's contents already read (stdin)."""
+    if text is None:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not code
+    if path.suffix in MARKDOWN_SUFFIXES:
+        return markdown_blocks(text)
     if path.suffix != ".ipynb":
         return [(None, text)]
     try:
@@ -137,6 +155,45 @@ def read_cells(path: Path) -> list[tuple[int | None, str]]:
     return cells
 
 
+def is_markdown(text: str) -> bool:
+    """Whether pasted text holds a Markdown code fence (so it is not plain Python)."""
+    return any(_FENCE.match(line) for line in text.splitlines())
+
+
+def markdown_blocks(text: str) -> list[tuple[int | None, str]]:
+    """The Python fences of ``text``, each padded with blank lines to its first line."""
+    lines = text.splitlines()
+    blocks: list[tuple[int | None, str]] = []
+    n = 0
+    while n < len(lines):
+        fence = _FENCE.match(lines[n])
+        if not fence:
+            n += 1
+            continue
+        mark, info = fence.group(2), fence.group(3).lower()
+        end = n + 1
+        while end < len(lines) and not (lines[end].strip().startswith(mark[0] * len(mark))
+                                        and not lines[end].strip().strip(mark[0])):
+            end += 1
+        if info in PYTHON_FENCES:
+            body = lines[n + 1 : end]
+            lead = "\n" * (n + 1)
+            if any(_SESSION.match(line) for line in body):
+                # A console session: the prompted lines are the code (prompts as spaces), the
+                # rest is output.
+                body = [" " * m.end() + line[m.end():] if (m := _PROMPT.match(line)) else ""
+                        for line in body]
+            first = next((line for line in body if line.strip()), "")
+            if first[:1].isspace():
+                # Indented code (a fence in a list item, a console session) keeps its columns
+                # under an `if 1:` on the fence's own line: line and column numbers stay the
+                # file's.
+                lead = "\n" * n + "if 1:\n"
+            blocks.append((None, lead + _blank_magics("\n".join(body))))
+        n = end + 1
+    return blocks
+
+
 def _blank_magics(source: str) -> str:
     lines = source.split("\n")
     if lines and lines[0].lstrip().startswith("%%"):
@@ -144,10 +201,12 @@ def _blank_magics(source: str) -> str:
     return "\n".join("" if MAGIC_LINE.match(line) else line for line in lines)
 
 
-def lint_file(path: Path, shown: str, api: ReleaseApi, history: History) -> list[CodeFinding]:
-    """Findings for one file; a file that cannot be read or parsed is one finding."""
+def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
+              text: str | None = None) -> list[CodeFinding]:
+    """Findings for one file (``text``: its contents, when already read); a file that
+    cannot be read or parsed is one finding."""
     try:
-        cells = read_cells(path)
+        cells = read_cells(path, text)
     except (OSError, UnicodeDecodeError, ValueError) as err:
         return [CodeFinding(shown, 1, 1, "", "", f"cannot read: {err}", [])]
     scope = SnippetScope()
