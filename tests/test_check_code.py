@@ -371,3 +371,21 @@ def test_stdin_is_python_or_markdown_by_its_contents(capsys, monkeypatch):
 def test_a_folder_is_not_searched_for_markdown(capsys, tmp_path):
     (tmp_path / "README.md").write_text("```python\nscvi.nothere()\n```\n", encoding="utf-8")
     assert run(capsys, [str(tmp_path)])[0] == 2  # no .py or .ipynb there
+
+
+def test_a_method_called_on_the_object_a_call_builds_is_checked(capsys, tmp_path):
+    text = ("import scvi\nfrom scvi.model import SCVI\n"
+            "SCVI(adata, n_latent=10).train(use_gpu=True)\n"
+            "scvi.model.SCANVI.load('dir', adata).train(max_epochs=1, plan_lr=1)\n"
+            "SCVI(adata).trainn()\n"
+            "print(len(adata)).train(use_gpu=True)\n")
+    path = tmp_path / "chained.py"
+    path.write_text(text, encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    got = [(f["line"], f["col"], f["name"], f["kwarg"]) for f in report["findings"]]
+    lines = text.splitlines()
+    assert code == 1 and got == [
+        (3, lines[2].index("use_gpu") + 1, "scvi.model.SCVI.train", "use_gpu"),
+        (4, lines[3].index("plan_lr") + 1, "scvi.model.SCANVI.train", "plan_lr"),
+        (5, 1, "scvi.model.SCVI.trainn", None),
+    ]  # print(...) builds nothing scvi-tools knows: not checked

@@ -141,7 +141,9 @@ class _CallChecker(ast.NodeVisitor):
         keywords = [k for k in node.keywords if k.arg is not None]
         dotted = _dotted(node.func)
         if dotted is None:
-            return
+            dotted = self._chained(node.func)  # SCVI(adata).train(...)
+            if dotted is None:
+                return
         resolved = self._resolve(node.func)
         if resolved is not None:
             qualname = resolved[1]
@@ -182,15 +184,19 @@ class _CallChecker(ast.NodeVisitor):
         """``(dotted name, qualname)`` of a callee that is clearly scvi-tools and checkable;
         a name that does not exist is a finding."""
         dotted = _dotted(func)
-        if dotted is None:
-            return None
-        head, _, rest = dotted.partition(".")
-        if head in self.scope.aliases:
-            full = self.scope.aliases[head] + (f".{rest}" if rest else "")
-        elif head in self.scope.instances and rest:
-            full = f"{self.scope.instances[head]}.{rest}"
+        if dotted is not None:
+            head, _, rest = dotted.partition(".")
+            if head in self.scope.aliases:
+                full = self.scope.aliases[head] + (f".{rest}" if rest else "")
+            elif head in self.scope.instances and rest:
+                full = f"{self.scope.instances[head]}.{rest}"
+            else:
+                return None
         else:
-            return None
+            built = self._built(func)  # a method called on the object a call builds
+            if built is None:
+                return None
+            full = f"{built}.{func.attr}"
         lookup = self.api.lookup(full)
         if not lookup.found:
             if report:
@@ -200,6 +206,20 @@ class _CallChecker(ast.NodeVisitor):
         if not lookup.certain or lookup.qualname is None:
             return None
         return full, lookup.qualname
+
+    def _built(self, func: ast.expr) -> str | None:
+        """The class whose method ``func`` is when it is ``<call building one>.method``."""
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
+            return self._instance_of(func.value)
+        return None
+
+    def _chained(self, func: ast.expr) -> str | None:
+        """How a method called on a built object is shown: ``SCVI(...).train``."""
+        built = self._built(func)
+        if built is None:
+            return None
+        inner = _dotted(func.value.func) or built.rsplit(".", 1)[-1]
+        return f"{inner}(...).{func.attr}"
 
     def _where(self, qualname: str) -> str:
         symbol = self.api.symbols.get(qualname) or {}
