@@ -389,3 +389,35 @@ def test_a_method_called_on_the_object_a_call_builds_is_checked(capsys, tmp_path
         (4, lines[3].index("plan_lr") + 1, "scvi.model.SCANVI.train", "plan_lr"),
         (5, 1, "scvi.model.SCVI.trainn", None),
     ]  # print(...) builds nothing scvi-tools knows: not checked
+
+
+def test_a_keyword_train_passes_on_itself_is_kwargs_fixed(repo_root, tmp_path):
+    """A keyword the runner call sets beside ``**trainer_kwargs`` (``devices=device``) is
+    recorded, unless it is one of train()'s own parameters or popped or deleted first; the
+    checker then rejects it with the reason."""
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(repo_root / "tests/fixtures/mini_tree", root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    mixin = root / "src/scvi/model/base/_training_mixin.py"
+    mixin.write_text(mixin.read_text(encoding="utf-8").replace(
+        '        """Train the model."""',
+        '        """Train the model."""\n'
+        '        trainer_kwargs.pop("plan", None)\n'
+        '        del trainer_kwargs["splitter"]\n'
+        '        device = "auto"\n'
+        '        runner = self._train_runner_cls(self, max_epochs=max_epochs, devices=device,\n'
+        '                                        plan=None, splitter=None,\n'
+        '                                        early_stopping_patience=50, **trainer_kwargs)\n'
+        '        return runner()'), encoding="utf-8")
+    release = build_release(open_release_tree(root, "0.0.2"))
+    train = release["symbols"][release["namespaces"]["scvi.model.SCVI.train"]]
+    assert train["kwargs_to"] == "trainer"
+    assert train["kwargs_fixed"] == ["devices", "early_stopping_patience"]
+    api = ReleaseApi(release)
+    qualname = release["namespaces"]["scvi.model.SCVI.train"]
+    verdict = api.accepts(qualname, "devices")
+    assert not verdict.accepted and "passes devices= itself" in verdict.reason
+    assert api.accepts(qualname, "max_epochs").accepted  # its own parameter
+    assert api.accepts(qualname, "gradient_clip_val").accepted  # a Lightning Trainer keyword

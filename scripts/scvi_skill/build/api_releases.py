@@ -12,7 +12,8 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
 - ``kwargs_to`` where it is statically clear where a callable's ``**kwargs`` go:
   ``register_fields`` (``setup_anndata``: rejected) or ``trainer`` (``train``: the keywords of
   ``TrainRunner``, ``scvi.train.Trainer`` and the Lightning ``Trainer``, listed once per
-  release as ``trainer_keywords``).
+  release as ``trainer_keywords``); ``kwargs_fixed``: the keywords the call those
+  ``**kwargs`` go to already passes itself (a second value raises ``TypeError``).
 
 :func:`build_history` turns the releases into spans: for each public name and each
 parameter of a public callable, the runs of consecutive releases that have it; and for each
@@ -297,17 +298,24 @@ def _kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None:
     if node is None or node.args.kwarg is None:
         return
     var = node.args.kwarg.arg
-    targets, keys = set(), set()
+    targets, keys, beside, removed = set(), set(), set(), set()
     for sub in ast.walk(node):
         if isinstance(sub, ast.Call):
             if any(k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var
                    for k in sub.keywords):
                 func = sub.func
                 targets.add(func.attr if isinstance(func, ast.Attribute) else ast.unparse(func))
+                beside.update(k.arg for k in sub.keywords if k.arg is not None)
             if isinstance(sub.func, ast.Attribute) and isinstance(sub.func.value, ast.Name) \
                     and sub.func.value.id == var and sub.func.attr in ("pop", "get") \
                     and sub.args and isinstance(sub.args[0], ast.Constant):
                 keys.add(str(sub.args[0].value))
+                if sub.func.attr == "pop":
+                    removed.add(str(sub.args[0].value))
+        elif isinstance(sub, ast.Delete):
+            removed.update(str(t.slice.value) for t in sub.targets
+                           if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name)
+                           and t.value.id == var and isinstance(t.slice, ast.Constant))
     if name in SETUP_METHODS and targets == {"register_fields"}:
         slim["kwargs_to"] = "register_fields"
     elif name == "train" and targets and targets <= RUNNER_CALLS:
@@ -325,6 +333,14 @@ def _kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None:
                 break
     if slim.get("kwargs_to") == "trainer" and keys:
         slim["kwargs_keys"] = sorted(keys)
+    # A keyword the forwarding call passes itself, which the method neither takes as a
+    # parameter nor pops from its **kwargs first, cannot also come through them: Python
+    # raises "got multiple values for keyword argument" (a Pyro model's train(devices=...),
+    # whose own parameter is `device`).
+    own = {a.arg for a in node.args.args + node.args.kwonlyargs}
+    fixed = beside - own - removed
+    if slim.get("kwargs_to") and fixed:
+        slim["kwargs_fixed"] = sorted(fixed)
 
 
 def _route_of(qualname: str, slim: dict, symbols: dict, source) -> str | None:

@@ -190,6 +190,9 @@ class ReleaseApi(CheckableApi):
         if not symbol.get("var_kwargs"):
             return KwargVerdict(False)
         var = next((p["name"] for p in params if p.get("kind") == "VAR_KEYWORD"), "kwargs")
+        if keyword in symbol.get("kwargs_fixed", ()):
+            return KwargVerdict(False, reason=f"its **{var} go to a call that passes {keyword}= "
+                                              "itself: TypeError, multiple values")
         route = symbol.get("kwargs_to")
         if route == "register_fields":
             return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager.register_fields, "
