@@ -421,3 +421,16 @@ def test_a_keyword_train_passes_on_itself_is_kwargs_fixed(repo_root, tmp_path):
     assert not verdict.accepted and "passes devices= itself" in verdict.reason
     assert api.accepts(qualname, "max_epochs").accepted  # its own parameter
     assert api.accepts(qualname, "gradient_clip_val").accepted  # a Lightning Trainer keyword
+
+
+def test_a_name_a_package_binds_outside_its_all_exists(capsys, tmp_path):
+    """scvi.external.cytovi imports transform_arcsinh but its __all__ leaves it out: it exists
+    (not a finding), while a name the package never binds is one."""
+    path = tmp_path / "cyto.py"
+    path.write_text("import scvi\nscvi.external.cytovi.transform_arcsinh(adata)\n"
+                    "scvi.external.cytovi.not_there(adata)\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
+    assert code == 1 and [(f["line"], f["name"]) for f in report["findings"]] == [
+        (3, "scvi.external.cytovi.not_there")]
+    release = load_release(load_releases(), "1.5.1")
+    assert "transform_arcsinh" in release["bound"]["scvi.external.cytovi"]

@@ -8,7 +8,8 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
 - ``namespaces``: public dotted name -> defining qualname (members through the MRO);
 - ``symbols``: qualname -> kind, path, line, public names, parameters with defaults,
   ``var_kwargs``, ``params_known``, ``classmethod``, ``mro``, and for classes whether every
-  member is known (``closed``) and the attributes their bodies set (``attrs``);
+  member is known (``closed``), the attributes their bodies set (``attrs``) and, for a
+  model, the module and training plan classes it uses (``uses``);
 - ``kwargs_to`` where it is statically clear where a callable's ``**kwargs`` go:
   ``register_fields`` (``setup_anndata``: rejected) or ``trainer`` (``train``: the keywords of
   ``TrainRunner``, ``scvi.train.Trainer`` and the Lightning ``Trainer``, listed once per
@@ -124,6 +125,7 @@ def build_release(tree: Tree) -> dict:
         "format": API_FORMAT,
         "layout": "flat" if flat else "src",
         "namespaces": dict(sorted(source.namespaces.items())),
+        "bound": _bound_names(source),
         "requires": requires_dist(tree.root),
         "requires_python": requires_python(tree.root),
         "symbols": dict(sorted(symbols.items())),
@@ -133,6 +135,9 @@ def build_release(tree: Tree) -> dict:
         **release_uses(tree),
     }
 
+
+PLAN_USES = ("module", "training_plan")
+"""The ``uses`` a model class keeps: where ``train(plan_kwargs=...)`` keys can go."""
 
 MESSAGES = "messages"
 """Key of a release's messages: only :func:`build_history` reads them; the per-release index
@@ -200,6 +205,21 @@ def requires_python(root: Path) -> str:
     return ""
 
 
+def _bound_names(source) -> dict[str, list[str]]:
+    """Per package: the names its ``__init__`` binds (imports, definitions, lazy imports)
+    that are not public names because its ``__all__`` leaves them out; they still exist
+    (``scvi.external.cytovi.transform_arcsinh``)."""
+    out = {}
+    for name, info in source.resolver.modules.items():
+        if not info.is_package:
+            continue
+        names = sorted(n for n in {**info.bindings, **info.lazy}
+                       if not n.startswith("_") and f"{name}.{n}" not in source.namespaces)
+        if names:
+            out[name] = names
+    return dict(sorted(out.items()))
+
+
 def _slim(symbol: dict, flat: bool) -> dict:
     path = symbol["path"].removeprefix("src/") if flat else symbol["path"]
     slim = {"kind": symbol["kind"], "path": path, "line": symbol["line"]}
@@ -208,6 +228,9 @@ def _slim(symbol: dict, flat: bool) -> dict:
             slim[key] = symbol[key]
     if symbol.get("var_kwargs"):
         slim["var_kwargs"] = True
+    uses = {k: v for k, v in (symbol.get("uses") or {}).items() if k in PLAN_USES and v}
+    if uses:
+        slim["uses"] = uses
     if symbol.get("params_known") is False:
         slim["params_known"] = False
     decorators = [d for d in symbol.get("decorators") or [] if d in KEPT_DECORATORS]
@@ -330,6 +353,9 @@ def _kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None:
                         parent.get("var_kwargs") and _route_of(f"{base}.train", parent,
                                                               symbols, source) == "trainer"):
                     slim["kwargs_to"] = "trainer"
+                    # The parent's own parameters take the keywords first (SysVI's
+                    # train(**train_kwargs) -> UnsupervisedTrainingMixin.train(batch_size=)).
+                    slim["kwargs_parent"] = f"{base}.train"
                 break
     if slim.get("kwargs_to") == "trainer" and keys:
         slim["kwargs_keys"] = sorted(keys)

@@ -114,6 +114,41 @@ class CheckableApi(IndexView):
         return "classmethod" in (symbol.get("decorators") or []) and (
             name.startswith("load") or name.startswith("from_"))
 
+    def plan_key(self, model: str, key: str) -> KwargVerdict:
+        """Whether ``key`` of ``train(plan_kwargs={...})`` can be taken for the model class
+        ``model`` (a qualname): by a parameter of its training plan (along the plan's MRO),
+        else through the plan's ``**loss_kwargs`` by its module's ``loss()``. Rejected only
+        when every step is known: a plan without such a parameter, whose ``**`` (if any) is
+        ``loss_kwargs``, and a ``loss()`` with known parameters and no ``**``."""
+        uses = (self.symbols.get(model) or {}).get("uses") or {}
+        plan, module = uses.get("training_plan"), uses.get("module")
+        if not plan or plan not in self.symbols:
+            return KwargVerdict(True, known=False)
+        plan_name = self.public_name(plan).rsplit(".", 1)[-1]
+        var = None
+        for cls in self.mro(plan):  # a plan's ** go on to its base's __init__
+            params = self.params(cls)
+            if params is None:
+                return KwargVerdict(True, known=False)
+            if any(p["name"] == key and p.get("kind") in ACCEPTING_KINDS for p in params):
+                return KwargVerdict(True)
+            var = next((p["name"] for p in params if p.get("kind") == "VAR_KEYWORD"), None)
+            if var is None:
+                return KwargVerdict(False, reason=f"{plan_name} takes no such parameter "
+                                                  "(TypeError when train() builds the plan)")
+        if var != "loss_kwargs" or not module:
+            return KwargVerdict(True, known=False)
+        loss = self.member(module, "loss")
+        params = self.params(loss["qualname"]) if loss else None
+        if params is None or any(p.get("kind") == "VAR_KEYWORD" for p in params):
+            return KwargVerdict(True, known=False)
+        if any(p["name"] == key and p.get("kind") in ACCEPTING_KINDS for p in params):
+            return KwargVerdict(True, via=f"**{var}")
+        owner = self.public_name(loss["qualname"].rpartition(".")[0]).rsplit(".", 1)[-1]
+        return KwargVerdict(False, reason=f"not a parameter of {plan_name}; its **{var} go to "
+                                          f"{owner}.loss(), which does not take it (TypeError "
+                                          "at the first training step)")
+
     def candidates(self, name: str, *, methods_only: bool = False) -> list[str]:
         """Qualnames of public names ending in ``name`` (for calls written without a prefix)."""
         found = []
@@ -137,6 +172,9 @@ class ReleaseApi(CheckableApi):
         super().__init__({"namespaces": release.get("namespaces") or {}, "symbols": symbols})
         self.version: str = release.get("version", "unknown")
         self.trainer_keywords = frozenset(release.get("trainer_keywords") or ())
+        self.bound: dict[str, list[str]] = release.get("bound") or {}
+        """Package -> names its ``__init__`` binds that are not public names (imported, left
+        out of ``__all__``): they exist, so they are not findings."""
         self.absent_members = frozenset(release.get("absent_members") or ())
         """Members of open classes that other releases define and this one lacks."""
 
@@ -160,6 +198,8 @@ class ReleaseApi(CheckableApi):
         if rest[0].startswith("_"):
             return Lookup(True, certain=False)  # private attributes are not checked
         kind = symbol.get("kind") if symbol else ("module" if target == prefix else None)
+        if kind == "module" and rest[0] in self.bound.get(target, ()):
+            return Lookup(True, certain=False)  # the package binds it, its __all__ leaves it out
         if kind == "module":
             return Lookup(False, message=f"{dotted} is not a public scvi-tools name: "
                           f"{prefix} has no {rest[0]}{self._hint(dotted)}")
@@ -200,6 +240,11 @@ class ReleaseApi(CheckableApi):
         if route == "trainer":
             if keyword in self.trainer_keywords or keyword in symbol.get("kwargs_keys", ()):
                 return KwargVerdict(True, via=f"**{var}")
+            parent = symbol.get("kwargs_parent")
+            if parent and parent in self.symbols and parent != qualname:
+                verdict = self.accepts(parent, keyword)  # super().train(**kwargs) binds first
+                return KwargVerdict(verdict.accepted, via=f"**{var}", known=verdict.known,
+                                    reason=verdict.reason)
             return KwargVerdict(False, reason=f"its **{var} go to scvi.train.Trainer and the "
                                               "Lightning Trainer, which do not take it")
         return KwargVerdict(True, via=f"**{var}")

@@ -44,7 +44,8 @@ class Finding:
     """1-based line inside the snippet."""
     message: str
     check: str = "name"
-    """``"name"`` (a missing scvi name), ``"kwarg"`` or ``"python"`` (a block that does not parse)."""
+    """``"name"`` (a missing scvi name), ``"kwarg"``, ``"plan_key"`` (a key of
+    ``train(plan_kwargs=...)`` nothing takes) or ``"python"`` (a block that does not parse)."""
     col: int = 1
     """1-based column of the name or keyword."""
     name: str = ""
@@ -147,6 +148,8 @@ class _CallChecker(ast.NodeVisitor):
         resolved = self._resolve(node.func)
         if resolved is not None:
             qualname = resolved[1]
+            if resolved[0].endswith(".train"):
+                self._check_plan_keys(resolved[0], keywords)
             for keyword in keywords:
                 verdict = self.api.accepts(qualname, keyword.arg)
                 if not verdict.accepted:
@@ -159,6 +162,29 @@ class _CallChecker(ast.NodeVisitor):
             return
         if self.inline and keywords:
             self._check_by_candidates(node, dotted, keywords)
+
+    def _check_plan_keys(self, train: str, keywords: list) -> None:
+        """The literal keys of ``plan_kwargs={...}`` (or ``dict(...)``) of a model's train():
+        its training plan's parameters, or its module's ``loss()``'s through the plan's
+        ``**loss_kwargs``; anything else raises TypeError when training starts."""
+        value = next((k.value for k in keywords if k.arg == "plan_kwargs"), None)
+        if isinstance(value, ast.Dict):
+            keys = [(k.value, k) for k in value.keys
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+        elif isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+                and value.func.id == "dict":
+            keys = [(k.arg, k) for k in value.keywords if k.arg is not None]
+        else:
+            return
+        model = self.api.lookup(train.rsplit(".", 1)[0])
+        if not keys or not model.found or model.qualname is None:
+            return
+        for key, node in keys:
+            verdict = self.api.plan_key(model.qualname, key)
+            if not verdict.accepted:
+                self.findings.append(Finding(
+                    node.lineno, f"{train}(plan_kwargs={{{key!r}: ...}}): {verdict.reason}",
+                    "plan_key", col=node.col_offset + 1, name=train, kwarg=key))
 
     def _check_by_candidates(self, node: ast.Call, dotted: str, keywords: list) -> None:
         parts = dotted.split(".")
