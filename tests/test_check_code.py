@@ -434,3 +434,17 @@ def test_a_name_a_package_binds_outside_its_all_exists(capsys, tmp_path):
         (3, "scvi.external.cytovi.not_there")]
     release = load_release(load_releases(), "1.5.1")
     assert "transform_arcsinh" in release["bound"]["scvi.external.cytovi"]
+
+
+def test_the_pinned_tree_s_own_tests_raise_no_false_alarm(capsys, pinned_tree):
+    """scvi-tools' test suite runs green on 1.5.1, so every call in it that the checker
+    flags must be one that test expects to fail: today only setup_anndata(batch=...) under
+    pytest.raises(TypeError)."""
+    code, report = findings_of(capsys, [str(pinned_tree.root / "tests"), "--version",
+                                        PINNED_SCVI_TOOLS])
+    assert report["files"] > 50
+    got = [(f["path"].split("/tests/", 1)[1], f["name"], f["kwarg"]) for f in report["findings"]]
+    assert got == [("data/test_anndata.py", "scvi.model.SCVI.setup_anndata", "batch")]
+    lines = (pinned_tree.root / "tests/data/test_anndata.py").read_text().splitlines()
+    line = report["findings"][0]["line"]
+    assert "pytest.raises(TypeError)" in lines[line - 2]
