@@ -448,3 +448,16 @@ def test_the_pinned_tree_s_own_tests_raise_no_false_alarm(capsys, pinned_tree):
     lines = (pinned_tree.root / "tests/data/test_anndata.py").read_text().splitlines()
     line = report["findings"][0]["line"]
     assert "pytest.raises(TypeError)" in lines[line - 2]
+
+
+def test_an_answers_file_starts_names_afresh_at_each_top_heading(capsys, tmp_path):
+    """In an answers file each ``## id`` is another answer: its ``model`` is not the last
+    answer's (a SCANVI there, an SCVI before); within one answer the fences share names."""
+    text = ("## q1\n\n```python\nimport scvi\nmodel = scvi.model.SCVI(adata)\n```\n\n"
+            "### more\n\n```python\nmodel.predict(soft=True)\n```\n\n"
+            "## q2\n\n```python\nimport scvi\nmodel.predict(soft=True)\n```\n")
+    path = tmp_path / "answers.md"
+    path.write_text(text, encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert [(f["line"], f["name"]) for f in report["findings"]] == [
+        (11, "scvi.model.SCVI.predict")]  # the ### section is still q1's: SCVI has no predict

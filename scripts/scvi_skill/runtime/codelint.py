@@ -9,8 +9,9 @@ scvi.model.SCVI, or scvi.model.mlxSCVI on Apple silicon").
 
 A Markdown file (an answer, a README) is checked by its Python code fences (```python,
 ``py``, ``pycon``; a ``>>>`` block loses its prompts and its output lines), each padded with
-blank lines so that line numbers are the file's; its blocks share names like cells. Text
-on stdin is Markdown when it has a fence line, else Python.
+blank lines so that line numbers are the file's; its blocks share names like cells, up to
+the next ``#`` or ``##`` heading (a new answer). Text on stdin is Markdown when it has a
+fence line, else Python.
 
 The cells of one notebook share names, as a notebook's kernel does. Lines that are IPython
 magics or shell escapes (``%``, ``!``, ``?``) are blanked before parsing, so line numbers stay
@@ -129,7 +130,7 @@ _SESSION = re.compile(r"^\s*>>>(?: |$)")
 """A console session's first prompt (``...`` alone is also Python's Ellipsis)."""
 
 
-def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, str]]:
+def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, str | None]]:
     """``[(cell, source)]``: one ``(None, text)`` for a .py file; the code cells of a
     notebook (1-based cell numbers among all cells), magics blanked; the Python fences of a
     Markdown file, each as ``(None, source)`` with its lines at the file's line numbers.
@@ -160,14 +161,24 @@ def is_markdown(text: str) -> bool:
     return any(_FENCE.match(line) for line in text.splitlines())
 
 
-def markdown_blocks(text: str) -> list[tuple[int | None, str]]:
-    """The Python fences of ``text``, each padded with blank lines to its first line."""
+_SECTION = re.compile(r"^#{1,2} \S")
+"""A top-level Markdown heading (``#``, ``##``): a new answer, whose names start afresh."""
+NEW_SCOPE = (None, None)
+"""Between the blocks of two sections: what the first bound does not carry over."""
+
+
+def markdown_blocks(text: str) -> list[tuple[int | None, str | None]]:
+    """The Python fences of ``text``, each padded with blank lines to its first line, with
+    :data:`NEW_SCOPE` between sections (an answers file's ``## id`` headings: a ``model`` of
+    one answer is not the next answer's)."""
     lines = text.splitlines()
-    blocks: list[tuple[int | None, str]] = []
+    blocks: list[tuple[int | None, str | None]] = []
     n = 0
     while n < len(lines):
         fence = _FENCE.match(lines[n])
         if not fence:
+            if _SECTION.match(lines[n]) and blocks and blocks[-1] != NEW_SCOPE:
+                blocks.append(NEW_SCOPE)
             n += 1
             continue
         mark, info = fence.group(2), fence.group(3).lower()
@@ -212,6 +223,9 @@ def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
     scope = SnippetScope()
     found: list[CodeFinding] = []
     for cell, source in cells:
+        if source is None:  # NEW_SCOPE
+            scope = SnippetScope()
+            continue
         for finding in check_snippet(source, api, scope, inline=False):
             found.append(_explain(finding, shown, cell, api, history))
     return found
