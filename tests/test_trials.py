@@ -74,6 +74,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round32", (28, 120_920), (49, 141_551)),
     ("round33", (55, 225_840), (75, 240_431)),
     ("round34", (26, 123_016), (49, 148_417)),
+    ("round35", (31, 146_756), (48, 156_485)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -140,9 +141,10 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
     ("round32", "holdout6", [f"h{i:02d}" for i in range(1, 13)]),
     ("round33", "holdout2", [f"n{i:02d}" for i in range(1, 13)]),
     ("round34", "holdout15", [f"a{i:02d}" for i in range(1, 13)]),
+    ("round35", "holdout8", [f"u{i:02d}" for i in range(1, 13)]),
 ])
 def test_frozen_set_rounds_ask_its_questions_and_their_keys_are_its_gold(round_, frozen, ids):
-    """Rounds 29 to 34 asked questions of a frozen set, picked by id rule (all, odd, even, the
+    """Rounds 29 to 35 asked questions of a frozen set, picked by id rule (all, odd, even, the
     first twelve), verbatim; each key is that set's url, notes and gold lines."""
     rows = {r["id"]: r for r in (json.loads(line) for line in
             (TRIALS.parent / f"{frozen}.jsonl").read_text(encoding="utf-8").splitlines() if line)}
