@@ -89,7 +89,7 @@ def _mrvi():
     return scvi.external.MRVI(adata)
 
 
-from test_pitfall_proofs import _scanvi  # noqa: E402
+from test_pitfall_proofs import _scanvi, _totalanvi  # noqa: E402
 
 PLAN_CASES = [
     # (model name as written in code, builder, a key nothing takes, where TypeError names it,
@@ -101,6 +101,9 @@ PLAN_CASES = [
     ("scvi.model.AmortizedLDA", _amortized_lda, "lr", "PyroTrainingPlan.__init__()",
      {"optim_kwargs": {"lr": 1e-3}}),
     ("scvi.external.MRVI", _mrvi, "foo", "MRVAE.loss()", {"lr": 1e-3}),
+    # TOTALANVI's train() swaps in SemiSupervisedAdversarialTrainingPlan: its keys count too.
+    ("scvi.external.TOTALANVI", _totalanvi, "foo", "TOTALANVAE.loss()",
+     {"scale_adversarial_loss": 0.5, "lr": 1e-3}),
 ]
 
 

@@ -117,11 +117,20 @@ class CheckableApi(IndexView):
     def plan_key(self, model: str, key: str) -> KwargVerdict:
         """Whether ``key`` of ``train(plan_kwargs={...})`` can be taken for the model class
         ``model`` (a qualname): by a parameter of its training plan (along the plan's MRO),
-        else through the plan's ``**loss_kwargs`` by its module's ``loss()``. Rejected only
-        when every step is known: a plan without such a parameter, whose ``**`` (if any) is
+        else through the plan's ``**loss_kwargs`` by its module's ``loss()``; a plan its
+        ``train()`` may swap in (``training_plans``) counts too. Rejected only when every
+        step is known: a plan without such a parameter, whose ``**`` (if any) is
         ``loss_kwargs``, and a ``loss()`` with known parameters and no ``**``."""
         uses = (self.symbols.get(model) or {}).get("uses") or {}
         plan, module = uses.get("training_plan"), uses.get("module")
+        verdict = self._plan_takes(plan, module, key)
+        for other in uses.get("training_plans") or ():  # a plan train() may swap in
+            if not verdict.accepted:
+                alternative = self._plan_takes(other, module, key)
+                verdict = alternative if alternative.accepted else verdict
+        return verdict
+
+    def _plan_takes(self, plan: str | None, module: str | None, key: str) -> KwargVerdict:
         if not plan or plan not in self.symbols:
             return KwargVerdict(True, known=False)
         plan_name = self.public_name(plan).rsplit(".", 1)[-1]
