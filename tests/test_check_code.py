@@ -461,3 +461,38 @@ def test_an_answers_file_starts_names_afresh_at_each_top_heading(capsys, tmp_pat
     code, report = findings_of(capsys, [str(path)])
     assert [(f["line"], f["name"]) for f in report["findings"]] == [
         (11, "scvi.model.SCVI.predict")]  # the ### section is still q1's: SCVI has no predict
+
+
+def test_plan_kwargs_written_as_a_variable_are_checked_until_keys_are_taken_out(capsys,
+                                                                                 tmp_path):
+    """``plan_kwargs=pk`` with ``pk`` a dict literal assigned before: its keys are checked
+    (the finding is where the key is written); after ``pk.pop(...)`` or ``del pk[...]`` they
+    are no longer known, so nothing is said."""
+    text = ("import scvi\nm = scvi.model.SCVI(adata)\n"
+            "pk = {'lr': 1e-3, 'gradient_clip_val': 1.0}\nm.train(plan_kwargs=pk)\n"
+            "pk.pop('gradient_clip_val')\nm.train(plan_kwargs=pk)\n"
+            "q = dict(foo=1)\ndel q['foo']\nm.train(plan_kwargs=q)\n"
+            "m.train(plan_kwargs={'n_epochs_kl_warmup': 5, 'weight_decay': 0.0})\n")
+    path = tmp_path / "pk.py"
+    path.write_text(text, encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
+    got = [(f["line"], f["col"], f["kwarg"]) for f in report["findings"]]
+    lines = text.splitlines()
+    assert code == 1 and got == [(3, lines[2].index("'gradient_clip_val'") + 1,
+                                  "gradient_clip_val")]
+    assert "VAE.loss()" in report["findings"][0]["message"]
+
+
+def test_code_that_sets_its_own_training_plan_class_gets_no_plan_kwargs_finding(capsys,
+                                                                               tmp_path):
+    """scvi-tools' own test suite swaps SCANVI._training_plan_cls for a test plan that takes
+    n_samples_per_label: the stock plan's parameters then say nothing about the keys."""
+    text = ("import scvi\nfrom scvi.model import SCANVI\n"
+            "m = SCANVI(adata)\nm.train(plan_kwargs={'n_samples_per_label': 10})\n")
+    path = tmp_path / "stock.py"
+    path.write_text(text, encoding="utf-8")
+    assert [f["kwarg"] for f in findings_of(capsys, [str(path)])[1]["findings"]] == [
+        "n_samples_per_label"]
+    path.write_text(text.replace("m = SCANVI", "SCANVI._training_plan_cls = MyPlan\nm = SCANVI"),
+                    encoding="utf-8")
+    assert findings_of(capsys, [str(path)])[1]["findings"] == []

@@ -62,6 +62,12 @@ class SnippetScope:
     """Local name -> dotted scvi name (``TrainerConfig`` -> ``scvi.train.TrainerConfig``)."""
     instances: dict[str, str] = field(default_factory=dict)
     """Variable -> class qualname it holds an instance of."""
+    plans_replaced: bool = False
+    """The code assigns a ``_training_plan_cls`` or ``_module_cls`` (its own plan or module):
+    ``plan_kwargs`` keys are no longer checked against scvi-tools' classes."""
+    dicts: dict[str, ast.expr] = field(default_factory=dict)
+    """Variable -> the dict literal (or ``dict(...)`` call) last assigned to it, for
+    ``train(plan_kwargs=plan_kwargs)``."""
 
 
 def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: bool) -> list[Finding]:
@@ -114,12 +120,20 @@ class _CallChecker(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
         cls = self._instance_of(node.value)
+        literal = node.value if _dict_keys(node.value) is not None else None
+        if any(isinstance(t, ast.Attribute) and t.attr in ("_training_plan_cls", "_module_cls")
+               for t in node.targets):
+            self.scope.plans_replaced = True
         for target in node.targets:
             if isinstance(target, ast.Name):
                 if cls:
                     self.scope.instances[target.id] = cls
                 else:
                     self.scope.instances.pop(target.id, None)
+                if literal is not None:
+                    self.scope.dicts[target.id] = literal
+                else:
+                    self.scope.dicts.pop(target.id, None)
 
     def _instance_of(self, value: ast.expr) -> str | None:
         """Public dotted name of the class a call builds (constructor or load/from_*)."""
@@ -135,10 +149,20 @@ class _CallChecker(ast.NodeVisitor):
             return full.rsplit(".", 1)[0]
         return None
 
+    def visit_Delete(self, node: ast.Delete) -> None:
+        self.generic_visit(node)
+        for target in node.targets:  # del plan_kwargs["x"]: its keys are no longer known
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                self.scope.dicts.pop(target.value.id, None)
+
     # -- calls ---------------------------------------------------------------------------------
 
     def visit_Call(self, node: ast.Call) -> None:
         self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                and func.attr in ("pop", "popitem", "clear"):
+            self.scope.dicts.pop(func.value.id, None)  # keys taken out: no longer known
         keywords = [k for k in node.keywords if k.arg is not None]
         dotted = _dotted(node.func)
         if dotted is None:
@@ -168,13 +192,12 @@ class _CallChecker(ast.NodeVisitor):
         its training plan's parameters, or its module's ``loss()``'s through the plan's
         ``**loss_kwargs``; anything else raises TypeError when training starts."""
         value = next((k.value for k in keywords if k.arg == "plan_kwargs"), None)
-        if isinstance(value, ast.Dict):
-            keys = [(k.value, k) for k in value.keys
-                    if isinstance(k, ast.Constant) and isinstance(k.value, str)]
-        elif isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
-                and value.func.id == "dict":
-            keys = [(k.arg, k) for k in value.keywords if k.arg is not None]
-        else:
+        if self.scope.plans_replaced:
+            return
+        if isinstance(value, ast.Name):  # plan_kwargs=plan_kwargs, a literal assigned before
+            value = self.scope.dicts.get(value.id)
+        keys = _dict_keys(value)
+        if keys is None:
             return
         model = self.api.lookup(train.rsplit(".", 1)[0])
         if not keys or not model.found or model.qualname is None:
@@ -252,6 +275,18 @@ class _CallChecker(ast.NodeVisitor):
         if "path" in symbol:
             return f"{symbol['path']}:{symbol.get('line', 1)}"
         return qualname
+
+
+def _dict_keys(value: ast.expr | None) -> list[tuple[str, ast.AST]] | None:
+    """``(key, node)`` of the string keys of a dict literal or a ``dict(k=...)`` call; None
+    for anything else."""
+    if isinstance(value, ast.Dict):
+        return [(k.value, k) for k in value.keys
+                if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+            and value.func.id == "dict" and not value.args:
+        return [(k.arg, k) for k in value.keywords if k.arg is not None]
+    return None
 
 
 def _dotted(node: ast.expr) -> str | None:
