@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from scvi_skill.runtime.apiindex import CheckableApi, KwargVerdict, Lookup
+from scvi_skill.runtime.apiindex import CheckableApi, KwargVerdict, Lookup, takes_keyword
 from scvi_skill.runtime.schema import (
     FIELD_BASES,
     SETUP_METHODS,
@@ -25,8 +25,6 @@ from scvi_skill.runtime.schema import (
 
 CLOSED_BASES = TRIVIAL_BASES | FIELD_BASES
 """External bases a class may have and still be closed (every member known from the index)."""
-ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
-"""Parameter kinds a keyword argument can bind to."""
 
 
 class PublicApi(CheckableApi):
@@ -145,9 +143,8 @@ class PublicApi(CheckableApi):
         if params is None:
             return KwargVerdict(True, known=False)
         symbol = self.symbols[qualname]
-        for param in params:
-            if param["name"] == keyword and param.get("kind") in ACCEPTING_KINDS:
-                return KwargVerdict(True)
+        if takes_keyword(params, keyword):
+            return KwargVerdict(True)
         if symbol.get("var_kwargs"):
             var = next((p["name"] for p in symbol["params"] if p.get("kind") == "VAR_KEYWORD"),
                        "kwargs")

@@ -43,6 +43,11 @@ from .indexview import IndexView
 ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
 
 
+def takes_keyword(params: list, name: str) -> bool:
+    """Whether ``params`` has a parameter called ``name`` that a keyword argument binds to."""
+    return any(p["name"] == name and p.get("kind") in ACCEPTING_KINDS for p in params)
+
+
 # -- lookups -----------------------------------------------------------------------------------
 
 
@@ -139,7 +144,7 @@ class CheckableApi(IndexView):
             params = self.params(cls)
             if params is None:
                 return KwargVerdict(True, known=False)
-            if any(p["name"] == key and p.get("kind") in ACCEPTING_KINDS for p in params):
+            if takes_keyword(params, key):
                 return KwargVerdict(True)
             var = next((p["name"] for p in params if p.get("kind") == "VAR_KEYWORD"), None)
             if var is None:
@@ -151,7 +156,7 @@ class CheckableApi(IndexView):
         params = self.params(loss["qualname"]) if loss else None
         if params is None or any(p.get("kind") == "VAR_KEYWORD" for p in params):
             return KwargVerdict(True, known=False)
-        if any(p["name"] == key and p.get("kind") in ACCEPTING_KINDS for p in params):
+        if takes_keyword(params, key):
             return KwargVerdict(True, via=f"**{var}")
         owner = self.public_name(loss["qualname"].rpartition(".")[0]).rsplit(".", 1)[-1]
         return KwargVerdict(False, reason=f"not a parameter of {plan_name}; its **{var} go to "
@@ -232,9 +237,8 @@ class ReleaseApi(CheckableApi):
         params = self.params(qualname)
         if params is None:
             return KwargVerdict(True, known=False)
-        for param in params:
-            if param["name"] == keyword and param.get("kind") in ACCEPTING_KINDS:
-                return KwargVerdict(True)
+        if takes_keyword(params, keyword):
+            return KwargVerdict(True)
         symbol = self.symbols[qualname]
         if not symbol.get("var_kwargs"):
             return KwargVerdict(False)
