@@ -1294,32 +1294,6 @@ def test_a_bare_name_the_question_also_writes_dotted_is_that_one(capsys, pinned_
     assert report["source"][0]["path"] == "src/scvi/external/resolvi/_model.py", report["source"]
 
 
-def test_a_bare_class_beside_a_written_out_name_weighs_less_unless_it_is_part_of_it(
-        capsys, pinned_tree):
-    """"scvi.model.MULTIVI.setup_anndata(...) ... like I do for SCVI": SCVI is an aside, so
-    MULTIVI's file comes first; with the weight at 1.0 the two tie and SCVI's wins. A bare
-    name that is a part of the written-out one ("HubModel ... hubmodel.model") keeps its
-    weight."""
-    from scvi_skill.runtime.index import load_search_index
-    from scvi_skill.runtime.rank import PARAMS, _named_symbols
-
-    sidx = load_search_index()
-    question = ("I'm trying scvi.model.MULTIVI.setup_anndata(adata, batch_key='modality', "
-                "labels_key='cell_type') like I do for SCVI, but labels_key is not accepted. "
-                "How do I pass cell-type labels to MultiVI?")  # dev4 d31
-    weights = {name: w for name, _, w in _named_symbols(question, sidx).values()}
-    assert weights["scvi.model.MULTIVI.setup_anndata"] == 1.0
-    assert weights["scvi.model.SCVI"] == PARAMS["bare_with_dotted"] < 1.0, weights
-    flat = {name: w for name, _, w in _named_symbols(
-        question, sidx, dict(PARAMS, bare_with_dotted=1.0)).values()}
-    assert flat["scvi.model.SCVI"] == 1.0
-    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), question)
-    assert report["source"][0]["path"] == "src/scvi/model/_multivi.py", report["source"][:2]
-
-    part = "HubModel downloads but hubmodel.model fails to load"
-    named = _named_symbols(part, sidx).values()
-    assert named and all(w == 1.0 for _, _, w in named), named
-
 def test_a_long_first_line_of_a_source_fact_is_cut_to_the_room_not_left_out(pinned_tree):
     from scvi_skill.runtime.pack import (
         MIN_BUDGET, SOURCE_HEADING, Pack, SourceFact, _Reader, _render)

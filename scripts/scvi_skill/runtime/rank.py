@@ -59,9 +59,6 @@ PARAMS = {
     "named_symbol": 1.5,  # boost (times best source score) for a file defining a named symbol
     "named_doc": 0.2,  # boost (times best doc score) for docs naming a named file's symbols
     "bare_after_dotted": 1,  # on (1) or off (0): a bare name the question also writes dotted
-    "bare_with_dotted": 0.8,  # weight of a bare class or method name when the question also
-    # writes out another dotted name (session 18, tuning: source hit@1 135 -> 137 of 239, pack
-    # phrase hits 246 -> 247, doc figures unchanged; 0.5 lost a doc hit@3)
     "ambiguous_power": 0.0,  # a bare name defined in n files boosts its file by 1 / n**power
     # (4-fold CV within dev chose 0: dev has too few bare ambiguous names to support more)
     "tests_factor": 0.6,  # tests/ files are secondary entry points
@@ -796,10 +793,6 @@ def _named_symbols(question: str, sidx: dict, params: dict = PARAMS) -> dict[int
     # `setup_anndata`") is that one, not every file's that defines it.
     written_out = {key.rsplit(".", 1)[1] for key in keys
                    if "." in key and names.get(key)} if params["bare_after_dotted"] else set()
-    # A bare name beside a written-out one ("MULTIVI.setup_anndata ... like I do for SCVI") is
-    # an aside, unless it is part of a written-out one ("HubModel ... hubmodel.model").
-    dotted = {part for key in keys if "." in key and names.get(key)
-              for part in key.removeprefix("scvi.").split(".")}
     for key in keys:
         if key in written_out:
             continue
@@ -812,8 +805,6 @@ def _named_symbols(question: str, sidx: dict, params: dict = PARAMS) -> dict[int
             candidates.append((parts[-1], 1.0 / ambiguity))
         elif key in name_files:
             candidates[0] = (key, 1.0 / name_files[key] ** params["ambiguous_power"])
-        if len(parts) == 1 and dotted and key not in dotted:
-            candidates = [(c, w * params["bare_with_dotted"]) for c, w in candidates]
         for candidate, weight in candidates:
             hit = names.get(candidate)
             if hit:
