@@ -28,8 +28,10 @@ Usage:
                                       the path:line of its evidence; no tree or rg needed
   search_source.py --history NAME     the releases (1.0.0 on) that have a public name or a
                                       keyword (JaxSCVI, scvi.model.utils.mde, use_gpu): when it
-                                      went, its last signature, parameters that came or went,
-                                      the replacement; for python or a package scvi-tools
+                                      went, its last signature (per run of releases: its def's
+                                      path:line, or the other package's name it re-exported),
+                                      parameters that came or went, the replacement; for
+                                      python or a package scvi-tools
                                       requires (anndata, lightning), what each release's sdist
                                       requires; from references/api/, no tree needed
   search_source.py TEXT               literal text (never a regex, never a shell word);
@@ -46,7 +48,8 @@ and says how much was left out; --json prints one object:
 --pitfalls results: {"id", "text", "cite", "applies_to"};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
   "last_release", "replacement", "params", "param_changes", "defaults", "earlier_unknown",
-  "signature", "path", "line"}],
+  "signature", "path", "line", "by_span": [{"releases", "last", "signature", "path", "line",
+  "from"}]}],
   "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
   "earlier_unknown"}]} | null, "requirement": {"package", "runs": [{"spec", "first",
   "last"}]} | null, "next"} (earlier_unknown: the spans start at the history's first release,
@@ -359,15 +362,24 @@ def _history(args: argparse.Namespace) -> int:
                          f"use_gpu, anndata, python), got {args.history!r}")
     releases = load_releases()
     history, migrations = load_history(releases), load_migrations()
+    history_versions = history.get("versions") or []
     names = api_history.name_history(name, history, migrations)
     apis: dict[str, ReleaseApi] = {}  # several names often end in the same release
+
+    def api(release: str) -> ReleaseApi:
+        if release not in apis:
+            apis[release] = ReleaseApi(load_release(releases, release))
+        return apis[release]
+
     for row in names:
         release = row["last_release"]
-        if release and release not in apis:
-            apis[release] = ReleaseApi(load_release(releases, release))
-        symbol = apis[release].symbol(row["name"]) if release else None
+        symbol = api(release).symbol(row["name"]) if release else None
         row["signature"] = _signature_of(row["name"], symbol) if symbol else ""
         row["path"], row["line"] = (symbol or {}).get("path", ""), (symbol or {}).get("line", 0)
+        row["by_span"] = [_span_origin(row["name"], api(history_versions[end]),
+                                       history_versions, start, end)
+                          for start, end in (history.get("names") or {}).get(row["name"]) or []
+                          if end < len(history_versions)]
     keyword = None if "." in name or "-" in name \
         else api_history.keyword_history(name, history, migrations)
     requirement = _requirement(name, releases)
@@ -382,6 +394,11 @@ def _history(args: argparse.Namespace) -> int:
               "dependency_use": {k: v for k, v in dependency.items() if k != "text"}
               if dependency else None,
               "next": [f"{SCRIPT} --changes {shell_word(name.rsplit('.', 1)[-1])}"]}
+    # The body of a def the pinned release no longer has (gone, or now another package's) is
+    # in the tree of the last release that defined it.
+    older = [span for span in (names[0]["by_span"] if names else []) if span["signature"]]
+    if older and older[-1]["last"] != report["versions"][1]:
+        report["next"].append(f"{script_command('fetch_tree.py')} --version {older[-1]['last']}")
     found = bool(names or keyword or requirement or dependency)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
@@ -389,23 +406,7 @@ def _history(args: argparse.Namespace) -> int:
     first, last = report["versions"]
     out = []
     for row in names:
-        when = "still in " + last if row["present"] else f"gone since {row['gone_since']}"
-        out.append(f"{row['name']}: in scvi-tools {row['spans']}; {when}")
-        if row["signature"]:
-            out.append(f"  signature in {row['last_release']} ({row['path']}:{row['line']}): "
-                       f"{row['signature']}")
-        if row["params"]:
-            out.append("  parameters that came or went (the signature was not the same in "
-                       "every release):")
-        for param, spans in row["params"].items():
-            change = row["param_changes"][param]
-            out.append(f"    {param}: {change}" + ("" if change.endswith(" only")
-                                                    else f" ({spans})"))
-        if row["defaults"]:
-            out.append("  defaults that changed (as each release's source writes them):")
-        out.extend(f"    {param}: {text}" for param, text in row["defaults"].items())
-        if row["replacement"]:
-            out.append(f"  replacement: {row['replacement']}")
+        out.extend(_history_name_lines(row, last))
     if keyword:
         out.append(f"keyword {name}: taken by {report['keyword']['total']} public callable(s), "
                    "newest first")
@@ -435,6 +436,60 @@ def _history(args: argparse.Namespace) -> int:
     out.extend(f"next: {step}" for step in report["next"])
     print("\n".join(out))
     return EXIT_OK if found else EXIT_PROBLEMS
+
+
+def _history_name_lines(row: dict, last: str) -> list[str]:
+    """--history's text for one public name (a row of ``names``)."""
+    out = []
+    when = "still in " + last if row["present"] else f"gone since {row['gone_since']}"
+    out.append(f"{row['name']}: in scvi-tools {row['spans']}; {when}")
+    runs = row["by_span"]
+    if len(runs) > 1 or (runs and runs[-1]["from"]):
+        # Each run of releases as its last one defined it: the name may have been
+        # scvi-tools' own def in one run and another package's, re-exported, in the next.
+        out.extend(f"  {_span_origin_text(run)}" for run in runs)
+    elif row["signature"]:
+        out.append(f"  signature in {row['last_release']} ({row['path']}:{row['line']}): "
+                   f"{row['signature']}")
+    if row["params"]:
+        out.append("  parameters that came or went (the signature was not the same in "
+                   "every release):")
+    for param, spans in row["params"].items():
+        change = row["param_changes"][param]
+        out.append(f"    {param}: {change}" + ("" if change.endswith(" only")
+                                                else f" ({spans})"))
+    if row["defaults"]:
+        out.append("  defaults that changed (as each release's source writes them):")
+    out.extend(f"    {param}: {text}" for param, text in row["defaults"].items())
+    if row["replacement"]:
+        out.append(f"  replacement: {row['replacement']}")
+    return out
+
+
+def _span_origin(name: str, api, versions: list[str], start: int, end: int) -> dict:
+    """``{"releases", "last", "signature", "path", "line", "from"}`` for one run of releases
+    that have ``name``, read from the run's last release: scvi-tools' own def there (its
+    signature and path:line), or ``from``, the other package's name that the release
+    re-exports under it (``torch.nn.functional.one_hot``)."""
+    from scvi_skill.runtime.history import span_text
+
+    symbol = api.symbol(name)
+    target = api.namespaces.get(name, "")
+    outside = target if target and not symbol and target.split(".", 1)[0] != "scvi" else ""
+    return {"releases": span_text([[start, end]], versions), "last": versions[end],
+            "signature": _signature_of(name, symbol) if symbol else "",
+            "path": (symbol or {}).get("path", ""), "line": (symbol or {}).get("line", 0),
+            "from": outside}
+
+
+def _span_origin_text(span: dict) -> str:
+    head = f"in {span['releases']}"
+    if span["from"]:
+        return (f"{head}: {span['from']}, another package's name re-exported (not a def of "
+                "scvi-tools; its parameters are that package's)")
+    if span["signature"]:
+        return f"{head}: {span['signature']} ({span['last']}: {span['path']}:{span['line']})"
+    return f"{head}: not a def the index reads"
 
 
 def _dependency_use(name: str) -> tuple[dict | None, str]:

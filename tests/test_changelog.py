@@ -183,7 +183,41 @@ def test_history_of_a_removed_function_names_its_last_release_and_signature(caps
     assert row["gone_since"] == "1.2.2" and row["last_release"] == "1.2.1"
     assert row["signature"].startswith("mde(data, ") and row["signature"].endswith("**kwargs)")
     assert row["path"] == "src/scvi/model/utils/_mde.py" and row["line"] > 0
-    assert report["next"][-1].endswith("--changes mde")
+    assert [span["releases"] for span in row["by_span"]] == ["1.0.0-1.2.1"]
+    # Its body is in the tree of the last release that had it.
+    assert report["next"][0].endswith("--changes mde")
+    assert report["next"][1].endswith("fetch_tree.py --version 1.2.1")
+
+
+def test_history_says_which_runs_of_releases_defined_a_name_and_which_re_export_another_package_s(
+        capsys):
+    """scvi.nn.one_hot was scvi-tools' own def until 1.3.1.post1, absent in 1.3.2-1.4.2, and
+    from 1.4.3 PyTorch's one_hot re-exported (``from torch.nn.functional import one_hot``): a
+    trial's agent answered "never removed" from the span list alone. Each run says what the
+    name was in its last release; the next step fetches the tree of the last release that
+    defined it."""
+    code, out, _ = run(capsys, "--history", "scvi.nn.one_hot", "--json")
+    (row,) = json.loads(out)["names"]
+    assert code == 0 and row["spans"] == "1.0.0-1.3.1.post1, 1.4.3-1.5.1" and row["present"]
+    old, new = row["by_span"]
+    assert (old["last"], old["signature"], old["path"]) == \
+        ("1.3.1.post1", "one_hot(index, n_cat)", "src/scvi/nn/_utils.py")
+    assert old["line"] > 0 and not old["from"]
+    assert (new["releases"], new["from"], new["signature"]) == \
+        ("1.4.3-1.5.1", "torch.nn.functional.one_hot", "")
+    assert json.loads(out)["next"][-1].endswith("fetch_tree.py --version 1.3.1.post1")
+    code, out, _ = run(capsys, "--history", "scvi.nn.one_hot")
+    assert f"  in 1.0.0-1.3.1.post1: one_hot(index, n_cat) (1.3.1.post1: src/scvi/nn/_utils.py:" \
+        f"{old['line']})" in out
+    assert "  in 1.4.3-1.5.1: torch.nn.functional.one_hot, another package's name re-exported" \
+        in out
+    # A name scvi-tools has defined all along keeps its one signature line and no fetch step.
+    code, out, _ = run(capsys, "--history", "SCVI", "--json")
+    row = json.loads(out)["names"][0]
+    assert len(row["by_span"]) == 1 and not row["by_span"][0]["from"]
+    assert not any("fetch_tree" in step for step in json.loads(out)["next"])
+    _, out, _ = run(capsys, "--history", "SCVI")
+    assert "  signature in 1.5.1 (src/scvi/model/_scvi.py:" in out
 
 
 def test_history_of_a_keyword_lists_the_callables_that_took_it(capsys):
