@@ -6,8 +6,11 @@ cells share names; Markdown, such as an answer's draft: its Python code fences; 
 code or Markdown on stdin) and checks every call that is clearly scvi-tools against the shipped API
 index of the chosen release (1.0.0 onwards): unknown names, and keywords the callable does
 not take (its **kwargs followed only where they are known to be rejected: setup_anndata's
-go to register_fields, train's to the Lightning Trainer). Each message says when the name or
-keyword went or came, and what replaces it. Nothing is imported or run.
+go to register_fields, train's to the Lightning Trainer), and the keys of a literal
+plan_kwargs (the training plan's or its module's loss()'s) or of a dict keyword the method
+passes on beside keywords it sets itself (datasplitter_kwargs={"batch_size": ...}: TypeError,
+multiple values). Each message says when the name or keyword went or came, and what replaces
+it. Nothing is imported or run.
 
 Usage:
   python3 scripts/check_code.py analysis.py                      # against the pinned release

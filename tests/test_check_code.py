@@ -423,6 +423,70 @@ def test_a_keyword_train_passes_on_itself_is_kwargs_fixed(repo_root, tmp_path):
     assert api.accepts(qualname, "gradient_clip_val").accepted  # a Lightning Trainer keyword
 
 
+def test_a_dict_keyword_passed_on_beside_its_own_keywords_is_splat_fixed(repo_root, tmp_path,
+                                                                         capsys):
+    """``train(datasplitter_kwargs=...)`` passed on as ``**`` to calls that set keywords
+    themselves records the keywords every such call sets, less keys popped or deleted first;
+    a parameter reassigned other than keeping its keys (``P or {}`` keeps them) is left out.
+    The checker then flags those keys of a literal and of a variable holding one."""
+    import shutil
+
+    root = tmp_path / "tree"
+    shutil.copytree(repo_root / "tests/fixtures/mini_tree", root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    mixin = root / "src/scvi/model/base/_training_mixin.py"
+    mixin.write_text(mixin.read_text(encoding="utf-8").replace(
+        "              **trainer_kwargs):\n",
+        "              datasplitter_kwargs: dict | None = None, plan_kwargs: dict | None = None,\n"
+        "              loader_kwargs: dict | None = None, **trainer_kwargs):\n").replace(
+        '        """Train the model."""',
+        '        """Train the model."""\n'
+        '        datasplitter_kwargs = datasplitter_kwargs or {}\n'
+        '        datasplitter_kwargs.pop("shuffle", None)\n'
+        '        plan_kwargs = {k: v for k, v in (plan_kwargs or {}).items() if k != "lr"}\n'
+        '        if max_epochs:\n'
+        '            splitter = Splitter(batch_size=1, train_size=0.9, shuffle=True,\n'
+        '                                **datasplitter_kwargs)\n'
+        '        else:\n'
+        '            splitter = Splitter(batch_size=2, **datasplitter_kwargs)\n'
+        '        plan = Plan(lr=1e-3, **plan_kwargs)\n'
+        '        loader = Loader(**loader_kwargs)\n'
+        '        return splitter, plan, loader'), encoding="utf-8")
+    release = build_release(open_release_tree(root, "0.0.2"))
+    qualname = release["namespaces"]["scvi.model.SCVI.train"]
+    fixed = release["symbols"][qualname]["splat_fixed"]
+    # batch_size in both calls; train_size in one only; shuffle popped; plan_kwargs rebuilt;
+    # loader_kwargs passed on alone.
+    assert list(fixed) == ["datasplitter_kwargs"] and fixed["datasplitter_kwargs"][1] == [
+        "batch_size"]
+    line = fixed["datasplitter_kwargs"][0]
+    assert "Splitter(batch_size=1" in mixin.read_text(encoding="utf-8").splitlines()[line - 1]
+
+
+def test_check_code_flags_a_dict_key_the_callee_sets_itself(capsys, tmp_path):
+    """On 1.5.1's index: SCVI.train sets batch_size= on its data splitter, TOTALVI.train sets
+    external_indexing=, get_elbo sets batch_size= on its loader; num_workers and drop_last
+    go through. The message says what Python raises and where, and the way to pass it."""
+    path = tmp_path / "split.py"
+    path.write_text(
+        "import scvi\nm = scvi.model.SCVI(adata)\n"
+        "m.train(datasplitter_kwargs={'batch_size': 64, 'num_workers': 2, 'drop_last': True})\n"
+        "kw = dict(external_indexing=idx)\nt = scvi.model.TOTALVI(adata)\n"
+        "t.train(datasplitter_kwargs=kw)\n"
+        "m.train(datasplitter_kwargs=kw)\n"
+        "m.get_elbo(data_loader_kwargs={'batch_size': 8})\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
+    got = [(f["line"], f["name"], f["kwarg"]) for f in report["findings"]]
+    assert code == 1 and got == [
+        (3, "scvi.model.SCVI.train", "batch_size"),
+        (4, "scvi.model.TOTALVI.train", "external_indexing"),
+        (8, "scvi.model.SCVI.get_elbo", "batch_size")], got
+    first = report["findings"][0]["message"]
+    assert "got multiple values for keyword argument 'batch_size'" in first
+    assert "src/scvi/model/base/_training_mixin.py:157" in first
+    assert "pass batch_size= to train() itself" in first
+
+
 def test_a_name_a_package_binds_outside_its_all_exists(capsys, tmp_path):
     """scvi.external.cytovi imports transform_arcsinh but its __all__ leaves it out: it exists
     (not a finding), while a name the package never binds is one."""

@@ -14,7 +14,9 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   ``register_fields`` (``setup_anndata``: rejected) or ``trainer`` (``train``: the keywords of
   ``TrainRunner``, ``scvi.train.Trainer`` and the Lightning ``Trainer``, listed once per
   release as ``trainer_keywords``); ``kwargs_fixed``: the keywords the call those
-  ``**kwargs`` go to already passes itself (a second value raises ``TypeError``).
+  ``**kwargs`` go to already passes itself (a second value raises ``TypeError``);
+- ``splat_fixed``: for a dict parameter passed on as ``**`` beside keywords the call sets
+  itself (``datasplitter_kwargs``), those keywords (the same ``TypeError`` for such a key).
 
 :func:`build_history` turns the releases into spans: for each public name and each
 parameter of a public callable, the runs of consecutive releases that have it; and for each
@@ -119,6 +121,8 @@ def build_release(tree: Tree) -> dict:
     for qualname, slim in symbols.items():
         if slim.get("var_kwargs"):
             _kwargs_route(qualname, slim, symbols, source)
+        if slim["kind"] in ("method", "function"):
+            _splat_fixed(qualname, slim, source)
         if slim.get("uses", {}).get("training_plan"):
             swapped = _swapped_plans(source, qualname)
             if swapped:
@@ -392,6 +396,97 @@ def _kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None:
     fixed = beside - own - removed
     if slim.get("kwargs_to") and fixed:
         slim["kwargs_fixed"] = sorted(fixed)
+
+
+def _def_node(source, qualname: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The def of a function or method symbol, found at its path and line."""
+    symbol = source.by_qualname.get(qualname)
+    tree = source.parsed.module(symbol["path"]) if symbol else None
+    if tree is None:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) \
+                and node.lineno == symbol["line"] and node.name == qualname.rsplit(".", 1)[-1]:
+            return node
+    return None
+
+
+def _kept_dict(value: ast.expr, param: str) -> bool:
+    """``P or {}``, ``{} if P is None else P``, ``P.copy()``, ``dict(P)``, ``copy(P)`` and
+    ``deepcopy(P)``: a reassignment of parameter ``P`` that keeps every key the caller gave."""
+    def is_param(node: ast.expr) -> bool:
+        return isinstance(node, ast.Name) and node.id == param
+
+    if isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or):
+        return is_param(value.values[0]) and all(
+            isinstance(v, ast.Dict) and not v.keys for v in value.values[1:])
+    if isinstance(value, ast.IfExp):
+        branches = [value.body, value.orelse]
+        return any(is_param(b) for b in branches) and all(
+            is_param(b) or (isinstance(b, ast.Dict) and not b.keys) for b in branches)
+    if isinstance(value, ast.Call) and not value.keywords:
+        func = value.func
+        if isinstance(func, ast.Attribute) and func.attr == "copy" and is_param(func.value):
+            return not value.args
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name in ("dict", "copy", "deepcopy") and len(value.args) == 1 \
+            and is_param(value.args[0])
+    return False
+
+
+def _splat_fixed(qualname: str, slim: dict, source) -> None:
+    """Record ``splat_fixed``: for a dict parameter ``P`` of a function or method that is
+    passed on as ``**P`` to calls which also pass keywords themselves (``train`` ->
+    ``self._data_splitter_cls(..., batch_size=batch_size, **datasplitter_kwargs)``), the
+    keywords every such call passes, less the keys the function pops or deletes from ``P``
+    first: ``[line of the first call, keywords]``. A key among them in the caller's ``P``
+    makes Python raise "got multiple values for keyword argument". A parameter the function
+    reassigns other than keeping its keys (``P = P or {}``) is left out."""
+    node = _def_node(source, qualname)
+    if node is None:
+        return
+    params = {a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+    calls: dict[str, list[tuple[int, set[str]]]] = {}
+    spoiled: set[str] = set()
+    removed: dict[str, set[str]] = {}
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            for keyword in sub.keywords:
+                if keyword.arg is None and isinstance(keyword.value, ast.Name) \
+                        and keyword.value.id in params:
+                    calls.setdefault(keyword.value.id, []).append(
+                        (sub.lineno, {k.arg for k in sub.keywords if k.arg is not None}))
+            func = sub.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                    and func.value.id in params and func.attr == "pop":
+                if sub.args and isinstance(sub.args[0], ast.Constant):
+                    removed.setdefault(func.value.id, set()).add(str(sub.args[0].value))
+                else:
+                    spoiled.add(func.value.id)
+        elif isinstance(sub, ast.Delete):
+            for target in sub.targets:
+                if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
+                        and target.value.id in params:
+                    if isinstance(target.slice, ast.Constant):
+                        removed.setdefault(target.value.id, set()).add(str(target.slice.value))
+                    else:
+                        spoiled.add(target.value.id)
+        elif isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in params and not (
+                        isinstance(sub, ast.Assign | ast.AnnAssign) and sub.value is not None
+                        and _kept_dict(sub.value, target.id)):
+                    spoiled.add(target.id)
+    fixed = {}
+    for param, sites in sorted(calls.items()):
+        if param in spoiled:
+            continue
+        keywords = set.intersection(*(keys for _, keys in sites)) - removed.get(param, set())
+        if keywords:
+            fixed[param] = [min(line for line, _ in sites), sorted(keywords)]
+    if fixed:
+        slim["splat_fixed"] = fixed
 
 
 def _route_of(qualname: str, slim: dict, symbols: dict, source) -> str | None:

@@ -45,7 +45,9 @@ class Finding:
     message: str
     check: str = "name"
     """``"name"`` (a missing scvi name), ``"kwarg"``, ``"plan_key"`` (a key of
-    ``train(plan_kwargs=...)`` nothing takes) or ``"python"`` (a block that does not parse)."""
+    ``train(plan_kwargs=...)`` nothing takes), ``"splat_key"`` (a key of a dict keyword such
+    as ``datasplitter_kwargs`` that the callee already passes on itself) or ``"python"`` (a
+    block that does not parse)."""
     col: int = 1
     """1-based column of the name or keyword."""
     name: str = ""
@@ -174,6 +176,7 @@ class _CallChecker(ast.NodeVisitor):
             qualname = resolved[1]
             if resolved[0].endswith(".train"):
                 self._check_plan_keys(resolved[0], keywords)
+            self._check_splat_keys(resolved[0], qualname, keywords)
             for keyword in keywords:
                 verdict = self.api.accepts(qualname, keyword.arg)
                 if not verdict.accepted:
@@ -208,6 +211,34 @@ class _CallChecker(ast.NodeVisitor):
                 self.findings.append(Finding(
                     node.lineno, f"{train}(plan_kwargs={{{key!r}: ...}}): {verdict.reason}",
                     "plan_key", col=node.col_offset + 1, name=train, kwarg=key))
+
+    def _check_splat_keys(self, name: str, qualname: str, keywords: list) -> None:
+        """The literal keys of a dict keyword (``datasplitter_kwargs={...}``) that the
+        callable passes on as ``**`` to a call that already passes that keyword itself
+        (``splat_fixed`` of the API index): Python raises TypeError, "got multiple values for
+        keyword argument"."""
+        fixed = (self.api.symbols.get(qualname) or {}).get("splat_fixed") or {}
+        for keyword in keywords:
+            if keyword.arg not in fixed:
+                continue
+            value = keyword.value
+            if isinstance(value, ast.Name):  # a literal assigned before
+                value = self.scope.dicts.get(value.id)
+            line, passed = fixed[keyword.arg]
+            where = f"{self.api.symbols[qualname].get('path', qualname)}:{line}"
+            own = {p.get("name") for p in self.api.params(qualname) or []
+                   if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")}
+            for key, node in _dict_keys(value) or []:
+                if key not in passed:
+                    continue
+                instead = f"; pass {key}= to {name.rsplit('.', 1)[-1]}() itself" \
+                    if key in own else ""
+                self.findings.append(Finding(
+                    node.lineno,
+                    f"{name}({keyword.arg}={{{key!r}: ...}}): TypeError, got multiple values "
+                    f"for keyword argument {key!r}: {name.rsplit('.', 1)[-1]}() passes "
+                    f"**{keyword.arg} on to a call that sets {key}= itself ({where}{instead})",
+                    "splat_key", col=node.col_offset + 1, name=name, kwarg=key))
 
     def _check_by_candidates(self, node: ast.Call, dotted: str, keywords: list) -> None:
         parts = dotted.split(".")

@@ -237,7 +237,7 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
     if finding.check == "python":
         message = finding.message.replace("Python block", "code", 1)
         return CodeFinding(path, finding.line, finding.col, "", "", message, [], cell)
-    if finding.check == "plan_key":
+    if finding.check in ("plan_key", "splat_key"):
         head, _, tail = finding.message.rpartition(" (")
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
                            f"{head} in {version} ({tail}", [], cell)

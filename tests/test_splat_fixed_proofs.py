@@ -1,0 +1,93 @@
+"""Keys of a dict keyword that a method passes on as ``**`` to a call which sets the same
+keyword itself (``splat_fixed`` of the API indexes, read from each release's source by
+``build_api_index.py``): ``train(datasplitter_kwargs={"batch_size": 64})`` raises TypeError
+"got multiple values for keyword argument". Each case runs scvi-tools on synthetic data and
+checks that ``check_code.py`` flags the same call and leaves the working one alone; marker
+``examples`` (needs the ``examples`` extra)."""
+
+from __future__ import annotations
+
+import json
+
+import check_code
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.examples
+
+scvi = pytest.importorskip("scvi")
+from test_pitfall_proofs import _scvi, _totalvi  # noqa: E402
+
+FAST = {"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False}
+
+
+def _splat_fixed(qualname: str) -> dict:
+    from scvi_skill.runtime.apiindex import load_release, load_releases
+
+    release = load_release(load_releases(), scvi.__version__)
+    return release["symbols"][qualname].get("splat_fixed", {})
+
+
+def _flagged(tmp_path, capsys, code: str) -> list[dict]:
+    path = tmp_path / "snippet.py"
+    path.write_text("import numpy as np\nimport scvi\n" + code, encoding="utf-8")
+    capsys.readouterr()  # what training printed
+    check_code.main([str(path), "--json", "--version", scvi.__version__])
+    return json.loads(capsys.readouterr().out)["findings"]
+
+
+def _split():
+    return [np.arange(0, 60), np.arange(60, 80)]
+
+
+CASES = [
+    # (qualname the index lists, model builder, method, dict keyword, bad key, its value, code)
+    ("scvi.model.base._training_mixin.UnsupervisedTrainingMixin.train", _scvi, "train",
+     "datasplitter_kwargs", "batch_size", 64,
+     "m = scvi.model.SCVI(adata)\nm.train(datasplitter_kwargs={'batch_size': 64})\n"),
+    ("scvi.model.base._training_mixin.UnsupervisedTrainingMixin.train", _scvi, "train",
+     "datasplitter_kwargs", "train_size", 0.8,
+     "m = scvi.model.SCVI(adata)\nkw = {'train_size': 0.8}\nm.train(datasplitter_kwargs=kw)\n"),
+    # TOTALVI's train() takes external_indexing itself and passes it on: the way every other
+    # model takes it (through datasplitter_kwargs) fails for TOTALVI.
+    ("scvi.model._totalvi.TOTALVI.train", _totalvi, "train", "datasplitter_kwargs",
+     "external_indexing", _split(),
+     "m = scvi.model.TOTALVI(adata)\n"
+     "m.train(datasplitter_kwargs={'external_indexing': [np.arange(60), np.arange(60, 80)]})\n"),
+    ("scvi.model.base._vaemixin.VAEMixin.get_elbo", _scvi, "get_elbo", "data_loader_kwargs",
+     "batch_size", 32,
+     "m = scvi.model.SCVI(adata)\nm.get_elbo(data_loader_kwargs=dict(batch_size=32))\n"),
+]
+
+
+@pytest.mark.parametrize("qualname, build, method, keyword, key, value, code", CASES,
+                         ids=[f"{c[0].rsplit('.', 2)[-2]}.{c[2]}-{c[4]}" for c in CASES])
+def test_a_key_the_callee_sets_itself_raises_and_is_flagged(qualname, build, method, keyword,
+                                                            key, value, code, tmp_path, capsys):
+    assert key in _splat_fixed(qualname)[keyword][1]  # read from this release's source
+    model = build()
+    extra = FAST if method == "train" else {}
+    if method != "train":
+        model.train(**FAST)
+    with pytest.raises(TypeError, match=f"multiple values for keyword argument '{key}'"):
+        getattr(model, method)(**{keyword: {key: value}}, **extra)
+    [finding] = _flagged(tmp_path, capsys, code)
+    assert finding["kwarg"] == key and "multiple values" in finding["message"]
+    assert keyword in finding["message"]
+
+
+def test_the_same_keys_given_the_way_the_method_takes_them_train(tmp_path, capsys):
+    """The fixes the findings name work, and keys the data splitter takes for itself or hands
+    to its loaders (num_workers, drop_last) are not flagged."""
+    model = _scvi()
+    model.train(batch_size=64, train_size=0.8,
+                datasplitter_kwargs={"num_workers": 0, "drop_last": True}, **FAST)
+    model.get_elbo(batch_size=32)
+    totalvi = _totalvi()
+    totalvi.train(external_indexing=_split(), **FAST)
+    assert _flagged(tmp_path, capsys,
+                    "m = scvi.model.SCVI(adata)\n"
+                    "m.train(batch_size=64, datasplitter_kwargs={'num_workers': 0, "
+                    "'drop_last': True})\nm.get_elbo(batch_size=32)\n"
+                    "t = scvi.model.TOTALVI(adata)\n"
+                    "t.train(external_indexing=[np.arange(60), np.arange(60, 80)])\n") == []
