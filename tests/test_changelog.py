@@ -540,6 +540,27 @@ def test_a_name_that_went_before_1_0_brings_the_0_x_notes_that_hold_it(pinned_tr
                for p in top), top
 
 
+def test_a_gone_name_that_differs_from_a_module_only_in_case_is_still_gone(pinned_tree):
+    """0.x's ``scvi._CONSTANTS`` is not 1.5.1's module ``scvi._constants``: Python names are
+    case-sensitive, so the name is placed among the releases (gone before 1.0.0) and the
+    0.15.0 note that renamed it to ``scvi.REGISTRY_KEYS`` comes up; the module written as
+    it is stays a module of the pinned release."""
+    from scvi_skill.runtime.history import moved_names, release_facts
+    from scvi_skill.runtime.index import load_search_index
+    from scvi_skill.runtime.rank import resolve
+
+    sidx = load_search_index()
+    question = ("import cell2location fails with ImportError: cannot import name '_CONSTANTS' "
+                "from 'scvi'. What happened to scvi._CONSTANTS?")
+    assert moved_names(question, sidx) == ["scvi._CONSTANTS"]
+    assert any(line.startswith("scvi._CONSTANTS: not in scvi-tools 1.5.1")
+               for line in release_facts(question, sidx))
+    assert moved_names("from scvi._constants import REGISTRY_KEYS; scvi._constants", sidx) == []
+    top = resolve(question, sidx)["passages"][:3]
+    assert any(p["path"] == "CHANGELOG.md" and p["lines"][0] <= 1455 <= p["lines"][1]
+               for p in top), top
+
+
 def test_a_rarer_part_of_a_gone_name_finds_the_note_that_removed_its_family(pinned_tree):
     """JaxSCVI went in 1.5.0 with the note "Removed Jax support from SCVI-Tools": the note does
     not name the class, but it holds "Jax", a rare part of the name, under "Removed" in the
