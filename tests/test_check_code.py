@@ -391,16 +391,21 @@ def test_a_method_called_on_the_object_a_call_builds_is_checked(capsys, tmp_path
     ]  # print(...) builds nothing scvi-tools knows: not checked
 
 
-def test_a_keyword_train_passes_on_itself_is_kwargs_fixed(repo_root, tmp_path):
-    """A keyword the runner call sets beside ``**trainer_kwargs`` (``devices=device``) is
-    recorded, unless it is one of train()'s own parameters or popped or deleted first; the
-    checker then rejects it with the reason."""
+def _mini_tree_copy(repo_root, tmp_path):
+    """A copy of the mini tree to edit, and its training mixin's path."""
     import shutil
 
     root = tmp_path / "tree"
     shutil.copytree(repo_root / "tests/fixtures/mini_tree", root,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    mixin = root / "src/scvi/model/base/_training_mixin.py"
+    return root, root / "src/scvi/model/base/_training_mixin.py"
+
+
+def test_a_keyword_train_passes_on_itself_is_kwargs_fixed(repo_root, tmp_path):
+    """A keyword the runner call sets beside ``**trainer_kwargs`` (``devices=device``) is
+    recorded, unless it is one of train()'s own parameters or popped or deleted first; the
+    checker then rejects it with the reason."""
+    root, mixin = _mini_tree_copy(repo_root, tmp_path)
     mixin.write_text(mixin.read_text(encoding="utf-8").replace(
         '        """Train the model."""',
         '        """Train the model."""\n'
@@ -423,18 +428,12 @@ def test_a_keyword_train_passes_on_itself_is_kwargs_fixed(repo_root, tmp_path):
     assert api.accepts(qualname, "gradient_clip_val").accepted  # a Lightning Trainer keyword
 
 
-def test_a_dict_keyword_passed_on_beside_its_own_keywords_is_splat_fixed(repo_root, tmp_path,
-                                                                         capsys):
+def test_a_dict_keyword_passed_on_beside_its_own_keywords_is_splat_fixed(repo_root, tmp_path):
     """``train(datasplitter_kwargs=...)`` passed on as ``**`` to calls that set keywords
     themselves records the keywords every such call sets, less keys popped or deleted first;
     a parameter reassigned other than keeping its keys (``P or {}`` keeps them) is left out.
-    The checker then flags those keys of a literal and of a variable holding one."""
-    import shutil
-
-    root = tmp_path / "tree"
-    shutil.copytree(repo_root / "tests/fixtures/mini_tree", root,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    mixin = root / "src/scvi/model/base/_training_mixin.py"
+    The index keeps the line of the first such call."""
+    root, mixin = _mini_tree_copy(repo_root, tmp_path)
     mixin.write_text(mixin.read_text(encoding="utf-8").replace(
         "              **trainer_kwargs):\n",
         "              datasplitter_kwargs: dict | None = None, plan_kwargs: dict | None = None,\n"
