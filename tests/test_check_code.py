@@ -486,6 +486,35 @@ def test_check_code_flags_a_dict_key_the_callee_sets_itself(capsys, tmp_path):
     assert "pass batch_size= to train() itself" in first
 
 
+def test_a_member_scvi_settings_lacks_is_flagged_read_or_assigned(capsys, tmp_path):
+    """scvi.settings is a ScviConfig: a member the class lacks is flagged where it is read
+    (AttributeError) or assigned (nothing happens), with the close setting it likely meant
+    and the release that removed it; a call is reported once; the settings that exist,
+    and a name imported from scvi, are fine."""
+    path = tmp_path / "settings.py"
+    path.write_text(
+        "import scvi\nfrom scvi import settings\n"
+        "scvi.settings.seed = 0\nscvi.settings.num_workers = 4\nsettings.dl_num_workers = 2\n"
+        "print(settings.sed)\nscvi.settings.batchsize += 1\nscvi.settings.reset_logging_handler()\n"
+        "scvi.settings.jax_preallocate_gpu_memory = False\nscvi.settings.no_such_method()\n",
+        encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
+    got = [(f["line"], f["name"], f["message"]) for f in report["findings"]]
+    assert code == 1 and [(line, name) for line, name, _ in got] == [
+        (4, "scvi.settings.num_workers"), (6, "scvi.settings.sed"),
+        (7, "scvi.settings.batchsize"), (9, "scvi.settings.jax_preallocate_gpu_memory"),
+        (10, "scvi.settings.no_such_method")], got
+    messages = dict((line, message) for line, _, message in got)
+    assert "did you mean scvi.settings.dl_num_workers?" in messages[4]
+    assert messages[4].endswith("assigning it raises no error and changes no setting")
+    assert messages[6].endswith("reading it raises AttributeError")
+    assert messages[7].endswith("reading it raises AttributeError")  # += reads it first
+    assert "removed in 1.5.0 (last in 1.4.3)" in messages[9]
+    code, report = findings_of(capsys, [str(path), "--version", "1.4.3"])
+    assert "scvi.settings.jax_preallocate_gpu_memory" not in {f["name"] for f in
+                                                             report["findings"]}
+
+
 def test_a_name_a_package_binds_outside_its_all_exists(capsys, tmp_path):
     """scvi.external.cytovi imports transform_arcsinh but its __all__ leaves it out: it exists
     (not a finding), while a name the package never binds is one."""

@@ -191,6 +191,10 @@ class ReleaseApi(CheckableApi):
         out of ``__all__``): they exist, so they are not findings."""
         self.absent_members = frozenset(release.get("absent_members") or ())
         """Members of open classes that other releases define and this one lacks."""
+        self._instances: dict[str, str | None] = {}
+        self._by_prefix: dict[str, list[str]] = {}
+        for public in self.namespaces:
+            self._by_prefix.setdefault(public.rpartition(".")[0], []).append(public)
 
     def lookup(self, dotted: str) -> Lookup:
         if dotted in self.namespaces:
@@ -212,6 +216,13 @@ class ReleaseApi(CheckableApi):
         if rest[0].startswith("_"):
             return Lookup(True, certain=False)  # private attributes are not checked
         kind = symbol.get("kind") if symbol else ("module" if target == prefix else None)
+        instance = ""
+        if kind == "variable":
+            # A public instance (scvi.settings, a ScviConfig): its members are its class's.
+            cls = self.instance_class(prefix)
+            if cls is not None:
+                target, symbol, kind = cls, self.symbols[cls], "class"
+                instance = cls.rsplit(".", 1)[-1]
         if kind == "module" and rest[0] in self.bound.get(target, ()):
             return Lookup(True, certain=False)  # the package binds it, its __all__ leaves it out
         if kind == "module":
@@ -229,9 +240,35 @@ class ReleaseApi(CheckableApi):
             if not symbol.get("closed") or any(
                     member in (self.symbols.get(c) or {}).get("attrs", ()) for c in self.mro(target)):
                 return Lookup(True, certain=False)
+            if instance:
+                return Lookup(False, message=f"{dotted} does not exist: {prefix} (a {instance}) "
+                              f"has no method, property or attribute {member}"
+                              f"{self._close_members(prefix, member)}")
             return Lookup(False, message=f"{dotted} does not exist: class {prefix} has no "
                           f"method, property or attribute {member}{self._hint(dotted)}")
         return Lookup(True, certain=False)
+
+    def _close_members(self, public: str, member: str) -> str:
+        """`` (did you mean scvi.settings.dl_num_workers?)`` for the public members of
+        ``public`` whose names hold ``member`` or are close to it."""
+        import difflib
+
+        names = [name.rsplit(".", 1)[-1] for name in self._by_prefix.get(public, ())]
+        close = sorted(n for n in names if member in n) or \
+            difflib.get_close_matches(member, names, n=3, cutoff=0.6)
+        return f" (did you mean {', '.join(f'{public}.{n}' for n in close[:3])}?)" \
+            if close else ""
+
+    def instance_class(self, public: str) -> str | None:
+        """The class of a public instance such as ``scvi.settings``, when the index lists
+        its members (``scvi.settings.seed`` -> ``scvi._settings.ScviConfig.seed``), all of
+        one class's; None otherwise."""
+        if public not in self._instances:
+            owners = {self.namespaces[name].rpartition(".")[0]
+                      for name in self._by_prefix.get(public, ())}
+            owner = owners.pop() if len(owners) == 1 else None
+            self._instances[public] = owner if owner and self.kind(owner) == "class" else None
+        return self._instances[public]
 
     def accepts(self, qualname: str, keyword: str) -> KwargVerdict:
         params = self.params(qualname)

@@ -46,8 +46,9 @@ class Finding:
     check: str = "name"
     """``"name"`` (a missing scvi name), ``"kwarg"``, ``"plan_key"`` (a key of
     ``train(plan_kwargs=...)`` nothing takes), ``"splat_key"`` (a key of a dict keyword such
-    as ``datasplitter_kwargs`` that the callee already passes on itself) or ``"python"`` (a
-    block that does not parse)."""
+    as ``datasplitter_kwargs`` that the callee already passes on itself), ``"setting"`` (a
+    member a public instance such as ``scvi.settings`` lacks, read or assigned) or
+    ``"python"`` (a block that does not parse)."""
     col: int = 1
     """1-based column of the name or keyword."""
     name: str = ""
@@ -95,6 +96,8 @@ class _CallChecker(ast.NodeVisitor):
         self.scope = scope
         self.inline = inline
         self.findings: list[Finding] = []
+        self._callees: set[int] = set()
+        self._read_first: set[int] = set()
 
     # -- bindings ------------------------------------------------------------------------------
 
@@ -159,7 +162,35 @@ class _CallChecker(ast.NodeVisitor):
 
     # -- calls ---------------------------------------------------------------------------------
 
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        """A member of a public instance (``scvi.settings.num_workers``) that its class does
+        not have: reading it raises AttributeError, and assigning it raises nothing and sets
+        no setting (the instance just gains an attribute nothing reads)."""
+        self.generic_visit(node)
+        if id(node) in self._callees or getattr(self.api, "instance_class", None) is None:
+            return  # a call's callee is checked as a call
+        dotted = _dotted(node)
+        head, _, rest = (dotted or "").partition(".")
+        if not rest or head not in self.scope.aliases:
+            return
+        full = f"{self.scope.aliases[head]}.{rest}"
+        if self.api.instance_class(full.rpartition(".")[0]) is None:
+            return
+        lookup = self.api.lookup(full)
+        if lookup.found:
+            return
+        stored = isinstance(node.ctx, ast.Store) and id(node) not in self._read_first
+        effect = ("assigning it raises no error and changes no setting" if stored
+                  else "reading it raises AttributeError")
+        self.findings.append(Finding(node.lineno, f"{lookup.message}; {effect}", "setting",
+                                     col=node.col_offset + 1, name=full))
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._read_first.add(id(node.target))  # x.y += 1 reads x.y first
+        self.generic_visit(node)
+
     def visit_Call(self, node: ast.Call) -> None:
+        self._callees.add(id(node.func))
         self.generic_visit(node)
         func = node.func
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .apiindex import ReleaseApi
@@ -237,6 +237,12 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
     if finding.check == "python":
         message = finding.message.replace("Python block", "code", 1)
         return CodeFinding(path, finding.line, finding.col, "", "", message, [], cell)
+    if finding.check == "setting":  # the name's history, then what the statement does
+        head, _, effect = finding.message.rpartition("; ")
+        named = _explain(replace(finding, check="name", message=head), path, cell, api, history)
+        hint = _hint(head)
+        text = named.message if not hint or hint in named.message else f"{named.message} ({hint})"
+        return replace(named, message=f"{text}; {effect}")
     if finding.check in ("plan_key", "splat_key"):
         head, _, tail = finding.message.rpartition(" (")
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
