@@ -462,6 +462,61 @@ def test_a_dict_keyword_passed_on_beside_its_own_keywords_is_splat_fixed(repo_ro
     assert "Splitter(batch_size=1" in mixin.read_text(encoding="utf-8").splitlines()[line - 1]
 
 
+def test_keys_a_method_then_sets_itself_are_kwargs_overwritten(repo_root, tmp_path):
+    """``P.update({...})`` (or of a literal assigned before) and ``P["k"] = ...`` as statements
+    of the function's own block record the keys, each with the parameter its value comes
+    from; an update under an ``if`` does not count, and neither does a parameter rebuilt from
+    a literal (VELOVI's ``plan_kwargs = {...}; plan_kwargs.update(user's)``: the user wins).
+    ``merge_kwargs(None, P, ...)`` keeps the caller's keys."""
+    root, mixin = _mini_tree_copy(repo_root, tmp_path)
+    mixin.write_text(mixin.read_text(encoding="utf-8").replace(
+        "              **trainer_kwargs):\n",
+        "              lr: float = 4e-3, plan_kwargs: dict | None = None,\n"
+        "              other_kwargs: dict | None = None, **trainer_kwargs):\n").replace(
+        '        """Train the model."""',
+        '        """Train the model."""\n'
+        '        plan_kwargs = merge_kwargs(None, plan_kwargs, name="plan")\n'
+        '        update_dict = {"lr": lr, "optimizer": "AdamW"}\n'
+        '        plan_kwargs.update(update_dict)\n'
+        '        plan_kwargs["n_epochs_kl_warmup"] = lr if lr else 0\n'
+        '        if max_epochs:\n'
+        '            plan_kwargs.update({"eps": 0.1})\n'
+        '        user = other_kwargs or {}\n'
+        '        other_kwargs = {"lr": lr}\n'
+        '        other_kwargs.update(user)\n'
+        '        return Plan(**plan_kwargs), Plan(**other_kwargs)'), encoding="utf-8")
+    release = build_release(open_release_tree(root, "0.0.2"))
+    symbol = release["symbols"][release["namespaces"]["scvi.model.SCVI.train"]]
+    line, keys = symbol["kwargs_overwritten"]["plan_kwargs"]
+    assert keys == {"lr": "lr", "n_epochs_kl_warmup": "lr", "optimizer": ""}
+    assert list(symbol["kwargs_overwritten"]) == ["plan_kwargs"]
+    assert "plan_kwargs.update(update_dict)" in \
+        mixin.read_text(encoding="utf-8").splitlines()[line - 1]
+
+
+def test_check_code_flags_a_plan_kwargs_key_train_then_sets_itself(capsys, tmp_path):
+    """On 1.5.1's index: TOTALVI's and PEAKVI's train() set lr (and PEAKVI's weight_decay)
+    in plan_kwargs from their own parameters, CellAssign's weight_decay to a constant; SCVI's
+    keeps them. A dict held by a variable is followed."""
+    path = tmp_path / "plan.py"
+    path.write_text(
+        "import scvi\nt = scvi.model.TOTALVI(adata)\nt.train(plan_kwargs={'lr': 1e-3})\n"
+        "pk = {'weight_decay': 0.0, 'lr': 1e-3}\np = scvi.model.PEAKVI(adata)\n"
+        "p.train(plan_kwargs=pk)\nm = scvi.model.SCVI(adata)\nm.train(plan_kwargs=pk)\n"
+        "c = scvi.external.CellAssign(adata, markers)\n"
+        "c.train(plan_kwargs={'weight_decay': 0.0})\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
+    got = [(f["line"], f["name"], f["kwarg"]) for f in report["findings"]]
+    assert code == 1 and got == [
+        (3, "scvi.model.TOTALVI.train", "lr"), (4, "scvi.model.PEAKVI.train", "weight_decay"),
+        (4, "scvi.model.PEAKVI.train", "lr"),
+        (10, "scvi.external.CellAssign.train", "weight_decay")], got
+    messages = [f["message"] for f in report["findings"]]
+    assert "from its own lr=, default 0.004; pass train(lr=...) instead" in messages[0]
+    assert "src/scvi/model/_totalvi.py:329" in messages[0]
+    assert "plan_kwargs cannot change it" in messages[3]
+
+
 def test_check_code_flags_a_dict_key_the_callee_sets_itself(capsys, tmp_path):
     """On 1.5.1's index: SCVI.train sets batch_size= on its data splitter, TOTALVI.train sets
     external_indexing=, get_elbo sets batch_size= on its loader; num_workers and drop_last
@@ -530,16 +585,25 @@ def test_a_name_a_package_binds_outside_its_all_exists(capsys, tmp_path):
 
 def test_the_pinned_tree_s_own_tests_raise_no_false_alarm(capsys, pinned_tree):
     """scvi-tools' test suite runs green on 1.5.1, so every call in it that the checker
-    flags must be one that test expects to fail: today only setup_anndata(batch=...) under
-    pytest.raises(TypeError)."""
+    flags must be one that test expects to fail or to be overridden: a setup_anndata(batch=...)
+    under pytest.raises(TypeError), and two SysVI plan_kwargs KL warmups under
+    pytest.warns(..., match="The use of KL weight warmup"), which SysVI resets to 0."""
     code, report = findings_of(capsys, [str(pinned_tree.root / "tests"), "--version",
                                         PINNED_SCVI_TOOLS])
     assert report["files"] > 50
     got = [(f["path"].split("/tests/", 1)[1], f["name"], f["kwarg"]) for f in report["findings"]]
-    assert got == [("data/test_anndata.py", "scvi.model.SCVI.setup_anndata", "batch")]
+    assert got == [("data/test_anndata.py", "scvi.model.SCVI.setup_anndata", "batch"),
+                   ("external/sysvi/test_sysvi.py", "scvi.external.SysVI.train",
+                    "n_steps_kl_warmup"),
+                   ("external/sysvi/test_sysvi.py", "scvi.external.SysVI.train",
+                    "n_epochs_kl_warmup")], got
     lines = (pinned_tree.root / "tests/data/test_anndata.py").read_text().splitlines()
     line = report["findings"][0]["line"]
     assert "pytest.raises(TypeError)" in lines[line - 2]
+    lines = (pinned_tree.root / "tests/external/sysvi/test_sysvi.py").read_text().splitlines()
+    for finding in report["findings"][1:]:
+        assert 'pytest.warns(Warning, match="The use of KL weight warmup")' in \
+            lines[finding["line"] - 5]
 
 
 def test_an_answers_file_starts_names_afresh_at_each_top_heading(capsys, tmp_path):

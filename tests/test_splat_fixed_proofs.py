@@ -2,7 +2,8 @@
 keyword itself (``splat_fixed`` of the API indexes, read from each release's source by
 ``build_api_index.py``): ``train(datasplitter_kwargs={"batch_size": 64})`` raises TypeError
 "got multiple values for keyword argument". Each case runs scvi-tools on synthetic data and
-checks that ``check_code.py`` flags the same call and leaves the working one alone; marker
+checks that ``check_code.py`` flags the same call and leaves the working one alone. Also keys
+that a method then sets itself (``kwargs_overwritten``), whose given value is replaced; marker
 ``examples`` (needs the ``examples`` extra)."""
 
 from __future__ import annotations
@@ -91,3 +92,28 @@ def test_the_same_keys_given_the_way_the_method_takes_them_train(tmp_path, capsy
                     "'drop_last': True})\nm.get_elbo(batch_size=32)\n"
                     "t = scvi.model.TOTALVI(adata)\n"
                     "t.train(external_indexing=[np.arange(60), np.arange(60, 80)])\n") == []
+
+
+def test_a_plan_kwargs_key_train_sets_itself_is_replaced_and_flagged(tmp_path, capsys):
+    """TOTALVI's train() writes its own lr (its default too) into plan_kwargs, so
+    plan_kwargs={"lr": ...} trains at 4e-3 (``kwargs_overwritten`` of the index, read from the
+    source); SCVI's keeps it. check_code flags the first only; the fix, train(lr=...), works."""
+    qualname = "scvi.model._totalvi.TOTALVI.train"
+    from scvi_skill.runtime.apiindex import load_release, load_releases
+
+    release = load_release(load_releases(), scvi.__version__)
+    assert release["symbols"][qualname]["kwargs_overwritten"]["plan_kwargs"][1]["lr"] == "lr"
+    totalvi = _totalvi()
+    totalvi.train(plan_kwargs={"lr": 0.03}, **FAST)
+    assert totalvi.trainer.lightning_module.lr == 4e-3
+    totalvi.train(lr=0.03, **FAST)
+    assert totalvi.trainer.lightning_module.lr == 0.03
+    model = _scvi()
+    model.train(plan_kwargs={"lr": 0.03}, **FAST)
+    assert model.trainer.lightning_module.lr == 0.03
+    [finding] = _flagged(tmp_path, capsys,
+                         "t = scvi.model.TOTALVI(adata)\nt.train(plan_kwargs={'lr': 0.03})\n"
+                         "t.train(lr=0.03)\n"
+                         "m = scvi.model.SCVI(adata)\nm.train(plan_kwargs={'lr': 0.03})\n")
+    assert (finding["line"], finding["kwarg"]) == (4, "lr")
+    assert "pass train(lr=...) instead" in finding["message"]

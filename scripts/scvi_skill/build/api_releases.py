@@ -412,26 +412,81 @@ def _def_node(source, qualname: str) -> ast.FunctionDef | ast.AsyncFunctionDef |
 
 
 def _kept_dict(value: ast.expr, param: str) -> bool:
-    """``P or {}``, ``{} if P is None else P``, ``P.copy()``, ``dict(P)``, ``copy(P)`` and
-    ``deepcopy(P)``: a reassignment of parameter ``P`` that keeps every key the caller gave."""
+    """``P or {}``, ``{} if P is None else P`` (or ``dict()``), ``P.copy()``, ``dict(P)``,
+    ``copy(P)``, ``deepcopy(P)`` and ``merge_kwargs(config, P, name=...)`` (the overrides
+    win): a reassignment of parameter ``P`` that keeps every key the caller gave."""
     def is_param(node: ast.expr) -> bool:
         return isinstance(node, ast.Name) and node.id == param
 
+    def is_empty(node: ast.expr) -> bool:
+        return (isinstance(node, ast.Dict) and not node.keys) or (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "dict" and not node.args and not node.keywords)
+
     if isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or):
-        return is_param(value.values[0]) and all(
-            isinstance(v, ast.Dict) and not v.keys for v in value.values[1:])
+        return is_param(value.values[0]) and all(is_empty(v) for v in value.values[1:])
     if isinstance(value, ast.IfExp):
         branches = [value.body, value.orelse]
         return any(is_param(b) for b in branches) and all(
-            is_param(b) or (isinstance(b, ast.Dict) and not b.keys) for b in branches)
-    if isinstance(value, ast.Call) and not value.keywords:
+            is_param(b) or is_empty(b) for b in branches)
+    if isinstance(value, ast.Call):
         func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name == "merge_kwargs":
+            overrides = value.args[1:2] + [k.value for k in value.keywords if k.arg == "overrides"]
+            return len(overrides) == 1 and is_param(overrides[0])
+        if value.keywords:
+            return False
         if isinstance(func, ast.Attribute) and func.attr == "copy" and is_param(func.value):
             return not value.args
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
         return name in ("dict", "copy", "deepcopy") and len(value.args) == 1 \
             and is_param(value.args[0])
     return False
+
+
+def _overwritten_keys(node: ast.FunctionDef | ast.AsyncFunctionDef, params: set[str],
+                      spoiled: set[str]) -> dict[str, tuple[int, dict[str, str]]]:
+    """For each dict parameter ``P`` the function keeps (not in ``spoiled``), the keys its
+    body then sets unconditionally, by a statement of its own block: ``P.update({...})``
+    (or of a dict literal assigned before, ``update_dict``) and ``P["key"] = ...``. Each key
+    maps to the parameter whose value it takes (``"lr": lr``), or ``""``; with the line of
+    the first such statement. The caller's value for such a key is replaced."""
+    literals: dict[str, ast.Dict] = {}
+    found: dict[str, dict[str, str]] = {}
+    lines: dict[str, int] = {}
+
+    def source(value: ast.expr) -> str:
+        # The one parameter the value is made from ("lr": lr; "n": n if n is not None else m).
+        used = {n.id for n in ast.walk(value) if isinstance(n, ast.Name) and n.id in params}
+        return used.pop() if len(used) == 1 else ""
+
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target = stmt.targets[0]
+            if isinstance(target, ast.Name) and isinstance(stmt.value, ast.Dict):
+                literals[target.id] = stmt.value
+            elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
+                    and target.value.id in params and target.value.id not in spoiled \
+                    and isinstance(target.slice, ast.Constant) \
+                    and isinstance(target.slice.value, str):
+                found.setdefault(target.value.id, {})[target.slice.value] = source(stmt.value)
+                lines.setdefault(target.value.id, stmt.lineno)
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            call = stmt.value
+            func = call.func
+            if not (isinstance(func, ast.Attribute) and func.attr == "update"
+                    and isinstance(func.value, ast.Name) and func.value.id in params
+                    and func.value.id not in spoiled and len(call.args) == 1
+                    and not call.keywords):
+                continue
+            arg = call.args[0]
+            given = arg if isinstance(arg, ast.Dict) else \
+                literals.get(arg.id) if isinstance(arg, ast.Name) else None
+            for key, value in zip(given.keys if given else (), given.values if given else ()):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    found.setdefault(func.value.id, {})[key.value] = source(value)
+                    lines.setdefault(func.value.id, stmt.lineno)
+    return {param: (lines[param], keys) for param, keys in found.items()}
 
 
 def _splat_fixed(qualname: str, slim: dict, source) -> None:
@@ -478,6 +533,10 @@ def _splat_fixed(qualname: str, slim: dict, source) -> None:
                         isinstance(sub, ast.Assign | ast.AnnAssign) and sub.value is not None
                         and _kept_dict(sub.value, target.id)):
                     spoiled.add(target.id)
+    overwritten = _overwritten_keys(node, params, spoiled)
+    if overwritten:
+        slim["kwargs_overwritten"] = {param: [line, dict(sorted(keys.items()))]
+                                      for param, (line, keys) in sorted(overwritten.items())}
     fixed = {}
     for param, sites in sorted(calls.items()):
         if param in spoiled:

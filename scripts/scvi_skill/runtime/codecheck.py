@@ -46,7 +46,8 @@ class Finding:
     check: str = "name"
     """``"name"`` (a missing scvi name), ``"kwarg"``, ``"plan_key"`` (a key of
     ``train(plan_kwargs=...)`` nothing takes), ``"splat_key"`` (a key of a dict keyword such
-    as ``datasplitter_kwargs`` that the callee already passes on itself), ``"setting"`` (a
+    as ``datasplitter_kwargs`` that the callee already passes on itself),
+    ``"overwritten_key"`` (a key of such a dict the callee then sets itself), ``"setting"`` (a
     member a public instance such as ``scvi.settings`` lacks, read or assigned) or
     ``"python"`` (a block that does not parse)."""
     col: int = 1
@@ -208,6 +209,7 @@ class _CallChecker(ast.NodeVisitor):
             if resolved[0].endswith(".train"):
                 self._check_plan_keys(resolved[0], keywords)
             self._check_splat_keys(resolved[0], qualname, keywords)
+            self._check_overwritten_keys(resolved[0], qualname, keywords)
             for keyword in keywords:
                 verdict = self.api.accepts(qualname, keyword.arg)
                 if not verdict.accepted:
@@ -270,6 +272,35 @@ class _CallChecker(ast.NodeVisitor):
                     f"for keyword argument {key!r}: {name.rsplit('.', 1)[-1]}() passes "
                     f"**{keyword.arg} on to a call that sets {key}= itself ({where}{instead})",
                     "splat_key", col=node.col_offset + 1, name=name, kwarg=key))
+
+    def _check_overwritten_keys(self, name: str, qualname: str, keywords: list) -> None:
+        """The literal keys of a dict keyword that the method then sets itself, unconditionally
+        (``kwargs_overwritten`` of the API index: TOTALVI's ``train()`` puts its own ``lr``
+        into ``plan_kwargs``): the value given is replaced, without an error."""
+        symbol = self.api.symbols.get(qualname) or {}
+        overwritten = symbol.get("kwargs_overwritten") or {}
+        method = name.rsplit(".", 1)[-1]
+        defaults = {p.get("name"): p.get("default") for p in symbol.get("params") or ()}
+        for keyword in keywords:
+            if keyword.arg not in overwritten:
+                continue
+            value = keyword.value
+            if isinstance(value, ast.Name):  # a literal assigned before
+                value = self.scope.dicts.get(value.id)
+            line, keys = overwritten[keyword.arg]
+            for key, node in _dict_keys(value) or []:
+                if key not in keys:
+                    continue
+                own = keys[key]
+                default = f", default {defaults[own]}" if defaults.get(own) is not None else ""
+                how = (f"from its own {own}={default}; pass {method}({own}=...) instead" if own
+                       else f"to a value of its own; {keyword.arg} cannot change it")
+                self.findings.append(Finding(
+                    node.lineno,
+                    f"{name}({keyword.arg}={{{key!r}: ...}}): the value is replaced, without an "
+                    f"error: {method}() sets {keyword.arg}[{key!r}] itself "
+                    f"({symbol.get('path', qualname)}:{line}; {how})",
+                    "overwritten_key", col=node.col_offset + 1, name=name, kwarg=key))
 
     def _check_by_candidates(self, node: ast.Call, dotted: str, keywords: list) -> None:
         parts = dotted.split(".")
