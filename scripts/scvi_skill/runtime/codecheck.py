@@ -228,13 +228,9 @@ class _CallChecker(ast.NodeVisitor):
         its training plan's parameters, or its module's ``loss()``'s through the plan's
         ``**loss_kwargs``; anything else raises TypeError when training starts."""
         value = next((k.value for k in keywords if k.arg == "plan_kwargs"), None)
-        if self.scope.plans_replaced:
+        if self.scope.plans_replaced or value is None:
             return
-        if isinstance(value, ast.Name):  # plan_kwargs=plan_kwargs, a literal assigned before
-            value = self.scope.dicts.get(value.id)
-        keys = _dict_keys(value)
-        if keys is None:
-            return
+        keys = self._literal_keys(value)  # plan_kwargs=pk, a literal assigned before
         model = self.api.lookup(train.rsplit(".", 1)[0])
         if not keys or not model.found or model.qualname is None:
             return
@@ -245,6 +241,13 @@ class _CallChecker(ast.NodeVisitor):
                     node.lineno, f"{train}(plan_kwargs={{{key!r}: ...}}): {verdict.reason}",
                     "plan_key", col=node.col_offset + 1, name=train, kwarg=key))
 
+    def _literal_keys(self, value: ast.expr) -> list[tuple[str, ast.AST]]:
+        """The string keys of a dict literal, or of the literal a variable was last assigned
+        (until a key is popped or deleted); none for anything else."""
+        if isinstance(value, ast.Name):
+            value = self.scope.dicts.get(value.id)
+        return _dict_keys(value) or []
+
     def _check_splat_keys(self, name: str, qualname: str, keywords: list) -> None:
         """The literal keys of a dict keyword (``datasplitter_kwargs={...}``) that the
         callable passes on as ``**`` to a call that already passes that keyword itself
@@ -254,14 +257,11 @@ class _CallChecker(ast.NodeVisitor):
         for keyword in keywords:
             if keyword.arg not in fixed:
                 continue
-            value = keyword.value
-            if isinstance(value, ast.Name):  # a literal assigned before
-                value = self.scope.dicts.get(value.id)
             line, passed = fixed[keyword.arg]
             where = f"{self.api.symbols[qualname].get('path', qualname)}:{line}"
             own = {p.get("name") for p in self.api.params(qualname) or []
                    if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")}
-            for key, node in _dict_keys(value) or []:
+            for key, node in self._literal_keys(keyword.value):
                 if key not in passed:
                     continue
                 instead = f"; pass {key}= to {name.rsplit('.', 1)[-1]}() itself" \
@@ -284,11 +284,8 @@ class _CallChecker(ast.NodeVisitor):
         for keyword in keywords:
             if keyword.arg not in overwritten:
                 continue
-            value = keyword.value
-            if isinstance(value, ast.Name):  # a literal assigned before
-                value = self.scope.dicts.get(value.id)
             line, keys = overwritten[keyword.arg]
-            for key, node in _dict_keys(value) or []:
+            for key, node in self._literal_keys(keyword.value):
                 if key not in keys:
                     continue
                 own = keys[key]
