@@ -466,8 +466,9 @@ def test_keys_a_method_then_sets_itself_are_kwargs_overwritten(repo_root, tmp_pa
     """``P.update({...})`` (or of a literal assigned before) and ``P["k"] = ...`` as statements
     of the function's own block record the keys, each with the parameter its value comes
     from; an update under an ``if`` does not count, and neither does a parameter rebuilt from
-    a literal (VELOVI's ``plan_kwargs = {...}; plan_kwargs.update(user's)``: the user wins).
-    ``merge_kwargs(None, P, ...)`` keeps the caller's keys."""
+    a literal (VELOVI's ``plan_kwargs = {...}; plan_kwargs.update(user's)``: the user wins),
+    nor a key the function reads from P (``P.get("weight_decay", 0)``: the caller's value may
+    stay). ``merge_kwargs(None, P, ...)`` keeps the caller's keys."""
     root, mixin = _mini_tree_copy(repo_root, tmp_path)
     mixin.write_text(mixin.read_text(encoding="utf-8").replace(
         "              **trainer_kwargs):\n",
@@ -479,6 +480,7 @@ def test_keys_a_method_then_sets_itself_are_kwargs_overwritten(repo_root, tmp_pa
         '        update_dict = {"lr": lr, "optimizer": "AdamW"}\n'
         '        plan_kwargs.update(update_dict)\n'
         '        plan_kwargs["n_epochs_kl_warmup"] = lr if lr else 0\n'
+        '        plan_kwargs.update({"weight_decay": plan_kwargs.get("weight_decay", 0)})\n'
         '        if max_epochs:\n'
         '            plan_kwargs.update({"eps": 0.1})\n'
         '        user = other_kwargs or {}\n'

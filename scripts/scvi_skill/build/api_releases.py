@@ -16,7 +16,9 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   release as ``trainer_keywords``); ``kwargs_fixed``: the keywords the call those
   ``**kwargs`` go to already passes itself (a second value raises ``TypeError``);
 - ``splat_fixed``: for a dict parameter passed on as ``**`` beside keywords the call sets
-  itself (``datasplitter_kwargs``), those keywords (the same ``TypeError`` for such a key).
+  itself (``datasplitter_kwargs``), those keywords (the same ``TypeError`` for such a key);
+  ``kwargs_overwritten``: for a dict parameter, the keys the method then sets itself
+  (``plan_kwargs.update(update_dict)``), whose given value is replaced without an error.
 
 :func:`build_history` turns the releases into spans: for each public name and each
 parameter of a public callable, the runs of consecutive releases that have it; and for each
@@ -122,7 +124,7 @@ def build_release(tree: Tree) -> dict:
         if slim.get("var_kwargs"):
             _kwargs_route(qualname, slim, symbols, source)
         if slim["kind"] in ("method", "function"):
-            _splat_fixed(qualname, slim, source)
+            _dict_params(qualname, slim, source)
         if slim.get("uses", {}).get("training_plan"):
             swapped = _swapped_plans(source, qualname)
             if swapped:
@@ -486,11 +488,25 @@ def _overwritten_keys(node: ast.FunctionDef | ast.AsyncFunctionDef, params: set[
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     found.setdefault(func.value.id, {})[key.value] = source(value)
                     lines.setdefault(func.value.id, stmt.lineno)
-    return {param: (lines[param], keys) for param, keys in found.items()}
+    # A key the function reads from P itself (P.get("lr", lr), P["lr"], P.pop("lr")) may
+    # keep the caller's value: not counted.
+    for sub in ast.walk(node):
+        key = None
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
+                and sub.func.attr in ("get", "pop", "setdefault") and sub.args \
+                and isinstance(sub.func.value, ast.Name) and isinstance(sub.args[0], ast.Constant):
+            param, key = sub.func.value.id, sub.args[0].value
+        elif isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Load) \
+                and isinstance(sub.value, ast.Name) and isinstance(sub.slice, ast.Constant):
+            param, key = sub.value.id, sub.slice.value
+        if key is not None and param in found:
+            found[param].pop(key, None)
+    return {param: (lines[param], keys) for param, keys in found.items() if keys}
 
 
-def _splat_fixed(qualname: str, slim: dict, source) -> None:
-    """Record ``splat_fixed``: for a dict parameter ``P`` of a function or method that is
+def _dict_params(qualname: str, slim: dict, source) -> None:
+    """Record ``kwargs_overwritten`` (:func:`_overwritten_keys`) and ``splat_fixed``: for a
+    dict parameter ``P`` of a function or method that is
     passed on as ``**P`` to calls which also pass keywords themselves (``train`` ->
     ``self._data_splitter_cls(..., batch_size=batch_size, **datasplitter_kwargs)``), the
     keywords every such call passes, less the keys the function pops or deletes from ``P``
