@@ -80,6 +80,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round38", (51, 221_053), (54, 160_722)),
     ("round39", (40, 168_697), (63, 159_880)),
     ("round40", (38, 169_312), (40, 151_903)),
+    ("round41", (45, 195_057), (56, 184_232)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -152,9 +153,10 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
     ("round38", "holdout2", [f"n{i:02d}" for i in range(13, 24)]),
     ("round39", "holdout", [f"h{i:03d}" for i in range(1, 13)]),
     ("round40", "holdout", [f"h{i:03d}" for i in range(13, 25)]),
+    ("round41", "holdout", [f"h{i:03d}" for i in range(25, 38)]),
 ])
 def test_frozen_set_rounds_ask_its_questions_and_their_keys_are_its_gold(round_, frozen, ids):
-    """Rounds 29 to 40 asked questions of a frozen set, picked by id rule (all, odd, even, the
+    """Rounds 29 to 41 asked questions of a frozen set, picked by id rule (all, odd, even, the
     first twelve, the rest), verbatim; each key is that set's url, notes and gold lines."""
     rows = {r["id"]: r for r in (json.loads(line) for line in
             (TRIALS.parent / f"{frozen}.jsonl").read_text(encoding="utf-8").splitlines() if line)}
