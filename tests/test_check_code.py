@@ -42,6 +42,17 @@ def findings_of(capsys, argv):
     return code, json.loads(out)
 
 
+def checked_on_pinned(capsys, tmp_path, source: str) -> tuple[int, list[tuple], list[str]]:
+    """Exit code, ``(line, name, kwarg)`` of each finding and the messages, for ``source``
+    checked against 1.5.1's index."""
+    path = tmp_path / "snippet.py"
+    path.write_text(source, encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
+    findings = report["findings"]
+    return code, [(f["line"], f["name"], f["kwarg"]) for f in findings], \
+        [f["message"] for f in findings]
+
+
 @pytest.fixture
 def old_code(tmp_path):
     path = tmp_path / "analysis.py"
@@ -401,6 +412,19 @@ def _mini_tree_copy(repo_root, tmp_path):
     return root, root / "src/scvi/model/base/_training_mixin.py"
 
 
+def _mini_train(repo_root, tmp_path, params: str, body: str):
+    """The mini tree's ``SCVI.train`` with ``params`` before its ``**trainer_kwargs`` and
+    ``body`` as its code, built: ``(its symbol in the release index, the mixin's lines)``."""
+    root, mixin = _mini_tree_copy(repo_root, tmp_path)
+    mixin.write_text(mixin.read_text(encoding="utf-8").replace(
+        "              **trainer_kwargs):\n", f"              {params}**trainer_kwargs):\n").replace(
+        '        """Train the model."""', '        """Train the model."""\n' + body),
+        encoding="utf-8")
+    release = build_release(open_release_tree(root, "0.0.2"))
+    symbol = release["symbols"][release["namespaces"]["scvi.model.SCVI.train"]]
+    return symbol, mixin.read_text(encoding="utf-8").splitlines()
+
+
 def test_a_keyword_train_passes_on_itself_is_kwargs_fixed(repo_root, tmp_path):
     """A keyword the runner call sets beside ``**trainer_kwargs`` (``devices=device``) is
     recorded, unless it is one of train()'s own parameters or popped or deleted first; the
@@ -433,13 +457,10 @@ def test_a_dict_keyword_passed_on_beside_its_own_keywords_is_splat_fixed(repo_ro
     themselves records the keywords every such call sets, less keys popped or deleted first;
     a parameter reassigned other than keeping its keys (``P or {}`` keeps them) is left out.
     The index keeps the line of the first such call."""
-    root, mixin = _mini_tree_copy(repo_root, tmp_path)
-    mixin.write_text(mixin.read_text(encoding="utf-8").replace(
-        "              **trainer_kwargs):\n",
-        "              datasplitter_kwargs: dict | None = None, plan_kwargs: dict | None = None,\n"
-        "              loader_kwargs: dict | None = None, **trainer_kwargs):\n").replace(
-        '        """Train the model."""',
-        '        """Train the model."""\n'
+    symbol, lines = _mini_train(
+        repo_root, tmp_path,
+        "datasplitter_kwargs: dict | None = None, plan_kwargs: dict | None = None,\n"
+        "              loader_kwargs: dict | None = None, ",
         '        datasplitter_kwargs = datasplitter_kwargs or {}\n'
         '        datasplitter_kwargs.pop("shuffle", None)\n'
         '        plan_kwargs = {k: v for k, v in (plan_kwargs or {}).items() if k != "lr"}\n'
@@ -450,16 +471,13 @@ def test_a_dict_keyword_passed_on_beside_its_own_keywords_is_splat_fixed(repo_ro
         '            splitter = Splitter(batch_size=2, **datasplitter_kwargs)\n'
         '        plan = Plan(lr=1e-3, **plan_kwargs)\n'
         '        loader = Loader(**loader_kwargs)\n'
-        '        return splitter, plan, loader'), encoding="utf-8")
-    release = build_release(open_release_tree(root, "0.0.2"))
-    qualname = release["namespaces"]["scvi.model.SCVI.train"]
-    fixed = release["symbols"][qualname]["splat_fixed"]
+        '        return splitter, plan, loader')
+    fixed = symbol["splat_fixed"]
     # batch_size in both calls; train_size in one only; shuffle popped; plan_kwargs rebuilt;
     # loader_kwargs passed on alone.
     assert list(fixed) == ["datasplitter_kwargs"] and fixed["datasplitter_kwargs"][1] == [
         "batch_size"]
-    line = fixed["datasplitter_kwargs"][0]
-    assert "Splitter(batch_size=1" in mixin.read_text(encoding="utf-8").splitlines()[line - 1]
+    assert "Splitter(batch_size=1" in lines[fixed["datasplitter_kwargs"][0] - 1]
 
 
 def test_keys_a_method_then_sets_itself_are_kwargs_overwritten(repo_root, tmp_path):
@@ -469,13 +487,10 @@ def test_keys_a_method_then_sets_itself_are_kwargs_overwritten(repo_root, tmp_pa
     a literal (VELOVI's ``plan_kwargs = {...}; plan_kwargs.update(user's)``: the user wins),
     nor a key the function reads from P (``P.get("weight_decay", 0)``: the caller's value may
     stay). ``merge_kwargs(None, P, ...)`` keeps the caller's keys."""
-    root, mixin = _mini_tree_copy(repo_root, tmp_path)
-    mixin.write_text(mixin.read_text(encoding="utf-8").replace(
-        "              **trainer_kwargs):\n",
-        "              lr: float = 4e-3, plan_kwargs: dict | None = None,\n"
-        "              other_kwargs: dict | None = None, **trainer_kwargs):\n").replace(
-        '        """Train the model."""',
-        '        """Train the model."""\n'
+    symbol, lines = _mini_train(
+        repo_root, tmp_path,
+        "lr: float = 4e-3, plan_kwargs: dict | None = None,\n"
+        "              other_kwargs: dict | None = None, ",
         '        plan_kwargs = merge_kwargs(None, plan_kwargs, name="plan")\n'
         '        update_dict = {"lr": lr, "optimizer": "AdamW"}\n'
         '        plan_kwargs.update(update_dict)\n'
@@ -486,34 +501,28 @@ def test_keys_a_method_then_sets_itself_are_kwargs_overwritten(repo_root, tmp_pa
         '        user = other_kwargs or {}\n'
         '        other_kwargs = {"lr": lr}\n'
         '        other_kwargs.update(user)\n'
-        '        return Plan(**plan_kwargs), Plan(**other_kwargs)'), encoding="utf-8")
-    release = build_release(open_release_tree(root, "0.0.2"))
-    symbol = release["symbols"][release["namespaces"]["scvi.model.SCVI.train"]]
+        '        return Plan(**plan_kwargs), Plan(**other_kwargs)')
     line, keys = symbol["kwargs_overwritten"]["plan_kwargs"]
     assert keys == {"lr": "lr", "n_epochs_kl_warmup": "lr", "optimizer": ""}
     assert list(symbol["kwargs_overwritten"]) == ["plan_kwargs"]
-    assert "plan_kwargs.update(update_dict)" in \
-        mixin.read_text(encoding="utf-8").splitlines()[line - 1]
+    assert "plan_kwargs.update(update_dict)" in lines[line - 1]
 
 
 def test_check_code_flags_a_plan_kwargs_key_train_then_sets_itself(capsys, tmp_path):
     """On 1.5.1's index: TOTALVI's and PEAKVI's train() set lr (and PEAKVI's weight_decay)
     in plan_kwargs from their own parameters, CellAssign's weight_decay to a constant; SCVI's
     keeps them. A dict held by a variable is followed."""
-    path = tmp_path / "plan.py"
-    path.write_text(
+    code, got, messages = checked_on_pinned(
+        capsys, tmp_path,
         "import scvi\nt = scvi.model.TOTALVI(adata)\nt.train(plan_kwargs={'lr': 1e-3})\n"
         "pk = {'weight_decay': 0.0, 'lr': 1e-3}\np = scvi.model.PEAKVI(adata)\n"
         "p.train(plan_kwargs=pk)\nm = scvi.model.SCVI(adata)\nm.train(plan_kwargs=pk)\n"
         "c = scvi.external.CellAssign(adata, markers)\n"
-        "c.train(plan_kwargs={'weight_decay': 0.0})\n", encoding="utf-8")
-    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
-    got = [(f["line"], f["name"], f["kwarg"]) for f in report["findings"]]
+        "c.train(plan_kwargs={'weight_decay': 0.0})\n")
     assert code == 1 and got == [
         (3, "scvi.model.TOTALVI.train", "lr"), (4, "scvi.model.PEAKVI.train", "weight_decay"),
         (4, "scvi.model.PEAKVI.train", "lr"),
         (10, "scvi.external.CellAssign.train", "weight_decay")], got
-    messages = [f["message"] for f in report["findings"]]
     assert "from its own lr=, default 0.004; pass train(lr=...) instead" in messages[0]
     assert "src/scvi/model/_totalvi.py:329" in messages[0]
     assert "plan_kwargs cannot change it" in messages[3]
@@ -523,21 +532,19 @@ def test_check_code_flags_a_dict_key_the_callee_sets_itself(capsys, tmp_path):
     """On 1.5.1's index: SCVI.train sets batch_size= on its data splitter, TOTALVI.train sets
     external_indexing=, get_elbo sets batch_size= on its loader; num_workers and drop_last
     go through. The message says what Python raises and where, and the way to pass it."""
-    path = tmp_path / "split.py"
-    path.write_text(
+    code, got, messages = checked_on_pinned(
+        capsys, tmp_path,
         "import scvi\nm = scvi.model.SCVI(adata)\n"
         "m.train(datasplitter_kwargs={'batch_size': 64, 'num_workers': 2, 'drop_last': True})\n"
         "kw = dict(external_indexing=idx)\nt = scvi.model.TOTALVI(adata)\n"
         "t.train(datasplitter_kwargs=kw)\n"
         "m.train(datasplitter_kwargs=kw)\n"
-        "m.get_elbo(data_loader_kwargs={'batch_size': 8})\n", encoding="utf-8")
-    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
-    got = [(f["line"], f["name"], f["kwarg"]) for f in report["findings"]]
+        "m.get_elbo(data_loader_kwargs={'batch_size': 8})\n")
     assert code == 1 and got == [
         (3, "scvi.model.SCVI.train", "batch_size"),
         (4, "scvi.model.TOTALVI.train", "external_indexing"),
         (8, "scvi.model.SCVI.get_elbo", "batch_size")], got
-    first = report["findings"][0]["message"]
+    first = messages[0]
     assert "got multiple values for keyword argument 'batch_size'" in first
     assert "src/scvi/model/base/_training_mixin.py:157" in first
     assert "pass batch_size= to train() itself" in first
@@ -548,26 +555,23 @@ def test_a_member_scvi_settings_lacks_is_flagged_read_or_assigned(capsys, tmp_pa
     (AttributeError) or assigned (nothing happens), with the close setting it likely meant
     and the release that removed it; a call is reported once; the settings that exist,
     and a name imported from scvi, are fine."""
-    path = tmp_path / "settings.py"
-    path.write_text(
-        "import scvi\nfrom scvi import settings\n"
-        "scvi.settings.seed = 0\nscvi.settings.num_workers = 4\nsettings.dl_num_workers = 2\n"
-        "print(settings.sed)\nscvi.settings.batchsize += 1\nscvi.settings.reset_logging_handler()\n"
-        "scvi.settings.jax_preallocate_gpu_memory = False\nscvi.settings.no_such_method()\n",
-        encoding="utf-8")
-    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
-    got = [(f["line"], f["name"], f["message"]) for f in report["findings"]]
+    source = ("import scvi\nfrom scvi import settings\n"
+              "scvi.settings.seed = 0\nscvi.settings.num_workers = 4\nsettings.dl_num_workers = 2\n"
+              "print(settings.sed)\nscvi.settings.batchsize += 1\n"
+              "scvi.settings.reset_logging_handler()\n"
+              "scvi.settings.jax_preallocate_gpu_memory = False\nscvi.settings.no_such_method()\n")
+    code, got, texts = checked_on_pinned(capsys, tmp_path, source)
     assert code == 1 and [(line, name) for line, name, _ in got] == [
         (4, "scvi.settings.num_workers"), (6, "scvi.settings.sed"),
         (7, "scvi.settings.batchsize"), (9, "scvi.settings.jax_preallocate_gpu_memory"),
         (10, "scvi.settings.no_such_method")], got
-    messages = dict((line, message) for line, _, message in got)
+    messages = {line: text for (line, _, _), text in zip(got, texts)}
     assert "did you mean scvi.settings.dl_num_workers?" in messages[4]
     assert messages[4].endswith("assigning it raises no error and changes no setting")
     assert messages[6].endswith("reading it raises AttributeError")
     assert messages[7].endswith("reading it raises AttributeError")  # += reads it first
     assert "removed in 1.5.0 (last in 1.4.3)" in messages[9]
-    code, report = findings_of(capsys, [str(path), "--version", "1.4.3"])
+    code, report = findings_of(capsys, [str(tmp_path / "snippet.py"), "--version", "1.4.3"])
     assert "scvi.settings.jax_preallocate_gpu_memory" not in {f["name"] for f in
                                                              report["findings"]}
 

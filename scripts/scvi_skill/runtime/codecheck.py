@@ -248,56 +248,58 @@ class _CallChecker(ast.NodeVisitor):
             value = self.scope.dicts.get(value.id)
         return _dict_keys(value) or []
 
-    def _check_splat_keys(self, name: str, qualname: str, keywords: list) -> None:
-        """The literal keys of a dict keyword (``datasplitter_kwargs={...}``) that the
-        callable passes on as ``**`` to a call that already passes that keyword itself
-        (``splat_fixed`` of the API index): Python raises TypeError, "got multiple values for
-        keyword argument"."""
-        fixed = (self.api.symbols.get(qualname) or {}).get("splat_fixed") or {}
+    def _check_dict_keys(self, name: str, qualname: str, keywords: list, field: str,
+                         check: str, describe) -> None:
+        """The literal keys of a dict keyword that the API index's ``field`` of the callee
+        lists for it (``{keyword: [line, keys]}``): a finding each, worded by ``describe(
+        keyword, key, keys, where)``."""
+        symbol = self.api.symbols.get(qualname) or {}
+        table = symbol.get(field) or {}
         for keyword in keywords:
-            if keyword.arg not in fixed:
+            if keyword.arg not in table:
                 continue
-            line, passed = fixed[keyword.arg]
-            where = f"{self.api.symbols[qualname].get('path', qualname)}:{line}"
-            own = {p.get("name") for p in self.api.params(qualname) or []
-                   if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")}
+            line, known = table[keyword.arg]
+            where = f"{symbol.get('path', qualname)}:{line}"
             for key, node in self._literal_keys(keyword.value):
-                if key not in passed:
-                    continue
-                instead = f"; pass {key}= to {name.rsplit('.', 1)[-1]}() itself" \
-                    if key in own else ""
-                self.findings.append(Finding(
-                    node.lineno,
-                    f"{name}({keyword.arg}={{{key!r}: ...}}): TypeError, got multiple values "
-                    f"for keyword argument {key!r}: {name.rsplit('.', 1)[-1]}() passes "
-                    f"**{keyword.arg} on to a call that sets {key}= itself ({where}{instead})",
-                    "splat_key", col=node.col_offset + 1, name=name, kwarg=key))
+                if key in known:
+                    self.findings.append(Finding(
+                        node.lineno, f"{name}({keyword.arg}={{{key!r}: ...}}): "
+                        + describe(keyword.arg, key, known, where), check,
+                        col=node.col_offset + 1, name=name, kwarg=key))
+
+    def _check_splat_keys(self, name: str, qualname: str, keywords: list) -> None:
+        """Keys of a dict keyword (``datasplitter_kwargs={...}``) that the callable passes on
+        as ``**`` to a call that already passes that keyword itself (``splat_fixed``): Python
+        raises TypeError, "got multiple values for keyword argument"."""
+        method = name.rsplit(".", 1)[-1]
+        own = {p.get("name") for p in self.api.params(qualname) or []
+               if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")}
+
+        def describe(keyword: str, key: str, _keys, where: str) -> str:
+            instead = f"; pass {key}= to {method}() itself" if key in own else ""
+            return (f"TypeError, got multiple values for keyword argument {key!r}: {method}() "
+                    f"passes **{keyword} on to a call that sets {key}= itself ({where}{instead})")
+
+        self._check_dict_keys(name, qualname, keywords, "splat_fixed", "splat_key", describe)
 
     def _check_overwritten_keys(self, name: str, qualname: str, keywords: list) -> None:
-        """The literal keys of a dict keyword that the method then sets itself, unconditionally
-        (``kwargs_overwritten`` of the API index: TOTALVI's ``train()`` puts its own ``lr``
-        into ``plan_kwargs``): the value given is replaced, without an error."""
-        symbol = self.api.symbols.get(qualname) or {}
-        overwritten = symbol.get("kwargs_overwritten") or {}
+        """Keys of a dict keyword that the method then sets itself, unconditionally
+        (``kwargs_overwritten``: TOTALVI's ``train()`` puts its own ``lr`` into
+        ``plan_kwargs``): the value given is replaced, without an error."""
         method = name.rsplit(".", 1)[-1]
-        defaults = {p.get("name"): p.get("default") for p in symbol.get("params") or ()}
-        for keyword in keywords:
-            if keyword.arg not in overwritten:
-                continue
-            line, keys = overwritten[keyword.arg]
-            for key, node in self._literal_keys(keyword.value):
-                if key not in keys:
-                    continue
-                own = keys[key]
-                default = f", default {defaults[own]}" if defaults.get(own) is not None else ""
-                how = (f"from its own {own}={default}; pass {method}({own}=...) instead" if own
-                       else f"to a value of its own; {keyword.arg} cannot change it")
-                self.findings.append(Finding(
-                    node.lineno,
-                    f"{name}({keyword.arg}={{{key!r}: ...}}): the value is replaced, without an "
-                    f"error: {method}() sets {keyword.arg}[{key!r}] itself "
-                    f"({symbol.get('path', qualname)}:{line}; {how})",
-                    "overwritten_key", col=node.col_offset + 1, name=name, kwarg=key))
+        defaults = {p.get("name"): p.get("default")
+                    for p in (self.api.symbols.get(qualname) or {}).get("params") or ()}
+
+        def describe(keyword: str, key: str, keys: dict, where: str) -> str:
+            own = keys[key]
+            default = f", default {defaults[own]}" if defaults.get(own) is not None else ""
+            how = (f"from its own {own}={default}; pass {method}({own}=...) instead" if own
+                   else f"to a value of its own; {keyword} cannot change it")
+            return (f"the value is replaced, without an error: {method}() sets "
+                    f"{keyword}[{key!r}] itself ({where}; {how})")
+
+        self._check_dict_keys(name, qualname, keywords, "kwargs_overwritten", "overwritten_key",
+                              describe)
 
     def _check_by_candidates(self, node: ast.Call, dotted: str, keywords: list) -> None:
         parts = dotted.split(".")
