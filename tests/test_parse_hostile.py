@@ -46,3 +46,20 @@ def test_check_skill_reports_a_huge_block_and_a_non_utf8_skill_md(tmp_path, pinn
     out, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
     assert "not UTF-8" in out
+
+
+def test_check_code_reports_a_chain_too_deep_to_walk_not_a_traceback(tmp_path, capsys):
+    """A 900-part attribute chain parses but is too deep for the checker's tree walk (it
+    raised RecursionError through check_code.py before): one finding, exit 1; a normal
+    block in the same file is still checked."""
+    import check_code
+
+    deep = tmp_path / "deep.py"
+    deep.write_text("import scvi\nx = scvi.settings" + ".a" * 900 + "\n", encoding="utf-8")
+    ok = tmp_path / "ok.py"
+    ok.write_text("import scvi\nscvi.settings.num_workers = 4\n", encoding="utf-8")
+    code = check_code.main([str(deep), str(ok)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert "deep.py:1:1: code is too deeply nested to check (RecursionError)" in out
+    assert "ok.py:2:1: scvi.settings.num_workers" in out

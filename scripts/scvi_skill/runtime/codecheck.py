@@ -87,7 +87,11 @@ def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: b
         return [] if inline else [Finding(1, "Python block is too deeply nested to parse "
                                           f"({type(err).__name__})", "python")]
     checker = _CallChecker(api, scope, inline=inline)
-    checker.visit(tree)
+    try:
+        checker.visit(tree)
+    except RecursionError:  # parses, but too deep to walk (a 900-part attribute chain)
+        return [] if inline else [Finding(1, "Python block is too deeply nested to check "
+                                          "(RecursionError)", "python")]
     return checker.findings
 
 
