@@ -48,8 +48,8 @@ and says how much was left out; --json prints one object:
 --pitfalls results: {"id", "text", "cite", "applies_to"};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
   "last_release", "replacement", "params", "param_changes", "defaults", "earlier_unknown",
-  "signature", "path", "line", "by_span": [{"releases", "last", "signature", "path", "line",
-  "from"}]}],
+  "signature", "path", "line", "by_span": [{"releases", "last", "signature", "kind", "path",
+  "line", "from"}]}],
   "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
   "earlier_unknown"}]} | null, "requirement": {"package", "runs": [{"spec", "first",
   "last"}]} | null, "next"} (earlier_unknown: the spans start at the history's first release,
@@ -467,7 +467,7 @@ def _history_name_lines(row: dict, last: str) -> list[str]:
 
 
 def _span_origin(name: str, api, versions: list[str], start: int, end: int) -> dict:
-    """``{"releases", "last", "signature", "path", "line", "from"}`` for one run of releases
+    """``{"releases", "last", "signature", "kind", "path", "line", "from"}`` for one run of releases
     that have ``name``, read from the run's last release: scvi-tools' own def there (its
     signature and path:line), or ``from``, the other package's name that the release
     re-exports under it (``torch.nn.functional.one_hot``)."""
@@ -478,6 +478,7 @@ def _span_origin(name: str, api, versions: list[str], start: int, end: int) -> d
     outside = target if target and not symbol and target.split(".", 1)[0] != "scvi" else ""
     return {"releases": span_text([[start, end]], versions), "last": versions[end],
             "signature": _signature_of(name, symbol) if symbol else "",
+            "kind": (symbol or {}).get("kind", ""),
             "path": (symbol or {}).get("path", ""), "line": (symbol or {}).get("line", 0),
             "from": outside}
 
@@ -487,9 +488,12 @@ def _span_origin_text(span: dict) -> str:
     if span["from"]:
         return (f"{head}: {span['from']}, another package's name re-exported (not a def of "
                 "scvi-tools; its parameters are that package's)")
+    where = f"({span['last']}: {span['path']}:{span['line']})"
     if span["signature"]:
-        return f"{head}: {span['signature']} ({span['last']}: {span['path']}:{span['line']})"
-    return f"{head}: not a def the index reads"
+        return f"{head}: {span['signature']} {where}"
+    if span["path"]:
+        return f"{head}: a {span['kind'] or 'name'} of scvi-tools {where}"
+    return f"{head}: a name the index does not place"
 
 
 def _dependency_use(name: str) -> tuple[dict | None, str]:

@@ -211,6 +211,9 @@ def test_history_says_which_runs_of_releases_defined_a_name_and_which_re_export_
         f"{old['line']})" in out
     assert "  in 1.4.3-1.5.1: torch.nn.functional.one_hot, another package's name re-exported" \
         in out
+    # A run whose last release holds the name as a variable (no signature) says what it is.
+    _, out, _ = run(capsys, "--history", "scvi.METRIC_KEYS")
+    assert "  in 1.0.0-1.1.3: a variable of scvi-tools (1.1.3: " in out
     # A name scvi-tools has defined all along keeps its one signature line and no fetch step.
     code, out, _ = run(capsys, "--history", "SCVI", "--json")
     row = json.loads(out)["names"][0]
