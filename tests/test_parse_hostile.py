@@ -63,3 +63,25 @@ def test_check_code_reports_a_chain_too_deep_to_walk_not_a_traceback(tmp_path, c
     assert code == 1 and "Traceback" not in err
     assert "deep.py:1:1: code is too deeply nested to check (RecursionError)" in out
     assert "ok.py:2:1: scvi.settings.num_workers" in out
+
+
+@pytest.mark.parametrize("notebook, why", [
+    ('{"cells": "x"}', "no list of cells"), ("[1, 2]", "no list of cells"),
+    ('{"cells": [1]}', "no list of cells"),
+    ('{"cells": [{"cell_type": "code", "source": [1]}]}', "cell 1's source is not text"),
+])
+def test_a_notebook_of_the_wrong_shape_is_a_finding_not_a_traceback(tmp_path, capsys,
+                                                                    notebook, why):
+    """Valid JSON that is not a notebook's shape ended in AttributeError before; now it is
+    one "cannot read" finding like invalid JSON, and the next file is still checked."""
+    import check_code
+
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(notebook, encoding="utf-8")
+    ok = tmp_path / "ok.py"
+    ok.write_text("import scvi\nscvi.settings.num_workers = 4\n", encoding="utf-8")
+    code = check_code.main([str(bad), str(ok)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err
+    assert f"bad.ipynb:1:1: cannot read: not a notebook ({why})" in out
+    assert "ok.py:2:1: scvi.settings.num_workers" in out

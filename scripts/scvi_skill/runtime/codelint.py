@@ -145,13 +145,18 @@ def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, st
         notebook = json.loads(text)
     except ValueError as err:
         raise ValueError(f"not a notebook (invalid JSON: {err})") from err
+    raw = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(raw, list) or not all(isinstance(cell, dict) for cell in raw):
+        raise ValueError("not a notebook (no list of cells)")
     cells = []
-    for number, cell in enumerate(notebook.get("cells") or [], start=1):
+    for number, cell in enumerate(raw, start=1):
         if cell.get("cell_type") != "code":
             continue
         source = cell.get("source") or ""
-        if isinstance(source, list):
+        if isinstance(source, list) and all(isinstance(part, str) for part in source):
             source = "".join(source)
+        if not isinstance(source, str):
+            raise ValueError(f"not a notebook (cell {number}'s source is not text)")
         cells.append((number, _blank_magics(source)))
     return cells
 
