@@ -34,6 +34,9 @@ Usage:
                                       python or a package scvi-tools
                                       requires (anndata, lightning), what each release's sdist
                                       requires; from references/api/, no tree needed
+  search_source.py --lines PATH:A-B   the tree's lines A to B of PATH (tree-relative),
+                                      numbered and verbatim, at most 200: the numbers to
+                                      cite; no rg needed
   search_source.py TEXT               literal text (never a regex, never a shell word);
                                       put -- before TEXT that starts with a dash
 TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
@@ -147,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the releases that have a public name or keyword, and its changes")
     mode.add_argument("--pitfalls", metavar="WORDS",
                       help="the proven pitfalls that hold every word, with their evidence")
+    mode.add_argument("--lines", metavar="PATH:A-B",
+                      help="the tree's lines A to B of PATH, numbered, verbatim (cite these)")
     parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
     parser.add_argument("--tests", action="store_true", help="also search tests/ (default: off)")
     parser.add_argument(
@@ -195,6 +200,8 @@ def _run(args: argparse.Namespace) -> int:
         return _history(args)
     if args.pitfalls is not None:
         return _pitfalls(args)
+    if args.lines is not None:
+        return _lines(args)
     mode, query = _mode(args)
     if not 0 <= args.context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
@@ -248,6 +255,59 @@ def _model_card(args: argparse.Namespace) -> int:
         raise UsageError("give either TEXT or --model, not both")
     card = modelcards.find_card(modelcards.load_cards(), _checked(args.model, "--model"))
     print(json.dumps(card, ensure_ascii=False) if args.json else modelcards.render_card(card))
+    return EXIT_OK
+
+
+MAX_LINES_SHOWN = 200
+"""--lines prints at most this many lines (a longer range is cut, and says so)."""
+_LINES_SPEC = re.compile(r"(?P<path>.+):(?P<start>\d{1,9})(?:-(?P<end>\d{1,9}))?")
+
+
+def _lines(args: argparse.Namespace) -> int:
+    """--lines PATH:A-B: the tree's lines, numbered and verbatim, for citing them exactly.
+    PATH is tree-relative (``src/scvi/model/_scvi.py``) and may not lead out of the tree."""
+    if args.text is not None:
+        raise UsageError("give either TEXT or --lines, not both")
+    spec = _checked(args.lines, "--lines").strip()
+    match = _LINES_SPEC.fullmatch(spec)
+    if not match:
+        raise UsageError(f"--lines takes PATH:START-END or PATH:LINE "
+                         f"(src/scvi/model/_scvi.py:220-260), got {spec!r}")
+    start = int(match["start"])
+    end = int(match["end"] or start)
+    if start < 1 or end < start:
+        raise UsageError(f"--lines: the range must run from line 1 on, start before end "
+                         f"(got {start}-{end})")
+    tree = discover_tree(args.tree, installed=args.installed)
+    rel = tree.to_rel(tree.to_disk(match["path"]))
+    disk = tree.to_disk(rel) if rel else None
+    if disk is None or not disk.is_file():
+        raise UsageError(f"--lines: {match['path']!r} is not a file of the tree {tree.root} "
+                         "(give a tree-relative path such as src/scvi/model/_scvi.py)")
+    try:
+        lines = disk.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        raise TreeNotFound(f"cannot read {rel} of {tree.root}: {err}") from err
+    if start > len(lines):
+        print(f"{rel} has {len(lines)} line(s); nothing at {start}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    last = min(end, len(lines), start + MAX_LINES_SHOWN - 1)
+    shown = [{"line": n, "text": lines[n - 1]} for n in range(start, last + 1)]
+    report = {"mode": "lines", "query": spec, "scvi_tools_version": tree.version,
+              "tree": tree.kind, "path": rel, "start": start, "end": last,
+              "total_lines": len(lines), "truncated": last < min(end, len(lines)),
+              "lines": shown}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return EXIT_OK
+    width = len(str(last))
+    out = [f"== {rel}:{start}-{last} (scvi-tools {tree.version}, {tree.kind} tree)"]
+    out.extend(f"{row['line']:>{width}}  {row['text']}" for row in shown)
+    if report["truncated"]:
+        out.append(f"(cut at {MAX_LINES_SHOWN} lines: --lines {rel}:{last + 1}-{end} for more)")
+    elif end > len(lines):
+        out.append(f"({rel} ends at line {len(lines)})")
+    print("\n".join(out))
     return EXIT_OK
 
 

@@ -301,3 +301,62 @@ def test_pitfalls_lists_the_shipped_pitfalls_holding_every_word(capsys):
     assert code == 1 and out.startswith("0 proven pitfall(s)")
     code, _, err = run(capsys, "--pitfalls", "   ")
     assert code == 2 and "--pitfalls is empty" in err
+
+
+# ------------------------------------------------------------------ --lines
+
+
+def test_lines_prints_the_tree_s_lines_numbered_and_verbatim(capsys, pinned_tree):
+    """The numbers to cite come with the text: each printed line is the file's line of that
+    number, as it is (indentation kept); JSON carries the same lines."""
+    rel = "src/scvi/model/_scvi.py"
+    file_lines = (pinned_tree.root / rel).read_text(encoding="utf-8").splitlines()
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--lines", f"{rel}:220-224")
+    assert code == 0
+    head, *body = out.splitlines()
+    assert head.startswith(f"== {rel}:220-224 (scvi-tools ")
+    assert body == [f"{n}  {file_lines[n - 1]}" for n in range(220, 225)]
+    code, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "--lines", f"{rel}:222")
+    assert report["lines"] == [{"line": 222, "text": file_lines[221]}]
+    assert (report["path"], report["start"], report["end"], report["truncated"]) == \
+        (rel, 222, 222, False)
+
+
+def test_lines_cuts_a_long_range_and_says_how_to_go_on(capsys, pinned_tree):
+    rel = "CHANGELOG.md"
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--lines", f"{rel}:1-1000")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 1 + search_source.MAX_LINES_SHOWN + 1
+    assert lines[-1] == f"(cut at {search_source.MAX_LINES_SHOWN} lines: --lines " \
+        f"{rel}:{search_source.MAX_LINES_SHOWN + 1}-1000 for more)"
+
+
+@pytest.mark.parametrize("spec, code, message", [
+    ("src/scvi/model/_scvi.py", 2, "takes PATH:START-END"),
+    ("src/scvi/model/_scvi.py:9-3", 2, "start before end"),
+    ("src/scvi/model/_scvi.py:0", 2, "from line 1 on"),
+    ("../../../../etc/passwd:1", 2, "is not a file of the tree"),
+    ("src/scvi/model:1", 2, "is not a file of the tree"),
+    ("src/scvi/model/_scvi.py:99999", 1, "line(s); nothing at 99999"),
+])
+def test_lines_bad_input(capsys, pinned_tree, spec, code, message):
+    got, out, err = run(capsys, "--tree", str(pinned_tree.root), "--lines", spec)
+    assert got == code and out == "" and message in err and "Traceback" not in err
+
+
+def test_lines_does_not_follow_a_link_out_of_the_tree(capsys, pinned_tree, tmp_path):
+    """A tree whose file is a symlink to a file outside it: --lines refuses it."""
+    import shutil
+
+    tree = tmp_path / "tree"
+    (tree / "src" / "scvi").mkdir(parents=True)
+    (tree / "docs").mkdir()
+    shutil.copy(pinned_tree.root / "src" / "scvi" / "__init__.py", tree / "src/scvi/__init__.py")
+    shutil.copy(pinned_tree.root / "pyproject.toml", tree / "pyproject.toml")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the tree's\n", encoding="utf-8")
+    (tree / "src" / "scvi" / "leak.py").symlink_to(secret)
+    code, out, err = run(capsys, "--tree", str(tree), "--lines", "src/scvi/leak.py:1")
+    assert code == 2 and "not the tree's" not in out and "is not a file of the tree" in err
+    code, out, _ = run(capsys, "--tree", str(tree), "--lines", "src/scvi/__init__.py:1")
+    assert code == 0 and out.startswith("== src/scvi/__init__.py:1-1 ")
