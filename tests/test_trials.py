@@ -92,15 +92,16 @@ def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg
         assert f"| {commands} | {characters:,} |" in readme
 
 
-def test_round42_reran_round41s_questions_with_the_skill_agent_alone():
-    """Round 42 (a SKILL.md variant) asked round 41's questions with round 41's key; its
-    README quotes the skill log's figures and both sides' round 41 figures."""
+@pytest.mark.parametrize("round_", ["round42", "round43"])
+def test_skill_md_variant_rounds_reran_round41s_questions_with_the_skill_agent_alone(round_):
+    """Rounds 42 and 43 (SKILL.md variants) asked round 41's questions with round 41's key;
+    each README quotes its skill log's figures and round 41's skill figures."""
     for name in ("questions.jsonl", "key.jsonl"):
-        assert (TRIALS / "round42" / name).read_bytes() == (TRIALS / "round41" / name).read_bytes()
-    assert not (TRIALS / "round42" / "log_rg.jsonl").exists()
-    skill = summarize.summarize(TRIALS / "round42" / "log_skill.jsonl")
+        assert (TRIALS / round_ / name).read_bytes() == (TRIALS / "round41" / name).read_bytes()
+    assert not (TRIALS / round_ / "log_rg.jsonl").exists()
+    skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
     old = summarize.summarize(TRIALS / "round41" / "log_skill.jsonl")
-    readme = (TRIALS / "round42" / "README.md").read_text(encoding="utf-8")
+    readme = (TRIALS / round_ / "README.md").read_text(encoding="utf-8")
     for figures in (skill, old):
         assert f"| {figures['commands']} | {figures['characters']:,} |" in readme
 
