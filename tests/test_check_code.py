@@ -528,6 +528,61 @@ def test_check_code_flags_a_plan_kwargs_key_train_then_sets_itself(capsys, tmp_p
     assert "plan_kwargs cannot change it" in messages[3]
 
 
+def test_a_class_that_keeps_its_kwargs_for_later_calls_is_stored_kwargs_fixed(repo_root,
+                                                                              tmp_path):
+    """A class whose __init__ stores **kwargs as self.kw (after popping drop_last) and whose
+    methods call Loader(indices=..., shuffle=..., **self.kw): indices and shuffle collide
+    later; a subclass whose __init__ takes shuffle itself and passes the rest up collides on
+    indices only. train()'s **datasplitter_kwargs to self._data_splitter_cls is recorded as
+    going to the model's data splitter."""
+    symbol, _ = _mini_train(
+        repo_root, tmp_path, "datasplitter_kwargs: dict | None = None, ",
+        '        return self._data_splitter_cls(1, batch_size=2, **datasplitter_kwargs)\n'
+        '\n\n'
+        'class Splitter:\n'
+        '    def __init__(self, a, pin=False, **kwargs):\n'
+        '        self.drop = kwargs.pop("drop_last", False)\n'
+        '        self.kw = kwargs\n'
+        '\n'
+        '    def train_dataloader(self):\n'
+        '        return Loader(indices=1, shuffle=True, drop_last=self.drop, **self.kw)\n'
+        '\n'
+        '    def val_dataloader(self):\n'
+        '        return Loader(indices=2, shuffle=False, pin=1, **self.kw)\n'
+        '\n\n'
+        'class Sub(Splitter):\n'
+        '    def __init__(self, a, shuffle=False, **kwargs):\n'
+        '        super().__init__(a, **kwargs)\n'
+        '\n\n'
+        'def _unused():\n'
+        '    pass')
+    assert symbol["splat_to"] == {"datasplitter_kwargs": "uses:data_splitter"}
+    release = build_release(open_release_tree(tmp_path / "tree", "0.0.2"))
+    by_name = {q.rsplit(".", 1)[-1]: s for q, s in release["symbols"].items()}
+    assert by_name["Splitter"]["stored_kwargs_fixed"][1] == ["indices", "shuffle"]
+    assert by_name["Sub"]["stored_kwargs_fixed"][1] == ["indices"]
+
+
+def test_check_code_follows_datasplitter_kwargs_into_the_model_s_data_splitter(capsys,
+                                                                               tmp_path):
+    """On 1.5.1's index: shuffle in datasplitter_kwargs collides in SCVI's DataSplitter and
+    SCANVI's SemiSupervisedDataSplitter (through the model's data splitter) and GIMVI's
+    DataSplitter (named in its train()); a Pyro model's train() calls two splitters, so
+    nothing is said; num_workers goes through."""
+    code, got, messages = checked_on_pinned(
+        capsys, tmp_path,
+        "import scvi\nm = scvi.model.SCVI(adata)\n"
+        "m.train(datasplitter_kwargs={'shuffle': False, 'num_workers': 2})\n"
+        "s = scvi.model.SCANVI(adata)\ns.train(datasplitter_kwargs={'shuffle': False})\n"
+        "g = scvi.external.GIMVI(a, b)\ng.train(datasplitter_kwargs={'shuffle': False})\n"
+        "l = scvi.model.AmortizedLDA(adata)\nl.train(datasplitter_kwargs={'shuffle': False})\n")
+    assert code == 1 and got == [
+        (3, "scvi.model.SCVI.train", "shuffle"), (5, "scvi.model.SCANVI.train", "shuffle"),
+        (7, "scvi.external.GIMVI.train", "shuffle")], got
+    assert "SemiSupervisedDataSplitter keeps **datasplitter_kwargs" in messages[1]
+    assert "src/scvi/dataloaders/_data_splitting.py:" in messages[0]
+
+
 def test_check_code_flags_a_dict_key_the_callee_sets_itself(capsys, tmp_path):
     """On 1.5.1's index: SCVI.train sets batch_size= on its data splitter, TOTALVI.train sets
     external_indexing=, get_elbo sets batch_size= on its loader; num_workers and drop_last

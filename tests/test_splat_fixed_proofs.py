@@ -117,3 +117,26 @@ def test_a_plan_kwargs_key_train_sets_itself_is_replaced_and_flagged(tmp_path, c
                          "m = scvi.model.SCVI(adata)\nm.train(plan_kwargs={'lr': 0.03})\n")
     assert (finding["line"], finding["kwarg"]) == (4, "lr")
     assert "pass train(lr=...) instead" in finding["message"]
+
+
+@pytest.mark.parametrize("model, splitter", [
+    ("SCVI", "scvi.dataloaders._data_splitting.DataSplitter"),
+    ("SCANVI", "scvi.dataloaders._data_splitting.SemiSupervisedDataSplitter"),
+])
+def test_a_key_the_data_splitter_sets_for_its_loaders_raises_and_is_flagged(
+        model, splitter, tmp_path, capsys):
+    """One step further: train() hands datasplitter_kwargs to the model's data splitter,
+    which keeps them for its loaders and sets shuffle= there itself
+    (``stored_kwargs_fixed``, read from the source), so {"shuffle": False} raises TypeError
+    when training starts; check_code flags it from the model's ``uses["data_splitter"]``."""
+    from scvi_skill.runtime.apiindex import load_release, load_releases
+    from test_pitfall_proofs import _scanvi
+
+    release = load_release(load_releases(), scvi.__version__)
+    assert "shuffle" in release["symbols"][splitter]["stored_kwargs_fixed"][1]
+    built = _scvi() if model == "SCVI" else _scanvi()
+    with pytest.raises(TypeError, match="multiple values for keyword argument 'shuffle'"):
+        built.train(datasplitter_kwargs={"shuffle": False}, **FAST)
+    [finding] = _flagged(tmp_path, capsys, f"m = scvi.model.{model}(adata)\n"
+                                           "m.train(datasplitter_kwargs={'shuffle': False})\n")
+    assert finding["kwarg"] == "shuffle" and "when training starts" in finding["message"]

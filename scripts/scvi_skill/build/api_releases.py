@@ -125,6 +125,8 @@ def build_release(tree: Tree) -> dict:
             _kwargs_route(qualname, slim, symbols, source)
         if slim["kind"] in ("method", "function"):
             _dict_params(qualname, slim, source)
+        elif slim["kind"] == "class":
+            _stored_kwargs_fixed(qualname, slim, source)
         if slim.get("uses", {}).get("training_plan"):
             swapped = _swapped_plans(source, qualname)
             if swapped:
@@ -146,8 +148,9 @@ def build_release(tree: Tree) -> dict:
     }
 
 
-PLAN_USES = ("module", "training_plan")
-"""The ``uses`` a model class keeps: where ``train(plan_kwargs=...)`` keys can go."""
+PLAN_USES = ("module", "training_plan", "data_splitter")
+"""The ``uses`` a model class keeps: where ``train(plan_kwargs=...)`` and
+``train(datasplitter_kwargs=...)`` keys can go."""
 
 MESSAGES = "messages"
 """Key of a release's messages: only :func:`build_history` reads them; the per-release index
@@ -518,6 +521,7 @@ def _dict_params(qualname: str, slim: dict, source) -> None:
         return
     params = {a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
     calls: dict[str, list[tuple[int, set[str]]]] = {}
+    callees: dict[str, set[str]] = {}
     spoiled: set[str] = set()
     removed: dict[str, set[str]] = {}
     for sub in ast.walk(node):
@@ -527,6 +531,7 @@ def _dict_params(qualname: str, slim: dict, source) -> None:
                         and keyword.value.id in params:
                     calls.setdefault(keyword.value.id, []).append(
                         (sub.lineno, {k.arg for k in sub.keywords if k.arg is not None}))
+                    callees.setdefault(keyword.value.id, set()).add(ast.unparse(sub.func))
             func = sub.func
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
                     and func.value.id in params and func.attr == "pop":
@@ -553,15 +558,114 @@ def _dict_params(qualname: str, slim: dict, source) -> None:
     if overwritten:
         slim["kwargs_overwritten"] = {param: [line, dict(sorted(keys.items()))]
                                       for param, (line, keys) in sorted(overwritten.items())}
-    fixed = {}
+    fixed, to = {}, {}
     for param, sites in sorted(calls.items()):
         if param in spoiled:
             continue
         keywords = set.intersection(*(keys for _, keys in sites)) - removed.get(param, set())
         if keywords:
             fixed[param] = [min(line for line, _ in sites), sorted(keywords)]
+        target = _one_callee(qualname, callees.get(param, set()), source)
+        if target:
+            to[param] = target
     if fixed:
         slim["splat_fixed"] = fixed
+    if to:
+        slim["splat_to"] = to
+
+
+SPLITTER_HOOK = "self._data_splitter_cls"
+"""A ``train()``'s data splitter call through the model's class attribute: the callee is the
+model's ``uses["data_splitter"]``, known only for the model class at hand."""
+
+
+def _one_callee(qualname: str, callees: set[str], source) -> str:
+    """Where every ``**P`` call of a method goes, when that is one class: its qualname, or
+    ``"uses:data_splitter"`` for ``self._data_splitter_cls``; ``""`` otherwise."""
+    if len(callees) != 1:
+        return ""
+    (text,) = callees
+    if text == SPLITTER_HOOK:
+        return "uses:data_splitter"
+    owner = qualname.rpartition(".")[0]
+    module = source.resolver.class_module.get(owner)
+    target = source.resolver.dotted(module, text) if module else None
+    return target if target and (source.by_qualname.get(target) or {}).get("kind") == "class" \
+        else ""
+
+
+def _stored_kwargs_fixed(qualname: str, slim: dict, source) -> None:
+    """Record ``stored_kwargs_fixed`` for a class whose ``__init__`` (or a base's, through
+    ``super().__init__(..., **kwargs)``) keeps its ``**kwargs`` as an attribute that its
+    methods pass on as ``**self.attr`` beside keywords they set themselves (DataSplitter's
+    loaders: ``shuffle=True, ..., **self.data_loader_kwargs``): ``[line, keywords]``, the
+    keywords every such call sets, less the ``__init__`` parameters that take them first and
+    keys popped first. Such a key in the caller's ``**kwargs`` raises "got multiple values"
+    when the method runs (at the first training step for a data splitter)."""
+    resolver = source.resolver
+    mro = resolver.linearize(qualname)
+    stored = _stored_kwargs(mro, resolver, source)
+    if stored is None:
+        return
+    attr, consumed, removed = stored
+    seen: set[str] = set()
+    sites: list[tuple[int, set[str]]] = []
+    for cls in mro:
+        node = _class_node(source, cls)
+        for method in (node.body if node else ()):
+            if not isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef) \
+                    or method.name in seen:
+                continue
+            seen.add(method.name)
+            for sub in ast.walk(method):
+                if isinstance(sub, ast.Call) and any(
+                        k.arg is None and isinstance(k.value, ast.Attribute)
+                        and k.value.attr == attr and isinstance(k.value.value, ast.Name)
+                        and k.value.value.id == "self" for k in sub.keywords):
+                    sites.append((sub.lineno, {k.arg for k in sub.keywords if k.arg}))
+    if not sites:
+        return
+    keywords = set.intersection(*(keys for _, keys in sites)) - consumed - removed
+    if keywords:
+        slim["stored_kwargs_fixed"] = [min(line for line, _ in sites), sorted(keywords)]
+
+
+def _stored_kwargs(mro: list[str], resolver, source) -> tuple[str, set[str], set[str]] | None:
+    """``(attribute, parameters that take keys first, keys popped)`` for the ``__init__``
+    along ``mro`` that stores its ``**kwargs`` as ``self.attribute``; None when none does."""
+    consumed: set[str] = set()
+    removed: set[str] = set()
+    for cls in mro:
+        node = _class_node(source, cls)
+        init = next((m for m in (node.body if node else ())
+                     if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
+        if init is None:
+            continue
+        if init.args.kwarg is None:
+            return None
+        var = init.args.kwarg.arg
+        consumed |= {a.arg for a in init.args.args + init.args.kwonlyargs}
+        removed |= {str(sub.args[0].value) for sub in ast.walk(init)
+                    if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
+                    and sub.func.attr == "pop" and isinstance(sub.func.value, ast.Name)
+                    and sub.func.value.id == var and sub.args
+                    and isinstance(sub.args[0], ast.Constant)}
+        passed_up = False
+        for sub in ast.walk(init):
+            if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Name) \
+                    and sub.value.id == var:
+                for target in sub.targets:
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                            and target.value.id == "self":
+                        return target.attr, consumed, removed
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
+                    and sub.func.attr == "__init__" and any(
+                        k.arg is None and isinstance(k.value, ast.Name) and k.value.id == var
+                        for k in sub.keywords):
+                passed_up = True  # super().__init__(..., **kwargs): the next __init__ stores
+        if not passed_up:
+            return None
+    return None
 
 
 def _route_of(qualname: str, slim: dict, symbols: dict, source) -> str | None:

@@ -285,6 +285,36 @@ class _CallChecker(ast.NodeVisitor):
                     f"passes **{keyword} on to a call that sets {key}= itself ({where}{instead})")
 
         self._check_dict_keys(name, qualname, keywords, "splat_fixed", "splat_key", describe)
+        self._check_stored_keys(name, qualname, keywords)
+
+    def _check_stored_keys(self, name: str, qualname: str, keywords: list) -> None:
+        """One step further: a dict keyword passed on as ``**`` to a class (``splat_to``;
+        ``uses:data_splitter``: the model's data splitter) that keeps those keys for calls
+        which set some of them themselves (``stored_kwargs_fixed``: DataSplitter's loaders
+        set ``shuffle``): TypeError when the class makes that call, at training's start."""
+        symbol = self.api.symbols.get(qualname) or {}
+        first = symbol.get("splat_fixed") or {}
+        for keyword in keywords:
+            target = (symbol.get("splat_to") or {}).get(keyword.arg)
+            if target == "uses:data_splitter":
+                model = self.api.lookup(name.rpartition(".")[0])
+                target = ((self.api.symbols.get(model.qualname or "") or {}).get("uses") or {}
+                          ).get("data_splitter")
+            stored = (self.api.symbols.get(target or "") or {}).get("stored_kwargs_fixed")
+            if not stored:
+                continue
+            line, keys = stored
+            already = set((first.get(keyword.arg) or [0, []])[1])
+            where = f"{self.api.symbols[target].get('path', target)}:{line}"
+            owner = self.api.public_name(target).rsplit(".", 1)[-1]
+            for key, node in self._literal_keys(keyword.value):
+                if key in keys and key not in already:
+                    self.findings.append(Finding(
+                        node.lineno, f"{name}({keyword.arg}={{{key!r}: ...}}): TypeError when "
+                        f"training starts, got multiple values for keyword argument {key!r}: "
+                        f"{owner} keeps **{keyword.arg} for its data loaders and sets {key}= "
+                        f"there itself ({where})", "splat_key", col=node.col_offset + 1,
+                        name=name, kwarg=key))
 
     def _check_overwritten_keys(self, name: str, qualname: str, keywords: list) -> None:
         """Keys of a dict keyword that the method then sets itself, unconditionally
