@@ -581,6 +581,12 @@ def test_check_code_follows_datasplitter_kwargs_into_the_model_s_data_splitter(c
         (7, "scvi.external.GIMVI.train", "shuffle")], got
     assert "SemiSupervisedDataSplitter keeps **datasplitter_kwargs" in messages[1]
     assert "src/scvi/dataloaders/_data_splitting.py:" in messages[0]
+    # The index keeps a **P callee only where a later collision is known: GIMVI's
+    # plan_kwargs go to its training plan, which keeps nothing for later.
+    gimvi = load_release(load_releases(), "1.5.1")["symbols"][
+        "scvi.external.gimvi._model.GIMVI.train"]
+    assert gimvi["splat_to"] == {
+        "datasplitter_kwargs": "scvi.dataloaders._data_splitting.DataSplitter"}
 
 
 def test_check_code_flags_a_dict_key_the_callee_sets_itself(capsys, tmp_path):
