@@ -12,6 +12,12 @@ passes on beside keywords it sets itself (datasplitter_kwargs={"batch_size": ...
 multiple values). Each message says when the name or keyword went or came, and what replaces
 it. Nothing is imported or run.
 
+In Markdown (an answer's draft) it also checks the ``path:line`` citations against the tree
+(``--tree``, else the discovered one): a cited line that does not show the code the sentence
+names beside it while a line a few away does ("src/scvi/train/_trainingplans.py:174 does not
+show `lr`; line 175 does"), a line past the file's end, a src/scvi or docs path the tree lacks.
+A citation with no code beside it is not judged (``citations`` in ``--json`` counts them).
+
 Usage:
   python3 scripts/check_code.py analysis.py                      # against the pinned release
   python3 scripts/check_code.py --version 1.3.2 notebook.ipynb
@@ -21,7 +27,8 @@ Usage:
   python3 scripts/check_code.py --list-versions
 
 JSON: {"version", "files", "findings": [{"path", "line", "col", "name", "kwarg", "message",
-       "exists_in", "cell" (notebooks)}]}
+       "exists_in", "cell" (notebooks), "check": "citation" (citations only)}],
+       "citations": {"tree", "cited", "shown", "unverified", "findings"} (Markdown only)}
 """
 
 from __future__ import annotations
@@ -41,10 +48,17 @@ from scvi_skill.runtime.apiindex import (  # noqa: E402
     load_release,
     load_releases,
 )
-from scvi_skill.runtime.codelint import History, is_markdown, lint_file  # noqa: E402
-from scvi_skill.runtime.errors import SkillPackageError, UsageError, print_error  # noqa: E402
+from scvi_skill.runtime.codelint import CodeFinding, History, is_markdown, lint_file  # noqa: E402
+from scvi_skill.runtime.errors import (  # noqa: E402
+    SkillPackageError,
+    TreeNotFound,
+    UsageError,
+    print_error,
+    warn,
+)
 
 SUFFIXES = (".py", ".ipynb")
+MARKDOWN = (".md", ".markdown")
 """What a folder is searched for; a Markdown file is checked when named (its fences)."""
 STDIN = "-"
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", ".ipynb_checkpoints",
@@ -75,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "folder) has installed (default: off)")
     parser.add_argument("--list-versions", action="store_true",
                         help="print the releases with an API index and exit")
+    parser.add_argument("--tree", metavar="PATH",
+                        help="scvi-tools tree that Markdown's path:line citations cite "
+                             "(default: discovered, as for the other scripts)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (default: text)")
     return parser
 
@@ -93,21 +110,66 @@ def main(argv: list[str] | None = None) -> int:
         api = ReleaseApi(load_release(releases, version))
         history = History.lazy(lambda: (load_history(releases), load_migrations()))
         files = collect_files(args.paths)
-        findings = []
+        findings, citations = [], Citations(args.tree)
         for path, shown, text in files:
             findings.extend(lint_file(path, shown, api, history, text))
+            findings.extend(citations.check(path, shown, text))
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code
+    findings.sort(key=lambda f: (f.path, f.cell or 0, f.line, f.col))
     if args.json:
-        print(json.dumps({"version": version, "files": len(files),
-                          "findings": [f.to_dict() for f in findings]}, indent=1))
+        data = {"version": version, "files": len(files),
+                "findings": [f.to_dict() for f in findings]}
+        if citations.summary:
+            data["citations"] = citations.summary
+        print(json.dumps(data, indent=1))
     else:
         for finding in findings:
             print(f"{finding.location()}: {finding.message}")
-        print(f"{len(findings)} finding(s) in {len(files)} file(s), scvi-tools {version}",
+        cited = citations.summary
+        tail = (f"; citations: {cited['cited']} against the {cited['tree']} tree, "
+                f"{cited['shown']} show what they cite, {cited['unverified']} not judged"
+                if cited else "")
+        print(f"{len(findings)} finding(s) in {len(files)} file(s), scvi-tools {version}{tail}",
               file=sys.stderr)
     return 1 if findings else 0
+
+
+class Citations:
+    """The path:line citations of the Markdown files, checked against the tree (found once,
+    when the first Markdown file is read; without one, a note on stderr and no check)."""
+
+    def __init__(self, tree_arg: str | None) -> None:
+        self.tree_arg = tree_arg
+        self.lines = None
+        self.missing = False
+        self.summary: dict = {}
+
+    def check(self, path: Path, shown: str, text: str | None) -> list[CodeFinding]:
+        if path.suffix not in MARKDOWN or self.missing:
+            return []
+        from scvi_skill.runtime.citations import TreeLines, check_citations
+        from scvi_skill.runtime.tree import discover_tree
+
+        if self.lines is None:
+            try:
+                self.lines = TreeLines(discover_tree(self.tree_arg))
+            except TreeNotFound as err:
+                if self.tree_arg:
+                    raise
+                self.missing = True
+                warn(f"citations not checked: {err}")
+                return []
+        try:
+            text = path.read_text(encoding="utf-8-sig") if text is None else text
+        except (OSError, UnicodeDecodeError):
+            return []  # lint_file has reported it
+        report = check_citations(text, self.lines)
+        for key, value in report.summary().items():
+            self.summary[key] = value if key == "tree" else self.summary.get(key, 0) + value
+        return [CodeFinding(shown, c.line, c.col, c.text, "", c.message, [], check="citation")
+                for c in report.findings]
 
 
 def _python_version(python: str) -> str:

@@ -46,6 +46,9 @@ class CodeFinding:
     """Release spans that have the name (or the callable's keyword): ``["1.0.0-1.4.3"]``."""
     cell: int | None = None
     """1-based code cell of a notebook (``line`` counts within the cell)."""
+    check: str = "code"
+    """``"code"``, or ``"citation"``: a Markdown ``path:line`` that does not show what it
+    cites (``name``: the citation as written)."""
 
     def to_dict(self) -> dict:
         data = {"path": self.path, "line": self.line, "col": self.col, "name": self.name,
@@ -53,6 +56,8 @@ class CodeFinding:
                 "exists_in": self.exists_in}
         if self.cell is not None:
             data["cell"] = self.cell
+        if self.check != "code":
+            data["check"] = self.check
         return data
 
     def location(self) -> str:
@@ -162,8 +167,20 @@ def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, st
 
 
 def is_markdown(text: str) -> bool:
-    """Whether pasted text holds a Markdown code fence (so it is not plain Python)."""
-    return any(_FENCE.match(line) for line in text.splitlines())
+    """Whether pasted text is Markdown: it holds a code fence, or it is not Python and cites
+    a ``path:line`` (an answer without code)."""
+    if any(_FENCE.match(line) for line in text.splitlines()):
+        return True
+    if not _CITED.search(text):
+        return False
+    try:
+        compile(text, "<stdin>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return True
+    return False
+
+
+_CITED = re.compile(r"[\w-]\.(?:py|md|toml|ipynb|rst)[:#]L?\d")
 
 
 _SECTION = re.compile(r"^#{1,2} \S")

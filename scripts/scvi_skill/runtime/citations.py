@@ -1,0 +1,458 @@
+"""Check the ``path:line`` citations of an answer's Markdown against the scvi-tools tree.
+
+A citation is ``src/scvi/train/_trainingplans.py:175``, a range (``docs/faq.md:39-53``), a list
+(``_base_components.py:307, 333``), GitHub's ``#L175``, or ``(line 362)`` after a path cited on
+the same or the line before. A path that is not the tree's own (``src/``, ``docs/``, ``tests/``,
+a top-level file) is matched by its tail (``_trainer.py``, ``train/_trainer.py``) when one file
+of the tree ends so.
+
+What a citation claims is the code the sentence names beside it: the backquoted spans and long
+quotes between the previous citation on the line and this one (else those just after it). The
+citation is **shown** when one of them is on the cited lines, and **off** when none is but one
+is within :data:`NEAR` lines, the finding naming the line that holds it: a line number counted
+by hand is off by a few. A citation with no code beside it, or whose code is nowhere near, is
+**unverified**: the checker says nothing about it, since prose is not evidence of a wrong line.
+A line past the file's end, or a ``src/scvi``/``docs`` path the tree lacks, is a finding too.
+
+Standard library only; runs on Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .tree import Tree
+
+NEAR = 15
+"""How far from the cited lines the cited code may be for the citation to count as off by a
+few lines (beyond this, the code is another passage's, and the citation is unverified)."""
+WIDE = 12
+"""A range of more lines than this points at a region, not a line: it is not judged off."""
+SIGNATURE_LINES = 60
+"""How far a cited ``def``/``class`` line is followed to the end of its signature."""
+
+_SPEC = r"\d+(?:\s*[-\u2013]\s*L?\d+)?(?:\s*,\s*\d+(?:\s*[-\u2013]\s*\d+)?)*"
+CITATION = re.compile(
+    r"(?<![\w/.\-])(?P<path>(?:[\w.\-]+/)*[\w\-]+(?:\.[\w\-]+)*"
+    r"\.(?:py|pyi|md|ipynb|rst|toml|ya?ml|txt|cfg|json))"
+    r"(?::L?|#L)(?P<spec>" + _SPEC + r")(?!\.?\w)")
+"""``path:12``, ``path:12-20``, ``path:12, 30``, ``path#L12``."""
+CONTINUATION = re.compile(r"`?\s*[,;]\s*(?:and\s+)?`?:L?(?P<spec>" + _SPEC + r")(?!\.?\w)`?")
+"""``, :30`` after a citation: more lines of its file."""
+BARE_LINES = re.compile(r"\b[Ll]ines?\s+(?P<spec>" + _SPEC + r")(?!\.?\w)")
+"""``line 362``, ``lines 90-93, 154-156``: of the path cited last, on this or the line before."""
+_NUMBERS = re.compile(r"(\d+)(?:\s*[-\u2013]\s*L?(\d+))?")
+QUOTED = "\x00"
+"""Marks a quote among the code spans (its needle is the whole text)."""
+_CODE_SPAN = re.compile(r"(`+)(?P<code>[^`\n]+?)\1")
+_QUOTE = re.compile(r"[\"\u201c](?P<text>[^\"\u201d\n]{12,200})[\"\u201d]")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KWARG_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
+TREE_TOPS = ("src/", "docs/", "tests/")
+"""Citations under these (or a top-level file of the tree) are the tree's own paths."""
+OWN_TOPS = ("src/scvi/", "scvi/", "docs/")
+"""A cited path under these that the tree lacks is a finding (elsewhere: another package's)."""
+COMMON = frozenset({
+    "None", "True", "False", "self", "cls", "def", "class", "return", "import", "from", "and",
+    "not", "for", "the", "adata", "model", "scvi", "kwargs", "args", "int", "str", "float",
+    "bool", "list", "dict", "tuple", "Optional", "Any", "torch", "np", "pd", "nn", "data",
+    "python", "train", "module", "tests", "src", "docs", "md", "py",
+})
+"""Words too common in the tree to show that a line is the one meant."""
+PROSE = (".md", ".rst", ".txt")
+"""Documents: a range of their lines cites a passage's sense, so only a single line is judged
+off (a list item or paragraph: the whole of it)."""
+LOOSE_IDENT = 8
+"""An identifier this long is found inside a longer one too (``train_size`` in
+``train_size_is_none``); a shorter one (``lr``) only as a whole word."""
+SKIP_DIRS = frozenset({".git", "__pycache__", "node_modules", ".ipynb_checkpoints"})
+
+
+@dataclass
+class Citation:
+    line: int
+    """1-based line of the Markdown that cites."""
+    col: int
+    text: str
+    """The citation as written (``src/scvi/x.py:12``)."""
+    path: str
+    """Tree-relative path ("" when the tree has no such file, or several end so)."""
+    start: int
+    end: int
+    verdict: str = "unverified"
+    """``shown``, ``off``, ``past_end``, ``no_file`` or ``unverified``."""
+    message: str = ""
+
+
+@dataclass
+class Claim:
+    """What the text beside a citation names: each code span's or quote's needles (nearest
+    the citation first), the claim's longer words, and whether the needles are another
+    citation's (``(a.py:12; b.md:40)``: they may show there only)."""
+
+    needles: list[list[str]] = field(default_factory=list)
+    words: set[str] = field(default_factory=set)
+    inherited: bool = False
+
+
+@dataclass
+class CitationReport:
+    tree_version: str
+    citations: list[Citation]
+
+    def count(self, verdict: str) -> int:
+        return sum(c.verdict == verdict for c in self.citations)
+
+    @property
+    def findings(self) -> list[Citation]:
+        return [c for c in self.citations if c.verdict in ("off", "past_end", "no_file")]
+
+    def summary(self) -> dict:
+        return {"tree": self.tree_version, "cited": len(self.citations),
+                "shown": self.count("shown"), "unverified": self.count("unverified"),
+                "findings": len(self.findings)}
+
+
+class TreeLines:
+    """The tree's files read once each, and its paths by tail for short citations."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self._files: dict[str, list[str] | None] = {}
+        self._tails: dict[str, list[str]] | None = None
+
+    def lines(self, rel: str) -> list[str] | None:
+        if rel not in self._files:
+            path = self.tree.to_disk(rel)
+            try:
+                ok = path.is_file() and self.tree.to_rel(path) is not None
+                self._files[rel] = (path.read_text(encoding="utf-8", errors="replace")
+                                    .splitlines() if ok else None)
+            except OSError:
+                self._files[rel] = None
+        return self._files[rel]
+
+    def resolve(self, written: str) -> tuple[list[str], str]:
+        """``([tree paths], why none)`` for a cited path: the tree's own path, else the files
+        whose paths end with it (``_scanvi.py``: the model's and the field's)."""
+        rel = written[2:] if written.startswith("./") else written
+        if rel.startswith("scvi/") and self.tree.kind != "installed":
+            rel = "src/" + rel
+        if ".." in rel.split("/"):
+            return [], "outside the tree"
+        own = rel.startswith(TREE_TOPS) or "/" not in rel
+        if own and self.lines(rel) is not None:
+            return [rel], ""
+        if rel.startswith(OWN_TOPS):
+            return [], "no_file"
+        matches = [p for p in self._tail_index().get(rel.rsplit("/", 1)[-1], [])
+                   if p == rel or p.endswith("/" + rel)]
+        return matches, "" if matches else "elsewhere"
+
+    def _tail_index(self) -> dict[str, list[str]]:
+        if self._tails is None:
+            self._tails = {}
+            root = self.tree.root
+            for top in ("src", "docs", "tests", "scvi"):
+                base = root / top
+                if not base.is_dir():
+                    continue
+                for folder, dirs, files in os.walk(base):
+                    dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+                    for name in files:
+                        rel = self.tree.to_rel(Path(folder) / name)
+                        if rel:
+                            self._tails.setdefault(name, []).append(rel)
+        return self._tails
+
+
+def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
+    """Every citation in the Markdown ``text``, each with its verdict."""
+    out: list[Citation] = []
+    last_path, last_line, fenced = "", -9, False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        found = [_continued(line, m) for m in CITATION.finditer(line)]
+        for match in BARE_LINES.finditer(line):
+            if not any(a <= match.start() < b for a, b, _, _ in found) and last_path and \
+                    number - last_line <= 1:
+                found.append((match.start(), match.end(), "", match["spec"]))
+        found.sort()
+        spans = [] if fenced else _code_spans(line, found)
+        other_tree = any(m[1] != tree_lines.tree.version for m in OTHER_TREE.finditer(line))
+        versions = {m[0] for m in VERSION.finditer(line)} - {tree_lines.tree.version}
+        previous = Claim()
+        for index, (start, end, written, spec) in enumerate(found):
+            if written:
+                paths, why = tree_lines.resolve(written)
+                if len(paths) == 1:
+                    last_path, last_line = paths[0], number
+            else:
+                paths, why, written = [last_path], "", last_path
+            if index and not line[found[index - 1][1]:start].strip(" `;,"):
+                claim = Claim(previous.needles, previous.words, inherited=True)
+            else:
+                claim = _claim(line, found, index, spans)
+            previous = claim
+            shown = line[start:end] if found[index][2] else f"{last_path} {line[start:end]}"
+            group = []
+            for n, (first, last) in enumerate(_ranges(spec)):
+                cite = Citation(number, start + 1, shown, paths[0] if len(paths) == 1 else "",
+                                first, last)
+                this_tree = not other_tree and not written.startswith("scvi/") and not \
+                    any(m[1] in versions for m in _VERSION_BEFORE.finditer(line[:start]))
+                _judge(cite, claim, paths, "" if versions and why == "no_file" else why,
+                       written, tree_lines, this_tree=this_tree,
+                       exact=this_tree and len(paths) == 1 and bool(found[index][2]) and n == 0)
+                group.append(cite)
+            if any(cite.verdict == "shown" for cite in group):
+                # A list of lines cites one thing: one line showing it is enough (the
+                # others are where it is used, as 307 and 333 of a variable's def and use).
+                for cite in group:
+                    if cite.verdict == "off":
+                        cite.verdict, cite.message = "shown", ""
+            out.extend(group)
+    return CitationReport(tree_lines.tree.version, out)
+
+
+def _continued(line: str, match: re.Match) -> tuple[int, int, str, str]:
+    """``(start, end, path, spec)`` of a citation with the numbers that continue it
+    (``x.py:12`, `:30``, ``x.py:12; :40``)."""
+    end, spec = match.end(), match["spec"]
+    while more := CONTINUATION.match(line, end):
+        end, spec = more.end(), f"{spec}, {more['spec']}"
+    return match.start(), end, match["path"], spec
+
+
+def _ranges(spec: str) -> list[tuple[int, int]]:
+    out = []
+    for match in _NUMBERS.finditer(spec):
+        first = int(match[1])
+        last = int(match[2]) if match[2] else first
+        out.append((first, last) if last >= first else (first, first))
+    return out
+
+
+_SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z`*(\[])")
+VERSION = re.compile(r"(?<![\w.])\d+\.\d+\.\d+(?![\w.]*\d)")
+_VERSION_BEFORE = re.compile(r"(?<![\w.])(\d+\.\d+\.\d+)[\s:`(,]*\Z")
+"""``1.3.3 `src/...:145``: the citation is of that release's lines."""
+OTHER_TREE = re.compile(r"\b(\d+\.\d+\.\d+)(?:'s)?\s+(?:tree|sdist|source)\b")
+"""``1.2.2 tree``: the line cites another release's lines, which this tree cannot judge."""
+_WORD = re.compile(r"[A-Za-z]{5,}")
+PLAIN_WORDS = frozenset({
+    "which", "their", "there", "about", "other", "these", "those", "where", "while", "would",
+    "could", "should", "because", "since", "after", "before", "every", "without", "within",
+    "defaults", "default", "returns", "passes", "passed", "calls", "called", "method",
+    "function", "class", "parameter", "argument", "value", "values", "line", "lines", "source",
+})
+
+
+def _code_spans(line: str, found: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str]]:
+    """``(start, end, code)`` of the line's code spans and long quotes, less those that hold a
+    citation (a backquoted path)."""
+    spans = []
+    for match in _CODE_SPAN.finditer(line):
+        if not any(match.start() <= a and b <= match.end() for a, b, _, _ in found):
+            spans.append((match.start(), match.end(), match["code"].strip()))
+    for match in _QUOTE.finditer(line):
+        if not any(a <= match.start() < b for a, b, _ in spans):
+            spans.append((match.start(), match.end(), QUOTED + " ".join(match["text"].split())))
+    return sorted(spans)
+
+
+def _claim(line: str, found: list[tuple[int, int, str, str]], index: int,
+           spans: list[tuple[int, int, str]]) -> Claim:
+    """The text before the citation back to the previous one or the sentence's start; when
+    nothing but punctuation is there (``- (x.py:12): `code```), the text after it up to the
+    next citation."""
+    begin = found[index - 1][1] if index else 0
+    start, end = found[index][0], found[index][1]
+    code = [(a, b) for a, b, _ in spans]
+    cuts = [m.end() for m in _SENTENCE_END.finditer(line, begin, start)
+            if not any(a <= m.start() < b for a, b in code)]
+    begin = cuts[-1] if cuts else begin
+    if _says_something(line, begin, start, code):
+        inside = [s for s in spans if begin <= s[0] and s[1] <= start][::-1]
+        return _make_claim(inside, _outside(line, begin, start, code))
+    stop = found[index + 1][0] if index + 1 < len(found) else len(line)
+    inside = [s for s in spans if end <= s[0] and s[1] <= stop]
+    return _make_claim(inside, _outside(line, end, stop, code))
+
+
+def _says_something(line: str, begin: int, end: int, code: list[tuple[int, int]]) -> bool:
+    return any(begin <= a and b <= end for a, b in code) or \
+        sum(ch.isalnum() for ch in _outside(line, begin, end, code)) > 2
+
+
+def _outside(line: str, begin: int, end: int, code: list[tuple[int, int]]) -> str:
+    return "".join(ch for at, ch in enumerate(line[begin:end], start=begin)
+                   if not any(a <= at < b for a, b in code))
+
+
+def _make_claim(spans: list[tuple[int, int, str]], prose: str) -> Claim:
+    needles = [found for found in (_span_needles(code) for _, _, code in spans) if found]
+    words = {w.lower() for w in _WORD.findall(prose)} - PLAIN_WORDS
+    return Claim(needles, words)
+
+
+def _span_needles(span: str) -> list[str]:
+    if span.startswith(QUOTED):
+        return [span[len(QUOTED):]]  # a quote is found whole, not by its words
+    if CITATION.fullmatch(span) or "/" in span and " " not in span:
+        return []  # a path, not code
+    if not span.isascii():
+        return []  # a formula (``log[(1-δ)·ZINB + δ·NB]``), not code
+    words = _IDENT.findall(span)
+    if len(words) == 1 and words[0] == span.strip("()"):
+        return [] if span in COMMON or len(span) < 2 else [words[0]]
+    out = []
+    if len(span) >= 6:
+        out.append(span)
+    if "." in span and len(words) >= 2 and "(" not in span:
+        out.append(words[-1])  # scvi.model.SCVI.train -> train's own line
+    out.extend(m[1] for m in _KWARG_KEY.finditer(span) if len(m[1]) >= 2)
+    out.extend(w for w in words if len(w) >= 4 and w not in COMMON)
+    return [w for w in dict.fromkeys(out) if w not in COMMON]
+
+
+def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: str,
+           tree_lines: TreeLines, *, this_tree: bool, exact: bool) -> None:
+    """The citation's verdict. ``this_tree``: the line cites this tree's lines (not a
+    traceback's ``scvi/...`` frame, not "the 1.2.2 tree"); ``exact``: besides, the path was
+    written and the line is the first of its list (a number past the end then is a wrong
+    line, not another file or a count)."""
+    if not paths:
+        if why == "no_file":
+            cite.verdict = "no_file"
+            cite.message = f"{written}: no such file in the scvi-tools {tree_lines.tree.version} tree"
+        return
+    if len(paths) > 1:  # a tail several files end with: shown in one of them, else unjudged
+        if any(_shows(path, cite, claim, tree_lines) for path in paths):
+            cite.verdict = "shown"
+        return
+    lines = tree_lines.lines(paths[0]) or []
+    if not 1 <= cite.start <= len(lines):
+        if exact:
+            cite.verdict = "past_end"
+            cite.message = f"{cite.path}:{cite.start} is past the file's end ({len(lines)} lines)"
+        return
+    if _shows(paths[0], cite, claim, tree_lines):
+        cite.verdict = "shown"
+        return
+    prose = cite.path.endswith(PROSE)
+    if not this_tree or claim.inherited or cite.end - cite.start >= WIDE or cite.end > cite.start and prose:
+        return  # a frame's path, another citation's code, or a region rather than a line
+    if prose and lines[cite.start - 1].lstrip().startswith("#"):
+        return  # a heading cites its section (a CHANGELOG release)
+    first, last = _extent(cite.path, lines, cite.start, min(cite.end, len(lines)))
+    text = " ".join(lines[first - 1:last]).lower()
+    if any(word in text for word in claim.words):
+        return  # the cited lines say what the sentence says, in words: no code to check
+    for needles in claim.needles:
+        near = [(at, needle) for needle in needles if (at := _nearest(needle, lines, first, last))]
+        if near:
+            at, needle = min(near, key=lambda item: abs(item[0] - cite.start))
+            cite.verdict = "off"
+            span = f"{cite.start}" if cite.start == cite.end else f"{cite.start}-{cite.end}"
+            cite.message = f"{cite.path}:{span} does not show `{needle}`; line {at} does"
+            return
+
+
+def _shows(path: str, cite: Citation, claim: Claim, tree_lines: TreeLines) -> bool:
+    """Whether the cited lines of ``path`` (a def's whole signature, a list item's whole text)
+    hold one of the claim's needles, or lie inside the def or class it names."""
+    lines = tree_lines.lines(path) or []
+    if not claim.needles or not 1 <= cite.start <= len(lines):
+        return False
+    first, last = _extent(path, lines, cite.start, min(cite.end, len(lines)))
+    cited = lines[first - 1:last]
+    enclosing = _enclosing_names(lines, first) if not path.endswith(PROSE) else set()
+    return any(_on(needle, cited) or needle in enclosing
+               for needles in claim.needles for needle in needles)
+
+
+_HEADER = re.compile(r"^(\s*)(?:async\s+)?(?:def|class)\s+(\w+)")
+_OPENER = re.compile(r"^(\s*)([A-Za-z_]\w*)\s*(?::[^=]*)?=\s*[\[({]\s*$")
+"""``__all__ = [``: a line inside the bracket is the name's (one of ``__all__``'s entries)."""
+
+
+def _enclosing_names(lines: list[str], at: int) -> set[str]:
+    """The names of the defs and classes whose bodies hold line ``at``."""
+    names: set[str] = set()
+    indent = None
+    for n in range(at - 1, -1, -1):
+        text = lines[n]
+        if not text.strip():
+            continue
+        width = len(text) - len(text.lstrip())
+        if indent is None:
+            indent = width
+            continue
+        if width < indent and not text.lstrip().startswith((")", "]", "}")):
+            header = _HEADER.match(text) or _OPENER.match(text)
+            if header:
+                names.add(header[2])
+            indent = width
+            if width == 0:
+                break
+    return names
+
+
+_ITEM_START = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|#{1,6}\s|\|)")
+
+
+def _extent(path: str, lines: list[str], first: int, last: int) -> tuple[int, int]:
+    """The lines a citation stands for: a decorator's or a ``def``/``class`` line's whole
+    signature; in Markdown, the whole list item or paragraph of the first and last line."""
+    if path.endswith(PROSE):
+        while first > 1 and lines[first - 2].strip() and not _ITEM_START.match(lines[first - 1]):
+            first -= 1
+        while last < len(lines) and lines[last].strip() and not _ITEM_START.match(lines[last]):
+            last += 1
+        return first, last
+    at = first
+    while at < len(lines) and lines[at - 1].lstrip().startswith("@"):
+        at += 1
+    last = max(last, at)
+    if lines[at - 1].lstrip().startswith(("def ", "async def ", "class ")):
+        at = last  # a def line cites its whole signature, to the colon
+    depth = sum(_depth(t) for t in lines[first - 1:at - 1])
+    for end in range(at, min(len(lines), at + SIGNATURE_LINES) + 1):
+        depth += _depth(lines[end - 1])
+        if end >= last and depth <= 0:
+            return first, end  # a statement's first line cites all of it (``raise X(`` ...)
+    return first, last
+
+
+def _depth(line: str) -> int:
+    code = line.split("#", 1)[0]
+    return sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+
+
+def _on(needle: str, lines: list[str], *, loose: bool = True) -> bool:
+    """Whether ``needle`` is on ``lines``: an identifier as a whole word (``loose``: a long one
+    inside a longer one too), other code or a quote anywhere, spaces aside."""
+    if _IDENT.fullmatch(needle) and (len(needle) < LOOSE_IDENT or not loose):
+        pattern = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(needle) + r"(?![A-Za-z0-9_])",
+                             re.IGNORECASE if loose else 0)  # "Modalities cannot be None."
+        return any(pattern.search(line) for line in lines)
+    if loose and _IDENT.fullmatch(needle):
+        return any(needle.lower() in line.lower() for line in lines)
+    flat = " ".join(" ".join(lines).split())
+    return " ".join(needle.split()) in flat
+
+
+def _nearest(needle: str, lines: list[str], start: int, end: int) -> int:
+    """The line within :data:`NEAR` of ``start``-``end`` that holds ``needle``, nearest first
+    (0: none)."""
+    for distance in range(1, NEAR + 1):
+        for at in (start - distance, end + distance):
+            if 1 <= at <= len(lines) and _on(needle, [lines[at - 1]], loose=False):
+                return at
+    return 0

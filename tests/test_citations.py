@@ -1,0 +1,225 @@
+"""check_code.py's citation check: an answer's path:line against the tree's lines."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import check_code
+import pytest
+
+from scvi_skill.runtime.citations import TreeLines, check_citations
+from scvi_skill.runtime.tree import open_tree
+
+PLAN = '''\
+"""Training plans."""
+
+__all__ = [
+    "TrainingPlan",
+    "other",
+]
+
+
+class TrainingPlan:
+    """A plan."""
+
+    @property
+    def n_obs(self):
+        return 1
+
+    def __init__(
+        self,
+        module,
+        *,
+        fused_optimizer: bool = True,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-6,
+    ) -> None:
+        self.lr = lr
+        if lr < 0:
+            raise ValueError(
+                "The learning rate must be positive."
+            )
+        self.module = module
+'''
+
+FAQ = """\
+# FAQ
+
+## Which key?
+
+Intro line one names `batch_key`.
+
+- Used to specify the main technical effect,
+    such as the sequencing lab.
+- Support for `dispersion="gene-batch"`.
+
+### 1.2.0 (2024-09-26)
+
+- Add `SaveCheckpoint` to the callbacks.
+"""
+
+
+@pytest.fixture()
+def tree(tmp_path) -> Path:
+    root = tmp_path / "tree"
+    pkg = root / "src" / "scvi"
+    (pkg / "train").mkdir(parents=True)
+    (pkg / "module").mkdir()
+    (root / "docs").mkdir()
+    (pkg / "__init__.py").write_text("")
+    (root / "pyproject.toml").write_text('[project]\nname = "scvi-tools"\nversion = "1.5.1"\n')
+    (pkg / "train" / "_trainingplans.py").write_text(PLAN)
+    (pkg / "train" / "_model.py").write_text("def fit(max_epochs=1):\n    return max_epochs\n")
+    (pkg / "module" / "_model.py").write_text("def fit(n_steps=2):\n    return n_steps\n")
+    (root / "docs" / "faq.md").write_text(FAQ)
+    return root
+
+
+def verdicts(tree: Path, text: str) -> list[tuple[str, int, str]]:
+    report = check_citations(text, TreeLines(open_tree(tree)))
+    return [(c.path, c.start, c.verdict) for c in report.citations]
+
+
+def findings(tree: Path, text: str) -> list[str]:
+    report = check_citations(text, TreeLines(open_tree(tree)))
+    return [c.message for c in report.findings]
+
+
+P = "src/scvi/train/_trainingplans.py"
+
+
+def test_a_line_off_by_one_names_the_line_that_shows_the_code(tree):
+    assert findings(tree, f"The default is `lr=1e-3` ({P}:20).") == [
+        f"{P}:20 does not show `lr`; line 21 does"]
+    assert verdicts(tree, f"The default is `lr=1e-3` ({P}:21).") == [(P, 21, "shown")]
+
+
+def test_a_def_or_decorator_or_statement_line_cites_all_of_it(tree):
+    # the def line cites its signature; a decorator its def; raise X( its message
+    assert verdicts(tree, f"`__init__` takes `weight_decay=1e-6` ({P}:16).") == [(P, 16, "shown")]
+    assert verdicts(tree, f"`n_obs` is a property ({P}:12).") == [(P, 12, "shown")]
+    assert verdicts(tree, f'It raises "The learning rate must be positive." ({P}:26).') == [
+        (P, 26, "shown")]
+
+
+def test_a_line_inside_the_def_or_list_the_sentence_names_is_shown(tree):
+    assert verdicts(tree, f"`TrainingPlan.__init__` stores it ({P}:28).") == [(P, 28, "shown")]
+    assert verdicts(tree, f"It is listed in `__all__` ({P}:4).") == [(P, 4, "shown")]
+
+
+def test_a_list_of_lines_is_one_claim_and_continued_numbers_belong_to_it(tree):
+    assert {v for *_, v in verdicts(tree, f"`self.lr = lr` ({P}:10, 24)")} == {"shown"}
+    assert {v for *_, v in verdicts(tree, f"`self.lr = lr` (`{P}:10`, `:24`)")} == {"shown"}
+    assert findings(tree, f"`self.lr = lr` ({P}:22, 26)") == [
+        f"{P}:22 does not show `lr`; line 21 does",
+        f"{P}:26 does not show `lr`; line 25 does"]
+
+
+def test_bare_line_numbers_take_the_path_cited_just_before(tree):
+    text = f"In {P}:21 the default is set.\n- and `weight_decay` (line 21)."
+    assert findings(tree, text) == [f"{P}:21 does not show `weight_decay`; line 22 does"]
+    # a bare number far past the end may be another file's: not judged
+    assert findings(tree, f"See {P}:21 and `lr` (line 900).") == []
+    assert findings(tree, f"See {P}:21.\n\n\nLater `lr` (line 20).") == []  # too far back
+
+
+def test_past_the_end_and_missing_files(tree):
+    assert findings(tree, f"`lr` ({P}:900)") == [f"{P}:900 is past the file's end (29 lines)"]
+    assert findings(tree, "`x` (src/scvi/train/_gone.py:3)") == [
+        "src/scvi/train/_gone.py: no such file in the scvi-tools 1.5.1 tree"]
+    assert findings(tree, "`x` (torch/nn/functional.py:3)") == []  # another package's file
+    # another release's file or lines are not this tree's to judge
+    assert findings(tree, "1.0.4 raised it from `src/scvi/_compat.py:4`.") == []
+    assert findings(tree, f"1.3.3 `{P}:20` has `lr`.") == []
+    assert findings(tree, f"The 1.2.2 tree has `lr` ({P}:20).") == []
+    assert findings(tree, f"A frame: `scvi/train/_trainingplans.py:20` in `lr`") == []
+
+
+def test_markdown_cites_its_list_item_and_a_heading_its_section(tree):
+    assert verdicts(tree, "- the lab is the `batch_key` effect (docs/faq.md:8)") == [
+        ("docs/faq.md", 8, "unverified")]  # the item's words say it: no code to judge
+    assert findings(tree, "`dispersion` per batch (docs/faq.md:8)") == [
+        "docs/faq.md:8 does not show `dispersion`; line 9 does"]
+    assert verdicts(tree, "`dispersion` (docs/faq.md:9)") == [("docs/faq.md", 9, "shown")]
+    assert findings(tree, "`SaveCheckpoint` came in 1.2.0 (docs/faq.md:11)") == []  # heading
+    assert findings(tree, "`batch_key` (docs/faq.md:7-9)") == []  # a range of prose: not judged
+
+
+def test_no_code_beside_it_or_another_citations_code_is_not_judged(tree):
+    assert verdicts(tree, f"The plan sets the rate ({P}:1).") == [(P, 1, "unverified")]
+    # (a.py:N; docs/b.md:M): the second place may show another side of the claim
+    assert findings(tree, f"`weight_decay` is set ({P}:22; docs/faq.md:13)") == []
+    # the code is nowhere near the cited line: not evidence of a wrong line
+    assert findings(tree, f"`module` ({P}:4)") == []
+
+
+def test_a_short_path_is_found_by_its_tail(tree):
+    assert verdicts(tree, "`weight_decay` (_trainingplans.py:22)") == [(P, 22, "shown")]
+    assert findings(tree, "`weight_decay` (_trainingplans.py:21)") == [
+        f"{P}:21 does not show `weight_decay`; line 22 does"]
+    # two files end with _model.py: shown in one is enough, else not judged
+    assert verdicts(tree, "`n_steps` (_model.py:1)") == [("", 1, "shown")]
+    assert findings(tree, "`nothing_here` (_model.py:1)") == []
+
+
+def test_a_link_out_of_the_tree_is_never_read(tree, tmp_path):
+    outside = tmp_path / "outside.py"
+    outside.write_text("lr = 1\n")
+    (tree / "src" / "scvi" / "train" / "_linked.py").symlink_to(outside)
+    assert findings(tree, "`lr` (src/scvi/train/_linked.py:1)") == [
+        "src/scvi/train/_linked.py: no such file in the scvi-tools 1.5.1 tree"]
+    assert findings(tree, "`lr` (src/scvi/../../outside.py:1)") == []
+
+
+# ------------------------------------------------------------------ check_code.py
+
+
+def test_check_code_reports_citations_of_a_markdown_answer(tree, tmp_path, capsys):
+    answer = tmp_path / "answer.md"
+    answer.write_text(f"# a01\n\nThe default is `lr=1e-3` ({P}:20).\n\n```python\nimport scvi\n```\n")
+    assert check_code.main(["--tree", str(tree), "--json", str(answer)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["citations"] == {"tree": "1.5.1", "cited": 1, "shown": 0, "unverified": 0,
+                                   "findings": 1}
+    assert report["findings"] == [{
+        "path": str(answer), "line": 3, "col": 27, "name": f"{P}:20", "kwarg": None,
+        "message": f"{P}:20 does not show `lr`; line 21 does", "exists_in": [],
+        "check": "citation"}]
+    answer.write_text(f"The default is `lr=1e-3` ({P}:21).\n")
+    assert check_code.main(["--tree", str(tree), str(answer)]) == 0
+    err = capsys.readouterr().err
+    assert "citations: 1 against the 1.5.1 tree, 1 show what they cite, 0 not judged" in err
+
+
+def test_check_code_reads_an_answer_without_fences_on_stdin(tree, monkeypatch, capsys):
+    text = f"The default is `lr=1e-3` ({P}:20).\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    assert check_code.main(["--tree", str(tree), "-"]) == 1
+    assert capsys.readouterr().out == f"<stdin>:1:27: {P}:20 does not show `lr`; line 21 does\n"
+
+
+def test_check_code_without_a_tree_checks_the_code_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(tmp_path / "empty"))
+    monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
+    answer = tmp_path / "answer.md"
+    answer.write_text(f"`lr` ({P}:20)\n\n```python\nfrom scvi.model import JaxSCVI\n```\n")
+    assert check_code.main([str(answer)]) == 1  # the code finding still counts
+    captured = capsys.readouterr()
+    assert "JaxSCVI" in captured.out and "does not show" not in captured.out
+    assert "citations not checked" in captured.err
+    # a --tree that is not a tree is an error, as in the other scripts
+    assert check_code.main(["--tree", str(tmp_path / "nope"), str(answer)]) == 4
+
+
+def test_trial_answers_of_round_41_on_the_pinned_tree(pinned_tree, repo_root):
+    """The two lines the blind grader of round 41 found off and that name their code."""
+    lines = TreeLines(pinned_tree)
+    found = []
+    for name in ("answers_rg.md", "answers_skill.md"):
+        text = (repo_root / "benchmarks" / "trials" / "round41" / name).read_text()
+        found += [c.message for c in check_citations(text, lines).findings]
+    assert found == [
+        "src/scvi/train/_trainingplans.py:174 does not show `lr: float = 1e-3`; line 175 does",
+        "src/scvi/model/base/_vaemixin.py:362 does not show `loc`; line 353 does"]
