@@ -223,3 +223,20 @@ def test_trial_answers_of_round_41_on_the_pinned_tree(pinned_tree, repo_root):
     assert found == [
         "src/scvi/train/_trainingplans.py:174 does not show `lr: float = 1e-3`; line 175 does",
         "src/scvi/model/base/_vaemixin.py:362 does not show `loc`; line 353 does"]
+
+
+def test_every_finding_on_the_trial_answers_is_read_by_hand(pinned_tree, repo_root):
+    """benchmarks/citation_labels.jsonl labels each finding on the stored trial answers (the
+    precision bench_citations.py reports): a change to the check that finds another citation
+    or drops one shows here, and a new round's findings must be read and labelled."""
+    trials = repo_root / "benchmarks" / "trials"
+    lines = TreeLines(pinned_tree)
+    found = set()
+    for path in sorted(trials.glob("round*/answers_*.md")):
+        for cite in check_citations(path.read_text(encoding="utf-8"), lines).findings:
+            found.add((path.relative_to(trials).as_posix(), cite.line,
+                       cite.message.split(" ", 1)[0].rstrip(":")))
+    labels = [json.loads(row) for row in
+              (repo_root / "benchmarks" / "citation_labels.jsonl").read_text().splitlines()]
+    assert found == {(row["file"], row["line"], row["cited"]) for row in labels}
+    assert all(isinstance(row["error"], bool) and row["why"] for row in labels)

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Measure check_code.py's citation check on the agent-trial answers: what it judges, how often
+its findings are right, and what it costs.
+
+- **Answers:** every ``benchmarks/trials/round*/answers_*.md`` (the skill agents' and the rg
+  agents' answers of rounds 5 on, each citing the pinned tree), checked against the tree.
+- **Findings against hand labels:** ``benchmarks/citation_labels.jsonl`` holds each finding
+  read by hand (the cited lines and the line the finding names, opened in the tree): ``error``
+  true when the citation is wrong, false for a false alarm. ``precision`` = labelled errors /
+  labelled findings; a finding with no label is printed for review and counted apart.
+- **Speed:** ``python3 scripts/check_code.py ANSWER`` (one answer file, whole process), with the
+  tree (citations checked) and without one (``SCVI_SKILL_CACHE`` pointed at an empty folder:
+  the same run less the citation check), median of --runs, side by side.
+
+Usage:
+  uv run python benchmarks/bench_citations.py [--tree PATH] [--runs N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+from scvi_skill.runtime.citations import TreeLines, check_citations  # noqa: E402
+from scvi_skill.runtime.tree import discover_tree  # noqa: E402
+
+TRIALS = HERE / "trials"
+LABELS = HERE / "citation_labels.jsonl"
+SPEED_FILE = TRIALS / "round41" / "answers_skill.md"
+
+
+def answers() -> list[Path]:
+    return sorted(TRIALS.glob("round*/answers_*.md"), key=lambda p: (
+        int(p.parent.name[len("round"):]), p.name))
+
+
+def judge(tree_lines: TreeLines) -> dict:
+    labels = {(row["file"], row["line"], row["cited"]): row["error"]
+              for row in map(json.loads, LABELS.read_text(encoding="utf-8").splitlines())}
+    counts = {"answers": 0, "cited": 0, "shown": 0, "unverified": 0, "findings": 0,
+              "labelled errors": 0, "false alarms": 0, "unlabelled": 0}
+    unlabelled = []
+    for path in answers():
+        report = check_citations(path.read_text(encoding="utf-8"), tree_lines)
+        counts["answers"] += 1
+        for key in ("cited", "shown", "unverified", "findings"):
+            counts[key] += report.summary()[key]
+        for cite in report.findings:
+            rel = path.relative_to(TRIALS).as_posix()
+            cited = cite.message.split(" ", 1)[0].rstrip(":")
+            label = labels.get((rel, cite.line, cited))
+            if label is None:
+                counts["unlabelled"] += 1
+                unlabelled.append(f"{rel}:{cite.line}: {cite.message}")
+            else:
+                counts["labelled errors" if label else "false alarms"] += 1
+    labelled = counts["labelled errors"] + counts["false alarms"]
+    counts["precision"] = round(counts["labelled errors"] / labelled, 3) if labelled else None
+    return {"counts": counts, "unlabelled": unlabelled}
+
+
+def speed(tree: Path, runs: int) -> dict:
+    command = [sys.executable, str(REPO / "scripts" / "check_code.py"), str(SPEED_FILE)]
+    with tempfile.TemporaryDirectory() as empty:
+        settings = {
+            "with the tree (citations checked)": dict(os.environ, SCVI_TOOLS_TREE=str(tree)),
+            "no tree (code only)": {**{k: v for k, v in os.environ.items()
+                                       if k != "SCVI_TOOLS_TREE"}, "SCVI_SKILL_CACHE": empty},
+        }
+        out = {}
+        for name, env in settings.items():
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                subprocess.run(command, env=env, capture_output=True, check=False)
+                times.append((time.perf_counter() - start) * 1000)
+            out[name] = round(statistics.median(times), 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tree", help="the pinned scvi-tools tree (default: discovered)")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    tree = discover_tree(args.tree)
+    result = judge(TreeLines(tree))
+    result["tree"] = tree.version
+    result["speed_ms_p50"] = speed(tree.root, args.runs)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    counts = result["counts"]
+    print(f"citations in {counts['answers']} trial answer files, scvi-tools {tree.version} tree\n")
+    print("| cited | show what they cite | not judged | findings | labelled errors "
+          "| false alarms | unlabelled | precision |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"| {counts['cited']} | {counts['shown']} | {counts['unverified']} | "
+          f"{counts['findings']} | {counts['labelled errors']} | {counts['false alarms']} | "
+          f"{counts['unlabelled']} | {counts['precision']} |")
+    print(f"\ncheck_code.py on {SPEED_FILE.relative_to(REPO)}, whole process, median of "
+          f"{args.runs}:")
+    print("| run | ms |\n| --- | ---: |")
+    for name, ms in result["speed_ms_p50"].items():
+        print(f"| {name} | {ms} |")
+    for line in result["unlabelled"]:
+        print(f"unlabelled: {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
