@@ -1198,6 +1198,22 @@ def test_of_several_named_parameters_the_entry_matching_the_question_is_shown(ca
     assert "memory-intensive" in out
 
 
+@pytest.mark.parametrize("paired", [True, False])
+def test_two_named_parameters_with_neighbouring_entries_are_quoted_together(capsys, pinned_tree,
+                                                                             monkeypatch, paired):
+    """Both warmups named: TrainingPlan documents n_steps_kl_warmup and, next to it,
+    n_epochs_kl_warmup, whose entry says which wins; both entries are quoted. Sanity question
+    written for this test."""
+    from scvi_skill.runtime import pack
+
+    monkeypatch.setattr(pack, "PAIRED_ENTRIES", paired)
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "I set n_steps_kl_warmup=1000 and n_epochs_kl_warmup=50 together in "
+                    "plan_kwargs for SCVI. Which one does the training plan use?")
+    assert ("Overrides `n_steps_kl_warmup` when both are not `None`." in out) is paired
+    assert "Only activated when `n_epochs_kl_warmup` is" in out
+
+
 def test_torch_s_invalid_values_message_finds_the_nan_answer(capsys, pinned_tree):
     """torch.distributions says "found invalid values" when a parameter went NaN; a paste of
     it without the word NaN gets the FAQ's NaN section first (a routing synonym), not the

@@ -1450,10 +1450,34 @@ def _param_doc(fact: SourceFact, lines: list[str], wanted: list[str], question: 
                     name, found = _best_named_entry(lines, first, name, found, wanted,
                                                     term_idf, resolve)
                 sig_line, doc_first, doc_last, template = found
+                if PAIRED_ENTRIES and template is None and len(wanted) > 1:
+                    doc_first, doc_last = _with_named_neighbour(lines, first, name, doc_first,
+                                                                doc_last, wanted, resolve)
                 _set_param(fact, name, lines[sig_line], lines, doc_first, doc_last, template)
                 _move_to(fact, lines, first)
                 return True
     return False
+
+
+PAIRED_ENTRIES = True
+"""When the question names two parameters whose docstring entries are neighbours in one def
+(``n_steps_kl_warmup`` and ``n_epochs_kl_warmup``: "Overrides `n_steps_kl_warmup` when both
+are not `None`"), the quoted entry is both: how they relate is in one of them."""
+
+
+def _with_named_neighbour(lines: list[str], first: int, name: str, doc_first: int,
+                          doc_last: int, wanted: list[str], resolve) -> tuple[int, int]:
+    """``doc_first``-``doc_last`` grown by the entry just before or after it when the
+    question names that parameter too (the one after first)."""
+    entries = _doc_entries(lines, first, resolve)
+    at = next((k for k, e in enumerate(entries) if e[1] == doc_first), None)
+    if at is None:
+        return doc_first, doc_last
+    for k in (at + 1, at - 1):
+        if 0 <= k < len(entries) and entries[k][0] in wanted and entries[k][0] != name \
+                and entries[k][3] is None:
+            return min(doc_first, entries[k][1]), max(doc_last, entries[k][2])
+    return doc_first, doc_last
 
 
 CLASS_ENTRIES = True
