@@ -151,6 +151,10 @@ def test_no_code_beside_it_or_another_citations_code_is_not_judged(tree):
     assert verdicts(tree, f"The plan sets the rate ({P}:1).") == [(P, 1, "unverified")]
     # (a.py:N; docs/b.md:M): the second place may show another side of the claim
     assert findings(tree, f"`weight_decay` is set ({P}:22; docs/faq.md:13)") == []
+    # ... unless a distinctive name of the claim is just beside it (a slip, not another side)
+    assert findings(tree, f"`weight_decay` ({P}:22; {P}:24)") == [
+        f"{P}:24 does not show `weight_decay`; line 22 does"]
+    assert findings(tree, f"`weight_decay` ({P}:22; {P}:26)") == []
     # the code is nowhere near the cited line: not evidence of a wrong line
     assert findings(tree, f"`module` ({P}:4)") == []
 

@@ -29,6 +29,14 @@ from .tree import Tree
 NEAR = 15
 """How far from the cited lines the cited code may be for the citation to count as off by a
 few lines (beyond this, the code is another passage's, and the citation is unverified)."""
+VETO_WORDS = 1
+"""A cited line holding this many of the sentence's longer words says what the sentence says
+in words: the citation is not judged off by its code."""
+INHERITED_NEAR = 3
+"""The second place of one claim (``(a.py:12; docs/b.md:40)``) may show another side of it:
+it is judged off only when a distinctive name of the claim is at most this far away."""
+_DISTINCT = re.compile(r"[A-Za-z]\w*(?:_\w+|[a-z][A-Z]\w*)")
+"""A name unlikely to be on a line by chance: with an underscore or in CamelCase."""
 WIDE = 12
 """A range of more lines than this points at a region, not a line: it is not judged off."""
 SIGNATURE_LINES = 60
@@ -346,16 +354,20 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
         cite.verdict = "shown"
         return
     prose = cite.path.endswith(PROSE)
-    if not this_tree or claim.inherited or cite.end - cite.start >= WIDE or cite.end > cite.start and prose:
-        return  # a frame's path, another citation's code, or a region rather than a line
+    if not this_tree or cite.end - cite.start >= WIDE or cite.end > cite.start and prose:
+        return  # a frame's path, or a region rather than a line
     if prose and lines[cite.start - 1].lstrip().startswith("#"):
         return  # a heading cites its section (a CHANGELOG release)
     first, last = _extent(cite.path, lines, cite.start, min(cite.end, len(lines)))
     text = " ".join(lines[first - 1:last]).lower()
-    if any(word in text for word in claim.words):
+    if sum(word in text for word in claim.words) >= VETO_WORDS:
         return  # the cited lines say what the sentence says, in words: no code to check
     for needles in claim.needles:
-        near = [(at, needle) for needle in needles if (at := _nearest(needle, lines, first, last))]
+        if claim.inherited:  # another place's code: only a distinctive name just beside it
+            needles = [n for n in needles if _DISTINCT.fullmatch(n)]
+        near = [(at, needle) for needle in needles
+                if (at := _nearest(needle, lines, first, last,
+                                   INHERITED_NEAR if claim.inherited else NEAR))]
         if near:
             at, needle = min(near, key=lambda item: abs(item[0] - cite.start))
             cite.verdict = "off"
@@ -391,8 +403,8 @@ def _enclosing_names(lines: list[str], at: int) -> set[str]:
         if not text.strip():
             continue
         width = len(text) - len(text.lstrip())
-        if indent is None:
-            indent = width
+        if indent is None:  # a signature's closing line is inside its def
+            indent = width + text.lstrip().startswith((")", "]", "}"))
             continue
         if width < indent and not text.lstrip().startswith((")", "]", "}")):
             header = _HEADER.match(text) or _OPENER.match(text)
@@ -448,10 +460,10 @@ def _on(needle: str, lines: list[str], *, loose: bool = True) -> bool:
     return " ".join(needle.split()) in flat
 
 
-def _nearest(needle: str, lines: list[str], start: int, end: int) -> int:
+def _nearest(needle: str, lines: list[str], start: int, end: int, reach: int = NEAR) -> int:
     """The line within :data:`NEAR` of ``start``-``end`` that holds ``needle``, nearest first
     (0: none)."""
-    for distance in range(1, NEAR + 1):
+    for distance in range(1, reach + 1):
         for at in (start - distance, end + distance):
             if 1 <= at <= len(lines) and _on(needle, [lines[at - 1]], loose=False):
                 return at
