@@ -244,3 +244,13 @@ def test_every_finding_on_the_trial_answers_is_read_by_hand(pinned_tree, repo_ro
               (repo_root / "benchmarks" / "citation_labels.jsonl").read_text().splitlines()]
     assert found == {(row["file"], row["line"], row["cited"]) for row in labels}
     assert all(isinstance(row["error"], bool) and row["why"] for row in labels)
+
+
+@pytest.mark.parametrize("line, cited", [
+    ("`" * 5000, 0), ("`a" * 3000, 0), ('"' * 5000, 0), ("a/" * 3000 + "x.py:1", 1),
+    (f"{P}:21 " * 2000, 2000), ("line 1, " * 3000, 0), ("x.py:" + "1, " * 3000, 3000),
+])
+def test_hostile_lines_are_read_without_error(tree, line, cited):
+    report = check_citations(line, TreeLines(open_tree(tree)))
+    assert len(report.citations) == cited
+    assert all(c.verdict in ("shown", "unverified", "past_end") for c in report.citations)

@@ -92,9 +92,9 @@ def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg
         assert f"| {commands} | {characters:,} |" in readme
 
 
-@pytest.mark.parametrize("round_", ["round42", "round43"])
+@pytest.mark.parametrize("round_", ["round42", "round43", "round44"])
 def test_skill_md_variant_rounds_reran_round41s_questions_with_the_skill_agent_alone(round_):
-    """Rounds 42 and 43 (SKILL.md variants) asked round 41's questions with round 41's key;
+    """Rounds 42 to 44 (skill variants) asked round 41's questions with round 41's key;
     each README quotes its skill log's figures and round 41's skill figures."""
     for name in ("questions.jsonl", "key.jsonl"):
         assert (TRIALS / round_ / name).read_bytes() == (TRIALS / "round41" / name).read_bytes()

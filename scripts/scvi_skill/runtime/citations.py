@@ -212,8 +212,9 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
             for n, (first, last) in enumerate(_ranges(spec)):
                 cite = Citation(number, start + 1, shown, paths[0] if len(paths) == 1 else "",
                                 first, last)
-                this_tree = not other_tree and not written.startswith("scvi/") and not \
-                    any(m[1] in versions for m in _VERSION_BEFORE.finditer(line[:start]))
+                before = _VERSION_BEFORE.search(line, max(0, start - VERSION_REACH), start)
+                this_tree = not other_tree and not written.startswith("scvi/") and not (
+                    before and before[1] in versions)
                 _judge(cite, claim, paths, "" if versions and why == "no_file" else why,
                        written, tree_lines, this_tree=this_tree,
                        exact=this_tree and len(paths) == 1 and bool(found[index][2]) and n == 0)
@@ -250,6 +251,8 @@ _SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z`*(\[])")
 VERSION = re.compile(r"(?<![\w.])\d+\.\d+\.\d+(?![\w.]*\d)")
 _VERSION_BEFORE = re.compile(r"(?<![\w.])(\d+\.\d+\.\d+)[\s:`(,]*\Z")
 """``1.3.3 `src/...:145``: the citation is of that release's lines."""
+VERSION_REACH = 40
+"""How far before a citation that release number is looked for."""
 OTHER_TREE = re.compile(r"\b(\d+\.\d+\.\d+)(?:'s)?\s+(?:tree|sdist|source)\b")
 """``1.2.2 tree``: the line cites another release's lines, which this tree cannot judge."""
 _WORD = re.compile(r"[A-Za-z]{5,}")
