@@ -2,8 +2,11 @@
 """Measure check_code.py's citation check on the agent-trial answers: what it judges, how often
 its findings are right, and what it costs.
 
-- **Answers:** every ``benchmarks/trials/round*/answers_*.md`` (the skill agents' and the rg
-  agents' answers of rounds 5 on, each citing the pinned tree), checked against the tree.
+- **Answers**, each citing the pinned tree, reported apart:
+  ``trials``: every ``benchmarks/trials/round*/answers_*.md`` (the skill agents' and the rg
+  agents' answers of rounds 5 on), on which the check's rules were shaped;
+  ``cited_answers``: ``benchmarks/cited_answers/set*.md``, answers helpers wrote with rg for
+  this measure (``cited_answers/README.md`` says which set was read before a rule changed).
 - **Findings against hand labels:** ``benchmarks/citation_labels.jsonl`` holds each finding
   read by hand (the cited lines and the line the finding names, opened in the tree): ``error``
   true when the citation is wrong, false for a false alarm. ``precision`` = labelled errors /
@@ -36,33 +39,40 @@ from scvi_skill.runtime.citations import TreeLines, check_citations  # noqa: E40
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 TRIALS = HERE / "trials"
+CITED = HERE / "cited_answers"
 LABELS = HERE / "citation_labels.jsonl"
 SPEED_FILE = TRIALS / "round41" / "answers_skill.md"
 
 
-def answers() -> list[Path]:
-    return sorted(TRIALS.glob("round*/answers_*.md"), key=lambda p: (
-        int(p.parent.name[len("round"):]), p.name))
+def corpora() -> dict[str, list[Path]]:
+    """The answer files of each corpus, in a fixed order."""
+    return {
+        "trials": sorted(TRIALS.glob("round*/answers_*.md"),
+                         key=lambda p: (int(p.parent.name[len("round"):]), p.name)),
+        "cited_answers": sorted(CITED.glob("set*.md")),
+    }
 
 
-def judge(tree_lines: TreeLines) -> dict:
-    labels = {(row["file"], row["line"], row["cited"]): row["error"]
-              for row in map(json.loads, LABELS.read_text(encoding="utf-8").splitlines())}
+def label_key(path: Path, line: int, message: str) -> tuple[str, int, str]:
+    """How citation_labels.jsonl names a finding: (file under benchmarks/, line, citation)."""
+    return path.relative_to(HERE).as_posix(), line, message.split(" ", 1)[0].rstrip(":")
+
+
+def judge(tree_lines: TreeLines, files: list[Path], labels: dict) -> dict:
     counts = {"answers": 0, "cited": 0, "shown": 0, "unverified": 0, "findings": 0,
               "labelled errors": 0, "false alarms": 0, "unlabelled": 0}
     unlabelled = []
-    for path in answers():
+    for path in files:
         report = check_citations(path.read_text(encoding="utf-8"), tree_lines)
         counts["answers"] += 1
         for key in ("cited", "shown", "unverified", "findings"):
             counts[key] += report.summary()[key]
         for cite in report.findings:
-            rel = path.relative_to(TRIALS).as_posix()
-            cited = cite.message.split(" ", 1)[0].rstrip(":")
-            label = labels.get((rel, cite.line, cited))
+            label = labels.get(label_key(path, cite.line, cite.message))
             if label is None:
                 counts["unlabelled"] += 1
-                unlabelled.append(f"{rel}:{cite.line}: {cite.message}")
+                unlabelled.append(f"{path.relative_to(HERE).as_posix()}:{cite.line}: "
+                                  f"{cite.message}")
             else:
                 counts["labelled errors" if label else "false alarms"] += 1
     labelled = counts["labelled errors"] + counts["false alarms"]
@@ -96,27 +106,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     tree = discover_tree(args.tree)
-    result = judge(TreeLines(tree))
-    result["tree"] = tree.version
+    labels = {(row["file"], row["line"], row["cited"]): row["error"]
+              for row in map(json.loads, LABELS.read_text(encoding="utf-8").splitlines())}
+    lines = TreeLines(tree)
+    result = {"corpora": {name: judge(lines, files, labels)
+                          for name, files in corpora().items()}, "tree": tree.version}
     result["speed_ms_p50"] = speed(tree.root, args.runs)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    counts = result["counts"]
-    print(f"citations in {counts['answers']} trial answer files, scvi-tools {tree.version} tree\n")
-    print("| cited | show what they cite | not judged | findings | labelled errors "
-          "| false alarms | unlabelled | precision |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print(f"| {counts['cited']} | {counts['shown']} | {counts['unverified']} | "
-          f"{counts['findings']} | {counts['labelled errors']} | {counts['false alarms']} | "
-          f"{counts['unlabelled']} | {counts['precision']} |")
+    print(f"citations against the scvi-tools {tree.version} tree\n")
+    print("| answers | files | cited | show what they cite | not judged | findings "
+          "| labelled errors | false alarms | unlabelled | precision |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, found in result["corpora"].items():
+        c = found["counts"]
+        print(f"| {name} | {c['answers']} | {c['cited']} | {c['shown']} | {c['unverified']} | "
+              f"{c['findings']} | {c['labelled errors']} | {c['false alarms']} | "
+              f"{c['unlabelled']} | {c['precision']} |")
     print(f"\ncheck_code.py on {SPEED_FILE.relative_to(REPO)}, whole process, median of "
           f"{args.runs}:")
     print("| run | ms |\n| --- | ---: |")
     for name, ms in result["speed_ms_p50"].items():
         print(f"| {name} | {ms} |")
-    for line in result["unlabelled"]:
-        print(f"unlabelled: {line}")
+    for found in result["corpora"].values():
+        for line in found["unlabelled"]:
+            print(f"unlabelled: {line}")
     return 0
 
 

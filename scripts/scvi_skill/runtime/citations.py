@@ -93,6 +93,8 @@ class Citation:
     verdict: str = "unverified"
     """``shown``, ``off``, ``past_end``, ``no_file`` or ``unverified``."""
     message: str = ""
+    away: int = 0
+    """For ``off``: how many lines from the cited ones the code is."""
 
 
 @dataclass
@@ -194,7 +196,7 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
         spans = [] if fenced else _code_spans(line, found)
         other_tree = any(m[1] != tree_lines.tree.version for m in OTHER_TREE.finditer(line))
         versions = {m[0] for m in VERSION.finditer(line)} - {tree_lines.tree.version}
-        previous = Claim()
+        previous, chain = Claim(), []
         for index, (start, end, written, spec) in enumerate(found):
             if written:
                 paths, why = tree_lines.resolve(written)
@@ -219,11 +221,15 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
                        written, tree_lines, this_tree=this_tree,
                        exact=this_tree and len(paths) == 1 and bool(found[index][2]) and n == 0)
                 group.append(cite)
-            if any(cite.verdict == "shown" for cite in group):
-                # A list of lines cites one thing: one line showing it is enough (the
-                # others are where it is used, as 307 and 333 of a variable's def and use).
-                for cite in group:
-                    if cite.verdict == "off":
+            # A list of lines cites one thing, as do places of one claim side by side
+            # ((a.py:12, b.py:40)): one line showing it is enough (the others are where it is
+            # used, as 307 and 333 of a variable's def and use, or another side of it).
+            # A slip of a few lines beside the code stays a finding.
+            chain = chain + group if claim.inherited else group
+            if any(cite.verdict == "shown" for cite in chain):
+                for cite in chain:
+                    if cite.verdict == "off" and (cite in group and not claim.inherited
+                                                  or cite.away > INHERITED_NEAR):
                         cite.verdict, cite.message = "shown", ""
             out.extend(group)
     return CitationReport(tree_lines.tree.version, out)
@@ -373,7 +379,7 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
                                    INHERITED_NEAR if claim.inherited else NEAR))]
         if near:
             at, needle = min(near, key=lambda item: abs(item[0] - cite.start))
-            cite.verdict = "off"
+            cite.verdict, cite.away = "off", max(first - at, at - last)
             span = f"{cite.start}" if cite.start == cite.end else f"{cite.start}-{cite.end}"
             cite.message = f"{cite.path}:{span} does not show `{needle}`; line {at} does"
             return
