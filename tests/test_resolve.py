@@ -1214,6 +1214,23 @@ def test_two_named_parameters_with_neighbouring_entries_are_quoted_together(caps
     assert "Only activated when `n_epochs_kl_warmup` is" in out
 
 
+@pytest.mark.parametrize("asserts", [True, False])
+def test_an_assertion_error_points_the_window_at_the_def_s_asserts(capsys, pinned_tree,
+                                                                    monkeypatch, asserts):
+    """A bare AssertionError names no message to look up: the named def's window is its first
+    assert (RESOLVI.setup_anndata checks counts and unique obs_names). Sanity question
+    written for this test."""
+    from scvi_skill.runtime import pack
+
+    monkeypatch.setattr(pack, "ASSERT_WINDOW", asserts)
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                    "scvi.external.RESOLVI.setup_anndata(adata, layer='raw', prepare_data=True) "
+                    "ends in an AssertionError on my MERFISH panel. What conditions does it "
+                    "assert?")
+    assert "src/scvi/external/resolvi/_model.py:298 scvi.external.RESOLVI.setup_anndata" in out
+    assert ("assert np.min(x.sum(axis=1)) > 0, (" in out) is asserts
+
+
 def test_torch_s_invalid_values_message_finds_the_nan_answer(capsys, pinned_tree):
     """torch.distributions says "found invalid values" when a parameter went NaN; a paste of
     it without the word NaN gets the FAQ's NaN section first (a routing synonym), not the

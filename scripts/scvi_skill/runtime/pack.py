@@ -836,6 +836,8 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
                         _point_at_window(fact, lines, src["path"])
                 if USE_WINDOW and wanted and not param_found and not used_shown:
                     used_shown = _use_window(fact, lines, wanted)
+                if ASSERT_WINDOW and _ASSERTION.search(question):
+                    _assert_window(fact, lines)
         facts.append(fact)
     elsewhere = _param_elsewhere(sidx, kwargs or wanted, question, reader,
                                  {f.path for f in facts}) \
@@ -941,6 +943,27 @@ no phrase hit: a named parameter's own entry is what the question asks for)."""
 
 USE_WINDOW = True
 """A named parameter that no docstring entry documents is shown where its def first uses it."""
+
+
+ASSERT_WINDOW = True
+"""For a question that says it got an ``AssertionError``, a def's window is its first
+``assert`` statement and what follows (RESOLVI.setup_anndata's checks on counts and
+obs_names): a bare AssertionError names no message to find, only that an assert failed."""
+_ASSERTION = re.compile(r"\bAssertionError\b")
+_ASSERT = re.compile(r"^\s*assert\b")
+
+
+def _assert_window(fact: SourceFact, lines: list[str]) -> None:
+    """Point ``fact``'s window at the first ``assert`` of its def's body, if it has one."""
+    span = _def_span(lines, fact.line - 1)
+    if not span:
+        return
+    at = next((n for n in range(span[0] + 1, span[1] + 1) if _ASSERT.match(lines[n])), None)
+    if at is None:
+        return
+    last = min(span[1], at + WINDOW_LINES - 1)
+    fact.window = [at + 1, last + 1]
+    fact.window_text = [_cut(t) for t in lines[at : last + 1]]
 
 
 def _use_window(fact: SourceFact, lines: list[str], wanted: list[str]) -> bool:
