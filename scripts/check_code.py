@@ -48,7 +48,13 @@ from scvi_skill.runtime.apiindex import (  # noqa: E402
     load_release,
     load_releases,
 )
-from scvi_skill.runtime.codelint import CodeFinding, History, is_markdown, lint_file  # noqa: E402
+from scvi_skill.runtime.codelint import (  # noqa: E402
+    MARKDOWN_SUFFIXES,
+    CodeFinding,
+    History,
+    is_markdown,
+    lint_file,
+)
 from scvi_skill.runtime.errors import (  # noqa: E402
     SkillPackageError,
     TreeNotFound,
@@ -58,7 +64,6 @@ from scvi_skill.runtime.errors import (  # noqa: E402
 )
 
 SUFFIXES = (".py", ".ipynb")
-MARKDOWN = (".md", ".markdown")
 """What a folder is searched for; a Markdown file is checked when named (its fences)."""
 STDIN = "-"
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", ".ipynb_checkpoints",
@@ -112,12 +117,17 @@ def main(argv: list[str] | None = None) -> int:
         files = collect_files(args.paths)
         findings, citations = [], Citations(args.tree)
         for path, shown, text in files:
-            findings.extend(lint_file(path, shown, api, history, text))
-            findings.extend(citations.check(path, shown, text))
+            if text is None and path.suffix in MARKDOWN_SUFFIXES:
+                try:  # read once for both checks
+                    text = path.read_text(encoding="utf-8-sig")
+                except (OSError, UnicodeDecodeError):
+                    pass  # lint_file reports it
+            markdown = text if path.suffix in MARKDOWN_SUFFIXES else None
+            found = lint_file(path, shown, api, history, text) + citations.check(shown, markdown)
+            findings.extend(sorted(found, key=lambda f: (f.cell or 0, f.line, f.col)))
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code
-    findings.sort(key=lambda f: (f.path, f.cell or 0, f.line, f.col))
     if args.json:
         data = {"version": version, "files": len(files),
                 "findings": [f.to_dict() for f in findings]}
@@ -146,8 +156,10 @@ class Citations:
         self.missing = False
         self.summary: dict = {}
 
-    def check(self, path: Path, shown: str, text: str | None) -> list[CodeFinding]:
-        if path.suffix not in MARKDOWN or self.missing:
+    def check(self, shown: str, text: str | None) -> list[CodeFinding]:
+        """The citation findings of a Markdown file's ``text`` (None: not Markdown, or
+        unreadable)."""
+        if text is None or self.missing:
             return []
         from scvi_skill.runtime.citations import TreeLines, check_citations
         from scvi_skill.runtime.tree import discover_tree
@@ -161,10 +173,6 @@ class Citations:
                 self.missing = True
                 warn(f"citations not checked: {err}")
                 return []
-        try:
-            text = path.read_text(encoding="utf-8-sig") if text is None else text
-        except (OSError, UnicodeDecodeError):
-            return []  # lint_file has reported it
         report = check_citations(text, self.lines)
         for key, value in report.summary().items():
             self.summary[key] = value if key == "tree" else self.summary.get(key, 0) + value

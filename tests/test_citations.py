@@ -263,3 +263,11 @@ def test_hostile_lines_are_read_without_error(tree, line, cited):
     report = check_citations(line, TreeLines(open_tree(tree)))
     assert len(report.citations) == cited
     assert all(c.verdict in ("shown", "unverified", "past_end") for c in report.citations)
+
+
+def test_python_code_is_not_checked_for_citations(tree, tmp_path, capsys):
+    script = tmp_path / "analysis.py"
+    script.write_text(f"lr = 1e-3  # `lr` ({P}:20)\n")
+    assert check_code.main(["--tree", str(tree), "--json", str(script)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["findings"] == [] and "citations" not in report
