@@ -7,12 +7,18 @@ a top-level file) is matched by its tail (``_trainer.py``, ``train/_trainer.py``
 of the tree ends so.
 
 What a citation claims is the code the sentence names beside it: the backquoted spans and long
-quotes between the previous citation on the line and this one (else those just after it). The
-citation is **shown** when one of them is on the cited lines, and **off** when none is but one
-is within :data:`NEAR` lines, the finding naming the line that holds it: a line number counted
-by hand is off by a few. A citation with no code beside it, or whose code is nowhere near, is
-**unverified**: the checker says nothing about it, since prose is not evidence of a wrong line.
-A line past the file's end, or a ``src/scvi``/``docs`` path the tree lacks, is a finding too.
+quotes between the previous citation on the line (or the sentence's start) and this one, else
+those just after it. The cited lines stand for more than themselves: a ``def`` line for its
+signature, a statement's first line for the statement, a Markdown line for its list item. The
+citation is **shown** when one of the names is on them (or they lie inside the def or list it
+names), and **off** when none is but one is within :data:`NEAR` lines, the finding naming the
+line that holds it: a line number counted by hand is off by a few. Places of one claim side by
+side (``(a.py:12; b.md:40)``) count as one, unless a place is a slip of at most
+:data:`INHERITED_NEAR` lines. **Unverified** (nothing said): no code beside the citation, code
+nowhere near, cited lines that say the sentence's longer words, a range of prose or wider than
+:data:`WIDE`, a heading, another release's lines (``1.3.3 src/...``), a traceback's ``scvi/``
+frame. A line past the file's end, or a ``src/scvi``/``docs`` path the tree lacks, is a finding
+too.
 
 Standard library only; runs on Python >= 3.10.
 """
