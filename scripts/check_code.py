@@ -155,23 +155,31 @@ class Citations:
         self.lines = None
         self.missing = False
         self.summary: dict = {}
+        if tree_arg:  # a --tree that is not a tree is an error even with no Markdown to check
+            self._open()
+
+    def _open(self) -> None:
+        from scvi_skill.runtime.citations import TreeLines
+        from scvi_skill.runtime.tree import discover_tree
+
+        try:
+            self.lines = TreeLines(discover_tree(self.tree_arg))
+        except TreeNotFound as err:
+            if self.tree_arg:
+                raise
+            self.missing = True
+            warn(f"citations not checked: {err}")
 
     def check(self, shown: str, text: str | None) -> list[CodeFinding]:
         """The citation findings of a Markdown file's ``text`` (None: not Markdown, or
         unreadable)."""
         if text is None or self.missing:
             return []
-        from scvi_skill.runtime.citations import TreeLines, check_citations
-        from scvi_skill.runtime.tree import discover_tree
+        from scvi_skill.runtime.citations import check_citations
 
         if self.lines is None:
-            try:
-                self.lines = TreeLines(discover_tree(self.tree_arg))
-            except TreeNotFound as err:
-                if self.tree_arg:
-                    raise
-                self.missing = True
-                warn(f"citations not checked: {err}")
+            self._open()
+            if self.lines is None:
                 return []
         report = check_citations(text, self.lines)
         for key, value in report.summary().items():

@@ -220,6 +220,10 @@ def test_check_code_without_a_tree_checks_the_code_and_says_so(tmp_path, monkeyp
     assert "citations not checked" in captured.err
     # a --tree that is not a tree is an error, as in the other scripts
     assert check_code.main(["--tree", str(tmp_path / "nope"), str(answer)]) == 4
+    script = tmp_path / "analysis.py"
+    script.write_text("import scvi\n")
+    assert check_code.main(["--tree", str(tmp_path / "nope"), str(script)]) == 4
+    assert "nope" in capsys.readouterr().err
 
 
 def test_trial_answers_of_round_41_on_the_pinned_tree(pinned_tree, repo_root):
