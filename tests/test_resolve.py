@@ -1231,6 +1231,27 @@ def test_an_assertion_error_points_the_window_at_the_def_s_asserts(capsys, pinne
     assert ("assert np.min(x.sum(axis=1)) > 0, (" in out) is asserts
 
 
+@pytest.mark.parametrize("weight, first", [(0.5, "scvi.model.MULTIVI.setup_anndata"),
+                                           (1.0, "scvi.model.SCVI.setup_anndata")])
+def test_a_bare_model_name_beside_a_written_out_call_weighs_less(capsys, pinned_tree,
+                                                                 monkeypatch, weight, first):
+    """The user's own call, written out with arguments, names the def; "like for SCVI" is an
+    aside. An error message's "X.f() got an unexpected keyword" (no arguments) is not the
+    user's call and changes nothing. Sanity questions written for this test."""
+    from scvi_skill.runtime import rank
+
+    monkeypatch.setitem(rank.PARAMS, "bare_beside_call", weight)
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "scvi.model.MULTIVI.setup_anndata(adata, batch_key='sample', "
+                            "labels_key='ct') fails although the same call works for SCVI. "
+                            "Which arguments does it take?")
+    assert report["source"][0]["symbol"] == first
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root),
+                            "PEAKVI.get_bayes_factors() got an unexpected keyword argument "
+                            "'fdr' when I run SCVI DE")
+    assert report["source"][0]["symbol"] == "scvi.model.base.DifferentialComputation.get_bayes_factors"
+
+
 def test_torch_s_invalid_values_message_finds_the_nan_answer(capsys, pinned_tree):
     """torch.distributions says "found invalid values" when a parameter went NaN; a paste of
     it without the word NaN gets the FAQ's NaN section first (a routing synonym), not the
