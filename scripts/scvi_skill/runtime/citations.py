@@ -216,13 +216,13 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
                 claim = _claim(line, found, index, spans)
             previous = claim
             shown = line[start:end] if found[index][2] else f"{last_path} {line[start:end]}"
+            before = _VERSION_BEFORE.search(line, max(0, start - VERSION_REACH), start)
+            this_tree = not other_tree and not written.startswith("scvi/") and not (
+                before and before[1] in versions)
             group = []
             for n, (first, last) in enumerate(_ranges(spec)):
                 cite = Citation(number, start + 1, shown, paths[0] if len(paths) == 1 else "",
                                 first, last)
-                before = _VERSION_BEFORE.search(line, max(0, start - VERSION_REACH), start)
-                this_tree = not other_tree and not written.startswith("scvi/") and not (
-                    before and before[1] in versions)
                 _judge(cite, claim, paths, "" if versions and why == "no_file" else why,
                        written, tree_lines, this_tree=this_tree,
                        exact=this_tree and len(paths) == 1 and bool(found[index][2]) and n == 0)
@@ -356,7 +356,7 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
             cite.message = f"{written}: no such file in the scvi-tools {tree_lines.tree.version} tree"
         return
     if len(paths) > 1:  # a tail several files end with: shown in one of them, else unjudged
-        if any(_shows(path, cite, claim, tree_lines) for path in paths):
+        if any(_shows(path, tree_lines.lines(path) or [], cite, claim) for path in paths):
             cite.verdict = "shown"
         return
     lines = tree_lines.lines(paths[0]) or []
@@ -365,7 +365,9 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
             cite.verdict = "past_end"
             cite.message = f"{cite.path}:{cite.start} is past the file's end ({len(lines)} lines)"
         return
-    if _shows(paths[0], cite, claim, tree_lines):
+    if not claim.needles:
+        return
+    if _shows(paths[0], lines, cite, claim):
         cite.verdict = "shown"
         return
     prose = cite.path.endswith(PROSE)
@@ -391,17 +393,17 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
             return
 
 
-def _shows(path: str, cite: Citation, claim: Claim, tree_lines: TreeLines) -> bool:
-    """Whether the cited lines of ``path`` (a def's whole signature, a list item's whole text)
-    hold one of the claim's needles, or lie inside the def or class it names."""
-    lines = tree_lines.lines(path) or []
+def _shows(path: str, lines: list[str], cite: Citation, claim: Claim) -> bool:
+    """Whether the cited lines of ``path`` (``lines``: its text; a def's whole signature, a
+    list item's whole text) hold one of the claim's needles, or lie inside the def or class
+    it names (looked up only when no needle is on them)."""
     if not claim.needles or not 1 <= cite.start <= len(lines):
         return False
     first, last = _extent(path, lines, cite.start, min(cite.end, len(lines)))
-    cited = lines[first - 1:last]
-    enclosing = _enclosing_names(lines, first) if not path.endswith(PROSE) else set()
-    return any(_on(needle, cited) or needle in enclosing
-               for needles in claim.needles for needle in needles)
+    needles = [needle for found in claim.needles for needle in found]
+    if any(_on(needle, lines[first - 1:last]) for needle in needles):
+        return True
+    return not path.endswith(PROSE) and bool(set(needles) & _enclosing_names(lines, first))
 
 
 _HEADER = re.compile(r"^(\s*)(?:async\s+)?(?:def|class)\s+(\w+)")
