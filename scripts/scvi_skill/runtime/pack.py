@@ -810,6 +810,7 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
     kwargs_at = next((n for n, src in enumerate(sources[:MAX_SOURCES])
                       if any(k in "\n".join(reader.file(src["path"]) or []) for k in kwargs)),
                      None) if kwargs else None
+    asserted = ASSERT_WINDOW and _ASSERTION.search(question) is not None
     for n, src in enumerate(sources[:MAX_SOURCES]):
         fact = SourceFact(src["path"], src["line"], src.get("symbol") or "")
         lines = reader.file(src["path"])
@@ -836,7 +837,7 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
                         _point_at_window(fact, lines, src["path"])
                 if USE_WINDOW and wanted and not param_found and not used_shown:
                     used_shown = _use_window(fact, lines, wanted)
-                if ASSERT_WINDOW and _ASSERTION.search(question):
+                if asserted:
                     _assert_window(fact, lines)
         facts.append(fact)
     elsewhere = _param_elsewhere(sidx, kwargs or wanted, question, reader,
