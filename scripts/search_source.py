@@ -37,6 +37,12 @@ Usage:
   search_source.py --lines PATH:A-B   the tree's lines A to B of PATH (tree-relative),
                                       numbered and verbatim, at most 200: the numbers to
                                       cite; no rg needed
+  search_source.py --since CODE       the first (or last) release whose src/scvi .py files
+                                      hold CODE literally, by bisection over the releases
+                                      1.0.0 on (about 7 trees read, each fetched from the
+                                      package index once and cached); --in PART narrows it,
+                                      --cached reads only the trees already cached; exit 1
+                                      when neither the oldest nor the newest holds it
   search_source.py TEXT               literal text (never a regex, never a shell word);
                                       put -- before TEXT that starts with a dash
 TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
@@ -49,6 +55,9 @@ and says how much was left out; --json prints one object:
 --symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
 --changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
 --pitfalls results: {"id", "text", "cite", "applies_to"};
+--since: {"mode", "query", "where", "releases", "oldest", "newest", "cached_only", "checked":
+  [{"version", "present", "path", "line"}] (in the order read), "fetched", "result" ("added",
+  "removed", "always", "never"), "first", "last", "not_read_between"?};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
   "last_release", "replacement", "params", "param_changes", "defaults", "earlier_unknown",
   "signature", "path", "line", "by_span": [{"releases", "last", "signature", "kind", "path",
@@ -80,10 +89,11 @@ Examples:
   python3 scripts/search_source.py --changes use_gpu
   python3 scripts/search_source.py --pitfalls 'query genes'
   python3 scripts/search_source.py --history scvi.model.utils.mde
+  python3 scripts/search_source.py --since 'data_loader_kwargs.get("batch_size"' --in dataloaders
 
 Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area,
-empty --message); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 6 the shipped
-message index is missing (--message).
+empty --message); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 5 a release tree
+could not be fetched (--since); 6 the shipped message index is missing (--message).
 """
 
 from __future__ import annotations
@@ -152,8 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the proven pitfalls that hold every word, with their evidence")
     mode.add_argument("--lines", metavar="PATH:A-B",
                       help="the tree's lines A to B of PATH, numbered, verbatim (cite these)")
+    mode.add_argument("--since", metavar="CODE",
+                      help="the first release whose source holds CODE (literal), read from "
+                           "the release trees (fetched as needed)")
     parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
     parser.add_argument("--tests", action="store_true", help="also search tests/ (default: off)")
+    parser.add_argument("--cached", action="store_true",
+                        help="--since: read only the release trees already cached (no download)")
     parser.add_argument(
         "--context", type=int, default=0, metavar="N", help="lines of context (default: 0)"
     )
@@ -202,6 +217,10 @@ def _run(args: argparse.Namespace) -> int:
         return _pitfalls(args)
     if args.lines is not None:
         return _lines(args)
+    if args.since is not None:
+        return _since(args)
+    if args.cached:
+        raise UsageError("--cached goes with --since")
     mode, query = _mode(args)
     if not 0 <= args.context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
@@ -309,6 +328,28 @@ def _lines(args: argparse.Namespace) -> int:
         out.append(f"({rel} ends at line {len(lines)})")
     print("\n".join(out))
     return EXIT_OK
+
+
+def _since(args: argparse.Namespace) -> int:
+    """--since CODE: the release where the source starts (or stops) holding CODE, by
+    bisection over the shipped manifest's releases. No rg."""
+    from scvi_skill.runtime import since
+    from scvi_skill.runtime.apifiles import load_releases
+
+    if args.text is not None:
+        raise UsageError("give either TEXT or --since, not both")
+    if args.tree or args.installed or args.tests:
+        raise UsageError("--since reads the release trees it needs; --tree, --installed and "
+                         "--tests do not apply (check one release with --tree and TEXT)")
+    report = since.run(_checked(args.since, "--since"), load_releases().versions,
+                       where=args.where, cached_only=args.cached, log=warn_line)
+    print(json.dumps(report, ensure_ascii=False) if args.json else since.render(report))
+    return EXIT_PROBLEMS if report["result"] == "never" else EXIT_OK
+
+
+def warn_line(message: str) -> None:
+    """Progress of a fetch, on stderr."""
+    print(message, file=sys.stderr)
 
 
 def _changes(args: argparse.Namespace) -> int:

@@ -460,7 +460,7 @@ def test_download_returns_the_archive_of_the_version_asked_for(tmp_path, monkeyp
     so a cold cache built every release's API index from 1.0.0's sdist."""
     (tmp_path / "scvi_tools-1.0.0.tar.gz").write_bytes(b"old")
 
-    def pip_saves(cmd):
+    def pip_saves(cmd, echo=True):
         version = cmd[-1].split("==")[1]
         (tmp_path / f"scvi_tools-{version}.tar.gz").write_bytes(version.encode())
         tail = fetch_mod._Tail()
@@ -475,7 +475,7 @@ def test_download_returns_the_archive_of_the_version_asked_for(tmp_path, monkeyp
 def test_a_download_that_saves_no_archive_of_that_version_is_an_error(tmp_path, monkeypatch):
     (tmp_path / "scvi_tools-1.0.0.tar.gz").write_bytes(b"old")
 
-    def pip_saves_nothing(cmd):
+    def pip_saves_nothing(cmd, echo=True):
         tail = fetch_mod._Tail()
         tail.returncode, tail.lines = 0, ["Successfully downloaded scvi-tools"]
         return tail
@@ -483,3 +483,14 @@ def test_a_download_that_saves_no_archive_of_that_version_is_an_error(tmp_path, 
     monkeypatch.setattr(fetch_mod, "_run_streaming", pip_saves_nothing)
     with pytest.raises(fetch_mod.FetchError, match="could not download scvi-tools 1.5.1"):
         fetch_mod.download_sdist("1.5.1", tmp_path, log=lambda _: None)
+
+
+def test_a_quiet_download_keeps_pip_output_off_stderr_but_in_the_error(capsys):
+    """echo=False (search_source.py --since, which may fetch several releases) passes
+    nothing of pip's output to stderr; its last lines still make the error message."""
+    script = "import sys; print('Collecting scvi-tools'); print('ERROR: no such version'); sys.exit(1)"
+    tail = fetch_mod._run_streaming([sys.executable, "-c", script], echo=False)
+    assert tail.returncode == 1 and tail.lines[-1] == "ERROR: no such version"
+    assert capsys.readouterr().err == ""
+    fetch_mod._run_streaming([sys.executable, "-c", script])
+    assert "ERROR: no such version" in capsys.readouterr().err

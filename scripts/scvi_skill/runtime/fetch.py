@@ -74,11 +74,13 @@ def fetch_tree(
     from_path: str | None = None,
     index_url: str | None = None,
     log=None,
+    echo: bool = True,
 ) -> Path:
     """Return the path of a complete cached tree of ``version``, fetching it if needed.
 
     With ``from_path``, the tree of that archive or folder replaces a cached tree of the same
-    version whose content differs (the user asked for this one), and says so.
+    version whose content differs (the user asked for this one), and says so. ``echo=False``
+    keeps pip's own output off stderr (its last lines still make the error message).
     """
     log = log or _stderr
     if from_path is None:
@@ -88,7 +90,8 @@ def fetch_tree(
             return target
         cache = _ensure_cache_dir()
         with _work_folder(cache, "download") as download_dir:
-            archive = download_sdist(version, download_dir, index_url=index_url, log=log)
+            archive = download_sdist(version, download_dir, index_url=index_url, log=log,
+                                     echo=echo)
             return install_archive(archive, version, source="package index", log=log)
     source = Path(from_path).expanduser()
     if source.is_file():
@@ -111,8 +114,10 @@ def check_version(version: str, what: str = "version") -> str:
     return version
 
 
-def download_sdist(version: str, dest: Path, *, index_url: str | None = None, log=None) -> Path:
-    """Download the sdist of ``scvi-tools==version`` into ``dest`` with pip; return the archive."""
+def download_sdist(version: str, dest: Path, *, index_url: str | None = None, log=None,
+                   echo: bool = True) -> Path:
+    """Download the sdist of ``scvi-tools==version`` into ``dest`` with pip; return the archive
+    (``echo``: pass pip's output to stderr as it comes)."""
     log = log or _stderr
     args = ["download", "--no-deps", "--no-binary", ":all:", "--ignore-requires-python"]
     if index_url:
@@ -122,7 +127,7 @@ def download_sdist(version: str, dest: Path, *, index_url: str | None = None, lo
              f"{PACKAGE}=={version}"]
     cmd = _pip_command() + args
     log(f"Downloading the {PACKAGE} {version} sdist with {' '.join(cmd[:-len(args)])} ...")
-    tail = _run_streaming(cmd)
+    tail = _run_streaming(cmd, echo=echo)
     # This version's archive, by name: ``dest`` may hold other releases' sdists (the API index
     # builder's cache), and the first of them is not the one asked for.
     archives = [dest / f"{stem}-{version}.tar.gz" for stem in ("scvi_tools", "scvi-tools")]
@@ -276,9 +281,9 @@ class _Tail:
         self.returncode = 0
 
 
-def _run_streaming(cmd: list[str]) -> _Tail:
-    """Run ``cmd``, pass its output to stderr as it comes (progress bars included), and keep
-    the last lines for the error message."""
+def _run_streaming(cmd: list[str], echo: bool = True) -> _Tail:
+    """Run ``cmd``, pass its output to stderr as it comes (progress bars included) when
+    ``echo``, and keep the last lines for the error message."""
     tail = _Tail()
     try:
         proc = subprocess.Popen(
@@ -293,7 +298,8 @@ def _run_streaming(cmd: list[str]) -> _Tail:
         chunk = proc.stdout.read1(8192) if hasattr(proc.stdout, "read1") else proc.stdout.read(8192)
         if not chunk:
             break
-        _echo(chunk)
+        if echo:
+            _echo(chunk)
         kept += chunk
         del kept[:-16384]
         if time.monotonic() > deadline:

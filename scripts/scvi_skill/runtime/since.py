@@ -1,0 +1,240 @@
+"""Since which release the scvi-tools source holds a piece of code (``search_source.py --since``).
+
+Release notes date most changes, but not all of them, and not always to the release that
+shipped them: a fix listed under 1.2.2 may first ship in 1.2.2.post2. The code itself settles
+it. This module looks for a literal text in the ``.py`` files under ``src/scvi`` (or a part of
+it) of the releases the shipped manifest lists (``references/api/releases.json``), and finds
+where its presence changes by bisection: the oldest and the newest release first, then the
+middle of the span whose ends differ, until two neighbouring releases differ. Trees come from
+the cache :mod:`.fetch` fills (downloading a missing one), or, with ``cached_only``, only from
+the trees already cached.
+
+Releases between two checked ones that agree are taken to agree with them: one change of
+presence is found, and the report says which releases were read. Standard library only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Callable, NamedTuple
+
+from .errors import FetchError, UsageError
+
+PACKAGE_ROOT = "src/scvi"
+MAX_TEXT_CHARS = 300
+"""A longer text is a paste of more than the code that changed."""
+MAX_FILE_BYTES = 2_000_000
+"""A larger file under src/scvi is not source (none is near this)."""
+
+
+class Place(NamedTuple):
+    path: str  # tree-relative, src/scvi/...
+    line: int  # 1-based
+
+
+class Check(NamedTuple):
+    version: str
+    place: Place | None  # None: the release's source does not hold the text
+
+
+def check_where(where: str | None) -> str:
+    """``where`` as a tree-relative POSIX path under ``src/scvi`` (a folder or a file):
+    ``dataloaders`` and ``scvi/dataloaders`` mean ``src/scvi/dataloaders``. A path that is
+    absolute or climbs out (``..``) is a usage error."""
+    if not where:
+        return PACKAGE_ROOT
+    text = where.strip().replace("\\", "/").strip("/")
+    parts = PurePosixPath(text).parts
+    if not text or where.strip().startswith(("/", "\\")) or ".." in parts or ":" in text:
+        raise UsageError(f"--in takes a path inside the package, such as dataloaders or "
+                         f"src/scvi/train/_trainer.py, got {where!r}")
+    if parts[:2] == ("src", "scvi"):
+        return "/".join(parts)
+    if parts[:1] == ("scvi",):
+        parts = parts[1:]
+    return "/".join((PACKAGE_ROOT, *parts))
+
+
+def find_text(root: Path, text: str, where: str = PACKAGE_ROOT) -> Place | None:
+    """The first place (files in sorted order, then lines) where ``text`` occurs literally in
+    the ``.py`` files of ``where`` (tree-relative) of the tree at ``root``; ``None`` if none."""
+    base = root / where
+    resolved_root = root.resolve()
+    if base.is_file():
+        files = [base]
+    elif base.is_dir():
+        files = sorted(base.rglob("*.py"))
+    else:
+        return None
+    for path in files:
+        try:
+            # A link that leads out of the tree is not the tree's source.
+            path.resolve().relative_to(resolved_root)
+            if path.stat().st_size > MAX_FILE_BYTES:
+                continue
+            content = path.read_text(encoding="utf-8", errors="replace")
+        except (OSError, ValueError):
+            continue
+        at = content.find(text)
+        if at >= 0:
+            return Place(path.relative_to(root).as_posix(), content.count("\n", 0, at) + 1)
+    return None
+
+
+def bisect(versions: list[str], probe: Callable[[str], Place | None]) -> list[Check]:
+    """The releases read to find where presence changes, in the order they were read.
+    ``versions`` is oldest first; ``probe`` reads one release."""
+    checks: dict[int, Check] = {}
+
+    def read(i: int) -> bool:
+        if i not in checks:
+            checks[i] = Check(versions[i], probe(versions[i]))
+        return checks[i].place is not None
+
+    order: list[int] = []
+    lo, hi = 0, len(versions) - 1
+    for i in (hi, lo):  # the newest first: the question is usually about the present code
+        read(i)
+        order.append(i)
+    if hi <= lo or read(lo) == read(hi):
+        return [checks[i] for i in dict.fromkeys(order)]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        order.append(mid)
+        if read(mid) == read(lo):
+            lo = mid
+        else:
+            hi = mid
+    return [checks[i] for i in dict.fromkeys(order)]
+
+
+def summary(versions: list[str], checks: list[Check]) -> dict:
+    """What the checks say: ``result`` is ``"added"`` (absent in the oldest, present in the
+    newest), ``"removed"``, ``"always"`` (in both ends) or ``"never"``; ``first``/``last``:
+    the first release that holds it and the last one before it (added), or the last that
+    holds it and the first without it (removed)."""
+    by_version = {c.version: c for c in checks}
+    oldest, newest = by_version[versions[0]], by_version[versions[-1]]
+    if (oldest.place is None) == (newest.place is None):
+        return {"result": "always" if newest.place else "never", "first": None, "last": None}
+    read = sorted((versions.index(c.version), c.place is not None) for c in checks)
+    for (i, held), (j, held_next) in zip(read, read[1:]):
+        if held != held_next:
+            if held_next:
+                return {"result": "added", "first": versions[j], "last": versions[i]}
+            return {"result": "removed", "first": versions[j], "last": versions[i]}
+    raise AssertionError("the two ends differ, so two neighbours read differ")  # pragma: no cover
+
+
+def tree_root(version: str, *, cached_only: bool, log=None) -> Path | None:
+    """The cached tree of ``version``, fetched if missing (``None`` with ``cached_only`` when
+    it is not cached)."""
+    from .fetch import _is_complete, fetch_tree
+    from .paths import cached_tree_path
+
+    target = cached_tree_path(version)
+    if _is_complete(target):
+        return target
+    if cached_only:
+        return None
+    if log is not None:
+        log(f"fetching the scvi-tools {version} tree (sdist from the package index) ...")
+    return fetch_tree(version, log=lambda _message: None, echo=False)
+
+
+def check_text(text: str) -> str:
+    if not text or not text.strip():
+        raise UsageError("--since needs the code to look for, such as "
+                         "'data_loader_kwargs.get(\"batch_size\"'")
+    if "\n" in text.strip():
+        raise UsageError("--since takes one line of code (the part that changed), not several")
+    if len(text) > MAX_TEXT_CHARS:
+        raise UsageError(f"--since takes at most {MAX_TEXT_CHARS} characters of code (the part "
+                         "that changed)")
+    return text
+
+
+def run(text: str, versions: list[str], *, where: str | None = None, cached_only: bool = False,
+        log=None) -> dict:
+    """The report of ``search_source.py --since``: the releases read and what they say.
+    With ``cached_only``, only the releases whose tree is cached take part."""
+    text = check_text(text)
+    where = check_where(where)
+    listed = list(versions)
+    roots: dict[str, Path] = {}
+    if cached_only:
+        for version in versions:
+            root = tree_root(version, cached_only=True)
+            if root is not None:
+                roots[version] = root
+        versions = [v for v in versions if v in roots]
+        if not versions:
+            raise FetchError("no release tree is cached",
+                             hint="Fetch one with fetch_tree.py --version V, or leave out "
+                                  "--cached to let --since fetch the releases it reads")
+    fetched: list[str] = []
+
+    def probe(version: str) -> Place | None:
+        root = roots.get(version)
+        if root is None:
+            from .fetch import _is_complete
+            from .paths import cached_tree_path
+
+            if not _is_complete(cached_tree_path(version)):
+                fetched.append(version)
+            root = roots[version] = tree_root(version, cached_only=False, log=log)
+        return find_text(root, text, where)
+
+    checks = bisect(versions, probe)
+    report = {"mode": "since", "query": text, "where": where, "releases": len(versions),
+              "oldest": versions[0], "newest": versions[-1], "cached_only": cached_only,
+              "checked": [{"version": c.version, "present": c.place is not None,
+                           "path": c.place.path if c.place else None,
+                           "line": c.place.line if c.place else None} for c in checks],
+              "fetched": fetched}
+    report.update(summary(versions, checks))
+    if report["first"]:
+        a, b = sorted((listed.index(report["first"]), listed.index(report["last"])))
+        report["not_read_between"] = listed[a + 1:b]  # only with cached_only
+    return report
+
+
+def render(report: dict) -> str:
+    """The report in a few lines."""
+    text, where = report["query"], report["where"]
+    span = f"{report['oldest']}-{report['newest']}"
+    among = f"{report['releases']} releases {span}" + (", cached trees only"
+                                                     if report["cached_only"] else "")
+    head = f"since: {text!r} in {where} (literal, .py files), {among}"
+    by_version = {row["version"]: row for row in report["checked"]}
+
+    def at(version: str) -> str:
+        row = by_version[version]
+        return f"{row['path']}:{row['line']}" if row["present"] else "absent"
+
+    result = report["result"]
+    between = report.get("not_read_between") or []
+    if result == "added":
+        lines = [f"first in {report['first']}: {at(report['first'])}",
+                 f"absent in {report['last']}, the release before it" if not between else
+                 f"absent in {report['last']}; not read between them (not cached): "
+                 f"{', '.join(between)}"]
+    elif result == "removed":
+        lines = [f"last in {report['last']}: {at(report['last'])}",
+                 f"gone in {report['first']}, the release after it" if not between else
+                 f"gone in {report['first']}; not read between them (not cached): "
+                 f"{', '.join(between)}"]
+    elif result == "always":
+        lines = [f"in {report['oldest']} ({at(report['oldest'])}) and {report['newest']} "
+                 f"({at(report['newest'])}): in every release read"]
+    else:
+        lines = [f"in neither {report['oldest']} nor {report['newest']}: check the spelling "
+                 "(literal text, as in the source), or --in another part"]
+    read = ", ".join(f"{row['version']} {'yes' if row['present'] else 'no'}"
+                     for row in report["checked"])
+    lines.append(f"read ({len(report['checked'])} trees): {read}")
+    if report["fetched"]:
+        lines.append(f"fetched: {', '.join(report['fetched'])}")
+    lines.append("releases between two read ones that agree are taken to agree with them; "
+                 "read one with --tree and --in")
+    return "\n".join([head, *lines])
