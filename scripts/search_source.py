@@ -41,8 +41,10 @@ Usage:
                                       hold CODE literally, by bisection over the releases
                                       1.0.0 on (about 7 trees read, each fetched from the
                                       package index once and cached); --in PART narrows it,
-                                      --cached reads only the trees already cached; exit 1
-                                      when neither the oldest nor the newest holds it
+                                      --cached reads only the trees already cached; code
+                                      that came and went is found through the first and
+                                      last release of each minor series; exit 1 when no
+                                      release read holds it
   search_source.py TEXT               literal text (never a regex, never a shell word);
                                       put -- before TEXT that starts with a dash
 TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
@@ -57,7 +59,9 @@ and says how much was left out; --json prints one object:
 --pitfalls results: {"id", "text", "cite", "applies_to"};
 --since: {"mode", "query", "where", "releases", "oldest", "newest", "cached_only", "checked":
   [{"version", "present", "path", "line"}] (in the order read), "fetched", "result" ("added",
-  "removed", "always", "never"), "first", "last", "not_read_between"?};
+  "removed", "span", "always", "never"), "first", "last" (the first and last release read
+  holding it), "before", "after" (the releases read next to them lacking it),
+  "not_read_before"?, "not_read_after"? (with --cached: releases between those not read)};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
   "last_release", "replacement", "params", "param_changes", "defaults", "earlier_unknown",
   "signature", "path", "line", "by_span": [{"releases", "last", "signature", "kind", "path",

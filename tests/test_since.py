@@ -52,34 +52,64 @@ def test_in_never_leads_out_of_the_tree(where):
         since.check_where(where)
 
 
+def _probe(held, reads=None):
+    def probe(version):
+        if reads is not None:
+            reads.append(version)
+        return since.Place("src/scvi/x.py", 1) if held(VERSIONS.index(version)) else None
+    return probe
+
+
+def _report(checks):
+    return since.summary(VERSIONS, checks)
+
+
 @pytest.mark.parametrize("k", range(1, len(VERSIONS)))
 def test_bisection_finds_the_first_release_with_the_code_in_few_reads(k):
     reads = []
-
-    def probe(version):
-        reads.append(version)
-        return since.Place("src/scvi/x.py", 1) if VERSIONS.index(version) >= k else None
-
-    checks = since.bisect(VERSIONS, probe)
-    report = since.summary(VERSIONS, checks)
-    assert report == {"result": "added", "first": VERSIONS[k], "last": VERSIONS[k - 1]}
+    checks = since.bisect(VERSIONS, _probe(lambda i: i >= k, reads))
+    assert _report(checks) == {"result": "added", "first": VERSIONS[k], "last": VERSIONS[-1],
+                               "before": VERSIONS[k - 1], "after": None}
     assert len(reads) == len(set(reads)) == len(checks)
     assert len(reads) <= 2 + math.ceil(math.log2(len(VERSIONS) - 1))
 
 
 @pytest.mark.parametrize("k", [1, 7, len(VERSIONS) - 1])
 def test_bisection_finds_the_last_release_with_removed_code(k):
-    checks = since.bisect(VERSIONS, lambda v: None if VERSIONS.index(v) >= k
-                          else since.Place("src/scvi/x.py", 3))
-    assert since.summary(VERSIONS, checks) == {"result": "removed", "first": VERSIONS[k],
-                                               "last": VERSIONS[k - 1]}
+    checks = since.bisect(VERSIONS, _probe(lambda i: i < k))
+    assert _report(checks) == {"result": "removed", "first": VERSIONS[0],
+                               "last": VERSIONS[k - 1], "before": None, "after": VERSIONS[k]}
 
 
-@pytest.mark.parametrize("held, result", [(True, "always"), (False, "never")])
-def test_the_same_answer_at_both_ends_reads_two_releases(held, result):
-    checks = since.bisect(VERSIONS, lambda v: since.Place("a.py", 1) if held else None)
+def test_series_ends_are_the_first_and_last_release_of_each_minor_series():
+    ends = [VERSIONS[i] for i in since.series_ends(VERSIONS)]
+    assert ends[:6] == ["1.0.0", "1.0.4", "1.1.0.post1", "1.1.6.post2", "1.2.0", "1.2.2.post2"]
+    assert ends[-2:] == ["1.5.0", "1.5.1"]
+
+
+@pytest.mark.parametrize("first, last", [("1.2.2.post2", "1.2.2.post2"), ("1.1.4", "1.1.4"),
+                                         ("1.2.2.post2", "1.4.3"), ("1.0.1", "1.3.0")])
+def test_code_that_came_and_went_is_found_with_both_of_its_changes(first, last):
+    """The batch_size fix of 1.2.2.post2, rewritten in a later release, is in neither end;
+    MRVI was in the 1.1.4 wheel alone. A series end holds it, and both changes are bisected."""
+    a, b = VERSIONS.index(first), VERSIONS.index(last)
+    held = lambda i: a <= i <= b  # noqa: E731
+    if not any(held(i) for i in since.series_ends(VERSIONS)):
+        checks = since.bisect(VERSIONS, _probe(held))
+        assert _report(checks)["result"] == "never"  # between series ends: not seen (1.1.4)
+        return
+    checks = since.bisect(VERSIONS, _probe(held))
+    assert _report(checks) == {"result": "span", "first": first, "last": last,
+                               "before": VERSIONS[a - 1], "after": VERSIONS[b + 1]}
+
+
+def test_code_in_both_ends_reads_two_releases_and_in_none_the_series_ends():
+    checks = since.bisect(VERSIONS, _probe(lambda i: True))
     assert [c.version for c in checks] == [VERSIONS[-1], VERSIONS[0]]
-    assert since.summary(VERSIONS, checks)["result"] == result
+    assert _report(checks)["result"] == "always"
+    checks = since.bisect(VERSIONS, _probe(lambda i: False))
+    assert {c.version for c in checks} == {VERSIONS[i] for i in since.series_ends(VERSIONS)}
+    assert _report(checks)["result"] == "never"
 
 
 def test_the_text_is_found_literally_and_a_link_out_of_the_tree_is_not_read(tmp_path):
@@ -102,15 +132,15 @@ def test_cached_trees_only_say_which_releases_between_were_not_read(cache, capsy
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("4 releases 1.0.0-1.5.1, cached trees only")
     assert out[1] == "first in 1.3.0: src/scvi/dataloaders/_data_splitting.py:2"
-    assert out[2] == ("absent in 1.2.1; not read between them (not cached): 1.2.2, "
+    assert out[2] == ("absent in 1.2.1; not read between (not cached): 1.2.2, "
                       "1.2.2.post1, 1.2.2.post2")
     assert search_source.main(["--since", CODE, "--cached", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["result"], report["first"], report["last"], report["fetched"]) == (
+    assert (report["result"], report["first"], report["before"], report["fetched"]) == (
         "added", "1.3.0", "1.2.1", [])
     assert [row["version"] for row in report["checked"]] == ["1.5.1", "1.0.0", "1.2.1", "1.3.0"]
     assert search_source.main(["--since", "not_in_any_release", "--cached"]) == 1
-    assert "in neither 1.0.0 nor 1.5.1" in capsys.readouterr().out
+    assert "in none of the 4 releases read" in capsys.readouterr().out
 
 
 def test_missing_trees_are_fetched_quietly_and_neighbours_are_named(cache, monkeypatch, capsys):

@@ -5,12 +5,15 @@ shipped them: a fix listed under 1.2.2 may first ship in 1.2.2.post2. The code i
 it. This module looks for a literal text in the ``.py`` files under ``src/scvi`` (or a part of
 it) of the releases the shipped manifest lists (``references/api/releases.json``), and finds
 where its presence changes by bisection: the oldest and the newest release first, then the
-middle of the span whose ends differ, until two neighbouring releases differ. Trees come from
+middle of the span whose ends differ, until two neighbouring releases differ. Code in neither
+end (it came and went) is looked for in the first and last release of each minor series, and
+both of its changes are then bisected the same way. Trees come from
 the cache :mod:`.fetch` fills (downloading a missing one), or, with ``cached_only``, only from
 the trees already cached.
 
-Releases between two checked ones that agree are taken to agree with them: one change of
-presence is found, and the report says which releases were read. Standard library only.
+Releases between two checked ones that agree are taken to agree with them: code that changed
+back and forth between two releases read is not seen, and the report says which releases
+were read. Standard library only.
 """
 
 from __future__ import annotations
@@ -81,9 +84,22 @@ def find_text(root: Path, text: str, where: str = PACKAGE_ROOT) -> Place | None:
     return None
 
 
+def series_ends(versions: list[str]) -> list[int]:
+    """The first and the last release of each minor series (1.2.0 and 1.2.2.post2 of 1.2),
+    as indexes into ``versions``: where code that came in one series and went in a later one
+    is looked for when neither the oldest nor the newest release holds it."""
+    ends: dict[str, list[int]] = {}
+    for i, version in enumerate(versions):
+        ends.setdefault(".".join(version.split(".")[:2]), []).append(i)
+    return sorted({i for found in ends.values() for i in (found[0], found[-1])})
+
+
 def bisect(versions: list[str], probe: Callable[[str], Place | None]) -> list[Check]:
     """The releases read to find where presence changes, in the order they were read.
-    ``versions`` is oldest first; ``probe`` reads one release."""
+    ``versions`` is oldest first; ``probe`` reads one release. The oldest and the newest
+    first; when they differ, one change lies between them; when neither holds the text, the
+    ends of each minor series are read, and each change beside a release that holds it is
+    found by bisection too (code that came and went again)."""
     checks: dict[int, Check] = {}
 
     def read(i: int) -> bool:
@@ -91,39 +107,50 @@ def bisect(versions: list[str], probe: Callable[[str], Place | None]) -> list[Ch
             checks[i] = Check(versions[i], probe(versions[i]))
         return checks[i].place is not None
 
-    order: list[int] = []
-    lo, hi = 0, len(versions) - 1
-    for i in (hi, lo):  # the newest first: the question is usually about the present code
-        read(i)
-        order.append(i)
-    if hi <= lo or read(lo) == read(hi):
-        return [checks[i] for i in dict.fromkeys(order)]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        order.append(mid)
-        if read(mid) == read(lo):
-            lo = mid
-        else:
-            hi = mid
-    return [checks[i] for i in dict.fromkeys(order)]
+    def narrow(lo: int, hi: int) -> None:
+        """Read between ``lo`` and ``hi`` (which differ) until two neighbours differ."""
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if read(mid) == read(lo):
+                lo = mid
+            else:
+                hi = mid
+
+    last = len(versions) - 1
+    read(last)  # the newest first: the question is usually about the present code
+    if last == 0:
+        return list(checks.values())
+    if read(0) != read(last):
+        narrow(0, last)
+    elif not read(0):
+        held = [i for i in series_ends(versions) if read(i)]
+        if held:
+            below = max(i for i in checks if i < held[0] and not read(i))
+            above = min(i for i in checks if i > held[-1] and not read(i))
+            narrow(below, held[0])
+            narrow(held[-1], above)
+    return list(checks.values())
 
 
 def summary(versions: list[str], checks: list[Check]) -> dict:
-    """What the checks say: ``result`` is ``"added"`` (absent in the oldest, present in the
-    newest), ``"removed"``, ``"always"`` (in both ends) or ``"never"``; ``first``/``last``:
-    the first release that holds it and the last one before it (added), or the last that
-    holds it and the first without it (removed)."""
-    by_version = {c.version: c for c in checks}
-    oldest, newest = by_version[versions[0]], by_version[versions[-1]]
-    if (oldest.place is None) == (newest.place is None):
-        return {"result": "always" if newest.place else "never", "first": None, "last": None}
-    read = sorted((versions.index(c.version), c.place is not None) for c in checks)
-    for (i, held), (j, held_next) in zip(read, read[1:]):
-        if held != held_next:
-            if held_next:
-                return {"result": "added", "first": versions[j], "last": versions[i]}
-            return {"result": "removed", "first": versions[j], "last": versions[i]}
-    raise AssertionError("the two ends differ, so two neighbours read differ")  # pragma: no cover
+    """What the checks say. ``result``: ``"added"`` (absent in the oldest, present in the
+    newest), ``"removed"`` (the other way), ``"span"`` (in neither end, in releases between),
+    ``"always"`` (in both ends) or ``"never"`` (in no release read). ``first``/``last``: the
+    first and the last release read that hold it (``None`` for never); ``before``/``after``:
+    the release read just before ``first`` and just after ``last`` that lack it (neighbours
+    when it was bisected), else ``None``."""
+    held = sorted(versions.index(c.version) for c in checks if c.place is not None)
+    if not held:
+        return {"result": "never", "first": None, "last": None, "before": None, "after": None}
+    read = sorted(versions.index(c.version) for c in checks)
+    lacking = [i for i in read if i not in held]
+    before = max((i for i in lacking if i < held[0]), default=None)
+    after = min((i for i in lacking if i > held[-1]), default=None)
+    result = {(True, True): "span", (True, False): "added", (False, True): "removed",
+              (False, False): "always"}[(before is not None, after is not None)]
+    return {"result": result, "first": versions[held[0]], "last": versions[held[-1]],
+            "before": versions[before] if before is not None else None,
+            "after": versions[after] if after is not None else None}
 
 
 def tree_root(version: str, *, cached_only: bool, log=None) -> Path | None:
@@ -193,10 +220,19 @@ def run(text: str, versions: list[str], *, where: str | None = None, cached_only
                            "line": c.place.line if c.place else None} for c in checks],
               "fetched": fetched}
     report.update(summary(versions, checks))
-    if report["first"]:
-        a, b = sorted((listed.index(report["first"]), listed.index(report["last"])))
-        report["not_read_between"] = listed[a + 1:b]  # only with cached_only
+    # Releases of the manifest that lie between a change's two sides (only with cached_only).
+    for side, near, far in (("not_read_before", "before", "first"),
+                            ("not_read_after", "last", "after")):
+        if report[near] and report[far]:
+            a, b = listed.index(report[near]), listed.index(report[far])
+            report[side] = listed[a + 1:b]
     return report
+
+
+def _side(verb: str, version: str, neighbour: str, unread: list[str] | None) -> str:
+    if not unread:
+        return f"{verb} {version}, {neighbour}"
+    return f"{verb} {version}; not read between (not cached): {', '.join(unread)}"
 
 
 def render(report: dict) -> str:
@@ -213,22 +249,20 @@ def render(report: dict) -> str:
         return f"{row['path']}:{row['line']}" if row["present"] else "absent"
 
     result = report["result"]
-    between = report.get("not_read_between") or []
-    if result == "added":
-        lines = [f"first in {report['first']}: {at(report['first'])}",
-                 f"absent in {report['last']}, the release before it" if not between else
-                 f"absent in {report['last']}; not read between them (not cached): "
-                 f"{', '.join(between)}"]
-    elif result == "removed":
-        lines = [f"last in {report['last']}: {at(report['last'])}",
-                 f"gone in {report['first']}, the release after it" if not between else
-                 f"gone in {report['first']}; not read between them (not cached): "
-                 f"{', '.join(between)}"]
-    elif result == "always":
+    lines = []
+    if result in ("added", "span", "removed") and report["before"]:
+        lines.append(f"first in {report['first']}: {at(report['first'])}")
+        lines.append(_side("absent in", report["before"], "the release before it",
+                           report.get("not_read_before")))
+    if result in ("span", "removed") and report["after"]:
+        lines.append(f"last in {report['last']}: {at(report['last'])}")
+        lines.append(_side("gone in", report["after"], "the release after it",
+                           report.get("not_read_after")))
+    if result == "always":
         lines = [f"in {report['oldest']} ({at(report['oldest'])}) and {report['newest']} "
                  f"({at(report['newest'])}): in every release read"]
-    else:
-        lines = [f"in neither {report['oldest']} nor {report['newest']}: check the spelling "
+    elif result == "never":
+        lines = [f"in none of the {len(report['checked'])} releases read: check the spelling "
                  "(literal text, as in the source), or --in another part"]
     read = ", ".join(f"{row['version']} {'yes' if row['present'] else 'no'}"
                      for row in report["checked"])
