@@ -719,3 +719,17 @@ def test_code_that_sets_its_own_training_plan_class_gets_no_plan_kwargs_finding(
     path.write_text(text.replace("m = SCANVI", "SCANVI._training_plan_cls = MyPlan\nm = SCANVI"),
                     encoding="utf-8")
     assert findings_of(capsys, [str(path)])[1]["findings"] == []
+
+
+@pytest.mark.parametrize("version", ["1.4.0", "1.4.0.post1", "1.4.3"])
+def test_mrvi_s_backend_keyword_is_taken_where_its_new_takes_it(capsys, tmp_path, version):
+    """MRVI of 1.4.0-1.4.3 takes ``backend`` in its ``__new__`` (a factory over an inherited
+    ``__init__(adata, registry)``). A trial agent (round 47) saw check_code.py reject it on
+    1.4.0 before the indexes merged ``__new__``'s parameters into the class's."""
+    path = tmp_path / "mrvi.py"
+    path.write_text('import scvi\nmodel = scvi.external.MRVI(adata, backend="jax")\n',
+                    encoding="utf-8")
+    got, report = findings_of(capsys, [str(path), "--version", version])
+    assert (got, report["findings"]) == (0, [])
+    symbol = ReleaseApi(load_release(load_releases(), version)).symbol("scvi.external.MRVI")
+    assert "backend" in [p["name"] for p in symbol["params"]]

@@ -173,3 +173,35 @@ def test_hook_assigned_in_init_is_read():
     # What __init__ assigns replaces the class attribute at run time.
     assert info.classes["scvi.model._p.P"]["hooks"] == {"_module_cls": "B",
                                                          "_training_plan_cls": "Plan"}
+
+
+def test_a_class_with_its_own_new_takes_the_keywords_of_new_too(tmp_path):
+    """MRVI of 1.4.0-1.4.3 is a factory: ``__new__(cls, adata=None, *, backend="jax",
+    registry=None, **model_kwargs)`` over an inherited ``__init__(adata)``. Calling the class
+    passes the keywords to both, so its parameters are the two merged (a false alarm of
+    check_code.py on MRVI(adata, backend="jax") before)."""
+    tree_dir = tmp_path / "tree"
+    shutil.copytree(MINI, tree_dir)
+    (tree_dir / "src/scvi/model/_factory.py").write_text(textwrap.dedent("""\
+        class Base:
+            def __init__(self, adata=None):
+                self.adata = adata
+
+
+        class Factory(Base):
+            def __new__(cls, adata=None, *, backend="jax", registry=None, **model_kwargs):
+                return Base(adata)
+
+
+        class Plain(Base):
+            pass
+        """))
+    by = build_source_map(open_tree(tree_dir), ReadLog()).by_qualname
+    factory = by["scvi.model._factory.Factory"]
+    assert [p["name"] for p in factory["params"]] == ["adata", "backend", "registry",
+                                                      "model_kwargs"]
+    assert factory["var_kwargs"] is True
+    assert factory["signature"] == "(adata=None, *, backend='jax', registry=None, " \
+        "**model_kwargs)"
+    plain = by["scvi.model._factory.Plain"]
+    assert [p["name"] for p in plain["params"]] == ["adata"] and plain["var_kwargs"] is False

@@ -108,6 +108,18 @@ def test_skill_md_variant_rounds_reran_round41s_questions_with_the_skill_agent_a
         assert f"| {figures['commands']} | {figures['characters']:,} |" in readme
 
 
+def test_round47_reran_round46s_questions_with_the_skill_agent_alone():
+    """Round 47 asked round 46's questions with its key again, the skill agent alone; its
+    README quotes its own log's figures and round 46's skill log's."""
+    for name in ("questions.jsonl", "key.jsonl"):
+        assert (TRIALS / "round47" / name).read_bytes() == (TRIALS / "round46" / name).read_bytes()
+    assert not (TRIALS / "round47" / "log_rg.jsonl").exists()
+    readme = (TRIALS / "round47" / "README.md").read_text(encoding="utf-8")
+    for round_ in ("round47", "round46"):
+        figures = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
+        assert f"| {figures['commands']} | {figures['characters']:,} |" in readme
+
+
 @pytest.mark.parametrize("line", ['not json', '{"cmd": "ls"}', '["ls", 3]', '{"cmd": "ls", "chars": -1}'])
 def test_a_broken_log_line_is_an_error_not_a_skipped_command(tmp_path, capsys, line):
     log = tmp_path / "log.jsonl"

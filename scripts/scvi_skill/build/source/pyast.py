@@ -50,7 +50,8 @@ class ModuleInfo:
     """qualname -> {"bases": [expr], "members": {name: qualname}, "hooks": {attr: expr}
     (``_module_cls = VAE`` in the class body, or ``self._module_cls = VAE`` in ``__init__``,
     which wins),
-    "init": symbol or None, "fields": [params] or None}."""
+    "init": symbol or None, "new": symbol or None (a ``__new__``, which takes the call's
+    arguments too), "fields": [params] or None}."""
 
 
 def summary_line(doc: str | None) -> str:
@@ -163,7 +164,8 @@ class _Walker(ast.NodeVisitor):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         qualname = self._qualname(node.name)
         cls = {"bases": [ast.unparse(b) for b in node.bases], "members": {}, "hooks": {},
-               "init": None, "fields": _dataclass_fields(node) if _is_dataclass(node) else None}
+               "init": None, "new": None,
+               "fields": _dataclass_fields(node) if _is_dataclass(node) else None}
         if qualname in self.info.classes:
             return  # a second definition (an else/except branch): the first one wins
         self.info.classes[qualname] = cls
@@ -191,6 +193,9 @@ class _Walker(ast.NodeVisitor):
     def _method(self, node: ast.FunctionDef | ast.AsyncFunctionDef, cls: dict) -> None:
         qualname = self._qualname(node.name)
         decorators = [_decorator_name(d) for d in node.decorator_list]
+        if node.name == "__new__":  # MRVI of 1.4: a factory taking backend=
+            cls["new"] = self._symbol(node, qualname, "method", bound=True)
+            return
         if node.name == "__init__":
             cls["init"] = self._symbol(node, qualname, "method", bound=True)
             for stmt in ast.walk(node):  # ``self._module_cls = VAE`` (PoissonVI)

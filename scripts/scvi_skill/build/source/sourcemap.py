@@ -246,9 +246,32 @@ def _class_params(resolver: _Resolver, symbols: dict[str, dict]) -> None:
                     fields[param["name"]] = param
             if fields:
                 params, init_from = list(fields.values()), cls
+        new = _own_new(resolver, mro)
+        if known and new is not None:
+            # Calling the class passes its arguments to __new__ as well (and __init__ runs
+            # only when __new__ returns an instance of it): either one taking a keyword is
+            # enough, so the two lists are merged and a **kwargs of either one is kept.
+            names = {p["name"] for p in params}
+            extra = [p for p in new["params"] if p["name"] not in names
+                     and p["kind"] not in ("VAR_POSITIONAL", "VAR_KEYWORD")]
+            tail = [p for p in params if p["kind"] == "VAR_KEYWORD"] or \
+                [p for p in new["params"] if p["kind"] == "VAR_KEYWORD"]
+            params = [p for p in params if p["kind"] != "VAR_KEYWORD"] + extra + tail
+            var_kwargs = var_kwargs or new["var_kwargs"]
         symbol.update(params=params, var_kwargs=var_kwargs, init_from=init_from,
                       params_known=known,
                       signature=render_signature(params) if known else "(...)")
+
+
+def _own_new(resolver, mro: list[str]) -> dict | None:
+    """The ``__new__`` an scvi-tools class of ``mro`` defines (the first), else None."""
+    for base in mro:
+        new = resolver.classes[base].get("new")
+        if new is not None:
+            return new
+        if resolver.external_bases(base):
+            return None
+    return None
 
 
 def build_source_map(tree: Tree, log: ReadLog) -> SourceMap:
