@@ -7,9 +7,9 @@ it) of the releases the shipped manifest lists (``references/api/releases.json``
 where its presence changes by bisection: the oldest and the newest release first, then the
 middle of the span whose ends differ, until two neighbouring releases differ. Code in neither
 end (it came and went) is looked for in the first and last release of each minor series, and
-both of its changes are then bisected the same way. Trees come from
-the cache :mod:`.fetch` fills (downloading a missing one), or, with ``cached_only``, only from
-the trees already cached.
+both of its changes are then bisected the same way. Trees come from the cache :mod:`.fetch`
+fills (downloading a missing one), or, with ``cached_only``, only from the trees already
+cached.
 
 Releases between two checked ones that agree are taken to agree with them: code that changed
 back and forth between two releases read is not seen, and the report says which releases
@@ -202,14 +202,11 @@ def run(text: str, versions: list[str], *, where: str | None = None, cached_only
     fetched: list[str] = []
 
     def probe(version: str) -> Place | None:
-        root = roots.get(version)
+        root = roots.get(version) or tree_root(version, cached_only=True)
         if root is None:
-            from .fetch import _is_complete
-            from .paths import cached_tree_path
-
-            if not _is_complete(cached_tree_path(version)):
-                fetched.append(version)
-            root = roots[version] = tree_root(version, cached_only=False, log=log)
+            fetched.append(version)
+            root = tree_root(version, cached_only=False, log=log)
+        roots[version] = root
         return find_text(root, text, where)
 
     checks = bisect(versions, probe)
