@@ -124,6 +124,11 @@ def test_bare_line_numbers_take_the_path_cited_just_before(tree):
     # a bare number far past the end may be another file's: not judged
     assert findings(tree, f"See {P}:21 and `lr` (line 900).") == []
     assert findings(tree, f"See {P}:21.\n\n\nLater `lr` (line 20).") == []  # too far back
+    # after a citation this tree does not judge (an installed package's scvi/..., another
+    # release's lines), its bare numbers are of that file too: not judged (trial round 48)
+    wheel = P.replace("src/scvi/", "scvi/", 1)
+    assert findings(tree, f"In 1.2.0 (`{wheel}:20-22`, 1.2.0):\n- `weight_decay` (line 21).") == []
+    assert findings(tree, f"1.2.0 `{P}:20`:\n- `weight_decay` (line 21).") == []
 
 
 def test_past_the_end_and_missing_files(tree):

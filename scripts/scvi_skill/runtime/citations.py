@@ -189,6 +189,7 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
     """Every citation in the Markdown ``text``, each with its verdict."""
     out: list[Citation] = []
     last_path, last_line, fenced = "", -9, False
+    last_judged = True  # the last written path was this tree's (not scvi/..., not 1.2.0's)
     for number, line in enumerate(text.splitlines(), start=1):
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
@@ -219,6 +220,10 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
             before = _VERSION_BEFORE.search(line, max(0, start - VERSION_REACH), start)
             this_tree = not other_tree and not written.startswith("scvi/") and not (
                 before and before[1] in versions)
+            if found[index][2]:
+                last_judged = this_tree
+            else:  # "line 356" after a citation of another release's file is of that file
+                this_tree = this_tree and last_judged
             group = []
             for n, (first, last) in enumerate(_ranges(spec)):
                 cite = Citation(number, start + 1, shown, paths[0] if len(paths) == 1 else "",
