@@ -183,3 +183,18 @@ def test_the_pinned_tree_holds_sysvi_where_its_model_is(pinned_tree):
     assert place is not None and place.path == "src/scvi/external/sysvi/_model.py"
     text = (pinned_tree.root / place.path).read_text(encoding="utf-8").splitlines()
     assert "class SysVI(" in text[place.line - 1]
+
+
+def test_a_failed_fetch_names_the_release_and_offers_the_cached_trees(cache, monkeypatch, capsys):
+    def offline(version, **_):
+        raise FetchError(f"could not reach the package index to download scvi-tools {version}",
+                         hint="Check your network")
+
+    monkeypatch.setattr(fetch, "fetch_tree", offline)
+    _tree(cache, VERSIONS[-1], [CODE + ")"])
+    assert search_source.main(["--since", CODE]) == FetchError.exit_code
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"fetching the scvi-tools {VERSIONS[0]} tree (sdist from the package index) ..."
+    assert err[1].startswith(f"Error: could not reach the package index to download "
+                             f"scvi-tools {VERSIONS[0]}")
+    assert "--cached" in err[2] and "1 release tree" in err[2] and len(err) == 3

@@ -205,7 +205,13 @@ def run(text: str, versions: list[str], *, where: str | None = None, cached_only
         root = roots.get(version) or tree_root(version, cached_only=True)
         if root is None:
             fetched.append(version)
-            root = tree_root(version, cached_only=False, log=log)
+            try:
+                root = tree_root(version, cached_only=False, log=log)
+            except FetchError as err:
+                cached = [v for v in listed if tree_root(v, cached_only=True) is not None]
+                raise FetchError(f"{err} (--since reads that release's tree)",
+                                 hint=f"Add --cached to read only the {len(cached)} release "
+                                      f"tree(s) already cached" if cached else err.hint) from err
         roots[version] = root
         return find_text(root, text, where)
 
