@@ -346,12 +346,12 @@ def _since(args: argparse.Namespace) -> int:
         raise UsageError("--since reads the release trees it needs; --tree, --installed and "
                          "--tests do not apply (check one release with --tree and TEXT)")
     report = since.run(_checked(args.since, "--since"), load_releases().versions,
-                       where=args.where, cached_only=args.cached, log=warn_line)
+                       where=args.where, cached_only=args.cached, log=_progress)
     print(json.dumps(report, ensure_ascii=False) if args.json else since.render(report))
     return EXIT_PROBLEMS if report["result"] == "never" else EXIT_OK
 
 
-def warn_line(message: str) -> None:
+def _progress(message: str) -> None:
     """Progress of a fetch, on stderr."""
     print(message, file=sys.stderr)
 
