@@ -394,14 +394,11 @@ def _optional_tree(tree_arg: str | None, version: str):
 
 
 def _cached(version: str):
-    """The cached tree folder of ``version`` when it is there and whole, else None."""
-    from scvi_skill.runtime.paths import cached_tree_path, is_public_version
-    from scvi_skill.runtime.tree import missing_parts
+    """The cached tree folder of ``version`` when it is there and whole, else None (also for
+    a damaged index's version, which must not become a path)."""
+    from scvi_skill.runtime.tree import cached_tree
 
-    if not is_public_version(version):  # a damaged index must not become a path
-        return None
-    cached = cached_tree_path(version)
-    return cached if cached.is_dir() and not missing_parts(cached) else None
+    return cached_tree(version)
 
 
 def _pinned_tree(version: str):

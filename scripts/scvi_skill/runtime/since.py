@@ -156,14 +156,13 @@ def summary(versions: list[str], checks: list[Check]) -> dict:
 def tree_root(version: str, *, cached_only: bool, log=None) -> Path | None:
     """The cached tree of ``version``, fetched if missing (``None`` with ``cached_only`` when
     it is not cached)."""
-    from .fetch import _is_complete, fetch_tree
-    from .paths import cached_tree_path
+    from .tree import cached_tree
 
-    target = cached_tree_path(version)
-    if _is_complete(target):
+    target = cached_tree(version)
+    if target is not None or cached_only:
         return target
-    if cached_only:
-        return None
+    from .fetch import fetch_tree
+
     if log is not None:
         log(f"fetching the scvi-tools {version} tree (sdist from the package index) ...")
     return fetch_tree(version, log=lambda _message: None, echo=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import PINNED_SCVI_TOOLS
 from .errors import TreeNotFound, warn
-from .paths import cached_tree_path
+from .paths import cached_tree_path, is_public_version
 
 TREE_ENV = "SCVI_TOOLS_TREE"
 FIX_COMMAND = "python3 scripts/fetch_tree.py"
@@ -83,6 +83,15 @@ def missing_parts(root: Path, *, flat: bool = False) -> list[str]:
     if not (root / "docs").is_dir():
         missing.append("docs/")
     return missing
+
+
+def cached_tree(version: str) -> Path | None:
+    """The cached tree folder of ``version`` (``fetch_tree.py`` puts it there) when it is
+    whole, else None; None too for a text that is not a version (it never becomes a path)."""
+    if not is_public_version(version):
+        return None
+    cached = cached_tree_path(version)
+    return cached if cached.is_dir() and not missing_parts(cached) else None
 
 
 def is_flat(root: Path) -> bool:
