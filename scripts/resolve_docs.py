@@ -44,6 +44,7 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "pack": {"tokens", "budget", "notes"},
    "version": {"requested", "differences": {name: {"missing", "added", "removed", "defaults"}},
                "fetch",
+               "code"?: [{"path", "line", "name", "kwarg", "message"}],
                "named"?}}
                                        (with --version V other than the pinned one; without
                                        it, for the newest older release the question names,
@@ -63,7 +64,9 @@ then the rest (kind "passage", "raise", "param", "window", "frame", "pitfall", "
 "def": a def's first line).
 pack.notes: the lines under the text pack's title: release history of names the pinned release
 lacks, differences in --version V (or in the older release the question names; at most
-4 names), and error text no raise site of the pinned release matches.
+4 names), what V lacks in the Python code the passages show (version.code: names and
+keywords checked as check_code.py --version V checks them, each at its shown line; at most
+4 lines), and error text no raise site of the pinned release matches.
 
 Examples:
   python3 scripts/resolve_docs.py "should donor go in batch_key or categorical_covariate_keys?"
@@ -252,15 +255,69 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
     sites = find_raise_sites(pasted)
     release_tree = _cached_release_tree(other["requested"]) \
         if other and doc_tree is SAME_TREE else None
-    return build_pack(result, sidx, question, tree, budget=budget, release_tree=release_tree,
-                      next_commands=_next_commands(result, question, sidx["terms"],
-                                                   tree if doc_tree is not SAME_TREE else None,
-                                                   gone_identifiers(question, sidx)),
-                      raise_sites=sites,
-                      notes=_version_notes(other, release_tree) + unmatched_error_note(
-                          pasted, sites, version, traceback=any(f.scvi for f in frames),
-                          sidx=sidx),
-                      frames=frames, doc_tree=doc_tree)
+    commands = _next_commands(result, question, sidx["terms"],
+                              tree if doc_tree is not SAME_TREE else None,
+                              gone_identifiers(question, sidx))
+    error_note = unmatched_error_note(pasted, sites, version,
+                                      traceback=any(f.scvi for f in frames), sidx=sidx)
+
+    def build():
+        return build_pack(result, sidx, question, tree, budget=budget,
+                          release_tree=release_tree, next_commands=commands, raise_sites=sites,
+                          notes=_version_notes(other, release_tree) + error_note,
+                          frames=frames, doc_tree=doc_tree)
+
+    pack = build()
+    code = _shown_code(pack, other["requested"]) if other and CHECK_SHOWN_CODE else []
+    if code:
+        # What the other release lacks in the code the pack shows: its lines under the title
+        # take room, so the pack is built again with them, and those lines then become the
+        # findings of the code this pack shows (as many as fit in the room the first ones
+        # took; JSON has them all).
+        other["code"] = code
+        pack = build()
+        shown = _shown_code(pack, other["requested"])
+        if shown != code:
+            old = _code_lines(code, other["requested"])
+            other["code"] = shown
+            for count in range(len(shown), -1, -1):
+                if pack.replace_notes(old, _code_lines(shown[:count], other["requested"])):
+                    break
+    return pack
+
+
+CHECK_SHOWN_CODE = True
+"""Whether ``--version V`` checks the code the pack shows (``bench_version_code.py`` turns it
+off for its "before" column)."""
+
+
+def _shown_code(pack, requested: str) -> list[dict]:
+    """The findings of release ``requested`` on the Python code of the passages ``pack``
+    shows (:func:`~scvi_skill.runtime.codelint.shown_code_findings`), as dicts; [] without a
+    tree or an API index."""
+    spans = [(r["path"], r["lines"][0], r["lines"][1]) for r in pack.ranges
+             if r["kind"] == "passage"]
+    if not spans or not pack.has_tree:
+        return []
+    from scvi_skill.runtime.apifiles import (
+        UnknownVersion,
+        load_history,
+        load_migrations,
+        load_release,
+        load_releases,
+    )
+    from scvi_skill.runtime.apiindex import ReleaseApi
+    from scvi_skill.runtime.codelint import History, shown_code_findings
+
+    try:
+        releases = load_releases()
+        api = ReleaseApi(load_release(releases, requested))
+        history = History.lazy(lambda: (load_history(releases), load_migrations()))
+        found = shown_code_findings(spans, pack.reader.file, api, history)
+    except (UnknownVersion, IndexStale):
+        return []
+    return [{"path": f.path, "line": f.line, "name": f.name, "kwarg": f.kwarg or None,
+             "message": f.message} for f in found]
 
 
 def _cached_release_tree(version: str):
@@ -483,7 +540,11 @@ def _version_notes(other: dict | None, cached=None) -> list[str]:
            f"{other['requested']}'s own tree: {other['fetch']}, then --tree PATH")
     lines = [f"({who} scvi-tools {other['requested']}: the lines below are for the pinned "
              f"release; {own})"]
-    for name, diff in list(other["differences"].items())[:MAX_VERSION_LINES]:
+    code = other.get("code") or []
+    coded = {f["name"] for f in code if not f["kwarg"]}
+    differences = [(name, diff) for name, diff in other["differences"].items()
+                   if not (diff["missing"] and name in coded)]  # the code line says more
+    for name, diff in differences[:MAX_VERSION_LINES]:
         if diff["missing"]:
             lines.append(f"  {name}: not in {other['requested']}")
         else:
@@ -491,11 +552,23 @@ def _version_notes(other: dict | None, cached=None) -> list[str]:
             changes += [f"{k}={theirs or '(required)'} (pinned: {mine or '(required)'})"
                         for k, (theirs, mine) in list(diff["defaults"].items())[:MAX_DEFAULTS]]
             lines.append(f"  {name} in {other['requested']}: {' '.join(changes)}")
+    return lines + _code_lines(code, other["requested"])
+
+
+def _code_lines(code: list[dict], requested: str) -> list[str]:
+    """The lines under the title for what release ``requested`` lacks in the shown code."""
+    lines = [f"  code at {finding['path']}:{finding['line']}: {finding['message']}"
+             for finding in code[:MAX_CODE_LINES]]
+    if len(code) > MAX_CODE_LINES:
+        lines.append(f"  (+{len(code) - MAX_CODE_LINES} more in the code below: "
+                     f"{script_command('check_code.py')} --version {requested} FILE)")
     return lines
 
 
 MAX_VERSION_LINES = 4
 """Cited names whose signature differs in the other release, listed under the title."""
+MAX_CODE_LINES = 4
+"""Findings of the other release on the code the pack shows, listed under the title."""
 MAX_DEFAULTS = 3
 """Changed defaults shown per name (``mode='change' (pinned: 'vanilla')``); JSON has all."""
 

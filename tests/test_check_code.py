@@ -733,3 +733,29 @@ def test_mrvi_s_backend_keyword_is_taken_where_its_new_takes_it(capsys, tmp_path
     assert (got, report["findings"]) == (0, [])
     symbol = ReleaseApi(load_release(load_releases(), version)).symbol("scvi.external.MRVI")
     assert "backend" in [p["name"] for p in symbol["params"]]
+
+
+def test_shown_code_findings_keep_the_shown_lines_of_markdown_fences_only():
+    """resolve_docs.py --version V checks the code its passages show: a finding counts when its
+    line is shown, a fence may use an earlier fence's import, one line per message, and
+    release notes and other files are not code to check."""
+    from scvi_skill.runtime.apifiles import load_history, load_migrations
+    from scvi_skill.runtime.codelint import History, shown_code_findings
+
+    releases = load_releases()
+    api = ReleaseApi(load_release(releases, "1.2.0"))
+    history = History(load_history(releases), load_migrations())
+    doc = ["# Title", "", "```python", "from scvi.train import TrainerConfig", "```", "",
+           "```python", "config = TrainerConfig(early_stopping=True)",
+           "config2 = TrainerConfig()", "model.train(plan_config=1)", "```", "",
+           "```python", "import scvi", "scvi.model.SCVI.setup_anndata(adata, layer='counts')",
+           "```"]
+    files = {"docs/a.md": doc, "CHANGELOG.md": doc, "src/scvi/a.py": doc}
+    found = shown_code_findings([("docs/a.md", 7, 11)], files.__getitem__, api, history)
+    assert [(f.line, f.message) for f in found] == [
+        (8, "scvi.train.TrainerConfig: added in 1.4.2")], found  # line 9: same message
+    assert shown_code_findings([("docs/a.md", 13, 16)], files.__getitem__, api, history) == []
+    for other in ("CHANGELOG.md", "src/scvi/a.py"):
+        assert shown_code_findings([(other, 1, 16)], files.__getitem__, api, history) == []
+    newer = ReleaseApi(load_release(releases, "1.4.2"))
+    assert shown_code_findings([("docs/a.md", 1, 16)], files.__getitem__, newer, history) == []

@@ -1384,3 +1384,53 @@ def test_keyword_arguments_to_something_want_its_kwargs_parameter_first(capsys, 
     out = capsys.readouterr().out
     assert "param datasplitter_kwargs (src/scvi/model/base/_training_mixin.py:" in out
     assert "param drop_last" not in out
+
+
+def test_version_checks_the_code_the_pack_shows(capsys, pinned_tree):
+    """The pack's passages are 1.5.1's: with --version V (or a release the question names),
+    the code they show is checked against V, each finding under the title with the shown line
+    that has it; a release that has the names gets none."""
+    question = "How do I set early stopping patience with TrainerConfig when training SCVI?"
+    tree = ["--tree", str(pinned_tree.root)]
+    code, report, _ = run_json(capsys, *tree, "--version", "1.2.0", question)
+    assert code == 0
+    found = report["version"]["code"]
+    assert any(f["message"].endswith("added in 1.4.2") and "rainer" in f["message"]
+               for f in found), found  # TrainerConfig or SCVI.train(trainer_config=...)
+    shown = [r for r in report["ranges"] if r["kind"] == "passage"]
+    for f in found:
+        assert any(r["path"] == f["path"] and r["lines"][0] <= f["line"] <= r["lines"][1]
+                   for r in shown), f
+        line = (pinned_tree.root / f["path"]).read_text(encoding="utf-8").splitlines()[f["line"] - 1]
+        assert (f["kwarg"] or f["name"].rsplit(".", 1)[-1]) in line, (f, line)
+    code, out, _ = run(capsys, *tree, "--version", "1.2.0", question)
+    notes = out.split("\n== ", 1)[0]
+    _, again, _ = run_json(capsys, *tree, "--version", "1.2.0", question)
+    for f in again["version"]["code"][:4]:
+        assert f"code at {f['path']}:{f['line']}: {f['message']}" in notes
+        assert f"{f['name']}: not in 1.2.0" not in notes  # the code line says it
+    assert len(out) <= 1200 * 4 + 200
+    _, report, _ = run_json(capsys, *tree, "--version", "1.4.2", question)
+    assert report["version"].get("code", []) == []
+    _, report, _ = run_json(capsys, *tree, question + " I am on scvi-tools 1.2.0")
+    assert report["version"]["named"] and report["version"]["code"]
+
+
+def test_replace_notes_keeps_the_pack_within_its_budget(pinned_tree):
+    """The code lines of --version V are swapped for those of the code the rebuilt pack shows
+    only when the pack stays within its budget; the lines under the title are its notes."""
+    sidx = resolve_docs.load_search_index(None)
+    question = "SCVI.train early stopping patience"
+    result = resolve_docs.resolve(question, sidx, limit=5, source_limit=5)
+    built = resolve_docs.make_pack("", [], question, result, sidx, pinned_tree, budget=600,
+                                   other={"requested": "1.2.0", "differences": {},
+                                          "fetch": "fetch"})
+    notes = list(built.notes)
+    assert built.lines[1:1 + len(notes)] == notes and notes
+    assert not built.replace_notes(["not a note"], ["x"])
+    too_long = ["  code at " + "x" * (built.budget * 4)]
+    assert not built.replace_notes(notes[-1:], too_long) and built.notes == notes
+    assert built.replace_notes(notes[-1:], ["  code at a.md:1: short"])
+    assert built.notes == notes[:-1] + ["  code at a.md:1: short"]
+    assert built.lines[len(notes)] == "  code at a.md:1: short"
+    assert built.tokens <= max(built.budget, 600)

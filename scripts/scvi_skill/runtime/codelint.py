@@ -314,3 +314,30 @@ def _reason(message: str) -> str:
 def _hint(message: str) -> str:
     match = re.search(r"\((did you mean [^)]*)\)", message)
     return match.group(1) if match else ""
+
+
+def shown_code_findings(spans: list[tuple[str, int, int]], file_lines, api: ReleaseApi,
+                        history: History) -> list[CodeFinding]:
+    """For ``resolve_docs.py --version V``: the findings of V (``api``) on the Python fences
+    the pack shows. ``spans``: the shown passages as ``(path, first, last)`` (1-based,
+    inclusive); ``file_lines(path)``: the file's lines. Each Markdown file is checked whole
+    (a fence may use what an earlier one imported), then a finding is kept when its line is
+    shown; one finding per message, in the order shown."""
+    by_path: dict[str, list[tuple[int, int]]] = {}
+    for path, first, last in spans:
+        if path.endswith(MARKDOWN_SUFFIXES) and path != "CHANGELOG.md":
+            by_path.setdefault(path, []).append((first, last))
+    found: list[CodeFinding] = []
+    seen: set[str] = set()
+    for path, shown in by_path.items():
+        text = "\n".join(file_lines(path))
+        if "```" not in text and "~~~" not in text:
+            continue
+        for finding in lint_file(Path(path), path, api, history, text):
+            if finding.check != "code" or not finding.name or finding.message in seen:
+                continue
+            if any(first <= finding.line <= last for first, last in shown):
+                seen.add(finding.message)
+                found.append(finding)
+    order = {path: n for n, (path, _, _) in enumerate(spans)}
+    return sorted(found, key=lambda f: (order.get(f.path, 0), f.line, f.col))

@@ -284,6 +284,24 @@ class Pack:
     def has_tree(self) -> bool:
         return self.reader.ok
 
+    def replace_notes(self, old: list[str], new: list[str]) -> bool:
+        """Put ``new`` in place of the lines ``old`` under the title, when ``old`` is there
+        and the pack then stays within its budget (or its size, if over); False otherwise,
+        the pack unchanged."""
+        at = next((n for n in range(len(self.notes) - len(old) + 1)
+                   if self.notes[n:n + len(old)] == old), None)
+        if at is None:
+            return False
+        notes = self.notes[:at] + new + self.notes[at + len(old):]
+        head = 1 + len(self.notes) + next((1 for line in self.lines[1:2]
+                                           if line.startswith(NO_TREE_LINE)), 0)
+        first = head - len(self.notes)
+        lines = self.lines[:first] + notes + self.lines[head:]
+        if token_count("\n".join(lines)) > max(self.budget, self.tokens):
+            return False
+        self.lines, self.notes = lines, notes
+        return True
+
     @property
     def tokens(self) -> int:
         return token_count("\n".join(self.lines))
@@ -352,6 +370,7 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
 
 
 NO_SITE = "(error text) no raise or warning site"
+NO_TREE_LINE = "(no local scvi-tools tree"
 ACCESS_NOTE = ("(error text) Python's own message, raised by no scvi-tools statement: the "
                "lines below {what}; the value there is not what the code expects")
 SAFE_NOTE = "; here a .get with a default, which cannot raise it: the user's release may differ"
@@ -1679,7 +1698,7 @@ def _render(pack: Pack, question: str, version: str) -> None:
     short_q = clip(question, 100)
     head = [f"scvi-tools {version}: {short_q}"]
     if not pack.has_tree and not pack.source_reader.ok:
-        head.append("(no local scvi-tools tree: titles and upstream URLs only; "
+        head.append(NO_TREE_LINE + ": titles and upstream URLs only; "
                     "run fetch_tree.py once to get the passages themselves)")
     head.extend(pack.notes)
     tail, marks = _render_tail(pack)
