@@ -14,6 +14,8 @@ V's API index). Per release V, over the questions of the given sets, side by sid
   (before: a ``differences`` entry with that name missing or that keyword removed; now: the
   code lines as well);
 - all named: the packs whose notes name every one of them;
+- name lines: the notes' lines on a name whose signature differs in V; not shown: those
+  whose name (its last part) the rest of the pack and the question never write;
 - p50 ms of ``make_pack`` in process, with and without the code check (after a warm-up).
 
 Only aggregate figures are printed (the frozen splits are read in aggregate only).
@@ -61,10 +63,10 @@ def _named(notes: list[str], finding: dict, differences: dict) -> bool:
 
 
 def run(rows: list[dict], version: str, sidx: dict, tree, *, check: bool) -> dict:
-    saved = resolve_docs.CHECK_SHOWN_CODE
-    resolve_docs.CHECK_SHOWN_CODE = check
+    saved = resolve_docs.CHECK_SHOWN
+    resolve_docs.CHECK_SHOWN = check
     counts = {"packs": 0, "with a fence": 0, "code V lacks": 0, "named in the notes": 0,
-              "all named": 0}
+              "all named": 0, "name lines": 0, "not shown": 0}
     times = []
     try:
         for row in rows:
@@ -76,6 +78,12 @@ def run(rows: list[dict], version: str, sidx: dict, tree, *, check: bool) -> dic
             pack = make_pack(pasted, frames, question, result, sidx, tree, other=other)
             times.append((time.perf_counter() - start) * 1000)
             counts["packs"] += 1
+            rest = "\n".join(pack.lines[1 + len(pack.notes):]) + "\n" + question
+            for note in pack.notes[1:]:
+                if note.startswith("  ") and not note.startswith(("  code at", "  (+")):
+                    counts["name lines"] += 1
+                    name = note.split()[0].rstrip(":")
+                    counts["not shown"] += name.rsplit(".", 1)[-1] not in rest
             shown = [r for r in pack.ranges if r["kind"] == "passage"]
             if any("```" in "\n".join(pack.reader.file(r["path"])[r["lines"][0] - 1:r["lines"][1]])
                    for r in shown):
@@ -88,7 +96,7 @@ def run(rows: list[dict], version: str, sidx: dict, tree, *, check: bool) -> dic
             counts["named in the notes"] += any(named)
             counts["all named"] += all(named)
     finally:
-        resolve_docs.CHECK_SHOWN_CODE = saved
+        resolve_docs.CHECK_SHOWN = saved
     counts["p50 ms"] = round(statistics.median(times), 1) if times else 0.0
     return counts
 
@@ -103,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [row for name in args.sets.split(",")
             for row in load_devset(HERE / f"{name}.jsonl")]
     print(f"{len(rows)} questions ({args.sets}); scvi-tools {sidx['scvi_tools_version']} tree\n")
-    columns = ["packs", "with a fence", "code V lacks", "named in the notes", "all named", "p50 ms"]
+    columns = ["packs", "with a fence", "code V lacks", "named in the notes", "all named",
+               "name lines", "not shown", "p50 ms"]
     print("| V | notes | " + " | ".join(columns) + " |")
     print("| --- | --- |" + " ---: |" * len(columns))
     for version in args.versions.split(","):

@@ -42,7 +42,8 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
                                        (the scvi-tools frames of a pasted traceback)
    "routes": [{"skill", "why"}],
    "pack": {"tokens", "budget", "notes"},
-   "version": {"requested", "differences": {name: {"missing", "added", "removed", "defaults"}},
+   "version": {"requested", "differences": {name: {"missing", "added", "removed", "defaults",
+                                                       "when"?}},
                "fetch",
                "code"?: [{"path", "line", "name", "kwarg", "message"}],
                "named"?}}
@@ -63,8 +64,9 @@ source windows and the other passages alternately,
 then the rest (kind "passage", "raise", "param", "window", "frame", "pitfall", "model_fact",
 "def": a def's first line).
 pack.notes: the lines under the text pack's title: release history of names the pinned release
-lacks, differences in --version V (or in the older release the question names; at most
-4 names), what V lacks in the Python code the passages show (version.code: names and
+lacks, differences in --version V (or in the older release the question names) of the names
+the question names and the defs the pack's source facts show (at most 4 names; a missing one
+with when it came or went, version.differences[name].when), what V lacks in the Python code the passages show (version.code: names and
 keywords checked as check_code.py --version V checks them, each at its shown line; at most
 4 lines), and error text no raise site of the pinned release matches.
 
@@ -81,6 +83,7 @@ unreadable.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from pathlib import Path
@@ -96,7 +99,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     print_error,
     warn,
 )
-from scvi_skill.runtime.history import gone_identifiers  # noqa: E402
+from scvi_skill.runtime.history import gone_identifiers, named_publics  # noqa: E402
 from scvi_skill.runtime.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
 from scvi_skill.runtime.pack import (  # noqa: E402
     DEFAULT_BUDGET,
@@ -268,27 +271,98 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
                           frames=frames, doc_tree=doc_tree)
 
     pack = build()
-    code = _shown_code(pack, other["requested"]) if other and CHECK_SHOWN_CODE else []
-    if code:
-        # What the other release lacks in the code the pack shows: its lines under the title
-        # take room, so the pack is built again with them, and those lines then become the
-        # findings of the code this pack shows (as many as fit in the room the first ones
-        # took; JSON has them all).
-        other["code"] = code
+    if not other or not CHECK_SHOWN:
+        return pack
+    # What differs in the other release for what this pack shows: the names the question
+    # names and the defs its source facts show (not the resolver's files' first names), and
+    # what that release lacks in the code its passages show. Those lines under the title
+    # take room, so the pack is built again with them (its source facts, sized first, stay).
+    shown = {(r["path"], r["lines"][0]) for r in pack.ranges if r["kind"] == "def"}
+    shown_names = named_publics(question, sidx) + [f.symbol for f in pack.sources
+                                                   if f.symbol and (f.path, f.line) in shown]
+    differences = _differences(other["requested"], version, shown_names)
+    code = _shown_code(pack, other["requested"])
+    rebuild = bool(code)
+    if differences is not None and differences != other["differences"]:
+        other["differences"], rebuild = differences, True
+    if not rebuild:
+        return pack
+    other["code"] = code
+    pack = build()
+    shown = _shown_code(pack, other["requested"])
+    if shown and not code:
+        # The rebuilt pack shows code the first did not (its passages moved): once more
+        # with its lines.
+        other["code"] = code = shown
         pack = build()
         shown = _shown_code(pack, other["requested"])
-        if shown != code:
-            old = _code_lines(code, other["requested"])
-            other["code"] = shown
-            for count in range(len(shown), -1, -1):
-                if pack.replace_notes(old, _code_lines(shown[:count], other["requested"])):
-                    break
+    if shown != code:
+        # The code lines become the findings of the code this pack shows (as many as fit in
+        # the room the first ones took; JSON has them all).
+        old = _code_lines(code, other["requested"])
+        other["code"] = shown
+        for count in range(len(shown), -1, -1):
+            if pack.replace_notes(old, _code_lines(shown[:count], other["requested"])):
+                break
     return pack
 
 
-CHECK_SHOWN_CODE = True
-"""Whether ``--version V`` checks the code the pack shows (``bench_version_code.py`` turns it
-off for its "before" column)."""
+CHECK_SHOWN = True
+"""Whether ``--version V`` checks what the pack shows: the differences of its source facts'
+defs and the code of its passages (``bench_version_code.py`` turns it off for its "before"
+column: the names the question names and the resolver's files define first)."""
+
+
+def _differences(requested: str, pinned: str, names: list[str]) -> dict | None:
+    """:func:`~scvi_skill.runtime.apiindex.signature_differences` of ``names`` between the
+    pinned release and ``requested``; None without their API indexes."""
+    from scvi_skill.runtime.apifiles import UnknownVersion
+    from scvi_skill.runtime.apiindex import signature_differences
+
+    try:
+        mine, other = _release_api(pinned), _release_api(requested)
+    except (UnknownVersion, IndexStale):
+        return None
+    publics = list(dict.fromkeys(mine.public_name(name) or name for name in names))
+    found: dict[str, dict] = {}
+    for name, diff in signature_differences(mine, other, publics).items():
+        owner = name.rpartition(".")[0]
+        if diff["missing"] and mine.symbol(owner) is not None and other.symbol(owner) is None:
+            name = owner  # a method of a class the release lacks: the class is what it lacks
+        found.setdefault(name, diff)
+    missing = [name for name, diff in found.items() if diff["missing"]]
+    if missing:
+        history = _history()
+        for name, diff in found.items():
+            if diff["missing"] and history is not None:
+                known, spans = history.name_spans(name)
+                when = history.when(spans, requested) if known == name else ""
+                if when:
+                    diff["when"] = when
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _history():
+    """The API history and curated migrations (:class:`~scvi_skill.runtime.codelint.History`,
+    read on first use, once per process), or None without them."""
+    from scvi_skill.runtime.apifiles import load_history, load_migrations, load_releases
+    from scvi_skill.runtime.codelint import History
+
+    try:
+        releases = load_releases()
+    except IndexStale:
+        return None
+    return History.lazy(lambda: (load_history(releases), load_migrations()))
+
+
+@functools.lru_cache(maxsize=4)
+def _release_api(version: str):
+    """One release's API index (:class:`~scvi_skill.runtime.apiindex.ReleaseApi`), read once
+    per process."""
+    from scvi_skill.runtime.apiindex import ReleaseApi, load_release, load_releases
+
+    return ReleaseApi(load_release(load_releases(), version))
 
 
 def _shown_code(pack, requested: str) -> list[dict]:
@@ -299,21 +373,14 @@ def _shown_code(pack, requested: str) -> list[dict]:
              if r["kind"] == "passage"]
     if not spans or not pack.has_tree:
         return []
-    from scvi_skill.runtime.apifiles import (
-        UnknownVersion,
-        load_history,
-        load_migrations,
-        load_release,
-        load_releases,
-    )
-    from scvi_skill.runtime.apiindex import ReleaseApi
-    from scvi_skill.runtime.codelint import History, shown_code_findings
+    from scvi_skill.runtime.apifiles import UnknownVersion
+    from scvi_skill.runtime.codelint import shown_code_findings
 
+    history = _history()
+    if history is None:
+        return []
     try:
-        releases = load_releases()
-        api = ReleaseApi(load_release(releases, requested))
-        history = History.lazy(lambda: (load_history(releases), load_migrations()))
-        found = shown_code_findings(spans, pack.reader.file, api, history)
+        found = shown_code_findings(spans, pack.reader.file, _release_api(requested), history)
     except (UnknownVersion, IndexStale):
         return []
     return [{"path": f.path, "line": f.line, "name": f.name, "kwarg": f.kwarg or None,
@@ -477,23 +544,16 @@ def _other_version(requested: str | None, pinned: str, result: dict, question: s
                    sidx: dict | None = None) -> dict | None:
     """For ``--version V`` other than the pinned one: ``{"requested", "differences", "fetch"}``
     where ``differences`` maps each public name the question names (``SCVI.train``) or the
-    pack cites whose signature differs in V to what differs (``missing``, keyword parameters
-    ``added``/``removed`` in V, changed ``defaults``). Exit 4 for a version the shipped API
-    indexes do not know."""
+    resolver's source files define first whose signature differs in V to what differs
+    (``missing``, keyword parameters ``added``/``removed`` in V, changed ``defaults``);
+    :func:`make_pack` then takes the defs of the pack's own source facts instead of the
+    files' first names. Exit 4 for a version the shipped API indexes do not know."""
     if not requested or requested == pinned:
         return None
-    from scvi_skill.runtime.apiindex import (
-        ReleaseApi,
-        load_release,
-        load_releases,
-        signature_differences,
-    )
+    from scvi_skill.runtime.apiindex import signature_differences
 
-    releases = load_releases()
-    other = ReleaseApi(load_release(releases, requested))  # UnknownVersion: exit 4
-    mine = ReleaseApi(load_release(releases, pinned))
-    from scvi_skill.runtime.history import named_publics
-
+    other = _release_api(requested)  # UnknownVersion: exit 4
+    mine = _release_api(pinned)
     names = named_publics(question, sidx) + [s["symbol"] for s in result["source"]
                                              if s["symbol"]]
     return {"requested": requested,
@@ -546,7 +606,7 @@ def _version_notes(other: dict | None, cached=None) -> list[str]:
                    if not (diff["missing"] and name in coded)]  # the code line says more
     for name, diff in differences[:MAX_VERSION_LINES]:
         if diff["missing"]:
-            lines.append(f"  {name}: not in {other['requested']}")
+            lines.append(f"  {name}: {diff.get('when') or 'not in ' + other['requested']}")
         else:
             changes = [f"+{k}" for k in diff["added"]] + [f"-{k}" for k in diff["removed"]]
             changes += [f"{k}={theirs or '(required)'} (pinned: {mine or '(required)'})"

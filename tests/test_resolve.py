@@ -1434,3 +1434,24 @@ def test_replace_notes_keeps_the_pack_within_its_budget(pinned_tree):
     assert built.notes == notes[:-1] + ["  code at a.md:1: short"]
     assert built.lines[len(notes)] == "  code at a.md:1: short"
     assert built.tokens <= max(built.budget, 600)
+
+
+def test_version_differences_are_of_what_the_pack_shows(capsys, pinned_tree):
+    """The differences in V are those of the names the question names and of the defs the
+    pack's source facts show, by public name, a missing method folded into its missing class,
+    and a missing name says when it came or went."""
+    tree = ["--tree", str(pinned_tree.root)]
+    question = "How do I set early stopping patience when training SCVI?"
+    _, report, _ = run_json(capsys, *tree, "--version", "1.2.0", question)
+    diffs = report["version"]["differences"]
+    shown = {s["symbol"] for s in report["source"] if s.get("symbol")}
+    assert "scvi.train.KwargsConfig" not in diffs  # _config.py's first name, not shown
+    assert "scvi.train.TrainerConfig" in diffs and diffs["scvi.train.TrainerConfig"]["missing"]
+    assert diffs["scvi.train.TrainerConfig"]["when"] == "added in 1.4.2"
+    assert not any("._" in name for name in diffs), diffs  # public names
+    assert not any(name.rpartition(".")[0] in diffs and diffs[name.rpartition(".")[0]]["missing"]
+                   for name in diffs)
+    assert any("TrainerConfig" in name for name in shown)
+    _, out, _ = run(capsys, *tree, "--version", "1.2.0", "TrainerConfig early_stopping_patience")
+    head = out.split("\n== ", 1)[0]
+    assert "TrainerConfig: added in 1.4.2" in head and "not in 1.2.0" not in head
