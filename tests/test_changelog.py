@@ -459,7 +459,7 @@ def test_an_older_release_the_question_names_is_marked_like_version(capsys, pinn
     code, out = _pack(capsys, "--tree", str(pinned_tree.root), question)
     assert code == 0
     assert "(the question names scvi-tools 1.2.0: the lines below are for the pinned" in out
-    assert "  scvi.external.SysVI: not in 1.2.0" in out
+    assert "  scvi.external.SysVI: added in 1.3.0" in out  # --history SysVI: 1.3.0 on
     code, out = _pack(capsys, "--tree", str(pinned_tree.root), "--json", question)
     assert json.loads(out)["version"]["named"] is True
     # --version wins and says whose version it is.
