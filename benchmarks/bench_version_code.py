@@ -14,6 +14,9 @@ V's API index). Per release V, over the questions of the given sets, side by sid
   (before: a ``differences`` entry with that name missing or that keyword removed; now: the
   code lines as well);
 - all named: the packs whose notes name every one of them;
+- cites V lacks: packs whose shown docs (not the release notes) cite by MyST role or
+  backticked ``scvi.`` name a name V lacks; cited named: of those, the packs whose notes name
+  one of them;
 - name lines: the notes' lines on a name whose signature differs in V; not shown: those
   whose name (its last part) the rest of the pack and the question never write;
 - p50 ms of ``make_pack`` in process, with and without the code check (after a warm-up).
@@ -39,7 +42,15 @@ sys.path.insert(0, str(HERE))
 
 import resolve_docs  # noqa: E402
 from bench_resolver import load_devset  # noqa: E402
-from resolve_docs import DEFAULT_TEXT_LIMIT, _other_version, _shown_code, make_pack, split_question  # noqa: E402
+from resolve_docs import (  # noqa: E402
+    DEFAULT_TEXT_LIMIT,
+    _other_version,
+    _release_api,
+    _shown_code,
+    make_pack,
+    split_question,
+)
+from scvi_skill.runtime.codelint import shown_cited_names  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
 from scvi_skill.runtime.rank import resolve  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
@@ -66,7 +77,9 @@ def run(rows: list[dict], version: str, sidx: dict, tree, *, check: bool) -> dic
     saved = resolve_docs.CHECK_SHOWN
     resolve_docs.CHECK_SHOWN = check
     counts = {"packs": 0, "with a fence": 0, "code V lacks": 0, "named in the notes": 0,
-              "all named": 0, "name lines": 0, "not shown": 0}
+              "all named": 0, "cites V lacks": 0, "cited named": 0, "name lines": 0,
+              "not shown": 0}
+    mine, theirs = _release_api(sidx["scvi_tools_version"]), _release_api(version)
     times = []
     try:
         for row in rows:
@@ -88,6 +101,17 @@ def run(rows: list[dict], version: str, sidx: dict, tree, *, check: bool) -> dic
             if any("```" in "\n".join(pack.reader.file(r["path"])[r["lines"][0] - 1:r["lines"][1]])
                    for r in shown):
                 counts["with a fence"] += 1
+            spans = [(r["path"], *r["lines"]) for r in shown]
+            lacking = {mine.public_name(name) for name in shown_cited_names(spans, pack.reader.file)
+                       if mine.symbol(name) is not None and theirs.symbol(name) is None}
+            if lacking:
+                counts["cites V lacks"] += 1
+                notes = "\n".join(pack.notes)
+                # a method of a class V lacks is named by the class's line
+                owners = {".".join(name.split(".")[:n]) for name in lacking
+                          for n in range(2, name.count(".") + 2)}
+                counts["cited named"] += any(f"  {name}:" in notes or f": {name}:" in notes
+                                             for name in owners)
             found = _shown_code(pack, version)  # what V lacks in the code this pack shows
             if not found:
                 continue
@@ -112,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             for row in load_devset(HERE / f"{name}.jsonl")]
     print(f"{len(rows)} questions ({args.sets}); scvi-tools {sidx['scvi_tools_version']} tree\n")
     columns = ["packs", "with a fence", "code V lacks", "named in the notes", "all named",
-               "name lines", "not shown", "p50 ms"]
+               "cites V lacks", "cited named", "name lines", "not shown", "p50 ms"]
     print("| V | notes | " + " | ".join(columns) + " |")
     print("| --- | --- |" + " ---: |" * len(columns))
     for version in args.versions.split(","):

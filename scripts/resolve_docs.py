@@ -273,14 +273,18 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
     pack = build()
     if not other or not CHECK_SHOWN:
         return pack
+    from scvi_skill.runtime.codelint import shown_cited_names
     # What differs in the other release for what this pack shows: the names the question
     # names and the defs its source facts show (not the resolver's files' first names), and
     # what that release lacks in the code its passages show. Those lines under the title
     # take room, so the pack is built again with them (its source facts, sized first, stay).
     shown = {(r["path"], r["lines"][0]) for r in pack.ranges if r["kind"] == "def"}
-    shown_names = named_publics(question, sidx) + [f.symbol for f in pack.sources
-                                                   if f.symbol and (f.path, f.line) in shown]
-    differences = _differences(other["requested"], version, shown_names)
+    asked = named_publics(question, sidx)
+    shown_names = [f.symbol for f in pack.sources if f.symbol and (f.path, f.line) in shown]
+    spans = [(r["path"], r["lines"][0], r["lines"][1]) for r in pack.ranges
+             if r["kind"] == "passage"]
+    cited = shown_cited_names(spans, pack.reader.file) if pack.has_tree else []
+    differences = _differences(other["requested"], version, asked, shown_names, cited)
     code = _shown_code(pack, other["requested"])
     rebuild = bool(code)
     if differences is not None and differences != other["differences"]:
@@ -313,9 +317,13 @@ defs and the code of its passages (``bench_version_code.py`` turns it off for it
 column: the names the question names and the resolver's files define first)."""
 
 
-def _differences(requested: str, pinned: str, names: list[str]) -> dict | None:
-    """:func:`~scvi_skill.runtime.apiindex.signature_differences` of ``names`` between the
-    pinned release and ``requested``; None without their API indexes."""
+def _differences(requested: str, pinned: str, asked: list[str], shown: list[str],
+                 cited: list[str] = ()) -> dict | None:
+    """What differs in ``requested`` for what a pack shows: the
+    :func:`~scvi_skill.runtime.apiindex.signature_differences` of the names the question
+    names (``asked``, first) and of the defs its source facts show (``shown``), and the names
+    its docs cite (``cited``) when ``requested`` lacks them. After the asked names, a name the
+    release lacks comes before a changed signature. None without the API indexes."""
     from scvi_skill.runtime.apifiles import UnknownVersion
     from scvi_skill.runtime.apiindex import signature_differences
 
@@ -323,9 +331,22 @@ def _differences(requested: str, pinned: str, names: list[str]) -> dict | None:
         mine, other = _release_api(pinned), _release_api(requested)
     except (UnknownVersion, IndexStale):
         return None
-    publics = list(dict.fromkeys(mine.public_name(name) or name for name in names))
+
+    def publics(names) -> list[str]:
+        # A class's __init__ is the class: its parameters are the class's in the API index.
+        return list(dict.fromkeys(mine.public_name(name.removesuffix(".__init__"))
+                                  for name in names))
+
+    asked, shown = publics(asked), publics(shown)
+    rest = [name for name in shown if name not in asked]
+    mentioned = [name for name in publics(cited) if name not in asked and name not in rest]
+    first = signature_differences(mine, other, asked)
+    later = signature_differences(mine, other, rest)
+    later.update((name, diff) for name, diff in
+                 signature_differences(mine, other, mentioned).items() if diff["missing"])
+    ordered = list(first.items()) + sorted(later.items(), key=lambda item: not item[1]["missing"])
     found: dict[str, dict] = {}
-    for name, diff in signature_differences(mine, other, publics).items():
+    for name, diff in ordered:
         owner = name.rpartition(".")[0]
         if diff["missing"] and mine.symbol(owner) is not None and other.symbol(owner) is None:
             name = owner  # a method of a class the release lacks: the class is what it lacks

@@ -1455,3 +1455,29 @@ def test_version_differences_are_of_what_the_pack_shows(capsys, pinned_tree):
     _, out, _ = run(capsys, *tree, "--version", "1.2.0", "TrainerConfig early_stopping_patience")
     head = out.split("\n== ", 1)[0]
     assert "TrainerConfig: added in 1.4.2" in head and "not in 1.2.0" not in head
+
+
+def test_differences_order_asked_then_missing_then_changed():
+    """The names the question names come first; then a name the release lacks (a shown def or
+    a name the shown docs cite) before a changed signature; a cited name counts only when the
+    release lacks it, and a class's __init__ is the class."""
+    found = resolve_docs._differences(
+        "1.2.0", PINNED_SCVI_TOOLS, ["scvi.model.SCVI.train"],
+        ["scvi.train._trainer.Trainer.__init__"], ["scvi.train.TrainerConfig", "scvi.model.SCVI"])
+    assert list(found) == ["scvi.model.SCVI.train", "scvi.train.TrainerConfig",
+                           "scvi.train.Trainer"], found
+    assert found["scvi.train.TrainerConfig"]["when"] == "added in 1.4.2"
+    assert "early_stopping_warmup_epochs" in found["scvi.train.Trainer"]["removed"]
+    assert resolve_docs._differences("9.9.9", PINNED_SCVI_TOOLS, [], [], []) is None
+
+
+def test_shown_cited_names_are_the_docs_roles_and_scvi_names_of_shown_lines():
+    from scvi_skill.runtime.codelint import shown_cited_names
+
+    doc = ["Use {class}`~scvi.train.TrainerConfig` or `scvi.model.SCVI.train`.",
+           "Not shown: {meth}`scvi.model.SCANVI.predict`.", "{func}`numpy.log1p` is not scvi"]
+    files = {"docs/a.md": doc, "CHANGELOG.md": doc, "src/scvi/a.py": doc}
+    assert shown_cited_names([("docs/a.md", 1, 1), ("docs/a.md", 3, 3)], files.__getitem__) == [
+        "scvi.train.TrainerConfig", "scvi.model.SCVI.train"]
+    assert shown_cited_names([("CHANGELOG.md", 1, 3), ("src/scvi/a.py", 1, 3)],
+                             files.__getitem__) == []

@@ -341,3 +341,23 @@ def shown_code_findings(spans: list[tuple[str, int, int]], file_lines, api: Rele
                 found.append(finding)
     order = {path: n for n, (path, _, _) in enumerate(spans)}
     return sorted(found, key=lambda f: (order.get(f.path, 0), f.line, f.col))
+
+
+_ROLE = re.compile(r"\{(?:meth|class|func|attr|obj|mod)\}`~?([A-Za-z_][\w.]*)`|`(scvi\.[\w.]+)`")
+"""A name a docs line cites: a MyST role's target or a backticked ``scvi.`` name."""
+
+
+def shown_cited_names(spans: list[tuple[str, int, int]], file_lines) -> list[str]:
+    """The dotted scvi names the shown lines of Markdown docs cite (``{class}`~scvi.train.
+    TrainerConfig```, ```scvi.model.SCVI```), in the order shown; release notes are left out
+    (a note names what its own release changed)."""
+    names: dict[str, None] = {}
+    for path, first, last in spans:
+        if not path.endswith(MARKDOWN_SUFFIXES) or path == "CHANGELOG.md":
+            continue
+        for line in file_lines(path)[max(first - 1, 0):last]:
+            for match in _ROLE.finditer(line):
+                name = (match.group(1) or match.group(2)).rstrip(".")
+                if name.startswith("scvi."):
+                    names[name] = None
+    return list(names)
