@@ -46,10 +46,12 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
                                                        "when"?}},
                "fetch",
                "code"?: [{"path", "line", "name", "kwarg", "message"}],
-               "named"?}}
+               "named"?, "tree"?}}
                                        (with --version V other than the pinned one; without
                                        it, for the newest older release the question names,
-                                       "on scvi-tools 1.2.0", with "named": true)
+                                       "on scvi-tools 1.2.0", with "named": true, else for
+                                       the release of a --tree of another release that has an
+                                       API index, with "tree": true)
 docs: distinct documents, best first; lines is the document's best passage (1-based,
 inclusive), section_lines its whole section, text the passage's lines (empty without a tree).
 source: distinct files under src/ or tests/, best first (kind "entry"; symbol and line are
@@ -237,6 +239,11 @@ def _run(args: argparse.Namespace) -> int:
         version, "unknown") else SAME_TREE
     other = _other_version(args.version, version, result, question, sidx) if args.version \
         else _named_version(question, version, result, sidx)
+    if doc_tree is not SAME_TREE:
+        if other is None:
+            other = _given_tree_version(tree.version, version, result, question, sidx)
+        elif other["requested"] == tree.version:
+            other["tree"] = True  # its tree is the one given: no fetch hint
     pack = make_pack(pasted, frames, question, result, sidx, tree, budget=args.budget,
                      other=other, doc_tree=doc_tree)
     if args.json:
@@ -582,6 +589,20 @@ def _other_version(requested: str | None, pinned: str, result: dict, question: s
             "fetch": f"{script_command('fetch_tree.py')} --version {requested}"}
 
 
+def _given_tree_version(release: str, pinned: str, result: dict, question: str,
+                        sidx: dict) -> dict | None:
+    """:func:`_other_version` for the release of the ``--tree`` given (the user's own, as
+    SKILL.md has them fetch it), with ``"tree": true``; None for a release the shipped API
+    indexes do not know (before 1.0.0)."""
+    from scvi_skill.runtime.apifiles import UnknownVersion
+
+    try:
+        other = _other_version(release, pinned, result, question, sidx)
+    except (UnknownVersion, IndexStale):
+        return None
+    return dict(other, tree=True) if other else None
+
+
 def _named_version(question: str, pinned: str, result: dict, sidx: dict) -> dict | None:
     """:func:`_other_version` for the newest release the question names ("on scvi-tools
     1.2.0", "in 1.4": the series' last release) that the shipped API indexes know and that
@@ -615,12 +636,16 @@ def _version_notes(other: dict | None, cached=None) -> list[str]:
     """The lines under the title for another release (``cached``: its tree, when cached)."""
     if not other:
         return []
-    who = "the question names" if other.get("named") else "you run"
-    own = (f"{other['requested']}'s own tree is cached: --tree {shell_word(str(cached.root))}"
-           if cached is not None else
-           f"{other['requested']}'s own tree: {other['fetch']}, then --tree PATH")
-    lines = [f"({who} scvi-tools {other['requested']}: the lines below are for the pinned "
-             f"release; {own})"]
+    if other.get("tree"):
+        lines = [f"(scvi-tools {other['requested']}, the tree given, differs in what this pack "
+                 f"shows:)"]
+    else:
+        who = "the question names" if other.get("named") else "you run"
+        own = (f"{other['requested']}'s own tree is cached: --tree {shell_word(str(cached.root))}"
+               if cached is not None else
+               f"{other['requested']}'s own tree: {other['fetch']}, then --tree PATH")
+        lines = [f"({who} scvi-tools {other['requested']}: the lines below are for the pinned "
+                 f"release; {own})"]
     code = other.get("code") or []
     coded = {f["name"] for f in code if not f["kwarg"]}
     differences = [(name, diff) for name, diff in other["differences"].items()
@@ -633,7 +658,8 @@ def _version_notes(other: dict | None, cached=None) -> list[str]:
             changes += [f"{k}={theirs or '(required)'} (pinned: {mine or '(required)'})"
                         for k, (theirs, mine) in list(diff["defaults"].items())[:MAX_DEFAULTS]]
             lines.append(f"  {name} in {other['requested']}: {' '.join(changes)}")
-    return lines + _code_lines(code, other["requested"])
+    lines += _code_lines(code, other["requested"])
+    return lines if len(lines) > 1 or not other.get("tree") else []
 
 
 def _code_lines(code: list[dict], requested: str) -> list[str]:

@@ -429,3 +429,25 @@ def test_a_named_release_whose_tree_is_cached_checks_the_pitfalls_there(
     assert any("1.2.1's own tree: " in n and "fetch_tree.py --version 1.2.1" in n
                for n in report["pack"]["notes"])
     assert all("evidence_found" not in p for p in report["pitfalls"])
+
+
+def test_a_tree_of_a_known_older_release_marks_what_it_lacks_in_the_pack(
+        capsys, pinned_tree, other_release, monkeypatch):
+    """The user's own tree (SKILL.md has them fetch it and pass --tree) stands for
+    --version of its release: the pack's 1.5.1 code is checked against it, under one header
+    and with no fetch hint; a release without an API index (1.4.9 here) gets no such lines."""
+    question = "how do I set early stopping patience with TrainerConfig for SCVI"
+    _, out, _ = run(capsys, "--json", "--tree", str(other_release), question)
+    assert "version" not in json.loads(out)
+    info = other_release / "PKG-INFO"
+    info.write_text(info.read_text().replace("1.4.9", "1.2.0"))
+    _, out, _ = run(capsys, "--json", "--tree", str(other_release), question)
+    version = json.loads(out)["version"]
+    assert version["requested"] == "1.2.0" and version["tree"] is True
+    assert any(f["message"].endswith("added in 1.4.2") for f in version["code"]), version
+    _, out, _ = run(capsys, "--tree", str(other_release), question)
+    head = out.split("\n== ", 1)[0]
+    assert "(scvi-tools 1.2.0, the tree given, differs in what this pack shows:)" in head
+    assert "fetch_tree.py" not in head and "added in 1.4.2" in head
+    _, out, _ = run(capsys, "--tree", str(other_release), "--version", "1.2.0", question)
+    assert "(scvi-tools 1.2.0, the tree given," in out and "fetch_tree.py" not in out.split("\n== ", 1)[0]
