@@ -67,10 +67,11 @@ then the rest (kind "passage", "raise", "param", "window", "frame", "pitfall", "
 "def": a def's first line).
 pack.notes: the lines under the text pack's title: release history of names the pinned release
 lacks, differences in --version V (or in the older release the question names) of the names
-the question names and the defs the pack's source facts show (at most 4 names; a missing one
-with when it came or went, version.differences[name].when), what V lacks in the Python code the passages show (version.code: names and
-keywords checked as check_code.py --version V checks them, each at its shown line; at most
-4 lines), and error text no raise site of the pinned release matches.
+the question names, the defs the pack's source facts show and the names its docs cite (at
+most 4 names; a missing one with when it came or went: version.differences[name].when),
+what V lacks in the Python code the passages show (version.code: names and keywords checked
+as check_code.py --version V checks them, each at its shown line; at most 4 lines), and
+error text no raise site of the pinned release matches.
 
 Examples:
   python3 scripts/resolve_docs.py "should donor go in batch_key or categorical_covariate_keys?"
@@ -280,19 +281,27 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
     pack = build()
     if not other or not CHECK_SHOWN:
         return pack
+    return _for_what_it_shows(pack, build, other, question, sidx)
+
+
+def _for_what_it_shows(pack, build, other: dict, question: str, sidx: dict):
+    """``pack`` with the lines under its title for another release (``other``) about what it
+    shows: the names the question names, the defs its source facts show and the names its
+    docs cite (not the resolver's files' first names), and what that release lacks in the
+    code its passages show. Those lines take room, so the pack is built again (``build()``)
+    with them; its source facts, sized first, stay. ``other`` gets the new ``differences``
+    and ``code``."""
     from scvi_skill.runtime.codelint import shown_cited_names
-    # What differs in the other release for what this pack shows: the names the question
-    # names and the defs its source facts show (not the resolver's files' first names), and
-    # what that release lacks in the code its passages show. Those lines under the title
-    # take room, so the pack is built again with them (its source facts, sized first, stay).
-    shown = {(r["path"], r["lines"][0]) for r in pack.ranges if r["kind"] == "def"}
-    asked = named_publics(question, sidx)
-    shown_names = [f.symbol for f in pack.sources if f.symbol and (f.path, f.line) in shown]
+
+    requested = other["requested"]
+    defs = {(r["path"], r["lines"][0]) for r in pack.ranges if r["kind"] == "def"}
     spans = [(r["path"], r["lines"][0], r["lines"][1]) for r in pack.ranges
              if r["kind"] == "passage"]
-    cited = shown_cited_names(spans, pack.reader.file) if pack.has_tree else []
-    differences = _differences(other["requested"], version, asked, shown_names, cited)
-    code = _shown_code(pack, other["requested"])
+    differences = _differences(
+        requested, sidx.get("scvi_tools_version", "unknown"), named_publics(question, sidx),
+        [f.symbol for f in pack.sources if f.symbol and (f.path, f.line) in defs],
+        shown_cited_names(spans, pack.reader.file) if pack.has_tree else [])
+    code = _shown_code(pack, requested)
     rebuild = bool(code)
     if differences is not None and differences != other["differences"]:
         other["differences"], rebuild = differences, True
@@ -300,20 +309,20 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
         return pack
     other["code"] = code
     pack = build()
-    shown = _shown_code(pack, other["requested"])
+    shown = _shown_code(pack, requested)
     if shown and not code:
         # The rebuilt pack shows code the first did not (its passages moved): once more
         # with its lines.
         other["code"] = code = shown
         pack = build()
-        shown = _shown_code(pack, other["requested"])
+        shown = _shown_code(pack, requested)
     if shown != code:
         # The code lines become the findings of the code this pack shows (as many as fit in
         # the room the first ones took; JSON has them all).
-        old = _code_lines(code, other["requested"])
+        old = _code_lines(code, requested)
         other["code"] = shown
         for count in range(len(shown), -1, -1):
-            if pack.replace_notes(old, _code_lines(shown[:count], other["requested"])):
+            if pack.replace_notes(old, _code_lines(shown[:count], requested)):
                 break
     return pack
 
@@ -358,11 +367,10 @@ def _differences(requested: str, pinned: str, asked: list[str], shown: list[str]
         if diff["missing"] and mine.symbol(owner) is not None and other.symbol(owner) is None:
             name = owner  # a method of a class the release lacks: the class is what it lacks
         found.setdefault(name, diff)
-    missing = [name for name, diff in found.items() if diff["missing"]]
-    if missing:
-        history = _history()
+    history = _history() if any(diff["missing"] for diff in found.values()) else None
+    if history is not None:
         for name, diff in found.items():
-            if diff["missing"] and history is not None:
+            if diff["missing"]:
                 known, spans = history.name_spans(name)
                 when = history.when(spans, requested) if known == name else ""
                 if when:

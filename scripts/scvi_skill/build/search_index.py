@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 
 from scvi_skill.build.docs.passages import split_passages
 from scvi_skill.build.source.defunits import def_units
+from scvi_skill.runtime.codelint import CITED_NAME
 from scvi_skill.runtime.schema import SEARCH_INDEX_FORMAT as FORMAT
 from scvi_skill.runtime.schema import Slot
 from scvi_skill.runtime.tokens import normalize_phrase, tokenize
@@ -76,8 +77,6 @@ answers, and leaving them out keeps the index small (about 6% larger with the fi
 REFS_WEIGHT = 1.0
 """Weight of a passage's ``refs`` field: the docstring summaries of the names it cites
 (chosen on the tuning splits: 0.2-0.8 gained one question, 1.0-1.5 two, 3.0 lost one on dev)."""
-_CITED = re.compile(r"\{(?:meth|class|func|attr|obj|mod)\}`~?([A-Za-z_][\w.]*)`|`(scvi\.[\w.]+)`")
-"""A name a docs line or release note cites: a MyST role target or a backticked scvi. name."""
 SECTION_FIELDS = {
     # name: (weight, b)
     "title": (8.0, 0.3),  # the section heading
@@ -392,7 +391,7 @@ def _cited_summaries(summaries: dict[str, str], text: str) -> list[str]:
     """The docstring summaries of the names ``text`` cites (each once, in order): what a
     terse release note or a link means in the words of the code it names."""
     out: dict[str, None] = {}
-    for match in _CITED.finditer(text):
+    for match in CITED_NAME.finditer(text):
         summary = summaries.get((match.group(1) or match.group(2)).rstrip("."))
         if summary:
             out.setdefault(summary)

@@ -343,8 +343,9 @@ def shown_code_findings(spans: list[tuple[str, int, int]], file_lines, api: Rele
     return sorted(found, key=lambda f: (order.get(f.path, 0), f.line, f.col))
 
 
-_ROLE = re.compile(r"\{(?:meth|class|func|attr|obj|mod)\}`~?([A-Za-z_][\w.]*)`|`(scvi\.[\w.]+)`")
-"""A name a docs line cites: a MyST role's target or a backticked ``scvi.`` name."""
+CITED_NAME = re.compile(r"\{(?:meth|class|func|attr|obj|mod)\}`~?([A-Za-z_][\w.]*)`|`(scvi\.[\w.]+)`")
+"""A name a docs line or release note cites: a MyST role's target or a backticked ``scvi.``
+name (also what the search index scores a passage's ``refs`` by)."""
 
 
 def shown_cited_names(spans: list[tuple[str, int, int]], file_lines) -> list[str]:
@@ -356,7 +357,7 @@ def shown_cited_names(spans: list[tuple[str, int, int]], file_lines) -> list[str
         if not path.endswith(MARKDOWN_SUFFIXES) or path == "CHANGELOG.md":
             continue
         for line in file_lines(path)[max(first - 1, 0):last]:
-            for match in _ROLE.finditer(line):
+            for match in CITED_NAME.finditer(line):
                 name = (match.group(1) or match.group(2)).rstrip(".")
                 if name.startswith("scvi."):
                     names[name] = None
