@@ -84,6 +84,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round45", (42, 183_261), (40, 162_603)),
     ("round46", (61, 196_318), (39, 120_592)),
     ("round48", (27, 107_039), (41, 86_481)),
+    ("round49", (71, 229_805), (47, 262_434)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
