@@ -51,7 +51,9 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
                                        it, for the newest older release the question names,
                                        "on scvi-tools 1.2.0", with "named": true, else for
                                        the release of a --tree of another release that has an
-                                       API index, with "tree": true)
+                                       API index; "tree": true when that release's tree is
+                                       read, also --version V's cached tree, whose source
+                                       facts the pack then shows)
 docs: distinct documents, best first; lines is the document's best passage (1-based,
 inclusive), section_lines its whole section, text the passage's lines (empty without a tree).
 source: distinct files under src/ or tests/, best first (kind "entry"; symbol and line are
@@ -236,6 +238,13 @@ def _run(args: argparse.Namespace) -> int:
                          "routes": result["routes"], "pack": {"tokens": 0, "budget": args.budget}})
         return EXIT_PROBLEMS
     tree = _optional_tree(args.tree, version)
+    if args.version and args.version != version and not args.tree \
+            and not os.environ.get("SCVI_TOOLS_TREE"):
+        # The user runs V and V's tree is cached (fetch_tree.py --version V): the source facts
+        # are read there, as with --tree of it; passages stay the pinned release's.
+        own = _cached_release_tree(args.version)
+        if own is not None and own.version == args.version:
+            tree = own
     doc_tree = _pinned_tree(version) if tree is not None and tree.version not in (
         version, "unknown") else SAME_TREE
     other = _other_version(args.version, version, result, question, sidx) if args.version \
@@ -244,7 +253,7 @@ def _run(args: argparse.Namespace) -> int:
         if other is None:
             other = _given_tree_version(tree.version, version, result, question, sidx)
         elif other["requested"] == tree.version:
-            other["tree"] = True  # its tree is the one given: no fetch hint
+            other["tree"] = True  # its tree is the one read: no fetch hint
     pack = make_pack(pasted, frames, question, result, sidx, tree, budget=args.budget,
                      other=other, doc_tree=doc_tree)
     if args.json:
@@ -645,7 +654,7 @@ def _version_notes(other: dict | None, cached=None) -> list[str]:
     if not other:
         return []
     if other.get("tree"):
-        lines = [f"(scvi-tools {other['requested']}, the tree given, differs in what this pack "
+        lines = [f"(scvi-tools {other['requested']}, the tree read, differs in what this pack "
                  f"shows:)"]
     else:
         who = "the question names" if other.get("named") else "you run"

@@ -4,6 +4,7 @@ without the traceback's noise, and shown first in the pack (resolve_docs.py)."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import json
 from pathlib import Path
@@ -326,7 +327,7 @@ def test_another_releases_tree_gets_its_own_defs_and_the_pinned_passages(
     _, out, err = run(capsys, "--json", "--tree", str(other_release), question)
     report = json.loads(out)
     assert "1.4.9" in err and report["tree"]
-    assert any("(other release) the tree given is scvi-tools 1.4.9: passages and raise sites "
+    assert any("(other release) the tree read is scvi-tools 1.4.9: passages and raise sites "
                "are quoted from the 1.5.1 tree" in n for n in report["pack"]["notes"])
     for doc in report["docs"]:  # quoted from 1.5.1, at the index's lines
         lines = (pinned_tree.root / doc["path"]).read_text(encoding="utf-8").splitlines()
@@ -401,9 +402,9 @@ def test_a_pitfall_says_when_the_users_release_lacks_its_evidence(
 
 def test_a_named_release_whose_tree_is_cached_checks_the_pitfalls_there(
         capsys, tmp_path, pinned_tree, monkeypatch):
-    """``--version V`` (or a release the question names) with V's tree cached: the version
-    line gives that tree's path instead of the fetch command, and the pitfalls are checked
-    against it (here a "1.2.0" whose DE default is written as 1.2.0 wrote it)."""
+    """A release the question names with its tree cached: the version line gives that tree's
+    path instead of the fetch command, and the pitfalls are checked against it (here a "1.2.0"
+    whose DE default is written as 1.2.0 wrote it); ``--version V`` reads that tree itself."""
     import shutil
 
     cache = tmp_path / "cache"
@@ -419,9 +420,16 @@ def test_a_named_release_whose_tree_is_cached_checks_the_pitfalls_there(
     monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
     monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
     question = "which mode does SCVI.differential_expression use by default, vanilla or change?"
-    _, out, _ = run(capsys, "--json", "--version", "1.2.0", question)
+    _, out, _ = run(capsys, "--json", question + " I am on scvi-tools 1.2.0")
     report = json.loads(out)
     assert any(f"1.2.0's own tree is cached: --tree {root}" in n for n in report["pack"]["notes"])
+    mode = next(p for p in report["pitfalls"] if p["id"] == "de-mode-default")
+    assert mode["evidence_found"] is False and "proven on 1.5.1 only" in mode["text"]
+    # --version V says the user runs V: its cached tree is read as with --tree of it
+    _, out, _ = run(capsys, "--json", "--version", "1.2.0", question)
+    report = json.loads(out)
+    assert any(n.startswith("(other release) the tree read is scvi-tools 1.2.0")
+               for n in report["pack"]["notes"])
     mode = next(p for p in report["pitfalls"] if p["id"] == "de-mode-default")
     assert mode["evidence_found"] is False and "proven on 1.5.1 only" in mode["text"]
     _, out, _ = run(capsys, "--json", "--version", "1.2.1", question)  # not cached
@@ -447,7 +455,43 @@ def test_a_tree_of_a_known_older_release_marks_what_it_lacks_in_the_pack(
     assert any(f["message"].endswith("added in 1.4.2") for f in version["code"]), version
     _, out, _ = run(capsys, "--tree", str(other_release), question)
     head = out.split("\n== ", 1)[0]
-    assert "(scvi-tools 1.2.0, the tree given, differs in what this pack shows:)" in head
+    assert "(scvi-tools 1.2.0, the tree read, differs in what this pack shows:)" in head
     assert "fetch_tree.py" not in head and "added in 1.4.2" in head
     _, out, _ = run(capsys, "--tree", str(other_release), "--version", "1.2.0", question)
-    assert "(scvi-tools 1.2.0, the tree given," in out and "fetch_tree.py" not in out.split("\n== ", 1)[0]
+    assert "(scvi-tools 1.2.0, the tree read," in out and "fetch_tree.py" not in out.split("\n== ", 1)[0]
+
+
+def test_version_reads_the_users_cached_tree_for_the_source_facts(
+        capsys, pinned_tree, other_release, monkeypatch):
+    """--version V with V's tree cached (fetch_tree.py --version V) reads the source facts
+    there, as --tree of it would, with no fetch hint; passages stay 1.5.1's. Without V's tree
+    cached, the source facts are 1.5.1's and the note says how to fetch it."""
+    import shutil
+
+    question = "how do I set early stopping patience for SCVI"
+    _, out, _ = run(capsys, "--json", "--version", "1.2.0", question)
+    report = json.loads(out)
+    assert "fetch_tree.py --version 1.2.0" in report["pack"]["notes"][0]
+    assert not any(n.startswith("(other release)") for n in report["pack"]["notes"])
+    cache = Path(os.environ["SCVI_SKILL_CACHE"])
+    own = cache / "scvi-tools-1.2.0"
+    shutil.copytree(other_release, own)
+    info = own / "PKG-INFO"
+    info.write_text(info.read_text().replace("1.4.9", "1.2.0"))
+    _, out, err = run(capsys, "--json", "--version", "1.2.0", question)
+    report = json.loads(out)
+    assert report["version"]["tree"] is True and "line numbers may be off" not in err
+    assert any(n.startswith("(other release) the tree read is scvi-tools 1.2.0")
+               for n in report["pack"]["notes"])
+    assert not any("fetch_tree.py" in n for n in report["pack"]["notes"])
+    shifted = [s for s in report["source"] if s.get("signature")
+               and s["path"] in ("src/scvi/train/_trainer.py", "src/scvi/model/base/_rnamixin.py")]
+    assert shifted
+    for fact in shifted:  # read in the cached 1.2.0 tree: seven lines below 1.5.1's
+        pinned = (pinned_tree.root / fact["path"]).read_text(encoding="utf-8").splitlines()
+        mine = (own / fact["path"]).read_text(encoding="utf-8").splitlines()
+        assert mine[fact["line"] - 1] == pinned[fact["line"] - 8]
+    # an explicit --tree still wins
+    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), "--version", "1.2.0",
+                    question)
+    assert not json.loads(out)["version"].get("tree")

@@ -449,7 +449,7 @@ def _other_tree_note(tree, doc_reader: _Reader, sidx: dict) -> str:
     quoted = (f"passages and raise sites are quoted from the {version} tree" if doc_reader.ok
               else f"passages and raise sites are listed at their {version} lines, not quoted "
               f"(fetch_tree.py caches {version})")
-    return (f"(other release) the tree given is scvi-tools {mine}: {quoted}; source facts and "
+    return (f"(other release) the tree read is scvi-tools {mine}: {quoted}; source facts and "
             f"traceback frames are {mine}'s, their defs found there by name")
 
 
