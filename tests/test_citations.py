@@ -143,6 +143,25 @@ def test_past_the_end_and_missing_files(tree):
     assert findings(tree, f"A frame: `scvi/train/_trainingplans.py:20` in `lr`") == []
 
 
+def test_a_lead_in_naming_another_release_s_tree_covers_its_list(tree):
+    """Trial round 49's answers name the user's release once, in a lead-in ("Facts from the
+    1.1.5 tree:"), and cite that tree in the list below it: not this tree's to judge. An item
+    naming this tree, or a paragraph after the list, is judged again."""
+    off = f"- `lr` ({P}:20)"
+    assert findings(tree, off) == [f"{P}:20 does not show `lr`; line 21 does"]
+    assert findings(tree, f"Facts from the 1.1.5 tree:\n{off}\n\n{off}") == []
+    assert findings(tree, "Facts from the 1.1.5 tree:\n- `x` (src/scvi/train/_gone.py:3)") == []
+    assert findings(tree, f"Facts from the 1.1.5 tree:\n{off} (the 1.5.1 tree)") == [
+        f"{P}:20 does not show `lr`; line 21 does"]
+    assert findings(tree, f"Facts from the 1.1.5 tree:\n{off}\nThen `lr` ({P}:20).") == [
+        f"{P}:20 does not show `lr`; line 21 does"]
+    # a lead-in without its colon, or a heading, opens no such list
+    assert findings(tree, f"The 1.1.5 tree differs.\n{off}") == [
+        f"{P}:20 does not show `lr`; line 21 does"]
+    assert findings(tree, f"## In the 1.1.5 tree:\n{off}") == [
+        f"{P}:20 does not show `lr`; line 21 does"]
+
+
 def test_markdown_cites_its_list_item_and_a_heading_its_section(tree):
     assert verdicts(tree, "- the lab is the `batch_key` effect (docs/faq.md:8)") == [
         ("docs/faq.md", 8, "unverified")]  # the item's words say it: no code to judge

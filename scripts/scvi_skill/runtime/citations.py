@@ -190,10 +190,18 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
     out: list[Citation] = []
     last_path, last_line, fenced = "", -9, False
     last_judged = True  # the last written path was this tree's (not scvi/..., not 1.2.0's)
+    block_other = False  # under a lead-in naming another release's tree ("From the 1.1.5 tree:")
     for number, line in enumerate(text.splitlines(), start=1):
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
             continue
+        trees = {m[1] for m in OTHER_TREE.finditer(line)}
+        if not fenced:
+            if LIST_ITEM.match(line) or not line.strip():
+                pass  # a list under a lead-in keeps its release, blank lines between items too
+            else:
+                block_other = bool(trees - {tree_lines.tree.version}) and \
+                    line.rstrip().endswith(":") and not line.lstrip().startswith("#")
         found = [_continued(line, m) for m in CITATION.finditer(line)]
         for match in BARE_LINES.finditer(line):
             if not any(a <= match.start() < b for a, b, _, _ in found) and last_path and \
@@ -201,7 +209,8 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
                 found.append((match.start(), match.end(), "", match["spec"]))
         found.sort()
         spans = [] if fenced else _code_spans(line, found)
-        other_tree = any(m[1] != tree_lines.tree.version for m in OTHER_TREE.finditer(line))
+        other_tree = bool(trees - {tree_lines.tree.version}) or (
+            block_other and tree_lines.tree.version not in trees)
         versions = {m[0] for m in VERSION.finditer(line)} - {tree_lines.tree.version}
         previous, chain = Claim(), []
         for index, (start, end, written, spec) in enumerate(found):
@@ -228,7 +237,8 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
             for n, (first, last) in enumerate(_ranges(spec)):
                 cite = Citation(number, start + 1, shown, paths[0] if len(paths) == 1 else "",
                                 first, last)
-                _judge(cite, claim, paths, "" if versions and why == "no_file" else why,
+                _judge(cite, claim, paths,
+                       "" if (versions or other_tree) and why == "no_file" else why,
                        written, tree_lines, this_tree=this_tree,
                        exact=this_tree and len(paths) == 1 and bool(found[index][2]) and n == 0)
                 group.append(cite)
@@ -271,7 +281,10 @@ _VERSION_BEFORE = re.compile(r"(?<![\w.])(\d+\.\d+\.\d+)[\s:`(,]*\Z")
 VERSION_REACH = 40
 """How far before a citation that release number is looked for."""
 OTHER_TREE = re.compile(r"\b(\d+\.\d+\.\d+)(?:'s)?\s+(?:tree|sdist|source)\b")
-"""``1.2.2 tree``: the line cites another release's lines, which this tree cannot judge."""
+"""``1.2.2 tree``: the line cites another release's lines, which this tree cannot judge; a
+line that names one and ends with ``:`` ("Facts from the 1.1.5 tree:") says so of the list
+below it (up to the next line that is not a list item, unless an item names this tree)."""
+LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s")
 _WORD = re.compile(r"[A-Za-z]{5,}")
 PLAIN_WORDS = frozenset({
     "which", "their", "there", "about", "other", "these", "those", "where", "while", "would",
