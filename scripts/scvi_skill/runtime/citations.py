@@ -16,9 +16,9 @@ line that holds it: a line number counted by hand is off by a few. Places of one
 side (``(a.py:12; b.md:40)``) count as one, unless a place is a slip of at most
 :data:`INHERITED_NEAR` lines. **Unverified** (nothing said): no code beside the citation, code
 nowhere near, cited lines that say the sentence's longer words, a range of prose or wider than
-:data:`WIDE`, a heading, another release's lines (``1.3.3 src/...``), a traceback's ``scvi/``
-frame. A line past the file's end, or a ``src/scvi``/``docs`` path the tree lacks, is a finding
-too.
+:data:`WIDE`, a heading, another release's lines (``1.3.3 src/...``, or a list under a
+lead-in such as "Facts from the 1.1.5 tree:"), a traceback's ``scvi/`` frame. A line past the
+file's end, or a ``src/scvi``/``docs`` path the tree lacks, is a finding too.
 
 Standard library only; runs on Python >= 3.10.
 """
