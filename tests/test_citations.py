@@ -155,6 +155,10 @@ def test_a_lead_in_naming_another_release_s_tree_covers_its_list(tree):
         f"{P}:20 does not show `lr`; line 21 does"]
     assert findings(tree, f"Facts from the 1.1.5 tree:\n{off}\nThen `lr` ({P}:20).") == [
         f"{P}:20 does not show `lr`; line 21 does"]
+    # a release in the lead-in's parentheses, or closing the citation's own
+    assert findings(tree, f"Where it comes from (1.4.2):\n{off}") == []
+    assert findings(tree, f"`lr` (`{P}:20`, 1.0.4)") == []
+    assert findings(tree, f"`lr` (`{P}:20`, 1.5.1)") == [f"{P}:20 does not show `lr`; line 21 does"]
     # a lead-in without its colon, or a heading, opens no such list
     assert findings(tree, f"The 1.1.5 tree differs.\n{off}") == [
         f"{P}:20 does not show `lr`; line 21 does"]

@@ -17,8 +17,10 @@ side (``(a.py:12; b.md:40)``) count as one, unless a place is a slip of at most
 :data:`INHERITED_NEAR` lines. **Unverified** (nothing said): no code beside the citation, code
 nowhere near, cited lines that say the sentence's longer words, a range of prose or wider than
 :data:`WIDE`, a heading, another release's lines (``1.3.3 src/...``, or a list under a
-lead-in such as "Facts from the 1.1.5 tree:"), a traceback's ``scvi/`` frame. A line past the
-file's end, or a ``src/scvi``/``docs`` path the tree lacks, is a finding too.
+lead-in such as "Facts from the 1.1.5 tree:" or "Where it comes from (1.4.2):", or a release
+closing the citation's parentheses: ``(`src/...:65`, 1.0.4)``), a traceback's ``scvi/``
+frame. A line past the file's end, or a ``src/scvi``/``docs`` path the tree lacks, is a
+finding too.
 
 Standard library only; runs on Python >= 3.10.
 """
@@ -200,7 +202,8 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
             if LIST_ITEM.match(line) or not line.strip():
                 pass  # a list under a lead-in keeps its release, blank lines between items too
             else:
-                block_other = bool(trees - {tree_lines.tree.version}) and \
+                named = trees | {v for m in _PARENS.finditer(line) for v in VERSION.findall(m[0])}
+                block_other = bool(named - {tree_lines.tree.version}) and \
                     line.rstrip().endswith(":") and not line.lstrip().startswith("#")
         found = [_continued(line, m) for m in CITATION.finditer(line)]
         for match in BARE_LINES.finditer(line):
@@ -227,8 +230,9 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
             previous = claim
             shown = line[start:end] if found[index][2] else f"{last_path} {line[start:end]}"
             before = _VERSION_BEFORE.search(line, max(0, start - VERSION_REACH), start)
+            after = _VERSION_AFTER.match(line, end)
             this_tree = not other_tree and not written.startswith("scvi/") and not (
-                before and before[1] in versions)
+                before and before[1] in versions) and not (after and after[1] in versions)
             if found[index][2]:
                 last_judged = this_tree
             else:  # "line 356" after a citation of another release's file is of that file
@@ -278,12 +282,16 @@ _SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z`*(\[])")
 VERSION = re.compile(r"(?<![\w.])\d+\.\d+\.\d+(?![\w.]*\d)")
 _VERSION_BEFORE = re.compile(r"(?<![\w.])(\d+\.\d+\.\d+)[\s:`(,]*\Z")
 """``1.3.3 `src/...:145``: the citation is of that release's lines."""
+_VERSION_AFTER = re.compile(r"[`\s]*[,;]\s*(?:in\s+)?(\d+\.\d+\.\d+)(?![\w.]*\d)[^()]{0,12}\)")
+"""``(`src/...:65`, 1.0.4)``: the release that closes the citation's parentheses."""
+_PARENS = re.compile(r"\([^()]*\)")
 VERSION_REACH = 40
 """How far before a citation that release number is looked for."""
 OTHER_TREE = re.compile(r"\b(\d+\.\d+\.\d+)(?:'s)?\s+(?:tree|sdist|source)\b")
 """``1.2.2 tree``: the line cites another release's lines, which this tree cannot judge; a
-line that names one and ends with ``:`` ("Facts from the 1.1.5 tree:") says so of the list
-below it (up to the next line that is not a list item, unless an item names this tree)."""
+line that names one (or a release in parentheses) and ends with ``:`` ("Facts from the 1.1.5
+tree:", "Where it comes from (1.4.2):") says so of the list below it (up to the next line
+that is not a list item, unless an item names this tree)."""
 LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s")
 _WORD = re.compile(r"[A-Za-z]{5,}")
 PLAIN_WORDS = frozenset({
