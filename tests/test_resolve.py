@@ -1428,6 +1428,7 @@ def test_replace_notes_keeps_the_pack_within_its_budget(pinned_tree):
     notes = list(built.notes)
     assert built.lines[1:1 + len(notes)] == notes and notes
     assert not built.replace_notes(["not a note"], ["x"])
+    assert not built.replace_notes([], ["x"]) and built.notes == notes  # where would it go?
     too_long = ["  code at " + "x" * (built.budget * 4)]
     assert not built.replace_notes(notes[-1:], too_long) and built.notes == notes
     assert built.replace_notes(notes[-1:], ["  code at a.md:1: short"])

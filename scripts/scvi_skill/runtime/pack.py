@@ -289,7 +289,7 @@ class Pack:
         and the pack then stays within its budget (or its size, if over); False otherwise,
         the pack unchanged."""
         at = next((n for n in range(len(self.notes) - len(old) + 1)
-                   if self.notes[n:n + len(old)] == old), None)
+                   if self.notes[n:n + len(old)] == old), None) if old else None
         if at is None:
             return False
         notes = self.notes[:at] + new + self.notes[at + len(old):]
