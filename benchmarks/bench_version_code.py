@@ -17,6 +17,9 @@ V's API index). Per release V, over the questions of the given sets, side by sid
 - cites V lacks: packs whose shown docs (not the release notes) cite by MyST role or
   backticked ``scvi.`` name a name V lacks; cited named: of those, the packs whose notes name
   one of them;
+- facts V differs on: packs whose model facts state a default (``SCANVI.differential_expression
+  (mode='vanilla')``) that V's signature does not have; facts named: of those, the packs
+  whose notes give that method's line;
 - name lines: the notes' lines on a name whose signature differs in V; not shown: those
   whose name (its last part) the rest of the pack and the question never write;
 - p50 ms of ``make_pack`` in process, with and without the code check (after a warm-up).
@@ -30,6 +33,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -51,6 +55,7 @@ from resolve_docs import (  # noqa: E402
     split_question,
 )
 from scvi_skill.runtime.codelint import shown_cited_names  # noqa: E402
+from scvi_skill.runtime.history import named_publics  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
 from scvi_skill.runtime.rank import resolve  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
@@ -73,12 +78,35 @@ def _named(notes: list[str], finding: dict, differences: dict) -> bool:
     return diff["missing"] and f"  {finding['name']}: not in" in text
 
 
+_FACT_DEFAULT = re.compile(r"^(\w+\.\w+)\((\w+)=([^)]*)\)")
+
+
+def _differing_facts(facts: list[dict], sidx: dict, mine, theirs) -> set[str]:
+    """Public names of the methods whose default a model fact states and V writes otherwise
+    (or lacks)."""
+    out = set()
+    for fact in facts:
+        match = _FACT_DEFAULT.match(fact["fact"])
+        names = named_publics(match[1], sidx) if match else []
+        if not names:
+            continue
+        name = names[0]
+        symbol = theirs.symbol(name)
+        if symbol is None:
+            out.add(name)
+            continue
+        params = {p["name"]: p.get("default") for p in theirs.params(symbol["qualname"]) or []}
+        if params.get(match[2], object()) != match[3]:
+            out.add(name)
+    return out
+
+
 def run(rows: list[dict], version: str, sidx: dict, tree, *, check: bool) -> dict:
     saved = resolve_docs.CHECK_SHOWN
     resolve_docs.CHECK_SHOWN = check
     counts = {"packs": 0, "with a fence": 0, "code V lacks": 0, "named in the notes": 0,
-              "all named": 0, "cites V lacks": 0, "cited named": 0, "name lines": 0,
-              "not shown": 0}
+              "all named": 0, "cites V lacks": 0, "cited named": 0, "facts V differs on": 0,
+              "facts named": 0, "name lines": 0, "not shown": 0}
     mine, theirs = _release_api(sidx["scvi_tools_version"]), _release_api(version)
     times = []
     try:
@@ -112,6 +140,14 @@ def run(rows: list[dict], version: str, sidx: dict, tree, *, check: bool) -> dic
                           for n in range(2, name.count(".") + 2)}
                 counts["cited named"] += any(f"  {name}:" in notes or f": {name}:" in notes
                                              for name in owners)
+            differing = _differing_facts(pack.model_facts, sidx, mine, theirs)
+            if differing:
+                counts["facts V differs on"] += 1
+                notes = "\n".join(pack.notes)
+                owners = {".".join(name.split(".")[:n]) for name in differing
+                          for n in range(2, name.count(".") + 2)}  # or its missing class
+                counts["facts named"] += any(f"  {name} in {version}:" in notes
+                                             or f"  {name}:" in notes for name in owners)
             found = _shown_code(pack, version)  # what V lacks in the code this pack shows
             if not found:
                 continue
@@ -136,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             for row in load_devset(HERE / f"{name}.jsonl")]
     print(f"{len(rows)} questions ({args.sets}); scvi-tools {sidx['scvi_tools_version']} tree\n")
     columns = ["packs", "with a fence", "code V lacks", "named in the notes", "all named",
-               "cites V lacks", "cited named", "name lines", "not shown", "p50 ms"]
+               "cites V lacks", "cited named", "facts V differs on", "facts named", "name lines",
+               "not shown", "p50 ms"]
     print("| V | notes | " + " | ".join(columns) + " |")
     print("| --- | --- |" + " ---: |" * len(columns))
     for version in args.versions.split(","):

@@ -295,8 +295,9 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
 
 def _for_what_it_shows(pack, build, other: dict, question: str, sidx: dict):
     """``pack`` with the lines under its title for another release (``other``) about what it
-    shows: the names the question names, the defs its source facts show and the names its
-    docs cite (not the resolver's files' first names), and what that release lacks in the
+    shows: the names the question names (and the methods its model facts state defaults of),
+    the defs its source facts show and the names its docs cite (not the resolver's files'
+    first names), and what that release lacks in the
     code its passages show. Those lines take room, so the pack is built again (``build()``)
     with them; its source facts, sized first, stay. ``other`` gets the new ``differences``
     and ``code``."""
@@ -306,8 +307,12 @@ def _for_what_it_shows(pack, build, other: dict, question: str, sidx: dict):
     defs = {(r["path"], r["lines"][0]) for r in pack.ranges if r["kind"] == "def"}
     spans = [(r["path"], r["lines"][0], r["lines"][1]) for r in pack.ranges
              if r["kind"] == "passage"]
+    # The methods whose defaults the pack's model facts state count as asked: a fact says
+    # "SCANVI.differential_expression(mode='vanilla')", which V may not.
+    facts = " ".join(fact["fact"] for fact in pack.model_facts)
     differences = _differences(
-        requested, sidx.get("scvi_tools_version", "unknown"), named_publics(question, sidx),
+        requested, sidx.get("scvi_tools_version", "unknown"),
+        named_publics(question, sidx) + (named_publics(facts, sidx) if facts else []),
         [f.symbol for f in pack.sources if f.symbol and (f.path, f.line) in defs],
         shown_cited_names(spans, pack.reader.file) if pack.has_tree else [])
     code = _shown_code(pack, requested)

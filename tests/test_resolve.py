@@ -1482,3 +1482,15 @@ def test_shown_cited_names_are_the_docs_roles_and_scvi_names_of_shown_lines():
         "scvi.train.TrainerConfig", "scvi.model.SCVI.train"]
     assert shown_cited_names([("CHANGELOG.md", 1, 3), ("src/scvi/a.py", 1, 3)],
                              files.__getitem__) == []
+
+
+def test_version_names_the_defaults_the_model_facts_state(capsys, pinned_tree):
+    """A model fact states a 1.5.1 default ("SCANVI.differential_expression(mode='vanilla')");
+    with --version 1.2.0 the notes give that method's line, whose default differs there."""
+    question = "scANVI differential expression: default mode vanilla or change, and delta?"
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "--version", "1.2.0", question)
+    assert any(f["fact"].startswith("SCANVI.differential_expression(mode=")
+               for f in report["model_facts"])
+    diff = report["version"]["differences"]["scvi.model.SCANVI.differential_expression"]
+    assert diff["defaults"]["mode"] == ["'change'", "'vanilla'"]
+    assert "scvi.model.SCANVI.differential_expression in 1.2.0:" in "\n".join(report["pack"]["notes"])
