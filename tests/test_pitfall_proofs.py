@@ -983,6 +983,33 @@ def test_destvi_from_rna_model_needs_a_mog_condscvi():
     assert (plan.lr, plan.n_epochs_kl_warmup) == (0.03, 7)
 
 
+def test_doc_erratum_destvi_l1_reg():
+    """destvi.md says the proportions' sparsity weight is `l1_reg` in code; 1.5.1's DestVI has
+    none (from_rna_model hands it to MRDeconv, which raises), and the weight is
+    MRDeconv.loss()'s ct_sparsity_weight, reached through train(plan_kwargs=...)."""
+    sc = _adata(n_batches=1)
+    scvi.model.CondSCVI.setup_anndata(sc, labels_key="labels")
+    sc_model = scvi.model.CondSCVI(sc, n_hidden=16, n_latent=4, prior="mog", num_classes_mog=10)
+    sc_model.train(**FAST)
+    st = sc.copy()
+    scvi.model.DestVI.setup_anndata(st)
+    for name in ("l1_reg", "eta_reg", "beta_reg"):
+        assert name not in inspect.signature(scvi.module.MRDeconv).parameters
+    with pytest.raises(TypeError, match="l1_reg"):
+        scvi.model.DestVI.from_rna_model(st, sc_model, l1_reg=50.0)
+    model = scvi.model.DestVI.from_rna_model(st, sc_model)
+    seen = []
+    loss = model.module.loss
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return loss(*args, **kwargs)
+
+    model.module.loss = spy  # the fix: the weight reaches the module's loss
+    model.train(**FAST, plan_kwargs={"ct_sparsity_weight": 50.0, "eta_reg": 2.0})
+    assert seen and all(k["ct_sparsity_weight"] == 50.0 and k["eta_reg"] == 2.0 for k in seen)
+
+
 QUERY_MODELS = ["SCVI", "SCANVI", "TOTALVI", "TOTALANVI", "PEAKVI", "POISSONVI", "CYTOVI", "DRVI",
                 "JointEmbeddingSCVI", "METHYLVI", "METHYLANVI", "MRVI", "RESOLVI", "SCVIVA"]
 """The models the query-mapping pitfalls name: each maps a query with ArchesMixin's own
