@@ -50,6 +50,7 @@ from resolve_docs import (  # noqa: E402
     DEFAULT_TEXT_LIMIT,
     _other_version,
     _release_api,
+    passage_spans,
     _shown_code,
     make_pack,
     split_question,
@@ -76,6 +77,17 @@ def _named(notes: list[str], finding: dict, differences: dict) -> bool:
     if finding["kwarg"]:
         return finding["kwarg"] in diff["removed"] and f"-{finding['kwarg']}" in text
     return diff["missing"] and f"  {finding['name']}: not in" in text
+
+
+def _names_noted(notes: list[str], names: set[str], version: str = "") -> bool:
+    """Whether the notes say one of ``names`` (or a class that holds it: a method of a class
+    V lacks is named by the class's line) is missing, or with ``version`` also that its
+    signature differs there (``NAME in V:``)."""
+    text = "\n".join(notes)
+    owners = {".".join(name.split(".")[:n]) for name in names
+              for n in range(2, name.count(".") + 2)}
+    forms = ("  {}:", ": {}:") + (("  {} in " + version + ":",) if version else ())
+    return any(form.format(name) in text for name in owners for form in forms)
 
 
 _FACT_DEFAULT = re.compile(r"^(\w+\.\w+)\((\w+)=([^)]*)\)")
@@ -119,35 +131,25 @@ def run(rows: list[dict], version: str, sidx: dict, tree, *, check: bool) -> dic
             pack = make_pack(pasted, frames, question, result, sidx, tree, other=other)
             times.append((time.perf_counter() - start) * 1000)
             counts["packs"] += 1
-            rest = "\n".join(pack.lines[1 + len(pack.notes):]) + "\n" + question
+            rest = "\n".join(pack.lines[pack.notes_at + len(pack.notes):]) + "\n" + question
             for note in pack.notes[1:]:
                 if note.startswith("  ") and not note.startswith(("  code at", "  (+")):
                     counts["name lines"] += 1
                     name = note.split()[0].rstrip(":")
                     counts["not shown"] += name.rsplit(".", 1)[-1] not in rest
-            shown = [r for r in pack.ranges if r["kind"] == "passage"]
-            if any("```" in "\n".join(pack.reader.file(r["path"])[r["lines"][0] - 1:r["lines"][1]])
-                   for r in shown):
+            spans = passage_spans(pack)
+            if any("```" in "\n".join(pack.reader.file(path)[first - 1:last])
+                   for path, first, last in spans):
                 counts["with a fence"] += 1
-            spans = [(r["path"], *r["lines"]) for r in shown]
             lacking = {mine.public_name(name) for name in shown_cited_names(spans, pack.reader.file)
                        if mine.symbol(name) is not None and theirs.symbol(name) is None}
             if lacking:
                 counts["cites V lacks"] += 1
-                notes = "\n".join(pack.notes)
-                # a method of a class V lacks is named by the class's line
-                owners = {".".join(name.split(".")[:n]) for name in lacking
-                          for n in range(2, name.count(".") + 2)}
-                counts["cited named"] += any(f"  {name}:" in notes or f": {name}:" in notes
-                                             for name in owners)
+                counts["cited named"] += _names_noted(pack.notes, lacking)
             differing = _differing_facts(pack.model_facts, sidx, mine, theirs)
             if differing:
                 counts["facts V differs on"] += 1
-                notes = "\n".join(pack.notes)
-                owners = {".".join(name.split(".")[:n]) for name in differing
-                          for n in range(2, name.count(".") + 2)}  # or its missing class
-                counts["facts named"] += any(f"  {name} in {version}:" in notes
-                                             or f"  {name}:" in notes for name in owners)
+                counts["facts named"] += _names_noted(pack.notes, differing, version)
             found = _shown_code(pack, version)  # what V lacks in the code this pack shows
             if not found:
                 continue

@@ -242,10 +242,8 @@ def _run(args: argparse.Namespace) -> int:
             and not os.environ.get("SCVI_TOOLS_TREE"):
         # The user runs V and V's tree is cached (fetch_tree.py --version V): the source facts
         # are read there, as with --tree of it; passages stay the pinned release's.
-        own = _cached_release_tree(args.version)
-        if own is not None and own.version == args.version:
-            tree = own
-    doc_tree = _pinned_tree(version) if tree is not None and tree.version not in (
+        tree = _open_cached(args.version) or tree
+    doc_tree = _open_cached(version, need_docs=True) if tree is not None and tree.version not in (
         version, "unknown") else SAME_TREE
     other = _other_version(args.version, version, result, question, sidx) if args.version \
         else _named_version(question, version, result, sidx)
@@ -273,8 +271,7 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
     commands. ``bench_pack.py`` calls it too, so that it scores what the agent reads."""
     version = sidx.get("scvi_tools_version", "unknown")
     sites = find_raise_sites(pasted)
-    release_tree = _cached_release_tree(other["requested"]) \
-        if other and doc_tree is SAME_TREE else None
+    release_tree = _open_cached(other["requested"]) if other and doc_tree is SAME_TREE else None
     commands = _next_commands(result, question, sidx["terms"],
                               tree if doc_tree is not SAME_TREE else None,
                               gone_identifiers(question, sidx))
@@ -305,8 +302,7 @@ def _for_what_it_shows(pack, build, other: dict, question: str, sidx: dict):
 
     requested = other["requested"]
     defs = {(r["path"], r["lines"][0]) for r in pack.ranges if r["kind"] == "def"}
-    spans = [(r["path"], r["lines"][0], r["lines"][1]) for r in pack.ranges
-             if r["kind"] == "passage"]
+    linted: dict = {}  # each docs file is checked once, however often the pack is built
     # The methods whose defaults the pack's model facts state count as asked: a fact says
     # "SCANVI.differential_expression(mode='vanilla')", which V may not.
     facts = " ".join(fact["fact"] for fact in pack.model_facts)
@@ -314,8 +310,8 @@ def _for_what_it_shows(pack, build, other: dict, question: str, sidx: dict):
         requested, sidx.get("scvi_tools_version", "unknown"),
         named_publics(question, sidx) + (named_publics(facts, sidx) if facts else []),
         [f.symbol for f in pack.sources if f.symbol and (f.path, f.line) in defs],
-        shown_cited_names(spans, pack.reader.file) if pack.has_tree else [])
-    code = _shown_code(pack, requested)
+        shown_cited_names(passage_spans(pack), pack.reader.file) if pack.has_tree else [])
+    code = _shown_code(pack, requested, linted)
     rebuild = bool(code)
     if differences is not None and differences != other["differences"]:
         other["differences"], rebuild = differences, True
@@ -323,13 +319,13 @@ def _for_what_it_shows(pack, build, other: dict, question: str, sidx: dict):
         return pack
     other["code"] = code
     pack = build()
-    shown = _shown_code(pack, requested)
+    shown = _shown_code(pack, requested, linted)
     if shown and not code:
         # The rebuilt pack shows code the first did not (its passages moved): once more
         # with its lines.
         other["code"] = code = shown
         pack = build()
-        shown = _shown_code(pack, requested)
+        shown = _shown_code(pack, requested, linted)
     if shown != code:
         # The code lines become the findings of the code this pack shows (as many as fit in
         # the room the first ones took; JSON has them all).
@@ -415,12 +411,17 @@ def _release_api(version: str):
     return ReleaseApi(load_release(load_releases(), version))
 
 
-def _shown_code(pack, requested: str) -> list[dict]:
+def passage_spans(pack) -> list[tuple[str, int, int]]:
+    """The passages ``pack`` shows, as ``(path, first, last)``, in reading order."""
+    return [(r["path"], r["lines"][0], r["lines"][1]) for r in pack.ranges
+            if r["kind"] == "passage"]
+
+
+def _shown_code(pack, requested: str, linted: dict | None = None) -> list[dict]:
     """The findings of release ``requested`` on the Python code of the passages ``pack``
-    shows (:func:`~scvi_skill.runtime.codelint.shown_code_findings`), as dicts; [] without a
-    tree or an API index."""
-    spans = [(r["path"], r["lines"][0], r["lines"][1]) for r in pack.ranges
-             if r["kind"] == "passage"]
+    shows (:func:`~scvi_skill.runtime.codelint.shown_code_findings`; ``linted`` keeps each
+    file's findings between calls), as dicts; [] without a tree or an API index."""
+    spans = passage_spans(pack)
     if not spans or not pack.has_tree:
         return []
     from scvi_skill.runtime.apifiles import UnknownVersion
@@ -430,25 +431,12 @@ def _shown_code(pack, requested: str) -> list[dict]:
     if history is None:
         return []
     try:
-        found = shown_code_findings(spans, pack.reader.file, _release_api(requested), history)
+        found = shown_code_findings(spans, pack.reader.file, _release_api(requested), history,
+                                    linted)
     except (UnknownVersion, IndexStale):
         return []
     return [{"path": f.path, "line": f.line, "name": f.name, "kwarg": f.kwarg or None,
              "message": f.message} for f in found]
-
-
-def _cached_release_tree(version: str):
-    """The cached tree of ``version`` (``fetch_tree.py --version V`` put it there), to check
-    the pack's pitfalls against; None when it is not cached or not a usable tree."""
-    from scvi_skill.runtime.errors import TreeNotFound
-    from scvi_skill.runtime.paths import cached_tree_path
-    from scvi_skill.runtime.tree import open_tree
-
-    try:
-        path = cached_tree_path(version)
-        return open_tree(path) if path.is_dir() else None
-    except (ValueError, TreeNotFound):
-        return None
 
 
 def _print_json(obj: dict) -> None:
@@ -575,16 +563,18 @@ def _cached(version: str):
     return cached_tree(version)
 
 
-def _pinned_tree(version: str):
-    """The cached tree of the index's release, to quote passages from when the tree given is
-    another release (its line numbers are not the index's); None when it is not cached."""
+def _open_cached(version: str, *, need_docs: bool = False):
+    """The cached tree of ``version`` (``fetch_tree.py [--version V]`` put it there), opened,
+    when it is whole and is that release; else None. Used for the index's release (to quote
+    passages from when the tree read is another release, whose line numbers are not the
+    index's) and for a release the user runs (its source facts, its pitfall evidence)."""
     from scvi_skill.runtime.tree import open_tree
 
     cached = _cached(version)
     if cached is None:
         return None
     try:
-        tree = open_tree(cached, need_docs=True)
+        tree = open_tree(cached, need_docs=need_docs)
     except SkillPackageError:
         return None
     return tree if tree.version == version else None

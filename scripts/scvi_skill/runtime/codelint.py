@@ -317,12 +317,14 @@ def _hint(message: str) -> str:
 
 
 def shown_code_findings(spans: list[tuple[str, int, int]], file_lines, api: ReleaseApi,
-                        history: History) -> list[CodeFinding]:
+                        history: History, linted: dict | None = None) -> list[CodeFinding]:
     """For ``resolve_docs.py --version V``: the findings of V (``api``) on the Python fences
     the pack shows. ``spans``: the shown passages as ``(path, first, last)`` (1-based,
     inclusive); ``file_lines(path)``: the file's lines. Each Markdown file is checked whole
     (a fence may use what an earlier one imported), then a finding is kept when its line is
-    shown; one finding per message, in the order shown."""
+    shown; one finding per message, in the order shown. ``linted``: a file's findings by
+    path, kept across calls on the same release (a pack built again shows the same files)."""
+    linted = {} if linted is None else linted
     by_path: dict[str, list[tuple[int, int]]] = {}
     for path, first, last in spans:
         if path.endswith(MARKDOWN_SUFFIXES) and path != "CHANGELOG.md":
@@ -330,10 +332,11 @@ def shown_code_findings(spans: list[tuple[str, int, int]], file_lines, api: Rele
     found: list[CodeFinding] = []
     seen: set[str] = set()
     for path, shown in by_path.items():
-        text = "\n".join(file_lines(path))
-        if "```" not in text and "~~~" not in text:
-            continue
-        for finding in lint_file(Path(path), path, api, history, text):
+        if path not in linted:
+            text = "\n".join(file_lines(path))
+            linted[path] = lint_file(Path(path), path, api, history, text) \
+                if "```" in text or "~~~" in text else []
+        for finding in linted[path]:
             if finding.check != "code" or not finding.name or finding.message in seen:
                 continue
             if any(first <= finding.line <= last for first, last in shown):

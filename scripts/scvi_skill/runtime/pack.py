@@ -276,6 +276,8 @@ class Pack:
         """Where the code reads the attribute or key of Python's own error message
         (:mod:`.pyerrors`), each with ``text``, its line and one either side."""
         self.lines: list[str] = []
+        self.notes_at = 0
+        """Where ``notes`` start in ``lines`` (after the title and a no-tree line)."""
         self.ranges: list[dict] = []
         """The ``path:start-end`` spans the rendered pack shows, in reading order
         (:func:`_reading_order`): ``{"path", "lines": [start, end], "kind"}``."""
@@ -293,10 +295,8 @@ class Pack:
         if at is None:
             return False
         notes = self.notes[:at] + new + self.notes[at + len(old):]
-        head = 1 + len(self.notes) + next((1 for line in self.lines[1:2]
-                                           if line.startswith(NO_TREE_LINE)), 0)
-        first = head - len(self.notes)
-        lines = self.lines[:first] + notes + self.lines[head:]
+        first = self.notes_at
+        lines = self.lines[:first] + notes + self.lines[first + len(self.notes):]
         if token_count("\n".join(lines)) > max(self.budget, self.tokens):
             return False
         self.lines, self.notes = lines, notes
@@ -370,7 +370,6 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
 
 
 NO_SITE = "(error text) no raise or warning site"
-NO_TREE_LINE = "(no local scvi-tools tree"
 ACCESS_NOTE = ("(error text) Python's own message, raised by no scvi-tools statement: the "
                "lines below {what}; the value there is not what the code expects")
 SAFE_NOTE = "; here a .get with a default, which cannot raise it: the user's release may differ"
@@ -1698,8 +1697,9 @@ def _render(pack: Pack, question: str, version: str) -> None:
     short_q = clip(question, 100)
     head = [f"scvi-tools {version}: {short_q}"]
     if not pack.has_tree and not pack.source_reader.ok:
-        head.append(NO_TREE_LINE + ": titles and upstream URLs only; "
+        head.append("(no local scvi-tools tree: titles and upstream URLs only; "
                     "run fetch_tree.py once to get the passages themselves)")
+    pack.notes_at = len(head)
     head.extend(pack.notes)
     tail, marks = _render_tail(pack)
     limit = pack.budget * CHARS_PER_TOKEN
