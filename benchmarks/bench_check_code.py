@@ -11,6 +11,14 @@
   keyword a callable of both loses (``C(kw=1)``), as one small snippet each, checked
   against B; ``recall`` = caught / generated. Keywords B takes through plain ``**kwargs``
   (where they still work) are reported apart.
+- **A model's keywords for its module** (``kwargs_to: "class"``): for each pair of
+  consecutive releases and each model class of both, every parameter of one release's module
+  class (``uses["module"]``) that the other release's model and module both lack, its module
+  taking no plain ``**kwargs``: ``Model(adata, kw=1)`` checked against the release that lacks
+  it, in both directions (went: A's keyword against B; came: B's against A), beside the
+  same check with the routes left out of the index (before).
+- **No false alarms on the routes**: each release's own ``tests/`` (1.1.0 on), every keyword
+  the checker checks through a route, and the flagged ones printed for review.
 - **Speed**: ``python3 scripts/check_code.py FILE`` on a generated 200-line file, whole
   process (interpreter start to exit), median of --runs.
 - **Size** of references/api/.
@@ -167,6 +175,93 @@ def recall(releases, history: History) -> dict:
             "kept_by_kwargs": via_kwargs, "missed": missed}
 
 
+def _module_params(release: dict, symbol: dict) -> tuple[set[str], bool] | None:
+    """The keyword parameters of a model symbol's module class and whether that class takes
+    plain ``**kwargs``; None when the model names no module or its parameters are unknown."""
+    module = release["symbols"].get((symbol.get("uses") or {}).get("module", ""))
+    if not module or module.get("params_known") is False or module["kind"] != "class":
+        return None
+    return ({p["name"] for p in module.get("params") or []
+             if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")},
+            bool(module.get("var_kwargs")))
+
+
+def _unrouted(release: dict) -> dict:
+    """The release's index as before the routes: no class's ``**kwargs`` followed."""
+    symbols = {q: {k: v for k, v in s.items()
+                   if not (s.get("kwargs_to") == "class"
+                           and k in ("kwargs_to", "kwargs_target", "kwargs_keys", "kwargs_fixed"))}
+               for q, s in release["symbols"].items()}
+    return {**release, "symbols": symbols}
+
+
+def passed_on(releases) -> dict:
+    loaded = {v: load_release(releases, v) for v in releases.versions}
+    counts = {d: {"generated": 0, "caught": 0, "caught_before": 0} for d in ("went", "came")}
+    missed: list[str] = []
+    pairs = list(zip(releases.versions, releases.versions[1:]))
+    for direction, ordered in (("went", pairs), ("came", [(b, a) for a, b in pairs])):
+        for has, lacks in ordered:
+            a, b = loaded[has], loaded[lacks]
+            now, before = ReleaseApi(b), ReleaseApi(_unrouted(b))
+            for name in sorted(set(a["namespaces"]) & set(b["namespaces"])):
+                sa = a["symbols"].get(a["namespaces"][name]) or {}
+                sb = b["symbols"].get(b["namespaces"][name]) or {}
+                ma, mb = _module_params(a, sa), _module_params(b, sb)
+                own_b = _keywords(b, name)
+                if sa.get("kind") != "class" or ma is None or mb is None or own_b is None \
+                        or mb[1] or not sb.get("var_kwargs"):
+                    continue
+                own_a = _keywords(a, name) or set()
+                for keyword in sorted(ma[0] - mb[0] - own_b - own_a):
+                    counts[direction]["generated"] += 1
+                    snippet = f"import scvi\nm = {name}(adata, {keyword}=1)\n"
+                    for api, key in ((now, "caught"), (before, "caught_before")):
+                        if any(f.kwarg == keyword for f in
+                               check_snippet(snippet, api, SnippetScope(), inline=False)):
+                            counts[direction][key] += 1
+                        elif key == "caught":
+                            missed.append(f"{direction} {has}->{lacks} {name}({keyword}=)")
+    return {**counts, "missed": missed}
+
+
+def route_false_alarms(trees: Path, releases) -> dict:
+    """Each release's tests/: keywords checked through a class's **kwargs route, flagged."""
+    checked = flagged = files = 0
+    items: list[str] = []
+    for version in releases.versions:
+        tests = release_tree(trees, version) / "tests"
+        if not tests.is_dir():
+            continue
+        api = RouteCountingApi(ReleaseApi(load_release(releases, version)))
+        for path in sorted(tests.rglob("*.py")):
+            files += 1
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for finding in check_snippet(text, api, SnippetScope(), inline=False):
+                routed = api.symbols.get(api.namespaces.get(finding.name, "")) or {}
+                if finding.check == "kwarg" and routed.get("kwargs_to") == "class":
+                    flagged += 1
+                    items.append(f"{version} {path.relative_to(tests.parent).as_posix()}:"
+                                 f"{finding.line}: {finding.message}")
+        checked += api.routed
+    return {"files": files, "checked": checked, "flagged": flagged, "flagged_items": items}
+
+
+class RouteCountingApi(CountingApi):
+    """Counts the keywords checked through a class's ``**kwargs`` route."""
+
+    def __init__(self, api: ReleaseApi) -> None:
+        super().__init__(api)
+        self.routed = 0
+
+    def accepts(self, qualname, keyword):
+        verdict = super().accepts(qualname, keyword)
+        symbol = self._api.symbols.get(qualname) or {}
+        if symbol.get("kwargs_to") == "class" and (verdict.via or not verdict.accepted):
+            self.routed += 1
+        return verdict
+
+
 def _name_snippet(name: str, release: dict) -> str | None:
     parts = name.split(".")
     if any(p.startswith("_") for p in parts[1:]):
@@ -227,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "no_false_alarms": false_alarms(args.trees, releases, history),
         "recall": recall(releases, history),
+        "passed_on": passed_on(releases),
+        "route_false_alarms": route_false_alarms(args.trees, releases),
         "speed": speed(args.runs),
         "size_bytes": sum(p.stat().st_size for p in API_DIR.iterdir() if p.is_file()),
     }
@@ -243,6 +340,17 @@ def main(argv: list[str] | None = None) -> int:
               f"precision {fa['precision']}")
         print(f"recall: {rc['caught']}/{rc['generated']} removals caught = {rc['recall']} "
               f"({rc['kept_by_kwargs']} removed keywords still taken by **kwargs, not counted)")
+        po, rf = report["passed_on"], report["route_false_alarms"]
+        for item in po["missed"]:
+            print("missed (module keyword):", item)
+        for item in rf["flagged_items"]:
+            print("flagged (route, tests/):", item)
+        for direction in ("went", "came"):
+            row = po[direction]
+            print(f"module keywords a model passes on, {direction}: {row['caught']}/"
+                  f"{row['generated']} caught (before the routes: {row['caught_before']})")
+        print(f"routes over each release's tests/: {rf['files']} files, {rf['checked']} "
+              f"keywords checked through a route, {rf['flagged']} flagged")
         print(f"speed: 200-line file, p50 {sp['p50_ms']} ms, max {sp['max_ms']} ms "
               f"(python -c pass: {sp['python_floor_p50_ms']} ms)")
         print(f"size: references/api/ {report['size_bytes'] / 1e6:.2f} MB")

@@ -759,3 +759,146 @@ def test_shown_code_findings_keep_the_shown_lines_of_markdown_fences_only():
         assert shown_code_findings([(other, 1, 16)], files.__getitem__, api, history) == []
     newer = ReleaseApi(load_release(releases, "1.4.2"))
     assert shown_code_findings([("docs/a.md", 1, 16)], files.__getitem__, newer, history) == []
+
+
+# -- a class's **kwargs handed on to one class (a model's module): kwargs_to "class"
+
+
+def _mini_model(repo_root, tmp_path, init: str, extra: str = ""):
+    """The mini tree with SCVI's ``__init__`` replaced by ``init`` (and ``extra`` code after
+    the class), built: ``(release index, ReleaseApi)``."""
+    root, _ = _mini_tree_copy(repo_root, tmp_path)
+    model = root / "src/scvi/model/_scvi.py"
+    text = model.read_text(encoding="utf-8")
+    old = ("    def __init__(self, adata=None, n_latent: int = 10, **kwargs):\n"
+           "        self.module = self._module_cls(n_latent=n_latent, **kwargs)\n")
+    assert old in text
+    model.write_text(text.replace(old, init) + extra, encoding="utf-8")
+    release = build_release(open_release_tree(root, "0.0.2"))
+    return release, ReleaseApi(release)
+
+
+def test_a_model_whose_kwargs_go_to_its_module_checks_them_against_the_module(repo_root, tmp_path):
+    """SCVI(adata, **kwargs) -> self._module_cls(n_input=..., **kwargs): the module's
+    keywords pass, a keyword the module lacks is rejected with where the **kwargs go, and a
+    keyword the call sets itself (n_input) is 'multiple values'."""
+    release, api = _mini_model(repo_root, tmp_path, (
+        "    def __init__(self, adata=None, n_latent: int = 10, **kwargs):\n"
+        "        self._module_kwargs = {'n_latent': n_latent, **kwargs}\n"
+        "        self.module = self._module_cls(n_input=3, n_latent=n_latent, **kwargs)\n"))
+    model = release["namespaces"]["scvi.model.SCVI"]
+    symbol = release["symbols"][model]
+    assert symbol["kwargs_to"] == "class"
+    assert symbol["kwargs_target"] == release["namespaces"]["scvi.module.VAE"]
+    assert symbol["kwargs_fixed"] == ["n_input"]  # n_latent is SCVI's own parameter
+    assert api.accepts(model, "dispersion").accepted  # VAE's keyword-only parameter
+    assert api.accepts(model, "n_latent").accepted
+    bogus = api.accepts(model, "use_batchnorm")
+    assert not bogus.accepted and bogus.owner == symbol["kwargs_target"]
+    assert bogus.reason == "its **kwargs go to scvi.module.VAE, which does not take it"
+    fixed = api.accepts(model, "n_input")
+    assert not fixed.accepted and "multiple values" in fixed.reason
+
+
+@pytest.mark.parametrize("init", [
+    # the **kwargs are read, popped or kept besides the call: where they end is not proven
+    "    def __init__(self, adata=None, **kwargs):\n"
+    "        kwargs.pop('extra', None)\n"
+    "        self.module = self._module_cls(**kwargs)\n",
+    "    def __init__(self, adata=None, **kwargs):\n"
+    "        self.kept = kwargs\n"
+    "        self.module = self._module_cls(**kwargs)\n",
+    "    def __init__(self, adata=None, **kwargs):\n"
+    "        module_kwargs = dict(kwargs)\n"
+    "        if module_kwargs.get('extra'):\n"
+    "            del module_kwargs['extra']\n"
+    "        self.module = self._module_cls(**module_kwargs)\n",
+    # two callees
+    "    def __init__(self, adata=None, **kwargs):\n"
+    "        if adata is None:\n"
+    "            self.module = self._module_cls(**kwargs)\n"
+    "        else:\n"
+    "            self.module = dict(**kwargs)\n",
+], ids=["popped", "stored", "copy-read", "two-callees"])
+def test_kwargs_not_provably_handed_to_one_class_are_not_routed(repo_root, tmp_path, init):
+    release, api = _mini_model(repo_root, tmp_path, init)
+    model = release["namespaces"]["scvi.model.SCVI"]
+    assert "kwargs_to" not in release["symbols"][model]
+    verdict = api.accepts(model, "use_batchnorm")
+    assert verdict.accepted and verdict.via == "**kwargs"
+
+
+@pytest.mark.parametrize("init", [
+    # SCANVI: a copy splatted; CondSCVI: keys added with update(); a key set by subscript
+    "    def __init__(self, adata=None, **kwargs):\n"
+    "        module_kwargs = dict(kwargs)\n"
+    "        self.module = self._module_cls(**module_kwargs)\n",
+    "    def __init__(self, adata=None, **kwargs):\n"
+    "        copied = kwargs.copy()\n"
+    "        copied['n_latent'] = 3\n"
+    "        self.module = self._module_cls(**copied)\n",
+    "    def __init__(self, adata=None, **kwargs):\n"
+    "        kwargs.update({'n_latent': 3})\n"
+    "        kwargs.setdefault('dispersion', 'gene')\n"
+    "        self.module = self._module_cls(**kwargs)\n",
+], ids=["dict-copy", "copy-method", "update"])
+def test_kwargs_copied_or_added_to_still_go_to_the_module(repo_root, tmp_path, init):
+    release, api = _mini_model(repo_root, tmp_path, init)
+    model = release["namespaces"]["scvi.model.SCVI"]
+    assert release["symbols"][model]["kwargs_target"] == "scvi.module._vae.VAE"
+    assert api.accepts(model, "dispersion").accepted
+    assert not api.accepts(model, "use_batchnorm").accepted
+
+
+def test_super_init_is_followed_with_the_subclass_own_module(repo_root, tmp_path):
+    """A subclass's super().__init__(**kwargs) reaches SCVI's self._module_cls(**kwargs),
+    which for the subclass is its own module; the keywords SCVI's __init__ takes on the way
+    are accepted; a base with a non-trivial external base ends the route."""
+    extra = (
+        "\n\nclass OtherVAE:\n"
+        "    def __init__(self, n_latent: int = 10, other: int = 1):\n"
+        "        self.other = other\n"
+        "\n\nclass SubSCVI(SCVI):\n"
+        "    _module_cls = OtherVAE\n"
+        "\n"
+        "    def __init__(self, adata=None, **kwargs):\n"
+        "        super().__init__(adata, **kwargs)\n"
+        "\n\nclass Torchy(nn.Module, SCVI):  # super() is nn.Module's: not SCVI's route\n"
+        "    def __init__(self, **kwargs):\n"
+        "        super().__init__(**kwargs)\n")
+    release, api = _mini_model(repo_root, tmp_path, (
+        "    def __init__(self, adata=None, n_latent: int = 10, **kwargs):\n"
+        "        self.module = self._module_cls(n_latent=n_latent, **kwargs)\n"),
+        "import torch.nn as nn\n" + extra)
+    symbols = release["symbols"]
+    sub = "scvi.model._scvi.SubSCVI"
+    assert symbols[sub]["kwargs_target"] == "scvi.model._scvi.OtherVAE"
+    assert symbols["scvi.model._scvi.SCVI"]["kwargs_target"] == "scvi.module._vae.VAE"
+    assert symbols[sub]["kwargs_keys"] == ["n_latent"]  # SCVI's own, taken on the way
+    assert api.accepts(sub, "other").accepted and api.accepts(sub, "n_latent").accepted
+    assert not api.accepts(sub, "dispersion").accepted  # VAE's, not OtherVAE's
+    assert "kwargs_to" not in symbols["scvi.model._scvi.Torchy"]
+
+
+def test_a_module_keyword_an_older_release_lacks_says_when_it_came(capsys, tmp_path):
+    """On the shipped indexes: SCVI's **kwargs go to VAE, whose batch_representation 1.1.5
+    lacks (1.1.4 had it, 1.2.0 brought it back); 1.5.1 takes it. MULTIVI's n_proteins is
+    no keyword of MULTIVAE in 1.1.6 (nor 1.5.1), and SCVI sets n_batch itself."""
+    path = tmp_path / "draft.py"
+    path.write_text("import scvi\n"
+                    "a = scvi.model.SCVI(adata, batch_representation='embedding')\n"
+                    "b = scvi.model.MULTIVI(adata, n_genes=10, n_regions=20, n_proteins=3)\n"
+                    "c = scvi.model.SCVI(adata, n_batch=2, encode_covariates=True)\n",
+                    encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.1.6"])
+    assert code == 1
+    old = {(f["line"], f["kwarg"]): f["message"] for f in report["findings"]}
+    assert old[(2, "batch_representation")] == (
+        "scvi.model.SCVI(): keyword 'batch_representation' (passed on to scvi.module.VAE) "
+        "removed in 1.1.5 (last in 1.1.4); back in 1.2.0")
+    assert "go to scvi.module.MULTIVAE, which does not take it" in old[(3, "n_proteins")]
+    assert "multiple values" in old[(4, "n_batch")]
+    assert set(old) == {(2, "batch_representation"), (3, "n_proteins"), (4, "n_batch")}
+    _, report = findings_of(capsys, [str(path), "--version", PINNED_SCVI_TOOLS])
+    assert {(f["line"], f["kwarg"]) for f in report["findings"]} == {(3, "n_proteins"),
+                                                                    (4, "n_batch")}

@@ -13,8 +13,12 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
 - ``kwargs_to`` where it is statically clear where a callable's ``**kwargs`` go:
   ``register_fields`` (``setup_anndata``: rejected) or ``trainer`` (``train``: the keywords of
   ``TrainRunner``, ``scvi.train.Trainer`` and the Lightning ``Trainer``, listed once per
-  release as ``trainer_keywords``); ``kwargs_fixed``: the keywords the call those
-  ``**kwargs`` go to already passes itself (a second value raises ``TypeError``);
+  release as ``trainer_keywords``) or ``class`` (a class's ``__init__`` hands them to one
+  class, ``kwargs_target``: a model's ``self._module_cls(..., **model_kwargs)``, its
+  ``uses["module"]``; ``kwargs_keys``: the parameters of the ``__init__`` methods
+  ``super().__init__(**kwargs)`` passes them through first); ``kwargs_fixed``: the keywords
+  the call those ``**kwargs`` go to already passes itself (a second value raises
+  ``TypeError``);
 - ``splat_fixed``: for a dict parameter passed on as ``**`` beside keywords the call sets
   itself (``datasplitter_kwargs``), those keywords (the same ``TypeError`` for such a key);
   ``kwargs_overwritten``: for a dict parameter, the keys the method then sets itself
@@ -121,7 +125,9 @@ def build_release(tree: Tree) -> dict:
             if attrs:
                 slim["attrs"] = sorted(attrs)
     for qualname, slim in symbols.items():
-        if slim.get("var_kwargs"):
+        if slim.get("var_kwargs") and slim["kind"] == "class":
+            _class_kwargs_route(qualname, slim, symbols, source)
+        elif slim.get("var_kwargs"):
             _kwargs_route(qualname, slim, symbols, source)
         if slim["kind"] in ("method", "function"):
             _dict_params(qualname, slim, source)
@@ -407,6 +413,132 @@ def _kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None:
     fixed = beside - own - removed
     if slim.get("kwargs_to") and fixed:
         slim["kwargs_fixed"] = sorted(fixed)
+
+
+CLASS_HOOK_USES = {"self._module_cls": "module"}
+"""A class attribute an ``__init__`` calls, and the ``uses`` entry that names its class for
+the class at hand (a subclass that sets its own ``_module_cls`` gets its own module)."""
+
+
+def _class_kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None:
+    """Record ``kwargs_to: "class"`` for a class whose ``__init__`` provably hands its
+    ``**kwargs`` to one class: every use of them is a ``**`` in calls of that one callee
+    (SCANVI's through a copy) or keeps them (:func:`_splat_calls`: a dict literal kept for a
+    later call, SCVI's ``_module_kwargs``; CondSCVI's ``update``). ``super().__init__``
+    is followed along the class's own MRO while every class passed has only trivial
+    external bases, so a subclass's ``self._module_cls`` is its own. Any other use of the
+    ``**kwargs`` (read, popped, stored, two callees) leaves the class without a route: its
+    keywords are then accepted unchecked, as before."""
+    resolver = source.resolver
+    mro = resolver.linearize(qualname)
+    uses = slim.get("uses") or {}
+    consumed: set[str] = set()
+    keys: set[str] = set()
+    fixed: set[str] = set()
+    start = 0
+    while True:
+        found = _next_init(mro, start, source)
+        if found is None:
+            return
+        position, init = found
+        if init.args.kwarg is None:
+            if not start:
+                return
+            break  # super().__init__(**kwargs) ends at a base's __init__ that names them all
+        var = init.args.kwarg.arg
+        own = {a.arg for a in init.args.args[1:] + init.args.kwonlyargs}
+        if start:
+            keys |= own - consumed  # a base's __init__ takes these before the callee
+        consumed |= own
+        calls = _splat_calls(init, var)
+        callees = {ast.unparse(call.func) for call in calls}
+        if not calls or len(callees) != 1:
+            return
+        beside = set.intersection(*({k.arg for k in call.keywords if k.arg} for call in calls))
+        fixed |= beside - consumed
+        (callee,) = callees
+        if callee != "super().__init__":
+            break
+        if any(base_name(b) not in CLOSED_BASES
+               for cls in mro[:position + 1] for b in resolver.external_bases(cls)):
+            return  # the next __init__ may be an external class's
+        start = position + 1
+    if init.args.kwarg is None:
+        target = mro[position]
+    elif callee in CLASS_HOOK_USES:
+        target = uses.get(CLASS_HOOK_USES[callee])
+    else:
+        module = resolver.class_module.get(mro[position])
+        target = resolver.dotted(module, callee) if module else None
+    if not target or target == qualname or (symbols.get(target) or {}).get("kind") != "class":
+        return
+    slim["kwargs_to"] = "class"
+    slim["kwargs_target"] = target
+    if keys:
+        slim["kwargs_keys"] = sorted(keys)
+    if fixed:
+        slim["kwargs_fixed"] = sorted(fixed)
+
+
+KEEPING_METHODS = ("update", "setdefault")
+"""Methods of a ``**kwargs`` dict that add keys and take none away."""
+
+
+def _splat_calls(init: ast.FunctionDef, var: str) -> list[ast.Call]:
+    """The calls of ``init`` that its ``**var`` go to (as ``**var`` or ``**copy``, a copy
+    being ``copy = dict(var)`` or ``var.copy()``), when every other use of them only keeps
+    them (a dict literal ``{**var}``, ``var.update(...)``, ``var[k] = v``); [] when any use
+    could take a key away or read one (``pop``, ``get``, ``del``, passing ``var`` itself)."""
+    names, allowed = {var}, 0
+    for sub in ast.walk(init):
+        if isinstance(sub, ast.Assign) and len(sub.targets) == 1 \
+                and isinstance(sub.targets[0], ast.Name) and _copies(sub.value, var):
+            names.add(sub.targets[0].id)
+            allowed += 1
+    calls = []
+    for sub in ast.walk(init):
+        if isinstance(sub, ast.Call):
+            splats = sum(1 for k in sub.keywords if k.arg is None
+                         and isinstance(k.value, ast.Name) and k.value.id in names)
+            if splats:
+                calls.append(sub)
+                allowed += splats
+            if isinstance(sub.func, ast.Attribute) and sub.func.attr in KEEPING_METHODS \
+                    and isinstance(sub.func.value, ast.Name) and sub.func.value.id in names:
+                allowed += 1
+        elif isinstance(sub, ast.Dict):
+            allowed += sum(1 for k, v in zip(sub.keys, sub.values, strict=True)
+                           if k is None and isinstance(v, ast.Name) and v.id in names)
+        elif isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store) \
+                and isinstance(sub.value, ast.Name) and sub.value.id in names:
+            allowed += 1
+    loads = sum(1 for sub in ast.walk(init) if isinstance(sub, ast.Name) and sub.id in names
+                and isinstance(sub.ctx, ast.Load))
+    return calls if loads == allowed else []
+
+
+def _copies(value: ast.expr, var: str) -> bool:
+    """``dict(var)`` or ``var.copy()``."""
+    if isinstance(value, ast.Call) and not value.keywords:
+        func = value.func
+        if isinstance(func, ast.Name) and func.id == "dict" and len(value.args) == 1:
+            return isinstance(value.args[0], ast.Name) and value.args[0].id == var
+        return isinstance(func, ast.Attribute) and func.attr == "copy" and not value.args \
+            and isinstance(func.value, ast.Name) and func.value.id == var
+    return False
+
+
+def _next_init(mro: list[str], start: int, source) -> tuple[int, ast.FunctionDef] | None:
+    """The first ``__init__`` defined along ``mro`` from ``start``, with its class's place."""
+    for position in range(start, len(mro)):
+        node = _class_node(source, mro[position])
+        if node is None:
+            return None
+        init = next((m for m in node.body
+                     if isinstance(m, ast.FunctionDef) and m.name == "__init__"), None)
+        if init is not None:
+            return position, init
+    return None
 
 
 def _def_node(source, qualname: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:

@@ -75,6 +75,9 @@ class KwargVerdict:
     """False when the callable's parameters are unknown (accepted without proof)."""
     reason: str = ""
     """Why a keyword that ``**kwargs`` would take is still rejected."""
+    owner: str | None = None
+    """The qualname of the class whose parameters were asked last when a class's ``**kwargs``
+    go on to another class (a model's module): the one that would take the keyword."""
 
 
 class CheckableApi(IndexView):
@@ -270,7 +273,7 @@ class ReleaseApi(CheckableApi):
             self._instances[public] = owner if owner and self.kind(owner) == "class" else None
         return self._instances[public]
 
-    def accepts(self, qualname: str, keyword: str) -> KwargVerdict:
+    def accepts(self, qualname: str, keyword: str, _seen: tuple = ()) -> KwargVerdict:
         params = self.params(qualname)
         if params is None:
             return KwargVerdict(True, known=False)
@@ -297,7 +300,25 @@ class ReleaseApi(CheckableApi):
                                     reason=verdict.reason)
             return KwargVerdict(False, reason=f"its **{var} go to scvi.train.Trainer and the "
                                               "Lightning Trainer, which do not take it")
+        if route == "class":
+            return self._passed_on(symbol, keyword, var, (*_seen, qualname))
         return KwargVerdict(True, via=f"**{var}")
+
+    def _passed_on(self, symbol: dict, keyword: str, var: str, seen: tuple) -> KwargVerdict:
+        """A class's ``**var`` handed to ``kwargs_target`` (a model's module): the keyword
+        is taken there, by a base ``__init__`` on the way (``kwargs_keys``), or nowhere."""
+        if keyword in symbol.get("kwargs_keys", ()):
+            return KwargVerdict(True, via=f"**{var}")
+        target = symbol.get("kwargs_target")
+        if not target or target in seen or target not in self.symbols:
+            return KwargVerdict(True, via=f"**{var}", known=False)
+        verdict = self.accepts(target, keyword, seen)
+        owner = verdict.owner or target
+        if verdict.accepted:
+            return KwargVerdict(True, via=f"**{var}", known=verdict.known, owner=owner)
+        why = f"its **{var} go to {self.public_name(target)}, " + (
+            f"and {verdict.reason}" if verdict.reason else "which does not take it")
+        return KwargVerdict(False, reason=why, owner=owner)
 
 
 

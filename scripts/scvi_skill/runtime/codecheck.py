@@ -56,6 +56,9 @@ class Finding:
     """The dotted scvi name (for ``"kwarg"``: the callable's)."""
     kwarg: str = ""
     """The keyword, for ``"kwarg"`` findings."""
+    owner: str = ""
+    """For a ``"kwarg"`` finding on a class whose ``**kwargs`` go on to another class (a
+    model's module): the public name of the class whose parameters were asked last."""
 
 
 @dataclass
@@ -222,7 +225,8 @@ class _CallChecker(ast.NodeVisitor):
                         keyword.lineno,
                         f"{dotted}() does not accept keyword {keyword.arg!r} "
                         f"(defined at {self._where(qualname)}{why})", "kwarg",
-                        col=keyword.col_offset + 1, name=resolved[0], kwarg=keyword.arg))
+                        col=keyword.col_offset + 1, name=resolved[0], kwarg=keyword.arg,
+                        owner=self.api.public_name(verdict.owner) if verdict.owner else ""))
             return
         if self.inline and keywords:
             self._check_by_candidates(node, dotted, keywords)

@@ -271,11 +271,15 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
                            f"{head} in {version} ({tail}", [], cell)
     if finding.check == "kwarg":
         spans = (history.params.get(finding.name) or {}).get(finding.kwarg) or []
+        passed_on = ""
+        if not spans and finding.owner:  # a model's keyword that its module takes, elsewhere
+            spans = (history.params.get(finding.owner) or {}).get(finding.kwarg) or []
+            passed_on = f" (passed on to {finding.owner})" if spans else ""
         when = history.when(spans, version)
         move = (history.keyword_moves.get(f"{finding.name}:{finding.kwarg}")
                 or history.keyword_moves.get(finding.kwarg, ""))
         if when:
-            head = f"{finding.name}(): keyword {finding.kwarg!r} {when}"
+            head = f"{finding.name}(): keyword {finding.kwarg!r}{passed_on} {when}"
         else:
             head = f"{finding.name}() does not take keyword {finding.kwarg!r} in {version}"
             reason = _reason(finding.message)
