@@ -405,3 +405,20 @@ def test_repository_passes(repo_root, pinned_tree, capsys):
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert summary["body_lines"] < 500
     assert max(summary["body_tokens_chars_div_4"], summary["body_tokens_words_x_4_3"]) < 5000
+
+
+def test_a_module_keyword_in_the_skill_is_checked_against_the_module(tmp_path, pinned_tree):
+    """The skill's own code is checked with the pinned release's routes: SCVI's **kwargs go
+    to VAE, so VAE's keywords pass and a misspelt one is a problem."""
+    from scvi_skill.runtime.index import load_index
+
+    (tmp_path / "references").mkdir()
+    skill = tmp_path / "SKILL.md"
+    code = ("```python\nimport scvi\n"
+            "model = scvi.model.SCVI(adata, encode_covariates=True, use_batchnorm='none')\n```\n")
+    skill.write_text("---\nname: x\ndescription: y\n---\n\n" + code, encoding="utf-8")
+    report = run_check(tmp_path, index=load_index(), tree=pinned_tree)
+    kwargs = [p for p in report.problems if p.check == "kwarg"]
+    assert [(p.path, p.line) for p in kwargs] == [("SKILL.md", 8)]
+    assert "'use_batchnorm'" in kwargs[0].message
+    assert "go to scvi.module.VAE, which does not take it" in kwargs[0].message

@@ -32,6 +32,7 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 from scvi_skill.runtime import PINNED_SCVI_TOOLS
+from scvi_skill.runtime.apiindex import load_release, load_releases
 from scvi_skill.runtime.tree import Tree
 
 from . import frontmatter
@@ -104,7 +105,8 @@ def check_skill(skill_root: Path, *, index: dict, tree: Tree,
                 dir_name: str | None = None) -> Report:
     """Check the skill folder (or repository) at ``skill_root``."""
     skill_root = Path(skill_root)
-    api = PublicApi(index, tree_root=tree.root if tree.kind != "installed" else None)
+    api = PublicApi(index, tree_root=tree.root if tree.kind != "installed" else None,
+                    release=_pinned_release())
     checker = _Checker(skill_root, api, tree)
     report = checker.report
     files = [SKILL_FILE] + sorted(_rel(skill_root, p) for p in
@@ -286,6 +288,11 @@ class _Checker:
             with path.open("rb") as handle:
                 self._line_counts[path] = sum(1 for _ in handle)
         return self._line_counts[path]
+
+
+def _pinned_release() -> dict:
+    """The pinned release's API index (where a class's ``**kwargs`` go on to another class)."""
+    return load_release(load_releases(), PINNED_SCVI_TOOLS)
 
 
 def _rel(root: Path, path: Path) -> str:

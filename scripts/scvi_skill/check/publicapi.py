@@ -1,8 +1,9 @@
 """Answer "does this scvi-tools name exist, and what does it accept?" from the shipped index.
 
 Reads ``references/index.json`` (``namespaces``: public dotted name -> defining qualname;
-``symbols``: qualname, kind, path, line, params, var_kwargs, bases, decorators), never imports
-scvi. Names, members (along the MRO the index stores) and parameters come from
+``symbols``: qualname, kind, path, line, params, var_kwargs, bases, decorators), and from the
+pinned release's API index where a class's ``**kwargs`` go on to another class (a model's
+module); never imports scvi. Names, members (along the MRO the index stores) and parameters come from
 :class:`~scvi_skill.runtime.indexview.IndexView`, which this class extends. With a tree at hand it also reads a class's source with ``ast`` to find attributes the
 index does not list (``self.history_ = ...``, class-level annotations), so a real attribute is
 not reported as missing.
@@ -15,7 +16,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from scvi_skill.runtime.apiindex import CheckableApi, KwargVerdict, Lookup, takes_keyword
+from scvi_skill.runtime.apiindex import (
+    CLASS_ROUTE_FIELDS,
+    CheckableApi,
+    KwargVerdict,
+    Lookup,
+    takes_keyword,
+)
 from scvi_skill.runtime.schema import (
     FIELD_BASES,
     SETUP_METHODS,
@@ -30,9 +37,15 @@ CLOSED_BASES = TRIVIAL_BASES | FIELD_BASES
 class PublicApi(CheckableApi):
     """Lookups over one loaded index (``dict`` as read from index.json)."""
 
-    def __init__(self, index: dict, *, tree_root: Path | None = None) -> None:
+    def __init__(self, index: dict, *, tree_root: Path | None = None,
+                 release: dict | None = None) -> None:
         super().__init__(index)
         self.tree_root = tree_root
+        for qualname, symbol in ((release or {}).get("symbols") or {}).items():
+            if symbol.get("kwargs_to") == "class" and qualname in self.symbols:
+                # where a class's **kwargs go, read from the same release's sdist
+                self.symbols[qualname] = {**self.symbols[qualname], **{
+                    k: symbol[k] for k in CLASS_ROUTE_FIELDS if k in symbol}}
         self._classes_by_last: dict[str, list[str]] = {}
         for qualname, symbol in self.symbols.items():
             if symbol.get("kind") == "class":
@@ -137,7 +150,7 @@ class PublicApi(CheckableApi):
 
     # -- callables -----------------------------------------------------------------------------
 
-    def accepts(self, qualname: str, keyword: str) -> KwargVerdict:
+    def accepts(self, qualname: str, keyword: str, _seen: tuple = ()) -> KwargVerdict:
         """Whether the callable (function, method, or class constructor) takes ``keyword``."""
         params = self.params(qualname)
         if params is None:
@@ -152,6 +165,11 @@ class PublicApi(CheckableApi):
                 return KwargVerdict(False, reason=(
                     f"its **{var} go to AnnDataManager.register_fields, which rejects them "
                     "without a source_registry (src/scvi/data/_manager.py)"))
+            if symbol.get("kwargs_to") == "class":
+                if keyword in symbol.get("kwargs_fixed", ()):
+                    return KwargVerdict(False, reason=f"its **{var} go to a call that passes "
+                                                      f"{keyword}= itself: TypeError, multiple values")
+                return self._passed_on(symbol, keyword, var, (*_seen, qualname))
             return KwargVerdict(True, via=f"**{var}")
         return KwargVerdict(False)
 

@@ -41,6 +41,9 @@ from .apifiles import (  # noqa: F401  (re-exported: callers read the files from
 from .indexview import IndexView
 
 ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
+CLASS_ROUTE_FIELDS = ("kwargs_to", "kwargs_target", "kwargs_keys", "kwargs_fixed")
+"""A symbol's fields for a class whose ``**kwargs`` go on to another class
+(``kwargs_to: "class"``, written by :func:`scvi_skill.build.api_releases._class_kwargs_route`)."""
 
 
 def takes_keyword(params: list, name: str) -> bool:
@@ -114,6 +117,22 @@ class CheckableApi(IndexView):
             if matches:
                 return f" (did you mean {', '.join(matches[:3])}?)"
         return ""
+
+    def _passed_on(self, symbol: dict, keyword: str, var: str, seen: tuple) -> KwargVerdict:
+        """A class's ``**var`` handed to ``kwargs_target`` (a model's module): the keyword
+        is taken there, by a base ``__init__`` on the way (``kwargs_keys``), or nowhere."""
+        if keyword in symbol.get("kwargs_keys", ()):
+            return KwargVerdict(True, via=f"**{var}")
+        target = symbol.get("kwargs_target")
+        if not target or target in seen or target not in self.symbols:
+            return KwargVerdict(True, via=f"**{var}", known=False)
+        verdict = self.accepts(target, keyword, seen)
+        owner = verdict.owner or target
+        if verdict.accepted:
+            return KwargVerdict(True, via=f"**{var}", known=verdict.known, owner=owner)
+        why = f"its **{var} go to {self.public_name(target)}, " + (
+            f"and {verdict.reason}" if verdict.reason else "which does not take it")
+        return KwargVerdict(False, reason=why, owner=owner)
 
     def returns_instance(self, qualname: str) -> bool:
         """Classmethods such as ``load``/``from_scvi_model`` that build the class."""
@@ -303,22 +322,6 @@ class ReleaseApi(CheckableApi):
         if route == "class":
             return self._passed_on(symbol, keyword, var, (*_seen, qualname))
         return KwargVerdict(True, via=f"**{var}")
-
-    def _passed_on(self, symbol: dict, keyword: str, var: str, seen: tuple) -> KwargVerdict:
-        """A class's ``**var`` handed to ``kwargs_target`` (a model's module): the keyword
-        is taken there, by a base ``__init__`` on the way (``kwargs_keys``), or nowhere."""
-        if keyword in symbol.get("kwargs_keys", ()):
-            return KwargVerdict(True, via=f"**{var}")
-        target = symbol.get("kwargs_target")
-        if not target or target in seen or target not in self.symbols:
-            return KwargVerdict(True, via=f"**{var}", known=False)
-        verdict = self.accepts(target, keyword, seen)
-        owner = verdict.owner or target
-        if verdict.accepted:
-            return KwargVerdict(True, via=f"**{var}", known=verdict.known, owner=owner)
-        why = f"its **{var} go to {self.public_name(target)}, " + (
-            f"and {verdict.reason}" if verdict.reason else "which does not take it")
-        return KwargVerdict(False, reason=why, owner=owner)
 
 
 
