@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from markdown_it import MarkdownIt  # noqa: E402
 
+from scvi_skill.build.api_releases import _with_returned_members  # noqa: E402
 from scvi_skill.runtime.apiindex import (  # noqa: E402
     API_DIR,
     ReleaseApi,
@@ -146,6 +147,9 @@ def recall(releases, history: History) -> dict:
     for old, new in zip(releases.versions, releases.versions[1:]):
         a, b = loaded[old], loaded[new]
         api = ReleaseApi(b)
+        # what users reach: MRVI of 1.4.x builds a TorchMRVI, whose members its instances have
+        a = {**a, "namespaces": _with_returned_members(a)}
+        b = {**b, "namespaces": _with_returned_members(b)}
         for name in sorted(set(a["namespaces"]) - set(b["namespaces"])):
             snippet = _name_snippet(name, a)
             if snippet is None:
@@ -160,7 +164,7 @@ def recall(releases, history: History) -> dict:
             if old_kw is None or new_kw is None:
                 continue
             for keyword in sorted(old_kw - new_kw):
-                qualname = api.namespaces[name]
+                qualname = b["namespaces"][name]
                 verdict = api.accepts(qualname, keyword)
                 if verdict.accepted and verdict.via:
                     via_kwargs += 1

@@ -902,3 +902,68 @@ def test_a_module_keyword_an_older_release_lacks_says_when_it_came(capsys, tmp_p
     _, report = findings_of(capsys, [str(path), "--version", PINNED_SCVI_TOOLS])
     assert {(f["line"], f["kwarg"]) for f in report["findings"]} == {(3, "n_proteins"),
                                                                     (4, "n_batch")}
+
+
+# -- a class whose __new__ returns instances of other classes (MRVI of 1.4.x)
+
+
+def test_a_class_whose_new_returns_other_classes_has_their_members(repo_root, tmp_path):
+    """``__new__`` returning ``model`` (assigned from one class) or a lazily imported class:
+    ``new_returns`` lists both in source order; their members are the instance's, for the
+    lookup, ``symbol()`` and the history; a member neither has is still a finding."""
+    extra = (
+        "\n\nclass TorchModel:\n"
+        "    def get_latent(self, batch_size: int = 1):\n"
+        "        return None\n"
+        "\n"
+        "    def train(self, epochs: int = 1):\n"
+        "        return None\n"
+        "\n\nclass Dispatch(SCVI):\n"
+        "    def __new__(cls, adata=None, **kwargs):\n"
+        "        if adata is not None:\n"
+        "            model = TorchModel()\n"
+        "            return model\n"
+        "        from scvi.module import VAE\n"
+        "\n"
+        "        return VAE(**kwargs)\n")
+    release, api = _mini_model(repo_root, tmp_path, (
+        "    def __init__(self, adata=None, n_latent: int = 10, **kwargs):\n"
+        "        self.module = self._module_cls(n_latent=n_latent, **kwargs)\n"), extra)
+    release["namespaces"]["scvi.model.Dispatch"] = "scvi.model._scvi.Dispatch"
+    release["namespaces"]["scvi.model.TorchModel"] = "scvi.model._scvi.TorchModel"
+    release["namespaces"]["scvi.model.TorchModel.get_latent"] = "scvi.model._scvi.TorchModel.get_latent"
+    symbols = release["symbols"]
+    assert symbols["scvi.model._scvi.Dispatch"]["new_returns"] == [
+        "scvi.model._scvi.TorchModel", "scvi.module._vae.VAE"]
+    api = ReleaseApi(release)
+    found = api.lookup("scvi.model.Dispatch.get_latent")
+    assert found.found and found.qualname == "scvi.model._scvi.TorchModel.get_latent"
+    assert not api.lookup("scvi.model.Dispatch.no_such_method").found
+    # an instance method the class has too is the instance's; a classmethod stays the class's
+    assert api.lookup("scvi.model.Dispatch.train").qualname == "scvi.model._scvi.TorchModel.train"
+    assert api.lookup("scvi.model.Dispatch.setup_anndata").qualname == \
+        "scvi.model._scvi.SCVI.setup_anndata"
+    assert api.symbol("scvi.model.Dispatch.get_latent")["qualname"] == \
+        "scvi.model._scvi.TorchModel.get_latent"
+    history = build_history([release])
+    assert "scvi.model.Dispatch.get_latent" in history["names"]
+    assert history["params"]["scvi.model.Dispatch.get_latent"] == {"batch_size": [[0, 0]]}
+
+
+def test_mrvi_of_1_4_has_the_members_of_the_model_it_builds(capsys, tmp_path):
+    """On the shipped indexes: MRVI of 1.4.2 builds a TorchMRVI (or a JaxMRVI), whose methods
+    its users call; the checker no longer reports them as missing, and the history dates
+    them by what the instance has."""
+    path = tmp_path / "mrvi.py"
+    path.write_text("import scvi\nmodel = scvi.external.MRVI(adata)\n"
+                    "z = model.get_latent_representation()\n"
+                    "d = model.get_local_sample_distances()\n"
+                    "x = model.no_such_method()\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.4.2"])
+    assert code == 1
+    assert [(f["line"], f["name"]) for f in report["findings"]] == [
+        (5, "scvi.external.MRVI.no_such_method")]
+    history = json.loads(gzip.decompress((API_DIR / "history.json.gz").read_bytes()))
+    at = history["versions"].index("1.4.2")
+    spans = history["names"]["scvi.external.MRVI.get_latent_representation"]
+    assert any(a <= at <= b for a, b in spans)

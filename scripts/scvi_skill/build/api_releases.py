@@ -23,6 +23,9 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   itself (``datasplitter_kwargs``), those keywords (the same ``TypeError`` for such a key);
   ``kwargs_overwritten``: for a dict parameter, the keys the method then sets itself
   (``plan_kwargs.update(update_dict)``), whose given value is replaced without an error.
+- ``new_returns``: for a class whose own ``__new__`` returns instances of other classes of
+  the tree (MRVI of 1.4.x: ``TorchMRVI`` or ``JaxMRVI``), those classes in source order:
+  what an instance's members are.
 
 :func:`build_history` turns the releases into spans: for each public name and each
 parameter of a public callable, the runs of consecutive releases that have it; and for each
@@ -55,6 +58,7 @@ from scvi_skill.runtime.apifiles import DEPENDENCY_USES_FILE
 from scvi_skill.runtime.apiindex import (
     API_FORMAT,
     REGENERATE_API,
+    class_level,
     release_file_name,
 )
 from scvi_skill.runtime.history import index_spans
@@ -133,6 +137,9 @@ def build_release(tree: Tree) -> dict:
             _dict_params(qualname, slim, source)
         elif slim["kind"] == "class":
             _stored_kwargs_fixed(qualname, slim, source)
+            returned = _new_returns(qualname, source)
+            if returned:
+                slim["new_returns"] = returned
         if slim.get("uses", {}).get("training_plan"):
             swapped = _swapped_plans(source, qualname)
             if swapped:
@@ -528,6 +535,43 @@ def _copies(value: ast.expr, var: str) -> bool:
     return False
 
 
+def _new_returns(qualname: str, source) -> list[str]:
+    """The in-tree classes other than itself that the class's own ``__new__`` returns
+    instances of (``return JaxMRVI(...)``, or ``return model`` after ``model =
+    TorchMRVI(...)``), in source order; [] when it has no ``__new__`` or returns none."""
+    node = _class_node(source, qualname)
+    new = next((m for m in (node.body if node else ())
+                if isinstance(m, ast.FunctionDef) and m.name == "__new__"), None)
+    if new is None:
+        return []
+    module = source.resolver.class_module.get(qualname)
+    assigned: dict[str, list[ast.expr]] = {}
+    local: dict[str, tuple[str, str]] = {}  # from M import N inside __new__ (a lazy import)
+    for sub in ast.walk(new):
+        if isinstance(sub, ast.ImportFrom) and sub.module and not sub.level:
+            local.update((a.asname or a.name, (sub.module, a.name)) for a in sub.names)
+        if isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Call):
+            for target in sub.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(sub.value.func)
+    found: list[tuple[int, str]] = []
+    for sub in ast.walk(new):
+        if not isinstance(sub, ast.Return) or sub.value is None:
+            continue
+        funcs = [sub.value.func] if isinstance(sub.value, ast.Call) else \
+            assigned.get(sub.value.id, []) if isinstance(sub.value, ast.Name) else []
+        for func in funcs:
+            text = ast.unparse(func)
+            if text in local:
+                target = source.resolver.dotted(*local[text])
+            else:
+                target = source.resolver.dotted(module, text) if module else None
+            if target and target != qualname and \
+                    (source.by_qualname.get(target) or {}).get("kind") == "class":
+                found.append((func.lineno, target))
+    return list(dict.fromkeys(target for _, target in sorted(found)))
+
+
 def _next_init(mro: list[str], start: int, source) -> tuple[int, ast.FunctionDef] | None:
     """The first ``__init__`` defined along ``mro`` from ``start``, with its class's place."""
     for position in range(start, len(mro)):
@@ -846,7 +890,7 @@ def build_history(releases: list[dict]) -> dict:
     defaults: dict[str, dict[str, list[list]]] = {}
     for i, release in enumerate(releases):
         symbols = release["symbols"]
-        for public, qualname in release["namespaces"].items():
+        for public, qualname in _with_returned_members(release).items():
             names.setdefault(public, []).append(i)
             symbol = symbols.get(qualname)
             if symbol is None or symbol.get("params_known") is False:
@@ -875,6 +919,28 @@ def build_history(releases: list[dict]) -> dict:
                    for name, table in sorted(params.items())},
         "versions": versions,
     }
+
+
+def _with_returned_members(release: dict) -> dict[str, str]:
+    """The release's namespaces, and for a public class whose ``__new__`` returns instances
+    of other classes (``new_returns``), their public members under the class's name
+    (``scvi.external.MRVI.get_latent_representation`` of 1.4.x: ``TorchMRVI``'s; the first
+    returned class that has a member gives it), in place of the class's own unless that is a
+    classmethod or staticmethod: what its instances have."""
+    namespaces, symbols = release["namespaces"], release["symbols"]
+    by_qualname: dict[str, list[str]] = {}
+    for public, qualname in namespaces.items():
+        by_qualname.setdefault(qualname, []).append(public)
+    added: dict[str, str] = {}
+    for public, qualname in namespaces.items():
+        for returned in (symbols.get(qualname) or {}).get("new_returns") or ():
+            for other in by_qualname.get(returned, ()):
+                for name, target in namespaces.items():
+                    head, _, last = name.rpartition(".")
+                    own = namespaces.get(f"{public}.{last}")
+                    if head == other and (own is None or not class_level(symbols.get(own) or {})):
+                        added.setdefault(f"{public}.{last}", target)
+    return {**namespaces, **added}
 
 
 def build_gone_messages(releases: list[dict]) -> dict:

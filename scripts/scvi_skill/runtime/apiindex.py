@@ -46,6 +46,15 @@ CLASS_ROUTE_FIELDS = ("kwargs_to", "kwargs_target", "kwargs_keys", "kwargs_fixed
 (``kwargs_to: "class"``, written by :func:`scvi_skill.build.api_releases._class_kwargs_route`)."""
 
 
+CLASS_LEVEL = frozenset({"classmethod", "staticmethod"})
+
+
+def class_level(symbol: dict) -> bool:
+    """A classmethod or staticmethod: called on the class, not on the instances its
+    ``__new__`` may return."""
+    return bool(CLASS_LEVEL.intersection(symbol.get("decorators") or ()))
+
+
 def takes_keyword(params: list, name: str) -> bool:
     """Whether ``params`` has a parameter called ``name`` that a keyword argument binds to."""
     return any(p["name"] == name and p.get("kind") in ACCEPTING_KINDS for p in params)
@@ -133,6 +142,26 @@ class CheckableApi(IndexView):
         why = f"its **{var} go to {self.public_name(target)}, " + (
             f"and {verdict.reason}" if verdict.reason else "which does not take it")
         return KwargVerdict(False, reason=why, owner=owner)
+
+    def returned_members(self, cls: str, name: str) -> list[dict]:
+        """The members called ``name`` of the classes whose instances ``cls``'s own
+        ``__new__`` returns (``new_returns`` of the index), in their order."""
+        found = (self.member(r, name) for r in (self.symbols.get(cls) or {}).get("new_returns") or ())
+        return [f for f in found if f is not None]
+
+    def symbol(self, name: str) -> dict | None:
+        """As :meth:`IndexView.symbol`, but a member of the instances a class's ``__new__``
+        returns is theirs (``scvi.external.MRVI.train`` of 1.4.x: the first returned class's,
+        TorchMRVI's; a classmethod or staticmethod stays the class's own)."""
+        found = super().symbol(name)
+        if (found is None or not class_level(found)) and "." in name:
+            owner, _, member = name.rpartition(".")
+            cls = self.symbol(owner)
+            if cls is not None and cls.get("kind") == "class":
+                returned = self.returned_members(cls["qualname"], member)
+                if returned:
+                    return returned[0]
+        return found
 
     def returns_instance(self, qualname: str) -> bool:
         """Classmethods such as ``load``/``from_scvi_model`` that build the class."""
@@ -253,6 +282,12 @@ class ReleaseApi(CheckableApi):
         if kind == "class":
             member = rest[0]
             found = self.member(target, member)
+            returned = self.returned_members(target, member) \
+                if found is None or not class_level(found) else []
+            if returned:  # MRVI of 1.4.x builds a TorchMRVI or a JaxMRVI: their members
+                qualnames = {s["qualname"] for s in returned}
+                return Lookup(True, returned[0]["qualname"]) \
+                    if len(rest) == 1 and len(qualnames) == 1 else Lookup(True, certain=False)
             if found is not None:
                 return Lookup(True, found["qualname"]) if len(rest) == 1 else \
                     Lookup(True, certain=False)
