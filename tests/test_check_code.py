@@ -447,7 +447,7 @@ def test_a_keyword_train_passes_on_itself_is_kwargs_fixed(repo_root, tmp_path):
     api = ReleaseApi(release)
     qualname = release["namespaces"]["scvi.model.SCVI.train"]
     verdict = api.accepts(qualname, "devices")
-    assert not verdict.accepted and "passes devices= itself" in verdict.reason
+    assert not verdict.accepted and "already passes devices: TypeError" in verdict.reason
     assert api.accepts(qualname, "max_epochs").accepted  # its own parameter
     assert api.accepts(qualname, "gradient_clip_val").accepted  # a Lightning Trainer keyword
 
@@ -967,3 +967,65 @@ def test_mrvi_of_1_4_has_the_members_of_the_model_it_builds(capsys, tmp_path):
     at = history["versions"].index("1.4.2")
     spans = history["names"]["scvi.external.MRVI.get_latent_representation"]
     assert any(a <= at <= b for a, b in spans)
+
+
+# -- a method's **kwargs followed through private helpers: kwargs_to "call"
+
+DE_CODE = '''
+
+class Comp:
+    def __init__(self, fn=None):
+        self.fn = fn
+
+    def bayes(self, idx1=None, mode: str = "change", delta: float = 0.5):
+        return None
+
+
+def _core(manager, fn, fdr, **kwargs):
+    dc = Comp(fn)
+    return dc.bayes(idx1=None, **kwargs)
+
+
+def _reader(fn, **kwargs):
+    n = kwargs.get("delta", 0.5)
+    return n
+
+
+class DE(SCVI):
+    def de(self, groupby=None, fdr_target: float = 0.05, loader=None, **kwargs):
+        if loader is not None:
+            return _reader(None, **kwargs)
+        return _core(None, None, fdr_target, **kwargs)
+'''
+
+
+def test_a_method_whose_kwargs_reach_a_public_method_through_helpers(repo_root, tmp_path):
+    """DE(...).de(**kwargs) -> _core(manager, fn, fdr_target, **kwargs) -> dc.bayes(**kwargs)
+    with dc = Comp(...): bayes's keywords pass; manager, fn and fdr, bound by position in
+    _core, and idx1, passed by _core, collide on that branch; a keyword neither bayes nor a helper takes is
+    rejected; the branch that only reads 'delta' ignores the rest without an error."""
+    release, api = _mini_model(repo_root, tmp_path, (
+        "    def __init__(self, adata=None, n_latent: int = 10, **kwargs):\n"
+        "        self.module = self._module_cls(n_latent=n_latent, **kwargs)\n"), DE_CODE)
+    method = "scvi.model._scvi.DE.de"
+    symbol = release["symbols"][method]
+    assert symbol["kwargs_to"] == "call"
+    assert symbol["kwargs_target"] == "scvi.model._scvi.Comp.bayes"
+    assert symbol["kwargs_fixed"] == ["fdr", "fn", "idx1", "manager"]  # bound by _core's call
+    assert symbol["kwargs_keys"] == ["delta"]  # what the reading branch reads
+    assert api.accepts(method, "mode").accepted and api.accepts(method, "delta").accepted
+    fdr = api.accepts(method, "fdr")
+    assert not fdr.accepted and "already passes fdr: TypeError, multiple values" in fdr.reason
+    bogus = api.accepts(method, "lfc_threshold")
+    assert not bogus.accepted and bogus.reason == (
+        "its **kwargs go to scvi.model._scvi.Comp.bayes, which does not take it")
+
+
+def test_a_method_whose_kwargs_reach_different_callables_is_not_routed(repo_root, tmp_path):
+    code = DE_CODE.replace("            return _reader(None, **kwargs)",
+                           "            return Comp(**kwargs)")
+    release, api = _mini_model(repo_root, tmp_path, (
+        "    def __init__(self, adata=None, n_latent: int = 10, **kwargs):\n"
+        "        self.module = self._module_cls(n_latent=n_latent, **kwargs)\n"), code)
+    assert "kwargs_to" not in release["symbols"]["scvi.model._scvi.DE.de"]
+    assert api.accepts("scvi.model._scvi.DE.de", "lfc_threshold").accepted

@@ -89,3 +89,55 @@ def test_module_keywords_passed_through_the_model_build_and_are_not_flagged(tmp_
     args = ", ".join(f"{k}={v!r}" for k, v in keywords.items())
     code, findings = _check(tmp_path, capsys, f"scvi.model.SCVI(adata, {args})")
     assert (code, findings) == (0, [])
+
+
+# -- a method's **kwargs that reach a callable through private helpers (kwargs_to "call")
+
+
+def _de(**kw):
+    adata = _setup(scvi.model.SCVI)
+    return scvi.model.SCVI(adata, n_hidden=16, n_latent=4).differential_expression(
+        groupby="labels", **kw)
+
+
+def _destvi(**kw):
+    sc_adata = _setup(scvi.model.CondSCVI, labels_key="labels")
+    sc_model = scvi.model.CondSCVI(sc_adata, n_hidden=16, n_latent=4, prior="normal")
+    sc_model.train(max_epochs=1, accelerator="cpu", enable_progress_bar=False)
+    st_adata = _adata()
+    scvi.model.DestVI.setup_anndata(st_adata)
+    return scvi.model.DestVI.from_rna_model(st_adata, sc_model, **kw)
+
+
+CALL_CASES = [
+    # (call taking the keywords, keyword, value, the error's words, the checker's words, code)
+    (_de, "fdr", 0.05, "multiple values for argument 'fdr'", "already passes fdr",
+     "scvi.model.SCVI(adata).differential_expression(groupby='labels', fdr=0.05)"),
+    (_de, "lfc_threshold", 1.0, "unexpected keyword argument 'lfc_threshold'",
+     "go to scvi.model.base.DifferentialComputation.get_bayes_factors, which does not take it",
+     "scvi.model.SCVI(adata).differential_expression(groupby='labels', lfc_threshold=1.0)"),
+    (_destvi, "l1_reg", 10.0, "unexpected keyword argument 'l1_reg'",
+     "keyword 'l1_reg' removed in 1.4.1",  # from_rna_model took it until then
+     "scvi.model.DestVI.from_rna_model(st_adata, sc_model, l1_reg=10.0)"),
+]
+
+
+@pytest.mark.parametrize("call, keyword, value, raised, said, code", CALL_CASES,
+                         ids=[c[1] for c in CALL_CASES])
+def test_a_keyword_a_method_passes_on_to_a_callable_that_rejects_it(call, keyword, value, raised,
+                                                                    said, code, tmp_path, capsys):
+    with pytest.raises(TypeError, match=raised):
+        call(**{keyword: value})
+    found, findings = _check(tmp_path, capsys, code)
+    assert found == 1
+    [finding] = findings
+    assert finding["kwarg"] == keyword and said in finding["message"]
+
+
+def test_de_keywords_that_reach_get_bayes_factors_run_and_are_not_flagged(tmp_path, capsys):
+    result = _de(fdr_target=0.1, test_mode="two", n_samples_overall=50, pseudocounts=0.1)
+    assert len(result) > 0
+    found, findings = _check(tmp_path, capsys, (
+        "scvi.model.SCVI(adata).differential_expression(groupby='labels', fdr_target=0.1, "
+        "test_mode='two', n_samples_overall=50, pseudocounts=0.1)"))
+    assert (found, findings) == (0, [])

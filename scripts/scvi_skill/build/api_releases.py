@@ -133,6 +133,8 @@ def build_release(tree: Tree) -> dict:
             _class_kwargs_route(qualname, slim, symbols, source)
         elif slim.get("var_kwargs"):
             _kwargs_route(qualname, slim, symbols, source)
+            if "kwargs_to" not in slim:
+                _call_kwargs_route(qualname, slim, symbols, source)
         if slim["kind"] in ("method", "function"):
             _dict_params(qualname, slim, source)
         elif slim["kind"] == "class":
@@ -491,11 +493,14 @@ KEEPING_METHODS = ("update", "setdefault")
 """Methods of a ``**kwargs`` dict that add keys and take none away."""
 
 
-def _splat_calls(init: ast.FunctionDef, var: str) -> list[ast.Call]:
+def _splat_calls(init: ast.FunctionDef, var: str,
+                 reads: set[str] | None = None) -> list[ast.Call]:
     """The calls of ``init`` that its ``**var`` go to (as ``**var`` or ``**copy``, a copy
     being ``copy = dict(var)`` or ``var.copy()``), when every other use of them only keeps
     them (a dict literal ``{**var}``, ``var.update(...)``, ``var[k] = v``); [] when any use
-    could take a key away or read one (``pop``, ``get``, ``del``, passing ``var`` itself)."""
+    could take a key away or read one (``pop``, ``get``, ``del``, passing ``var`` itself).
+    With ``reads``, ``var.get("key", ...)`` is allowed too and its keys are added there (the
+    keywords the def reads, and takes without an error)."""
     names, allowed = {var}, 0
     for sub in ast.walk(init):
         if isinstance(sub, ast.Assign) and len(sub.targets) == 1 \
@@ -512,6 +517,12 @@ def _splat_calls(init: ast.FunctionDef, var: str) -> list[ast.Call]:
                 allowed += splats
             if isinstance(sub.func, ast.Attribute) and sub.func.attr in KEEPING_METHODS \
                     and isinstance(sub.func.value, ast.Name) and sub.func.value.id in names:
+                allowed += 1
+            elif reads is not None and isinstance(sub.func, ast.Attribute) \
+                    and sub.func.attr == "get" and isinstance(sub.func.value, ast.Name) \
+                    and sub.func.value.id in names and sub.args \
+                    and isinstance(sub.args[0], ast.Constant) and isinstance(sub.args[0].value, str):
+                reads.add(sub.args[0].value)
                 allowed += 1
         elif isinstance(sub, ast.Dict):
             allowed += sum(1 for k, v in zip(sub.keys, sub.values, strict=True)
@@ -570,6 +581,165 @@ def _new_returns(qualname: str, source) -> list[str]:
                     (source.by_qualname.get(target) or {}).get("kind") == "class":
                 found.append((func.lineno, target))
     return list(dict.fromkeys(target for _, target in sorted(found)))
+
+
+MAX_HOPS = 4
+"""Private helpers a method's ``**kwargs`` are followed through to a public callable."""
+
+
+def _call_kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None:
+    """Record ``kwargs_to: "call"`` for a public function or method whose ``**kwargs`` go,
+    provably (:func:`_splat_calls`), to one callable: ``differential_expression(**kwargs)``
+    -> the private ``_de_core(**kwargs)`` -> ``dc.get_bayes_factors(**kwargs)`` with ``dc =
+    DifferentialComputation(...)``; a classmethod's ``cls(**kwargs)`` -> the class. Private
+    helpers on the way are followed (:func:`_follow`); every branch (SCVI's DE calls
+    ``_de_core`` or ``_de_core_for_annbatch``) must end at the same callable of the index
+    (``kwargs_target``), whose parameters, and route, then decide. A callee that cannot be
+    resolved statically (``self.module(...)``) leaves the method without a route."""
+    followed = _follow(qualname, set(), symbols, source, depth=0, positional=0)
+    if followed is None:
+        return
+    target, keys, fixed = followed
+    slim["kwargs_to"] = "call"
+    slim["kwargs_target"] = target
+    if keys:
+        slim["kwargs_keys"] = sorted(keys)
+    if fixed:
+        slim["kwargs_fixed"] = sorted(fixed)
+
+
+def _follow(current: str, consumed: set[str], symbols: dict, source, *, depth: int,
+            positional: int) -> tuple[str, set[str], set[str]] | None:
+    """Where the ``**kwargs`` of ``current`` end: ``(callable of the index, keywords a def on
+    the way takes, keywords a call on the way already passes)``. A keyword a call passes
+    itself, by name or by position (``_de_core(manager, ..., fdr_target, **kwargs)`` binds
+    ``fdr``), raises "multiple values" when it comes through the ``**kwargs`` too. Over
+    several branches a keyword is taken when one branch takes it and collides only when every
+    branch that calls on collides (a helper that only reads some keys, SCVI's DE on a
+    dataloader, takes those and ignores the rest: ``("", keys, set())``); None when they end
+    at different callables or anywhere unresolved."""
+    if depth > MAX_HOPS:
+        return None
+    found = _any_def(current, source)
+    if found is None:
+        return None
+    node, module, owner = found
+    if node.args.kwarg is None:
+        return None
+    own = {a.arg for a in node.args.args + node.args.kwonlyargs} - {"self", "cls"}
+    keys = fixed = set()
+    if depth:
+        bound = set(_positional_names(node, owner)[:positional])
+        keys, fixed = own - consumed - bound, bound - consumed
+    consumed = consumed | own
+    reads: set[str] = set()
+    calls = _splat_calls(node, node.args.kwarg.arg, reads)
+    if not calls and depth and reads:
+        # a helper that only reads some keys (``kwargs.get("n_samples_overall", 5000)``):
+        # those are taken, any other keyword is ignored there, without an error
+        return "", keys | reads, set()
+    by_callee: dict[str, list[ast.Call]] = {}
+    for call in calls:
+        by_callee.setdefault(ast.unparse(call.func), []).append(call)
+    if not by_callee:
+        return None
+    keys = keys | reads
+    ends = []
+    for text, group in by_callee.items():
+        target = _callee(text, node, module, owner, source)
+        if target is None:
+            return None
+        beside = set.intersection(*({k.arg for k in call.keywords if k.arg} for call in group))
+        given = 0 if any(isinstance(a, ast.Starred) for call in group for a in call.args) \
+            else min(len(call.args) for call in group)
+        if target in symbols:
+            names = [p["name"] for p in symbols[target].get("params") or []
+                     if p.get("kind") in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")]
+            ends.append((target, set(), (beside | set(names[:given])) - consumed))
+            continue
+        deeper = _follow(target, consumed, symbols, source, depth=depth + 1, positional=given)
+        if deeper is None:
+            return None
+        ends.append((deeper[0], deeper[1], deeper[2] | (beside - consumed)))
+    targets = {end[0] for end in ends if end[0]}
+    if len(targets) != 1:
+        return None
+    calling = [end[2] for end in ends if end[0]]  # a reading branch ignores a collision
+    return (targets.pop(), keys | set.union(*(end[1] for end in ends)),
+            fixed | set.intersection(*calling))
+
+
+def _lazily_served(module: str, name: str, resolver) -> str | None:
+    """A name ``module`` imports from a package that serves it through a module
+    ``__getattr__`` the source map does not read (``scvi.model.utils`` returns
+    ``_de_core_for_annbatch`` of its ``_annbatch_de_core``): the one function of that
+    name defined in the package's own modules; None when there is not exactly one."""
+    binding = resolver.modules[module].bindings.get(name) if module in resolver.modules else None
+    if binding is None or binding.kind != "import":
+        return None
+    package = binding.target
+    found = {info.bindings[name].target for mod, info in resolver.modules.items()
+             if mod.startswith(f"{package}.") and name in info.bindings
+             and info.bindings[name].kind == "def"}
+    return found.pop() if len(found) == 1 else None
+
+
+def _positional_names(node: ast.FunctionDef, owner: str | None) -> list[str]:
+    """The parameters a call's positional arguments bind, in order (a method's ``self`` or
+    ``cls`` left out)."""
+    names = [a.arg for a in node.args.posonlyargs + node.args.args]
+    return names[1:] if owner and names and names[0] in ("self", "cls") else names
+
+
+def _any_def(qualname: str, source) -> tuple[ast.FunctionDef, str, str | None] | None:
+    """``(def node, its module, its class or None)`` of a function or method qualname,
+    public or private, read from its module's file."""
+    resolver = source.resolver
+    head, _, name = qualname.rpartition(".")
+    owner = head if head in resolver.classes else None
+    module = resolver.class_module.get(head) if owner else head
+    info = resolver.modules.get(module or "")
+    tree = source.parsed.module(info.path) if info else None
+    if tree is None:
+        return None
+    body = tree.body
+    if owner:
+        cls = next((n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
+                    and n.name == owner.rsplit(".", 1)[-1]), None)
+        body = cls.body if cls else []
+    node = next((n for n in body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+                 and n.name == name), None)
+    return (node, module, owner) if node is not None else None
+
+
+def _callee(text: str, node: ast.FunctionDef, module: str, owner: str | None,
+            source) -> str | None:
+    """The qualname ``text`` calls inside ``node``: a name of its module, ``cls`` (the
+    owner class), ``self.m`` / ``cls.m`` (a member along the owner's MRO), ``super().m`` (the
+    next class's), or ``v.m`` where ``v = SomeClass(...)`` in the same def; None otherwise."""
+    resolver = source.resolver
+    head, _, attr = text.partition(".")
+    if not attr:
+        if text == "cls":
+            return owner
+        return resolver.dotted(module, text) or _lazily_served(module, text, resolver)
+    if "." in attr:
+        return None
+    if head in ("self", "cls") and owner:
+        return resolver.member(owner, attr)
+    if head == "super()" and owner:
+        for base in resolver.linearize(owner)[1:]:
+            if attr in resolver.classes[base]["members"]:
+                return resolver.classes[base]["members"][attr]
+        return None
+    made = [sub.value.func for sub in ast.walk(node) if isinstance(sub, ast.Assign)
+            and isinstance(sub.value, ast.Call) and len(sub.targets) == 1
+            and isinstance(sub.targets[0], ast.Name) and sub.targets[0].id == head]
+    if len(made) == 1:
+        cls = resolver.dotted(module, ast.unparse(made[0]))
+        if cls in resolver.classes:
+            return resolver.member(cls, attr)
+    return None
 
 
 def _next_init(mro: list[str], start: int, source) -> tuple[int, ast.FunctionDef] | None:

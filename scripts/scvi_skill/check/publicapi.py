@@ -42,7 +42,7 @@ class PublicApi(CheckableApi):
         super().__init__(index)
         self.tree_root = tree_root
         for qualname, symbol in ((release or {}).get("symbols") or {}).items():
-            if symbol.get("kwargs_to") == "class" and qualname in self.symbols:
+            if symbol.get("kwargs_to") in ("class", "call") and qualname in self.symbols:
                 # where a class's **kwargs go, read from the same release's sdist
                 self.symbols[qualname] = {**self.symbols[qualname], **{
                     k: symbol[k] for k in CLASS_ROUTE_FIELDS if k in symbol}}
@@ -165,10 +165,10 @@ class PublicApi(CheckableApi):
                 return KwargVerdict(False, reason=(
                     f"its **{var} go to AnnDataManager.register_fields, which rejects them "
                     "without a source_registry (src/scvi/data/_manager.py)"))
-            if symbol.get("kwargs_to") == "class":
+            if symbol.get("kwargs_to") in ("class", "call"):
                 if keyword in symbol.get("kwargs_fixed", ()):
-                    return KwargVerdict(False, reason=f"its **{var} go to a call that passes "
-                                                      f"{keyword}= itself: TypeError, multiple values")
+                    return KwargVerdict(False, reason=f"its **{var} go to a call that already "
+                                                      f"passes {keyword}: TypeError, multiple values")
                 return self._passed_on(symbol, keyword, var, (*_seen, qualname))
             return KwargVerdict(True, via=f"**{var}")
         return KwargVerdict(False)

@@ -338,8 +338,8 @@ class ReleaseApi(CheckableApi):
             return KwargVerdict(False)
         var = next((p["name"] for p in params if p.get("kind") == "VAR_KEYWORD"), "kwargs")
         if keyword in symbol.get("kwargs_fixed", ()):
-            return KwargVerdict(False, reason=f"its **{var} go to a call that passes {keyword}= "
-                                              "itself: TypeError, multiple values")
+            return KwargVerdict(False, reason=f"its **{var} go to a call that already passes "
+                                              f"{keyword}: TypeError, multiple values")
         route = symbol.get("kwargs_to")
         if route == "register_fields":
             return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager.register_fields, "
@@ -354,7 +354,7 @@ class ReleaseApi(CheckableApi):
                                     reason=verdict.reason)
             return KwargVerdict(False, reason=f"its **{var} go to scvi.train.Trainer and the "
                                               "Lightning Trainer, which do not take it")
-        if route == "class":
+        if route in ("class", "call"):
             return self._passed_on(symbol, keyword, var, (*_seen, qualname))
         return KwargVerdict(True, via=f"**{var}")
 
