@@ -1029,3 +1029,26 @@ def test_a_method_whose_kwargs_reach_different_callables_is_not_routed(repo_root
         "        self.module = self._module_cls(n_latent=n_latent, **kwargs)\n"), code)
     assert "kwargs_to" not in release["symbols"]["scvi.model._scvi.DE.de"]
     assert api.accepts("scvi.model._scvi.DE.de", "lfc_threshold").accepted
+
+
+def test_self_method_a_subclass_overrides_is_not_a_route(repo_root, tmp_path):
+    """run(**kwargs) -> self.helper(**kwargs): routed to Base.helper, unless a subclass in the
+    tree defines its own helper (then self.helper may be that one, which takes more)."""
+    code = ('\n\nclass Base:\n'
+            '    def run(self, **kwargs):\n'
+            '        return self.helper(**kwargs)\n'
+            '\n'
+            '    def helper(self, a: int = 1):\n'
+            '        return a\n')
+    init = ("    def __init__(self, adata=None, n_latent: int = 10, **kwargs):\n"
+            "        self.module = self._module_cls(n_latent=n_latent, **kwargs)\n")
+    release, api = _mini_model(repo_root, tmp_path, init, code)
+    run_ = release["symbols"]["scvi.model._scvi.Base.run"]
+    assert run_["kwargs_to"] == "call" and run_["kwargs_target"] == "scvi.model._scvi.Base.helper"
+    assert not api.accepts("scvi.model._scvi.Base.run", "b").accepted
+    sub = ('\n\nclass Sub(Base):\n'
+           '    def helper(self, a: int = 1, b: int = 2):\n'
+           '        return a + b\n')
+    release, api = _mini_model(repo_root, tmp_path / "sub", init, code + sub)
+    assert "kwargs_to" not in release["symbols"]["scvi.model._scvi.Base.run"]
+    assert api.accepts("scvi.model._scvi.Base.run", "b").accepted

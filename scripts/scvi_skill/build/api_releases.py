@@ -721,12 +721,12 @@ def _callee(text: str, node: ast.FunctionDef, module: str, owner: str | None,
     head, _, attr = text.partition(".")
     if not attr:
         if text == "cls":
-            return owner
+            return owner if owner and not _overridden(owner, "__init__", resolver) else None
         return resolver.dotted(module, text) or _lazily_served(module, text, resolver)
     if "." in attr:
         return None
     if head in ("self", "cls") and owner:
-        return resolver.member(owner, attr)
+        return None if _overridden(owner, attr, resolver) else resolver.member(owner, attr)
     if head == "super()" and owner:
         for base in resolver.linearize(owner)[1:]:
             if attr in resolver.classes[base]["members"]:
@@ -740,6 +740,16 @@ def _callee(text: str, node: ast.FunctionDef, module: str, owner: str | None,
         if cls in resolver.classes:
             return resolver.member(cls, attr)
     return None
+
+
+def _overridden(owner: str, attr: str, resolver) -> bool:
+    """Whether a class of the tree below ``owner`` defines ``attr`` itself: then ``self.attr``
+    (or ``cls(...)``, for ``__init__``) may be that class's at run time, not the one the
+    owner's MRO gives."""
+    return any(cls != owner and owner in resolver.linearize(cls)
+               and attr in resolver.classes[cls]["members"]
+               and resolver.classes[cls]["members"][attr] != resolver.member(owner, attr)
+               for cls in resolver.classes)
 
 
 def _next_init(mro: list[str], start: int, source) -> tuple[int, ast.FunctionDef] | None:
