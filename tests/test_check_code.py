@@ -1052,3 +1052,17 @@ def test_self_method_a_subclass_overrides_is_not_a_route(repo_root, tmp_path):
     release, api = _mini_model(repo_root, tmp_path / "sub", init, code + sub)
     assert "kwargs_to" not in release["symbols"]["scvi.model._scvi.Base.run"]
     assert api.accepts("scvi.model._scvi.Base.run", "b").accepted
+
+
+def test_python_s_own_syntax_warnings_about_the_checked_code_stay_quiet(capsys, tmp_path):
+    """Code with an invalid escape sequence ("\\d") parses with a SyntaxWarning on Python >=
+    3.12: the user's code, not a diagnostic of the checker; stderr has no warning."""
+    path = tmp_path / "esc.py"
+    path.write_text('import scvi\npattern = "\\d+"\nm = scvi.model.SCVI(adata)\n', encoding="utf-8")
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run(capsys, [str(path)])
+    assert code == 0 and "Warning" not in err
+    assert not [w for w in caught if issubclass(w.category, SyntaxWarning)]

@@ -27,6 +27,7 @@ Standard library only; runs on Python >= 3.10.
 from __future__ import annotations
 
 import ast
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +81,9 @@ class SnippetScope:
 def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: bool) -> list[Finding]:
     """Findings for one snippet; a syntax error is a finding for blocks, ignored for spans."""
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():  # the user's code: not ours to warn about
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source)
     except SyntaxError as err:
         if inline:
             return []
