@@ -705,3 +705,37 @@ def test_the_error_s_own_lines_come_before_the_passages(capsys, pinned_tree):
     assert heads[0] == "== raised at (the question's error text)", heads
     assert any(h.startswith("== CHANGELOG.md:") or h.startswith("== docs/") for h in heads[1:])
     assert "src/scvi/data/fields/_layer_field.py:" in out.split("\n== ", 2)[1]
+
+
+@pytest.mark.parametrize("question, expected", [
+    # the model's **kwargs went on to its module, which takes a close name
+    ("scvi.model.SCVI(adata, n_latent=30, use_batchnorm='none') fails: TypeError: "
+     "VAE.__init__() got an unexpected keyword argument 'use_batchnorm'",
+     ["scvi.model.SCVI passes its **kwargs on to scvi.module.VAE",
+      "scvi.module.VAE takes 'use_batch_norm' in 1.5.1, the closest name"]),
+    # DE's **kwargs reach get_bayes_factors; PEAKVI's method took the keyword itself before
+    ("PeakVI: model.differential_accessibility(groupby='labels', two_sided=False) gives "
+     "TypeError: DifferentialComputation.get_bayes_factors() got an unexpected keyword "
+     "argument 'two_sided'",
+     ["scvi.model.PEAKVI.differential_accessibility passes its **kwargs on to "
+      "scvi.model.base.DifferentialComputation.get_bayes_factors; it took 'two_sided' itself "
+      "in 1.0.0-1.2.2.post2"]),
+])
+def test_an_unexpected_keyword_names_the_call_that_passed_it_on(capsys, pinned_tree, question,
+                                                               expected):
+    """Sanity questions written for this test: the callable that raised is not the one the
+    user called; the (error text) line names the route from the API index and, from the
+    history, when the user's callable took the keyword itself."""
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root), question)
+    assert code == 0
+    line = next(line for line in out.splitlines()[:4] if line.startswith("(error text)"))
+    for part in expected:
+        assert part in line, line
+    import scvi_skill.runtime.pack as pack
+
+    pack.KEYWORD_FACTS = False  # the line as before: none of it
+    try:
+        code, out = _pack(capsys, "--tree", str(pinned_tree.root), question)
+    finally:
+        pack.KEYWORD_FACTS = True
+    assert not any(part in out for part in expected)

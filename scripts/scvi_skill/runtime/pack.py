@@ -495,7 +495,12 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
                 "argument, one meant for another call, or another release's signature)"
                 if kind == "keyword" else
                 f"requires {name!r} in the release that raised it, and the call left it out")
-        return (f"{head}: {func}() {what}; what {owner} takes in {version}: "
+        facts = ""
+        if kind == "keyword" and KEYWORD_FACTS:
+            from .keywordfacts import keyword_facts
+
+            facts = "".join(f"; {fact}" for fact in keyword_facts(func, name, question, version))
+        return (f"{head}: {func}() {what}{facts}; what {owner} takes in {version}: "
                 f"search_source.py --symbol {owner}")
     present = present_names(question, sidx) if sidx else []
     if present:
@@ -516,6 +521,11 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
                 "columns, adata.layers, adata.obsm)")
     return ""
 
+
+KEYWORD_FACTS = True
+"""For Python's "unexpected keyword argument": the callable the question calls whose
+``**kwargs`` reach the one that raised, and its close parameter names
+(:mod:`.keywordfacts`); off only for benchmarks' before column."""
 
 _KIND_VERB = {"raise": "raised", "warn": "warned with", "log": "logged"}
 
