@@ -65,9 +65,15 @@ def _qualname(api: ReleaseApi, func: str) -> str | None:
     return found[0] if found else None
 
 
+TRAINER = "scvi.train._trainer.Trainer"
+"""Where a ``train()`` whose route is ``trainer`` hands its ``**kwargs``."""
+
+
 def _reaches(api: ReleaseApi, qualname: str, target: str) -> bool:
     for _ in range(MAX_CHAIN):
         symbol = api.symbols.get(qualname) or {}
+        if symbol.get("kwargs_to") == "trainer":
+            return target == TRAINER
         if symbol.get("kwargs_to") not in ROUTES:
             return False
         qualname = symbol.get("kwargs_target") or ""
@@ -78,8 +84,8 @@ def _reaches(api: ReleaseApi, qualname: str, target: str) -> bool:
 
 def _callers(api: ReleaseApi, target: str, question: str) -> list[str]:
     """Public callables whose ``**kwargs`` reach ``target`` and that the question calls: a
-    method written ``.name(`` or a class ``Name(``; only those whose model (or class) the
-    question names, when some are named."""
+    class written ``Name(``, or a method written ``.name(`` whose model the question names
+    (``train(`` alone would fit every model)."""
     lowered = question.lower()
     found = []
     for qualname, symbol in api.symbols.items():
@@ -90,10 +96,9 @@ def _callers(api: ReleaseApi, target: str, question: str) -> list[str]:
             continue
         public = api.public_name(qualname)
         owner = public.rsplit(".", 2)[-2] if symbol.get("kind") != "class" else last
-        found.append((owner.lower() not in lowered, public, qualname))
-    if any(not unnamed for unnamed, _, _ in found):  # the models the question names
-        found = [row for row in found if not row[0]]
-    return [q for _, _, q in sorted(found)][:MAX_CALLERS]
+        if owner.lower() in lowered:  # a method counts only with its model named too
+            found.append((public, qualname))
+    return [q for _, q in sorted(found)][:MAX_CALLERS]
 
 
 def _callers_fact(api: ReleaseApi, callers: list[str], target: str, name: str,
