@@ -283,6 +283,27 @@ def test_signature_differences_for_resolve_docs():
     assert "datamodule" in diff["scvi.model.SCVI.train"]["removed"]
 
 
+def test_signature_differences_leave_out_keywords_a_route_takes():
+    """SCVI of 1.2.0 has no use_observed_lib_size parameter, but its **kwargs go to VAE,
+    which takes it: the user's SCVI(adata, use_observed_lib_size=False) works there, so it is
+    no difference; registry, which that VAE lacks too, is. The same for DE's pseudocounts,
+    which MULTIVI's differential_expression of 1.2.0 passes on to get_bayes_factors; a
+    keyword that only goes into **kwargs of unknown destination is no proof (AUTOZI's
+    registry of 1.0.4 stays)."""
+    from scvi_skill.runtime.apiindex import signature_differences
+
+    releases = load_releases()
+    pinned = ReleaseApi(load_release(releases, PINNED_SCVI_TOOLS))
+    old = ReleaseApi(load_release(releases, "1.2.0"))
+    names = ["scvi.model.SCVI", "scvi.model.MULTIVI.differential_expression"]
+    diff = signature_differences(pinned, old, names)
+    assert diff["scvi.model.SCVI"]["removed"] == ["registry"]
+    assert "pseudocounts" not in (diff.get(names[1]) or {}).get("removed", [])
+    older = ReleaseApi(load_release(releases, "1.0.4"))
+    assert "registry" in signature_differences(pinned, older, ["scvi.model.AUTOZI"])[
+        "scvi.model.AUTOZI"]["removed"]
+
+
 def test_signature_differences_name_changed_defaults():
     """differential_expression's mode went from 'change' (1.3.0) to 'vanilla' (1.5.1): a
     result that differs after an upgrade with no keyword added or removed."""

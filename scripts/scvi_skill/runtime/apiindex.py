@@ -84,7 +84,8 @@ class KwargVerdict:
     via: str | None = None
     """``"**name"`` when only a variadic keyword parameter takes it."""
     known: bool = True
-    """False when the callable's parameters are unknown (accepted without proof)."""
+    """False when accepted without proof: the callable's parameters are unknown, or it
+    takes the keyword only into ``**kwargs`` whose destination the index does not know."""
     reason: str = ""
     """Why a keyword that ``**kwargs`` would take is still rejected."""
     owner: str | None = None
@@ -356,7 +357,7 @@ class ReleaseApi(CheckableApi):
                                               "Lightning Trainer, which do not take it")
         if route in ("class", "call"):
             return self._passed_on(symbol, keyword, var, (*_seen, qualname))
-        return KwargVerdict(True, via=f"**{var}")
+        return KwargVerdict(True, via=f"**{var}", known=False)  # where they go is unknown
 
 
 
@@ -378,10 +379,21 @@ def signature_differences(pinned: ReleaseApi, other: ReleaseApi, names: list[str
         if a is None or b is None:
             continue
         defaults = {k: [b[k], a[k]] for k in sorted(a.keys() & b.keys()) if a[k] != b[k]}
-        if a.keys() != b.keys() or defaults:
-            changed[name] = {"missing": False, "added": sorted(b.keys() - a.keys()),
-                             "removed": sorted(a.keys() - b.keys()), "defaults": defaults}
+        # a keyword one side takes as a parameter and the other through its **kwargs' route
+        # (SCVI's use_observed_lib_size, a VAE keyword in 1.2.0) is no difference to the user
+        added = [k for k in sorted(b.keys() - a.keys()) if not _routed(pinned, mine, k)]
+        removed = [k for k in sorted(a.keys() - b.keys()) if not _routed(other, theirs, k)]
+        if added or removed or defaults:
+            changed[name] = {"missing": False, "added": added, "removed": removed,
+                             "defaults": defaults}
     return changed
+
+
+def _routed(api: ReleaseApi, symbol: dict, keyword: str) -> bool:
+    """Whether ``symbol`` takes ``keyword`` through the route of its ``**kwargs`` (the one
+    callable they provably reach), not as a parameter of its own."""
+    verdict = api.accepts(symbol["qualname"], keyword)
+    return verdict.accepted and verdict.known and verdict.owner is not None
 
 
 def _keywords(api: ReleaseApi, symbol: dict) -> dict[str, str | None] | None:
