@@ -481,12 +481,7 @@ def _class_kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> Non
         target = resolver.dotted(module, callee) if module else None
     if not target or target == qualname or (symbols.get(target) or {}).get("kind") != "class":
         return
-    slim["kwargs_to"] = "class"
-    slim["kwargs_target"] = target
-    if keys:
-        slim["kwargs_keys"] = sorted(keys)
-    if fixed:
-        slim["kwargs_fixed"] = sorted(fixed)
+    _set_route(slim, "class", target, keys, fixed)
 
 
 KEEPING_METHODS = ("update", "setdefault")
@@ -599,8 +594,13 @@ def _call_kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None
     followed = _follow(qualname, set(), symbols, source, depth=0, positional=0)
     if followed is None:
         return
-    target, keys, fixed = followed
-    slim["kwargs_to"] = "call"
+    _set_route(slim, "call", *followed)
+
+
+def _set_route(slim: dict, kind: str, target: str, keys: set[str], fixed: set[str]) -> None:
+    """Record a class's or callable's route: ``kwargs_to`` (``kind``), ``kwargs_target``,
+    and the ``kwargs_keys`` and ``kwargs_fixed`` when there are any."""
+    slim["kwargs_to"] = kind
     slim["kwargs_target"] = target
     if keys:
         slim["kwargs_keys"] = sorted(keys)
