@@ -86,6 +86,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round48", (27, 107_039), (41, 86_481)),
     ("round49", (71, 229_805), (47, 262_434)),
     ("round50", (60, 171_255), (56, 190_099)),
+    ("round51", (43, 150_835), (34, 170_977)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
