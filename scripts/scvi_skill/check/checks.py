@@ -291,7 +291,7 @@ class _Checker:
 
 
 def _pinned_release() -> dict:
-    """The pinned release's API index (where a class's ``**kwargs`` go on to another class)."""
+    """The pinned release's API index (where ``**kwargs`` go on to one callable)."""
     return load_release(load_releases(), PINNED_SCVI_TOOLS)
 
 

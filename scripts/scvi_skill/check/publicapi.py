@@ -2,8 +2,8 @@
 
 Reads ``references/index.json`` (``namespaces``: public dotted name -> defining qualname;
 ``symbols``: qualname, kind, path, line, params, var_kwargs, bases, decorators), and from the
-pinned release's API index where a class's ``**kwargs`` go on to another class (a model's
-module); never imports scvi. Names, members (along the MRO the index stores) and parameters come from
+pinned release's API index where a class's or method's ``**kwargs`` go on to one callable (a
+model's module, DE's ``get_bayes_factors``); never imports scvi. Names, members (along the MRO the index stores) and parameters come from
 :class:`~scvi_skill.runtime.indexview.IndexView`, which this class extends. With a tree at hand it also reads a class's source with ``ast`` to find attributes the
 index does not list (``self.history_ = ...``, class-level annotations), so a real attribute is
 not reported as missing.
@@ -43,7 +43,7 @@ class PublicApi(CheckableApi):
         self.tree_root = tree_root
         for qualname, symbol in ((release or {}).get("symbols") or {}).items():
             if symbol.get("kwargs_to") in ("class", "call") and qualname in self.symbols:
-                # where a class's **kwargs go, read from the same release's sdist
+                # where the **kwargs go, read from the same release's sdist
                 self.symbols[qualname] = {**self.symbols[qualname], **{
                     k: symbol[k] for k in CLASS_ROUTE_FIELDS if k in symbol}}
         self._classes_by_last: dict[str, list[str]] = {}
@@ -170,7 +170,7 @@ class PublicApi(CheckableApi):
                     return KwargVerdict(False, reason=f"its **{var} go to a call that already "
                                                       f"passes {keyword}: TypeError, multiple values")
                 return self._passed_on(symbol, keyword, var, (*_seen, qualname))
-            return KwargVerdict(True, via=f"**{var}")
+            return KwargVerdict(True, via=f"**{var}", known=False)  # where they go is unknown
         return KwargVerdict(False)
 
     def _forwards_to_register_fields(self, symbol: dict, var: str) -> bool:

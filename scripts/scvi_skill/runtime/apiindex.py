@@ -42,8 +42,8 @@ from .indexview import IndexView
 
 ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
 CLASS_ROUTE_FIELDS = ("kwargs_to", "kwargs_target", "kwargs_keys", "kwargs_fixed")
-"""A symbol's fields for a class whose ``**kwargs`` go on to another class
-(``kwargs_to: "class"``, written by :func:`scvi_skill.build.api_releases._class_kwargs_route`)."""
+"""A symbol's fields for a class or callable whose ``**kwargs`` go on to one callable
+(``kwargs_to`` "class" or "call", written by :func:`scvi_skill.build.api_releases._set_route`)."""
 
 
 CLASS_LEVEL = frozenset({"classmethod", "staticmethod"})
@@ -89,8 +89,9 @@ class KwargVerdict:
     reason: str = ""
     """Why a keyword that ``**kwargs`` would take is still rejected."""
     owner: str | None = None
-    """The qualname of the class whose parameters were asked last when a class's ``**kwargs``
-    go on to another class (a model's module): the one that would take the keyword."""
+    """When the ``**kwargs`` go on to another callable (a model's module, DE's
+    ``get_bayes_factors``): the qualname of the one whose parameters were asked last, which
+    would take the keyword."""
 
 
 class CheckableApi(IndexView):
@@ -129,8 +130,9 @@ class CheckableApi(IndexView):
         return ""
 
     def _passed_on(self, symbol: dict, keyword: str, var: str, seen: tuple) -> KwargVerdict:
-        """A class's ``**var`` handed to ``kwargs_target`` (a model's module): the keyword
-        is taken there, by a base ``__init__`` on the way (``kwargs_keys``), or nowhere."""
+        """``**var`` handed to ``kwargs_target`` (a model's module, DE's
+        ``get_bayes_factors``): the keyword is taken there, by a def on the way
+        (``kwargs_keys``), or nowhere."""
         if keyword in symbol.get("kwargs_keys", ()):
             return KwargVerdict(True, via=f"**{var}")
         target = symbol.get("kwargs_target")

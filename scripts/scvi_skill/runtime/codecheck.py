@@ -58,8 +58,8 @@ class Finding:
     kwarg: str = ""
     """The keyword, for ``"kwarg"`` findings."""
     owner: str = ""
-    """For a ``"kwarg"`` finding on a class whose ``**kwargs`` go on to another class (a
-    model's module): the public name of the class whose parameters were asked last."""
+    """For a ``"kwarg"`` finding on a callable whose ``**kwargs`` go on to another (a model's
+    module, DE's ``get_bayes_factors``): the public name of the one asked last."""
 
 
 @dataclass
