@@ -6,12 +6,13 @@ model's ``**kwargs`` go on to its module (``SCVI(adata, use_batchnorm=...)`` rai
 ``VAE.__init__``), DE's to ``DifferentialComputation.get_bayes_factors``. The index's routes
 (``kwargs_to`` "class" or "call", :mod:`scvi_skill.build.api_releases`) say which public
 callables hand their ``**kwargs`` on to the one that raised; of those, the one the question
-calls (by its method or class name) is the user's, and the history says whether it took the
-keyword itself in other releases (PEAKVI's ``differential_accessibility(two_sided=...)``,
-1.0.0-1.2.2.post2). The callable's own close parameter names are the likely misspelling.
+calls (a class written ``Name(``, a method written ``.name(`` with its model named) is the
+user's, and the history says whether it took the keyword itself in other releases (PEAKVI's
+``differential_accessibility(two_sided=...)``, 1.0.0-1.2.2.post2). The raising callable's own
+close parameter names are the likely misspelling.
 
-Read only for such a message (about 20 ms: the pinned index and the history). Standard
-library only; runs on Python >= 3.10.
+Read only for such a message (about 40 ms of a whole process: the pinned index and the
+history). Standard library only; runs on Python >= 3.10.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def keyword_facts(func: str, name: str, question: str, version: str) -> list[str
     facts = []
     callers = _callers(api, target, question)
     if callers:
-        facts.append(_callers_fact(api, callers, target, name, version))
+        facts.append(_callers_fact(api, callers, target, name))
     params = [p["name"] for p in api.params(target) or [] if p.get("kind") in ACCEPTING_KINDS]
     if name in params:
         facts.append(f"{api.public_name(target)} takes {name!r} in {version}: the user's "
@@ -101,8 +102,7 @@ def _callers(api: ReleaseApi, target: str, question: str) -> list[str]:
     return [q for _, q in sorted(found)][:MAX_CALLERS]
 
 
-def _callers_fact(api: ReleaseApi, callers: list[str], target: str, name: str,
-                  version: str) -> str:
+def _callers_fact(api: ReleaseApi, callers: list[str], target: str, name: str) -> str:
     from .history import _shipped_history
 
     names = [api.public_name(q) for q in callers]
