@@ -1087,3 +1087,21 @@ def test_python_s_own_syntax_warnings_about_the_checked_code_stay_quiet(capsys, 
         code, out, err = run(capsys, [str(path)])
     assert code == 0 and "Warning" not in err
     assert not [w for w in caught if issubclass(w.category, SyntaxWarning)]
+
+
+def test_scvi_de_keywords_reach_get_bayes_factors_on_the_shipped_index(capsys, tmp_path):
+    """SCVI's differential_expression calls _de_core or, on a dataloader, the lazily served
+    _de_core_for_annbatch (scvi.model.utils' module __getattr__): both branches are followed,
+    so fdr (bound by position in _de_core) collides and lfc_threshold reaches
+    get_bayes_factors, which lacks it; test_mode, which get_bayes_factors takes, passes."""
+    path = tmp_path / "de.py"
+    path.write_text("import scvi\nmodel = scvi.model.SCVI(adata)\n"
+                    "a = model.differential_expression(groupby='labels', fdr=0.05)\n"
+                    "b = model.differential_expression(groupby='labels', lfc_threshold=1.0)\n"
+                    "c = model.differential_expression(groupby='labels', test_mode='two')\n",
+                    encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", PINNED_SCVI_TOOLS])
+    found = {(f["line"], f["kwarg"]): f["message"] for f in report["findings"]}
+    assert code == 1 and set(found) == {(3, "fdr"), (4, "lfc_threshold")}
+    assert "already passes fdr: TypeError, multiple values" in found[(3, "fdr")]
+    assert "get_bayes_factors, which does not take it" in found[(4, "lfc_threshold")]
