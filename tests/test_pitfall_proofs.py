@@ -1010,6 +1010,19 @@ def test_doc_erratum_destvi_l1_reg():
     assert seen and all(k["ct_sparsity_weight"] == 50.0 and k["eta_reg"] == 2.0 for k in seen)
 
 
+def test_doc_erratum_multivi_gene_dispersion():
+    """MULTIVI's docstring lists gene_dispersion; the constructor's parameter is dispersion,
+    which it passes on as gene_dispersion itself: gene_dispersion= raises TypeError (multiple
+    values), dispersion= reaches the module."""
+    assert "    gene_dispersion\n" in scvi.model.MULTIVI.__doc__
+    assert "gene_dispersion" not in inspect.signature(scvi.model.MULTIVI).parameters
+    with pytest.raises(TypeError, match="multiple values for keyword argument 'gene_dispersion'"):
+        scvi.model.MULTIVI(_multivi_mudata(), gene_dispersion="gene-batch")
+    model = scvi.model.MULTIVI(_multivi_mudata(), dispersion="gene-batch")
+    assert model.module.gene_dispersion == "gene-batch"
+    assert model.module.px_r.shape[1] == 2  # one column per batch
+
+
 QUERY_MODELS = ["SCVI", "SCANVI", "TOTALVI", "TOTALANVI", "PEAKVI", "POISSONVI", "CYTOVI", "DRVI",
                 "JointEmbeddingSCVI", "METHYLVI", "METHYLANVI", "MRVI", "RESOLVI", "SCVIVA"]
 """The models the query-mapping pitfalls name: each maps a query with ArchesMixin's own
