@@ -402,13 +402,12 @@ def _history():
     return History.lazy(lambda: (load_history(releases), load_migrations()))
 
 
-@functools.lru_cache(maxsize=4)
 def _release_api(version: str):
-    """One release's API index (:class:`~scvi_skill.runtime.apiindex.ReleaseApi`), read once
-    per process."""
-    from scvi_skill.runtime.apiindex import ReleaseApi, load_release, load_releases
+    """One release's API index (:func:`scvi_skill.runtime.apiindex.release_api`, read once
+    per process)."""
+    from scvi_skill.runtime.apiindex import release_api
 
-    return ReleaseApi(load_release(load_releases(), version))
+    return release_api(version)
 
 
 def passage_spans(pack) -> list[tuple[str, int, int]]:

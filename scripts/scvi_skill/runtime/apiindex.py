@@ -22,6 +22,7 @@ Standard library only; runs on Python >= 3.10.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from .apifiles import (  # noqa: F401  (re-exported: callers read the files from here too)
@@ -361,6 +362,13 @@ class ReleaseApi(CheckableApi):
             return self._passed_on(symbol, keyword, var, (*_seen, qualname))
         return KwargVerdict(True, via=f"**{var}", known=False)  # where they go is unknown
 
+
+
+@functools.lru_cache(maxsize=4)
+def release_api(version: str) -> ReleaseApi:
+    """One release's API index as a :class:`ReleaseApi`, read once per process (the pack's
+    notes for ``--version`` and its ``(error text)`` clause share it)."""
+    return ReleaseApi(load_release(load_releases(), version))
 
 
 def signature_differences(pinned: ReleaseApi, other: ReleaseApi, names: list[str]) -> dict:

@@ -21,7 +21,7 @@ import difflib
 import re
 
 from .apifiles import UnknownVersion
-from .apiindex import ACCEPTING_KINDS, ReleaseApi, load_release, load_releases
+from .apiindex import ACCEPTING_KINDS, ReleaseApi, release_api
 from .errors import IndexStale
 
 MAX_CALLERS = 2
@@ -35,7 +35,7 @@ def keyword_facts(func: str, name: str, question: str, version: str) -> list[str
     whose ``**kwargs`` reach ``func`` (with when they took ``name`` themselves), and the
     parameters of ``func`` closest to ``name``; [] when the index does not know ``func``."""
     try:
-        api = ReleaseApi(load_release(load_releases(), version))
+        api = release_api(version)
     except (IndexStale, UnknownVersion, OSError, ValueError):
         return []
     target = _qualname(api, func.removesuffix(".__init__"))
@@ -103,7 +103,7 @@ def _callers(api: ReleaseApi, target: str, question: str) -> list[str]:
 
 
 def _callers_fact(api: ReleaseApi, callers: list[str], target: str, name: str) -> str:
-    from .history import _shipped_history
+    from .history import _shipped_history, span_text
 
     names = [api.public_name(q) for q in callers]
     head = f"{names[0]} passes its **kwargs on to {api.public_name(target)}" \
@@ -117,8 +117,6 @@ def _callers_fact(api: ReleaseApi, callers: list[str], target: str, name: str) -
     for public in names:
         spans = (history.get("params", {}).get(public) or {}).get(name) or []
         if spans and versions:
-            took = ", ".join(versions[a] if a == b else f"{versions[a]}-{versions[b]}"
-                             for a, b in spans)
             who = "it" if len(names) == 1 else public
-            return f"{head}; {who} took {name!r} itself in {took}"
+            return f"{head}; {who} took {name!r} itself in {span_text(spans, versions)}"
     return head
