@@ -11,6 +11,9 @@ its findings are right, and what it costs.
   read by hand (the cited lines and the line the finding names, opened in the tree): ``error``
   true when the citation is wrong, false for a false alarm. ``precision`` = labelled errors /
   labelled findings; a finding with no label is printed for review and counted apart.
+- **Named releases:** each corpus twice, side by side: judged against the pinned tree only,
+  and with each finding judged again in the cached trees of the releases its answer names
+  (``fetch_tree.py --version V`` put them there; a release not cached is not judged).
 - **Speed:** ``python3 scripts/check_code.py ANSWER`` (one answer file, whole process), with the
   tree (citations checked) and without one (``SCVI_SKILL_CACHE`` pointed at an empty folder:
   the same run less the citation check), median of --runs, side by side.
@@ -35,7 +38,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
-from scvi_skill.runtime.citations import TreeLines, check_citations  # noqa: E402
+from scvi_skill.runtime.citations import (  # noqa: E402
+    TreeLines,
+    cached_releases,
+    check_citations,
+)
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 TRIALS = HERE / "trials"
@@ -58,14 +65,14 @@ def label_key(path: Path, line: int, message: str) -> tuple[str, int, str]:
     return path.relative_to(HERE).as_posix(), line, message.split(" ", 1)[0].rstrip(":")
 
 
-def judge(tree_lines: TreeLines, files: list[Path], labels: dict) -> dict:
+def judge(tree_lines: TreeLines, files: list[Path], labels: dict, releases=None) -> dict:
     counts = {"answers": 0, "cited": 0, "shown": 0, "unverified": 0, "findings": 0,
-              "labelled errors": 0, "false alarms": 0, "unlabelled": 0}
+              "other_release": 0, "labelled errors": 0, "false alarms": 0, "unlabelled": 0}
     unlabelled = []
     for path in files:
-        report = check_citations(path.read_text(encoding="utf-8"), tree_lines)
+        report = check_citations(path.read_text(encoding="utf-8"), tree_lines, releases)
         counts["answers"] += 1
-        for key in ("cited", "shown", "unverified", "findings"):
+        for key in ("cited", "shown", "unverified", "findings", "other_release"):
             counts[key] += report.summary()[key]
         for cite in report.findings:
             label = labels.get(label_key(path, cite.line, cite.message))
@@ -109,21 +116,24 @@ def main(argv: list[str] | None = None) -> int:
     labels = {(row["file"], row["line"], row["cited"]): row["error"]
               for row in map(json.loads, LABELS.read_text(encoding="utf-8").splitlines())}
     lines = TreeLines(tree)
-    result = {"corpora": {name: judge(lines, files, labels)
-                          for name, files in corpora().items()}, "tree": tree.version}
+    modes = {"pinned tree only": None, "with named releases": cached_releases()}
+    result = {"corpora": {f"{name}, {mode}": judge(lines, files, labels, releases)
+                          for name, files in corpora().items()
+                          for mode, releases in modes.items()}, "tree": tree.version}
     result["speed_ms_p50"] = speed(tree.root, args.runs)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"citations against the scvi-tools {tree.version} tree\n")
+    print(f"citations against the scvi-tools {tree.version} tree; \"with named releases\": a "
+          "finding judged again in the cached trees of the releases its answer names\n")
     print("| answers | files | cited | show what they cite | not judged | findings "
-          "| labelled errors | false alarms | unlabelled | precision |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| other release's | labelled errors | false alarms | unlabelled | precision |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, found in result["corpora"].items():
         c = found["counts"]
         print(f"| {name} | {c['answers']} | {c['cited']} | {c['shown']} | {c['unverified']} | "
-              f"{c['findings']} | {c['labelled errors']} | {c['false alarms']} | "
-              f"{c['unlabelled']} | {c['precision']} |")
+              f"{c['findings']} | {c['other_release']} | {c['labelled errors']} | "
+              f"{c['false alarms']} | {c['unlabelled']} | {c['precision']} |")
     print(f"\ncheck_code.py on {SPEED_FILE.relative_to(REPO)}, whole process, median of "
           f"{args.runs}:")
     print("| run | ms |\n| --- | ---: |")

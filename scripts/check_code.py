@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         api = ReleaseApi(load_release(releases, version))
         history = History.lazy(lambda: (load_history(releases), load_migrations()))
         files = collect_files(args.paths)
-        findings, citations = [], Citations(args.tree)
+        findings, citations = [], Citations(args.tree, version)
         for path, shown, text in files:
             if text is None and path.suffix in MARKDOWN_SUFFIXES:
                 try:  # read once for both checks
@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{finding.location()}: {finding.message}")
         cited = citations.summary
         tail = (f"; citations: {cited['cited']} against the {cited['tree']} tree, "
-                f"{cited['shown']} show what they cite, {cited['unverified']} not judged"
+                f"{cited['shown']} show what they cite"
+                + (f" ({cited['other_release']} in another release's tree)"
+                   if cited.get("other_release") else "")
+                + f", {cited['unverified']} not judged"
                 if cited else "")
         print(f"{len(findings)} finding(s) in {len(files)} file(s), scvi-tools {version}{tail}",
               file=sys.stderr)
@@ -148,10 +151,15 @@ def main(argv: list[str] | None = None) -> int:
 
 class Citations:
     """The path:line citations of the Markdown files, checked against the tree (found once,
-    when the first Markdown file is read; without one, a note on stderr and no check)."""
+    when the first Markdown file is read; without one, a note on stderr and no check). A
+    finding is judged again in the cached tree of ``version`` (the release the answer is
+    for) and of the releases whose trees its part of the answer names
+    (:func:`~scvi_skill.runtime.citations.check_citations`)."""
 
-    def __init__(self, tree_arg: str | None) -> None:
+    def __init__(self, tree_arg: str | None, version: str = "") -> None:
         self.tree_arg = tree_arg
+        self.also = (version,) if version else ()
+        self.releases = None
         self.lines = None
         self.missing = False
         self.summary: dict = {}
@@ -175,13 +183,15 @@ class Citations:
         unreadable)."""
         if text is None or self.missing:
             return []
-        from scvi_skill.runtime.citations import check_citations
+        from scvi_skill.runtime.citations import cached_releases, check_citations
 
         if self.lines is None:
             self._open()
             if self.lines is None:
                 return []
-        report = check_citations(text, self.lines)
+        if self.releases is None:
+            self.releases = cached_releases()
+        report = check_citations(text, self.lines, self.releases, self.also)
         for key, value in report.summary().items():
             self.summary[key] = value if key == "tree" else self.summary.get(key, 0) + value
         return [CodeFinding(shown, c.line, c.col, c.text, "", c.message, [], check="citation")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import json
 import sys
 from pathlib import Path
@@ -219,7 +220,7 @@ def test_check_code_reports_citations_of_a_markdown_answer(tree, tmp_path, capsy
     assert check_code.main(["--tree", str(tree), "--json", str(answer)]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["citations"] == {"tree": "1.5.1", "cited": 1, "shown": 0, "unverified": 0,
-                                   "findings": 1}
+                                   "findings": 1, "other_release": 0}
     assert report["findings"] == [{
         "path": str(answer), "line": 3, "col": 27, "name": f"{P}:20", "kwarg": None,
         "message": f"{P}:20 does not show `lr`; line 21 does", "exists_in": [],
@@ -303,3 +304,126 @@ def test_python_code_is_not_checked_for_citations(tree, tmp_path, capsys):
     assert check_code.main(["--tree", str(tree), "--json", str(script)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["findings"] == [] and "citations" not in report
+
+
+@pytest.fixture()
+def old_tree(tmp_path) -> Path:
+    """A 1.2.0 tree whose plan has one line more above ``lr`` than the 1.5.1 fixture's."""
+    root = tmp_path / "cache" / "scvi-tools-1.2.0"
+    pkg = root / "src" / "scvi"
+    (pkg / "train").mkdir(parents=True)
+    (root / "docs").mkdir()
+    (pkg / "__init__.py").write_text("")
+    (root / "pyproject.toml").write_text('[project]\nname = "scvi-tools"\nversion = "1.2.0"\n')
+    (pkg / "train" / "_trainingplans.py").write_text(PLAN.replace(
+        "        fused_optimizer: bool = True,\n",
+        "        fused_optimizer: bool = True,\n        n_steps: int = 2,\n"))
+    (pkg / "train" / "_old.py").write_text("def fit(use_gpu=True):\n    return use_gpu\n")
+    return root
+
+
+def releases_of(*roots: Path):
+    trees = {open_tree(root).version: TreeLines(open_tree(root)) for root in roots}
+    return trees.get
+
+
+def test_a_finding_that_shows_its_code_in_the_release_its_part_names_is_that_release_s(
+        tree, old_tree):
+    # lr is on line 21 of 1.5.1's plan and on 22 of 1.2.0's
+    said = f"## q1\n\nWe read the scvi-tools-1.2.0 tree.\n\n- The default is `lr=1e-3` ({P}:22).\n"
+    report = check_citations(said, TreeLines(open_tree(tree)), releases_of(old_tree))
+    (cite,) = report.citations
+    assert (cite.verdict, cite.release, cite.message) == ("shown", "1.2.0", "")
+    assert report.summary()["other_release"] == 1 and report.summary()["findings"] == 0
+    # without the other release's tree, or in a part that names no tree, it stays a finding
+    assert findings(tree, said) == [f"{P}:22 does not show `lr`; line 21 does"]
+    other_part = said.replace("- The default", "## q2\n\n- The default")
+    report = check_citations(other_part, TreeLines(open_tree(tree)), releases_of(old_tree))
+    assert [c.verdict for c in report.citations] == ["off"]
+    # a release named only as a version (not as the tree read) is not taken as the tree's
+    plain = said.replace("We read the scvi-tools-1.2.0 tree.", "It changed in 1.2.0.")
+    report = check_citations(plain, TreeLines(open_tree(tree)), releases_of(old_tree))
+    assert [c.verdict for c in report.citations] == ["off"]
+    # the release the answer is for (check_code.py --version) counts without being named
+    report = check_citations(plain, TreeLines(open_tree(tree)), releases_of(old_tree),
+                             also=("1.2.0",))
+    assert [(c.verdict, c.release) for c in report.citations] == [("shown", "1.2.0")]
+
+
+def test_a_citation_wrong_in_the_named_release_too_stays_a_finding(tree, old_tree):
+    said = f"We read the scvi-tools-1.2.0 tree.\n\nThe default is `lr=1e-3` ({P}:19).\n"
+    report = check_citations(said, TreeLines(open_tree(tree)), releases_of(old_tree))
+    assert [c.message for c in report.findings] == [f"{P}:19 does not show `lr`; line 21 does"]
+    # a named release with no cached tree: the finding says how to judge it there
+    report = check_citations(said.replace("1.2.0", "1.1.3"), TreeLines(open_tree(tree)),
+                             releases_of(old_tree))
+    assert [c.message for c in report.findings] == [
+        f"{P}:19 does not show `lr`; line 21 does (not judged in 1.1.3: no cached tree; "
+        "fetch_tree.py --version 1.1.3 fetches it)"]
+
+
+def test_a_file_only_the_named_release_has_is_not_a_finding(tree, old_tree):
+    said = "We read the 1.2.0 tree.\n\n`fit` takes `use_gpu` (src/scvi/train/_old.py:1, 2).\n"
+    assert findings(tree, said) == [
+        "src/scvi/train/_old.py: no such file in the scvi-tools 1.5.1 tree"] * 2
+    report = check_citations(said, TreeLines(open_tree(tree)), releases_of(old_tree))
+    assert [(c.verdict, c.release) for c in report.citations] == [("shown", "1.2.0")] * 2
+    # a comment line in a code block does not start a new part of the answer
+    fenced = said.replace("tree.\n\n", "tree.\n\n```python\n# a comment\n```\n\n")
+    report = check_citations(fenced, TreeLines(open_tree(tree)), releases_of(old_tree))
+    assert [c.release for c in report.citations] == ["1.2.0"] * 2
+
+
+def test_check_code_judges_citations_in_the_cached_tree_of_its_version(
+        tree, old_tree, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(old_tree.parent))
+    answer = tmp_path / "answer.md"
+    answer.write_text(f"The default is `lr=1e-3` ({P}:22).\n")
+    assert check_code.main(["--tree", str(tree), "--version", "1.5.1", str(answer)]) == 1
+    capsys.readouterr()
+    assert check_code.main(["--tree", str(tree), "--version", "1.2.0", "--json",
+                            str(answer)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["citations"]["other_release"] == 1 and report["findings"] == []
+    assert check_code.main(["--tree", str(tree), "--version", "1.2.0", str(answer)]) == 0
+    assert "1 show what they cite (1 in another release's tree)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_named_releases_clear_only_the_labelled_false_alarms(pinned_tree, repo_root):
+    """With the trees of the releases the stored answers name cached (fetched here from the
+    package index, once), the findings are the labelled ones less those judged in another
+    release: four false alarms of rounds 49 and 51, which cite the user's release tree, and
+    not one labelled error."""
+    from scvi_skill.runtime.citations import cached_releases
+    from scvi_skill.runtime.errors import SkillPackageError
+    from scvi_skill.runtime.fetch import fetch_tree
+
+    sys.path.insert(0, str(repo_root / "benchmarks"))
+    import bench_citations
+
+    try:
+        for version in ("1.1.5", "1.2.0", "1.4.2"):
+            fetch_tree(version, echo=False)
+    except SkillPackageError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"release trees could not be fetched: {err}")
+    lines, releases = TreeLines(pinned_tree), cached_releases()
+    cleared = set()
+    for path in bench_citations.corpora()["trials"]:
+        text = path.read_text(encoding="utf-8")
+        before = {bench_citations.label_key(path, c.line, c.message)
+                  for c in check_citations(text, lines).findings}
+        after = {bench_citations.label_key(path, c.line, c.message)
+                 for c in check_citations(text, lines, releases).findings}
+        assert after <= before
+        cleared |= before - after
+    labels = {(row["file"], row["line"], row["cited"]): row["error"] for row in
+              map(json.loads, (repo_root / "benchmarks" / "citation_labels.jsonl")
+                  .read_text().splitlines())}
+    assert sorted(cleared) == [
+        ("trials/round49/answers_skill.md", 102, "src/scvi/autotune/_manager.py"),
+        ("trials/round51/answers_skill.md", 19, "src/scvi/module/_vae.py:212-215"),
+        ("trials/round51/answers_skill.md", 163, "tests/model/test_destvi.py:115")]
+    assert not any(labels[key] for key in cleared)

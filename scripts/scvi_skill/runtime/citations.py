@@ -49,6 +49,8 @@ WIDE = 12
 """A range of more lines than this points at a region, not a line: it is not judged off."""
 SIGNATURE_LINES = 60
 """How far a cited ``def``/``class`` line is followed to the end of its signature."""
+FINDINGS = ("off", "past_end", "no_file")
+"""The verdicts that are findings."""
 
 _SPEC = r"\d+(?:\s*[-\u2013]\s*L?\d+)?(?:\s*,\s*\d+(?:\s*[-\u2013]\s*\d+)?)*"
 CITATION = re.compile(
@@ -103,6 +105,10 @@ class Citation:
     message: str = ""
     away: int = 0
     """For ``off``: how many lines from the cited ones the code is."""
+    release: str = ""
+    """The other release whose tree the citation was judged in (its lines are not this
+    tree's: its part of the answer names that release's tree, and there they show what they
+    cite)."""
 
 
 @dataclass
@@ -126,12 +132,13 @@ class CitationReport:
 
     @property
     def findings(self) -> list[Citation]:
-        return [c for c in self.citations if c.verdict in ("off", "past_end", "no_file")]
+        return [c for c in self.citations if c.verdict in FINDINGS]
 
     def summary(self) -> dict:
         return {"tree": self.tree_version, "cited": len(self.citations),
                 "shown": self.count("shown"), "unverified": self.count("unverified"),
-                "findings": len(self.findings)}
+                "findings": len(self.findings),
+                "other_release": sum(bool(c.release) for c in self.citations)}
 
 
 class TreeLines:
@@ -187,9 +194,41 @@ class TreeLines:
         return self._tails
 
 
-def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
-    """Every citation in the Markdown ``text``, each with its verdict."""
+def cached_releases():
+    """``version -> TreeLines | None``: the trees of other releases that ``fetch_tree.py
+    --version V`` cached, opened once each (nothing is fetched)."""
+    from .errors import SkillPackageError
+    from .tree import cached_tree, open_tree
+
+    memo: dict[str, TreeLines | None] = {}
+
+    def lines_of(version: str) -> TreeLines | None:
+        if version not in memo:
+            root, tree = cached_tree(version), None
+            try:
+                tree = open_tree(root) if root is not None else None
+            except SkillPackageError:
+                pass
+            memo[version] = TreeLines(tree) if tree and tree.version == version else None
+        return memo[version]
+
+    return lines_of
+
+
+def check_citations(text: str, tree_lines: TreeLines, releases=None,
+                    also: tuple[str, ...] = ()) -> CitationReport:
+    """Every citation in the Markdown ``text``, each with its verdict.
+
+    ``releases``: ``version -> TreeLines | None``, the local trees of other releases (see
+    :func:`cached_releases`). A finding is then judged again in the tree of each release
+    whose tree its part of the text names (``scvi-tools-1.2.0``, "the 1.1.5 tree"; from one
+    ``#``/``##`` heading to the next), and of each of ``also`` (the release the answer is
+    for), ``also`` first: where its lines show what it cites there, or its file or line is
+    there and not in this tree, it is that release's citation (``release``), not a finding.
+    An answer for a user of 1.2.0 cites 1.2.0's lines without naming the release beside
+    each."""
     out: list[Citation] = []
+    judged: list[tuple[int, Citation, Claim, str, bool]] = []  # (group, ...)
     last_path, last_line, fenced = "", -9, False
     last_judged = True  # the last written path was this tree's (not scvi/..., not 1.2.0's)
     block_other = False  # under a lead-in naming another release's tree ("From the 1.1.5 tree:")
@@ -241,11 +280,12 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
             for n, (first, last) in enumerate(_ranges(spec)):
                 cite = Citation(number, start + 1, shown, paths[0] if len(paths) == 1 else "",
                                 first, last)
+                exact = this_tree and len(paths) == 1 and bool(found[index][2]) and n == 0
                 _judge(cite, claim, paths,
                        "" if (versions or other_tree) and why == "no_file" else why,
-                       written, tree_lines, this_tree=this_tree,
-                       exact=this_tree and len(paths) == 1 and bool(found[index][2]) and n == 0)
+                       written, tree_lines, this_tree=this_tree, exact=exact)
                 group.append(cite)
+                judged.append((len(out), cite, claim, written, exact))
             # A list of lines cites one thing, as do places of one claim side by side
             # ((a.py:12, b.py:40)): one line showing it is enough (the others are where it is
             # used, as 307 and 333 of a variable's def and use, or another side of it).
@@ -257,7 +297,83 @@ def check_citations(text: str, tree_lines: TreeLines) -> CitationReport:
                                                   or cite.away > INHERITED_NEAR):
                         cite.verdict, cite.message = "shown", ""
             out.extend(group)
+    if releases is not None and any(row[1].verdict in FINDINGS for row in judged):
+        _judge_in_named(text, tree_lines.tree.version, judged, releases, also)
     return CitationReport(tree_lines.tree.version, out)
+
+
+TREE_NAMED = re.compile(r"(?<![\w.])scvi-tools-(\d+\.\d+\.\d+)(?![\w.]*\d)"
+                        r"|\b(\d+\.\d+\.\d+)(?:'s)?\s+(?:tree|sdist|source)\b")
+"""A release whose tree the text says it read: ``scvi-tools-1.2.0`` (the tree's folder), "the
+1.1.5 tree"."""
+_PART = re.compile(r"#{1,2}\s")
+"""A heading that starts a part of the answer (one question's, in a file of several)."""
+
+
+def _trees_named(text: str, also: tuple) -> list[list[str]]:
+    """For each line of ``text``, the releases whose trees its part of the answer (from one
+    ``#``/``##`` heading to the next) names, ``also`` first."""
+    out: list[list[str]] = []
+    part: list[str] = []
+    fenced = False
+    for line in text.splitlines() + ["# end"]:
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif _PART.match(line) and not fenced:  # not a comment in a code block
+            named = [m[1] or m[2] for said in part for m in TREE_NAMED.finditer(said)]
+            out.extend([list(dict.fromkeys([*also, *named]))] * len(part))
+            part = []
+        part.append(line)
+    return out
+
+
+def _judge_in_named(text: str, version: str, judged: list, releases, also: tuple) -> None:
+    """The findings of ``judged`` judged again in the trees of the releases their part of the
+    text names as read (``also`` first): see :func:`check_citations`. The lines of a list
+    (``_manager.py:179, 419-422``) cite one thing there too: one showing it is enough."""
+    named = _trees_named(text, also)
+    groups: dict[int, list] = {}
+    for group, *row in judged:
+        groups.setdefault(group, []).append(row)
+    for rows in groups.values():
+        if not any(cite.verdict in FINDINGS for cite, *_ in rows):
+            continue
+        line = rows[0][0].line
+        missing = []
+        for release in named[line - 1] if line <= len(named) else also:
+            lines = releases(release) if release != version else None
+            if lines is None:
+                missing += [release] if release != version else []
+                continue
+            probes = [_probe(cite, claim, written, exact, lines) for cite, claim, written, exact
+                      in rows]
+            if any(verdict == "shown" for verdict, _ in probes) or all(
+                    cite.verdict in ("no_file", "past_end") and there
+                    and verdict not in FINDINGS
+                    for (cite, *_), (verdict, there) in zip(rows, probes)
+                    if cite.verdict in FINDINGS):
+                shown = any(verdict == "shown" for verdict, _ in probes)
+                for cite, *_ in rows:
+                    if cite.verdict in FINDINGS:
+                        cite.verdict = "shown" if shown else "unverified"
+                        cite.message, cite.release = "", release
+                break
+        else:
+            for cite, *_ in rows:
+                if missing and cite.verdict in FINDINGS:
+                    cite.message += (f" (not judged in {', '.join(missing)}: no cached tree; "
+                                     f"fetch_tree.py --version {missing[0]} fetches it)")
+
+
+def _probe(cite: Citation, claim: Claim, written: str, exact: bool,
+           lines: TreeLines) -> tuple[str, bool]:
+    """``(verdict, whether the cited file and line are there)`` of ``cite`` judged in the
+    tree of ``lines``."""
+    paths, why = lines.resolve(written)
+    probe = Citation(cite.line, cite.col, cite.text, paths[0] if len(paths) == 1 else "",
+                     cite.start, cite.end)
+    _judge(probe, claim, paths, why, written, lines, this_tree=True, exact=exact)
+    return probe.verdict, len(paths) == 1 and cite.start <= len(lines.lines(paths[0]) or [])
 
 
 def _continued(line: str, match: re.Match) -> tuple[int, int, str, str]:
