@@ -20,7 +20,10 @@ nowhere near, cited lines that say the sentence's longer words, a range of prose
 lead-in such as "Facts from the 1.1.5 tree:" or "Where it comes from (1.4.2):", or a release
 closing the citation's parentheses: ``(`src/...:65`, 1.0.4)``), a traceback's ``scvi/``
 frame. A line past the file's end, or a ``src/scvi``/``docs`` path the tree lacks, is a
-finding too.
+finding too. A finding is judged again in the cached tree of the release the answer is for
+(``check_code.py --version V``) and of each release whose tree its part of the answer names
+(``scvi-tools-1.2.0``, "the 1.1.5 tree"): where it shows what it cites there, it is that
+release's citation and not a finding.
 
 Standard library only; runs on Python >= 3.10.
 """
