@@ -16,7 +16,10 @@ In Markdown (an answer's draft) it also checks the ``path:line`` citations again
 (``--tree``, else the discovered one): a cited line that does not show the code the sentence
 names beside it while a line a few away does ("src/scvi/train/_trainingplans.py:174 does not
 show `lr`; line 175 does"), a line past the file's end, a src/scvi or docs path the tree lacks.
-A citation with no code beside it is not judged (``citations`` in ``--json`` counts them).
+A citation with no code beside it is not judged (``citations`` in ``--json`` counts them); a
+finding is judged again in the cached tree of ``--version V`` and of the releases whose trees
+the answer names. A release newer than the newest one indexed is checked against the newest,
+with a warning (``requested`` in ``--json``).
 
 Usage:
   python3 scripts/check_code.py analysis.py                      # against the pinned release
@@ -26,9 +29,11 @@ Usage:
   python3 scripts/check_code.py - < snippet.py                   # code (or Markdown) on stdin
   python3 scripts/check_code.py --list-versions
 
-JSON: {"version", "files", "findings": [{"path", "line", "col", "name", "kwarg", "message",
+JSON: {"version" (the release checked against), "requested" (a newer release asked for),
+       "files", "findings": [{"path", "line", "col", "name", "kwarg", "message",
        "exists_in", "cell" (notebooks), "check": "citation" (citations only)}],
-       "citations": {"tree", "cited", "shown", "unverified", "findings"} (Markdown only)}
+       "citations": {"tree", "cited", "shown", "unverified", "findings", "other_release"}
+       (Markdown only)}
 """
 
 from __future__ import annotations
@@ -74,7 +79,8 @@ exit codes:
   1  findings printed
   2  usage error (no such file, no .py/.ipynb under a folder, an unusable --python,
      empty stdin)
-  4  no API index for that version (the known releases are listed)
+  4  no API index for that version and it is not newer than the newest one (the known
+     releases are listed)
   6  the shipped API index is missing or unreadable
 """
 
@@ -112,7 +118,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("no PATH given", hint="Name the .py or .ipynb files to check")
         version = args.version or (_python_version(args.python) if args.python
                                    else PINNED_SCVI_TOOLS)
-        api = ReleaseApi(load_release(releases, version))
+        checked = version
+        if version not in releases.files and releases.newer(version):
+            checked = releases.newest
+            warn(f"scvi-tools {version} is newer than the newest release this skill indexes "
+                 f"({checked}): checked against {checked}, so a name or keyword {version} "
+                 f"added is reported unknown and one it removed is not caught; a skill "
+                 f"refreshed for {version} checks it exactly")
+        api = ReleaseApi(load_release(releases, checked))
         history = History.lazy(lambda: (load_history(releases), load_migrations()))
         files = collect_files(args.paths)
         findings, citations = [], Citations(args.tree, version)
@@ -129,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         print_error(err)
         return err.exit_code
     if args.json:
-        data = {"version": version, "files": len(files),
+        data = {"version": checked, "files": len(files),
                 "findings": [f.to_dict() for f in findings]}
+        if checked != version:
+            data["requested"] = version
         if citations.summary:
             data["citations"] = citations.summary
         print(json.dumps(data, indent=1))
@@ -144,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                    if cited.get("other_release") else "")
                 + f", {cited['unverified']} not judged"
                 if cited else "")
-        print(f"{len(findings)} finding(s) in {len(files)} file(s), scvi-tools {version}{tail}",
+        print(f"{len(findings)} finding(s) in {len(files)} file(s), scvi-tools {checked}{tail}",
               file=sys.stderr)
     return 1 if findings else 0
 

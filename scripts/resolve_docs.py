@@ -285,7 +285,7 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
                           frames=frames, doc_tree=doc_tree)
 
     pack = build()
-    if not other or not CHECK_SHOWN:
+    if not other or not CHECK_SHOWN or other.get("newer"):
         return pack
     return _for_what_it_shows(pack, build, other, question, sidx)
 
@@ -589,9 +589,18 @@ def _other_version(requested: str | None, pinned: str, result: dict, question: s
     files' first names. Exit 4 for a version the shipped API indexes do not know."""
     if not requested or requested == pinned:
         return None
+    from scvi_skill.runtime.apifiles import UnknownVersion, load_releases
     from scvi_skill.runtime.apiindex import signature_differences
 
-    other = _release_api(requested)  # UnknownVersion: exit 4
+    try:
+        other = _release_api(requested)
+    except UnknownVersion:
+        if not load_releases().newer(requested):
+            raise  # exit 4
+        # A release after the newest indexed (the skill is not refreshed for it yet): the
+        # pack is the pinned release's, and says so; nothing is known of what V changed.
+        return {"requested": requested, "differences": {}, "newer": True, "pinned": pinned,
+                "fetch": f"{script_command('fetch_tree.py')} --version {requested}"}
     mine = _release_api(pinned)
     names = named_publics(question, sidx) + [s["symbol"] for s in result["source"]
                                              if s["symbol"]]
@@ -647,6 +656,16 @@ def _version_notes(other: dict | None, cached=None) -> list[str]:
     """The lines under the title for another release (``cached``: its tree, when cached)."""
     if not other:
         return []
+    if other.get("newer"):
+        new, pinned = other["requested"], other["pinned"]
+        if other.get("tree"):
+            return [f"(scvi-tools {new}, the tree read, is newer than the releases this skill "
+                    f"indexes: the source lines below are its own, the passages {pinned}'s; "
+                    f"what {new} changed is not indexed here)"]
+        own = (f"its own tree is cached: --tree {shell_word(str(cached.root))}"
+               if cached is not None else f"its own tree: {other['fetch']}, then --tree PATH")
+        return [f"(you run scvi-tools {new}, newer than the releases this skill indexes: the "
+                f"lines below are for {pinned}; what {new} changed is not indexed here; {own})"]
     if other.get("tree"):
         lines = [f"(scvi-tools {other['requested']}, the tree read, differs in what this pack "
                  f"shows:)"]

@@ -133,6 +133,21 @@ def test_unknown_version_exits_4_and_lists_releases(capsys, old_code):
     assert "1.0.0" in err and PINNED_SCVI_TOOLS in err and err.count("Error:") == 1
 
 
+def test_a_release_newer_than_the_indexed_ones_is_checked_against_the_newest(capsys, old_code):
+    """A release after the newest index (the skill not yet refreshed for it) is checked
+    against the newest, with a warning that says what that misses; --json names both."""
+    code, report = findings_of(capsys, [str(old_code), "--version", "9.9.9"])
+    assert code == 1 and report["version"] == PINNED_SCVI_TOOLS
+    assert report["requested"] == "9.9.9"
+    assert any("use_gpu" in f["message"] for f in report["findings"])
+    code, out, err = run(capsys, [str(old_code), "--version", "9.9.9"])
+    assert code == 1 and err.count("Warning:") == 1
+    assert f"9.9.9 is newer than the newest release this skill indexes ({PINNED_SCVI_TOOLS})" \
+        in err
+    code, report = findings_of(capsys, [str(old_code), "--version", PINNED_SCVI_TOOLS])
+    assert "requested" not in report
+
+
 def test_usage_errors_exit_2(capsys, tmp_path):
     assert run(capsys, [str(tmp_path / "missing.py")])[0] == 2
     assert run(capsys, [str(tmp_path)])[0] == 2  # a folder without .py/.ipynb
@@ -1105,3 +1120,15 @@ def test_scvi_de_keywords_reach_get_bayes_factors_on_the_shipped_index(capsys, t
     assert code == 1 and set(found) == {(3, "fdr"), (4, "lfc_threshold")}
     assert "already passes fdr: TypeError, multiple values" in found[(3, "fdr")]
     assert "get_bayes_factors, which does not take it" in found[(4, "lfc_threshold")]
+
+
+@pytest.mark.parametrize("version, newer", [
+    ("1.6.0", True), ("2.0", True), ("1.5.2rc1", True), ("1.5.1.post1", True),
+    ("1.5.1", False), ("1.5.1rc1", False), ("1.5.0.post2", False), ("0.20.3", False),
+    ("1.6.0; rm -rf /", False), ("", False),
+])
+def test_which_releases_are_newer_than_the_indexed_ones(version, newer, tmp_path):
+    from scvi_skill.runtime.apifiles import Releases
+
+    releases = Releases(["1.0.0", "1.5.0.post1", "1.5.1"], {}, tmp_path)
+    assert releases.newer(version) is newer

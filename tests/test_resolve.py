@@ -839,8 +839,28 @@ def test_version_marks_what_differs_in_the_users_release(capsys, pinned_tree):
     assert "you run scvi-tools 1.2.0" in out and "-plan_config" in out
     code, report, _ = run_json(capsys, "--version", PINNED_SCVI_TOOLS, "SCVI.train early stopping")
     assert "version" not in report
-    code, out, err = run(capsys, "--version", "9.9.9", "SCVI.train")
+    code, out, err = run(capsys, "--version", "0.20.3", "SCVI.train")
     assert code == 4 and out == "" and "known releases" in err
+
+
+def test_a_release_newer_than_the_indexed_ones_gets_the_pinned_pack_and_says_so(
+        capsys, pinned_tree):
+    """A user on a release after the skill's newest index (the skill not yet refreshed for
+    it) gets the pinned release's pack, told so, with the command that fetches their tree;
+    not exit 4 with a maintainer's command."""
+    code, out, err = run(capsys, "--tree", str(pinned_tree.root), "--version", "9.9.9",
+                         "SCVI.train early stopping")
+    assert code == 0 and "Error" not in err
+    note = out.splitlines()[1]
+    assert note.startswith("(you run scvi-tools 9.9.9, newer than the releases this skill "
+                           f"indexes: the lines below are for {PINNED_SCVI_TOOLS};")
+    assert "fetch_tree.py --version 9.9.9, then --tree PATH)" in note
+    _, plain, _ = run(capsys, "--tree", str(pinned_tree.root), "SCVI.train early stopping")
+    assert out.splitlines()[2:6] == plain.splitlines()[1:5]  # the same passages
+    code, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), "--version",
+                               f"{PINNED_SCVI_TOOLS}.post1", "SCVI.train early stopping")
+    assert code == 0 and report["version"]["newer"] is True
+    assert report["version"]["differences"] == {}
 
 
 def test_the_process_delivers_all_output_and_its_exit_code(pinned_tree):

@@ -9,6 +9,7 @@ index view: about 40 ms on a slow machine. Standard library only; Python >= 3.10
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from . import loadcache
@@ -81,8 +82,35 @@ class Releases:
         raise UnknownVersion(
             f"no API index for scvi-tools {version!r}; known releases: "
             + ", ".join(self.versions),
-            hint="Pass one of these with --version (a newer scvi-tools needs a new "
-                 f"index: {REGENERATE_API}).")
+            hint="Pass one of these with --version (a release newer than the last one is "
+                 "checked against the last; the skill's maintainers index new releases: "
+                 f"{REGENERATE_API} in its repository).")
+
+    def newer(self, version: str) -> bool:
+        """Whether ``version`` is a release after the newest one indexed (``1.6.0`` or
+        ``1.5.1.post1`` when the newest is 1.5.1): a skill not yet refreshed for it."""
+        mine, last = _release_key(version), _release_key(self.versions[-1]) \
+            if self.versions else None
+        return mine is not None and last is not None and mine > last
+
+    @property
+    def newest(self) -> str:
+        return self.versions[-1]
+
+
+_RELEASE = re.compile(r"(\d+(?:\.\d+)*)(?:(a|b|rc)\d+)?(?:\.post(\d+))?(?:\.dev\d+)?")
+
+
+def _release_key(version: str) -> tuple | None:
+    """``(release numbers padded to three, 0 for a pre-release else 1, post number)``, which
+    orders releases of one series as PEP 440 does outside dev releases; None for a text that
+    is not a version."""
+    match = _RELEASE.fullmatch(version) if isinstance(version, str) else None
+    if match is None:
+        return None
+    numbers = tuple(int(part) for part in match[1].split("."))
+    numbers += (0,) * (3 - len(numbers))
+    return numbers, 0 if match[2] else 1, int(match[3] or 0)
 
 
 def load_releases(folder: Path | None = None) -> Releases:
