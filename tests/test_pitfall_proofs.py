@@ -1405,3 +1405,44 @@ def test_the_default_max_epochs_shrinks_with_the_data(monkeypatch, caplog):
         scanvi.train(**no_epochs, limit_train_batches=1, limit_val_batches=0)
     assert scanvi.trainer.max_epochs == 9  # round(27 / 3), kept between 2 and 10
     assert "Training for 9 epochs." in caplog.text  # SCANVI's train() logs it
+
+
+def test_an_unlabeled_category_no_cell_holds_makes_every_cell_labeled():
+    """setup with an unlabeled_category that no cell of labels_key holds (the column writes
+    "unknown", the call passes "Unknown") warns nothing: the value is appended as an empty
+    last category, no cell is unlabeled, and the column's own placeholder is a cell type the
+    classifier learns and predict() returns. Passed as the column writes it, those cells are
+    the unlabeled ones."""
+    adata = _adata(n_proteins=0)
+    adata.obs["labels"] = adata.obs["labels"].astype(str).to_numpy()
+    adata.obs.loc[adata.obs_names[:30], "labels"] = "unknown"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scvi.model.SCANVI.setup_anndata(adata, labels_key="labels", unlabeled_category="Unknown",
+                                        batch_key="batch")
+        model = scvi.model.SCANVI(adata, n_hidden=16, n_latent=4)
+    assert not [w for w in caught if "nlabeled" in str(w.message)]
+    mapping = list(model.adata_manager.get_state_registry("labels")["categorical_mapping"])
+    assert mapping == ["label_0", "label_1", "unknown", "Unknown"]
+    assert len(model._unlabeled_indices) == 0 and len(model._labeled_indices) == adata.n_obs
+    assert model.module.n_labels == 3  # "unknown" is a class
+    model.train(**FAST)
+    assert "unknown" in set(model.predict(soft=True).columns)
+    # from_scvi_model sets it up the same way
+    adata_scvi = adata.copy()
+    scvi.model.SCVI.setup_anndata(adata_scvi, batch_key="batch")
+    reference = scvi.model.SCVI(adata_scvi, n_hidden=16, n_latent=4)
+    reference.train(**FAST)
+    from_scvi = scvi.model.SCANVI.from_scvi_model(reference, unlabeled_category="Unknown",
+                                                  labels_key="labels")
+    assert len(from_scvi._unlabeled_indices) == 0
+    # the fix: pass the value the column holds
+    fixed = adata.copy()
+    scvi.model.SCANVI.setup_anndata(fixed, labels_key="labels", unlabeled_category="unknown",
+                                    batch_key="batch")
+    fixed_model = scvi.model.SCANVI(fixed, n_hidden=16, n_latent=4)
+    assert len(fixed_model._unlabeled_indices) == 30 and fixed_model.module.n_labels == 2
+    # the others the pitfall names: their fixtures pass "unknown", which no synthetic cell holds
+    for model in (_totalanvi(), _methylanvi()):
+        mapping = list(model.adata_manager.get_state_registry("labels")["categorical_mapping"])
+        assert mapping[-1] == "unknown" and len(model._unlabeled_indices) == 0, type(model)
