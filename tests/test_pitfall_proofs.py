@@ -1446,3 +1446,33 @@ def test_an_unlabeled_category_no_cell_holds_makes_every_cell_labeled():
     for model in (_totalanvi(), _methylanvi()):
         mapping = list(model.adata_manager.get_state_registry("labels")["categorical_mapping"])
         assert mapping[-1] == "unknown" and len(model._unlabeled_indices) == 0, type(model)
+
+
+def test_scvi_trains_the_same_with_or_without_labels_key():
+    """SCVI and LinearSCVI: labels_key changes nothing the model learns (same seed, same data:
+    the same ELBO history and latent) unless dispersion="gene-label"; SCANVI.from_scvi_model
+    takes the labels the SCVI model registered."""
+
+    def trained(cls, labels: bool, **model):
+        scvi.settings.seed = 0
+        adata = _adata(n_proteins=0, n_labels=3)
+        cls.setup_anndata(adata, batch_key="batch", **({"labels_key": "labels"} if labels else {}))
+        fitted = cls(adata, n_hidden=16, n_latent=4, **model)
+        fitted.train(**dict(FAST, max_epochs=2))
+        return fitted
+
+    for cls in (scvi.model.SCVI, scvi.model.LinearSCVI):
+        without, with_labels = trained(cls, False), trained(cls, True)
+        if cls is scvi.model.SCVI:  # LinearSCVI's module does not take n_labels
+            assert (without.module.n_labels, with_labels.module.n_labels) == (1, 3)
+        np.testing.assert_array_equal(without.history["elbo_train"].to_numpy(),
+                                      with_labels.history["elbo_train"].to_numpy())
+        np.testing.assert_allclose(without.get_latent_representation(),
+                                   with_labels.get_latent_representation())
+        if cls is scvi.model.SCVI:
+            scvi_without, scvi_with = without, with_labels
+    gene_label = trained(scvi.model.SCVI, True, dispersion="gene-label")
+    assert not np.allclose(gene_label.get_latent_representation(),
+                           scvi_without.get_latent_representation())
+    scanvi = scvi.model.SCANVI.from_scvi_model(scvi_with, unlabeled_category="label_0")
+    assert len(scanvi._unlabeled_indices) > 0  # the labels_key the SCVI model registered
