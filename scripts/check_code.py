@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.paths:
             raise UsageError("no PATH given", hint="Name the .py or .ipynb files to check")
-        version = args.version or (_python_version(args.python) if args.python
+        version = args.version or (_python_version(args.python) if args.python is not None
                                    else PINNED_SCVI_TOOLS)
         checked = version
         if version not in releases.files and releases.newer(version):

@@ -61,6 +61,27 @@ def test_missing_or_broken_interpreter_exits_2(capsys, tmp_path):
     assert code == 2 and "bin/python" in err
 
 
+@pytest.mark.skipif(os.name != "posix", reason="shell-script interpreter wrappers")
+@pytest.mark.parametrize("script, said", [
+    ('printf "Pr\\374fung\\n" >&2\necho "{}"\n', "failed to run the probe"),  # not UTF-8
+    ('echo "{}"\n', "failed to run the probe"),  # JSON of another shape
+    ("echo '{\"python\": {}, \"packages\": [1], \"cuda\": {}}'\n", "failed to run the probe"),
+])
+def test_an_interpreter_that_answers_something_else_exits_2(capsys, tmp_path, script, said):
+    wrapper = tmp_path / "python"
+    wrapper.write_text("#!/bin/sh\n" + script, encoding="utf-8")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    code, out, err = run(capsys, ["--python", str(wrapper)])
+    assert code == 2 and said in err and "Traceback" not in err and err.count("Error:") == 1
+
+
+def test_an_empty_or_too_long_python_is_a_usage_error(capsys):
+    code, out, err = run(capsys, ["--python", ""])
+    assert code == 2 and "empty" in err
+    code, out, err = run(capsys, ["--python", "a" * 300])
+    assert code == 2 and "Traceback" not in err and err.count("Error:") == 1
+
+
 def _report(python: str, packages: dict) -> dict:
     return {"python": {"path": "/env/bin/python", "version": python},
             "packages": dict.fromkeys(PACKAGES) | packages, "cuda": {}, "mps": False,

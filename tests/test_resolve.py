@@ -1517,3 +1517,21 @@ def test_version_names_the_defaults_the_model_facts_state(capsys, pinned_tree):
     diff = report["version"]["differences"]["scvi.model.SCANVI.differential_expression"]
     assert diff["defaults"]["mode"] == ["'change'", "'vanilla'"]
     assert "scvi.model.SCANVI.differential_expression in 1.2.0:" in "\n".join(report["pack"]["notes"])
+
+
+def test_the_lines_under_the_title_take_at_most_half_a_small_budget(capsys, pinned_tree):
+    """--version V with --budget 200 (the least): V's notes are cut to half the budget with a
+    line saying how many were left out, so the pack stays within its budget by no more than
+    one passage header (it went to 338 tokens before)."""
+    question = ("model.train(max_epochs=100, plan_config=TrainingPlanConfig(lr=1e-3), "
+                "trainer_config=TrainerConfig(early_stopping=True)) gives no early stopping "
+                "on SCVI")
+    tree = ["--tree", str(pinned_tree.root)]
+    code, report, _ = run_json(capsys, *tree, "--version", "1.0.0", "--budget", "200", question)
+    assert code == 0 and report["pack"]["tokens"] <= 200 + 25
+    code, out, _ = run(capsys, *tree, "--version", "1.0.0", "--budget", "200", question)
+    notes = [line for line in out.splitlines()[1:] if not line.startswith("==")][:12]
+    assert any(re.fullmatch(r"  \(\+\d+ more lines: a larger --budget, or --json\)", line)
+               for line in notes)
+    code, out, _ = run(capsys, *tree, "--version", "1.0.0", question)  # the default budget
+    assert "more lines: a larger --budget" not in out

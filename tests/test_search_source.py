@@ -149,6 +149,24 @@ def test_explicit_pattern_is_a_regex(capsys, pinned_tree, rg_binary):
     }
 
 
+@pytest.mark.parametrize("mode", [["--usages", "SCVI"], ["--kwarg", "n_latent"],
+                                  ["--symbol", "SCVI"], ["n_latent"], ["--pattern", "n_latent"]])
+def test_an_in_glob_narrows_every_mode(capsys, pinned_tree, rg_binary, mode):
+    """--in GLOB filters each mode's hits by their path (it had been OR-ed with the Python
+    modes' *.py, so a glob that matches nothing changed nothing); a glob with a slash matches
+    the path under src/scvi/ or the tree's own path."""
+    tree = ["--tree", str(pinned_tree.root)]
+    code, report, _ = run_json(capsys, *mode, "--in", "*zzznomatch*.py", *tree)
+    assert code == 1 and report["results"] == []
+    for glob in ("model/*.py", "src/scvi/model/*.py", "*/model/_*.py"):
+        code, report, err = run_json(capsys, *mode, "--in", glob, *tree)
+        assert report is not None, err
+        paths = {r["path"] for r in report["results"]}
+        assert code == 0 and paths and all(p.startswith("src/scvi/model/") for p in paths), glob
+    code, report, _ = run_json(capsys, "--symbol", "SCVI", "--in", "train", *tree)
+    assert code == 1  # the index's SCVI is in model/, outside the area
+
+
 # ------------------------------------------------------------------ bad input
 
 

@@ -67,7 +67,8 @@ def find_definitions(tree: Tree, name: str, index: dict | None, scope: SearchSco
     """Definitions of ``name`` (dotted allowed): from the index when it knows the name,
     else by searching ``def``/``class`` lines with rg."""
     name = check_name(name, "--symbol")
-    found = _from_index(tree, name, index) if index else []
+    found = [d for d in _from_index(tree, name, index) if scope.holds(tree, d.path)] \
+        if index else []
     if found:
         return found
     try:

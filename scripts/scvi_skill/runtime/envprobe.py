@@ -56,15 +56,23 @@ class PythonUnusable(SkillPackageError):
 def resolve_python(python: str) -> str:
     """An executable path for ``python``: a file, a command on PATH, or a venv/conda folder
     (``bin/python``, or ``python.exe`` / ``Scripts/python.exe`` on Windows)."""
+    if not python.strip():
+        raise UsageError("--python needs an interpreter, got an empty string",
+                         hint="Pass the project's Python, e.g. --python .venv/bin/python")
     candidate = Path(python).expanduser()
-    if candidate.is_dir():
+    try:
+        is_dir, is_file = candidate.is_dir(), candidate.is_file()
+    except OSError as err:  # a name too long for the filesystem, say
+        raise PythonUnusable(f"cannot use {python[:80]!r} as a Python interpreter: "
+                             f"{err.strerror or err}") from err
+    if is_dir:
         for rel in ("bin/python", "bin/python3", "python.exe", "Scripts/python.exe"):
             if (candidate / rel).is_file():
                 return str(candidate / rel)
         raise UsageError(f"{candidate} is a folder without bin/python: not a virtual "
                          "environment or conda environment",
                          hint="Pass the interpreter itself, e.g. --python .venv/bin/python")
-    if candidate.is_file():
+    if is_file:
         return str(candidate)
     found = shutil.which(python)
     if found is None:
@@ -81,6 +89,7 @@ def probe(python: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     try:
         proc = subprocess.run([exe, "-c", code], capture_output=True, text=True,
+                              encoding="utf-8", errors="replace",  # a wrapper's own output
                               timeout=PROBE_TIMEOUT_S, env=env, check=False)
     except OSError as err:
         raise PythonUnusable(f"cannot start Python interpreter {exe}: {err.strerror or err}",
@@ -93,9 +102,16 @@ def probe(python: str) -> dict:
         report = json.loads(lines[-1]) if lines else None
     except ValueError:
         report = None
-    if proc.returncode != 0 or not isinstance(report, dict):
-        detail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    if proc.returncode != 0 or not _well_formed(report):
+        detail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
         raise PythonUnusable(f"Python interpreter {exe} failed to run the probe "
                              f"(exit {proc.returncode}): {detail}",
                              hint="scripts need Python >= 3.8 in the user's environment")
     return report
+
+
+def _well_formed(report) -> bool:
+    """Whether the probe's answer has the shape it prints (a wrapper may print other JSON)."""
+    return isinstance(report, dict) and isinstance(report.get("python"), dict) \
+        and isinstance(report.get("packages"), dict) and isinstance(report.get("cuda"), dict) \
+        and all(v is None or isinstance(v, str) for v in report["packages"].values())

@@ -1700,6 +1700,26 @@ def _class_documented_param(lines: list[str], first: int, name: str, resolve=Non
     return sig_line, entry[1], entry[2], entry[3]
 
 
+NOTES_SHARE = 0.5
+"""The most of the budget the lines under the title may take (a small ``--budget`` with the
+notes of another release: the passages' headers and the source facts need the rest)."""
+
+
+def _fitting_notes(notes: list[str], room: int) -> list[str]:
+    """``notes`` from the first while they fit in ``room`` characters, then one line saying
+    how many were left out (all of them when they fit)."""
+    if _size(notes) <= room:
+        return notes
+    kept: list[str] = []
+    for line in notes:
+        more = f"  (+{len(notes) - len(kept)} more lines: a larger --budget, or --json)"
+        if _size(kept + [line, more]) > room:
+            return kept + [f"  (+{len(notes) - len(kept)} more lines: a larger --budget, "
+                           "or --json)"]
+        kept.append(line)
+    return kept
+
+
 def _render(pack: Pack, question: str, version: str) -> None:
     """Text lines of the pack, filling the budget in rank order: the source facts, pitfalls
     and next commands are sized first, the passages get the rest (at least
@@ -1710,9 +1730,10 @@ def _render(pack: Pack, question: str, version: str) -> None:
         head.append("(no local scvi-tools tree: titles and upstream URLs only; "
                     "run fetch_tree.py once to get the passages themselves)")
     pack.notes_at = len(head)
+    limit = pack.budget * CHARS_PER_TOKEN
+    pack.notes = _fitting_notes(pack.notes, int(limit * NOTES_SHARE) - _size(head))
     head.extend(pack.notes)
     tail, marks = _render_tail(pack)
-    limit = pack.budget * CHARS_PER_TOKEN
     tail_size = sum(_size(g[1:]) for g in tail) + _size(list(dict.fromkeys(g[0] for g in tail)))
     # What the error text points at fills the tail's share first; the first pitfall is kept
     # room beside it (a pasted message that a pitfall explains had its raise sites and the

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from .errors import UsageError
@@ -87,10 +88,33 @@ def areas(tree: Tree) -> list[str]:
 
 @dataclass
 class SearchScope:
-    """Where a search looks: folders on disk plus optional rg globs."""
+    """Where a search looks: folders on disk plus optional rg globs, and the ``--in`` glob a
+    hit's path must match (``pattern``)."""
 
     roots: list[Path]
     globs: list[str]
+    pattern: str = ""
+    """``--in`` as a glob, matched against each hit's tree path, its path under ``src/`` or
+    ``src/scvi/``, and its file name (``*_model.py``, ``model/*.py``, ``src/scvi/model/*``); a
+    filter after rg, not an rg ``--glob``, which rg would OR with the ``*.py`` of the Python
+    modes and anchor differently."""
+
+    def admits(self, rel: str) -> bool:
+        """Whether the hit at tree path ``rel`` matches the ``--in`` glob (any, without one)."""
+        if not self.pattern:
+            return True
+        forms = {rel, rel.rsplit("/", 1)[-1]}
+        for prefix in ("src/", "src/scvi/"):
+            if rel.startswith(prefix):
+                forms.add(rel[len(prefix):])
+        return any(fnmatchcase(form, self.pattern) for form in forms)
+
+    def holds(self, tree: Tree, rel: str) -> bool:
+        """:meth:`admits` and under one of the roots (for hits not found by rg)."""
+        if not self.admits(rel):
+            return False
+        path = tree.to_disk(rel)
+        return any(path == root or root in path.parents for root in self.roots)
 
 
 def make_scope(tree: Tree, where: str | None, *, tests: bool, python_only: bool) -> SearchScope:
@@ -109,7 +133,7 @@ def make_scope(tree: Tree, where: str | None, *, tests: bool, python_only: bool)
             area_roots.append(tree.root / "tests" / where)
         return SearchScope(area_roots, globs)
     if _GLOB_CHARS & set(where):
-        return SearchScope(roots, globs + [where])
+        return SearchScope(roots, globs, pattern=where)
     for base in (tree.package_dir, tree.root):
         candidate = base / where.removeprefix("scvi/") if base == tree.package_dir else base / where
         if (candidate.is_dir() or candidate.is_file()) and tree.to_rel(candidate) is not None:
@@ -142,7 +166,7 @@ def rg_search(
     args.append("--")
     args += [str(r) for r in scope.roots]
     lines, _ = run_rg(args)
-    return _group(tree, lines, context)
+    return [hit for hit in _group(tree, lines, context) if scope.admits(hit.path)]
 
 
 def _group(tree: Tree, lines: list[RgLine], context: int) -> list[Hit]:
