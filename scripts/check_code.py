@@ -61,6 +61,7 @@ from scvi_skill.runtime.codelint import (  # noqa: E402
     lint_file,
 )
 from scvi_skill.runtime.errors import (  # noqa: E402
+    bad_path,
     SkillPackageError,
     TreeNotFound,
     UsageError,
@@ -68,6 +69,8 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     warn,
 )
 
+MAX_SHOWN = 200
+"""The text output lists at most this many findings (--json has them all)."""
 SUFFIXES = (".py", ".ipynb")
 """What a folder is searched for; a Markdown file is checked when named (its fences)."""
 STDIN = "-"
@@ -112,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         releases = load_releases()
         if args.list_versions:
-            print("\n".join(releases.versions))
+            print(json.dumps({"versions": releases.versions}) if args.json
+                  else "\n".join(releases.versions))
             return 0
         if not args.paths:
             raise UsageError("no PATH given", hint="Name the .py or .ipynb files to check")
@@ -141,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code
+    except OSError as err:  # a path the user gave that the system refuses (too long, a loop)
+        code = bad_path(err)
+        if code is None:
+            raise
+        return code
     if args.json:
         data = {"version": checked, "files": len(files),
                 "findings": [f.to_dict() for f in findings]}
@@ -150,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             data["citations"] = citations.summary
         print(json.dumps(data, indent=1))
     else:
-        for finding in findings:
+        for finding in findings[:MAX_SHOWN]:
             print(f"{finding.location()}: {finding.message}")
+        if len(findings) > MAX_SHOWN:
+            print(f"(+{len(findings) - MAX_SHOWN} more findings: --json lists them all)")
         cited = citations.summary
         tail = (f"; citations: {cited['cited']} against the {cited['tree']} tree, "
                 f"{cited['shown']} show what they cite"
@@ -241,22 +252,45 @@ def collect_files(paths: list[str]) -> list[tuple[Path, str, str | None]]:
             if not content.strip():
                 raise UsageError("nothing on stdin to check",
                                  hint="Pipe the code or Markdown in: check_code.py - < answer.md")
-            found.append((Path("stdin.md" if is_markdown(content) else "stdin.py"), "<stdin>",
-                          content))
+            name = "stdin.ipynb" if _is_notebook(content) else \
+                "stdin.md" if is_markdown(content) else "stdin.py"
+            found.append((Path(name), "<stdin>", content))
             continue
         path = Path(text).expanduser()
-        if path.is_dir():
+        try:
+            is_dir, is_file = path.is_dir(), path.is_file()
+        except OSError as err:  # a name too long for the filesystem, say
+            raise UsageError(f"cannot read {text[:80]!r}: {err.strerror or err}") from None
+        if is_dir:
             for sub in sorted(path.rglob("*")):
                 if sub.suffix in SUFFIXES and sub.is_file() and \
                         not SKIP_DIRS & set(sub.relative_to(path).parts):
                     found.append((sub, str(sub), None))
-        elif path.is_file():
+        elif is_file:
             found.append((path, text, None))
         else:
             raise UsageError(f"no such file or folder: {text}")
     if not found:
         raise UsageError(f"no .py or .ipynb files in {', '.join(paths)}")
-    return found
+    seen: set = set()
+    unique = []
+    for entry in found:  # a file named twice (a.py ./a.py, or inside a folder named too) once
+        key = entry[0].resolve() if entry[1] != "<stdin>" else "<stdin>"
+        if key not in seen:
+            seen.add(key)
+            unique.append(entry)
+    return unique
+
+
+def _is_notebook(text: str) -> bool:
+    """Whether text on stdin is a notebook's JSON (an object with a list of cells)."""
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("cells"), list)
 
 
 if __name__ == "__main__":

@@ -90,12 +90,14 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime.errors import (  # noqa: E402
+    bad_path,
     EXIT_OK,
     EXIT_PROBLEMS,
     IndexStale,
@@ -197,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except BrokenPipeError:  # pragma: no cover - reader closed the pipe (| head)
         return EXIT_OK
+    except OSError as err:  # a path the user gave that the system refuses (too long, a loop)
+        code = bad_path(err)
+        if code is None:
+            raise
+        return code
 
 
 def _words_first(argv: list[str]) -> list[str]:
@@ -231,7 +238,7 @@ def _run(args: argparse.Namespace) -> int:
         print_error("nothing matched: the question has no word the index knows",
                     hint="Name the model, method, parameter or error text (e.g. SCVI.train, "
                     "batch_key, 'loss is NaN'), or search the source with "
-                    f"{SEARCH} --text WORDS")
+                    f"{SEARCH} WORDS")
         if args.json:
             _print_json({"query": question, "scvi_tools_version": version, "tree": False,
                          "docs": [], "passages": [], "source": [], "pitfalls": [],
@@ -491,9 +498,17 @@ def pack_text(pack, path: str, start: int, end: int) -> list[str]:
     return [t.rstrip() for t in pack.reader.file(path)[start - 1 : end]]
 
 
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _question(words: list[str]) -> str:
     """The question as pasted (line breaks kept: a traceback is read line by line), at most
     :data:`MAX_STDIN_BYTES`; a usage error when it holds no word."""
+    if "-" in words and words != ["-"]:
+        raise UsageError("'-' reads the question from stdin: give it alone, without other words",
+                         hint="Put the whole question on stdin (a heredoc), or pass it as "
+                              "an argument without '-'")
     if words == ["-"]:
         raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
         if len(raw) > MAX_STDIN_BYTES:
@@ -503,6 +518,9 @@ def _question(words: list[str]) -> str:
         text = raw.decode("utf-8", "replace")
     else:
         text = " ".join(words)[:MAX_STDIN_BYTES]
+    # Terminal escapes, NULs and a byte-order mark are no part of a question (and would be
+    # echoed in the title line): gone, line breaks and tabs kept.
+    text = _CONTROL.sub("", _ANSI.sub("", text)).replace("\ufeff", "")
     if not text.split():
         raise UsageError(
             "empty question: pass the user's question as an argument",

@@ -118,6 +118,7 @@ from scvi_skill.runtime import (
     source_search,  # noqa: E402
 )
 from scvi_skill.runtime.errors import (  # noqa: E402
+    bad_path,
     EXIT_OK,
     EXIT_PROBLEMS,
     IndexStale,
@@ -130,6 +131,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
 from scvi_skill.runtime.index import load_index  # noqa: E402
 from scvi_skill.runtime.paths import script_command, shell_word  # noqa: E402
 from scvi_skill.runtime.rg import find_rg  # noqa: E402
+from scvi_skill.runtime.text import clip  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
 
 DEFAULT_MAX = 20
@@ -206,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except BrokenPipeError:  # pragma: no cover - reader closed the pipe (| head)
         return EXIT_OK
+    except OSError as err:  # a path the user gave that the system refuses (too long, a loop)
+        code = bad_path(err)
+        if code is None:
+            raise
+        return code
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -228,8 +235,8 @@ def _run(args: argparse.Namespace) -> int:
     mode, query = _mode(args)
     if not 0 <= args.context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
-    if args.max < 1:
-        raise UsageError("--max must be at least 1")
+    if not 1 <= args.max <= MAX_RESULTS:
+        raise UsageError(f"--max must be between 1 and {MAX_RESULTS}")
     if mode != "symbol":  # --symbol answers from the index; rg only for names it lacks
         find_rg()  # fail early with the install hint, before looking for a tree
     tree = discover_tree(args.tree, installed=args.installed)
@@ -276,13 +283,24 @@ def _model_card(args: argparse.Namespace) -> int:
     """--model: the generated card; a name without a card raises UnknownModel (exit 1)."""
     if args.text is not None:
         raise UsageError("give either TEXT or --model, not both")
-    card = modelcards.find_card(modelcards.load_cards(), _checked(args.model, "--model"))
+    cards = modelcards.load_cards()
+    try:
+        card = modelcards.find_card(cards, _checked(args.model, "--model"))
+    except modelcards.UnknownModel:
+        if args.json:  # the object --json promises, with nothing found (the message: stderr)
+            print(json.dumps({"mode": "model", "query": args.model, "card": None}))
+        raise
     print(json.dumps(card, ensure_ascii=False) if args.json else modelcards.render_card(card))
     return EXIT_OK
 
 
+MAX_RESULTS = 500
+"""The most results --max may ask for (the output stays bounded)."""
 MAX_LINES_SHOWN = 200
 """--lines prints at most this many lines (a longer range is cut, and says so)."""
+MAX_LINE_CHARS_SHOWN = 2000
+"""--lines cuts a line longer than this (the tree's own are under 200 characters; a
+generated or minified file's are not)."""
 _LINES_SPEC = re.compile(r"(?P<path>.+):(?P<start>\d{1,9})(?:-(?P<end>\d{1,9}))?")
 
 
@@ -312,10 +330,15 @@ def _lines(args: argparse.Namespace) -> int:
     except OSError as err:
         raise TreeNotFound(f"cannot read {rel} of {tree.root}: {err}") from err
     if start > len(lines):
-        print(f"{rel} has {len(lines)} line(s); nothing at {start}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"mode": "lines", "query": spec, "scvi_tools_version": tree.version,
+                              "tree": tree.kind, "path": rel, "start": start, "end": start - 1,
+                              "total_lines": len(lines), "truncated": False, "lines": []}))
+        print_error(f"{rel} has {len(lines)} line(s); nothing at {start}")
         return EXIT_PROBLEMS
     last = min(end, len(lines), start + MAX_LINES_SHOWN - 1)
-    shown = [{"line": n, "text": lines[n - 1]} for n in range(start, last + 1)]
+    shown = [{"line": n, "text": clip(lines[n - 1], MAX_LINE_CHARS_SHOWN)}
+             for n in range(start, last + 1)]
     report = {"mode": "lines", "query": spec, "scvi_tools_version": tree.version,
               "tree": tree.kind, "path": rel, "start": start, "end": last,
               "total_lines": len(lines), "truncated": last < min(end, len(lines)),
@@ -362,8 +385,8 @@ def _changes(args: argparse.Namespace) -> int:
         raise UsageError("give either TEXT or --changes, not both (quote several words: "
                          "--changes 'setup_anndata removed')")
     words = _checked(args.changes, "--changes").split()
-    if args.max < 1:
-        raise UsageError("--max must be at least 1")
+    if not 1 <= args.max <= MAX_RESULTS:
+        raise UsageError(f"--max must be between 1 and {MAX_RESULTS}")
     tree = discover_tree(args.tree, installed=args.installed)
     where = next((rel for rel in changelog.PLACES if tree.to_disk(rel).is_file()), None)
     if where is None:
@@ -376,7 +399,7 @@ def _changes(args: argparse.Namespace) -> int:
         raise TreeNotFound(f"cannot read {where} of {tree.root}: {err}") from err
     found = changelog.find_notes(changelog.parse_notes(lines), words)
     report = _listing("changes", words, tree.version, [n.as_dict(where) for n in found],
-                      args.max, [f"{SCRIPT} {shell_word(words[0])} --tests"], tree=tree.kind)
+                      args.max, [f"{SCRIPT} --tests -- {shell_word(words[0])}"], tree=tree.kind)
     out = [f"{len(found)} release note(s) holding {report['query']!r} in {where} "
            f"(scvi-tools {tree.version}, {tree.kind} tree), newest first"]
     for note in report["results"]:
@@ -421,8 +444,8 @@ def _pitfalls(args: argparse.Namespace) -> int:
         raise UsageError("give either TEXT or --pitfalls, not both (quote several words: "
                          "--pitfalls 'query genes')")
     words = _checked(args.pitfalls, "--pitfalls").lower().split()
-    if args.max < 1:
-        raise UsageError("--max must be at least 1")
+    if not 1 <= args.max <= MAX_RESULTS:
+        raise UsageError(f"--max must be between 1 and {MAX_RESULTS}")
     sidx = load_search_index()
     found = []
     for row in sidx.get("pitfalls") or []:
@@ -761,7 +784,7 @@ def _message_text(report: dict, tree) -> str:
                      f"reading {what} is where it arises (next: --pattern below)")
     if not matches and not report.get("python_message") and not gone:
         lines.append(f"no raise, warning or log message of scvi-tools matches; try: {SCRIPT} "
-                     f"{shell_word(report['query'][:80])} --tests")
+                     f"--tests -- {shell_word(report['query'][:80])}")
     elif tree is None:
         lines.append("(source lines left out: no tree; python3 scripts/fetch_tree.py gets it)")
     lines.extend(f"next: {step}" for step in report["next"])
@@ -822,8 +845,10 @@ def _optional_index(path: Path | None) -> dict | None:
 def _next_steps(mode: str, query: str, results: list[dict]) -> list[str]:
     if not results:
         if mode == "symbol":
-            return [f"{SCRIPT} {shell_word(query.rsplit('.', 1)[-1])} --tests"]
-        return [f"{SCRIPT} {shell_word(query)} --tests" if mode == "text" else f"{SCRIPT} --help"]
+            return [f"{SCRIPT} --tests -- {shell_word(query.rsplit('.', 1)[-1])}"]
+        # "--" before the words: a text that starts with "-" is not taken for an option
+        return [f"{SCRIPT} --tests -- {shell_word(query)}" if mode == "text"
+                else f"{SCRIPT} --help"]
     if mode == "symbol":
         first = results[0]
         short = first["symbol"].rsplit(".", 1)[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 
@@ -117,6 +118,49 @@ def test_notebook_cells_share_names_and_skip_magics(capsys, tmp_path):
     assert code == 1
     [finding] = report["findings"]
     assert (finding["cell"], finding["line"], finding["kwarg"]) == (4, 4, "use_gpu")
+
+
+def test_python_cell_magics_and_indented_line_magics_are_checked(capsys, tmp_path):
+    """A %%time (%%capture, %%timeit) cell's body is Python and is checked; a line magic that
+    is a block's only statement leaves a block; the cell of %%bash is still skipped. The same
+    notebook on stdin is read as a notebook."""
+    cells = [
+        {"cell_type": "code", "source": "%%time\nimport scvi\nscvi.model.SCVI(a).train(use_gpu=True)\n"},
+        {"cell_type": "code", "source": "%%capture\nif True:\n    %time x = 1\nscvi.model.JaxSCVI(a)\n"},
+        {"cell_type": "code", "source": "%%bash\nscvi.model.JaxSCVI(a)\n"},
+    ]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells, "nbformat": 4}), encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert code == 1
+    assert [(f["cell"], f["line"]) for f in report["findings"]] == [(1, 3), (2, 4)]
+    assert not any("parse" in f["message"] for f in report["findings"])
+    stdin = io.TextIOWrapper(io.BytesIO(path.read_bytes()), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.stdin", stdin)
+        code, report = findings_of(capsys, ["-"])
+    assert [(f["cell"], f["line"]) for f in report["findings"]] == [(1, 3), (2, 4)]
+
+
+def test_a_pep_263_coding_line_is_read_as_python_reads_it(capsys, tmp_path):
+    path = tmp_path / "latin.py"
+    path.write_bytes(b"# -*- coding: latin-1 -*-\n# caf\xe9\nimport scvi\n"
+                     b"scvi.model.SCVI(a).train(use_gpu=True)\n")
+    code, report = findings_of(capsys, [str(path)])
+    assert code == 1 and [f["kwarg"] for f in report["findings"]] == ["use_gpu"]
+
+
+def test_a_file_named_twice_is_checked_once_and_odd_inputs_are_one_message(
+        capsys, tmp_path, monkeypatch, old_code):
+    monkeypatch.chdir(old_code.parent)
+    code, report = findings_of(capsys, [str(old_code), f"./{old_code.name}"])
+    assert report["files"] == 1
+    deep = tmp_path / "deep.ipynb"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    code, out, err = run(capsys, [str(deep)])
+    assert code == 1 and "nested too deeply" in out and "Traceback" not in err
+    code, out, err = run(capsys, ["a" * 300 + ".py"])
+    assert code == 2 and err.count("Error:") == 1 and "Traceback" not in err
 
 
 def test_file_that_does_not_parse_is_a_finding_with_its_line(capsys, tmp_path):

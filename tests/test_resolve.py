@@ -1535,3 +1535,15 @@ def test_the_lines_under_the_title_take_at_most_half_a_small_budget(capsys, pinn
                for line in notes)
     code, out, _ = run(capsys, *tree, "--version", "1.0.0", question)  # the default budget
     assert "more lines: a larger --budget" not in out
+
+
+def test_stdin_with_more_words_is_a_usage_error_and_control_bytes_are_dropped(
+        capsys, pinned_tree):
+    code, out, err = run(capsys, "-", "extra", "words")
+    assert code == 2 and out == "" and "give it alone" in err
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                       "batch_key \x1b[31mversus\x1b[0m categorical\x00 covariates")
+    assert code == 0 and "\x1b" not in out and "\x00" not in out
+    assert out.splitlines()[0].endswith("batch_key versus categorical covariates")
+    code, out, err = run(capsys, "the and of a")
+    assert code == 1 and "--text" not in err and "search_source.py WORDS" in err

@@ -64,3 +64,23 @@ def test_a_name_option_that_is_no_python_name_quotes_the_value_as_given(
     assert search_source.main([option, value]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert repr(value) in err and example in err and err.count("\n") == 1
+
+
+def test_rg_lines_with_thousands_of_submatches_are_parsed_in_linear_time():
+    """A generated line with 100,000 matches (a minified file): the spans kept are bounded and
+    an ASCII line's byte offsets are its character offsets (a decode per span was quadratic:
+    minutes for a 4 MB line)."""
+    import json as _json
+
+    from scvi_skill.runtime.rg import MAX_SPANS, parse_rg_json
+
+    line = "n_latent" * 100_000
+    subs = [{"start": 8 * n, "end": 8 * n + 8} for n in range(100_000)]
+    record = {"type": "match", "data": {"path": {"text": "a.py"}, "lines": {"text": line},
+                                        "line_number": 1, "submatches": subs}}
+    [parsed] = parse_rg_json(_json.dumps(record))
+    assert len(parsed.spans) == MAX_SPANS and parsed.spans[1] == (8, 16)
+    accented = {"type": "match", "data": {"path": {"text": "a.py"}, "lines": {"text": "é x"},
+                                          "line_number": 1,
+                                          "submatches": [{"start": 3, "end": 4}]}}
+    assert parse_rg_json(_json.dumps(accented))[0].spans == [(2, 3)]

@@ -378,3 +378,47 @@ def test_lines_does_not_follow_a_link_out_of_the_tree(capsys, pinned_tree, tmp_p
     assert code == 2 and "not the tree's" not in out and "is not a file of the tree" in err
     code, out, _ = run(capsys, "--tree", str(tree), "--lines", "src/scvi/__init__.py:1")
     assert code == 0 and out.startswith("== src/scvi/__init__.py:1-1 ")
+
+
+def test_json_modes_that_find_nothing_still_print_one_object(capsys, pinned_tree, rg_binary):
+    code, report, err = run_json(capsys, "--model", "zzz")
+    assert code == 1 and report == {"mode": "model", "query": "zzz", "card": None}
+    assert err.count("Error:") == 1
+    code, report, err = run_json(capsys, "--lines", "src/scvi/model/_scvi.py:99999",
+                                 "--tree", str(pinned_tree.root))
+    assert code == 1 and report["lines"] == [] and report["total_lines"] > 100
+    assert err.startswith("Error:")
+
+
+def test_next_commands_keep_a_dash_text_an_argument(capsys, pinned_tree, rg_binary):
+    code, report, _ = run_json(capsys, "--json", "--tree", str(pinned_tree.root), "--", "-zzqqxx")
+    assert code == 1 and report["next"][0].endswith("--tests -- -zzqqxx")
+    argv = report["next"][0].split(" ", 2)[2].split()  # what the suggestion runs
+    assert run(capsys, "--tree", str(pinned_tree.root), *argv)[0] == 1  # not a usage error
+
+
+def test_max_is_bounded(capsys, pinned_tree, rg_binary):
+    code, _, err = run(capsys, "--pattern", ".", "--max", "100000", "--tree", str(pinned_tree.root))
+    assert code == 2 and "--max must be between 1 and" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--in", "a" * 300, "x"], ["--lines", "a" * 300 + ".py:1-2"], ["--tree", "a" * 300, "x"],
+])
+def test_a_path_the_system_refuses_is_one_message(capsys, pinned_tree, rg_binary, argv):
+    if argv[0] != "--tree":
+        argv = ["--tree", str(pinned_tree.root), *argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and err.count("Error:") == 1 and "Traceback" not in err
+
+
+def test_resolve_docs_and_check_code_refuse_a_too_long_tree_in_one_message(capsys, tmp_path):
+    import check_code
+    import resolve_docs
+
+    assert resolve_docs.main(["--tree", "a" * 300, "batch_key"]) == 2
+    answer = tmp_path / "a.md"
+    answer.write_text("`lr` (src/scvi/train/_trainingplans.py:175)\n", encoding="utf-8")
+    assert check_code.main(["--tree", "a" * 300, str(answer)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("Error:") == 2 and "Traceback" not in err

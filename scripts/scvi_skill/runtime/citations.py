@@ -442,25 +442,36 @@ def _claim(line: str, found: list[tuple[int, int, str, str]], index: int,
     begin = found[index - 1][1] if index else 0
     start, end = found[index][0], found[index][1]
     code = [(a, b) for a, b, _ in spans]
-    cuts = [m.end() for m in _SENTENCE_END.finditer(line, begin, start)
-            if not any(a <= m.start() < b for a, b in code)]
+    covered = _covered(len(line), code)
+    cuts = [m.end() for m in _SENTENCE_END.finditer(line, begin, start) if not covered[m.start()]]
     begin = cuts[-1] if cuts else begin
-    if _says_something(line, begin, start, code):
+    if _says_something(line, begin, start, code, covered):
         inside = [s for s in spans if begin <= s[0] and s[1] <= start][::-1]
-        return _make_claim(inside, _outside(line, begin, start, code))
+        return _make_claim(inside, _outside(line, begin, start, covered))
     stop = found[index + 1][0] if index + 1 < len(found) else len(line)
     inside = [s for s in spans if end <= s[0] and s[1] <= stop]
-    return _make_claim(inside, _outside(line, end, stop, code))
+    return _make_claim(inside, _outside(line, end, stop, covered))
 
 
-def _says_something(line: str, begin: int, end: int, code: list[tuple[int, int]]) -> bool:
+def _covered(length: int, code: list[tuple[int, int]]) -> bytearray:
+    """1 at each position of a line that a code span covers (one pass, not one per
+    character and span: a line of thousands of spans)."""
+    covered = bytearray(length + 1)
+    for a, b in code:
+        b = min(b, length)
+        if b > a:
+            covered[a:b] = b"\x01" * (b - a)
+    return covered
+
+
+def _says_something(line: str, begin: int, end: int, code: list[tuple[int, int]],
+                    covered: bytearray) -> bool:
     return any(begin <= a and b <= end for a, b in code) or \
-        sum(ch.isalnum() for ch in _outside(line, begin, end, code)) > 2
+        sum(ch.isalnum() for ch in _outside(line, begin, end, covered)) > 2
 
 
-def _outside(line: str, begin: int, end: int, code: list[tuple[int, int]]) -> str:
-    return "".join(ch for at, ch in enumerate(line[begin:end], start=begin)
-                   if not any(a <= at < b for a, b in code))
+def _outside(line: str, begin: int, end: int, covered: bytearray) -> str:
+    return "".join(ch for at, ch in enumerate(line[begin:end], start=begin) if not covered[at])
 
 
 def _make_claim(spans: list[tuple[int, int, str]], prose: str) -> Claim:

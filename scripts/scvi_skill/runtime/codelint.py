@@ -141,7 +141,7 @@ def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, st
     Markdown file, each as ``(None, source)`` with its lines at the file's line numbers.
     ``text``: the file's contents already read (stdin)."""
     if text is None:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not code
+        text = _read_source(path)
     if path.suffix in MARKDOWN_SUFFIXES:
         return markdown_blocks(text)
     if path.suffix != ".ipynb":
@@ -227,11 +227,41 @@ def markdown_blocks(text: str) -> list[tuple[int | None, str | None]]:
     return blocks
 
 
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "memit",
+                                "python", "python3", "pypy"})
+"""Cell magics whose body is Python (``%%time``): the body is checked, the magic line not."""
+_CELL_MAGIC = re.compile(r"\s*%%(\w+)")
+
+
 def _blank_magics(source: str) -> str:
+    """``source`` with its IPython lines blanked: a cell magic's whole cell unless its body is
+    Python (:data:`PYTHON_CELL_MAGICS`: then its first line only), and each line magic or
+    shell escape as ``pass`` at its indentation (a block whose only statement it is stays a
+    block)."""
     lines = source.split("\n")
-    if lines and lines[0].lstrip().startswith("%%"):
-        return "\n" * (len(lines) - 1)  # a cell magic: the whole cell is not Python
-    return "\n".join("" if MAGIC_LINE.match(line) else line for line in lines)
+    magic = _CELL_MAGIC.match(lines[0]) if lines else None
+    if magic:
+        if magic.group(1) not in PYTHON_CELL_MAGICS:
+            return "\n" * (len(lines) - 1)  # a cell magic: the whole cell is not Python
+        lines[0] = ""
+    return "\n".join(line[:len(line) - len(line.lstrip())] + "pass" if MAGIC_LINE.match(line)
+                     else line for line in lines)
+
+
+def _read_source(path: Path) -> str:
+    """A Python or Markdown file's text: a .py file in the encoding its PEP 263 line
+    declares (as Python reads it), anything else UTF-8; a byte-order mark is not code."""
+    if path.suffix != ".py":
+        return path.read_text(encoding="utf-8-sig")
+    import io
+    import tokenize
+
+    raw = path.read_bytes()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    except SyntaxError as err:  # an unknown coding name: say so as Python would
+        raise ValueError(str(err)) from None
+    return raw.decode(encoding)
 
 
 def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
@@ -242,6 +272,8 @@ def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
         cells = read_cells(path, text)
     except (OSError, UnicodeDecodeError, ValueError) as err:
         return [CodeFinding(shown, 1, 1, "", "", f"cannot read: {err}", [])]
+    except RecursionError:  # JSON nested past the parser's depth
+        return [CodeFinding(shown, 1, 1, "", "", "cannot read: nested too deeply to parse", [])]
     scope = SnippetScope()
     found: list[CodeFinding] = []
     for cell, source in cells:

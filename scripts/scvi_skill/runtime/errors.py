@@ -56,3 +56,20 @@ def print_error(err: SkillPackageError | str, *, hint: str | None = None) -> Non
 
 def warn(message: str) -> None:
     print(f"Warning: {message}", file=sys.stderr)
+
+
+BAD_PATH_ERRNOS = frozenset({36, 40, 13, 20})
+"""ENAMETOOLONG, ELOOP, EACCES, ENOTDIR (Linux and macOS numbers, but for ELOOP, 62 there):
+an OSError with one of these while a script reads a path the user gave is bad input."""
+
+
+def bad_path(err: OSError) -> int | None:
+    """For an OSError about a path the user gave (see :data:`BAD_PATH_ERRNOS`): its one-line
+    message on stderr and :data:`EXIT_USAGE`; None for any other error (the caller
+    re-raises)."""
+    if err.errno not in BAD_PATH_ERRNOS and err.errno != 62:
+        return None
+    name = str(err.filename or "")
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    print_error(f"cannot use the path {shown!r}: {err.strerror or err}")
+    return EXIT_USAGE

@@ -99,6 +99,11 @@ def run_rg(
     return parse_rg_json(proc.stdout), proc.returncode
 
 
+MAX_SPANS = 64
+"""Submatches kept per line: a line of a generated file can hold thousands, and each non-ASCII
+one costs a decode of the line up to it."""
+
+
 def parse_rg_json(stdout: bytes | str) -> list[RgLine]:
     """Parse ``rg --json`` output: ``match`` and ``context`` records, tolerant of anything else.
 
@@ -124,9 +129,13 @@ def parse_rg_json(stdout: bytes | str) -> list[RgLine]:
         if path is None or line_bytes is None or not isinstance(number, int):
             continue
         spans = []
-        for sub in data.get("submatches") or []:
+        ascii_line = line_bytes.isascii()  # byte offsets are character offsets
+        for sub in (data.get("submatches") or [])[:MAX_SPANS]:
             start, end = sub.get("start"), sub.get("end")
             if isinstance(start, int) and isinstance(end, int) and 0 <= start <= end:
+                if ascii_line:
+                    spans.append((start, end))
+                    continue
                 # Byte offsets into the UTF-8 line -> character offsets into the str.
                 spans.append(
                     (
