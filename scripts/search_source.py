@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.installed and args.tree:
+        parser.error("--installed and --tree name two trees: give one")
     try:
         return _run(args)
     except SkillPackageError as err:
@@ -695,7 +697,7 @@ def _message(args: argparse.Namespace) -> int:
     No rg; the tree, when one is found, only adds the lines around each site."""
     if args.text is not None:
         raise UsageError("give either TEXT or --message, not both")
-    text = sys.stdin.read() if args.message == "-" else args.message
+    text = sys.stdin.read().replace("\ufeff", "") if args.message == "-" else args.message
     if not text.strip():
         raise UsageError("--message is empty")
     if "\x00" in text:

@@ -84,3 +84,11 @@ def test_rg_lines_with_thousands_of_submatches_are_parsed_in_linear_time():
                                           "line_number": 1,
                                           "submatches": [{"start": 3, "end": 4}]}}
     assert parse_rg_json(_json.dumps(accented))[0].spans == [(2, 3)]
+
+
+def test_a_line_break_in_a_pattern_is_a_usage_error(capsys, pinned_tree, rg_binary):
+    import search_source
+
+    code = search_source.main(["--pattern", "a\\nb", "--tree", str(pinned_tree.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and "within one line" in err and "multiline" not in err

@@ -46,7 +46,8 @@ def test_in_names_a_part_of_the_package(where, expected):
     assert since.check_where(where) == expected
 
 
-@pytest.mark.parametrize("where", ["../etc", "/etc/passwd", "model/../../..", "C:/x", "  "])
+@pytest.mark.parametrize("where", ["../etc", "/etc/passwd", "model/../../..", "C:/x", "  ", "*",
+                                   "model/*.py"])
 def test_in_never_leads_out_of_the_tree(where):
     with pytest.raises(UsageError):
         since.check_where(where)

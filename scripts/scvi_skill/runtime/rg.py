@@ -91,6 +91,9 @@ def run_rg(
         raise RgMissing(f"could not run ripgrep ({cmd[0]}): {exc}", hint=INSTALL_HINT) from exc
     if proc.returncode not in (0, 1) and not proc.stdout:
         detail = proc.stderr.decode("utf-8", "replace").strip()
+        if "is not allowed in a regex" in detail:  # rg's advice (--multiline) is not ours
+            raise RgPatternError("--pattern matches within one line: a line break (\\n) in it "
+                                 "cannot match", hint="Search for one line's part of the code")
         if _REGEX_ERROR in detail:
             # The caret under the pattern and the reason are on later lines: keep them all.
             raise RgPatternError(detail.removeprefix("rg: "), hint=PATTERN_HINT)

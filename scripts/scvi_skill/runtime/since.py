@@ -48,6 +48,9 @@ def check_where(where: str | None) -> str:
         return PACKAGE_ROOT
     text = where.strip().replace("\\", "/").strip("/")
     parts = PurePosixPath(text).parts
+    if set("*?[") & set(text):
+        raise UsageError(f"--since --in takes a path (a folder or a file), not a glob: got "
+                         f"{where!r}", hint="For example --in dataloaders or --in model/_scvi.py")
     if not text or where.strip().startswith(("/", "\\")) or ".." in parts or ":" in text:
         raise UsageError(f"--in takes a path inside the package, such as dataloaders or "
                          f"src/scvi/train/_trainer.py, got {where!r}")
