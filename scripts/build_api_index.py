@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tarfile
 import tempfile
@@ -70,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="DIR", type=Path, default=API_DIR,
                         help="output folder (default: the skill's references/api/)")
     parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 when --out differs (default: off)")
+                        help="write no output; exit 1 when --out differs (a missing sdist is "
+                             "still downloaded into the sdist cache) (default: off)")
     return parser
 
 
@@ -92,8 +94,14 @@ def _run(args: argparse.Namespace) -> int:
     )
 
     sdists = args.sdists or trees_dir().parent / "sdists"
-    sdists.mkdir(parents=True, exist_ok=True)
     versions = _versions(args.versions)
+    if args.versions and args.out.resolve() == API_DIR.resolve() and not args.check:
+        raise UsageError("--versions builds some releases only: writing them into the skill's "
+                         "references/api/ would drop the others from its manifest",
+                         hint="Give --out DIR for a subset, or leave --versions out")
+    if sdists.exists() and not sdists.is_dir():
+        raise UsageError(f"--sdists {sdists} is not a folder")
+    sdists.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     releases = []
     for version in versions:
@@ -114,8 +122,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{version}: {len(early[-1]['messages'])} messages", file=sys.stderr)
     outputs = release_outputs(releases, early)
     stale = sorted(name for name, data in outputs.items() if _current(args.out / name) != data)
-    extra = sorted(p.name for p in args.out.glob("scvi-tools-*.json.gz") if p.name not in outputs) \
-        if args.out.is_dir() else []
+    # Only index files this tool wrote before (the old manifest names them) go when they are
+    # no longer built; any other file in --out is not ours.
+    extra = sorted({name for name in _manifest_files(args.out) if name not in outputs
+                    and (args.out / name).is_file()})  # releases with equal APIs share one
     size = sum(len(data) for data in outputs.values())
     indexes = sum(name.startswith("scvi-tools-") for name in outputs)
     summary = (f"{len(versions)} releases, {indexes} index files, {size / 1e6:.2f} MB, "
@@ -134,11 +144,31 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manifest_files(out: Path) -> list[str]:
+    """The index files the ``releases.json`` in ``out`` lists (none without a readable one)."""
+    import json
+
+    try:
+        rows = json.loads((out / "releases.json").read_text(encoding="utf-8")).get("releases")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [row["file"] for row in rows or [] if isinstance(row, dict)
+            and isinstance(row.get("file"), str) and "/" not in row["file"]
+            and row["file"].startswith("scvi-tools-") and row["file"].endswith(".json.gz")]
+
+
+_RELEASE = re.compile(r"\d+(?:\.\d+)*(?:\.post\d+)?")
+
+
 def _versions(text: str | None) -> list[str]:
     if text:
         versions = [v.strip() for v in text.split(",") if v.strip()]
         if not versions:
             raise UsageError("--versions names no release")
+        bad = [v for v in versions if not _RELEASE.fullmatch(v)]
+        if bad:
+            raise UsageError(f"--versions takes final releases such as 1.2.2 or 1.2.2.post1, "
+                             f"got {', '.join(repr(v[:40]) for v in bad[:3])}")
         return sorted(set(versions), key=_key)
     from scvi_skill.runtime.fetch import list_versions
 
@@ -218,6 +248,17 @@ def _download_archive(version: str, cache: Path) -> Path:
 
 
 def _unpack(archive: Path, dest: Path) -> Path:
+    try:
+        return _unpacked(archive, dest)
+    except (tarfile.TarError, EOFError, OSError) as err:
+        from scvi_skill.runtime.errors import FetchError
+
+        raise FetchError(f"{archive} is not a readable sdist: {str(err).splitlines()[0]}",
+                         hint="Delete it from the sdist cache; the next run downloads it "
+                              "again") from None
+
+
+def _unpacked(archive: Path, dest: Path) -> Path:
     with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if m.name.endswith(".py") or m.name.endswith(
             "PKG-INFO")]
