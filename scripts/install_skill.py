@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(--project DIR)")
         return EXIT_PROBLEMS
     for rel in result.kept:
-        warn(f"kept {result.target / rel}: edited since it was installed")
+        again = " (--force replaces it)" if result.action == "update" else ""
+        warn(f"kept {result.target / rel}: edited since it was installed{again}")
     if result.action in ("install", "update"):
         for message in claude_config.other_copies(inst.SKILL_NAME, result.target,
                                                   project=args.project):

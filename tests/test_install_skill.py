@@ -302,3 +302,36 @@ def test_installer_itself_runs_with_a_bare_python(tmp_path, repo_root):
     result = json.loads(run.stdout)
     assert result["target"] == str(home / ".claude" / "skills" / NAME)
     assert (home / ".claude" / "skills" / NAME / "SKILL.md").is_file()
+
+
+def test_update_keeps_a_file_the_user_edited_unless_forced(home, capsys):
+    assert install_skill.main([]) == 0
+    target = home / ".claude" / "skills" / NAME
+    skill = target / "SKILL.md"
+    original = skill.read_bytes()
+    manifest = json.loads((target / inst.MANIFEST_NAME).read_text())
+    manifest["files"]["SKILL.md"] = "0" * 64  # an older release wrote another SKILL.md
+    (target / inst.MANIFEST_NAME).write_text(json.dumps(manifest))
+    skill.write_text("my own notes\n")  # and the user edited it since
+    capsys.readouterr()
+    assert install_skill.main(["--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["kept"] == ["SKILL.md"]
+    assert "--force replaces it" in captured.err and skill.read_text() == "my own notes\n"
+    assert install_skill.main(["--force"]) == 0
+    assert skill.read_bytes() == original
+
+
+def test_a_refused_update_changes_nothing(home, tmp_path, capsys):
+    assert install_skill.main([]) == 0
+    target = home / ".claude" / "skills" / NAME
+    (target / "SKILL.md").write_bytes(b"stale\n")
+    manifest = json.loads((target / inst.MANIFEST_NAME).read_text())
+    manifest["files"]["SKILL.md"] = inst.sha256_file(target / "SKILL.md")  # ours, outdated
+    (target / inst.MANIFEST_NAME).write_text(json.dumps(manifest))
+    runtime = target / "scripts" / "scvi_skill" / "runtime"
+    shutil.move(runtime, tmp_path / "runtime")
+    runtime.symlink_to(tmp_path / "runtime", target_is_directory=True)  # leads outside
+    assert install_skill.main([]) == 1
+    assert "nothing changed" in capsys.readouterr().err
+    assert (target / "SKILL.md").read_bytes() == b"stale\n"  # not written before the refusal

@@ -159,7 +159,8 @@ def install(source: Path, target: Path, *, force: bool = False,
         if manifest is None:
             raise InstallRefused(f"{target} appeared during the install and was not installed "
                                  "by install_skill.py; nothing changed")
-    return _update(source, target, files, version, manifest or {}, dry_run=dry_run)
+    return _update(source, target, files, version, manifest or {}, dry_run=dry_run,
+                   force=force)
 
 
 def _fresh_install(source: Path, target: Path, files: list[str], version: str) -> bool:
@@ -190,19 +191,35 @@ def _fresh_install(source: Path, target: Path, files: list[str], version: str) -
 
 
 def _update(source: Path, target: Path, files: list[str], version: str, manifest: dict, *,
-            dry_run: bool) -> InstallResult:
+            dry_run: bool, force: bool = False) -> InstallResult:
+    """Bring an installed copy up to date. Every destination is checked before anything is
+    written (a refusal leaves the copy as it was); a file the user edited since it was
+    installed (its content is neither what the manifest recorded nor the new one) is kept
+    and reported, unless ``force``."""
     result = InstallResult("update", target, dry_run=dry_run)
     old = manifest.get("files", {})
     hashes = {}
     for rel in files:
+        destination = target / rel
+        if not resolves_inside(target, destination.parent) or (
+                destination.is_symlink() and not resolves_inside(target, destination)):
+            raise InstallRefused(f"{destination} leads outside {target} (a symbolic "
+                                 "link?); refusing to write through it; nothing changed")
+        if destination.is_dir() and not destination.is_symlink():
+            raise InstallRefused(f"{destination} is a folder where the skill installs a file; "
+                                 "nothing changed", hint="Move it away and run the install again.")
+    for rel in files:
         wanted = sha256_file(source / rel)
         hashes[rel] = wanted
         destination = target / rel
-        if not resolves_inside(target, destination.parent):
-            raise InstallRefused(f"{destination.parent} leads outside {target} (a symbolic "
-                                 "link?); refusing to write through it")
-        if destination.is_file() and not destination.is_symlink() and sha256_file(destination) == wanted:
+        present = destination.is_file() and not destination.is_symlink()
+        current = sha256_file(destination) if present else None
+        if current == wanted:
             result.unchanged.append(rel)
+            continue
+        if current is not None and rel in old and current != old[rel] and not force:
+            result.kept.append(rel)  # edited since it was installed: the user's now
+            hashes[rel] = old[rel]  # still ours to update once it is back to what we wrote
             continue
         result.written.append(rel)
         if not dry_run:

@@ -52,6 +52,8 @@ def read_dependency_uses(tree: Tree) -> tuple[dict[str, list], Counter]:
     uses: dict[str, list] = {}
     aliases: Counter = Counter()
     for path in sorted(tree.package_dir.rglob("*.py")):
+        if not path.is_file():  # a FIFO would block the read
+            continue
         rel = path.relative_to(tree.root).as_posix()
         try:
             module = ast.parse(path.read_text(encoding="utf-8"), filename=rel)

@@ -52,6 +52,6 @@ def resolves_inside(root: Path, path: Path) -> bool:
     """True when ``path``, with every symlink followed, is ``root`` or below it."""
     try:
         Path(path).resolve().relative_to(Path(root).resolve())
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.12)
         return False
     return True

@@ -65,7 +65,7 @@ class Tree(namedtuple("_TreeFields", ["root", "kind", "version"])):
         """
         try:
             rel = Path(path).resolve().relative_to(self.root)
-        except (ValueError, OSError):
+        except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (3.12)
             return None
         posix = rel.as_posix()
         if self.kind == "installed":

@@ -58,7 +58,8 @@ def package_sources(tree: Tree, log: ReadLog):
     ``text`` is ``None`` and ``problem`` says why when a file is not UTF-8."""
     files = sorted(
         (rel, path) for path in tree.package_dir.rglob("*.py")
-        if "__pycache__" not in path.parts and (rel := tree.to_rel(path)) is not None
+        if "__pycache__" not in path.parts and path.is_file()  # a FIFO would block the read
+        and (rel := tree.to_rel(path)) is not None
     )
     for rel, path in files:
         text, problem = read_utf8(log, rel, path)

@@ -98,7 +98,8 @@ def read_tests(tree: Tree, log: ReadLog, finder: SymbolFinder
         return results, problems
     files = sorted(
         (rel, path) for path in tests_dir.rglob("*.py")
-        if "__pycache__" not in path.parts and (rel := tree.to_rel(path)) is not None
+        if "__pycache__" not in path.parts and path.is_file()  # a FIFO would block the read
+        and (rel := tree.to_rel(path)) is not None
     )
     for rel, path in files:
         text, problem = read_utf8(log, rel, path)
