@@ -218,6 +218,12 @@ def test_routing_naming_what_the_tree_lacks_fails_and_writes_nothing(capsys, tmp
     pytest.param("- just a list\n", "must be a mapping", id="not-mapping"),
     pytest.param("topics:\n  - id: a\n    vocabulary: word\n", "list of strings", id="type"),
     pytest.param("topics:\n  - id: a\n  - id: a\n", "duplicate id", id="duplicate"),
+    pytest.param("topics: []\nsiblings: 5\n", "siblings must be a list", id="siblings"),
+    pytest.param("topics: []\noverrides: [{query: q, prefer: 5}]\n", "prefer must be a list",
+                 id="prefer"),
+    pytest.param("topics: []\noverrides: [{query: 7, prefer: [docs/faq.md]}]\n",
+                 "query must be a non-empty string", id="query"),
+    pytest.param("topics: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply", id="deep"),
 ])
 def test_malformed_routing(capsys, tmp_path, text, message):
     routing = tmp_path / "routing.yaml"
@@ -225,6 +231,13 @@ def test_malformed_routing(capsys, tmp_path, text, message):
     code, _, err = refresh(capsys, MINI, tmp_path / "out", routing=routing)
     assert code == 1 and message in err
     assert any(line.startswith("Error: ") for line in err.splitlines())
+
+
+def test_out_that_is_a_file_is_a_usage_error(capsys, tmp_path):
+    out = tmp_path / "a-file"
+    out.write_text("mine\n")
+    code, _, err = refresh(capsys, MINI, out)
+    assert code == 2 and "not a folder" in err and out.read_text() == "mine\n"
 
 
 def test_failed_write_leaves_old_maps_intact(capsys, tmp_path, tree, monkeypatch):

@@ -34,6 +34,8 @@ def load_routing(path: Path) -> dict:
         raise RoutingError(f"routing file unreadable: {path}: {err}") from err
     try:
         data = yaml.safe_load(raw)
+    except RecursionError:
+        raise RoutingError(f"routing file {path} is nested too deeply to read") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -81,10 +83,16 @@ def check_routing(routing: dict, *, path_exists: Callable[[str], bool],
         for key in TOPIC_LISTS:
             _string_list(topic.get(key), f"{where}: {key}", problems)
         _check_targets(topic, where, problems, path_exists, symbol_exists, skip_prefixes)
-    for n, sibling in enumerate(routing.get("siblings") or []):
+    siblings = routing.get("siblings") or []
+    if not isinstance(siblings, list):
+        problems.append("siblings must be a list")
+        siblings = []
+    for n, sibling in enumerate(siblings):
         if not isinstance(sibling, dict) or not isinstance(sibling.get("skill"), str):
             problems.append(f"siblings[{n}] must be a mapping with a string skill")
             continue
+        if not isinstance(sibling.get("why", ""), str):
+            problems.append(f"sibling {sibling['skill']}: why must be a string")
         _string_list(sibling.get("when"), f"sibling {sibling['skill']}: when", problems)
     overrides = routing.get("overrides") or []
     if not isinstance(overrides, list):
@@ -94,21 +102,23 @@ def check_routing(routing: dict, *, path_exists: Callable[[str], bool],
         if not isinstance(override, dict):
             problems.append(f"overrides[{n}] must be a mapping")
             continue
+        if not isinstance(override.get("query"), str) or not override["query"].strip():
+            problems.append(f"overrides[{n}]: query must be a non-empty string")
         _check_targets(override, f"overrides[{n}]", problems, path_exists, symbol_exists,
                        skip_prefixes)
-    return problems
+    return list(dict.fromkeys(problems))  # a topic's lists are checked twice
 
 
 def _check_targets(entry: dict, where: str, problems: list[str], path_exists, symbol_exists,
                    skip_prefixes: tuple[str, ...]) -> None:
     for key in PATH_KEYS:
-        for rel in _string_list(entry.get(key), f"{where}: {key}", []):
+        for rel in _string_list(entry.get(key), f"{where}: {key}", problems):
             if skip_prefixes and rel.startswith(skip_prefixes):
                 continue
             if rel.startswith("/") or ".." in rel.split("/") or not path_exists(rel):
                 problems.append(f"{where}: {key} path not in the tree: {rel}")
     for key in SYMBOL_KEYS:
-        for name in _string_list(entry.get(key), f"{where}: {key}", []):
+        for name in _string_list(entry.get(key), f"{where}: {key}", problems):
             if not symbol_exists(name):
                 problems.append(f"{where}: {key} name not found in the tree's namespaces: "
                                 f"{name}")
