@@ -30,8 +30,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
-from scvi_skill.runtime.errors import EXIT_FETCH, SkillPackageError, print_error  # noqa: E402
+from scvi_skill.runtime.errors import (  # noqa: E402
+    EXIT_FETCH,
+    SkillPackageError,
+    UsageError,
+    print_error,
+)
 from scvi_skill.runtime.fetch import fetch_tree, list_versions  # noqa: E402
+from scvi_skill.runtime.paths import is_public_version  # noqa: E402
 
 EPILOG = """\
 exit codes:
@@ -50,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--version",
-        default=PINNED_SCVI_TOOLS,
+        default=None,
         help=f"scvi-tools version to fetch (default: {PINNED_SCVI_TOOLS}, the one the maps describe)",
     )
     parser.add_argument(
@@ -77,7 +83,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.list_versions:
             print("\n".join(list_versions(index_url=args.index_url)))
             return 0
-        path = fetch_tree(args.version, from_path=args.from_path, index_url=args.index_url)
+        if args.version is not None and not is_public_version(args.version):
+            raise UsageError(f"--version {args.version[:60]!r} is not a version number "
+                             "(PEP 440, such as 1.5.1 or 1.6.0rc1)",
+                             hint="List them with --list-versions")
+        path = fetch_tree(args.version or PINNED_SCVI_TOOLS, from_path=args.from_path,
+                          index_url=args.index_url)
+        if args.from_path and args.version and path.name != f"scvi-tools-{args.version}":
+            raise UsageError(f"--from holds scvi-tools {path.name.removeprefix('scvi-tools-')}, not the "
+                             f"--version {args.version} given (it is cached as that release: "
+                             f"{path})", hint="Leave --version out with --from")
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code

@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{flag} needs a path, got an empty string")
     if args.zip and args.uninstall:
         parser.error("--zip cannot be combined with --uninstall")
+    if args.zip and (args.zip.endswith(("/", "\\")) or Path(args.zip).expanduser().is_dir()):
+        parser.error(f"--zip takes the path of the .zip file to write, got a folder: {args.zip}")
     if args.uninstall and args.force:
         parser.error("--uninstall never forces: it removes only what the installer wrote")
     try:
@@ -106,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # permissions, a full disk, a file where a folder should be
         where = f" {err.filename}" if err.filename else ""
         print_error(f"could not write{where}: {err.strerror or err}",
-                    hint="Nothing half-installed is left; fix the location or choose another "
-                         "(--project DIR)")
+                    hint="Nothing half-written is left; fix the location or choose another"
+                         + ("" if args.zip else " (--project DIR)"))
         return EXIT_PROBLEMS
     for rel in result.kept:
         again = " (--force replaces it)" if result.action == "update" else ""

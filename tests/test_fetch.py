@@ -155,8 +155,36 @@ def test_from_folder_that_is_not_a_tree(tmp_path, cache, capsys):
 
 
 def test_from_missing_path(tmp_path, cache, capsys):
-    assert fetch_tree.main(["--from", str(tmp_path / "nope")]) == EXIT_FETCH
+    assert fetch_tree.main(["--from", str(tmp_path / "nope")]) == 2  # a usage error
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_from_with_another_version_or_a_fifo(tmp_path, cache, capsys):
+    """--version V with --from a tree of another release is a usage error (the tree is cached
+    as its own release); a FIFO in the folder is skipped with a warning, not a blocked copy."""
+    for name, data in _tree_members(top="checkout", version="9.9.1").items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    tree = tmp_path / "checkout"
+    os.mkfifo(tree / "docs" / "pipe")
+    assert fetch_tree.main(["--version", "1.0.4", "--from", str(tree)]) == 2
+    err = capsys.readouterr().err
+    assert "--from holds scvi-tools 9.9.1, not the --version 1.0.4" in err
+    assert "not a file or folder" in err
+    assert fetch_tree.main(["--from", str(tree)]) == 0
+    assert not (cache / "scvi-tools-9.9.1" / "docs" / "pipe").exists()
+
+
+def test_an_archive_whose_top_folder_is_named_old_replaces_a_cached_tree(tmp_path, cache):
+    """The old tree is moved aside under a name no archive folder has (``old`` had been)."""
+    first = _write_archive(tmp_path / "a.tar.gz", _tree_members(top="old", version="9.9.1"))
+    assert fetch_tree.main(["--from", str(first)]) == 0
+    members = _tree_members(top="old", version="9.9.1")
+    members["old/docs/index.md"] = b"# changed\n"
+    second = _write_archive(tmp_path / "b.tar.gz", members)
+    assert fetch_tree.main(["--from", str(second)]) == 0
+    assert (cache / "scvi-tools-9.9.1" / "docs" / "index.md").read_bytes() == b"# changed\n"
 
 
 def test_from_checkout_copies_tree_parts_only(tmp_path, cache, capsys):
@@ -217,7 +245,7 @@ def test_full_disk_mid_extraction_leaves_nothing(tmp_path, cache, monkeypatch, c
 
 
 def test_version_text_never_reaches_a_shell(cache, capsys):
-    assert fetch_tree.main(["--version", "1.5; touch pwned"]) == EXIT_FETCH
+    assert fetch_tree.main(["--version", "1.5; touch pwned"]) == 2  # a usage error
     assert "not a version number" in capsys.readouterr().err
     assert not Path("pwned").exists()
 
@@ -278,7 +306,7 @@ def test_version_with_trailing_newline_is_refused_before_downloading(cache, monk
     """D15: ``$`` let ``1.5.1\\n`` through; the whole text must be a version."""
     monkeypatch.setattr(fetch_mod, "download_sdist", _no_download)
     for bad in ("1.5.1\n", "1.5.1/../../x", "..", "1.5.1/sub", "v1.5.1 ", "1.5.1+local"):
-        assert fetch_tree.main(["--version", bad]) == EXIT_FETCH
+        assert fetch_tree.main(["--version", bad]) == 2  # a usage error
         assert "not a version number" in capsys.readouterr().err
     assert _leftovers(cache) == []
 

@@ -139,3 +139,14 @@ def test_concurrent_installs_all_succeed(home):
     target = inst.personal_target()
     assert inst.read_install_manifest(target) is not None
     assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_zip_of_a_folder_path_is_a_usage_error(tmp_path, home, capsys):
+    import install_skill as cli
+
+    for given in (str(tmp_path / "new") + "/", str(tmp_path)):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["--zip", given])
+        assert exc.value.code == 2
+    assert not (tmp_path / "new").exists()
+    assert "got a folder" in capsys.readouterr().err

@@ -69,7 +69,9 @@ def extract_sdist(archive: Path, dest: Path, *, downloaded: bool) -> None:
     except (tarfile.TarError, EOFError, zlib.error) as err:
         hint = ("The download was damaged; run the same command again" if downloaded
                 else f"Check that {archive} is a complete .tar.gz sdist of scvi-tools")
-        raise FetchError(f"{archive.name} is corrupted or truncated ({err})", hint=hint) from err
+        reason = str(err).split("\n", 1)[0].rstrip(":")  # tarfile lists every method tried
+        raise FetchError(f"{archive.name} is corrupted or truncated ({reason})", hint=hint) \
+            from err
     except OSError as err:
         if err.filename is not None and os.fspath(err.filename) == os.fspath(archive):
             raise FetchError(f"cannot read {archive}: {err.strerror or err}") from err

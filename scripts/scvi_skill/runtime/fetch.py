@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from .archive import CacheWriteError, extract_sdist
-from .errors import FetchError, warn
+from .errors import FetchError, UsageError, warn
 from .files import read_json_file, resolves_inside, sha256_file
 from .paths import cached_tree_path, is_public_version, trees_dir
 from .tree import is_flat, missing_parts, read_version
@@ -99,7 +99,7 @@ def fetch_tree(
     if source.is_dir():
         return install_folder(source, log=log)
     msg = f"--from {source}: no such file or folder"
-    raise FetchError(msg, hint="Give a git checkout, an extracted tree or an sdist .tar.gz")
+    raise UsageError(msg, hint="Give a git checkout, an extracted tree or an sdist .tar.gz")
 
 
 def check_version(version: str, what: str = "version") -> str:
@@ -498,7 +498,9 @@ def _move_into_place(root: Path, version: str, log, *, replace: bool, sha256: st
 def _swap_in(root: Path, target: Path) -> None:
     """Replace the tree at ``target`` by ``root``: the old one moves beside ``root`` (into the
     same marked work folder, removed with it) and is put back if the second rename fails."""
-    old = root.parent / "old"
+    old = root.parent / ".old-tree"  # not a name an archive's top folder has (``old/``)
+    while old.exists():
+        old = old.with_name(old.name + "-")
     os.rename(target, old)
     try:
         os.rename(root, target)
@@ -531,7 +533,8 @@ def _tree_digest(root: Path) -> str:
 
 def _ignore_outside(base: Path):
     """copytree ignore function: skip symlinks that are absolute (a copy would point back at
-    the source) or whose target leaves ``base``, with a warning."""
+    the source) or whose target leaves ``base``, and anything neither a file nor a folder
+    (a FIFO would block the copy), with a warning."""
 
     def ignore(folder: str, names: list[str]) -> list[str]:
         skipped = []
@@ -540,6 +543,9 @@ def _ignore_outside(base: Path):
             if path.is_symlink() and (os.path.isabs(os.readlink(path))
                                       or not resolves_inside(base, path)):
                 warn(f"not copied: {path} is a link out of {base}")
+                skipped.append(name)
+            elif not path.is_symlink() and not path.is_dir() and not path.is_file():
+                warn(f"not copied: {path} is not a file or folder (a FIFO, socket or device)")
                 skipped.append(name)
         return skipped
 
