@@ -71,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.max < 1:
+        parser.error(f"--max must be at least 1, got {args.max}")
     try:
         from scvi_skill.check.checks import check_skill
 

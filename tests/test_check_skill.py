@@ -422,3 +422,11 @@ def test_a_module_keyword_in_the_skill_is_checked_against_the_module(tmp_path, p
     assert [(p.path, p.line) for p in kwargs] == [("SKILL.md", 8)]
     assert "'use_batchnorm'" in kwargs[0].message
     assert "go to scvi.module.VAE, which does not take it" in kwargs[0].message
+
+
+def test_max_below_one_is_a_usage_error(capsys):
+    import check_skill
+
+    with pytest.raises(SystemExit) as exc:
+        check_skill.main(["--max", "-5"])
+    assert exc.value.code == 2 and "--max must be at least 1" in capsys.readouterr().err
