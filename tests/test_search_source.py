@@ -422,3 +422,11 @@ def test_resolve_docs_and_check_code_refuse_a_too_long_tree_in_one_message(capsy
     assert check_code.main(["--tree", "a" * 300, str(answer)]) == 2
     err = capsys.readouterr().err
     assert err.count("Error:") == 2 and "Traceback" not in err
+
+
+def test_usages_of_a_dotted_name_say_they_search_its_last_part(capsys, pinned_tree, rg_binary):
+    code, _, err = run(capsys, "--usages", "SCVI.train", "--max", "1", "--tree",
+                       str(pinned_tree.root))
+    assert code == 0 and "searches the last part of 'SCVI.train'" in err
+    code, _, err = run(capsys, "--usages", "SCVI", "--max", "1", "--tree", str(pinned_tree.root))
+    assert "last part" not in err

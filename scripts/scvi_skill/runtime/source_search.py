@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, warn
 from .indexview import IndexView
 from .rg import RgLine, run_rg
 from .text import clip
@@ -204,6 +204,8 @@ def find_usages(tree: Tree, name: str, scope: SearchScope, *, context: int = 0) 
     """Lines that reference the last part of ``name``, minus its definitions."""
     name = check_name(name, "--usages")
     short = name.rsplit(".", 1)[-1]
+    if short != name:
+        warn(f"--usages searches the last part of {name!r}: every {short!r} in the source")
     hits = rg_search(tree, scope, [rf"\b{short}\b"], context=context)
     definition = re.compile(def_pattern(short))
     out = []
