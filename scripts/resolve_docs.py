@@ -289,7 +289,8 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
         return build_pack(result, sidx, question, tree, budget=budget,
                           release_tree=release_tree, next_commands=commands, raise_sites=sites,
                           notes=_version_notes(other, release_tree) + error_note,
-                          frames=frames, doc_tree=doc_tree)
+                          frames=frames, doc_tree=doc_tree,
+                          for_release=other["requested"] if other else "")
 
     pack = build()
     if not other or not CHECK_SHOWN or other.get("newer"):

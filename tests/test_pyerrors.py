@@ -150,3 +150,18 @@ def test_python_s_message_patterns_are_linear_on_long_runs():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).resolve().parent.parent)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_docstring_example_is_not_where_the_error_arises():
+    files = {"src/scvi/m/_doc.py": [
+        "class Model:",
+        '    """A model.',
+        "",
+        "    >>> adata.obsm['protein_expression']",
+        '    """',
+        "    def setup(self, adata):",
+        "        return adata.obsm['protein_expression']",
+    ]}
+    [access] = named_accesses("AttributeError: 'AnnData' object has no attribute 'obsm'", set())
+    sites = access_sites([access], list(files), files.get, {"protein": 1.0}, tokenize)
+    assert [site["line"] for site in sites] == [7]

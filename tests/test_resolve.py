@@ -1547,3 +1547,17 @@ def test_stdin_with_more_words_is_a_usage_error_and_control_bytes_are_dropped(
     assert out.splitlines()[0].endswith("batch_key versus categorical covariates")
     code, out, err = run(capsys, "the and of a")
     assert code == 1 and "--text" not in err and "search_source.py WORDS" in err
+
+
+def test_facts_and_pitfalls_of_a_pack_for_another_release_cite_the_pinned_lines_as_such(
+        capsys, pinned_tree):
+    """--version V: the model facts' and pitfalls' path:line are the pinned release's lines,
+    and their citations say so ([1.5.1 path:line]); without --version they are plain."""
+    question = "How do I enable early stopping when training SCVI and what metric does it monitor?"
+    tree = ["--tree", str(pinned_tree.root)]
+    _, out, _ = run(capsys, *tree, "--version", "1.2.0", question)
+    facts = [line for line in out.splitlines() if line.startswith("- SCVI.train(")]
+    assert facts and all(f"[{PINNED_SCVI_TOOLS} src/" in line for line in facts)
+    _, out, _ = run(capsys, *tree, question)
+    facts = [line for line in out.splitlines() if line.startswith("- SCVI.train(")]
+    assert facts and all("[src/" in line for line in facts)

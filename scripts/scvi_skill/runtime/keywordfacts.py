@@ -46,9 +46,18 @@ def keyword_facts(func: str, name: str, question: str, version: str) -> list[str
     if callers:
         facts.append(_callers_fact(api, callers, target, name))
     params = [p["name"] for p in api.params(target) or [] if p.get("kind") in ACCEPTING_KINDS]
+    symbol = api.symbol(target) or {}
     if name in params:
         facts.append(f"{api.public_name(target)} takes {name!r} in {version}: the user's "
                      "release is another (check_env.py --python PY says which)")
+    elif symbol.get("var_kwargs"):
+        # It cannot raise this in the pinned release: its **kwargs take the keyword on (a
+        # train()'s to the Trainer); a close parameter name would mislead.
+        onward = symbol.get("kwargs_target")
+        facts.append(f"{api.public_name(target)} takes **kwargs in {version}"
+                     + (f" (passed on to {api.public_name(onward)})" if onward else "")
+                     + ": it does not raise this there; the user's release is another "
+                       "(check_env.py --python PY says which)")
     else:
         close = difflib.get_close_matches(name, params, n=2, cutoff=CLOSE_CUTOFF)
         if close:

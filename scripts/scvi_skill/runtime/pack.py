@@ -277,6 +277,9 @@ class Pack:
         (:mod:`.pyerrors`), each with ``text``, its line and one either side."""
         self.lines: list[str] = []
         self.notes_at = 0
+        self.cites_release = ""
+        """The pinned release, when the pack reads another release's tree: the model facts'
+        and pitfalls' citations are that release's lines, and say so."""
         """Where ``notes`` start in ``lines`` (after the title and a no-tree line)."""
         self.ranges: list[dict] = []
         """The ``path:start-end`` spans the rendered pack shows, in reading order
@@ -314,7 +317,8 @@ def token_count(text: str) -> int:
 def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = DEFAULT_BUDGET,
                next_commands: list[str] | None = None,
                raise_sites: list[dict] | None = None, notes: list[str] | None = None,
-               frames: list | None = None, doc_tree=SAME_TREE, release_tree=None) -> Pack:
+               frames: list | None = None, doc_tree=SAME_TREE, release_tree=None,
+               for_release: str = "") -> Pack:
     """The pack for ``result`` (from ``resolve``); ``tree`` may be ``None``; ``frames`` are
     the frames of a pasted traceback (:func:`.frames.parse_frames`).
 
@@ -365,6 +369,10 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                 source_reader=reader, access_sites=accessed,
                 notes=list(notes or []) + [f"(release history) {line}"
                                            for line in release_facts(question, sidx)])
+    if other or release_tree is not None or for_release:
+        # The facts' and pitfalls' lines are the pinned release's, not the other tree's nor
+        # the release the pack is for (``for_release``: --version V or a release named).
+        pack.cites_release = sidx.get("scvi_tools_version", "")
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
     return pack
 
@@ -473,10 +481,27 @@ def find_raise_sites(question: str) -> list[dict]:
             # Not pasted but told in the user's words ("it says accelerator set to cpu
             # although mps exists"): a site whose message it repeats four words in a row.
             return [dict(site, echoed=True) for site in echoed_sites(question, 1)]
-        return match_messages(question, 2, min_score=PACK_MIN_SCORE)
+        found = match_messages(question, 2 + MAX_SAME_MESSAGE, min_score=PACK_MIN_SCORE)
     except IndexStale as err:
         warn(f"no raise sites: {err}")
         return []
+    sites = found[:2]
+    if sites:
+        # One message raised in several places that its text cannot tell apart (the fields'
+        # "{key} not found in adata.{attr}"): the others are named under the first, so that
+        # the one the user hit is in the pack.
+        shape = _PLACEHOLDER.sub("{}", str(sites[0].get("template", "")))
+        same = [site for site in found[2:] if site["score"] == sites[0]["score"]
+                and _PLACEHOLDER.sub("{}", str(site.get("template", ""))) == shape]
+        if same and all(_PLACEHOLDER.sub("{}", str(s.get("template", ""))) == shape
+                        for s in sites):
+            sites[0] = dict(sites[0], also=same)
+    return sites
+
+
+MAX_SAME_MESSAGE = 6
+"""Other sites of the same message named under the first raise site (one line)."""
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
 def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
@@ -1972,6 +1997,10 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
             group.append(f"  when: {clip(str(site['condition']), 200)}")
         text = site.get("text") or []
         group.extend(f"   {t}" for t in text)
+        if site.get("also"):
+            group.append("  the same message is also raised at: " + ", ".join(
+                f"{s['path']}:{s['line']} {str(s.get('function') or '').rsplit('.', 2)[-2]}"
+                for s in site["also"]))
         sites.append((group, [Span("raise", site["path"], site["line"],
                                    site["line"] + max(len(text), 1) - 1, 0)]))
     told = "the message the question repeats" if any(site.get("echoed")
@@ -1985,10 +2014,11 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
                     [Span("raise", site["path"], site["first"],
                           site["first"] + len(site["text"]) - 1, 0)])
                    for site in pack.access_sites]))
+    at = f"{pack.cites_release} " if pack.cites_release else ""  # "[1.5.1 src/...:79]"
     parts.append((MODEL_FACTS_HEADING,
-                  [([f"- {f['fact']} [{f['cite']}]"], _cited("model_fact", f["cite"]))
+                  [([f"- {f['fact']} [{at}{f['cite']}]"], _cited("model_fact", f["cite"]))
                    for f in pack.model_facts]))
-    parts.append((PITFALLS_HEADING, [([f"- {p['text']} [{p['cite']}]"],
+    parts.append((PITFALLS_HEADING, [([f"- {p['text']} [{at}{p['cite']}]"],
                                        _cited("pitfall", p["cite"])) for p in pack.pitfalls]))
     sources = []
     for fact in pack.sources:

@@ -136,9 +136,14 @@ def access_sites(accesses: list[Access], files: list[str], file_lines, term_idf:
         for rank, rel in enumerate(files):
             lines = file_lines(rel)
             tokens: dict[int, set[str]] = {}  # each line tokenized once per file
+            prose: set[int] | None = None
             for n, text in enumerate(lines):
                 if not any(needle in text for needle in needles):
                     continue  # a plain substring test first: the patterns are slower
+                if prose is None:
+                    prose = _in_docstrings(lines)
+                if n in prose:
+                    continue  # a docstring's example (``>>> adata.obsm[...]``) is not code
                 code = text.split("#", 1)[0]
                 hits = [safe for p, safe in patterns if p.search(code)]
                 if not hits:
@@ -170,6 +175,26 @@ def access_sites(accesses: list[Access], files: list[str], file_lines, term_idf:
         if len(out) >= limit:
             break
     return out
+
+
+_TRIPLE = re.compile(r'"""|\'\'\'')
+
+
+def _in_docstrings(lines: list[str]) -> set[int]:
+    """The (0-based) lines inside triple-quoted strings, their quote lines included: a
+    scan of the quotes, line by line (a quote in a comment is rare in the tree)."""
+    inside: set[int] = set()
+    open_quote = ""
+    for n, text in enumerate(lines):
+        marks = [m.group() for m in _TRIPLE.finditer(text)]
+        if open_quote or marks:
+            inside.add(n)
+        for mark in marks:
+            if not open_quote:
+                open_quote = mark
+            elif mark == open_quote:
+                open_quote = ""
+    return inside
 
 
 def _patterns(access: Access, files: list[str], file_lines
