@@ -1561,3 +1561,43 @@ def test_facts_and_pitfalls_of_a_pack_for_another_release_cite_the_pinned_lines_
     _, out, _ = run(capsys, *tree, question)
     facts = [line for line in out.splitlines() if line.startswith("- SCVI.train(")]
     assert facts and all("[src/" in line for line in facts)
+
+
+def test_a_message_raised_at_several_sites_names_them_all(capsys, pinned_tree):
+    """Five fields raise "{key} not found in adata.{attr}." with the same words: the text alone
+    cannot tell which one the user hit, so the others are named under the first site (the
+    categorical obs field that batch_key registers had been left out)."""
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                       "KeyError: 'batch not found in adata.obs.'")
+    also = [line for line in out.splitlines()
+            if line.startswith("  the same message is also raised at: ")]
+    assert code == 0 and len(also) == 1
+    assert "src/scvi/data/fields/_dataframe_field.py:179 CategoricalDataFrameField" in also[0]
+
+
+@pytest.mark.parametrize("budget", [300, 450, 700])
+def test_a_window_label_names_the_lines_shown_when_the_budget_cuts_it(capsys, pinned_tree,
+                                                                      budget):
+    """A source window cut at the budget's end had kept its full range ("lines 536-541:" over
+    one line); now each label names as many lines as follow it."""
+    labels = 0
+    for question in ("How do I set early stopping patience when training SCVI?",
+                     "SCANVI predict soft probabilities for query cells",
+                     "TOTALVI protein_expression_obsm_key setup_anndata",
+                     "get_normalized_expression library_size transform_batch"):
+        _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--budget", str(budget),
+                        question)
+        lines = out.splitlines()
+        for at, line in enumerate(lines):
+            label = re.fullmatch(r"  lines (\d+)-(\d+):", line)
+            if not label:
+                continue
+            labels += 1
+            shown = 0
+            for below in lines[at + 1:]:
+                if not below.startswith("   ") and below != "":
+                    break
+                shown += 1
+            want = int(label[2]) - int(label[1]) + 1
+            assert shown >= want, (question, line, shown)
+    assert labels

@@ -1824,6 +1824,8 @@ def _render(pack: Pack, question: str, version: str) -> None:
                 if lines[-1].startswith(_LABELS):  # a label whose lines do not fit: drop it
                     used -= len(lines.pop()) + 1
                     shown_lines -= 1
+                else:
+                    used += _cut_label(lines)  # "lines 536-541:" over the lines shown
                 break
             lines.append(line)
             used += len(line) + 1
@@ -2173,6 +2175,26 @@ def _frame_groups(pack: Pack) -> list[tuple[list[str], list[Span]]]:
 
 
 _LABELS = ("  lines ", "  param ")
+_WINDOW_LABEL = re.compile(r"  lines (\d+)-(\d+):$")
+
+
+def _cut_label(lines: list[str]) -> int:
+    """When the budget cuts the window under the last ``  lines a-b:`` label, that label
+    made to name the lines shown (``a-c``); the change in characters."""
+    for at in range(len(lines) - 1, -1, -1):
+        if lines[at].startswith(_LABELS):
+            label = _WINDOW_LABEL.fullmatch(lines[at])
+            shown = len(lines) - at - 1
+            if not label or shown < 1:
+                return 0
+            first, last = int(label[1]), int(label[2])
+            if first + shown - 1 >= last:
+                return 0
+            new = f"  lines {first}-{first + shown - 1}:"
+            change = len(new) - len(lines[at])
+            lines[at] = new
+            return change
+    return 0
 """Lines of a source fact or raise site that introduce the lines below them."""
 
 
