@@ -292,7 +292,19 @@ def _model_card(args: argparse.Namespace) -> int:
         if args.json:  # the object --json promises, with nothing found (the message: stderr)
             print(json.dumps({"mode": "model", "query": args.model, "card": None}))
         raise
-    print(json.dumps(card, ensure_ascii=False) if args.json else modelcards.render_card(card))
+    note = ""
+    if args.tree or args.installed:
+        tree = discover_tree(args.tree, installed=args.installed)
+        pinned = cards.get("scvi_tools_version") or "the pinned release"
+        if tree.version != pinned:
+            note = (f"(the card is scvi-tools {pinned}'s; the tree given is {tree.version}, whose "
+                    f"defaults and parameters may differ: --symbol {card['model']}.train "
+                    f"--tree ... reads them there)")
+    if args.json:
+        print(json.dumps(dict(card, note=note) if note else card, ensure_ascii=False))
+    else:
+        print("\n".join([note] if note else []) + ("\n" if note else "")
+              + modelcards.render_card(card))
     return EXIT_OK
 
 
@@ -518,6 +530,8 @@ def _history(args: argparse.Namespace) -> int:
     shown_callables = keyword["callables"][: args.max] if keyword else []
     report = {"mode": "history", "query": name, "versions": [releases.versions[0],
                                                               releases.versions[-1]],
+              "exact": any(row["name"] == name or row["name"].endswith("." + name)
+                           for row in names),
               "names": names, "keyword": dict(keyword, callables=shown_callables,
                                               total=len(keyword["callables"])) if keyword else None,
               "requirement": requirement,
@@ -535,6 +549,11 @@ def _history(args: argparse.Namespace) -> int:
         return EXIT_OK if found else EXIT_PROBLEMS
     first, last = report["versions"]
     out = []
+    if names and "." in name and not any(row["name"] == name or row["name"].endswith("." + name)
+                                         for row in names):
+        # Nothing is called that: say so before the names that end the same way.
+        out.append(f"{name}: in none of scvi-tools {first} to {last}; names ending in "
+                   f".{name.rsplit('.', 1)[-1]}:")
     for row in names:
         out.extend(_history_name_lines(row, last))
     if keyword:
@@ -725,6 +744,12 @@ def _message(args: argparse.Namespace) -> int:
         report["gone_message"] = gone
         report["next"].insert(0, f"{script_command('fetch_tree.py')} --version {gone['last']}"
                                  f"  (then read {gone['path']}:{gone['line']} there)")
+    unexpected = _UNEXPECTED.search(text)
+    if unexpected:
+        # Python raises it at the call: no scvi-tools statement holds the text, and any
+        # site listed only shares words with it.
+        report["python_keyword"] = {"callable": unexpected[1], "keyword": unexpected[2]}
+        report["next"].insert(0, f"{SCRIPT} --history {unexpected[2]}")
     own = _python_s_own(text)
     if own:
         # Python's own AttributeError/KeyError: no scvi-tools statement holds its text; the
@@ -735,7 +760,11 @@ def _message(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print(_message_text(report, _context_tree(args)))
-    return EXIT_OK if matches or gone else EXIT_PROBLEMS
+    return EXIT_OK if matches or gone or unexpected else EXIT_PROBLEMS
+
+
+_UNEXPECTED = re.compile(r"([A-Za-z_][\w.]*)\(\) got an unexpected keyword argument "
+                         r"['\"]([A-Za-z_]\w*)['\"]")
 
 
 def _python_s_own(text: str) -> list[dict]:
@@ -780,6 +809,12 @@ def _message_text(report: dict, tree) -> str:
         lines.append(f"    message: {' '.join(m['template'].split())}")
         for number, text in _around(tree, m["path"], m["line"]):
             lines.append(f"    {number:>5} | {text}")
+    said = report.get("python_keyword")
+    if said:
+        lines.insert(1, f"Python's own message: {said['callable']}() takes no keyword "
+                        f"{said['keyword']!r} in the release that raised it; no scvi-tools "
+                        "statement raises it, so a site below only shares words with it "
+                        f"(--history {said['keyword']} says which releases took it)")
     for own in report.get("python_message") or []:
         what = f".{own['name']}" if own["kind"] == "attribute" else f"the key {own['name']!r}"
         lines.append(f"Python's own message (no scvi-tools statement raises it): the code "

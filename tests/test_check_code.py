@@ -1176,3 +1176,18 @@ def test_which_releases_are_newer_than_the_indexed_ones(version, newer, tmp_path
 
     releases = Releases(["1.0.0", "1.5.0.post1", "1.5.1"], {}, tmp_path)
     assert releases.newer(version) is newer
+
+
+def test_a_module_member_read_without_a_call_is_checked(capsys, tmp_path):
+    """``x = scvi.model.mlxSCVI`` and ``scvi.model.utils.mde`` passed as a function were not
+    checked (only calls and imports were); a class's members read this way still are not."""
+    path = tmp_path / "bare.py"
+    path.write_text("import scvi\nx = scvi.model.mlxSCVI\nprint(scvi.external.MRVI)\n"
+                    "scvi.model.mlxSCVI.train\ny = scvi.model.SCVI\nz = scvi.model.SCVI._module_cls\n"
+                    "scvi.settings.seed\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.0.4"])
+    assert code == 1
+    assert [(f["line"], f["name"]) for f in report["findings"]] == [
+        (2, "scvi.model.mlxSCVI"), (3, "scvi.external.MRVI"), (4, "scvi.model.mlxSCVI")]
+    code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
+    assert code == 0 and report["findings"] == []

@@ -430,3 +430,36 @@ def test_usages_of_a_dotted_name_say_they_search_its_last_part(capsys, pinned_tr
     assert code == 0 and "searches the last part of 'SCVI.train'" in err
     code, _, err = run(capsys, "--usages", "SCVI", "--max", "1", "--tree", str(pinned_tree.root))
     assert "last part" not in err
+
+
+def test_history_of_a_name_no_release_has_says_so_first(capsys):
+    code, out, _ = run(capsys, "--history", "scvi.data.setup_anndata")
+    assert code == 0
+    assert out.splitlines()[0].startswith("scvi.data.setup_anndata: in none of scvi-tools 1.0.0")
+    code, report, _ = run_json(capsys, "--history", "scvi.data.setup_anndata")
+    assert report["exact"] is False and report["names"]
+    code, report, _ = run_json(capsys, "--history", "SCVI.train")
+    assert report["exact"] is True
+
+
+def test_a_model_card_read_with_another_release_s_tree_says_whose_it_is(capsys):
+    import os
+
+    old = os.path.expanduser("~/.cache/scvi-skill/trees/scvi-tools-1.0.4")
+    if not os.path.isdir(old):
+        pytest.skip("no cached 1.0.4 tree")
+    code, out, _ = run(capsys, "--model", "SCVI", "--tree", old)
+    assert code == 0 and out.startswith("(the card is scvi-tools 1.5.1's; the tree given is 1.0.4")
+    code, out, _ = run(capsys, "--model", "SCVI")
+    assert out.startswith("scvi.model.SCVI") and "not in signature order" in out
+
+
+def test_a_pasted_unexpected_keyword_message_is_said_to_be_python_s_own(capsys):
+    code, out, _ = run(capsys, "--message",
+                       "TypeError: SCVI.train() got an unexpected keyword argument 'use_gpu'")
+    assert code == 0
+    assert "Python's own message: SCVI.train() takes no keyword 'use_gpu'" in out.splitlines()[1]
+    code, report, _ = run_json(capsys, "--message",
+                               "SCVI.train() got an unexpected keyword argument 'use_gpu'")
+    assert report["python_keyword"] == {"callable": "SCVI.train", "keyword": "use_gpu"}
+    assert report["next"][0].endswith("--history use_gpu")

@@ -109,6 +109,7 @@ class _CallChecker(ast.NodeVisitor):
         self.findings: list[Finding] = []
         self._callees: set[int] = set()
         self._read_first: set[int] = set()
+        self._inner: set[int] = set()  # attributes inside a longer chain (a.b of a.b.c)
 
     # -- bindings ------------------------------------------------------------------------------
 
@@ -177,9 +178,14 @@ class _CallChecker(ast.NodeVisitor):
         """A member of a public instance (``scvi.settings.num_workers``) that its class does
         not have: reading it raises AttributeError, and assigning it raises nothing and sets
         no setting (the instance just gains an attribute nothing reads)."""
+        self._inner.add(id(node.value))
         self.generic_visit(node)
-        if id(node) in self._callees or getattr(self.api, "instance_class", None) is None:
+        if id(node) in self._callees:
             return  # a call's callee is checked as a call
+        if id(node) not in self._inner and isinstance(node.ctx, ast.Load):
+            self._check_module_member(node)
+        if getattr(self.api, "instance_class", None) is None:
+            return
         dotted = _dotted(node)
         head, _, rest = (dotted or "").partition(".")
         if not rest or head not in self.scope.aliases:
@@ -195,6 +201,34 @@ class _CallChecker(ast.NodeVisitor):
                   else "reading it raises AttributeError")
         self.findings.append(Finding(node.lineno, f"{lookup.message}; {effect}", "setting",
                                      col=node.col_offset + 1, name=full))
+
+    def _check_module_member(self, node: ast.Attribute) -> None:
+        """A name read from a scvi-tools module without a call (``x = scvi.model.mlxSCVI``,
+        ``scvi.model.utils.mde`` passed as a function): a finding when the module lacks it in
+        the release checked. Only a module's missing member: a class's members are looked
+        up by calls (an instance attribute set in ``__init__`` is in no index)."""
+        dotted = _dotted(node)
+        head, _, rest = (dotted or "").partition(".")
+        if not rest or head not in self.scope.aliases:
+            return
+        parts = f"{self.scope.aliases[head]}.{rest}".split(".")
+        if parts[0] != "scvi":
+            return
+        for end in range(2, len(parts) + 1):
+            prefix = ".".join(parts[:end])
+            lookup = self.api.lookup(prefix)
+            if lookup.found:
+                if not lookup.certain:
+                    return
+                continue
+            parent = ".".join(parts[:end - 1])
+            instance_of = getattr(self.api, "instance_class", None)
+            if instance_of is not None and instance_of(parent) is not None:
+                return  # scvi.settings' members: the settings check says more
+            if parent in getattr(self.api, "namespaces", {}):
+                self.findings.append(Finding(node.lineno, lookup.message, col=node.col_offset + 1,
+                                             name=prefix))
+            return
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self._read_first.add(id(node.target))  # x.y += 1 reads x.y first

@@ -88,7 +88,8 @@ def render_card(card: dict) -> str:
                 lines.append(f"  no {key} parameter")
     methods = card.get("methods") or {}
     if methods:
-        lines.append("methods:")
+        lines.append("methods (their keywords and defaults, not in signature order; adata and "
+                     "mdata left out: --symbol gives the signature):")
     for name, method in methods.items():
         lines.append(f"  {name}({_params(method['params'], skip=('adata', 'mdata'))})"
                      f"  [{method['path']}:{method['line']}]")
