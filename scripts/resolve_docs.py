@@ -499,8 +499,11 @@ def pack_text(pack, path: str, start: int, end: int) -> list[str]:
     return [t.rstrip() for t in pack.reader.file(path)[start - 1 : end]]
 
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+"""Terminal escapes: CSI sequences (colours) and OSC ones (hyperlinks, titles)."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\udc80-\udcff]")
+"""C0 and C1 controls (tabs and line breaks kept), and the bytes of an argument that are not
+UTF-8 (Python keeps them as lone surrogates)."""
 
 
 def _question(words: list[str]) -> str:

@@ -300,12 +300,26 @@ def _model_card(args: argparse.Namespace) -> int:
             note = (f"(the card is scvi-tools {pinned}'s; the tree given is {tree.version}, whose "
                     f"defaults and parameters may differ: --symbol {card['model']}.train "
                     f"--tree ... reads them there)")
+            if not _in_release(card["model"], tree.version):
+                note = (f"(the card is scvi-tools {pinned}'s: {card['model']} is not in "
+                        f"scvi-tools {tree.version}, the tree given)")
     if args.json:
         print(json.dumps(dict(card, note=note) if note else card, ensure_ascii=False))
     else:
         print("\n".join([note] if note else []) + ("\n" if note else "")
               + modelcards.render_card(card))
     return EXIT_OK
+
+
+def _in_release(name: str, version: str) -> bool:
+    """Whether the API index of ``version`` has the public ``name`` (True when that release
+    has no index: nothing is known against it)."""
+    from scvi_skill.runtime.apiindex import release_api
+
+    try:
+        return release_api(version).lookup(name).found
+    except SkillPackageError:
+        return True
 
 
 MAX_RESULTS = 500
@@ -750,6 +764,8 @@ def _message(args: argparse.Namespace) -> int:
         # site listed only shares words with it.
         report["python_keyword"] = {"callable": unexpected[1], "keyword": unexpected[2]}
         report["next"].insert(0, f"{SCRIPT} --history {unexpected[2]}")
+    if not unexpected and _PYTHON_TYPE_ERRORS.search(text):
+        report["python_type_error"] = True
     own = _python_s_own(text)
     if own:
         # Python's own AttributeError/KeyError: no scvi-tools statement holds its text; the
@@ -765,6 +781,13 @@ def _message(args: argparse.Namespace) -> int:
 
 _UNEXPECTED = re.compile(r"([A-Za-z_][\w.]*)\(\) got an unexpected keyword argument "
                          r"['\"]([A-Za-z_]\w*)['\"]")
+_PYTHON_TYPE_ERRORS = re.compile(
+    r"unsupported operand type\(s\) for|object is not (?:subscriptable|callable|iterable)"
+    r"|missing \d+ required (?:positional|keyword-only) arguments?"
+    r"|takes \d+ positional arguments? but \d+ (?:were|was) given"
+    r"|got multiple values for (?:keyword )?argument|can only concatenate \w+ \(not")
+"""Messages Python itself raises (a TypeError at the call or the operation), which no
+scvi-tools statement holds: sites that share words with them are not where they arise."""
 
 
 def _python_s_own(text: str) -> list[dict]:
@@ -809,6 +832,11 @@ def _message_text(report: dict, tree) -> str:
         lines.append(f"    message: {' '.join(m['template'].split())}")
         for number, text in _around(tree, m["path"], m["line"]):
             lines.append(f"    {number:>5} | {text}")
+    if report.get("python_type_error"):
+        lines.insert(1, "Python's own message (a TypeError Python raises at the call or the "
+                        "operation): no scvi-tools statement raises it, so a site below only "
+                        "shares words with it; the traceback's innermost scvi-tools frame is "
+                        "where it arises")
     said = report.get("python_keyword")
     if said:
         lines.insert(1, f"Python's own message: {said['callable']}() takes no keyword "

@@ -1191,3 +1191,39 @@ def test_a_module_member_read_without_a_call_is_checked(capsys, tmp_path):
         (2, "scvi.model.mlxSCVI"), (3, "scvi.external.MRVI"), (4, "scvi.model.mlxSCVI")]
     code, report = findings_of(capsys, [str(path), "--version", "1.5.1"])
     assert code == 0 and report["findings"] == []
+
+
+def test_a_direct_trainer_call_is_checked_against_the_lightning_trainer(capsys, tmp_path):
+    """scvi.train.Trainer(...) hands its **kwargs to the Lightning Trainer: a keyword neither
+    takes is a finding (it was accepted unchecked), one either takes is not."""
+    path = tmp_path / "trainer.py"
+    path.write_text("import scvi\nt = scvi.train.Trainer(max_epochs=2, accelerator='cpu', "
+                    "early_stopping_patience=3, totally_bogus=2)\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert code == 1 and [f["kwarg"] for f in report["findings"]] == ["totally_bogus"]
+    assert "Lightning Trainer" in report["findings"][0]["message"]
+
+
+@pytest.mark.parametrize("source", [
+    "from scvi import model\nmodel = model.SCVI(adata)\nprint(model.history)\n",
+    "import scvi\ndef f(scvi):\n    return scvi.foo_bar\n",
+    "import scvi\ntry:\n    M = scvi.model.JaxSCVI\nexcept AttributeError:\n    M = scvi.model.SCVI\n",
+    "import scvi\nN = scvi.model.JaxSCVI if hasattr(scvi.model, 'JaxSCVI') else scvi.model.SCVI\n",
+    "import numpy as scvi\nx = scvi.float_\n",
+])
+def test_a_rebound_or_guarded_name_is_not_a_missing_scvi_member(capsys, tmp_path, source):
+    """The module-member check (a name read without a call) leaves a name the snippet binds
+    otherwise, and an access a try/except AttributeError or a hasattr() test guards."""
+    path = tmp_path / "guarded.py"
+    path.write_text(source, encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert code == 0 and report["findings"] == []
+
+
+def test_a_name_rebound_to_a_model_is_checked_as_that_model(capsys, tmp_path):
+    path = tmp_path / "rebound.py"
+    path.write_text("from scvi import model\nmodel = model.SCVI(adata)\n"
+                    "model.train(max_epochs=1, use_gpu=True)\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert [(f["name"], f["kwarg"]) for f in report["findings"]] == [
+        ("scvi.model.SCVI.train", "use_gpu")]

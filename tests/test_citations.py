@@ -427,3 +427,10 @@ def test_the_named_releases_clear_only_the_labelled_false_alarms(pinned_tree, re
         ("trials/round51/answers_skill.md", 19, "src/scvi/module/_vae.py:212-215"),
         ("trials/round51/answers_skill.md", 163, "tests/model/test_destvi.py:115")]
     assert not any(labels[key] for key in cleared)
+
+
+def test_a_post_release_tree_is_recognised_as_named():
+    from scvi_skill.runtime.citations import _trees_named
+
+    text = "# q\n\nFrom scvi-tools-1.2.2.post1: x.\nAnd the 1.3.1.post1 tree.\n"
+    assert _trees_named(text, ())[2] == ["1.2.2.post1", "1.3.1.post1"]

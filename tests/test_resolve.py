@@ -1601,3 +1601,10 @@ def test_a_window_label_names_the_lines_shown_when_the_budget_cuts_it(capsys, pi
             want = int(label[2]) - int(label[1]) + 1
             assert shown >= want, (question, line, shown)
     assert labels
+
+
+def test_c1_controls_hyperlinks_and_undecodable_bytes_leave_the_question(capsys, pinned_tree):
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root),
+                       "batch_key \x9b31m \x1b]8;;http://x\x07link\x1b]8;;\x07 \udc9b categorical")
+    title = out.splitlines()[0]
+    assert code == 0 and title.endswith("batch_key 31m link categorical")

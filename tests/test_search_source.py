@@ -452,6 +452,9 @@ def test_a_model_card_read_with_another_release_s_tree_says_whose_it_is(capsys):
     assert code == 0 and out.startswith("(the card is scvi-tools 1.5.1's; the tree given is 1.0.4")
     code, out, _ = run(capsys, "--model", "SCVI")
     assert out.startswith("scvi.model.SCVI") and "not in signature order" in out
+    code, out, _ = run(capsys, "--model", "mlxSCVI", "--tree", old)  # a later model
+    assert out.startswith("(the card is scvi-tools 1.5.1's: scvi.model.mlxSCVI is not in "
+                          "scvi-tools 1.0.4")
 
 
 def test_a_pasted_unexpected_keyword_message_is_said_to_be_python_s_own(capsys):
@@ -463,3 +466,13 @@ def test_a_pasted_unexpected_keyword_message_is_said_to_be_python_s_own(capsys):
                                "SCVI.train() got an unexpected keyword argument 'use_gpu'")
     assert report["python_keyword"] == {"callable": "SCVI.train", "keyword": "use_gpu"}
     assert report["next"][0].endswith("--history use_gpu")
+
+
+@pytest.mark.parametrize("message", [
+    "TypeError: unsupported operand type(s) for +: 'int' and 'str'",
+    "TypeError: 'NoneType' object is not subscriptable",
+    "TypeError: SCVI.__init__() missing 1 required positional argument: 'adata'",
+])
+def test_python_s_own_type_errors_are_said_to_be_python_s(capsys, message):
+    code, out, _ = run(capsys, "--message", message)
+    assert "Python's own message (a TypeError Python raises" in out

@@ -360,6 +360,14 @@ class ReleaseApi(CheckableApi):
                                               "Lightning Trainer, which do not take it")
         if route in ("class", "call"):
             return self._passed_on(symbol, keyword, var, (*_seen, qualname))
+        if self.trainer_keywords and qualname.rsplit(".", 1)[-1] == "Trainer" \
+                and qualname.startswith("scvi.train."):
+            # scvi.train.Trainer(...) itself: its **kwargs go to the Lightning Trainer, whose
+            # keywords (with scvi's own) the index lists as for a train()'s.
+            if keyword in self.trainer_keywords:
+                return KwargVerdict(True, via=f"**{var}")
+            return KwargVerdict(False, reason=f"its **{var} go to the Lightning Trainer, "
+                                              "which does not take it")
         return KwargVerdict(True, via=f"**{var}", known=False)  # where they go is unknown
 
 

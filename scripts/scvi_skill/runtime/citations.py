@@ -305,8 +305,8 @@ def check_citations(text: str, tree_lines: TreeLines, releases=None,
     return CitationReport(tree_lines.tree.version, out)
 
 
-TREE_NAMED = re.compile(r"(?<![\w.])scvi-tools-(\d+\.\d+\.\d+)(?![\w.]*\d)"
-                        r"|\b(\d+\.\d+\.\d+)(?:'s)?\s+(?:tree|sdist|source)\b")
+TREE_NAMED = re.compile(r"(?<![\w.])scvi-tools-(\d+\.\d+\.\d+(?:\.post\d+)?)(?![\w.]*\d)"
+                        r"|\b(\d+\.\d+\.\d+(?:\.post\d+)?)(?:'s)?\s+(?:tree|sdist|source)\b")
 """A release whose tree the text says it read: ``scvi-tools-1.2.0`` (the tree's folder), "the
 1.1.5 tree"."""
 _PART = re.compile(r"#{1,2}\s")
@@ -362,10 +362,27 @@ def _judge_in_named(text: str, version: str, judged: list, releases, also: tuple
                         cite.message, cite.release = "", release
                 break
         else:
+            known = _known_releases()
+            missing = [v for v in missing if v in known][:MAX_MISSING_NAMED]
             for cite, *_ in rows:
                 if missing and cite.verdict in FINDINGS:
                     cite.message += (f" (not judged in {', '.join(missing)}: no cached tree; "
                                      f"fetch_tree.py --version {missing[0]} fetches it)")
+
+
+MAX_MISSING_NAMED = 3
+"""Releases without a cached tree a finding's note names (an answer may name many)."""
+
+
+def _known_releases() -> frozenset:
+    """The releases the shipped API manifest knows (a note suggests fetching only those)."""
+    from .apifiles import load_releases
+    from .errors import SkillPackageError
+
+    try:
+        return frozenset(load_releases().versions)
+    except (SkillPackageError, OSError, ValueError):
+        return frozenset()
 
 
 def _probe(cite: Citation, claim: Claim, written: str, exact: bool,

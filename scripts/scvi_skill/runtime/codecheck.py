@@ -93,12 +93,38 @@ def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: b
         return [] if inline else [Finding(1, "Python block is too deeply nested to parse "
                                           f"({type(err).__name__})", "python")]
     checker = _CallChecker(api, scope, inline=inline)
+    checker.rebound = _rebound_names(tree)
     try:
         checker.visit(tree)
     except RecursionError:  # parses, but too deep to walk (a 900-part attribute chain)
         return [] if inline else [Finding(1, "Python block is too deeply nested to check "
                                           "(RecursionError)", "python")]
     return checker.findings
+
+
+_GUARDS = frozenset({"AttributeError", "ImportError", "ModuleNotFoundError", "Exception",
+                     "BaseException"})
+
+
+def _rebound_names(tree: ast.AST) -> frozenset[str]:
+    """Names bound other than by an import: assignment, parameter, loop, ``with``, ``except``
+    targets, function and class names."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.Import):
+            names.update(a.asname or a.name.split(".")[0] for a in node.names
+                         if a.name.split(".")[0] != "scvi")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] != "scvi":
+            names.update(a.asname or a.name for a in node.names)
+    return frozenset(names)
 
 
 class _CallChecker(ast.NodeVisitor):
@@ -110,6 +136,35 @@ class _CallChecker(ast.NodeVisitor):
         self._callees: set[int] = set()
         self._read_first: set[int] = set()
         self._inner: set[int] = set()  # attributes inside a longer chain (a.b of a.b.c)
+        self.rebound: frozenset[str] = frozenset()
+        """Names the snippet binds other than by importing them (assigned, a parameter, a
+        loop or ``with`` target): such a name may not be the scvi module it was imported as."""
+        self._guarded = 0  # inside a try that catches AttributeError, or a hasattr() test
+
+    def visit_Try(self, node: ast.Try) -> None:
+        guarded = any(handler.type is None or any(
+            isinstance(n, ast.Name) and n.id in _GUARDS for n in ast.walk(handler.type))
+            for handler in node.handlers)
+        self._guarded += guarded
+        for stmt in node.body:
+            self.visit(stmt)
+        self._guarded -= guarded
+        for part in (*node.handlers, *node.orelse, *node.finalbody):
+            self.visit(part)
+
+    def visit_If(self, node: ast.If) -> None:
+        self._visit_tested(node)
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        self._visit_tested(node)
+
+    def _visit_tested(self, node) -> None:
+        """``if hasattr(scvi.model, "JaxSCVI"): ...``: what the test guards is not checked."""
+        guarded = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                      and n.func.id in ("hasattr", "getattr") for n in ast.walk(node.test))
+        self._guarded += guarded
+        self.generic_visit(node)
+        self._guarded -= guarded
 
     # -- bindings ------------------------------------------------------------------------------
 
@@ -182,7 +237,7 @@ class _CallChecker(ast.NodeVisitor):
         self.generic_visit(node)
         if id(node) in self._callees:
             return  # a call's callee is checked as a call
-        if id(node) not in self._inner and isinstance(node.ctx, ast.Load):
+        if id(node) not in self._inner and isinstance(node.ctx, ast.Load) and not self._guarded:
             self._check_module_member(node)
         if getattr(self.api, "instance_class", None) is None:
             return
@@ -209,7 +264,7 @@ class _CallChecker(ast.NodeVisitor):
         up by calls (an instance attribute set in ``__init__`` is in no index)."""
         dotted = _dotted(node)
         head, _, rest = (dotted or "").partition(".")
-        if not rest or head not in self.scope.aliases:
+        if not rest or head not in self.scope.aliases or head in self.rebound:
             return
         parts = f"{self.scope.aliases[head]}.{rest}".split(".")
         if parts[0] != "scvi":
@@ -402,7 +457,8 @@ class _CallChecker(ast.NodeVisitor):
         dotted = _dotted(func)
         if dotted is not None:
             head, _, rest = dotted.partition(".")
-            if head in self.scope.aliases:
+            if head in self.scope.aliases and not (head in self.rebound
+                                                   and head in self.scope.instances):
                 full = self.scope.aliases[head] + (f".{rest}" if rest else "")
             elif head in self.scope.instances and rest:
                 full = f"{self.scope.instances[head]}.{rest}"

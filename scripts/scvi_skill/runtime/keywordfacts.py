@@ -50,9 +50,11 @@ def keyword_facts(func: str, name: str, question: str, version: str) -> list[str
     if name in params:
         facts.append(f"{api.public_name(target)} takes {name!r} in {version}: the user's "
                      "release is another (check_env.py --python PY says which)")
-    elif symbol.get("var_kwargs"):
-        # It cannot raise this in the pinned release: its **kwargs take the keyword on (a
-        # train()'s to the Trainer); a close parameter name would mislead.
+    elif symbol.get("var_kwargs") and symbol.get("kwargs_to"):
+        # It cannot raise this in the pinned release: its **kwargs provably take the keyword
+        # on to another callable (a train()'s to the Trainer); a close parameter name would
+        # mislead. (Without a route they may go to a base of the same name, as
+        # scvi.train.Trainer's to Lightning's Trainer, which does raise it.)
         onward = symbol.get("kwargs_target")
         facts.append(f"{api.public_name(target)} takes **kwargs in {version}"
                      + (f" (passed on to {api.public_name(onward)})" if onward else "")
