@@ -758,7 +758,10 @@ def _message(args: argparse.Namespace) -> int:
         report["gone_message"] = gone
         report["next"].insert(0, f"{script_command('fetch_tree.py')} --version {gone['last']}"
                                  f"  (then read {gone['path']}:{gone['line']} there)")
-    unexpected = _UNEXPECTED.search(text)
+    from scvi_skill.runtime.pyerrors import call_error
+
+    call = call_error(text)
+    unexpected = call if call and call[0] == "keyword" else None
     if unexpected:
         # Python raises it at the call: no scvi-tools statement holds the text, and any
         # site listed only shares words with it.
@@ -779,8 +782,6 @@ def _message(args: argparse.Namespace) -> int:
     return EXIT_OK if matches or gone or unexpected else EXIT_PROBLEMS
 
 
-_UNEXPECTED = re.compile(r"([A-Za-z_][\w.]*)\(\) got an unexpected keyword argument "
-                         r"['\"]([A-Za-z_]\w*)['\"]")
 _PYTHON_TYPE_ERRORS = re.compile(
     r"unsupported operand type\(s\) for|object is not (?:subscriptable|callable|iterable)"
     r"|missing \d+ required (?:positional|keyword-only) arguments?"
