@@ -283,7 +283,8 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
                               tree if doc_tree is not SAME_TREE else None,
                               gone_identifiers(question, sidx))
     error_note = unmatched_error_note(pasted, sites, version,
-                                      traceback=any(f.scvi for f in frames), sidx=sidx)
+                                      traceback=any(f.scvi for f in frames), sidx=sidx,
+                                      release=other["requested"] if other else "")
 
     def build():
         return build_pack(result, sidx, question, tree, budget=budget,

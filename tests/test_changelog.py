@@ -744,3 +744,17 @@ def test_an_unexpected_keyword_names_the_call_that_passed_it_on(capsys, pinned_t
     finally:
         pack.KEYWORD_FACTS = True
     assert not any(part in out for part in expected)
+
+
+def test_an_unexpected_keyword_the_users_release_takes_says_so(capsys, pinned_tree):
+    """--version V where V's method takes the keyword the message says it does not: the
+    message came from another release (or call), which the (error text) line says; for a
+    release without the keyword, nothing of the kind (an inherited method: a mixin's)."""
+    question = ("TypeError: SCANVI.predict() got an unexpected keyword argument "
+                "'use_posterior_mean'")
+    tree = ["--tree", str(pinned_tree.root)]
+    code, out = _pack(capsys, *tree, "--version", "1.4.2", question)
+    line = next(line for line in out.splitlines()[:4] if line.startswith("(error text)"))
+    assert "SCANVI.predict takes 'use_posterior_mean' in 1.4.2 too" in line
+    code, out = _pack(capsys, *tree, "--version", "1.0.4", question)
+    assert "in 1.0.4 too" not in out

@@ -30,18 +30,21 @@ ROUTES = ("class", "call")
 MAX_CHAIN = 6
 
 
-def keyword_facts(func: str, name: str, question: str, version: str) -> list[str]:
+def keyword_facts(func: str, name: str, question: str, version: str,
+                  release: str = "") -> list[str]:
     """Short clauses for the ``(error text)`` line: the public callable(s) of the question
     whose ``**kwargs`` reach ``func`` (with when they took ``name`` themselves), and the
-    parameters of ``func`` closest to ``name``; [] when the index does not know ``func``."""
+    parameters of ``func`` closest to ``name``; [] when the index does not know ``func``.
+    ``release``: the one the user runs (``--version``), when ``func`` takes ``name`` there
+    (the message then came from another release, or from another call)."""
     try:
         api = release_api(version)
     except (IndexStale, UnknownVersion, OSError, ValueError):
         return []
+    facts = _taken_in(func, name, release) if release and release != version else []
     target = _qualname(api, func.removesuffix(".__init__"))
     if target is None:
-        return []
-    facts = []
+        return facts
     callers = _callers(api, target, question)
     if callers:
         facts.append(_callers_fact(api, callers, target, name))
@@ -67,6 +70,27 @@ def keyword_facts(func: str, name: str, question: str, version: str) -> list[str
                          f"{' or '.join(repr(c) for c in close)} in {version}, the closest "
                          f"name{'s' if len(close) > 1 else ''}")
     return facts
+
+
+def _taken_in(func: str, name: str, release: str) -> list[str]:
+    """``["X takes 'name' in V: ..."]`` when ``func`` of release ``V`` takes ``name``."""
+    try:
+        api = release_api(release)
+    except (IndexStale, UnknownVersion, OSError, ValueError):
+        return []
+    func = func.removesuffix(".__init__")
+    target = _qualname(api, func)
+    if target is None and "." in func:  # an inherited method: SCANVI.predict is a mixin's
+        owner, _, member = func.rpartition(".")
+        cls = _qualname(api, owner)
+        found = api.member(cls, member) if cls else None
+        target = found.get("qualname") if found else None
+    params = [p["name"] for p in (api.params(target) or []) if p.get("kind") in ACCEPTING_KINDS] \
+        if target else []
+    if name not in params:
+        return []
+    return [f"{func} takes {name!r} in {release} too: the release that raised it is not "
+            f"{release}, or another call did"]
 
 
 def _qualname(api: ReleaseApi, func: str) -> str | None:

@@ -504,7 +504,8 @@ MAX_SAME_MESSAGE = 6
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
-def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
+def _python_s_own_note(question: str, version: str, sidx: dict | None,
+                       release: str = "") -> str:
     """The ``(error text)`` line for Python's own messages that no scvi-tools statement
     raises and that say what went wrong by themselves: a keyword the call does not take or
     an argument it requires, a scvi-tools name looked up on another object, a key that the
@@ -524,7 +525,8 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None) -> str:
         if kind == "keyword" and KEYWORD_FACTS:
             from .keywordfacts import keyword_facts
 
-            facts = "".join(f"; {fact}" for fact in keyword_facts(func, name, question, version))
+            facts = "".join(f"; {fact}" for fact in keyword_facts(func, name, question, version,
+                                                                  release=release))
         return (f"{head}: {func}() {what}{facts}; what {owner} takes in {version}: "
                 f"search_source.py --symbol {owner}")
     present = present_names(question, sidx) if sidx else []
@@ -565,7 +567,8 @@ def gone_message_line(gone: dict, version: str, notes: str) -> str:
 
 
 def unmatched_error_note(question: str, sites: list[dict], version: str, *,
-                         traceback: bool = False, sidx: dict | None = None) -> list[str]:
+                         traceback: bool = False, sidx: dict | None = None,
+                         release: str = "") -> list[str]:
     """A line for the pack's head when the question pastes error text that no raise or
     warning site of the pinned release matches closely: the text then comes from a
     dependency or from another scvi-tools release, which is worth knowing before reading
@@ -591,7 +594,7 @@ def unmatched_error_note(question: str, sites: list[dict], version: str, *,
     if named_dependency_names(question)[0]:
         return ["(error text) Python's own message for another package's name: see the "
                 "(release history) line for the scvi-tools releases that use it"]
-    own = _python_s_own_note(question, version, sidx)
+    own = _python_s_own_note(question, version, sidx, release)
     if own:
         return [own]
     if traceback:
