@@ -140,6 +140,11 @@ def test_cached_trees_only_say_which_releases_between_were_not_read(cache, capsy
     assert (report["result"], report["first"], report["before"], report["fetched"]) == (
         "added", "1.3.0", "1.2.1", [])
     assert [row["version"] for row in report["checked"]] == ["1.5.1", "1.0.0", "1.2.1", "1.3.0"]
+    # the series ends a came-and-went search would read, uncached here, are named
+    assert "1.1.6.post2" in report["ends_not_read"] and "1.0.0" not in report["ends_not_read"]
+    assert search_source.main(["--since", CODE, "--cached"]) == 0
+    assert any(line.startswith("series ends not cached, so not read (")
+               for line in capsys.readouterr().out.splitlines())
     assert search_source.main(["--since", "not_in_any_release", "--cached"]) == 1
     assert "in none of the 4 releases read" in capsys.readouterr().out
 

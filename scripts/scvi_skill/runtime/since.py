@@ -231,6 +231,11 @@ def run(text: str, versions: list[str], *, where: str | None = None, cached_only
         if report[near] and report[far]:
             a, b = listed.index(report[near]), listed.index(report[far])
             report[side] = listed[a + 1:b]
+    if cached_only:
+        # The series ends that code which came and went is looked for in, and that could not
+        # be read: such code between two releases read that lack it is not seen.
+        report["ends_not_read"] = [listed[i] for i in series_ends(listed)
+                                   if listed[i] not in roots]
     return report
 
 
@@ -238,6 +243,9 @@ def _side(verb: str, version: str, neighbour: str, unread: list[str] | None) -> 
     if not unread:
         return f"{verb} {version}, {neighbour}"
     return f"{verb} {version}; not read between (not cached): {', '.join(unread)}"
+
+
+MAX_ENDS_SHOWN = 6
 
 
 def render(report: dict) -> str:
@@ -274,6 +282,13 @@ def render(report: dict) -> str:
     lines.append(f"read ({len(report['checked'])} trees): {read}")
     if report["fetched"]:
         lines.append(f"fetched: {', '.join(report['fetched'])}")
+    if report.get("ends_not_read"):
+        shown = report["ends_not_read"]
+        lines.append(f"series ends not cached, so not read ({len(shown)}): "
+                     f"{', '.join(shown[:MAX_ENDS_SHOWN])}"
+                     + (" ..." if len(shown) > MAX_ENDS_SHOWN else "")
+                     + "; code that came and went in those series is not seen (leave out "
+                       "--cached to read them)")
     lines.append("releases between two read ones that agree are taken to agree with them; "
                  "read one with --tree and --in")
     return "\n".join([head, *lines])
