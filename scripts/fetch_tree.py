@@ -36,8 +36,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     UsageError,
     print_error,
 )
-from scvi_skill.runtime.fetch import fetch_tree, list_versions  # noqa: E402
-from scvi_skill.runtime.paths import is_public_version  # noqa: E402
+from scvi_skill.runtime.fetch import check_version, fetch_tree, list_versions  # noqa: E402
 
 EPILOG = """\
 exit codes:
@@ -83,10 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.list_versions:
             print("\n".join(list_versions(index_url=args.index_url)))
             return 0
-        if args.version is not None and not is_public_version(args.version):
-            raise UsageError(f"--version {args.version[:60]!r} is not a version number "
-                             "(PEP 440, such as 1.5.1 or 1.6.0rc1)",
-                             hint="List them with --list-versions")
+        if args.version is not None:
+            check_version(args.version, "--version", error=UsageError)
         path = fetch_tree(args.version or PINNED_SCVI_TOOLS, from_path=args.from_path,
                           index_url=args.index_url)
         if args.from_path and args.version and path.name != f"scvi-tools-{args.version}":

@@ -237,8 +237,7 @@ def _run(args: argparse.Namespace) -> int:
     mode, query = _mode(args)
     if not 0 <= args.context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
-    if not 1 <= args.max <= MAX_RESULTS:
-        raise UsageError(f"--max must be between 1 and {MAX_RESULTS}")
+    _check_max(args.max)
     if mode != "symbol":  # --symbol answers from the index; rg only for names it lacks
         find_rg()  # fail early with the install hint, before looking for a tree
     tree = discover_tree(args.tree, installed=args.installed)
@@ -306,9 +305,13 @@ def _model_card(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(dict(card, note=note) if note else card, ensure_ascii=False))
     else:
-        print("\n".join([note] if note else []) + ("\n" if note else "")
-              + modelcards.render_card(card))
+        print((note + "\n" if note else "") + modelcards.render_card(card))
     return EXIT_OK
+
+
+def _check_max(value: int) -> None:
+    if not 1 <= value <= MAX_RESULTS:
+        raise UsageError(f"--max must be between 1 and {MAX_RESULTS}")
 
 
 def _in_release(name: str, version: str) -> bool:
@@ -413,8 +416,7 @@ def _changes(args: argparse.Namespace) -> int:
         raise UsageError("give either TEXT or --changes, not both (quote several words: "
                          "--changes 'setup_anndata removed')")
     words = _checked(args.changes, "--changes").split()
-    if not 1 <= args.max <= MAX_RESULTS:
-        raise UsageError(f"--max must be between 1 and {MAX_RESULTS}")
+    _check_max(args.max)
     tree = discover_tree(args.tree, installed=args.installed)
     where = next((rel for rel in changelog.PLACES if tree.to_disk(rel).is_file()), None)
     if where is None:
@@ -472,8 +474,7 @@ def _pitfalls(args: argparse.Namespace) -> int:
         raise UsageError("give either TEXT or --pitfalls, not both (quote several words: "
                          "--pitfalls 'query genes')")
     words = _checked(args.pitfalls, "--pitfalls").lower().split()
-    if not 1 <= args.max <= MAX_RESULTS:
-        raise UsageError(f"--max must be between 1 and {MAX_RESULTS}")
+    _check_max(args.max)
     sidx = load_search_index()
     found = []
     for row in sidx.get("pitfalls") or []:
@@ -563,8 +564,7 @@ def _history(args: argparse.Namespace) -> int:
         return EXIT_OK if found else EXIT_PROBLEMS
     first, last = report["versions"]
     out = []
-    if names and "." in name and not any(row["name"] == name or row["name"].endswith("." + name)
-                                         for row in names):
+    if names and "." in name and not report["exact"]:
         # Nothing is called that: say so before the names that end the same way.
         out.append(f"{name}: in none of scvi-tools {first} to {last}; names ending in "
                    f".{name.rsplit('.', 1)[-1]}:")

@@ -335,6 +335,7 @@ def _judge_in_named(text: str, version: str, judged: list, releases, also: tuple
     text names as read (``also`` first): see :func:`check_citations`. The lines of a list
     (``_manager.py:179, 419-422``) cite one thing there too: one showing it is enough."""
     named = _trees_named(text, also)
+    known: frozenset | None = None  # the manifest's releases, read when a note needs them
     groups: dict[int, list] = {}
     for group, *row in judged:
         groups.setdefault(group, []).append(row)
@@ -350,20 +351,20 @@ def _judge_in_named(text: str, version: str, judged: list, releases, also: tuple
                 continue
             probes = [_probe(cite, claim, written, exact, lines) for cite, claim, written, exact
                       in rows]
-            if any(verdict == "shown" for verdict, _ in probes) or all(
-                    cite.verdict in ("no_file", "past_end") and there
-                    and verdict not in FINDINGS
-                    for (cite, *_), (verdict, there) in zip(rows, probes)
-                    if cite.verdict in FINDINGS):
-                shown = any(verdict == "shown" for verdict, _ in probes)
+            shown = any(verdict == "shown" for verdict, _ in probes)
+            if shown or all(cite.verdict in ("no_file", "past_end") and there
+                            and verdict not in FINDINGS
+                            for (cite, *_), (verdict, there) in zip(rows, probes)
+                            if cite.verdict in FINDINGS):
                 for cite, *_ in rows:
                     if cite.verdict in FINDINGS:
                         cite.verdict = "shown" if shown else "unverified"
                         cite.message, cite.release = "", release
                 break
         else:
-            known = _known_releases()
-            missing = [v for v in missing if v in known][:MAX_MISSING_NAMED]
+            if missing and known is None:
+                known = _known_releases()
+            missing = [v for v in missing if v in (known or ())][:MAX_MISSING_NAMED]
             for cite, *_ in rows:
                 if missing and cite.verdict in FINDINGS:
                     cite.message += (f" (not judged in {', '.join(missing)}: no cached tree; "

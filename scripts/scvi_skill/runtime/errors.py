@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 EXIT_OK = 0
@@ -58,16 +59,15 @@ def warn(message: str) -> None:
     print(f"Warning: {message}", file=sys.stderr)
 
 
-BAD_PATH_ERRNOS = frozenset({36, 40, 13, 20})
-"""ENAMETOOLONG, ELOOP, EACCES, ENOTDIR (Linux and macOS numbers, but for ELOOP, 62 there):
-an OSError with one of these while a script reads a path the user gave is bad input."""
+BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.ENOTDIR})
+"""An OSError with one of these while a script reads a path the user gave is bad input."""
 
 
 def bad_path(err: OSError) -> int | None:
     """For an OSError about a path the user gave (see :data:`BAD_PATH_ERRNOS`): its one-line
     message on stderr and :data:`EXIT_USAGE`; None for any other error (the caller
     re-raises)."""
-    if err.errno not in BAD_PATH_ERRNOS and err.errno != 62:
+    if err.errno not in BAD_PATH_ERRNOS:
         return None
     name = str(err.filename or "")
     shown = name if len(name) <= 80 else name[:77] + "..."

@@ -102,12 +102,13 @@ def fetch_tree(
     raise UsageError(msg, hint="Give a git checkout, an extracted tree or an sdist .tar.gz")
 
 
-def check_version(version: str, what: str = "version") -> str:
+def check_version(version: str, what: str = "version", error: type = FetchError) -> str:
     """``version`` if it is a PEP 440 public version (it becomes part of a cache path);
-    otherwise :class:`FetchError`."""
+    otherwise ``error`` (:class:`FetchError` for a version read from an archive, a usage
+    error for one the user typed)."""
     if not is_public_version(version):
         shown = version if len(version) <= 60 else version[:60] + "..."
-        raise FetchError(
+        raise error(
             f"{what} {shown!r} is not a version number (PEP 440, such as 1.5.1 or 1.6.0rc1)",
             hint="Example: --version 1.5.1; list them with --list-versions",
         )

@@ -277,10 +277,10 @@ class Pack:
         (:mod:`.pyerrors`), each with ``text``, its line and one either side."""
         self.lines: list[str] = []
         self.notes_at = 0
+        """Where ``notes`` start in ``lines`` (after the title and a no-tree line)."""
         self.cites_release = ""
         """The pinned release, when the pack reads another release's tree: the model facts'
         and pitfalls' citations are that release's lines, and say so."""
-        """Where ``notes`` start in ``lines`` (after the title and a no-tree line)."""
         self.ranges: list[dict] = []
         """The ``path:start-end`` spans the rendered pack shows, in reading order
         (:func:`_reading_order`): ``{"path", "lines": [start, end], "kind"}``."""
@@ -490,11 +490,12 @@ def find_raise_sites(question: str) -> list[dict]:
         # One message raised in several places that its text cannot tell apart (the fields'
         # "{key} not found in adata.{attr}"): the others are named under the first, so that
         # the one the user hit is in the pack.
-        shape = _PLACEHOLDER.sub("{}", str(sites[0].get("template", "")))
+        def shape(site: dict) -> str:
+            return _PLACEHOLDER.sub("{}", str(site.get("template", "")))
+
         same = [site for site in found[2:] if site["score"] == sites[0]["score"]
-                and _PLACEHOLDER.sub("{}", str(site.get("template", ""))) == shape]
-        if same and all(_PLACEHOLDER.sub("{}", str(s.get("template", ""))) == shape
-                        for s in sites):
+                and shape(site) == shape(sites[0])]
+        if same and all(shape(site) == shape(sites[0]) for site in sites):
             sites[0] = dict(sites[0], also=same)
     return sites
 
@@ -1742,8 +1743,7 @@ def _fitting_notes(notes: list[str], room: int) -> list[str]:
     for line in notes:
         more = f"  (+{len(notes) - len(kept)} more lines: a larger --budget, or --json)"
         if _size(kept + [line, more]) > room:
-            return kept + [f"  (+{len(notes) - len(kept)} more lines: a larger --budget, "
-                           "or --json)"]
+            return kept + [more]
         kept.append(line)
     return kept
 
@@ -2178,6 +2178,7 @@ def _frame_groups(pack: Pack) -> list[tuple[list[str], list[Span]]]:
 
 
 _LABELS = ("  lines ", "  param ")
+"""Lines of a source fact or raise site that introduce the lines below them."""
 _WINDOW_LABEL = re.compile(r"  lines (\d+)-(\d+):$")
 
 
@@ -2198,7 +2199,6 @@ def _cut_label(lines: list[str]) -> int:
             lines[at] = new
             return change
     return 0
-"""Lines of a source fact or raise site that introduce the lines below them."""
 
 
 def _size(lines: list[str]) -> int:
