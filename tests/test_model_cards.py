@@ -67,6 +67,41 @@ def test_manual_optimization_and_plans(cards):
         assert _card(cards, f"scvi.model.{name}")["train"]["automatic_optimization"] is True
 
 
+def test_a_plan_train_swaps_in_for_one_model(cards):
+    """SemisupervisedTrainingMixin.train sets SemiSupervisedAdversarialTrainingPlan under
+    ``if type(self).__name__ == "TOTALANVI"``: TOTALANVI's card has that plan (manual
+    optimization, as tests/test_pitfall_proofs.py proves), SCANVI's, with the same train(),
+    keeps its class attribute's."""
+    totalanvi = _card(cards, "scvi.external.TOTALANVI")
+    assert totalanvi["training_plan"].endswith(".SemiSupervisedAdversarialTrainingPlan")
+    assert totalanvi["training_plan_set_at"].startswith("src/scvi/model/base/_training_mixin.py:")
+    assert totalanvi["train"]["automatic_optimization"] is False
+    scanvi = _card(cards, "scvi.model.SCANVI")
+    assert scanvi["training_plan"].endswith(".SemiSupervisedTrainingPlan")
+    assert "training_plan_set_at" not in scanvi
+    assert scanvi["train"]["automatic_optimization"] is True
+    facts = {text: cite for _, text, cite in card_facts(cards)}
+    said = [t for t in facts if t.startswith("scvi.external.TOTALANVI training plan:")
+            or t.startswith("TOTALANVI training plan:")]
+    assert said and "its train() sets it" in said[0], said
+    row = next(line for line in render_models_md(cards).splitlines()
+               if line.startswith("| `scvi.external.TOTALANVI`"))
+    assert row.split(" | ")[6] == "yes", row  # manual optim.
+
+
+def test_a_setup_method_that_only_warns_or_raises_is_marked(cards):
+    """MULTIVI.setup_anndata in 1.5.1 only warns (use setup_mudata); Tangram's only raises."""
+    multivi = _card(cards, "scvi.model.MULTIVI")["setup"]
+    assert multivi["setup_anndata"]["only"] == "warns"
+    assert "only" not in multivi["setup_mudata"]
+    assert _card(cards, "scvi.external.Tangram")["setup"]["setup_anndata"]["only"] == "raises"
+    assert "only" not in _card(cards, "scvi.model.SCVI")["setup"]["setup_anndata"]
+    md = render_models_md(cards)
+    assert "| setup_mudata (setup_anndata only warns) |" in md
+    text = modelcards.render_card(_card(cards, "scvi.model.MULTIVI"))
+    assert "only warns: registers nothing" in text
+
+
 def test_de_mode_defaults(cards):
     def mode(name, method="differential_expression"):
         return _card(cards, name)["methods"][method]["params"]["mode"]

@@ -78,6 +78,10 @@ def test_command_runs_the_resolver_on_the_arguments():
     assert COMMAND.startswith("---\n")
     assert "$ARGUMENTS" in COMMAND
     assert '"${CLAUDE_PLUGIN_ROOT}/scripts/resolve_docs.py"' in COMMAND
+    # Every script the command tells the agent to run is pre-approved by its allowed-tools.
+    granted = COMMAND.split("---")[1]
+    for script in set(re.findall(r"scripts/(\w+\.py)", COMMAND.split("---", 2)[2])):
+        assert f'"${{CLAUDE_PLUGIN_ROOT}}/scripts/{script}" *)' in granted, script
     assert "argument-hint:" in COMMAND.split("---")[1]
 
 

@@ -67,9 +67,13 @@ def render_card(card: dict) -> str:
     if card.get("mixins"):
         lines.append("mixins: " + ", ".join(card["mixins"]))
     if card.get("training_plan"):
-        lines.append(f"training plan: {card['training_plan']}")
+        lines.append(f"training plan: {card['training_plan']}"
+                     + (f"  (train() sets it: {card['training_plan_set_at']})"
+                        if card.get("training_plan_set_at") else ""))
     for name, setup in card.get("setup", {}).items():
-        lines.append(f"{name}({_params(setup['params'])})  [{setup['path']}:{setup['line']}]")
+        lines.append(f"{name}({_params(setup['params'])})  [{setup['path']}:{setup['line']}]"
+                     + (f"  only {setup['only']}: registers nothing" if setup.get("only")
+                        else ""))
     train = card.get("train")
     if train:
         lines.append(f"train() from {train['defined_in']}  [{train['path']}:{train['line']}]")

@@ -100,11 +100,17 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
     mro = view.mro(qualname)
     plan = (symbol.get("uses") or {}).get("training_plan")
     train = view.member(qualname, "train")
+    swapped = _swapped_plan(train, _short(qualname), view, modules) if train else None
+    if swapped:
+        plan = swapped[0]
     setup = {}
     for name in SETUP_NAMES:
         found = view.member(qualname, name)
         if found is not None:
             setup[name] = {"params": _params(found), "path": found["path"], "line": found["line"]}
+            only = _only(modules.node_at(found["path"], found["line"], ast.FunctionDef))
+            if only:
+                setup[name]["only"] = only  # MULTIVI.setup_anndata in 1.5.1: a warning
     methods = {}
     for name in DOWNSTREAM_METHODS:
         found = view.member(qualname, name)
@@ -117,6 +123,7 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
         "line": symbol["line"],
         "mixins": [_short(b) for b in mro[1:] if "Mixin" in _short(b)],
         "training_plan": plan,
+        **({"training_plan_set_at": swapped[1]} if swapped else {}),
         "setup": setup,
         "methods": methods,
     }
@@ -180,6 +187,84 @@ class _Modules:
                     if isinstance(target, ast.Name):
                         out[target.id] = stmt.value
         return out
+
+
+def _only(node: ast.FunctionDef | None) -> str | None:
+    """``"warns"`` or ``"raises"`` when the method's body (past its docstring) is nothing but
+    ``warnings.warn(...)`` calls or a ``raise``: it registers nothing."""
+    body = list(node.body) if node is not None else []
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    if not body:
+        return None
+    if all(isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)
+           and ast.unparse(stmt.value.func) in ("warnings.warn", "warn") for stmt in body):
+        return "warns"
+    if isinstance(body[-1], ast.Raise) and all(
+            isinstance(stmt, (ast.Raise, ast.Expr)) for stmt in body):
+        return "raises"
+    return None
+
+
+def _swapped_plan(train: dict, name: str, view: IndexView,
+                  modules: _Modules) -> tuple[str, str] | None:
+    """``(plan qualname, "path:line")`` when the ``train()`` a model resolves to assigns
+    ``self._training_plan_cls`` for it: unconditionally, or under ``if type(self).__name__ ==
+    "NAME"`` for this model's name (SemisupervisedTrainingMixin.train swaps in
+    SemiSupervisedAdversarialTrainingPlan for TOTALANVI only). An assignment under any other
+    condition is left alone: the class attribute stays the card's plan."""
+    node = modules.node_at(train["path"], train["line"], ast.FunctionDef)
+    if node is None:
+        return None
+    for stmt, condition in _statements(node.body, None):
+        if condition not in (None, name) or not isinstance(stmt, ast.Assign):
+            continue
+        if not any(isinstance(t, ast.Attribute) and t.attr == "_training_plan_cls"
+                   and isinstance(t.value, ast.Name) and t.value.id == "self"
+                   for t in stmt.targets):
+            continue
+        plan = _imported(modules.get(train["path"]), ast.unparse(stmt.value), view)
+        if plan:
+            return plan, f"{train['path']}:{stmt.lineno}"
+    return None
+
+
+def _statements(body: list, condition: str | None):
+    """``(statement, condition)`` for the statements of a function body: the condition is
+    ``None`` at the top level, the class name an ``if type(self).__name__ == "NAME"`` (or
+    ``self.__class__.__name__``) tests, and ``"?"`` under any other branch."""
+    for stmt in body:
+        yield stmt, condition
+        if isinstance(stmt, ast.If):
+            yield from _statements(stmt.body, _class_test(stmt.test) if condition is None
+                                   else "?")
+            yield from _statements(stmt.orelse, "?")
+        elif isinstance(stmt, (ast.With, ast.For, ast.While, ast.Try)):
+            for block in ("body", "orelse", "finalbody"):
+                yield from _statements(getattr(stmt, block, []), "?")
+
+
+def _class_test(test: ast.expr) -> str:
+    """``"NAME"`` for ``type(self).__name__ == "NAME"``; ``"?"`` for any other test."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq) \
+            and isinstance(test.comparators[0], ast.Constant) \
+            and isinstance(test.comparators[0].value, str) \
+            and ast.unparse(test.left) in ("type(self).__name__", "self.__class__.__name__"):
+        return test.comparators[0].value
+    return "?"
+
+
+def _imported(tree: ast.Module | None, name: str, view: IndexView) -> str | None:
+    """The index qualname a plain name of a module stands for, through its top-level
+    ``from X import name`` (absolute); ``None`` when the index does not know it."""
+    for stmt in tree.body if tree is not None else []:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+            for alias in stmt.names:
+                if (alias.asname or alias.name) == name:
+                    found = view.symbol(f"{stmt.module}.{alias.name}")
+                    return found["qualname"] if found else None
+    return None
 
 
 def _automatic_optimization(plan: str | None, view: IndexView, modules: _Modules) -> bool | None:
@@ -383,7 +468,10 @@ def _facts(model: str, card: dict) -> list[tuple[str, str]]:
         if de and "mode" in de["params"]:
             line = de.get("param_lines", {}).get("mode", de["line"])
             out.append((f"{model}.{name}(mode={de['params']['mode']})", f"{de['path']}:{line}"))
-    if card.get("training_plan"):
+    if card.get("training_plan_set_at"):
+        out.append((f"{model} training plan: {card['training_plan']} (its train() sets it)",
+                    card["training_plan_set_at"]))
+    elif card.get("training_plan"):
         out.append((f"{model} training plan: {card['training_plan']}",
                     f"{card['path']}:{card['line']}"))
     return out
@@ -398,8 +486,10 @@ def render_models_md(cards: dict) -> str:
         "",
         "Per model, from the source: `train()` defaults, the trainer keyword arguments `train()`",
         "sets itself (a `trainer_config` value for them is ignored), manual optimization",
-        "(`gradient_clip_val` raises), the `differential_expression` mode default and the",
-        "setup method. Full card: `python scripts/search_source.py --model NAME`.",
+        "(`gradient_clip_val` raises: pitfall `manual-optimization-clip`, proven on TOTALVI,",
+        "MULTIVI, CYTOVI and TOTALANVI), the `differential_expression` mode default and the",
+        "setup methods (one whose body only warns or raises registers nothing). Full card:",
+        "`python scripts/search_source.py --model NAME`.",
         "",
         "| model | train() in | early_stopping | check_val_every_n_epoch | plan_config | "
         "overrides | manual optim. | DE mode | setup |",
@@ -417,7 +507,7 @@ def render_models_md(cards: dict) -> str:
             ", ".join(o for o in train.get("overrides") or [] if o not in RUNNER_SETS) or "-",
             {False: "yes", True: "no"}.get(train.get("automatic_optimization"), "-"),
             _de_modes(card["methods"]),
-            ", ".join(card["setup"]) or "-",
+            _setup_cell(card["setup"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -437,3 +527,10 @@ def _cell(params: dict, key: str, train: dict) -> str:
     if key in (train.get("overrides") or []):
         return "set by train()"
     return "-"
+
+
+def _setup_cell(setup: dict) -> str:
+    """The setup methods that register data, then those whose body only warns or raises."""
+    real = [name for name, entry in setup.items() if not entry.get("only")]
+    idle = [f"{name} only {entry['only']}" for name, entry in setup.items() if entry.get("only")]
+    return ", ".join(real) + (f" ({'; '.join(idle)})" if idle else "") if setup else "-"
