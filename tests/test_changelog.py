@@ -93,6 +93,14 @@ def test_code_blocks_are_notes_and_link_definitions_are_not():
     assert intro.release == "" and intro.section == ""
 
 
+def test_a_code_block_closes_only_at_a_fence_of_its_own_kind():
+    """A four-backtick block may hold a three-backtick line and a heading; neither ends it."""
+    text = ["### 1.5.1", "", "#### Fixed", "", "````markdown", "```python", "# not a heading",
+            "```", "````", "", "- After the block."]
+    notes = parse_notes(text)
+    assert [(n.line, n.end, n.section) for n in notes] == [(5, 9, "Fixed"), (11, 11, "Fixed")]
+
+
 def test_every_word_must_be_held_newest_first():
     found = find_notes(_notes(), ["USE_GPU"])
     assert [n.line for n in found] == [11, 24, 38]

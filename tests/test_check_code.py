@@ -437,6 +437,41 @@ def test_a_fence_that_does_not_parse_is_one_finding_at_its_line(capsys, tmp_path
     assert code == 1 and re.search(r"answer\.md:5:\d+: .*does not parse", out)
 
 
+FENCE = "```"
+FLAGGED = f"{FENCE}python\nimport scvi\nscvi.model.SCVI(adata).train(use_gpu=True)\n{FENCE}\n"
+"""A fence with one finding (``use_gpu``), on its third line."""
+
+
+@pytest.mark.parametrize("block", [
+    pytest.param(f"`{FENCE}python\nimport scvi\nNOTE = '''\n{FENCE}\n'''\n`{FENCE}",
+                 id="four-backticks"),
+    pytest.param(f"~~~python\nNOTE = '''\n{FENCE}python\n'''\n~~~", id="tildes"),
+    pytest.param(f"~~~markdown\n{FENCE}python\ndef f(:\n{FENCE}\n~~~", id="tildes-hold-markdown"),
+    pytest.param(f"{FENCE}python\nx = 1\n`{FENCE}`", id="longer-closer"),
+    pytest.param(f"{FENCE}python\nNOTE = '''\n    {FENCE}\n'''\n{FENCE}", id="indented-4-is-code"),
+    pytest.param(f"1. Set it:\n\n   {FENCE}python\n   x = 1\n   {FENCE}", id="list-item"),
+    pytest.param(f"- {FENCE}python\n  x = 1\n  {FENCE}", id="list-item-first-line"),
+    pytest.param(f"{FENCE}SCVI{FENCE} is a code span, not a fence.", id="inline-span"),
+])
+def test_markdown_fences_open_and_close_by_commonmark_s_rules(capsys, tmp_path, block):
+    """A fence closes only at one of its own character, at least as long, with no info
+    string, indented at most 3 spaces beyond its list item; a backtick fence's info string
+    holds no backtick. The block before parses, and the fence after it is checked."""
+    path = tmp_path / "answer.md"
+    path.write_text(f"{block}\n\n{FLAGGED}", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    line = len(block.splitlines()) + 4
+    assert [(f["line"], f["name"], f["kwarg"]) for f in report["findings"]] == [
+        (line, "scvi.model.SCVI.train", "use_gpu")]
+
+
+def test_a_fence_never_closed_runs_to_the_end(capsys, tmp_path):
+    path = tmp_path / "answer.md"
+    path.write_text(f"Text.\n\n{FLAGGED[:-len(FENCE) - 1]}model = 1\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert [f["line"] for f in report["findings"]] == [5]
+
+
 def test_stdin_is_python_or_markdown_by_its_contents(capsys, monkeypatch):
     import io
 

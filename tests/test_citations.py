@@ -434,3 +434,49 @@ def test_a_post_release_tree_is_recognised_as_named():
 
     text = "# q\n\nFrom scvi-tools-1.2.2.post1: x.\nAnd the 1.3.1.post1 tree.\n"
     assert _trees_named(text, ())[2] == ["1.2.2.post1", "1.3.1.post1"]
+
+
+FENCE = "```"
+OFF_BY_ONE = f"The default is `lr=1e-3` ({P}:20)."
+"""A citation one line off: a finding when read as prose, not judged when read as code."""
+
+
+@pytest.mark.parametrize("block", [
+    pytest.param(f"`{FENCE}python\nNOTE = '''\n{FENCE}\n'''\n`{FENCE}", id="four-backticks"),
+    pytest.param(f"~~~python\nNOTE = '''\n{FENCE}python\n'''\n~~~", id="tildes"),
+    pytest.param(f"{FENCE}python\nx = 1\n`{FENCE}`", id="longer-closer"),
+    pytest.param(f"{FENCE}python\nNOTE = '''\n    {FENCE}\n'''\n{FENCE}", id="indented-4-is-code"),
+    pytest.param(f"1. Set it:\n\n   {FENCE}python\n   x = 1\n   {FENCE}", id="list-item"),
+    pytest.param(f"- {FENCE}python\n  x = 1\n  {FENCE}", id="list-item-first-line"),
+    pytest.param(f"{FENCE}python{FENCE} is a code span.", id="inline-span-not-a-fence"),
+])
+def test_a_citation_after_a_code_block_is_prose_by_commonmark_s_fences(tree, block):
+    """A block closes only at a fence of its own character, at least as long, indented at
+    most 3 spaces (beyond its list item): the citation after it is judged."""
+    assert findings(tree, f"{block}\n\n{OFF_BY_ONE}\n") == [
+        f"{P}:20 does not show `lr`; line 21 does"]
+
+
+def test_a_fence_s_lines_and_a_never_closed_block_are_code(tree):
+    """A line of three backticks and text is a code span, and its citation is read; a block
+    never closed runs to the end (its citation is code, not judged)."""
+    text = f"{FENCE}lr=1e-3{FENCE} is the default ({P}:20).\n"
+    assert findings(tree, text) == [f"{P}:20 does not show `lr`; line 21 does"]
+    assert [v for *_, v in verdicts(tree, f"{FENCE}python\n\n{OFF_BY_ONE}\n")] == ["unverified"]
+
+
+def test_a_heading_inside_a_four_backtick_block_starts_no_part(tree, old_tree):
+    said = "We read the 1.2.0 tree.\n\n`fit` takes `use_gpu` (src/scvi/train/_old.py:1, 2).\n"
+    fenced = said.replace("tree.\n\n", f"tree.\n\n`{FENCE}python\nNOTE = '''\n{FENCE}\n'''\n"
+                                       f"# a comment\n`{FENCE}\n\n")
+    report = check_citations(fenced, TreeLines(open_tree(tree)), releases_of(old_tree))
+    assert [(c.verdict, c.release) for c in report.citations] == [("shown", "1.2.0")] * 2
+
+
+def test_check_code_judges_a_citation_after_a_four_backtick_block(tree, tmp_path, capsys):
+    answer = tmp_path / "answer.md"
+    answer.write_text(f"`{FENCE}python\nimport scvi\nNOTE = '''\n{FENCE}\n'''\n`{FENCE}\n\n"
+                      f"{OFF_BY_ONE}\n")
+    assert check_code.main(["--tree", str(tree), "--json", str(answer)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [(f["line"], f["check"]) for f in report["findings"]] == [(8, "citation")]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from .fences import BODY, CLOSER, OPENER, line_roles
+
 CHANGELOG = "CHANGELOG.md"
 PLACES = (CHANGELOG, "docs/release_notes/index.md")
 """Where a tree keeps its release notes: the top of the sdist since 1.2, the docs before."""
@@ -22,7 +24,6 @@ MAX_NOTE_LINES = 8
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _RELEASE = re.compile(r"\d+\.\d+\.\d+")
 _ITEM = re.compile(r"^[-*+]\s|^\d+\.\s")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s")
 """``[#1001]: https://...``: the link targets at the end of the file, not notes."""
 
@@ -51,7 +52,6 @@ def parse_notes(lines: list[str]) -> list[Note]:
     notes: list[Note] = []
     stack: list[tuple[int, str]] = []  # (level, title) of the open headings
     start: int | None = None
-    fenced = False
 
     def close(end: int) -> None:
         nonlocal start
@@ -62,17 +62,15 @@ def parse_notes(lines: list[str]) -> list[Note]:
             notes.append(Note(start + 1, end, release, section, lines[start:end]))
         start = None
 
-    for n, text in enumerate(lines):
-        if _FENCE.match(text):
-            opening = not fenced
-            fenced = not fenced
-            if opening and start is not None and not text[:1].isspace() \
+    for n, (text, role) in enumerate(zip(lines, line_roles(lines))):
+        if role in (OPENER, CLOSER):
+            if role == OPENER and start is not None and not text[:1].isspace() \
                     and not lines[n - 1].strip():
                 close(n)  # a code block of its own after a list item or paragraph
             if start is None:
                 start = n
             continue
-        if fenced:
+        if role == BODY:
             continue
         heading = _HEADING.match(text)
         if heading:

@@ -35,6 +35,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .fences import BODY, OUTSIDE, line_roles
 from .tree import Tree
 
 NEAR = 15
@@ -232,13 +233,14 @@ def check_citations(text: str, tree_lines: TreeLines, releases=None,
     each."""
     out: list[Citation] = []
     judged: list[tuple[int, Citation, Claim, str, bool]] = []  # (group, ...)
-    last_path, last_line, fenced = "", -9, False
+    last_path, last_line = "", -9
     last_judged = True  # the last written path was this tree's (not scvi/..., not 1.2.0's)
     block_other = False  # under a lead-in naming another release's tree ("From the 1.1.5 tree:")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-            continue
+    lines = text.splitlines()
+    for number, (line, role) in enumerate(zip(lines, line_roles(lines)), start=1):
+        if role not in (OUTSIDE, BODY):
+            continue  # a fence's own line
+        fenced = role == BODY
         trees = {m[1] for m in OTHER_TREE.finditer(line)}
         if not fenced:
             if LIST_ITEM.match(line) or not line.strip():
@@ -318,11 +320,9 @@ def _trees_named(text: str, also: tuple) -> list[list[str]]:
     ``#``/``##`` heading to the next) names, ``also`` first."""
     out: list[list[str]] = []
     part: list[str] = []
-    fenced = False
-    for line in text.splitlines() + ["# end"]:
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-        elif _PART.match(line) and not fenced:  # not a comment in a code block
+    lines = text.splitlines()
+    for line, role in zip(lines + ["# end"], line_roles(lines) + [OUTSIDE]):
+        if role == OUTSIDE and _PART.match(line):  # not a comment in a code block
             named = [m[1] or m[2] for said in part for m in TREE_NAMED.finditer(said)]
             out.extend([list(dict.fromkeys([*also, *named]))] * len(part))
             part = []

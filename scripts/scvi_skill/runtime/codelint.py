@@ -9,9 +9,10 @@ scvi.model.SCVI, or scvi.model.mlxSCVI on Apple silicon").
 
 A Markdown file (an answer, a README) is checked by its Python code fences (```python,
 ``py``, ``pycon``; a ``>>>`` block loses its prompts and its output lines), each padded with
-blank lines so that line numbers are the file's; its blocks share names like cells, up to
-the next ``#`` or ``##`` heading (a new answer). Text on stdin is Markdown when it has a
-fence line, else Python.
+blank lines so that line numbers are the file's; fences are read as CommonMark reads them
+(:mod:`.fences`: a four-backtick Python block may hold three-backtick lines). Its blocks
+share names like cells, up to the next ``#`` or ``##`` heading (a new answer). Text on stdin
+is Markdown when it has a fence, else Python.
 
 The cells of one notebook share names, as a notebook's kernel does. Lines that are IPython
 magics or shell escapes (``%``, ``!``, ``?``) are blanked before parsing, so line numbers stay
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from .apiindex import ReleaseApi
 from .codecheck import Finding, SnippetScope, check_snippet
+from .fences import find_fences
 
 MAGIC_LINE = re.compile(r"^\s*(?:[%!?]|\w+\s*=\s*[!%])|^\s*[\w.]+\?{1,2}\s*$")
 """IPython lines that are not Python: ``%magic``, ``!shell``, ``x = !ls``, ``obj?``."""
@@ -128,7 +130,6 @@ class History:
 
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
-_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
 PYTHON_FENCES = frozenset({"python", "py", "python3", "ipython", "ipython3", "pycon"})
 _PROMPT = re.compile(r"^(\s*)(?:>>>|\.\.\.)(?: |$)")
 _SESSION = re.compile(r"^\s*>>>(?: |$)")
@@ -169,7 +170,7 @@ def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, st
 def is_markdown(text: str) -> bool:
     """Whether pasted text is Markdown: it holds a code fence, or it is not Python and cites
     a ``path:line`` (an answer without code)."""
-    if any(_FENCE.match(line) for line in text.splitlines()):
+    if find_fences(text.splitlines()):
         return True
     if not _CITED.search(text):
         return False
@@ -194,21 +195,18 @@ def markdown_blocks(text: str) -> list[tuple[int | None, str | None]]:
     :data:`NEW_SCOPE` between sections (an answers file's ``## id`` headings: a ``model`` of
     one answer is not the next answer's)."""
     lines = text.splitlines()
+    fences = {fence.first: fence for fence in find_fences(lines)}
     blocks: list[tuple[int | None, str | None]] = []
     n = 0
     while n < len(lines):
-        fence = _FENCE.match(lines[n])
+        fence = fences.get(n)
         if not fence:
             if _SECTION.match(lines[n]) and blocks and blocks[-1] != NEW_SCOPE:
                 blocks.append(NEW_SCOPE)
             n += 1
             continue
-        mark, info = fence.group(2), fence.group(3).lower()
-        end = n + 1
-        while end < len(lines) and not (lines[end].strip().startswith(mark[0] * len(mark))
-                                        and not lines[end].strip().strip(mark[0])):
-            end += 1
-        if info in PYTHON_FENCES:
+        end = fence.end
+        if fence.lang in PYTHON_FENCES:
             body = lines[n + 1 : end]
             lead = "\n" * (n + 1)
             if any(_SESSION.match(line) for line in body):
