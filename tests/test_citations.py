@@ -111,6 +111,17 @@ def test_a_line_inside_the_def_or_list_the_sentence_names_is_shown(tree):
     assert verdicts(tree, f"It is listed in `__all__` ({P}:4).") == [(P, 4, "shown")]
 
 
+def test_inside_the_named_def_but_off_from_the_sentence_s_other_code_is_a_finding(tree):
+    """`__init__` and `weight_decay=1e-6` cited at the `lr` line: the line lies in the def the
+    sentence names, but the code it quotes is two lines down (an audit's find: this passed)."""
+    assert findings(tree, f"`__init__` takes `weight_decay=1e-6` ({P}:20).") == [
+        f"{P}:20 does not show `weight_decay`; line 22 does"]
+    # Its other code nowhere near: the def still stands for the line.
+    assert verdicts(tree, f"`__init__` sets `optimizer_state` ({P}:25).") == [(P, 25, "shown")]
+    assert findings(tree, f"`__init__` keeps `self.module` ({P}:27).") == [
+        f"{P}:27 does not show `self.module`; line 29 does"]
+
+
 def test_a_list_of_lines_is_one_claim_and_continued_numbers_belong_to_it(tree):
     assert {v for *_, v in verdicts(tree, f"`self.lr = lr` ({P}:10, 24)")} == {"shown"}
     assert {v for *_, v in verdicts(tree, f"`self.lr = lr` (`{P}:10`, `:24`)")} == {"shown"}

@@ -11,7 +11,7 @@ quotes between the previous citation on the line (or the sentence's start) and t
 those just after it. The cited lines stand for more than themselves: a ``def`` line for its
 signature, a statement's first line for the statement, a Markdown line for its list item. The
 citation is **shown** when one of the names is on them (or they lie inside the def or list it
-names), and **off** when none is but one is within :data:`NEAR` lines, the finding naming the
+names and its other names are not on a line near by), and **off** when none is but one is within :data:`NEAR` lines, the finding naming the
 line that holds it: a line number counted by hand is off by a few. Places of one claim side by
 side (``(a.py:12; b.md:40)``) count as one, unless a place is a slip of at most
 :data:`INHERITED_NEAR` lines. **Unverified** (nothing said): no code beside the citation, code
@@ -553,9 +553,11 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
     text = " ".join(lines[first - 1:last]).lower()
     if sum(word in text for word in claim.words) >= VETO_WORDS:
         return  # the cited lines say what the sentence says, in words: no code to check
+    enclosing = _enclosing_names(lines, first) if not prose else set()
     for needles in claim.needles:
         if claim.inherited:  # another place's code: only a distinctive name just beside it
             needles = [n for n in needles if _DISTINCT.fullmatch(n)]
+        needles = [n for n in needles if n not in enclosing]  # the def the line lies in
         near = [(at, needle) for needle in needles
                 if (at := _nearest(needle, lines, first, last,
                                    INHERITED_NEAR if claim.inherited else NEAR))]
@@ -577,7 +579,15 @@ def _shows(path: str, lines: list[str], cite: Citation, claim: Claim) -> bool:
     needles = [needle for found in claim.needles for needle in found]
     if any(_on(needle, lines[first - 1:last]) for needle in needles):
         return True
-    return not path.endswith(PROSE) and bool(set(needles) & _enclosing_names(lines, first))
+    if path.endswith(PROSE):
+        return False
+    enclosing = _enclosing_names(lines, first)
+    if not set(needles) & enclosing:
+        return False
+    # Inside the def the sentence names: shown, unless the sentence's other code is on a line
+    # near by (`train()` with `early_stopping: bool = False` cited two lines off).
+    return not any(_nearest(needle, lines, first, last) for needle in needles
+                   if needle not in enclosing)
 
 
 _HEADER = re.compile(r"^(\s*)(?:async\s+)?(?:def|class)\s+(\w+)")
