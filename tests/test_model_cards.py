@@ -164,3 +164,53 @@ def test_render_card_is_capped():
     card = {"model": "m", "path": "p", "line": 1,
             "methods": {f"get_{i}": {"params": {}, "path": "p", "line": i} for i in range(99)}}
     assert len(modelcards.render_card(card).splitlines()) == modelcards.MAX_CARD_LINES
+
+
+@pytest.mark.examples
+def test_every_card_agrees_with_the_imported_package(repo_root):
+    """Every shipped card against scvi-tools 1.5.1 itself, imported: the train() and setup
+    parameters and their literal defaults, the downstream methods, the DE mode, and the
+    training plan (the class attribute, or for a plan train() swaps in, the class it names)."""
+    import ast
+    import importlib
+    import inspect
+
+    scvi = pytest.importorskip("scvi")
+    shipped = json.loads((repo_root / "references" / "model_cards.json").read_text())
+    assert shipped["scvi_tools_version"] == scvi.__version__
+    checked = 0
+    for public, card in shipped["models"].items():
+        module, _, name = public.rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except ImportError:  # an optional dependency (jax, mlx) this environment lacks
+            continue
+        methods = {**card["setup"], **card["methods"]}
+        if card.get("train"):
+            methods["train"] = card["train"]
+        for method, entry in methods.items():
+            signature = inspect.signature(getattr(cls, method))
+            got = {("**" if p.kind is p.VAR_KEYWORD else "*" if p.kind is p.VAR_POSITIONAL
+                    else "") + p.name: p.default for p in signature.parameters.values()
+                   if p.name not in ("self", "cls")}
+            assert set(got) == set(entry["params"]), (public, method)
+            for param, text in entry["params"].items():
+                if text is None:
+                    assert got[param] is inspect.Parameter.empty, (public, method, param)
+                    continue
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    continue  # a name (settings.batch_size, REGISTRY_KEYS...): not a literal
+                assert got[param] == value, (public, method, param, text)
+                checked += 1
+        plan = card.get("training_plan")
+        if plan and not card.get("training_plan_set_at"):
+            own = cls._training_plan_cls
+            assert f"{own.__module__}.{own.__qualname__}" == plan, public
+        elif plan:
+            path, _, line = card["training_plan_set_at"].partition(":")
+            source = inspect.getsource(importlib.import_module(
+                path.removeprefix("src/").removesuffix(".py").replace("/", ".")))
+            assert plan.rpartition(".")[2] in source.splitlines()[int(line) - 1], public
+    assert checked > 500, checked
