@@ -30,7 +30,11 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
 :func:`build_history` turns the releases into spans: for each public name and each
 parameter of a public callable, the runs of consecutive releases that have it; and for each
 parameter whose default changed, the runs of releases with each default (``defaults``:
-``[default as written or null for none, first, last]``). :func:`build_gone_messages` lists,
+``[default as written or null for none, first, last]``). What a public name's spans do not
+say: the releases whose package imports it without listing it in ``__all__`` (``bound``),
+the releases whose source defines its def while no public name does (``defined``), and for
+a class member the releases where a base of another package may supply it
+(``outside``). :func:`build_gone_messages` lists,
 for each message an earlier release (0.x ones included) raises or warns with and the last
 one does not, its releases and its site in the last release that had it.
 
@@ -83,22 +87,102 @@ LIGHTNING_TRAINER_PARAMS = (
 Lightning 2.x."""
 RUNNER_CALLS = frozenset({"TrainRunner", "_train_runner_cls"})
 """Callees that take ``train()``'s ``**trainer_kwargs`` on to the Trainer."""
-EXTERNAL_MEMBERS = frozenset({
+TORCH_MODULE_MEMBERS = frozenset({
     # torch.nn.Module (dir() of torch 2.x)
-    "add_module", "apply", "bfloat16", "buffers", "children", "compile", "cpu", "cuda",
-    "double", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
-    "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia",
-    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
-    "register_buffer", "register_module", "register_parameter", "requires_grad_",
+    "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile",
+    "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward",
+    "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu",
+    "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules",
+    "named_parameters", "parameters", "register_backward_hook", "register_buffer",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
     "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train",
     "type", "xpu", "zero_grad",
+})
+EXTERNAL_MEMBERS = TORCH_MODULE_MEMBERS | {
     # LightningModule / flax.linen.Module members a subclass may still get from outside
     "configure_optimizers", "current_epoch", "device", "global_step", "hparams", "log",
     "log_dict", "optimizers", "save_hyperparameters", "trainer", "training_step",
     "validation_step", "bind", "init", "params", "setup", "variables",
-})
+}
 """Members an open class (one with a base outside the tree) may get from that base; with
-``on_*`` hooks, never reported as gone from it."""
+``on_*`` hooks and what :func:`base_supplies` knows of its bases, never reported as gone
+from it."""
+LIGHTNING_MODULE_MEMBERS = TORCH_MODULE_MEMBERS | {
+    # lightning.pytorch.LightningModule beyond torch.nn.Module and its on_* hooks (dir() of
+    # Lightning 2.6)
+    "all_gather", "automatic_optimization", "backward", "clip_gradients", "configure_callbacks",
+    "configure_gradient_clipping", "configure_model", "configure_optimizers",
+    "configure_sharded_model", "current_epoch", "device", "device_mesh", "dtype",
+    "example_input_array", "fabric", "freeze", "global_rank", "global_step", "hparams",
+    "hparams_initial", "load_from_checkpoint", "local_rank", "log", "log_dict", "logger",
+    "loggers", "lr_scheduler_step", "lr_schedulers", "manual_backward", "optimizer_step",
+    "optimizer_zero_grad", "optimizers", "predict_dataloader", "predict_step", "prepare_data",
+    "print", "save_hyperparameters", "setup", "strict_loading", "teardown", "test_dataloader",
+    "test_step", "to_onnx", "to_torchscript", "toggle_optimizer", "train_dataloader", "trainer",
+    "training_step", "transfer_batch_to_device", "unfreeze", "untoggle_optimizer",
+    "val_dataloader", "validation_step",
+}
+DATAMODULE_MEMBERS = frozenset({
+    # lightning.pytorch.LightningDataModule beyond its on_* hooks (dir() of Lightning 2.6)
+    "from_datasets", "hparams", "hparams_initial", "load_from_checkpoint", "load_state_dict",
+    "name", "predict_dataloader", "prepare_data", "save_hyperparameters", "setup",
+    "state_dict", "teardown", "test_dataloader", "train_dataloader",
+    "transfer_batch_to_device", "val_dataloader",
+})
+CALLBACK_MEMBERS = frozenset({
+    # lightning.pytorch.callbacks Callback, ModelCheckpoint and EarlyStopping beyond their
+    # on_* hooks (dir() of Lightning 2.6)
+    "check_monitor_top_k", "every_n_epochs", "file_exists", "format_checkpoint_name",
+    "load_state_dict", "mode_dict", "monitor_op", "order_dict", "setup", "state_dict",
+    "state_key", "teardown", "to_yaml",
+})
+DISTRIBUTION_MEMBERS = frozenset({
+    # torch.distributions.Distribution (dir() of torch 2.x)
+    "arg_constraints", "batch_shape", "cdf", "entropy", "enumerate_support", "event_shape",
+    "expand", "has_enumerate_support", "has_rsample", "icdf", "log_prob", "mean", "mode",
+    "perplexity", "rsample", "sample", "sample_n", "set_default_validate_args", "stddev",
+    "support", "variance",
+    # pyro's TorchDistributionMixin, on every pyro.distributions class (dir() of pyro 1.9)
+    "conjugate_update", "event_dim", "expand_by", "independent", "infer_shapes", "mask",
+    "reshape", "rv", "score_parts", "shape", "to_event",
+})
+FLAX_MODULE_MEMBERS = frozenset({
+    # flax.linen.Module, from its API reference (flax is not a dependency here to read it)
+    "apply", "bind", "clone", "copy", "get_variable", "has_rng", "has_variable", "init",
+    "init_with_output", "is_initializing", "is_mutable_collection", "lazy_init", "make_rng",
+    "module_paths", "name", "param", "parent", "path", "perturb", "put_variable", "scope",
+    "setup", "sow", "tabulate", "unbind", "variable", "variables",
+})
+_LIGHTNING = r"(?:lightning\.pytorch|pytorch_lightning|lightning)"
+KNOWN_BASES = (
+    (re.compile(r"torch\.nn\.Module"), TORCH_MODULE_MEMBERS, False),
+    (re.compile(rf"{_LIGHTNING}\.(?:core\.)?LightningModule"), LIGHTNING_MODULE_MEMBERS, True),
+    (re.compile(rf"{_LIGHTNING}\.(?:core\.)?LightningDataModule"), DATAMODULE_MEMBERS, True),
+    (re.compile(rf"{_LIGHTNING}\.callbacks\.[\w.]+"), CALLBACK_MEMBERS, True),
+    (re.compile(r"(?:torch|pyro)\.distributions\.[A-Z]\w*"), DISTRIBUTION_MEMBERS, False),
+    (re.compile(r"flax\.linen\.Module"), FLAX_MODULE_MEMBERS, False),
+)
+"""Bases of other packages (as the build resolves them) whose members are known: the
+pattern, the members, and whether its ``on_*`` hooks are members too. scvi-tools 1.5.1's
+``BetaBinomial.sample`` overrides the ``sample`` that ``pyro.distributions.BetaBinomial``
+gave it in every release before; ``DataSplitter.transfer_batch_to_device`` Lightning's."""
+
+
+def base_supplies(base: str, member: str) -> bool | None:
+    """Whether the class ``base`` of another package has ``member`` (:data:`KNOWN_BASES`);
+    None when the build does not know that base's members."""
+    for pattern, members, hooks in KNOWN_BASES:
+        if pattern.fullmatch(base):
+            return member in members or (hooks and member.startswith("on_"))
+    return None
+
+
+EXTERNAL_BASES = "external_bases"
+"""Key of a release's classes with bases of other packages (:func:`_external_bases`): only
+:func:`release_outputs` and :func:`build_history` read it; the index files leave it out."""
 KEPT_DECORATORS = frozenset({"classmethod", "staticmethod", "property"})
 CLOSED_BASES = TRIVIAL_BASES | FIELD_BASES
 
@@ -164,6 +248,7 @@ def build_release(tree: Tree) -> dict:
         "symbols": dict(sorted(symbols.items())),
         "trainer_keywords": _trainer_keywords(source),
         "version": tree.version,
+        EXTERNAL_BASES: _external_bases(source),
         MESSAGES: _release_messages(tree),
         **release_uses(tree),
     }
@@ -288,6 +373,24 @@ class _Parsed:
             except (OSError, SyntaxError, ValueError):
                 self._cache[rel] = None
         return self._cache[rel]
+
+
+def _external_bases(source) -> dict[str, list[str]]:
+    """Class qualname -> the bases of other packages that it and its in-tree bases name
+    (dotted as the imports resolve them, as written when they do not; in MRO order), for each
+    class that has one beyond :data:`CLOSED_BASES` (the classes :func:`_closed` calls open)."""
+    resolver = source.resolver
+    out = {}
+    for cls in sorted(resolver.classes):
+        found: list[str] = []
+        for owner in resolver.linearize(cls):
+            for expr in resolver.external_bases(owner):
+                dotted = resolver.dotted(resolver.class_module[owner], expr) or expr
+                if base_name(expr) not in CLOSED_BASES and dotted not in found:
+                    found.append(dotted)
+        if found:
+            out[cls] = found
+    return out
 
 
 def _closed(qualname: str, source) -> bool:
@@ -1068,9 +1171,10 @@ def build_history(releases: list[dict]) -> dict:
     names: dict[str, list[int]] = {}
     params: dict[str, dict[str, list[int]]] = {}
     defaults: dict[str, dict[str, list[list]]] = {}
+    publics = [_with_returned_members(release) for release in releases]
     for i, release in enumerate(releases):
         symbols = release["symbols"]
-        for public, qualname in _with_returned_members(release).items():
+        for public, qualname in publics[i].items():
             names.setdefault(public, []).append(i)
             symbol = symbols.get(qualname)
             if symbol is None or symbol.get("params_known") is False:
@@ -1097,8 +1201,72 @@ def build_history(releases: list[dict]) -> dict:
         "names": {name: index_spans(seen) for name, seen in sorted(names.items())},
         "params": {name: {p: index_spans(seen) for p, seen in sorted(table.items())}
                    for name, table in sorted(params.items())},
+        "bound": _bound_spans(releases, names),
+        "defined": _private_defs(releases, publics, names),
+        "outside": _outside_members(releases, publics, names),
         "versions": versions,
     }
+
+
+def _bound_spans(releases: list[dict], names: dict[str, list[int]]) -> dict[str, list]:
+    """Public name -> the releases whose package's ``__init__`` binds it while its
+    ``__all__`` leaves it out (``bound``): importable there, though not public
+    (``scvi.model.get_max_epochs_heuristic`` of 1.1-1.3); only names some release has public."""
+    seen: dict[str, list[int]] = {}
+    for i, release in enumerate(releases):
+        for package, bound in (release.get("bound") or {}).items():
+            for name in (f"{package}.{n}" for n in bound):
+                if name in names:
+                    seen.setdefault(name, []).append(i)
+    return {name: index_spans(found) for name, found in sorted(seen.items())}
+
+
+def _private_defs(releases: list[dict], publics: list[dict[str, str]],
+                  names: dict[str, list[int]]) -> dict[str, dict]:
+    """Public name (not a class member) -> ``{"qualname", "spans"}``: the def it names in its
+    last release and the releases whose source defines that qualname, for a name whose def
+    some release has without any public name (``scvi.model._utils.get_max_epochs_heuristic``
+    since 1.0.0, public as ``scvi.model.get_max_epochs_heuristic`` since 1.4.3)."""
+    out = {}
+    for name, seen in sorted(names.items()):
+        last, had = seen[-1], set(seen)
+        qualname = publics[last][name]
+        symbols = releases[last]["symbols"]
+        parent = symbols.get(publics[last].get(name.rpartition(".")[0], "")) or {}
+        if qualname == name or qualname not in symbols or parent.get("kind") == "class":
+            continue
+        defined = [i for i, release in enumerate(releases) if qualname in release["symbols"]]
+        if any(i not in had and not releases[i]["symbols"][qualname].get("public")
+               for i in defined):
+            out[name] = {"qualname": qualname, "spans": index_spans(defined)}
+    return out
+
+
+def _outside_members(releases: list[dict], publics: list[dict[str, str]],
+                     names: dict[str, list[int]]) -> dict[str, dict]:
+    """Public class member -> ``{"bases", "spans"}``: the releases where its class is public
+    and has bases of other packages (``bases``, :data:`EXTERNAL_BASES`) while scvi-tools'
+    source does not define the member, the build does not know it absent
+    (:func:`_absent_members`) and one of those bases has it or is not a base whose members
+    the build knows (:func:`base_supplies`): such a base may supply it there
+    (``pyro.distributions.BetaBinomial`` the ``sample`` of ``scvi.distributions.BetaBinomial``
+    before 1.5.1)."""
+    seen: dict[str, list[int]] = {}
+    bases: dict[str, list[str]] = {}
+    for i, release in enumerate(releases):
+        external = release.get(EXTERNAL_BASES) or {}
+        absent = set(release.get("absent_members") or ())
+        for name in names:
+            parent, _, member = name.rpartition(".")
+            owner = publics[i].get(parent)
+            if owner not in external or name in publics[i] or name in absent or all(
+                    base_supplies(base, member) is False for base in external[owner]):
+                continue
+            seen.setdefault(name, []).append(i)
+            found = bases.setdefault(name, [])
+            found += [base for base in external[owner] if base not in found]
+    return {name: {"bases": bases[name], "spans": index_spans(found)}
+            for name, found in sorted(seen.items())}
 
 
 def _with_returned_members(release: dict) -> dict[str, str]:
@@ -1157,13 +1325,15 @@ def _absent_members(release: dict, everywhere: set[str]) -> list[str]:
     one lacks: the lookup cannot rule them out from the class alone (an outside base might
     supply them), the other releases can."""
     namespaces, symbols = release["namespaces"], release["symbols"]
+    external = release.get(EXTERNAL_BASES) or {}
     absent = []
     for name in everywhere - set(namespaces):
         parent, _, member = name.rpartition(".")
         owner = symbols.get(namespaces.get(parent, ""))
         if owner is None or owner["kind"] != "class" or owner.get("closed"):
             continue
-        if member in EXTERNAL_MEMBERS or member.startswith(("on_", "_")):
+        if member in EXTERNAL_MEMBERS or member.startswith(("on_", "_")) or any(
+                base_supplies(base, member) for base in external.get(namespaces[parent], ())):
             continue
         absent.append(name)
     return sorted(absent)
@@ -1190,7 +1360,7 @@ def release_outputs(releases: list[dict], early: list[dict] | None = None) -> di
     for release in releases:
         release = {k: v for k, v in release.items()
                    if k not in ("requires_python", "requires", MESSAGES, DEPENDENCY_USES,
-                                DEPENDENCY_ALIASES)}
+                                DEPENDENCY_ALIASES, EXTERNAL_BASES)}
         key = json.dumps({k: v for k, v in release.items() if k not in ("_generated", "version")},
                          sort_keys=True)
         if key == previous_key:

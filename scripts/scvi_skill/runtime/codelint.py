@@ -87,7 +87,7 @@ class History:
 
     def __init__(self, history: dict, migrations: dict) -> None:
         self.versions: list[str] = history.get("versions") or []
-        self.names: dict[str, list[list[int]]] = history.get("names") or {}
+        self.names: dict[str, list[list[int]]] = _importable(history)
         self.params: dict[str, dict[str, list[list[int]]]] = history.get("params") or {}
         self.name_moves: dict[str, str] = migrations.get("names") or {}
         self.keyword_moves: dict[str, str] = migrations.get("keywords") or {}
@@ -127,6 +127,18 @@ class History:
             if move:
                 return move
         return ""
+
+
+def _importable(history: dict) -> dict[str, list[list[int]]]:
+    """Each public name's spans with the releases whose package imports it though its
+    ``__all__`` leaves it out (``bound``): ``scvi.model.get_max_epochs_heuristic`` is
+    "removed in 1.4.0 (last in 1.3.3); back in 1.4.3" for 1.4.0, not "added in 1.4.3"."""
+    from .history import index_spans
+
+    names = history.get("names") or {}
+    bound = history.get("bound") or {}
+    return {name: index_spans(sorted({i for a, b in spans + bound[name] for i in range(a, b + 1)}))
+            if name in bound else spans for name, spans in names.items()}
 
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")

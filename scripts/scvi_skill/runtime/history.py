@@ -136,7 +136,11 @@ def since_facts(question: str, sidx: dict) -> list[str]:
             row = next(iter(name_history(ident, history, {})), None)
             spans = (history.get("names") or {}).get(row["name"]) if row else None
             if spans and spans[-1][1] == last and spans[-1][0] > 0:
-                lines.append(f"{row['name']}: in scvi-tools since {versions[spans[-1][0]]}")
+                # The notes may reach back to the history's first release (a private def).
+                before = f"; releases before {versions[0]} are not in the history" \
+                    if row["earlier_unknown"] else ""
+                lines.append(f"{row['name']}: {presence_text(row)} since {versions[spans[-1][0]]}"
+                             + "".join(f"; {note}" for note in row["notes"]) + before)
             continue
         runs = [(name, table[ident][-1][0]) for name, table in params.items()
                 if table.get(ident) and table[ident][-1][1] == last]
@@ -499,9 +503,60 @@ def _name_fact(ident: str, history: dict, migrations: dict, versions: list[str])
     if spans and spans[-1][1] >= len(versions) - 1:
         return ""  # still there: the index missed it for another reason
     gone = versions[spans[-1][1] + 1] if spans and spans[-1][1] + 1 < len(versions) else "?"
+    notes = origin_clauses(name, name_origins(name, history), versions)
     text = f"{name}: in scvi-tools {span_text(spans, versions)}, gone since {gone}" \
-        f"{earlier_unknown(spans, versions)}"
+        f"{earlier_unknown(spans, versions)}" + "".join(f"; {note}" for note in notes)
     return f"{text}; {replacement}" if replacement else text
+
+
+def name_origins(name: str, history: dict) -> dict:
+    """What the history knows of public ``name`` beyond the releases it was public in, each
+    key only when it has something (spans index the history's ``versions``):
+    ``importable``, the releases whose package binds it while its ``__all__`` leaves it out;
+    ``defined``, ``{"qualname", "spans"}``: the def it names and the releases whose source
+    defines that, when some release had it under no public name; ``outside``, ``{"bases",
+    "spans"}``: for a class member, the releases whose scvi-tools source did not define it
+    while a base of another package (``bases``) may supply it (the API indexes read
+    scvi-tools' own source only)."""
+    found = {"importable": (history.get("bound") or {}).get(name),
+             "defined": (history.get("defined") or {}).get(name),
+             "outside": (history.get("outside") or {}).get(name)}
+    return {key: value for key, value in found.items() if value}
+
+
+def origin_clauses(name: str, origins: dict, versions: list[str]) -> list[str]:
+    """:func:`name_origins` in words, one clause each: ``importable from scvi.model, though
+    not public ..., in 1.1.0.post1-1.3.3``, ``defined in scvi-tools' source as
+    scvi.model._utils.get_max_epochs_heuristic in 1.0.0-1.5.1``, ``in 1.2.0-1.5.0.post1
+    scvi-tools' source did not define sample in scvi.distributions.BetaBinomial, whose base
+    pyro.distributions.BetaBinomial (another package's) may supply it``."""
+    owner, _, last = name.rpartition(".")
+    out = []
+    if origins.get("importable"):
+        out.append(f"importable from {owner}, though not public (its __init__ binds {last}, "
+                   f"its __all__ leaves it out), in {span_text(origins['importable'], versions)}")
+    if origins.get("defined"):
+        defined = origins["defined"]
+        out.append(f"defined in scvi-tools' source as {defined['qualname']} in "
+                   f"{span_text(defined['spans'], versions)}")
+    if origins.get("outside"):
+        outside = origins["outside"]
+        bases = ", ".join(outside["bases"])
+        whose = f"base {bases} (another package's)" if len(outside["bases"]) == 1 \
+            else f"bases {bases} (other packages')"
+        out.append(f"in {span_text(outside['spans'], versions)} scvi-tools' source did not "
+                   f"define {last} in {owner}, whose {whose} may supply it")
+    return out
+
+
+def presence_text(row: dict) -> str:
+    """What a :func:`name_history` row's ``spans`` count: scvi-tools' own definitions of a
+    member a base of another package may supply elsewhere, public names where the name
+    existed otherwise too, else plainly the releases that have it."""
+    if row.get("outside"):
+        return "in scvi-tools' own source"
+    return "public in scvi-tools" if row.get("importable") or row.get("defined") \
+        else "in scvi-tools"
 
 
 def _keyword_fact(ident: str, history: dict, migrations: dict, versions: list[str]) -> str:
@@ -535,7 +590,10 @@ def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
     "params", "defaults", "earlier_unknown"}``: ``spans`` the release ranges that have it
     ("1.0.0-1.2.1"; ``earlier_unknown`` when they start where the history starts), ``params``
     each parameter whose releases differ from the name's own (added later, removed earlier),
-    ``defaults`` each parameter whose default changed, with each release's default."""
+    ``defaults`` each parameter whose default changed, with each release's default;
+    ``importable``, ``defined`` and ``outside`` (:func:`name_origins`, spans as text; ``""``
+    or None when the history has none) and ``notes``, the same in words
+    (:func:`origin_clauses`)."""
     versions = history.get("versions") or []
     names = history.get("names") or {}
     last = ident.rsplit(".", 1)[-1]
@@ -561,11 +619,21 @@ def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
                             if k == name or k.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]), "")
         defaults = {param: default_runs_text(runs, versions) for param, runs in
                     ((history.get("defaults") or {}).get(name) or {}).items()}
+        origins = name_origins(name, history)
+        defined, outside = origins.get("defined"), origins.get("outside")
+        every = [*spans, *origins.get("importable", ()), *(defined or {}).get("spans", ()),
+                 *(outside or {}).get("spans", ())]
         out.append({"name": name, "spans": span_text(spans, versions), "present": present,
                     "gone_since": gone, "last_release": versions[spans[-1][1]] if spans else "",
                     "replacement": replacement, "params": changed, "param_changes": how,
                     "defaults": defaults,
-                    "earlier_unknown": bool(earlier_unknown(spans, versions))})
+                    "importable": span_text(origins.get("importable", []), versions),
+                    "defined": dict(defined, spans=span_text(defined["spans"], versions))
+                    if defined else None,
+                    "outside": dict(outside, spans=span_text(outside["spans"], versions))
+                    if outside else None,
+                    "notes": origin_clauses(name, origins, versions),
+                    "earlier_unknown": bool(earlier_unknown(every, versions))})
     return out
 
 
