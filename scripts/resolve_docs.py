@@ -33,7 +33,9 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
      --tree of another release, whether its evidence token is in that tree's file)
    "model_facts": [{"model", "fact", "cite"}],   (for the models the question names)
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
-                    "score", "text"}],   (when the question pastes an scvi-tools error)
+                    "score", "text", "same_message"?, "also"?}],   (when the question pastes
+     an scvi-tools error; same_message: sites raising one message that the text does not
+     tell apart, the first listing the others under "also")
    "access_sites": [{"path", "line", "first", "name", "kind", "message", "score", "safe",
                      "text"}],   (Python's own AttributeError/KeyError: the lines reading
                                  the attribute or key; "safe": a .get with a default)
@@ -80,9 +82,9 @@ Examples:
   python3 scripts/resolve_docs.py --budget 2000 "TypeError: train() got an unexpected keyword argument 'use_gpu'"
   python3 scripts/resolve_docs.py --json "my scVI loss is NaN after a few epochs"
 
-Exit codes: 0 results; 1 nothing matched; 2 usage error (empty question, --budget below 200);
-4 wrong --tree, or a --version with no API index; 6 the shipped search index is missing or
-unreadable.
+Exit codes: 0 results; 1 nothing matched; 2 usage error (empty question, --budget below 200,
+a path the system refuses: a loop, a name too long); 4 wrong --tree, or a --version with no
+API index; 6 the shipped search index is missing or unreadable.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime.errors import (  # noqa: E402
     bad_path,
+    refuse_bad_path,
     EXIT_OK,
     EXIT_PROBLEMS,
     IndexStale,
@@ -224,6 +227,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}")
     if args.budget < MIN_BUDGET:
         raise UsageError(f"--budget must be at least {MIN_BUDGET} tokens (got {args.budget})")
+    if args.index is not None:  # a loop or a name too long: exit 2, as search_source.py
+        refuse_bad_path(args.index)
     sidx = load_search_index(args.index)
     try:
         result = resolve(question, sidx, limit=limit, source_limit=limit)

@@ -14,7 +14,10 @@ Usage:
                                       for Python's own AttributeError/KeyError, the --pattern
                                       that finds the code reading the name; for a message
                                       only earlier releases raise, those releases, its site
-                                      there and the release it went in (JSON: gone_message)
+                                      there and the release it went in (JSON: gone_message);
+                                      sites raising the same words are said to be so (JSON:
+                                      same_message, how many lead the list); --in narrows
+                                      its sites as it narrows every search
   search_source.py --model NAME       the model's card (train() defaults and overrides, plan,
                                       setup, methods) from references/model_cards.json;
                                       no tree or rg needed; unknown NAME: exit 1, close matches
@@ -63,16 +66,22 @@ and says how much was left out; --json prints one object:
   holding it), "before", "after" (the releases read next to them lacking it),
   "not_read_before"?, "not_read_after"? (with --cached: releases between those not read)};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
-  "last_release", "replacement", "params", "param_changes", "defaults", "earlier_unknown",
-  "signature", "path", "line", "by_span": [{"releases", "last", "signature", "kind", "path",
-  "line", "from"}]}],
+  "last_release", "replacement", "params", "param_changes", "defaults", "importable",
+  "defined": {"qualname", "spans"} | null, "outside": {"bases", "spans"} | null, "notes",
+  "earlier_unknown", "signature", "path", "line", "by_span": [{"releases", "last",
+  "signature", "kind", "path", "line", "from"}]}],
   "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
   "earlier_unknown"}]} | null, "requirement": {"package", "runs": [{"spec", "first",
   "last"}]} | null, "next"} (earlier_unknown: the spans start at the history's first release,
   so releases before it may have had the name too; params: each parameter whose releases
   differ from the name's, with its releases; param_changes: the same in words, "added in
-  1.3.1", "gone since 1.1.0.post1", "in 1.1.4, 1.2.0-1.5.1 only"; requirement: for python or
-  a package some release requires, spec null for not required, "" for any version);
+  1.3.1", "gone since 1.1.0.post1", "in 1.1.4, 1.2.0-1.5.1 only"; spans count public names,
+  and for a class member scvi-tools' own definitions: importable, the releases whose package
+  imports the name though its __all__ leaves it out; defined, the def it names and the
+  releases that define it, when one had it under no public name; outside, the releases
+  where a base of another package may supply the member; notes, these in words;
+  requirement: for python or a package some release requires, spec null for not required,
+  "" for any version);
 other results: {"path", "line", "kind", "text", "context"?}.
 
 Names for --symbol/--usages/--kwarg accept SCVI, SCVI.setup_anndata, TrainerConfig,
@@ -96,8 +105,9 @@ Examples:
   python3 scripts/search_source.py --since 'data_loader_kwargs.get("batch_size"' --in dataloaders
 
 Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area,
-empty --message); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 5 a release tree
-could not be fetched (--since); 6 the shipped message index is missing (--message).
+empty --message, a path the system refuses: a loop, a name too long); 3 ripgrep (rg)
+missing; 4 no or wrong scvi-tools tree; 5 a release tree could not be fetched (--since); 6
+the shipped message index is missing (--message).
 """
 
 from __future__ import annotations
@@ -119,6 +129,7 @@ from scvi_skill.runtime import (
 )
 from scvi_skill.runtime.errors import (  # noqa: E402
     bad_path,
+    refuse_bad_path,
     EXIT_OK,
     EXIT_PROBLEMS,
     IndexStale,
@@ -218,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.index is not None:  # a loop or a name too long: exit 2, as resolve_docs.py
+        refuse_bad_path(args.index)
     if args.message is not None:
         return _message(args)
     if args.model is not None:
@@ -603,9 +616,13 @@ def _history(args: argparse.Namespace) -> int:
 
 def _history_name_lines(row: dict, last: str) -> list[str]:
     """--history's text for one public name (a row of ``names``)."""
+    from scvi_skill.runtime.history import presence_text
+
     out = []
     when = "still in " + last if row["present"] else f"gone since {row['gone_since']}"
-    out.append(f"{row['name']}: in scvi-tools {row['spans']}; {when}")
+    out.append(f"{row['name']}: {presence_text(row)} {row['spans']}; {when}")
+    # Where else it was: importable though not public, a private def, a base's member.
+    out.extend(f"  {note}" for note in row["notes"])
     runs = row["by_span"]
     if len(runs) > 1 or (runs and runs[-1]["from"]):
         # Each run of releases as its last one defined it: the name may have been
@@ -746,8 +763,10 @@ def _message(args: argparse.Namespace) -> int:
         raise UsageError("--message has no words once the exception class and traceback "
                          "lines are removed")
     index = messages.load_messages(args.index.parent / "messages.json" if args.index else None)
-    matches = messages.find_sites(cleaned, index, limit)
+    tree = _context_tree(args) if args.where or not args.json else None  # --json: no lines
+    matches = messages.find_sites(cleaned, index, limit, admit=_site_scope(args, tree, index))
     report = {"query": cleaned.text, "scvi_tools_version": index.version, "matches": matches,
+              "same_message": messages.same_message(matches),
               "next": [f"read {m['path']}:{max(1, m['line'] - 15)}-{m['line'] + 5}"
                        for m in matches[:1]]}
     from scvi_skill.runtime.history import gone_message
@@ -778,8 +797,19 @@ def _message(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        print(_message_text(report, _context_tree(args)))
+        print(_message_text(report, tree))
     return EXIT_OK if matches or gone or unexpected else EXIT_PROBLEMS
+
+
+def _site_scope(args: argparse.Namespace, tree, index: messages.MessageIndex):
+    """--in for --message: a test of a site's path, as every other mode scopes (an area, a
+    path in the tree, a glob); without a tree, against the sites' own paths. None: all."""
+    if not args.where:
+        return None
+    if tree is None:
+        return source_search.index_scope(args.where, [site.row.path for site in index.sites])
+    scope = source_search.make_scope(tree, args.where, tests=args.tests, python_only=True)
+    return lambda rel: scope.holds(tree, rel)
 
 
 _PYTHON_TYPE_ERRORS = re.compile(
@@ -826,6 +856,13 @@ def _message_text(report: dict, tree) -> str:
         lines.append(gone_message_line(gone, report["scvi_tools_version"], "CHANGELOG entries")
                      + f" (score {gone['score']})")
         lines.append(f"    message: {' '.join(gone['template'].split())}")
+    same = report.get("same_message", 0)
+    if same > 1:
+        # One message raised in several places (the fields' "{key} not found in adata.{attr}"):
+        # the first listed is the index's order, not the one that raised it.
+        lines.append(f"the first {same} sites raise the same message and the text does not tell "
+                     "which of them raised it (the innermost scvi-tools frame of the traceback "
+                     "does); they are listed in the index's order")
     for m in matches:
         lines.append(f"{m['path']}:{m['line']}  {m['kind']} {m['exception']} in {m['function']}"
                      f"  (score {m['score']})")

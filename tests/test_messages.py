@@ -466,3 +466,71 @@ def test_a_missing_message_index_leaves_the_pack_without_sites_and_says_so(
     assert pack.find_raise_sites(question) == []
     err = capsys.readouterr().err
     assert err.count("no raise sites") == 1 and "message index" in err
+
+
+# ------------------------------------------------------------------ the class the text names
+
+
+@pytest.mark.parametrize(("paste", "named"), [
+    # Retold with a period after the class: the class was not taken from the text, and the
+    # ValueError sites saying "{x} not found" ranked first at score 1.0.
+    pytest.param("I get a KeyError. It says cell_type not found in adata.obs", "KeyError",
+                 id="keyerror-prose"),
+    # Named as the exception line, with the words of ValueError sites ("... is not in ..."):
+    # its 0.05 bonus did not lift the KeyError sites over them.
+    pytest.param("KeyError: celltype is not in adata.obs", "KeyError", id="keyerror-line"),
+    pytest.param("it throws TypeError, saying `search_space` must be", "TypeError",
+                 id="typeerror-prose"),
+])
+def test_a_site_of_the_class_the_text_names_comes_before_other_classes(paste, named):
+    """A real 1.5.1 message retold with its class: no site raising another class comes first
+    while a site raising the named one matches too."""
+    top = messages.match_messages(paste, 5)
+    assert top and top[0]["exception"] == named, [(m["exception"], m["path"]) for m in top]
+
+
+def test_a_named_class_admits_its_built_in_subclasses_only():
+    assert messages.raises_named("KeyError", {"LookupError"})
+    assert messages.raises_named("ModuleNotFoundError", {"ImportError"})
+    assert messages.raises_named("builtins.KeyError", {"KeyError"})
+    assert not messages.raises_named("ValueError", {"KeyError"})
+    assert not messages.raises_named("logger.info", {"KeyError"})
+    assert not messages.raises_named("KeyError", {"MyOwnError"})
+
+
+def test_the_class_is_taken_from_prose_but_not_from_a_traceback_s_code_lines():
+    assert messages.clean_message("setup_anndata throws a KeyError, saying x").exceptions \
+        == {"KeyError"}
+    pasted = ('Traceback (most recent call last):\n  File "x.py", line 3, in f\n'
+              "    except KeyError:\nValueError: bad value\n")
+    assert messages.clean_message(pasted).exceptions == {"ValueError"}
+
+
+# ------------------------------------------------------------------ one message, several sites
+
+
+def test_sites_of_one_message_the_text_does_not_tell_apart_are_marked_as_such():
+    """Five fields raise "{key} not found in adata.{attr}."; the bare message fits each alike,
+    so each is marked same_message and --message says the first is not known to be the one
+    that raised it. A traceback's frame decides: then nothing is marked."""
+    bare = messages.match_messages("KeyError: 'celltype not found in adata.obs.'", 8)
+    assert messages.same_message(bare) == 5
+    assert all(m.get("same_message") for m in bare[:5]) and "same_message" not in bare[5]
+    case = next(c for c in map(json.loads, REAL_PASTES.read_text().splitlines())
+                if c["case"] == "case_scanvi_missing_labels" and c["style"] == "traceback")
+    framed = messages.match_messages(case["paste"], 8)
+    assert (framed[0]["path"], framed[0]["line"]) == (case["path"], case["line"])
+    assert messages.same_message(framed) == 0
+
+
+def test_cli_says_when_the_first_site_is_only_one_of_several(capsys):
+    code, out, _ = run(capsys, "--message", "KeyError: 'celltype not found in adata.obs.'")
+    assert code == 0
+    assert out.splitlines()[1].startswith("the first 5 sites raise the same message and the "
+                                          "text does not tell which of them raised it")
+    code, out, _ = run(capsys, "--message", "KeyError: 'celltype not found in adata.obs.'",
+                       "--json")
+    assert json.loads(out)["same_message"] == 5
+    code, out, _ = run(capsys, "--message", "ValueError: Number of vars in adata_target not the "
+                       "same as source. Expected: 16964 Received: 5000", "--json")
+    assert json.loads(out)["same_message"] == 0

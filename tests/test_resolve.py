@@ -368,6 +368,18 @@ def test_a_passage_ending_in_a_lead_in_carries_the_block_it_introduces():
     assert (capped.start, capped.end) == (3, 3)
 
 
+def test_a_lead_in_carries_a_four_backtick_block_whole():
+    """The block ends at its own closing fence, not at a three-backtick line inside it."""
+    from scvi_skill.runtime.pack import PackPassage, _carry_lead_in
+
+    doc = ["Write it like this:", "", "````markdown", "```python", "model.train()", "```",
+           "````", "", "After."]
+    reader = _DocLines({"docs/a.md": doc})
+    passage = PackPassage("docs/a.md", 1, 1, "Save", "Save", doc[:1], read=(1, 9))
+    _carry_lead_in(passage, reader, room=10_000)
+    assert (passage.start, passage.end) == (1, 7) and passage.text[-1] == "````"
+
+
 def test_heads_are_defs_classes_and_decorators_that_start_a_line():
     from itertools import accumulate
 
@@ -1566,13 +1578,34 @@ def test_facts_and_pitfalls_of_a_pack_for_another_release_cite_the_pinned_lines_
 def test_a_message_raised_at_several_sites_names_them_all(capsys, pinned_tree):
     """Five fields raise "{key} not found in adata.{attr}." with the same words: the text alone
     cannot tell which one the user hit, so the others are named under the first site (the
-    categorical obs field that batch_key registers had been left out)."""
+    categorical obs field that batch_key registers had been left out), right under its first
+    line, which is not said to be the one that raised it."""
     code, out, _ = run(capsys, "--tree", str(pinned_tree.root),
                        "KeyError: 'batch not found in adata.obs.'")
-    also = [line for line in out.splitlines()
-            if line.startswith("  the same message is also raised at: ")]
+    lines = out.splitlines()
+    also = [at for at, line in enumerate(lines)
+            if line.startswith("  one of 5 sites raising this message, which the text does not "
+                               "tell apart")]
     assert code == 0 and len(also) == 1
-    assert "src/scvi/data/fields/_dataframe_field.py:179 CategoricalDataFrameField" in also[0]
+    assert lines[also[0] - 1].startswith("src/scvi/data/fields/_arraylike_field.py:108 ")
+    assert "src/scvi/data/fields/_dataframe_field.py:179 CategoricalDataFrameField" \
+        in lines[also[0]] and lines[also[0]].endswith(", the next site below")
+
+
+def test_a_traceback_frame_that_decides_between_sites_of_one_message_lists_no_others(
+        capsys, pinned_tree):
+    """With the raising frame pasted, the frame decides: the pack named the other sites of the
+    message under it all the same (their scores, clipped to 1, looked equal)."""
+    from pathlib import Path
+
+    pastes = Path(__file__).parent / "fixtures" / "messages" / "real_pastes.jsonl"
+    paste = next(c["paste"] for c in map(json.loads, pastes.read_text().splitlines())
+                 if c["case"] == "case_scanvi_missing_labels" and c["style"] == "traceback")
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), paste)
+    raised = out.split("== raised at", 1)[1].splitlines()
+    assert code == 0 and raised[1].startswith("src/scvi/data/fields/_dataframe_field.py:179 ")
+    assert not any("sites raising this message" in line or "also raised at" in line
+                   for line in raised[:8])
 
 
 @pytest.mark.parametrize("budget", [300, 450, 700])

@@ -92,3 +92,27 @@ def test_a_line_break_in_a_pattern_is_a_usage_error(capsys, pinned_tree, rg_bina
     code = search_source.main(["--pattern", "a\\nb", "--tree", str(pinned_tree.root)])
     err = capsys.readouterr().err
     assert code == 2 and "within one line" in err and "multiline" not in err
+
+
+@pytest.mark.parametrize("script", ["search_source --symbol", "search_source --message",
+                                    "resolve_docs"])
+def test_an_index_path_the_system_refuses_is_one_message_exit_2_in_both_scripts(
+        pinned_tree, rg_binary, monkeypatch, tmp_path, capsys, script):
+    """``--index`` given a symlink loop: search_source.py warned and searched on (exit 0),
+    resolve_docs.py called it an unreadable shipped index (exit 6); both now treat it as any
+    path the system refuses (errors.bad_path): one Error line, exit 2."""
+    import resolve_docs
+
+    monkeypatch.setenv("SCVI_SKILL_RG", rg_binary)
+    loop = tmp_path / "loop.json"
+    loop.symlink_to(loop)
+    if script == "resolve_docs":
+        code = resolve_docs.main(["--index", str(loop), "batch_key"])
+    else:
+        mode = script.split()[1]
+        code = search_source.main([mode, "SCVI", "--index", str(loop),
+                                   "--tree", str(pinned_tree.root)])
+    out, err = capsys.readouterr()
+    assert code == EXIT_USAGE and out == ""
+    assert err.count("Error:") == 1 and "Warning" not in err and "Traceback" not in err
+    assert f"cannot use the path {str(loop)!r}" in err

@@ -476,3 +476,40 @@ def test_a_pasted_unexpected_keyword_message_is_said_to_be_python_s_own(capsys):
 def test_python_s_own_type_errors_are_said_to_be_python_s(capsys, message):
     code, out, _ = run(capsys, "--message", message)
     assert "Python's own message (a TypeError Python raises" in out
+
+
+MISSING_OBS_KEY = "KeyError: 'celltype not found in adata.obs.'"
+"""Raised by five fields in two files of src/scvi/data/fields (1.5.1)."""
+
+
+@pytest.mark.parametrize(("where", "files"), [
+    ("*_dataframe_field.py", {"src/scvi/data/fields/_dataframe_field.py"}),
+    ("data/fields", {"src/scvi/data/fields/_arraylike_field.py",
+                     "src/scvi/data/fields/_dataframe_field.py"}),
+    ("src/scvi/data/fields/_arraylike_field.py", {"src/scvi/data/fields/_arraylike_field.py"}),
+    ("train", set()),
+])
+@pytest.mark.parametrize("tree", [True, False], ids=["tree", "no-tree"])
+def test_in_narrows_the_sites_of_message_as_it_narrows_every_search(
+        capsys, pinned_tree, monkeypatch, where, files, tree):
+    """--in (an area, a path, a glob) was ignored by --message; without a tree the index's
+    own paths stand in for the tree's folders."""
+    argv = ["--message", MISSING_OBS_KEY, "--in", where]
+    if tree:
+        argv += ["--tree", str(pinned_tree.root)]
+    else:
+        monkeypatch.setattr(search_source, "_context_tree", lambda args: None)
+    code, report, _ = run_json(capsys, *argv)
+    assert {m["path"] for m in report["matches"]} == files
+    assert code == (0 if files else 1)
+
+
+@pytest.mark.parametrize("tree", [True, False], ids=["tree", "no-tree"])
+def test_message_with_an_unknown_in_area_is_a_usage_error(capsys, pinned_tree, monkeypatch, tree):
+    argv = ["--message", MISSING_OBS_KEY, "--in", "nosuchplace"]
+    if tree:
+        argv += ["--tree", str(pinned_tree.root)]
+    else:
+        monkeypatch.setattr(search_source, "_context_tree", lambda args: None)
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and "unknown --in 'nosuchplace'; areas: " in err

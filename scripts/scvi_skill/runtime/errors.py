@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import sys
 
 EXIT_OK = 0
@@ -73,3 +74,15 @@ def bad_path(err: OSError) -> int | None:
     shown = name if len(name) <= 80 else name[:77] + "..."
     print_error(f"cannot use the path {shown!r}: {err.strerror or err}")
     return EXIT_USAGE
+
+
+def refuse_bad_path(path: os.PathLike | str) -> None:
+    """Raise the ``OSError`` of a path the user gave when the system refuses it (one of
+    :data:`BAD_PATH_ERRNOS`: a loop, a name too long), so that the CLI's :func:`bad_path`
+    reports it as such; a missing path, or one that stats, is left to its reader (which
+    says what it found there)."""
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno in BAD_PATH_ERRNOS:
+            raise

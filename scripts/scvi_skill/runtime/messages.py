@@ -7,11 +7,14 @@ Reads ``references/messages.json`` (built by :mod:`scvi_skill.build.source.messa
    line N``, IPython's ``Cell In[3], line 1`` and ``----> 1 code`` lines, ``^^^^`` markers) go,
    the text after the last ``ExceptionClass:`` (or ``path.py:12: UserWarning:``) is the
    message, and backticks, quotes and extra whitespace do not matter. Text over
-   :data:`MAX_MESSAGE_CHARS` keeps its head and tail (``cut`` is set).
+   :data:`MAX_MESSAGE_CHARS` keeps its head and tail (``cut`` is set). An exception class
+   the text names anywhere (``I get a KeyError, saying ...``) is kept in ``exceptions``.
 2. :func:`match_messages` compares words, in order: a template's static words must appear in
    the message, each ``{placeholder}`` stands for up to :data:`MAX_HOLE_WORDS` pasted words
    (values), and a partial paste scores by the longest common runs. ``score`` is in [0, 1]:
-   about 1 for a whole message with its values, lower for a part of one.
+   about 1 for a whole message with its values, lower for a part of one. When the text
+   names an exception class, the sites raising it (or a built-in subclass of it) that match
+   come before any site raising another class.
 3. :func:`looks_like_error` says, cheaply (no file read), whether a question carries an error
    text worth matching.
 
@@ -20,9 +23,10 @@ No regular expression is built from user text. Standard library only; Python >= 
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections import namedtuple
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from difflib import SequenceMatcher
 from math import log
 from pathlib import Path
@@ -66,6 +70,8 @@ FRAME_BONUS = 0.1
 _WORD = re.compile(r"[a-z0-9_]+")
 _TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _EXCEPTION_NAME = EXCEPTION_NAME
+_NAMED_EXCEPTION = re.compile(rf"(?<![\w.]){_EXCEPTION_NAME}\b")
+"""An exception class named anywhere in a message line, prose included ("a KeyError, saying")."""
 _EXCEPTION_LINE = re.compile(
     rf"(?:^|[\s:(\[])(?P<name>{_EXCEPTION_NAME})(?:\s*:\s*|\s+)(?P<rest>\S.*)?$")
 _NOISE_LINE = re.compile(
@@ -206,6 +212,7 @@ def clean_message(text: str) -> Cleaned:
             segments.append(match.group("rest") or "")
         elif segments:
             segments[-1] += " " + line
+        names.update(name.rsplit(".", 1)[-1] for name in _NAMED_EXCEPTION.findall(line))
     whole = " ".join(" ".join(lines).split())
     segments = [" ".join(seg.split()) for seg in segments[-MAX_SEGMENTS:]]
     segments = [seg for seg in segments if len(words_of(seg)) >= 2]
@@ -253,27 +260,40 @@ def match_messages(text: str, limit: int = DEFAULT_LIMIT, *, min_score: float = 
     """The sites whose message best matches pasted ``text``, best first: dicts with ``path``,
     ``line``, ``kind`` (``raise``/``warn``/``log``), ``exception``, ``function``, ``condition``,
     ``template`` and ``score`` (0..1, three decimals), at most ``limit``, none under
-    ``min_score``. Raises :class:`~scvi_skill.runtime.errors.IndexStale` when the message index
-    is missing."""
+    ``min_score``; ``same_message`` (True) on each of the leading sites that raise one message
+    with one score, which the text does not tell apart (:func:`same_message` counts them).
+    Raises :class:`~scvi_skill.runtime.errors.IndexStale` when the message index is missing."""
     return find_sites(clean_message(text), load_messages(path), limit, min_score=min_score)
 
 
 def find_sites(cleaned: Cleaned, index: MessageIndex, limit: int, *,
-               min_score: float = MIN_SCORE) -> list[dict]:
+               min_score: float = MIN_SCORE,
+               admit: Callable[[str], bool] | None = None) -> list[dict]:
+    """The sites matching ``cleaned``, best first (as :func:`match_messages`); ``admit``: a
+    test of a site's path (``search_source.py --in``), None for every site."""
+    allowed = None if admit is None else {
+        site_id for site_id, site in enumerate(index.sites) if admit(site.row.path)}
     best: dict[int, tuple[float, float]] = {}
     asked = set(words_of(" ".join(cleaned.segments)))
     for segment in cleaned.segments:
         query = words_of(segment)
         if not query:
             continue
-        for site_id, key in _score_all(index, query, cleaned).items():
+        for site_id, key in _score_all(index, query, cleaned, allowed).items():
             if key > best.get(site_id, (-1.0, 0.0)):
                 best[site_id] = key
     # ties (one message raised in several places) go to the site whose module the paste names
     ranked = sorted(best.items(), key=lambda item: (
         -item[1][0], -item[1][1], -len(asked.intersection(
             index.sites[item[0]].row.function.split("."))), index.sites[item[0]].row[:2]))
-    out = []
+    if cleaned.exceptions:
+        # The class the text names: a site raising another one never comes first while a
+        # site raising it matches too (the score's bonus alone let better-worded sites win).
+        named = {site_id for site_id, (score, _) in ranked if score >= min_score
+                 and raises_named(index.sites[site_id].row.exception, cleaned.exceptions)}
+        if named:
+            ranked.sort(key=lambda item: item[0] not in named)
+    out, raw = [], []
     for site_id, (score, _) in ranked:
         if score < min_score or len(out) >= limit:
             break
@@ -281,7 +301,55 @@ def find_sites(cleaned: Cleaned, index: MessageIndex, limit: int, *,
         if not _names_its_module(row, [cleaned.text, *cleaned.segments]):
             continue
         out.append({**row._asdict(), "score": round(min(1.0, score), 3)})
+        raw.append(round(score, 9))
+    # One message raised in several places (the fields' "{key} not found in adata.{attr}")
+    # with nothing in the text to tell them apart (a traceback's frame would add its bonus):
+    # the first of them is only the index's order, and each is marked so.
+    tied = 1
+    while tied < len(out) and raw[tied] == raw[0] \
+            and _shape(out[tied]["template"]) == _shape(out[0]["template"]):
+        tied += 1
+    if tied > 1:
+        for match in out[:tied]:
+            match["same_message"] = True
     return out
+
+
+def same_message(matches: list[dict]) -> int:
+    """How many sites lead ``matches`` (from :func:`find_sites`) that raise the same message
+    with the same score, so that the pasted text does not tell them apart: 0 when the first
+    stands alone."""
+    count = 0
+    while count < len(matches) and matches[count].get("same_message"):
+        count += 1
+    return count
+
+
+def _shape(template: str) -> str:
+    """A template with each placeholder as ``{}``: two sites of one message share it."""
+    return _PLACEHOLDER.sub("{}", template)
+
+
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def raises_named(exception: str, named: Iterable[str]) -> bool:
+    """Whether a site's ``exception`` is one of the ``named`` classes or a subclass of one.
+    Subclasses are known for Python's built-in classes (``KeyError`` of ``LookupError``,
+    ``FileNotFoundError`` of ``OSError``); the 1.5.1 tree defines no exception class of its
+    own, so any other name counts only as itself."""
+    short = exception.rsplit(".", 1)[-1]
+    named = set(named)
+    if short in named:
+        return True
+    cls = getattr(builtins, short, None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+        return False
+    for name in named:
+        base = getattr(builtins, name, None)
+        if isinstance(base, type) and issubclass(base, BaseException) and issubclass(cls, base):
+            return True
+    return False
 
 
 ECHO_RUN = 4
@@ -341,21 +409,24 @@ def _names_its_module(row: MessageRow, segments: list[str]) -> bool:
     return any(own.search(segment) for segment in segments)
 
 
-def _score_all(index: MessageIndex, query: list[str], cleaned: Cleaned
-               ) -> dict[int, tuple[float, float]]:
-    """(score, matched static weight) of the candidate sites; the score may pass 1 by the
-    exception and frame bonuses (the ranking keeps them, the output clips)."""
+def _score_all(index: MessageIndex, query: list[str], cleaned: Cleaned,
+               allowed: set[int] | None = None) -> dict[int, tuple[float, float]]:
+    """(score, matched static weight) of the candidate sites (only those in ``allowed``,
+    when given); the score may pass 1 by the exception and frame bonuses (the ranking keeps
+    them, the output clips)."""
     shared: dict[int, float] = {}
     for word in set(query):
         weight = index.idf.get(word)
         if weight is None:
             continue
         for site_id in index.postings[word]:
-            shared[site_id] = shared.get(site_id, 0.0) + weight
+            if allowed is None or site_id in allowed:
+                shared[site_id] = shared.get(site_id, 0.0) + weight
     top = sorted(shared, key=lambda i: (-shared[i], i))[:CANDIDATES]
     if cleaned.frames:
         top += [i for i, site in enumerate(index.sites)
-                if (site.row.path, site.row.line) in cleaned.frames and i not in top]
+                if (site.row.path, site.row.line) in cleaned.frames and i not in top
+                and (allowed is None or i in allowed)]
     weights = [index.idf.get(w, index.unknown_idf) for w in query]
     matcher = SequenceMatcher(None, autojunk=False)
     matcher.set_seq2(query)

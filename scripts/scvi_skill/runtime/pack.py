@@ -29,6 +29,7 @@ from itertools import accumulate
 
 from .dependency_uses import named_dependency_names
 from .errors import IndexStale, warn
+from .fences import BODY, CLOSER, OPENER, line_roles
 from .formats import SLOT_SOURCE
 from .history import gone_identifiers, gone_message, moved_names, present_names, release_facts
 from .rank import MAX_QUESTION_CHARS, passage_idf, query_terms
@@ -488,21 +489,16 @@ def find_raise_sites(question: str) -> list[dict]:
     sites = found[:2]
     if sites:
         # One message raised in several places that its text cannot tell apart (the fields'
-        # "{key} not found in adata.{attr}"): the others are named under the first, so that
-        # the one the user hit is in the pack.
-        def shape(site: dict) -> str:
-            return _PLACEHOLDER.sub("{}", str(site.get("template", "")))
-
-        same = [site for site in found[2:] if site["score"] == sites[0]["score"]
-                and shape(site) == shape(sites[0])]
-        if same and all(shape(site) == shape(sites[0]) for site in sites):
+        # "{key} not found in adata.{attr}", marked same_message by the matcher): the others
+        # are named under the first, so that the one the user hit is in the pack.
+        same = [site for site in found[2:] if site.get("same_message")]
+        if same:
             sites[0] = dict(sites[0], also=same)
     return sites
 
 
 MAX_SAME_MESSAGE = 6
 """Other sites of the same message named under the first raise site (one line)."""
-_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
 def _python_s_own_note(question: str, version: str, sidx: dict | None,
@@ -1955,15 +1951,16 @@ def _carry_lead_in(passage: PackPassage, reader: _Reader, room: int) -> int:
     last = min(hi, passage.end + LEAD_IN_LINES)
     lines = reader.lines(passage.path, passage.end + 1, last)
     end, fenced, seen = passage.end, False, False
-    for n, line in enumerate(lines, start=passage.end + 1):
-        stripped = line.strip()
-        if stripped.startswith(("```", "~~~")):
-            fenced = not fenced
+    # The lines start mid-document: a fence may be indented by a list item above them.
+    roles = line_roles(lines, any_indent=True)
+    for n, (line, role) in enumerate(zip(lines, roles), start=passage.end + 1):
+        fenced = role in (OPENER, BODY)
+        if role in (OPENER, CLOSER):
             end, seen = n, True
-            if not fenced:
+            if role == CLOSER:
                 break  # the code block's closing fence
             continue
-        if not stripped:
+        if not line.strip():
             if seen and not fenced:
                 break  # the block's end
             continue
@@ -1994,18 +1991,25 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
         parts.append(("== traceback: its scvi-tools frames, outermost first",
                       _frame_groups(pack)))
     sites = []
-    for site in pack.raise_sites:
+    for number, site in enumerate(pack.raise_sites):
         group = [f"{site['path']}:{site['line']} {site.get('function') or ''} "
                  f"{site.get('kind', 'raise')} {site.get('exception') or ''}: "
                  f"{clip(str(site.get('template', '')), 200)}"]
+        if number == 0 and site.get("same_message"):
+            # Not "raised here": the text fits each site of the message alike, and the first
+            # is the index's order (right under it, so that a budget cut keeps it).
+            others = [f"{s['path']}:{s['line']} {str(s.get('function') or '').rsplit('.', 2)[-2]}"
+                      for s in site.get("also") or []]
+            below = len(pack.raise_sites) > 1 and pack.raise_sites[1].get("same_message")
+            count = 1 + len(others) + bool(below)
+            group.append(f"  one of {count} sites raising this message, which the text does not "
+                         "tell apart (a traceback's innermost scvi-tools frame would)"
+                         + "; also raised at: " + ", ".join(
+                             others + ["the next site below"] * bool(below)))
         if site.get("condition"):
             group.append(f"  when: {clip(str(site['condition']), 200)}")
         text = site.get("text") or []
         group.extend(f"   {t}" for t in text)
-        if site.get("also"):
-            group.append("  the same message is also raised at: " + ", ".join(
-                f"{s['path']}:{s['line']} {str(s.get('function') or '').rsplit('.', 2)[-2]}"
-                for s in site["also"]))
         sites.append((group, [Span("raise", site["path"], site["line"],
                                    site["line"] + max(len(text), 1) - 1, 0)]))
     told = "the message the question repeats" if any(site.get("echoed")

@@ -142,6 +142,29 @@ def make_scope(tree: Tree, where: str | None, *, tests: bool, python_only: bool)
     raise UsageError(msg, hint="Or pass a path inside the tree (model/base) or a glob ('*_model.py').")
 
 
+def index_scope(where: str, paths: list[str]):
+    """``--in`` without a tree (``--message`` reads its sites from an index): a test of a
+    tree path, as :func:`make_scope` scopes, with the index's ``paths`` standing in for the
+    tree's folders: a glob as :meth:`SearchScope.admits` matches it, else an area or a path
+    (under ``src/scvi/`` or the tree's root) that holds at least one of ``paths``."""
+    where = where.strip()
+    if _GLOB_CHARS & set(where):
+        return SearchScope([], [], pattern=where).admits
+    part = where.strip("/").removeprefix("./")
+    bases = ("src/scvi/" + part.removeprefix("src/scvi/").removeprefix("scvi/"), part)
+
+    def admits(rel: str) -> bool:
+        return any(rel == base or rel.startswith(base + "/") for base in bases)
+
+    if not any(admits(path) for path in paths):
+        known = sorted({p.split("/")[2] for p in paths if p.startswith("src/scvi/")
+                        and p.count("/") > 2})
+        raise UsageError(f"unknown --in {where[:80]!r}; areas: {', '.join(known)}",
+                         hint="Or pass a path inside the tree (model/base) or a glob "
+                              "('*_model.py').")
+    return admits
+
+
 def rg_search(
     tree: Tree,
     scope: SearchScope,
