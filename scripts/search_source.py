@@ -16,7 +16,7 @@ Usage:
                                       only earlier releases raise, those releases, its site
                                       there and the release it went in (JSON: gone_message);
                                       sites raising the same words are said to be so (JSON:
-                                      same_message, how many lead the list); --in narrows
+                                      same_message, how many there are); --in narrows
                                       its sites as it narrows every search
   search_source.py --model NAME       the model's card (train() defaults and overrides, plan,
                                       setup, methods) from references/model_cards.json;
@@ -620,6 +620,11 @@ def _history_name_lines(row: dict, last: str) -> list[str]:
 
     out = []
     when = "still in " + last if row["present"] else f"gone since {row['gone_since']}"
+    if not row["present"] and row.get("outside") and row["outside"]["spans"].endswith(last):
+        # Its own definition went; a base of another package may supply it (torch's
+        # Module.train): not gone from the class.
+        when = (f"its own definition gone since {row['gone_since']}; in {last} a base of "
+                "another package may supply it")
     out.append(f"{row['name']}: {presence_text(row)} {row['spans']}; {when}")
     # Where else it was: importable though not public, a private def, a base's member.
     out.extend(f"  {note}" for note in row["notes"])
@@ -860,9 +865,11 @@ def _message_text(report: dict, tree) -> str:
     if same > 1:
         # One message raised in several places (the fields' "{key} not found in adata.{attr}"):
         # the first listed is the index's order, not the one that raised it.
-        lines.append(f"the first {same} sites raise the same message and the text does not tell "
-                     "which of them raised it (the innermost scvi-tools frame of the traceback "
-                     "does); they are listed in the index's order")
+        shown = sum(1 for m in matches if m.get("same_message"))
+        lines.append(f"{same} sites raise the same message and the text does not tell which of "
+                     "them raised it (the innermost scvi-tools frame of the traceback does); "
+                     + (f"the first {shown} are listed" if shown < same else "they are listed")
+                     + " in the index's order")
     for m in matches:
         lines.append(f"{m['path']}:{m['line']}  {m['kind']} {m['exception']} in {m['function']}"
                      f"  (score {m['score']})")

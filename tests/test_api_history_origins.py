@@ -211,3 +211,17 @@ def test_the_shipped_history_notes_only_what_it_can_back():
     assert "scvi.external.mrvi.MRVAE.params" not in history["outside"]
     assert history["bound"] == {"scvi.model.get_max_epochs_heuristic": [[5, 24]]}
     assert history["versions"][5] == "1.1.0.post1" and history["versions"][24] == "1.3.3"
+
+
+def test_a_member_whose_own_def_went_but_a_base_supplies_is_not_called_gone(capsys):
+    """TangramMapper.train: scvi-tools' own def went in 1.5.0, torch.nn.Module's stays (a
+    review's find: --history said "gone since 1.5.0" and the pack "not in 1.5.1")."""
+    code, out = _history_run(capsys, "scvi.external.tangram.TangramMapper.train")
+    first = out.splitlines()[0]
+    assert "its own definition gone since 1.5.0; in 1.5.1 a base of another package may " \
+        "supply it" in first, first
+    assert not first.endswith("gone since 1.5.0")
+    import resolve_docs
+
+    assert resolve_docs.main(["scvi.external.mrvi.MRVAE.train removed?"]) == 0
+    assert "not in 1.5.1" not in capsys.readouterr().out

@@ -489,6 +489,20 @@ def test_a_site_of_the_class_the_text_names_comes_before_other_classes(paste, na
     assert top and top[0]["exception"] == named, [(m["exception"], m["path"]) for m in top]
 
 
+def test_a_retold_class_weighs_less_than_the_words_a_printed_one_decides():
+    """Retold ("I get a KeyError, saying ..."), the class is a bonus: the ValueError site whose
+    message the words are wholly (data/_utils.py:113) stays first. Printed as Python prints
+    it ("KeyError: ..."), no ValueError site can have raised it: the KeyError sites lead."""
+    retold = messages.match_messages(
+        "I get a KeyError, saying cell_type is not a valid key in adata.obs.", 5)
+    assert (retold[0]["path"], retold[0]["line"], retold[0]["exception"]) == (
+        "src/scvi/data/_utils.py", 113, "ValueError"), retold[0]
+    printed = messages.match_messages("KeyError: cell_type is not a valid key in adata.obs.", 5)
+    assert printed[0]["exception"] == "KeyError", printed[0]
+    assert messages.clean_message("KeyError: x y").printed == {"KeyError"}
+    assert messages.clean_message("I get a KeyError, saying x y").printed == frozenset()
+
+
 def test_a_named_class_admits_its_built_in_subclasses_only():
     assert messages.raises_named("KeyError", {"LookupError"})
     assert messages.raises_named("ModuleNotFoundError", {"ImportError"})
@@ -526,8 +540,17 @@ def test_sites_of_one_message_the_text_does_not_tell_apart_are_marked_as_such():
 def test_cli_says_when_the_first_site_is_only_one_of_several(capsys):
     code, out, _ = run(capsys, "--message", "KeyError: 'celltype not found in adata.obs.'")
     assert code == 0
-    assert out.splitlines()[1].startswith("the first 5 sites raise the same message and the "
+    assert out.splitlines()[1].startswith("5 sites raise the same message and the "
                                           "text does not tell which of them raised it")
+    # Counted past --limit; a module the text names breaks the tie; a weak match claims none.
+    code, out, _ = run(capsys, "--message", "KeyError: 'celltype not found in adata.obs.'",
+                       "--limit", "1", "--json")
+    assert json.loads(out)["same_message"] == 5 and len(json.loads(out)["matches"]) == 1
+    code, out, _ = run(capsys, "--message", "_dataframe_field validate_field KeyError: batch "
+                       "not found in adata.obs.", "--json")
+    report = json.loads(out)
+    assert report["matches"][0]["path"].endswith("_dataframe_field.py")
+    assert report["same_message"] == 2, report["same_message"]  # the two of _dataframe_field
     code, out, _ = run(capsys, "--message", "KeyError: 'celltype not found in adata.obs.'",
                        "--json")
     assert json.loads(out)["same_message"] == 5

@@ -182,7 +182,7 @@ def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, st
 def is_markdown(text: str) -> bool:
     """Whether pasted text is Markdown: it holds a code fence, or it is not Python and cites
     a ``path:line`` (an answer without code)."""
-    if find_fences(text.splitlines()):
+    if find_fences(text.splitlines(), any_indent=True):
         return True
     if not _CITED.search(text):
         return False
@@ -207,7 +207,7 @@ def markdown_blocks(text: str) -> list[tuple[int | None, str | None]]:
     :data:`NEW_SCOPE` between sections (an answers file's ``## id`` headings: a ``model`` of
     one answer is not the next answer's)."""
     lines = text.splitlines()
-    fences = {fence.first: fence for fence in find_fences(lines)}
+    fences = {fence.first: fence for fence in find_fences(lines, any_indent=True)}
     blocks: list[tuple[int | None, str | None]] = []
     n = 0
     while n < len(lines):

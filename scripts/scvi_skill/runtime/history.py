@@ -296,6 +296,11 @@ def _moved_fact(ident: str, sidx: dict, history: dict, migrations: dict,
     if spans:
         if spans[-1][1] >= len(versions) - 1:
             return ""  # the history has it in the pinned release: the index missed it
+        outside = (history.get("outside") or {}).get(ident)
+        if outside and outside["spans"][-1][1] >= len(versions) - 1:
+            # Its own definition went, but a base of another package may supply it (torch's
+            # Module.train for a module): not a name the pinned release lacks.
+            return ""
         text = (f"{ident}: in scvi-tools {span_text(spans, versions)}, not in {pinned} "
                 f"(gone since {versions[spans[-1][1] + 1]}{earlier_unknown(spans, versions)})")
     else:

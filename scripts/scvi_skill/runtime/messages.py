@@ -13,8 +13,9 @@ Reads ``references/messages.json`` (built by :mod:`scvi_skill.build.source.messa
    the message, each ``{placeholder}`` stands for up to :data:`MAX_HOLE_WORDS` pasted words
    (values), and a partial paste scores by the longest common runs. ``score`` is in [0, 1]:
    about 1 for a whole message with its values, lower for a part of one. When the text
-   names an exception class, the sites raising it (or a built-in subclass of it) that match
-   come before any site raising another class.
+   prints an exception class (``KeyError: ...``), the sites raising it (or a built-in subclass
+   of it) that match come before any site raising another class; a class it only retells
+   ("I get a KeyError") adds a bonus to the score.
 3. :func:`looks_like_error` says, cheaply (no file read), whether a question carries an error
    text worth matching.
 
@@ -71,6 +72,8 @@ _WORD = re.compile(r"[a-z0-9_]+")
 _TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _EXCEPTION_NAME = EXCEPTION_NAME
 _NAMED_EXCEPTION = re.compile(rf"(?<![\w.]){_EXCEPTION_NAME}\b")
+_PRINTED = re.compile(rf"(?:^|[\s(\[`'\"]){_EXCEPTION_NAME}\s*:")
+"""The class as Python prints it at a traceback's end: ``KeyError: ...``."""
 """An exception class named anywhere in a message line, prose included ("a KeyError, saying")."""
 _EXCEPTION_LINE = re.compile(
     rf"(?:^|[\s:(\[])(?P<name>{_EXCEPTION_NAME})(?:\s*:\s*|\s+)(?P<rest>\S.*)?$")
@@ -90,15 +93,17 @@ _NOISE_LINE = re.compile(
 _FILE_LINE = re.compile(r'^\s*File ["~/\\.\w]')
 _FRAME = re.compile(r'[/\\]scvi[/\\]([\w/\\]+\.py)(?:", line |:)(\d+)')
 
-class Cleaned(namedtuple("Cleaned", "text segments exceptions cut frames",
-                         defaults=(False, frozenset()))):
+class Cleaned(namedtuple("Cleaned", "text segments exceptions cut frames printed",
+                         defaults=(False, frozenset(), frozenset()))):
     """Pasted text reduced to what is matched:
 
     - ``text``: the message(s), one line each, noise removed;
     - ``segments``: the messages matched separately (a chained traceback has several);
     - ``exceptions``: exception or warning class names seen (last dotted part);
     - ``cut``: the text was longer than :data:`MAX_MESSAGE_CHARS` and was cut;
-    - ``frames``: ``(path, line)`` of the scvi frames of a pasted traceback (``src/scvi/...``).
+    - ``frames``: ``(path, line)`` of the scvi frames of a pasted traceback (``src/scvi/...``);
+    - ``printed``: the classes of ``exceptions`` written as Python prints them,
+      ``KeyError: ...`` (a retelling, "I get a KeyError", may misname the class).
     """
 
     __slots__ = ()
@@ -205,10 +210,13 @@ def clean_message(text: str) -> Cleaned:
     lines = _without_noise(text[:MAX_SCAN_CHARS].splitlines())
     segments: list[str] = []
     names: set[str] = set()
+    printed: set[str] = set()
     for line in lines:
         match = _EXCEPTION_LINE.search(line)
         if match:
             names.add(match.group("name").rsplit(".", 1)[-1])
+            if _PRINTED.search(line):
+                printed.add(match.group("name").rsplit(".", 1)[-1])
             segments.append(match.group("rest") or "")
         elif segments:
             segments[-1] += " " + line
@@ -225,7 +233,8 @@ def clean_message(text: str) -> Cleaned:
     frames = frozenset(("src/scvi/" + path.replace("\\", "/"), int(line))
                        for path, line in _FRAME.findall(text[:MAX_SCAN_CHARS]))
     return Cleaned(text=shown, segments=tuple(dict.fromkeys(segments)),
-                   exceptions=frozenset(names), cut=cut, frames=frames)
+                   exceptions=frozenset(names), cut=cut, frames=frames,
+                   printed=frozenset(printed))
 
 
 def _cut(text: str) -> str:
@@ -273,56 +282,62 @@ def find_sites(cleaned: Cleaned, index: MessageIndex, limit: int, *,
     test of a site's path (``search_source.py --in``), None for every site."""
     allowed = None if admit is None else {
         site_id for site_id, site in enumerate(index.sites) if admit(site.row.path)}
-    best: dict[int, tuple[float, float]] = {}
+    best: dict[int, tuple[float, float, float]] = {}
     asked = set(words_of(" ".join(cleaned.segments)))
     for segment in cleaned.segments:
         query = words_of(segment)
         if not query:
             continue
         for site_id, key in _score_all(index, query, cleaned, allowed).items():
-            if key > best.get(site_id, (-1.0, 0.0)):
+            if key > best.get(site_id, (-1.0, 0.0, 0.0)):
                 best[site_id] = key
     # ties (one message raised in several places) go to the site whose module the paste names
     ranked = sorted(best.items(), key=lambda item: (
         -item[1][0], -item[1][1], -len(asked.intersection(
             index.sites[item[0]].row.function.split("."))), index.sites[item[0]].row[:2]))
-    if cleaned.exceptions:
-        # The class the text names: a site raising another one never comes first while a
-        # site raising it matches too (the score's bonus alone let better-worded sites win).
-        named = {site_id for site_id, (score, _) in ranked if score >= min_score
-                 and raises_named(index.sites[site_id].row.exception, cleaned.exceptions)}
+    if cleaned.printed:
+        # The class Python printed: a site raising another one cannot have raised it, so it
+        # never comes first while a site raising that class matches too (the score's bonus
+        # alone let better-worded sites win). A class the text only retells ("I get a
+        # KeyError") gets the bonus: people misname the class of what they saw.
+        named = {site_id for site_id, (_, _, base) in ranked if base >= min_score
+                 and raises_named(index.sites[site_id].row.exception, cleaned.printed)}
         if named:
             ranked.sort(key=lambda item: item[0] not in named)
-    out, raw = [], []
-    for site_id, (score, _) in ranked:
-        if score < min_score or len(out) >= limit:
-            break
+    out, tied, counting = [], 0, True
+    for site_id, (score, _, base) in ranked:
+        if base < min_score:
+            continue  # the class's bonus orders the sites; it lifts none over min_score
         row = index.sites[site_id].row
         if not _names_its_module(row, [cleaned.text, *cleaned.segments]):
             continue
-        out.append({**row._asdict(), "score": round(min(1.0, score), 3)})
-        raw.append(round(score, 9))
-    # One message raised in several places (the fields' "{key} not found in adata.{attr}")
-    # with nothing in the text to tell them apart (a traceback's frame would add its bonus):
-    # the first of them is only the index's order, and each is marked so.
-    tied = 1
-    while tied < len(out) and raw[tied] == raw[0] \
-            and _shape(out[tied]["template"]) == _shape(out[0]["template"]):
-        tied += 1
+        # One message raised in several places (the fields' "{key} not found in
+        # adata.{attr}"), matched whole, with nothing in the text to tell them apart (a
+        # traceback's frame adds its bonus, a module the text names its tie-break): counted
+        # past the limit too, so that the first says how many there are.
+        module = len(asked.intersection(row.function.split(".")))
+        if not out:
+            first = (round(score, 9), _shape(row.template), module)
+        same = counting and first[0] >= SAME_MIN \
+            and (round(score, 9), _shape(row.template), module) == first
+        tied += same
+        counting = same
+        if len(out) >= limit and not same:
+            break
+        if len(out) < limit:
+            out.append({**row._asdict(), "score": round(min(1.0, score), 3)})
     if tied > 1:
         for match in out[:tied]:
             match["same_message"] = True
+        out[0]["same_sites"] = tied
     return out
 
 
 def same_message(matches: list[dict]) -> int:
-    """How many sites lead ``matches`` (from :func:`find_sites`) that raise the same message
-    with the same score, so that the pasted text does not tell them apart: 0 when the first
-    stands alone."""
-    count = 0
-    while count < len(matches) and matches[count].get("same_message"):
-        count += 1
-    return count
+    """How many sites raise the message of the first of ``matches`` (from
+    :func:`find_sites`) with the same score, so that the pasted text does not tell them
+    apart, those past the limit included: 0 when the first stands alone."""
+    return int(matches[0].get("same_sites", 0)) if matches else 0
 
 
 def _shape(template: str) -> str:
@@ -350,6 +365,11 @@ def raises_named(exception: str, named: Iterable[str]) -> bool:
         if isinstance(base, type) and issubclass(base, BaseException) and issubclass(cls, base):
             return True
     return False
+
+
+SAME_MIN = 0.9
+"""Sites are said to raise one message the text does not tell apart only when they match it
+about whole (a weak match of several sites is no such claim)."""
 
 
 ECHO_RUN = 4
@@ -410,10 +430,10 @@ def _names_its_module(row: MessageRow, segments: list[str]) -> bool:
 
 
 def _score_all(index: MessageIndex, query: list[str], cleaned: Cleaned,
-               allowed: set[int] | None = None) -> dict[int, tuple[float, float]]:
-    """(score, matched static weight) of the candidate sites (only those in ``allowed``,
-    when given); the score may pass 1 by the exception and frame bonuses (the ranking keeps
-    them, the output clips)."""
+               allowed: set[int] | None = None) -> dict[int, tuple[float, float, float]]:
+    """(score, matched static weight, score without the exception bonus) of the candidate
+    sites (only those in ``allowed``, when given); the score may pass 1 by the exception and
+    frame bonuses (the ranking keeps them, the output clips)."""
     shared: dict[int, float] = {}
     for word in set(query):
         weight = index.idf.get(word)
@@ -434,11 +454,10 @@ def _score_all(index: MessageIndex, query: list[str], cleaned: Cleaned,
     for site_id in top:
         site = index.sites[site_id]
         score, static = _score(site, matcher, query, weights, index)
-        if site.row.exception.rsplit(".", 1)[-1] in cleaned.exceptions:
-            score += EXCEPTION_BONUS
         if (site.row.path, site.row.line) in cleaned.frames:
             score += FRAME_BONUS
-        scored[site_id] = (score, static)
+        named = site.row.exception.rsplit(".", 1)[-1] in cleaned.exceptions
+        scored[site_id] = (score + EXCEPTION_BONUS * named, static, score)
     return scored
 
 
