@@ -472,6 +472,18 @@ def test_a_fence_never_closed_runs_to_the_end(capsys, tmp_path):
     assert [f["line"] for f in report["findings"]] == [5]
 
 
+@pytest.mark.parametrize("indent", ["\t", "    ", "        "])
+def test_an_indented_fence_is_still_checked(capsys, tmp_path, indent):
+    """Pasted answers are often indented: a fence indented 4 columns or more (an indented
+    code block to CommonMark) is still read as a Python fence, not as prose or broken code
+    (a review's find: a tab-indented paste gave "does not parse")."""
+    path = tmp_path / "answer.md"
+    path.write_text(f"{indent}```python\nimport scvi\nscvi.model.SCVI.train(use_gpu=1)\n"
+                    f"{indent}```\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert code == 1 and [f["line"] for f in report["findings"]] == [3], report
+
+
 def test_stdin_is_python_or_markdown_by_its_contents(capsys, monkeypatch):
     import io
 
@@ -1167,6 +1179,93 @@ def test_self_method_a_subclass_overrides_is_not_a_route(repo_root, tmp_path):
     release, api = _mini_model(repo_root, tmp_path / "sub", init, code + sub)
     assert "kwargs_to" not in release["symbols"]["scvi.model._scvi.Base.run"]
     assert api.accepts("scvi.model._scvi.Base.run", "b").accepted
+
+
+# -- a classmethod that drops the keys a fitted model's init params hold, then calls cls
+# (SCANVI.from_scvi_model): kwargs_to "call" with kwargs_drops
+
+ANVI_INIT = ("    def __init__(self, adata=None, n_latent: int = 10, gene_only: bool = False,\n"
+             "                 **kwargs):\n"
+             "        self.module = self._module_cls(n_latent=n_latent, **kwargs)\n"
+             "        self.init_params_ = self._get_init_params(locals())\n")
+ANVI_CODE = '''
+
+
+class ANVI(SCVI):
+    def __init__(self, adata=None, registry=None, linear_classifier: bool = False,
+                 **model_kwargs):
+        self.module = self._module_cls(**model_kwargs)
+
+    @classmethod
+    def from_scvi_model(cls, scvi_model: SCVI, unlabeled_category: str, adata=None,
+                        **anvi_kwargs):
+        anvi_kwargs = dict(anvi_kwargs)
+        init_params = scvi_model.init_params_
+        non_kwargs = init_params["non_kwargs"]
+        kwargs = init_params["kwargs"]
+        kwargs = {k: v for (i, j) in kwargs.items() for (k, v) in j.items()}
+        for k, v in {**non_kwargs, **kwargs}.items():
+            if k in anvi_kwargs.keys():
+                warnings.warn(f"Ignoring param '{k}'", UserWarning)
+                del anvi_kwargs[k]
+        return cls(adata, scvi_model.registry, **non_kwargs, **kwargs, **anvi_kwargs)
+'''
+
+
+def test_from_a_model_route_drops_only_what_the_model_was_built_with(repo_root, tmp_path):
+    """ANVI.from_scvi_model(scvi_model: SCVI, ..., **anvi_kwargs) deletes the keys
+    scvi_model.init_params_ hold and calls cls(...): a keyword neither ANVI (nor its module)
+    nor SCVI takes is never deleted and raises TypeError; one only SCVI takes (gene_only)
+    may be dropped with a warning: not rejected; ANVI's own and its module's keywords pass."""
+    release, api = _mini_model(repo_root, tmp_path, ANVI_INIT, ANVI_CODE)
+    method = "scvi.model._scvi.ANVI.from_scvi_model"
+    symbol = release["symbols"][method]
+    assert symbol["kwargs_to"] == "call" and symbol["kwargs_target"] == "scvi.model._scvi.ANVI"
+    assert symbol["kwargs_drops"] == ["scvi_model", "scvi.model._scvi.SCVI"]
+    # cls(adata, scvi_model.registry, ...) binds registry by position; adata is its own
+    assert symbol["kwargs_fixed"] == ["registry"]
+    for keyword in ("linear_classifier", "dispersion", "n_latent"):
+        assert api.accepts(method, keyword).accepted, keyword
+    only_scvi = api.accepts(method, "gene_only")
+    assert only_scvi.accepted and not only_scvi.known
+    bogus = api.accepts(method, "n_latnet")
+    assert not bogus.accepted
+    assert "go to scvi.model._scvi.ANVI" in bogus.reason
+    assert "scvi.model.SCVI does not take it either: TypeError" in bogus.reason
+
+
+@pytest.mark.parametrize("old, new", [
+    pytest.param("                del anvi_kwargs[k]", "                del anvi_kwargs['x']",
+                 id="deletes_another_key"),
+    pytest.param("        init_params = scvi_model.init_params_",
+                 "        init_params = other_params()", id="not_init_params"),
+    pytest.param("            if k in anvi_kwargs.keys():",
+                 "            k = 'x'\n            if k in anvi_kwargs.keys():",
+                 id="key_rebound"),
+    pytest.param("        return cls(", "        anvi_kwargs.pop('a', None)\n        return cls(",
+                 id="popped_elsewhere"),
+])
+def test_a_deletion_that_is_not_the_model_s_init_params_is_no_route(repo_root, tmp_path,
+                                                                    old, new):
+    code = ANVI_CODE.replace(old, new)
+    assert code != ANVI_CODE
+    release, api = _mini_model(repo_root, tmp_path, ANVI_INIT, code)
+    assert "kwargs_to" not in release["symbols"]["scvi.model._scvi.ANVI.from_scvi_model"]
+    assert api.accepts("scvi.model._scvi.ANVI.from_scvi_model", "n_latnet").accepted
+
+
+def test_scanvi_from_scvi_model_keywords_on_the_pinned_release(capsys, tmp_path):
+    """1.5.1's SCANVI.from_scvi_model: a keyword neither SCANVI (with SCANVAE) nor SCVI
+    takes is flagged; SCANVI's own (linear_classifier) and one SCVI was built with
+    (n_latent: dropped with a warning) are not."""
+    code, found, messages = checked_on_pinned(capsys, tmp_path, (
+        "import scvi\n"
+        "m = scvi.model.SCANVI.from_scvi_model(vae, unlabeled_category='Unknown', n_latnet=12)\n"
+        "m = scvi.model.SCANVI.from_scvi_model(vae, 'Unknown', linear_classifier=True,\n"
+        "                                      n_latent=12, encode_covariates=True)\n"))
+    assert code == 1
+    assert found == [(2, "scvi.model.SCANVI.from_scvi_model", "n_latnet")]
+    assert "scvi.model.SCVI does not take it either: TypeError" in messages[0]
 
 
 def test_python_s_own_syntax_warnings_about_the_checked_code_stay_quiet(capsys, tmp_path):

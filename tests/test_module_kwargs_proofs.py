@@ -141,3 +141,36 @@ def test_de_keywords_that_reach_get_bayes_factors_run_and_are_not_flagged(tmp_pa
         "scvi.model.SCVI(adata).differential_expression(groupby='labels', fdr_target=0.1, "
         "test_mode='two', n_samples_overall=50, pseudocounts=0.1)"))
     assert (found, findings) == (0, [])
+
+
+# -- SCANVI.from_scvi_model(scvi_model, ..., **scanvi_kwargs): kwargs_to "call" to SCANVI,
+# after dropping the keys scvi_model's init params hold (kwargs_drops)
+
+
+def _from_scvi(**kw):
+    adata = _setup(scvi.model.SCVI, labels_key="labels")
+    vae = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    vae.train(max_epochs=1, accelerator="cpu", enable_progress_bar=False)
+    return scvi.model.SCANVI.from_scvi_model(vae, unlabeled_category="Unknown", **kw)
+
+
+def test_a_keyword_neither_scanvi_nor_scvi_takes_raises_in_from_scvi_model(tmp_path, capsys):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_latnet'"):
+        _from_scvi(n_latnet=12)
+    found, findings = _check(tmp_path, capsys, "scvi.model.SCANVI.from_scvi_model("
+                             "vae, unlabeled_category='Unknown', n_latnet=12)")
+    assert found == 1
+    [finding] = findings
+    assert finding["kwarg"] == "n_latnet" and "SCVI does not take it either" in finding["message"]
+
+
+def test_from_scvi_model_keywords_scanvi_takes_or_scvi_was_built_with_are_not_flagged(
+        tmp_path, capsys):
+    """linear_classifier (SCANVI's own) builds; n_latent, held in the SCVI model's init
+    params, is dropped with a warning; the checker flags neither."""
+    with pytest.warns(UserWarning, match="Ignoring param 'n_latent'"):
+        model = _from_scvi(linear_classifier=True, n_latent=12)
+    assert model.module.n_latent == 4
+    found, findings = _check(tmp_path, capsys, "scvi.model.SCANVI.from_scvi_model("
+                             "vae, 'Unknown', linear_classifier=True, n_latent=12)")
+    assert (found, findings) == (0, [])

@@ -18,7 +18,9 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   ``uses["module"]``; ``kwargs_keys``: the parameters of the ``__init__`` methods
   ``super().__init__(**kwargs)`` passes them through first); ``kwargs_fixed``: the keywords
   the call those ``**kwargs`` go to already passes itself (a second value raises
-  ``TypeError``);
+  ``TypeError``); ``kwargs_drops``: ``[parameter, class]`` for a classmethod that first
+  deletes from its ``**kwargs`` the keys that parameter's ``init_params_`` hold (keywords
+  that class took: ``SCANVI.from_scvi_model``'s ``scvi_model``, an SCVI), then calls ``cls``;
 - ``splat_fixed``: for a dict parameter passed on as ``**`` beside keywords the call sets
   itself (``datasplitter_kwargs``), those keywords (the same ``TypeError`` for such a key);
   ``kwargs_overwritten``: for a dict parameter, the keys the method then sets itself
@@ -44,6 +46,7 @@ Paths are as in the sdist (``scvi/...`` for flat releases, ``src/scvi/...`` afte
 from __future__ import annotations
 
 import ast
+import copy
 import gzip
 import json
 import re
@@ -219,6 +222,8 @@ def build_release(tree: Tree) -> dict:
             _kwargs_route(qualname, slim, symbols, source)
             if "kwargs_to" not in slim:
                 _call_kwargs_route(qualname, slim, symbols, source)
+            if "kwargs_to" not in slim:
+                _dropping_route(qualname, slim, symbols, source)
         if slim["kind"] in ("method", "function"):
             _dict_params(qualname, slim, source)
         elif slim["kind"] == "class":
@@ -698,6 +703,115 @@ def _call_kwargs_route(qualname: str, slim: dict, symbols: dict, source) -> None
     if followed is None:
         return
     _set_route(slim, "call", *followed)
+
+
+def _dropping_route(qualname: str, slim: dict, symbols: dict, source) -> None:
+    """Record ``kwargs_to: "call"`` with ``kwargs_drops: [P, C]`` for a classmethod that
+    builds its class from a fitted model, ``P``, annotated as class ``C``
+    (``SCANVI.from_scvi_model(scvi_model: SCVI, ..., **scanvi_kwargs)``): it copies its
+    ``**kwargs``, deletes each key that ``P.init_params_`` holds (:func:`_dropping_loop`;
+    those are keywords ``C`` took when it was built) and hands the rest to ``cls(...)`` as
+    the one use left (:func:`_splat_calls`). A keyword that neither the class nor ``C``
+    takes is never deleted and raises TypeError there; one only ``C`` takes may be dropped
+    (with a warning) or raise, depending on how ``P`` was built."""
+    found = _any_def(qualname, source)
+    if found is None or "classmethod" not in (slim.get("decorators") or ()):
+        return
+    node, module, owner = found
+    if owner is None or node.args.kwarg is None or len(node.args.args) < 2:
+        return
+    var, first = node.args.kwarg.arg, node.args.args[1]
+    made = source.resolver.dotted(module, ast.unparse(first.annotation)) \
+        if first.annotation is not None else None
+    if (symbols.get(made) or {}).get("kind") != "class":
+        return
+    loop = _dropping_loop(node, var, first.arg)
+    if loop is None:
+        return
+    rest = copy.copy(node)
+    rest.body = [stmt for stmt in node.body if stmt is not loop]
+    calls = _splat_calls(rest, var)
+    if not calls or {ast.unparse(call.func) for call in calls} != {"cls"}:
+        return
+    target = _callee("cls", node, module, owner, source)
+    if (symbols.get(target) or {}).get("kind") != "class":
+        return
+    own = {a.arg for a in node.args.args + node.args.kwonlyargs}
+    beside = set.intersection(*({k.arg for k in call.keywords if k.arg} for call in calls))
+    given = 0 if any(isinstance(a, ast.Starred) for call in calls for a in call.args) \
+        else min(len(call.args) for call in calls)
+    names = [p["name"] for p in symbols[target].get("params") or []
+             if p.get("kind") in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")]
+    _set_route(slim, "call", target, set(), (beside | set(names[:given])) - own)
+    slim["kwargs_drops"] = [first.arg, made]
+
+
+def _dropping_loop(node: ast.FunctionDef, var: str, param: str) -> ast.For | None:
+    """The one statement of ``node``'s body that uses ``var`` other than as
+    :func:`_splat_calls` allows, when it is ``for k, ... in D: ... if k in var[.keys()]:
+    ... del var[k]`` with ``D`` made, by the statements before it, from
+    ``param.init_params_`` only (``init_params = scvi_model.init_params_``, its
+    ``"non_kwargs"`` and flattened ``"kwargs"``): the keys it deletes are keys of those
+    init params. None otherwise."""
+    derived: set[str] = set()
+    loops = []
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], ast.Name):
+            free = _free_names(stmt.value)
+            held = any(isinstance(sub, ast.Attribute) and sub.attr == "init_params_"
+                       and isinstance(sub.value, ast.Name) and sub.value.id == param
+                       for sub in ast.walk(stmt.value))
+            if (held or free & derived) and free <= derived | {param}:
+                derived.add(stmt.targets[0].id)
+            else:
+                derived.discard(stmt.targets[0].id)
+        elif isinstance(stmt, ast.For) and any(
+                isinstance(sub, ast.Name) and sub.id == var for sub in ast.walk(stmt)):
+            loops.append((stmt, set(derived)))
+    if len(loops) != 1:
+        return None
+    loop, made = loops[0]
+    target = loop.target.elts[0] if isinstance(loop.target, ast.Tuple) and loop.target.elts \
+        else loop.target
+    iterated = _free_names(loop.iter)
+    if not isinstance(target, ast.Name) or not iterated or not iterated <= made:
+        return None
+    key = target.id
+    if any(isinstance(sub, ast.Name) and sub.id == key and isinstance(sub.ctx, ast.Store)
+           for stmt in loop.body for sub in ast.walk(stmt)):
+        return None  # the key is rebound in the loop: what it deletes is unknown
+
+    def holds(test: ast.expr) -> bool:  # k in var, k in var.keys()
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+                and isinstance(test.ops[0], ast.In) and isinstance(test.left, ast.Name)
+                and test.left.id == key):
+            return False
+        where = test.comparators[0]
+        if isinstance(where, ast.Call) and isinstance(where.func, ast.Attribute) \
+                and where.func.attr == "keys" and not where.args and not where.keywords:
+            where = where.func.value
+        return isinstance(where, ast.Name) and where.id == var
+
+    allowed = 0
+    for sub in ast.walk(loop):
+        if isinstance(sub, ast.If) and holds(sub.test):
+            allowed += 1
+        elif isinstance(sub, ast.Delete) and all(
+                isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name)
+                and t.value.id == var and isinstance(t.slice, ast.Name) and t.slice.id == key
+                for t in sub.targets):
+            allowed += len(sub.targets)
+    uses = sum(1 for sub in ast.walk(loop) if isinstance(sub, ast.Name) and sub.id == var)
+    return loop if allowed and uses == allowed else None
+
+
+def _free_names(value: ast.expr) -> set[str]:
+    """The names ``value`` reads that it does not bind itself (a comprehension's targets)."""
+    loads = {sub.id for sub in ast.walk(value) if isinstance(sub, ast.Name)
+             and isinstance(sub.ctx, ast.Load)}
+    return loads - {sub.id for sub in ast.walk(value) if isinstance(sub, ast.Name)
+                    and isinstance(sub.ctx, ast.Store)}
 
 
 def _set_route(slim: dict, kind: str, target: str, keys: set[str], fixed: set[str]) -> None:

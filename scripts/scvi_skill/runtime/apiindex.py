@@ -42,7 +42,8 @@ from .apifiles import (  # noqa: F401  (re-exported: callers read the files from
 from .indexview import IndexView
 
 ACCEPTING_KINDS = frozenset({"POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"})
-CLASS_ROUTE_FIELDS = ("kwargs_to", "kwargs_target", "kwargs_keys", "kwargs_fixed")
+CLASS_ROUTE_FIELDS = ("kwargs_to", "kwargs_target", "kwargs_keys", "kwargs_fixed",
+                      "kwargs_drops")
 """A symbol's fields for a class or callable whose ``**kwargs`` go on to one callable
 (``kwargs_to`` "class" or "call", written by :func:`scvi_skill.build.api_releases._set_route`)."""
 
@@ -145,6 +146,17 @@ class CheckableApi(IndexView):
             return KwargVerdict(True, via=f"**{var}", known=verdict.known, owner=owner)
         why = f"its **{var} go to {self.public_name(target)}, " + (
             f"and {verdict.reason}" if verdict.reason else "which does not take it")
+        drops = symbol.get("kwargs_drops")
+        if drops:
+            # SCANVI.from_scvi_model deletes the keys its scvi_model's init_params_ hold:
+            # a keyword that model's class takes may be one (dropped with a warning, or a
+            # TypeError when the model was built without it): not a finding either way.
+            param, made = drops
+            if made in seen or self.accepts(made, keyword, seen).accepted:
+                return KwargVerdict(True, via=f"**{var}", known=False)
+            why += (f"; only keys {param}'s init params hold are dropped first, and "
+                    f"{self.public_name(made)} does not take it either: TypeError when it "
+                    f"builds {self.public_name(target)}")
         return KwargVerdict(False, reason=why, owner=owner)
 
     def returned_members(self, cls: str, name: str) -> list[dict]:
