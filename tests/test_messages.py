@@ -503,6 +503,23 @@ def test_a_retold_class_weighs_less_than_the_words_a_printed_one_decides():
     assert messages.clean_message("I get a KeyError, saying x y").printed == frozenset()
 
 
+def test_a_printed_class_may_lift_a_partial_paste_and_a_retold_one_lifts_nothing():
+    """A class on an exception line adds its bonus to the score that must reach the pack's
+    threshold (a partial paste of register_fields' TypeError finds its site); a class named
+    only in prose, or in backticks mid-sentence, orders the sites and lifts none (a retold
+    0.x UserWarning does not bring TOTALVI's protein warning, whose words differ)."""
+    partial = messages.match_messages(
+        "I call setup_anndata and get TypeError: register_fields() got unexpected keyword "
+        "arguments. Where do I set nb?", 3, min_score=messages.PACK_MIN_SCORE)
+    assert [(m["path"], m["line"]) for m in partial][:1] == [("src/scvi/data/_manager.py", 178)]
+    retold = messages.match_messages(
+        "Every run I get `UserWarning: Make sure the registered X field in anndata contains "
+        "unnormalized count data.` Is it always printed?", 3, min_score=messages.PACK_MIN_SCORE)
+    assert not any(m["path"] == "src/scvi/model/_totalvi.py" for m in retold), retold
+    assert messages.clean_message("I get a KeyError, saying x y").told == {"KeyError"}
+    assert messages.clean_message("KeyError: x y").told == frozenset()
+
+
 def test_a_named_class_admits_its_built_in_subclasses_only():
     assert messages.raises_named("KeyError", {"LookupError"})
     assert messages.raises_named("ModuleNotFoundError", {"ImportError"})

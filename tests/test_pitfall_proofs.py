@@ -22,6 +22,7 @@ import pytest
 pytestmark = pytest.mark.examples
 
 scvi = pytest.importorskip("scvi")
+import torch  # noqa: E402
 from scvi.data import synthetic_iid  # noqa: E402
 from scvi.train import SaveCheckpoint, TrainerConfig  # noqa: E402
 
@@ -1476,3 +1477,38 @@ def test_scvi_trains_the_same_with_or_without_labels_key():
                            scvi_without.get_latent_representation())
     scanvi = scvi.model.SCANVI.from_scvi_model(scvi_with, unlabeled_category="label_0")
     assert len(scanvi._unlabeled_indices) > 0  # the labels_key the SCVI model registered
+
+
+def test_from_scvi_model_keeps_the_pretrained_architecture():
+    """SCANVI.from_scvi_model drops, with only a UserWarning, every keyword the SCVI model's
+    init_params_ hold: every SCVI.__init__ parameter (n_latent, n_layers, dropout_rate,
+    gene_likelihood, ...) is among them, so the SCANVI model keeps the SCVI architecture;
+    SCANVI's own keywords (linear_classifier) still apply. TOTALANVI.from_totalvi_model the
+    same with TOTALVI's."""
+    vae = _scvi(batch_key="batch", labels_key="labels")  # n_hidden=16, n_latent=4
+    vae.train(**FAST)
+    assert {"n_latent", "n_layers", "n_hidden", "dropout_rate", "gene_likelihood",
+            "dispersion", "latent_distribution"} <= set(vae.init_params_["non_kwargs"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lvae = scvi.model.SCANVI.from_scvi_model(
+            vae, "unknown", n_latent=8, n_layers=3, dropout_rate=0.5, linear_classifier=True)
+    said = " ".join(str(w.message) for w in caught)
+    for name in ("n_latent", "n_layers", "dropout_rate"):
+        assert f"Ignoring param '{name}'" in said, (name, said)
+    assert lvae.module.n_latent == 4 and lvae.init_params_["non_kwargs"]["n_latent"] == 4
+    assert lvae.init_params_["non_kwargs"]["dropout_rate"] == 0.1  # SCVI's default, not 0.5
+    assert {m.p for m in lvae.module.modules() if isinstance(m, torch.nn.Dropout)} == {0.1}
+    assert isinstance(lvae.module.classifier.classifier[0], torch.nn.Linear)  # its own keyword
+    lvae.train(**FAST)  # and it trains as built
+
+    totalvi = _totalvi()  # n_latent=4
+    totalvi.train(**FAST)
+    adata = totalvi.adata
+    adata.obs["labels"] = adata.obs["labels"].astype(str)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tanvi = scvi.external.TOTALANVI.from_totalvi_model(
+            totalvi, "unknown", labels_key="labels", n_latent=8)
+    assert "Ignoring param 'n_latent'" in " ".join(str(w.message) for w in caught)
+    assert tanvi.module.n_latent == 4

@@ -1584,8 +1584,8 @@ def test_a_message_raised_at_several_sites_names_them_all(capsys, pinned_tree):
                        "KeyError: 'batch not found in adata.obs.'")
     lines = out.splitlines()
     also = [at for at, line in enumerate(lines)
-            if line.startswith("  one of 5 sites raising this message, which the text does not "
-                               "tell apart")]
+            if line.startswith("  one of 5 sites with this message (the text does not say "
+                               "which")]
     assert code == 0 and len(also) == 1
     assert lines[also[0] - 1].startswith("src/scvi/data/fields/_arraylike_field.py:108 ")
     assert "src/scvi/data/fields/_dataframe_field.py:179 CategoricalDataFrameField" \
@@ -1604,7 +1604,7 @@ def test_a_traceback_frame_that_decides_between_sites_of_one_message_lists_no_ot
     code, out, _ = run(capsys, "--tree", str(pinned_tree.root), paste)
     raised = out.split("== raised at", 1)[1].splitlines()
     assert code == 0 and raised[1].startswith("src/scvi/data/fields/_dataframe_field.py:179 ")
-    assert not any("sites raising this message" in line or "also raised at" in line
+    assert not any("sites with this message" in line or "also at:" in line
                    for line in raised[:8])
 
 

@@ -72,7 +72,7 @@ _WORD = re.compile(r"[a-z0-9_]+")
 _TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _EXCEPTION_NAME = EXCEPTION_NAME
 _NAMED_EXCEPTION = re.compile(rf"(?<![\w.]){_EXCEPTION_NAME}\b")
-_PRINTED = re.compile(rf"(?:^|[\s(\[`'\"]){_EXCEPTION_NAME}\s*:")
+_PRINTED = re.compile(rf"(?:^|[\s(\[]){_EXCEPTION_NAME}\s*:")
 """The class as Python prints it at a traceback's end: ``KeyError: ...``."""
 """An exception class named anywhere in a message line, prose included ("a KeyError, saying")."""
 _EXCEPTION_LINE = re.compile(
@@ -93,8 +93,8 @@ _NOISE_LINE = re.compile(
 _FILE_LINE = re.compile(r'^\s*File ["~/\\.\w]')
 _FRAME = re.compile(r'[/\\]scvi[/\\]([\w/\\]+\.py)(?:", line |:)(\d+)')
 
-class Cleaned(namedtuple("Cleaned", "text segments exceptions cut frames printed",
-                         defaults=(False, frozenset(), frozenset()))):
+class Cleaned(namedtuple("Cleaned", "text segments exceptions cut frames printed told",
+                         defaults=(False, frozenset(), frozenset(), frozenset()))):
     """Pasted text reduced to what is matched:
 
     - ``text``: the message(s), one line each, noise removed;
@@ -103,7 +103,8 @@ class Cleaned(namedtuple("Cleaned", "text segments exceptions cut frames printed
     - ``cut``: the text was longer than :data:`MAX_MESSAGE_CHARS` and was cut;
     - ``frames``: ``(path, line)`` of the scvi frames of a pasted traceback (``src/scvi/...``);
     - ``printed``: the classes of ``exceptions`` written as Python prints them,
-      ``KeyError: ...`` (a retelling, "I get a KeyError", may misname the class).
+      ``KeyError: ...`` (a retelling, "I get a KeyError", may misname the class);
+    - ``told``: those named only in the text's prose, on no exception line.
     """
 
     __slots__ = ()
@@ -211,6 +212,7 @@ def clean_message(text: str) -> Cleaned:
     segments: list[str] = []
     names: set[str] = set()
     printed: set[str] = set()
+    told: set[str] = set()
     for line in lines:
         match = _EXCEPTION_LINE.search(line)
         if match:
@@ -220,7 +222,7 @@ def clean_message(text: str) -> Cleaned:
             segments.append(match.group("rest") or "")
         elif segments:
             segments[-1] += " " + line
-        names.update(name.rsplit(".", 1)[-1] for name in _NAMED_EXCEPTION.findall(line))
+        told.update(name.rsplit(".", 1)[-1] for name in _NAMED_EXCEPTION.findall(line))
     whole = " ".join(" ".join(lines).split())
     segments = [" ".join(seg.split()) for seg in segments[-MAX_SEGMENTS:]]
     segments = [seg for seg in segments if len(words_of(seg)) >= 2]
@@ -233,8 +235,8 @@ def clean_message(text: str) -> Cleaned:
     frames = frozenset(("src/scvi/" + path.replace("\\", "/"), int(line))
                        for path, line in _FRAME.findall(text[:MAX_SCAN_CHARS]))
     return Cleaned(text=shown, segments=tuple(dict.fromkeys(segments)),
-                   exceptions=frozenset(names), cut=cut, frames=frames,
-                   printed=frozenset(printed))
+                   exceptions=frozenset(names | told), cut=cut, frames=frames,
+                   printed=frozenset(printed), told=frozenset(told - names))
 
 
 def _cut(text: str) -> str:
@@ -307,7 +309,7 @@ def find_sites(cleaned: Cleaned, index: MessageIndex, limit: int, *,
     out, tied, counting = [], 0, True
     for site_id, (score, _, base) in ranked:
         if base < min_score:
-            continue  # the class's bonus orders the sites; it lifts none over min_score
+            continue  # a retold class's bonus orders the sites; it lifts none over min_score
         row = index.sites[site_id].row
         if not _names_its_module(row, [cleaned.text, *cleaned.segments]):
             continue
@@ -456,8 +458,13 @@ def _score_all(index: MessageIndex, query: list[str], cleaned: Cleaned,
         score, static = _score(site, matcher, query, weights, index)
         if (site.row.path, site.row.line) in cleaned.frames:
             score += FRAME_BONUS
-        named = site.row.exception.rsplit(".", 1)[-1] in cleaned.exceptions
-        scored[site_id] = (score + EXCEPTION_BONUS * named, static, score)
+        named = site.row.exception.rsplit(".", 1)[-1]
+        bonus = EXCEPTION_BONUS * (named in cleaned.exceptions)
+        # A class on an exception line may lift a site over min_score (a partial paste of
+        # "TypeError: register_fields() got unexpected keyword arguments"); one the prose only
+        # retells orders the sites and lifts none.
+        scored[site_id] = (score + bonus, static,
+                           score if named in cleaned.told else score + bonus)
     return scored
 
 

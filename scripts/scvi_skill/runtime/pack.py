@@ -2001,10 +2001,9 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
             others = [f"{s['path']}:{s['line']} {str(s.get('function') or '').rsplit('.', 2)[-2]}"
                       for s in site.get("also") or []]
             below = len(pack.raise_sites) > 1 and pack.raise_sites[1].get("same_message")
-            count = 1 + len(others) + bool(below)
-            group.append(f"  one of {count} sites raising this message, which the text does not "
-                         "tell apart (a traceback's innermost scvi-tools frame would)"
-                         + "; also raised at: " + ", ".join(
+            count = max(site.get("same_sites", 0), 1 + len(others) + bool(below))
+            group.append(f"  one of {count} sites with this message (the text does not say which;"
+                         " a traceback's innermost frame would); also at: " + ", ".join(
                              others + ["the next site below"] * bool(below)))
         if site.get("condition"):
             group.append(f"  when: {clip(str(site['condition']), 200)}")
