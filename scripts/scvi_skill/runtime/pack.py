@@ -1995,9 +1995,13 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
         group = [f"{site['path']}:{site['line']} {site.get('function') or ''} "
                  f"{site.get('kind', 'raise')} {site.get('exception') or ''}: "
                  f"{clip(str(site.get('template', '')), 200)}"]
+        if site.get("condition"):
+            group.append(f"  when: {clip(str(site['condition']), 200)}")
+        text = site.get("text") or []
+        group.extend(f"   {t}" for t in text)
         if number == 0 and site.get("same_message"):
             # Not "raised here": the text fits each site of the message alike, and the first
-            # is the index's order (right under it, so that a budget cut keeps it).
+            # is the index's order (after its own lines, which are the evidence).
             others = [f"{s['path']}:{s['line']} {str(s.get('function') or '').rsplit('.', 2)[-2]}"
                       for s in site.get("also") or []]
             below = len(pack.raise_sites) > 1 and pack.raise_sites[1].get("same_message")
@@ -2005,10 +2009,6 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
             group.append(f"  one of {count} sites with this message (the text does not say which;"
                          " a traceback's innermost frame would); also at: " + ", ".join(
                              others + ["the next site below"] * bool(below)))
-        if site.get("condition"):
-            group.append(f"  when: {clip(str(site['condition']), 200)}")
-        text = site.get("text") or []
-        group.extend(f"   {t}" for t in text)
         sites.append((group, [Span("raise", site["path"], site["line"],
                                    site["line"] + max(len(text), 1) - 1, 0)]))
     told = "the message the question repeats" if any(site.get("echoed")
