@@ -780,8 +780,9 @@ def test_a_name_a_package_binds_outside_its_all_exists(capsys, tmp_path):
 def test_the_pinned_tree_s_own_tests_raise_no_false_alarm(capsys, pinned_tree):
     """scvi-tools' test suite runs green on 1.5.1, so every call in it that the checker
     flags must be one that test expects to fail or to be overridden: a setup_anndata(batch=...)
-    under pytest.raises(TypeError), and two SysVI plan_kwargs KL warmups under
-    pytest.warns(..., match="The use of KL weight warmup"), which SysVI resets to 0."""
+    under pytest.raises(TypeError), two SysVI plan_kwargs KL warmups under
+    pytest.warns(..., match="The use of KL weight warmup"), which SysVI resets to 0, and three
+    TOTALVI keywords that from_totalvi_model drops."""
     code, report = findings_of(capsys, [str(pinned_tree.root / "tests"), "--version",
                                         PINNED_SCVI_TOOLS])
     assert report["files"] > 50
@@ -790,12 +791,19 @@ def test_the_pinned_tree_s_own_tests_raise_no_false_alarm(capsys, pinned_tree):
                    ("external/sysvi/test_sysvi.py", "scvi.external.SysVI.train",
                     "n_steps_kl_warmup"),
                    ("external/sysvi/test_sysvi.py", "scvi.external.SysVI.train",
-                    "n_epochs_kl_warmup")], got
+                    "n_epochs_kl_warmup")] + [
+        # Three calls pass TOTALVI's own empirical_protein_background_prior to
+        # from_totalvi_model, which drops it with a UserWarning (the TOTALVI model's value
+        # stays): a keyword without effect, not an error, said as such.
+        (path, "TOTALANVI.from_totalvi_model", "empirical_protein_background_prior")
+        for path in ("external/totalanvi/test_totalanvi.py",) * 2
+        + ("model/test_models_with_mudata_minified_data.py",)], got
+    assert all("drops keyword" in f["message"] for f in report["findings"][3:])
     lines = (pinned_tree.root / "tests/data/test_anndata.py").read_text().splitlines()
     line = report["findings"][0]["line"]
     assert "pytest.raises(TypeError)" in lines[line - 2]
     lines = (pinned_tree.root / "tests/external/sysvi/test_sysvi.py").read_text().splitlines()
-    for finding in report["findings"][1:]:
+    for finding in report["findings"][1:3]:
         assert 'pytest.warns(Warning, match="The use of KL weight warmup")' in \
             lines[finding["line"] - 5]
 
@@ -1256,16 +1264,20 @@ def test_a_deletion_that_is_not_the_model_s_init_params_is_no_route(repo_root, t
 
 def test_scanvi_from_scvi_model_keywords_on_the_pinned_release(capsys, tmp_path):
     """1.5.1's SCANVI.from_scvi_model: a keyword neither SCANVI (with SCANVAE) nor SCVI
-    takes is flagged; SCANVI's own (linear_classifier) and one SCVI was built with
-    (n_latent: dropped with a warning) are not."""
+    takes is flagged; so is a parameter of SCVI.__init__ (n_latent), which every SCVI
+    model's init params hold, so it is always dropped with a warning; SCANVI's own
+    (linear_classifier) and a module keyword the SCVI model may or may not have been built
+    with (encode_covariates: dropped only then) are not."""
     code, found, messages = checked_on_pinned(capsys, tmp_path, (
         "import scvi\n"
         "m = scvi.model.SCANVI.from_scvi_model(vae, unlabeled_category='Unknown', n_latnet=12)\n"
         "m = scvi.model.SCANVI.from_scvi_model(vae, 'Unknown', linear_classifier=True,\n"
         "                                      n_latent=12, encode_covariates=True)\n"))
     assert code == 1
-    assert found == [(2, "scvi.model.SCANVI.from_scvi_model", "n_latnet")]
+    assert found == [(2, "scvi.model.SCANVI.from_scvi_model", "n_latnet"),
+                     (4, "scvi.model.SCANVI.from_scvi_model", "n_latent")]
     assert "scvi.model.SCVI does not take it either: TypeError" in messages[0]
+    assert "drops keyword 'n_latent' with a UserWarning in 1.5.1" in messages[1]
 
 
 def test_python_s_own_syntax_warnings_about_the_checked_code_stay_quiet(capsys, tmp_path):

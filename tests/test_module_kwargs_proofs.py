@@ -164,13 +164,16 @@ def test_a_keyword_neither_scanvi_nor_scvi_takes_raises_in_from_scvi_model(tmp_p
     assert finding["kwarg"] == "n_latnet" and "SCVI does not take it either" in finding["message"]
 
 
-def test_from_scvi_model_keywords_scanvi_takes_or_scvi_was_built_with_are_not_flagged(
-        tmp_path, capsys):
-    """linear_classifier (SCANVI's own) builds; n_latent, held in the SCVI model's init
-    params, is dropped with a warning; the checker flags neither."""
+def test_from_scvi_model_flags_the_dropped_keyword_and_not_scanvi_s_own(tmp_path, capsys):
+    """linear_classifier (SCANVI's own) builds; n_latent, a parameter of SCVI.__init__ and so
+    held in every SCVI model's init params, is dropped with a warning and the model keeps 4:
+    the checker says it is dropped, and leaves linear_classifier alone."""
     with pytest.warns(UserWarning, match="Ignoring param 'n_latent'"):
         model = _from_scvi(linear_classifier=True, n_latent=12)
     assert model.module.n_latent == 4
     found, findings = _check(tmp_path, capsys, "scvi.model.SCANVI.from_scvi_model("
                              "vae, 'Unknown', linear_classifier=True, n_latent=12)")
-    assert (found, findings) == (0, [])
+    assert found == 1
+    [finding] = findings
+    assert finding["kwarg"] == "n_latent" and "drops keyword 'n_latent'" in finding["message"]
+    assert "keeps scvi_model's value" in finding["message"]

@@ -48,7 +48,8 @@ class Finding:
     """``"name"`` (a missing scvi name), ``"kwarg"``, ``"plan_key"`` (a key of
     ``train(plan_kwargs=...)`` nothing takes), ``"splat_key"`` (a key of a dict keyword such
     as ``datasplitter_kwargs`` that the callee already passes on itself),
-    ``"overwritten_key"`` (a key of such a dict the callee then sets itself), ``"setting"`` (a
+    ``"overwritten_key"`` (a key of such a dict the callee then sets itself),
+    ``"dropped_key"`` (a keyword a method's ``**kwargs`` lose before they go on), ``"setting"`` (a
     member a public instance such as ``scvi.settings`` lacks, read or assigned) or
     ``"python"`` (a block that does not parse)."""
     col: int = 1
@@ -309,6 +310,7 @@ class _CallChecker(ast.NodeVisitor):
                 self._check_plan_keys(resolved[0], keywords)
             self._check_splat_keys(resolved[0], qualname, keywords)
             self._check_overwritten_keys(resolved[0], qualname, keywords)
+            self._check_dropped_keywords(dotted, qualname, keywords)
             for keyword in keywords:
                 verdict = self.api.accepts(qualname, keyword.arg)
                 if not verdict.accepted:
@@ -430,6 +432,31 @@ class _CallChecker(ast.NodeVisitor):
 
         self._check_dict_keys(name, qualname, keywords, "kwargs_overwritten", "overwritten_key",
                               describe)
+
+    def _check_dropped_keywords(self, dotted: str, qualname: str, keywords: list) -> None:
+        """Keywords a method's ``**kwargs`` lose before they go on (``kwargs_drops``:
+        ``SCANVI.from_scvi_model`` deletes, with a UserWarning, every key its ``scvi_model``'s
+        ``init_params_`` hold, and those hold every parameter of the source class's
+        ``__init__``): ``from_scvi_model(vae, ..., n_latent=30)`` runs, and the model keeps
+        the source model's value."""
+        drops = (self.api.symbols.get(qualname) or {}).get("kwargs_drops")
+        if not drops:
+            return
+        param, made = drops
+        own = {p.get("name") for p in self.api.params(qualname) or ()}
+        held = [p.get("name") for p in self.api.params(made) or ()
+                if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
+                and p.get("name") not in ("adata", "registry")]  # AnnData is not kept
+        for keyword in keywords:
+            if keyword.arg in held and keyword.arg not in own:
+                source = self.api.public_name(made)
+                self.findings.append(Finding(
+                    keyword.lineno,
+                    f"{dotted}() drops keyword {keyword.arg!r} with a UserWarning ({param}'s "
+                    f"init_params_ hold every {source} parameter, {keyword.arg} among them: "
+                    f"the new model keeps {param}'s value; choose it when building the "
+                    f"{source.rsplit('.', 1)[-1]} model)", "dropped_key",
+                    col=keyword.col_offset + 1, name=dotted, kwarg=keyword.arg))
 
     def _check_by_candidates(self, node: ast.Call, dotted: str, keywords: list) -> None:
         parts = dotted.split(".")
