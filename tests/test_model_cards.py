@@ -102,6 +102,19 @@ def test_a_setup_method_that_only_warns_or_raises_is_marked(cards):
     assert "only warns: registers nothing" in text
 
 
+def test_cards_keep_signature_order(cards):
+    """The JSON sorts a card's keys; ``order`` keeps the signature's, which --model prints."""
+    train = _card(cards, "scvi.model.SCVI")["train"]
+    assert train["order"][:3] == ["max_epochs", "accelerator", "devices"]
+    assert train["order"][-1] == "**trainer_kwargs"
+    text = modelcards.render_card(_card(cards, "scvi.model.SCVI"))
+    params = next(line for line in text.splitlines() if line.startswith("  params: "))
+    assert params.startswith("  params: max_epochs=None, accelerator='auto', devices='auto', "
+                             "train_size=None,"), params
+    setup = next(line for line in text.splitlines() if line.startswith("setup_anndata("))
+    assert setup.startswith("setup_anndata(adata, layer=None, batch_key=None, labels_key=None,")
+
+
 def test_de_mode_defaults(cards):
     def mode(name, method="differential_expression"):
         return _card(cards, name)["methods"][method]["params"]["mode"]
@@ -194,6 +207,7 @@ def test_every_card_agrees_with_the_imported_package(repo_root):
                     else "") + p.name: p.default for p in signature.parameters.values()
                    if p.name not in ("self", "cls")}
             assert set(got) == set(entry["params"]), (public, method)
+            assert entry["order"] == list(got), (public, method)  # signature order
             for param, text in entry["params"].items():
                 if text is None:
                     assert got[param] is inspect.Parameter.empty, (public, method, param)

@@ -53,11 +53,15 @@ def find_card(cards: dict, name: str) -> dict:
     raise UnknownModel(f"no model card for {name!r}", hint=hint)
 
 
-def _params(params: dict, *, skip: tuple[str, ...] = ()) -> str:
-    """Required parameters first, then those with defaults, then ``*args``/``**kwargs`` (the
-    card's JSON keeps parameters in a sorted mapping, so signature order is not known)."""
-    names = [k for k in params if k not in skip]
-    names.sort(key=lambda k: (k.startswith("*"), params[k] is not None))
+def _params(entry: dict, *, skip: tuple[str, ...] = ()) -> str:
+    """An entry's parameters in signature order (``order``); a card without it (an older
+    format) gives required parameters first, then those with defaults, then ``*args`` and
+    ``**kwargs``."""
+    params = entry["params"]
+    names = [k for k in entry.get("order") or () if k in params and k not in skip]
+    if not names:
+        names = [k for k in params if k not in skip]
+        names.sort(key=lambda k: (k.startswith("*"), params[k] is not None))
     return ", ".join(k if params[k] is None else f"{k}={params[k]}" for k in names)
 
 
@@ -71,13 +75,13 @@ def render_card(card: dict) -> str:
                      + (f"  (train() sets it: {card['training_plan_set_at']})"
                         if card.get("training_plan_set_at") else ""))
     for name, setup in card.get("setup", {}).items():
-        lines.append(f"{name}({_params(setup['params'])})  [{setup['path']}:{setup['line']}]"
+        lines.append(f"{name}({_params(setup)})  [{setup['path']}:{setup['line']}]"
                      + (f"  only {setup['only']}: registers nothing" if setup.get("only")
                         else ""))
     train = card.get("train")
     if train:
         lines.append(f"train() from {train['defined_in']}  [{train['path']}:{train['line']}]")
-        lines.append(f"  params: {_params(train['params'])}")
+        lines.append(f"  params: {_params(train)}")
         own = [o for o in train["overrides"] if o not in RUNNER_SETS]
         lines.append("  sets itself (trainer_config ignored for these): "
                      + (", ".join(own) if own else "-")
@@ -95,7 +99,7 @@ def render_card(card: dict) -> str:
         lines.append("methods (their keywords and defaults, not in signature order; adata and "
                      "mdata left out: --symbol gives the signature):")
     for name, method in methods.items():
-        lines.append(f"  {name}({_params(method['params'], skip=('adata', 'mdata'))})"
+        lines.append(f"  {name}({_params(method, skip=('adata', 'mdata'))})"
                      f"  [{method['path']}:{method['line']}]")
     if len(lines) > MAX_CARD_LINES:
         cut = len(lines) - MAX_CARD_LINES + 1

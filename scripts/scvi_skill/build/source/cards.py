@@ -14,7 +14,7 @@ a model uses) and, with ``ast``, the ``train()`` bodies and training-plan classe
 - ``train.automatic_optimization``: from the training plan class (Lightning's default ``True``
   unless the plan or a base assigns ``automatic_optimization = False``);
 - ``setup``, ``methods``: the setup method(s) and public downstream methods with their
-  parameters and definition lines.
+  parameters and definition lines (each ``params`` with its signature ``order``).
 
 :func:`card_facts` turns the cards into one-line facts with a ``path:line`` each, for the
 resolver's pack; :func:`render_models_md` writes ``references/models.md``.
@@ -81,6 +81,8 @@ def _notice(index: dict) -> str:
 
 
 def _params(symbol: dict | None) -> dict:
+    """Parameter name (``*args``/``**kwargs`` with their stars) -> default as source text, in
+    signature order; the JSON sorts the keys, so each entry keeps that order in ``order``."""
     out = {}
     for p in (symbol or {}).get("params") or []:
         if p["name"] in ("self", "cls"):
@@ -107,7 +109,8 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
     for name in SETUP_NAMES:
         found = view.member(qualname, name)
         if found is not None:
-            setup[name] = {"params": _params(found), "path": found["path"], "line": found["line"]}
+            setup[name] = {"params": _params(found), "order": list(_params(found)),
+                           "path": found["path"], "line": found["line"]}
             only = _only(modules.node_at(found["path"], found["line"], ast.FunctionDef))
             if only:
                 setup[name]["only"] = only  # MULTIVI.setup_anndata in 1.5.1: a warning
@@ -115,7 +118,8 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
     for name in DOWNSTREAM_METHODS:
         found = view.member(qualname, name)
         if found is not None:
-            methods[name] = {"params": _params(found), "path": found["path"],
+            methods[name] = {"params": _params(found), "order": list(_params(found)),
+                             "path": found["path"],
                              "line": found["line"], "param_lines": _param_lines(found, modules)}
     card = {
         "model": public,
@@ -131,6 +135,7 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
         overrides, runner = trains.overrides(train)
         card["train"] = {
             "params": _params(train),
+            "order": list(_params(train)),
             "path": train["path"],
             "line": train["line"],
             "defined_in": _short(train["qualname"].rsplit(".", 1)[0]),
