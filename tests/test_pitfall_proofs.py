@@ -1451,8 +1451,8 @@ def test_an_unlabeled_category_no_cell_holds_makes_every_cell_labeled():
 
 def test_scvi_trains_the_same_with_or_without_labels_key():
     """SCVI and LinearSCVI: labels_key changes nothing the model learns (same seed, same data:
-    the same ELBO history and latent) unless dispersion="gene-label"; SCANVI.from_scvi_model
-    takes the labels the SCVI model registered."""
+    the same ELBO history and latent) unless SCVI's dispersion="gene-label" (LinearSCVI's
+    raises); SCANVI.from_scvi_model takes the labels the SCVI model registered."""
 
     def trained(cls, labels: bool, **model):
         scvi.settings.seed = 0
@@ -1477,6 +1477,9 @@ def test_scvi_trains_the_same_with_or_without_labels_key():
                            scvi_without.get_latent_representation())
     scanvi = scvi.model.SCANVI.from_scvi_model(scvi_with, unlabeled_category="label_0")
     assert len(scanvi._unlabeled_indices) > 0  # the labels_key the SCVI model registered
+    # LinearSCVI passes no n_labels to its module: dispersion="gene-label" fails there.
+    with pytest.raises(RuntimeError, match="num_classes"):
+        trained(scvi.model.LinearSCVI, True, dispersion="gene-label")
 
 
 def test_from_scvi_model_keeps_the_pretrained_architecture():
@@ -1512,3 +1515,13 @@ def test_from_scvi_model_keeps_the_pretrained_architecture():
             totalvi, "unknown", labels_key="labels", n_latent=8)
     assert "Ignoring param 'n_latent'" in " ".join(str(w.message) for w in caught)
     assert tanvi.module.n_latent == 4
+
+    # A module keyword the SCVI model was not given is not in its init params: it passes on
+    # without a warning and changes the module (its new layers keep their initial weights:
+    # the SCVI weights load with strict=False).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        normed = scvi.model.SCANVI.from_scvi_model(vae, "unknown", use_layer_norm="both")
+    assert not any("Ignoring param" in str(w.message) for w in caught)
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in normed.module.modules())
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in vae.module.modules())
