@@ -98,6 +98,8 @@ def run(main_body, argv: list[str] | None) -> int:
         if err.hint:
             print(f"  {err.hint}", file=sys.stderr)
         return err.exit_code
+    finally:
+        _remove_created_if_empty()
 
 
 # --------------------------------------------------------------------------- command line
@@ -176,14 +178,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def parse_devices(text: str) -> int | str | list[int]:
-    """``auto``, ``-1``, ``2`` or ``0,1`` in the forms Lightning accepts."""
+    """``auto``, ``-1``, ``2`` or ``0,1`` in the forms Lightning accepts.
+
+    A comma list names GPU indices; :func:`check_accelerator` refuses it on CPU.
+    """
     text = text.strip()
     if text == "auto":
         return text
     try:
         if "," in text:
-            return [int(part) for part in text.split(",") if part.strip()]
+            indices = [int(part) for part in text.split(",") if part.strip()]
+            if not indices or min(indices) < 0 or len(set(indices)) != len(indices):
+                raise argparse.ArgumentTypeError(
+                    f"--devices {text!r}: a comma list needs distinct GPU indices >= 0")
+            return indices
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
@@ -207,17 +226,28 @@ def parse_single_device(text: str) -> int | str | list[int]:
     return value
 
 
-def check_accelerator(accelerator: str) -> None:
-    """Fail before any work when a GPU is requested and torch sees none."""
-    if accelerator != "gpu":
-        return
-    import torch
+def check_accelerator(accelerator: str, devices=None) -> None:
+    """Fail before any work when a GPU is requested and torch sees none, or when ``devices``
+    lists GPU indices (``0,`` or ``0,1``) for a run on CPU, where Lightning takes only a count
+    (and fails with a TypeError deep in its setup)."""
+    cuda = False
+    if accelerator == "gpu" or (accelerator == "auto" and isinstance(devices, list)):
+        import torch
 
-    if not torch.cuda.is_available():
+        cuda = torch.cuda.is_available()
+    if accelerator == "gpu" and not cuda:
         raise UsageError(
             "--accelerator gpu was given but torch sees no CUDA GPU",
             hint="Use --accelerator cpu (or auto), or install a CUDA build of torch "
             "(pip install 'scvi-tools[cuda]').",
+        )
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not cuda)
+    if on_cpu and isinstance(devices, list):
+        listed = ",".join(map(str, devices)) + ("," if len(devices) == 1 else "")
+        raise UsageError(
+            f"--devices {listed} lists GPU indices, but the run is on CPU",
+            hint="On CPU give a count instead (--devices 1, or --devices 2 for two DDP "
+            "processes in multi_gpu_ddp.py).",
         )
 
 
@@ -233,19 +263,45 @@ def train_kwargs(args: argparse.Namespace) -> dict:
 # --------------------------------------------------------------------------- output
 
 
+# Folders prepare_out created in this process (outermost first): run() removes those still
+# empty when the script ends, so a run stopped by bad input leaves no empty --out behind.
+_CREATED: list[Path] = []
+
+
 def prepare_out(out: Path, *, model_dirs: list[str], overwrite: bool) -> Path:
-    """Create ``out``; refuse (before any training) to replace a model folder in it."""
+    """Create ``out`` and prove it writable; refuse (before any training) to replace a model
+    folder in it."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is not a folder")
     for name in model_dirs:
         target = out / name
         if target.exists() and not overwrite:
             raise UsageError(f"{target} already exists; pass --overwrite to replace it")
+    missing = [p for p in (out, *out.parents) if not p.exists()][::-1]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"--out {out}: cannot create the folder ({err.strerror})") from None
-    if not out.is_dir():
-        raise UsageError(f"--out {out} is not a folder")
+    finally:
+        _CREATED.extend(p for p in missing if p.is_dir())
+    try:  # root passes os.access checks on read-only mounts and /proc: try a real file
+        fd, name = tempfile.mkstemp(prefix=".write-test.", dir=out)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        raise UsageError(f"--out {out}: cannot write files there ({err.strerror})",
+                         hint="Pick a folder you can write to.") from None
     return out
+
+
+def _remove_created_if_empty() -> None:
+    """Remove, innermost first, the folders :func:`prepare_out` made that are still empty."""
+    while _CREATED:
+        path = _CREATED.pop()
+        try:
+            path.rmdir()  # only ever removes an empty folder
+        except OSError:
+            _CREATED.clear()  # not empty (or gone): its parents are not empty either
 
 
 def save_model(model, path: Path, *, overwrite: bool) -> None:

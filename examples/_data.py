@@ -135,9 +135,18 @@ def _obs_hint(adata) -> str:
 
 
 def require_obs_key(adata, key: str | None, option: str) -> None:
-    if key is None or key in adata.obs.columns:
+    """The column must exist and have a value in every cell (scvi-tools' category mapping
+    fails on a missing value, after the data is loaded and before any useful message)."""
+    if key is None:
         return
-    raise UsageError(f"{option} {key!r} is not a column of .obs", hint=_obs_hint(adata))
+    if key not in adata.obs.columns:
+        raise UsageError(f"{option} {key!r} is not a column of .obs", hint=_obs_hint(adata))
+    n_missing = int(adata.obs[key].isna().sum())
+    if n_missing:
+        raise DataError(
+            f"{option} {key!r}: .obs[{key!r}] has {n_missing} missing values (NaN) of "
+            f"{adata.n_obs}", hint="Fill them (e.g. with an 'unknown' category) or drop those "
+            "cells, and write the file again.")
 
 
 def check_counts(adata, layer: str | None, *, allow_non_integer: bool = False):

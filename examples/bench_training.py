@@ -11,7 +11,7 @@ The levers (each a flag; the CUDA-only ones are refused with exit 2 on a machine
 - ``--data-on-device``: the whole data set is moved to the device once
   (``DeviceBackedDataSplitter(shuffle=True)`` passed as ``datamodule``), no per-step copy;
 - ``--precision 32-true,bf16-mixed,16-mixed`` (Lightning's; 16-mixed needs CUDA: on CPU
-  Lightning silently runs bfloat16 instead);
+  Lightning runs bfloat16 instead, with a warning, so the script refuses it there);
 - ``--matmul-precision highest|high|medium`` (``torch.set_float32_matmul_precision``; high
   allows TF32 on CUDA);
 - ``--compile``: ``TrainingPlanConfig(compile=True)``; a silent fallback to eager (every frame
@@ -79,7 +79,7 @@ def build_parser():
                        help=f"minibatch sizes, each <= {MAX_BATCH_SIZE} (default: 128,1024,4096)")
     group.add_argument("--lr", type=float, default=1e-3,
                        help="learning rate at --lr-base-batch (default: 1e-3)")
-    group.add_argument("--lr-base-batch", type=int, default=128,
+    group.add_argument("--lr-base-batch", type=_common._positive_int, default=128,
                        help="batch size --lr is meant for (default: 128)")
     group.add_argument("--lr-scaling", choices=LR_SCALINGS, default="none",
                        help="learning rate for other batch sizes: lr x (b/base) for linear, "
@@ -111,11 +111,11 @@ def build_parser():
                         "minibatches)")
     levers.add_argument("--dense-x", action="store_true",
                         help="densify X in host memory before training (default: keep CSR)")
-    levers.add_argument("--num-workers", type=int, default=0,
+    levers.add_argument("--num-workers", type=_common._non_negative_int, default=0,
                         help="DataLoader worker processes (default: 0, the main process)")
     levers.add_argument("--persistent-workers", action="store_true",
                         help="keep DataLoader workers between epochs (needs --num-workers >= 1)")
-    levers.add_argument("--threads", type=int, default=None,
+    levers.add_argument("--threads", type=_common._positive_int, default=None,
                         help="torch CPU threads (torch.set_num_threads; default: torch's choice)")
     out = parser.add_argument_group("tables")
     out.add_argument("--append", action="store_true",
@@ -164,6 +164,10 @@ def check_levers(args, cuda: bool) -> None:
                                  "--num-workers and --load-sparse-tensor do not apply to it")
     if args.load_sparse_tensor and args.dense_x:
         raise _common.UsageError("--load-sparse-tensor needs CSR X; drop --dense-x")
+    for option, value in (("--lr", args.lr), ("--max-time", args.max_time),
+                          ("--quality-at", args.quality_at)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise _common.UsageError(f"{option} must be a positive number, got {value}")
     if not 0 < args.validation_size < 0.5:
         raise _common.UsageError("--validation-size must be in (0, 0.5)")
     on_cpu = args.accelerator == "cpu" or not cuda
@@ -176,7 +180,7 @@ def check_levers(args, cuda: bool) -> None:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    _common.check_accelerator(args.accelerator)
+    _common.check_accelerator(args.accelerator, args.devices)
     import torch
 
     cuda = torch.cuda.is_available()

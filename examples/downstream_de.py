@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    _common.check_accelerator(args.accelerator)
+    _common.check_accelerator(args.accelerator, args.devices)
     out = _common.prepare_out(args.out, model_dirs=[], overwrite=args.overwrite)
     data = _data.load_input(args, need_labels=True)
     adata = data.adata

@@ -25,8 +25,8 @@ Examples:
   python examples/make_data.py --n-cells 1000 --n-genes 300 --n-proteins 12 --out /tmp/small.h5ad
   python examples/scvi_integration.py --data data/200k.h5ad --out results/scvi
 
-Exit codes: 0 written; 2 usage error (bad flag, output exists without --overwrite, folder
-missing).
+Exit codes: 0 written; 2 usage error (bad flag, output exists without --overwrite or is a
+folder, folder missing or not writable).
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-markers", type=_common._positive_int, default=20,
                         help="marker genes per cell type (default: 20)")
     parser.add_argument("--fold-change", type=float, default=4.0,
-                        help="marker fold change in its own type (default: 4.0)")
-    parser.add_argument("--n-proteins", type=int, default=0,
+                        help="marker fold change in its own type, above 1 (default: 4.0)")
+    parser.add_argument("--n-proteins", type=_common._non_negative_int, default=0,
                         help="CITE-seq proteins in obsm (default: 0, none)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--chunk-cells", type=_common._positive_int, default=None,
@@ -102,10 +102,16 @@ def _main(argv: list[str] | None) -> int:
     if args.n_types * args.n_markers > args.n_genes:
         raise _common.UsageError(f"--n-genes {args.n_genes} is too small for {args.n_types} "
                                  f"types x {args.n_markers} markers")
+    if not (np.isfinite(args.fold_change) and args.fold_change > 1):
+        raise _common.UsageError(f"--fold-change must be a number above 1 (markers are planted "
+                                 f"up by it), got {args.fold_change}")
+    if args.out.is_dir():
+        raise _common.UsageError(f"--out {args.out} is a folder; give the .h5ad file to write")
     if args.out.exists() and not args.overwrite:
         raise _common.UsageError(f"{args.out} already exists; pass --overwrite to replace it")
     if not args.out.parent.is_dir():
         raise _common.UsageError(f"--out {args.out}: folder {args.out.parent} does not exist")
+    _check_writable(args.out.parent)
     start = time.perf_counter()
     stats = write_h5ad(args.out, n_cells=args.n_cells, n_genes=args.n_genes,
                        n_types=args.n_types, n_batches=args.n_batches, n_markers=args.n_markers,
@@ -118,6 +124,17 @@ def _main(argv: list[str] | None) -> int:
           f"{_common.peak_rss_mib():,.0f} MiB" + (f" (largest worker {_worker_peak_mib():,.0f} "
                                                   "MiB)" if args.jobs > 1 else ""))
     return _common.EXIT_OK
+
+
+def _check_writable(folder: Path) -> None:
+    """Create and remove a temporary file in ``folder`` (root passes os.access everywhere)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        raise _common.UsageError(f"--out: cannot write files in {folder} ({err.strerror})",
+                                 hint="Pick a folder you can write to.") from None
 
 
 def _worker_peak_mib() -> float:

@@ -53,9 +53,9 @@ def build_parser():
                        "last batch category)")
     group.add_argument("--unlabeled-category", default="Unknown",
                        help="label marking unlabeled cells (default: Unknown)")
-    group.add_argument("--scanvi-epochs", type=int, default=None,
+    group.add_argument("--scanvi-epochs", type=_common._positive_int, default=None,
                        help="scANVI epochs on the reference (default: --max-epochs, else 20)")
-    group.add_argument("--query-epochs", type=int, default=None,
+    group.add_argument("--query-epochs", type=_common._positive_int, default=None,
                        help="query fine-tuning epochs (default: --max-epochs, else 100)")
     group.add_argument("--min-accuracy", type=float, default=0.8,
                        help="lowest acceptable query accuracy (default: 0.8; 0 turns the check "
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    _common.check_accelerator(args.accelerator)
+    _common.check_accelerator(args.accelerator, args.devices)
     out = _common.prepare_out(args.out, model_dirs=MODEL_DIRS, overwrite=args.overwrite)
     data = _data.load_input(args, need_labels=True, need_batch=True)
     adata = data.adata

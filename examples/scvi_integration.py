@@ -45,13 +45,13 @@ def build_parser():
     group.add_argument("--continuous-covariate-keys", nargs="*", default=None, metavar="KEY",
                        help="continuous nuisance columns of .obs (default: none for --data, "
                        f"'{_common.SYNTHETIC_CONTINUOUS_KEY}' for synthetic data)")
-    group.add_argument("--n-latent", type=int, default=10, help="latent dimensions (default: 10)")
+    group.add_argument("--n-latent", type=_common._positive_int, default=10, help="latent dimensions (default: 10)")
     group.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
     group.add_argument("--weight-decay", type=float, default=1e-6,
                        help="Adam weight decay (default: 1e-6)")
-    group.add_argument("--n-epochs-kl-warmup", type=int, default=400,
+    group.add_argument("--n-epochs-kl-warmup", type=_common._non_negative_int, default=400,
                        help="epochs of KL warm-up (default: 400, scvi-tools' default)")
-    group.add_argument("--early-stopping-patience", type=int, default=45,
+    group.add_argument("--early-stopping-patience", type=_common._non_negative_int, default=45,
                        help="validation epochs without improvement before stopping (default: 45)")
     return parser
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    _common.check_accelerator(args.accelerator)
+    _common.check_accelerator(args.accelerator, args.devices)
     out = _common.prepare_out(args.out, model_dirs=["model"], overwrite=args.overwrite)
     if args.data is None:
         cat_keys = args.categorical_covariate_keys or [_common.SYNTHETIC_CATEGORICAL_KEY]

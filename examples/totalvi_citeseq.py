@@ -51,7 +51,7 @@ def build_parser():
     group.add_argument("--protein-names-uns-key", default=None,
                        help="the .uns entry with protein names when .obsm holds an array "
                        f"(default: '{_common.PROTEIN_NAMES_UNS_KEY}' if present)")
-    group.add_argument("--n-samples", type=int, default=25,
+    group.add_argument("--n-samples", type=_common._positive_int, default=25,
                        help="posterior samples averaged for normalized expression (default: 25)")
     group.add_argument("--min-marker-agreement", type=float, default=0.8,
                        help="fraction of planted protein markers that must be highest in their "
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    _common.check_accelerator(args.accelerator)
+    _common.check_accelerator(args.accelerator, args.devices)
     out = _common.prepare_out(args.out, model_dirs=["model"], overwrite=args.overwrite)
     data = _data.load_input(args, n_proteins=N_SYNTHETIC_PROTEINS)
     adata = data.adata

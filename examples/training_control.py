@@ -51,24 +51,24 @@ DEFAULT_EPOCHS = 20
 def build_parser():
     parser = _common.build_parser("training_control.py", __doc__)
     group = parser.add_argument_group("training control")
-    group.add_argument("--resume-epochs", type=int, default=None,
+    group.add_argument("--resume-epochs", type=_common._positive_int, default=None,
                        help="epochs trained after resuming from the checkpoint (default: "
                        "--max-epochs)")
     group.add_argument("--monitor", choices=MONITORS, default="elbo_validation",
                        help="validation metric for early stopping, LR reduction and the best "
                        "checkpoint (default: elbo_validation)")
-    group.add_argument("--early-stopping-patience", type=int, default=5,
+    group.add_argument("--early-stopping-patience", type=_common._non_negative_int, default=5,
                        help="validation epochs without improvement before stopping (default: 5)")
     group.add_argument("--early-stopping-min-delta", type=float, default=0.0,
                        help="smallest change counted as an improvement (default: 0.0)")
     group.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
-    group.add_argument("--lr-patience", type=int, default=3,
+    group.add_argument("--lr-patience", type=_common._non_negative_int, default=3,
                        help="epochs without improvement before the LR is reduced (default: 3)")
     group.add_argument("--lr-factor", type=float, default=0.6,
                        help="LR multiplier on plateau (default: 0.6)")
     group.add_argument("--lr-threshold", type=float, default=0.0,
                        help="smallest absolute improvement for the LR scheduler (default: 0.0)")
-    group.add_argument("--simulate-nan-epoch", type=int, default=None,
+    group.add_argument("--simulate-nan-epoch", type=_common._positive_int, default=None,
                        help="poison the weights at this epoch (>= 1) to show the NaN rescue "
                        "(default: off)")
     group.add_argument("--gradient-clip-val", type=float, default=5.0,
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    _common.check_accelerator(args.accelerator)
+    _common.check_accelerator(args.accelerator, args.devices)
     if args.simulate_nan_epoch is not None and args.simulate_nan_epoch < 1:
         raise _common.UsageError("--simulate-nan-epoch must be >= 1: the best checkpoint needs "
                                  "one finished validation epoch to restore")
@@ -140,13 +140,20 @@ def _main(argv: list[str] | None) -> int:
         ("metrics", control["metrics_csv"]),
     ]
     if nan is not None:
-        rows.append(("NaN rescue", f"failed at epoch {nan['failed_at_epoch']} ({nan['error']}); "
-                                   "best weights restored; retrained with lr "
-                                   f"{nan['retrain_lr']:.1e} and gradient clipping -> "
-                                   f"elbo_validation {nan['final_elbo_validation']:.1f}"))
+        rows.append(("NaN rescue", nan_rescue_text(nan)))
     rows.append(("checks", "PASSED" if passed else "FAILED"))
     _common.print_summary("training control", rows, device=summary["device"], rate=rate)
     return _common.EXIT_OK if passed else _common.EXIT_CHECK_FAILED
+
+
+def nan_rescue_text(nan: dict) -> str:
+    """The summary line of the NaN rescue, saying what happened (not what should have)."""
+    failed = (f"failed at epoch {nan['failed_at_epoch']} ({nan['error']})" if nan["error"]
+              else f"did NOT fail after the poisoning at epoch {nan['failed_at_epoch']}")
+    restored = ("best weights restored" if nan["weights_finite_after_restore"] else
+                "weights NOT FINITE after the restore")
+    return (f"{failed}; {restored}; retrained with lr {nan['retrain_lr']:.1e} and gradient "
+            f"clipping -> elbo_validation {nan['final_elbo_validation']:.1f}")
 
 
 def _checkpoint_and_resume(adata, out: Path, epochs: int, resume_epochs: int, common) -> dict:

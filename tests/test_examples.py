@@ -152,6 +152,37 @@ def test_make_data_same_seed_same_counts_and_refuses_overwrite(made_h5ad, tmp_pa
     assert "--overwrite" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [(["--fold-change", "-1"], ["--fold-change"]),
+     (["--fold-change", "nan"], ["--fold-change"]),
+     (["--n-proteins", "-2"], ["--n-proteins"])],
+)
+def test_make_data_refuses_bad_numbers(args, words, tmp_path, capsys):
+    out = tmp_path / "x.h5ad"
+    try:
+        code = example("make_data").main(["--n-cells", "20", "--n-genes", "200", *args,
+                                          "--out", str(out)])
+    except SystemExit as exc:  # argparse's own check
+        code = exc.code
+    assert code == _common.EXIT_USAGE
+    assert all(w in capsys.readouterr().err for w in words)
+    assert not out.exists()
+
+
+def test_make_data_refuses_a_folder_or_an_unwritable_place(tmp_path, capsys):
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / "keep").write_text("x")
+    args = ["--n-cells", "20", "--n-genes", "200"]
+    assert example("make_data").main([*args, "--overwrite", "--out", str(folder)]) == 2
+    assert "is a folder" in capsys.readouterr().err and (folder / "keep").is_file()
+    if Path("/proc/self").is_dir():
+        assert example("make_data").main([*args, "--out", "/proc/self/x.h5ad"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("Error: --out") and "cannot write" in err
+
+
 def test_examples_take_keys_from_a_make_data_file(made_h5ad, tmp_path):
     out = tmp_path / "i"
     assert example("scvi_integration").main(["--data", str(made_h5ad), "--max-epochs", "1",
@@ -237,6 +268,117 @@ def test_missing_data_file_is_a_usage_error(tmp_path, capsys):
                                            "--out", str(tmp_path / "o")], capsys)
     assert code == _common.EXIT_USAGE
     assert "no such file" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "option", "extra"),
+    [("scvi_integration", "batch", "--batch-key", []),
+     ("scanvi_label_transfer", "cell_type", "--labels-key", []),
+     ("scvi_integration", "donor", "--categorical-covariate-keys", ["donor"])],
+)
+def test_missing_values_in_an_obs_column_are_refused_before_training(tmp_path, capsys, name,
+                                                                      column, option, extra):
+    def blank(adata):
+        values = adata.obs[column].astype(object)
+        values.iloc[[1, 4, 9]] = np.nan
+        adata.obs[column] = values.astype("category")
+
+    data = write_variant(tmp_path, "nan_obs", blank)
+    out = tmp_path / "fresh" / "out"
+    args = ["--data", str(data), "--layer", "counts", "--batch-key", "batch", "--out", str(out)]
+    if name == "scanvi_label_transfer":
+        args += ["--labels-key", "cell_type"]
+    if extra:
+        args += [option, *extra]
+    code, err = run_main(name, args, capsys)
+    assert code == _common.EXIT_DATA, err
+    assert err.startswith("Error: ") and "Traceback" not in err
+    assert option in err and repr(column) in err and "3 missing values" in err
+    assert not (tmp_path / "fresh").exists(), "the empty --out it created must go"
+
+
+def test_input_error_removes_only_the_empty_folders_the_run_created(tmp_path, capsys):
+    created = tmp_path / "new" / "deeper"
+    code, err = run_main("downstream_de", ["--data", str(tmp_path / "nope.h5ad"),
+                                           "--out", str(created)], capsys)
+    assert code == _common.EXIT_USAGE and "no such file" in err
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    code, _ = run_main("downstream_de", ["--data", str(tmp_path / "nope.h5ad"),
+                                         "--out", str(existing)], capsys)
+    assert code == _common.EXIT_USAGE and existing.is_dir()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+def test_unwritable_out_is_refused_before_training(capsys):
+    code, err = run_main("scvi_integration", ["--out", "/proc/self", "--max-epochs", "1"], capsys)
+    assert code == _common.EXIT_USAGE
+    assert "--out /proc/self" in err and "cannot write" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("scanvi_label_transfer", ["--scanvi-epochs", "-1"]),
+     ("scanvi_label_transfer", ["--scanvi-epochs", "0"]),
+     ("scanvi_label_transfer", ["--query-epochs", "0"]),
+     ("training_control", ["--resume-epochs", "0"]),
+     ("training_control", ["--early-stopping-patience", "-1"]),
+     ("scvi_integration", ["--n-epochs-kl-warmup", "-1"]),
+     ("scvi_integration", ["--early-stopping-patience", "-2"]),
+     ("totalvi_citeseq", ["--n-samples", "0"]),
+     ("bench_training", ["--lr-base-batch", "0"]),
+     ("bench_training", ["--threads", "-1"]),
+     ("bench_training", ["--num-workers", "-1"])],
+)
+def test_count_options_out_of_range_are_usage_errors(name, args, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        example(name).main([*args, "--out", str(tmp_path / "o"), *QUICK])
+    assert exc.value.code == _common.EXIT_USAGE
+    assert args[0] in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args", [["--lr", "0"], ["--max-time", "-1"], ["--quality-at", "0"]])
+def test_bench_refuses_non_positive_times_and_lr(args, tmp_path, capsys):
+    code = example("bench_training").main([*args, "--out", str(tmp_path / "o"), *QUICK])
+    assert code == _common.EXIT_USAGE
+    assert args[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("devices", ["0,", "1,"])
+@pytest.mark.parametrize("name", ["scvi_integration", "bench_training"])
+def test_gpu_index_list_on_cpu_is_a_usage_error(name, devices, tmp_path, capsys):
+    code = example(name).main(["--devices", devices, "--out", str(tmp_path / "o"), *QUICK])
+    assert code == _common.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--devices" in err and "CPU" in err and "Traceback" not in err
+
+
+def test_ddp_gpu_index_list_on_cpu_is_a_usage_error(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "multi_gpu_ddp.py"), "--accelerator", "cpu",
+         "--devices", "0,1", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == _common.EXIT_USAGE, proc.stderr[-2000:]
+    assert proc.stderr.startswith("Error: --devices 0,1") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("devices", ["0,0", ",", "-1,2"])
+def test_bad_device_lists_are_refused(devices, capsys):
+    with pytest.raises(SystemExit) as exc:
+        example("multi_gpu_ddp").build_parser().parse_args([f"--devices={devices}"])
+    assert exc.value.code == _common.EXIT_USAGE
+
+
+def test_nan_rescue_summary_says_what_happened():
+    tc = example("training_control")
+    nan = {"failed_at_epoch": 2, "error": "ValueError: x", "weights_finite_after_restore": True,
+           "retrain_lr": 1e-4, "final_elbo_validation": 500.0}
+    assert "best weights restored" in tc.nan_rescue_text(nan)
+    bad = tc.nan_rescue_text({**nan, "weights_finite_after_restore": False, "error": None})
+    assert "restored;" not in bad and "NOT FINITE" in bad and "did NOT fail" in bad
 
 
 def test_non_integer_counts_pass_with_allow_non_integer(tmp_path):
@@ -521,11 +663,35 @@ def test_bench_refuses_levers_that_would_mislabel(args, words, tmp_path, capsys)
 
 def test_ddp_check_can_fail():
     ddp = example("multi_gpu_ddp")
-    assert ddp.ddp_problems(2, 2, [270, 270], 540, [1.5, 1.5]) == []
+    halves = {"cells_per_rank": [list(range(0, 540, 2)), list(range(1, 540, 2))],
+              "train_indices": list(range(540))}
+    assert ddp.ddp_problems(2, 2, [270, 270], 540, [1.5, 1.5], **halves) == []
     assert "asked for" in ddp.ddp_problems(1, 2, [540], 540, [1.5])[0]
     unsharded = ddp.ddp_problems(2, 2, [540, 540], 540, [1.5, 1.5])
     assert any("not sharded" in p for p in unsharded)
-    assert "different weights" in ddp.ddp_problems(2, 2, [270, 270], 540, [1.5, 1.6])[0]
+    assert "different weights" in ddp.ddp_problems(2, 2, [270, 270], 540, [1.5, 1.6],
+                                                   **halves)[0]
+
+
+def test_ddp_check_compares_the_cells_each_process_drew():
+    ddp = example("multi_gpu_ddp")
+    train = list(range(10))
+
+    def problems(cells, world=2):
+        return ddp.ddp_problems(world, world, [len(c) for c in cells], 10, [1.0] * world,
+                                cells_per_rank=cells, train_indices=train)
+
+    assert problems([[0, 2, 4, 6, 8], [1, 3, 5, 7, 9]]) == []
+    # 3 processes, 10 cells: the sampler repeats up to 2 cells as padding.
+    assert problems([[0, 3, 6, 9], [1, 4, 7, 0], [2, 5, 8, 1]], world=3) == []
+    # Same counts as a good run, but both processes drew the same half: the old count-only
+    # check passed this.
+    same = problems([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]])
+    assert any("overlap" in p for p in same) and any("drawn by no process" in p for p in same)
+    outside = problems([[0, 2, 4, 6, 8], [1, 3, 5, 7, 42]])
+    assert any("not training cells" in p for p in outside)
+    unrecorded = ddp.ddp_problems(2, 2, [5, 5], 10, [1.0, 1.0])
+    assert any("not recorded" in p for p in unrecorded)
 
 
 def test_multi_gpu_ddp_runs_two_cpu_processes_on_backed_data(made_h5ad, tmp_path):
@@ -543,6 +709,9 @@ def test_multi_gpu_ddp_runs_two_cpu_processes_on_backed_data(made_h5ad, tmp_path
     assert result["input"].endswith("(backed)")
     seen = result["cells_seen_per_rank_epoch_1"]
     assert len(seen) == 2 and max(seen) < result["n_train_cells"] <= sum(seen)
+    shards = result["shards_epoch_1"]
+    assert shards["training_cells_missed"] == 0 and shards["cells_outside_training_set"] == 0
+    assert shards["distinct_cells_in_two_processes"] <= 1
     assert result["effective_batch_size"] == 256
     assert result["strategy"] == "ddp_find_unused_parameters_true"
     assert "GLOBAL_RANK: 1" in proc.stderr + proc.stdout
