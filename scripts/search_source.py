@@ -768,8 +768,7 @@ def _message(args: argparse.Namespace) -> int:
         raise UsageError("--message has no words once the exception class and traceback "
                          "lines are removed")
     index = messages.load_messages(args.index.parent / "messages.json" if args.index else None)
-    tree = _context_tree(args) if args.where or not args.json else None  # --json: no lines
-    matches = messages.find_sites(cleaned, index, limit, admit=_site_scope(args, tree, index))
+    matches = messages.find_sites(cleaned, index, limit, admit=_site_scope(args, index))
     report = {"query": cleaned.text, "scvi_tools_version": index.version, "matches": matches,
               "same_message": messages.same_message(matches),
               "next": [f"read {m['path']}:{max(1, m['line'] - 15)}-{m['line'] + 5}"
@@ -802,19 +801,17 @@ def _message(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        print(_message_text(report, tree))
+        print(_message_text(report, _context_tree(args)))
     return EXIT_OK if matches or gone or unexpected else EXIT_PROBLEMS
 
 
-def _site_scope(args: argparse.Namespace, tree, index: messages.MessageIndex):
+def _site_scope(args: argparse.Namespace, index: messages.MessageIndex):
     """--in for --message: a test of a site's path, as every other mode scopes (an area, a
-    path in the tree, a glob); without a tree, against the sites' own paths. None: all."""
+    path, a glob), against the paths of the index the sites come from (the pinned release's,
+    also with --tree of another release). None: all."""
     if not args.where:
         return None
-    if tree is None:
-        return source_search.index_scope(args.where, [site.row.path for site in index.sites])
-    scope = source_search.make_scope(tree, args.where, tests=args.tests, python_only=True)
-    return lambda rel: scope.holds(tree, rel)
+    return source_search.index_scope(args.where, [site.row.path for site in index.sites])
 
 
 _PYTHON_TYPE_ERRORS = re.compile(

@@ -504,6 +504,24 @@ def test_in_narrows_the_sites_of_message_as_it_narrows_every_search(
     assert code == (0 if files else 1)
 
 
+def test_message_in_reads_the_index_s_paths_whatever_the_tree(capsys, tmp_path):
+    """--message's sites come from the pinned release's index: --in is read against its
+    paths, also with --tree of an older release that lacks the folder (external/cytovi is
+    not in 1.2.0), and --in ./ is every site, with a tree or without."""
+    old = tmp_path / "scvi-tools-1.2.0"
+    (old / "src" / "scvi" / "model").mkdir(parents=True)
+    (old / "src" / "scvi" / "__init__.py").write_text("")
+    (old / "pyproject.toml").write_text('[project]\nname = "scvi-tools"\nversion = "1.2.0"\n')
+    text = "'x' not found in adata.obs"
+    code, report, _ = run_json(capsys, "--message", text, "--in", "external/cytovi",
+                               "--tree", str(old))
+    assert code == 0 and report["matches"]
+    assert all(m["path"].startswith("src/scvi/external/cytovi/") for m in report["matches"])
+    code, everything, _ = run_json(capsys, "--message", text)
+    code, rooted, _ = run_json(capsys, "--message", text, "--in", "./")
+    assert rooted["matches"] == everything["matches"]
+
+
 @pytest.mark.parametrize("tree", [True, False], ids=["tree", "no-tree"])
 def test_message_with_an_unknown_in_area_is_a_usage_error(capsys, pinned_tree, monkeypatch, tree):
     argv = ["--message", MISSING_OBS_KEY, "--in", "nosuchplace"]

@@ -150,7 +150,9 @@ def index_scope(where: str, paths: list[str]):
     where = where.strip()
     if _GLOB_CHARS & set(where):
         return SearchScope([], [], pattern=where).admits
-    part = where.strip("/").removeprefix("./")
+    part = where.strip("/").removeprefix("./").strip("/")
+    if part in ("", "."):
+        return lambda rel: True  # the tree's root: every site
     bases = ("src/scvi/" + part.removeprefix("src/scvi/").removeprefix("scvi/"), part)
 
     def admits(rel: str) -> bool:
