@@ -21,7 +21,7 @@ Standard library only; runs on Python >= 3.10.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 OUTSIDE, OPENER, BODY, CLOSER = "outside", "opener", "body", "closer"
 """What a line is (:func:`line_roles`): prose, a block's opening fence, its code (blank
@@ -35,16 +35,13 @@ _LANG = re.compile(r"[\w+-]*")
 _LIST_MARKER = re.compile(r"(?:[-+*]|\d{1,9}[.)])(?=[ \t]|$)")
 
 
-@dataclass(frozen=True)
-class Fence:
-    """One fenced code block of a list of lines."""
+class Fence(namedtuple("Fence", "first end info")):
+    """One fenced code block of a list of lines: ``first``, the 0-based index of the
+    opening fence's line; ``end``, the closing fence's (the number of lines when never
+    closed); ``info``, the info string, stripped (``python title="x"``). A named tuple, not
+    a dataclass: ``dataclasses`` imports ``inspect``, about 11 ms of every call."""
 
-    first: int
-    """0-based index of the opening fence's line."""
-    end: int
-    """0-based index of the closing fence's line; the number of lines when never closed."""
-    info: str
-    """The info string, stripped (``python title="x"``)."""
+    __slots__ = ()
 
     @property
     def lang(self) -> str:
