@@ -1350,6 +1350,7 @@ def test_normalized_expression_sums_to_one_per_cell():
     models = [_scvi(batch_key="batch"), _scanvi(), _scviva()]
     models += [_model(name) for name in ("LinearSCVI", "AUTOZI", "DRVI")]
     models += [_model(name, labels_key="labels") for name in ("JointEmbeddingSCVI", "CondSCVI")]
+    models.append(_poissonvi(batch_key="batch"))
     for model in models:  # the models the pitfall names, which share this method
         name = type(model).__name__
         assert type(model).get_normalized_expression is RNASeqMixin.get_normalized_expression
@@ -1413,7 +1414,7 @@ def test_an_unlabeled_category_no_cell_holds_makes_every_cell_labeled():
     "unknown", the call passes "Unknown") warns nothing: the value is appended as an empty
     last category, no cell is unlabeled, and the column's own placeholder is a cell type the
     classifier learns and predict() returns. Passed as the column writes it, those cells are
-    the unlabeled ones."""
+    the unlabeled ones. RESOLVI (semisupervised=True) the same."""
     adata = _adata(n_proteins=0)
     adata.obs["labels"] = adata.obs["labels"].astype(str).to_numpy()
     adata.obs.loc[adata.obs_names[:30], "labels"] = "unknown"
@@ -1447,6 +1448,22 @@ def test_an_unlabeled_category_no_cell_holds_makes_every_cell_labeled():
     for model in (_totalanvi(), _methylanvi()):
         mapping = list(model.adata_manager.get_state_registry("labels")["categorical_mapping"])
         assert mapping[-1] == "unknown" and len(model._unlabeled_indices) == 0, type(model)
+    # RESOLVI, semi-supervised: the same field, the same empty category, the placeholder a class
+    spatial = _adata(n_genes=50, n_proteins=0, generate_coordinates=True)
+    spatial.obsm["X_spatial"] = spatial.obsm["coordinates"]
+    spatial.obs["labels"] = spatial.obs["labels"].astype(str).to_numpy()
+    spatial.obs.loc[spatial.obs_names[:30], "labels"] = "unknown"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scvi.external.RESOLVI.setup_anndata(spatial, labels_key="labels",
+                                            unlabeled_category="Unknown", batch_key="batch")
+        resolvi = scvi.external.RESOLVI(spatial, n_latent=4, semisupervised=True)
+    assert not [w for w in caught if "nlabeled" in str(w.message)]
+    mapping = list(resolvi.adata_manager.get_state_registry("labels")["categorical_mapping"])
+    assert mapping == ["label_0", "label_1", "unknown", "Unknown"]
+    assert len(resolvi._unlabeled_indices) == 0
+    resolvi.train(**FAST)
+    assert "unknown" in set(resolvi.predict(soft=True).columns)
 
 
 def test_scvi_trains_the_same_with_or_without_labels_key():
