@@ -293,10 +293,13 @@ def find_sites(cleaned: Cleaned, index: MessageIndex, limit: int, *,
         for site_id, key in _score_all(index, query, cleaned, allowed).items():
             if key > best.get(site_id, (-1.0, 0.0, 0.0)):
                 best[site_id] = key
+
+    def module_words(site_id: int) -> int:
+        return len(asked.intersection(index.sites[site_id].row.function.split(".")))
+
     # ties (one message raised in several places) go to the site whose module the paste names
     ranked = sorted(best.items(), key=lambda item: (
-        -item[1][0], -item[1][1], -len(asked.intersection(
-            index.sites[item[0]].row.function.split("."))), index.sites[item[0]].row[:2]))
+        -item[1][0], -item[1][1], -module_words(item[0]), index.sites[item[0]].row[:2]))
     if cleaned.printed:
         # The class Python printed: a site raising another one cannot have raised it, so it
         # never comes first while a site raising that class matches too (the score's bonus
@@ -317,11 +320,10 @@ def find_sites(cleaned: Cleaned, index: MessageIndex, limit: int, *,
         # adata.{attr}"), matched whole, with nothing in the text to tell them apart (a
         # traceback's frame adds its bonus, a module the text names its tie-break): counted
         # past the limit too, so that the first says how many there are.
-        module = len(asked.intersection(row.function.split(".")))
+        key = (round(score, 9), _shape(row.template), module_words(site_id))
         if not out:
-            first = (round(score, 9), _shape(row.template), module)
-        same = counting and first[0] >= SAME_MIN \
-            and (round(score, 9), _shape(row.template), module) == first
+            first = key
+        same = counting and first[0] >= SAME_MIN and key == first
         tied += same
         counting = same
         if len(out) >= limit and not same:
