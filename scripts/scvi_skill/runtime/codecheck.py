@@ -33,6 +33,9 @@ from typing import Any
 
 PublicApi = Any
 """Either API (see the module docstring); duck-typed so this module imports nothing."""
+_ACCEPTING = ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
+"""Parameter kinds a keyword argument binds to (apiindex.ACCEPTING_KINDS; not imported:
+this module imports no API)."""
 
 MODEL_RECEIVER_HINTS = ("model", "vae", "scvi", "scanvi", "totalvi", "multivi", "peakvi",
                         "mrvi", "sysvi", "reference", "ref_", "query_")
@@ -375,7 +378,7 @@ class _CallChecker(ast.NodeVisitor):
         raises TypeError, "got multiple values for keyword argument"."""
         method = name.rsplit(".", 1)[-1]
         own = {p.get("name") for p in self.api.params(qualname) or []
-               if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")}
+               if p.get("kind") in _ACCEPTING}
 
         def describe(keyword: str, key: str, _keys, where: str) -> str:
             instead = f"; pass {key}= to {method}() itself" if key in own else ""
@@ -445,7 +448,7 @@ class _CallChecker(ast.NodeVisitor):
         param, made = drops
         own = {p.get("name") for p in self.api.params(qualname) or ()}
         held = [p.get("name") for p in self.api.params(made) or ()
-                if p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
+                if p.get("kind") in _ACCEPTING
                 and p.get("name") not in ("adata", "registry")]  # AnnData is not kept
         for keyword in keywords:
             if keyword.arg in held and keyword.arg not in own:

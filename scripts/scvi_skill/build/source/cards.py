@@ -92,6 +92,12 @@ def _params(symbol: dict | None) -> dict:
     return out
 
 
+def _signature(symbol: dict) -> dict:
+    """``params`` (:func:`_params`) and ``order``, their names in signature order."""
+    params = _params(symbol)
+    return {"params": params, "order": list(params)}
+
+
 def _short(qualname: str) -> str:
     return qualname.rsplit(".", 1)[-1]
 
@@ -109,8 +115,7 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
     for name in SETUP_NAMES:
         found = view.member(qualname, name)
         if found is not None:
-            setup[name] = {"params": _params(found), "order": list(_params(found)),
-                           "path": found["path"], "line": found["line"]}
+            setup[name] = {**_signature(found), "path": found["path"], "line": found["line"]}
             only = _only(modules.node_at(found["path"], found["line"], ast.FunctionDef))
             if only:
                 setup[name]["only"] = only  # MULTIVI.setup_anndata in 1.5.1: a warning
@@ -118,9 +123,8 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
     for name in DOWNSTREAM_METHODS:
         found = view.member(qualname, name)
         if found is not None:
-            methods[name] = {"params": _params(found), "order": list(_params(found)),
-                             "path": found["path"],
-                             "line": found["line"], "param_lines": _param_lines(found, modules)}
+            methods[name] = {**_signature(found), "path": found["path"], "line": found["line"],
+                             "param_lines": _param_lines(found, modules)}
     card = {
         "model": public,
         "path": symbol["path"],
@@ -134,8 +138,7 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
     if train is not None:
         overrides, runner = trains.overrides(train)
         card["train"] = {
-            "params": _params(train),
-            "order": list(_params(train)),
+            **_signature(train),
             "path": train["path"],
             "line": train["line"],
             "defined_in": _short(train["qualname"].rsplit(".", 1)[0]),
