@@ -9,6 +9,7 @@ import re
 
 import check_code
 import pytest
+from fence_blocks import FENCE, FENCE_BLOCKS
 
 from scvi_skill.build.api_releases import (
     build_history,
@@ -437,22 +438,12 @@ def test_a_fence_that_does_not_parse_is_one_finding_at_its_line(capsys, tmp_path
     assert code == 1 and re.search(r"answer\.md:5:\d+: .*does not parse", out)
 
 
-FENCE = "```"
 FLAGGED = f"{FENCE}python\nimport scvi\nscvi.model.SCVI(adata).train(use_gpu=True)\n{FENCE}\n"
 """A fence with one finding (``use_gpu``), on its third line."""
 
 
-@pytest.mark.parametrize("block", [
-    pytest.param(f"`{FENCE}python\nimport scvi\nNOTE = '''\n{FENCE}\n'''\n`{FENCE}",
-                 id="four-backticks"),
-    pytest.param(f"~~~python\nNOTE = '''\n{FENCE}python\n'''\n~~~", id="tildes"),
-    pytest.param(f"~~~markdown\n{FENCE}python\ndef f(:\n{FENCE}\n~~~", id="tildes-hold-markdown"),
-    pytest.param(f"{FENCE}python\nx = 1\n`{FENCE}`", id="longer-closer"),
-    pytest.param(f"{FENCE}python\nNOTE = '''\n    {FENCE}\n'''\n{FENCE}", id="indented-4-is-code"),
-    pytest.param(f"1. Set it:\n\n   {FENCE}python\n   x = 1\n   {FENCE}", id="list-item"),
-    pytest.param(f"- {FENCE}python\n  x = 1\n  {FENCE}", id="list-item-first-line"),
-    pytest.param(f"{FENCE}SCVI{FENCE} is a code span, not a fence.", id="inline-span"),
-])
+@pytest.mark.parametrize("block", [pytest.param(block, id=name)
+                                   for name, block in FENCE_BLOCKS])
 def test_markdown_fences_open_and_close_by_commonmark_s_rules(capsys, tmp_path, block):
     """A fence closes only at one of its own character, at least as long, with no info
     string, indented at most 3 spaces beyond its list item; a backtick fence's info string

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import check_code
 import pytest
+from fence_blocks import FENCE, FENCE_BLOCKS
 
 from scvi_skill.runtime.citations import TreeLines, check_citations
 from scvi_skill.runtime.tree import open_tree
@@ -447,20 +448,12 @@ def test_a_post_release_tree_is_recognised_as_named():
     assert _trees_named(text, ())[2] == ["1.2.2.post1", "1.3.1.post1"]
 
 
-FENCE = "```"
 OFF_BY_ONE = f"The default is `lr=1e-3` ({P}:20)."
 """A citation one line off: a finding when read as prose, not judged when read as code."""
 
 
-@pytest.mark.parametrize("block", [
-    pytest.param(f"`{FENCE}python\nNOTE = '''\n{FENCE}\n'''\n`{FENCE}", id="four-backticks"),
-    pytest.param(f"~~~python\nNOTE = '''\n{FENCE}python\n'''\n~~~", id="tildes"),
-    pytest.param(f"{FENCE}python\nx = 1\n`{FENCE}`", id="longer-closer"),
-    pytest.param(f"{FENCE}python\nNOTE = '''\n    {FENCE}\n'''\n{FENCE}", id="indented-4-is-code"),
-    pytest.param(f"1. Set it:\n\n   {FENCE}python\n   x = 1\n   {FENCE}", id="list-item"),
-    pytest.param(f"- {FENCE}python\n  x = 1\n  {FENCE}", id="list-item-first-line"),
-    pytest.param(f"{FENCE}python{FENCE} is a code span.", id="inline-span-not-a-fence"),
-])
+@pytest.mark.parametrize("block", [pytest.param(block, id=name)
+                                   for name, block in FENCE_BLOCKS])
 def test_a_citation_after_a_code_block_is_prose_by_commonmark_s_fences(tree, block):
     """A block closes only at a fence of its own character, at least as long, indented at
     most 3 spaces (beyond its list item): the citation after it is judged."""
