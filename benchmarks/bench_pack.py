@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(HERE))
 
 from baselines import WholeFileBM25, plain_tokens  # noqa: E402
-from bench_resolver import bytecode_env, load_devset  # noqa: E402
+from bench_resolver import bytecode_env, load_devset, load_hints  # noqa: E402
 from resolve_docs import DEFAULT_TEXT_LIMIT, _named_version, make_pack, split_question  # noqa: E402
 from scvi_skill.runtime.index import load_search_index  # noqa: E402
 from scvi_skill.runtime.pack import CHARS_PER_TOKEN  # noqa: E402
@@ -143,11 +143,11 @@ class Pack:
     def __init__(self, tree, budget: int) -> None:
         self.sidx, self.tree, self.budget = load_search_index(), tree, budget
 
-    def run(self, question: str) -> tuple[str, list[tuple[str, int, int]], list]:
+    def run(self, question: str, also: str = "") -> tuple[str, list[tuple[str, int, int]], list]:
         # As resolve_docs.py prepares it: a pasted traceback's frames apart from the ranking.
         pasted, frames, question = split_question(question)
         result = resolve(question, self.sidx, limit=DEFAULT_TEXT_LIMIT,
-                         source_limit=DEFAULT_TEXT_LIMIT)
+                         source_limit=DEFAULT_TEXT_LIMIT, also=also)
         named = _named_version(question, self.sidx.get("scvi_tools_version", ""), result,
                                self.sidx)
         pack = make_pack(pasted, frames, question, result, self.sidx, self.tree,
@@ -158,6 +158,27 @@ class Pack:
 
     def command(self, question: str) -> list[str]:
         return [sys.executable, str(REPO / "scripts" / "resolve_docs.py"), question]
+
+
+class HintedPack(Pack):
+    """The pack with the hint an agent wrote from memory for each question (``--also``):
+    ``hints/first.jsonl``, one ``{"split", "id", "also"}`` per question (``benchmarks/DEVSET.md``)."""
+
+    name = "pack + the agent's hint (--also)"
+
+    def __init__(self, tree, budget: int, hints: dict[tuple[str, str], str]) -> None:
+        super().__init__(tree, budget)
+        self.hints = hints
+
+    def hint(self, row: dict) -> str:
+        return self.hints.get((row["split"], row["id"]), "")
+
+    def run_row(self, row: dict) -> tuple[str, list[tuple[str, int, int]], list]:
+        return self.run(row["question"], also=self.hint(row))
+
+    def command_row(self, row: dict) -> list[str]:
+        also = self.hint(row)
+        return [*self.command(row["question"]), *(["--also", also] if also else [])]
 
 
 class FirstVersion:
@@ -227,7 +248,8 @@ class _Floor:
 def score(system, rows: list[dict], tree) -> dict:
     phrase, ranged, doc_ranged, tokens, misses = 0, 0, 0, [], []
     for row in rows:
-        text, ranges, doc_ranges = system.run(row["question"])
+        run_row = getattr(system, "run_row", None)
+        text, ranges, doc_ranges = run_row(row) if run_row else system.run(row["question"])
         hit = phrase_hit(text, row)
         phrase += hit
         answers = answer_lines(tree, row)
@@ -247,12 +269,12 @@ def time_processes(system, rows: list[dict], runs: int) -> dict | None:
         return None
     walls = []
     env = bytecode_env()
-    subprocess.run(system.command(rows[0]["question"]), capture_output=True, env=env)  # warm-up
+    command = getattr(system, "command_row", None) or (lambda row: system.command(row["question"]))
+    subprocess.run(command(rows[0]), capture_output=True, env=env)  # warm-up
     for _ in range(runs):
         for row in rows:
             start = time.perf_counter()
-            subprocess.run(system.command(row["question"]), capture_output=True, check=False,
-                           env=env)
+            subprocess.run(command(row), capture_output=True, check=False, env=env)
             walls.append(time.perf_counter() - start)
     walls.sort()
     return {"n": len(walls), "p50": 1000 * statistics.median(walls),
@@ -275,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-only", action="store_true", help="skip the quality table")
     parser.add_argument("--speed-questions", type=int, default=40)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--hints", type=Path, default=HERE / "hints" / "first.jsonl",
+                        help="the agent's hints (--also) per question: adds the row 'pack + "
+                        "the agent's hint' (none when the file is not there)")
     args = parser.parse_args(argv)
 
     tree = discover_tree(None, need_docs=True)
@@ -293,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.split == "all" else [args.split]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
         systems = [Pack(tree, args.budget)]
+        hints = load_hints(args.hints)
+        if hints:
+            systems.append(HintedPack(tree, args.budget, hints))
         if not args.no_baselines:
             checkout = Path(tmp) / "v1"
             checkout.mkdir()

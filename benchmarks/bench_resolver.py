@@ -84,12 +84,38 @@ class Resolver:
         self.sidx = sidx
         self.params = params
 
-    def query(self, question: str, limit: int = 10) -> tuple[list[str], list[str]]:
+    def query(self, question: str, limit: int = 10, also: str = "") -> tuple[list[str], list[str]]:
         kwargs = {"params": self.params} if self.params else {}
         question = split_question(question)[2]  # as resolve_docs.py ranks a pasted traceback
-        out = resolve(question, self.sidx, limit=limit, source_limit=limit, **kwargs)
+        out = resolve(question, self.sidx, limit=limit, source_limit=limit, also=also, **kwargs)
         self.last_lines = [d["lines"][1] - d["lines"][0] + 1 for d in out["docs"]]
         return [d["path"] for d in out["docs"]], [s["path"] for s in out["source"]]
+
+
+def load_hints(path: Path) -> dict[tuple[str, str], str]:
+    """(split, id) -> the agent's hint; empty when the file is not there."""
+    if not path.is_file():
+        return {}
+    hints = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            hints[(row["split"], row["id"])] = row["also"]
+    return hints
+
+
+class HintedResolver(Resolver):
+    """The resolver with the hint an agent wrote from memory for each question (``--also``;
+    ``hints/first.jsonl``, ``benchmarks/DEVSET.md``)."""
+
+    name = "resolver + the agent's hint (--also)"
+
+    def __init__(self, sidx: dict, hints: dict[tuple[str, str], str]) -> None:
+        super().__init__(sidx)
+        self.hints = hints
+
+    def query_row(self, row: dict, limit: int) -> tuple[list[str], list[str]]:
+        return self.query(row["question"], limit, also=self.hints.get((row["split"], row["id"]), ""))
 
 
 def score(system, rows: list[dict]) -> dict:
@@ -99,7 +125,8 @@ def score(system, rows: list[dict]) -> dict:
     rr, src_hits, per_q, n_doc, n_src = 0.0, 0, [], 0, 0
     read_top1, read_top3 = [], []
     for row in rows:
-        docs, source = system.query(row["question"], limit=K_MRR)
+        query_row = getattr(system, "query_row", None)
+        docs, source = query_row(row, K_MRR) if query_row else system.query(row["question"], limit=K_MRR)
         lines = getattr(system, "last_lines", None)
         if lines:
             read_top1.append(lines[0])
@@ -188,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                                  HERE / "synthetic.jsonl", HERE / "synthetic2.jsonl"],
                         help="sets reported per split and kept out of all: the second to fifteenth "
                         "holdout sets and the written-from-passage sets")
+    parser.add_argument("--hints", type=Path, default=HERE / "hints" / "first.jsonl",
+                        help="the agent's hints (--also) per question: adds the row 'resolver + "
+                        "the agent's hint' (none when the file is not there)")
     parser.add_argument("--misses", metavar="SPLIT", choices=("dev",),
                         help="list the resolver's misses on SPLIT (dev only: the test split and "
                         "the holdout set are never read question by question)")
@@ -203,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         for row in load_devset(extra) if extra.is_file() else []:
             splits.setdefault(row["split"], []).append(row)
     systems = [Resolver(load_search_index(args.search_index))]
+    hints = load_hints(args.hints)
+    if hints:
+        systems.append(HintedResolver(systems[0].sidx, hints))
     if not args.no_baselines:
         t0 = time.perf_counter()
         systems.append(WholeFileBM25(tree.root))

@@ -1644,3 +1644,49 @@ def test_c1_controls_hyperlinks_and_undecodable_bytes_leave_the_question(capsys,
                        "batch_key \x9b31m \x1b]8;;http://x\x07link\x1b]8;;\x07 \udc9b categorical")
     title = out.splitlines()[0]
     assert code == 0 and title.endswith("batch_key 31m link categorical")
+
+
+# Written for these tests: the user's words ("identical", "rerun") are not the answer's
+# (``scvi.settings.seed``); the agent's own guess of the names, --also, brings it.
+UNSEEDED = "every time I rerun my notebook the embedding comes out a bit different, how do I make it identical?"
+
+
+def test_also_ranks_the_names_the_agent_expects_beside_the_question(capsys, pinned_tree):
+    code, plain, _ = run_json(capsys, UNSEEDED)
+    assert code == 0 and "also" not in plain and set(plain) == REPORT_KEYS
+    assert "src/scvi/_settings.py" not in [s["path"] for s in plain["source"][:3]]
+    code, hinted, _ = run_json(capsys, "--tree", str(pinned_tree.root), "--also",
+                               "scvi.settings.seed", UNSEEDED)
+    assert code == 0 and hinted["query"] == UNSEEDED and hinted["also"] == "scvi.settings.seed"
+    assert list(hinted)[:2] == ["query", "also"] and set(hinted) == REPORT_KEYS | {"also"}
+    assert hinted["source"][0]["path"] == "src/scvi/_settings.py"
+    assert any("seed" in p["section"] + p["text"] for p in hinted["passages"][:1])
+
+
+def test_also_is_not_the_question(capsys, pinned_tree):
+    """The hint ranks; error text, pitfalls and the title come from the question alone."""
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--also",
+                       "ValueError: Expected parameter loc", "which layer holds raw counts?")
+    assert code == 0 and "== raised at" not in out
+    assert out.splitlines()[0].endswith(": which layer holds raw counts?")
+
+
+@pytest.mark.parametrize("also", ["", "   ", "\x1b[31m\x00"])
+def test_an_also_without_a_word_is_a_usage_error(capsys, also):
+    code, out, err = run(capsys, "--also", also, "why is my loss NaN")
+    assert code == 2 and out == ""
+    assert err.startswith("Error: --also holds no word")
+
+
+def test_also_with_equals_and_spaces_stays_the_option(capsys):
+    code, report, _ = run_json(capsys, "--also=SCVI batch_key", "why is my loss NaN")
+    assert code == 0 and report["query"] == "why is my loss NaN"
+    assert report["also"] == "SCVI batch_key"
+
+
+def test_a_long_also_is_cut_with_a_warning(capsys):
+    words = " ".join(f"name{i}" for i in range(200))
+    code, report, err = run_json(capsys, "--also", f"batch_key\x07 {words}", "why is my loss NaN")
+    assert code == 0 and len(report["also"]) == resolve_docs.MAX_ALSO_CHARS
+    assert report["also"].startswith("batch_key name0 ")
+    assert f"ranking its first {resolve_docs.MAX_ALSO_CHARS}" in err

@@ -107,6 +107,9 @@ PARAMS = {
     # gold file: 0.1 raised source hit@5 from 214 to 217 of 239, none lost; 0.15 and 0.2 lost
     # more than they gained)
     "def_power": 2.0,
+    "also_term": 1.0,  # weight of a term of the agent's own hint (--also), times a
+    # question term's
+    "also_named": 1.0,  # share of a named-symbol boost for a symbol the hint names
     "compound": 1.0,  # weight of two adjacent question words joined ("semi-supervised" ->
     # "semisupervised") when the corpus uses the joined word
 }
@@ -194,6 +197,7 @@ class _Ranking:
         """Source id -> (public name, line) of the class a top model file uses from it."""
         self.top_doc = 100.0
         self.top_src = 100.0
+        self.also = ""
 
     @property
     def present(self) -> set[str]:
@@ -207,12 +211,17 @@ def resolve(
     limit: int = 5,
     source_limit: int = 5,
     params: dict = PARAMS,
+    also: str = "",
 ) -> dict:
     """``{"docs": [...], "source": [...], "passages": [...], "routes": [...], "terms": [...]}``
     for ``question``, best first. ``passages`` are ranked over the whole corpus; each doc's
     ``lines`` are its best passage when the index has passages, else its best section."""
     weights = query_terms(question, sidx.get("synonyms") or [], params, sidx["terms"])
+    if also and params["also_term"]:
+        for term, weight in query_terms(also, [], params, sidx["terms"]).items():
+            weights[term] = weights.get(term, 0.0) + params["also_term"] * weight
     state = _Ranking(question, sidx, params, weights)
+    state.also = also
     _score_units(state)
     _score_docs(state)
     _link_sections_to_sources(state)
@@ -307,6 +316,11 @@ def _boost_named_symbols(state: _Ranking) -> None:
     (SOLO's) says more about which doc answers than one many docs mention."""
     params = state.params
     state.named = _named_symbols(state.question, state.sidx, params)
+    if state.also and params["also_named"]:
+        for src_id, (name, line, weight) in _named_symbols(state.also, state.sidx, params).items():
+            weight *= params["also_named"]
+            if src_id not in state.named or weight > state.named[src_id][2]:
+                state.named[src_id] = (name, line, weight)
     state.top_doc = max(state.doc_scores.values(), default=0.0) or 100.0
     state.top_src = max(state.src_scores.values(), default=0.0) or 100.0
     src_doc = state.sidx.get("src_doc") or []
