@@ -151,7 +151,7 @@ class Pack:
         named = _named_version(question, self.sidx.get("scvi_tools_version", ""), result,
                                self.sidx)
         pack = make_pack(pasted, frames, question, result, self.sidx, self.tree,
-                         budget=self.budget, other=named)
+                         budget=self.budget, other=named, also=also)
         ranges = [(r["path"], *r["lines"]) for r in pack.ranges]
         docs = [(d["path"], *d["lines"]) for d in result["docs"][:3]]
         return "\n".join(pack.lines), ranges, docs

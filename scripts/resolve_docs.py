@@ -15,7 +15,8 @@ Usage:
 --also NAMES: the names and words the answer likely uses, in the asker's own guess (classes,
 methods, parameters, settings, callbacks: "SaveCheckpoint on_exception"). They rank the
 passages and source files beside the question's words; error text, versions, pitfalls and
-model facts come from the question alone. A user's question rarely holds the words of the
+model facts come from the question alone. A name of the hint that only an earlier release has
+(SaveBestState, use_gpu) gets a "(release history)" line, as the question's do. A user's question rarely holds the words of the
 passage that answers it: on the tuning questions, hints an agent wrote from memory put the
 answering line into the pack for 266 of 312 questions, against 249 without.
 
@@ -116,7 +117,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     print_error,
     warn,
 )
-from scvi_skill.runtime.history import gone_identifiers, named_publics  # noqa: E402
+from scvi_skill.runtime.history import gone_identifiers, hint_facts, named_publics  # noqa: E402
 from scvi_skill.runtime.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
 from scvi_skill.runtime.pack import (  # noqa: E402
     DEFAULT_BUDGET,
@@ -283,7 +284,7 @@ def _run(args: argparse.Namespace) -> int:
         elif other["requested"] == tree.version:
             other["tree"] = True  # its tree is the one read: no fetch hint
     pack = make_pack(pasted, frames, question, result, sidx, tree, budget=args.budget,
-                     other=other, doc_tree=doc_tree)
+                     other=other, doc_tree=doc_tree, also=also)
     if args.json:
         report = _report(question, sidx, result, pack)
         if also:
@@ -297,7 +298,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict, tree, *,
-              budget: int = DEFAULT_BUDGET, other: dict | None = None, doc_tree=SAME_TREE):
+              budget: int = DEFAULT_BUDGET, other: dict | None = None, doc_tree=SAME_TREE,
+              also: str = ""):
     """The pack this script prints for ``question`` (:func:`split_question`'s three parts) and
     the resolver's ``result``: raise sites, the release and error notes under the title, next
     commands. ``bench_pack.py`` calls it too, so that it scores what the agent reads."""
@@ -314,7 +316,8 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
     def build():
         return build_pack(result, sidx, question, tree, budget=budget,
                           release_tree=release_tree, next_commands=commands, raise_sites=sites,
-                          notes=_version_notes(other, release_tree) + error_note,
+                          notes=_version_notes(other, release_tree) + error_note
+                          + hint_facts(also, question, sidx),
                           frames=frames, doc_tree=doc_tree,
                           for_release=other["requested"] if other else "")
 

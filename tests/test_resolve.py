@@ -545,6 +545,9 @@ def test_metacharacters_are_plain_text(capsys, question):
     code, report, err = run_json(capsys, "--", question)
     assert code in (0, 1), err
     assert report["query"] == question
+    code, report, err = run_json(capsys, f"--also={question}", "why is my loss NaN")
+    assert code == 0, err
+    assert report["also"] == question and report["query"] == "why is my loss NaN"
 
 
 def test_100kb_question_is_bounded(capsys):
@@ -1690,3 +1693,19 @@ def test_a_long_also_is_cut_with_a_warning(capsys):
     assert code == 0 and len(report["also"]) == resolve_docs.MAX_ALSO_CHARS
     assert report["also"].startswith("batch_key name0 ")
     assert f"ranking its first {resolve_docs.MAX_ALSO_CHARS}" in err
+
+
+def test_a_hint_name_an_older_release_had_gets_its_release_history_once(capsys, pinned_tree):
+    """A guess from the agent's memory of an older release (SaveBestState went in 1.3.3) is
+    told under the title with what replaces it; a name the question writes is told once."""
+    question = "can I get the model from before my run crashed?"
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--also", "SaveBestState", question)
+    notes = [line for line in out.splitlines() if line.startswith("(release history)")]
+    assert code == 0 and len(notes) == 1
+    assert "SaveBestState" in notes[0] and "gone since 1.3.3" in notes[0]
+    assert "SaveCheckpoint" in notes[0]
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--also", "SaveBestState on_exception",
+                       f"{question} I used SaveBestState")
+    assert code == 0 and out.count("SaveBestState: in scvi-tools") == 1
+    code, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--also", "SaveCheckpoint", question)
+    assert code == 0 and "(release history)" not in out

@@ -44,10 +44,28 @@ def release_facts(question: str, sidx: dict) -> list[str]:
     required = (dependency_use_facts(question) + python_facts(question)
                 + dependency_facts(question) + since_facts(question, sidx)
                 + default_facts(question, sidx))
-    unknown = gone_identifiers(question, sidx)
-    elsewhere = moved_names(question, sidx)
+    return _gone_facts(gone_identifiers(question, sidx), moved_names(question, sidx), sidx,
+                       required[:MAX_FACTS])
+
+
+def hint_facts(also: str, question: str, sidx: dict) -> list[str]:
+    """``(release history)`` lines for the names and keywords of the agent's own hint
+    (``resolve_docs.py --also``) that the pinned release lacks and an earlier release had,
+    as :func:`release_facts` tells the question's (which it tells there): a guess from an
+    older release, with what replaces it."""
+    if not also:
+        return []
+    told = set(gone_identifiers(question, sidx))
+    gone = [i for i in gone_identifiers(also, sidx) if i not in told]
+    return [f"(release history) {line}" for line in _gone_facts(gone, [], sidx, [])]
+
+
+def _gone_facts(unknown: list[str], elsewhere: list[str], sidx: dict, lines: list[str]) -> list[str]:
+    """``lines`` and a line per name or keyword of ``unknown`` (gone from the pinned release)
+    and per name of ``elsewhere`` (another module's), from the API history; at most
+    :data:`MAX_FACTS`."""
     if not unknown and not elsewhere:
-        return required[:MAX_FACTS]
+        return lines
     from .apifiles import load_migrations  # only now: a few ms
 
     try:
@@ -55,9 +73,9 @@ def release_facts(question: str, sidx: dict) -> list[str]:
         migrations = load_migrations()
     except IndexStale as err:
         warn(f"no release history: {err}")
-        return required[:MAX_FACTS]
+        return lines
     versions = history.get("versions") or []
-    lines = required[:MAX_FACTS]
+    lines = list(lines)
     for ident in unknown:
         line = _name_fact(ident, history, migrations, versions) if _is_name(ident) \
             else _keyword_fact(ident, history, migrations, versions)
