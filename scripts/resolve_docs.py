@@ -15,10 +15,11 @@ Usage:
 --also NAMES: the names and words the answer likely uses, in the asker's own guess (classes,
 methods, parameters, settings, callbacks: "SaveCheckpoint on_exception"). They rank the
 passages and source files beside the question's words; error text, versions, pitfalls and
-model facts come from the question alone. A name of the hint that only an earlier release has
-(SaveBestState, use_gpu) gets a "(release history)" line, as the question's do. A user's question rarely holds the words of the
-passage that answers it: hints an agent wrote from memory put the answering line into the
-pack for 0.74 of the questions never tuned on, against 0.68 without (benchmarks/bench_pack.py).
+model facts come from the question alone. A name of the hint that only an earlier release
+has (SaveBestState, use_gpu) gets a "(release history)" line, as the question's do. A user's
+question rarely holds the words of the passage that answers it: hints an agent wrote from
+memory put the answering line into the pack for 0.74 of the questions never tuned on,
+against 0.68 without (benchmarks/bench_pack.py).
 
 A pasted traceback (keep its line breaks: pass it in quotes or on stdin) is read frame by
 frame: the ranking leaves its paths and library code out, and the pack starts with its
@@ -92,8 +93,9 @@ Examples:
   python3 scripts/resolve_docs.py --also "SaveCheckpoint on_exception" "can I keep the model from before it diverged?"
 
 Exit codes: 0 results; 1 nothing matched; 2 usage error (empty question, an --also without
-a word, --budget below 200, a path the system refuses: a loop, a name too long); 4 wrong --tree, or a --version with no
-API index; 6 the shipped search index is missing or unreadable.
+a word, --budget below 200, a path the system refuses: a loop, a name too long); 4 wrong
+--tree, or a --version with no API index; 6 the shipped search index is missing or
+unreadable.
 """
 
 from __future__ import annotations

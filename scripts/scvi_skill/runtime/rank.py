@@ -12,6 +12,9 @@ its symbols; tests/ files are down-weighted. Last, the top model files raise the
 training plan, data splitter and mixin files their classes use (``src_uses``) to at most
 just below their own score.
 
+The agent's own hint (``also``: the names and words it expects the answer to use) adds its
+terms to the question's and its named symbols to the question's; nothing else reads it.
+
 Boosts are multiples of the best plain score, so they mean the same for short and long
 questions. All weights are in :data:`PARAMS`, chosen on the dev split of
 ``benchmarks/devset.jsonl`` only (``benchmarks/bench_resolver.py`` reports both splits).
@@ -183,8 +186,10 @@ class _Ranking:
     A plain class (no dataclass): the resolver runs once per process, and importing
     ``dataclasses`` costs more than the whole ranking."""
 
-    def __init__(self, question: str, sidx: dict, params: dict, weights: dict[str, float]) -> None:
+    def __init__(self, question: str, sidx: dict, params: dict, weights: dict[str, float],
+                 also: str = "") -> None:
         self.question, self.sidx, self.params, self.weights = question, sidx, params, weights
+        self.also = also
         self.sec_scores: dict[int, float] = {}
         self.src_scores: dict[int, float] = {}
         self.doc_scores: dict[int, float] = defaultdict(float)
@@ -197,7 +202,6 @@ class _Ranking:
         """Source id -> (public name, line) of the class a top model file uses from it."""
         self.top_doc = 100.0
         self.top_src = 100.0
-        self.also = ""
 
     @property
     def present(self) -> set[str]:
@@ -215,13 +219,13 @@ def resolve(
 ) -> dict:
     """``{"docs": [...], "source": [...], "passages": [...], "routes": [...], "terms": [...]}``
     for ``question``, best first. ``passages`` are ranked over the whole corpus; each doc's
-    ``lines`` are its best passage when the index has passages, else its best section."""
+    ``lines`` are its best passage when the index has passages, else its best section.
+    ``also``: the agent's hint (``resolve_docs.py --also``), ranked beside the question."""
     weights = query_terms(question, sidx.get("synonyms") or [], params, sidx["terms"])
     if also and params["also_term"]:
         for term, weight in query_terms(also, [], params, sidx["terms"]).items():
             weights[term] = weights.get(term, 0.0) + params["also_term"] * weight
-    state = _Ranking(question, sidx, params, weights)
-    state.also = also
+    state = _Ranking(question, sidx, params, weights, also)
     _score_units(state)
     _score_docs(state)
     _link_sections_to_sources(state)
