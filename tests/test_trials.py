@@ -88,6 +88,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round50", (60, 171_255), (56, 190_099)),
     ("round51", (43, 150_835), (34, 170_977)),
     ("round52", (67, 205_509), (87, 238_871)),
+    ("round53", (60, 185_792), (61, 201_912)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -299,23 +300,26 @@ def test_trial_cli_usage_errors(tmp_path, capsys):
     assert code == 1 and "missing" in capsys.readouterr().err
 
 
-def test_round52_asked_test_split_questions_no_earlier_round_asked():
-    """Round 52 drew twelve questions of the dev set's test split by seed from those no stored
-    round had asked; its questions are theirs verbatim and its key their gold lines."""
+@pytest.mark.parametrize("round_", [52, 53])
+def test_test_split_rounds_asked_questions_no_earlier_round_asked(round_):
+    """Rounds 52 and 53 each drew twelve questions of the dev set's test split by seed (the
+    round's number) from those no stored round before it had asked; its questions are theirs
+    verbatim and its key their gold lines."""
     import random
 
     rows = [json.loads(line) for line in
             (TRIALS.parent / "devset.jsonl").read_text(encoding="utf-8").splitlines() if line]
     asked = {json.loads(line)["question"]
-             for path in TRIALS.glob("round*/questions.jsonl") if path.parent.name != "round52"
+             for path in TRIALS.glob("round*/questions.jsonl")
+             if int(path.parent.name.removeprefix("round")) < round_
              for line in path.read_text(encoding="utf-8").splitlines() if line}
     fresh = sorted(r["id"] for r in rows if r["split"] == "test" and r["question"] not in asked)
-    random.seed(52)
+    random.seed(round_)
     ids = sorted(random.sample(fresh, 12))
     by_id = {r["id"]: r for r in rows}
     questions = [json.loads(line) for line in
-                 (TRIALS / "round52" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+                 (TRIALS / f"round{round_}" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
     key = [json.loads(line) for line in
-           (TRIALS / "round52" / "key.jsonl").read_text(encoding="utf-8").splitlines()]
+           (TRIALS / f"round{round_}" / "key.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(q["id"], q["question"]) for q in questions] == [(i, by_id[i]["question"]) for i in ids]
     assert [(k["id"], k["gold_lines"]) for k in key] == [(i, by_id[i]["gold_lines"]) for i in ids]
