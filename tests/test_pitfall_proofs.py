@@ -1542,3 +1542,44 @@ def test_from_scvi_model_keeps_the_pretrained_architecture():
     assert not any("Ignoring param" in str(w.message) for w in caught)
     assert any(isinstance(m, torch.nn.LayerNorm) for m in normed.module.modules())
     assert not any(isinstance(m, torch.nn.LayerNorm) for m in vae.module.modules())
+
+
+def test_solo_from_a_multi_batch_scvi_files_all_doublets_under_the_first_batch(monkeypatch):
+    """SOLO.from_scvi_model without restrict_to_batch on an SCVI model of two batches: the
+    doublets are drawn from the cells of every batch and all of them are encoded as the first
+    batch. Only the "one lane" warning says anything; the warning written for this case
+    ("Doublets will be simulated using the first batch") never fires (a bool compared with
+    > 1), and it would misstate what happens."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    first = model.adata_manager.get_state_registry("batch").categorical_mapping[0]
+    drawn, encoded = [], []
+    create = scvi.external.SOLO.create_doublets.__func__
+
+    def recorded(cls, adata_manager, *args, indices=None, **kwargs):
+        drawn.append(indices)
+        return create(cls, adata_manager, *args, indices=indices, **kwargs)
+
+    monkeypatch.setattr(scvi.external.SOLO, "create_doublets", classmethod(recorded))
+    latent = type(model).get_latent_representation
+
+    def seen(self, adata=None, *args, **kwargs):
+        if adata is not None and "batch" in adata.obs:
+            encoded.append(set(adata.obs["batch"]))
+        return latent(self, adata, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "get_latent_representation", seen)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scvi.external.SOLO.from_scvi_model(model)
+    said = [str(w.message) for w in caught if "restrict_to_batch" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("Solo should only be trained on one lane")
+    assert not [w for w in caught if "first batch" in str(w.message)]
+    assert drawn == [None]  # every cell, of both batches
+    assert set(model.adata.obs["batch"]) == {"batch_0", "batch_1"} and first == "batch_0"
+    assert encoded[-1] == {first}  # the doublets, all as the first batch
+    drawn.clear()
+    encoded.clear()
+    scvi.external.SOLO.from_scvi_model(model, restrict_to_batch="batch_1")  # the fix, per batch
+    assert len(drawn[0]) == (model.adata.obs["batch"] == "batch_1").sum()
+    assert encoded[-1] == {"batch_1"}
