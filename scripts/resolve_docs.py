@@ -18,8 +18,9 @@ passages and source files beside the question's words; error text, versions, pit
 model facts come from the question alone. A name of the hint that only an earlier release
 has (SaveBestState, use_gpu) gets a "(release history)" line, as the question's do. A user's
 question rarely holds the words of the passage that answers it: hints an agent wrote from
-memory put the answering line into the pack for 0.74 of the questions never tuned on,
-against 0.68 without (benchmarks/bench_pack.py).
+memory put the answering line into the pack for 0.75 of the questions never tuned on,
+against 0.68 without (benchmarks/bench_pack.py). A wrong guess pulls the ranking its way:
+name what you expect, not everything you can think of.
 
 A pasted traceback (keep its line breaks: pass it in quotes or on stdin) is read frame by
 frame: the ranking leaves its paths and library code out, and the pack starts with its
