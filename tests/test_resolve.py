@@ -1663,7 +1663,11 @@ def test_also_ranks_the_names_the_agent_expects_beside_the_question(capsys, pinn
     assert code == 0 and hinted["query"] == UNSEEDED and hinted["also"] == "scvi.settings.seed"
     assert list(hinted)[:2] == ["query", "also"] and set(hinted) == REPORT_KEYS | {"also"}
     assert hinted["source"][0]["path"] == "src/scvi/_settings.py"
-    assert any("seed" in p["section"] + p["text"] for p in hinted["passages"][:1])
+    seed_note = ("CHANGELOG.md", [760, 760])  # "Disable default seed, run scvi.settings.seed ..."
+    assert seed_note not in [(p["path"], p["lines"]) for p in plain["passages"]]
+    assert seed_note in [(p["path"], p["lines"]) for p in hinted["passages"][:2]]
+    assert "scvi.settings.seed" in next(p["text"] for p in hinted["passages"]
+                                        if (p["path"], p["lines"]) == seed_note)
 
 
 def test_also_is_not_the_question(capsys, pinned_tree):
