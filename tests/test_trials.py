@@ -89,6 +89,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round51", (43, 150_835), (34, 170_977)),
     ("round52", (67, 205_509), (87, 238_871)),
     ("round53", (60, 185_792), (61, 201_912)),
+    ("round54", (50, 185_555), (56, 203_461)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -300,9 +301,9 @@ def test_trial_cli_usage_errors(tmp_path, capsys):
     assert code == 1 and "missing" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("round_", [52, 53])
+@pytest.mark.parametrize("round_", [52, 53, 54])
 def test_test_split_rounds_asked_questions_no_earlier_round_asked(round_):
-    """Rounds 52 and 53 each drew twelve questions of the dev set's test split by seed (the
+    """Rounds 52 to 54 each drew twelve questions of the dev set's test split by seed (the
     round's number) from those no stored round before it had asked; its questions are theirs
     verbatim and its key their gold lines."""
     import random
