@@ -439,24 +439,22 @@ def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earli
 
 
 HINTS = DEVSET.parent / "hints"
-TUNING_SPLITS = {"dev", "dev2", "dev3", "dev4", "dev5", "synthetic", "synthetic2"}
 
 
-@pytest.mark.parametrize(("hints", "only_tuning"), [("first.jsonl", False), ("second.jsonl", True)])
-def test_the_agents_hints_are_one_per_question_and_what_also_takes(hints, only_tuning):
-    """benchmarks/hints/: what an agent wrote from memory for each question (--also); the first
-    set covers every question of every set, the second the tuning splits only. Each is
-    words the option takes whole (at most MAX_ALSO_CHARS, no control bytes)."""
+@pytest.mark.parametrize("hints", ["first.jsonl", "second.jsonl"])
+def test_the_agents_hints_are_one_per_question_and_what_also_takes(hints):
+    """benchmarks/hints/: what an agent wrote from memory for each question (--also), two
+    independent sets, each covering every question of every set. Each hint is words the
+    option takes whole (at most MAX_ALSO_CHARS, no control bytes)."""
     from resolve_docs import MAX_ALSO_CHARS, _also
 
     sets = sorted(p.name for p in DEVSET.parent.glob("*.jsonl")
                   if p.name not in ("citation_labels.jsonl", "pitfall_questions.jsonl"))
-    wanted = {(r["split"], r["id"]) for name in sets for r in _records(name)
-              if not only_tuning or r["split"] in TUNING_SPLITS}
+    wanted = {(r["split"], r["id"]) for name in sets for r in _records(name)}
     rows = [json.loads(line) for line in (HINTS / hints).read_text(encoding="utf-8").splitlines()]
     keys = [(r["split"], r["id"]) for r in rows]
     assert len(keys) == len(set(keys)) and set(keys) == wanted
-    assert len(wanted) >= (312 if only_tuning else 686)
+    assert len(wanted) >= 686
     for row in rows:
         assert set(row) == {"split", "id", "also"}
         assert _also(row["also"]) == row["also"] and len(row["also"]) <= MAX_ALSO_CHARS
