@@ -290,9 +290,7 @@ def _run(args: argparse.Namespace) -> int:
     pack = make_pack(pasted, frames, question, result, sidx, tree, budget=args.budget,
                      other=other, doc_tree=doc_tree, also=also)
     if args.json:
-        report = _report(question, sidx, result, pack)
-        if also:
-            report = {"query": report.pop("query"), "also": also, **report}
+        report = _report(question, sidx, result, pack, also)
         if other:
             report["version"] = other
         _print_json(report)
@@ -485,7 +483,7 @@ def _print_json(obj: dict) -> None:
     print(json.dumps(obj, ensure_ascii=False))
 
 
-def _report(question: str, sidx: dict, result: dict, pack) -> dict:
+def _report(question: str, sidx: dict, result: dict, pack, also: str = "") -> dict:
     upstream = sidx.get("upstream") or ""
     facts = {f.path: f.to_dict() for f in pack.sources if f.kind == "entry"}
     docs = []
@@ -510,6 +508,7 @@ def _report(question: str, sidx: dict, result: dict, pack) -> dict:
                   for f in pack.sources if f.kind == "def")
     return {
         "query": question,
+        **({"also": also} if also else {}),
         "scvi_tools_version": sidx.get("scvi_tools_version", "unknown"),
         "tree": pack.has_tree,
         "docs": docs,
@@ -555,9 +554,7 @@ def _question(words: list[str]) -> str:
         text = raw.decode("utf-8", "replace")
     else:
         text = " ".join(words)[:MAX_STDIN_BYTES]
-    # Terminal escapes, NULs and a byte-order mark are no part of a question (and would be
-    # echoed in the title line): gone, line breaks and tabs kept.
-    text = _CONTROL.sub("", _ANSI.sub("", text)).replace("\ufeff", "")
+    text = _printable(text)
     if not text.split():
         raise UsageError(
             "empty question: pass the user's question as an argument",
@@ -566,12 +563,19 @@ def _question(words: list[str]) -> str:
     return text
 
 
+def _printable(text: str) -> str:
+    """``text`` without terminal escapes, NULs and other control bytes, or a byte-order mark:
+    no part of a question or a hint (and the question is echoed in the title line). Line
+    breaks and tabs are kept."""
+    return _CONTROL.sub("", _ANSI.sub("", text)).replace("\ufeff", "")
+
+
 def _also(text: str | None) -> str:
     """``--also`` as the ranking reads it: control bytes gone, whitespace collapsed, at most
     :data:`MAX_ALSO_CHARS`; empty when not given, a usage error when given without a word."""
     if text is None:
         return ""
-    text = " ".join(_CONTROL.sub("", _ANSI.sub("", text)).replace("\ufeff", "").split())
+    text = " ".join(_printable(text).split())
     if not text:
         raise UsageError("--also holds no word: give the names you expect the answer to use",
                          hint="Example: --also 'SaveCheckpoint on_exception', or leave it out")
