@@ -123,6 +123,17 @@ def test_inside_the_named_def_but_off_from_the_sentence_s_other_code_is_a_findin
         f"{P}:27 does not show `self.module`; line 29 does"]
 
 
+def test_a_call_s_arguments_are_shown_by_the_call_s_first_line(tree):
+    """The lines inside a call cite the call its first line names (`raise ValueError(` and its
+    message; round 51's `l_encoder = Encoder(` and its arguments); a def's signature is not
+    such a call, and code the first line does not name stays a finding."""
+    assert verdicts(tree, f"It raises a `ValueError` ({P}:27).") == [(P, 27, "shown")]
+    assert findings(tree, f"It raises a `ValueError` ({P}:29).") == [
+        f"{P}:29 does not show `ValueError`; line 26 does"]
+    assert findings(tree, f"`__init__` takes `weight_decay=1e-6` ({P}:20).") == [
+        f"{P}:20 does not show `weight_decay`; line 22 does"]
+
+
 def test_a_list_of_lines_is_one_claim_and_continued_numbers_belong_to_it(tree):
     assert {v for *_, v in verdicts(tree, f"`self.lr = lr` ({P}:10, 24)")} == {"shown"}
     assert {v for *_, v in verdicts(tree, f"`self.lr = lr` (`{P}:10`, `:24`)")} == {"shown"}

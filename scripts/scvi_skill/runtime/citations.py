@@ -581,6 +581,10 @@ def _shows(path: str, lines: list[str], cite: Citation, claim: Claim) -> bool:
         return True
     if path.endswith(PROSE):
         return False
+    opener = _statement_start(lines, first)
+    if opener < first and not _HEADER.match(lines[opener - 1]) \
+            and any(_on(needle, lines[opener - 1:opener]) for needle in needles):
+        return True  # a call's arguments, whose first line names the call the sentence quotes
     enclosing = _enclosing_names(lines, first)
     if not set(needles) & enclosing:
         return False
@@ -641,6 +645,18 @@ def _extent(path: str, lines: list[str], first: int, last: int) -> tuple[int, in
         if end >= last and depth <= 0:
             return first, end  # a statement's first line cites all of it (``raise X(`` ...)
     return first, last
+
+
+def _statement_start(lines: list[str], first: int) -> int:
+    """The first line of the bracketed statement that line ``first`` continues (the call
+    ``l_encoder = Encoder(`` above its arguments), or ``first`` when no bracket above it is
+    open there."""
+    depth = 0
+    for above in range(first - 1, max(0, first - 1 - SIGNATURE_LINES), -1):
+        depth += _depth(lines[above - 1])
+        if depth > 0:
+            return above
+    return first
 
 
 def _depth(line: str) -> int:
