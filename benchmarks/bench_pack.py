@@ -25,13 +25,13 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|...|holdout6|holdout7|holdout8|holdout9|holdout10|holdout11|holdout12|holdout13|holdout14|holdout15|dev2|dev3|dev4|dev5|synthetic|synthetic2|synthetic2-test|all]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|...|holdout6|holdout7|holdout8|holdout9|holdout10|holdout11|holdout12|holdout13|holdout14|holdout15|holdout16|dev2|dev3|dev4|dev5|synthetic|synthetic2|synthetic2-test|all]
       [--budget 1200]
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
 
 --misses lists per-question misses of the pack, for the dev split only (the test split and
-the holdout sets, ``holdout.jsonl`` to ``holdout15.jsonl``, are never inspected question by
+the holdout sets, ``holdout.jsonl`` to ``holdout16.jsonl``, are never inspected question by
 question).
 """
 
@@ -65,7 +65,7 @@ BASELINE_COMMIT = "03f1f89"
 WINDOW_LINES = 12
 SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6",
           "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12",
-          "holdout13", "holdout14", "holdout15", "dev2",
+          "holdout13", "holdout14", "holdout15", "holdout16", "dev2",
           "dev3", "dev4", "dev5", "synthetic",
           "synthetic2", "synthetic2-test")
 EXTRA_SETS = (
@@ -99,6 +99,8 @@ EXTRA_SETS = (
      "(aggregate figures only)"),
     ("holdout15", "the fifteenth holdout set: 14 fresh threads (7 scvi-tools issues) curated "
      "in session 17; kept out of all (aggregate figures only)"),
+    ("holdout16", "the sixteenth holdout set: 20 fresh threads (19 scvi-tools issues) curated "
+     "in session 26; kept out of all (aggregate figures only)"),
     ("dev2", "the second dev set: 40 fresh threads curated in session 6 for tuning (read "
      "question by question); kept out of all"),
     ("dev3", "the third dev set: 30 fresh issue threads curated in session 7 for tuning (read "
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         if extra.is_file():
             rows += load_devset(extra)
     splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "holdout5",
-              "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "holdout15", "dev2", "dev3",
+              "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "holdout15", "holdout16", "dev2", "dev3",
               "dev4",
               "dev5",
               "synthetic", "synthetic2", "synthetic2-test"] \

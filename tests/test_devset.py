@@ -163,7 +163,7 @@ def test_gold_lines_are_well_shaped():
 @pytest.mark.parametrize("which", ["devset", "holdout", "holdout2", "holdout3", "holdout4",
                                    "holdout5", "holdout6", "holdout7", "holdout8", "holdout9",
                                    "holdout10", "holdout11", "holdout12", "holdout13", "holdout14",
-                                   "holdout15", "dev3", "dev4", "dev5",
+                                   "holdout15", "holdout16", "dev3", "dev4", "dev5",
                                    "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
@@ -184,6 +184,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "holdout13": _records("holdout13.jsonl"),
                "holdout14": _records("holdout14.jsonl"),
                "holdout15": _records("holdout15.jsonl"),
+               "holdout16": _records("holdout16.jsonl"),
                "dev5": _records("dev5.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
@@ -413,6 +414,15 @@ threads."""
                                         "holdout13.jsonl", "holdout14.jsonl", "synthetic2.jsonl"),
      tuple(f"round{n}" for n in range(5, 33)),
      URL_PATTERNS + (RELATED_REPOS,)),
+    # holdout16.jsonl (session 26): frozen at once, read only in aggregate; nor any set or
+    # stored trial round before it.
+    ("holdout16", "b", 20, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
+                                        "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl",
+                                        "dev5.jsonl", "holdout8.jsonl", "holdout9.jsonl",
+                                        "holdout10.jsonl", "holdout11.jsonl", "holdout12.jsonl",
+                                        "holdout13.jsonl", "holdout14.jsonl", "holdout15.jsonl"),
+     tuple(f"round{n}" for n in range(5, 55)),
+     URL_PATTERNS),
 ])
 def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earlier, rounds,
                                                        patterns):
