@@ -1583,3 +1583,38 @@ def test_solo_from_a_multi_batch_scvi_files_all_doublets_under_the_first_batch(m
     scvi.external.SOLO.from_scvi_model(model, restrict_to_batch="batch_1")  # the fix, per batch
     assert len(drawn[0]) == (model.adata.obs["batch"] == "batch_1").sum()
     assert encoded[-1] == {"batch_1"}
+
+
+def test_condscvi_transform_batch_changes_nothing():
+    """CondSCVI's generative() embeds each cell's own batch before it reads transform_batch
+    (_vaec.py:265-271) and its decoder takes only the label as a category, so every
+    transform_batch gives the same expression, while SCVI's differs. The fix: decode a copy
+    whose batch column is the wanted batch."""
+    adata = _adata(n_labels=3)
+    scvi.model.CondSCVI.setup_anndata(adata, labels_key="labels", batch_key="batch")
+    model = scvi.model.CondSCVI(adata, n_hidden=16, n_latent=4)
+    model.train(**FAST)
+    assert model.module.n_batch == 2 and model.module.decoder.n_cat_list == [3]
+
+    def expression(m, data=None, transform_batch=None):
+        scvi.settings.seed = 0  # the same posterior draw for each call
+        return np.asarray(m.get_normalized_expression(data, transform_batch=transform_batch,
+                                                      n_samples=1))
+
+    own = expression(model)
+    for batch in ("batch_0", "batch_1"):
+        np.testing.assert_array_equal(expression(model, transform_batch=batch), own)
+    reference = adata.copy()
+    scvi.model.SCVI.setup_anndata(reference, batch_key="batch")
+    vae = scvi.model.SCVI(reference, n_hidden=16, n_latent=4)
+    vae.train(**FAST)
+    assert not np.allclose(expression(vae, transform_batch="batch_0"),
+                           expression(vae, transform_batch="batch_1"))
+    # The fix: every cell decoded as batch_1 through a copy whose batch column says so.
+    as_one = adata.copy()
+    as_one.obs["batch"] = pd.Categorical(["batch_1"] * as_one.n_obs,
+                                         categories=adata.obs["batch"].cat.categories)
+    moved = expression(model, as_one)
+    in_one = (adata.obs["batch"] == "batch_1").to_numpy()
+    np.testing.assert_allclose(moved[in_one], own[in_one], rtol=1e-5, atol=1e-7)
+    assert not np.allclose(moved[~in_one], own[~in_one])

@@ -90,6 +90,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round52", (67, 205_509), (87, 238_871)),
     ("round53", (60, 185_792), (61, 201_912)),
     ("round54", (50, 185_555), (56, 203_461)),
+    ("round55", (67, 191_864), (66, 229_795)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -189,10 +190,12 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
     ("round39", "holdout", [f"h{i:03d}" for i in range(1, 13)]),
     ("round40", "holdout", [f"h{i:03d}" for i in range(13, 25)]),
     ("round41", "holdout", [f"h{i:03d}" for i in range(25, 38)]),
+    ("round55", "holdout16", ["b02", "b03", "b05", "b06", "b07", "b08", "b09", "b10", "b12",
+                              "b16", "b18", "b20"]),
 ])
 def test_frozen_set_rounds_ask_its_questions_and_their_keys_are_its_gold(round_, frozen, ids):
     """Rounds 29 to 41 asked questions of a frozen set, picked by id rule (all, odd, even, the
-    first twelve, the rest), verbatim; each key is that set's url, notes and gold lines."""
+    first twelve, the rest), and round 55 twelve of holdout16 drawn by seed, verbatim; each key is that set's url, notes and gold lines."""
     rows = {r["id"]: r for r in (json.loads(line) for line in
             (TRIALS.parent / f"{frozen}.jsonl").read_text(encoding="utf-8").splitlines() if line)}
     questions = [json.loads(line) for line in
