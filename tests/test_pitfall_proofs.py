@@ -354,6 +354,23 @@ def test_gradient_clip_raises_under_manual_optimization():
     scvi_model = _scvi()
     scvi_model.train(gradient_clip_val=1.0, **FAST)  # automatic optimization: accepted
     assert scvi_model.trainer.gradient_clip_val == 1.0
+    # GIMVI's own plan and the Pyro plans (AmortizedLDA) optimize by hand too (session 26,
+    # from trial round 55): the same refusal, and they train without the clipping.
+    from scvi.external import GIMVI
+
+    pair = []
+    for _ in range(2):
+        adata = _adata()
+        GIMVI.setup_anndata(adata, batch_key="batch", labels_key="labels")
+        pair.append(adata)
+    lda = _adata()
+    scvi.model.AmortizedLDA.setup_anndata(lda)
+    for model in (GIMVI(*pair, n_latent=4), scvi.model.AmortizedLDA(lda, n_topics=3)):
+        name = type(model).__name__
+        with pytest.raises(Exception, match="(?i)not supported for manual optimization"):
+            model.train(gradient_clip_val=1.0, **FAST)
+        model.train(**FAST)
+        assert model.trainer.lightning_module.automatic_optimization is False, name
 
 
 def test_load_without_adata_then_calls_fail(tmp_path):
