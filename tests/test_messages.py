@@ -128,6 +128,43 @@ def test_info_lines_are_indexed_only_with_enough_static_words():
     assert _line("Training for") not in sites
 
 
+def test_print_lines_are_indexed_with_enough_static_words_and_their_arguments_joined():
+    """TrainRunner prints "Exception raised during training." with the class NameError and the
+    real error before any training error propagates; users paste that line."""
+    source = textwrap.dedent('''
+        def fit(self, e, sep_value):
+            try:
+                self.trainer.fit()
+            except BaseException as e:
+                print("Exception raised during training.", NameError, e)
+            print("Computing DE...")
+            print("a", "b", sep=sep_value)
+            print(*parts)
+    ''')
+    rows, _ = module_messages("src/scvi/train/_trainrunner.py", source)
+    assert [(r.kind, r.exception, r.template, r.condition) for r in rows] == [
+        ("print", "stdout", "Exception raised during training. {NameError} {e}",
+         "except BaseException")]
+
+
+def test_print_sites_are_found_but_do_not_change_other_messages_word_weights(tmp_path):
+    row = ["src/scvi/a.py", 3, "raise", "ValueError", "f", "", "Key batch not found in adata.obs."]
+    printed = ["src/scvi/b.py", 9, "print", "stdout", "g", "except BaseException",
+               "Exception raised during training. {NameError} {e}"]
+    fields = list(MessageRow._fields)
+    alone = messages.MessageIndex({"fields": fields, "sites": [row]})
+    both = messages.MessageIndex({"fields": fields, "sites": [row, printed]})
+    assert both.idf["batch"] == alone.idf["batch"] and both.unknown_idf == alone.unknown_idf
+    assert both.idf["training"] == both.unknown_idf
+    path = tmp_path / "messages.json"
+    path.write_text(json.dumps({"format": MESSAGES_FORMAT, "fields": fields,
+                                "sites": [row, printed]}), encoding="utf-8")
+    found = messages.match_messages(
+        "Exception raised during training. <class 'NameError'> CUDA out of memory", 3,
+        min_score=0.0, path=path)
+    assert found and (found[0]["path"], found[0]["line"]) == ("src/scvi/b.py", 9)
+
+
 def test_sites_without_static_text_are_left_out():
     rows, skipped = module_messages("src/scvi/x.py", SOURCE)
     assert _line("raise ValueError(path)") not in {r.line for r in rows}

@@ -137,9 +137,16 @@ class MessageIndex:
             self.sites.append(_Site(row, words, holes, tuple(words)))
             for word in set(words):
                 self.postings.setdefault(word, []).append(site_id)
-        n = max(1, len(self.sites))
-        self.idf = {w: log(1 + n / len(ids)) for w, ids in self.postings.items()}
+        # Word weights come from the raise, warn and log sites alone: the print lines (a few
+        # dozen progress and notice lines) are found, but do not shift what every other
+        # message's words weigh.
+        counted = [s.kind != "print" for s in (site.row for site in self.sites)]
+        n = max(1, sum(counted))
         self.unknown_idf = log(1 + n)
+        self.idf = {}
+        for word, ids in self.postings.items():
+            df = sum(counted[i] for i in ids)
+            self.idf[word] = log(1 + n / df) if df else self.unknown_idf
 
 
 _LOADED: dict[Path, MessageIndex] = {}
@@ -269,7 +276,7 @@ def _without_noise(lines: list[str]) -> list[str]:
 def match_messages(text: str, limit: int = DEFAULT_LIMIT, *, min_score: float = MIN_SCORE,
                    path: Path | None = None) -> list[dict]:
     """The sites whose message best matches pasted ``text``, best first: dicts with ``path``,
-    ``line``, ``kind`` (``raise``/``warn``/``log``), ``exception``, ``function``, ``condition``,
+    ``line``, ``kind`` (``raise``/``warn``/``log``/``print``), ``exception``, ``function``, ``condition``,
     ``template`` and ``score`` (0..1, three decimals), at most ``limit``, none under
     ``min_score``; ``same_message`` (True) on each of the leading sites that raise one message
     with one score, which the text does not tell apart (:func:`same_message` counts them).

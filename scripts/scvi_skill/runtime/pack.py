@@ -551,7 +551,7 @@ KEYWORD_FACTS = True
 ``**kwargs`` reach the one that raised, and its close parameter names
 (:mod:`.keywordfacts`); off only for benchmarks' before column."""
 
-_KIND_VERB = {"raise": "raised", "warn": "warned with", "log": "logged"}
+_KIND_VERB = {"raise": "raised", "warn": "warned with", "log": "logged", "print": "printed"}
 
 
 def gone_message_line(gone: dict, version: str, notes: str) -> str:

@@ -243,15 +243,15 @@ class Slot(IntEnum):
 # -- messages.json -------------------------------------------------------------------------------
 
 class MessageRow(NamedTuple):
-    """``sites[i]`` of ``messages.json``: one raise, warning or log call of ``src/scvi``; the
+    """``sites[i]`` of ``messages.json``: one raise, warning, log or print call of ``src/scvi``; the
     file's ``fields`` key lists these names in this order."""
 
     path: str
     """Tree-relative POSIX path of the file."""
     line: int
-    """1-based line of the ``raise``, ``assert``, ``warn`` or logger call."""
+    """1-based line of the ``raise``, ``assert``, ``warn``, logger or ``print`` call."""
     kind: str
-    """``raise`` (``assert`` included), ``warn`` or ``log``."""
+    """``raise`` (``assert`` included), ``warn``, ``log`` or ``print``."""
     exception: str
     """The class as written (``ValueError``, ``UserWarning``, ``AssertionError``) or the logger
     call (``logger.warning``)."""

@@ -13,6 +13,10 @@ one :class:`~scvi_skill.runtime.schema.MessageRow` per site:
   data.", "Input AnnData not setup with scvi-tools. attempting to transfer AnnData setup"):
   users paste these lines of their logs, while shorter progress lines ("Training for
   {max_epochs} epochs.", "Loading dataset from {path}") match any question sharing two words.
+- ``print(a, b, ...)`` (kind ``print``, exception ``stdout``; the arguments joined by spaces,
+  as print joins them) when its template has at least :data:`MIN_PRINT_WORDS` static words:
+  ``TrainRunner`` prints "Exception raised during training. {NameError} {e}" before any
+  training error propagates, a line users paste with the class name ``NameError`` in it.
 
 The message may be a literal, an f-string, a ``+`` concatenation, ``str.format``, ``%``
 formatting, ``" ".join([...])``, ``textwrap.dedent(...)``, or a local variable assigned one of
@@ -52,6 +56,10 @@ LOG_METHODS = frozenset({"info", "warning", "warn", "error", "critical", "except
 """``logger.<method>`` calls that are indexed (``debug`` is not shown to users by default)."""
 MIN_INFO_WORDS = 5
 """A ``logger.info`` site is indexed only with this many static words in its template."""
+MIN_PRINT_WORDS = 4
+"""A ``print`` site is indexed only with this many static words in its template (so
+"Exception raised during training." and "Error logged to MLflow: {e}", not "Computing
+DE...")."""
 LOGGER_NAMES = frozenset({"logger", "logging", "log", "_logger", "LOGGER"})
 TEXT_METHODS = frozenset({"strip", "rstrip", "lstrip"})
 """String methods that keep the message's text (``"...".strip()``)."""
@@ -227,6 +235,16 @@ class _Walker:
                 # logging's lazy %-formatting: logger.warning("... %s", value)
                 message = ast.BinOp(message, ast.Mod(), ast.Tuple(call.args[1:], ast.Load()))
             self._add(call, "log", kind, message, self._condition())
+        elif isinstance(func, ast.Name) and func.id == "print" and call.args \
+                and not any(isinstance(a, ast.Starred) for a in call.args):
+            sep = _keyword(call, "sep")
+            if sep is not None and not (isinstance(sep, ast.Constant) and isinstance(sep.value, str)):
+                return
+            joiner = ast.Constant(" " if sep is None else sep.value)
+            message = call.args[0]
+            for arg in call.args[1:]:  # print's own join: a + sep + b + sep + c
+                message = ast.BinOp(ast.BinOp(message, ast.Add(), joiner), ast.Add(), arg)
+            self._add(call, "print", "stdout", message, self._condition())
 
     def _condition(self) -> str:
         return self.guards[-1] if self.guards else ""
@@ -236,7 +254,8 @@ class _Walker:
         parts = self._parts(message, depth=0, before=node.lineno) if message is not None else []
         template = _template(parts)
         short_info = exception.endswith(".info") \
-            and len(template_words(template)[0]) < MIN_INFO_WORDS
+            and len(template_words(template)[0]) < MIN_INFO_WORDS \
+            or kind == "print" and len(template_words(template)[0]) < MIN_PRINT_WORDS
         if short_info or not any(c.isalnum() for p in parts if isinstance(p, str) for c in p):
             self.skipped += 1
             return
