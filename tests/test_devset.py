@@ -414,13 +414,11 @@ threads."""
                                         "holdout13.jsonl", "holdout14.jsonl", "synthetic2.jsonl"),
      tuple(f"round{n}" for n in range(5, 33)),
      URL_PATTERNS + (RELATED_REPOS,)),
-    # holdout16.jsonl (session 26): frozen at once, read only in aggregate; nor any set or
-    # stored trial round before it.
-    ("holdout16", "b", 20, _OLD_SETS + ("dev2.jsonl", "holdout5.jsonl", "dev3.jsonl",
-                                        "holdout6.jsonl", "dev4.jsonl", "holdout7.jsonl",
-                                        "dev5.jsonl", "holdout8.jsonl", "holdout9.jsonl",
-                                        "holdout10.jsonl", "holdout11.jsonl", "holdout12.jsonl",
-                                        "holdout13.jsonl", "holdout14.jsonl", "holdout15.jsonl"),
+    # holdout16.jsonl (session 26): frozen at once, read only in aggregate; no other set
+    # (all were there before it) and no stored trial round before it.
+    ("holdout16", "b", 20, tuple(sorted(
+        p.name for p in DEVSET.parent.glob("*.jsonl")
+        if p.name not in ("holdout16.jsonl", "citation_labels.jsonl", "pitfall_questions.jsonl"))),
      tuple(f"round{n}" for n in range(5, 55)),
      URL_PATTERNS),
 ])
