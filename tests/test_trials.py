@@ -197,7 +197,8 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
 ])
 def test_frozen_set_rounds_ask_its_questions_and_their_keys_are_its_gold(round_, frozen, ids):
     """Rounds 29 to 41 asked questions of a frozen set, picked by id rule (all, odd, even, the
-    first twelve, the rest), and rounds 55-56 holdout16's twelve drawn by seed and its other eight, verbatim; each key is that set's url, notes and gold lines."""
+    first twelve, the rest), and rounds 55-56 holdout16's twelve drawn by seed and its other
+    eight, verbatim; each key is that set's url, notes and gold lines."""
     rows = {r["id"]: r for r in (json.loads(line) for line in
             (TRIALS.parent / f"{frozen}.jsonl").read_text(encoding="utf-8").splitlines() if line)}
     questions = [json.loads(line) for line in

@@ -140,7 +140,7 @@ class MessageIndex:
         # Word weights come from the raise, warn and log sites alone: the print lines (a few
         # dozen progress and notice lines) are found, but do not shift what every other
         # message's words weigh.
-        counted = [s.kind != "print" for s in (site.row for site in self.sites)]
+        counted = [site.row.kind != "print" for site in self.sites]
         n = max(1, sum(counted))
         self.unknown_idf = log(1 + n)
         self.idf = {}
@@ -276,8 +276,8 @@ def _without_noise(lines: list[str]) -> list[str]:
 def match_messages(text: str, limit: int = DEFAULT_LIMIT, *, min_score: float = MIN_SCORE,
                    path: Path | None = None) -> list[dict]:
     """The sites whose message best matches pasted ``text``, best first: dicts with ``path``,
-    ``line``, ``kind`` (``raise``/``warn``/``log``/``print``), ``exception``, ``function``, ``condition``,
-    ``template`` and ``score`` (0..1, three decimals), at most ``limit``, none under
+    ``line``, ``kind`` (``raise``/``warn``/``log``/``print``), ``exception``, ``function``,
+    ``condition``, ``template`` and ``score`` (0..1, three decimals), at most ``limit``, none under
     ``min_score``; ``same_message`` (True) on each of the leading sites that raise one message
     with one score, which the text does not tell apart (:func:`same_message` counts them).
     Raises :class:`~scvi_skill.runtime.errors.IndexStale` when the message index is missing."""

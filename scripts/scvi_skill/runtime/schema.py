@@ -243,8 +243,8 @@ class Slot(IntEnum):
 # -- messages.json -------------------------------------------------------------------------------
 
 class MessageRow(NamedTuple):
-    """``sites[i]`` of ``messages.json``: one raise, warning, log or print call of ``src/scvi``; the
-    file's ``fields`` key lists these names in this order."""
+    """``sites[i]`` of ``messages.json``: one raise, warning, log or print call of
+    ``src/scvi``; the file's ``fields`` key lists these names in this order."""
 
     path: str
     """Tree-relative POSIX path of the file."""

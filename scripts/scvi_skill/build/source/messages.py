@@ -238,8 +238,9 @@ class _Walker:
         elif isinstance(func, ast.Name) and func.id == "print" and call.args \
                 and not any(isinstance(a, ast.Starred) for a in call.args):
             sep = _keyword(call, "sep")
-            if sep is not None and not (isinstance(sep, ast.Constant) and isinstance(sep.value, str)):
-                return
+            if sep is not None and not (isinstance(sep, ast.Constant)
+                                        and isinstance(sep.value, str)):
+                return  # a separator only known at run time
             joiner = ast.Constant(" " if sep is None else sep.value)
             message = call.args[0]
             for arg in call.args[1:]:  # print's own join: a + sep + b + sep + c
@@ -253,10 +254,10 @@ class _Walker:
              condition: str) -> None:
         parts = self._parts(message, depth=0, before=node.lineno) if message is not None else []
         template = _template(parts)
-        short_info = exception.endswith(".info") \
-            and len(template_words(template)[0]) < MIN_INFO_WORDS \
-            or kind == "print" and len(template_words(template)[0]) < MIN_PRINT_WORDS
-        if short_info or not any(c.isalnum() for p in parts if isinstance(p, str) for c in p):
+        words = len(template_words(template)[0])
+        too_short = exception.endswith(".info") and words < MIN_INFO_WORDS \
+            or kind == "print" and words < MIN_PRINT_WORDS
+        if too_short or not any(c.isalnum() for p in parts if isinstance(p, str) for c in p):
             self.skipped += 1
             return
         self.rows.append(MessageRow(
