@@ -14,9 +14,11 @@ Usage:
 
 --also NAMES: the names and words the answer likely uses, in the asker's own guess (classes,
 methods, parameters, settings, callbacks: "SaveCheckpoint on_exception"). They rank the
-passages and source files beside the question's words; error text, versions, pitfalls and
-model facts come from the question alone. A name of the hint that only an earlier release
-has (SaveBestState, use_gpu) gets a "(release history)" line, as the question's do. A user's
+passages and source files beside the question's words; error text, versions and model facts
+come from the question alone, and so do pitfalls, but for one whose trigger a name of the
+hint completes (gradient_clip_val beside a TOTALVI question), shown after the question's and
+marked "(a name of your --also)". A name of the hint that only an earlier release has
+(SaveBestState, use_gpu) gets a "(release history)" line, as the question's do. A user's
 question rarely holds the words of the passage that answers it: hints an agent wrote from
 memory put the answering line into the pack for 0.75 of the questions never tuned on,
 against 0.68 without (benchmarks/bench_pack.py). A wrong guess pulls the ranking its way:
@@ -39,8 +41,9 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "ranges": [{"path", "lines": [start, end], "kind"}],   (what the pack shows, read first first)
    "source": [{"path", "symbol", "line", "score", "signature", "param", "param_path",
                "param_lines", "param_doc", "window", "window_text", "kind"}],
-   "pitfalls": [{"id", "text", "cite", "token"?, "evidence_found"?}],  (evidence_found: with a
-     --tree of another release, whether its evidence token is in that tree's file)
+   "pitfalls": [{"id", "text", "cite", "token"?, "evidence_found"?, "via"?}],  (evidence_found:
+     with a --tree of another release, whether its evidence token is in that tree's file;
+     via: "also" when a name of the hint, not the question, matched it)
    "model_facts": [{"model", "fact", "cite"}],   (for the models the question names)
    "raise_sites": [{"path", "line", "kind", "exception", "function", "condition", "template",
                     "score", "text", "same_message"?, "also"?}],   (when the question pastes
@@ -321,7 +324,7 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
                           notes=_version_notes(other, release_tree) + error_note
                           + hint_facts(also, question, sidx),
                           frames=frames, doc_tree=doc_tree,
-                          for_release=other["requested"] if other else "")
+                          for_release=other["requested"] if other else "", also=also)
 
     pack = build()
     if not other or not CHECK_SHOWN or other.get("newer"):

@@ -144,6 +144,41 @@ def test_pitfalls_with_the_longest_matching_trigger_come_first():
     assert [p["id"] for p in match_pitfalls("", sidx, ["lr"])] == ["broad"]
 
 
+def test_a_name_of_the_hint_completes_a_trigger_after_the_question_s_own_matches():
+    """The hint (--also) is the names the agent means to use: a trigger the question and an
+    identifier of the hint complete adds its pitfall after the question's own, marked
+    via "also"; the hint's plain words complete none, and alone it matches nothing."""
+    from scvi_skill.runtime.pack import MAX_PITFALLS, match_pitfalls
+
+    rows = [["clip", "Clip.", "a.py:1", [["gradient_clip_val"]], ["all"]],
+            ["nan", "NaN.", "b.py:1", [["nan", "loss"]], ["all"]],
+            ["lr", "Lr.", "c.py:1", [["plan_kwargs", "lr"]], ["all"]],
+            ["words", "Words.", "d.py:1", [["gradient", "clipping"]], ["all"]]]
+    sidx = {"pitfalls": rows, "model_facts": []}
+    question = ["nan", "loss", "lr"]
+    assert [p["id"] for p in match_pitfalls("", sidx, question)] == ["nan"]
+    found = match_pitfalls("", sidx, question, ["gradient_clip_val", "gradient", "clipping"])
+    assert [(p["id"], p.get("via")) for p in found] == \
+        [("nan", None), ("clip", "also")][:MAX_PITFALLS]
+    found = match_pitfalls("", sidx, ["lr"], ["plan_kwargs"])  # the question's lr, the hint's
+    assert [(p["id"], p.get("via")) for p in found] == [("lr", "also")]
+    assert match_pitfalls("", sidx, [], ["gradient", "clipping"]) == []  # plain words only
+    assert [p["id"] for p in match_pitfalls("", sidx, [], ["gradient_clip_val"])] == ["clip"]
+
+
+def test_the_pack_marks_a_pitfall_the_hint_matched(capsys, pinned_tree):
+    question = "totalVI training gives NaN loss after a few epochs, how do I stabilise it?"
+    assert resolve_docs.main([question]) == 0
+    assert "== pitfalls" not in capsys.readouterr().out
+    assert resolve_docs.main(["--also", "TOTALVI gradient_clip_val lr", question]) == 0
+    out = capsys.readouterr().out
+    line = next(t for t in out.splitlines() if "gradient_clip_val raises" in t)
+    assert line.startswith("- (a name of your --also) TOTALVI, MULTIVI and CYTOVI")
+    assert resolve_docs.main(["--json", "--also", "TOTALVI gradient_clip_val", question]) == 0
+    pitfalls = json.loads(capsys.readouterr().out)["pitfalls"]
+    assert [(p["id"], p.get("via")) for p in pitfalls] == [("manual-optimization-clip", "also")]
+
+
 def test_a_trigger_of_rarer_words_comes_first():
     """Of two triggers of two words, the one whose words fewer passages hold says more:
     "savecheckpoint nan" before "checkpoint train", though it comes later in the file."""

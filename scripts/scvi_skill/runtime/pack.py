@@ -319,7 +319,7 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                next_commands: list[str] | None = None,
                raise_sites: list[dict] | None = None, notes: list[str] | None = None,
                frames: list | None = None, doc_tree=SAME_TREE, release_tree=None,
-               for_release: str = "") -> Pack:
+               for_release: str = "", also: str = "") -> Pack:
     """The pack for ``result`` (from ``resolve``); ``tree`` may be ``None``; ``frames`` are
     the frames of a pasted traceback (:func:`.frames.parse_frames`).
 
@@ -343,7 +343,8 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
     # synonyms the ranking adds: a trigger is a phrase a user writes, and an expansion ("GPU"
     # -> multi-GPU words) made pitfalls fire on questions they do not concern.
     own = sorted(query_terms(question, [], vocabulary=sidx.get("terms")))
-    pitfalls = match_pitfalls(question, sidx, own)
+    hinted = sorted(query_terms(also, [], vocabulary=sidx.get("terms"))) if also else []
+    pitfalls = match_pitfalls(question, sidx, own, hinted)
     facts = match_model_facts(sidx, own, question)
     chosen = _choose_passages(_interleave(result.get("passages") or [], result.get("docs") or []))
     passages = [PackPassage(row["path"], row["lines"][0], row["lines"][1], row["section"],
@@ -638,25 +639,45 @@ def _names_the_model(text: str, match: re.Match) -> bool:
     return match.group() != "scvi" or not _PACKAGE_PLACE.search(text, 0, match.start())
 
 
-def match_pitfalls(question: str, sidx: dict, terms: list[str]) -> list[dict]:
+def match_pitfalls(question: str, sidx: dict, terms: list[str],
+                   hinted: list[str] | None = None) -> list[dict]:
     """Pitfalls (``[id, text, cite, [[trigger tokens], ...], [applies_to]]`` rows of the
     search index) one of whose triggers has all its tokens among the question's terms, the
     most specific match first: the trigger whose words are rarest in the corpus (summed
     passage idf; "savecheckpoint nan" over "checkpoint train"). When the question names
-    models, only pitfalls that hold for one of them (or for all)."""
+    models, only pitfalls that hold for one of them (or for all).
+
+    ``hinted``: the terms of the agent's hint (``--also``), the names it means to use. While
+    room is left, a pitfall follows whose trigger the question and the hint complete with an
+    identifier only the hint writes (``gradient_clip_val`` for a TOTALVI question about NaNs):
+    a warning about the agent's own plan, marked ``"via": "also"``. The hint's plain words
+    complete none (they fired on a third of the tuning questions, half of them off topic)."""
     present = set(terms)
     vocabulary = sidx.get("terms") or {}
     n_passages = max(len(sidx.get("passages") or []), 1)
+    named = set(hinted or ()) - present
     found = []
     for n, row in pitfalls_for(sidx, named_models(sidx, terms, question)):
         pid, text, cite, triggers = row[:4]
-        best = max((sum(passage_idf(vocabulary, t, n_passages) for t in tokens)
-                    for tokens in triggers if tokens and all(t in present for t in tokens)),
-                   default=0.0)
-        if best:
-            found.append((-best, n, {"id": pid, "text": text, "cite": cite,
-                                     **({"token": row[5]} if len(row) > 5 else {})}))
-    return [row[2] for row in sorted(found, key=lambda row: row[:2])[:MAX_PITFALLS]]
+        scored = []
+        for tokens in triggers:
+            if not tokens:
+                continue
+            if all(t in present for t in tokens):
+                via = ""
+            elif all(t in present or t in named for t in tokens) \
+                    and any(t in named and ("_" in t or "." in t) for t in tokens):
+                via = "also"
+            else:
+                continue
+            scored.append((via == "also", -sum(passage_idf(vocabulary, t, n_passages)
+                                               for t in tokens), via))
+        if scored:
+            later, best, via = min(scored)
+            found.append((later, best, n, {"id": pid, "text": text, "cite": cite,
+                                           **({"token": row[5]} if len(row) > 5 else {}),
+                                           **({"via": via} if via else {})}))
+    return [row[3] for row in sorted(found, key=lambda row: row[:3])[:MAX_PITFALLS]]
 
 
 def pitfalls_for(sidx: dict, models: set[str]) -> list[tuple[int, list]]:
@@ -1849,6 +1870,8 @@ least this many characters are left, rather than the fact left out."""
 MODEL_FACTS_HEADING = "== model facts (from the source)"
 SOURCE_HEADING = "== source"
 PITFALLS_HEADING = "== pitfalls"
+HINT_MARK = "(a name of your --also) "
+"""Before a pitfall the hint's names matched, not the question's words."""
 _ERROR_PARTS = ("== traceback", "== raised at", "== where Python's error arises")
 """The parts of the tail printed above the passages (they come first in the tail too)."""
 
@@ -2026,7 +2049,8 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
     parts.append((MODEL_FACTS_HEADING,
                   [([f"- {f['fact']} [{at}{f['cite']}]"], _cited("model_fact", f["cite"]))
                    for f in pack.model_facts]))
-    parts.append((PITFALLS_HEADING, [([f"- {p['text']} [{at}{p['cite']}]"],
+    parts.append((PITFALLS_HEADING, [([f"- {HINT_MARK * bool(p.get('via'))}{p['text']} "
+                                        f"[{at}{p['cite']}]"],
                                        _cited("pitfall", p["cite"])) for p in pack.pitfalls]))
     sources = []
     for fact in pack.sources:
