@@ -21,7 +21,7 @@ marked "(a name of your --also)". A name of the hint that only an earlier releas
 (SaveBestState, use_gpu) gets a "(release history)" line, as the question's do. A user's
 question rarely holds the words of the passage that answers it: hints an agent wrote from
 memory put the answering line into the pack for 0.75 of the questions never tuned on,
-against 0.68 without (benchmarks/bench_pack.py). A wrong guess pulls the ranking its way:
+against 0.67 without (benchmarks/bench_pack.py). A wrong guess pulls the ranking its way:
 name what you expect, not everything you can think of.
 
 A pasted traceback (keep its line breaks: pass it in quotes or on stdin) is read frame by
