@@ -6,7 +6,7 @@ Usage:
   search_source.py --usages NAME      where NAME is called, imported or referenced
   search_source.py --kwarg NAME       where a keyword argument is declared, passed and read
   search_source.py --pattern REGEX    an explicit regular expression (ripgrep syntax)
-  search_source.py --message TEXT     where scvi-tools raises, warns or logs a pasted error
+  search_source.py --message TEXT     where scvi-tools raises, warns, logs or prints a pasted error
                                       (TEXT: the message or a whole traceback; - reads
                                       stdin), with the guarding condition; from
                                       references/messages.json, no rg needed; --limit N
@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--kwarg", metavar="NAME", help="show where keyword NAME is declared/used")
     mode.add_argument("--pattern", metavar="REGEX", help="search a ripgrep regular expression")
     mode.add_argument("--message", metavar="TEXT",
-                      help="find where scvi-tools raises or warns a pasted message (- : stdin)")
+                      help="find where scvi-tools raises, warns, logs or prints a pasted message"
+                      " (- : stdin)")
     mode.add_argument("--model", metavar="NAME",
                       help="print the model card of NAME (SCVI, scvi.model.SCVI, mrvi)")
     mode.add_argument("--changes", metavar="WORDS",
@@ -747,7 +748,8 @@ def _signature_of(name: str, symbol: dict) -> str:
 
 
 def _message(args: argparse.Namespace) -> int:
-    """--message: the sites of references/messages.json that raise or warn the pasted text.
+    """--message: the sites of references/messages.json that raise, warn, log or print the
+    pasted text.
 
     No rg; the tree, when one is found, only adds the lines around each site."""
     if args.text is not None:
@@ -890,7 +892,7 @@ def _message_text(report: dict, tree) -> str:
         lines.append(f"Python's own message (no scvi-tools statement raises it): the code "
                      f"reading {what} is where it arises (next: --pattern below)")
     if not matches and not report.get("python_message") and not gone:
-        lines.append(f"no raise, warning or log message of scvi-tools matches; try: {SCRIPT} "
+        lines.append(f"no raise, warning, log or print message of scvi-tools matches; try: {SCRIPT} "
                      f"--tests -- {shell_word(report['query'][:80])}")
     elif tree is None:
         lines.append("(source lines left out: no tree; python3 scripts/fetch_tree.py gets it)")
