@@ -1602,7 +1602,7 @@ def test_solo_from_a_multi_batch_scvi_files_all_doublets_under_the_first_batch(m
     assert encoded[-1] == {"batch_1"}
 
 
-def test_condscvi_transform_batch_changes_nothing():
+def test_condscvi_transform_batch_changes_nothing(monkeypatch):
     """CondSCVI's generative() embeds each cell's own batch before it reads transform_batch
     (_vaec.py:265-271) and its decoder takes only the label as a category, so every
     transform_batch gives the same expression, while SCVI's differs. The fix: decode a copy
@@ -1621,6 +1621,19 @@ def test_condscvi_transform_batch_changes_nothing():
     own = expression(model)
     for batch in ("batch_0", "batch_1"):
         np.testing.assert_array_equal(expression(model, transform_batch=batch), own)
+    # differential_expression(batch_correction=True) reaches the decoder through
+    # transform_batch alone: one call per batch, each of which changes nothing.
+    seen = []
+    normalized = type(model).get_normalized_expression
+
+    def recorded(self, *args, transform_batch=None, **kwargs):
+        seen.append(transform_batch)
+        return normalized(self, *args, transform_batch=transform_batch, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(type(model), "get_normalized_expression", recorded)
+        model.differential_expression(groupby="labels", group1="label_0", batch_correction=True)
+    assert set(seen) == {"batch_0", "batch_1"}
     reference = adata.copy()
     scvi.model.SCVI.setup_anndata(reference, batch_key="batch")
     vae = scvi.model.SCVI(reference, n_hidden=16, n_latent=4)
