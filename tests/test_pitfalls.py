@@ -148,7 +148,7 @@ def test_a_name_of_the_hint_completes_a_trigger_after_the_question_s_own_matches
     """The hint (--also) is the names the agent means to use: a trigger the question and an
     identifier of the hint complete adds its pitfall after the question's own, marked
     via "also"; the hint's plain words complete none, and alone it matches nothing."""
-    from scvi_skill.runtime.pack import MAX_PITFALLS, match_pitfalls
+    from scvi_skill.runtime.pack import HINT_PITFALLS, MAX_PITFALLS, match_pitfalls
 
     rows = [["clip", "Clip.", "a.py:1", [["gradient_clip_val"]], ["all"]],
             ["nan", "NaN.", "b.py:1", [["nan", "loss"]], ["all"]],
@@ -164,6 +164,10 @@ def test_a_name_of_the_hint_completes_a_trigger_after_the_question_s_own_matches
     assert [(p["id"], p.get("via")) for p in found] == [("lr", "also")]
     assert match_pitfalls("", sidx, [], ["gradient", "clipping"]) == []  # plain words only
     assert [p["id"] for p in match_pitfalls("", sidx, [], ["gradient_clip_val"])] == ["clip"]
+    # The question's own pitfalls fill the room: the hint's still gets one place after them.
+    sidx["pitfalls"].append(["cuda", "Cuda.", "e.py:1", [["nan", "cuda"]], ["all"]])
+    found = match_pitfalls("", sidx, question + ["cuda"], ["gradient_clip_val"])
+    assert [p["id"] for p in found] == ["nan", "cuda", "clip"][:MAX_PITFALLS + HINT_PITFALLS]
 
 
 def test_the_pack_marks_a_pitfall_the_hint_matched(capsys, pinned_tree):

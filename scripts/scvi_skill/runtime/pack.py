@@ -52,6 +52,10 @@ SOURCE_SHARE = 0.3
 """Share of the budget kept for source facts, pitfalls and next commands."""
 MAX_SOURCES = 3
 MAX_PITFALLS = 2
+HINT_PITFALLS = 1
+"""Pitfalls the hint's names matched that come after the question's own even when those fill
+:data:`MAX_PITFALLS`: the agent's plan is checked whatever the question matched (session 26,
+tuning: the same phrase hits as without the extra room)."""
 MAX_MODEL_FACTS = 3
 MIN_FACT_OVERLAP = 2
 """Words besides the model's name a model fact must share with the question: one ("train" in
@@ -647,11 +651,12 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str],
     passage idf; "savecheckpoint nan" over "checkpoint train"). When the question names
     models, only pitfalls that hold for one of them (or for all).
 
-    ``hinted``: the terms of the agent's hint (``--also``), the names it means to use. While
-    room is left, a pitfall follows whose trigger the question and the hint complete with an
-    identifier only the hint writes (``gradient_clip_val`` for a TOTALVI question about NaNs):
-    a warning about the agent's own plan, marked ``"via": "also"``. The hint's plain words
-    complete none (they fired on a third of the tuning questions, half of them off topic)."""
+    ``hinted``: the terms of the agent's hint (``--also``), the names it means to use. After
+    the question's own, pitfalls follow whose trigger the question and the hint complete with
+    an identifier only the hint writes (``gradient_clip_val`` for a TOTALVI question about
+    NaNs): warnings about the agent's own plan, marked ``"via": "also"``, to
+    :data:`MAX_PITFALLS` in all and :data:`HINT_PITFALLS` beyond it. The hint's plain words
+    complete none (they fired on a fifth of the tuning questions, half of them off topic)."""
     present = set(terms)
     vocabulary = sidx.get("terms") or {}
     n_passages = max(len(sidx.get("passages") or []), 1)
@@ -677,7 +682,9 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str],
             found.append((later, best, n, {"id": pid, "text": text, "cite": cite,
                                            **({"token": row[5]} if len(row) > 5 else {}),
                                            **({"via": via} if via else {})}))
-    return [row[3] for row in sorted(found, key=lambda row: row[:3])[:MAX_PITFALLS]]
+    ranked = [row[3] for row in sorted(found, key=lambda row: row[:3])]
+    own = [p for p in ranked if not p.get("via")][:MAX_PITFALLS]
+    return own + [p for p in ranked if p.get("via")][:max(HINT_PITFALLS, MAX_PITFALLS - len(own))]
 
 
 def pitfalls_for(sidx: dict, models: set[str]) -> list[tuple[int, list]]:
