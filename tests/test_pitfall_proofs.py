@@ -1648,3 +1648,58 @@ def test_condscvi_transform_batch_changes_nothing(monkeypatch):
     in_one = (adata.obs["batch"] == "batch_1").to_numpy()
     np.testing.assert_allclose(moved[in_one], own[in_one], rtol=1e-5, atol=1e-7)
     assert not np.allclose(moved[~in_one], own[~in_one])
+
+
+def _loss_parts(model) -> tuple[np.ndarray, ...]:
+    """Per epoch: train_loss, reconstruction_loss_train, kl_local_train, elbo_train."""
+    keys = ("train_loss", "reconstruction_loss_train", "kl_local_train", "elbo_train")
+    return tuple(model.history[k].to_numpy(dtype=float).ravel() for k in keys)
+
+
+def test_kl_warmup_weighs_train_loss_and_outlasts_the_default_epochs(monkeypatch):
+    """SCVI, LinearSCVI and SCANVI train with kl_weight = epoch / 400: SCVI's train_loss is
+    the reconstruction loss plus that weight times the latent's KL, elbo_train the whole KL; a default run
+    on more than 20,000 cells (max_epochs under 400) ends with the weight below 1 and warns
+    nothing. The fix, plan_kwargs={"n_epochs_kl_warmup": k}, reaches weight 1 at epoch k."""
+    from scvi.model._utils import get_max_epochs_heuristic
+    from scvi.model.base import _training_mixin
+    from scvi.train._trainingplans import _compute_kl_weight
+
+    one_batch = {**FAST, "max_epochs": 3, "batch_size": 128}  # one minibatch per epoch
+    vae = _scvi(batch_key="batch")
+    vae.train(**one_batch)
+    plan = vae.trainer.lightning_module
+    assert (plan.n_epochs_kl_warmup, plan.n_steps_kl_warmup) == (400, None)
+    assert (plan.min_kl_weight, plan.max_kl_weight) == (0.0, 1.0)
+    loss, rec, kl, elbo = _loss_parts(vae)
+    assert loss[0] == pytest.approx(rec[0], rel=1e-6)  # weight 0 at epoch 0: no KL at all
+    np.testing.assert_allclose(elbo, rec + kl, rtol=1e-5)  # the ELBO counts the whole KL
+    assert (kl > 0.01).all() and (elbo - loss > 0.9 * kl).all()
+    # The schedule the plan computes: epoch / 400; the last epoch of a default run on
+    # 100,000 cells (80 epochs) has weight 0.1975.
+    assert get_max_epochs_heuristic(100_000) == 80
+    assert [_compute_kl_weight(e, 0, 400, None, 1.0, 0.0) for e in (0, 79, 399, 400)] == \
+        pytest.approx([0.0, 0.1975, 0.9975, 1.0])
+    # A default run where the data make max_epochs 5 (as 1.6 million cells would): the plan
+    # keeps its 400-epoch warmup and nothing warns about the weight.
+    monkeypatch.setattr(_training_mixin, "get_max_epochs_heuristic", lambda n_obs, **k: 5)
+    for model in (_scvi(batch_key="batch"), _scanvi(), _model("LinearSCVI")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.train(**{k: v for k, v in FAST.items() if k != "max_epochs"}, batch_size=128)
+        plan = model.trainer.lightning_module
+        assert model.trainer.max_epochs == 5 and plan.n_epochs_kl_warmup == 400
+        assert "kl_weight" in plan.loss_kwargs  # the module's loss takes the weight
+        assert _compute_kl_weight(4, 0, plan.n_epochs_kl_warmup, None, 1.0, 0.0) == 0.01
+        assert not [w for w in caught if "kl" in str(w.message).lower()]
+        if type(model) is scvi.model.SCVI:  # SCANVI's adds the classifier's loss, and
+            # LinearSCVI's learned library size has a KL of its own that is never warmed up
+            loss, rec, kl, _ = _loss_parts(model)
+            weights = (loss - rec) / kl
+            assert weights[0] == pytest.approx(0.0, abs=1e-3) and (weights < 0.02).all()
+    # The fix: a warmup of 4 epochs reaches the full ELBO at epoch 4; weights 0, 1/4, ... 1.
+    fixed = _scvi(batch_key="batch")
+    fixed.train(**{**one_batch, "max_epochs": 6}, plan_kwargs={"n_epochs_kl_warmup": 4})
+    loss, rec, kl, elbo = _loss_parts(fixed)
+    np.testing.assert_allclose((loss - rec) / kl, [0, 0.25, 0.5, 0.75, 1, 1], atol=0.01)
+    np.testing.assert_allclose(loss[4:], elbo[4:], rtol=1e-5)
