@@ -1703,3 +1703,33 @@ def test_kl_warmup_weighs_train_loss_and_outlasts_the_default_epochs(monkeypatch
     loss, rec, kl, elbo = _loss_parts(fixed)
     np.testing.assert_allclose((loss - rec) / kl, [0, 0.25, 0.5, 0.75, 1, 1], atol=0.01)
     np.testing.assert_allclose(loss[4:], elbo[4:], rtol=1e-5)
+
+
+def test_prepare_query_anndata_pads_in_place_and_returns_none(tmp_path):
+    """prepare_query_anndata pads and sorts the query in place (inplace=True, the default)
+    and returns None, though its docstring's Returns says the query; load_query_data given
+    that None raises "Please provide either an AnnData or a registry dictionary". The fix:
+    go on with the same object, or pass inplace=False for a padded copy."""
+    _query_models_use_archesmixin_s_own_query_methods()
+    reference, path = _reference(tmp_path)
+    query = _query()[:, 2:].copy()  # 18 of the 20 reference genes
+    returned = scvi.model.SCVI.prepare_query_anndata(query, path)
+    assert returned is None
+    assert list(query.var_names) == list(reference.var_names)  # the object itself was padded
+    doc = scvi.model.SCVI.prepare_query_anndata.__doc__
+    assert "Query adata ready to use in `load_query_data`" in doc
+    with pytest.raises(ValueError, match="Please provide either an AnnData or a registry "
+                                         "dictionary"):
+        scvi.model.SCVI.load_query_data(returned, path)
+    model = scvi.model.SCVI.load_query_data(query, path)  # the fix: the same object
+    assert model.adata.n_vars == reference.n_vars
+    untouched = _query()[:, 2:].copy()
+    padded = scvi.model.SCVI.prepare_query_anndata(untouched, path, inplace=False)
+    assert padded.n_vars == reference.n_vars and untouched.n_vars == reference.n_vars - 2
+    for name, reference_model in _anndata_query_references().items():  # each model it names
+        cls = type(reference_model)
+        query = reference_model.adata[:, 1:].copy()
+        assert cls.prepare_query_anndata(query, reference_model) is None, name
+        assert list(query.var_names) == list(reference_model.adata.var_names), name
+        with pytest.raises(ValueError, match="Please provide either an AnnData"):
+            cls.load_query_data(None, reference_model)
