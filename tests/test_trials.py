@@ -93,6 +93,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round55", (67, 191_864), (66, 229_795)),
     ("round56", (40, 144_007), (43, 145_732)),
     ("round57", (54, 179_908), (53, 150_508)),
+    ("round58", (51, 167_259), (48, 162_742)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -197,11 +198,12 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
     ("round56", "holdout16", ["b01", "b04", "b11", "b13", "b14", "b15", "b17", "b19"]),
     ("round57", "holdout5", ["p01", "p02", "p04", "p07", "p10", "p11", "p16", "p17", "p19",
                              "p23", "p25", "p26"]),
+    ("round58", "holdout5", ["p05", "p08", "p13", "p14", "p20", "p22", "p28", "p29"]),
 ])
 def test_frozen_set_rounds_ask_its_questions_and_their_keys_are_its_gold(round_, frozen, ids):
     """Rounds 29 to 41 asked questions of a frozen set, picked by id rule (all, odd, even, the
     first twelve, the rest), and rounds 55-57 questions drawn by seed (and holdout16's other
-    eight), verbatim; each key is that set's url, notes and gold lines."""
+    eight, and holdout5's last eight in round 58), verbatim; each key is that set's url, notes and gold lines."""
     rows = {r["id"]: r for r in (json.loads(line) for line in
             (TRIALS.parent / f"{frozen}.jsonl").read_text(encoding="utf-8").splitlines() if line)}
     questions = [json.loads(line) for line in
