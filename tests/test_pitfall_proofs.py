@@ -1658,16 +1658,17 @@ def _loss_parts(model) -> tuple[np.ndarray, ...]:
 
 def test_kl_warmup_weighs_train_loss_and_outlasts_the_default_epochs(monkeypatch):
     """SCVI, LinearSCVI and SCANVI train with kl_weight = epoch / 400: SCVI's train_loss is
-    the reconstruction loss plus that weight times the latent's KL, elbo_train the whole KL; a default run
-    on more than 20,000 cells (max_epochs under 400) ends with the weight below 1 and warns
-    nothing. The fix, plan_kwargs={"n_epochs_kl_warmup": k}, reaches weight 1 at epoch k."""
+    the reconstruction loss plus that weight times the latent's KL, elbo_train and
+    elbo_validation the whole KL; a default run on more than 20,000 cells (max_epochs under
+    400) ends with the weight below 1 and warns nothing. The fix,
+    plan_kwargs={"n_epochs_kl_warmup": k}, reaches weight 1 at epoch k."""
     from scvi.model._utils import get_max_epochs_heuristic
     from scvi.model.base import _training_mixin
     from scvi.train._trainingplans import _compute_kl_weight
 
     one_batch = {**FAST, "max_epochs": 3, "batch_size": 128}  # one minibatch per epoch
     vae = _scvi(batch_key="batch")
-    vae.train(**one_batch)
+    vae.train(**one_batch, check_val_every_n_epoch=1)
     plan = vae.trainer.lightning_module
     assert (plan.n_epochs_kl_warmup, plan.n_steps_kl_warmup) == (400, None)
     assert (plan.min_kl_weight, plan.max_kl_weight) == (0.0, 1.0)
@@ -1675,6 +1676,11 @@ def test_kl_warmup_weighs_train_loss_and_outlasts_the_default_epochs(monkeypatch
     assert loss[0] == pytest.approx(rec[0], rel=1e-6)  # weight 0 at epoch 0: no KL at all
     np.testing.assert_allclose(elbo, rec + kl, rtol=1e-5)  # the ELBO counts the whole KL
     assert (kl > 0.01).all() and (elbo - loss > 0.9 * kl).all()
+    history = vae.history  # on the validation cells too
+    np.testing.assert_allclose(
+        history["elbo_validation"].to_numpy(dtype=float).ravel(),
+        history["reconstruction_loss_validation"].to_numpy(dtype=float).ravel()
+        + history["kl_local_validation"].to_numpy(dtype=float).ravel(), rtol=1e-5)
     # The schedule the plan computes: epoch / 400; the last epoch of a default run on
     # 100,000 cells (80 epochs) has weight 0.1975.
     assert get_max_epochs_heuristic(100_000) == 80
