@@ -1650,10 +1650,15 @@ def test_condscvi_transform_batch_changes_nothing(monkeypatch):
     assert not np.allclose(moved[~in_one], own[~in_one])
 
 
+def _curves(model, *keys: str) -> tuple[np.ndarray, ...]:
+    """Per epoch, each history key's values as one float array."""
+    return tuple(model.history[k].to_numpy(dtype=float).ravel() for k in keys)
+
+
 def _loss_parts(model) -> tuple[np.ndarray, ...]:
     """Per epoch: train_loss, reconstruction_loss_train, kl_local_train, elbo_train."""
-    keys = ("train_loss", "reconstruction_loss_train", "kl_local_train", "elbo_train")
-    return tuple(model.history[k].to_numpy(dtype=float).ravel() for k in keys)
+    return _curves(model, "train_loss", "reconstruction_loss_train", "kl_local_train",
+                   "elbo_train")
 
 
 def test_kl_warmup_weighs_train_loss_and_outlasts_the_default_epochs(monkeypatch):
@@ -1676,11 +1681,10 @@ def test_kl_warmup_weighs_train_loss_and_outlasts_the_default_epochs(monkeypatch
     assert loss[0] == pytest.approx(rec[0], rel=1e-6)  # weight 0 at epoch 0: no KL at all
     np.testing.assert_allclose(elbo, rec + kl, rtol=1e-5)  # the ELBO counts the whole KL
     assert (kl > 0.01).all() and (elbo - loss > 0.9 * kl).all()
-    history = vae.history  # on the validation cells too
-    np.testing.assert_allclose(
-        history["elbo_validation"].to_numpy(dtype=float).ravel(),
-        history["reconstruction_loss_validation"].to_numpy(dtype=float).ravel()
-        + history["kl_local_validation"].to_numpy(dtype=float).ravel(), rtol=1e-5)
+    elbo_val, rec_val, kl_val = _curves(vae, "elbo_validation", "reconstruction_loss_validation",
+                                        "kl_local_validation")  # on the validation cells too
+    assert len(elbo_val) == 3
+    np.testing.assert_allclose(elbo_val, rec_val + kl_val, rtol=1e-5)
     # The schedule the plan computes: epoch / 400; the last epoch of a default run on
     # 100,000 cells (80 epochs) has weight 0.1975.
     assert get_max_epochs_heuristic(100_000) == 80

@@ -203,7 +203,8 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
 def test_frozen_set_rounds_ask_its_questions_and_their_keys_are_its_gold(round_, frozen, ids):
     """Rounds 29 to 41 asked questions of a frozen set, picked by id rule (all, odd, even, the
     first twelve, the rest), and rounds 55-57 questions drawn by seed (and holdout16's other
-    eight, and holdout5's last eight in round 58), verbatim; each key is that set's url, notes and gold lines."""
+    eight, and holdout5's last eight in round 58), verbatim; each key is that set's url, notes
+    and gold lines."""
     rows = {r["id"]: r for r in (json.loads(line) for line in
             (TRIALS.parent / f"{frozen}.jsonl").read_text(encoding="utf-8").splitlines() if line)}
     questions = [json.loads(line) for line in
