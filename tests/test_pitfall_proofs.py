@@ -1743,3 +1743,47 @@ def test_prepare_query_anndata_pads_in_place_and_returns_none(tmp_path):
         assert list(query.var_names) == list(reference_model.adata.var_names), name
         with pytest.raises(ValueError, match="Please provide either an AnnData"):
             cls.load_query_data(None, reference_model)
+
+
+def test_reconstruction_error_is_a_loss_beside_log_scale_elbo_and_marginal_ll():
+    """get_reconstruction_error() returns the reconstruction loss, the negative
+    log-likelihood: positive, lower is better, though its docstring says "This is not the
+    negative reconstruction error, so higher is better". get_elbo() negates its loss
+    (-(reconstruction + KL)) and get_marginal_ll() is the log-likelihood: both negative,
+    higher is better. So per cell get_elbo = -(get_reconstruction_error + KL).
+    AmortizedLDA's own get_elbo returns Pyro's Trace_ELBO loss: positive, lower is better,
+    beside the words "this is not the negative ELBO, higher is better"."""
+    from scvi.model.base import VAEMixin
+
+    assert "This is not the negative reconstruction error, so higher is better." in \
+        VAEMixin.get_reconstruction_error.__doc__
+    for model in (_scvi(batch_key="batch"), _scanvi(), _model("LinearSCVI"), _totalvi(),
+                  _peakvi()):
+        name = type(model).__name__
+        model.train(**FAST)
+        errors = {k: float(v) for k, v in model.get_reconstruction_error().items()}
+        assert errors and all(v > 0 for v in errors.values()), (name, errors)
+        assert float(model.get_elbo()) < 0, name
+        if name != "PEAKVI":  # PEAKVAE has no marginal_ll
+            assert model.get_marginal_ll(n_mc_samples=5) < 0, name
+        # Per cell and on the same draws: get_elbo = -(reconstruction error + KL).
+        torch.manual_seed(0)
+        cells = model.get_elbo(return_mean=False)
+        torch.manual_seed(0)
+        rec = sum(model.get_reconstruction_error(return_mean=False).values())
+        kl = -cells - rec
+        assert (kl >= -1e-4).all() and float(kl.mean()) > 0, name
+    # Training lowers the error and raises the ELBO: the error is lower-is-better.
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    early = (model.get_reconstruction_error()["reconstruction_loss"], model.get_elbo())
+    model.train(**{**FAST, "max_epochs": 30})
+    assert model.get_reconstruction_error()["reconstruction_loss"] < early[0]
+    assert model.get_elbo() > early[1]
+    lda = _adata()
+    scvi.model.AmortizedLDA.setup_anndata(lda)
+    lda_model = scvi.model.AmortizedLDA(lda, n_topics=3)
+    lda_model.train(**FAST)
+    assert "this is not the negative ELBO, higher is better" in \
+        scvi.model.AmortizedLDA.get_elbo.__doc__
+    assert lda_model.get_elbo() > 0
