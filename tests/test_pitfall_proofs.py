@@ -1787,3 +1787,33 @@ def test_reconstruction_error_is_a_loss_beside_log_scale_elbo_and_marginal_ll():
     assert "this is not the negative ELBO, higher is better" in \
         scvi.model.AmortizedLDA.get_elbo.__doc__
     assert lda_model.get_elbo() > 0
+
+
+def test_differential_expression_is_sampled_and_repeats_under_a_seed():
+    """differential_expression estimates from random posterior samples (n_samples_overall,
+    5000 by default) and random cell pairs: two calls on the same trained model differ;
+    scvi.settings.seed assigned just before each call repeats it exactly; a larger
+    n_samples_overall shrinks the spread between calls."""
+    group = {"groupby": "labels", "group1": "label_0"}
+
+    def spread(model, **kwargs) -> float:
+        first = model.differential_expression(**group, **kwargs)
+        again = model.differential_expression(**group, **kwargs)
+        return float((first.bayes_factor - again.bayes_factor.loc[first.index]).abs().max())
+
+    for model in (_scvi(batch_key="batch"), _scanvi(), _model("LinearSCVI"), _totalvi()):
+        name = type(model).__name__
+        model.train(**FAST)
+        assert spread(model) > 0, name
+        runs = []
+        for _ in range(2):
+            scvi.settings.seed = 0
+            runs.append(model.differential_expression(**group))
+        pd.testing.assert_frame_equal(runs[0], runs[1].loc[runs[0].index], obj=name)
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    few = max(spread(model, n_samples_overall=200) for _ in range(2))
+    many = max(spread(model, n_samples_overall=50_000) for _ in range(2))
+    assert many < few / 3, (few, many)
+    assert inspect.signature(scvi.model.base.DifferentialComputation.get_bayes_factors
+                             ).parameters["n_samples_overall"].default == 5000
