@@ -1817,3 +1817,27 @@ def test_differential_expression_is_sampled_and_repeats_under_a_seed():
     assert many < few / 3, (few, many)
     assert inspect.signature(scvi.model.base.DifferentialComputation.get_bayes_factors
                              ).parameters["n_samples_overall"].default == 5000
+
+
+def test_scanvi_predict_classifies_the_labeled_cells_too():
+    """SCANVI's (and TOTALANVI's) predict() runs the classifier on every cell, the labeled
+    ones too, and never hands back a cell's given label: after a short training some labeled
+    cells come back with another label. The fix keeps the given labels where known."""
+    for name, setup in (("SCANVI", {}), ("TOTALANVI",
+                        {"protein_expression_obsm_key": "protein_expression"})):
+        adata = _adata()
+        labels = adata.obs["labels"].astype(str).to_numpy().copy()
+        labels[::4] = "unknown"  # a quarter of the cells unlabeled
+        adata.obs["labels"] = pd.Categorical(labels)
+        model = _model(name, adata, batch_key="batch", labels_key="labels",
+                       unlabeled_category="unknown", **setup)
+        labeled = labels != "unknown"
+        model.train(**FAST)
+        predicted = np.asarray(model.predict())
+        assert len(predicted) == adata.n_obs and "unknown" not in set(predicted), name
+        assert (predicted[labeled] != labels[labeled]).any(), name
+        # The fix: predict only the unlabeled cells (the same calls: the posterior mean) and
+        # keep the given labels elsewhere.
+        unlabeled = np.flatnonzero(~labeled)
+        only = np.asarray(model.predict(indices=unlabeled))
+        assert list(only) == list(predicted[unlabeled]), name
