@@ -94,6 +94,8 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round56", (40, 144_007), (43, 145_732)),
     ("round57", (54, 179_908), (53, 150_508)),
     ("round58", (51, 167_259), (48, 162_742)),
+    ("round59", (27, 97_958), (29, 123_581)),
+    ("round60", (5, 36_119), (10, 34_215)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
@@ -199,12 +201,13 @@ def test_round8_questions_are_holdout5s_every_third_and_its_key_its_gold(pinned_
     ("round57", "holdout5", ["p01", "p02", "p04", "p07", "p10", "p11", "p16", "p17", "p19",
                              "p23", "p25", "p26"]),
     ("round58", "holdout5", ["p05", "p08", "p13", "p14", "p20", "p22", "p28", "p29"]),
+    ("round60", "holdout15", ["a13", "a14"]),
 ])
 def test_frozen_set_rounds_ask_its_questions_and_their_keys_are_its_gold(round_, frozen, ids):
     """Rounds 29 to 41 asked questions of a frozen set, picked by id rule (all, odd, even, the
     first twelve, the rest), and rounds 55-57 questions drawn by seed (and holdout16's other
-    eight, and holdout5's last eight in round 58), verbatim; each key is that set's url, notes
-    and gold lines."""
+    eight, holdout5's last eight in round 58, holdout15's last two in round 60), verbatim; each
+    key is that set's url, notes and gold lines."""
     rows = {r["id"]: r for r in (json.loads(line) for line in
             (TRIALS.parent / f"{frozen}.jsonl").read_text(encoding="utf-8").splitlines() if line)}
     questions = [json.loads(line) for line in
@@ -336,3 +339,22 @@ def test_test_split_rounds_asked_questions_no_earlier_round_asked(round_):
            (TRIALS / f"round{round_}" / "key.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(q["id"], q["question"]) for q in questions] == [(i, by_id[i]["question"]) for i in ids]
     assert [(k["id"], k["gold_lines"]) for k in key] == [(i, by_id[i]["gold_lines"]) for i in ids]
+
+
+def test_round59_asked_every_test_split_question_no_earlier_round_asked():
+    """Round 59 asked the test split's last unasked questions, all of them in id order,
+    verbatim; its key is their gold lines."""
+    rows = [json.loads(line) for line in
+            (TRIALS.parent / "devset.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    asked = {json.loads(line)["question"]
+             for path in TRIALS.glob("round*/questions.jsonl")
+             if int(path.parent.name.removeprefix("round")) < 59
+             for line in path.read_text(encoding="utf-8").splitlines() if line}
+    fresh = [r for r in rows if r["split"] == "test" and r["question"] not in asked]
+    questions = [json.loads(line) for line in
+                 (TRIALS / "round59" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
+    key = [json.loads(line) for line in
+           (TRIALS / "round59" / "key.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [q["id"] for q in questions] == ["q029", "q035", "q038", "q089", "q108"]
+    assert [(q["id"], q["question"]) for q in questions] == [(r["id"], r["question"]) for r in fresh]
+    assert [(k["id"], k["gold_lines"]) for k in key] == [(r["id"], r["gold_lines"]) for r in fresh]
