@@ -1841,3 +1841,31 @@ def test_scanvi_predict_classifies_the_labeled_cells_too():
         unlabeled = np.flatnonzero(~labeled)
         only = np.asarray(model.predict(indices=unlabeled))
         assert list(only) == list(predicted[unlabeled]), name
+
+
+def test_destvi_from_rna_model_sets_the_spatial_data_up_with_the_reference_s_layer():
+    """DestVI.from_rna_model sets st_adata up with the CondSCVI's own setup arguments (its
+    layer and batch_key) plus anndata_setup_kwargs: naming layer there raises a TypeError for
+    a keyword given twice, and the spatial counts are read from the reference's layer, which
+    the spatial AnnData must hold under the same name. smoothed_layer may be passed."""
+    sc = _adata(n_batches=1)
+    sc.layers["counts"] = sc.X.copy()
+    scvi.model.CondSCVI.setup_anndata(sc, labels_key="labels", layer="counts")
+    sc_model = scvi.model.CondSCVI(sc, n_hidden=16, n_latent=4, prior="mog", num_classes_mog=10)
+    sc_model.train(**FAST)
+    for key in ("layer", "batch_key"):
+        with pytest.raises(TypeError, match=f"multiple values for keyword argument '{key}'"):
+            scvi.model.DestVI.from_rna_model(sc.copy(), sc_model,
+                                             anndata_setup_kwargs={key: "counts"})
+    model = scvi.model.DestVI.from_rna_model(sc.copy(), sc_model)
+    assert model.registry_["setup_args"]["layer"] == "counts"
+    bare = sc.copy()
+    del bare.layers["counts"]
+    with pytest.raises(ValueError, match="counts is not a valid key in adata.layers"):
+        scvi.model.DestVI.from_rna_model(bare, sc_model)
+    # The fix: the spatial counts under the reference's layer name, no layer in the kwargs.
+    bare.layers["counts"] = bare.X.copy()
+    model = scvi.model.DestVI.from_rna_model(bare, sc_model,
+                                             anndata_setup_kwargs={"smoothed_layer": None})
+    model.train(**FAST)
+    assert model.registry_["setup_args"]["layer"] == "counts"
