@@ -1812,6 +1812,9 @@ def test_differential_expression_is_sampled_and_repeats_under_a_seed():
         pd.testing.assert_frame_equal(runs[0], runs[1].loc[runs[0].index], obj=name)
     model = _scvi(batch_key="batch")
     model.train(**FAST)
+    first, again = (model.differential_expression(**group, mode="change") for _ in range(2))
+    for column in ("proba_de", "lfc_mean"):  # the change mode's estimates differ too
+        assert (first[column] - again[column].loc[first.index]).abs().max() > 0, column
     few = max(spread(model, n_samples_overall=200) for _ in range(2))
     many = max(spread(model, n_samples_overall=50_000) for _ in range(2))
     assert many < few / 3, (few, many)
@@ -1836,8 +1839,8 @@ def test_scanvi_predict_classifies_the_labeled_cells_too():
         predicted = np.asarray(model.predict())
         assert len(predicted) == adata.n_obs and "unknown" not in set(predicted), name
         assert (predicted[labeled] != labels[labeled]).any(), name
-        # The fix: predict only the unlabeled cells (the same calls: the posterior mean) and
-        # keep the given labels elsewhere.
+        # The fix: predict only the unlabeled cells (the posterior mean, so the same labels
+        # as the whole call gave them) and keep the given labels elsewhere.
         unlabeled = np.flatnonzero(~labeled)
         only = np.asarray(model.predict(indices=unlabeled))
         assert list(only) == list(predicted[unlabeled]), name
