@@ -28,6 +28,8 @@ from scvi.train import SaveCheckpoint, TrainerConfig  # noqa: E402
 
 FAST = {"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False}
 """One epoch on the CPU, no progress bar: enough to build the trainer the claim is about."""
+DEFAULT_EPOCHS = {k: v for k, v in FAST.items() if k != "max_epochs"}
+"""FAST without max_epochs: the model's own default, which the data size sets."""
 
 
 @pytest.fixture(autouse=True)
@@ -973,12 +975,21 @@ def test_the_adversarial_classifier_trains_at_a_fixed_rate():
     assert (main["lr"], classifier["lr"]) == (0.03, 5e-4)
 
 
+def _condscvi_reference(layer: str | None = None, **condscvi):
+    """DestVI's reference: a CondSCVI trained one epoch on one batch of synthetic cells (their
+    counts also under ``layer`` when one is named), with its AnnData."""
+    sc = _adata(n_batches=1)
+    if layer:
+        sc.layers[layer] = sc.X.copy()
+    scvi.model.CondSCVI.setup_anndata(sc, labels_key="labels", layer=layer)
+    sc_model = scvi.model.CondSCVI(sc, n_hidden=16, n_latent=4, **condscvi)
+    sc_model.train(**FAST)
+    return sc, sc_model
+
+
 def test_destvi_from_rna_model_needs_a_mog_condscvi():
     def from_rna(**condscvi):
-        sc = _adata(n_batches=1)
-        scvi.model.CondSCVI.setup_anndata(sc, labels_key="labels")
-        sc_model = scvi.model.CondSCVI(sc, n_hidden=16, n_latent=4, **condscvi)
-        sc_model.train(**FAST)
+        sc, sc_model = _condscvi_reference(**condscvi)
         st = sc.copy()
         scvi.model.DestVI.setup_anndata(st)
         return st, sc_model
@@ -1005,10 +1016,7 @@ def test_doc_erratum_destvi_l1_reg():
     """destvi.md says the proportions' sparsity weight is `l1_reg` in code; 1.5.1's DestVI has
     none (from_rna_model hands it to MRDeconv, which raises), and the weight is
     MRDeconv.loss()'s ct_sparsity_weight, reached through train(plan_kwargs=...)."""
-    sc = _adata(n_batches=1)
-    scvi.model.CondSCVI.setup_anndata(sc, labels_key="labels")
-    sc_model = scvi.model.CondSCVI(sc, n_hidden=16, n_latent=4, prior="mog", num_classes_mog=10)
-    sc_model.train(**FAST)
+    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
     st = sc.copy()
     scvi.model.DestVI.setup_anndata(st)
     for name in ("l1_reg", "eta_reg", "beta_reg"):
@@ -1406,22 +1414,21 @@ def test_the_default_max_epochs_shrinks_with_the_data(monkeypatch, caplog):
 
     for module in (_training_mixin, totalvi_module):
         monkeypatch.setattr(module, "get_max_epochs_heuristic", shrunk)
-    no_epochs = {k: v for k, v in FAST.items() if k != "max_epochs"}
     said = "Training for"
     scvi_model = _scvi(batch_key="batch")
     with caplog.at_level(logging.INFO, logger="scvi"):
-        scvi_model.train(**no_epochs, limit_train_batches=1, limit_val_batches=0)
+        scvi_model.train(**DEFAULT_EPOCHS, limit_train_batches=1, limit_val_batches=0)
     assert scvi_model.trainer.max_epochs == 27 and asked[-1] == scvi_model.adata.n_obs
     assert said not in caplog.text  # SCVI's train() does not log the epochs it chose
     totalvi = _totalvi()
     with caplog.at_level(logging.INFO, logger="scvi"):
-        totalvi.train(**no_epochs, early_stopping=False, limit_train_batches=1,
+        totalvi.train(**DEFAULT_EPOCHS, early_stopping=False, limit_train_batches=1,
                       limit_val_batches=0)
     assert totalvi.trainer.max_epochs == 27 and said not in caplog.text
     scanvi = scvi.model.SCANVI.from_scvi_model(scvi_model, unlabeled_category="unknown",
                                                labels_key="labels")
     with caplog.at_level(logging.INFO, logger="scvi"):
-        scanvi.train(**no_epochs, limit_train_batches=1, limit_val_batches=0)
+        scanvi.train(**DEFAULT_EPOCHS, limit_train_batches=1, limit_val_batches=0)
     assert scanvi.trainer.max_epochs == 9  # round(27 / 3), kept between 2 and 10
     assert "Training for 9 epochs." in caplog.text  # SCANVI's train() logs it
 
@@ -1696,7 +1703,7 @@ def test_kl_warmup_weighs_train_loss_and_outlasts_the_default_epochs(monkeypatch
     for model in (_scvi(batch_key="batch"), _scanvi(), _model("LinearSCVI")):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model.train(**{k: v for k, v in FAST.items() if k != "max_epochs"}, batch_size=128)
+            model.train(**DEFAULT_EPOCHS, batch_size=128)
         plan = model.trainer.lightning_module
         assert model.trainer.max_epochs == 5 and plan.n_epochs_kl_warmup == 400
         assert "kl_weight" in plan.loss_kwargs  # the module's loss takes the weight
@@ -1851,11 +1858,7 @@ def test_destvi_from_rna_model_sets_the_spatial_data_up_with_the_reference_s_lay
     layer and batch_key) plus anndata_setup_kwargs: naming layer there raises a TypeError for
     a keyword given twice, and the spatial counts are read from the reference's layer, which
     the spatial AnnData must hold under the same name. smoothed_layer may be passed."""
-    sc = _adata(n_batches=1)
-    sc.layers["counts"] = sc.X.copy()
-    scvi.model.CondSCVI.setup_anndata(sc, labels_key="labels", layer="counts")
-    sc_model = scvi.model.CondSCVI(sc, n_hidden=16, n_latent=4, prior="mog", num_classes_mog=10)
-    sc_model.train(**FAST)
+    sc, sc_model = _condscvi_reference("counts", prior="mog", num_classes_mog=10)
     for key in ("layer", "batch_key"):
         with pytest.raises(TypeError, match=f"multiple values for keyword argument '{key}'"):
             scvi.model.DestVI.from_rna_model(sc.copy(), sc_model,
