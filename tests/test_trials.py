@@ -316,11 +316,14 @@ def test_trial_cli_usage_errors(tmp_path, capsys):
     assert code == 1 and "missing" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("round_", [52, 53, 54])
-def test_test_split_rounds_asked_questions_no_earlier_round_asked(round_):
+@pytest.mark.parametrize("round_, drawn", [
+    (52, 12), (53, 12), (54, 12), (59, ["q029", "q035", "q038", "q089", "q108"]),
+])
+def test_test_split_rounds_asked_questions_no_earlier_round_asked(round_, drawn):
     """Rounds 52 to 54 each drew twelve questions of the dev set's test split by seed (the
-    round's number) from those no stored round before it had asked; its questions are theirs
-    verbatim and its key their gold lines."""
+    round's number) from those no stored round before it had asked, and round 59 asked all
+    that were left (the five listed), in id order; its questions are theirs verbatim and its key their
+    gold lines."""
     import random
 
     rows = [json.loads(line) for line in
@@ -330,8 +333,12 @@ def test_test_split_rounds_asked_questions_no_earlier_round_asked(round_):
              if int(path.parent.name.removeprefix("round")) < round_
              for line in path.read_text(encoding="utf-8").splitlines() if line}
     fresh = sorted(r["id"] for r in rows if r["split"] == "test" and r["question"] not in asked)
-    random.seed(round_)
-    ids = sorted(random.sample(fresh, 12))
+    if isinstance(drawn, list):  # all that were left: these
+        assert fresh == drawn
+        ids = fresh
+    else:
+        random.seed(round_)
+        ids = sorted(random.sample(fresh, drawn))
     by_id = {r["id"]: r for r in rows}
     questions = [json.loads(line) for line in
                  (TRIALS / f"round{round_}" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -340,21 +347,3 @@ def test_test_split_rounds_asked_questions_no_earlier_round_asked(round_):
     assert [(q["id"], q["question"]) for q in questions] == [(i, by_id[i]["question"]) for i in ids]
     assert [(k["id"], k["gold_lines"]) for k in key] == [(i, by_id[i]["gold_lines"]) for i in ids]
 
-
-def test_round59_asked_every_test_split_question_no_earlier_round_asked():
-    """Round 59 asked the test split's last unasked questions, all of them in id order,
-    verbatim; its key is their gold lines."""
-    rows = [json.loads(line) for line in
-            (TRIALS.parent / "devset.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    asked = {json.loads(line)["question"]
-             for path in TRIALS.glob("round*/questions.jsonl")
-             if int(path.parent.name.removeprefix("round")) < 59
-             for line in path.read_text(encoding="utf-8").splitlines() if line}
-    fresh = [r for r in rows if r["split"] == "test" and r["question"] not in asked]
-    questions = [json.loads(line) for line in
-                 (TRIALS / "round59" / "questions.jsonl").read_text(encoding="utf-8").splitlines()]
-    key = [json.loads(line) for line in
-           (TRIALS / "round59" / "key.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [q["id"] for q in questions] == ["q029", "q035", "q038", "q089", "q108"]
-    assert [(q["id"], q["question"]) for q in questions] == [(r["id"], r["question"]) for r in fresh]
-    assert [(k["id"], k["gold_lines"]) for k in key] == [(r["id"], r["gold_lines"]) for r in fresh]
