@@ -20,6 +20,7 @@ from scvi_skill.build.api_releases import (
 )
 from scvi_skill.runtime import PINNED_SCVI_TOOLS
 from scvi_skill.runtime.apiindex import API_DIR, ReleaseApi, load_release, load_releases
+from scvi_skill.runtime.codecheck import SnippetScope, check_snippet
 
 OLD_CODE = """\
 import scvi
@@ -596,6 +597,92 @@ def test_a_dict_keyword_passed_on_beside_its_own_keywords_is_splat_fixed(repo_ro
     assert list(fixed) == ["datasplitter_kwargs"] and fixed["datasplitter_kwargs"][1] == [
         "batch_size"]
     assert "Splitter(batch_size=1" in lines[fixed["datasplitter_kwargs"][0] - 1]
+
+
+def test_a_dict_emptied_under_if_none_keeps_its_keys(repo_root, tmp_path):
+    """``if P is None: P = {}`` keeps every key the caller gave, as ``P = P or {}`` does
+    (DestVI.from_rna_model's ``anndata_setup_kwargs``, RESOLVI's ``prepare_data_kwargs``):
+    the keywords beside ``**P`` are recorded. An ``if P is None: P = {"a": 1}`` (a literal
+    with keys) or an ``if P:`` guard is a rebuild, and the parameter is left out."""
+    symbol, _ = _mini_train(
+        repo_root, tmp_path,
+        "datasplitter_kwargs: dict | None = None, plan_kwargs: dict | None = None,\n"
+        "              loader_kwargs: dict | None = None, ",
+        '        if datasplitter_kwargs is None:\n'
+        '            datasplitter_kwargs = {}\n'
+        '        if plan_kwargs is None:\n'
+        '            plan_kwargs = {"lr": 1}\n'
+        '        if loader_kwargs:\n'
+        '            loader_kwargs = dict()\n'
+        '        return (Splitter(batch_size=1, **datasplitter_kwargs), Plan(eps=1, **plan_kwargs),\n'
+        '                Loader(eps=1, **loader_kwargs))')
+    assert symbol["splat_fixed"] == {"datasplitter_kwargs": [symbol["splat_fixed"][
+        "datasplitter_kwargs"][0], ["batch_size"]]}
+
+
+def test_a_dict_passed_on_beside_another_model_s_setup_args_is_splat_setup_args(repo_root,
+                                                                                tmp_path):
+    """A classmethod with a parameter annotated by a model class (``ref: SCVI``) that calls
+    ``cls.setup_anndata(adata, **P, **registry[_SETUP_ARGS_KEY])`` records, for ``P``, the
+    reference model's setup parameters (SCVI's ``layer`` and ``batch_key``; not ``adata``
+    nor ``**kwargs``), less a key popped from P first; the checker flags such a key with the
+    TypeError Python raises. Without the second splat, or with two model annotations,
+    nothing is recorded."""
+    root, _ = _mini_tree_copy(repo_root, tmp_path)
+    model = root / "src/scvi/model/_scvi.py"
+    model.write_text(model.read_text(encoding="utf-8").replace(
+        "    async def fetch_remote(",
+        "    @classmethod\n"
+        "    def from_reference(cls, adata, ref: SCVI, setup_kwargs: dict | None = None):\n"
+        "        registry = ref.registry\n"
+        "        if setup_kwargs is None:\n"
+        "            setup_kwargs = {}\n"
+        "        setup_kwargs.pop('batch_key', None)\n"
+        "        cls.setup_anndata(adata, **setup_kwargs, **registry[_SETUP_ARGS_KEY])\n"
+        "        return cls(adata)\n"
+        "\n"
+        "    @classmethod\n"
+        "    def from_two(cls, adata, ref: SCVI, other: Other, kw: dict | None = None):\n"
+        "        cls.setup_anndata(adata, **(kw or {}), **ref.registry[_SETUP_ARGS_KEY])\n"
+        "\n"
+        "    @classmethod\n"
+        "    def from_plain(cls, adata, ref: SCVI, kw: dict | None = None):\n"
+        "        kw = kw or {}\n"
+        "        cls.setup_anndata(adata, **kw, **ref.setup_args)\n"
+        "\n"
+        "    async def fetch_remote(") + "\n\nclass Other(SCVI):\n    pass\n",
+        encoding="utf-8")
+    release = build_release(open_release_tree(root, "0.0.2"))
+    by_name = {q.rsplit(".", 1)[-1]: s for q, s in release["symbols"].items()}
+    line, owner, keys = by_name["from_reference"]["splat_setup_args"]["setup_kwargs"]
+    assert owner == release["namespaces"]["scvi.model.SCVI"] and keys == ["layer"]
+    assert "**registry[_SETUP_ARGS_KEY]" in model.read_text(encoding="utf-8").splitlines()[
+        line - 1]
+    assert "splat_setup_args" not in by_name["from_two"]
+    assert "splat_setup_args" not in by_name["from_plain"]
+    api = ReleaseApi(release)
+    scope = SnippetScope()
+    findings = check_snippet(
+        "import scvi\nscvi.model.SCVI.from_reference(a, m, setup_kwargs={'layer': 'c', "
+        "'labels_key': 'x'})\n", api, scope, inline=False)
+    assert [(f.line, f.check, f.kwarg) for f in findings] == [(2, "splat_key", "layer")]
+    assert "got multiple values for keyword argument 'layer'" in findings[0].message
+    assert "together with the SCVI model's own setup arguments" in findings[0].message
+
+
+def test_check_code_flags_a_destvi_setup_key_the_condscvi_already_sets(capsys, tmp_path):
+    """On 1.5.1's index: DestVI.from_rna_model passes anndata_setup_kwargs on together with
+    the CondSCVI's saved setup arguments, so ``layer`` (or ``batch_key``) in them raises
+    TypeError (pitfall ``destvi-from-rna-model-takes-the-reference-layer``, proven in
+    test_pitfall_proofs.py); ``smoothed_layer`` is DestVI's own and goes through."""
+    code, got, messages = checked_on_pinned(
+        capsys, tmp_path,
+        "import scvi\nst = scvi.model.DestVI.from_rna_model(\n"
+        "    st_adata, sc_model, anndata_setup_kwargs={'layer': 'counts',\n"
+        "                                              'smoothed_layer': 'smooth'})\n")
+    assert code == 1 and got == [(3, "scvi.model.DestVI.from_rna_model", "layer")], got
+    assert "src/scvi/model/_destvi.py:188" in messages[0]
+    assert "the CondSCVI model's own setup arguments, layer among them" in messages[0]
 
 
 def test_keys_a_method_then_sets_itself_are_kwargs_overwritten(repo_root, tmp_path):

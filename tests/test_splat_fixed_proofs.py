@@ -140,3 +140,32 @@ def test_a_key_the_data_splitter_sets_for_its_loaders_raises_and_is_flagged(
     [finding] = _flagged(tmp_path, capsys, f"m = scvi.model.{model}(adata)\n"
                                            "m.train(datasplitter_kwargs={'shuffle': False})\n")
     assert finding["kwarg"] == "shuffle" and "when training starts" in finding["message"]
+
+
+def test_every_setup_argument_of_the_reference_collides_in_destvi_from_rna_model(tmp_path,
+                                                                                capsys):
+    """``splat_setup_args``: DestVI.from_rna_model passes anndata_setup_kwargs on together
+    with the CondSCVI's saved setup arguments, so each key the index lists for it (every
+    parameter of CondSCVI.setup_anndata) raises TypeError, and check_code flags it;
+    smoothed_layer (DestVI's own) goes through and is not flagged."""
+    from scvi_skill.runtime.apiindex import load_release, load_releases
+    from test_pitfall_proofs import _condscvi_reference
+
+    symbol = load_release(load_releases(), scvi.__version__)["symbols"][
+        "scvi.model._destvi.DestVI.from_rna_model"]
+    _, owner, keys = symbol["splat_setup_args"]["anndata_setup_kwargs"]
+    assert owner == "scvi.model._condscvi.CondSCVI" and {"layer", "batch_key"} <= set(keys)
+    sc, sc_model = _condscvi_reference("counts", prior="mog", num_classes_mog=10)
+    for key in keys:
+        with pytest.raises(TypeError, match=f"multiple values for keyword argument '{key}'"):
+            scvi.model.DestVI.from_rna_model(sc.copy(), sc_model,
+                                             anndata_setup_kwargs={key: None})
+    scvi.model.DestVI.from_rna_model(sc.copy(), sc_model,
+                                     anndata_setup_kwargs={"smoothed_layer": None})
+    findings = _flagged(tmp_path, capsys,
+                        "st = scvi.model.DestVI.from_rna_model(\n"
+                        "    st_adata, sc_model,\n"
+                        "    anndata_setup_kwargs={" + ", ".join(f"'{k}': None" for k in keys)
+                        + ", 'smoothed_layer': None})\n")
+    assert sorted(f["kwarg"] for f in findings) == sorted(keys)
+    assert all("multiple values" in f["message"] for f in findings)

@@ -23,6 +23,10 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   that class took: ``SCANVI.from_scvi_model``'s ``scvi_model``, an SCVI), then calls ``cls``;
 - ``splat_fixed``: for a dict parameter passed on as ``**`` beside keywords the call sets
   itself (``datasplitter_kwargs``), those keywords (the same ``TypeError`` for such a key);
+  ``splat_setup_args``: ``[line, model, keys]`` for a dict parameter passed on beside another
+  model's saved setup arguments (``**registry[_SETUP_ARGS_KEY]``; the model a parameter is
+  annotated with), that model's setup parameters (DestVI.from_rna_model's
+  ``anndata_setup_kwargs`` and CondSCVI's ``layer``: the same ``TypeError``);
   ``kwargs_overwritten``: for a dict parameter, the keys the method then sets itself
   (``plan_kwargs.update(update_dict)``), whose given value is replaced without an error.
 - ``new_returns``: for a class whose own ``__new__`` returns instances of other classes of
@@ -1103,6 +1107,8 @@ def _dict_params(qualname: str, slim: dict, source) -> None:
     callees: dict[str, set[str]] = {}
     spoiled: set[str] = set()
     removed: dict[str, set[str]] = {}
+    with_setup_args: dict[str, int] = {}
+    emptied = _emptied_when_none(node, params)
     for sub in ast.walk(node):
         if isinstance(sub, ast.Call):
             for keyword in sub.keywords:
@@ -1111,6 +1117,8 @@ def _dict_params(qualname: str, slim: dict, source) -> None:
                     calls.setdefault(keyword.value.id, []).append(
                         (sub.lineno, {k.arg for k in sub.keywords if k.arg is not None}))
                     callees.setdefault(keyword.value.id, set()).add(ast.unparse(sub.func))
+                    if any(k.arg is None and _setup_args_of(k.value) for k in sub.keywords):
+                        with_setup_args.setdefault(keyword.value.id, sub.lineno)
             func = sub.func
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
                     and func.value.id in params and func.attr == "pop":
@@ -1129,9 +1137,9 @@ def _dict_params(qualname: str, slim: dict, source) -> None:
         elif isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign):
             targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
             for target in targets:
-                if isinstance(target, ast.Name) and target.id in params and not (
-                        isinstance(sub, ast.Assign | ast.AnnAssign) and sub.value is not None
-                        and _kept_dict(sub.value, target.id)):
+                if isinstance(target, ast.Name) and target.id in params and id(sub) not in emptied \
+                        and not (isinstance(sub, ast.Assign | ast.AnnAssign)
+                                 and sub.value is not None and _kept_dict(sub.value, target.id)):
                     spoiled.add(target.id)
     overwritten = _overwritten_keys(node, params, spoiled)
     if overwritten:
@@ -1151,6 +1159,92 @@ def _dict_params(qualname: str, slim: dict, source) -> None:
         slim["splat_fixed"] = fixed
     if to:
         slim["splat_to"] = to
+    setup = {}
+    for param, line in sorted(with_setup_args.items()):
+        if param in spoiled:
+            continue
+        model = _reference_model(qualname, node, source)
+        keys = sorted(set(_setup_params(model, source)) - removed.get(param, set())) \
+            if model else []
+        if keys:
+            setup[param] = [line, model, keys]
+    if setup:
+        slim["splat_setup_args"] = setup
+
+
+def _emptied_when_none(node: ast.FunctionDef | ast.AsyncFunctionDef, params: set[str]) -> set[int]:
+    """Ids of the ``P = {}`` (or ``dict()``) assignments that stand alone in the body of an
+    ``if P is None:`` for a parameter ``P``: like ``P = P or {}``, they keep every key the
+    caller gave (DestVI.from_rna_model's ``anndata_setup_kwargs``)."""
+    found = set()
+    for sub in ast.walk(node):
+        if not (isinstance(sub, ast.If) and isinstance(sub.test, ast.Compare)
+                and isinstance(sub.test.left, ast.Name) and sub.test.left.id in params
+                and len(sub.test.ops) == 1 and isinstance(sub.test.ops[0], ast.Is)
+                and isinstance(sub.test.comparators[0], ast.Constant)
+                and sub.test.comparators[0].value is None):
+            continue
+        for stmt in sub.body:
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+                    and isinstance(stmt.targets[0], ast.Name) \
+                    and stmt.targets[0].id == sub.test.left.id \
+                    and _kept_dict(ast.BoolOp(op=ast.Or(), values=[stmt.targets[0], stmt.value]),
+                                   stmt.targets[0].id):
+                found.add(id(stmt))
+    return found
+
+
+SETUP_ARGS_KEYS = ("_SETUP_ARGS_KEY", "setup_args")
+"""How scvi-tools names the key of a registry's setup arguments (``scvi.data._constants``):
+``registry[_SETUP_ARGS_KEY]`` holds every argument its model's ``setup_anndata`` was called
+with (``BaseModelClass._get_setup_method_args``: all of its parameters, defaults too, less
+``adata``, ``mdata`` and ``kwargs``)."""
+
+
+def _setup_args_of(value: ast.expr) -> bool:
+    """``X[_SETUP_ARGS_KEY]`` (or ``X["setup_args"]``, ``X[_constants._SETUP_ARGS_KEY]``):
+    another model's saved setup arguments."""
+    if not isinstance(value, ast.Subscript):
+        return False
+    key = value.slice
+    if isinstance(key, ast.Attribute):
+        return key.attr in SETUP_ARGS_KEYS
+    if isinstance(key, ast.Name):
+        return key.id in SETUP_ARGS_KEYS
+    return isinstance(key, ast.Constant) and key.value in SETUP_ARGS_KEYS
+
+
+def _reference_model(qualname: str, node: ast.FunctionDef | ast.AsyncFunctionDef,
+                     source) -> str:
+    """The one model class a method's parameters are annotated with (``sc_model: CondSCVI``),
+    when exactly one is and it has a setup method; ``""`` otherwise."""
+    owner = qualname.rpartition(".")[0]
+    module = source.resolver.class_module.get(owner)
+    if module is None:
+        return ""
+    found = set()
+    for arg in node.args.posonlyargs + node.args.args + node.args.kwonlyargs:
+        if arg.annotation is None:
+            continue
+        target = source.resolver.dotted(module, ast.unparse(arg.annotation))
+        if target and (source.by_qualname.get(target) or {}).get("kind") == "class" \
+                and _setup_params(target, source):
+            found.add(target)
+    return found.pop() if len(found) == 1 else ""
+
+
+def _setup_params(model: str, source) -> list[str]:
+    """The arguments a model's registry keeps as its setup arguments: the parameters of its
+    ``setup_anndata`` (or ``setup_mudata``), the first class of its MRO that defines one,
+    less ``adata``, ``mdata`` and ``**kwargs``."""
+    for cls in source.resolver.linearize(model):
+        for method in SETUP_METHODS:
+            symbol = source.by_qualname.get(f"{cls}.{method}")
+            if symbol and symbol.get("kind") in ("method", "function"):
+                return [p["name"] for p in symbol.get("params") or []
+                        if p.get("name") not in ("cls", "self", "adata", "mdata")
+                        and p.get("kind") in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")]
+    return []
 
 
 SPLITTER_HOOK = "self._data_splitter_cls"

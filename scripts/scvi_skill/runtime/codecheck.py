@@ -386,7 +386,29 @@ class _CallChecker(ast.NodeVisitor):
                     f"passes **{keyword} on to a call that sets {key}= itself ({where}{instead})")
 
         self._check_dict_keys(name, qualname, keywords, "splat_fixed", "splat_key", describe)
+        self._check_setup_arg_keys(name, qualname, keywords)
         self._check_stored_keys(name, qualname, keywords)
+
+    def _check_setup_arg_keys(self, name: str, qualname: str, keywords: list) -> None:
+        """Keys of a dict keyword passed on as ``**`` beside another model's saved setup
+        arguments (``splat_setup_args``: DestVI.from_rna_model's ``anndata_setup_kwargs``
+        with ``**registry[_SETUP_ARGS_KEY]`` of the CondSCVI): every parameter of that
+        model's ``setup_anndata`` is among them, so such a key raises TypeError."""
+        symbol = self.api.symbols.get(qualname) or {}
+        method = name.rsplit(".", 1)[-1]
+        for keyword in keywords:
+            line, model, keys = (symbol.get("splat_setup_args") or {}).get(keyword.arg) \
+                or (0, "", ())
+            owner = self.api.public_name(model).rsplit(".", 1)[-1] if model else ""
+            for key, node in self._literal_keys(keyword.value):
+                if key in keys:
+                    self.findings.append(Finding(
+                        node.lineno, f"{name}({keyword.arg}={{{key!r}: ...}}): TypeError, got "
+                        f"multiple values for keyword argument {key!r}: {method}() passes "
+                        f"**{keyword.arg} on together with the {owner} model's own setup "
+                        f"arguments, {key} among them ({symbol.get('path', qualname)}:{line}); "
+                        f"the {owner}'s setup decides {key}", "splat_key",
+                        col=node.col_offset + 1, name=name, kwarg=key))
 
     def _check_stored_keys(self, name: str, qualname: str, keywords: list) -> None:
         """One step further: a dict keyword passed on as ``**`` to a class (``splat_to``;
