@@ -685,6 +685,60 @@ def test_check_code_flags_a_destvi_setup_key_the_condscvi_already_sets(capsys, t
     assert "the CondSCVI model's own setup arguments, layer among them" in messages[0]
 
 
+def test_a_plan_that_optimizes_by_hand_is_recorded(repo_root, tmp_path):
+    """A class whose ``__init__`` sets ``self.automatic_optimization = False`` as a statement
+    of its body records ``[line, False]``; one that sets it under an ``if`` records nothing."""
+    root, _ = _mini_tree_copy(repo_root, tmp_path)
+    plans = root / "src/scvi/train/_trainingplans.py"
+    plans.write_text(plans.read_text(encoding="utf-8") + (
+        "\n\nclass ByHand:\n"
+        "    def __init__(self, module):\n"
+        "        self.module = module\n"
+        "        self.automatic_optimization = False\n"
+        "\n\nclass Sometimes:\n"
+        "    def __init__(self, module, manual=False):\n"
+        "        if manual:\n"
+        "            self.automatic_optimization = False\n"), encoding="utf-8")
+    release = build_release(open_release_tree(root, "0.0.2"))
+    by_name = {q.rsplit(".", 1)[-1]: s for q, s in release["symbols"].items()}
+    line, value = by_name["ByHand"]["automatic_optimization"]
+    assert value is False and "automatic_optimization = False" in plans.read_text(
+        encoding="utf-8").splitlines()[line - 1]
+    assert "automatic_optimization" not in by_name["Sometimes"]
+
+
+def test_check_code_flags_trainer_keywords_lightning_refuses_under_manual_optimization(
+        capsys, tmp_path):
+    """On 1.5.1's index: TOTALVI and MULTIVI train with AdversarialTrainingPlan, AmortizedLDA
+    and RESOLVI with PyroTrainingPlan, all optimizing by hand, so gradient_clip_val above 0
+    and accumulate_grad_batches other than 1 are flagged (as keywords, or keys of a
+    trainer_config dict where train() takes one). Not flagged: SCVI (automatic), SCANVI (its
+    plans differ: only TOTALANVI's train() swaps in the adversarial one), values Lightning lets
+    through, and a variable (it may hold None)."""
+    code, got, messages = checked_on_pinned(
+        capsys, tmp_path,
+        "import scvi\nt = scvi.model.TOTALVI(mdata)\nt.train(gradient_clip_val=1.0)\n"
+        "t.train(gradient_clip_val=0, accumulate_grad_batches=1)\n"
+        "t.train(accumulate_grad_batches=4)\n"
+        "m = scvi.model.MULTIVI(mdata)\nm.train(gradient_clip_val=0.5)\n"
+        "m.train(gradient_clip_val=clip)\n"
+        "lda = scvi.model.AmortizedLDA(adata)\n"
+        "lda.train(trainer_config={'gradient_clip_val': 1.0})\n"
+        "r = scvi.external.RESOLVI(adata)\nr.train(gradient_clip_val=1.0)\n"
+        "s = scvi.model.SCVI(adata)\ns.train(gradient_clip_val=1.0)\n"
+        "a = scvi.model.SCANVI(adata)\na.train(gradient_clip_val=1.0)\n")
+    assert code == 1 and got == [
+        (3, "scvi.model.TOTALVI.train", "gradient_clip_val"),
+        (5, "scvi.model.TOTALVI.train", "accumulate_grad_batches"),
+        (7, "scvi.model.MULTIVI.train", "gradient_clip_val"),
+        (10, "scvi.model.AmortizedLDA.train", "gradient_clip_val"),
+        (12, "scvi.external.RESOLVI.train", "gradient_clip_val")], got
+    assert "not supported for manual optimization" in messages[0]
+    assert "AdversarialTrainingPlan, which sets automatic_optimization = False in 1.5.1 " \
+           "(src/scvi/train/_trainingplans.py:711)" in messages[0]
+    assert "PyroTrainingPlan" in messages[3]
+
+
 def test_keys_a_method_then_sets_itself_are_kwargs_overwritten(repo_root, tmp_path):
     """``P.update({...})`` (or of a literal assigned before) and ``P["k"] = ...`` as statements
     of the function's own block record the keys, each with the parameter its value comes
@@ -1451,3 +1505,23 @@ def test_a_name_rebound_to_a_model_is_checked_as_that_model(capsys, tmp_path):
     code, report = findings_of(capsys, [str(path)])
     assert [(f["name"], f["kwarg"]) for f in report["findings"]] == [
         ("scvi.model.SCVI.train", "use_gpu")]
+
+
+def test_a_markdown_fence_without_import_scvi_is_checked(capsys, tmp_path):
+    """An answer's fence often leaves out ``import scvi``: in a Markdown file ``scvi.`` is the
+    package all the same (its call is checked), in a new section too; a .py file without the
+    import is not scvi-tools code (it would not run)."""
+    answer = tmp_path / "answer.md"
+    answer.write_text(
+        "## q1\n\n```python\nmodel = scvi.model.TOTALVI(adata)\n"
+        "model.train(use_gpu=True)\n```\n\n## q2\n\n```python\n"
+        "scvi.model.SCVI.setup_anndata(adata, batch='b')\n```\n",
+        encoding="utf-8")
+    code, report = findings_of(capsys, [str(answer), "--version", "1.5.1"])
+    assert code == 1 and [(f["line"], f["kwarg"]) for f in report["findings"]
+                          if f["name"]] == [(5, "use_gpu"), (11, "batch")], report
+    script = tmp_path / "script.py"
+    script.write_text("model = scvi.model.TOTALVI(adata)\nmodel.train(use_gpu=True)\n",
+                      encoding="utf-8")
+    code, report = findings_of(capsys, [str(script), "--version", "1.5.1"])
+    assert code == 0 and report["findings"] == []

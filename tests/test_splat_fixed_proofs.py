@@ -169,3 +169,29 @@ def test_every_setup_argument_of_the_reference_collides_in_destvi_from_rna_model
                         + ", 'smoothed_layer': None})\n")
     assert sorted(f["kwarg"] for f in findings) == sorted(keys)
     assert all("multiple values" in f["message"] for f in findings)
+
+
+def test_trainer_keywords_refused_under_manual_optimization_raise_and_are_flagged(tmp_path,
+                                                                                  capsys):
+    """``automatic_optimization`` of the API index: TOTALVI's plan optimizes by hand, so
+    Lightning refuses accumulate_grad_batches=2 as it does gradient_clip_val (the
+    ``manual-optimization-clip`` pitfall), AmortizedLDA's Pyro plan refuses a clip value given
+    in a trainer_config dict; check_code flags each call and neither of the values Lightning
+    lets through, which train."""
+    totalvi = _totalvi()
+    with pytest.raises(Exception, match="not supported for manual optimization"):
+        totalvi.train(accumulate_grad_batches=2, **FAST)
+    totalvi.train(accumulate_grad_batches=1, gradient_clip_val=0, **FAST)
+    lda_data = scvi.data.synthetic_iid(batch_size=40, n_genes=30, n_batches=1)
+    scvi.model.AmortizedLDA.setup_anndata(lda_data)
+    lda = scvi.model.AmortizedLDA(lda_data, n_topics=3)
+    with pytest.raises(Exception, match="not supported for manual optimization"):
+        lda.train(trainer_config={"gradient_clip_val": 1.0}, **FAST)
+    findings = _flagged(tmp_path, capsys,
+                        "t = scvi.model.TOTALVI(adata)\n"
+                        "t.train(accumulate_grad_batches=2)\n"
+                        "t.train(accumulate_grad_batches=1, gradient_clip_val=0)\n"
+                        "lda = scvi.model.AmortizedLDA(adata)\n"
+                        "lda.train(trainer_config={'gradient_clip_val': 1.0})\n")
+    assert [(f["line"], f["kwarg"]) for f in findings] == [
+        (4, "accumulate_grad_batches"), (7, "gradient_clip_val")]

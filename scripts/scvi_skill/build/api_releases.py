@@ -29,6 +29,8 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   ``anndata_setup_kwargs`` and CondSCVI's ``layer``: the same ``TypeError``);
   ``kwargs_overwritten``: for a dict parameter, the keys the method then sets itself
   (``plan_kwargs.update(update_dict)``), whose given value is replaced without an error.
+- ``automatic_optimization``: ``[line, value]`` for a class whose ``__init__`` sets it
+  (a training plan that optimizes by hand: Lightning then rejects ``gradient_clip_val``).
 - ``new_returns``: for a class whose own ``__new__`` returns instances of other classes of
   the tree (MRVI of 1.4.x: ``TorchMRVI`` or ``JaxMRVI``), those classes in source order:
   what an instance's members are.
@@ -232,6 +234,9 @@ def build_release(tree: Tree) -> dict:
             _dict_params(qualname, slim, source)
         elif slim["kind"] == "class":
             _stored_kwargs_fixed(qualname, slim, source)
+            optimization = _automatic_optimization(qualname, source)
+            if optimization:
+                slim["automatic_optimization"] = optimization
             returned = _new_returns(qualname, source)
             if returned:
                 slim["new_returns"] = returned
@@ -421,6 +426,25 @@ def _class_node(source, qualname: str) -> ast.ClassDef | None:
         if isinstance(node, ast.ClassDef) and node.name == name and node.lineno == symbol["line"]:
             return node
     return None
+
+
+def _automatic_optimization(qualname: str, source) -> list | None:
+    """``[line, value]`` when the class's own ``__init__`` sets
+    ``self.automatic_optimization = True/False`` as a statement of its body (not under an
+    ``if``): a training plan that optimizes by hand (AdversarialTrainingPlan, the Pyro plans),
+    under which Lightning rejects ``gradient_clip_val`` and ``accumulate_grad_batches``."""
+    node = _class_node(source, qualname)
+    init = next((sub for sub in (node.body if node else ())
+                 if isinstance(sub, ast.FunctionDef) and sub.name == "__init__"), None)
+    found = None
+    for stmt in (init.body if init else ()):
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) \
+                and isinstance(stmt.value.value, bool) and any(
+                    isinstance(t, ast.Attribute) and t.attr == "automatic_optimization"
+                    and isinstance(t.value, ast.Name) and t.value.id == "self"
+                    for t in stmt.targets):
+            found = [stmt.lineno, stmt.value.value]
+    return found
 
 
 def _swapped_plans(source, qualname: str) -> list[str]:

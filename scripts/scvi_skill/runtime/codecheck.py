@@ -42,6 +42,13 @@ MODEL_RECEIVER_HINTS = ("model", "vae", "scvi", "scanvi", "totalvi", "multivi", 
 """Receiver variable names treated as an scvi-tools model in inline spans without context."""
 
 
+MANUAL_OPTIMIZATION_REFUSES = {"gradient_clip_val": (None, 0, 0.0),
+                               "accumulate_grad_batches": (1,)}
+"""Trainer keywords Lightning refuses under manual optimization, each with the literal values
+it lets through (``configuration_validator``: a clip value above 0, accumulation other than
+1)."""
+
+
 @dataclass
 class Finding:
     line: int
@@ -52,7 +59,9 @@ class Finding:
     ``train(plan_kwargs=...)`` nothing takes), ``"splat_key"`` (a key of a dict keyword such
     as ``datasplitter_kwargs`` that the callee already passes on itself),
     ``"overwritten_key"`` (a key of such a dict the callee then sets itself),
-    ``"dropped_key"`` (a keyword a method's ``**kwargs`` lose before they go on), ``"setting"`` (a
+    ``"dropped_key"`` (a keyword a method's ``**kwargs`` lose before they go on),
+    ``"manual_optimization"`` (a Trainer keyword Lightning refuses for a model whose training
+    plans optimize by hand), ``"setting"`` (a
     member a public instance such as ``scvi.settings`` lacks, read or assigned) or
     ``"python"`` (a block that does not parse)."""
     col: int = 1
@@ -311,6 +320,7 @@ class _CallChecker(ast.NodeVisitor):
             qualname = resolved[1]
             if resolved[0].endswith(".train"):
                 self._check_plan_keys(resolved[0], keywords)
+                self._check_manual_optimization(resolved[0], qualname, keywords)
             self._check_splat_keys(resolved[0], qualname, keywords)
             self._check_overwritten_keys(resolved[0], qualname, keywords)
             self._check_dropped_keywords(dotted, qualname, keywords)
@@ -345,6 +355,66 @@ class _CallChecker(ast.NodeVisitor):
                 self.findings.append(Finding(
                     node.lineno, f"{train}(plan_kwargs={{{key!r}: ...}}): {verdict.reason}",
                     "plan_key", col=node.col_offset + 1, name=train, kwarg=key))
+
+    def _check_manual_optimization(self, train: str, qualname: str, keywords: list) -> None:
+        """``gradient_clip_val`` (above 0) or ``accumulate_grad_batches`` (not 1) given to the
+        Trainer of a model that trains only with plans that optimize by hand (each sets
+        ``self.automatic_optimization = False`` in its ``__init__``: TOTALVI's and MULTIVI's
+        AdversarialTrainingPlan, the Pyro plans): Lightning refuses them when training
+        starts. As ``train()`` keywords (when its ``**kwargs`` go to the Trainer) or keys of a
+        ``trainer_config`` dict (when ``train()`` takes one), each with a literal value: a
+        variable may hold None."""
+        if self.scope.plans_replaced:
+            return
+        plans = self._manual_plans(train)
+        if not plans:
+            return
+        symbol = self.api.symbols.get(qualname) or {}
+        given = []
+        if symbol.get("kwargs_to") == "trainer":
+            given += [(k.arg, k.value, k) for k in keywords]
+        config = next((k.value for k in keywords if k.arg == "trainer_config"), None)
+        if isinstance(config, ast.Name):
+            config = self.scope.dicts.get(config.id)
+        if isinstance(config, ast.Dict) and any(p.get("name") == "trainer_config"
+                                                for p in self.api.params(qualname) or []):
+            given += [(key.value, value, key) for key, value in zip(config.keys, config.values)
+                      if isinstance(key, ast.Constant) and isinstance(key.value, str)]
+        for key, value, node in given:
+            if key not in MANUAL_OPTIMIZATION_REFUSES or not isinstance(value, ast.Constant) \
+                    or value.value in MANUAL_OPTIMIZATION_REFUSES[key]:
+                continue
+            plan, line = plans[0]
+            where = f"{self.api.symbols[plan].get('path', plan)}:{line}"
+            names = ", ".join(self.api.public_name(p).rsplit(".", 1)[-1] for p, _ in plans)
+            self.findings.append(Finding(
+                node.lineno, f"{train}({key}=...): Lightning raises MisconfigurationException "
+                f"when training starts, \"not supported for manual optimization\"; leave {key} "
+                f"out, and for unstable training lower the learning rate: the model trains "
+                f"with {names}, which sets automatic_optimization = False ({where})",
+                "manual_optimization", col=node.col_offset + 1, name=train, kwarg=key))
+
+    def _manual_plans(self, train: str) -> list[tuple[str, int]]:
+        """``(plan, line)`` for each training plan the model of ``train`` may use (its
+        ``uses``: the plan and any plan a method swaps in), when every one of them optimizes
+        by hand (its class or the first base that says so); ``[]`` otherwise."""
+        model = self.api.lookup(train.rsplit(".", 1)[0])
+        if not model.found or model.qualname is None:
+            return []
+        uses = (self.api.symbols.get(model.qualname) or {}).get("uses") or {}
+        plans = [uses["training_plan"]] if uses.get("training_plan") else []
+        plans += [p for p in uses.get("training_plans") or [] if p not in plans]
+        found = []
+        for plan in plans:
+            symbol = self.api.symbols.get(plan) or {}
+            said = next((self.api.symbols[c]["automatic_optimization"]
+                         for c in [plan] + list(symbol.get("mro") or [])
+                         if (self.api.symbols.get(c) or {}).get("automatic_optimization")),
+                        None)
+            if not said or said[1] is not False:
+                return []
+            found.append((plan, said[0]))
+        return found
 
     def _literal_keys(self, value: ast.expr) -> list[tuple[str, ast.AST]]:
         """The string keys of a dict literal, or of the literal a variable was last assigned

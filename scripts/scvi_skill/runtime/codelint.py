@@ -284,11 +284,19 @@ def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
         return [CodeFinding(shown, 1, 1, "", "", f"cannot read: {err}", [])]
     except RecursionError:  # JSON nested past the parser's depth
         return [CodeFinding(shown, 1, 1, "", "", "cannot read: nested too deeply to parse", [])]
-    scope = SnippetScope()
+    markdown = path.suffix in MARKDOWN_SUFFIXES
+
+    def fresh() -> SnippetScope:
+        # An answer's or a doc's fences about scvi-tools often leave out `import scvi`: there
+        # `scvi.model.SCVI(...)` can only mean the package (a .py file or a notebook without
+        # the import would not run).
+        return SnippetScope(aliases={"scvi": "scvi"}) if markdown else SnippetScope()
+
+    scope = fresh()
     found: list[CodeFinding] = []
     for cell, source in cells:
         if source is None:  # NEW_SCOPE
-            scope = SnippetScope()
+            scope = fresh()
             continue
         for finding in check_snippet(source, api, scope, inline=False):
             found.append(_explain(finding, shown, cell, api, history))
@@ -307,7 +315,8 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
         hint = _hint(head)
         text = named.message if not hint or hint in named.message else f"{named.message} ({hint})"
         return replace(named, message=f"{text}; {effect}")
-    if finding.check in ("plan_key", "splat_key", "overwritten_key", "dropped_key"):
+    if finding.check in ("plan_key", "splat_key", "overwritten_key", "dropped_key",
+                         "manual_optimization"):
         head, _, tail = finding.message.rpartition(" (")
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
                            f"{head} in {version} ({tail}", [], cell)
