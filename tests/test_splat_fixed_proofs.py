@@ -195,3 +195,32 @@ def test_trainer_keywords_refused_under_manual_optimization_raise_and_are_flagge
                         "lda.train(trainer_config={'gradient_clip_val': 1.0})\n")
     assert [(f["line"], f["kwarg"]) for f in findings] == [
         (4, "accumulate_grad_batches"), (7, "gradient_clip_val")]
+
+
+def test_a_plan_swapped_in_for_one_model_is_that_model_s_plan_only(tmp_path, capsys):
+    """SemisupervisedTrainingMixin.train swaps SemiSupervisedAdversarialTrainingPlan in under
+    ``if type(self).__name__ == "TOTALANVI"``: the index gives TOTALANVI that plan (so its
+    clip value is flagged, and it raises) and SCANVI only SemiSupervisedTrainingPlan, so an
+    adversarial plan key in SCANVI's plan_kwargs is flagged, and it raises too."""
+    from scvi_skill.runtime.apiindex import load_release, load_releases
+
+    from test_pitfall_proofs import _scanvi, _totalanvi
+
+    symbols = load_release(load_releases(), scvi.__version__)["symbols"]
+    assert symbols["scvi.external.totalanvi._model.TOTALANVI"]["uses"]["training_plan"] \
+        == "scvi.train._trainingplans.SemiSupervisedAdversarialTrainingPlan"
+    scanvi_uses = symbols["scvi.model._scanvi.SCANVI"]["uses"]
+    assert scanvi_uses["training_plan"] == "scvi.train._trainingplans.SemiSupervisedTrainingPlan"
+    assert "training_plans" not in scanvi_uses
+    with pytest.raises(Exception, match="not supported for manual optimization"):
+        _totalanvi().train(gradient_clip_val=1.0, **FAST)
+    with pytest.raises(TypeError, match="scale_adversarial_loss"):
+        _scanvi().train(plan_kwargs={"scale_adversarial_loss": 1.0}, **FAST)
+    findings = _flagged(tmp_path, capsys,
+                        "a = scvi.external.TOTALANVI(adata)\n"
+                        "a.train(gradient_clip_val=1.0)\n"
+                        "s = scvi.model.SCANVI(adata)\n"
+                        "s.train(plan_kwargs={'scale_adversarial_loss': 1.0})\n"
+                        "s.train(plan_kwargs={'n_epochs_kl_warmup': 1})\n")
+    assert [(f["line"], f["kwarg"]) for f in findings] == [
+        (4, "gradient_clip_val"), (6, "scale_adversarial_loss")]

@@ -65,6 +65,7 @@ from scvi_skill.build.dependency_uses import (
     release_uses,
 )
 from scvi_skill.build.mapfiles import ReadLog
+from scvi_skill.build.source.cards import class_conditioned_statements
 from scvi_skill.build.source.messages import read_messages
 from scvi_skill.build.source.sourcemap import build_source_map
 from scvi_skill.runtime.apifiles import DEPENDENCY_USES_FILE
@@ -241,7 +242,10 @@ def build_release(tree: Tree) -> dict:
             if returned:
                 slim["new_returns"] = returned
         if slim.get("uses", {}).get("training_plan"):
-            swapped = _swapped_plans(source, qualname)
+            swapped, definite = _swapped_plans(source, qualname)
+            if definite:  # train() always swaps it in for this model: the plan it trains with
+                slim["uses"]["training_plan"] = definite
+                swapped = [plan for plan in swapped if plan != definite]
             if swapped:
                 slim["uses"]["training_plans"] = swapped
     for slim in symbols.values():  # keep a **P callee only where a later collision is known
@@ -447,25 +451,45 @@ def _automatic_optimization(qualname: str, source) -> list | None:
     return found
 
 
-def _swapped_plans(source, qualname: str) -> list[str]:
+def _swapped_plans(source, qualname: str) -> tuple[list[str], str | None]:
     """Training plan classes a method along the class's MRO assigns to
-    ``self._training_plan_cls`` (SemisupervisedTrainingMixin.train swaps in
-    SemiSupervisedAdversarialTrainingPlan for TOTALANVI): plans the model may train with."""
+    ``self._training_plan_cls``: plans the model may train with, less those assigned only
+    under ``if type(self).__name__ == "OTHER"`` (SemisupervisedTrainingMixin.train swaps in
+    SemiSupervisedAdversarialTrainingPlan for TOTALANVI, not for SCANVI); and the one the
+    ``train()`` the model resolves to assigns for it at its top level or under its own name
+    (TOTALANVI's), which replaces the class attribute's plan, or None."""
+    name = qualname.rsplit(".", 1)[-1]
+    mro = source.resolver.linearize(qualname)
+    train_owner = next((cls for cls in mro if _defines(_class_node(source, cls), "train")), None)
     found: set[str] = set()
-    for cls in source.resolver.linearize(qualname):
+    definite = None
+    for cls in mro:
         node = _class_node(source, cls)
         module = source.resolver.class_module.get(cls)
         if node is None or module is None:
             continue
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Assign) and any(
-                    isinstance(t, ast.Attribute) and t.attr == "_training_plan_cls"
-                    and isinstance(t.value, ast.Name) and t.value.id == "self"
-                    for t in sub.targets):
-                target = source.resolver.dotted(module, ast.unparse(sub.value))
+        for method in node.body:
+            if not isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for stmt, condition in class_conditioned_statements(method.body, None):
+                if condition not in (None, "?", name) or not isinstance(stmt, ast.Assign) \
+                        or not any(isinstance(t, ast.Attribute) and t.attr == "_training_plan_cls"
+                                   and isinstance(t.value, ast.Name) and t.value.id == "self"
+                                   for t in stmt.targets):
+                    continue
+                target = source.resolver.dotted(module, ast.unparse(stmt.value))
                 if target and target in source.by_qualname:
                     found.add(target)
-    return sorted(found)
+                    if cls == train_owner and method.name == "train" and condition != "?":
+                        definite = target
+    return sorted(found), definite
+
+
+def _defines(node: ast.ClassDef | None, method: str) -> bool:
+    """Whether a class body defines ``method`` itself."""
+    return node is not None and any(
+        isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef) and sub.name == method
+        for sub in node.body)
 
 
 def _class_attributes(source, qualname: str) -> set[str] | None:

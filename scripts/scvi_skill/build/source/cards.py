@@ -225,7 +225,7 @@ def _swapped_plan(train: dict, name: str, view: IndexView,
     node = modules.node_at(train["path"], train["line"], ast.FunctionDef)
     if node is None:
         return None
-    for stmt, condition in _statements(node.body, None):
+    for stmt, condition in class_conditioned_statements(node.body, None):
         if condition not in (None, name) or not isinstance(stmt, ast.Assign):
             continue
         if not any(isinstance(t, ast.Attribute) and t.attr == "_training_plan_cls"
@@ -238,19 +238,19 @@ def _swapped_plan(train: dict, name: str, view: IndexView,
     return None
 
 
-def _statements(body: list, condition: str | None):
+def class_conditioned_statements(body: list, condition: str | None):
     """``(statement, condition)`` for the statements of a function body: the condition is
     ``None`` at the top level, the class name an ``if type(self).__name__ == "NAME"`` (or
     ``self.__class__.__name__``) tests, and ``"?"`` under any other branch."""
     for stmt in body:
         yield stmt, condition
         if isinstance(stmt, ast.If):
-            yield from _statements(stmt.body, _class_test(stmt.test) if condition is None
-                                   else "?")
-            yield from _statements(stmt.orelse, "?")
+            yield from class_conditioned_statements(
+                stmt.body, _class_test(stmt.test) if condition is None else "?")
+            yield from class_conditioned_statements(stmt.orelse, "?")
         elif isinstance(stmt, (ast.With, ast.For, ast.While, ast.Try)):
             for block in ("body", "orelse", "finalbody"):
-                yield from _statements(getattr(stmt, block, []), "?")
+                yield from class_conditioned_statements(getattr(stmt, block, []), "?")
 
 
 def _class_test(test: ast.expr) -> str:
