@@ -224,3 +224,38 @@ def test_a_plan_swapped_in_for_one_model_is_that_model_s_plan_only(tmp_path, cap
                         "s.train(plan_kwargs={'n_epochs_kl_warmup': 1})\n")
     assert [(f["line"], f["kwarg"]) for f in findings] == [
         (4, "gradient_clip_val"), (6, "scale_adversarial_loss")]
+
+
+def test_a_plan_train_builds_itself_is_the_model_s_plan(tmp_path, capsys):
+    """GIMVI's and SOLO's train() build their plan themselves (no ``_training_plan_cls``):
+    the index reads it from the call (GIMVITrainingPlan, ClassifierTrainingPlan), so GIMVI's
+    clip value (its **kwargs go to scvi.train.Trainer) and a key SOLO's plan does not take
+    are flagged, and each raises."""
+    from scvi.external import GIMVI, SOLO
+    from scvi_skill.runtime.apiindex import load_release, load_releases
+
+    from test_pitfall_proofs import _adata
+
+    symbols = load_release(load_releases(), scvi.__version__)["symbols"]
+    assert symbols["scvi.external.gimvi._model.GIMVI"]["uses"]["training_plan"] \
+        == "scvi.external.gimvi._task.GIMVITrainingPlan"
+    assert symbols["scvi.external.solo._model.SOLO"]["uses"]["training_plan"] \
+        == "scvi.train._trainingplans.ClassifierTrainingPlan"
+    pair = []
+    for _ in range(2):
+        adata = _adata()
+        GIMVI.setup_anndata(adata, batch_key="batch", labels_key="labels")
+        pair.append(adata)
+    with pytest.raises(Exception, match="not supported for manual optimization"):
+        GIMVI(*pair, n_latent=4).train(gradient_clip_val=1.0, **FAST)
+    reference = _scvi()
+    reference.train(**FAST)
+    with pytest.raises(TypeError, match="bogus"):
+        SOLO.from_scvi_model(reference).train(plan_kwargs={"bogus": 1}, **FAST)
+    findings = _flagged(tmp_path, capsys,
+                        "g = scvi.external.GIMVI(a, b)\n"
+                        "g.train(gradient_clip_val=1.0)\n"
+                        "solo = scvi.external.SOLO.from_scvi_model(m)\n"
+                        "solo.train(plan_kwargs={'bogus': 1})\n")
+    assert [(f["line"], f["kwarg"]) for f in findings] == [
+        (4, "gradient_clip_val"), (6, "bogus")]

@@ -248,6 +248,14 @@ def build_release(tree: Tree) -> dict:
                 swapped = [plan for plan in swapped if plan != definite]
             if swapped:
                 slim["uses"]["training_plans"] = swapped
+    external = _external_bases(source)
+    lightning = {q for q, bases in external.items()
+                 if any(b.rsplit(".", 1)[-1] == "LightningModule" for b in bases)}
+    for qualname, slim in symbols.items():
+        if slim["kind"] == "class" and not (slim.get("uses") or {}).get("training_plan"):
+            plan = _built_plan(qualname, source, lightning)
+            if plan:
+                slim.setdefault("uses", {})["training_plan"] = plan
     for slim in symbols.values():  # keep a **P callee only where a later collision is known
         to = {param: target for param, target in (slim.pop("splat_to", None) or {}).items()
               if target == "uses:data_splitter"
@@ -266,7 +274,7 @@ def build_release(tree: Tree) -> dict:
         "symbols": dict(sorted(symbols.items())),
         "trainer_keywords": _trainer_keywords(source),
         "version": tree.version,
-        EXTERNAL_BASES: _external_bases(source),
+        EXTERNAL_BASES: external,
         MESSAGES: _release_messages(tree),
         **release_uses(tree),
     }
@@ -483,6 +491,23 @@ def _swapped_plans(source, qualname: str) -> tuple[list[str], str | None]:
                     if cls == train_owner and method.name == "train" and condition != "?":
                         definite = target
     return sorted(found), definite
+
+
+def _built_plan(qualname: str, source, plans: set[str]) -> str | None:
+    """The training plan a class's ``train()`` builds itself, when it has no
+    ``_training_plan_cls`` (GIMVI: ``self._training_plan = GIMVITrainingPlan(...,
+    **plan_kwargs)``; SOLO's ClassifierTrainingPlan): the one class of ``plans`` (Lightning
+    modules of the tree) that the ``train()`` it resolves to calls; None for none or several."""
+    owner = next((cls for cls in source.resolver.linearize(qualname)
+                  if _defines(_class_node(source, cls), "train")), None)
+    module = source.resolver.class_module.get(owner) if owner else None
+    node = next((sub for sub in _class_node(source, owner).body
+                 if isinstance(sub, ast.FunctionDef) and sub.name == "train"), None) \
+        if module else None
+    called = {source.resolver.dotted(module, ast.unparse(sub.func))
+              for sub in ast.walk(node) if isinstance(sub, ast.Call)} if node else set()
+    built = called & plans
+    return built.pop() if len(built) == 1 else None
 
 
 def _defines(node: ast.ClassDef | None, method: str) -> bool:

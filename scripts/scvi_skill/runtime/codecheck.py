@@ -361,7 +361,7 @@ class _CallChecker(ast.NodeVisitor):
         Trainer of a model that trains only with plans that optimize by hand (each sets
         ``self.automatic_optimization = False`` in its ``__init__``: TOTALVI's and MULTIVI's
         AdversarialTrainingPlan, the Pyro plans): Lightning refuses them when training
-        starts. As ``train()`` keywords (when its ``**kwargs`` go to the Trainer) or keys of a
+        starts. As ``train()`` keywords (when its ``**kwargs`` go to a Trainer) or keys of a
         ``trainer_config`` dict (when ``train()`` takes one), each with a literal value: a
         variable may hold None."""
         if self.scope.plans_replaced:
@@ -371,7 +371,9 @@ class _CallChecker(ast.NodeVisitor):
             return
         symbol = self.api.symbols.get(qualname) or {}
         given = []
-        if symbol.get("kwargs_to") == "trainer":
+        if symbol.get("kwargs_to") == "trainer" or (  # GIMVI's go to scvi.train.Trainer
+                symbol.get("kwargs_target") and self.api.public_name(
+                    symbol["kwargs_target"]) == "scvi.train.Trainer"):
             given += [(k.arg, k.value, k) for k in keywords]
         config = next((k.value for k in keywords if k.arg == "trainer_config"), None)
         if isinstance(config, ast.Name):
