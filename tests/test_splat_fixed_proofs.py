@@ -22,11 +22,15 @@ from test_pitfall_proofs import _scvi, _totalvi  # noqa: E402
 FAST = {"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False}
 
 
-def _splat_fixed(qualname: str) -> dict:
+def _symbols() -> dict:
+    """The symbols of the installed release's API index."""
     from scvi_skill.runtime.apiindex import load_release, load_releases
 
-    release = load_release(load_releases(), scvi.__version__)
-    return release["symbols"][qualname].get("splat_fixed", {})
+    return load_release(load_releases(), scvi.__version__)["symbols"]
+
+
+def _splat_fixed(qualname: str) -> dict:
+    return _symbols()[qualname].get("splat_fixed", {})
 
 
 def _flagged(tmp_path, capsys, code: str) -> list[dict]:
@@ -35,6 +39,11 @@ def _flagged(tmp_path, capsys, code: str) -> list[dict]:
     capsys.readouterr()  # what training printed
     check_code.main([str(path), "--json", "--version", scvi.__version__])
     return json.loads(capsys.readouterr().out)["findings"]
+
+
+def _flagged_at(tmp_path, capsys, code: str) -> list[tuple[int, str]]:
+    """``(line, keyword)`` of each finding on ``code`` (its lines start at 3)."""
+    return [(f["line"], f["kwarg"]) for f in _flagged(tmp_path, capsys, code)]
 
 
 def _split():
@@ -148,11 +157,9 @@ def test_every_setup_argument_of_the_reference_collides_in_destvi_from_rna_model
     with the CondSCVI's saved setup arguments, so each key the index lists for it (every
     parameter of CondSCVI.setup_anndata) raises TypeError, and check_code flags it;
     smoothed_layer (DestVI's own) goes through and is not flagged."""
-    from scvi_skill.runtime.apiindex import load_release, load_releases
     from test_pitfall_proofs import _condscvi_reference
 
-    symbol = load_release(load_releases(), scvi.__version__)["symbols"][
-        "scvi.model._destvi.DestVI.from_rna_model"]
+    symbol = _symbols()["scvi.model._destvi.DestVI.from_rna_model"]
     _, owner, keys = symbol["splat_setup_args"]["anndata_setup_kwargs"]
     assert owner == "scvi.model._condscvi.CondSCVI" and {"layer", "batch_key"} <= set(keys)
     sc, sc_model = _condscvi_reference("counts", prior="mog", num_classes_mog=10)
@@ -187,13 +194,12 @@ def test_trainer_keywords_refused_under_manual_optimization_raise_and_are_flagge
     lda = scvi.model.AmortizedLDA(lda_data, n_topics=3)
     with pytest.raises(Exception, match="not supported for manual optimization"):
         lda.train(trainer_config={"gradient_clip_val": 1.0}, **FAST)
-    findings = _flagged(tmp_path, capsys,
-                        "t = scvi.model.TOTALVI(adata)\n"
-                        "t.train(accumulate_grad_batches=2)\n"
-                        "t.train(accumulate_grad_batches=1, gradient_clip_val=0)\n"
-                        "lda = scvi.model.AmortizedLDA(adata)\n"
-                        "lda.train(trainer_config={'gradient_clip_val': 1.0})\n")
-    assert [(f["line"], f["kwarg"]) for f in findings] == [
+    assert _flagged_at(tmp_path, capsys,
+                       "t = scvi.model.TOTALVI(adata)\n"
+                       "t.train(accumulate_grad_batches=2)\n"
+                       "t.train(accumulate_grad_batches=1, gradient_clip_val=0)\n"
+                       "lda = scvi.model.AmortizedLDA(adata)\n"
+                       "lda.train(trainer_config={'gradient_clip_val': 1.0})\n") == [
         (4, "accumulate_grad_batches"), (7, "gradient_clip_val")]
 
 
@@ -202,11 +208,9 @@ def test_a_plan_swapped_in_for_one_model_is_that_model_s_plan_only(tmp_path, cap
     ``if type(self).__name__ == "TOTALANVI"``: the index gives TOTALANVI that plan (so its
     clip value is flagged, and it raises) and SCANVI only SemiSupervisedTrainingPlan, so an
     adversarial plan key in SCANVI's plan_kwargs is flagged, and it raises too."""
-    from scvi_skill.runtime.apiindex import load_release, load_releases
-
     from test_pitfall_proofs import _scanvi, _totalanvi
 
-    symbols = load_release(load_releases(), scvi.__version__)["symbols"]
+    symbols = _symbols()
     assert symbols["scvi.external.totalanvi._model.TOTALANVI"]["uses"]["training_plan"] \
         == "scvi.train._trainingplans.SemiSupervisedAdversarialTrainingPlan"
     scanvi_uses = symbols["scvi.model._scanvi.SCANVI"]["uses"]
@@ -216,13 +220,12 @@ def test_a_plan_swapped_in_for_one_model_is_that_model_s_plan_only(tmp_path, cap
         _totalanvi().train(gradient_clip_val=1.0, **FAST)
     with pytest.raises(TypeError, match="scale_adversarial_loss"):
         _scanvi().train(plan_kwargs={"scale_adversarial_loss": 1.0}, **FAST)
-    findings = _flagged(tmp_path, capsys,
-                        "a = scvi.external.TOTALANVI(adata)\n"
-                        "a.train(gradient_clip_val=1.0)\n"
-                        "s = scvi.model.SCANVI(adata)\n"
-                        "s.train(plan_kwargs={'scale_adversarial_loss': 1.0})\n"
-                        "s.train(plan_kwargs={'n_epochs_kl_warmup': 1})\n")
-    assert [(f["line"], f["kwarg"]) for f in findings] == [
+    assert _flagged_at(tmp_path, capsys,
+                       "a = scvi.external.TOTALANVI(adata)\n"
+                       "a.train(gradient_clip_val=1.0)\n"
+                       "s = scvi.model.SCANVI(adata)\n"
+                       "s.train(plan_kwargs={'scale_adversarial_loss': 1.0})\n"
+                       "s.train(plan_kwargs={'n_epochs_kl_warmup': 1})\n") == [
         (4, "gradient_clip_val"), (6, "scale_adversarial_loss")]
 
 
@@ -232,11 +235,10 @@ def test_a_plan_train_builds_itself_is_the_model_s_plan(tmp_path, capsys):
     clip value (its **kwargs go to scvi.train.Trainer) and a key SOLO's plan does not take
     are flagged, and each raises."""
     from scvi.external import GIMVI, SOLO
-    from scvi_skill.runtime.apiindex import load_release, load_releases
 
     from test_pitfall_proofs import _adata
 
-    symbols = load_release(load_releases(), scvi.__version__)["symbols"]
+    symbols = _symbols()
     assert symbols["scvi.external.gimvi._model.GIMVI"]["uses"]["training_plan"] \
         == "scvi.external.gimvi._task.GIMVITrainingPlan"
     assert symbols["scvi.external.solo._model.SOLO"]["uses"]["training_plan"] \
@@ -252,10 +254,9 @@ def test_a_plan_train_builds_itself_is_the_model_s_plan(tmp_path, capsys):
     reference.train(**FAST)
     with pytest.raises(TypeError, match="bogus"):
         SOLO.from_scvi_model(reference).train(plan_kwargs={"bogus": 1}, **FAST)
-    findings = _flagged(tmp_path, capsys,
-                        "g = scvi.external.GIMVI(a, b)\n"
-                        "g.train(gradient_clip_val=1.0)\n"
-                        "solo = scvi.external.SOLO.from_scvi_model(m)\n"
-                        "solo.train(plan_kwargs={'bogus': 1})\n")
-    assert [(f["line"], f["kwarg"]) for f in findings] == [
+    assert _flagged_at(tmp_path, capsys,
+                       "g = scvi.external.GIMVI(a, b)\n"
+                       "g.train(gradient_clip_val=1.0)\n"
+                       "solo = scvi.external.SOLO.from_scvi_model(m)\n"
+                       "solo.train(plan_kwargs={'bogus': 1})\n") == [
         (4, "gradient_clip_val"), (6, "bogus")]
