@@ -386,8 +386,8 @@ class _CallChecker(ast.NodeVisitor):
             if key not in MANUAL_OPTIMIZATION_REFUSES or not isinstance(value, ast.Constant) \
                     or value.value in MANUAL_OPTIMIZATION_REFUSES[key]:
                 continue
-            plan, line = plans[0]
-            where = f"{self.api.symbols[plan].get('path', plan)}:{line}"
+            said, line = plans[0][1]
+            where = f"{self.api.symbols[said].get('path', said)}:{line}"
             names = ", ".join(self.api.public_name(p).rsplit(".", 1)[-1] for p, _ in plans)
             self.findings.append(Finding(
                 node.lineno, f"{train}({key}=...): Lightning raises MisconfigurationException "
@@ -396,10 +396,11 @@ class _CallChecker(ast.NodeVisitor):
                 f"with {names}, which sets automatic_optimization = False ({where})",
                 "manual_optimization", col=node.col_offset + 1, name=train, kwarg=key))
 
-    def _manual_plans(self, train: str) -> list[tuple[str, int]]:
-        """``(plan, line)`` for each training plan the model of ``train`` may use (its
+    def _manual_plans(self, train: str) -> list[tuple[str, tuple[str, int]]]:
+        """``(plan, (class, line))`` for each training plan the model of ``train`` may use (its
         ``uses``: the plan and any plan a method swaps in), when every one of them optimizes
-        by hand (its class or the first base that says so); ``[]`` otherwise."""
+        by hand: the class that says so (the plan or the first base that sets it) and the
+        line; ``[]`` otherwise."""
         model = self.api.lookup(train.rsplit(".", 1)[0])
         if not model.found or model.qualname is None:
             return []
@@ -409,13 +410,12 @@ class _CallChecker(ast.NodeVisitor):
         found = []
         for plan in plans:
             symbol = self.api.symbols.get(plan) or {}
-            said = next((self.api.symbols[c]["automatic_optimization"]
-                         for c in [plan] + list(symbol.get("mro") or [])
-                         if (self.api.symbols.get(c) or {}).get("automatic_optimization")),
-                        None)
-            if not said or said[1] is not False:
+            said = next((c for c in [plan] + list(symbol.get("mro") or [])
+                         if (self.api.symbols.get(c) or {}).get("automatic_optimization")), None)
+            line, value = self.api.symbols[said]["automatic_optimization"] if said else (0, True)
+            if value is not False:
                 return []
-            found.append((plan, said[0]))
+            found.append((plan, (said, line)))
         return found
 
     def _literal_keys(self, value: ast.expr) -> list[tuple[str, ast.AST]]:
