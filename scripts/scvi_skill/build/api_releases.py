@@ -468,7 +468,7 @@ def _swapped_plans(source, qualname: str) -> tuple[list[str], str | None]:
     (TOTALANVI's), which replaces the class attribute's plan, or None."""
     name = qualname.rsplit(".", 1)[-1]
     mro = source.resolver.linearize(qualname)
-    train_owner = next((cls for cls in mro if _defines(_class_node(source, cls), "train")), None)
+    train_owner = _resolved_method(source, qualname, "train")[0]
     found: set[str] = set()
     definite = None
     for cls in mro:
@@ -498,23 +498,22 @@ def _built_plan(qualname: str, source, plans: set[str]) -> str | None:
     ``_training_plan_cls`` (GIMVI: ``self._training_plan = GIMVITrainingPlan(...,
     **plan_kwargs)``; SOLO's ClassifierTrainingPlan): the one class of ``plans`` (Lightning
     modules of the tree) that the ``train()`` it resolves to calls; None for none or several."""
-    owner = next((cls for cls in source.resolver.linearize(qualname)
-                  if _defines(_class_node(source, cls), "train")), None)
-    module = source.resolver.class_module.get(owner) if owner else None
-    node = next((sub for sub in _class_node(source, owner).body
-                 if isinstance(sub, ast.FunctionDef) and sub.name == "train"), None) \
-        if module else None
-    called = {source.resolver.dotted(module, ast.unparse(sub.func))
-              for sub in ast.walk(node) if isinstance(sub, ast.Call)} if node else set()
-    built = called & plans
+    owner, node = _resolved_method(source, qualname, "train")
+    if node is None:
+        return None
+    module = source.resolver.class_module.get(owner)
+    built = {source.resolver.dotted(module, ast.unparse(sub.func))
+             for sub in ast.walk(node) if isinstance(sub, ast.Call)} & plans
     return built.pop() if len(built) == 1 else None
 
 
-def _defines(node: ast.ClassDef | None, method: str) -> bool:
-    """Whether a class body defines ``method`` itself."""
-    return node is not None and any(
-        isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef) and sub.name == method
-        for sub in node.body)
+def _resolved_method(source, qualname: str, method: str) -> tuple[str | None, ast.AST | None]:
+    """``(class, def)`` of the ``method`` a class resolves to along its MRO (its own or the
+    first base's that defines it); ``(None, None)`` when none of the tree does."""
+    for cls in source.resolver.linearize(qualname):
+        if (source.by_qualname.get(f"{cls}.{method}") or {}).get("kind") == "method":
+            return cls, _def_node(source, f"{cls}.{method}")
+    return None, None
 
 
 def _class_attributes(source, qualname: str) -> set[str] | None:
@@ -1072,6 +1071,13 @@ def _def_node(source, qualname: str) -> ast.FunctionDef | ast.AsyncFunctionDef |
     return None
 
 
+def _empty_dict(node: ast.expr) -> bool:
+    """``{}`` or ``dict()``."""
+    return (isinstance(node, ast.Dict) and not node.keys) or (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        and node.func.id == "dict" and not node.args and not node.keywords)
+
+
 def _kept_dict(value: ast.expr, param: str) -> bool:
     """``P or {}``, ``{} if P is None else P`` (or ``dict()``), ``P.copy()``, ``dict(P)``,
     ``copy(P)``, ``deepcopy(P)`` and ``merge_kwargs(config, P, name=...)`` (the overrides
@@ -1079,17 +1085,12 @@ def _kept_dict(value: ast.expr, param: str) -> bool:
     def is_param(node: ast.expr) -> bool:
         return isinstance(node, ast.Name) and node.id == param
 
-    def is_empty(node: ast.expr) -> bool:
-        return (isinstance(node, ast.Dict) and not node.keys) or (
-            isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id == "dict" and not node.args and not node.keywords)
-
     if isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or):
-        return is_param(value.values[0]) and all(is_empty(v) for v in value.values[1:])
+        return is_param(value.values[0]) and all(_empty_dict(v) for v in value.values[1:])
     if isinstance(value, ast.IfExp):
         branches = [value.body, value.orelse]
         return any(is_param(b) for b in branches) and all(
-            is_param(b) or is_empty(b) for b in branches)
+            is_param(b) or _empty_dict(b) for b in branches)
     if isinstance(value, ast.Call):
         func = value.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
@@ -1233,12 +1234,10 @@ def _dict_params(qualname: str, slim: dict, source) -> None:
     if to:
         slim["splat_to"] = to
     setup = {}
+    model = _reference_model(qualname, node, source) if with_setup_args else ""
     for param, line in sorted(with_setup_args.items()):
-        if param in spoiled:
-            continue
-        model = _reference_model(qualname, node, source)
         keys = sorted(set(_setup_params(model, source)) - removed.get(param, set())) \
-            if model else []
+            if model and param not in spoiled else []
         if keys:
             setup[param] = [line, model, keys]
     if setup:
@@ -1260,9 +1259,7 @@ def _emptied_when_none(node: ast.FunctionDef | ast.AsyncFunctionDef, params: set
         for stmt in sub.body:
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
                     and isinstance(stmt.targets[0], ast.Name) \
-                    and stmt.targets[0].id == sub.test.left.id \
-                    and _kept_dict(ast.BoolOp(op=ast.Or(), values=[stmt.targets[0], stmt.value]),
-                                   stmt.targets[0].id):
+                    and stmt.targets[0].id == sub.test.left.id and _empty_dict(stmt.value):
                 found.add(id(stmt))
     return found
 

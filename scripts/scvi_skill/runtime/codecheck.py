@@ -428,14 +428,14 @@ class _CallChecker(ast.NodeVisitor):
     def _check_dict_keys(self, name: str, qualname: str, keywords: list, field: str,
                          check: str, describe) -> None:
         """The literal keys of a dict keyword that the API index's ``field`` of the callee
-        lists for it (``{keyword: [line, keys]}``): a finding each, worded by ``describe(
+        lists for it (``{keyword: [line, ..., keys]}``): a finding each, worded by ``describe(
         keyword, key, keys, where)``."""
         symbol = self.api.symbols.get(qualname) or {}
         table = symbol.get(field) or {}
         for keyword in keywords:
             if keyword.arg not in table:
                 continue
-            line, known = table[keyword.arg]
+            line, known = table[keyword.arg][0], table[keyword.arg][-1]
             where = f"{symbol.get('path', qualname)}:{line}"
             for key, node in self._literal_keys(keyword.value):
                 if key in known:
@@ -466,21 +466,17 @@ class _CallChecker(ast.NodeVisitor):
         arguments (``splat_setup_args``: DestVI.from_rna_model's ``anndata_setup_kwargs``
         with ``**registry[_SETUP_ARGS_KEY]`` of the CondSCVI): every parameter of that
         model's ``setup_anndata`` is among them, so such a key raises TypeError."""
-        symbol = self.api.symbols.get(qualname) or {}
+        table = (self.api.symbols.get(qualname) or {}).get("splat_setup_args") or {}
         method = name.rsplit(".", 1)[-1]
-        for keyword in keywords:
-            line, model, keys = (symbol.get("splat_setup_args") or {}).get(keyword.arg) \
-                or (0, "", ())
-            owner = self.api.public_name(model).rsplit(".", 1)[-1] if model else ""
-            for key, node in self._literal_keys(keyword.value):
-                if key in keys:
-                    self.findings.append(Finding(
-                        node.lineno, f"{name}({keyword.arg}={{{key!r}: ...}}): TypeError, got "
-                        f"multiple values for keyword argument {key!r}: {method}() passes "
-                        f"**{keyword.arg} on together with the {owner} model's own setup "
-                        f"arguments, {key} among them ({symbol.get('path', qualname)}:{line}); "
-                        f"the {owner}'s setup decides {key}", "splat_key",
-                        col=node.col_offset + 1, name=name, kwarg=key))
+
+        def describe(keyword: str, key: str, _keys, where: str) -> str:
+            owner = self.api.public_name(table[keyword][1]).rsplit(".", 1)[-1]
+            return (f"TypeError, got multiple values for keyword argument {key!r}: {method}() "
+                    f"passes **{keyword} on together with the {owner} model's own setup "
+                    f"arguments, {key} among them ({where}); the {owner}'s setup decides {key}")
+
+        self._check_dict_keys(name, qualname, keywords, "splat_setup_args", "splat_key",
+                              describe)
 
     def _check_stored_keys(self, name: str, qualname: str, keywords: list) -> None:
         """One step further: a dict keyword passed on as ``**`` to a class (``splat_to``;
