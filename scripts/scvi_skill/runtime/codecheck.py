@@ -409,8 +409,7 @@ class _CallChecker(ast.NodeVisitor):
         plans += [p for p in uses.get("training_plans") or [] if p not in plans]
         found = []
         for plan in plans:
-            symbol = self.api.symbols.get(plan) or {}
-            said = next((c for c in [plan] + list(symbol.get("mro") or [])
+            said = next((c for c in self.api.mro(plan)
                          if (self.api.symbols.get(c) or {}).get("automatic_optimization")), None)
             line, value = self.api.symbols[said]["automatic_optimization"] if said else (0, True)
             if value is not False:
