@@ -1525,3 +1525,20 @@ def test_a_markdown_fence_without_import_scvi_is_checked(capsys, tmp_path):
                       encoding="utf-8")
     code, report = findings_of(capsys, [str(script), "--version", "1.5.1"])
     assert code == 0 and report["findings"] == []
+
+
+def test_a_name_assigned_over_an_import_is_no_longer_scvi(capsys, tmp_path):
+    """``scvi = something()`` (or ``SCVI = other``) makes the name another object from that
+    line on, in later fences of the section too; before it, and after an alias kept by
+    assignment (``SCVI = scvi.model.SCVI``), calls are still checked."""
+    answer = tmp_path / "answer.md"
+    answer.write_text(
+        "## q1\n\n```python\nscvi.model.SCVI.setup_anndata(adata, batch='b')\n"
+        "scvi = load_wrapper()\nscvi.model.SCVI.setup_anndata(adata, batch='b')\n```\n\n"
+        "```python\nscvi.model.SCVI.setup_anndata(adata, batch='b')\n```\n\n"
+        "## q2\n\n```python\nfrom scvi.model import SCVI\nSCVI = scvi.model.SCVI\n"
+        "SCVI.setup_anndata(adata, batch='b')\n```\n",
+        encoding="utf-8")
+    code, report = findings_of(capsys, [str(answer), "--version", "1.5.1"])
+    assert code == 1 and [(f["line"], f["kwarg"]) for f in report["findings"]
+                          if f["name"]] == [(4, "batch"), (18, "batch")], report

@@ -209,8 +209,14 @@ class _CallChecker(ast.NodeVisitor):
         if any(isinstance(t, ast.Attribute) and t.attr in ("_training_plan_cls", "_module_cls")
                for t in node.targets):
             self.scope.plans_replaced = True
+        value = _dotted(node.value)
+        kept = value is not None and value.partition(".")[0] in self.scope.aliases
         for target in node.targets:
             if isinstance(target, ast.Name):
+                if target.id in self.scope.aliases and not kept:
+                    # `scvi = load_something()`: from here on (and in later fences) the name
+                    # is no longer the scvi-tools module or class it was imported as
+                    del self.scope.aliases[target.id]
                 if cls:
                     self.scope.instances[target.id] = cls
                 else:
