@@ -495,3 +495,16 @@ def test_check_code_judges_a_citation_after_a_four_backtick_block(tree, tmp_path
     assert check_code.main(["--tree", str(tree), "--json", str(answer)]) == 1
     report = json.loads(capsys.readouterr().out)
     assert [(f["line"], f["check"]) for f in report["findings"]] == [(8, "citation")]
+
+
+def test_a_sentence_word_vetoes_only_as_the_start_of_a_line_s_word(tree):
+    """A cited line holding one of the sentence's longer words is not judged by its code; the
+    word must start one of the line's words (split at underscores): "split" inside
+    ``datasplitter_kwargs`` is not the line saying so (round 28's DDP citation, two lines off,
+    had passed), while "label" starts ``n_labels``'s "labels"."""
+    split = "src/scvi/train/_split.py"
+    (tree / split).write_text(
+        "def make(\n    datasplitter_kwargs=None,\n    n_labels=2,\n):\n    shuffle = True\n")
+    assert findings(tree, f"Cells are shuffled before the split (`shuffle=True`, {split}:2).") \
+        == [f"{split}:2 does not show `shuffle`; line 5 does"]
+    assert findings(tree, f"Each label is one column (`shuffle=True`, {split}:3).") == []

@@ -43,7 +43,9 @@ NEAR = 15
 few lines (beyond this, the code is another passage's, and the citation is unverified)."""
 VETO_WORDS = 1
 """A cited line holding this many of the sentence's longer words says what the sentence says
-in words: the citation is not judged off by its code."""
+in words: the citation is not judged off by its code. A word counts where one of the line's
+words (split at underscores) starts with it: "labels" and ``n_labels`` hold "label", but
+``datasplitter_kwargs`` does not hold "split"."""
 INHERITED_NEAR = 3
 """The second place of one claim (``(a.py:12; docs/b.md:40)``) may show another side of it:
 it is judged off only when a distinctive name of the claim is at most this far away."""
@@ -431,6 +433,8 @@ tree:", "Where it comes from (1.4.2):") says so of the list below it (up to the 
 that is not a list item, unless an item names this tree)."""
 LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s")
 _WORD = re.compile(r"[A-Za-z]{5,}")
+_WORD_ON_LINE = re.compile(r"[A-Za-z]+")
+"""The words of a cited line, for the sentence's words to start."""
 PLAIN_WORDS = frozenset({
     "which", "their", "there", "about", "other", "these", "those", "where", "while", "would",
     "could", "should", "because", "since", "after", "before", "every", "without", "within",
@@ -550,8 +554,8 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
     if prose and lines[cite.start - 1].lstrip().startswith("#"):
         return  # a heading cites its section (a CHANGELOG release)
     first, last = _extent(cite.path, lines, cite.start, min(cite.end, len(lines)))
-    text = " ".join(lines[first - 1:last]).lower()
-    if sum(word in text for word in claim.words) >= VETO_WORDS:
+    text = {w.lower() for w in _WORD_ON_LINE.findall(" ".join(lines[first - 1:last]))}
+    if sum(any(t.startswith(word) for t in text) for word in claim.words) >= VETO_WORDS:
         return  # the cited lines say what the sentence says, in words: no code to check
     enclosing = _enclosing_names(lines, first) if not prose else set()
     for needles in claim.needles:
