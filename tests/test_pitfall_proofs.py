@@ -1875,3 +1875,31 @@ def test_destvi_from_rna_model_sets_the_spatial_data_up_with_the_reference_s_lay
                                              anndata_setup_kwargs={"smoothed_layer": None})
     model.train(**FAST)
     assert model.registry_["setup_args"]["layer"] == "counts"
+
+
+def test_sysvi_ignores_transform_batch():
+    """SysVI's module takes transform_batch in generative() (so RNASeqMixin's check that the
+    module supports it passes) and never reads it: get_normalized_expression decodes every
+    cell with its own batch, the same values for every transform_batch as for None, with no
+    warning. SCVI, on the same data and seed, gives different values per batch."""
+    adata = _adata(n_proteins=0)
+    adata.X = np.log1p(adata.X)  # SysVI models normalized, log1p data
+    scvi.external.SysVI.setup_anndata(adata, batch_key="batch")
+    model = scvi.external.SysVI(adata, n_hidden=16, n_latent=4)
+    model.train(max_epochs=2, **DEFAULT_EPOCHS)
+    assert "transform_batch" in inspect.signature(model.module.generative).parameters
+
+    def decoded(trained, batch):
+        scvi.settings.seed = 0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = np.asarray(trained.get_normalized_expression(transform_batch=batch))
+        assert not [w for w in caught if "transform_batch" in str(w.message)]
+        return values
+
+    own = decoded(model, None)
+    for batch in ("batch_0", "batch_1"):
+        np.testing.assert_array_equal(decoded(model, batch), own)
+    reference = _scvi(batch_key="batch")
+    reference.train(max_epochs=2, **DEFAULT_EPOCHS)
+    assert not np.allclose(decoded(reference, "batch_0"), decoded(reference, "batch_1"))
