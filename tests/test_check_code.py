@@ -913,12 +913,20 @@ def test_the_pinned_tree_s_own_tests_raise_no_false_alarm(capsys, pinned_tree):
     """scvi-tools' test suite runs green on 1.5.1, so every call in it that the checker
     flags must be one that test expects to fail or to be overridden: a setup_anndata(batch=...)
     under pytest.raises(TypeError), two SysVI plan_kwargs KL warmups under
-    pytest.warns(..., match="The use of KL weight warmup"), which SysVI resets to 0, and three
-    TOTALVI keywords that from_totalvi_model drops."""
+    pytest.warns(..., match="The use of KL weight warmup"), which SysVI resets to 0, three
+    TOTALVI keywords that from_totalvi_model drops, and SysVI's transform_batch, which the test
+    only runs (its module never reads it: a keyword without effect, proven in
+    test_pitfall_proofs.py::test_sysvi_ignores_transform_batch)."""
     code, report = findings_of(capsys, [str(pinned_tree.root / "tests"), "--version",
                                         PINNED_SCVI_TOOLS])
     assert report["files"] > 50
     got = [(f["path"].split("/tests/", 1)[1], f["name"], f["kwarg"]) for f in report["findings"]]
+    unread = ("external/sysvi/test_sysvi.py", "scvi.external.SysVI.get_normalized_expression",
+              "transform_batch")
+    assert unread in got and ["changes nothing" in f["message"] for f in report["findings"]
+                              if f["kwarg"] == "transform_batch"] == [True]
+    report["findings"] = [f for f in report["findings"] if f["kwarg"] != "transform_batch"]
+    got.remove(unread)
     assert got == [("data/test_anndata.py", "scvi.model.SCVI.setup_anndata", "batch"),
                    ("external/sysvi/test_sysvi.py", "scvi.external.SysVI.train",
                     "n_steps_kl_warmup"),
@@ -1542,3 +1550,39 @@ def test_a_name_assigned_over_an_import_is_no_longer_scvi(capsys, tmp_path):
     code, report = findings_of(capsys, [str(answer), "--version", "1.5.1"])
     assert code == 1 and [(f["line"], f["kwarg"]) for f in report["findings"]
                           if f["name"]] == [(4, "batch"), (18, "batch")], report
+
+
+def test_check_code_flags_a_keyword_the_model_s_module_never_reads(capsys, tmp_path):
+    """On 1.5.1's index: SysVI's module, built in its __init__ by name (``self.module =
+    SysVAE(...)``, no ``_module_cls``), takes transform_batch in generative() and never reads
+    it, so SysVI's get_normalized_expression and the methods that hand the keyword on accept it
+    and change nothing (pitfall ``sysvi-ignores-transform-batch``, proven in
+    test_pitfall_proofs.py). Not flagged: None, and SCVI, whose VAE reads it."""
+    code, got, messages = checked_on_pinned(
+        capsys, tmp_path,
+        "import scvi\nm = scvi.external.SysVI(adata)\n"
+        "a = m.get_normalized_expression(transform_batch='mouse')\n"
+        "b = m.get_normalized_expression(transform_batch=None)\n"
+        "c = m.get_feature_correlation_matrix(transform_batch=['mouse'])\n"
+        "s = scvi.model.SCVI(adata)\nd = s.get_normalized_expression(transform_batch='mouse')\n")
+    assert code == 1 and got == [
+        (3, "scvi.external.SysVI.get_normalized_expression", "transform_batch"),
+        (5, "scvi.external.SysVI.get_feature_correlation_matrix", "transform_batch")], got
+    assert all("changes nothing" in m and "src/scvi/external/sysvi/_module.py:304" in m
+               for m in messages), messages
+
+
+def test_the_index_knows_a_module_built_by_name_and_the_keyword_it_never_reads(repo_root):
+    """A model whose __init__ builds its module by name gets it as ``uses["module"]`` (SysVI's
+    SysVAE, SCAR's SCAR_VAE); of all 1.5.1 classes only SysVI has ``unread_keywords``."""
+    index = json.loads(gzip.decompress(
+        (repo_root / "references/api/scvi-tools-1.5.1.json.gz").read_bytes()))
+    symbols = index["symbols"]
+    assert symbols["scvi.external.sysvi._model.SysVI"]["uses"]["module"] == \
+        "scvi.external.sysvi._module.SysVAE"
+    assert symbols["scvi.external.scar._model.SCAR"]["uses"]["module"] == \
+        "scvi.external.scar._module.SCAR_VAE"
+    unread = {q: s["unread_keywords"] for q, s in symbols.items() if s.get("unread_keywords")}
+    assert list(unread) == ["scvi.external.sysvi._model.SysVI"]
+    assert unread["scvi.external.sysvi._model.SysVI"]["get_normalized_expression"] == [
+        "transform_batch", "scvi.external.sysvi._module.SysVAE.generative"]

@@ -31,6 +31,9 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   (``plan_kwargs.update(update_dict)``), whose given value is replaced without an error.
 - ``automatic_optimization``: ``[line, value]`` for a class whose ``__init__`` sets it
   (a training plan that optimizes by hand: Lightning then rejects ``gradient_clip_val``).
+- ``unread_keywords``: for a model whose module's ``generative()`` takes ``transform_batch``
+  and never reads it (SysVI's SysVAE), ``{method: [keyword, generative]}`` for the methods
+  that hand it on: they accept it and decode every cell with its own batch.
 - ``new_returns``: for a class whose own ``__new__`` returns instances of other classes of
   the tree (MRVI of 1.4.x: ``TorchMRVI`` or ``JaxMRVI``), those classes in source order:
   what an instance's members are.
@@ -241,6 +244,9 @@ def build_release(tree: Tree) -> dict:
             returned = _new_returns(qualname, source)
             if returned:
                 slim["new_returns"] = returned
+            unread = _unread_keywords(qualname, slim, source)
+            if unread:
+                slim["unread_keywords"] = unread
         if slim.get("uses", {}).get("training_plan"):
             swapped, definite = _swapped_plans(source, qualname)
             if definite:  # train() always swaps it in for this model: the plan it trains with
@@ -457,6 +463,72 @@ def _automatic_optimization(qualname: str, source) -> list | None:
                     for t in stmt.targets):
             found = [stmt.lineno, stmt.value.value]
     return found
+
+
+GENERATIVE_KEYWORDS = {"transform_batch": "_get_transform_batch_gen_kwargs"}
+"""A keyword a model's methods hand to its module's ``generative()``, and the helper of
+RNASeqMixin that does so (it raises NotImplementedError only when ``generative()`` lacks the
+parameter)."""
+
+
+def _unread_keywords(qualname: str, slim: dict, source) -> dict[str, list[str]]:
+    """``{method: [keyword, generative]}`` for a model whose module's ``generative()`` takes
+    one of :data:`GENERATIVE_KEYWORDS` and never reads it (SysVAE's ``transform_batch``): the
+    model's methods that hand it on, through the helper or to another such method
+    (``get_feature_correlation_matrix`` -> ``posterior_predictive_sample``), accept it and
+    change nothing."""
+    module = (slim.get("uses") or {}).get("module")
+    owner, generative = _resolved_method(source, module, "generative") if module else (None, None)
+    if generative is None:
+        return {}
+    taken = {a.arg for a in generative.args.args + generative.args.kwonlyargs}
+    unread = {k: helper for k, helper in GENERATIVE_KEYWORDS.items()
+              if k in taken and not _reads(generative, k)}
+    if not unread:
+        return {}
+    defs: dict[str, ast.AST] = {}  # each method the model resolves to, private ones too
+    for cls in source.resolver.linearize(qualname):
+        node = _class_node(source, cls)
+        for sub in node.body if node else ():
+            if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
+                defs.setdefault(sub.name, sub)
+    found: dict[str, list[str]] = {}
+    for keyword, helper in unread.items():
+        passing: set[str] = set()
+        while True:
+            more = {name for name, node in defs.items()
+                    if name not in passing and _hands_on(node, keyword, helper, passing)}
+            if not more:
+                break
+            passing |= more
+        for name in sorted(passing):
+            if not name.startswith("_"):  # what a user calls
+                found[name] = [keyword, f"{owner}.generative"]
+    return found
+
+
+def _reads(node: ast.AST, name: str) -> bool:
+    """Whether a def reads its parameter ``name`` (or all its locals, through ``locals()``)."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and (
+                sub.id == name or sub.id in ("locals", "vars")):
+            return True
+    return False
+
+
+def _hands_on(node: ast.AST, keyword: str, helper: str, passing: set[str]) -> bool:
+    """Whether a method taking ``keyword`` calls ``self.<helper>(...)``, or passes the keyword
+    to one of ``passing`` (``self.<method>(..., keyword=...)``)."""
+    params = {a.arg for a in node.args.args + node.args.kwonlyargs}
+    if keyword not in params:
+        return False
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
+                and isinstance(sub.func.value, ast.Name) and sub.func.value.id == "self" and (
+                    sub.func.attr == helper or (sub.func.attr in passing and any(
+                        k.arg == keyword for k in sub.keywords))):
+            return True
+    return False
 
 
 def _swapped_plans(source, qualname: str) -> tuple[list[str], str | None]:

@@ -61,7 +61,8 @@ class Finding:
     ``"overwritten_key"`` (a key of such a dict the callee then sets itself),
     ``"dropped_key"`` (a keyword a method's ``**kwargs`` lose before they go on),
     ``"manual_optimization"`` (a Trainer keyword Lightning refuses for a model whose training
-    plans optimize by hand), ``"setting"`` (a
+    plans optimize by hand), ``"unread_kwarg"`` (a keyword the model's module never reads:
+    SysVI's ``transform_batch``), ``"setting"`` (a
     member a public instance such as ``scvi.settings`` lacks, read or assigned) or
     ``"python"`` (a block that does not parse)."""
     col: int = 1
@@ -329,6 +330,7 @@ class _CallChecker(ast.NodeVisitor):
                 self._check_manual_optimization(resolved[0], qualname, keywords)
             self._check_splat_keys(resolved[0], qualname, keywords)
             self._check_overwritten_keys(resolved[0], qualname, keywords)
+            self._check_unread_keywords(resolved[0], keywords)
             self._check_dropped_keywords(dotted, qualname, keywords)
             for keyword in keywords:
                 verdict = self.api.accepts(qualname, keyword.arg)
@@ -401,6 +403,29 @@ class _CallChecker(ast.NodeVisitor):
                 f"out, and for unstable training lower the learning rate: the model trains "
                 f"with {names}, which sets automatic_optimization = False ({where})",
                 "manual_optimization", col=node.col_offset + 1, name=train, kwarg=key))
+
+    def _check_unread_keywords(self, name: str, keywords: list) -> None:
+        """A keyword the model's method hands to its module's ``generative()``, which takes it
+        and never reads it (the API index's ``unread_keywords``: SysVI's ``transform_batch``),
+        given a value other than None: accepted, and nothing changes."""
+        owner, _, method = name.rpartition(".")
+        model = self.api.lookup(owner)
+        if not model.found or model.qualname is None:
+            return
+        table = (self.api.symbols.get(model.qualname) or {}).get("unread_keywords") or {}
+        keyword, generative = table.get(method) or (None, None)
+        for given in keywords:
+            if given.arg != keyword or (isinstance(given.value, ast.Constant)
+                                        and given.value.value is None):
+                continue
+            module = self.api.public_name(generative.rsplit(".", 1)[0]).rsplit(".", 1)[-1]
+            self.findings.append(Finding(
+                given.lineno, f"{name}({keyword}=...) is accepted and changes nothing: every "
+                f"cell is decoded with its own batch, the same values as {keyword}=None; leave "
+                f"it out, or use a model whose decoder reads it (SCVI, SCANVI) ({module}."
+                f"generative takes {keyword} and never reads it, {self._where(generative)})",
+                "unread_kwarg",
+                col=given.col_offset + 1, name=name, kwarg=keyword))
 
     def _manual_plans(self, train: str) -> list[tuple[str, tuple[str, int]]]:
         """``(plan, (class, line))`` for each training plan the model of ``train`` may use (its

@@ -15,6 +15,9 @@ from scvi_skill.runtime.text import clip
 
 MAX_DEFAULT_CHARS = 40
 CLASS_HOOK_SUFFIX = "_cls"
+MODULE_HOOK = "_module_cls"
+"""The hook an ``__init__`` that builds its module by name (``self.module = SysVAE(...)``, no
+``_module_cls``) is given, as if it had set it."""
 """Class attributes such as ``_module_cls = VAE`` name the module/plan/splitter a model uses."""
 
 
@@ -198,12 +201,18 @@ class _Walker(ast.NodeVisitor):
             return
         if node.name == "__init__":
             cls["init"] = self._symbol(node, qualname, "method", bound=True)
+            built: set[str] = set()
             for stmt in ast.walk(node):  # ``self._module_cls = VAE`` (PoissonVI)
                 if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
                     target = stmt.targets[0]
                     if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                             and target.value.id == "self" and target.attr.endswith(CLASS_HOOK_SUFFIX):
                         cls["hooks"][target.attr] = ast.unparse(stmt.value)  # wins at run time
+                    elif _is_self_attr(target, "module") and isinstance(stmt.value, ast.Call) \
+                            and not ast.unparse(stmt.value.func).startswith("self."):
+                        built.add(ast.unparse(stmt.value.func))
+            if len(built) == 1:  # ``self.module = SysVAE(...)``: the one module it builds
+                cls["hooks"][MODULE_HOOK] = built.pop()
             return
         if node.name.startswith("_") or node.name in cls["members"]:
             return  # private, or a property setter/overload after the first definition
@@ -393,3 +402,9 @@ def _module_level(body: list[ast.stmt]):
             yield from _module_level(stmt.finalbody)
         elif isinstance(stmt, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             yield stmt
+
+
+def _is_self_attr(node: ast.expr, attr: str) -> bool:
+    """``self.<attr>``."""
+    return isinstance(node, ast.Attribute) and node.attr == attr \
+        and isinstance(node.value, ast.Name) and node.value.id == "self"
