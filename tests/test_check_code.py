@@ -1556,20 +1556,26 @@ def test_check_code_flags_a_keyword_the_model_s_module_never_reads(capsys, tmp_p
     """On 1.5.1's index: SysVI's module, built in its __init__ by name (``self.module =
     SysVAE(...)``, no ``_module_cls``), takes transform_batch in generative() and never reads
     it, so SysVI's get_normalized_expression and the methods that hand the keyword on accept it
-    and change nothing (pitfall ``sysvi-ignores-transform-batch``, proven in
-    test_pitfall_proofs.py). Not flagged: None, and SCVI, whose VAE reads it."""
+    and change nothing (pitfall ``sysvi-ignores-transform-batch``); its inference() ignores
+    n_samples, so n_samples above 1 draws no sample axis (``sysvi-sampling-methods-fail``;
+    both proven in test_pitfall_proofs.py). Not flagged: None, n_samples=1, and SCVI, whose
+    VAE reads both."""
     code, got, messages = checked_on_pinned(
         capsys, tmp_path,
         "import scvi\nm = scvi.external.SysVI(adata)\n"
         "a = m.get_normalized_expression(transform_batch='mouse')\n"
         "b = m.get_normalized_expression(transform_batch=None)\n"
         "c = m.get_feature_correlation_matrix(transform_batch=['mouse'])\n"
-        "s = scvi.model.SCVI(adata)\nd = s.get_normalized_expression(transform_batch='mouse')\n")
+        "s = scvi.model.SCVI(adata)\nd = s.get_normalized_expression(transform_batch='mouse')\n"
+        "e = m.get_normalized_expression(n_samples=25)\nf = m.get_normalized_expression(n_samples=1)\n"
+        "g = s.get_normalized_expression(n_samples=25)\n")
     assert code == 1 and got == [
         (3, "scvi.external.SysVI.get_normalized_expression", "transform_batch"),
-        (5, "scvi.external.SysVI.get_feature_correlation_matrix", "transform_batch")], got
+        (5, "scvi.external.SysVI.get_feature_correlation_matrix", "transform_batch"),
+        (8, "scvi.external.SysVI.get_normalized_expression", "n_samples")], got
     assert all("changes nothing" in m and "src/scvi/external/sysvi/_module.py:304" in m
-               for m in messages), messages
+               for m in messages[:2]), messages
+    assert "draws no sample axis" in messages[2] and "_module.py:287" in messages[2]
 
 
 def test_the_index_knows_a_module_built_by_name_and_the_keyword_it_never_reads(repo_root):
@@ -1585,4 +1591,5 @@ def test_the_index_knows_a_module_built_by_name_and_the_keyword_it_never_reads(r
     unread = {q: s["unread_keywords"] for q, s in symbols.items() if s.get("unread_keywords")}
     assert list(unread) == ["scvi.external.sysvi._model.SysVI"]
     assert unread["scvi.external.sysvi._model.SysVI"]["get_normalized_expression"] == [
-        "transform_batch", "scvi.external.sysvi._module.SysVAE.generative"]
+        ["transform_batch", "scvi.external.sysvi._module.SysVAE.generative"],
+        ["n_samples", "scvi.external.sysvi._module.SysVAE.inference"]]

@@ -1903,3 +1903,32 @@ def test_sysvi_ignores_transform_batch():
     reference = _scvi(batch_key="batch")
     reference.train(max_epochs=2, **DEFAULT_EPOCHS)
     assert not np.allclose(decoded(reference, "batch_0"), decoded(reference, "batch_1"))
+
+
+def test_sysvi_sampling_methods_of_rnaseqmixin_fail():
+    """SysVAE.inference takes n_samples and never reads it, so SysVI's
+    get_normalized_expression(n_samples > 1) gets no sample axis: RNASeqMixin averages over
+    the cells instead (one value per gene with return_numpy=True on one minibatch) and the
+    DataFrame (the default) or several minibatches raise ValueError. Its decoder is a Normal,
+    so get_likelihood_parameters and get_feature_correlation_matrix raise AttributeError
+    reading NB's theta. n_samples=1 (the default) works; repeated calls average draws."""
+    adata = _adata(n_cells_per_batch=100, n_proteins=0)
+    adata.X = np.log1p(adata.X)
+    scvi.external.SysVI.setup_anndata(adata, batch_key="batch")
+    model = scvi.external.SysVI(adata, n_hidden=16, n_latent=4)
+    model.train(max_epochs=1, **DEFAULT_EPOCHS)
+    assert "n_samples" in inspect.signature(model.module.inference).parameters
+    with pytest.raises(ValueError, match="input array dimensions"):  # 200 cells, 2 minibatches
+        model.get_normalized_expression(n_samples=5)
+    with pytest.raises(ValueError, match="Shape of passed values"):  # one minibatch
+        model.get_normalized_expression(n_samples=5, batch_size=400)
+    collapsed = model.get_normalized_expression(n_samples=5, batch_size=400, return_numpy=True)
+    assert collapsed.shape == (adata.n_vars,)  # averaged over the cells, not over samples
+    for method, kwargs in (("get_likelihood_parameters", {"n_samples": 3}),
+                           ("get_feature_correlation_matrix", {})):
+        with pytest.raises(AttributeError, match="theta"):
+            getattr(model, method)(**kwargs)
+    # The fix: one draw per call (the default), averaged over calls.
+    draws = [np.asarray(model.get_normalized_expression()) for _ in range(3)]
+    assert all(d.shape == (adata.n_obs, adata.n_vars) for d in draws)
+    assert np.mean(draws, axis=0).shape == (adata.n_obs, adata.n_vars)

@@ -32,8 +32,9 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
 - ``automatic_optimization``: ``[line, value]`` for a class whose ``__init__`` sets it
   (a training plan that optimizes by hand: Lightning then rejects ``gradient_clip_val``).
 - ``unread_keywords``: for a model whose module's ``generative()`` takes ``transform_batch``
-  and never reads it (SysVI's SysVAE), ``{method: [keyword, generative]}`` for the methods
-  that hand it on: they accept it and decode every cell with its own batch.
+  or its ``inference()`` ``n_samples`` and never reads it (SysVI's SysVAE), ``{method:
+  [[keyword, module method], ...]}`` for the methods that hand it on: they accept it, and
+  every cell is decoded with its own batch, or no sample axis is drawn.
 - ``new_returns``: for a class whose own ``__new__`` returns instances of other classes of
   the tree (MRVI of 1.4.x: ``TorchMRVI`` or ``JaxMRVI``), those classes in source order:
   what an instance's members are.
@@ -465,25 +466,28 @@ def _automatic_optimization(qualname: str, source) -> list | None:
     return found
 
 
-GENERATIVE_KEYWORDS = {"transform_batch": "_get_transform_batch_gen_kwargs"}
-"""A keyword a model's methods hand to its module's ``generative()``, and the helper of
-RNASeqMixin that does so (it raises NotImplementedError only when ``generative()`` lacks the
-parameter)."""
+MODULE_KEYWORDS = (("generative", "transform_batch", "_get_transform_batch_gen_kwargs"),
+                   ("inference", "n_samples", None))
+"""``(module method, keyword, how a model's method hands it on)``: ``transform_batch`` through
+RNASeqMixin's helper (it raises NotImplementedError only when ``generative()`` lacks the
+parameter), ``n_samples`` as the ``"n_samples"`` key of a dict (``inference_kwargs``)."""
 
 
-def _unread_keywords(qualname: str, slim: dict, source) -> dict[str, list[str]]:
-    """``{method: [keyword, generative]}`` for a model whose module's ``generative()`` takes
-    one of :data:`GENERATIVE_KEYWORDS` and never reads it (SysVAE's ``transform_batch``): the
-    model's methods that hand it on, through the helper or to another such method
-    (``get_feature_correlation_matrix`` -> ``posterior_predictive_sample``), accept it and
-    change nothing."""
+def _unread_keywords(qualname: str, slim: dict, source) -> dict[str, list[list[str]]]:
+    """``{method: [[keyword, module method], ...]}`` for a model whose module's
+    ``generative()`` or ``inference()`` takes a keyword of :data:`MODULE_KEYWORDS` and never
+    reads it (SysVAE's ``transform_batch`` and ``n_samples``): the model's methods that hand
+    it on, themselves or through another such method (``get_feature_correlation_matrix`` ->
+    ``_get_denoised_samples``). They accept it, and the module ignores it."""
     module = (slim.get("uses") or {}).get("module")
-    owner, generative = _resolved_method(source, module, "generative") if module else (None, None)
-    if generative is None:
+    if not module:
         return {}
-    taken = {a.arg for a in generative.args.args + generative.args.kwonlyargs}
-    unread = {k: helper for k, helper in GENERATIVE_KEYWORDS.items()
-              if k in taken and not _reads(generative, k)}
+    unread = []
+    for method, keyword, helper in MODULE_KEYWORDS:
+        owner, node = _resolved_method(source, module, method)
+        if node is not None and keyword in {a.arg for a in node.args.args + node.args.kwonlyargs} \
+                and not _reads(node, keyword):
+            unread.append((keyword, helper, f"{owner}.{method}"))
     if not unread:
         return {}
     defs: dict[str, ast.AST] = {}  # each method the model resolves to, private ones too
@@ -492,8 +496,8 @@ def _unread_keywords(qualname: str, slim: dict, source) -> dict[str, list[str]]:
         for sub in node.body if node else ():
             if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
                 defs.setdefault(sub.name, sub)
-    found: dict[str, list[str]] = {}
-    for keyword, helper in unread.items():
+    found: dict[str, list[list[str]]] = {}
+    for keyword, helper, target in unread:
         passing: set[str] = set()
         while True:
             more = {name for name, node in defs.items()
@@ -503,7 +507,7 @@ def _unread_keywords(qualname: str, slim: dict, source) -> dict[str, list[str]]:
             passing |= more
         for name in sorted(passing):
             if not name.startswith("_"):  # what a user calls
-                found[name] = [keyword, f"{owner}.generative"]
+                found.setdefault(name, []).append([keyword, target])
     return found
 
 
@@ -516,13 +520,19 @@ def _reads(node: ast.AST, name: str) -> bool:
     return False
 
 
-def _hands_on(node: ast.AST, keyword: str, helper: str, passing: set[str]) -> bool:
-    """Whether a method taking ``keyword`` calls ``self.<helper>(...)``, or passes the keyword
-    to one of ``passing`` (``self.<method>(..., keyword=...)``)."""
+def _hands_on(node: ast.AST, keyword: str, helper: str | None, passing: set[str]) -> bool:
+    """Whether a method taking ``keyword`` calls ``self.<helper>(...)`` (without a helper: puts
+    it in a dict as ``{"keyword": keyword}``), or passes it to one of ``passing``
+    (``self.<method>(..., keyword=...)``: a value taken from it, ``transform_batch=b`` in a loop
+    over the batches given)."""
     params = {a.arg for a in node.args.args + node.args.kwonlyargs}
     if keyword not in params:
         return False
     for sub in ast.walk(node):
+        if helper is None and isinstance(sub, ast.Dict) and any(
+                isinstance(k, ast.Constant) and k.value == keyword and isinstance(v, ast.Name)
+                and v.id == keyword for k, v in zip(sub.keys, sub.values)):
+            return True
         if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
                 and isinstance(sub.func.value, ast.Name) and sub.func.value.id == "self" and (
                     sub.func.attr == helper or (sub.func.attr in passing and any(

@@ -62,7 +62,7 @@ class Finding:
     ``"dropped_key"`` (a keyword a method's ``**kwargs`` lose before they go on),
     ``"manual_optimization"`` (a Trainer keyword Lightning refuses for a model whose training
     plans optimize by hand), ``"unread_kwarg"`` (a keyword the model's module never reads:
-    SysVI's ``transform_batch``), ``"setting"`` (a
+    SysVI's ``transform_batch`` and ``n_samples``), ``"setting"`` (a
     member a public instance such as ``scvi.settings`` lacks, read or assigned) or
     ``"python"`` (a block that does not parse)."""
     col: int = 1
@@ -405,27 +405,39 @@ class _CallChecker(ast.NodeVisitor):
                 "manual_optimization", col=node.col_offset + 1, name=train, kwarg=key))
 
     def _check_unread_keywords(self, name: str, keywords: list) -> None:
-        """A keyword the model's method hands to its module's ``generative()``, which takes it
-        and never reads it (the API index's ``unread_keywords``: SysVI's ``transform_batch``),
-        given a value other than None: accepted, and nothing changes."""
+        """A keyword the model's method hands to its module's ``generative()`` or
+        ``inference()``, which takes it and never reads it (the API index's
+        ``unread_keywords``: SysVI's ``transform_batch`` and ``n_samples``): a
+        ``transform_batch`` other than None is accepted and changes nothing; an ``n_samples``
+        above 1 draws no sample axis, so RNASeqMixin averages over the cells and fails."""
         owner, _, method = name.rpartition(".")
         model = self.api.lookup(owner)
         if not model.found or model.qualname is None:
             return
         table = (self.api.symbols.get(model.qualname) or {}).get("unread_keywords") or {}
-        keyword, generative = table.get(method) or (None, None)
+        unread = dict(table.get(method) or ())
         for given in keywords:
-            if given.arg != keyword or (isinstance(given.value, ast.Constant)
-                                        and given.value.value is None):
+            target = unread.get(given.arg)
+            value = given.value.value if isinstance(given.value, ast.Constant) else ...
+            if target is None or value is None or (
+                    given.arg == "n_samples" and not (isinstance(value, int) and value > 1)):
                 continue
-            module = self.api.public_name(generative.rsplit(".", 1)[0]).rsplit(".", 1)[-1]
-            self.findings.append(Finding(
-                given.lineno, f"{name}({keyword}=...) is accepted and changes nothing: every "
-                f"cell is decoded with its own batch, the same values as {keyword}=None; leave "
-                f"it out, or use a model whose decoder reads it (SCVI, SCANVI) ({module}."
-                f"generative takes {keyword} and never reads it, {self._where(generative)})",
-                "unread_kwarg",
-                col=given.col_offset + 1, name=name, kwarg=keyword))
+            module = self.api.public_name(target.rsplit(".", 1)[0]).rsplit(".", 1)[-1]
+            step = target.rsplit(".", 1)[-1]
+            why = (f"{module}.{step} takes {given.arg} and never reads it, "
+                   f"{self._where(target)}")
+            if given.arg == "n_samples":
+                text = (f"{name}(n_samples={value}) draws no sample axis, so nothing is "
+                        f"averaged over {value} draws (get_normalized_expression then averages "
+                        f"over the cells: ValueError, or one value per gene); keep n_samples=1 "
+                        f"and average several calls ({why})")
+            else:
+                text = (f"{name}({given.arg}=...) is accepted and changes nothing: every cell is "
+                        f"decoded with its own batch, the same values as {given.arg}=None; "
+                        f"leave it out, or use a model whose decoder reads it (SCVI, SCANVI) "
+                        f"({why})")
+            self.findings.append(Finding(given.lineno, text, "unread_kwarg",
+                                         col=given.col_offset + 1, name=name, kwarg=given.arg))
 
     def _manual_plans(self, train: str) -> list[tuple[str, tuple[str, int]]]:
         """``(plan, (class, line))`` for each training plan the model of ``train`` may use (its
