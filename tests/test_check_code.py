@@ -916,7 +916,8 @@ def test_the_pinned_tree_s_own_tests_raise_no_false_alarm(capsys, pinned_tree):
     pytest.warns(..., match="The use of KL weight warmup"), which SysVI resets to 0, three
     TOTALVI keywords that from_totalvi_model drops, and SysVI's transform_batch, which the test
     only runs (its module never reads it: a keyword without effect, proven in
-    test_pitfall_proofs.py::test_sysvi_ignores_transform_batch)."""
+    test_pitfall_proofs.py::test_sysvi_ignores_transform_batch), and SCANVI.from_scvi_model's
+    registry, which its body never reads."""
     code, report = findings_of(capsys, [str(pinned_tree.root / "tests"), "--version",
                                         PINNED_SCVI_TOOLS])
     assert report["files"] > 50
@@ -927,6 +928,13 @@ def test_the_pinned_tree_s_own_tests_raise_no_false_alarm(capsys, pinned_tree):
                               if f["kwarg"] == "transform_batch"] == [True]
     report["findings"] = [f for f in report["findings"] if f["kwarg"] != "transform_batch"]
     got.remove(unread)
+    # Two calls pass a datamodule's registry to SCANVI.from_scvi_model, whose body never reads
+    # that parameter (it takes the SCVI model's registry): a keyword without effect.
+    registry = [f for f in report["findings"] if f["kwarg"] == "registry"]
+    assert [(f["name"], "never reads it" in f["message"]) for f in registry] == [
+        ("scvi.model.SCANVI.from_scvi_model", True)] * 2
+    report["findings"] = [f for f in report["findings"] if f["kwarg"] != "registry"]
+    got = [g for g in got if g[2] != "registry"]
     assert got == [("data/test_anndata.py", "scvi.model.SCVI.setup_anndata", "batch"),
                    ("external/sysvi/test_sysvi.py", "scvi.external.SysVI.train",
                     "n_steps_kl_warmup"),
@@ -1593,3 +1601,24 @@ def test_the_index_knows_a_module_built_by_name_and_the_keyword_it_never_reads(r
     assert unread["scvi.external.sysvi._model.SysVI"]["get_normalized_expression"] == [
         ["transform_batch", "scvi.external.sysvi._module.SysVAE.generative"],
         ["n_samples", "scvi.external.sysvi._module.SysVAE.inference"]]
+
+
+def test_check_code_flags_a_keyword_the_def_never_reads(capsys, tmp_path):
+    """A public def's parameter its body never reads (the index's ``unread``, per release):
+    MULTIVI.setup_anndata has registered nothing since 1.4.0 (it only warns), mlxSCVI's
+    train() ignores accelerator, SCANVI.from_scvi_model its registry; 1.3.3's MULTIVI
+    setup still reads its keywords. SCVI's train(accelerator=...) is read."""
+    source = ("import scvi\nscvi.model.MULTIVI.setup_anndata(adata, batch_key='b')\n"
+              "x = scvi.model.mlxSCVI(adata)\nx.train(accelerator='gpu')\n"
+              "m = scvi.model.SCANVI.from_scvi_model(vae, 'u', registry=None)\n"
+              "s = scvi.model.SCVI(adata)\ns.train(accelerator='gpu')\n")
+    code, got, messages = checked_on_pinned(capsys, tmp_path, source)
+    assert code == 1 and got == [(2, "scvi.model.MULTIVI.setup_anndata", "batch_key"),
+                                 (4, "scvi.model.mlxSCVI.train", "accelerator"),
+                                 (5, "scvi.model.SCANVI.from_scvi_model", "registry")], got
+    assert "never reads it" in messages[0] and "src/scvi/model/_multivi.py:1083" in messages[0]
+    path = tmp_path / "old.py"
+    path.write_text("import scvi\nscvi.model.MULTIVI.setup_anndata(adata, batch_key='b')\n",
+                    encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.3.3"])
+    assert code == 0 and report["findings"] == [], report

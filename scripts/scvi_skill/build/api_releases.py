@@ -31,6 +31,8 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   (``plan_kwargs.update(update_dict)``), whose given value is replaced without an error.
 - ``automatic_optimization``: ``[line, value]`` for a class whose ``__init__`` sets it
   (a training plan that optimizes by hand: Lightning then rejects ``gradient_clip_val``).
+- ``unread``: for a public def, the parameters its body never reads (a keyword given there
+  changes nothing).
 - ``unread_keywords``: for a model whose module's ``generative()`` takes ``transform_batch``
   or its ``inference()`` ``n_samples`` and never reads it (SysVI's SysVAE), ``{method:
   [[keyword, module method], ...]}`` for the methods that hand it on: they accept it, and
@@ -237,6 +239,9 @@ def build_release(tree: Tree) -> dict:
                 _dropping_route(qualname, slim, symbols, source)
         if slim["kind"] in ("method", "function"):
             _dict_params(qualname, slim, source)
+            unread = _unread_params(qualname, slim, source)
+            if unread:
+                slim["unread"] = unread
         elif slim["kind"] == "class":
             _stored_kwargs_fixed(qualname, slim, source)
             optimization = _automatic_optimization(qualname, source)
@@ -509,6 +514,31 @@ def _unread_keywords(qualname: str, slim: dict, source) -> dict[str, list[list[s
             if not name.startswith("_"):  # what a user calls
                 found.setdefault(name, []).append([keyword, target])
     return found
+
+
+def _unread_params(qualname: str, slim: dict, source) -> list[str]:
+    """The parameters a public def takes and never reads (not ``self``/``cls``, ``*args`` or
+    ``**kwargs``): a keyword given there changes nothing (MULTIVI's deprecated
+    ``setup_anndata``, mlxSCVI's ``train(accelerator=...)``). None for a def whose body only
+    raises, passes or returns a constant (a stub or abstract method), and for one that reads
+    ``locals()`` (``_get_setup_method_args(**locals())``)."""
+    if not slim.get("public"):
+        return []
+    node = _def_node(source, qualname)
+    if node is None:
+        return []
+    body = [stmt for stmt in node.body if not (isinstance(stmt, ast.Expr)
+                                               and isinstance(stmt.value, ast.Constant))]
+    if all(isinstance(stmt, ast.Pass | ast.Raise) or (
+            isinstance(stmt, ast.Return) and (stmt.value is None
+                                              or isinstance(stmt.value, ast.Constant)))
+           for stmt in body):
+        return []
+    bound = node.args.posonlyargs + node.args.args
+    if slim["kind"] == "method" and bound:
+        bound = bound[1:]
+    names = [a.arg for a in bound + node.args.kwonlyargs]
+    return [name for name in names if not _reads(node, name)]
 
 
 def _reads(node: ast.AST, name: str) -> bool:

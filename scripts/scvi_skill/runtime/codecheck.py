@@ -332,8 +332,15 @@ class _CallChecker(ast.NodeVisitor):
             self._check_overwritten_keys(resolved[0], qualname, keywords)
             self._check_unread_keywords(resolved[0], keywords)
             self._check_dropped_keywords(dotted, qualname, keywords)
+            unread = (self.api.symbols.get(qualname) or {}).get("unread") or ()
             for keyword in keywords:
                 verdict = self.api.accepts(qualname, keyword.arg)
+                if verdict.accepted and keyword.arg in unread:
+                    self.findings.append(Finding(
+                        keyword.lineno, f"{dotted}() takes {keyword.arg!r} and never reads it "
+                        f"(defined at {self._where(qualname)}): the value changes nothing",
+                        "unread_kwarg", col=keyword.col_offset + 1, name=resolved[0],
+                        kwarg=keyword.arg))
                 if not verdict.accepted:
                     why = f"; {verdict.reason}" if verdict.reason else ""
                     self.findings.append(Finding(
