@@ -56,6 +56,16 @@ def checked_on_pinned(capsys, tmp_path, source: str) -> tuple[int, list[tuple], 
         [f["message"] for f in findings]
 
 
+def answer_findings(capsys, tmp_path, text: str) -> list[tuple[int, str]]:
+    """``(line, keyword)`` of the named findings in a Markdown answer ``text``, checked against
+    1.5.1 (the exit code must say there are findings)."""
+    answer = tmp_path / "answer.md"
+    answer.write_text(text, encoding="utf-8")
+    code, report = findings_of(capsys, [str(answer), "--version", "1.5.1"])
+    assert code == 1, report
+    return [(f["line"], f["kwarg"]) for f in report["findings"] if f["name"]]
+
+
 @pytest.fixture
 def old_code(tmp_path):
     path = tmp_path / "analysis.py"
@@ -1527,15 +1537,11 @@ def test_a_markdown_fence_without_import_scvi_is_checked(capsys, tmp_path):
     """An answer's fence often leaves out ``import scvi``: in a Markdown file ``scvi.`` is the
     package all the same (its call is checked), in a new section too; a .py file without the
     import is not scvi-tools code (it would not run)."""
-    answer = tmp_path / "answer.md"
-    answer.write_text(
+    assert answer_findings(capsys, tmp_path, (
         "## q1\n\n```python\nmodel = scvi.model.TOTALVI(adata)\n"
         "model.train(use_gpu=True)\n```\n\n## q2\n\n```python\n"
-        "scvi.model.SCVI.setup_anndata(adata, batch='b')\n```\n",
-        encoding="utf-8")
-    code, report = findings_of(capsys, [str(answer), "--version", "1.5.1"])
-    assert code == 1 and [(f["line"], f["kwarg"]) for f in report["findings"]
-                          if f["name"]] == [(5, "use_gpu"), (11, "batch")], report
+        "scvi.model.SCVI.setup_anndata(adata, batch='b')\n```\n")) == [
+        (5, "use_gpu"), (11, "batch")]
     script = tmp_path / "script.py"
     script.write_text("model = scvi.model.TOTALVI(adata)\nmodel.train(use_gpu=True)\n",
                       encoding="utf-8")
@@ -1547,17 +1553,12 @@ def test_a_name_assigned_over_an_import_is_no_longer_scvi(capsys, tmp_path):
     """``scvi = something()`` (or ``SCVI = other``) makes the name another object from that
     line on, in later fences of the section too; before it, and after an alias kept by
     assignment (``SCVI = scvi.model.SCVI``), calls are still checked."""
-    answer = tmp_path / "answer.md"
-    answer.write_text(
+    assert answer_findings(capsys, tmp_path, (
         "## q1\n\n```python\nscvi.model.SCVI.setup_anndata(adata, batch='b')\n"
         "scvi = load_wrapper()\nscvi.model.SCVI.setup_anndata(adata, batch='b')\n```\n\n"
         "```python\nscvi.model.SCVI.setup_anndata(adata, batch='b')\n```\n\n"
         "## q2\n\n```python\nfrom scvi.model import SCVI\nSCVI = scvi.model.SCVI\n"
-        "SCVI.setup_anndata(adata, batch='b')\n```\n",
-        encoding="utf-8")
-    code, report = findings_of(capsys, [str(answer), "--version", "1.5.1"])
-    assert code == 1 and [(f["line"], f["kwarg"]) for f in report["findings"]
-                          if f["name"]] == [(4, "batch"), (18, "batch")], report
+        "SCVI.setup_anndata(adata, batch='b')\n```\n")) == [(4, "batch"), (18, "batch")]
 
 
 def test_check_code_flags_a_keyword_the_model_s_module_never_reads(capsys, tmp_path):
