@@ -228,3 +228,18 @@ def test_every_card_agrees_with_the_imported_package(repo_root):
                 path.removeprefix("src/").removesuffix(".py").replace("/", ".")))
             assert plan.rpartition(".")[2] in source.splitlines()[int(line) - 1], public
     assert checked > 500, checked
+
+
+def test_a_keyword_the_module_never_reads_is_on_the_card(cards):
+    """SysVI's module takes transform_batch (generative) and n_samples (inference) and never
+    reads them (pitfalls sysvi-ignores-transform-batch, sysvi-sampling-methods-fail): the card
+    says so on each method that hands them on; SCVI's VAE reads both, and DE hands neither on."""
+    methods = _card(cards, "scvi.external.SysVI")["methods"]
+    assert methods["get_normalized_expression"]["module_ignores"] == [
+        ["transform_batch", "SysVAE.generative", "src/scvi/external/sysvi/_module.py:304"],
+        ["n_samples", "SysVAE.inference", "src/scvi/external/sysvi/_module.py:287"]]
+    assert "module_ignores" not in methods["differential_expression"]
+    assert not any("module_ignores" in m
+                   for m in _card(cards, "scvi.model.SCVI")["methods"].values())
+    text = modelcards.render_card(_card(cards, "scvi.external.SysVI"))
+    assert "transform_batch: SysVAE.generative never reads it" in text

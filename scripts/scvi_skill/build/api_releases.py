@@ -74,6 +74,7 @@ from scvi_skill.build.mapfiles import ReadLog
 from scvi_skill.build.source.cards import class_conditioned_statements
 from scvi_skill.build.source.messages import read_messages
 from scvi_skill.build.source.sourcemap import build_source_map
+from scvi_skill.build.source.unread import reads, unread_module_keywords
 from scvi_skill.runtime.apifiles import DEPENDENCY_USES_FILE
 from scvi_skill.runtime.apiindex import (
     API_FORMAT,
@@ -471,49 +472,18 @@ def _automatic_optimization(qualname: str, source) -> list | None:
     return found
 
 
-MODULE_KEYWORDS = (("generative", "transform_batch", "_get_transform_batch_gen_kwargs"),
-                   ("inference", "n_samples", None))
-"""``(module method, keyword, how a model's method hands it on)``: ``transform_batch`` through
-RNASeqMixin's helper (it raises NotImplementedError only when ``generative()`` lacks the
-parameter), ``n_samples`` as the ``"n_samples"`` key of a dict (``inference_kwargs``)."""
-
-
 def _unread_keywords(qualname: str, slim: dict, source) -> dict[str, list[list[str]]]:
-    """``{method: [[keyword, module method], ...]}`` for a model whose module's
-    ``generative()`` or ``inference()`` takes a keyword of :data:`MODULE_KEYWORDS` and never
-    reads it (SysVAE's ``transform_batch`` and ``n_samples``): the model's methods that hand
-    it on, themselves or through another such method (``get_feature_correlation_matrix`` ->
-    ``_get_denoised_samples``). They accept it, and the module ignores it."""
+    """:func:`~scvi_skill.build.source.unread.unread_module_keywords` for a model class and
+    its module (``uses["module"]``)."""
     module = (slim.get("uses") or {}).get("module")
     if not module:
         return {}
-    unread = []
-    for method, keyword, helper in MODULE_KEYWORDS:
+    methods = {}
+    for method in ("generative", "inference"):
         owner, node = _resolved_method(source, module, method)
-        if node is not None and keyword in {a.arg for a in node.args.args + node.args.kwonlyargs} \
-                and not _reads(node, keyword):
-            unread.append((keyword, helper, f"{owner}.{method}"))
-    if not unread:
-        return {}
-    defs: dict[str, ast.AST] = {}  # each method the model resolves to, private ones too
-    for cls in source.resolver.linearize(qualname):
-        node = _class_node(source, cls)
-        for sub in node.body if node else ():
-            if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
-                defs.setdefault(sub.name, sub)
-    found: dict[str, list[list[str]]] = {}
-    for keyword, helper, target in unread:
-        passing: set[str] = set()
-        while True:
-            more = {name for name, node in defs.items()
-                    if name not in passing and _hands_on(node, keyword, helper, passing)}
-            if not more:
-                break
-            passing |= more
-        for name in sorted(passing):
-            if not name.startswith("_"):  # what a user calls
-                found.setdefault(name, []).append([keyword, target])
-    return found
+        methods[method] = (f"{owner}.{method}", node)
+    classes = [_class_node(source, cls) for cls in source.resolver.linearize(qualname)]
+    return unread_module_keywords(methods, classes)
 
 
 def _unread_params(qualname: str, slim: dict, source) -> list[str]:
@@ -538,37 +508,7 @@ def _unread_params(qualname: str, slim: dict, source) -> list[str]:
     if slim["kind"] == "method" and bound:
         bound = bound[1:]
     names = [a.arg for a in bound + node.args.kwonlyargs]
-    return [name for name in names if not _reads(node, name)]
-
-
-def _reads(node: ast.AST, name: str) -> bool:
-    """Whether a def reads its parameter ``name`` (or all its locals, through ``locals()``)."""
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and (
-                sub.id == name or sub.id in ("locals", "vars")):
-            return True
-    return False
-
-
-def _hands_on(node: ast.AST, keyword: str, helper: str | None, passing: set[str]) -> bool:
-    """Whether a method taking ``keyword`` calls ``self.<helper>(...)`` (without a helper: puts
-    it in a dict as ``{"keyword": keyword}``), or passes it to one of ``passing``
-    (``self.<method>(..., keyword=...)``: a value taken from it, ``transform_batch=b`` in a loop
-    over the batches given)."""
-    params = {a.arg for a in node.args.args + node.args.kwonlyargs}
-    if keyword not in params:
-        return False
-    for sub in ast.walk(node):
-        if helper is None and isinstance(sub, ast.Dict) and any(
-                isinstance(k, ast.Constant) and k.value == keyword and isinstance(v, ast.Name)
-                and v.id == keyword for k, v in zip(sub.keys, sub.values)):
-            return True
-        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
-                and isinstance(sub.func.value, ast.Name) and sub.func.value.id == "self" and (
-                    sub.func.attr == helper or (sub.func.attr in passing and any(
-                        k.arg == keyword for k in sub.keywords))):
-            return True
-    return False
+    return [name for name in names if not reads(node, name)]
 
 
 def _swapped_plans(source, qualname: str) -> tuple[list[str], str | None]:

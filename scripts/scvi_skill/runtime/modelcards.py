@@ -99,8 +99,10 @@ def render_card(card: dict) -> str:
         lines.append("methods (their keywords and defaults, not in signature order; adata and "
                      "mdata left out: --symbol gives the signature):")
     for name, method in methods.items():
+        ignores = "".join(f"; {keyword}: {target} never reads it [{where}]"
+                          for keyword, target, where in method.get("module_ignores") or ())
         lines.append(f"  {name}({_params(method, skip=('adata', 'mdata'))})"
-                     f"  [{method['path']}:{method['line']}]")
+                     f"  [{method['path']}:{method['line']}]{ignores}")
     if len(lines) > MAX_CARD_LINES:
         cut = len(lines) - MAX_CARD_LINES + 1
         lines = lines[:MAX_CARD_LINES - 1] + [f"... {cut} more lines (--json for all)"]

@@ -26,6 +26,7 @@ import ast
 from collections.abc import Callable
 
 from scvi_skill.build.source.pyast import parse_python
+from scvi_skill.build.source.unread import unread_module_keywords
 from scvi_skill.runtime.indexview import IndexView
 from scvi_skill.runtime.schema import REGENERATE
 
@@ -120,11 +121,14 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
             if only:
                 setup[name]["only"] = only  # MULTIVI.setup_anndata in 1.5.1: a warning
     methods = {}
+    ignored = _module_ignores(qualname, (symbol.get("uses") or {}).get("module"), view, modules)
     for name in DOWNSTREAM_METHODS:
         found = view.member(qualname, name)
         if found is not None:
             methods[name] = {**_signature(found), "path": found["path"], "line": found["line"],
                              "param_lines": _param_lines(found, modules)}
+            if name in ignored:
+                methods[name]["module_ignores"] = ignored[name]
     card = {
         "model": public,
         "path": symbol["path"],
@@ -148,6 +152,31 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
             "automatic_optimization": _automatic_optimization(plan, view, modules),
         }
     return card
+
+
+def _module_ignores(qualname: str, module: str | None, view: IndexView,
+                    modules: _Modules) -> dict[str, list[list[str]]]:
+    """``{method: [[keyword, "Module.method", "path:line"], ...]}``: the keywords a model's
+    methods hand to its module's ``generative()`` or ``inference()``, which never reads them
+    (:func:`~scvi_skill.build.source.unread.unread_module_keywords`: SysVI's
+    ``transform_batch`` and ``n_samples``)."""
+    if not module:
+        return {}
+    targets, where = {}, {}
+    for name in ("generative", "inference"):
+        found = view.member(module, name)
+        node = modules.node_at(found["path"], found["line"], ast.FunctionDef) if found else None
+        targets[name] = (found["qualname"] if found else "", node)
+        if found:
+            where[found["qualname"]] = f"{found['path']}:{found['line']}"
+    classes = []
+    for cls in view.mro(qualname):
+        symbol = view.symbols.get(cls)
+        classes.append(modules.node_at(symbol["path"], symbol["line"], ast.ClassDef)
+                       if symbol else None)
+    return {method: [[keyword, ".".join(target.rsplit(".", 2)[-2:]), where[target]]
+                     for keyword, target in found]
+            for method, found in unread_module_keywords(targets, classes).items()}
 
 
 def _param_lines(symbol: dict, modules: _Modules) -> dict:
