@@ -175,8 +175,8 @@ def _module_ignores(qualname: str, module: str | None, view: IndexView,
         classes.append(modules.node_at(symbol["path"], symbol["line"], ast.ClassDef)
                        if symbol else None)
     return {method: [[keyword, ".".join(target.rsplit(".", 2)[-2:]), where[target]]
-                     for keyword, target in found]
-            for method, found in unread_module_keywords(targets, classes).items()}
+                     for keyword, target in pairs]
+            for method, pairs in unread_module_keywords(targets, classes).items()}
 
 
 def _param_lines(symbol: dict, modules: _Modules) -> dict:

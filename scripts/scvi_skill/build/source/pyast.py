@@ -15,10 +15,10 @@ from scvi_skill.runtime.text import clip
 
 MAX_DEFAULT_CHARS = 40
 CLASS_HOOK_SUFFIX = "_cls"
+"""Class attributes such as ``_module_cls = VAE`` name the module/plan/splitter a model uses."""
 MODULE_HOOK = "_module_cls"
 """The hook an ``__init__`` that builds its module by name (``self.module = SysVAE(...)``, no
 ``_module_cls``) is given, as if it had set it."""
-"""Class attributes such as ``_module_cls = VAE`` name the module/plan/splitter a model uses."""
 
 
 @dataclass
