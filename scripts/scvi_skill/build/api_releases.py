@@ -73,6 +73,7 @@ from scvi_skill.build.dependency_uses import (
 from scvi_skill.build.mapfiles import ReadLog
 from scvi_skill.build.source.cards import class_conditioned_statements
 from scvi_skill.build.source.messages import read_messages
+from scvi_skill.build.source.pyast import is_self_attr
 from scvi_skill.build.source.sourcemap import build_source_map
 from scvi_skill.build.source.unread import reads, unread_module_keywords
 from scvi_skill.runtime.apifiles import DEPENDENCY_USES_FILE
@@ -465,9 +466,7 @@ def _automatic_optimization(qualname: str, source) -> list | None:
     for stmt in (init.body if init else ()):
         if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) \
                 and isinstance(stmt.value.value, bool) and any(
-                    isinstance(t, ast.Attribute) and t.attr == "automatic_optimization"
-                    and isinstance(t.value, ast.Name) and t.value.id == "self"
-                    for t in stmt.targets):
+                    is_self_attr(t, "automatic_optimization") for t in stmt.targets):
             found = [stmt.lineno, stmt.value.value]
     return found
 
@@ -533,9 +532,7 @@ def _swapped_plans(source, qualname: str) -> tuple[list[str], str | None]:
                 continue
             for stmt, condition in class_conditioned_statements(method.body, None):
                 if condition not in (None, "?", name) or not isinstance(stmt, ast.Assign) \
-                        or not any(isinstance(t, ast.Attribute) and t.attr == "_training_plan_cls"
-                                   and isinstance(t.value, ast.Name) and t.value.id == "self"
-                                   for t in stmt.targets):
+                        or not any(is_self_attr(t, "_training_plan_cls") for t in stmt.targets):
                     continue
                 target = source.resolver.dotted(module, ast.unparse(stmt.value))
                 if target and target in source.by_qualname:

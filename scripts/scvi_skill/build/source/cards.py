@@ -25,7 +25,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from scvi_skill.build.source.pyast import parse_python
+from scvi_skill.build.source.pyast import is_self_attr, parse_python
 from scvi_skill.build.source.unread import unread_module_keywords
 from scvi_skill.runtime.indexview import IndexView
 from scvi_skill.runtime.schema import REGENERATE
@@ -257,9 +257,7 @@ def _swapped_plan(train: dict, name: str, view: IndexView,
     for stmt, condition in class_conditioned_statements(node.body, None):
         if condition not in (None, name) or not isinstance(stmt, ast.Assign):
             continue
-        if not any(isinstance(t, ast.Attribute) and t.attr == "_training_plan_cls"
-                   and isinstance(t.value, ast.Name) and t.value.id == "self"
-                   for t in stmt.targets):
+        if not any(is_self_attr(t, "_training_plan_cls") for t in stmt.targets):
             continue
         plan = _imported(modules.get(train["path"]), ast.unparse(stmt.value), view)
         if plan:

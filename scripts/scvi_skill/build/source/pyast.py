@@ -208,7 +208,7 @@ class _Walker(ast.NodeVisitor):
                     if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                             and target.value.id == "self" and target.attr.endswith(CLASS_HOOK_SUFFIX):
                         cls["hooks"][target.attr] = ast.unparse(stmt.value)  # wins at run time
-                    elif _is_self_attr(target, "module") and isinstance(stmt.value, ast.Call) \
+                    elif is_self_attr(target, "module") and isinstance(stmt.value, ast.Call) \
                             and not ast.unparse(stmt.value.func).startswith("self."):
                         built.add(ast.unparse(stmt.value.func))
             if len(built) == 1:  # ``self.module = SysVAE(...)``: the one module it builds
@@ -404,7 +404,7 @@ def _module_level(body: list[ast.stmt]):
             yield stmt
 
 
-def _is_self_attr(node: ast.expr, attr: str) -> bool:
-    """``self.<attr>``."""
+def is_self_attr(node: ast.expr, attr: str) -> bool:
+    """``self.<attr>`` (an assignment's target, a call's function)."""
     return isinstance(node, ast.Attribute) and node.attr == attr \
         and isinstance(node.value, ast.Name) and node.value.id == "self"
