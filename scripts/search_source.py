@@ -270,6 +270,7 @@ def _run(args: argparse.Namespace) -> int:
         index = _optional_index(args.index)
         hits = source_search.find_kwarg(tree, query, scope, index, context=args.context)
         results = [h.as_dict() for h in hits]
+        _mark_default_conflicts(tree, results[: args.max], query)
     else:
         hits = source_search.rg_search(
             tree, scope, [query], fixed=mode == "text", context=args.context
@@ -292,6 +293,18 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(_text(report, args.max))
     return EXIT_OK if results else EXIT_PROBLEMS
+
+
+def _mark_default_conflicts(tree, results: list[dict], name: str) -> None:
+    """A declared parameter whose docstring entry states a default its signature contradicts
+    gets ``default_conflict`` (``code``, ``stated``, ``entry``)."""
+    from scvi_skill.runtime.pack import declared_default_conflict
+
+    for item in results:
+        if item["kind"] == "declared":
+            found = declared_default_conflict(tree, item["path"], item["line"], name.strip("`"))
+            if found:
+                item["default_conflict"] = found
 
 
 def _model_card(args: argparse.Namespace) -> int:
@@ -991,6 +1004,10 @@ def _text(report: dict, limit: int) -> str:
                 lines.append(f"{item['path']}-{ctx['line']}-  {ctx['text']}")
         tag = "" if item["kind"] == "match" else f"[{item['kind']}] "
         lines.append(f"{item['path']}:{item['line']}: {tag}{item['text']}")
+        conflict = item.get("default_conflict")
+        if conflict:
+            lines.append(f"    ! runs with the signature's {conflict['code']}, not the "
+                         f"{conflict['stated']} its docstring states ({conflict['entry']})")
         for ctx in item.get("context", []):
             if ctx["line"] > item["line"]:
                 lines.append(f"{item['path']}-{ctx['line']}-  {ctx['text']}")

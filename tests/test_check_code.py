@@ -1623,3 +1623,34 @@ def test_check_code_flags_a_keyword_the_def_never_reads(capsys, tmp_path):
                     encoding="utf-8")
     code, report = findings_of(capsys, [str(path), "--version", "1.3.3"])
     assert code == 0 and report["findings"] == [], report
+
+
+def test_check_code_flags_a_keyword_a_model_hands_to_an_init_that_never_reads_it(
+        capsys, tmp_path):
+    """A class's own ``__init__`` parameters never read (the index's ``unread`` of a class,
+    public or the target of a model's ``**model_kwargs``): RESOLVI hands latent_distribution
+    to RESOLVAE, whose ``__init__`` marks it a placeholder; SemiSupervisedDataSplitter takes a
+    datamodule it never reads. SCVI's VAE reads latent_distribution. Per release: CondSCVI's
+    VAEC took extra_encoder_kwargs and built its encoder from an empty dict up to 1.1.5,
+    and reads it from 1.2.0."""
+    code, got, messages = checked_on_pinned(
+        capsys, tmp_path,
+        "import scvi\nfrom scvi.dataloaders import SemiSupervisedDataSplitter\n"
+        "r = scvi.external.RESOLVI(adata, latent_distribution='ln')\n"
+        "s = scvi.model.SCVI(adata, latent_distribution='ln')\n"
+        "d = SemiSupervisedDataSplitter(manager, datamodule=dm)\n")
+    assert code == 1 and got == [(3, "scvi.external.RESOLVI", "latent_distribution"),
+                                 (5, "scvi.dataloaders.SemiSupervisedDataSplitter",
+                                  "datamodule")], got
+    assert "hands 'latent_distribution' on to scvi.external.resolvi.RESOLVAE" in messages[0]
+    assert "src/scvi/external/resolvi/_module.py:" in messages[0]
+    path = tmp_path / "condscvi.py"
+    path.write_text("import scvi\nm = scvi.model.CondSCVI(adata, extra_encoder_kwargs={})\n",
+                    encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", "1.1.5"])
+    assert code == 1 and [f["kwarg"] for f in report["findings"]] == [
+        "extra_encoder_kwargs"], report
+    assert "on to scvi.module.VAEC, which takes it and never reads it in 1.1.5" in \
+        report["findings"][0]["message"]
+    code, report = findings_of(capsys, [str(path), "--version", "1.2.0"])
+    assert code == 0 and report["findings"] == [], report

@@ -32,7 +32,8 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
 - ``automatic_optimization``: ``[line, value]`` for a class whose ``__init__`` sets it
   (a training plan that optimizes by hand: Lightning then rejects ``gradient_clip_val``).
 - ``unread``: for a public def, the parameters its body never reads (a keyword given there
-  changes nothing).
+  changes nothing); for a class, public or the ``kwargs_target`` of one, those of its own
+  ``__init__`` (``RESOLVI(adata, latent_distribution=...)`` reaches RESOLVAE's, never read).
 - ``unread_keywords``: for a model whose module's ``generative()`` takes ``transform_batch``
   or its ``inference()`` ``n_samples`` and never reads it (SysVI's SysVAE), ``{method:
   [[keyword, module method], ...]}`` for the methods that hand it on: they accept it, and
@@ -262,6 +263,12 @@ def build_release(tree: Tree) -> dict:
                 swapped = [plan for plan in swapped if plan != definite]
             if swapped:
                 slim["uses"]["training_plans"] = swapped
+    targets = {slim.get("kwargs_target") for slim in symbols.values()}
+    for qualname, slim in symbols.items():
+        if slim["kind"] == "class" and (slim.get("public") or qualname in targets):
+            unread = _unread_init(qualname, source)
+            if unread:
+                slim["unread"] = unread
     external = _external_bases(source)
     lightning = {q for q, bases in external.items()
                  if any(b.rsplit(".", 1)[-1] == "LightningModule" for b in bases)}
@@ -496,6 +503,20 @@ def _unread_params(qualname: str, slim: dict, source) -> list[str]:
     node = _def_node(source, qualname)
     if node is None:
         return []
+    return _unread_args(node, slim["kind"] == "method")
+
+
+def _unread_init(qualname: str, source) -> list[str]:
+    """:func:`_unread_params` of the class's own ``__init__`` (``RESOLVAE``'s
+    ``latent_distribution``, which ``RESOLVI(adata, latent_distribution=...)`` hands it
+    through its ``**model_kwargs``)."""
+    node = _class_node(source, qualname)
+    init = next((sub for sub in (node.body if node else ())
+                 if isinstance(sub, ast.FunctionDef) and sub.name == "__init__"), None)
+    return _unread_args(init, True) if init is not None else []
+
+
+def _unread_args(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> list[str]:
     body = [stmt for stmt in node.body if not (isinstance(stmt, ast.Expr)
                                                and isinstance(stmt.value, ast.Constant))]
     if all(isinstance(stmt, ast.Pass | ast.Raise) or (
@@ -504,7 +525,7 @@ def _unread_params(qualname: str, slim: dict, source) -> list[str]:
            for stmt in body):
         return []
     bound = node.args.posonlyargs + node.args.args
-    if slim["kind"] == "method" and bound:
+    if method and bound:
         bound = bound[1:]
     names = [a.arg for a in bound + node.args.kwonlyargs]
     return [name for name in names if not reads(node, name)]

@@ -341,6 +341,15 @@ class _CallChecker(ast.NodeVisitor):
                         f"(defined at {self._where(qualname)}): the value changes nothing",
                         "unread_kwarg", col=keyword.col_offset + 1, name=resolved[0],
                         kwarg=keyword.arg))
+                elif verdict.accepted and verdict.owner not in (None, qualname) and keyword.arg \
+                        in ((self.api.symbols.get(verdict.owner) or {}).get("unread") or ()):
+                    # handed on through **kwargs to a class whose __init__ never reads it
+                    self.findings.append(Finding(
+                        keyword.lineno, f"{dotted}() hands {keyword.arg!r} on to "
+                        f"{self.api.public_name(verdict.owner)}, which takes it and never reads "
+                        f"it (defined at {self._where(verdict.owner)}): the value changes "
+                        "nothing", "unread_kwarg", col=keyword.col_offset + 1,
+                        name=resolved[0], kwarg=keyword.arg))
                 if not verdict.accepted:
                     why = f"; {verdict.reason}" if verdict.reason else ""
                     self.findings.append(Finding(

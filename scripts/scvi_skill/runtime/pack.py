@@ -28,6 +28,7 @@ from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
 from .dependency_uses import named_dependency_names
+from .docdefaults import conflict, signature_default, stated_default
 from .errors import IndexStale, warn
 from .fences import BODY, CLOSER, OPENER, line_roles
 from .formats import SLOT_SOURCE
@@ -236,6 +237,9 @@ class SourceFact:
         (``%(param_batch_key)s`` -> ``src/scvi/utils/_docstrings.py``)."""
         self.param_lines: list[int] = []
         self.param_doc: list[str] = []
+        self.param_default: dict[str, str] = {}
+        """When the entry states a default its signature line contradicts: ``code`` (what
+        runs) and ``stated`` (:mod:`~scvi_skill.runtime.docdefaults`)."""
         self.window: list[int] = []
         self.window_text: list[str] = []
 
@@ -247,6 +251,8 @@ class SourceFact:
         if self.param:
             out.update(param=self.param, param_path=self.param_path or self.path,
                        param_lines=self.param_lines, param_doc="\n".join(self.param_doc))
+            if self.param_default:
+                out.update(param_default=self.param_default)
         return out
 
 
@@ -1347,6 +1353,55 @@ def _set_param(fact: SourceFact, name: str, sig: str | None, lines: list[str], d
         fact.param_path = template.path
         fact.param_lines = [template.first, template.first + len(shown) - 1]
         fact.param_doc += [_cut(t) for t in shown]
+    entry = template.lines if template is not None else lines[doc_first : doc_last + 1]
+    fact.param_default = _default_conflict(name, sig, entry)
+
+
+def _default_conflict(name: str, sig: str | None, entry: list[str]) -> dict[str, str]:
+    """``{"code": ..., "stated": ...}`` when the docstring ``entry`` of parameter ``name``
+    states a default that its signature line ``sig`` contradicts (``estimate_delta``'s
+    ``min_thres``: "defaults to 0.3", ``min_thres=0.1``), else empty."""
+    code = signature_default(sig, name) if sig is not None and DEFAULT_CONFLICTS else None
+    stated = stated_default("\n".join(t.strip() for t in entry[1:])) if code else None
+    if stated is None or not conflict(stated, code):
+        return {}
+    return {"code": code, "stated": stated}
+
+
+DEFAULT_CONFLICTS = True
+"""A parameter entry whose stated default the signature contradicts says which one runs."""
+
+
+def declared_default_conflict(tree, rel: str, line: int, name: str,
+                              reader: _Reader | None = None) -> dict[str, str]:
+    """:func:`_default_conflict` for parameter ``name`` of the def whose signature holds line
+    ``line`` (1-based) of ``rel`` (``search_source.py --kwarg``'s declared lines), with its
+    docstring entry's path and line (``entry``), or empty. ``reader``: a
+    :class:`_Reader` of ``tree`` to share between calls."""
+    reader = reader or _Reader(tree)
+    lines = reader.file(rel)
+    first = next((n for n in range(min(line, len(lines)) - 1,
+                                   max(line - 1 - MAX_SIGNATURE_LINES, -1), -1)
+                  if _DEF.match(lines[n])), None)
+    if first is None:
+        return {}
+    resolve = _resolver(reader, rel)
+    found = _documented_param(lines, first, name, resolve)
+    if not found and _DEF.match(lines[first]).group(1) == "__init__":
+        # scvi-tools documents __init__'s parameters in the class docstring
+        owner = next((n for n in range(first - 1, -1, -1) if _CLASS.match(lines[n])
+                      and _indent(lines[n]) < _indent(lines[first])), None)
+        found = _documented_param(lines, owner, name, resolve) if owner is not None else None
+    if not found or found[0] != line - 1:
+        return {}
+    sig_line, doc_first, doc_last, template = found
+    entry = template.lines if template is not None else lines[doc_first : doc_last + 1]
+    conflict = _default_conflict(name, lines[sig_line], entry)
+    if conflict:
+        where = f"{template.path}:{template.first}" if template is not None \
+            else f"{rel}:{doc_first + 1}"
+        conflict["entry"] = where
+    return conflict
 
 
 def _move_to(fact: SourceFact, lines: list[str], first: int) -> None:
@@ -2077,6 +2132,9 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
                               len(group) + lead))
             group.append(f"  param {fact.param} ({fact.param_path or fact.path}:{first}-{last}):")
             group.extend(f"   {t.strip()}" for t in doc)
+            if fact.param_default:
+                group.append(f"  ! runs with the signature's {fact.param_default['code']}, not "
+                             f"the {fact.param_default['stated']} this entry states")
         if fact.window:
             first, last = fact.window
             spans.append(Span("window", fact.path, first, last, len(group)))
