@@ -1932,3 +1932,31 @@ def test_sysvi_sampling_methods_of_rnaseqmixin_fail():
     draws = [np.asarray(model.get_normalized_expression()) for _ in range(3)]
     assert all(d.shape == (adata.n_obs, adata.n_vars) for d in draws)
     assert np.mean(draws, axis=0).shape == (adata.n_obs, adata.n_vars)
+
+
+def test_progress_bar_style_does_not_reach_the_training_bar(capsys):
+    """scvi.settings.progress_bar_style = "rich" styles scvi.utils.track's loops, not the
+    training bar: the Trainer's simple ProgressBar (the default) builds it with style "tqdm".
+    A rich training bar takes Lightning's RichProgressBar with simple_progress_bar=False."""
+    from lightning.pytorch.callbacks import RichProgressBar
+    from tqdm.auto import tqdm
+
+    before = scvi.settings.progress_bar_style
+    scvi.settings.progress_bar_style = "rich"
+    try:
+        assert not isinstance(scvi.utils.track([1, 2]), tqdm)  # the setting's own reach
+        model = _scvi()
+        model.train(max_epochs=1, accelerator="cpu")
+        bar = model.trainer.progress_bar_callback
+        assert type(bar).__module__ == "scvi.train._progress"
+        assert isinstance(bar.main_progress_bar, tqdm)
+        model = _scvi()
+        model.train(max_epochs=1, accelerator="cpu", simple_progress_bar=False,
+                    callbacks=[RichProgressBar()])
+        assert isinstance(model.trainer.progress_bar_callback, RichProgressBar)
+        model = _scvi()
+        model.train(max_epochs=1, accelerator="cpu", enable_progress_bar=False)
+        assert model.trainer.progress_bar_callback is None
+    finally:
+        scvi.settings.progress_bar_style = before
+    capsys.readouterr()
