@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 
 import pytest
@@ -86,24 +85,15 @@ REVIEWED_1_5_1 = {
 def test_every_conflict_in_the_pinned_tree_is_a_reviewed_one(pinned_tree):
     """Each parameter with a default of every def of the pinned release, asked as
     ``--kwarg`` asks: the conflicts found are exactly the ones read by hand."""
-    reader = pack._Reader(pinned_tree)
-    found = []
-    for path in sorted((pinned_tree.root / "src" / "scvi").rglob("*.py")):
-        rel = path.relative_to(pinned_tree.root).as_posix()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                continue
-            args = node.args
-            positional = args.posonlyargs + args.args
-            with_default = positional[len(positional) - len(args.defaults):] + [
-                a for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
-            for arg in with_default:
-                hit = pack.declared_default_conflict(pinned_tree, rel, arg.lineno, arg.arg, reader)
-                if hit:
-                    found.append((rel, arg.arg, hit["code"], hit["stated"]))
-    assert {(rel, name) for rel, name, _, _ in found} == REVIEWED_1_5_1
+    found = pack.tree_default_conflicts(pinned_tree)
+    assert {(f["path"], f["param"]) for f in found} == REVIEWED_1_5_1
     assert len(found) == 11
-    assert ("src/scvi/model/base/_differential.py", "min_thres", "0.1", "0.3") in found
+    delta = next(f for f in found if f["param"] == "min_thres")
+    assert (delta["def"], delta["code"], delta["stated"]) == ("estimate_delta", "0.1", "0.3")
+    lines = (pinned_tree.root / delta["path"]).read_text(encoding="utf-8").splitlines()
+    assert "min_thres=0.1" in lines[delta["line"] - 1]
+    entry = int(delta["entry"].rsplit(":", 1)[1])
+    assert "defaults to 0.3" in lines[entry]  # the line below the entry's name
 
 
 def test_the_pack_says_which_default_runs(capsys, pinned_tree):

@@ -23,6 +23,7 @@ URL and the pack says so. Standard library only.
 
 from __future__ import annotations
 
+import ast
 import re
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
@@ -1370,6 +1371,37 @@ def _default_conflict(name: str, sig: str | None, entry: list[str]) -> dict[str,
 
 DEFAULT_CONFLICTS = True
 """A parameter entry whose stated default the signature contradicts says which one runs."""
+
+
+def tree_default_conflicts(tree) -> list[dict]:
+    """Every parameter of every def under the tree's ``scvi`` package whose docstring entry
+    states a default its signature contradicts (:func:`declared_default_conflict` asked for
+    each parameter with a default): ``path``, ``line``, ``def``, ``param``, ``code``,
+    ``stated``, ``entry``, in file order. For maintainers and the tests: what the pack and
+    ``--kwarg`` would mark in that release."""
+    reader = _Reader(tree)
+    found = []
+    for path in sorted(tree.package_dir.rglob("*.py")):
+        rel = tree.to_rel(path)
+        if rel is None:
+            continue
+        try:
+            module = ast.parse("\n".join(reader.file(rel)))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(module):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = node.args
+            positional = args.posonlyargs + args.args
+            with_default = positional[len(positional) - len(args.defaults):] + [
+                a for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
+            for arg in with_default:
+                hit = declared_default_conflict(tree, rel, arg.lineno, arg.arg, reader)
+                if hit:
+                    found.append({"path": rel, "line": arg.lineno, "def": node.name,
+                                  "param": arg.arg, **hit})
+    return sorted(found, key=lambda f: (f["path"], f["line"]))
 
 
 def declared_default_conflict(tree, rel: str, line: int, name: str,
