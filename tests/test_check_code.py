@@ -1630,7 +1630,9 @@ def test_check_code_flags_a_keyword_a_model_hands_to_an_init_that_never_reads_it
     """A class's own ``__init__`` parameters never read (the index's ``unread`` of a class,
     public or the target of a model's ``**model_kwargs``): RESOLVI hands latent_distribution
     to RESOLVAE, whose ``__init__`` marks it a placeholder; SemiSupervisedDataSplitter takes a
-    datamodule it never reads. SCVI's VAE reads latent_distribution. Per release: CondSCVI's
+    datamodule it never reads. SCVI's VAE reads latent_distribution. A private mixin's def
+    under a model's public name too: RESOLVI's get_latent_representation takes mc_samples
+    "for consistency" and never reads it (SCVI's does). Per release: CondSCVI's
     VAEC took extra_encoder_kwargs and built its encoder from an empty dict up to 1.1.5,
     and reads it from 1.2.0."""
     code, got, messages = checked_on_pinned(
@@ -1638,10 +1640,14 @@ def test_check_code_flags_a_keyword_a_model_hands_to_an_init_that_never_reads_it
         "import scvi\nfrom scvi.dataloaders import SemiSupervisedDataSplitter\n"
         "r = scvi.external.RESOLVI(adata, latent_distribution='ln')\n"
         "s = scvi.model.SCVI(adata, latent_distribution='ln')\n"
-        "d = SemiSupervisedDataSplitter(manager, datamodule=dm)\n")
+        "d = SemiSupervisedDataSplitter(manager, datamodule=dm)\n"
+        "z = r.get_latent_representation(mc_samples=50)\n"
+        "y = s.get_latent_representation(mc_samples=50)\n")
     assert code == 1 and got == [(3, "scvi.external.RESOLVI", "latent_distribution"),
                                  (5, "scvi.dataloaders.SemiSupervisedDataSplitter",
-                                  "datamodule")], got
+                                  "datamodule"),
+                                 (6, "scvi.external.RESOLVI.get_latent_representation",
+                                  "mc_samples")], got
     assert "hands 'latent_distribution' on to scvi.external.resolvi.RESOLVAE" in messages[0]
     assert "src/scvi/external/resolvi/_module.py:" in messages[0]
     path = tmp_path / "condscvi.py"

@@ -231,6 +231,7 @@ def build_release(tree: Tree) -> dict:
             slim["closed"] = attrs is not None
             if attrs:
                 slim["attrs"] = sorted(attrs)
+    reachable = set(source.namespaces.values())  # a mixin's method under a model's public name
     for qualname, slim in symbols.items():
         if slim.get("var_kwargs") and slim["kind"] == "class":
             _class_kwargs_route(qualname, slim, symbols, source)
@@ -242,7 +243,7 @@ def build_release(tree: Tree) -> dict:
                 _dropping_route(qualname, slim, symbols, source)
         if slim["kind"] in ("method", "function"):
             _dict_params(qualname, slim, source)
-            unread = _unread_params(qualname, slim, source)
+            unread = _unread_params(qualname, slim, source, reachable)
             if unread:
                 slim["unread"] = unread
         elif slim["kind"] == "class":
@@ -492,13 +493,14 @@ def _unread_keywords(qualname: str, slim: dict, source) -> dict[str, list[list[s
     return unread_module_keywords(methods, classes)
 
 
-def _unread_params(qualname: str, slim: dict, source) -> list[str]:
-    """The parameters a public def takes and never reads (not ``self``/``cls``, ``*args`` or
-    ``**kwargs``): a keyword given there changes nothing (MULTIVI's deprecated
+def _unread_params(qualname: str, slim: dict, source, reachable: set[str]) -> list[str]:
+    """The parameters a def that a public name reaches (RESOLVI's
+    ``get_latent_representation``, its private mixin's) takes and never reads (not
+    ``self``/``cls``, ``*args`` or ``**kwargs``): a keyword given there changes nothing (MULTIVI's deprecated
     ``setup_anndata``, mlxSCVI's ``train(accelerator=...)``). None for a def whose body only
     raises, passes or returns a constant (a stub or abstract method), and for one that reads
     ``locals()`` (``_get_setup_method_args(**locals())``)."""
-    if not slim.get("public"):
+    if not (slim.get("public") or qualname in reachable):
         return []
     node = _def_node(source, qualname)
     if node is None:
