@@ -496,8 +496,8 @@ def _unread_keywords(qualname: str, slim: dict, source) -> dict[str, list[list[s
 def _unread_params(qualname: str, slim: dict, source, reachable: set[str]) -> list[str]:
     """The parameters a def that a public name reaches (RESOLVI's
     ``get_latent_representation``, its private mixin's) takes and never reads (not
-    ``self``/``cls``, ``*args`` or ``**kwargs``): a keyword given there changes nothing (MULTIVI's deprecated
-    ``setup_anndata``, mlxSCVI's ``train(accelerator=...)``). None for a def whose body only
+    ``self``/``cls``, ``*args`` or ``**kwargs``): a keyword given there changes nothing
+    (MULTIVI's deprecated ``setup_anndata``, mlxSCVI's ``train(accelerator=...)``). None for a def whose body only
     raises, passes or returns a constant (a stub or abstract method), and for one that reads
     ``locals()`` (``_get_setup_method_args(**locals())``)."""
     if not (slim.get("public") or qualname in reachable):

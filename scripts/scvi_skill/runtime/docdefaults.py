@@ -34,7 +34,8 @@ def stated_default(text: str) -> str | None:
         value = _clean(match.group("value"))
         if not value or not _is_value(value):
             continue
-        start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, match.start() + 1)), default=0)
+        ends = _SENTENCE_END.finditer(text, 0, match.start() + 1)
+        start = max((m.end() for m in ends), default=0)
         if _CONDITION.search(text, start, match.start()):
             return None
         claims.append(value)

@@ -1428,12 +1428,11 @@ def declared_default_conflict(tree, rel: str, line: int, name: str,
         return {}
     sig_line, doc_first, doc_last, template = found
     entry = template.lines if template is not None else lines[doc_first : doc_last + 1]
-    conflict = _default_conflict(name, lines[sig_line], entry)
-    if conflict:
-        where = f"{template.path}:{template.first}" if template is not None \
+    contradicted = _default_conflict(name, lines[sig_line], entry)
+    if contradicted:
+        contradicted["entry"] = f"{template.path}:{template.first}" if template is not None \
             else f"{rel}:{doc_first + 1}"
-        conflict["entry"] = where
-    return conflict
+    return contradicted
 
 
 def _move_to(fact: SourceFact, lines: list[str], first: int) -> None:
