@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -81,3 +82,17 @@ def rg_binary() -> str:
             pytest.fail("rg is not installed (the ripgrep wheel should bring it)")
         pytest.skip("rg is not installed")
     return found
+
+
+@pytest.fixture(scope="session")
+def older_python() -> str:
+    """An interpreter from 3.10 up to, not including, the tests' own (Debian's 3.11): the
+    agent-facing scripts run on 3.10 and newer, and older ``ast`` raises other errors."""
+    older = next((c for c in ("/usr/bin/python3", shutil.which("python3.11"),
+                              shutil.which("python3.10"))
+                  if c and Path(c).is_file() and subprocess.run(
+                      [c, "-c", "import sys; raise SystemExit(not (3, 10) <= sys.version_info "
+                       f"< {tuple(sys.version_info[:2])})"]).returncode == 0), None)
+    if older is None:
+        pytest.skip("no Python from 3.10 up to, not including, the tests' own on this machine")
+    return older

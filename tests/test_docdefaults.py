@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import resolve_docs
@@ -25,6 +26,7 @@ from scvi_skill.runtime.docdefaults import conflict, signature_default, stated_d
     ("defaults to 0.3 here and defaults to 0.5 there", None),
     ("Reduce learning rate on plateau of validation metric (default is ELBO).", None),
     ("By default, all cells are used.", None),
+    ("Defaults to `a\x00b`.", None),  # not a value
     ("Whether to use the default latent (default case).", None),
 ])
 def test_stated_default(text, stated):
@@ -63,9 +65,25 @@ def test_conflict(stated, code, expected):
     ("        adata: AnnData,", "adata", None),
     ("        batch_size: int = 128,", "n_samples", None),
     ("        x = (1,", "x", None),  # not a signature
+    ("        eps: float = 1e-6\x00,", "eps", None),  # a null byte: no Python
+    ("        eps=" + "(" * 5000 + "1" + ")" * 5000 + ",", "eps", None),  # too deep to parse
 ])
 def test_signature_default(line, name, default):
     assert signature_default(line, name) == default
+
+
+def test_text_that_is_no_python_is_no_default_on_an_older_python(older_python, repo_root):
+    """Python 3.10 and 3.11's ``ast`` raise ValueError on a null byte (3.12 a SyntaxError):
+    a tree line or docstring holding one states no default there either."""
+    probe = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+             "from scvi_skill.runtime.docdefaults import conflict, signature_default, "
+             "stated_default\n"
+             "print(signature_default('  eps: float = 1e-6\\x00,', 'eps'),"
+             " stated_default('Defaults to `a\\x00b`.'), conflict('a\\x00', '1'))\n")
+    result = subprocess.run([older_python, "-I", "-c", probe, str(repo_root / "scripts")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["None", "None", "False"]
 
 
 REVIEWED_1_5_1 = {

@@ -72,7 +72,7 @@ def signature_default(line: str, name: str) -> str | None:
     text = re.sub(r"\s+#.*$", "", text)
     try:
         args = ast.parse(f"def _({text}): pass").body[0].args
-    except SyntaxError:
+    except _UNPARSABLE:
         return None
     positional = args.posonlyargs + args.args
     pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
@@ -85,12 +85,15 @@ def signature_default(line: str, name: str) -> str | None:
 
 
 _NOT = object()
+_UNPARSABLE = (SyntaxError, ValueError, MemoryError, RecursionError)
+"""What ``ast`` raises on text that is no Python: a syntax error, a null byte (ValueError), a
+nesting too deep for the parser."""
 
 
 def _literal(text: str):
     try:
         return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+    except (*_UNPARSABLE, TypeError):
         return _NOT
 
 
@@ -116,6 +119,6 @@ def _is_expression(value: str) -> bool:
         return False
     try:
         node = ast.parse(value, mode="eval").body
-    except SyntaxError:
+    except _UNPARSABLE:
         return False
     return isinstance(node, ast.Attribute | ast.Call | ast.BinOp | ast.Subscript)
