@@ -243,3 +243,22 @@ def test_a_keyword_the_module_never_reads_is_on_the_card(cards):
                    for m in _card(cards, "scvi.model.SCVI")["methods"].values())
     text = modelcards.render_card(_card(cards, "scvi.external.SysVI"))
     assert "transform_batch: SysVAE.generative never reads it" in text
+
+
+def test_a_model_keyword_the_module_s_init_never_reads_is_on_the_card(cards, pinned_tree):
+    """RESOLVI hands its **model_kwargs to RESOLVAE, whose __init__ takes latent_distribution
+    (marked a placeholder upstream) and never reads it: the card and the pack's model facts
+    say so, cited where the parameter is declared. Of the 1.5.1 models only RESOLVI has one."""
+    having = {name for name, card in cards["models"].items() if card.get("module_init_ignores")}
+    assert having == {"scvi.external.RESOLVI"}
+    (keyword, target, where), = _card(cards, "scvi.external.RESOLVI")["module_init_ignores"]
+    assert (keyword, target) == ("latent_distribution", "RESOLVAE.__init__")
+    path, _, line = where.partition(":")
+    declared = (pinned_tree.root / path).read_text(encoding="utf-8").splitlines()[int(line) - 1]
+    assert declared.strip().startswith("latent_distribution:") and "placeholder" in declared
+    text = modelcards.render_card(_card(cards, "scvi.external.RESOLVI"))
+    assert f"model keyword latent_distribution: its module's RESOLVAE.__init__ never reads it  " \
+           f"[{where}]" in text
+    facts = {text: cite for model, text, cite in card_facts(cards) if model == "RESOLVI"}
+    assert facts["RESOLVI(latent_distribution=...) changes nothing: its module's "
+                 "RESOLVAE.__init__ takes latent_distribution and never reads it"] == where

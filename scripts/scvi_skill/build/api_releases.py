@@ -76,7 +76,12 @@ from scvi_skill.build.source.cards import class_conditioned_statements
 from scvi_skill.build.source.messages import read_messages
 from scvi_skill.build.source.pyast import is_self_attr
 from scvi_skill.build.source.sourcemap import build_source_map
-from scvi_skill.build.source.unread import reads, unread_module_keywords
+from scvi_skill.build.source.unread import (
+    reads,
+    unread_args,
+    unread_init,
+    unread_module_keywords,
+)
 from scvi_skill.runtime.apifiles import DEPENDENCY_USES_FILE
 from scvi_skill.runtime.apiindex import (
     API_FORMAT,
@@ -505,32 +510,14 @@ def _unread_params(qualname: str, slim: dict, source, reachable: set[str]) -> li
     node = _def_node(source, qualname)
     if node is None:
         return []
-    return _unread_args(node, slim["kind"] == "method")
+    return unread_args(node, slim["kind"] == "method")
 
 
 def _unread_init(qualname: str, source) -> list[str]:
-    """:func:`_unread_params` of the class's own ``__init__`` (``RESOLVAE``'s
+    """:func:`~scvi_skill.build.source.unread.unread_init` of the class (``RESOLVAE``'s
     ``latent_distribution``, which ``RESOLVI(adata, latent_distribution=...)`` hands it
     through its ``**model_kwargs``)."""
-    node = _class_node(source, qualname)
-    init = next((sub for sub in (node.body if node else ())
-                 if isinstance(sub, ast.FunctionDef) and sub.name == "__init__"), None)
-    return _unread_args(init, True) if init is not None else []
-
-
-def _unread_args(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> list[str]:
-    body = [stmt for stmt in node.body if not (isinstance(stmt, ast.Expr)
-                                               and isinstance(stmt.value, ast.Constant))]
-    if all(isinstance(stmt, ast.Pass | ast.Raise) or (
-            isinstance(stmt, ast.Return) and (stmt.value is None
-                                              or isinstance(stmt.value, ast.Constant)))
-           for stmt in body):
-        return []
-    bound = node.args.posonlyargs + node.args.args
-    if method and bound:
-        bound = bound[1:]
-    names = [a.arg for a in bound + node.args.kwonlyargs]
-    return [name for name in names if not reads(node, name)]
+    return unread_init(_class_node(source, qualname))
 
 
 def _swapped_plans(source, qualname: str) -> tuple[list[str], str | None]:

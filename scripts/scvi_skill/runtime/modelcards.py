@@ -78,6 +78,8 @@ def render_card(card: dict) -> str:
         lines.append(f"{name}({_params(setup)})  [{setup['path']}:{setup['line']}]"
                      + (f"  only {setup['only']}: registers nothing" if setup.get("only")
                         else ""))
+    for keyword, target, where in card.get("module_init_ignores") or ():
+        lines.append(f"model keyword {keyword}: its module's {target} never reads it  [{where}]")
     train = card.get("train")
     if train:
         lines.append(f"train() from {train['defined_in']}  [{train['path']}:{train['line']}]")

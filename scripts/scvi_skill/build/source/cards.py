@@ -26,7 +26,7 @@ import ast
 from collections.abc import Callable
 
 from scvi_skill.build.source.pyast import is_self_attr, parse_python
-from scvi_skill.build.source.unread import unread_module_keywords
+from scvi_skill.build.source.unread import init_of, unread_init, unread_module_keywords
 from scvi_skill.runtime.indexview import IndexView
 from scvi_skill.runtime.schema import REGENERATE
 
@@ -139,6 +139,9 @@ def _card(public: str, symbol: dict, view: IndexView, trains: _TrainReader,
         "setup": setup,
         "methods": methods,
     }
+    init_ignores = _module_init_ignores((symbol.get("uses") or {}).get("module"), view, modules)
+    if init_ignores:
+        card["module_init_ignores"] = init_ignores
     if train is not None:
         overrides, runner = trains.overrides(train)
         card["train"] = {
@@ -177,6 +180,22 @@ def _module_ignores(qualname: str, module: str | None, view: IndexView,
     return {method: [[keyword, ".".join(target.rsplit(".", 2)[-2:]), where[target]]
                      for keyword, target in pairs]
             for method, pairs in unread_module_keywords(targets, classes).items()}
+
+
+def _module_init_ignores(module: str | None, view: IndexView,
+                         modules: _Modules) -> list[list[str]]:
+    """``[[keyword, "Module.__init__", "path:line"], ...]``: the parameters the model's
+    module's own ``__init__`` takes and never reads (:func:`~scvi_skill.build.source.unread.
+    unread_init`: RESOLVAE's ``latent_distribution``), each cited where it is declared; a
+    model keyword handed on to them through ``**model_kwargs`` changes nothing."""
+    symbol = view.symbols.get(module) if module else None
+    if not symbol:
+        return []
+    cls = modules.node_at(symbol["path"], symbol["line"], ast.ClassDef)
+    init = init_of(cls)
+    where = {a.arg: a.lineno for a in (init.args.args + init.args.kwonlyargs if init else [])}
+    return [[name, f"{_short(module)}.__init__", f"{symbol['path']}:{where[name]}"]
+            for name in unread_init(cls)]
 
 
 def _param_lines(symbol: dict, modules: _Modules) -> dict:
@@ -503,6 +522,9 @@ def _facts(model: str, card: dict) -> list[tuple[str, str]]:
         if de and "mode" in de["params"]:
             line = de.get("param_lines", {}).get("mode", de["line"])
             out.append((f"{model}.{name}(mode={de['params']['mode']})", f"{de['path']}:{line}"))
+    for keyword, target, where in card.get("module_init_ignores") or ():
+        out.append((f"{model}({keyword}=...) changes nothing: its module's {target} takes "
+                    f"{keyword} and never reads it", where))
     if card.get("training_plan_set_at"):
         out.append((f"{model} training plan: {card['training_plan']} (its train() sets it)",
                     card["training_plan_set_at"]))

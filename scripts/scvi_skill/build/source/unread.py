@@ -51,6 +51,38 @@ def hands_on(node: ast.AST, keyword: str, helper: str | None, passing: set[str])
     return False
 
 
+def unread_args(node: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> list[str]:
+    """The parameters a def takes and never reads (not ``self``/``cls`` when ``method``, not
+    ``*args`` or ``**kwargs``): a keyword given there changes nothing. None for a def whose
+    body only raises, passes or returns a constant (a stub or abstract method), and for one
+    that reads ``locals()``."""
+    body = [stmt for stmt in node.body if not (isinstance(stmt, ast.Expr)
+                                               and isinstance(stmt.value, ast.Constant))]
+    if all(isinstance(stmt, ast.Pass | ast.Raise) or (
+            isinstance(stmt, ast.Return) and (stmt.value is None
+                                              or isinstance(stmt.value, ast.Constant)))
+           for stmt in body):
+        return []
+    bound = node.args.posonlyargs + node.args.args
+    if method and bound:
+        bound = bound[1:]
+    names = [a.arg for a in bound + node.args.kwonlyargs]
+    return [name for name in names if not reads(node, name)]
+
+
+def init_of(cls: ast.ClassDef | None) -> ast.FunctionDef | None:
+    """The class's own ``__init__`` (not a base's), or None."""
+    return next((sub for sub in (cls.body if cls is not None else ())
+                 if isinstance(sub, ast.FunctionDef) and sub.name == "__init__"), None)
+
+
+def unread_init(cls: ast.ClassDef | None) -> list[str]:
+    """:func:`unread_args` of the class's own ``__init__``: what a keyword given to the class
+    (or handed to it through a model's ``**model_kwargs``) never changes."""
+    init = init_of(cls)
+    return unread_args(init, True) if init is not None else []
+
+
 def unread_module_keywords(module_methods: dict[str, tuple[str, ast.AST | None]],
                            model_classes: list[ast.ClassDef | None]) -> dict[str, list[list[str]]]:
     """``{method: [[keyword, module method], ...]}``: the public methods of a model (its class
