@@ -1960,3 +1960,45 @@ def test_progress_bar_style_does_not_reach_the_training_bar(capsys):
     finally:
         scvi.settings.progress_bar_style = before
     capsys.readouterr()
+
+
+def test_resolvi_squares_the_neighbor_graph_with_a_matrix_power():
+    """RESOLVI.setup_anndata (prepare_data=True, the default) squares scanpy's spatial distance
+    graph with ``** 2``; scanpy's ``obsp["distances"]`` is a scipy ``csr_matrix``, for which
+    ``**`` is the matrix power: ``distance_neighbor`` holds the k smallest entries of D @ D
+    (sums over two-hop paths), not squared distances, and ``index_neighbor`` follows them,
+    other cells than the nearest for most. Neighbours computed beforehand with
+    ``prepare_data=False`` are what the model reads."""
+    sc = pytest.importorskip("scanpy")
+    from scipy import sparse
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.neighbors._base import _kneighbors_from_graph
+
+    # 100 genes: RESOLVI's background prior averages the n_genes // 50 lowest genes
+    adata = _adata(n_cells_per_batch=40, n_batches=1, n_proteins=0, n_genes=100)
+    adata.X = adata.X + 1  # every cell with counts (RESOLVI asserts it)
+    coords = np.random.default_rng(0).uniform(0, 100, size=(adata.n_obs, 2))
+    adata.obsm["X_spatial"] = coords
+    fresh = adata.copy()
+    scvi.external.RESOLVI.setup_anndata(adata)
+    got, got_index = adata.obsm["distance_neighbor"], adata.obsm["index_neighbor"]
+
+    graph = adata.copy()
+    sc.pp.neighbors(graph, n_neighbors=15, use_rep="X_spatial")  # RESOLVI's n_neighbors + 5
+    distances = graph.obsp["distances"]
+    assert isinstance(distances, sparse.spmatrix) and not isinstance(distances, sparse.sparray)
+    power, _ = _kneighbors_from_graph(distances @ distances, 10, return_distance=True)
+    np.testing.assert_allclose(got, power)
+    nearest = NearestNeighbors(n_neighbors=11).fit(coords)
+    true_distance, true_index = nearest.kneighbors(coords)
+    squared, index = true_distance[:, 1:] ** 2, true_index[:, 1:]
+    assert not np.allclose(got, squared)
+    differ = [set(a) != set(b) for a, b in zip(got_index.tolist(), index.tolist(), strict=True)]
+    assert sum(differ) > adata.n_obs // 2  # most cells get other neighbours than their nearest
+
+    fresh.obsm["index_neighbor"], fresh.obsm["distance_neighbor"] = index, squared
+    scvi.external.RESOLVI.setup_anndata(fresh, prepare_data=False)
+    model = scvi.external.RESOLVI(fresh)
+    model.train(max_epochs=1, **DEFAULT_EPOCHS)
+    np.testing.assert_allclose(model.adata_manager.get_from_registry("distance_neighbor"),
+                               squared)
