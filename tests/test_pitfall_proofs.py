@@ -2002,3 +2002,42 @@ def test_resolvi_squares_the_neighbor_graph_with_a_matrix_power():
     model.train(max_epochs=1, **DEFAULT_EPOCHS)
     np.testing.assert_allclose(model.adata_manager.get_from_registry("distance_neighbor"),
                                squared)
+
+
+@pytest.mark.parametrize("name", ["SCVI", "SCANVI"])
+def test_continuous_covariates_enter_the_decoder_as_given(name):
+    """continuous_covariate_keys are registered as the obs values themselves (one column each:
+    no one-hot, no centring or scaling) and concatenated to z as the decoder's input; with
+    encode_covariates=True also to the encoder's. A covariate in the thousands enters at that
+    size; scaled beforehand, it enters scaled."""
+    adata = _adata()
+    raw = 1000.0 + np.arange(adata.n_obs, dtype=np.float32)
+    adata.obs["total"] = raw
+    adata.obs["scaled"] = (raw - raw.mean()) / raw.std()
+    cls = getattr(scvi.model, name)
+    setup = {"labels_key": "labels", "unlabeled_category": "unknown"} if name == "SCANVI" else {}
+    cls.setup_anndata(adata, batch_key="batch", continuous_covariate_keys=["total", "scaled"],
+                      **setup)
+    model = cls(adata, n_hidden=16, n_latent=4, encode_covariates=True)
+    model.train(**FAST)
+    registered = np.asarray(model.adata_manager.get_from_registry("extra_continuous_covs"))
+    assert registered.shape == (adata.n_obs, 2)
+    np.testing.assert_array_equal(registered[:, 0], raw)
+    np.testing.assert_allclose(registered[:, 1], adata.obs["scaled"].to_numpy(), rtol=1e-6)
+    seen = {}
+
+    def keep(name, at):
+        def hook(module, args, out):
+            seen.setdefault(name, args[at])  # returns None: the output stays the module's
+        return hook
+
+    model.module.decoder.register_forward_hook(keep("decoder", 1))
+    model.module.z_encoder.register_forward_hook(keep("encoder", 0))
+    model.get_latent_representation()
+    model.get_normalized_expression()
+    n_latent, n_genes = 4, adata.n_vars
+    assert seen["decoder"].shape[-1] == n_latent + 2
+    assert seen["encoder"].shape[-1] == n_genes + 2
+    for given in (seen["decoder"], seen["encoder"]):
+        total = given[..., -2].detach().numpy().ravel()
+        assert set(total.tolist()) <= set(raw.tolist()) and total.min() >= 1000.0
