@@ -14,7 +14,9 @@ a model uses) and, with ``ast``, the ``train()`` bodies and training-plan classe
 - ``train.automatic_optimization``: from the training plan class (Lightning's default ``True``
   unless the plan or a base assigns ``automatic_optimization = False``);
 - ``setup``, ``methods``: the setup method(s) and public downstream methods with their
-  parameters and definition lines (each ``params`` with its signature ``order``).
+  parameters and definition lines (each ``params`` with its signature ``order``);
+- ``module_init_ignores``: the model keywords its module's own ``__init__`` takes and never
+  reads (RESOLVI's ``latent_distribution``).
 
 :func:`card_facts` turns the cards into one-line facts with a ``path:line`` each, for the
 resolver's pack; :func:`render_models_md` writes ``references/models.md``.
@@ -185,15 +187,16 @@ def _module_ignores(qualname: str, module: str | None, view: IndexView,
 def _module_init_ignores(module: str | None, view: IndexView,
                          modules: _Modules) -> list[list[str]]:
     """``[[keyword, "Module.__init__", "path:line"], ...]``: the parameters the model's
-    module's own ``__init__`` takes and never reads (:func:`~scvi_skill.build.source.unread.
-    unread_init`: RESOLVAE's ``latent_distribution``), each cited where it is declared; a
-    model keyword handed on to them through ``**model_kwargs`` changes nothing."""
+    module's own ``__init__`` takes and never reads (``unread_init``: RESOLVAE's
+    ``latent_distribution``), each cited where it is declared; a model keyword handed on to
+    them through ``**model_kwargs`` changes nothing."""
     symbol = view.symbols.get(module) if module else None
     if not symbol:
         return []
     cls = modules.node_at(symbol["path"], symbol["line"], ast.ClassDef)
     init = init_of(cls)
-    where = {a.arg: a.lineno for a in (init.args.args + init.args.kwonlyargs if init else [])}
+    args = init.args.posonlyargs + init.args.args + init.args.kwonlyargs if init else []
+    where = {a.arg: a.lineno for a in args}
     return [[name, f"{_short(module)}.__init__", f"{symbol['path']}:{where[name]}"]
             for name in unread_init(cls)]
 
