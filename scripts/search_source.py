@@ -298,13 +298,13 @@ def _run(args: argparse.Namespace) -> int:
 def _mark_default_conflicts(tree, results: list[dict], name: str) -> None:
     """A declared parameter whose docstring entry states a default its signature contradicts
     gets ``default_conflict`` (``code``, ``stated``, ``entry``)."""
-    from scvi_skill.runtime.pack import declared_default_conflict
+    from scvi_skill.runtime.pack import declared_default_conflicts
 
-    for item in results:
-        if item["kind"] == "declared":
-            found = declared_default_conflict(tree, item["path"], item["line"], name.strip("`"))
-            if found:
-                item["default_conflict"] = found
+    declared = [item for item in results if item["kind"] == "declared"]
+    places = [(item["path"], item["line"], name.strip("`")) for item in declared]
+    for item, found in zip(declared, declared_default_conflicts(tree, places), strict=True):
+        if found:
+            item["default_conflict"] = found
 
 
 def _model_card(args: argparse.Namespace) -> int:

@@ -74,14 +74,18 @@ def signature_default(line: str, name: str) -> str | None:
         args = ast.parse(f"def _({text}): pass").body[0].args
     except _UNPARSABLE:
         return None
-    positional = args.posonlyargs + args.args
-    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-    pairs += [(arg, d) for arg, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
     source = f"def _({text}): pass"
-    for arg, default in pairs:
+    for arg, default in defaulted(args):
         if arg.arg == name:
             return ast.get_source_segment(source, default)
     return None
+
+
+def defaulted(args: ast.arguments) -> list[tuple[ast.arg, ast.expr]]:
+    """The parameters of a def that have a default, each with its default's node."""
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    return pairs + [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
 
 
 _NOT = object()

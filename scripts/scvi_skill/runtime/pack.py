@@ -29,7 +29,7 @@ from bisect import bisect_left, bisect_right
 from itertools import accumulate
 
 from .dependency_uses import named_dependency_names
-from .docdefaults import conflict, signature_default, stated_default
+from .docdefaults import conflict, defaulted, signature_default, stated_default
 from .errors import IndexStale, warn
 from .fences import BODY, CLOSER, OPENER, line_roles
 from .formats import SLOT_SOURCE
@@ -1354,14 +1354,16 @@ def _set_param(fact: SourceFact, name: str, sig: str | None, lines: list[str], d
         fact.param_path = template.path
         fact.param_lines = [template.first, template.first + len(shown) - 1]
         fact.param_doc += [_cut(t) for t in shown]
+    fact.param_default = _default_conflict(name, sig, lines, doc_first, doc_last, template)
+
+
+def _default_conflict(name: str, sig: str | None, lines: list[str], doc_first: int,
+                      doc_last: int, template: Template | None) -> dict[str, str]:
+    """``{"code": ..., "stated": ...}`` when the docstring entry of parameter ``name`` (its
+    lines ``doc_first``..``doc_last`` of ``lines``, 0-based, or its ``template``) states a
+    default that its signature line ``sig`` contradicts (``estimate_delta``'s ``min_thres``:
+    "defaults to 0.3", ``min_thres=0.1``), else empty."""
     entry = template.lines if template is not None else lines[doc_first : doc_last + 1]
-    fact.param_default = _default_conflict(name, sig, entry)
-
-
-def _default_conflict(name: str, sig: str | None, entry: list[str]) -> dict[str, str]:
-    """``{"code": ..., "stated": ...}`` when the docstring ``entry`` of parameter ``name``
-    states a default that its signature line ``sig`` contradicts (``estimate_delta``'s
-    ``min_thres``: "defaults to 0.3", ``min_thres=0.1``), else empty."""
     code = signature_default(sig, name) if sig is not None and DEFAULT_CONFLICTS else None
     stated = stated_default("\n".join(t.strip() for t in entry[1:])) if code else None
     if stated is None or not conflict(stated, code):
@@ -1375,7 +1377,7 @@ DEFAULT_CONFLICTS = True
 
 def tree_default_conflicts(tree) -> list[dict]:
     """Every parameter of every def under the tree's ``scvi`` package whose docstring entry
-    states a default its signature contradicts (:func:`declared_default_conflict` asked for
+    states a default its signature contradicts (:func:`declared_default_conflicts` asked for
     each parameter with a default): ``path``, ``line``, ``def``, ``param``, ``code``,
     ``stated``, ``entry``, in file order. For maintainers and the tests: what the pack and
     ``--kwarg`` would mark in that release."""
@@ -1390,27 +1392,26 @@ def tree_default_conflicts(tree) -> list[dict]:
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(module):
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                continue
-            args = node.args
-            positional = args.posonlyargs + args.args
-            with_default = positional[len(positional) - len(args.defaults):] + [
-                a for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
-            for arg in with_default:
-                hit = declared_default_conflict(tree, rel, arg.lineno, arg.arg, reader)
-                if hit:
-                    found.append({"path": rel, "line": arg.lineno, "def": node.name,
-                                  "param": arg.arg, **hit})
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for arg, _ in defaulted(node.args):
+                    hit = _declared_default_conflict(reader, rel, arg.lineno, arg.arg)
+                    if hit:
+                        found.append({"path": rel, "line": arg.lineno, "def": node.name,
+                                      "param": arg.arg, **hit})
     return sorted(found, key=lambda f: (f["path"], f["line"]))
 
 
-def declared_default_conflict(tree, rel: str, line: int, name: str,
-                              reader: _Reader | None = None) -> dict[str, str]:
-    """:func:`_default_conflict` for parameter ``name`` of the def whose signature holds line
-    ``line`` (1-based) of ``rel`` (``search_source.py --kwarg``'s declared lines), with its
-    docstring entry's path and line (``entry``), or empty. ``reader``: a
-    :class:`_Reader` of ``tree`` to share between calls."""
-    reader = reader or _Reader(tree)
+def declared_default_conflicts(tree, places: list[tuple[str, int, str]]) -> list[dict[str, str]]:
+    """For each ``(rel, line, name)``, parameter ``name`` of the def whose signature holds line
+    ``line`` (1-based) of ``rel`` (``search_source.py --kwarg``'s declared lines): its
+    :func:`_default_conflict` with the docstring entry's path and line (``entry``), or empty.
+    One reader serves them all: each file is read once."""
+    reader = _Reader(tree)
+    return [_declared_default_conflict(reader, rel, line, name) for rel, line, name in places]
+
+
+def _declared_default_conflict(reader: _Reader, rel: str, line: int,
+                               name: str) -> dict[str, str]:
     lines = reader.file(rel)
     first = next((n for n in range(min(line, len(lines)) - 1,
                                    max(line - 1 - MAX_SIGNATURE_LINES, -1), -1)
@@ -1427,8 +1428,7 @@ def declared_default_conflict(tree, rel: str, line: int, name: str,
     if not found or found[0] != line - 1:
         return {}
     sig_line, doc_first, doc_last, template = found
-    entry = template.lines if template is not None else lines[doc_first : doc_last + 1]
-    contradicted = _default_conflict(name, lines[sig_line], entry)
+    contradicted = _default_conflict(name, lines[sig_line], lines, doc_first, doc_last, template)
     if contradicted:
         contradicted["entry"] = f"{template.path}:{template.first}" if template is not None \
             else f"{rel}:{doc_first + 1}"

@@ -28,7 +28,7 @@ import ast
 from collections.abc import Callable
 
 from scvi_skill.build.source.pyast import is_self_attr, parse_python
-from scvi_skill.build.source.unread import init_of, unread_init, unread_module_keywords
+from scvi_skill.build.source.unread import init_of, unread_args, unread_module_keywords
 from scvi_skill.runtime.indexview import IndexView
 from scvi_skill.runtime.schema import REGENERATE
 
@@ -187,7 +187,7 @@ def _module_ignores(qualname: str, module: str | None, view: IndexView,
 def _module_init_ignores(module: str | None, view: IndexView,
                          modules: _Modules) -> list[list[str]]:
     """``[[keyword, "Module.__init__", "path:line"], ...]``: the parameters the model's
-    module's own ``__init__`` takes and never reads (``unread_init``: RESOLVAE's
+    module's own ``__init__`` takes and never reads (``unread_args``: RESOLVAE's
     ``latent_distribution``), each cited where it is declared; a model keyword handed on to
     them through ``**model_kwargs`` changes nothing."""
     symbol = view.symbols.get(module) if module else None
@@ -198,7 +198,7 @@ def _module_init_ignores(module: str | None, view: IndexView,
     args = init.args.posonlyargs + init.args.args + init.args.kwonlyargs if init else []
     where = {a.arg: a.lineno for a in args}
     return [[name, f"{_short(module)}.__init__", f"{symbol['path']}:{where[name]}"]
-            for name in unread_init(cls)]
+            for name in (unread_args(init, True) if init is not None else [])]
 
 
 def _param_lines(symbol: dict, modules: _Modules) -> dict:
