@@ -12,6 +12,11 @@ passes on beside keywords it sets itself (datasplitter_kwargs={"batch_size": ...
 multiple values). Each message says when the name or keyword went or came, and what replaces
 it. Nothing is imported or run.
 
+In Markdown it also checks the calls an answer's sentences recommend in inline code
+(`model.train(..., gradient_clip_val=...)`), each bound to the model its sentence, paragraph
+or section names; a span shown as wrong, old or replaced, or in a paragraph naming another
+release, is not checked (``scvi_skill.runtime.prosecode``).
+
 In Markdown (an answer's draft) it also checks the ``path:line`` citations against the tree
 (``--tree``, else the discovered one): a cited line that does not show the code the sentence
 names beside it while a line a few away does ("src/scvi/train/_trainingplans.py:174 does not
@@ -25,7 +30,7 @@ Usage:
   python3 scripts/check_code.py analysis.py                      # against the pinned release
   python3 scripts/check_code.py --version 1.3.2 notebook.ipynb
   python3 scripts/check_code.py --python .venv/bin/python src/   # the release that Python runs
-  python3 scripts/check_code.py answer.md                        # its ```python fences
+  python3 scripts/check_code.py answer.md                        # its fences, spans, citations
   python3 scripts/check_code.py - < snippet.py                   # code (or Markdown) on stdin
   python3 scripts/check_code.py --list-versions
 
@@ -140,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 except (OSError, UnicodeDecodeError):
                     pass  # lint_file reports it
             markdown = text if path.suffix in MARKDOWN_SUFFIXES else None
-            found = lint_file(path, shown, api, history, text) + citations.check(shown, markdown)
+            found = lint_file(path, shown, api, history, text, prose=True) \
+                + citations.check(shown, markdown)
             findings.extend(sorted(found, key=lambda f: (f.cell or 0, f.line, f.col)))
     except SkillPackageError as err:
         print_error(err)

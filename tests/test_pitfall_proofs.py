@@ -2041,3 +2041,39 @@ def test_continuous_covariates_enter_the_decoder_as_given(name):
     for given in (seen["decoder"], seen["encoder"]):
         total = given[..., -2].detach().numpy().ravel()
         assert set(total.tolist()) <= set(raw.tolist()) and total.min() >= 1000.0
+
+
+def test_max_epochs_none_is_lightnings_1000_in_gimvi_and_velovi():
+    """GIMVI.train and VELOVI.train document max_epochs=None as the heuristic
+    min(round(20000 / n_cells * 400), 400), but neither computes it: the None goes on to
+    scvi's Trainer and Lightning, whose own default for it is 1000 epochs. SCVI's train
+    (UnsupervisedTrainingMixin) does apply the heuristic: 400 epochs for 80 cells."""
+    import lightning.pytorch as pl
+    from scvi.external import GIMVI
+
+    class Stop(pl.Callback):
+        """Records the epoch limit the fit runs under, then ends it after one batch."""
+
+        def __init__(self):
+            self.max_epochs = "unset"
+
+        def on_train_start(self, trainer, pl_module):
+            self.max_epochs = trainer.max_epochs
+
+        def on_train_batch_end(self, trainer, *args):
+            trainer.should_stop = True
+
+    pair = []
+    for _ in range(2):
+        adata = _adata()
+        GIMVI.setup_anndata(adata, batch_key="batch", labels_key="labels")
+        pair.append(adata)
+    heuristic = int(min(round(20000 / pair[0].n_obs * 400), 400))
+    models = {"GIMVI": GIMVI(*pair, n_latent=4), "VELOVI": _velovi()}
+    for name, model in models.items():
+        stop = Stop()
+        model.train(max_epochs=None, callbacks=[stop], **DEFAULT_EPOCHS)
+        assert stop.max_epochs == 1000 != heuristic, name
+    stop = Stop()
+    _scvi().train(max_epochs=None, callbacks=[stop], **DEFAULT_EPOCHS)
+    assert stop.max_epochs == heuristic == 400

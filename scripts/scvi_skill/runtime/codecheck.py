@@ -92,8 +92,12 @@ class SnippetScope:
     ``train(plan_kwargs=plan_kwargs)``."""
 
 
-def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: bool) -> list[Finding]:
-    """Findings for one snippet; a syntax error is a finding for blocks, ignored for spans."""
+def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: bool,
+                  guess: bool = True) -> list[Finding]:
+    """Findings for one snippet; a syntax error is a finding for blocks, ignored for spans.
+    ``guess``: a span's call on a bare name or an unbound model-like receiver is checked
+    against every public callable of that name (SKILL.md's spans); ``check_code.py`` binds
+    an answer's receivers from its words instead (:mod:`.prosecode`) and guesses nothing."""
     try:
         with warnings.catch_warnings():  # the user's code: not ours to warn about
             warnings.simplefilter("ignore", SyntaxWarning)
@@ -107,6 +111,7 @@ def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: b
         return [] if inline else [Finding(1, "Python block is too deeply nested to parse "
                                           f"({type(err).__name__})", "python")]
     checker = _CallChecker(api, scope, inline=inline)
+    checker.guess = guess
     checker.rebound = _rebound_names(tree)
     try:
         checker.visit(tree)
@@ -146,6 +151,7 @@ class _CallChecker(ast.NodeVisitor):
         self.api = api
         self.scope = scope
         self.inline = inline
+        self.guess = True
         self.findings: list[Finding] = []
         self._callees: set[int] = set()
         self._read_first: set[int] = set()
@@ -335,13 +341,16 @@ class _CallChecker(ast.NodeVisitor):
             unread = (self.api.symbols.get(qualname) or {}).get("unread") or ()
             for keyword in keywords:
                 verdict = self.api.accepts(qualname, keyword.arg)
-                if verdict.accepted and keyword.arg in unread:
+                quoted_none = self.inline and isinstance(keyword.value, ast.Constant) \
+                    and keyword.value.value is None  # a span quoting a signature's default
+                if verdict.accepted and keyword.arg in unread and not quoted_none:
                     self.findings.append(Finding(
                         keyword.lineno, f"{dotted}() takes {keyword.arg!r} and never reads it "
                         f"(defined at {self._where(qualname)}): the value changes nothing",
                         "unread_kwarg", col=keyword.col_offset + 1, name=resolved[0],
                         kwarg=keyword.arg))
-                elif verdict.accepted and verdict.owner not in (None, qualname) and keyword.arg \
+                elif not quoted_none and verdict.accepted \
+                        and verdict.owner not in (None, qualname) and keyword.arg \
                         in ((self.api.symbols.get(verdict.owner) or {}).get("unread") or ()):
                     # handed on through **kwargs to a class whose __init__ never reads it
                     self.findings.append(Finding(
@@ -359,7 +368,7 @@ class _CallChecker(ast.NodeVisitor):
                         col=keyword.col_offset + 1, name=resolved[0], kwarg=keyword.arg,
                         owner=self.api.public_name(verdict.owner) if verdict.owner else ""))
             return
-        if self.inline and keywords:
+        if self.inline and self.guess and keywords:
             self._check_by_candidates(node, dotted, keywords)
 
     def _check_plan_keys(self, train: str, keywords: list) -> None:

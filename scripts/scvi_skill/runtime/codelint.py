@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .apiindex import ReleaseApi
 from .codecheck import Finding, SnippetScope, check_snippet
+from . import prosecode
 from .fences import find_fences
 
 MAGIC_LINE = re.compile(r"^\s*(?:[%!?]|\w+\s*=\s*[!%])|^\s*[\w.]+\?{1,2}\s*$")
@@ -275,9 +276,10 @@ def _read_source(path: Path) -> str:
 
 
 def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
-              text: str | None = None) -> list[CodeFinding]:
+              text: str | None = None, *, prose: bool = False) -> list[CodeFinding]:
     """Findings for one file (``text``: its contents, when already read); a file that
-    cannot be read or parsed is one finding."""
+    cannot be read or parsed is one finding. ``prose``: a Markdown file's inline code spans
+    are checked too, after the fences before them (:mod:`.prosecode`: an answer's draft)."""
     try:
         cells = read_cells(path, text)
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -294,13 +296,71 @@ def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
 
     scope = fresh()
     found: list[CodeFinding] = []
+    if prose and markdown:
+        cells = _with_spans(cells, text if text is not None else _read_source(path), api)
     for cell, source in cells:
         if source is None:  # NEW_SCOPE
             scope = fresh()
             continue
+        if cell is _SPAN:
+            found.extend(_explain(finding, shown, None, api, history)
+                         for finding in _check_span(source, api, scope))
+            continue
         for finding in check_snippet(source, api, scope, inline=False):
             found.append(_explain(finding, shown, cell, api, history))
     return found
+
+
+_SPAN = object()
+"""The cell of a prose span in :func:`_with_spans`' list (its source: a ProseSpan)."""
+
+
+def _with_spans(cells: list, text: str, api: ReleaseApi) -> list:
+    """``cells`` (a Markdown file's fences and NEW_SCOPE marks) with its prose spans
+    (``(_SPAN, ProseSpan)``) placed in file order, each after the fences above it."""
+    lines = text.splitlines()
+    fences = find_fences(lines, any_indent=True)
+    code_lines = {n for fence in fences for n in range(fence.first, fence.end + 1)}
+    models = prosecode.model_names(api)
+    spans = prosecode.prose_spans(lines, code_lines, models, api.version)
+    if not spans:
+        return cells
+    sections = [n for n, line in enumerate(lines) if _SECTION.match(line) and n not in code_lines]
+    merged, k = [], 0
+    starts = iter([fence.first for fence in fences if fence.lang in PYTHON_FENCES])
+    for cell, source in cells:
+        if source is None:  # NEW_SCOPE: the next section's first line
+            at = next((n for n in sections if n >= _line_of(merged)), len(lines))
+        else:
+            at = next(starts, len(lines))
+        while k < len(spans) and spans[k].line - 1 < at:
+            merged.append((_SPAN, spans[k]))
+            k += 1
+        merged.append((cell, source))
+    merged.extend((_SPAN, span) for span in spans[k:])
+    return merged
+
+
+def _line_of(merged: list) -> int:
+    """The 0-based line the last placed fence or span starts at (0 when none)."""
+    for cell, source in reversed(merged):
+        if cell is _SPAN:
+            return source.line - 1
+        if source is not None:
+            return len(source) - len(source.lstrip("\n"))
+    return 0
+
+
+def _check_span(span: prosecode.ProseSpan, api: ReleaseApi, scope: SnippetScope) -> list[Finding]:
+    """Findings for one prose span, at the file's line and column: the file's scope, plus
+    the names its words bind (a copy: a span binds nothing for later snippets)."""
+    aliases, instances = prosecode.bindings(span.code, span.model, prosecode.model_names(api),
+                                            scope.aliases, scope.instances)
+    local = SnippetScope(aliases={**scope.aliases, **aliases},
+                         instances={**scope.instances, **instances},
+                         plans_replaced=scope.plans_replaced, dicts=dict(scope.dicts))
+    return [replace(finding, line=span.line, col=span.col + finding.col - 1)
+            for finding in check_snippet(span.code, api, local, inline=True, guess=False)]
 
 
 def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,

@@ -1,0 +1,220 @@
+"""The calls an answer writes in its sentences: inline code spans of Markdown prose.
+
+``check_code.py`` checks a Markdown draft's Python fences; an answer also recommends calls
+in its sentences ("clip gradients with `model.train(..., gradient_clip_val=...)`"). This
+module finds those spans and what they call on:
+
+- **the span:** a CommonMark code span (a run of backticks, the same run closing it) outside
+  the fences, on one line, holding a call (``(``). Fences and headings are not prose.
+- **its receiver** (:func:`bindings`): a name an earlier fence of the section bound stays
+  bound (the caller's scope). Otherwise a name spelt as a model class (``MULTIVI``) is that
+  class; a lowercase variable whose parts name one model among others (``scanvi_model``; a
+  bare ``cytovi`` is the subpackage ``scvi.external.cytovi``) is that model;
+  and a variable that looks like a model (``model``, ``vae``) is the model the span's words
+  name (:func:`span_model`): its sentence's, else its paragraph's or list item's, else its
+  section's, when that names exactly one model class (``MultiVI``, ``scANVI``, ``TOTALVI``).
+- **what is not a recommendation** (:func:`warned_against`): a span whose sentence says the
+  call is wrong, gone or replaced ("does not work", "was", "became", "instead of", ``->``),
+  or whose paragraph names another release than the one checked (``1.1.5``, "in 1.2",
+  "0.7 - 0.14"), is the answer describing or warning against the call: it is not checked.
+
+Bare names other than a model class (``load_state_dict(...)``, ``Normal(loc=...)``) are not
+guessed: torch and Lightning share them.
+
+Measured on the stored trial answers (``benchmarks/trials``, 112 answer files, and the
+helpers' cited answers): 10 spans flagged against 1.5.1; 4 are errors the blind graders
+charged (``gradient_clip_val`` for MULTIVI and, three times, TOTALVI, whose plans optimize
+by hand; ``MULTIVI.setup_anndata(batch_key=...)``, a stub), 5 are answers for users of an
+older release checked here against 1.5.1, and 1 quoted a signature's ``registry=None``
+(an unread parameter given None is not flagged in a span). Without the two rules of what is
+not a recommendation: 47.
+
+Standard library only; runs on Python >= 3.10.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import namedtuple
+
+SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+"""An inline code span on one line: a backtick run, the code, the same run (CommonMark 6.1)."""
+HEADING = re.compile(r"^ {0,3}#{1,6}(?:\s|$)")
+SECTION = re.compile(r"^#{1,2} \S")
+"""A top-level heading (``#``, ``##``): a new answer (as ``codelint._SECTION``)."""
+LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s")
+WORD = re.compile(r"(?<![\w.-])([A-Za-z][A-Za-z0-9]*)(?![\w-])")
+MIN_CAPITALS = 2
+"""A word names a model class when it is spelt as the class (``Tangram``) or, ignoring
+case, has at least this many capitals (``scVI``, ``MultiVI``): ``scvi`` alone is the
+package, ``solo`` a word. A dotted path's last part is not a word: an answer writes
+``scvi.external.MRVI`` for a model it points to beside the one it is about."""
+
+CUES = re.compile(
+    r"(?i)\b(?:not|no longer|doesn't|don't|isn't|wasn't|won't|cannot|can't|never|old|older|"
+    r"was|were|removed|deprecated|renamed|instead of|rather than|wrong|fails?|raises?|error|"
+    r"writes|says|replaced?|became|formerly|legacy|before)\b|→|->")
+"""Words of a sentence that describes or warns against the call it shows, rather than
+recommending it ("`model.train(pin_memory=True)` does not work", "the old
+`scvi.data.setup_anndata(...)`", "`X` became `Y`")."""
+RELEASE = re.compile(
+    r"\b\d+\.\d+\.\d+\b"
+    r"|(?i:\b(?:in|since|before|until|after|release|version|scvi-tools|v)\s+v?)\d+\.\d+\b"
+    r"|\b\d+\.\d+\s*[-\u2013]\s*\d+\.\d+\b")
+"""A release a paragraph names: ``1.1.5``, "in 1.2", "scvi-tools 1.4", "0.7 - 0.14"."""
+_VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")
+
+ProseSpan = namedtuple("ProseSpan", "line col code model")
+"""A span: its 1-based line and column (of the code, after the backticks), the code, and
+the public name of the one model class its words name (None when none or several)."""
+
+
+def model_names(api) -> dict[str, str]:
+    """Short name -> public name of each model class of the release (``scvi.model.X`` and
+    ``scvi.external.X`` classes with a training plan)."""
+    names: dict[str, str] = {}
+    for qualname in sorted(api.symbols):
+        symbol = api.symbols[qualname]
+        if symbol.get("kind") != "class" or not (symbol.get("uses") or {}).get("training_plan"):
+            continue
+        for public in symbol.get("public") or ():
+            parts = public.split(".")
+            if len(parts) == 3 and parts[1] in ("model", "external"):
+                names.setdefault(parts[2], public)
+    return names
+
+
+def named_models(text: str, models: dict[str, str]) -> set[str]:
+    """Public names of the model classes ``text``'s words name (code spans included)."""
+    lowered = {short.lower(): public for short, public in models.items()}
+    found = set()
+    for match in WORD.finditer(text.replace("`", " ")):
+        word = match.group(1)
+        if word in models:
+            found.add(models[word])
+        elif sum(c.isupper() for c in word) >= MIN_CAPITALS and word.lower() in lowered:
+            found.add(lowered[word.lower()])
+    return found
+
+
+def prose_spans(lines: list[str], code_lines: set[int], models: dict[str, str],
+                version: str) -> list[ProseSpan]:
+    """The spans of ``lines`` (0-based ``code_lines`` are fences) that hold a call and that
+    the answer recommends (not :func:`warned_against`), each with its model."""
+    out = []
+    section = paragraph = 0
+    for n, line in enumerate(lines):
+        if n in code_lines:
+            paragraph = n + 1
+            continue
+        if HEADING.match(line):
+            section = n if SECTION.match(line) else section
+            paragraph = n + 1
+            continue
+        if not line.strip():
+            paragraph = n + 1
+            continue
+        if LIST_ITEM.match(line):
+            paragraph = n
+        if "`" not in line:
+            continue
+        for match in SPAN.finditer(line):
+            code = match.group(2).strip()
+            if "(" not in code:
+                continue
+            end = _paragraph_end(lines, n, code_lines)
+            para = lines[paragraph:end]
+            at = sum(len(t) + 1 for t in lines[paragraph:n]) + match.start(2)
+            text = "\n".join(para)
+            if warned_against(text, at, at + len(match.group(2)), version):
+                continue
+            sentence = _sentence(text, at, at + len(match.group(2)))
+            section_end = next((k for k in range(n + 1, len(lines))
+                                if SECTION.match(lines[k]) and k not in code_lines), len(lines))
+            model = span_model([sentence, text, "\n".join(
+                lines[k] for k in range(section, section_end) if k not in code_lines)], models)
+            out.append(ProseSpan(n + 1, match.start(2) + 1 + (len(match.group(2))
+                                                              - len(match.group(2).lstrip())),
+                                 code, model))
+    return out
+
+
+def warned_against(paragraph: str, start: int, end: int, version: str) -> bool:
+    """Whether the span at ``paragraph[start:end]`` is shown as wrong, gone or replaced (its
+    sentence has a :data:`CUES` word), or its paragraph names another release than
+    ``version``."""
+    if CUES.search(SPAN.sub(" ", _sentence(paragraph, start, end))):
+        return True
+    for match in RELEASE.finditer(paragraph):
+        named = _VERSION.search(match.group()).group()
+        if not (version == named or version.startswith(named + ".")):
+            return True
+    return False
+
+
+def span_model(contexts: list[str], models: dict[str, str]) -> str | None:
+    """The one model the first of ``contexts`` (sentence, paragraph, section) that names any
+    names; None when it names several."""
+    for text in contexts:
+        found = named_models(text, models)
+        if found:
+            return next(iter(found)) if len(found) == 1 else None
+    return None
+
+
+def bindings(code: str, model: str | None, models: dict[str, str], aliases: dict,
+             instances: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """``(aliases, instances)`` to add for the span ``code``: names not yet bound that are a
+    model class, or a variable that names or looks like a model (see the module docstring)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}, {}
+    lowered = {short.lower(): public for short, public in models.items()}
+    new_aliases, new_instances = {}, {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Name) or node.id in aliases or node.id in instances:
+            continue
+        name = node.id
+        if name in models:
+            new_aliases[name] = models[name]
+            continue
+        if not name[:1].islower():
+            continue
+        parts = [part for part in re.split(r"[_\d]+", name.lower()) if part]
+        own = {lowered[part] for part in parts if part in lowered}
+        if len(own) == 1 and len(parts) > 1:  # scanvi_model; a bare `cytovi` is the module
+            new_instances[name] = next(iter(own))
+        elif not own and model and _looks_like_model(name):
+            new_instances[name] = model
+    return new_aliases, new_instances
+
+
+MODEL_VARIABLES = ("model", "vae")
+"""Parts of a variable name that make it a model when the span's words name one."""
+
+
+def _looks_like_model(name: str) -> bool:
+    return any(part in name.lower() for part in MODEL_VARIABLES)
+
+
+def _paragraph_end(lines: list[str], n: int, code_lines: set[int]) -> int:
+    for k in range(n + 1, len(lines)):
+        if not lines[k].strip() or k in code_lines or HEADING.match(lines[k]) \
+                or LIST_ITEM.match(lines[k]):
+            return k
+    return len(lines)
+
+
+_SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n\s*\n")
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    """The sentence of ``text`` holding ``text[start:end]`` (ends: ``. ! ? ;`` before a blank,
+    outside the span itself)."""
+    first = 0
+    for match in _SENTENCE_END.finditer(text, 0, start):
+        first = match.end()
+    last = _SENTENCE_END.search(text, end)
+    return text[first:last.start() if last else len(text)]

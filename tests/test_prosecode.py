@@ -1,0 +1,174 @@
+"""check_code.py on an answer's prose: the calls its inline code spans recommend, each bound
+to the model the answer's words name (scvi_skill.runtime.prosecode)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import check_code
+import pytest
+
+from scvi_skill.runtime import prosecode
+from scvi_skill.runtime.apiindex import (
+    ReleaseApi,
+    load_history,
+    load_migrations,
+    load_release,
+    load_releases,
+)
+from scvi_skill.runtime.codelint import History, lint_file
+
+
+def prose_findings(capsys, tmp_path, text: str, *, suffix: str = ".md") -> list[tuple]:
+    """``(line, col, name, kwarg)`` of each finding check_code.py gives ``text`` on 1.5.1."""
+    answer = tmp_path / f"answer{suffix}"
+    answer.write_text(text, encoding="utf-8")
+    code = check_code.main([str(answer), "--version", "1.5.1", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == (1 if report["findings"] else 0)
+    return [(f["line"], f["col"], f["name"], f["kwarg"]) for f in report["findings"]]
+
+
+CLIP = "Clip the gradients with `model.train(max_epochs=50, gradient_clip_val=1.0)`.\n"
+
+
+def test_a_span_s_receiver_is_the_model_its_section_names(capsys, tmp_path):
+    """MULTIVI and TOTALVI train with a plan that optimizes by hand, where Lightning refuses
+    gradient_clip_val; SCVI does not. The same sentence is flagged under the first two."""
+    for model, flagged in (("MultiVI", True), ("totalVI", True), ("scVI", False)):
+        text = f"## q1\n\nYour {model} run diverges.\n\n- {CLIP}"
+        found = prose_findings(capsys, tmp_path, text)
+        assert bool(found) is flagged, (model, found)
+        if flagged:
+            assert found[0][0] == 5 and found[0][3] == "gradient_clip_val"
+            assert found[0][1] == text.splitlines()[4].index("gradient_clip_val") + 1
+
+
+def test_the_sentence_decides_before_the_paragraph_and_the_section(capsys, tmp_path):
+    # the section names two models: the span is bound only when its sentence names one
+    both = "## q1\n\nscVI and totalVI differ here.\n\n"
+    assert prose_findings(capsys, tmp_path, both + CLIP) == []
+    found = prose_findings(capsys, tmp_path, both + "For totalVI: " + CLIP)
+    assert [f[3] for f in found] == ["gradient_clip_val"]
+    # a sentence naming SCVI wins over a section naming TOTALVI
+    assert prose_findings(capsys, tmp_path, "## q1\n\ntotalVI.\n\nIn scVI, " + CLIP) == []
+
+
+def test_a_span_shown_as_wrong_old_or_replaced_is_not_checked(capsys, tmp_path):
+    head = "## q1\n\nYour scVI model.\n\n"
+    assert prose_findings(capsys, tmp_path, head + "Call `model.train(pin_memory=True)`.\n")
+    for sentence in ("`model.train(pin_memory=True)` does not work.",
+                     "The old `model.train(pin_memory=True)` became `datasplitter_kwargs`.",
+                     "Use datasplitter_kwargs instead of `model.train(pin_memory=True)`.",
+                     "`model.train(pin_memory=True)` -> `datasplitter_kwargs`."):
+        assert prose_findings(capsys, tmp_path, head + sentence + "\n") == [], sentence
+    # a cue word inside another code span of the sentence is code, not a cue
+    assert prose_findings(capsys, tmp_path, head + "Set `raise_error` and call "
+                          "`model.train(pin_memory=True)`.\n")
+
+
+def test_a_paragraph_naming_another_release_is_not_checked(capsys, tmp_path):
+    head = "## q1\n\nYour scVI model.\n\n"
+    span = "pass your data module as `model.train(data_module=dm)`.\n"
+    assert prose_findings(capsys, tmp_path, head + "Then " + span)
+    for release in ("In 1.1.5 ", "On scvi-tools 1.1 ", "Since 0.7 - 0.14 "):
+        assert prose_findings(capsys, tmp_path, head + release + span) == [], release
+    # the release checked is not another release
+    assert prose_findings(capsys, tmp_path, head + "In 1.5.1 " + span)
+
+
+def test_names_that_bind_and_names_that_do_not(capsys, tmp_path):
+    head = "## q1\n\nAn scVI question.\n\n"
+    # a variable naming a model among other parts is that model, whatever the words say
+    found = prose_findings(capsys, tmp_path, head + "Run "
+                           "`totalvi_model.train(gradient_clip_val=1.0)`.\n")
+    assert [f[3] for f in found] == ["gradient_clip_val"]
+    # a model's class, called bare, and a keyword its module does not take
+    found = prose_findings(capsys, tmp_path, head + "Build "
+                           "`PEAKVI(adata, adversarial_mixing=True)`.\n")
+    assert [(f[2], f[3]) for f in found] == [("scvi.model.PEAKVI", "adversarial_mixing")]
+    # torch's names are not guessed; a bare lowercase model name is its subpackage
+    for span in ("`load_state_dict(state, strict=False)`", "`Normal(loc=0.0, scale=1.0)`",
+                 "`cytovi.subsample(adata, groupby='x')`", "`adata.obs.copy(deep=True)`"):
+        assert prose_findings(capsys, tmp_path, head + f"Call {span}.\n") == [], span
+
+
+def test_a_fence_s_model_carries_to_the_spans_of_its_section_only(capsys, tmp_path):
+    fence = "```python\nmodel = scvi.model.TOTALVI(adata)\n```\n\n"
+    prose = "Then `model.train(gradient_clip_val=1.0)` helps.\n"
+    found = prose_findings(capsys, tmp_path, "## q1\n\n" + fence + prose)
+    assert [(f[0], f[2], f[3]) for f in found] == [
+        (7, "scvi.model.TOTALVI.train", "gradient_clip_val")]
+    # above the fence, and in the next answer, `model` is not yet (or no longer) TOTALVI
+    assert prose_findings(capsys, tmp_path, "## q1\n\n" + prose + "\n" + fence) == []
+    assert prose_findings(capsys, tmp_path, "## q1\n\n" + fence + "## q2\n\n" + prose) == []
+
+
+def test_unread_parameters_in_spans(capsys, tmp_path):
+    """MULTIVI.setup_anndata is a stub that reads none of its keywords (1.4 on); a quoted
+    signature giving an unread parameter None is not a call to flag."""
+    found = prose_findings(capsys, tmp_path, "## q1\n\nCall "
+                           "`MULTIVI.setup_anndata(adata, batch_key=\"modality\")`.\n")
+    assert [f[3] for f in found] == ["batch_key"]
+    signature = ("## q1\n\nIts signature is `SCANVI.from_scvi_model(scvi_model, "
+                 "unlabeled_category, labels_key=None, adata=None, registry=None)`.\n")
+    assert prose_findings(capsys, tmp_path, signature) == []
+
+
+def test_fences_and_code_spans_of_code_are_not_prose(capsys, tmp_path):
+    # a span-like text inside a fence is code the fence check reads; a span of a .py file
+    # is a string
+    text = "## q1\n\nscVI.\n\n```text\n`model.train(pin_memory=True)`\n```\n"
+    assert prose_findings(capsys, tmp_path, text) == []
+    source = "x = 'In scVI call `model.train(pin_memory=True)`'\n"
+    assert prose_findings(capsys, tmp_path, source, suffix=".py") == []
+    # a double-backtick span holding a backtick
+    found = prose_findings(capsys, tmp_path, "## q1\n\nscVI: "
+                           "``model.train(pin_memory=True, plan_kwargs={'x': '`'})``.\n")
+    assert [f[3] for f in found][:1] == ["pin_memory"]
+
+
+def test_lint_file_checks_prose_only_when_asked():
+    """The pack lints the docs' fences it shows (prose=False): their prose is not its
+    concern."""
+    releases = load_releases()
+    api = ReleaseApi(load_release(releases, "1.5.1"))
+    history = History.lazy(lambda: (load_history(releases), load_migrations()))
+    text = "## q1\n\nFor MultiVI, " + CLIP
+    path = Path("answer.md")
+    assert lint_file(path, "answer.md", api, history, text) == []
+    assert [f.kwarg for f in lint_file(path, "answer.md", api, history, text, prose=True)] \
+        == ["gradient_clip_val"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("scVI and SCANVI", {"scvi.model.SCVI", "scvi.model.SCANVI"}),
+    ("the scvi package, scvi-tools and a solo run", set()),
+    # a dotted path names the class as an aside ("or for sample-level effects
+    # `scvi.external.MRVI`"); the class written alone names it
+    ("`scvi.external.MRVI`, `MULTIVI.setup_mudata` and Tangram",
+     {"scvi.model.MULTIVI", "scvi.external.Tangram"}),
+])
+def test_words_that_name_a_model(text, expected):
+    api = ReleaseApi(load_release(load_releases(), "1.5.1"))
+    assert prosecode.named_models(text, prosecode.model_names(api)) == expected
+
+
+def test_the_pinned_docs_prose_gives_no_finding(pinned_tree):
+    """The false-alarm corpus: every inline span of the 1.5.1 docs and release notes (93
+    hold a call) is checked, and none is flagged."""
+    releases = load_releases()
+    api = ReleaseApi(load_release(releases, "1.5.1"))
+    history = History.lazy(lambda: (load_history(releases), load_migrations()))
+    root = pinned_tree.root
+    pages = sorted((root / "docs").rglob("*.md")) + [root / "CHANGELOG.md"]
+    spans = 0
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        spans += sum("(" in m.group(2) for line in lines
+                     for m in prosecode.SPAN.finditer(line))
+        assert lint_file(page, page.name, api, history, text, prose=True) \
+            == lint_file(page, page.name, api, history, text), page
+    assert spans > 80
