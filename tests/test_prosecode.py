@@ -172,3 +172,23 @@ def test_the_pinned_docs_prose_gives_no_finding(pinned_tree):
         assert lint_file(page, page.name, api, history, text, prose=True) \
             == lint_file(page, page.name, api, history, text), page
     assert spans > 80
+
+
+def test_a_file_s_spans_are_checked_up_to_the_cap():
+    """Each paragraph's names are read once and a sentence only near its span, so a long
+    answer stays linear; past MAX_SPANS a generated file's spans are not checked."""
+    releases = load_releases()
+    api = ReleaseApi(load_release(releases, "1.5.1"))
+    history = History.lazy(lambda: (load_history(releases), load_migrations()))
+    count = prosecode.MAX_SPANS + 100
+    text = "## q1\n\n" + "".join(f"MultiVI: `model.train(gradient_clip_val={n + 1})`\n\n"
+                                 for n in range(count))
+    found = lint_file(Path("answer.md"), "answer.md", api, history, text, prose=True)
+    assert len(found) == prosecode.MAX_SPANS
+    assert found[-1].line == 3 + 2 * (prosecode.MAX_SPANS - 1)
+    # a cue word further than SENTENCE_REACH before the span is another sentence's
+    far = "## q1\n\nscVI never " + "x" * (prosecode.SENTENCE_REACH + 10) + \
+        " `model.train(pin_memory=True)`\n"
+    near = "## q1\n\nscVI never `model.train(pin_memory=True)`\n"
+    assert lint_file(Path("a.md"), "a.md", api, history, far, prose=True)
+    assert not lint_file(Path("a.md"), "a.md", api, history, near, prose=True)

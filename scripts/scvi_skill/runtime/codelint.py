@@ -296,15 +296,17 @@ def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
 
     scope = fresh()
     found: list[CodeFinding] = []
-    if prose and markdown:
-        cells = _with_spans(cells, text if text is not None else _read_source(path), api)
+    models = prosecode.model_names(api) if prose and markdown else {}
+    if models:
+        cells = _with_spans(cells, text if text is not None else _read_source(path), api,
+                            models)
     for cell, source in cells:
         if source is None:  # NEW_SCOPE
             scope = fresh()
             continue
         if cell is _SPAN:
             found.extend(_explain(finding, shown, None, api, history)
-                         for finding in _check_span(source, api, scope))
+                         for finding in _check_span(source, api, scope, models))
             continue
         for finding in check_snippet(source, api, scope, inline=False):
             found.append(_explain(finding, shown, cell, api, history))
@@ -315,13 +317,12 @@ _SPAN = object()
 """The cell of a prose span in :func:`_with_spans`' list (its source: a ProseSpan)."""
 
 
-def _with_spans(cells: list, text: str, api: ReleaseApi) -> list:
+def _with_spans(cells: list, text: str, api: ReleaseApi, models: dict[str, str]) -> list:
     """``cells`` (a Markdown file's fences and NEW_SCOPE marks) with its prose spans
     (``(_SPAN, ProseSpan)``) placed in file order, each after the fences above it."""
     lines = text.splitlines()
     fences = find_fences(lines, any_indent=True)
     code_lines = {n for fence in fences for n in range(fence.first, fence.end + 1)}
-    models = prosecode.model_names(api)
     spans = prosecode.prose_spans(lines, code_lines, models, api.version)
     if not spans:
         return cells
@@ -351,11 +352,12 @@ def _line_of(merged: list) -> int:
     return 0
 
 
-def _check_span(span: prosecode.ProseSpan, api: ReleaseApi, scope: SnippetScope) -> list[Finding]:
+def _check_span(span: prosecode.ProseSpan, api: ReleaseApi, scope: SnippetScope,
+                models: dict[str, str]) -> list[Finding]:
     """Findings for one prose span, at the file's line and column: the file's scope, plus
     the names its words bind (a copy: a span binds nothing for later snippets)."""
-    aliases, instances = prosecode.bindings(span.code, span.model, prosecode.model_names(api),
-                                            scope.aliases, scope.instances)
+    aliases, instances = prosecode.bindings(span.code, span.model, models, scope.aliases,
+                                            scope.instances)
     local = SnippetScope(aliases={**scope.aliases, **aliases},
                          instances={**scope.instances, **instances},
                          plans_replaced=scope.plans_replaced, dicts=dict(scope.dicts))

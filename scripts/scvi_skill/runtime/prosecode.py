@@ -13,7 +13,7 @@ module finds those spans and what they call on:
   and a variable that looks like a model (``model``, ``vae``) is the model the span's words
   name (:func:`span_model`): its sentence's, else its paragraph's or list item's, else its
   section's, when that names exactly one model class (``MultiVI``, ``scANVI``, ``TOTALVI``).
-- **what is not a recommendation** (:func:`warned_against`): a span whose sentence says the
+- **what is not a recommendation** (:data:`CUES`, :func:`names_other_release`): a span whose sentence says the
   call is wrong, gone or replaced ("does not work", "was", "became", "instead of", ``->``),
   or whose paragraph names another release than the one checked (``1.1.5``, "in 1.2",
   "0.7 - 0.14"), is the answer describing or warning against the call: it is not checked.
@@ -65,6 +65,10 @@ RELEASE = re.compile(
 """A release a paragraph names: ``1.1.5``, "in 1.2", "scvi-tools 1.4", "0.7 - 0.14"."""
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?")
 
+MAX_SPANS = 2000
+"""Spans checked in one file, at most (about 0.3 ms each; an answer writes tens): a
+generated file of a hundred thousand spans is checked in its first 2,000."""
+
 ProseSpan = namedtuple("ProseSpan", "line col code model")
 """A span: its 1-based line and column (of the code, after the backticks), the code, and
 the public name of the one model class its words name (None when none or several)."""
@@ -101,63 +105,84 @@ def named_models(text: str, models: dict[str, str]) -> set[str]:
 def prose_spans(lines: list[str], code_lines: set[int], models: dict[str, str],
                 version: str) -> list[ProseSpan]:
     """The spans of ``lines`` (0-based ``code_lines`` are fences) that hold a call and that
-    the answer recommends (not :func:`warned_against`), each with its model."""
+    the answer recommends (see the module docstring), each with its model. Linear in the
+    text: each paragraph's and section's names and releases are read once, a sentence at
+    most :data:`SENTENCE_REACH` characters either side of its span."""
     out = []
-    section = paragraph = 0
-    for n, line in enumerate(lines):
-        if n in code_lines:
-            paragraph = n + 1
+    section_models: dict[int, set[str]] = {}
+    for first, last, section in _paragraphs(lines, code_lines):
+        if not any("`" in lines[n] for n in range(first, last)):
             continue
-        if HEADING.match(line):
-            section = n if SECTION.match(line) else section
-            paragraph = n + 1
-            continue
-        if not line.strip():
-            paragraph = n + 1
-            continue
-        if LIST_ITEM.match(line):
-            paragraph = n
-        if "`" not in line:
-            continue
-        for match in SPAN.finditer(line):
-            code = match.group(2).strip()
-            if "(" not in code:
-                continue
-            end = _paragraph_end(lines, n, code_lines)
-            para = lines[paragraph:end]
-            at = sum(len(t) + 1 for t in lines[paragraph:n]) + match.start(2)
-            text = "\n".join(para)
-            if warned_against(text, at, at + len(match.group(2)), version):
-                continue
-            sentence = _sentence(text, at, at + len(match.group(2)))
-            section_end = next((k for k in range(n + 1, len(lines))
-                                if SECTION.match(lines[k]) and k not in code_lines), len(lines))
-            model = span_model([sentence, text, "\n".join(
-                lines[k] for k in range(section, section_end) if k not in code_lines)], models)
-            out.append(ProseSpan(n + 1, match.start(2) + 1 + (len(match.group(2))
-                                                              - len(match.group(2).lstrip())),
-                                 code, model))
+        text = "\n".join(lines[first:last])
+        other_release = names_other_release(text, version)
+        para_models = None
+        offset = 0
+        for n in range(first, last):
+            for match in SPAN.finditer(lines[n]):
+                code = match.group(2).strip()
+                if "(" not in code or other_release or len(out) >= MAX_SPANS:
+                    continue
+                at, to = offset + match.start(2), offset + match.end(2)
+                sentence = _sentence(text, at, to)
+                if CUES.search(SPAN.sub(" ", sentence)):
+                    continue
+                if para_models is None:
+                    para_models = named_models(text, models)
+                if section not in section_models:
+                    section_models[section] = named_models("\n".join(
+                        lines[k] for k in _section_lines(lines, section, code_lines)), models)
+                model = span_model([named_models(sentence, models), para_models,
+                                    section_models[section]])
+                lead = len(match.group(2)) - len(match.group(2).lstrip())
+                out.append(ProseSpan(n + 1, match.start(2) + 1 + lead, code, model))
+            offset += len(lines[n]) + 1
     return out
 
 
-def warned_against(paragraph: str, start: int, end: int, version: str) -> bool:
-    """Whether the span at ``paragraph[start:end]`` is shown as wrong, gone or replaced (its
-    sentence has a :data:`CUES` word), or its paragraph names another release than
-    ``version``."""
-    if CUES.search(SPAN.sub(" ", _sentence(paragraph, start, end))):
-        return True
-    for match in RELEASE.finditer(paragraph):
+def _paragraphs(lines: list[str], code_lines: set[int]):
+    """``(first, end, section)`` of each paragraph or list item (0-based lines, ``end``
+    excluded; ``section``: the line of its top-level heading, or -1)."""
+    section, first = -1, None
+    for n, line in enumerate(lines):
+        breaks = n in code_lines or HEADING.match(line) or not line.strip()
+        if first is not None and (breaks or LIST_ITEM.match(line)):
+            yield first, n, section
+            first = None
+        if n in code_lines:
+            continue
+        if HEADING.match(line):
+            section = n if SECTION.match(line) else section
+            continue
+        if line.strip() and first is None:
+            first = n
+    if first is not None:
+        yield first, len(lines), section
+
+
+def _section_lines(lines: list[str], section: int, code_lines: set[int]):
+    """The prose lines of the top-level section starting at line ``section`` (-1: the
+    text above the first one)."""
+    for k in range(section + 1, len(lines)):
+        if k in code_lines:
+            continue
+        if SECTION.match(lines[k]):
+            return
+        yield k
+
+
+def names_other_release(text: str, version: str) -> bool:
+    """Whether ``text`` names a release other than ``version`` (:data:`RELEASE`)."""
+    for match in RELEASE.finditer(text):
         named = _VERSION.search(match.group()).group()
         if not (version == named or version.startswith(named + ".")):
             return True
     return False
 
 
-def span_model(contexts: list[str], models: dict[str, str]) -> str | None:
-    """The one model the first of ``contexts`` (sentence, paragraph, section) that names any
-    names; None when it names several."""
-    for text in contexts:
-        found = named_models(text, models)
+def span_model(found_in: list[set[str]]) -> str | None:
+    """The one model the first of the sets (the sentence's, paragraph's and section's
+    :func:`named_models`) that is not empty names; None when it names several."""
+    for found in found_in:
         if found:
             return next(iter(found)) if len(found) == 1 else None
     return None
@@ -199,22 +224,20 @@ def _looks_like_model(name: str) -> bool:
     return any(part in name.lower() for part in MODEL_VARIABLES)
 
 
-def _paragraph_end(lines: list[str], n: int, code_lines: set[int]) -> int:
-    for k in range(n + 1, len(lines)):
-        if not lines[k].strip() or k in code_lines or HEADING.match(lines[k]) \
-                or LIST_ITEM.match(lines[k]):
-            return k
-    return len(lines)
-
-
 _SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n\s*\n")
+
+
+SENTENCE_REACH = 400
+"""Characters a sentence is looked for on either side of its span (answers write sentences
+far shorter; a paragraph of thousands of spans stays linear)."""
 
 
 def _sentence(text: str, start: int, end: int) -> str:
     """The sentence of ``text`` holding ``text[start:end]`` (ends: ``. ! ? ;`` before a blank,
-    outside the span itself)."""
-    first = 0
-    for match in _SENTENCE_END.finditer(text, 0, start):
+    outside the span itself), within :data:`SENTENCE_REACH` of it."""
+    low = max(start - SENTENCE_REACH, 0)
+    first = low
+    for match in _SENTENCE_END.finditer(text, low, start):
         first = match.end()
-    last = _SENTENCE_END.search(text, end)
-    return text[first:last.start() if last else len(text)]
+    last = _SENTENCE_END.search(text, end, end + SENTENCE_REACH)
+    return text[first:last.start() if last else min(len(text), end + SENTENCE_REACH)]
