@@ -508,3 +508,31 @@ def test_a_sentence_word_vetoes_only_as_the_start_of_a_line_s_word(tree):
     assert findings(tree, f"Cells are shuffled before the split (`shuffle=True`, {split}:2).") \
         == [f"{split}:2 does not show `shuffle`; line 5 does"]
     assert findings(tree, f"Each label is one column (`shuffle=True`, {split}:3).") == []
+
+
+def test_each_parameter_value_a_sentence_states_is_on_the_cited_lines(tree):
+    """A sentence stating several parameters' values cites a signature's range one short:
+    the range shows one of them, and the other is declared a line away (trial round 63,
+    `deeply_inject_covariates=False`, `encode_covariates=False` cited at the second's lines)."""
+    two = "The defaults are `fused_optimizer=True` and `weight_decay=1e-6`"
+    assert findings(tree, f"{two} ({P}:21-22).") == [
+        f"{P}:21-22 does not show `fused_optimizer`; line 20 does"]
+    assert findings(tree, f"{two} ({P}:20).") == [
+        f"{P}:20 does not show `weight_decay`; line 22 does"]
+    assert verdicts(tree, f"{two} ({P}:20-22).") == [(P, 20, "shown")]
+    # names without an underscore (`lr`) are too plain to be looked for one by one
+    assert verdicts(tree, f"`lr=1e-3` and `weight_decay=1e-6` ({P}:21).") == [(P, 21, "shown")]
+    # one stated value: any of the claim's code on the lines shows it, as before
+    assert verdicts(tree, f"`lr=1e-3` is set by `fused_optimizer` ({P}:21).") == [
+        (P, 21, "shown")]
+
+
+def test_a_condition_near_the_cited_branch_is_not_a_parameter_s_declaration(tree):
+    """Round 11: "With `downsample_counts=False`, `downsample_counts_mean=None` and ... are
+    set" cites the else branch; the `if downsample_counts:` above it declares nothing."""
+    path = "src/scvi/train/_branch.py"
+    (tree / path).write_text("def f(flag_on, mean_val=None):\n    if flag_on:\n"
+                             "        mean_val = 1\n    else:\n        mean_val = None\n"
+                             "        std_val = 1.0\n")
+    text = f"With `flag_on=False`, `mean_val=None` and `std_val=1.0` are set ({path}:4-6)."
+    assert verdicts(tree, text) == [(path, 4, "shown")]

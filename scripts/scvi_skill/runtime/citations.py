@@ -126,6 +126,9 @@ class Claim:
     needles: list[list[str]] = field(default_factory=list)
     words: set[str] = field(default_factory=set)
     inherited: bool = False
+    settings: list[str] = field(default_factory=list)
+    """The parameters the sentence states a value of (``deeply_inject_covariates=False``):
+    each is looked for on the cited lines, not just one of them."""
 
 
 @dataclass
@@ -496,10 +499,15 @@ def _outside(line: str, begin: int, end: int, covered: bytearray) -> str:
     return "".join(ch for at, ch in enumerate(line[begin:end], start=begin) if not covered[at])
 
 
+_SETTING = re.compile(r"([A-Za-z_]\w*)\s*=\s*[^=\s(),][^(),]*")
+
+
 def _make_claim(spans: list[tuple[int, int, str]], prose: str) -> Claim:
     needles = [found for found in (_span_needles(code) for _, _, code in spans) if found]
     words = {w.lower() for w in _WORD.findall(prose)} - PLAIN_WORDS
-    return Claim(needles, words)
+    settings = [m[1] for _, _, code in spans if (m := _SETTING.fullmatch(code.strip()))
+                and _DISTINCT.fullmatch(m[1])]
+    return Claim(needles, words, settings=settings)
 
 
 def _span_needles(span: str) -> list[str]:
@@ -547,6 +555,8 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
         return
     if _shows(paths[0], lines, cite, claim):
         cite.verdict = "shown"
+        if this_tree and not claim.inherited and cite.end - cite.start < WIDE:
+            _judge_settings(cite, claim, paths[0], lines)
         return
     prose = cite.path.endswith(PROSE)
     if not this_tree or cite.end - cite.start >= WIDE or cite.end > cite.start and prose:
@@ -570,6 +580,30 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
             cite.verdict, cite.away = "off", max(first - at, at - last)
             span = f"{cite.start}" if cite.start == cite.end else f"{cite.start}-{cite.end}"
             cite.message = f"{cite.path}:{span} does not show `{needle}`; line {at} does"
+            return
+
+
+SETTING_NEAR = 3
+"""How far from the cited lines a stated parameter may be for the citation to be judged off
+by it (a signature's neighbouring line)."""
+
+
+def _judge_settings(cite: Citation, claim: Claim, path: str, lines: list[str]) -> None:
+    """Off when the sentence states several parameters' values (``a=False``, ``b=False``)
+    and one of them is not on the cited lines but is declared a line or two away (a line
+    that starts with it: ``a: bool = False,`` of a signature, ``a = ...``), as a range of
+    a signature's lines one short of its parameters."""
+    if len(claim.settings) < 2:
+        return
+    first, last = _extent(path, lines, cite.start, min(cite.end, len(lines)))
+    for name in claim.settings:
+        if _on(name, lines[first - 1:last], loose=False):
+            continue
+        at = _nearest(name, lines, first, last, SETTING_NEAR)
+        if at and re.match(r"\s*" + re.escape(name) + r"\s*(?::\s*\S|=)", lines[at - 1]):
+            cite.verdict, cite.away = "off", max(first - at, at - last)
+            span = f"{cite.start}" if cite.start == cite.end else f"{cite.start}-{cite.end}"
+            cite.message = f"{cite.path}:{span} does not show `{name}`; line {at} does"
             return
 
 

@@ -356,6 +356,8 @@ def _check_span(span: prosecode.ProseSpan, api: ReleaseApi, scope: SnippetScope,
                 models: dict[str, str]) -> list[Finding]:
     """Findings for one prose span, at the file's line and column: the file's scope, plus
     the names its words bind (a copy: a span binds nothing for later snippets)."""
+    if not prosecode.may_bind(span.code, models, scope.aliases, scope.instances):
+        return []  # no scvi name, model or model-like variable: nothing to resolve
     aliases, instances = prosecode.bindings(span.code, span.model, models, scope.aliases,
                                             scope.instances)
     local = SnippetScope(aliases={**scope.aliases, **aliases},

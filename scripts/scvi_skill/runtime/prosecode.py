@@ -97,8 +97,9 @@ def named_models(text: str, models: dict[str, str]) -> set[str]:
         word = match.group(1)
         if word in models:
             found.add(models[word])
-        elif sum(c.isupper() for c in word) >= MIN_CAPITALS and word.lower() in lowered:
-            found.add(lowered[word.lower()])
+        elif (public := lowered.get(word.lower())) \
+                and sum(c.isupper() for c in word) >= MIN_CAPITALS:
+            found.add(public)
     return found
 
 
@@ -214,6 +215,21 @@ def bindings(code: str, model: str | None, models: dict[str, str], aliases: dict
         elif not own and model and _looks_like_model(name):
             new_instances[name] = model
     return new_aliases, new_instances
+
+
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def may_bind(code: str, models: dict[str, str], aliases: dict, instances: dict) -> bool:
+    """Whether ``code`` names anything a call could resolve through (a bound name, a model
+    class, a variable naming or looking like a model): the spans of plain Python
+    (``adata.obs.copy()``) are not parsed at all."""
+    lowered = {short.lower() for short in models}
+    for name in set(_NAME.findall(code)):
+        if name in aliases or name in instances or name in models or _looks_like_model(name) \
+                or any(part in lowered for part in re.split(r"[_\d]+", name.lower())):
+            return True
+    return False
 
 
 MODEL_VARIABLES = ("model", "vae")
