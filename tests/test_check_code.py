@@ -1660,3 +1660,58 @@ def test_check_code_flags_a_keyword_a_model_hands_to_an_init_that_never_reads_it
         report["findings"][0]["message"]
     code, report = findings_of(capsys, [str(path), "--version", "1.2.0"])
     assert code == 0 and report["findings"] == [], report
+
+
+def test_a_string_for_a_column_list_keyword_is_flagged(capsys, tmp_path):
+    """`categorical_covariate_keys="b"` (scvi-tools #3022): the joint field indexes obs with
+    the string and anndata refuses the Series (pitfall covariate-keys-need-a-list, run on four
+    models in test_pitfall_proofs.py). A list, a variable, and another keyword pass."""
+    code, found, messages = checked_on_pinned(capsys, tmp_path, (
+        "import scvi\n"
+        "scvi.model.SCVI.setup_anndata(adata, batch_key='a', categorical_covariate_keys='b')\n"
+        "scvi.external.SysVI.setup_anndata(adata, batch_key='a', continuous_covariate_keys='c')\n"
+        "scvi.model.SCVI.setup_anndata(adata, categorical_covariate_keys=['b'])\n"
+        "scvi.model.SCVI.setup_anndata(adata, categorical_covariate_keys=keys, layer='b')\n"))
+    assert code == 1
+    assert found == [(2, "scvi.model.SCVI.setup_anndata", "categorical_covariate_keys"),
+                     (3, "scvi.external.SysVI.setup_anndata", "continuous_covariate_keys")]
+    assert "pass ['b']" in messages[0] and "_scvi_extra_continuous_covs" in messages[1]
+
+
+def test_every_setup_anndata_hands_its_column_lists_to_a_joint_field(pinned_tree):
+    """What the check above rests on, read from the pinned tree: each setup_anndata taking a
+    COLUMN_LISTS keyword passes the name itself to a *JointObsField and never tests it for a
+    string."""
+    import ast
+
+    from scvi_skill.runtime.codecheck import COLUMN_LISTS
+
+    seen, stubs = 0, []
+    for path in sorted((pinned_tree.root / "src" / "scvi").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.FunctionDef) and node.name == "setup_anndata"):
+                continue
+            params = {a.arg for a in node.args.args + node.args.kwonlyargs}
+            for keyword in COLUMN_LISTS.keys() & params:
+                seen += 1
+                fields = [call for call in ast.walk(node) if isinstance(call, ast.Call)
+                          and ast.unparse(call.func).endswith("JointObsField")
+                          and any(isinstance(a, ast.Name) and a.id == keyword
+                                  for a in call.args + [k.value for k in call.keywords])]
+                tested = [call for call in ast.walk(node) if isinstance(call, ast.Call)
+                          and ast.unparse(call.func) == "isinstance"
+                          and ast.unparse(call.args[0]) == keyword]
+                read = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id == keyword]
+                if not read:
+                    stubs.append(path.name)  # registers nothing: the unread check's
+                    continue
+                assert fields and not tested, (path, keyword)
+    assert seen >= 25 and stubs == ["_multivi.py", "_multivi.py"]
+
+
+def test_a_stub_s_column_list_is_unread_not_a_string_error(capsys, tmp_path):
+    code, found, messages = checked_on_pinned(capsys, tmp_path, (
+        "import scvi\n"
+        "scvi.model.MULTIVI.setup_anndata(adata, categorical_covariate_keys='b')\n"))
+    assert code == 1 and len(messages) == 1 and "never reads it" in messages[0]

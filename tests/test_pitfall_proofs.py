@@ -2077,3 +2077,27 @@ def test_max_epochs_none_is_lightnings_1000_in_gimvi_and_velovi():
     stop = Stop()
     _scvi().train(max_epochs=None, callbacks=[stop], **DEFAULT_EPOCHS)
     assert stop.max_epochs == heuristic == 400
+
+
+@pytest.mark.parametrize("name, setup", [
+    ("SCVI", {}),
+    ("SCANVI", {"labels_key": "labels", "unlabeled_category": "unknown"}),
+    ("TOTALVI", {"protein_expression_obsm_key": "protein_expression"}),
+    ("PEAKVI", {}),
+])
+def test_covariate_keys_given_as_a_string_fail_at_setup(name, setup):
+    """categorical_covariate_keys and continuous_covariate_keys take a list of obs columns.
+    A bare string passes the field's check that the column exists, then `obs["donor"]` is a
+    Series, which anndata refuses as obsm["_scvi_extra_categorical_covs"] (ValueError,
+    "needs to be of one of ..."); the same column in a list registers one covariate."""
+    cls = _model_class(name)
+    adata = _adata()
+    adata.obs["donor"] = adata.obs["batch"].astype(str)
+    adata.obs["age"] = np.linspace(20.0, 80.0, adata.n_obs)
+    for key, column, field in (("categorical_covariate_keys", "donor", "categorical"),
+                               ("continuous_covariate_keys", "age", "continuous")):
+        with pytest.raises(ValueError, match=f"_scvi_extra_{field}_covs"):
+            cls.setup_anndata(adata.copy(), **setup, **{key: column})
+        listed = adata.copy()
+        cls.setup_anndata(listed, **setup, **{key: [column]})
+        assert listed.obsm[f"_scvi_extra_{field}_covs"].shape == (adata.n_obs, 1)

@@ -42,6 +42,14 @@ MODEL_RECEIVER_HINTS = ("model", "vae", "scvi", "scanvi", "totalvi", "multivi", 
 """Receiver variable names treated as an scvi-tools model in inline spans without context."""
 
 
+COLUMN_LISTS = {"categorical_covariate_keys": "_scvi_extra_categorical_covs",
+                "continuous_covariate_keys": "_scvi_extra_continuous_covs"}
+"""Keywords of ``setup_anndata`` that a joint obs field registers as a list of columns, each
+with its obsm key: every model's ``setup_anndata`` passes them to the field unchanged, whose
+``_combine_fields`` is the same in 1.0.0-1.5.1 (a test reads the pinned tree for both; the
+failure is run on SCVI, SCANVI, TOTALVI and PEAKVI)."""
+
+
 MANUAL_OPTIMIZATION_REFUSES = {"gradient_clip_val": (None, 0, 0.0),
                                "accumulate_grad_batches": (1,)}
 """Trainer keywords Lightning refuses under manual optimization, each with the literal values
@@ -62,7 +70,9 @@ class Finding:
     ``"dropped_key"`` (a keyword a method's ``**kwargs`` lose before they go on),
     ``"manual_optimization"`` (a Trainer keyword Lightning refuses for a model whose training
     plans optimize by hand), ``"unread_kwarg"`` (a keyword the model's module never reads:
-    SysVI's ``transform_batch`` and ``n_samples``), ``"setting"`` (a
+    SysVI's ``transform_batch`` and ``n_samples``), ``"str_for_list"`` (a string literal for
+    a keyword that takes a list of columns: ``categorical_covariate_keys="donor"``),
+    ``"setting"`` (a
     member a public instance such as ``scvi.settings`` lacks, read or assigned) or
     ``"python"`` (a block that does not parse)."""
     col: int = 1
@@ -338,6 +348,7 @@ class _CallChecker(ast.NodeVisitor):
             self._check_overwritten_keys(resolved[0], qualname, keywords)
             self._check_unread_keywords(resolved[0], keywords)
             self._check_dropped_keywords(dotted, qualname, keywords)
+            self._check_column_lists(resolved[0], qualname, keywords)
             unread = (self.api.symbols.get(qualname) or {}).get("unread") or ()
             for keyword in keywords:
                 verdict = self.api.accepts(qualname, keyword.arg)
@@ -370,6 +381,27 @@ class _CallChecker(ast.NodeVisitor):
             return
         if self.inline and self.guess and keywords:
             self._check_by_candidates(node, dotted, keywords)
+
+    def _check_column_lists(self, name: str, qualname: str, keywords: list) -> None:
+        """A string literal for a keyword that registers a list of obs columns
+        (:data:`COLUMN_LISTS`): the field indexes obs with it and gets a Series, which
+        anndata refuses as the obsm entry (pitfall ``covariate-keys-need-a-list``)."""
+        for given in keywords:
+            field = COLUMN_LISTS.get(given.arg)
+            if field is None or not name.endswith(".setup_anndata") \
+                    or not (isinstance(given.value, ast.Constant)
+                                     and isinstance(given.value.value, str)):
+                continue
+            if not self.api.accepts(qualname, given.arg).accepted or given.arg in (
+                    (self.api.symbols.get(qualname) or {}).get("unread") or ()):
+                continue  # a keyword it lacks, or never reads (MULTIVI's stub since 1.4)
+            column = given.value.value
+            self.findings.append(Finding(
+                given.lineno, f"{name}({given.arg}={column!r}) takes a list of obs columns: "
+                f"a string raises ValueError at setup (obsm[{field!r}] is given a pandas "
+                f"Series; anndata: \"needs to be of one of ...\"); pass [{column!r}] "
+                "(src/scvi/data/fields/_arraylike_field.py, _combine_fields)", "str_for_list",
+                col=given.col_offset + 1, name=name, kwarg=given.arg))
 
     def _check_plan_keys(self, train: str, keywords: list) -> None:
         """The literal keys of ``plan_kwargs={...}`` (or ``dict(...)``) of a model's train():
