@@ -40,7 +40,8 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "passages": [{"path", "title", "section", "lines", "text", "url"}],   (the pack's)
    "ranges": [{"path", "lines": [start, end], "kind"}],   (what the pack shows, read first first)
    "source": [{"path", "symbol", "line", "score", "signature", "param", "param_path",
-               "param_lines", "param_doc", "window", "window_text", "kind"}],
+               "param_lines", "param_doc", "param_end"?, "param_default"?, "window",
+               "window_text", "kind"}],
    "pitfalls": [{"id", "text", "cite", "token"?, "evidence_found"?, "via"?}],  (evidence_found:
      with a --tree of another release, whether its evidence token is in that tree's file;
      via: "also" when a name of the hint, not the question, matched it)
@@ -74,7 +75,8 @@ inclusive), section_lines its whole section, text the passage's lines (empty wit
 source: distinct files under src/ or tests/, best first (kind "entry"; symbol and line are
 the def the pack shows for the file), then the defs the pack chose among the top files' defs
 (kind "def"). param_lines are lines of param_path: the file itself, or the module holding the
-docstring template the def fills in (%(param_batch_key)s -> src/scvi/utils/_docstrings.py).
+docstring template the def fills in (%(param_batch_key)s -> src/scvi/utils/_docstrings.py);
+param_end, the entry's own last line when it is longer than the lines shown.
 Paths are relative to the tree root.
 ranges: every span of the tree the text pack shows, in the order to read them: the raise
 sites of the question's error text (and the access sites, also kind "raise"), the best

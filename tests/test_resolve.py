@@ -1713,3 +1713,28 @@ def test_a_hint_name_an_older_release_had_gets_its_release_history_once(capsys, 
     assert code == 0 and out.count("SaveBestState: in scvi-tools") == 1
     code, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--also", "SaveCheckpoint", question)
     assert code == 0 and "(release history)" not in out
+
+
+def test_a_parameter_entry_is_shown_whole_or_says_where_it_ends(capsys, pinned_tree):
+    """Trial round 63: the pack cut `transform_batch`'s entry after five lines, before
+    "- Otherwise based on string", and the agent cited the cut range for category names.
+    Entries of up to MAX_PARAM_DOC_LINES lines are shown whole; a longer one's header says
+    where it ends (AUTOZI's zero_inflation, eleven lines)."""
+    from scvi_skill.runtime.pack import MAX_PARAM_DOC_LINES
+
+    question = ("Can I get batch-corrected expression from get_normalized_expression with "
+                "transform_batch for genes the model was not trained on?")
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--json", question)
+    fact = next(s for s in json.loads(out)["source"] if s.get("param") == "transform_batch")
+    assert "Otherwise based on string" in fact["param_doc"] and "param_end" not in fact
+    first, last = fact["param_lines"]
+    lines = (pinned_tree.root / fact["param_path"]).read_text(encoding="utf-8").splitlines()
+    assert "Otherwise based on string" in lines[last - 1]
+    question = "What values can zero_inflation take in scvi.model.AUTOZI?"
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), "--json", question)
+    fact = next(s for s in json.loads(out)["source"] if s.get("param") == "zero_inflation")
+    first, last = fact["param_lines"]
+    assert last - first + 1 == MAX_PARAM_DOC_LINES and fact["param_end"] == first + 10
+    _, out, _ = run(capsys, "--tree", str(pinned_tree.root), question)
+    assert (f"param zero_inflation (src/scvi/model/_autozi.py:{first}-{last}; the entry goes "
+            f"on to line {first + 10}):") in out
