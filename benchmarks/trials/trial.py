@@ -48,7 +48,8 @@ RULES = """RULES (this is a measured trial; reading this brief itself is not log
 - Run EVERY shell command through the logger, exactly like this:
     {dir}/run_logged.sh {dir}/log_{who}.jsonl 'YOUR COMMAND'
   (single-quote the command; if it contains single quotes, use a heredoc inside or escape them). Never run a command
-  outside the logger, and do not use any file-reading tool other than shell commands through the logger (no Read/Grep/Glob tools).
+  outside the logger, and do not use any file-reading tool other than shell commands through the logger (no Read/Grep/Glob tools),
+  nor any search or web tool (no GitHub, forum or documentation search).
   The only exception: write your final answers file with one command outside the logger.
 - {forbidden}
 - Be efficient: a real user waits for you. Do not re-read what you already have.
