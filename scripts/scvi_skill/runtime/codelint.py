@@ -197,7 +197,7 @@ def is_markdown(text: str) -> bool:
 _CITED = re.compile(r"[\w-]\.(?:py|md|toml|ipynb|rst)[:#]L?\d")
 
 
-_SECTION = re.compile(r"^#{1,2} \S")
+_SECTION = prosecode.SECTION
 """A top-level Markdown heading (``#``, ``##``): a new answer, whose names start afresh."""
 NEW_SCOPE = (None, None)
 """Between the blocks of two sections: what the first bound does not carry over."""

@@ -42,7 +42,8 @@ SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 """An inline code span on one line: a backtick run, the code, the same run (CommonMark 6.1)."""
 HEADING = re.compile(r"^ {0,3}#{1,6}(?:\s|$)")
 SECTION = re.compile(r"^#{1,2} \S")
-"""A top-level heading (``#``, ``##``): a new answer (as ``codelint._SECTION``)."""
+"""A top-level heading (``#``, ``##``): a new answer, whose names start afresh (the fences'
+scopes of ``codelint`` end there too)."""
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s")
 WORD = re.compile(r"(?<![\w.-])([A-Za-z][A-Za-z0-9]*)(?![\w-])")
 MIN_CAPITALS = 2
