@@ -192,3 +192,41 @@ def test_a_file_s_spans_are_checked_up_to_the_cap():
     near = "## q1\n\nscVI never `model.train(pin_memory=True)`\n"
     assert lint_file(Path("a.md"), "a.md", api, history, far, prose=True)
     assert not lint_file(Path("a.md"), "a.md", api, history, near, prose=True)
+
+
+def test_a_bare_method_call_is_the_named_model_s_when_it_has_it(capsys, tmp_path):
+    """Trial round 64: "`differential_expression(gene_list=...)` only subsets the genes" in an
+    answer about scVI; differential_expression takes no gene_list (its **kwargs go to
+    get_bayes_factors, which does not either)."""
+    head = "## q1\n\nYour scVI model.\n\n"
+    found = prose_findings(capsys, tmp_path, head + "Call "
+                           "`differential_expression(gene_list=genes)` on it.\n")
+    assert [(f[2], f[3]) for f in found] == [
+        ("scvi.model.SCVI.differential_expression", "gene_list")]
+    assert found[0][1] == len("Call `differential_expression(") + 1
+    # a name the model lacks is not its method; a dotted pointer to another model in the
+    # sentence makes the bare call that model's, unchecked
+    assert prose_findings(capsys, tmp_path, head + "Call "
+                          "`load_state_dict(state, strict=False)`.\n") == []
+    assert prose_findings(capsys, tmp_path, head + "For samples see `scvi.external.MRVI` "
+                          "(`setup_anndata(adata, sample_key=\"donor\")`).\n") == []
+
+
+def test_a_lead_in_naming_a_release_covers_its_list(capsys, tmp_path):
+    """Round 46: "Details (1.0.3):" over a list quoting 1.0.3's `load(..., use_gpu=None)`."""
+    item = "- Call `model.train(pin_memory=True)`.\n"
+    assert prose_findings(capsys, tmp_path, "## q1\n\nscVI details:\n\n" + item)
+    assert prose_findings(capsys, tmp_path, "## q1\n\nscVI details (1.0.3):\n\n" + item) == []
+    # a lead-in without a release, or a paragraph between, leaves the list checked
+    assert prose_findings(capsys, tmp_path, "## q1\n\nscVI 1.0.3 notes.\n\nDetails:\n\n"
+                          + item)
+
+
+def test_code_quoted_after_its_path_line_is_the_tree_s(capsys, tmp_path):
+    """Round 10: "tests/external/sysvi/test_sysvi.py:245-247 — `get_normalized_expression(...,
+    transform_batch="a")`" quotes a test; the same call recommended is flagged."""
+    head = "## q1\n\nSysVI expression.\n\n"
+    call = "`get_normalized_expression(transform_batch=\"a\")`"
+    assert prose_findings(capsys, tmp_path, f"{head}- tests/external/sysvi/test_sysvi.py:"
+                          f"245-247 \u2014 {call}.\n") == []
+    assert prose_findings(capsys, tmp_path, f"{head}- Then call {call}.\n")

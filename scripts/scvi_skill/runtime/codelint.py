@@ -356,15 +356,21 @@ def _check_span(span: prosecode.ProseSpan, api: ReleaseApi, scope: SnippetScope,
                 models: dict[str, str]) -> list[Finding]:
     """Findings for one prose span, at the file's line and column: the file's scope, plus
     the names its words bind (a copy: a span binds nothing for later snippets)."""
-    if not prosecode.may_bind(span.code, models, scope.aliases, scope.instances):
+    code, shift = span.code, 0
+    method = prosecode.bare_method(span, scope.aliases, scope.instances)
+    if method and api.lookup(f"{span.model}.{method}").found:
+        # `differential_expression(gene_list=...)` in an answer about SCVI: SCVI's method
+        short = span.model.rsplit(".", 1)[-1]
+        code, shift = f"{short}.{code}", len(short) + 1
+    elif not prosecode.may_bind(code, models, scope.aliases, scope.instances):
         return []  # no scvi name, model or model-like variable: nothing to resolve
-    aliases, instances = prosecode.bindings(span.code, span.model, models, scope.aliases,
+    aliases, instances = prosecode.bindings(code, span.model, models, scope.aliases,
                                             scope.instances)
     local = SnippetScope(aliases={**scope.aliases, **aliases},
                          instances={**scope.instances, **instances},
                          plans_replaced=scope.plans_replaced, dicts=dict(scope.dicts))
-    return [replace(finding, line=span.line, col=span.col + finding.col - 1)
-            for finding in check_snippet(span.code, api, local, inline=True, guess=False)]
+    return [replace(finding, line=span.line, col=span.col + max(finding.col - 1 - shift, 0))
+            for finding in check_snippet(code, api, local, inline=True, guess=False)]
 
 
 def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
