@@ -259,6 +259,7 @@ class ReleaseApi(CheckableApi):
         self.absent_members = frozenset(release.get("absent_members") or ())
         """Members of open classes that other releases define and this one lacks."""
         self._instances: dict[str, str | None] = {}
+        self._transfer: frozenset[str] | None = None
         self._by_prefix: dict[str, list[str]] = {}
         for public in self.namespaces:
             self._by_prefix.setdefault(public.rpartition(".")[0], []).append(public)
@@ -343,6 +344,21 @@ class ReleaseApi(CheckableApi):
             self._instances[public] = owner if owner and self.kind(owner) == "class" else None
         return self._instances[public]
 
+    def transfer_keywords(self) -> frozenset[str]:
+        """What ``AnnDataManager.register_fields`` takes besides the AnnData:
+        ``source_registry`` and the keywords of the fields' ``transfer_field``
+        (``extend_categories``, ``allow_missing_labels``), which it hands on with a source
+        registry (the setup a query's ``load_query_data`` runs)."""
+        if self._transfer is None:
+            names = {"source_registry"}
+            for qualname in self.symbols:
+                if qualname.endswith(".transfer_field"):
+                    names.update(p["name"] for p in self.params(qualname) or ()
+                                 if p.get("kind") in ACCEPTING_KINDS)
+            self._transfer = frozenset(names - {"self", "state_registry", "adata_target",
+                                                "mdata_target"})
+        return self._transfer
+
     def accepts(self, qualname: str, keyword: str, _seen: tuple = ()) -> KwargVerdict:
         params = self.params(qualname)
         if params is None:
@@ -358,6 +374,9 @@ class ReleaseApi(CheckableApi):
                                               f"{keyword}: TypeError, multiple values")
         route = symbol.get("kwargs_to")
         if route == "register_fields":
+            if keyword in self.transfer_keywords():
+                # load_query_data's own setup_anndata(..., source_registry=..., extend_categories=True)
+                return KwargVerdict(True, via=f"**{var}")
             return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager.register_fields, "
                                               "which rejects them")
         if route == "trainer":
