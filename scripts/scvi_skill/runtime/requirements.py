@@ -24,8 +24,9 @@ MAX_PYTHONS = 2
 def python_facts(question: str) -> list[str]:
     """For each Python version the question names (at most :data:`MAX_PYTHONS`), the releases
     whose sdist declares that they run on it (``Requires-Python``, in the API manifest), and
-    what the next release requires: "Python 3.9: scvi-tools 1.0.0-1.1.6.post2 declare it;
-    1.2.0 on require >=3.10". The manifest is read only for such a question."""
+    what each later run of releases requires: "Python 3.9: scvi-tools 1.0.0-1.1.6.post2
+    declare it; 1.2.0-1.3.3 require >=3.10, 1.4.0-1.4.2 require >=3.11, 1.4.3-1.5.1 require
+    >=3.12". The manifest is read only for such a question."""
     wanted = list(dict.fromkeys(m.group(1) for m in _PYTHON_VERSION.finditer(question)))
     if not wanted:
         return []
@@ -41,8 +42,8 @@ def python_facts(question: str) -> list[str]:
 
 def python_fit(python: str, releases) -> str:
     """The line of :func:`python_facts` for one Python version ("3.9"): the releases whose
-    sdist declares it, what the next one requires; ``""`` when the manifest has no
-    ``requires_python``."""
+    sdist declares it, what each later run of releases requires; ``""`` when the manifest
+    has no ``requires_python``."""
     versions, specs = releases.versions, releases.requires_python
     known = [n for n, v in enumerate(versions) if specs.get(v)]
     if not known:
@@ -54,14 +55,29 @@ def python_fit(python: str, releases) -> str:
                 f"(requires-python: {first} {specs[first]}, {last} {specs[last]}; "
                 f"releases before {first} are not in the manifest)")
     text = f"Python {python}: scvi-tools {span_text(index_spans(ok), versions)} declare it"
-    after = next((n for n in known if n > ok[-1]), None)
-    if after is not None:
-        text += f"; {versions[after]} on require {specs[versions[after]]}"
+    later = _runs([n for n in known if n > ok[-1]], versions, specs)
+    if later:
+        # every later requirement, not the next alone: "1.2.0 on require >=3.10" read as
+        # 1.5.1's requirement sent an agent to Python 3.10 for 1.5.1 (trial round 65)
+        text += "; " + ", ".join(f"{span} require {spec}" for span, spec in later)
     before = next((n for n in reversed(known) if n < ok[0]), None)
     if before is not None:
         text += f"; {versions[before]} required {specs[versions[before]]}"
     earlier = f"; releases before {first} are not in the manifest" if ok[0] == known[0] else ""
     return text + f" (requires-python of each release's sdist{earlier})"
+
+
+def _runs(indices: list[int], versions: list[str], specs: dict) -> list[tuple[str, str]]:
+    """``(span, spec)`` of each run of consecutive ``indices`` with one Requires-Python,
+    oldest first ("1.2.0-1.3.3", ">=3.10")."""
+    runs: list[tuple[list[int], str]] = []
+    for n in indices:
+        spec = specs[versions[n]]
+        if runs and runs[-1][1] == spec:
+            runs[-1][0].append(n)
+        else:
+            runs.append(([n], spec))
+    return [(span_text(index_spans(group), versions), spec) for group, spec in runs]
 
 
 _DEPENDENCY_ALIASES = {"pytorch": "torch", "PyTorch": "torch", "JAX": "jax", "NumPy": "numpy",
