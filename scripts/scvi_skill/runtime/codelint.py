@@ -23,6 +23,7 @@ Standard library only; runs on Python >= 3.10.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass, replace
@@ -331,7 +332,8 @@ def _with_spans(cells: list, text: str, api: ReleaseApi, models: dict[str, str])
     starts = iter([fence.first for fence in fences if fence.lang in PYTHON_FENCES])
     for cell, source in cells:
         if source is None:  # NEW_SCOPE: the next section's first line
-            at = next((n for n in sections if n >= _line_of(merged)), len(lines))
+            place = bisect.bisect_left(sections, _line_of(merged))
+            at = sections[place] if place < len(sections) else len(lines)
         else:
             at = next(starts, len(lines))
         while k < len(spans) and spans[k].line - 1 < at:
