@@ -1726,5 +1726,8 @@ def test_setup_anndata_takes_register_fields_own_keywords(capsys, tmp_path):
         "import scvi\n"
         "scvi.model.SCANVI.setup_anndata(q, source_registry=reg, extend_categories=True,\n"
         "                                allow_missing_labels=True)\n"
-        "scvi.model.SCVI.setup_anndata(q, labels='x')\n"))
-    assert code == 1 and found == [(4, "scvi.model.SCVI.setup_anndata", "labels")]
+        "scvi.model.SCVI.setup_anndata(q, labels='x')\n"
+        "scvi.model.SCVI.setup_anndata(q, batch_key='b', extend_categories=True)\n"))
+    # without a source_registry, register_fields raises TypeError on a transfer keyword
+    assert code == 1 and found == [(4, "scvi.model.SCVI.setup_anndata", "labels"),
+                                   (5, "scvi.model.SCVI.setup_anndata", "extend_categories")]

@@ -345,12 +345,12 @@ class ReleaseApi(CheckableApi):
         return self._instances[public]
 
     def transfer_keywords(self) -> frozenset[str]:
-        """What ``AnnDataManager.register_fields`` takes besides the AnnData:
-        ``source_registry`` and the keywords of the fields' ``transfer_field``
-        (``extend_categories``, ``allow_missing_labels``), which it hands on with a source
-        registry (the setup a query's ``load_query_data`` runs)."""
+        """The keywords of the fields' ``transfer_field`` (``extend_categories``,
+        ``allow_missing_labels``), which ``AnnDataManager.register_fields`` hands on only with
+        a ``source_registry`` (the setup a query's ``load_query_data`` runs) and refuses
+        without one (TypeError)."""
         if self._transfer is None:
-            names = {"source_registry"}
+            names = set()
             for qualname in self.symbols:
                 if qualname.endswith(".transfer_field"):
                     names.update(p["name"] for p in self.params(qualname) or ()
@@ -374,9 +374,13 @@ class ReleaseApi(CheckableApi):
                                               f"{keyword}: TypeError, multiple values")
         route = symbol.get("kwargs_to")
         if route == "register_fields":
-            if keyword in self.transfer_keywords():
+            if keyword == "source_registry":
                 # load_query_data's own setup_anndata(..., source_registry=..., extend_categories=True)
                 return KwargVerdict(True, via=f"**{var}")
+            if keyword in self.transfer_keywords():
+                return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager."
+                                                  "register_fields, which takes it only with a "
+                                                  "source_registry", known=True)
             return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager.register_fields, "
                                               "which rejects them")
         if route == "trainer":

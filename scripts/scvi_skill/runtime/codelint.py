@@ -371,8 +371,16 @@ def _check_span(span: prosecode.ProseSpan, api: ReleaseApi, scope: SnippetScope,
     local = SnippetScope(aliases={**scope.aliases, **aliases},
                          instances={**scope.instances, **instances},
                          plans_replaced=scope.plans_replaced, dicts=dict(scope.dicts))
-    return [replace(finding, line=span.line, col=span.col + max(finding.col - 1 - shift, 0))
-            for finding in check_snippet(code, api, local, inline=True, guess=False)]
+    guessed = tuple(f"{cls}." for cls in instances.values())
+    encoded = code.encode("utf-8")
+    found = []
+    for finding in check_snippet(code, api, local, inline=True, guess=False):
+        if finding.check == "name" and finding.name.startswith(guessed):
+            continue  # a member missing from a receiver the words only suggest: not proof
+        # ast's columns count UTF-8 bytes; the file's count characters
+        chars = len(encoded[:max(finding.col - 1, 0)].decode("utf-8", errors="ignore"))
+        found.append(replace(finding, line=span.line, col=span.col + max(chars - shift, 0)))
+    return found
 
 
 def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,

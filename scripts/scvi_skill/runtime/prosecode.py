@@ -51,9 +51,10 @@ scopes of ``codelint`` end there too)."""
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s")
 WORD = re.compile(r"(?<![\w.-])([A-Za-z][A-Za-z0-9]*)(?![\w-])")
 MIN_CAPITALS = 2
-"""A word names a model class when it is spelt as the class (``Tangram``) or, ignoring
-case, has at least this many capitals (``scVI``, ``MultiVI``): ``scvi`` alone is the
-package, ``solo`` a word. A dotted path's last part is not a word: an answer writes
+"""A word names a model class when, ignoring case, it is the class's name and has at least
+this many capitals (``scVI``, ``MultiVI``, ``SOLO``): ``scvi`` alone is the package,
+``solo`` a word, and "Decipher the log" or "Tangram" at a sentence's start an English word
+as often as a model (so those two are never named by words). A dotted path's last part is not a word: an answer writes
 ``scvi.external.MRVI`` for a model it points to beside the one it is about."""
 
 CUES = re.compile(
@@ -76,9 +77,11 @@ generated file of a hundred thousand spans is checked in its first 2,000."""
 
 ProseSpan = namedtuple("ProseSpan", "line col code model aside")
 """A span: its 1-based line and column (of the code, after the backticks), the code, the
-public name of the one model class its words name (None when none or several), and whether
-its sentence points to another model by a dotted path (``scvi.external.MRVI``): then a bare
-call in it may be that model's."""
+public name of the one model class its words name (None when none or several, or when its
+sentence points to another model by a dotted path: ``scvi.external.MRVI``), and whether it
+does so (``aside``)."""
+QUOTE_REACH = 300
+"""Characters before a span searched for the ``path:line`` it would quote."""
 QUOTED_TREE = re.compile(r"[\w./-]+\.(?:py|md|toml|ipynb):L?\d+(?:[-\u2013]\d+)?[`\s:,)\u2014-]{0,6}$")
 """A path:line just before a span (``tests/.../test_sysvi.py:245-247 — `call(...)```): the
 span quotes the tree's code there, whatever it does."""
@@ -106,9 +109,7 @@ def named_models(text: str, models: dict[str, str]) -> set[str]:
     found = set()
     for match in WORD.finditer(text.replace("`", " ")):
         word = match.group(1)
-        if word in models:
-            found.add(models[word])
-        elif (public := lowered.get(word.lower())) \
+        if (public := lowered.get(word.lower())) \
                 and sum(c.isupper() for c in word) >= MIN_CAPITALS:
             found.add(public)
     return found
@@ -122,17 +123,20 @@ def prose_spans(lines: list[str], code_lines: set[int], models: dict[str, str],
     most :data:`SENTENCE_REACH` characters either side of its span."""
     out = []
     section_models: dict[int, set[str]] = {}
-    lead_in = ""
+    lead_in_release, in_section = False, None
     for first, last, section in _paragraphs(lines, code_lines):
-        text = "\n".join(lines[first:last])
+        if section != in_section:  # a new answer: no lead-in yet
+            lead_in_release, in_section = False, section
         item = bool(LIST_ITEM.match(lines[first]))
-        if not item:
-            lead_in = text if text.rstrip().endswith(":") else ""
+        if not item and not lines[first][:1].isspace():  # an item's own indented text
+            text = "\n".join(lines[first:last])         # keeps the lead-in
+            lead_in_release = text.rstrip().endswith(":") and names_other_release(text, version)
         if not any("`" in lines[n] for n in range(first, last)):
             continue
+        text = "\n".join(lines[first:last])
         # "Details (1.0.3):" over a list: its items are that release's
-        other_release = names_other_release(text, version) or \
-            item and bool(lead_in) and names_other_release(lead_in, version)
+        other_release = (item or lines[first][:1].isspace()) and lead_in_release or \
+            names_other_release(text, version)
         para_models = None
         offset = 0
         for n in range(first, last):
@@ -140,7 +144,8 @@ def prose_spans(lines: list[str], code_lines: set[int], models: dict[str, str],
                 code = match.group(2).strip()
                 if "(" not in code or other_release or len(out) >= MAX_SPANS:
                     continue
-                if QUOTED_TREE.search(lines[n], 0, match.start()):
+                if QUOTED_TREE.search(lines[n], max(match.start() - QUOTE_REACH, 0),
+                                      match.start()):
                     continue  # the tree's own code after its path:line, not advice
                 at, to = offset + match.start(2), offset + match.end(2)
                 sentence = _sentence(text, at, to)
@@ -154,9 +159,11 @@ def prose_spans(lines: list[str], code_lines: set[int], models: dict[str, str],
                 model = span_model([named_models(sentence, models), para_models,
                                     section_models[section]])
                 lead = len(match.group(2)) - len(match.group(2).lstrip())
+                others = sentence.replace(match.group(2), " ", 1)  # less the span itself
                 aside = any(models.get(m) not in (None, model)
-                            for m in DOTTED_MODEL.findall(sentence))
-                out.append(ProseSpan(n + 1, match.start(2) + 1 + lead, code, model, aside))
+                            for m in DOTTED_MODEL.findall(others))
+                out.append(ProseSpan(n + 1, match.start(2) + 1 + lead, code,
+                                     None if aside else model, aside))
             offset += len(lines[n]) + 1
     return out
 
@@ -182,12 +189,12 @@ def _paragraphs(lines: list[str], code_lines: set[int]):
 
 
 def _section_lines(lines: list[str], section: int, code_lines: set[int]):
-    """The prose lines of the top-level section starting at line ``section`` (-1: the
-    text above the first one)."""
-    for k in range(section + 1, len(lines)):
+    """The prose lines of the top-level section whose heading is line ``section``, the
+    heading included ("## MULTIVI training"; -1: the text above the first heading)."""
+    for k in range(max(section, 0), len(lines)):
         if k in code_lines:
             continue
-        if SECTION.match(lines[k]):
+        if k > section and SECTION.match(lines[k]):
             return
         yield k
 
@@ -230,10 +237,13 @@ def bindings(code: str, model: str | None, models: dict[str, str], aliases: dict
         if not name[:1].islower():
             continue
         parts = [part for part in re.split(r"[_\d]+", name.lower()) if part]
+        if not parts or not all(p in lowered or p in MODEL_VARIABLES or p in QUALIFIERS
+                                for p in parts):
+            continue  # adata_scvi, scvi_latent, model_dir, torch_model, vae_kwargs
         own = {lowered[part] for part in parts if part in lowered}
         if len(own) == 1 and len(parts) > 1:  # scanvi_model; a bare `cytovi` is the module
             new_instances[name] = next(iter(own))
-        elif not own and model and _looks_like_model(name):
+        elif not own and model and any(p in MODEL_VARIABLES for p in parts):
             new_instances[name] = model
     return new_aliases, new_instances
 
@@ -269,6 +279,11 @@ def may_bind(code: str, models: dict[str, str], aliases: dict, instances: dict) 
 
 MODEL_VARIABLES = ("model", "vae")
 """Parts of a variable name that make it a model when the span's words name one."""
+QUALIFIERS = frozenset({"ref", "reference", "query", "trained", "loaded", "my", "new", "old",
+                        "full", "base", "final", "best", "lvae", "m"})
+"""Other parts a model variable's name may have (``ref_model``, ``trained_vae``): a variable
+with any other part (``adata_scvi``, ``model_dir``, ``torch_model``, ``vae_kwargs``) is not
+bound."""
 
 
 def _looks_like_model(name: str) -> bool:
