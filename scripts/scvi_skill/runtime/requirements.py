@@ -55,29 +55,18 @@ def python_fit(python: str, releases) -> str:
                 f"(requires-python: {first} {specs[first]}, {last} {specs[last]}; "
                 f"releases before {first} are not in the manifest)")
     text = f"Python {python}: scvi-tools {span_text(index_spans(ok), versions)} declare it"
-    later = _runs([n for n in known if n > ok[-1]], versions, specs)
+    later = [(spec, start, end) for spec, start, end in requirement_runs("python", releases)
+             if versions.index(start) > ok[-1]]
     if later:
         # every later requirement, not the next alone: "1.2.0 on require >=3.10" read as
         # 1.5.1's requirement sent an agent to Python 3.10 for 1.5.1 (trial round 65)
-        text += "; " + ", ".join(f"{span} require {spec}" for span, spec in later)
+        text += "; " + ", ".join(f"{start if start == end else f'{start}-{end}'} require {spec}"
+                                 for spec, start, end in later)
     before = next((n for n in reversed(known) if n < ok[0]), None)
     if before is not None:
         text += f"; {versions[before]} required {specs[versions[before]]}"
     earlier = f"; releases before {first} are not in the manifest" if ok[0] == known[0] else ""
     return text + f" (requires-python of each release's sdist{earlier})"
-
-
-def _runs(indices: list[int], versions: list[str], specs: dict) -> list[tuple[str, str]]:
-    """``(span, spec)`` of each run of consecutive ``indices`` with one Requires-Python,
-    oldest first ("1.2.0-1.3.3", ">=3.10")."""
-    runs: list[tuple[list[int], str]] = []
-    for n in indices:
-        spec = specs[versions[n]]
-        if runs and runs[-1][1] == spec:
-            runs[-1][0].append(n)
-        else:
-            runs.append(([n], spec))
-    return [(span_text(index_spans(group), versions), spec) for group, spec in runs]
 
 
 _DEPENDENCY_ALIASES = {"pytorch": "torch", "PyTorch": "torch", "JAX": "jax", "NumPy": "numpy",
