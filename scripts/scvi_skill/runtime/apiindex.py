@@ -375,7 +375,8 @@ class ReleaseApi(CheckableApi):
         route = symbol.get("kwargs_to")
         if route == "register_fields":
             if keyword == "source_registry":
-                # load_query_data's own setup_anndata(..., source_registry=..., extend_categories=True)
+                # load_query_data's own setup_anndata(..., source_registry=...,
+                # extend_categories=True)
                 return KwargVerdict(True, via=f"**{var}")
             if keyword in self.transfer_keywords():
                 return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager."

@@ -13,12 +13,13 @@ module finds those spans and what they call on:
   and a variable that looks like a model (``model``, ``vae``) is the model the span's words
   name (:func:`span_model`): its sentence's, else its paragraph's or list item's, else its
   section's, when that names exactly one model class (``MultiVI``, ``scANVI``, ``TOTALVI``).
-- **what is not a recommendation** (:data:`CUES`, :func:`names_other_release`): a span whose sentence says the
-  call is wrong, gone or replaced ("does not work", "was", "became", "instead of", ``->``),
-  or whose paragraph (or, for a list item, the lead-in line ending in ":" above the list,
-  "Details (1.0.3):") names another release than the one checked (``1.1.5``, "in 1.2",
-  "0.7 - 0.14"), is the answer describing or warning against the call, and a span right
-  after a ``path:line`` quotes the tree's code there: none of them is checked.
+- **what is not a recommendation** (:data:`CUES`, :func:`names_other_release`): a span
+  whose sentence says the call is wrong, gone or replaced ("does not work", "was",
+  "became", "instead of", ``->``), or whose paragraph (or, for a list item, the lead-in
+  line ending in ":" above the list, "Details (1.0.3):") names another release than the
+  one checked (``1.1.5``, "in 1.2", "0.7 - 0.14"), is the answer describing or warning
+  against the call, and a span right after a ``path:line`` quotes the tree's code there:
+  none of them is checked.
 
 A bare lowercase call (``differential_expression(gene_list=...)``) is the method of the one
 model the span's words name, when that model has the method (:func:`bare_method`); other
@@ -54,8 +55,9 @@ MIN_CAPITALS = 2
 """A word names a model class when, ignoring case, it is the class's name and has at least
 this many capitals (``scVI``, ``MultiVI``, ``SOLO``): ``scvi`` alone is the package,
 ``solo`` a word, and "Decipher the log" or "Tangram" at a sentence's start an English word
-as often as a model (so those two are never named by words). A dotted path's last part is not a word: an answer writes
-``scvi.external.MRVI`` for a model it points to beside the one it is about."""
+as often as a model (so those two are never named by words). A dotted path's last part is
+not a word: an answer writes ``scvi.external.MRVI`` for a model it points to beside the one
+it is about."""
 
 CUES = re.compile(
     r"(?i)\b(?:not|no longer|doesn't|don't|isn't|wasn't|won't|cannot|can't|never|old|older|"
@@ -75,14 +77,14 @@ MAX_SPANS = 2000
 """Spans checked in one file, at most (about 0.3 ms each; an answer writes tens): a
 generated file of a hundred thousand spans is checked in its first 2,000."""
 
-ProseSpan = namedtuple("ProseSpan", "line col code model aside")
-"""A span: its 1-based line and column (of the code, after the backticks), the code, the
+ProseSpan = namedtuple("ProseSpan", "line col code model")
+"""A span: its 1-based line and column (of the code, after the backticks), the code, and the
 public name of the one model class its words name (None when none or several, or when its
-sentence points to another model by a dotted path: ``scvi.external.MRVI``), and whether it
-does so (``aside``)."""
+sentence points to another model by a dotted path: ``scvi.external.MRVI``)."""
 QUOTE_REACH = 300
 """Characters before a span searched for the ``path:line`` it would quote."""
-QUOTED_TREE = re.compile(r"[\w./-]+\.(?:py|md|toml|ipynb):L?\d+(?:[-\u2013]\d+)?[`\s:,)\u2014-]{0,6}$")
+QUOTED_TREE = re.compile(
+    r"[\w./-]+\.(?:py|md|toml|ipynb):L?\d+(?:[-\u2013]\d+)?[`\s:,)\u2014-]{0,6}$")
 """A path:line just before a span (``tests/.../test_sysvi.py:245-247 — `call(...)```): the
 span quotes the tree's code there, whatever it does."""
 DOTTED_MODEL = re.compile(r"\bscvi\.(?:model|external)\.([A-Za-z]\w*)")
@@ -128,12 +130,12 @@ def prose_spans(lines: list[str], code_lines: set[int], models: dict[str, str],
         if section != in_section:  # a new answer: no lead-in yet
             lead_in_release, in_section = False, section
         item = bool(LIST_ITEM.match(lines[first]))
-        if not item and not lines[first][:1].isspace():  # an item's own indented text
-            text = "\n".join(lines[first:last])         # keeps the lead-in
-            lead_in_release = text.rstrip().endswith(":") and names_other_release(text, version)
-        if not any("`" in lines[n] for n in range(first, last)):
-            continue
         text = "\n".join(lines[first:last])
+        if not item and not lines[first][:1].isspace():  # an item's own indented text
+            # keeps the lead-in
+            lead_in_release = text.rstrip().endswith(":") and names_other_release(text, version)
+        if "`" not in text:
+            continue
         # "Details (1.0.3):" over a list: its items are that release's
         other_release = (item or lines[first][:1].isspace()) and lead_in_release or \
             names_other_release(text, version)
@@ -163,7 +165,7 @@ def prose_spans(lines: list[str], code_lines: set[int], models: dict[str, str],
                 aside = any(models.get(m) not in (None, model)
                             for m in DOTTED_MODEL.findall(others))
                 out.append(ProseSpan(n + 1, match.start(2) + 1 + lead, code,
-                                     None if aside else model, aside))
+                                     None if aside else model))
             offset += len(lines[n]) + 1
     return out
 
@@ -236,7 +238,7 @@ def bindings(code: str, model: str | None, models: dict[str, str], aliases: dict
             continue
         if not name[:1].islower():
             continue
-        parts = [part for part in re.split(r"[_\d]+", name.lower()) if part]
+        parts = _parts(name)
         if not parts or not all(p in lowered or p in MODEL_VARIABLES or p in QUALIFIERS
                                 for p in parts):
             continue  # adata_scvi, scvi_latent, model_dir, torch_model, vae_kwargs
@@ -259,7 +261,7 @@ def bare_method(span: ProseSpan, aliases: dict, instances: dict) -> str | None:
     the method it then means, if that model has it (the caller looks it up; torch's
     ``load_state_dict(...)`` is no SCVI method and stays unchecked)."""
     match = _BARE_CALL.match(span.code)
-    if not span.model or span.aside or not match or match.group(1) in aliases \
+    if not span.model or not match or match.group(1) in aliases \
             or match.group(1) in instances:
         return None
     return match.group(1)
@@ -271,8 +273,8 @@ def may_bind(code: str, models: dict[str, str], aliases: dict, instances: dict) 
     (``adata.obs.copy()``) are not parsed at all."""
     lowered = {short.lower() for short in models}
     for name in set(_NAME.findall(code)):
-        if name in aliases or name in instances or name in models or _looks_like_model(name) \
-                or any(part in lowered for part in re.split(r"[_\d]+", name.lower())):
+        if name in aliases or name in instances or name in models \
+                or any(p in lowered or p in MODEL_VARIABLES for p in _parts(name)):
             return True
     return False
 
@@ -286,8 +288,10 @@ with any other part (``adata_scvi``, ``model_dir``, ``torch_model``, ``vae_kwarg
 bound."""
 
 
-def _looks_like_model(name: str) -> bool:
-    return any(part in name.lower() for part in MODEL_VARIABLES)
+def _parts(name: str) -> list[str]:
+    """A variable name's lowercase parts, split at underscores and digits
+    (``scanvi_model2`` -> ``scanvi``, ``model``)."""
+    return [part for part in re.split(r"[_\d]+", name.lower()) if part]
 
 
 _SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n\s*\n")
