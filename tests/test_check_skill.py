@@ -154,6 +154,10 @@ FIXTURE_INDEX = {
                 1, [_param("batch_size"), _param("kwargs", "VAR_KEYWORD")], True),
         _symbol("scvi.external.mrvi._model.MRVI", "class", "src/scvi/external/mrvi/_model.py",
                 1, public=["scvi.external.MRVI"]),
+        _symbol("scvi.data.fields._layer_field.LayerField.transfer_field", "method",
+                "src/scvi/data/fields/_layer_field.py", 1,
+                [_param("self"), _param("state_registry"), _param("adata_target"),
+                 _param("extend_categories", "KEYWORD_ONLY")]),
     ],
 }
 
@@ -258,6 +262,25 @@ def test_wrong_keyword(make_skill, fixture_tree, old, new, keyword):
     assert [(p[0], p[1], p[2]) for p in problems] == [
         ("SKILL.md", _line_of(text, new.strip("`")), "kwarg")]
     assert repr(keyword) in problems[0][3]
+
+
+@pytest.mark.parametrize("keywords, flagged", [
+    pytest.param("source_registry=r, extend_categories=True, ", False, id="beside_the_registry"),
+    pytest.param("extend_categories=True, ", True, id="alone"),
+])
+def test_setup_anndata_takes_register_fields_own_keywords(make_skill, fixture_tree, keywords,
+                                                          flagged):
+    """The SKILL.md checker reads setup_anndata's **kwargs as the snippet checker does:
+    register_fields takes source_registry, and a field's transfer keyword only beside it."""
+    call = 'scvi.model.SCVI.setup_anndata(adata, layer="counts", batch_key'
+    assert call in GOOD_SKILL
+    text = GOOD_SKILL.replace(call, call.replace("adata, ", "adata, " + keywords))
+    problems = _problems(make_skill(text), fixture_tree)
+    if not flagged:
+        assert problems == []
+        return
+    assert [(p[1], p[2]) for p in problems] == [(_line_of(text, "extend_categories"), "kwarg")]
+    assert "only with a source_registry" in problems[0][3]
 
 
 def test_keywords_taken_by_var_kwargs_are_accepted(make_skill, fixture_tree):

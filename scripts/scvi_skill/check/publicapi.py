@@ -162,9 +162,7 @@ class PublicApi(CheckableApi):
             var = next((p["name"] for p in symbol["params"] if p.get("kind") == "VAR_KEYWORD"),
                        "kwargs")
             if self._forwards_to_register_fields(symbol, var):
-                return KwargVerdict(False, reason=(
-                    f"its **{var} go to AnnDataManager.register_fields, which rejects them "
-                    "without a source_registry (src/scvi/data/_manager.py)"))
+                return self.register_fields_verdict(keyword, var)
             if symbol.get("kwargs_to") in ("class", "call"):
                 if keyword in symbol.get("kwargs_fixed", ()):
                     return KwargVerdict(False, reason=f"its **{var} go to a call that already "

@@ -102,9 +102,38 @@ class CheckableApi(IndexView):
 
     def __init__(self, index: dict) -> None:
         super().__init__(index)
+        self._transfer: frozenset[str] | None = None
         self._by_last: dict[str, list[str]] = {}
         for public in self.namespaces:
             self._by_last.setdefault(public.rsplit(".", 1)[-1], []).append(public)
+
+    def transfer_keywords(self) -> frozenset[str]:
+        """The keywords of the fields' ``transfer_field`` (``extend_categories``,
+        ``allow_missing_labels``), which ``AnnDataManager.register_fields`` hands on only with
+        a ``source_registry`` (the setup a query's ``load_query_data`` runs) and refuses
+        without one (TypeError)."""
+        if self._transfer is None:
+            names = set()
+            for qualname in self.symbols:
+                if qualname.endswith(".transfer_field"):
+                    names.update(p["name"] for p in self.params(qualname) or ()
+                                 if p.get("kind") in ACCEPTING_KINDS)
+            self._transfer = frozenset(names - {"self", "state_registry", "adata_target",
+                                                "mdata_target"})
+        return self._transfer
+
+    def register_fields_verdict(self, keyword: str, var: str) -> KwargVerdict:
+        """Whether a ``setup_anndata``/``setup_mudata`` whose ``**var`` reach only
+        ``AnnDataManager.register_fields`` takes ``keyword`` there."""
+        if keyword == "source_registry":
+            # load_query_data's own setup_anndata(..., source_registry=..., extend_categories=True)
+            return KwargVerdict(True, via=f"**{var}")
+        if keyword in self.transfer_keywords():
+            return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager.register_fields, "
+                                              "which takes it only with a source_registry",
+                                known=True)
+        return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager.register_fields, "
+                                          "which rejects them")
 
     def _lookup_from_prefix(self, dotted: str) -> Lookup | None:
         """The lookup of ``dotted`` below its longest known prefix (``scvi.model.SCVI`` for
@@ -259,7 +288,6 @@ class ReleaseApi(CheckableApi):
         self.absent_members = frozenset(release.get("absent_members") or ())
         """Members of open classes that other releases define and this one lacks."""
         self._instances: dict[str, str | None] = {}
-        self._transfer: frozenset[str] | None = None
         self._by_prefix: dict[str, list[str]] = {}
         for public in self.namespaces:
             self._by_prefix.setdefault(public.rpartition(".")[0], []).append(public)
@@ -344,21 +372,6 @@ class ReleaseApi(CheckableApi):
             self._instances[public] = owner if owner and self.kind(owner) == "class" else None
         return self._instances[public]
 
-    def transfer_keywords(self) -> frozenset[str]:
-        """The keywords of the fields' ``transfer_field`` (``extend_categories``,
-        ``allow_missing_labels``), which ``AnnDataManager.register_fields`` hands on only with
-        a ``source_registry`` (the setup a query's ``load_query_data`` runs) and refuses
-        without one (TypeError)."""
-        if self._transfer is None:
-            names = set()
-            for qualname in self.symbols:
-                if qualname.endswith(".transfer_field"):
-                    names.update(p["name"] for p in self.params(qualname) or ()
-                                 if p.get("kind") in ACCEPTING_KINDS)
-            self._transfer = frozenset(names - {"self", "state_registry", "adata_target",
-                                                "mdata_target"})
-        return self._transfer
-
     def accepts(self, qualname: str, keyword: str, _seen: tuple = ()) -> KwargVerdict:
         params = self.params(qualname)
         if params is None:
@@ -374,16 +387,7 @@ class ReleaseApi(CheckableApi):
                                               f"{keyword}: TypeError, multiple values")
         route = symbol.get("kwargs_to")
         if route == "register_fields":
-            if keyword == "source_registry":
-                # load_query_data's own setup_anndata(..., source_registry=...,
-                # extend_categories=True)
-                return KwargVerdict(True, via=f"**{var}")
-            if keyword in self.transfer_keywords():
-                return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager."
-                                                  "register_fields, which takes it only with a "
-                                                  "source_registry", known=True)
-            return KwargVerdict(False, reason=f"its **{var} go to AnnDataManager.register_fields, "
-                                              "which rejects them")
+            return self.register_fields_verdict(keyword, var)
         if route == "trainer":
             if keyword in self.trainer_keywords or keyword in symbol.get("kwargs_keys", ()):
                 return KwargVerdict(True, via=f"**{var}")

@@ -370,7 +370,7 @@ class _CallChecker(ast.NodeVisitor):
                         f"it (defined at {self._where(verdict.owner)}): the value changes "
                         "nothing", "unread_kwarg", col=keyword.col_offset + 1,
                         name=resolved[0], kwarg=keyword.arg))
-                if not verdict.accepted and keyword.arg in _transfer_keywords(self.api) \
+                if not verdict.accepted and keyword.arg in self.api.transfer_keywords() \
                         and any(k.arg == "source_registry" for k in keywords):
                     continue  # handed on with the source registry, as load_query_data does
                 if not verdict.accepted:
@@ -720,12 +720,6 @@ class _CallChecker(ast.NodeVisitor):
         if "path" in symbol:
             return f"{symbol['path']}:{symbol.get('line', 1)}"
         return qualname
-
-
-def _transfer_keywords(api: PublicApi) -> frozenset[str]:
-    """The API's ``transfer_keywords`` (a release index's); none for one without them."""
-    keywords = getattr(api, "transfer_keywords", None)
-    return keywords() if keywords else frozenset()
 
 
 def _dict_keys(value: ast.expr | None) -> list[tuple[str, ast.AST]] | None:
