@@ -78,6 +78,18 @@ def test_a_paragraph_naming_another_release_is_not_checked(capsys, tmp_path):
     assert prose_findings(capsys, tmp_path, head + "In 1.5.1 " + span)
 
 
+def test_another_package_s_version_is_not_another_release(capsys, tmp_path):
+    """A version of a package scvi-tools requires (from the API manifest), of Python or of
+    CUDA does not make the paragraph another release's: its spans are checked."""
+    head = "## q1\n\nYour scVI model.\n\n"
+    span = "pass your data module as `model.train(data_module=dm)`.\n"
+    for other in ("With anndata 0.10.9 ", "With torch>=2.1.0 ", "On Python 3.12.1 ",
+                  "With PyTorch 2.3.1 ", "With numpy version 1.26.4 "):
+        assert prose_findings(capsys, tmp_path, head + other + span), other
+    for release in ("With scvi-tools 1.1.5 ", "With scvi 1.1.5 ", "After upgrading to 1.1.5 "):
+        assert prose_findings(capsys, tmp_path, head + release + span) == [], release
+
+
 def test_names_that_bind_and_names_that_do_not(capsys, tmp_path):
     head = "## q1\n\nAn scVI question.\n\n"
     # a variable naming a model among other parts is that model, whatever the words say

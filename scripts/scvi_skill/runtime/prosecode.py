@@ -17,7 +17,8 @@ module finds those spans and what they call on:
   whose sentence says the call is wrong, gone or replaced ("does not work", "was",
   "became", "instead of", ``->``), or whose paragraph (or, for a list item, the lead-in
   line ending in ":" above the list, "Details (1.0.3):") names another release than the
-  one checked (``1.1.5``, "in 1.2", "0.7 - 0.14"), is the answer describing or warning
+  one checked (``1.1.5``, "in 1.2", "0.7 - 0.14"; "anndata 0.10.9" is another package's),
+  is the answer describing or warning
   against the call, and a span right after a ``path:line`` quotes the tree's code there:
   none of them is checked.
 
@@ -42,6 +43,9 @@ from __future__ import annotations
 import ast
 import re
 from collections import namedtuple
+
+from .errors import IndexStale
+from .requirements import DEPENDENCY_ALIASES, requirement_name
 
 SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 """An inline code span on one line: a backtick run, the code, the same run (CommonMark 6.1)."""
@@ -90,7 +94,20 @@ span quotes the tree's code there, whatever it does."""
 DOTTED_MODEL = re.compile(r"\bscvi\.(?:model|external)\.([A-Za-z]\w*)")
 
 
-def model_names(api) -> dict[str, str]:
+class ModelNames(dict):
+    """Short name -> public name of each model class; ``lowered`` keys the same by the name
+    in lower case (``scanvi``), made once for all the spans of a file."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        super().__init__(names)
+        self.lowered = {short.lower(): public for short, public in names.items()}
+
+
+def _lowered(models: dict[str, str]) -> dict[str, str]:
+    return getattr(models, "lowered", None) or {k.lower(): v for k, v in models.items()}
+
+
+def model_names(api) -> ModelNames:
     """Short name -> public name of each model class of the release (``scvi.model.X`` and
     ``scvi.external.X`` classes with a training plan)."""
     names: dict[str, str] = {}
@@ -102,12 +119,12 @@ def model_names(api) -> dict[str, str]:
             parts = public.split(".")
             if len(parts) == 3 and parts[1] in ("model", "external"):
                 names.setdefault(parts[2], public)
-    return names
+    return ModelNames(names)
 
 
 def named_models(text: str, models: dict[str, str]) -> set[str]:
     """Public names of the model classes ``text``'s words name (code spans included)."""
-    lowered = {short.lower(): public for short, public in models.items()}
+    lowered = _lowered(models)
     found = set()
     for match in WORD.finditer(text.replace("`", " ")):
         word = match.group(1)
@@ -202,12 +219,37 @@ def _section_lines(lines: list[str], section: int, code_lines: set[int]):
 
 
 def names_other_release(text: str, version: str) -> bool:
-    """Whether ``text`` names a release other than ``version`` (:data:`RELEASE`)."""
+    """Whether ``text`` names a release other than ``version`` (:data:`RELEASE`); a version
+    of another package ("anndata 0.10.9", "torch>=2.1.0", "Python 3.12.1") is none."""
     for match in RELEASE.finditer(text):
         named = _VERSION.search(match.group()).group()
-        if not (version == named or version.startswith(named + ".")):
+        if not (version == named or version.startswith(named + ".")) \
+                and not _of_other_package(text[max(0, match.start() - 40):match.start()]):
             return True
     return False
+
+
+_PACKAGE_BEFORE = re.compile(r"([A-Za-z][\w.-]*)\s*(?:[=<>!~]=?=?)?\s*v?$")
+_packages: frozenset[str] | None = None
+
+
+def _of_other_package(before: str) -> bool:
+    """Whether the text just before a version number is a package scvi-tools requires in any
+    release (the API manifest's ``Requires-Dist`` names), Python or CUDA."""
+    global _packages
+    match = _PACKAGE_BEFORE.search(before)
+    if not match:
+        return False
+    if _packages is None:
+        from .apifiles import load_releases
+
+        try:
+            names = {n for row in load_releases().requires.values() for n in row}
+        except (IndexStale, OSError, ValueError):
+            names = set()
+        _packages = frozenset((names | {"python", "cuda", "cudnn"}) - {"scvi-tools"})
+    word = match.group(1)
+    return requirement_name(DEPENDENCY_ALIASES.get(word, word)) in _packages
 
 
 def span_model(found_in: list[set[str]]) -> str | None:
@@ -227,7 +269,7 @@ def bindings(code: str, model: str | None, models: dict[str, str], aliases: dict
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return {}, {}
-    lowered = {short.lower(): public for short, public in models.items()}
+    lowered = _lowered(models)
     new_aliases, new_instances = {}, {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Name) or node.id in aliases or node.id in instances:
@@ -271,7 +313,7 @@ def may_bind(code: str, models: dict[str, str], aliases: dict, instances: dict) 
     """Whether ``code`` names anything a call could resolve through (a bound name, a model
     class, a variable naming or looking like a model): the spans of plain Python
     (``adata.obs.copy()``) are not parsed at all."""
-    lowered = {short.lower() for short in models}
+    lowered = _lowered(models)
     for name in set(_NAME.findall(code)):
         if name in aliases or name in instances or name in models \
                 or any(p in lowered or p in MODEL_VARIABLES for p in _parts(name)):

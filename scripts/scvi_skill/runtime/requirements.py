@@ -69,7 +69,7 @@ def python_fit(python: str, releases) -> str:
     return text + f" (requires-python of each release's sdist{earlier})"
 
 
-_DEPENDENCY_ALIASES = {"pytorch": "torch", "PyTorch": "torch", "JAX": "jax", "NumPy": "numpy",
+DEPENDENCY_ALIASES = {"pytorch": "torch", "PyTorch": "torch", "JAX": "jax", "NumPy": "numpy",
                        "pytorch-lightning": "lightning", "pytorch_lightning": "lightning",
                        "sklearn": "scikit-learn", "pyro": "pyro-ppl"}
 """Other spellings of a requirement; otherwise a name counts only as written, in lower case
@@ -93,7 +93,7 @@ def dependency_facts(question: str) -> list[str]:
     if not _VERSION_CONTEXT.search(question):
         return []
     words = re.findall(r"(?<![\w-])[A-Za-z][\w-]*", question)
-    named = list(dict.fromkeys(_DEPENDENCY_ALIASES.get(w, w).replace("_", "-") for w in words))
+    named = list(dict.fromkeys(DEPENDENCY_ALIASES.get(w, w).replace("_", "-") for w in words))
     if not named:
         return []
     from .apifiles import load_releases
