@@ -18,9 +18,8 @@ module finds those spans and what they call on:
   "became", "instead of", ``->``), or whose paragraph (or, for a list item, the lead-in
   line ending in ":" above the list, "Details (1.0.3):") names another release than the
   one checked (``1.1.5``, "in 1.2", "0.7 - 0.14"; "anndata 0.10.9" is another package's),
-  is the answer describing or warning
-  against the call, and a span right after a ``path:line`` quotes the tree's code there:
-  none of them is checked.
+  is the answer describing or warning against the call, and a span right after a
+  ``path:line`` quotes the tree's code there: none of them is checked.
 
 A bare lowercase call (``differential_expression(gene_list=...)``) is the method of the one
 model the span's words name, when that model has the method (:func:`bare_method`); other
