@@ -1671,27 +1671,33 @@ def test_a_string_for_a_column_list_keyword_is_flagged(capsys, tmp_path):
         "scvi.model.SCVI.setup_anndata(adata, batch_key='a', categorical_covariate_keys='b')\n"
         "scvi.external.SysVI.setup_anndata(adata, batch_key='a', continuous_covariate_keys='c')\n"
         "scvi.model.SCVI.setup_anndata(adata, categorical_covariate_keys=['b'])\n"
-        "scvi.model.SCVI.setup_anndata(adata, categorical_covariate_keys=keys, layer='b')\n"))
+        "scvi.model.SCVI.setup_anndata(adata, categorical_covariate_keys=keys, layer='b')\n"
+        "scvi.model.MULTIVI.setup_mudata(mdata, categorical_covariate_keys='b')\n"
+        "scvi.model.TOTALVI.setup_mudata(mdata, continuous_covariate_keys=['c'])\n"))
     assert code == 1
     assert found == [(2, "scvi.model.SCVI.setup_anndata", "categorical_covariate_keys"),
-                     (3, "scvi.external.SysVI.setup_anndata", "continuous_covariate_keys")]
+                     (3, "scvi.external.SysVI.setup_anndata", "continuous_covariate_keys"),
+                     (6, "scvi.model.MULTIVI.setup_mudata", "categorical_covariate_keys")]
     assert "pass ['b']" in messages[0] and "_scvi_extra_continuous_covs" in messages[1]
 
 
-def test_every_setup_anndata_hands_its_column_lists_to_a_joint_field(pinned_tree):
-    """What the check above rests on, read from the pinned tree: each setup_anndata taking a
-    COLUMN_LISTS keyword passes the name itself to a *JointObsField and never tests it for a
+def test_every_setup_hands_its_column_lists_to_a_joint_field(pinned_tree):
+    """What the check above rests on, read from the pinned tree: each setup_anndata and
+    setup_mudata taking a COLUMN_LISTS keyword passes the name itself to a *JointObsField
+    (MuDataCategoricalJointObsField wraps CategoricalJointObsField) and never tests it for a
     string."""
     import ast
 
     from scvi_skill.runtime.codecheck import COLUMN_LISTS
 
-    seen, stubs = 0, []
+    seen, stubs, mudata = 0, [], 0
     for path in sorted((pinned_tree.root / "src" / "scvi").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.FunctionDef) and node.name == "setup_anndata"):
+            if not (isinstance(node, ast.FunctionDef)
+                    and node.name in ("setup_anndata", "setup_mudata")):
                 continue
+            mudata += node.name == "setup_mudata"
             params = {a.arg for a in node.args.args + node.args.kwonlyargs}
             for keyword in COLUMN_LISTS.keys() & params:
                 seen += 1
@@ -1707,7 +1713,10 @@ def test_every_setup_anndata_hands_its_column_lists_to_a_joint_field(pinned_tree
                     stubs.append(path.name)  # registers nothing: the unread check's
                     continue
                 assert fields and not tested, (path, keyword)
-    assert seen >= 25 and stubs == ["_multivi.py", "_multivi.py"]
+    assert seen >= 33 and mudata >= 5 and stubs == ["_multivi.py", "_multivi.py"]
+    wraps = (pinned_tree.root / "src/scvi/data/fields/_arraylike_field.py").read_text("utf-8")
+    assert "MuDataCategoricalJointObsField = MuDataWrapper(CategoricalJointObsField)" in wraps
+    assert "MuDataNumericalJointObsField = MuDataWrapper(NumericalJointObsField)" in wraps
 
 
 def test_a_stub_s_column_list_is_unread_not_a_string_error(capsys, tmp_path):

@@ -2079,25 +2079,46 @@ def test_max_epochs_none_is_lightnings_1000_in_gimvi_and_velovi():
     assert stop.max_epochs == heuristic == 400
 
 
+MUDATA_SETUPS = {
+    "MULTIVI": ({"n_proteins": 0, "n_regions": 20},
+                {"rna_layer": "rna", "atac_layer": "accessibility"}),
+    "TOTALVI": ({"n_proteins": 5}, {"rna_layer": "rna", "protein_layer": "protein_expression"}),
+}
+
+
 @pytest.mark.parametrize("name, setup", [
     ("SCVI", {}),
     ("SCANVI", {"labels_key": "labels", "unlabeled_category": "unknown"}),
     ("TOTALVI", {"protein_expression_obsm_key": "protein_expression"}),
     ("PEAKVI", {}),
+    ("MULTIVI", "setup_mudata"),
+    ("TOTALVI", "setup_mudata"),
 ])
 def test_covariate_keys_given_as_a_string_fail_at_setup(name, setup):
     """categorical_covariate_keys and continuous_covariate_keys take a list of obs columns.
     A bare string passes the field's check that the column exists, then `obs["donor"]` is a
     Series, which anndata refuses as obsm["_scvi_extra_categorical_covs"] (ValueError,
-    "needs to be of one of ..."); the same column in a list registers one covariate."""
+    "needs to be of one of ..."); the same column in a list registers one covariate. The
+    same through setup_mudata, whose MuData joint fields wrap the AnnData ones."""
     cls = _model_class(name)
-    adata = _adata()
+    if setup == "setup_mudata":
+        data, modalities = MUDATA_SETUPS[name]
+        adata = synthetic_iid(batch_size=40, n_genes=20, n_batches=2, n_labels=2,
+                              return_mudata=True, **data)
+
+        def run(target, **covariates):
+            cls.setup_mudata(target, batch_key="batch", modalities=modalities, **covariates)
+    else:
+        adata = _adata()
+
+        def run(target, **covariates):
+            cls.setup_anndata(target, **setup, **covariates)
     adata.obs["donor"] = adata.obs["batch"].astype(str)
     adata.obs["age"] = np.linspace(20.0, 80.0, adata.n_obs)
     for key, column, field in (("categorical_covariate_keys", "donor", "categorical"),
                                ("continuous_covariate_keys", "age", "continuous")):
         with pytest.raises(ValueError, match=f"_scvi_extra_{field}_covs"):
-            cls.setup_anndata(adata.copy(), **setup, **{key: column})
+            run(adata.copy(), **{key: column})
         listed = adata.copy()
-        cls.setup_anndata(listed, **setup, **{key: [column]})
+        run(listed, **{key: [column]})
         assert listed.obsm[f"_scvi_extra_{field}_covs"].shape == (adata.n_obs, 1)

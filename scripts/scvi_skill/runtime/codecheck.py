@@ -44,10 +44,11 @@ MODEL_RECEIVER_HINTS = ("model", "vae", "scvi", "scanvi", "totalvi", "multivi", 
 
 COLUMN_LISTS = {"categorical_covariate_keys": "_scvi_extra_categorical_covs",
                 "continuous_covariate_keys": "_scvi_extra_continuous_covs"}
-"""Keywords of ``setup_anndata`` that a joint obs field registers as a list of columns, each
-with its obsm key: every model's ``setup_anndata`` passes them to the field unchanged, whose
-``_combine_fields`` is the same in 1.0.0-1.5.1 (a test reads the pinned tree for both; the
-failure is run on SCVI, SCANVI, TOTALVI and PEAKVI)."""
+"""Keywords of ``setup_anndata`` and ``setup_mudata`` that a joint obs field registers as a
+list of columns, each with its obsm key: every model's setup passes them to the field (the
+MuData fields wrap the same one) unchanged, whose ``_combine_fields`` is the same in
+1.0.0-1.5.1 (a test reads the pinned tree for both; the failure is run on SCVI, SCANVI,
+TOTALVI and PEAKVI's ``setup_anndata`` and on MULTIVI's and TOTALVI's ``setup_mudata``)."""
 
 
 MANUAL_OPTIMIZATION_REFUSES = {"gradient_clip_val": (None, 0, 0.0),
@@ -391,7 +392,7 @@ class _CallChecker(ast.NodeVisitor):
         anndata refuses as the obsm entry (pitfall ``covariate-keys-need-a-list``)."""
         for given in keywords:
             field = COLUMN_LISTS.get(given.arg)
-            if field is None or not name.endswith(".setup_anndata") \
+            if field is None or not name.endswith((".setup_anndata", ".setup_mudata")) \
                     or not (isinstance(given.value, ast.Constant)
                                      and isinstance(given.value.value, str)):
                 continue
