@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fences import BODY, OUTSIDE, line_roles
+from .fences import BODY, LIST_ITEM, OUTSIDE, line_roles
 from .tree import Tree
 
 NEAR = 15
@@ -434,7 +434,6 @@ OTHER_TREE = re.compile(r"\b(\d+\.\d+\.\d+)(?:'s)?\s+(?:tree|sdist|source)\b")
 line that names one (or a release in parentheses) and ends with ``:`` ("Facts from the 1.1.5
 tree:", "Where it comes from (1.4.2):") says so of the list below it (up to the next line
 that is not a list item, unless an item names this tree)."""
-LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s")
 _WORD = re.compile(r"[A-Za-z]{5,}")
 _WORD_ON_LINE = re.compile(r"[A-Za-z]+")
 """The words of a cited line, for the sentence's words to start."""

@@ -33,6 +33,9 @@ TAB = 4
 _FENCE = re.compile(r"(`{3,}|~{3,})(.*)")
 _LANG = re.compile(r"[\w+-]*")
 _LIST_MARKER = re.compile(r"(?:[-+*]|\d{1,9}[.)])(?=[ \t]|$)")
+LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s")
+"""A line that starts a list item (a bullet, or at most nine digits and ``.`` or ``)``, then
+a space): the citation checker's and the prose span reader's unit below a paragraph."""
 
 
 class Fence(namedtuple("Fence", "first end info")):

@@ -44,6 +44,7 @@ import re
 from collections import namedtuple
 
 from .errors import IndexStale
+from .fences import LIST_ITEM
 from .requirements import DEPENDENCY_ALIASES, requirement_name
 
 SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
@@ -52,7 +53,6 @@ HEADING = re.compile(r"^ {0,3}#{1,6}(?:\s|$)")
 SECTION = re.compile(r"^#{1,2} \S")
 """A top-level heading (``#``, ``##``): a new answer, whose names start afresh (the fences'
 scopes of ``codelint`` end there too)."""
-LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s")
 WORD = re.compile(r"(?<![\w.-])([A-Za-z][A-Za-z0-9]*)(?![\w-])")
 MIN_CAPITALS = 2
 """A word names a model class when, ignoring case, it is the class's name and has at least
