@@ -2122,3 +2122,37 @@ def test_covariate_keys_given_as_a_string_fail_at_setup(name, setup):
         listed = adata.copy()
         run(listed, **{key: [column]})
         assert listed.obsm[f"_scvi_extra_{field}_covs"].shape == (adata.n_obs, 1)
+
+
+def test_amortizedlda_perplexity_is_inverted_since_1_3_2():
+    """Since 1.3.2 (CHANGELOG: "Fix bug in perplexity calculation", PR 3373) get_perplexity
+    returns exp(-get_elbo() / total counts), and get_elbo is Pyro's ELBO loss (positive): the
+    value is 1 / perplexity, below 1, and it rises as the fit improves. A perplexity of count
+    data is at least 1 and falls as the fit improves; 1 / get_perplexity() is one."""
+    import inspect
+
+    source = inspect.getsource(scvi.model.AmortizedLDA.get_perplexity)
+    assert "-self.get_elbo(" in source and "Perplexity is defined as exp(-1 *" in source
+    adata = _adata()
+    scvi.model.AmortizedLDA.setup_anndata(adata)
+    model = scvi.model.AmortizedLDA(adata, n_topics=3)
+    total = float(adata.X.sum())
+
+    def draws():
+        """get_perplexity() and, on the same random draws, get_elbo(): get_perplexity first
+        reads the counts through a data loader, which takes a seed from torch's generator."""
+        scvi.settings.seed = 0
+        perplexity = model.get_perplexity()
+        scvi.settings.seed = 0
+        for _ in model._make_data_loader(adata=adata):
+            pass
+        return perplexity, model.get_elbo()
+
+    model.train(**FAST)
+    early, loss = draws()
+    assert loss > 0 and 0 < early < 1
+    assert early == pytest.approx(np.exp(-loss / total), rel=1e-6)
+    assert 1 / early == pytest.approx(np.exp(loss / total), rel=1e-6)
+    model.train(**{**FAST, "max_epochs": 100})
+    late, later_loss = draws()
+    assert later_loss < loss and early < late < 1  # a better fit: the returned value goes up
