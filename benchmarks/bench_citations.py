@@ -11,6 +11,12 @@ its findings are right, and what it costs.
   read by hand (the cited lines and the line the finding names, opened in the tree): ``error``
   true when the citation is wrong, false for a false alarm. ``precision`` = labelled errors /
   labelled findings; a finding with no label is printed for review and counted apart.
+- **Recall of the graders' citation errors:** ``benchmarks/grader_citation_errors.jsonl``
+  holds each citation a blind grader of rounds 5 on named as not showing what its sentence
+  claims (a helper copied them from each round's ``grades.md``: the citation as written, its
+  line in the answers file, the grader's words). For each, the check's verdict on that
+  citation in that line: a finding (``off``, ``past_end``, ``no_file``), shown, not judged,
+  or not read as a citation at all (a bare ``:711``, a number without a path).
 - **Named releases:** each corpus twice, side by side: judged against the pinned tree only,
   and with each finding judged again in the cached trees of the releases its answer names
   (``fetch_tree.py --version V`` put them there; a release not cached is not judged).
@@ -39,6 +45,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
 from scvi_skill.runtime.citations import (  # noqa: E402
+    FINDINGS,
     TreeLines,
     cached_releases,
     check_citations,
@@ -87,6 +94,29 @@ def judge(tree_lines: TreeLines, files: list[Path], labels: dict, releases=None)
     return {"counts": counts, "unlabelled": unlabelled}
 
 
+GRADED = HERE / "grader_citation_errors.jsonl"
+
+
+def graded_recall(tree_lines: TreeLines, releases=None) -> dict:
+    """The check's verdict on each citation error the graders named (:data:`GRADED`)."""
+    rows = [json.loads(row) for row in GRADED.read_text(encoding="utf-8").splitlines()]
+    reports: dict[Path, list] = {}
+    counts = {"graded": len(rows), "flagged": 0, "shown": 0, "not judged": 0, "not read": 0}
+    for row in rows:
+        path = HERE / "trials" / f"round{row['round']}" / f"answers_{row['agent']}.md"
+        if path not in reports:
+            reports[path] = check_citations(path.read_text(encoding="utf-8"), tree_lines,
+                                            releases).citations
+        key = row["citation"].split("/")[-1].strip("`.,;() ").split(",")[0].strip()
+        verdicts = [c.verdict for c in reports[path]
+                    if c.line == row["answer_line"] and key in c.text]
+        verdict = verdicts[0] if verdicts else ""
+        counts["flagged" if verdict in FINDINGS else "shown" if verdict == "shown"
+               else "not judged" if verdict else "not read"] += 1
+    counts["recall"] = round(counts["flagged"] / len(rows), 3) if rows else None
+    return counts
+
+
 def speed(tree: Path, runs: int) -> dict:
     command = [sys.executable, str(REPO / "scripts" / "check_code.py"), str(SPEED_FILE)]
     with tempfile.TemporaryDirectory() as empty:
@@ -120,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"corpora": {f"{name}, {mode}": judge(lines, files, labels, releases)
                           for name, files in corpora().items()
                           for mode, releases in modes.items()}, "tree": tree.version}
+    result["graded"] = {mode: graded_recall(lines, releases) for mode, releases in modes.items()}
     result["speed_ms_p50"] = speed(tree.root, args.runs)
     if args.json:
         print(json.dumps(result, indent=1))
@@ -134,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {c['answers']} | {c['cited']} | {c['shown']} | {c['unverified']} | "
               f"{c['findings']} | {c['other_release']} | {c['labelled errors']} | "
               f"{c['false alarms']} | {c['unlabelled']} | {c['precision']} |")
+    print(f"\nthe citations blind graders named as not showing their claim ({GRADED.name}):")
+    print("| mode | graded | flagged | shown | not judged | not read as a citation | recall |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for mode, c in result["graded"].items():
+        print(f"| {mode} | {c['graded']} | {c['flagged']} | {c['shown']} | {c['not judged']} "
+              f"| {c['not read']} | {c['recall']} |")
     print(f"\ncheck_code.py on {SPEED_FILE.relative_to(REPO)}, whole process, median of "
           f"{args.runs}:")
     print("| run | ms |\n| --- | ---: |")

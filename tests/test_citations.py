@@ -64,6 +64,29 @@ Intro line one names `batch_key`.
 """
 
 
+NOTES = """\
+# Release notes
+
+## Version 1.2
+
+### 1.2.2 (2024-12-31)
+
+#### Removed
+
+- Removed the local mde function {pr}`2842`.
+
+### 1.2.1 (2024-12-04)
+
+#### Added
+
+- New argument `update_only_decoder`.
+
+### 1.2.0 (2024-09-26)
+
+- Deprecate `one_hot`, to be removed in v1.3.
+"""
+
+
 @pytest.fixture()
 def tree(tmp_path) -> Path:
     root = tmp_path / "tree"
@@ -77,6 +100,7 @@ def tree(tmp_path) -> Path:
     (pkg / "train" / "_model.py").write_text("def fit(max_epochs=1):\n    return max_epochs\n")
     (pkg / "module" / "_model.py").write_text("def fit(n_steps=2):\n    return n_steps\n")
     (root / "docs" / "faq.md").write_text(FAQ)
+    (root / "CHANGELOG.md").write_text(NOTES)
     return root
 
 
@@ -153,6 +177,26 @@ def test_bare_line_numbers_take_the_path_cited_just_before(tree):
     wheel = P.replace("src/scvi/", "scvi/", 1)
     assert findings(tree, f"In 1.2.0 (`{wheel}:20-22`, 1.2.0):\n- `weight_decay` (line 21).") == []
     assert findings(tree, f"1.2.0 `{P}:20`:\n- `weight_decay` (line 21).") == []
+
+
+@pytest.mark.parametrize("text, finding", [
+    ("`mde` was removed in 1.2.1 (CHANGELOG.md:9).", "CHANGELOG.md:9 lies in 1.2.2's notes "
+     "(heading at 5), not 1.2.1's"),
+    ("1.2.0 added `update_only_decoder` (CHANGELOG.md:15).", "CHANGELOG.md:15 lies in 1.2.1's "
+     "notes (heading at 11), not 1.2.0's"),
+    ("`mde` was removed in 1.2.2 (CHANGELOG.md:9).", ""),
+    ("`mde` was removed in 1.2 (CHANGELOG.md:9).", ""),  # the series
+    ("`mde` was removed in 1.2.1 (CHANGELOG.md:9-15).", ""),  # the range reaches 1.2.1's notes
+    ("`mde` was removed in 1.2.1, as the 1.2.2 notes say (CHANGELOG.md:9).", ""),
+    ('In 1.2.0: `one_hot` is "to be removed in v1.3" (CHANGELOG.md:19).', ""),  # a quote
+    ("`mde` went when numpy 1.2.1 made it slow (CHANGELOG.md:9).", ""),  # another package's
+    ("`mde` went when Python 3.12 added it (CHANGELOG.md:9).", ""),  # no release of the notes
+    ("`mde` was removed in 1.2.1 and added in 1.2.0 (CHANGELOG.md:9).", ""),  # two releases
+])
+def test_release_notes_cited_for_a_change_lie_under_its_release(tree, text, finding):
+    """A line that dates a change to one release and cites the release notes only under
+    other releases' headings (trial rounds 5 and 18: "removed in 1.2.1", cited in 1.2.2's)."""
+    assert findings(tree, text) == ([finding] if finding else [])
 
 
 def test_past_the_end_and_missing_files(tree):
@@ -536,3 +580,21 @@ def test_a_condition_near_the_cited_branch_is_not_a_parameter_s_declaration(tree
                              "        std_val = 1.0\n")
     text = f"With `flag_on=False`, `mean_val=None` and `std_val=1.0` are set ({path}:4-6)."
     assert verdicts(tree, text) == [(path, 4, "shown")]
+
+
+def test_the_graders_citation_errors_point_at_their_citations(repo_root):
+    """benchmarks/grader_citation_errors.jsonl (bench_citations.py's recall): each row's
+    citation is written on its line of the stored answers, inside the answer to its question,
+    and names a round and an agent whose answers are stored."""
+    rows = [json.loads(row) for row in (repo_root / "benchmarks" /
+                                        "grader_citation_errors.jsonl").read_text().splitlines()]
+    assert len(rows) >= 168
+    for row in rows:
+        path = (repo_root / "benchmarks" / "trials" / f"round{row['round']}" /
+                f"answers_{row['agent']}.md")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert row["citation"] in lines[row["answer_line"] - 1], row
+        heading = next(line for line in reversed(lines[:row["answer_line"]])
+                       if line.startswith("## "))
+        assert heading.split()[1].strip("`*:") == row["id"], (row, heading)
+        assert row["grader_says"]

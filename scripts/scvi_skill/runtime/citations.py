@@ -23,7 +23,9 @@ frame. A line past the file's end, or a ``src/scvi``/``docs`` path the tree lack
 finding too. A finding is judged again in the cached tree of the release the answer is for
 (``check_code.py --version V``) and of each release whose tree its part of the answer names
 (``scvi-tools-1.2.0``, "the 1.1.5 tree"): where it shows what it cites there, it is that
-release's citation and not a finding.
+release's citation and not a finding. A line that dates a change to one release ("removed in
+1.2.1") and cites the release notes only under other releases' headings is off too
+(:func:`_judge_release_notes`).
 
 Standard library only; runs on Python >= 3.10.
 """
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fences import BODY, LIST_ITEM, OUTSIDE, line_roles
+from .requirements import of_other_package
 from .tree import Tree
 
 NEAR = 15
@@ -307,9 +310,96 @@ def check_citations(text: str, tree_lines: TreeLines, releases=None,
                                                   or cite.away > INHERITED_NEAR):
                         cite.verdict, cite.message = "shown", ""
             out.extend(group)
+    _judge_release_notes(lines, judged, tree_lines)
     if releases is not None and any(row[1].verdict in FINDINGS for row in judged):
         _judge_in_named(text, tree_lines.tree.version, judged, releases, also)
     return CitationReport(tree_lines.tree.version, out)
+
+
+CHANGE_RELEASE = re.compile(
+    r"(?i)\b(?:added|introduced|removed|deprecated|renamed|changed|fixed|dropped|arrived|"
+    r"appeared|since|as of)\s+(?:in\s+)?(?:scvi-tools\s+|version\s+|v)?"
+    r"(\d+\.\d+(?:\.\d+)?)(?![\w.]*\d)"
+    r"|(?<![\w.])(\d+\.\d+(?:\.\d+)?)\s+(?:added|introduced|removed|deprecated|renamed|"
+    r"changed|fixed|dropped|made|moved)\b")
+"""A release a sentence dates a change to: "removed in 1.2.1", "since 1.4", "1.2.0 added"."""
+_NOTES_HEADING = re.compile(r"^#+\s.*?(?<![\w.])(\d+\.\d+\.\d+)")
+
+
+def _judge_release_notes(lines: list[str], judged: list, tree_lines: TreeLines) -> None:
+    """Off: a line of the answer that dates a change to one release (:data:`CHANGE_RELEASE`,
+    outside quotes, not another package's "anndata 0.10") and cites this tree's release notes
+    only at lines under other releases' headings, none of which the line names ("it was
+    removed in 1.2.1 (CHANGELOG.md:376)", where 376 is in 1.2.2's notes)."""
+    by_line: dict[int, list[Citation]] = {}
+    for _, cite, _, _, _ in judged:
+        if cite.path.endswith("CHANGELOG.md"):
+            by_line.setdefault(cite.line, []).append(cite)
+    for number, cites in by_line.items():
+        line = lines[number - 1]
+        if any(c.verdict in FINDINGS or c.release for c in cites) \
+                or OTHER_TREE.search(line) or TREE_NAMED.search(line):
+            continue
+        notes = tree_lines.lines(cites[0].path) or []
+        known = _notes_releases(tree_lines, cites[0].path, notes)
+        said = _QUOTED_TEXT.sub(" ", line)
+        named = {v for m in CHANGE_RELEASE.finditer(said)
+                 if _same_release({v := m[1] or m[2]}, known)  # not Python's "3.12"
+                 and not of_other_package(said[max(0, m.start() - 40):m.start(m.lastindex)])}
+        if len(named) != 1:
+            continue
+        sections = [_releases_of(notes, c.start, c.end) for c in cites]
+        mentioned = set(_MENTIONED.findall(line))
+        if any(not section or _same_release(named | mentioned, {r for r, _ in section})
+               for section in sections):
+            continue
+        for cite, section in zip(cites, sections):
+            release, heading = section[0]
+            cite.verdict = "off"
+            span = f"{cite.start}" if cite.start == cite.end else f"{cite.start}-{cite.end}"
+            cite.message = (f"{cite.path}:{span} lies in {release}'s notes (heading at "
+                            f"{heading}), not {next(iter(named))}'s")
+
+
+_QUOTED_TEXT = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
+_MENTIONED = re.compile(r"(?<![\w.])(\d+\.\d+\.\d+)(?![\w.]*\d)")
+
+
+def _releases_of(notes: list[str], start: int, end: int) -> list[tuple[str, int]]:
+    """``(release, heading line)`` of the notes lines ``start``-``end`` cover: the release of
+    the first and of each heading inside the range."""
+    out = [found] if (found := _release_of(notes, start)) else []
+    for n in range(start + 1, min(end, len(notes)) + 1):
+        if (match := _NOTES_HEADING.match(notes[n - 1])):
+            out.append((match[1], n))
+    return out
+
+
+def _release_of(notes: list[str], at: int) -> tuple[str, int] | None:
+    """The release whose notes hold line ``at``: the nearest heading above it naming one."""
+    for n in range(min(at, len(notes)), 0, -1):
+        if (match := _NOTES_HEADING.match(notes[n - 1])):
+            return match[1], n
+    return None
+
+
+_NOTES_RELEASES: dict[tuple[str, str], set[str]] = {}
+
+
+def _notes_releases(tree_lines: TreeLines, path: str, notes: list[str]) -> set[str]:
+    """Every release the notes have a heading for (read once per tree)."""
+    key = (str(tree_lines.tree.root), path)
+    if key not in _NOTES_RELEASES:
+        _NOTES_RELEASES[key] = {m[1] for line in notes if (m := _NOTES_HEADING.match(line))}
+    return _NOTES_RELEASES[key]
+
+
+def _same_release(named: set[str], release) -> bool:
+    """Whether ``release`` (1.2.1; or any of a set of them) is one of ``named`` ("1.2.1", or
+    "1.2" for its series)."""
+    if not isinstance(release, str):
+        return any(_same_release(named, one) for one in release)
+    return any(release == v or release.startswith(v + ".") for v in named)
 
 
 TREE_NAMED = re.compile(r"(?<![\w.])scvi-tools-(\d+\.\d+\.\d+(?:\.post\d+)?)(?![\w.]*\d)"

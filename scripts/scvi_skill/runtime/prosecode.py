@@ -43,9 +43,8 @@ import ast
 import re
 from collections import namedtuple
 
-from .errors import IndexStale
 from .fences import LIST_ITEM
-from .requirements import DEPENDENCY_ALIASES, requirement_name
+from .requirements import of_other_package
 
 SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
 """An inline code span on one line: a backtick run, the code, the same run (CommonMark 6.1)."""
@@ -223,32 +222,11 @@ def names_other_release(text: str, version: str) -> bool:
     for match in RELEASE.finditer(text):
         named = _VERSION.search(match.group()).group()
         if not (version == named or version.startswith(named + ".")) \
-                and not _of_other_package(text[max(0, match.start() - 40):match.start()]):
+                and not of_other_package(text[max(0, match.start() - 40):match.start()]):
             return True
     return False
 
 
-_PACKAGE_BEFORE = re.compile(r"([A-Za-z][\w.-]*)\s*(?:[=<>!~]=?=?)?\s*v?$")
-_packages: frozenset[str] | None = None
-
-
-def _of_other_package(before: str) -> bool:
-    """Whether the text just before a version number is a package scvi-tools requires in any
-    release (the API manifest's ``Requires-Dist`` names), Python or CUDA."""
-    global _packages
-    match = _PACKAGE_BEFORE.search(before)
-    if not match:
-        return False
-    if _packages is None:
-        from .apifiles import load_releases
-
-        try:
-            names = {n for row in load_releases().requires.values() for n in row}
-        except (IndexStale, OSError, ValueError):
-            names = set()
-        _packages = frozenset((names | {"python", "cuda", "cudnn"}) - {"scvi-tools"})
-    word = match.group(1)
-    return requirement_name(DEPENDENCY_ALIASES.get(word, word)) in _packages
 
 
 def span_model(found_in: list[set[str]]) -> str | None:

@@ -231,3 +231,26 @@ def unmet(scvi_version: str, python: str, installed: dict[str, str | None]) -> d
         if version and wanted and not meets(wanted, version):
             out["packages"].append({"package": name, "installed": version, "required": wanted})
     return out
+
+
+_PACKAGE_BEFORE = re.compile(r"([A-Za-z][\w.-]*)\s*(?:[=<>!~]=?=?)?\s*v?$")
+_packages: frozenset[str] | None = None
+
+
+def of_other_package(before: str) -> bool:
+    """Whether the text just before a version number is a package scvi-tools requires in any
+    release (the API manifest's ``Requires-Dist`` names), Python or CUDA."""
+    global _packages
+    match = _PACKAGE_BEFORE.search(before)
+    if not match:
+        return False
+    if _packages is None:
+        from .apifiles import load_releases
+
+        try:
+            names = required_names(load_releases())
+        except (IndexStale, OSError, ValueError):
+            names = set()
+        _packages = frozenset((names | {"python", "cuda", "cudnn"}) - {"scvi-tools"})
+    word = match.group(1)
+    return requirement_name(DEPENDENCY_ALIASES.get(word, word)) in _packages
