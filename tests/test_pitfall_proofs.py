@@ -2129,8 +2129,6 @@ def test_amortizedlda_perplexity_is_inverted_since_1_3_2():
     returns exp(-get_elbo() / total counts), and get_elbo is Pyro's ELBO loss (positive): the
     value is 1 / perplexity, below 1, and it rises as the fit improves. A perplexity of count
     data is at least 1 and falls as the fit improves; 1 / get_perplexity() is one."""
-    import inspect
-
     source = inspect.getsource(scvi.model.AmortizedLDA.get_perplexity)
     assert "-self.get_elbo(" in source and "Perplexity is defined as exp(-1 *" in source
     adata = _adata()
@@ -2156,3 +2154,46 @@ def test_amortizedlda_perplexity_is_inverted_since_1_3_2():
     model.train(**{**FAST, "max_epochs": 100})
     late, later_loss = draws()
     assert later_loss < loss and early < late < 1  # a better fit: the returned value goes up
+
+
+def test_scanvi_without_labelled_cells_and_both_covariate_kinds_fails_to_train():
+    """1.5.1's SemiSupervisedTrainingPlan takes a single minibatch that holds both the
+    categorical and the continuous covariates for a labelled one (`_split_semisupervised_batch`
+    returns it twice). A SCANVI with no labelled cell (a query from load_query_data without a
+    labels column) gets single minibatches, so the unlabelled category's index reaches the
+    classifier's loss: IndexError "Target 2 is out of bounds". One covariate kind, or a few
+    labelled cells (the data splitter then pairs each minibatch with a labelled one), trains."""
+    from scvi.train import SemiSupervisedTrainingPlan
+
+    assert "return batch, batch" in inspect.getsource(
+        SemiSupervisedTrainingPlan._split_semisupervised_batch)
+
+    def query(covariates: dict, labelled: int):
+        reference = _adata()
+        reference.obs["site"] = np.tile(["x", "y"], reference.n_obs // 2)
+        reference.obs["age"] = np.linspace(0.0, 1.0, reference.n_obs)
+        scvi.model.SCANVI.setup_anndata(reference, labels_key="labels",
+                                        unlabeled_category="unknown", batch_key="batch",
+                                        **covariates)
+        model = scvi.model.SCANVI(reference, n_hidden=16, n_latent=4)
+        model.train(**FAST)
+        new = _adata(n_cells_per_batch=30, n_batches=1)
+        new.obs["batch"] = "query"
+        new.obs["site"] = np.tile(["x", "z"], new.n_obs // 2)  # a new category too
+        new.obs["age"] = np.linspace(0.0, 1.0, new.n_obs)
+        if labelled:
+            labels = new.obs["labels"].astype(str).to_numpy().copy()
+            labels[labelled:] = "unknown"
+            new.obs["labels"] = labels
+        else:
+            del new.obs["labels"]  # load_query_data fills in the unlabelled category
+        return scvi.model.SCANVI.load_query_data(new, model)
+
+    both = {"categorical_covariate_keys": ["site"], "continuous_covariate_keys": ["age"]}
+    with pytest.raises(IndexError, match="out of bounds"):
+        query(both, labelled=0).train(**FAST)
+    for covariates, labelled in ((both, 10), ({"categorical_covariate_keys": ["site"]}, 0),
+                                 ({"continuous_covariate_keys": ["age"]}, 0)):
+        model = query(covariates, labelled)
+        model.train(**FAST)
+        assert len(model.predict()) == 30
