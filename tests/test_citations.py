@@ -199,6 +199,36 @@ def test_release_notes_cited_for_a_change_lie_under_its_release(tree, text, find
     assert findings(tree, text) == ([finding] if finding else [])
 
 
+FIELDS = """\
+def _combine_fields(self, adata):
+    \"\"\"Combine the fields.\"\"\"
+    attr = getattr(adata, self.attr_name)
+    source = getattr(adata, self.source_attr_name)
+    attr[self.attr_key] = source[self.attr_keys].copy()
+"""
+
+
+@pytest.mark.parametrize("text, verdict", [
+    ("It indexes `source[self.attr_keys].copy()` (F:3-4).", "off"),
+    ("It indexes `source[self.attr_keys].copy()` (F:5).", "shown"),
+    ("It indexes `source[self.attr_keys].copy()` (F:4-5).", "shown"),
+    # two pieces of code: the one on the lines may be what is cited
+    ("`_combine_fields` indexes `source[self.attr_keys].copy()` (F:1-4).", "shown"),
+    # a bare name is no expression
+    ("It reads `source` (F:3-4).", "shown"),
+])
+def test_an_expression_a_line_beyond_a_shown_part_of_it_is_off(tree, text, verdict):
+    """The sentence's one piece of code, an expression, a line or few beyond the cited lines
+    that hold only a plainer part of it (`source`): off (trial rounds 6 and 30)."""
+    (tree / "src" / "scvi" / "data").mkdir(parents=True)
+    (tree / "src" / "scvi" / "data" / "_fields.py").write_text(FIELDS)
+    text = text.replace("F:", "src/scvi/data/_fields.py:")
+    assert [v for _, _, v in verdicts(tree, text)] == [verdict]
+    if verdict == "off":
+        assert findings(tree, text) == ["src/scvi/data/_fields.py:3-4 does not show "
+                                        "`source[self.attr_keys].copy()`; line 5 does"]
+
+
 def test_past_the_end_and_missing_files(tree):
     assert findings(tree, f"`lr` ({P}:900)") == [f"{P}:900 is past the file's end (29 lines)"]
     assert findings(tree, "`x` (src/scvi/train/_gone.py:3)") == [

@@ -25,7 +25,9 @@ finding too. A finding is judged again in the cached tree of the release the ans
 (``scvi-tools-1.2.0``, "the 1.1.5 tree"): where it shows what it cites there, it is that
 release's citation and not a finding. A line that dates a change to one release ("removed in
 1.2.1") and cites the release notes only under other releases' headings is off too
-(:func:`_judge_release_notes`).
+(:func:`_judge_release_notes`), as is a citation whose lines hold a plainer part of the
+sentence's one expression while the expression itself is a line or few beyond them
+(:func:`_judge_specific`).
 
 Standard library only; runs on Python >= 3.10.
 """
@@ -646,6 +648,8 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
         cite.verdict = "shown"
         if this_tree and not claim.inherited and cite.end - cite.start < WIDE:
             _judge_settings(cite, claim, paths[0], lines)
+            if cite.verdict == "shown":
+                _judge_specific(cite, claim, paths[0], lines)
         return
     prose = cite.path.endswith(PROSE)
     if not this_tree or cite.end - cite.start >= WIDE or cite.end > cite.start and prose:
@@ -670,6 +674,38 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
             span = f"{cite.start}" if cite.start == cite.end else f"{cite.start}-{cite.end}"
             cite.message = f"{cite.path}:{span} does not show `{needle}`; line {at} does"
             return
+
+
+SPECIFIC_NEAR = 5
+
+
+def _judge_specific(cite: Citation, claim: Claim, path: str, lines: list[str]) -> None:
+    """Off when the sentence names one piece of code beside the citation, an expression
+    rather than a name (``adata.obs[self.attr_keys]``, ``exp(library)``), that is on none of
+    the cited lines but a line or few beyond them, though a plainer part of it is on them
+    (``_combine_fields``'s def line, cited for the expression four lines below). Not: a
+    string literal, a quote, a keyword whose name the lines hold with another value, code
+    the lines hold but for quotes, or a def's decorator just above it."""
+    if len(claim.needles) != 1:
+        return  # several pieces of code: the shown one may be what is cited
+    specific = [n for n in claim.needles[0] if len(n) >= 10 and not _IDENT.fullmatch(n)
+                and not n.startswith((QUOTED, '"', "'"))]
+    if not specific:
+        return
+    first, last = _extent(path, lines, cite.start, min(cite.end, len(lines)))
+    while first > 1 and lines[first - 2].lstrip().startswith("@"):
+        first -= 1  # a def cited with its decorators
+    held = [line.replace('"', "").replace("'", "") for line in lines[first - 1:last]]
+    for needle in specific:
+        key = _KWARG_KEY.match(needle)
+        if _on(needle.replace('"', "").replace("'", ""), held) or key and _on(key[1], held):
+            return
+    near = [(at, n) for n in specific if (at := _nearest(n, lines, first, last, SPECIFIC_NEAR))]
+    if near:
+        at, needle = min(near, key=lambda item: abs(item[0] - cite.start))
+        cite.verdict, cite.away = "off", max(first - at, at - last)
+        span = f"{cite.start}" if cite.start == cite.end else f"{cite.start}-{cite.end}"
+        cite.message = f"{cite.path}:{span} does not show `{needle}`; line {at} does"
 
 
 SETTING_NEAR = 3
