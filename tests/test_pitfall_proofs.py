@@ -2197,3 +2197,77 @@ def test_scanvi_without_labelled_cells_and_both_covariate_kinds_fails_to_train()
         model = query(covariates, labelled)
         model.train(**FAST)
         assert len(model.predict()) == 30
+
+
+def test_spatial_stereoscope_proportions_with_the_noise_term_fail():
+    """SpatialStereoscope.get_proportions(keep_noise=True) calls .append on the cell type
+    mapping, a numpy array: AttributeError. The module's own proportions hold the extra noise
+    column; a DataFrame built from them is the fix."""
+    adata = _adata()
+    scvi.external.RNAStereoscope.setup_anndata(adata, labels_key="labels")
+    rna = scvi.external.RNAStereoscope(adata)
+    rna.train(**FAST)
+    spots = _adata(n_batches=1)
+    scvi.external.SpatialStereoscope.setup_anndata(spots)
+    spatial = scvi.external.SpatialStereoscope.from_rna_model(spots, rna)
+    spatial.train(**FAST)
+    assert isinstance(spatial.cell_type_mapping, np.ndarray)
+    with pytest.raises(AttributeError, match="append"):
+        spatial.get_proportions(keep_noise=True)
+    assert spatial.get_proportions().shape == (spots.n_obs, 2)
+    fixed = pd.DataFrame(spatial.module.get_proportions(True),  # the fix
+                         columns=[*spatial.cell_type_mapping, "noise_term"],
+                         index=spatial.adata.obs_names)
+    assert fixed.shape == (spots.n_obs, 3)
+    assert np.allclose(fixed.sum(axis=1), 1, atol=1e-5)  # the noise term shares the spot
+    cell_types = fixed.iloc[:, :2].to_numpy()
+    assert np.allclose(cell_types / cell_types.sum(axis=1, keepdims=True),
+                       spatial.get_proportions().to_numpy(), atol=1e-5)
+
+
+def test_ppc_calibration_error_reads_only_model1():
+    """PosteriorPredictiveCheck.calibration_error compares the raw counts with the quantiles
+    of the model named "model1", whatever model it reports: another name raises
+    AttributeError, and with several models every row is model1's. One check per model,
+    each named "model1", gives each its own value."""
+    from scvi.criticism import PosteriorPredictiveCheck
+
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    early = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    early.train(**FAST)
+    late = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    late.train(**{**FAST, "max_epochs": 30})
+
+    def calibration(models: dict) -> dict:
+        scvi.settings.seed = 0
+        check = PosteriorPredictiveCheck(adata, models, n_samples=5)
+        check.calibration_error()
+        return check.metrics["calibration"].loc["features"].to_dict()
+
+    with pytest.raises(AttributeError, match="model1"):
+        calibration({"scvi": early})
+    both = calibration({"model1": early, "other": late})
+    assert both["model1"] == both["other"]  # the other model's row is model1's value
+    apart = {name: calibration({"model1": model})["model1"]  # the fix
+             for name, model in (("early", early), ("late", late))}
+    assert apart["early"] != apart["late"]
+    assert apart["early"] == pytest.approx(both["model1"])
+
+
+def test_destvi_proportions_of_a_numpy_subset_fail():
+    """DestVI.get_proportions(indices=...) tests `if indices:` to name the rows: a numpy array
+    of several spots (np.where(mask)[0]) raises ValueError "The truth value of an array ... is
+    ambiguous"; a list of the same positions gives their rows."""
+    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
+    st = sc.copy()
+    scvi.model.DestVI.setup_anndata(st)
+    model = scvi.model.DestVI.from_rna_model(st, sc_model)
+    model.train(**FAST)
+    assert model.module.amortization in ("both", "proportion")  # the default amortizes them
+    spots = np.arange(5)
+    with pytest.raises(ValueError, match="ambiguous"):
+        model.get_proportions(indices=spots)
+    subset = model.get_proportions(indices=spots.tolist())  # the fix
+    assert list(subset.index) == list(st.obs_names[:5])
+    assert np.allclose(subset.to_numpy(), model.get_proportions().to_numpy()[:5], atol=1e-5)

@@ -228,6 +228,26 @@ def test_scvi_names_the_model_only_where_it_is_not_the_package():
     assert named_models(sidx, tokenize("I use scvi-tools")) == {"scvi"}  # no question: terms only
 
 
+def test_a_model_named_inside_a_dotted_call_is_named():
+    """The stemmer cuts "spatialstereoscope" to "spatialstereoscop" among a dotted call's
+    parts; the class name written with its capitals still names the model (the lowercase
+    word, which the stemmer cuts the same way, does not). A path's ``/scvi/`` is the package,
+    not the SCVI model."""
+    from scvi_skill.runtime.pack import named_models
+
+    sidx = {"model_facts": [["scvi", "f", "a.py:1", []], ["spatialstereoscope", "f", "b.py:1", []]]}
+
+    def models(question: str) -> set[str]:
+        return named_models(sidx, tokenize(question), question)
+
+    assert models("st = scvi.external.SpatialStereoscope.from_rna_model(st, sc)") == {
+        "spatialstereoscope"}
+    assert models("SpatialStereoscope.get_proportions fails") == {"spatialstereoscope"}
+    assert models("my spatialstereoscope run fails") == set()
+    assert models('File ".../scvi/external/stereoscope/_model.py", line 284') == set()
+    assert models("train scvi on it") == {"scvi"}
+
+
 def test_a_trigger_naming_a_model_holds_for_each_model_the_pitfall_applies_to():
     from scvi_skill.build.search_index import _pitfall_triggers
 

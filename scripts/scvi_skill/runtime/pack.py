@@ -38,7 +38,7 @@ from .rank import MAX_QUESTION_CHARS, passage_idf, query_terms
 from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
 from .text import clip
-from .tokens import identifiers, probe_key, tokenize
+from .tokens import identifiers, probe_key, stem, tokenize
 
 CHARS_PER_TOKEN = 4
 DEFAULT_BUDGET = 1200
@@ -630,7 +630,7 @@ def unmatched_error_note(question: str, sites: list[dict], version: str, *,
 
 
 _PACKAGE = "scvi"
-_MODEL_SCVI = re.compile(r"(?<![\w.-])scvi(?![\w-]|\.\w)(?<!import scvi)"  # "train scvi on"
+_MODEL_SCVI = re.compile(r"(?<![\w./-])scvi(?![\w/-]|\.\w)(?<!import scvi)"  # "train scvi on"
                          r"|(?<=_)scvi(?![A-Za-z0-9])|(?<![\w.-])scvi(?=_)",  # model_scvi
                          re.IGNORECASE)
 """``scvi`` written as the model (``scVI``, ``train scvi on``, ``model_scvi``), not as the
@@ -644,12 +644,23 @@ def named_models(sidx: dict, terms: list[str], question: str | None = None) -> s
     With ``question``, ``scvi`` counts only where it names the model, not the package."""
     present = set(terms)
     models = {row[0] for row in sidx.get("model_facts") or [] if row[0] in present}
+    if question is not None:  # a name the stemmer cut inside a dotted one: SpatialStereoscope
+        text = question[:MAX_QUESTION_CHARS]
+        models |= {row[0] for row in sidx.get("model_facts") or [] if row[0] not in models
+                   and stem(row[0]) in present and _written_as_class(row[0], text)}
     if question is not None and _PACKAGE in models:
         text = question[:MAX_QUESTION_CHARS]
         if not (any(_names_the_model(text, m) for m in _MODEL_SCVI.finditer(text))
                 or _DOTTED_SCVI.search(text)):
             models.discard(_PACKAGE)
     return models
+
+
+def _written_as_class(name: str, text: str) -> bool:
+    """Whether ``text`` writes the model ``name`` with two capitals at least, as its class
+    is spelt (``SpatialStereoscope``; not the word "decipher")."""
+    return any(sum(c.isupper() for c in m.group()) >= 2 for m in re.finditer(
+        r"(?<![A-Za-z])" + re.escape(name) + r"(?![A-Za-z])", text, re.IGNORECASE))
 
 
 _PACKAGE_PLACE = re.compile(r"\b(?:in|of|from|within|inside) $")
