@@ -11,10 +11,11 @@ its findings are right, and what it costs.
   read by hand (the cited lines and the line the finding names, opened in the tree): ``error``
   true when the citation is wrong, false for a false alarm. ``precision`` = labelled errors /
   labelled findings; a finding with no label is printed for review and counted apart.
-- **Recall of the graders' citation errors:** ``benchmarks/grader_citation_errors.jsonl``
-  holds each citation a blind grader of rounds 5 on named as not showing what its sentence
-  claims (a helper copied them from each round's ``grades.md``: the citation as written, its
-  line in the answers file, the grader's words). For each, the check's verdict on that
+- **Recall of the graders' citation errors:**
+  ``benchmarks/trials/grader_citation_errors.jsonl`` holds each citation a blind grader of
+  rounds 5 on named as not showing what its sentence claims (a helper copied them from each
+  round's ``grades.md``: the citation as written, its line in the answers file, the
+  grader's words). For each, the check's verdict on that
   citation in that line: a finding (``off``, ``past_end``, ``no_file``), shown, not judged,
   or not read as a citation at all (a bare ``:711``, a number without a path).
 - **Named releases:** each corpus twice, side by side: judged against the pinned tree only,
@@ -94,7 +95,7 @@ def judge(tree_lines: TreeLines, files: list[Path], labels: dict, releases=None)
     return {"counts": counts, "unlabelled": unlabelled}
 
 
-GRADED = HERE / "grader_citation_errors.jsonl"
+GRADED = TRIALS / "grader_citation_errors.jsonl"
 
 
 def graded_recall(tree_lines: TreeLines, releases=None) -> dict:

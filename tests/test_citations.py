@@ -613,10 +613,10 @@ def test_a_condition_near_the_cited_branch_is_not_a_parameter_s_declaration(tree
 
 
 def test_the_graders_citation_errors_point_at_their_citations(repo_root):
-    """benchmarks/grader_citation_errors.jsonl (bench_citations.py's recall): each row's
+    """benchmarks/trials/grader_citation_errors.jsonl (bench_citations.py's recall): each row's
     citation is written on its line of the stored answers, inside the answer to its question,
     and names a round and an agent whose answers are stored."""
-    rows = [json.loads(row) for row in (repo_root / "benchmarks" /
+    rows = [json.loads(row) for row in (repo_root / "benchmarks" / "trials" /
                                         "grader_citation_errors.jsonl").read_text().splitlines()]
     assert len(rows) >= 168
     for row in rows:

@@ -2271,3 +2271,34 @@ def test_destvi_proportions_of_a_numpy_subset_fail():
     subset = model.get_proportions(indices=spots.tolist())  # the fix
     assert list(subset.index) == list(st.obs_names[:5])
     assert np.allclose(subset.to_numpy(), model.get_proportions().to_numpy()[:5], atol=1e-5)
+
+
+def test_scbasset_tf_activity_needs_dataframe_applymap(monkeypatch):
+    """SCBASSET.get_tf_activity turns the motif library's sequences into codes with
+    DataFrame.applymap, which pandas 3 removed (1.5.1 requires pandas without a bound): with
+    pandas >= 3 it raises AttributeError after loading the motifs. The motif library itself
+    (a download, read with Biopython) is replaced here by random sequences of the model's
+    length: only that loading is stubbed. The alias pd.DataFrame.applymap = pd.DataFrame.map
+    restores it."""
+    from scvi.external import SCBASSET
+
+    regions = synthetic_iid(batch_size=50, n_genes=20, n_proteins=0, n_batches=1).transpose()
+    regions.X = (regions.X > 0).astype(float)
+    rng = np.random.default_rng(0)
+    regions.obsm["code"] = rng.integers(0, 3, size=(regions.n_obs, 1344))
+    SCBASSET.setup_anndata(regions, dna_code_key="code")
+    model = SCBASSET(regions)
+    model.train(**FAST)
+
+    def library(tf, genome="human", motif_dir=None):
+        seqs = ["".join(rng.choice(list("ACGT"), 1344)) for _ in range(4)]
+        return seqs, seqs[::-1]
+
+    monkeypatch.setattr(model, "_get_motif_library", library)
+    if int(pd.__version__.split(".")[0]) >= 3:
+        assert not hasattr(pd.DataFrame, "applymap")
+        with pytest.raises(AttributeError, match="applymap"):
+            model.get_tf_activity("PAX5")
+        monkeypatch.setattr(pd.DataFrame, "applymap", pd.DataFrame.map, raising=False)  # fix
+    scores = model.get_tf_activity("PAX5")
+    assert scores.shape == (regions.n_vars,)
