@@ -2302,3 +2302,17 @@ def test_scbasset_tf_activity_needs_dataframe_applymap(monkeypatch):
         monkeypatch.setattr(pd.DataFrame, "applymap", pd.DataFrame.map, raising=False)  # fix
     scores = model.get_tf_activity("PAX5")
     assert scores.shape == (regions.n_vars,)
+
+
+def test_poissonvi_differential_expression_takes_no_arguments():
+    """POISSONVI.differential_expression(self) only raises NotImplementedError pointing to
+    differential_accessibility; it takes no arguments, so a DE call written as for SCVI
+    (groupby=...) raises TypeError about the keyword and never shows that message."""
+    model = _poissonvi(batch_key="batch")
+    model.train(**FAST)
+    with pytest.raises(TypeError, match="groupby"):
+        model.differential_expression(groupby="labels", group1="label_0")
+    with pytest.raises(NotImplementedError, match="differential_accessibility"):
+        model.differential_expression()
+    result = model.differential_accessibility(groupby="labels", group1="label_0")  # the fix
+    assert len(result) == model.adata.n_vars
