@@ -1740,3 +1740,22 @@ def test_setup_anndata_takes_register_fields_own_keywords(capsys, tmp_path):
     # without a source_registry, register_fields raises TypeError on a transfer keyword
     assert code == 1 and found == [(4, "scvi.model.SCVI.setup_anndata", "labels"),
                                    (5, "scvi.model.SCVI.setup_anndata", "extend_categories")]
+
+
+def test_a_value_that_makes_the_call_fail_is_flagged(capsys, tmp_path, pinned_tree):
+    """SpatialStereoscope.get_proportions(keep_noise=True) raises AttributeError (pitfall
+    stereoscope-keep-noise-fails, run in test_pitfall_proofs.py); False or no keyword pass.
+    What the finding rests on is read from the pinned tree: the method appends to the cell
+    type mapping, which from_rna_model takes from the reference's categorical mapping."""
+    code, found, messages = checked_on_pinned(capsys, tmp_path, (
+        "import scvi\n"
+        "st = scvi.external.SpatialStereoscope.from_rna_model(st_adata, sc_model)\n"
+        "st.get_proportions(keep_noise=True)\n"
+        "st.get_proportions(keep_noise=False)\n"
+        "st.get_proportions()\n"))
+    assert code == 1 and found == [
+        (3, "scvi.external.SpatialStereoscope.get_proportions", "keep_noise")]
+    assert "AttributeError" in messages[0] and "module.get_proportions(True)" in messages[0]
+    source = (pinned_tree.root / "src/scvi/external/stereoscope/_model.py").read_text("utf-8")
+    assert 'column_names = column_names.append("noise_term")' in source
+    assert ").categorical_mapping," in source

@@ -51,6 +51,17 @@ MuData fields wrap the same one) unchanged, whose ``_combine_fields`` is the sam
 TOTALVI and PEAKVI's ``setup_anndata`` and on MULTIVI's and TOTALVI's ``setup_mudata``)."""
 
 
+FAILING_VALUES = {
+    ("scvi.external.stereoscope._model.SpatialStereoscope.get_proportions", "keep_noise", True):
+        ("raises AttributeError: it appends 'noise_term' to the cell type mapping, a numpy "
+         "array (src/scvi/external/stereoscope/_model.py; pitfall stereoscope-keep-noise-fails)"
+         "; build the frame from model.module.get_proportions(True)"),
+}
+"""(defining qualname, keyword, literal value) -> why the call fails: calls a test runs and
+sees fail (``tests/test_pitfall_proofs.py``) whose code is the same in every release (the
+same line in each tree cached here, 1.0.0-1.5.1; a test reads the pinned one)."""
+
+
 MANUAL_OPTIMIZATION_REFUSES = {"gradient_clip_val": (None, 0, 0.0),
                                "accumulate_grad_batches": (1,)}
 """Trainer keywords Lightning refuses under manual optimization, each with the literal values
@@ -73,6 +84,7 @@ class Finding:
     plans optimize by hand), ``"unread_kwarg"`` (a keyword the model's module never reads:
     SysVI's ``transform_batch`` and ``n_samples``), ``"str_for_list"`` (a string literal for
     a keyword that takes a list of columns: ``categorical_covariate_keys="donor"``),
+    ``"failing_value"`` (a literal value that makes the call fail: :data:`FAILING_VALUES`),
     ``"setting"`` (a
     member a public instance such as ``scvi.settings`` lacks, read or assigned) or
     ``"python"`` (a block that does not parse)."""
@@ -350,6 +362,7 @@ class _CallChecker(ast.NodeVisitor):
             self._check_unread_keywords(resolved[0], keywords)
             self._check_dropped_keywords(dotted, qualname, keywords)
             self._check_column_lists(resolved[0], qualname, keywords)
+            self._check_failing_values(qualname, keywords)
             unread = (self.api.symbols.get(qualname) or {}).get("unread") or ()
             for keyword in keywords:
                 verdict = self.api.accepts(qualname, keyword.arg)
@@ -385,6 +398,19 @@ class _CallChecker(ast.NodeVisitor):
             return
         if self.inline and self.guess and keywords:
             self._check_by_candidates(node, dotted, keywords)
+
+    def _check_failing_values(self, qualname: str, keywords: list) -> None:
+        """A literal value of :data:`FAILING_VALUES` for the callable: a finding."""
+        for given in keywords:
+            if not isinstance(given.value, ast.Constant):
+                continue
+            why = FAILING_VALUES.get((qualname, given.arg, given.value.value))
+            if why:
+                self.findings.append(Finding(
+                    given.lineno, f"{self.api.public_name(qualname)}({given.arg}="
+                    f"{given.value.value!r}) {why}", "failing_value",
+                    col=given.col_offset + 1, name=self.api.public_name(qualname),
+                    kwarg=given.arg))
 
     def _check_column_lists(self, name: str, qualname: str, keywords: list) -> None:
         """A string literal for a keyword that registers a list of obs columns

@@ -395,7 +395,7 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
         hint = _hint(head)
         text = named.message if not hint or hint in named.message else f"{named.message} ({hint})"
         return replace(named, message=f"{text}; {effect}")
-    if finding.check == "str_for_list":
+    if finding.check in ("str_for_list", "failing_value"):
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
                            finding.message, [], cell)
     if finding.check in ("plan_key", "splat_key", "overwritten_key", "dropped_key",
