@@ -2316,3 +2316,23 @@ def test_poissonvi_differential_expression_takes_no_arguments():
         model.differential_expression()
     result = model.differential_accessibility(groupby="labels", group1="label_0")  # the fix
     assert len(result) == model.adata.n_vars
+
+
+def test_mrvi_normalized_expression_with_return_mean_fails():
+    """1.5.1's MRVI.get_normalized_expression(return_mean=True) raises ValueError for any
+    n_samples: return_mean also makes the inference use the latent mean (no sample axis),
+    and each minibatch's expression is then averaged over its cells, a vector per minibatch
+    (one minibatch: the frame's shape is wrong; several: np.concatenate's). With
+    return_mean=False (the default) and n_samples=k it returns the k draws, whose mean over
+    the first axis is the fix."""
+    model = _mrvi()
+    model.train(**FAST)
+    shape = (model.adata.n_obs, model.adata.n_vars)
+    for batch_size in (None, 32):  # one minibatch of 80 cells, or three
+        for n_samples in (1, 3):
+            with pytest.raises(ValueError):
+                model.get_normalized_expression(n_samples=n_samples, return_mean=True,
+                                                batch_size=batch_size)
+        draws = model.get_normalized_expression(n_samples=3, batch_size=batch_size)
+        assert draws.shape == (3, *shape) and draws.mean(0).shape == shape  # the fix
+        assert model.get_normalized_expression(batch_size=batch_size).shape == shape
