@@ -677,6 +677,8 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
 
 
 SPECIFIC_NEAR = 5
+"""How far beyond the cited lines the sentence's one expression may be for the citation to be
+judged off by it (:func:`_judge_specific`)."""
 
 
 def _judge_specific(cite: Citation, claim: Claim, path: str, lines: list[str]) -> None:
