@@ -1759,3 +1759,27 @@ def test_a_value_that_makes_the_call_fail_is_flagged(capsys, tmp_path, pinned_tr
     source = (pinned_tree.root / "src/scvi/external/stereoscope/_model.py").read_text("utf-8")
     assert 'column_names = column_names.append("noise_term")' in source
     assert ").categorical_mapping," in source
+
+
+def test_a_method_without_parameters_takes_no_keyword(capsys, tmp_path):
+    """A release's index leaves ``params`` out of a callable that has none but ``self``:
+    POISSONVI.differential_expression(self) takes no keyword (pitfall
+    poissonvi-differential-expression-takes-nothing). A parameterless method a subclass
+    overrides stays unknown: BaseModelClass.train(self) is an abstract stub, and before this
+    reading 1.4.x's MRVI resolved `model.train(...)` to it in the releases' own tests."""
+    code, found, messages = checked_on_pinned(capsys, tmp_path, (
+        "import scvi\n"
+        "model = scvi.external.POISSONVI(adata)\n"
+        "model.differential_expression(groupby='leiden', group1='3')\n"
+        "model.differential_expression()\n"
+        "base = scvi.model.base.BaseModelClass\n"
+        "base.train(model, max_epochs=5)\n"))
+    assert code == 1 and found == [
+        (3, "scvi.external.POISSONVI.differential_expression", "groupby"),
+        (3, "scvi.external.POISSONVI.differential_expression", "group1")]
+    from scvi_skill.runtime.apiindex import _parameterless
+
+    symbols = load_release(load_releases(), "1.5.1")["symbols"]
+    bare = _parameterless(symbols)
+    assert "scvi.external.poissonvi._model.POISSONVI.differential_expression" in bare
+    assert "scvi.model.base._base_model.BaseModelClass.train" not in bare

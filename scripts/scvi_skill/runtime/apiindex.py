@@ -274,11 +274,30 @@ class CheckableApi(IndexView):
         return sorted(found)
 
 
+def _parameterless(symbols: dict) -> set[str]:
+    """Methods and functions a release's index lists without ``params`` (it is written slim:
+    none but ``self``), known to take no argument, except a method a subclass in the index
+    overrides (``BaseModelClass.train(self)``, an abstract stub MRVI's ``train`` resolves to):
+    that one stays unknown. ``POISSONVI.differential_expression(self)`` is one that is known."""
+    overridden = set()
+    for qualname, symbol in symbols.items():
+        if symbol.get("kind") == "method":
+            owner, _, name = qualname.rpartition(".")
+            overridden.update(f"{base}.{name}" for base in
+                              (symbols.get(owner) or {}).get("mro") or ())
+    return {qualname for qualname, symbol in symbols.items()
+            if symbol.get("kind") in ("function", "method") and "params" not in symbol
+            and symbol.get("params_known") is not False and qualname not in overridden}
+
+
 class ReleaseApi(CheckableApi):
     """Lookups over one release's API index (as read by :func:`load_release`)."""
 
     def __init__(self, release: dict) -> None:
-        symbols = [{"qualname": q, **s} for q, s in (release.get("symbols") or {}).items()]
+        given = release.get("symbols") or {}
+        bare = _parameterless(given)
+        symbols = [{"qualname": q, **({"params": []} if q in bare else {}), **s}
+                   for q, s in given.items()]
         super().__init__({"namespaces": release.get("namespaces") or {}, "symbols": symbols})
         self.version: str = release.get("version", "unknown")
         self.trainer_keywords = frozenset(release.get("trainer_keywords") or ())
