@@ -396,12 +396,11 @@ def _notes_releases(tree_lines: TreeLines, path: str, notes: list[str]) -> set[s
     return _NOTES_RELEASES[key]
 
 
-def _same_release(named: set[str], release) -> bool:
-    """Whether ``release`` (1.2.1; or any of a set of them) is one of ``named`` ("1.2.1", or
-    "1.2" for its series)."""
-    if not isinstance(release, str):
-        return any(_same_release(named, one) for one in release)
-    return any(release == v or release.startswith(v + ".") for v in named)
+def _same_release(named: set[str], releases: set[str]) -> bool:
+    """Whether one of ``releases`` (1.2.1) is one of ``named`` ("1.2.1", or "1.2" for its
+    series)."""
+    return any(release == v or release.startswith(v + ".") for release in releases
+               for v in named)
 
 
 TREE_NAMED = re.compile(r"(?<![\w.])scvi-tools-(\d+\.\d+\.\d+(?:\.post\d+)?)(?![\w.]*\d)"

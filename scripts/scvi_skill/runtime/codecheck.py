@@ -406,11 +406,10 @@ class _CallChecker(ast.NodeVisitor):
                 continue
             why = FAILING_VALUES.get((qualname, given.arg, given.value.value))
             if why:
+                name = self.api.public_name(qualname)
                 self.findings.append(Finding(
-                    given.lineno, f"{self.api.public_name(qualname)}({given.arg}="
-                    f"{given.value.value!r}) {why}", "failing_value",
-                    col=given.col_offset + 1, name=self.api.public_name(qualname),
-                    kwarg=given.arg))
+                    given.lineno, f"{name}({given.arg}={given.value.value!r}) {why}",
+                    "failing_value", col=given.col_offset + 1, name=name, kwarg=given.arg))
 
     def _check_column_lists(self, name: str, qualname: str, keywords: list) -> None:
         """A string literal for a keyword that registers a list of obs columns

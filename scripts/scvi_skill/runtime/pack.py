@@ -641,18 +641,21 @@ _DOTTED_SCVI = re.compile(r"\.SCVI\b")
 
 def named_models(sidx: dict, terms: list[str], question: str | None = None) -> set[str]:
     """Lowercased model names (``totalvi``) the question's terms name, from the model facts.
-    With ``question``, ``scvi`` counts only where it names the model, not the package."""
+    With ``question``, ``scvi`` counts only where it names the model, not the package, and a
+    class written with its capitals counts where the stemmer cut it inside a dotted name."""
     present = set(terms)
-    models = {row[0] for row in sidx.get("model_facts") or [] if row[0] in present}
-    if question is not None:  # a name the stemmer cut inside a dotted one: SpatialStereoscope
-        text = question[:MAX_QUESTION_CHARS]
-        models |= {row[0] for row in sidx.get("model_facts") or [] if row[0] not in models
-                   and stem(row[0]) in present and _written_as_class(row[0], text)}
-    if question is not None and _PACKAGE in models:
-        text = question[:MAX_QUESTION_CHARS]
-        if not (any(_names_the_model(text, m) for m in _MODEL_SCVI.finditer(text))
-                or _DOTTED_SCVI.search(text)):
-            models.discard(_PACKAGE)
+    names = [row[0] for row in sidx.get("model_facts") or []]
+    models = {name for name in names if name in present}
+    if question is None:
+        return models
+    text = question[:MAX_QUESTION_CHARS]
+    # a name the stemmer cut inside a dotted one: SpatialStereoscope
+    models |= {name for name in names if name not in models and stem(name) in present
+               and _written_as_class(name, text)}
+    if _PACKAGE in models and not (any(_names_the_model(text, m)
+                                       for m in _MODEL_SCVI.finditer(text))
+                                   or _DOTTED_SCVI.search(text)):
+        models.discard(_PACKAGE)
     return models
 
 

@@ -227,8 +227,6 @@ def names_other_release(text: str, version: str) -> bool:
     return False
 
 
-
-
 def span_model(found_in: list[set[str]]) -> str | None:
     """The one model the first of the sets (the sentence's, paragraph's and section's
     :func:`named_models`) that is not empty names; None when it names several."""

@@ -70,8 +70,8 @@ def python_fit(python: str, releases) -> str:
 
 
 DEPENDENCY_ALIASES = {"pytorch": "torch", "PyTorch": "torch", "JAX": "jax", "NumPy": "numpy",
-                       "pytorch-lightning": "lightning", "pytorch_lightning": "lightning",
-                       "sklearn": "scikit-learn", "pyro": "pyro-ppl"}
+                      "pytorch-lightning": "lightning", "pytorch_lightning": "lightning",
+                      "sklearn": "scikit-learn", "pyro": "pyro-ppl"}
 """Other spellings of a requirement; otherwise a name counts only as written, in lower case
 (``anndata`` the package, not ``AnnData`` the object)."""
 _VERSION_CONTEXT = re.compile(
