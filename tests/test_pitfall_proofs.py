@@ -2336,3 +2336,44 @@ def test_mrvi_normalized_expression_with_return_mean_fails():
         draws = model.get_normalized_expression(n_samples=3, batch_size=batch_size)
         assert draws.shape == (3, *shape) and draws.mean(0).shape == shape  # the fix
         assert model.get_normalized_expression(batch_size=batch_size).shape == shape
+
+
+def test_poissonvi_proba_de_is_at_least_one_half():
+    """POISSONVI.differential_accessibility's region function returns P(|lfc| >= delta) and
+    its complement as the two sides, and the DE core's default test_mode "three" takes their
+    maximum: proba_de = max(p, 1 - p) >= 0.5 for every region. With a delta no sampled
+    log-fold change reaches (the true probability is 0) every region gets proba_de 1.0 and
+    is_de_fdr True; test_mode="two" sums the sides to 1.0. mode="vanilla" (the fix) gives
+    proba_m1 = P(accessibility 1 > accessibility 2), a probability on both sides of 0.5."""
+    model = _poissonvi(batch_key="batch")
+    model.train(**FAST)
+    de = functools.partial(model.differential_accessibility, groupby="labels", group1="label_0")
+    default = de()
+    assert (default["proba_de"] >= 0.5).all()
+    unreachable = de(delta=100.0)
+    assert max(unreachable["lfc_max"].abs().max(), unreachable["lfc_min"].abs().max()) < 100
+    assert (unreachable["proba_de"] == 1.0).all()
+    assert unreachable["is_de_fdr_0.05"].all()
+    assert (de(test_mode="two")["proba_de"] == 1.0).all()
+    vanilla = de(mode="vanilla")  # the fix
+    assert "proba_de" not in vanilla.columns
+    assert ((vanilla["proba_m1"] >= 0) & (vanilla["proba_m1"] <= 1)).all()
+    assert (vanilla["proba_m1"] < 0.5).any() and (vanilla["proba_m1"] > 0.5).any()
+
+
+def test_cellassign_size_factor_key_belongs_to_setup_anndata():
+    """CellAssign.setup_anndata requires size_factor_key (nothing computes size factors when
+    it is left out); the user guide's CellAssign(adata, markers, size_factor_key=...) hands
+    it to CellAssignModule through **model_kwargs, which raises TypeError."""
+    adata = _adata()
+    markers = pd.DataFrame(np.eye(20, 2), index=adata.var_names, columns=["a", "b"])
+    with pytest.raises(TypeError, match="size_factor_key"):
+        scvi.external.CellAssign.setup_anndata(adata)
+    library = np.asarray(adata.X.sum(1)).ravel()
+    adata.obs["size_factor"] = library / library.mean()
+    scvi.external.CellAssign.setup_anndata(adata, size_factor_key="size_factor")
+    with pytest.raises(TypeError, match="CellAssignModule.*unexpected keyword.*size_factor_key"):
+        scvi.external.CellAssign(adata, markers, size_factor_key="size_factor")
+    model = scvi.external.CellAssign(adata, markers)  # the fix
+    model.train(**FAST)
+    assert model.predict().shape == (adata.n_obs, 2)
