@@ -1783,3 +1783,42 @@ def test_a_method_without_parameters_takes_no_keyword(capsys, tmp_path):
     bare = _parameterless(symbols)
     assert "scvi.external.poissonvi._model.POISSONVI.differential_expression" in bare
     assert "scvi.model.base._base_model.BaseModelClass.train" not in bare
+
+
+def test_an_unlabelled_console_fence_and_a_bare_model_name_are_checked(capsys, tmp_path):
+    """The model guides write their examples as unlabelled fences of ``>>>`` lines, with the
+    model class's bare name and no import (CellAssign's guide: ``CellAssign(adata, markers,
+    size_factor_key=...)``, a TypeError in 1.5.1). Such a fence is Python, and a model class's
+    bare name in a Markdown fence is that class; a fence without prompts stays text, and a
+    name the fence binds itself (an import from another package, a parameter) is its own."""
+    text = ("## a\n\n```\n>>> model = CellAssign(adata, markers, size_factor_key='sf')\n"
+            ">>> model.train()\n<output line>\n```\n\n"
+            "```\nSCVI.setup_anndata(adata, batch='b')\n```\n\n"
+            "```python\nfrom mylib import SCVI\nSCVI.setup_anndata(adata, batch='b')\n"
+            "def fit(TOTALVI):\n    TOTALVI.setup_anndata(adata, batch='b')\n```\n\n"
+            "```python\nSCANVI.setup_anndata(adata, batch='b')\n```\n")
+    assert answer_findings(capsys, tmp_path, text) == [(4, "size_factor_key"), (21, "batch")]
+    script = tmp_path / "analysis.py"  # a .py file without the import would not run
+    script.write_text("SCANVI.setup_anndata(adata, batch='b')\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(script), "--version", "1.5.1"])
+    assert code == 0 and report["findings"] == [], report
+
+
+def test_each_doc_error_the_benchmark_sets_apart_names_its_proof(repo_root, monkeypatch):
+    """bench_check_code.py counts a doc finding as the doc's own error only with a proof: a
+    test of the pitfall proofs that exists, or the release indexes' own signatures."""
+    monkeypatch.syspath_prepend(str(repo_root / "benchmarks"))
+    import bench_check_code as bench
+
+    proofs = (repo_root / "tests" / "test_pitfall_proofs.py").read_text(encoding="utf-8")
+    assert len(bench.DOC_ERRORS) >= 4
+    for (path, part), proof in bench.DOC_ERRORS.items():
+        assert path.startswith("docs/") and part
+        if proof.startswith("tests/test_pitfall_proofs.py::"):
+            assert f"def {proof.split('::')[1]}(" in proofs, proof
+        else:
+            assert proof.startswith("references/api/"), proof
+    assert bench.doc_error("docs/user_guide/models/scar.md", "scvi.external.SCAR."
+                           "get_ambient_profile(): keyword 'adata' removed in 1.5.0")
+    assert bench.doc_error("docs/user_guide/models/scvi.md", "SCAR.get_ambient_profile(): "
+                           "keyword 'adata' removed in 1.5.0") is None

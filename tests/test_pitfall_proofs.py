@@ -22,6 +22,7 @@ import pytest
 pytestmark = pytest.mark.examples
 
 scvi = pytest.importorskip("scvi")
+import anndata  # noqa: E402
 import torch  # noqa: E402
 from scvi.data import synthetic_iid  # noqa: E402
 from scvi.train import SaveCheckpoint, TrainerConfig  # noqa: E402
@@ -2377,3 +2378,43 @@ def test_cellassign_size_factor_key_belongs_to_setup_anndata():
     model = scvi.external.CellAssign(adata, markers)  # the fix
     model.train(**FAST)
     assert model.predict().shape == (adata.n_obs, 2)
+
+
+def test_scar_ambient_profile_takes_the_anndata_positionally():
+    """Since 1.5.0 SCAR.get_ambient_profile's first parameter is ``self_or_adata`` (a model or
+    the filtered AnnData), while its docstring and the SCAR user guide still name it
+    ``adata``: the guide's ``get_ambient_profile(adata=adata, raw_adata=...)`` raises
+    TypeError. Passed positionally (the fix) it writes adata.varm["ambient_profile"]."""
+    adata = _adata(n_proteins=0)
+    rng = np.random.default_rng(0)
+    empty = rng.multinomial(6, np.full(adata.n_vars, 1 / adata.n_vars), size=600)
+    cells = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    raw = anndata.AnnData(np.vstack([cells, empty]).astype(np.float32))
+    raw.var_names = adata.var_names
+    scvi.external.SCAR.setup_anndata(adata, batch_key="batch")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'adata'"):
+        scvi.external.SCAR.get_ambient_profile(adata=adata, raw_adata=raw, prob=0.995)
+    # prob is lowered only so that synthetic droplets count as cell-free
+    scvi.external.SCAR.get_ambient_profile(adata, raw_adata=raw, prob=1e-6, sample=600)
+    profile = adata.varm["ambient_profile"]
+    assert profile.shape == (adata.n_vars, 1) and np.isclose(profile.sum(), 1.0)
+
+
+def test_cytovi_merge_batches_is_a_module_function():
+    """The CYTOVI user guide calls scvi.external.CytoVI.merge_batches(adata_list): scvi.external
+    has no CytoVI (the class is CYTOVI, which has no merge_batches either), so it raises
+    AttributeError. merge_batches is a function of scvi.external.cytovi (the fix), which
+    concatenates the batches and marks the markers a batch lacks in a mask layer."""
+    with pytest.raises(AttributeError, match="CytoVI"):
+        scvi.external.CytoVI  # noqa: B018
+    assert not hasattr(scvi.external.CYTOVI, "merge_batches")
+    from scvi.external.cytovi import merge_batches
+
+    first, second = _adata(n_proteins=0), _adata(n_proteins=0)
+    for part in (first, second):
+        part.layers["scaled"] = np.asarray(part.X.toarray() if hasattr(part.X, "toarray")
+                                           else part.X, dtype=np.float32)
+    second = second[:, 5:].copy()  # the second batch lacks five markers
+    merged = merge_batches([first, second])
+    assert merged.n_obs == first.n_obs + second.n_obs and merged.n_vars == first.n_vars
+    assert "_nan_mask" in merged.layers

@@ -113,6 +113,9 @@ class SnippetScope:
     dicts: dict[str, ast.expr] = field(default_factory=dict)
     """Variable -> the dict literal (or ``dict(...)`` call) last assigned to it, for
     ``train(plan_kwargs=plan_kwargs)``."""
+    implicit: frozenset[str] = frozenset()
+    """Aliases no import made (a Markdown fence's bare model class name): a fence that binds
+    the name itself uses its own."""
 
 
 def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: bool,
@@ -216,9 +219,9 @@ class _CallChecker(ast.NodeVisitor):
             if alias.name.split(".")[0] != "scvi":
                 continue
             if alias.asname:
-                self.scope.aliases[alias.asname] = alias.name
+                self._bind(alias.asname, alias.name)
             else:
-                self.scope.aliases["scvi"] = "scvi"
+                self._bind("scvi", "scvi")
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
@@ -226,11 +229,18 @@ class _CallChecker(ast.NodeVisitor):
             return
         for alias in node.names:
             dotted = f"{module}.{alias.name}"
-            self.scope.aliases[alias.asname or alias.name] = dotted
+            self._bind(alias.asname or alias.name, dotted)
             lookup = self.api.lookup(dotted)
             if not lookup.found:
                 self.findings.append(Finding(node.lineno, lookup.message, col=node.col_offset + 1,
                                              name=dotted))
+
+    def _bind(self, name: str, dotted: str) -> None:
+        """``name`` is bound to the scvi name ``dotted`` by the code itself (an import, or an
+        assignment that keeps an alias): no longer an implicit alias a later binding hides."""
+        self.scope.aliases[name] = dotted
+        if name in self.scope.implicit:
+            self.scope.implicit = self.scope.implicit - {name}
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
@@ -243,6 +253,8 @@ class _CallChecker(ast.NodeVisitor):
         kept = value is not None and value.partition(".")[0] in self.scope.aliases
         for target in node.targets:
             if isinstance(target, ast.Name):
+                if kept and target.id in self.scope.implicit:
+                    self._bind(target.id, self.scope.aliases[target.id])  # now the code's own
                 if target.id in self.scope.aliases and not kept:
                     # `scvi = load_something()`: from here on (and in later fences) the name
                     # is no longer the scvi-tools module or class it was imported as
@@ -705,8 +717,8 @@ class _CallChecker(ast.NodeVisitor):
         dotted = _dotted(func)
         if dotted is not None:
             head, _, rest = dotted.partition(".")
-            if head in self.scope.aliases and not (head in self.rebound
-                                                   and head in self.scope.instances):
+            if head in self.scope.aliases and not (head in self.rebound and (
+                    head in self.scope.instances or head in self.scope.implicit)):
                 full = self.scope.aliases[head] + (f".{rest}" if rest else "")
             elif head in self.scope.instances and rest:
                 full = f"{self.scope.instances[head]}.{rest}"

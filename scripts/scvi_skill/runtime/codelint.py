@@ -8,7 +8,8 @@ and what replaces it ("scvi.model.JaxSCVI: removed in 1.5.0 (last in 1.4.3); use
 scvi.model.SCVI, or scvi.model.mlxSCVI on Apple silicon").
 
 A Markdown file (an answer, a README) is checked by its Python code fences (```python,
-``py``, ``pycon``; a ``>>>`` block loses its prompts and its output lines), each padded with
+``py``, ``pycon``, and an unlabelled fence that opens with a ``>>>`` prompt; a ``>>>`` block
+loses its prompts and its output lines), each padded with
 blank lines so that line numbers are the file's; fences are read as CommonMark reads them
 (:mod:`.fences`: a four-backtick Python block may hold three-backtick lines). Its blocks
 share names like cells, up to the next ``#`` or ``##`` heading (a new answer). Text on stdin
@@ -150,6 +151,13 @@ _SESSION = re.compile(r"^\s*>>>(?: |$)")
 """A console session's first prompt (``...`` alone is also Python's Ellipsis)."""
 
 
+def _console(body: list[str]) -> bool:
+    """Whether an unlabelled fence's body is a Python console session: its first line that is
+    not blank opens with a ``>>>`` prompt (the model guides' examples are written so)."""
+    first = next((line for line in body if line.strip()), "")
+    return bool(_SESSION.match(first))
+
+
 def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, str | None]]:
     """``[(cell, source)]``: one ``(None, text)`` for a .py file; the code cells of a
     notebook (1-based cell numbers among all cells), magics blanked; the Python fences of a
@@ -220,8 +228,8 @@ def markdown_blocks(text: str) -> list[tuple[int | None, str | None]]:
             n += 1
             continue
         end = fence.end
-        if fence.lang in PYTHON_FENCES:
-            body = lines[n + 1 : end]
+        body = lines[n + 1 : end]
+        if fence.lang in PYTHON_FENCES or (not fence.info and _console(body)):
             lead = "\n" * (n + 1)
             if any(_SESSION.match(line) for line in body):
                 # A console session: the prompted lines are the code (prompts as spaces), the
@@ -289,15 +297,14 @@ def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
         return [CodeFinding(shown, 1, 1, "", "", "cannot read: nested too deeply to parse", [])]
     markdown = path.suffix in MARKDOWN_SUFFIXES
 
+    names = prosecode.model_names(api) if markdown else {}
+
     def fresh() -> SnippetScope:
-        # An answer's or a doc's fences about scvi-tools often leave out `import scvi`: there
-        # `scvi.model.SCVI(...)` can only mean the package (a .py file or a notebook without
-        # the import would not run).
-        return SnippetScope(aliases={"scvi": "scvi"}) if markdown else SnippetScope()
+        return markdown_scope(api, names) if markdown else SnippetScope()
 
     scope = fresh()
     found: list[CodeFinding] = []
-    models = prosecode.model_names(api) if prose and markdown else {}
+    models = names if prose else {}
     if models:
         cells = _with_spans(cells, text if text is not None else _read_source(path), api,
                             models)
@@ -312,6 +319,17 @@ def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
         for finding in check_snippet(source, api, scope, inline=False):
             found.append(_explain(finding, shown, cell, api, history))
     return found
+
+
+def markdown_scope(api: ReleaseApi, names: dict[str, str] | None = None) -> SnippetScope:
+    """The names a Markdown file's fences start with. An answer's or a doc's fences about
+    scvi-tools often leave out their imports: there `scvi.model.SCVI(...)` can only mean the
+    package, and a model class's bare name (`CellAssign(adata, markers)`, as the model guides
+    write it) that class (a .py file or a notebook without the import would not run). A name
+    a fence binds itself stays the fence's. ``names``: the release's model names, when the
+    caller has them."""
+    names = prosecode.model_names(api) if names is None else names
+    return SnippetScope(aliases={"scvi": "scvi", **names}, implicit=frozenset(names))
 
 
 _SPAN = object()
@@ -370,7 +388,8 @@ def _check_span(span: prosecode.ProseSpan, api: ReleaseApi, scope: SnippetScope,
                                             scope.instances)
     local = SnippetScope(aliases={**scope.aliases, **aliases},
                          instances={**scope.instances, **instances},
-                         plans_replaced=scope.plans_replaced, dicts=dict(scope.dicts))
+                         plans_replaced=scope.plans_replaced, dicts=dict(scope.dicts),
+                         implicit=scope.implicit)
     guessed = tuple(f"{cls}." for cls in instances.values())
     encoded = code.encode("utf-8")
     found = []
