@@ -162,6 +162,7 @@ class TreeLines:
         self.tree = tree
         self._files: dict[str, list[str] | None] = {}
         self._tails: dict[str, list[str]] | None = None
+        self._releases: dict[str, set[str]] = {}
 
     def lines(self, rel: str) -> list[str] | None:
         if rel not in self._files:
@@ -173,6 +174,13 @@ class TreeLines:
             except OSError:
                 self._files[rel] = None
         return self._files[rel]
+
+    def notes_releases(self, rel: str) -> set[str]:
+        """Every release the release notes at ``rel`` have a heading for (read once)."""
+        if rel not in self._releases:
+            self._releases[rel] = {m[1] for line in self.lines(rel) or ()
+                                   if (m := _NOTES_HEADING.match(line))}
+        return self._releases[rel]
 
     def resolve(self, written: str) -> tuple[list[str], str]:
         """``([tree paths], why none)`` for a cited path: the tree's own path, else the files
@@ -343,7 +351,7 @@ def _judge_release_notes(lines: list[str], judged: list, tree_lines: TreeLines) 
                 or OTHER_TREE.search(line) or TREE_NAMED.search(line):
             continue
         notes = tree_lines.lines(cites[0].path) or []
-        known = _notes_releases(tree_lines, cites[0].path, notes)
+        known = tree_lines.notes_releases(cites[0].path)
         said = _QUOTED_TEXT.sub(" ", line)
         named = {v for m in CHANGE_RELEASE.finditer(said)
                  if _same_release({v := m[1] or m[2]}, known)  # not Python's "3.12"
@@ -383,17 +391,6 @@ def _release_of(notes: list[str], at: int) -> tuple[str, int] | None:
         if (match := _NOTES_HEADING.match(notes[n - 1])):
             return match[1], n
     return None
-
-
-_NOTES_RELEASES: dict[tuple[str, str], set[str]] = {}
-
-
-def _notes_releases(tree_lines: TreeLines, path: str, notes: list[str]) -> set[str]:
-    """Every release the notes have a heading for (read once per tree)."""
-    key = (str(tree_lines.tree.root), path)
-    if key not in _NOTES_RELEASES:
-        _NOTES_RELEASES[key] = {m[1] for line in notes if (m := _NOTES_HEADING.match(line))}
-    return _NOTES_RELEASES[key]
 
 
 def _same_release(named: set[str], releases: set[str]) -> bool:
