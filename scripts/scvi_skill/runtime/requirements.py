@@ -9,6 +9,7 @@ out. Standard library only; Python >= 3.10.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .errors import IndexStale
@@ -234,23 +235,26 @@ def unmet(scvi_version: str, python: str, installed: dict[str, str | None]) -> d
 
 
 _PACKAGE_BEFORE = re.compile(r"([A-Za-z][\w.-]*)\s*(?:[=<>!~]=?=?)?\s*v?$")
-_packages: frozenset[str] | None = None
+
+
+@functools.cache
+def _other_packages() -> frozenset[str]:
+    """The packages some release requires (the API manifest's ``Requires-Dist`` names),
+    Python and CUDA; read once, on first use."""
+    from .apifiles import load_releases
+
+    try:
+        names = required_names(load_releases())
+    except (IndexStale, OSError, ValueError):
+        names = set()
+    return frozenset((names | {"python", "cuda", "cudnn"}) - {"scvi-tools"})
 
 
 def of_other_package(before: str) -> bool:
     """Whether the text just before a version number is a package scvi-tools requires in any
     release (the API manifest's ``Requires-Dist`` names), Python or CUDA."""
-    global _packages
     match = _PACKAGE_BEFORE.search(before)
     if not match:
         return False
-    if _packages is None:
-        from .apifiles import load_releases
-
-        try:
-            names = required_names(load_releases())
-        except (IndexStale, OSError, ValueError):
-            names = set()
-        _packages = frozenset((names | {"python", "cuda", "cudnn"}) - {"scvi-tools"})
     word = match.group(1)
-    return requirement_name(DEPENDENCY_ALIASES.get(word, word)) in _packages
+    return requirement_name(DEPENDENCY_ALIASES.get(word, word)) in _other_packages()
