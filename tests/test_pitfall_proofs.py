@@ -2418,3 +2418,59 @@ def test_cytovi_merge_batches_is_a_module_function():
     merged = merge_batches([first, second])
     assert merged.n_obs == first.n_obs + second.n_obs and merged.n_vars == first.n_vars
     assert "_nan_mask" in merged.layers
+
+
+def test_cellassign_predict_takes_no_adata_and_numbers_its_rows():
+    """CellAssign.predict() takes no argument (the docstring's and the user guide's
+    predict(adata) raise TypeError) and predicts for the AnnData the model was set up with,
+    as a frame of per-type probabilities whose index is 0..n-1, not adata.obs_names: assigned
+    to adata.obs it aligns on the index and leaves every cell NaN. Its values (the fix) keep
+    the cells' order."""
+    model = _cellassign()
+    model.train(**FAST)
+    adata = model.adata
+    with pytest.raises(TypeError, match="positional argument"):
+        model.predict(adata)
+    probabilities = model.predict()
+    assert list(probabilities.index) == list(range(adata.n_obs))  # numbers, not obs_names
+    assert all(isinstance(name, str) for name in adata.obs_names)
+    adata.obs["cell_type"] = probabilities.idxmax(axis=1)
+    assert adata.obs["cell_type"].isna().all()
+    adata.obs["cell_type"] = probabilities.idxmax(axis=1).to_numpy()  # the fix
+    assert adata.obs["cell_type"].notna().all()
+    assert (adata.obs["cell_type"].to_numpy() == probabilities.idxmax(axis=1).to_numpy()).all()
+
+
+def test_minified_totalvi_trains_on_zero_counts():
+    """SCVI refuses to train on a minified AnnData (VAE.loss: "does not support minified
+    data"); TOTALVI's loss has no such guard, so train() on a minified MuData runs without a
+    word: the counts minify_mudata left are all zeros (the latent comes from the stored
+    posterior), and the reconstruction loss falls to a fraction of what the real counts gave.
+    The fix trains before minifying, on the full data."""
+    from mudata import MuData
+
+    full = synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
+                         return_mudata=True)
+    mdata = MuData({"rna": full["rna"], "protein_expression": full["protein_expression"]})
+    mdata.obs = full.obs
+    scvi.model.TOTALVI.setup_mudata(
+        mdata, batch_key="batch",
+        modalities={"rna_layer": "rna", "protein_layer": "protein_expression"})
+    model = scvi.model.TOTALVI(mdata, n_latent=4)
+    model.train(**{**FAST, "max_epochs": 3})  # the fix: all training on the full counts
+    before = model.history["reconstruction_loss_train"].iloc[-1].item()
+    qzm, qzv = model.get_latent_representation(give_mean=False, return_dist=True)
+    model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
+    model.minify_mudata()
+    assert model.adata["rna"].X.sum() == 0 and model.adata["protein_expression"].X.sum() == 0
+    model.train(**{**FAST, "max_epochs": 3})  # no error, no warning of its own
+    after = model.history["reconstruction_loss_train"].iloc[-1].item()
+    assert after < before / 4
+
+    scvi_model = _scvi(batch_key="batch")
+    scvi_model.train(**FAST)
+    qzm, qzv = scvi_model.get_latent_representation(give_mean=False, return_dist=True)
+    scvi_model.adata.obsm["X_latent_qzm"], scvi_model.adata.obsm["X_latent_qzv"] = qzm, qzv
+    scvi_model.minify_adata()
+    with pytest.raises(ValueError, match="does not support minified data"):
+        scvi_model.train(**FAST)

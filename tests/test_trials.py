@@ -96,6 +96,16 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round58", (51, 167_259), (48, 162_742)),
     ("round59", (27, 97_958), (29, 123_581)),
     ("round60", (5, 36_119), (10, 34_215)),
+    ("round61", (10, 29_206), (12, 32_390)),
+    ("round62", (29, 117_335), (41, 128_736)),
+    ("round63", (31, 118_281), (30, 91_381)),
+    ("round64", (35, 112_065), (48, 179_461)),
+    ("round65", (43, 140_393), (41, 142_337)),
+    ("round66", (51, 164_105), (52, 162_757)),
+    ("round67", (56, 186_652), (53, 213_811)),
+    ("round68", (53, 213_670), (61, 214_644)),
+    ("round69", (42, 136_030), (41, 120_755)),
+    ("round70", (61, 263_817), (72, 226_193)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
