@@ -2474,3 +2474,54 @@ def test_minified_totalvi_trains_on_zero_counts():
     scvi_model.minify_adata()
     with pytest.raises(ValueError, match="does not support minified data"):
         scvi_model.train(**FAST)
+
+
+def test_minified_scvi_adata_into_a_model_saved_before_minifying(tmp_path):
+    """SCVI.load(dir, adata=minified) of a model saved before it was minified raises
+    ValueError "non-minified model with minified adata": load accepts the zero counts only
+    when obsm holds _scvi_latent_qzm/_scvi_latent_qzv, while SCVI's minify_adata writes
+    scvi_latent_qzm/scvi_latent_qzv. Saving the model after minifying, or copying the two
+    keys to the underscored names (the fixes), loads it as minified."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    model.save(tmp_path / "full")
+    qzm, qzv = model.get_latent_representation(give_mean=False, return_dist=True)
+    model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
+    model.minify_adata()
+    minified = model.adata.copy()
+    assert {"scvi_latent_qzm", "scvi_latent_qzv"} <= set(minified.obsm)
+    assert "_scvi_latent_qzm" not in minified.obsm
+    with pytest.raises(ValueError, match="non-minified model with minified adata"):
+        scvi.model.SCVI.load(tmp_path / "full", adata=minified.copy())
+    aliased = minified.copy()  # a fix: the names load() looks for
+    for part in ("qzm", "qzv"):
+        aliased.obsm[f"_scvi_latent_{part}"] = aliased.obsm[f"scvi_latent_{part}"]
+    loaded = scvi.model.SCVI.load(tmp_path / "full", adata=aliased)
+    assert loaded.minified_data_type == "latent_posterior_parameters"
+    model.save(tmp_path / "minified")  # the other fix: save after minifying
+    loaded = scvi.model.SCVI.load(tmp_path / "minified", adata=minified.copy())
+    assert loaded.get_latent_representation().shape == (minified.n_obs, 4)
+
+
+def test_early_stopping_needs_validation_cells():
+    """early_stopping=True with train_size=1.0 fails whatever the monitor: early stopping
+    makes the trainer validate every epoch, and the splitter has no validation cells. SCVI's
+    DataSplitter gives a clear ValueError for a validation monitor; with elbo_train as the
+    monitor, and in SCANVI (SemiSupervisedDataSplitter) for any monitor, Lightning raises a
+    TypeError about a val_dataloader that returned None. A validation share, or training on
+    every cell without early stopping (the fixes), trains."""
+    model = _scvi(batch_key="batch")
+    with pytest.raises(ValueError, match="no validation set"):
+        model.train(**FAST, train_size=1.0, early_stopping=True)
+    with pytest.raises(TypeError, match="val_dataloader"):
+        model.train(**FAST, train_size=1.0, early_stopping=True,
+                    early_stopping_monitor="elbo_train")
+    scanvi = _scanvi()
+    for monitor in ("elbo_validation", "elbo_train"):
+        with pytest.raises(TypeError, match="SemiSupervisedDataSplitter.val_dataloader"):
+            scanvi.train(**FAST, train_size=1.0, early_stopping=True,
+                         early_stopping_monitor=monitor)
+    scanvi.train(**FAST, train_size=0.9, early_stopping=True)  # the fixes
+    scanvi.train(**FAST, train_size=1.0)
+    model.train(**FAST, train_size=0.9, early_stopping=True)
+    assert "elbo_validation" in model.history
