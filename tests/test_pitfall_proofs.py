@@ -2525,3 +2525,40 @@ def test_early_stopping_needs_validation_cells():
     scanvi.train(**FAST, train_size=1.0)
     model.train(**FAST, train_size=0.9, early_stopping=True)
     assert "elbo_validation" in model.history
+
+
+def test_totalvi_minify_method_must_match_its_setup():
+    """A TOTALVI set up with setup_mudata is minified by minify_mudata(); its minify_adata()
+    raises TypeError ('NoneType' object is not iterable). One set up with setup_anndata is
+    minified by minify_adata(); minify_mudata() means to raise ValueError "MuData must be
+    registered with ...setup_mudata" but formats it with self.__name__, which the instance
+    lacks: AttributeError. The matching method (the fix) minifies."""
+    from mudata import MuData
+
+    def trained(model):
+        model.train(**FAST)
+        qzm, qzv = model.get_latent_representation(give_mean=False, return_dist=True)
+        model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
+        return model
+
+    full = synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
+                         return_mudata=True)
+    mdata = MuData({"rna": full["rna"], "protein_expression": full["protein_expression"]})
+    mdata.obs = full.obs
+    scvi.model.TOTALVI.setup_mudata(
+        mdata, batch_key="batch",
+        modalities={"rna_layer": "rna", "protein_layer": "protein_expression"})
+    on_mudata = trained(scvi.model.TOTALVI(mdata, n_latent=4))
+    with pytest.raises(TypeError, match="'NoneType' object is not iterable"):
+        on_mudata.minify_adata()
+    on_mudata.minify_mudata()  # the fix
+    assert on_mudata.minified_data_type == "latent_posterior_parameters"
+
+    adata = _adata(n_genes=30, n_proteins=6)
+    scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    on_anndata = trained(scvi.model.TOTALVI(adata, n_latent=4))
+    with pytest.raises(AttributeError, match="__name__"):
+        on_anndata.minify_mudata()
+    on_anndata.minify_adata()  # the fix
+    assert on_anndata.minified_data_type == "latent_posterior_parameters"
