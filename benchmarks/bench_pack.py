@@ -29,6 +29,12 @@ Usage:
       [--budget 1200]
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
+  python benchmarks/bench_pack.py --rounds 62-70 --no-speed
+
+--rounds A-B scores the questions of agent-trial rounds A to B instead, with their keys' gold
+lines (the split ``trials``, aggregate only). Rounds 62 to 70 asked only threads no question
+set used: no ranking rule was tuned on them, and no pack was read for them question by
+question.
 
 --misses lists per-question misses of the pack, for the dev split only (the test split and
 the holdout sets, ``holdout.jsonl`` to ``holdout16.jsonl``, are never inspected question by
@@ -283,6 +289,35 @@ def time_processes(system, rows: list[dict], runs: int) -> dict | None:
             "p95": 1000 * walls[min(len(walls) - 1, int(round(0.95 * (len(walls) - 1))))]}
 
 
+def _round_span(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    try:
+        span = int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a round span like 62-70: {text!r}") from None
+    if span[0] > span[1]:
+        raise argparse.ArgumentTypeError(f"the first round comes after the last: {text!r}")
+    return span
+
+
+def trial_rows(first: int, last: int) -> list[dict]:
+    """The questions of agent-trial rounds ``first`` to ``last`` (those with a key), each with
+    its key's gold lines, as the split ``trials``: questions no ranking rule was tuned on."""
+    rows = []
+    for n in range(first, last + 1):
+        folder = HERE / "trials" / f"round{n}"
+        if not (folder / "key.jsonl").is_file():
+            continue
+        questions = {r["id"]: r["question"] for r in map(
+            json.loads, (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines())}
+        for key in map(json.loads, (folder / "key.jsonl").read_text(encoding="utf-8")
+                       .splitlines()):
+            if key.get("gold_lines") and key["id"] in questions:
+                rows.append({"id": f"round{n}/{key['id']}", "question": questions[key["id"]],
+                             "split": "trials", "gold_lines": key["gold_lines"]})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devset", type=Path, default=HERE / "devset.jsonl")
@@ -299,29 +334,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-only", action="store_true", help="skip the quality table")
     parser.add_argument("--speed-questions", type=int, default=40)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--rounds", type=_round_span, metavar="A-B",
+                        help="score only the questions of agent-trial rounds A to B "
+                        "(trials/roundN/questions.jsonl with their key's gold lines), as the "
+                        "split 'trials': questions never tuned on (aggregate figures only)")
     parser.add_argument("--hints", type=Path, default=HERE / "hints" / "first.jsonl",
                         help="the agent's hints (--also) per question: adds the row 'pack + "
                         "the agent's hint' (none when the file is not there)")
     args = parser.parse_args(argv)
 
     tree = discover_tree(None, need_docs=True)
-    rows = load_devset(args.devset)
-    if args.holdout.is_file():
-        rows += load_devset(args.holdout)
-    real = len(rows)
-    for extra in (getattr(args, name) for name, _ in EXTRA_SETS):
-        if extra.is_file():
-            rows += load_devset(extra)
+    if args.rounds:
+        rows = trial_rows(*args.rounds)
+        real = len(rows)
+    else:
+        rows = load_devset(args.devset)
+        if args.holdout.is_file():
+            rows += load_devset(args.holdout)
+        real = len(rows)
+        for extra in (getattr(args, name) for name, _ in EXTRA_SETS):
+            if extra.is_file():
+                rows += load_devset(extra)
     splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "holdout5",
               "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "holdout15", "holdout16", "dev2", "dev3",
               "dev4",
               "dev5",
               "synthetic", "synthetic2", "synthetic2-test"] \
         if args.split == "all" else [args.split]
+    if args.rounds:
+        splits = ["trials"]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
         systems = [Pack(tree, args.budget)]
         hints = load_hints(args.hints)
-        if hints:
+        if hints and not args.rounds:  # the hint files hold the frozen and tuning sets' ids
             systems.append(HintedPack(tree, args.budget, hints))
         if not args.no_baselines:
             checkout = Path(tmp) / "v1"

@@ -2562,3 +2562,25 @@ def test_totalvi_minify_method_must_match_its_setup():
         on_anndata.minify_mudata()
     on_anndata.minify_adata()  # the fix
     assert on_anndata.minified_data_type == "latent_posterior_parameters"
+
+
+def test_multivi_setup_mudata_docstring_registers_atac_as_protein():
+    """MULTIVI.setup_mudata's docstring example passes modalities={"rna_layer": "rna",
+    "protein_layer": "atac"}: as written it registers the accessibility modality as protein
+    counts, and MULTIVI builds and trains a model with the peaks as its proteins and no
+    accessibility part, without a warning. atac_layer (the fix) gives the peaks their part."""
+    mdata = synthetic_iid(batch_size=50, n_genes=30, n_proteins=0, n_regions=20,
+                          return_mudata=True)
+    as_written = mdata.copy()
+    scvi.model.MULTIVI.setup_mudata(
+        as_written, modalities={"rna_layer": "rna", "protein_layer": "accessibility"})
+    model = scvi.model.MULTIVI(as_written)
+    model.train(**FAST)
+    assert (model.module.n_input_genes, model.module.n_input_regions,
+            model.module.n_input_proteins) == (30, 0, 20)
+    fixed = mdata.copy()
+    scvi.model.MULTIVI.setup_mudata(
+        fixed, modalities={"rna_layer": "rna", "atac_layer": "accessibility"})
+    model = scvi.model.MULTIVI(fixed)
+    assert (model.module.n_input_genes, model.module.n_input_regions,
+            model.module.n_input_proteins) == (30, 20, 0)

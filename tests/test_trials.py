@@ -357,3 +357,24 @@ def test_test_split_rounds_asked_questions_no_earlier_round_asked(round_, drawn)
     assert [(q["id"], q["question"]) for q in questions] == [(i, by_id[i]["question"]) for i in ids]
     assert [(k["id"], k["gold_lines"]) for k in key] == [(i, by_id[i]["gold_lines"]) for i in ids]
 
+
+
+def test_rounds_62_to_70_give_bench_pack_its_fresh_split(pinned_tree, monkeypatch):
+    """bench_pack.py --rounds 62-70 scores the 84 questions of trial rounds 62-70 (threads no
+    question set uses) with their keys' gold lines: each gold phrase is on its lines of the
+    pinned tree, so the split measures what it says; a round without a key is skipped."""
+    monkeypatch.syspath_prepend(str(TRIALS.parent))
+    import bench_pack
+
+    rows = bench_pack.trial_rows(62, 70)
+    assert len(rows) == 84 and {r["split"] for r in rows} == {"trials"}
+    assert len({r["id"] for r in rows}) == 84
+    for row in rows:
+        assert row["question"].strip()
+        for gold in row["gold_lines"]:
+            lines = (pinned_tree.root / gold["path"]).read_text(encoding="utf-8").splitlines()
+            assert any(gold["phrase"] in line
+                       for line in lines[gold["start"] - 1:gold["end"]]), (row["id"], gold)
+    assert bench_pack.trial_rows(1, 1) == []  # no round 1 folder: nothing
+    with pytest.raises(Exception, match="comes after"):
+        bench_pack._round_span("70-62")
