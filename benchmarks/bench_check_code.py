@@ -84,6 +84,8 @@ DOC_ERRORS = {
     ("docs/user_guide/models/cellassign.md", "CellAssign() does not take keyword "
      "'size_factor_key'"): "tests/test_pitfall_proofs.py::"
                            "test_cellassign_size_factor_key_belongs_to_setup_anndata",
+    ("docs/user_guide/models/cellassign.md", "CellAssign.predict() takes no argument"):
+        "tests/test_pitfall_proofs.py::test_cellassign_predict_takes_no_adata_and_numbers_its_rows",
     ("docs/user_guide/models/scar.md", "SCAR.get_ambient_profile(): keyword 'adata' removed"):
         "tests/test_pitfall_proofs.py::test_scar_ambient_profile_takes_the_anndata_positionally",
     ("docs/user_guide/models/cytovi.md", "scvi.external.CytoVI.merge_batches: not in"):

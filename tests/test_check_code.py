@@ -1822,3 +1822,23 @@ def test_each_doc_error_the_benchmark_sets_apart_names_its_proof(repo_root, monk
                            "get_ambient_profile(): keyword 'adata' removed in 1.5.0")
     assert bench.doc_error("docs/user_guide/models/scvi.md", "SCAR.get_ambient_profile(): "
                            "keyword 'adata' removed in 1.5.0") is None
+
+
+def test_a_method_called_on_an_instance_with_too_many_positional_arguments(capsys, tmp_path):
+    """CellAssign's user guide calls ``model.predict(adata)``; ``predict(self)`` takes nothing
+    (TypeError, pitfall cellassign-predict-rows-are-numbered). Only a call on an instance is
+    counted: through the class a plain method's first parameter takes the first argument
+    (SCAR's ``get_ambient_profile(self_or_adata, ...)``, listed without it), and a call with
+    ``*args`` or within the signature is not a finding."""
+    text = ("```python\nfrom scvi.external import CellAssign, SCAR\n"
+            "model = CellAssign(adata, markers)\nmodel.predict(adata)\nmodel.predict()\n"
+            "model.predict(*extra)\nSCAR.get_ambient_profile(adata, raw)\n"
+            "vae = scvi.model.SCVI(adata)\nvae.train(10)\nvae.get_latent_representation(adata)\n"
+            "vae.get_latent_representation(adata, None, True, None, 128, False, 'z', 'zz')\n```\n")
+    answer = tmp_path / "answer.md"
+    answer.write_text(text, encoding="utf-8")
+    code, report = findings_of(capsys, [str(answer), "--version", "1.5.1"])
+    got = [(f["line"], f["name"]) for f in report["findings"]]
+    assert code == 1 and got[0] == (4, "scvi.external.CellAssign.predict"), got
+    assert "takes no argument after self in 1.5.1" in report["findings"][0]["message"]
+    assert got[1:] == [(11, "scvi.model.SCVI.get_latent_representation")], got

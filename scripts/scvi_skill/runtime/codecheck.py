@@ -85,6 +85,7 @@ class Finding:
     SysVI's ``transform_batch`` and ``n_samples``), ``"str_for_list"`` (a string literal for
     a keyword that takes a list of columns: ``categorical_covariate_keys="donor"``),
     ``"failing_value"`` (a literal value that makes the call fail: :data:`FAILING_VALUES`),
+    ``"positional"`` (more positional arguments than an instance's method takes),
     ``"setting"`` (a
     member a public instance such as ``scvi.settings`` lacks, read or assigned) or
     ``"python"`` (a block that does not parse)."""
@@ -235,6 +236,30 @@ class _CallChecker(ast.NodeVisitor):
                 self.findings.append(Finding(node.lineno, lookup.message, col=node.col_offset + 1,
                                              name=dotted))
 
+    def _check_positional(self, node: ast.Call, dotted: str, resolved: tuple[str, str]) -> None:
+        """A method called on an instance with more positional arguments than its signature
+        takes after ``self`` (``model.predict(adata)`` for CellAssign's ``predict(self)``):
+        TypeError. Only an instance's call: through the class, a plain method's first
+        parameter takes the first argument (SCAR's ``get_ambient_profile(self_or_adata,
+        ...)``), and the index lists parameters without ``self``."""
+        head = dotted.partition(".")[0]
+        if head not in self.scope.instances or head in self.scope.aliases \
+                or any(isinstance(arg, ast.Starred) for arg in node.args):
+            return
+        symbol = self.api.symbols.get(resolved[1]) or {}
+        params = self.api.params(resolved[1]) if symbol.get("kind") == "method" else None
+        if params is None or any(p.get("kind") == "VAR_POSITIONAL" for p in params):
+            return
+        takes = sum(p.get("kind") in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
+                    for p in params)
+        if len(node.args) > takes:
+            what = "no argument" if not params else (
+                f"{takes} positional argument{'s' if takes != 1 else ''}")
+            self.findings.append(Finding(
+                node.lineno, f"{resolved[0]}() takes {what} after self ({len(node.args)} "
+                "passed positionally: TypeError)", "positional", col=node.col_offset + 1,
+                name=resolved[0]))
+
     def _bind(self, name: str, dotted: str) -> None:
         """``name`` is bound to the scvi name ``dotted`` by the code itself (an import, or an
         assignment that keeps an alias): no longer an implicit alias a later binding hides."""
@@ -369,6 +394,7 @@ class _CallChecker(ast.NodeVisitor):
             if resolved[0].endswith(".train"):
                 self._check_plan_keys(resolved[0], keywords)
                 self._check_manual_optimization(resolved[0], qualname, keywords)
+            self._check_positional(node, dotted, resolved)
             self._check_splat_keys(resolved[0], qualname, keywords)
             self._check_overwritten_keys(resolved[0], qualname, keywords)
             self._check_unread_keywords(resolved[0], keywords)

@@ -418,7 +418,7 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
                            finding.message, [], cell)
     if finding.check in ("plan_key", "splat_key", "overwritten_key", "dropped_key",
-                         "manual_optimization", "unread_kwarg"):
+                         "manual_optimization", "unread_kwarg", "positional"):
         head, _, tail = finding.message.rpartition(" (")
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
                            f"{head} in {version} ({tail}", [], cell)
