@@ -2584,3 +2584,42 @@ def test_multivi_setup_mudata_docstring_registers_atac_as_protein():
     model = scvi.model.MULTIVI(fixed)
     assert (model.module.n_input_genes, model.module.n_input_regions,
             model.module.n_input_proteins) == (30, 20, 0)
+
+
+def test_multivi_protein_foreground_with_a_protein_list_fails():
+    """MULTIVI.get_protein_foreground_probability(protein_list=[...]) raises AttributeError:
+    it reads the protein names from scvi_setup_dict_, an attribute of models before 0.15
+    that no model has now. Without protein_list it returns every protein, one column each,
+    and selecting the columns afterwards (the fix) gives the list."""
+    mdata = synthetic_iid(batch_size=50, n_genes=30, n_proteins=5, n_regions=20,
+                          return_mudata=True)
+    scvi.model.MULTIVI.setup_mudata(mdata, modalities={
+        "rna_layer": "rna", "atac_layer": "accessibility", "protein_layer": "protein_expression"})
+    model = scvi.model.MULTIVI(mdata)
+    model.train(**FAST)
+    everything = model.get_protein_foreground_probability()
+    assert everything.shape == (mdata.n_obs, 5)
+    wanted = list(everything.columns[:2])
+    with pytest.raises(AttributeError, match="scvi_setup_dict_"):
+        model.get_protein_foreground_probability(protein_list=wanted)
+    assert everything[wanted].shape == (mdata.n_obs, 2)  # the fix
+
+
+def test_totalvi_marginal_ll_per_cell_fails():
+    """TOTALVI.get_marginal_ll(return_mean=False) raises UnboundLocalError ('log_lkl'):
+    TOTALVAE.marginal_ll sets its result only when return_mean is true. SCVI's gives one
+    value per cell; for TOTALVI the per-cell ELBO, get_elbo(return_mean=False), does (the
+    fix), and the mean marginal likelihood still works."""
+    adata = _adata(n_genes=30, n_proteins=5)
+    scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    model = scvi.model.TOTALVI(adata, n_latent=4)
+    model.train(**FAST)
+    with pytest.raises(UnboundLocalError, match="log_lkl"):
+        model.get_marginal_ll(n_mc_samples=5, return_mean=False)
+    assert np.isfinite(model.get_marginal_ll(n_mc_samples=5))
+    assert tuple(model.get_elbo(return_mean=False).shape) == (adata.n_obs,)  # the fix
+    scvi_model = _scvi(batch_key="batch")
+    scvi_model.train(**FAST)
+    assert tuple(scvi_model.get_marginal_ll(n_mc_samples=5, return_mean=False).shape) == \
+        (scvi_model.adata.n_obs,)
