@@ -2623,3 +2623,71 @@ def test_totalvi_marginal_ll_per_cell_fails():
     scvi_model.train(**FAST)
     assert tuple(scvi_model.get_marginal_ll(n_mc_samples=5, return_mean=False).shape) == \
         (scvi_model.adata.n_obs,)
+
+
+def _scar(**model):
+    adata = _adata(n_proteins=0)
+    scvi.external.SCAR.setup_anndata(adata, batch_key="batch")
+    scar = scvi.external.SCAR(adata, **model)
+    scar.train(**FAST)
+    return scar
+
+
+def test_scar_registers_batch_key_and_never_uses_it():
+    """SCAR.setup_anndata registers batch_key, but SCAR builds its module without n_batch
+    (0): the encoder and decoder never see the batch, so the latent is the same whatever
+    the cells' batches and transform_batch changes nothing; SCAR removes ambient RNA, not
+    batch effects. The fix runs SCAR per batch (channel) and integrates afterwards."""
+    scar = _scar(gene_likelihood="nb")
+    assert scar.summary_stats.n_batch == 2 and scar.module.n_batch == 0
+    relabelled = scar.adata.copy()
+    relabelled.obs["batch"] = pd.Categorical(["batch_0"] * relabelled.n_obs,
+                                             categories=scar.adata.obs["batch"].cat.categories)
+    np.testing.assert_allclose(scar.get_latent_representation(),
+                               scar.get_latent_representation(relabelled))
+    expression = []
+    for batch in ("batch_0", "batch_1"):
+        scvi.settings.seed = 0
+        expression.append(np.asarray(scar.get_normalized_expression(transform_batch=batch)))
+    np.testing.assert_array_equal(*expression)
+
+
+def test_scar_binomial_normalized_expression_fails():
+    """With SCAR's default gene_likelihood "b" (binomial), get_normalized_expression raises
+    AttributeError ("'Binomial' object has no attribute 'get_normalized'");
+    get_denoised_counts works (the fix), and so does get_normalized_expression for a SCAR
+    built with gene_likelihood "nb"."""
+    scar = _scar()
+    with pytest.raises(AttributeError, match="get_normalized"):
+        scar.get_normalized_expression()
+    counts = scar.get_denoised_counts()
+    assert counts.shape == (scar.adata.n_obs, scar.adata.n_vars)
+    assert _scar(gene_likelihood="nb").get_normalized_expression().shape == counts.shape
+
+
+def test_resolvi_reuses_stale_neighbors_after_cells_are_reordered():
+    """RESOLVI.setup_anndata reuses obsm["index_neighbor"] and ["distance_neighbor"] when
+    uns["_resolvi_prepare_data_config"] matches the call and the largest stored index is
+    below n_obs; the indices are positions, so on a copy whose cells were reordered (obsm and
+    uns travel with it) they point at other cells, without a word: the kept neighbours lie as
+    far away as random cells. Dropping the stored config first (the fix) recomputes them."""
+    pytest.importorskip("scanpy")
+    adata = synthetic_iid(batch_size=100, n_genes=20, n_proteins=0, n_regions=0,
+                          n_batches=2, generate_coordinates=True)
+    adata.obsm["X_spatial"] = np.asarray(adata.obsm["coordinates"])
+    scvi.external.RESOLVI.setup_anndata(adata, batch_key="batch")
+
+    def neighbor_distance(data):
+        xy, index = data.obsm["X_spatial"], np.asarray(data.obsm["index_neighbor"])
+        return float(np.linalg.norm(xy[:, None, :] - xy[index], axis=-1).mean())
+
+    fresh = neighbor_distance(adata)
+    order = np.random.default_rng(0).permutation(adata.n_obs)
+    shuffled = adata[order].copy()
+    scvi.external.RESOLVI.setup_anndata(shuffled, batch_key="batch")  # reuses them
+    np.testing.assert_array_equal(shuffled.obsm["index_neighbor"],
+                                  adata.obsm["index_neighbor"][order])
+    stale = neighbor_distance(shuffled)
+    del shuffled.uns["_resolvi_prepare_data_config"]  # the fix
+    scvi.external.RESOLVI.setup_anndata(shuffled, batch_key="batch")
+    assert stale > 1.2 * fresh and neighbor_distance(shuffled) == pytest.approx(fresh, rel=0.05)
