@@ -2441,12 +2441,8 @@ def test_cellassign_predict_takes_no_adata_and_numbers_its_rows():
     assert (adata.obs["cell_type"].to_numpy() == probabilities.idxmax(axis=1).to_numpy()).all()
 
 
-def test_minified_totalvi_trains_on_zero_counts():
-    """SCVI refuses to train on a minified AnnData (VAE.loss: "does not support minified
-    data"); TOTALVI's loss has no such guard, so train() on a minified MuData runs without a
-    word: the counts minify_mudata left are all zeros (the latent comes from the stored
-    posterior), and the reconstruction loss falls to a fraction of what the real counts gave.
-    The fix trains before minifying, on the full data."""
+def _totalvi_mudata():
+    """RNA and protein of synthetic cells as a MuData, set up for TOTALVI by setup_mudata."""
     from mudata import MuData
 
     full = synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
@@ -2456,6 +2452,16 @@ def test_minified_totalvi_trains_on_zero_counts():
     scvi.model.TOTALVI.setup_mudata(
         mdata, batch_key="batch",
         modalities={"rna_layer": "rna", "protein_layer": "protein_expression"})
+    return mdata
+
+
+def test_minified_totalvi_trains_on_zero_counts():
+    """SCVI refuses to train on a minified AnnData (VAE.loss: "does not support minified
+    data"); TOTALVI's loss has no such guard, so train() on a minified MuData runs without a
+    word: the counts minify_mudata left are all zeros (the latent comes from the stored
+    posterior), and the reconstruction loss falls to a fraction of what the real counts gave.
+    The fix trains before minifying, on the full data."""
+    mdata = _totalvi_mudata()
     model = scvi.model.TOTALVI(mdata, n_latent=4)
     model.train(**{**FAST, "max_epochs": 3})  # the fix: all training on the full counts
     before = model.history["reconstruction_loss_train"].iloc[-1].item()
@@ -2533,7 +2539,6 @@ def test_totalvi_minify_method_must_match_its_setup():
     minified by minify_adata(); minify_mudata() means to raise ValueError "MuData must be
     registered with ...setup_mudata" but formats it with self.__name__, which the instance
     lacks: AttributeError. The matching method (the fix) minifies."""
-    from mudata import MuData
 
     def trained(model):
         model.train(**FAST)
@@ -2541,13 +2546,7 @@ def test_totalvi_minify_method_must_match_its_setup():
         model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
         return model
 
-    full = synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
-                         return_mudata=True)
-    mdata = MuData({"rna": full["rna"], "protein_expression": full["protein_expression"]})
-    mdata.obs = full.obs
-    scvi.model.TOTALVI.setup_mudata(
-        mdata, batch_key="batch",
-        modalities={"rna_layer": "rna", "protein_layer": "protein_expression"})
+    mdata = _totalvi_mudata()
     on_mudata = trained(scvi.model.TOTALVI(mdata, n_latent=4))
     with pytest.raises(TypeError, match="'NoneType' object is not iterable"):
         on_mudata.minify_adata()
