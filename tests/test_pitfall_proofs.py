@@ -2690,3 +2690,72 @@ def test_resolvi_reuses_stale_neighbors_after_cells_are_reordered():
     del shuffled.uns["_resolvi_prepare_data_config"]  # the fix
     scvi.external.RESOLVI.setup_anndata(shuffled, batch_key="batch")
     assert stale > 1.2 * fresh and neighbor_distance(shuffled) == pytest.approx(fresh, rel=0.05)
+
+
+def test_log_save_dir_overwrites_earlier_runs(tmp_path):
+    """train(log_save_dir=d) writes the history to d/lightning_logs/version_1/history.pkl:
+    SimpleLogger's version is always 1, so a second run (another model, or the same one
+    trained again) into the same folder replaces the first run's file without a word. A
+    folder per run (the fix) keeps both."""
+    import pickle
+
+    first, second = _scvi(batch_key="batch"), _scvi(batch_key="batch")
+    first.train(**{**FAST, "max_epochs": 3}, log_save_dir=str(tmp_path / "shared"))
+    second.train(**{**FAST, "max_epochs": 1}, log_save_dir=str(tmp_path / "shared"))
+    files = sorted((tmp_path / "shared").rglob("history.pkl"))
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == \
+        ["shared/lightning_logs/version_1/history.pkl"]
+    with open(files[0], "rb") as handle:
+        assert len(pickle.load(handle)["train_loss"]) == 1  # the second run's only
+    for name, model in (("one", first), ("two", second)):  # the fix
+        model.train(**FAST, log_save_dir=str(tmp_path / name))
+    assert len(list(tmp_path.glob("[ot]*/lightning_logs/version_1/history.pkl"))) == 2
+
+
+def test_scanvi_labels_groups_is_taken_and_ignored():
+    """Since 1.4.3 (grouped-label classification removed) SCANVI's module still takes and
+    documents labels_groups, stores it and never reads it: with the same seed a model built
+    with it gives the same latent and predictions as one without; use_labels_groups raises
+    TypeError. Summing the soft predictions per group (the fix) gives group probabilities."""
+    def trained(**model):
+        scvi.settings.seed = 0
+        adata = _adata(n_labels=3)
+        scvi.model.SCANVI.setup_anndata(adata, labels_key="labels",
+                                        unlabeled_category="unknown", batch_key="batch")
+        scanvi = scvi.model.SCANVI(adata, n_hidden=16, n_latent=4, **model)
+        scanvi.train(**FAST)
+        scvi.settings.seed = 0
+        return scanvi, scanvi.get_latent_representation(), scanvi.predict(soft=True)
+
+    _, plain_latent, plain_soft = trained()
+    grouped, latent, soft = trained(labels_groups=[0, 0, 1])
+    np.testing.assert_allclose(latent, plain_latent)
+    np.testing.assert_allclose(soft.to_numpy(), plain_soft.to_numpy())
+    with pytest.raises(TypeError, match="use_labels_groups"):
+        trained(use_labels_groups=True)
+    groups = {"label_0": "g0", "label_1": "g0", "label_2": "g1"}  # the fix
+    by_group = soft.T.groupby(lambda label: groups[label]).sum().T
+    np.testing.assert_allclose(by_group.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_cytovi_subsample_replace_does_not_upsample_small_groups():
+    """scvi.external.cytovi.subsample(groupby=..., replace=True) samples only the groups larger
+    than n_obs // n_groups, with replacement (duplicate cells), and keeps a smaller group as
+    it is: replace=True does not bring it up to size, although the warning for replace=False
+    says to set it for that. It returns a copy either way (the docstring says None with
+    replace=True). Drawing each group's positions with replacement (the fix) balances them."""
+    from scvi.external.cytovi import subsample
+
+    adata = _adata(n_proteins=0)  # 80 cells
+    adata.obs["sample"] = ["big"] * 70 + ["small"] * 10
+    out = subsample(adata, n_obs=60, groupby="sample", replace=True)
+    assert out is not None
+    counts = out.obs["sample"].value_counts()
+    assert counts["small"] == 10 and counts["big"] == 30
+    assert out.obs_names.duplicated().any()
+    rng = np.random.default_rng(0)  # the fix
+    picks = np.concatenate([rng.choice(np.flatnonzero(adata.obs["sample"] == group), 30)
+                            for group in ("big", "small")])
+    balanced = adata[picks].copy()
+    balanced.obs_names_make_unique()
+    assert balanced.obs["sample"].value_counts().to_dict() == {"big": 30, "small": 30}
