@@ -2759,3 +2759,21 @@ def test_cytovi_subsample_replace_does_not_upsample_small_groups():
     balanced = adata[picks].copy()
     balanced.obs_names_make_unique()
     assert balanced.obs["sample"].value_counts().to_dict() == {"big": 30, "small": 30}
+
+
+def test_resolvi_needs_fifty_genes_for_its_background_prior():
+    """RESOLVI estimates its background ratio from the n_genes // 50 lowest-count genes: with
+    fewer than 50 genes that is none, the ratio is NaN, and training fails at its first step
+    with a ValueError about a Gamma whose rate is nan. Passing background_ratio, computed
+    from a few genes (the fix), trains."""
+    adata = synthetic_iid(batch_size=150, n_batches=1, n_genes=30, n_proteins=0, n_regions=0)
+    adata.obsm["X_spatial"] = np.random.default_rng(0).uniform(0, 100, size=(adata.n_obs, 2))
+    scvi.external.RESOLVI.setup_anndata(adata, labels_key="labels")
+    model = scvi.external.RESOLVI(adata)
+    assert np.isnan(model.compute_dataset_dependent_priors()["background_ratio"])
+    with pytest.raises(ValueError, match="Gamma"):
+        model.train(**FAST)
+    ratio = model.compute_dataset_dependent_priors(n_small_genes=1)["background_ratio"]
+    fixed = scvi.external.RESOLVI(adata, background_ratio=ratio)  # the fix
+    fixed.train(**FAST)
+    assert np.isfinite(fixed.get_latent_representation()).all()
