@@ -2441,6 +2441,13 @@ def test_cellassign_predict_takes_no_adata_and_numbers_its_rows():
     assert (adata.obs["cell_type"].to_numpy() == probabilities.idxmax(axis=1).to_numpy()).all()
 
 
+def _keep_latent_posterior(model):
+    """The latent posterior's means and variances in obsm, where minify_adata and
+    minify_mudata read them (``X_latent_qzm``, ``X_latent_qzv``)."""
+    qzm, qzv = model.get_latent_representation(give_mean=False, return_dist=True)
+    model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
+
+
 def _totalvi_mudata():
     """RNA and protein of synthetic cells as a MuData, set up for TOTALVI by setup_mudata."""
     from mudata import MuData
@@ -2465,8 +2472,7 @@ def test_minified_totalvi_trains_on_zero_counts():
     model = scvi.model.TOTALVI(mdata, n_latent=4)
     model.train(**{**FAST, "max_epochs": 3})  # the fix: all training on the full counts
     before = model.history["reconstruction_loss_train"].iloc[-1].item()
-    qzm, qzv = model.get_latent_representation(give_mean=False, return_dist=True)
-    model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
+    _keep_latent_posterior(model)
     model.minify_mudata()
     assert model.adata["rna"].X.sum() == 0 and model.adata["protein_expression"].X.sum() == 0
     model.train(**{**FAST, "max_epochs": 3})  # no error, no warning of its own
@@ -2475,8 +2481,7 @@ def test_minified_totalvi_trains_on_zero_counts():
 
     scvi_model = _scvi(batch_key="batch")
     scvi_model.train(**FAST)
-    qzm, qzv = scvi_model.get_latent_representation(give_mean=False, return_dist=True)
-    scvi_model.adata.obsm["X_latent_qzm"], scvi_model.adata.obsm["X_latent_qzv"] = qzm, qzv
+    _keep_latent_posterior(scvi_model)
     scvi_model.minify_adata()
     with pytest.raises(ValueError, match="does not support minified data"):
         scvi_model.train(**FAST)
@@ -2491,8 +2496,7 @@ def test_minified_scvi_adata_into_a_model_saved_before_minifying(tmp_path):
     model = _scvi(batch_key="batch")
     model.train(**FAST)
     model.save(tmp_path / "full")
-    qzm, qzv = model.get_latent_representation(give_mean=False, return_dist=True)
-    model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
+    _keep_latent_posterior(model)
     model.minify_adata()
     minified = model.adata.copy()
     assert {"scvi_latent_qzm", "scvi_latent_qzv"} <= set(minified.obsm)
@@ -2542,8 +2546,7 @@ def test_totalvi_minify_method_must_match_its_setup():
 
     def trained(model):
         model.train(**FAST)
-        qzm, qzv = model.get_latent_representation(give_mean=False, return_dist=True)
-        model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
+        _keep_latent_posterior(model)
         return model
 
     mdata = _totalvi_mudata()
