@@ -760,11 +760,35 @@ def test_json_ranges_put_the_raise_site_first_then_the_best_passage(capsys, pinn
     assert first == {"path": site["path"], "kind": "raise",
                      "lines": [site["line"], site["line"] + len(site["text"]) - 1]}
     assert second["kind"] == "passage" and second["path"] == report["passages"][0]["path"]
-    # Without an error, the best passage first, then a parameter's entry the question names.
+    # Without an error, the entry of the parameter the question names comes in the first two,
+    # and defs' header lines after every span that may hold the answer.
     _, report, _ = run_json(capsys, *tree, "what does load_sparse_tensor do in SCVI.train")
     kinds = [r["kind"] for r in report["ranges"]]
-    assert kinds[:3] == ["passage", "param", "passage"], kinds
-    assert "def" in kinds[3:] and "raise" not in kinds
+    assert "param" in kinds[:2] and "raise" not in kinds, kinds
+    param = report["ranges"][kinds.index("param")]
+    lines = (pinned_tree.root / param["path"]).read_text(encoding="utf-8").splitlines()
+    assert "load_sparse_tensor" in "\n".join(lines[param["lines"][0] - 1 : param["lines"][1]])
+    assert "def" in kinds and kinds.index("def") > max(
+        n for n, kind in enumerate(kinds) if kind in ("passage", "param", "window"))
+
+
+def test_reading_order_weighs_kind_rank_and_the_question_s_terms():
+    """ranges: each span's kind-and-rank prior times one plus the weighted share of the
+    question's terms its lines hold; spans no prior covers keep the pack's order after."""
+    from scvi_skill.runtime.pack import READ_PRIOR, Span, _reading_order
+
+    spans = [Span("passage", "a.md", 1, 2, 0), Span("def", "x.py", 5, 5, 0),
+             Span("passage", "b.md", 3, 4, 1), Span("window", "x.py", 7, 9, 1),
+             Span("param", "x.py", 20, 22, 2), Span("model_fact", "y.py", 1, 1, 0)]
+    order = [(s.kind, s.path) for s in _reading_order(spans)]
+    assert order == [("passage", "a.md"), ("param", "x.py"), ("passage", "b.md"),
+                     ("window", "x.py"), ("def", "x.py"), ("model_fact", "y.py")]
+    assert READ_PRIOR["passage"][0] > READ_PRIOR["param"][0] > READ_PRIOR["passage"][1]
+    # The second passage holds the question's words, the first none: the second comes first.
+    order = _reading_order(spans, lambda s: 1.0 if s.path == "b.md" else 0.0)
+    assert [(s.kind, s.path) for s in order][:2] == [("passage", "b.md"), ("passage", "a.md")]
+    # Equal shares: the priors decide, ties in the pack's order.
+    assert _reading_order(spans, lambda s: 0.5) == _reading_order(spans)
 
 
 def test_pasted_error_text_brings_its_raise_site_and_condition(capsys, pinned_tree):
