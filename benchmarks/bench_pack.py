@@ -25,7 +25,7 @@ Metrics:
 - p50 / p95 ms of whole processes (interpreter start to exit), on --speed-questions questions.
 
 Usage:
-  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|...|holdout6|holdout7|holdout8|holdout9|holdout10|holdout11|holdout12|holdout13|holdout14|holdout15|holdout16|dev2|dev3|dev4|dev5|synthetic|synthetic2|synthetic2-test|all]
+  python benchmarks/bench_pack.py [--split dev|test|holdout|holdout2|...|holdout6|holdout7|holdout8|holdout9|holdout10|holdout11|holdout12|holdout13|holdout14|holdout15|holdout16|dev2|dev3|dev4|dev5|dev6|synthetic|synthetic2|synthetic2-test|all]
       [--budget 1200]
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
@@ -72,7 +72,7 @@ WINDOW_LINES = 12
 SPLITS = ("dev", "test", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6",
           "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12",
           "holdout13", "holdout14", "holdout15", "holdout16", "dev2",
-          "dev3", "dev4", "dev5", "synthetic",
+          "dev3", "dev4", "dev5", "dev6", "synthetic",
           "synthetic2", "synthetic2-test")
 EXTRA_SETS = (
     ("holdout2", "the second holdout set, curated later from threads no other set uses; kept "
@@ -116,6 +116,9 @@ EXTRA_SETS = (
      "out of all"),
     ("dev5", "the fifth dev set: fresh threads curated in session 10 for tuning (read question "
      "by question after a first aggregate read); kept out of all"),
+    ("dev6", "the sixth dev set: 40 fresh threads (34 scvi-tools pull requests) curated in "
+     "session 35 for tuning (read question by question after a first aggregate read); kept "
+     "out of all"),
     ("synthetic", "questions written from randomly drawn passages (dev-like: read question by "
      "question during tuning)"),
     ("synthetic2", "the second synthetic set: split synthetic2 is dev-like, split "
@@ -358,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = ["dev", "test", "holdout", "all", "holdout2", "holdout3", "holdout4", "holdout5",
               "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "holdout15", "holdout16", "dev2", "dev3",
               "dev4",
-              "dev5",
+              "dev5", "dev6",
               "synthetic", "synthetic2", "synthetic2-test"] \
         if args.split == "all" else [args.split]
     if args.rounds:

@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                                  HERE / "holdout14.jsonl", HERE / "holdout15.jsonl",
                                  HERE / "holdout16.jsonl",
                                  HERE / "dev2.jsonl", HERE / "dev3.jsonl", HERE / "dev4.jsonl",
-                                 HERE / "dev5.jsonl",
+                                 HERE / "dev5.jsonl", HERE / "dev6.jsonl",
                                  HERE / "synthetic.jsonl", HERE / "synthetic2.jsonl"],
                         help="sets reported per split and kept out of all: the second to sixteenth "
                         "holdout sets and the written-from-passage sets")

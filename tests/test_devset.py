@@ -164,7 +164,7 @@ def test_gold_lines_are_well_shaped():
                                    "holdout5", "holdout6", "holdout7", "holdout8", "holdout9",
                                    "holdout10", "holdout11", "holdout12", "holdout13", "holdout14",
                                    "holdout15", "holdout16", "dev3", "dev4", "dev5",
-                                   "dev2", "synthetic", "synthetic2"])
+                                   "dev6", "dev2", "synthetic", "synthetic2"])
 def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
     """Each gold phrase is copied from one line inside its passage, verbatim."""
     try:
@@ -185,7 +185,7 @@ def test_gold_line_phrases_are_on_their_lines_in_the_pinned_tree(which):
                "holdout14": _records("holdout14.jsonl"),
                "holdout15": _records("holdout15.jsonl"),
                "holdout16": _records("holdout16.jsonl"),
-               "dev5": _records("dev5.jsonl"),
+               "dev5": _records("dev5.jsonl"), "dev6": _records("dev6.jsonl"),
                "dev2": _records("dev2.jsonl")}
     assert not _misplaced_phrases(records[which], tree)
 
@@ -421,6 +421,14 @@ threads."""
         if p.name not in ("holdout16.jsonl", "citation_labels.jsonl", "pitfall_questions.jsonl"))),
      tuple(f"round{n}" for n in range(5, 55)),
      URL_PATTERNS),
+    # dev6.jsonl (session 35): for tuning, read in aggregate first; no other set and no stored
+    # trial round before it. 34 of its 40 threads are scvi-tools pull requests.
+    ("dev6", "w", 40, tuple(sorted(
+        p.name for p in DEVSET.parent.glob("*.jsonl")
+        if p.name not in ("dev6.jsonl", "citation_labels.jsonl", "pitfall_questions.jsonl"))),
+     tuple(f"round{n}" for n in range(5, 73)),
+     URL_PATTERNS + (RELATED_REPOS,
+                     re.compile(r"^https://github\.com/scverse/scvi-tools/pull/\d+$"))),
 ])
 def test_a_fresh_set_uses_threads_no_earlier_set_uses(name, prefix, count, earlier, rounds,
                                                        patterns):

@@ -2781,3 +2781,46 @@ def test_resolvi_needs_fifty_genes_for_its_background_prior():
     fixed = scvi.external.RESOLVI(adata, background_ratio=ratio)  # the fix
     fixed.train(**FAST)
     assert np.isfinite(fixed.get_latent_representation()).all()
+
+
+def test_totalvi_reduce_lr_on_plateau_overrides_check_val_every_n_epoch():
+    """TOTALVI.train's reduce_lr_on_plateau is True by default and then sets
+    check_val_every_n_epoch to 1 whatever the call passed: train(check_val_every_n_epoch=5)
+    validates every epoch. SCVI's Trainer keeps a value given; reduce_lr_on_plateau=False
+    (the fix) keeps TOTALVI's too."""
+    assert inspect.signature(scvi.model.TOTALVI.train).parameters[
+        "reduce_lr_on_plateau"].default is True
+    model = _totalvi()
+    model.train(max_epochs=3, check_val_every_n_epoch=5, **DEFAULT_EPOCHS)
+    assert model.trainer.check_val_every_n_epoch == 1
+    assert len(model.history["validation_loss"]) == 3
+    reference = _scvi()
+    reference.train(max_epochs=3, check_val_every_n_epoch=5, **DEFAULT_EPOCHS)
+    assert reference.trainer.check_val_every_n_epoch == 5
+    fixed = _totalvi()
+    fixed.train(max_epochs=3, check_val_every_n_epoch=5, reduce_lr_on_plateau=False,
+                **DEFAULT_EPOCHS)
+    assert fixed.trainer.check_val_every_n_epoch == 5
+    assert "validation_loss" not in fixed.history or len(fixed.history["validation_loss"]) == 0
+
+
+def test_sysvi_differential_expression_fails_past_one_minibatch_per_group():
+    """SysVI inherits RNASeqMixin.differential_expression, which asks for several samples per
+    cell; SysVAE.inference ignores n_samples, so each minibatch gives a cells x genes array
+    that is joined along the cell axis the samples should be on: a group of more cells than
+    batch_size raises ValueError ("input array dimensions" with a short last minibatch,
+    "could not be broadcast" with equal ones). A batch_size above every group's size (the
+    workaround) runs, each cell one draw."""
+    adata = _adata(n_cells_per_batch=150, n_genes=30, n_proteins=0)
+    adata.X = np.log1p(adata.X).astype(np.float32)
+    scvi.external.SysVI.setup_anndata(adata, batch_key="batch")
+    model = scvi.external.SysVI(adata, n_hidden=16, n_latent=4)
+    model.train(max_epochs=1, **DEFAULT_EPOCHS)
+    adata.obs["group"] = ["a"] * 96 + ["b"] * 112 + ["c"] * 92  # DE reads the column as is
+    with pytest.raises(ValueError, match="input array dimensions"):  # the rest: 128 + 76
+        model.differential_expression(groupby="group", group1="a")
+    with pytest.raises(ValueError, match="could not be broadcast"):  # 12 and 14 minibatches
+        model.differential_expression(groupby="group", group1="a", group2="b", batch_size=8)
+    result = model.differential_expression(groupby="group", group1="a",
+                                           batch_size=adata.n_obs)  # the workaround
+    assert len(result) == adata.n_vars and np.isfinite(result["bayes_factor"]).all()
