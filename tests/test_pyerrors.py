@@ -3,6 +3,7 @@ name (scvi_skill.runtime.pyerrors), and the pack's part that shows them."""
 
 from __future__ import annotations
 
+import pytest
 import resolve_docs
 from scvi_skill.runtime.pyerrors import (access_sites, missing_on_object, named_accesses,
                                          own_values, quick_check, user_key_error)
@@ -165,3 +166,103 @@ def test_a_docstring_example_is_not_where_the_error_arises():
     [access] = named_accesses("AttributeError: 'AnnData' object has no attribute 'obsm'", set())
     sites = access_sites([access], list(files), files.get, {"protein": 1.0}, tokenize)
     assert [site["line"] for site in sites] == [7]
+
+
+PASSING = '''
+import torch
+
+
+class Model:
+    def train(self, max_epochs=1, device="auto", **trainer_kwargs):
+        runner = Runner(self, max_epochs=max_epochs, devices=device,
+                        **trainer_kwargs)
+        return runner
+
+    def fit(self, devices=1, **kwargs):
+        return Runner(self, devices=devices, **kwargs)
+
+    def plain(self, **kwargs):
+        return Runner(self, devices=1)
+
+    built = Runner(devices=1, **{})
+
+
+def helper(x, **kwargs):
+    def inner(**more):
+        return make(layer=x, **more)
+    return inner
+'''
+
+
+def test_module_passes_records_keywords_a_caller_s_mapping_can_bring_again():
+    """A keyword passed by name beside **mapping inside a def without a parameter of that
+    name is a row (train's devices, inner's layer); not where the def takes the keyword
+    (fit), not without a mapping (plain), not outside a def (a class body)."""
+    from scvi_skill.build.source.messages import PASS_FIELDS, module_passes
+
+    rows = [dict(zip(PASS_FIELDS, row)) for row in module_passes("src/scvi/m.py", PASSING)]
+    assert [(r["function"], r["keyword"]) for r in rows] == [
+        ("Model.train", "devices"), ("helper.inner", "layer")]  # max_epochs: train's own
+    train = rows[0]
+    assert (train["line"], train["end"], train["keyword_line"]) == (7, 8, 7)
+    assert (train["callee"], train["value"], train["mapping"]) == (
+        "Runner", "device", "trainer_kwargs")
+
+
+def test_a_keyword_passed_twice_finds_the_call_that_passes_it(capsys, pinned_tree):
+    """Python's "f() got multiple values for keyword argument 'k'" (no scvi-tools raise holds
+    it): the pack shows the call that passes k by name beside the caller's **mapping (the
+    Pyro train's devices=device), first in the JSON ranges; the callee named like f ranks
+    first among several (FCLayers' dropout_rate)."""
+    from scvi_skill.runtime.messages import load_messages
+    from scvi_skill.runtime.pyerrors import passed_twice, twice_sites
+
+    question = ("AmortizedLDA.train(accelerator='gpu', devices=1) fails with TypeError: "
+                "TrainRunner.__init__() got multiple values for keyword argument 'devices'")
+    assert passed_twice(question) == ("TrainRunner.__init__", "devices")
+    assert passed_twice("got an unexpected keyword argument 'devices'") is None
+    code = resolve_docs.main(["--tree", str(pinned_tree.root), question])
+    out = capsys.readouterr().out
+    assert code == 0 and "passes devices by name and again from its **trainer_kwargs" in out
+    part = out.split("== where Python's error arises", 1)[1]
+    assert part.splitlines()[1].startswith("src/scvi/model/base/_pyromixin.py:")
+    assert "devices=device," in part and "**trainer_kwargs," in part
+    code = resolve_docs.main(["--json", "--tree", str(pinned_tree.root), question])
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    first = report["ranges"][0]
+    lines = (pinned_tree.root / first["path"]).read_text(encoding="utf-8").splitlines()
+    assert first["path"] == "src/scvi/model/base/_pyromixin.py"
+    assert "devices=device," in "\n".join(lines[first["lines"][0] - 1 : first["lines"][1]])
+    passes = load_messages().passes
+    sites = twice_sites("scvi.nn.FCLayers", "dropout_rate", passes,
+                        "my DecoderSCVI dropout", tokenize)
+    assert len([p for p in passes if p["keyword"] == "dropout_rate"]) > 2
+    assert sites[0]["callee"] == "FCLayers" and sites[0]["function"] == "DecoderSCVI.__init__"
+
+
+@pytest.mark.examples
+def test_a_keyword_the_index_says_is_passed_twice_raises_python_s_typeerror():
+    """The index's row is the error scvi-tools gives: AmortizedLDA's train (the Pyro mixin)
+    takes ``device``, passes ``devices=device`` beside ``**trainer_kwargs``, so ``devices=1``
+    raises "got multiple values for keyword argument 'devices'"; ``device=`` trains."""
+    import warnings
+
+    scvi = pytest.importorskip("scvi")
+    from scvi.data import synthetic_iid
+
+    from scvi_skill.runtime.messages import load_messages
+
+    row = next(p for p in load_messages().passes
+               if p["function"] == "PyroSviTrainMixin.train" and p["keyword"] == "devices")
+    assert row["value"] == "device" and row["mapping"] == "trainer_kwargs"
+    adata = synthetic_iid(batch_size=20, n_genes=10, n_proteins=0, n_regions=0)
+    scvi.model.AmortizedLDA.setup_anndata(adata)
+    model = scvi.model.AmortizedLDA(adata, n_topics=2, n_hidden=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(TypeError, match="got multiple values for keyword argument 'devices'"):
+            model.train(max_epochs=1, accelerator="cpu", devices=1)
+        model.train(max_epochs=1, accelerator="cpu", device=1, enable_progress_bar=False)
+    assert model.is_trained_

@@ -128,6 +128,10 @@ class MessageIndex:
         fields = data.get("fields") or list(MessageRow._fields)
         order = [fields.index(name) for name in MessageRow._fields]
         self.version = data.get("scvi_tools_version", "")
+        names = data.get("pass_fields") or []
+        self.passes: list[dict] = [dict(zip(names, row)) for row in data.get("passes") or []]
+        """Calls that pass a keyword beside a ``**mapping`` the caller may fill with it
+        (:func:`scvi_skill.build.source.messages.module_passes`)."""
         self.sites: list[_Site] = []
         self.postings: dict[str, list[int]] = {}
         for raw in data.get("sites", []):

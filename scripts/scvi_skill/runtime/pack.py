@@ -391,6 +391,10 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
         # Python's own message: the lines below say where, not a dependency.
         notes = [ACCESS_NOTE.format(what=_accessed_words(accessed)) if n.startswith(NO_SITE)
                  else n for n in notes or []]
+    elif not raise_sites and (accessed := _twice_sites(question, reader)):
+        site = accessed[0]
+        notes = [TWICE_NOTE.format(keyword=site["name"], mapping=site["mapping"])
+                 if n.startswith(NO_SITE) else n for n in notes or []]
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), doc_reader, budget,
                 raise_sites=[_with_lines(site, doc_reader) for site in raise_sites or []],
                 model_facts=facts, frames=locate_frames(frames or [], reader),
@@ -437,6 +441,39 @@ def _access_sites(question: str, ranked: list[dict], reader: _Reader, sidx: dict
     for site in sites:
         site["text"] = reader.lines(site["path"], max(1, site["line"] - 1), site["line"] + 1)
         site["first"] = max(1, site["line"] - 1)
+    return sites
+
+
+TWICE_NOTE = ("(error text) Python's own message, raised by no scvi-tools statement: the "
+              "call below passes {keyword} by name and again from its **{mapping}, which the "
+              "caller's own keyword arguments fill: leave {keyword} out of them (where the "
+              "value passed is a parameter of the calling def, set that one instead)")
+
+
+def _twice_sites(question: str, reader: _Reader) -> list[dict]:
+    """For Python's "f() got multiple values for keyword argument 'k'": the calls that pass
+    ``k`` by name beside a ``**mapping`` the caller's keywords fill (:mod:`.pyerrors`), each
+    with the lines around ``k`` (at most :data:`.pyerrors.MAX_PASS_LINES`, within the call)."""
+    from .pyerrors import MAX_PASS_LINES, passed_twice, twice_sites
+
+    twice = passed_twice(question) if reader.ok else None
+    if not twice:
+        return []
+    from .messages import load_messages
+
+    try:
+        passes = load_messages().passes
+    except IndexStale as err:
+        warn(f"no call sites for the keyword passed twice: {err}")
+        return []
+    sites = twice_sites(*twice, passes, question, tokenize)
+    for site in sites:
+        first = site["start"]
+        if site["end"] - first >= MAX_PASS_LINES:
+            first = max(first, site["line"] - MAX_PASS_LINES // 2)
+        last = min(site["end"], first + MAX_PASS_LINES - 1)
+        site["text"] = reader.lines(site["path"], first, last)
+        site["first"] = first
     return sites
 
 
@@ -2297,9 +2334,7 @@ def _span_terms(pack: Pack):
     def share(span: Span) -> float:
         reader = pack.reader if span.kind in ("passage", "raise", "pitfall", "model_fact") \
             else pack.source_reader
-        found: set[str] = set()
-        for line in reader.lines(span.path, span.start, span.end):
-            found.update(tokenize(line))
+        found = set(tokenize("\n".join(reader.lines(span.path, span.start, span.end))))
         return sum(w for t, w in weights.items() if t in found) / total
     return share
 

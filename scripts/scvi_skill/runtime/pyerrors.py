@@ -36,6 +36,13 @@ _MISSING_ARGUMENT = re.compile(
     r"\b([A-Za-z_][\w.]{0,120})\(\) missing \d{1,3} required "
     r"(?:positional |keyword-only )?arguments?: ['\"]([A-Za-z_]\w{0,120})['\"]")
 """Python's own TypeError for an argument the called function requires."""
+_MULTIPLE_VALUES = re.compile(
+    r"\b([A-Za-z_][\w.]{0,120})\(\) got multiple values for (?:keyword )?argument "
+    r"['\"]([A-Za-z_]\w{0,120})['\"]")
+"""Python's own TypeError for a keyword a call passes twice: by name, and in a ``**mapping``."""
+MAX_PASS_LINES = 12
+"""Lines of a call passing a keyword twice shown: the whole call when it fits, else the lines
+around the keyword's."""
 MAX_SITES = 2
 MAX_ACCESSES = 3
 """Attributes and keys looked up, the first a question names (a paste of hundreds of
@@ -87,6 +94,43 @@ def call_error(question: str) -> tuple[str, str, str] | None:
         if m:
             return kind, m.group(1), m.group(2)
     return None
+
+
+def passed_twice(question: str) -> tuple[str, str] | None:
+    """``(function, keyword)`` of Python's "f() got multiple values for keyword argument
+    'k'" in ``question``."""
+    m = _MULTIPLE_VALUES.search(question[:MAX_CHARS])
+    return (m.group(1), m.group(2)) if m else None
+
+
+def twice_sites(function: str, keyword: str, passes: list[dict], question: str, tokenize,
+                limit: int = MAX_SITES) -> list[dict]:
+    """The calls of ``passes`` (the message index's) that pass ``keyword`` by name beside a
+    ``**mapping`` a caller can fill with it, best first: the callee named like ``function``
+    (``FCLayers``; ``MULTIVAE.__init__`` is the class), then by how many of the question's
+    words name the calling def (``RegressionModel train`` -> ``PyroSviTrainMixin.train``
+    shares "train"), in the tree's order on ties; each ``{"path", "line", "name", "kind",
+    "message", "callee", "mapping", "function", "start", "end"}``, at most ``limit``."""
+    wanted = function.removesuffix(".__init__").rsplit(".", 1)[-1].lower()
+    words = set(tokenize(question))
+    found = []
+    for order, row in enumerate(passes):
+        if row["keyword"] != keyword:
+            continue
+        callee = row["callee"].rsplit(".", 1)[-1].lower()
+        named = callee == wanted or callee == f"_{wanted}_cls"
+        near = len(words & set(tokenize(row["function"].replace(".", " "))))
+        found.append((-named, -near, order, row))
+    found.sort(key=lambda item: item[:3])
+    out = []
+    for _, _, _, row in found[:limit]:
+        out.append({"path": row["path"], "line": row["keyword_line"], "name": keyword,
+                    "kind": "keyword", "callee": row["callee"], "mapping": row["mapping"],
+                    "function": row["function"], "start": row["line"], "end": row["end"],
+                    "message": f"{row['function']} passes {keyword}={row['value']} to "
+                               f"{row['callee']}() beside **{row['mapping']}, and takes no "
+                               f"{keyword} itself"})
+    return out
 
 
 def own_values(question: str) -> dict[str, str]:

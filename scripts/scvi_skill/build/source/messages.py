@@ -80,6 +80,8 @@ class MessageResult:
     skipped: int = 0
     """Sites whose message has no static text (``raise ValueError(msg)`` with ``msg`` a
     parameter, ``raise err``) and were left out."""
+    passes: list[list] = field(default_factory=list)
+    """:func:`module_passes` rows of every module, in path and line order."""
 
 
 def build_messages(tree: Tree, notice: str, log: ReadLog | None = None) -> tuple[dict, MessageResult]:
@@ -92,6 +94,8 @@ def build_messages(tree: Tree, notice: str, log: ReadLog | None = None) -> tuple
         "scvi_tools_version": tree.version,
         "fields": list(MessageRow._fields),
         "sites": [list(row) for row in result.rows],
+        "pass_fields": list(PASS_FIELDS),
+        "passes": result.passes,
     }
     return data, result
 
@@ -107,9 +111,11 @@ def read_messages(tree: Tree, log: ReadLog) -> MessageResult:
             else:
                 result.rows.extend(rows)
                 result.skipped += skipped
+                result.passes.extend(module_passes(rel, text))
         if problem is not None:
             result.problems.append(problem)
     result.rows.sort(key=lambda r: (r.path, r.line, r.kind, r.template))
+    result.passes.sort(key=lambda r: (r[0], r[1], r[3]))
     return result
 
 
@@ -122,6 +128,54 @@ def module_messages(rel: str, source: str) -> tuple[list[MessageRow], int]:
     except RecursionError:
         raise SyntaxError("too deeply nested to read its messages", (rel, 1, 0, "")) from None
     return walker.rows, walker.skipped
+
+
+PASS_FIELDS = ("path", "line", "end", "keyword_line", "callee", "keyword", "value", "mapping",
+               "function")
+"""The fields of a ``passes`` row of ``messages.json``."""
+MAX_CALLEE_CHARS = 60
+
+
+def module_passes(rel: str, source: str) -> list[list]:
+    """The calls of one module, inside a def, that pass a keyword by name beside a
+    ``**mapping`` while the def has no parameter of that name: a caller's keyword of that
+    name lands in the mapping, and the call raises Python's own TypeError "f() got multiple
+    values for keyword argument 'k'" (PyroSviTrainMixin.train passes ``devices=device``
+    with ``**trainer_kwargs``). One row per keyword (:data:`PASS_FIELDS`): the call's first
+    and last line, the keyword's line, the callee and the mapping as written, the def's
+    qualified name; the keyword's value as written (``device``: the def's own parameter
+    for it)."""
+    rows: list[list] = []
+
+    def visit(node: ast.AST, scope: list[str], params: set[str] | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = child.args
+                visit(child, scope + [child.name],
+                      {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs})
+                continue
+            if isinstance(child, ast.ClassDef):
+                visit(child, scope + [child.name], None)
+                continue
+            if isinstance(child, ast.Call) and params is not None:
+                spread = [k for k in child.keywords if k.arg is None]
+                if spread:
+                    mapping = clip(_one_line(ast.unparse(spread[-1].value)), MAX_CALLEE_CHARS)
+                    callee = clip(_one_line(ast.unparse(child.func)), MAX_CALLEE_CHARS)
+                    for keyword in child.keywords:
+                        if keyword.arg and keyword.arg not in params:
+                            value = clip(_one_line(ast.unparse(keyword.value)),
+                                         MAX_CALLEE_CHARS)
+                            rows.append([rel, child.lineno, child.end_lineno or child.lineno,
+                                         keyword.lineno, callee, keyword.arg, value, mapping,
+                                         ".".join(scope)])
+            visit(child, scope, params)
+
+    try:
+        visit(parse_python(source, rel), [], None)
+    except RecursionError:
+        return []  # too deeply nested to walk (module_messages reports the file)
+    return rows
 
 
 def _module_name(rel: str) -> str:
