@@ -266,3 +266,23 @@ def test_a_keyword_the_index_says_is_passed_twice_raises_python_s_typeerror():
             model.train(max_epochs=1, accelerator="cpu", devices=1)
         model.train(max_epochs=1, accelerator="cpu", device=1, enable_progress_bar=False)
     assert model.is_trained_
+
+
+def test_twice_sites_rank_the_callee_named_like_the_function_then_the_question_s_words():
+    """Among calls passing the keyword, a callee named like the function that raised (a
+    class hook ``_train_runner_cls`` for ``TrainRunner``, underscores aside) comes first, then
+    the one whose def the question's words name; other keywords never."""
+    from scvi_skill.runtime.pyerrors import twice_sites
+
+    def row(callee, function, keyword="devices"):
+        return {"path": "src/scvi/x.py", "line": 1, "end": 3, "keyword_line": 2,
+                "callee": callee, "keyword": keyword, "value": "device",
+                "mapping": "kwargs", "function": function}
+
+    passes = [row("Other", "Model.fit"), row("Other", "Model.train"),
+              row("self._train_runner_cls", "Mixin.setup"), row("TrainRunner", "A.b", "seed")]
+    sites = twice_sites("TrainRunner.__init__", "devices", passes, "when I train", tokenize)
+    assert [s["function"] for s in sites] == ["Mixin.setup", "Model.train"]
+    assert sites[0]["message"] == ("Mixin.setup passes devices=device to "
+                                   "self._train_runner_cls() beside **kwargs, and takes no "
+                                   "devices itself")

@@ -453,7 +453,8 @@ TWICE_NOTE = ("(error text) Python's own message, raised by no scvi-tools statem
 def _twice_sites(question: str, reader: _Reader) -> list[dict]:
     """For Python's "f() got multiple values for keyword argument 'k'": the calls that pass
     ``k`` by name beside a ``**mapping`` the caller's keywords fill (:mod:`.pyerrors`), each
-    with the lines around ``k`` (at most :data:`.pyerrors.MAX_PASS_LINES`, within the call)."""
+    with the call's lines (the whole call when it has at most
+    :data:`.pyerrors.MAX_PASS_LINES`, else that many around ``k``)."""
     from .pyerrors import MAX_PASS_LINES, passed_twice, twice_sites
 
     twice = passed_twice(question) if reader.ok else None
@@ -2337,9 +2338,6 @@ def _span_terms(pack: Pack):
         found = set(tokenize("\n".join(reader.lines(span.path, span.start, span.end))))
         return sum(w for t, w in weights.items() if t in found) / total
     return share
-
-
-_KINDS = ("passage", "raise", "frame", "model_fact", "pitfall", "def", "param", "window")
 
 
 def _dedented(lines: list[str]) -> list[str]:

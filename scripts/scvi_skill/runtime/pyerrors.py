@@ -107,18 +107,19 @@ def twice_sites(function: str, keyword: str, passes: list[dict], question: str, 
                 limit: int = MAX_SITES) -> list[dict]:
     """The calls of ``passes`` (the message index's) that pass ``keyword`` by name beside a
     ``**mapping`` a caller can fill with it, best first: the callee named like ``function``
-    (``FCLayers``; ``MULTIVAE.__init__`` is the class), then by how many of the question's
+    (``FCLayers``; ``MULTIVAE.__init__`` is the class; ``TrainRunner`` is also the class
+    hook ``self._train_runner_cls``, underscores aside), then by how many of the question's
     words name the calling def (``RegressionModel train`` -> ``PyroSviTrainMixin.train``
     shares "train"), in the tree's order on ties; each ``{"path", "line", "name", "kind",
     "message", "callee", "mapping", "function", "start", "end"}``, at most ``limit``."""
-    wanted = function.removesuffix(".__init__").rsplit(".", 1)[-1].lower()
+    wanted = function.removesuffix(".__init__").rsplit(".", 1)[-1].lower().replace("_", "")
     words = set(tokenize(question))
     found = []
     for order, row in enumerate(passes):
         if row["keyword"] != keyword:
             continue
-        callee = row["callee"].rsplit(".", 1)[-1].lower()
-        named = callee == wanted or callee == f"_{wanted}_cls"
+        callee = row["callee"].rsplit(".", 1)[-1].lower().replace("_", "")
+        named = callee in (wanted, f"{wanted}cls")  # FCLayers; a hook: _train_runner_cls
         near = len(words & set(tokenize(row["function"].replace(".", " "))))
         found.append((-named, -near, order, row))
     found.sort(key=lambda item: item[:3])
