@@ -184,6 +184,9 @@ class Model:
     def plain(self, **kwargs):
         return Runner(self, devices=1)
 
+    def build(self, n_layers=1, extra_kwargs=None, **kwargs):
+        return Encoder(n_layers=n_layers, **(extra_kwargs or {}))
+
     built = Runner(devices=1, **{})
 
 
@@ -201,12 +204,15 @@ def test_module_passes_records_keywords_a_caller_s_mapping_can_bring_again():
     from scvi_skill.build.source.messages import PASS_FIELDS, module_passes
 
     rows = [dict(zip(PASS_FIELDS, row)) for row in module_passes("src/scvi/m.py", PASSING)]
-    assert [(r["function"], r["keyword"]) for r in rows] == [
-        ("Model.train", "devices"), ("helper.inner", "layer")]  # max_epochs: train's own
+    assert [(r["function"], r["keyword"], r["own"]) for r in rows] == [
+        ("Model.train", "devices", True), ("Model.build", "n_layers", False),
+        ("helper.inner", "layer", True)]  # max_epochs: train's own
     train = rows[0]
     assert (train["line"], train["end"], train["keyword_line"]) == (7, 8, 7)
     assert (train["callee"], train["value"], train["mapping"]) == (
         "Runner", "device", "trainer_kwargs")
+    # A dict the def is given collides with every keyword passed by name, its own too.
+    assert (rows[1]["value"], rows[1]["mapping"]) == ("n_layers", "extra_kwargs or {}")
 
 
 def test_a_keyword_passed_twice_finds_the_call_that_passes_it(capsys, pinned_tree):
@@ -223,7 +229,7 @@ def test_a_keyword_passed_twice_finds_the_call_that_passes_it(capsys, pinned_tre
     assert passed_twice("got an unexpected keyword argument 'devices'") is None
     code = resolve_docs.main(["--tree", str(pinned_tree.root), question])
     out = capsys.readouterr().out
-    assert code == 0 and "passes devices by name and again from its **trainer_kwargs" in out
+    assert code == 0 and "passes devices by name and again from **trainer_kwargs" in out
     part = out.split("== where Python's error arises", 1)[1]
     assert part.splitlines()[1].startswith("src/scvi/model/base/_pyromixin.py:")
     assert "devices=device," in part and "**trainer_kwargs," in part
@@ -277,7 +283,7 @@ def test_twice_sites_rank_the_callee_named_like_the_function_then_the_question_s
     def row(callee, function, keyword="devices"):
         return {"path": "src/scvi/x.py", "line": 1, "end": 3, "keyword_line": 2,
                 "callee": callee, "keyword": keyword, "value": "device",
-                "mapping": "kwargs", "function": function}
+                "mapping": "kwargs", "own": True, "function": function}
 
     passes = [row("Other", "Model.fit"), row("Other", "Model.train"),
               row("self._train_runner_cls", "Mixin.setup"), row("TrainRunner", "A.b", "seed")]
@@ -286,3 +292,37 @@ def test_twice_sites_rank_the_callee_named_like_the_function_then_the_question_s
     assert sites[0]["message"] == ("Mixin.setup passes devices=device to "
                                    "self._train_runner_cls() beside **kwargs, and takes no "
                                    "devices itself")
+
+
+def test_the_message_index_knows_each_model_s_module_and_its_bases():
+    """module_classes: a class's ``_module_cls = X`` or its ``self.module = X(...)``, with
+    X's bases defined in the package (the chain a keyword passed twice is searched along)."""
+    import ast
+
+    from scvi_skill.build.source.messages import class_bases, module_classes
+    from scvi_skill.runtime.messages import load_messages
+
+    tree = ast.parse("class M:\n    _module_cls = VAE\nclass S:\n    def __init__(self):\n"
+                     "        self.module = SysVAE(1)\nclass VAE(Base, mixins.X):\n    pass\n")
+    assert module_classes(tree) == {"M": "VAE", "S": "SysVAE"}
+    assert class_bases(tree)["VAE"] == ["Base"]
+    classes = load_messages().module_classes
+    assert classes["SCVI"][0] == "VAE" and classes["SysVI"][:2] == ["SysVAE", "BaseModuleClass"]
+    assert classes["SCANVI"][:3] == ["SCANVAE", "SupervisedModuleClass", "VAE"]
+
+
+def test_a_dict_of_extra_keywords_that_repeats_one_finds_the_named_model_s_call(capsys,
+                                                                                 pinned_tree):
+    """extra_encoder_kwargs={"n_layers": 3} meets the encoder's own n_layers: among the many
+    Encoder calls that spread such a dict, the pack shows SCVI's module's (VAE), as a dict
+    that may hold the keyword (VAE takes n_layers itself)."""
+    question = ("scvi.model.SCVI(adata, extra_encoder_kwargs={'n_layers': 3}) raises TypeError: "
+                "scvi.nn._base_components.Encoder() got multiple values for keyword argument "
+                "'n_layers'")
+    code = resolve_docs.main(["--tree", str(pinned_tree.root), question])
+    out = capsys.readouterr().out
+    assert code == 0
+    part = out.split("== where Python's error arises", 1)[1]
+    assert part.splitlines()[1].startswith("src/scvi/module/_vae.py:")
+    assert "beside **_extra_encoder_kwargs, which may hold n_layers too" in part
+    assert "n_layers=n_layers," in part

@@ -132,6 +132,9 @@ class MessageIndex:
         self.passes: list[dict] = [dict(zip(names, row)) for row in data.get("passes") or []]
         """Calls that pass a keyword beside a ``**mapping`` the caller may fill with it
         (:func:`scvi_skill.build.source.messages.module_passes`)."""
+        self.module_classes: dict[str, list[str]] = dict(data.get("module_classes") or {})
+        """Model class -> the module class it builds and that class's bases in the package
+        (``SCANVI`` -> ``SCANVAE``, ``VAE``)."""
         self.sites: list[_Site] = []
         self.postings: dict[str, list[int]] = {}
         for raw in data.get("sites", []):

@@ -391,7 +391,8 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
         # Python's own message: the lines below say where, not a dependency.
         notes = [ACCESS_NOTE.format(what=_accessed_words(accessed)) if n.startswith(NO_SITE)
                  else n for n in notes or []]
-    elif not raise_sites and (accessed := _twice_sites(question, reader)):
+    elif not raise_sites and (accessed := _twice_sites(question, reader,
+                                                       named_models(sidx, own, question))):
         site = accessed[0]
         notes = [TWICE_NOTE.format(keyword=site["name"], mapping=site["mapping"])
                  if n.startswith(NO_SITE) else n for n in notes or []]
@@ -445,16 +446,18 @@ def _access_sites(question: str, ranked: list[dict], reader: _Reader, sidx: dict
 
 
 TWICE_NOTE = ("(error text) Python's own message, raised by no scvi-tools statement: the "
-              "call below passes {keyword} by name and again from its **{mapping}, which the "
-              "caller's own keyword arguments fill: leave {keyword} out of them (where the "
-              "value passed is a parameter of the calling def, set that one instead)")
+              "call below passes {keyword} by name and again from **{mapping}, which the "
+              "caller fills (its keyword arguments, or a dict it is given): leave {keyword} "
+              "out of it (where the value passed is a parameter of the calling def, set that "
+              "one instead)")
 
 
-def _twice_sites(question: str, reader: _Reader) -> list[dict]:
+def _twice_sites(question: str, reader: _Reader, models: set[str] = frozenset()) -> list[dict]:
     """For Python's "f() got multiple values for keyword argument 'k'": the calls that pass
     ``k`` by name beside a ``**mapping`` the caller's keywords fill (:mod:`.pyerrors`), each
     with the call's lines (the whole call when it has at most
-    :data:`.pyerrors.MAX_PASS_LINES`, else that many around ``k``)."""
+    :data:`.pyerrors.MAX_PASS_LINES`, else that many around ``k``). ``models``: the models
+    the question names (lower case); calls in their modules come first."""
     from .pyerrors import MAX_PASS_LINES, passed_twice, twice_sites
 
     twice = passed_twice(question) if reader.ok else None
@@ -467,7 +470,10 @@ def _twice_sites(question: str, reader: _Reader) -> list[dict]:
     except IndexStale as err:
         warn(f"no call sites for the keyword passed twice: {err}")
         return []
-    sites = twice_sites(*twice, passes, question, tokenize)
+    index = load_messages()
+    classes = {cls for model, chain in index.module_classes.items()
+               if model.lower() in models for cls in chain}
+    sites = twice_sites(*twice, passes, question, tokenize, classes=classes)
     for site in sites:
         first = site["start"]
         if site["end"] - first >= MAX_PASS_LINES:

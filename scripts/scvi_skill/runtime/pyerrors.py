@@ -104,34 +104,46 @@ def passed_twice(question: str) -> tuple[str, str] | None:
 
 
 def twice_sites(function: str, keyword: str, passes: list[dict], question: str, tokenize,
-                limit: int = MAX_SITES) -> list[dict]:
+                limit: int = MAX_SITES, classes: set[str] = frozenset()) -> list[dict]:
     """The calls of ``passes`` (the message index's) that pass ``keyword`` by name beside a
     ``**mapping`` a caller can fill with it, best first: the callee named like ``function``
     (``FCLayers``; ``MULTIVAE.__init__`` is the class; ``TrainRunner`` is also the class
-    hook ``self._train_runner_cls``, underscores aside), then by how many of the question's
-    words name the calling def (``RegressionModel train`` -> ``PyroSviTrainMixin.train``
-    shares "train"), in the tree's order on ties; each ``{"path", "line", "name", "kind",
-    "message", "callee", "mapping", "function", "start", "end"}``, at most ``limit``."""
+    hook ``self._train_runner_cls``, underscores aside); then a call in one of ``classes``
+    (the modules of the models the question names: ``SCVI`` -> ``VAE``); then one whose
+    mapping the question names (``extra_encoder_kwargs`` for ``_extra_encoder_kwargs``);
+    then by how many of the question's words name the calling def (``RegressionModel
+    train`` -> ``PyroSviTrainMixin.train`` shares "train"); in the tree's order on ties.
+    Each ``{"path", "line", "name", "kind", "message", "callee", "mapping", "function",
+    "start", "end"}``, at most ``limit``."""
     wanted = function.removesuffix(".__init__").rsplit(".", 1)[-1].lower().replace("_", "")
     words = set(tokenize(question))
+    text = question.lower()
     found = []
     for order, row in enumerate(passes):
         if row["keyword"] != keyword:
             continue
         callee = row["callee"].rsplit(".", 1)[-1].lower().replace("_", "")
         named = callee in (wanted, f"{wanted}cls")  # FCLayers; a hook: _train_runner_cls
+        owner = row["function"].split(".", 1)[0] in classes
+        mapping = max(_MAPPING_NAME.findall(row["mapping"]), key=len, default="")
+        asked = len(mapping.strip("_")) > 2 and mapping.strip("_").lower() in text
         near = len(words & set(tokenize(row["function"].replace(".", " "))))
-        found.append((-named, -near, order, row))
-    found.sort(key=lambda item: item[:3])
+        found.append((-named, -owner, -asked, -near, order, row))
+    found.sort(key=lambda item: item[:5])
     out = []
-    for _, _, _, row in found[:limit]:
+    for *_, row in found[:limit]:
         out.append({"path": row["path"], "line": row["keyword_line"], "name": keyword,
                     "kind": "keyword", "callee": row["callee"], "mapping": row["mapping"],
                     "function": row["function"], "start": row["line"], "end": row["end"],
                     "message": f"{row['function']} passes {keyword}={row['value']} to "
-                               f"{row['callee']}() beside **{row['mapping']}, and takes no "
-                               f"{keyword} itself"})
+                               f"{row['callee']}() beside **{row['mapping']}, "
+                               + (f"and takes no {keyword} itself" if row["own"] else
+                                  f"which may hold {keyword} too")})
     return out
+
+
+_MAPPING_NAME = re.compile(r"[A-Za-z_]\w*")
+"""The names in a mapping as written (``self._extra_encoder_kwargs``, ``kw or {}``)."""
 
 
 def own_values(question: str) -> dict[str, str]:

@@ -82,6 +82,12 @@ class MessageResult:
     parameter, ``raise err``) and were left out."""
     passes: list[list] = field(default_factory=list)
     """:func:`module_passes` rows of every module, in path and line order."""
+    module_classes: dict[str, list[str]] = field(default_factory=dict)
+    """Model class -> the module class it builds (:func:`module_classes`) and that class's
+    bases defined in the package, breadth first (``SCANVI`` -> ``SCANVAE``,
+    ``SupervisedModuleClass``, ``VAE``, ...)."""
+    bases: dict[str, list[str]] = field(default_factory=dict)
+    """Each class of the package -> its bases written as plain names (first definition)."""
 
 
 def build_messages(tree: Tree, notice: str, log: ReadLog | None = None) -> tuple[dict, MessageResult]:
@@ -96,6 +102,7 @@ def build_messages(tree: Tree, notice: str, log: ReadLog | None = None) -> tuple
         "sites": [list(row) for row in result.rows],
         "pass_fields": list(PASS_FIELDS),
         "passes": result.passes,
+        "module_classes": dict(sorted(result.module_classes.items())),
     }
     return data, result
 
@@ -111,11 +118,20 @@ def read_messages(tree: Tree, log: ReadLog) -> MessageResult:
             else:
                 result.rows.extend(rows)
                 result.skipped += skipped
-                result.passes.extend(module_passes(rel, text))
+                parsed = parse_python(text, rel)
+                result.passes.extend(module_passes(rel, text, parsed))
+                for model, module in module_classes(parsed).items():
+                    result.module_classes.setdefault(model, [module])
+                for name, bases in class_bases(parsed).items():
+                    result.bases.setdefault(name, bases)
         if problem is not None:
             result.problems.append(problem)
     result.rows.sort(key=lambda r: (r.path, r.line, r.kind, r.template))
     result.passes.sort(key=lambda r: (r[0], r[1], r[3]))
+    for chain in result.module_classes.values():
+        for name in chain:  # breadth first over every base the package defines
+            chain.extend(b for b in result.bases.get(name, []) if b in result.bases
+                         and b not in chain)
     return result
 
 
@@ -131,51 +147,95 @@ def module_messages(rel: str, source: str) -> tuple[list[MessageRow], int]:
 
 
 PASS_FIELDS = ("path", "line", "end", "keyword_line", "callee", "keyword", "value", "mapping",
-               "function")
+               "own", "function")
 """The fields of a ``passes`` row of ``messages.json``."""
 MAX_CALLEE_CHARS = 60
 
 
-def module_passes(rel: str, source: str) -> list[list]:
+def module_passes(rel: str, source: str, tree: ast.Module | None = None) -> list[list]:
     """The calls of one module, inside a def, that pass a keyword by name beside a
-    ``**mapping`` while the def has no parameter of that name: a caller's keyword of that
-    name lands in the mapping, and the call raises Python's own TypeError "f() got multiple
-    values for keyword argument 'k'" (PyroSviTrainMixin.train passes ``devices=device``
-    with ``**trainer_kwargs``). One row per keyword (:data:`PASS_FIELDS`): the call's first
-    and last line, the keyword's line, the callee and the mapping as written, the def's
-    qualified name; the keyword's value as written (``device``: the def's own parameter
-    for it)."""
+    ``**mapping`` the caller can fill with the same keyword, so that the call raises Python's
+    own TypeError "f() got multiple values for keyword argument 'k'":
+
+    - the def's own ``**kwargs``, when the def has no parameter of that name (a caller's
+      keyword of that name lands there: PyroSviTrainMixin.train passes ``devices=device``
+      with ``**trainer_kwargs``);
+    - any other mapping (a dict parameter such as ``extra_encoder_kwargs``, or one built
+      from it), whatever the def's parameters: a key of it collides with each keyword the
+      call passes by name (``n_layers`` into the encoder).
+
+    One row per keyword (:data:`PASS_FIELDS`): the call's first and last line, the keyword's
+    line, the callee as written, the keyword and its value as written (``device``: the def's
+    own parameter for it), the mapping that can bring it again and whether it is the def's
+    own ``**kwargs``, the def's qualified name."""
     rows: list[list] = []
 
-    def visit(node: ast.AST, scope: list[str], params: set[str] | None) -> None:
+    def visit(node: ast.AST, scope: list[str], params: set[str] | None, var: str) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 args = child.args
                 visit(child, scope + [child.name],
-                      {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs})
+                      {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs},
+                      args.kwarg.arg if args.kwarg else "")
                 continue
             if isinstance(child, ast.ClassDef):
-                visit(child, scope + [child.name], None)
+                visit(child, scope + [child.name], None, "")
                 continue
             if isinstance(child, ast.Call) and params is not None:
-                spread = [k for k in child.keywords if k.arg is None]
-                if spread:
-                    mapping = clip(_one_line(ast.unparse(spread[-1].value)), MAX_CALLEE_CHARS)
-                    callee = clip(_one_line(ast.unparse(child.func)), MAX_CALLEE_CHARS)
-                    for keyword in child.keywords:
-                        if keyword.arg and keyword.arg not in params:
-                            value = clip(_one_line(ast.unparse(keyword.value)),
-                                         MAX_CALLEE_CHARS)
-                            rows.append([rel, child.lineno, child.end_lineno or child.lineno,
-                                         keyword.lineno, callee, keyword.arg, value, mapping,
-                                         ".".join(scope)])
-            visit(child, scope, params)
+                spread = [_one_line(ast.unparse(k.value)) for k in child.keywords
+                          if k.arg is None]
+                other = [m for m in spread if m != var]
+                callee = clip(_one_line(ast.unparse(child.func)), MAX_CALLEE_CHARS)
+                for keyword in child.keywords if spread else ():
+                    if not keyword.arg:
+                        continue
+                    if other:
+                        mapping = other[-1]
+                    elif keyword.arg not in params:
+                        mapping = var
+                    else:
+                        continue
+                    value = clip(_one_line(ast.unparse(keyword.value)), MAX_CALLEE_CHARS)
+                    rows.append([rel, child.lineno, child.end_lineno or child.lineno,
+                                 keyword.lineno, callee, keyword.arg, value,
+                                 clip(mapping, MAX_CALLEE_CHARS), mapping == var,
+                                 ".".join(scope)])
+            visit(child, scope, params, var)
 
     try:
-        visit(parse_python(source, rel), [], None)
+        visit(tree or parse_python(source, rel), [], None, "")
     except RecursionError:
         return []  # too deeply nested to walk (module_messages reports the file)
     return rows
+
+
+def module_classes(tree: ast.Module) -> dict[str, str]:
+    """``{model class: module class}`` of one parsed module: a class body's
+    ``_module_cls = X``, or its methods' ``self.module = X(...)`` (SysVI builds its module
+    by name)."""
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for stmt in ast.walk(node):
+            if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
+                continue
+            target, value = stmt.targets[0], stmt.value
+            if isinstance(value, ast.Call):
+                value = value.func
+                own = (isinstance(target, ast.Attribute) and target.attr == "module"
+                       and isinstance(target.value, ast.Name) and target.value.id == "self")
+            else:
+                own = isinstance(target, ast.Name) and target.id == "_module_cls"
+            if own and isinstance(value, ast.Name) and node.name not in out:
+                out[node.name] = value.id
+    return out
+
+
+def class_bases(tree: ast.Module) -> dict[str, list[str]]:
+    """``{class: [bases written as plain names]}`` of one parsed module."""
+    return {node.name: [b.id for b in node.bases if isinstance(b, ast.Name)]
+            for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
 
 
 def _module_name(rel: str) -> str:
