@@ -1444,7 +1444,10 @@ def _default_conflict(name: str, sig: str | None, lines: list[str], doc_first: i
     "defaults to 0.3", ``min_thres=0.1``), else empty."""
     entry = template.lines if template is not None else lines[doc_first : doc_last + 1]
     code = signature_default(sig, name) if sig is not None and DEFAULT_CONFLICTS else None
-    stated = stated_default("\n".join(t.strip() for t in entry[1:])) if code else None
+    # A template's last line holds its string's closing quotes ('Default: False."""').
+    text = "\n".join(t.strip() for t in entry[1:])
+    text = text.removesuffix('"""').removesuffix("'''") if template is not None else text
+    stated = stated_default(text) if code else None
     if stated is None or not conflict(stated, code):
         return {}
     return {"code": code, "stated": stated}
