@@ -2824,3 +2824,74 @@ def test_sysvi_differential_expression_fails_past_one_minibatch_per_group():
     result = model.differential_expression(groupby="group", group1="a",
                                            batch_size=adata.n_obs)  # the workaround
     assert len(result) == adata.n_vars and np.isfinite(result["bayes_factor"]).all()
+
+
+def test_vivs_importance_without_validation_cells_gives_the_smallest_p_values():
+    """VIVS.get_importance() with neither adata nor indices tests the validation cells; after
+    train(train_size=1.0) there are none: the statistics are NaN and every p-value (and padj)
+    is 1 / (1 + n_mc_samples), the smallest possible, without a warning. indices= (or a
+    validation split, the default) gives finite statistics and p-values that differ."""
+    adata = _adata(n_cells_per_batch=60, n_proteins=0)
+    adata.obsm["niche"] = np.random.default_rng(0).random((adata.n_obs, 3)).astype(np.float32)
+    scvi.external.VIVS.setup_anndata(adata, y_obsm_key="niche", batch_key="batch")
+    model = scvi.external.VIVS(adata)
+    model.train(max_epochs=1, train_size=1.0, **DEFAULT_EPOCHS)
+    assert len(model.validation_indices) == 0
+    result = model.get_importance(n_mc_samples=5)
+    assert np.isnan(result["obs_ts"]).all()
+    assert np.allclose(result["pvalues"], 1 / 6) and np.allclose(result["padj"], 1 / 6)
+    fixed = model.get_importance(n_mc_samples=5, indices=np.arange(adata.n_obs))  # the fix
+    assert np.isfinite(fixed["obs_ts"]).all() and len(np.unique(fixed["pvalues"])) > 1
+
+
+def test_a_custom_sampler_makes_anndataloader_batches_of_one_cell():
+    """AnnDataLoader builds its BatchSampler of batch_size cells only without a sampler; with
+    one (sampler=WeightedRandomSampler(...), directly or via datasplitter_kwargs) batch_size is
+    dropped and PyTorch's DataLoader yields one cell per batch, so SCVI's training stops on
+    BatchNorm's "Expected more than 1 value per channel"; a BatchSampler instead adds a
+    leading axis of 1. Oversampling the AnnData's rows (the fix) trains."""
+    from torch.utils.data import BatchSampler, WeightedRandomSampler
+
+    from scvi.dataloaders import AnnDataLoader
+
+    model = _scvi()
+    n = model.adata.n_obs
+    loader = AnnDataLoader(model.adata_manager, batch_size=64,
+                           sampler=WeightedRandomSampler(np.ones(n), num_samples=n))
+    assert loader.batch_size == 1 and next(iter(loader))["X"].shape[0] == 1
+    batched = AnnDataLoader(model.adata_manager, sampler=BatchSampler(
+        WeightedRandomSampler(np.ones(n), num_samples=n), batch_size=64, drop_last=False))
+    assert tuple(next(iter(batched))["X"].shape[:2]) == (1, 64)
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        model.train(**FAST, datasplitter_kwargs={
+            "sampler": WeightedRandomSampler(np.ones(n), num_samples=n)})
+    weights = np.where(model.adata.obs["labels"] == "label_0", 3.0, 1.0)
+    rows = np.random.default_rng(0).choice(n, size=n, p=weights / weights.sum())
+    resampled = model.adata[rows].copy()  # the fix: oversample the rows themselves
+    resampled.obs_names_make_unique()
+    scvi.model.SCVI.setup_anndata(resampled, batch_key="batch")
+    fixed = scvi.model.SCVI(resampled, n_hidden=16, n_latent=4)
+    fixed.train(**FAST)
+    assert fixed.is_trained_
+
+
+def test_scvi_extra_encoder_kwargs_cannot_repeat_what_vae_passes():
+    """SCVI's extra_encoder_kwargs reach both of VAE's encoders (the latent one and the
+    library one), beside the n_layers, n_hidden and dropout_rate VAE passes itself: a key of
+    those raises TypeError "Encoder() got multiple values for keyword argument", so the
+    encoder cannot be deeper than the decoder this way. A key VAE does not pass
+    (activation_fn) goes to both encoders and not to the decoder."""
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata)
+    for key, value in (("n_layers", 3), ("n_hidden", 64), ("dropout_rate", 0.2)):
+        with pytest.raises(TypeError, match=f"got multiple values for keyword argument '{key}'"):
+            scvi.model.SCVI(adata, extra_encoder_kwargs={key: value})
+    model = scvi.model.SCVI(adata, n_hidden=16,
+                            extra_encoder_kwargs={"activation_fn": torch.nn.Softplus})
+    module = model.module
+
+    def softplus(part):
+        return any(isinstance(m, torch.nn.Softplus) for m in part.modules())
+
+    assert softplus(module.z_encoder) and softplus(module.l_encoder)
+    assert not softplus(module.decoder)
