@@ -2895,3 +2895,82 @@ def test_scvi_extra_encoder_kwargs_cannot_repeat_what_vae_passes():
 
     assert softplus(module.z_encoder) and softplus(module.l_encoder)
     assert not softplus(module.decoder)
+
+
+def test_the_model_keeps_each_anndata_it_was_asked_about():
+    """An AnnData not set up that an inference method gets (get_latent_representation(b)) is
+    set up for this model instance only, and the instance keeps it: deleting the user's
+    name leaves it alive. deregister_manager(b) looks in the class's store and raises
+    ValueError; deregister_manager() with no argument (the fix) frees it, the model's own
+    AnnData kept."""
+    import gc
+    import weakref
+
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    other = _adata(n_proteins=0)
+    model.get_latent_representation(other)
+    alive = weakref.ref(other)
+    assert len(model._per_instance_manager_store[model.id]) == 2
+    with pytest.raises(ValueError, match="Please set up your AnnData"):
+        model.deregister_manager(other)
+    del other
+    gc.collect()
+    assert alive() is not None
+    model.deregister_manager()  # the fix
+    gc.collect()
+    assert alive() is None and len(model._per_instance_manager_store[model.id]) == 1
+    assert model.get_latent_representation().shape == (model.adata.n_obs, 4)
+
+
+def test_a_training_error_is_printed_as_a_nameerror(capsys):
+    """TrainRunner prints every exception raised in training as "Exception raised during
+    training. <class 'NameError'> ..." (the builtin NameError, not the exception's class),
+    then re-raises the real one: a ValueError here; its class is the traceback's last line."""
+    from torch.utils.data import WeightedRandomSampler
+
+    model = _scvi()
+    n = model.adata.n_obs
+    capsys.readouterr()
+    with pytest.raises(ValueError) as raised:
+        model.train(**FAST, datasplitter_kwargs={
+            "sampler": WeightedRandomSampler(np.ones(n), num_samples=n)})
+    printed = capsys.readouterr().out
+    assert "Exception raised during training. <class 'NameError'>" in printed
+    assert type(raised.value) is ValueError and str(raised.value) in printed
+
+
+def test_add_dna_sequence_installs_the_genome_into_a_folder_it_then_deletes(tmp_path,
+                                                                            monkeypatch):
+    """add_dna_sequence(genome_dir=None) installs the genome into a TemporaryDirectory that
+    is gone when the call returns, so every call downloads it again; a genome_dir of one's
+    own (the fix) keeps it. genomepy (a multi-GB download) is a stand-in module here: it
+    records where the genome goes and serves a sequence."""
+    import os
+    import sys
+    import types
+
+    installs = []
+
+    class Genome:
+        def get_seq(self, chrom, start, end):
+            return "ACGT" * ((end - start) // 4 + 1)
+
+    def install_genome(name, provider, genomes_dir=None):
+        os.makedirs(os.path.join(genomes_dir, name), exist_ok=True)
+        installs.append(genomes_dir)
+        return Genome()
+
+    monkeypatch.setitem(sys.modules, "genomepy", types.SimpleNamespace(
+        install_genome=install_genome, Genome=lambda *a, **k: Genome()))
+    adata = anndata.AnnData(np.ones((3, 2), dtype=np.float32))
+    adata.var["chr"] = ["chr1", "chr2"]
+    adata.var["start"] = [100, 200]
+    adata.var["end"] = [116, 216]
+    for _ in range(2):
+        scvi.data.add_dna_sequence(adata, seq_len=8)
+    assert len(installs) == 2 and installs[0] != installs[1]
+    assert not any(os.path.exists(folder) for folder in installs)
+    assert adata.varm["dna_code"].shape == (2, 8)
+    scvi.data.add_dna_sequence(adata, seq_len=8, genome_dir=str(tmp_path))  # the fix
+    assert installs[-1] == str(tmp_path) and (tmp_path / "hg38").is_dir()
