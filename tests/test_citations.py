@@ -231,6 +231,11 @@ def test_an_expression_a_line_beyond_a_shown_part_of_it_is_off(tree, text, verdi
 
 def test_past_the_end_and_missing_files(tree):
     assert findings(tree, f"`lr` ({P}:900)") == [f"{P}:900 is past the file's end (29 lines)"]
+    # A range mostly past the end (6 lines in, 20 out) is lines never read; one that runs a
+    # little past it (a section cited to the next heading) is a loose end, not flagged.
+    assert findings(tree, f"`lr` ({P}:24-49)") == [
+        f"{P}:24-49 ends past the file's end (29 lines)"]
+    assert findings(tree, f"`lr` ({P}:15-31)") == []
     assert findings(tree, "`x` (src/scvi/train/_gone.py:3)") == [
         "src/scvi/train/_gone.py: no such file in the scvi-tools 1.5.1 tree"]
     assert findings(tree, "`x` (torch/nn/functional.py:3)") == []  # another package's file

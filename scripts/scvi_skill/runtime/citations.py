@@ -638,6 +638,13 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
             cite.verdict = "past_end"
             cite.message = f"{cite.path}:{cite.start} is past the file's end ({len(lines)} lines)"
         return
+    if exact and cite.end - len(lines) > len(lines) - cite.start + 1:
+        # a range mostly past the file's end: lines never read (a few past it, as a section
+        # cited to its next heading, are a loose end, not a wrong place)
+        cite.verdict = "past_end"
+        cite.message = (f"{cite.path}:{cite.start}-{cite.end} ends past the file's end "
+                        f"({len(lines)} lines)")
+        return
     if not claim.needles:
         return
     if _shows(paths[0], lines, cite, claim):
