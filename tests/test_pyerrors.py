@@ -231,6 +231,7 @@ def test_a_keyword_passed_twice_finds_the_call_that_passes_it(capsys, pinned_tre
     out = capsys.readouterr().out
     assert code == 0 and "passes devices by name and again from **trainer_kwargs" in out
     part = out.split("== where Python's error arises", 1)[1]
+    assert part.startswith(" (the call passing the keyword twice)")
     assert part.splitlines()[1].startswith("src/scvi/model/base/_pyromixin.py:")
     assert "devices=device," in part and "**trainer_kwargs," in part
     code = resolve_docs.main(["--json", "--tree", str(pinned_tree.root), question])

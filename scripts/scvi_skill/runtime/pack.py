@@ -2214,7 +2214,11 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
                                                      for site in pack.raise_sites) \
         else "the question's error text"
     parts.append((f"== raised at ({told})", sites))
-    parts.append(("== where Python's error arises (the code reading what it names)",
+    reading = ("the call passing the keyword twice"
+               if pack.access_sites and all(site["kind"] == "keyword"
+                                            for site in pack.access_sites)
+               else "the code reading what it names")
+    parts.append((f"== where Python's error arises ({reading})",
                   [([f"{site['path']}:{site['line']}  ({site['message']}"
                      f"{SAFE_NOTE if site.get('safe') else ''})"]
                     + [f"   {t}" for t in site["text"]],
