@@ -2974,3 +2974,94 @@ def test_add_dna_sequence_installs_the_genome_into_a_folder_it_then_deletes(tmp_
     assert adata.varm["dna_code"].shape == (2, 8)
     scvi.data.add_dna_sequence(adata, seq_len=8, genome_dir=str(tmp_path))  # the fix
     assert installs[-1] == str(tmp_path) and (tmp_path / "hg38").is_dir()
+
+
+def test_minified_multivi_gives_every_cell_one_latent():
+    """MULTIVI's minify_mudata() (default type latent_posterior_parameters) zeroes the counts
+    and stores the posterior, but MULTIVAE's own inference never reads the stored qzm/qzv:
+    the encoder runs on the zeros and every cell gets the same latent, without an error. The
+    type that keeps the counts (the fix) gives the stored means back."""
+    def latents(minified_data_type):
+        mdata = _multivi_mudata()
+        model = scvi.model.MULTIVI(mdata)
+        model.train(**{**FAST, "max_epochs": 2})
+        _keep_latent_posterior(model)
+        qzm = model.adata.obsm["X_latent_qzm"]
+        model.minify_mudata(minified_data_type=minified_data_type)
+        return qzm, model.get_latent_representation()
+
+    qzm, latent = latents("latent_posterior_parameters")
+    assert qzm.std(axis=0).max() > 1e-3 and latent.std(axis=0).max() < 1e-4
+    qzm, latent = latents("latent_posterior_parameters_with_counts")  # the fix
+    assert np.allclose(latent, qzm, atol=1e-5)
+
+
+def test_linear_scvi_minification(tmp_path):
+    """LinearSCVI.minify_adata() refuses the default use_observed_lib_size=False ("not
+    supported for models that do not use observed library size"); with True it minifies,
+    but LinearSCVI.__init__ never hands minified_data_type to its module, so a minified model
+    saved and loaded encodes the zeroed counts: one latent for every cell. SCVI's loads the
+    stored posterior; setting module.minified_data_type after load (the fix) does too."""
+    adata = _adata(n_proteins=0)
+    scvi.model.LinearSCVI.setup_anndata(adata, batch_key="batch")
+    with pytest.raises(ValueError, match="do not use observed library size"):
+        default = scvi.model.LinearSCVI(adata, n_latent=4)
+        default.train(**FAST)
+        _keep_latent_posterior(default)
+        default.minify_adata()
+    model = scvi.model.LinearSCVI(adata, n_latent=4, use_observed_lib_size=True)
+    model.train(**{**FAST, "max_epochs": 2})
+    _keep_latent_posterior(model)
+    qzm = model.adata.obsm["X_latent_qzm"]
+    model.minify_adata()
+    model.save(tmp_path / "linear", save_anndata=True)
+    loaded = scvi.model.LinearSCVI.load(tmp_path / "linear", accelerator="cpu")
+    assert loaded.minified_data_type == "latent_posterior_parameters"
+    assert loaded.module.minified_data_type is None
+    assert loaded.get_latent_representation().std(axis=0).max() < 1e-4
+    loaded.module.minified_data_type = loaded.minified_data_type  # the fix
+    assert np.allclose(loaded.get_latent_representation(), qzm, atol=1e-5)
+
+
+def test_condscvi_predict_needs_fine_labels_and_adds_an_unlabeled_class():
+    """CondSCVI.predict() predicts fine labels: on a model set up without fine_labels_key it
+    raises AttributeError "'VAEC' object has no attribute 'linear_mapping'". With it, the
+    field adds an "unlabeled" category (LabelsWithUnlabeledObsField) although every cell has
+    a subtype: n_fine_labels is one more, and predict(soft=True) gives "unlabeled" a column
+    and a share of each cell's probability. Dropping that column and renormalising (the fix)
+    leaves the subtypes' probabilities."""
+    adata = _adata(n_cells_per_batch=60, n_proteins=0)
+    adata.obs["fine"] = [f"{label}_{n % 3}" for n, label in enumerate(adata.obs["labels"])]
+    coarse = adata.copy()
+    scvi.model.CondSCVI.setup_anndata(coarse, labels_key="labels")
+    model = scvi.model.CondSCVI(coarse, n_latent=4, n_hidden=16)
+    model.train(**FAST)
+    with pytest.raises(AttributeError, match="linear_mapping"):
+        model.predict()
+    scvi.model.CondSCVI.setup_anndata(adata, labels_key="labels", fine_labels_key="fine")
+    fine = scvi.model.CondSCVI(adata, n_latent=4, n_hidden=16)
+    fine.train(**FAST)
+    assert fine.n_fine_labels == adata.obs["fine"].nunique() + 1
+    soft = fine.predict(soft=True)
+    assert "unlabeled" in soft.columns and (soft["unlabeled"] > 0.01).all()
+    kept = soft.drop(columns="unlabeled")  # the fix
+    kept = kept.div(kept.sum(axis=1), axis=0)
+    assert np.allclose(kept.sum(axis=1), 1.0) and len(kept.columns) == adata.obs["fine"].nunique()
+
+
+def test_ppc_differential_expression_needs_leidenalg_with_its_own_groups():
+    """PosteriorPredictiveCheck.differential_expression is decorated to need leidenalg
+    whatever its arguments: with de_groupby given (no Leiden clustering to run) it still
+    raises ModuleNotFoundError "Please install ['leidenalg']" where leidenalg is missing
+    (as in this project's environment: scvi-tools lists it in its "optional" extra only)."""
+    import importlib.util
+
+    if importlib.util.find_spec("leidenalg") is not None:
+        pytest.skip("leidenalg is installed here: the decorator passes")
+    from scvi.criticism import PosteriorPredictiveCheck
+
+    model = _scvi()
+    model.train(**FAST)
+    ppc = PosteriorPredictiveCheck(model.adata, {"scvi": model}, n_samples=2)
+    with pytest.raises(ModuleNotFoundError, match="leidenalg"):
+        ppc.differential_expression(de_groupby="labels")
