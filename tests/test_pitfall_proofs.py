@@ -3028,8 +3028,9 @@ def test_condscvi_predict_needs_fine_labels_and_adds_an_unlabeled_class():
     raises AttributeError "'VAEC' object has no attribute 'linear_mapping'". With it, the
     field adds an "unlabeled" category (LabelsWithUnlabeledObsField) although every cell has
     a subtype: n_fine_labels is one more, and predict(soft=True) gives "unlabeled" a column
-    and a share of each cell's probability. Dropping that column and renormalising (the fix)
-    leaves the subtypes' probabilities."""
+    and a share of each cell's probability; its code is n_fine_labels - 1, which the loss's
+    mask (!= n_fine_labels) does not leave out. Dropping that column and renormalising (the
+    fix) leaves the subtypes' probabilities."""
     adata = _adata(n_cells_per_batch=60, n_proteins=0)
     adata.obs["fine"] = [f"{label}_{n % 3}" for n, label in enumerate(adata.obs["labels"])]
     coarse = adata.copy()
@@ -3042,6 +3043,10 @@ def test_condscvi_predict_needs_fine_labels_and_adds_an_unlabeled_class():
     fine = scvi.model.CondSCVI(adata, n_latent=4, n_hidden=16)
     fine.train(**FAST)
     assert fine.n_fine_labels == adata.obs["fine"].nunique() + 1
+    # "unlabeled" is the last code, n_fine_labels - 1: VAEC.loss's mask (fine_labels !=
+    # n_fine_labels) keeps every cell, cells the user left unlabeled too.
+    mapping = list(fine.adata_manager.get_state_registry("fine_labels").categorical_mapping)
+    assert mapping[-1] == "unlabeled" and len(mapping) == fine.module.n_fine_labels
     soft = fine.predict(soft=True)
     assert "unlabeled" in soft.columns and (soft["unlabeled"] > 0.01).all()
     kept = soft.drop(columns="unlabeled")  # the fix
