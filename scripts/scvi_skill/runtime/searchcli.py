@@ -1,0 +1,1018 @@
+"""Targeted ripgrep searches in the scvi-tools tree: definitions, usages, keyword arguments.
+
+Usage:
+  search_source.py --symbol NAME      class/function/method definition + signature + docstring
+  search_source.py --usages NAME      where NAME is called, imported or referenced
+  search_source.py --kwarg NAME       where a keyword argument is declared, passed and read
+  search_source.py --pattern REGEX    an explicit regular expression (ripgrep syntax)
+  search_source.py --message TEXT     where scvi-tools raises, warns, logs or prints a pasted error
+                                      (TEXT: the message or a whole traceback; - reads
+                                      stdin), with the guarding condition; from
+                                      references/messages.json, no rg needed; --limit N
+                                      (default 5); a placeholder matches any pasted value;
+                                      for Python's own AttributeError/KeyError, the --pattern
+                                      that finds the code reading the name; for a message
+                                      only earlier releases raise, those releases, its site
+                                      there and the release it went in (JSON: gone_message);
+                                      sites raising the same words are said to be so (JSON:
+                                      same_message, how many there are); --in narrows
+                                      its sites as it narrows every search
+  search_source.py --model NAME       the model's card (train() defaults and overrides, plan,
+                                      setup, methods) from references/model_cards.json;
+                                      no tree or rg needed; unknown NAME: exit 1, close matches
+  search_source.py --changes WORDS    the release notes (CHANGELOG.md) that hold every word
+                                      (case-insensitive, literal), newest first, each headed
+                                      by its release and kind of change ("1.1.0 (2024-02-13) >
+                                      Removed"): since when, what replaced it; no rg needed
+  search_source.py --pitfalls WORDS   the proven pitfalls (references/pitfalls.yaml, each
+                                      tested on scvi-tools) whose id, claim, fix or models
+                                      hold every word (case-insensitive, literal), each with
+                                      the path:line of its evidence; no tree or rg needed
+  search_source.py --history NAME     the releases (1.0.0 on) that have a public name or a
+                                      keyword (JaxSCVI, scvi.model.utils.mde, use_gpu): when it
+                                      went, its last signature (per run of releases: its def's
+                                      path:line, or the other package's name it re-exported),
+                                      parameters that came or went, the replacement; for
+                                      python or a package scvi-tools
+                                      requires (anndata, lightning), what each release's sdist
+                                      requires; from references/api/, no tree needed
+  search_source.py --lines PATH:A-B   the tree's lines A to B of PATH (tree-relative),
+                                      numbered and verbatim, at most 200: the numbers to
+                                      cite; no rg needed
+  search_source.py --since CODE       the first (or last) release whose src/scvi .py files
+                                      hold CODE literally, by bisection over the releases
+                                      1.0.0 on (about 7 trees read, each fetched from the
+                                      package index once and cached); --in PART narrows it,
+                                      --cached reads only the trees already cached; code
+                                      that came and went is found through the first and
+                                      last release of each minor series; exit 1 when no
+                                      release read holds it
+  search_source.py TEXT               literal text (never a regex, never a shell word);
+                                      put -- before TEXT that starts with a dash
+TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
+
+Scope with --in AREA|PATH|GLOB (areas are scvi subpackages: model, external, train, data,
+dataloaders, module, nn, ...), add tests/ with --tests. Output is capped (--max, default 20)
+and says how much was left out; --json prints one object:
+  {"mode", "query", "scvi_tools_version", "tree", "total", "shown", "truncated",
+   "results": [...], "next": [commands]}
+--symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
+--changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
+--pitfalls results: {"id", "text", "cite", "applies_to"};
+--since: {"mode", "query", "where", "releases", "oldest", "newest", "cached_only", "checked":
+  [{"version", "present", "path", "line"}] (in the order read), "fetched", "result" ("added",
+  "removed", "span", "always", "never"), "first", "last" (the first and last release read
+  holding it), "before", "after" (the releases read next to them lacking it),
+  "not_read_before"?, "not_read_after"? (with --cached: releases between those not read)};
+--history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
+  "last_release", "replacement", "params", "param_changes", "defaults", "importable",
+  "defined": {"qualname", "spans"} | null, "outside": {"bases", "spans"} | null, "notes",
+  "earlier_unknown", "signature", "path", "line", "by_span": [{"releases", "last",
+  "signature", "kind", "path", "line", "from"}]}],
+  "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
+  "earlier_unknown"}]} | null, "requirement": {"package", "runs": [{"spec", "first",
+  "last"}]} | null, "next"} (earlier_unknown: the spans start at the history's first release,
+  so releases before it may have had the name too; params: each parameter whose releases
+  differ from the name's, with its releases; param_changes: the same in words, "added in
+  1.3.1", "gone since 1.1.0.post1", "in 1.1.4, 1.2.0-1.5.1 only"; spans count public names,
+  and for a class member scvi-tools' own definitions: importable, the releases whose package
+  imports the name though its __all__ leaves it out; defined, the def it names and the
+  releases that define it, when one had it under no public name; outside, the releases
+  where a base of another package may supply the member; notes, these in words;
+  requirement: for python or a package some release requires, spec null for not required,
+  "" for any version);
+other results: {"path", "line", "kind", "text", "context"?}.
+
+Names for --symbol/--usages/--kwarg accept SCVI, SCVI.setup_anndata, TrainerConfig,
+scvi.external.TOTALANVI. Public dotted names resolve through the skill's
+references/index.json (no import of scvi); unknown names fall back to a def/class search.
+
+The tree is found by --tree PATH, else $SCVI_TOOLS_TREE, else the cached pinned tree
+(scripts/fetch_tree.py), or --installed for the scvi package of this Python. rg is found on
+PATH, next to this Python, or at $SCVI_SKILL_RG.
+
+Examples:
+  python3 scripts/search_source.py --symbol SCVI.setup_anndata
+  python3 scripts/search_source.py --kwarg early_stopping_patience --in train
+  python3 scripts/search_source.py --usages load_query_data --tests --max 10
+  python3 scripts/search_source.py "gene_likelihood" --in model --context 2
+  python3 scripts/search_source.py --message "KeyError: 'celltype not found in adata.obs.'"
+  python3 scripts/search_source.py --message - --json < traceback.txt
+  python3 scripts/search_source.py --changes use_gpu
+  python3 scripts/search_source.py --pitfalls 'query genes'
+  python3 scripts/search_source.py --history scvi.model.utils.mde
+  python3 scripts/search_source.py --since 'data_loader_kwargs.get("batch_size"' --in dataloaders
+
+Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area,
+empty --message, a path the system refuses: a loop, a name too long); 3 ripgrep (rg)
+missing; 4 no or wrong scvi-tools tree; 5 a release tree could not be fetched (--since); 6
+the shipped message index is missing (--message).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from scvi_skill.runtime import (
+    changelog,
+    definitions,
+    messages,
+    modelcards,
+    source_search,  # noqa: E402
+)
+from scvi_skill.runtime.errors import (  # noqa: E402
+    bad_path,
+    refuse_bad_path,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    IndexStale,
+    SkillPackageError,
+    TreeNotFound,
+    UsageError,
+    print_error,
+    warn,
+)
+from scvi_skill.runtime.index import load_index  # noqa: E402
+from scvi_skill.runtime.paths import script_command, shell_word  # noqa: E402
+from scvi_skill.runtime.rg import find_rg  # noqa: E402
+from scvi_skill.runtime.text import clip  # noqa: E402
+from scvi_skill.runtime.tree import discover_tree  # noqa: E402
+
+DEFAULT_MAX = 20
+MODELS_SHOWN = 5
+"""--pitfalls: the models a pitfall holds for, in text, before "+N more" (--json: all)."""
+MAX_CONTEXT = 10
+MAX_QUERY_CHARS = 1000
+SCRIPT = script_command("search_source.py")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(
+        prog="search_source.py",
+        description=doc.split("\n\n", 1)[0],
+        epilog=doc.split("\n\n", 1)[1] if "\n\n" in doc else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("text", nargs="?", help="literal text to search for")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--symbol", metavar="NAME", help="show the definition of NAME")
+    mode.add_argument("--usages", metavar="NAME", help="show where NAME is used")
+    mode.add_argument("--kwarg", metavar="NAME", help="show where keyword NAME is declared/used")
+    mode.add_argument("--pattern", metavar="REGEX", help="search a ripgrep regular expression")
+    mode.add_argument("--message", metavar="TEXT",
+                      help="find where scvi-tools raises, warns, logs or prints a pasted message"
+                      " (- : stdin)")
+    mode.add_argument("--model", metavar="NAME",
+                      help="print the model card of NAME (SCVI, scvi.model.SCVI, mrvi)")
+    mode.add_argument("--changes", metavar="WORDS",
+                      help="the release notes that hold every word, with their release")
+    mode.add_argument("--history", metavar="NAME",
+                      help="the releases that have a public name or keyword, and its changes")
+    mode.add_argument("--pitfalls", metavar="WORDS",
+                      help="the proven pitfalls that hold every word, with their evidence")
+    mode.add_argument("--lines", metavar="PATH:A-B",
+                      help="the tree's lines A to B of PATH, numbered, verbatim (cite these)")
+    mode.add_argument("--since", metavar="CODE",
+                      help="the first release whose source holds CODE (literal), read from "
+                           "the release trees (fetched as needed)")
+    parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
+    parser.add_argument("--tests", action="store_true", help="also search tests/ (default: off)")
+    parser.add_argument("--cached", action="store_true",
+                        help="--since: read only the release trees already cached (no download)")
+    parser.add_argument(
+        "--context", type=int, default=0, metavar="N", help="lines of context (default: 0)"
+    )
+    parser.add_argument(
+        "--max", type=int, default=DEFAULT_MAX, metavar="N",
+        help=f"results to show (default: {DEFAULT_MAX})",
+    )
+    parser.add_argument(
+        "--limit", type=int, metavar="N",
+        help=f"sites to show for --message (default: {messages.DEFAULT_LIMIT})",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--tree", metavar="PATH", help="scvi-tools tree (default: discovered)")
+    parser.add_argument(
+        "--installed", action="store_true", help="search the scvi package installed in this Python"
+    )
+    parser.add_argument(
+        "--index", metavar="PATH", type=Path,
+        help="index.json to resolve public names (default: the skill's references/index.json)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.installed and args.tree:
+        parser.error("--installed and --tree name two trees: give one")
+    try:
+        return _run(args)
+    except SkillPackageError as err:
+        print_error(err)
+        return err.exit_code
+    except BrokenPipeError:  # pragma: no cover - reader closed the pipe (| head)
+        return EXIT_OK
+    except OSError as err:  # a path the user gave that the system refuses (too long, a loop)
+        code = bad_path(err)
+        if code is None:
+            raise
+        return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.index is not None:  # a loop or a name too long: exit 2, as resolve_docs.py
+        refuse_bad_path(args.index)
+    if args.message is not None:
+        return _message(args)
+    if args.model is not None:
+        return _model_card(args)
+    if args.changes is not None:
+        return _changes(args)
+    if args.history is not None:
+        return _history(args)
+    if args.pitfalls is not None:
+        return _pitfalls(args)
+    if args.lines is not None:
+        return _lines(args)
+    if args.since is not None:
+        return _since(args)
+    if args.cached:
+        raise UsageError("--cached goes with --since")
+    mode, query = _mode(args)
+    if not 0 <= args.context <= MAX_CONTEXT:
+        raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
+    _check_max(args.max)
+    if mode != "symbol":  # --symbol answers from the index; rg only for names it lacks
+        find_rg()  # fail early with the install hint, before looking for a tree
+    tree = discover_tree(args.tree, installed=args.installed)
+    if args.tests and not tree.has_tests:
+        warn(f"{tree.root} has no tests/; searching the package only")
+    scope = source_search.make_scope(
+        tree, args.where, tests=args.tests, python_only=mode in ("symbol", "usages", "kwarg")
+    )
+    if mode == "symbol":
+        index = _optional_index(args.index)
+        results = [d.as_dict() for d in definitions.find_definitions(tree, query, index, scope)]
+    elif mode == "usages":
+        hits = source_search.find_usages(tree, query, scope, context=args.context)
+        results = [h.as_dict() for h in hits]
+    elif mode == "kwarg":
+        index = _optional_index(args.index)
+        hits = source_search.find_kwarg(tree, query, scope, index, context=args.context)
+        results = [h.as_dict() for h in hits]
+        _mark_default_conflicts(tree, results[: args.max], query)
+    else:
+        hits = source_search.rg_search(
+            tree, scope, [query], fixed=mode == "text", context=args.context
+        )
+        results = [h.as_dict() for h in hits]
+    shown = results[: args.max]
+    report = {
+        "mode": mode,
+        "query": query,
+        "scvi_tools_version": tree.version,
+        "tree": tree.kind,
+        "total": len(results),
+        "shown": len(shown),
+        "truncated": len(results) > len(shown),
+        "results": shown,
+        "next": _next_steps(mode, query, shown),
+    }
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(_text(report, args.max))
+    return EXIT_OK if results else EXIT_PROBLEMS
+
+
+def _mark_default_conflicts(tree, results: list[dict], name: str) -> None:
+    """A declared parameter whose docstring entry states a default its signature contradicts
+    gets ``default_conflict`` (``code``, ``stated``, ``entry``)."""
+    from scvi_skill.runtime.pack import declared_default_conflicts
+
+    declared = [item for item in results if item["kind"] == "declared"]
+    places = [(item["path"], item["line"], name.strip("`")) for item in declared]
+    for item, found in zip(declared, declared_default_conflicts(tree, places), strict=True):
+        if found:
+            item["default_conflict"] = found
+
+
+def _model_card(args: argparse.Namespace) -> int:
+    """--model: the generated card; a name without a card raises UnknownModel (exit 1)."""
+    if args.text is not None:
+        raise UsageError("give either TEXT or --model, not both")
+    cards = modelcards.load_cards()
+    try:
+        card = modelcards.find_card(cards, _checked(args.model, "--model"))
+    except modelcards.UnknownModel:
+        if args.json:  # the object --json promises, with nothing found (the message: stderr)
+            print(json.dumps({"mode": "model", "query": args.model, "card": None}))
+        raise
+    note = ""
+    if args.tree or args.installed:
+        tree = discover_tree(args.tree, installed=args.installed)
+        pinned = cards.get("scvi_tools_version") or "the pinned release"
+        if tree.version != pinned:
+            note = (f"(the card is scvi-tools {pinned}'s; the tree given is {tree.version}, whose "
+                    f"defaults and parameters may differ: --symbol {card['model']}.train "
+                    f"--tree ... reads them there)")
+            if not _in_release(card["model"], tree.version):
+                note = (f"(the card is scvi-tools {pinned}'s: {card['model']} is not in "
+                        f"scvi-tools {tree.version}, the tree given)")
+    if args.json:
+        print(json.dumps(dict(card, note=note) if note else card, ensure_ascii=False))
+    else:
+        print((note + "\n" if note else "") + modelcards.render_card(card))
+    return EXIT_OK
+
+
+def _check_max(value: int) -> None:
+    if not 1 <= value <= MAX_RESULTS:
+        raise UsageError(f"--max must be between 1 and {MAX_RESULTS}")
+
+
+def _in_release(name: str, version: str) -> bool:
+    """Whether the API index of ``version`` has the public ``name`` (True when that release
+    has no index: nothing is known against it)."""
+    from scvi_skill.runtime.apiindex import release_api
+
+    try:
+        return release_api(version).lookup(name).found
+    except SkillPackageError:
+        return True
+
+
+MAX_RESULTS = 500
+"""The most results --max may ask for (the output stays bounded)."""
+MAX_LINES_SHOWN = 200
+"""--lines prints at most this many lines (a longer range is cut, and says so)."""
+MAX_LINE_CHARS_SHOWN = 2000
+"""--lines cuts a line longer than this (the tree's own are under 200 characters; a
+generated or minified file's are not)."""
+_LINES_SPEC = re.compile(r"(?P<path>.+):(?P<start>\d{1,9})(?:-(?P<end>\d{1,9}))?")
+
+
+def _lines(args: argparse.Namespace) -> int:
+    """--lines PATH:A-B: the tree's lines, numbered and verbatim, for citing them exactly.
+    PATH is tree-relative (``src/scvi/model/_scvi.py``) and may not lead out of the tree."""
+    if args.text is not None:
+        raise UsageError("give either TEXT or --lines, not both")
+    spec = _checked(args.lines, "--lines").strip()
+    match = _LINES_SPEC.fullmatch(spec)
+    if not match:
+        raise UsageError(f"--lines takes PATH:START-END or PATH:LINE "
+                         f"(src/scvi/model/_scvi.py:220-260), got {spec!r}")
+    start = int(match["start"])
+    end = int(match["end"] or start)
+    if start < 1 or end < start:
+        raise UsageError(f"--lines: the range must run from line 1 on, start before end "
+                         f"(got {start}-{end})")
+    tree = discover_tree(args.tree, installed=args.installed)
+    rel = tree.to_rel(tree.to_disk(match["path"]))
+    disk = tree.to_disk(rel) if rel else None
+    if disk is None or not disk.is_file():
+        raise UsageError(f"--lines: {match['path']!r} is not a file of the tree {tree.root} "
+                         "(give a tree-relative path such as src/scvi/model/_scvi.py)")
+    try:
+        lines = disk.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        raise TreeNotFound(f"cannot read {rel} of {tree.root}: {err}") from err
+    if start > len(lines):
+        if args.json:
+            print(json.dumps({"mode": "lines", "query": spec, "scvi_tools_version": tree.version,
+                              "tree": tree.kind, "path": rel, "start": start, "end": start - 1,
+                              "total_lines": len(lines), "truncated": False, "lines": []}))
+        print_error(f"{rel} has {len(lines)} line(s); nothing at {start}")
+        return EXIT_PROBLEMS
+    last = min(end, len(lines), start + MAX_LINES_SHOWN - 1)
+    shown = [{"line": n, "text": clip(lines[n - 1], MAX_LINE_CHARS_SHOWN)}
+             for n in range(start, last + 1)]
+    report = {"mode": "lines", "query": spec, "scvi_tools_version": tree.version,
+              "tree": tree.kind, "path": rel, "start": start, "end": last,
+              "total_lines": len(lines), "truncated": last < min(end, len(lines)),
+              "lines": shown}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return EXIT_OK
+    width = len(str(last))
+    out = [f"== {rel}:{start}-{last} (scvi-tools {tree.version}, {tree.kind} tree)"]
+    out.extend(f"{row['line']:>{width}}  {row['text']}" for row in shown)
+    if report["truncated"]:
+        out.append(f"(cut at {MAX_LINES_SHOWN} lines: --lines {rel}:{last + 1}-{end} for more)")
+    elif end > len(lines):
+        out.append(f"({rel} ends at line {len(lines)})")
+    print("\n".join(out))
+    return EXIT_OK
+
+
+def _since(args: argparse.Namespace) -> int:
+    """--since CODE: the release where the source starts (or stops) holding CODE, by
+    bisection over the shipped manifest's releases. No rg."""
+    from scvi_skill.runtime import since
+    from scvi_skill.runtime.apifiles import load_releases
+
+    if args.text is not None:
+        raise UsageError("give either TEXT or --since, not both")
+    if args.tree or args.installed or args.tests:
+        raise UsageError("--since reads the release trees it needs; --tree, --installed and "
+                         "--tests do not apply (check one release with --tree and TEXT)")
+    report = since.run(_checked(args.since, "--since"), load_releases().versions,
+                       where=args.where, cached_only=args.cached, log=_progress)
+    print(json.dumps(report, ensure_ascii=False) if args.json else since.render(report))
+    return EXIT_PROBLEMS if report["result"] == "never" else EXIT_OK
+
+
+def _progress(message: str) -> None:
+    """Progress of a fetch, on stderr."""
+    print(message, file=sys.stderr)
+
+
+def _changes(args: argparse.Namespace) -> int:
+    """--changes: the notes of the tree's CHANGELOG.md holding every word. No rg."""
+    if args.text is not None:
+        raise UsageError("give either TEXT or --changes, not both (quote several words: "
+                         "--changes 'setup_anndata removed')")
+    words = _checked(args.changes, "--changes").split()
+    _check_max(args.max)
+    tree = discover_tree(args.tree, installed=args.installed)
+    where = next((rel for rel in changelog.PLACES if tree.to_disk(rel).is_file()), None)
+    if where is None:
+        raise TreeNotFound(f"{tree.root} has no release notes ({' or '.join(changelog.PLACES)}); "
+                           "an installed package ships none: use the sdist tree "
+                           "(python3 scripts/fetch_tree.py)")
+    try:
+        lines = tree.to_disk(where).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        raise TreeNotFound(f"cannot read {where} of {tree.root}: {err}") from err
+    found = changelog.find_notes(changelog.parse_notes(lines), words)
+    report = _listing("changes", words, tree.version, [n.as_dict(where) for n in found],
+                      args.max, [f"{SCRIPT} --tests -- {shell_word(words[0])}"], tree=tree.kind)
+    out = [f"{len(found)} release note(s) holding {report['query']!r} in {where} "
+           f"(scvi-tools {tree.version}, {tree.kind} tree), newest first"]
+    for note in report["results"]:
+        heading = " > ".join(p for p in (note["release"], note["section"]) if p)
+        out.append(f"{note['path']}:{note['line']}-{note['end']}  {heading}")
+        out.extend(f"  {t}" for t in note["text"].splitlines())
+        if note["more_lines"]:
+            out.append(f"  ... {note['more_lines']} more line(s)")
+    return _print_listing(report, out, args)
+
+
+def _listing(mode: str, words: list[str], version: str, found: list[dict], most: int,
+             when_none: list[str], **extra) -> dict:
+    """The report of a word search (``--changes``, ``--pitfalls``): the first ``most`` of
+    ``found``, how many were left out, and ``when_none`` as the next commands when nothing
+    was found."""
+    shown = found[:most]
+    return {"mode": mode, "query": " ".join(words), "scvi_tools_version": version, **extra,
+            "total": len(found), "shown": len(shown), "truncated": len(found) > len(shown),
+            "results": shown, "next": [] if found else when_none}
+
+
+def _print_listing(report: dict, lines: list[str], args: argparse.Namespace) -> int:
+    """Print a word search's report: one JSON object, or ``lines`` with what was left out and
+    the next commands; exit 0 when something was found, else 1."""
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        if report["truncated"]:
+            lines.append(f"... {report['total'] - report['shown']} more not shown "
+                         f"(--max {args.max}); add a word to narrow")
+        lines.extend(f"next: {step}" for step in report["next"])
+        print("\n".join(lines))
+    return EXIT_OK if report["total"] else EXIT_PROBLEMS
+
+
+def _pitfalls(args: argparse.Namespace) -> int:
+    """--pitfalls: the shipped pitfalls whose id, text or models hold every word. No tree."""
+    from scvi_skill.runtime.index import load_search_index
+
+    if args.text is not None:
+        raise UsageError("give either TEXT or --pitfalls, not both (quote several words: "
+                         "--pitfalls 'query genes')")
+    words = _checked(args.pitfalls, "--pitfalls").lower().split()
+    _check_max(args.max)
+    sidx = load_search_index()
+    found = []
+    for row in sidx.get("pitfalls") or []:
+        pid, text, cite = row[:3]
+        models = list(row[4]) if len(row) > 4 else ["all"]
+        haystack = " ".join([pid, text, " ".join(models)]).lower()
+        if all(word in haystack for word in words):
+            found.append({"id": pid, "text": text, "cite": cite, "applies_to": models})
+    report = _listing("pitfalls", words, sidx.get("scvi_tools_version", ""), found, args.max,
+                      [f"{SCRIPT} --changes {shell_word(words[0])}"])
+    out = [f"{len(found)} proven pitfall(s) holding {report['query']!r} "
+           f"(scvi-tools {report['scvi_tools_version']}; each tested by running it)"]
+    for pitfall in report["results"]:
+        models = pitfall["applies_to"]
+        models = ", ".join(models[:MODELS_SHOWN] + [f"+{len(models) - MODELS_SHOWN} more"]
+                           if len(models) > MODELS_SHOWN + 1 else models)
+        out.append(f"- {pitfall['id']} [{models}] {pitfall['cite']}")
+        out.append(f"  {pitfall['text']}")
+    return _print_listing(report, out, args)
+
+
+_IDENT = re.compile(r"[A-Za-z_][\w.]*(?:-[A-Za-z0-9_]+)*")
+"""A dotted name or keyword, or a package name with hyphens (``pyro-ppl``)."""
+
+
+def _history(args: argparse.Namespace) -> int:
+    """--history: the shipped per-release API history of a name or keyword. No tree, no rg."""
+    from scvi_skill.runtime import history as api_history
+    from scvi_skill.runtime.apiindex import (
+        ReleaseApi,
+        load_history,
+        load_migrations,
+        load_release,
+        load_releases,
+    )
+
+    if args.text is not None:
+        raise UsageError("give either TEXT or --history, not both")
+    name = _checked(args.history, "--history").strip().strip("`'\"()=")
+    if not _IDENT.fullmatch(name) or name.endswith("."):
+        raise UsageError(f"--history takes one name, keyword or package (scvi.model.JaxSCVI, "
+                         f"use_gpu, anndata, python), got {args.history!r}")
+    releases = load_releases()
+    history, migrations = load_history(releases), load_migrations()
+    history_versions = history.get("versions") or []
+    names = api_history.name_history(name, history, migrations)
+    apis: dict[str, ReleaseApi] = {}  # several names often end in the same release
+
+    def api(release: str) -> ReleaseApi:
+        if release not in apis:
+            apis[release] = ReleaseApi(load_release(releases, release))
+        return apis[release]
+
+    for row in names:
+        release = row["last_release"]
+        symbol = api(release).symbol(row["name"]) if release else None
+        row["signature"] = _signature_of(row["name"], symbol) if symbol else ""
+        row["path"], row["line"] = (symbol or {}).get("path", ""), (symbol or {}).get("line", 0)
+        row["by_span"] = [_span_origin(row["name"], api(history_versions[end]),
+                                       history_versions, start, end)
+                          for start, end in (history.get("names") or {}).get(row["name"]) or []
+                          if end < len(history_versions)]
+    keyword = None if "." in name or "-" in name \
+        else api_history.keyword_history(name, history, migrations)
+    requirement = _requirement(name, releases)
+    dependency, read_from = _dependency_use(name) \
+        if "." in name or not (names or keyword or requirement) else (None, "")
+    shown_callables = keyword["callables"][: args.max] if keyword else []
+    report = {"mode": "history", "query": name, "versions": [releases.versions[0],
+                                                              releases.versions[-1]],
+              "exact": any(row["name"] == name or row["name"].endswith("." + name)
+                           for row in names),
+              "names": names, "keyword": dict(keyword, callables=shown_callables,
+                                              total=len(keyword["callables"])) if keyword else None,
+              "requirement": requirement,
+              "dependency_use": {k: v for k, v in dependency.items() if k != "text"}
+              if dependency else None,
+              "next": [f"{SCRIPT} --changes {shell_word(name.rsplit('.', 1)[-1])}"]}
+    # The body of a def the pinned release no longer has (gone, or now another package's) is
+    # in the tree of the last release that defined it.
+    older = [span for span in (names[0]["by_span"] if names else []) if span["signature"]]
+    if older and older[-1]["last"] != report["versions"][1]:
+        report["next"].append(f"{script_command('fetch_tree.py')} --version {older[-1]['last']}")
+    found = bool(names or keyword or requirement or dependency)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return EXIT_OK if found else EXIT_PROBLEMS
+    first, last = report["versions"]
+    out = []
+    if names and "." in name and not report["exact"]:
+        # Nothing is called that: say so before the names that end the same way.
+        out.append(f"{name}: in none of scvi-tools {first} to {last}; names ending in "
+                   f".{name.rsplit('.', 1)[-1]}:")
+    for row in names:
+        out.extend(_history_name_lines(row, last))
+    if keyword:
+        out.append(f"keyword {name}: taken by {report['keyword']['total']} public callable(s), "
+                   "newest first")
+        out.extend(f"  {c['name']} ({c['spans']})" for c in shown_callables)
+        if report["keyword"]["total"] > len(shown_callables):
+            out.append(f"  ... {report['keyword']['total'] - len(shown_callables)} more "
+                       f"(--max {args.max})")
+        if keyword["replacement"]:
+            out.append(f"  replacement: {keyword['replacement']}")
+    if requirement:
+        from scvi_skill.runtime.requirements import run_text
+
+        what = "Python" if requirement["package"] == "python" else requirement["package"]
+        field = "Requires-Python" if what == "Python" else "Requires-Dist"
+        out.append(f"requirement {what} (the {field} of each release's sdist), oldest first:")
+        out.extend(f"  {run_text([r['spec'], r['first'], r['last']])}"
+                   for r in requirement["runs"])
+    if dependency:
+        out.append(dependency["text"])
+    if not found:
+        out.append(f"no public name, keyword or requirement {name!r} in scvi-tools {first} to "
+                   f"{last}" + (f", and no release {read_from} to {last} uses it as another "
+                                "package's name" if read_from else ""))
+    if any(row["earlier_unknown"] for row in [*names, *shown_callables]):
+        out.append(f"(releases before {first} are not in the history: a range from {first} "
+                   "may go back further)")
+    out.extend(f"next: {step}" for step in report["next"])
+    print("\n".join(out))
+    return EXIT_OK if found else EXIT_PROBLEMS
+
+
+def _history_name_lines(row: dict, last: str) -> list[str]:
+    """--history's text for one public name (a row of ``names``)."""
+    from scvi_skill.runtime.history import presence_text
+
+    out = []
+    when = "still in " + last if row["present"] else f"gone since {row['gone_since']}"
+    if not row["present"] and row.get("outside") and row["outside"]["spans"].endswith(last):
+        # Its own definition went; a base of another package may supply it (torch's
+        # Module.train): not gone from the class.
+        when = (f"its own definition gone since {row['gone_since']}; in {last} a base of "
+                "another package may supply it")
+    out.append(f"{row['name']}: {presence_text(row)} {row['spans']}; {when}")
+    # Where else it was: importable though not public, a private def, a base's member.
+    out.extend(f"  {note}" for note in row["notes"])
+    runs = row["by_span"]
+    if len(runs) > 1 or (runs and runs[-1]["from"]):
+        # Each run of releases as its last one defined it: the name may have been
+        # scvi-tools' own def in one run and another package's, re-exported, in the next.
+        out.extend(f"  {_span_origin_text(run)}" for run in runs)
+    elif row["signature"]:
+        out.append(f"  signature in {row['last_release']} ({row['path']}:{row['line']}): "
+                   f"{row['signature']}")
+    if row["params"]:
+        out.append("  parameters that came or went (the signature was not the same in "
+                   "every release):")
+    for param, spans in row["params"].items():
+        change = row["param_changes"][param]
+        out.append(f"    {param}: {change}" + ("" if change.endswith(" only")
+                                                else f" ({spans})"))
+    if row["defaults"]:
+        out.append("  defaults that changed (as each release's source writes them):")
+    out.extend(f"    {param}: {text}" for param, text in row["defaults"].items())
+    if row["replacement"]:
+        out.append(f"  replacement: {row['replacement']}")
+    return out
+
+
+def _span_origin(name: str, api, versions: list[str], start: int, end: int) -> dict:
+    """``{"releases", "last", "signature", "kind", "path", "line", "from"}`` for one run of releases
+    that have ``name``, read from the run's last release: scvi-tools' own def there (its
+    signature and path:line), or ``from``, the other package's name that the release
+    re-exports under it (``torch.nn.functional.one_hot``)."""
+    from scvi_skill.runtime.history import span_text
+
+    symbol = api.symbol(name)
+    target = api.namespaces.get(name, "")
+    outside = target if target and not symbol and target.split(".", 1)[0] != "scvi" else ""
+    return {"releases": span_text([[start, end]], versions), "last": versions[end],
+            "signature": _signature_of(name, symbol) if symbol else "",
+            "kind": (symbol or {}).get("kind", ""),
+            "path": (symbol or {}).get("path", ""), "line": (symbol or {}).get("line", 0),
+            "from": outside}
+
+
+def _span_origin_text(span: dict) -> str:
+    head = f"in {span['releases']}"
+    if span["from"]:
+        return (f"{head}: {span['from']}, another package's name re-exported (not a def of "
+                "scvi-tools; its parameters are that package's)")
+    where = f"({span['last']}: {span['path']}:{span['line']})"
+    if span["signature"]:
+        return f"{head}: {span['signature']} {where}"
+    if span["path"]:
+        return f"{head}: a {span['kind'] or 'name'} of scvi-tools {where}"
+    return f"{head}: a name the index does not place"
+
+
+def _dependency_use(name: str) -> tuple[dict | None, str]:
+    """``({"name", "releases", "unguarded_releases", "last_release", "site", "still_used",
+    "still_unguarded", "module_names", "text"}, first release read)``, the dict when some
+    release uses ``name`` as a name of another package (``jax.random.KeyArray``,
+    ``np.float_``; a module: the names under it; unguarded: where a missing name raises),
+    else ``None``."""
+    from scvi_skill.runtime import dependency_uses as uses
+    from scvi_skill.runtime.apifiles import load_dependency_uses
+    from scvi_skill.runtime.errors import IndexStale, warn
+    from scvi_skill.runtime.history import span_text
+
+    try:
+        data = load_dependency_uses()
+    except IndexStale as err:  # the rest of the history still answers
+        warn(f"no dependency history: {err}")
+        return None, ""
+    versions = data.get("versions") or []
+    found = uses.find(name, data) if versions and not uses.own(name) else None
+    if found is None:
+        return None, versions[0] if versions else ""
+    last = found["spans"][-1][1]
+    return {"name": found["name"], "releases": span_text(found["spans"], versions),
+            "unguarded_releases": span_text(found["live"], versions),
+            "last_release": versions[last], "site": f"{found['site'][0]}:{found['site'][1]}",
+            "still_used": last == len(versions) - 1,
+            "still_unguarded": bool(found["live"]) and found["live"][-1][1] == len(versions) - 1,
+            "module_names": found["module_names"],
+            "text": uses.use_line(found, versions, missing=False)}, versions[0]
+
+
+def _requirement(name: str, releases) -> dict | None:
+    """``{"package", "runs": [{"spec", "first", "last"}]}`` when ``name`` is Python or a
+    package some release requires (``spec``: ``null`` not required, ``""`` any version)."""
+    from scvi_skill.runtime.requirements import required_names, requirement_name, requirement_runs
+
+    if "." in name:
+        return None
+    package = requirement_name(name)
+    if package != "python" and package not in required_names(releases):
+        return None
+    runs = requirement_runs(package, releases)
+    return {"package": package, "runs": [{"spec": s, "first": a, "last": b}
+                                          for s, a, b in runs]} if runs else None
+
+
+def _signature_of(name: str, symbol: dict) -> str:
+    """``mde(data, accelerator='auto', **kwargs)`` from an API index symbol's parameters."""
+    parts, star = [], False
+    for param in symbol.get("params") or []:
+        kind, pname = param.get("kind", ""), param.get("name", "")
+        if kind == "VAR_POSITIONAL":
+            parts.append(f"*{pname}")
+            star = True
+        elif kind == "VAR_KEYWORD":
+            parts.append(f"**{pname}")
+        else:
+            if kind == "KEYWORD_ONLY" and not star:
+                parts.append("*")
+                star = True
+            parts.append(f"{pname}={param['default']}" if "default" in param else pname)
+    if not symbol.get("params") and not symbol.get("params_known", True):
+        return ""
+    return f"{name.rsplit('.', 1)[-1]}({', '.join(parts)})"
+
+
+def _message(args: argparse.Namespace) -> int:
+    """--message: the sites of references/messages.json that raise, warn, log or print the
+    pasted text.
+
+    No rg; the tree, when one is found, only adds the lines around each site."""
+    if args.text is not None:
+        raise UsageError("give either TEXT or --message, not both")
+    text = sys.stdin.read().replace("\ufeff", "") if args.message == "-" else args.message
+    if not text.strip():
+        raise UsageError("--message is empty")
+    if "\x00" in text:
+        raise UsageError("--message contains a NUL character")
+    limit = messages.DEFAULT_LIMIT if args.limit is None else args.limit
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
+    cleaned = messages.clean_message(text)
+    if cleaned.cut:
+        warn(f"--message is {len(text)} characters: matching its first "
+             f"{messages.HEAD_CHARS} and last {messages.MAX_MESSAGE_CHARS - messages.HEAD_CHARS}")
+    if not cleaned.segments:
+        raise UsageError("--message has no words once the exception class and traceback "
+                         "lines are removed")
+    index = messages.load_messages(args.index.parent / "messages.json" if args.index else None)
+    matches = messages.find_sites(cleaned, index, limit, admit=_site_scope(args, index))
+    report = {"query": cleaned.text, "scvi_tools_version": index.version, "matches": matches,
+              "same_message": messages.same_message(matches),
+              "next": [f"read {m['path']}:{max(1, m['line'] - 15)}-{m['line'] + 5}"
+                       for m in matches[:1]]}
+    from scvi_skill.runtime.history import gone_message
+
+    gone = gone_message(text, is_message=True)
+    if gone:
+        # An earlier release's message: where it stood there, and when it went.
+        report["gone_message"] = gone
+        report["next"].insert(0, f"{script_command('fetch_tree.py')} --version {gone['last']}"
+                                 f"  (then read {gone['path']}:{gone['line']} there)")
+    from scvi_skill.runtime.pyerrors import call_error
+
+    call = call_error(text)
+    unexpected = call if call and call[0] == "keyword" else None
+    if unexpected:
+        # Python raises it at the call: no scvi-tools statement holds the text, and any
+        # site listed only shares words with it.
+        report["python_keyword"] = {"callable": unexpected[1], "keyword": unexpected[2]}
+        report["next"].insert(0, f"{SCRIPT} --history {unexpected[2]}")
+    if not unexpected and _PYTHON_TYPE_ERRORS.search(text):
+        report["python_type_error"] = True
+    own = _python_s_own(text)
+    if own:
+        # Python's own AttributeError/KeyError: no scvi-tools statement holds its text; the
+        # lines that read what it names do.
+        report["python_message"] = own
+        report["next"] += [f"{SCRIPT} --pattern {shell_word(a['pattern'])}" for a in own]
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(_message_text(report, _context_tree(args)))
+    return EXIT_OK if matches or gone or unexpected else EXIT_PROBLEMS
+
+
+def _site_scope(args: argparse.Namespace, index: messages.MessageIndex):
+    """--in for --message: a test of a site's path, as every other mode scopes (an area, a
+    path, a glob), against the paths of the index the sites come from (the pinned release's,
+    also with --tree of another release). None: all."""
+    if not args.where:
+        return None
+    return source_search.index_scope(args.where, [site.row.path for site in index.sites])
+
+
+_PYTHON_TYPE_ERRORS = re.compile(
+    r"unsupported operand type\(s\) for|object is not (?:subscriptable|callable|iterable)"
+    r"|missing \d+ required (?:positional|keyword-only) arguments?"
+    r"|takes \d+ positional arguments? but \d+ (?:were|was) given"
+    r"|got multiple values for (?:keyword )?argument|can only concatenate \w+ \(not")
+"""Messages Python itself raises (a TypeError at the call or the operation), which no
+scvi-tools statement holds: sites that share words with them are not where they arise."""
+
+
+def _python_s_own(text: str) -> list[dict]:
+    """The attributes and keys Python's own messages in ``text`` name, each with the
+    ``--pattern`` that finds the code reading it (a key also as the constant holding it,
+    ``_SETUP_METHOD_NAME``: the pattern ignores case)."""
+    from scvi_skill.runtime.pyerrors import named_accesses
+
+    out = []
+    for access in named_accesses(text, set()):
+        name = re.escape(access.name)
+        pattern = rf"\.{name}\b" if access.kind == "attribute" else f"(?i){name}"
+        out.append({"kind": access.kind, "name": access.name, "pattern": pattern})
+    return out
+
+
+def _context_tree(args: argparse.Namespace):
+    """The tree for context lines: the one asked for, else the discovered one, else None."""
+    if args.tree or args.installed:
+        return discover_tree(args.tree, installed=args.installed)
+    try:
+        return discover_tree(None)
+    except SkillPackageError:
+        return None
+
+
+def _message_text(report: dict, tree) -> str:
+    matches = report["matches"]
+    lines = [f"{len(matches)} site(s) for --message {report['query'][:120]!r} "
+             f"(scvi-tools {report['scvi_tools_version']})"]
+    gone = report.get("gone_message")
+    if gone:  # it matches better than any site of the pinned release: first
+        from scvi_skill.runtime.pack import gone_message_line
+
+        lines.append(gone_message_line(gone, report["scvi_tools_version"], "CHANGELOG entries")
+                     + f" (score {gone['score']})")
+        lines.append(f"    message: {' '.join(gone['template'].split())}")
+    same = report.get("same_message", 0)
+    if same > 1:
+        # One message raised in several places (the fields' "{key} not found in adata.{attr}"):
+        # the first listed is the index's order, not the one that raised it.
+        shown = sum(1 for m in matches if m.get("same_message"))
+        lines.append(f"{same} sites raise the same message and the text does not tell which of "
+                     "them raised it (the innermost scvi-tools frame of the traceback does); "
+                     + (f"the first {shown} are listed" if shown < same else "they are listed")
+                     + " in the index's order")
+    for m in matches:
+        lines.append(f"{m['path']}:{m['line']}  {m['kind']} {m['exception']} in {m['function']}"
+                     f"  (score {m['score']})")
+        lines.append(f"    when: {m['condition'] or '(no enclosing if)'}")
+        lines.append(f"    message: {' '.join(m['template'].split())}")
+        for number, text in _around(tree, m["path"], m["line"]):
+            lines.append(f"    {number:>5} | {text}")
+    if report.get("python_type_error"):
+        lines.insert(1, "Python's own message (a TypeError Python raises at the call or the "
+                        "operation): no scvi-tools statement raises it, so a site below only "
+                        "shares words with it; the traceback's innermost scvi-tools frame is "
+                        "where it arises")
+    said = report.get("python_keyword")
+    if said:
+        lines.insert(1, f"Python's own message: {said['callable']}() takes no keyword "
+                        f"{said['keyword']!r} in the release that raised it; no scvi-tools "
+                        "statement raises it, so a site below only shares words with it "
+                        f"(--history {said['keyword']} says which releases took it)")
+    for own in report.get("python_message") or []:
+        what = f".{own['name']}" if own["kind"] == "attribute" else f"the key {own['name']!r}"
+        lines.append(f"Python's own message (no scvi-tools statement raises it): the code "
+                     f"reading {what} is where it arises (next: --pattern below)")
+    if not matches and not report.get("python_message") and not gone:
+        lines.append(f"no raise, warning, log or print message of scvi-tools matches; try: {SCRIPT} "
+                     f"--tests -- {shell_word(report['query'][:80])}")
+    elif tree is None:
+        lines.append("(source lines left out: no tree; python3 scripts/fetch_tree.py gets it)")
+    lines.extend(f"next: {step}" for step in report["next"])
+    return "\n".join(lines)
+
+
+def _around(tree, rel: str, line: int) -> list[tuple[int, str]]:
+    """The site's line and one line either side (empty without a tree or the file)."""
+    if tree is None:
+        return []
+    try:
+        text = tree.to_disk(rel).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return [(n, text[n - 1].rstrip()) for n in range(max(1, line - 1), min(len(text), line + 1) + 1)]
+
+
+def _mode(args: argparse.Namespace) -> tuple[str, str]:
+    for mode in ("symbol", "usages", "kwarg", "pattern"):
+        value = getattr(args, mode)
+        if value is not None:
+            if args.text is not None:
+                raise UsageError(f"give either TEXT or --{mode}, not both")
+            value = _checked(value, f"--{mode}")
+            if mode in ("symbol", "usages", "kwarg"):
+                value = source_search.check_name(value, f"--{mode}")
+            if mode == "kwarg" and "." in value:
+                raise UsageError(f"--kwarg takes a bare parameter name, got {value!r}")
+            return mode, value
+    if args.text is None:
+        raise UsageError("nothing to search: give TEXT, --symbol, --usages, --kwarg or --pattern")
+    return "text", _checked(args.text, "TEXT")
+
+
+def _checked(value: str, what: str) -> str:
+    if not value.strip():
+        raise UsageError(f"{what} is empty")
+    if len(value) > MAX_QUERY_CHARS:
+        raise UsageError(f"{what} is {len(value)} characters; keep it under {MAX_QUERY_CHARS}")
+    if "\x00" in value or "\n" in value:
+        raise UsageError(f"{what} must be a single line")
+    return value
+
+
+def _optional_index(path: Path | None) -> dict | None:
+    """The index for public names: an ``--index PATH`` file that is not a valid index is an
+    error (exit 6, as resolve_docs.py); a missing one, or a bad shipped one, is warned about
+    and searched around."""
+    try:
+        return load_index(path)
+    except IndexStale as err:
+        if path is not None and path.exists():
+            raise
+        warn(f"{err}; resolving names by def/class search only")
+        return None
+
+
+def _next_steps(mode: str, query: str, results: list[dict]) -> list[str]:
+    if not results:
+        if mode == "symbol":
+            return [f"{SCRIPT} --tests -- {shell_word(query.rsplit('.', 1)[-1])}"]
+        # "--" before the words: a text that starts with "-" is not taken for an option
+        return [f"{SCRIPT} --tests -- {shell_word(query)}" if mode == "text"
+                else f"{SCRIPT} --help"]
+    if mode == "symbol":
+        first = results[0]
+        short = first["symbol"].rsplit(".", 1)[-1]
+        end = first["line"] + 60
+        return [
+            f"read {first['path']}:{first['line']}-{end}",
+            f"{SCRIPT} --usages {short} --tests --max 10",
+        ]
+    first = results[0]
+    return [f"read {first['path']}:{max(1, first['line'] - 10)}-{first['line'] + 30}"]
+
+
+def _text(report: dict, limit: int) -> str:
+    mode, results = report["mode"], report["results"]
+    lines = [
+        f"{report['total']} result(s) for --{mode} {report['query']!r} "
+        f"(scvi-tools {report['scvi_tools_version']}, {report['tree']} tree)"
+        if mode != "text"
+        else f"{report['total']} result(s) for {report['query']!r} "
+        f"(scvi-tools {report['scvi_tools_version']}, {report['tree']} tree)"
+    ]
+    for item in results:
+        if mode == "symbol":
+            origin = f" (inherited from {item['inherited_from']})" if item.get("inherited_from") else ""
+            lines.append(f"{item['path']}:{item['line']}  {item['kind']} {item['symbol']}{origin}")
+            lines.append(f"    {item['signature']}")
+            lines.extend(f"    | {d}" for d in item["doc"])
+            continue
+        for ctx in item.get("context", []):
+            if ctx["line"] < item["line"]:
+                lines.append(f"{item['path']}-{ctx['line']}-  {ctx['text']}")
+        tag = "" if item["kind"] == "match" else f"[{item['kind']}] "
+        lines.append(f"{item['path']}:{item['line']}: {tag}{item['text']}")
+        conflict = item.get("default_conflict")
+        if conflict:
+            lines.append(f"    ! runs with the signature's {conflict['code']}, not the "
+                         f"{conflict['stated']} its docstring states ({conflict['entry']})")
+        for ctx in item.get("context", []):
+            if ctx["line"] > item["line"]:
+                lines.append(f"{item['path']}-{ctx['line']}-  {ctx['text']}")
+    if report["truncated"]:
+        lines.append(
+            f"... {report['total'] - report['shown']} more not shown (--max {limit}); "
+            "raise --max or narrow with --in"
+        )
+    for step in report["next"]:
+        lines.append(f"next: {step}")
+    return "\n".join(lines)
