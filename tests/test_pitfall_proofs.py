@@ -3070,3 +3070,35 @@ def test_ppc_differential_expression_needs_leidenalg_with_its_own_groups():
     ppc = PosteriorPredictiveCheck(model.adata, {"scvi": model}, n_samples=2)
     with pytest.raises(ModuleNotFoundError, match="leidenalg"):
         ppc.differential_expression(de_groupby="labels")
+
+
+def test_mrvi_outlier_pairs_need_more_cells_than_batch_size():
+    """MRVI.get_outlier_cell_sample_pairs splits the cells into adata.n_obs // batch_size
+    parts with no floor of one (differential_abundance has max(..., 1)): with fewer cells
+    than batch_size (256 by default) numpy raises ValueError "number sections must be larger
+    than 0". A batch_size at most the number of cells (the fix) runs."""
+    model = _mrvi()  # 80 cells
+    model.train(**FAST)
+    with pytest.raises(ValueError, match="number sections must be larger than 0"):
+        model.get_outlier_cell_sample_pairs()
+    pairs = model.get_outlier_cell_sample_pairs(batch_size=32)  # the fix
+    assert pairs["is_admissible"].shape == (model.adata.n_obs, 4)
+
+
+def test_methylvi_normalized_methylation_ignores_transform_batch_and_weights():
+    """METHYLVI's get_specific_normalized_methylation hands transform_batch and weights to
+    get_normalized_methylation, which takes neither: they land in its
+    **importance_weighting_kwargs and are never read. Any batch, a batch that does not
+    exist, or weights="bogus" give the same values as none, without an error; so
+    differential_methylation(batch_correction=True) decodes every cell in its own batch."""
+    model = _methylation(scvi.external.METHYLVI)
+    model.train(**FAST)
+    values = []
+    for kwargs in ({}, {"transform_batch": "batch_1"},
+                   {"transform_batch": "no_such_batch", "weights": "bogus"}):
+        torch.manual_seed(1)
+        values.append(np.asarray(model.get_specific_normalized_methylation(context="mod1",
+                                                                            **kwargs)))
+    assert np.allclose(values[0], values[1]) and np.allclose(values[0], values[2])
+    params = inspect.signature(model.get_normalized_methylation).parameters
+    assert "transform_batch" not in params and "weights" not in params
