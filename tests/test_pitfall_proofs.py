@@ -3102,3 +3102,41 @@ def test_methylvi_normalized_methylation_ignores_transform_batch_and_weights():
     assert np.allclose(values[0], values[1]) and np.allclose(values[0], values[2])
     params = inspect.signature(model.get_normalized_methylation).parameters
     assert "transform_batch" not in params and "weights" not in params
+
+
+def test_tangram_setup_and_train_traps(monkeypatch):
+    """Tangram.setup_mudata's default density_prior_key="rna_count_based" is looked up as an
+    obs column (KeyError "rna_count_based not found in adata.obs."); its check that both
+    modalities have the same genes is written `if not (x,)`, a one-element tuple, so it never
+    fires (other gene names are accepted); and train() puts its own lr, eps and
+    weight_decay=0 over plan_kwargs (weight_decay=0.5 never reaches the plan).
+    density_prior_key=None or a column of one's own (the fix) sets up."""
+    from mudata import MuData
+
+    import scvi.external.tangram._model as tangram_model
+
+    rng = np.random.default_rng(0)
+
+    def modality(n, prefix):
+        adata = anndata.AnnData(rng.random((n, 15)).astype(np.float32))
+        adata.var_names = [f"{prefix}{i}" for i in range(15)]
+        return adata
+
+    modalities = {"density_prior_key": "sp", "sc_layer": "sc", "sp_layer": "sp"}
+    mdata = MuData({"sc": modality(40, "g"), "sp": modality(20, "g")})
+    with pytest.raises(KeyError, match="rna_count_based not found in adata.obs"):
+        scvi.external.Tangram.setup_mudata(mdata, modalities=modalities)
+    other = MuData({"sc": modality(40, "g"), "sp": modality(20, "x")})
+    scvi.external.Tangram.setup_mudata(other, density_prior_key=None, modalities=modalities)
+    scvi.external.Tangram.setup_mudata(mdata, density_prior_key=None, modalities=modalities)
+    seen = {}
+
+    class Plan(tangram_model.TrainingPlan):
+        def __init__(self, module, **kwargs):
+            seen.update(kwargs)
+            super().__init__(module, **kwargs)
+
+    monkeypatch.setattr(tangram_model, "TrainingPlan", Plan)
+    model = scvi.external.Tangram(mdata)
+    model.train(max_epochs=1, accelerator="cpu", plan_kwargs={"lr": 0.001, "weight_decay": 0.5})
+    assert seen["weight_decay"] == 0 and seen["lr"] != 0.001
