@@ -76,6 +76,25 @@ def bad_path(err: OSError) -> int | None:
     return EXIT_USAGE
 
 
+def guarded(run, args) -> int:
+    """``run(args)``'s exit status, with the agent commands' handling of what goes wrong: a
+    :class:`SkillPackageError` printed as one message with its code, a reader that closed
+    the pipe (``| head``) as success, a path the system refuses as :func:`bad_path` says;
+    anything else is raised."""
+    try:
+        return run(args)
+    except SkillPackageError as err:
+        print_error(err)
+        return err.exit_code
+    except BrokenPipeError:  # pragma: no cover - reader closed the pipe (| head)
+        return EXIT_OK
+    except OSError as err:  # a path the user gave that the system refuses (too long, a loop)
+        code = bad_path(err)
+        if code is None:
+            raise
+        return code
+
+
 def refuse_bad_path(path: os.PathLike | str) -> None:
     """Raise the ``OSError`` of a path the user gave when the system refuses it (one of
     :data:`BAD_PATH_ERRNOS`: a loop, a name too long), so that the CLI's :func:`bad_path`

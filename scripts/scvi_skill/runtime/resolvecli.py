@@ -113,7 +113,7 @@ import sys
 from pathlib import Path
 
 from scvi_skill.runtime.errors import (  # noqa: E402
-    bad_path,
+    guarded,
     refuse_bad_path,
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -217,18 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(_words_first(sys.argv[1:] if argv is None else argv))
-    try:
-        return _run(args)
-    except SkillPackageError as err:
-        print_error(err)
-        return err.exit_code
-    except BrokenPipeError:  # pragma: no cover - reader closed the pipe (| head)
-        return EXIT_OK
-    except OSError as err:  # a path the user gave that the system refuses (too long, a loop)
-        code = bad_path(err)
-        if code is None:
-            raise
-        return code
+    return guarded(_run, args)
 
 
 def _words_first(argv: list[str]) -> list[str]:

@@ -125,7 +125,7 @@ from scvi_skill.runtime import (
     source_search,  # noqa: E402
 )
 from scvi_skill.runtime.errors import (  # noqa: E402
-    bad_path,
+    guarded,
     refuse_bad_path,
     EXIT_OK,
     EXIT_PROBLEMS,
@@ -212,18 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.installed and args.tree:
         parser.error("--installed and --tree name two trees: give one")
-    try:
-        return _run(args)
-    except SkillPackageError as err:
-        print_error(err)
-        return err.exit_code
-    except BrokenPipeError:  # pragma: no cover - reader closed the pipe (| head)
-        return EXIT_OK
-    except OSError as err:  # a path the user gave that the system refuses (too long, a loop)
-        code = bad_path(err)
-        if code is None:
-            raise
-        return code
+    return guarded(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:
