@@ -3140,3 +3140,18 @@ def test_tangram_setup_and_train_traps(monkeypatch):
     model = scvi.external.Tangram(mdata)
     model.train(max_epochs=1, accelerator="cpu", plan_kwargs={"lr": 0.001, "weight_decay": 0.5})
     assert seen["weight_decay"] == 0 and seen["lr"] != 0.001
+
+
+def test_poissonvi_setup_needs_a_hundred_cells():
+    """POISSONVI.setup_anndata checks that the counts look like fragment counts on 100 cells
+    drawn from the data, and raises ValueError "adata.obs must have at least 100
+    observations" on fewer, with no setup argument to lower it: a small test subset cannot
+    be set up. A subset of at least 100 cells (the fix) sets up and trains."""
+    adata = _adata(n_cells_per_batch=60, n_proteins=0)
+    with pytest.raises(ValueError, match="at least 100 observations"):
+        scvi.external.POISSONVI.setup_anndata(adata[:50].copy())
+    subset = adata[:100].copy()  # the fix
+    scvi.external.POISSONVI.setup_anndata(subset)
+    model = scvi.external.POISSONVI(subset)
+    model.train(**FAST)
+    assert model.is_trained_
