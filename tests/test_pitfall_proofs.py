@@ -3155,3 +3155,23 @@ def test_poissonvi_setup_needs_a_hundred_cells():
     model = scvi.external.POISSONVI(subset)
     model.train(**FAST)
     assert model.is_trained_
+
+
+def test_autozi_priors():
+    """AUTOZI(zero_inflation="gene") stores a fixed beta prior as logit(alpha_prior): a
+    beta_prior of 0.9 beside alpha_prior 0.5 becomes logit(0.5) = 0 (the default 0.5 / 0.5
+    is unaffected). With zero_inflation "gene-batch" (or "gene-label") and the prior to learn
+    (both None), the module calls torch.nn.parameter, a module, and construction raises
+    TypeError "'module' object is not callable". Setting the buffer after construction
+    (the fix) gives the prior asked for."""
+    adata = _adata()
+    scvi.model.AUTOZI.setup_anndata(adata, batch_key="batch")
+    model = scvi.model.AUTOZI(adata, alpha_prior=0.5, beta_prior=0.9)
+    assert torch.allclose(model.module.beta_prior_logit, torch.zeros(1))
+    with pytest.raises(TypeError, match="not callable"):
+        scvi.model.AUTOZI(adata, zero_inflation="gene-batch", alpha_prior=None,
+                          beta_prior=None)
+    model.module.beta_prior_logit.fill_(torch.logit(torch.tensor(0.9)).item())  # the fix
+    assert torch.allclose(torch.sigmoid(model.module.beta_prior_logit), torch.tensor([0.9]))
+    model.train(**FAST)
+    assert model.is_trained_
