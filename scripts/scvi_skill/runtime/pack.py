@@ -391,8 +391,7 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
         # Python's own message: the lines below say where, not a dependency.
         notes = [ACCESS_NOTE.format(what=_accessed_words(accessed)) if n.startswith(NO_SITE)
                  else n for n in notes or []]
-    elif not raise_sites and (accessed := _twice_sites(question, reader,
-                                                       named_models(sidx, own, question))):
+    elif not raise_sites and (accessed := _twice_sites(question, reader, sidx, own)):
         site = accessed[0]
         notes = [TWICE_NOTE.format(keyword=site["name"], mapping=site["mapping"])
                  if n.startswith(NO_SITE) else n for n in notes or []]
@@ -452,12 +451,12 @@ TWICE_NOTE = ("(error text) Python's own message, raised by no scvi-tools statem
               "one instead)")
 
 
-def _twice_sites(question: str, reader: _Reader, models: set[str] = frozenset()) -> list[dict]:
+def _twice_sites(question: str, reader: _Reader, sidx: dict, terms: list[str]) -> list[dict]:
     """For Python's "f() got multiple values for keyword argument 'k'": the calls that pass
     ``k`` by name beside a ``**mapping`` the caller's keywords fill (:mod:`.pyerrors`), each
     with the call's lines (the whole call when it has at most
-    :data:`.pyerrors.MAX_PASS_LINES`, else that many around ``k``). ``models``: the models
-    the question names (lower case); calls in their modules come first."""
+    :data:`.pyerrors.MAX_PASS_LINES`, else that many around ``k``). Calls in the modules of
+    the models the question names (``terms``: its own) come first."""
     from .pyerrors import MAX_PASS_LINES, passed_twice, twice_sites
 
     twice = passed_twice(question) if reader.ok else None
@@ -466,14 +465,14 @@ def _twice_sites(question: str, reader: _Reader, models: set[str] = frozenset())
     from .messages import load_messages
 
     try:
-        passes = load_messages().passes
+        index = load_messages()
     except IndexStale as err:
         warn(f"no call sites for the keyword passed twice: {err}")
         return []
-    index = load_messages()
+    models = named_models(sidx, terms, question)
     classes = {cls for model, chain in index.module_classes.items()
                if model.lower() in models for cls in chain}
-    sites = twice_sites(*twice, passes, question, tokenize, classes=classes)
+    sites = twice_sites(*twice, index.passes, question, tokenize, classes=classes)
     for site in sites:
         first = site["start"]
         if site["end"] - first >= MAX_PASS_LINES:
