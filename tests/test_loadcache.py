@@ -38,8 +38,15 @@ def _write(path: Path, data: dict) -> bytes:
 
 
 def _key(raw: bytes) -> str:
-    """The cache key of ``raw``, computed here on its own (length and CRC-32)."""
+    """The content key of ``raw``, computed here on its own (length and CRC-32)."""
     return f"{len(raw)}.{zlib.crc32(raw):08x}"
+
+
+def _stamp(path: Path) -> str:
+    """The stamp key of ``path``, computed here on its own."""
+    info = path.stat()
+    return (f"s{info.st_size}.{info.st_dev:x}.{info.st_ino:x}.{info.st_mtime_ns:x}"
+            f".{info.st_ctime_ns:x}")
 
 
 def _load(path: Path) -> dict:
@@ -49,15 +56,49 @@ def _load(path: Path) -> dict:
 
 def test_a_load_writes_one_cache_file_and_the_next_load_reads_it(tmp_path, cache):
     source = tmp_path / "search_index.json"
-    raw = _write(source, {"format": 3, "terms": {"seed": [[1, 2.5]]}})
+    _write(source, {"format": 3, "terms": {"seed": [[1, 2.5]]}})
     assert _load(source)["terms"] == {"seed": [[1, 2.5]]}
     files = list(cache.iterdir())
-    assert [f.name for f in files] == [loadcache.cache_path(source, raw).name]
+    assert [f.name for f in files] == [loadcache.cache_path(source, _stamp(source)).name]
     # Prove the second load reads the cache, not the JSON: plant a different object under
     # the same key.
-    files[0].write_bytes(loadcache.encode((_key(raw),
+    files[0].write_bytes(loadcache.encode((_stamp(source),
                                            {"format": 3, "terms": {"from": "cache"}}, ())))
     assert _load(source)["terms"] == {"from": "cache"}
+
+
+def test_a_cached_load_does_not_read_the_file(tmp_path, cache, monkeypatch):
+    source = tmp_path / "search_index.json"
+    _write(source, {"format": 3, "value": 1})
+    assert _load(source)["value"] == 1
+
+    read_bytes = Path.read_bytes
+
+    def refuse(self):
+        if self == source:
+            raise AssertionError(f"read {self}")
+        return read_bytes(self)  # the cache file
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert _load(source)["value"] == 1
+    source.write_text(json.dumps({"format": 3, "value": 2}))  # another stamp: read again
+    with pytest.raises(AssertionError, match="read"):
+        _load(source)
+
+
+def test_where_stamps_cannot_be_trusted_the_content_names_the_cache(tmp_path, cache,
+                                                                    monkeypatch):
+    monkeypatch.setattr(loadcache, "STAMPED", False)
+    source = tmp_path / "search_index.json"
+    raw = _write(source, {"format": 3, "value": 1})
+    assert _load(source)["value"] == 1
+    assert [f.name for f in cache.iterdir()] == [loadcache.cache_path(source, _key(raw)).name]
+    assert _load(source)["value"] == 1  # read back from the cache
+    stat = source.stat()
+    _write(source, {"format": 3, "value": 2})
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert _load(source)["value"] == 2
+    assert len(list(cache.iterdir())) == 2
 
 
 def test_an_edited_file_never_meets_its_old_cache(tmp_path, cache):
@@ -81,20 +122,21 @@ def test_an_edited_file_never_meets_its_old_cache(tmp_path, cache):
 ])
 def test_a_broken_or_foreign_cache_file_is_ignored(tmp_path, cache, content):
     source = tmp_path / "search_index.json"
-    raw = _write(source, {"format": 3, "value": 1})
+    _write(source, {"format": 3, "value": 1})
+    key = _stamp(source)
     if content == "old layout":
-        content = loadcache.encode((_key(raw), {"format": 3, "value": 9}))
+        content = loadcache.encode((key, {"format": 3, "value": 9}))
     elif content == "lazy name not a table":
-        content = loadcache.encode((_key(raw), {"format": 3, "value": 9}, ("value",)))
+        content = loadcache.encode((key, {"format": 3, "value": 9}, ("value",)))
     elif content == "no checksum":
-        content = marshal.dumps((_key(raw), {"format": 3, "value": 9}, ()))
+        content = marshal.dumps((key, {"format": 3, "value": 9}, ()))
     elif content == "damaged":
-        good = bytearray(loadcache.encode((_key(raw), {"format": 3, "value": 9}, ())))
+        good = bytearray(loadcache.encode((key, {"format": 3, "value": 9}, ())))
         assert good.count(b"\x09") == 1
         good[good.index(b"\x09")] = 7  # value 9 -> 7, checksum unchanged
         content = bytes(good)
     cache.mkdir(parents=True)
-    loadcache.cache_path(source, raw).write_bytes(content)
+    loadcache.cache_path(source, key).write_bytes(content)
     assert _load(source)["value"] == 1
 
 
@@ -125,12 +167,12 @@ def test_large_tables_are_cached_row_by_row_and_read_back_the_same(tmp_path, cac
 
 def test_a_symlinked_cache_file_is_not_followed(tmp_path, cache):
     source = tmp_path / "search_index.json"
-    raw = _write(source, {"format": 3, "value": 1})
+    _write(source, {"format": 3, "value": 1})
     planted = tmp_path / "planted.marshal"
-    planted.write_bytes(loadcache.encode((_key(raw),
+    planted.write_bytes(loadcache.encode((_stamp(source),
                                           {"format": 3, "value": 666}, ())))
     cache.mkdir(parents=True)
-    loadcache.cache_path(source, raw).symlink_to(planted)
+    loadcache.cache_path(source, _stamp(source)).symlink_to(planted)
     assert _load(source)["value"] == 1
 
 
@@ -208,7 +250,7 @@ def test_resolve_docs_prints_the_same_pack_with_and_without_the_cache(tmp_path):
         == ["search_index"]
 
 
-def test_gzipped_api_indexes_are_cached_by_their_compressed_bytes(tmp_path, cache):
+def test_gzipped_api_indexes_are_cached_and_read_back(tmp_path, cache):
     import gzip
 
     from scvi_skill.runtime import apifiles
@@ -217,7 +259,7 @@ def test_gzipped_api_indexes_are_cached_by_their_compressed_bytes(tmp_path, cach
     raw = gzip.compress(json.dumps({"names": {"scvi.model.SCVI": [[0, 3]]}}).encode(), mtime=0)
     source.write_bytes(raw)
     first = apifiles.read_api_file(source)
-    assert loadcache.cache_path(source, raw).is_file()
+    assert loadcache.cache_path(source, _stamp(source)).is_file()
     assert apifiles.read_api_file(source) == first == {"names": {"scvi.model.SCVI": [[0, 3]]}}
     source.write_bytes(b"not gzip")
     with pytest.raises(IndexStale, match="cannot read the API index"):

@@ -37,13 +37,19 @@ def read_api_file(path: Path) -> dict:
     """The JSON object in ``path`` (gzip-compressed when it ends in ``.gz``), from the per-user
     cache of decoded references when it holds this content (:mod:`.loadcache`)."""
     try:
+        key = loadcache.key_for(path)  # before reading: a cached copy spares the read
+        data = loadcache.load(path, key) if key else None
+        if data is not None:
+            return data
         raw = path.read_bytes()
     except OSError as err:
         raise IndexStale(f"cannot read the API index {path}: {err}",
                          hint=f"Regenerate it with: {REGENERATE_API}") from err
-    data = loadcache.load(path, raw)
-    if data is not None:
-        return data
+    if key is None:
+        key = loadcache.key_for(path, raw)
+        data = loadcache.load(path, key)
+        if data is not None:
+            return data
     import gzip  # only without a cached copy: with it, neither is needed
     import json
 
@@ -55,7 +61,7 @@ def read_api_file(path: Path) -> dict:
                          hint=f"Regenerate it with: {REGENERATE_API}") from err
     if not isinstance(data, dict):
         raise IndexStale(f"{path} is not a JSON object", hint=f"Regenerate: {REGENERATE_API}")
-    loadcache.store(path, raw, data)
+    loadcache.store(path, key, data)
     return data
 
 

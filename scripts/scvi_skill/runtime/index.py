@@ -3,7 +3,7 @@
 Both are plain JSON read with one ``json.loads``; a missing, unreadable or wrong-format file
 raises :class:`IndexStale` (exit 6) with the command that regenerates it. Loaded objects are
 cached per process, and the decoded object per user (:mod:`.loadcache`: a marshal copy keyed
-by the file's length and CRC-32, read in about half the time of decoding the JSON). Their
+by the file's stamp, read in about half the time of decoding the JSON). Their
 formats and fields are defined in :mod:`.schema`; ``REGENERATE`` is re-exported from there for
 the scripts that name it.
 
@@ -37,12 +37,18 @@ def load_json(path: Path, *, expected_format: int, what: str, lazy: tuple[str, .
         return cached
     hint = f"The skill's {what} is generated; restore it from the skill package or run: {REGENERATE}"
     try:
-        raw = path.read_bytes()
+        # The stamp first, so that a cached copy spares reading the file (loadcache).
+        key = loadcache.key_for(path)
+        data = _without_gc(loadcache.load, path, key) if key else None
+        if data is None:
+            raw = path.read_bytes()
+            if key is None:
+                key = loadcache.key_for(path, raw)
+                data = _without_gc(loadcache.load, path, key)
     except FileNotFoundError as exc:
         raise IndexStale(f"{what} missing: {path}", hint=hint) from exc
     except OSError as exc:
         raise IndexStale(f"{what} unreadable: {path}: {exc.strerror}", hint=hint) from exc
-    data = _without_gc(loadcache.load, path, raw)
     decoded = data is None
     if decoded:
         import json  # only without a cached copy (about 3 ms of imports otherwise)
@@ -56,7 +62,7 @@ def load_json(path: Path, *, expected_format: int, what: str, lazy: tuple[str, .
         msg = f"{what} has format {found!r}, this script reads format {expected_format}: {path}"
         raise IndexStale(msg, hint=hint)
     if decoded:
-        loadcache.store(path, raw, data, lazy)
+        loadcache.store(path, key, data, lazy)
     _CACHE[path] = data
     return data
 
