@@ -3175,3 +3175,69 @@ def test_autozi_priors():
     assert torch.allclose(torch.sigmoid(model.module.beta_prior_logit), torch.tensor([0.9]))
     model.train(**FAST)
     assert model.is_trained_
+
+
+def test_normalize_regions_needs_region_factors():
+    """PEAKVI and MULTIVI built with region_factors=False have no region factors
+    (module.region_factors is None); get_normalized_accessibility(normalize_regions=True)
+    still multiplies by torch.sigmoid of it and fails with a bare TypeError about
+    sigmoid() and NoneType, while get_region_factors() says so in words. Without
+    normalize_regions (the default) both models give accessibilities."""
+    adata = _adata()
+    adata.X = (adata.X > 0).astype("float32")
+    scvi.model.PEAKVI.setup_anndata(adata)
+    models = [scvi.model.PEAKVI(adata, n_hidden=16, n_latent=4, region_factors=False),
+              scvi.model.MULTIVI(_multivi_mudata(), n_latent=4, region_factors=False)]
+    for model in models:
+        model.train(**FAST)
+        assert model.module.region_factors is None
+        with pytest.raises(TypeError, match=r"sigmoid\(\).*NoneType"):
+            model.get_normalized_accessibility(normalize_regions=True)
+        with pytest.raises(RuntimeError, match="region factors were not included"):
+            model.get_region_factors()
+        assert np.asarray(model.get_normalized_accessibility()).shape[0] == model.adata.n_obs
+
+
+def test_loss_output_needs_a_reconstruction_loss_per_cell():
+    """LossOutput infers the minibatch size from the first dimension of the reconstruction
+    loss: a custom module's loss() that returns it summed (a 0-d tensor) fails with
+    IndexError "tuple index out of range", a message that names neither. Per-cell values
+    (shape (n_cells,)), or n_obs_minibatch given, are accepted."""
+    from scvi.module.base import LossOutput
+
+    per_cell = torch.ones(8)
+    with pytest.raises(IndexError, match="tuple index out of range"):
+        LossOutput(loss=per_cell.sum(), reconstruction_loss=per_cell.sum())
+    assert LossOutput(loss=per_cell.sum(), reconstruction_loss=per_cell).n_obs_minibatch == 8
+    given = LossOutput(loss=per_cell.sum(), reconstruction_loss=per_cell.sum(), n_obs_minibatch=8)
+    assert given.n_obs_minibatch == 8
+
+
+def test_methylation_docstring_examples_do_not_run():
+    """The class examples of METHYLVI and METHYLANVI call setup_mudata without mc_layer,
+    cov_layer and methylation_contexts, which it requires (TypeError); METHYLVI.setup_mudata's
+    own example passes methylation_modalities, a name it does not take in place of
+    methylation_contexts (TypeError again). _methylation() here, with the three named, sets up."""
+    from mudata import MuData
+
+    def mdata():
+        contexts = {}
+        for name in ("mCG", "mCH"):
+            adata = _adata(n_proteins=0)
+            adata.layers["mc"], adata.layers["cov"] = adata.X, adata.X + 10
+            contexts[name] = adata
+        return MuData(contexts)
+
+    missing = r"missing 3 required positional arguments: 'mc_layer', 'cov_layer', and " \
+              r"'methylation_contexts'"
+    with pytest.raises(TypeError, match=missing):
+        scvi.external.METHYLVI.setup_mudata(mdata(), batch_key="batch")
+    with pytest.raises(TypeError, match=missing):
+        scvi.external.METHYLANVI.setup_mudata(mdata(), labels_key="labels",
+                                              unlabeled_category="Unknown")
+    with pytest.raises(TypeError, match="methylation_contexts"):
+        scvi.external.METHYLVI.setup_mudata(mdata(), mc_layer="mc", cov_layer="cov",
+                                            batch_key="batch",
+                                            methylation_modalities=["mCG", "mCH"],
+                                            modalities={"batch_key": "mCG"})
+    assert _methylation(scvi.external.METHYLVI) is not None  # the three named: it sets up
