@@ -12,7 +12,6 @@ then describes) are never a conflict. Standard library only.
 
 from __future__ import annotations
 
-import ast
 import re
 
 _CLAIM = re.compile(
@@ -70,6 +69,8 @@ def signature_default(line: str, name: str) -> str | None:
         text = text[head.end():]
     text = re.sub(r"\)\s*(?:->.*)?:\s*(?:#.*)?$", "", text).rstrip().rstrip(",")
     text = re.sub(r"\s+#.*$", "", text)
+    import ast  # here: most calls never read a signature's default (about 3 ms of imports)
+
     try:
         args = ast.parse(f"def _({text}): pass").body[0].args
     except _UNPARSABLE:
@@ -95,6 +96,8 @@ nesting too deep for the parser."""
 
 
 def _literal(text: str):
+    import ast
+
     try:
         return ast.literal_eval(text.strip())
     except (*_UNPARSABLE, TypeError):
@@ -121,6 +124,8 @@ def _is_expression(value: str) -> bool:
     code would compute, not prose."""
     if " " in value and "(" not in value:
         return False
+    import ast
+
     try:
         node = ast.parse(value, mode="eval").body
     except _UNPARSABLE:

@@ -23,7 +23,6 @@ URL and the pack says so. Standard library only.
 
 from __future__ import annotations
 
-import ast
 import re
 from bisect import bisect_left, bisect_right
 from itertools import accumulate
@@ -1462,6 +1461,8 @@ def tree_default_conflicts(tree) -> list[dict]:
     each parameter with a default): ``path``, ``line``, ``def``, ``param``, ``code``,
     ``stated``, ``entry``, in file order. For maintainers and the tests: what the pack and
     ``--kwarg`` would mark in that release."""
+    import ast
+
     reader = _Reader(tree)
     found = []
     for path in sorted(tree.package_dir.rglob("*.py")):
