@@ -47,6 +47,8 @@ STOPWORDS = frozenset(
 
 _SUFFIXES = (
     ("ational", "ate"),
+    ("izations", "ize"),
+    ("isations", "ize"),
     ("ization", "ize"),
     ("isation", "ize"),
     ("ations", "ate"),
@@ -58,6 +60,7 @@ _SUFFIXES = (
     ("ities", ""),
     ("ity", ""),
     ("ies", "y"),
+    ("ings", ""),
     ("ing", ""),
     ("ers", "er"),
     ("ed", ""),
@@ -66,9 +69,13 @@ _SUFFIXES = (
     ("xes", "x"),
     ("s", ""),
 )
-# "ing"/"ed" need a longer base so "embed", "speed", "string" stay whole.
-_VERB_SUFFIXES = ("ing", "ed")
+# "ing"/"ed" need a longer base so "embed", "speed", "string" stay whole. A plural meets its
+# singular: "settings"/"setting" -> "set", "normalizations"/"normalization" -> "normaliz".
+_VERB_SUFFIXES = ("ings", "ing", "ed")
 _NO_STEM_ENDINGS = ("ss", "is", "ous")
+_OWN_PLURALS = frozenset({"settings"})
+"""Plurals kept apart from their singular's stem: ``scvi.settings`` is a name of its own,
+which "set" (as "setting" stems) would drown."""
 _US_WORDS = frozenset("bus plus thus status corpus census virus focus bonus nucleus consensus".split())
 MIN_STEM_CHARS = 3
 
@@ -100,7 +107,11 @@ def _stem(word: str) -> str:
         if word.endswith(suffix):
             base = word[: -len(suffix)] + replacement
             if len(base) < MIN_STEM_CHARS or (suffix in _VERB_SUFFIXES and len(base) < 4):
+                if suffix == "ings":
+                    continue  # "strings": the plural of a word kept whole ("string")
                 return word
+            if suffix == "ings" and word in _OWN_PLURALS:
+                continue
             if suffix in _VERB_SUFFIXES and len(base) > 3 and base[-1] == base[-2] != "s":
                 base = base[:-1]  # "stopping" -> "stop", "mapped" -> "map"
             if base.endswith("e") and len(base) > 4:
