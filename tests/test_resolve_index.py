@@ -46,7 +46,13 @@ def test_whole_identifiers_are_not_stemmed_but_parts_are():
         ["layer", "layers"],
         ["category", "categories"],
         ["batch", "batches"],
-        ["map", "mapped", "mapping"],
+        ["map", "mapped", "mapping", "mappings"],
+        # a plural meets its singular where the singular loses "ing" or "ization"
+        ["embedding", "embeddings", "embed"],
+        ["warning", "warnings"],
+        ["docstring", "docstrings"],
+        ["normalization", "normalizations"],
+        ["string", "strings"],
     ],
 )
 def test_stemmer_conflates_forms(group):
@@ -56,6 +62,11 @@ def test_stemmer_conflates_forms(group):
 @pytest.mark.parametrize("pair", [["layer", "lay"], ["embed", "emb"], ["string", "str"], ["class", "clas"]])
 def test_stemmer_keeps_distinct_words(pair):
     assert stem(pair[0]) != pair[1]
+
+
+def test_settings_keeps_a_stem_of_its_own():
+    """``scvi.settings`` names an object: its plural is not merged into "set"."""
+    assert stem("settings") == "setting" != stem("setting") == stem("set")
 
 
 _PROBE_WORDS = (
