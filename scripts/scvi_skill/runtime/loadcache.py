@@ -1,9 +1,10 @@
 """A per-user cache of the decoded references, so that each call does not decode JSON again.
 
-``json.loads`` of ``references/search_index.json`` (2.3 MB) is the largest fixed cost of one
+``json.loads`` of ``references/search_index.json`` (3.4 MB) is the largest fixed cost of one
 ``resolve_docs.py`` call. The decoded object is kept, in :mod:`marshal` form, under
 ``<trees_dir>/.references-cache/`` (the folder of cached trees: ours, see
-:func:`~.paths.trees_dir`), one file per content, Python minor version and marshal version.
+:func:`~.paths.trees_dir`), one file per reference file, Python minor version and marshal
+version.
 
 - A cache file is named by the source file's stamp: its device, inode, length, and
   modification and status-change times in nanoseconds (:func:`key_for`). Any write to the file,
@@ -14,7 +15,7 @@
   not that (Windows, where it is the creation time), the name is the content's length and
   CRC-32 instead, read from the file.
 - It is used only when it is a regular file owned by the current user, its Adler-32 checksum
-  (the first 4 bytes) matches the rest, and it holds the same length and CRC-32 again inside;
+  (the first 4 bytes) matches the rest, and it holds the same whole key again inside;
   anything else is ignored (and the JSON decoded as before). The checksum matters because a
   large table's rows are decoded only when read: a damaged row would otherwise surface in the
   middle of a ranking.
