@@ -3241,3 +3241,43 @@ def test_methylation_docstring_examples_do_not_run():
                                             methylation_modalities=["mCG", "mCH"],
                                             modalities={"batch_key": "mCG"})
     assert _methylation(scvi.external.METHYLVI) is not None  # the three named: it sets up
+
+
+def test_diagvi_normal_likelihood_normalizes_library_by_default():
+    """DIAGVI.setup_anndata(likelihood="normal") keeps normalize_lib=True, and for "normal" the
+    module takes the decoder's normalization from it (softmax times the library,
+    log(x.sum(1))), while the user guide says continuous modalities get none. z-scored protein
+    data, whose rows can sum below zero, then fails in the first epoch with ValueError
+    "Expected parameter loc ... Normal"; normalize_lib=False (the fix) trains, and so does
+    the default on non-negative (min-max scaled) values."""
+    pytest.importorskip("torch_geometric")  # DIAGVI's graph layers (the examples extra has it)
+    from scvi.external import DIAGVI
+
+    rng = np.random.default_rng(0)
+    genes = [f"G{i}" for i in range(40)] + ["CD3E", "MS4A1", "CD14", "NCAM1"]
+    proteins = ["CD3", "CD20", "CD14", "CD56", "PanCK"]
+    mapping = pd.DataFrame({"rna": genes[-4:], "protein": proteins[:4]})
+    intensity = np.arcsinh(rng.gamma(2, 5, (250, 5)) / 5)
+    zscored = (intensity - intensity.mean(0)) / intensity.std(0)
+    scaled = (intensity - intensity.min(0)) / (intensity.max(0) - intensity.min(0))
+    assert (zscored.sum(1) < 0).any()
+
+    def model(values, **setup):
+        rna = anndata.AnnData(rng.poisson(2, (300, len(genes))).astype(np.float32))
+        rna.var_names = genes
+        protein = anndata.AnnData(values.astype(np.float32))
+        protein.var_names = proteins
+        DIAGVI.setup_anndata(rna, likelihood="nb")
+        DIAGVI.setup_anndata(protein, likelihood="normal", **setup)
+        return DIAGVI({"rna": rna, "protein": protein}, mapping_df=mapping, n_latent=4,
+                      n_hidden=16)
+
+    default = model(zscored)
+    assert default.module.decoder_1.normalize is True
+    with pytest.raises(ValueError, match=r"Expected parameter loc .* Normal"):
+        default.train(max_epochs=1, batch_size=64, accelerator="cpu")
+    for fixed in (model(zscored, normalize_lib=False), model(scaled)):
+        fixed.train(max_epochs=1, batch_size=64, accelerator="cpu")
+        latent = fixed.get_latent_representation()
+        assert not any(np.isnan(v).any() for v in latent.values())
+    assert model(zscored, normalize_lib=False).module.decoder_1.normalize is False
