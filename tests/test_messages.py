@@ -611,3 +611,22 @@ def test_cli_says_when_the_first_site_is_only_one_of_several(capsys):
     code, out, _ = run(capsys, "--message", "ValueError: Number of vars in adata_target not the "
                        "same as source. Expected: 16964 Received: 5000", "--json")
     assert json.loads(out)["same_message"] == 0
+
+
+def test_the_shipped_index_carries_what_the_runtime_would_derive():
+    """messages.json holds each template's words and holes and the word postings and weights
+    (the build's MessageIndex.derived()); the index read with them equals the index made
+    from the sites alone, and a call builds it without splitting any template."""
+    from scvi_skill.runtime.index import load_json
+    from scvi_skill.runtime.schema import MESSAGES_FORMAT
+
+    data = load_json(messages.MESSAGES_PATH, expected_format=MESSAGES_FORMAT, what="messages")
+    assert {"site_words", "postings", "idf", "unknown_idf"} <= data.keys()
+    bare = {k: v for k, v in data.items()
+            if k not in ("site_words", "postings", "idf", "unknown_idf")}
+    made, read = messages.MessageIndex(bare), messages.MessageIndex(data)
+    assert read.derived() == made.derived()
+    assert [s.row for s in read.sites] == [s.row for s in made.sites]
+    assert read.passes == made.passes and len(read.passes) > 900
+    stale = dict(data, site_words=data["site_words"][:-1])  # not one per site: made again
+    assert messages.MessageIndex(stale).derived() == made.derived()

@@ -128,21 +128,33 @@ class MessageIndex:
         fields = data.get("fields") or list(MessageRow._fields)
         order = [fields.index(name) for name in MessageRow._fields]
         self.version = data.get("scvi_tools_version", "")
-        names = data.get("pass_fields") or []
-        self.passes: list[dict] = [dict(zip(names, row)) for row in data.get("passes") or []]
-        """Calls that pass a keyword beside a ``**mapping`` the caller may fill with it
-        (:func:`scvi_skill.build.source.messages.module_passes`)."""
+        self._pass_fields = data.get("pass_fields") or []
+        self._pass_rows = data.get("passes") or []
         self.module_classes: dict[str, list[str]] = dict(data.get("module_classes") or {})
         """Model class -> the module class it builds and that class's bases in the package
         (``SCANVI`` -> ``SCANVAE``, ``VAE``)."""
         self.sites: list[_Site] = []
-        self.postings: dict[str, list[int]] = {}
-        for raw in data.get("sites", []):
+        raws = data.get("sites", [])
+        # The build's words and holes of each template and its word postings and weights
+        # (site_words, postings, idf; :func:`derived`), when there for every site; else made
+        # here.
+        split = data.get("site_words")
+        if not isinstance(split, list) or len(split) != len(raws):
+            split = None
+        for n, raw in enumerate(raws):
             row = MessageRow(*(raw[i] for i in order))
-            words, holes = template_words(row.template)
-            site_id = len(self.sites)
+            words, holes = split[n] if split else template_words(row.template)
             self.sites.append(_Site(row, words, holes, tuple(words)))
-            for word in set(words):
+        postings, idf = data.get("postings"), data.get("idf")
+        if split and isinstance(postings, dict) and isinstance(idf, dict) \
+                and isinstance(data.get("unknown_idf"), float):
+            self.postings: dict[str, list[int]] = postings
+            self.idf: dict[str, float] = idf
+            self.unknown_idf: float = data["unknown_idf"]
+            return
+        self.postings = {}
+        for site_id, site in enumerate(self.sites):
+            for word in set(site.words):
                 self.postings.setdefault(word, []).append(site_id)
         # Word weights come from the raise, warn and log sites alone: the print lines (a few
         # dozen progress and notice lines) are found, but do not shift what every other
@@ -154,6 +166,24 @@ class MessageIndex:
         for word, ids in self.postings.items():
             df = sum(counted[i] for i in ids)
             self.idf[word] = log(1 + n / df) if df else self.unknown_idf
+
+    def derived(self) -> dict:
+        """What this index computed from the sites' templates (``site_words``, ``postings``,
+        ``idf``, ``unknown_idf``): the build stores it in ``messages.json``, so that a call
+        reads it instead."""
+        return {"site_words": [[site.words, site.holes] for site in self.sites],
+                "postings": self.postings, "idf": self.idf, "unknown_idf": self.unknown_idf}
+
+    @property
+    def passes(self) -> list[dict]:
+        """Calls that pass a keyword beside a ``**mapping`` the caller may fill with it
+        (:func:`scvi_skill.build.source.messages.module_passes`), made on first use (only
+        Python's "got multiple values for keyword argument" reads them)."""
+        made = self.__dict__.get("_passes")
+        if made is None:
+            made = self.__dict__["_passes"] = [dict(zip(self._pass_fields, row))
+                                               for row in self._pass_rows]
+        return made
 
 
 _LOADED: dict[Path, MessageIndex] = {}
