@@ -170,29 +170,45 @@ def _parts(identifier: str) -> list[str]:
 def tokenize(text: str) -> list[str]:
     """Terms of ``text`` in order, with identifier wholes followed by their parts."""
     out: list[str] = []
-    append = out.append
+    extend = out.extend
+    known = _WORD_TERMS
     for match in _WORD.finditer(text):
-        raw = match.group().strip("._")
-        if not raw or len(raw) > MAX_TOKEN_CHARS:
-            continue
-        simple = raw.isalnum()
-        if simple and (
-            raw.islower() or raw.isupper() or raw[1:].islower() or len(_camel_parts(raw)) < 2
-        ):
-            word = raw.lower()
-            if word in STOPWORDS:
-                continue
-            append(stem(word) if word.isalpha() else word)
-            continue
-        whole = raw.lower()
-        if whole in STOPWORDS:
-            continue
-        append(whole)
-        for part in _parts(raw):
-            if len(part) < 2 or part == whole or part in STOPWORDS:
-                continue
-            append(stem(part) if part.isalpha() else part)
+        raw = match.group()
+        terms = known.get(raw)
+        if terms is None:
+            if len(known) >= MAX_STEMS:
+                known.clear()
+            terms = known[raw] = _word_terms(raw.strip("._"))
+        extend(terms)
     return out
+
+
+_WORD_TERMS: dict[str, tuple[str, ...]] = {}
+"""The terms of each word already tokenized (source lines repeat ``self``, ``adata``, ...);
+cleared when it holds :data:`MAX_STEMS`."""
+
+
+def _word_terms(raw: str) -> tuple[str, ...]:
+    """The terms of one ``_WORD`` match, stripped of outer dots and underscores."""
+    if not raw or len(raw) > MAX_TOKEN_CHARS:
+        return ()
+    simple = raw.isalnum()
+    if simple and (
+        raw.islower() or raw.isupper() or raw[1:].islower() or len(_camel_parts(raw)) < 2
+    ):
+        word = raw.lower()
+        if word in STOPWORDS:
+            return ()
+        return (stem(word) if word.isalpha() else word,)
+    whole = raw.lower()
+    if whole in STOPWORDS:
+        return ()
+    out = [whole]
+    for part in _parts(raw):
+        if len(part) < 2 or part == whole or part in STOPWORDS:
+            continue
+        out.append(stem(part) if part.isalpha() else part)
+    return tuple(out)
 
 
 def normalize_phrase(text: str) -> str:
