@@ -3281,3 +3281,71 @@ def test_diagvi_normal_likelihood_normalizes_library_by_default():
         latent = fixed.get_latent_representation()
         assert not any(np.isnan(v).any() for v in latent.values())
     assert model(zscored, normalize_lib=False).module.decoder_1.normalize is False
+
+
+def test_backed_anndata_differential_expression_needs_all_stats_off(tmp_path):
+    """A model set up on a backed AnnData (read_h5ad(backed="r"), sparse X) trains and gives
+    latents, but differential_expression with its default all_stats=True sums the whole
+    backed matrix for the raw-count statistics and fails with AttributeError
+    "'_CSRDataset' object has no attribute 'sum'"; all_stats=False (the fix) runs."""
+    adata = _adata(sparse_format="csr_matrix", n_proteins=0)
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    backed = anndata.read_h5ad(tmp_path / "cells.h5ad", backed="r")
+    scvi.model.SCVI.setup_anndata(backed, batch_key="batch")
+    model = scvi.model.SCVI(backed, n_hidden=16, n_latent=4)
+    model.train(**FAST)
+    assert model.get_latent_representation().shape == (backed.n_obs, 4)
+    groups = {"groupby": "labels", "group1": "label_0", "group2": "label_1"}
+    with pytest.raises(AttributeError, match="'_CSRDataset' object has no attribute 'sum'"):
+        model.differential_expression(**groups)
+    result = model.differential_expression(**groups, all_stats=False)
+    assert len(result) == backed.n_vars and "raw_mean1" not in result.columns
+
+
+def test_criticism_report_skip_metrics_and_save_folder(tmp_path, monkeypatch):
+    """create_criticism_report reads every metric after computing them, so skip_metrics
+    cannot skip one: skipping "diff_exp" raises KeyError 'diff_exp'. Its default
+    save_folder=None raises TypeError only after all metrics are computed, and it returns
+    None, not the dict its annotation says (it writes save_folder/metrics.json). leidenalg
+    (which its DE requires, pitfall ppc-differential-expression-needs-leidenalg, and which a
+    label key leaves unused) is a stand-in module here."""
+    import sys
+    import types
+
+    from scvi.criticism import create_criticism_report
+
+    monkeypatch.setitem(sys.modules, "leidenalg", types.ModuleType("leidenalg"))
+    model = _scvi(labels_key="labels")
+    model.train(**FAST)
+    with pytest.raises(KeyError, match="diff_exp"):
+        create_criticism_report(model, skip_metrics=["diff_exp"], n_samples=2,
+                                save_folder=str(tmp_path))
+    with pytest.raises(TypeError):
+        create_criticism_report(model, n_samples=2)
+    assert create_criticism_report(model, n_samples=2, save_folder=str(tmp_path)) is None
+    assert (tmp_path / "metrics.json").is_file()
+
+
+def test_update_only_decoder_needs_a_minified_model_with_counts():
+    """update_only_decoder=True (a TrainingPlan keyword: plan_kwargs or TrainingPlanConfig)
+    only turns off the encoder's full forward pass; a model whose data are not minified to
+    latent posterior parameters with counts runs its encoder all the same, so the encoder
+    keeps training. Minified with counts, the encoder stays as it was."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+
+    def encoder():
+        return {k: v.detach().clone() for k, v in model.module.z_encoder.named_parameters()}
+
+    def moved(before):
+        return max((v - before[k]).abs().max().item() for k, v in encoder().items())
+
+    before = encoder()
+    model.train(**FAST, plan_kwargs={"update_only_decoder": True})
+    assert moved(before) > 0
+    qzm, qzv = model.get_latent_representation(return_dist=True)
+    model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
+    model.minify_adata(minified_data_type="latent_posterior_parameters_with_counts")
+    before = encoder()
+    model.train(**FAST, plan_kwargs={"update_only_decoder": True})
+    assert moved(before) == 0
