@@ -3360,3 +3360,46 @@ def test_update_only_decoder_needs_a_minified_model_with_counts():
     before = encoder()
     model.train(**FAST, plan_kwargs={"update_only_decoder": True})
     assert moved(before) == 0
+
+
+def test_give_mean_false_returns_one_draw_per_cell():
+    """VAEMixin.get_latent_representation's docstring says give_mean=False "returns an
+    estimate of the mean using mc_samples Monte Carlo samples" and that mc_samples is not
+    used when give_mean is True; the code does the opposite. give_mean=False returns one
+    draw of z per cell (another on each call, whatever mc_samples), and mc_samples is read
+    only with give_mean=True and the logistic-normal latent."""
+    model = _scvi()
+    model.train(**FAST)
+    mean = model.get_latent_representation()
+    torch.manual_seed(0)
+    one = model.get_latent_representation(give_mean=False, mc_samples=1)
+    torch.manual_seed(1)
+    many = model.get_latent_representation(give_mean=False, mc_samples=5000)
+    qzm, qzv = model.get_latent_representation(return_dist=True)
+    assert np.allclose(mean, qzm)
+    # A mean of 5000 draws would sit within about 2% of a standard deviation of qzm; one
+    # draw is a whole standard deviation away on average, as is each of the two calls.
+    for draw in (one, many):
+        z = (draw - qzm) / np.sqrt(qzv)
+        assert 0.7 < z.std() < 1.3
+    assert not np.allclose(one, many)
+    doc = inspect.getdoc(scvi.model.SCVI.get_latent_representation)
+    assert "estimate of the mean using ``mc_samples``" in doc.replace("\n", " ")
+
+
+def test_scviva_preprocessing_needs_a_sample_key():
+    """SCVIVA.preprocessing_anndata documents sample_key as optional (default None), but the
+    neighbourhoods are built per sample with adata.obs[sample_key]: without it, KeyError
+    None. A sample key (one sample for all cells when there is one) builds them."""
+    adata = _adata(n_proteins=0, generate_coordinates=True)
+    adata.obsm["qz1_m"] = np.random.default_rng(0).normal(size=(adata.n_obs, 4))
+    keys = {"labels_key": "labels", "cell_coordinates_key": "coordinates",
+            "expression_embedding_key": "qz1_m"}
+    params = inspect.signature(scvi.external.SCVIVA.preprocessing_anndata).parameters
+    assert params["sample_key"].default is None
+    with pytest.raises(KeyError) as raised:
+        scvi.external.SCVIVA.preprocessing_anndata(adata, k_nn=5, **keys)
+    assert raised.value.args == (None,)
+    adata.obs["sample"] = "one"
+    scvi.external.SCVIVA.preprocessing_anndata(adata, k_nn=5, sample_key="sample", **keys)
+    assert adata.obsm["niche_indexes"].shape == (adata.n_obs, 5)
