@@ -633,3 +633,41 @@ def test_the_graders_citation_errors_point_at_their_citations(repo_root):
                        if line.startswith("## "))
         assert heading.split()[1].strip("`*:") == row["id"], (row, heading)
         assert row["grader_says"]
+
+
+GUIDE = """\
+# Mapping
+
+```
+>>> mapper = model.get_mapper_matrix()
+```
+
+Each row contains a probability distribution over spatial observations for one
+single-cell observation.
+"""
+
+
+@pytest.mark.parametrize(("cited", "verdict"), [
+    ("5-6", "off"),  # the block's closing fence and a blank line: the text is on 7
+    ("6", "off"),  # a blank line
+    ("3", "unverified"),  # the opening fence cites the block it opens
+    ("3-5", "unverified"),  # the block itself: its code, not the sentence's words
+])
+def test_a_citation_of_blank_lines_or_a_block_s_end_just_before_the_text(tree, cited, verdict):
+    """A Markdown citation whose lines hold no text (blank lines, a code block's closing
+    fence) is off when a line at most BLANK_NEAR past them holds the sentence's words."""
+    (tree / "docs" / "guide.md").write_text(GUIDE)
+    text = ("Each row is one cell's probability distribution over spots "
+            f"(docs/user_guide.md:{cited}).").replace("user_guide", "guide")
+    report = check_citations(text, TreeLines(open_tree(tree)))
+    assert [c.verdict for c in report.citations] == [verdict]
+    if verdict == "off":
+        assert report.citations[0].message.endswith("holds no text (blank lines, a code "
+                                                    "block's end); line 7 says it")
+
+
+def test_blank_lines_far_from_the_sentence_s_words_are_not_judged(tree):
+    (tree / "docs" / "guide.md").write_text(GUIDE + "\n" * 8 + "Unrelated closing words.\n")
+    text = "Each row is a probability distribution (docs/guide.md:15-16)."
+    report = check_citations(text, TreeLines(open_tree(tree)))
+    assert [c.verdict for c in report.citations] == ["unverified"]

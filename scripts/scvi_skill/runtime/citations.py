@@ -645,6 +645,8 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
         cite.message = (f"{cite.path}:{cite.start}-{cite.end} ends past the file's end "
                         f"({len(lines)} lines)")
         return
+    if cite.path.endswith(PROSE) and this_tree and _judge_blank(cite, claim, lines):
+        return
     if not claim.needles:
         return
     if _shows(paths[0], lines, cite, claim):
@@ -677,6 +679,43 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
             span = f"{cite.start}" if cite.start == cite.end else f"{cite.start}-{cite.end}"
             cite.message = f"{cite.path}:{span} does not show `{needle}`; line {at} does"
             return
+
+
+BLANK_NEAR = 3
+"""How far past cited lines that hold no text the sentence's words may be for the citation to
+be judged off by them (:func:`_judge_blank`)."""
+BLANK_WORDS = 2
+"""How many of the sentence's longer words that line must hold."""
+_FENCE = re.compile(r"^\s*(?:`{3,}|~{3,})")
+
+
+def _judge_blank(cite: Citation, claim: Claim, lines: list[str]) -> bool:
+    """Off when a Markdown citation's lines hold no text, only blank lines and the end of a
+    code block (```` ``` ```` after the block's code), and a line at most :data:`BLANK_NEAR`
+    beyond them holds :data:`BLANK_WORDS` of the sentence's longer words: the sentence's
+    text just past a fence, cited a line or two early. An opening fence cites the block it
+    opens, so it is never judged here. True when judged."""
+    last = min(cite.end, len(lines))
+    fences = [n for n in range(1, last + 1) if _FENCE.match(lines[n - 1])]
+    for n in range(cite.start, last + 1):
+        text = lines[n - 1]
+        if text.strip() and not (_FENCE.match(text) and fences.index(n) % 2 == 1):
+            return False
+    best = None
+    for at in range(max(1, cite.start - BLANK_NEAR), min(len(lines), last + BLANK_NEAR) + 1):
+        if cite.start <= at <= last:
+            continue
+        held = {w.lower() for w in _WORD.findall(lines[at - 1])}
+        if len(claim.words & held) >= BLANK_WORDS and (
+                best is None or abs(at - cite.start) < abs(best - cite.start)):
+            best = at
+    if best is None:
+        return False
+    cite.verdict, cite.away = "off", max(cite.start - best, best - last)
+    span = f"{cite.start}" if cite.start == cite.end else f"{cite.start}-{cite.end}"
+    cite.message = (f"{cite.path}:{span} holds no text (blank lines, a code block's end); "
+                    f"line {best} says it")
+    return True
 
 
 SPECIFIC_NEAR = 5
