@@ -3403,3 +3403,21 @@ def test_scviva_preprocessing_needs_a_sample_key():
     adata.obs["sample"] = "one"
     scvi.external.SCVIVA.preprocessing_anndata(adata, k_nn=5, sample_key="sample", **keys)
     assert adata.obsm["niche_indexes"].shape == (adata.n_obs, 5)
+
+
+def test_marginal_ll_mean_weighs_every_minibatch_alike():
+    """get_marginal_ll(return_mean=True) averages the minibatches' own means (numpy's mean
+    of one value per minibatch), so a short last minibatch counts as much as a full one: on
+    80 cells in minibatches of 32, 32 and 16 it is not the mean over cells, and it moves with
+    batch_size. return_mean=False gives one value per cell, whose mean is the per-cell one."""
+    model = _scvi()
+    model.train(**FAST)
+    torch.manual_seed(0)
+    per_cell = np.asarray(model.get_marginal_ll(return_mean=False, n_mc_samples=5,
+                                                batch_size=32))
+    torch.manual_seed(0)
+    reported = float(model.get_marginal_ll(n_mc_samples=5, batch_size=32))
+    assert per_cell.shape == (model.adata.n_obs,) == (80,)
+    by_batch = np.mean([per_cell[:32].mean(), per_cell[32:64].mean(), per_cell[64:].mean()])
+    assert reported == pytest.approx(by_batch, rel=1e-5)
+    assert reported != pytest.approx(per_cell.mean(), rel=1e-5)
