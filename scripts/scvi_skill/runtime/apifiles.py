@@ -37,19 +37,12 @@ def read_api_file(path: Path) -> dict:
     """The JSON object in ``path`` (gzip-compressed when it ends in ``.gz``), from the per-user
     cache of decoded references when it holds this content (:mod:`.loadcache`)."""
     try:
-        key = loadcache.key_for(path)  # before reading: a cached copy spares the read
-        data = loadcache.load(path, key) if key else None
-        if data is not None:
-            return data
-        raw = path.read_bytes()
+        key, data, raw = loadcache.lookup(path)
     except OSError as err:
         raise IndexStale(f"cannot read the API index {path}: {err}",
                          hint=f"Regenerate it with: {REGENERATE_API}") from err
-    if key is None:
-        key = loadcache.key_for(path, raw)
-        data = loadcache.load(path, key)
-        if data is not None:
-            return data
+    if data is not None:
+        return data
     import gzip  # only without a cached copy: with it, neither is needed
     import json
 

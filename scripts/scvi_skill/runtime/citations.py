@@ -696,11 +696,12 @@ def _judge_blank(cite: Citation, claim: Claim, lines: list[str]) -> bool:
     text just past a fence, cited a line or two early. An opening fence cites the block it
     opens, so it is never judged here. True when judged."""
     last = min(cite.end, len(lines))
+    cited = [n for n in range(cite.start, last + 1) if lines[n - 1].strip()]
+    if any(not _FENCE.match(lines[n - 1]) for n in cited):
+        return False  # text on a cited line (nearly every citation: no fence count needed)
     fences = [n for n in range(1, last + 1) if _FENCE.match(lines[n - 1])]
-    for n in range(cite.start, last + 1):
-        text = lines[n - 1]
-        if text.strip() and not (_FENCE.match(text) and fences.index(n) % 2 == 1):
-            return False
+    if any(fences.index(n) % 2 == 0 for n in cited):
+        return False  # an opening fence: it cites its block
     best = None
     for at in range(max(1, cite.start - BLANK_NEAR), min(len(lines), last + BLANK_NEAR) + 1):
         if cite.start <= at <= last:

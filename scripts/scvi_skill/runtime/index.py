@@ -37,14 +37,7 @@ def load_json(path: Path, *, expected_format: int, what: str, lazy: tuple[str, .
         return cached
     hint = f"The skill's {what} is generated; restore it from the skill package or run: {REGENERATE}"
     try:
-        # The stamp first, so that a cached copy spares reading the file (loadcache).
-        key = loadcache.key_for(path)
-        data = _without_gc(loadcache.load, path, key) if key else None
-        if data is None:
-            raw = path.read_bytes()
-            if key is None:
-                key = loadcache.key_for(path, raw)
-                data = _without_gc(loadcache.load, path, key)
+        key, data, raw = loadcache.lookup(path, _without_gc)
     except FileNotFoundError as exc:
         raise IndexStale(f"{what} missing: {path}", hint=hint) from exc
     except OSError as exc:

@@ -122,6 +122,25 @@ def key_for(source: Path, raw: bytes | None = None) -> str | None:
     return None if raw is None else _key(raw)
 
 
+def lookup(source: Path, call=None) -> tuple[str | None, dict | None, bytes | None]:
+    """``(key, cached object or None, the file's bytes or None)`` for ``source``: its stamp
+    first, so that a cached copy spares reading the file; where stamps do not name caches,
+    the bytes are read and the content's key looked up. ``call(load, source, key)`` wraps the
+    loads (the index pauses the garbage collector); ``OSError`` from reading the file."""
+    def do(*args):
+        return call(load, *args) if call else load(*args)
+
+    key = key_for(source)
+    data = do(source, key) if key else None
+    raw = None
+    if data is None:
+        raw = Path(source).read_bytes()
+        if key is None:
+            key = key_for(source, raw)
+            data = do(source, key)
+    return key, data, raw
+
+
 def cache_path(source: Path, key: str) -> Path:
     """The cache file of ``source`` under ``key`` (:func:`key_for`)."""
     return cache_dir() / f"{Path(source).stem}.{_short(key)}{SUFFIX}"
