@@ -3421,3 +3421,30 @@ def test_marginal_ll_mean_weighs_every_minibatch_alike():
     by_batch = np.mean([per_cell[:32].mean(), per_cell[32:64].mean(), per_cell[64:].mean()])
     assert reported == pytest.approx(by_batch, rel=1e-5)
     assert reported != pytest.approx(per_cell.mean(), rel=1e-5)
+
+
+def test_settings_take_unknown_names_silently():
+    """scvi.settings is one ScviConfig, a plain class: assigning a name it does not define
+    (num_workers, persistent_workers, device) raises nothing and warns nothing, the real
+    settings keep their values, and the data loader a model makes reads dl_num_workers and
+    dl_persistent_workers, which do take effect."""
+    settings = scvi.settings
+    stray = {"num_workers": 1, "persistent_workers": True, "device": "cuda"}
+    before = (settings.dl_num_workers, settings.dl_persistent_workers)
+    model = _scvi()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for name, value in stray.items():
+                setattr(settings, name, value)
+        assert all(not hasattr(type(settings), name) for name in stray)
+        assert (settings.dl_num_workers, settings.dl_persistent_workers) == before == (0, False)
+        loader = model._make_data_loader(adata=model.adata)
+        assert (loader.num_workers, loader.persistent_workers) == (0, False)
+        settings.dl_num_workers, settings.dl_persistent_workers = 1, True
+        loader = model._make_data_loader(adata=model.adata)
+        assert (loader.num_workers, loader.persistent_workers) == (1, True)
+    finally:
+        for name in stray:
+            settings.__dict__.pop(name, None)
+        settings.dl_num_workers, settings.dl_persistent_workers = before
