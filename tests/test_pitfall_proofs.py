@@ -3448,3 +3448,71 @@ def test_settings_take_unknown_names_silently():
         for name in stray:
             settings.__dict__.pop(name, None)
         settings.dl_num_workers, settings.dl_persistent_workers = before
+
+
+def test_mrvi_differential_abundance_scores_every_sample():
+    """MRVI.differential_abundance builds the aggregated posterior of every sample in the
+    AnnData it is given and scores every cell under each (log_probs: cells x samples), then
+    averages them per covariate value: sample_subset only picks the samples of those averages
+    (and is not read without sample_cov_keys), so it never shrinks the work. Passing a
+    subset AnnData (the fix) does: its log_probs hold only its samples."""
+    adata = _adata()  # 80 cells in samples sample_0..sample_3; cond a or b per sample
+    adata.obs["sample"] = [f"sample_{i % 4}" for i in range(adata.n_obs)]
+    adata.obs["cond"] = ["a" if i % 2 else "b" for i in range(adata.n_obs)]
+    model = _model("MRVI", adata, sample_key="sample", batch_key="batch")
+    model.train(**FAST)
+    subset = ["sample_0", "sample_1"]
+    full = model.differential_abundance(sample_cov_keys=["cond"], sample_subset=subset,
+                                        batch_size=32)
+    assert sorted(full["sample"].values) == [f"sample_{i}" for i in range(4)]
+    assert full["log_probs"].shape == (80, 4)
+    plain = model.differential_abundance(sample_subset=subset, batch_size=32)
+    assert plain["log_probs"].shape == (80, 4)
+    cells = model.adata[model.adata.obs["sample"].isin(subset)].copy()
+    small = model.differential_abundance(adata=cells, batch_size=32)  # the fix
+    assert small["log_probs"].shape == (cells.n_obs, 2) == (40, 2)
+
+
+def test_scvi_nn_one_hot_is_torchs():
+    """scvi.nn.one_hot in 1.5.1 is PyTorch's torch.nn.functional.one_hot: for an (N, 1) index
+    of categories it returns int64 of shape (N, 1, n_cat), not float (N, n_cat); squeezing
+    the index's last dimension and casting (the fix) gives float (N, n_cat)."""
+    from scvi.nn import one_hot
+
+    assert one_hot is torch.nn.functional.one_hot
+    index = torch.tensor([[0], [2], [1]])
+    out = one_hot(index, 3)
+    assert out.shape == (3, 1, 3) and out.dtype == torch.int64
+    fixed = one_hot(index.squeeze(-1), 3).float()
+    assert fixed.shape == (3, 3) and fixed.dtype == torch.float32
+    assert fixed.argmax(1).tolist() == [0, 2, 1]
+
+
+def test_default_split_leaves_no_validation_cell_below_ten_cells():
+    """train()'s default split puts ceil(0.9 * n) cells in training: below 10 cells none is
+    left for validation, and CellAssign, PEAKVI and TOTALVI, whose train() turns early
+    stopping on by default, raise ValueError before training. A train_size leaving a
+    validation cell trains (the fix); so does early_stopping=False with train_size=1.0, except
+    TOTALVI, whose plan validates anyway (pitfall totalvi-reduce-lr-forces-validation-every-epoch)."""
+    def tiny(name):
+        adata = _adata(6, n_batches=1)
+        if name == "CellAssign":
+            adata.obs["size_factor"] = np.asarray(adata.X.sum(1)).ravel() / 100 + 0.1
+            scvi.external.CellAssign.setup_anndata(adata, size_factor_key="size_factor")
+            markers = pd.DataFrame(np.eye(20, 2), index=adata.var_names, columns=["a", "b"])
+            return scvi.external.CellAssign(adata, markers)
+        if name == "PEAKVI":
+            adata.X = (adata.X > 0).astype("float32")
+            return _model("PEAKVI", adata)
+        return _model("TOTALVI", adata, protein_expression_obsm_key="protein_expression")
+
+    for name in ("CellAssign", "PEAKVI", "TOTALVI"):
+        with pytest.raises(ValueError, match="Early Stopping with validation monitor with no "
+                                             "validation set"):
+            tiny(name).train(**FAST)
+        tiny(name).train(train_size=0.5, **FAST)
+        if name != "TOTALVI":  # its plan validates for its LR scheduler whatever the stopping
+            tiny(name).train(train_size=1.0, early_stopping=False, **FAST)
+    small = _adata(6, n_batches=1)  # SCVI: early stopping off by default, nothing to validate
+    scvi.model.SCVI.setup_anndata(small)
+    scvi.model.SCVI(small).train(**FAST)
