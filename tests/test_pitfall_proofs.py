@@ -3516,3 +3516,36 @@ def test_default_split_leaves_no_validation_cell_below_ten_cells():
     small = _adata(6, n_batches=1)  # SCVI: early stopping off by default, nothing to validate
     scvi.model.SCVI.setup_anndata(small)
     scvi.model.SCVI(small).train(**FAST)
+
+
+def test_tangram_constrained_mapper_leaves_out_the_filter():
+    """With constrained=True, Tangram learns a per-cell filter (sigmoid of
+    module.filter_unconstrained) that picks about target_count cells, and its loss reads the
+    mapping times that filter; get_mapper_matrix() returns the softmax alone, so every cell's
+    row still sums to 1, filtered-out cells included, and no public method returns the
+    filter. Multiplying the rows by the filter (the fix) gives the constrained mapping."""
+    from mudata import MuData
+
+    rng = np.random.default_rng(0)
+
+    def modality(n):
+        adata = anndata.AnnData(rng.random((n, 15)).astype(np.float32))
+        adata.var_names = [f"g{i}" for i in range(15)]
+        return adata
+
+    mdata = MuData({"sc": modality(40), "sp": modality(20)})
+    scvi.external.Tangram.setup_mudata(mdata, density_prior_key=None,
+                                       modalities={"density_prior_key": "sp",
+                                                   "sc_layer": "sc", "sp_layer": "sp"})
+    model = scvi.external.Tangram(mdata, constrained=True, target_count=10)
+    model.train(max_epochs=5, accelerator="cpu")
+    mapper = model.get_mapper_matrix()
+    assert mapper.shape == (40, 20)
+    np.testing.assert_allclose(mapper.sum(axis=1), 1.0, rtol=1e-5)
+    filter_ = torch.sigmoid(model.module.filter_unconstrained).detach().cpu().numpy()
+    assert filter_.shape == (40, 1) and not np.allclose(filter_, 1.0)
+    public = [name for name in dir(model) if not name.startswith("_") and "filter" in name]
+    assert public == []
+    constrained = mapper * filter_  # the fix
+    assert constrained.sum() == pytest.approx(float(filter_.sum()), rel=1e-4)
+    assert constrained.sum() < mapper.sum()
