@@ -3493,7 +3493,8 @@ def test_default_split_leaves_no_validation_cell_below_ten_cells():
     left for validation, and CellAssign, PEAKVI and TOTALVI, whose train() turns early
     stopping on by default, raise ValueError before training. A train_size leaving a
     validation cell trains (the fix); so does early_stopping=False with train_size=1.0, except
-    TOTALVI, whose plan validates anyway (pitfall totalvi-reduce-lr-forces-validation-every-epoch)."""
+    TOTALVI, whose plan validates anyway (pitfall
+    totalvi-reduce-lr-forces-validation-every-epoch)."""
     def tiny(name):
         adata = _adata(6, n_batches=1)
         if name == "CellAssign":
@@ -3549,3 +3550,116 @@ def test_tangram_constrained_mapper_leaves_out_the_filter():
     constrained = mapper * filter_  # the fix
     assert constrained.sum() == pytest.approx(float(filter_.sum()), rel=1e-4)
     assert constrained.sum() < mapper.sum()
+
+
+def test_scanvi_from_scvi_model_keeps_the_scvi_labels_key():
+    """SCANVI.from_scvi_model(scvi_model, labels_key=X) uses X only when the SCVI model was
+    set up without a labels_key: otherwise it registers the SCVI's labels column, silently,
+    so a masked column (half "Unknown") given to SCANVI is dropped and no cell is
+    unlabeled. An SCVI set up without labels_key (the fix) takes X."""
+    adata = _adata()
+    adata.obs["cell_type"] = adata.obs["labels"].astype(str)
+    masked = adata.obs["cell_type"].to_numpy().copy()
+    masked[::2] = "Unknown"
+    adata.obs["cell_type_masked"] = masked
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch", labels_key="cell_type")
+    vae = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    vae.train(**FAST)  # from_scvi_model warns about an untrained model
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        scanvi = scvi.model.SCANVI.from_scvi_model(vae, unlabeled_category="Unknown",
+                                                   labels_key="cell_type_masked")
+    assert scanvi.adata_manager.registry["setup_args"]["labels_key"] == "cell_type"
+    assert len(scanvi._unlabeled_indices) == 0
+    fresh = _adata()
+    fresh.obs["cell_type_masked"] = masked
+    scvi.model.SCVI.setup_anndata(fresh, batch_key="batch")  # the fix: no labels_key
+    fresh_vae = scvi.model.SCVI(fresh, n_hidden=16, n_latent=4)
+    fresh_vae.train(**FAST)
+    fixed = scvi.model.SCANVI.from_scvi_model(fresh_vae, unlabeled_category="Unknown",
+                                              labels_key="cell_type_masked")
+    assert fixed.adata_manager.registry["setup_args"]["labels_key"] == "cell_type_masked"
+    assert len(fixed._unlabeled_indices) == fresh.n_obs // 2
+
+
+def test_totalvi_library_size_compounds_over_transform_batches():
+    """TOTALVI.get_normalized_expression multiplies the running sum by library_size inside
+    its loop over transform_batch: with two batches and library_size=1e4 each cell's RNA sums
+    to about (1e4 * 1e4 + 1e4) / 2, not 1e4; with one batch it is 1e4, and SCVI's is 1e4
+    with two. library_size=1, then times 1e4 (the fix), gives 1e4."""
+    model = _totalvi()
+    model.train(**FAST)
+    batches = list(model.adata.obs["batch"].cat.categories)
+    assert len(batches) == 2
+
+    def rna_sums(**kwargs):
+        rna, _ = model.get_normalized_expression(return_numpy=True, **kwargs)
+        return np.asarray(rna).sum(axis=1)
+
+    np.testing.assert_allclose(rna_sums(transform_batch=batches[:1], library_size=1e4), 1e4,
+                               rtol=1e-3)
+    both = rna_sums(transform_batch=batches, library_size=1e4)
+    assert both.min() > 1e6  # far off the counts-per-10k scale
+    np.testing.assert_allclose(rna_sums(transform_batch=batches, library_size=1) * 1e4, 1e4,
+                               rtol=1e-3)  # the fix
+    vae = _scvi(batch_key="batch")
+    vae.train(**FAST)
+    scvi_sums = np.asarray(vae.get_normalized_expression(transform_batch=batches,
+                                                          library_size=1e4)).sum(axis=1)
+    np.testing.assert_allclose(scvi_sums, 1e4, rtol=1e-3)
+
+
+def test_totalvi_samples_come_last():
+    """With n_samples > 1 and return_mean=False, TOTALVI's get_normalized_expression and
+    get_protein_foreground_probability return (cells, features, samples), while their
+    docstrings and SCVI's get_normalized_expression put the samples first; np.moveaxis(a,
+    -1, 0) (the fix) gives (samples, cells, features)."""
+    model = _totalvi()
+    model.train(**FAST)
+    n_cells, n_genes = model.adata.shape
+    n_proteins = model.adata.obsm["protein_expression"].shape[1]
+    rna, protein = model.get_normalized_expression(n_samples=5, return_mean=False,
+                                                   return_numpy=True)
+    assert rna.shape == (n_cells, n_genes, 5) and protein.shape == (n_cells, n_proteins, 5)
+    foreground = model.get_protein_foreground_probability(n_samples=5, return_mean=False,
+                                                          return_numpy=True)
+    assert foreground.shape == (n_cells, n_proteins, 5)
+    assert np.moveaxis(rna, -1, 0).shape == (5, n_cells, n_genes)  # the fix
+    vae = _scvi()
+    vae.train(**FAST)
+    assert vae.get_normalized_expression(n_samples=5, return_mean=False).shape == \
+        (5, n_cells, n_genes)
+
+
+def test_multivi_normalized_expression_has_no_sample_axis():
+    """MULTIVI.get_normalized_expression(n_samples=k) never returns k draws: by default
+    (use_z_mean=True) it decodes the latent mean, and with use_z_mean=False MULTIVAE draws z
+    once, so the result is (cells, genes) either way; adding return_mean=True then averages
+    over the cells. k calls with use_z_mean=False (the fix) give k different draws."""
+    model = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4)
+    model.train(**FAST)
+    n_cells, n_genes = model.adata.n_obs, model.adata["rna"].n_vars
+    assert model.get_normalized_expression(n_samples=5, return_numpy=True).shape == \
+        (n_cells, n_genes)
+    assert model.get_normalized_expression(n_samples=5, use_z_mean=False,
+                                           return_numpy=True).shape == (n_cells, n_genes)
+    assert model.get_normalized_expression(n_samples=5, use_z_mean=False, return_mean=True,
+                                           return_numpy=True).shape == (n_genes,)
+    draws = np.stack([model.get_normalized_expression(use_z_mean=False, return_numpy=True)
+                      for _ in range(3)])  # the fix
+    assert draws.shape == (3, n_cells, n_genes) and not np.allclose(draws[0], draws[1])
+
+
+def test_de_batchid_needs_batch_correction():
+    """differential_expression's batchid1/batchid2 are documented as "Only used if
+    batch_correction is True", but with the default batch_correction=False they raise a bare
+    ValueError "Inconsistent batch policy" naming neither; with batch_correction=True (the
+    fix) the call runs. The same for SCVI, SCANVI and TOTALVI (one DE core)."""
+    kwargs = {"groupby": "labels", "group1": "label_0", "batchid1": ["batch_0"],
+              "batchid2": ["batch_0"]}
+    for model in (_scvi(batch_key="batch"), _scanvi(), _totalvi()):
+        model.train(**FAST)
+        with pytest.raises(ValueError, match="^Inconsistent batch policy$"):
+            model.differential_expression(**kwargs)
+        result = model.differential_expression(batch_correction=True, **kwargs)  # the fix
+        assert len(result) >= model.adata.n_vars, type(model).__name__
