@@ -3663,3 +3663,150 @@ def test_de_batchid_needs_batch_correction():
             model.differential_expression(**kwargs)
         result = model.differential_expression(batch_correction=True, **kwargs)  # the fix
         assert len(result) >= model.adata.n_vars, type(model).__name__
+
+
+def _contrastivevi(**setup):
+    """A ContrastiveVI on 80 synthetic cells (label_0 background, label_1 target), trained;
+    the same cells and the same seed on every call."""
+    scvi.settings.seed = 0
+    adata = _adata()
+    rng = np.random.default_rng(0)
+    adata.obs["donor"] = rng.choice(["d1", "d2", "d3"], adata.n_obs)
+    adata.obs["pct_mito"] = rng.normal(size=adata.n_obs)
+    adata.obs["sf"] = rng.uniform(0.5, 2.0, adata.n_obs)
+    scvi.external.ContrastiveVI.setup_anndata(adata, **setup)
+    background = np.where(adata.obs["labels"] == "label_0")[0]
+    target = np.where(adata.obs["labels"] == "label_1")[0]
+    scvi.settings.seed = 0
+    model = scvi.external.ContrastiveVI(adata, n_hidden=16, n_background_latent=4,
+                                        n_salient_latent=4)
+    model.train(background, target, **FAST)
+    return model
+
+
+def test_contrastivevi_reads_no_covariates():
+    """ContrastiveVI.setup_anndata registers categorical_covariate_keys,
+    continuous_covariate_keys and size_factor_key, but the model hands ContrastiveVAE only
+    n_batch, which reads X and the batch alone: with the same seed a model set up with all
+    three has the same parameters and the same latents as one set up without them. A
+    batch_key (the one covariate it reads) changes both."""
+    plain = _contrastivevi()
+    covariates = _contrastivevi(size_factor_key="sf", categorical_covariate_keys=["donor"],
+                                continuous_covariate_keys=["pct_mito"])
+    registry = covariates.adata_manager.data_registry
+    assert {"extra_categorical_covs", "extra_continuous_covs", "size_factor"} <= set(registry)
+
+    def n_params(model):
+        return sum(p.numel() for p in model.module.parameters())
+
+    assert n_params(plain) == n_params(covariates)
+    for kind in ("salient", "background"):
+        np.testing.assert_array_equal(plain.get_latent_representation(representation_kind=kind),
+                                      covariates.get_latent_representation(
+                                          representation_kind=kind))
+    batched = _contrastivevi(batch_key="batch")
+    assert n_params(batched) > n_params(plain)
+
+
+def test_contrastivevi_samples_repeat_one_draw():
+    """ContrastiveVAE draws z and s once and expands that draw to n_samples, so
+    get_normalized_expression(n_samples=5, return_mean=False) returns five identical
+    "samples", while two calls with n_samples=1 differ. Separate calls (the fix) give
+    independent draws."""
+    model = _contrastivevi()
+    salient = model.get_normalized_expression(n_samples=5, return_mean=False)["salient"]
+    assert salient.shape == (5, model.adata.n_obs, model.adata.n_vars)
+    assert np.abs(salient - salient[:1]).max() == 0
+    draws = np.stack([model.get_normalized_expression(n_samples=1, return_numpy=True)["salient"]
+                      for _ in range(3)])  # the fix
+    assert np.abs(draws - draws[:1]).max() > 0
+
+
+def test_pyro_models_share_the_param_store():
+    """Decipher and RESOLVI clear Pyro's global param store when a model is built and then
+    register their weights there under fixed names: of two models built before either
+    trains, the second one's network weights do not move in its own train() (it trains the
+    tensors the first registered). Clearing the store right before each train() (the fix)
+    trains both."""
+    import pyro
+
+    def snapshot(model):
+        return {k: v.detach().clone() for k, v in model.module.state_dict().items()}
+
+    def moved(before, model):
+        after = snapshot(model)
+        return {k for k in before if not torch.equal(before[k], after[k])}
+
+    decipher_data = _adata(100)  # 200 cells: more than one minibatch of 128
+    scvi.external.Decipher.setup_anndata(decipher_data)
+    resolvi_data = _adata(100, n_batches=1, n_genes=60)
+    resolvi_data.obsm["X_spatial"] = np.random.default_rng(0).random((resolvi_data.n_obs, 2))
+    scvi.external.RESOLVI.setup_anndata(resolvi_data)
+    for cls, adata in ((scvi.external.Decipher, decipher_data),
+                       (scvi.external.RESOLVI, resolvi_data)):
+        first, second = cls(adata), cls(adata)
+        first_0, second_0 = snapshot(first), snapshot(second)
+        first.train(**FAST)
+        second.train(**FAST)
+        assert any(k.endswith("weight") for k in moved(first_0, first)), cls.__name__
+        assert not any(k.endswith("weight") and "norm" not in k
+                       for k in moved(second_0, second)), cls.__name__
+        third, fourth = cls(adata), cls(adata)  # the fix
+        third_0, fourth_0 = snapshot(third), snapshot(fourth)
+        pyro.clear_param_store()
+        third.train(**FAST)
+        pyro.clear_param_store()
+        fourth.train(**FAST)
+        for model, before in ((third, third_0), (fourth, fourth_0)):
+            assert any(k.endswith("weight") for k in moved(before, model)), cls.__name__
+
+
+def test_decipher_trains_nothing_below_one_minibatch():
+    """Decipher.train sets drop_last=True with batch_size=128, so a training set smaller than
+    one minibatch (here 90 of 100 cells) yields no minibatch: train() returns without error,
+    the model is marked trained, and no weight has moved. A batch_size below the training
+    cells (the fix) trains."""
+    def snapshot(model):
+        return {k: v.detach().clone() for k, v in model.module.state_dict().items()}
+
+    adata = _adata(50)  # 100 cells, 90 of them for training
+    scvi.external.Decipher.setup_anndata(adata)
+    model = scvi.external.Decipher(adata)
+    before = snapshot(model)
+    model.train(max_epochs=2, accelerator="cpu", enable_progress_bar=False)
+    after = snapshot(model)
+    assert model.is_trained
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    fixed = scvi.external.Decipher(adata)
+    before = snapshot(fixed)
+    fixed.train(max_epochs=2, accelerator="cpu", enable_progress_bar=False, batch_size=32)
+    after = snapshot(fixed)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    kept = scvi.external.Decipher(adata)  # or keep the short minibatch
+    before = snapshot(kept)
+    kept.train(max_epochs=2, accelerator="cpu", enable_progress_bar=False,
+               datasplitter_kwargs={"drop_last": False})
+    after = snapshot(kept)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_velovi_velocity_clips_with_the_training_spliced():
+    """VELOVI.get_velocity(clip=True), the default, clips to minus the spliced counts of the
+    model's own AnnData, every gene, whatever adata and gene_list ask for: gene_list raises
+    ValueError "operands could not be broadcast together", and another AnnData is clipped
+    with the training cells' rows. All genes then a column subset, or clip=False with one's
+    own clip (the fixes), work."""
+    model = _velovi()
+    model.train(**FAST)
+    genes = list(model.adata.var_names[:3])
+    with pytest.raises(ValueError, match="operands could not be broadcast together"):
+        model.get_velocity(gene_list=genes)
+    assert model.get_velocity()[genes].shape == (model.adata.n_obs, 3)  # the fix
+    assert model.get_velocity(gene_list=genes, clip=False).shape == (model.adata.n_obs, 3)
+    other = model.adata.copy()
+    other.layers["spliced"] = np.zeros_like(other.layers["spliced"])
+    clipped = np.asarray(model.get_velocity(adata=other))
+    floor = -np.asarray(other.layers["spliced"])  # zero: a clip to it leaves no negative value
+    assert (clipped < floor).any()
+    fixed = np.clip(np.asarray(model.get_velocity(adata=other, clip=False)), floor, None)  # fix
+    assert (fixed >= floor).all()
