@@ -3665,7 +3665,7 @@ def test_de_batchid_needs_batch_correction():
         assert len(result) >= model.adata.n_vars, type(model).__name__
 
 
-def _contrastivevi(**setup):
+def _trained_contrastivevi(**setup):
     """A ContrastiveVI on 80 synthetic cells (label_0 background, label_1 target), trained;
     the same cells and the same seed on every call."""
     scvi.settings.seed = 0
@@ -3690,8 +3690,8 @@ def test_contrastivevi_reads_no_covariates():
     n_batch, which reads X and the batch alone: with the same seed a model set up with all
     three has the same parameters and the same latents as one set up without them. A
     batch_key (the one covariate it reads) changes both."""
-    plain = _contrastivevi()
-    covariates = _contrastivevi(size_factor_key="sf", categorical_covariate_keys=["donor"],
+    plain = _trained_contrastivevi()
+    covariates = _trained_contrastivevi(size_factor_key="sf", categorical_covariate_keys=["donor"],
                                 continuous_covariate_keys=["pct_mito"])
     registry = covariates.adata_manager.data_registry
     assert {"extra_categorical_covs", "extra_continuous_covs", "size_factor"} <= set(registry)
@@ -3704,7 +3704,7 @@ def test_contrastivevi_reads_no_covariates():
         np.testing.assert_array_equal(plain.get_latent_representation(representation_kind=kind),
                                       covariates.get_latent_representation(
                                           representation_kind=kind))
-    batched = _contrastivevi(batch_key="batch")
+    batched = _trained_contrastivevi(batch_key="batch")
     assert n_params(batched) > n_params(plain)
 
 
@@ -3713,7 +3713,7 @@ def test_contrastivevi_samples_repeat_one_draw():
     get_normalized_expression(n_samples=5, return_mean=False) returns five identical
     "samples", while two calls with n_samples=1 differ. Separate calls (the fix) give
     independent draws."""
-    model = _contrastivevi()
+    model = _trained_contrastivevi()
     salient = model.get_normalized_expression(n_samples=5, return_mean=False)["salient"]
     assert salient.shape == (5, model.adata.n_obs, model.adata.n_vars)
     assert np.abs(salient - salient[:1]).max() == 0
