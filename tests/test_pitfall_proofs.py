@@ -3810,3 +3810,191 @@ def test_velovi_velocity_clips_with_the_training_spliced():
     assert (clipped < floor).any()
     fixed = np.clip(np.asarray(model.get_velocity(adata=other, clip=False)), floor, None)  # fix
     assert (fixed >= floor).all()
+
+
+def test_gimvi_docstring_and_inherited_methods_fail():
+    """GIMVI's class docstring documents n_hidden, which JVAE does not take (TypeError
+    "unexpected keyword argument 'n_hidden'"; its widths are dim_hidden_encoder and
+    dim_hidden_decoder_*), and shows scvi.model.GIMVI, which does not exist. Methods it
+    inherits from RNASeqMixin and VAEMixin fail without an adata (AttributeError: no
+    _adata). Its own get_latent_representation and get_imputed_values (the fix) work."""
+    from scvi.external import GIMVI
+
+    seq = _adata()
+    spatial = seq[:, :10].copy()
+    spatial.obs_names = [f"s{i}" for i in range(spatial.n_obs)]
+    GIMVI.setup_anndata(seq, batch_key="batch")
+    GIMVI.setup_anndata(spatial, batch_key="batch")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_hidden'"):
+        GIMVI(seq, spatial, n_hidden=32)
+    assert not hasattr(scvi.model, "GIMVI")
+    model = GIMVI(seq, spatial, n_latent=4, dim_hidden_encoder=32)  # the documented widths' names
+    model.train(**FAST)
+    for method in ("get_normalized_expression", "get_elbo", "get_latent_library_size"):
+        with pytest.raises(AttributeError, match="_adata"):
+            getattr(model, method)()
+    latent_seq, latent_spatial = model.get_latent_representation()  # the fix
+    imputed_seq, imputed_spatial = model.get_imputed_values()
+    assert latent_seq.shape == (seq.n_obs, 4) and imputed_spatial.shape == (spatial.n_obs, 20)
+
+
+def test_save_overwrite_keeps_a_stale_adata(tmp_path):
+    """save(dir, overwrite=True) writes over the folder's files but removes none: an
+    adata.h5ad from an earlier save(save_anndata=True) stays when the new model is saved
+    without its data (the default), and load(dir) then pairs the new weights with the old
+    cells, without a warning. An emptied folder (the fix) loads with the usual "no saved
+    anndata" warning, and load(dir, adata=...) takes the right cells."""
+    import shutil
+
+    folder = tmp_path / "model"
+    old = _scvi(batch_key="batch")  # 80 cells
+    old.adata.obs["tag"] = "old"
+    old.train(**FAST)
+    old.save(str(folder), save_anndata=True)
+    new = _scvi(batch_key="batch")
+    new.adata.obs["tag"] = "new"
+    new.train(**FAST)
+    new.save(str(folder), overwrite=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["adata.h5ad", "model.pt"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        loaded = scvi.model.SCVI.load(str(folder))
+    assert loaded.adata.obs["tag"].unique().tolist() == ["old"]
+    state = new.module.state_dict()
+    assert all(torch.equal(loaded.module.state_dict()[k], state[k]) for k in state)
+    shutil.rmtree(folder)  # the fix
+    new.save(str(folder))
+    with pytest.warns(UserWarning, match="no saved anndata"):
+        scvi.model.SCVI.load(str(folder))
+    assert scvi.model.SCVI.load(str(folder), adata=new.adata).adata.obs["tag"].unique()[0] == "new"
+
+
+def _ppc(models, adata=None, n_samples=2):
+    from scvi.criticism import PosteriorPredictiveCheck
+
+    first = next(iter(models.values()))
+    return PosteriorPredictiveCheck(first.adata if adata is None else adata, models,
+                                    n_samples=n_samples)
+
+
+def test_ppc_zero_fraction_counts_nonzeros():
+    """PosteriorPredictiveCheck.zero_fraction is documented as the fraction of zeros per
+    gene, but computes (samples != 0).mean: for the raw counts its "Raw" column equals the
+    fraction of non-zero counts. One minus it (the fix) is the fraction of zeros."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    ppc = _ppc({"model1": model})
+    ppc.zero_fraction()
+    raw = np.asarray(ppc.metrics["zero_fraction"]["Raw"].values, dtype=float)
+    counts = np.asarray(model.adata.X.toarray() if hasattr(model.adata.X, "toarray")
+                        else model.adata.X)
+    zeros = (counts == 0).mean(axis=0)
+    assert 0 < zeros.mean() < 1
+    np.testing.assert_allclose(raw, 1 - zeros, atol=1e-6)
+    np.testing.assert_allclose(1 - raw, zeros, atol=1e-6)  # the fix
+
+
+def test_ppc_differential_expression_summary_keeps_the_last_model(monkeypatch):
+    """With several models, PosteriorPredictiveCheck.differential_expression sizes its
+    summary for groups x models but writes each model's rows at the group's index, so each
+    model overwrites the one before: the summary holds the last model's rows and empty ones.
+    One check per model (the fix) gives each model's rows. leidenalg is a stand-in module
+    (a label key leaves it unused)."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "leidenalg", types.ModuleType("leidenalg"))
+    first = _scvi(batch_key="batch")
+    first.train(**FAST)
+    second = scvi.model.SCVI(first.adata, n_latent=2)
+    second.train(**FAST)
+    ppc = _ppc({"model1": first, "model2": second})
+    ppc.differential_expression(de_groupby="labels", n_top_genes_fallback=5)
+    summary = ppc.metrics["diff_exp"]["summary"]
+    assert len(summary) == 4  # 2 groups x 2 models
+    assert summary["model"].dropna().unique().tolist() == ["model2"]
+    assert summary["model"].isna().sum() == 2
+    alone = _ppc({"model1": first})  # the fix
+    alone.differential_expression(de_groupby="labels", n_top_genes_fallback=5)
+    assert alone.metrics["diff_exp"]["summary"]["model"].tolist() == ["model1", "model1"]
+
+
+def test_ppc_samples_come_from_the_models_own_adata():
+    """PosteriorPredictiveCheck draws each model's samples from model.adata; its adata
+    argument only gives the raw counts and the cell names. Cells of another number fail with
+    an xarray size conflict on 'cells'; the same cells in another order are compared with
+    other cells' samples, silently. The model's own AnnData in its order (the fix) fits."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    held_out = model.adata[:50].copy()
+    with pytest.raises(Exception, match="conflicting sizes for dimension 'cells'") as raised:
+        _ppc({"model1": model}, adata=held_out)
+    assert type(raised.value).__name__ == "CoordinateValidationError"  # xarray's
+    reordered = model.adata[::-1].copy()
+    torch.manual_seed(0)
+    samples = _ppc({"model1": model}, adata=reordered).samples_dataset["model1"]
+    torch.manual_seed(0)
+    own = _ppc({"model1": model}).samples_dataset["model1"]  # the fix: the model's own order
+    assert list(samples["cells"].values) == list(reordered.obs_names)
+    # the reordered check labels the model's first cell's samples with its last cell's name
+    np.testing.assert_array_equal(samples.data.todense(), own.data.todense())
+    assert samples["cells"].values[0] != own["cells"].values[0]
+
+
+def test_minified_differential_expression_raw_stats_are_zero():
+    """After minify_adata() (the default latent_posterior_parameters), the Bayes factors
+    come from the stored posterior, but differential_expression's raw-count columns read the
+    minified counts, all zero: raw_mean1 and non_zeros_proportion1 are 0 for every gene,
+    without a warning. Minifying with latent_posterior_parameters_with_counts (the fix)
+    keeps them."""
+    for kind, zero in (("latent_posterior_parameters", True),
+                       ("latent_posterior_parameters_with_counts", False)):
+        model = _scvi(batch_key="batch", labels_key="labels")
+        model.train(**FAST)
+        qzm, qzv = model.get_latent_representation(return_dist=True)
+        model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
+        model.minify_adata(minified_data_type=kind)
+        de = model.differential_expression(groupby="labels", group1="label_0")
+        assert bool((de["raw_mean1"] == 0).all()
+                    and (de["non_zeros_proportion1"] == 0).all()) is zero, kind
+        assert de["bayes_factor"].abs().sum() > 0, kind
+
+
+def test_ppc_needs_more_than_one_sample():
+    """PosteriorPredictiveCheck(adata, models, n_samples=1) fails while it builds its
+    dataset (xarray CoordinateValidationError: "coordinate cells ... not a subset of the
+    DataArray dimensions"): one posterior predictive sample comes back without its samples
+    axis. n_samples=2 (the fix) builds it."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    with pytest.raises(Exception, match="not a subset of the DataArray dimensions") as raised:
+        _ppc({"model1": model}, n_samples=1)
+    assert type(raised.value).__name__ == "CoordinateValidationError"
+    ppc = _ppc({"model1": model}, n_samples=2)  # the fix
+    assert ppc.samples_dataset["model1"].dims == ("cells", "features", "samples")
+
+
+def test_organize_multiome_anndatas_needs_anndata_concatenate():
+    """scvi.data.organize_multiome_anndatas joins the RNA-only and ATAC-only cells with
+    AnnData.concatenate, which the anndata installed here (the lock's) no longer has: with
+    rna_anndata or atac_anndata it raises AttributeError. anndata.concat with
+    label="modality" (the fix) builds the same object."""
+    rng = np.random.default_rng(0)
+    names = [f"g{i}" for i in range(5)] + [f"p{i}" for i in range(5)]
+
+    def data(n, var, prefix):
+        adata = anndata.AnnData(rng.poisson(1, (n, len(var))).astype(np.float32))
+        adata.var_names, adata.obs_names = var, [f"{prefix}{i}" for i in range(n)]
+        return adata
+
+    multi, rna, atac = data(6, names, "m"), data(4, names[:5], "r"), data(3, names[5:], "a")
+    if hasattr(anndata.AnnData, "concatenate"):
+        pytest.skip("this anndata still has AnnData.concatenate")
+    with pytest.raises(AttributeError, match="concatenate"):
+        scvi.data.organize_multiome_anndatas(multi, rna, atac)
+    out = anndata.concat([multi, rna, atac], join="outer", label="modality",
+                         keys=["paired", "expression", "accessibility"], index_unique="_",
+                         fill_value=0)[:, multi.var_names].copy()  # the fix
+    assert out.shape == (13, 10)
+    assert out.obs["modality"].value_counts().to_dict() == {"paired": 6, "expression": 4,
+                                                            "accessibility": 3}
