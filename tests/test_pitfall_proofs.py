@@ -3998,3 +3998,97 @@ def test_organize_multiome_anndatas_needs_anndata_concatenate():
     assert out.shape == (13, 10)
     assert out.obs["modality"].value_counts().to_dict() == {"paired": 6, "expression": 4,
                                                             "accessibility": 3}
+
+
+def test_second_setup_on_one_anndata_rewrites_the_first_models_codes():
+    """setup_anndata stores a categorical field as codes in adata.obs["_scvi_batch"], and
+    training reads those codes without checking that the AnnData was last set up for this
+    model: after a second setup_anndata (no batch_key) on the same AnnData, the first model
+    (n_batch=2) trains with every cell in batch 0, silently. One copy per setup (the fix)
+    keeps its codes."""
+    seen = []
+
+    def spy_on(model):
+        inference = model.module.inference
+
+        def spy(*args, **kwargs):
+            seen.append(set(torch.unique(kwargs["batch_index"]).tolist()))
+            return inference(*args, **kwargs)
+        model.module.inference = spy
+
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    with_batch = scvi.model.SCVI(adata, n_latent=4)
+    scvi.model.SCVI.setup_anndata(adata)  # a second model's setup, on the same object
+    scvi.model.SCVI(adata, n_latent=4)
+    spy_on(with_batch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with_batch.train(**FAST)
+    assert not [w for w in caught if "batch" in str(w.message).lower()
+                and "log_every_n_steps" not in str(w.message)]  # nothing tells
+    assert with_batch.summary_stats.n_batch == 2 and set().union(*seen) == {0}
+    seen.clear()
+    own = adata.copy()  # the fix
+    scvi.model.SCVI.setup_anndata(own, batch_key="batch")
+    fixed = scvi.model.SCVI(own, n_latent=4)
+    spy_on(fixed)
+    fixed.train(**FAST)
+    assert set().union(*seen) == {0, 1}
+
+
+def test_trainer_config_max_epochs_and_accelerator_are_dropped():
+    """TrainerConfig has max_epochs, accelerator and devices fields, but the train runner
+    pops them from the merged trainer kwargs and uses train()'s own: TrainerConfig(
+    max_epochs=1) under train(max_epochs=3) trains 3 epochs, and TrainerConfig(
+    accelerator="gpu") trains on the CPU here without an error, where train(accelerator=
+    "gpu") raises. train()'s own arguments (the fix) apply."""
+    model = _scvi()
+    model.train(max_epochs=3, accelerator="cpu", enable_progress_bar=False,
+                trainer_config=TrainerConfig(max_epochs=1))
+    assert model.trainer.max_epochs == 3 and len(model.history["elbo_train"]) == 3
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: accelerator='gpu' would work either way")
+    model.train(max_epochs=1, enable_progress_bar=False,
+                trainer_config=TrainerConfig(accelerator="gpu", devices=1))
+    assert type(model.trainer.accelerator).__name__ == "CPUAccelerator"
+    with pytest.raises(Exception, match="gpu"):
+        model.train(max_epochs=1, accelerator="gpu", enable_progress_bar=False)
+
+
+def test_retraining_redraws_the_split_and_restarts_the_kl_warmup():
+    """Each train() builds a new data splitter and training plan: with scvi.settings.seed
+    unset, a second train() draws a new split, so earlier training cells sit in the new
+    validation set, and the KL warm-up starts again from 0. A seed set before training and
+    plan_kwargs={"n_epochs_kl_warmup": None} (the fix) keep the split and the full weight."""
+    from lightning.pytorch.callbacks import Callback
+
+    class Weights(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.seen.append(round(float(pl_module.kl_weight), 3))
+
+    before = scvi.settings.seed
+    try:
+        scvi.settings.seed = None  # unset, as after import
+        model = _scvi()
+        kwargs = {"max_epochs": 4, "accelerator": "cpu", "enable_progress_bar": False,
+                  "plan_kwargs": {"n_epochs_kl_warmup": 4}}
+        first, second = Weights(), Weights()
+        model.train(callbacks=[first], **kwargs)
+        trained = set(model.train_indices)
+        model.train(callbacks=[second], **kwargs)
+        assert first.seen == second.seen == [0.0, 0.25, 0.5, 0.75]
+        assert set(model.validation_indices) & trained
+        scvi.settings.seed = 0  # the fix
+        model = _scvi()
+        model.train(**kwargs)
+        trained = set(model.train_indices)
+        scvi.settings.seed = 0
+        third = Weights()
+        model.train(callbacks=[third], **{**kwargs, "plan_kwargs": {"n_epochs_kl_warmup": None}})
+        assert set(model.train_indices) == trained and third.seen == [1.0] * 4
+    finally:
+        scvi.settings.seed = before
