@@ -4092,3 +4092,35 @@ def test_retraining_redraws_the_split_and_restarts_the_kl_warmup():
         assert set(model.train_indices) == trained and third.seen == [1.0] * 4
     finally:
         scvi.settings.seed = before
+
+
+def test_spatial_models_take_the_reference_genes_by_position():
+    """DestVI.from_rna_model and SpatialStereoscope.from_rna_model never compare the spatial
+    AnnData's var_names with the reference model's: spatial data holding the same genes in
+    another order builds, without an error or a warning, a model whose per-gene parameters
+    are the reference's in the reference's order, so each spatial gene is read with another
+    gene's parameters. Reordering the spatial data to the reference's genes (the fix) lines
+    them up."""
+    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
+    st = sc[:, sc.var_names[::-1]].copy()  # the same genes, reversed
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        destvi = scvi.model.DestVI.from_rna_model(st, sc_model)
+    assert not [w for w in caught if "gene" in str(w.message).lower()
+                or "var_names" in str(w.message)]
+    assert list(destvi.adata.var_names) == list(sc.var_names[::-1])
+    torch.testing.assert_close(destvi.module.px_r.detach(), sc_model.module.px_r.detach())
+    fixed = scvi.model.DestVI.from_rna_model(st[:, sc.var_names].copy(), sc_model)  # the fix
+    assert list(fixed.adata.var_names) == list(sc.var_names)
+
+    adata = _adata()
+    scvi.external.RNAStereoscope.setup_anndata(adata, labels_key="labels")
+    rna = scvi.external.RNAStereoscope(adata)
+    rna.train(**FAST)
+    spatial_adata = adata[:, adata.var_names[::-1]].copy()
+    scvi.external.SpatialStereoscope.setup_anndata(spatial_adata)
+    spatial = scvi.external.SpatialStereoscope.from_rna_model(spatial_adata, rna)
+    rna_params = rna.module.get_params()
+    assert list(spatial.adata.var_names) == list(adata.var_names[::-1])
+    np.testing.assert_allclose(spatial.module.W.detach().cpu().numpy(),
+                               np.asarray(rna_params[0]), rtol=1e-6)
