@@ -4124,3 +4124,105 @@ def test_spatial_models_take_the_reference_genes_by_position():
     assert list(spatial.adata.var_names) == list(adata.var_names[::-1])
     np.testing.assert_allclose(spatial.module.W.detach().cpu().numpy(),
                                np.asarray(rna_params[0]), rtol=1e-6)
+
+
+def test_train_appends_its_callbacks_to_the_callers_list():
+    """Trainer appends its own callbacks (the progress bar, early stopping, ...) to the list
+    object passed as train(callbacks=...): the list changes under the caller, and passing it
+    to a second train() fails ("multiple progress bar callbacks"). A fresh list for each
+    train() (the fix) trains both."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    callbacks = [LearningRateMonitor()]
+    _scvi().train(max_epochs=1, accelerator="cpu", callbacks=callbacks)
+    assert [type(c).__name__ for c in callbacks] == ["LearningRateMonitor", "ProgressBar"]
+    with pytest.raises(Exception, match="multiple progress bar callbacks"):
+        _scvi().train(max_epochs=1, accelerator="cpu", callbacks=callbacks)
+    for _ in range(2):  # the fix
+        model = _scvi()
+        model.train(max_epochs=1, accelerator="cpu", callbacks=[LearningRateMonitor()])
+        assert model.is_trained
+
+
+def test_optimizer_creator_needs_the_custom_optimizer():
+    """plan_kwargs={"optimizer_creator": f} is read only when optimizer="Custom"; with the
+    default optimizer="Adam" it is ignored without a warning and Adam trains.
+    optimizer="Custom" with the creator (the fix) uses it."""
+    def sgd(params):
+        return torch.optim.SGD(params, lr=0.05)
+
+    model = _scvi()
+    model.train(**FAST, plan_kwargs={"optimizer_creator": sgd})
+    optimizer = model.trainer.optimizers[0]
+    assert type(optimizer).__name__ == "Adam"
+    model.train(**FAST, plan_kwargs={"optimizer": "Custom", "optimizer_creator": sgd})
+    optimizer = model.trainer.optimizers[0]
+    assert type(optimizer).__name__ == "SGD" and optimizer.param_groups[0]["lr"] == 0.05
+
+
+def test_validation_size_alone_keeps_train_size_at_ninety_percent():
+    """With train_size unset, the splitter takes train_size=0.9 even when validation_size is
+    given: validation_size=0.2 raises ValueError "train_size + validation_size must be between
+    0 and 1", and validation_size=0.05 leaves 5% of the cells in an unused test set. Both
+    sizes given (the fix) split as asked."""
+    model = _scvi()
+    with pytest.raises(ValueError, match="train_size \\+ validation_size must be between"):
+        model.train(**FAST, validation_size=0.2)
+    model.train(**FAST, validation_size=0.05)
+    n = model.adata.n_obs
+    assert (len(model.train_indices), len(model.validation_indices),
+            len(model.test_indices)) == (72, 4, 4) and n == 80
+    model.train(**FAST, train_size=0.8, validation_size=0.2)  # the fix
+    assert (len(model.train_indices), len(model.validation_indices),
+            len(model.test_indices)) == (64, 16, 0)
+
+
+def test_poissonvi_failed_accessibility_call_leaves_region_factors_zero():
+    """POISSONVI.get_normalized_accessibility (normalize_regions=False, the default) sets the
+    decoder bias, the region factors, to zero, calls get_normalized_expression and only then
+    puts it back: a call that raises in between (a transform_batch that is not a batch)
+    leaves the region factors at zero for the rest of the session, silently. Restoring a
+    copy of the bias taken before (the fix) brings them back."""
+    model = _poissonvi(batch_key="batch")
+    model.train(**FAST)
+    before = np.asarray(model.get_region_factors()).copy()
+    assert np.abs(before).max() > 0
+    saved = model.module.decoder.px_scale_decoder[-2].bias.detach().clone()
+    with pytest.raises(ValueError, match="not a valid batch category"):
+        model.get_normalized_accessibility(transform_batch="no_such_batch")
+    assert np.abs(np.asarray(model.get_region_factors())).max() == 0
+    model.module.decoder.px_scale_decoder[-2].bias = torch.nn.Parameter(saved.clone())  # fix
+    np.testing.assert_allclose(np.asarray(model.get_region_factors()), before, rtol=1e-6)
+
+
+def test_linear_scvi_takes_vae_keywords_it_ignores():
+    """LinearSCVI (LDVAE) builds its encoders with batch norm, no layer norm and no
+    covariates whatever model_kwargs say: encode_covariates=True and use_layer_norm="both"
+    are taken and change no layer; its use_batch_norm is a bool, so SCVI's string "none" is
+    true: the decoder keeps its BatchNorm and get_loadings, which tests `is True`, returns
+    the raw weights without the BatchNorm scaling. use_batch_norm=False (the fix) builds the
+    decoder without BatchNorm."""
+    adata = _adata()
+    scvi.model.LinearSCVI.setup_anndata(adata, batch_key="batch")
+
+    def n_norms(module, kind):
+        return sum(type(m).__name__ == kind for m in module.modules())
+
+    plain = scvi.model.LinearSCVI(adata, n_latent=4)
+    extra = scvi.model.LinearSCVI(adata, n_latent=4, encode_covariates=True,
+                                  use_layer_norm="both")
+    assert n_norms(extra.module.z_encoder, "LayerNorm") == 0
+    assert [p.shape for p in extra.module.z_encoder.parameters()] == \
+        [p.shape for p in plain.module.z_encoder.parameters()]
+    none = scvi.model.LinearSCVI(adata, n_latent=4, use_batch_norm="none")
+    none.train(**FAST)
+    layer = none.module.decoder.factor_regressor.fc_layers[0]
+    assert type(layer[1]).__name__ == "BatchNorm1d"  # kept
+    weights = layer[0].weight.detach().cpu().numpy()[:, :-2]  # the two batch columns dropped
+    np.testing.assert_allclose(none.get_loadings().to_numpy(), weights, rtol=1e-6)
+    batch_norm = layer[1]
+    scaled = (batch_norm.weight / torch.sqrt(batch_norm.running_var + batch_norm.eps)
+              ).detach().cpu().numpy()[:, None] * weights
+    assert not np.allclose(scaled, weights)  # what the loadings leave out
+    fixed = scvi.model.LinearSCVI(adata, n_latent=4, use_batch_norm=False)  # the fix
+    assert n_norms(fixed.module.decoder.factor_regressor, "BatchNorm1d") == 0
