@@ -4226,3 +4226,76 @@ def test_linear_scvi_takes_vae_keywords_it_ignores():
     assert not np.allclose(scaled, weights)  # what the loadings leave out
     fixed = scvi.model.LinearSCVI(adata, n_latent=4, use_batch_norm=False)  # the fix
     assert n_norms(fixed.module.decoder.factor_regressor, "BatchNorm1d") == 0
+
+
+def test_cytovi_rna_imputation_needs_a_dense_layer():
+    """CYTOVI.impute_rna_from_reference indexes the reference RNA layer with a 2-D array of
+    neighbour indices, which a scipy sparse layer (how RNA layers are usually stored) does
+    not allow: IndexError "Indexing that leads to >2D is not supported by csr format". A
+    dense layer (the fix) imputes."""
+    import anndata as ad
+    import scipy.sparse as sparse
+
+    rng = np.random.default_rng(0)
+    protein = ad.AnnData(rng.normal(size=(200, 8)).astype(np.float32))
+    protein.obs_names = [f"c{i}" for i in range(200)]
+    protein.obs["batch"] = np.where(np.arange(200) < 100, "CITE_seq", "flow")
+    scvi.external.CYTOVI.setup_anndata(protein, batch_key="batch")
+    model = scvi.external.CYTOVI(protein)
+    model.train(max_epochs=1, accelerator="cpu", enable_progress_bar=False)
+    rna = ad.AnnData(sparse.csr_matrix(rng.poisson(1, size=(100, 15)).astype(np.float32)))
+    rna.obs_names = protein.obs_names[:100]
+    rna.layers["normalized"] = rna.X.copy()
+    kwargs = {"reference_batch": "CITE_seq", "adata_rna": rna, "layer_key": "normalized",
+              "return_query_only": True}
+    with pytest.raises(IndexError, match="not supported by csr format"):
+        model.impute_rna_from_reference(**kwargs)
+    rna.layers["normalized"] = rna.X.toarray()  # the fix
+    assert model.impute_rna_from_reference(**kwargs).shape == (100, 15)
+
+
+def test_mudata_query_inplace_subset_fails_after_changing_the_query():
+    """TOTALVI.load_query_data(mdata, reference, inplace_subset_query_vars=True) subsets each
+    modality, then runs the AnnData path on the MuData itself: AttributeError "'MuData'
+    object has no attribute '_inplace_subset_var'", after the query's RNA has lost its extra
+    genes. Subsetting each modality to the reference's genes yourself, then the default
+    inplace_subset_query_vars=False (the fix), maps the query."""
+    import anndata as ad
+    import mudata
+
+    def cite(batch_prefix):
+        data = synthetic_iid(batch_size=40, n_genes=20, n_proteins=5, n_batches=2,
+                             return_mudata=True)
+        out = mudata.MuData({"rna": data.mod["rna"].copy(),
+                             "protein_expression": data.mod["protein_expression"].copy()})
+        out.obs["batch"] = [batch_prefix + str(b) for b in data.obs["batch"]]
+        return out
+
+    reference = cite("")
+    scvi.model.TOTALVI.setup_mudata(reference, batch_key="batch",
+                                    modalities={"rna_layer": "rna",
+                                                "protein_layer": "protein_expression"})
+    model = scvi.model.TOTALVI(reference, n_latent=4)
+    model.train(**FAST)
+
+    def query():
+        source = cite("q_")
+        rna = source.mod["rna"]
+        extra = ad.AnnData(np.ones((rna.n_obs, 3), dtype=np.float32))
+        extra.obs_names, extra.var_names = rna.obs_names, ["x1", "x2", "x3"]
+        out = mudata.MuData({"rna": ad.concat([rna, extra], axis=1),
+                             "protein_expression": source.mod["protein_expression"]})
+        out.obs["batch"] = source.obs["batch"].to_numpy()
+        return out
+
+    mdata = query()
+    assert mdata.mod["rna"].n_vars == 23
+    with pytest.raises(AttributeError, match="_inplace_subset_var"):
+        scvi.model.TOTALVI.load_query_data(mdata, model, inplace_subset_query_vars=True)
+    assert mdata.mod["rna"].n_vars == 20  # changed before the failure
+    fixed = query()
+    for name in fixed.mod:  # the fix
+        fixed.mod[name]._inplace_subset_var(model.get_var_names()[name])
+    mapped = scvi.model.TOTALVI.load_query_data(fixed, model)
+    mapped.train(**FAST)
+    assert mapped.get_latent_representation().shape == (fixed.n_obs, 4)
