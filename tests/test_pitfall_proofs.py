@@ -3645,6 +3645,8 @@ def test_multivi_normalized_expression_has_no_sample_axis():
                                            return_numpy=True).shape == (n_cells, n_genes)
     assert model.get_normalized_expression(n_samples=5, use_z_mean=False, return_mean=True,
                                            return_numpy=True).shape == (n_genes,)
+    with pytest.raises(ValueError, match="Shape of passed values"):  # as a DataFrame
+        model.get_normalized_expression(n_samples=5, use_z_mean=False, return_mean=True)
     draws = np.stack([model.get_normalized_expression(use_z_mean=False, return_numpy=True)
                       for _ in range(3)])  # the fix
     assert draws.shape == (3, n_cells, n_genes) and not np.allclose(draws[0], draws[1])
