@@ -4301,3 +4301,26 @@ def test_mudata_query_inplace_subset_fails_after_changing_the_query():
     mapped = scvi.model.TOTALVI.load_query_data(fixed, model)
     mapped.train(**FAST)
     assert mapped.get_latent_representation().shape == (fixed.n_obs, 4)
+
+
+def test_minify_adata_reads_a_stored_latent_posterior():
+    """minify_adata() does not compute the latent posterior: it reads
+    adata.obsm["X_latent_qzm"] and ["X_latent_qzv"] (its use_latent_qz*_key, documented as
+    the keys "for storing"), so on a model whose AnnData lacks them it raises KeyError
+    'X_latent_qzm', and whatever they hold (another model's posterior) becomes the minified
+    model's latent, silently. Storing the model's own posterior first (the fix) minifies
+    it."""
+    model = _scvi()
+    model.train(**FAST)
+    with pytest.raises(KeyError, match="X_latent_qzm"):
+        model.minify_adata()
+    stale = np.full((model.adata.n_obs, 4), 7.0, dtype=np.float32)
+    model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = stale, stale
+    model.minify_adata()
+    np.testing.assert_array_equal(model.get_latent_representation(), stale)
+    fixed = _scvi()  # the fix
+    fixed.train(**FAST)
+    qzm, qzv = fixed.get_latent_representation(return_dist=True)
+    fixed.adata.obsm["X_latent_qzm"], fixed.adata.obsm["X_latent_qzv"] = qzm, qzv
+    fixed.minify_adata()
+    np.testing.assert_allclose(fixed.get_latent_representation(), qzm, rtol=1e-6)
