@@ -29,6 +29,7 @@ import re
 from collections import namedtuple
 from collections.abc import Callable, Iterable
 from difflib import SequenceMatcher
+from functools import cached_property
 from math import log
 from pathlib import Path
 
@@ -174,16 +175,12 @@ class MessageIndex:
         return {"site_words": [[site.words, site.holes] for site in self.sites],
                 "postings": self.postings, "idf": self.idf, "unknown_idf": self.unknown_idf}
 
-    @property
+    @cached_property
     def passes(self) -> list[dict]:
         """Calls that pass a keyword beside a ``**mapping`` the caller may fill with it
         (:func:`scvi_skill.build.source.messages.module_passes`), made on first use (only
         Python's "got multiple values for keyword argument" reads them)."""
-        made = self.__dict__.get("_passes")
-        if made is None:
-            made = self.__dict__["_passes"] = [dict(zip(self._pass_fields, row))
-                                               for row in self._pass_rows]
-        return made
+        return [dict(zip(self._pass_fields, row)) for row in self._pass_rows]
 
 
 _LOADED: dict[Path, MessageIndex] = {}
