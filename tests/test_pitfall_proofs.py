@@ -160,6 +160,12 @@ def _contrastivevi():
     """ContrastiveVI and the background and target cells its train() needs."""
     adata = _adata()
     scvi.external.ContrastiveVI.setup_anndata(adata, batch_key="batch")
+    return _contrastivevi_on(adata)
+
+
+def _contrastivevi_on(adata):
+    """A small ContrastiveVI on ``adata`` (set up already) and its train()'s cells: label_0
+    the background, label_1 the target."""
     model = scvi.external.ContrastiveVI(adata, n_hidden=16, n_background_latent=4,
                                         n_salient_latent=4)
     labels = adata.obs["labels"].to_numpy()
@@ -3104,6 +3110,13 @@ def test_methylvi_normalized_methylation_ignores_transform_batch_and_weights():
     assert "transform_batch" not in params and "weights" not in params
 
 
+def _tangram_modality(rng, n: int, prefix: str = "g"):
+    """An AnnData of ``n`` cells and 15 genes named ``{prefix}0``..., uniform values drawn
+    from ``rng``: one modality of a Tangram MuData."""
+    adata = anndata.AnnData(rng.random((n, 15)).astype(np.float32))
+    adata.var_names = [f"{prefix}{i}" for i in range(15)]
+    return adata
+
 def test_tangram_setup_and_train_traps(monkeypatch):
     """Tangram.setup_mudata's default density_prior_key="rna_count_based" is looked up as an
     obs column (KeyError "rna_count_based not found in adata.obs."); its check that both
@@ -3117,16 +3130,11 @@ def test_tangram_setup_and_train_traps(monkeypatch):
 
     rng = np.random.default_rng(0)
 
-    def modality(n, prefix):
-        adata = anndata.AnnData(rng.random((n, 15)).astype(np.float32))
-        adata.var_names = [f"{prefix}{i}" for i in range(15)]
-        return adata
-
     modalities = {"density_prior_key": "sp", "sc_layer": "sc", "sp_layer": "sp"}
-    mdata = MuData({"sc": modality(40, "g"), "sp": modality(20, "g")})
+    mdata = MuData({"sc": _tangram_modality(rng, 40), "sp": _tangram_modality(rng, 20)})
     with pytest.raises(KeyError, match="rna_count_based not found in adata.obs"):
         scvi.external.Tangram.setup_mudata(mdata, modalities=modalities)
-    other = MuData({"sc": modality(40, "g"), "sp": modality(20, "x")})
+    other = MuData({"sc": _tangram_modality(rng, 40), "sp": _tangram_modality(rng, 20, "x")})
     scvi.external.Tangram.setup_mudata(other, density_prior_key=None, modalities=modalities)
     scvi.external.Tangram.setup_mudata(mdata, density_prior_key=None, modalities=modalities)
     seen = {}
@@ -3528,13 +3536,7 @@ def test_tangram_constrained_mapper_leaves_out_the_filter():
     from mudata import MuData
 
     rng = np.random.default_rng(0)
-
-    def modality(n):
-        adata = anndata.AnnData(rng.random((n, 15)).astype(np.float32))
-        adata.var_names = [f"g{i}" for i in range(15)]
-        return adata
-
-    mdata = MuData({"sc": modality(40), "sp": modality(20)})
+    mdata = MuData({"sc": _tangram_modality(rng, 40), "sp": _tangram_modality(rng, 20)})
     scvi.external.Tangram.setup_mudata(mdata, density_prior_key=None,
                                        modalities={"density_prior_key": "sp",
                                                    "sc_layer": "sc", "sp_layer": "sp"})
@@ -3677,12 +3679,9 @@ def _trained_contrastivevi(**setup):
     adata.obs["pct_mito"] = rng.normal(size=adata.n_obs)
     adata.obs["sf"] = rng.uniform(0.5, 2.0, adata.n_obs)
     scvi.external.ContrastiveVI.setup_anndata(adata, **setup)
-    background = np.where(adata.obs["labels"] == "label_0")[0]
-    target = np.where(adata.obs["labels"] == "label_1")[0]
     scvi.settings.seed = 0
-    model = scvi.external.ContrastiveVI(adata, n_hidden=16, n_background_latent=4,
-                                        n_salient_latent=4)
-    model.train(background, target, **FAST)
+    model, cells = _contrastivevi_on(adata)
+    model.train(**cells, **FAST)
     return model
 
 
@@ -3724,6 +3723,16 @@ def test_contrastivevi_samples_repeat_one_draw():
     assert np.abs(draws - draws[:1]).max() > 0
 
 
+def _module_state(model) -> dict:
+    """A copy of every tensor of ``model.module``'s state."""
+    return {k: v.detach().clone() for k, v in model.module.state_dict().items()}
+
+
+def _moved_since(before: dict, model) -> set[str]:
+    """The state keys whose tensors differ from ``before`` (:func:`_module_state`)."""
+    after = _module_state(model)
+    return {k for k in before if not torch.equal(before[k], after[k])}
+
 def test_pyro_models_share_the_param_store():
     """Decipher and RESOLVI clear Pyro's global param store when a model is built and then
     register their weights there under fixed names: of two models built before either
@@ -3731,13 +3740,6 @@ def test_pyro_models_share_the_param_store():
     tensors the first registered). Clearing the store right before each train() (the fix)
     trains both."""
     import pyro
-
-    def snapshot(model):
-        return {k: v.detach().clone() for k, v in model.module.state_dict().items()}
-
-    def moved(before, model):
-        after = snapshot(model)
-        return {k for k in before if not torch.equal(before[k], after[k])}
 
     decipher_data = _adata(100)  # 200 cells: more than one minibatch of 128
     scvi.external.Decipher.setup_anndata(decipher_data)
@@ -3747,20 +3749,20 @@ def test_pyro_models_share_the_param_store():
     for cls, adata in ((scvi.external.Decipher, decipher_data),
                        (scvi.external.RESOLVI, resolvi_data)):
         first, second = cls(adata), cls(adata)
-        first_0, second_0 = snapshot(first), snapshot(second)
+        first_0, second_0 = _module_state(first), _module_state(second)
         first.train(**FAST)
         second.train(**FAST)
-        assert any(k.endswith("weight") for k in moved(first_0, first)), cls.__name__
+        assert any(k.endswith("weight") for k in _moved_since(first_0, first)), cls.__name__
         assert not any(k.endswith("weight") and "norm" not in k
-                       for k in moved(second_0, second)), cls.__name__
+                       for k in _moved_since(second_0, second)), cls.__name__
         third, fourth = cls(adata), cls(adata)  # the fix
-        third_0, fourth_0 = snapshot(third), snapshot(fourth)
+        third_0, fourth_0 = _module_state(third), _module_state(fourth)
         pyro.clear_param_store()
         third.train(**FAST)
         pyro.clear_param_store()
         fourth.train(**FAST)
         for model, before in ((third, third_0), (fourth, fourth_0)):
-            assert any(k.endswith("weight") for k in moved(before, model)), cls.__name__
+            assert any(k.endswith("weight") for k in _moved_since(before, model)), cls.__name__
 
 
 def test_decipher_trains_nothing_below_one_minibatch():
@@ -3768,28 +3770,16 @@ def test_decipher_trains_nothing_below_one_minibatch():
     one minibatch (here 90 of 100 cells) yields no minibatch: train() returns without error,
     the model is marked trained, and no weight has moved. A batch_size below the training
     cells (the fix) trains."""
-    def snapshot(model):
-        return {k: v.detach().clone() for k, v in model.module.state_dict().items()}
-
     adata = _adata(50)  # 100 cells, 90 of them for training
     scvi.external.Decipher.setup_anndata(adata)
-    model = scvi.external.Decipher(adata)
-    before = snapshot(model)
-    model.train(max_epochs=2, accelerator="cpu", enable_progress_bar=False)
-    after = snapshot(model)
-    assert model.is_trained
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    fixed = scvi.external.Decipher(adata)
-    before = snapshot(fixed)
-    fixed.train(max_epochs=2, accelerator="cpu", enable_progress_bar=False, batch_size=32)
-    after = snapshot(fixed)
-    assert any(not torch.equal(before[k], after[k]) for k in before)
-    kept = scvi.external.Decipher(adata)  # or keep the short minibatch
-    before = snapshot(kept)
-    kept.train(max_epochs=2, accelerator="cpu", enable_progress_bar=False,
-               datasplitter_kwargs={"drop_last": False})
-    after = snapshot(kept)
-    assert any(not torch.equal(before[k], after[k]) for k in before)
+    runs = {"default": {}, "batch_size": {"batch_size": 32},  # the fix
+            "drop_last": {"datasplitter_kwargs": {"drop_last": False}}}  # or this
+    for name, kwargs in runs.items():
+        model = scvi.external.Decipher(adata)
+        before = _module_state(model)
+        model.train(max_epochs=2, accelerator="cpu", enable_progress_bar=False, **kwargs)
+        assert model.is_trained
+        assert bool(_moved_since(before, model)) is (name != "default"), name
 
 
 def test_velovi_velocity_clips_with_the_training_spliced():
