@@ -4314,3 +4314,126 @@ def test_minify_adata_reads_a_stored_latent_posterior():
     fixed.adata.obsm["X_latent_qzm"], fixed.adata.obsm["X_latent_qzv"] = qzm, qzv
     fixed.minify_adata()
     np.testing.assert_allclose(fixed.get_latent_representation(), qzm, rtol=1e-6)
+
+
+def test_condscvi_confusion_coarse_celltypes_raises_keyerror_y():
+    """CondSCVI.confusion_coarse_celltypes() swaps each minibatch's labels under the key "y",
+    which its data loaders do not carry (they carry "labels"): every call raises KeyError
+    'y'. The computation it documents (the reconstruction loss with every cell's label
+    set to each cell type in turn) runs with the key "labels" (the fix)."""
+    import torch
+
+    sc, model = _condscvi_reference()
+    with pytest.raises(KeyError, match="'y'"):
+        model.confusion_coarse_celltypes()
+    tensors = next(iter(model._make_data_loader(sc, batch_size=sc.n_obs)))  # the fix
+    loss = {}
+    with torch.inference_mode():
+        for code, label in enumerate(model._label_mapping):
+            swapped = dict(tensors, labels=torch.full_like(tensors["labels"], code))
+            per_term = model.module(swapped, loss_kwargs={"kl_weight": 1})[2].reconstruction_loss
+            loss[label] = sum(per_term.values())
+    assert set(loss) == {"label_0", "label_1"} and loss["label_0"].shape == (sc.n_obs,)
+    assert not torch.equal(loss["label_0"], loss["label_1"])
+
+
+def test_gimvi_methods_take_only_the_training_anndatas(tmp_path):
+    """GIMVI's get_latent_representation(adatas) and get_imputed_values(adatas) take a list
+    of AnnDatas but build loaders without registering them: two new AnnDatas, set up with
+    GIMVI.setup_anndata or copied from the training ones, fail (AttributeError
+    '_adata_manager' for copies, AssertionError "AnnDataManager not found" for AnnDatas set
+    up anew). A GIMVI built on the
+    new AnnDatas with the trained weights loaded (the fix; same genes and batches) returns
+    the trained model's latents."""
+    import anndata as ad
+    from scvi.external import GIMVI
+
+    seq = _adata()
+    spatial = seq[:, :10].copy()
+    spatial.obs_names = [f"s{i}" for i in range(spatial.n_obs)]
+    GIMVI.setup_anndata(seq, batch_key="batch")
+    GIMVI.setup_anndata(spatial, batch_key="batch")
+    model = GIMVI(seq, spatial, n_latent=4)
+    model.train(**FAST)
+
+    def reversed_copy(adata):
+        new = ad.AnnData(adata.X[::-1].copy(), obs=adata.obs.iloc[::-1].copy(),
+                         var=adata.var.copy())
+        GIMVI.setup_anndata(new, batch_key="batch")
+        return new
+
+    new_seq, new_spatial = reversed_copy(seq), reversed_copy(spatial)
+    with pytest.raises(AssertionError, match="AnnDataManager not found"):
+        model.get_latent_representation([new_seq, new_spatial])
+    with pytest.raises(AssertionError, match="AnnDataManager not found"):
+        model.get_imputed_values([new_seq, new_spatial])
+    with pytest.raises(AttributeError, match="_adata_manager"):
+        model.get_latent_representation([seq[:30].copy(), spatial[:30].copy()])
+    fixed = GIMVI(new_seq, new_spatial, n_latent=4)  # the fix
+    fixed.module.load_state_dict(model.module.state_dict())
+    fixed.is_trained_ = True
+    np.testing.assert_allclose(fixed.get_latent_representation()[0],
+                               model.get_latent_representation()[0][::-1], rtol=1e-5)
+
+
+def test_totalvi_feature_correlation_ignores_adata(tmp_path):
+    """TOTALVI.get_feature_correlation_matrix(adata=...) validates the AnnData but samples
+    from the training AnnData (its _get_denoised_samples call gets no adata; SCVI's passes
+    it): with the same seed, another AnnData gives the training data's matrix exactly. Its
+    log_transform=True raises AttributeError (no attribute 'n_genes'). indices= (cells of
+    the training AnnData) and a model loaded with the other AnnData (the fix) do change it."""
+    model = _totalvi()
+    model.train(**FAST)
+    other = model.adata[:40].copy()
+    other.X = other.X * 0 + 1
+    other.obsm["protein_expression"] = other.obsm["protein_expression"] * 0 + 5
+
+    def matrix(m, **kwargs):
+        scvi.settings.seed = 1
+        return m.get_feature_correlation_matrix(n_samples=2, **kwargs).to_numpy()
+
+    training = matrix(model)
+    np.testing.assert_array_equal(matrix(model, adata=other), training)
+    with pytest.raises(AttributeError, match="n_genes"):
+        model.get_feature_correlation_matrix(n_samples=2, log_transform=True)
+    assert not np.array_equal(matrix(model, indices=np.arange(40)), training, equal_nan=True)
+    model.save(str(tmp_path / "model"))
+    loaded = scvi.model.TOTALVI.load(str(tmp_path / "model"), adata=other)  # the fix
+    assert not np.array_equal(matrix(loaded), training, equal_nan=True)
+
+
+def test_velovi_hard_assignment_fails_on_a_subset():
+    """VELOVI.get_state_assignment(hard_assignment=True) labels its argmax with every gene
+    and cell of the AnnData, so with gene_list or indices it raises ValueError ("Shape of
+    passed values is (80, 3), indices imply (80, 20)"); with return_mean=False it returns the
+    per-state probabilities (samples, cells, genes, 4) and no hard assignment, silently.
+    The probabilities of the subset (hard_assignment=False) and their argmax (the fix)
+    work."""
+    model = _velovi()
+    model.train(**FAST)
+    genes = list(model.adata.var_names[:3])
+    with pytest.raises(ValueError, match=r"Shape of passed values is \(80, 3\)"):
+        model.get_state_assignment(gene_list=genes, hard_assignment=True)
+    with pytest.raises(ValueError, match=r"Shape of passed values is \(10, 20\)"):
+        model.get_state_assignment(indices=np.arange(10), hard_assignment=True)
+    probabilities, _ = model.get_state_assignment(hard_assignment=True, return_mean=False)
+    assert np.asarray(probabilities).shape == (20, 80, 20, 4)  # n_samples=20 by default
+    states, names = model.get_state_assignment(gene_list=genes)  # the fix
+    hard = np.asarray(names)[states.argmax(-1)]
+    assert hard.shape == (80, 3) and set(hard.ravel()) <= set(names)
+
+
+def test_contrastivevi_latent_library_size_needs_give_mean_false():
+    """ContrastiveVI.get_latent_library_size() with its default give_mean=True raises a
+    ValueError about torch argument types ("Input arguments must all be instances of Number,
+    torch.Tensor ...") on a default model: it observes the library size (no ql_m / ql_v to
+    average) and the check meant to say so tests a tuple against None. give_mean=False (the
+    fix) returns each cell's observed total count."""
+    adata = _adata()
+    scvi.external.ContrastiveVI.setup_anndata(adata)
+    model, cells = _contrastivevi_on(adata)
+    model.train(**FAST, **cells)
+    with pytest.raises(ValueError, match="Input arguments must all be instances of Number"):
+        model.get_latent_library_size()
+    library = model.get_latent_library_size(give_mean=False).ravel()  # the fix
+    np.testing.assert_allclose(library, np.asarray(adata.X.sum(1)).ravel(), rtol=1e-4)
