@@ -4437,3 +4437,169 @@ def test_contrastivevi_latent_library_size_needs_give_mean_false():
         model.get_latent_library_size()
     library = model.get_latent_library_size(give_mean=False).ravel()  # the fix
     np.testing.assert_allclose(library, np.asarray(adata.X.sum(1)).ravel(), rtol=1e-4)
+
+
+def test_backed_anndata_returns_indices_sorted(tmp_path):
+    """On an AnnData opened with backed="r", the dataset sorts each request's indices (h5py
+    reads them in order), so get_latent_representation(indices=...) returns the cells in
+    ascending order whatever order was asked, and get_normalized_expression labels those
+    rows with obs_names[indices] as given: the labels sit on other cells, silently. In
+    memory the order is kept. Sorted indices, the result put back in the asked order (the
+    fix), match."""
+    import anndata as ad
+    from scipy import sparse
+
+    adata = _adata()
+    adata.X = sparse.csr_matrix(adata.X)
+    adata.write_h5ad(tmp_path / "cells.h5ad")
+    backed = ad.read_h5ad(tmp_path / "cells.h5ad", backed="r")
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    scvi.model.SCVI.setup_anndata(backed, batch_key="batch")
+    model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    model.train(**FAST)
+    every = model.get_latent_representation(adata)
+    order = np.array([50, 3, 70, 7])
+    np.testing.assert_allclose(model.get_latent_representation(adata, indices=order),
+                               every[order], rtol=1e-5, atol=1e-6)
+    got = model.get_latent_representation(backed, indices=order)
+    np.testing.assert_allclose(got, every[np.sort(order)], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got, every[order])
+    scvi.settings.seed = 0
+    labelled = model.get_normalized_expression(backed, indices=order)
+    scvi.settings.seed = 0
+    truth = model.get_normalized_expression(adata, indices=np.sort(order))
+    assert list(labelled.index) == list(adata.obs_names[order])
+    np.testing.assert_allclose(labelled.to_numpy(), truth.to_numpy(), rtol=1e-5)
+    asked = np.sort(order)  # the fix
+    fixed = model.get_latent_representation(backed, indices=asked)[np.searchsorted(asked, order)]
+    np.testing.assert_allclose(fixed, every[order], rtol=1e-5, atol=1e-6)
+
+
+def test_indices_take_numpy_masks_only():
+    """get_* methods read indices= as a boolean mask only when it has a numpy bool dtype: a
+    Python list of booleans is indexed minibatch by minibatch, so it works while every cell
+    fits in one minibatch and raises IndexError ("boolean index did not match ... boolean
+    axis is 16", the batch size) once they do not; a numpy mask shorter than the AnnData is
+    taken for its first cells without a word (AnnData itself refuses it). Positions from
+    np.flatnonzero(mask) (the fix) select the cells at any batch size."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    every = model.get_latent_representation()
+    mask = (model.adata.obs["labels"] == "label_1").to_numpy()
+    np.testing.assert_allclose(model.get_latent_representation(indices=mask.tolist()),
+                               every[mask], rtol=1e-5, atol=1e-6)  # one minibatch of 80
+    with pytest.raises(IndexError, match="boolean axis is 16"):
+        model.get_latent_representation(indices=mask.tolist(), batch_size=16)
+    short = mask[:40]
+    np.testing.assert_allclose(model.get_latent_representation(indices=short),
+                               every[:40][short], rtol=1e-5, atol=1e-6)
+    with pytest.raises(IndexError):
+        model.adata[short]
+    positions = np.flatnonzero(mask)  # the fix
+    np.testing.assert_allclose(model.get_latent_representation(indices=positions, batch_size=16),
+                               every[mask], rtol=1e-5, atol=1e-6)
+
+
+def _scanvi_labelled(n_labelled: int, n_cells_per_batch: int = 40):
+    """SCANVI on synthetic cells of which the first ``n_labelled`` keep their label."""
+    adata = _adata(n_cells_per_batch)
+    labels = np.array(["unknown"] * adata.n_obs, dtype=object)
+    labels[:n_labelled] = adata.obs["labels"].astype(str).to_numpy()[:n_labelled]
+    adata.obs["some_labels"] = labels
+    scvi.model.SCANVI.setup_anndata(adata, labels_key="some_labels",
+                                    unlabeled_category="unknown", batch_key="batch")
+    return scvi.model.SCANVI(adata, n_hidden=16, n_latent=4)
+
+
+def test_scanvi_validation_fails_below_ten_labelled_cells():
+    """With fewer than 10 labelled cells SCANVI's validation split gets none (it splits
+    labelled and unlabelled cells 0.9 / 0.1 apart), and any validation (early_stopping=True,
+    check_val_every_n_epoch) fails with ValueError "zip() argument 2 is shorter than
+    argument 1"; training without validation runs. Ten labelled cells (the fix) validate."""
+    model = _scanvi_labelled(9)
+    model.train(**FAST)
+    with pytest.raises(ValueError, match=r"zip\(\) argument 2 is shorter than argument 1"):
+        model.train(check_val_every_n_epoch=1, **FAST)
+    with pytest.raises(ValueError, match=r"zip\(\) argument 2 is shorter than argument 1"):
+        _scanvi_labelled(9).train(early_stopping=True, **FAST)
+    fixed = _scanvi_labelled(10)
+    fixed.train(check_val_every_n_epoch=1, **FAST)
+    assert "validation_loss" in fixed.history
+
+
+def test_scanvi_default_split_can_leave_one_cell_minibatch():
+    """SCANVI.train defaults to train_size=0.9 and splits labelled and unlabelled cells
+    apart, so 105 labelled + 37 unlabelled cells give 95 + 34 = 129 training cells, a
+    one-cell last minibatch at batch_size 128, and BatchNorm fails ("Expected more than 1
+    value per channel") without the small-batch warning; SCVI on the same 142 cells trains.
+    datasplitter_kwargs={"drop_last": True} does not help SCANVI (its labelled loader of 95
+    cells then yields no minibatch: "zip() argument 2 is shorter"); another batch_size (the
+    fix) trains."""
+    model = _scanvi_labelled(105, n_cells_per_batch=71)
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
+        model.train(**FAST)
+    scvi.model.SCVI.setup_anndata(model.adata, batch_key="batch")
+    scvi.model.SCVI(model.adata, n_hidden=16, n_latent=4).train(**FAST)
+    with pytest.raises(ValueError, match=r"zip\(\) argument 2 is shorter"):
+        _scanvi_labelled(105, n_cells_per_batch=71).train(datasplitter_kwargs={"drop_last": True},
+                                                          **FAST)
+    fixed = _scanvi_labelled(105, n_cells_per_batch=71)
+    fixed.train(batch_size=100, **FAST)
+    assert len(fixed.train_indices) == 129
+
+
+def test_scanvi_has_no_load_sparse_tensor():
+    """SCVI.train(load_sparse_tensor=True) trains from a sparse X; SCANVI.train has no such
+    parameter: train(load_sparse_tensor=True) reaches Lightning's Trainer (TypeError
+    "unexpected keyword argument 'load_sparse_tensor'"), and
+    datasplitter_kwargs={"load_sparse_tensor": True} reaches torch's DataLoader (the same
+    TypeError). Leaving it off (the fix) trains."""
+    from scipy import sparse
+
+    model = _scanvi()
+    model.adata.X = sparse.csr_matrix(model.adata.X)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'load_sparse_tensor'"):
+        model.train(load_sparse_tensor=True, **FAST)
+    with pytest.raises(TypeError, match=r"DataLoader.__init__\(\) got an unexpected keyword"):
+        model.train(datasplitter_kwargs={"load_sparse_tensor": True}, **FAST)
+    reference = _scvi(batch_key="batch")
+    reference.adata.X = sparse.csr_matrix(reference.adata.X)
+    reference.train(load_sparse_tensor=True, **FAST)
+    model.train(**FAST)  # the fix
+    assert model.is_trained
+
+
+def test_external_indexing_wants_every_cell_in_numpy_positions():
+    """datasplitter_kwargs={"external_indexing": [train, validation]} takes numpy position
+    arrays that together hold every cell: a pair that leaves cells out raises an exception
+    of class Warning ("There are missing indices"), boolean masks raise "There are duplicate
+    indexing in train set" though no cell repeats, and the caller's two-item list gets a
+    third item appended. Three position arrays, train, validation and the rest (the fix),
+    split as given."""
+    model = _scvi(batch_key="batch")
+    with pytest.raises(Warning, match="There are missing indices"):
+        model.train(datasplitter_kwargs={"external_indexing": [np.arange(60),
+                                                               np.arange(60, 72)]}, **FAST)
+    mask = np.arange(model.adata.n_obs) < 70
+    with pytest.raises(Warning, match="There are duplicate indexing in train set"):
+        model.train(datasplitter_kwargs={"external_indexing": [mask, ~mask]}, **FAST)
+    mine = [np.arange(70), np.arange(70, 80)]
+    model.train(datasplitter_kwargs={"external_indexing": mine}, **FAST)
+    assert len(mine) == 3
+    split = [np.arange(60), np.arange(60, 72), np.arange(72, 80)]  # the fix
+    model.train(datasplitter_kwargs={"external_indexing": split}, **FAST)
+    assert len(model.train_indices) == 60 and len(model.validation_indices) == 12
+
+
+def test_datasplitter_kwargs_cannot_repeat_train_arguments():
+    """SCVI.train's docstring says its own arguments overwrite values in datasplitter_kwargs,
+    but a key train() also passes (train_size, batch_size, shuffle_set_split) raises
+    TypeError "got multiple values for keyword argument"; keys train() does not pass
+    (drop_last) work. The setting given to train() itself (the fix) applies."""
+    model = _scvi(batch_key="batch")
+    for key, value in (("train_size", 0.8), ("batch_size", 64), ("shuffle_set_split", False)):
+        with pytest.raises(TypeError, match=f"multiple values for keyword argument '{key}'"):
+            model.train(datasplitter_kwargs={key: value}, **FAST)
+    model.train(datasplitter_kwargs={"drop_last": True}, **FAST)
+    model.train(train_size=0.8, batch_size=64, **FAST)  # the fix
+    assert len(model.train_indices) == 64
