@@ -4603,3 +4603,175 @@ def test_datasplitter_kwargs_cannot_repeat_train_arguments():
     model.train(datasplitter_kwargs={"drop_last": True}, **FAST)
     model.train(train_size=0.8, batch_size=64, **FAST)  # the fix
     assert len(model.train_indices) == 64
+
+
+def test_mudata_modalities_are_paired_by_position():
+    """TOTALVI.setup_mudata checks only that every modality holds every cell, then reads
+    each modality's rows by position: a protein modality with the same cells in another row
+    order is paired row by row with other cells' RNA, and the model trains without an error
+    or warning. Every modality put in one row order before setup (the fix) pairs them."""
+    from mudata import MuData
+    from scvi import REGISTRY_KEYS
+
+    full = synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
+                         return_mudata=True)
+    rna, protein = full["rna"].copy(), full["protein_expression"].copy()
+    protein.X = np.tile(np.arange(rna.n_obs, dtype=np.float32)[:, None], (1, protein.n_vars))
+    shuffled = protein[np.random.default_rng(0).permutation(protein.n_obs)].copy()
+
+    def registered(prot):
+        mdata = MuData({"rna": rna.copy(), "protein_expression": prot})
+        scvi.model.TOTALVI.setup_mudata(
+            mdata, modalities={"rna_layer": "rna", "protein_layer": "protein_expression"})
+        model = scvi.model.TOTALVI(mdata, n_latent=4)
+        return model, np.asarray(model.adata_manager.get_from_registry(
+            REGISTRY_KEYS.PROTEIN_EXP_KEY))[:, 0]
+
+    model, cell_of_protein = registered(shuffled)
+    assert set(shuffled.obs_names) == set(rna.obs_names)
+    assert (cell_of_protein != np.arange(rna.n_obs)).mean() > 0.9  # another cell's proteins
+    model.train(**FAST)
+    _, fixed = registered(shuffled[rna.obs_names].copy())  # the fix
+    np.testing.assert_array_equal(fixed, np.arange(rna.n_obs))
+
+
+def test_mudata_batch_key_is_read_from_the_joint_obs():
+    """setup_mudata(batch_key=...) of TOTALVI and MULTIVI reads the column from mdata.obs
+    unless modalities maps "batch_key" to a modality: a column only in the RNA modality's
+    obs raises KeyError "batch not found in adata.obs." (mudata does not copy modality
+    columns up). modalities={..., "batch_key": "rna"} (the fix) finds it."""
+    from mudata import MuData
+
+    full = synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
+                         return_mudata=True)
+    rna = full["rna"].copy()
+    rna.obs["batch"] = full.obs["batch"].to_numpy()
+
+    def fresh():
+        return MuData({"rna": rna.copy(), "protein_expression": full["protein_expression"].copy()})
+
+    layers = {"rna_layer": "rna", "protein_layer": "protein_expression"}
+    mdata = fresh()
+    assert "batch" in mdata["rna"].obs and "batch" not in mdata.obs
+    with pytest.raises(KeyError, match="batch not found in adata.obs"):
+        scvi.model.TOTALVI.setup_mudata(mdata, batch_key="batch", modalities=layers)
+    fixed = fresh()
+    scvi.model.TOTALVI.setup_mudata(fixed, batch_key="batch",
+                                    modalities={**layers, "batch_key": "rna"})
+    assert scvi.model.TOTALVI(fixed, n_latent=4).summary_stats.n_batch == 2
+
+
+def test_multivi_new_mudata_needs_an_indices_column():
+    """MULTIVI.setup_mudata writes mdata.obs["_indices"] itself and registers it; a new
+    MuData given to get_latent_representation is set up by transfer without that column and
+    fails with KeyError "_indices not found in adata.obs.". A new MuData with its modalities
+    in another order (ATAC first) is not reordered: get_normalized_expression labels the
+    genes with the first modality's (peak) names. Adding the column and keeping RNA first
+    (the fix) works."""
+    from mudata import MuData
+
+    mdata = _multivi_mudata()
+    model = scvi.model.MULTIVI(mdata, n_latent=4)
+    model.train(**FAST)
+
+    def new(order):
+        out = MuData({name: mdata[name].copy() for name in order})
+        out.obs["batch"] = mdata.obs["batch"].to_numpy()
+        return out
+
+    with pytest.raises(KeyError, match="_indices not found in adata.obs"):
+        model.get_latent_representation(new(["rna", "accessibility"]))
+    atac_first = new(["accessibility", "rna"])
+    atac_first.obs["_indices"] = np.arange(atac_first.n_obs)
+    labels = model.get_normalized_expression(atac_first).columns
+    assert list(labels) == list(mdata["accessibility"].var_names[:20])
+    fixed = new(["rna", "accessibility"])  # the fix
+    fixed.obs["_indices"] = np.arange(fixed.n_obs)
+    assert model.get_latent_representation(fixed).shape == (fixed.n_obs, 4)
+    assert list(model.get_normalized_expression(fixed).columns) == list(mdata["rna"].var_names)
+
+
+def test_multivi_size_factor_key_is_two_obs_columns():
+    """MULTIVI.setup_mudata documents size_factor_key as a key in mdata.obsm (first column
+    RNA, second ATAC), but it joins mdata.obs columns: an obsm key raises KeyError "not
+    found in adata.obs", one obs column named as a string fails in setup (ValueError "Obsm
+    '_scvi_size_factor' needs to be of one of ..."), and a one-column list passes setup and
+    fails in training (IndexError "index 1 is out of bounds"). A list of two mdata.obs
+    columns (the fix) trains with the size factors."""
+    from mudata import MuData
+
+    def fresh():
+        full = synthetic_iid(batch_size=40, n_genes=20, n_proteins=0, n_regions=20,
+                             n_batches=2, n_labels=2, return_mudata=True)
+        out = MuData({"rna": full["rna"], "accessibility": full["accessibility"]})
+        out.obs["batch"] = full.obs["batch"].to_numpy()
+        out.obs["sf_rna"] = np.asarray(full["rna"].X.sum(1)).ravel() / 100 + 0.1
+        out.obs["sf_atac"] = 0.5
+        out.obsm["size_factors"] = out.obs[["sf_rna", "sf_atac"]].to_numpy()
+        return out
+
+    modalities = {"rna_layer": "rna", "atac_layer": "accessibility"}
+    with pytest.raises(KeyError, match="size_factors not found in adata.obs"):
+        scvi.model.MULTIVI.setup_mudata(fresh(), batch_key="batch", modalities=modalities,
+                                        size_factor_key="size_factors")
+    with pytest.raises(ValueError, match="Obsm '_scvi_size_factor' needs to be of one of"):
+        scvi.model.MULTIVI.setup_mudata(fresh(), batch_key="batch", modalities=modalities,
+                                        size_factor_key="sf_rna")
+    one = fresh()
+    scvi.model.MULTIVI.setup_mudata(one, batch_key="batch", modalities=modalities,
+                                    size_factor_key=["sf_rna"])
+    with pytest.raises(IndexError, match="index 1 is out of bounds"):
+        scvi.model.MULTIVI(one, n_latent=4).train(**FAST)
+    fixed = fresh()  # the fix
+    scvi.model.MULTIVI.setup_mudata(fixed, batch_key="batch", modalities=modalities,
+                                    size_factor_key=["sf_rna", "sf_atac"])
+    model = scvi.model.MULTIVI(fixed, n_latent=4)
+    model.train(**FAST)
+    assert model.module.use_size_factor_key
+
+
+def test_anndata_models_on_a_mudata_fail_with_data_type_not_understood():
+    """SCVI, PEAKVI and POISSONVI have no setup_mudata; setup_anndata(mdata) reads mdata.X,
+    which is None, and the count check raises TypeError "data type not understood", a
+    message that names neither MuData nor modalities. The modality's AnnData (the fix) sets
+    up."""
+    mdata = synthetic_iid(batch_size=40, n_genes=20, n_proteins=0, n_regions=20,
+                          return_mudata=True)
+    for cls in (scvi.model.SCVI, scvi.model.PEAKVI, scvi.external.POISSONVI):
+        assert not hasattr(cls, "setup_mudata")
+        with pytest.raises(TypeError, match="data type not understood"):
+            cls.setup_anndata(mdata)
+    rna = mdata["rna"].copy()  # the fix
+    scvi.model.SCVI.setup_anndata(rna)
+    assert scvi.model.SCVI(rna, n_latent=4).summary_stats.n_vars == 20
+
+
+def test_read_10x_multiome_drops_the_barcode_suffix(tmp_path):
+    """read_10x_multiome splits barcodes.tsv on "-": the suffix of an aggregated run ("-1",
+    "-2") goes to obs["batch_id"], so cells of two GEM groups share one name, and
+    obs_names_make_unique() then gives the "-1" name to a GEM group 2 cell. Gene symbols
+    are the var_names, duplicates kept. Joining the suffix back (the fix) restores the
+    10x names."""
+    from scipy import io, sparse
+
+    barcodes = ["AAACAGCCAAACAACA-1", "AAACAGCCAAACATAG-1", "AAACAGCCAAACAACA-2",
+                "AAACAGCCAAACATAG-2"]
+    features = [("ENSG01", "GENE1", "Gene Expression", "chr1", 100, 900),
+                ("ENSG02", "GENE2", "Gene Expression", "chr1", 2000, 2900),
+                ("ENSG03", "GENE2", "Gene Expression", "chr2", 500, 900),
+                ("chr1:10-510", "chr1:10-510", "Peaks", "chr1", 10, 510)]
+    counts = np.arange(1, 1 + len(features) * len(barcodes)).reshape(len(features), -1)
+    io.mmwrite(tmp_path / "matrix.mtx", sparse.coo_matrix(counts))
+    (tmp_path / "features.tsv").write_text(
+        "".join("\t".join(map(str, row)) + "\n" for row in features))
+    (tmp_path / "barcodes.tsv").write_text("".join(b + "\n" for b in barcodes))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adata = scvi.data.read_10x_multiome(str(tmp_path))
+    assert list(adata.obs_names) == [b.split("-")[0] for b in barcodes]
+    assert not adata.obs_names.is_unique and not adata.var_names.is_unique
+    unique = adata.copy()
+    unique.obs_names_make_unique()
+    assert unique.obs_names[3] == "AAACAGCCAAACATAG-1" and unique.obs["batch_id"].iloc[3] == 2
+    adata.obs_names = adata.obs_names + "-" + adata.obs["batch_id"].astype(str)  # the fix
+    assert list(adata.obs_names) == barcodes
