@@ -4775,3 +4775,203 @@ def test_read_10x_multiome_drops_the_barcode_suffix(tmp_path):
     assert unique.obs_names[3] == "AAACAGCCAAACATAG-1" and unique.obs["batch_id"].iloc[3] == 2
     adata.obs_names = adata.obs_names + "-" + adata.obs["batch_id"].astype(str)  # the fix
     assert list(adata.obs_names) == barcodes
+
+
+def _de_scvi():
+    """A trained SCVI on synthetic cells (dense X), for the differential expression proofs."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    return model
+
+
+def test_de_group_without_cells_raises_zero_division():
+    """differential_expression(groupby=..., group1=g) builds group1's cells as
+    obs[groupby] == g and never checks that any matched: a value the column does not hold
+    (group1=0 for leiden's string clusters "0", "1"; a typo) raises ZeroDivisionError
+    ("integer division or modulo by zero"), and so does an unused category when group1 is
+    left out (every category is compared). Labels written as stored and unused categories
+    removed (the fix) run."""
+    model = _de_scvi()
+    obs = model.adata.obs
+    obs["leiden"] = obs["labels"].cat.rename_categories({"label_0": "0", "label_1": "1"})
+    with pytest.raises(ZeroDivisionError):
+        model.differential_expression(groupby="leiden", group1=0)
+    obs["cluster"] = pd.Categorical(obs["leiden"].astype(str), categories=["0", "1", "2"])
+    with pytest.raises(ZeroDivisionError):
+        model.differential_expression(groupby="cluster")
+    assert len(model.differential_expression(groupby="leiden", group1="0")) == 20  # the fix
+    obs["cluster"] = obs["cluster"].cat.remove_unused_categories()
+    assert set(model.differential_expression(groupby="cluster")["group1"]) == {"0", "1"}
+
+
+def test_de_overlapping_idx_cells_count_for_group2_only():
+    """differential_expression(idx1=..., idx2=...) labels idx1's cells, then idx2's over
+    them: cells in both masks are compared as group 2 only, without a warning (raw_mean1 is
+    the mean over idx1 without them). Disjoint masks (the fix) keep group 1 whole."""
+    model = _de_scvi()
+    x = np.asarray(model.adata.X)
+    idx1 = (model.adata.obs["labels"] == "label_0").to_numpy()
+    idx2 = (model.adata.obs["batch"] == "batch_0").to_numpy()
+    assert (idx1 & idx2).sum() > 0
+    result = model.differential_expression(idx1=idx1, idx2=idx2)
+    means = result["raw_mean1"].reindex(model.adata.var_names).to_numpy()
+    np.testing.assert_allclose(means, x[idx1 & ~idx2].mean(0), rtol=1e-5)
+    assert not np.allclose(means, x[idx1].mean(0), rtol=1e-3)
+    fixed = model.differential_expression(idx1=idx1, idx2=idx2 & ~idx1)  # the fix
+    np.testing.assert_allclose(fixed["raw_mean1"].reindex(model.adata.var_names).to_numpy(),
+                               x[idx1].mean(0), rtol=1e-5)
+
+
+def test_de_idx_series_is_read_by_position():
+    """differential_expression(idx1=series) reads a pandas boolean Series by position, not
+    by its index: a Series in another cell order selects other cells, silently; a list of
+    obs_names raises IndexError ("arrays used as indices must be of integer (or boolean)
+    type"). The Series aligned to adata.obs_names, as a numpy array (the fix), selects the
+    right cells."""
+    model = _de_scvi()
+    x = np.asarray(model.adata.X)
+    mask = model.adata.obs["labels"] == "label_0"
+    shuffled = mask.sample(frac=1, random_state=0)
+    result = model.differential_expression(idx1=shuffled)
+    means = result["raw_mean1"].reindex(model.adata.var_names).to_numpy()
+    np.testing.assert_allclose(means, x[shuffled.to_numpy()].mean(0), rtol=1e-5)
+    assert not np.allclose(means, x[mask.to_numpy()].mean(0), rtol=1e-3)
+    with pytest.raises(IndexError, match="arrays used as indices must be of integer"):
+        model.differential_expression(idx1=list(model.adata.obs_names[mask.to_numpy()]))
+    aligned = shuffled.reindex(model.adata.obs_names).to_numpy()  # the fix
+    fixed = model.differential_expression(idx1=aligned)
+    np.testing.assert_allclose(fixed["raw_mean1"].reindex(model.adata.var_names).to_numpy(),
+                               x[mask.to_numpy()].mean(0), rtol=1e-5)
+
+
+def test_de_filter_outlier_cells_drops_a_tenth():
+    """filter_outlier_cells=True fits sklearn's EllipticEnvelope with its default
+    contamination=0.1 on the latent representation, so each group loses a tenth of its
+    cells whether or not any is an outlier, and no argument sets the share; the raw-count
+    columns still use every cell. Leaving it off (the default) keeps every cell."""
+    from scvi.model.base._differential import DifferentialComputation
+
+    model = _de_scvi()
+    computation = DifferentialComputation(model.get_normalized_expression,
+                                          model.get_latent_representation, model.adata_manager)
+    for label in ("label_0", "label_1"):
+        cells = (model.adata.obs["labels"] == label).to_numpy()
+        kept = computation.filter_outlier_cells(cells)
+        assert len(kept) == cells.sum() - int(np.ceil(0.1 * cells.sum()))
+    x = np.asarray(model.adata.X)
+    result = model.differential_expression(groupby="labels", group1="label_0",
+                                           filter_outlier_cells=True)
+    cells = (model.adata.obs["labels"] == "label_0").to_numpy()
+    np.testing.assert_allclose(result["raw_mean1"].reindex(model.adata.var_names).to_numpy(),
+                               x[cells].mean(0), rtol=1e-5)
+
+
+def test_de_change_mode_fails_on_duplicate_gene_names():
+    """With duplicate var_names, differential_expression(mode="change") raises ValueError
+    "cannot reindex on an axis with duplicate labels"; the default vanilla mode runs.
+    var_names_make_unique() before setup (the fix) lets change mode run."""
+    def model_with(names):
+        adata = _adata()
+        adata.var_names = names
+        scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+        model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+        model.train(**FAST)
+        return model
+
+    names = [f"g{i % 19}" for i in range(20)]  # g0 twice
+    model = model_with(names)
+    assert len(model.differential_expression(groupby="labels", group1="label_0")) == 20
+    with pytest.raises(ValueError, match="cannot reindex on an axis with duplicate labels"):
+        model.differential_expression(groupby="labels", group1="label_0", mode="change")
+    unique = pd.Index(names)
+    fixed = model_with(anndata.utils.make_index_unique(unique))  # the fix
+    assert len(fixed.differential_expression(groupby="labels", group1="label_0",
+                                             mode="change")) == 20
+
+
+def test_de_raw_normalized_means_reuse_cached_library_sizes():
+    """The raw-count columns' raw_normalized_mean1/2 scale each cell by totals cached in
+    adata.obs["_scvi_raw_norm_scaling"] on the first DE call and reused by every later one:
+    a gene subset copied from that AnnData (another model, other totals) reports means
+    scaled by the old totals. Deleting the column before DE (the fix) recomputes them."""
+    model = _de_scvi()
+    model.differential_expression(groupby="labels", group1="label_0")
+    assert "_scvi_raw_norm_scaling" in model.adata.obs
+    subset = model.adata[:, :10].copy()
+    scvi.model.SCVI.setup_anndata(subset, batch_key="batch")
+    small = scvi.model.SCVI(subset, n_hidden=16, n_latent=4)
+    small.train(**FAST)
+    x = np.asarray(subset.X)
+    cells = (subset.obs["labels"] == "label_0").to_numpy()
+    own = (x / x.sum(1, keepdims=True) * 1e4)[cells].mean(0)
+    stale = small.differential_expression(groupby="labels", group1="label_0")
+    got = stale["raw_normalized_mean1"].reindex(subset.var_names).to_numpy()
+    assert not np.allclose(got, own, rtol=1e-3)
+    del subset.obs["_scvi_raw_norm_scaling"]  # the fix
+    fixed = small.differential_expression(groupby="labels", group1="label_0")
+    np.testing.assert_allclose(fixed["raw_normalized_mean1"].reindex(subset.var_names)
+                               .to_numpy(), own, rtol=1e-4)
+
+
+def test_multivi_differential_expression_uses_the_latent_mean():
+    """MULTIVI.differential_expression decodes each cell's latent mean (its model_fn is
+    get_normalized_expression, whose use_z_mean=True), so repeated draws of a cell are
+    identical: one cell against another gives lfc_std ~0 and proba_de only 0 or 1, where
+    SCVI's DE samples the posterior. Its differential_accessibility passes use_z_mean=False.
+    Setting get_normalized_expression to a partial with use_z_mean=False (the fix) brings
+    the posterior spread back."""
+    model = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4)
+    model.train(**FAST)
+    labels = model.adata.obs["labels"].to_numpy()
+    one, other = [int(np.flatnonzero(labels == label)[0]) for label in ("label_0", "label_1")]
+    result = model.differential_expression(idx1=[one], idx2=[other], delta=0.01)
+    assert result["lfc_std"].max() < 1e-3
+    assert set(result["proba_de"].round(6)) <= {0.0, 1.0}
+    model.get_normalized_expression = functools.partial(  # the fix
+        type(model).get_normalized_expression, model, use_z_mean=False)
+    sampled = model.differential_expression(idx1=[one], idx2=[other], delta=0.01)
+    assert sampled["lfc_std"].min() > 1e-2
+    assert sampled["proba_de"].nunique() > 2
+
+
+def test_peakvi_differential_accessibility_all_groups_loses_the_comparison():
+    """PEAKVI.differential_accessibility(groupby=...) without group1 compares every group to
+    the rest but rebuilds the frame from chosen columns: one row per region per group under
+    a repeated region index, with no comparison, group1 or group2 column (which row is which
+    group is lost). MULTIVI's raises ValueError "cannot reindex on an axis with duplicate
+    labels". One call per group1 (the fix) keeps them apart."""
+    peakvi = _peakvi()
+    peakvi.train(**FAST)
+    every = peakvi.differential_accessibility(groupby="labels")
+    assert len(every) == 2 * peakvi.adata.n_vars and not every.index.is_unique
+    assert not {"comparison", "group1", "group2"} & set(every.columns)
+    multivi = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4)
+    multivi.train(**FAST)
+    with pytest.raises(ValueError, match="cannot reindex on an axis with duplicate labels"):
+        multivi.differential_accessibility(groupby="labels")
+    per_group = {g: peakvi.differential_accessibility(groupby="labels", group1=g)  # the fix
+                 for g in ("label_0", "label_1")}
+    assert all(frame.index.is_unique for frame in per_group.values())
+
+
+def test_mrvi_differential_expression_needs_categorical_covariates():
+    """MRVI.differential_expression(sample_cov_keys=...) reads covariates from the sample
+    table built with the model: a column added to obs later raises KeyError; after
+    update_sample_info a string column (pandas' str dtype, as obs.map makes it) raises
+    ValueError "could not convert string to float", since only the category dtype is taken
+    as categories. The column as a category, then update_sample_info (the fix), runs."""
+    model = _mrvi()
+    model.train(**FAST)
+    adata = model.adata
+    adata.obs["status"] = adata.obs["sample"].map(
+        {"sample_0": "healthy", "sample_1": "healthy", "sample_2": "ill", "sample_3": "ill"})
+    with pytest.raises(KeyError, match="status"):
+        model.differential_expression(sample_cov_keys=["status"], batch_size=adata.n_obs)
+    adata.obs["status"] = adata.obs["status"].astype(str)
+    model.update_sample_info(adata)
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        model.differential_expression(sample_cov_keys=["status"], batch_size=adata.n_obs)
+    adata.obs["status"] = adata.obs["status"].astype("category")  # the fix
+    model.update_sample_info(adata)
+    result = model.differential_expression(sample_cov_keys=["status"], batch_size=adata.n_obs)
+    assert list(result.covariate.values) == ["status_ill"]
