@@ -4975,3 +4975,218 @@ def test_mrvi_differential_expression_needs_categorical_covariates():
     model.update_sample_info(adata)
     result = model.differential_expression(sample_cov_keys=["status"], batch_size=adata.n_obs)
     assert list(result.covariate.values) == ["status_ill"]
+
+
+def _autotune():
+    """ray[tune], hyperopt and scib-metrics (scvi-tools' autotune extra), or a skip: the
+    skill's environment does not install them, so these proofs run where they are present."""
+    for module in ("ray.tune", "hyperopt", "scib_metrics"):
+        pytest.importorskip(module)
+    from ray import tune
+    from scvi.autotune import run_autotune
+
+    adata = _adata(75)
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch", labels_key="labels")
+    return tune, functools.partial(run_autotune, scvi.model.SCVI, adata, num_samples=2,
+                                   resources={"cpu": 1}, ignore_reinit_error=True)
+
+
+def test_autotune_training_metric_reported_once_and_best_result_needs_the_metric(tmp_path):
+    """run_autotune reports each trial's metrics at every validation end only when the first
+    metric's name holds "validation"; otherwise once, at the end of training, so ASHA and
+    the other early-stopping schedulers get one result per trial (nothing to stop early).
+    Its Tuner has no metric or mode, so result_grid.get_best_result() raises ValueError "No
+    metric is provided". A "..._validation" metric first, and get_best_result(metric=...,
+    mode=...) (the fix), give per-epoch reports and the best trial."""
+    tune, sweep = _autotune()
+    space = {"model_params": {"n_hidden": tune.choice([8, 16])}, "train_params": {"max_epochs": 3}}
+    reports = {}
+    for metric in ("elbo_train", "elbo_validation"):
+        experiment = sweep(metrics=metric, mode="min", search_space=space, scheduler="asha",
+                           logging_dir=str(tmp_path / metric))
+        reports[metric] = experiment.result_grid.get_dataframe()["training_iteration"].tolist()
+    assert reports == {"elbo_train": [1, 1], "elbo_validation": [3, 3]}
+    with pytest.raises(ValueError, match="No metric is provided"):
+        experiment.result_grid.get_best_result()
+    best = experiment.result_grid.get_best_result(metric=experiment.metrics[0],
+                                                  mode=experiment.mode)  # the fix
+    assert best.config["model_params"]["n_hidden"] in (8, 16)
+
+
+def test_autotune_unlogged_metric_blames_tune_report(tmp_path):
+    """A metric name the model does not log ("val_loss"; the user guide's "Leiden") trains
+    every trial and reports nothing, and run_autotune raises Ray's TuneError around a
+    ValueError "Trial returned a result which did not include the specified metric(s) ...
+    Make sure your calls to `tune.report()` include the metric", about code the user never
+    wrote. A logged name (the fix), elbo_validation, runs."""
+    tune, sweep = _autotune()
+    space = {"train_params": {"max_epochs": 1}, "model_params": {"n_latent": tune.choice([4, 8])}}
+    with pytest.raises(Exception, match="did not include the specified metric"):
+        sweep(metrics="val_loss", mode="min", search_space=space,
+              logging_dir=str(tmp_path / "wrong"))
+    experiment = sweep(metrics="elbo_validation", mode="min", search_space=space,
+                       logging_dir=str(tmp_path / "right"))  # the fix
+    assert not experiment.result_grid.errors
+
+
+def test_autotune_returns_when_every_trial_failed(tmp_path):
+    """run_autotune collects the trials' exceptions and returns: with lr in train_params
+    (SCVI.train has none) every trial fails (TypeError "unexpected keyword argument 'lr'"),
+    the call returns normally, and get_best_result(...) then raises RuntimeError "No best
+    trial found". lr under train_params' plan_kwargs (the fix) trains."""
+    tune, sweep = _autotune()
+    experiment = sweep(metrics="elbo_validation", mode="min", logging_dir=str(tmp_path / "lr"),
+                       search_space={"train_params": {"max_epochs": 1,
+                                                      "lr": tune.loguniform(1e-4, 1e-2)}})
+    grid = experiment.result_grid
+    assert len(grid.errors) == len(grid) == 2
+    assert "unexpected keyword argument 'lr'" in str(grid.errors[0])
+    with pytest.raises(RuntimeError, match="No best trial found"):
+        grid.get_best_result(metric="elbo_validation", mode="min")
+    fixed = sweep(metrics="elbo_validation", mode="min", logging_dir=str(tmp_path / "plan"),
+                  search_space={"train_params": {"max_epochs": 1, "plan_kwargs": {
+                      "lr": tune.loguniform(1e-4, 1e-2)}}})  # the fix
+    assert not fixed.result_grid.errors
+
+
+def test_autotune_scib_metrics_fail_with_the_default_solver(tmp_path):
+    """With a scib-metrics metric ("KMeans NMI", "Total", ...) run_autotune's default
+    solver="arpack" fails every trial (ArpackError "Starting vector is zero": the PCA is
+    run on an all-zero matrix); solver="randomized" (the fix) scores them."""
+    tune, sweep = _autotune()
+    space = {"model_params": {"n_hidden": tune.choice([8, 16])}, "train_params": {"max_epochs": 2}}
+    failed = sweep(metrics="KMeans NMI", mode="max", search_space=space,
+                   logging_dir=str(tmp_path / "arpack"))
+    assert len(failed.result_grid.errors) == 2
+    assert "Starting vector is zero" in str(failed.result_grid.errors[0])
+    fixed = sweep(metrics="KMeans NMI", mode="max", search_space=space, solver="randomized",
+                  logging_dir=str(tmp_path / "randomized"))  # the fix
+    assert not fixed.result_grid.errors
+    assert all(result.metrics.get("KMeans NMI") is not None for result in fixed.result_grid)
+
+
+def test_autotune_relative_logging_dir_fails(tmp_path, monkeypatch):
+    """run_autotune hands logging_dir to Ray's storage_path as given: a relative folder
+    ("logs") fails with pyarrow's ArrowInvalid "URI has empty scheme"; an absolute path
+    (the fix) runs."""
+    tune, sweep = _autotune()
+    monkeypatch.chdir(tmp_path)
+    space = {"model_params": {"n_hidden": tune.choice([8, 16])}, "train_params": {"max_epochs": 1}}
+    with pytest.raises(Exception, match="URI has empty scheme"):
+        sweep(metrics="elbo_validation", mode="min", search_space=space, logging_dir="logs")
+    experiment = sweep(metrics="elbo_validation", mode="min", search_space=space,
+                       logging_dir=str(Path("logs").resolve()))  # the fix
+    assert not experiment.result_grid.errors
+
+
+def test_scanvi_load_on_a_subset_without_a_label_or_unlabelled_cells(tmp_path):
+    """SCANVI works out its number of classes from the AnnData it is built on: loaded onto
+    a subset that holds no unlabelled cell and lacks one cell type, it is rebuilt with one
+    class too many and load fails (RuntimeError "size mismatch for y_prior"). Loaded onto
+    the training data and predicting on the subset (the fix), it gives the trained model's
+    labels."""
+    adata = _adata(n_labels=3)
+    adata.obs["cell_type"] = adata.obs["labels"].astype(str)
+    adata.obs.loc[adata.obs_names[::4], "cell_type"] = "Unknown"
+    scvi.model.SCANVI.setup_anndata(adata, labels_key="cell_type", unlabeled_category="Unknown",
+                                    batch_key="batch")
+    model = scvi.model.SCANVI(adata, n_hidden=16, n_latent=4)
+    model.train(**FAST)
+    model.save(str(tmp_path / "model"))
+    two = adata[adata.obs["cell_type"].isin(["label_0", "label_1"])].copy()
+    with pytest.raises(RuntimeError, match="size mismatch for y_prior"):
+        scvi.model.SCANVI.load(str(tmp_path / "model"), adata=two)
+    loaded = scvi.model.SCANVI.load(str(tmp_path / "model"), adata=adata.copy())  # the fix
+    np.testing.assert_array_equal(loaded.predict(two), model.predict(two))
+
+
+def test_new_anndata_needs_the_labels_column():
+    """A model set up with labels_key reads that obs column from any new AnnData: SCANVI's
+    predict(new) on cells without the column (the ones to label) raises KeyError "labels
+    not found in adata.obs.", and so does SCVI's get_latent_representation(new), which never
+    uses the labels. The column filled with the unlabelled category (the fix) predicts."""
+    def unannotated(model):
+        return anndata.AnnData(model.adata.X.copy(), obs=model.adata.obs[["batch"]].copy(),
+                               var=model.adata.var.copy())
+
+    model = _scanvi()
+    model.train(**FAST)
+    with pytest.raises(KeyError, match="labels not found in adata.obs"):
+        model.predict(unannotated(model))
+    reference = _scvi(batch_key="batch", labels_key="labels")
+    reference.train(**FAST)
+    with pytest.raises(KeyError, match="labels not found in adata.obs"):
+        reference.get_latent_representation(unannotated(reference))
+    new = unannotated(model)
+    new.obs["labels"] = "unknown"  # the fix
+    assert len(model.predict(new)) == new.n_obs
+
+
+def test_scanvi_load_without_data_fails(tmp_path):
+    """SCANVI.load(dir) of a save without its data (save_anndata=False, the default), and
+    load(dir, adata=False), fail in load() with AttributeError "'NoneType' object has no
+    attribute '_source_registry'", where SCVI saved the same way loads. load(dir,
+    adata=...) with a compatible AnnData (the fix) loads."""
+    model = _scanvi()
+    model.train(**FAST)
+    model.save(str(tmp_path / "scanvi"))
+    for kwargs in ({}, {"adata": False}):
+        with pytest.raises(AttributeError, match="_source_registry"):
+            scvi.model.SCANVI.load(str(tmp_path / "scanvi"), **kwargs)
+    reference = _scvi(batch_key="batch")
+    reference.train(**FAST)
+    reference.save(str(tmp_path / "scvi"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert scvi.model.SCVI.load(str(tmp_path / "scvi")).is_trained
+    loaded = scvi.model.SCANVI.load(str(tmp_path / "scanvi"), adata=model.adata)  # the fix
+    assert loaded.is_trained
+
+
+def test_load_device_cpu_fails(tmp_path):
+    """load(dir, adata, device="cpu") hands "cpu" to Lightning as a device count: TypeError
+    "`devices` selected with `CPUAccelerator` should be an int > 0."; to_device("cpu") on
+    a loaded model works, and load(dir, adata, accelerator="cpu") (the fix) loads on the
+    CPU."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    model.save(str(tmp_path / "model"))
+    with pytest.raises(TypeError, match="should be an int > 0"):
+        scvi.model.SCVI.load(str(tmp_path / "model"), adata=model.adata, device="cpu")
+    loaded = scvi.model.SCVI.load(str(tmp_path / "model"), adata=model.adata,
+                                  accelerator="cpu")  # the fix
+    assert loaded.device.type == "cpu"
+
+
+def test_transfer_fields_extend_categories_does_not_reach_the_model():
+    """The new-batch error ends "Cannot transfer setup without `extend_categories = True`",
+    but model.transfer_fields(new, extend_categories=True) returns an AnnDataManager the
+    model does not keep: the next get_latent_representation(new) raises the same error.
+    load_query_data(new, model) and training the query model (the fix) embed the cells."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    new = anndata.AnnData(model.adata.X.copy(), var=model.adata.var.copy())
+    new.obs["batch"] = "batch_7"
+    with pytest.raises(ValueError, match="extend_categories"):
+        model.get_latent_representation(new)
+    model.transfer_fields(new, extend_categories=True)
+    with pytest.raises(ValueError, match="extend_categories"):
+        model.get_latent_representation(new)
+    query = scvi.model.SCVI.load_query_data(new, model)  # the fix
+    query.train(**FAST)
+    assert query.get_latent_representation().shape == (new.n_obs, 4)
+
+
+def test_load_with_a_prefix_missing_reports_a_legacy_save(tmp_path):
+    """load(dir) of a model saved with save(dir, prefix="pbmc_") (or of a folder with no
+    model.pt) raises ValueError "Failed to load model file at .../model.pt. If attempting to
+    load a saved model from <v0.15.0, please use ... convert_legacy_save": the message
+    points to an old format. The same prefix given to load (the fix) loads."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    model.save(str(tmp_path / "model"), prefix="pbmc_")
+    with pytest.raises(ValueError, match="convert_legacy_save"):
+        scvi.model.SCVI.load(str(tmp_path / "model"), adata=model.adata)
+    loaded = scvi.model.SCVI.load(str(tmp_path / "model"), adata=model.adata,
+                                  prefix="pbmc_")  # the fix
+    assert loaded.is_trained
