@@ -5190,3 +5190,122 @@ def test_load_with_a_prefix_missing_reports_a_legacy_save(tmp_path):
     loaded = scvi.model.SCVI.load(str(tmp_path / "model"), adata=model.adata,
                                   prefix="pbmc_")  # the fix
     assert loaded.is_trained
+
+
+def _scar_with_droplets(n_cells: int = 200):
+    """Filtered cells (their own profile plus ambient counts) and a raw AnnData with empty
+    droplets of the ambient profile alone, genes in one order; and the true ambient profile."""
+    rng = np.random.default_rng(0)
+    genes = [f"gene{j}" for j in range(40)]
+    ambient = np.exp(np.linspace(-3, 3, len(genes)))
+    ambient /= ambient.sum()
+    cells = (rng.multinomial(800, rng.dirichlet(np.ones(len(genes))), size=n_cells)
+             + rng.multinomial(100, ambient, size=n_cells))
+    empty = rng.multinomial(5, ambient, size=2000)
+    raw = anndata.AnnData(np.vstack([cells, empty]).astype(np.float32))
+    raw.var_names = genes
+    raw.obs_names = [f"c{i}" for i in range(raw.n_obs)]
+    return raw[:n_cells].copy(), raw, ambient
+
+
+def test_scar_default_profile_is_the_mean_of_x():
+    """SCAR(adata) with ambient_profile=None (the default, as in the class docstring) takes
+    the mean of the filtered cells' adata.X as the ambient profile: it ignores the
+    adata.varm["ambient_profile"] that get_ambient_profile has just written (and the layer
+    registered in setup). SCAR(adata, ambient_profile="ambient_profile") (the fix) uses the
+    empty droplets' profile."""
+    adata, raw, ambient = _scar_with_droplets()
+    scvi.external.SCAR.setup_anndata(adata)
+    scvi.external.SCAR.get_ambient_profile(adata, raw, prob=0.5)
+    stored = adata.varm["ambient_profile"].ravel()
+    assert np.corrcoef(stored, ambient)[0, 1] > 0.99
+    default = scvi.external.SCAR(adata).module.ambient_profile.numpy().ravel()
+    x = np.asarray(adata.X)
+    np.testing.assert_allclose(default, x.sum(0) / x.sum(), rtol=1e-5)
+    assert not np.allclose(default, stored, rtol=1e-2)
+    fixed = scvi.external.SCAR(adata, ambient_profile="ambient_profile")  # the fix
+    np.testing.assert_allclose(fixed.module.ambient_profile.numpy().ravel(), stored, rtol=1e-5)
+
+
+def test_scar_ambient_profile_is_stored_in_the_raw_gene_order():
+    """SCAR.get_ambient_profile(adata, raw_adata) keeps raw_adata's gene order and stores the
+    profile in adata.varm by position: a filtered AnnData with its genes in another order
+    (an HVG subset sorted by rank) gets each gene's value from another gene, silently.
+    raw_adata[:, adata.var_names] (the fix) aligns them."""
+    adata, raw, ambient = _scar_with_droplets()
+    order = np.random.default_rng(1).permutation(adata.n_vars)
+    shuffled = adata[:, order].copy()
+    scvi.external.SCAR.setup_anndata(shuffled)
+    scvi.external.SCAR.get_ambient_profile(shuffled, raw, prob=0.5)
+    truth = ambient[order]  # the ambient share of each of shuffled's genes
+    assert np.corrcoef(shuffled.varm["ambient_profile"].ravel(), truth)[0, 1] < 0.5
+    scvi.external.SCAR.get_ambient_profile(shuffled, raw[:, shuffled.var_names].copy(),
+                                           prob=0.5)  # the fix
+    assert np.corrcoef(shuffled.varm["ambient_profile"].ravel(), truth)[0, 1] > 0.99
+
+
+def test_scar_size_factors_with_the_binomial_likelihood_fail():
+    """SCAR's default gene_likelihood="b" takes int(size factor) as the binomial total count:
+    normalised size factors (mean 1) become 0 or 1, and training fails at the first step
+    (ValueError "Expected value argument ... to be within the support
+    (IntegerInterval..."). gene_likelihood="nb" (the fix), or the raw totals as size
+    factors, train."""
+    adata, _, _ = _scar_with_droplets()
+    totals = adata.X.sum(1)
+    adata.obs["size_factor"] = totals / totals.mean()
+    scvi.external.SCAR.setup_anndata(adata, size_factor_key="size_factor")
+    with pytest.raises(ValueError, match="within the support"):
+        scvi.external.SCAR(adata, ambient_profile=None).train(**FAST)
+    fixed = scvi.external.SCAR(adata, gene_likelihood="nb")  # the fix
+    fixed.train(**FAST)
+    assert fixed.is_trained
+
+
+def test_solo_from_scvi_model_with_size_factors_fails():
+    """SOLO.from_scvi_model(vae) refuses covariates with clear messages but not
+    size_factor_key: the simulated doublets get only batch and label columns, and encoding
+    them raises KeyError "size_factor not found in adata.obs." for a column the user's
+    AnnData has. An SCVI without size_factor_key (the fix) gives a SOLO."""
+    adata = _adata()
+    adata.obs["size_factor"] = np.asarray(adata.X.sum(1)).ravel() / 100 + 0.1
+    scvi.model.SCVI.setup_anndata(adata, size_factor_key="size_factor")
+    vae = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    vae.train(**FAST)
+    with pytest.raises(KeyError, match="size_factor not found in adata.obs"):
+        scvi.external.SOLO.from_scvi_model(vae)
+    plain = _scvi()  # the fix
+    plain.train(**FAST)
+    assert isinstance(scvi.external.SOLO.from_scvi_model(plain), scvi.external.SOLO)
+
+
+def test_cellassign_inherited_expression_methods_mislead():
+    """CellAssign inherits RNASeqMixin: get_normalized_expression runs but returns a softmax
+    over genes of the NB log-likelihood (row sums are the library size, and it correlates
+    negatively with the counts), and get_likelihood_parameters raises AttributeError (no
+    'theta'). predict() (the fix) is the model's output."""
+    from scipy.stats import spearmanr
+
+    model = _cellassign()
+    model.train(**FAST)
+    expression = model.get_normalized_expression(library_size=1e4)
+    np.testing.assert_allclose(expression.sum(1), 1e4, rtol=1e-3)
+    counts = np.asarray(model.adata.X)
+    rho = np.median([spearmanr(expression.to_numpy()[i], counts[i])[0] for i in range(20)])
+    assert rho < 0
+    with pytest.raises(AttributeError, match="theta"):
+        model.get_likelihood_parameters()
+    assert model.predict().shape == (model.adata.n_obs, 2)  # the fix
+
+
+def test_amortized_lda_train_takes_device_not_devices():
+    """AmortizedLDA.train (PyroSviTrainMixin) takes device, not SCVI's devices: the usual
+    train(accelerator="cpu", devices=1) raises TypeError "TrainRunner() got multiple values
+    for keyword argument 'devices'". train(device=1) (the fix) trains."""
+    adata = _adata()
+    scvi.model.AmortizedLDA.setup_anndata(adata)
+    model = scvi.model.AmortizedLDA(adata, n_topics=3)
+    assert "devices" not in inspect.signature(model.train).parameters
+    with pytest.raises(TypeError, match="multiple values for keyword argument 'devices'"):
+        model.train(max_epochs=1, accelerator="cpu", devices=1)
+    model.train(max_epochs=1, accelerator="cpu", device=1)  # the fix
+    assert model.is_trained
