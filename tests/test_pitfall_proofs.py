@@ -5309,3 +5309,111 @@ def test_amortized_lda_train_takes_device_not_devices():
         model.train(max_epochs=1, accelerator="cpu", devices=1)
     model.train(max_epochs=1, accelerator="cpu", device=1)  # the fix
     assert model.is_trained
+
+
+def test_sysvi_needs_two_batches():
+    """SysVI draws a cycle batch other than each cell's own before it reads the cycle loss's
+    weight: with one category in batch_key, training fails at the first step (RuntimeError
+    "random_ expects 'from' to be less than 'to'"), also with
+    plan_kwargs={"z_distance_cycle_weight": 0}. Two or more systems (the fix) train."""
+    from scvi.external import SysVI
+
+    adata = _adata(n_batches=1)
+    SysVI.setup_anndata(adata, batch_key="batch")
+    for plan in ({}, {"z_distance_cycle_weight": 0}):
+        with pytest.raises(RuntimeError, match="random_ expects 'from' to be less than 'to'"):
+            SysVI(adata, n_latent=4).train(plan_kwargs=plan, **FAST)
+    fixed = _adata(n_batches=2)  # the fix
+    SysVI.setup_anndata(fixed, batch_key="batch")
+    model = SysVI(fixed, n_latent=4)
+    model.train(**FAST)
+    assert model.is_trained
+
+
+def test_diagvi_latent_representation_is_a_draw():
+    """DIAGVI.get_latent_representation() returns a sample of z (its inference gets no
+    deterministic=True), with no argument to change it, while the DIAGVI user guide says the
+    posterior mean is returned: two calls differ. The module's inference with
+    deterministic=True (the fix) gives the same latent every time."""
+    pytest.importorskip("torch_geometric")  # DIAGVI's graph layers (the examples extra has it)
+    from scvi.external import DIAGVI
+
+    rng = np.random.default_rng(0)
+    genes = [f"g{i}" for i in range(30)]
+    rna = anndata.AnnData(rng.poisson(2, (120, 30)).astype(np.float32))
+    rna.var_names = genes
+    spatial = anndata.AnnData(rng.poisson(3, (80, 10)).astype(np.float32))
+    spatial.var_names = genes[:10]
+    DIAGVI.setup_anndata(rna)
+    DIAGVI.setup_anndata(spatial)
+    model = DIAGVI({"rna": rna, "spatial": spatial}, n_latent=4, n_hidden=16)
+    model.train(max_epochs=1, accelerator="cpu")  # its train() passes enable_progress_bar itself
+    first, second = model.get_latent_representation(), model.get_latent_representation()
+    assert not np.allclose(first["rna"], second["rna"])
+
+    def latent_mean():  # the fix
+        with torch.inference_mode():
+            return np.concatenate([model.module.inference(
+                **model.module._get_inference_input(tensors), mode="rna",
+                deterministic=True)["z"].numpy() for tensors in model._make_data_loader(rna)])
+
+    np.testing.assert_array_equal(latent_mean(), latent_mean())
+
+
+def test_drvi_normal_likelihood_still_logs_its_input():
+    """DRVI(gene_likelihood="normal") keeps the VAE's log_variational=True, so the encoder
+    applies log1p to the input: z-scored data (values below -1) turns to NaN and training
+    fails (ValueError "Expected parameter loc ..."), and log-normalised data is logged twice
+    without a warning. log_variational=False (the fix) trains."""
+    from scvi.external import DRVI
+
+    adata = _adata()
+    x = np.log1p(np.asarray(adata.X, dtype=np.float32))
+    adata.X = ((x - x.mean(0)) / (x.std(0) + 1e-6)).astype(np.float32)
+    assert (adata.X < -1).any()
+    DRVI.setup_anndata(adata, batch_key="batch")
+    model = DRVI(adata, n_latent=4, gene_likelihood="normal")
+    assert model.module.log_variational
+    with pytest.raises(ValueError, match="Expected parameter loc"):
+        model.train(**FAST)
+    fixed = DRVI(adata, n_latent=4, gene_likelihood="normal", log_variational=False)  # the fix
+    fixed.train(**FAST)
+    assert np.isfinite(fixed.get_latent_representation()).all()
+
+
+def test_totalanvi_setup_needs_unlabeled_category():
+    """TOTALANVI.setup_anndata defaults unlabeled_category=None (SCANVI requires it): with
+    labels_key given and no unlabeled_category, setup fails with pandas' ValueError
+    "Categorical categories cannot be null", which names no argument. Any
+    unlabeled_category (the fix), even one no cell holds, sets up."""
+    adata = _adata()
+    with pytest.raises(ValueError, match="Categorical categories cannot be null"):
+        scvi.external.TOTALANVI.setup_anndata(
+            adata, batch_key="batch", protein_expression_obsm_key="protein_expression",
+            labels_key="labels")
+    fixed = _adata()
+    scvi.external.TOTALANVI.setup_anndata(  # the fix
+        fixed, batch_key="batch", protein_expression_obsm_key="protein_expression",
+        labels_key="labels", unlabeled_category="Unknown")
+    assert scvi.external.TOTALANVI(fixed, n_latent=4).summary_stats.n_labels == 3
+
+
+def test_cytovi_differential_abundance_rows_are_numbered():
+    """CYTOVI.differential_abundance(groupby=...) returns a frame indexed 0..n-1, not by
+    obs_names, so adata.obs["DA"] = da[column] aligns on the index and leaves every cell
+    NaN. Assigning .to_numpy() (the fix) fills the column."""
+    adata = _adata(n_proteins=0)
+    adata.obs["sample"] = [f"s{i % 4}" for i in range(adata.n_obs)]
+    adata.obs["group"] = np.where(adata.obs["sample"].isin(["s0", "s1"]), "case", "control")
+    adata.layers["scaled"] = np.clip(np.asarray(adata.X, dtype=np.float32) / 10, 0, 1)
+    scvi.external.CYTOVI.setup_anndata(adata, layer="scaled", batch_key="batch",
+                                       sample_key="sample")
+    model = scvi.external.CYTOVI(adata, n_latent=4)
+    model.train(**FAST)
+    da = model.differential_abundance(groupby="group")
+    assert list(da.index[:3]) == [0, 1, 2]
+    column = da.columns[0]
+    adata.obs["DA"] = da[column]
+    assert adata.obs["DA"].isna().all()
+    adata.obs["DA"] = da[column].to_numpy()  # the fix
+    assert not adata.obs["DA"].isna().any()
