@@ -757,9 +757,14 @@ def _nan_in_counts_case():
     assert model.is_trained
 
 
+def _multiome():
+    """RNA and accessibility of synthetic cells as a MuData (batch and labels in its obs)."""
+    return synthetic_iid(batch_size=40, n_genes=20, n_proteins=0, n_regions=20, n_batches=2,
+                         n_labels=2, return_mudata=True)
+
+
 def _multivi_mudata():
-    mdata = synthetic_iid(batch_size=40, n_genes=20, n_proteins=0, n_regions=20, n_batches=2,
-                          n_labels=2, return_mudata=True)
+    mdata = _multiome()
     scvi.model.MULTIVI.setup_mudata(mdata, batch_key="batch",
                                     modalities={"rna_layer": "rna", "atac_layer": "accessibility"})
     return mdata
@@ -2454,12 +2459,17 @@ def _keep_latent_posterior(model):
     model.adata.obsm["X_latent_qzm"], model.adata.obsm["X_latent_qzv"] = qzm, qzv
 
 
+def _cite_seq():
+    """RNA and protein of synthetic cells as a MuData (batch and labels in its obs)."""
+    return synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
+                         return_mudata=True)
+
+
 def _totalvi_mudata():
     """RNA and protein of synthetic cells as a MuData, set up for TOTALVI by setup_mudata."""
     from mudata import MuData
 
-    full = synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
-                         return_mudata=True)
+    full = _cite_seq()
     mdata = MuData({"rna": full["rna"], "protein_expression": full["protein_expression"]})
     mdata.obs = full.obs
     scvi.model.TOTALVI.setup_mudata(
@@ -4613,8 +4623,7 @@ def test_mudata_modalities_are_paired_by_position():
     from mudata import MuData
     from scvi import REGISTRY_KEYS
 
-    full = synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
-                         return_mudata=True)
+    full = _cite_seq()
     rna, protein = full["rna"].copy(), full["protein_expression"].copy()
     protein.X = np.tile(np.arange(rna.n_obs, dtype=np.float32)[:, None], (1, protein.n_vars))
     shuffled = protein[np.random.default_rng(0).permutation(protein.n_obs)].copy()
@@ -4642,8 +4651,7 @@ def test_mudata_batch_key_is_read_from_the_joint_obs():
     columns up). modalities={..., "batch_key": "rna"} (the fix) finds it."""
     from mudata import MuData
 
-    full = synthetic_iid(batch_size=40, n_genes=30, n_proteins=6, n_regions=0,
-                         return_mudata=True)
+    full = _cite_seq()
     rna = full["rna"].copy()
     rna.obs["batch"] = full.obs["batch"].to_numpy()
 
@@ -4701,8 +4709,7 @@ def test_multivi_size_factor_key_is_two_obs_columns():
     from mudata import MuData
 
     def fresh():
-        full = synthetic_iid(batch_size=40, n_genes=20, n_proteins=0, n_regions=20,
-                             n_batches=2, n_labels=2, return_mudata=True)
+        full = _multiome()
         out = MuData({"rna": full["rna"], "accessibility": full["accessibility"]})
         out.obs["batch"] = full.obs["batch"].to_numpy()
         out.obs["sf_rna"] = np.asarray(full["rna"].X.sum(1)).ravel() / 100 + 0.1
@@ -4735,8 +4742,7 @@ def test_anndata_models_on_a_mudata_fail_with_data_type_not_understood():
     which is None, and the count check raises TypeError "data type not understood", a
     message that names neither MuData nor modalities. The modality's AnnData (the fix) sets
     up."""
-    mdata = synthetic_iid(batch_size=40, n_genes=20, n_proteins=0, n_regions=20,
-                          return_mudata=True)
+    mdata = _multiome()
     for cls in (scvi.model.SCVI, scvi.model.PEAKVI, scvi.external.POISSONVI):
         assert not hasattr(cls, "setup_mudata")
         with pytest.raises(TypeError, match="data type not understood"):
