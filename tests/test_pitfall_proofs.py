@@ -5423,3 +5423,101 @@ def test_cytovi_differential_abundance_rows_are_numbered():
     assert adata.obs["DA"].isna().all()
     adata.obs["DA"] = da[column].to_numpy()  # the fix
     assert not adata.obs["DA"].isna().any()
+
+
+def test_destvi_starts_from_a_new_batch_embedding():
+    """DestVI.from_rna_model copies CondSCVI's decoder, px_decoder, px_r and per_ct_bias, but
+    not its learned batch embedding, which the decoder reads beside z: DestVI starts from a
+    fresh random embedding, so the frozen decoder gives other cell-type profiles than the
+    reference for the same latent point, even with one batch. Copying the reference's
+    embedding (the fix) gives the reference's profiles."""
+    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
+    st = sc.copy()
+    scvi.model.DestVI.setup_anndata(st)
+    model = scvi.model.DestVI.from_rna_model(st, sc_model)
+    reference = sc_model.module._embeddings_dict["batch"].weight.detach()
+    spatial = model.module._embeddings_dict["batch"].weight
+
+    def profiles(module, embedding):
+        with torch.no_grad():
+            z = sc_model.module.prior_means[:, 0, :]
+            labels = torch.arange(z.shape[0]).view(-1, 1)
+            hidden = module.decoder(torch.cat([z, embedding[:1].expand(z.shape[0], -1)], -1),
+                                    labels)
+            return torch.softmax(module.px_decoder(hidden) + module.per_ct_bias[labels.ravel()],
+                                 -1)
+
+    sc_model.module.eval()
+    model.module.eval()
+    assert not torch.allclose(reference, spatial[: reference.shape[0]])
+    assert not torch.allclose(profiles(sc_model.module, reference),
+                              profiles(model.module, spatial), rtol=1e-2)
+    with torch.no_grad():  # the fix
+        spatial[: reference.shape[0]] = reference
+    torch.testing.assert_close(profiles(model.module, spatial),
+                               profiles(sc_model.module, reference))
+
+
+def test_destvi_docstring_passes_the_anndata_as_keep_additional():
+    """DestVI's class docstring calls get_proportions(st_adata) and get_gamma(st_adata): the
+    AnnData lands in keep_additional (truthy: a dummy "additional_0" column is added to the
+    proportions) and in indices (get_gamma raises ValueError "setting an array element with
+    a sequence"). Both take the model's own spots: called with no AnnData (the fix) they
+    give one column per cell type."""
+    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
+    st = sc.copy()
+    scvi.model.DestVI.setup_anndata(st)
+    model = scvi.model.DestVI.from_rna_model(st, sc_model)
+    model.train(**FAST)
+    assert list(model.get_proportions(st).columns) == ["label_0", "label_1", "additional_0"]
+    with pytest.raises(ValueError, match="setting an array element with a sequence"):
+        model.get_gamma(st)
+    assert list(model.get_proportions().columns) == ["label_0", "label_1"]  # the fix
+    assert set(model.get_gamma()) == {"label_0", "label_1"}
+
+
+def test_condscvi_ignores_size_factor_key():
+    """CondSCVI.setup_anndata(size_factor_key=...) registers the column, but its module
+    always takes the observed library x.sum(1): with the same seed, training with and without
+    the size factors gives the same latent representation."""
+    cells = _adata(n_batches=1)
+    cells.obs["size_factor"] = np.linspace(0.2, 5.0, cells.n_obs)
+
+    def trained(**setup):
+        adata = cells.copy()
+        scvi.model.CondSCVI.setup_anndata(adata, labels_key="labels", **setup)
+        scvi.settings.seed = 0
+        model = scvi.model.CondSCVI(adata, n_hidden=16, n_latent=4)
+        model.train(**FAST)
+        return model
+
+    plain, scaled = trained(), trained(size_factor_key="size_factor")
+    assert "size_factor" in scaled.adata_manager.data_registry
+    np.testing.assert_array_equal(scaled.get_latent_representation(),
+                                  plain.get_latent_representation())
+
+
+def test_scviva_niche_composition_columns_follow_first_appearance():
+    """SCVIVA.preprocessing_anndata orders obsm["niche_composition"]'s columns by the order
+    in which each cell type first appears in obs, not by the label categories, and
+    predict_neighborhood returns a bare array fitted to those columns: labelled with
+    .cat.categories it names the wrong cell types. The composition's own columns (the fix)
+    name them."""
+    adata = _adata(n_proteins=0, generate_coordinates=True)
+    adata = adata[np.argsort((adata.obs["labels"] != "label_1").to_numpy(), kind="stable")].copy()
+    adata.obsm["qz1_m"] = np.random.default_rng(0).normal(size=(adata.n_obs, 4))
+    keys = {"sample_key": "batch", "labels_key": "labels", "cell_coordinates_key": "coordinates",
+            "expression_embedding_key": "qz1_m",
+            "expression_embedding_niche_key": "qz1_m_niche_ct",
+            "niche_composition_key": "neighborhood_composition",
+            "niche_indexes_key": "niche_indexes", "niche_distances_key": "niche_distances"}
+    scvi.external.SCVIVA.preprocessing_anndata(adata, k_nn=5, **keys)
+    columns = list(adata.obsm["neighborhood_composition"].columns)
+    assert columns == ["label_1", "label_0"]
+    assert list(adata.obs["labels"].cat.categories) == ["label_0", "label_1"]
+    model = _model("SCVIVA", adata, batch_key="batch", **keys)
+    model.train(**FAST)
+    predicted = model.predict_neighborhood()
+    assert isinstance(predicted, np.ndarray) and predicted.shape == (adata.n_obs, 2)
+    named = pd.DataFrame(predicted, columns=columns, index=adata.obs_names)  # the fix
+    assert list(named.columns) == ["label_1", "label_0"]
