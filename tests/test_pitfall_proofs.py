@@ -5253,14 +5253,14 @@ def test_scar_ambient_profile_is_stored_in_the_raw_gene_order():
 def test_scar_size_factors_with_the_binomial_likelihood_fail():
     """SCAR's default gene_likelihood="b" takes int(size factor) as the binomial total count:
     normalised size factors (mean 1) become 0 or 1, and training fails at the first step
-    (ValueError "Expected value argument ... to be within the support
-    (IntegerInterval..."). gene_likelihood="nb" (the fix), or the raw totals as size
-    factors, train."""
+    (with torch's argument checks on, their default: ValueError "Expected value argument ...
+    to be within the support (IntegerInterval..."). gene_likelihood="nb" (the fix), or the
+    raw totals as size factors, train."""
     adata, _, _ = _scar_with_droplets()
     totals = adata.X.sum(1)
     adata.obs["size_factor"] = totals / totals.mean()
     scvi.external.SCAR.setup_anndata(adata, size_factor_key="size_factor")
-    with pytest.raises(ValueError, match="within the support"):
+    with _torch_argument_checks(), pytest.raises(ValueError, match="within the support"):
         scvi.external.SCAR(adata, ambient_profile=None).train(**FAST)
     fixed = scvi.external.SCAR(adata, gene_likelihood="nb")  # the fix
     fixed.train(**FAST)
@@ -5369,8 +5369,9 @@ def test_diagvi_latent_representation_is_a_draw():
 def test_drvi_normal_likelihood_still_logs_its_input():
     """DRVI(gene_likelihood="normal") keeps the VAE's log_variational=True, so the encoder
     applies log1p to the input: z-scored data (values below -1) turns to NaN and training
-    fails (ValueError "Expected parameter loc ..."), and log-normalised data is logged twice
-    without a warning. log_variational=False (the fix) trains."""
+    fails (with torch's argument checks on, their default: ValueError "Expected parameter
+    loc ..."), and log-normalised data is logged twice without a warning.
+    log_variational=False (the fix) trains."""
     from scvi.external import DRVI
 
     adata = _adata()
@@ -5380,7 +5381,7 @@ def test_drvi_normal_likelihood_still_logs_its_input():
     DRVI.setup_anndata(adata, batch_key="batch")
     model = DRVI(adata, n_latent=4, gene_likelihood="normal")
     assert model.module.log_variational
-    with pytest.raises(ValueError, match="Expected parameter loc"):
+    with _torch_argument_checks(), pytest.raises(ValueError, match="Expected parameter loc"):
         model.train(**FAST)
     fixed = DRVI(adata, n_latent=4, gene_likelihood="normal", log_variational=False)  # the fix
     fixed.train(**FAST)
