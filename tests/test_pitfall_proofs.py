@@ -5522,3 +5522,35 @@ def test_scviva_niche_composition_columns_follow_first_appearance():
     assert isinstance(predicted, np.ndarray) and predicted.shape == (adata.n_obs, 2)
     named = pd.DataFrame(predicted, columns=columns, index=adata.obs_names)  # the fix
     assert list(named.columns) == ["label_1", "label_0"]
+
+
+def test_logger_false_fails_with_reduce_lr_on_plateau():
+    """A training plan with reduce_lr_on_plateau=True (TOTALVI's default; SCVI's with
+    plan_kwargs) makes the train runner add Lightning's LearningRateMonitor, which needs a
+    logger: train(logger=False) fails with MisconfigurationException "Cannot use
+    `LearningRateMonitor` callback with `Trainer` that has no logger". TOTALVI's
+    plan_kwargs={"reduce_lr_on_plateau": False} does not help (train()'s own argument wins);
+    train(logger=False, reduce_lr_on_plateau=False) (the fix) trains."""
+    with pytest.raises(Exception, match="Cannot use `LearningRateMonitor` callback"):
+        _totalvi().train(logger=False, **FAST)
+    with pytest.raises(Exception, match="Cannot use `LearningRateMonitor` callback"):
+        _totalvi().train(logger=False, plan_kwargs={"reduce_lr_on_plateau": False}, **FAST)
+    with pytest.raises(Exception, match="Cannot use `LearningRateMonitor` callback"):
+        _scvi().train(logger=False, plan_kwargs={"reduce_lr_on_plateau": True}, **FAST)
+    model = _totalvi()
+    model.train(logger=False, reduce_lr_on_plateau=False, **FAST)  # the fix
+    assert model.is_trained
+
+
+def test_doc_differential_expression_importance_sampling_is_weights():
+    """The DE background guide lists an importance_sampling parameter; passed to
+    differential_expression it raises TypeError "get_bayes_factors() got an unexpected
+    keyword argument 'importance_sampling'". Importance weighting is weights="importance"
+    (the fix)."""
+    model = _de_scvi()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'importance_sampling'"):
+        model.differential_expression(groupby="labels", group1="label_0",
+                                      importance_sampling=True)
+    result = model.differential_expression(groupby="labels", group1="label_0",
+                                           weights="importance")  # the fix
+    assert len(result) == model.adata.n_vars
