@@ -143,9 +143,10 @@ def _methylanvi():
                         unlabeled_category="unknown")
 
 
-def _scviva():
-    """SCVIVA on cells with coordinates, after its own neighbourhood preprocessing."""
-    adata = _adata(n_proteins=0, generate_coordinates=True)
+def _scviva(adata=None):
+    """SCVIVA on cells with coordinates (synthetic ones unless given), after its own
+    neighbourhood preprocessing."""
+    adata = _adata(n_proteins=0, generate_coordinates=True) if adata is None else adata
     adata.obsm["qz1_m"] = np.random.default_rng(0).normal(size=(adata.n_obs, 4))
     keys = {"sample_key": "batch", "labels_key": "labels", "cell_coordinates_key": "coordinates",
             "expression_embedding_key": "qz1_m",
@@ -5504,19 +5505,13 @@ def test_scviva_niche_composition_columns_follow_first_appearance():
     predict_neighborhood returns a bare array fitted to those columns: labelled with
     .cat.categories it names the wrong cell types. The composition's own columns (the fix)
     name them."""
-    adata = _adata(n_proteins=0, generate_coordinates=True)
-    adata = adata[np.argsort((adata.obs["labels"] != "label_1").to_numpy(), kind="stable")].copy()
-    adata.obsm["qz1_m"] = np.random.default_rng(0).normal(size=(adata.n_obs, 4))
-    keys = {"sample_key": "batch", "labels_key": "labels", "cell_coordinates_key": "coordinates",
-            "expression_embedding_key": "qz1_m",
-            "expression_embedding_niche_key": "qz1_m_niche_ct",
-            "niche_composition_key": "neighborhood_composition",
-            "niche_indexes_key": "niche_indexes", "niche_distances_key": "niche_distances"}
-    scvi.external.SCVIVA.preprocessing_anndata(adata, k_nn=5, **keys)
+    cells = _adata(n_proteins=0, generate_coordinates=True)
+    label_1_first = np.argsort((cells.obs["labels"] != "label_1").to_numpy(), kind="stable")
+    model = _scviva(cells[label_1_first].copy())
+    adata = model.adata
     columns = list(adata.obsm["neighborhood_composition"].columns)
     assert columns == ["label_1", "label_0"]
     assert list(adata.obs["labels"].cat.categories) == ["label_0", "label_1"]
-    model = _model("SCVIVA", adata, batch_key="batch", **keys)
     model.train(**FAST)
     predicted = model.predict_neighborhood()
     assert isinstance(predicted, np.ndarray) and predicted.shape == (adata.n_obs, 2)
