@@ -5549,3 +5549,29 @@ def test_doc_differential_expression_importance_sampling_is_weights():
     result = model.differential_expression(groupby="labels", group1="label_0",
                                            weights="importance")  # the fix
     assert len(result) == model.adata.n_vars
+
+
+def test_resolvi_ignores_labels_without_semisupervised():
+    """RESOLVI(adata) with the default semisupervised=False reads no labels: set up with
+    labels_key it trains as without (same seed: same ELBO history), and predict() raises
+    KeyError 'probs_prediction', which does not name the switch. semisupervised=True (the
+    fix) predicts labels."""
+    cells = _adata(n_genes=50, n_proteins=0, generate_coordinates=True)
+    cells.obsm["X_spatial"] = cells.obsm["coordinates"]
+
+    def trained(semisupervised=False, **setup):
+        adata = cells.copy()
+        scvi.external.RESOLVI.setup_anndata(adata, batch_key="batch", **setup)
+        scvi.settings.seed = 0
+        model = scvi.external.RESOLVI(adata, n_latent=4, semisupervised=semisupervised)
+        model.train(**FAST)
+        return model
+
+    plain, labelled = trained(), trained(labels_key="labels")
+    np.testing.assert_allclose(labelled.history["elbo_train"].to_numpy(dtype=float),
+                               plain.history["elbo_train"].to_numpy(dtype=float))
+    with pytest.raises(KeyError, match="probs_prediction"):
+        labelled.predict()
+    fixed = trained(semisupervised=True, labels_key="labels",
+                    unlabeled_category="unknown")  # the fix
+    assert len(fixed.predict()) == cells.n_obs
