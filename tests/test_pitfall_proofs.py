@@ -54,6 +54,13 @@ def _scvi(**setup):
     return scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
 
 
+def _trained_scvi():
+    """_scvi(batch_key="batch") trained for one epoch."""
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)
+    return model
+
+
 def _scanvi():
     adata = _adata()
     scvi.model.SCANVI.setup_anndata(adata, labels_key="labels", unlabeled_category="unknown",
@@ -316,8 +323,7 @@ def test_elbo_validation_logged_only_when_validation_runs():
 
 
 def test_de_mode_defaults_per_model():
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     kwargs = {"groupby": "labels", "group1": "label_0", "batch_size": 64}
     vanilla = model.differential_expression(**kwargs)
     change = model.differential_expression(mode="change", **kwargs)
@@ -538,8 +544,7 @@ def test_csr_array_gives_type_error():
 
 
 def test_transform_batch_takes_categories():
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     with pytest.raises(ValueError, match="not a valid batch category"):
         model.get_normalized_expression(transform_batch=0)
     assert model.get_normalized_expression(transform_batch="batch_0").shape == (80, 20)
@@ -1587,8 +1592,7 @@ def test_solo_from_a_multi_batch_scvi_files_all_doublets_under_the_first_batch(m
     batch. Only the "one lane" warning says anything; the warning written for this case
     ("Doublets will be simulated using the first batch") never fires (a bool compared with
     > 1), and it would misstate what happens."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     first = model.adata_manager.get_state_registry("batch").categorical_mapping[0]
     drawn, encoded = [], []
     create = scvi.external.SOLO.create_doublets.__func__
@@ -1794,8 +1798,7 @@ def test_reconstruction_error_is_a_loss_beside_log_scale_elbo_and_marginal_ll():
         kl = -cells - rec
         assert (kl >= -1e-4).all() and float(kl.mean()) > 0, name
     # Training lowers the error and raises the ELBO: the error is lower-is-better.
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     early = (model.get_reconstruction_error()["reconstruction_loss"], model.get_elbo())
     model.train(**{**FAST, "max_epochs": 30})
     assert model.get_reconstruction_error()["reconstruction_loss"] < early[0]
@@ -1830,8 +1833,7 @@ def test_differential_expression_is_sampled_and_repeats_under_a_seed():
             scvi.settings.seed = 0
             runs.append(model.differential_expression(**group))
         pd.testing.assert_frame_equal(runs[0], runs[1].loc[runs[0].index], obj=name)
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     first, again = (model.differential_expression(**group, mode="change") for _ in range(2))
     for column in ("proba_de", "lfc_mean"):  # the change mode's estimates differ too
         assert (first[column] - again[column].loc[first.index]).abs().max() > 0, column
@@ -2496,8 +2498,7 @@ def test_minified_totalvi_trains_on_zero_counts():
     after = model.history["reconstruction_loss_train"].iloc[-1].item()
     assert after < before / 4
 
-    scvi_model = _scvi(batch_key="batch")
-    scvi_model.train(**FAST)
+    scvi_model = _trained_scvi()
     _keep_latent_posterior(scvi_model)
     scvi_model.minify_adata()
     with pytest.raises(ValueError, match="does not support minified data"):
@@ -2510,8 +2511,7 @@ def test_minified_scvi_adata_into_a_model_saved_before_minifying(tmp_path):
     when obsm holds _scvi_latent_qzm/_scvi_latent_qzv, while SCVI's minify_adata writes
     scvi_latent_qzm/scvi_latent_qzv. Saving the model after minifying, or copying the two
     keys to the underscored names (the fixes), loads it as minified."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     model.save(tmp_path / "full")
     _keep_latent_posterior(model)
     model.minify_adata()
@@ -2638,8 +2638,7 @@ def test_totalvi_marginal_ll_per_cell_fails():
         model.get_marginal_ll(n_mc_samples=5, return_mean=False)
     assert np.isfinite(model.get_marginal_ll(n_mc_samples=5))
     assert tuple(model.get_elbo(return_mean=False).shape) == (adata.n_obs,)  # the fix
-    scvi_model = _scvi(batch_key="batch")
-    scvi_model.train(**FAST)
+    scvi_model = _trained_scvi()
     assert tuple(scvi_model.get_marginal_ll(n_mc_samples=5, return_mean=False).shape) == \
         (scvi_model.adata.n_obs,)
 
@@ -2923,8 +2922,7 @@ def test_the_model_keeps_each_anndata_it_was_asked_about():
     import gc
     import weakref
 
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     other = _adata(n_proteins=0)
     model.get_latent_representation(other)
     alive = weakref.ref(other)
@@ -3361,8 +3359,7 @@ def test_update_only_decoder_needs_a_minified_model_with_counts():
     only turns off the encoder's full forward pass; a model whose data are not minified to
     latent posterior parameters with counts runs its encoder all the same, so the encoder
     keeps training. Minified with counts, the encoder stays as it was."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
 
     def encoder():
         return {k: v.detach().clone() for k, v in model.module.z_encoder.named_parameters()}
@@ -3615,8 +3612,7 @@ def test_totalvi_library_size_compounds_over_transform_batches():
     assert both.min() > 1e6  # far off the counts-per-10k scale
     np.testing.assert_allclose(rna_sums(transform_batch=batches, library_size=1) * 1e4, 1e4,
                                rtol=1e-3)  # the fix
-    vae = _scvi(batch_key="batch")
-    vae.train(**FAST)
+    vae = _trained_scvi()
     scvi_sums = np.asarray(vae.get_normalized_expression(transform_batch=batches,
                                                           library_size=1e4)).sum(axis=1)
     np.testing.assert_allclose(scvi_sums, 1e4, rtol=1e-3)
@@ -3884,8 +3880,7 @@ def test_ppc_zero_fraction_counts_nonzeros():
     """PosteriorPredictiveCheck.zero_fraction is documented as the fraction of zeros per
     gene, but computes (samples != 0).mean: for the raw counts its "Raw" column equals the
     fraction of non-zero counts. One minus it (the fix) is the fraction of zeros."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     ppc = _ppc({"model1": model})
     ppc.zero_fraction()
     raw = np.asarray(ppc.metrics["zero_fraction"]["Raw"].values, dtype=float)
@@ -3907,8 +3902,7 @@ def test_ppc_differential_expression_summary_keeps_the_last_model(monkeypatch):
     import types
 
     monkeypatch.setitem(sys.modules, "leidenalg", types.ModuleType("leidenalg"))
-    first = _scvi(batch_key="batch")
-    first.train(**FAST)
+    first = _trained_scvi()
     second = scvi.model.SCVI(first.adata, n_latent=2)
     second.train(**FAST)
     ppc = _ppc({"model1": first, "model2": second})
@@ -3927,8 +3921,7 @@ def test_ppc_samples_come_from_the_models_own_adata():
     argument only gives the raw counts and the cell names. Cells of another number fail with
     an xarray size conflict on 'cells'; the same cells in another order are compared with
     other cells' samples, silently. The model's own AnnData in its order (the fix) fits."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     held_out = model.adata[:50].copy()
     with pytest.raises(Exception, match="conflicting sizes for dimension 'cells'") as raised:
         _ppc({"model1": model}, adata=held_out)
@@ -3968,8 +3961,7 @@ def test_ppc_needs_more_than_one_sample():
     dataset (xarray CoordinateValidationError: "coordinate cells ... not a subset of the
     DataArray dimensions"): one posterior predictive sample comes back without its samples
     axis. n_samples=2 (the fix) builds it."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     with pytest.raises(Exception, match="not a subset of the DataArray dimensions") as raised:
         _ppc({"model1": model}, n_samples=1)
     assert type(raised.value).__name__ == "CoordinateValidationError"
@@ -4493,8 +4485,7 @@ def test_indices_take_numpy_masks_only():
     axis is 16", the batch size) once they do not; a numpy mask shorter than the AnnData is
     taken for its first cells without a word (AnnData itself refuses it). Positions from
     np.flatnonzero(mask) (the fix) select the cells at any batch size."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     every = model.get_latent_representation()
     mask = (model.adata.obs["labels"] == "label_1").to_numpy()
     np.testing.assert_allclose(model.get_latent_representation(indices=mask.tolist()),
@@ -4784,11 +4775,6 @@ def test_read_10x_multiome_drops_the_barcode_suffix(tmp_path):
     assert list(adata.obs_names) == barcodes
 
 
-def _de_scvi():
-    """A trained SCVI on synthetic cells (dense X), for the differential expression proofs."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
-    return model
 
 
 def test_de_group_without_cells_raises_zero_division():
@@ -4798,7 +4784,7 @@ def test_de_group_without_cells_raises_zero_division():
     ("integer division or modulo by zero"), and so does an unused category when group1 is
     left out (every category is compared). Labels written as stored and unused categories
     removed (the fix) run."""
-    model = _de_scvi()
+    model = _trained_scvi()
     obs = model.adata.obs
     obs["leiden"] = obs["labels"].cat.rename_categories({"label_0": "0", "label_1": "1"})
     with pytest.raises(ZeroDivisionError):
@@ -4815,7 +4801,7 @@ def test_de_overlapping_idx_cells_count_for_group2_only():
     """differential_expression(idx1=..., idx2=...) labels idx1's cells, then idx2's over
     them: cells in both masks are compared as group 2 only, without a warning (raw_mean1 is
     the mean over idx1 without them). Disjoint masks (the fix) keep group 1 whole."""
-    model = _de_scvi()
+    model = _trained_scvi()
     x = np.asarray(model.adata.X)
     idx1 = (model.adata.obs["labels"] == "label_0").to_numpy()
     idx2 = (model.adata.obs["batch"] == "batch_0").to_numpy()
@@ -4835,7 +4821,7 @@ def test_de_idx_series_is_read_by_position():
     obs_names raises IndexError ("arrays used as indices must be of integer (or boolean)
     type"). The Series aligned to adata.obs_names, as a numpy array (the fix), selects the
     right cells."""
-    model = _de_scvi()
+    model = _trained_scvi()
     x = np.asarray(model.adata.X)
     mask = model.adata.obs["labels"] == "label_0"
     shuffled = mask.sample(frac=1, random_state=0)
@@ -4858,7 +4844,7 @@ def test_de_filter_outlier_cells_drops_a_tenth():
     columns still use every cell. Leaving it off (the default) keeps every cell."""
     from scvi.model.base._differential import DifferentialComputation
 
-    model = _de_scvi()
+    model = _trained_scvi()
     computation = DifferentialComputation(model.get_normalized_expression,
                                           model.get_latent_representation, model.adata_manager)
     for label in ("label_0", "label_1"):
@@ -4901,7 +4887,7 @@ def test_de_raw_normalized_means_reuse_cached_library_sizes():
     adata.obs["_scvi_raw_norm_scaling"] on the first DE call and reused by every later one:
     a gene subset copied from that AnnData (another model, other totals) reports means
     scaled by the old totals. Deleting the column before DE (the fix) recomputes them."""
-    model = _de_scvi()
+    model = _trained_scvi()
     model.differential_expression(groupby="labels", group1="label_0")
     assert "_scvi_raw_norm_scaling" in model.adata.obs
     subset = model.adata[:, :10].copy()
@@ -5140,8 +5126,7 @@ def test_scanvi_load_without_data_fails(tmp_path):
     for kwargs in ({}, {"adata": False}):
         with pytest.raises(AttributeError, match="_source_registry"):
             scvi.model.SCANVI.load(str(tmp_path / "scanvi"), **kwargs)
-    reference = _scvi(batch_key="batch")
-    reference.train(**FAST)
+    reference = _trained_scvi()
     reference.save(str(tmp_path / "scvi"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -5155,8 +5140,7 @@ def test_load_device_cpu_fails(tmp_path):
     "`devices` selected with `CPUAccelerator` should be an int > 0."; to_device("cpu") on
     a loaded model works, and load(dir, adata, accelerator="cpu") (the fix) loads on the
     CPU."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     model.save(str(tmp_path / "model"))
     with pytest.raises(TypeError, match="should be an int > 0"):
         scvi.model.SCVI.load(str(tmp_path / "model"), adata=model.adata, device="cpu")
@@ -5170,8 +5154,7 @@ def test_transfer_fields_extend_categories_does_not_reach_the_model():
     but model.transfer_fields(new, extend_categories=True) returns an AnnDataManager the
     model does not keep: the next get_latent_representation(new) raises the same error.
     load_query_data(new, model) and training the query model (the fix) embed the cells."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     new = anndata.AnnData(model.adata.X.copy(), var=model.adata.var.copy())
     new.obs["batch"] = "batch_7"
     with pytest.raises(ValueError, match="extend_categories"):
@@ -5189,8 +5172,7 @@ def test_load_with_a_prefix_missing_reports_a_legacy_save(tmp_path):
     model.pt) raises ValueError "Failed to load model file at .../model.pt. If attempting to
     load a saved model from <v0.15.0, please use ... convert_legacy_save": the message
     points to an old format. The same prefix given to load (the fix) loads."""
-    model = _scvi(batch_key="batch")
-    model.train(**FAST)
+    model = _trained_scvi()
     model.save(str(tmp_path / "model"), prefix="pbmc_")
     with pytest.raises(ValueError, match="convert_legacy_save"):
         scvi.model.SCVI.load(str(tmp_path / "model"), adata=model.adata)
@@ -5542,7 +5524,7 @@ def test_doc_differential_expression_importance_sampling_is_weights():
     differential_expression it raises TypeError "get_bayes_factors() got an unexpected
     keyword argument 'importance_sampling'". Importance weighting is weights="importance"
     (the fix)."""
-    model = _de_scvi()
+    model = _trained_scvi()
     with pytest.raises(TypeError, match="unexpected keyword argument 'importance_sampling'"):
         model.differential_expression(groupby="labels", group1="label_0",
                                       importance_sampling=True)
