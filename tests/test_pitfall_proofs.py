@@ -5324,18 +5324,8 @@ def test_diagvi_latent_representation_is_a_draw():
     deterministic=True), with no argument to change it, while the DIAGVI user guide says the
     posterior mean is returned: two calls differ. The module's inference with
     deterministic=True (the fix) gives the same latent every time."""
-    pytest.importorskip("torch_geometric")  # DIAGVI's graph layers (the examples extra has it)
-    from scvi.external import DIAGVI
-
-    rng = np.random.default_rng(0)
-    genes = [f"g{i}" for i in range(30)]
-    rna = anndata.AnnData(rng.poisson(2, (120, 30)).astype(np.float32))
-    rna.var_names = genes
-    spatial = anndata.AnnData(rng.poisson(3, (80, 10)).astype(np.float32))
-    spatial.var_names = genes[:10]
-    DIAGVI.setup_anndata(rna)
-    DIAGVI.setup_anndata(spatial)
-    model = DIAGVI({"rna": rna, "spatial": spatial}, n_latent=4, n_hidden=16)
+    model = _diagvi()
+    rna = model.adatas["rna"]
     model.train(max_epochs=1, accelerator="cpu")  # its train() passes enable_progress_bar itself
     first, second = model.get_latent_representation(), model.get_latent_representation()
     assert not np.allclose(first["rna"], second["rna"])
@@ -5557,3 +5547,218 @@ def test_resolvi_ignores_labels_without_semisupervised():
     fixed = trained(semisupervised=True, labels_key="labels",
                     unlabeled_category="unknown")  # the fix
     assert len(fixed.predict()) == cells.n_obs
+
+
+def test_cytovi_sample_logprobs_ignore_adata():
+    """CYTOVI.get_sample_logprobs(adata=other), and differential_abundance(adata=other), which
+    calls it, embed the model's training cells, not other's: the per-sample aggregated
+    posteriors come from other, but the cells scored are the training ones, labelled with
+    other's obs_names. The same cells in another order get another cell's values silently; a
+    subset raises pandas' ValueError "Shape of passed values is (80, 4), indices imply (40, 4)".
+    Scoring other's own latents against get_aggregated_posterior(other, ...) (the fix) gives each
+    cell its own values."""
+    adata = _adata(n_proteins=0)
+    adata.obs["sample"] = [f"s{i % 4}" for i in range(adata.n_obs)]
+    adata.obs["group"] = np.where(adata.obs["sample"].isin(["s0", "s1"]), "case", "control")
+    adata.layers["scaled"] = np.clip(np.asarray(adata.X, dtype=np.float32) / 10, 0, 1)
+    scvi.external.CYTOVI.setup_anndata(adata, layer="scaled", batch_key="batch",
+                                       sample_key="sample")
+    model = scvi.external.CYTOVI(adata, n_latent=4)
+    model.train(**FAST)
+    own = model.get_sample_logprobs()  # the training AnnData: one row per cell, by obs_names
+
+    shuffled = adata[np.random.default_rng(0).permutation(adata.n_obs)].copy()
+    got = model.get_sample_logprobs(shuffled)[own.columns]
+    # Row i holds training cell i's values, whatever cell shuffled's row i is.
+    np.testing.assert_allclose(got.to_numpy(), own.to_numpy(), rtol=1e-4)
+    assert not np.allclose(got.loc[own.index].to_numpy(), own.to_numpy(), rtol=1e-4)
+
+    subset = adata[:40].copy()
+    with pytest.raises(ValueError, match=r"Shape of passed values is \(80, 4\), indices imply"):
+        model.get_sample_logprobs(subset)
+    with pytest.raises(ValueError, match=r"Shape of passed values is \(80, 4\), indices imply"):
+        model.differential_abundance(subset, groupby="group")
+
+    def logprobs(other):  # the fix: other's own latents against other's aggregated posteriors
+        z = torch.tensor(model.get_latent_representation(other, give_mean=True))
+        columns = {}
+        for sample in other.obs["sample"].unique():
+            cells = np.where(other.obs["sample"] == sample)[0]
+            posterior = model.get_aggregated_posterior(other, indices=cells, dof=None)
+            with torch.no_grad():
+                columns[sample] = posterior.log_prob(z).sum(-1).numpy()
+        return pd.DataFrame(columns, index=other.obs_names)
+
+    fixed = logprobs(shuffled)[own.columns]
+    np.testing.assert_allclose(fixed.loc[own.index].to_numpy(), own.to_numpy(), rtol=1e-4)
+
+
+def test_methylvi_region_list_fails_with_several_contexts():
+    """METHYLVI.get_normalized_methylation(region_list=[...]) (and
+    get_specific_normalized_methylation, which calls it) builds its region mask from the
+    MuData's var_names, all contexts' regions together, and applies it to each context's own
+    regions: with two methylation contexts it raises IndexError "The shape of the mask [40] at
+    index 0 does not match the shape of the indexed tensor". With one context it works.
+    Calling without region_list and selecting the columns of each context's frame (the fix)
+    gives the regions asked for."""
+    model = _methylation(scvi.external.METHYLVI)  # two contexts, mod1 and mod2, 20 regions each
+    model.train(**FAST)
+    regions = ["gene_1", "gene_5"]
+    with pytest.raises(IndexError, match=r"shape of the mask \[40\] at index 0 does not match"):
+        model.get_normalized_methylation(region_list=regions)
+    with pytest.raises(IndexError, match=r"shape of the mask \[40\]"):
+        model.get_specific_normalized_methylation(context="mod1", region_list=regions)
+    full = model.get_normalized_methylation()  # the fix
+    picked = {context: frame[regions] for context, frame in full.items()}
+    assert all(list(frame.columns) == regions and frame.shape == (model.adata.n_obs, 2)
+               for frame in picked.values())
+
+
+def _diagvi(batches=False):
+    """A DIAGVI on RNA (batches rna_A, rna_B) and spatial counts (batches rna_B, sp_C): the
+    same name "rna_B" has code 1 in the RNA modality and code 0 in the spatial one."""
+    pytest.importorskip("torch_geometric")  # DIAGVI's graph layers
+    from scvi.external import DIAGVI
+
+    rng = np.random.default_rng(0)
+    genes = [f"g{i}" for i in range(30)]
+    rna = anndata.AnnData(rng.poisson(2, (120, 30)).astype(np.float32))
+    rna.var_names = genes
+    spatial = anndata.AnnData(rng.poisson(3, (80, 10)).astype(np.float32))
+    spatial.var_names = genes[:10]
+    setup = {}
+    if batches:
+        rna.obs["batch"] = np.where(np.arange(rna.n_obs) % 2, "rna_B", "rna_A")
+        spatial.obs["batch"] = np.where(np.arange(spatial.n_obs) % 2, "rna_B", "sp_C")
+        setup = {"batch_key": "batch"}
+    DIAGVI.setup_anndata(rna, **setup)
+    DIAGVI.setup_anndata(spatial, **setup)
+    return DIAGVI({"rna": rna, "spatial": spatial}, n_latent=4, n_hidden=16)
+
+
+def test_diagvi_reference_libsize_is_a_log():
+    """DIAGVI.get_imputed_values(reference_libsize=...) replaces the module's log library
+    (log(x.sum(1))), so the decoder multiplies by exp(reference_libsize): the user guide's
+    reference_libsize=10000 returns inf for every value, and 1 scales each cell's imputed
+    profile to e (2.718). np.log(10000) (the fix) gives profiles summing to 10,000."""
+    model = _diagvi()
+    model.train(max_epochs=1, accelerator="cpu")
+    assert np.isinf(model.get_imputed_values("spatial", reference_libsize=10000)).all()
+    one = model.get_imputed_values("spatial", reference_libsize=1)
+    np.testing.assert_allclose(one.sum(1), np.e, rtol=1e-4)
+    fixed = model.get_imputed_values("spatial", reference_libsize=np.log(10000))
+    np.testing.assert_allclose(fixed.sum(1), 10000, rtol=1e-4)
+
+
+def test_diagvi_reference_batch_is_looked_up_in_the_query_modality():
+    """DIAGVI.get_imputed_values(query_name, reference_batch="<name>") turns the name into a
+    code with the query modality's batch categories, but decodes with the other (imputed)
+    modality's batches: imputing RNA for spatial cells with reference_batch="rna_B" decodes RNA
+    batch "rna_A" (code 0, the code of "rna_B" among the spatial batches), silently, and an RNA
+    batch name the spatial modality lacks raises IndexError "index 0 is out of bounds for axis
+    0 with size 0". The integer code from the RNA modality's categories (the fix) decodes
+    "rna_B"."""
+    model = _diagvi(batches=True)
+    model.train(max_epochs=1, accelerator="cpu")
+    rna_batches = list(model.adata_managers["rna"].get_state_registry("batch")
+                       ["categorical_mapping"])
+    assert rna_batches == ["rna_A", "rna_B"]
+    code_a, code_b = (model.get_imputed_values("spatial", reference_batch=i) for i in (0, 1))
+    assert not np.allclose(code_a, code_b)
+    by_name = model.get_imputed_values("spatial", reference_batch="rna_B")
+    np.testing.assert_allclose(by_name, code_a)  # rna_A's decoding
+    assert not np.allclose(by_name, code_b)
+    with pytest.raises(IndexError, match="index 0 is out of bounds for axis 0 with size 0"):
+        model.get_imputed_values("spatial", reference_batch="rna_A")
+    fixed = model.get_imputed_values("spatial", reference_batch=rna_batches.index("rna_B"))
+    np.testing.assert_allclose(fixed, code_b)
+
+
+def test_diagvi_train_takes_no_enable_progress_bar():
+    """DIAGVI.train builds its Trainer with enable_progress_bar=True and passes **kwargs beside
+    it, so train(enable_progress_bar=False), as for other models, raises TypeError "Trainer()
+    got multiple values for keyword argument 'enable_progress_bar'". Leaving it out (the fix)
+    trains, always with a progress bar."""
+    model = _diagvi()
+    with pytest.raises(TypeError, match="multiple values for keyword argument "
+                                        "'enable_progress_bar'"):
+        model.train(max_epochs=1, accelerator="cpu", enable_progress_bar=False)
+    model.train(max_epochs=1, accelerator="cpu")
+    assert model.is_trained_
+
+
+def test_scar_ambient_profile_dataframe_is_read_by_position():
+    """SCAR(adata, ambient_profile=df) takes a pandas DataFrame's values in row order
+    (df.fillna(0).values) and never reads its index: a profile indexed by gene in another
+    order than adata.var_names gives each gene another gene's ambient fraction, silently. A
+    pandas Series is refused with TypeError "Expecting str / np.array / None / pd.DataFrame".
+    df.reindex(adata.var_names) (the fix) lines the profile up with the genes."""
+    adata = _adata(n_proteins=0)
+    scvi.external.SCAR.setup_anndata(adata)
+    profile = pd.DataFrame({"ambient": np.arange(1.0, 21.0)}, index=adata.var_names)
+    profile /= profile.sum()
+    ranked = profile.sort_values("ambient", ascending=False)  # same genes, another order
+    model = scvi.external.SCAR(adata, ambient_profile=ranked)
+    used = model.module.ambient_profile.numpy().ravel()
+    np.testing.assert_allclose(used, ranked["ambient"].to_numpy(), rtol=1e-6)  # by position
+    assert not np.allclose(used, profile["ambient"].to_numpy())  # not by gene
+    with pytest.raises(TypeError, match="Expecting str / np.array / None / pd.DataFrame"):
+        scvi.external.SCAR(adata, ambient_profile=profile["ambient"])
+    fixed = scvi.external.SCAR(adata, ambient_profile=ranked.reindex(adata.var_names))
+    np.testing.assert_allclose(fixed.module.ambient_profile.numpy().ravel(),
+                               profile["ambient"].to_numpy(), rtol=1e-6)
+
+
+def test_amortized_lda_priors_refuse_numpy():
+    """AmortizedLDA's cell_topic_prior and topic_feature_prior accept a Python float or a
+    collections.abc.Sequence (list, tuple): a numpy array, a numpy float32 scalar or a Python
+    int raise ValueError "cell_topic_prior, ..., must be None, a float or a Sequence of length
+    n_topics" (topic_feature_prior likewise, of length n_input). array.tolist() (the fix) is
+    accepted and trains."""
+    adata = _adata(n_proteins=0)
+    scvi.model.AmortizedLDA.setup_anndata(adata)
+    lda = scvi.model.AmortizedLDA
+    for bad in (np.full(5, 0.2), np.float32(0.2), 1):
+        with pytest.raises(ValueError, match="must be None, a float or a Sequence of length "
+                                             "n_topics"):
+            lda(adata, n_topics=5, n_hidden=16, cell_topic_prior=bad)
+    with pytest.raises(ValueError, match="must be None, a float or a Sequence of length n_input"):
+        lda(adata, n_topics=5, n_hidden=16, topic_feature_prior=np.full(adata.n_vars, 0.2))
+    model = lda(adata, n_topics=5, n_hidden=16, cell_topic_prior=np.full(5, 0.2).tolist(),
+                topic_feature_prior=np.full(adata.n_vars, 0.2).tolist())  # the fix
+    model.train(max_epochs=1, accelerator="cpu", enable_progress_bar=False)
+    assert model.is_trained_
+
+
+def test_linear_scvi_docstring_example_fails():
+    """LinearSCVI's class example ends with adata.var["loadings"] = vae.get_loadings(), but
+    get_loadings returns a genes x n_latent DataFrame (10 columns by default): pandas raises
+    ValueError "Cannot set a DataFrame with multiple columns to the single column loadings".
+    Storing it in adata.varm (the fix) works."""
+    adata = _adata(n_proteins=0)
+    scvi.model.LinearSCVI.setup_anndata(adata, batch_key="batch")
+    vae = scvi.model.LinearSCVI(adata)
+    vae.train(**FAST)
+    loadings = vae.get_loadings()
+    assert loadings.shape == (adata.n_vars, 10)
+    with pytest.raises(ValueError, match="Cannot set a DataFrame with multiple columns to the "
+                                         "single column loadings"):
+        adata.var["loadings"] = vae.get_loadings()
+    adata.varm["loadings"] = loadings.loc[adata.var_names].to_numpy()  # the fix
+    assert adata.varm["loadings"].shape == (adata.n_vars, 10)
+
+
+def test_autozi_docstring_example_fails():
+    """AUTOZI's class example trains with vae.train(n_epochs=400): train() has no n_epochs, so it
+    reaches Lightning's Trainer and raises TypeError "Trainer.__init__() got an unexpected
+    keyword argument 'n_epochs'", and so does SCVI's train(n_epochs=...). train(max_epochs=...)
+    (the fix) trains."""
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_epochs'"):
+        _scvi().train(n_epochs=1, accelerator="cpu", enable_progress_bar=False)
+    adata = _adata(n_proteins=0)
+    scvi.model.AUTOZI.setup_anndata(adata, batch_key="batch")
+    vae = scvi.model.AUTOZI(adata)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_epochs'"):
+        vae.train(n_epochs=1, accelerator="cpu", enable_progress_bar=False)
+    vae.train(**FAST)  # the fix: max_epochs
+    assert vae.is_trained
