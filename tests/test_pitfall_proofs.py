@@ -12,6 +12,8 @@ import functools
 import importlib.metadata
 import inspect
 import logging
+import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -2468,13 +2470,19 @@ def _cite_seq():
                          return_mudata=True)
 
 
-def _totalvi_mudata():
-    """RNA and protein of synthetic cells as a MuData, set up for TOTALVI by setup_mudata."""
+def _cite_mudata():
+    """_cite_seq() rebuilt as a MuData of its two modalities with the joint obs copied."""
     from mudata import MuData
 
     full = _cite_seq()
     mdata = MuData({"rna": full["rna"], "protein_expression": full["protein_expression"]})
-    mdata.obs = full.obs
+    mdata.obs = full.obs.copy()
+    return mdata
+
+
+def _totalvi_mudata():
+    """RNA and protein of synthetic cells as a MuData, set up for TOTALVI by setup_mudata."""
+    mdata = _cite_mudata()
     scvi.model.TOTALVI.setup_mudata(
         mdata, batch_key="batch",
         modalities={"rna_layer": "rna", "protein_layer": "protein_expression"})
@@ -5762,3 +5770,451 @@ def test_autozi_docstring_example_fails():
         vae.train(n_epochs=1, accelerator="cpu", enable_progress_bar=False)
     vae.train(**FAST)  # the fix: max_epochs
     assert vae.is_trained
+
+
+def _last(model, key: str) -> float:
+    """The last epoch's value of one history key."""
+    return float(_curves(model, key)[0][-1])
+
+
+def test_plan_kwargs_kl_weight_is_overwritten():
+    """plan_kwargs={"kl_weight": 0.5} reaches the TrainingPlan's loss keywords, but the plan
+    writes its own KL weight (from max_kl_weight, min_kl_weight and the warm-up) over it
+    before every training step: SCVI (and SysVI) train exactly as without it, with no warning.
+    plan_kwargs={"max_kl_weight": 0.5} (the fix) does weigh the KL by 0.5."""
+
+    def scvi_run(**plan):
+        scvi.settings.seed = 0
+        model = _scvi(batch_key="batch")
+        # n_epochs_kl_warmup=None: no warm-up, so the weight is max_kl_weight from step one
+        model.train(**FAST, plan_kwargs={"n_epochs_kl_warmup": None, **plan})
+        return model
+
+    base = scvi_run()
+    ignored = scvi_run(kl_weight=0.5)
+    fixed = scvi_run(max_kl_weight=0.5)
+    rec, kl = _last(base, "reconstruction_loss_train"), _last(base, "kl_local_train")
+    assert _last(ignored, "train_loss") == _last(base, "train_loss")
+    assert _last(ignored, "train_loss") == pytest.approx(rec + 1.0 * kl, rel=1e-5)
+    assert _last(fixed, "train_loss") == pytest.approx(rec + 0.5 * kl, rel=1e-5)  # the fix
+    assert "kl_weight" not in base.history  # logged per step only: history does not show it
+
+    def sysvi_run(**plan):
+        scvi.settings.seed = 0
+        adata = _adata()
+        adata.X = np.log1p(adata.X.astype("float32"))  # SysVI wants normalized, log1p data
+        scvi.external.SysVI.setup_anndata(adata, batch_key="batch")
+        model = scvi.external.SysVI(adata, n_latent=4, n_hidden=16)
+        model.train(**FAST, plan_kwargs=plan)  # SysVI sets the warm-up to 0 itself
+        return _last(model, "train_loss")
+
+    sys_base = sysvi_run()
+    assert sysvi_run(kl_weight=0.5) == sys_base
+    assert sysvi_run(max_kl_weight=0.5) != sys_base
+
+
+def test_repr_returns_an_empty_string(capsys):
+    """repr(model) and str(model) (BaseModelClass.__repr__) print the model summary to stdout
+    with rich and return "": f"{model}", "%s" % model, a logged message or a printed list of
+    models show nothing of it. model.summary_string (the fix) returns the summary text."""
+    model = _trained_scvi()
+    capsys.readouterr()
+    assert repr(model) == ""
+    assert str(model) == ""
+    assert f"model: {model}" == "model: "
+    assert str([model, model]) == "[, ]"
+    printed = capsys.readouterr().out
+    assert printed.count("SCVI model with the following parameters") == 5  # side effect
+    assert "Training status: Trained" in model.summary_string  # the fix
+    assert capsys.readouterr().out == ""  # summary_string prints nothing
+
+
+def _legacy_save(model, folder):
+    """The pre-0.15 layout, as scvi-tools' own tests/model/test_scvi.py writes it."""
+    os.makedirs(folder)
+    model.adata.write(os.path.join(folder, "adata.h5ad"))
+    torch.save(model.module.state_dict(), os.path.join(folder, "model_params.pt"))
+    np.savetxt(os.path.join(folder, "var_names.csv"),
+               model.adata.var_names.astype(str).to_numpy(), fmt="%s")
+    attrs = {name: value for name, value in model._get_user_attributes() if name[-1] == "_"}
+    with open(os.path.join(folder, "attr.pkl"), "wb") as f:
+        pickle.dump(attrs, f)
+
+
+def test_convert_legacy_save_drops_the_data(tmp_path):
+    """SCVI.convert_legacy_save(dir, output_dir) writes only model.pt to output_dir: the
+    legacy save's adata.h5ad is not copied, so SCVI.load(output_dir) only warns "Save path
+    contains no saved anndata" and the model has no data (get_latent_representation() fails).
+    Converting in place (output_dir = dir, overwrite=True, as scvi-tools' own tests do), or
+    load(output_dir, adata=read_h5ad(dir/adata.h5ad)), keeps the data (the fix)."""
+    model = _trained_scvi()
+    z = model.get_latent_representation()
+    legacy, converted = str(tmp_path / "legacy"), str(tmp_path / "converted")
+    _legacy_save(model, legacy)
+    scvi.model.SCVI.convert_legacy_save(legacy, converted)
+    assert sorted(os.listdir(legacy)) == ["adata.h5ad", "attr.pkl", "model_params.pt",
+                                          "var_names.csv"]
+    assert os.listdir(converted) == ["model.pt"]
+    with pytest.warns(UserWarning, match="Save path contains no saved anndata"):
+        loaded = scvi.model.SCVI.load(converted)
+    assert loaded.adata is None
+    with pytest.raises(AttributeError, match="is_view"):
+        loaded.get_latent_representation()
+    scvi.model.SCVI.convert_legacy_save(legacy, legacy, overwrite=True)  # the fix: in place
+    in_place = scvi.model.SCVI.load(legacy)
+    assert np.allclose(in_place.get_latent_representation(), z)
+    with_data = scvi.model.SCVI.load(converted,
+                                     adata=anndata.read_h5ad(os.path.join(legacy, "adata.h5ad")))
+    assert np.allclose(with_data.get_latent_representation(), z)
+
+
+def _totalanvi_labels(mdata, key, **modalities):
+    """Codes of the labels TOTALANVI trains on, decoded, after setup_mudata."""
+    mods = {"rna_layer": "rna", "protein_layer": "protein_expression", **modalities}
+    scvi.external.TOTALANVI.setup_mudata(mdata, batch_key="batch", labels_key=key,
+                                         unlabeled_category="unknown", modalities=mods)
+    manager = scvi.external.TOTALANVI(mdata, n_latent=4).adata_manager
+    mapping = manager.get_state_registry("labels").categorical_mapping
+    return set(mapping[manager.get_from_registry("labels").ravel()])
+
+
+def test_totalanvi_setup_mudata_reads_a_stale_copy_of_the_labels():
+    """TOTALANVI.setup_mudata copies the labels column between mdata.obs and the RNA
+    modality's obs: with labels only in mdata["rna"].obs it writes a copy into mdata.obs
+    (and reads the modality), with labels only in mdata.obs and modalities={"labels_key":
+    "rna"} it writes a copy into the modality. A later setup_mudata after the user edits the
+    column where it lives reads the stale copy: the model trains on the old labels, silently.
+    Pointing setup at the copy that was edited (modalities["labels_key"] naming the modality
+    for labels in its obs, no labels_key modality for labels in mdata.obs) reads the edit."""
+    # labels in the RNA modality, no labels_key modality named (as in the docstring example)
+    mdata = _cite_mudata()
+    mdata["rna"].obs["ct"] = np.where(np.arange(mdata.n_obs) % 2, "T", "B")
+    assert _totalanvi_labels(mdata, "ct") == {"B", "T"}
+    assert "ct" in mdata.obs  # the copy setup_mudata wrote
+    mdata["rna"].obs["ct"] = "NK"  # the user's edit, where the labels live
+    assert _totalanvi_labels(mdata, "ct") == {"B", "T"}  # stale: the edit is lost
+    assert _totalanvi_labels(mdata, "ct", labels_key="rna") == {"NK"}  # the fix
+
+    # labels in mdata.obs, modalities={"labels_key": "rna"}
+    mdata = _cite_mudata()
+    original = set(mdata.obs["labels"])  # label_0, label_1, label_2
+    assert _totalanvi_labels(mdata, "labels", labels_key="rna") == original
+    assert "labels" in mdata["rna"].obs  # the copy setup_mudata wrote
+    mdata.obs["labels"] = "label_0"  # the user's edit, where the labels live
+    assert _totalanvi_labels(mdata, "labels", labels_key="rna") == original  # stale
+    assert _totalanvi_labels(mdata, "labels") == {"label_0"}  # the fix
+
+
+def test_obs_edits_after_setup_are_not_seen():
+    """setup_anndata stores a categorical column (batch_key, labels_key, ...) as codes in
+    adata.obs["_scvi_batch"] etc.; the model built after it, and train() and the get_*
+    methods on that AnnData, read those codes, never the column again. Editing
+    adata.obs["batch"] after setup_anndata (here: one batch for every cell) leaves the model
+    with the old two batches, without a warning, while a copy of the AnnData given to a
+    get_* method is set up anew and gets the edit. Calling setup_anndata again after the
+    edit, before building the model (the fix), takes it."""
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    adata.obs["batch"] = "batch_0"  # edit after setup
+    model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4)
+    assert model.summary_stats.n_batch == 2
+    assert set(np.unique(model.adata_manager.get_from_registry("batch"))) == {0, 1}
+    model.train(**FAST)
+    model.get_latent_representation(adata)
+    assert set(adata.obs["_scvi_batch"]) == {0, 1}  # still the pre-edit codes
+    copy = adata.copy()
+    model.get_latent_representation(copy)  # "appears to be a copy": set up again
+    assert set(copy.obs["_scvi_batch"]) == {0}
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")  # the fix
+    assert scvi.model.SCVI(adata, n_hidden=16, n_latent=4).summary_stats.n_batch == 1
+
+
+def test_n_steps_kl_warmup_needs_n_epochs_kl_warmup_none():
+    """plan_kwargs={"n_steps_kl_warmup": k} alone changes nothing: n_epochs_kl_warmup keeps
+    its default 400 and wins whenever it is set, so the KL weight still ramps per epoch
+    (epoch / 400), without a warning. With n_epochs_kl_warmup=None as well (the fix) the
+    weight follows the steps."""
+
+    def run(**plan):
+        scvi.settings.seed = 0
+        model = _scvi(batch_key="batch")  # 72 training cells: one step per epoch
+        model.train(**{**FAST, "max_epochs": 2}, plan_kwargs=plan)
+        h = model.history
+        return [float(v) for v in h["train_loss"].iloc[:, 0]], h
+
+    default, _ = run()
+    steps_only, h = run(n_steps_kl_warmup=1)
+    assert steps_only == default
+    rec, kl = (float(h[k].iloc[1, 0]) for k in ("reconstruction_loss_train", "kl_local_train"))
+    assert steps_only[1] == pytest.approx(rec + kl / 400, rel=1e-5)  # epoch 1: weight 1/400
+    fixed, h = run(n_steps_kl_warmup=1, n_epochs_kl_warmup=None)
+    rec, kl = (float(h[k].iloc[1, 0]) for k in ("reconstruction_loss_train", "kl_local_train"))
+    assert fixed[1] == pytest.approx(rec + kl, rel=1e-5)  # step 1 of 1: weight 1
+
+
+def test_new_anndata_genes_are_read_by_position(tmp_path):
+    """A trained model's get_* methods given a new AnnData with as many genes as the
+    training data, in another order or under other names, neither reorder nor check them:
+    get_latent_representation(new) reads it column by column, without a warning, and
+    Model.load(dir, adata=new) only warns "`var_names` for the loaded `model` does not match".
+    Subsetting the new AnnData to the model's genes in the model's order (the fix) gives the
+    training latent back."""
+    model = _trained_scvi()
+    z = model.get_latent_representation()
+    new = model.adata.copy()
+    for key in [k for k in new.uns if k.startswith("_scvi")]:
+        del new.uns[key]  # an AnnData never set up, as one read from disk
+    reversed_genes = new[:, new.var_names[::-1]].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z_reversed = model.get_latent_representation(reversed_genes)
+        renamed = reversed_genes.copy()
+        renamed.var_names = [f"other_{i}" for i in range(renamed.n_vars)]
+        model.get_latent_representation(renamed)
+    assert not np.allclose(z_reversed, z)
+    model.save(str(tmp_path / "m"))
+    with pytest.warns(UserWarning, match="`var_names` for the loaded `model` does not match"):
+        loaded = scvi.model.SCVI.load(str(tmp_path / "m"), adata=new[:, new.var_names[::-1]].copy())
+    assert not np.allclose(loaded.get_latent_representation(), z)
+    fixed = reversed_genes[:, model.adata.var_names].copy()  # the fix
+    assert np.allclose(model.get_latent_representation(fixed), z)
+
+
+def test_scviva_niche_de_reuses_the_first_neighbour_graph():
+    """SCVIVA.differential_expression (niche_mode=True, the default) builds the niche graph
+    from radius or k_nn on its first call and stores it in adata.uns["adjusted_A"]; every later
+    call finds that key and reuses the graph, so another k_nn (or radius) changes nothing and
+    nothing says so. Deleting adata.uns["adjusted_A"] before the call (the fix) builds the
+    graph the new value asks for."""
+    from scvi.external.scviva.differential_expression._de_utils import (
+        adjusted_nearest_neighbors,
+    )
+
+    scvi.settings.seed = 0  # synthetic data and DE draws alike: one class in the GPC fails
+    model = _scviva()
+    model.train(**FAST)
+    adata = model.adata
+    de = {"groupby": "labels", "group1": "label_0", "silent": True,
+          "n_restarts_optimizer_gpc": 0, "fdr_target": 1.0}  # tiny data: let every gene pass
+    first = model.differential_expression(k_nn=2, **de)
+    graph = adata.uns["adjusted_A"]
+    second = model.differential_expression(k_nn=20, **de)
+    assert adata.uns["adjusted_A"] is graph  # the k_nn=2 graph, reused
+    assert np.array_equal(first.n1_index, second.n1_index)
+    from scvi.external.scviva import SCVIVA_REGISTRY_KEYS as KEYS
+
+    manager = model.adata_manager
+    wanted = adjusted_nearest_neighbors(
+        cell_samples=manager.get_from_registry(KEYS.SAMPLE_KEY),
+        cell_coordinates=manager.get_from_registry(KEYS.CELL_COORDINATES_KEY),
+        cell_labels=manager.get_from_registry("labels"), k_nn=20, return_sparse=True)
+    assert wanted.nnz > graph.nnz  # k_nn=20 would have given far more neighbours
+    del adata.uns["adjusted_A"]  # the fix
+    third = model.differential_expression(k_nn=20, **de)
+    assert adata.uns["adjusted_A"].nnz == wanted.nnz
+    assert len(third.n1_index) > len(first.n1_index)
+
+
+def test_rnastereoscope_ct_weight_reads_ct_prop():
+    """RNAStereoscope(sc_adata, ct_weight=w) (the class weights that CondSCVI also takes)
+    fails with KeyError 'ct_prop': RNADeconv tests for "ct_weight" but reads the weights from
+    model_kwargs["ct_prop"]. With both given the ct_prop values are the weights and ct_weight's
+    own value is never read; ct_prop alone is ignored. Passing the same weights as both
+    ct_weight and ct_prop (the fix) weighs each cell type's loss."""
+    sc = _adata(n_batches=1)
+    scvi.external.RNAStereoscope.setup_anndata(sc, labels_key="labels")
+    weights = np.array([0.2, 5.0])
+    with pytest.raises(KeyError, match="ct_prop"):
+        scvi.external.RNAStereoscope(sc, ct_weight=weights)
+    ignored = scvi.external.RNAStereoscope(sc, ct_prop=weights)
+    assert torch.equal(ignored.module.ct_weight, torch.ones(2))
+    swapped = scvi.external.RNAStereoscope(sc, ct_weight=[9.0, 9.0], ct_prop=weights)
+    assert torch.allclose(swapped.module.ct_weight, torch.tensor([0.2, 5.0]))
+    model = scvi.external.RNAStereoscope(sc, ct_weight=weights, ct_prop=weights)  # the fix
+    assert torch.allclose(model.module.ct_weight, torch.tensor([0.2, 5.0]))
+    model.train(**FAST)
+    assert model.is_trained_
+
+
+def test_tangram_lambda_d_is_fixed_by_the_density_prior():
+    """Tangram sets TangramMapper's density weight itself, lambda_d=1.0 when setup_mudata
+    registered a density prior and 0.0 when it did not (density_prior_key=None); Tangram(mdata,
+    lambda_d=...) raises TypeError "got multiple values for keyword argument 'lambda_d'", and no
+    docstring names lambda_d. Without a density prior there is no density term at all. Setting
+    model.module.lambda_d after construction (the fix, with a prior registered) changes the
+    weight of the density term in the loss."""
+    from mudata import MuData
+
+    rng = np.random.default_rng(0)
+    modalities = {"density_prior_key": "sp", "sc_layer": "sc", "sp_layer": "sp"}
+    mdata = MuData({"sc": _tangram_modality(rng, 40), "sp": _tangram_modality(rng, 20)})
+    mdata.mod["sp"].obs["density"] = np.full(20, 1 / 20)
+    mdata.update()
+    scvi.external.Tangram.setup_mudata(mdata, density_prior_key="density",
+                                       modalities=modalities)
+    with pytest.raises(TypeError, match="multiple values for keyword argument 'lambda_d'"):
+        scvi.external.Tangram(mdata, lambda_d=0.5)
+    model = scvi.external.Tangram(mdata)
+    assert model.module.lambda_d == 1.0
+    assert "lambda_d" not in (scvi.external.Tangram.__doc__ or "")
+    assert "lambda_d" not in (scvi.external.tangram.TangramMapper.__doc__ or "")
+    tensors = model._get_tensor_dict(device=torch.device("cpu"))
+
+    def loss():
+        return float(model.module.loss(tensors, {}, {}).loss)
+
+    base = loss()
+    model.module.lambda_d = 0.0
+    without = loss()
+    model.module.lambda_d = 3.0  # the fix: the weight read by the loss
+    assert np.isclose(loss() - without, 3 * (base - without), rtol=1e-4)
+    no_prior = MuData({"sc": _tangram_modality(rng, 40), "sp": _tangram_modality(rng, 20)})
+    scvi.external.Tangram.setup_mudata(no_prior, density_prior_key=None,
+                                       modalities=modalities)
+    assert scvi.external.Tangram(no_prior).module.lambda_d == 0.0
+
+
+def test_destvi_vamp_prior_p_has_no_effect():
+    """DestVI.from_rna_model(st_adata, sc_model, vamp_prior_p=...) documents vamp_prior_p as
+    the number of mixture components of the VampPrior, but with the CondSCVI it works with
+    (prior="mog") the prior is copied from that model: vamp_prior_p=2, 15 (the default) or 100
+    build the same module, with num_classes_mog components per cell type. The number is set by
+    CondSCVI(num_classes_mog=...) (the fix)."""
+    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
+    st = sc.copy()
+    scvi.model.DestVI.setup_anndata(st)
+    states = {}
+    for p in (2, 15, 100):
+        scvi.settings.seed = 0
+        model = scvi.model.DestVI.from_rna_model(st.copy(), sc_model, vamp_prior_p=p)
+        assert model.module.mean_vprior.shape == (2, 10, 4)  # n_labels, num_classes_mog, n_latent
+        states[p] = model.module.state_dict()
+    for p in (2, 100):
+        assert states[p].keys() == states[15].keys()
+        assert all(torch.equal(states[p][k], states[15][k]) for k in states[15])
+    _, five = _condscvi_reference(prior="mog", num_classes_mog=5)  # the fix
+    st5 = sc.copy()
+    scvi.model.DestVI.setup_anndata(st5)
+    assert scvi.model.DestVI.from_rna_model(st5, five).module.mean_vprior.shape == (2, 5, 4)
+
+
+def test_destvi_add_celltypes_zero_fails():
+    """DestVI.from_rna_model(..., add_celltypes=0) (MRDeconv: "Number of additional cell
+    types") builds a model, but MRDeconv slices the proportions with [:-add_celltypes], which is
+    [:-0], an empty slice: train() fails at the first step with RuntimeError "The size of
+    tensor a (2) must match the size of tensor b (0)". Keep add_celltypes >= 1 (the default 1,
+    the fix): get_proportions() leaves the extra column out unless keep_additional=True."""
+    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
+    st = sc.copy()
+    scvi.model.DestVI.setup_anndata(st)
+    zero = scvi.model.DestVI.from_rna_model(st.copy(), sc_model, add_celltypes=0)
+    assert zero.module.add_celltypes == 0
+    with pytest.raises(RuntimeError, match=r"size of tensor b \(0\)"):
+        zero.train(**FAST)
+    model = scvi.model.DestVI.from_rna_model(st.copy(), sc_model)  # the fix: default 1
+    model.train(**FAST)
+    assert list(model.get_proportions().columns) == ["label_0", "label_1"]
+    assert model.get_proportions(keep_additional=True).shape[1] == 3
+
+
+def test_spatialstereoscope_get_scale_for_ct_needs_a_numpy_array():
+    """SpatialStereoscope.get_scale_for_ct(y) needs a numpy array of cell-type names: a name
+    as a str (as DestVI.get_scale_for_ct takes it) is iterated letter by letter and fails with
+    IndexError "index 0 is out of bounds", and a list fails with AttributeError "'list' object
+    has no attribute 'shape'". It returns a bare array with one row per name (genes in columns),
+    the same for every spot. np.array([name]) (the fix) works."""
+    sc = _adata(n_batches=1)
+    scvi.external.RNAStereoscope.setup_anndata(sc, labels_key="labels")
+    rna = scvi.external.RNAStereoscope(sc)
+    rna.train(**FAST)
+    st = sc.copy()
+    scvi.external.SpatialStereoscope.setup_anndata(st)
+    model = scvi.external.SpatialStereoscope.from_rna_model(st, rna)
+    model.train(**FAST)
+    with pytest.raises(IndexError, match="out of bounds"):
+        model.get_scale_for_ct("label_0")
+    with pytest.raises(AttributeError, match="'list' object has no attribute 'shape'"):
+        model.get_scale_for_ct(["label_0"])
+    scale = model.get_scale_for_ct(np.array(["label_0", "label_1", "label_0"]))  # the fix
+    assert isinstance(scale, np.ndarray) and scale.shape == (3, sc.n_vars)
+    assert np.allclose(scale[0], scale[2])
+    assert "label" in inspect.signature(scvi.model.DestVI.get_scale_for_ct).parameters
+
+
+def _resolvi(adata=None, **setup):
+    """Synthetic cells with coordinates in obsm["X_spatial"], set up for RESOLVI."""
+    adata = _adata(n_genes=50, generate_coordinates=True) if adata is None else adata
+    adata.obsm["X_spatial"] = adata.obsm["coordinates"]
+    scvi.external.RESOLVI.setup_anndata(adata, batch_key="batch", **setup)
+    return adata
+
+
+def test_resolvi_size_scaling_divides_by_one_harmonic_mean():
+    """RESOLVI.get_normalized_expression(size_scaling=True) should divide each cell's
+    expression by its own size factor (size_factor_key, e.g. cell area), but px_rate / sf
+    .reshape(-1, 1, 1) broadcasts over the sample axis: every cell is divided by the harmonic
+    mean of the size factors of its minibatch. With n_samples > 1 it fails (RuntimeError "The
+    size of tensor a (3) must match the size of tensor b (80)"), as does
+    differential_expression(size_scaling=True) (n_samples=5), and minibatches of unequal size
+    fail with ValueError "all the input array dimensions". Dividing
+    get_normalized_expression(library_size=None) by the size factors (the fix) is per cell."""
+    adata = _adata(n_genes=50, generate_coordinates=True)
+    size = np.random.default_rng(0).uniform(0.5, 4, adata.n_obs)
+    adata.obs["area"] = size
+    _resolvi(adata, size_factor_key="area")
+    model = scvi.external.RESOLVI(adata, n_latent=4)
+    model.train(**FAST)
+    torch.manual_seed(0)
+    rate = model.get_normalized_expression(library_size=None, return_numpy=True)
+    torch.manual_seed(0)
+    scaled = model.get_normalized_expression(size_scaling=True, return_numpy=True)
+    assert scaled.shape == rate.shape == (80, 50)
+    harmonic = 1 / np.mean(1 / size)  # the 80 cells are one minibatch
+    assert np.allclose(rate / scaled, harmonic, rtol=1e-4)
+    assert not np.allclose(scaled, rate / size[:, None], rtol=1e-2)
+    with pytest.raises(RuntimeError, match=r"size of tensor a \(3\) must match"):
+        model.get_normalized_expression(size_scaling=True, n_samples=3)
+    with pytest.raises(ValueError, match="all the input array dimensions"):
+        model.get_normalized_expression(size_scaling=True, batch_size=32)
+    with pytest.raises(RuntimeError, match=r"size of tensor a \(5\) must match"):
+        model.differential_expression(groupby="labels", size_scaling=True, silent=True)
+    per_cell = rate / size[:, None]  # the fix
+    assert np.allclose(per_cell * size[:, None], rate)
+
+
+def test_resolvi_differential_niche_abundance_needs_neighbor_key():
+    """RESOLVI.differential_niche_abundance(groupby=...) documents neighbor_key as optional
+    (default None), but the DE machinery hands the AnnData to get_neighbor_abundance, which
+    asserts "Must provide `neighbor_key` if `adata` is provided.": without it every call fails,
+    on the model's own data too. neighbor_key="index_neighbor" (the obsm key setup_anndata
+    writes; the fix) runs; on a small dataset also give a batch_size divisible by the number of
+    neighbours and at most n_obs, or Pyro fails with "subsample_size does not match"."""
+    adata = _resolvi(labels_key="labels")
+    model = scvi.external.RESOLVI(adata, n_latent=4, semisupervised=True)
+    model.train(**FAST)
+    assert inspect.signature(model.differential_niche_abundance).parameters[
+        "neighbor_key"].default is None
+    with pytest.raises(AssertionError, match="Must provide `neighbor_key`"):
+        model.differential_niche_abundance(groupby="labels", group1="label_0", silent=True)
+    result = model.differential_niche_abundance(  # the fix
+        groupby="labels", group1="label_0", neighbor_key="index_neighbor", batch_size=80,
+        silent=True)
+    assert set(result.index) == {"label_0", "label_1"}
+
+
+def test_resolvi_coordinates_must_be_in_x_spatial():
+    """RESOLVI.setup_anndata (prepare_data=True, the default) builds the spatial neighbours
+    from adata.obsm["X_spatial"]; coordinates under obsm["spatial"] (the scanpy / squidpy
+    default) fail with scanpy's ValueError "Did not find X_spatial in `.obsm.keys()`. You
+    need to compute it first.". No documented argument names the key: it is
+    prepare_data_kwargs={"spatial_rep": "spatial"} (the fix), which also copies the coordinates
+    to obsm["X_spatial"]."""
+    adata = _adata(n_genes=50, generate_coordinates=True)
+    adata.obsm["spatial"] = adata.obsm.pop("coordinates")
+    with pytest.raises(ValueError, match="Did not find X_spatial"):
+        scvi.external.RESOLVI.setup_anndata(adata, batch_key="batch")
+    assert "spatial_rep" not in inspect.signature(scvi.external.RESOLVI.setup_anndata).parameters
+    scvi.external.RESOLVI.setup_anndata(adata, batch_key="batch",  # the fix
+                                        prepare_data_kwargs={"spatial_rep": "spatial"})
+    assert np.array_equal(adata.obsm["X_spatial"], adata.obsm["spatial"])
+    assert adata.obsm["index_neighbor"].shape == (adata.n_obs, 10)
