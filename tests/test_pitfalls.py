@@ -144,6 +144,24 @@ def test_pitfalls_with_the_longest_matching_trigger_come_first():
     assert [p["id"] for p in match_pitfalls("", sidx, ["lr"])] == ["broad"]
 
 
+def test_a_camelcase_word_of_the_question_meets_a_trigger_s_plain_word():
+    """"DataFrame" tokenizes to its whole "dataframe" (and its parts), "dataframe" written
+    plain to the stem "datafram": a trigger written in lower case still matches a question
+    that writes the class's name."""
+    from scvi_skill.runtime.pack import match_pitfalls
+    from scvi_skill.runtime.rank import query_terms
+    from scvi_skill.runtime.tokens import tokenize
+
+    trigger = tokenize("scar ambient_profile dataframe")
+    assert "datafram" in trigger and "dataframe" not in trigger
+    sidx = {"pitfalls": [["frame", "F.", "a.py:1", [trigger], ["all"]]], "model_facts": []}
+    question = "I pass my own gene-indexed DataFrame as SCAR's ambient_profile"
+    terms = list(query_terms(question, []))
+    assert "datafram" not in terms  # the question alone holds "dataframe", "data", "fram"
+    assert [p["id"] for p in match_pitfalls(question, sidx, terms)] == ["frame"]
+    assert match_pitfalls("", sidx, ["scar", "ambient_profile", "ambient", "profil"]) == []
+
+
 def test_a_name_of_the_hint_completes_a_trigger_after_the_question_s_own_matches():
     """The hint (--also) is the names the agent means to use: a trigger the question and an
     identifier of the hint complete adds its pitfall after the question's own, marked

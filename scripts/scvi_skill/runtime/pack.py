@@ -737,6 +737,9 @@ def match_pitfalls(question: str, sidx: dict, terms: list[str],
     :data:`MAX_PITFALLS` in all and :data:`HINT_PITFALLS` beyond it. The hint's plain words
     complete none (they fired on a fifth of the tuning questions, half of them off topic)."""
     present = set(terms)
+    # A CamelCase word's whole ("DataFrame": "dataframe") meets a trigger's plain word
+    # ("dataframe": "datafram") by its stem.
+    present |= {stem(t) for t in present if t.isalpha()}
     vocabulary = sidx.get("terms") or {}
     n_passages = max(len(sidx.get("passages") or []), 1)
     named = set(hinted or ()) - present
