@@ -11,9 +11,13 @@ import contextlib
 import functools
 import importlib.metadata
 import inspect
+import json
 import logging
 import os
 import pickle
+import re
+import sys
+import types
 import warnings
 from pathlib import Path
 
@@ -2969,10 +2973,6 @@ def test_add_dna_sequence_installs_the_genome_into_a_folder_it_then_deletes(tmp_
     is gone when the call returns, so every call downloads it again; a genome_dir of one's
     own (the fix) keeps it. genomepy (a multi-GB download) is a stand-in module here: it
     records where the genome goes and serves a sequence."""
-    import os
-    import sys
-    import types
-
     installs = []
 
     class Genome:
@@ -3345,9 +3345,6 @@ def test_criticism_report_skip_metrics_and_save_folder(tmp_path, monkeypatch):
     None, not the dict its annotation says (it writes save_folder/metrics.json). leidenalg
     (which its DE requires, pitfall ppc-differential-expression-needs-leidenalg, and which a
     label key leaves unused) is a stand-in module here."""
-    import sys
-    import types
-
     from scvi.criticism import create_criticism_report
 
     monkeypatch.setitem(sys.modules, "leidenalg", types.ModuleType("leidenalg"))
@@ -3906,9 +3903,6 @@ def test_ppc_differential_expression_summary_keeps_the_last_model(monkeypatch):
     model overwrites the one before: the summary holds the last model's rows and empty ones.
     One check per model (the fix) gives each model's rows. leidenalg is a stand-in module
     (a label key leaves it unused)."""
-    import sys
-    import types
-
     monkeypatch.setitem(sys.modules, "leidenalg", types.ModuleType("leidenalg"))
     first = _trained_scvi()
     second = scvi.model.SCVI(first.adata, n_latent=2)
@@ -6218,3 +6212,399 @@ def test_resolvi_coordinates_must_be_in_x_spatial():
                                         prepare_data_kwargs={"spatial_rep": "spatial"})
     assert np.array_equal(adata.obsm["X_spatial"], adata.obsm["spatial"])
     assert adata.obsm["index_neighbor"].shape == (adata.n_obs, 10)
+
+
+def test_velovi_directional_uncertainty_ignores_adata():
+    """VELOVI.get_directional_uncertainty(adata=other) samples velocities from the model's own
+    AnnData (its get_velocity call gets no adata), keeps the first other.n_obs cells of it and
+    labels them with other's obs_names: for a subset, every row holds the statistics of
+    another training cell, silently. Computing on the model's AnnData and selecting the rows
+    by name (the fix) gives the subset's own cells."""
+    model = _velovi()
+    model.train(**FAST)
+    subset = model.adata[40:].copy()  # the last 40 of 80 cells
+
+    scvi.settings.seed = 0
+    wrong, _ = model.get_directional_uncertainty(adata=subset, n_samples=5, n_jobs=1)
+    scvi.settings.seed = 0
+    full, _ = model.get_directional_uncertainty(n_samples=5, n_jobs=1)
+
+    assert list(wrong.index) == list(subset.obs_names)
+    # the values are those of the training AnnData's first 40 cells ...
+    np.testing.assert_array_equal(wrong.to_numpy(), full.to_numpy()[:40])
+    # ... not those of the subset's cells (the fix: select them from the full result)
+    fixed = full.loc[subset.obs_names]
+    assert not np.allclose(wrong.to_numpy(), fixed.to_numpy())
+
+
+def test_poissonvi_differential_accessibility_columns_are_de_columns():
+    """POISSONVI.differential_accessibility documents PEAKVI's result columns (prob_da,
+    is_da_fdr, effect_size, est_prob1/2, emp_prob1/2), but returns the DE core's frame with
+    only emp_mean1/2 renamed: proba_de, is_de_fdr_<fdr_target>, lfc_mean, scale1/2. Code
+    written for PEAKVI (da[da.is_da_fdr], da["prob_da"]) raises KeyError. The fix is to read
+    proba_de and is_de_fdr_0.05."""
+    doc = scvi.external.POISSONVI.differential_accessibility.__doc__
+    assert "prob_da" in doc and "is_da_fdr" in doc and "effect_size" in doc
+
+    model = _poissonvi()
+    model.train(**FAST)
+    da = model.differential_accessibility(groupby="labels", group1="label_0", silent=True)
+    for documented in ("prob_da", "is_da_fdr", "effect_size", "est_prob1"):
+        assert documented not in da.columns
+    with pytest.raises(KeyError, match="is_da_fdr"):
+        da["is_da_fdr"]
+    assert {"proba_de", "is_de_fdr_0.05", "lfc_mean", "emp_prob1"} <= set(da.columns)  # fix
+
+    peakvi = _peakvi()  # PEAKVI's own method returns the documented columns
+    peakvi.train(**FAST)
+    peak_da = peakvi.differential_accessibility(groupby="labels", group1="label_0", silent=True)
+    assert {"prob_da", "is_da_fdr", "effect_size"} <= set(peak_da.columns)
+
+
+def test_mrvi_aggregated_posterior_takes_the_sample_name_only():
+    """MRVI.get_aggregated_posterior(sample=...) documents "Name or index of the sample", but
+    compares the value with the sample column of obs: an index (sample=1) matches no cell, and
+    the call fails with ValueError "torch.cat(): expected a non-empty list of Tensors", which
+    names neither the sample nor the argument. The sample's name (model.sample_order[1], the
+    fix) works."""
+    model = _mrvi()
+    model.train(**FAST)
+    assert "Name or index of the sample" in model.get_aggregated_posterior.__doc__
+    with pytest.raises(ValueError, match="expected a non-empty list of Tensors"):
+        model.get_aggregated_posterior(sample=1)
+    name = model.sample_order[1]
+    posterior = model.get_aggregated_posterior(sample=name)  # the fix
+    assert posterior.mixture_distribution.probs.shape[0] == (model.adata.obs["sample"] == name).sum()
+
+
+def test_sysvi_weight_batches_are_inverse_counts():
+    """SysVI.setup_anndata(weight_batches=True) (the "inverse batch proportion weights")
+    stores 1 / n_cells_of_the_batch in obs["batch_weights"], not an inverse proportion, and
+    SysVAE multiplies each cell's cycle-consistency loss by it: even with balanced batches
+    the cycle loss, the integration term, shrinks by the batch size (1/40 here, 1/5000 for
+    5000-cell batches), without a warning beyond "experimental". Rescaling the column to mean 1
+    after setup (the fix) restores the unweighted loss for balanced batches."""
+    adata = _adata(n_proteins=0)
+    adata.X = np.log1p(adata.X)
+    scvi.external.SysVI.setup_anndata(adata, batch_key="batch", weight_batches=True)
+    np.testing.assert_allclose(adata.obs["batch_weights"].unique(), [1 / 40])  # 40 per batch
+    model = scvi.external.SysVI(adata, n_hidden=16, n_latent=4)
+    model.module.eval()
+    tensors = next(iter(model._make_data_loader(adata, batch_size=adata.n_obs)))
+    assert "batch_weights" in tensors
+
+    def cycle_loss(batch):
+        torch.manual_seed(0)
+        return float(model.module(batch)[2].extra_metrics["cycle_loss"])
+
+    unweighted = cycle_loss({k: v for k, v in tensors.items() if k != "batch_weights"})
+    weighted = cycle_loss(tensors)
+    np.testing.assert_allclose(weighted * 40, unweighted, rtol=1e-5)
+
+    adata.obs["batch_weights"] *= adata.n_obs / adata.obs["batch"].nunique()  # the fix
+    rescaled = next(iter(model._make_data_loader(adata, batch_size=adata.n_obs)))
+    np.testing.assert_allclose(cycle_loss(rescaled), unweighted, rtol=1e-5)
+
+
+def test_scbasset_plan_kwargs_optimizer_settings_are_ignored():
+    """SCBASSET.train builds its optimizer with a Custom optimizer_creator, Adam at train()'s
+    lr with betas (0.95, 0.9995), so plan_kwargs={"lr": ..., "weight_decay": ...} are taken
+    and never read (Adam trains at 0.01 with weight decay 0), without a warning; and
+    plan_kwargs={"optimizer": "AdamW"} replaces that optimizer and with it train()'s lr (the
+    TrainingPlan's default 1e-3 applies). train(lr=...) (the fix) sets the rate."""
+    rng = np.random.default_rng(0)
+    adata = anndata.AnnData((rng.random((64, 30)) < 0.3).astype("float32"))  # regions x cells
+    adata.obsm["dna_code"] = rng.integers(0, 4, size=(64, 1344))
+    scvi.external.SCBASSET.setup_anndata(adata, dna_code_key="dna_code")
+    model = scvi.external.SCBASSET(adata)
+
+    def optimizer():
+        opt = model.trainer.optimizers[0]
+        return type(opt).__name__, opt.param_groups[0]["lr"], opt.param_groups[0]["weight_decay"]
+
+    model.train(plan_kwargs={"lr": 1e-5, "weight_decay": 0.1}, **FAST)
+    assert optimizer() == ("Adam", 0.01, 0)
+    model.train(lr=0.05, plan_kwargs={"optimizer": "AdamW"}, **FAST)
+    assert optimizer()[:2] == ("AdamW", 1e-3)
+    model.train(lr=1e-5, **FAST)  # the fix
+    assert optimizer()[:2] == ("Adam", 1e-5)
+
+
+def test_mrvi_local_sample_distances_groupby_unused_category_fails():
+    """MRVI.get_local_sample_distances(groupby=key) averages each group's sum by
+    obs[key].value_counts(), which lists a categorical column's unused categories too (a
+    subset of an AnnData keeps them): for such a category there is no sum, and the call
+    fails after computing every distance with a bare KeyError naming the category. Removing
+    the unused categories first (the fix) works."""
+    model = _mrvi()
+    model.train(**FAST)
+    obs = model.adata.obs
+    obs["cell_type"] = pd.Categorical(
+        obs["labels"].astype(str), categories=["label_0", "label_1", "label_2"]
+    )
+    with pytest.raises(KeyError, match="label_2"):
+        model.get_local_sample_distances(groupby="cell_type", keep_cell=False)
+    obs["cell_type"] = obs["cell_type"].cat.remove_unused_categories()  # the fix
+    dists = model.get_local_sample_distances(groupby="cell_type", keep_cell=False)
+    assert set(dists["cell_type_name"].values) == {"label_0", "label_1"}
+
+
+def test_scanvi_predict_does_not_check_training():
+    """SCANVI.predict() (SemisupervisedTrainingMixin's, shared by TOTALANVI and METHYLANVI)
+    never checks that the model was trained: on a SCANVI just made by from_scvi_model (or
+    built and not trained) it returns the untrained classifier's labels without an error or
+    a warning, while get_latent_representation() on the same model raises "Trying to query
+    inferred values from an untrained model". model.is_trained tells; train() first (the fix)."""
+    vae = _trained_scvi()
+    model = scvi.model.SCANVI.from_scvi_model(vae, "unknown", labels_key="labels")
+    assert not model.is_trained
+    with pytest.raises(RuntimeError, match="untrained model"):
+        model.get_latent_representation()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels = model.predict()
+        soft = model.predict(soft=True)
+    assert not [w for w in caught if "train" in str(w.message).lower()]
+    assert len(labels) == model.adata.n_obs
+    np.testing.assert_allclose(soft.sum(1), 1, rtol=1e-5)
+    fresh = _scanvi()  # built, never trained
+    assert len(fresh.predict()) == fresh.adata.n_obs
+    model.train(**FAST)  # the fix
+    assert model.is_trained and model.get_latent_representation().shape[0] == len(labels)
+
+
+def test_contrastivevi_train_takes_positions_not_masks():
+    """ContrastiveVI.train(background_indices=mask, target_indices=mask) with boolean masks
+    (adata.obs["condition"] == "control") fails in the first epoch with IndexError "boolean
+    index did not match indexed array along axis 0; size of axis is 80 but size of
+    corresponding boolean axis is 72", which names neither argument: the splitter permutes and
+    slices the mask as if it held cell positions. np.flatnonzero(mask) (the fix) trains."""
+    model, cells = _contrastivevi()
+    labels = model.adata.obs["labels"].to_numpy()
+    masks = {"background_indices": labels == "label_0", "target_indices": labels == "label_1"}
+    with pytest.raises(IndexError, match="boolean index did not match"):
+        model.train(**masks, **FAST)
+    model, cells = _contrastivevi()
+    fixed = {key: np.flatnonzero(mask) for key, mask in masks.items()}  # the fix
+    model.train(**fixed, **FAST)
+    assert model.is_trained
+
+
+def test_normalized_expression_is_one_posterior_draw():
+    """get_normalized_expression() with its defaults (n_samples=1) decodes one random draw of
+    z per cell (the encoder's rsample), not the posterior mean: two calls on the same trained
+    model return different values, and there is no argument for a deterministic answer. Setting
+    scvi.settings.seed right before each call repeats a call exactly; n_samples=k with
+    return_mean=True averages k draws and shrinks the spread."""
+    model = _trained_scvi()
+    first, second = model.get_normalized_expression(), model.get_normalized_expression()
+    spread_one = np.abs(first.values - second.values).max()
+    assert spread_one > 1e-3  # same model, same cells, other values
+
+    scvi.settings.seed = 0
+    seeded = model.get_normalized_expression()
+    scvi.settings.seed = 0
+    np.testing.assert_array_equal(seeded.values, model.get_normalized_expression().values)
+
+    many = [model.get_normalized_expression(n_samples=200).values for _ in range(2)]
+    assert np.abs(many[0] - many[1]).max() < spread_one / 3  # the fix: average many draws
+
+
+def test_n_samples_overall_needs_return_numpy_and_weights_need_it():
+    """get_normalized_expression(weights="importance") is read only when n_samples_overall is
+    given: with n_samples alone the result is the plain (uniform) average, without a warning.
+    And n_samples_overall, which the docstring says returns (n_samples_overall, n_genes), fails
+    with the default return_numpy: pandas raises ValueError "Shape of passed values is
+    (100, 20), indices imply (80, 20)" (the samples get the cells' names). Importance
+    weighting works with n_samples_overall=... and return_numpy=True."""
+    model = _trained_scvi()
+    with pytest.raises(ValueError, match=r"Shape of passed values is \(100, 20\), indices "
+                                         r"imply \(80, 20\)"):
+        model.get_normalized_expression(n_samples_overall=100)
+
+    scvi.settings.seed = 0
+    importance = model.get_normalized_expression(n_samples=5, weights="importance")
+    scvi.settings.seed = 0
+    uniform = model.get_normalized_expression(n_samples=5, weights="uniform")
+    np.testing.assert_array_equal(importance.values, uniform.values)
+
+    draws = model.get_normalized_expression(n_samples_overall=100, weights="importance",
+                                            return_numpy=True)  # the fix
+    assert draws.shape == (100, model.adata.n_vars)
+
+
+def test_gene_list_drops_unknown_names_and_keeps_adata_order():
+    """get_normalized_expression(gene_list=...) keeps the genes of adata.var_names that are in
+    the list (var_names.isin): names it does not know are dropped without a word, and the
+    columns come in the AnnData's order, not the list's (with return_numpy=True column 0 is not
+    the list's first gene). A list of which no name matches returns a frame with no column,
+    where posterior_predictive_sample raises "None of the provided genes". Indexing the result
+    by the list (frame[genes]) gives its order and a KeyError for a missing name."""
+    model = _trained_scvi()
+    asked = ["gene_5", "gene_1", "GENE_2"]  # a typo for gene_2
+    expr = model.get_normalized_expression(gene_list=asked)
+    assert list(expr.columns) == ["gene_1", "gene_5"]
+
+    none = model.get_normalized_expression(gene_list=["GENE_1", "GENE_5"])
+    assert none.shape == (model.adata.n_obs, 0)
+    with pytest.raises(ValueError, match="None of the provided genes"):
+        model.posterior_predictive_sample(gene_list=["GENE_1", "GENE_5"])
+
+    wanted = ["gene_5", "gene_1"]
+    assert list(model.get_normalized_expression(gene_list=wanted)[wanted].columns) == wanted
+    with pytest.raises(KeyError):  # the fix also names the typo
+        model.get_normalized_expression(gene_list=asked)[asked]
+
+
+def test_custom_dataloader_ignores_transform_batch_and_gene_list():
+    """get_normalized_expression(dataloader=...) (the route for a model trained on a custom
+    data module) sets transform_batch to None and gene_list to every gene: the values are each
+    cell's own batch, all genes, a numpy array, as without those arguments. Its only warning is
+    "Using 1 after custom Dataloader was initialize is redundant" about n_samples, which it
+    does use. With adata (no dataloader) transform_batch changes the values."""
+    from scvi.dataloaders import AnnDataLoader
+
+    model = _trained_scvi()
+    loader = AnnDataLoader(model.adata_manager, batch_size=128)
+    scvi.settings.seed = 0
+    own = model.get_normalized_expression(dataloader=loader)
+    scvi.settings.seed = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        swapped = model.get_normalized_expression(dataloader=loader, transform_batch="batch_1",
+                                                  gene_list=["gene_1"])
+    assert isinstance(swapped, np.ndarray) and swapped.shape == (80, model.adata.n_vars)
+    np.testing.assert_array_equal(swapped, own)
+    messages = [str(w.message) for w in caught]
+    assert any("Using 1 after custom Dataloader" in m for m in messages)
+    assert not any("transform_batch" in m or "gene_1" in m for m in messages)
+
+    scvi.settings.seed = 0
+    as_is = model.get_normalized_expression()
+    scvi.settings.seed = 0
+    as_batch_1 = model.get_normalized_expression(transform_batch="batch_1")  # the fix: adata
+    assert not np.allclose(as_is.values, as_batch_1.values)
+
+
+def test_minified_model_cannot_encode_full_counts(tmp_path):
+    """After model.minify_adata(), the model's module reads the stored latent posterior for
+    every AnnData: get_latent_representation / get_normalized_expression on the full AnnData
+    the model was trained on fail with KeyError 'latent_qzm', and on new cells with KeyError
+    "scvi_latent_qzm not found in adata.obsm.", neither of which says the model is minified.
+    Saving the minified model and loading it with the full AnnData (SCVI.load(dir, adata=full))
+    gives a model that encodes counts again, with the same latent as before."""
+    model = _trained_scvi()
+    adata = model.adata
+    before = model.get_latent_representation()
+    _keep_latent_posterior(model)
+    full = adata.copy()
+    model.minify_adata()
+    with pytest.raises(KeyError, match="latent_qzm"):
+        model.get_latent_representation(adata)
+    with pytest.raises(KeyError, match="latent_qzm"):
+        model.get_normalized_expression(adata)
+    new = _adata()  # new cells, counts in X
+    with pytest.raises(KeyError, match="scvi_latent_qzm not found in adata.obsm"):
+        model.get_latent_representation(new)
+
+    model.save(tmp_path / "minified")
+    reloaded = scvi.model.SCVI.load(tmp_path / "minified", adata=full)  # the fix
+    assert reloaded.minified_data_type is None
+    np.testing.assert_allclose(reloaded.get_latent_representation(), before, atol=1e-5)
+
+
+def test_lightning_logger_leaves_history_empty(tmp_path):
+    """train(logger=...) with a Lightning logger (CSVLogger, TensorBoardLogger, WandbLogger, or
+    logger=True) replaces scvi's SimpleLogger, and model.history is read from the logger's
+    `history` attribute, which only SimpleLogger has: training runs, the logger gets the
+    metrics, and model.history is {} without a warning (model.history["elbo_train"] raises
+    KeyError). The default logger (logger left out) fills model.history."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    model = _scvi(batch_key="batch")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.train(logger=CSVLogger(save_dir=tmp_path), **FAST)
+    assert model.is_trained and model.history == {}
+    assert not any("history" in str(w.message).lower() for w in caught)
+    assert list(tmp_path.rglob("metrics.csv"))  # the metrics went to the logger's folder
+    with pytest.raises(KeyError):
+        model.history["elbo_train"]
+
+    model = _scvi(batch_key="batch")
+    model.train(**FAST)  # the fix: scvi's own logger
+    assert len(model.history["elbo_train"]) == 1
+
+
+def test_early_stopping_callback_never_checks_without_validation():
+    """The Trainer docstring says a custom early-stopping instance "can be passed by using the
+    callbacks argument": train(callbacks=[EarlyStopping(monitor="elbo_validation", ...)]) (or
+    scvi's LoudEarlyStopping, which also needs warmup_epochs: KeyError otherwise) never stops
+    training, silently: the Trainer turns validation on (check_val_every_n_epoch=1) only for
+    early_stopping=True, checkpointing (SaveCheckpoint) or a learning-rate monitor, so no
+    validation runs and the callback never checks. Adding check_val_every_n_epoch=1 makes it
+    stop."""
+    from lightning.pytorch.callbacks import EarlyStopping
+    from scvi.train import LoudEarlyStopping
+
+    with pytest.raises(KeyError, match="warmup_epochs"):
+        LoudEarlyStopping(monitor="elbo_validation")
+    stop_at_once = {"monitor": "elbo_validation", "patience": 1, "min_delta": 1e9}
+    for make in (lambda: EarlyStopping(**stop_at_once),
+                 lambda: LoudEarlyStopping(warmup_epochs=0, **stop_at_once)):
+        model = _scvi(batch_key="batch")
+        model.train(callbacks=[make()], **{**FAST, "max_epochs": 5})
+        assert len(model.history["elbo_train"]) == 5  # never stopped
+        assert "elbo_validation" not in model.history
+
+        model = _scvi(batch_key="batch")
+        model.train(callbacks=[make()], check_val_every_n_epoch=1,
+                    **{**FAST, "max_epochs": 5})  # the fix
+        assert len(model.history["elbo_train"]) == 2
+
+
+def test_criticism_report_is_t_test_and_r2_is_not_squared_pearson(tmp_path, monkeypatch):
+    """create_criticism_report runs its differential-expression metric with scanpy's t-test
+    (PosteriorPredictiveCheck.differential_expression's default de_method, which the report
+    does not let one change), while the scvi_criticism guide says Wilcoxon rank-sum. Its
+    "R² (R-Squared)" row is sklearn's r2_score(model CV, raw CV) (the model's CV taken as the
+    truth), not the squared Pearson correlation the guide's "below 0.4" advice is about: it
+    can be far below zero. Squaring the report's Pearson row gives the guide's number.
+    (leidenalg, which its DE requires and a label key leaves unused, is a stand-in module.)"""
+    import scanpy as sc
+    from scipy.stats import pearsonr
+    from sklearn.metrics import r2_score
+
+    import scvi.criticism._create_criticism_report as report_module
+
+    monkeypatch.setitem(sys.modules, "leidenalg", types.ModuleType("leidenalg"))
+    methods = []
+    rank_genes_groups = sc.tl.rank_genes_groups
+
+    def spy(*args, **kwargs):
+        methods.append(kwargs.get("method"))
+        return rank_genes_groups(*args, **kwargs)
+
+    monkeypatch.setattr(sc.tl, "rank_genes_groups", spy)
+    checks = []
+
+    class Recorded(report_module.PPC):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            checks.append(self)
+
+    monkeypatch.setattr(report_module, "PPC", Recorded)
+    scvi.settings.seed = 0
+    model = _scvi(labels_key="labels")
+    model.train(**FAST)
+    report_module.create_criticism_report(model, n_samples=2, save_folder=str(tmp_path))
+    assert set(methods) == {"t-test"}
+    table = json.loads((tmp_path / "metrics.json").read_text())["gene_wise_cv"]
+    reported_r2 = float(re.search(r"R² \(R-Squared\) \| (-?[\d.]+)", table).group(1))
+    reported_pearson = float(re.search(r"Pearson Correlation \| (-?[\d.]+)", table).group(1))
+    cv = checks[0].metrics["cv_gene"]
+    model_cv, raw_cv = cv["model"].values, cv["Raw"].values
+    assert reported_r2 == pytest.approx(r2_score(model_cv, raw_cv), abs=0.006)
+    squared_pearson = pearsonr(model_cv, raw_cv)[0] ** 2  # the guide's number (the fix)
+    assert abs(reported_r2 - squared_pearson) > 0.05
+    assert reported_pearson ** 2 == pytest.approx(squared_pearson, abs=0.02)
