@@ -5380,10 +5380,9 @@ def test_totalanvi_setup_needs_unlabeled_category():
     assert scvi.external.TOTALANVI(fixed, n_latent=4).summary_stats.n_labels == 3
 
 
-def test_cytovi_differential_abundance_rows_are_numbered():
-    """CYTOVI.differential_abundance(groupby=...) returns a frame indexed 0..n-1, not by
-    obs_names, so adata.obs["DA"] = da[column] aligns on the index and leaves every cell
-    NaN. Assigning .to_numpy() (the fix) fills the column."""
+def _trained_cytovi_with_samples():
+    """A CYTOVI trained one epoch on intensities scaled to [0, 1], with four samples
+    (sample_key) in two groups (obs["group"]: case, control)."""
     adata = _adata(n_proteins=0)
     adata.obs["sample"] = [f"s{i % 4}" for i in range(adata.n_obs)]
     adata.obs["group"] = np.where(adata.obs["sample"].isin(["s0", "s1"]), "case", "control")
@@ -5392,6 +5391,15 @@ def test_cytovi_differential_abundance_rows_are_numbered():
                                        sample_key="sample")
     model = scvi.external.CYTOVI(adata, n_latent=4)
     model.train(**FAST)
+    return model
+
+
+def test_cytovi_differential_abundance_rows_are_numbered():
+    """CYTOVI.differential_abundance(groupby=...) returns a frame indexed 0..n-1, not by
+    obs_names, so adata.obs["DA"] = da[column] aligns on the index and leaves every cell
+    NaN. Assigning .to_numpy() (the fix) fills the column."""
+    model = _trained_cytovi_with_samples()
+    adata = model.adata
     da = model.differential_abundance(groupby="group")
     assert list(da.index[:3]) == [0, 1, 2]
     column = da.columns[0]
@@ -5559,14 +5567,8 @@ def test_cytovi_sample_logprobs_ignore_adata():
     subset raises pandas' ValueError "Shape of passed values is (80, 4), indices imply (40, 4)".
     Scoring other's own latents against get_aggregated_posterior(other, ...) (the fix) gives each
     cell its own values."""
-    adata = _adata(n_proteins=0)
-    adata.obs["sample"] = [f"s{i % 4}" for i in range(adata.n_obs)]
-    adata.obs["group"] = np.where(adata.obs["sample"].isin(["s0", "s1"]), "case", "control")
-    adata.layers["scaled"] = np.clip(np.asarray(adata.X, dtype=np.float32) / 10, 0, 1)
-    scvi.external.CYTOVI.setup_anndata(adata, layer="scaled", batch_key="batch",
-                                       sample_key="sample")
-    model = scvi.external.CYTOVI(adata, n_latent=4)
-    model.train(**FAST)
+    model = _trained_cytovi_with_samples()
+    adata = model.adata
     own = model.get_sample_logprobs()  # the training AnnData: one row per cell, by obs_names
 
     shuffled = adata[np.random.default_rng(0).permutation(adata.n_obs)].copy()
