@@ -1127,19 +1127,29 @@ def _copy_with(data, key: str, value: str, n_cells: int | None = None):
     return data
 
 
-def _reference(tmp_path, cls=None, **setup):
+def _reference_model(cls=None, n_proteins: int = 0, setup: dict | None = None, **model):
+    """A reference model of cls on 80 synthetic cells (batches batch_0, batch_1), one epoch."""
     cls = cls or scvi.model.SCVI
-    adata = _adata(n_proteins=0)
-    cls.setup_anndata(adata, batch_key="batch", **setup)
-    model = cls(adata, n_hidden=16, n_latent=4)
-    model.train(**FAST)
+    adata = _adata(n_proteins=n_proteins)
+    cls.setup_anndata(adata, batch_key="batch", **(setup or {}))
+    kwargs = {"n_hidden": 16} if cls is not scvi.model.TOTALVI else {}
+    reference = cls(adata, n_latent=4, **kwargs, **model)
+    reference.train(**FAST)
+    return reference
+
+
+def _reference(tmp_path, cls=None, **setup):
+    """_reference_model() saved under tmp_path: its AnnData and the folder."""
+    model = _reference_model(cls, setup=setup)
     model.save(tmp_path / "reference", overwrite=True)
-    return adata, str(tmp_path / "reference")  # a str: a Path is taken for a model object
+    return model.adata, str(tmp_path / "reference")  # a str: a Path is taken for a model object
 
 
-def _query(n_labels: int = 2):
-    query = _adata(n_cells_per_batch=30, n_batches=1, n_labels=n_labels, n_proteins=0)
-    query.obs["batch"] = "query"
+def _query(n_labels: int = 2, batch: str = "query", n_proteins: int = 0, **kwargs):
+    """30 new cells, all in one batch named `batch`."""
+    query = _adata(n_cells_per_batch=30, n_batches=1, n_labels=n_labels, n_proteins=n_proteins,
+                   **kwargs)
+    query.obs["batch"] = batch
     return query
 
 
@@ -6610,3 +6620,233 @@ def test_criticism_report_is_t_test_and_r2_is_not_squared_pearson(tmp_path, monk
     squared_pearson = pearsonr(model_cv, raw_cv)[0] ** 2  # the guide's number (the fix)
     assert abs(reported_r2 - squared_pearson) > 0.05
     assert reported_pearson ** 2 == pytest.approx(squared_pearson, abs=0.02)
+
+
+def _query_cells(batch: str = "query", n_proteins: int = 0, **kwargs):
+    """_query()'s 30 new cells, labels set to the unlabeled category."""
+    query = _query(batch=batch, n_proteins=n_proteins, **kwargs)
+    query.obs["labels"] = "unknown"
+    return query
+
+
+def _training_modes(model, **train):
+    """Train and return the set of module.training values the encoder saw during training."""
+    seen = []
+    hook = model.module.z_encoder.encoder.register_forward_pre_hook(
+        lambda module, args: seen.append(module.training))
+    try:
+        model.train(**train)
+    finally:
+        hook.remove()
+    return set(seen)
+
+
+def test_query_training_leaves_a_default_encoder_untouched():
+    """With SCVI's and SCANVI's default encode_covariates=False the encoder takes no batch input,
+    so load_query_data's freezing leaves no encoder weight trainable: training the query model
+    does not change its latent representation, which stays what the reference model gives for
+    the same cells (and SCANVI's predictions with it). Only a reference built with
+    encode_covariates=True gets query-specific encoder weights that training moves."""
+    scvi.settings.seed = 0
+    scanvi_setup = {"labels_key": "labels", "unlabeled_category": "unknown"}
+    for cls, setup in ((scvi.model.SCVI, {}), (scvi.model.SCANVI, scanvi_setup)):
+        for encode_covariates in (False, True):
+            reference = _reference_model(cls, setup=setup, encode_covariates=encode_covariates)
+            query = _query_cells()
+            as_reference_batch = query.copy()
+            as_reference_batch.obs["batch"] = "batch_0"
+            before = reference.get_latent_representation(as_reference_batch)
+            model = cls.load_query_data(query, reference, accelerator="cpu")
+            assert (model.module.z_encoder.encoder.n_cat_list == []) is not encode_covariates
+            model.train(**{**FAST, "max_epochs": 2})
+            after = model.get_latent_representation()
+            if not encode_covariates:  # the trap: two epochs of query training changed nothing
+                np.testing.assert_allclose(after, before, atol=1e-5)
+                if cls is scvi.model.SCANVI:
+                    np.testing.assert_allclose(model.predict(soft=True).to_numpy(),
+                                               reference.predict(as_reference_batch,
+                                                                 soft=True).to_numpy(),
+                                               atol=1e-2)
+            else:  # the fix: encode_covariates=True in the reference
+                assert np.abs(after - before).max() > 1e-2
+
+
+def test_query_and_further_training_run_in_eval_mode(tmp_path):
+    """load_query_data (and load) leave the module in eval mode, as does the end of every
+    train(); Lightning 2.2+ no longer switches it back, so training a query model, a loaded model
+    or a model trained before runs without dropout and with BatchNorm on its running statistics
+    (Lightning only warns "Found N module(s) in eval mode"). freeze_dropout=True and False then
+    train identically. Calling model.module.train() before model.train() restores training mode."""
+    fresh = _adata(n_proteins=0)
+    scvi.model.SCVI.setup_anndata(fresh, batch_key="batch")
+    model = scvi.model.SCVI(fresh, n_hidden=16, n_latent=4)
+    assert _training_modes(model, **FAST) == {True}  # a new model trains in training mode
+    assert _training_modes(model, **FAST) == {False}  # a second train() on it does not
+    model.save(str(tmp_path / "model"), overwrite=True)
+    loaded = scvi.model.SCVI.load(str(tmp_path / "model"), adata=fresh, accelerator="cpu")
+    assert _training_modes(loaded, **FAST) == {False}  # nor a loaded model
+    reference = _reference_model(dropout_rate=0.5)
+
+    def query_elbo(freeze_dropout: bool, fix: bool) -> tuple[set, float]:
+        scvi.settings.seed = 0
+        model = scvi.model.SCVI.load_query_data(_query_cells(), reference, accelerator="cpu",
+                                                freeze_dropout=freeze_dropout)
+        assert not model.module.training
+        if fix:
+            model.module.train()
+        modes = _training_modes(model, **{**FAST, "max_epochs": 2})
+        return modes, float(model.history["elbo_train"].iloc[-1, 0])
+
+    (modes_on, elbo_on), (modes_off, elbo_off) = query_elbo(False, False), query_elbo(True, False)
+    assert modes_on == modes_off == {False}
+    assert elbo_on == elbo_off  # freeze_dropout changes nothing
+    (modes_on, elbo_on), (_, elbo_off) = query_elbo(False, True), query_elbo(True, True)
+    assert modes_on == {True}  # the fix
+    assert elbo_on != elbo_off  # and freeze_dropout matters again
+
+
+def test_query_batch_dispersion_is_never_learned():
+    """With dispersion="gene-batch" (TOTALVI: gene_dispersion="gene-batch",
+    protein_dispersion="protein-batch") load_query_data adds a dispersion column for each query
+    batch but freezes px_r (py_r) whole: the query batches keep their random initial dispersions
+    however long the query trains. Setting model.module.px_r.requires_grad_(True) after
+    load_query_data trains them (with weight_decay=0 the reference columns stay exact)."""
+    scvi.settings.seed = 0
+    reference = _reference_model(dispersion="gene-batch")
+    model = scvi.model.SCVI.load_query_data(_query_cells(), reference, accelerator="cpu")
+    assert tuple(model.module.px_r.shape) == (20, 3) and not model.module.px_r.requires_grad
+    before = model.module.px_r.detach().clone()
+    model.train(**{**FAST, "max_epochs": 2})
+    assert torch.equal(model.module.px_r.detach(), before)  # query column still its random init
+
+    model = scvi.model.SCVI.load_query_data(_query_cells(), reference, accelerator="cpu")
+    model.module.px_r.requires_grad_(True)  # the fix
+    before = model.module.px_r.detach().clone()
+    model.train(**{**FAST, "max_epochs": 2}, plan_kwargs={"weight_decay": 0.0})
+    after = model.module.px_r.detach()
+    assert not torch.equal(after[:, 2], before[:, 2])
+    assert torch.equal(after[:, :2], before[:, :2])
+
+    totalvi = _reference_model(scvi.model.TOTALVI, n_proteins=4,
+                         setup={"protein_expression_obsm_key": "protein_expression"},
+                         gene_dispersion="gene-batch", protein_dispersion="protein-batch")
+    query = _query_cells(n_proteins=4)
+    model = scvi.model.TOTALVI.load_query_data(query, totalvi, accelerator="cpu")
+    assert model.module.px_r.shape[1] == model.module.py_r.shape[1] == 3
+    assert not model.module.px_r.requires_grad and not model.module.py_r.requires_grad
+
+
+def test_prepare_query_anndata_inplace_false_still_changes_the_query():
+    """prepare_query_anndata(query, reference, inplace=False) returns a new AnnData only when it
+    pads missing genes; when the query holds every reference gene (extra genes, another order) it
+    subsets and reorders the user's own query in place and returns that same object. Pass
+    query.copy() to keep the original."""
+    reference = _reference_model()
+    query = _query_cells(n_genes=25)  # every reference gene and 5 more, reversed
+    query = query[:, list(query.var_names[::-1])].copy()
+    original = list(query.var_names)
+    out = scvi.model.SCVI.prepare_query_anndata(query, reference, inplace=False)
+    assert out is query
+    assert query.n_vars == 20 and list(query.var_names) == list(reference.adata.var_names)
+    assert list(query.var_names) != original
+
+    query = _query_cells(n_genes=25)
+    query = query[:, list(query.var_names[::-1])].copy()
+    out = scvi.model.SCVI.prepare_query_anndata(query.copy(), reference, inplace=False)  # the fix
+    assert query.n_vars == 25 and list(out.var_names) == list(reference.adata.var_names)
+    missing = _query_cells(n_genes=18)  # with padding it does return a new object
+    out = scvi.model.SCVI.prepare_query_anndata(missing, reference, inplace=False)
+    assert out is not missing and missing.n_vars == 18 and out.n_vars == 20
+
+
+def test_query_batch_named_like_a_reference_batch_is_merged_into_it():
+    """load_query_data extends the batch categories only with names the reference lacks: a query
+    whose batch has a reference batch's name (batch ids "0", "1", a shared technology or sample
+    name) gets no new batch and no warning; query training then rewrites that reference batch's
+    decoder weights. Renaming the query batches (e.g. "query_" + name) gives them their own."""
+    scvi.settings.seed = 0
+    reference = _reference_model()
+    first_layer = reference.module.decoder.px_decoder.fc_layers[0][0].weight.detach().clone()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = scvi.model.SCVI.load_query_data(_query_cells(batch="batch_0"), reference,
+                                                accelerator="cpu")
+    assert not [w for w in caught if "batch" in str(w.message).lower()]
+    assert model.summary_stats.n_batch == 2
+    model.train(**{**FAST, "max_epochs": 2}, plan_kwargs={"weight_decay": 0.0})
+    changed = (model.module.decoder.px_decoder.fc_layers[0][0].weight.detach()
+               != first_layer).any(0)
+    assert changed.tolist() == [False] * 4 + [True, False]  # z (4), then batch_0's column
+
+    model = scvi.model.SCVI.load_query_data(_query_cells(batch="query_batch_0"), reference,
+                                            accelerator="cpu")  # the fix
+    assert model.summary_stats.n_batch == 3
+
+
+def test_multivi_train_forces_full_adversarial_loss():
+    """MULTIVI.train writes scale_adversarial_loss=1 into plan_kwargs after the user's, so
+    plan_kwargs={"scale_adversarial_loss": 0.0} (as the TOTALVI reference-mapping tutorial
+    passes) or "auto" (the plan's default, which ramps it down with the KL warm-up) is replaced
+    without a warning. Only train(adversarial_mixing=False) turns the adversarial term off;
+    TOTALVI keeps the plan_kwargs value."""
+    model = scvi.model.MULTIVI(_multivi_mudata(), n_latent=4)
+    model.train(**FAST, plan_kwargs={"scale_adversarial_loss": 0.0})
+    assert model.trainer.lightning_module.scale_adversarial_loss == 1
+    assert model.trainer.lightning_module.adversarial_classifier is not False
+    model.train(**FAST, adversarial_mixing=False)  # the fix
+    assert model.trainer.lightning_module.adversarial_classifier is False
+    totalvi = _adata()
+    scvi.model.TOTALVI.setup_anndata(totalvi, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    totalvi = scvi.model.TOTALVI(totalvi, n_latent=4)
+    totalvi.train(**FAST, plan_kwargs={"scale_adversarial_loss": 0.0})
+    assert totalvi.trainer.lightning_module.scale_adversarial_loss == 0.0
+
+
+def test_a_reloaded_query_model_is_no_longer_frozen(tmp_path):
+    """The freezing load_query_data applies (requires_grad=False, gradient hooks) lives only on the
+    in-memory module: a query model saved and loaded again with Model.load trains every weight,
+    the reference's decoder and encoder included, without a warning. Loading the saved query
+    through load_query_data(query, saved_dir) applies the freezing again."""
+    reference = _reference_model()
+    query = _query_cells()
+    model = scvi.model.SCVI.load_query_data(query, reference, accelerator="cpu")
+    model.train(**FAST)
+    assert not model.module.decoder.px_scale_decoder[0].weight.requires_grad
+    model.save(str(tmp_path / "query"), overwrite=True, save_anndata=True)
+
+    loaded = scvi.model.SCVI.load(str(tmp_path / "query"), accelerator="cpu")
+    assert all(p.requires_grad for p in loaded.module.parameters())
+    before = loaded.module.decoder.px_scale_decoder[0].weight.detach().clone()
+    loaded.train(**FAST)
+    assert not torch.equal(loaded.module.decoder.px_scale_decoder[0].weight.detach(), before)
+
+    again = scvi.model.SCVI.load_query_data(query, str(tmp_path / "query"), accelerator="cpu")
+    assert not again.module.decoder.px_scale_decoder[0].weight.requires_grad  # the fix
+    torch.testing.assert_close(again.module.decoder.px_scale_decoder[0].weight.detach(), before)
+
+
+def test_peakvi_vanilla_prob_da_is_directional():
+    """PEAKVI.differential_accessibility(mode="vanilla") fills prob_da, documented as the
+    probability that the region is differentially accessible, with proba_m1, the probability that
+    it is more accessible in group1: swapping group1 and group2 turns it into 1 - prob_da, a
+    region far more accessible in group2 scores near 0, and is_da_fdr is None. mode="change" (the
+    default) gives a DA probability that does not depend on the order of the groups."""
+    model = _peakvi()
+    model.train(**FAST)
+    kwargs = {"groupby": "labels", "silent": True}
+    swapped = {}
+    for mode in ("vanilla", "change"):
+        results = []
+        for group1, group2 in (("label_0", "label_1"), ("label_1", "label_0")):
+            scvi.settings.seed = 0
+            results.append(model.differential_accessibility(group1=group1, group2=group2,
+                                                             mode=mode, **kwargs))
+        first, second = (result.sort_index() for result in results)
+        swapped[mode] = (first, second)
+    first, second = swapped["vanilla"]
+    np.testing.assert_allclose(first.prob_da + second.prob_da, 1.0, atol=0.05)
+    assert first.is_da_fdr.isna().all()
+    first, second = swapped["change"]  # the fix
+    np.testing.assert_allclose(first.prob_da, second.prob_da, atol=0.05)
+    assert first.is_da_fdr.dtype == bool
