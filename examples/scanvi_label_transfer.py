@@ -124,6 +124,9 @@ def _main(argv: list[str] | None) -> int:
     scvi.model.SCANVI.prepare_query_anndata(query, str(ref_dir))
     query_model = scvi.model.SCANVI.load_query_data(query, str(ref_dir),
                                                      accelerator=args.accelerator)
+    # load_query_data leaves the module in eval mode, which Lightning keeps: without this the
+    # query trains with dropout off (pitfall query-and-further-training-run-in-eval-mode)
+    query_model.module.train()
     query_model.train(
         max_epochs=args.query_epochs or args.max_epochs or 100,
         plan_kwargs={"weight_decay": 0.0},
