@@ -29,8 +29,9 @@ pytestmark = pytest.mark.examples
 
 scvi = pytest.importorskip("scvi")
 import anndata  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
-from scvi.data import synthetic_iid  # noqa: E402
+from scvi.data import poisson_gene_selection, synthetic_iid  # noqa: E402
 from scvi.train import SaveCheckpoint, TrainerConfig  # noqa: E402
 
 FAST = {"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False}
@@ -527,8 +528,6 @@ def test_nan_in_batch_column_fails_categorical():
 
 
 def test_csr_array_gives_type_error():
-    import scipy.sparse as sp
-
     adata = _adata()
     adata.X = sp.csr_array(adata.X)
     with pytest.raises(TypeError):
@@ -759,8 +758,6 @@ def _nan_in_counts_case():
     frames = [f for f in traceback.extract_tb(err.value.__traceback__) if "/scvi/" in f.filename]
     assert frames[-1].filename.endswith("scvi/nn/_base_components.py") and frames[-1].name == "forward"
     assert "Normal(q_m, q_v.sqrt())" in frames[-1].line
-    import scipy.sparse as sp
-
     assert np.isnan(adata.X).any() and np.isnan(sp.csr_matrix(adata.X).data).any()  # the check
     adata.X = np.nan_to_num(adata.X)  # the fix: repair (or drop) what holds NaN
     scvi.model.SCVI.setup_anndata(adata)
@@ -4240,17 +4237,15 @@ def test_cytovi_rna_imputation_needs_a_dense_layer():
     neighbour indices, which a scipy sparse layer (how RNA layers are usually stored) does
     not allow: IndexError "Indexing that leads to >2D is not supported by csr format". A
     dense layer (the fix) imputes."""
-    import anndata as ad
-    import scipy.sparse as sparse
 
     rng = np.random.default_rng(0)
-    protein = ad.AnnData(rng.normal(size=(200, 8)).astype(np.float32))
+    protein = anndata.AnnData(rng.normal(size=(200, 8)).astype(np.float32))
     protein.obs_names = [f"c{i}" for i in range(200)]
     protein.obs["batch"] = np.where(np.arange(200) < 100, "CITE_seq", "flow")
     scvi.external.CYTOVI.setup_anndata(protein, batch_key="batch")
     model = scvi.external.CYTOVI(protein)
     model.train(max_epochs=1, accelerator="cpu", enable_progress_bar=False)
-    rna = ad.AnnData(sparse.csr_matrix(rng.poisson(1, size=(100, 15)).astype(np.float32)))
+    rna = anndata.AnnData(sp.csr_matrix(rng.poisson(1, size=(100, 15)).astype(np.float32)))
     rna.obs_names = protein.obs_names[:100]
     rna.layers["normalized"] = rna.X.copy()
     kwargs = {"reference_batch": "CITE_seq", "adata_rna": rna, "layer_key": "normalized",
@@ -6850,3 +6845,204 @@ def test_peakvi_vanilla_prob_da_is_directional():
     first, second = swapped["change"]  # the fix
     np.testing.assert_allclose(first.prob_da, second.prob_da, atol=0.05)
     assert first.is_da_fdr.dtype == bool
+
+
+def _zero_test_adata():
+    """200 cells, 50 filler genes (fix the library sizes) and three test genes: one with zeros
+    exactly as a Poisson model expects, one zero-inflated (more zeros than expected), one with
+    fewer zeros than expected."""
+    rng = np.random.default_rng(0)
+    n = 200
+    filler = rng.poisson(20, size=(n, 50))
+    poisson_gene = rng.poisson(0.51, size=n)
+    zi_gene = np.where(rng.random(n) < 0.1, rng.poisson(1.05, size=n), 0)
+    under_gene = (rng.random(n) < 0.55).astype(int)
+    X = np.column_stack([filler, poisson_gene, zi_gene, under_gene]).astype(np.float32)
+    adata = anndata.AnnData(sp.csr_matrix(X))
+    adata.var_names = [f"f{i}" for i in range(50)] + ["poisson", "zero_inflated", "under"]
+    return adata
+
+
+def test_poisson_gene_selection_probability_is_a_bernoulli_product():
+    """poisson_gene_selection documents prob_zero_enrichment as a posterior probability of zero
+    enrichment from a binomial model, but it samples Binomial(probs=...) with total_count=1:
+    the value is P(Bernoulli(observed) > Bernoulli(expected)) = observed * (1 - expected).
+    A zero-inflated gene ranks below a gene whose zeros are exactly Poisson, and even below one
+    with fewer zeros than Poisson expects; highly_variable (n_top_genes) follows that rank."""
+    adata = _zero_test_adata()
+    torch.manual_seed(0)
+    df = poisson_gene_selection(adata, n_top_genes=1, accelerator="cpu", inplace=False,
+                                silent=True)
+    obs, exp, prob = (df["observed_fraction_zeros"], df["expected_fraction_zeros"],
+                      df["prob_zero_enrichment"])
+    # the statistic is the product of two fractions, not a probability of enrichment
+    assert np.abs(prob - obs * (1 - exp)).max() < 0.02
+    t = df.loc[["poisson", "zero_inflated", "under"]]
+    assert t.loc["zero_inflated", "observed_fraction_zeros"] > t.loc["zero_inflated",
+                                                                    "expected_fraction_zeros"]
+    assert t.loc["under", "observed_fraction_zeros"] < t.loc["under", "expected_fraction_zeros"]
+    assert t.loc["zero_inflated", "prob_zero_enrichment"] < t.loc["under", "prob_zero_enrichment"]
+    assert t.loc["zero_inflated", "prob_zero_enrichment"] < t.loc["poisson", "prob_zero_enrichment"]
+    assert df.index[df["highly_variable"]].tolist() == ["poisson"]
+    # what the user meant: rank by the excess of observed over expected zeros
+    excess = obs - exp
+    assert excess.idxmax() == "zero_inflated"
+
+
+def test_poisson_gene_selection_subset_ignores_inplace_false():
+    """poisson_gene_selection(adata, inplace=False, subset=True) does not return the metrics
+    DataFrame that inplace=False documents: subset=True writes the columns into adata.var,
+    subsets adata to the n_top_genes genes in place and returns None. With subset=False,
+    inplace=False returns the DataFrame and leaves adata alone."""
+    adata = _zero_test_adata()
+    ret = poisson_gene_selection(adata, n_top_genes=5, accelerator="cpu", inplace=False,
+                                 subset=False, silent=True, n_samples=200)
+    assert isinstance(ret, pd.DataFrame) and adata.n_vars == 53
+    assert "highly_variable" not in adata.var
+    ret = poisson_gene_selection(adata, n_top_genes=5, accelerator="cpu", inplace=False,
+                                 subset=True, silent=True, n_samples=200)
+    assert ret is None
+    assert adata.n_vars == 5 and "prob_zero_enrichment" in adata.var
+
+
+def test_synthetic_iid_dropout_ratio_is_a_keep_rate():
+    """synthetic_iid's dropout_ratio is documented as the expected percentage of zeros added to
+    the RNA (and accessibility) data, but the mask keeps each value with probability
+    dropout_ratio: dropout_ratio=0.0 returns an all-zero count matrix (on which SCVI trains
+    without an error), 1.0 adds no zeros, and the default 0.7 adds 30%."""
+    np.random.seed(0)
+    none = synthetic_iid(batch_size=50, n_genes=30, n_proteins=0, n_regions=30, dropout_ratio=0.0)
+    assert (none.X == 0).all() and (none.obsm["accessibility"] == 0).all()
+    full = synthetic_iid(batch_size=50, n_genes=30, n_proteins=0, n_regions=0, dropout_ratio=1.0)
+    assert (full.X == 0).mean() < 0.01  # only the negative binomial's own zeros (0.3**5)
+    nine = synthetic_iid(batch_size=50, n_genes=30, n_proteins=0, n_regions=0, dropout_ratio=0.1)
+    assert 0.85 < (nine.X == 0).mean() < 0.95
+    # the fix: pass 1 - wanted fraction of zeros
+    want = synthetic_iid(batch_size=50, n_genes=30, n_proteins=0, n_regions=0,
+                         dropout_ratio=1 - 0.1)
+    assert 0.05 < (want.X == 0).mean() < 0.15
+    scvi.model.SCVI.setup_anndata(none)
+    model = scvi.model.SCVI(none, n_hidden=8, n_latent=2)
+    model.train(**FAST)  # all-zero data trains silently
+    assert np.isfinite(model.history["elbo_train"].values.astype(float)).all()
+
+
+def test_totalvi_sparse_proteins_fail_with_over_ten_proteins():
+    """TOTALVI with a sparse protein matrix (a CSR/CSC protein modality in a MuData, as
+    muon.read_10x_h5 gives, or a sparse obsm) and more than 10 proteins fails in TOTALVI(...)
+    with scikit-learn's TypeError "Sparse data was passed for X, but dense data is required":
+    the empirical protein background prior, on by default above 10 proteins, fits a
+    GaussianMixture to each sparse row. With 10 proteins or
+    empirical_protein_background_prior=False the sparse data trains; densifying the protein
+    matrix is the fix."""
+    mdata = synthetic_iid(batch_size=40, n_genes=20, n_proteins=12, n_regions=0,
+                          return_mudata=True, sparse_format="csr_matrix")
+    assert sp.issparse(mdata["protein_expression"].X)
+    scvi.model.TOTALVI.setup_mudata(mdata, batch_key="batch",
+                                    modalities={"rna_layer": "rna",
+                                                "protein_layer": "protein_expression"})
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        scvi.model.TOTALVI(mdata, n_latent=4)
+    # the sparse data itself is fine for training: only the prior fails
+    model = scvi.model.TOTALVI(mdata, n_latent=4, empirical_protein_background_prior=False)
+    model.train(**FAST)
+    assert model.is_trained
+    # AnnData route: the same with a sparse obsm
+    adata = _adata(n_proteins=12)
+    adata.obsm["protein_expression"] = sp.csr_matrix(adata.obsm["protein_expression"])
+    scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        scvi.model.TOTALVI(adata, n_latent=4)
+    # the fix: a dense protein matrix
+    mdata["protein_expression"].X = mdata["protein_expression"].X.toarray()
+    scvi.model.TOTALVI.setup_mudata(mdata, batch_key="batch",
+                                    modalities={"rna_layer": "rna",
+                                                "protein_layer": "protein_expression"})
+    scvi.model.TOTALVI(mdata, n_latent=4)
+
+
+def test_totalvi_protein_names_uns_key_sets_the_protein_count():
+    """TOTALVI.setup_anndata(protein_names_uns_key=...) takes the number of proteins from the
+    length of that uns list, not from the obsm matrix (even when the obsm is a DataFrame with
+    its own columns), and checks nothing: after dropping proteins from obsm (isotype controls)
+    with the old uns["protein_names"] left in place, setup succeeds, and TOTALVI(...) fails with
+    "Number of proteins in anndata different from when setup_anndata was run. Please rerun
+    setup_anndata" (rerunning changes nothing); with 10 proteins or fewer train() fails with
+    "mat1 and mat2 shapes cannot be multiplied"."""
+    adata = _adata(n_proteins=12)
+    pro = adata.obsm["protein_expression"][:, 2:]
+    adata.obsm["protein_expression"] = pd.DataFrame(pro, index=adata.obs_names,
+                                                    columns=adata.uns["protein_names"][2:])
+    for _ in range(2):  # "Please rerun setup_anndata": rerunning gives the same
+        scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
+                                         protein_expression_obsm_key="protein_expression",
+                                         protein_names_uns_key="protein_names")
+        with pytest.raises(ValueError, match="Number of proteins in anndata different"):
+            scvi.model.TOTALVI(adata, n_latent=4)
+
+    small = _adata(n_proteins=4)
+    small.obsm["protein_expression"] = small.obsm["protein_expression"][:, 1:]
+    scvi.model.TOTALVI.setup_anndata(small, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression",
+                                     protein_names_uns_key="protein_names")
+    model = scvi.model.TOTALVI(small, n_latent=4)
+    assert model.summary_stats.n_proteins == 4  # the uns list, not the 3 columns of obsm
+    with pytest.raises(RuntimeError, match="mat1 and mat2 shapes cannot be multiplied"):
+        model.train(**FAST)
+
+    # the fix: keep the names in step with the matrix (or pass no protein_names_uns_key with a
+    # DataFrame, whose columns are then the names)
+    scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    model = scvi.model.TOTALVI(adata, n_latent=4)
+    assert model.summary_stats.n_proteins == 10
+
+
+def test_nan_in_continuous_covariate_passes_setup():
+    """setup_anndata(continuous_covariate_keys=[...]) copies the obs columns into obsm without
+    checking them: a NaN (or pandas NA in a nullable Int64/Float64 column) in one cell passes
+    setup without a warning; the first epoch logs elbo_train NaN and turns every weight NaN, and
+    the next step fails in torch's check of the encoder's Normal ("Expected parameter loc ...
+    constraint Real()"), which names neither the covariate nor the cell."""
+    with _torch_argument_checks():
+        adata = _adata()
+        pct = np.linspace(0.01, 0.2, adata.n_obs)
+        adata.obs["pct_mito"] = pct
+        adata.obs.loc[adata.obs_names[0], "pct_mito"] = np.nan
+        scvi.model.SCVI.setup_anndata(adata, batch_key="batch",
+                                      continuous_covariate_keys=["pct_mito"])
+        assert adata.obsm["_scvi_extra_continuous_covs"]["pct_mito"].isna().sum() == 1
+        model = scvi.model.SCVI(adata, n_hidden=8, n_latent=2)
+        model.train(train_size=1.0, **FAST)  # one minibatch: the step completes
+        assert np.isnan(model.history["elbo_train"].values.astype(float)).all()
+        with pytest.raises(ValueError, match=r"Expected parameter loc .* constraint Real"):
+            model.train(train_size=1.0, **FAST)
+
+        # the fix: fill the missing values before setup
+        adata.obs["pct_mito"] = adata.obs["pct_mito"].fillna(adata.obs["pct_mito"].median())
+        scvi.model.SCVI.setup_anndata(adata, batch_key="batch",
+                                      continuous_covariate_keys=["pct_mito"])
+        model = scvi.model.SCVI(adata, n_hidden=8, n_latent=2)
+        model.train(train_size=1.0, max_epochs=2, accelerator="cpu", enable_progress_bar=False)
+        assert np.isfinite(model.history["elbo_train"].values.astype(float)).all()
+
+
+def test_string_continuous_covariate_fails_in_training():
+    """continuous_covariate_keys takes any obs column: a string column (sex as "female"/"male")
+    passes setup_anndata and SCVI(...) without a word and fails only when the first minibatch
+    is loaded, with ValueError "could not convert string to float: 'female'" from the data
+    loader, which names neither the argument nor the column. Numeric strings ("1", "2") are
+    silently converted. Categorical covariates belong in categorical_covariate_keys."""
+    adata = _adata()
+    adata.obs["sex"] = np.where(np.arange(adata.n_obs) % 2, "male", "female")
+    scvi.model.SCVI.setup_anndata(adata, continuous_covariate_keys=["sex"])
+    model = scvi.model.SCVI(adata, n_hidden=8, n_latent=2)
+    assert model.summary_stats.n_extra_continuous_covs == 1
+    with pytest.raises(ValueError, match="could not convert string to float: '(fe)?male'"):
+        model.train(**FAST)
+    # the fix: register it as a categorical covariate
+    scvi.model.SCVI.setup_anndata(adata, categorical_covariate_keys=["sex"])
+    model = scvi.model.SCVI(adata, n_hidden=8, n_latent=2)
+    model.train(**FAST)
+    assert model.is_trained
