@@ -7046,3 +7046,209 @@ def test_string_continuous_covariate_fails_in_training():
     model = scvi.model.SCVI(adata, n_hidden=8, n_latent=2)
     model.train(**FAST)
     assert model.is_trained
+
+
+def test_nb_total_count_probs_is_not_torchs():
+    """scvi.distributions.NegativeBinomial(total_count=r, probs=p) (and the zero-inflated one)
+    documents torch's parameterization (failures, success probability) but turns probs into
+    logits with the categorical log(p), not logit(p): its mean is r * p, not r * p / (1 - p),
+    and its log_prob differs from torch.distributions.NegativeBinomial(r, p) for the same
+    arguments. Passing logits=torch.logit(p) (or mu, theta) gives torch's distribution."""
+    from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
+
+    r, p = torch.tensor([5.0]), torch.tensor([0.3])
+    x = torch.tensor([2.0])
+    ref = torch.distributions.NegativeBinomial(total_count=r, probs=p)
+    nb = NegativeBinomial(total_count=r, probs=p)
+    assert torch.allclose(nb.mean, r * p)  # 1.5, not torch's 2.14
+    assert not torch.allclose(nb.mean, ref.mean, atol=0.1)
+    assert not torch.allclose(nb.log_prob(x), ref.log_prob(x), atol=1e-2)
+    zinb = ZeroInflatedNegativeBinomial(total_count=r, probs=p, zi_logits=torch.tensor([-20.0]))
+    assert torch.allclose(zinb.mu, r * p)
+    # the same distribution given by its logits is torch's: probs and logits disagree
+    fixed = NegativeBinomial(total_count=r, logits=torch.logit(p))
+    assert torch.allclose(fixed.mean, ref.mean)
+    assert torch.allclose(fixed.log_prob(x), ref.log_prob(x), atol=1e-5)
+    by_mean = NegativeBinomial(mu=r * p / (1 - p), theta=r)
+    assert torch.allclose(by_mean.log_prob(x), ref.log_prob(x), atol=1e-5)
+
+
+def test_nb_mixture_theta2_fails():
+    """scvi.distributions.NegativeBinomialMixture documents theta2 (a second inverse
+    dispersion), but stores broadcast_all(mu1, theta2), a tuple: log_prob raises TypeError
+    "can only concatenate tuple (not "Tensor") to tuple" and sample() another TypeError.
+    Its get_normalized() reads self.rate, which it never sets (AttributeError), so
+    RNASeqMixin.get_normalized_expression fails on a module whose px is this mixture. Without
+    theta2 (one theta for both components) log_prob and sample work."""
+    from scvi.distributions import NegativeBinomialMixture
+
+    args = {"mu1": torch.ones(4), "mu2": torch.full((4,), 100.0),
+            "theta1": torch.full((4,), 50.0), "mixture_logits": torch.zeros(4)}
+    mix = NegativeBinomialMixture(**args, theta2=torch.full((4,), 10.0))
+    assert isinstance(mix.theta2, tuple)
+    with pytest.raises(TypeError, match="can only concatenate tuple"):
+        mix.log_prob(torch.ones(4))
+    with pytest.raises(TypeError):
+        mix.sample()
+    shared = NegativeBinomialMixture(**args)  # theta2 left out: theta1 for both components
+    assert torch.isfinite(shared.log_prob(torch.ones(4))).all()
+    assert shared.sample().shape == (4,)
+    with pytest.raises(AttributeError, match="'rate'"):
+        shared.get_normalized("mu")
+
+
+def test_nb_mixture_sample_shape_reuses_one_component_draw():
+    """NegativeBinomialMixture.sample(sample_shape) draws each entry's component (Bernoulli of
+    the mixture probability) once, before the sample axis: all n samples of an entry come from
+    the same component, so with mixture_logits=0 every entry's samples are all background or
+    all foreground instead of half and half. Calling sample() n times (and stacking) draws
+    the component anew each time."""
+    from scvi.distributions import NegativeBinomialMixture
+
+    torch.manual_seed(0)
+    mix = NegativeBinomialMixture(mu1=torch.ones(20), mu2=torch.full((20,), 100.0),
+                                  theta1=torch.full((20,), 1000.0),
+                                  mixture_logits=torch.zeros(20))  # P(component 1) = 0.5
+    from_second = (mix.sample((400,)) > 30).float().mean(0)  # share from the mu2=100 part
+    assert set(from_second.tolist()) <= {0.0, 1.0}  # each entry: one component for all 400
+    looped = (torch.stack([mix.sample() for _ in range(400)]) > 30).float().mean(0)
+    assert ((looped > 0.3) & (looped < 0.7)).all()  # the fix: about half from each
+
+
+def test_encoder_n_cont_has_no_input():
+    """scvi.nn.Encoder and DecoderSCVI pass **kwargs to FCLayers, whose n_cont widens the first
+    layer for continuous covariates, but their forward() takes only x (z) and the categories,
+    no cont: Encoder(n_in, n_out, n_cont=2) builds, then fails with RuntimeError "mat1 and mat2
+    shapes cannot be multiplied" (and forward(x, cont=c) with TypeError). Concatenating the
+    covariates to x and counting them in n_input, as VAE does, works; FCLayers itself takes
+    cont=."""
+    from scvi.nn import DecoderSCVI, Encoder, FCLayers
+
+    x, cont = torch.rand(5, 10), torch.rand(5, 2)
+    enc = Encoder(10, 3, n_hidden=8, n_cont=2)
+    with pytest.raises(RuntimeError, match="mat1 and mat2 shapes cannot be multiplied"):
+        enc(x)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'cont'"):
+        enc(x, cont=cont)
+    dec = DecoderSCVI(3, 10, n_hidden=8, n_cont=2)
+    with pytest.raises(RuntimeError, match="mat1 and mat2 shapes cannot be multiplied"):
+        dec("gene", torch.rand(5, 3), torch.zeros(5, 1))
+    q_m, q_v, z = Encoder(12, 3, n_hidden=8)(torch.cat([x, cont], dim=-1))  # the fix
+    assert z.shape == (5, 3)
+    assert FCLayers(10, 4, n_cont=2)(x, cont=cont).shape == (5, 4)
+
+
+def test_vae_norm_flags_take_strings_only():
+    """SCVI's (and SCANVI's, TOTALVI's: the module keyword) use_batch_norm and use_layer_norm
+    are compared with "encoder", "decoder" and "both": use_batch_norm=True (a bool, as FCLayers
+    and LinearSCVI take it) builds a model with no BatchNorm at all, and use_layer_norm=True
+    one with no LayerNorm, without a warning. The strings ("both") give the layers."""
+
+    def count(model, kind):
+        return sum(isinstance(m, kind) for m in model.module.modules())
+
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    assert count(scvi.model.SCVI(adata, n_hidden=16), torch.nn.BatchNorm1d) == 3  # default
+    assert count(scvi.model.SCVI(adata, n_hidden=16, use_batch_norm=True),
+                 torch.nn.BatchNorm1d) == 0
+    assert count(scvi.model.SCVI(adata, n_hidden=16, use_layer_norm=True),
+                 torch.nn.LayerNorm) == 0
+    assert count(scvi.model.SCVI(adata, n_hidden=16, use_layer_norm="both"),
+                 torch.nn.LayerNorm) == 3  # the fix: a string
+    scanvi_data = _adata()
+    scvi.model.SCANVI.setup_anndata(scanvi_data, labels_key="labels",
+                                    unlabeled_category="unknown", batch_key="batch")
+    assert count(scvi.model.SCANVI(scanvi_data, n_hidden=16), torch.nn.BatchNorm1d) > 0
+    assert count(scvi.model.SCANVI(scanvi_data, n_hidden=16, use_batch_norm=True),
+                 torch.nn.BatchNorm1d) == 0
+    totalvi_data = _adata()
+    scvi.model.TOTALVI.setup_anndata(totalvi_data, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    assert count(scvi.model.TOTALVI(totalvi_data, n_latent=4), torch.nn.BatchNorm1d) > 0
+    assert count(scvi.model.TOTALVI(totalvi_data, n_latent=4, use_batch_norm=True),
+                 torch.nn.BatchNorm1d) == 0
+
+
+def test_vae_unknown_gene_likelihood_fails_in_training():
+    """SCVI (VAE, also SCANVI and LinearSCVI) does not check gene_likelihood: an unknown name
+    such as "negative_binomial" builds the model, and train() fails at the first step with
+    UnboundLocalError "cannot access local variable 'px'", which names neither the argument
+    nor its values ("zinb", "nb", "poisson", "normal"). An unknown latent_distribution
+    ("logistic_normal") is taken as "normal" silently."""
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4, gene_likelihood="negative_binomial")
+    with pytest.raises(UnboundLocalError, match="local variable 'px'"):
+        model.train(**FAST)
+    model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4, latent_distribution="logistic_normal")
+    assert model.module.z_encoder.z_transformation.__name__ == "_identity"  # plain normal
+    fixed = scvi.model.SCVI(adata, n_hidden=16, n_latent=4, gene_likelihood="nb")
+    fixed.train(**FAST)
+    assert fixed.is_trained
+
+
+def test_field_attr_key_none_does_not_read_the_registry_key():
+    """The data fields document attr_key "If None, defaults to `registry_key`", but
+    CategoricalObsField("batch", None) never reads adata.obs["batch"]: it writes a one-category
+    dummy column (_scvi_batch all 0), so a custom setup_anndata leaves n_batch=1 on data with
+    two batches; NumericalObsField("size_factor", None) raises ValueError "`attr_key` cannot be
+    `None` if `required=True`". Naming the column (attr_key="batch") registers its batches."""
+    from scvi.data import AnnDataManager
+    from scvi.data.fields import CategoricalObsField, LayerField, NumericalObsField
+
+    adata = _adata()
+    adata.obs["size_factor"] = 1.0
+    assert adata.obs["batch"].nunique() == 2
+    manager = AnnDataManager(fields=[LayerField("X", None), CategoricalObsField("batch", None)])
+    manager.register_fields(adata)
+    assert manager.summary_stats.n_batch == 1
+    assert (adata.obs["_scvi_batch"] == 0).all()
+    with pytest.raises(ValueError, match="`attr_key` cannot be `None` if `required=True`"):
+        NumericalObsField("size_factor", None)
+    fixed = AnnDataManager(fields=[LayerField("X", None), CategoricalObsField("batch", "batch")])
+    fixed.register_fields(_adata())
+    assert fixed.summary_stats.n_batch == 2
+
+
+def test_loss_output_extra_metrics_only_scalars_are_logged():
+    """LossOutput documents extra_metrics as "arrays/tensors or dictionaries of arrays/tensors",
+    but the training plan logs only 0-d tensors and scalars: a per-cell tensor is dropped with
+    the warning "should be 0-d tensors. It will not be logged", and a dict or numpy array stops
+    train() with Lightning's ValueError "... values cannot be logged". A 0-d tensor (the mean)
+    reaches model.history as <key>_train."""
+    from scvi.module import VAE
+
+    extra = {}
+
+    class MetricVAE(VAE):
+        def loss(self, tensors, inference_outputs, generative_outputs, kl_weight=1.0):
+            out = super().loss(tensors, inference_outputs, generative_outputs, kl_weight)
+            z = inference_outputs["z"]
+            out.extra_metrics.update({k: f(z) for k, f in extra.items()})
+            return out
+
+    class MetricSCVI(scvi.model.SCVI):
+        _module_cls = MetricVAE
+
+    adata = _adata()
+    MetricSCVI.setup_anndata(adata)
+
+    def train_with(**metrics):
+        extra.clear()
+        extra.update(metrics)
+        model = MetricSCVI(adata, n_hidden=16, n_latent=4)
+        model.train(**FAST)
+        return model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = train_with(z_norm=lambda z: z.norm(dim=-1))  # one value per cell
+    assert "z_norm_train" not in model.history
+    assert any("should be 0-d tensors" in str(w.message) for w in caught)
+    with pytest.raises(ValueError, match="`dict` values cannot be logged"):
+        train_with(z_parts=lambda z: {"first": z[:, 0].mean()})
+    with pytest.raises(ValueError, match="`ndarray` values cannot be logged"):
+        train_with(z_np=lambda z: z.detach().norm(dim=-1).mean().numpy())
+    fixed = train_with(z_norm=lambda z: z.norm(dim=-1).mean())  # the fix: a 0-d tensor
+    assert "z_norm_train" in fixed.history
