@@ -136,17 +136,22 @@ def _mrvi():
     return _model("MRVI", adata, sample_key="sample", batch_key="batch")
 
 
-def _methylation(cls, **setup):
-    """METHYLVI or METHYLANVI on a MuData of two methylation contexts (mc and cov layers)."""
+def _methylation(cls, platform: bool = False, **setup):
+    """METHYLVI or METHYLANVI on a MuData of two methylation contexts (mc and cov layers);
+    with platform, a 'platform' column of the first context as a categorical covariate."""
     from mudata import MuData
 
     contexts = {}
     for name in ("mod1", "mod2"):
         adata = _adata(n_proteins=0)
         adata.layers["mc"], adata.layers["cov"] = adata.X, adata.X + 10
+        adata.obs["platform"] = np.where(np.arange(adata.n_obs) % 2, "p1", "p2")
         contexts[name] = adata
     mdata = MuData(contexts)
     modalities = {"batch_key": "mod1"} | ({"labels_key": "mod1"} if "labels_key" in setup else {})
+    if platform:
+        modalities["categorical_covariate_keys"] = "mod1"
+        setup["categorical_covariate_keys"] = ["platform"]
     cls.setup_mudata(mdata, mc_layer="mc", cov_layer="cov", methylation_contexts=list(contexts),
                      batch_key="batch", modalities=modalities, **setup)
     return cls(mdata, n_hidden=16, n_latent=4)
@@ -7252,3 +7257,261 @@ def test_loss_output_extra_metrics_only_scalars_are_logged():
         train_with(z_np=lambda z: z.detach().norm(dim=-1).mean().numpy())
     fixed = train_with(z_norm=lambda z: z.norm(dim=-1).mean())  # the fix: a 0-d tensor
     assert "z_norm_train" in fixed.history
+
+
+def _gimvi():
+    """GIMVI on a 80-cell scRNA-seq AnnData (20 genes, 2 batches) and a 80-cell spatial one
+    holding the first 10 of those genes."""
+    from scvi.external import GIMVI
+
+    seq, spatial = _adata(), _adata()[:, :10].copy()
+    GIMVI.setup_anndata(seq, batch_key="batch")
+    GIMVI.setup_anndata(spatial)
+    return GIMVI(seq, spatial, n_latent=4)
+
+
+def test_gimvi_history_has_no_training_metrics():
+    """GIMVI.train() logs no training metric: its training plan returns the loss, the
+    reconstruction loss and the KL from training_step instead of logging them, so after a
+    default train() model.history is {} (no train_loss, no elbo_train), and with validation
+    switched on it holds only the *_validation keys. SCVI logs elbo_train and the rest by
+    default. The only curve to follow is the validation one: check_val_every_n_epoch=1."""
+    model = _gimvi()
+    model.train(**{**FAST, "max_epochs": 2})
+    assert model.history == {}
+    with pytest.raises(KeyError):
+        model.history["elbo_train"]
+    # SCVI's plan logs its training metrics whatever the validation settings.
+    adata = _adata()
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    vae = scvi.model.SCVI(adata, n_latent=4)
+    vae.train(**{**FAST, "max_epochs": 2})
+    assert {"train_loss", "elbo_train"} <= set(vae.history)
+    # The fix (a workaround): validate every epoch and follow elbo_validation.
+    model = _gimvi()
+    model.train(**{**FAST, "max_epochs": 2}, check_val_every_n_epoch=1)
+    assert set(model.history) == {"elbo_validation", "reconstruction_loss_validation",
+                                  "kl_local_validation", "kl_global_validation"}
+    assert len(model.history["elbo_validation"]) == 2
+    assert np.isfinite(model.history["elbo_validation"].to_numpy(dtype=float)).all()
+
+
+def test_gimvi_default_training_ends_at_half_kl_weight():
+    """GIMVI.train() defaults to max_epochs=200 while its training plan keeps
+    AdversarialTrainingPlan's default n_epochs_kl_warmup=400 and scales the latent KL by
+    epoch / 400: every default run, whatever the number of cells, ends with the KL weighed
+    0.4975, never the full ELBO, and nothing warns. The fix:
+    plan_kwargs={"n_epochs_kl_warmup": k} with k <= max_epochs."""
+    import lightning.pytorch as pl
+    from scvi.external import GIMVI
+    from scvi.train._trainingplans import _compute_kl_weight
+
+    assert inspect.signature(GIMVI.train).parameters["max_epochs"].default == 200
+
+    class Weights(pl.Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_batch_start(self, trainer, pl_module, *args):
+            self.seen.append((trainer.current_epoch, float(pl_module.kl_weight)))
+
+    weights = Weights()
+    model = _gimvi()
+    model.train(**{**FAST, "max_epochs": 2}, callbacks=[weights])
+    plan = model._training_plan
+    assert (plan.n_epochs_kl_warmup, plan.n_steps_kl_warmup) == (400, None)
+    epoch_1 = [w for e, w in weights.seen if e == 1]
+    assert epoch_1 and epoch_1 == pytest.approx([1 / 400] * len(epoch_1))
+    # The last epoch of a default (200-epoch) run: weight 199 / 400.
+    assert _compute_kl_weight(199, 0, 400, None, 1.0, 0.0) == pytest.approx(0.4975)
+    # The fix: a 1-epoch warmup gives the whole KL from the second epoch on.
+    weights = Weights()
+    fixed = _gimvi()
+    fixed.train(**{**FAST, "max_epochs": 2}, callbacks=[weights], plan_kwargs={"n_epochs_kl_warmup": 1})
+    epoch_1 = [w for e, w in weights.seen if e == 1]
+    assert epoch_1 and set(epoch_1) == {1.0}
+
+
+def test_methylanvi_categorical_covariates_fail():
+    """METHYLANVI.setup_mudata takes categorical_covariate_keys (its docstring example passes
+    categorical_covariate_keys=["Platform"]), but METHYLANVI's module has no encode_covariates
+    attribute, which the shared classifier path reads as soon as categorical covariates are
+    registered: train() (and predict()) fail on the first step with AttributeError
+    "'METHYLANVAE' object has no attribute 'encode_covariates'", naming neither the covariate
+    nor the argument. METHYLVI trains with the same setup."""
+    methylvi = _methylation(scvi.external.METHYLVI, platform=True)
+    methylvi.train(**FAST)  # the unsupervised model takes the covariate
+    model = _methylation(scvi.external.METHYLANVI, platform=True, labels_key="labels",
+                         unlabeled_category="unknown")
+    assert not hasattr(model.module, "encode_covariates")
+    with pytest.raises(AttributeError, match="'METHYLANVAE' object has no attribute "
+                                             "'encode_covariates'"):
+        model.train(**FAST)
+    with pytest.raises(AttributeError, match="encode_covariates"):
+        model.predict()
+    # The fix (a workaround): give the module the attribute, True, so the classifier encodes
+    # the covariates as the VAE's own inference always does; training and predict() then run,
+    # and predict() classifies the same latent get_latent_representation() returns.
+    model = _methylation(scvi.external.METHYLANVI, platform=True, labels_key="labels",
+                         unlabeled_category="unknown")
+    model.module.encode_covariates = True
+    model.train(**FAST)
+    soft = model.predict(soft=True)
+    latent = torch.as_tensor(model.get_latent_representation())
+    with torch.no_grad():
+        from_latent = torch.softmax(model.module.classifier(latent), dim=-1).numpy()
+    np.testing.assert_allclose(soft.to_numpy(), from_latent, atol=1e-5)
+
+
+@pytest.mark.parametrize("dispersion", [{"gene_dispersion": "gene-label"},
+                                        {"protein_dispersion": "protein-label"}])
+def test_totalvi_label_dispersions_fail_in_training(dispersion):
+    """TOTALVI and TOTALANVI list gene_dispersion="gene-label" and
+    protein_dispersion="protein-label" (TOTALANVI's labels are set up with labels_key), and
+    the model builds, but TOTALVAE's inference is never given the labels: the first training
+    step fails with AttributeError "'NoneType' object has no attribute 'squeeze'", which names
+    neither the dispersion nor the labels. The fix: "gene"/"gene-batch" and
+    "protein"/"protein-batch" train."""
+    adata = _adata(n_labels=3)
+    scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
+                                     protein_expression_obsm_key="protein_expression")
+    totalvi = scvi.model.TOTALVI(adata, n_latent=4, **dispersion)
+    adata = _adata(n_labels=3)
+    scvi.external.TOTALANVI.setup_anndata(adata, batch_key="batch", labels_key="labels",
+                                          protein_expression_obsm_key="protein_expression",
+                                          unlabeled_category="label_0")
+    totalanvi = scvi.external.TOTALANVI(adata, n_latent=4, **dispersion)
+    for model in (totalvi, totalanvi):
+        with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'squeeze'"):
+            model.train(**FAST)
+    # The fix: the batch-wise dispersions train.
+    batchwise = {key: value.replace("label", "batch") for key, value in dispersion.items()}
+    adata = _adata(n_labels=3)
+    scvi.external.TOTALANVI.setup_anndata(adata, batch_key="batch", labels_key="labels",
+                                          protein_expression_obsm_key="protein_expression",
+                                          unlabeled_category="label_0")
+    fixed = scvi.external.TOTALANVI(adata, n_latent=4, **batchwise)
+    fixed.train(**FAST)
+    assert fixed.is_trained
+
+
+def test_mrvi_linf_sample_distances_fail():
+    """MRVI.get_local_sample_distances(norm=...) accepts "l2", "l1" and "linf" (any other
+    value raises "`norm` ... not supported"), but norm="linf" fails after the model has
+    encoded the cells, with AttributeError "'torch.return_types.max' object has no attribute
+    'detach'": the distance takes torch's max(-1), a (values, indices) pair. "l1" and "l2" work;
+    the fix for L-infinity: compute it from get_local_sample_representation()."""
+    model = _mrvi()
+    model.train(**FAST)
+    with pytest.raises(ValueError, match="`norm` l3 not supported"):
+        model.get_local_sample_distances(norm="l3")
+    with pytest.raises(AttributeError, match="'torch.return_types.max' object has no "
+                                             "attribute 'detach'"):
+        model.get_local_sample_distances(norm="linf")
+    l1 = model.get_local_sample_distances(norm="l1")["cell"]
+    n_sample = model.summary_stats.n_sample
+    assert l1.shape == (model.adata.n_obs, n_sample, n_sample)
+    # The fix: L-infinity distances from the local sample representations.
+    reps = model.get_local_sample_representation().values  # (cells, samples, latent)
+    linf = np.abs(reps[:, :, None, :] - reps[:, None, :, :]).max(-1)
+    l1_by_hand = np.abs(reps[:, :, None, :] - reps[:, None, :, :]).sum(-1)
+    np.testing.assert_allclose(l1.values, l1_by_hand, rtol=1e-4, atol=1e-5)
+    assert linf.shape == l1.shape and (linf <= l1_by_hand + 1e-6).all()
+
+
+def test_autozi_samples_ignore_the_zero_inflation_selection():
+    """AUTOZI's likelihood mixes, per gene, a negative binomial (weight delta_g) and a ZINB
+    (weight 1 - delta_g), but the px its generative step hands to posterior_predictive_sample
+    and get_likelihood_parameters is the plain ZINB: samples and the 'dropout' values are
+    zero-inflated for every gene, also the genes the model calls not zero-inflated. With
+    delta near 1 for all genes (beta.cdf(0.5, alpha, beta) = 0: no gene zero-inflated) and the
+    ZINB's zero-inflation pushed to 1, get_reconstruction_error does not move (the NB alone is
+    fitted) while posterior_predictive_sample returns only zeros. The fix: sample the genes
+    AUTOZI calls not zero-inflated from NB(mean, dispersions)."""
+    from scipy.stats import beta
+
+    adata = _adata()
+    scvi.model.AUTOZI.setup_anndata(adata, batch_key="batch")
+    model = scvi.model.AUTOZI(adata, n_latent=4)
+    model.train(**FAST)
+    with torch.no_grad():
+        model.module.alpha_posterior_logit.fill_(20.0)  # alpha ~ 1
+        model.module.beta_posterior_logit.fill_(-20.0)  # beta ~ 2e-9: delta ~ 1, all NB
+    ab = model.get_alphas_betas()
+    zi_probs = beta.cdf(0.5, ab["alpha_posterior"], ab["beta_posterior"])
+    assert (zi_probs < 1e-6).all()  # the user guide's test: no gene is zero-inflated
+    scvi.settings.seed = 0
+    error_nb = float(model.get_reconstruction_error()["reconstruction_loss"])
+    with torch.no_grad():
+        model.module.decoder.px_dropout_decoder.bias.fill_(30.0)  # the ZINB: zeros only
+    scvi.settings.seed = 0
+    error = float(model.get_reconstruction_error()["reconstruction_loss"])
+    assert error == pytest.approx(error_nb, rel=1e-6)  # the likelihood: NB, ZINB unused
+    params = model.get_likelihood_parameters()
+    assert (params["dropout"] > 0.999).all()  # still the ZINB's zero-inflation
+    samples = model.posterior_predictive_sample().todense()
+    assert (samples == 0).mean() > 0.999 > (adata.X == 0).mean()
+    # The fix: NB samples from the same means and dispersions.
+    rng = np.random.default_rng(0)
+    mean, theta = params["mean"], params["dispersions"]
+    nb = rng.negative_binomial(theta, theta / (theta + mean))
+    assert (nb == 0).mean() < 0.9
+
+
+def test_joint_embedding_validation_loss_omits_the_joint_embedding_term():
+    """JointEmbeddingSCVI's train_loss is the ELBO plus joint_embedding_weight (100) times the
+    cross-correlation (CCO) loss, but the CCO term is computed only in training mode:
+    validation_loss (and elbo_validation) are the ELBO alone and no cco_loss_validation is
+    logged, so train_loss sits several times above validation_loss with no overfitting at all.
+    The fix: compare elbo_train with elbo_validation (both without the CCO term)."""
+    adata = _adata()
+    scvi.external.JointEmbeddingSCVI.setup_anndata(adata, batch_key="batch")
+    model = scvi.external.JointEmbeddingSCVI(adata, n_latent=4)
+    model.train(**{**FAST, "max_epochs": 2}, check_val_every_n_epoch=1)
+    h = {k: v.to_numpy(dtype=float).ravel() for k, v in model.history.items()}
+    assert "cco_loss_train" in h and "cco_loss_validation" not in h
+    # Epoch 0 has KL weight 0: train_loss = reconstruction + 100 * CCO (+ the library KL,
+    # 0 with the observed library size); validation_loss = reconstruction alone.
+    np.testing.assert_allclose(h["train_loss"][0], h["reconstruction_loss_train"][0]
+                               + 100 * h["cco_loss_train"][0], rtol=0.05)
+    np.testing.assert_allclose(h["validation_loss"][0], h["reconstruction_loss_validation"][0],
+                               rtol=1e-5)
+    assert (h["train_loss"] > 2 * h["validation_loss"]).all()
+    # The fix: the ELBO curves are on one scale.
+    assert (np.abs(h["elbo_train"] / h["elbo_validation"] - 1) < 0.5).all()
+
+
+def test_scanvi_gene_label_dispersion_fails():
+    """SCANVI lists dispersion="gene-label", but SCANVAE builds its parent VAE without
+    n_labels, so the label-wise dispersion has zero columns: SCANVI(adata,
+    dispersion="gene-label") builds and then fails on the first training step, with
+    "Class values must be smaller than num_classes" when some cells are unlabelled and with
+    "mat1 and mat2 shapes cannot be multiplied (... and 0x20)" when none is; and
+    SCANVI.from_scvi_model on an SCVI trained with dispersion="gene-label" fails with
+    "size mismatch for px_r". None names the dispersion. The fix: "gene" or "gene-batch"."""
+
+    def scanvi(unlabeled_category, dispersion):
+        adata = _adata(n_labels=3)
+        scvi.model.SCANVI.setup_anndata(adata, batch_key="batch", labels_key="labels",
+                                        unlabeled_category=unlabeled_category)
+        return scvi.model.SCANVI(adata, n_latent=4, dispersion=dispersion)
+
+    model = scanvi("label_0", "gene-label")  # the label_0 cells are the unlabelled ones
+    assert tuple(model.module.px_r.shape) == (20, 0)
+    with pytest.raises(RuntimeError, match="Class values must be smaller than num_classes"):
+        model.train(**FAST)
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied.*0x20"):
+        scanvi("unknown", "gene-label").train(**FAST)  # no cell unlabelled
+    # SCVI trains with it; SCANVI.from_scvi_model then cannot take its weights.
+    adata = _adata(n_labels=3)
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch", labels_key="labels")
+    vae = scvi.model.SCVI(adata, n_latent=4, dispersion="gene-label")
+    vae.train(**FAST)
+    assert tuple(vae.module.px_r.shape) == (20, 3)
+    with pytest.raises(RuntimeError, match="size mismatch for px_r"):
+        scvi.model.SCANVI.from_scvi_model(vae, unlabeled_category="label_0")
+    # The fix: a gene-wise or batch-wise dispersion.
+    for dispersion in ("gene", "gene-batch"):
+        fixed = scanvi("label_0", dispersion)
+        fixed.train(**FAST)
+        assert fixed.is_trained
