@@ -7282,9 +7282,7 @@ def test_gimvi_history_has_no_training_metrics():
     with pytest.raises(KeyError):
         model.history["elbo_train"]
     # SCVI's plan logs its training metrics whatever the validation settings.
-    adata = _adata()
-    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
-    vae = scvi.model.SCVI(adata, n_latent=4)
+    vae = _scvi(batch_key="batch")
     vae.train(**{**FAST, "max_epochs": 2})
     assert {"train_loss", "elbo_train"} <= set(vae.history)
     # The fix (a workaround): validate every epoch and follow elbo_validation.
