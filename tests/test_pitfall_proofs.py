@@ -7370,25 +7370,22 @@ def test_totalvi_label_dispersions_fail_in_training(dispersion):
     step fails with AttributeError "'NoneType' object has no attribute 'squeeze'", which names
     neither the dispersion nor the labels. The fix: "gene"/"gene-batch" and
     "protein"/"protein-batch" train."""
+    def totalanvi(**dispersions):
+        adata = _adata(n_labels=3)
+        scvi.external.TOTALANVI.setup_anndata(adata, batch_key="batch", labels_key="labels",
+                                              protein_expression_obsm_key="protein_expression",
+                                              unlabeled_category="label_0")
+        return scvi.external.TOTALANVI(adata, n_latent=4, **dispersions)
+
     adata = _adata(n_labels=3)
     scvi.model.TOTALVI.setup_anndata(adata, batch_key="batch",
                                      protein_expression_obsm_key="protein_expression")
-    totalvi = scvi.model.TOTALVI(adata, n_latent=4, **dispersion)
-    adata = _adata(n_labels=3)
-    scvi.external.TOTALANVI.setup_anndata(adata, batch_key="batch", labels_key="labels",
-                                          protein_expression_obsm_key="protein_expression",
-                                          unlabeled_category="label_0")
-    totalanvi = scvi.external.TOTALANVI(adata, n_latent=4, **dispersion)
-    for model in (totalvi, totalanvi):
+    for model in (scvi.model.TOTALVI(adata, n_latent=4, **dispersion), totalanvi(**dispersion)):
         with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'squeeze'"):
             model.train(**FAST)
     # The fix: the batch-wise dispersions train.
     batchwise = {key: value.replace("label", "batch") for key, value in dispersion.items()}
-    adata = _adata(n_labels=3)
-    scvi.external.TOTALANVI.setup_anndata(adata, batch_key="batch", labels_key="labels",
-                                          protein_expression_obsm_key="protein_expression",
-                                          unlabeled_category="label_0")
-    fixed = scvi.external.TOTALANVI(adata, n_latent=4, **batchwise)
+    fixed = totalanvi(**batchwise)
     fixed.train(**FAST)
     assert fixed.is_trained
 
