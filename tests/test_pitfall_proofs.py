@@ -1013,6 +1013,15 @@ def _condscvi_reference(layer: str | None = None, **condscvi):
     return sc, sc_model
 
 
+def _destvi_inputs():
+    """A mixture-prior CondSCVI reference (10 components per cell type), its AnnData, and a
+    copy of those cells set up for DestVI as the spatial data."""
+    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
+    st = sc.copy()
+    scvi.model.DestVI.setup_anndata(st)
+    return sc, sc_model, st
+
+
 def test_destvi_from_rna_model_needs_a_mog_condscvi():
     def from_rna(**condscvi):
         sc, sc_model = _condscvi_reference(**condscvi)
@@ -1042,9 +1051,7 @@ def test_doc_erratum_destvi_l1_reg():
     """destvi.md says the proportions' sparsity weight is `l1_reg` in code; 1.5.1's DestVI has
     none (from_rna_model hands it to MRDeconv, which raises), and the weight is
     MRDeconv.loss()'s ct_sparsity_weight, reached through train(plan_kwargs=...)."""
-    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
-    st = sc.copy()
-    scvi.model.DestVI.setup_anndata(st)
+    sc, sc_model, st = _destvi_inputs()
     for name in ("l1_reg", "eta_reg", "beta_reg"):
         assert name not in inspect.signature(scvi.module.MRDeconv).parameters
     with pytest.raises(TypeError, match="l1_reg"):
@@ -2292,9 +2299,7 @@ def test_destvi_proportions_of_a_numpy_subset_fail():
     """DestVI.get_proportions(indices=...) tests `if indices:` to name the rows: a numpy array
     of several spots (np.where(mask)[0]) raises ValueError "The truth value of an array ... is
     ambiguous"; a list of the same positions gives their rows."""
-    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
-    st = sc.copy()
-    scvi.model.DestVI.setup_anndata(st)
+    sc, sc_model, st = _destvi_inputs()
     model = scvi.model.DestVI.from_rna_model(st, sc_model)
     model.train(**FAST)
     assert model.module.amortization in ("both", "proportion")  # the default amortizes them
@@ -5425,9 +5430,7 @@ def test_destvi_starts_from_a_new_batch_embedding():
     fresh random embedding, so the frozen decoder gives other cell-type profiles than the
     reference for the same latent point, even with one batch. Copying the reference's
     embedding (the fix) gives the reference's profiles."""
-    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
-    st = sc.copy()
-    scvi.model.DestVI.setup_anndata(st)
+    sc, sc_model, st = _destvi_inputs()
     model = scvi.model.DestVI.from_rna_model(st, sc_model)
     reference = sc_model.module._embeddings_dict["batch"].weight.detach()
     spatial = model.module._embeddings_dict["batch"].weight
@@ -5458,9 +5461,7 @@ def test_destvi_docstring_passes_the_anndata_as_keep_additional():
     proportions) and in indices (get_gamma raises ValueError "setting an array element with
     a sequence"). Both take the model's own spots: called with no AnnData (the fix) they
     give one column per cell type."""
-    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
-    st = sc.copy()
-    scvi.model.DestVI.setup_anndata(st)
+    sc, sc_model, st = _destvi_inputs()
     model = scvi.model.DestVI.from_rna_model(st, sc_model)
     model.train(**FAST)
     assert list(model.get_proportions(st).columns) == ["label_0", "label_1", "additional_0"]
@@ -6086,9 +6087,7 @@ def test_destvi_vamp_prior_p_has_no_effect():
     (prior="mog") the prior is copied from that model: vamp_prior_p=2, 15 (the default) or 100
     build the same module, with num_classes_mog components per cell type. The number is set by
     CondSCVI(num_classes_mog=...) (the fix)."""
-    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
-    st = sc.copy()
-    scvi.model.DestVI.setup_anndata(st)
+    sc, sc_model, st = _destvi_inputs()
     states = {}
     for p in (2, 15, 100):
         scvi.settings.seed = 0
@@ -6110,9 +6109,7 @@ def test_destvi_add_celltypes_zero_fails():
     [:-0], an empty slice: train() fails at the first step with RuntimeError "The size of
     tensor a (2) must match the size of tensor b (0)". Keep add_celltypes >= 1 (the default 1,
     the fix): get_proportions() leaves the extra column out unless keep_additional=True."""
-    sc, sc_model = _condscvi_reference(prior="mog", num_classes_mog=10)
-    st = sc.copy()
-    scvi.model.DestVI.setup_anndata(st)
+    sc, sc_model, st = _destvi_inputs()
     zero = scvi.model.DestVI.from_rna_model(st.copy(), sc_model, add_celltypes=0)
     assert zero.module.add_celltypes == 0
     with pytest.raises(RuntimeError, match=r"size of tensor b \(0\)"):
