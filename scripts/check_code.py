@@ -26,6 +26,13 @@ finding is judged again in the cached tree of ``--version V`` and of the release
 the answer names. A release newer than the newest one indexed is checked against the newest,
 with a warning (``requested`` in ``--json``).
 
+After the findings it notes the proven pitfalls (``references/pitfalls.yaml``, each with a test
+that runs scvi-tools 1.5.1) of the calls the code makes: a call with the keyword or literal a
+pitfall is about (``TrainerConfig(early_stopping=True)`` beside ``SCVI``), or a model's method
+given data other than the model's own (``scanvi.predict(query)``); at most three a file in
+text, all in ``--json`` (``scvi_skill.runtime.callpitfalls``). Notes never change the exit
+code.
+
 Usage:
   python3 scripts/check_code.py analysis.py                      # against the pinned release
   python3 scripts/check_code.py --version 1.3.2 notebook.ipynb
@@ -38,7 +45,8 @@ JSON: {"version" (the release checked against), "requested" (a newer release ask
        "files", "findings": [{"path", "line", "col", "name", "kwarg", "message",
        "exists_in", "cell" (notebooks), "check": "citation" (citations only)}],
        "citations": {"tree", "cited", "shown", "unverified", "findings", "other_release"}
-       (Markdown only)}
+       (Markdown only),
+       "pitfalls": [{"path", "line", "call", "id", "claim", "fix", "cite", "cell"}]}
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from scvi_skill.runtime.codelint import (  # noqa: E402
     is_markdown,
     lint_file,
 )
+from scvi_skill.runtime.callpitfalls import MAX_NOTES, notes_for_calls, usable_pitfall  # noqa: E402
 from scvi_skill.runtime.errors import (  # noqa: E402
     bad_path,
     SkillPackageError,
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         api = ReleaseApi(load_release(releases, checked))
         history = History.lazy(lambda: (load_history(releases), load_migrations()))
         files = collect_files(args.paths)
-        findings, citations = [], Citations(args.tree, version)
+        findings, citations, notes = [], Citations(args.tree, version), []
         for path, shown, text in files:
             if text is None and path.suffix in MARKDOWN_SUFFIXES:
                 try:  # read once for both checks
@@ -145,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
                 except (OSError, UnicodeDecodeError):
                     pass  # lint_file reports it
             markdown = text if path.suffix in MARKDOWN_SUFFIXES else None
-            found = lint_file(path, shown, api, history, text, prose=True) \
+            calls: list = []
+            found = lint_file(path, shown, api, history, text, prose=True, calls=calls) \
                 + citations.check(shown, markdown)
             findings.extend(sorted(found, key=lambda f: (f.cell or 0, f.line, f.col)))
+            if calls:
+                notes.append(notes_for_calls(shown, calls, _pitfalls()))
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code
@@ -163,12 +175,22 @@ def main(argv: list[str] | None = None) -> int:
             data["requested"] = version
         if citations.summary:
             data["citations"] = citations.summary
+        data["pitfalls"] = [note.to_dict() for file_notes in notes for note in file_notes]
         print(json.dumps(data, indent=1))
     else:
         for finding in findings[:MAX_SHOWN]:
             print(f"{finding.location()}: {finding.message}")
         if len(findings) > MAX_SHOWN:
             print(f"(+{len(findings) - MAX_SHOWN} more findings: --json lists them all)")
+        shown_notes = [n for file_notes in notes for n in file_notes[:MAX_NOTES]]
+        if shown_notes:
+            print(f"proven pitfalls of these calls (scvi-tools {PINNED_SCVI_TOOLS}; advice, "
+                  "not findings):")
+            for note in shown_notes:
+                print(f"  {note.text()}")
+        hidden = sum(len(file_notes) for file_notes in notes) - len(shown_notes)
+        if hidden:
+            print(f"  (+{hidden} more pitfall notes: --json lists them all)")
         cited = citations.summary
         tail = (f"; citations: {cited['cited']} against the {cited['tree']} tree, "
                 f"{cited['shown']} show what they cite"
@@ -176,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                    if cited.get("other_release") else "")
                 + f", {cited['unverified']} not judged"
                 if cited else "")
+        noted = sum(len(file_notes) for file_notes in notes)
+        tail += f"; {noted} pitfall note(s)" if noted else ""
         print(f"{len(findings)} finding(s) in {len(files)} file(s), scvi-tools {checked}{tail}",
               file=sys.stderr)
     return 1 if findings else 0
@@ -228,6 +252,26 @@ class Citations:
             self.summary[key] = value if key == "tree" else self.summary.get(key, 0) + value
         return [CodeFinding(shown, c.line, c.col, c.text, "", c.message, [], check="citation")
                 for c in report.findings]
+
+
+_PITFALLS: list[dict] | None = None
+
+
+def _pitfalls() -> list[dict]:
+    """The shipped index's pitfalls (read once); none, with a warning, when the index cannot
+    be read: the findings do not depend on it."""
+    global _PITFALLS
+    if _PITFALLS is None:
+        from scvi_skill.runtime.index import load_index
+
+        try:
+            entries = load_index().get("pitfalls")
+        except SkillPackageError as err:
+            warn(f"pitfalls not noted: {err}")
+            entries = []
+        _PITFALLS = [e for e in entries if usable_pitfall(e)] \
+            if isinstance(entries, list) else []
+    return _PITFALLS
 
 
 def _python_version(python: str) -> str:

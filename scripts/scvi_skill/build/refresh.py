@@ -29,7 +29,7 @@ from scvi_skill.runtime.tree import Tree
 
 from .entries import rank_entries
 from .mapfiles import ReadLog, ReadProblem
-from .pitfalls import PitfallsError, check_pitfalls, load_pitfalls
+from .pitfalls import PitfallsError, call_patterns, check_pitfalls, fix_literals, load_pitfalls
 from .render import render_doc_map, render_source_map
 from .routing import RoutingError, check_routing, load_routing
 
@@ -143,6 +143,7 @@ def build_refresh(tree: Tree, routing_path: Path) -> Refresh:
     routing = load_routing(routing_path)
     index, problems, warnings, files_read = build_index(tree, routing)
     index["pitfalls"] = _checked_pitfalls(tree, Path(routing_path).parent / PITFALLS_NAME)
+    _keep_tree_calls(index)
     cards = build_model_cards(index, _text_reader(tree))
     outputs = {
         "index.json": dump_json(index),
@@ -201,6 +202,27 @@ def _checked_pitfalls(tree: Tree, path: Path) -> list[dict]:
                             + "\n  ".join(problems),
                             hint=f"Fix {path} (line numbers move between releases).")
     return entries
+
+
+def _keep_tree_calls(index: dict) -> None:
+    """Each pitfall's ``calls``: its call patterns (:func:`~.pitfalls.call_patterns`) whose
+    callee is a function, method or class of the tree (a claim's ``obs.fillna(...)`` is not);
+    a pattern the entry writes itself in ``calls`` whose callee the tree lacks fails the
+    refresh. ``fix_literals``: the ``keyword=literal`` pairs of its fix
+    (:func:`~.pitfalls.fix_literals`)."""
+    callables = {s["qualname"].rsplit(".", 1)[-1] for s in index.get("symbols") or []
+                 if s.get("kind") in ("function", "method", "class")}
+    problems = []
+    for entry in index["pitfalls"]:
+        patterns = call_patterns(entry)
+        if "calls" in entry:
+            problems.extend(f"{entry['id']}: calls name {c['callee']}, which the tree does not "
+                            "define" for c in patterns if c["callee"] not in callables)
+        entry["calls"] = [c for c in patterns if c["callee"] in callables]
+        entry["fix_literals"] = fix_literals(entry) if entry["calls"] else []
+    if problems:
+        raise PitfallsError(f"{len(problems)} pitfall call pattern(s) name what the tree lacks:"
+                            "\n  " + "\n  ".join(problems), hint="Fix the calls of pitfalls.yaml.")
 
 
 def write_outputs(outputs: dict[str, bytes], out_dir: Path) -> list[str]:

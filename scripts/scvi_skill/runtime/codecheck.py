@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ast
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 PublicApi = Any
@@ -117,6 +117,45 @@ class SnippetScope:
     implicit: frozenset[str] = frozenset()
     """Aliases no import made (a Markdown fence's bare model class name): a fence that binds
     the name itself uses its own."""
+    site_of: dict[str, int] = field(default_factory=dict)
+    """Variable -> the place in :attr:`calls` of the call last assigned to it."""
+    data: dict[str, str] = field(default_factory=dict)
+    """Instance variable -> the variable holding the AnnData (or MuData) it was built with
+    (``SCVI(adata)``, ``SCANVI.from_scvi_model(vae, ...)``: ``vae``'s)."""
+    calls: list[CallSite] | None = None
+    """When a list: every resolved scvi-tools call is appended to it (:class:`CallSite`), for
+    the pitfalls of the calls a draft makes (``runtime.callpitfalls``)."""
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """One resolved scvi-tools call of a snippet."""
+
+    line: int
+    name: str
+    """The public dotted name as resolved (``scvi.model.SCANVI.predict``; a constructor is
+    the class's name)."""
+    qualname: str
+    """Where it is defined (``scvi.model._scanvi.SCANVI.predict``)."""
+    keywords: tuple[str, ...] = ()
+    """Its keyword arguments, then the literal keys of the dicts they pass
+    (``plan_kwargs={"lr": ...}``: ``plan_kwargs``, ``lr``)."""
+    literals: tuple[tuple[str, str], ...] = ()
+    """``(keyword or key, value)`` of those whose value is a string, ``True``, ``False``,
+    ``None`` or number literal (all but strings as Python writes them)."""
+    positional: int = 0
+    """How many positional arguments it is given."""
+    data: str = ""
+    """The variable it is given as data: its first positional argument or its ``adata=``
+    (``mdata=``) keyword, when a plain name."""
+    model_data: str = ""
+    """For a method of an instance: the variable holding the data that instance was built
+    with (:attr:`SnippetScope.data`), when known."""
+    kind: str = ""
+    """The API's kind of ``qualname``: ``"class"`` for a constructor call."""
+    within: str = ""
+    """For a call whose result goes to another scvi-tools call, directly or through a
+    variable (``train(trainer_config=TrainerConfig(...))``): that call's resolved name."""
 
 
 def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: bool,
@@ -187,6 +226,7 @@ class _CallChecker(ast.NodeVisitor):
         """Names the snippet binds other than by importing them (assigned, a parameter, a
         loop or ``with`` target): such a name may not be the scvi module it was imported as."""
         self._guarded = 0  # inside a try that catches AttributeError, or a hasattr() test
+        self._sites: dict[int, int] = {}  # id of a recorded call node -> its place in calls
 
     def visit_Try(self, node: ast.Try) -> None:
         guarded = any(handler.type is None or any(
@@ -284,10 +324,22 @@ class _CallChecker(ast.NodeVisitor):
                     # `scvi = load_something()`: from here on (and in later fences) the name
                     # is no longer the scvi-tools module or class it was imported as
                     del self.scope.aliases[target.id]
+                site = self._sites.get(id(node.value))
+                if site is not None:
+                    self.scope.site_of[target.id] = site
+                else:
+                    self.scope.site_of.pop(target.id, None)
                 if cls:
                     self.scope.instances[target.id] = cls
+                    data = _data_name(node.value)
+                    data = self.scope.data.get(data, data)  # from_scvi_model(vae): vae's
+                    if data:
+                        self.scope.data[target.id] = data
+                    else:
+                        self.scope.data.pop(target.id, None)
                 else:
                     self.scope.instances.pop(target.id, None)
+                    self.scope.data.pop(target.id, None)
                 if literal is not None:
                     self.scope.dicts[target.id] = literal
                 else:
@@ -391,6 +443,8 @@ class _CallChecker(ast.NodeVisitor):
         resolved = self._resolve(node.func)
         if resolved is not None:
             qualname = resolved[1]
+            if self.scope.calls is not None:
+                self._record(node, resolved, keywords)
             if resolved[0].endswith(".train"):
                 self._check_plan_keys(resolved[0], keywords)
                 self._check_manual_optimization(resolved[0], qualname, keywords)
@@ -436,6 +490,45 @@ class _CallChecker(ast.NodeVisitor):
             return
         if self.inline and self.guess and keywords:
             self._check_by_candidates(node, dotted, keywords)
+
+    def _record(self, node: ast.Call, resolved: tuple[str, str], keywords: list) -> None:
+        """Append the call's :class:`CallSite`, and mark the calls whose results it is given
+        (an argument that is such a call, or a variable one was assigned to) as within it."""
+        calls = self.scope.calls
+        for value in [*node.args, *(k.value for k in node.keywords)]:
+            at = self._sites.get(id(value)) if isinstance(value, ast.Call) else \
+                self.scope.site_of.get(value.id) if isinstance(value, ast.Name) else None
+            if at is not None and at < len(calls) and not calls[at].within:
+                calls[at] = replace(calls[at], within=resolved[0])
+        self._sites[id(node)] = len(calls)
+        calls.append(self._call_site(node, resolved, keywords))
+
+    def _call_site(self, node: ast.Call, resolved: tuple[str, str], keywords: list) -> CallSite:
+        names = [k.arg for k in keywords]
+        pairs = [(k.arg, k.value) for k in keywords]
+        for keyword in keywords:
+            literal = keyword.value
+            if isinstance(literal, ast.Name):
+                literal = self.scope.dicts.get(literal.id)
+            if isinstance(literal, ast.Dict):
+                keyed = [(k.value, v) for k, v in zip(literal.keys, literal.values)
+                         if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+            elif _dict_keys(literal) is not None:  # dict(k=...)
+                keyed = [(k.arg, k.value) for k in literal.keywords if k.arg is not None]
+            else:
+                keyed = []
+            names.extend(key for key, _value in keyed)
+            pairs.extend(keyed)
+        literals = tuple((key, value.value if isinstance(value.value, str) else repr(value.value))
+                         for key, value in pairs if isinstance(value, ast.Constant)
+                         and (isinstance(value.value, (str, bool, int, float))
+                              or value.value is None))
+        receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
+        model_data = self.scope.data.get(receiver.id, "") \
+            if isinstance(receiver, ast.Name) else ""
+        return CallSite(node.lineno, resolved[0], resolved[1], tuple(dict.fromkeys(names)),
+                        literals, len(node.args), _data_name(node), model_data,
+                        self.api.kind(resolved[1]) or "")
 
     def _check_failing_values(self, qualname: str, keywords: list) -> None:
         """A literal value of :data:`FAILING_VALUES` for the callable: a finding."""
@@ -796,6 +889,15 @@ def _dict_keys(value: ast.expr | None) -> list[tuple[str, ast.AST]] | None:
             and value.func.id == "dict" and not value.args:
         return [(k.arg, k) for k in value.keywords if k.arg is not None]
     return None
+
+
+def _data_name(call: ast.expr) -> str:
+    """The plain variable a call is given as data: its ``adata=``/``mdata=`` keyword, else
+    its first positional argument; "" for anything else."""
+    if not isinstance(call, ast.Call):
+        return ""
+    given = [k.value for k in call.keywords if k.arg in ("adata", "mdata")] or call.args[:1]
+    return given[0].id if given and isinstance(given[0], ast.Name) else ""
 
 
 def _dotted(node: ast.expr) -> str | None:

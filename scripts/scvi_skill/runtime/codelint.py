@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .apiindex import ReleaseApi
-from .codecheck import Finding, SnippetScope, check_snippet
+from .codecheck import CallSite, Finding, SnippetScope, check_snippet
 from . import prosecode
 from .fences import find_fences
 
@@ -285,10 +285,13 @@ def _read_source(path: Path) -> str:
 
 
 def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
-              text: str | None = None, *, prose: bool = False) -> list[CodeFinding]:
+              text: str | None = None, *, prose: bool = False,
+              calls: list[tuple[int | None, CallSite]] | None = None) -> list[CodeFinding]:
     """Findings for one file (``text``: its contents, when already read); a file that
     cannot be read or parsed is one finding. ``prose``: a Markdown file's inline code spans
-    are checked too, after the fences before them (:mod:`.prosecode`: an answer's draft)."""
+    are checked too, after the fences before them (:mod:`.prosecode`: an answer's draft).
+    ``calls``: when a list, the ``(cell, call)`` of every scvi-tools call the code blocks and
+    cells make (not the prose spans) are appended to it."""
     try:
         cells = read_cells(path, text)
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -300,7 +303,11 @@ def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
     names = prosecode.model_names(api) if markdown else {}
 
     def fresh() -> SnippetScope:
-        return markdown_scope(api, names) if markdown else SnippetScope()
+        scope = markdown_scope(api, names) if markdown else SnippetScope()
+        scope.calls = [] if calls is not None else None
+        return scope
+
+    recorded: list[tuple[int | None, SnippetScope, int]] = []  # (cell, scope, place in calls)
 
     scope = fresh()
     found: list[CodeFinding] = []
@@ -316,8 +323,13 @@ def lint_file(path: Path, shown: str, api: ReleaseApi, history: History,
             found.extend(_explain(finding, shown, None, api, history)
                          for finding in _check_span(source, api, scope, models))
             continue
+        start = len(scope.calls) if scope.calls is not None else 0
         for finding in check_snippet(source, api, scope, inline=False):
             found.append(_explain(finding, shown, cell, api, history))
+        if scope.calls is not None:
+            recorded.extend((cell, scope, n) for n in range(start, len(scope.calls)))
+    if calls is not None:  # read at the end: a later call marks an earlier one as within it
+        calls.extend((cell, scope.calls[n]) for cell, scope, n in recorded)
     return found
 
 
