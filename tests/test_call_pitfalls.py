@@ -202,3 +202,19 @@ def test_a_number_the_entry_writes_itself_must_be_the_call_s(capsys, tmp_path):
     assert parse_call("TrainerConfig(max_epochs=1)")["keywords"] == {"max_epochs": None}
     assert parse_call("TrainerConfig(max_epochs=1)", numbers=True)["keywords"] == \
         {"max_epochs": "1"}
+
+
+def test_the_judged_notes_name_real_answer_lines_pitfalls_and_splits(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import bench_call_pitfalls as bench
+
+    ids = {p["id"] for p in load_pitfalls(REPO / "references" / "pitfalls.yaml")}
+    rows = [json.loads(line) for line in bench.LABELS.read_text().splitlines()]
+    assert len(rows) >= 80
+    for row in rows:
+        path = bench.TRIALS / row["path"]
+        assert path.is_file() and 1 <= row["line"] <= len(path.read_text().splitlines()), row
+        assert row["id"] in ids and row["label"] in ("applies", "related", "off"), row
+        number = int(row["path"].split("/")[0].removeprefix("round"))
+        assert row["split"] == bench.split_of(number), row
+    assert {row["split"] for row in rows} == {"dev", "test"}
