@@ -8,7 +8,7 @@
   85), read only in aggregate.
 - **Notes:** per split, the files, the notes, the files with a note, the most notes in one
   file (the text output shows at most three a file).
-- **Against hand labels:** ``benchmarks/call_pitfall_labels.jsonl`` holds notes a helper
+- **Against hand labels:** ``benchmarks/trials/call_pitfall_labels.jsonl`` holds notes a helper
   judged with the answer's code beside them (60 drawn from dev, every one of test at the
   first read): ``applies`` (the code walks into the pitfall or is exposed to it), ``related``
   (true and about this call, but the condition does not hold here) or ``off`` (not about
@@ -52,7 +52,7 @@ from scvi_skill.runtime.codelint import History, lint_file  # noqa: E402
 from scvi_skill.runtime.index import load_index  # noqa: E402
 
 TRIALS = HERE / "trials"
-LABELS = HERE / "call_pitfall_labels.jsonl"
+LABELS = TRIALS / "call_pitfall_labels.jsonl"
 SEEN_TEST_ROUNDS = {84}
 """Rounds of the test range whose notes were read while the matching was built: dev."""
 TEST_ROUNDS = range(70, 86)

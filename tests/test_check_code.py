@@ -1842,3 +1842,20 @@ def test_a_method_called_on_an_instance_with_too_many_positional_arguments(capsy
     assert code == 1 and got[0] == (4, "scvi.external.CellAssign.predict"), got
     assert "takes no argument after self in 1.5.1" in report["findings"][0]["message"]
     assert got[1:] == [(11, "scvi.model.SCVI.get_latent_representation")], got
+
+
+@pytest.mark.parametrize("version", ["1.4.3", "1.5.1"])  # before 1.4, no **data_loader_kwargs
+def test_a_keyword_named_like_the_callees_own_kwargs_is_flagged(capsys, tmp_path, version):
+    """get_latent_representation(data_loader_kwargs={...}) hands the dict to the data loader
+    as one entry named data_loader_kwargs (TypeError; proven in
+    test_kwargs_fixed_proofs.py): the finding says to pass the entries themselves."""
+    path = tmp_path / "dl.py"
+    path.write_text("import scvi\nm = scvi.model.SCVI(adata)\n"
+                    "m.get_latent_representation(data_loader_kwargs={'num_workers': 0})\n"
+                    "m.get_latent_representation(num_workers=0)\n"
+                    "m.get_latent_representation(**{'num_workers': 0})\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path), "--version", version])
+    assert code == 1
+    [finding] = report["findings"]
+    assert (finding["line"], finding["kwarg"]) == (3, "data_loader_kwargs")
+    assert "its **data_loader_kwargs are the entries themselves" in finding["message"]

@@ -142,3 +142,54 @@ def test_a_train_that_hands_its_kwargs_to_super_takes_the_parent_s_parameters(tm
     check_code.main([str(path), "--json", "--version", scvi.__version__])
     findings = json.loads(capsys.readouterr().out)["findings"]
     assert [(f["line"], f["kwarg"]) for f in findings] == [(4, "foo")]
+
+
+# -- a keyword named like the **kwargs it was meant to fill: the dict arrives as one entry of
+#    that name (apiindex.ReleaseApi.accepts).
+
+
+def _flagged_messages(tmp_path, capsys, code: str) -> list[tuple[str, str]]:
+    path = tmp_path / "named_like_kwargs.py"
+    path.write_text("import scvi\n" + code, encoding="utf-8")
+    capsys.readouterr()  # what training printed
+    check_code.main([str(path), "--json", "--version", scvi.__version__])
+    return [(f["kwarg"], f["message"]) for f in json.loads(capsys.readouterr().out)["findings"]]
+
+
+def test_a_keyword_named_like_the_methods_own_kwargs_raises_and_is_flagged(tmp_path, capsys):
+    """get_latent_representation(data_loader_kwargs={...}), SCVI(adata, model_kwargs={...})
+    and get_normalized_expression(importance_weighting_kwargs={...}) (whose docstring lists
+    importance_weighting_kwargs as "Keyword arguments passed into get_importance_weights")
+    each hand the dict on as one entry of that name, and what takes the **kwargs raises
+    TypeError (the last in the data loader get_importance_weights builds). The entries
+    themselves (num_workers=0, dropout_rate=0.2, n_mc_samples=10) are taken, and not flagged."""
+    import torch
+
+    model = _scvi()
+    model.train(**FAST)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'data_loader_kwargs'"):
+        model.get_latent_representation(data_loader_kwargs={"num_workers": 0})
+    model.get_latent_representation(num_workers=0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'model_kwargs'"):
+        scvi.model.SCVI(model.adata, model_kwargs={"dropout_rate": 0.2})
+    rates = {m.p for m in scvi.model.SCVI(model.adata, dropout_rate=0.2).module.z_encoder
+             .modules() if isinstance(m, torch.nn.Dropout)}
+    assert rates == {0.2}
+    importance = {"n_samples_overall": 4, "weights": "importance", "return_numpy": True}
+    with pytest.raises(TypeError,
+                       match="unexpected keyword argument 'importance_weighting_kwargs'"):
+        model.get_normalized_expression(importance_weighting_kwargs={"n_mc_samples": 10},
+                                        **importance)
+    assert model.get_normalized_expression(n_mc_samples=10, **importance).shape[0] == 4
+    found = _flagged_messages(tmp_path, capsys, (
+        "m = scvi.model.SCVI(adata, model_kwargs={'dropout_rate': 0.2})\n"
+        "m.get_latent_representation(data_loader_kwargs={'num_workers': 0})\n"
+        "m.get_normalized_expression(importance_weighting_kwargs={'n_mc_samples': 10})\n"
+        "m = scvi.model.SCVI(adata, dropout_rate=0.2)\n"
+        "m.get_latent_representation(num_workers=0)\n"
+        "m.get_normalized_expression(n_mc_samples=10)\n"))
+    assert [k for k, _ in found] == ["model_kwargs", "data_loader_kwargs",
+                                     "importance_weighting_kwargs"]
+    # the constructor's through the model's route to its module; the methods' by their name
+    assert "which does not take it" in found[0][1]
+    assert all("are the entries themselves" in message for _, message in found[1:])

@@ -401,6 +401,11 @@ class ReleaseApi(CheckableApi):
         if not symbol.get("var_kwargs"):
             return KwargVerdict(False)
         var = next((p["name"] for p in params if p.get("kind") == "VAR_KEYWORD"), "kwargs")
+        if keyword == var and var != "kwargs" and keyword not in symbol.get("kwargs_keys", ()):
+            # get_latent_representation(data_loader_kwargs={...}) on **data_loader_kwargs: the
+            # dict arrives as one entry named data_loader_kwargs, which what takes them refuses
+            return KwargVerdict(False, reason=f"its **{var} are the entries themselves: pass "
+                                              f"them as keywords, or **{{...}}, not {var}={{...}}")
         if keyword in symbol.get("kwargs_fixed", ()):
             return KwargVerdict(False, reason=f"its **{var} go to a call that already passes "
                                               f"{keyword}: TypeError, multiple values")
