@@ -7507,3 +7507,81 @@ def test_scanvi_gene_label_dispersion_fails():
         fixed = scanvi("label_0", dispersion)
         fixed.train(**FAST)
         assert fixed.is_trained
+
+
+def test_poissonvi_library_size_factors_fail():
+    """POISSONVI.get_library_size_factors() is PEAKVI's, which reads the inference output "d":
+    POISSONVI's module is a VAE, whose output has "library" (the observed log library size)
+    instead, so the call raises KeyError 'd'."""
+    model = _poissonvi(batch_key="batch")
+    model.train(**FAST)
+    assert type(model).get_library_size_factors is scvi.model.PEAKVI.get_library_size_factors
+    with pytest.raises(KeyError, match="'d'"):
+        model.get_library_size_factors()
+    loader = model._make_data_loader(adata=model.adata, batch_size=model.adata.n_obs)
+    outputs = model.module.inference(**model.module._get_inference_input(next(iter(loader))))
+    counts = np.asarray(model.adata.X.sum(1)).ravel()
+    assert np.allclose(outputs["library"].numpy().ravel(), np.log(counts), rtol=1e-5)  # the fix
+
+
+def test_prepare_query_anndata_padding_drops_uns_and_builds_a_dense_block(tmp_path):
+    """When genes are missing, prepare_query_anndata pads with anndata.concat, which keeps
+    obsm and obsp but not .uns: the query's uns comes back empty (inplace too). The padding
+    is built as a dense float64 zeros array of cells x missing genes before it becomes
+    sparse."""
+    import tracemalloc
+
+    reference, path = _reference(tmp_path)
+    query = _adata(n_cells_per_batch=3000, n_batches=1)
+    query.var_names = [f"ENSG{i:011d}" for i in range(10)] + list(reference.var_names[10:])
+    query.uns["colors"] = ["red"]
+    query.obsm["X_pca"] = np.ones((query.n_obs, 2))
+    uns = dict(query.uns)
+    tracemalloc.start()
+    try:
+        scvi.model.SCVI.prepare_query_anndata(query, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert list(query.var_names) == list(reference.var_names)
+    assert "X_pca" in query.obsm and dict(query.uns) == {}
+    assert peak >= query.n_obs * 10 * 8  # 3000 cells x 10 missing genes as float64 zeros
+    kept = _query()  # not padded: nothing is lost
+    kept.var_names = list(reference.var_names)
+    kept.uns["colors"] = ["red"]
+    scvi.model.SCVI.prepare_query_anndata(kept, path)
+    assert list(kept.uns["colors"]) == ["red"]
+    restored = _query()  # the fix: keep a copy and put it back
+    restored.var_names = [f"ENSG{i:011d}" for i in range(10)] + list(reference.var_names[10:])
+    restored.uns["colors"] = ["red"]
+    saved = dict(restored.uns)
+    scvi.model.SCVI.prepare_query_anndata(restored, path)
+    restored.uns.update(saved)
+    assert list(restored.uns["colors"]) == ["red"] and set(restored.uns) == set(saved)
+    assert set(uns) == {"colors", "protein_names"}  # what the padded query had before
+
+
+def test_data_loader_kwargs_is_a_dict_for_some_methods_and_keywords_for_others():
+    """get_elbo, get_marginal_ll, get_reconstruction_error and get_normalized_expression take
+    data_loader_kwargs as a dict; get_latent_representation, posterior_predictive_sample,
+    get_likelihood_parameters and get_latent_library_size take **data_loader_kwargs, where
+    the same data_loader_kwargs={...} reaches the data loader as one keyword and raises
+    TypeError. get_normalized_expression's importance_weighting_kwargs is **-form too."""
+    model = _trained_scvi()
+    options = {"num_workers": 0}
+    for method in ("get_elbo", "get_reconstruction_error", "get_normalized_expression"):
+        kind = inspect.signature(getattr(scvi.model.SCVI, method)).parameters[
+            "data_loader_kwargs"].kind
+        assert kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, method
+        getattr(model, method)(data_loader_kwargs=options)
+    for method, own in (("get_latent_representation", {}), ("posterior_predictive_sample", {}),
+                        ("get_likelihood_parameters", {}),
+                        ("get_latent_library_size", {"give_mean": False})):
+        kind = inspect.signature(getattr(scvi.model.SCVI, method)).parameters[
+            "data_loader_kwargs"].kind
+        assert kind is inspect.Parameter.VAR_KEYWORD, method
+        with pytest.raises(TypeError, match="unexpected keyword argument 'data_loader_kwargs'"):
+            getattr(model, method)(data_loader_kwargs=options, **own)
+        getattr(model, method)(**options, **own)  # the fix: the entries as keywords
+    assert inspect.signature(scvi.model.SCVI.get_normalized_expression).parameters[
+        "importance_weighting_kwargs"].kind is inspect.Parameter.VAR_KEYWORD

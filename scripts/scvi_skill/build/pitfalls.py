@@ -102,7 +102,8 @@ def call_patterns(entry: dict) -> list[dict]:
     every keyword (with that ``True``/``False``/``None`` or string literal, where one is
     written; a number too, in the entry's own ``calls``: a claim's numbers are examples) and
     every key in a dict it passes; a call written with arguments only (``predict(new)``)
-    matches a model's method given data other than the model's own."""
+    matches a model's method given data other than the model's own, and one written
+    ``callee(*)`` (``"any": true``) every call of it."""
     own = "calls" in entry
     written = entry["calls"] if own else [m.group(0) for m in CALL.finditer(entry["claim"])]
     patterns, seen = [], set()
@@ -136,6 +137,8 @@ def parse_call(text: str, *, numbers: bool = False) -> dict | None:
     if match is None:
         return None
     callee, args = match.group(1).rsplit(".", 1)[-1], match.group(2)
+    if args.strip() == "*":  # the entry's own: every call of it
+        return {"callee": callee, "keywords": {}, "keys": [], "new_data": False, "any": True}
     keywords = {}
     for name, value in _KEYWORD.findall(args):
         value = value.strip()

@@ -12,7 +12,8 @@ refresh from the calls its claim writes, or from the entry's own ``calls``;
   every keyword the pattern writes (with the same literal where the pattern writes
   ``True``/``False``/``None`` or a string) and every key of a dict it writes; a pattern with
   arguments only (``predict(new)``) matches a model's method given data other than the data
-  the model was built with (``scanvi.predict(query)`` after ``SCANVI(adata)``).
+  the model was built with (``scanvi.predict(query)`` after ``SCANVI(adata)``); a pattern
+  written ``callee(*)`` matches every call of it (a method that always fails).
 
 Notes are advice, not findings: they never change the exit code. Standard library only.
 """
@@ -143,6 +144,8 @@ def _best_score(patterns: list[dict], site: CallSite, callee: str, builds: bool,
                 continue
             score = 2 * len(keywords) + len(keys) + sum(
                 1 for value in keywords.values() if value is not None)
+        elif pattern.get("any"):
+            score = 1
         elif pattern.get("new_data"):
             if builds or not (site.data and site.model_data and site.data != site.model_data):
                 continue
