@@ -218,3 +218,18 @@ def test_the_judged_notes_name_real_answer_lines_pitfalls_and_splits(monkeypatch
         number = int(row["path"].split("/")[0].removeprefix("round"))
         assert row["split"] == bench.split_of(number), row
     assert {row["split"] for row in rows} == {"dev", "test"}
+
+
+def test_a_pattern_written_with_a_star_matches_every_call_of_its_model(capsys, tmp_path):
+    """POISSONVI.get_library_size_factors() always fails (pitfall
+    poissonvi-library-size-factors-fail, calls: ["get_library_size_factors(*)"]); PEAKVI's
+    own works, so a PEAKVI draft gets no note."""
+    assert parse_call("get_library_size_factors(*)") == {
+        "callee": "get_library_size_factors", "keywords": {}, "keys": [], "new_data": False,
+        "any": True}
+    code = "import scvi\nm = scvi.external.POISSONVI(adata)\nsizes = m.get_library_size_factors()\n"
+    _code, found = notes(capsys, tmp_path, code, "p.py")
+    assert [(n["id"], n["line"]) for n in found] == [("poissonvi-library-size-factors-fail", 3)]
+    _code, found = notes(capsys, tmp_path, code.replace("external.POISSONVI", "model.PEAKVI"),
+                         "p.py")
+    assert found == []
