@@ -131,9 +131,13 @@ def test_a_broken_or_foreign_cache_file_is_ignored(tmp_path, cache, content):
     elif content == "no checksum":
         content = marshal.dumps((key, {"format": 3, "value": 9}, ()))
     elif content == "damaged":
-        good = bytearray(loadcache.encode((key, {"format": 3, "value": 9}, ())))
-        assert good.count(b"\x09") == 1
-        good[good.index(b"\x09")] = 7  # value 9 -> 7, checksum unchanged
+        # a value whose four bytes the checksum in front will not hold by chance (a byte of 9
+        # alone did, now and then: the checksum changes with the file's timestamp)
+        good = bytearray(loadcache.encode((key, {"format": 3, "value": 123456789}, ())))
+        stored = (123456789).to_bytes(4, "little")
+        assert good.count(stored) == 1
+        at = good.index(stored)
+        good[at:at + 4] = (987654321).to_bytes(4, "little")  # checksum unchanged
         content = bytes(good)
     cache.mkdir(parents=True)
     loadcache.cache_path(source, key).write_bytes(content)

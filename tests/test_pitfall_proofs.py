@@ -7585,3 +7585,165 @@ def test_data_loader_kwargs_is_a_dict_for_some_methods_and_keywords_for_others()
         getattr(model, method)(**options, **own)  # the fix: the entries as keywords
     assert inspect.signature(scvi.model.SCVI.get_normalized_expression).parameters[
         "importance_weighting_kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+
+
+def test_diagvi_imputation_is_on_the_query_cells_library_scale():
+    """DIAGVI.get_imputed_values(query) without reference_libsize decodes with the query
+    cell's own log library, log(x.sum(1)) of the query modality: with a count likelihood each
+    imputed row sums exactly to that cell's total counts in the query modality (a 10-gene
+    panel), not to anything on the imputed modality's scale."""
+    model = _diagvi()
+    model.train(max_epochs=1, accelerator="cpu")
+    spatial, rna = model.adatas["spatial"], model.adatas["rna"]
+    imputed = model.get_imputed_values("spatial")
+    assert imputed.shape == (spatial.n_obs, rna.n_vars)
+    np.testing.assert_allclose(imputed.sum(1), np.asarray(spatial.X.sum(1)).ravel(), rtol=1e-4)
+    assert imputed.sum(1).mean() < 0.6 * np.asarray(rna.X.sum(1)).mean()  # 30 vs 60 counts
+    depth = float(np.asarray(rna.X.sum(1)).mean())  # the fix: the target depth, as a log
+    fixed = model.get_imputed_values("spatial", reference_libsize=np.log(depth))
+    np.testing.assert_allclose(fixed.sum(1), depth, rtol=1e-4)
+
+
+def test_diagvi_imputation_decodes_every_cell_in_the_first_batch():
+    """DIAGVI.get_imputed_values without reference_batch decodes every cell with batch code 0
+    of the imputed modality ("Use batch index zero if no reference batch is provided"), not
+    the cell's own batch; the docstring states no default."""
+    model = _diagvi(batches=True)
+    model.train(max_epochs=1, accelerator="cpu")
+    default = model.get_imputed_values("spatial")
+    np.testing.assert_allclose(default, model.get_imputed_values("spatial", reference_batch=0))
+    assert not np.allclose(default, model.get_imputed_values("spatial", reference_batch=1))
+
+
+def test_decipher_imputed_covariances_with_indices_fail():
+    """Decipher.compute_imputed_gene_expression(indices=..., compute_covariances=True) pairs
+    the len(indices) imputed rows with the whole adata.obsm[v_obsm_key] in np.cov: ValueError
+    "all the input array dimensions except for the concatenation axis must match exactly".
+    Without compute_covariances, indices work; a subset AnnData works with them."""
+    adata = _adata(n_cells_per_batch=100)  # over 143 cells: Decipher trains a minibatch
+    scvi.external.Decipher.setup_anndata(adata)
+    model = scvi.external.Decipher(adata)
+    model.train(**FAST)
+    adata.obsm["v"] = model.get_latent_representation()
+    adata.obsm["z"] = model.get_latent_representation(give_z=True)
+    idx = np.arange(50)
+    assert model.compute_imputed_gene_expression(indices=idx).shape == (50, adata.n_vars)
+    with pytest.raises(ValueError, match="input array dimensions except for the concatenation"):
+        model.compute_imputed_gene_expression(indices=idx, compute_covariances=True,
+                                              v_obsm_key="v", z_obsm_key="z")
+    expr, v_cov, _z_cov = model.compute_imputed_gene_expression(  # the fix
+        adata=adata[idx].copy(), compute_covariances=True, v_obsm_key="v", z_obsm_key="z")
+    assert expr.shape == (50, adata.n_vars) and v_cov.shape[0] == adata.n_vars
+
+
+def test_cellassign_discards_its_data_driven_base_expression():
+    """CellAssign computes b_g_0 from the data (standardized gene means) and passes it to its
+    module, whose default random_b_g_0=True replaces it with torch.randn: under one seed the
+    start is the same whatever the data. random_b_g_0=False uses the computed one."""
+    starts = []
+    for scale in (1.0, 10.0):
+        model = _cellassign()
+        adata = model.adata
+        adata.X = np.asarray(adata.X, dtype=np.float32)
+        adata.X[:, :5] *= scale
+        torch.manual_seed(0)
+        model = scvi.external.CellAssign(adata, model.cell_type_markers)
+        starts.append(model.module.b_g_0.detach().numpy().copy())
+    np.testing.assert_allclose(starts[0], starts[1])  # data-independent
+    means = np.asarray(adata.X.mean(0)).ravel()
+    computed = (means - means.mean()) / means.std()
+    assert not np.allclose(starts[1], computed, atol=1e-4)
+    fixed = scvi.external.CellAssign(adata, model.cell_type_markers, random_b_g_0=False)
+    np.testing.assert_allclose(fixed.module.b_g_0.detach().numpy(), computed, atol=1e-5)
+
+
+def _da(model, **kwargs):
+    """label_0 against label_1 of a trained model's differential_accessibility, seed 0."""
+    scvi.settings.seed = 0  # the same posterior draws for every call
+    return model.differential_accessibility(groupby="labels", group1="label_0",
+                                            group2="label_1", silent=True, **kwargs).sort_index()
+
+
+def _difference(scale1, scale2, pseudocounts):
+    return scale1 - scale2
+
+
+def test_accessibility_delta_thresholds_a_log2_fold_change():
+    """PEAKVI.differential_accessibility (mode="change", delta=0.05) passes no change_fn to the
+    DE core, so delta thresholds |log2((p1 + pc) / (p2 + pc))| of the accessibility
+    probabilities, not the difference the DE guide says accessibility uses (and the
+    effect_size column reports); POISSONVI's own m1_domain_fn reads the log2 fold change too.
+    As |log2 ratio| >= |difference| for probabilities, prob_da is never lower."""
+    model = _peakvi()
+    model.train(**FAST)
+    default = _da(model)
+    np.testing.assert_array_equal(default.prob_da, _da(model, change_fn="log-fold").prob_da)
+    difference = _da(model, change_fn=_difference)  # the fix, for probability differences
+    assert (default.prob_da >= difference.prob_da - 1e-12).all()
+    assert default.prob_da.mean() > difference.prob_da.mean() + 0.05
+    assert "lfc_mean" not in default.columns  # PEAKVI's frame shows no log fold change
+    poisson = _poissonvi(batch_key="batch")
+    poisson.train(**FAST)
+    default = _da(poisson)
+    np.testing.assert_array_equal(default.proba_de, _da(poisson, change_fn="log-fold").proba_de)
+    assert not np.allclose(default.proba_de, _da(poisson, change_fn=_difference).proba_de)
+
+
+def test_poissonvi_delta_none_fails():
+    """POISSONVI.differential_accessibility(delta=None) raises TypeError "change_fn or
+    m1_domain_fn have has wrong properties": its own m1_domain_fn compares the samples with
+    delta. PEAKVI's (and SCVI's differential_expression) estimate delta instead."""
+    poisson = _poissonvi(batch_key="batch")
+    poisson.train(**FAST)
+    with pytest.raises(TypeError, match="change_fn or m1_domain_fn have has wrong properties"):
+        _da(poisson, delta=None)
+    assert len(_da(poisson, delta=0.05)) == poisson.adata.n_vars  # the fix: a number
+    peakvi = _peakvi()
+    peakvi.train(**FAST)
+    assert len(_da(peakvi, delta=None)) == peakvi.adata.n_vars
+
+
+def test_query_weight_decay_moves_frozen_reference_weights():
+    """load_query_data "freezes" the reference part of the first layers by zeroing their
+    gradients with hooks, leaving requires_grad=True; the optimizer's weight decay (1e-6 by
+    default) applies after the hooks, so those weights still change in query training: a
+    little with the default, about 1e-4 or more in two epochs with weight_decay=0.01. With
+    plan_kwargs={"weight_decay": 0.0} they stay exact."""
+    reference = _reference_model()
+    changes = {}
+    for weight_decay in (None, 0.01, 0.0):
+        scvi.settings.seed = 0
+        model = scvi.model.SCVI.load_query_data(_query(), reference, accelerator="cpu")
+        layer = model.module.z_encoder.encoder.fc_layers[0][0]
+        assert layer.weight.requires_grad
+        n_ref = layer.weight.shape[1] - sum(model.module.z_encoder.encoder.n_cat_list)
+        before = layer.weight.detach()[:, :n_ref].clone(), layer.bias.detach().clone()
+        plan = {} if weight_decay is None else {"weight_decay": weight_decay}
+        model.train(**{**FAST, "max_epochs": 2}, plan_kwargs=plan)
+        after = layer.weight.detach()[:, :n_ref], layer.bias.detach()
+        changes[weight_decay] = max((a - b).abs().max().item() for a, b in zip(after, before))
+    assert changes[None] > 0 and changes[0.01] > 1e-4
+    assert changes[0.0] == 0.0  # the fix
+
+
+def test_hub_model_card_metrics_report_path_is_ignored(tmp_path, monkeypatch):
+    """HubModelCardHelper.from_dir(local_dir, ..., metrics_report=path) never opens path: it
+    reads local_dir/metrics.json instead (FileNotFoundError naming it when absent; the given
+    file ignored when present). Building the card itself needs huggingface_hub, absent here:
+    that step is stubbed."""
+    from scvi.hub import HubModelCardHelper
+
+    monkeypatch.setattr(HubModelCardHelper, "_to_model_card", lambda self: None)
+    model = _trained_scvi()
+    local_dir = str(tmp_path / "model")
+    model.save(local_dir, overwrite=True)
+    mine = tmp_path / "my_metrics.json"
+    mine.write_text(json.dumps({"diff_exp": "mine"}))
+    kwargs = {"license_info": "cc-by-4.0", "anndata_version": anndata.__version__}
+    with pytest.raises(FileNotFoundError, match="model/metrics.json"):
+        HubModelCardHelper.from_dir(local_dir, metrics_report=str(mine), **kwargs)
+    (tmp_path / "model" / "metrics.json").write_text(json.dumps({"diff_exp": "local"}))
+    card = HubModelCardHelper.from_dir(local_dir, metrics_report=str(mine), **kwargs)
+    assert card.metrics_report == {"diff_exp": "local"}
+    (tmp_path / "model" / "metrics.json").write_text(mine.read_text())  # the fix
+    assert HubModelCardHelper.from_dir(local_dir, **kwargs).metrics_report == {"diff_exp": "mine"}
