@@ -4,8 +4,9 @@
 - **Answers:** every ``benchmarks/trials/round*/answers_*.md`` (the skill and rg agents'
   answers; a file holds one round's 5-12 answers), in two splits fixed before the first
   judgement: ``dev`` (rounds 5-69, and 84, whose notes were read while the matching was
-  built), on which the call patterns and rules were shaped, and ``test`` (rounds 70-83 and
-  85), read only in aggregate.
+  built; rounds 86 on, stored after, whose notes are read with their trial), on which the
+  call patterns and rules were shaped, and ``test`` (rounds 70-83 and 85), read only in
+  aggregate.
 - **Notes:** per split, the files, the notes, the files with a note, the most notes in one
   file (the text output shows at most three a file).
 - **Against hand labels:** ``benchmarks/trials/call_pitfall_labels.jsonl`` holds notes a helper

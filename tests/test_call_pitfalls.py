@@ -233,3 +233,15 @@ def test_a_pattern_written_with_a_star_matches_every_call_of_its_model(capsys, t
     _code, found = notes(capsys, tmp_path, code.replace("external.POISSONVI", "model.PEAKVI"),
                          "p.py")
     assert found == []
+
+
+def test_a_long_claim_is_cut_at_a_sentence_end_outside_a_quoted_message():
+    from scvi_skill.runtime.callpitfalls import _clip
+
+    claim = ('It fails with "Number of proteins differs. Rerun setup." and ' + "x" * 50 + ". "
+             + "More words follow here. " * 20)
+    cut = _clip(claim, 200)
+    assert len(cut) <= 200 and cut.count('"') % 2 == 0
+    assert cut.endswith(".") and "Rerun setup." in cut
+    assert _clip("short. text", 200) == "short. text"
+    assert _clip("word " * 100, 40).endswith(" …")

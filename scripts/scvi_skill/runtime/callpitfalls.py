@@ -157,11 +157,13 @@ def _best_score(patterns: list[dict], site: CallSite, callee: str, builds: bool,
 
 
 def _clip(text: str, limit: int) -> str:
-    """``text`` to ``limit`` characters: at its first sentence's end when that comes after a
-    third of the limit, else at a word, with an ellipsis."""
+    """``text`` to ``limit`` characters: at the last sentence end before it that comes after
+    a third of the limit and outside a quoted message, else at a word, with an ellipsis."""
     if len(text) <= limit:
         return text
     cut = text.rfind(". ", limit // 3, limit)
+    while cut > 0 and text[:cut + 1].count('"') % 2:  # the end of a quoted error's sentence
+        cut = text.rfind(". ", limit // 3, cut)
     if cut > 0:
         return text[:cut + 1]
     return text[:limit].rsplit(" ", 1)[0] + " …"
