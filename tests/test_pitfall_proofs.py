@@ -7747,3 +7747,491 @@ def test_hub_model_card_metrics_report_path_is_ignored(tmp_path, monkeypatch):
     assert card.metrics_report == {"diff_exp": "local"}
     (tmp_path / "model" / "metrics.json").write_text(mine.read_text())  # the fix
     assert HubModelCardHelper.from_dir(local_dir, **kwargs).metrics_report == {"diff_exp": "mine"}
+
+
+def test_contrastivevi_de_target_idx_mixes_salient_and_background():
+    """ContrastiveVI.differential_expression(target_idx=...) decides salient vs background
+    decoding per group (get_specific_normalized_expression tests each group's cells alone):
+    group1 inside the target set is decoded with z and s, group2 outside it with s = 0, so
+    the two groups are compared on different decodings. The docstring says background
+    expression is used unless {group1, group2} is a subset of the target group."""
+    model, cells = _contrastivevi()
+    model.train(**cells, **FAST)
+    n_vars = model.adata.n_vars
+
+    # The decoder outputs replaced by constants: salient = 2 / G, background = 1 / G for
+    # every cell, so any lfc comes from which decoding each group was given.
+    def constant(adata=None, indices=None, n_samples_overall=None, **kwargs):
+        n = len(indices) if n_samples_overall is None else n_samples_overall
+        return {"salient": np.full((n, n_vars), 2.0 / n_vars),
+                "background": np.full((n, n_vars), 1.0 / n_vars)}
+
+    model.get_normalized_expression = constant
+    de = dict(groupby="labels", group1="label_1", group2="label_0", silent=True)
+    res = model.differential_expression(target_idx=cells["target_indices"], **de)
+    # group1 (the target cells) got the salient decoding, group2 the background one.
+    np.testing.assert_allclose(res["scale1"], 2.0 / n_vars)
+    np.testing.assert_allclose(res["scale2"], 1.0 / n_vars)
+    np.testing.assert_allclose(res["lfc_mean"], 1.0, atol=1e-6)  # every gene "DE"
+    assert (res["proba_de"] > 0.99).all()
+    # Fix: without target_idx both groups use the same (salient) decoding: no spurious lfc.
+    res = model.differential_expression(**de)
+    np.testing.assert_allclose(res["lfc_mean"], 0.0, atol=1e-6)
+
+
+def test_contrastivevi_latent_library_size_uses_variance_as_scale():
+    """With use_observed_lib_size=False, ContrastiveVI.get_latent_library_size(give_mean=True)
+    returns LogNormal(ql_m, ql_v).mean, but ql_v is the variance of the log library
+    (the encoder's q_v; training samples Normal(ql_m, ql_v.sqrt())): the value is
+    exp(m + v**2 / 2) instead of exp(m + v / 2)."""
+    adata = _adata()
+    scvi.external.ContrastiveVI.setup_anndata(adata, batch_key="batch")
+    model = scvi.external.ContrastiveVI(adata, n_hidden=16, n_background_latent=4,
+                                        n_salient_latent=4, use_observed_lib_size=False)
+    labels = adata.obs["labels"].to_numpy()
+    model.train(background_indices=np.flatnonzero(labels == "label_0"),
+                target_indices=np.flatnonzero(labels == "label_1"), **FAST)
+    lib = model.get_latent_library_size(give_mean=True).ravel()
+
+    x = torch.tensor(adata.X, dtype=torch.float32)
+    b = torch.tensor(model.adata_manager.get_from_registry(scvi.REGISTRY_KEYS.BATCH_KEY)).long()
+    with torch.no_grad():
+        out = model.module._generic_inference(x=x, batch_index=b)
+    m, v = out["ql_m"].ravel(), out["ql_v"].ravel()
+    np.testing.assert_allclose(lib, torch.exp(m + v**2 / 2).numpy(), rtol=1e-4)  # what it does
+    right = torch.exp(m + v / 2).numpy()  # the fix: LogNormal(ql_m, ql_v.sqrt()).mean
+    assert not np.allclose(lib, right, rtol=1e-2)
+    np.testing.assert_allclose(
+        torch.distributions.LogNormal(m, v.sqrt()).mean.numpy(), right, rtol=1e-5)
+
+
+def test_contrastivevi_specific_normalized_expression_needs_adata():
+    """ContrastiveVI.get_specific_normalized_expression(indices_to_return_salient=...) with its
+    default adata=None and indices=None raises AttributeError "'NoneType' object has no
+    attribute 'n_obs'": it builds the default indices from the adata argument, not the
+    model's AnnData."""
+    model, cells = _contrastivevi()
+    model.train(**cells, **FAST)
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'n_obs'"):
+        model.get_specific_normalized_expression(
+            indices_to_return_salient=cells["target_indices"])
+    # Fix: pass the AnnData (or indices) explicitly.
+    out = model.get_specific_normalized_expression(
+        model.adata, indices_to_return_salient=cells["target_indices"])
+    assert out.shape == (model.adata.n_obs, model.adata.n_vars)
+
+
+def test_contrastivevi_minibatches_truncated_to_smaller_set():
+    """ContrastiveVI cuts each background and target minibatch to the smaller of the two
+    (ContrastiveVAE._reduce_tensors_to_min_batch_size), and an epoch runs over the larger
+    set while the smaller one cycles: with 20 target cells and batch_size=128, each step
+    trains on 20 background cells, so 40 of the 180 background cells are used per epoch and
+    the other 140 are dropped without a warning."""
+    adata = _adata(n_cells_per_batch=100)
+    scvi.external.ContrastiveVI.setup_anndata(adata, batch_key="batch")
+    model, _ = _contrastivevi_on(adata)
+    background, target = np.arange(0, 180), np.arange(180, 200)
+    seen = []
+    loss = model.module.loss
+
+    def spy(concat_tensors, inference_outputs, generative_outputs, **kwargs):
+        out = loss(concat_tensors, inference_outputs, generative_outputs, **kwargs)
+        seen.append(concat_tensors["background"][scvi.REGISTRY_KEYS.X_KEY].shape[0])
+        return out
+
+    model.module.loss = spy
+    model.train(background_indices=background, target_indices=target, train_size=1.0,
+                batch_size=128, **FAST)
+    assert seen == [20, 20]  # two steps, 20 background cells each: 40 of 180
+    # Fix: a batch_size no larger than the smaller set uses every background cell.
+    seen.clear()
+    model.train(background_indices=background, target_indices=target, train_size=1.0,
+                batch_size=20, **FAST)
+    assert sum(seen) == 180
+
+
+
+def _scbasset_adata(binary=True, n_regions=48, n_cells=12):
+    rng = np.random.default_rng(0)
+    x = rng.poisson(0.7, size=(n_regions, n_cells)).astype(np.float32)
+    if binary:
+        x = (x > 0).astype(np.float32)
+    bdata = anndata.AnnData(x)  # regions x cells
+    bdata.obsm["dna_code"] = rng.integers(0, 4, size=(n_regions, 1344))
+    return bdata
+
+
+SCB_FAST = {"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False,
+            "batch_size": 32}
+
+
+def test_scbasset_tf_activity_lib_size_norm_has_no_effect(monkeypatch):
+    """SCBASSET.get_tf_activity(lib_size_norm=True) subtracts the cell bias from the motif and
+    the background logits alike, then takes their difference: the bias cancels, so
+    lib_size_norm=True and False return the same scores (the docstring says it normalizes
+    the scores for library size)."""
+    if not hasattr(pd.DataFrame, "applymap"):  # pandas >= 3 (a known, separate pitfall)
+        monkeypatch.setattr(pd.DataFrame, "applymap", pd.DataFrame.map, raising=False)
+    bdata = _scbasset_adata()
+    scvi.external.SCBASSET.setup_anndata(bdata, dna_code_key="dna_code")
+    model = scvi.external.SCBASSET(bdata)
+    model.train(**SCB_FAST)
+    rng = np.random.default_rng(1)
+    motif = ["".join(rng.choice(list("ACGT"), 1344)) for _ in range(8)]
+    bg = ["".join(rng.choice(list("ACGT"), 1344)) for _ in range(8)]
+    # A local motif library instead of the download (needs Bio and the network).
+    model._get_motif_library = lambda tf, genome="human", motif_dir=None: (motif, bg)
+    with_norm = model.get_tf_activity("TF", lib_size_norm=True)
+    without = model.get_tf_activity("TF", lib_size_norm=False)
+    np.testing.assert_allclose(with_norm, without, atol=1e-5)
+    # Fix: the bias only matters before a nonlinearity, e.g. on the probability scale.
+    from scvi.data._preprocessing import _dna_to_code
+
+    def codes(seqs):
+        return torch.tensor([[_dna_to_code(c) for c in s] for s in seqs]).long()
+
+    with torch.no_grad():
+        acc_m = model.module._get_accessibility(codes(motif), batch_size=8)
+        acc_b = model.module._get_accessibility(codes(bg), batch_size=8)
+    bias = model.module.cell_bias.detach()
+
+    def score(remove_bias):
+        shift = bias if remove_bias else 0
+        return (torch.sigmoid(acc_m - shift).mean(0) - torch.sigmoid(acc_b - shift).mean(0))
+
+    assert not torch.allclose(score(True), score(False), atol=1e-5)
+
+
+def test_scbasset_counts_fail_in_training_not_setup():
+    """SCBASSET needs a binary accessibility matrix, but setup_anndata checks only that it
+    holds integers: counts above 1 pass setup and the model, then the first training step
+    fails in torchmetrics' AUROC with RuntimeError "Detected the following values in
+    `target`: tensor([0, 1, 2, ...]) but expected only the following values [0, 1]"
+    (BCEWithLogitsLoss itself takes the counts as targets silently)."""
+    bdata = _scbasset_adata(binary=False)
+    assert bdata.X.max() > 1
+    scvi.external.SCBASSET.setup_anndata(bdata, dna_code_key="dna_code")  # no complaint
+    model = scvi.external.SCBASSET(bdata)
+    with pytest.raises(RuntimeError, match="expected only the following values \\[0, 1\\]"):
+        model.train(**SCB_FAST)
+    # Fix: binarize before setup.
+    bdata.X = (bdata.X > 0).astype(np.float32)
+    scvi.external.SCBASSET.setup_anndata(bdata, dna_code_key="dna_code")
+    model = scvi.external.SCBASSET(bdata)
+    model.train(**SCB_FAST)
+    assert model.is_trained
+
+
+
+def _vivs_adata():
+    adata = _adata()
+    adata.obsm["y"] = np.asarray(adata.obsm["protein_expression"], dtype=np.float32)[:, :2]
+    scvi.external.VIVS.setup_anndata(adata, y_obsm_key="y", batch_key="batch")
+    return adata
+
+
+def test_vivs_get_elbo_is_importance_net_loss():
+    """After VIVS.train(), the module stays in phase "xy", whose loss() is the importance-score
+    net's negative log-likelihood of Y: get_elbo() (VAEMixin, "the evidence lower bound for
+    the data") returns minus that loss, not the generative VAE's ELBO, and
+    history["elbo_train"] holds the VAE's ELBO epochs followed by the importance net's loss
+    epochs in one column."""
+    adata = _vivs_adata()
+    model = scvi.external.VIVS(adata, n_hidden=16, n_latent=4)
+    model.train(**FAST)
+    assert model.module._phase == "xy"
+    assert len(model.history["elbo_train"]) == 2  # one epoch of each phase, one column
+    elbo = float(model.get_elbo())
+    xy_loss = float(model.get_reconstruction_error()["reconstruction_loss"])
+    assert elbo == pytest.approx(-xy_loss)
+    assert xy_loss == pytest.approx(float(model.predict_t().mean()), rel=1e-4)
+    # Fix: switch the module to phase "x" to score the generative VAE.
+    model.module._phase = "x"
+    vae_elbo = float(model.get_elbo())
+    model.module._phase = "xy"
+    assert vae_elbo != pytest.approx(elbo, rel=1e-3)
+
+
+def test_vivs_generative_vae_kwargs_cannot_be_passed():
+    """VIVS builds its generative VAE from n_hidden, n_latent and x_likelihood only: it passes
+    x_model_kwargs to VIVSModule itself, so VIVS(adata, x_model_kwargs={...}) (through
+    **module_kwargs, "keyword arguments passed to VIVSModule") raises TypeError "got multiple
+    values for keyword argument 'x_model_kwargs'", and the user guide's x_module_kwargs
+    raises "unexpected keyword argument 'x_module_kwargs'"."""
+    adata = _vivs_adata()
+    with pytest.raises(TypeError, match="multiple values for keyword argument 'x_model_kwargs'"):
+        scvi.external.VIVS(adata, x_model_kwargs={"n_layers": 2})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'x_module_kwargs'"):
+        scvi.external.VIVS(adata, x_module_kwargs={"n_layers": 2})
+    # Fix: train an SCVI with the wanted architecture and pass it as x_model.
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")
+    x_model = scvi.model.SCVI(adata, n_hidden=16, n_latent=4, n_layers=2)
+    x_model.train(**FAST)
+    model = scvi.external.VIVS(adata, x_model=x_model)
+    assert len(model.module.x_module.z_encoder.encoder.fc_layers) == 2
+
+
+
+def _lda():
+    adata = _adata()
+    scvi.model.AmortizedLDA.setup_anndata(adata)
+    model = scvi.model.AmortizedLDA(adata, n_topics=3, n_hidden=16)
+    model.train(max_epochs=1, accelerator="cpu", enable_progress_bar=False)
+    return model, adata
+
+
+def test_amortizedlda_latent_representation_indices_fail():
+    """AmortizedLDA.get_latent_representation(indices=...) raises ValueError "Shape of passed
+    values is (3, 3), indices imply (80, 3)": it computes the rows of the chosen cells but
+    labels the frame with all of adata.obs_names."""
+    model, adata = _lda()
+    with pytest.raises(ValueError, match=r"Shape of passed values is \(3, 3\), indices imply"):
+        model.get_latent_representation(indices=[0, 1, 2], n_samples=10)
+    # Fix: pass the subset as its own AnnData.
+    out = model.get_latent_representation(adata[[0, 1, 2]].copy(), n_samples=10)
+    assert list(out.index) == list(adata.obs_names[:3])
+
+
+def test_amortizedlda_feature_by_topic_takes_no_adata():
+    """AmortizedLDA.get_feature_by_topic's docstring lists an adata parameter ("AnnData to
+    transform"), but the method takes only n_samples: get_feature_by_topic(adata=adata)
+    raises TypeError, and get_feature_by_topic(adata) takes the AnnData as n_samples."""
+    model, adata = _lda()
+    assert "adata" in model.get_feature_by_topic.__doc__
+    with pytest.raises(TypeError, match="unexpected keyword argument 'adata'"):
+        model.get_feature_by_topic(adata=adata)
+    with pytest.raises(TypeError):
+        model.get_feature_by_topic(adata)
+    assert model.get_feature_by_topic(n_samples=10).shape == (adata.n_vars, 3)  # the fix
+
+
+def _sysvi(**model):
+    adata = _adata()
+    scvi.external.SysVI.setup_anndata(adata, batch_key="batch")
+    return scvi.external.SysVI(adata, n_hidden=16, n_latent=4, **model)
+
+
+def _first_minibatch(model, n: int = 80):
+    return next(iter(model._make_data_loader(model.adata, batch_size=n)))
+
+
+
+
+def test_sysvi_cycle_encodes_the_own_batch_reconstruction():
+    """SysVAE.forward decodes each cell with a switched batch (generative_outputs["px_cycle"])
+    but never uses it: the cycle pass encodes px.loc, the reconstruction decoded with the
+    cell's OWN batch, labelled with the switched batch. The cycle-consistency loss so does not
+    compare a cell with its switched-batch version, as sysvi.md (and the original sysVI code,
+    which encodes the switched decoding "y_m") describe."""
+    model = _sysvi(prior="standard_normal")
+    module = model.module.eval()
+    tensors = _first_minibatch(model)
+
+    captured = []
+    inference = module.inference
+
+    def spy(**kwargs):
+        captured.append(kwargs["x"])
+        return inference(**kwargs)
+
+    module.inference = spy
+    with torch.no_grad():
+        _, gen, losses = module(tensors)
+    assert len(captured) == 2  # first pass, cycle pass
+    assert "px_cycle" in gen  # the switched-batch decoding is computed ...
+    assert torch.equal(captured[1], gen["px"].loc)  # ... but the cycle encodes the own-batch one
+    assert not torch.allclose(captured[1], gen["px_cycle"].loc)
+    assert losses.extra_metrics["cycle_loss"] > 0
+
+    # Fix: feed the switched-batch decoding to the cycle encoder.
+    captured.clear()
+    original = module._get_inference_cycle_input
+
+    def fixed(tensors, generative_outputs, cycle_batch, **kw):
+        out = original(tensors, generative_outputs, cycle_batch, **kw)
+        out["x"] = generative_outputs["px_cycle"].loc
+        return out
+
+    module._get_inference_cycle_input = fixed
+    with torch.no_grad():
+        _, gen, _ = module(tensors)
+    assert torch.equal(captured[1], gen["px_cycle"].loc)
+
+
+def test_sysvi_vampprior_components_use_the_square_root_of_the_std():
+    """VampPrior.get_params returns the pseudoinput posteriors' loc and SCALE (standard
+    deviation), though its docstring says mean and variance, and log_prob takes .sqrt() of it
+    again: every prior component of SysVI's default prior="vamp" has standard deviation
+    sqrt(std) instead of std (the original sysVI returned the variance here)."""
+    model = _sysvi()  # default prior="vamp"
+    prior = model.module.prior
+    model.module.eval()
+    torch.manual_seed(0)
+    z = torch.randn(30, 4)
+    with torch.no_grad():
+        loc, second = prior.get_params()
+        batch_index = prior.u_cat[0].argmax(-1, keepdim=True)  # one-hot: multinomial is exact
+        q = prior.encoder(x=prior.u, batch_index=batch_index, cat_list=[], cont=prior.u_cont)
+        std = q["q_dist"].scale
+        assert torch.allclose(second, std)  # the "variance" returned is the std
+        assert torch.allclose(second, q["q_dist"].variance.sqrt())
+        assert not torch.allclose(second, q["q_dist"].variance)
+
+        logw = torch.log_softmax(prior.w, dim=0)
+
+        def mixture(scale):
+            comp = torch.distributions.Normal(loc[:, None], scale[:, None]).log_prob(z[None])
+            return torch.logsumexp(comp + logw, dim=0)
+
+        used = prior.log_prob(z)
+        assert torch.allclose(used, mixture(std.sqrt()), atol=1e-5)  # std ** 0.5
+        assert not torch.allclose(used, mixture(std), atol=1e-3)
+
+        # Fix: use the std itself (or return the variance from get_params).
+        assert torch.allclose(mixture(q["q_dist"].variance.sqrt()), mixture(std))
+
+
+def test_sysvi_embed_categorical_covariates_does_not_embed_the_batch():
+    """SysVAE documents embed_categorical_covariates=True as embedding "categorical covariates
+    and batches" into continuous vectors; only the categorical_covariate_keys get an embedding:
+    the batch stays one-hot in the encoder's (and decoder's) first layer."""
+    adata = _adata()
+    adata.obs["cov"] = np.random.RandomState(0).choice(["a", "b", "c"], adata.n_obs)
+    scvi.external.SysVI.setup_anndata(adata, batch_key="batch", categorical_covariate_keys=["cov"])
+    model = scvi.external.SysVI(adata, n_hidden=16, n_latent=4, embed_categorical_covariates=True)
+    module = model.module
+    emb_dim = module.get_embedding("cov0").embedding_dim
+    assert list(module.embeddings_dict.keys()) == ["cov0"]  # no batch embedding
+    fc = module.encoder.decoder_y
+    assert fc.n_cat_list == [2]  # the batch, one-hot
+    assert fc.fc_layers[0][0].in_features == adata.n_vars + 2 + emb_dim
+    # The fix is in the docstring: only the categorical covariates are embedded.
+    assert module.decoder.decoder_y.n_cat_list == [2]
+
+
+
+
+@pytest.fixture(scope="module")
+def trained_velovi():
+    model = _velovi()
+    model.train(**FAST)
+    return model
+
+
+@pytest.mark.parametrize("method", ["get_velocity", "get_latent_time", "get_expression_fit"])
+def test_velovi_return_mean_false_with_one_sample_fails(trained_velovi, method):
+    """scvi.external.VELOVI.get_velocity, get_latent_time and get_expression_fit document a (cells, genes)
+    DataFrame unless n_samples > 1 and return_mean=False; with return_mean=False and the
+    default n_samples=1 they keep a sample axis of 1 and fail building the DataFrame: ValueError
+    "Must pass 2-d input. shape=(1, 80, 20)" (several minibatches: "all the input array
+    dimensions except for the concatenation axis must match exactly"). get_velocity with
+    n_samples_overall (which sets n_samples=1) and return_mean=False fails the same way."""
+    f = getattr(trained_velovi, method)
+    with pytest.raises(ValueError, match=r"Must pass 2-d input. shape=\(1, 80, 20\)"):
+        f(return_mean=False)
+    with pytest.raises(ValueError, match="concatenation axis must match exactly"):
+        f(return_mean=False, batch_size=32)
+    if method == "get_velocity":
+        with pytest.raises(ValueError, match=r"Must pass 2-d input. shape=\(1, 5, 20\)"):
+            f(n_samples=3, n_samples_overall=5, return_mean=False)
+    # Fix: return_mean=True (the default) gives the (cells, genes) frame.
+    out = f(return_mean=True)
+    out = out[0] if isinstance(out, tuple) else out
+    assert out.shape == (80, 20)
+
+
+def test_velovi_gene_likelihood_samples_mixed_across_minibatches(trained_velovi):
+    """scvi.external.VELOVI.get_gene_likelihood(n_samples > 1, return_mean=False) joins the minibatches along
+    axis 0, the SAMPLES axis: with two minibatches of 40 cells it silently returns
+    (2 * n_samples, 40, genes) instead of (n_samples, 80, genes), rows of different cells
+    stacked as extra samples; with unequal minibatches it raises ValueError. It also ignores
+    return_numpy (always an ndarray; the docstring promises a DataFrame) and documents
+    transform_batch and library_size, which it does not take."""
+    m = trained_velovi
+    out = m.get_gene_likelihood(n_samples=3, return_mean=False, batch_size=40)
+    assert out.shape == (6, 40, 20)  # documented: (samples, cells, genes) = (3, 80, 20)
+    with pytest.raises(ValueError, match="concatenation axis must match exactly"):
+        m.get_gene_likelihood(n_samples=3, return_mean=False, batch_size=32)
+    assert isinstance(m.get_gene_likelihood(return_numpy=False), np.ndarray)
+    with pytest.raises(TypeError):
+        m.get_gene_likelihood(transform_batch=None)
+    # Fix: one minibatch holding every cell gives the documented shape.
+    assert m.get_gene_likelihood(n_samples=3, return_mean=False, batch_size=80).shape == (3, 80, 20)
+
+
+def test_velovi_sparse_layers_fail_in_the_constructor():
+    """scvi.external.VELOVI.setup_anndata accepts scipy sparse spliced/unspliced layers (registered with
+    is_count_data=False, no check), but scvi.external.VELOVI(adata) then fails in its initialisation of the
+    switch state (np.argsort on a sparse matrix) with IndexError "too many indices for array:
+    array is 1-dimensional, but 2 were indexed", a message naming neither sparsity nor layers."""
+    adata = _adata()
+    X = adata.X.astype(np.float32)
+    adata.layers["spliced"], adata.layers["unspliced"] = sp.csr_matrix(X), sp.csr_matrix(X)
+    scvi.external.VELOVI.setup_anndata(adata, spliced_layer="spliced", unspliced_layer="unspliced")
+    with pytest.raises(IndexError, match="too many indices for array"):
+        scvi.external.VELOVI(adata)
+    # Fix: densify the layers first.
+    for k in ("spliced", "unspliced"):
+        adata.layers[k] = adata.layers[k].toarray()
+    scvi.external.VELOVI.setup_anndata(adata, spliced_layer="spliced", unspliced_layer="unspliced")
+    scvi.external.VELOVI(adata)
+
+
+def test_velovi_gamma_init_data_with_a_silent_unspliced_gene_fails():
+    """scvi.external.VELOVI(gamma_init_data=True) initialises gamma as softplus^-1(us_upper / ms_upper); a
+    gene whose unspliced values are 0 in the top 1% of cells gives softplus^-1(0) = -inf (the
+    clip has no lower bound), gamma = 0, alpha / gamma = nan, and training fails at the first
+    step with ValueError "Expected parameter loc ... of distribution Normal ... found invalid
+    values". The default gamma_init_data=False trains on the same data."""
+    adata = _adata()
+    X = adata.X.astype(np.float32)
+    U = X.copy()
+    U[:, 0] = 0
+    adata.layers["spliced"], adata.layers["unspliced"] = X, U
+    scvi.external.VELOVI.setup_anndata(adata, spliced_layer="spliced", unspliced_layer="unspliced")
+    model = scvi.external.VELOVI(adata, n_latent=4, gamma_init_data=True)
+    assert not torch.isfinite(model.module.gamma_mean_unconstr[0])  # -inf, or nan when 0 / 0
+    with pytest.raises(ValueError, match="Expected parameter loc"):
+        model.train(**FAST)
+    # Fix: gamma_init_data=False (or a lower clip bound on the init) trains.
+    model = scvi.external.VELOVI(adata, n_latent=4, gamma_init_data=False)
+    model.train(**FAST)
+    assert np.isfinite(model.get_rates()["gamma"]).all()
+
+
+
+
+def test_solo_doublet_ratio_must_be_an_int():
+    """scvi.external.SOLO.from_scvi_model documents doublet_ratio as the "ratio of generated doublets to
+    produce relative to the number of cells", but it is used as a count multiplier
+    (doublet_ratio * n_obs passed to np.random.choice's size): any float, even 2.0, fails with
+    TypeError "'float' object cannot be interpreted as an integer", naming no argument;
+    fractional ratios (fewer doublets than cells) are impossible."""
+    vae = _trained_scvi()
+    for ratio in (2.0, 0.5, 1.5):
+        with pytest.raises(TypeError, match="'float' object cannot be interpreted as an integer"):
+            scvi.external.SOLO.from_scvi_model(vae, restrict_to_batch="batch_0", doublet_ratio=ratio)
+    # Fix: pass an int.
+    solo = scvi.external.SOLO.from_scvi_model(vae, restrict_to_batch="batch_0", doublet_ratio=2)
+    counts = solo.adata.obs["_solo_doub_sim"].value_counts()
+    assert counts["singlet"] == 40 and counts["doublet"] == 80
+
+
+def test_solo_simulated_doublets_lose_their_names():
+    """scvi.external.SOLO.create_doublets names the simulated doublets "sim_doublet_<i>", but from_scvi_model
+    rebuilds the doublets' AnnData from their latent values (AnnData(np.concatenate(...))), which
+    names them "0", "1", ...: the SOLO AnnData has duplicate obs_names (anndata only warns
+    "Observation names are not unique"), and predict(include_simulated_doublets=True) returns
+    simulated doublets under the real cells' barcodes ("40" twice), with no "sim_doublet" row."""
+    vae = _trained_scvi()
+    solo = scvi.external.SOLO.from_scvi_model(vae, restrict_to_batch="batch_1")  # real cells "40".."79"
+    solo.train(**FAST)
+    preds = solo.predict(include_simulated_doublets=True)
+    assert len(preds) == 40 + 80
+    assert not preds.index.is_unique
+    assert not preds.index.str.startswith("sim_doublet").any()
+    assert preds.loc["40"].shape[0] == 2  # the real cell and a simulated doublet
+    assert solo.predict().index.is_unique  # real cells only: unaffected
+    # Fix: keep the names create_doublets gives (or set them again after rebuilding).
+    sim = scvi.external.SOLO.create_doublets(vae.adata_manager, doublet_ratio=2)
+    assert sim.obs_names[0] == "sim_doublet_0" and sim.obs_names.is_unique
