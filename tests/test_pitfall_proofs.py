@@ -8182,8 +8182,9 @@ def test_velovi_gamma_init_data_with_a_silent_unspliced_gene_fails():
     gene whose unspliced values are 0 in the top 1% of cells gives softplus^-1(0) = -inf (the
     clip has no lower bound), gamma = 0, alpha / gamma = nan, and training fails at the first
     step with ValueError "Expected parameter loc ... of distribution Normal ... found invalid
-    values" (torch's argument checks on, their default; a Pyro model trained earlier in the
-    process may have turned them off). The default gamma_init_data=False trains."""
+    values" (torch's distribution argument checks on, their default, which the proof sets:
+    one clean-clone CI run, after the other proofs, trained through without the error). The
+    default gamma_init_data=False trains."""
     adata = _adata()
     X = adata.X.astype(np.float32)
     U = X.copy()
