@@ -8237,3 +8237,52 @@ def test_solo_simulated_doublets_lose_their_names():
     # Fix: keep the names create_doublets gives (or set them again after rebuilding).
     sim = scvi.external.SOLO.create_doublets(vae.adata_manager, doublet_ratio=2)
     assert sim.obs_names[0] == "sim_doublet_0" and sim.obs_names.is_unique
+
+
+def test_velovi_plan_kwargs_win_over_train_s_own_arguments():
+    """VELOVI.train's docstring says its own keywords overwrite plan_kwargs, but it builds
+    {"lr": lr, "weight_decay": ..., "optimizer": "AdamW"} and then updates it with
+    plan_kwargs: train(lr=1e-3, plan_kwargs={"lr": 0.5}) trains at 0.5."""
+    model = _velovi()
+    doc = " ".join(inspect.getdoc(scvi.external.VELOVI.train).split())
+    assert "Keyword arguments passed to this method will overwrite values present in" in doc
+    model.train(lr=1e-3, plan_kwargs={"lr": 0.5}, **FAST)
+    assert model.trainer.optimizers[0].param_groups[0]["lr"] == 0.5
+    fixed = _velovi()  # the fix: give the rate in one place
+    fixed.train(lr=1e-3, **FAST)
+    assert fixed.trainer.optimizers[0].param_groups[0]["lr"] == 1e-3
+
+
+def test_velovi_get_velocity_reads_any_other_mode_as_unspliced():
+    """VELOVI.get_velocity tests velo_mode == "spliced" and treats every other value as
+    "unspliced" (and any velo_statistic but "mean" as the maximum a posteriori), without a
+    check: velo_mode="Spliced" returns the unspliced velocity."""
+    model = _velovi()
+    model.train(**FAST)
+
+    def velocity(**kw):
+        scvi.settings.seed = 0
+        return model.get_velocity(**kw).to_numpy()
+
+    unspliced = velocity(velo_mode="unspliced")
+    np.testing.assert_allclose(velocity(velo_mode="Spliced"), unspliced)
+    assert not np.allclose(velocity(velo_mode="spliced"), unspliced)  # the fix: lower case
+    np.testing.assert_allclose(velocity(velo_statistic="median"), velocity(velo_statistic="max"))
+
+
+def test_solo_simulates_the_same_doublets_whatever_the_seed():
+    """SOLO.from_scvi_model calls create_doublets without a seed, whose default is 1: the
+    simulated doublets are the same whatever scvi.settings.seed is, and from_scvi_model has no
+    seed argument to change them."""
+    vae = _trained_scvi()
+    sims = []
+    for seed in (0, 7):
+        scvi.settings.seed = seed
+        solo = scvi.external.SOLO.from_scvi_model(vae, restrict_to_batch="batch_0")
+        is_sim = solo.adata.obs["_solo_doub_sim"].to_numpy() == "doublet"
+        sims.append(np.asarray(solo.adata.X)[is_sim])
+    np.testing.assert_allclose(sims[0], sims[1])
+    one = scvi.external.SOLO.create_doublets(vae.adata_manager, doublet_ratio=2, seed=1)
+    other = scvi.external.SOLO.create_doublets(vae.adata_manager, doublet_ratio=2, seed=7)
+    dense = [x.toarray() if hasattr(x, "toarray") else np.asarray(x) for x in (one.X, other.X)]
+    assert not np.allclose(*dense)  # create_doublets itself takes a seed
