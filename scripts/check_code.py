@@ -183,12 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         if len(findings) > MAX_SHOWN:
             print(f"(+{len(findings) - MAX_SHOWN} more findings: --json lists them all)")
         shown_notes = [n for file_notes in notes for n in file_notes[:MAX_NOTES]]
+        noted = sum(len(file_notes) for file_notes in notes)
         if shown_notes:
             print(f"proven pitfalls of these calls (scvi-tools {PINNED_SCVI_TOOLS}; advice, "
                   "not findings):")
             for note in shown_notes:
                 print(f"  {note.text()}")
-        hidden = sum(len(file_notes) for file_notes in notes) - len(shown_notes)
+        hidden = noted - len(shown_notes)
         if hidden:
             print(f"  (+{hidden} more pitfall notes: --json lists them all)")
         cited = citations.summary
@@ -198,7 +199,6 @@ def main(argv: list[str] | None = None) -> int:
                    if cited.get("other_release") else "")
                 + f", {cited['unverified']} not judged"
                 if cited else "")
-        noted = sum(len(file_notes) for file_notes in notes)
         tail += f"; {noted} pitfall note(s)" if noted else ""
         print(f"{len(findings)} finding(s) in {len(files)} file(s), scvi-tools {checked}{tail}",
               file=sys.stderr)

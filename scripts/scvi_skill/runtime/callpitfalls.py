@@ -71,12 +71,13 @@ def usable_pitfall(entry) -> bool:
         and isinstance(entry.get("applies_to", []), list)
 
 
-def _owner(site: CallSite) -> tuple[str | None, str, bool]:
-    """``(class, callee, builds)``: ``scvi.model.SCANVI.predict`` -> ``("SCANVI", "predict",
-    False)``; a constructor ``("TrainerConfig", "TrainerConfig", True)``; a function
-    ``(None, "poisson_gene_selection", False)``."""
-    parts = site.name.split(".")
-    if site.kind == "class":
+def _owner(name: str, kind: str = "") -> tuple[str | None, str, bool]:
+    """``(class, callee, builds)`` of a resolved call's public name and API kind:
+    ``scvi.model.SCANVI.predict`` -> ``("SCANVI", "predict", False)``; a constructor
+    ``("TrainerConfig", "TrainerConfig", True)``; a function ``(None,
+    "poisson_gene_selection", False)``."""
+    parts = name.split(".")
+    if kind == "class":
         return parts[-1], parts[-1], True
     if len(parts) >= 2 and parts[-2][:1].isupper():
         return parts[-2], parts[-1], False
@@ -86,19 +87,24 @@ def _owner(site: CallSite) -> tuple[str | None, str, bool]:
 def notes_for_calls(path: str, calls: list[tuple[int | None, CallSite]],
                     pitfalls: list[dict]) -> list[PitfallNote]:
     """The notes of one file's calls, best first: each pitfall once, at its best call."""
-    models = {m.lower() for p in pitfalls for m in p.get("applies_to") or []} - {"all"}
-    used = {owner.lower() for _cell, site in calls
-            for owner, _callee, _builds in [_owner(site)] if owner and owner.lower() in models}
+    applies_of = [{m.lower() for m in p.get("applies_to") or ["all"]} for p in pitfalls]
+    models = set().union(*applies_of) - {"all"}
+    by_callee: dict[str, list[int]] = {}  # callee -> the pitfalls with a pattern for it
+    for n, pitfall in enumerate(pitfalls):
+        for callee in dict.fromkeys(c.get("callee") for c in pitfall.get("calls") or []):
+            by_callee.setdefault(callee, []).append(n)
+    owners = [(cell, site, *_owner(site.name, site.kind)) for cell, site in calls]
+    used = {owner.lower() for _cell, _site, owner, _callee, _builds in owners
+            if owner and owner.lower() in models}
     best: dict[str, PitfallNote] = {}
-    for cell, site in calls:
-        owner, callee, builds = _owner(site)
+    for cell, site, owner, callee, builds in owners:
         low = owner.lower() if owner else None
         if low not in models and site.within:  # TrainerConfig(...) given to SCVI's train()
-            outer = _owner(CallSite(0, site.within, ""))[0]
+            outer = _owner(site.within)[0]
             low = outer.lower() if outer else low
         literals = dict(site.literals)
-        for pitfall in pitfalls:
-            applies = {m.lower() for m in pitfall.get("applies_to") or ["all"]}
+        for n in by_callee.get(callee, ()):
+            pitfall, applies = pitfalls[n], applies_of[n]
             explicit = low in applies
             if not (explicit or "all" in applies
                     or (low not in models and applies & used)):
@@ -111,7 +117,8 @@ def notes_for_calls(path: str, calls: list[tuple[int | None, CallSite]],
             label = f"{owner}.{callee}" if owner and not builds else callee
             if site.within and low != (owner or "").lower():
                 label += f" (to {'.'.join(site.within.split('.')[-2:])})"
-            note = PitfallNote(path, site.line, label, pitfall["id"], " ".join(pitfall["claim"].split()),
+            note = PitfallNote(path, site.line, label, pitfall["id"],
+                               " ".join(pitfall["claim"].split()),
                                " ".join(pitfall["fix"].split()),
                                f"{pitfall['evidence']['path']}:{pitfall['evidence']['line']}",
                                score, cell)
