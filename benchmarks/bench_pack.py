@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -169,6 +171,22 @@ class Pack:
 
     def command(self, question: str) -> list[str]:
         return [sys.executable, str(REPO / "scripts" / "resolve_docs.py"), question]
+
+
+class AgentHintedPack(Pack):
+    """The pack with the ``--also`` the trial's skill agent passed (:func:`agent_hints`)."""
+
+    name = "pack + the skill agent's own --also (trial logs)"
+
+    def __init__(self, tree, budget: int, hints: dict[str, str]) -> None:
+        super().__init__(tree, budget)
+        self.hints = hints
+
+    def hint(self, row: dict) -> str:
+        return self.hints.get(row["id"], "")
+
+    def run_row(self, row: dict) -> tuple[str, list[tuple[str, int, int]], list]:
+        return self.run(row["question"], also=self.hint(row))
 
 
 class HintedPack(Pack):
@@ -303,11 +321,15 @@ def _round_span(text: str) -> tuple[int, int]:
     return span
 
 
-def trial_rows(first: int, last: int) -> list[dict]:
+def trial_rows(first: int, last: int, half: str | None = None) -> list[dict]:
     """The questions of agent-trial rounds ``first`` to ``last`` (those with a key), each with
-    its key's gold lines, as the split ``trials``: questions no ranking rule was tuned on."""
+    its key's gold lines, as the split ``trials``; ``half``: only the even rounds (split
+    ``trials-even``, tuned on from session 41) or the odd ones (``trials-odd``, frozen)."""
     rows = []
+    split = f"trials-{half}" if half else "trials"
     for n in range(first, last + 1):
+        if half and (n % 2 == 0) != (half == "even"):
+            continue
         folder = HERE / "trials" / f"round{n}"
         if not (folder / "key.jsonl").is_file():
             continue
@@ -317,8 +339,49 @@ def trial_rows(first: int, last: int) -> list[dict]:
                        .splitlines()):
             if key.get("gold_lines") and key["id"] in questions:
                 rows.append({"id": f"round{n}/{key['id']}", "question": questions[key["id"]],
-                             "split": "trials", "gold_lines": key["gold_lines"]})
+                             "split": split, "gold_lines": key["gold_lines"]})
     return rows
+
+
+_ALSO = re.compile(r"""--also\s+("(?:[^"\\]|\\.)*"|'[^']*')""")
+_NTH = re.compile(r"\bq (\d+)\s*\|[^|]*$")
+"""A log's ``q N | python3 .../resolve_docs.py --also ...``: question N of the round."""
+
+
+def agent_hints(first: int, last: int) -> dict[str, str]:
+    """``"roundN/ID" -> the --also`` the skill agent of trial round N passed with
+    that question, read from its log (``log_skill.jsonl``): each ``--also`` goes to the
+    question its heredoc holds (most shared words, at least half of the heredoc's), or to
+    question N of a ``q N | ...`` line. A question the agent passed no hint for has none."""
+    hints: dict[str, str] = {}
+    for n in range(first, last + 1):
+        folder = HERE / "trials" / f"round{n}"
+        log = folder / "log_skill.jsonl"
+        if not log.is_file() or not (folder / "questions.jsonl").is_file():
+            continue
+        questions = [json.loads(line) for line in
+                     (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+                     if line.strip()]
+        words = [set(plain_tokens(q["question"])) for q in questions]
+        for entry in map(json.loads, log.read_text(encoding="utf-8").splitlines()):
+            cmd = entry.get("cmd", "")
+            for match in _ALSO.finditer(cmd):
+                try:
+                    also = shlex.split(match.group(1))[0]
+                except ValueError:
+                    continue
+                nth = _NTH.search(cmd[: match.start()])
+                if nth and 1 <= int(nth.group(1)) <= len(questions):
+                    at = int(nth.group(1)) - 1
+                else:
+                    body = set(plain_tokens(cmd[match.end(): match.end() + 3000]))
+                    shared = [len(body & w) for w in words]
+                    at = max(range(len(words)), key=shared.__getitem__, default=-1)
+                    if at < 0 or shared[at] < 0.5 * max(len(body), 1) or not body:
+                        continue
+                key = f"round{n}/{questions[at]['id']}"
+                hints.setdefault(key, also)
+    return hints
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,11 +407,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hints", type=Path, default=HERE / "hints" / "first.jsonl",
                         help="the agent's hints (--also) per question: adds the row 'pack + "
                         "the agent's hint' (none when the file is not there)")
+    parser.add_argument("--agent-hints", action="store_true",
+                        help="with --rounds: adds the row 'pack + the skill agent's own "
+                        "--also', each question's hint as the trial's skill agent passed it "
+                        "(its log)")
+    parser.add_argument("--half", choices=("even", "odd"),
+                        help="with --rounds: only the even rounds (the tuning half, "
+                        "trials-even) or the odd ones (the frozen half, trials-odd; aggregate "
+                        "only): benchmarks/DEVSET.md")
     args = parser.parse_args(argv)
+    if args.agent_hints and not args.rounds:
+        parser.error("--agent-hints needs --rounds")
+    if args.half and not args.rounds:
+        parser.error("--half needs --rounds")
 
     tree = discover_tree(None, need_docs=True)
     if args.rounds:
-        rows = trial_rows(*args.rounds)
+        rows = trial_rows(*args.rounds, half=args.half)
         real = len(rows)
     else:
         rows = load_devset(args.devset)
@@ -365,12 +440,17 @@ def main(argv: list[str] | None = None) -> int:
               "synthetic", "synthetic2", "synthetic2-test"] \
         if args.split == "all" else [args.split]
     if args.rounds:
-        splits = ["trials"]
+        splits = [rows[0]["split"]] if rows else ["trials"]
     with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
         systems = [Pack(tree, args.budget)]
         hints = load_hints(args.hints)
         if hints and not args.rounds:  # the hint files hold the frozen and tuning sets' ids
             systems.append(HintedPack(tree, args.budget, hints))
+        if args.agent_hints:
+            own = AgentHintedPack(tree, args.budget, agent_hints(*args.rounds))
+            print(f"(the skill agent passed a hint for {sum(1 for r in rows if own.hint(r))}"
+                  f" of {len(rows)} questions)", file=sys.stderr)
+            systems.append(own)
         if not args.no_baselines:
             checkout = Path(tmp) / "v1"
             checkout.mkdir()

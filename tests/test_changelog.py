@@ -381,6 +381,54 @@ def test_a_requirement_the_question_names_gets_what_each_release_requires(capsys
     assert "(release history) anndata: " in out
 
 
+def test_the_pyproject_lines_of_a_named_requirement_are_quoted_as_the_file_has_them():
+    from scvi_skill.runtime.requirements import MAX_PYPROJECT_LINES, pyproject_lines
+
+    lines = [
+        "[project]",
+        'requires-python = ">=3.12"',
+        "dependencies = [",
+        '  "anndata",',
+        '  "lightning>=2",',
+        '  "requests-cache",',
+        "]",
+        'optional-dependencies.hub = [ "boto3", "huggingface-hub", "requests" ]',
+        'optional-dependencies.autotune = [',
+        "  \"ray[tune]; sys_platform!='win32'\",",
+        "]",
+        '[tool.ruff]',
+        'lightning = "not a requirement"',
+    ]
+    got = pyproject_lines("which lightning version, and does Python 3.11 work?", lines)
+    assert got == [(2, 'requires-python = ">=3.12"'), (5, '"lightning>=2",')]
+    # an extra's one-line list and a multi-line one; the table after the lists is not read
+    assert pyproject_lines("install huggingface-hub and ray for autotune", lines) == [
+        (8, lines[7]), (10, "\"ray[tune]; sys_platform!='win32'\",")]
+    # no version talk, an everyday word, the object rather than the package: nothing
+    assert pyproject_lines("my lightning module", lines) == []
+    assert pyproject_lines("pip install failed on requests", lines) == []
+    assert pyproject_lines("AnnData install fails", lines) == []
+    assert pyproject_lines("anndata install fails", lines) == [(4, '"anndata",')]
+    many = "install " + " ".join(f"pkg{n}" for n in range(9))
+    listed = ["dependencies = ["] + [f'  "pkg{n}",' for n in range(9)] + ["]"]
+    assert len(pyproject_lines(many, listed)) == MAX_PYPROJECT_LINES
+    assert pyproject_lines("anndata version", []) == []
+
+
+def test_the_pack_quotes_the_trees_requirement_lines(capsys, pinned_tree):
+    """Each quoted line is the tree's pyproject.toml line it cites, verbatim; another
+    release's tree is named with its lines."""
+    out = resolve_docs_pack(capsys, "import scvi fails on Python 3.10 after upgrading "
+                                    "anndata; is mudata required?")
+    lines = (pinned_tree.root / "pyproject.toml").read_text(encoding="utf-8").splitlines()
+    quoted = [re.fullmatch(r"\(pyproject\.toml:(\d+)\) (.*)", t) for t in out.splitlines()]
+    quoted = [(int(m.group(1)), m.group(2)) for m in quoted if m]
+    assert [text for _, text in quoted] == ['requires-python = ">=3.12"', '"anndata",', '"mudata",']
+    assert all(lines[n - 1].strip() == text for n, text in quoted)
+    assert not any(t.startswith("(pyproject") for t in
+                   resolve_docs_pack(capsys, "anndata objects with many layers").splitlines())
+
+
 def test_history_of_a_requirement_lists_what_each_release_requires(capsys):
     from scvi_skill.runtime.apifiles import load_releases
 

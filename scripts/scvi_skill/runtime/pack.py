@@ -34,6 +34,7 @@ from .fences import BODY, CLOSER, OPENER, line_roles
 from .formats import SLOT_SOURCE
 from .history import gone_identifiers, gone_message, moved_names, present_names, release_facts
 from .rank import MAX_QUESTION_CHARS, passage_idf, query_terms
+from .requirements import pyproject_lines
 from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
 from .text import clip
@@ -394,12 +395,16 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
         site = accessed[0]
         notes = [TWICE_NOTE.format(keyword=site["name"], mapping=site["mapping"])
                  if n.startswith(NO_SITE) else n for n in notes or []]
+    # The requirement lines are the tree's own: another release's are said to be its.
+    of_tree = f" of {getattr(tree, 'version', '')}" if other and getattr(tree, "version", "") else ""
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), doc_reader, budget,
                 raise_sites=[_with_lines(site, doc_reader) for site in raise_sites or []],
                 model_facts=facts, frames=locate_frames(frames or [], reader),
                 source_reader=reader, access_sites=accessed,
                 notes=list(notes or []) + [f"(release history) {line}"
-                                           for line in release_facts(question, sidx)])
+                                           for line in release_facts(question, sidx)]
+                + [f"({PYPROJECT}:{n}{of_tree}) {text}" for n, text
+                   in pyproject_lines(question, reader.file(PYPROJECT))])
     pack.term_idf = result.get("term_idf") or {}
     if other or release_tree is not None or for_release:
         # The facts' and pitfalls' lines are the pinned release's, not the other tree's nor
@@ -409,6 +414,9 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
     return pack
 
 
+PYPROJECT = "pyproject.toml"
+"""The tree's requirements: a question about versions or installs gets the lines of it that
+require what the question names (:func:`.requirements.pyproject_lines`)."""
 NO_SITE = "(error text) no raise or warning site"
 ACCESS_NOTE = ("(error text) Python's own message, raised by no scvi-tools statement: the "
                "lines below {what}; the value there is not what the code expects")

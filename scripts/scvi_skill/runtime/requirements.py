@@ -119,6 +119,51 @@ def dependency_facts(question: str) -> list[str]:
     return lines
 
 
+MAX_PYPROJECT_LINES = 3
+MAX_PYPROJECT_CHARS = 160
+_REQUIREMENT = re.compile(r"""["']([A-Za-z0-9][A-Za-z0-9._-]*)""")
+_TABLE_KEY = re.compile(r"^\s*((?:optional-)?dependencies(?:\.[\w-]+)?)\s*=\s*\[")
+_NOT_PYPROJECT_NAMES = frozenset({"requests", "optional", "all"})
+"""Names of the file's lists that are everyday words of questions too."""
+_PYPROJECT_PYTHON = re.compile(r"^\s*requires-python\s*=")
+
+
+def pyproject_lines(question: str, lines: list[str]) -> list[tuple[int, str]]:
+    """``(line, text)`` of the tree's ``pyproject.toml`` (``lines``) that answer a question
+    about versions, installs or imports: its ``requires-python`` line when the question names
+    a Python version, and the requirement line of each package the question names that the
+    file lists (``"mudata",`` of ``dependencies``, an extra's one-line list), at most
+    :data:`MAX_PYPROJECT_LINES`, in file order. The text is the line as written, stripped
+    and cut to :data:`MAX_PYPROJECT_CHARS`."""
+    if not lines or not _VERSION_CONTEXT.search(question):
+        return []
+    words = re.findall(r"(?<![\w-])[A-Za-z][\w-]*", question)
+    named = {requirement_name(DEPENDENCY_ALIASES.get(w, w)) for w in words
+             if w == w.lower() or w in DEPENDENCY_ALIASES} - _NOT_NAMES - _NOT_PYPROJECT_NAMES
+    wants_python = _PYTHON_VERSION.search(question) is not None
+    found: list[tuple[int, str]] = []
+    in_list = False
+    for n, text in enumerate(lines, 1):
+        table = _TABLE_KEY.match(text)
+        if table:
+            in_list = "]" not in text[table.end():]
+        if wants_python and _PYPROJECT_PYTHON.match(text):
+            found.append((n, text))
+            continue
+        if table or in_list:
+            body = text[table.end():] if table else text
+            if any(requirement_name(m) in named for m in _REQUIREMENT.findall(body)):
+                found.append((n, text))
+            if in_list and not table and "]" in text:
+                in_list = False
+    return [(n, clip_line(text)) for n, text in found[:MAX_PYPROJECT_LINES]]
+
+
+def clip_line(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= MAX_PYPROJECT_CHARS else text[: MAX_PYPROJECT_CHARS - 3] + "..."
+
+
 def requirement_name(name: str) -> str:
     """A package name as the manifest keeps it (PEP 503: lower case, ``-`` for runs of
     ``-_.``): ``pyro_ppl`` -> ``pyro-ppl``."""
