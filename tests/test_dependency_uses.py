@@ -25,6 +25,7 @@ from scvi_skill.runtime.dependency_uses import (
     canonical,
     dependency_use_facts,
     find,
+    instead,
     lookup,
     named_dependency_names,
 )
@@ -237,6 +238,40 @@ def test_the_facts_say_which_releases_use_it_and_which_do_not():
         "ImportError: cannot import name 'CSRDataset' from 'anndata.experimental'", data=DATA)
     assert "scvi-tools 1.1.0-1.2.0 use it only guarded" in line
     assert "the failing call is likely another package's or another release's" in line
+
+
+def test_a_name_the_newest_release_dropped_gets_the_name_it_uses_instead():
+    data = dict(DATA, uses=dict(DATA["uses"], **{
+        "anndata.io.read_elem": {"spans": [[2, 2]], "site": ["src/scvi/d.py", 14, 0]},
+        "anndata.experimental.read_elem": {"spans": [[0, 1]], "site": ["src/scvi/d.py", 23, 0]},
+        "h5py.read_elem": {"spans": [[0, 2]], "site": ["src/scvi/h.py", 1, 0]}}))
+    assert instead("anndata.experimental.read_elem", data) == (
+        "anndata.io.read_elem", ["src/scvi/d.py", 14, 0])
+    [line] = dependency_use_facts(
+        "ImportError: cannot import name 'read_elem' from 'anndata.experimental'", data=data)
+    assert line.endswith("; 1.2.0 uses anndata.io.read_elem instead, at src/scvi/d.py:14 "
+                         "(from each release's imports and attribute chains)")
+    # Never used: the newest release's name of the same package and last part is still said.
+    [line] = dependency_use_facts(
+        "ImportError: cannot import name 'read_elem' from 'anndata._io.specs'", data=data)
+    assert line.startswith("anndata._io.specs.read_elem: no scvi-tools release")
+    assert line.endswith("; 1.2.0 uses anndata.io.read_elem at src/scvi/d.py:14")
+    # Still used by the newest release, another package's name, or no such name: nothing.
+    assert instead("anndata.io.read_elem", data) is None
+    assert instead("jax.random.KeyArray", data) is None
+    assert instead("anndata", data) is None
+    [line] = dependency_use_facts(KEYARRAY, data=data)
+    assert " instead, at " not in line
+
+
+def test_the_shipped_file_names_what_the_pinned_release_reads_elements_with(pinned_tree):
+    """anndata.experimental.read_elem went (1.2.2's deprecation fix); the pinned release's
+    replacement is a line of the pinned tree that imports it."""
+    data = load_dependency_uses()
+    other, site = instead("anndata.experimental.read_elem", data)
+    assert other.rsplit(".", 1)[-1] == "read_elem" and other.startswith("anndata.")
+    line = (pinned_tree.root / site[0]).read_text(encoding="utf-8").splitlines()[site[1] - 1]
+    assert "read_elem" in line and "import" in line
 
 
 def test_the_shipped_file_dates_the_keyarray_annotation_and_matches_the_pinned_tree(pinned_tree):

@@ -109,7 +109,30 @@ GUARDED = ("only guarded (try/except, TYPE_CHECKING or an annotation never evalu
            "where a missing name raises nothing")
 
 
-def use_line(found: dict, versions: list[str], *, missing: bool = True) -> str:
+def instead(name: str, data: dict) -> tuple[str, list] | None:
+    """``(other name, site)``: the name of the same package and the same last part that the
+    newest release uses where it no longer uses ``name`` (``anndata.io.read_elem`` for
+    ``anndata.experimental.read_elem``), the first by name; ``None`` when there is none or
+    the newest release still uses ``name``."""
+    uses = data.get("uses") or {}
+    last = len(data.get("versions") or []) - 1
+    own_entry = uses.get(name)
+    if own_entry is not None and _last(own_entry["spans"]) == last:
+        return None
+    root, _, _ = name.partition(".")
+    tail = name.rsplit(".", 1)[-1]
+    if tail == root:
+        return None
+    for other in sorted(uses):
+        entry = uses[other]
+        if other != name and other.partition(".")[0] == root \
+                and other.rsplit(".", 1)[-1] == tail and _last(entry["spans"]) == last:
+            return other, entry["site"]
+    return None
+
+
+def use_line(found: dict, versions: list[str], *, missing: bool = True,
+             replaced: tuple[str, list] | None = None) -> str:
     """One line: which releases use the name where a missing name raises (and where the
     last of them does), which only guarded, which not at all; ``missing``: the user's error
     says the dependency lacks it (then a pinned release that still uses it unguarded means
@@ -138,6 +161,8 @@ def use_line(found: dict, versions: list[str], *, missing: bool = True) -> str:
     unused = span_text(_minus([[0, n - 1]], spans), versions)
     if unused:
         text += f"; not used by {unused}"
+    if replaced:
+        text += f"; {versions[-1]} uses {replaced[0]} instead, at {replaced[1][0]}:{replaced[1][1]}"
     return text + f" ({READ_NOTE})"
 
 
@@ -147,10 +172,12 @@ def _minus(spans: list[list[int]], other: list[list[int]]) -> list[list[int]]:
     return index_spans([i for a, b in spans for i in range(a, b + 1) if i not in held])
 
 
-def unused_line(name: str, versions: list[str]) -> str:
+def unused_line(name: str, versions: list[str], replaced: tuple[str, list] | None = None) -> str:
+    other = f"; {versions[-1]} uses {replaced[0]} at {replaced[1][0]}:{replaced[1][1]}" \
+        if replaced else ""
     return (f"{name}: no scvi-tools release {versions[0]}-{versions[-1]} uses it "
             f"({READ_NOTE}): the failing call is likely another package's; check the "
-            "traceback's frames")
+            f"traceback's frames{other}")
 
 
 def dependency_use_facts(question: str, *, data: dict | None = None) -> list[str]:
@@ -179,9 +206,10 @@ def dependency_use_facts(question: str, *, data: dict | None = None) -> list[str
     written = [name for name in written if name.partition(".")[0] in roots]
     for name in errors + written:
         found = find(name, data)
+        replaced = instead(found["name"] if found else canonical(name, aliases), data)
         if name in errors:
-            lines.append(use_line(found, versions) if found
-                         else unused_line(canonical(name, aliases), versions))
+            lines.append(use_line(found, versions, replaced=replaced) if found
+                         else unused_line(canonical(name, aliases), versions, replaced))
         elif found is not None and found["spans"][-1][1] < len(versions) - 1:
             # A written name the pinned release still uses says nothing about an upgrade
             # (one a new release started using, like scanpy's in 1.5.1's VIVS, neither).
