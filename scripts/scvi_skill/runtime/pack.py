@@ -52,6 +52,20 @@ RELEASE_NOTES = 3
 RELEASE_NOTES_AT = 4
 SOURCE_SHARE = 0.3
 """Share of the budget kept for source facts, pitfalls and next commands."""
+LONG_SOURCE_SHARE = 0.5
+LONG_QUESTION_CHARS = 250
+"""A question this long (a post with the user's code, output or error text) keeps
+:data:`LONG_SOURCE_SHARE` of the budget for them: such questions ask what the code does,
+and are answered by source lines more than by docs (session 41, tuned on the even trial
+rounds, 105 long posts of threads no set used: phrase in the pack 65 -> 70, with the
+agents' own hints 73 -> 82; the 352 shorter tuning questions unchanged, 286 and 297)."""
+
+
+def source_share(question: str) -> float:
+    """The share of the budget kept for the source facts, pitfalls and next commands."""
+    return LONG_SOURCE_SHARE if len(question) >= LONG_QUESTION_CHARS else SOURCE_SHARE
+
+
 MAX_SOURCES = 3
 MAX_PITFALLS = 2
 HINT_PITFALLS = 1
@@ -1972,7 +1986,7 @@ def _render(pack: Pack, question: str, version: str) -> None:
     # passages leave the pitfall out).
     before = [g for g in tail if g[0].startswith(_ERROR_PARTS) or g[0] == MODEL_FACTS_HEADING]
     pitfall = next((g for g in tail if g[0] == PITFALLS_HEADING), None)
-    share = int(limit * SOURCE_SHARE)
+    share = int(limit * source_share(question))
     if pitfall and before:
         share = max(share, _size([t for g in before for t in g]) + _size(pitfall[:2]))
     room = limit - _size(head) - min(tail_size, share)
@@ -2046,7 +2060,9 @@ def _render(pack: Pack, question: str, version: str) -> None:
     lines = head + lines[tail_start:error_end] + body + lines[error_end:]
     pack.lines = lines + nexts
     pack.ranges = [{"path": s.path, "lines": [s.start, s.end], "kind": s.kind}
-                   for s in _reading_order(spans, _span_terms(pack))]
+                   for s in _reading_order(spans, _span_terms(pack),
+                                           READ_PRIOR_LONG if len(question) >= LONG_QUESTION_CHARS
+                                           and LONG_PRIORS else READ_PRIOR)]
 
 
 CLIP_FIRST_LINE = True
@@ -2312,7 +2328,7 @@ def _shown_spans(marks: list[Span], shown: int) -> list[Span]:
     return out
 
 
-def _reading_order(spans: list[Span], terms=None) -> list[Span]:
+def _reading_order(spans: list[Span], terms=None, priors_of: dict | None = None) -> list[Span]:
     """The spans to read first, first (``ranges`` in ``--json``): each span that may hold the
     answer weighs its kind's and rank's share of answering lines (:data:`READ_PRIOR`) times
     one plus :data:`READ_TERMS_WEIGHT` times the share of the question's term weight its
@@ -2323,7 +2339,7 @@ def _reading_order(spans: list[Span], terms=None) -> list[Span]:
     for n, span in enumerate(spans):
         rank = seen.get(span.kind, 0)
         seen[span.kind] = rank + 1
-        priors = READ_PRIOR.get(span.kind, ())
+        priors = (priors_of or READ_PRIOR).get(span.kind, ())
         prior = priors[min(rank, len(priors) - 1)] if priors else 0.0
         if prior > 0:
             share = terms(span) if terms else 0.0
@@ -2340,6 +2356,13 @@ READ_PRIOR = {"raise": (0.64, 0.2), "passage": (0.33, 0.15, 0.05, 0.07, 0.05, 0.
 line, measured on the tuning splits (session 35; the last figure for every later one):
 the first passage 0.33, a raise site of the question's error text 0.64, a parameter's entry
 0.17; defs' header lines, model facts and frames under 0.01."""
+READ_PRIOR_LONG = {"raise": (0.65, 0.22), "passage": (0.18, 0.09, 0.03, 0.05, 0.01, 0.03),
+                   "param": (0.10,), "window": (0.12, 0.12, 0.03, 0.01),
+                   "pitfall": (0.15, 0.06)}
+"""The same shares for a question of :data:`LONG_QUESTION_CHARS` or more (session 41: 163
+long questions of the tuning splits and the even trial rounds): source windows and the
+first pitfall answer as often as the first passage."""
+LONG_PRIORS = True
 READ_TERMS_WEIGHT = 32.0
 """How much a span's share of the question's terms lifts it. On the tuning splits (session
 35) the answering line was in the first three ranges for 178 of 312 questions in the order
