@@ -117,6 +117,36 @@ def test_a_fence_s_model_carries_to_the_spans_of_its_section_only(capsys, tmp_pa
     assert prose_findings(capsys, tmp_path, "## q1\n\n" + fence + "## q2\n\n" + prose) == []
 
 
+def test_a_model_the_section_s_code_assigns_overrules_the_words_guess(capsys, tmp_path):
+    """Round 88: an answer about SOLO wrote `vae.train(plan_kwargs={"lr": ...})` in its
+    prose, and its code below made `vae` an SCVI model, whose train() keeps plan_kwargs'
+    lr: the words' guess (SOLO, whose train() puts its own lr over it) was a false alarm."""
+    table = ("## q1\n\nThe classifier of SOLO is set in from_scvi_model.\n\n"
+             '- Learning rate: `vae.train(plan_kwargs={"lr": 5e-4})`.\n\n')
+    fence = "```python\nvae = scvi.model.SCVI(adata)\n```\n"
+    assert [f[2] for f in prose_findings(capsys, tmp_path, table)] == [
+        "scvi.external.SOLO.train"]
+    assert prose_findings(capsys, tmp_path, table + fence) == []
+    # the same model assigned, or an assignment in another answer: the guess stands
+    solo = "```python\nvae = scvi.external.SOLO.from_scvi_model(scvi_model)\n```\n"
+    assert [f[2] for f in prose_findings(capsys, tmp_path, table + solo)] == [
+        "scvi.external.SOLO.train"]
+    assert [f[2] for f in prose_findings(capsys, tmp_path, table + "## q2\n\n" + fence)] == [
+        "scvi.external.SOLO.train"]
+
+
+def test_fence_assignments_name_the_model_a_call_returns():
+    models = {"SCVI": "scvi.model.SCVI", "SOLO": "scvi.external.SOLO"}
+    lines = ["## q1", "```python", "vae = scvi.model.SCVI(adata)", "vae = SOLO.load(d)",
+             "solo = scvi.external.SOLO.from_scvi_model(vae)", "x = np.zeros(3)",
+             "m = SCVI.setup_anndata(adata)", "```", "## q2", "```python",
+             "other = SCVI(adata)", "```"]
+    code = {1, 2, 3, 4, 5, 6, 7, 9, 10, 11}
+    assert prosecode.fence_assignments(lines, 0, code, models) == {
+        "vae": "scvi.model.SCVI", "solo": "scvi.external.SOLO", "m": "scvi.model.SCVI"}
+    assert prosecode.fence_assignments(lines, 8, code, models) == {"other": "scvi.model.SCVI"}
+
+
 def test_unread_parameters_in_spans(capsys, tmp_path):
     """MULTIVI.setup_anndata is a stub that reads none of its keywords (1.4 on); a quoted
     signature giving an unread parameter None is not a call to flag."""

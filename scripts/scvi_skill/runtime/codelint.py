@@ -397,7 +397,7 @@ def _check_span(span: prosecode.ProseSpan, api: ReleaseApi, scope: SnippetScope,
     elif not prosecode.may_bind(code, models, scope.aliases, scope.instances):
         return []  # no scvi name, model or model-like variable: nothing to resolve
     aliases, instances = prosecode.bindings(code, span.model, models, scope.aliases,
-                                            scope.instances)
+                                            scope.instances, span.assigned)
     local = SnippetScope(aliases={**scope.aliases, **aliases},
                          instances={**scope.instances, **instances},
                          plans_replaced=scope.plans_replaced, dicts=dict(scope.dicts),

@@ -79,7 +79,9 @@ MAX_SPANS = 2000
 """Spans checked in one file, at most (about 0.3 ms each; an answer writes tens): a
 generated file of a hundred thousand spans is checked in its first 2,000."""
 
-ProseSpan = namedtuple("ProseSpan", "line col code model")
+ProseSpan = namedtuple("ProseSpan", "line col code model assigned", defaults=(None,))
+"""``assigned``: the model classes the section's fences assign to names (``vae =
+scvi.model.SCVI(adata)`` -> ``{"vae": "scvi.model.SCVI"}``), above or below the span."""
 """A span: its 1-based line and column (of the code, after the backticks), the code, and the
 public name of the one model class its words name (None when none or several, or when its
 sentence points to another model by a dotted path: ``scvi.external.MRVI``)."""
@@ -140,6 +142,7 @@ def prose_spans(lines: list[str], code_lines: set[int], models: dict[str, str],
     most :data:`SENTENCE_REACH` characters either side of its span."""
     out = []
     section_models: dict[int, set[str]] = {}
+    section_assigned: dict[int, dict[str, str]] = {}
     lead_in_release, in_section = False, None
     for first, last, section in _paragraphs(lines, code_lines):
         if section != in_section:  # a new answer: no lead-in yet
@@ -179,8 +182,11 @@ def prose_spans(lines: list[str], code_lines: set[int], models: dict[str, str],
                 others = sentence.replace(match.group(2), " ", 1)  # less the span itself
                 aside = any(models.get(m) not in (None, model)
                             for m in DOTTED_MODEL.findall(others))
+                if section not in section_assigned:
+                    section_assigned[section] = fence_assignments(
+                        lines, section, code_lines, models)
                 out.append(ProseSpan(n + 1, match.start(2) + 1 + lead, code,
-                                     None if aside else model))
+                                     None if aside else model, section_assigned[section]))
             offset += len(lines[n]) + 1
     return out
 
@@ -203,6 +209,32 @@ def _paragraphs(lines: list[str], code_lines: set[int]):
             first = n
     if first is not None:
         yield first, len(lines), section
+
+
+_ASSIGNED = re.compile(r"^\s*([a-z_]\w*)\s*=\s*([A-Za-z_][\w.]*)\(")
+"""``name = dotted.Call(`` on a fence's line."""
+
+
+def fence_assignments(lines: list[str], section: int, code_lines: set[int],
+                      models: dict[str, str]) -> dict[str, str]:
+    """Name -> model class of the first ``name = ...Model(...)`` or ``name =
+    ...Model.method(...)`` (``SCVI.load``, ``SOLO.from_scvi_model``) on the fence lines of the
+    top-level section whose heading is line ``section``: the answer's own code says what its
+    sentences' ``vae`` is, even when the code comes after them."""
+    found: dict[str, str] = {}
+    for k in range(max(section, 0), len(lines)):
+        if k > section and k not in code_lines and SECTION.match(lines[k]):
+            break
+        if k not in code_lines:
+            continue
+        match = _ASSIGNED.match(lines[k])
+        if not match or match.group(1) in found:
+            continue
+        parts = match.group(2).split(".")
+        cls = next((part for part in reversed(parts[-2:]) if part in models), None)
+        if cls and (cls == parts[-1] or parts[-1][:1].islower()):
+            found[match.group(1)] = models[cls]
+    return found
 
 
 def _section_lines(lines: list[str], section: int, code_lines: set[int]):
@@ -237,9 +269,13 @@ def span_model(found_in: list[set[str]]) -> str | None:
 
 
 def bindings(code: str, model: str | None, models: dict[str, str], aliases: dict,
-             instances: dict) -> tuple[dict[str, str], dict[str, str]]:
+             instances: dict, assigned: dict[str, str] | None = None
+             ) -> tuple[dict[str, str], dict[str, str]]:
     """``(aliases, instances)`` to add for the span ``code``: names not yet bound that are a
-    model class, or a variable that names or looks like a model (see the module docstring)."""
+    model class, or a variable that names or looks like a model (see the module docstring);
+    a variable the section's fences assign another model to (``assigned``, even below the
+    span: ``vae = scvi.model.SCVI(...)`` under a table that names SOLO) is not the words'
+    model, and stays unbound."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -262,7 +298,9 @@ def bindings(code: str, model: str | None, models: dict[str, str], aliases: dict
         own = {lowered[part] for part in parts if part in lowered}
         if len(own) == 1 and len(parts) > 1:  # scanvi_model; a bare `cytovi` is the module
             new_instances[name] = next(iter(own))
-        elif not own and model and any(p in MODEL_VARIABLES for p in parts):
+        elif not own and model and any(p in MODEL_VARIABLES for p in parts) \
+                and (assigned or {}).get(name, model) == model:
+            # the words' guess, unless the section's own code makes it another model
             new_instances[name] = model
     return new_aliases, new_instances
 
