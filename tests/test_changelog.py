@@ -423,7 +423,8 @@ def test_the_pack_quotes_the_trees_requirement_lines(capsys, pinned_tree):
     lines = (pinned_tree.root / "pyproject.toml").read_text(encoding="utf-8").splitlines()
     quoted = [re.fullmatch(r"\(pyproject\.toml:(\d+)\) (.*)", t) for t in out.splitlines()]
     quoted = [(int(m.group(1)), m.group(2)) for m in quoted if m]
-    assert [text for _, text in quoted] == ['requires-python = ">=3.12"', '"anndata",', '"mudata",']
+    assert [text for _, text in quoted] == [
+        'requires-python = ">=3.12"', '"anndata",', '"mudata",']
     assert all(lines[n - 1].strip() == text for n, text in quoted)
     assert not any(t.startswith("(pyproject") for t in
                    resolve_docs_pack(capsys, "anndata objects with many layers").splitlines())

@@ -410,7 +410,8 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
         notes = [TWICE_NOTE.format(keyword=site["name"], mapping=site["mapping"])
                  if n.startswith(NO_SITE) else n for n in notes or []]
     # The requirement lines are the tree's own: another release's are said to be its.
-    of_tree = f" of {getattr(tree, 'version', '')}" if other and getattr(tree, "version", "") else ""
+    version = getattr(tree, "version", "") if other else ""
+    of_tree = f" of {version}" if version else ""
     pack = Pack(passages, sources, pitfalls, list(next_commands or []), doc_reader, budget,
                 raise_sites=[_with_lines(site, doc_reader) for site in raise_sites or []],
                 model_facts=facts, frames=locate_frames(frames or [], reader),

@@ -80,11 +80,11 @@ MAX_SPANS = 2000
 generated file of a hundred thousand spans is checked in its first 2,000."""
 
 ProseSpan = namedtuple("ProseSpan", "line col code model assigned", defaults=(None,))
-"""``assigned``: the model classes the section's fences assign to names (``vae =
-scvi.model.SCVI(adata)`` -> ``{"vae": "scvi.model.SCVI"}``), above or below the span."""
-"""A span: its 1-based line and column (of the code, after the backticks), the code, and the
+"""A span: its 1-based line and column (of the code, after the backticks), the code, the
 public name of the one model class its words name (None when none or several, or when its
-sentence points to another model by a dotted path: ``scvi.external.MRVI``)."""
+sentence points to another model by a dotted path: ``scvi.external.MRVI``), and the model
+classes its section's fences assign to names, above or below it (``vae =
+scvi.model.SCVI(adata)`` -> ``{"vae": "scvi.model.SCVI"}``)."""
 QUOTE_REACH = 300
 """Characters before a span searched for the ``path:line`` it would quote."""
 QUOTED_TREE = re.compile(

@@ -14,6 +14,7 @@ import re
 
 from .errors import IndexStale
 from .history import index_spans, span_text
+from .text import clip
 
 
 _PYTHON_VERSION = re.compile(r"\bpython\s*(?:version\s*)?(?:[=v]=?\s*)?(3\.\d{1,2})(?:\.\d+)?(?![\d.])",
@@ -123,8 +124,8 @@ MAX_PYPROJECT_LINES = 3
 MAX_PYPROJECT_CHARS = 160
 _REQUIREMENT = re.compile(r"""["']([A-Za-z0-9][A-Za-z0-9._-]*)""")
 _TABLE_KEY = re.compile(r"^\s*((?:optional-)?dependencies(?:\.[\w-]+)?)\s*=\s*\[")
-_NOT_PYPROJECT_NAMES = frozenset({"requests", "optional", "all"})
-"""Names of the file's lists that are everyday words of questions too."""
+_NOT_PYPROJECT_NAMES = frozenset({"requests"})
+"""Requirements of the file's lists that are everyday words of questions too."""
 _PYPROJECT_PYTHON = re.compile(r"^\s*requires-python\s*=")
 
 
@@ -156,12 +157,7 @@ def pyproject_lines(question: str, lines: list[str]) -> list[tuple[int, str]]:
                 found.append((n, text))
             if in_list and not table and "]" in text:
                 in_list = False
-    return [(n, clip_line(text)) for n, text in found[:MAX_PYPROJECT_LINES]]
-
-
-def clip_line(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= MAX_PYPROJECT_CHARS else text[: MAX_PYPROJECT_CHARS - 3] + "..."
+    return [(n, clip(text.strip(), MAX_PYPROJECT_CHARS)) for n, text in found[:MAX_PYPROJECT_LINES]]
 
 
 def requirement_name(name: str) -> str:
