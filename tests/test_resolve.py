@@ -1763,3 +1763,27 @@ def test_a_parameter_entry_is_shown_whole_or_says_where_it_ends(capsys, pinned_t
     _, out, _ = run(capsys, "--tree", str(pinned_tree.root), question)
     assert (f"param zero_inflation (src/scvi/model/_autozi.py:{first}-{last}; the entry goes "
             f"on to line {first + 10}):") in out
+
+
+def test_pitfalls_leave_room_for_the_first_source_fact(capsys, pinned_tree, monkeypatch):
+    """Two long pitfalls (one of them the hint's) filled the tail's share and the pack showed
+    no source fact at all (trial round 80's question with its agent's hint); the first fact's
+    header and lines now keep their room, and the pack stays within its budget."""
+    question = ("get_latent_representation() gives me only the posterior mean of z for each "
+                "cell. How can I also get the variance of the latent posterior q(z|x) per cell "
+                "from an SCVI model, without writing my own loop over the module?")
+    also = ("get_latent_representation return_dist give_mean mc_samples qz scale loc "
+            "variance Normal dist")
+    tree = ["--tree", str(pinned_tree.root)]
+    monkeypatch.setattr(pack, "SOURCE_KEPT", 0)
+    code, out, _ = run(capsys, *tree, "--also", also, question)
+    assert code == 0 and "== pitfalls" in out and "== source" not in out
+    monkeypatch.setattr(pack, "SOURCE_KEPT", 3)
+    code, out, _ = run(capsys, *tree, "--also", also, question)
+    lines = out.splitlines()
+    assert code == 0 and "== pitfalls" in lines and "== source" in lines
+    first = lines[lines.index("== source") + 1]
+    assert first.startswith("src/scvi/model/base/_vaemixin.py:") and len(lines) > lines.index(
+        "== source") + 2
+    code, report, _ = run_json(capsys, *tree, "--also", also, question)
+    assert report["pack"]["tokens"] <= report["pack"]["budget"] + 25

@@ -1990,6 +1990,14 @@ def _render(pack: Pack, question: str, version: str) -> None:
     share = int(limit * source_share(question))
     if pitfall and before:
         share = max(share, _size([t for g in before for t in g]) + _size(pitfall[:2]))
+    first_source = next((g for g in tail if g[0] == SOURCE_HEADING), None)
+    if SOURCE_KEPT and first_source:
+        # The parts above the source facts (pitfalls above all) leave room for the first
+        # fact's header and its first lines, within the long questions' share.
+        above = tail[:tail.index(first_source)]
+        need = _size([t for g in above for t in g[1:]]) + _size(
+            list(dict.fromkeys(g[0] for g in above)) + first_source[:1 + SOURCE_KEPT])
+        share = max(share, min(need, int(limit * LONG_SOURCE_SHARE)))
     room = limit - _size(head) - min(tail_size, share)
     _grow(pack, room - sum(len(_header(p, pack.has_tree)) + 1 for p in pack.passages))
     body: list[str] = []
@@ -2065,6 +2073,10 @@ def _render(pack: Pack, question: str, version: str) -> None:
                                            READ_PRIOR_LONG if len(question) >= LONG_QUESTION_CHARS
                                            and LONG_PRIORS else READ_PRIOR)]
 
+
+SOURCE_KEPT = 3
+"""Lines of the first source fact (its header and the lines after it) that the parts above
+it in the tail (pitfalls, model facts) leave room for (0: none kept)."""
 
 CLIP_FIRST_LINE = True
 MIN_FIRST_LINE_CHARS = 120
