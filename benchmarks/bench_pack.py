@@ -30,11 +30,16 @@ Usage:
       [--runs 1]
       [--baseline-commit REV] [--misses] [--no-speed]
   python benchmarks/bench_pack.py --rounds 62-70 --no-speed
+  python benchmarks/bench_pack.py --rounds 62-87 --half odd --agent-hints --no-speed
 
 --rounds A-B scores the questions of agent-trial rounds A to B instead, with their keys' gold
 lines (the split ``trials``, aggregate only). Rounds 62 to 70 asked only threads no question
 set used: no ranking rule was tuned on them, and no pack was read for them question by
-question.
+question. With ``--half even`` only the even rounds (``trials-even``: of rounds 62-87 the
+tuning half since session 41, read question by question), with ``--half odd`` only the odd
+ones (``trials-odd``: frozen, aggregate only; ``DEVSET.md``). ``--agent-hints`` adds the row
+of the pack with the ``--also`` each round's skill agent passed with that question, read
+from its log (``log_skill.jsonl``): the one call as the agents made it.
 
 --misses lists per-question misses of the pack, for the dev split only (the test split and
 the holdout sets, ``holdout.jsonl`` to ``holdout16.jsonl``, are never inspected question by

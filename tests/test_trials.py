@@ -397,3 +397,26 @@ def test_rounds_62_to_70_give_bench_pack_its_fresh_split(pinned_tree, monkeypatc
     assert bench_pack.trial_rows(1, 1) == []  # no round 1 folder: nothing
     with pytest.raises(Exception, match="comes after"):
         bench_pack._round_span("70-62")
+
+
+def test_the_trial_questions_split_in_two_halves_and_carry_their_agents_hints(monkeypatch):
+    """Session 41 split rounds 62-87 by round parity (DEVSET.md): the even rounds a tuning
+    half, the odd rounds frozen; together they are all the rounds' questions. Each hint is
+    the --also its round's skill agent passed with that question, as its log has it."""
+    monkeypatch.syspath_prepend(str(TRIALS.parent))
+    import bench_pack
+
+    every = bench_pack.trial_rows(62, 87)
+    even = bench_pack.trial_rows(62, 87, half="even")
+    odd = bench_pack.trial_rows(62, 87, half="odd")
+    assert (len(even), len(odd), len(every)) == (105, 109, 214)
+    assert {r["split"] for r in even} == {"trials-even"} and {r["split"] for r in odd} == {
+        "trials-odd"}
+    assert all(int(r["id"].split("/")[0][len("round"):]) % 2 == 0 for r in even)
+    assert sorted(r["id"] for r in even + odd) == sorted(r["id"] for r in every)
+    hints = bench_pack.agent_hints(62, 87)
+    assert len(hints) >= 200 and set(hints) <= {r["id"] for r in every}
+    assert hints["round87/q01"].startswith("BaseModelClass save load save_anndata")
+    for key, also in hints.items():
+        log = (TRIALS / key.split("/")[0] / "log_skill.jsonl").read_text(encoding="utf-8")
+        assert also and also.split()[0] in log
