@@ -1982,23 +1982,7 @@ def _render(pack: Pack, question: str, version: str) -> None:
     head.extend(pack.notes)
     tail, marks = _render_tail(pack)
     tail_size = sum(_size(g[1:]) for g in tail) + _size(list(dict.fromkeys(g[0] for g in tail)))
-    # What the error text points at fills the tail's share first; the first pitfall is kept
-    # room beside it (a pasted message that a pitfall explains had its raise sites and the
-    # passages leave the pitfall out).
-    before = [g for g in tail if g[0].startswith(_ERROR_PARTS) or g[0] == MODEL_FACTS_HEADING]
-    pitfall = next((g for g in tail if g[0] == PITFALLS_HEADING), None)
-    share = int(limit * source_share(question))
-    if pitfall and before:
-        share = max(share, _size([t for g in before for t in g]) + _size(pitfall[:2]))
-    first_source = next((g for g in tail if g[0] == SOURCE_HEADING), None)
-    if SOURCE_KEPT and first_source:
-        # The parts above the source facts (pitfalls above all) leave room for the first
-        # fact's header and its first lines, within the long questions' share.
-        above = tail[:tail.index(first_source)]
-        need = _size([t for g in above for t in g[1:]]) + _size(
-            list(dict.fromkeys(g[0] for g in above)) + first_source[:1 + SOURCE_KEPT])
-        share = max(share, min(need, int(limit * LONG_SOURCE_SHARE)))
-    room = limit - _size(head) - min(tail_size, share)
+    room = limit - _size(head) - min(tail_size, _tail_share(tail, question, limit))
     _grow(pack, room - sum(len(_header(p, pack.has_tree)) + 1 for p in pack.passages))
     body: list[str] = []
     kept: list[PackPassage] = []
@@ -2072,6 +2056,30 @@ def _render(pack: Pack, question: str, version: str) -> None:
                    for s in _reading_order(spans, _span_terms(pack),
                                            READ_PRIOR_LONG if len(question) >= LONG_QUESTION_CHARS
                                            and LONG_PRIORS else READ_PRIOR)]
+
+
+def _tail_share(tail: list[list[str]], question: str, limit: int) -> int:
+    """The characters the tail (error parts, model facts, pitfalls, source facts) may take:
+    the question's share of the budget (:func:`source_share`), more when what the error
+    text points at and the first pitfall need it, or the parts above the source facts and
+    the first fact's first lines (:data:`SOURCE_KEPT`), up to the long questions' share."""
+    # What the error text points at fills the tail's share first; the first pitfall is kept
+    # room beside it (a pasted message that a pitfall explains had its raise sites and the
+    # passages leave the pitfall out).
+    before = [g for g in tail if g[0].startswith(_ERROR_PARTS) or g[0] == MODEL_FACTS_HEADING]
+    pitfall = next((g for g in tail if g[0] == PITFALLS_HEADING), None)
+    share = int(limit * source_share(question))
+    if pitfall and before:
+        share = max(share, _size([t for g in before for t in g]) + _size(pitfall[:2]))
+    first_source = next((g for g in tail if g[0] == SOURCE_HEADING), None)
+    if SOURCE_KEPT and first_source:
+        # The parts above the source facts (pitfalls above all) leave room for the first
+        # fact's header and its first lines, within the long questions' share.
+        above = tail[:tail.index(first_source)]
+        need = _size([t for g in above for t in g[1:]]) + _size(
+            list(dict.fromkeys(g[0] for g in above)) + first_source[:1 + SOURCE_KEPT])
+        share = max(share, min(need, int(limit * LONG_SOURCE_SHARE)))
+    return share
 
 
 SOURCE_KEPT = 3
