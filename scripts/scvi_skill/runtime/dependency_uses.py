@@ -206,8 +206,8 @@ def dependency_use_facts(question: str, *, data: dict | None = None) -> list[str
     written = [name for name in written if name.partition(".")[0] in roots]
     for name in errors + written:
         found = find(name, data)
-        replaced = instead(found["name"] if found else canonical(name, aliases), data)
         if name in errors:
+            replaced = instead(found["name"] if found else canonical(name, aliases), data)
             lines.append(use_line(found, versions, replaced=replaced) if found
                          else unused_line(canonical(name, aliases), versions, replaced))
         elif found is not None and found["spans"][-1][1] < len(versions) - 1:

@@ -34,7 +34,7 @@ from .fences import BODY, CLOSER, OPENER, line_roles
 from .formats import SLOT_SOURCE
 from .history import gone_identifiers, gone_message, moved_names, present_names, release_facts
 from .rank import MAX_QUESTION_CHARS, passage_idf, query_terms
-from .requirements import pyproject_lines
+from .requirements import about_versions, pyproject_lines
 from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
 from .text import clip
@@ -61,9 +61,15 @@ rounds, 105 long posts of threads no set used: phrase in the pack 65 -> 70, with
 agents' own hints 73 -> 82; the 352 shorter tuning questions unchanged, 286 and 297)."""
 
 
+def long_question(question: str) -> bool:
+    """Whether ``question`` is a long post (:data:`LONG_QUESTION_CHARS`): it gets the long
+    questions' share of the budget and reading order (:data:`READ_PRIOR_LONG`)."""
+    return len(question) >= LONG_QUESTION_CHARS
+
+
 def source_share(question: str) -> float:
     """The share of the budget kept for the source facts, pitfalls and next commands."""
-    return LONG_SOURCE_SHARE if len(question) >= LONG_QUESTION_CHARS else SOURCE_SHARE
+    return LONG_SOURCE_SHARE if long_question(question) else SOURCE_SHARE
 
 
 MAX_SOURCES = 3
@@ -419,7 +425,8 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                 notes=list(notes or []) + [f"(release history) {line}"
                                            for line in release_facts(question, sidx)]
                 + [f"({PYPROJECT}:{n}{of_tree}) {text}" for n, text
-                   in pyproject_lines(question, reader.file(PYPROJECT))])
+                   in (pyproject_lines(question, reader.file(PYPROJECT))
+                       if about_versions(question) else [])])
     pack.term_idf = result.get("term_idf") or {}
     if other or release_tree is not None or for_release:
         # The facts' and pitfalls' lines are the pinned release's, not the other tree's nor
@@ -431,7 +438,8 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
 
 PYPROJECT = "pyproject.toml"
 """The tree's requirements: a question about versions or installs gets the lines of it that
-require what the question names (:func:`.requirements.pyproject_lines`)."""
+require what the question names (:func:`.requirements.pyproject_lines`); no other question
+reads it."""
 NO_SITE = "(error text) no raise or warning site"
 ACCESS_NOTE = ("(error text) Python's own message, raised by no scvi-tools statement: the "
                "lines below {what}; the value there is not what the code expects")
@@ -2052,10 +2060,9 @@ def _render(pack: Pack, question: str, version: str) -> None:
     # budget chose the same lines either way.
     lines = head + lines[tail_start:error_end] + body + lines[error_end:]
     pack.lines = lines + nexts
+    priors = READ_PRIOR_LONG if LONG_PRIORS and long_question(question) else READ_PRIOR
     pack.ranges = [{"path": s.path, "lines": [s.start, s.end], "kind": s.kind}
-                   for s in _reading_order(spans, _span_terms(pack),
-                                           READ_PRIOR_LONG if len(question) >= LONG_QUESTION_CHARS
-                                           and LONG_PRIORS else READ_PRIOR)]
+                   for s in _reading_order(spans, _span_terms(pack), priors)]
 
 
 def _tail_share(tail: list[list[str]], question: str, limit: int) -> int:

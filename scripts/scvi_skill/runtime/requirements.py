@@ -86,16 +86,32 @@ MAX_DEPENDENCIES = 2
 MAX_DEPENDENCY_CHARS = 240
 
 
+def about_versions(question: str) -> bool:
+    """Whether ``question`` is about versions, installs or imports (:data:`_VERSION_CONTEXT`):
+    only then does a package it names ask for that package's requirement."""
+    return _VERSION_CONTEXT.search(question) is not None
+
+
+def named_requirements(question: str) -> list[str]:
+    """The words of ``question`` that may name a requirement, as the manifest and
+    ``pyproject.toml`` spell them (:func:`requirement_name`), in order, once each: a word
+    written in lower case (``anndata`` the package, not ``AnnData`` the object) or another
+    spelling of one (:data:`DEPENDENCY_ALIASES`); never an everyday word (:data:`_NOT_NAMES`)."""
+    words = re.findall(r"(?<![\w-])[A-Za-z][\w-]*", question)
+    named = (requirement_name(DEPENDENCY_ALIASES.get(w, w)) for w in words
+             if w == w.lower() or w in DEPENDENCY_ALIASES)
+    return [n for n in dict.fromkeys(named) if n not in _NOT_NAMES]
+
+
 def dependency_facts(question: str) -> list[str]:
     """For each package scvi-tools needs that the question names (at most
     :data:`MAX_DEPENDENCIES`, only in a question about versions, installs or imports), the
     version each release requires, when releases differ: "anndata: >=0.7.5 in scvi-tools
     1.0.0-1.1.6.post2; >=0.11 in 1.2.0-1.3.3; any in 1.4.0-1.5.1". From each sdist's
     ``Requires-Dist`` (the API manifest, read only for such a question)."""
-    if not _VERSION_CONTEXT.search(question):
+    if not about_versions(question):
         return []
-    words = re.findall(r"(?<![\w-])[A-Za-z][\w-]*", question)
-    named = list(dict.fromkeys(DEPENDENCY_ALIASES.get(w, w).replace("_", "-") for w in words))
+    named = named_requirements(question)
     if not named:
         return []
     from .apifiles import load_releases
@@ -106,7 +122,7 @@ def dependency_facts(question: str) -> list[str]:
         return []
     known = required_names(releases)
     lines = []
-    for name in (n for n in named if n in known and n not in _NOT_NAMES):
+    for name in (n for n in named if n in known):
         runs = requirement_runs(name, releases)
         if len(runs) < 2:
             continue  # the same in every release: nothing to date
@@ -136,11 +152,9 @@ def pyproject_lines(question: str, lines: list[str]) -> list[tuple[int, str]]:
     file lists (``"mudata",`` of ``dependencies``, an extra's one-line list), at most
     :data:`MAX_PYPROJECT_LINES`, in file order. The text is the line as written, stripped
     and cut to :data:`MAX_PYPROJECT_CHARS`."""
-    if not lines or not _VERSION_CONTEXT.search(question):
+    if not lines or not about_versions(question):
         return []
-    words = re.findall(r"(?<![\w-])[A-Za-z][\w-]*", question)
-    named = {requirement_name(DEPENDENCY_ALIASES.get(w, w)) for w in words
-             if w == w.lower() or w in DEPENDENCY_ALIASES} - _NOT_NAMES - _NOT_PYPROJECT_NAMES
+    named = set(named_requirements(question)) - _NOT_PYPROJECT_NAMES
     wants_python = _PYTHON_VERSION.search(question) is not None
     found: list[tuple[int, str]] = []
     in_list = False
