@@ -1787,3 +1787,78 @@ def test_pitfalls_leave_room_for_the_first_source_fact(capsys, pinned_tree, monk
         "== source") + 2
     code, report, _ = run_json(capsys, *tree, "--also", also, question)
     assert report["pack"]["tokens"] <= report["pack"]["budget"] + 25
+
+
+def test_a_def_that_hands_on_is_followed_by_the_def_it_hands_on_to(capsys, pinned_tree,
+                                                                   monkeypatch):
+    """Trial round 74: `scvi.data.heart_cell_atlas_subsampled()` only returns
+    `_load_heart_cell_atlas_subsampled(...)`, imported from `_built_in_data`; the download URL
+    is in the latter, which the pack never showed. The function handed on to now comes right
+    after the wrapper's fact, with its own best window."""
+    question = ("Where does scvi.data.heart_cell_atlas_subsampled() download its file from in "
+                "1.5.1? Our cluster only reaches whitelisted domains.")
+    tree = ["--tree", str(pinned_tree.root)]
+    monkeypatch.setattr(pack, "DELEGATE_FACTS", False)
+    _, out, _ = run(capsys, *tree, question)
+    assert "_heartcellatlas.py" not in out
+    monkeypatch.setattr(pack, "DELEGATE_FACTS", True)
+    _, out, _ = run(capsys, *tree, question)
+    lines = out.splitlines()
+    heads = [t for t in lines[lines.index("== source") + 1:] if t.startswith("src/")]
+    assert heads[0].startswith("src/scvi/data/_datasets.py:601 ")
+    assert heads[1].startswith("src/scvi/data/_built_in_data/_heartcellatlas.py:8 ")
+    assert "exampledata.scverse.org" in out
+    _, report, _ = run_json(capsys, *tree, question)
+    assert any(r["path"].endswith("_heartcellatlas.py") for r in report["ranges"][:4])
+
+
+def test_what_a_def_hands_on_to_is_found_by_its_import_or_in_its_file():
+    """Relative and absolute imports name the callee's file; a def of the same file is found
+    too; a def with more than MAX_DELEGATE_BODY code lines, or one that returns no call of a
+    plain name, hands on nothing."""
+    files = {
+        "src/pkg/data/_api.py": [
+            "from ._impl._load import _load_x",
+            "from pkg.data._other import (",
+            "    helper,",
+            "    _load_y,",
+            ")",
+            "def load_x(path):",
+            '    """Load x.',
+            "",
+            '    Returns it."""',
+            "    return _load_x(path)",
+            "def load_y(path):",
+            "    return _load_y(path)",
+            "def local(path):",
+            "    return _local(path)",
+            "def _local(path):",
+            "    return path",
+            "def long(path):",
+            *["    a = 1"] * pack.MAX_DELEGATE_BODY,
+            "    return _load_x(path)",
+            "def method_call(self):",
+            "    return self.module.run()",
+        ],
+        "src/pkg/data/_impl/_load.py": ["import os", "def _load_x(path):", "    return os.sep"],
+        "src/pkg/data/_other.py": ["def helper():", "    pass", "def _load_y(path):", "    pass"],
+    }
+
+    class Reader:
+        def file(self, rel):
+            return files.get(rel)
+
+    lines = files["src/pkg/data/_api.py"]
+
+    def target(name):
+        line = next(n for n, t in enumerate(lines) if t.startswith(f"def {name}(")) + 1
+        return pack._delegate_target(pack.SourceFact("src/pkg/data/_api.py", line, name),
+                                     lines, Reader())
+
+    assert target("load_x") == ("src/pkg/data/_impl/_load.py", 1)
+    assert target("load_y") == ("src/pkg/data/_other.py", 2)
+    assert target("local") == ("src/pkg/data/_api.py", 14)
+    assert target("long") is None and target("method_call") is None
+    assert pack._module_files("src/scvi/data/_datasets.py", "..utils") == [
+        "src/scvi/utils.py", "src/scvi/utils/__init__.py"]
+    assert pack._module_files("src/scvi/data/_datasets.py", "numpy") == []

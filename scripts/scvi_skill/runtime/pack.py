@@ -1045,6 +1045,8 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
     if DEF_FACTS and term_idf:
         facts = _with_def_facts(facts + [elsewhere] if elsewhere else facts, sources, reader,
                                 term_idf)
+    if DELEGATE_FACTS:
+        facts = _with_delegates(facts, reader, term_idf)
     if NAMED_DEF_UP:
         # A top file's fact at the ``Class.method`` the question writes out comes second: the
         # def facts of other files and a parameter found elsewhere would push it under the
@@ -1063,6 +1065,102 @@ def _source_facts(sources: list[dict], question: str, reader: _Reader,
             facts.remove(shown)
             facts.insert(1, shown)
     return facts
+
+
+DELEGATE_FACTS = True
+"""A source fact whose def only hands its arguments on to a function it imports
+(``pbmc_dataset`` -> ``return _load_pbmc_dataset(...)``, the built-in datasets) is followed by
+a fact for that function, with its best window: the wrapper's lines hold no answer."""
+MAX_DELEGATE_BODY = 12
+"""The most code lines (docstring aside) a def that hands on may have."""
+_RETURN_CALL = re.compile(r"^\s*return\s+([A-Za-z_]\w*)\(")
+_FROM_IMPORT = re.compile(r"^from\s+([.\w]+)\s+import\s+(\([^)]*\)|[^\n]*)", re.MULTILINE)
+_QUOTES = ('"""', "'''")
+
+
+def _with_delegates(facts: list[SourceFact], reader: _Reader,
+                    term_idf: dict[str, float]) -> list[SourceFact]:
+    """``facts`` with, after each entry fact whose def hands on, a fact for the def it hands
+    on to (see :data:`DELEGATE_FACTS`)."""
+    out = []
+    for fact in facts:
+        out.append(fact)
+        if fact.kind != "entry":
+            continue
+        lines = reader.file(fact.path)
+        target = _delegate_target(fact, lines, reader) if lines else None
+        if target is None or any(f.path == target[0] and f.line == target[1] + 1
+                                 for f in facts + out):
+            continue
+        path, first = target
+        lines = reader.file(path)
+        added = SourceFact(path, first + 1, _qualified(path, lines, first), kind="def")
+        added.signature = clip(_signature(lines, first), DEF_SIGNATURE_CHARS)
+        span = _def_span(lines, first)
+        if term_idf and span:
+            _best_window(added, lines, term_idf, span)
+        out.append(added)
+    return out
+
+
+def _code_body(lines: list[str], span: tuple[int, int]) -> list[str]:
+    """The def's body lines at ``span`` that hold code: no blank line, comment or docstring."""
+    body = [t for t in lines[span[0] + _header_lines(lines, span[0]):span[1] + 1]
+            if t.strip() and not t.strip().startswith("#")]
+    head = body[0].strip().lstrip("rRuU") if body else ""
+    if head[:3] in _QUOTES:
+        quote = head[:3]
+        if head.count(quote) >= 2:
+            return body[1:]
+        end = next((n for n in range(1, len(body)) if quote in body[n]), len(body))
+        return body[end + 1:]
+    return body
+
+
+def _delegate_target(fact: SourceFact, lines: list[str], reader: _Reader
+                     ) -> tuple[str, int] | None:
+    """``(path, first)`` (0-based) of the function the def at ``fact.line`` returns the call
+    of, when the def is short and the function is imported from a module of the tree or
+    defined in the same file."""
+    if not 1 <= fact.line <= len(lines):
+        return None
+    span = _def_span(lines, fact.line - 1)
+    body = _code_body(lines, span) if span else []
+    if not body or len(body) > MAX_DELEGATE_BODY:
+        return None
+    call = next((m.group(1) for t in body if (m := _RETURN_CALL.match(t))), None)
+    if call is None:
+        return None
+    imports = "\n".join(line.strip() for line in lines)
+    for m in _FROM_IMPORT.finditer(imports):
+        if not re.search(r"(?<![\w.])" + re.escape(call) + r"(?![\w.])", m.group(2)):
+            continue
+        for rel in _module_files(fact.path, m.group(1)):
+            target = reader.file(rel) or []
+            first = next((n for n, t in enumerate(target)
+                          if (d := _DEF.match(t)) and d.group(1) == call and not t[0].isspace()),
+                         None)
+            if first is not None:
+                return rel, first
+    # Else a def of the same file (``prepare_query_anndata`` -> ``_pad_and_sort_query_anndata``).
+    first = next((n for n, t in enumerate(lines)
+                  if (d := _DEF.match(t)) and d.group(1) == call and n != fact.line - 1), None)
+    return (fact.path, first) if first is not None else None
+
+
+def _module_files(path: str, module: str) -> list[str]:
+    """The files (relative to the tree) that module ``module`` (``._built_in_data._pbmc``,
+    ``scvi.data._utils``) of an import in the file ``path`` may be."""
+    parts = path.split("/")
+    if module.startswith("."):
+        dots = len(module) - len(module.lstrip("."))
+        base, rest = parts[:-dots], module.lstrip(".")
+    elif module.split(".")[0] in parts[:-1]:
+        base, rest = parts[:parts.index(module.split(".")[0])], module
+    else:
+        return []
+    stem = "/".join(base + [p for p in rest.split(".") if p])
+    return [stem + ".py", stem + "/__init__.py"]
 
 
 KWARGS_PARAMS = True
