@@ -1862,3 +1862,26 @@ def test_what_a_def_hands_on_to_is_found_by_its_import_or_in_its_file():
     assert pack._module_files("src/scvi/data/_datasets.py", "..utils") == [
         "src/scvi/utils.py", "src/scvi/utils/__init__.py"]
     assert pack._module_files("src/scvi/data/_datasets.py", "numpy") == []
+
+
+def test_a_def_range_covers_the_whole_header_the_fact_quotes(capsys, pinned_tree):
+    """A fact's first line quotes its def's whole signature on one line; its `def` range
+    covered only the def's first line, so a default written further down
+    (`doublet_ratio: int = 2,` of SOLO.from_scvi_model) was quoted by the pack but in no
+    range. The range now ends with the header."""
+    question = "What does doublet_ratio do in SOLO.from_scvi_model?"
+    _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), question)
+    heads = [r for r in report["ranges"] if r["kind"] == "def"]
+    assert heads
+    for row in heads:
+        lines = (pinned_tree.root / row["path"]).read_text(encoding="utf-8").splitlines()
+        first, last = row["lines"]
+        assert re.match(r"\s*(async\s+def|def|class)\s", lines[first - 1])
+        assert re.search(r":\s*(#.*)?$", lines[last - 1])  # the header's last line
+        assert not any(re.search(r"\)\s*(->.*)?:\s*$", t) for t in lines[first - 1:last - 1])
+    solo = next(r for r in heads if r["path"].endswith("solo/_model.py")
+                and "from_scvi_model" in (pinned_tree.root / r["path"]).read_text(
+                    encoding="utf-8").splitlines()[r["lines"][0] - 1])
+    first, last = solo["lines"]
+    text = (pinned_tree.root / solo["path"]).read_text(encoding="utf-8").splitlines()
+    assert last > first and any("doublet_ratio: int = 2," in t for t in text[first - 1:last])

@@ -2392,7 +2392,7 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
         sig = f"  {signature}" if signature else ""
         symbol = f" {fact.symbol}" if fact.symbol else ""
         group = [f"{fact.path}:{fact.line}{symbol}{sig}"]
-        spans = [Span("def", fact.path, fact.line, fact.line, 0)]
+        spans = [Span("def", fact.path, fact.line, _header_last(pack, fact), 0)]
         if fact.param:
             first, last = fact.param_lines
             # Its signature line (with the default) unless the header shows it already.
@@ -2453,6 +2453,16 @@ def _shown_spans(marks: list[Span], shown: int) -> list[Span]:
         out.append(span)
     return out
 
+
+
+def _header_last(pack: Pack, fact: SourceFact) -> int:
+    """The last line of the header the fact's first line quotes: a signature written over
+    several lines shows on one (``doublet_ratio: int = 2,`` is the header's)."""
+    lines = pack.source_reader.file(fact.path) if pack.source_reader and fact.signature \
+        else None
+    if not lines or not 1 <= fact.line <= len(lines):
+        return fact.line
+    return fact.line + _header_lines(lines, fact.line - 1) - 1
 
 def _reading_order(spans: list[Span], terms=None, priors_of: dict | None = None) -> list[Span]:
     """The spans to read first, first (``ranges`` in ``--json``): each span that may hold the
