@@ -61,7 +61,10 @@ def test_a_span_shown_as_wrong_old_or_replaced_is_not_checked(capsys, tmp_path):
     for sentence in ("`model.train(pin_memory=True)` does not work.",
                      "The old `model.train(pin_memory=True)` became `datasplitter_kwargs`.",
                      "Use datasplitter_kwargs instead of `model.train(pin_memory=True)`.",
-                     "`model.train(pin_memory=True)` -> `datasplitter_kwargs`."):
+                     "`model.train(pin_memory=True)` -> `datasplitter_kwargs`.",
+                     # trial round 90: a docstring's example quoted against the signature
+                     "The class docstring shows `model.train(pin_memory=True)` (:65), but "
+                     "the signature is `train(self)`."):
         assert prose_findings(capsys, tmp_path, head + sentence + "\n") == [], sentence
     # a cue word inside another code span of the sentence is code, not a cue
     assert prose_findings(capsys, tmp_path, head + "Set `raise_error` and call "
