@@ -291,6 +291,27 @@ def test_a_window_is_chosen_for_what_the_def_name_does_not_say():
     assert anonymous.window and anonymous.window[1] < 13, anonymous.window
 
 
+
+def test_a_window_whose_lines_decide_wins_over_one_that_only_assigns(monkeypatch):
+    """Two windows hold the same query terms: the one whose matching lines are a condition and
+    a raise (what happens when) wins over assignments, by WINDOW_DECIDES a line; without the
+    lift the earlier one would (trial round 72: resolVI's `if weights == "importance"`)."""
+    from scvi_skill.runtime import pack as pk
+
+    lines = ["def de(self, weights='uniform'):", "    importance = weights", "    n = 1",
+             "    sampling = importance", *["    pass"] * 8,
+             "    if weights == 'importance':", "        raise ValueError('sampling')",
+             "    return n"]
+    idf = {"importanc": 5.0, "weight": 3.0, "sampl": 4.0}
+    fact = pk.SourceFact("src/x.py", 1, "scvi.x.Model.de")
+    pk._best_window(fact, lines, idf)
+    assert fact.window and fact.window[0] <= 13 <= fact.window[1], fact.window
+    assert any("raise ValueError" in t for t in fact.window_text)
+    monkeypatch.setattr(pk, "WINDOW_DECIDES", 0.0)
+    flat = pk.SourceFact("src/x.py", 1, "scvi.x.Model.de")
+    pk._best_window(flat, lines, idf)
+    assert flat.window and flat.window[1] < 13, flat.window
+
 def test_a_source_window_names_the_def_that_holds_it():
     from scvi_skill.runtime.pack import SourceFact, _enclosing_headers, _point_at_window
 
@@ -441,7 +462,9 @@ def test_the_pack_shows_the_def_that_answers_in_a_lower_ranked_file(capsys, pinn
     _, out, _ = run(capsys, "--tree", str(pinned_tree.root), question)
     source = out[out.index("== source"):]
     assert "SysVAE.latent_cycle_consistency  def latent_cycle_consistency(" in source, source
-    assert "before MSE calculation" in source
+    # the lines that standardise the means before the MSE (the comment above them, or the
+    # return that calls standardize on qz.loc)
+    assert re.search(r"[Ss]tandardi[sz]e.*(MSE|qz\.loc)", source), source
     _, report, _ = run_json(capsys, "--tree", str(pinned_tree.root), question)
     defs = [s for s in report["source"] if s["kind"] == "def"]
     assert any(s["symbol"].endswith("SysVAE.latent_cycle_consistency") and s["window"]

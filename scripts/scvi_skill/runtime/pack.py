@@ -112,6 +112,11 @@ WINDOW_FILES = 2
 """Source files (best first) that get a window of the lines matching the question."""
 WINDOW_LINES = 6
 WINDOW_MIN_TERMS = 2
+WINDOW_DECIDES = 0.15
+"""Each line of a window that holds a query term and decides what happens (a condition, a
+``raise``, ``return``, ``assert`` or warning) adds this to the window's weight: the lines
+that answer "what happens when" are those, more than the assignments around them."""
+_DECIDES = re.compile(r"^\s*(?:if|elif|raise|return|assert|warnings\.warn)\b")
 WINDOW_NAME_SHARE = 0.25
 """Weight, in choosing a window, of a term the fact's own def or class name holds."""
 MAX_SIGNATURE_LINES = 40
@@ -1784,11 +1789,15 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
         if not per_line[first]:
             continue
         terms: set[str] = set()
+        lift = 1.0
         for n in range(first, min(hi + 1, first + WINDOW_LINES)):
             terms |= per_line[n]
+            if per_line[n] and _DECIDES.match(lines[n]):
+                lift += WINDOW_DECIDES
         if len(terms) < WINDOW_MIN_TERMS:
             continue
-        value = sum(term_idf[t] * (WINDOW_NAME_SHARE if t in named else 1.0) for t in terms)
+        value = lift * sum(term_idf[t] * (WINDOW_NAME_SHARE if t in named else 1.0)
+                           for t in terms)
         if value > best:
             best, best_at = value, first
     if best_at < 0:
