@@ -16,7 +16,8 @@ Metrics:
 - median output tokens (characters / 4);
 - answer line in top-3 ranges: a gold answering line (the line of the passage that holds the
   phrase) lies inside one of the first three ``ranges`` of ``--json`` (every span the pack
-  shows, in reading order: doc passages, raise sites, parameter entries, source windows); for
+  shows, in reading order: doc passages, raise sites, parameter entries, source windows; since
+  session 42 spans of a file at most ``pack.MERGE_GAP`` lines apart are one range); for
   the first version, which has no ``ranges``, its first three ``docs[].lines``; for BM25, its
   first three windows, docs and source files alternately (best first);
 - answer line in top-3 docs[].lines: the same for the first three ``docs[].lines`` ranges

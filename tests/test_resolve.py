@@ -749,11 +749,18 @@ def _shown_blocks(out: str) -> list[tuple[str, str, int, int]]:
     "get expression values; is there a function to decode latents?",
     "what does load_sparse_tensor do in SCVI.train",
 ])
-def test_json_ranges_are_the_spans_the_text_pack_shows(capsys, pinned_tree, budget, question):
+def test_json_ranges_are_the_spans_the_text_pack_shows(capsys, pinned_tree, budget, question,
+                                                      monkeypatch):
     """Every passage and source window of the text pack is one of ``ranges``, a window cut by
-    the budget ending at its last line shown; every range lies in its file."""
+    the budget ending at its last line shown; every range lies in its file. With spans a few
+    lines apart joined (MERGE_GAP), every one lies inside a range of its file."""
     tree = ["--tree", str(pinned_tree.root), "--budget", budget]
+    _, joined, _ = run_json(capsys, *tree, question)
     _, out, _ = run(capsys, *tree, question)
+    for kind, path, start, end, *_ in _shown_blocks(out):
+        assert any(r["path"] == path and r["lines"][0] <= start and
+                   (kind == "param" or end <= r["lines"][1]) for r in joined["ranges"])
+    monkeypatch.setattr(pack, "MERGE_GAP", -1)
     _, report, _ = run_json(capsys, *tree, question)
     ranges = [(r["kind"], r["path"], *r["lines"]) for r in report["ranges"]]
     blocks = _shown_blocks(out)
@@ -1908,3 +1915,21 @@ def test_a_def_range_covers_the_whole_header_the_fact_quotes(capsys, pinned_tree
     first, last = solo["lines"]
     text = (pinned_tree.root / solo["path"]).read_text(encoding="utf-8").splitlines()
     assert last > first and any("doublet_ratio: int = 2," in t for t in text[first - 1:last])
+
+
+def test_ranges_a_few_lines_apart_in_one_file_are_one_range(monkeypatch):
+    """A parameter's entry and a window eight lines below it are one read: the later span
+    joins the earlier one in its place; a span further off, of another file, or one that would
+    make the range MERGE_MAX lines or longer stays apart. The spans given are not changed."""
+    Span = pack.Span
+    spans = [Span("param", "a.py", 10, 12, 0), Span("passage", "b.md", 1, 3, 0),
+             Span("window", "a.py", 20, 24, 1), Span("window", "a.py", 34, 36, 2),
+             Span("window", "a.py", 5, 8, 3), Span("def", "c.py", 100, 100, 0),
+             Span("window", "c.py", 102, 140, 1)]
+    merged = pack._merged(spans)
+    assert [(s.path, s.start, s.end) for s in merged] == [
+        ("a.py", 5, 24), ("b.md", 1, 3), ("a.py", 34, 36), ("c.py", 100, 100),
+        ("c.py", 102, 140)]
+    assert merged[0].kind == "param" and (spans[0].start, spans[0].end) == (10, 12)
+    monkeypatch.setattr(pack, "MERGE_GAP", -1)
+    assert pack._merged(spans) == spans

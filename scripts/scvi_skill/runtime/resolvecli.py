@@ -37,7 +37,8 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
    "docs":   [{"path", "title", "section", "lines": [start, end], "score", "url", "text",
                "section_lines"}],
    "passages": [{"path", "title", "section", "lines", "text", "url"}],   (the pack's)
-   "ranges": [{"path", "lines": [start, end], "kind"}],   (what the pack shows, read first first)
+   "ranges": [{"path", "lines": [start, end], "kind"}],   (what the pack shows, read first first;
+               spans of a file a few lines apart joined)
    "source": [{"path", "symbol", "line", "score", "signature", "param", "param_path",
                "param_lines", "param_doc", "param_end"?, "param_default"?, "window",
                "window_text", "kind"}],
