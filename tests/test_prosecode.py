@@ -62,6 +62,8 @@ def test_a_span_shown_as_wrong_old_or_replaced_is_not_checked(capsys, tmp_path):
                      "The old `model.train(pin_memory=True)` became `datasplitter_kwargs`.",
                      "Use datasplitter_kwargs instead of `model.train(pin_memory=True)`.",
                      "`model.train(pin_memory=True)` -> `datasplitter_kwargs`.",
+                     # trial round 91: a call the answer warns about
+                     "`model.train(pin_memory=True)` is meant to do it but crashes in 1.5.1.",
                      # trial round 90: a docstring's example quoted against the signature
                      "The class docstring shows `model.train(pin_memory=True)` (:65), but "
                      "the signature is `train(self)`."):
