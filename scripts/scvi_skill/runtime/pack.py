@@ -2463,7 +2463,6 @@ def _shown_spans(marks: list[Span], shown: int) -> list[Span]:
     return out
 
 
-
 def _header_last(pack: Pack, fact: SourceFact) -> int:
     """The last line of the header the fact's first line quotes: a signature written over
     several lines shows on one (``doublet_ratio: int = 2,`` is the header's)."""
@@ -2500,6 +2499,7 @@ def _merged(spans: list[Span]) -> list[Span]:
         else:
             out.append(Span(span.kind, span.path, span.start, span.end, span.at))
     return out
+
 
 def _reading_order(spans: list[Span], terms=None, priors_of: dict | None = None) -> list[Span]:
     """The spans to read first, first (``ranges`` in ``--json``): each span that may hold the

@@ -63,8 +63,8 @@ it is about."""
 
 CUES = re.compile(
     r"(?i)\b(?:not|no longer|doesn't|don't|isn't|wasn't|won't|cannot|can't|never|old|older|"
-    r"was|were|removed|deprecated|renamed|instead of|rather than|wrong|fails?|raises?|crash(?:es)?|error|"
-    r"writes|says|shows|replaced?|became|formerly|legacy|before)\b|→|->")
+    r"was|were|removed|deprecated|renamed|instead of|rather than|wrong|fails?|raises?|"
+    r"crash(?:es)?|error|writes|says|shows|replaced?|became|formerly|legacy|before)\b|→|->")
 """Words of a sentence that describes or warns against the call it shows, rather than
 recommending it ("`model.train(pin_memory=True)` does not work", "the old
 `scvi.data.setup_anndata(...)`", "`X` became `Y`")."""
