@@ -1099,13 +1099,19 @@ def _with_delegates(facts: list[SourceFact], reader: _Reader,
             continue
         path, first = target
         lines = reader.file(path)
-        added = SourceFact(path, first + 1, _qualified(path, lines, first), kind="def")
-        added.signature = clip(_signature(lines, first), DEF_SIGNATURE_CHARS)
-        span = _def_span(lines, first)
-        if term_idf and span:
-            _best_window(added, lines, term_idf, span)
-        out.append(added)
+        out.append(_def_fact(path, lines, first, _def_span(lines, first), term_idf))
     return out
+
+
+def _def_fact(path: str, lines: list[str], first: int, span: tuple[int, int] | None,
+              term_idf: dict[str, float]) -> SourceFact:
+    """A "def" fact for the def or class at ``first`` (0-based) of ``path``: its qualified
+    name, its header cut to :data:`DEF_SIGNATURE_CHARS`, and the best window of ``span``."""
+    fact = SourceFact(path, first + 1, _qualified(path, lines, first), kind="def")
+    fact.signature = clip(_signature(lines, first), DEF_SIGNATURE_CHARS)
+    if span:
+        _best_window(fact, lines, term_idf, span)
+    return fact
 
 
 def _code_body(lines: list[str], span: tuple[int, int]) -> list[str]:
@@ -1336,10 +1342,7 @@ def _with_def_facts(facts: list[SourceFact], sources: list[dict], reader: _Reade
                                    and first <= f.param_lines[0] - 1 <= last)
                for f in facts + added):
             continue
-        lines = reader.file(path)
-        fact = SourceFact(path, first + 1, _qualified(path, lines, first), kind="def")
-        fact.signature = clip(_signature(lines, first), DEF_SIGNATURE_CHARS)
-        _best_window(fact, lines, term_idf, (first, last))
+        fact = _def_fact(path, reader.file(path), first, (first, last), term_idf)
         if fact.window:
             added.append(fact)
     return facts[:1] + added + facts[1:]
@@ -1784,6 +1787,9 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
     per_line = [empty if n in shown or terms is None else terms for n, terms in enumerate(known)]
     # The def's own name is in the header already: its words do not say which lines answer.
     named = set(tokenize(fact.symbol.rsplit(".", 1)[-1])) if fact.symbol else set()
+    # A line that holds a query term and decides what happens lifts its windows.
+    decides = {n: WINDOW_DECIDES for n in range(lo, hi + 1)
+               if per_line[n] and _DECIDES.match(lines[n])}
     best, best_at = 0.0, -1
     for first in range(lo, hi + 1):
         if not per_line[first]:
@@ -1792,8 +1798,7 @@ def _best_window(fact: SourceFact, lines: list[str], term_idf: dict[str, float],
         lift = 1.0
         for n in range(first, min(hi + 1, first + WINDOW_LINES)):
             terms |= per_line[n]
-            if per_line[n] and _DECIDES.match(lines[n]):
-                lift += WINDOW_DECIDES
+            lift += decides.get(n, 0.0)
         if len(terms) < WINDOW_MIN_TERMS:
             continue
         value = lift * sum(term_idf[t] * (WINDOW_NAME_SHARE if t in named else 1.0)
