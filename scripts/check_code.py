@@ -30,7 +30,7 @@ After the findings it notes the proven pitfalls (``references/pitfalls.yaml``, e
 that runs scvi-tools 1.5.1) of the calls the code makes: a call with the keyword or literal a
 pitfall is about (``TrainerConfig(early_stopping=True)`` beside ``SCVI``), or a model's method
 given data other than the model's own (``scanvi.predict(query)``); at most three a file in
-text, all in ``--json`` (``scvi_skill.runtime.callpitfalls``). Notes never change the exit
+text, up to 2,000 in ``--json`` (``scvi_skill.runtime.callpitfalls``). Notes never change the exit
 code.
 
 Usage:
@@ -74,8 +74,10 @@ from scvi_skill.runtime.codelint import (  # noqa: E402
     lint_file,
 )
 from scvi_skill.runtime.callpitfalls import MAX_NOTES, notes_for_calls, usable_pitfall  # noqa: E402
+from scvi_skill.runtime.files import read_stdin  # noqa: E402
 from scvi_skill.runtime.errors import (  # noqa: E402
     bad_path,
+    refuse_blank,
     SkillPackageError,
     TreeNotFound,
     UsageError,
@@ -84,7 +86,12 @@ from scvi_skill.runtime.errors import (  # noqa: E402
 )
 
 MAX_SHOWN = 200
-"""The text output lists at most this many findings (--json has them all)."""
+"""The text output lists at most this many findings."""
+MAX_JSON_FINDINGS = 2000
+"""--json lists at most this many findings and pitfall notes (``findings_omitted``,
+``pitfalls_omitted``: how many more), so that a generated file cannot flood the agent."""
+MAX_STDIN_BYTES = 16 << 20
+"""The most of stdin (``-``) read: a notebook with outputs fits; an endless pipe does not."""
 SUFFIXES = (".py", ".ipynb")
 """What a folder is searched for; a Markdown file is checked when named (its fences)."""
 STDIN = "-"
@@ -134,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.paths:
             raise UsageError("no PATH given", hint="Name the .py or .ipynb files to check")
+        refuse_blank(("--version", args.version), ("--tree", args.tree))
         version = args.version or (_python_version(args.python) if args.python is not None
                                    else PINNED_SCVI_TOOLS)
         checked = version
@@ -170,18 +178,24 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if args.json:
         data = {"version": checked, "files": len(files),
-                "findings": [f.to_dict() for f in findings]}
+                "findings": [f.to_dict() for f in findings[:MAX_JSON_FINDINGS]]}
+        if len(findings) > MAX_JSON_FINDINGS:
+            data["findings_omitted"] = len(findings) - MAX_JSON_FINDINGS
         if checked != version:
             data["requested"] = version
         if citations.summary:
             data["citations"] = citations.summary
-        data["pitfalls"] = [note.to_dict() for file_notes in notes for note in file_notes]
+        pitfalls = [note.to_dict() for file_notes in notes for note in file_notes]
+        data["pitfalls"] = pitfalls[:MAX_JSON_FINDINGS]
+        if len(pitfalls) > MAX_JSON_FINDINGS:
+            data["pitfalls_omitted"] = len(pitfalls) - MAX_JSON_FINDINGS
         print(json.dumps(data, indent=1))
     else:
         for finding in findings[:MAX_SHOWN]:
             print(f"{finding.location()}: {finding.message}")
         if len(findings) > MAX_SHOWN:
-            print(f"(+{len(findings) - MAX_SHOWN} more findings: --json lists them all)")
+            print(f"(+{len(findings) - MAX_SHOWN} more findings: --json lists up to "
+                  f"{MAX_JSON_FINDINGS})")
         shown_notes = [n for file_notes in notes for n in file_notes[:MAX_NOTES]]
         noted = sum(len(file_notes) for file_notes in notes)
         if shown_notes:
@@ -191,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {note.text()}")
         hidden = noted - len(shown_notes)
         if hidden:
-            print(f"  (+{hidden} more pitfall notes: --json lists them all)")
+            print(f"  (+{hidden} more pitfall notes: --json lists up to {MAX_JSON_FINDINGS})")
         cited = citations.summary
         tail = (f"; citations: {cited['cited']} against the {cited['tree']} tree, "
                 f"{cited['shown']} show what they cite"
@@ -294,9 +308,12 @@ def collect_files(paths: list[str]) -> list[tuple[Path, str, str | None]]:
         raise UsageError("stdin (-) given more than once")
     for text in paths:
         if text == STDIN:
-            try:  # strict UTF-8: the text stream would pass undecodable bytes on as surrogates
-                stream = getattr(sys.stdin, "buffer", None)
-                content = stream.read().decode("utf-8-sig") if stream else sys.stdin.read()
+            raw, cut = read_stdin(MAX_STDIN_BYTES)
+            if cut:
+                raise UsageError(f"stdin holds more than {MAX_STDIN_BYTES >> 20} MiB",
+                                 hint="Save it to a file and pass the file's path")
+            try:  # strict UTF-8: a text stream would pass undecodable bytes on as surrogates
+                content = raw.decode("utf-8-sig")
             except UnicodeDecodeError as err:
                 raise UsageError(f"stdin is not text: {err}") from None
             if not content.strip():
@@ -318,6 +335,8 @@ def collect_files(paths: list[str]) -> list[tuple[Path, str, str | None]]:
                     found.append((sub, str(sub), None))
         elif is_file:
             found.append((path, text, None))
+        elif path.exists():  # a device, a named pipe: reading it may never end
+            raise UsageError(f"not a regular file or folder: {text}")
         else:
             raise UsageError(f"no such file or folder: {text}")
     if not found:

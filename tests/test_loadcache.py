@@ -28,6 +28,8 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SCVI_SKILL_CACHE", str(folder))
     monkeypatch.delenv(loadcache.DISABLE_ENV, raising=False)
     monkeypatch.setattr(index_mod, "_CACHE", {})
+    # Only the skill's own references are cached: here, the files the tests write.
+    monkeypatch.setattr(index_mod, "REFERENCES_DIR", tmp_path)
     return folder / loadcache.CACHE_DIR_NAME
 
 

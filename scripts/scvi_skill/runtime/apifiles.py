@@ -15,6 +15,7 @@ from pathlib import Path
 from . import loadcache
 from .errors import IndexStale, SkillPackageError
 from .paths import REFERENCES_DIR
+from .text import clip
 
 API_FORMAT = 1
 API_DIR = REFERENCES_DIR / "api"
@@ -79,7 +80,7 @@ class Releases:
         if version in self.files:
             return version
         raise UnknownVersion(
-            f"no API index for scvi-tools {version!r}; known releases: "
+            f"no API index for scvi-tools {clip(version, 60)!r}; known releases: "
             + ", ".join(self.versions),
             hint="Pass one of these with --version (a release newer than the last one is "
                  "checked against the last; the skill's maintainers index new releases: "

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from .fences import BODY, LIST_ITEM, OUTSIDE, line_roles
 from .requirements import of_other_package
-from .tree import Tree
+from .tree import Tree, read_text
 
 NEAR = 15
 """How far from the cited lines the cited code may be for the citation to count as off by a
@@ -60,7 +60,7 @@ WIDE = 12
 """A range of more lines than this points at a region, not a line: it is not judged off."""
 SIGNATURE_LINES = 60
 """How far a cited ``def``/``class`` line is followed to the end of its signature."""
-FINDINGS = ("off", "past_end", "no_file")
+FINDINGS = ("off", "past_end", "no_file", "bad_range")
 """The verdicts that are findings."""
 
 _SPEC = r"\d+(?:\s*[-\u2013]\s*L?\d+)?(?:\s*,\s*\d+(?:\s*[-\u2013]\s*\d+)?)*"
@@ -112,7 +112,8 @@ class Citation:
     start: int
     end: int
     verdict: str = "unverified"
-    """``shown``, ``off``, ``past_end``, ``no_file`` or ``unverified``."""
+    """``shown``, ``off``, ``past_end``, ``no_file``, ``bad_range`` (line 0) or
+    ``unverified``. A range that ends before it starts (``12-4``) is read as its first line."""
     message: str = ""
     away: int = 0
     """For ``off``: how many lines from the cited ones the code is."""
@@ -169,8 +170,7 @@ class TreeLines:
             path = self.tree.to_disk(rel)
             try:
                 ok = path.is_file() and self.tree.to_rel(path) is not None
-                self._files[rel] = (path.read_text(encoding="utf-8", errors="replace")
-                                    .splitlines() if ok else None)
+                self._files[rel] = read_text(path).splitlines() if ok else None
             except OSError:
                 self._files[rel] = None
         return self._files[rel]
@@ -633,6 +633,10 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
             cite.verdict = "shown"
         return
     lines = tree_lines.lines(paths[0]) or []
+    if exact and cite.start < 1:
+        cite.verdict = "bad_range"
+        cite.message = f"{cite.text}: there is no line 0 (lines count from 1)"
+        return
     if not 1 <= cite.start <= len(lines):
         if exact:
             cite.verdict = "past_end"

@@ -28,7 +28,7 @@ from .source_search import (
     rg_search,
 )
 from .text import clip
-from .tree import Tree
+from .tree import Tree, read_text
 
 MAX_SIGNATURE_LINES = 40
 MAX_SIGNATURE_CHARS = 400
@@ -227,7 +227,7 @@ def _read_lines(tree: Tree, rel: str) -> list[str]:
             _FILE_CACHE[rel] = []
         else:
             try:
-                _FILE_CACHE[rel] = disk.read_text(encoding="utf-8", errors="replace").splitlines()
+                _FILE_CACHE[rel] = read_text(disk).splitlines()
             except OSError:
                 _FILE_CACHE[rel] = []
     return _FILE_CACHE[rel]

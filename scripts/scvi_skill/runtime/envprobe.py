@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
+import threading
 from pathlib import Path
 
 from .errors import SkillPackageError, UsageError
@@ -45,6 +47,54 @@ if packages["torch"]:
 print(json.dumps({"python": {"path": sys.executable, "version": sys.version.split()[0]},
                   "packages": packages, "cuda": cuda, "mps": mps}))
 """
+
+
+MAX_PROBE_OUTPUT = 1 << 20
+"""The most the probe may print on stdout and stderr together (its answer is one line)."""
+
+
+class _Flood(Exception):
+    """The interpreter printed more than :data:`MAX_PROBE_OUTPUT`."""
+
+
+def _run_bounded(cmd: list[str], cwd: str, env: dict) -> tuple[int, str, str]:
+    """``(exit code, stdout, stderr)`` of ``cmd``, killed after :data:`PROBE_TIMEOUT_S`
+    (``TimeoutExpired``) or once it has printed :data:`MAX_PROBE_OUTPUT` bytes
+    (:class:`_Flood`): ``capture_output`` would keep all of an endless output in memory."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    chunks: dict[str, list[bytes]] = {"out": [], "err": []}
+    total = [0]
+    lock = threading.Lock()
+
+    def drain(stream, name: str) -> None:
+        for block in iter(lambda: stream.read1(1 << 16), b""):
+            with lock:
+                total[0] += len(block)
+                if total[0] > MAX_PROBE_OUTPUT:
+                    proc.kill()
+                    return
+                chunks[name].append(block)
+
+    readers = [threading.Thread(target=drain, args=(proc.stdout, "out"), daemon=True),
+               threading.Thread(target=drain, args=(proc.stderr, "err"), daemon=True)]
+    for reader in readers:
+        reader.start()
+    try:
+        proc.wait(timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        for reader in readers:
+            reader.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
+    if total[0] > MAX_PROBE_OUTPUT:
+        raise _Flood()
+    text = {k: b"".join(v).decode("utf-8", "replace") for k, v in chunks.items()}
+    return proc.returncode, text["out"], text["err"]
 
 
 class PythonUnusable(SkillPackageError):
@@ -88,15 +138,22 @@ def probe(python: str) -> dict:
     code = PROBE % {"packages": PACKAGES}
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     try:
-        proc = subprocess.run([exe, "-c", code], capture_output=True, text=True,
-                              encoding="utf-8", errors="replace",  # a wrapper's own output
-                              timeout=PROBE_TIMEOUT_S, env=env, check=False)
+        # In an empty folder: ``python -c`` puts its working folder first on the import path,
+        # where a json.py of the user's project would run instead of the standard module.
+        with tempfile.TemporaryDirectory(prefix="scvi-skill-probe-") as empty:
+            code_, out, err_text = _run_bounded([os.path.abspath(exe), "-c", code], empty, env)
     except OSError as err:
         raise PythonUnusable(f"cannot start Python interpreter {exe}: {err.strerror or err}",
                              hint="Pass a working interpreter with --python") from err
     except subprocess.TimeoutExpired as err:
         raise PythonUnusable(f"Python interpreter {exe} did not answer within "
                              f"{PROBE_TIMEOUT_S} s") from err
+    except _Flood as err:
+        raise PythonUnusable(f"Python interpreter {exe} printed more than {MAX_PROBE_OUTPUT} "
+                             "bytes instead of the probe's one line: not a Python interpreter?",
+                             hint="Pass the project's Python, e.g. --python .venv/bin/python"
+                             ) from err
+    proc = subprocess.CompletedProcess([exe], code_, out, err_text)
     lines = proc.stdout.strip().splitlines()
     try:
         report = json.loads(lines[-1]) if lines else None

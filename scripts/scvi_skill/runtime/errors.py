@@ -95,6 +95,14 @@ def guarded(run, args) -> int:
         return code
 
 
+def refuse_blank(*options: tuple[str, object]) -> None:
+    """A usage error for each ``(flag, value)`` given as a blank string: ``--version ''``
+    or ``--tree ''`` (an unset shell variable) would otherwise quietly mean the default."""
+    for flag, value in options:
+        if isinstance(value, str) and not value.strip():
+            raise UsageError(f"{flag} is empty", hint=f"Give {flag} a value, or leave it out")
+
+
 def refuse_bad_path(path: os.PathLike | str) -> None:
     """Raise the ``OSError`` of a path the user gave when the system refuses it (one of
     :data:`BAD_PATH_ERRNOS`: a loop, a name too long), so that the CLI's :func:`bad_path`

@@ -1,5 +1,6 @@
-"""File helpers shared by the tree cache (:mod:`.fetch`) and the installer
-(``scvi_skill.install``): digests, small JSON records, and containment checks.
+"""File helpers shared by the tree cache (:mod:`.fetch`), the installer
+(``scvi_skill.install``) and the scripts: digests, small JSON records, containment checks,
+bounded reads of stdin.
 
 Standard library only.
 """
@@ -9,9 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 _BLOCK_BYTES = 1 << 20
+
+
+def read_stdin(limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of stdin, and whether there was more (an endless or huge
+    pipe, ``yes | script -``, would otherwise fill the memory)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    raw = stream.read(limit + 1) if stream else sys.stdin.read(limit + 1).encode("utf-8", "replace")
+    return raw[:limit], len(raw) > limit
 
 
 def sha256_file(path: Path) -> str:

@@ -13,6 +13,7 @@ Standard library only.
 from __future__ import annotations
 
 import gc
+import stat
 from pathlib import Path
 
 from . import loadcache
@@ -37,7 +38,11 @@ def load_json(path: Path, *, expected_format: int, what: str, lazy: tuple[str, .
         return cached
     hint = f"The skill's {what} is generated; restore it from the skill package or run: {REGENERATE}"
     try:
-        key, data, raw = loadcache.lookup(path, _without_gc)
+        _check_file(path, what, hint)
+        if _shipped(path):
+            key, data, raw = loadcache.lookup(path, _without_gc)
+        else:  # another file (--index): read, never cached (each copy would add megabytes)
+            key, data, raw = None, None, path.read_bytes()
     except FileNotFoundError as exc:
         raise IndexStale(f"{what} missing: {path}", hint=hint) from exc
     except OSError as exc:
@@ -54,10 +59,34 @@ def load_json(path: Path, *, expected_format: int, what: str, lazy: tuple[str, .
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         msg = f"{what} has format {found!r}, this script reads format {expected_format}: {path}"
         raise IndexStale(msg, hint=hint)
-    if decoded:
+    if decoded and key is not None:
         loadcache.store(path, key, data, lazy)
     _CACHE[path] = data
     return data
+
+
+MAX_JSON_BYTES = 256 << 20
+"""The largest reference file read (the shipped ones are under 4 MB): an endless device
+such as ``--index /dev/zero`` would otherwise fill the memory."""
+
+
+def _check_file(path: Path, what: str, hint: str) -> None:
+    """``IndexStale`` unless ``path`` is a regular file of at most :data:`MAX_JSON_BYTES`
+    (a named pipe would block the read forever); ``OSError`` when it cannot be stat'ed."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise IndexStale(f"{what} is not a regular file: {path}", hint=hint)
+    if info.st_size > MAX_JSON_BYTES:
+        raise IndexStale(f"{what} is {info.st_size} bytes, more than any reference file "
+                         f"({MAX_JSON_BYTES}): {path}", hint=hint)
+
+
+def _shipped(path: Path) -> bool:
+    """Whether ``path`` is one of the skill's own references (only those are cached)."""
+    try:
+        return path.resolve().parent == REFERENCES_DIR.resolve()
+    except OSError:
+        return False
 
 
 def _without_gc(load, *args):

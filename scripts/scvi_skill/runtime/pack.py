@@ -39,6 +39,7 @@ from .templates import ENTRY as _ENTRY
 from .templates import PLACEHOLDER, Template, Templates
 from .text import clip
 from .tokens import identifiers, probe_key, stem, tokenize
+from .tree import read_text
 
 CHARS_PER_TOKEN = 4
 DEFAULT_BUDGET = 1200
@@ -955,7 +956,7 @@ class _Reader:
             path = self.tree.to_disk(rel)
             try:
                 inside = self.tree.to_rel(path) is not None
-                text = path.read_text(encoding="utf-8", errors="replace") if inside else ""
+                text = read_text(path) if inside else ""
             except OSError:
                 text = ""
             self._cache[rel] = text.splitlines()

@@ -22,12 +22,47 @@ PUBLIC_VERSION_RE = re.compile(
 
 def trees_dir() -> Path:
     """Folder of cached trees: ``$SCVI_SKILL_CACHE``, else
-    ``${XDG_CACHE_HOME:-~/.cache}/scvi-skill/trees``."""
+    ``${XDG_CACHE_HOME:-~/.cache}/scvi-skill/trees``. Only absolute folders count: a
+    relative or empty value (``HOME=`` too) would put the cache wherever the command runs,
+    in the user's project, so it is passed over (XDG's own rule for its variables)."""
     explicit = os.environ.get("SCVI_SKILL_CACHE")
-    if explicit:
+    if explicit and _absolute(explicit):
         return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "scvi-skill" / "trees"
+    if explicit:
+        _warn_once(f"SCVI_SKILL_CACHE={explicit!r} is not an absolute folder; passed over")
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and _absolute(xdg):
+        return Path(xdg).expanduser() / "scvi-skill" / "trees"
+    return _home() / ".cache" / "scvi-skill" / "trees"
+
+
+def _absolute(folder: str) -> bool:
+    return Path(folder).expanduser().is_absolute()
+
+
+def _home() -> Path:
+    """``$HOME`` when it is an absolute folder, else the account's home (``Path.home()``
+    reads an empty or relative ``$HOME`` as it is)."""
+    home = os.environ.get("HOME", "")
+    if os.path.isabs(home):
+        return Path(home)
+    try:
+        import pwd
+
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except (ImportError, KeyError):  # Windows: USERPROFILE
+        return Path.home()
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        from .errors import warn
+
+        warn(message)
 
 
 def is_public_version(text: str) -> bool:

@@ -116,6 +116,7 @@ from pathlib import Path
 from scvi_skill.runtime.errors import (  # noqa: E402
     guarded,
     refuse_bad_path,
+    refuse_blank,
     EXIT_OK,
     EXIT_PROBLEMS,
     IndexStale,
@@ -124,6 +125,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     print_error,
     warn,
 )
+from scvi_skill.runtime.files import read_stdin  # noqa: E402
 from scvi_skill.runtime.history import gone_identifiers, hint_facts, named_publics  # noqa: E402
 from scvi_skill.runtime.index import REGENERATE, SEARCH_INDEX_PATH, load_search_index  # noqa: E402
 from scvi_skill.runtime.pack import (  # noqa: E402
@@ -240,6 +242,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT}")
     if args.budget < MIN_BUDGET:
         raise UsageError(f"--budget must be at least {MIN_BUDGET} tokens (got {args.budget})")
+    refuse_blank(("--version", args.version), ("--tree", args.tree))
     if args.index is not None:  # a loop or a name too long: exit 2, as search_source.py
         refuse_bad_path(args.index)
     also = _also(args.also)
@@ -538,11 +541,10 @@ def _question(words: list[str]) -> str:
                          hint="Put the whole question on stdin (a heredoc), or pass it as "
                               "an argument without '-'")
     if words == ["-"]:
-        raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
-        if len(raw) > MAX_STDIN_BYTES:
+        raw, cut = read_stdin(MAX_STDIN_BYTES)
+        if cut:
             warn(f"stdin holds more than {MAX_STDIN_BYTES} bytes; reading its first "
                  f"{MAX_STDIN_BYTES}")
-            raw = raw[:MAX_STDIN_BYTES]
         text = raw.decode("utf-8", "replace")
     else:
         text = " ".join(words)[:MAX_STDIN_BYTES]
@@ -568,7 +570,7 @@ def _also(text: str | None) -> str:
     if text is None:
         return ""
     text = " ".join(_printable(text).split())
-    if not text:
+    if not any(c.isalnum() for c in text):
         raise UsageError("--also holds no word: give the names you expect the answer to use",
                          hint="Example: --also 'SaveCheckpoint on_exception', or leave it out")
     if len(text) > MAX_ALSO_CHARS:

@@ -127,6 +127,7 @@ from scvi_skill.runtime import (
 from scvi_skill.runtime.errors import (  # noqa: E402
     guarded,
     refuse_bad_path,
+    refuse_blank,
     EXIT_OK,
     EXIT_PROBLEMS,
     IndexStale,
@@ -136,11 +137,12 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     print_error,
     warn,
 )
+from scvi_skill.runtime.files import read_stdin  # noqa: E402
 from scvi_skill.runtime.index import load_index  # noqa: E402
 from scvi_skill.runtime.paths import script_command, shell_word  # noqa: E402
 from scvi_skill.runtime.rg import find_rg  # noqa: E402
 from scvi_skill.runtime.text import clip  # noqa: E402
-from scvi_skill.runtime.tree import discover_tree  # noqa: E402
+from scvi_skill.runtime.tree import discover_tree, read_text  # noqa: E402
 
 DEFAULT_MAX = 20
 MODELS_SHOWN = 5
@@ -216,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    refuse_blank(("--in", args.where), ("--tree", args.tree))
     if args.index is not None:  # a loop or a name too long: exit 2, as resolve_docs.py
         refuse_bad_path(args.index)
     if args.message is not None:
@@ -370,7 +373,7 @@ def _lines(args: argparse.Namespace) -> int:
         raise UsageError(f"--lines: {match['path']!r} is not a file of the tree {tree.root} "
                          "(give a tree-relative path such as src/scvi/model/_scvi.py)")
     try:
-        lines = disk.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = read_text(disk).splitlines()
     except OSError as err:
         raise TreeNotFound(f"cannot read {rel} of {tree.root}: {err}") from err
     if start > len(lines):
@@ -437,7 +440,7 @@ def _changes(args: argparse.Namespace) -> int:
                            "an installed package ships none: use the sdist tree "
                            "(python3 scripts/fetch_tree.py)")
     try:
-        lines = tree.to_disk(where).read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = read_text(tree.to_disk(where)).splitlines()
     except OSError as err:
         raise TreeNotFound(f"cannot read {where} of {tree.root}: {err}") from err
     found = changelog.find_notes(changelog.parse_notes(lines), words)
@@ -746,6 +749,10 @@ def _signature_of(name: str, symbol: dict) -> str:
     return f"{name.rsplit('.', 1)[-1]}({', '.join(parts)})"
 
 
+MAX_MESSAGE_STDIN_BYTES = 1 << 20
+"""--message -: the most of stdin read (a pasted traceback is far smaller)."""
+
+
 def _message(args: argparse.Namespace) -> int:
     """--message: the sites of references/messages.json that raise, warn, log or print the
     pasted text.
@@ -753,7 +760,14 @@ def _message(args: argparse.Namespace) -> int:
     No rg; the tree, when one is found, only adds the lines around each site."""
     if args.text is not None:
         raise UsageError("give either TEXT or --message, not both")
-    text = sys.stdin.read().replace("\ufeff", "") if args.message == "-" else args.message
+    if args.message == "-":
+        raw, cut = read_stdin(MAX_MESSAGE_STDIN_BYTES)
+        if cut:
+            warn(f"stdin holds more than {MAX_MESSAGE_STDIN_BYTES} bytes; reading its first "
+                 f"{MAX_MESSAGE_STDIN_BYTES}")
+        text = raw.decode("utf-8", "replace").replace("\ufeff", "")
+    else:
+        text = args.message
     if not text.strip():
         raise UsageError("--message is empty")
     if "\x00" in text:
@@ -904,7 +918,7 @@ def _around(tree, rel: str, line: int) -> list[tuple[int, str]]:
     if tree is None:
         return []
     try:
-        text = tree.to_disk(rel).read_text(encoding="utf-8", errors="replace").splitlines()
+        text = read_text(tree.to_disk(rel)).splitlines()
     except OSError:
         return []
     return [(n, text[n - 1].rstrip()) for n in range(max(1, line - 1), min(len(text), line + 1) + 1)]
@@ -928,12 +942,17 @@ def _mode(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _checked(value: str, what: str) -> str:
+    """``value`` without the ``\\r`` a Windows line end leaves; a usage error when it is
+    empty, too long or more than one line."""
+    value = value.rstrip("\r")
     if not value.strip():
         raise UsageError(f"{what} is empty")
     if len(value) > MAX_QUERY_CHARS:
         raise UsageError(f"{what} is {len(value)} characters; keep it under {MAX_QUERY_CHARS}")
-    if "\x00" in value or "\n" in value:
+    if "\x00" in value or "\n" in value or "\r" in value:
         raise UsageError(f"{what} must be a single line")
+    if any("\udc80" <= c <= "\udcff" for c in value):  # bytes Python could not decode
+        raise UsageError(f"{what} is not valid UTF-8 text")
     return value
 
 

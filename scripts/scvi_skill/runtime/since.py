@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, NamedTuple
 
 from .errors import FetchError, UsageError
+from .tree import read_text
 
 PACKAGE_ROOT = "src/scvi"
 MAX_TEXT_CHARS = 300
@@ -78,7 +79,7 @@ def find_text(root: Path, text: str, where: str = PACKAGE_ROOT) -> Place | None:
             path.resolve().relative_to(resolved_root)
             if path.stat().st_size > MAX_FILE_BYTES:
                 continue
-            content = path.read_text(encoding="utf-8", errors="replace")
+            content = read_text(path)
         except (OSError, ValueError):
             continue
         at = content.find(text)
@@ -218,6 +219,10 @@ def run(text: str, versions: list[str], *, where: str | None = None, cached_only
         return find_text(root, text, where)
 
     checks = bisect(versions, probe)
+    if where != PACKAGE_ROOT and not any((roots[c.version] / where).exists() for c in checks):
+        raise UsageError(f"--in {where}: no such folder or file in the {len(checks)} release "
+                         "tree(s) read", hint="Give a path under src/scvi, e.g. --in "
+                                              "dataloaders or --in model/_scvi.py")
     report = {"mode": "since", "query": text, "where": where, "releases": len(versions),
               "oldest": versions[0], "newest": versions[-1], "cached_only": cached_only,
               "checked": [{"version": c.version, "present": c.place is not None,

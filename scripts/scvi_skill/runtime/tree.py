@@ -12,9 +12,11 @@ Paths reported to the agent are always relative to the tree root and use the sdi
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import re
+import stat
 from collections import namedtuple
 from pathlib import Path
 
@@ -25,6 +27,22 @@ from .paths import cached_tree_path, is_public_version
 TREE_ENV = "SCVI_TOOLS_TREE"
 FIX_COMMAND = "python3 scripts/fetch_tree.py"
 _VERSION_LINE = re.compile(r"^version\s*=\s*[\"']([^\"']+)[\"']\s*$", re.MULTILINE)
+
+
+MAX_TREE_FILE_BYTES = 64 << 20
+"""The largest tree file read (scvi-tools' largest text files are under 2 MB)."""
+
+
+def read_text(path: Path) -> str:
+    """A tree file's text (undecodable bytes replaced); ``OSError`` for anything but a
+    regular file of at most :data:`MAX_TREE_FILE_BYTES`: a named pipe in a tree would block
+    the read forever, a device never end."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    if info.st_size > MAX_TREE_FILE_BYTES:
+        raise OSError(errno.EFBIG, "file too large", str(path))
+    return Path(path).read_text(encoding="utf-8", errors="replace")
 
 
 class Tree(namedtuple("_TreeFields", ["root", "kind", "version"])):
@@ -200,6 +218,9 @@ def discover_tree(
                 "the installed scvi package has no docs/",
                 hint=f"Use a full tree for documents: {FIX_COMMAND}",
             )
+    elif tree_arg is not None and not str(tree_arg).strip():
+        raise TreeNotFound("--tree is empty", hint="Pass the tree's folder, or leave --tree "
+                                                   "out to use the cached one")
     elif tree_arg:
         tree = open_tree(tree_arg, need_docs=need_docs)
     elif os.environ.get(TREE_ENV):
