@@ -141,7 +141,8 @@ def probe(python: str) -> dict:
         # In an empty folder: ``python -c`` puts its working folder first on the import path,
         # where a json.py of the user's project would run instead of the standard module.
         with tempfile.TemporaryDirectory(prefix="scvi-skill-probe-") as empty:
-            code_, out, err_text = _run_bounded([os.path.abspath(exe), "-c", code], empty, env)
+            returncode, stdout, stderr = _run_bounded([os.path.abspath(exe), "-c", code],
+                                                      empty, env)
     except OSError as err:
         raise PythonUnusable(f"cannot start Python interpreter {exe}: {err.strerror or err}",
                              hint="Pass a working interpreter with --python") from err
@@ -153,16 +154,15 @@ def probe(python: str) -> dict:
                              "bytes instead of the probe's one line: not a Python interpreter?",
                              hint="Pass the project's Python, e.g. --python .venv/bin/python"
                              ) from err
-    proc = subprocess.CompletedProcess([exe], code_, out, err_text)
-    lines = proc.stdout.strip().splitlines()
+    lines = stdout.strip().splitlines()
     try:
         report = json.loads(lines[-1]) if lines else None
     except ValueError:
         report = None
-    if proc.returncode != 0 or not _well_formed(report):
-        detail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+    if returncode != 0 or not _well_formed(report):
+        detail = (stderr.strip().splitlines() or ["no output"])[-1][:300]
         raise PythonUnusable(f"Python interpreter {exe} failed to run the probe "
-                             f"(exit {proc.returncode}): {detail}",
+                             f"(exit {returncode}): {detail}",
                              hint="scripts need Python >= 3.8 in the user's environment")
     return report
 
