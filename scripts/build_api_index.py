@@ -259,14 +259,24 @@ def _unpack(archive: Path, dest: Path) -> Path:
 
 
 def _unpacked(archive: Path, dest: Path) -> Path:
+    """The sdist's .py files and PKG-INFO extracted into ``dest``: its top folder. Every
+    member is checked first as ``fetch_tree.py`` checks them (no link, device, absolute or
+    ``..`` name, bounded sizes), so nothing is written outside ``dest`` on any Python
+    (tarfile's ``data`` filter had a realpath bypass, CVE-2025-4517, until 3.12.11)."""
+    from scvi_skill.runtime.archive import UnsafeMember, check_members
+
     with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if m.name.endswith(".py") or m.name.endswith(
-            "PKG-INFO")]
+        members = tar.getmembers()
+        try:
+            check_members(members)
+        except UnsafeMember as err:
+            raise UsageError(f"{archive} has an unsafe member {err.name!r}: {err.why}; "
+                             "nothing was extracted") from None
+        members = [m for m in members if m.isreg() and m.name.endswith((".py", "PKG-INFO"))]
         if hasattr(tarfile, "data_filter"):
             tar.extractall(dest, members=members, filter="data")
-        else:  # pragma: no cover - Python < 3.12 without the extraction filters
-            tar.extractall(dest, members=[m for m in members if m.isfile() and
-                                          not m.name.startswith("/") and ".." not in m.name])
+        else:  # the checks above are the whole defence, and they are enough
+            tar.extractall(dest, members=members)
     tops = [p for p in dest.iterdir() if p.is_dir()]
     if len(tops) != 1:
         raise UsageError(f"{archive} does not unpack to one folder")

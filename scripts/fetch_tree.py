@@ -85,11 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.version is not None:
             check_version(args.version, "--version", error=UsageError)
         path = fetch_tree(args.version or PINNED_SCVI_TOOLS, from_path=args.from_path,
-                          index_url=args.index_url)
-        if args.from_path and args.version and path.name != f"scvi-tools-{args.version}":
-            raise UsageError(f"--from holds scvi-tools {path.name.removeprefix('scvi-tools-')}, not the "
-                             f"--version {args.version} given (it is cached as that release: "
-                             f"{path})", hint="Leave --version out with --from")
+                          index_url=args.index_url,
+                          expect=args.version if args.from_path else None)
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code

@@ -186,3 +186,69 @@ def test_every_python_on_the_machine_is_tried():
     assert pythons, "no Python >= 3.10 found"
     if len(pythons) == 1:
         pytest.skip("only one Python >= 3.10 on this machine; the old-Python run did not happen")
+
+
+@pytest.mark.parametrize("case", ["link-chain-file", "link-chain-hardlink", "nested-symlinks",
+                                  "hardlink-inside", "dotdot", "absolute", "device"])
+def test_build_api_index_refuses_the_crafted_archives(tmp_path, monkeypatch, capsys, case):
+    """build_api_index.py unpacked with tarfile's ``data`` filter alone, which the nested
+    symlinks bypass on Python 3.12.1 (CVE-2025-4517: a file outside the folder overwritten);
+    it now checks every member as fetch_tree.py does, and extracts nothing on a refusal."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import build_api_index
+
+    archive = crafted_archives(tmp_path / "archives")[case]
+    sdists = tmp_path / "sdists"
+    sdists.mkdir()
+    shutil.copy(archive, sdists / "scvi_tools-9.9.9.tar.gz")
+    work = tmp_path / "tmp"
+    work.mkdir()
+    monkeypatch.setenv("TMPDIR", str(work))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    (work / "secret.txt").write_bytes(SECRET)
+    out = tmp_path / "out"
+    code = build_api_index.main(["--versions", "9.9.9", "--sdists", str(sdists),
+                                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "unsafe member" in err and "Traceback" not in err
+    assert sorted(p.name for p in work.iterdir()) == ["secret.txt"]
+    assert (work / "secret.txt").read_bytes() == SECRET
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_members_or_totals_beyond_an_sdists_size_are_refused(tmp_path, monkeypatch, capsys):
+    """A small .tar.gz can unpack to gigabytes of zeros (3 GiB cached before session 43)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import fetch_tree
+    from scvi_skill.runtime import archive as archive_mod
+
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(tmp_path / "cache"))
+    big = _write(tmp_path / "big.tar.gz", _tree() | {f"{TOP}/docs/zeros.md": b"\0" * 4096})
+    monkeypatch.setattr(archive_mod, "MAX_MEMBER_BYTES", 1024)
+    assert fetch_tree.main(["--from", str(big)]) == 5
+    assert "4096 bytes" in capsys.readouterr().err
+    monkeypatch.setattr(archive_mod, "MAX_MEMBER_BYTES", 1 << 20)
+    monkeypatch.setattr(archive_mod, "MAX_TOTAL_BYTES", 2048)
+    assert fetch_tree.main(["--from", str(big)]) == 5
+    assert "hold more than" in capsys.readouterr().err
+    cache = tmp_path / "cache"
+    assert not cache.exists() or not [p for p in cache.iterdir() if p.name.startswith("scvi")]
+
+
+def test_from_never_replaces_a_tree_fetch_tree_did_not_write(tmp_path, monkeypatch, capsys):
+    """A complete tree without the manifest (a checkout the user put there, with notes and
+    .git) was swapped out and deleted by --from; now it is refused and kept."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import fetch_tree
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
+    theirs = cache / "scvi-tools-9.9.9"
+    for name in ("src/scvi/__init__.py", "docs/index.md", ".git/HEAD"):
+        (theirs / name).parent.mkdir(parents=True, exist_ok=True)
+        (theirs / name).write_text("x\n")
+    (theirs / "MY_NOTES.md").write_bytes(SECRET)
+    archive = _write(tmp_path / "ok.tar.gz", _tree())
+    assert fetch_tree.main(["--from", str(archive)]) == 5
+    assert "did not write" in capsys.readouterr().err
+    assert (theirs / "MY_NOTES.md").read_bytes() == SECRET and (theirs / ".git").is_dir()

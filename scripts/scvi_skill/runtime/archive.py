@@ -27,6 +27,10 @@ _FILTER_ERRORS: tuple[type[BaseException], ...] = (
 CACHE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
 """OS errors that mean the cache cannot be written (rather than a bad archive)."""
 FILE_MODE, DIR_MODE = 0o644, 0o755
+MAX_MEMBER_BYTES = 128 << 20
+MAX_TOTAL_BYTES = 1 << 30
+"""An sdist's largest file is a few MB and the whole tree under 30 MB: a member or a total
+beyond these is a hostile archive (a small .tar.gz can unpack to gigabytes of zeros)."""
 
 
 class UnsafeMember(Exception):
@@ -53,9 +57,8 @@ def extract_sdist(archive: Path, dest: Path, *, downloaded: bool) -> None:
     try:
         with tarfile.open(archive, mode="r:*") as tar:
             members = tar.getmembers()
-            seen: set[str] = set()
+            check_members(members)
             for member in members:
-                check_member(member, seen)
                 member.mode = DIR_MODE if member.isdir() else FILE_MODE
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(dest, members=members, filter="data")
@@ -81,18 +84,33 @@ def extract_sdist(archive: Path, dest: Path, *, downloaded: bool) -> None:
                          hint="The archive was not cached") from err
 
 
+def check_members(members: list[tarfile.TarInfo]) -> None:
+    """:func:`check_member` for each member, and their total size within
+    :data:`MAX_TOTAL_BYTES`."""
+    seen: set[str] = set()
+    total = 0
+    for member in members:
+        check_member(member, seen)
+        total += member.size
+        if total > MAX_TOTAL_BYTES:
+            raise UnsafeMember(member.name, f"the members up to it hold more than "
+                                            f"{MAX_TOTAL_BYTES >> 20} MiB (an sdist: under 30)")
+
+
 def check_member(member: tarfile.TarInfo, seen: set[str]) -> None:
     """Raise :class:`UnsafeMember` unless ``member`` is a regular file or folder whose
     relative name stays inside the target folder and was not seen before."""
     name = member.name
     if member.issym():
-        raise UnsafeMember(name, f"symbolic link to {member.linkname!r} (an sdist has none)")
+        raise UnsafeMember(name, f"symbolic link to {member.linkname[:80]!r} (an sdist has none)")
     if member.islnk():
-        raise UnsafeMember(name, f"hard link to {member.linkname!r} (an sdist has none)")
+        raise UnsafeMember(name, f"hard link to {member.linkname[:80]!r} (an sdist has none)")
     if member.isdev() or member.isfifo():
         raise UnsafeMember(name, "device or fifo")
     if not (member.isreg() or member.isdir()):
         raise UnsafeMember(name, "not a regular file or folder")
+    if member.size > MAX_MEMBER_BYTES:
+        raise UnsafeMember(name, f"{member.size} bytes (an sdist's files are a few MB)")
     if not name or "\x00" in name:
         raise UnsafeMember(name, "empty name")
     if name.startswith(("/", "\\")) or os.path.isabs(name) or PurePosixPath(name).is_absolute():

@@ -75,11 +75,13 @@ def fetch_tree(
     index_url: str | None = None,
     log=None,
     echo: bool = True,
+    expect: str | None = None,
 ) -> Path:
     """Return the path of a complete cached tree of ``version``, fetching it if needed.
 
     With ``from_path``, the tree of that archive or folder replaces a cached tree of the same
-    version whose content differs (the user asked for this one), and says so. ``echo=False``
+    version whose content differs (the user asked for this one), and says so; ``expect``: the
+    release it must hold (a usage error before anything is cached otherwise). ``echo=False``
     keeps pip's own output off stderr (its last lines still make the error message).
     """
     log = log or _stderr
@@ -95,9 +97,10 @@ def fetch_tree(
             return install_archive(archive, version, source="package index", log=log)
     source = Path(from_path).expanduser()
     if source.is_file():
-        return install_archive(source, None, source=f"archive {source.name}", log=log)
+        return install_archive(source, None, source=f"archive {source.name}", log=log,
+                               expect=expect)
     if source.is_dir():
-        return install_folder(source, log=log)
+        return install_folder(source, log=log, expect=expect)
     msg = f"--from {source}: no such file or folder"
     raise UsageError(msg, hint="Give a git checkout, an extracted tree or an sdist .tar.gz")
 
@@ -183,7 +186,15 @@ def list_versions(*, index_url: str | None = None) -> list[str]:
     raise FetchError(f"could not list {PACKAGE} versions: {last}")
 
 
-def install_archive(archive: Path, version: str | None, *, source: str, log=None) -> Path:
+def _expected(found: str, expect: str | None) -> None:
+    """A usage error when ``--from`` holds another release than the ``--version`` given."""
+    if expect is not None and found != expect:
+        raise UsageError(f"--from holds scvi-tools {found}, not the --version {expect} given; "
+                         "nothing was cached", hint="Leave --version out with --from")
+
+
+def install_archive(archive: Path, version: str | None, *, source: str, log=None,
+                    expect: str | None = None) -> Path:
     """Verify and safely extract an sdist archive into the cache; return the tree path.
 
     ``version`` is given for a download (the archive must hold it, and the pinned version's
@@ -213,6 +224,7 @@ def install_archive(archive: Path, version: str | None, *, source: str, log=None
         if version is not None and found != version:
             msg = f"{archive.name} holds scvi-tools {found}, not {version}"
             raise FetchError(msg)
+        _expected(found, expect)
         if verified is None:
             verified = _verify_sha256(archive, None, sha256, log, pinned_for=found)
         try:
@@ -222,7 +234,7 @@ def install_archive(archive: Path, version: str | None, *, source: str, log=None
             raise _cache_write_error(cache, err) from err
 
 
-def install_folder(folder: Path, *, log=None) -> Path:
+def install_folder(folder: Path, *, log=None, expect: str | None = None) -> Path:
     """Copy the parts of a checkout/extracted tree the skill needs into the cache.
 
     A symbolic link whose target leaves ``folder`` is not copied (with a warning), at the top
@@ -235,6 +247,7 @@ def install_folder(folder: Path, *, log=None) -> Path:
         msg = f"--from {folder} is not an scvi-tools tree: missing {', '.join(missing)}"
         raise FetchError(msg, hint="Give the root of a scvi-tools git checkout or extracted sdist")
     version = check_version(read_version(folder), f"the version of {folder}")
+    _expected(version, expect)
     cache = _ensure_cache_dir()
     with _work_folder(cache, "copy") as tmp:
         root = tmp / f"scvi-tools-{version}"
@@ -488,7 +501,14 @@ def _move_into_place(root: Path, version: str, log, *, replace: bool, sha256: st
         if target.is_symlink():
             raise FetchError(f"{target} is a symbolic link; not replacing what it points to",
                              hint="Remove the link, then run the same command again") from err
-        previous = (read_cache_manifest(target) or {}).get("source", "unknown source")
+        manifest = read_cache_manifest(target)
+        if manifest is None:  # a tree someone put there (a checkout, notes): not ours to drop
+            raise FetchError(
+                f"{target} holds a scvi-tools tree that fetch_tree.py did not write (no "
+                f"{MANIFEST_NAME}); nothing was changed",
+                hint="Move it away or delete it yourself, then run the same command again",
+            ) from err
+        previous = manifest.get("source", "unknown source")
         _swap_in(root, target)
         log(f"Replaced the cached scvi-tools {version} (from {previous}) at {target}")
         return target
