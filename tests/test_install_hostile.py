@@ -150,3 +150,87 @@ def test_zip_of_a_folder_path_is_a_usage_error(tmp_path, home, capsys):
         assert exc.value.code == 2
     assert not (tmp_path / "new").exists()
     assert "got a folder" in capsys.readouterr().err
+
+
+# Session 43's adversarial pass over the maintainer scripts.
+
+def test_a_file_where_the_skill_needs_a_folder_leaves_the_copy_as_it_was(tmp_path, home, capsys):
+    """``references`` as a file: SKILL.md was written, then the update failed, and the
+    message said nothing half-written was left."""
+    project = tmp_path / "p"
+    target = project / ".claude" / "skills" / inst.SKILL_NAME
+    target.mkdir(parents=True)
+    (target / "references").write_text("x\n")
+    assert install_skill.main(["--project", str(project), "--force"]) == 1
+    err = capsys.readouterr().err
+    _one_error(err)
+    assert "is a file where the skill installs a folder" in err
+    assert sorted(p.name for p in target.iterdir()) == ["references"]
+
+
+@pytest.mark.parametrize("link", [".claude", ".claude/skills"])
+def test_a_project_link_out_of_the_project_is_not_written_through(tmp_path, home, capsys, link):
+    project, elsewhere = tmp_path / "p", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (project / link).parent.mkdir(parents=True, exist_ok=True)
+    (project / link).symlink_to(elsewhere)
+    assert install_skill.main(["--project", str(project)]) == 1
+    _one_error(capsys.readouterr().err)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_uninstall_keeps_an_empty_folder_the_user_made(tmp_path, home):
+    """The user's empty folder stays; a folder the installer made goes."""
+    project = tmp_path / "p"
+    target = project / ".claude" / "skills" / inst.SKILL_NAME
+    target.mkdir(parents=True)
+    assert install_skill.main(["--project", str(project)]) == 0
+    assert install_skill.main(["--project", str(project), "--uninstall"]) == 0
+    assert target.is_dir() and not any(target.iterdir())
+    other = tmp_path / "q"
+    other.mkdir()
+    assert install_skill.main(["--project", str(other)]) == 0
+    assert install_skill.main(["--project", str(other), "--uninstall"]) == 0
+    assert not (other / ".claude" / "skills" / inst.SKILL_NAME).exists()
+
+
+def test_a_killed_installs_staging_folder_is_swept_once_stale(tmp_path, home):
+    project = tmp_path / "p"
+    skills = project / ".claude" / "skills"
+    stale = skills / f".{inst.SKILL_NAME}.tmp-killed"
+    fresh = skills / f".{inst.SKILL_NAME}.tmp-running"
+    for folder in (stale, fresh):
+        (folder / "references").mkdir(parents=True)
+    old = os.stat(stale).st_mtime - inst.STALE_STAGING_S - 60
+    os.utime(stale, (old, old))
+    assert install_skill.main(["--project", str(project)]) == 0
+    assert not stale.exists() and fresh.is_dir()
+
+
+@pytest.mark.parametrize(("variable", "value"), [("HOME", ""), ("HOME", "relhome"),
+                                                 ("CLAUDE_CONFIG_DIR", "relcfg")])
+def test_no_personal_install_into_the_working_folder(tmp_path, monkeypatch, capsys, variable,
+                                                     value):
+    """``HOME=`` targeted /.claude, a relative HOME or CLAUDE_CONFIG_DIR the working folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    monkeypatch.setenv(variable, value)
+    code = install_skill.main(["--dry-run"])
+    out, err = capsys.readouterr()
+    assert not any(tmp_path.iterdir())
+    if variable == "CLAUDE_CONFIG_DIR":
+        assert code == 2 and "not an absolute folder" in err
+    else:
+        where = Path(out.split(":")[0])
+        assert code == 0 and where.is_absolute() and where.parts[1] != ".claude"
+
+
+def test_a_plugins_file_that_is_a_pipe_is_not_read(tmp_path, monkeypatch):
+    """installed_plugins.json as a named pipe hung the install after it was done."""
+    from scvi_skill import claude_config
+
+    config = tmp_path / "claude"
+    (config / "plugins").mkdir(parents=True)
+    os.mkfifo(config / "plugins" / "installed_plugins.json")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
+    assert claude_config.installed_plugin_copies(inst.SKILL_NAME) == []

@@ -25,8 +25,16 @@ def config_dir() -> Path:
     """Claude Code's configuration folder: ``$CLAUDE_CONFIG_DIR``, else ``~/.claude``."""
     explicit = os.environ.get(CONFIG_ENV)
     if explicit:
-        return Path(explicit).expanduser()
-    return Path.home() / ".claude"
+        folder = Path(explicit).expanduser()
+        if not folder.is_absolute():  # it would be read against whichever folder runs us
+            from scvi_skill.runtime.errors import UsageError
+
+            raise UsageError(f"{CONFIG_ENV}={explicit!r} is not an absolute folder",
+                             hint=f"Set {CONFIG_ENV} to an absolute path, or unset it")
+        return folder
+    from scvi_skill.runtime.paths import home_dir
+
+    return home_dir() / ".claude"
 
 
 def personal_skills_dir() -> Path:
@@ -44,6 +52,8 @@ def installed_plugin_copies(plugin: str) -> list[tuple[str, Path | None]]:
     feeds warnings.
     """
     path = config_dir() / INSTALLED_PLUGINS
+    if not path.is_file():  # missing, or a named pipe that would block the read
+        return []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):

@@ -84,7 +84,14 @@ def project_target(project: Path | str) -> Path:
         what = "does not exist" if not folder.exists() else "is not a folder"
         raise UsageError(f"--project {folder} {what}",
                          hint="Give the root folder of an existing project.")
-    return claude_config.project_skills_dir(project) / SKILL_NAME
+    skills = claude_config.project_skills_dir(project)
+    for folder in (skills.parent, skills):
+        if folder.is_symlink() and not resolves_inside(folder.parent, folder):
+            raise InstallRefused(f"{folder} is a link to {folder.resolve()}, outside the "
+                                 "project; refusing to write through it",
+                                 hint="Install into the folder it points to (run from there), "
+                                      "or remove the link.")
+    return skills / SKILL_NAME
 
 
 # -- what to copy ------------------------------------------------------------------------------
@@ -167,6 +174,7 @@ def _fresh_install(source: Path, target: Path, files: list[str], version: str) -
     """Stage the copy beside ``target`` and rename it into place; ``False`` when another
     process created ``target`` first (the staged copy is dropped)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_staging(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         os.chmod(staging, default_mode(folder=True))  # mkdtemp gives 0700
@@ -190,6 +198,26 @@ def _fresh_install(source: Path, target: Path, files: list[str], version: str) -
     return True
 
 
+STALE_STAGING_S = 3600
+"""A staging folder of a fresh install older than this was left by a killed install."""
+
+
+def _sweep_staging(target: Path) -> None:
+    """Remove the staging folders (``.<name>.tmp-*`` beside ``target``, made by
+    :func:`_fresh_install`) that a killed install left, once they are an hour old; a
+    younger one may be another install's, at work."""
+    import time
+
+    for entry in target.parent.glob(f".{target.name}.tmp-*"):
+        try:
+            info = entry.lstat()
+        except OSError:
+            continue
+        if entry.is_dir() and not entry.is_symlink() and \
+                time.time() - info.st_mtime > STALE_STAGING_S:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def _update(source: Path, target: Path, files: list[str], version: str, manifest: dict, *,
             dry_run: bool, force: bool = False) -> InstallResult:
     """Bring an installed copy up to date. Every destination is checked before anything is
@@ -208,6 +236,12 @@ def _update(source: Path, target: Path, files: list[str], version: str, manifest
         if destination.is_dir() and not destination.is_symlink():
             raise InstallRefused(f"{destination} is a folder where the skill installs a file; "
                                  "nothing changed", hint="Move it away and run the install again.")
+        for folder in destination.relative_to(target).parents:
+            if folder != Path(".") and (target / folder).exists() \
+                    and not (target / folder).is_dir():
+                raise InstallRefused(f"{target / folder} is a file where the skill installs a "
+                                     "folder; nothing changed",
+                                     hint="Move it away and run the install again.")
     for rel in files:
         wanted = sha256_file(source / rel)
         hashes[rel] = wanted
@@ -227,7 +261,8 @@ def _update(source: Path, target: Path, files: list[str], version: str, manifest
     for rel in sorted(set(old) - set(files)):
         _remove_if_ours(target, rel, old[rel], result, dry_run=dry_run)
     if not dry_run:
-        _write_json(target / MANIFEST_NAME, _manifest(hashes, version))
+        made = manifest.get("made_folder", bool(manifest))  # no manifest: the folder was there
+        _write_json(target / MANIFEST_NAME, _manifest(hashes, version, made_folder=made))
         _prune_dirs(target, set(old) - set(files))
     return result
 
@@ -251,8 +286,8 @@ def uninstall(target: Path, *, dry_run: bool = False) -> InstallResult:
     if not dry_run:
         (target / MANIFEST_NAME).unlink(missing_ok=True)
         _prune_dirs(target, set(recorded))
-        if not any(target.iterdir()):
-            target.rmdir()
+        if manifest.get("made_folder", True) and not any(target.iterdir()):
+            target.rmdir()  # only a folder the installer made (a user's empty one stays)
     return result
 
 
@@ -341,9 +376,11 @@ def read_skill_version(source: Path) -> str:
     return str(plugin.get("version", "unknown")) if isinstance(plugin, dict) else "unknown"
 
 
-def _manifest(hashes: dict[str, str], version: str) -> dict:
+def _manifest(hashes: dict[str, str], version: str, *, made_folder: bool = True) -> dict:
+    """``made_folder``: the installer created the target folder (uninstall may remove it);
+    False when it installed into a folder that was there before."""
     return {"_generated": MANIFEST_NOTE, "files": dict(sorted(hashes.items())),
-            "skill": SKILL_NAME, "version": version}
+            "made_folder": made_folder, "skill": SKILL_NAME, "version": version}
 
 
 def _atomic_copy(source: Path, destination: Path) -> None:

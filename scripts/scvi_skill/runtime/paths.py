@@ -33,14 +33,14 @@ def trees_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     if xdg and _absolute(xdg):
         return Path(xdg).expanduser() / "scvi-skill" / "trees"
-    return _home() / ".cache" / "scvi-skill" / "trees"
+    return home_dir() / ".cache" / "scvi-skill" / "trees"
 
 
 def _absolute(folder: str) -> bool:
     return Path(folder).expanduser().is_absolute()
 
 
-def _home() -> Path:
+def home_dir() -> Path:
     """``$HOME`` when it is an absolute folder, else the account's home (``Path.home()``
     reads an empty or relative ``$HOME`` as it is)."""
     home = os.environ.get("HOME", "")
