@@ -172,6 +172,10 @@ def test_a_since_when_question_gets_the_release_its_name_or_keyword_came_in():
         "SCVI.train(datamodule=...): taken since 1.2.0"]
     assert since_facts("when was scvi.external.SysVI added?", sidx) == [
         "scvi.external.SysVI: in scvi-tools since 1.3.0"]
+    # A name in capitals is no identifier candidate, only a public name the index resolves
+    # (session 43: nothing was said); one that came and went says so.
+    assert since_facts("Since which version does scvi-tools have MRVI?", sidx) == [
+        "scvi.external.MRVI: in scvi-tools since 1.2.0; before that in 1.1.4 only"]
     # Not a since-when question; and a name the history's first release already had says
     # nothing about when it came.
     assert since_facts("how do I use datamodule with SCVI.train?", sidx) == []

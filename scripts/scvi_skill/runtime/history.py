@@ -134,7 +134,10 @@ def since_facts(question: str, sidx: dict) -> list[str]:
     gone = set(gone_identifiers(text, sidx))
     named = named_publics(text, sidx)
     wanted = [i for i in _candidates(text) if i not in gone]
-    if not wanted and not named:
+    # A public name the question writes in a form no candidate is (``MRVI``: all capitals).
+    covered = {i.rsplit(".", 1)[-1].lower() for i in wanted}
+    wanted += [n for n in named if n.rsplit(".", 1)[-1].lower() not in covered]
+    if not wanted:
         return []
     history, versions = _history_quietly()
     if not versions:
@@ -157,8 +160,11 @@ def since_facts(question: str, sidx: dict) -> list[str]:
                 # The notes may reach back to the history's first release (a private def).
                 before = f"; releases before {versions[0]} are not in the history" \
                     if row["earlier_unknown"] else ""
+                # It came and went before (MRVI: 1.1.4, gone in 1.1.5-1.1.6.post2).
+                also = f"; before that in {span_text(spans[:-1], versions)} only" \
+                    if len(spans) > 1 else ""
                 lines.append(f"{row['name']}: {presence_text(row)} since {versions[spans[-1][0]]}"
-                             + "".join(f"; {note}" for note in row["notes"]) + before)
+                             + also + "".join(f"; {note}" for note in row["notes"]) + before)
             continue
         runs = [(name, table[ident][-1][0]) for name, table in params.items()
                 if table.get(ident) and table[ident][-1][1] == last]
