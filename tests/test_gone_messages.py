@@ -176,7 +176,19 @@ def test_a_since_when_question_gets_the_release_its_name_or_keyword_came_in():
     # (session 43: nothing was said); one that came and went says so.
     assert since_facts("Since which version does scvi-tools have MRVI?", sidx) == [
         "scvi.external.MRVI: in scvi-tools since 1.2.0; before that in 1.1.4 only"]
+
     # Not a since-when question; and a name the history's first release already had says
     # nothing about when it came.
     assert since_facts("how do I use datamodule with SCVI.train?", sidx) == []
     assert since_facts("which version added SCVI.setup_anndata?", sidx) == []
+
+
+def test_history_names_the_releases_between_a_names_runs(capsys):
+    """Round 94's skill agent read ``in scvi-tools 1.1.4, 1.2.0-1.5.1`` as one run and wrote
+    that MRVI was there "from 1.1.4 to 1.3.3"; the gap is now written out."""
+    import search_source
+
+    assert search_source.main(["--history", "MRVI"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("scvi.external.MRVI: in scvi-tools 1.1.4, 1.2.0-1.5.1 "
+                            "(not in 1.1.5-1.1.6.post2); still in 1.5.1")

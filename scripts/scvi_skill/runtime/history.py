@@ -615,9 +615,10 @@ MAX_HISTORY_NAMES = 5
 
 def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
     """The public names ``ident`` may stand for (as written, by its dotted tail, or by its
-    last part), each as ``{"name", "spans", "present", "gone_since", "replacement",
+    last part), each as ``{"name", "spans", "not_in", "present", "gone_since", "replacement",
     "params", "defaults", "earlier_unknown"}``: ``spans`` the release ranges that have it
-    ("1.0.0-1.2.1"; ``earlier_unknown`` when they start where the history starts), ``params``
+    ("1.0.0-1.2.1"; ``earlier_unknown`` when they start where the history starts), ``not_in``
+    the releases between two of its ranges ("" when it has one), ``params``
     each parameter whose releases differ from the name's own (added later, removed earlier),
     ``defaults`` each parameter whose default changed, with each release's default;
     ``importable``, ``defined`` and ``outside`` (:func:`name_origins`, spans as text; ``""``
@@ -652,7 +653,10 @@ def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
         defined, outside = origins.get("defined"), origins.get("outside")
         every = [*spans, *origins.get("importable", ()), *(defined or {}).get("spans", ()),
                  *(outside or {}).get("spans", ())]
+        # The releases between its runs: "1.1.4, 1.2.0-1.5.1" was read as one run (round 94).
+        gaps = [[a[1] + 1, b[0] - 1] for a, b in zip(spans, spans[1:]) if b[0] > a[1] + 1]
         out.append({"name": name, "spans": span_text(spans, versions), "present": present,
+                    "not_in": span_text(gaps, versions),
                     "gone_since": gone, "last_release": versions[spans[-1][1]] if spans else "",
                     "replacement": replacement, "params": changed, "param_changes": how,
                     "defaults": defaults,

@@ -628,7 +628,8 @@ def _history_name_lines(row: dict, last: str) -> list[str]:
         # Module.train): not gone from the class.
         when = (f"its own definition gone since {row['gone_since']}; in {last} a base of "
                 "another package may supply it")
-    out.append(f"{row['name']}: {presence_text(row)} {row['spans']}; {when}")
+    gaps = f" (not in {row['not_in']})" if row.get("not_in") else ""
+    out.append(f"{row['name']}: {presence_text(row)} {row['spans']}{gaps}; {when}")
     # Where else it was: importable though not public, a private def, a base's member.
     out.extend(f"  {note}" for note in row["notes"])
     runs = row["by_span"]
