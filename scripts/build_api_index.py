@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
 from scvi_skill.runtime.apiindex import API_DIR  # noqa: E402
-from scvi_skill.runtime.errors import SkillPackageError, UsageError, print_error  # noqa: E402
+from scvi_skill.runtime.errors import SkillPackageError, UsageError, os_guarded, print_error  # noqa: E402
 from scvi_skill.runtime.paths import trees_dir  # noqa: E402
 
 FIRST_RELEASE = "1.0.0"
@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return os_guarded(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _run(args)

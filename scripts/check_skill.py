@@ -34,11 +34,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scvi_skill.runtime.errors import (
+    os_guarded,
     EXIT_OK,
     EXIT_PROBLEMS,
     SkillPackageError,
     UsageError,
     print_error,
+    refuse_blank,
 )
 from scvi_skill.runtime.index import load_index
 from scvi_skill.runtime.paths import SKILL_ROOT
@@ -71,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return os_guarded(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.max < 1:
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from scvi_skill.check.checks import check_skill
 
+        refuse_blank(("--skill-dir", args.skill_dir), ("--index", args.index),
+                     ("--tree", args.tree))
         skill_dir = Path(args.skill_dir).expanduser()
         if not (skill_dir / "SKILL.md").is_file():
             raise UsageError(f"no SKILL.md in {skill_dir}",

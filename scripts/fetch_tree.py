@@ -35,6 +35,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     SkillPackageError,
     UsageError,
     print_error,
+    refuse_blank,
 )
 from scvi_skill.runtime.fetch import check_version, fetch_tree, list_versions  # noqa: E402
 
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        refuse_blank(("--from", args.from_path), ("--index-url", args.index_url),
+                     ("--version", args.version))
         if args.list_versions:
             print("\n".join(list_versions(index_url=args.index_url)))
             return 0

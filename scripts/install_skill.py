@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scvi_skill import claude_config  # noqa: E402
 from scvi_skill import install as inst  # noqa: E402
 from scvi_skill.runtime.errors import (  # noqa: E402
+    os_guarded,
     EXIT_PROBLEMS,
     SkillPackageError,
     print_error,
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return os_guarded(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for flag, value in (("--zip", args.zip), ("--project", args.project)):

@@ -30,7 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scvi_skill.runtime.errors import EXIT_USAGE, SkillPackageError, print_error, warn  # noqa: E402
+from scvi_skill.runtime.errors import (  # noqa: E402
+    EXIT_USAGE,
+    SkillPackageError,
+    os_guarded,
+    print_error,
+    warn,
+)
 from scvi_skill.runtime.paths import REFERENCES_DIR, ROUTING_PATH  # noqa: E402
 from scvi_skill.runtime.schema import REGENERATE  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree  # noqa: E402
@@ -88,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return os_guarded(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.out.exists() and not args.out.is_dir():
         print_error(f"--out {args.out} is not a folder", hint="Give the folder to write into")

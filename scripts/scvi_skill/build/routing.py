@@ -25,6 +25,9 @@ class RoutingError(SkillPackageError):
 
 def load_routing(path: Path) -> dict:
     try:
+        # A named pipe or a device would block or never end: only a regular file is read.
+        if Path(path).exists() and not Path(path).is_file():
+            raise RoutingError(f"routing file {path} is not a regular file")
         raw = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as err:
         raise RoutingError(f"routing file missing: {path}",

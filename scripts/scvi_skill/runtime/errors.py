@@ -95,6 +95,19 @@ def guarded(run, args) -> int:
         return code
 
 
+def os_guarded(run, argv) -> int:
+    """``run(argv)``'s exit status for the maintainer scripts: what :func:`guarded` handles,
+    and any other ``OSError`` (a folder where a file is written, a file where a folder is,
+    a full disk) as one message and exit 1, not a traceback."""
+    try:
+        return guarded(run, argv)
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        print_error(f"{err.strerror or err}{where}", hint="Nothing was changed after this "
+                    "error; fix the path or the disk, then run the same command again")
+        return 1
+
+
 def refuse_blank(*options: tuple[str, object]) -> None:
     """A usage error for each ``(flag, value)`` given as a blank string: ``--version ''``
     or ``--tree ''`` (an unset shell variable) would otherwise quietly mean the default."""
