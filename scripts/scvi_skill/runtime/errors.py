@@ -103,8 +103,8 @@ def os_guarded(run, argv) -> int:
         return guarded(run, argv)
     except OSError as err:
         where = f": {err.filename}" if err.filename else ""
-        print_error(f"{err.strerror or err}{where}", hint="Nothing was changed after this "
-                    "error; fix the path or the disk, then run the same command again")
+        print_error(f"{err.strerror or err}{where}",
+                    hint="Fix the path or free the disk, then run the same command again")
         return 1
 
 
