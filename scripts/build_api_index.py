@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma-separated releases (default: every release from "
                              f"{FIRST_RELEASE} to the pinned {PINNED_SCVI_TOOLS} on the index)")
     parser.add_argument("--sdists", metavar="DIR", type=Path, default=None,
-                        help="sdist cache (default: the scvi-skill cache folder's sdists/)")
+                        help="sdist cache (default: the scvi-skill cache folder's sdists/; "
+                             "inside $SCVI_SKILL_CACHE when that is set)")
     parser.add_argument("--out", metavar="DIR", type=Path, default=API_DIR,
                         help="output folder (default: the skill's references/api/)")
     parser.add_argument("--check", action="store_true",
@@ -97,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         release_outputs,
     )
 
-    sdists = args.sdists or trees_dir().parent / "sdists"
+    sdists = args.sdists or _default_sdists()
     versions = _versions(args.versions)
     if args.versions and args.out.resolve() == API_DIR.resolve() and not args.check:
         raise UsageError("--versions builds some releases only: writing them into the skill's "
@@ -161,7 +162,19 @@ def _manifest_files(out: Path) -> list[str]:
             and row["file"].startswith("scvi-tools-") and row["file"].endswith(".json.gz")]
 
 
-_RELEASE = re.compile(r"\d+(?:\.\d+)*(?:\.post\d+)?")
+_RELEASE = re.compile(r"(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*)){2,}(?:\.post(?:0|[1-9]\d*))?")
+"""A final release as the package index names its sdist: three or more parts and no leading
+zero (pip reads ``1.5`` as ``1.5.0`` and ``01.5.1`` as ``1.5.1``, and would download and
+overwrite a release that was not asked for)."""
+
+
+def _default_sdists() -> Path:
+    """``sdists/`` beside the tree cache (``~/.cache/scvi-skill/sdists``), or inside the
+    folder ``SCVI_SKILL_CACHE`` names: never beside a folder the user chose."""
+    explicit = os.environ.get("SCVI_SKILL_CACHE")
+    if explicit and trees_dir() == Path(explicit).expanduser():
+        return trees_dir() / "sdists"
+    return trees_dir().parent / "sdists"
 
 
 def _versions(text: str | None) -> list[str]:
@@ -171,7 +184,8 @@ def _versions(text: str | None) -> list[str]:
             raise UsageError("--versions names no release")
         bad = [v for v in versions if not _RELEASE.fullmatch(v)]
         if bad:
-            raise UsageError(f"--versions takes final releases such as 1.2.2 or 1.2.2.post1, "
+            raise UsageError(f"--versions takes final releases as the index names them, such as "
+                             f"1.2.2 or 1.2.2.post1, "
                              f"got {', '.join(repr(v[:40]) for v in bad[:3])}")
         return sorted(set(versions), key=_key)
     from scvi_skill.runtime.fetch import list_versions

@@ -44,6 +44,9 @@ def test_a_rebuild_removes_only_the_index_files_its_manifest_listed(tmp_path, ca
 @pytest.mark.parametrize("argv, said", [
     (["--versions", "abc", "--check"], "final releases"),
     (["--versions", "1.5.1rc1", "--check"], "final releases"),
+    # pip reads these loosely (1.5.0, 1.5.1): it downloaded and overwrote another release.
+    (["--versions", "1.5", "--check"], "final releases"),
+    (["--versions", "01.5.1", "--check"], "final releases"),
     (["--versions", "1.5.1"], "drop the others"),  # the shipped folder with a subset
 ])
 def test_bad_arguments_are_one_message(capsys, argv, said):
@@ -62,3 +65,14 @@ def test_a_broken_sdist_or_a_file_for_the_folder_is_one_message(tmp_path, capsys
     assert build_api_index.main(argv + ["--sdists", str(tmp_path / "file")]) == 2
     err = capsys.readouterr().err
     assert err.count("Error:") == 2 and "Traceback" not in err
+
+
+def test_the_default_sdist_cache_stays_inside_scvi_skill_cache(tmp_path, monkeypatch):
+    """With SCVI_SKILL_CACHE set, the sdists went beside that folder, outside what the user
+    named (session 43's review)."""
+    named = tmp_path / "mine" / "trees"
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(named))
+    assert build_api_index._default_sdists() == named / "sdists"
+    monkeypatch.delenv("SCVI_SKILL_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert build_api_index._default_sdists() == tmp_path / "xdg" / "scvi-skill" / "sdists"

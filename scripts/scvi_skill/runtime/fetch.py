@@ -138,6 +138,11 @@ def download_sdist(version: str, dest: Path, *, index_url: str | None = None, lo
     archives = [a for a in archives if a.is_file()]
     if tail.returncode == 0 and archives:
         return archives[0]
+    if tail.returncode == 0:  # pip took ``1.5`` for 1.5.0: another name than the one asked for
+        raise FetchError(f"pip downloaded another name than {PACKAGE} {version} (it reads a "
+                         "version loosely: 1.5 as 1.5.0)",
+                         hint="Give the release as the package index names it (see "
+                              "fetch_tree.py --list-versions)")
     text = "\n".join(tail.lines)
     found = _FROM_VERSIONS.search(text)
     versions = [v.strip() for v in found.group(1).split(",")
