@@ -527,3 +527,21 @@ def test_a_quiet_download_keeps_pip_output_off_stderr_but_in_the_error(capsys):
     assert capsys.readouterr().err == ""
     fetch_mod._run_streaming([sys.executable, "-c", script])
     assert "ERROR: no such version" in capsys.readouterr().err
+
+
+def test_from_skips_a_link_whose_text_climbs_out_even_if_it_lands_inside(tmp_path, cache,
+                                                                          capsys):
+    """``docs/x -> ../../../../src3/a/b/src`` resolves inside the source, but its copy in the
+    cache resolved outside the cached tree (session 43's review); ``docs/ok -> ../src`` is
+    copied as a link."""
+    tree = tmp_path / "src3" / "a" / "b"
+    for name, data in _tree_members(top=".", version="9.9.7").items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(data)
+    (tree / "docs" / "x").symlink_to(Path("../../../../src3/a/b/src"))
+    (tree / "docs" / "ok").symlink_to(Path("../src"))
+    assert fetch_tree.main(["--from", str(tree)]) == 0
+    assert "docs/x is a link out of" in capsys.readouterr().err
+    cached = cache / "scvi-tools-9.9.7" / "docs"
+    assert not (cached / "x").is_symlink() and (cached / "ok").is_symlink()
+    assert (cached / "ok").resolve() == (cache / "scvi-tools-9.9.7" / "src").resolve()

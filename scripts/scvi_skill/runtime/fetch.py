@@ -559,15 +559,28 @@ def _tree_digest(root: Path) -> str:
 
 def _ignore_outside(base: Path):
     """copytree ignore function: skip symlinks that are absolute (a copy would point back at
-    the source) or whose target leaves ``base``, and anything neither a file nor a folder
-    (a FIFO would block the copy), with a warning."""
+    the source), whose target leaves ``base``, or whose text climbs above ``base`` on its
+    way (``../../../a/b/src``: inside the source, but the copy's would resolve outside the
+    cached tree), and anything neither a file nor a folder (a FIFO would block the copy),
+    with a warning."""
+
+    def climbs_out(path: Path) -> bool:
+        inside = os.path.relpath(path.parent, base)
+        steps = Path(inside, os.readlink(path)).parts if inside != "." else \
+            Path(os.readlink(path)).parts
+        depth = 0
+        for step in steps:
+            depth += -1 if step == ".." else 0 if step == "." else 1
+            if depth < 0:
+                return True
+        return False
 
     def ignore(folder: str, names: list[str]) -> list[str]:
         skipped = []
         for name in names:
             path = Path(folder) / name
             if path.is_symlink() and (os.path.isabs(os.readlink(path))
-                                      or not resolves_inside(base, path)):
+                                      or not resolves_inside(base, path) or climbs_out(path)):
                 warn(f"not copied: {path} is a link out of {base}")
                 skipped.append(name)
             elif not path.is_symlink() and not path.is_dir() and not path.is_file():
