@@ -211,6 +211,15 @@ def test_blank_or_undecodable_options_are_usage_errors(capsys, main, argv, says)
     assert says in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["--model", "SCVI", "--tests"],
+                                  ["--model", "SCVI", "--max", "3", "--context", "2"],
+                                  ["--lines", "src/scvi/model/_scvi.py:1-3", "--limit", "2"]])
+def test_options_a_mode_does_not_read_are_usage_errors(pinned_tree, capsys, argv):
+    """``--model SCVI --tests`` printed the card as if the tests had been searched."""
+    assert search_source.main([*argv, "--tree", str(pinned_tree.root)]) == EXIT_USAGE
+    assert "not apply to" in capsys.readouterr().err
+
+
 def test_a_long_version_is_clipped_in_the_message(capsys):
     assert resolve_docs.main(["--version", "x" * 100_000, "scvi batch"]) == 4
     assert len(capsys.readouterr().err) < 2_000

@@ -300,6 +300,7 @@ def _model_card(args: argparse.Namespace) -> int:
     """--model: the generated card; a name without a card raises UnknownModel (exit 1)."""
     if args.text is not None:
         raise UsageError("give either TEXT or --model, not both")
+    _refuse_unused(args, "--model")
     cards = modelcards.load_cards()
     try:
         card = modelcards.find_card(cards, _checked(args.model, "--model"))
@@ -351,11 +352,25 @@ generated or minified file's are not)."""
 _LINES_SPEC = re.compile(r"(?P<path>.+):(?P<start>\d{1,9})(?:-(?P<end>\d{1,9}))?")
 
 
+def _refuse_unused(args: argparse.Namespace, mode: str) -> None:
+    """A usage error for the search options ``mode`` does not read (they were ignored
+    quietly: ``--model SCVI --tests`` looked as if it had searched the tests)."""
+    given = [flag for flag, used in (("--tests", args.tests), ("--context", args.context),
+                                     ("--max", args.max != DEFAULT_MAX),
+                                     ("--limit", args.limit is not None)) if used]
+    if given:
+        verb = "does" if len(given) == 1 else "do"
+        raise UsageError(f"{', '.join(given)} {verb} not apply to {mode}",
+                         hint=f"Leave {' and '.join(given)} out, or search with --symbol, "
+                              "--usages, --kwarg, --pattern or TEXT")
+
+
 def _lines(args: argparse.Namespace) -> int:
     """--lines PATH:A-B: the tree's lines, numbered and verbatim, for citing them exactly.
     PATH is tree-relative (``src/scvi/model/_scvi.py``) and may not lead out of the tree."""
     if args.text is not None:
         raise UsageError("give either TEXT or --lines, not both")
+    _refuse_unused(args, "--lines")
     spec = _checked(args.lines, "--lines").strip()
     match = _LINES_SPEC.fullmatch(spec)
     if not match:
