@@ -154,10 +154,11 @@ def test_explicit_pattern_is_a_regex(capsys, pinned_tree, rg_binary):
 def test_an_in_glob_narrows_every_mode(capsys, pinned_tree, rg_binary, mode):
     """--in GLOB filters each mode's hits by their path (it had been OR-ed with the Python
     modes' *.py, so a glob that matches nothing changed nothing); a glob with a slash matches
-    the path under src/scvi/ or the tree's own path."""
+    the path under src/scvi/ or the tree's own path. A glob that matches no file of the tree
+    is a usage error (session 43: it read as "0 results")."""
     tree = ["--tree", str(pinned_tree.root)]
-    code, report, _ = run_json(capsys, *mode, "--in", "*zzznomatch*.py", *tree)
-    assert code == 1 and report["results"] == []
+    code, report, err = run_json(capsys, *mode, "--in", "*zzznomatch*.py", *tree)
+    assert code == 2 and "matches no file of the tree" in err
     for glob in ("model/*.py", "src/scvi/model/*.py", "*/model/_*.py"):
         code, report, err = run_json(capsys, *mode, "--in", glob, *tree)
         assert report is not None, err

@@ -133,13 +133,34 @@ def make_scope(tree: Tree, where: str | None, *, tests: bool, python_only: bool)
             area_roots.append(tree.root / "tests" / where)
         return SearchScope(area_roots, globs)
     if _GLOB_CHARS & set(where):
-        return SearchScope(roots, globs, pattern=where)
+        scope = SearchScope(roots, globs, pattern=where)
+        if not _any_admitted(tree, scope):
+            raise UsageError(f"--in {where[:80]!r} matches no file of the tree "
+                             f"({', '.join(tree.to_rel(r) or str(r) for r in roots)})",
+                             hint="A glob is matched against tree paths, paths under src/scvi/ "
+                                  "and file names: '*_model.py', 'model/*.py'")
+        return scope
     for base in (tree.package_dir, tree.root):
         candidate = base / where.removeprefix("scvi/") if base == tree.package_dir else base / where
         if (candidate.is_dir() or candidate.is_file()) and tree.to_rel(candidate) is not None:
             return SearchScope([candidate.resolve()], globs)
     msg = f"unknown --in {where[:80]!r}; areas: {', '.join(known) or '(none found)'}"
     raise UsageError(msg, hint="Or pass a path inside the tree (model/base) or a glob ('*_model.py').")
+
+
+def _any_admitted(tree: Tree, scope: SearchScope) -> bool:
+    """Whether some file under the scope's roots matches its ``--in`` glob (a glob that
+    matches none, ``'['``, gave "0 results" as if the search had found nothing)."""
+    import os
+
+    for root in scope.roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            for name in files:
+                rel = tree.to_rel(Path(folder) / name)
+                if rel is not None and scope.admits(rel):
+                    return True
+    return False
 
 
 def index_scope(where: str, paths: list[str]):
