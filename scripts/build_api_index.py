@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
 from scvi_skill.runtime.apiindex import API_DIR  # noqa: E402
 from scvi_skill.runtime.errors import SkillPackageError, UsageError, os_guarded, print_error  # noqa: E402
+from scvi_skill.runtime.files import temp_beside  # noqa: E402
 from scvi_skill.runtime.paths import trees_dir  # noqa: E402
 
 FIRST_RELEASE = "1.0.0"
@@ -315,7 +316,7 @@ def _write(outputs: dict[str, bytes], out: Path) -> None:
         for name, data in outputs.items():
             if _current(out / name) == data:
                 continue
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+            fd, tmp = temp_beside(out / name, ".tmp")
             staged.append((name, Path(tmp)))
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)

@@ -83,6 +83,7 @@ from scvi_skill.runtime.errors import (  # noqa: E402
     UsageError,
     print_error,
     warn,
+    warn_unreadable,
 )
 
 MAX_SHOWN = 200
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         tail += f"; {noted} pitfall note(s)" if noted else ""
         print(f"{len(findings)} finding(s) in {len(files)} file(s), scvi-tools {checked}{tail}",
               file=sys.stderr)
+    warn_unreadable()  # tree files a citation needed and the account could not read
     return 1 if findings else 0
 
 

@@ -8,11 +8,13 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import install_skill
 import pytest
 from scvi_skill import install as inst
+from scvi_skill.runtime import files
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "install_skill.py"
 
@@ -234,3 +236,49 @@ def test_a_plugins_file_that_is_a_pipe_is_not_read(tmp_path, monkeypatch):
     os.mkfifo(config / "plugins" / "installed_plugins.json")
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
     assert claude_config.installed_plugin_copies(inst.SKILL_NAME) == []
+
+
+def test_a_killed_writes_temporary_files_are_swept_on_the_next_write(tmp_path, home):
+    """A killed ``--zip`` left ``.skill.zip.<random>`` beside the zip for good: the names were
+    too plain to delete in a user's folder. Temporary files are marked now, and the next
+    write of the same file removes the ones over an hour old, nothing else."""
+    out = tmp_path / "skill.zip"
+    old = time.time() - files.STALE_TEMP_S - 60
+    stale = tmp_path / f".skill.zip{files.TEMP_MARK}k3j9"
+    young = tmp_path / f".skill.zip{files.TEMP_MARK}a1b2"
+    users = tmp_path / ".skill.zip.notes"  # the user's, named like the old temporary files
+    other = tmp_path / f".other.zip{files.TEMP_MARK}zz00"  # another file's
+    link = tmp_path / f".skill.zip{files.TEMP_MARK}link"
+    for path in (stale, young, users, other):
+        path.write_text("x")
+    link.symlink_to(users)
+    for path in (stale, users, other):
+        os.utime(path, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+    assert install_skill.main(["--zip", str(out)]) == 0
+    assert not stale.exists()
+    assert young.exists() and users.exists() and other.exists() and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir() if files.TEMP_MARK in p.name) == sorted(
+        [young.name, other.name, link.name])
+
+
+def test_refresh_temporary_files_carry_the_mark(tmp_path):
+    """What a refresh stages beside references/ is named so that a later one can sweep it."""
+    seen = []
+    real = files.temp_beside
+
+    def spy(path, suffix=""):
+        fd, name = real(path, suffix)
+        seen.append(Path(name).name)
+        return fd, name
+
+    import scvi_skill.build.refresh as refresh
+    refresh.temp_beside, saved = spy, refresh.temp_beside
+    try:
+        refresh.write_outputs({refresh.OUTPUTS[0]: b"x\n"}, tmp_path)
+    finally:
+        refresh.temp_beside = saved
+    assert seen and all(name.startswith(f".{refresh.OUTPUTS[0]}{files.TEMP_MARK}")
+                        for name in seen)
+    assert (tmp_path / refresh.OUTPUTS[0]).read_bytes() == b"x\n"
+    assert [p.name for p in tmp_path.iterdir()] == [refresh.OUTPUTS[0]]

@@ -133,6 +133,19 @@ def test_a_named_pipe_in_the_tree_is_skipped_not_waited_on(pinned_tree, tmp_path
                                *argv[1:]], capture_output=True, text=True, timeout=60, env=env)
         assert proc.returncode in (0, 1), proc.stderr
         assert "Traceback" not in proc.stderr
+        # Passed over, and said: not read as absent without a word.
+        assert "could not be read and were passed over" in proc.stderr, proc.stderr
+        assert "_scvi.py (not a regular file)" in proc.stderr
+    # A citation of the file is not judged: "no such file" would be wrong.
+    answer = tmp_path / "answer.md"
+    answer.write_text("The model class is defined at `class SCVI(` (src/scvi/model/_scvi.py:40).\n")
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "check_code.py"), "--tree", str(tree),
+                           "--json", str(answer)], capture_output=True, text=True, timeout=60,
+                          env=env)
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 0 and data["findings"] == [], proc.stdout
+    assert data["citations"]["unverified"] == 1
+    assert "_scvi.py (not a regular file)" in proc.stderr
 
 
 # --- the user's interpreter -------------------------------------------------------------------

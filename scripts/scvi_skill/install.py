@@ -27,7 +27,13 @@ from pathlib import Path
 
 from scvi_skill import claude_config
 from scvi_skill.runtime.errors import SkillPackageError, UsageError
-from scvi_skill.runtime.files import default_mode, read_json_file, resolves_inside, sha256_file
+from scvi_skill.runtime.files import (
+    default_mode,
+    read_json_file,
+    resolves_inside,
+    sha256_file,
+    temp_beside,
+)
 
 SKILL_NAME = "scvi-tools-inputs-and-modeling"
 AGENT_SCRIPTS = ("resolve_docs.py", "search_source.py", "fetch_tree.py", "check_env.py", "check_code.py")
@@ -338,7 +344,7 @@ def build_zip(source: Path, zip_path: Path, *, force: bool = False,
     if dry_run:
         return result
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{zip_path.name}.", dir=zip_path.parent)
+    handle, tmp = temp_beside(zip_path)
     os.close(handle)
     os.chmod(tmp, default_mode())  # mkstemp gives 0600
     try:
@@ -387,7 +393,7 @@ def _atomic_copy(source: Path, destination: Path) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
     if destination.is_symlink():
         destination.unlink()
-    handle, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    handle, tmp = temp_beside(destination)
     os.close(handle)
     try:
         os.chmod(tmp, default_mode())  # mkstemp gives 0600; an update keeps fresh-install modes
@@ -399,7 +405,7 @@ def _atomic_copy(source: Path, destination: Path) -> None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    handle, tmp = temp_beside(path)
     try:
         os.chmod(tmp, default_mode())
         with os.fdopen(handle, "w", encoding="utf-8") as out:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from scvi_skill.build.source.messages import build_messages
 from scvi_skill.build.source.sourcemap import build_source_map
 from scvi_skill.build.source.testmap import read_tests
 from scvi_skill.runtime.errors import SkillPackageError
+from scvi_skill.runtime.files import temp_beside
 from scvi_skill.runtime.paths import UPSTREAM_REPO
 from scvi_skill.runtime.schema import INDEX_FORMAT, REGENERATE
 from scvi_skill.runtime.tree import Tree
@@ -236,7 +236,7 @@ def write_outputs(outputs: dict[str, bytes], out_dir: Path) -> list[str]:
     mode = _file_mode()
     try:
         for name in changed:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
+            fd, tmp = temp_beside(out_dir / name, ".tmp")
             staged.append((name, Path(tmp)))
             os.chmod(tmp, mode)  # mkstemp creates 0600; generated files are ordinary files
             with os.fdopen(fd, "wb") as handle:

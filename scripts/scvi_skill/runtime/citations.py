@@ -164,15 +164,22 @@ class TreeLines:
         self._files: dict[str, list[str] | None] = {}
         self._tails: dict[str, list[str]] | None = None
         self._releases: dict[str, set[str]] = {}
+        self.unreadable: dict[str, str] = {}
+        """Tree paths that are there but could not be read (a named pipe, a file too large,
+        one the account may not read) -> why: their citations are not judged."""
 
     def lines(self, rel: str) -> list[str] | None:
         if rel not in self._files:
             path = self.tree.to_disk(rel)
+            self._files[rel] = None
             try:
-                ok = path.is_file() and self.tree.to_rel(path) is not None
-                self._files[rel] = read_text(path).splitlines() if ok else None
-            except OSError:
-                self._files[rel] = None
+                if os.path.lexists(path) and self.tree.to_rel(path) is not None \
+                        and not path.is_dir():
+                    self._files[rel] = read_text(path).splitlines()
+            except FileNotFoundError:  # a link to nothing
+                pass
+            except OSError as err:
+                self.unreadable[rel] = err.strerror or type(err).__name__
         return self._files[rel]
 
     def notes_releases(self, rel: str) -> set[str]:
@@ -193,6 +200,8 @@ class TreeLines:
         own = rel.startswith(TREE_TOPS) or "/" not in rel
         if own and self.lines(rel) is not None:
             return [rel], ""
+        if rel in self.unreadable:
+            return [], "unreadable"
         if rel.startswith(OWN_TOPS):
             return [], "no_file"
         matches = [p for p in self._tail_index().get(rel.rsplit("/", 1)[-1], [])
@@ -627,6 +636,8 @@ def _judge(cite: Citation, claim: Claim, paths: list[str], why: str, written: st
         if why == "no_file":
             cite.verdict = "no_file"
             cite.message = f"{written}: no such file in the scvi-tools {tree_lines.tree.version} tree"
+        elif why == "unreadable":  # there, but not judged: it may be right
+            cite.message = f"{written}: the tree's file cannot be read; not judged"
         return
     if len(paths) > 1:  # a tail several files end with: shown in one of them, else unjudged
         if any(_shows(path, tree_lines.lines(path) or [], cite, claim) for path in paths):

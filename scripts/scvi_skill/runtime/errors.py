@@ -60,6 +60,26 @@ def warn(message: str) -> None:
     print(f"Warning: {message}", file=sys.stderr)
 
 
+UNREADABLE: dict[str, str] = {}
+"""Files of the tree that are there but could not be read (``tree.read_text``) -> why: a
+named pipe, a file too large, one the account may not read. Passed over, they would read as
+absent; :func:`warn_unreadable` says so once."""
+MAX_UNREADABLE_NAMED = 3
+
+
+def warn_unreadable() -> None:
+    """One warning naming the tree files passed over because they could not be read (none:
+    nothing printed); the registry is emptied."""
+    if not UNREADABLE:
+        return
+    named = [f"{path} ({why})" for path, why in list(UNREADABLE.items())[:MAX_UNREADABLE_NAMED]]
+    more = len(UNREADABLE) - len(named)
+    warn(f"{len(UNREADABLE)} file(s) of the scvi-tools tree could not be read and were passed "
+         f"over, so what they hold is missing here: {'; '.join(named)}"
+         + (f" (+{more} more)" if more else ""))
+    UNREADABLE.clear()
+
+
 BAD_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES, errno.ENOTDIR})
 """An OSError with one of these while a script reads a path the user gave is bad input."""
 
@@ -80,7 +100,8 @@ def guarded(run, args) -> int:
     """``run(args)``'s exit status, with the agent commands' handling of what goes wrong: a
     :class:`SkillPackageError` printed as one message with its code, a reader that closed
     the pipe (``| head``) as success, a path the system refuses as :func:`bad_path` says;
-    anything else is raised."""
+    anything else is raised. Tree files it could not read are named last
+    (:func:`warn_unreadable`)."""
     try:
         return run(args)
     except SkillPackageError as err:
@@ -93,6 +114,8 @@ def guarded(run, args) -> int:
         if code is None:
             raise
         return code
+    finally:
+        warn_unreadable()
 
 
 def os_guarded(run, argv) -> int:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 _BLOCK_BYTES = 1 << 20
@@ -47,6 +48,49 @@ def default_mode(*, folder: bool = False) -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return (0o777 if folder else 0o666) & ~umask
+
+
+TEMP_MARK = ".scvi-skill-tmp-"
+"""What the temporary file of an atomic write holds after the target's name
+(``.adata-skill.zip.scvi-skill-tmp-k3j9``): only files named so are swept."""
+STALE_TEMP_S = 3600
+"""A temporary file older than this was left by a killed write, not one at work."""
+
+
+def temp_beside(path: Path, suffix: str = "") -> tuple[int, str]:
+    """``(fd, name)`` of a new temporary file beside ``path`` for an atomic write of it
+    (``mkstemp``: mode 0600), once the ones a killed write of ``path`` left are swept
+    (:func:`sweep_stale_temps`)."""
+    import tempfile  # imports shutil: not at the agent commands' start (maintainer writes)
+
+    path = Path(path)
+    sweep_stale_temps(path)
+    return tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=suffix, dir=path.parent)
+
+
+def sweep_stale_temps(path: Path) -> list[str]:
+    """Remove the regular files beside ``path`` named as :func:`temp_beside` names its
+    temporary files, once :data:`STALE_TEMP_S` old (a younger one may be another process's,
+    at work); links and folders are left. Returns the names removed."""
+    path = Path(path)
+    head = f".{path.name}{TEMP_MARK}"
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        if not entry.name.startswith(head):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and \
+                    now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+        except OSError:
+            continue
+    return removed
 
 
 def lexically_inside(base: Path, candidate: Path) -> bool:

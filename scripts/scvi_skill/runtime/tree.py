@@ -21,7 +21,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from . import PINNED_SCVI_TOOLS
-from .errors import TreeNotFound, warn
+from .errors import UNREADABLE, TreeNotFound, warn
 from .paths import cached_tree_path, is_public_version
 
 TREE_ENV = "SCVI_TOOLS_TREE"
@@ -36,13 +36,20 @@ MAX_TREE_FILE_BYTES = 64 << 20
 def read_text(path: Path) -> str:
     """A tree file's text (undecodable bytes replaced); ``OSError`` for anything but a
     regular file of at most :data:`MAX_TREE_FILE_BYTES`: a named pipe in a tree would block
-    the read forever, a device never end."""
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file", str(path))
-    if info.st_size > MAX_TREE_FILE_BYTES:
-        raise OSError(errno.EFBIG, "file too large", str(path))
-    return Path(path).read_text(encoding="utf-8", errors="replace")
+    the read forever, a device never end. A file that is there but cannot be read is noted
+    in :data:`~.errors.UNREADABLE`."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if info.st_size > MAX_TREE_FILE_BYTES:
+            raise OSError(errno.EFBIG, "file too large", str(path))
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise
+    except OSError as err:  # there, yet passed over: said once (errors.warn_unreadable)
+        UNREADABLE.setdefault(str(path), err.strerror or type(err).__name__)
+        raise
 
 
 class Tree(namedtuple("_TreeFields", ["root", "kind", "version"])):
