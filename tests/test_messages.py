@@ -630,3 +630,46 @@ def test_the_shipped_index_carries_what_the_runtime_would_derive():
     assert read.passes == made.passes and len(read.passes) > 900
     stale = dict(data, site_words=data["site_words"][:-1])  # not one per site: made again
     assert messages.MessageIndex(stale).derived() == made.derived()
+
+
+def test_a_nested_site_carries_every_enclosing_test_outermost_first():
+    """"when: n_val > 0" told the agent nothing of why the warning fires: the tests above it
+    (a last batch of one or two cells, no drop_last, no train_size) are the answer."""
+    source = textwrap.dedent('''
+        def split(n_train, n_val, batch_size, drop_last, train_size_is_none):
+            if batch_size is not None:
+                small = n_train % batch_size
+                if small < 3 and drop_last is False:
+                    if not train_size_is_none:
+                        warnings.warn("Last batch will have a small size.", UserWarning)
+                    else:
+                        n_train -= small
+                        if n_val > 0:
+                            warnings.warn("cells moved from training set to validation set.")
+            def inner():
+                raise ValueError("inner function raises on its own terms")
+            if n_val < 0:
+                raise ValueError("a negative validation set size")
+    ''')
+    rows, _ = module_messages("src/scvi/dataloaders/_data_splitting.py", source)
+    conditions = {r.template: r.condition for r in rows}
+    assert conditions == {
+        "Last batch will have a small size.":
+            "batch_size is not None; small < 3 and drop_last is False; not train_size_is_none",
+        "cells moved from training set to validation set.":
+            "batch_size is not None; small < 3 and drop_last is False; train_size_is_none; "
+            "n_val > 0",
+        "inner function raises on its own terms": "",  # a nested def starts afresh
+        "a negative validation set size": "n_val < 0",
+    }
+
+
+def test_a_long_chain_drops_its_outer_tests_first():
+    from scvi_skill.build.source.messages import MAX_CONDITION_CHARS
+
+    outer = " and ".join(f"flag_{n}" for n in range(30))  # longer than the bound alone
+    source = (f"def f(x):\n    if {outer}:\n        if x > 1:\n            if x < 9:\n"
+              "                raise ValueError('x is out of its range here')\n")
+    rows, _ = module_messages("src/scvi/m.py", source)
+    assert rows[0].condition == "x > 1; x < 9"
+    assert len(outer) > MAX_CONDITION_CHARS

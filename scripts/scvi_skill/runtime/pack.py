@@ -2363,7 +2363,7 @@ def _render_tail(pack: Pack) -> tuple[list[list[str]], list[list[Span]]]:
                  f"{site.get('kind', 'raise')} {site.get('exception') or ''}: "
                  f"{clip(str(site.get('template', '')), 200)}"]
         if site.get("condition"):
-            group.append(f"  when: {clip(str(site['condition']), 200)}")
+            group.append(f"  when: {clip(str(site['condition']), 240)}")
         text = site.get("text") or []
         group.extend(f"   {t}" for t in text)
         if number == 0 and site.get("same_message"):

@@ -259,8 +259,9 @@ class MessageRow(NamedTuple):
     """Dotted name of the enclosing module, class and function:
     ``scvi.data.fields._layer_field.LayerField.transfer_field``."""
     condition: str
-    """Source text of the nearest enclosing ``if`` test (``not (test)`` in its ``else``),
-    ``except Class`` in a handler, ``not (test)`` for an ``assert``; ``""`` when none."""
+    """Source text of the function's enclosing ``if`` tests, outermost first, joined by
+    ``"; "`` (all hold; ``not (test)`` in an ``else``), ``except Class`` in a handler,
+    ``not (test)`` for an ``assert``; ``""`` when none."""
     template: str
     """The message with each value as ``{source text}``; a literal brace is doubled."""
 

@@ -7,7 +7,7 @@ Usage:
   search_source.py --pattern REGEX    an explicit regular expression (ripgrep syntax)
   search_source.py --message TEXT     where scvi-tools raises, warns, logs or prints a pasted error
                                       (TEXT: the message or a whole traceback; - reads
-                                      stdin), with the guarding condition; from
+                                      stdin), with every test guarding it; from
                                       references/messages.json, no rg needed; --limit N
                                       (default 5); a placeholder matches any pasted value;
                                       for Python's own AttributeError/KeyError, the --pattern

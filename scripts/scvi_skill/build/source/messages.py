@@ -25,9 +25,11 @@ The template keeps the static text; each value becomes ``{source text}`` (an f-s
 convention: a literal brace is doubled), so ``{`` starts a placeholder the runtime matcher
 treats as a wildcard. A site whose message has no static text is left out.
 
-The condition is the source text of the nearest enclosing ``if`` test (``not (test)`` in its
-``else`` branch), ``except Class`` when an exception handler is nearer, or ``not (test)`` for
-an ``assert``; empty when there is none.
+The condition is the source text of the enclosing ``if`` tests of the function, outermost
+first and joined by ``"; "`` (``not (test)`` in an ``else`` branch, ``test`` for ``not (not
+test)``, an ``elif``'s own test only), ``except Class`` for an exception handler, or ``not (test)`` for an ``assert``; empty
+when there is none. A warning under ``if batch_size is not None:``, ``if n_small and not
+drop_last:`` and ``else:`` of ``if not train_size_is_none:`` fires when all three hold.
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ from scvi_skill.runtime.tree import Tree
 from .pyast import parse_python
 from .sourcemap import package_sources
 
-MAX_CONDITION_CHARS = 160
-"""A guarding condition longer than this is cut (``...``)."""
+MAX_CONDITION_CHARS = 240
+"""A guarding condition longer than this is cut (``...``); the outer tests of a nested one go
+first."""
 MAX_PLACEHOLDER_CHARS = 40
 """The source text shown inside a placeholder is cut to this many characters."""
 MAX_NAME_DEPTH = 4
@@ -241,6 +244,15 @@ def class_bases(tree: ast.Module) -> dict[str, list[str]]:
             for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
 
 
+_NOT_NOT = re.compile(r"^not \(not ([^()]*)\)$")
+
+
+def _plain(test: str) -> str:
+    """``x`` for ``not (not x)`` (an ``else`` of ``if not x:``), else ``test``."""
+    match = _NOT_NOT.match(test)
+    return match[1] if match else test
+
+
 def _module_name(rel: str) -> str:
     parts = rel.removeprefix("src/").removesuffix(".py").split("/")
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -365,7 +377,16 @@ class _Walker:
             self._add(call, "print", "stdout", message, self._condition())
 
     def _condition(self) -> str:
-        return self.guards[-1] if self.guards else ""
+        """The function's enclosing tests, outermost first, joined by ``"; "`` (all hold);
+        those before the innermost are dropped, from the outermost, past
+        :data:`MAX_CONDITION_CHARS`."""
+        tests = [_plain(test) for test in self.guards]
+        kept = tests[-1:]
+        for test in reversed(tests[:-1]):
+            if len("; ".join([test, *kept])) > MAX_CONDITION_CHARS:
+                break
+            kept.insert(0, test)
+        return "; ".join(kept)
 
     def _add(self, node: ast.AST, kind: str, exception: str, message: ast.expr | None,
              condition: str) -> None:
