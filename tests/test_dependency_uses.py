@@ -255,7 +255,7 @@ def test_a_name_the_newest_release_dropped_gets_the_name_it_uses_instead():
     [line] = dependency_use_facts(
         "ImportError: cannot import name 'read_elem' from 'anndata._io.specs'", data=data)
     assert line.startswith("anndata._io.specs.read_elem: no scvi-tools release")
-    assert line.endswith("; 1.2.0 uses anndata.io.read_elem at src/scvi/d.py:14")
+    assert line.endswith("; 1.2.0 uses anndata.io.read_elem instead, at src/scvi/d.py:14")
     # Still used by the newest release, another package's name, or no such name: nothing.
     assert instead("anndata.io.read_elem", data) is None
     assert instead("jax.random.KeyArray", data) is None

@@ -27,6 +27,8 @@ _DOTTED = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 """A dotted name as code writes it (``np.float_``: a trailing ``_`` is part of it)."""
 OWN = "scvi"
 READ_NOTE = "from each release's imports and attribute chains"
+ANOTHER_PACKAGE = "the failing call is likely another package's"
+"""Said when no release uses the name where a missing name raises."""
 
 
 def named_dependency_names(question: str) -> tuple[list[str], list[str]]:
@@ -153,7 +155,7 @@ def use_line(found: dict, versions: list[str], *, missing: bool = True,
         text += f": scvi-tools {span_text(spans, versions)} use it{listed} {GUARDED}; in " \
                 f"{versions[spans[-1][1]]} at {site[0]}:{site[1]}"
         if missing:
-            text += "; the failing call is likely another package's or another release's"
+            text += f"; {ANOTHER_PACKAGE} or another release's"
     if _last(live) == n - 1:
         text += f"; still used by {versions[-1]}"
         if missing:
@@ -161,9 +163,14 @@ def use_line(found: dict, versions: list[str], *, missing: bool = True,
     unused = span_text(_minus([[0, n - 1]], spans), versions)
     if unused:
         text += f"; not used by {unused}"
-    if replaced:
-        text += f"; {versions[-1]} uses {replaced[0]} instead, at {replaced[1][0]}:{replaced[1][1]}"
-    return text + f" ({READ_NOTE})"
+    return text + _replaced(replaced, versions) + f" ({READ_NOTE})"
+
+
+def _replaced(replaced: tuple[str, list] | None, versions: list[str]) -> str:
+    """``"; 1.5.1 uses X instead, at path:line"``, or ``""`` without a replacement."""
+    if not replaced:
+        return ""
+    return f"; {versions[-1]} uses {replaced[0]} instead, at {replaced[1][0]}:{replaced[1][1]}"
 
 
 def _minus(spans: list[list[int]], other: list[list[int]]) -> list[list[int]]:
@@ -173,11 +180,9 @@ def _minus(spans: list[list[int]], other: list[list[int]]) -> list[list[int]]:
 
 
 def unused_line(name: str, versions: list[str], replaced: tuple[str, list] | None = None) -> str:
-    other = f"; {versions[-1]} uses {replaced[0]} at {replaced[1][0]}:{replaced[1][1]}" \
-        if replaced else ""
     return (f"{name}: no scvi-tools release {versions[0]}-{versions[-1]} uses it "
-            f"({READ_NOTE}): the failing call is likely another package's; check the "
-            f"traceback's frames{other}")
+            f"({READ_NOTE}): {ANOTHER_PACKAGE}; check the traceback's frames"
+            + _replaced(replaced, versions))
 
 
 def dependency_use_facts(question: str, *, data: dict | None = None) -> list[str]:
