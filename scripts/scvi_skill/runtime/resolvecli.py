@@ -57,6 +57,9 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
                "symbol"}],
                                        (the scvi-tools frames of a pasted traceback)
    "routes": [{"skill", "why"}],
+   "question_code"?: [{"name", "kwarg", "message"}],   (the code the question writes, checked
+     against the release's API as check_code.py checks a file: the pinned release, or the
+     one the question names or --version gives)
    "pack": {"tokens", "budget", "notes"},
    "version": {"requested", "differences": {name: {"missing", "added", "removed", "defaults",
                                                        "when"?}},
@@ -137,6 +140,7 @@ from scvi_skill.runtime.pack import (  # noqa: E402
     unmatched_error_note,
 )
 from scvi_skill.runtime.paths import script_command, shell_word  # noqa: E402
+from scvi_skill.runtime.questioncode import finding_lines, has_code, question_findings  # noqa: E402
 from scvi_skill.runtime.rank import MAX_QUESTION_CHARS, resolve  # noqa: E402
 from scvi_skill.runtime.tokens import identifiers  # noqa: E402
 
@@ -309,19 +313,45 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
     error_note = unmatched_error_note(pasted, sites, version,
                                       traceback=any(f.scvi for f in frames), sidx=sidx,
                                       release=other["requested"] if other else "")
+    checked = other["requested"] if other else version
+    code = _question_code(question, checked)
 
     def build():
         return build_pack(result, sidx, question, tree, budget=budget,
                           release_tree=release_tree, next_commands=commands, raise_sites=sites,
                           notes=_version_notes(other, release_tree) + error_note
-                          + hint_facts(also, question, sidx),
+                          + finding_lines(code, checked) + hint_facts(also, question, sidx),
                           frames=frames, doc_tree=doc_tree,
                           for_release=other["requested"] if other else "", also=also)
 
     pack = build()
+    pack.question_code = code
     if not other or not CHECK_SHOWN or other.get("newer"):
         return pack
-    return _for_what_it_shows(pack, build, other, question, sidx)
+    pack = _for_what_it_shows(pack, build, other, question, sidx)
+    pack.question_code = code
+    return pack
+
+
+def _question_code(question: str, version: str) -> list[dict]:
+    """The findings of release ``version``'s API on the code the question writes
+    (:func:`~scvi_skill.runtime.questioncode.question_findings`); [] when it writes none or
+    the API indexes are missing."""
+    if not QUESTION_CODE or not has_code(question):
+        return []
+    from scvi_skill.runtime.apifiles import UnknownVersion
+
+    history = _history()
+    if history is None:
+        return []
+    try:
+        return question_findings(question, _release_api(version), history)
+    except (UnknownVersion, IndexStale):
+        return []
+
+
+QUESTION_CODE = True
+"""Whether the pack checks the code the question writes against the release's API."""
 
 
 def _for_what_it_shows(pack, build, other: dict, question: str, sidx: dict):
@@ -491,6 +521,7 @@ def _report(question: str, sidx: dict, result: dict, pack, also: str = "") -> di
         if "section_lines" in d:
             row["section_lines"] = d["section_lines"]
         docs.append(row)
+    code = getattr(pack, "question_code", None)
     source = []
     for s in result["source"]:
         row = {"path": s["path"], "symbol": s["symbol"], "line": s["line"],
@@ -516,6 +547,7 @@ def _report(question: str, sidx: dict, result: dict, pack, also: str = "") -> di
         "frames": [f.to_dict() for f in pack.frames],
         "model_facts": pack.model_facts,
         "routes": result["routes"],
+        **({"question_code": code} if code else {}),
         "pack": {"tokens": pack.tokens, "budget": pack.budget, "notes": pack.notes},
     }
 

@@ -1,0 +1,118 @@
+"""The user's own code in a question, checked against a release's API (``resolve_docs.py``).
+
+A user who asks "can I pass ``labels_key`` to ``MULTIVI.setup_anndata``?" or pastes the call
+that fails has written the answer's subject as code. The pack checks that code as
+``check_code.py`` checks a file (:func:`~.codelint.lint_file`): the calls the question writes
+outside fences, backticked or not, as one fence in the order written, then the question as
+Markdown (its fences, and its backticked spans with the models the sentence names). A finding (a keyword the method
+does not take, a name or keyword that a release removed or renamed, a value never read) is
+the release's API index's, not a guess.
+
+Standard library only; nothing is read unless the question holds a call (``name(``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+MAX_FINDINGS = 3
+"""Findings shown under the pack's title; ``--json`` lists up to :data:`MAX_JSON_FINDINGS`."""
+MAX_JSON_FINDINGS = 20
+MAX_CALL_CHARS = 600
+"""A call written in plain text longer than this is not looked for (a pasted log, not code)."""
+
+_CALL_START = re.compile(r"(?<![\w.])(?:([A-Za-z_]\w*)\s*=\s*)?([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\(")
+"""A call's start in plain text: ``scvi.model.SCVI(``, ``model.train(``, with the name it is
+assigned to (``vae = scvi.model.SCVI(``: later calls on ``vae`` are the model's)."""
+_QUOTES = "'\""
+
+
+def plain_calls(text: str) -> list[str]:
+    """The calls written in ``text`` outside code fences (in backticks or not), each as the
+    source of one statement (``vae = scvi.model.SCVI(adata, n_latent=10)``), in order, once
+    each; a candidate that is not a Python expression (prose in parentheses) is dropped."""
+    prose = _outside_fences(text)
+    calls: list[str] = []
+    n = 0
+    while (match := _CALL_START.search(prose, n)) is not None:
+        end = _closing(prose, match.end() - 1)
+        n = match.end()
+        if end is None:
+            continue
+        call = prose[match.start(2) : end + 1]
+        target = match.group(1)
+        statement = f"{target} = {call}" if target else call
+        try:
+            ast.parse(statement, mode="exec")
+        except (SyntaxError, ValueError):
+            continue
+        if "." in match.group(2) or target:  # ``print(x)``, ``len(y)``: not scvi-tools'
+            calls.append(statement)
+        n = end + 1
+    return list(dict.fromkeys(calls))
+
+
+def _outside_fences(text: str) -> str:
+    """``text`` with its fenced blocks blanked (they are checked as Markdown) and its
+    backticks as spaces (a span's call is a statement like any other)."""
+    out = []
+    fenced = False
+    for line in text.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            out.append("")
+            continue
+        out.append("" if fenced else line.replace("`", " "))
+    return "\n".join(out)
+
+
+def _closing(text: str, start: int) -> int | None:
+    """Index of the ``)`` that closes the ``(`` at ``start``, skipping quoted strings; None
+    past :data:`MAX_CALL_CHARS` or at the end of the text."""
+    depth, quote = 0, ""
+    for n in range(start, min(len(text), start + MAX_CALL_CHARS)):
+        char = text[n]
+        if quote:
+            if char == quote and text[n - 1] != "\\":
+                quote = ""
+        elif char in _QUOTES:
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return n
+    return None
+
+
+def has_code(question: str) -> bool:
+    """Whether the question may hold a call to check (cheap: before any index is read)."""
+    return "(" in question and _CALL_START.search(question) is not None
+
+
+def question_findings(question: str, api, history) -> list[dict]:
+    """The findings of release ``api`` (a :class:`~.apiindex.ReleaseApi`) on the question's
+    code: ``{"name", "kwarg", "message"}``, one per message, in the order written."""
+    from .codelint import lint_file
+
+    # The calls come first, as one fence, in the order written: ``vae = scvi.model.SCVI(...)``
+    # in one sentence binds ``vae.train(...)`` in the next, backticked or not.
+    calls = plain_calls(question)
+    text = ("```python\n" + "\n".join(calls) + "\n```\n\n" if calls else "") + question
+    found, seen = [], set()
+    for finding in lint_file(Path("question.md"), "question", api, history, text, prose=True):
+        if finding.check != "code" or not finding.name or finding.message in seen:
+            continue
+        seen.add(finding.message)
+        found.append({"name": finding.name, "kwarg": finding.kwarg or None,
+                      "message": finding.message})
+    return found[:MAX_JSON_FINDINGS]
+
+
+def finding_lines(found: list[dict], version: str) -> list[str]:
+    """The pack's lines under its title for the question's code (at most
+    :data:`MAX_FINDINGS`)."""
+    return [f"(your code, scvi-tools {version}) {f['message']}" for f in found[:MAX_FINDINGS]]

@@ -1,0 +1,92 @@
+"""The code a question writes, checked against a release's API by the pack (resolve_docs.py):
+``scvi_skill.runtime.questioncode``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scvi_skill.runtime import questioncode
+from scvi_skill.runtime.questioncode import finding_lines, has_code, plain_calls
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "resolve_docs.py"
+
+
+def test_plain_calls_are_the_statements_written_in_order():
+    text = ("I ran vae = scvi.model.SCVI(adata, n_latent=10) (on my laptop) and then "
+            "`vae.train(max_epochs=5, plan_kwargs={'lr': (1e-3)})`, print(x) and "
+            "vae.get_normalized_expression(library_size=\"(1e4)\").\n"
+            "```python\nmodel.train(use_gpu=True)\n```\n"
+            "Again: vae.train(max_epochs=5, plan_kwargs={'lr': (1e-3)}) and a prose (aside.")
+    assert plain_calls(text) == [
+        "vae = scvi.model.SCVI(adata, n_latent=10)",
+        "vae.train(max_epochs=5, plan_kwargs={'lr': (1e-3)})",  # once, backticked or not
+        'vae.get_normalized_expression(library_size="(1e4)")',  # a parenthesis in a string
+    ]  # not print(x) (no dot, no name bound), not the fence's (Markdown), not "(on my laptop)"
+
+
+def test_a_question_without_a_call_reads_nothing(monkeypatch):
+    assert not has_code("how do I set the seed (for reproducibility)?")
+    assert has_code("what does model.train() default to?")
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the API index was read for a question without code")
+
+    from scvi_skill.runtime import resolvecli
+    monkeypatch.setattr(resolvecli, "_release_api", refuse)
+    assert resolvecli._question_code("how do I set the seed (for reproducibility)?", "1.5.1") == []
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.usefixtures("pinned_tree")
+def test_the_pack_says_what_the_release_makes_of_the_questions_call():
+    question = ("PEAKVI: model = scvi.model.PEAKVI(adata); "
+                "model.differential_accessibility(groupby='leiden', two_sided=False) raises "
+                "TypeError. Also I ran `vae.train(use_gpu=True)` after vae = scvi.model.SCVI(adata)")
+    done = _run(question)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    ours = [line for line in lines if line.startswith("(your code, scvi-tools 1.5.1) ")]
+    assert ours == [
+        "(your code, scvi-tools 1.5.1) scvi.model.PEAKVI.differential_accessibility(): keyword "
+        "'two_sided' removed in 1.3.0 (last in 1.2.2.post2)",
+        "(your code, scvi-tools 1.5.1) scvi.model.SCVI.train(): keyword 'use_gpu' removed in "
+        "1.1.0.post1 (last in 1.0.4); use accelerator=\"gpu\" with devices= (train) or device= "
+        "(load)"]
+    assert lines.index(ours[0]) < next(n for n, line in enumerate(lines) if line.startswith("=="))
+    data = json.loads(_run("--json", question).stdout)
+    assert [(f["name"], f["kwarg"]) for f in data["question_code"]] == [
+        ("scvi.model.PEAKVI.differential_accessibility", "two_sided"),
+        ("scvi.model.SCVI.train", "use_gpu")]
+
+
+@pytest.mark.usefixtures("pinned_tree")
+def test_a_release_the_question_names_is_the_one_checked():
+    call = "scvi.model.MULTIVI.setup_anndata(adata, batch_key='batch', labels_key='cell_type')"
+    named = json.loads(_run("--json", f"On scvi-tools 1.2.0 can I call {call}?").stdout)
+    assert [(f["kwarg"], "in 1.2.0" in f["message"]) for f in named["question_code"]] == [
+        ("labels_key", True)]  # 1.2.0 registers with **kwargs, which rejects it
+    pinned = json.loads(_run("--json", f"Can I call {call}?").stdout)
+    assert [f["kwarg"] for f in pinned["question_code"]] == ["batch_key"]  # read by nothing
+    assert "never reads it in 1.5.1" in pinned["question_code"][0]["message"]
+
+
+@pytest.mark.usefixtures("pinned_tree")
+def test_right_code_adds_nothing():
+    data = json.loads(_run("--json", "vae = scvi.model.SCVI(adata, n_latent=10); "
+                           "vae.train(max_epochs=20): is 20 epochs enough?").stdout)
+    assert "question_code" not in data
+    assert not any(n.startswith("(your code") for n in data["pack"]["notes"])
+
+
+def test_at_most_three_lines_under_the_title():
+    found = [{"name": "n", "kwarg": None, "message": f"m{n}"} for n in range(5)]
+    assert finding_lines(found, "1.5.1") == [f"(your code, scvi-tools 1.5.1) m{n}"
+                                            for n in range(questioncode.MAX_FINDINGS)]
