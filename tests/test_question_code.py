@@ -90,3 +90,24 @@ def test_at_most_three_lines_under_the_title():
     found = [{"name": "n", "kwarg": None, "message": f"m{n}"} for n in range(5)]
     assert finding_lines(found, "1.5.1") == [f"(your code, scvi-tools 1.5.1) m{n}"
                                             for n in range(questioncode.MAX_FINDINGS)]
+
+
+@pytest.mark.usefixtures("pinned_tree")
+def test_a_fence_and_a_traceback_are_read_as_written_and_said_once():
+    """The ranked question has its line breaks collapsed; the check reads the text as pasted,
+    so a fence keeps its lines (its binding of ``vae``) and the frame that repeats the call
+    adds nothing."""
+    text = ("Training fails right away:\n\n```python\nimport scvi\n"
+            "vae = scvi.model.SCVI(adata, n_latent=10)\nvae.train(max_epochs=10, use_gpu=True)\n"
+            "```\n\nTraceback (most recent call last):\n"
+            '  File "/home/me/run.py", line 3, in <module>\n'
+            "    vae.train(max_epochs=10, use_gpu=True)\n"
+            '  File "/opt/conda/lib/python3.12/site-packages/scvi/model/base/_training_mixin.py",'
+            " line 120, in train\n    runner = self._train_runner_cls(\n"
+            "TypeError: UnsupervisedTrainingMixin.train() got an unexpected keyword argument "
+            "'use_gpu'\n")
+    done = subprocess.run([sys.executable, str(SCRIPT), "--json", "-"], input=text,
+                          capture_output=True, text=True, timeout=120)
+    data = json.loads(done.stdout)
+    assert [(f["name"], f["kwarg"]) for f in data["question_code"]] == [
+        ("scvi.model.SCVI.train", "use_gpu")]

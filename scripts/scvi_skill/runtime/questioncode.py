@@ -21,6 +21,8 @@ MAX_FINDINGS = 3
 """Findings shown under the pack's title; ``--json`` lists up to :data:`MAX_JSON_FINDINGS`."""
 MAX_JSON_FINDINGS = 20
 MAX_CALL_CHARS = 600
+MAX_TEXT_CHARS = 20_000
+"""Only this much of a question is checked (a pasted log can be long)."""
 """A call written in plain text longer than this is not looked for (a pasted log, not code)."""
 
 _CALL_START = re.compile(r"(?<![\w.])(?:([A-Za-z_]\w*)\s*=\s*)?([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\(")
@@ -98,6 +100,7 @@ def question_findings(question: str, api, history) -> list[dict]:
     code: ``{"name", "kwarg", "message"}``, one per message, in the order written."""
     from .codelint import lint_file
 
+    question = question[:MAX_TEXT_CHARS]
     # The calls come first, as one fence, in the order written: ``vae = scvi.model.SCVI(...)``
     # in one sentence binds ``vae.train(...)`` in the next, backticked or not.
     calls = plain_calls(question)

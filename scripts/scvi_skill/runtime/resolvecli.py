@@ -314,7 +314,7 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
                                       traceback=any(f.scvi for f in frames), sidx=sidx,
                                       release=other["requested"] if other else "")
     checked = other["requested"] if other else version
-    code = _question_code(question, checked)
+    code = _question_code(pasted, checked)  # as written: a fence keeps its lines
 
     def build():
         return build_pack(result, sidx, question, tree, budget=budget,
