@@ -111,3 +111,12 @@ def test_a_fence_and_a_traceback_are_read_as_written_and_said_once():
     data = json.loads(done.stdout)
     assert [(f["name"], f["kwarg"]) for f in data["question_code"]] == [
         ("scvi.model.SCVI.train", "use_gpu")]
+
+
+def test_a_long_paste_of_open_calls_is_bounded():
+    """20,000 characters of ``a.b(`` never closed: each start scans up to MAX_CALL_CHARS, so
+    the starts tried are bounded (MAX_STARTS)."""
+    text = "a.b(" * questioncode.MAX_STARTS + " vae = scvi.model.SCVI(adata)"
+    assert plain_calls(text) == []  # the call after the bound is not looked for
+    assert plain_calls("a.b(" * 10 + " vae = scvi.model.SCVI(adata)") == [
+        "vae = scvi.model.SCVI(adata)"]
