@@ -203,7 +203,7 @@ def test_a_killed_installs_staging_folder_is_swept_once_stale(tmp_path, home):
     fresh = skills / f".{inst.SKILL_NAME}.tmp-running"
     for folder in (stale, fresh):
         (folder / "references").mkdir(parents=True)
-    old = os.stat(stale).st_mtime - inst.STALE_STAGING_S - 60
+    old = os.stat(stale).st_mtime - files.STALE_TEMP_S - 60
     os.utime(stale, (old, old))
     assert install_skill.main(["--project", str(project)]) == 0
     assert not stale.exists() and fresh.is_dir()

@@ -32,6 +32,7 @@ from scvi_skill.runtime.files import (
     read_json_file,
     resolves_inside,
     sha256_file,
+    sweep_stale_temps,
     temp_beside,
 )
 
@@ -204,24 +205,11 @@ def _fresh_install(source: Path, target: Path, files: list[str], version: str) -
     return True
 
 
-STALE_STAGING_S = 3600
-"""A staging folder of a fresh install older than this was left by a killed install."""
-
-
 def _sweep_staging(target: Path) -> None:
     """Remove the staging folders (``.<name>.tmp-*`` beside ``target``, made by
     :func:`_fresh_install`) that a killed install left, once they are an hour old; a
     younger one may be another install's, at work."""
-    import time
-
-    for entry in target.parent.glob(f".{target.name}.tmp-*"):
-        try:
-            info = entry.lstat()
-        except OSError:
-            continue
-        if entry.is_dir() and not entry.is_symlink() and \
-                time.time() - info.st_mtime > STALE_STAGING_S:
-            shutil.rmtree(entry, ignore_errors=True)
+    sweep_stale_temps(target, f".{target.name}.tmp-", folders=True)
 
 
 def _update(source: Path, target: Path, files: list[str], version: str, manifest: dict, *,

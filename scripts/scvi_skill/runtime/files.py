@@ -68,12 +68,16 @@ def temp_beside(path: Path, suffix: str = "") -> tuple[int, str]:
     return tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=suffix, dir=path.parent)
 
 
-def sweep_stale_temps(path: Path) -> list[str]:
-    """Remove the regular files beside ``path`` named as :func:`temp_beside` names its
-    temporary files, once :data:`STALE_TEMP_S` old (a younger one may be another process's,
-    at work); links and folders are left. Returns the names removed."""
+def sweep_stale_temps(path: Path, head: str | None = None, *, folders: bool = False) -> list[str]:
+    """Remove what a killed write of ``path`` left beside it, once :data:`STALE_TEMP_S` old
+    (a younger one may be another process's, at work): the regular files named as
+    :func:`temp_beside` names them (the names starting with ``head``, when given), or with
+    ``folders`` the folders so named (a killed install's staging copy). Links are left.
+    Returns the names removed."""
+    import shutil
+
     path = Path(path)
-    head = f".{path.name}{TEMP_MARK}"
+    head = head or f".{path.name}{TEMP_MARK}"
     removed = []
     try:
         entries = list(os.scandir(path.parent))
@@ -84,9 +88,13 @@ def sweep_stale_temps(path: Path) -> list[str]:
         if not entry.name.startswith(head):
             continue
         try:
-            if entry.is_file(follow_symlinks=False) and \
+            kind = entry.is_dir if folders else entry.is_file
+            if kind(follow_symlinks=False) and \
                     now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S:
-                os.unlink(entry.path)
+                if folders:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
                 removed.append(entry.name)
         except OSError:
             continue
