@@ -337,6 +337,9 @@ class Pack:
         self.ranges: list[dict] = []
         """The ``path:start-end`` spans the rendered pack shows, in reading order
         (:func:`_reading_order`): ``{"path", "lines": [start, end], "kind"}``."""
+        self.question_code: list[dict] = []
+        """What the release makes of the calls the question writes (``resolve_docs.py``'s
+        :func:`~scvi_skill.runtime.questioncode.question_findings`; its notes say it)."""
 
     @property
     def has_tree(self) -> bool:

@@ -4,9 +4,9 @@ A user who asks "can I pass ``labels_key`` to ``MULTIVI.setup_anndata``?" or pas
 that fails has written the answer's subject as code. The pack checks that code as
 ``check_code.py`` checks a file (:func:`~.codelint.lint_file`): the calls the question writes
 outside fences, backticked or not, as one fence in the order written, then the question as
-Markdown (its fences, and its backticked spans with the models the sentence names). A finding (a keyword the method
-does not take, a name or keyword that a release removed or renamed, a value never read) is
-the release's API index's, not a guess.
+Markdown (its fences, and its backticked spans with the models the sentence names). A
+finding (a keyword the method does not take, a name or keyword that a release removed or
+renamed, a value never read) is the release's API index's, not a guess.
 
 Standard library only; nothing is read unless the question holds a call (``name(``).
 """
@@ -21,12 +21,12 @@ MAX_FINDINGS = 3
 """Findings shown under the pack's title; ``--json`` lists up to :data:`MAX_JSON_FINDINGS`."""
 MAX_JSON_FINDINGS = 20
 MAX_CALL_CHARS = 600
+"""A call written in plain text longer than this is not looked for (a pasted log, not code)."""
 MAX_TEXT_CHARS = 20_000
 """Only this much of a question is checked (a pasted log can be long)."""
 MAX_STARTS = 400
 """At most this many ``name(`` are tried as calls (20,000 characters of ``a.b(`` took 0.17 s
 before this bound)."""
-"""A call written in plain text longer than this is not looked for (a pasted log, not code)."""
 
 _CALL_START = re.compile(r"(?<![\w.])(?:([A-Za-z_]\w*)\s*=\s*)?([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\(")
 """A call's start in plain text: ``scvi.model.SCVI(``, ``model.train(``, with the name it is

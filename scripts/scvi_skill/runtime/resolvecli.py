@@ -325,10 +325,8 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
                           for_release=other["requested"] if other else "", also=also)
 
     pack = build()
-    pack.question_code = code
-    if not other or not CHECK_SHOWN or other.get("newer"):
-        return pack
-    pack = _for_what_it_shows(pack, build, other, question, sidx)
+    if other and CHECK_SHOWN and not other.get("newer"):
+        pack = _for_what_it_shows(pack, build, other, question, sidx)
     pack.question_code = code
     return pack
 
@@ -521,7 +519,6 @@ def _report(question: str, sidx: dict, result: dict, pack, also: str = "") -> di
         if "section_lines" in d:
             row["section_lines"] = d["section_lines"]
         docs.append(row)
-    code = getattr(pack, "question_code", None)
     source = []
     for s in result["source"]:
         row = {"path": s["path"], "symbol": s["symbol"], "line": s["line"],
@@ -547,7 +544,7 @@ def _report(question: str, sidx: dict, result: dict, pack, also: str = "") -> di
         "frames": [f.to_dict() for f in pack.frames],
         "model_facts": pack.model_facts,
         "routes": result["routes"],
-        **({"question_code": code} if code else {}),
+        **({"question_code": pack.question_code} if pack.question_code else {}),
         "pack": {"tokens": pack.tokens, "budget": pack.budget, "notes": pack.notes},
     }
 

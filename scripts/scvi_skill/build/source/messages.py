@@ -27,9 +27,10 @@ treats as a wildcard. A site whose message has no static text is left out.
 
 The condition is the source text of the enclosing ``if`` tests of the function, outermost
 first and joined by ``"; "`` (``not (test)`` in an ``else`` branch, ``test`` for ``not (not
-test)``, an ``elif``'s own test only), ``except Class`` for an exception handler, or ``not (test)`` for an ``assert``; empty
-when there is none. A warning under ``if batch_size is not None:``, ``if n_small and not
-drop_last:`` and ``else:`` of ``if not train_size_is_none:`` fires when all three hold.
+test)``, an ``elif``'s own test only), ``except Class`` for an exception handler, or ``not
+(test)`` for an ``assert``; empty when there is none. A warning under ``if batch_size is not
+None:``, ``if n_small and not drop_last:`` and ``else:`` of ``if not train_size_is_none:``
+fires when all three hold.
 """
 
 from __future__ import annotations
