@@ -23,7 +23,7 @@ Standard library only; runs on Python >= 3.10.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .apifiles import (  # noqa: F401  (re-exported: callers read the files from here too)
     API_DIR,
@@ -65,35 +65,32 @@ def takes_keyword(params: list, name: str) -> bool:
 # -- lookups -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Lookup:
+# The records of the code check are namedtuples, not dataclasses: ``dataclasses`` imports
+# ``inspect`` (with ``dis``, ``tokenize``, ...), about 8 ms of each check of a question's code.
+
+
+class Lookup(namedtuple("_Lookup", "found qualname certain message",
+                        defaults=(None, True, ""))):
     """The result of resolving one dotted name (both APIs: this one and the checker's
-    ``check.publicapi.PublicApi``)."""
+    ``check.publicapi.PublicApi``): ``found``, True when the name exists (or cannot be
+    disproved: see ``certain``); ``qualname``, the defining qualname when found and known;
+    ``certain``, False when the name could not be checked (external base class, re-export);
+    ``message``, why it was not found, with a suggestion when one exists."""
 
-    found: bool
-    """True when the name exists (or cannot be disproved: see ``certain``)."""
-    qualname: str | None = None
-    """Defining qualname when found and known."""
-    certain: bool = True
-    """False when the name could not be checked (external base class, re-export)."""
-    message: str = ""
-    """Why it was not found, with a suggestion when one exists."""
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class KwargVerdict:
-    accepted: bool
-    via: str | None = None
-    """``"**name"`` when only a variadic keyword parameter takes it."""
-    known: bool = True
-    """False when accepted without proof: the callable's parameters are unknown, or it
-    takes the keyword only into ``**kwargs`` whose destination the index does not know."""
-    reason: str = ""
-    """Why a keyword that ``**kwargs`` would take is still rejected."""
-    owner: str | None = None
-    """When the ``**kwargs`` go on to another callable (a model's module, DE's
-    ``get_bayes_factors``): the qualname of the one whose parameters were asked last, which
-    would take the keyword."""
+class KwargVerdict(namedtuple("_KwargVerdict", "accepted via known reason owner",
+                              defaults=(None, True, "", None))):
+    """Whether a callable takes a keyword: ``accepted``; ``via``, ``"**name"`` when only a
+    variadic keyword parameter takes it; ``known``, False when accepted without proof (the
+    callable's parameters are unknown, or it takes the keyword only into ``**kwargs`` whose
+    destination the index does not know); ``reason``, why a keyword that ``**kwargs`` would
+    take is still rejected; ``owner``, when the ``**kwargs`` go on to another callable (a
+    model's module, DE's ``get_bayes_factors``), the qualname of the one whose parameters
+    were asked last, which would take the keyword."""
+
+    __slots__ = ()
 
 
 class CheckableApi(IndexView):

@@ -20,7 +20,7 @@ Notes are advice, not findings: they never change the exit code. Standard librar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .codecheck import CallSite
 
@@ -30,18 +30,12 @@ CLAIM_CHARS = 400
 FIX_CHARS = 200
 
 
-@dataclass(frozen=True)
-class PitfallNote:
-    path: str
-    line: int
-    call: str
-    """``SCANVI.predict``: the class and method (or function) the note is for."""
-    id: str
-    claim: str
-    fix: str
-    cite: str
-    score: int
-    cell: int | None = None
+class PitfallNote(namedtuple("_PitfallNote", "path line call id claim fix cite score cell",
+                             defaults=(None,))):
+    """A pitfall's note at a call: ``call`` is the class and method (or function) the note
+    is for (``SCANVI.predict``); ``cell`` the notebook's code cell, when in one."""
+
+    __slots__ = ()
 
     def to_dict(self) -> dict:
         data = {"path": self.path, "line": self.line, "call": self.call, "id": self.id,

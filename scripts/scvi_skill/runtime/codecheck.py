@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import ast
 import warnings
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections import namedtuple
 
-PublicApi = Any
-"""Either API (see the module docstring); duck-typed so this module imports nothing."""
+PublicApi = object
+"""Either API (see the module docstring); duck-typed so this module imports nothing (not
+even ``typing``: about 2 ms of each check of a question's code)."""
 _ACCEPTING = ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
 """Parameter kinds a keyword argument binds to (apiindex.ACCEPTING_KINDS; not imported:
 this module imports no API)."""
@@ -69,13 +69,15 @@ it lets through (``configuration_validator``: a clip value above 0, accumulation
 1)."""
 
 
-@dataclass
-class Finding:
-    line: int
-    """1-based line inside the snippet."""
-    message: str
-    check: str = "name"
-    """``"name"`` (a missing scvi name), ``"kwarg"``, ``"plan_key"`` (a key of
+class Finding(namedtuple("_Finding", "line message check col name kwarg owner",
+                         defaults=("name", 1, "", "", ""))):
+    """One finding of a snippet. ``line``: 1-based line inside the snippet; ``col``: 1-based
+    column of the name or keyword; ``name``: the dotted scvi name (for ``"kwarg"``: the
+    callable's); ``kwarg``: the keyword, for ``"kwarg"`` findings; ``owner``: for a
+    ``"kwarg"`` finding on a callable whose ``**kwargs`` go on to another (a model's
+    module, DE's ``get_bayes_factors``), the public name of the one asked last.
+
+    ``check``: ``"name"`` (a missing scvi name), ``"kwarg"``, ``"plan_key"`` (a key of
     ``train(plan_kwargs=...)`` nothing takes), ``"splat_key"`` (a key of a dict keyword such
     as ``datasplitter_kwargs`` that the callee already passes on itself),
     ``"overwritten_key"`` (a key of such a dict the callee then sets itself),
@@ -86,76 +88,65 @@ class Finding:
     a keyword that takes a list of columns: ``categorical_covariate_keys="donor"``),
     ``"failing_value"`` (a literal value that makes the call fail: :data:`FAILING_VALUES`),
     ``"positional"`` (more positional arguments than an instance's method takes),
-    ``"setting"`` (a
-    member a public instance such as ``scvi.settings`` lacks, read or assigned) or
-    ``"python"`` (a block that does not parse)."""
-    col: int = 1
-    """1-based column of the name or keyword."""
-    name: str = ""
-    """The dotted scvi name (for ``"kwarg"``: the callable's)."""
-    kwarg: str = ""
-    """The keyword, for ``"kwarg"`` findings."""
-    owner: str = ""
-    """For a ``"kwarg"`` finding on a callable whose ``**kwargs`` go on to another (a model's
-    module, DE's ``get_bayes_factors``): the public name of the one asked last."""
+    ``"setting"`` (a member a public instance such as ``scvi.settings`` lacks, read or
+    assigned) or ``"python"`` (a block that does not parse)."""
+
+    __slots__ = ()
 
 
-@dataclass
 class SnippetScope:
     """Names a Markdown file's snippets have bound so far."""
 
-    aliases: dict[str, str] = field(default_factory=dict)
-    """Local name -> dotted scvi name (``TrainerConfig`` -> ``scvi.train.TrainerConfig``)."""
-    instances: dict[str, str] = field(default_factory=dict)
-    """Variable -> class qualname it holds an instance of."""
-    plans_replaced: bool = False
-    """The code assigns a ``_training_plan_cls`` or ``_module_cls`` (its own plan or module):
-    ``plan_kwargs`` keys are no longer checked against scvi-tools' classes."""
-    dicts: dict[str, ast.expr] = field(default_factory=dict)
-    """Variable -> the dict literal (or ``dict(...)`` call) last assigned to it, for
-    ``train(plan_kwargs=plan_kwargs)``."""
-    implicit: frozenset[str] = frozenset()
-    """Aliases no import made (a Markdown fence's bare model class name): a fence that binds
-    the name itself uses its own."""
-    site_of: dict[str, int] = field(default_factory=dict)
-    """Variable -> the place in :attr:`calls` of the call last assigned to it."""
-    data: dict[str, str] = field(default_factory=dict)
-    """Instance variable -> the variable holding the AnnData (or MuData) it was built with
-    (``SCVI(adata)``, ``SCANVI.from_scvi_model(vae, ...)``: ``vae``'s)."""
-    calls: list[CallSite] | None = None
-    """When a list: every resolved scvi-tools call is appended to it (:class:`CallSite`), for
-    the pitfalls of the calls a draft makes (``runtime.callpitfalls``)."""
+    __slots__ = ("aliases", "instances", "plans_replaced", "dicts", "implicit", "site_of",
+                 "data", "calls")
+
+    def __init__(self, aliases: dict[str, str] | None = None,
+                 instances: dict[str, str] | None = None, plans_replaced: bool = False,
+                 dicts: dict[str, ast.expr] | None = None, implicit: frozenset[str] = frozenset(),
+                 site_of: dict[str, int] | None = None, data: dict[str, str] | None = None,
+                 calls: list[CallSite] | None = None) -> None:
+        self.aliases = {} if aliases is None else aliases
+        """Local name -> dotted scvi name (``TrainerConfig`` -> ``scvi.train.TrainerConfig``)."""
+        self.instances = {} if instances is None else instances
+        """Variable -> class qualname it holds an instance of."""
+        self.plans_replaced = plans_replaced
+        """The code assigns a ``_training_plan_cls`` or ``_module_cls`` (its own plan or
+        module): ``plan_kwargs`` keys are no longer checked against scvi-tools' classes."""
+        self.dicts = {} if dicts is None else dicts
+        """Variable -> the dict literal (or ``dict(...)`` call) last assigned to it, for
+        ``train(plan_kwargs=plan_kwargs)``."""
+        self.implicit = implicit
+        """Aliases no import made (a Markdown fence's bare model class name): a fence that
+        binds the name itself uses its own."""
+        self.site_of = {} if site_of is None else site_of
+        """Variable -> the place in :attr:`calls` of the call last assigned to it."""
+        self.data = {} if data is None else data
+        """Instance variable -> the variable holding the AnnData (or MuData) it was built
+        with (``SCVI(adata)``, ``SCANVI.from_scvi_model(vae, ...)``: ``vae``'s)."""
+        self.calls = calls
+        """When a list: every resolved scvi-tools call is appended to it (:class:`CallSite`),
+        for the pitfalls of the calls a draft makes (``runtime.callpitfalls``)."""
 
 
-@dataclass(frozen=True)
-class CallSite:
-    """One resolved scvi-tools call of a snippet."""
+class CallSite(namedtuple("_CallSite", "line name qualname keywords literals positional data "
+                                       "model_data kind within",
+                           defaults=((), (), 0, "", "", "", ""))):
+    """One resolved scvi-tools call of a snippet: ``name``, the public dotted name as
+    resolved (``scvi.model.SCANVI.predict``; a constructor is the class's name);
+    ``qualname``, where it is defined (``scvi.model._scanvi.SCANVI.predict``); ``keywords``,
+    its keyword arguments, then the literal keys of the dicts they pass (``plan_kwargs={"lr":
+    ...}``: ``plan_kwargs``, ``lr``); ``literals``, ``(keyword or key, value)`` of those whose
+    value is a string, ``True``, ``False``, ``None`` or number literal (all but strings as
+    Python writes them); ``positional``, how many positional arguments it is given;
+    ``data``, the variable it is given as data (its first positional argument or its
+    ``adata=`` (``mdata=``) keyword, when a plain name); ``model_data``, for a method of an
+    instance, the variable holding the data that instance was built with
+    (:attr:`SnippetScope.data`), when known; ``kind``, the API's kind of ``qualname``
+    (``"class"`` for a constructor call); ``within``, for a call whose result goes to another
+    scvi-tools call, directly or through a variable
+    (``train(trainer_config=TrainerConfig(...))``), that call's resolved name."""
 
-    line: int
-    name: str
-    """The public dotted name as resolved (``scvi.model.SCANVI.predict``; a constructor is
-    the class's name)."""
-    qualname: str
-    """Where it is defined (``scvi.model._scanvi.SCANVI.predict``)."""
-    keywords: tuple[str, ...] = ()
-    """Its keyword arguments, then the literal keys of the dicts they pass
-    (``plan_kwargs={"lr": ...}``: ``plan_kwargs``, ``lr``)."""
-    literals: tuple[tuple[str, str], ...] = ()
-    """``(keyword or key, value)`` of those whose value is a string, ``True``, ``False``,
-    ``None`` or number literal (all but strings as Python writes them)."""
-    positional: int = 0
-    """How many positional arguments it is given."""
-    data: str = ""
-    """The variable it is given as data: its first positional argument or its ``adata=``
-    (``mdata=``) keyword, when a plain name."""
-    model_data: str = ""
-    """For a method of an instance: the variable holding the data that instance was built
-    with (:attr:`SnippetScope.data`), when known."""
-    kind: str = ""
-    """The API's kind of ``qualname``: ``"class"`` for a constructor call."""
-    within: str = ""
-    """For a call whose result goes to another scvi-tools call, directly or through a
-    variable (``train(trainer_config=TrainerConfig(...))``): that call's resolved name."""
+    __slots__ = ()
 
 
 def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: bool,
@@ -499,7 +490,7 @@ class _CallChecker(ast.NodeVisitor):
             at = self._sites.get(id(value)) if isinstance(value, ast.Call) else \
                 self.scope.site_of.get(value.id) if isinstance(value, ast.Name) else None
             if at is not None and at < len(calls) and not calls[at].within:
-                calls[at] = replace(calls[at], within=resolved[0])
+                calls[at] = calls[at]._replace(within=resolved[0])
         self._sites[id(node)] = len(calls)
         calls.append(self._call_site(node, resolved, keywords))
 

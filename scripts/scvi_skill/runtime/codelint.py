@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from dataclasses import dataclass, replace
+from collections import namedtuple
 from pathlib import Path
 
 from .apiindex import ReleaseApi
@@ -39,21 +39,15 @@ MAGIC_LINE = re.compile(r"^\s*(?:[%!?]|\w+\s*=\s*[!%])|^\s*[\w.]+\?{1,2}\s*$")
 """IPython lines that are not Python: ``%magic``, ``!shell``, ``x = !ls``, ``obj?``."""
 
 
-@dataclass
-class CodeFinding:
-    path: str
-    line: int
-    col: int
-    name: str
-    kwarg: str
-    message: str
-    exists_in: list[str]
-    """Release spans that have the name (or the callable's keyword): ``["1.0.0-1.4.3"]``."""
-    cell: int | None = None
-    """1-based code cell of a notebook (``line`` counts within the cell)."""
-    check: str = "code"
-    """``"code"``, or ``"citation"``: a Markdown ``path:line`` that does not show what it
-    cites (``name``: the citation as written)."""
+class CodeFinding(namedtuple("_CodeFinding", "path line col name kwarg message exists_in cell "
+                                             "check", defaults=(None, "code"))):
+    """A finding of ``check_code.py``: ``exists_in``, the release spans that have the name
+    (or the callable's keyword), ``["1.0.0-1.4.3"]``; ``cell``, the 1-based code cell of a
+    notebook (``line`` counts within the cell); ``check``, ``"code"``, or ``"citation"``: a
+    Markdown ``path:line`` that does not show what it cites (``name``: the citation as
+    written). A namedtuple, not a dataclass: see :mod:`.apiindex`."""
+
+    __slots__ = ()
 
     def to_dict(self) -> dict:
         data = {"path": self.path, "line": self.line, "col": self.col, "name": self.name,
@@ -410,7 +404,7 @@ def _check_span(span: prosecode.ProseSpan, api: ReleaseApi, scope: SnippetScope,
             continue  # a member missing from a receiver the words only suggest: not proof
         # ast's columns count UTF-8 bytes; the file's count characters
         chars = len(encoded[:max(finding.col - 1, 0)].decode("utf-8", errors="ignore"))
-        found.append(replace(finding, line=span.line, col=span.col + max(chars - shift, 0)))
+        found.append(finding._replace(line=span.line, col=span.col + max(chars - shift, 0)))
     return found
 
 
@@ -422,10 +416,10 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
         return CodeFinding(path, finding.line, finding.col, "", "", message, [], cell)
     if finding.check == "setting":  # the name's history, then what the statement does
         head, _, effect = finding.message.rpartition("; ")
-        named = _explain(replace(finding, check="name", message=head), path, cell, api, history)
+        named = _explain(finding._replace(check="name", message=head), path, cell, api, history)
         hint = _hint(head)
         text = named.message if not hint or hint in named.message else f"{named.message} ({hint})"
-        return replace(named, message=f"{text}; {effect}")
+        return named._replace(message=f"{text}; {effect}")
     if finding.check in ("str_for_list", "failing_value"):
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
                            finding.message, [], cell)
