@@ -120,3 +120,12 @@ def test_a_long_paste_of_open_calls_is_bounded():
     assert plain_calls(text) == []  # the call after the bound is not looked for
     assert plain_calls("a.b(" * 10 + " vae = scvi.model.SCVI(adata)") == [
         "vae = scvi.model.SCVI(adata)"]
+
+
+@pytest.mark.usefixtures("pinned_tree")
+def test_a_call_written_before_the_line_that_binds_its_name_is_checked():
+    """"vae.train(use_gpu=True) after vae = scvi.model.SCVI(adata)": bindings go first."""
+    data = json.loads(_run("--json", "vae.train(use_gpu=True) fails after "
+                           "vae = scvi.model.SCVI(adata); why?").stdout)
+    assert [(f["name"], f["kwarg"]) for f in data["question_code"]] == [
+        ("scvi.model.SCVI.train", "use_gpu")]

@@ -31,6 +31,8 @@ _CALL_START = re.compile(r"(?<![\w.])(?:([A-Za-z_]\w*)\s*=\s*)?([A-Za-z_]\w*(?:\
 """A call's start in plain text: ``scvi.model.SCVI(``, ``model.train(``, with the name it is
 assigned to (``vae = scvi.model.SCVI(``: later calls on ``vae`` are the model's)."""
 _QUOTES = "'\""
+_BINDS = re.compile(r"[A-Za-z_]\w*\s*=\s*[A-Za-z_]")
+"""A statement of :func:`plain_calls` that binds a name (``vae = scvi.model.SCVI(adata)``)."""
 
 
 def plain_calls(text: str) -> list[str]:
@@ -106,9 +108,12 @@ def question_findings(question: str, api, history) -> list[dict]:
     from .codelint import lint_file
 
     question = question[:MAX_TEXT_CHARS]
-    # The calls come first, as one fence, in the order written: ``vae = scvi.model.SCVI(...)``
-    # in one sentence binds ``vae.train(...)`` in the next, backticked or not.
-    calls = plain_calls(question)
+    # The calls come first, as one fence: those that bind a name, then the others, each in
+    # the order written. ``vae = scvi.model.SCVI(...)`` binds ``vae.train(...)``, backticked
+    # or not, written before it ("vae.train(use_gpu=True) after vae = scvi.model.SCVI(adata)")
+    # or after.
+    written = plain_calls(question)
+    calls = [c for c in written if _BINDS.match(c)] + [c for c in written if not _BINDS.match(c)]
     text = ("```python\n" + "\n".join(calls) + "\n```\n\n" if calls else "") + question
     found, seen = [], set()
     for finding in lint_file(Path("question.md"), "question", api, history, text, prose=True):
