@@ -1829,12 +1829,14 @@ def test_a_method_called_on_an_instance_with_too_many_positional_arguments(capsy
     (TypeError, pitfall cellassign-predict-rows-are-numbered). Only a call on an instance is
     counted: through the class a plain method's first parameter takes the first argument
     (SCAR's ``get_ambient_profile(self_or_adata, ...)``, listed without it), and a call with
-    ``*args`` or within the signature is not a finding."""
+    ``*args`` or within the signature is not a finding; nor is one with ``...`` for the
+    arguments left out (``model.predict(...)``, as prose and questions write calls)."""
     text = ("```python\nfrom scvi.external import CellAssign, SCAR\n"
             "model = CellAssign(adata, markers)\nmodel.predict(adata)\nmodel.predict()\n"
             "model.predict(*extra)\nSCAR.get_ambient_profile(adata, raw)\n"
             "vae = scvi.model.SCVI(adata)\nvae.train(10)\nvae.get_latent_representation(adata)\n"
-            "vae.get_latent_representation(adata, None, True, None, 128, False, 'z', 'zz')\n```\n")
+            "vae.get_latent_representation(adata, None, True, None, 128, False, 'z', 'zz')\n"
+            "model.predict(...)\n```\n")
     answer = tmp_path / "answer.md"
     answer.write_text(text, encoding="utf-8")
     code, report = findings_of(capsys, [str(answer), "--version", "1.5.1"])

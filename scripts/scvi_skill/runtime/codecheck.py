@@ -272,10 +272,12 @@ class _CallChecker(ast.NodeVisitor):
         takes after ``self`` (``model.predict(adata)`` for CellAssign's ``predict(self)``):
         TypeError. Only an instance's call: through the class, a plain method's first
         parameter takes the first argument (SCAR's ``get_ambient_profile(self_or_adata,
-        ...)``), and the index lists parameters without ``self``."""
+        ...)``), and the index lists parameters without ``self``. An ``...`` argument
+        (``model.predict(...)``) stands for arguments left out, as prose writes a call: not
+        checked."""
         head = dotted.partition(".")[0]
         if head not in self.scope.instances or head in self.scope.aliases \
-                or any(isinstance(arg, ast.Starred) for arg in node.args):
+                or any(isinstance(arg, ast.Starred) or _elided(arg) for arg in node.args):
             return
         symbol = self.api.symbols.get(resolved[1]) or {}
         params = self.api.params(resolved[1]) if symbol.get("kind") == "method" else None
@@ -880,6 +882,11 @@ def _dict_keys(value: ast.expr | None) -> list[tuple[str, ast.AST]] | None:
             and value.func.id == "dict" and not value.args:
         return [(k.arg, k) for k in value.keywords if k.arg is not None]
     return None
+
+
+def _elided(arg: ast.expr) -> bool:
+    """``...`` written for arguments left out (``predict(...)``, ``setup_anndata(..., layer=...)``)."""
+    return isinstance(arg, ast.Constant) and arg.value is Ellipsis
 
 
 def _data_name(call: ast.expr) -> str:
