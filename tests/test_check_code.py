@@ -1861,3 +1861,18 @@ def test_a_keyword_named_like_the_callees_own_kwargs_is_flagged(capsys, tmp_path
     [finding] = report["findings"]
     assert (finding["line"], finding["kwarg"]) == (3, "data_loader_kwargs")
     assert "its **data_loader_kwargs are the entries themselves" in finding["message"]
+
+
+def test_a_model_under_the_wrong_subpackage_gets_its_public_path(capsys, tmp_path):
+    """``scvi.model.GIMVI`` (an external model): the history knows ``scvi.model`` only, and
+    the finding said "not in scvi-tools 1.5.1" with no way out. It names the public path, the
+    shortest one (not also the ``scvi.external.gimvi.GIMVI`` its subpackage exports)."""
+    path = tmp_path / "wrong.py"
+    path.write_text("import scvi\nm = scvi.model.GIMVI(a, b)\n"
+                    "scvi.model.POISSONVI.setup_anndata(adata)\n", encoding="utf-8")
+    code, report = findings_of(capsys, [str(path)])
+    assert code == 1
+    assert [f["message"] for f in report["findings"]] == [
+        "scvi.model.GIMVI: not in scvi-tools 1.5.1 (did you mean scvi.external.GIMVI?)",
+        "scvi.model.POISSONVI.setup_anndata: not in scvi-tools 1.5.1 (did you mean "
+        "scvi.external.POISSONVI.setup_anndata?)"]

@@ -151,9 +151,13 @@ class CheckableApi(IndexView):
             if len(parts) < size + 1:
                 continue
             tail = parts[-size:]
-            matches = sorted(p for p in self._by_last.get(tail[-1], [])
-                             if p.split(".")[-size:] == tail and p != dotted)
+            matches = [p for p in self._by_last.get(tail[-1], [])
+                       if p.split(".")[-size:] == tail and p != dotted]
             if matches:
+                # The shortest paths only: scvi.external.GIMVI, not also the
+                # scvi.external.gimvi.GIMVI its subpackage exports it as.
+                depth = min(p.count(".") for p in matches)
+                matches = sorted(p for p in matches if p.count(".") == depth)
                 return f" (did you mean {', '.join(matches[:3])}?)"
         return ""
 

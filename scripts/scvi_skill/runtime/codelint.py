@@ -456,6 +456,9 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
         head = f"{finding.name}: {known} {history.when(spans, version)}"
     elif spans or known:
         head = f"{finding.name}: not in scvi-tools {version}"
+        hint = _hint(finding.message) if known != finding.name else ""
+        if hint and not move:  # scvi.model.GIMVI: the history knows scvi.model only
+            head += f" ({hint})"
     else:
         first, last = history.versions[0], history.versions[-1]
         head = (f"{finding.name}: not in scvi-tools {version} "
