@@ -427,6 +427,28 @@ def test_shipped_index_finds_a_pasted_info_line_of_a_log():
     assert top[0]["score"] >= messages.PACK_MIN_SCORE
 
 
+def test_shipped_index_states_every_test_a_nested_warning_needs(pinned_tree):
+    """1.5.1's "cells moved from training set to validation set" (validate_data_split): its
+    condition is the four tests around it, not ``n_val > 0`` alone, and the tree's lines hold
+    each of them."""
+    top = messages.match_messages("UserWarning: 2 cells moved from training set to validation "
+                                  "set. if you want to avoid it please use train_size "
+                                  "parameter during train.", 1)
+    site = top[0]
+    assert (site["path"], site["function"]) == (
+        "src/scvi/dataloaders/_data_splitting.py",
+        "scvi.dataloaders._data_splitting.validate_data_split")
+    tests = site["condition"].split("; ")
+    assert tests == ["batch_size is not None",
+                     "(num_of_cells < 3 and num_of_cells > 0) and drop_last is False",
+                     "train_size_is_none", "n_val > 0"]
+    lines = (pinned_tree.root / site["path"]).read_text().splitlines()[: site["line"]]
+    source = "\n".join(lines)
+    for test in tests[:2] + tests[3:]:
+        assert f"if {test}:" in source, test
+    assert "if not train_size_is_none:" in source  # the else of it holds the warning
+
+
 def test_shipped_index_is_current_format():
     data = json.loads((REFERENCES_DIR / "messages.json").read_text())
     assert data["format"] == MESSAGES_FORMAT and len(data["sites"]) > 500
