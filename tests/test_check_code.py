@@ -1869,10 +1869,16 @@ def test_a_model_under_the_wrong_subpackage_gets_its_public_path(capsys, tmp_pat
     shortest one (not also the ``scvi.external.gimvi.GIMVI`` its subpackage exports)."""
     path = tmp_path / "wrong.py"
     path.write_text("import scvi\nm = scvi.model.GIMVI(a, b)\n"
-                    "scvi.model.POISSONVI.setup_anndata(adata)\n", encoding="utf-8")
+                    "scvi.model.POISSONVI.setup_anndata(adata)\n"
+                    "scvi.external.CytoVI.setup_anndata(adata)\nm = scvi.model.TotalVI(adata)\n",
+                    encoding="utf-8")
     code, report = findings_of(capsys, [str(path)])
     assert code == 1
     assert [f["message"] for f in report["findings"]] == [
         "scvi.model.GIMVI: not in scvi-tools 1.5.1 (did you mean scvi.external.GIMVI?)",
         "scvi.model.POISSONVI.setup_anndata: not in scvi-tools 1.5.1 (did you mean "
-        "scvi.external.POISSONVI.setup_anndata?)"]
+        "scvi.external.POISSONVI.setup_anndata?)",
+        # in another case than the class's (CYTOVI, TOTALVI)
+        "scvi.external.CytoVI.setup_anndata: not in scvi-tools 1.5.1 (did you mean "
+        "scvi.external.CYTOVI.setup_anndata?)",
+        "scvi.model.TotalVI: not in scvi-tools 1.5.1 (did you mean scvi.model.TOTALVI?)"]

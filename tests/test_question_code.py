@@ -129,3 +129,25 @@ def test_a_call_written_before_the_line_that_binds_its_name_is_checked():
                            "vae = scvi.model.SCVI(adata); why?").stdout)
     assert [(f["name"], f["kwarg"]) for f in data["question_code"]] == [
         ("scvi.model.SCVI.train", "use_gpu")]
+
+
+def test_scvi_names_written_without_a_call_are_references():
+    """``from scvi.models import VAE`` and a setting assigned in prose are checked as names;
+    a docs URL that ends in one is not."""
+    from scvi_skill.runtime.questioncode import plain_references
+
+    text = ("It does `from scvi.models import VAE` and I set scvi.settings.num_workers = 8; "
+            "the page https://docs.scvi-tools.org/en/1.5.1/api/reference/scvi.model.SCVI.html "
+            "says scvi.model.SCVI(adata) works, and scvi.settings.seed == 0 holds.")
+    assert plain_references(text) == ["scvi.models", "scvi.settings.num_workers = None",
+                                      "scvi.settings.seed"]
+
+
+@pytest.mark.usefixtures("pinned_tree")
+def test_a_named_setting_and_an_old_module_get_their_findings():
+    data = json.loads(_run("--json", "I set scvi.settings.num_workers = 8 and the old "
+                           "`from scvi.dataset import PbmcDataset` fails").stdout)
+    messages = [f["message"] for f in data["question_code"]]
+    assert messages[0].startswith("scvi.settings.num_workers: not in scvi-tools 1.5.1 (did "
+                                  "you mean scvi.settings.dl_num_workers?); assigning it")
+    assert messages[1].startswith("scvi.dataset: not in scvi-tools 1.5.1")

@@ -100,6 +100,7 @@ class CheckableApi(IndexView):
     def __init__(self, index: dict) -> None:
         super().__init__(index)
         self._transfer: frozenset[str] | None = None
+        self._folded: dict[str, list[str]] | None = None
         self._by_last: dict[str, list[str]] = {}
         for public in self.namespaces:
             self._by_last.setdefault(public.rsplit(".", 1)[-1], []).append(public)
@@ -145,19 +146,37 @@ class CheckableApi(IndexView):
         return None
 
     def _hint(self, dotted: str) -> str:
-        """`` (did you mean A, B?)`` for public names sharing the last one or two parts."""
-        parts = dotted.split(".")
+        """`` (did you mean A, B?)`` for public names sharing the last one or two parts; when
+        none does, for those sharing them but for case (``CytoVI`` for ``CYTOVI``)."""
+        return self._hint_among(dotted, self._by_last, str) or self._hint_among(
+            dotted, self._by_last_folded(), str.lower)
+
+    def _by_last_folded(self) -> dict[str, list[str]]:
+        """:attr:`_by_last` keyed by the last part in lower case (built on first use)."""
+        if self._folded is None:
+            self._folded = {}
+            for last, publics in self._by_last.items():
+                self._folded.setdefault(last.lower(), []).extend(publics)
+        return self._folded
+
+    @staticmethod
+    def _hint_among(dotted: str, by_last: dict[str, list[str]], fold) -> str:
+        """:meth:`_hint` among ``by_last``, its keys and the names compared through
+        ``fold``."""
+        parts = fold(dotted).split(".")
         for size in (2, 1):
             if len(parts) < size + 1:
                 continue
             tail = parts[-size:]
-            matches = [p for p in self._by_last.get(tail[-1], [])
-                       if p.split(".")[-size:] == tail and p != dotted]
+            matches = [p for p in by_last.get(tail[-1], [])
+                       if fold(p).split(".")[-size:] == tail and p != dotted]
             if matches:
                 # The shortest paths only: scvi.external.GIMVI, not also the
                 # scvi.external.gimvi.GIMVI its subpackage exports it as.
                 depth = min(p.count(".") for p in matches)
                 matches = sorted(p for p in matches if p.count(".") == depth)
+                if size == 1 and len(matches) > 3:
+                    return ""  # a common member (``loss``): three owners of many are no hint
                 return f" (did you mean {', '.join(matches[:3])}?)"
         return ""
 

@@ -3,7 +3,8 @@
 A user who asks "can I pass ``labels_key`` to ``MULTIVI.setup_anndata``?" or pastes the call
 that fails has written the answer's subject as code. The pack checks that code as
 ``check_code.py`` checks a file (:func:`~.codelint.lint_file`): the calls the question writes
-outside fences, backticked or not, as one fence in the order written, then the question as
+outside fences, backticked or not, and the ``scvi.`` names it writes without calling them
+(``scvi.model.utils.mde``), as one fence, then the question as
 Markdown (its fences, and its backticked spans with the models the sentence names). A
 finding (a keyword the method does not take, a name or keyword that a release removed or
 renamed, a value never read) is the release's API index's, not a guess.
@@ -31,6 +32,9 @@ _CALL_START = re.compile(r"(?<![\w.])(?:([A-Za-z_]\w*)\s*=\s*)?([A-Za-z_]\w*(?:\
 """A call's start in plain text: ``scvi.model.SCVI(``, ``model.train(``, with the name it is
 assigned to (``vae = scvi.model.SCVI(``: later calls on ``vae`` are the model's)."""
 _QUOTES = "'\""
+_REFERENCE = re.compile(r"(?<![\w./-])(scvi(?:\.[A-Za-z_]\w*)+)(?![\w.(/])")
+"""A dotted name under ``scvi`` that no ``(`` follows (``from scvi.models import VAE``). Not
+a class's member in prose: "fails inside ``SCANVI.loss``" names the module's loss loosely."""
 _BINDS = re.compile(r"[A-Za-z_]\w*\s*=\s*[A-Za-z_]")
 """A statement of :func:`plain_calls` that binds a name (``vae = scvi.model.SCVI(adata)``)."""
 
@@ -61,6 +65,28 @@ def plain_calls(text: str) -> list[str]:
             calls.append(statement)
         n = end + 1
     return list(dict.fromkeys(calls))
+
+
+def plain_references(text: str) -> list[str]:
+    """The dotted names under ``scvi`` written in ``text`` outside code fences and not
+    called (``scvi.model.utils.mde``, ``from scvi.dataset import ...``), in order, once each,
+    an assigned one as its assignment (``scvi.settings.num_workers = None``): a name the
+    release lacks is a finding as in code."""
+    prose = _outside_fences(text)[:MAX_TEXT_CHARS]
+    found = []
+    for match in _REFERENCE.finditer(prose):
+        if match[1].endswith(_FILE_ENDINGS):
+            continue
+        # ``scvi.settings.num_workers = 8``: assigned, not read (an unknown setting is then
+        # taken silently, where reading it raises).
+        assigned = _ASSIGNED.match(prose, match.end())
+        found.append(f"{match[1]} = None" if assigned else match[1])
+    return list(dict.fromkeys(found))
+
+
+_ASSIGNED = re.compile(r"\s*=(?!=)")
+_FILE_ENDINGS = (".html", ".py", ".md", ".rst", ".ipynb", ".txt", ".json")
+"""A name that ends so is a file or a page (``.../api/reference/scvi.model.SCVI.html``)."""
 
 
 def _outside_fences(text: str) -> str:
@@ -98,8 +124,10 @@ def _closing(text: str, start: int) -> int | None:
 
 
 def has_code(question: str) -> bool:
-    """Whether the question may hold a call to check (cheap: before any index is read)."""
-    return "(" in question and _CALL_START.search(question) is not None
+    """Whether the question may hold a call or an ``scvi.`` name to check (cheap: before any
+    index is read)."""
+    return ("(" in question and _CALL_START.search(question) is not None) or (
+        "scvi." in question and _REFERENCE.search(question) is not None)
 
 
 def question_findings(question: str, api, history) -> list[dict]:
@@ -114,6 +142,7 @@ def question_findings(question: str, api, history) -> list[dict]:
     # or after.
     written = plain_calls(question)
     calls = [c for c in written if _BINDS.match(c)] + [c for c in written if not _BINDS.match(c)]
+    calls += plain_references(question)  # after the calls: a name, not a statement to bind
     text = ("```python\n" + "\n".join(calls) + "\n```\n\n" if calls else "") + question
     found, seen = [], set()
     for finding in lint_file(Path("question.md"), "question", api, history, text, prose=True):
