@@ -4,12 +4,13 @@ A user who asks "can I pass ``labels_key`` to ``MULTIVI.setup_anndata``?" or pas
 that fails has written the answer's subject as code. The pack checks that code as
 ``check_code.py`` checks a file (:func:`~.codelint.lint_file`): the calls the question writes
 outside fences, backticked or not, and the ``scvi.`` names it writes without calling them
-(``scvi.model.utils.mde``), as one fence, then the question as
-Markdown (its fences, and its backticked spans with the models the sentence names). A
-finding (a keyword the method does not take, a name or keyword that a release removed or
-renamed, a value never read) is the release's API index's, not a guess.
+(``scvi.model.utils.mde``), as one fence, then the question as Markdown (its fences, and its
+backticked spans with the models the sentence names). A finding (a keyword the method does
+not take, a name or keyword that a release removed or renamed, a value never read) is the
+release's API index's, not a guess.
 
-Standard library only; nothing is read unless the question holds a call (``name(``).
+Standard library only; nothing is read unless the question holds a call (``name(``) or an
+``scvi.`` name.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ _QUOTES = "'\""
 _REFERENCE = re.compile(r"(?<![\w./-])(scvi(?:\.[A-Za-z_]\w*)+)(?![\w.(/])")
 """A dotted name under ``scvi`` that no ``(`` follows (``from scvi.models import VAE``). Not
 a class's member in prose: "fails inside ``SCANVI.loss``" names the module's loss loosely."""
+_ASSIGNED = re.compile(r"\s*=(?!=)")
+"""What follows a name that is assigned (``scvi.settings.num_workers = 8``), not compared."""
+_FILE_ENDINGS = (".html", ".py", ".md", ".rst", ".ipynb", ".txt", ".json")
+"""A name that ends so is a file or a page (``.../api/reference/scvi.model.SCVI.html``)."""
 _BINDS = re.compile(r"[A-Za-z_]\w*\s*=\s*[A-Za-z_]")
 """A statement of :func:`plain_calls` that binds a name (``vae = scvi.model.SCVI(adata)``)."""
 
@@ -82,11 +87,6 @@ def plain_references(text: str) -> list[str]:
         assigned = _ASSIGNED.match(prose, match.end())
         found.append(f"{match[1]} = None" if assigned else match[1])
     return list(dict.fromkeys(found))
-
-
-_ASSIGNED = re.compile(r"\s*=(?!=)")
-_FILE_ENDINGS = (".html", ".py", ".md", ".rst", ".ipynb", ".txt", ".json")
-"""A name that ends so is a file or a page (``.../api/reference/scvi.model.SCVI.html``)."""
 
 
 def _outside_fences(text: str) -> str:
