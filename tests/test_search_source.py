@@ -72,6 +72,28 @@ def test_symbol_text_mode_is_bounded_and_says_what_next(capsys, pinned_tree, rg_
     assert len(out.splitlines()) < 20
 
 
+@pytest.mark.parametrize(("name", "close", "path"), [
+    ("scvi.model.GIMVI", "scvi.external.GIMVI", "src/scvi/external/gimvi/_model.py"),
+    ("CytoVI", "scvi.external.CYTOVI", "src/scvi/external/cytovi/_model.py"),
+    ("TotalVI.train", "scvi.model.TOTALVI.train", "src/scvi/model/_totalvi.py"),
+])
+def test_a_symbol_under_another_module_or_case_gets_the_public_one(capsys, pinned_tree,
+                                                                    name, close, path):
+    """``scvi.model.GIMVI`` (an external model) or ``CytoVI`` (the class is CYTOVI) found
+    nothing and offered ``--tests -- GIMVI``: the agent's next command was a guess. It names
+    the public name and shows its definition in the same call (exit 0); the results stay
+    empty, for the name asked has none."""
+    code, report, _ = run_json(capsys, "--symbol", name, "--tree", str(pinned_tree.root))
+    assert code == 0 and report["total"] == 0 and report["results"] == []
+    assert report["close"][0] == close
+    assert report["close_results"][0]["path"] == path
+    code, out, _ = run(capsys, "--symbol", name, "--tree", str(pinned_tree.root))
+    assert f"no such name; the index has {close}" in out and path in out
+    code, report, _ = run_json(capsys, "--symbol", "NoSuchThingAnywhere", "--tree",
+                               str(pinned_tree.root))
+    assert code == 1 and "close" not in report
+
+
 def test_kwarg_declared_first(capsys, pinned_tree, rg_binary):
     code, report, _ = run_json(
         capsys, "--kwarg", "early_stopping_patience", "--in", "train", "--tree", str(pinned_tree.root)

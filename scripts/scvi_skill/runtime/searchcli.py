@@ -1,7 +1,10 @@
 """Targeted ripgrep searches in the scvi-tools tree: definitions, usages, keyword arguments.
 
 Usage:
-  search_source.py --symbol NAME      class/function/method definition + signature + docstring
+  search_source.py --symbol NAME      class/function/method definition + signature + docstring;
+                                      a NAME the index lacks gets the public names that end as
+                                      it does but for case or module (scvi.model.GIMVI ->
+                                      scvi.external.GIMVI) and the first one's definition
   search_source.py --usages NAME      where NAME is called, imported or referenced
   search_source.py --kwarg NAME       where a keyword argument is declared, passed and read
   search_source.py --pattern REGEX    an explicit regular expression (ripgrep syntax)
@@ -55,7 +58,7 @@ Scope with --in AREA|PATH|GLOB (areas are scvi subpackages: model, external, tra
 dataloaders, module, nn, ...), add tests/ with --tests. Output is capped (--max, default 20)
 and says how much was left out; --json prints one object:
   {"mode", "query", "scvi_tools_version", "tree", "total", "shown", "truncated",
-   "results": [...], "next": [commands]}
+   "results": [...], "close"?: [names], "close_results"?: [...], "next": [commands]}
 --symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
 --changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
 --pitfalls results: {"id", "text", "cite", "applies_to"};
@@ -103,9 +106,9 @@ Examples:
   python3 scripts/search_source.py --history scvi.model.utils.mde
   python3 scripts/search_source.py --since 'data_loader_kwargs.get("batch_size"' --in dataloaders
 
-Exit codes: 0 results found; 1 no result; 2 usage error (bad name, unknown --in area,
-empty --message, a path the system refuses: a loop, a name too long); 3 ripgrep (rg)
-missing; 4 no or wrong scvi-tools tree; 5 a release tree could not be fetched (--since); 6
+Exit codes: 0 results found (for --symbol, also those of a close name); 1 no result; 2
+usage error (bad name, unknown --in area, empty --message, a path the system refuses: a
+loop, a name too long); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 5 a release tree could not be fetched (--since); 6
 the shipped message index is missing (--message).
 """
 
@@ -249,9 +252,15 @@ def _run(args: argparse.Namespace) -> int:
     scope = source_search.make_scope(
         tree, args.where, tests=args.tests, python_only=mode in ("symbol", "usages", "kwarg")
     )
+    close: list[str] = []
+    close_results: list[dict] = []
     if mode == "symbol":
         index = _optional_index(args.index)
         results = [d.as_dict() for d in definitions.find_definitions(tree, query, index, scope)]
+        close = [] if results else _close_names(query, index)
+        if close:  # the first close name's defs, shown below: one command, not two
+            close_results = [d.as_dict() for d in
+                             definitions.find_definitions(tree, close[0], index, scope)]
     elif mode == "usages":
         hits = source_search.find_usages(tree, query, scope, context=args.context)
         results = [h.as_dict() for h in hits]
@@ -275,13 +284,15 @@ def _run(args: argparse.Namespace) -> int:
         "shown": len(shown),
         "truncated": len(results) > len(shown),
         "results": shown,
-        "next": _next_steps(mode, query, shown),
+        **({"close": close, "close_results": close_results[: args.max]} if close else {}),
+        "next": _next_steps(mode, close[0], close_results[: args.max]) if close
+        else _next_steps(mode, query, shown),
     }
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print(_text(report, args.max))
-    return EXIT_OK if results else EXIT_PROBLEMS
+    return EXIT_OK if results or close_results else EXIT_PROBLEMS
 
 
 def _mark_default_conflicts(tree, results: list[dict], name: str) -> None:
@@ -985,6 +996,33 @@ def _optional_index(path: Path | None) -> dict | None:
         return None
 
 
+MAX_CLOSE = 3
+"""Public names offered for a --symbol that names none."""
+
+
+def _close_names(query: str, index: dict | None) -> list[str]:
+    """The public names (not modules) that end as ``query`` does but for case or the module
+    above them, the shortest paths first: ``CytoVI`` -> ``scvi.external.CYTOVI``,
+    ``scvi.model.GIMVI`` -> ``scvi.external.GIMVI``; [] without the index."""
+    if not index:
+        return []
+    from scvi_skill.runtime.indexview import IndexView
+
+    view = IndexView(index)
+    parts = query.lower().split(".")
+    for size in (2, 1):
+        if len(parts) < size:
+            continue
+        tail = parts[-size:]
+        found = [name for name, target in view.namespaces.items()
+                 if name.lower().split(".")[-size:] == tail and name != query
+                 and view.kind(target) != "module"]
+        if found:
+            depth = min(name.count(".") for name in found)
+            return sorted(name for name in found if name.count(".") == depth)[:MAX_CLOSE]
+    return []
+
+
 def _next_steps(mode: str, query: str, results: list[dict]) -> list[str]:
     if not results:
         if mode == "symbol":
@@ -1004,6 +1042,13 @@ def _next_steps(mode: str, query: str, results: list[dict]) -> list[str]:
     return [f"read {first['path']}:{max(1, first['line'] - 10)}-{first['line'] + 30}"]
 
 
+def _symbol_lines(item: dict) -> str:
+    """A --symbol result: ``path:line  kind symbol``, its signature and its docstring."""
+    origin = f" (inherited from {item['inherited_from']})" if item.get("inherited_from") else ""
+    return "\n".join([f"{item['path']}:{item['line']}  {item['kind']} {item['symbol']}{origin}",
+                      f"    {item['signature']}", *(f"    | {d}" for d in item["doc"])])
+
+
 def _text(report: dict, limit: int) -> str:
     mode, results = report["mode"], report["results"]
     lines = [
@@ -1015,10 +1060,7 @@ def _text(report: dict, limit: int) -> str:
     ]
     for item in results:
         if mode == "symbol":
-            origin = f" (inherited from {item['inherited_from']})" if item.get("inherited_from") else ""
-            lines.append(f"{item['path']}:{item['line']}  {item['kind']} {item['symbol']}{origin}")
-            lines.append(f"    {item['signature']}")
-            lines.extend(f"    | {d}" for d in item["doc"])
+            lines.append(_symbol_lines(item))
             continue
         for ctx in item.get("context", []):
             if ctx["line"] < item["line"]:
@@ -1037,6 +1079,10 @@ def _text(report: dict, limit: int) -> str:
             f"... {report['total'] - report['shown']} more not shown (--max {limit}); "
             "raise --max or narrow with --in"
         )
+    if report.get("close"):
+        lines.append(f"no such name; the index has {', '.join(report['close'])}"
+                     + (f"; {report['close'][0]}:" if report["close_results"] else ""))
+        lines.extend(_symbol_lines(item) for item in report["close_results"])
     for step in report["next"]:
         lines.append(f"next: {step}")
     return "\n".join(lines)
