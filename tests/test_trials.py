@@ -170,6 +170,18 @@ def test_round47_reran_round46s_questions_with_the_skill_agent_alone():
         assert f"| {figures['commands']} | {figures['characters']:,} |" in readme
 
 
+def test_round98_reran_round97s_questions_with_the_skill_agent_alone():
+    """Round 98 asked round 97's six questions with its key again, the skill agent alone; its
+    README quotes its own log's figures and round 97's skill log's."""
+    for name in ("questions.jsonl", "key.jsonl"):
+        assert (TRIALS / "round98" / name).read_bytes() == (TRIALS / "round97" / name).read_bytes()
+    assert not (TRIALS / "round98" / "log_rg.jsonl").exists()
+    readme = (TRIALS / "round98" / "README.md").read_text(encoding="utf-8")
+    for round_ in ("round98", "round97"):
+        figures = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
+        assert f"| {figures['commands']} | {figures['characters']:,} |" in readme
+
+
 @pytest.mark.parametrize("line", ['not json', '{"cmd": "ls"}', '["ls", 3]', '{"cmd": "ls", "chars": -1}'])
 def test_a_broken_log_line_is_an_error_not_a_skipped_command(tmp_path, capsys, line):
     log = tmp_path / "log.jsonl"
