@@ -158,27 +158,16 @@ def test_skill_md_variant_rounds_reran_round41s_questions_with_the_skill_agent_a
         assert f"| {figures['commands']} | {figures['characters']:,} |" in readme
 
 
-def test_round47_reran_round46s_questions_with_the_skill_agent_alone():
-    """Round 47 asked round 46's questions with its key again, the skill agent alone; its
-    README quotes its own log's figures and round 46's skill log's."""
+@pytest.mark.parametrize(("round_", "asked"), [("round47", "round46"), ("round98", "round97")])
+def test_a_skill_alone_round_reran_an_earlier_rounds_questions(round_, asked):
+    """Rounds 47 and 98 asked an earlier round's questions with its key again, the skill
+    agent alone; each README quotes its own log's figures and the earlier skill log's."""
     for name in ("questions.jsonl", "key.jsonl"):
-        assert (TRIALS / "round47" / name).read_bytes() == (TRIALS / "round46" / name).read_bytes()
-    assert not (TRIALS / "round47" / "log_rg.jsonl").exists()
-    readme = (TRIALS / "round47" / "README.md").read_text(encoding="utf-8")
-    for round_ in ("round47", "round46"):
-        figures = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
-        assert f"| {figures['commands']} | {figures['characters']:,} |" in readme
-
-
-def test_round98_reran_round97s_questions_with_the_skill_agent_alone():
-    """Round 98 asked round 97's six questions with its key again, the skill agent alone; its
-    README quotes its own log's figures and round 97's skill log's."""
-    for name in ("questions.jsonl", "key.jsonl"):
-        assert (TRIALS / "round98" / name).read_bytes() == (TRIALS / "round97" / name).read_bytes()
-    assert not (TRIALS / "round98" / "log_rg.jsonl").exists()
-    readme = (TRIALS / "round98" / "README.md").read_text(encoding="utf-8")
-    for round_ in ("round98", "round97"):
-        figures = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")
+        assert (TRIALS / round_ / name).read_bytes() == (TRIALS / asked / name).read_bytes()
+    assert not (TRIALS / round_ / "log_rg.jsonl").exists()
+    readme = (TRIALS / round_ / "README.md").read_text(encoding="utf-8")
+    for logged in (round_, asked):
+        figures = summarize.summarize(TRIALS / logged / "log_skill.jsonl")
         assert f"| {figures['commands']} | {figures['characters']:,} |" in readme
 
 
