@@ -465,6 +465,18 @@ def test_history_of_a_name_no_release_has_says_so_first(capsys):
     assert report["exact"] is True
 
 
+def test_history_of_a_name_in_another_case_names_the_public_one(capsys):
+    """``--history scvi.model.TotalVI`` found nothing and offered ``--changes TotalVI``; the
+    class is TOTALVI: its name is said, and the next command asks for its history."""
+    code, out, _ = run(capsys, "--history", "scvi.model.TotalVI")
+    assert code == 1 and "the pinned index has scvi.model.TOTALVI" in out
+    assert "--history scvi.model.TOTALVI" in out
+    code, report, _ = run_json(capsys, "--history", "scvi.model.TotalVI")
+    assert report["close"] == ["scvi.model.TOTALVI"]
+    code, report, _ = run_json(capsys, "--history", "scvi.model.NoSuchModelAnywhere")
+    assert code == 1 and "close" not in report
+
+
 def test_a_model_card_read_with_another_release_s_tree_says_whose_it_is(capsys):
     import os
 

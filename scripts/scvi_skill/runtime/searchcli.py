@@ -601,6 +601,8 @@ def _history(args: argparse.Namespace) -> int:
     if older and older[-1]["last"] != report["versions"][1]:
         report["next"].append(f"{script_command('fetch_tree.py')} --version {older[-1]['last']}")
     found = bool(names or keyword or requirement or dependency)
+    if not found:
+        _offer_close(report, name, args.index)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return EXIT_OK if found else EXIT_PROBLEMS
@@ -632,15 +634,33 @@ def _history(args: argparse.Namespace) -> int:
     if dependency:
         out.append(dependency["text"])
     if not found:
-        out.append(f"no public name, keyword or requirement {name!r} in scvi-tools {first} to "
-                   f"{last}" + (f", and no release {read_from} to {last} uses it as another "
-                                "package's name" if read_from else ""))
+        out.append(_not_found_line(report, read_from))
     if any(row["earlier_unknown"] for row in [*names, *shown_callables]):
         out.append(f"(releases before {first} are not in the history: a range from {first} "
                    "may go back further)")
     out.extend(f"next: {step}" for step in report["next"])
     print("\n".join(out))
     return EXIT_OK if found else EXIT_PROBLEMS
+
+
+def _offer_close(report: dict, name: str, index_path: Path | None) -> None:
+    """For a --history NAME found nowhere: the public names that end as it does but for case
+    or module (``scvi.model.TotalVI`` -> ``scvi.model.TOTALVI``), as ``close``, and the
+    first one's --history as the next command."""
+    close = _close_names(name, _optional_index(index_path))
+    if close:
+        report["close"] = close
+        report["next"] = [f"{SCRIPT} --history {shell_word(close[0])}"]
+
+
+def _not_found_line(report: dict, read_from: str) -> str:
+    """--history's line for a name, keyword or package no release has."""
+    name, (first, last) = report["query"], report["versions"]
+    return (f"no public name, keyword or requirement {name!r} in scvi-tools {first} to {last}"
+            + (f", and no release {read_from} to {last} uses it as another package's name"
+               if read_from else "")
+            + (f"; the pinned index has {', '.join(report['close'])}"
+               if report.get("close") else ""))
 
 
 def _history_name_lines(row: dict, last: str) -> list[str]:
