@@ -146,9 +146,17 @@ class CheckableApi(IndexView):
         return None
 
     def _hint(self, dotted: str) -> str:
-        """`` (did you mean A, B?)`` for public names sharing the last one or two parts; when
-        none does, for those sharing them but for case (``CytoVI`` for ``CYTOVI``)."""
-        return self._hint_among(dotted, self._by_last, str) or self._hint_among(
+        """`` (did you mean A, B?)`` for :meth:`close_names`, or ``""``."""
+        close = self.close_names(dotted)
+        return f" (did you mean {', '.join(close)}?)" if close else ""
+
+    def close_names(self, dotted: str) -> list[str]:
+        """The public names, not modules, that share the last two parts of ``dotted`` (of a
+        lone name, its one part), else the last one: exactly, else but for case (``CytoVI``
+        for ``CYTOVI``). The shortest paths only (``scvi.external.GIMVI``, not also the
+        ``scvi.external.gimvi.GIMVI`` its subpackage exports), at most three; none for a
+        member many classes share (``loss``)."""
+        return self._close_among(dotted, self._by_last, str) or self._close_among(
             dotted, self._by_last_folded(), str.lower)
 
     def _by_last_folded(self) -> dict[str, list[str]]:
@@ -159,26 +167,22 @@ class CheckableApi(IndexView):
                 self._folded.setdefault(last.lower(), []).extend(publics)
         return self._folded
 
-    @staticmethod
-    def _hint_among(dotted: str, by_last: dict[str, list[str]], fold) -> str:
-        """:meth:`_hint` among ``by_last``, its keys and the names compared through
+    def _close_among(self, dotted: str, by_last: dict[str, list[str]], fold) -> list[str]:
+        """:meth:`close_names` among ``by_last``, its keys and the names compared through
         ``fold``."""
         parts = fold(dotted).split(".")
         for size in (2, 1):
-            if len(parts) < size + 1:
+            if len(parts) < size:
                 continue
             tail = parts[-size:]
             matches = [p for p in by_last.get(tail[-1], [])
-                       if fold(p).split(".")[-size:] == tail and p != dotted]
+                       if fold(p).split(".")[-size:] == tail and p != dotted
+                       and self.kind(self.namespaces.get(p, p)) != "module"]
             if matches:
-                # The shortest paths only: scvi.external.GIMVI, not also the
-                # scvi.external.gimvi.GIMVI its subpackage exports it as.
                 depth = min(p.count(".") for p in matches)
                 matches = sorted(p for p in matches if p.count(".") == depth)
-                if size == 1 and len(matches) > 3:
-                    return ""  # a common member (``loss``): three owners of many are no hint
-                return f" (did you mean {', '.join(matches[:3])}?)"
-        return ""
+                return [] if size == 1 and len(matches) > 3 else matches
+        return []
 
     def _passed_on(self, symbol: dict, keyword: str, var: str, seen: tuple) -> KwargVerdict:
         """``**var`` handed to ``kwargs_target`` (a model's module, DE's

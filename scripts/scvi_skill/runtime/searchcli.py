@@ -108,8 +108,8 @@ Examples:
 
 Exit codes: 0 results found (for --symbol, also those of a close name); 1 no result; 2
 usage error (bad name, unknown --in area, empty --message, a path the system refuses: a
-loop, a name too long); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 5 a release tree could not be fetched (--since); 6
-the shipped message index is missing (--message).
+loop, a name too long); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 5 a release
+tree could not be fetched (--since); 6 the shipped message index is missing (--message).
 """
 
 from __future__ import annotations
@@ -1016,31 +1016,16 @@ def _optional_index(path: Path | None) -> dict | None:
         return None
 
 
-MAX_CLOSE = 3
-"""Public names offered for a --symbol that names none."""
-
-
 def _close_names(query: str, index: dict | None) -> list[str]:
-    """The public names (not modules) that end as ``query`` does but for case or the module
-    above them, the shortest paths first: ``CytoVI`` -> ``scvi.external.CYTOVI``,
-    ``scvi.model.GIMVI`` -> ``scvi.external.GIMVI``; [] without the index."""
+    """The public names that end as ``query`` does but for case or the module above them
+    (``CytoVI`` -> ``scvi.external.CYTOVI``, ``scvi.model.GIMVI`` -> ``scvi.external.GIMVI``),
+    as ``check_code.py``'s hints find them
+    (:meth:`~scvi_skill.runtime.apiindex.CheckableApi.close_names`); [] without the index."""
     if not index:
         return []
-    from scvi_skill.runtime.indexview import IndexView
+    from scvi_skill.runtime.apiindex import CheckableApi
 
-    view = IndexView(index)
-    parts = query.lower().split(".")
-    for size in (2, 1):
-        if len(parts) < size:
-            continue
-        tail = parts[-size:]
-        found = [name for name, target in view.namespaces.items()
-                 if name.lower().split(".")[-size:] == tail and name != query
-                 and view.kind(target) != "module"]
-        if found:
-            depth = min(name.count(".") for name in found)
-            return sorted(name for name in found if name.count(".") == depth)[:MAX_CLOSE]
-    return []
+    return CheckableApi(index).close_names(query)
 
 
 def _next_steps(mode: str, query: str, results: list[dict]) -> list[str]:
