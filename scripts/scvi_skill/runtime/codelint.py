@@ -454,17 +454,14 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
         head = f"{finding.name}: {when}"
     elif known and known != finding.name and history.when(spans, version):
         head = f"{finding.name}: {known} {history.when(spans, version)}"
-    elif spans or known:
-        head = f"{finding.name}: not in scvi-tools {version}"
-        hint = _hint(finding.message) if known != finding.name else ""
-        if hint and not move:  # scvi.model.GIMVI: the history knows scvi.model only
-            head += f" ({hint})"
     else:
-        first, last = history.versions[0], history.versions[-1]
-        head = (f"{finding.name}: not in scvi-tools {version} "
-                f"(nor any release {first}-{last})")
-        hint = _hint(finding.message)
-        if hint and not move:
+        head = f"{finding.name}: not in scvi-tools {version}"
+        if not (spans or known):
+            head += f" (nor any release {history.versions[0]}-{history.versions[-1]})"
+        # The checker's "did you mean", unless the history knows the name itself (or only a
+        # prefix of it: scvi.model.GIMVI, where the history knows scvi.model).
+        hint = _hint(finding.message) if known != finding.name and not move else ""
+        if hint:
             head += f" ({hint})"
     message = head + (f"; {move}" if move else "")
     return CodeFinding(path, finding.line, finding.col, finding.name, "", message,
