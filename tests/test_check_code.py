@@ -1882,3 +1882,96 @@ def test_a_model_under_the_wrong_subpackage_gets_its_public_path(capsys, tmp_pat
         "scvi.external.CytoVI.setup_anndata: not in scvi-tools 1.5.1 (did you mean "
         "scvi.external.CYTOVI.setup_anndata?)",
         "scvi.model.TotalVI: not in scvi-tools 1.5.1 (did you mean scvi.model.TOTALVI?)"]
+
+
+def test_a_member_an_instances_class_lacks_is_flagged_where_it_is_read(capsys, tmp_path):
+    """On 1.5.1's index: SCVI has no n_latent (its module has), HubMetadata no
+    data_is_minified (reached through HubModel.metadata's annotation, from the instance
+    pull_from_huggingface_hub's `return cls(...)` builds). What other code sets on a model
+    (trainer), a trailing-underscore attribute load() may restore, a name the snippet sets
+    itself, an open class's member (the torch module's) and a read under hasattr() are not
+    findings."""
+    source = (
+        "import scvi\nmodel = scvi.model.SCVI(adata)\n"
+        "print(model.n_latent)\n"
+        "model.train()\n"
+        "print(model.trainer, model.history_, model.is_trained, model.module.n_latent)\n"
+        "model.note = 'x'\nprint(model.note)\n"
+        "hub = scvi.hub.HubModel.pull_from_huggingface_hub('scvi-tools/x')\n"
+        "print(hub.metadata.data_is_minified, hub.metadata.scvi_version)\n"
+        "if hasattr(model, 'latent'):\n    print(model.latent)\n"
+        "print(scvi.model.SCVI(adata).n_latent)\n")
+    code, got, messages = checked_on_pinned(capsys, tmp_path, source)
+    assert code == 1 and [(line, name) for line, name, _ in got] == [
+        (3, "scvi.model.SCVI.n_latent"),
+        (9, "scvi.hub.HubModel.metadata.data_is_minified"),
+        (12, "scvi.model.SCVI.n_latent")], got
+    assert all(m.endswith("reading it raises AttributeError") for m in messages), messages
+    assert messages[1].startswith("scvi.hub.HubModel.metadata.data_is_minified "
+                                  "(scvi.hub.HubMetadata.data_is_minified): not in scvi-tools")
+    assert "(did you mean scvi.model.SCVI.is_trained" in check_code_text(
+        capsys, tmp_path, "import scvi\nm = scvi.model.SCVI(adata)\nm.is_trainedd\n")
+
+
+def check_code_text(capsys, tmp_path, source: str) -> str:
+    path = tmp_path / "text.py"
+    path.write_text(source, encoding="utf-8")
+    return run(capsys, [str(path), "--version", "1.5.1"])[1]
+
+
+def test_the_index_records_what_other_code_sets_and_annotated_returns():
+    """1.5.1's index, as build_api_index.py writes it: the training runner sets `trainer` on
+    the model (set_outside); HubModel.metadata returns a HubMetadata; a def annotated with a
+    base class other classes derive from is not trusted (lookups of its result stay
+    unchecked)."""
+    api = ReleaseApi(load_release(load_releases(), "1.5.1"))
+    assert {"trainer", "train_indices", "is_trained_"} <= api.set_outside
+    assert api.returned_class("scvi.hub._model.HubModel.metadata") == "scvi.hub.HubMetadata"
+    assert api.returns_instance("scvi.hub._model.HubModel.pull_from_huggingface_hub")
+    assert api.symbols["scvi.module._vae.VAE.loss"]["returns"] == \
+        "scvi.module.base._base_module.LossOutput"
+    based = [q for q, s in api.symbols.items() if s.get("returns") in api._subclassed()]
+    assert all(api.returned_class(q) is None for q in based)
+
+
+_RETURNS_TREE = {
+    "src/scvi/__init__.py": 'from ._m import Base, Meta, Model, make\n\n'
+                            '__all__ = ["Base", "Meta", "Model", "make"]\n',
+    "src/scvi/_m.py": (
+        "from __future__ import annotations\n\n\nclass Meta:\n    version: str\n\n\n"
+        "class Base:\n    pass\n\n\nclass Child(Base):\n    pass\n\n\n"
+        "class Model:\n    def __init__(self):\n        self.x = 1\n\n"
+        "    @property\n    def meta(self) -> Meta:\n        return Meta()\n\n"
+        "    @property\n    def maybe(self) -> 'Meta | None':\n        return None\n\n"
+        "    def base(self) -> Base:\n        return Child()\n\n"
+        "    @classmethod\n    def pull(cls, name):\n        model = cls()\n        return model\n\n"
+        "    @classmethod\n    def other(cls, name):\n        if name:\n            return None\n"
+        "        return cls()\n\n\n"
+        "def make(other) -> Model:\n    other.attached = 2\n    setattr(other, 'named', 3)\n"
+        "    return Model()\n"),
+}
+
+
+def test_the_build_records_annotated_returns_and_what_other_code_sets(tmp_path):
+    """A def's return annotation (a string or `X | None` too) names the class whose members
+    a read of its result is checked against; a classmethod that only returns `cls(...)`
+    builds its class, one that may return None does not; a base class other classes derive
+    from is not trusted; attributes set on other objects (or by setattr) are never called
+    missing."""
+    for rel, text in _RETURNS_TREE.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    release = build_release(open_release_tree(tmp_path, "0.0.1"))
+    symbols = release["symbols"]
+    assert release["set_outside"] == ["attached", "named"]
+    assert {q.rsplit(".", 1)[-1]: s.get("returns") for q, s in symbols.items()
+            if s["kind"] != "class" and q.count(".") > 1} == {
+        "meta": "scvi._m.Meta", "maybe": "scvi._m.Meta", "base": "scvi._m.Base",
+        "pull": "cls", "other": None, "make": "scvi._m.Model"}
+    api = ReleaseApi({**release, "version": "0.0.1"})
+    source = ("import scvi\nm = scvi.Model.pull('x')\nm.meta.version\nm.meta.nope\n"
+              "m.maybe.nope\nm.base().nope\nscvi.make(1).nope\nm.x\nm.attached\nm.named\n"
+              "scvi.Model.other('x').nope\n")
+    got = [(f.line, f.name) for f in check_snippet(source, api, SnippetScope(), inline=False)]
+    assert got == [(4, "scvi.Model.meta.nope"), (5, "scvi.Model.maybe.nope"),
+                   (7, "scvi.Model.nope")], got

@@ -8,8 +8,13 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
 - ``namespaces``: public dotted name -> defining qualname (members through the MRO);
 - ``symbols``: qualname -> kind, path, line, public names, parameters with defaults,
   ``var_kwargs``, ``params_known``, ``classmethod``, ``mro``, and for classes whether every
-  member is known (``closed``), the attributes their bodies set (``attrs``) and, for a
-  model, the module and training plan classes it uses (``uses``);
+  member is known (``closed``; not when a class defines ``__getattr__``), the attributes
+  their bodies set (``attrs``) and, for a model, the module and training plan classes it
+  uses (``uses``); for a def or property, the in-tree class its return annotation names
+  (``returns``: ``HubModel.metadata`` -> ``HubMetadata``), or ``"cls"`` for a classmethod
+  whose every ``return`` gives ``cls(...)``;
+- ``set_outside``: the attribute names the package sets on objects other than ``self``
+  (``self.model.trainer = ...``): the checker never calls a read of one missing;
 - ``kwargs_to`` where it is statically clear where a callable's ``**kwargs`` go:
   ``register_fields`` (``setup_anndata``: rejected) or ``trainer`` (``train``: the keywords of
   ``TrainRunner``, ``scvi.train.Trainer`` and the Lightning ``Trainer``, listed once per
@@ -236,6 +241,10 @@ def build_release(tree: Tree) -> dict:
             slim["closed"] = attrs is not None
             if attrs:
                 slim["attrs"] = sorted(attrs)
+        elif slim["kind"] in ("method", "function", "property"):
+            returned = _annotated_return(source, qualname)
+            if returned:
+                slim["returns"] = returned
     reachable = set(source.namespaces.values())  # a mixin's method under a model's public name
     for qualname, slim in symbols.items():
         if slim.get("var_kwargs") and slim["kind"] == "class":
@@ -296,6 +305,7 @@ def build_release(tree: Tree) -> dict:
         "layout": "flat" if flat else "src",
         "namespaces": dict(sorted(source.namespaces.items())),
         "bound": _bound_names(source),
+        "set_outside": _set_outside(source),
         "requires": requires_dist(tree.root),
         "requires_python": requires_python(tree.root),
         "symbols": dict(sorted(symbols.items())),
@@ -578,11 +588,12 @@ def _resolved_method(source, qualname: str, method: str) -> tuple[str | None, as
 def _class_attributes(source, qualname: str) -> set[str] | None:
     """Attributes the class and its in-tree bases set in their bodies (``self.x =``,
     ``x: int``): real names the index has no symbol for. ``None`` when a base's source
-    cannot be read (the class is then treated as open)."""
+    cannot be read or defines ``__getattr__`` (the class is then treated as open)."""
     names: set[str] = set()
     for cls in source.resolver.linearize(qualname):
         node = _class_node(source, cls)
-        if node is None:
+        if node is None or any(isinstance(stmt, ast.FunctionDef) and stmt.name in (
+                "__getattr__", "__getattribute__") for stmt in node.body):
             return None
         for stmt in node.body:
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
@@ -597,6 +608,89 @@ def _class_attributes(source, qualname: str) -> set[str] | None:
                         and target.value.id == "self":
                     names.add(target.attr)
     return names
+
+
+def _set_outside(source) -> list[str]:
+    """The public attribute names the package sets on an object other than ``self``
+    (``self.model.trainer = ...``, ``model.is_trained_ = True``) or with ``setattr`` and a
+    literal name: a class's instance may have them though its own bodies never set them, so
+    the code checker never calls a read of one missing (``attrs`` holds what a class sets
+    itself)."""
+    names: set[str] = set()
+    for info in source.resolver.modules.values():
+        tree = source.parsed.module(info.path)
+        for sub in ast.walk(tree) if tree is not None else ():
+            targets = sub.targets if isinstance(sub, ast.Assign) else (
+                [sub.target] if isinstance(sub, ast.AnnAssign | ast.AugAssign) else [])
+            for target in targets:
+                if isinstance(target, ast.Attribute) and not (
+                        isinstance(target.value, ast.Name) and target.value.id == "self"):
+                    names.add(target.attr)
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) \
+                    and sub.func.id == "setattr" and len(sub.args) > 1 \
+                    and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str):
+                names.add(sub.args[1].value)
+    return sorted(n for n in names if not n.startswith("_"))
+
+
+def _annotated_return(source, qualname: str) -> str | None:
+    """The in-tree class a def's return annotation names (``-> HubMetadata``, ``->
+    "HubModel"``, ``-> HubMetadata | None``): what a read of its result's attributes is
+    looked up in. None for any other annotation (``type[X]``, a package's class, a union of
+    two classes); ``"cls"`` for a classmethod without one whose every ``return`` returns
+    ``cls(...)`` (``HubModel.pull_from_huggingface_hub``): an instance of the class it is
+    called on."""
+    node = _def_node(source, qualname)
+    returns = node.returns if node is not None else None
+    if node is not None and returns is None:
+        return "cls" if _returns_cls(node) else None
+    if isinstance(returns, ast.Constant) and isinstance(returns.value, str):
+        try:
+            returns = ast.parse(returns.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(returns, ast.BinOp) and isinstance(returns.op, ast.BitOr):
+        sides = [s for s in (returns.left, returns.right)
+                 if not (isinstance(s, ast.Constant) and s.value is None)]
+        returns = sides[0] if len(sides) == 1 else None
+    if not isinstance(returns, ast.Name | ast.Attribute):
+        return None
+    owner = qualname.rpartition(".")[0]
+    module = source.resolver.class_module.get(owner) or (
+        owner if owner in source.resolver.modules else None)
+    target = source.resolver.dotted(module, ast.unparse(returns)) if module else None
+    return target if (source.by_qualname.get(target) or {}).get("kind") == "class" else None
+
+
+def _returns_cls(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A classmethod whose every ``return`` (one at least, nested defs apart) gives
+    ``cls(...)`` or a name only ever assigned ``cls(...)``."""
+    if not any(isinstance(d, ast.Name) and d.id == "classmethod" for d in node.decorator_list):
+        return False
+    own = [sub for stmt in node.body for sub in _walk_own(stmt)]
+    built = {t.id for sub in own if isinstance(sub, ast.Assign) for t in sub.targets
+             if isinstance(t, ast.Name) and _calls_cls(sub.value)}
+    other = {t.id for sub in own if isinstance(sub, ast.Assign | ast.AnnAssign)
+             for t in (sub.targets if isinstance(sub, ast.Assign) else [sub.target])
+             if isinstance(t, ast.Name) and not _calls_cls(sub.value)}
+    returns = [sub.value for sub in own if isinstance(sub, ast.Return)]
+    return bool(returns) and all(
+        _calls_cls(value) or (isinstance(value, ast.Name) and value.id in built - other)
+        for value in returns)
+
+
+def _calls_cls(value: ast.expr | None) -> bool:
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+        and value.func.id == "cls"
+
+
+def _walk_own(node: ast.AST):
+    """``ast.walk`` that does not enter nested defs, lambdas or classes."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+                          | ast.ClassDef):
+            yield from _walk_own(child)
 
 
 def _function_node(source, qualname: str) -> ast.FunctionDef | None:

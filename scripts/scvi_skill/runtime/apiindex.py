@@ -233,11 +233,31 @@ class CheckableApi(IndexView):
         return found
 
     def returns_instance(self, qualname: str) -> bool:
-        """Classmethods such as ``load``/``from_scvi_model`` that build the class."""
+        """Classmethods such as ``load``/``from_scvi_model`` that build the class, and
+        those whose every ``return`` gives ``cls(...)`` (``returns``: ``"cls"``)."""
         symbol = self.symbols.get(qualname) or {}
         name = qualname.rsplit(".", 1)[-1]
         return "classmethod" in (symbol.get("decorators") or []) and (
-            name.startswith("load") or name.startswith("from_"))
+            name.startswith("load") or name.startswith("from_")
+            or symbol.get("returns") == "cls")
+
+    def returned_class(self, qualname: str) -> str | None:
+        """The public name (the qualname when it has none) of the in-tree class a def's
+        return annotation names (``returns``, ``HubModel.metadata`` -> ``HubMetadata``);
+        None when it names none."""
+        returned = (self.symbols.get(qualname) or {}).get("returns")
+        if returned not in self.symbols or returned in self._subclassed():
+            return None  # a base class: the object may be any subclass of it
+        return self.public_name(returned)
+
+    def _subclassed(self) -> frozenset[str]:
+        """The classes another class of the index derives from (computed once)."""
+        found = self.__dict__.get("_subclassed_found")
+        if found is None:
+            found = self.__dict__["_subclassed_found"] = frozenset(
+                base for symbol in self.symbols.values() if symbol.get("kind") == "class"
+                for base in symbol.get("mro") or () if base != symbol.get("qualname"))
+        return found
 
     def plan_key(self, model: str, key: str) -> KwargVerdict:
         """Whether ``key`` of ``train(plan_kwargs={...})`` can be taken for the model class
@@ -328,6 +348,9 @@ class ReleaseApi(CheckableApi):
         self.bound: dict[str, list[str]] = release.get("bound") or {}
         """Package -> names its ``__init__`` binds that are not public names (imported, left
         out of ``__all__``): they exist, so they are not findings."""
+        self.set_outside = frozenset(release.get("set_outside") or ())
+        """Attribute names the package sets on objects other than ``self``: any class's
+        instance may have them (``model.trainer``, set by the training runner)."""
         self.absent_members = frozenset(release.get("absent_members") or ())
         """Members of open classes that other releases define and this one lacks."""
         self._instances: dict[str, str | None] = {}
@@ -362,6 +385,9 @@ class ReleaseApi(CheckableApi):
             if cls is not None:
                 target, symbol, kind = cls, self.symbols[cls], "class"
                 instance = cls.rsplit(".", 1)[-1]
+        if kind == "property" and self.returned_class(target):
+            # HubModel.metadata is a HubMetadata: the rest is looked up there
+            return self.lookup(".".join([self.returned_class(target), *rest]))
         if kind == "module" and rest[0] in self.bound.get(target, ()):
             return Lookup(True, certain=False)  # the package binds it, its __all__ leaves it out
         if kind == "module":
@@ -377,20 +403,28 @@ class ReleaseApi(CheckableApi):
                 return Lookup(True, returned[0]["qualname"]) \
                     if len(rest) == 1 and len(qualnames) == 1 else Lookup(True, certain=False)
             if found is not None:
-                return Lookup(True, found["qualname"]) if len(rest) == 1 else \
+                if len(rest) == 1:
+                    return Lookup(True, found["qualname"])
+                returned = self.returned_class(found["qualname"]) \
+                    if found.get("kind") == "property" else None
+                return self.lookup(".".join([returned, *rest[1:]])) if returned else \
                     Lookup(True, certain=False)
             if dotted in self.absent_members:
                 return Lookup(False, message=f"{dotted} does not exist in {self.version}: "
                               f"class {prefix} has no {member}{self._hint(dotted)}")
-            if not symbol.get("closed") or any(
-                    member in (self.symbols.get(c) or {}).get("attrs", ()) for c in self.mro(target)):
+            if not symbol.get("closed") or member in self.set_outside or member.endswith("_") \
+                    or any(member in (self.symbols.get(c) or {}).get("attrs", ())
+                           for c in self.mro(target)):
+                # set_outside: set on instances by other code; a trailing "_": load() sets
+                # whatever such attributes a model was saved with, in any release
                 return Lookup(True, certain=False)
             if instance:
                 return Lookup(False, message=f"{dotted} does not exist: {prefix} (a {instance}) "
                               f"has no method, property or attribute {member}"
                               f"{self._close_members(prefix, member)}")
             return Lookup(False, message=f"{dotted} does not exist: class {prefix} has no "
-                          f"method, property or attribute {member}{self._hint(dotted)}")
+                          f"method, property or attribute {member}"
+                          f"{self._hint(dotted) or self._close_members(prefix, member)}")
         return Lookup(True, certain=False)
 
     def _close_members(self, public: str, member: str) -> str:

@@ -98,7 +98,7 @@ class SnippetScope:
     """Names a Markdown file's snippets have bound so far."""
 
     __slots__ = ("aliases", "instances", "plans_replaced", "dicts", "implicit", "site_of",
-                 "data", "calls")
+                 "data", "calls", "stored")
 
     def __init__(self, aliases: dict[str, str] | None = None,
                  instances: dict[str, str] | None = None, plans_replaced: bool = False,
@@ -126,6 +126,9 @@ class SnippetScope:
         self.calls = calls
         """When a list: every resolved scvi-tools call is appended to it (:class:`CallSite`),
         for the pitfalls of the calls a draft makes (``runtime.callpitfalls``)."""
+        self.stored: set[str] = set()
+        """Attribute names the snippets so far set on any object (``model.note = ...``,
+        ``setattr(model, "note", ...)``): a read of one is never called missing."""
 
 
 class CallSite(namedtuple("_CallSite", "line name qualname keywords literals positional data "
@@ -170,6 +173,7 @@ def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: b
     checker = _CallChecker(api, scope, inline=inline)
     checker.guess = guess
     checker.rebound = _rebound_names(tree)
+    scope.stored.update(_stored_attributes(tree))
     try:
         checker.visit(tree)
     except RecursionError:  # parses, but too deep to walk (a 900-part attribute chain)
@@ -201,6 +205,18 @@ def _rebound_names(tree: ast.AST) -> frozenset[str]:
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] != "scvi":
             names.update(a.asname or a.name for a in node.names)
     return frozenset(names)
+
+
+def _stored_attributes(tree: ast.AST) -> set[str]:
+    """The attribute names a snippet sets: assignment targets and ``setattr`` with a
+    literal name."""
+    names = {node.attr for node in ast.walk(tree)
+             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)}
+    names.update(node.args[1].value for node in ast.walk(tree)
+                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                 and node.func.id == "setattr" and len(node.args) > 1
+                 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str))
+    return names
 
 
 class _CallChecker(ast.NodeVisitor):
@@ -350,7 +366,8 @@ class _CallChecker(ast.NodeVisitor):
             return full
         if self.api.returns_instance(qualname):
             return full.rsplit(".", 1)[0]
-        return None
+        returned = getattr(self.api, "returned_class", None)
+        return returned(qualname) if returned is not None else None
 
     def visit_Delete(self, node: ast.Delete) -> None:
         self.generic_visit(node)
@@ -370,6 +387,7 @@ class _CallChecker(ast.NodeVisitor):
             return  # a call's callee is checked as a call
         if id(node) not in self._inner and isinstance(node.ctx, ast.Load) and not self._guarded:
             self._check_module_member(node)
+            self._check_instance_member(node)
         if getattr(self.api, "instance_class", None) is None:
             return
         dotted = _dotted(node)
@@ -392,7 +410,7 @@ class _CallChecker(ast.NodeVisitor):
         """A name read from a scvi-tools module without a call (``x = scvi.model.mlxSCVI``,
         ``scvi.model.utils.mde`` passed as a function): a finding when the module lacks it in
         the release checked. Only a module's missing member: a class's members are looked
-        up by calls (an instance attribute set in ``__init__`` is in no index)."""
+        up by calls and by :meth:`_check_instance_member`."""
         dotted = _dotted(node)
         head, _, rest = (dotted or "").partition(".")
         if not rest or head not in self.scope.aliases or head in self.rebound:
@@ -415,6 +433,29 @@ class _CallChecker(ast.NodeVisitor):
                 self.findings.append(Finding(node.lineno, lookup.message, col=node.col_offset + 1,
                                              name=prefix))
             return
+
+    def _check_instance_member(self, node: ast.Attribute) -> None:
+        """A read of what an instance's class does not have (``model.n_latent``;
+        ``hub_model.metadata.data_is_minified``, through a property's annotated class):
+        reading it raises AttributeError. The instance is a variable bound to a call that
+        builds one, or such a call itself; only classes whose every member and attribute the
+        index knows (``closed``), and never a name the snippets set themselves."""
+        dotted = _dotted(node)
+        head, _, rest = (dotted or "").partition(".")
+        if dotted is not None and head in self.scope.instances and rest \
+                and head not in self.scope.aliases:
+            full = f"{self.scope.instances[head]}.{rest}"
+        elif isinstance(node.value, ast.Call) and (built := self._instance_of(node.value)):
+            full = f"{built}.{node.attr}"
+        else:
+            return
+        if any(part in self.scope.stored for part in full.split(".")[-rest.count(".") - 1:]):
+            return
+        lookup = self.api.lookup(full)
+        if not lookup.found:
+            self.findings.append(Finding(node.lineno, f"{lookup.message}; reading it raises "
+                                         "AttributeError", "member", col=node.col_offset + 1,
+                                         name=full))
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self._read_first.add(id(node.target))  # x.y += 1 reads x.y first

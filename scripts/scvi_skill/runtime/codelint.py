@@ -420,6 +420,14 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
         hint = _hint(head)
         text = named.message if not hint or hint in named.message else f"{named.message} ({hint})"
         return named._replace(message=f"{text}; {effect}")
+    if finding.check == "member":  # the member's history in the class that lacks it
+        head, _, effect = finding.message.rpartition("; ")
+        member = head.split(" ", 1)[0]  # HubModel.metadata.x is HubMetadata's x
+        named = _explain(finding._replace(check="name", name=member, message=head), path, cell,
+                         api, history)
+        text = named.message if member == finding.name else \
+            named.message.replace(member, f"{finding.name} ({member})", 1)
+        return named._replace(name=finding.name, message=f"{text}; {effect}")
     if finding.check in ("str_for_list", "failing_value"):
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
                            finding.message, [], cell)
