@@ -151,3 +151,21 @@ def test_a_named_setting_and_an_old_module_get_their_findings():
     assert messages[0].startswith("scvi.settings.num_workers: not in scvi-tools 1.5.1 (did "
                                   "you mean scvi.settings.dl_num_workers?); assigning it")
     assert messages[1].startswith("scvi.dataset: not in scvi-tools 1.5.1")
+
+
+def test_a_member_read_of_an_instance_the_question_builds_is_checked():
+    """``vae.n_latent`` after ``vae = scvi.model.SCVI(adata)``: SCVI has no n_latent (its
+    module has); a read at a sentence's end counts, an assigned one and a name nothing binds
+    do not; the hub model's metadata is looked up through the property's annotated class."""
+    from scvi_skill.runtime.questioncode import member_reads
+
+    text = ("After vae = scvi.model.SCVI(adata), reading vae.n_latent fails, vae.history is "
+            "fine and I set vae.note = 1; other.thing too. It also fails at vae.n_latent.")
+    assert member_reads(text, {"vae"}) == ["vae.n_latent", "vae.history"]
+    assert member_reads(text, set()) == []
+    assert member_reads("It fails at vae.n_latent.", {"vae"}) == ["vae.n_latent"]
+    data = json.loads(_run("--json", "hmo = scvi.hub.HubModel.pull_from_huggingface_hub("
+                           "'scvi-tools/x') works but `hmo.metadata.data_is_minified` raises; "
+                           "and vae = scvi.model.SCVI(adata) has no vae.n_latent?").stdout)
+    assert [f["name"] for f in data["question_code"]] == [
+        "scvi.hub.HubModel.metadata.data_is_minified", "scvi.model.SCVI.n_latent"]

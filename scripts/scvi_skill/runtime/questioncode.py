@@ -9,8 +9,9 @@ backticked spans with the models the sentence names). A finding (a keyword the m
 not take, a name or keyword that a release removed or renamed, a value never read) is the
 release's API index's, not a guess.
 
-Standard library only; nothing is read unless the question holds a call (``name(``) or an
-``scvi.`` name.
+The reads of a member of an instance that a call of the question builds (``vae.n_latent``
+after ``vae = scvi.model.SCVI(adata)``) are checked too. Standard library only; nothing is
+read unless the question holds a call (``name(``) or an ``scvi.`` name.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ _ASSIGNED = re.compile(r"\s*=(?!=)")
 """What follows a name that is assigned (``scvi.settings.num_workers = 8``), not compared."""
 _FILE_ENDINGS = (".html", ".py", ".md", ".rst", ".ipynb", ".txt", ".json")
 """A name that ends so is a file or a page (``.../api/reference/scvi.model.SCVI.html``)."""
-_BINDS = re.compile(r"[A-Za-z_]\w*\s*=\s*[A-Za-z_]")
+_BINDS = re.compile(r"([A-Za-z_]\w*)\s*=\s*[A-Za-z_]")
 """A statement of :func:`plain_calls` that binds a name (``vae = scvi.model.SCVI(adata)``)."""
 
 
@@ -87,6 +88,25 @@ def plain_references(text: str) -> list[str]:
         assigned = _ASSIGNED.match(prose, match.end())
         found.append(f"{match[1]} = None" if assigned else match[1])
     return list(dict.fromkeys(found))
+
+
+_MEMBER = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?:\.[A-Za-z_]\w*)+(?!\w|\.\w|\(|/)")
+"""A dotted read such as ``hub_model.metadata.data_is_minified`` (a sentence's full stop may
+follow it)."""
+
+
+def member_reads(text: str, bound: set[str]) -> list[str]:
+    """The member reads written in ``text`` outside code fences and not called or assigned
+    (``vae.n_latent``) whose first name a call of the question binds (``vae =
+    scvi.model.SCVI(adata)``), in order, once each: a member the instance's class lacks is
+    a finding as in code."""
+    if not bound:
+        return []
+    prose = _outside_fences(text)[:MAX_TEXT_CHARS]
+    return list(dict.fromkeys(
+        m[0] for m in _MEMBER.finditer(prose)
+        if m[1] in bound and not m[0].endswith(_FILE_ENDINGS)
+        and not _ASSIGNED.match(prose, m.end())))
 
 
 def _outside_fences(text: str) -> str:
@@ -143,6 +163,7 @@ def question_findings(question: str, api, history) -> list[dict]:
     written = plain_calls(question)
     calls = [c for c in written if _BINDS.match(c)] + [c for c in written if not _BINDS.match(c)]
     calls += plain_references(question)  # after the calls: a name, not a statement to bind
+    calls += member_reads(question, {m[1] for c in calls if (m := _BINDS.match(c))})
     text = ("```python\n" + "\n".join(calls) + "\n```\n\n" if calls else "") + question
     found, seen = [], set()
     for finding in lint_file(Path("question.md"), "question", api, history, text, prose=True):
