@@ -1892,7 +1892,7 @@ def test_a_member_an_instances_class_lacks_is_flagged_where_it_is_read(capsys, t
     itself, an open class's member (the torch module's) and a read under hasattr() are not
     findings."""
     source = (
-        "import scvi\nmodel = scvi.model.SCVI(adata)\n"
+        "import scvi\nimport scvi.hub\nmodel = scvi.model.SCVI(adata)\n"
         "print(model.n_latent)\n"
         "model.train()\n"
         "print(model.trainer, model.history_, model.is_trained, model.module.n_latent)\n"
@@ -1903,9 +1903,9 @@ def test_a_member_an_instances_class_lacks_is_flagged_where_it_is_read(capsys, t
         "print(scvi.model.SCVI(adata).n_latent)\n")
     code, got, messages = checked_on_pinned(capsys, tmp_path, source)
     assert code == 1 and [(line, name) for line, name, _ in got] == [
-        (3, "scvi.model.SCVI.n_latent"),
-        (9, "scvi.hub.HubModel.metadata.data_is_minified"),
-        (12, "scvi.model.SCVI.n_latent")], got
+        (4, "scvi.model.SCVI.n_latent"),
+        (10, "scvi.hub.HubModel.metadata.data_is_minified"),
+        (13, "scvi.model.SCVI.n_latent")], got
     assert all(m.endswith("reading it raises AttributeError") for m in messages), messages
     assert messages[1].startswith("scvi.hub.HubModel.metadata.data_is_minified "
                                   "(scvi.hub.HubMetadata.data_is_minified): not in scvi-tools")
@@ -1975,3 +1975,27 @@ def test_the_build_records_annotated_returns_and_what_other_code_sets(tmp_path):
     got = [(f.line, f.name) for f in check_snippet(source, api, SnippetScope(), inline=False)]
     assert got == [(4, "scvi.Model.meta.nope"), (5, "scvi.Model.maybe.nope"),
                    (7, "scvi.Model.nope")], got
+
+
+def test_a_subpackage_import_scvi_does_not_load_is_flagged_where_it_is_read(capsys, tmp_path):
+    """1.5.1's scvi/__init__.py loads model, data, train... but not hub or autotune: after
+    `import scvi` alone, `scvi.hub.X` raises AttributeError. An import of the subpackage
+    anywhere in the code (`import scvi.hub`, `from scvi.hub import ...`, `from scvi import
+    hub`) loads it; code that never imports scvi itself is not judged; loaded subpackages
+    and scvi.settings are fine."""
+    code, got, messages = checked_on_pinned(
+        capsys, tmp_path,
+        "import scvi\nscvi.settings.seed = 0\nm = scvi.model.SCVI(adata)\n"
+        "hub = scvi.hub.HubModel.pull_from_huggingface_hub('x')\n"
+        "scvi.autotune.run_autotune\n")
+    assert code == 1 and [(line, name) for line, name, _ in got] == [
+        (4, "scvi.hub"), (5, "scvi.autotune")], got
+    assert messages[0].startswith("scvi.hub: `import scvi` does not load scvi.hub in 1.5.1 "
+                                  "(it loads criticism, data, dataloaders")
+    assert messages[0].endswith("module 'scvi' has no attribute 'hub'; add `import scvi.hub`")
+    for imported in ("import scvi.hub", "from scvi.hub import HubModel", "from scvi import hub"):
+        code, got, _ = checked_on_pinned(
+            capsys, tmp_path, f"import scvi\nx = scvi.hub.HubModel\n{imported}\n")
+        assert code == 0 and got == [], (imported, got)
+    code, got, _ = checked_on_pinned(capsys, tmp_path, "x = scvi.hub.HubModel\n")
+    assert code == 0 and got == [], got

@@ -15,6 +15,8 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   whose every ``return`` gives ``cls(...)``;
 - ``set_outside``: the attribute names the package sets on objects other than ``self``
   (``self.model.trainer = ...``): the checker never calls a read of one missing;
+- ``loads``: for ``scvi`` and each public subpackage, the subpackages importing it loads
+  (``import scvi`` alone leaves ``scvi.hub`` and ``scvi.autotune`` out in 1.5.1);
 - ``kwargs_to`` where it is statically clear where a callable's ``**kwargs`` go:
   ``register_fields`` (``setup_anndata``: rejected) or ``trainer`` (``train``: the keywords of
   ``TrainRunner``, ``scvi.train.Trainer`` and the Lightning ``Trainer``, listed once per
@@ -306,6 +308,7 @@ def build_release(tree: Tree) -> dict:
         "namespaces": dict(sorted(source.namespaces.items())),
         "bound": _bound_names(source),
         "set_outside": _set_outside(source),
+        "loads": _subpackages_loaded(source),
         "requires": requires_dist(tree.root),
         "requires_python": requires_python(tree.root),
         "symbols": dict(sorted(symbols.items())),
@@ -631,6 +634,65 @@ def _set_outside(source) -> list[str]:
                     and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str):
                 names.add(sub.args[1].value)
     return sorted(n for n in names if not n.startswith("_"))
+
+
+def _subpackages_loaded(source) -> dict[str, list[str]]:
+    """The public subpackages ``import scvi`` loads (``"scvi"``), and for a subpackage whose
+    import loads others beyond those and itself, those (the imports run at import time,
+    followed through every module they reach; not those under ``if TYPE_CHECKING:`` or
+    inside a def). ``import scvi`` loads ``scvi.model`` but not
+    ``scvi.hub`` in 1.5.1: after it alone, ``scvi.hub.HubModel`` raises AttributeError."""
+    modules = source.resolver.modules
+    imports = {name: _import_time_imports(info, source) & modules.keys()
+               for name, info in modules.items()}
+    tops = sorted(name for name, info in modules.items() if name.count(".") == 1
+                  and info.is_package and not name.rpartition(".")[2].startswith("_"))
+    out = {}
+    for start in ["scvi", *tops]:
+        seen, todo = set(), [start]
+        while todo:
+            name = todo.pop()
+            parts = name.split(".")
+            for n in range(1, len(parts) + 1):  # a module's packages are imported first
+                parent = ".".join(parts[:n])
+                if parent not in seen and parent in modules:
+                    seen.add(parent)
+                    todo.extend(imports.get(parent, ()))
+        out[start] = {".".join(m.split(".")[:2]) for m in seen if m.count(".") >= 1} & set(tops)
+    base = out.pop("scvi", set())  # importing scvi.P imports scvi first: P's own extras only
+    extras = {name: sorted(loaded - base - {name}) for name, loaded in out.items()}
+    return {"scvi": sorted(base), **{name: more for name, more in extras.items() if more}}
+
+
+def _import_time_imports(info, source) -> set[str]:
+    """The module names a module's import-time statements import (``from . import data``:
+    ``scvi.data``; a name imported from a package that may be a submodule counts too)."""
+    tree = source.parsed.module(info.path)
+    package = info.name if info.is_package else info.name.rpartition(".")[0]
+    out: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.Import):
+                out.update(alias.name for alias in stmt.names)
+            elif isinstance(stmt, ast.ImportFrom):
+                base = stmt.module or ""
+                if stmt.level:
+                    up = package.split(".")[: len(package.split(".")) - stmt.level + 1]
+                    base = ".".join(up + ([stmt.module] if stmt.module else []))
+                out.add(base)
+                out.update(f"{base}.{alias.name}" for alias in stmt.names)
+            elif isinstance(stmt, ast.If):
+                test = ast.unparse(stmt.test)
+                visit(stmt.orelse if test.endswith("TYPE_CHECKING") else stmt.body + stmt.orelse)
+            elif isinstance(stmt, ast.Try):
+                visit(stmt.body + [s for h in stmt.handlers for s in h.body] + stmt.orelse
+                      + stmt.finalbody)
+            elif isinstance(stmt, ast.With | ast.ClassDef):
+                visit(stmt.body)
+
+    visit(tree.body if tree is not None else [])
+    return out
 
 
 def _annotated_return(source, qualname: str) -> str | None:

@@ -348,6 +348,9 @@ class ReleaseApi(CheckableApi):
         self.bound: dict[str, list[str]] = release.get("bound") or {}
         """Package -> names its ``__init__`` binds that are not public names (imported, left
         out of ``__all__``): they exist, so they are not findings."""
+        self.loads: dict[str, list[str]] = release.get("loads") or {}
+        """``"scvi"``: the subpackages ``import scvi`` loads; a subpackage: the others its
+        import loads besides those (none listed: only itself)."""
         self.set_outside = frozenset(release.get("set_outside") or ())
         """Attribute names the package sets on objects other than ``self``: any class's
         instance may have them (``model.trainer``, set by the training runner)."""
@@ -426,6 +429,24 @@ class ReleaseApi(CheckableApi):
                           f"method, property or attribute {member}"
                           f"{self._hint(dotted) or self._close_members(prefix, member)}")
         return Lookup(True, certain=False)
+
+    def unloaded_subpackage(self, imported: set[str], dotted: str) -> str | None:
+        """The subpackage ``scvi.P`` that ``dotted`` (``scvi.hub.HubModel``) reads when the
+        code imported only ``imported`` (module names: ``scvi``, ``scvi.model.utils``) and
+        none of those imports loads it: reading it raises AttributeError. None when it is
+        loaded, is no public subpackage, or the index does not say what ``scvi`` loads."""
+        if "scvi" not in self.loads:
+            return None
+        top = ".".join(dotted.split(".")[:2])
+        if top.count(".") != 1 or self.kind(self.namespaces.get(top, "")) != "module" \
+                or top in self.loads["scvi"]:
+            return None  # scvi.settings, scvi.REGISTRY_KEYS: names, not subpackages
+        loaded = set(self.loads["scvi"])
+        for name in imported:
+            parts = name.split(".")
+            sub = ".".join(parts[:2])
+            loaded.update([sub, *self.loads.get(sub, ())] if len(parts) > 1 else ())
+        return None if top in loaded else top
 
     def _close_members(self, public: str, member: str) -> str:
         """`` (did you mean scvi.settings.dl_num_workers?)`` for the public members of

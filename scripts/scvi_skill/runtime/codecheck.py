@@ -89,7 +89,9 @@ class Finding(namedtuple("_Finding", "line message check col name kwarg owner",
     ``"failing_value"`` (a literal value that makes the call fail: :data:`FAILING_VALUES`),
     ``"positional"`` (more positional arguments than an instance's method takes),
     ``"setting"`` (a member a public instance such as ``scvi.settings`` lacks, read or
-    assigned) or ``"python"`` (a block that does not parse)."""
+    assigned), ``"member"`` (a member read that an instance's class lacks: ``model.n_latent``),
+    ``"unloaded"`` (``scvi.hub`` read after ``import scvi`` alone, which does not load it) or
+    ``"python"`` (a block that does not parse)."""
 
     __slots__ = ()
 
@@ -98,7 +100,7 @@ class SnippetScope:
     """Names a Markdown file's snippets have bound so far."""
 
     __slots__ = ("aliases", "instances", "plans_replaced", "dicts", "implicit", "site_of",
-                 "data", "calls", "stored")
+                 "data", "calls", "stored", "imported")
 
     def __init__(self, aliases: dict[str, str] | None = None,
                  instances: dict[str, str] | None = None, plans_replaced: bool = False,
@@ -129,6 +131,10 @@ class SnippetScope:
         self.stored: set[str] = set()
         """Attribute names the snippets so far set on any object (``model.note = ...``,
         ``setattr(model, "note", ...)``): a read of one is never called missing."""
+        self.imported: set[str] = set()
+        """The scvi modules the snippets so far import (``import scvi``: ``scvi``; ``from
+        scvi.hub import HubModel``: ``scvi.hub``), for the subpackages ``import scvi``
+        alone does not load."""
 
 
 class CallSite(namedtuple("_CallSite", "line name qualname keywords literals positional data "
@@ -174,6 +180,7 @@ def check_snippet(source: str, api: PublicApi, scope: SnippetScope, *, inline: b
     checker.guess = guess
     checker.rebound = _rebound_names(tree)
     scope.stored.update(_stored_attributes(tree))
+    scope.imported.update(_imported_modules(tree))
     try:
         checker.visit(tree)
     except RecursionError:  # parses, but too deep to walk (a 900-part attribute chain)
@@ -205,6 +212,21 @@ def _rebound_names(tree: ast.AST) -> frozenset[str]:
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] != "scvi":
             names.update(a.asname or a.name for a in node.names)
     return frozenset(names)
+
+
+def _imported_modules(tree: ast.AST) -> set[str]:
+    """The scvi modules a snippet imports anywhere in it (``from scvi import hub`` imports
+    ``scvi.hub``; ``from scvi import settings``, ``scvi.settings``, which names no module and
+    loads nothing more)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.split(".")[0] == "scvi")
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module \
+                and node.module.split(".")[0] == "scvi":
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
 
 
 def _stored_attributes(tree: ast.AST) -> set[str]:
@@ -388,6 +410,8 @@ class _CallChecker(ast.NodeVisitor):
         if id(node) not in self._inner and isinstance(node.ctx, ast.Load) and not self._guarded:
             self._check_module_member(node)
             self._check_instance_member(node)
+        if isinstance(node.value, ast.Name) and not self._guarded:
+            self._check_loaded(node)
         if getattr(self.api, "instance_class", None) is None:
             return
         dotted = _dotted(node)
@@ -433,6 +457,25 @@ class _CallChecker(ast.NodeVisitor):
                 self.findings.append(Finding(node.lineno, lookup.message, col=node.col_offset + 1,
                                              name=prefix))
             return
+
+    def _check_loaded(self, node: ast.Attribute) -> None:
+        """``scvi.hub.HubModel`` after ``import scvi`` alone: ``scvi/__init__.py`` does not
+        import ``scvi.hub`` (1.5.1), so ``scvi`` has no attribute ``hub`` until some import
+        loads it. Only where the snippets import ``scvi`` itself and no import of theirs
+        loads the subpackage (``loads`` of the release's index)."""
+        unloaded = getattr(self.api, "unloaded_subpackage", None)
+        if unloaded is None or "scvi" not in self.scope.imported \
+                or self.scope.aliases.get(node.value.id) != "scvi" or node.value.id in self.rebound:
+            return
+        top = unloaded(self.scope.imported, f"scvi.{node.attr}")
+        if top is None:
+            return
+        version = getattr(self.api, "version", "")
+        loaded = ", ".join(n.rpartition(".")[2] for n in self.api.loads["scvi"])
+        self.findings.append(Finding(
+            node.lineno, f"{top}: `import scvi` does not load {top} in {version} (it loads "
+            f"{loaded}); reading it raises AttributeError: module 'scvi' has no attribute "
+            f"'{node.attr}'; add `import {top}`", "unloaded", col=node.col_offset + 1, name=top))
 
     def _check_instance_member(self, node: ast.Attribute) -> None:
         """A read of what an instance's class does not have (``model.n_latent``;

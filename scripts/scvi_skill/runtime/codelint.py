@@ -428,7 +428,7 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
         text = named.message if member == finding.name else \
             named.message.replace(member, f"{finding.name} ({member})", 1)
         return named._replace(name=finding.name, message=f"{text}; {effect}")
-    if finding.check in ("str_for_list", "failing_value"):
+    if finding.check in ("str_for_list", "failing_value", "unloaded"):
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
                            finding.message, [], cell)
     if finding.check in ("plan_key", "splat_key", "overwritten_key", "dropped_key",
