@@ -415,11 +415,8 @@ class ReleaseApi(CheckableApi):
             if dotted in self.absent_members:
                 return Lookup(False, message=f"{dotted} does not exist in {self.version}: "
                               f"class {prefix} has no {member}{self._hint(dotted)}")
-            if not symbol.get("closed") or member in self.set_outside or member.endswith("_") \
-                    or any(member in (self.symbols.get(c) or {}).get("attrs", ())
-                           for c in self.mro(target)):
-                # set_outside: set on instances by other code; a trailing "_": load() sets
-                # whatever such attributes a model was saved with, in any release
+            if not symbol.get("closed") or any(
+                    member in (self.symbols.get(c) or {}).get("attrs", ()) for c in self.mro(target)):
                 return Lookup(True, certain=False)
             if instance:
                 return Lookup(False, message=f"{dotted} does not exist: {prefix} (a {instance}) "

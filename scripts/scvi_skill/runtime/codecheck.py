@@ -492,7 +492,12 @@ class _CallChecker(ast.NodeVisitor):
             full = f"{built}.{node.attr}"
         else:
             return
-        if any(part in self.scope.stored for part in full.split(".")[-rest.count(".") - 1:]):
+        outside = getattr(self.api, "set_outside", frozenset())
+        if any(part in self.scope.stored or part in outside or part.endswith("_")
+               for part in full.split(".")[-rest.count(".") - 1:]):
+            # set by the snippet itself or by other code of the package (the runner's
+            # model.trainer); a trailing "_": load() restores whatever such attributes a
+            # model was saved with, in any release
             return
         lookup = self.api.lookup(full)
         if not lookup.found:
