@@ -747,6 +747,10 @@ def test_an_unexpected_keyword_gets_python_s_own_message_note(capsys, pinned_tre
     ("ImportError: cannot import name 'AnnDataManager' from 'scvi.data'",
      "(error text) Python's own message, though scvi-tools 1.5.1 has "
      "scvi.data.AnnDataManager: the user's scvi-tools is another release"),
+    ("AttributeError: module 'scvi' has no attribute 'hub' at "
+     "scvi.hub.HubModel.pull_from_huggingface_hub('scvi-tools/x')",
+     "(error text) Python's own message: `import scvi` does not load scvi.hub in scvi-tools "
+     "1.5.1 (it loads criticism, data,"),
 ])
 def test_python_s_own_messages_that_say_what_went_wrong(capsys, pinned_tree, question,
                                                         expected):

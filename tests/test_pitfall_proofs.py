@@ -8286,3 +8286,19 @@ def test_solo_simulates_the_same_doublets_whatever_the_seed():
     other = scvi.external.SOLO.create_doublets(vae.adata_manager, doublet_ratio=2, seed=7)
     dense = [x.toarray() if hasattr(x, "toarray") else np.asarray(x) for x in (one.X, other.X)]
     assert not np.allclose(*dense)  # create_doublets itself takes a seed
+
+
+def test_import_scvi_does_not_load_hub_or_autotune():
+    """In a fresh interpreter, ``import scvi`` leaves scvi.hub and scvi.autotune unloaded:
+    ``scvi.hub`` raises AttributeError until ``import scvi.hub`` runs."""
+    import subprocess
+
+    probe = ("import sys, scvi\n"
+             "print(sorted(m for m in ('scvi.hub', 'scvi.autotune', 'scvi.model', 'scvi.train')"
+             " if m in sys.modules))\n"
+             "try:\n    scvi.hub\nexcept AttributeError as err:\n    print(err)\n"
+             "import scvi.hub\nprint(scvi.hub.HubModel.__name__)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.strip().splitlines()[-3:] == [
+        "['scvi.model', 'scvi.train']", "module 'scvi' has no attribute 'hub'", "HubModel"]

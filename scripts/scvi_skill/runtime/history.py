@@ -276,6 +276,11 @@ def present_names(question: str, sidx: dict) -> list[str]:
             if i.startswith("scvi") and i.lower() in names]
 
 
+def missing_module_attributes(text: str) -> list[tuple[str, str]]:
+    """``(module, attribute)`` of each Python "module 'M' has no attribute 'X'" in ``text``."""
+    return [(m.group(1), m.group(2)) for m in _MISSING_MODULE_ATTR.finditer(text[:MAX_CHARS])]
+
+
 def _message_names(text: str) -> list[str]:
     """The dotted names Python's "module 'M' has no attribute 'X'" (``M.X``) and "cannot
     import name 'X' from 'M'" (``M.X``) in ``text`` reach for."""

@@ -29,7 +29,7 @@ from itertools import accumulate
 
 from .dependency_uses import named_dependency_names
 from .docdefaults import conflict, defaulted, signature_default, stated_default
-from .errors import IndexStale, warn
+from .errors import IndexStale, SkillPackageError, warn
 from .fences import BODY, CLOSER, OPENER, line_roles
 from .formats import SLOT_SOURCE
 from .history import gone_identifiers, gone_message, moved_names, present_names, release_facts
@@ -636,6 +636,9 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None,
                                                                   release=release))
         return (f"{head}: {func}() {what}{facts}; what {owner} takes in {version}: "
                 f"search_source.py --symbol {owner}")
+    unloaded = _unloaded_subpackage(question, version)
+    if unloaded:
+        return unloaded
     present = present_names(question, sidx) if sidx else []
     if present:
         return (f"{head}, though scvi-tools {version} has {present[0]}: the user's scvi-tools "
@@ -653,6 +656,31 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None,
         return (f"{head}: KeyError {key[0]!r} is a value the user's own call passes "
                 f"({key[1]}): the data lacks that key where the argument is read (adata.obs "
                 "columns, adata.layers, adata.obsm)")
+    return ""
+
+
+def _unloaded_subpackage(question: str, version: str) -> str:
+    """The ``(error text)`` line for "module 'scvi' has no attribute 'hub'" when ``import
+    scvi`` does not load that subpackage in ``version`` (the release's API index, ``loads``);
+    "" otherwise, or without the index."""
+    from .history import missing_module_attributes
+
+    wanted = [f"scvi.{attr}" for module, attr in missing_module_attributes(question)
+              if module == "scvi"]
+    if not wanted:
+        return ""
+    from .apiindex import release_api
+
+    try:
+        api = release_api(version)
+    except SkillPackageError:
+        return ""
+    for name in wanted:
+        if api.unloaded_subpackage({"scvi"}, name):
+            loaded = ", ".join(n.rpartition(".")[2] for n in api.loads["scvi"])
+            return (f"(error text) Python's own message: `import scvi` does not load {name} "
+                    f"in scvi-tools {version} (it loads {loaded}): `import {name}` (or `from "
+                    f"{name} import ...`) before reading it")
     return ""
 
 
