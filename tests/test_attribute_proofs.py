@@ -2,7 +2,9 @@
 member the class lacks raises AttributeError when read (SCVI's ``n_latent``, which its
 module has; a HubMetadata's ``data_is_minified``), and what other code sets on a model (the
 training runner's ``trainer``) is there after training, which is why the index's
-``set_outside`` keeps it from being a finding. Runs scvi-tools; marker ``examples``."""
+``set_outside`` keeps it from being a finding. What ``import scvi`` loads is proven with
+pitfall ``import-scvi-does-not-load-hub`` (``tests/test_pitfall_proofs.py``). Runs
+scvi-tools; marker ``examples``."""
 
 from __future__ import annotations
 
@@ -41,35 +43,3 @@ def test_reads_the_checker_flags_raise_and_the_ones_it_keeps_work(tmp_path, caps
     assert got == [(3, "scvi.model.SCVI.n_latent"),
                    (8, "scvi.hub.HubMetadata.data_is_minified")], got
 
-
-def test_what_import_scvi_loads_is_what_the_index_says(capsys, tmp_path):
-    """In a fresh interpreter, ``import scvi`` loads exactly the public subpackages the
-    release's index lists under ``loads["scvi"]`` (the build follows the import-time imports
-    statically), and ``scvi.hub`` after it alone raises AttributeError; ``check_code.py``
-    flags that read, and not once the code imports ``scvi.hub``."""
-    import subprocess
-    import sys
-
-    from scvi_skill.runtime.apiindex import release_api
-
-    probe = ("import json, sys, scvi\n"
-             "loaded = sorted(m for m in sys.modules if m.count('.') == 1 and m.startswith('scvi.')"
-             " and not m.split('.')[1].startswith('_'))\n"
-             "try:\n    scvi.hub\n    hub = 'loaded'\nexcept AttributeError as err:\n"
-             "    hub = str(err)\nprint(json.dumps([loaded, hub]))\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=300, check=True)
-    loaded, hub = json.loads(done.stdout.strip().splitlines()[-1])
-    assert loaded == release_api(scvi.__version__).loads["scvi"]
-    assert hub == "module 'scvi' has no attribute 'hub'"
-
-    path = tmp_path / "hub.py"
-    path.write_text("import scvi\nhub = scvi.hub.HubModel.pull_from_huggingface_hub('x')\n",
-                    encoding="utf-8")
-    assert check_code.main([str(path), "--json", "--version", scvi.__version__]) == 1
-    got = [(f["line"], f["name"]) for f in json.loads(capsys.readouterr().out)["findings"]]
-    assert got == [(2, "scvi.hub")], got
-    path.write_text("import scvi\nimport scvi.hub\n"
-                    "hub = scvi.hub.HubModel.pull_from_huggingface_hub('x')\n", encoding="utf-8")
-    assert check_code.main([str(path), "--version", scvi.__version__]) == 0
-    capsys.readouterr()

@@ -8289,16 +8289,23 @@ def test_solo_simulates_the_same_doublets_whatever_the_seed():
 
 
 def test_import_scvi_does_not_load_hub_or_autotune():
-    """In a fresh interpreter, ``import scvi`` leaves scvi.hub and scvi.autotune unloaded:
-    ``scvi.hub`` raises AttributeError until ``import scvi.hub`` runs."""
+    """In a fresh interpreter, ``import scvi`` loads exactly the public subpackages the
+    release's API index lists under ``loads["scvi"]`` (the build follows the import-time
+    imports statically), not scvi.hub or scvi.autotune: ``scvi.hub`` raises AttributeError
+    until ``import scvi.hub`` runs."""
     import subprocess
 
-    probe = ("import sys, scvi\n"
-             "print(sorted(m for m in ('scvi.hub', 'scvi.autotune', 'scvi.model', 'scvi.train')"
-             " if m in sys.modules))\n"
-             "try:\n    scvi.hub\nexcept AttributeError as err:\n    print(err)\n"
-             "import scvi.hub\nprint(scvi.hub.HubModel.__name__)\n")
+    from scvi_skill.runtime.apiindex import release_api
+
+    probe = ("import json, sys, scvi\n"
+             "loaded = sorted(m for m in sys.modules if m.count('.') == 1 and m.startswith('scvi.')"
+             " and not m.split('.')[1].startswith('_'))\n"
+             "try:\n    scvi.hub\n    hub = 'loaded'\nexcept AttributeError as err:\n"
+             "    hub = str(err)\nimport scvi.hub\n"
+             "print(json.dumps([loaded, hub, scvi.hub.HubModel.__name__]))\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=300, check=True)
-    assert done.stdout.strip().splitlines()[-3:] == [
-        "['scvi.model', 'scvi.train']", "module 'scvi' has no attribute 'hub'", "HubModel"]
+    loaded, hub, name = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded == release_api(scvi.__version__).loads["scvi"]
+    assert "scvi.hub" not in loaded and "scvi.autotune" not in loaded and "scvi.model" in loaded
+    assert (hub, name) == ("module 'scvi' has no attribute 'hub'", "HubModel")
