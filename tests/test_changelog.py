@@ -751,6 +751,11 @@ def test_an_unexpected_keyword_gets_python_s_own_message_note(capsys, pinned_tre
      "scvi.hub.HubModel.pull_from_huggingface_hub('scvi-tools/x')",
      "(error text) Python's own message: `import scvi` does not load scvi.hub in scvi-tools "
      "1.5.1 (it loads criticism, data,"),
+    ("AttributeError: 'HubMetadata' object has no attribute 'data_is_minified' after "
+     "hmo.metadata.data_is_minified",
+     "(error text) Python's own message: in scvi-tools 1.5.1 scvi.hub.HubMetadata has no "
+     "method, property or attribute data_is_minified; scvi.hub.HubModelCardHelper has it: "
+     "any read of it on that object fails"),
 ])
 def test_python_s_own_messages_that_say_what_went_wrong(capsys, pinned_tree, question,
                                                         expected):
@@ -760,7 +765,26 @@ def test_python_s_own_messages_that_say_what_went_wrong(capsys, pinned_tree, que
     code, out = _pack(capsys, "--tree", str(pinned_tree.root), question)
     assert code == 0
     assert any(line.startswith(expected) for line in out.splitlines()[:4]), out[:600]
-    assert "dependency (torch" not in out and "== where Python's error arises" not in out
+    assert "dependency (torch" not in out
+    assert "== where Python's error arises" not in out or "HubMetadata" in question
+
+
+def test_a_member_the_class_lacks_keeps_the_lines_of_scvi_tools_that_read_it(capsys,
+                                                                             pinned_tree):
+    """TOTALVI has no n_genes in 1.5.1, and its own get_feature_correlation_matrix reads
+    self.n_genes: the note says the class lacks it (and which models have one), and the
+    line of scvi-tools that reads it follows (the release's bug); a misspelled method gets
+    the close name."""
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root),
+                      "vae.get_feature_correlation_matrix(log_transform=True) fails with "
+                      "AttributeError: 'TOTALVI' object has no attribute 'n_genes'")
+    assert code == 0
+    assert "in scvi-tools 1.5.1 scvi.model.TOTALVI has no method, property or attribute " \
+           "n_genes; scvi.model.MULTIVI" in out
+    assert "src/scvi/model/_totalvi.py:1117" in out.split("== where Python's error arises")[1]
+    code, out = _pack(capsys, "--tree", str(pinned_tree.root),
+                      "AttributeError: 'AUTOZI' object has no attribute 'get_alpha_betas'")
+    assert "(did you mean scvi.model.AUTOZI.get_alphas_betas?)" in out
 
 
 def test_the_error_s_own_lines_come_before_the_passages(capsys, pinned_tree):

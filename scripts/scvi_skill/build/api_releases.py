@@ -631,7 +631,8 @@ def _set_outside(source) -> list[str]:
                     names.add(target.attr)
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) \
                     and sub.func.id == "setattr" and len(sub.args) > 1 \
-                    and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str):
+                    and isinstance(sub.args[1], ast.Constant) \
+                    and isinstance(sub.args[1].value, str):
                 names.add(sub.args[1].value)
     return sorted(n for n in names if not n.startswith("_"))
 

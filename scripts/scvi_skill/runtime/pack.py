@@ -636,7 +636,7 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None,
                                                                   release=release))
         return (f"{head}: {func}() {what}{facts}; what {owner} takes in {version}: "
                 f"search_source.py --symbol {owner}")
-    unloaded = _unloaded_subpackage(question, version)
+    unloaded = _unloaded_subpackage(question, version) or _class_lacks(question, version)
     if unloaded:
         return unloaded
     present = present_names(question, sidx) if sidx else []
@@ -681,6 +681,53 @@ def _unloaded_subpackage(question: str, version: str) -> str:
             return (f"(error text) Python's own message: `import scvi` does not load {name} "
                     f"in scvi-tools {version} (it loads {loaded}): `import {name}` (or `from "
                     f"{name} import ...`) before reading it")
+    return ""
+
+
+MAX_HOLDERS = 3
+"""Classes named as having the member another class lacks."""
+CLASS_LACKS = "(error text) Python's own message: in scvi-tools "
+_HINT = re.compile(r"\(did you mean [^)]{1,300}\)")
+
+
+def _class_lacks(question: str, version: str) -> str:
+    """The ``(error text)`` line for "'HubMetadata' object has no attribute
+    'data_is_minified'" when ``version``'s index knows every member of that scvi-tools class
+    and it has no such member (nor does other code of the package set one of that name): the
+    code that reads it is the user's, or another package's. Names the public classes that
+    have it (``scvi.hub.HubModelCardHelper``). "" otherwise, or without the index."""
+    from .pyerrors import object_attributes
+
+    found = [(kind, name) for kind, name in object_attributes(question)
+             if kind[:1].isupper() and not name.endswith("_") and not name.startswith("_")]
+    if not found:
+        return ""
+    from .apiindex import release_api
+
+    try:
+        api = release_api(version)
+    except SkillPackageError:
+        return ""
+    for kind, name in found:
+        owners = {api.namespaces[p] for p in api.namespaces if p.rpartition(".")[2] == kind
+                  and api.kind(api.namespaces[p]) == "class"}
+        if len(owners) != 1 or name in api.set_outside:
+            continue
+        public = api.public_name(owners.pop())
+        lookup = api.lookup(f"{public}.{name}")
+        if lookup.found:
+            continue
+        holders = sorted({api.public_name(q) for q, s in api.symbols.items()
+                          if s.get("kind") == "class" and (
+                              name in (s.get("attrs") or ()) or f"{q}.{name}" in api.symbols)},
+                         key=lambda p: (len(p), p))
+        has = f"; {', '.join(holders[:MAX_HOLDERS])} {'has' if len(holders) == 1 else 'have'} " \
+            f"it" if holders else ""
+        hint = _HINT.search(lookup.message)
+        hint = f" {hint.group(0)}" if hint else ""
+        return (f"{CLASS_LACKS}{version} {public} has no method, property or attribute {name}"
+                f"{hint}{has}: any read of it on that object fails, in the user's code, "
+                "another package's or a line of scvi-tools itself (a release's bug)")
     return ""
 
 

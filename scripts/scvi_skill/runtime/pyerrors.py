@@ -155,6 +155,12 @@ def own_values(question: str) -> dict[str, str]:
     return out
 
 
+def object_attributes(question: str) -> list[tuple[str, str]]:
+    """``(object type, name)`` of each "'T' object has no attribute 'X'" in ``question``."""
+    return [(m.group(1), m.group(2)) for m in _ATTRIBUTE.finditer(question[:MAX_CHARS])
+            if m.group(1)]
+
+
 def missing_on_object(question: str, defined) -> tuple[str, str] | None:
     """``(object type, name)`` when Python says an object that is not ``None`` has no
     attribute that scvi-tools defines (``'AnnData' object has no attribute
