@@ -1999,3 +1999,23 @@ def test_a_subpackage_import_scvi_does_not_load_is_flagged_where_it_is_read(caps
         assert code == 0 and got == [], (imported, got)
     code, got, _ = checked_on_pinned(capsys, tmp_path, "x = scvi.hub.HubModel\n")
     assert code == 0 and got == [], got
+
+
+def test_a_name_rebound_by_a_loop_with_def_or_comprehension_is_no_longer_the_instance(
+        capsys, tmp_path):
+    """`model = SCVI(adata)`, then `for model in ...`, `with ... as model`, a parameter or a
+    comprehension named `model`: there `model` is something else, and neither its calls nor
+    its reads are checked as SCVI's; a default argument is evaluated outside the def, and
+    what a def binds stays inside it."""
+    code, got, _ = checked_on_pinned(
+        capsys, tmp_path,
+        "import scvi\nmodel = scvi.model.SCVI(adata)\n"
+        "for model in others:\n    model.n_latent\n    model.foo()\n"
+        "model = scvi.model.SCVI(adata)\nwith open('x') as model:\n    model.n_latent\n"
+        "model = scvi.model.SCVI(adata)\n"
+        "def f(model=model.n_latent):\n    inner = scvi.model.SCVI(a)\n    inner.bar()\n"
+        "    return model.n_latent\n"
+        "inner.bar()\nsizes = [model.n_latent for model in models]\nmodel.foo()\n")
+    assert code == 1 and [(line, name) for line, name, _ in got] == [
+        (10, "scvi.model.SCVI.n_latent"), (12, "scvi.model.SCVI.bar"),
+        (16, "scvi.model.SCVI.foo")], got

@@ -284,9 +284,81 @@ class _CallChecker(ast.NodeVisitor):
 
     # -- bindings ------------------------------------------------------------------------------
 
+    def _forget(self, target: ast.AST | None) -> None:
+        """The names ``target`` binds no longer hold what an earlier assignment built
+        (``for model in models:``, ``with ... as model``, ``except E as model``)."""
+        for node in ast.walk(target) if target is not None else ():
+            if isinstance(node, ast.Name):
+                for table in (self.scope.instances, self.scope.data, self.scope.dicts,
+                              self.scope.site_of):
+                    table.pop(node.id, None)
+
+    def _scoped(self, node: ast.AST, names: list[ast.AST]) -> None:
+        """Visit a def, lambda or comprehension whose own names (parameters, comprehension
+        targets) hide the outer ones inside it; what its body binds stays inside it."""
+        saved = [dict(t) for t in (self.scope.instances, self.scope.data, self.scope.dicts,
+                                   self.scope.site_of)]
+        for name in names:
+            self._forget(name)
+        self.generic_visit(node)
+        for table, kept in zip((self.scope.instances, self.scope.data, self.scope.dicts,
+                                self.scope.site_of), saved):
+            table.clear()
+            table.update(kept)
+
+    def _visit_function(self, node) -> None:
+        for decorator in getattr(node, "decorator_list", ()):
+            self.visit(decorator)
+        for default in (*node.args.defaults, *node.args.kw_defaults):
+            if default is not None:
+                self.visit(default)
+        params = [ast.Name(a.arg, ast.Store()) for a in (
+            *node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs,
+            *filter(None, (node.args.vararg, node.args.kwarg)))]
+        self._scoped(ast.Module(body=node.body, type_ignores=[])
+                     if not isinstance(node, ast.Lambda) else ast.Expr(node.body), params)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _visit_function
+
+    def _visit_comprehension(self, node) -> None:
+        self._scoped(node, [g.target for g in node.generators])
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comprehension
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
+        self.visit(node.iter)
+        self._forget(node.target)
+        for stmt in (*node.body, *node.orelse):
+            self.visit(stmt)
+
+    visit_AsyncFor = visit_For
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            self._forget(item.optional_vars)
+        for stmt in node.body:
+            self.visit(stmt)
+
+    visit_AsyncWith = visit_With
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self._forget(ast.Name(node.name, ast.Store()))
+        self.generic_visit(node)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.generic_visit(node)
+        self._forget(node.target)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.generic_visit(node)
+        self._forget(node.target)
+
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name.split(".")[0] != "scvi":
+                self._forget(ast.Name(alias.asname or alias.name.split(".")[0], ast.Store()))
                 continue
             if alias.asname:
                 self._bind(alias.asname, alias.name)
