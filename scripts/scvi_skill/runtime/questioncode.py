@@ -16,6 +16,7 @@ read unless the question holds a call (``name(``) or an ``scvi.`` name.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -109,6 +110,7 @@ def member_reads(text: str, bound: set[str]) -> list[str]:
         and not _ASSIGNED.match(prose, m.end())))
 
 
+@functools.lru_cache(maxsize=1)  # the calls, the references and the member reads read one text
 def _outside_fences(text: str) -> str:
     """``text`` with its fenced blocks blanked (they are checked as Markdown) and its
     backticks as spaces (a span's call is a statement like any other)."""
