@@ -756,6 +756,10 @@ def test_an_unexpected_keyword_gets_python_s_own_message_note(capsys, pinned_tre
      "(error text) Python's own message: in scvi-tools 1.5.1 scvi.hub.HubMetadata has no "
      "method, property or attribute data_is_minified; scvi.hub.HubModelCardHelper has it: "
      "any read of it on that object fails"),
+    ("AttributeError: 'SCVI' object has no attribute 'trainer' right after SCVI.load",
+     "(error text) Python's own message: in scvi-tools 1.5.1 scvi.model.SCVI does not define "
+     "trainer itself; scvi-tools sets it on objects at src/scvi/train/_callbacks.py:113, "
+     "src/scvi/train/_trainrunner.py:169: the object has none until that code has run on it"),
 ])
 def test_python_s_own_messages_that_say_what_went_wrong(capsys, pinned_tree, question,
                                                         expected):

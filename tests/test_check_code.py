@@ -1926,6 +1926,7 @@ def test_the_index_records_what_other_code_sets_and_annotated_returns():
     unchecked)."""
     api = ReleaseApi(load_release(load_releases(), "1.5.1"))
     assert {"trainer", "train_indices", "is_trained_"} <= api.set_outside
+    assert "src/scvi/train/_trainrunner.py:169" in api.set_outside_sites["trainer"]
     assert api.returned_class("scvi.hub._model.HubModel.metadata") == "scvi.hub.HubMetadata"
     assert api.returns_instance("scvi.hub._model.HubModel.pull_from_huggingface_hub")
     assert api.symbols["scvi.module._vae.VAE.loss"]["returns"] == \
@@ -1963,7 +1964,8 @@ def test_the_build_records_annotated_returns_and_what_other_code_sets(tmp_path):
         (tmp_path / rel).write_text(text, encoding="utf-8")
     release = build_release(open_release_tree(tmp_path, "0.0.1"))
     symbols = release["symbols"]
-    assert release["set_outside"] == ["attached", "named"]
+    assert release["set_outside"] == {"attached": ["src/scvi/_m.py:44"],
+                                      "named": ["src/scvi/_m.py:45"]}
     assert {q.rsplit(".", 1)[-1]: s.get("returns") for q, s in symbols.items()
             if s["kind"] != "class" and q.count(".") > 1} == {
         "meta": "scvi._m.Meta", "maybe": "scvi._m.Meta", "base": "scvi._m.Base",

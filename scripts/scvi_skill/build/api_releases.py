@@ -14,7 +14,8 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
   (``returns``: ``HubModel.metadata`` -> ``HubMetadata``), or ``"cls"`` for a classmethod
   whose every ``return`` gives ``cls(...)``;
 - ``set_outside``: the attribute names the package sets on objects other than ``self``
-  (``self.model.trainer = ...``): the checker never calls a read of one missing;
+  (``self.model.trainer = ...``), each with its first sites: the checker never calls a
+  read of one missing;
 - ``loads``: for ``scvi`` and each public subpackage, the subpackages importing it loads
   (``import scvi`` alone leaves ``scvi.hub`` and ``scvi.autotune`` out in 1.5.1);
 - ``kwargs_to`` where it is statically clear where a callable's ``**kwargs`` go:
@@ -613,28 +614,36 @@ def _class_attributes(source, qualname: str) -> set[str] | None:
     return names
 
 
-def _set_outside(source) -> list[str]:
+def _set_outside(source) -> dict[str, list[str]]:
     """The public attribute names the package sets on an object other than ``self``
     (``self.model.trainer = ...``, ``model.is_trained_ = True``) or with ``setattr`` and a
-    literal name: a class's instance may have them though its own bodies never set them, so
-    the code checker never calls a read of one missing (``attrs`` holds what a class sets
-    itself)."""
-    names: set[str] = set()
+    literal name, each with its first :data:`OUTSIDE_SITES` sites (``path:line``, in path
+    order): a class's instance may have them though its own bodies never set them, so the
+    code checker never calls a read of one missing (``attrs`` holds what a class sets
+    itself), and the pack says where such an attribute comes from."""
+    flat = source.parsed.tree.kind == "installed"
+    sites: dict[str, set[tuple[str, int]]] = {}
     for info in source.resolver.modules.values():
         tree = source.parsed.module(info.path)
+        path = info.path.removeprefix("src/") if flat else info.path
         for sub in ast.walk(tree) if tree is not None else ():
             targets = sub.targets if isinstance(sub, ast.Assign) else (
                 [sub.target] if isinstance(sub, ast.AnnAssign | ast.AugAssign) else [])
             for target in targets:
                 if isinstance(target, ast.Attribute) and not (
                         isinstance(target.value, ast.Name) and target.value.id == "self"):
-                    names.add(target.attr)
+                    sites.setdefault(target.attr, set()).add((path, target.lineno))
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) \
                     and sub.func.id == "setattr" and len(sub.args) > 1 \
                     and isinstance(sub.args[1], ast.Constant) \
                     and isinstance(sub.args[1].value, str):
-                names.add(sub.args[1].value)
-    return sorted(n for n in names if not n.startswith("_"))
+                sites.setdefault(sub.args[1].value, set()).add((path, sub.lineno))
+    return {name: [f"{p}:{n}" for p, n in sorted(found)[:OUTSIDE_SITES]]
+            for name, found in sorted(sites.items()) if not name.startswith("_")}
+
+
+OUTSIDE_SITES = 2
+"""Sites kept for each name of ``set_outside``."""
 
 
 def _subpackages_loaded(source) -> dict[str, list[str]]:

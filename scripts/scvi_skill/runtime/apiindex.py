@@ -351,9 +351,12 @@ class ReleaseApi(CheckableApi):
         self.loads: dict[str, list[str]] = release.get("loads") or {}
         """``"scvi"``: the subpackages ``import scvi`` loads; a subpackage: the others its
         import loads besides those (none listed: only itself)."""
-        self.set_outside = frozenset(release.get("set_outside") or ())
-        """Attribute names the package sets on objects other than ``self``: any class's
-        instance may have them (``model.trainer``, set by the training runner)."""
+        self.set_outside_sites: dict[str, list[str]] = release.get("set_outside") or {}
+        """Attribute name the package sets on objects other than ``self`` -> its first
+        sites (``path:line``)."""
+        self.set_outside = frozenset(self.set_outside_sites)
+        """Those names: any class's instance may have them (``model.trainer``, set by the
+        training runner)."""
         self.absent_members = frozenset(release.get("absent_members") or ())
         """Members of open classes that other releases define and this one lacks."""
         self._instances: dict[str, str | None] = {}

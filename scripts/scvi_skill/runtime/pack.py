@@ -646,9 +646,9 @@ def _python_s_own_note(question: str, version: str, sidx: dict | None,
                 "failed part-way (a circular import, a local file named like the package)")
     names = (sidx or {}).get("names") or {}
     wrong = missing_on_object(question, names)
-    if wrong:
+    where = names[wrong[1].lower()][1] if wrong else ""
+    if wrong and where.rpartition(".")[2] == wrong[1]:  # not the class Trainer for .trainer
         kind, name = wrong
-        where = names[name.lower()][1]
         return (f"{head}: the {kind} object has no {name}; in scvi-tools {version} {where} "
                 f"has it (search_source.py --symbol {where}): call it on that")
     key = user_key_error(question)
@@ -693,9 +693,10 @@ _HINT = re.compile(r"\(did you mean [^)]{1,300}\)")
 def _class_lacks(question: str, version: str) -> str:
     """The ``(error text)`` line for "'HubMetadata' object has no attribute
     'data_is_minified'" when ``version``'s index knows every member of that scvi-tools class
-    and it has no such member (nor does other code of the package set one of that name): the
-    code that reads it is the user's, or another package's. Names the public classes that
-    have it (``scvi.hub.HubModelCardHelper``). "" otherwise, or without the index."""
+    and it has no such member: with a close name and the public classes that have it
+    (``scvi.hub.HubModelCardHelper``); for a name other code of the package sets on objects
+    (``set_outside``: ``'SCVI' object has no attribute 'train_indices'``), where it does.
+    "" otherwise, or without the index."""
     from .pyerrors import object_attributes
 
     found = [(kind, name) for kind, name in object_attributes(question)
@@ -711,12 +712,17 @@ def _class_lacks(question: str, version: str) -> str:
     for kind, name in found:
         owners = {api.namespaces[p] for p in api.namespaces if p.rpartition(".")[2] == kind
                   and api.kind(api.namespaces[p]) == "class"}
-        if len(owners) != 1 or name in api.set_outside:
+        if len(owners) != 1:
             continue
         public = api.public_name(owners.pop())
         lookup = api.lookup(f"{public}.{name}")
         if lookup.found:
             continue
+        if name in api.set_outside:  # the runner's model.trainer, train_indices
+            sites = ", ".join(api.set_outside_sites[name])
+            return (f"{CLASS_LACKS}{version} {public} does not define {name} itself; "
+                    f"scvi-tools sets it on objects at {sites}: the object has none until "
+                    "that code has run on it")
         holders = sorted({api.public_name(q) for q, s in api.symbols.items()
                           if s.get("kind") == "class" and (
                               name in (s.get("attrs") or ()) or f"{q}.{name}" in api.symbols)},
