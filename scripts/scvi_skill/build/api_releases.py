@@ -605,8 +605,7 @@ def _class_attributes(source, qualname: str) -> set[str] | None:
             elif isinstance(stmt, ast.Assign):
                 names.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
         for sub in ast.walk(node):
-            targets = sub.targets if isinstance(sub, ast.Assign) else (
-                [sub.target] if isinstance(sub, ast.AnnAssign | ast.AugAssign) else [])
+            targets = _assigned(sub)
             for target in targets:
                 if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
                         and target.value.id == "self":
@@ -627,8 +626,7 @@ def _set_outside(source) -> dict[str, list[str]]:
         tree = source.parsed.module(info.path)
         path = info.path.removeprefix("src/") if flat else info.path
         for sub in ast.walk(tree) if tree is not None else ():
-            targets = sub.targets if isinstance(sub, ast.Assign) else (
-                [sub.target] if isinstance(sub, ast.AnnAssign | ast.AugAssign) else [])
+            targets = _assigned(sub)
             for target in targets:
                 if isinstance(target, ast.Attribute) and not (
                         isinstance(target.value, ast.Name) and target.value.id == "self"):
@@ -743,8 +741,7 @@ def _returns_cls(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     built = {t.id for sub in own if isinstance(sub, ast.Assign) for t in sub.targets
              if isinstance(t, ast.Name) and _calls_cls(sub.value)}
     other = {t.id for sub in own if isinstance(sub, ast.Assign | ast.AnnAssign)
-             for t in (sub.targets if isinstance(sub, ast.Assign) else [sub.target])
-             if isinstance(t, ast.Name) and not _calls_cls(sub.value)}
+             for t in _assigned(sub) if isinstance(t, ast.Name) and not _calls_cls(sub.value)}
     returns = [sub.value for sub in own if isinstance(sub, ast.Return)]
     return bool(returns) and all(
         _calls_cls(value) or (isinstance(value, ast.Name) and value.id in built - other)
@@ -763,6 +760,14 @@ def _walk_own(node: ast.AST):
         if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
                           | ast.ClassDef):
             yield from _walk_own(child)
+
+
+def _assigned(node: ast.AST) -> list[ast.expr]:
+    """The targets an assignment statement (plain, annotated or augmented) writes; [] for
+    any other node."""
+    if isinstance(node, ast.Assign):
+        return node.targets
+    return [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else []
 
 
 def _function_node(source, qualname: str) -> ast.FunctionDef | None:
@@ -1434,8 +1439,7 @@ def _dict_params(qualname: str, slim: dict, source) -> None:
                     else:
                         spoiled.add(target.value.id)
         elif isinstance(sub, ast.Assign | ast.AnnAssign | ast.AugAssign):
-            targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
-            for target in targets:
+            for target in _assigned(sub):
                 if isinstance(target, ast.Name) and target.id in params and id(sub) not in emptied \
                         and not (isinstance(sub, ast.Assign | ast.AnnAssign)
                                  and sub.value is not None and _kept_dict(sub.value, target.id)):

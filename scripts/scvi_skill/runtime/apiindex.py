@@ -246,18 +246,15 @@ class CheckableApi(IndexView):
         return annotation names (``returns``, ``HubModel.metadata`` -> ``HubMetadata``);
         None when it names none."""
         returned = (self.symbols.get(qualname) or {}).get("returns")
-        if returned not in self.symbols or returned in self._subclassed():
+        if returned not in self.symbols or returned in self._subclassed:
             return None  # a base class: the object may be any subclass of it
         return self.public_name(returned)
 
+    @functools.cached_property
     def _subclassed(self) -> frozenset[str]:
-        """The classes another class of the index derives from (computed once)."""
-        found = self.__dict__.get("_subclassed_found")
-        if found is None:
-            found = self.__dict__["_subclassed_found"] = frozenset(
-                base for symbol in self.symbols.values() if symbol.get("kind") == "class"
-                for base in symbol.get("mro") or () if base != symbol.get("qualname"))
-        return found
+        """The classes another class of the index derives from."""
+        return frozenset(base for symbol in self.symbols.values() if symbol.get("kind") == "class"
+                         for base in symbol.get("mro") or () if base != symbol.get("qualname"))
 
     def plan_key(self, model: str, key: str) -> KwargVerdict:
         """Whether ``key`` of ``train(plan_kwargs={...})`` can be taken for the model class
@@ -391,9 +388,9 @@ class ReleaseApi(CheckableApi):
             if cls is not None:
                 target, symbol, kind = cls, self.symbols[cls], "class"
                 instance = cls.rsplit(".", 1)[-1]
-        if kind == "property" and self.returned_class(target):
+        if kind == "property" and (returned := self.returned_class(target)):
             # HubModel.metadata is a HubMetadata: the rest is looked up there
-            return self.lookup(".".join([self.returned_class(target), *rest]))
+            return self.lookup(".".join([returned, *rest]))
         if kind == "module" and rest[0] in self.bound.get(target, ()):
             return Lookup(True, certain=False)  # the package binds it, its __all__ leaves it out
         if kind == "module":
@@ -429,6 +426,11 @@ class ReleaseApi(CheckableApi):
                           f"method, property or attribute {member}"
                           f"{self._hint(dotted) or self._close_members(prefix, member)}")
         return Lookup(True, certain=False)
+
+    def scvi_loads(self) -> str:
+        """The subpackages ``import scvi`` loads, by their short names: ``criticism, data,
+        ...`` (for the messages that say it)."""
+        return ", ".join(n.rpartition(".")[2] for n in self.loads.get("scvi", ()))
 
     def unloaded_subpackage(self, imported: set[str], dotted: str) -> str | None:
         """The subpackage ``scvi.P`` that ``dotted`` (``scvi.hub.HubModel``) reads when the

@@ -284,25 +284,26 @@ class _CallChecker(ast.NodeVisitor):
 
     # -- bindings ------------------------------------------------------------------------------
 
+    def _held(self) -> tuple[dict, ...]:
+        """The scope's tables of what a variable holds (instance, its data, dict, call)."""
+        return (self.scope.instances, self.scope.data, self.scope.dicts, self.scope.site_of)
+
     def _forget(self, target: ast.AST | None) -> None:
         """The names ``target`` binds no longer hold what an earlier assignment built
         (``for model in models:``, ``with ... as model``, ``except E as model``)."""
         for node in ast.walk(target) if target is not None else ():
             if isinstance(node, ast.Name):
-                for table in (self.scope.instances, self.scope.data, self.scope.dicts,
-                              self.scope.site_of):
+                for table in self._held():
                     table.pop(node.id, None)
 
     def _scoped(self, node: ast.AST, names: list[ast.AST]) -> None:
         """Visit a def, lambda or comprehension whose own names (parameters, comprehension
         targets) hide the outer ones inside it; what its body binds stays inside it."""
-        saved = [dict(t) for t in (self.scope.instances, self.scope.data, self.scope.dicts,
-                                   self.scope.site_of)]
+        saved = [dict(table) for table in self._held()]
         for name in names:
             self._forget(name)
         self.generic_visit(node)
-        for table, kept in zip((self.scope.instances, self.scope.data, self.scope.dicts,
-                                self.scope.site_of), saved):
+        for table, kept in zip(self._held(), saved):
             table.clear()
             table.update(kept)
 
@@ -543,11 +544,11 @@ class _CallChecker(ast.NodeVisitor):
         if top is None:
             return
         version = getattr(self.api, "version", "")
-        loaded = ", ".join(n.rpartition(".")[2] for n in self.api.loads["scvi"])
         self.findings.append(Finding(
             node.lineno, f"{top}: `import scvi` does not load {top} in {version} (it loads "
-            f"{loaded}); reading it raises AttributeError: module 'scvi' has no attribute "
-            f"'{node.attr}'; add `import {top}`", "unloaded", col=node.col_offset + 1, name=top))
+            f"{self.api.scvi_loads()}); reading it raises AttributeError: module 'scvi' has no "
+            f"attribute '{node.attr}'; add `import {top}`", "unloaded", col=node.col_offset + 1,
+            name=top))
 
     def _check_instance_member(self, node: ast.Attribute) -> None:
         """A read of what an instance's class does not have (``model.n_latent``;

@@ -669,19 +669,23 @@ def _unloaded_subpackage(question: str, version: str) -> str:
               if module == "scvi"]
     if not wanted:
         return ""
+    api = _release_or_none(version)
+    for name in wanted if api is not None else ():
+        if api.unloaded_subpackage({"scvi"}, name):
+            return (f"(error text) Python's own message: `import scvi` does not load {name} "
+                    f"in scvi-tools {version} (it loads {api.scvi_loads()}): `import {name}` "
+                    f"(or `from {name} import ...`) before reading it")
+    return ""
+
+
+def _release_or_none(version: str):
+    """The release's API index (:func:`~.apiindex.release_api`), or None without it."""
     from .apiindex import release_api
 
     try:
-        api = release_api(version)
+        return release_api(version)
     except SkillPackageError:
-        return ""
-    for name in wanted:
-        if api.unloaded_subpackage({"scvi"}, name):
-            loaded = ", ".join(n.rpartition(".")[2] for n in api.loads["scvi"])
-            return (f"(error text) Python's own message: `import scvi` does not load {name} "
-                    f"in scvi-tools {version} (it loads {loaded}): `import {name}` (or `from "
-                    f"{name} import ...`) before reading it")
-    return ""
+        return None
 
 
 MAX_HOLDERS = 3
@@ -701,15 +705,8 @@ def _class_lacks(question: str, version: str) -> str:
 
     found = [(kind, name) for kind, name in object_attributes(question)
              if kind[:1].isupper() and not name.endswith("_") and not name.startswith("_")]
-    if not found:
-        return ""
-    from .apiindex import release_api
-
-    try:
-        api = release_api(version)
-    except SkillPackageError:
-        return ""
-    for kind, name in found:
+    api = _release_or_none(version) if found else None
+    for kind, name in found if api is not None else ():
         owners = {api.namespaces[p] for p in api.namespaces if p.rpartition(".")[2] == kind
                   and api.kind(api.namespaces[p]) == "class"}
         if len(owners) != 1:
