@@ -2304,9 +2304,13 @@ _ERROR_PARTS = ("== traceback", "== raised at", "== where Python's error arises"
 def _needed(commands: list[str], shown: str, notes: str = "") -> list[str]:
     """The next commands whose target the pack does not already show: ``--kwarg X`` when
     ``X`` is nowhere in it, ``--symbol A.B`` when no ``def B(``/``class B`` is,
-    ``--changes X`` when no release note it quotes (``notes``) names ``X``."""
+    ``--changes X`` when no release note it quotes (``notes``) names ``X``; ``--compare``
+    always (no pack shows how a def changed)."""
     out = []
     for cmd in commands:
+        if " --compare " in cmd:
+            out.append(cmd)
+            continue
         flag, _, target = cmd.rpartition(" ")
         name = target.strip("'\"").split(".")[-1]
         if flag.endswith("--changes"):

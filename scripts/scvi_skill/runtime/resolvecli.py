@@ -309,7 +309,8 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
     release_tree = _open_cached(other["requested"]) if other and doc_tree is SAME_TREE else None
     commands = _next_commands(result, question, sidx["terms"],
                               tree if doc_tree is not SAME_TREE else None,
-                              gone_identifiers(question, sidx))
+                              gone_identifiers(question, sidx),
+                              release=other["requested"] if other else "")
     error_note = unmatched_error_note(pasted, sites, version,
                                       traceback=any(f.scvi for f in frames), sidx=sidx,
                                       release=other["requested"] if other else "")
@@ -808,13 +809,14 @@ MAX_DEFAULTS = 3
 
 
 def _next_commands(result: dict, question: str, vocabulary, other_tree=None,
-                   gone: list[str] | None = None) -> list[str]:
+                   gone: list[str] | None = None, release: str = "") -> list[str]:
     """At most two targeted searches: the release notes of a name or keyword the pinned
     release lacks (``gone``: when it went and what replaced it), the definition of the top
-    source file's symbol when the question names it, the keyword arguments the question names
-    (an identifier the index knows: not a value such as a layer's name, nor a name from the
-    user's own code). With ``other_tree`` (the user's tree of another release) they search
-    that tree."""
+    source file's symbol when the question names it (for a question about another
+    ``release`` read against the pinned tree, how that def changed between the two:
+    ``--compare``), the keyword arguments the question names (an identifier the index
+    knows: not a value such as a layer's name, nor a name from the user's own code). With
+    ``other_tree`` (the user's tree of another release) they search that tree."""
     from scvi_skill.runtime.paths import shell_word
 
     where = f" --tree {shell_word(str(other_tree.root))}" if other_tree is not None else ""
@@ -825,13 +827,31 @@ def _next_commands(result: dict, question: str, vocabulary, other_tree=None,
         # A file's entry symbol is only the first it defines (scvi._settings' batch_size for a
         # question on threads): worth a search when the question names it.
         if src["symbol"] and src["symbol"].rsplit(".", 1)[-1].lower() in words:
-            cmds.append(f"{SEARCH}{where} --symbol {src['symbol']}")
+            cmds.append(f"{SEARCH} --compare {src['symbol']} --release {shell_word(release)}"
+                        if release and other_tree is None and _comparable(release, src["symbol"])
+                        else f"{SEARCH}{where} --symbol {src['symbol']}")
     for ident in identifiers(question):
         ident = ident.strip("`()")
         if "_" in ident and "." not in ident and ident.islower() and ident in vocabulary:
             cmds.append(f"{SEARCH}{where} --kwarg {ident}")
             break
     return cmds[:2]
+
+
+def _comparable(release: str, symbol: str) -> bool:
+    """Whether ``--compare symbol --release release`` is worth a next command: the shipped
+    API indexes cover ``release`` and, in the newest, ``symbol`` is a function or method (a
+    whole class's diff is most of the class)."""
+    from scvi_skill.runtime.apiindex import ReleaseApi, load_release, load_releases
+
+    try:
+        releases = load_releases()
+        if release not in releases.files:
+            return False
+        found = ReleaseApi(load_release(releases, releases.versions[-1])).symbol(symbol)
+    except SkillPackageError:
+        return False
+    return (found or {}).get("kind") in ("function", "method")
 
 
 def run() -> None:

@@ -50,6 +50,16 @@ Usage:
                                       that came and went is found through the first and
                                       last release of each minor series; exit 1 when no
                                       release read holds it
+  search_source.py --compare NAME --release V
+                                      how the def NAME stands for changed between release V
+                                      and the tree read (--release twice: two releases),
+                                      found through each release's API index
+                                      (SCVI.train is UnsupervisedTrainingMixin.train);
+                                      hunks of changed lines, each numbered in its own
+                                      release (- older, + newer), --context N lines around
+                                      (default 2), --max N hunks, 200 lines at most; V's
+                                      tree fetched once and cached (--cached: no download);
+                                      exit 1 when a release lacks the name
   search_source.py TEXT               literal text (never a regex, never a shell word);
                                       put -- before TEXT that starts with a dash
 TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage error).
@@ -84,6 +94,12 @@ and says how much was left out; --json prints one object:
   where a base of another package may supply the member; notes, these in words;
   requirement: for python or a package some release requires, spec null for not required,
   "" for any version);
+--compare: {"mode", "query", "name", "old", "new": {"version", "path", "start", "end",
+  "qualname"}, "identical", "removed", "added", "total_hunks", "shown_hunks", "truncated",
+  "hunks": [{"old": [a, b], "new": [c, d], "cut", "lines": [{"op" (" ", "-", "+"), "old",
+  "new", "text"}]}], "next"}; when a release lacks the name: {"mode", "query", "sides":
+  [{"version", "found", "name"?, "path"?, "start"?, "end"?, "qualname"?, "candidates"?}],
+  "next"};
 other results: {"path", "line", "kind", "text", "context"?}.
 
 Names for --symbol/--usages/--kwarg accept SCVI, SCVI.setup_anndata, TrainerConfig,
@@ -105,11 +121,14 @@ Examples:
   python3 scripts/search_source.py --pitfalls 'query genes'
   python3 scripts/search_source.py --history scvi.model.utils.mde
   python3 scripts/search_source.py --since 'data_loader_kwargs.get("batch_size"' --in dataloaders
+  python3 scripts/search_source.py --compare scvi.model.SCVI.train --release 1.0.4
 
 Exit codes: 0 results found (for --symbol, also those of a close name); 1 no result; 2
 usage error (bad name, unknown --in area, empty --message, a path the system refuses: a
-loop, a name too long); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree; 5 a release
-tree could not be fetched (--since); 6 the shipped message index is missing (--message).
+loop, a name too long); 3 ripgrep (rg) missing; 4 no or wrong scvi-tools tree (for
+--compare also a release with no API index, or its tree not cached with --cached); 5 a
+release tree could not be fetched (--since, --compare); 6 the shipped message index is
+missing (--message).
 """
 
 from __future__ import annotations
@@ -148,6 +167,8 @@ from scvi_skill.runtime.text import clip  # noqa: E402
 from scvi_skill.runtime.tree import discover_tree, read_text  # noqa: E402
 
 DEFAULT_MAX = 20
+DIFF_CONTEXT = 2
+"""--compare's unchanged lines around each change (``defdiff.DEFAULT_CONTEXT``)."""
 MODELS_SHOWN = 5
 """--pitfalls: the models a pitfall holds for, in text, before "+N more" (--json: all)."""
 MAX_CONTEXT = 10
@@ -185,12 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--since", metavar="CODE",
                       help="the first release whose source holds CODE (literal), read from "
                            "the release trees (fetched as needed)")
+    mode.add_argument("--compare", metavar="NAME",
+                      help="how the def of NAME changed between --release V and the tree read "
+                           "(or two --release), each line numbered in its own release")
     parser.add_argument("--in", dest="where", metavar="AREA|PATH|GLOB", help="limit the search")
     parser.add_argument("--tests", action="store_true", help="also search tests/ (default: off)")
     parser.add_argument("--cached", action="store_true",
-                        help="--since: read only the release trees already cached (no download)")
+                        help="--since, --compare: read only the release trees already cached "
+                             "(no download)")
+    parser.add_argument("--release", action="append", metavar="V",
+                        help="--compare: the release to compare with (twice: two releases)")
     parser.add_argument(
-        "--context", type=int, default=0, metavar="N", help="lines of context (default: 0)"
+        "--context", type=int, default=None, metavar="N",
+        help=f"lines of context (default: 0; --compare: {DIFF_CONTEXT})"
     )
     parser.add_argument(
         "--max", type=int, default=DEFAULT_MAX, metavar="N",
@@ -222,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     refuse_blank(("--in", args.where), ("--tree", args.tree))
+    context_given = args.context is not None
+    args.context = args.context if context_given else 0
+    if args.compare is not None:
+        return _compare(args, args.context if context_given else DIFF_CONTEXT)
+    if args.release:
+        raise UsageError("--release goes with --compare")
     if args.index is not None:  # a loop or a name too long: exit 2, as resolve_docs.py
         refuse_bad_path(args.index)
     if args.message is not None:
@@ -239,7 +273,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.since is not None:
         return _since(args)
     if args.cached:
-        raise UsageError("--cached goes with --since")
+        raise UsageError("--cached goes with --since or --compare")
     mode, query = _mode(args)
     if not 0 <= args.context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
@@ -445,6 +479,135 @@ def _since(args: argparse.Namespace) -> int:
                        where=args.where, cached_only=args.cached, log=_progress)
     print(json.dumps(report, ensure_ascii=False) if args.json else since.render(report))
     return EXIT_PROBLEMS if report["result"] == "never" else EXIT_OK
+
+
+def _compare(args: argparse.Namespace, context: int) -> int:
+    """--compare NAME: the def NAME stands for in two releases (``--release V`` and the tree
+    read, or two ``--release``), found through each release's API index, and the hunks that
+    turn the older one into the newer. No rg."""
+    from scvi_skill.runtime import defdiff
+
+    if args.text is not None:
+        raise UsageError("give either TEXT or --compare, not both")
+    given = [flag for flag, used in (("--tests", args.tests), ("--in", args.where),
+                                     ("--limit", args.limit is not None)) if used]
+    if given:
+        raise UsageError(f"{', '.join(given)}: not for --compare (it reads one def in each "
+                         "release)")
+    if not 0 <= context <= MAX_CONTEXT:
+        raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
+    _check_max(args.max)
+    name = defdiff.check_name(_checked(args.compare, "--compare"))
+    sides = _compare_trees(args)
+    found = [_compare_side(name, version, tree) for version, tree in sides]
+    if not all(found):
+        return _compare_missing(args, name, sides, found)
+    (public, old), (_, new) = found
+    report = defdiff.report(name, public, old, new, defdiff.diff(old, new, context=context),
+                            max_hunks=args.max)
+    short = public.rsplit(".", 1)[-1]
+    report["next"] = [f"{SCRIPT} --history {shell_word(public)}",
+                      f"{SCRIPT} --changes {shell_word(short)}"]
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print("\n".join(defdiff.render(report) + [f"next: {n}" for n in report["next"]]))
+    return EXIT_OK
+
+
+def _compare_trees(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """``[(version, tree), (version, tree)]``, the older release first: each ``--release``'s
+    tree from the cache (fetched when missing, unless ``--cached``), and with one
+    ``--release`` the tree read (``--tree``, ``--installed`` or the discovered one)."""
+    from scvi_skill.runtime import since
+    from scvi_skill.runtime.apifiles import UnknownVersion, load_releases
+    from scvi_skill.runtime.fetch import check_version
+
+    releases = load_releases()
+    asked = [check_version(_checked(v, "--release").strip(), "--release", UsageError)
+             for v in args.release or []]
+    if not asked or len(asked) > 2:
+        raise UsageError("--compare needs --release V: the release to compare the tree read "
+                         "with (give --release twice to compare two releases)")
+    for version in asked:
+        try:
+            releases.check(version)
+        except UnknownVersion as err:
+            raise UnknownVersion(str(err), hint="Pass one of these with --release") from err
+    sides = []
+    if len(asked) == 1:
+        tree = discover_tree(args.tree, installed=args.installed)
+        if tree.version not in releases.files:
+            raise UsageError(f"the tree read is scvi-tools {tree.version}, which the shipped "
+                             "API indexes do not cover", hint="Compare two releases: "
+                             "--release A --release B")
+        sides.append((tree.version, tree))
+    elif args.tree or args.installed:
+        raise UsageError("two --release name both trees; --tree and --installed do not apply")
+    if len({version for version, _ in sides} | set(asked)) < 2:
+        raise UsageError(f"both sides are scvi-tools {asked[0]}: give another --release")
+    for version in asked:
+        root = since.tree_root(version, cached_only=args.cached, log=_progress)
+        if root is None:
+            raise TreeNotFound(f"the scvi-tools {version} tree is not cached",
+                               hint=f"Fetch it: {script_command('fetch_tree.py')} --version "
+                                    f"{version}, or leave out --cached")
+        sides.append((version, discover_tree(str(root), expected_version=version)))
+    order = releases.versions
+    return sorted(sides, key=lambda side: order.index(side[0]))
+
+
+def _compare_side(name: str, version: str, tree):
+    """``(public name, defdiff.Side)`` of ``name`` in ``version``'s tree; ``None`` when the
+    release's index has no such name or its tree no such def."""
+    from scvi_skill.runtime import defdiff
+    from scvi_skill.runtime.apiindex import ReleaseApi, load_release, load_releases
+
+    api = ReleaseApi(load_release(load_releases(), version))
+    resolved = defdiff.resolve(api, name)
+    if resolved is None:
+        return None
+    public, symbol = resolved
+    rel = defdiff.tree_path(symbol["path"])
+    side = defdiff.read_side(version, tree.to_disk(rel), rel, symbol["line"],
+                             symbol["qualname"])
+    return (public, side) if side is not None else None
+
+
+def _compare_missing(args: argparse.Namespace, name: str, sides: list, found: list) -> int:
+    """--compare when a release lacks the name (or its tree the def): what each side has,
+    and where to look next. Exit 1."""
+    from scvi_skill.runtime import defdiff
+    from scvi_skill.runtime.apiindex import ReleaseApi, load_release, load_releases
+
+    rows = []
+    for (version, _), hit in zip(sides, found):
+        row = {"version": version, "found": hit is not None}
+        if hit is not None:
+            public, side = hit
+            row.update(name=public, path=side.path, start=side.start, end=side.end,
+                       qualname=side.qualname)
+        else:
+            api = ReleaseApi(load_release(load_releases(), version))
+            row["candidates"] = defdiff.ambiguous(api, name) or api.close_names(name)[:8]
+        rows.append(row)
+    report = {"mode": "compare", "query": name, "sides": rows,
+              "next": [f"{SCRIPT} --history {shell_word(name)}"]}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return EXIT_PROBLEMS
+    out = []
+    for row in rows:
+        if row["found"]:
+            out.append(f"{row['version']}: {row['name']} at {row['path']}:{row['start']}-"
+                       f"{row['end']} ({row['qualname']})")
+        else:
+            more = f"; names like it: {', '.join(row['candidates'])}" if row["candidates"] \
+                else ""
+            out.append(f"{row['version']}: no def for {name}{more}")
+    out.extend(f"next: {n}" for n in report["next"])
+    print("\n".join(out))
+    return EXIT_PROBLEMS
 
 
 def _progress(message: str) -> None:
