@@ -263,3 +263,35 @@ def test_a_class_is_not_offered_for_comparison(pinned_tree, capsys, cache):
     out = _pack(capsys, pinned_tree, "Why does a benchmark pipeline require scvi-tools >= 1.1 "
                                      "for scANVI? Was there a scANVI bug in older versions?")
     assert "--compare" not in out
+
+
+@pytest.mark.parametrize("old, new", [
+    ("    use_gpu: Optional[Union[str, int, bool]] = None,",
+     "    use_gpu: str | int | bool | None = None,"),
+    ("idx1: Optional[Union[Sequence[int], Sequence[bool], str]] = None,",
+     "idx1: Sequence[int] | Sequence[bool] | str | None = None,"),
+    ("devices: Union[int, List[int], str] = 'auto',", "devices: int | list[int] | str = 'auto',"),
+    ("x: typing.Dict[str, Tuple[int, ...]]", "x: dict[str, tuple[int, ...]]"),
+    ("def f(a: Optional[int]) -> Optional[List[int]]:", "def f(a: int | None) -> list[int] | None:"),
+])
+def test_old_typing_spellings_read_as_the_new(old, new):
+    assert defdiff.spelling_key(old) == defdiff.spelling_key(new) == new
+
+
+@pytest.mark.parametrize("text", ["x: Optional[", "MyOptional[int]", "Union = 3", ""])
+def test_spellings_it_cannot_read_are_left_alone(text):
+    assert defdiff.spelling_key(text) == text
+
+
+def test_a_respelled_signature_is_not_a_change_but_is_counted():
+    old = _side("1.0.0", ["def f(", "    a: Optional[int] = None,", "    b: int = 1,", "):",
+                          "    return a"])
+    new = _side("1.1.0", ["def f(", "    a: int | None = None,", "    b: int = 2,", "):",
+                          "    return a"], start=30)
+    hunks = defdiff.diff(old, new, context=1)
+    rep = defdiff.report("f", "m.f", old, new, hunks)
+    assert (rep["removed"], rep["added"], rep["respelled"]) == (1, 1, 1)
+    # An unchanged line is shown as the newer release writes it.
+    assert {"op": " ", "old": 11, "new": 31, "text": "    a: int | None = None,"} \
+        in hunks[0]["lines"]
+    assert "1 line(s) more differ only in annotation spelling" in defdiff.render(rep)[0]

@@ -30,6 +30,8 @@ MAX_LINES = 200
 MAX_LINE_CHARS = 300
 
 _NAME = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*")
+_UNION = re.compile(r"\b(?:typing\.)?(Optional|Union)\[")
+_GENERIC = re.compile(r"\b(?:typing\.)?(List|Dict|Tuple|Type|Set|FrozenSet)\[")
 _HEADER = re.compile(r"^\s*(?:async\s+def|def|class)\s+([A-Za-z_]\w*)")
 
 
@@ -147,18 +149,44 @@ def _normalized(side: Side) -> list[str]:
     return [t[cut:].rstrip() if t[:cut].strip() == "" else t.rstrip() for t in side.lines]
 
 
+def spelling_key(text: str) -> str:
+    """``text`` with the typing module's spellings as the releases since 1.1 write them:
+    ``Optional[X]`` as ``X | None``, ``Union[A, B]`` as ``A | B``, ``List[int]`` as
+    ``list[int]`` (1.0.x wrote the first, later releases the second: a signature respelled is
+    not a change). A bracket the line does not close is left as it is."""
+    text = _GENERIC.sub(lambda m: m.group(1).lower() + "[", text)
+    while (m := _UNION.search(text)) is not None:
+        depth, parts, last, i = 1, [], m.end(), m.end()
+        while i < len(text) and depth:
+            if text[i] in "([{":
+                depth += 1
+            elif text[i] in ")]}":
+                depth -= 1
+            elif text[i] == "," and depth == 1:
+                parts.append(text[last:i].strip())
+                last = i + 1
+            i += 1
+        if depth:
+            return text
+        parts = [part for part in parts + [text[last:i - 1].strip()] if part]
+        if m.group(1) == "Optional":
+            parts.append("None")
+        text = text[:m.start()] + " | ".join(parts) + text[i:]
+    return text
+
+
 def diff(old: Side, new: Side, *, context: int) -> list[dict]:
     """The hunks that turn ``old``'s def into ``new``'s: each ``{"old": [a, b], "new": [c, d],
     "lines": [{"op": " "|"-"|"+", "old": n|None, "new": n|None, "text": str}]}`` with the
     lines' own numbers (a side with no line in the hunk has ``[a, a - 1]``)."""
     a, b = _normalized(old), _normalized(new)
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    matcher = _matcher(a, b)
     hunks = []
     for group in matcher.get_grouped_opcodes(context):
         rows = []
         for tag, i1, i2, j1, j2 in group:
-            if tag == "equal":
-                rows += [{"op": " ", "old": old.start + i, "new": new.start + j, "text": a[i]}
+            if tag == "equal":  # the newer release's text (the spelling it uses)
+                rows += [{"op": " ", "old": old.start + i, "new": new.start + j, "text": b[j]}
                          for i, j in zip(range(i1, i2), range(j1, j2))]
                 continue
             if tag in ("replace", "delete"):
@@ -176,7 +204,8 @@ def diff(old: Side, new: Side, *, context: int) -> list[dict]:
 def report(name: str, public: str, old: Side, new: Side, hunks: list[dict], *,
            max_hunks: int = MAX_HUNKS) -> dict:
     """The ``--compare`` report (``--json`` prints it as is): both sides' ``path``,
-    ``start``-``end`` and ``qualname``, the counts of removed and added lines, the hunks
+    ``start``-``end`` and ``qualname``, the counts of removed and added lines (and of lines
+    taken as unchanged that differ only in annotation spelling, ``respelled``), the hunks
     shown (at most ``max_hunks`` and :data:`MAX_LINES` lines in all), and what was cut."""
     shown, size = [], 0
     for hunk in hunks[:max_hunks]:
@@ -186,6 +215,8 @@ def report(name: str, public: str, old: Side, new: Side, hunks: list[dict], *,
         shown.append(dict(hunk, lines=[dict(r, text=r["text"][:MAX_LINE_CHARS]) for r in rows],
                           cut=len(rows) < len(hunk["lines"])))
         size += len(rows)
+    a, b = _normalized(old), _normalized(new)
+    respelled = sum(a[i] != b[j] for i, j in _equal_pairs(a, b))
     removed = sum(r["op"] == "-" for h in hunks for r in h["lines"])
     added = sum(r["op"] == "+" for h in hunks for r in h["lines"])
 
@@ -195,9 +226,23 @@ def report(name: str, public: str, old: Side, new: Side, hunks: list[dict], *,
 
     return {"mode": "compare", "query": name, "name": public, "old": side(old),
             "new": side(new), "identical": not hunks, "removed": removed, "added": added,
+            "respelled": respelled,
             "total_hunks": len(hunks), "shown_hunks": len(shown),
             "truncated": len(shown) < len(hunks) or any(h["cut"] for h in shown),
             "hunks": shown}
+
+
+def _matcher(a: list[str], b: list[str]) -> difflib.SequenceMatcher:
+    """Lines matched by their :func:`spelling_key` (``autojunk`` off: a def's blank and
+    ``)`` lines are not noise to skip)."""
+    return difflib.SequenceMatcher(None, [spelling_key(t) for t in a],
+                                   [spelling_key(t) for t in b], autojunk=False)
+
+
+def _equal_pairs(a: list[str], b: list[str]):
+    """The (old, new) line index pairs the diff takes as unchanged."""
+    for i, j, size in _matcher(a, b).get_matching_blocks():
+        yield from zip(range(i, i + size), range(j, j + size))
 
 
 def render(rep: dict) -> list[str]:
@@ -215,6 +260,9 @@ def render(rep: dict) -> list[str]:
         head = (f"{rep['name']}{qual}, scvi-tools {old['version']} -> {new['version']}: "
                 f"{rep['removed']} line(s) removed, {rep['added']} added, "
                 f"{rep['total_hunks']} hunk(s)")
+    if rep["respelled"]:
+        head += (f"; {rep['respelled']} line(s) more differ only in annotation spelling "
+                 "(Optional[X] written X | None), not counted")
     out = [head]
     for s in (old, new):
         out.append(f"  {s['version']} {s['path']}:{s['start']}-{s['end']}")
