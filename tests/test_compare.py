@@ -295,3 +295,14 @@ def test_a_respelled_signature_is_not_a_change_but_is_counted():
     assert {"op": " ", "old": 11, "new": 31, "text": "    a: int | None = None,"} \
         in hunks[0]["lines"]
     assert "1 line(s) more differ only in annotation spelling" in defdiff.render(rep)[0]
+
+
+def test_a_private_def_is_found_by_the_end_of_its_qualname(cache, pinned_tree, capsys):
+    rel = "src/scvi/model/_utils.py"
+    _fake_release(cache, pinned_tree, "1.0.4", {rel: _pinned_text(pinned_tree, rel)})
+    code, out, _ = _run(capsys, "--compare", "parse_device_args", "--release", "1.0.4",
+                        "--json", "--tree", str(pinned_tree.root))
+    assert code == 0
+    rep = json.loads(out)
+    assert rep["name"] == rep["new"]["qualname"] == "scvi.model._utils.parse_device_args"
+    assert rep["identical"]

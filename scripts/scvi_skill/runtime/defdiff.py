@@ -57,7 +57,8 @@ def check_name(name: str) -> str:
 def resolve(api, name: str) -> tuple[str, dict] | None:
     """``(public name, symbol)`` of ``name`` in one release's index (an ``apiindex.ReleaseApi``):
     the name itself, else the one public name ending in ``.name`` (``SCVI.train`` ->
-    ``scvi.model.SCVI.train``). ``None`` when there is none, or several."""
+    ``scvi.model.SCVI.train``), else the one qualname ending so (``parse_device_args``).
+    ``None`` when there is none, or several."""
     symbol = api.symbol(name)
     if symbol is not None and symbol.get("path"):
         return name, symbol
@@ -68,7 +69,11 @@ def resolve(api, name: str) -> tuple[str, dict] | None:
     if len({s["qualname"] for s in found.values()}) == 1:
         public = min(found, key=len)
         return public, found[public]
-    return None
+    if found:
+        return None
+    # A def no public name reaches (scvi.model._utils.parse_device_args): by its qualname.
+    named = [q for q in api.symbols if q.endswith(suffix) and api.symbols[q].get("path")]
+    return (named[0], api.symbols[named[0]]) if len(named) == 1 else None
 
 
 def ambiguous(api, name: str) -> list[str]:
