@@ -306,3 +306,27 @@ def test_a_private_def_is_found_by_the_end_of_its_qualname(cache, pinned_tree, c
     rep = json.loads(out)
     assert rep["name"] == rep["new"]["qualname"] == "scvi.model._utils.parse_device_args"
     assert rep["identical"]
+
+
+def test_the_version_lines_name_the_compare_of_a_method_that_differs(pinned_tree, capsys, cache):
+    out = _pack(capsys, pinned_tree, "`model.differential_expression(idx1=a, idx2=b)` on my scVI "
+                                     "model (scvi-tools 1.0.4) gives other genes than before")
+    head = out.split("\n== ", 1)[0].splitlines()
+    assert any(line.startswith("  scvi.model.SCVI.differential_expression in 1.0.4:")
+               for line in head)
+    line = next(line for line in head if line.startswith("  line by line: "))
+    assert line.endswith("--compare scvi.model.SCVI.differential_expression --release 1.0.4")
+    assert out.count("--compare") == 1  # not a next command as well
+
+
+def test_with_the_users_tree_read_the_compare_names_both_releases():
+    from scvi_skill.runtime import PINNED_SCVI_TOOLS, resolvecli
+
+    diff = {"missing": False, "added": ["use_gpu"], "removed": [], "defaults": {}}
+    other = {"requested": "1.0.4", "tree": True, "code": [],
+             "differences": {"scvi.model.SCVI": diff, "scvi.model.SCVI.train": diff}}
+    lines = resolvecli._version_notes(other)
+    # The class is not offered (a whole class's diff is most of it); its method is.
+    assert lines[-1].endswith(f"--compare scvi.model.SCVI.train --release 1.0.4 --release "
+                              f"{PINNED_SCVI_TOOLS}")
+    assert sum("--compare" in line for line in lines) == 1

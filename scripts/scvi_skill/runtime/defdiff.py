@@ -77,7 +77,7 @@ def resolve(api, name: str) -> tuple[str, dict] | None:
 
 
 def ambiguous(api, name: str) -> list[str]:
-    """The public names ending in ``.name`` that stand for different defs (at most 8)."""
+    """The public names ending in ``.name`` (at most 8): those a short name left open."""
     suffix = "." + name
     return sorted(p for p in api.namespaces if p.endswith(suffix))[:8]
 

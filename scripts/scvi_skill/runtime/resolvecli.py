@@ -116,6 +116,7 @@ import re
 import sys
 from pathlib import Path
 
+from scvi_skill.runtime import PINNED_SCVI_TOOLS  # noqa: E402
 from scvi_skill.runtime.errors import (  # noqa: E402
     guarded,
     refuse_bad_path,
@@ -318,9 +319,13 @@ def make_pack(pasted: str, frames: list, question: str, result: dict, sidx: dict
     code = _question_code(pasted, checked)  # as written: a fence keeps its lines
 
     def build():
+        version_notes = _version_notes(other, release_tree)
+        # A --compare the notes under the title give is not a next command too.
+        nexts = [c for c in commands if " --compare " not in c] \
+            if any(" --compare " in n for n in version_notes) else commands
         return build_pack(result, sidx, question, tree, budget=budget,
-                          release_tree=release_tree, next_commands=commands, raise_sites=sites,
-                          notes=_version_notes(other, release_tree) + error_note
+                          release_tree=release_tree, next_commands=nexts, raise_sites=sites,
+                          notes=version_notes + error_note
                           + finding_lines(code, checked) + hint_facts(also, question, sidx),
                           frames=frames, doc_tree=doc_tree,
                           for_release=other["requested"] if other else "", also=also)
@@ -786,6 +791,12 @@ def _version_notes(other: dict | None, cached=None) -> list[str]:
             changes += [f"{k}={theirs or '(required)'} (pinned: {mine or '(required)'})"
                         for k, (theirs, mine) in list(diff["defaults"].items())[:MAX_DEFAULTS]]
             lines.append(f"  {name} in {other['requested']}: {' '.join(changes)}")
+    compared = next((name for name, diff in differences[:MAX_VERSION_LINES]
+                     if not diff["missing"] and _comparable(other["requested"], name)), None)
+    if compared:  # the tree read is the pinned release's, or (other["tree"]) the user's
+        releases = [other["requested"]] + ([PINNED_SCVI_TOOLS] if other.get("tree") else [])
+        lines.append(f"  line by line: {SEARCH} --compare {compared} "
+                     + " ".join(f"--release {shell_word(r)}" for r in releases))
     lines += _code_lines(code, other["requested"])
     return lines if len(lines) > 1 or not other.get("tree") else []
 
