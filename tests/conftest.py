@@ -73,6 +73,16 @@ def pinned_tree() -> Tree:
     return discover_tree(str(path))
 
 
+@pytest.fixture
+def tree_cache(tmp_path, monkeypatch) -> Path:
+    """An empty per-user cache of release trees (``$SCVI_SKILL_CACHE``) for one test: trees
+    the test writes there stand in for downloads."""
+    folder = tmp_path / "trees"
+    folder.mkdir()
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def rg_binary() -> str:
     """Path of ripgrep: on PATH or next to this interpreter (the ripgrep wheel)."""

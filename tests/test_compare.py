@@ -17,11 +17,8 @@ EARLY = "        early_stopping: bool = False,"
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    folder = tmp_path / "trees"
-    folder.mkdir()
-    monkeypatch.setenv("SCVI_SKILL_CACHE", str(folder))
-    return folder
+def cache(tree_cache):
+    return tree_cache
 
 
 def _fake_release(cache, pinned_tree, version, files: dict[str, str]):

@@ -30,11 +30,8 @@ def _tree(cache, version, lines):
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    folder = tmp_path / "trees"
-    folder.mkdir()
-    monkeypatch.setenv("SCVI_SKILL_CACHE", str(folder))
-    return folder
+def cache(tree_cache):
+    return tree_cache
 
 
 @pytest.mark.parametrize("where, expected", [
