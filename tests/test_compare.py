@@ -124,7 +124,14 @@ def test_a_short_name_many_classes_share_lists_them(cache, pinned_tree, capsys):
     code, out, _ = _run(capsys, "--compare", "train", "--release", "1.0.4",
                         "--tree", str(pinned_tree.root))
     assert code == 1
-    assert "no def for train; names like it: scvi.external." in out
+    assert "1.0.4: train ends the names of several defs; give one: scvi.external." in out
+    code, out, _ = _run(capsys, "--compare", "view_registry", "--release", "1.0.4", "--json",
+                        "--tree", str(pinned_tree.root))
+    sides = json.loads(out)["sides"]
+    # One public name for each def: every model's view_registry is BaseModelClass's.
+    assert sides[1]["candidates"] == ["scvi.data.AnnDataManager.view_registry",
+                                      "scvi.model.SCVI.view_registry"]
+    assert sides[1]["several"] is True
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -77,9 +77,15 @@ def resolve(api, name: str) -> tuple[str, dict] | None:
 
 
 def ambiguous(api, name: str) -> list[str]:
-    """The public names ending in ``.name`` (at most 8): those a short name left open."""
+    """One public name (the shortest) for each def the public names ending in ``.name``
+    stand for, at most 8: the defs a short name left open (``view_registry``: the models'
+    ``BaseModelClass.view_registry`` and ``AnnDataManager.view_registry``)."""
     suffix = "." + name
-    return sorted(p for p in api.namespaces if p.endswith(suffix))[:8]
+    shortest: dict[str, str] = {}
+    for public in sorted(api.namespaces, key=lambda p: (len(p), p)):
+        if public.endswith(suffix):
+            shortest.setdefault(api.namespaces[public], public)
+    return sorted(shortest.values())[:8]
 
 
 def tree_path(symbol_path: str) -> str:

@@ -98,7 +98,8 @@ and says how much was left out; --json prints one object:
   "qualname"}, "identical", "removed", "added", "total_hunks", "shown_hunks", "truncated",
   "hunks": [{"old": [a, b], "new": [c, d], "cut", "lines": [{"op" (" ", "-", "+"), "old",
   "new", "text"}]}], "next"}; when a release lacks the name: {"mode", "query", "sides":
-  [{"version", "found", "name"?, "path"?, "start"?, "end"?, "qualname"?, "candidates"?}],
+  [{"version", "found", "name"?, "path"?, "start"?, "end"?, "qualname"?, "candidates"?,
+  "several"?}],
   "next"};
 other results: {"path", "line", "kind", "text", "context"?}.
 
@@ -589,7 +590,9 @@ def _compare_missing(args: argparse.Namespace, name: str, sides: list, found: li
                        qualname=side.qualname)
         else:
             api = ReleaseApi(load_release(load_releases(), version))
-            row["candidates"] = defdiff.ambiguous(api, name) or api.close_names(name)[:8]
+            several = defdiff.ambiguous(api, name)
+            row["several"] = len(several) > 1  # the name ends several defs' public names
+            row["candidates"] = several or api.close_names(name)[:8]
         rows.append(row)
     report = {"mode": "compare", "query": name, "sides": rows,
               "next": [f"{SCRIPT} --history {shell_word(name)}"]}
@@ -602,6 +605,10 @@ def _compare_missing(args: argparse.Namespace, name: str, sides: list, found: li
             out.append(f"{row['version']}: {row['name']} at {row['path']}:{row['start']}-"
                        f"{row['end']} ({row['qualname']})")
         else:
+            if row["several"]:
+                out.append(f"{row['version']}: {name} ends the names of several defs; give "
+                           f"one: {', '.join(row['candidates'])}")
+                continue
             more = f"; names like it: {', '.join(row['candidates'])}" if row["candidates"] \
                 else ""
             out.append(f"{row['version']}: no def for {name}{more}")
