@@ -522,11 +522,9 @@ def _compare_trees(args: argparse.Namespace) -> list[tuple[str, object]]:
     ``--release`` the tree read (``--tree``, ``--installed`` or the discovered one)."""
     from scvi_skill.runtime import since
     from scvi_skill.runtime.apifiles import UnknownVersion, load_releases
-    from scvi_skill.runtime.fetch import check_version
 
     releases = load_releases()
-    asked = [check_version(_checked(v, "--release").strip(), "--release", UsageError)
-             for v in args.release or []]
+    asked = [_release_version(v) for v in args.release or []]
     if not asked or len(asked) > 2:
         raise UsageError("--compare needs --release V: the release to compare the tree read "
                          "with (give --release twice to compare two releases)")
@@ -556,6 +554,21 @@ def _compare_trees(args: argparse.Namespace) -> list[tuple[str, object]]:
         sides.append((version, discover_tree(str(root), expected_version=version)))
     order = releases.versions
     return sorted(sides, key=lambda side: order.index(side[0]))
+
+
+def _release_version(value: str) -> str:
+    """A ``--release`` value as a release number (it becomes part of a cache path), or a
+    usage error."""
+    from scvi_skill.runtime.apifiles import load_releases
+    from scvi_skill.runtime.paths import is_public_version
+
+    version = _checked(value, "--release").strip()
+    if not is_public_version(version):
+        known = load_releases().versions
+        raise UsageError(f"--release {clip(version, 60)!r} is not a release number",
+                         hint=f"For example --release 1.0.4 (releases {known[0]} to "
+                              f"{known[-1]} have an API index)")
+    return version
 
 
 def _compare_side(name: str, version: str, tree):
