@@ -169,7 +169,7 @@ from scvi_skill.runtime.tree import discover_tree, read_text  # noqa: E402
 
 DEFAULT_MAX = 20
 DIFF_CONTEXT = 2
-"""--compare's unchanged lines around each change (``defdiff.DEFAULT_CONTEXT``)."""
+"""--compare's unchanged lines around each change, unless --context says otherwise."""
 MODELS_SHOWN = 5
 """--pitfalls: the models a pitfall holds for, in text, before "+N more" (--json: all)."""
 MAX_CONTEXT = 10
@@ -485,8 +485,8 @@ def _since(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace, context: int) -> int:
     """--compare NAME: the def NAME stands for in two releases (``--release V`` and the tree
     read, or two ``--release``), found through each release's API index, and the hunks that
-    turn the older one into the newer. No rg."""
-    from scvi_skill.runtime import defdiff
+    turn the older one into the newer (:mod:`.comparecli`). No rg."""
+    from scvi_skill.runtime import comparecli
 
     if args.text is not None:
         raise UsageError("give either TEXT or --compare, not both")
@@ -498,136 +498,16 @@ def _compare(args: argparse.Namespace, context: int) -> int:
     if not 0 <= context <= MAX_CONTEXT:
         raise UsageError(f"--context must be between 0 and {MAX_CONTEXT}")
     _check_max(args.max)
-    name = defdiff.check_name(_checked(args.compare, "--compare"))
-    sides = _compare_trees(args)
-    found = [_compare_side(name, version, tree) for version, tree in sides]
-    if not all(found):
-        return _compare_missing(args, name, sides, found)
-    (public, old), (_, new) = found
-    report = defdiff.report(name, public, old, new, defdiff.diff(old, new, context=context),
-                            max_hunks=args.max)
-    short = public.rsplit(".", 1)[-1]
-    report["next"] = [f"{SCRIPT} --history {shell_word(public)}",
-                      f"{SCRIPT} --changes {shell_word(short)}"]
+    report = comparecli.compare(
+        _checked(args.compare, "--compare"),
+        [_checked(v, "--release").strip() for v in args.release or []],
+        tree_arg=args.tree, installed=args.installed, cached=args.cached, context=context,
+        max_hunks=args.max, log=_progress)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        print("\n".join(defdiff.render(report) + [f"next: {n}" for n in report["next"]]))
-    return EXIT_OK
-
-
-def _compare_trees(args: argparse.Namespace) -> list[tuple[str, object]]:
-    """``[(version, tree), (version, tree)]``, the older release first: each ``--release``'s
-    tree from the cache (fetched when missing, unless ``--cached``), and with one
-    ``--release`` the tree read (``--tree``, ``--installed`` or the discovered one)."""
-    from scvi_skill.runtime import since
-    from scvi_skill.runtime.apifiles import UnknownVersion, load_releases
-
-    releases = load_releases()
-    asked = [_release_version(v) for v in args.release or []]
-    if not asked or len(asked) > 2:
-        raise UsageError("--compare needs --release V: the release to compare the tree read "
-                         "with (give --release twice to compare two releases)")
-    for version in asked:
-        try:
-            releases.check(version)
-        except UnknownVersion as err:
-            raise UnknownVersion(str(err), hint="Pass one of these with --release") from err
-    sides = []
-    if len(asked) == 1:
-        tree = discover_tree(args.tree, installed=args.installed)
-        if tree.version not in releases.files:
-            raise UsageError(f"the tree read is scvi-tools {tree.version}, which the shipped "
-                             "API indexes do not cover", hint="Compare two releases: "
-                             "--release A --release B")
-        sides.append((tree.version, tree))
-    elif args.tree or args.installed:
-        raise UsageError("two --release name both trees; --tree and --installed do not apply")
-    if len({version for version, _ in sides} | set(asked)) < 2:
-        raise UsageError(f"both sides are scvi-tools {asked[0]}: give another --release")
-    for version in asked:
-        root = since.tree_root(version, cached_only=args.cached, log=_progress)
-        if root is None:
-            raise TreeNotFound(f"the scvi-tools {version} tree is not cached",
-                               hint=f"Fetch it: {script_command('fetch_tree.py')} --version "
-                                    f"{version}, or leave out --cached")
-        sides.append((version, discover_tree(str(root), expected_version=version)))
-    order = releases.versions
-    return sorted(sides, key=lambda side: order.index(side[0]))
-
-
-def _release_version(value: str) -> str:
-    """A ``--release`` value as a release number (it becomes part of a cache path), or a
-    usage error."""
-    from scvi_skill.runtime.apifiles import load_releases
-    from scvi_skill.runtime.paths import is_public_version
-
-    version = _checked(value, "--release").strip()
-    if not is_public_version(version):
-        known = load_releases().versions
-        raise UsageError(f"--release {clip(version, 60)!r} is not a release number",
-                         hint=f"For example --release 1.0.4 (releases {known[0]} to "
-                              f"{known[-1]} have an API index)")
-    return version
-
-
-def _compare_side(name: str, version: str, tree):
-    """``(public name, defdiff.Side)`` of ``name`` in ``version``'s tree; ``None`` when the
-    release's index has no such name or its tree no such def."""
-    from scvi_skill.runtime import defdiff
-    from scvi_skill.runtime.apiindex import ReleaseApi, load_release, load_releases
-
-    api = ReleaseApi(load_release(load_releases(), version))
-    resolved = defdiff.resolve(api, name)
-    if resolved is None:
-        return None
-    public, symbol = resolved
-    rel = defdiff.tree_path(symbol["path"])
-    side = defdiff.read_side(version, tree.to_disk(rel), rel, symbol["line"],
-                             symbol["qualname"])
-    return (public, side) if side is not None else None
-
-
-def _compare_missing(args: argparse.Namespace, name: str, sides: list, found: list) -> int:
-    """--compare when a release lacks the name (or its tree the def): what each side has,
-    and where to look next. Exit 1."""
-    from scvi_skill.runtime import defdiff
-    from scvi_skill.runtime.apiindex import ReleaseApi, load_release, load_releases
-
-    rows = []
-    for (version, _), hit in zip(sides, found):
-        row = {"version": version, "found": hit is not None}
-        if hit is not None:
-            public, side = hit
-            row.update(name=public, path=side.path, start=side.start, end=side.end,
-                       qualname=side.qualname)
-        else:
-            api = ReleaseApi(load_release(load_releases(), version))
-            several = defdiff.ambiguous(api, name)
-            row["several"] = len(several) > 1  # the name ends several defs' public names
-            row["candidates"] = several or api.close_names(name)[:8]
-        rows.append(row)
-    report = {"mode": "compare", "query": name, "sides": rows,
-              "next": [f"{SCRIPT} --history {shell_word(name)}"]}
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-        return EXIT_PROBLEMS
-    out = []
-    for row in rows:
-        if row["found"]:
-            out.append(f"{row['version']}: {row['name']} at {row['path']}:{row['start']}-"
-                       f"{row['end']} ({row['qualname']})")
-        else:
-            if row["several"]:
-                out.append(f"{row['version']}: {name} ends the names of several defs; give "
-                           f"one: {', '.join(row['candidates'])}")
-                continue
-            more = f"; names like it: {', '.join(row['candidates'])}" if row["candidates"] \
-                else ""
-            out.append(f"{row['version']}: no def for {name}{more}")
-    out.extend(f"next: {n}" for n in report["next"])
-    print("\n".join(out))
-    return EXIT_PROBLEMS
+        print("\n".join(comparecli.render(report)))
+    return EXIT_OK if "hunks" in report else EXIT_PROBLEMS
 
 
 def _progress(message: str) -> None:
