@@ -225,3 +225,46 @@ def test_a_member_whose_own_def_went_but_a_base_supplies_is_not_called_gone(caps
 
     assert resolve_docs.main(["scvi.external.mrvi.MRVAE.train removed?"]) == 0
     assert "not in 1.5.1" not in capsys.readouterr().out
+
+
+# -- a private method made public -----------------------------------------------------------
+
+
+def test_history_records_a_private_method_a_later_release_made_public():
+    """Release 1's class C (through its base B) has the private _get_w; release 2 makes
+    get_w public on C; release 3's C has neither. Only release 1 has it as the private."""
+    old = _release("1", {"p.C": "p._m.C"},
+                   {"p._m.C": {"kind": "class", "mro": ["p._m.C", "p._m.B"]},
+                    "p._m.B": {"kind": "class", "private": ["_get_w", "_other"]}})
+    new = _release("2", {"p.C": "p._m.C", "p.C.get_w": "p._m.C.get_w"},
+                   {"p._m.C": {"kind": "class"}, "p._m.C.get_w": {"kind": "method"}})
+    gone = _release("3", {"p.C": "p._m.C"}, {"p._m.C": {"kind": "class"}})
+    history = build_history(_with_absent([old, new, gone]))
+    assert history["private"] == {"p.C.get_w": {"private": "_get_w", "spans": [[0, 0]]}}
+
+
+def test_get_importance_weights_was_private_before_1_4_0(capsys, tmp_path):
+    releases = load_releases()
+    history = load_history(releases)
+    versions = history["versions"]
+    row = history["private"]["scvi.model.SCVI.get_importance_weights"]
+    assert row["private"] == "_get_importance_weights"
+    assert [versions[a] + "-" + versions[b] for a, b in row["spans"]] == ["1.0.0-1.3.3"]
+    # The per-release indexes leave the private methods out (the history alone uses them).
+    assert not any("private" in s for s in load_release(releases, "1.3.3")["symbols"].values())
+    lines = History(history, {}).when_text("scvi.model.SCVI.get_importance_weights",
+                                           history["names"]["scvi.model.SCVI.get_importance_weights"],
+                                           "1.2.0")
+    assert lines == "added in 1.4.0; 1.2.0 has it as the private _get_importance_weights"
+    path = tmp_path / "a.py"
+    path.write_text("import scvi\nm = scvi.model.SCVI(adata)\nw = m.get_importance_weights(adata)\n",
+                    encoding="utf-8")
+    assert check_code.main([str(path), "--version", "1.2.0", "--json"]) == 1
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    assert finding["message"].endswith("1.2.0 has it as the private _get_importance_weights")
+    code, out = _history_run(capsys, "scvi.model.SCVI.get_importance_weights")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "scvi.model.SCVI.get_importance_weights: public in scvi-tools 1.4.0-1.5.1; still in "
+        "1.5.1",
+        "  a private method, scvi.model.SCVI._get_importance_weights, in 1.0.0-1.3.3"]

@@ -9,7 +9,8 @@ code checker needs (:mod:`scvi_skill.runtime.apiindex` reads it):
 - ``symbols``: qualname -> kind, path, line, public names, parameters with defaults,
   ``var_kwargs``, ``params_known``, ``classmethod``, ``mro``, and for classes whether every
   member is known (``closed``; not when a class defines ``__getattr__``), the attributes
-  their bodies set (``attrs``) and, for a model, the module and training plan classes it
+  their bodies set (``attrs``), their own private methods (``private``: for the history
+  alone, left out of the files) and, for a model, the module and training plan classes it
   uses (``uses``); for a def or property, the in-tree class its return annotation names
   (``returns``: ``HubModel.metadata`` -> ``HubMetadata``), or ``"cls"`` for a classmethod
   whose every ``return`` gives ``cls(...)``;
@@ -57,7 +58,9 @@ parameter whose default changed, the runs of releases with each default (``defau
 say: the releases whose package imports it without listing it in ``__all__`` (``bound``),
 the releases whose source defines its def while no public name does (``defined``), and for
 a class member the releases where a base of another package may supply it
-(``outside``). :func:`build_gone_messages` lists,
+(``outside``) and those whose class had it as a private method (``private``: from each
+class's ``private`` list, which the per-release files leave out). :func:`build_gone_messages`
+lists,
 for each message an earlier release (0.x ones included) raises or warns with and the last
 one does not, its releases and its site in the last release that had it.
 
@@ -244,6 +247,9 @@ def build_release(tree: Tree) -> dict:
             slim["closed"] = attrs is not None
             if attrs:
                 slim["attrs"] = sorted(attrs)
+            private = _private_methods(source, qualname)
+            if private:
+                slim["private"] = private
         elif slim["kind"] in ("method", "function", "property"):
             returned = _annotated_return(source, qualname)
             if returned:
@@ -611,6 +617,18 @@ def _class_attributes(source, qualname: str) -> set[str] | None:
                         and target.value.id == "self":
                     names.add(target.attr)
     return names
+
+
+def _private_methods(source, qualname: str) -> list[str]:
+    """The class's own private methods (``_get_importance_weights``; not dunders), sorted:
+    a later release may make one public (``get_importance_weights`` in 1.4.0), and the index
+    of public names alone would call it new."""
+    node = _class_node(source, qualname)
+    if node is None:
+        return []
+    return sorted({stmt.name for stmt in node.body
+                   if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   and stmt.name.startswith("_") and not stmt.name.endswith("__")})
 
 
 def _set_outside(source) -> dict[str, list[str]]:
@@ -1710,6 +1728,7 @@ def build_history(releases: list[dict]) -> dict:
                    for name, table in sorted(params.items())},
         "bound": _bound_spans(releases, names),
         "defined": _private_defs(releases, publics, names),
+        "private": _private_members(releases, publics, names),
         "outside": _outside_members(releases, publics, names),
         "versions": versions,
     }
@@ -1746,6 +1765,32 @@ def _private_defs(releases: list[dict], publics: list[dict[str, str]],
         if any(i not in had and not releases[i]["symbols"][qualname].get("public")
                for i in defined):
             out[name] = {"qualname": qualname, "spans": index_spans(defined)}
+    return out
+
+
+def _private_members(releases: list[dict], publics: list[dict[str, str]],
+                     names: dict[str, list[int]]) -> dict[str, dict]:
+    """Public class member ``Owner.m`` -> ``{"private": "_m", "spans"}``: the releases that
+    lack the public name while the class ``Owner`` names there (or a base along its MRO)
+    defines the private method ``_m`` (``RNASeqMixin.get_importance_weights``, public since
+    1.4.0, was ``_get_importance_weights`` before): a name made public is not new code."""
+    out = {}
+    for name, seen in sorted(names.items()):
+        owner, _, member = name.rpartition(".")
+        if not owner or member.startswith("_"):
+            continue
+        had, private, found = set(seen), "_" + member, []
+        for i, release in enumerate(releases):
+            qualname = publics[i].get(owner, "")
+            cls = release["symbols"].get(qualname) or {}
+            if i in had or cls.get("kind") != "class":
+                continue
+            chain = [qualname] + [b for b in cls.get("mro") or [] if b != qualname]
+            if any(private in (release["symbols"].get(base) or {}).get("private", ())
+                   for base in chain):
+                found.append(i)
+        if found:
+            out[name] = {"private": private, "spans": index_spans(found)}
     return out
 
 
@@ -1868,6 +1913,9 @@ def release_outputs(releases: list[dict], early: list[dict] | None = None) -> di
         release = {k: v for k, v in release.items()
                    if k not in ("requires_python", "requires", MESSAGES, DEPENDENCY_USES,
                                 DEPENDENCY_ALIASES, EXTERNAL_BASES)}
+        # A class's private methods serve the history (made public later) alone.
+        release["symbols"] = {q: {k: v for k, v in symbol.items() if k != "private"}
+                              for q, symbol in release["symbols"].items()}
         key = json.dumps({k: v for k, v in release.items() if k not in ("_generated", "version")},
                          sort_keys=True)
         if key == previous_key:

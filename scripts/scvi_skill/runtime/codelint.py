@@ -88,6 +88,7 @@ class History:
         self.params: dict[str, dict[str, list[list[int]]]] = history.get("params") or {}
         self.name_moves: dict[str, str] = migrations.get("names") or {}
         self.keyword_moves: dict[str, str] = migrations.get("keywords") or {}
+        self.private: dict[str, dict] = history.get("private") or {}
 
     def spans_text(self, spans: list[list[int]]) -> list[str]:
         return [self.versions[a] if a == b else f"{self.versions[a]}-{self.versions[b]}"
@@ -107,6 +108,22 @@ class History:
         if after:
             return f"added in {self.versions[min(after)]}"
         return ""
+
+    def private_as(self, name: str, version: str) -> str:
+        """The private method (``_get_importance_weights``) that release ``version``'s class
+        defines where later releases have the public member ``name``; ``""`` when none."""
+        row = self.private.get(name)
+        if not row or version not in self.versions:
+            return ""
+        at = self.versions.index(version)
+        return row["private"] if any(a <= at <= b for a, b in row["spans"]) else ""
+
+    def when_text(self, name: str, spans: list[list[int]], version: str) -> str:
+        """:meth:`when`, and for a member ``version`` has as a private method, that too
+        (``added in 1.4.0; 1.3.3 has it as the private _get_importance_weights``)."""
+        when = self.when(spans, version)
+        private = self.private_as(name, version) if when.startswith("added") else ""
+        return f"{when}; {version} has it as the private {private}" if private else when
 
     def name_spans(self, name: str) -> tuple[str, list[list[int]]]:
         """The longest known prefix of ``name`` with its spans (``("", [])`` if none)."""
@@ -456,7 +473,7 @@ def _explain(finding: Finding, path: str, cell: int | None, api: ReleaseApi,
         return CodeFinding(path, finding.line, finding.col, finding.name, finding.kwarg,
                            message, history.spans_text(spans), cell)
     known, spans = history.name_spans(finding.name)
-    when = history.when(spans, version) if known == finding.name else ""
+    when = history.when_text(known, spans, version) if known == finding.name else ""
     move = history.name_move(finding.name)
     if when:
         head = f"{finding.name}: {when}"

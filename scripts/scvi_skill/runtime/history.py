@@ -551,10 +551,13 @@ def name_origins(name: str, history: dict) -> dict:
     defines that, when some release had it under no public name; ``outside``, ``{"bases",
     "spans"}``: for a class member, the releases whose scvi-tools source did not define it
     while a base of another package (``bases``) may supply it (the API indexes read
-    scvi-tools' own source only)."""
+    scvi-tools' own source only); ``private``, ``{"private", "spans"}``: for a class member,
+    the releases whose class had it as a private method (``_get_importance_weights`` before
+    ``get_importance_weights`` was public)."""
     found = {"importable": (history.get("bound") or {}).get(name),
              "defined": (history.get("defined") or {}).get(name),
-             "outside": (history.get("outside") or {}).get(name)}
+             "outside": (history.get("outside") or {}).get(name),
+             "private": (history.get("private") or {}).get(name)}
     return {key: value for key, value in found.items() if value}
 
 
@@ -580,6 +583,10 @@ def origin_clauses(name: str, origins: dict, versions: list[str]) -> list[str]:
             else f"bases {bases} (other packages')"
         out.append(f"in {span_text(outside['spans'], versions)} scvi-tools' source did not "
                    f"define {last} in {owner}, whose {whose} may supply it")
+    if origins.get("private"):
+        private = origins["private"]
+        out.append(f"a private method, {owner}.{private['private']}, in "
+                   f"{span_text(private['spans'], versions)}")
     return out
 
 
@@ -590,7 +597,7 @@ def presence_text(row: dict) -> str:
     if row.get("outside"):
         return "in scvi-tools' own source"
     return "public in scvi-tools" if row.get("importable") or row.get("defined") \
-        else "in scvi-tools"
+        or row.get("private") else "in scvi-tools"
 
 
 def _keyword_fact(ident: str, history: dict, migrations: dict, versions: list[str]) -> str:
@@ -657,7 +664,8 @@ def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
         origins = name_origins(name, history)
         defined, outside = origins.get("defined"), origins.get("outside")
         every = [*spans, *origins.get("importable", ()), *(defined or {}).get("spans", ()),
-                 *(outside or {}).get("spans", ())]
+                 *(outside or {}).get("spans", ()),
+                 *(origins.get("private") or {}).get("spans", ())]
         # The releases between its runs: "1.1.4, 1.2.0-1.5.1" was read as one run (round 94).
         gaps = [[a[1] + 1, b[0] - 1] for a, b in zip(spans, spans[1:]) if b[0] > a[1] + 1]
         out.append({"name": name, "spans": span_text(spans, versions), "present": present,
@@ -670,6 +678,9 @@ def name_history(ident: str, history: dict, migrations: dict) -> list[dict]:
                     if defined else None,
                     "outside": dict(outside, spans=span_text(outside["spans"], versions))
                     if outside else None,
+                    "private": dict(origins["private"],
+                                    spans=span_text(origins["private"]["spans"], versions))
+                    if origins.get("private") else None,
                     "notes": origin_clauses(name, origins, versions),
                     "earlier_unknown": bool(earlier_unknown(every, versions))})
     return out

@@ -450,7 +450,7 @@ def _differences(requested: str, pinned: str, asked: list[str], shown: list[str]
         for name, diff in found.items():
             if diff["missing"]:
                 known, spans = history.name_spans(name)
-                when = history.when(spans, requested) if known == name else ""
+                when = history.when_text(name, spans, requested) if known == name else ""
                 if when:
                     diff["when"] = when
     return found

@@ -79,7 +79,8 @@ and says how much was left out; --json prints one object:
   "not_read_before"?, "not_read_after"? (with --cached: releases between those not read)};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
   "last_release", "replacement", "params", "param_changes", "defaults", "importable",
-  "defined": {"qualname", "spans"} | null, "outside": {"bases", "spans"} | null, "notes",
+  "defined": {"qualname", "spans"} | null, "outside": {"bases", "spans"} | null,
+  "private": {"private", "spans"} | null, "notes",
   "earlier_unknown", "signature", "path", "line", "by_span": [{"releases", "last",
   "signature", "kind", "path", "line", "from"}]}],
   "keyword": {"keyword", "replacement", "callables": [{"name", "spans", "present",
@@ -91,7 +92,8 @@ and says how much was left out; --json prints one object:
   and for a class member scvi-tools' own definitions: importable, the releases whose package
   imports the name though its __all__ leaves it out; defined, the def it names and the
   releases that define it, when one had it under no public name; outside, the releases
-  where a base of another package may supply the member; notes, these in words;
+  where a base of another package may supply the member; private, the releases whose class
+  had the member as a private method (_get_importance_weights); notes, these in words;
   requirement: for python or a package some release requires, spec null for not required,
   "" for any version);
 --compare: {"mode", "query", "name", "old", "new": {"version", "path", "start", "end",
