@@ -853,13 +853,13 @@ def _comparable(release: str, symbol: str) -> bool:
     """Whether ``--compare symbol --release release`` is worth a next command: the shipped
     API indexes cover ``release`` and, in the newest, ``symbol`` is a function or method (a
     whole class's diff is most of the class)."""
-    from scvi_skill.runtime.apiindex import ReleaseApi, load_release, load_releases
+    from scvi_skill.runtime.apiindex import load_releases
 
     try:
         releases = load_releases()
         if release not in releases.files:
             return False
-        found = ReleaseApi(load_release(releases, releases.versions[-1])).symbol(symbol)
+        found = _release_api(releases.versions[-1]).symbol(symbol)  # read once per process
     except SkillPackageError:
         return False
     return (found or {}).get("kind") in ("function", "method")
