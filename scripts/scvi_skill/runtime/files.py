@@ -7,7 +7,6 @@ Standard library only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -27,6 +26,9 @@ def read_stdin(limit: int) -> tuple[bytes, bool]:
 
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (archives can be large)."""
+    import hashlib  # here, not at the top: every agent-facing call imports this module, and
+    # hashlib (OpenSSL's _hashlib) is 2-4 ms of it; only fetches and installs hash files
+
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(_BLOCK_BYTES), b""):
