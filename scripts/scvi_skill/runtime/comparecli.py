@@ -11,7 +11,7 @@ instead, with where each release has it and the names like it, when one lacks it
 from __future__ import annotations
 
 from . import defdiff
-from .apiindex import ReleaseApi, UnknownVersion, load_release, load_releases
+from .apiindex import UnknownVersion, load_releases, release_api
 from .errors import TreeNotFound, UsageError
 from .paths import is_public_version, script_command, shell_word
 from .text import clip
@@ -90,7 +90,7 @@ def trees(asked: list[str], *, tree_arg: str | None, installed: bool, cached: bo
 def side(name: str, version: str, tree):
     """``(public name, defdiff.Side)`` of ``name`` in ``version``'s tree; ``None`` when the
     release's index has no such name or its tree no such def."""
-    resolved = defdiff.resolve(_api(version), name)
+    resolved = defdiff.resolve(release_api(version), name)
     if resolved is None:
         return None
     public, symbol = resolved
@@ -112,7 +112,7 @@ def missing(name: str, sides: list, found: list) -> dict:
             row.update(name=public, path=found_side.path, start=found_side.start,
                        end=found_side.end, qualname=found_side.qualname)
         else:
-            api = _api(version)
+            api = release_api(version)  # read once per process
             several = defdiff.ambiguous(api, name)
             row["several"] = len(several) > 1
             row["candidates"] = several or api.close_names(name)[:8]
@@ -139,7 +139,3 @@ def render(report: dict) -> list[str]:
                 else ""
             out.append(f"{row['version']}: no def for {report['query']}{more}")
     return out + nexts
-
-
-def _api(version: str) -> ReleaseApi:
-    return ReleaseApi(load_release(load_releases(), version))
