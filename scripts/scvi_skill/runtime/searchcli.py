@@ -626,9 +626,11 @@ MAX_MESSAGE_STDIN_BYTES = 1 << 20
 
 def _message(args: argparse.Namespace) -> int:
     """--message: the sites of references/messages.json that raise, warn, log or print the
-    pasted text.
+    pasted text (:mod:`.messagecli`).
 
     No rg; the tree, when one is found, only adds the lines around each site."""
+    from scvi_skill.runtime import messagecli
+
     if args.text is not None:
         raise UsageError("give either TEXT or --message, not both")
     if args.message == "-":
@@ -654,41 +656,12 @@ def _message(args: argparse.Namespace) -> int:
         raise UsageError("--message has no words once the exception class and traceback "
                          "lines are removed")
     index = messages.load_messages(args.index.parent / "messages.json" if args.index else None)
-    matches = messages.find_sites(cleaned, index, limit, admit=_site_scope(args, index))
-    report = {"query": cleaned.text, "scvi_tools_version": index.version, "matches": matches,
-              "same_message": messages.same_message(matches),
-              "next": [f"read {m['path']}:{max(1, m['line'] - 15)}-{m['line'] + 5}"
-                       for m in matches[:1]]}
-    from scvi_skill.runtime.history import gone_message
-
-    gone = gone_message(text, is_message=True)
-    if gone:
-        # An earlier release's message: where it stood there, and when it went.
-        report["gone_message"] = gone
-        report["next"].insert(0, f"{script_command('fetch_tree.py')} --version {gone['last']}"
-                                 f"  (then read {gone['path']}:{gone['line']} there)")
-    from scvi_skill.runtime.pyerrors import call_error
-
-    call = call_error(text)
-    unexpected = call if call and call[0] == "keyword" else None
-    if unexpected:
-        # Python raises it at the call: no scvi-tools statement holds the text, and any
-        # site listed only shares words with it.
-        report["python_keyword"] = {"callable": unexpected[1], "keyword": unexpected[2]}
-        report["next"].insert(0, f"{SCRIPT} --history {unexpected[2]}")
-    if not unexpected and _PYTHON_TYPE_ERRORS.search(text):
-        report["python_type_error"] = True
-    own = _python_s_own(text)
-    if own:
-        # Python's own AttributeError/KeyError: no scvi-tools statement holds its text; the
-        # lines that read what it names do.
-        report["python_message"] = own
-        report["next"] += [f"{SCRIPT} --pattern {shell_word(a['pattern'])}" for a in own]
+    report = messagecli.build(text, cleaned, index, limit, admit=_site_scope(args, index))
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        print(_message_text(report, _context_tree(args)))
-    return EXIT_OK if matches or gone or unexpected else EXIT_PROBLEMS
+        print(messagecli.render(report, _context_tree(args)))
+    return EXIT_OK if messagecli.found(report) else EXIT_PROBLEMS
 
 
 def _site_scope(args: argparse.Namespace, index: messages.MessageIndex):
@@ -700,29 +673,6 @@ def _site_scope(args: argparse.Namespace, index: messages.MessageIndex):
     return source_search.index_scope(args.where, [site.row.path for site in index.sites])
 
 
-_PYTHON_TYPE_ERRORS = re.compile(
-    r"unsupported operand type\(s\) for|object is not (?:subscriptable|callable|iterable)"
-    r"|missing \d+ required (?:positional|keyword-only) arguments?"
-    r"|takes \d+ positional arguments? but \d+ (?:were|was) given"
-    r"|got multiple values for (?:keyword )?argument|can only concatenate \w+ \(not")
-"""Messages Python itself raises (a TypeError at the call or the operation), which no
-scvi-tools statement holds: sites that share words with them are not where they arise."""
-
-
-def _python_s_own(text: str) -> list[dict]:
-    """The attributes and keys Python's own messages in ``text`` name, each with the
-    ``--pattern`` that finds the code reading it (a key also as the constant holding it,
-    ``_SETUP_METHOD_NAME``: the pattern ignores case)."""
-    from scvi_skill.runtime.pyerrors import named_accesses
-
-    out = []
-    for access in named_accesses(text, set()):
-        name = re.escape(access.name)
-        pattern = rf"\.{name}\b" if access.kind == "attribute" else f"(?i){name}"
-        out.append({"kind": access.kind, "name": access.name, "pattern": pattern})
-    return out
-
-
 def _context_tree(args: argparse.Namespace):
     """The tree for context lines: the one asked for, else the discovered one, else None."""
     if args.tree or args.installed:
@@ -731,68 +681,6 @@ def _context_tree(args: argparse.Namespace):
         return discover_tree(None)
     except SkillPackageError:
         return None
-
-
-def _message_text(report: dict, tree) -> str:
-    matches = report["matches"]
-    lines = [f"{len(matches)} site(s) for --message {report['query'][:120]!r} "
-             f"(scvi-tools {report['scvi_tools_version']})"]
-    gone = report.get("gone_message")
-    if gone:  # it matches better than any site of the pinned release: first
-        from scvi_skill.runtime.pack import gone_message_line
-
-        lines.append(gone_message_line(gone, report["scvi_tools_version"], "CHANGELOG entries")
-                     + f" (score {gone['score']})")
-        lines.append(f"    message: {' '.join(gone['template'].split())}")
-    same = report.get("same_message", 0)
-    if same > 1:
-        # One message raised in several places (the fields' "{key} not found in adata.{attr}"):
-        # the first listed is the index's order, not the one that raised it.
-        shown = sum(1 for m in matches if m.get("same_message"))
-        lines.append(f"{same} sites raise the same message and the text does not tell which of "
-                     "them raised it (the innermost scvi-tools frame of the traceback does); "
-                     + (f"the first {shown} are listed" if shown < same else "they are listed")
-                     + " in the index's order")
-    for m in matches:
-        lines.append(f"{m['path']}:{m['line']}  {m['kind']} {m['exception']} in {m['function']}"
-                     f"  (score {m['score']})")
-        lines.append(f"    when: {m['condition'] or '(no enclosing if)'}")
-        lines.append(f"    message: {' '.join(m['template'].split())}")
-        for number, text in _around(tree, m["path"], m["line"]):
-            lines.append(f"    {number:>5} | {text}")
-    if report.get("python_type_error"):
-        lines.insert(1, "Python's own message (a TypeError Python raises at the call or the "
-                        "operation): no scvi-tools statement raises it, so a site below only "
-                        "shares words with it; the traceback's innermost scvi-tools frame is "
-                        "where it arises")
-    said = report.get("python_keyword")
-    if said:
-        lines.insert(1, f"Python's own message: {said['callable']}() takes no keyword "
-                        f"{said['keyword']!r} in the release that raised it; no scvi-tools "
-                        "statement raises it, so a site below only shares words with it "
-                        f"(--history {said['keyword']} says which releases took it)")
-    for own in report.get("python_message") or []:
-        what = f".{own['name']}" if own["kind"] == "attribute" else f"the key {own['name']!r}"
-        lines.append(f"Python's own message (no scvi-tools statement raises it): the code "
-                     f"reading {what} is where it arises (next: --pattern below)")
-    if not matches and not report.get("python_message") and not gone:
-        lines.append(f"no raise, warning, log or print message of scvi-tools matches; try: {SCRIPT} "
-                     f"--tests -- {shell_word(report['query'][:80])}")
-    elif tree is None:
-        lines.append("(source lines left out: no tree; python3 scripts/fetch_tree.py gets it)")
-    lines.extend(f"next: {step}" for step in report["next"])
-    return "\n".join(lines)
-
-
-def _around(tree, rel: str, line: int) -> list[tuple[int, str]]:
-    """The site's line and one line either side (empty without a tree or the file)."""
-    if tree is None:
-        return []
-    try:
-        text = read_text(tree.to_disk(rel)).splitlines()
-    except OSError:
-        return []
-    return [(n, text[n - 1].rstrip()) for n in range(max(1, line - 1), min(len(text), line + 1) + 1)]
 
 
 def _mode(args: argparse.Namespace) -> tuple[str, str]:
