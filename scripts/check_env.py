@@ -16,6 +16,7 @@ Usage:
 
 JSON: {"python": {"path", "version"}, "packages": {name: version or null},
        "cuda": {"available", "devices", "version"}, "mps", "pinned", "next": [commands],
+       "scvi_site": the folder holding the installed scvi package (a --tree), or null,
        "requirements": {"known", "python": unmet Requires-Python or "",
                         "packages": [{"package", "installed", "required"}]}   (with scvi-tools)
        "python_fits": line or ""}   (without scvi-tools: the releases declaring that Python)
@@ -54,16 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def next_steps(version: str | None, python: str) -> list[str]:
-    """Commands for the agent when the user's scvi-tools is not the pinned one."""
+def next_steps(version: str | None, python: str, site: str | None = None) -> list[str]:
+    """Commands for the agent when the user's scvi-tools is not the pinned one; ``site``, the
+    folder of the installed package (its source, read where it is: no download)."""
     if version is None:
         return [f"{shell_word(python)} -m pip install scvi-tools   (or the project's own "
                 "installer), then rerun check_env.py"]
     if version == PINNED_SCVI_TOOLS:
         return []
     word = shell_word(version)
-    return [f"{script_command('fetch_tree.py')} --version {word}",
-            f"{script_command('check_code.py')} --version {word} FILE.py"]
+    own = [f"{script_command('resolve_docs.py')} --tree {shell_word(site)} QUESTION   (its own "
+           "source as installed; search_source.py takes the same --tree)"] if site else []
+    return own + [f"{script_command('fetch_tree.py')} --version {word}" + (
+                      "   (docs, CHANGELOG and tests too)" if site else ""),
+                  f"{script_command('check_code.py')} --version {word} FILE.py"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     version = report["packages"].get("scvi-tools")
     report["pinned"] = PINNED_SCVI_TOOLS
-    report["next"] = next_steps(version, report["python"]["path"])
+    report["next"] = next_steps(version, report["python"]["path"], report.get("scvi_site"))
     _add_requirements(report, version)
     if args.json:
         print(json.dumps(report, indent=1, sort_keys=True))
@@ -112,6 +117,8 @@ def _text(report: dict) -> str:
     lines = [f"python      {python['version']}  ({python['path']})"]
     for name, version in report["packages"].items():
         lines.append(f"{name:<11} {version or 'not installed'}")
+        if name == "scvi-tools" and version and report.get("scvi_site"):
+            lines.append(f"{'':<11} in {report['scvi_site']}")
     cuda = report["cuda"]
     if cuda.get("available"):
         lines.append(f"cuda        {cuda.get('version')}: {', '.join(cuda['devices'])}")

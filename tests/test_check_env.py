@@ -133,3 +133,72 @@ def test_meets(spec, version, ok):
     from scvi_skill.runtime.requirements import meets
 
     assert meets(spec, version) is ok
+
+
+def _python_seeing(tmp_path, *folders) -> str:
+    """An interpreter wrapper whose import path starts with ``folders`` (the probe strips
+    PYTHONPATH, so the wrapper puts them there itself)."""
+    fake = tmp_path / "python"
+    paths = ", ".join(repr(str(f)) for f in folders)
+    fake.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S -I -c "import sys; '
+                    f'sys.path[:0] = [{paths}]; exec(sys.argv[2])" "$@"\n', encoding="utf-8")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    return str(fake)
+
+
+def _dist_info(site, version: str) -> None:
+    dist = site / f"scvi_tools-{version}.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: scvi-tools\nVersion: {version}\n")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a shell-script interpreter wrapper")
+def test_the_installed_package_folder_is_reported_and_resolve_docs_reads_it(
+        capsys, tmp_path, pinned_tree, monkeypatch):
+    """check_env.py names the folder holding the user's scvi package (found without importing
+    it) and, for another release, the resolve_docs.py --tree command that reads it; that
+    command reads the source facts there."""
+    import shlex
+    import shutil
+
+    import resolve_docs
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(pinned_tree.root / "src" / "scvi", site / "scvi")
+    (site / "scvi" / "__init__.py").write_text("raise SystemExit('scvi was imported')\n")
+    _dist_info(site, "1.2.0")
+    code, out, err = run(capsys, ["--python", _python_seeing(tmp_path, site), "--json"])
+    report = json.loads(out)
+    assert code == 0 and report["packages"]["scvi-tools"] == "1.2.0"
+    assert report["scvi_site"] == str(site.resolve())
+    first = report["next"][0]
+    assert f"resolve_docs.py --tree {site.resolve()} QUESTION" in first
+    assert any("fetch_tree.py --version 1.2.0" in s for s in report["next"][1:])
+    code, text, _ = run(capsys, ["--python", _python_seeing(tmp_path, site)])
+    assert f"            in {site.resolve()}" in text.splitlines()
+    (site / "scvi" / "__init__.py").write_text("")
+    argv = shlex.split(first.split("   (", 1)[0])
+    tree = argv[argv.index("--tree") + 1]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / pinned_tree.root.name).symlink_to(pinned_tree.root)
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
+    assert resolve_docs.main(["--json", "--tree", tree, "how do I set early stopping patience"]) == 0
+    notes = json.loads(capsys.readouterr().out)["pack"]["notes"]
+    assert any(n.startswith(f"(installed package) the tree read is the scvi package installed "
+                            f"in {site.resolve()} (scvi-tools 1.2.0;") for n in notes)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a shell-script interpreter wrapper")
+def test_an_editable_install_of_a_checkout_reports_the_checkout(capsys, tmp_path):
+    checkout = tmp_path / "scvi-tools"
+    (checkout / "src" / "scvi").mkdir(parents=True)
+    (checkout / "src" / "scvi" / "__init__.py").write_text("")
+    (checkout / "docs").mkdir()
+    site = tmp_path / "site-packages"
+    _dist_info(site, PINNED_SCVI_TOOLS)
+    code, out, _ = run(capsys, ["--python", _python_seeing(tmp_path, site, checkout / "src"),
+                                "--json"])
+    report = json.loads(out)
+    assert code == 0 and report["scvi_site"] == str(checkout.resolve())
+    assert report["next"] == []  # the pinned release: its cached tree has the same lines

@@ -2,7 +2,10 @@
 
 The user's interpreter (a path, a command on PATH, or a venv/conda folder) runs a small probe
 in a subprocess: package versions come from ``importlib.metadata`` (scvi is never imported);
-CUDA facts from ``torch`` when it is installed. This process imports nothing of theirs.
+CUDA facts from ``torch`` when it is installed; ``scvi_site``, the folder that holds the
+installed ``scvi`` package (``importlib.util.find_spec``, which finds it without running
+it; an editable install of a checkout gives the checkout), a tree the other scripts'
+``--tree`` reads. This process imports nothing of theirs.
 
 Standard library only; runs on Python >= 3.10.
 """
@@ -44,8 +47,21 @@ if packages["torch"]:
         mps = bool(backend and backend.is_available())
     except Exception as err:
         cuda["error"] = f"{type(err).__name__}: {err}"[:300]
+scvi_site = None
+if packages["scvi-tools"]:
+    try:  # where the scvi package is, without importing it
+        import importlib.util, os
+        spec = importlib.util.find_spec("scvi")
+        places = list(spec.submodule_search_locations or []) if spec else []
+        if places:
+            scvi_site = os.path.dirname(os.path.realpath(places[0]))
+            top = os.path.dirname(scvi_site)
+            if os.path.basename(scvi_site) == "src" and os.path.isdir(os.path.join(top, "docs")):
+                scvi_site = top  # an editable install of a checkout: the whole tree
+    except Exception:
+        scvi_site = None
 print(json.dumps({"python": {"path": sys.executable, "version": sys.version.split()[0]},
-                  "packages": packages, "cuda": cuda, "mps": mps}))
+                  "packages": packages, "cuda": cuda, "mps": mps, "scvi_site": scvi_site}))
 """
 
 
@@ -171,4 +187,5 @@ def _well_formed(report) -> bool:
     """Whether the probe's answer has the shape it prints (a wrapper may print other JSON)."""
     return isinstance(report, dict) and isinstance(report.get("python"), dict) \
         and isinstance(report.get("packages"), dict) and isinstance(report.get("cuda"), dict) \
-        and all(v is None or isinstance(v, str) for v in report["packages"].values())
+        and all(v is None or isinstance(v, str) for v in report["packages"].values()) \
+        and (report.get("scvi_site") is None or isinstance(report["scvi_site"], str))

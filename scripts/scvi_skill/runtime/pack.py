@@ -567,6 +567,13 @@ def _other_tree_note(tree, doc_reader: _Reader, sidx: dict) -> str:
     quoted = (f"passages and raise sites are quoted from the {version} tree" if doc_reader.ok
               else f"passages and raise sites are listed at their {version} lines, not quoted "
               f"(fetch_tree.py caches {version})")
+    if getattr(tree, "kind", "") == "installed":
+        # No src/ folder there: say where the src/scvi/... paths below are on disk.
+        site = tree.to_disk("src/scvi").parent
+        return (f"(installed package) the tree read is the scvi package installed in {site} "
+                f"(scvi-tools {mine}; its src/scvi/... files below are {site}/scvi/...): "
+                f"{quoted}; source facts and traceback frames are {mine}'s, their defs found "
+                "there by name")
     return (f"(other release) the tree read is scvi-tools {mine}: {quoted}; source facts and "
             f"traceback frames are {mine}'s, their defs found there by name")
 

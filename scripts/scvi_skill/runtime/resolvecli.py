@@ -208,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tree", metavar="PATH",
         help="scvi-tools tree to quote passages from (default: $SCVI_TOOLS_TREE, else the cached "
-        "pinned tree if present; without one, titles and URLs only)",
+        "pinned tree if present; without one, titles and URLs only); also the user's installed "
+        "scvi package (site-packages, as check_env.py names it): source facts and traceback "
+        "frames read there, passages from the cached pinned tree",
     )
     parser.add_argument(
         "--version", metavar="V",
@@ -278,8 +280,10 @@ def _run(args: argparse.Namespace) -> int:
         # The user runs V and V's tree is cached (fetch_tree.py --version V): the source facts
         # are read there, as with --tree of it; passages stay the pinned release's.
         tree = _open_cached(args.version) or tree
-    doc_tree = _open_cached(version, need_docs=True) if tree is not None and tree.version not in (
-        version, "unknown") else SAME_TREE
+    # Another release's tree, or an installed package (no docs/ nor CHANGELOG.md): passages
+    # and raise sites are quoted from the cached tree of the index's release (or listed).
+    doc_tree = _open_cached(version, need_docs=True) if tree is not None and (
+        tree.version not in (version, "unknown") or tree.kind == "installed") else SAME_TREE
     other = _other_version(args.version, version, result, question, sidx) if args.version \
         else _named_version(question, version, result, sidx)
     if doc_tree is not SAME_TREE:
@@ -635,7 +639,9 @@ def split_question(pasted: str) -> tuple[str, list, str]:
 
 def _optional_tree(tree_arg: str | None, version: str):
     """A tree for excerpts: --tree, else $SCVI_TOOLS_TREE, else the cached pinned tree if it is
-    there; none is needed, so only an explicit --tree that is wrong is an error."""
+    there; none is needed, so only an explicit --tree that is wrong is an error. A --tree (or
+    $SCVI_TOOLS_TREE) may be an installed scvi package (site-packages, or its ``scvi``
+    folder: the user's own, as check_env.py finds it): its source only, no docs."""
     from scvi_skill.runtime.errors import TreeNotFound
     from scvi_skill.runtime.tree import discover_tree  # only needed for excerpts
 
@@ -648,7 +654,8 @@ def _optional_tree(tree_arg: str | None, version: str):
     else:
         explicit = bool(tree_arg)
     try:
-        return discover_tree(tree_arg, need_docs=True, expected_version=version)
+        return discover_tree(tree_arg, need_docs=not explicit and not os.environ.get(
+            "SCVI_TOOLS_TREE"), expected_version=version)
     except TreeNotFound as err:
         if explicit:
             raise

@@ -67,7 +67,8 @@ TEXT, NAME and REGEX are single lines of at most 1000 characters (longer: usage 
 Scope with --in AREA|PATH|GLOB (areas are scvi subpackages: model, external, train, data,
 dataloaders, module, nn, ...), add tests/ with --tests. Output is capped (--max, default 20)
 and says how much was left out; --json prints one object:
-  {"mode", "query", "scvi_tools_version", "tree", "total", "shown", "truncated",
+  {"mode", "query", "scvi_tools_version", "tree", "site"? (an installed tree: the folder
+   whose scvi/... the src/scvi/... paths are), "total", "shown", "truncated",
    "results": [...], "close"?: [names], "close_results"?: [...], "next": [commands]}
 --symbol results: {"symbol", "kind", "path", "line", "signature", "doc", "inherited_from"?};
 --changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
@@ -317,6 +318,8 @@ def _run(args: argparse.Namespace) -> int:
         "query": query,
         "scvi_tools_version": tree.version,
         "tree": tree.kind,
+        # An installed package has no src/: where the src/scvi/... paths below are on disk.
+        **({"site": str(tree.to_disk("src/scvi").parent)} if tree.kind == "installed" else {}),
         "total": len(results),
         "shown": len(shown),
         "truncated": len(results) > len(shown),
@@ -768,12 +771,13 @@ def _symbol_lines(item: dict) -> str:
 
 def _text(report: dict, limit: int) -> str:
     mode, results = report["mode"], report["results"]
+    where = f"; src/scvi/... is {report['site']}/scvi/..." if report.get("site") else ""
     lines = [
         f"{report['total']} result(s) for --{mode} {report['query']!r} "
-        f"(scvi-tools {report['scvi_tools_version']}, {report['tree']} tree)"
+        f"(scvi-tools {report['scvi_tools_version']}, {report['tree']} tree{where})"
         if mode != "text"
         else f"{report['total']} result(s) for {report['query']!r} "
-        f"(scvi-tools {report['scvi_tools_version']}, {report['tree']} tree)"
+        f"(scvi-tools {report['scvi_tools_version']}, {report['tree']} tree{where})"
     ]
     for item in results:
         if mode == "symbol":

@@ -1,0 +1,176 @@
+"""resolve_docs.py --tree pointed at an installed scvi package (the user's own site-packages,
+which check_env.py names): its source facts and traceback frames are read there, at the
+user's own line numbers; passages and raise sites come from the cached pinned tree (quoted),
+or are listed at their pinned lines when that tree is not cached. Before, such a --tree was
+refused ("it has no docs/") and the user's own files could not be read without a download.
+
+The installed packages here are made from the pinned tree's ``src/scvi`` (no download): one
+of "scvi-tools 1.4.9" with seven lines more at the top of two files, one of the pinned
+release itself."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import resolve_docs
+from scvi_skill.runtime import PINNED_SCVI_TOOLS
+
+SHIFTED = ("src/scvi/train/_trainer.py", "src/scvi/model/base/_rnamixin.py")
+QUESTION = "how do I set early stopping patience for SCVI"
+
+
+def _site_packages(root: Path, pinned_tree, version: str, shift: bool) -> Path:
+    shutil.copytree(pinned_tree.root / "src" / "scvi", root / "scvi")
+    dist = root / f"scvi_tools-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: scvi-tools\nVersion: {version}\n")
+    if shift:
+        for rel in SHIFTED:
+            path = root / rel.removeprefix("src/")
+            path.write_text("# an older release\n" * 7 + path.read_text(encoding="utf-8"))
+    return root
+
+
+@pytest.fixture
+def cache_with_pinned(tmp_path, pinned_tree, monkeypatch) -> Path:
+    """A per-user cache that holds the pinned tree (a link to it) and nothing else."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / pinned_tree.root.name).symlink_to(pinned_tree.root)
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
+    monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
+    return cache
+
+
+@pytest.fixture
+def older_site(tmp_path, pinned_tree, cache_with_pinned) -> Path:
+    return _site_packages(tmp_path / "site-packages", pinned_tree, "1.4.9", shift=True)
+
+
+def _def_at(site: Path, fact: dict) -> bool:
+    """Whether the installed file has the fact's def or class at the fact's line."""
+    lines = (site / fact["path"].removeprefix("src/")).read_text(encoding="utf-8").splitlines()
+    name = fact["symbol"].rsplit(".", 1)[-1]
+    return bool(re.match(rf"\s*(?:async\s+)?(?:def|class)\s+{name}\b", lines[fact["line"] - 1]))
+
+
+def run(capsys, *argv):
+    code = resolve_docs.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _assert_quoted_from_pinned(report: dict, pinned_tree) -> None:
+    assert report["docs"]
+    for doc in report["docs"]:
+        lines = (pinned_tree.root / doc["path"]).read_text(encoding="utf-8").splitlines()
+        start, end = doc["lines"]
+        assert doc["text"].splitlines() == [t.rstrip() for t in lines[start - 1 : end]]
+
+
+def test_an_installed_older_release_gives_its_own_source_and_the_pinned_passages(
+        capsys, pinned_tree, older_site):
+    for given in (older_site, older_site / "scvi"):
+        code, out, err = run(capsys, "--json", "--tree", str(given), QUESTION)
+        assert code == 0 and "1.4.9" in err  # the version warning, as for any other tree
+        report = json.loads(out)
+        note = next(n for n in report["pack"]["notes"] if n.startswith("(installed package)"))
+        assert f"installed in {older_site.resolve()} (scvi-tools 1.4.9; its src/scvi/... " \
+               f"files below are {older_site.resolve()}/scvi/...)" in note
+        assert "quoted from the 1.5.1 tree" in note
+        _assert_quoted_from_pinned(report, pinned_tree)
+        facts = [s for s in report["source"] if s.get("signature")]
+        shifted = [f for f in facts if f["path"] in SHIFTED]
+        assert facts and shifted
+        assert all(_def_at(older_site, f) for f in facts)  # read in the installed files
+        for fact in shifted:  # seven lines below the index's line for that def
+            pinned = (pinned_tree.root / fact["path"]).read_text(encoding="utf-8").splitlines()
+            mine = (older_site / fact["path"].removeprefix("src/")).read_text(
+                encoding="utf-8").splitlines()
+            assert mine[fact["line"] - 1] == pinned[fact["line"] - 8]
+
+
+def test_an_installed_pinned_release_still_quotes_the_passages(
+        capsys, tmp_path, pinned_tree, cache_with_pinned):
+    """The pinned release installed: same line numbers, but no docs/ nor CHANGELOG.md there;
+    the passages come from the cached pinned tree, and no version lines are added."""
+    site = _site_packages(tmp_path / "site", pinned_tree, PINNED_SCVI_TOOLS, shift=False)
+    code, out, err = run(capsys, "--json", "--tree", str(site), QUESTION)
+    assert code == 0 and "line numbers may be off" not in err
+    report = json.loads(out)
+    _assert_quoted_from_pinned(report, pinned_tree)
+    assert "version" not in report
+    assert any(n.startswith("(installed package)") and f"scvi-tools {PINNED_SCVI_TOOLS};" in n
+               for n in report["pack"]["notes"])
+    facts = [s for s in report["source"] if s.get("signature")]
+    assert facts and all(_def_at(site, f) for f in facts)
+    _, text, _ = run(capsys, "--tree", str(site), QUESTION)
+    assert "== source" in text and "\n== docs/" in text
+    assert not text.split("\n== ", 1)[0].count("differs in what this pack shows")
+
+
+def test_an_installed_package_without_the_pinned_tree_lists_passages_unquoted(
+        capsys, tmp_path, pinned_tree, older_site, monkeypatch):
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(tmp_path / "empty-cache"))
+    code, out, _ = run(capsys, "--tree", str(older_site), QUESTION)
+    assert code == 0
+    lines = out.splitlines()
+    assert any(t.startswith("(installed package)") and "not quoted" in t for t in lines)
+    heads = [n for n, t in enumerate(lines) if t.startswith("== docs/")]
+    assert heads and all(lines[n + 1].startswith("== ") for n in heads)  # headers only
+    at = lines.index("== source")
+    assert re.match(r"src/scvi/\S+:\d+ scvi\.", lines[at + 1])  # read in the installed files
+
+
+def test_a_pasted_traceback_is_located_in_the_installed_files(capsys, pinned_tree, older_site,
+                                                              monkeypatch):
+    """A frame under site-packages is read in the user's own file at the user's line: the
+    older release's line, seven below the pinned one, is found where it was pasted."""
+    import io
+
+    rel = "src/scvi/model/base/_rnamixin.py"
+    mine = (older_site / rel.removeprefix("src/")).read_text(encoding="utf-8").splitlines()
+    at = next(n for n, t in enumerate(mine, 1) if "def get_normalized_expression" in t)
+    call = next(n for n in range(at + 1, len(mine)) if mine[n - 1].strip().startswith("for "))
+    paste = "\n".join([
+        "Traceback (most recent call last):",
+        '  File "/home/me/run.py", line 3, in <module>',
+        "    model.get_normalized_expression()",
+        f'  File "/opt/conda/lib/python3.12/site-packages/scvi/model/base/_rnamixin.py", '
+        f"line {call}, in get_normalized_expression",
+        f"    {mine[call - 1].strip()}",
+        "RuntimeError: boom",
+    ])
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(paste.encode())))
+    code, out, _ = run(capsys, "--json", "--tree", str(older_site), "-")
+    assert code == 0
+    (frame,) = json.loads(out)["frames"]
+    assert (frame["tree_path"], frame["tree_line"], frame["found"]) == (rel, call, "same")
+
+
+def test_a_wrong_tree_is_still_refused(capsys, tmp_path, cache_with_pinned):
+    (tmp_path / "not-scvi").mkdir()
+    code, _, err = run(capsys, "--tree", str(tmp_path / "not-scvi"), QUESTION)
+    assert code == 4 and "not an scvi-tools tree" in err
+
+
+def test_search_source_says_where_an_installed_trees_paths_are(capsys, older_site):
+    """search_source.py prints tree paths (src/scvi/...); for an installed package the header
+    and ``site`` in --json say where they are on disk, and the path given is readable there."""
+    import search_source
+
+    assert search_source.main(["--tree", str(older_site), "--json", "--symbol",
+                               "SCVI.train"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tree"] == "installed" and report["site"] == str(older_site.resolve())
+    first = report["results"][0]
+    on_disk = Path(report["site"]) / first["path"].removeprefix("src/")
+    assert "def train" in on_disk.read_text(encoding="utf-8").splitlines()[first["line"] - 1]
+    assert search_source.main(["--tree", str(older_site), "--symbol", "SCVI.train"]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert head.endswith(f"(scvi-tools 1.4.9, installed tree; src/scvi/... is "
+                         f"{older_site.resolve()}/scvi/...)")
