@@ -214,10 +214,11 @@ def test_check_code_json_is_bounded(tmp_path, monkeypatch, capsys):
     (search_source.main, ["--in", "", "--symbol", "SCVI"], "--in is empty"),
     (search_source.main, ["--tree", "", "--symbol", "SCVI"], "--tree is empty"),
     (search_source.main, ["x\udcff"], "not valid UTF-8"),
+    (search_source.main, ["--", "x \ud83d y"], "not valid UTF-8"),  # a lone UTF-16 half
     (check_code.main, ["--version", "", "x.py"], "--version is empty"),
     (check_code.main, ["--tree", "", "x.py"], "--tree is empty"),
 ], ids=["resolve-tree", "resolve-version", "resolve-also", "search-in", "search-tree",
-        "search-bytes", "check-version", "check-tree"])
+        "search-bytes", "search-surrogate", "check-version", "check-tree"])
 def test_blank_or_undecodable_options_are_usage_errors(capsys, main, argv, says):
     """They quietly meant the default (an unset shell variable), or reached rg as bytes."""
     assert main(argv) == EXIT_USAGE

@@ -713,7 +713,8 @@ def _checked(value: str, what: str) -> str:
         raise UsageError(f"{what} is {len(value)} characters; keep it under {MAX_QUERY_CHARS}")
     if "\x00" in value or "\n" in value or "\r" in value:
         raise UsageError(f"{what} must be a single line")
-    if any("\udc80" <= c <= "\udcff" for c in value):  # bytes Python could not decode
+    if any("\ud800" <= c <= "\udfff" for c in value):  # bytes Python could not decode
+        # (\udc80-\udcff on POSIX) or a lone UTF-16 half (a Windows command line)
         raise UsageError(f"{what} is not valid UTF-8 text")
     return value
 
