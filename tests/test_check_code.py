@@ -154,6 +154,20 @@ def test_python_cell_magics_and_indented_line_magics_are_checked(capsys, tmp_pat
     assert [(f["cell"], f["line"]) for f in report["findings"]] == [(1, 3), (2, 4)]
 
 
+def test_half_a_surrogate_pair_in_a_notebook_cell_is_read_not_a_traceback(capsys, tmp_path):
+    """JSON may escape a lone surrogate (a cut emoji: "\\ud83d"); json.loads keeps it and
+    ast.parse could not encode it (UnicodeEncodeError, found by fuzzing check_code.py)."""
+    path = tmp_path / "nb.ipynb"
+    path.write_text('{"cells": [{"cell_type": "code", "source": ["import scvi  # \\ud83d\\n", '
+                    '"scvi.model.SCVI(a).train(use_gpu=True)\\n"]}], "nbformat": 4}',
+                    encoding="ascii")
+    assert "\ud83d" in json.loads(path.read_text())["cells"][0]["source"][0]
+    code, report = findings_of(capsys, [str(path)])
+    assert code == 1
+    [finding] = report["findings"]
+    assert (finding["cell"], finding["line"], finding["kwarg"]) == (1, 2, "use_gpu")
+
+
 def test_a_pep_263_coding_line_is_read_as_python_reads_it(capsys, tmp_path):
     path = tmp_path / "latin.py"
     path.write_bytes(b"# -*- coding: latin-1 -*-\n# caf\xe9\nimport scvi\n"

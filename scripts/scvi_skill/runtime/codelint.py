@@ -196,8 +196,13 @@ def read_cells(path: Path, text: str | None = None) -> list[tuple[int | None, st
             source = "".join(source)
         if not isinstance(source, str):
             raise ValueError(f"not a notebook (cell {number}'s source is not text)")
-        cells.append((number, _blank_magics(source)))
+        # JSON may escape half a surrogate pair ("\\ud83d": a cut emoji), which no parser of
+        # the cell can encode: it becomes U+FFFD, as undecodable bytes of a .py file do.
+        cells.append((number, _blank_magics(_LONE_SURROGATE.sub("\ufffd", source))))
     return cells
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def is_markdown(text: str) -> bool:
