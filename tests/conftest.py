@@ -29,6 +29,14 @@ def _no_load_cache(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _no_project_install(monkeypatch):
+    """Tests run in the repository, whose .venv holds scvi-tools: resolve_docs.py must not
+    read the project's installed package unasked (its tests without a cached tree would read
+    it). tests/test_installed_tree.py turns it on for a project it makes."""
+    monkeypatch.setenv("SCVI_SKILL_NO_PROJECT", "1")
+
+
+@pytest.fixture(autouse=True)
 def _no_claude_config_dir(monkeypatch):
     """Tests that set HOME must not install into the caller's real $CLAUDE_CONFIG_DIR."""
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)

@@ -174,3 +174,78 @@ def test_search_source_says_where_an_installed_trees_paths_are(capsys, older_sit
     head = capsys.readouterr().out.splitlines()[0]
     assert head.endswith(f"(scvi-tools 1.4.9, installed tree; src/scvi/... is "
                          f"{older_site.resolve()}/scvi/...)")
+
+
+@pytest.fixture
+def project(tmp_path, pinned_tree, cache_with_pinned, monkeypatch) -> Path:
+    """A user's project: ``.venv`` holding a "1.4.2" package (1.5.1's files, two of them
+    shifted), the working folder; the project detection on (the suite turns it off), no
+    active environment."""
+    folder = tmp_path / "myproject"
+    site = folder / ".venv" / "lib" / "python3.12" / "site-packages"
+    _site_packages(site, pinned_tree, "1.4.2", shift=True)
+    monkeypatch.delenv("SCVI_SKILL_NO_PROJECT")
+    for name in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def _reads_project(report: dict, site: Path) -> bool:
+    return any(n.startswith(f"(installed package) the tree read is the scvi package installed "
+                            f"in {site.resolve()} ") for n in report["pack"]["notes"])
+
+
+def test_the_projects_installed_release_is_read_unasked(capsys, pinned_tree, project):
+    """The agent works in the user's project: the pack reads its .venv's scvi-tools 1.4.2
+    (said on stderr and in a note), as --tree of it would, with no flag."""
+    site = project / ".venv" / "lib" / "python3.12" / "site-packages"
+    code, out, err = run(capsys, "--json", QUESTION)
+    assert code == 0 and f"project's scvi-tools 1.4.2, installed in {site.resolve()}" in err
+    report = json.loads(out)
+    assert _reads_project(report, site)
+    _assert_quoted_from_pinned(report, pinned_tree)
+    shifted = [f for f in report["source"] if f.get("signature") and f["path"] in SHIFTED]
+    assert shifted and all(_def_at(site, f) for f in shifted)
+    # an explicit tree, or --version of another release, is read instead
+    _, out, _ = run(capsys, "--json", "--tree", str(pinned_tree.root), QUESTION)
+    assert not _reads_project(json.loads(out), site)
+    _, out, _ = run(capsys, "--json", "--version", "1.2.0", QUESTION)
+    assert not _reads_project(json.loads(out), site)
+    _, out, _ = run(capsys, "--json", "--version", "1.4.2", QUESTION)
+    assert _reads_project(json.loads(out), site)
+
+
+def test_an_active_environment_is_found_before_the_working_folder(
+        capsys, tmp_path, pinned_tree, project, monkeypatch):
+    other = tmp_path / "conda-env"
+    site = other / "lib" / "python3.11" / "site-packages"
+    _site_packages(site, pinned_tree, "1.4.8", shift=False)
+    monkeypatch.setenv("CONDA_PREFIX", str(other))
+    _, out, err = run(capsys, "--json", QUESTION)
+    assert "scvi-tools 1.4.8" in err and _reads_project(json.loads(out), site)
+
+
+def test_the_project_is_not_read_when_it_adds_nothing_or_is_turned_off(
+        capsys, tmp_path, pinned_tree, project, monkeypatch):
+    site = project / ".venv" / "lib" / "python3.12" / "site-packages"
+    monkeypatch.setenv("SCVI_SKILL_NO_PROJECT", "1")
+    _, out, err = run(capsys, "--json", QUESTION)
+    assert "project's" not in err and not _reads_project(json.loads(out), site)
+    monkeypatch.delenv("SCVI_SKILL_NO_PROJECT")
+    # the pinned release installed and its tree cached: the cached tree (same source, docs)
+    shutil.rmtree(site)
+    _site_packages(site, pinned_tree, PINNED_SCVI_TOOLS, shift=False)
+    _, out, err = run(capsys, "--json", QUESTION)
+    assert "project's" not in err and not _reads_project(json.loads(out), site)
+    # ... and with no tree cached, its source rather than no source at all
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(tmp_path / "empty-cache"))
+    _, out, err = run(capsys, "--json", QUESTION)
+    report = json.loads(out)
+    assert _reads_project(report, site) and all(_def_at(site, f) for f in report["source"]
+                                                if f.get("signature"))
+    # a bare scvi folder without its dist-info is not taken for an install
+    for dist in site.glob("scvi_tools-*.dist-info"):
+        shutil.rmtree(dist)
+    _, out, err = run(capsys, "--json", QUESTION)
+    assert "project's" not in err and not _reads_project(json.loads(out), site)

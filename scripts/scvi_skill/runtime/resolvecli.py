@@ -95,6 +95,14 @@ what V lacks in the Python code the passages show (version.code: names and keywo
 as check_code.py --version V checks them, each at its shown line; at most 4 lines), and
 error text no raise site of the pinned release matches.
 
+The user's own release: run in the user's project, it reads the scvi package installed in
+$VIRTUAL_ENV, $CONDA_PREFIX, ./.venv or ./venv (the first whose site-packages holds scvi and
+its scvi_tools-*.dist-info; nothing is run or imported) when that is another release than
+the pinned one (or the pinned one, when no tree is cached), as --tree of it would: source facts and traceback frames at the user's own
+lines, passages from the cached pinned tree, a note under the title and a line on stderr
+saying so. --tree, $SCVI_TOOLS_TREE or a --version of another release read what they name
+instead; SCVI_SKILL_NO_PROJECT=1 turns it off.
+
 Examples:
   python3 scripts/resolve_docs.py "should donor go in batch_key or categorical_covariate_keys?"
   python3 scripts/resolve_docs.py --budget 2000 "TypeError: train() got an unexpected keyword argument 'use_gpu'"
@@ -274,7 +282,9 @@ def _run(args: argparse.Namespace) -> int:
                          "docs": [], "passages": [], "source": [], "pitfalls": [],
                          "routes": result["routes"], "pack": {"tokens": 0, "budget": args.budget}})
         return EXIT_PROBLEMS
-    tree = _optional_tree(args.tree, version)
+    tree = _project_tree(args.version, version) if not args.tree \
+        and not os.environ.get("SCVI_TOOLS_TREE") else None
+    tree = tree or _optional_tree(args.tree, version)
     if args.version and args.version != version and not args.tree \
             and not os.environ.get("SCVI_TOOLS_TREE"):
         # The user runs V and V's tree is cached (fetch_tree.py --version V): the source facts
@@ -635,6 +645,30 @@ def split_question(pasted: str) -> tuple[str, list, str]:
              f"left out); ranking (and echoing) its first {MAX_QUESTION_CHARS}")
         text = text[:MAX_QUESTION_CHARS]
     return pasted, frames, text
+
+
+def _project_tree(requested: str | None, pinned: str):
+    """The scvi package installed in the user's project (:func:`.tree.project_installed`:
+    ``$VIRTUAL_ENV``, ``$CONDA_PREFIX``, ``./.venv``, ``./venv``) when it is another release
+    than the pinned one (or the pinned one, with no cached tree to read) and ``--version``
+    asks for no other: its source facts and frames are then read at the user's own lines, as
+    with ``--tree`` of it. None otherwise (the cached pinned tree has the same source)."""
+    from scvi_skill.runtime.tree import project_installed
+
+    if os.environ.get(NO_PROJECT_ENV, "") not in ("", "0"):
+        return None
+    found = project_installed()
+    if found is None or found.version == "unknown" or (requested and requested != found.version):
+        return None
+    if found.version == pinned and _cached(pinned) is not None:
+        return None  # the same source, and docs beside it
+    warn(f"reading the source of the project's scvi-tools {found.version}, installed in "
+         f"{found.root} (--tree PATH reads another tree)")
+    return found
+
+
+NO_PROJECT_ENV = "SCVI_SKILL_NO_PROJECT"
+"""Set to 1: resolve_docs.py does not read the project's installed scvi package unasked."""
 
 
 def _optional_tree(tree_arg: str | None, version: str):

@@ -191,6 +191,34 @@ def _installed_from(path: Path) -> Tree | None:
     return Tree(root=site, kind="installed", version=read_version(site))
 
 
+PROJECT_ENVS = ("VIRTUAL_ENV", "CONDA_PREFIX")
+"""Environment variables that name the project's active environment (venv, conda)."""
+PROJECT_VENVS = (".venv", "venv")
+"""Folders of the working directory that hold a project's virtual environment."""
+
+
+def project_installed(cwd: Path | None = None) -> Tree | None:
+    """The scvi package installed in the project's environment, found without running or
+    importing anything: ``$VIRTUAL_ENV``, ``$CONDA_PREFIX``, then ``.venv`` and ``venv`` of
+    the working folder (the user's project, where the agent works), the first whose
+    site-packages holds both ``scvi/__init__.py`` and a ``scvi_tools-*.dist-info``; None when
+    none does. A few stat calls and one small glob per environment."""
+    places = [Path(os.environ[name]) for name in PROJECT_ENVS if os.environ.get(name)]
+    base = Path.cwd() if cwd is None else cwd
+    places += [base / name for name in PROJECT_VENVS]
+    for env in places:
+        try:
+            sites = [env / "Lib" / "site-packages"] if os.name == "nt" else \
+                sorted((env / "lib").glob("python3*/site-packages"))
+            for site in sites:
+                if (site / "scvi" / "__init__.py").is_file() and \
+                        any(site.glob("scvi_tools-*.dist-info")):
+                    return Tree(root=site.resolve(), kind="installed", version=read_version(site))
+        except OSError:
+            continue  # an unreadable environment is not the project's
+    return None
+
+
 def installed_tree() -> Tree:
     """The scvi package of the running Python, found without importing it."""
     spec = importlib.util.find_spec("scvi")
