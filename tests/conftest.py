@@ -53,6 +53,19 @@ def _repo_root_untouched():
         pytest.fail(f"the test left {sorted(added)} in the repository's top folder")
 
 
+@pytest.fixture
+def cache_with_pinned(tmp_path, pinned_tree, monkeypatch) -> Path:
+    """A per-user cache (``$SCVI_SKILL_CACHE``) that holds the pinned tree (a link to it) and
+    nothing else, with ``$SCVI_TOOLS_TREE`` unset: a test's other trees are read as another
+    release's, the pinned one found in the cache."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / pinned_tree.root.name).symlink_to(pinned_tree.root)
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
+    monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
+    return cache
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

@@ -297,7 +297,7 @@ def test_an_ipython_traceback_collapsed_onto_one_line_gives_the_same_frames(past
 
 
 @pytest.fixture
-def other_release(tmp_path, pinned_tree, monkeypatch):
+def other_release(tmp_path, pinned_tree, cache_with_pinned):
     """A tree of "scvi-tools 1.4.9": 1.5.1's src/ with seven lines more at the top of
     _trainer.py and _rnamixin.py (so every 1.5.1 line number there is off), no CHANGELOG, and
     a docs/ that lacks 1.5.1's pages; 1.5.1 itself is the cached pinned tree."""
@@ -311,11 +311,6 @@ def other_release(tmp_path, pinned_tree, monkeypatch):
     for rel in ("src/scvi/train/_trainer.py", "src/scvi/model/base/_rnamixin.py"):
         path = root / rel
         path.write_text("# an older release\n" * 7 + path.read_text(encoding="utf-8"))
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / pinned_tree.root.name).symlink_to(pinned_tree.root)
-    monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
-    monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
     return root
 
 

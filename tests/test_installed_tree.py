@@ -36,17 +36,6 @@ def _site_packages(root: Path, pinned_tree, version: str, shift: bool) -> Path:
 
 
 @pytest.fixture
-def cache_with_pinned(tmp_path, pinned_tree, monkeypatch) -> Path:
-    """A per-user cache that holds the pinned tree (a link to it) and nothing else."""
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / pinned_tree.root.name).symlink_to(pinned_tree.root)
-    monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
-    monkeypatch.delenv("SCVI_TOOLS_TREE", raising=False)
-    return cache
-
-
-@pytest.fixture
 def older_site(tmp_path, pinned_tree, cache_with_pinned) -> Path:
     return _site_packages(tmp_path / "site-packages", pinned_tree, "1.4.9", shift=True)
 
