@@ -322,6 +322,8 @@ def test_another_releases_tree_gets_its_own_defs_and_the_pinned_passages(
     _, out, err = run(capsys, "--json", "--tree", str(other_release), question)
     report = json.loads(out)
     assert "1.4.9" in err and report["tree"]
+    assert report["source_tree"] == {"kind": "sdist", "version": "1.4.9",
+                                     "root": str(other_release.resolve())}
     assert any("(other release) the tree read is scvi-tools 1.4.9: passages and raise sites "
                "are quoted from the 1.5.1 tree" in n for n in report["pack"]["notes"])
     for doc in report["docs"]:  # quoted from 1.5.1, at the index's lines

@@ -71,6 +71,8 @@ def test_an_installed_older_release_gives_its_own_source_and_the_pinned_passages
         assert f"installed in {older_site.resolve()} (scvi-tools 1.4.9; its src/scvi/... " \
                f"files below are {older_site.resolve()}/scvi/...)" in note
         assert "quoted from the 1.5.1 tree" in note
+        assert report["source_tree"] == {"kind": "installed", "version": "1.4.9",
+                                         "root": str(older_site.resolve())}
         _assert_quoted_from_pinned(report, pinned_tree)
         facts = [s for s in report["source"] if s.get("signature")]
         shifted = [f for f in facts if f["path"] in SHIFTED]
@@ -92,7 +94,7 @@ def test_an_installed_pinned_release_still_quotes_the_passages(
     assert code == 0 and "line numbers may be off" not in err
     report = json.loads(out)
     _assert_quoted_from_pinned(report, pinned_tree)
-    assert "version" not in report
+    assert "version" not in report and report["source_tree"]["version"] == PINNED_SCVI_TOOLS
     assert any(n.startswith("(installed package)") and f"scvi-tools {PINNED_SCVI_TOOLS};" in n
                for n in report["pack"]["notes"])
     facts = [s for s in report["source"] if s.get("signature")]

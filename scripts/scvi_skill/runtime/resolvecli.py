@@ -34,6 +34,9 @@ parameter the question names); "== pitfalls"; at most two "next:" commands.
 
 --json prints exactly one object:
   {"query", "also"?, "scvi_tools_version", "tree": bool,
+   "source_tree"?: {"kind", "version", "root"},   (where source facts and frames were read
+                   when not in the tree the passages come from: another release's tree, or
+                   an installed package, the user's own)
    "docs":   [{"path", "title", "section", "lines": [start, end], "score", "url", "text",
                "section_lines"}],
    "passages": [{"path", "title", "section", "lines", "text", "url"}],   (the pack's)
@@ -554,6 +557,7 @@ def _report(question: str, sidx: dict, result: dict, pack, also: str = "") -> di
         **({"also": also} if also else {}),
         "scvi_tools_version": sidx.get("scvi_tools_version", "unknown"),
         "tree": pack.has_tree,
+        **_source_tree(pack),
         "docs": docs,
         "passages": [p.to_dict() for p in pack.passages],
         "ranges": pack.ranges,
@@ -567,6 +571,16 @@ def _report(question: str, sidx: dict, result: dict, pack, also: str = "") -> di
         **({"question_code": pack.question_code} if pack.question_code else {}),
         "pack": {"tokens": pack.tokens, "budget": pack.budget, "notes": pack.notes},
     }
+
+
+def _source_tree(pack) -> dict:
+    """``source_tree`` of --json: the tree the source facts and frames were read in, when it
+    is not the one the passages are quoted from (another release's, or an installed
+    package: the user's own)."""
+    tree = pack.source_reader.tree if pack.source_reader is not pack.reader else None
+    if tree is None:
+        return {}
+    return {"source_tree": {"kind": tree.kind, "version": tree.version, "root": str(tree.root)}}
 
 
 def pack_text(pack, path: str, start: int, end: int) -> list[str]:
