@@ -912,6 +912,22 @@ def test_version_marks_what_differs_in_the_users_release(capsys, pinned_tree):
     assert code == 4 and out == "" and "known releases" in err
 
 
+def test_a_class_keyword_only_the_pinned_release_has_is_listed_when_the_question_uses_it(
+        capsys, pinned_tree):
+    """SCVI(...)'s ``registry`` came after 1.2.0: a user who does not pass it loses nothing,
+    so the text leaves ``scvi.model.SCVI in 1.2.0: -registry`` out (it was most of the
+    version lines of the tuning questions), unless the question passes ``registry``; --json
+    keeps the difference either way."""
+    tree = ["--tree", str(pinned_tree.root), "--version", "1.2.0"]
+    question = "How do I set n_latent when I create my SCVI model?"
+    _, out, _ = run(capsys, *tree, question)
+    assert "scvi.model.SCVI in 1.2.0" not in out.split("\n== ", 1)[0]
+    _, report, _ = run_json(capsys, *tree, question)
+    assert report["version"]["differences"]["scvi.model.SCVI"]["removed"] == ["registry"]
+    _, out, _ = run(capsys, *tree, "Can I create my SCVI model from a registry instead of adata?")
+    assert "  scvi.model.SCVI in 1.2.0: -registry" in out.split("\n== ", 1)[0].splitlines()
+
+
 def test_a_release_newer_than_the_indexed_ones_gets_the_pinned_pack_and_says_so(
         capsys, pinned_tree):
     """A user on a release after the skill's newest index (the skill not yet refreshed for
