@@ -101,10 +101,10 @@ error text no raise site of the pinned release matches.
 The user's own release: run in the user's project, it reads the scvi package installed in
 $VIRTUAL_ENV, $CONDA_PREFIX, ./.venv or ./venv (the first whose site-packages holds scvi and
 its scvi_tools-*.dist-info; nothing is run or imported) when that is another release than
-the pinned one (or the pinned one, when no tree is cached), as --tree of it would: source facts and traceback frames at the user's own
-lines, passages from the cached pinned tree, a note under the title and a line on stderr
-saying so. --tree, $SCVI_TOOLS_TREE or a --version of another release read what they name
-instead; SCVI_SKILL_NO_PROJECT=1 turns it off.
+the pinned one (or the pinned one, when no tree is cached), as --tree of it would: source
+facts and traceback frames at the user's own lines, passages from the cached pinned tree, a
+note under the title and a line on stderr saying so. --tree, $SCVI_TOOLS_TREE or a --version
+of another release read what they name instead; SCVI_SKILL_NO_PROJECT=1 turns it off.
 
 Examples:
   python3 scripts/resolve_docs.py "should donor go in batch_key or categorical_covariate_keys?"
