@@ -23,8 +23,10 @@ names beside it while a line a few away does ("src/scvi/train/_trainingplans.py:
 show `lr`; line 175 does"), a line past the file's end, a src/scvi or docs path the tree lacks.
 A citation with no code beside it is not judged (``citations`` in ``--json`` counts them); a
 finding is judged again in the cached tree of ``--version V`` and of the releases whose trees
-the answer names. A release newer than the newest one indexed is checked against the newest,
-with a warning (``requested`` in ``--json``).
+the answer names, and in the user's installed scvi package for its release: that of
+``--python PY``, or, run in the user's project, the one in $VIRTUAL_ENV, $CONDA_PREFIX,
+./.venv or ./venv (SCVI_SKILL_NO_PROJECT=1: not). A release newer than the newest one
+indexed is checked against the newest, with a warning (``requested`` in ``--json``).
 
 After the findings it notes the proven pitfalls (``references/pitfalls.yaml``, each with a test
 that runs scvi-tools 1.5.1) of the calls the code makes: a call with the keyword or literal a
@@ -143,8 +145,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.paths:
             raise UsageError("no PATH given", hint="Name the .py or .ipynb files to check")
         refuse_blank(("--version", args.version), ("--tree", args.tree))
-        version = args.version or (_python_version(args.python) if args.python is not None
-                                   else PINNED_SCVI_TOOLS)
+        installed = None  # the --python interpreter's scvi package, for its citations
+        if args.version:
+            version = args.version
+        elif args.python is not None:
+            version, installed = _python_version(args.python)
+        else:
+            version = PINNED_SCVI_TOOLS
+            from scvi_skill.runtime.tree import project_installed
+
+            # Run in the user's project: its installed release's citations are judged in
+            # its own files (the API check stays the pinned release's: --version V for V's).
+            project = project_installed()
+            installed = project if project is not None and project.version != version else None
         checked = version
         if version not in releases.files and releases.newer(version):
             checked = releases.newest
@@ -155,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         api = ReleaseApi(load_release(releases, checked))
         history = History.lazy(lambda: (load_history(releases), load_migrations()))
         files = collect_files(args.paths)
-        findings, citations, notes = [], Citations(args.tree, version), []
+        findings, citations, notes = [], Citations(args.tree, version, installed), []
         for path, shown, text in files:
             if text is None and path.suffix in MARKDOWN_SUFFIXES:
                 try:  # read once for both checks
@@ -228,9 +241,11 @@ class Citations:
     for) and of the releases whose trees its part of the answer names
     (:func:`~scvi_skill.runtime.citations.check_citations`)."""
 
-    def __init__(self, tree_arg: str | None, version: str = "") -> None:
+    def __init__(self, tree_arg: str | None, version: str = "", installed=None) -> None:
         self.tree_arg = tree_arg
-        self.also = (version,) if version else ()
+        self.also = tuple(dict.fromkeys([v for v in (version, getattr(installed, "version", ""))
+                                         if v]))
+        self.installed = installed
         self.releases = None
         self.lines = None
         self.missing = False
@@ -262,7 +277,7 @@ class Citations:
             if self.lines is None:
                 return []
         if self.releases is None:
-            self.releases = cached_releases()
+            self.releases = cached_releases(self.installed)
         report = check_citations(text, self.lines, self.releases, self.also)
         for key, value in report.summary().items():
             self.summary[key] = value if key == "tree" else self.summary.get(key, 0) + value
@@ -290,15 +305,23 @@ def _pitfalls() -> list[dict]:
     return _PITFALLS
 
 
-def _python_version(python: str) -> str:
+def _python_version(python: str):
+    """``(version, tree)``: the scvi-tools release the interpreter has installed, and its
+    installed package as a tree (None when it cannot be opened): the user's own files, in
+    which an answer's citations for that release are judged."""
     from scvi_skill.runtime.envprobe import probe  # only here: it costs imports
+    from scvi_skill.runtime.tree import open_tree
 
     report = probe(python)
     version = report["packages"].get("scvi-tools")
     if version is None:
         raise UsageError(f"scvi-tools is not installed in {report['python']['path']}",
                          hint="Pass --version V for the release the code is meant for")
-    return version
+    try:
+        tree = open_tree(report["scvi_site"]) if report.get("scvi_site") else None
+    except SkillPackageError:
+        tree = None
+    return version, tree if tree is not None and tree.version == version else None
 
 
 def collect_files(paths: list[str]) -> list[tuple[Path, str, str | None]]:

@@ -240,3 +240,54 @@ def test_the_project_is_not_read_when_it_adds_nothing_or_is_turned_off(
         shutil.rmtree(dist)
     _, out, err = run(capsys, "--json", QUESTION)
     assert "project's" not in err and not _reads_project(json.loads(out), site)
+
+
+def _draft_citing_the_shifted_def(pinned_tree, tmp_path) -> Path:
+    """A draft for a user on 1.4.2 citing a line of get_normalized_expression at 1.4.2's
+    number (the project's copy: seven lines below 1.5.1's)."""
+    rel = "src/scvi/model/base/_rnamixin.py"
+    code = 'if library_size == "latent":'
+    lines = (pinned_tree.root / rel).read_text(encoding="utf-8").splitlines()
+    at = next(n for n, t in enumerate(lines, 1) if code in t)
+    draft = tmp_path / "draft.md"
+    draft.write_text(f"## a\nIn your scvi-tools 1.4.2, the latent library size is chosen by "
+                     f"`{code}` (`{rel}:{at + 7}`).\n", encoding="utf-8")
+    return draft
+
+
+def test_check_code_judges_a_citation_in_the_projects_installed_release(
+        capsys, tmp_path, pinned_tree, project, monkeypatch):
+    """Rounds 103-104's answers cited the user's 1.0.4 as installed; with no 1.0.4 tree cached
+    such a citation was a finding against 1.5.1. Now the project's installed package is that
+    release's tree for the check."""
+    import check_code
+
+    draft = _draft_citing_the_shifted_def(pinned_tree, tmp_path)
+    monkeypatch.setenv("SCVI_SKILL_NO_PROJECT", "1")
+    assert check_code.main(["--json", str(draft)]) == 1
+    [finding] = json.loads(capsys.readouterr().out)["findings"]
+    assert "does not show `library_size`" in finding["message"]
+    monkeypatch.delenv("SCVI_SKILL_NO_PROJECT")
+    assert check_code.main(["--json", str(draft)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["findings"] == [] and report["citations"]["other_release"] == 1
+
+
+@pytest.mark.skipif(__import__("os").name != "posix", reason="a shell-script interpreter")
+def test_check_code_python_judges_citations_in_that_interpreters_package(
+        capsys, tmp_path, pinned_tree, cache_with_pinned, monkeypatch):
+    import stat
+    import sys
+
+    import check_code
+
+    site = _site_packages(tmp_path / "env-site", pinned_tree, "1.4.2", shift=True)
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S -I -c "import sys; '
+                    f"sys.path[:0] = ['{site}']; exec(sys.argv[2])\" \"$@\"\n", encoding="utf-8")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    draft = _draft_citing_the_shifted_def(pinned_tree, tmp_path)
+    assert check_code.main(["--json", "--python", str(fake), str(draft)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["version"] == "1.4.2" and report["findings"] == []
+    assert report["citations"]["other_release"] == 1

@@ -225,11 +225,14 @@ class TreeLines:
         return self._tails
 
 
-def cached_releases():
+def cached_releases(installed=None):
     """``version -> TreeLines | None``: the trees of other releases that ``fetch_tree.py
-    --version V`` cached, opened once each (nothing is fetched)."""
+    --version V`` cached, opened once each (nothing is fetched); for a release none is cached
+    for, the scvi package installed in the project (:func:`.tree.project_installed`) or
+    ``installed`` (a :class:`.tree.Tree`: the interpreter ``--python`` names) when it is that
+    release: the user's own files, which an answer for them cites."""
     from .errors import SkillPackageError
-    from .tree import cached_tree, open_tree
+    from .tree import cached_tree, open_tree, project_installed
 
     memo: dict[str, TreeLines | None] = {}
 
@@ -240,7 +243,10 @@ def cached_releases():
                 tree = open_tree(root) if root is not None else None
             except SkillPackageError:
                 pass
-            memo[version] = TreeLines(tree) if tree and tree.version == version else None
+            if tree is None or tree.version != version:
+                tree = next((t for t in (installed, project_installed())
+                             if t is not None and t.version == version), None)
+            memo[version] = TreeLines(tree) if tree else None
         return memo[version]
 
     return lines_of

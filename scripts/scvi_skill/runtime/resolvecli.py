@@ -669,9 +669,7 @@ def _project_tree(requested: str | None, pinned: str):
     with ``--tree`` of it. None otherwise (the cached pinned tree has the same source)."""
     from scvi_skill.runtime.tree import project_installed
 
-    if os.environ.get(NO_PROJECT_ENV, "") not in ("", "0"):
-        return None
-    found = project_installed()
+    found = project_installed()  # None with $SCVI_SKILL_NO_PROJECT set
     if found is None or found.version == "unknown" or (requested and requested != found.version):
         return None
     if found.version == pinned and _cached(pinned) is not None:
@@ -679,10 +677,6 @@ def _project_tree(requested: str | None, pinned: str):
     warn(f"reading the source of the project's scvi-tools {found.version}, installed in "
          f"{found.root} (--tree PATH reads another tree)")
     return found
-
-
-NO_PROJECT_ENV = "SCVI_SKILL_NO_PROJECT"
-"""Set to 1: resolve_docs.py does not read the project's installed scvi package unasked."""
 
 
 def _optional_tree(tree_arg: str | None, version: str):

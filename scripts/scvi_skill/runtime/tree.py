@@ -191,6 +191,8 @@ def _installed_from(path: Path) -> Tree | None:
     return Tree(root=site, kind="installed", version=read_version(site))
 
 
+NO_PROJECT_ENV = "SCVI_SKILL_NO_PROJECT"
+"""Set to 1: no script reads the project's installed scvi package unasked."""
 PROJECT_ENVS = ("VIRTUAL_ENV", "CONDA_PREFIX")
 """Environment variables that name the project's active environment (venv, conda)."""
 PROJECT_VENVS = (".venv", "venv")
@@ -202,7 +204,10 @@ def project_installed(cwd: Path | None = None) -> Tree | None:
     importing anything: ``$VIRTUAL_ENV``, ``$CONDA_PREFIX``, then ``.venv`` and ``venv`` of
     the working folder (the user's project, where the agent works), the first whose
     site-packages holds both ``scvi/__init__.py`` and a ``scvi_tools-*.dist-info``; None when
-    none does. A few stat calls and one small glob per environment."""
+    none does, or when ``$SCVI_SKILL_NO_PROJECT`` is set. A few stat calls and one small
+    glob per environment."""
+    if os.environ.get(NO_PROJECT_ENV, "") not in ("", "0"):
+        return None
     places = [Path(os.environ[name]) for name in PROJECT_ENVS if os.environ.get(name)]
     base = Path.cwd() if cwd is None else cwd
     places += [base / name for name in PROJECT_VENVS]
