@@ -235,8 +235,10 @@ def cached_releases(installed=None):
     from .tree import cached_tree, open_tree, project_installed
 
     memo: dict[str, TreeLines | None] = {}
+    packages: list | None = None  # the installed packages, looked for once
 
     def lines_of(version: str) -> TreeLines | None:
+        nonlocal packages
         if version not in memo:
             root, tree = cached_tree(version), None
             try:
@@ -244,8 +246,9 @@ def cached_releases(installed=None):
             except SkillPackageError:
                 pass
             if tree is None or tree.version != version:
-                tree = next((t for t in (installed, project_installed())
-                             if t is not None and t.version == version), None)
+                if packages is None:
+                    packages = [t for t in (installed, project_installed()) if t is not None]
+                tree = next((t for t in packages if t.version == version), None)
             memo[version] = TreeLines(tree) if tree else None
         return memo[version]
 
