@@ -926,6 +926,18 @@ def test_a_class_keyword_only_the_pinned_release_has_is_listed_when_the_question
     assert report["version"]["differences"]["scvi.model.SCVI"]["removed"] == ["registry"]
     _, out, _ = run(capsys, *tree, "Can I create my SCVI model from a registry instead of adata?")
     assert "  scvi.model.SCVI in 1.2.0: -registry" in out.split("\n== ", 1)[0].splitlines()
+    # SCANVI's first parameter, adata, is required in 1.2.0 and defaults to None in 1.5.1:
+    # every call passes it, so the text leaves it out; a second one (MULTIVI's n_genes) stays.
+    question = "How do I create a SCANVI model and set n_latent?"
+    _, out, _ = run(capsys, *tree, question)
+    assert "scvi.model.SCANVI in 1.2.0" not in out.split("\n== ", 1)[0]
+    _, report, _ = run_json(capsys, *tree, question)
+    assert report["version"]["differences"]["scvi.model.SCANVI"]["defaults"]["adata"] == [
+        None, "None"]
+    _, out, _ = run(capsys, *tree, "How do I create a MULTIVI model for my multiome data?")
+    line = next(t for t in out.split("\n== ", 1)[0].splitlines()
+                if t.startswith("  scvi.model.MULTIVI in 1.2.0:"))
+    assert "n_genes=(required) (pinned: None)" in line and "adata=" not in line
 
 
 def test_a_release_newer_than_the_indexed_ones_gets_the_pinned_pack_and_says_so(

@@ -857,8 +857,9 @@ def _said_changes(differences: dict, question: str | None) -> list[tuple[str, di
     the pinned release has matter only to a user who passes them, so those the question does
     not name are left out, and the class with them when nothing else differs (over the
     tuning questions with --version 1.2.0, 559 lines listed 206 such, SCVI's ``-registry``
-    alone 93 times; 353 are left). A method's changes all stay: the user calls it.
-    ``--json`` keeps every difference."""
+    alone 93 times; 353 were left); so is its first parameter (``adata``) being required in V
+    where 1.5.1 defaults it to None, which every call passes (45 more; 308 left). A method's
+    changes all stay: the user calls it. ``--json`` keeps every difference."""
     if question is None:
         return list(differences.items())
     words = set(re.findall(r"\w+", question))
@@ -866,11 +867,23 @@ def _said_changes(differences: dict, question: str | None) -> list[tuple[str, di
     for name, diff in differences.items():
         if not diff["missing"] and name.rpartition(".")[2][:1].isupper():
             removed = [k for k in diff["removed"] if k in words]
-            if not (diff["added"] or diff["defaults"] or removed):
+            # The first parameter (adata) required in V and optional in 1.5.1: code passes it.
+            first = _first_param(name)
+            defaults = {k: v for k, v in diff["defaults"].items()
+                        if k in words or not (k == first and v[0] is None and v[1] == "None")}
+            if not (diff["added"] or defaults or removed):
                 continue
-            diff = dict(diff, removed=removed)
+            diff = dict(diff, removed=removed, defaults=defaults)
         out.append((name, diff))
     return out
+
+
+def _first_param(name: str) -> str:
+    """The first parameter of the pinned release's callable ``name`` ("" when unknown)."""
+    api = _release_api(PINNED_SCVI_TOOLS)
+    symbol = api.symbol(name)
+    params = api.params(symbol["qualname"]) if symbol else None
+    return params[0].get("name", "") if params else ""
 
 
 def _code_lines(code: list[dict], requested: str) -> list[str]:
