@@ -569,7 +569,7 @@ def _other_tree_note(tree, doc_reader: _Reader, sidx: dict) -> str:
               f"(fetch_tree.py caches {version})")
     if getattr(tree, "kind", "") == "installed":
         # No src/ folder there: say where the src/scvi/... paths below are on disk.
-        site = tree.to_disk("src/scvi").parent
+        site = tree.root
         return (f"(installed package) the tree read is the scvi package installed in {site} "
                 f"(scvi-tools {mine}; its src/scvi/... files below are {site}/scvi/...): "
                 f"{quoted}; source facts and traceback frames are {mine}'s, their defs found "

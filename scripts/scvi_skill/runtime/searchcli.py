@@ -319,7 +319,7 @@ def _run(args: argparse.Namespace) -> int:
         "scvi_tools_version": tree.version,
         "tree": tree.kind,
         # An installed package has no src/: where the src/scvi/... paths below are on disk.
-        **({"site": str(tree.to_disk("src/scvi").parent)} if tree.kind == "installed" else {}),
+        **({"site": str(tree.root)} if tree.kind == "installed" else {}),
         "total": len(results),
         "shown": len(shown),
         "truncated": len(results) > len(shown),

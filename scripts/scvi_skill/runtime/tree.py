@@ -216,9 +216,9 @@ def project_installed(cwd: Path | None = None) -> Tree | None:
             sites = [env / "Lib" / "site-packages"] if os.name == "nt" else \
                 sorted((env / "lib").glob("python3*/site-packages"))
             for site in sites:
-                if (site / "scvi" / "__init__.py").is_file() and \
-                        any(site.glob("scvi_tools-*.dist-info")):
-                    return Tree(root=site.resolve(), kind="installed", version=read_version(site))
+                if any(site.glob("scvi_tools-*.dist-info")) and \
+                        (found := _installed_from(site.resolve())) is not None:
+                    return found
         except OSError:
             continue  # an unreadable environment is not the project's
     return None
