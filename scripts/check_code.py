@@ -3,9 +3,10 @@
 
 Reads each file with ``ast`` (notebooks: the code cells, magics and shell lines skipped; the
 cells share names; Markdown, such as an answer's draft: its Python code fences; ``-``: the
-code or Markdown on stdin) and checks every call that is clearly scvi-tools against the shipped API
-index of the chosen release (1.0.0 onwards): unknown names, and keywords the callable does
-not take (its **kwargs followed only where they are known to be rejected: setup_anndata's
+code or Markdown on stdin) and checks every call that is clearly scvi-tools against the
+shipped API index of the chosen release (1.0.0 onwards; without --version or --python, run
+in the user's project, the release installed there, else the pinned one): unknown names, and
+keywords the callable does not take (its **kwargs followed only where they are known to be rejected: setup_anndata's
 go to register_fields, train's to the Lightning Trainer), and the keys of a literal
 plan_kwargs (the training plan's or its module's loss()'s) or of a dict keyword the method
 passes on beside keywords it sets itself (datasplitter_kwargs={"batch_size": ...}: TypeError,
@@ -151,13 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.python is not None:
             version, installed = _python_version(args.python)
         else:
-            version = PINNED_SCVI_TOOLS
-            from scvi_skill.runtime.tree import project_installed
-
-            # Run in the user's project: its installed release's citations are judged in
-            # its own files (the API check stays the pinned release's: --version V for V's).
-            project = project_installed()
-            installed = project if project is not None and project.version != version else None
+            version, installed = _project_version(releases)
         checked = version
         if version not in releases.files and releases.newer(version):
             checked = releases.newest
@@ -303,6 +298,27 @@ def _pitfalls() -> list[dict]:
         _PITFALLS = [e for e in entries if usable_pitfall(e)] \
             if isinstance(entries, list) else []
     return _PITFALLS
+
+
+def _project_version(releases):
+    """``(version, tree)`` with neither --version nor --python: run in the user's project
+    (:func:`.tree.project_installed`), the release installed there, whose names are checked
+    and whose own files judge the citations; else the pinned release and None. A project
+    release the skill has no API index of, and none after, is checked against the pinned
+    release (its citations still in its own files); each is said on stderr."""
+    from scvi_skill.runtime.tree import project_installed
+
+    project = project_installed()  # None with $SCVI_SKILL_NO_PROJECT set
+    if project is None or project.version in ("unknown", PINNED_SCVI_TOOLS):
+        return PINNED_SCVI_TOOLS, None
+    if project.version in releases.files or releases.newer(project.version):
+        warn(f"checking against the project's scvi-tools {project.version}, installed in "
+             f"{project.root} (--version V checks another release)")
+        return project.version, project
+    warn(f"the project's scvi-tools {project.version} (installed in {project.root}) has no API "
+         f"index here ({releases.versions[0]}-{releases.newest}): its names are checked "
+         f"against {PINNED_SCVI_TOOLS}, its citations in its own files")
+    return PINNED_SCVI_TOOLS, project
 
 
 def _python_version(python: str):

@@ -291,3 +291,75 @@ def test_check_code_python_judges_citations_in_that_interpreters_package(
     report = json.loads(capsys.readouterr().out)
     assert report["version"] == "1.4.2" and report["findings"] == []
     assert report["citations"]["other_release"] == 1
+
+
+def test_search_source_searches_the_projects_installed_release_unasked(
+        capsys, pinned_tree, project, monkeypatch):
+    """Run in the project, search_source.py's source modes read its .venv's 1.4.2 (at the
+    user's own lines, said on stderr), as resolve_docs.py does; --lines of a docs/ path, which
+    an installed package has none of, still reads the pinned tree."""
+    import search_source
+
+    site = (project / ".venv" / "lib" / "python3.12" / "site-packages").resolve()
+    assert search_source.main(["--json", "--symbol", "SCVI.train"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert f"searching the project's scvi-tools 1.4.2, installed in {site}" in err
+    assert report["scvi_tools_version"] == "1.4.2" and report["site"] == str(site)
+    assert search_source.main(["--json", "--lines", "src/scvi/train/_trainer.py:1-7"]) == 0
+    lines = json.loads(capsys.readouterr().out)
+    assert {row["text"] for row in lines["lines"]} == {"# an older release"}  # the shifted copy
+    assert search_source.main(["--lines", "src/scvi/train/_trainer.py:1"]) == 0
+    assert f"src/scvi/train/_trainer.py is {site}/scvi/train/_trainer.py" in \
+        capsys.readouterr().out.splitlines()[0]
+    assert search_source.main(["--json", "--lines", "docs/faq.md:1-2"]) == 0
+    assert json.loads(capsys.readouterr().out)["scvi_tools_version"] == PINNED_SCVI_TOOLS
+    # --tree, $SCVI_TOOLS_TREE and the off switch choose the pinned tree
+    for argv, env in (((["--tree", str(pinned_tree.root)]), None),
+                      ([], ("SCVI_TOOLS_TREE", str(pinned_tree.root))),
+                      ([], ("SCVI_SKILL_NO_PROJECT", "1"))):
+        if env:
+            monkeypatch.setenv(*env)
+        assert search_source.main([*argv, "--json", "--kwarg", "early_stopping_patience"]) == 0
+        out, err = capsys.readouterr()
+        assert json.loads(out)["scvi_tools_version"] == PINNED_SCVI_TOOLS and "project" not in err
+        if env:
+            monkeypatch.delenv(env[0])
+
+
+def test_a_name_the_projects_release_lacks_points_at_its_history(capsys, project):
+    """The pinned index has the name; the project's release defines it nowhere: the miss says
+    so, with --history (when it came) as the next command, not a search of tests/."""
+    import search_source
+
+    site = project / ".venv" / "lib" / "python3.12" / "site-packages"
+    (site / "scvi" / "train" / "_config.py").unlink()
+    assert search_source.main(["--symbol", "TrainerConfig"]) == 1
+    out = capsys.readouterr().out
+    assert "no such name in scvi-tools 1.4.2; the 1.5.1 index has scvi.train.TrainerConfig" in out
+    assert out.splitlines()[-1].endswith("search_source.py --history scvi.train.TrainerConfig")
+
+
+def test_check_code_checks_names_against_the_projects_release(capsys, tmp_path, project,
+                                                              monkeypatch):
+    """Code for a user on 1.4.2 naming DIAGVI (added in 1.4.3) is a finding run in the
+    project, none against 1.5.1; --version chooses, and a project release the skill has no API
+    index of is checked against the pinned one, said on stderr."""
+    import check_code
+
+    code = tmp_path / "analysis.py"
+    code.write_text("import scvi\nmodel = scvi.external.DIAGVI(adata)\n", encoding="utf-8")
+    assert check_code.main(["--json", str(code)]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["version"] == "1.4.2" and "checking against the project's scvi-tools 1.4.2" in err
+    assert "added in 1.4.3" in report["findings"][0]["message"]
+    assert check_code.main(["--json", "--version", PINNED_SCVI_TOOLS, str(code)]) == 0
+    capsys.readouterr()
+    site = project / ".venv" / "lib" / "python3.12" / "site-packages"
+    for dist in site.glob("scvi_tools-*.dist-info"):
+        (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: scvi-tools\nVersion: 0.20.3\n")
+    assert check_code.main(["--json", str(code)]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["version"] == PINNED_SCVI_TOOLS
+    assert "the project's scvi-tools 0.20.3" in err and "has no API index here" in err

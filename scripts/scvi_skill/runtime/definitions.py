@@ -217,20 +217,23 @@ def _enclosing_class(tree: Tree, hit: Hit) -> str | None:
     return None
 
 
-_FILE_CACHE: dict[str, list[str]] = {}
+_FILE_CACHE: dict[tuple[str, str], list[str]] = {}
+"""A file's lines by (tree root, tree path): one process may read two trees (a test, the
+project's package beside the pinned tree), whose files of one path differ."""
 
 
 def _read_lines(tree: Tree, rel: str) -> list[str]:
-    if rel not in _FILE_CACHE:
+    key = (str(tree.root), rel)
+    if key not in _FILE_CACHE:
         disk = tree.to_disk(rel)
         if tree.to_rel(disk) is None:
-            _FILE_CACHE[rel] = []
+            _FILE_CACHE[key] = []
         else:
             try:
-                _FILE_CACHE[rel] = read_text(disk).splitlines()
+                _FILE_CACHE[key] = read_text(disk).splitlines()
             except OSError:
-                _FILE_CACHE[rel] = []
-    return _FILE_CACHE[rel]
+                _FILE_CACHE[key] = []
+    return _FILE_CACHE[key]
 
 
 def _read_definition(tree: Tree, rel: str, line: int, name: str, kind) -> Definition | None:

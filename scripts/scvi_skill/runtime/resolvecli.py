@@ -662,20 +662,17 @@ def split_question(pasted: str) -> tuple[str, list, str]:
 
 
 def _project_tree(requested: str | None, pinned: str):
-    """The scvi package installed in the user's project (:func:`.tree.project_installed`:
+    """The scvi package installed in the user's project (:func:`.tree.project_release`:
     ``$VIRTUAL_ENV``, ``$CONDA_PREFIX``, ``./.venv``, ``./venv``) when it is another release
     than the pinned one (or the pinned one, with no cached tree to read) and ``--version``
     asks for no other: its source facts and frames are then read at the user's own lines, as
     with ``--tree`` of it. None otherwise (the cached pinned tree has the same source)."""
-    from scvi_skill.runtime.tree import project_installed
+    from scvi_skill.runtime.tree import project_release
 
-    found = project_installed()  # None with $SCVI_SKILL_NO_PROJECT set
-    if found is None or found.version == "unknown" or (requested and requested != found.version):
-        return None
-    if found.version == pinned and _cached(pinned) is not None:
-        return None  # the same source, and docs beside it
-    warn(f"reading the source of the project's scvi-tools {found.version}, installed in "
-         f"{found.root} (--tree PATH reads another tree)")
+    found = project_release(requested, pinned)
+    if found is not None:
+        warn(f"reading the source of the project's scvi-tools {found.version}, installed in "
+             f"{found.root} (--tree PATH reads another tree)")
     return found
 
 

@@ -111,7 +111,11 @@ scvi.external.TOTALANVI. Public dotted names resolve through the skill's
 references/index.json (no import of scvi); unknown names fall back to a def/class search.
 
 The tree is found by --tree PATH, else $SCVI_TOOLS_TREE, else the cached pinned tree
-(scripts/fetch_tree.py), or --installed for the scvi package of this Python. rg is found on
+(scripts/fetch_tree.py), or --installed for the scvi package of this Python. Run in the
+user's project, the source searches (--symbol, --usages, --kwarg, --pattern, TEXT, --lines
+of src/scvi) read the scvi package of its $VIRTUAL_ENV, $CONDA_PREFIX, ./.venv or ./venv
+when it is another release than the pinned one, said on stderr (SCVI_SKILL_NO_PROJECT=1:
+not); a name only the pinned index has then points at --history. rg is found on
 PATH, next to this Python, or at $SCVI_SKILL_RG.
 
 Examples:
@@ -139,6 +143,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -168,7 +173,12 @@ from scvi_skill.runtime.index import load_index  # noqa: E402
 from scvi_skill.runtime.paths import script_command, shell_word  # noqa: E402
 from scvi_skill.runtime.rg import find_rg  # noqa: E402
 from scvi_skill.runtime.text import clip  # noqa: E402
-from scvi_skill.runtime.tree import discover_tree, read_text  # noqa: E402
+from scvi_skill.runtime.tree import (  # noqa: E402
+    TREE_ENV,
+    discover_tree,
+    project_release,
+    read_text,
+)
 
 DEFAULT_MAX = 20
 DIFF_CONTEXT = 2
@@ -284,7 +294,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_max(args.max)
     if mode != "symbol":  # --symbol answers from the index; rg only for names it lacks
         find_rg()  # fail early with the install hint, before looking for a tree
-    tree = discover_tree(args.tree, installed=args.installed)
+    tree = _source_tree(args)
     if args.tests and not tree.has_tests:
         warn(f"{tree.root} has no tests/; searching the package only")
     scope = source_search.make_scope(
@@ -292,8 +302,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     close: list[str] = []
     close_results: list[dict] = []
+    index_version = None
     if mode == "symbol":
         index = _optional_index(args.index)
+        index_version = (index or {}).get("scvi_tools_version")
         results = [d.as_dict() for d in definitions.find_definitions(tree, query, index, scope)]
         close = [] if results else _close_names(query, index)
         if close:  # the first close name's defs, shown below: one command, not two
@@ -318,8 +330,7 @@ def _run(args: argparse.Namespace) -> int:
         "query": query,
         "scvi_tools_version": tree.version,
         "tree": tree.kind,
-        # An installed package has no src/: where the src/scvi/... paths below are on disk.
-        **({"site": str(tree.root)} if tree.kind == "installed" else {}),
+        **_site(tree),
         "total": len(results),
         "shown": len(shown),
         "truncated": len(results) > len(shown),
@@ -328,11 +339,38 @@ def _run(args: argparse.Namespace) -> int:
         "next": _next_steps(mode, close[0], close_results[: args.max]) if close
         else _next_steps(mode, query, shown),
     }
+    if close and not close_results and index_version not in (None, tree.version):
+        # The pinned index has the name, the tree read (the project's release) has no def of
+        # it: when it came or went is --history's to say, not a search of the tests.
+        report["index_version"] = index_version
+        report["next"] = [f"{SCRIPT} --history {shell_word(close[0])}"]
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print(_text(report, args.max))
     return EXIT_OK if results or close_results else EXIT_PROBLEMS
+
+
+def _site(tree) -> dict:
+    """``{"site": folder}`` for an installed package (it has no src/: the folder whose
+    scvi/... the src/scvi/... paths are), else nothing."""
+    return {"site": str(tree.root)} if tree.kind == "installed" else {}
+
+
+def _source_tree(args: argparse.Namespace):
+    """The tree whose source a search reads: --tree, --installed or $SCVI_TOOLS_TREE when
+    given, else the scvi package installed in the user's project when it is another release
+    than the pinned one (or the pinned one with no tree cached: :func:`.tree.project_release`),
+    said on stderr, else the cached pinned tree. The agent works in the project: a name or
+    keyword is looked up in the release the user runs, at its own lines."""
+    if args.tree or args.installed or os.environ.get(TREE_ENV):
+        return discover_tree(args.tree, installed=args.installed)
+    project = project_release()
+    if project is None:
+        return discover_tree(None)
+    warn(f"searching the project's scvi-tools {project.version}, installed in {project.root} "
+         f"(--tree PATH searches another tree)")
+    return project
 
 
 def _mark_default_conflicts(tree, results: list[dict], name: str) -> None:
@@ -432,7 +470,8 @@ def _lines(args: argparse.Namespace) -> int:
     if start < 1 or end < start:
         raise UsageError(f"--lines: the range must run from line 1 on, start before end "
                          f"(got {start}-{end})")
-    tree = discover_tree(args.tree, installed=args.installed)
+    src = match["path"].replace("\\", "/").lstrip("./").startswith(("src/scvi/", "scvi/"))
+    tree = _source_tree(args) if src else discover_tree(args.tree, installed=args.installed)
     rel = tree.to_rel(tree.to_disk(match["path"]))
     disk = tree.to_disk(rel) if rel else None
     if disk is None or not disk.is_file():
@@ -445,7 +484,7 @@ def _lines(args: argparse.Namespace) -> int:
     if start > len(lines):
         if args.json:
             print(json.dumps({"mode": "lines", "query": spec, "scvi_tools_version": tree.version,
-                              "tree": tree.kind, "path": rel, "start": start, "end": start - 1,
+                              "tree": tree.kind, **_site(tree), "path": rel, "start": start, "end": start - 1,
                               "total_lines": len(lines), "truncated": False, "lines": []}))
         print_error(f"{rel} has {len(lines)} line(s); nothing at {start}")
         return EXIT_PROBLEMS
@@ -453,14 +492,15 @@ def _lines(args: argparse.Namespace) -> int:
     shown = [{"line": n, "text": clip(lines[n - 1], MAX_LINE_CHARS_SHOWN)}
              for n in range(start, last + 1)]
     report = {"mode": "lines", "query": spec, "scvi_tools_version": tree.version,
-              "tree": tree.kind, "path": rel, "start": start, "end": last,
+              "tree": tree.kind, **_site(tree), "path": rel, "start": start, "end": last,
               "total_lines": len(lines), "truncated": last < min(end, len(lines)),
               "lines": shown}
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return EXIT_OK
     width = len(str(last))
-    out = [f"== {rel}:{start}-{last} (scvi-tools {tree.version}, {tree.kind} tree)"]
+    where = f"; {rel} is {tree.to_disk(rel)}" if tree.kind == "installed" else ""
+    out = [f"== {rel}:{start}-{last} (scvi-tools {tree.version}, {tree.kind} tree{where})"]
     out.extend(f"{row['line']:>{width}}  {row['text']}" for row in shown)
     if report["truncated"]:
         out.append(f"(cut at {MAX_LINES_SHOWN} lines: --lines {rel}:{last + 1}-{end} for more)")
@@ -802,7 +842,9 @@ def _text(report: dict, limit: int) -> str:
             "raise --max or narrow with --in"
         )
     if report.get("close"):
-        lines.append(f"no such name; the index has {', '.join(report['close'])}"
+        where = f" in scvi-tools {report['scvi_tools_version']}; the {report['index_version']}" \
+            if report.get("index_version") else "; the"
+        lines.append(f"no such name{where} index has {', '.join(report['close'])}"
                      + (f"; {report['close'][0]}:" if report["close_results"] else ""))
         lines.extend(_symbol_lines(item) for item in report["close_results"])
     for step in report["next"]:

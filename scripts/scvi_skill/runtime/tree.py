@@ -224,6 +224,21 @@ def project_installed(cwd: Path | None = None) -> Tree | None:
     return None
 
 
+def project_release(requested: str | None = None,
+                    pinned: str = PINNED_SCVI_TOOLS) -> Tree | None:
+    """The project's installed package (:func:`project_installed`) when reading it tells
+    more than the cached tree of ``pinned`` does: it is another release, or that release with
+    no tree cached; and ``requested`` (a ``--version``) is None or its release. None otherwise:
+    no project package, an unknown version, another release asked for, or the same source
+    cached with its docs beside it. The scripts that read it say so on stderr."""
+    found = project_installed()  # None with $SCVI_SKILL_NO_PROJECT set
+    if found is None or found.version == "unknown" or (requested and requested != found.version):
+        return None
+    if found.version == pinned and cached_tree(pinned) is not None:
+        return None
+    return found
+
+
 def installed_tree() -> Tree:
     """The scvi package of the running Python, found without importing it."""
     spec = importlib.util.find_spec("scvi")
