@@ -257,6 +257,13 @@ class Citations:
         except TreeNotFound as err:
             if self.tree_arg:
                 raise
+            if self.installed is not None:
+                # No tree fetched: the user's installed package still shows its src/scvi.
+                warn(f"{err}: citations of src/scvi checked in the scvi-tools "
+                     f"{self.installed.version} installed in {self.installed.root}; those of "
+                     f"docs/, tests/ and CHANGELOG.md not judged")
+                self.lines = TreeLines(self.installed)
+                return
             self.missing = True
             warn(f"citations not checked: {err}")
 
@@ -303,14 +310,17 @@ def _pitfalls() -> list[dict]:
 def _project_version(releases):
     """``(version, tree)`` with neither --version nor --python: run in the user's project
     (:func:`.tree.project_installed`), the release installed there, whose names are checked
-    and whose own files judge the citations; else the pinned release and None. A project
+    and whose own files judge the citations (the pinned release's too when no tree of it is
+    cached); else the pinned release and None. A project
     release the skill has no API index of, and none after, is checked against the pinned
     release (its citations still in its own files); each is said on stderr."""
-    from scvi_skill.runtime.tree import project_installed
+    from scvi_skill.runtime.tree import cached_tree, project_installed
 
     project = project_installed()  # None with $SCVI_SKILL_NO_PROJECT set
-    if project is None or project.version in ("unknown", PINNED_SCVI_TOOLS):
+    if project is None or project.version == "unknown":
         return PINNED_SCVI_TOOLS, None
+    if project.version == PINNED_SCVI_TOOLS:  # its files judge citations with no tree cached
+        return PINNED_SCVI_TOOLS, project if cached_tree(PINNED_SCVI_TOOLS) is None else None
     if project.version in releases.files or releases.newer(project.version):
         warn(f"checking against the project's scvi-tools {project.version}, installed in "
              f"{project.root} (--version V checks another release)")

@@ -363,3 +363,28 @@ def test_check_code_checks_names_against_the_projects_release(capsys, tmp_path, 
     out, err = capsys.readouterr()
     assert json.loads(out)["version"] == PINNED_SCVI_TOOLS
     assert "the project's scvi-tools 0.20.3" in err and "has no API index here" in err
+
+
+def test_with_no_tree_cached_citations_are_checked_in_the_projects_package(
+        capsys, tmp_path, pinned_tree, project, monkeypatch):
+    """No tree fetched: check_code.py judged no citation at all. Run in the project, the
+    installed package judges those of src/scvi (a right one at 1.4.2's line passes, one two
+    lines off is a finding); a docs/ citation, which a package has none of, is not judged."""
+    import check_code
+
+    monkeypatch.setenv("SCVI_SKILL_CACHE", str(tmp_path / "empty-cache"))
+    draft = _draft_citing_the_shifted_def(pinned_tree, tmp_path)
+    text = draft.read_text(encoding="utf-8")
+    rel, at = re.search(r"`(src/scvi/model/base/_rnamixin\.py):(\d+)`", text).groups()
+    code = 'if library_size == "latent":'
+    draft.write_text(text + f"\nThe choice is made by `{code}` (`{rel}:{int(at) + 2}`); see the "
+                     f"FAQ (`docs/faq.md:9999`).\n", encoding="utf-8")
+    assert check_code.main(["--json", str(draft)]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert "citations of src/scvi checked in the scvi-tools 1.4.2 installed in" in err
+    [finding] = report["findings"]
+    assert finding["message"] == f"{rel}:{int(at) + 2} does not show `{code}`; line {at} does"
+    monkeypatch.setenv("SCVI_SKILL_NO_PROJECT", "1")
+    assert check_code.main(["--json", str(draft)]) == 0
+    assert "citations not checked" in capsys.readouterr().err

@@ -200,6 +200,8 @@ class TreeLines:
         own = rel.startswith(TREE_TOPS) or "/" not in rel
         if own and self.lines(rel) is not None:
             return [rel], ""
+        if own and self.tree.kind == "installed" and not rel.startswith(("src/scvi/", "scvi/")):
+            return [], "not_installed"  # docs/, tests/, CHANGELOG.md: an sdist's, not judged
         if rel in self.unreadable:
             return [], "unreadable"
         if rel.startswith(OWN_TOPS):
