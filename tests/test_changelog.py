@@ -855,3 +855,30 @@ def test_an_unexpected_keyword_the_users_release_takes_says_so(capsys, pinned_tr
     assert "SCANVI.predict takes 'use_posterior_mean' in 1.4.2 too" in line
     code, out = _pack(capsys, *tree, "--version", "1.0.4", question)
     assert "in 1.0.4 too" not in out
+
+
+def test_the_packs_release_notes_of_later_releases_say_so(capsys, cache_with_pinned):
+    """For a user on 1.3.0 (--version, or the project's release), a quoted bullet of 1.3.1 or
+    later is marked "(after 1.3.0)": "fixed in 1.3.1" is not in the user's release; bullets
+    of 1.3.0 and before are not marked, and without a release none is."""
+    from scvi_skill.runtime.apifiles import _release_key
+
+    question = "which release added SysVI and fixed its get_normalized_expression"
+    marked = {}
+    for version in ("1.3.0", None):
+        argv = ["--json", question] + (["--version", version] if version else [])
+        assert resolve_docs.main(argv) == 0
+        notes = [p for p in json.loads(capsys.readouterr().out)["passages"]
+                 if p["path"] == "CHANGELOG.md"]
+        assert len(notes) >= 2
+        for passage in notes:
+            release = re.search(r"\d+\.\d+\.\d+", passage["section"])[0]
+            later = version is not None and _release_key(release) > _release_key(version)
+            assert passage.get("after_release") == (version if later else None)
+            if version:
+                marked[release] = later
+    assert True in marked.values() and False in marked.values()
+    assert resolve_docs.main(["--version", "1.3.0", question]) == 0
+    headers = [t for t in capsys.readouterr().out.splitlines() if t.startswith("== CHANGELOG")]
+    assert any(t.endswith("(after 1.3.0)") for t in headers)
+    assert not all(t.endswith("(after 1.3.0)") for t in headers)

@@ -54,7 +54,7 @@ def _probe(held, reads=None):
     def probe(version):
         if reads is not None:
             reads.append(version)
-        return since.Place("src/scvi/x.py", 1) if held(VERSIONS.index(version)) else None
+        return (since.Place("src/scvi/x.py", 1),) if held(VERSIONS.index(version)) else ()
     return probe
 
 
@@ -99,6 +99,40 @@ def test_code_that_came_and_went_is_found_with_both_of_its_changes(first, last):
     checks = since.bisect(VERSIONS, _probe(held))
     assert _report(checks) == {"result": "span", "first": first, "last": last,
                                "before": VERSIONS[a - 1], "after": VERSIONS[b + 1]}
+
+
+def test_a_change_in_one_of_two_files_is_found_and_reported_per_file(tmp_path):
+    """1.2.2.post2 made DataSplitter's batch_size a get and left contrastiveVI's splitter's
+    pop until 1.4.1: the text anywhere spans 1.2.1-1.4.0.post1, and "fixed in 1.2.2" (the
+    release notes' word) is read as the text's first change. Each file's changes are found
+    (both bisected) and said per file."""
+    fix, gone = VERSIONS.index("1.2.2.post2"), VERSIONS.index("1.4.1")
+    came = VERSIONS.index("1.2.1")
+
+    def probe(version):
+        i = VERSIONS.index(version)
+        return tuple(place for place, held in (
+            (since.Place("src/scvi/dataloaders/_data_splitting.py", 254), came <= i < fix),
+            (since.Place("src/scvi/external/contrastivevi/_splitting.py", 84), came <= i < gone))
+            if held)
+    checks = since.bisect(VERSIONS, probe)
+    assert _report(checks) == {"result": "span", "first": "1.2.1", "last": "1.4.0.post1",
+                               "before": "1.2.0", "after": "1.4.1"}
+    rows = since.by_file(VERSIONS, checks)
+    assert [(r["path"].rsplit("/", 1)[1], r["first"], r["last"], r["before"], r["after"])
+            for r in rows] == [("_data_splitting.py", "1.2.1", "1.2.2.post1", "1.2.0", "1.2.2.post2"),
+                               ("_splitting.py", "1.2.1", "1.4.0.post1", "1.2.0", "1.4.1")]
+    assert len(checks) <= 25
+    report = {"query": "x", "where": "src/scvi", "releases": len(VERSIONS), "oldest": VERSIONS[0],
+              "newest": VERSIONS[-1], "cached_only": False, "fetched": [],
+              "checked": [{"version": c.version, "present": bool(c.places),
+                           "path": c.place and c.place.path, "line": c.place and c.place.line}
+                          for c in checks], **_report(checks), "files": rows}
+    text = since.render(report)
+    assert "src/scvi/dataloaders/_data_splitting.py:254 (in 1.2.2.post1): first in 1.2.1 " \
+           "(absent in 1.2.0), last in 1.2.2.post1 (gone in 1.2.2.post2)" in text
+    report["files"] = rows[:1]
+    assert "by file" not in since.render(report)
 
 
 def test_code_in_both_ends_reads_two_releases_and_in_none_the_series_ends():
@@ -201,3 +235,28 @@ def test_a_failed_fetch_names_the_release_and_offers_the_cached_trees(cache, mon
     assert err[1].startswith(f"Error: could not reach the package index to download "
                              f"scvi-tools {VERSIONS[0]}")
     assert "--cached" in err[2] and "1 release tree" in err[2] and len(err) == 3
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_the_batch_size_fix_the_notes_date_1_2_2_first_ships_in_1_2_2_post2(pinned_tree):
+    """SKILL.md's example of a release-notes heading ahead of the release that shipped the
+    change (and round 105's error, both agents'): CHANGELOG.md:365 lists the batch_size fix
+    under 1.2.2, yet DataSplitter's pop is in the 1.2.2 and 1.2.2.post1 sdists and gone in
+    1.2.2.post2 (trees fetched as a user's --since would)."""
+    import os
+
+    notes = (pinned_tree.root / "CHANGELOG.md").read_text(encoding="utf-8").splitlines()
+    assert "Fixed batch_size pop to get" in notes[364]
+    assert next(t for t in reversed(notes[:364]) if t.startswith("### ")).startswith("### 1.2.2 ")
+    where, pop = "src/scvi/dataloaders/_data_splitting.py", 'data_loader_kwargs.pop("batch_size"'
+    held = {}
+    for version in ("1.2.2", "1.2.2.post1", "1.2.2.post2"):
+        try:
+            root = since.tree_root(version, cached_only=False)
+        except FetchError as err:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(f"scvi-tools {version} could not be fetched: {err}")
+        held[version] = since.find_text(root, pop, where) is not None
+    assert held == {"1.2.2": True, "1.2.2.post1": True, "1.2.2.post2": False}

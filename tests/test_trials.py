@@ -136,6 +136,7 @@ def test_the_wrapper_puts_the_trial_s_bin_folder_first_on_path(tmp_path):
     ("round99", (33, 96_119), (25, 73_435)),
     ("round101", (37, 125_156), (49, 161_934)),
     ("round103", (48, 118_748), (33, 120_180)),
+    ("round105", (23, 86_149), (20, 63_023)),
 ])
 def test_trial_logs_give_the_figures_the_readmes_quote(round_, skill_figures, rg_figures):
     skill = summarize.summarize(TRIALS / round_ / "log_skill.jsonl")

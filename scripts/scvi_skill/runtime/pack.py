@@ -240,7 +240,9 @@ def _package_files(reader: _Reader, rel: str) -> list[str]:
 
 class PackPassage:
     """One quoted passage: ``path:start-end``, its section, and its lines (empty without a
-    tree); ``read`` is the span it may grow to (its short section, or it with neighbours)."""
+    tree); ``read`` is the span it may grow to (its short section, or it with neighbours);
+    ``after``: for a release-notes passage of a release after the user's, the user's release
+    (:func:`_mark_newer`)."""
 
     def __init__(self, path: str, start: int, end: int, section: str, title: str,
                  text: list[str] | None = None, url: str = "",
@@ -248,10 +250,12 @@ class PackPassage:
         self.path, self.start, self.end = path, start, end
         self.section, self.title, self.url, self.read = section, title, url, read
         self.text: list[str] = list(text or [])
+        self.after = ""
 
     def to_dict(self) -> dict:
         return {"path": self.path, "lines": [self.start, self.end], "section": self.section,
-                "title": self.title, "text": "\n".join(self.text), "url": self.url}
+                "title": self.title, "text": "\n".join(self.text), "url": self.url,
+                **({"after_release": self.after} if self.after else {})}
 
 
 class SourceFact:
@@ -437,12 +441,33 @@ def build_pack(result: dict, sidx: dict, question: str, tree, *, budget: int = D
                    in (pyproject_lines(question, reader.file(PYPROJECT))
                        if about_versions(question) else [])])
     pack.term_idf = result.get("term_idf") or {}
+    _mark_newer(passages, for_release or (tree.version if other and tree is not None else ""))
     if other or release_tree is not None or for_release:
         # The facts' and pitfalls' lines are the pinned release's, not the other tree's nor
         # the release the pack is for (``for_release``: --version V or a release named).
         pack.cites_release = sidx.get("scvi_tools_version", "")
     _render(pack, question, sidx.get("scvi_tools_version", "unknown"))
     return pack
+
+
+_NOTES_DATE = re.compile(r" \(\d{4}-\d{2}-\d{2}\)")
+_NOTES_RELEASE = re.compile(r"(?<![\w.])(\d+\.\d+\.\d+(?:\.post\d+)?)(?![\w.]*\d)")
+
+
+def _mark_newer(passages: list[PackPassage], release: str) -> None:
+    """Mark the release-notes passages of releases after ``release`` (the user's: the tree
+    read, ``--version V`` or a release the question names): "fixed in 1.2.2" is not in the
+    user's 1.2.1, and the heading alone does not say which release the user runs."""
+    if not release:
+        return
+    from .apifiles import _release_key
+
+    mine = _release_key(release)
+    for passage in passages:
+        found = _NOTES_RELEASE.search(passage.section) if passage.path == CHANGELOG else None
+        theirs = _release_key(found[1]) if found else None
+        if mine is not None and theirs is not None and theirs > mine:
+            passage.after = release
 
 
 PYPROJECT = "pyproject.toml"
@@ -2334,6 +2359,8 @@ def _needed(commands: list[str], shown: str, notes: str = "") -> list[str]:
 
 def _header(passage: PackPassage, has_tree: bool) -> str:
     header = f"== {passage.path}:{passage.start}-{passage.end} | {passage.section}"
+    if passage.after:  # the release's date gives way to what matters more: which side it is
+        header = _NOTES_DATE.sub("", header, count=1) + f" (after {passage.after})"
     if not has_tree and passage.url:
         header += f" | {passage.url}#L{passage.start}-L{passage.end}"
     return header

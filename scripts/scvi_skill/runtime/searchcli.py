@@ -74,10 +74,13 @@ and says how much was left out; --json prints one object:
 --changes results: {"path", "line", "end", "release", "section", "text", "more_lines"};
 --pitfalls results: {"id", "text", "cite", "applies_to"};
 --since: {"mode", "query", "where", "releases", "oldest", "newest", "cached_only", "checked":
-  [{"version", "present", "path", "line"}] (in the order read), "fetched", "result" ("added",
-  "removed", "span", "always", "never"), "first", "last" (the first and last release read
-  holding it), "before", "after" (the releases read next to them lacking it),
-  "not_read_before"?, "not_read_after"? (with --cached: releases between those not read)};
+  [{"version", "present", "path", "line", "places": [[path, line]] (each file's first)}] (in
+  the order read), "fetched", "result" ("added", "removed", "span", "always", "never"),
+  "first", "last" (the first and last release read holding it), "before", "after" (the
+  releases read next to them lacking it), "not_read_before"?, "not_read_after"? (with
+  --cached: releases between those not read), "files": [{"path", "line" (in "last"),
+  "result", "first", "last", "before", "after"}] (the same, file by file: a text in two files
+  may change in one; the text prints them when there are several)};
 --history: {"mode", "query", "names": [{"name", "spans", "present", "gone_since",
   "last_release", "replacement", "params", "param_changes", "defaults", "importable",
   "defined": {"qualname", "spans"} | null, "outside": {"bases", "spans"} | null,

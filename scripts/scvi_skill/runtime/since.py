@@ -38,7 +38,18 @@ class Place(NamedTuple):
 
 class Check(NamedTuple):
     version: str
-    place: Place | None  # None: the release's source does not hold the text
+    places: tuple[Place, ...]  # the first line of each file holding it; () if none does
+
+    @property
+    def place(self) -> Place | None:
+        """The first place (files in sorted order); None: the release's source lacks it."""
+        return self.places[0] if self.places else None
+
+    @property
+    def key(self) -> frozenset[str]:
+        """The files holding it: two releases differ when these do (a fix in one file,
+        the same code left in another, is a change)."""
+        return frozenset(place.path for place in self.places)
 
 
 def check_where(where: str | None) -> str:
@@ -62,9 +73,9 @@ def check_where(where: str | None) -> str:
     return "/".join((PACKAGE_ROOT, *parts))
 
 
-def find_text(root: Path, text: str, where: str = PACKAGE_ROOT) -> Place | None:
-    """The first place (files in sorted order, then lines) where ``text`` occurs literally in
-    the ``.py`` files of ``where`` (tree-relative) of the tree at ``root``; ``None`` if none."""
+def find_places(root: Path, text: str, where: str = PACKAGE_ROOT) -> tuple[Place, ...]:
+    """The first place in each ``.py`` file of ``where`` (tree-relative) of the tree at
+    ``root`` where ``text`` occurs literally, files in sorted order; () if none holds it."""
     base = root / where
     resolved_root = root.resolve()
     if base.is_file():
@@ -72,7 +83,8 @@ def find_text(root: Path, text: str, where: str = PACKAGE_ROOT) -> Place | None:
     elif base.is_dir():
         files = sorted(base.rglob("*.py"))
     else:
-        return None
+        return ()
+    found = []
     for path in files:
         try:
             # A link that leads out of the tree is not the tree's source.
@@ -84,8 +96,15 @@ def find_text(root: Path, text: str, where: str = PACKAGE_ROOT) -> Place | None:
             continue
         at = content.find(text)
         if at >= 0:
-            return Place(path.relative_to(root).as_posix(), content.count("\n", 0, at) + 1)
-    return None
+            found.append(Place(path.relative_to(root).as_posix(), content.count("\n", 0, at) + 1))
+    return tuple(found)
+
+
+def find_text(root: Path, text: str, where: str = PACKAGE_ROOT) -> Place | None:
+    """The first place (files in sorted order, then lines) where ``text`` occurs literally in
+    the ``.py`` files of ``where`` of the tree at ``root``; ``None`` if none."""
+    places = find_places(root, text, where)
+    return places[0] if places else None
 
 
 def series_ends(versions: list[str]) -> list[int]:
@@ -98,27 +117,30 @@ def series_ends(versions: list[str]) -> list[int]:
     return sorted({i for found in ends.values() for i in (found[0], found[-1])})
 
 
-def bisect(versions: list[str], probe: Callable[[str], Place | None]) -> list[Check]:
+def bisect(versions: list[str], probe: Callable[[str], tuple[Place, ...]]) -> list[Check]:
     """The releases read to find where presence changes, in the order they were read.
-    ``versions`` is oldest first; ``probe`` reads one release. The oldest and the newest
-    first; when they differ, one change lies between them; when neither holds the text, the
-    ends of each minor series are read, and each change beside a release that holds it is
-    found by bisection too (code that came and went again)."""
+    ``versions`` is oldest first; ``probe`` reads one release (its places, one a file). The
+    oldest and the newest first; when they differ (in the files holding the code), each
+    change between them is found by halving the spans whose ends differ; when neither holds
+    it, the ends of each minor series are read, and the spans between read releases that
+    differ are halved the same way (code that came and went again)."""
     checks: dict[int, Check] = {}
 
-    def read(i: int) -> bool:
+    def read(i: int) -> frozenset[str]:
         if i not in checks:
-            checks[i] = Check(versions[i], probe(versions[i]))
-        return checks[i].place is not None
+            checks[i] = Check(versions[i], tuple(probe(versions[i]) or ()))
+        return checks[i].key
 
     def narrow(lo: int, hi: int) -> None:
-        """Read between ``lo`` and ``hi`` (which differ) until two neighbours differ."""
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if read(mid) == read(lo):
-                lo = mid
-            else:
-                hi = mid
+        """Read between ``lo`` and ``hi`` until every two neighbours that differ are found;
+        a span whose ends agree is taken to agree throughout."""
+        spans = [(lo, hi)]
+        while spans:
+            lo, hi = spans.pop()
+            if hi - lo > 1 and read(lo) != read(hi):
+                mid = (lo + hi) // 2
+                read(mid)
+                spans += [(mid, hi), (lo, mid)]  # the older half first
 
     last = len(versions) - 1
     read(last)  # the newest first: the question is usually about the present code
@@ -127,23 +149,22 @@ def bisect(versions: list[str], probe: Callable[[str], Place | None]) -> list[Ch
     if read(0) != read(last):
         narrow(0, last)
     elif not read(0):
-        held = [i for i in series_ends(versions) if read(i)]
-        if held:
-            below = max(i for i in checks if i < held[0] and not read(i))
-            above = min(i for i in checks if i > held[-1] and not read(i))
-            narrow(below, held[0])
-            narrow(held[-1], above)
+        if [i for i in series_ends(versions) if read(i)]:  # every end read, not the first
+            done = sorted(checks)
+            for lo, hi in zip(done, done[1:]):
+                narrow(lo, hi)
     return list(checks.values())
 
 
-def summary(versions: list[str], checks: list[Check]) -> dict:
-    """What the checks say. ``result``: ``"added"`` (absent in the oldest, present in the
-    newest), ``"removed"`` (the other way), ``"span"`` (in neither end, in releases between),
-    ``"always"`` (in both ends) or ``"never"`` (in no release read). ``first``/``last``: the
-    first and the last release read that hold it (``None`` for never); ``before``/``after``:
-    the release read just before ``first`` and just after ``last`` that lack it (neighbours
-    when it was bisected), else ``None``."""
-    held = sorted(versions.index(c.version) for c in checks if c.place is not None)
+def summary(versions: list[str], checks: list[Check], path: str | None = None) -> dict:
+    """What the checks say (of the file ``path`` alone, when given). ``result``: ``"added"``
+    (absent in the oldest, present in the newest), ``"removed"`` (the other way), ``"span"``
+    (in neither end, in releases between), ``"always"`` (in both ends) or ``"never"`` (in no
+    release read). ``first``/``last``: the first and the last release read that hold it
+    (``None`` for never); ``before``/``after``: the release read just before ``first`` and
+    just after ``last`` that lack it (neighbours when it was bisected), else ``None``."""
+    held = sorted(versions.index(c.version) for c in checks
+                  if (path in c.key if path is not None else c.places))
     if not held:
         return {"result": "never", "first": None, "last": None, "before": None, "after": None}
     read = sorted(versions.index(c.version) for c in checks)
@@ -155,6 +176,20 @@ def summary(versions: list[str], checks: list[Check]) -> dict:
     return {"result": result, "first": versions[held[0]], "last": versions[held[-1]],
             "before": versions[before] if before is not None else None,
             "after": versions[after] if after is not None else None}
+
+
+def by_file(versions: list[str], checks: list[Check]) -> list[dict]:
+    """One summary per file that holds the code in a release read (``path``, and ``line``
+    in the newest release read holding it), in path order: a literal in several files (a
+    fix made in one, the same code left in another) has a history per file."""
+    paths = sorted({place.path for check in checks for place in check.places})
+    out = []
+    for path in paths:
+        row = {"path": path, **summary(versions, checks, path)}
+        newest = max((c for c in checks if path in c.key), key=lambda c: versions.index(c.version))
+        row["line"] = next(p.line for p in newest.places if p.path == path)
+        out.append(row)
+    return out
 
 
 def tree_root(version: str, *, cached_only: bool, log=None) -> Path | None:
@@ -216,7 +251,7 @@ def run(text: str, versions: list[str], *, where: str | None = None, cached_only
                                  hint=f"Add --cached to read only the {len(cached)} release "
                                       f"tree(s) already cached" if cached else err.hint) from err
         roots[version] = root
-        return find_text(root, text, where)
+        return find_places(root, text, where)
 
     checks = bisect(versions, probe)
     if where != PACKAGE_ROOT and not any((roots[c.version] / where).exists() for c in checks):
@@ -227,9 +262,11 @@ def run(text: str, versions: list[str], *, where: str | None = None, cached_only
               "oldest": versions[0], "newest": versions[-1], "cached_only": cached_only,
               "checked": [{"version": c.version, "present": c.place is not None,
                            "path": c.place.path if c.place else None,
-                           "line": c.place.line if c.place else None} for c in checks],
+                           "line": c.place.line if c.place else None,
+                           "places": [list(p) for p in c.places]} for c in checks],
               "fetched": fetched}
     report.update(summary(versions, checks))
+    report["files"] = by_file(versions, checks)
     # Releases of the manifest that lie between a change's two sides (only with cached_only).
     for side, near, far in (("not_read_before", "before", "first"),
                             ("not_read_after", "last", "after")):
@@ -251,6 +288,16 @@ def _side(verb: str, version: str, neighbour: str, unread: list[str] | None) -> 
 
 
 MAX_ENDS_SHOWN = 6
+
+
+def _file_span(row: dict) -> str:
+    """One file's history in a few words."""
+    said = []
+    if row["before"]:
+        said.append(f"first in {row['first']} (absent in {row['before']})")
+    if row["after"]:
+        said.append(f"last in {row['last']} (gone in {row['after']})")
+    return ", ".join(said) or "in every release read"
 
 
 def render(report: dict) -> str:
@@ -282,6 +329,11 @@ def render(report: dict) -> str:
     elif result == "never":
         lines = [f"in none of the {len(report['checked'])} releases read: check the spelling "
                  "(literal text, as in the source), or --in another part"]
+    files = report.get("files") or []
+    if len(files) > 1:
+        lines.append(f"by file (in {len(files)} files; a change in one is a change):")
+        lines.extend(f"  {row['path']}:{row['line']} (in {row['last']}): {_file_span(row)}"
+                     for row in files)
     read = ", ".join(f"{row['version']} {'yes' if row['present'] else 'no'}"
                      for row in report["checked"])
     lines.append(f"read ({len(report['checked'])} trees): {read}")
