@@ -163,3 +163,67 @@ def test_check_code_survives_random_files(pinned_tree, tmp_path):
             assert code in (0, 1, 2, 4), (argv, code, said[-300:])
             if "--json" in argv and code in (0, 1):
                 _json_if_any(out, argv)
+
+
+@pytest.fixture
+def damaged_project(tmp_path, pinned_tree, cache_with_pinned, monkeypatch) -> Path:
+    """The user's project, working folder of the calls, its .venv holding "scvi-tools 1.2.0":
+    1.5.1's package with files the user's disk may hold (binary bytes, a line of 200k
+    characters, a link to itself, an empty file, a folder where a module was): the scripts
+    read the project unasked (the suite turns that off), so its files are input too."""
+    import shutil
+
+    folder = tmp_path / "project"
+    site = folder / ".venv" / "lib" / "python3.12" / "site-packages"
+    shutil.copytree(pinned_tree.root / "src" / "scvi", site / "scvi")
+    dist = site / "scvi_tools-1.2.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: scvi-tools\nVersion: 1.2.0\n")
+    pkg = site / "scvi"
+    (pkg / "model" / "_scvi.py").write_bytes(bytes(range(256)) * 50)
+    (pkg / "train" / "_trainer.py").write_text("x = 1  # " + "a" * 200_000 + "\n")
+    (pkg / "dataloaders" / "_data_splitting.py").unlink()
+    (pkg / "dataloaders" / "_data_splitting.py").symlink_to("_data_splitting.py")
+    (pkg / "model" / "base" / "_training_mixin.py").write_text("")
+    (pkg / "model" / "_totalvi.py").unlink()
+    (pkg / "model" / "_totalvi.py").mkdir()
+    monkeypatch.delenv("SCVI_SKILL_NO_PROJECT")
+    for name in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_the_scripts_survive_a_damaged_project_package(damaged_project, tmp_path):
+    """Every script run in a project whose installed package is damaged ends in a documented
+    exit code, never a traceback; the project is read (said on stderr) where it can be."""
+    rng = random.Random(5)
+    questions = ["how do I set early stopping patience for SCVI", "totalVI protein background",
+                 "batch_size datasplitter_kwargs slower", _text(rng), _text(rng)]
+    read = False
+    for question in questions:
+        for argv in ([question], ["--json", question]):
+            code, out, said = _call(resolve_docs.main, argv)
+            assert code in (0, 1, 2, 4), (argv, code, said[-300:])
+            read |= "project's scvi-tools 1.2.0" in said
+            if "--json" in argv and code == 0:
+                _json_if_any(out, argv)
+    assert read
+    for _ in range(60):
+        argv = [rng.choice(["--symbol", "--usages", "--kwarg", "--pattern", "--lines"]),
+                rng.choice(VALUES + ["SCVI", "TOTALVI", "DataSplitter", "src/scvi/model/_scvi.py:1-9",
+                                     "src/scvi/train/_trainer.py:1", "batch_size", "train"])]
+        if rng.random() < 0.3:
+            argv.append("--json")
+        code, out, said = _call(search_source.main, argv)
+        assert code in (0, 1, 2, 3, 4), (argv, code, said[-300:])
+        if "--json" in argv and code in (0, 1):
+            _json_if_any(out, argv)
+    draft = tmp_path / "draft.md"
+    draft.write_text("## a\nSee `library_size` (`src/scvi/model/base/_rnamixin.py:10`) and "
+                     "`max_epochs` (`src/scvi/train/_trainer.py:1`), `SCVI` "
+                     "(`src/scvi/model/_scvi.py:3`).\n```python\nimport scvi\n"
+                     "scvi.model.SCVI(adata).train(use_gpu=True)\n```\n", encoding="utf-8")
+    for argv in ([str(draft)], ["--json", str(draft)]):
+        code, out, said = _call(check_code.main, argv)
+        assert code in (0, 1, 2, 4) and "project's scvi-tools 1.2.0" in said, (argv, said[-300:])
