@@ -388,3 +388,39 @@ def test_with_no_tree_cached_citations_are_checked_in_the_projects_package(
     monkeypatch.setenv("SCVI_SKILL_NO_PROJECT", "1")
     assert check_code.main(["--json", str(draft)]) == 0
     assert "citations not checked" in capsys.readouterr().err
+
+
+def test_an_editable_install_reads_its_checkout(capsys, tmp_path, pinned_tree, cache_with_pinned,
+                                                monkeypatch):
+    """A scvi-tools developer's project: ``pip install -e CHECKOUT`` leaves only a dist-info
+    in site-packages, whose direct_url.json names the checkout. The scripts read that checkout
+    (a whole tree) as the project's, at the installed version; a direct_url.json of a plain
+    install, or naming no tree, is not taken for one."""
+    import check_code
+    import search_source
+
+    folder = tmp_path / "dev project"
+    site = folder / ".venv" / "lib" / "python3.12" / "site-packages"
+    dist = site / "scvi_tools-1.6.0.dev3.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: scvi-tools\nVersion: 1.6.0.dev3\n")
+    url = pinned_tree.root.as_uri()
+    (dist / "direct_url.json").write_text(json.dumps({"url": url, "dir_info": {"editable": True}}))
+    monkeypatch.delenv("SCVI_SKILL_NO_PROJECT")
+    for name in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(folder)
+    code, out, err = run(capsys, "--json", QUESTION)
+    assert code == 0 and f"project's scvi-tools 1.6.0.dev3, installed in {pinned_tree.root}" in err
+    assert search_source.main(["--json", "--symbol", "SCVI.train"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["scvi_tools_version"], report["tree"]) == ("1.6.0.dev3", "sdist")
+    draft = tmp_path / "a.py"
+    draft.write_text("import scvi\nscvi.model.SCVI(adata).train(use_gpu=True)\n")
+    assert check_code.main(["--json", str(draft)]) == 1
+    assert "newer than the newest release this skill indexes" in capsys.readouterr().err
+    for info in ({"url": url, "dir_info": {}}, {"url": (tmp_path / "nothing").as_uri(),
+                                               "dir_info": {"editable": True}}, ["not", "a", "dict"]):
+        (dist / "direct_url.json").write_text(json.dumps(info))
+        _, _, err = run(capsys, "--json", QUESTION)
+        assert "project's" not in err

@@ -203,8 +203,9 @@ def project_installed(cwd: Path | None = None) -> Tree | None:
     """The scvi package installed in the project's environment, found without running or
     importing anything: ``$VIRTUAL_ENV``, ``$CONDA_PREFIX``, then ``.venv`` and ``venv`` of
     the working folder (the user's project, where the agent works), the first whose
-    site-packages holds both ``scvi/__init__.py`` and a ``scvi_tools-*.dist-info``; None when
-    none does, or when ``$SCVI_SKILL_NO_PROJECT`` is set. A few stat calls and one small
+    site-packages holds both ``scvi/__init__.py`` and a ``scvi_tools-*.dist-info`` (or only
+    the dist-info of an editable install: its checkout, :func:`_editable_checkout`); None
+    when none does, or when ``$SCVI_SKILL_NO_PROJECT`` is set. A few stat calls and one small
     glob per environment."""
     if os.environ.get(NO_PROJECT_ENV, "") not in ("", "0"):
         return None
@@ -216,12 +217,44 @@ def project_installed(cwd: Path | None = None) -> Tree | None:
             sites = [env / "Lib" / "site-packages"] if os.name == "nt" else \
                 sorted((env / "lib").glob("python3*/site-packages"))
             for site in sites:
-                if any(site.glob("scvi_tools-*.dist-info")) and \
-                        (found := _installed_from(site.resolve())) is not None:
+                dists = sorted(site.glob("scvi_tools-*.dist-info"))
+                found = _installed_from(site.resolve()) if dists else None
+                if found is None and dists:
+                    found = _editable_checkout(dists[-1])
+                if found is not None:
                     return found
         except OSError:
             continue  # an unreadable environment is not the project's
     return None
+
+
+def _editable_checkout(dist: Path) -> Tree | None:
+    """The checkout an editable install of scvi-tools (``pip install -e``) points at, read
+    from the dist-info's ``direct_url.json`` (PEP 610), as a tree with the installed version
+    (a checkout's pyproject may not carry one); None for any other install or a checkout
+    that is not a whole tree. A scvi-tools developer's project runs that checkout."""
+    import json  # only here: most environments have the package itself in site-packages
+
+    try:
+        info = json.loads((dist / "direct_url.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = info.get("url") if isinstance(info, dict) else None
+    if not isinstance(url, str) or not url.startswith("file:") \
+            or not isinstance(info.get("dir_info"), dict) or not info["dir_info"].get("editable"):
+        return None
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    try:
+        tree = open_tree(url2pathname(urlparse(url).path))  # it unquotes %20 and the like
+    except (TreeNotFound, OSError, ValueError):
+        return None
+    if tree.kind == "installed":
+        return None
+    installed = read_version_from_metadata(dist / "METADATA") \
+        if (dist / "METADATA").is_file() else "unknown"
+    return Tree(tree.root, tree.kind, installed if installed != "unknown" else tree.version)
 
 
 def project_release(requested: str | None = None,
