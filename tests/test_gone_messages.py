@@ -115,6 +115,28 @@ def test_a_changed_default_of_a_written_out_method_is_a_release_history_line(cap
     assert "(release history) SCVI.differential_expression(mode=...)" in capsys.readouterr().out
 
 
+def test_the_history_is_read_only_when_a_changed_default_may_be_meant(monkeypatch):
+    """The search index lists each callable's parameters whose default changed: a question
+    that writes out SCVI.differential_expression but names none of them and no change gets
+    its (empty) answer without decoding the API history (about 11 ms, 44 of the first 120
+    dev questions); naming one, or a change, still reads it."""
+    from scvi_skill.runtime import history
+    from scvi_skill.runtime.index import load_search_index
+
+    sidx = load_search_index()
+    assert "mode" in sidx["gone"]["default_params"]["scvi.model.SCVI.differential_expression"]
+    read = []
+    real = history._history_quietly
+    monkeypatch.setattr(history, "_history_quietly", lambda: read.append(1) or real())
+    history._DEFAULTS_SEEN.clear()
+    assert history.default_facts("SCVI.differential_expression(groupby='cell_type') here",
+                                 sidx) == [] and read == []
+    assert history.default_facts("what does mode do in SCVI.differential_expression?", sidx)
+    assert read == [1]
+    assert history.default_facts("after upgrading, SCVI.differential_expression changed", sidx)
+    assert read == [1, 1]
+
+
 def test_history_lists_the_defaults_that_changed(capsys):
     assert search_source.main(["--history", "scvi.model.SCVI.differential_expression"]) == 0
     out = capsys.readouterr().out

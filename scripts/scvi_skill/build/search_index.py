@@ -528,9 +528,10 @@ def _topic_rows(corpus: _Corpus, topics: list[dict], specificity: _Specificity) 
 
 
 def _gone(history: dict) -> dict:
-    """``{"names": [...], "keywords": [...], "defaults": [...]}``: last name parts (lowercased)
-    and keywords that some release had and the newest one in ``history`` does not, and the
-    public callables a default of which changed between releases."""
+    """``{"names": [...], "keywords": [...], "defaults": [...], "default_params": {...}}``: last
+    name parts (lowercased) and keywords that some release had and the newest one in
+    ``history`` does not, the public callables a default of which changed between releases,
+    and for each of them the parameters whose default changed from one value to another."""
     newest = len(history.get("versions") or []) - 1
     names_now, names_before = set(), set()
     for name, spans in (history.get("names") or {}).items():
@@ -540,8 +541,15 @@ def _gone(history: dict) -> dict:
     for params in (history.get("params") or {}).values():
         for key, spans in params.items():
             (keys_now if spans and spans[-1][1] >= newest else keys_before).add(key)
+    defaults = history.get("defaults") or {}
     return {"names": sorted(names_before - names_now), "keywords": sorted(keys_before - keys_now),
-            "defaults": sorted(history.get("defaults") or ())}
+            "defaults": sorted(defaults),
+            # The parameters whose default went from one value to another (not only between
+            # "required" and None): a question naming none of them, and no change, is answered
+            # without reading the history (history.changed_defaults).
+            "default_params": {name: sorted(param for param, runs in params.items()
+                                            if not all(run[0] in (None, "None") for run in runs))
+                               for name, params in sorted(defaults.items())}}
 
 
 _RELEASE_NUMBER = re.compile(r"\d+\.\d+\.\d+")

@@ -223,11 +223,17 @@ _NO_VALUE = (None, "None")
 
 
 def _changed_defaults(text: str, sidx: dict) -> list[tuple[str, str, list, list[str]]]:
-    changed = set((sidx.get("gone") or {}).get("defaults") or ())
+    gone = sidx.get("gone") or {}
+    changed = set(gone.get("defaults") or ())
     named = [name for name in named_publics(text, sidx) if name in changed] if changed else []
     if not named:
         return []
     talks_of_change = bool(_CHANGE_WORDS.search(text))
+    params_of = gone.get("default_params")
+    if not talks_of_change and isinstance(params_of, dict) and not any(
+            re.search(rf"(?<![\w.]){re.escape(param)}\b", text)
+            for name in named for param in params_of.get(name) or ()):
+        return []  # no parameter whose default changed is named: the history is not read
     history, versions = _history_quietly()
     out = []
     for name in named:
