@@ -940,6 +940,25 @@ def test_a_class_keyword_only_the_pinned_release_has_is_listed_when_the_question
     assert "n_genes=(required) (pinned: None)" in line and "adata=" not in line
 
 
+def test_a_mixins_method_with_the_models_differences_is_listed_once():
+    """SCVI.train is UnsupervisedTrainingMixin.train: with the same differences the text
+    lists it once (the name met first); another method of that name with other differences,
+    or the same differences under another method name, stays."""
+    from scvi_skill.runtime.resolvecli import _said_changes
+
+    diff = {"missing": False, "added": [], "removed": ["plan_config", "trainer_config"],
+            "defaults": {"train_size": [0.9, "None"]}}
+    other = dict(diff, removed=["plan_config"])
+    differences = {"scvi.model.SCVI.train": diff,
+                   "scvi.model.base.UnsupervisedTrainingMixin.train": dict(diff),
+                   "scvi.model.base.SemisupervisedTrainingMixin.train": other,
+                   "scvi.model.SCVI.load_query_data": dict(diff)}
+    said = [name for name, _ in _said_changes(differences, "how do I train scVI")]
+    assert said == ["scvi.model.SCVI.train", "scvi.model.base.SemisupervisedTrainingMixin.train",
+                    "scvi.model.SCVI.load_query_data"]
+    assert len(_said_changes(differences, None)) == 4  # --json: every difference
+
+
 def test_a_release_newer_than_the_indexed_ones_gets_the_pinned_pack_and_says_so(
         capsys, pinned_tree):
     """A user on a release after the skill's newest index (the skill not yet refreshed for

@@ -856,7 +856,9 @@ def _said_changes(differences: dict, question: str | None) -> list[tuple[str, di
     tuning questions with --version 1.2.0, 559 lines listed 206 such, SCVI's ``-registry``
     alone 93 times; 353 were left); so is its first parameter (``adata``) being required in V
     where 1.5.1 defaults it to None, which every call passes (45 more; 308 left). A method's
-    changes all stay: the user calls it. ``--json`` keeps every difference."""
+    changes all stay (the user calls it), once: the same method under another class's name
+    with the same differences (a mixin's, beside the model's) is not listed again.
+    ``--json`` keeps every difference."""
     if question is None:
         return list(differences.items())
     words = set(re.findall(r"\w+", question))
@@ -871,6 +873,11 @@ def _said_changes(differences: dict, question: str | None) -> list[tuple[str, di
             if not (diff["added"] or defaults or removed):
                 continue
             diff = dict(diff, removed=removed, defaults=defaults)
+        # A mixin's method listed beside the model's name for it (SCVI.train and
+        # UnsupervisedTrainingMixin.train) with the same differences: one line says it.
+        if any(seen.rpartition(".")[2] == name.rpartition(".")[2] and said == diff
+               for seen, said in out):
+            continue
         out.append((name, diff))
     return out
 
