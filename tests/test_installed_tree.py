@@ -424,3 +424,21 @@ def test_an_editable_install_reads_its_checkout(capsys, tmp_path, pinned_tree, c
         (dist / "direct_url.json").write_text(json.dumps(info))
         _, _, err = run(capsys, "--json", QUESTION)
         assert "project's" not in err
+
+
+def test_the_project_is_found_from_a_folder_inside_it(capsys, tmp_path, pinned_tree, project,
+                                                      monkeypatch):
+    """An agent that went into the project's notebooks/analysis folder still works in the
+    project: its .venv at the project's root (the first folder up with pyproject.toml or
+    .git) is read; a .venv above the project's root is not."""
+    import search_source
+
+    inner = project / "notebooks" / "analysis"
+    inner.mkdir(parents=True)
+    monkeypatch.chdir(inner)
+    assert search_source.main(["--json", "--symbol", "SCVI.train"]) == 0
+    assert json.loads(capsys.readouterr().out)["scvi_tools_version"] == "1.4.2"
+    (project / "notebooks" / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert search_source.main(["--json", "--symbol", "SCVI.train"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["scvi_tools_version"] == PINNED_SCVI_TOOLS and "project's" not in err

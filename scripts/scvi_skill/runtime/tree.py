@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import PINNED_SCVI_TOOLS
 from .errors import UNREADABLE, TreeNotFound, warn
-from .paths import cached_tree_path, is_public_version
+from .paths import cached_tree_path, home_dir, is_public_version
 
 TREE_ENV = "SCVI_TOOLS_TREE"
 FIX_COMMAND = "python3 scripts/fetch_tree.py"
@@ -202,7 +202,8 @@ PROJECT_VENVS = (".venv", "venv")
 def project_installed(cwd: Path | None = None) -> Tree | None:
     """The scvi package installed in the project's environment, found without running or
     importing anything: ``$VIRTUAL_ENV``, ``$CONDA_PREFIX``, then ``.venv`` and ``venv`` of
-    the working folder (the user's project, where the agent works), the first whose
+    the working folder (the user's project, where the agent works) or a folder above it up to
+    the project's root (:func:`_project_folders`), the first whose
     site-packages holds both ``scvi/__init__.py`` and a ``scvi_tools-*.dist-info`` (or only
     the dist-info of an editable install: its checkout, :func:`_editable_checkout`); None
     when none does, or when ``$SCVI_SKILL_NO_PROJECT`` is set. A few stat calls and one small
@@ -210,8 +211,7 @@ def project_installed(cwd: Path | None = None) -> Tree | None:
     if os.environ.get(NO_PROJECT_ENV, "") not in ("", "0"):
         return None
     places = [Path(os.environ[name]) for name in PROJECT_ENVS if os.environ.get(name)]
-    base = Path.cwd() if cwd is None else cwd
-    places += [base / name for name in PROJECT_VENVS]
+    places += [folder / name for folder in _project_folders(cwd) for name in PROJECT_VENVS]
     for env in places:
         try:
             sites = [env / "Lib" / "site-packages"] if os.name == "nt" else \
@@ -226,6 +226,35 @@ def project_installed(cwd: Path | None = None) -> Tree | None:
         except OSError:
             continue  # an unreadable environment is not the project's
     return None
+
+
+MAX_PROJECT_DEPTH = 6
+"""How many folders above the working one may hold the project's environment."""
+
+
+def _project_folders(cwd: Path | None) -> list[Path]:
+    """The working folder and those above it, up to the project's root (the first holding
+    ``.git`` or ``pyproject.toml``), at most :data:`MAX_PROJECT_DEPTH` above, never the home
+    folder or the file system's root: an agent that went into the project's ``notebooks/``
+    still works in the project, whose ``.venv`` is at its root."""
+    try:
+        folder = Path.cwd() if cwd is None else cwd
+    except OSError:  # the working folder was removed
+        return []
+    try:
+        stops = {home_dir(), Path(folder.anchor)}
+    except (OSError, RuntimeError):  # no home folder to be found
+        stops = {Path(folder.anchor)}
+    out = []
+    for _ in range(MAX_PROJECT_DEPTH + 1):
+        if folder in stops:
+            break
+        out.append(folder)
+        if (folder / ".git").exists() or (folder / "pyproject.toml").is_file() \
+                or folder.parent == folder:
+            break
+        folder = folder.parent
+    return out
 
 
 def _editable_checkout(dist: Path) -> Tree | None:
