@@ -185,8 +185,8 @@ def test_the_installed_package_folder_is_reported_and_resolve_docs_reads_it(
     monkeypatch.setenv("SCVI_SKILL_CACHE", str(cache))
     assert resolve_docs.main(["--json", "--tree", tree, "how do I set early stopping patience"]) == 0
     notes = json.loads(capsys.readouterr().out)["pack"]["notes"]
-    assert any(n.startswith(f"(installed package) the tree read is the scvi package installed "
-                            f"in {site.resolve()} (scvi-tools 1.2.0;") for n in notes)
+    assert any(n.startswith(f"(installed package) source facts and traceback frames: the "
+                            f"scvi-tools 1.2.0 installed in {site.resolve()}, ") for n in notes)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="a shell-script interpreter wrapper")

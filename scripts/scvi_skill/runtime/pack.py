@@ -594,11 +594,9 @@ def _other_tree_note(tree, doc_reader: _Reader, sidx: dict) -> str:
               f"(fetch_tree.py caches {version})")
     if getattr(tree, "kind", "") == "installed":
         # No src/ folder there: say where the src/scvi/... paths below are on disk.
-        site = tree.root
-        return (f"(installed package) the tree read is the scvi package installed in {site} "
-                f"(scvi-tools {mine}; its src/scvi/... files below are {site}/scvi/...): "
-                f"{quoted}; source facts and traceback frames are {mine}'s, their defs found "
-                "there by name")
+        return (f"(installed package) source facts and traceback frames: the scvi-tools {mine} "
+                f"installed in {tree.root}, whose scvi/... is src/scvi/... below (defs found by "
+                f"name); {quoted}")
     return (f"(other release) the tree read is scvi-tools {mine}: {quoted}; source facts and "
             f"traceback frames are {mine}'s, their defs found there by name")
 
