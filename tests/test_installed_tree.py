@@ -442,3 +442,22 @@ def test_the_project_is_found_from_a_folder_inside_it(capsys, tmp_path, pinned_t
     assert search_source.main(["--json", "--symbol", "SCVI.train"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["scvi_tools_version"] == PINNED_SCVI_TOOLS and "project's" not in err
+
+
+def test_tests_of_the_projects_release_come_from_its_cached_tree(capsys, pinned_tree, project,
+                                                                 cache_with_pinned):
+    """An installed package ships no tests/: --tests in the project says how to get them
+    (fetch_tree.py --version V) and searches the package; with V's tree cached, it searches
+    that tree, tests included."""
+    import search_source
+
+    assert search_source.main(["--json", "--tests", "--usages", "load_query_data"]) == 0
+    out, err = capsys.readouterr()
+    assert "fetch_tree.py --version 1.4.2 caches its tree, tests included" in err
+    assert not any(r["path"].startswith("tests/") for r in json.loads(out)["results"])
+    (cache_with_pinned / "scvi-tools-1.4.2").symlink_to(pinned_tree.root)  # stands for 1.4.2's
+    assert search_source.main(["--json", "--tests", "--max", "500", "--usages",
+                               "load_query_data"]) == 0
+    out, err = capsys.readouterr()
+    assert "scvi-tools 1.4.2's cached tree" in err
+    assert any(r["path"].startswith("tests/") for r in json.loads(out)["results"])

@@ -178,6 +178,7 @@ from scvi_skill.runtime.rg import find_rg  # noqa: E402
 from scvi_skill.runtime.text import clip  # noqa: E402
 from scvi_skill.runtime.tree import (  # noqa: E402
     TREE_ENV,
+    cached_tree,
     discover_tree,
     project_release,
     read_text,
@@ -371,6 +372,16 @@ def _source_tree(args: argparse.Namespace):
     project = project_release()
     if project is None:
         return discover_tree(None)
+    if getattr(args, "tests", False) and not project.has_tests:
+        # An installed package ships no tests/: the same release's sdist tree has them.
+        cached = cached_tree(project.version)
+        if cached is not None:
+            warn(f"searching scvi-tools {project.version}'s cached tree {cached}, the project's "
+                 "release with its tests/ (--tree PATH searches another tree)")
+            return discover_tree(str(cached), expected_version=project.version)
+        warn(f"the project's scvi-tools {project.version} is installed without tests/: "
+             f"{script_command('fetch_tree.py')} --version {project.version} caches its tree, "
+             "tests included")
     warn(f"searching the project's scvi-tools {project.version}, installed in {project.root} "
          f"(--tree PATH searches another tree)")
     return project
