@@ -164,9 +164,9 @@ def test_skill_md_variant_rounds_reran_round41s_questions_with_the_skill_agent_a
 
 @pytest.mark.parametrize(("round_", "asked"), [("round47", "round46"), ("round98", "round97"),
                                              ("round100", "round99"), ("round102", "round101"),
-                                             ("round104", "round103")])
+                                             ("round104", "round103"), ("round106", "round105")])
 def test_a_skill_alone_round_reran_an_earlier_rounds_questions(round_, asked):
-    """Rounds 47, 98, 100, 102 and 104 asked an earlier round's questions with its key again,
+    """Rounds 47, 98, 100, 102, 104 and 106 asked an earlier round's questions with its key again,
     the skill agent alone; each README quotes its own log's figures and the earlier skill
     log's."""
     for name in ("questions.jsonl", "key.jsonl"):
