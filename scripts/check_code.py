@@ -6,8 +6,9 @@ cells share names; Markdown, such as an answer's draft: its Python code fences; 
 code or Markdown on stdin) and checks every call that is clearly scvi-tools against the
 shipped API index of the chosen release (1.0.0 onwards; without --version or --python, run
 in the user's project, the release installed there, else the pinned one): unknown names, and
-keywords the callable does not take (its **kwargs followed only where they are known to be rejected: setup_anndata's
-go to register_fields, train's to the Lightning Trainer), and the keys of a literal
+keywords the callable does not take (its **kwargs followed only where they are known to be
+rejected: setup_anndata's go to register_fields, train's to the Lightning Trainer), and the
+keys of a literal
 plan_kwargs (the training plan's or its module's loss()'s) or of a dict keyword the method
 passes on beside keywords it sets itself (datasplitter_kwargs={"batch_size": ...}: TypeError,
 multiple values). Each message says when the name or keyword went or came, and what replaces
@@ -309,18 +310,18 @@ def _pitfalls() -> list[dict]:
 
 def _project_version(releases):
     """``(version, tree)`` with neither --version nor --python: run in the user's project
-    (:func:`.tree.project_installed`), the release installed there, whose names are checked
+    (:func:`.tree.project_release`), the release installed there, whose names are checked
     and whose own files judge the citations (the pinned release's too when no tree of it is
     cached); else the pinned release and None. A project
     release the skill has no API index of, and none after, is checked against the pinned
     release (its citations still in its own files); each is said on stderr."""
-    from scvi_skill.runtime.tree import cached_tree, project_installed
+    from scvi_skill.runtime.tree import project_release
 
-    project = project_installed()  # None with $SCVI_SKILL_NO_PROJECT set
-    if project is None or project.version == "unknown":
+    project = project_release()  # the pinned release only when no tree of it is cached
+    if project is None:
         return PINNED_SCVI_TOOLS, None
     if project.version == PINNED_SCVI_TOOLS:  # its files judge citations with no tree cached
-        return PINNED_SCVI_TOOLS, project if cached_tree(PINNED_SCVI_TOOLS) is None else None
+        return PINNED_SCVI_TOOLS, project
     if project.version in releases.files or releases.newer(project.version):
         warn(f"checking against the project's scvi-tools {project.version}, installed in "
              f"{project.root} (--version V checks another release)")

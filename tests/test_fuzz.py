@@ -211,8 +211,8 @@ def test_the_scripts_survive_a_damaged_project_package(damaged_project, tmp_path
     assert read
     for _ in range(60):
         argv = [rng.choice(["--symbol", "--usages", "--kwarg", "--pattern", "--lines"]),
-                rng.choice(VALUES + ["SCVI", "TOTALVI", "DataSplitter", "src/scvi/model/_scvi.py:1-9",
-                                     "src/scvi/train/_trainer.py:1", "batch_size", "train"])]
+                rng.choice(VALUES + ["SCVI", "TOTALVI", "DataSplitter", "batch_size", "train",
+                                     "src/scvi/model/_scvi.py:1-9", "src/scvi/train/_trainer.py:1"])]
         if rng.random() < 0.3:
             argv.append("--json")
         code, out, said = _call(search_source.main, argv)

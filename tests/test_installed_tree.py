@@ -419,8 +419,9 @@ def test_an_editable_install_reads_its_checkout(capsys, tmp_path, pinned_tree, c
     draft.write_text("import scvi\nscvi.model.SCVI(adata).train(use_gpu=True)\n")
     assert check_code.main(["--json", str(draft)]) == 1
     assert "newer than the newest release this skill indexes" in capsys.readouterr().err
-    for info in ({"url": url, "dir_info": {}}, {"url": (tmp_path / "nothing").as_uri(),
-                                               "dir_info": {"editable": True}}, ["not", "a", "dict"]):
+    nothing = (tmp_path / "nothing").as_uri()
+    for info in ({"url": url, "dir_info": {}}, {"url": nothing, "dir_info": {"editable": True}},
+                 ["not", "a", "dict"]):
         (dist / "direct_url.json").write_text(json.dumps(info))
         _, _, err = run(capsys, "--json", QUESTION)
         assert "project's" not in err

@@ -120,8 +120,9 @@ def test_a_change_in_one_of_two_files_is_found_and_reported_per_file(tmp_path):
                                "before": "1.2.0", "after": "1.4.1"}
     rows = since.by_file(VERSIONS, checks)
     assert [(r["path"].rsplit("/", 1)[1], r["first"], r["last"], r["before"], r["after"])
-            for r in rows] == [("_data_splitting.py", "1.2.1", "1.2.2.post1", "1.2.0", "1.2.2.post2"),
-                               ("_splitting.py", "1.2.1", "1.4.0.post1", "1.2.0", "1.4.1")]
+            for r in rows] == [
+        ("_data_splitting.py", "1.2.1", "1.2.2.post1", "1.2.0", "1.2.2.post2"),
+        ("_splitting.py", "1.2.1", "1.4.0.post1", "1.2.0", "1.4.1")]
     assert len(checks) <= 25
     report = {"query": "x", "where": "src/scvi", "releases": len(VERSIONS), "oldest": VERSIONS[0],
               "newest": VERSIONS[-1], "cached_only": False, "fetched": [],

@@ -372,7 +372,7 @@ def _source_tree(args: argparse.Namespace):
     project = project_release()
     if project is None:
         return discover_tree(None)
-    if getattr(args, "tests", False) and not project.has_tests:
+    if args.tests and not project.has_tests:
         # An installed package ships no tests/: the same release's sdist tree has them.
         cached = cached_tree(project.version)
         if cached is not None:
@@ -498,8 +498,9 @@ def _lines(args: argparse.Namespace) -> int:
     if start > len(lines):
         if args.json:
             print(json.dumps({"mode": "lines", "query": spec, "scvi_tools_version": tree.version,
-                              "tree": tree.kind, **_site(tree), "path": rel, "start": start, "end": start - 1,
-                              "total_lines": len(lines), "truncated": False, "lines": []}))
+                              "tree": tree.kind, **_site(tree), "path": rel, "start": start,
+                              "end": start - 1, "total_lines": len(lines), "truncated": False,
+                              "lines": []}))
         print_error(f"{rel} has {len(lines)} line(s); nothing at {start}")
         return EXIT_PROBLEMS
     last = min(end, len(lines), start + MAX_LINES_SHOWN - 1)
