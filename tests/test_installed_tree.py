@@ -462,3 +462,24 @@ def test_tests_of_the_projects_release_come_from_its_cached_tree(capsys, pinned_
     out, err = capsys.readouterr()
     assert "scvi-tools 1.4.2's cached tree" in err
     assert any(r["path"].startswith("tests/") for r in json.loads(out)["results"])
+
+
+def test_a_folder_that_cannot_be_looked_into_ends_the_search_upwards(capsys, project,
+                                                                     monkeypatch):
+    """Path.exists raises PermissionError (not False) for a folder the account may not
+    search: the walk up stops there instead of ending the call in a traceback."""
+    from scvi_skill.runtime import tree as tree_module
+
+    inner = project / "notebooks"
+    inner.mkdir()
+    monkeypatch.chdir(inner)
+    real = Path.exists
+
+    def exists(self, *args, **kwargs):
+        if self.parent == inner:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    assert tree_module._project_folders(None) == [inner]
+    assert tree_module.project_installed() is None

@@ -250,8 +250,11 @@ def _project_folders(cwd: Path | None) -> list[Path]:
         if folder in stops:
             break
         out.append(folder)
-        if (folder / ".git").exists() or (folder / "pyproject.toml").is_file() \
-                or folder.parent == folder:
+        try:
+            root = (folder / ".git").exists() or (folder / "pyproject.toml").is_file()
+        except OSError:  # a folder the account may not look into: go no higher
+            break
+        if root or folder.parent == folder:
             break
         folder = folder.parent
     return out
