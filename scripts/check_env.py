@@ -17,6 +17,8 @@ Usage:
 JSON: {"python": {"path", "version"}, "packages": {name: version or null},
        "cuda": {"available", "devices", "version"}, "mps", "pinned", "next": [commands],
        "scvi_site": the folder holding the installed scvi package (a --tree), or null,
+       "read_unasked": whether the scripts run in this folder read that package by themselves
+       (the project's .venv, venv, $VIRTUAL_ENV or $CONDA_PREFIX; another release than pinned),
        "requirements": {"known", "python": unmet Requires-Python or "",
                         "packages": [{"package", "installed", "required"}]}   (with scvi-tools)
        "python_fits": line or ""}   (without scvi-tools: the releases declaring that Python)
@@ -71,6 +73,20 @@ def next_steps(version: str | None, python: str, site: str | None = None) -> lis
                   f"{script_command('check_code.py')} --version {word} FILE.py"]
 
 
+def _read_unasked(version: str | None, site: str | None) -> bool:
+    """Whether the scripts, run in the working folder, read this interpreter's scvi package
+    unasked (:func:`.tree.project_release`: the project's .venv, $VIRTUAL_ENV, ...)."""
+    if not version or not site or version == PINNED_SCVI_TOOLS:
+        return False
+    from scvi_skill.runtime.tree import project_release
+
+    found = project_release()
+    try:
+        return found is not None and Path(found.root).resolve() == Path(site).resolve()
+    except OSError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -81,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     version = report["packages"].get("scvi-tools")
     report["pinned"] = PINNED_SCVI_TOOLS
     report["next"] = next_steps(version, report["python"]["path"], report.get("scvi_site"))
+    report["read_unasked"] = _read_unasked(version, report.get("scvi_site"))
     _add_requirements(report, version)
     if args.json:
         print(json.dumps(report, indent=1, sort_keys=True))
@@ -141,6 +158,9 @@ def _text(report: dict) -> str:
     if version and version != report["pinned"]:
         lines.append(f"\nscvi-tools {version} is not {report['pinned']}, the version the maps "
                      "describe: answer from its own tree and check code against its API:")
+        if report.get("read_unasked"):
+            lines.append("  (run in this folder, resolve_docs.py, search_source.py and "
+                         "check_code.py read it unasked; the commands below name it anywhere)")
     lines.extend(f"  {command}" for command in report["next"])
     return "\n".join(lines)
 

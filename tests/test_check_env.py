@@ -202,3 +202,34 @@ def test_an_editable_install_of_a_checkout_reports_the_checkout(capsys, tmp_path
     report = json.loads(out)
     assert code == 0 and report["scvi_site"] == str(checkout.resolve())
     assert report["next"] == []  # the pinned release: its cached tree has the same lines
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a shell-script interpreter wrapper")
+def test_it_says_when_the_scripts_read_the_projects_package_by_themselves(
+        capsys, tmp_path, pinned_tree, cache_with_pinned, monkeypatch):
+    """Run in the project whose .venv holds the interpreter's scvi-tools 1.2.0, the report
+    says the scripts read it unasked (read_unasked, and a line over the commands); from
+    another folder, or with the project detection off, it does not."""
+    import shutil
+
+    project = tmp_path / "proj"
+    site = project / ".venv" / "lib" / "python3.12" / "site-packages"
+    shutil.copytree(pinned_tree.root / "src" / "scvi", site / "scvi")
+    _dist_info(site, "1.2.0")
+    python = _python_seeing(tmp_path, site)
+    monkeypatch.delenv("SCVI_SKILL_NO_PROJECT")
+    for name in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(project)
+    code, out, _ = run(capsys, ["--python", python, "--json"])
+    assert code == 0 and json.loads(out)["read_unasked"] is True
+    _, text, _ = run(capsys, ["--python", python])
+    assert "(run in this folder, resolve_docs.py, search_source.py and check_code.py read it " \
+           "unasked;" in text
+    monkeypatch.chdir(tmp_path)
+    _, out, _ = run(capsys, ["--python", python, "--json"])
+    assert json.loads(out)["read_unasked"] is False
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("SCVI_SKILL_NO_PROJECT", "1")
+    _, out, _ = run(capsys, ["--python", python, "--json"])
+    assert json.loads(out)["read_unasked"] is False
