@@ -106,6 +106,14 @@ def test_kwarg_declared_first(capsys, pinned_tree, rg_binary):
     assert all(r["path"].startswith("src/scvi/train/") for r in report["results"])
 
 
+def test_a_keyword_no_def_takes_points_at_its_history(capsys, pinned_tree, rg_binary):
+    """use_gpu went in 1.1: no def of 1.5.1 takes it, and the next command is --history,
+    which says the releases that took it (not --help)."""
+    code, report, _ = run_json(capsys, "--kwarg", "use_gpu", "--tree", str(pinned_tree.root))
+    assert code == 1 and report["results"] == []
+    assert report["next"] == [f"{search_source.SCRIPT} --history use_gpu"]
+
+
 def test_kwarg_user_facing_declarations_first(capsys, pinned_tree, rg_binary):
     code, report, _ = run_json(
         capsys, "--kwarg", "transform_batch", "--max", "500", "--tree", str(pinned_tree.root)

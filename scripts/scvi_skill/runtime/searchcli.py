@@ -803,6 +803,8 @@ def _next_steps(mode: str, query: str, results: list[dict]) -> list[str]:
     if not results:
         if mode == "symbol":
             return [f"{SCRIPT} --tests -- {shell_word(query.rsplit('.', 1)[-1])}"]
+        if mode == "kwarg":  # no def takes it here: which releases' did, and what replaced it
+            return [f"{SCRIPT} --history {shell_word(query)}"]
         # "--" before the words: a text that starts with "-" is not taken for an option
         return [f"{SCRIPT} --tests -- {shell_word(query)}" if mode == "text"
                 else f"{SCRIPT} --help"]
