@@ -50,7 +50,10 @@ JSON: {"version" (the release checked against), "requested" (a newer release ask
        "exists_in", "cell" (notebooks), "check": "citation" (citations only)}],
        "citations": {"tree", "cited", "shown", "unverified", "findings", "other_release"}
        (Markdown only),
-       "pitfalls": [{"path", "line", "call", "id", "claim", "fix", "cite", "cell"}]}
+       "pitfalls": [{"path", "line", "call", "id", "claim", "fix", "cite", "cell",
+                     "evidence_found"?}]}   (checked against another release whose source is at
+       hand, the user's installed package or its cached tree: whether that release's evidence
+       file holds the pitfall's evidence token; the text says so when it does not)
 """
 
 from __future__ import annotations
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             findings.extend(sorted(found, key=lambda f: (f.cell or 0, f.line, f.col)))
             if calls:
                 notes.append(notes_for_calls(shown, calls, _pitfalls()))
+        absent = _evidence_absent(notes, version, installed)
     except SkillPackageError as err:
         print_error(err)
         return err.exit_code
@@ -195,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             data["requested"] = version
         if citations.summary:
             data["citations"] = citations.summary
-        pitfalls = [note.to_dict() for file_notes in notes for note in file_notes]
+        pitfalls = [dict(note.to_dict(), **({"evidence_found": absent[note.id] is None}
+                                            if absent and note.id in absent else {}))
+                    for file_notes in notes for note in file_notes]
         data["pitfalls"] = pitfalls[:MAX_JSON_FINDINGS]
         if len(pitfalls) > MAX_JSON_FINDINGS:
             data["pitfalls_omitted"] = len(pitfalls) - MAX_JSON_FINDINGS
@@ -212,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"proven pitfalls of these calls (scvi-tools {PINNED_SCVI_TOOLS}; advice, "
                   "not findings):")
             for note in shown_notes:
-                print(f"  {note.text()}")
+                lacks = (absent or {}).get(note.id)
+                print(f"  {note.text()}" + (f" (proven on {PINNED_SCVI_TOOLS} only: {checked}'s "
+                                            f"{lacks[0]} lacks its evidence {lacks[1]!r})"
+                                            if lacks else ""))
         hidden = noted - len(shown_notes)
         if hidden:
             print(f"  (+{hidden} more pitfall notes: --json lists up to {MAX_JSON_FINDINGS})")
@@ -306,6 +315,38 @@ def _pitfalls() -> list[dict]:
         _PITFALLS = [e for e in entries if usable_pitfall(e)] \
             if isinstance(entries, list) else []
     return _PITFALLS
+
+
+def _evidence_absent(notes: list, version: str, installed) -> dict | None:
+    """For code checked against another release than the pinned one, whose source is at
+    hand (the user's installed package, else that release's cached tree): the pitfalls
+    noted whose evidence could be looked up there, ``id -> (path, token)`` when that
+    release's evidence file lacks the token, ``id -> None`` when it has it (the pitfalls are
+    proven on the pinned release). None when there is no such source."""
+    if version == PINNED_SCVI_TOOLS or not any(notes):
+        return None
+    from scvi_skill.runtime.tree import cached_tree, open_tree, read_text
+
+    tree = installed if installed is not None and installed.version == version else None
+    if tree is None and (cached := cached_tree(version)) is not None:
+        try:
+            tree = open_tree(cached)
+        except SkillPackageError:
+            tree = None
+    if tree is None:
+        return None
+    evidence = {e["id"]: e.get("evidence") or {} for e in _pitfalls()}
+    absent = {}
+    for note in {n.id: n for file_notes in notes for n in file_notes}.values():
+        path, token = evidence.get(note.id, {}).get("path"), evidence.get(note.id, {}).get("token")
+        if not path or not token or (tree.kind == "installed" and not path.startswith("src/")):
+            continue  # an installed package has no docs/ to look in: not known, not absent
+        try:
+            text = read_text(tree.to_disk(path))
+        except OSError:
+            text = ""
+        absent[note.id] = None if token in text else (path, token)
+    return absent
 
 
 def _project_version(releases):

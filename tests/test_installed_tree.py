@@ -483,3 +483,36 @@ def test_a_folder_that_cannot_be_looked_into_ends_the_search_upwards(capsys, pro
     monkeypatch.setattr(Path, "exists", exists)
     assert tree_module._project_folders(None) == [inner]
     assert tree_module.project_installed() is None
+
+
+def test_check_code_says_which_pitfall_notes_lack_their_evidence_in_the_users_release(
+        capsys, tmp_path, project):
+    """The pitfalls are proven on 1.5.1; checked against the project's release, a note whose
+    evidence token that release's file lacks says so (evidence_found in --json), as the pack's
+    pitfalls do; one whose evidence is there is unchanged."""
+    import check_code
+
+    site = project / ".venv" / "lib" / "python3.12" / "site-packages"
+    field = site / "scvi" / "data" / "fields" / "_dataframe_field.py"
+    field.write_text(field.read_text(encoding="utf-8").replace("not found in adata.",
+                                                               "missing from adata."))
+    code = tmp_path / "analysis.py"
+    code.write_text("import scvi\nm = scvi.model.SCVI(adata)\n"
+                    "q = scvi.model.SCANVI.from_scvi_model(m, 'Unknown')\nq.predict(query)\n"
+                    "scvi.train.TrainerConfig(early_stopping=True)\n", encoding="utf-8")
+    assert check_code.main(["--json", str(code)]) == 0
+    found = {p["id"]: p.get("evidence_found")
+             for p in json.loads(capsys.readouterr().out)["pitfalls"]}
+    assert found["new-anndata-needs-the-labels-column"] is False
+    assert found["scvi-train-overrides-early-stopping"] is True
+    assert found["doc-training-configuration-early-stopping"] is None  # docs/: not installed
+    assert check_code.main([str(code)]) == 0
+    out = capsys.readouterr().out
+    line = next(t for t in out.splitlines() if "new-anndata-needs-the-labels-column" in t)
+    assert line.endswith("(proven on 1.5.1 only: 1.4.2's src/scvi/data/fields/_dataframe_field.py "
+                         "lacks its evidence 'raise KeyError(f\"{self._original_attr_key} not "
+                         "found in adata.{self.attr_name}.\")')")
+    assert not any("lacks its evidence" in t for t in out.splitlines()
+                   if "new-anndata-needs-the-labels-column" not in t)
+    assert check_code.main(["--json", "--version", "1.5.1", str(code)]) == 0
+    assert all("evidence_found" not in p for p in json.loads(capsys.readouterr().out)["pitfalls"])
