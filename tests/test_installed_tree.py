@@ -516,3 +516,28 @@ def test_check_code_says_which_pitfall_notes_lack_their_evidence_in_the_users_re
                    if "new-anndata-needs-the-labels-column" not in t)
     assert check_code.main(["--json", "--version", "1.5.1", str(code)]) == 0
     assert all("evidence_found" not in p for p in json.loads(capsys.readouterr().out)["pitfalls"])
+
+
+def test_a_citation_of_the_installed_files_path_is_judged_in_that_release(
+        capsys, tmp_path, pinned_tree, project):
+    """Answers cite the user's installed files as they read them
+    (``.venv/lib/python3.12/site-packages/scvi/...:N``, rounds 104 and 106); such a path was
+    no tree's and never judged. It is the install's scvi/...: right at 1.4.2's line, it shows
+    there (another release's citation); two lines off, it is a finding."""
+    import check_code
+
+    rel = "src/scvi/model/base/_rnamixin.py"
+    code = 'if library_size == "latent":'
+    lines = (pinned_tree.root / rel).read_text(encoding="utf-8").splitlines()
+    at = next(n for n, t in enumerate(lines, 1) if code in t) + 7  # 1.4.2's copy: 7 lines down
+    cited = ".venv/lib/python3.12/site-packages/scvi/model/base/_rnamixin.py"
+    draft = tmp_path / "draft.md"
+    for line, findings in ((at, 0), (at + 2, 1)):
+        draft.write_text(f"## a\nIn your scvi-tools 1.4.2 the latent library size is chosen by "
+                         f"`{code}` (`{cited}:{line}`).\n", encoding="utf-8")
+        rc = check_code.main(["--json", str(draft)])
+        report = json.loads(capsys.readouterr().out)
+        assert rc == (1 if findings else 0)
+        assert report["citations"]["cited"] == 1 and len(report["findings"]) == findings
+        if not findings:
+            assert report["citations"]["other_release"] == 1

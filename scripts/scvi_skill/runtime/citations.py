@@ -80,6 +80,8 @@ _CODE_SPAN = re.compile(r"(`+)(?P<code>[^`\n]+?)\1")
 _QUOTE = re.compile(r"[\"\u201c](?P<text>[^\"\u201d\n]{12,200})[\"\u201d]")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KWARG_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
+_SITE_PACKAGES = re.compile(r"(?:^|/)(?:site|dist)-packages/(scvi/.+)$")
+"""A path into an installed scvi package (the user's own release, as an answer read it)."""
 TREE_TOPS = ("src/", "docs/", "tests/")
 """Citations under these (or a top-level file of the tree) are the tree's own paths."""
 OWN_TOPS = ("src/scvi/", "scvi/", "docs/")
@@ -193,6 +195,8 @@ class TreeLines:
         """``([tree paths], why none)`` for a cited path: the tree's own path, else the files
         whose paths end with it (``_scanvi.py``: the model's and the field's)."""
         rel = written[2:] if written.startswith("./") else written
+        if (site := _SITE_PACKAGES.search(rel)) is not None:
+            rel = "src/" + site[1]  # .venv/lib/.../site-packages/scvi/X: src/scvi/X of a tree
         if rel.startswith("scvi/") and self.tree.kind != "installed":
             rel = "src/" + rel
         if ".." in rel.split("/"):
