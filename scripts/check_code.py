@@ -339,7 +339,7 @@ def _evidence_absent(notes: list, version: str, installed) -> dict | None:
     absent = {}
     for note in {n.id: n for file_notes in notes for n in file_notes}.values():
         path, token = evidence.get(note.id, {}).get("path"), evidence.get(note.id, {}).get("token")
-        if not path or not token or (tree.kind == "installed" and not path.startswith("src/")):
+        if not path or not token or not tree.holds(path):
             continue  # an installed package has no docs/ to look in: not known, not absent
         try:
             text = read_text(tree.to_disk(path))

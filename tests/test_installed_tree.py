@@ -541,3 +541,16 @@ def test_a_citation_of_the_installed_files_path_is_judged_in_that_release(
         assert report["citations"]["cited"] == 1 and len(report["findings"]) == findings
         if not findings:
             assert report["citations"]["other_release"] == 1
+
+
+def test_a_docs_pitfall_is_not_said_to_lack_its_evidence_in_an_installed_package(
+        capsys, project):
+    """An installed package has no docs/: the pack's pitfall whose evidence is a docs page is
+    not judged there (it said "1.4.2's docs/... lacks its evidence"); one whose evidence is
+    in src/scvi is."""
+    code, out, _ = run(capsys, "--json", "TrainerConfig(early_stopping=True) from the training "
+                                         "configuration docs does not stop early")
+    pitfalls = {p["id"]: p for p in json.loads(out)["pitfalls"]}
+    docs = pitfalls["doc-training-configuration-early-stopping"]
+    assert "evidence_found" not in docs and "lacks its evidence" not in docs["text"]
+    assert pitfalls["scvi-train-overrides-early-stopping"]["evidence_found"] is True

@@ -204,7 +204,7 @@ class TreeLines:
         own = rel.startswith(TREE_TOPS) or "/" not in rel
         if own and self.lines(rel) is not None:
             return [rel], ""
-        if own and self.tree.kind == "installed" and not rel.startswith(("src/scvi/", "scvi/")):
+        if own and not self.tree.holds(rel):
             return [], "not_installed"  # docs/, tests/, CHANGELOG.md: an sdist's, not judged
         if rel in self.unreadable:
             return [], "unreadable"

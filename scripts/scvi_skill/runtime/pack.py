@@ -578,6 +578,8 @@ def _checked_in(pitfall: dict, reader: _Reader, version: str, pinned: str) -> di
     if not token or not reader.ok:
         return pitfall
     path = pitfall["cite"].rsplit(":", 1)[0]
+    if not reader.tree.holds(path):
+        return pitfall  # an installed package's docs/: not known there, not absent
     found = any(token in line for line in reader.file(path))
     out = dict(pitfall, evidence_found=found)
     if not found:

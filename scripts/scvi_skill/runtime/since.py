@@ -149,7 +149,8 @@ def bisect(versions: list[str], probe: Callable[[str], tuple[Place, ...]]) -> li
     if read(0) != read(last):
         narrow(0, last)
     elif not read(0):
-        if [i for i in series_ends(versions) if read(i)]:  # every end read, not the first
+        held = [i for i in series_ends(versions) if read(i)]  # every end is read
+        if held:
             done = sorted(checks)
             for lo, hi in zip(done, done[1:]):
                 narrow(lo, hi)

@@ -77,6 +77,12 @@ class Tree(namedtuple("_TreeFields", ["root", "kind", "version"])):
     def has_tests(self) -> bool:
         return (self.root / "tests").is_dir()
 
+    def holds(self, rel: str) -> bool:
+        """Whether the tree-relative path ``rel`` is of a part this kind of tree carries: an
+        installed package has ``src/scvi/...`` only (no docs/, tests/ or CHANGELOG.md), so
+        what it lacks elsewhere is unknown there, not absent."""
+        return self.kind != "installed" or rel.startswith("src/scvi/")
+
     def to_disk(self, rel: str) -> Path:
         """Map a tree-relative path (``src/scvi/...``) to the file on disk."""
         if self.kind == "installed" and rel.startswith("src/"):
